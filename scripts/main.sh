@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The main job: set up .venv if needed, then run the study on the built-in survey.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$root/scripts/setup-venv.sh"
+cd "$root"
+exec "$root/.venv/bin/buzzpipe" describe --builtin "$@"

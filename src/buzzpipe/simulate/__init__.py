@@ -1,0 +1,1 @@
+"""simulate stage (see ../shared/DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""study stage (see ../shared/DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""survey stage (see ../shared/DESIGN.md)."""

@@ -195,9 +195,9 @@ def test_edge_list_files_through_the_norwegian_mapping(tmp_path):
     }
     links.rename(
         columns={"firm_id": "lopenr", "partner_id": "partner", "partner_country": "partner_land"}
-    ).assign(partnertype=links["partner_type"].map(codes)).drop(
-        columns="partner_type"
-    ).to_csv(links_file, index=False)
+    ).assign(partnertype=links["partner_type"].map(codes)).drop(columns="partner_type").to_csv(
+        links_file, index=False
+    )
     survey = read_edge_list(firms_file, links_file, mapping=SHIPPED_MAPPINGS["norway"])
     expected = Survey.from_frame(firms, links, home_country="NO")
     got = survey.analysis_frame()

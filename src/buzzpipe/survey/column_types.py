@@ -23,7 +23,10 @@ def bad_rows(mask: np.ndarray | pd.Series, first_row: int) -> list[int]:
 def first_value(series: pd.Series, mask: np.ndarray | pd.Series) -> object:
     """The first offending value, as a plain Python object for the message."""
     value = series[np.asarray(mask, dtype=bool)].iloc[0]
-    return value.item() if isinstance(value, np.generic) else value
+    value = value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # 9, as the user wrote it, not 9.0
+    return value
 
 
 def is_missing(value: object) -> bool:

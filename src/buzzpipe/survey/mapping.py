@@ -283,8 +283,13 @@ def _rule(target: str, spec: object, codes: dict, where: str, *, section: str) -
             value=reference,
             expected=", ".join(str(v) for v in labels.values()),
         )
-    if len(sources) > 1 and target in CATEGORICAL_CONTROLS | {FIRM_ID}:
-        raise InputError(f"{name} can only come from one column", file=where, column=target)
+    if len(sources) > 1 and target not in OUTCOMES and parse_collab_column(target) is None:
+        raise InputError(
+            f"{name} can only come from one column",
+            file=where,
+            column=target,
+            expected="several columns (combined: 1 if any is 1) only for 0/1 answers",
+        )
     return ColumnRule(
         target=target,
         sources=sources,

@@ -227,8 +227,10 @@ def to_firm_id(series: pd.Series, *, file: str, first_row: int) -> pd.Series:
             np.abs(array) < 2**53
         ):
             series = pd.Series(array.astype("int64"), index=series.index, name=series.name)
-    keys = id_keys(series)
-    duplicated = keys.duplicated(keep=False).to_numpy()
+    if pd_types.is_integer_dtype(series) and not isinstance(series.dtype, pd.CategoricalDtype):
+        duplicated = series.duplicated(keep=False).to_numpy()
+    else:
+        duplicated = id_keys(series).duplicated(keep=False).to_numpy()
     if duplicated.any():
         raise InputError(
             "duplicate firm id",

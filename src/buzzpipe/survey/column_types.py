@@ -299,9 +299,16 @@ def to_category(
                 dtype="object",
             )
         unique = [v.item() if isinstance(v, np.generic) else v for v in values.dropna().unique()]
-        if any(isinstance(v, float) and math.isinf(v) for v in unique):
+        infinite = np.array(
+            [isinstance(v, float) and math.isinf(v) for v in values.to_numpy()], dtype=bool
+        )
+        if infinite.any():
             raise InputError(
-                "infinite value", file=file, column=column, expected="a category code or label"
+                "infinite value",
+                file=file,
+                column=column,
+                rows=bad_rows(infinite, first_row),
+                expected="a category code or label",
             )
         categories = sorted_categories(unique)
     if reference is not None and categories:

@@ -274,7 +274,8 @@ class Survey:
         for column in CATEGORICAL_CONTROLS:
             categories = canonical[column].cat.categories
             if len(categories):
-                reference[column] = categories[0]
+                first = categories[0]
+                reference[column] = first.item() if isinstance(first, np.generic) else first
 
         canonical_links = None
         if links is not None:

@@ -77,6 +77,13 @@ def test_streaming_parquet_equals_reading_whole(tmp_path, declared):
     assert list(whole.columns[1:]) == expected_regions
 
 
+def test_a_parquet_file_without_rows_has_no_firms(tmp_path):
+    path = tmp_path / "empty.parquet"
+    canonical_frame(n=5).iloc[:0].to_parquet(path)
+    with pytest.raises(InputError, match="empty.parquet: no firms"):
+        describe_file(path)
+
+
 def test_duplicate_ids_across_batches_are_found(tmp_path):
     frame = canonical_frame(n=100, seed=10)
     frame.loc[90, "firm_id"] = frame.loc[5, "firm_id"]

@@ -226,8 +226,14 @@ def describe_file(
     if links is not None:
         return survey_from_table(read_table(path), mapping, links=read_table(links)).describe()
     table = DescribeTable()
+    firms = 0
     for raw in iter_tables(path, batch_rows=batch_rows):
+        if len(raw.frame) == 0:
+            continue  # an empty row group
         table.add(survey_from_table(raw, mapping))
+        firms += len(raw.frame)
+    if firms == 0:
+        raise InputError("no firms", file=str(path), expected="at least one row of firm data")
     return table.result()
 
 

@@ -26,16 +26,8 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-SCALES = ("regional", "national", "international")
-PARTNER_TYPES = (
-    "suppliers",
-    "customers",
-    "competitors",
-    "consultants",
-    "universities",
-    "research_institutes",
-    "group",
-)
+sys.path.insert(0, str(ROOT / "src"))
+from buzzpipe.survey.schema import PARTNER_TYPES, SCALES  # noqa: E402
 
 
 def write_survey(path: Path, n_firms: int, seed: int = 2010) -> None:

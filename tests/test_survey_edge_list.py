@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from buzzpipe.data.placeholder import PARTNER_CODES
 from buzzpipe.errors import InputError
 from buzzpipe.survey import Survey, read_edge_list
 from buzzpipe.survey.builtin import SHIPPED_MAPPINGS
@@ -184,15 +185,7 @@ def test_edge_list_files_through_the_norwegian_mapping(tmp_path):
     ).assign(
         byregion=[1, 1, 2, 1], produkt=[1, 2, 1, 9], prosess=2, nytt_marked=2, apenhet=3
     ).to_csv(firms_file, index=False)
-    codes = {
-        "suppliers": "lev",
-        "customers": "kunde",
-        "competitors": "konk",
-        "consultants": "konsulent",
-        "universities": "univ",
-        "research_institutes": "forsk",
-        "group": "konsern",
-    }
+    codes = PARTNER_CODES  # the Norwegian-style partner type codes
     links.rename(
         columns={"firm_id": "lopenr", "partner_id": "partner", "partner_country": "partner_land"}
     ).assign(partnertype=links["partner_type"].map(codes)).drop(columns="partner_type").to_csv(

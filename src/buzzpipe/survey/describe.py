@@ -196,8 +196,8 @@ def _statistics(frame: pd.DataFrame, survey: Survey) -> dict[tuple[str, str, str
     for outcome in OUTCOMES:
         if outcome in frame.columns:
             stats[("innovation", outcome, "share")] = measures.as_float(frame[outcome])
-    novelty = measures.as_float(frame[NOVELTY])
-    if "new_to_market" in frame.columns:
+    if NOVELTY in frame.columns:
+        novelty = measures.as_float(frame[NOVELTY])
         stats[("innovation", "product new to the firm only", "share")] = np.where(
             np.isnan(novelty), np.nan, (novelty == 1).astype("float64")
         )

@@ -88,18 +88,14 @@ def regime(local: pd.Series, global_: pd.Series) -> pd.Series:
     return pd.Series(pd.Categorical.from_codes(codes, categories=list(REGIMES)), index=local.index)
 
 
-def product_novelty(product: pd.Series, new_to_market: pd.Series | None) -> pd.Series:
+def product_novelty(product: pd.Series, new_to_market: pd.Series) -> pd.Series:
     """0 no new product, 1 new to the firm only, 2 new to the market (Int8, missing if unknown).
 
     New to the market implies a product innovation, so a firm with new_to_market = 1 is 2 even if
     its product answer is missing; a product innovator with an unknown market novelty is missing.
     """
     product_values = as_float(product)
-    market = (
-        as_float(new_to_market)
-        if new_to_market is not None
-        else np.full(len(product_values), np.nan)
-    )
+    market = as_float(new_to_market)
     novelty = np.full(len(product_values), np.nan)
     novelty[product_values == 0] = 0
     novelty[(product_values == 1) & (market == 0)] = 1

@@ -77,6 +77,23 @@ def test_streaming_parquet_equals_reading_whole(tmp_path, declared):
     assert list(whole.columns[1:]) == expected_regions
 
 
+def test_streaming_csv_equals_reading_whole(tmp_path):
+    frame = canonical_frame(n=230, seed=13)
+    frame = frame.sort_values("region", ascending=False, kind="stable").reset_index(drop=True)
+    frame["firm_id"] = frame["firm_id"].astype("object")
+    frame.loc[frame.index[-5:], "firm_id"] = ["a1", "a2", "a3", "a4", "a5"]  # text ids, late
+    path = tmp_path / "survey.csv"
+    frame.to_csv(path, index=False)
+    streamed = describe_file(path, batch_rows=40)
+    whole = Survey.from_frame(pd.read_csv(path)).describe()
+    pd.testing.assert_frame_equal(streamed, whole)
+    # the same id as text in one batch and as a number in another is a duplicate
+    frame.loc[200, "firm_id"] = str(frame.loc[3, "firm_id"])
+    frame.to_csv(path, index=False)
+    with pytest.raises(InputError, match="rows 4, 201: duplicate firm id"):
+        describe_file(path, batch_rows=40)
+
+
 def test_a_parquet_file_without_rows_has_no_firms(tmp_path):
     path = tmp_path / "empty.parquet"
     canonical_frame(n=5).iloc[:0].to_parquet(path)

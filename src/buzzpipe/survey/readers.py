@@ -7,6 +7,7 @@ extended missing values (.a-.z) are read as missing.
 """
 
 import codecs
+import csv
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -99,13 +100,17 @@ def iter_tables(path: str | Path, *, batch_rows: int = 65_536) -> Iterator[RawTa
 
     try:
         if kind == "CSV":
-            chunks = iter(pd.read_csv(path, chunksize=batch_rows, encoding=_csv_encoding(path)))
+            encoding = _csv_encoding(path)
+            _check_csv_header(path, encoding)
+            chunks = iter(pd.read_csv(path, chunksize=batch_rows, encoding=encoding))
         else:
             import pyarrow.parquet as pq
 
             chunks = (batch.to_pandas() for batch in pq.ParquetFile(path).iter_batches(batch_rows))
     except pd.errors.EmptyDataError:
         raise InputError("empty file", file=source, expected="a header and rows of data") from None
+    except InputError:
+        raise
     except Exception as error:
         raise unreadable(error) from None
     first_row = 1
@@ -143,9 +148,26 @@ def _csv_encoding(path: Path) -> str:
     return "utf-8-sig"
 
 
+def _check_csv_header(path: Path, encoding: str) -> None:
+    """pandas renames a repeated column name to name.1 silently; a survey must not repeat one."""
+    with open(path, encoding=encoding, newline="") as handle:
+        try:
+            header = next(csv.reader(handle), [])
+        except csv.Error:
+            return  # the parser reports what is wrong with the file
+    names = [name.strip() for name in header]
+    repeated = sorted({name for name in names if name and names.count(name) > 1})
+    if repeated:
+        raise InputError(
+            "duplicate column name", file=str(path), column=repeated[0], expected="unique names"
+        )
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
+    encoding = _csv_encoding(path)
+    _check_csv_header(path, encoding)
     try:
-        return pd.read_csv(path, low_memory=False, encoding=_csv_encoding(path))
+        return pd.read_csv(path, low_memory=False, encoding=encoding)
     except pd.errors.EmptyDataError:
         raise InputError(
             "empty file", file=str(path), expected="a header and rows of data"

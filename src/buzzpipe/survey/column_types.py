@@ -185,7 +185,9 @@ def to_binary(series: pd.Series, *, column: str, file: str, first_row: int) -> p
             first_row=first_row,
             expected="0 or 1 (or an empty cell for don't know)",
         )
-    return values.astype("Int8")
+    missing = np.isnan(array)
+    answers = pd.arrays.IntegerArray(np.where(missing, 0, array).astype("int8"), missing)
+    return pd.Series(answers, index=series.index, name=series.name)
 
 
 def to_count(
@@ -208,7 +210,9 @@ def to_count(
             first_row=first_row,
             expected=expected,
         )
-    return values.astype("Int16")
+    missing = np.isnan(array)
+    counts = pd.arrays.IntegerArray(np.where(missing, 0, array).astype("int16"), missing)
+    return pd.Series(counts, index=series.index, name=series.name)
 
 
 def id_key(value: object) -> str | None:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from buzzpipe.errors import InputError
 from buzzpipe.survey.column_types import bad_rows, id_keys, row_error
+from buzzpipe.survey.measures import nullable_integers
 from buzzpipe.survey.schema import (
     FIRM_ID,
     GROUP_PARTNER_TYPE,
@@ -168,7 +169,9 @@ def collaboration_from_links(
             yes[rows[of_type & (scale == s)]] = True
             maybe[rows[of_type & classified[f"possible_{s}"].to_numpy()]] = True
             values = np.where(yes, 1.0, np.where(maybe, np.nan, 0.0))
-            columns[collab_column(s, partner_type)] = pd.Series(values).astype("Int8")
+            columns[collab_column(s, partner_type)] = nullable_integers(
+                values, pd.RangeIndex(len(firm_keys))
+            )
     return pd.DataFrame(columns)
 
 

@@ -160,3 +160,15 @@ def test_command_line_reads_edge_lists_and_named_mappings(tmp_path, capsys):
 
     code, out, _ = run(["describe", str(PLACEHOLDER_SURVEY), "--mapping", "norway"], capsys)
     assert code == 0 and "Trondheim" in out
+
+
+def test_command_line_with_the_cis_mapping_says_local_means_own_country(tmp_path, capsys):
+    import pyreadstat
+    from test_mapping import cis_frame
+
+    path = tmp_path / "cis.dta"
+    pyreadstat.write_dta(cis_frame(80, seed=2), path)
+    code, out, err = run(["describe", str(path), "--mapping", "cis"], capsys)
+    assert code == 0, err
+    assert "note: no regional scale: local means own country (national)" in out
+    assert "(regional)" not in out and "(national)" in out

@@ -200,3 +200,22 @@ def test_edge_list_files_through_the_norwegian_mapping(tmp_path):
         assert plain(got[column]) == plain(want[column])
     np.testing.assert_allclose(got["pipeline_exposure"], want["pipeline_exposure"])
     assert list(got["region"].cat.categories) == ["Oslo", "Bergen"]
+
+
+def test_exposure_counts_a_surveyed_partner_with_a_missing_answer_as_unknown():
+    from buzzpipe.survey.edge_list import pipeline_exposure
+
+    links = pd.DataFrame(
+        {
+            "firm_id": [1, 1, 1, 2],
+            "partner_id": ["2", "3", "4", "1"],
+            "partner_type": ["suppliers", "customers", "suppliers", "suppliers"],
+            "scale": ["regional", "regional", "regional", "national"],
+        }
+    )
+    firm_keys = pd.Series(["1", "2", "3", "4"])
+    has_pipeline = pd.Series([1, 1, pd.NA, 0], dtype="Int8")  # firm 3's answer is missing
+    exposure = pipeline_exposure(links, firm_keys, has_pipeline, local_scale="regional")
+    # firm 1: partners 2 (yes), 3 (unknown), 4 (no): 1 of 2 known, 1 of 3 unknown
+    assert exposure.loc[0].tolist() == pytest.approx([0.5, 1 / 3])
+    assert exposure.loc[1:].isna().all().all()

@@ -186,7 +186,8 @@ def test_edge_list_files_through_the_norwegian_mapping(tmp_path):
         byregion=[1, 1, 2, 1], produkt=[1, 2, 1, 9], prosess=2, nytt_marked=2, apenhet=3
     ).to_csv(firms_file, index=False)
     codes = PARTNER_CODES  # the Norwegian-style partner type codes
-    links.rename(
+    # Norwegian partner regions as the firms' region codes, foreign ones as names
+    links.assign(partner_region=links["partner_region"].replace({"Oslo": 1, "Bergen": 2})).rename(
         columns={"firm_id": "lopenr", "partner_id": "partner", "partner_country": "partner_land"}
     ).assign(partnertype=links["partner_type"].map(codes)).drop(columns="partner_type").to_csv(
         links_file, index=False
@@ -200,6 +201,7 @@ def test_edge_list_files_through_the_norwegian_mapping(tmp_path):
         assert plain(got[column]) == plain(want[column])
     np.testing.assert_allclose(got["pipeline_exposure"], want["pipeline_exposure"])
     assert list(got["region"].cat.categories) == ["Oslo", "Bergen"]
+    assert plain(survey.links["scale"]) == plain(expected.links["scale"])
 
 
 def test_exposure_counts_a_surveyed_partner_with_a_missing_answer_as_unknown():

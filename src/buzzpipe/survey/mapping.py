@@ -87,8 +87,27 @@ class Mapping:
         return _apply(raw, rules, self.path, canonical=_is_canonical_firm_column)
 
     def apply_links(self, raw: RawTable) -> pd.DataFrame:
-        """The links frame in canonical names and codes."""
+        """The links frame in canonical names and codes.
+
+        Where the firms' region codes have labels and partner_region has none of its own, a
+        partner_region that is one of those codes gets its label too, so that partners compare
+        with firms in the same terms; other values (regions abroad) stay as they are.
+        """
         frame, _ = _apply(raw, self.link_rules, self.path, canonical=lambda n: n in LINK_COLUMNS)
+        region_rule = next((r for r in self.firm_rules if r.target == "region"), None)
+        own_rule = next((r for r in self.link_rules if r.target == "partner_region"), None)
+        if (
+            region_rule is not None
+            and region_rule.labels
+            and "partner_region" in frame.columns
+            and (own_rule is None or (own_rule.labels is None and own_rule.codes is None))
+        ):
+            labels = {
+                id_key(code) or str(code): label for code, label in region_rule.labels.items()
+            }
+            plain, keys = _code_keys(frame["partner_region"])
+            translation = {v: labels.get(k, v) if k is not None else None for v, k in keys.items()}
+            frame["partner_region"] = plain.map(translation)
         return frame
 
 

@@ -160,7 +160,7 @@ def test_full_openness_full_copy_static_no_exploration_makes_a_city_uniform(seed
 
 
 def test_closed_city_does_not_become_uniform():
-    """The paired case: with omega = 0 and no gains for sources, exchange stalls short of one string."""
+    """The paired case: omega = 0 and full copies give no source a gain, so nothing spreads."""
     parameters = ModelParameters(
         turbulence_interval=0, omega=0.0, copy_share=1.0, explore_rate=0.0,
         world_explore_rate=0.0, absorption_exponent=0.0, pipeline_share=0.0, national_partners=0.0,

@@ -32,15 +32,15 @@ class ModelParameters:
     buzz_contacts: int = 1  # random face-to-face contacts per firm and step within its city
     pipeline_share: float = 0.45  # share of firms with at least one pipeline abroad
     pipelines_per_firm: float = 2.0  # mean pipelines of a pipeline firm (at least one)
-    world_partners: float = 1.0  # mean ties a foreign agent names inside the world pool
+    world_partners: float = 3.0  # mean ties a foreign agent names inside the world pool
     tie_activity: float = 0.25  # chance that a firm's partner tie or pipeline is used in a step
     world_tie_activity: float = 0.25  # the same for ties inside the world pool
     copy_share: float = 0.8  # chance that a bit of the crossover mask takes the source's bit
     absorption_exponent: float = 1.0  # absorb with chance (1 - distance/N) ** exponent
-    omega: float = 0.5  # openness: chance a source shares locally without gaining itself
+    omega: float = 0.0  # openness: chance a source shares locally without gaining itself
     explore_rate: float = 0.05  # chance a firm tries one random bit flip in a step
     world_explore_rate: float = 0.3  # the same for foreign agents
-    innovation_threshold: float = 0.02  # fitness gain in a survey window that counts as news
+    innovation_threshold: float = 0.04  # fitness gain in a survey window that counts as news
     survey_window: int = 12  # steps of a survey's reference period
     product_loci_share: float = 0.5  # the first share of loci are product, the rest process
     partner_type_weights: tuple[float, ...] = ()  # weights over PARTNER_TYPES (empty = equal)

@@ -121,4 +121,4 @@ def summarise(table: pd.DataFrame, arm: str) -> pd.DataFrame:
     grouped = table.groupby([arm, "city", "size"], sort=False)[list(INDICATORS)]
     mean = grouped.mean()
     error = grouped.std(ddof=1) / np.sqrt(grouped.count())
-    return mean.join(error, rsuffix="_se").reset_index()
+    return mean.join(error.add_suffix("_se")).reset_index()

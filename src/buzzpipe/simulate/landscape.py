@@ -27,7 +27,7 @@ class Landscape:
         self._shifts = np.arange(n_loci, dtype=np.uint64)
         self._wrap_shifts = (n_loci - self._shifts).astype(np.uint64)
         self._code_mask = np.uint64(2 ** (k + 1) - 1)
-        self._loci = np.arange(n_loci)
+        self._offsets = np.arange(n_loci, dtype=np.int64) * 2 ** (k + 1)
 
     @property
     def full_mask(self) -> np.uint64:
@@ -39,12 +39,16 @@ class Landscape:
         shifts = self._shifts if loci is None else self._shifts[loci]
         wraps = self._wrap_shifts if loci is None else self._wrap_shifts[loci]
         column = np.asarray(strings, dtype=np.uint64)[:, None]
-        rotated = (column >> shifts) | (column << wraps)
-        return (rotated & self._code_mask).astype(np.intp)
+        rotated = column >> shifts
+        rotated |= column << wraps
+        rotated &= self._code_mask
+        return rotated.view(np.int64)
 
     def contributions(self, strings: np.ndarray) -> np.ndarray:
-        """Per-locus contributions, shape (len(strings), N)."""
-        return self.tables[self._loci, self.codes(strings)]
+        """Per-locus contributions, shape (len(strings), N): one flat-table lookup each."""
+        flat_index = self.codes(strings)
+        flat_index += self._offsets  # locus i's table starts at i * 2**(K+1)
+        return np.take(self.tables.reshape(-1), flat_index)
 
     def update_contributions(
         self, strings: np.ndarray, contributions: np.ndarray, loci: np.ndarray

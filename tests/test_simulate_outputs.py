@@ -90,14 +90,39 @@ def test_replicates_are_independent_and_reproducible():
     assert first[0].strings.tobytes() != first[1].strings.tobytes()
 
 
-def test_survey_converts_through_the_data_layer(result):
-    survey_module = pytest.importorskip("buzzpipe.survey")
-    if not hasattr(survey_module, "Survey"):
-        pytest.skip("the data layer (issue 2) is not merged into this branch yet")
+def test_simulated_survey_passes_the_data_layer_and_is_fitted_like_statsmodels():
+    """Survey.from_frame accepts the frame, derives the same breadth, and buzzpipe.fit on it
+    matches an independent statsmodels logit (robust covariance: statsmodels HC0 x N/(N-1))."""
+    import statsmodels.formula.api as smf
+
+    from buzzpipe import fit
     from buzzpipe.simulate.survey_output import to_survey
 
-    survey = to_survey(survey_frame(result))
-    assert survey is not None
+    result = simulate(ModelParameters(omega=0.0, copy_share=0.5), CITIES, 120, seed=12)
+    frame = survey_frame(result)
+    survey = to_survey(frame)
+    analysis = survey.analysis_frame()
+    for scale in schema.SCALES:
+        np.testing.assert_array_equal(
+            analysis[schema.breadth_column(scale)].to_numpy(), breadth(frame, scale).to_numpy()
+        )
+    formula = (
+        "product ~ breadth_regional + breadth_national + breadth_international"
+        " + log(employees) + foreign_share + C(region)"
+    )
+    ours = fit(formula, analysis, family="logit", vcov="robust")
+    data = frame.assign(
+        **{f"breadth_{scale}": breadth(frame, scale) for scale in schema.SCALES},
+        log_employees=np.log(frame["employees"]),
+    )
+    theirs = smf.logit(formula.replace("log(employees)", "log_employees"), data).fit(
+        disp=0, method="newton", tol=1e-14, cov_type="HC0"
+    )
+    n = len(data)
+    for name in ("breadth_regional", "breadth_national", "breadth_international"):
+        assert abs(ours.params[name] - theirs.params[name]) < 1e-7
+        ours_se = np.sqrt(ours.vcov.loc[name, name])
+        assert abs(ours_se - theirs.bse[name] * np.sqrt(n / (n - 1))) < 1e-6
 
 
 def test_scenario_errors_name_the_file_and_key():

@@ -19,7 +19,7 @@ from buzzpipe.simulate.experiments import openness_sweep, pipelines_by_city_size
 from buzzpipe.simulate.plots import plot_experiment, plot_series
 from buzzpipe.simulate.run import simulate_replicates
 from buzzpipe.simulate.scenario import Scenario
-from buzzpipe.simulate.survey_output import survey_frame
+from buzzpipe.simulate.survey_output import survey_frame, to_survey
 
 
 def _stack(frames: list[pd.DataFrame], replicates: int) -> pd.DataFrame:
@@ -47,7 +47,10 @@ def run_scenario(
             scenario.replicates)  # fmt: skip
     if scenario.experiment == "single":
         results = simulate_replicates(*args)
-        tables["survey.csv"] = _stack([survey_frame(r) for r in results], scenario.replicates)
+        surveys = [survey_frame(r) for r in results]
+        for survey in surveys:
+            to_survey(survey, source=f"simulated survey of scenario {scenario.name}")  # validates
+        tables["survey.csv"] = _stack(surveys, scenario.replicates)
         tables["series.csv"] = _stack([r.series for r in results], scenario.replicates)
         tables["windows.csv"] = _stack([r.windows for r in results], scenario.replicates)
         figures.append((plot_series, (tables["series.csv"],), "series.png"))

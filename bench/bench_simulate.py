@@ -1,8 +1,8 @@
 """Benchmark the simulation kernel against a per-agent Python loop of the same rules.
 
-Prints, for the same draws, agent-steps per second of the vectorised rules and of the per-agent
-loop (``buzzpipe.simulate.reference``, the loop an agent-based framework such as Mesa runs per
-agent, without the framework's own scheduling overhead), their ratio, the full kernel step
+Prints, for the same draws, agent-steps per second of the vectorised rules, of a plain per-agent
+Python loop (``buzzpipe.simulate.reference``, no framework) and, where Mesa is installed, of a
+Mesa model of the same rules (``buzzpipe.simulate.mesa_model``), their ratios, the full kernel step
 (draws and bookkeeping included), the time of one survey-sized run, and its peak memory.
 Times are CPU time of this process (``time.process_time``, BLAS pinned to one thread), which a
 shared machine disturbs less than wall time; compare the ratios, measured in the same run.
@@ -20,6 +20,7 @@ import tracemalloc
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from buzzpipe.errors import BuzzpipeError
 from buzzpipe.simulate.kernel import Simulation, learn
 from buzzpipe.simulate.network import Cities
 from buzzpipe.simulate.parameters import ModelParameters
@@ -38,7 +39,14 @@ def rules_per_second(parameters: ModelParameters, cities: dict, steps: int, seed
         parameters, model.landscape.tables.tolist(), model.state.strings.tolist()
     )
     draws = [model.draw_step() for _ in range(steps)]
-    kernel_times, reference_times = [], []
+    mesa = None
+    try:
+        from buzzpipe.simulate.mesa_model import mesa_model
+
+        mesa = mesa_model(model)
+    except BuzzpipeError:
+        print("Mesa is not installed: the Mesa peer is skipped (pip install 'mesa>=3.1')")
+    kernel_times, reference_times, mesa_times = [], [], []
     for step_draws in draws:
         start = time.process_time()
         model.shock(step_draws.shock_loci, step_draws.shock_tables)
@@ -47,10 +55,20 @@ def rules_per_second(parameters: ModelParameters, cities: dict, steps: int, seed
         start = time.process_time()
         reference.step(step_draws)
         reference_times.append(time.process_time() - start)
+        if mesa is not None:
+            start = time.process_time()
+            mesa.step(step_draws)
+            mesa_times.append(time.process_time() - start)
+            assert mesa.strings == model.state.strings.tolist(), "kernel and Mesa disagree"
         same = model.state.strings.tolist() == [agent.string for agent in reference.agents]
         assert same, "kernel and per-agent loop disagree"
     agents = model.network.n_agents
-    return agents / statistics.median(kernel_times), agents / statistics.median(reference_times)
+    mesa_rate = agents / statistics.median(mesa_times) if mesa_times else None
+    return (
+        agents / statistics.median(kernel_times),
+        agents / statistics.median(reference_times),
+        mesa_rate,
+    )
 
 
 def full_steps_per_second(parameters: ModelParameters, cities: dict, steps: int) -> float:
@@ -65,16 +83,22 @@ def full_steps_per_second(parameters: ModelParameters, cities: dict, steps: int)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=240, help="steps of the survey-sized run")
-    parser.add_argument("--reference-steps", type=int, default=5, help="steps timed per loop")
+    parser.add_argument("--reference-steps", type=int, default=10, help="steps timed per loop")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     parameters = ModelParameters()
     with threadpool_limits(1):
         print(f"economy: {sum(NORWAY.values())} firms in 5 cities + {parameters.world_size} "
               "foreign agents, N = 20, K = 5")  # fmt: skip
-        kernel_rate, reference_rate = rules_per_second(
+        kernel_rate, reference_rate, mesa_rate = rules_per_second(
             parameters, NORWAY, args.reference_steps, seed=1
         )
+        if mesa_rate is not None:
+            import mesa
+
+            ratio = kernel_rate / mesa_rate
+            print(f"rules only, same draws: Mesa {mesa.__version__} model "
+                  f"{mesa_rate:,.0f} agent-steps/s; kernel / Mesa {ratio:,.0f}x")  # fmt: skip
         print(f"rules only, same draws: kernel {kernel_rate:,.0f} agent-steps/s; "
               f"per-agent loop {reference_rate:,.0f} agent-steps/s; "
               f"ratio {kernel_rate / reference_rate:,.0f}x")  # fmt: skip

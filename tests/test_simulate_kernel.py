@@ -41,6 +41,7 @@ def test_segment_best_picks_each_learners_first_maximum():
         {},
         {"copy_share": 0.5, "world_novelty": "none", "omega": 0.2},
         {"copy_share": 0.3, "absorption_exponent": 2.0, "turbulence_interval": 2, "k": 2},
+        {"copy_share": 1.0, "omega": 1.0, "explore_rate": 0.2},
     ],
 )
 def test_kernel_equals_a_per_agent_loop_on_the_same_draws(changes):

@@ -99,19 +99,26 @@ def learn(
         distance = np.bitwise_count(own ^ other)
         return draw < absorption_chance(distance, n_loci, exponent)
 
-    # local ties: exchange when the source also gains, or when it is open (omega)
+    # local ties: exchange when the source also gains, or when it is open (omega). A proposal
+    # equal to the agent's own string can neither gain nor win, so only changed ones are
+    # evaluated (in a converged city most are unchanged).
     a, b, mask = draws.local_a, draws.local_b, draws.local_mask
     own_a, own_b = strings[a], strings[b]
     proposal_a, proposal_b = recombine(own_a, own_b, mask), recombine(own_b, own_a, mask)
-    contributions_a = landscape.contributions(proposal_a)
-    contributions_b = landscape.contributions(proposal_b)
+    side_a = np.flatnonzero(proposal_a != own_a)
+    side_b = np.flatnonzero(proposal_b != own_b)
+    contributions_a = landscape.contributions(proposal_a[side_a])
+    contributions_b = landscape.contributions(proposal_b[side_b])
     fitness_a, fitness_b = landscape.fitness(contributions_a), landscape.fitness(contributions_b)
-    gains_a, gains_b = fitness_a > fitness[a], fitness_b > fitness[b]
-    a_learns = (gains_b | (draws.local_open_a < parameters.omega)) & absorbs(
-        own_a, own_b, draws.local_absorb_a
+    gains_a = np.zeros(len(a), dtype=bool)
+    gains_b = np.zeros(len(b), dtype=bool)
+    gains_a[side_a] = fitness_a > fitness[a[side_a]]
+    gains_b[side_b] = fitness_b > fitness[b[side_b]]
+    a_learns = (gains_b[side_a] | (draws.local_open_a[side_a] < parameters.omega)) & absorbs(
+        own_a[side_a], own_b[side_a], draws.local_absorb_a[side_a]
     )
-    b_learns = (gains_a | (draws.local_open_b < parameters.omega)) & absorbs(
-        own_b, own_a, draws.local_absorb_b
+    b_learns = (gains_a[side_b] | (draws.local_open_b[side_b] < parameters.omega)) & absorbs(
+        own_b[side_b], own_a[side_b], draws.local_absorb_b[side_b]
     )
 
     # pipelines: always exchange; a world without new knowledge hands back the firm's own string
@@ -119,7 +126,7 @@ def learn(
     own_firm = strings[firm]
     foreign = strings[draws.pipe_foreign] if parameters.world_novelty == "evolving" else own_firm
     proposal_pipe = recombine(own_firm, foreign, draws.pipe_mask)
-    pipe_learns = absorbs(own_firm, foreign, draws.pipe_absorb)
+    pipe_learns = absorbs(own_firm, foreign, draws.pipe_absorb) & (proposal_pipe != own_firm)
 
     # ties inside the world pool: always exchange, both ways
     wa, wb, world_mask = draws.world_a, draws.world_b, draws.world_mask
@@ -128,8 +135,8 @@ def learn(
         recombine(own_wa, own_wb, world_mask),
         recombine(own_wb, own_wa, world_mask),
     )
-    wa_learns = absorbs(own_wa, own_wb, draws.world_absorb_a)
-    wb_learns = absorbs(own_wb, own_wa, draws.world_absorb_b)
+    wa_learns = absorbs(own_wa, own_wb, draws.world_absorb_a) & (proposal_wa != own_wa)
+    wb_learns = absorbs(own_wb, own_wa, draws.world_absorb_b) & (proposal_wb != own_wb)
 
     # own exploration: one bit flip
     proposal_explore = strings[draws.explorer] ^ (
@@ -137,8 +144,8 @@ def learn(
     )
 
     learner = np.concatenate(
-        [a[a_learns], b[b_learns], firm[pipe_learns], wa[wa_learns], wb[wb_learns],
-         draws.explorer]
+        [a[side_a][a_learns], b[side_b][b_learns], firm[pipe_learns], wa[wa_learns],
+         wb[wb_learns], draws.explorer]
     )  # fmt: skip
     # local proposals are already evaluated; the rest are evaluated now, only where absorbed
     others = np.concatenate(
@@ -146,7 +153,7 @@ def learn(
          proposal_explore]
     )  # fmt: skip
     other_contributions = landscape.contributions(others)
-    proposal = np.concatenate([proposal_a[a_learns], proposal_b[b_learns], others])
+    proposal = np.concatenate([proposal_a[side_a][a_learns], proposal_b[side_b][b_learns], others])
     contributions = np.concatenate(
         [contributions_a[a_learns], contributions_b[b_learns], other_contributions]
     )

@@ -130,6 +130,10 @@ def test_scenario_errors_name_the_file_and_key():
     assert parse_scenario(good, name="x").cities.n_firms == 10
     cases = {
         "[cities]\nA = 0\n": "cities.A",
+        "[cities]\nworld = 10\n": "cities.world",
+        "[cities]\nA = 10\n[model]\nk = 25\n": "'k'",
+        "[cities]\nA = 10\n[model]\nn_loci = 2.5\n": "n_loci",
+        "[cities]\nA = 10\n[run]\nseed = -1\n": "run.seed",
         "[cities]\nA = 10\n[model]\nomega = 2\n": "omega",
         "[cities]\nA = 10\n[model]\nomegga = 0.1\n": "omegga",
         "[cities]\nA = 10\n[run]\nsteps = 5\n": "run.steps",

@@ -38,6 +38,9 @@ class Cities:
             raise InputError("no cities given", file=file, column="cities",
                              expected="at least one city with its number of firms")  # fmt: skip
         for name, size in sizes.items():
+            if name == "world":
+                raise InputError("'world' names the world pool; call the city otherwise",
+                                 file=file, column=f"cities.{name}")  # fmt: skip
             if isinstance(size, bool) or not isinstance(size, int) or size < 1:
                 raise InputError("city size must be a positive integer", file=file,
                                  column=f"cities.{name}", value=size)  # fmt: skip

@@ -111,11 +111,11 @@ def test_static_landscape_without_ties_ends_every_firm_at_a_local_optimum(seed):
     assert (model.state.fitness > start).mean() > 0.9  # they climbed to get there
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_k0_complete_graph_without_exploration_finds_the_global_optimum(seed):
+def k0_complete_city(seed: int, tie_activity: float) -> tuple[Simulation, int, float]:
+    """K = 0, one city of 30 firms all tied to each other, no exploration, static landscape."""
     parameters = ModelParameters(
         n_loci=16, k=0, turbulence_interval=0, world_size=5, buzz_contacts=0, explore_rate=0.0,
-        world_explore_rate=0.0, tie_activity=1.0, omega=1.0, copy_share=0.5,
+        world_explore_rate=0.0, tie_activity=tie_activity, omega=1.0, copy_share=0.5,
     )  # fmt: skip
     cities = Cities.from_mapping({"city": 30})
     network = complete_regional_network(cities, parameters.world_size)
@@ -124,21 +124,19 @@ def test_k0_complete_graph_without_exploration_finds_the_global_optimum(seed):
     assert model.state.fitness[:30].max() < best_fitness  # nobody starts there
     for _ in range(60):
         model.step()
+    return model, best_string, best_fitness
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_k0_complete_graph_without_exploration_finds_the_global_optimum(seed):
+    model, best_string, _ = k0_complete_city(seed, tie_activity=1.0)
     assert (model.state.strings[:30] == best_string).all()
 
 
-def test_without_recombination_the_k0_graph_stays_short_of_the_optimum():
+@pytest.mark.parametrize("seed", range(5))
+def test_without_recombination_the_k0_graph_stays_short_of_the_optimum(seed):
     """The paired case: the same economy with all exchange blocked never reaches the optimum."""
-    parameters = ModelParameters(
-        n_loci=16, k=0, turbulence_interval=0, world_size=5, buzz_contacts=0, explore_rate=0.0,
-        world_explore_rate=0.0, tie_activity=0.0, omega=1.0, copy_share=0.5,
-    )  # fmt: skip
-    cities = Cities.from_mapping({"city": 30})
-    network = complete_regional_network(cities, parameters.world_size)
-    model = Simulation(parameters, cities, np.random.default_rng(0), network)
-    best_string, _ = model.landscape.global_optimum()
-    for _ in range(60):
-        model.step()
+    model, best_string, _ = k0_complete_city(seed, tie_activity=0.0)
     assert not (model.state.strings[:30] == best_string).any()
 
 

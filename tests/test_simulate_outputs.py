@@ -131,6 +131,7 @@ def test_scenario_errors_name_the_file_and_key():
     cases = {
         "[cities]\nA = 0\n": "cities.A",
         "[cities]\nworld = 10\n": "cities.world",
+        "[cities]\nA = 10\n[model]\npartner_type_weights = [1, 2]\n": "partner_type_weights",
         "[cities]\nA = 10\n[model]\nk = 25\n": "'k'",
         "[cities]\nA = 10\n[model]\nn_loci = 2.5\n": "n_loci",
         "[cities]\nA = 10\n[run]\nseed = -1\n": "run.seed",

@@ -95,13 +95,7 @@ class Network:
 
 
 def _partner_types(rng: np.random.Generator, count: int, weights: tuple[float, ...]) -> np.ndarray:
-    if weights:
-        if len(weights) != len(PARTNER_TYPES):
-            raise InputError(
-                "one weight per partner type is needed", column="partner_type_weights",
-                value=list(weights), expected=f"{len(PARTNER_TYPES)} weights for "
-                + ", ".join(PARTNER_TYPES),
-            )  # fmt: skip
+    if weights:  # checked by ModelParameters.validate: one weight per partner type
         p = np.asarray(weights, dtype=float) / sum(weights)
         return rng.choice(len(PARTNER_TYPES), size=count, p=p)
     return rng.integers(0, len(PARTNER_TYPES), size=count)

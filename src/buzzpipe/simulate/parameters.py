@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from buzzpipe.errors import InputError
 from buzzpipe.simulate.landscape import MAX_K, MAX_LOCI
+from buzzpipe.survey.schema import PARTNER_TYPES
 
 WORLD_NOVELTY = ("evolving", "none")
 
@@ -92,6 +93,12 @@ class ModelParameters:
                 value=self.world_novelty, expected=" or ".join(map(repr, WORLD_NOVELTY)),
             )  # fmt: skip
         weights = self.partner_type_weights
+        if weights and len(weights) != len(PARTNER_TYPES):
+            raise InputError(
+                "one weight per partner type is needed", file=file,
+                column="partner_type_weights", value=list(weights),
+                expected=f"{len(PARTNER_TYPES)} weights for " + ", ".join(PARTNER_TYPES),
+            )  # fmt: skip
         if weights and (any(w < 0 for w in weights) or sum(weights) <= 0):
             raise InputError(
                 "partner type weights must be non-negative with a positive sum",

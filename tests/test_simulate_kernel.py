@@ -13,15 +13,16 @@ from buzzpipe.simulate.run import simulate
 SMALL = {"big": 40, "small": 6, "lonely": 1}
 
 
-def test_landscape_lookup_matches_a_direct_reading_of_the_bits():
+@pytest.mark.parametrize("n_loci, k", [(12, 3), (32, 16), (40, 6)])  # both lookup paths
+def test_landscape_lookup_matches_a_direct_reading_of_the_bits(n_loci, k):
     rng = np.random.default_rng(3)
-    landscape = Landscape(12, 3, rng)
-    strings = rng.integers(0, 2**12, size=50, dtype=np.uint64)
-    bits = unpack_bits(strings, 12)
-    expected = np.empty((50, 12))
+    landscape = Landscape(n_loci, k, rng)
+    strings = rng.integers(0, 2**n_loci, size=50, dtype=np.uint64)
+    bits = unpack_bits(strings, n_loci)
+    expected = np.empty((50, n_loci))
     for row in range(50):
-        for locus in range(12):
-            neighbourhood = [bits[row, (locus + j) % 12] for j in range(4)]
+        for locus in range(n_loci):
+            neighbourhood = [bits[row, (locus + j) % n_loci] for j in range(k + 1)]
             code = sum(int(bit) << j for j, bit in enumerate(neighbourhood))
             expected[row, locus] = landscape.tables[locus, code]
     np.testing.assert_array_equal(landscape.contributions(strings), expected)

@@ -38,9 +38,13 @@ class Landscape:
         """Table index of each locus (columns) for each string (rows): the bits i..i+K, cyclic."""
         shifts = self._shifts if loci is None else self._shifts[loci]
         wraps = self._wrap_shifts if loci is None else self._wrap_shifts[loci]
-        column = np.asarray(strings, dtype=np.uint64)[:, None]
-        rotated = column >> shifts
-        rotated |= column << wraps
+        strings = np.asarray(strings, dtype=np.uint64)
+        if self.n_loci <= 32:  # the string twice, side by side: bits i..i+K are one shift away
+            doubled = strings | (strings << np.uint64(self.n_loci))
+            rotated = doubled[:, None] >> shifts
+        else:
+            rotated = strings[:, None] >> shifts
+            rotated |= strings[:, None] << wraps
         rotated &= self._code_mask
         return rotated.view(np.int64)
 

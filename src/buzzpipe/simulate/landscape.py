@@ -103,5 +103,7 @@ def unpack_bits(strings: np.ndarray, n_loci: int) -> np.ndarray:
 
 def pack_bits(bits: np.ndarray) -> np.ndarray:
     """Inverse of :func:`unpack_bits`: rows of 0/1 into uint64 strings."""
-    shifts = np.arange(bits.shape[1], dtype=np.uint64)
-    return (bits.astype(np.uint64) << shifts).sum(axis=1, dtype=np.uint64)
+    packed = np.packbits(np.asarray(bits, dtype=bool), axis=1, bitorder="little")
+    words = np.zeros((len(packed), 8), dtype=np.uint8)
+    words[:, : packed.shape[1]] = packed
+    return words.view("<u8").ravel().astype(np.uint64)

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from buzzpipe.simulate.kernel import SERIES_COLUMNS, Simulation, segment_best
 from buzzpipe.simulate.landscape import Landscape, pack_bits, unpack_bits
@@ -171,3 +173,35 @@ def test_closed_city_does_not_become_uniform():
     for _ in range(150):
         model.step()
     assert len(np.unique(model.state.strings[:50])) > 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n_loci=st.integers(2, 24),
+    k_share=st.floats(0, 1),
+    copy_share=st.sampled_from([0.0, 0.3, 0.5, 0.8, 1.0]),
+    omega=st.floats(0, 1),
+    exponent=st.sampled_from([0.0, 0.5, 1.0, 3.0]),
+    novelty=st.sampled_from(["evolving", "none"]),
+    sizes=st.lists(st.integers(1, 15), min_size=1, max_size=3),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_kernel_equals_the_per_agent_loop_for_any_parameters(
+    n_loci, k_share, copy_share, omega, exponent, novelty, sizes, seed
+):
+    parameters = ModelParameters(
+        n_loci=n_loci, k=min(int(k_share * n_loci), n_loci - 1, 8), copy_share=copy_share,
+        omega=omega, absorption_exponent=exponent, world_novelty=novelty, world_size=8,
+        turbulence_interval=2, explore_rate=0.3, tie_activity=0.6, regional_partners=2.0,
+        national_partners=0.5,
+    )  # fmt: skip
+    cities = Cities.from_mapping({f"c{i}": size for i, size in enumerate(sizes)})
+    model = Simulation(parameters, cities, np.random.default_rng(seed))
+    reference = ReferenceModel(
+        parameters, model.landscape.tables.tolist(), model.state.strings.tolist()
+    )
+    for _ in range(6):
+        draws = model.draw_step()
+        reference.step(draws)
+        model.step(draws)
+        assert model.state.strings.tolist() == [agent.string for agent in reference.agents]

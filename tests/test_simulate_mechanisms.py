@@ -49,7 +49,9 @@ def test_small_city_without_pipelines_locks_in_and_pipelines_close_the_gap():
     assert off[("innovation_rate", "small")] < off[("innovation_rate", "big")] - 0.1
     assert off[("diversity", "small")] < 0.5 * off[("diversity", "big")]
     assert off[("gap_growth", "small")] > off[("gap_growth", "big")] + 0.01
-    # with pipelines the gaps close
+    # pipelines raise innovation in both cities, and the gaps close
+    for city in ("big", "small"):
+        assert on[("innovation_rate", city)] > off[("innovation_rate", city)]
     innovation_gap = {
         arm: row[("innovation_rate", "big")] - row[("innovation_rate", "small")]
         for arm, row in (("off", off), ("on", on))

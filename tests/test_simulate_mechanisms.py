@@ -18,9 +18,11 @@ from buzzpipe.simulate.survey_output import breadth, survey_frame
 
 # Lock-in conditions: a big and a very small city with no national ties between them, so
 # pipelines are the small city's only outside channel; open local exchange (omega = 0.2).
-LOCK_IN_CITIES = {"big": 200, "small": 10}
-LOCK_IN = ModelParameters(national_partners=0.0, omega=0.2, world_size=200)
-LOCK_IN_STEPS = 160
+# Fast test: 200 and 10 firms, 160 steps; slow test: 300 and 12 firms, 240 steps, where the
+# per-run signal of the growing gap is clearer.
+LOCK_IN = ModelParameters(national_partners=0.0, omega=0.2)
+FAST_LOCK_IN = ({"big": 200, "small": 10}, 160, LOCK_IN.replace(world_size=200))
+SLOW_LOCK_IN = ({"big": 300, "small": 12}, 240, LOCK_IN)
 
 # Survey conditions: five cities of the Norwegian survey's size (1,604 firms), no free local
 # sharing (omega = 0, as the survey found for pipeline knowledge), crossover mask of one half.
@@ -34,21 +36,26 @@ def binomial_floor(replicates: int, rate: float, alpha: float = 0.001) -> int:
     return int(stats.binom.ppf(alpha, replicates, rate))
 
 
-def lock_in_table(replicates: int, seed: int) -> pd.DataFrame:
-    table = pipelines_by_city_size(LOCK_IN, LOCK_IN_CITIES, LOCK_IN_STEPS, seed, replicates)
+def lock_in_table(conditions: tuple, replicates: int, seed: int) -> pd.DataFrame:
+    cities, steps, parameters = conditions
+    table = pipelines_by_city_size(parameters, cities, steps, seed, replicates)
     return table.pivot_table(
         index=["replicate", "pipelines"], columns="city", values=list(table.columns[3:])
     )
 
 
 def test_small_city_without_pipelines_locks_in_and_pipelines_close_the_gap():
-    wide = lock_in_table(replicates=6, seed=2011).groupby(level="pipelines").mean()
+    wide = lock_in_table(FAST_LOCK_IN, replicates=6, seed=2011).groupby(level="pipelines").mean()
     off, on = wide.loc["off"], wide.loc["on"]
-    # without pipelines the small city innovates less, is less diverse, and its gap to the world
-    # frontier grows more than the big city's
+    # without pipelines the small city innovates less, is less diverse, and ends further behind
+    # the world frontier
     assert off[("innovation_rate", "small")] < off[("innovation_rate", "big")] - 0.1
     assert off[("diversity", "small")] < 0.5 * off[("diversity", "big")]
-    assert off[("gap_growth", "small")] > off[("gap_growth", "big")] + 0.01
+    late_gap = {
+        arm: row[("frontier_gap_late", "small")] - row[("frontier_gap_late", "big")]
+        for arm, row in (("off", off), ("on", on))
+    }
+    assert late_gap["off"] > 0.03
     # pipelines raise innovation in both cities, and the gaps close
     for city in ("big", "small"):
         assert on[("innovation_rate", city)] > off[("innovation_rate", city)]
@@ -62,35 +69,35 @@ def test_small_city_without_pipelines_locks_in_and_pipelines_close_the_gap():
         for arm, row in (("off", off), ("on", on))
     }
     assert diversity_ratio["on"] > diversity_ratio["off"] + 0.2
-    assert on[("gap_growth", "small")] - on[("gap_growth", "big")] < 0.5 * (
-        off[("gap_growth", "small")] - off[("gap_growth", "big")]
-    )
+    assert late_gap["on"] < 0.5 * late_gap["off"]
 
 
 @pytest.mark.slow
 def test_lock_in_pass_rates_over_many_replicates():
     replicates = 40
-    wide = lock_in_table(replicates=replicates, seed=7)
+    wide = lock_in_table(SLOW_LOCK_IN, replicates=replicates, seed=7)
     off = wide.xs("off", level="pipelines")
     on = wide.xs("on", level="pipelines")
 
-    def share(condition: pd.Series) -> int:
+    def count(condition: pd.Series) -> int:
         return int(condition.sum())
 
-    # rates stated from a 20-replicate exploration: 0.9, 1.0, 1.0, 0.8 and 0.8
+    # per-run rates measured in an independent 20-replicate exploration (seed 99) under the
+    # same conditions: 1.0, 1.0, 0.9, 0.8 and 0.85; stated here a little lower
     innovation_gap_off = off[("innovation_rate", "big")] - off[("innovation_rate", "small")]
     innovation_gap_on = on[("innovation_rate", "big")] - on[("innovation_rate", "small")]
-    assert share(innovation_gap_off > 0) >= binomial_floor(replicates, 0.9)
-    assert share(off[("diversity", "small")] < off[("diversity", "big")]) >= binomial_floor(
-        replicates, 0.99
+    assert count(innovation_gap_off > 0) >= binomial_floor(replicates, 0.95)
+    assert count(off[("diversity", "small")] < off[("diversity", "big")]) >= binomial_floor(
+        replicates, 0.95
     )
-    assert share(
+    assert count(
         off[("improvement_rate", "small")] < off[("improvement_rate", "big")]
-    ) >= binomial_floor(replicates, 0.99)
-    assert share(off[("gap_growth", "small")] > off[("gap_growth", "big")]) >= binomial_floor(
-        replicates, 0.8
-    )
-    assert share(innovation_gap_on < innovation_gap_off) >= binomial_floor(replicates, 0.8)
+    ) >= binomial_floor(replicates, 0.85)
+    # the gap to the world frontier grows more in the small city than in the big one
+    growth = off[("gap_growth", "small")] - off[("gap_growth", "big")]
+    assert count(growth > 0) >= binomial_floor(replicates, 0.8)
+    assert growth.mean() > 3 * growth.std(ddof=1) / np.sqrt(replicates)  # measured t: 4.4 at 20
+    assert count(innovation_gap_on < innovation_gap_off) >= binomial_floor(replicates, 0.8)
 
 
 def international_effect(parameters: ModelParameters, seed, steps: int = 200) -> tuple:

@@ -30,6 +30,51 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS: list = []
 
 
+def add_simulate(subparsers) -> None:
+    """``buzzpipe simulate``: run the agent-based model from a scenario file."""
+    parser = subparsers.add_parser(
+        "simulate",
+        help="run the knowledge-diffusion model from a scenario (TOML)",
+        description="Run the agent-based model of buzz and pipelines from a scenario file "
+        "and write the simulated survey, city time series, experiment tables and figures.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("scenario", nargs="?", help="scenario file (TOML)")
+    source.add_argument(
+        "--builtin",
+        metavar="NAME",
+        help="a shipped scenario: norway, pipelines_by_city_size, openness",
+    )
+    parser.add_argument(
+        "--out", default="out/simulate", help="output folder (default: %(default)s)"
+    )
+    parser.add_argument("--seed", type=int, help="override the scenario's seed")
+    parser.add_argument("--replicates", type=int, help="override the number of replicates")
+    parser.add_argument("--steps", type=int, help="override the number of steps")
+    parser.add_argument("--no-plots", action="store_true", help="write tables only")
+    parser.set_defaults(func=run_simulate)
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    from buzzpipe.simulate.scenario import builtin_scenario, read_scenario
+    from buzzpipe.simulate.scenario_outputs import run_scenario
+
+    scenario = builtin_scenario(args.builtin) if args.builtin else read_scenario(args.scenario)
+    scenario = scenario.with_overrides(seed=args.seed, replicates=args.replicates, steps=args.steps)
+    written = run_scenario(
+        scenario,
+        args.out,
+        plots=not args.no_plots,
+        progress=lambda message: print(f"buzzpipe simulate: {message}", file=sys.stderr),
+    )
+    for path in written:
+        print(path)
+    return 0
+
+
+COMMANDS.append(add_simulate)
+
+
 def add_describe(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "describe",

@@ -1,0 +1,415 @@
+"""The vectorised step: all agents learn, explore and adopt together, with array operations only.
+
+A step has two halves. :meth:`Simulation.draw_step` draws every random number the step needs
+(landscape shock, active ties, buzz contacts, crossover masks, openness and absorption draws,
+exploration) from the one seeded generator; :func:`learn` then applies the rules to those draws
+deterministically. The split lets a plain per-agent loop (``simulate.reference``) apply the same
+rules to the same draws, so the two can be compared bit for bit and timed against each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from buzzpipe.simulate.landscape import Landscape, pack_bits, unpack_bits
+from buzzpipe.simulate.network import Cities, Network, build_network, other_in_block
+from buzzpipe.simulate.parameters import ModelParameters
+
+
+@dataclass
+class AgentState:
+    """What every agent knows now: its string, per-locus contributions and fitness."""
+
+    strings: np.ndarray  # (A,) uint64
+    contributions: np.ndarray  # (A, N) float64
+    fitness: np.ndarray  # (A,) float64
+
+    def copy(self) -> AgentState:
+        return AgentState(self.strings.copy(), self.contributions.copy(), self.fitness.copy())
+
+
+@dataclass(frozen=True)
+class StepDraws:
+    """Every random number of one step, drawn before any rule is applied."""
+
+    shock_loci: np.ndarray  # loci whose tables are redrawn at the start of the step
+    shock_tables: np.ndarray  # their new tables, (len(shock_loci), 2**(K+1))
+    local_a: np.ndarray  # active local ties (regional, national, then buzz): one side
+    local_b: np.ndarray  # the other side
+    local_mask: np.ndarray  # crossover mask of each tie: 1 = take the partner's bit
+    local_open_a: np.ndarray  # a may learn without b gaining when this is below omega
+    local_open_b: np.ndarray
+    local_absorb_a: np.ndarray  # a absorbs when this is below the absorption chance
+    local_absorb_b: np.ndarray
+    pipe_firm: np.ndarray  # active pipelines: the learning firm
+    pipe_foreign: np.ndarray  # the foreign source
+    pipe_mask: np.ndarray
+    pipe_absorb: np.ndarray
+    world_a: np.ndarray  # active ties inside the world pool
+    world_b: np.ndarray
+    world_mask: np.ndarray
+    world_absorb_a: np.ndarray
+    world_absorb_b: np.ndarray
+    explorer: np.ndarray  # agents that try one bit flip
+    explore_bit: np.ndarray  # the locus each flips
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """Who adopted a new string in a step, and the contributions they gave up."""
+
+    agents: np.ndarray
+    old_contributions: np.ndarray
+
+
+def absorption_chance(distance: np.ndarray, n_loci: int, exponent: float) -> np.ndarray:
+    """Chance to absorb a partner's knowledge: falls with cognitive (Hamming) distance."""
+    return (1.0 - distance / n_loci) ** exponent
+
+
+def segment_best(learner: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Index of each learner's highest value (the first such pair on ties)."""
+    order = np.lexsort((-value, learner))
+    sorted_learner = learner[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = sorted_learner[1:] != sorted_learner[:-1]
+    return order[first]
+
+
+def learn(
+    state: AgentState,
+    draws: StepDraws,
+    landscape: Landscape,
+    parameters: ModelParameters,
+) -> Adoption:
+    """Apply one step's learning rules to ``state`` in place; return who adopted.
+
+    Every learning pair proposes a recombined string; each agent adopts its best proposal when it
+    beats its current fitness. All proposals are judged against the strings of the step's start.
+    """
+    strings, fitness, n_loci = state.strings, state.fitness, landscape.n_loci
+    exponent = parameters.absorption_exponent
+
+    def recombine(own: np.ndarray, other: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return (own & ~mask) | (other & mask)
+
+    def absorbs(own: np.ndarray, other: np.ndarray, draw: np.ndarray) -> np.ndarray:
+        distance = np.bitwise_count(own ^ other)
+        return draw < absorption_chance(distance, n_loci, exponent)
+
+    # local ties: exchange when the source also gains, or when it is open (omega). A proposal
+    # equal to the agent's own string can neither gain nor win, so only changed ones are
+    # evaluated (in a converged city most are unchanged).
+    a, b, mask = draws.local_a, draws.local_b, draws.local_mask
+    own_a, own_b = strings[a], strings[b]
+    proposal_a, proposal_b = recombine(own_a, own_b, mask), recombine(own_b, own_a, mask)
+    side_a = np.flatnonzero(proposal_a != own_a)
+    side_b = np.flatnonzero(proposal_b != own_b)
+    contributions_a = landscape.contributions(proposal_a[side_a])
+    contributions_b = landscape.contributions(proposal_b[side_b])
+    fitness_a, fitness_b = landscape.fitness(contributions_a), landscape.fitness(contributions_b)
+    gains_a = np.zeros(len(a), dtype=bool)
+    gains_b = np.zeros(len(b), dtype=bool)
+    gains_a[side_a] = fitness_a > fitness[a[side_a]]
+    gains_b[side_b] = fitness_b > fitness[b[side_b]]
+    a_learns = (gains_b[side_a] | (draws.local_open_a[side_a] < parameters.omega)) & absorbs(
+        own_a[side_a], own_b[side_a], draws.local_absorb_a[side_a]
+    )
+    b_learns = (gains_a[side_b] | (draws.local_open_b[side_b] < parameters.omega)) & absorbs(
+        own_b[side_b], own_a[side_b], draws.local_absorb_b[side_b]
+    )
+
+    # pipelines: always exchange; a world without new knowledge hands back the firm's own string
+    firm = draws.pipe_firm
+    own_firm = strings[firm]
+    foreign = strings[draws.pipe_foreign] if parameters.world_novelty == "evolving" else own_firm
+    proposal_pipe = recombine(own_firm, foreign, draws.pipe_mask)
+    pipe_learns = absorbs(own_firm, foreign, draws.pipe_absorb) & (proposal_pipe != own_firm)
+
+    # ties inside the world pool: always exchange, both ways
+    wa, wb, world_mask = draws.world_a, draws.world_b, draws.world_mask
+    own_wa, own_wb = strings[wa], strings[wb]
+    proposal_wa, proposal_wb = (
+        recombine(own_wa, own_wb, world_mask),
+        recombine(own_wb, own_wa, world_mask),
+    )
+    wa_learns = absorbs(own_wa, own_wb, draws.world_absorb_a) & (proposal_wa != own_wa)
+    wb_learns = absorbs(own_wb, own_wa, draws.world_absorb_b) & (proposal_wb != own_wb)
+
+    # own exploration: one bit flip
+    proposal_explore = strings[draws.explorer] ^ (
+        np.uint64(1) << draws.explore_bit.astype(np.uint64)
+    )
+
+    learner = np.concatenate(
+        [a[side_a][a_learns], b[side_b][b_learns], firm[pipe_learns], wa[wa_learns],
+         wb[wb_learns], draws.explorer]
+    )  # fmt: skip
+    # local proposals are already evaluated; the rest are evaluated now, only where absorbed
+    others = np.concatenate(
+        [proposal_pipe[pipe_learns], proposal_wa[wa_learns], proposal_wb[wb_learns],
+         proposal_explore]
+    )  # fmt: skip
+    other_contributions = landscape.contributions(others)
+    proposal = np.concatenate([proposal_a[side_a][a_learns], proposal_b[side_b][b_learns], others])
+    contributions = np.concatenate(
+        [contributions_a[a_learns], contributions_b[b_learns], other_contributions]
+    )
+    value = np.concatenate(
+        [fitness_a[a_learns], fitness_b[b_learns], landscape.fitness(other_contributions)]
+    )
+    improves = value > fitness[learner]
+    pair = np.flatnonzero(improves)
+    best = pair[segment_best(learner[pair], value[pair])]
+    winners = learner[best]
+    old = state.contributions[winners]
+    strings[winners] = proposal[best]
+    state.contributions[winners] = contributions[best]
+    fitness[winners] = value[best]
+    return Adoption(winners, old)
+
+
+@dataclass
+class WindowTracker:
+    """Per-firm innovation over the current survey window, and each city's best fitness."""
+
+    n_firms: int
+    n_cities: int
+    product_gain: np.ndarray = field(init=False)
+    process_gain: np.ndarray = field(init=False)
+    best_new_fitness: np.ndarray = field(init=False)
+    city_best_current: np.ndarray = field(init=False)
+    city_best_previous: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reset()
+        self.city_best_previous = np.full(self.n_cities, -np.inf)
+
+    def reset(self) -> None:
+        self.product_gain = np.zeros(self.n_firms)
+        self.process_gain = np.zeros(self.n_firms)
+        self.best_new_fitness = np.full(self.n_firms, -np.inf)
+        self.city_best_current = np.full(self.n_cities, -np.inf)
+
+
+@dataclass(frozen=True)
+class WindowOutcomes:
+    """Innovation outcomes of every firm over one survey window (0/1 arrays)."""
+
+    product: np.ndarray
+    process: np.ndarray
+    new_to_market: np.ndarray
+
+
+SERIES_COLUMNS = (
+    "mean_fitness",
+    "best_fitness",
+    "frontier_gap",
+    "diversity",
+    "staleness",
+    "improvement_rate",
+)
+
+
+class Simulation:
+    """One simulated economy: cities of firms and a world pool on a shared NK landscape."""
+
+    def __init__(
+        self,
+        parameters: ModelParameters,
+        cities: Cities,
+        rng: np.random.Generator,
+        network: Network | None = None,
+    ) -> None:
+        self.parameters = parameters.validate()
+        self.cities = cities
+        self.rng = rng
+        self.landscape = Landscape(parameters.n_loci, parameters.k, rng)
+        self.network = network if network is not None else build_network(parameters, cities, rng)
+        if self.network.cities.names != cities.names or not np.array_equal(
+            self.network.cities.sizes, cities.sizes
+        ):
+            raise ValueError("the network was built for other cities")
+        n_agents = self.network.n_agents
+        strings = rng.integers(0, 2**parameters.n_loci, size=n_agents, dtype=np.uint64)
+        contributions = self.landscape.contributions(strings)
+        self.state = AgentState(strings, contributions, self.landscape.fitness(contributions))
+        self.step_count = 0
+        self.n_firms = cities.n_firms
+        self.city_of_firm = cities.city_of_firm
+        self.city_start = cities.start[:-1]
+        self.last_change = np.zeros(n_agents, dtype=np.int64)
+        self.n_product_loci = int(round(parameters.product_loci_share * parameters.n_loci))
+        self.window = WindowTracker(self.n_firms, len(cities.sizes))
+        self.window.city_best_previous = self._city_max(self.state.fitness[: self.n_firms])
+        self._adopted_now = np.zeros(self.n_firms, dtype=bool)
+        # the shock schedule and the per-step size of the draws never depend on the state
+        self._local_edges = (
+            np.concatenate([self.network.regional.source, self.network.national.source]),
+            np.concatenate([self.network.regional.target, self.network.national.target]),
+        )
+        firm = np.arange(self.n_firms)
+        buzz_firm = np.repeat(firm, parameters.buzz_contacts)
+        alone = cities.sizes[self.city_of_firm[buzz_firm]] <= 1
+        self._buzz_firm = buzz_firm[~alone]
+        self._buzz_block = (
+            self.city_start[self.city_of_firm[self._buzz_firm]],
+            cities.sizes[self.city_of_firm[self._buzz_firm]],
+        )
+        self._explore_rate = np.concatenate(
+            [np.full(self.n_firms, parameters.explore_rate),
+             np.full(parameters.world_size, parameters.world_explore_rate)]
+        )  # fmt: skip
+
+    # ---------------------------------------------------------------- draws
+    def _masks(self, count: int) -> np.ndarray:
+        share, n_loci = self.parameters.copy_share, self.parameters.n_loci
+        if share == 1.0:
+            return np.full(count, self.landscape.full_mask, dtype=np.uint64)
+        if share == 0.5:
+            return self.rng.integers(0, 2**n_loci, size=count, dtype=np.uint64)
+        return pack_bits(self.rng.random((count, n_loci)) < share)
+
+    def draw_step(self) -> StepDraws:
+        """Draw every random number of the next step, in a fixed order."""
+        rng, parameters = self.rng, self.parameters
+        step = self.step_count + 1
+        interval = parameters.turbulence_interval
+        n_shocked = int(round(parameters.turbulence_share * parameters.n_loci))
+        if interval and n_shocked and step % interval == 0:
+            shock_loci = np.sort(rng.choice(parameters.n_loci, size=n_shocked, replace=False))
+            shock_tables = rng.random((n_shocked, self.landscape.tables.shape[1]))
+        else:
+            shock_loci = np.zeros(0, dtype=np.intp)
+            shock_tables = np.zeros((0, self.landscape.tables.shape[1]))
+
+        source, target = self._local_edges
+        active = rng.random(len(source)) < parameters.tie_activity
+        buzz_partner = other_in_block(rng, self._buzz_firm, *self._buzz_block)
+        local_a = np.concatenate([source[active], self._buzz_firm])
+        local_b = np.concatenate([target[active], buzz_partner])
+        n_local = len(local_a)
+
+        pipelines = self.network.pipelines
+        active = rng.random(len(pipelines)) < parameters.tie_activity
+        pipe_firm, pipe_foreign = pipelines.source[active], pipelines.target[active]
+
+        world = self.network.world
+        active = rng.random(len(world)) < parameters.world_tie_activity
+        world_a, world_b = world.source[active], world.target[active]
+
+        explorer = np.flatnonzero(rng.random(self.network.n_agents) < self._explore_rate)
+        return StepDraws(
+            shock_loci=shock_loci,
+            shock_tables=shock_tables,
+            local_a=local_a,
+            local_b=local_b,
+            local_mask=self._masks(n_local),
+            local_open_a=rng.random(n_local),
+            local_open_b=rng.random(n_local),
+            local_absorb_a=rng.random(n_local),
+            local_absorb_b=rng.random(n_local),
+            pipe_firm=pipe_firm,
+            pipe_foreign=pipe_foreign,
+            pipe_mask=self._masks(len(pipe_firm)),
+            pipe_absorb=rng.random(len(pipe_firm)),
+            world_a=world_a,
+            world_b=world_b,
+            world_mask=self._masks(len(world_a)),
+            world_absorb_a=rng.random(len(world_a)),
+            world_absorb_b=rng.random(len(world_a)),
+            explorer=explorer,
+            explore_bit=rng.integers(0, parameters.n_loci, size=len(explorer)),
+        )
+
+    # ---------------------------------------------------------------- rules
+    def shock(self, loci: np.ndarray, tables: np.ndarray) -> None:
+        """Turbulence: new tables for some loci; only those columns are recomputed."""
+        if len(loci):
+            self.landscape.redraw(loci, tables)
+            state = self.state
+            self.landscape.update_contributions(state.strings, state.contributions, loci)
+            state.fitness = self.landscape.fitness(state.contributions)
+
+    def step(self, draws: StepDraws | None = None) -> Adoption:
+        """Advance every agent one step; returns who adopted a new string."""
+        draws = self.draw_step() if draws is None else draws
+        self.shock(draws.shock_loci, draws.shock_tables)
+        adoption = learn(self.state, draws, self.landscape, self.parameters)
+        self.step_count += 1
+        self.last_change[adoption.agents] = self.step_count
+        self._track(adoption)
+        return adoption
+
+    # ---------------------------------------------------------------- bookkeeping
+    def _city_max(self, values: np.ndarray) -> np.ndarray:
+        return np.maximum.reduceat(values, self.city_start)
+
+    def _city_mean(self, values: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(values, self.city_start) / self.cities.sizes
+
+    def _track(self, adoption: Adoption) -> None:
+        window, n_firms = self.window, self.n_firms
+        is_firm = adoption.agents < n_firms
+        firms = adoption.agents[is_firm]
+        gained = (self.state.contributions[firms] - adoption.old_contributions[is_firm]) / (
+            self.parameters.n_loci
+        )
+        window.product_gain[firms] += gained[:, : self.n_product_loci].sum(axis=1)
+        window.process_gain[firms] += gained[:, self.n_product_loci :].sum(axis=1)
+        window.best_new_fitness[firms] = np.maximum(
+            window.best_new_fitness[firms], self.state.fitness[firms]
+        )
+        window.city_best_current = np.maximum(
+            window.city_best_current, self._city_max(self.state.fitness[:n_firms])
+        )
+        self._adopted_now = np.zeros(n_firms, dtype=bool)
+        self._adopted_now[firms] = True
+
+    def close_window(self) -> WindowOutcomes:
+        """Outcomes of the window that ends now; starts the next window."""
+        window, threshold = self.window, self.parameters.innovation_threshold
+        product = window.product_gain > threshold
+        process = window.process_gain > threshold
+        new_to_market = product & (
+            window.best_new_fitness > window.city_best_previous[self.city_of_firm]
+        )
+        outcomes = WindowOutcomes(
+            product.astype(np.int8), process.astype(np.int8), new_to_market.astype(np.int8)
+        )
+        previous = window.city_best_current
+        window.reset()
+        window.city_best_previous = previous
+        return outcomes
+
+    def city_indicators(self) -> np.ndarray:
+        """The series columns (SERIES_COLUMNS) for every city now, shape (C, 6)."""
+        n_firms, sizes = self.n_firms, self.cities.sizes
+        fitness = self.state.fitness[:n_firms]
+        mean = self._city_mean(fitness)
+        frontier = self.state.fitness[n_firms:].max()
+        bits = unpack_bits(self.state.strings[:n_firms], self.parameters.n_loci)
+        share = np.add.reduceat(bits, self.city_start, axis=0) / sizes[:, None]
+        pairs = np.where(sizes > 1, sizes / np.maximum(sizes - 1, 1), 0.0)
+        diversity = (2 * share * (1 - share)).mean(axis=1) * pairs
+        staleness = self._city_mean((self.step_count - self.last_change[:n_firms]).astype(float))
+        improvement = self._city_mean(self._adopted_now.astype(float))
+        return np.column_stack(
+            [mean, self._city_max(fitness), frontier - mean, diversity, staleness, improvement]
+        )
+
+    def world_indicators(self) -> np.ndarray:
+        """The series columns for the world pool (its own frontier gap, diversity, ...)."""
+        n_firms = self.n_firms
+        fitness = self.state.fitness[n_firms:]
+        bits = unpack_bits(self.state.strings[n_firms:], self.parameters.n_loci)
+        size = len(fitness)
+        share = bits.mean(axis=0)
+        diversity = (2 * share * (1 - share)).mean() * (size / (size - 1) if size > 1 else 0.0)
+        staleness = (self.step_count - self.last_change[n_firms:]).mean()
+        return np.array(
+            [fitness.mean(), fitness.max(), fitness.max() - fitness.mean(), diversity,
+             staleness, np.nan]
+        )  # fmt: skip

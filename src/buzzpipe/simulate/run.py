@@ -1,0 +1,150 @@
+"""Run the model for a number of steps: the city time series, survey windows and final outcomes.
+
+Survey windows are aligned to the end of the run, so the last window is the reference period of
+the simulated survey and the one before it gives each city's previous best (new to market).
+Replicates get independent generators from ``SeedSequence(seed).spawn``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from buzzpipe.simulate.kernel import SERIES_COLUMNS, Simulation, WindowOutcomes
+from buzzpipe.simulate.network import Cities, Network
+from buzzpipe.simulate.parameters import ModelParameters
+
+WORLD = "world"  # the name of the world pool in the time series
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Everything one run leaves behind (no Python object per firm)."""
+
+    parameters: ModelParameters
+    cities: Cities
+    network: Network
+    steps: int
+    seed: int | None
+    replicate: int
+    series: pd.DataFrame  # step x city (and the world pool): SERIES_COLUMNS
+    windows: pd.DataFrame  # survey window x city: product, process, new_to_market rates
+    outcomes: WindowOutcomes  # per firm, over the last survey window
+    fitness: np.ndarray  # per agent at the end
+    strings: np.ndarray  # per agent at the end
+    employees: np.ndarray  # per firm (a filler control, see docs/simulation.md)
+    foreign_share: np.ndarray  # per firm
+
+
+def _as_cities(cities: Cities | Mapping[str, int]) -> Cities:
+    return cities if isinstance(cities, Cities) else Cities.from_mapping(cities)
+
+
+def simulate(
+    parameters: ModelParameters,
+    cities: Cities | Mapping[str, int],
+    steps: int,
+    seed: int | np.random.SeedSequence | None = 0,
+    *,
+    network: Network | None = None,
+    replicate: int = 0,
+) -> SimulationResult:
+    """Run one economy for ``steps`` steps from one seeded generator; same seed, same bytes."""
+    if steps < parameters.survey_window:
+        raise ValueError(
+            f"steps ({steps}) must cover at least one survey window ({parameters.survey_window})"
+        )
+    cities = _as_cities(cities)
+    rng = np.random.default_rng(seed)
+    model = Simulation(parameters, cities, rng, network)
+    n_cities = len(cities.names)
+    series = np.empty((steps, n_cities + 1, len(SERIES_COLUMNS)))
+    window = parameters.survey_window
+    window_rows: list[tuple[int, int, int, float, float, float]] = []
+    outcomes: WindowOutcomes | None = None
+    for step in range(1, steps + 1):
+        model.step()
+        series[step - 1, :n_cities] = model.city_indicators()
+        series[step - 1, n_cities] = model.world_indicators()
+        if (steps - step) % window == 0 and step >= window:
+            outcomes = model.close_window()
+            city = model.city_of_firm
+            for c in range(n_cities):
+                members = city == c
+                window_rows.append(
+                    (
+                        len(window_rows) // n_cities,
+                        step,
+                        c,
+                        float(outcomes.product[members].mean()),
+                        float(outcomes.process[members].mean()),
+                        float(outcomes.new_to_market[members].mean()),
+                    )
+                )
+        elif (steps - step) % window == 0:
+            model.close_window()  # a partial first window only sets each city's previous best
+    assert outcomes is not None
+    names = [*cities.names, WORLD]
+    series_frame = pd.DataFrame(
+        series.reshape(-1, len(SERIES_COLUMNS)), columns=list(SERIES_COLUMNS)
+    )
+    series_frame.insert(0, "city", pd.Categorical(np.tile(names, steps), categories=names))
+    series_frame.insert(0, "step", np.repeat(np.arange(1, steps + 1), len(names)))
+    windows = pd.DataFrame(
+        window_rows,
+        columns=["window", "end_step", "city", "product_rate", "process_rate",
+                 "new_to_market_rate"],
+    )  # fmt: skip
+    windows["city"] = pd.Categorical.from_codes(windows["city"], categories=list(cities.names))
+    employees, foreign_share = _firm_controls(model, rng)
+    return SimulationResult(
+        parameters=parameters,
+        cities=cities,
+        network=model.network,
+        steps=steps,
+        seed=seed if isinstance(seed, int) else None,
+        replicate=replicate,
+        series=series_frame,
+        windows=windows,
+        outcomes=outcomes,
+        fitness=model.state.fitness.copy(),
+        strings=model.state.strings.copy(),
+        employees=employees,
+        foreign_share=foreign_share,
+    )
+
+
+def _firm_controls(model: Simulation, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Employees (more than 10, log-normal; the model does not use size) and foreign ownership
+    (firms with a pipeline to a unit of their own group are foreign-owned)."""
+    from buzzpipe.survey.schema import GROUP_PARTNER_TYPE, PARTNER_TYPES
+
+    n_firms = model.n_firms
+    employees = 10 + np.ceil(rng.lognormal(mean=3.0, sigma=1.0, size=n_firms)).astype(np.int64)
+    pipelines = model.network.pipelines
+    to_group = pipelines.source[pipelines.source_type == PARTNER_TYPES.index(GROUP_PARTNER_TYPE)]
+    foreign_share = np.zeros(n_firms)
+    foreign_share[to_group] = 1.0
+    return employees, foreign_share
+
+
+def replicate_seeds(seed: int, replicates: int) -> list[np.random.SeedSequence]:
+    """Independent seeds for replicate runs, by replicate index."""
+    return np.random.SeedSequence(seed).spawn(replicates)
+
+
+def simulate_replicates(
+    parameters: ModelParameters,
+    cities: Cities | Mapping[str, int],
+    steps: int,
+    seed: int,
+    replicates: int,
+) -> list[SimulationResult]:
+    """``replicates`` independent runs seeded by ``SeedSequence(seed).spawn``."""
+    return [
+        simulate(parameters, cities, steps, child, replicate=index)
+        for index, child in enumerate(replicate_seeds(seed, replicates))
+    ]

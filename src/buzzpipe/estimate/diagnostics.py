@@ -1,0 +1,232 @@
+"""Diagnostics Stata users know: outcome checks, collinearity, separation and too few clusters.
+
+Each check reads a :class:`~buzzpipe.estimate.design.Design` and returns what to drop plus notes in
+Stata's words ("x != 0 predicts failure perfectly; x omitted and 37 obs not used", "x omitted
+because of collinearity"), or raises when no sensible estimate exists (complete separation,
+an outcome that does not vary, a single cluster).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy import optimize
+
+from buzzpipe.errors import EstimationError, InputError
+from buzzpipe.estimate.families import weighted_gram
+
+__all__ = [
+    "check_binary_outcome",
+    "collinear_columns",
+    "indicator_separation",
+    "continuous_separation",
+    "separating_direction",
+    "column_ranges",
+    "cluster_notes",
+    "FEW_CLUSTERS",
+]
+
+# below this many clusters, cluster-robust errors are unreliable (Cameron and Miller 2015)
+FEW_CLUSTERS = 30
+# 1 - R^2 of a column on the columns before it below this: the column is collinear
+COLLINEARITY_TOLERANCE = 1e-9
+
+
+def check_binary_outcome(y: np.ndarray, row_ids, outcome: str) -> None:
+    """A 0/1 outcome that varies, or a clear error naming the bad rows."""
+    bad = ~np.isin(y, (0.0, 1.0))
+    if bad.any():
+        rows = list(row_ids[bad])
+        raise InputError(
+            "a binary model needs a 0/1 outcome",
+            column=outcome,
+            rows=rows,
+            value=float(y[bad][0]),
+            expected="0 or 1",
+        )
+    if y.size == 0:
+        raise EstimationError(f"no observations left to estimate the model of {outcome!r}")
+    if np.all(y == y[0]):
+        raise EstimationError(
+            f"outcome {outcome!r} does not vary in the estimation sample "
+            f"(all {y.size} observations are {int(y[0])})"
+        )
+
+
+def collinear_columns(
+    X: np.ndarray, names: list[str], weights: np.ndarray | None = None
+) -> list[str]:
+    """Columns that are linear combinations of the columns before them (Stata drops the later one).
+
+    Works on the centred cross-product matrix when the design has an intercept, so a column with
+    a large mean and small spread is not mistaken for the constant.
+    """
+    w = np.ones(X.shape[0]) if weights is None else weights
+    gram = np.zeros((X.shape[1], X.shape[1]))
+    for start in range(0, X.shape[0], 65_536):
+        gram += weighted_gram(X[start : start + 65_536], w[start : start + 65_536])
+    has_intercept = "Intercept" in names
+    if has_intercept:
+        # centre every other column: the intercept's row and column become (total, 0, ..., 0)
+        total = w.sum()
+        means = (X.T @ w) / total
+        gram = gram - total * np.outer(means, means)
+        intercept = names.index("Intercept")
+        gram[intercept, :] = 0.0
+        gram[:, intercept] = 0.0
+        gram[intercept, intercept] = total
+    # sweep the columns in order; a column whose remaining variance is a tiny share of its own
+    # (1 - R^2 on the columns kept before it) is collinear and is not swept
+    own = np.diag(gram).copy()
+    dropped: list[str] = []
+    for j in range(X.shape[1]):
+        pivot = gram[j, j]
+        if not (own[j] > 0 and np.isfinite(own[j])) or pivot / own[j] < COLLINEARITY_TOLERANCE:
+            dropped.append(names[j])
+            continue
+        column = gram[:, j].copy()
+        gram -= np.outer(column, column) / pivot
+        gram[j, :] = 0.0
+        gram[:, j] = 0.0
+    return dropped
+
+
+def column_ranges(X: np.ndarray, y: np.ndarray, block_rows: int = 65_536) -> dict[str, np.ndarray]:
+    """Per column, in one blocked pass: is it 0/1, and its min and max among successes and failures.
+
+    These answer both separation checks: an indicator's 1 cell holds only failures when the
+    successes' maximum is 0, and a continuous column separates when the ranges do not overlap.
+    """
+    k = X.shape[1]
+    ranges = {
+        "indicator": np.ones(k, dtype=bool),
+        "success_min": np.full(k, np.inf),
+        "success_max": np.full(k, -np.inf),
+        "failure_min": np.full(k, np.inf),
+        "failure_max": np.full(k, -np.inf),
+    }
+    for start in range(0, X.shape[0], block_rows):
+        block, outcome = X[start : start + block_rows], y[start : start + block_rows]
+        ranges["indicator"] &= ((block == 0.0) | (block == 1.0)).all(axis=0)
+        for label, rows in (("success", block[outcome == 1]), ("failure", block[outcome == 0])):
+            if rows.shape[0]:
+                ranges[label + "_min"] = np.minimum(ranges[label + "_min"], rows.min(axis=0))
+                ranges[label + "_max"] = np.maximum(ranges[label + "_max"], rows.max(axis=0))
+    return ranges
+
+
+def indicator_separation(
+    X: np.ndarray, y: np.ndarray, names: list[str], ranges: dict[str, np.ndarray] | None = None
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """Indicators whose 1 (or 0) cell has only successes or only failures, as Stata's logit finds.
+
+    Returns a row mask to keep, the names to omit and Stata-style notes. Repeats until no cell is
+    perfectly predicted, because dropping rows can empty another indicator's cell.
+    """
+    keep = np.ones(y.shape[0], dtype=bool)
+    omitted: list[str] = []
+    notes: list[str] = []
+    ranges = column_ranges(X, y) if ranges is None else ranges
+    while True:
+        found = None
+        for j, name in enumerate(names):
+            if name == "Intercept" or name in omitted or not ranges["indicator"][j]:
+                continue
+            s_min, s_max = ranges["success_min"][j], ranges["success_max"][j]
+            f_min, f_max = ranges["failure_min"][j], ranges["failure_max"][j]
+            # (cell value, relation, outcome of the whole cell) when one outcome never shows it
+            if s_max == 0 and f_max == 1:
+                found = (j, 1.0, "!= 0", "failure")
+            elif f_max == 0 and s_max == 1:
+                found = (j, 1.0, "!= 0", "success")
+            elif f_min == 1 and s_min == 0:
+                found = (j, 0.0, "== 0", "success")
+            elif s_min == 1 and f_min == 0:
+                found = (j, 0.0, "== 0", "failure")
+            if found:
+                break
+        if found is None:
+            return keep, omitted, notes
+        j, value, relation, result = found
+        cell = keep & (X[:, j] == value)
+        notes.append(
+            f"{names[j]} {relation} predicts {result} perfectly; "
+            f"{names[j]} omitted and {int(cell.sum())} obs not used"
+        )
+        keep &= ~cell
+        omitted.append(names[j])
+        ranges = column_ranges(X[keep], y[keep])
+
+
+def continuous_separation(
+    X: np.ndarray, y: np.ndarray, names: list[str], ranges: dict[str, np.ndarray] | None = None
+) -> None:
+    """Stop, as Stata does, when one regressor alone splits successes from failures."""
+    ranges = column_ranges(X, y) if ranges is None else ranges
+    for j, name in enumerate(names):
+        if name == "Intercept" or ranges["indicator"][j]:
+            continue
+        low_success, high_success = ranges["success_min"][j], ranges["success_max"][j]
+        low_failure, high_failure = ranges["failure_min"][j], ranges["failure_max"][j]
+        for separated, direction, cut in (
+            (high_failure < low_success, ">", (high_failure + low_success) / 2),
+            (high_success < low_failure, "<", (high_success + low_failure) / 2),
+        ):
+            if separated:
+                side = "above" if direction == ">" else "below"
+                raise EstimationError(
+                    f"{name} {direction} {cut:.4g} predicts data perfectly (complete "
+                    f"separation: every observation with {name} {side} {cut:.4g} is a "
+                    "success, every other a failure); the maximum likelihood estimate does "
+                    "not exist"
+                )
+
+
+def separating_direction(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """A direction b with (2y-1) x'b >= 0 for all rows and > 0 for some (Konis's linear program).
+
+    Returns ``(b, separated_rows)`` or ``None`` when the data overlap (the estimate exists).
+    """
+    signed = X * (2.0 * y - 1.0)[:, None]
+    scale = np.maximum(np.abs(X).max(axis=0), 1e-300)
+    signed = signed / scale
+    k = X.shape[1]
+    result = optimize.linprog(
+        c=-signed.sum(axis=0),
+        A_ub=-signed,
+        b_ub=np.zeros(signed.shape[0]),
+        bounds=[(-1.0, 1.0)] * k,
+        method="highs",
+    )
+    if result.status != 0 or -result.fun < 1e-7:
+        return None
+    direction = result.x
+    margins = signed @ direction
+    separated = margins > 1e-7
+    if not separated.any():
+        return None
+    return direction / scale, separated
+
+
+def cluster_notes(n_clusters: int, n_params: int, cluster_name: str) -> list[str]:
+    """Warnings Stata users need about cluster-robust errors with few clusters."""
+    if n_clusters < 2:
+        raise EstimationError(
+            f"cluster-robust errors need at least 2 clusters; {cluster_name!r} has {n_clusters}"
+        )
+    notes = []
+    if n_clusters < FEW_CLUSTERS:
+        message = (
+            f"only {n_clusters} clusters in {cluster_name!r}: cluster-robust standard errors are "
+            f"unreliable below {FEW_CLUSTERS} clusters (consider the wild cluster bootstrap)"
+        )
+        warnings.warn(message, stacklevel=3)
+        notes.append(message)
+    if n_clusters <= n_params:
+        notes.append(
+            f"the cluster-robust covariance has rank at most {n_clusters - 1} with {n_clusters} "
+            f"clusters: joint Wald tests of more than {n_clusters - 1} restrictions are "
+            "impossible and are not reported"
+        )
+    return notes

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from buzzpipe.synth.generate import edge_list_firms
 from buzzpipe.synth.generate import generate as _generate
 from buzzpipe.synth.preset import Preset, builtin_names, load_preset
 
@@ -65,8 +66,14 @@ def synthesize(
     *,
     firms: int | None = None,
     overrides: dict[str, Any] | None = None,
+    edge_list: bool = True,
 ) -> Survey:
-    """Draw a synthetic survey and validate it as a ``Survey`` (the data layer's model)."""
+    """Draw a synthetic survey and validate it as a ``Survey`` (the data layer's model).
+
+    ``edge_list=True``: firms plus links, so the survey derives collaboration and pipeline
+    exposure from the links; ``False``: firms with their ``collab_*`` answers (which keep
+    "don't know" where the preset has a ``dont_know_rate``), no links.
+    """
     from buzzpipe.survey import Survey
 
     resolved = _as_preset(preset, overrides)
@@ -75,9 +82,14 @@ def synthesize(
         "region": resolved["survey.regions"][0],
         "industry": resolved["survey.industries"][0],
     }
+    source = f"synthetic survey: preset {resolved.name}, seed {seed}"
+    if not edge_list:
+        return Survey.from_frame(firms_frame, reference=reference, source=source)
+    country = resolved["survey.country"]
     return Survey.from_frame(
-        firms_frame,
+        edge_list_firms(firms_frame, country),
         links_frame,
         reference=reference,
-        source=f"synthetic survey: preset {resolved.name}, seed {seed}",
+        source=source,
+        home_country=country,
     )

@@ -307,7 +307,8 @@ def test_calibration_meets_its_targets_and_writes_them_back(tmp_path):
         'extends = "norway2010"\n\n'
         '[survey.firms]\nvalue = 800\nassumed = "small and fast"\n\n'
         '[calibration.seeds]\nvalue = 12\nassumed = "a quick test"\n\n'
-        '[outcomes.product.intercept]\nvalue = 0.5\ncalibrated = true\nassumed = "wrong on purpose"\n'
+        "[outcomes.product.intercept]\nvalue = 0.5\ncalibrated = true\n"
+        'assumed = "wrong on purpose"\n'
     )
     preset = load_preset(source)
     outcome = calibrate(preset)

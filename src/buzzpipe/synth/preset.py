@@ -382,9 +382,8 @@ def rewrite_calibrated(
             section_end = re.compile(r"(?m)^\[").search(text, match.end())
             end = section_end.start() if section_end else len(text)
             section = text[match.end() : end]
-            section = re.sub(
-                r"(?m)^value\s*=.*$", lambda _: f"value = {render_value(value)}", section, count=1
-            )
+            line = f"value = {render_value(value)}"
+            section = re.sub(r"(?m)^value\s*=.*$", lambda _, line=line: line, section, count=1)
             text = text[: match.end()] + section + text[end:]
         else:
             parameter = parameters[key]

@@ -296,6 +296,21 @@ def test_named_specification_logit_matches_statsmodels():
     assert np.allclose(ours.robust_cov, stata_cov, rtol=1e-6, atol=1e-12)
 
 
+def test_named_specification_logit_matches_the_estimator():
+    """The same fit through buzzpipe.fit (formula, data layer, Stata's robust covariance)."""
+    from buzzpipe import fit
+    from buzzpipe.synth import synthesize
+
+    preset = load_preset("norway2010")
+    block = next(iter_blocks(preset, 13))
+    ours = fit_named_specification(block, GeneratingParameters.from_preset(preset))
+    frame = synthesize(preset, 13).analysis_frame()
+    theirs = fit(preset["calibration.specification"], frame, family="logit", vcov="robust")
+    assert list(theirs.params.index) == ours.names
+    assert np.allclose(ours.params, theirs.params.to_numpy(), rtol=0, atol=1e-7)
+    assert np.allclose(np.sqrt(np.diag(ours.robust_cov)), theirs.bse.to_numpy(), rtol=1e-6)
+
+
 # ---------------------------------------------------------------- calibration
 
 

@@ -313,21 +313,21 @@ def _draw_links(
     partner_region = np.select(
         [scale == REGIONAL, scale == NATIONAL], [own_region, national_region], default=-1
     ).astype(np.int16)
+    abroad = np.flatnonzero(scale == INTERNATIONAL)
+    country_bounds = np.cumsum(p.foreign_country_shares)
     foreign = 1 + np.searchsorted(
-        np.cumsum(p.foreign_country_shares),
-        uniforms[:, 3] * p.foreign_country_shares.sum(),
-        side="right",
+        country_bounds, uniforms[abroad, 3] * country_bounds[-1], side="right"
     )
-    foreign = np.minimum(foreign, len(p.foreign_countries))
-    partner_country = np.where(scale == INTERNATIONAL, foreign, 0).astype(np.int16)
+    partner_country = np.zeros(links, dtype=np.int16)
+    partner_country[abroad] = np.minimum(foreign, len(p.foreign_countries))
 
-    # A surveyed partner named twice for the same partner type counts once.
-    key = np.where(in_survey, partner_id, -1 - np.arange(links))
-    _, first = np.unique(
-        np.stack([firm, partner_type.astype(np.int64), key]), axis=1, return_index=True
-    )
-    keep = np.zeros(links, dtype=bool)
-    keep[first] = True
+    # A surveyed partner named twice for the same partner type counts once (external partners
+    # have ids of their own, so only surveyed ones can repeat).
+    surveyed = np.flatnonzero(in_survey)
+    key = (firm[surveyed] * n_types + partner_type[surveyed]) * (n + 1) + partner_local[surveyed]
+    _, first = np.unique(key, return_index=True)
+    keep = ~in_survey
+    keep[surveyed[first]] = True
     return (
         firm[keep],
         partner_id[keep],

@@ -420,3 +420,20 @@ def test_cli_bad_input_is_one_line_exit_2_and_no_output(
     assert stderr.count("\n") == 1 and fragment in stderr
     assert "Traceback" not in stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_calibrates_a_user_preset_and_keeps_its_overrides(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.toml").write_text(
+        'extends = "norway2010"\n[survey.firms]\nvalue = 800\nassumed = "a quick check"\n'
+    )
+    arguments = ["synth", "--preset", "mine.toml", "--calibrate", "--seeds", "12"]
+    arguments += ["--set", "links.in_survey_share=0.3", "--out", "calibrated.toml"]
+    assert main(arguments) == 0
+    assert "mean_odds_ratio_breadth_international" in capsys.readouterr().out
+    calibrated = load_preset(tmp_path / "calibrated.toml")
+    assert calibrated["links.in_survey_share"] == 0.3
+    assert not calibrated.parameters["links.in_survey_share"].calibrated
+    assert calibrated.parameters["outcomes.product.intercept"].calibrated
+    assert calibrated.calibration_result["seeds"] == 12
+    assert (tmp_path / "mine.toml").read_text().count("[") == 1  # the input is untouched

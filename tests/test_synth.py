@@ -196,6 +196,11 @@ def test_streamed_blocks_make_one_survey_with_unique_ids(tmp_path):
     # Surveyed partners come from the firm's own block of 500.
     surveyed = links[links["partner_id"] <= 1300]
     assert ((surveyed["firm_id"] - 1) // 500 == (surveyed["partner_id"] - 1) // 500).all()
+    # Streamed twice: the same bytes.
+    write_survey(preset, 3, tmp_path / "g.parquet", firms=1300, block_firms=500)
+    write_survey(preset, 3, tmp_path / "h.parquet", firms=1300, block_firms=500)
+    assert (tmp_path / "g.parquet").read_bytes() == (tmp_path / "h.parquet").read_bytes()
+    assert pd.read_parquet(tmp_path / "g.parquet")["firm_id"].is_unique
 
 
 def test_the_data_layer_reads_the_synthetic_survey_as_generated():

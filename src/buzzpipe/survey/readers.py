@@ -6,6 +6,8 @@ and industry; SPSS user-defined missing codes ("9 = don't know" declared in the 
 extended missing values (.a-.z) are read as missing.
 """
 
+import codecs
+import csv
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,43 +78,68 @@ def read_table(path: str | Path) -> RawTable:
 
 
 def iter_tables(path: str | Path, *, batch_rows: int = 65_536) -> Iterator[RawTable]:
-    """A file in batches of rows: Parquet streams by record batches, other formats come whole.
+    """A file in batches of rows (CSV, Parquet, Stata and SPSS files all stream).
 
     Each batch knows the number of its first row, so errors name rows of the whole file.
     """
     path = Path(path)
-    if file_format(path) != "Parquet":
-        yield read_table(path)
-        return
-    import pyarrow.parquet as pq
-
+    kind = file_format(path)
     _check_exists(path)
     source = str(path)
-    try:
-        parquet = pq.ParquetFile(path)
-        batches = parquet.iter_batches(batch_size=batch_rows)
-    except Exception as error:
-        raise InputError(
-            f"cannot read as Parquet: {_short(error)}",
+
+    def unreadable(error: Exception, rows: list[int] | None = None) -> InputError:
+        return InputError(
+            f"cannot read as {kind}: {_short(error)}",
             file=source,
-            expected="a complete, readable Parquet file",
-        ) from None
+            rows=rows,
+            expected=f"a complete, readable {kind} file",
+        )
+
+    try:
+        chunks = _chunks(path, kind, batch_rows)
+    except pd.errors.EmptyDataError:
+        raise InputError("empty file", file=source, expected="a header and rows of data") from None
+    except InputError:
+        raise
+    except Exception as error:
+        raise unreadable(error) from None
     first_row = 1
     while True:
         try:
-            batch = next(batches, None)
-            if batch is None:
-                break
-            frame = batch.to_pandas()
+            chunk = next(chunks, None)
+        except MemoryError:
+            raise
         except Exception as error:
-            raise InputError(
-                f"cannot read as Parquet: {_short(error)}",
-                file=source,
-                rows=[first_row],
-                expected="a complete, readable Parquet file",
-            ) from None
-        yield RawTable(frame=frame, source=source, first_row=first_row)
+            raise unreadable(error, [first_row]) from None
+        if chunk is None:
+            break
+        frame, labels = chunk
+        if frame.shape[1] == 0:
+            raise InputError("no columns", file=source, expected="a header and rows of data")
+        yield RawTable(frame=frame, source=source, value_labels=labels, first_row=first_row)
         first_row += len(frame)
+
+
+def _chunks(path: Path, kind: str, batch_rows: int) -> Iterator[tuple[pd.DataFrame, dict]]:
+    """(frame, value labels) batch by batch, in the reading library's own streaming mode."""
+    if kind == "CSV":
+        encoding = _csv_encoding(path)
+        _check_csv_header(path, encoding)
+        return ((f, {}) for f in pd.read_csv(path, chunksize=batch_rows, encoding=encoding))
+    if kind == "Parquet":
+        import pyarrow.parquet as pq
+
+        batches = pq.ParquetFile(path).iter_batches(batch_rows)
+        return ((batch.to_pandas(), {}) for batch in batches)
+    import pyreadstat
+
+    if kind == "Stata":
+        chunks = pyreadstat.read_file_in_chunks(pyreadstat.read_dta, str(path), batch_rows)
+    else:
+        chunks = pyreadstat.read_file_in_chunks(
+            pyreadstat.read_sav, str(path), batch_rows, user_missing=False
+        )
+    return ((f, dict(meta.variable_value_labels or {})) for f, meta in chunks)
 
 
 def _short(error: Exception) -> str:
@@ -120,12 +147,40 @@ def _short(error: Exception) -> str:
     return text[:200]
 
 
+def _csv_encoding(path: Path) -> str:
+    """UTF-8 (a byte-order mark is dropped) when the whole file decodes so, else Latin-1:
+    files exported from Stata or SPSS on Windows often are. Decoded in blocks, not held whole."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as handle:
+        try:
+            while block := handle.read(1 << 20):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "latin-1"
+    return "utf-8-sig"
+
+
+def _check_csv_header(path: Path, encoding: str) -> None:
+    """pandas renames a repeated column name to name.1 silently; a survey must not repeat one."""
+    with open(path, encoding=encoding, newline="") as handle:
+        try:
+            header = next(csv.reader(handle), [])
+        except csv.Error:
+            return  # the parser reports what is wrong with the file
+    names = [name.strip() for name in header]
+    repeated = sorted({name for name in names if name and names.count(name) > 1})
+    if repeated:
+        raise InputError(
+            "duplicate column name", file=str(path), column=repeated[0], expected="unique names"
+        )
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
+    encoding = _csv_encoding(path)
+    _check_csv_header(path, encoding)
     try:
-        return pd.read_csv(path, low_memory=False, encoding="utf-8")
-    except UnicodeDecodeError:
-        # files exported from Stata or SPSS on Windows are often Latin-1
-        return pd.read_csv(path, low_memory=False, encoding="latin-1")
+        return pd.read_csv(path, low_memory=False, encoding=encoding)
     except pd.errors.EmptyDataError:
         raise InputError(
             "empty file", file=str(path), expected="a header and rows of data"

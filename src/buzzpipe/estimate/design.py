@@ -142,6 +142,11 @@ class Design:
         return design
 
 
+def _plain(value: object) -> object:
+    """A numpy scalar as the Python value (so messages read 'got -1.0', not 'np.float64(-1.0)')."""
+    return value.item() if hasattr(value, "item") else value
+
+
 def _require_column(data: pd.DataFrame, column: str, role: str) -> None:
     if column not in data.columns:
         raise InputError(
@@ -207,7 +212,7 @@ def build_design(
                 "sampling weights must be non-negative numbers",
                 column=weights,
                 rows=rows,
-                value=data.loc[rows[0], weights],
+                value=_plain(data.loc[rows[0], weights]),
                 expected="a weight >= 0",
             )
         usable &= weight_values > 0  # zero-weight rows do not enter the sample (as Stata)

@@ -1,8 +1,8 @@
 """fit() against R: glm + sandwich::vcovCL(type = "HC0") (cluster-robust, = Stata) and MASS::polr.
 
-Runs only where ``Rscript`` with the sandwich package is installed (``apt-get install r-base-core
-r-cran-sandwich r-cran-mass``); elsewhere it is skipped with that reason. The R script is below, so each
-reference number is produced in the run that checks it.
+Runs only where ``Rscript`` with the sandwich and MASS packages is installed (``apt-get install
+r-base-core r-cran-sandwich r-cran-mass``); elsewhere it is skipped with that reason. The R script
+is below, so each reference number is produced in the run that checks it.
 """
 
 import json
@@ -72,9 +72,7 @@ def test_logit_cluster_and_polr_match_r(tmp_path):
     subprocess.run(["Rscript", str(script), str(csv), str(result_path)], check=True, timeout=300)
     r = json.loads(result_path.read_text())
 
-    logit = fit(
-        "y ~ x1 + x2 + log(employees) + C(industry)", data, vcov={"cluster": "region"}
-    )
+    logit = fit("y ~ x1 + x2 + log(employees) + C(industry)", data, vcov={"cluster": "region"})
     k = logit.n_params
     np.testing.assert_allclose(logit.params, r["logit_params"], rtol=1e-8)
     assert logit.llf == pytest.approx(r["logit_llf"][0], rel=1e-8)

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg
 
 from buzzpipe.estimate.families import Family
 
@@ -100,9 +99,10 @@ def solve_newton_step(gradient: np.ndarray, hessian: np.ndarray) -> np.ndarray:
     if not (np.all(np.isfinite(information)) and np.all(np.isfinite(gradient))):
         return np.full_like(gradient, np.nan)
     try:
-        factor = linalg.cho_factor(information, lower=False, check_finite=False)
-        return linalg.cho_solve(factor, gradient / scale, check_finite=False) / scale
-    except (linalg.LinAlgError, ValueError):
+        # numpy's LAPACK wrappers cost less per call than scipy's at these small sizes
+        lower = np.linalg.cholesky(information)
+        return np.linalg.solve(lower.T, np.linalg.solve(lower, gradient / scale)) / scale
+    except np.linalg.LinAlgError:
         return np.linalg.lstsq(information, gradient / scale, rcond=None)[0] / scale
 
 

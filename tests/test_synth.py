@@ -442,3 +442,18 @@ def test_cli_calibrates_a_user_preset_and_keeps_its_overrides(tmp_path, monkeypa
     assert calibrated.parameters["outcomes.product.intercept"].calibrated
     assert calibrated.calibration_result["seeds"] == 12
     assert (tmp_path / "mine.toml").read_text().count("[") == 1  # the input is untouched
+
+
+def test_with_dont_know_answers_the_fast_fit_still_matches_the_estimator():
+    """Missing answers count as no, and a scale answered "don't know" throughout drops the firm,
+    as the data layer and buzzpipe.fit do."""
+    from buzzpipe import fit
+    from buzzpipe.synth import synthesize
+
+    preset = load_preset("norway2010", {"collaboration.dont_know_rate": 0.5})
+    block = next(iter_blocks(preset, 17))
+    ours = fit_named_specification(block, GeneratingParameters.from_preset(preset))
+    frame = synthesize(preset, 17, edge_list=False).analysis_frame()
+    assert frame["breadth_international"].isna().any()
+    theirs = fit(preset["calibration.specification"], frame, family="logit", vcov="robust")
+    assert np.allclose(ours.params, theirs.params.to_numpy(), rtol=0, atol=1e-7)

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from buzzpipe.cli import main
 from buzzpipe.errors import InputError
@@ -457,3 +459,27 @@ def test_with_dont_know_answers_the_fast_fit_still_matches_the_estimator():
     assert frame["breadth_international"].isna().any()
     theirs = fit(preset["calibration.specification"], frame, family="logit", vcov="robust")
     assert np.allclose(ours.params, theirs.params.to_numpy(), rtol=0, atol=1e-7)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    firms=st.integers(1, 400),
+    dont_know=st.sampled_from([0.0, 0.05]),
+    preset_name=st.sampled_from(["norway2010", "buzz", "complement"]),
+)
+def test_any_seed_and_size_gives_a_valid_survey(seed, firms, dont_know, preset_name):
+    """Whatever the seed and size, the data layer accepts the survey in both forms."""
+    from buzzpipe.synth import synthesize
+
+    overrides = {"collaboration.dont_know_rate": dont_know}
+    preset = load_preset(preset_name, overrides)
+    edge_list = synthesize(preset, seed, firms=firms)
+    firm_level = synthesize(preset, seed, firms=firms, edge_list=False)
+    assert len(edge_list) == len(firm_level) == firms
+    frame = edge_list.analysis_frame()
+    assert (frame["new_to_market"] <= frame["product"]).all()
+    if dont_know == 0:
+        for scale in schema.SCALES:
+            column = schema.breadth_column(scale)
+            assert frame[column].equals(firm_level.analysis_frame()[column])

@@ -23,6 +23,7 @@ __all__ = [
     "continuous_separation",
     "separating_direction",
     "column_ranges",
+    "indicator_cells",
     "cross_products",
     "cluster_notes",
     "FEW_CLUSTERS",
@@ -140,11 +141,38 @@ def column_ranges(X: np.ndarray, y: np.ndarray, block_rows: int = 65_536) -> dic
     return ranges
 
 
+def indicator_cells(
+    X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None, block_rows: int = 65_536
+) -> dict[str, np.ndarray | float]:
+    """Which columns are 0/1 indicators, and their cells' weighted success and failure counts.
+
+    One blocked pass: a comparison per entry and X'[w y, w (1 - y)], a two-column product.
+    Sums of non-negative terms are exactly zero only when every term is, so an empty cell is
+    found exactly.
+    """
+    k = X.shape[1]
+    w = np.ones(y.shape[0]) if weights is None else weights
+    indicator = np.ones(k, dtype=bool)
+    ones = np.zeros((k, 2))
+    for start in range(0, X.shape[0], block_rows):
+        block = X[start : start + block_rows]
+        indicator &= ((block == 0.0) | (block == 1.0)).all(axis=0)
+        wb, yb = w[start : start + block_rows], y[start : start + block_rows]
+        ones += block.T @ np.column_stack([wb * yb, wb * (1.0 - yb)])
+    return {
+        "indicator": indicator,
+        "ones_success": ones[:, 0],
+        "ones_failure": ones[:, 1],
+        "total_success": float((w * y).sum()),
+        "total_failure": float((w * (1.0 - y)).sum()),
+    }
+
+
 def indicator_separation(
     X: np.ndarray,
     y: np.ndarray,
     names: list[str],
-    ranges: dict[str, np.ndarray] | None = None,
+    weights: np.ndarray | None = None,
     *,
     labels: dict[str, str] | None = None,
 ) -> tuple[np.ndarray, list[str], list[str]]:
@@ -159,20 +187,21 @@ def indicator_separation(
     keep = np.ones(y.shape[0], dtype=bool)
     omitted: list[str] = []
     notes: list[str] = []
-    ranges = column_ranges(X, y) if ranges is None else ranges
+    cells = indicator_cells(X, y, weights)
     while True:
         found = None
+        # the 0 cell's counts are totals minus the 1 cell's: zero up to rounding of the sums
+        tolerance = 1e-9 * (cells["total_success"] + cells["total_failure"])
         for j, name in enumerate(names):
-            if name == "Intercept" or name in omitted or not ranges["indicator"][j]:
+            if name == "Intercept" or name in omitted or not cells["indicator"][j]:
                 continue
-            s_min, s_max = ranges["success_min"][j], ranges["success_max"][j]
-            f_min, f_max = ranges["failure_min"][j], ranges["failure_max"][j]
-            # (cell value, relation, outcome of the whole cell) when one outcome never shows it
+            s1, f1 = cells["ones_success"][j], cells["ones_failure"][j]
+            s0, f0 = cells["total_success"] - s1, cells["total_failure"] - f1
             for condition, candidate in (
-                (s_max == 0 and f_max == 1, (j, 1.0, "!= 0", "failure")),
-                (f_max == 0 and s_max == 1, (j, 1.0, "!= 0", "success")),
-                (f_min == 1 and s_min == 0, (j, 0.0, "== 0", "success")),
-                (s_min == 1 and f_min == 0, (j, 0.0, "== 0", "failure")),
+                (s1 == 0 and f1 > 0, (j, 1.0, "!= 0", "failure")),
+                (f1 == 0 and s1 > 0, (j, 1.0, "!= 0", "success")),
+                (f0 <= tolerance and s0 > tolerance, (j, 0.0, "== 0", "success")),
+                (s0 <= tolerance and f0 > tolerance, (j, 0.0, "== 0", "failure")),
             ):
                 if condition and candidate[3] in labels:
                     found = candidate
@@ -189,7 +218,7 @@ def indicator_separation(
         )
         keep &= ~cell
         omitted.append(names[j])
-        ranges = column_ranges(X[keep], y[keep])
+        cells = indicator_cells(X[keep], y[keep], None if weights is None else weights[keep])
 
 
 def continuous_separation(

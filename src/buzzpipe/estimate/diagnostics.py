@@ -146,19 +146,27 @@ def indicator_cells(
 ) -> dict[str, np.ndarray | float]:
     """Which columns are 0/1 indicators, and their cells' weighted success and failure counts.
 
-    One blocked pass: a comparison per entry and X'[w y, w (1 - y)], a two-column product.
-    Sums of non-negative terms are exactly zero only when every term is, so an empty cell is
-    found exactly.
+    Continuous columns drop out at their first value other than 0 or 1, so the comparisons and
+    the two-column product X'[w y, w (1 - y)] touch mostly the indicators. Sums of non-negative
+    terms are exactly zero only when every term is, so an empty cell is found exactly.
     """
     k = X.shape[1]
     w = np.ones(y.shape[0]) if weights is None else weights
     indicator = np.ones(k, dtype=bool)
-    ones = np.zeros((k, 2))
     for start in range(0, X.shape[0], block_rows):
-        block = X[start : start + block_rows]
-        indicator &= ((block == 0.0) | (block == 1.0)).all(axis=0)
-        wb, yb = w[start : start + block_rows], y[start : start + block_rows]
-        ones += block.T @ np.column_stack([wb * yb, wb * (1.0 - yb)])
+        candidates = np.flatnonzero(indicator)  # a column leaves at its first other value
+        if candidates.size == 0:
+            break
+        block = X[start : start + block_rows, candidates]
+        indicator[candidates] = ((block == 0.0) | (block == 1.0)).all(axis=0)
+    ones = np.zeros((k, 2))
+    columns = np.flatnonzero(indicator)
+    if columns.size:
+        for start in range(0, X.shape[0], block_rows):
+            wb, yb = w[start : start + block_rows], y[start : start + block_rows]
+            ones[columns] += X[start : start + block_rows, columns].T @ np.column_stack(
+                [wb * yb, wb * (1.0 - yb)]
+            )
     return {
         "indicator": indicator,
         "ones_success": ones[:, 0],

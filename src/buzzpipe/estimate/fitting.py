@@ -17,6 +17,7 @@ themselves).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -74,7 +75,11 @@ def prepare_design(design: Design, family: Family) -> tuple[Design, Family, list
         raise EstimationError(f"no observations left to estimate the model of {design.outcome!r}")
 
     def drop_collinear(current: Design) -> Design:
-        dropped = diagnostics.collinear_columns(current.X, current.names, current.weights)
+        if current.gram is None:
+            current = replace(current, gram=diagnostics.cross_products(current.X, current.weights))
+        dropped = diagnostics.collinear_columns(
+            current.X, current.names, current.weights, current.gram
+        )
         if not dropped:
             return current
         notes.extend(f"{name} omitted because of collinearity" for name in dropped)
@@ -82,25 +87,27 @@ def prepare_design(design: Design, family: Family) -> tuple[Design, Family, list
 
     design = drop_collinear(design)
     if family.name in ("logit", "probit"):
-        ranges = diagnostics.column_ranges(design.X, design.y)
         keep, omitted, separation_notes = diagnostics.indicator_separation(
-            design.X, design.y, design.names, ranges
+            design.X, design.y, design.names, design.weights
         )
         if omitted:
-            ranges = None  # rows and columns changed: measure again
             notes.extend(separation_notes)
             design = design.subset(
                 keep_rows=keep, keep_columns=[n for n in design.names if n not in omitted]
             )
             diagnostics.check_binary_outcome(design.y, design.row_ids, design.outcome)
             design = drop_collinear(design)
-        diagnostics.continuous_separation(design.X, design.y, design.names, ranges)
+        # one continuous regressor that splits the outcomes is looked for only when estimation
+        # shows trouble (see _diagnose_separation): the check costs as much as a Newton step
     if isinstance(family, OrderedLogit):
         values = np.unique(design.y)
         if values.size < 2:
             raise EstimationError(
                 f"outcome {design.outcome!r} does not vary in the estimation sample"
             )
+        design, notes_extreme = _ordinal_separation(design, values)
+        notes.extend(notes_extreme)
+        values = np.unique(design.y)
         family = family.with_categories(tuple(values.tolist()))
         codes = np.searchsorted(values, design.y).astype(np.float64)
         design = design.subset(keep_columns=[n for n in design.names if n != "Intercept"])
@@ -108,6 +115,30 @@ def prepare_design(design: Design, family: Family) -> tuple[Design, Family, list
     if design.X.shape[1] == 0 and not isinstance(family, OrderedLogit):
         raise EstimationError("no regressors left to estimate")
     return design, family, notes
+
+
+def _ordinal_separation(design: Design, values: np.ndarray) -> tuple[Design, list[str]]:
+    """Indicators whose cell lies wholly in the lowest or the highest category (the slope would
+    be infinite): drop the rows and the term, as for the binary models."""
+    notes: list[str] = []
+    outcome = design.outcome
+    # "failure" of (y > lowest) is the lowest category; "success" of (y == highest) the highest
+    for above_lowest, labels in (
+        (True, {"failure": f"{outcome} = {values[0]:g}"}),
+        (False, {"success": f"{outcome} = {values[-1]:g}"}),
+    ):
+        binary = design.y > values[0] if above_lowest else design.y == values[-1]
+        keep, omitted, found = diagnostics.indicator_separation(
+            design.X, binary.astype(np.float64), design.names, design.weights, labels=labels
+        )
+        if omitted:
+            notes.extend(found)
+            design = design.subset(
+                keep_rows=keep, keep_columns=[n for n in design.names if n not in omitted]
+            )
+    if np.unique(design.y).size < 2:
+        raise EstimationError(f"outcome {outcome!r} does not vary once perfectly predicted rows go")
+    return design, notes
 
 
 def _start(family: Family, design: Design) -> np.ndarray:
@@ -122,14 +153,51 @@ def _start(family: Family, design: Design) -> np.ndarray:
 
 
 def _run_newton(
-    family: Family, design: Design, X: np.ndarray, start: np.ndarray, tol: float, max_iter: int
+    family: Family,
+    design: Design,
+    X: np.ndarray,
+    start: np.ndarray,
+    tol: float,
+    max_iter: int,
+    initial: tuple[float, np.ndarray, np.ndarray] | None = None,
 ) -> NewtonResult:
     chunks = row_blocks(X, design.y, design.weights, design.offset)
-    return newton(family, chunks, start, tol=tol, max_iter=max_iter)
+    return newton(family, chunks, start, tol=tol, max_iter=max_iter, initial=initial)
+
+
+def initial_evaluation(
+    family: Family, design: Design, start: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray] | None:
+    """Log-likelihood, gradient and Hessian at the start without a full pass, where X'WX is known.
+
+    At the constant-only start of a logit every row has the same curvature p(1-p), so the
+    Hessian is -p(1-p) X'WX; the LPM's Hessian is -X'WX at any point. The gradient needs only
+    X'(w y), one matrix-vector product. ``None`` where this shortcut does not apply.
+    """
+    if design.gram is None or design.offset is not None:
+        return None
+    w = np.ones_like(design.y) if design.weights is None else design.weights
+    weighted_outcome = w * design.y
+    X_weighted_outcome = design.X.T @ weighted_outcome
+    if family.name == "lpm" and not np.any(start):
+        return -0.5 * float(weighted_outcome @ design.y), X_weighted_outcome, -design.gram
+    if family.name != "logit" or "Intercept" not in design.names:
+        return None
+    intercept = design.names.index("Intercept")
+    others = np.delete(start, intercept)
+    if np.any(others):
+        return None
+    share = float(special.expit(start[intercept]))
+    total, successes = float(w.sum()), float(weighted_outcome.sum())
+    llf = successes * np.log(share) + (total - successes) * np.log1p(-share)
+    gradient = X_weighted_outcome - share * design.gram[:, intercept]
+    return llf, gradient, -share * (1.0 - share) * design.gram
 
 
 def _separation_error(design: Design, count_text: str) -> EstimationError | None:
-    """An error naming the terms of a separating combination, if the linear program finds one."""
+    """An error naming what separates the outcomes: one regressor (Stata's "x > c predicts data
+    perfectly", raised directly) or a combination found by the linear program."""
+    diagnostics.continuous_separation(design.X, design.y, design.names)
     if design.nobs > LP_MAX_ROWS:
         return None
     found = diagnostics.separating_direction(design.X, design.y)
@@ -151,8 +219,8 @@ def _separation_error(design: Design, count_text: str) -> EstimationError | None
 
 def _check_determined(family: Family, design: Design, params: np.ndarray, notes: list[str]) -> None:
     """Stata's "N failures and M successes completely determined", or stop on separation."""
-    probabilities = family.predict(params, design.X, design.offset)
     if isinstance(family, OrderedLogit):
+        probabilities = family.predict(params, design.X, design.offset)
         observed = probabilities[np.arange(design.nobs), design.y.astype(np.intp)]
         determined = observed > 1 - DETERMINED
         if determined.any():
@@ -163,7 +231,14 @@ def _check_determined(family: Family, design: Design, params: np.ndarray, notes:
         return
     if family.name not in ("logit", "probit"):
         return
-    determined = np.where(design.y == 1, probabilities > 1 - DETERMINED, probabilities < DETERMINED)
+    # P(observed) > 1 - DETERMINED, on the linear predictor (cheaper than the probabilities)
+    bound = (
+        special.logit(1 - DETERMINED) if family.name == "logit" else special.ndtri(1 - DETERMINED)
+    )
+    eta = design.X @ params
+    if design.offset is not None:
+        eta += design.offset
+    determined = np.where(design.y == 1, eta > bound, eta < -bound)
     if not determined.any():
         return
     error = _separation_error(design, "the model cannot be estimated")
@@ -246,7 +321,16 @@ def fit_design(
             f"{design.nobs} observations are too few for {k} parameters in the model of "
             f"{design.outcome!r}"
         )
-    result = _run_newton(family, design, design.X, _start(family, design), tol, max_iter)
+    start = _start(family, design)
+    result = _run_newton(
+        family,
+        design,
+        design.X,
+        start,
+        tol,
+        max_iter,
+        initial=initial_evaluation(family, design, start),
+    )
     if not result.converged:
         count_text = (
             f"the {family.name} model of {design.outcome!r} did not converge after "
@@ -307,12 +391,13 @@ def fit_design(
     if vcov_type == "cluster":
         meat = pieces.cluster_score_sums.T @ pieces.cluster_score_sums
     slopes = [name for name in design.names if name != "Intercept"]
+    index = pd.Index(names, dtype=object)  # built once: pandas' string inference is slow
     return Fit(
         family=family.name,
         formula=design.formula,
         outcome=design.outcome,
-        params=pd.Series(params, index=names, name="coef"),
-        vcov=pd.DataFrame(covariance, index=names, columns=names),
+        params=pd.Series(params, index=index, name="coef"),
+        vcov=pd.DataFrame(covariance, index=index, columns=index),
         llf=float(llf),
         llnull=float(null_llf),
         nobs=nobs,

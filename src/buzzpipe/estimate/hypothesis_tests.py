@@ -91,18 +91,18 @@ def _substitute_names(expression: str, names: Sequence[str]) -> str:
     matched literally, and only where they are not part of a longer identifier.
     """
 
-    def from_stata(match: re.Match[str]) -> str:
-        inner = match.group(1)
-        if inner in names:
-            return _placeholder(list(names).index(inner))
+    order = sorted(range(len(names)), key=lambda i: -len(names[i]))
+    stata_spelling = re.compile(
+        r"_b\[\s*(?:" + "|".join(f"(?P<n{i}>{re.escape(names[i])})" for i in order) + r")\s*\]"
+    )
+    text = stata_spelling.sub(lambda match: _placeholder(int(match.lastgroup[1:])), expression)
+    leftover = _STATA_B.search(text)
+    if leftover:
         raise InputError(
             "unknown coefficient in _b[...]",
-            value=inner,
+            value=leftover.group(0),
             expected=f"one of {', '.join(names)}",
         )
-
-    text = _STATA_B.sub(from_stata, expression)
-    order = sorted(range(len(names)), key=lambda i: -len(names[i]))
     pattern = re.compile(
         "|".join(
             rf"(?<![{_NAME_EDGE}])(?P<n{i}>{re.escape(names[i])})(?![{_NAME_EDGE}\[(])"

@@ -165,3 +165,25 @@ def test_mixed_families_and_labels(data):
         suest([fit(f"product ~ {RIGHT}", frame)], frame, vcov="classical")
     with pytest.raises(InputError, match="unique"):
         suest([fit(f"product ~ {RIGHT}", frame)] * 2, frame, names=["a", "a"])
+
+
+@pytest.mark.slow
+def test_equality_test_has_its_nominal_size_and_power():
+    """300 seeds: the cross-model equality test rejects a true equality at about 5% (within 3
+    binomial standard errors) and a real difference (0.6 against 0.2) nearly always."""
+    seeds = np.random.SeedSequence(77).spawn(300)
+    rejections = {0.6: 0, 0.2: 0}
+    for seed in seeds:
+        for process_effect in rejections:
+            frame = firms(seed, n=800, process_international=process_effect)
+            stacked = suest(
+                [
+                    fit(f"product ~ {RIGHT}", frame, family="logit"),
+                    fit(f"process ~ {RIGHT}", frame, family="logit"),
+                ],
+                frame,
+            )
+            rejections[process_effect] += stacked.test_equal("breadth_international").p_value < 0.05
+    size = rejections[0.6] / len(seeds)
+    assert abs(size - 0.05) <= 3 * np.sqrt(0.05 * 0.95 / len(seeds))
+    assert rejections[0.2] / len(seeds) > 0.9

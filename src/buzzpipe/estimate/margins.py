@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -173,11 +173,6 @@ class _ModelView:
             raise EstimationError(
                 f"rebuilding the design for {what} dropped {len(frame) - array.shape[0]} rows "
                 "(missing or invalid values after the change)"
-            )
-        if not np.all(np.isfinite(array)):
-            raise EstimationError(
-                f"rebuilding the design for {what} gave non-finite values "
-                "(e.g. the log of a non-positive number)"
             )
         return array
 
@@ -533,6 +528,186 @@ def _relative_steps(values: np.ndarray) -> np.ndarray:
     return RELATIVE_STEP * np.maximum(np.abs(values), 1e-3 * scale)
 
 
+# Designs of perturbed copies are rebuilt in batches of at most this many rows: formulaic's
+# cost is mostly per call, so small samples go through in one call, large ones a task at a time.
+BATCH_ROWS = 250_000
+
+
+@dataclass
+class _Task:
+    """One margin to compute and the (lazily made) data copies whose designs it needs.
+
+    ``prediction``: frames [scenario]; ``change``: [changed, base];
+    ``derivative``: [scenario, x + h, x - h] with ``step`` = (x + h) - (x - h) per row.
+    """
+
+    term: str
+    contrast: str
+    at_text: str
+    kind: str
+    frames: list[tuple[str, Callable[[], pd.DataFrame]]]
+    step: np.ndarray | None = None
+
+
+def _maker(
+    frame: pd.DataFrame, variable: str | None = None, value: object = None
+) -> Callable[[], pd.DataFrame]:
+    if variable is None:
+        return lambda: frame
+    return lambda: _set_value(frame, variable, value)
+
+
+def _plan(
+    fit: object,
+    sample: pd.DataFrame,
+    scenarios: list[dict[str, object]],
+    chosen: list[str],
+    kind: str,
+    base: Mapping[str, object] | None,
+    at_means: bool,
+    averager: _Averager,
+    codes: np.ndarray,
+    model_variables: list[str],
+) -> list[_Task]:
+    """The margins to compute, scenario by scenario, in Stata's order."""
+    numeric_model_variables = [v for v in model_variables if not _is_factor(fit, sample, v)]
+    tasks: list[_Task] = []
+    model_frame = sample[model_variables]  # copies below carry only what the formula reads
+    for scenario in scenarios:
+        frame = model_frame
+        for variable, value in scenario.items():
+            if variable in model_variables:
+                frame = _set_value(frame, variable, value)
+        if at_means:
+            frame = frame.copy()
+            for variable in numeric_model_variables:
+                if variable not in scenario:
+                    column = frame[variable].to_numpy(dtype=float)
+                    frame[variable] = (averager.row_weights @ column)[codes]
+        at_text = _at_label(scenario)
+        observed = _maker(frame)
+        if not chosen:
+            tasks.append(
+                _Task("", "prediction", at_text, "prediction", [("the predictions", observed)])
+            )
+            continue
+        for variable in chosen:
+            factor = _is_factor(fit, sample, variable)
+            if kind == "plus_one":
+                if factor:
+                    raise InputError(
+                        "a +1 change needs a numeric variable, not a factor", column=variable
+                    )
+                shifted = frame[variable].to_numpy(dtype=float) + 1.0
+                tasks.append(
+                    _Task(
+                        variable,
+                        "+1",
+                        at_text,
+                        "change",
+                        [
+                            (f"{variable} + 1", _maker(frame, variable, shifted)),
+                            ("the observed data", observed),
+                        ],
+                    )
+                )
+            elif factor or kind == "discrete":
+                levels = _levels(sample[variable])
+                if not factor and len(levels) > MAX_FACTOR_LEVELS:
+                    raise InputError(
+                        f"has more than {MAX_FACTOR_LEVELS} distinct values for a discrete change",
+                        column=variable,
+                        expected="kind='ame' or kind='plus_one'",
+                    )
+                reference = (base or {}).get(variable, levels[0])
+                if reference not in levels:
+                    raise InputError(
+                        "base level not found in the estimation sample",
+                        column=variable,
+                        value=reference,
+                    )
+                at_reference = _maker(frame, variable, reference)
+                for level_value in levels:
+                    if level_value == reference:
+                        continue
+                    contrast = f"{_format_level(level_value)} vs {_format_level(reference)}"
+                    tasks.append(
+                        _Task(
+                            variable,
+                            contrast,
+                            at_text,
+                            "change",
+                            [
+                                (
+                                    f"{variable} = {level_value}",
+                                    _maker(frame, variable, level_value),
+                                ),
+                                (f"{variable} = {reference}", at_reference),
+                            ],
+                        )
+                    )
+            else:
+                current = frame[variable].to_numpy(dtype=float)
+                step = _relative_steps(current)
+                higher, lower = current + step, current - step
+                tasks.append(
+                    _Task(
+                        variable,
+                        "dy/dx",
+                        at_text,
+                        "derivative",
+                        [
+                            ("the observed data", observed),
+                            (f"{variable} + h", _maker(frame, variable, higher)),
+                            (f"{variable} - h", _maker(frame, variable, lower)),
+                        ],
+                        step=higher - lower,
+                    )
+                )
+    return tasks
+
+
+def _chunks(tasks: list[_Task], n_rows: int) -> list[list[_Task]]:
+    """Consecutive tasks whose distinct frames total at most BATCH_ROWS rows (one at least)."""
+    chunks: list[list[_Task]] = []
+    current: list[_Task] = []
+    seen: set[int] = set()
+    for task in tasks:
+        new = {id(make) for _, make in task.frames} - seen
+        if current and (len(seen) + len(new)) * n_rows > BATCH_ROWS:
+            chunks.append(current)
+            current, seen = [], set()
+            new = {id(make) for _, make in task.frames}
+        current.append(task)
+        seen |= new
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _build_designs(view: _ModelView, chunk: list[_Task]) -> dict[int, np.ndarray]:
+    """Designs of the chunk's distinct frames, rebuilt through the formula in one call."""
+    makers: dict[int, tuple[str, Callable[[], pd.DataFrame]]] = {}
+    for task in chunk:
+        for what, make in task.frames:
+            makers.setdefault(id(make), (what, make))
+    frames = [make() for _, make in makers.values()]
+    stacked = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    design = view.design(stacked, "the margins")
+    designs: dict[int, np.ndarray] = {}
+    start = 0
+    for (key, (what, _)), frame in zip(makers.items(), frames, strict=True):
+        piece = design[start : start + len(frame)]
+        start += len(frame)
+        if not np.all(np.isfinite(piece)):
+            raise EstimationError(
+                f"rebuilding the design for {what} gave missing or non-finite values "
+                "(e.g. the log of a non-positive number)"
+            )
+        designs[key] = piece
+    return designs
+
+
 def margins(
     fit: object,
     data: pd.DataFrame,
@@ -622,88 +797,25 @@ def margins(
                 values.append(value[r, k])
                 jacobians.append(jacobian[r, k])
 
-    numeric_model_variables = [v for v in model_variables if not _is_factor(fit, sample, v)]
-    for scenario in scenarios:
-        frame = sample
-        for variable, value in scenario.items():
-            frame = _set_value(frame, variable, value)
-        if at_means:
-            frame = frame.copy()
-            for variable in numeric_model_variables:
-                if variable in scenario:
-                    continue
-                column = frame[variable].to_numpy(dtype=float)
-                group_means = averager.row_weights @ column
-                frame[variable] = group_means[codes]
-        at_text = _at_label(scenario)
-        offset = view.offset
-        if not chosen:
-            design = view.design(frame, "the predictions")
-            add("", "prediction", at_text, *_prediction_terms(view, averager, design, offset))
-            continue
-        design = None
-        for variable in chosen:
-            factor = _is_factor(fit, sample, variable)
-            if kind == "plus_one":
-                if factor:
-                    raise InputError(
-                        "a +1 change needs a numeric variable, not a factor", column=variable
-                    )
-                before = frame[variable].to_numpy(dtype=float)
-                up = view.design(_set_value(frame, variable, before + 1.0), f"{variable} + 1")
-                if design is None:
-                    design = view.design(frame, "the observed data")
-                value_up, jac_up = _prediction_terms(view, averager, up, offset)
-                value_0, jac_0 = _prediction_terms(view, averager, design, offset)
-                add(variable, "+1", at_text, value_up - value_0, jac_up - jac_0)
-            elif factor or kind == "discrete":
-                levels = _levels(sample[variable])
-                if not factor and len(levels) > MAX_FACTOR_LEVELS:
-                    raise InputError(
-                        f"has more than {MAX_FACTOR_LEVELS} distinct values for a discrete change",
-                        column=variable,
-                        expected="kind='ame' or kind='plus_one'",
-                    )
-                reference = (base or {}).get(variable, levels[0])
-                if reference not in levels:
-                    raise InputError(
-                        "base level not found in the estimation sample",
-                        column=variable,
-                        value=reference,
-                    )
-                base_design = view.design(
-                    _set_value(frame, variable, reference), f"{variable} = {reference}"
-                )
-                value_0, jac_0 = _prediction_terms(view, averager, base_design, offset)
-                for level_value in levels:
-                    if level_value == reference:
-                        continue
-                    changed = view.design(
-                        _set_value(frame, variable, level_value), f"{variable} = {level_value}"
-                    )
-                    value_1, jac_1 = _prediction_terms(view, averager, changed, offset)
-                    add(
-                        variable,
-                        f"{_format_level(level_value)} vs {_format_level(reference)}",
-                        at_text,
-                        value_1 - value_0,
-                        jac_1 - jac_0,
-                    )
+    tasks = _plan(
+        fit, sample, scenarios, chosen, kind, base, at_means, averager, codes, model_variables
+    )
+    offset = view.offset
+    for chunk in _chunks(tasks, len(sample)):
+        designs = _build_designs(view, chunk)
+        for task in chunk:
+            built = [designs[id(make)] for _, make in task.frames]
+            if task.kind == "prediction":
+                value, jacobian = _prediction_terms(view, averager, built[0], offset)
+            elif task.kind == "change":
+                value_1, jacobian_1 = _prediction_terms(view, averager, built[0], offset)
+                value_0, jacobian_0 = _prediction_terms(view, averager, built[1], offset)
+                value, jacobian = value_1 - value_0, jacobian_1 - jacobian_0
             else:
-                current = frame[variable].to_numpy(dtype=float)
-                step = _relative_steps(current)
-                higher, lower = current + step, current - step
-                up = view.design(_set_value(frame, variable, higher), f"{variable} + h")
-                down = view.design(_set_value(frame, variable, lower), f"{variable} - h")
-                if design is None:
-                    design = view.design(frame, "the observed data")
-                slope = (up - down) / (higher - lower)[:, None]
-                add(
-                    variable,
-                    "dy/dx",
-                    at_text,
-                    *_derivative_terms(view, averager, design, slope, offset),
-                )
+                slope = (built[1] - built[2]) / task.step[:, None]
+                value, jacobian = _derivative_terms(view, averager, built[0], slope, offset)
+            add(task.term, task.contrast, task.at_text, value, jacobian)
+        del designs
 
     jacobian = np.vstack(jacobians)
     covariance = jacobian @ np.asarray(fit.vcov, dtype=float) @ jacobian.T

@@ -387,3 +387,30 @@ def test_normal_reference_for_maximum_likelihood(data):
     assert ours["ci_upper"].iloc[0] == pytest.approx(
         ours.estimate.iloc[0] + stats.norm.ppf(0.975) * ours.se.iloc[0]
     )
+
+
+def test_effects_at_means_with_factor_shares_equal_get_margeff(data):
+    """atmeans puts factor indicators at their sample shares, as statsmodels' at='mean' does
+    with the same indicators given as plain columns."""
+    model = fit("product ~ breadth_regional + foreign_share + C(industry)", data, family="probit")
+    ours = margins(model, data, ["breadth_regional", "foreign_share"], at_means=True)
+    X = sm.add_constant(
+        data[["breadth_regional", "foreign_share"]].assign(
+            ict=(data.industry == "ict").astype(float),
+            services=(data.industry == "services").astype(float),
+        )
+    )
+    theirs = sm.Probit(data["product"], X).fit(disp=0, tol=1e-12).get_margeff(at="mean")
+    np.testing.assert_allclose(ours.estimate.to_numpy(), theirs.margeff[:2], rtol=1e-6)
+    np.testing.assert_allclose(ours.se.to_numpy(), theirs.margeff_se[:2], rtol=1e-6)
+
+
+def test_offsets_enter_the_predictions(data):
+    frame = data.assign(exposure=np.log(np.random.default_rng(4).uniform(0.5, 2.0, len(data))))
+    model = fit(PLAIN, frame, family="logit", offset="exposure")
+    ours = margins(model, frame)
+    assert ours.estimate.iloc[0] == pytest.approx(model.predict(frame).mean(), rel=1e-12)
+    effect = margins(model, frame, "foreign_share")
+    p = model.predict(frame).to_numpy()
+    expected = np.mean(p * (1 - p)) * model.params["foreign_share"]
+    assert effect.estimate.iloc[0] == pytest.approx(expected, rel=1e-7)

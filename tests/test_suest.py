@@ -187,3 +187,10 @@ def test_equality_test_has_its_nominal_size_and_power():
     size = rejections[0.6] / len(seeds)
     assert abs(size - 0.05) <= 3 * np.sqrt(0.05 * 0.95 / len(seeds))
     assert rejections[0.2] / len(seeds) > 0.9
+
+
+def test_weighted_one_model_reduces_to_its_robust_covariance(data):
+    frame = data.assign(weight=np.random.default_rng(9).uniform(0.5, 4.0, len(data)))
+    model = fit(f"process ~ {RIGHT}", frame, family="logit", vcov="robust", weights="weight")
+    alone = suest([model], frame)
+    np.testing.assert_allclose(alone.vcov.to_numpy(), model.vcov.to_numpy(), rtol=1e-10)

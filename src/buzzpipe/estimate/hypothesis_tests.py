@@ -380,6 +380,7 @@ def inference_table(
     vcov: np.ndarray,
     df: float | None,
     level: float = 95.0,
+    index_name: str = "combination",
 ) -> pd.DataFrame:
     """Estimate, standard error, z or t, p-value and confidence interval, Stata's columns."""
     estimate = np.asarray(estimate, dtype=float)
@@ -404,7 +405,7 @@ def inference_table(
             "ci_lower": estimate - critical * se,
             "ci_upper": estimate + critical * se,
         },
-        index=pd.Index(list(names), name="combination"),
+        index=pd.Index(list(names), name=index_name),
     )
 
 

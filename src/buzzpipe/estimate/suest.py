@@ -72,7 +72,12 @@ class SuestResult:
     def table(self, level: float = 95.0) -> pd.DataFrame:
         """Estimate, standard error, z, p and confidence interval for every stacked term."""
         return inference_table(
-            list(self.params.index), self.params.to_numpy(), self.vcov.to_numpy(), None, level
+            list(self.params.index),
+            self.params.to_numpy(),
+            self.vcov.to_numpy(),
+            None,
+            level,
+            index_name="term",
         )
 
     def test_equal(self, term: str, models: Sequence[str] | None = None) -> WaldTest:

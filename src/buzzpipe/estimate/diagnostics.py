@@ -68,42 +68,27 @@ def collinear_columns(
         gram += weighted_gram(X[start : start + 65_536], w[start : start + 65_536])
     has_intercept = "Intercept" in names
     if has_intercept:
+        # centre every other column: the intercept's row and column become (total, 0, ..., 0)
         total = w.sum()
         means = (X.T @ w) / total
-        centred = gram - total * np.outer(means, means)
+        gram = gram - total * np.outer(means, means)
         intercept = names.index("Intercept")
-        centred[intercept, :] = gram[intercept, :]
-        centred[:, intercept] = gram[:, intercept]
-        # the intercept row/column is kept raw: it is dropped only if it is all zero
-        gram = centred
-    kept: list[int] = []
+        gram[intercept, :] = 0.0
+        gram[:, intercept] = 0.0
+        gram[intercept, intercept] = total
+    # sweep the columns in order; a column whose remaining variance is a tiny share of its own
+    # (1 - R^2 on the columns kept before it) is collinear and is not swept
+    own = np.diag(gram).copy()
     dropped: list[str] = []
-    factor = np.zeros((0, 0))
     for j in range(X.shape[1]):
-        own = gram[j, j]
-        if has_intercept and j != names.index("Intercept"):
-            # the intercept was projected out by centring: use the centred block only
-            others = [k for k in kept if names[k] != "Intercept"]
-        else:
-            others = kept
-        if own <= 0 or not np.isfinite(own):
+        pivot = gram[j, j]
+        if not (own[j] > 0 and np.isfinite(own[j])) or pivot / own[j] < COLLINEARITY_TOLERANCE:
             dropped.append(names[j])
             continue
-        if others:
-            sub = gram[np.ix_(others, others)]
-            cross = gram[others, j]
-            try:
-                factor = np.linalg.cholesky(sub)
-                solved = np.linalg.solve(factor, cross)
-                residual = own - solved @ solved
-            except np.linalg.LinAlgError:
-                residual = 0.0
-        else:
-            residual = own
-        if residual / own < COLLINEARITY_TOLERANCE:
-            dropped.append(names[j])
-        else:
-            kept.append(j)
+        column = gram[:, j].copy()
+        gram -= np.outer(column, column) / pivot
+        gram[j, :] = 0.0
+        gram[:, j] = 0.0
     return dropped
 
 

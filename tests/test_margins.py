@@ -417,3 +417,29 @@ def test_offsets_enter_the_predictions(data):
     p = model.predict(frame).to_numpy()
     expected = np.mean(p * (1 - p)) * model.params["foreign_share"]
     assert effect.estimate.iloc[0] == pytest.approx(expected, rel=1e-7)
+
+
+def test_effects_at_group_means_with_by(data, transformed):
+    """atmeans with by(): numeric variables at their group's means, factor shares per group."""
+    frame = data.assign(part=np.where(data["region"] < 4, "coast", "inland"))
+    ours = margins(transformed, frame, "breadth_international", by="part", at_means=True)
+    numeric = ["breadth_regional", "breadth_international", "foreign_share", "employees"]
+    numeric.append("exporter")
+    h = 1e-3
+    for row, part in enumerate(["coast", "inland"]):
+        group = frame[frame.part == part]
+        at_means = group.assign(**{v: group[v].mean() for v in numeric})
+
+        def mean_design(shift, at_means=at_means):
+            shifted = at_means.assign(breadth_international=at_means.breadth_international + shift)
+            return transformed.design_matrix(shifted).mean(axis=0, keepdims=True)
+
+        up, down = mean_design(h), mean_design(-h)
+
+        def effect(params, up=up, down=down):
+            predict = transformed.family_model.predict
+            return (predict(params, up, None) - predict(params, down, None)) / (2 * h)
+
+        estimate, covariance = hand_margin(transformed, effect)
+        assert ours.estimate.iloc[row] == pytest.approx(estimate[0], rel=1e-6)
+        assert ours.se.iloc[row] == pytest.approx(np.sqrt(covariance[0, 0]), rel=1e-5)

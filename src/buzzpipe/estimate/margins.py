@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special
+from scipy import sparse, special
 
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate.hypothesis_tests import inference_table, reference_df
@@ -404,32 +404,48 @@ def _result(
 class _Averager:
     """Averages per-row quantities over the sample or each ``by`` group (with the fit's weights).
 
-    With ``at_means`` the designs themselves are averaged first (Stata's ``atmeans``: numeric
-    variables at their means, factor indicators at their sample shares), and the average is then
-    a single evaluation per group.
+    The group weights are a sparse (groups x rows) matrix, so many groups cost no more memory
+    than one. With ``at_means`` the designs themselves are averaged first (Stata's ``atmeans``:
+    numeric variables at their means, factor indicators at their sample shares), and each group
+    is then a single evaluation.
     """
 
     def __init__(
         self, weights: np.ndarray, group_codes: np.ndarray, n_groups: int, at_means: bool
     ) -> None:
-        matrix = np.zeros((n_groups, weights.size))
-        matrix[group_codes, np.arange(weights.size)] = weights
-        totals = matrix.sum(axis=1, keepdims=True)
+        totals = np.bincount(group_codes, weights=weights, minlength=n_groups)
         if np.any(totals <= 0):
             raise EstimationError("a group of by= has no weight in the estimation sample")
-        self.row_weights = matrix / totals
+        n_rows = weights.size
+        self.row_weights = sparse.csr_matrix(
+            (weights / totals[group_codes], (group_codes, np.arange(n_rows))),
+            shape=(n_groups, n_rows),
+        )
         self.at_means = at_means
         self.n_groups = n_groups
+
+    def group_means(self, values: np.ndarray) -> np.ndarray:
+        """Weighted means of per-row values (1-d or 2-d) within each group."""
+        return np.asarray(self.row_weights @ values)
 
     def rows(self, array: np.ndarray | float) -> np.ndarray | float:
         """Collapse per-row arrays to one row per group when evaluating at means."""
         if not self.at_means or np.ndim(array) == 0:
             return array
-        return self.row_weights @ array
+        return self.group_means(array)
 
-    @property
-    def averaging(self) -> np.ndarray:
-        return np.eye(self.n_groups) if self.at_means else self.row_weights
+    def mean(self, values: np.ndarray) -> np.ndarray:
+        """Average evaluated rows (N, ...) into groups (R, ...)."""
+        if self.at_means:
+            return values
+        flat = values.reshape(values.shape[0], -1)
+        return self.group_means(flat).reshape((self.n_groups, *values.shape[1:]))
+
+    def weighted_cross(self, vector: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        """sum_i a_ri vector_i matrix_i for each group r: (R, P)."""
+        if self.at_means:
+            return vector[:, None] * matrix
+        return np.asarray(self.row_weights.multiply(vector[None, :]).tocsr() @ matrix)
 
 
 def _prediction_terms(
@@ -439,13 +455,14 @@ def _prediction_terms(
     design = averager.rows(design)
     index = view.index(design, averager.rows(offset))
     evaluation = view.outcomes.evaluate(index)
-    average = averager.averaging
-    value = average @ evaluation.value
-    jacobian = np.zeros((average.shape[0], value.shape[1], view.params.size))
+    value = averager.mean(evaluation.value)
+    jacobian = np.zeros((value.shape[0], value.shape[1], view.params.size))
     for k in range(value.shape[1]):
-        jacobian[:, k, view.slope_positions] = (average * evaluation.d_index[:, k]) @ design
+        jacobian[:, k, view.slope_positions] = averager.weighted_cross(
+            evaluation.d_index[:, k], design
+        )
     if view.cut_positions:
-        jacobian[:, :, view.cut_positions] = np.einsum("rn,nkc->rkc", average, evaluation.d_cut)
+        jacobian[:, :, view.cut_positions] = averager.mean(evaluation.d_cut)
     return value, jacobian
 
 
@@ -462,16 +479,15 @@ def _derivative_terms(
     index = view.index(design, averager.rows(offset))
     index_slope = design_slope @ view.slopes
     evaluation = view.outcomes.evaluate(index)
-    average = averager.averaging
-    value = average @ (evaluation.d_index * index_slope[:, None])
-    jacobian = np.zeros((average.shape[0], value.shape[1], view.params.size))
+    value = averager.mean(evaluation.d_index * index_slope[:, None])
+    jacobian = np.zeros((value.shape[0], value.shape[1], view.params.size))
     for k in range(value.shape[1]):
-        jacobian[:, k, view.slope_positions] = (
-            average * (evaluation.d_index2[:, k] * index_slope)
-        ) @ design + (average * evaluation.d_index[:, k]) @ design_slope
+        jacobian[:, k, view.slope_positions] = averager.weighted_cross(
+            evaluation.d_index2[:, k] * index_slope, design
+        ) + averager.weighted_cross(evaluation.d_index[:, k], design_slope)
     if view.cut_positions:
-        jacobian[:, :, view.cut_positions] = np.einsum(
-            "rn,nkc->rkc", average, evaluation.d_index_cut * index_slope[:, None, None]
+        jacobian[:, :, view.cut_positions] = averager.mean(
+            evaluation.d_index_cut * index_slope[:, None, None]
         )
     return value, jacobian
 
@@ -583,7 +599,7 @@ def _plan(
             for variable in numeric_model_variables:
                 if variable not in scenario:
                     column = frame[variable].to_numpy(dtype=float)
-                    frame[variable] = (averager.row_weights @ column)[codes]
+                    frame[variable] = averager.group_means(column)[codes]
         at_text = _at_label(scenario)
         observed = _maker(frame)
         if not chosen:

@@ -35,7 +35,7 @@ COLLINEARITY_TOLERANCE = 1e-9
 
 def check_binary_outcome(y: np.ndarray, row_ids, outcome: str) -> None:
     """A 0/1 outcome that varies, or a clear error naming the bad rows."""
-    bad = ~np.isin(y, (0.0, 1.0))
+    bad = ~((y == 0.0) | (y == 1.0))
     if bad.any():
         rows = list(row_ids[bad])
         raise InputError(
@@ -79,6 +79,15 @@ def collinear_columns(
     # sweep the columns in order; a column whose remaining variance is a tiny share of its own
     # (1 - R^2 on the columns kept before it) is collinear and is not swept
     own = np.diag(gram).copy()
+    if np.all(own > 0) and np.all(np.isfinite(own)):
+        # fast path: Cholesky pivots squared are each column's variance left after the columns
+        # before it, the very quantity the sweep below tests
+        try:
+            pivots = np.diag(np.linalg.cholesky(gram / np.sqrt(np.outer(own, own))))
+            if np.all(pivots * pivots >= COLLINEARITY_TOLERANCE):
+                return []
+        except np.linalg.LinAlgError:
+            pass
     dropped: list[str] = []
     for j in range(X.shape[1]):
         pivot = gram[j, j]

@@ -443,3 +443,14 @@ def test_effects_at_group_means_with_by(data, transformed):
         estimate, covariance = hand_margin(transformed, effect)
         assert ours.estimate.iloc[row] == pytest.approx(estimate[0], rel=1e-6)
         assert ours.se.iloc[row] == pytest.approx(np.sqrt(covariance[0, 0]), rel=1e-5)
+
+
+def test_at_contrasts_give_the_predicted_change_between_scenarios(data, transformed):
+    ours = margins(transformed, data, at={"breadth_international": [0, 2]}).at_contrasts()
+    assert list(ours["at"]) == ["(breadth_international=2) - (breadth_international=0)"]
+    change = change_function(transformed, data, "breadth_international", 2.0, 0.0)
+    estimate, covariance = hand_margin(transformed, change)
+    assert ours.estimate.iloc[0] == pytest.approx(estimate[0], rel=1e-9)
+    assert ours.se.iloc[0] == pytest.approx(np.sqrt(covariance[0, 0]), rel=1e-6)
+    with pytest.raises(InputError, match="several at="):
+        margins(transformed, data).at_contrasts()

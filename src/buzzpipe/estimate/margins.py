@@ -318,32 +318,45 @@ class MarginsResult:
     def group_contrasts(self, reference: object | None = None) -> MarginsResult:
         """Differences between groups of ``by`` (Stata's ``r.`` contrasts): every group minus
         the reference group (the first by default), for the same term, change, at and outcome."""
+        return self._contrasts("group", reference, "group contrasts need margins with by=")
+
+    def at_contrasts(self, reference: object | None = None) -> MarginsResult:
+        """Differences between ``at`` scenarios (Stata's ``contrast(atcontrast(r))``): every
+        scenario minus the reference one (the first by default), e.g. the predicted change from
+        no international partner to two, with its delta-method error."""
+        return self._contrasts("at", reference, "at contrasts need margins with several at=")
+
+    def _contrasts(self, column: str, reference: object | None, missing: str) -> MarginsResult:
         table = self.table
-        if (table["group"] == "").all():
-            raise InputError("group contrasts need margins computed with by=")
-        groups = list(dict.fromkeys(table["group"]))
-        reference = groups[0] if reference is None else str(reference)
-        if reference not in groups:
-            raise InputError("unknown reference group", value=reference, expected=str(groups))
-        keys = ["term", "contrast", "at", "outcome"]
+        choices = list(dict.fromkeys(table[column]))
+        if len(choices) < 2:
+            raise InputError(missing)
+        reference = choices[0] if reference is None else str(reference)
+        if reference not in choices:
+            raise InputError(f"unknown reference {column}", value=reference, expected=str(choices))
+        fields = ["term", "contrast", "at", "group", "outcome"]
+        keys = [name for name in fields if name != column]
         rows, labels, described = [], [], []
         positions = {label: i for i, label in enumerate(table.index)}
-        for key_values, block in table.groupby(keys, sort=False):
-            base = block[block["group"] == reference]
+        for _, block in table.groupby(keys, sort=False):
+            base = block[block[column] == reference]
             if base.empty:
                 continue
             for label, row in block.iterrows():
-                if row["group"] == reference:
+                if row[column] == reference:
                     continue
                 weights = np.zeros(len(table))
                 weights[positions[label]] = 1.0
                 weights[positions[base.index[0]]] = -1.0
                 rows.append(weights)
-                text = f"{row['group']} - {reference}"
-                described.append((*key_values[:3], text, key_values[3]))
-                labels.append(
-                    _row_label(key_values[0], key_values[1], key_values[2], text, key_values[3])
+                parts = {name: row[name] for name in fields}
+                parts[column] = (
+                    f"{row[column]} - {reference}"
+                    if column == "group"
+                    else (f"({row[column]}) - ({reference})")
                 )
+                described.append(tuple(parts[name] for name in fields))
+                labels.append(_row_label(*(parts[name] for name in fields)))
         transform = np.vstack(rows)
         estimate = transform @ table["estimate"].to_numpy()
         covariance = transform @ self.vcov.to_numpy() @ transform.T

@@ -454,3 +454,21 @@ def test_at_contrasts_give_the_predicted_change_between_scenarios(data, transfor
     assert ours.se.iloc[0] == pytest.approx(np.sqrt(covariance[0, 0]), rel=1e-6)
     with pytest.raises(InputError, match="several at="):
         margins(transformed, data).at_contrasts()
+
+
+def test_derivatives_flow_through_factor_interactions_and_leave_data_untouched(data):
+    formula = "product ~ breadth_regional * C(industry) + breadth_international + log(employees)"
+    model = fit(formula, data, family="logit")
+    before = data.copy(deep=True)
+    ours = margins(model, data, ["breadth_regional", "industry"])
+    pd.testing.assert_frame_equal(data, before)
+    function = derivative_function(model, data, "breadth_regional")
+    estimate, covariance = hand_margin(model, function)
+    assert ours.estimate.iloc[0] == pytest.approx(estimate[0], rel=1e-6)
+    assert ours.se.iloc[0] == pytest.approx(np.sqrt(covariance[0, 0]), rel=1e-5)
+    # the factor's discrete change carries its interaction with breadth_regional
+    change = change_function(model, data, "industry", "services", "manufacturing")
+    estimate, covariance = hand_margin(model, change)
+    row = ours.table[ours["contrast"] == "services vs manufacturing"].iloc[0]
+    assert row["estimate"] == pytest.approx(estimate[0], rel=1e-8)
+    assert row["se"] == pytest.approx(np.sqrt(covariance[0, 0]), rel=1e-6)

@@ -340,7 +340,7 @@ def _describe_row(row: np.ndarray, value: float, names: Sequence[str]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Combination:
     """Estimates of one or more combinations of coefficients with delta-method errors."""
 
@@ -372,6 +372,8 @@ class Combination:
 
     def __str__(self) -> str:
         return self.table.to_string()
+
+    __repr__ = __str__
 
 
 def inference_table(

@@ -276,7 +276,7 @@ def _set_value(frame: pd.DataFrame, variable: str, value: object) -> pd.DataFram
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class MarginsResult:
     """Margins with Stata's columns (estimate, se, z or t, p, confidence interval).
 
@@ -313,7 +313,11 @@ class MarginsResult:
         return self.table.copy()
 
     def __str__(self) -> str:
-        return self.table.to_string()
+        reference = "normal" if self.df is None else f"t({self.df:g})"
+        header = f"Margins, delta-method errors, {reference} reference, {self.level:g}% intervals"
+        return f"{header}\n{self.table.to_string()}"
+
+    __repr__ = __str__
 
     def group_contrasts(self, reference: object | None = None) -> MarginsResult:
         """Differences between groups of ``by`` (Stata's ``r.`` contrasts): every group minus

@@ -45,7 +45,7 @@ class SampleOverlap:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SuestResult:
     """Stacked coefficients ``model:term`` with their joint robust or cluster covariance."""
 
@@ -102,6 +102,9 @@ class SuestResult:
             f" ({self.n_clusters} clusters of {self.cluster_var})" if self.cluster_var else ""
         )
         return f"{header}\n{self.overlap}\n{self.table().to_string()}"
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def _labels(fits: Sequence[object], names: Sequence[str] | None) -> list[str]:

@@ -194,3 +194,26 @@ def test_weighted_one_model_reduces_to_its_robust_covariance(data):
     model = fit(f"process ~ {RIGHT}", frame, family="logit", vcov="robust", weights="weight")
     alone = suest([model], frame)
     np.testing.assert_allclose(alone.vcov.to_numpy(), model.vcov.to_numpy(), rtol=1e-10)
+
+
+def test_common_sample_option_refits_every_model_on_shared_firms(data):
+    frame = data.copy()
+    frame.loc[frame.index[:100], "process"] = np.nan
+    frame.loc[frame.index[-80:], "product"] = np.nan
+    product = fit(f"product ~ {RIGHT}", frame, family="logit")
+    process = fit(f"process ~ {RIGHT}", frame, family="probit")
+    common = suest([product, process], frame, sample="common")
+    assert common.overlap.refitted_on_common and common.nobs == 1020
+    assert "refitted on the 1020 firms" in str(common.overlap)
+    shared = frame.dropna(subset=["product", "process"])
+    by_hand = suest(
+        [
+            fit(f"product ~ {RIGHT}", shared, family="logit"),
+            fit(f"process ~ {RIGHT}", shared, family="probit"),
+        ],
+        shared,
+    )
+    np.testing.assert_allclose(common.params.to_numpy(), by_hand.params.to_numpy(), rtol=1e-10)
+    np.testing.assert_allclose(common.vcov.to_numpy(), by_hand.vcov.to_numpy(), rtol=1e-10)
+    union = suest([product, process], frame)
+    assert union.nobs == 1200 and not union.overlap.refitted_on_common

@@ -23,6 +23,7 @@ __all__ = [
     "continuous_separation",
     "separating_direction",
     "column_ranges",
+    "cross_products",
     "cluster_notes",
     "FEW_CLUSTERS",
 ]
@@ -54,25 +55,39 @@ def check_binary_outcome(y: np.ndarray, row_ids, outcome: str) -> None:
         )
 
 
+def cross_products(X: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """X' W X in row blocks (the symmetric product); W the sampling weights or the identity."""
+    gram = np.zeros((X.shape[1], X.shape[1]))
+    for start in range(0, X.shape[0], 65_536):
+        block = X[start : start + 65_536]
+        if weights is None:
+            gram += block.T @ block
+        else:
+            gram += weighted_gram(block, weights[start : start + 65_536])
+    return gram
+
+
 def collinear_columns(
-    X: np.ndarray, names: list[str], weights: np.ndarray | None = None
+    X: np.ndarray,
+    names: list[str],
+    weights: np.ndarray | None = None,
+    gram: np.ndarray | None = None,
 ) -> list[str]:
     """Columns that are linear combinations of the columns before them (Stata drops the later one).
 
     Works on the centred cross-product matrix when the design has an intercept, so a column with
-    a large mean and small spread is not mistaken for the constant.
+    a large mean and small spread is not mistaken for the constant. ``gram`` (X'WX), when given,
+    saves the pass over the data.
     """
-    w = np.ones(X.shape[0]) if weights is None else weights
-    gram = np.zeros((X.shape[1], X.shape[1]))
-    for start in range(0, X.shape[0], 65_536):
-        gram += weighted_gram(X[start : start + 65_536], w[start : start + 65_536])
+    gram = cross_products(X, weights) if gram is None else gram.copy()
     has_intercept = "Intercept" in names
     if has_intercept:
-        # centre every other column: the intercept's row and column become (total, 0, ..., 0)
-        total = w.sum()
-        means = (X.T @ w) / total
-        gram = gram - total * np.outer(means, means)
+        # centre every other column: the intercept's row and column become (total, 0, ..., 0);
+        # the intercept's row of X'WX holds the weighted column sums
         intercept = names.index("Intercept")
+        total = gram[intercept, intercept]
+        means = gram[:, intercept] / total
+        gram = gram - total * np.outer(means, means)
         gram[intercept, :] = 0.0
         gram[:, intercept] = 0.0
         gram[intercept, intercept] = total

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg
 
 from buzzpipe.estimate.families import Family
 
@@ -100,9 +99,10 @@ def solve_newton_step(gradient: np.ndarray, hessian: np.ndarray) -> np.ndarray:
     if not (np.all(np.isfinite(information)) and np.all(np.isfinite(gradient))):
         return np.full_like(gradient, np.nan)
     try:
-        factor = linalg.cho_factor(information, lower=False, check_finite=False)
-        return linalg.cho_solve(factor, gradient / scale, check_finite=False) / scale
-    except (linalg.LinAlgError, ValueError):
+        # numpy's LAPACK wrappers cost less per call than scipy's at these small sizes
+        lower = np.linalg.cholesky(information)
+        return np.linalg.solve(lower.T, np.linalg.solve(lower, gradient / scale)) / scale
+    except np.linalg.LinAlgError:
         return np.linalg.lstsq(information, gradient / scale, rcond=None)[0] / scale
 
 
@@ -126,16 +126,21 @@ def newton(
     *,
     tol: float = 1e-8,
     max_iter: int = 100,
+    initial: tuple[float, np.ndarray, np.ndarray] | None = None,
 ) -> NewtonResult:
     """Maximise the summed log-likelihood from ``start``.
 
     Converged when the next step would move no parameter by more than ``tol * (1 + |param|)``
     (Newton converges quadratically, so the estimate after that step is accurate far below
     ``tol``; the step is taken without another pass over the data) or when the Newton decrement
-    g'(-H)^{-1}g falls below ``tol**2``.
+    g'(-H)^{-1}g falls below ``tol**2``. ``initial`` = (llf, gradient, Hessian) at ``start``
+    saves the first pass when the caller already knows them.
     """
     params = np.array(start, dtype=np.float64)
-    llf, gradient, hessian = accumulate(family, params, source)
+    if initial is None:
+        llf, gradient, hessian = accumulate(family, params, source)
+    else:  # the caller knows the sums at the start (see fitting.initial_evaluation)
+        llf, gradient, hessian = initial
     if not np.isfinite(llf):
         return NewtonResult(params, llf, gradient, hessian, 0, False, "log-likelihood not finite")
     for iteration in range(1, max_iter + 1):

@@ -110,3 +110,10 @@ def test_elasticities_equal_stata(spector, kind, at_means):
     result = margins(model, data, VARIABLES, kind=kind, at_means=at_means)
     np.testing.assert_allclose(result.estimate.to_numpy(), estimates, rtol=1e-6)
     np.testing.assert_allclose(result.se.to_numpy(), errors, rtol=1e-6, atol=5e-7)
+
+
+def test_all_variables_star_as_stata_dydx_star(spector):
+    data, model = spector
+    result = margins(model, data, "*")
+    assert list(result["term"]) == VARIABLES
+    assert_stata(result, DYDX, DYDX_SE)

@@ -784,7 +784,8 @@ def margins(
 ) -> MarginsResult:
     """Stata's ``margins`` on the fit's estimation sample (rows ``fit.row_ids`` of ``data``).
 
-    - ``variables=None``: predictive margins (average predicted probability), at ``at`` values.
+    - ``variables=None``: predictive margins (average predicted probability), at ``at`` values;
+      ``variables="*"``: every right-hand-side variable (Stata's ``dydx(*)``).
     - ``variables=[...]`` with ``kind="ame"`` (``margins, dydx()``): average derivatives for
       continuous variables, discrete changes from the base level for factors.
     - ``kind="discrete"``: every variable as a factor (each level against its base, lowest level
@@ -801,7 +802,11 @@ def margins(
         raise InputError("unknown margins kind", value=kind, expected=" or ".join(KINDS))
     sample = _estimation_sample(fit, data)
     model_variables = _model_variables(fit, sample)
-    chosen = [variables] if isinstance(variables, str) else list(variables or [])
+    if variables == "*":  # Stata's dydx(*): every variable on the right-hand side
+        numeric_only = kind == "plus_one" or kind in ELASTICITIES  # factors have neither
+        chosen = [v for v in model_variables if not (numeric_only and _is_factor(fit, sample, v))]
+    else:
+        chosen = [variables] if isinstance(variables, str) else list(variables or [])
     for variable in chosen:
         if variable not in model_variables:
             raise InputError(

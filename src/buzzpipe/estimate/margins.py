@@ -1,0 +1,901 @@
+"""Margins by re-prediction (Stata's `margins`): average marginal effects, effects at means,
+discrete changes, +1 changes of counts, predictions at chosen values, and contrasts over groups.
+
+Effects are derivatives of the prediction with respect to a *variable*, found by rebuilding the
+design from perturbed data through the fit's stored formula, so they flow through ``log()``,
+interactions and factors (statsmodels' ``get_margeff`` differentiates design columns instead).
+Standard errors come from the delta method with analytic Jacobians in the coefficients (and cut
+points for ordered logit) under the fit's covariance, with the fit's t reference where it has one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse, special
+
+from buzzpipe.errors import EstimationError, InputError
+from buzzpipe.estimate.hypothesis_tests import inference_table, reference_df
+
+# Stata's elasticities: d log P / d log x, dP / d log x, d log P / dx (labels as Stata's).
+ELASTICITIES = {"eyex": "ey/ex", "dyex": "dy/ex", "eydx": "ey/dx"}
+KINDS = ("ame", "discrete", "plus_one", *ELASTICITIES)
+# Relative step of the central difference in a continuous variable (per row, scaled to |x|).
+RELATIVE_STEP = 1e-5
+# A numeric variable with more distinct values than this is not treated as a factor.
+MAX_FACTOR_LEVELS = 50
+_CUT = re.compile(r"cut\d+")
+
+
+# --------------------------------------------------------------------------------------------
+# Predicted probabilities and their derivatives, per family
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Link:
+    """Cumulative function F with density f and the density's derivative f'."""
+
+    name: str
+
+    def cdf(self, u: np.ndarray) -> np.ndarray:
+        if self.name == "logit":
+            return special.expit(u)
+        if self.name == "probit":
+            return special.ndtr(u)
+        return u
+
+    def pdf(self, u: np.ndarray) -> np.ndarray:
+        if self.name == "logit":
+            p = special.expit(u)
+            return p * (1.0 - p)
+        if self.name == "probit":
+            return np.exp(-0.5 * u * u) / np.sqrt(2.0 * np.pi)
+        return np.ones_like(u)
+
+    def pdf_slope(self, u: np.ndarray) -> np.ndarray:
+        if self.name == "logit":
+            p = special.expit(u)
+            return p * (1.0 - p) * (1.0 - 2.0 * p)
+        if self.name == "probit":
+            return -u * np.exp(-0.5 * u * u) / np.sqrt(2.0 * np.pi)
+        return np.zeros_like(u)
+
+
+_LINKS = {"logit": "logit", "probit": "probit", "lpm": "identity", "ologit": "logit"}
+
+
+@dataclass(frozen=True)
+class _Evaluation:
+    """Per row and outcome: probability, its first and second derivative in the index, and
+    derivatives of the probability and of its index-derivative in each cut point."""
+
+    value: np.ndarray  # (N, K)
+    d_index: np.ndarray  # (N, K)
+    d_index2: np.ndarray  # (N, K)
+    d_cut: np.ndarray  # (N, K, C)
+    d_index_cut: np.ndarray  # (N, K, C)
+
+
+class _Outcomes:
+    """P(y = k | index) for binary families (one outcome) and ordered logit (K outcomes).
+
+    Ordered logit follows Stata: P(y = k) = F(cut_k - xb) - F(cut_{k-1} - xb).
+    """
+
+    def __init__(self, family: str, cuts: np.ndarray) -> None:
+        self.link = _Link(_LINKS[family])
+        self.ordered = family == "ologit"
+        self.cuts = cuts
+        self.n_outcomes = len(cuts) + 1 if self.ordered else 1
+
+    def evaluate(self, index: np.ndarray, cuts: np.ndarray | None = None) -> _Evaluation:
+        cuts = self.cuts if cuts is None else cuts
+        n = index.shape[0]
+        if not self.ordered:
+            value = self.link.cdf(index)[:, None]
+            d_index = self.link.pdf(index)[:, None]
+            d_index2 = self.link.pdf_slope(index)[:, None]
+            empty = np.zeros((n, 1, 0))
+            return _Evaluation(value, d_index, d_index2, empty, empty)
+        distance = cuts[None, :] - index[:, None]  # (N, C)
+        n_cuts = cuts.size
+        padded_cdf = np.hstack([np.zeros((n, 1)), self.link.cdf(distance), np.ones((n, 1))])
+        density = self.link.pdf(distance)
+        slope = self.link.pdf_slope(distance)
+        padded_density = np.hstack([np.zeros((n, 1)), density, np.zeros((n, 1))])
+        padded_slope = np.hstack([np.zeros((n, 1)), slope, np.zeros((n, 1))])
+        value = padded_cdf[:, 1:] - padded_cdf[:, :-1]
+        d_index = -(padded_density[:, 1:] - padded_density[:, :-1])
+        d_index2 = padded_slope[:, 1:] - padded_slope[:, :-1]
+        d_cut = np.zeros((n, n_cuts + 1, n_cuts))
+        d_index_cut = np.zeros((n, n_cuts + 1, n_cuts))
+        for j in range(n_cuts):
+            d_cut[:, j, j] = density[:, j]
+            d_cut[:, j + 1, j] = -density[:, j]
+            d_index_cut[:, j, j] = -slope[:, j]
+            d_index_cut[:, j + 1, j] = slope[:, j]
+        return _Evaluation(value, d_index, d_index2, d_cut, d_index_cut)
+
+
+# --------------------------------------------------------------------------------------------
+# The fit as margins sees it: designs rebuilt from data, coefficients split into slopes and cuts
+# --------------------------------------------------------------------------------------------
+
+
+class _ModelView:
+    """Rebuilds designs through the fit's formula and keeps slope/cut positions in ``params``."""
+
+    def __init__(self, fit: object, sample: pd.DataFrame) -> None:
+        family = str(fit.family)
+        if family not in _LINKS:
+            raise EstimationError(
+                f"margins are not available for the {family!r} family; "
+                f"known families: {', '.join(_LINKS)}"
+            )
+        self.fit = fit
+        self.family = family
+        self.names = [str(name) for name in fit.params.index]
+        params = fit.params.to_numpy(dtype=float)
+        self.params = params
+        self.cut_positions = (
+            [i for i, name in enumerate(self.names) if _CUT.fullmatch(name)]
+            if family == "ologit"
+            else []
+        )
+        self.outcomes = _Outcomes(family, params[self.cut_positions])
+        self.offset = _sample_offset(fit, sample)
+        x_names = getattr(fit, "x_names", None)
+        if x_names is None:
+            probe = fit.design_matrix(sample.iloc[:1])
+            if isinstance(probe, pd.DataFrame):
+                x_names = [str(column) for column in probe.columns]
+        if x_names is not None:
+            missing = [name for name in x_names if name not in self.names]
+            if missing:
+                raise EstimationError(
+                    f"the design has columns the fit has no coefficient for: {missing}"
+                )
+            self.slope_positions = [self.names.index(str(name)) for name in x_names]
+        else:
+            cut_set = set(self.cut_positions)
+            self.slope_positions = [i for i in range(len(self.names)) if i not in cut_set]
+        self.slopes = params[self.slope_positions]
+
+    def design(self, frame: pd.DataFrame, what: str) -> np.ndarray:
+        """The design for ``frame`` (same rows, same order), refusing silent row drops."""
+        matrix = self.fit.design_matrix(frame)
+        array = np.asarray(matrix, dtype=float)
+        if array.shape[0] != len(frame):
+            raise EstimationError(
+                f"rebuilding the design for {what} dropped {len(frame) - array.shape[0]} rows "
+                "(missing or invalid values after the change)"
+            )
+        return array
+
+    def index(self, design: np.ndarray, offset: np.ndarray | float) -> np.ndarray:
+        return design @ self.slopes + offset
+
+
+def _sample_offset(fit: object, sample: pd.DataFrame) -> np.ndarray | float:
+    offset = getattr(fit, "offset", None)
+    if offset is None:
+        return 0.0
+    if isinstance(offset, str):
+        return sample[offset].to_numpy(dtype=float)
+    values = np.asarray(offset, dtype=float)
+    if values.shape == (len(sample),):
+        return values
+    raise EstimationError("margins need the fit's offset as a column name of the data")
+
+
+def _sample_weights(fit: object, sample: pd.DataFrame) -> np.ndarray:
+    weights = getattr(fit, "weights", None)
+    if weights is None:
+        return np.ones(len(sample))
+    if isinstance(weights, str):
+        return sample[weights].to_numpy(dtype=float)
+    values = np.asarray(weights, dtype=float)
+    if values.shape == (len(sample),):
+        return values
+    raise EstimationError("margins need the fit's weights as a column name of the data")
+
+
+def _model_variables(fit: object, data: pd.DataFrame) -> list[str]:
+    """The data columns the right-hand side of the formula reads."""
+    spec = getattr(fit, "model_spec", None)
+    required = getattr(spec, "required_variables", None)
+    if required:
+        return [name for name in data.columns if name in set(required)]
+    formula = str(fit.formula)
+    right = formula.split("~", 1)[-1]
+    tokens = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", right))
+    return [name for name in data.columns if name in tokens]
+
+
+def _estimation_sample(fit: object, data: pd.DataFrame) -> pd.DataFrame:
+    row_ids = getattr(fit, "row_ids", None)
+    if row_ids is None:
+        return data
+    row_ids = pd.Index(row_ids)
+    if not data.index.is_unique:
+        raise InputError(
+            "the data's index has duplicate labels, so the estimation sample cannot be found",
+            expected="the data frame the model was fitted on",
+        )
+    missing = row_ids.difference(data.index)
+    if len(missing):
+        raise InputError(
+            f"the data lacks {len(missing)} rows of the estimation sample",
+            rows=[int(x) if isinstance(x, int | np.integer) else x for x in missing[:5]],
+            expected="the data frame the model was fitted on",
+        )
+    return data.loc[row_ids]
+
+
+def _is_factor(fit: object, sample: pd.DataFrame, variable: str) -> bool:
+    column = sample[variable]
+    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return True
+    return re.search(rf"C\(\s*{re.escape(variable)}\b", str(fit.formula)) is not None
+
+
+def _levels(column: pd.Series) -> list[object]:
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        present = set(column.dropna().unique())
+        return [level for level in column.cat.categories if level in present]
+    return sorted(column.dropna().unique().tolist())
+
+
+def _format_level(value: object) -> str:
+    """Levels as people write them: 1 rather than 1.0 for whole numbers."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _set_value(frame: pd.DataFrame, variable: str, value: object) -> pd.DataFrame:
+    """A copy of ``frame`` with ``variable`` set to ``value`` (array or scalar) on every row."""
+    changed = frame.copy()
+    original = frame[variable]
+    if isinstance(original.dtype, pd.CategoricalDtype):
+        values = np.broadcast_to(np.asarray(value, dtype=object), len(frame))
+        changed[variable] = pd.Categorical(values, categories=original.cat.categories)
+    elif np.ndim(value) == 0 and not pd.api.types.is_numeric_dtype(original):
+        changed[variable] = pd.Series([value] * len(frame), index=frame.index, dtype=original.dtype)
+    else:
+        changed[variable] = np.broadcast_to(value, len(frame)).copy()
+    return changed
+
+
+# --------------------------------------------------------------------------------------------
+# The result
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class MarginsResult:
+    """Margins with Stata's columns (estimate, se, z or t, p, confidence interval).
+
+    ``table`` describes each row (term, contrast, at, group, outcome); ``vcov`` is the joint
+    delta-method covariance of all rows and ``jacobian`` their derivative in the fit's
+    parameters, so rows can be compared (``group_contrasts``) or tested (``wald_test``).
+    """
+
+    table: pd.DataFrame
+    vcov: pd.DataFrame
+    jacobian: pd.DataFrame
+    df: float | None
+    level: float
+
+    @property
+    def params(self) -> pd.Series:
+        return self.table["estimate"]
+
+    @property
+    def estimate(self) -> pd.Series:
+        return self.table["estimate"]
+
+    @property
+    def se(self) -> pd.Series:
+        return self.table["se"]
+
+    def __getitem__(self, key: str) -> pd.Series:
+        return self.table[key]
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.table.copy()
+
+    def __str__(self) -> str:
+        reference = "normal" if self.df is None else f"t({self.df:g})"
+        header = f"Margins, delta-method errors, {reference} reference, {self.level:g}% intervals"
+        return f"{header}\n{self.table.to_string()}"
+
+    __repr__ = __str__
+
+    def group_contrasts(self, reference: object | None = None) -> MarginsResult:
+        """Differences between groups of ``by`` (Stata's ``r.`` contrasts): every group minus
+        the reference group (the first by default), for the same term, change, at and outcome."""
+        return self._contrasts("group", reference, "group contrasts need margins with by=")
+
+    def at_contrasts(self, reference: object | None = None) -> MarginsResult:
+        """Differences between ``at`` scenarios (Stata's ``contrast(atcontrast(r))``): every
+        scenario minus the reference one (the first by default), e.g. the predicted change from
+        no international partner to two, with its delta-method error."""
+        return self._contrasts("at", reference, "at contrasts need margins with several at=")
+
+    def _contrasts(self, column: str, reference: object | None, missing: str) -> MarginsResult:
+        table = self.table
+        choices = list(dict.fromkeys(table[column]))
+        if len(choices) < 2:
+            raise InputError(missing)
+        reference = choices[0] if reference is None else str(reference)
+        if reference not in choices:
+            raise InputError(f"unknown reference {column}", value=reference, expected=str(choices))
+        fields = ["term", "contrast", "at", "group", "outcome"]
+        keys = [name for name in fields if name != column]
+        rows, labels, described = [], [], []
+        positions = {label: i for i, label in enumerate(table.index)}
+        for _, block in table.groupby(keys, sort=False):
+            base = block[block[column] == reference]
+            if base.empty:
+                continue
+            for label, row in block.iterrows():
+                if row[column] == reference:
+                    continue
+                weights = np.zeros(len(table))
+                weights[positions[label]] = 1.0
+                weights[positions[base.index[0]]] = -1.0
+                rows.append(weights)
+                parts = {name: row[name] for name in fields}
+                parts[column] = (
+                    f"{row[column]} - {reference}"
+                    if column == "group"
+                    else (f"({row[column]}) - ({reference})")
+                )
+                described.append(tuple(parts[name] for name in fields))
+                labels.append(_row_label(*(parts[name] for name in fields)))
+        transform = np.vstack(rows)
+        estimate = transform @ table["estimate"].to_numpy()
+        covariance = transform @ self.vcov.to_numpy() @ transform.T
+        jacobian = transform @ self.jacobian.to_numpy()
+        return _result(
+            labels,
+            described,
+            estimate,
+            covariance,
+            jacobian,
+            list(self.jacobian.columns),
+            self.df,
+            self.level,
+        )
+
+
+def _row_label(term: str, contrast: str, at: str, group: str, outcome: str) -> str:
+    parts = [f"{term}: {contrast}" if term else contrast]
+    if at:
+        parts.append(f"at {at}")
+    if group:
+        parts.append(f"group {group}")
+    if outcome:
+        parts.append(f"outcome {outcome}")
+    return " | ".join(parts)
+
+
+def _result(
+    labels: list[str],
+    described: list[tuple[str, str, str, str, str]],
+    estimate: np.ndarray,
+    covariance: np.ndarray,
+    jacobian: np.ndarray,
+    names: list[str],
+    df: float | None,
+    level: float,
+) -> MarginsResult:
+    inference = inference_table(labels, estimate, covariance, df, level)
+    description = pd.DataFrame(
+        described, columns=["term", "contrast", "at", "group", "outcome"], index=inference.index
+    )
+    table = pd.concat([description, inference], axis=1)
+    table.index.name = "margin"
+    return MarginsResult(
+        table=table,
+        vcov=pd.DataFrame(covariance, index=labels, columns=labels),
+        jacobian=pd.DataFrame(jacobian, index=labels, columns=names),
+        df=df,
+        level=level,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The computation
+# --------------------------------------------------------------------------------------------
+
+
+class _Averager:
+    """Averages per-row quantities over the sample or each ``by`` group (with the fit's weights).
+
+    The group weights are a sparse (groups x rows) matrix, so many groups cost no more memory
+    than one. With ``at_means`` the designs themselves are averaged first (Stata's ``atmeans``:
+    numeric variables at their means, factor indicators at their sample shares), and each group
+    is then a single evaluation.
+    """
+
+    def __init__(
+        self, weights: np.ndarray, group_codes: np.ndarray, n_groups: int, at_means: bool
+    ) -> None:
+        totals = np.bincount(group_codes, weights=weights, minlength=n_groups)
+        if np.any(totals <= 0):
+            raise EstimationError("a group of by= has no weight in the estimation sample")
+        n_rows = weights.size
+        self.row_weights = sparse.csr_matrix(
+            (weights / totals[group_codes], (group_codes, np.arange(n_rows))),
+            shape=(n_groups, n_rows),
+        )
+        self.at_means = at_means
+        self.n_groups = n_groups
+
+    def group_means(self, values: np.ndarray) -> np.ndarray:
+        """Weighted means of per-row values (1-d or 2-d) within each group."""
+        return np.asarray(self.row_weights @ values)
+
+    def rows(self, array: np.ndarray | float) -> np.ndarray | float:
+        """Collapse per-row arrays to one row per group when evaluating at means."""
+        if not self.at_means or np.ndim(array) == 0:
+            return array
+        return self.group_means(array)
+
+    def mean(self, values: np.ndarray) -> np.ndarray:
+        """Average evaluated rows (N, ...) into groups (R, ...)."""
+        if self.at_means:
+            return values
+        flat = values.reshape(values.shape[0], -1)
+        return self.group_means(flat).reshape((self.n_groups, *values.shape[1:]))
+
+    def weighted_cross(self, vector: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        """sum_i a_ri vector_i matrix_i for each group r: (R, P)."""
+        if self.at_means:
+            return vector[:, None] * matrix
+        return np.asarray(self.row_weights.multiply(vector[None, :]).tocsr() @ matrix)
+
+
+def _prediction_terms(
+    view: _ModelView, averager: _Averager, design: np.ndarray, offset: np.ndarray | float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Average predicted probabilities: value (R, K) and Jacobian (R, K, P)."""
+    design = averager.rows(design)
+    index = view.index(design, averager.rows(offset))
+    evaluation = view.outcomes.evaluate(index)
+    value = averager.mean(evaluation.value)
+    jacobian = np.zeros((value.shape[0], value.shape[1], view.params.size))
+    for k in range(value.shape[1]):
+        jacobian[:, k, view.slope_positions] = averager.weighted_cross(
+            evaluation.d_index[:, k], design
+        )
+    if view.cut_positions:
+        jacobian[:, :, view.cut_positions] = averager.mean(evaluation.d_cut)
+    return value, jacobian
+
+
+def _derivative_terms(
+    view: _ModelView,
+    averager: _Averager,
+    design: np.ndarray,
+    design_slope: np.ndarray,
+    offset: np.ndarray | float,
+    elasticity: str = "dydx",
+    values: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Average derivatives dP/dx = P'(index) * (dX/dx b): value (R, K), Jacobian (R, K, P).
+
+    Stata's elasticities scale each firm's derivative first: ``dyex`` by x, ``eydx`` by 1/P,
+    ``eyex`` by x/P (``values`` holds x per row).
+    """
+    design = averager.rows(design)
+    design_slope = averager.rows(design_slope)
+    index = view.index(design, averager.rows(offset))
+    index_slope = design_slope @ view.slopes
+    evaluation = view.outcomes.evaluate(index)
+    first, second = evaluation.d_index, evaluation.d_index2
+    first_cut = evaluation.d_index_cut
+    if elasticity in ("eydx", "eyex"):
+        # d log P / d index and its derivatives, in the index and in the cut points
+        probability = evaluation.value
+        ratio = first / probability
+        second = second / probability - ratio**2
+        first_cut = (first_cut - ratio[:, :, None] * evaluation.d_cut) / probability[:, :, None]
+        first = ratio
+    scale = np.ones(index.shape[0])
+    if elasticity in ("dyex", "eyex"):
+        scale = np.asarray(averager.rows(values), dtype=float)
+    scaled_slope = index_slope * scale
+    value = averager.mean(first * scaled_slope[:, None])
+    jacobian = np.zeros((value.shape[0], value.shape[1], view.params.size))
+    for k in range(value.shape[1]):
+        jacobian[:, k, view.slope_positions] = averager.weighted_cross(
+            second[:, k] * scaled_slope, design
+        ) + averager.weighted_cross(first[:, k] * scale, design_slope)
+    if view.cut_positions:
+        jacobian[:, :, view.cut_positions] = averager.mean(first_cut * scaled_slope[:, None, None])
+    return value, jacobian
+
+
+def _expand_at(
+    at: Mapping[str, object] | Sequence[Mapping[str, object]] | None,
+) -> list[dict[str, object]]:
+    """Stata's at(): a mapping gives the Cartesian product of its values; a list of mappings
+    gives one scenario each."""
+    if at is None:
+        return [{}]
+    if isinstance(at, Mapping):
+        names = list(at)
+        values = [
+            list(value)
+            if isinstance(value, Sequence | np.ndarray | pd.Series) and not isinstance(value, str)
+            else [value]
+            for value in at.values()
+        ]
+        return [
+            dict(zip(names, combination, strict=True)) for combination in itertools.product(*values)
+        ]
+    return [dict(scenario) for scenario in at]
+
+
+def _at_label(scenario: Mapping[str, object]) -> str:
+    return ", ".join(f"{name}={_format_level(value)}" for name, value in scenario.items())
+
+
+def _groups(sample: pd.DataFrame, by: str | Sequence[str] | None) -> tuple[np.ndarray, list[str]]:
+    if by is None:
+        return np.zeros(len(sample), dtype=int), [""]
+    columns = [by] if isinstance(by, str) else list(by)
+    for column in columns:
+        if column not in sample.columns:
+            raise InputError("by= names a column the data lacks", column=column)
+        if sample[column].isna().any():
+            rows = sample.index[sample[column].isna()].tolist()
+            raise InputError(
+                "by= column has missing values in the estimation sample", column=column, rows=rows
+            )
+    grouped = sample.groupby(columns[0] if len(columns) == 1 else columns, sort=True, observed=True)
+    codes = grouped.ngroup().to_numpy()
+    keys = list(grouped.groups.keys())
+    if len(columns) == 1:
+        labels = [str(key[0] if isinstance(key, tuple) else key) for key in keys]
+    else:
+        labels = [", ".join(f"{c}={v}" for c, v in zip(columns, key, strict=True)) for key in keys]
+    return codes, labels
+
+
+def _relative_steps(values: np.ndarray) -> np.ndarray:
+    scale = float(np.mean(np.abs(values))) or 1.0
+    return RELATIVE_STEP * np.maximum(np.abs(values), 1e-3 * scale)
+
+
+# Designs of perturbed copies are rebuilt in batches of at most this many rows: formulaic's
+# cost is mostly per call, so small samples go through in one call, large ones a task at a time.
+BATCH_ROWS = 250_000
+
+
+@dataclass
+class _Task:
+    """One margin to compute and the (lazily made) data copies whose designs it needs.
+
+    ``prediction``: frames [scenario]; ``change``: [changed, base];
+    ``derivative``: [scenario, x + h, x - h] with ``step`` = (x + h) - (x - h) per row.
+    """
+
+    term: str
+    contrast: str
+    at_text: str
+    kind: str
+    frames: list[tuple[str, Callable[[], pd.DataFrame]]]
+    step: np.ndarray | None = None
+    elasticity: str = "dydx"
+    values: np.ndarray | None = None
+
+
+def _maker(
+    frame: pd.DataFrame, variable: str | None = None, value: object = None
+) -> Callable[[], pd.DataFrame]:
+    if variable is None:
+        return lambda: frame
+    return lambda: _set_value(frame, variable, value)
+
+
+def _plan(
+    fit: object,
+    sample: pd.DataFrame,
+    scenarios: list[dict[str, object]],
+    chosen: list[str],
+    kind: str,
+    base: Mapping[str, object] | None,
+    at_means: bool,
+    averager: _Averager,
+    codes: np.ndarray,
+    model_variables: list[str],
+) -> list[_Task]:
+    """The margins to compute, scenario by scenario, in Stata's order."""
+    numeric_model_variables = [v for v in model_variables if not _is_factor(fit, sample, v)]
+    tasks: list[_Task] = []
+    model_frame = sample[model_variables]  # copies below carry only what the formula reads
+    for scenario in scenarios:
+        frame = model_frame
+        for variable, value in scenario.items():
+            if variable in model_variables:
+                frame = _set_value(frame, variable, value)
+        if at_means:
+            frame = frame.copy()
+            for variable in numeric_model_variables:
+                if variable not in scenario:
+                    column = frame[variable].to_numpy(dtype=float)
+                    frame[variable] = averager.group_means(column)[codes]
+        at_text = _at_label(scenario)
+        observed = _maker(frame)
+        if not chosen:
+            tasks.append(
+                _Task("", "prediction", at_text, "prediction", [("the predictions", observed)])
+            )
+            continue
+        for variable in chosen:
+            factor = _is_factor(fit, sample, variable)
+            if kind == "plus_one":
+                if factor:
+                    raise InputError(
+                        "a +1 change needs a numeric variable, not a factor", column=variable
+                    )
+                shifted = frame[variable].to_numpy(dtype=float) + 1.0
+                tasks.append(
+                    _Task(
+                        variable,
+                        "+1",
+                        at_text,
+                        "change",
+                        [
+                            (f"{variable} + 1", _maker(frame, variable, shifted)),
+                            ("the observed data", observed),
+                        ],
+                    )
+                )
+            elif kind in ELASTICITIES and factor:
+                raise InputError(
+                    f"an elasticity ({kind}) needs a continuous variable, not a factor",
+                    column=variable,
+                )
+            elif factor or kind == "discrete":
+                levels = _levels(sample[variable])
+                if not factor and len(levels) > MAX_FACTOR_LEVELS:
+                    raise InputError(
+                        f"has more than {MAX_FACTOR_LEVELS} distinct values for a discrete change",
+                        column=variable,
+                        expected="kind='ame' or kind='plus_one'",
+                    )
+                reference = (base or {}).get(variable, levels[0])
+                if reference not in levels:
+                    raise InputError(
+                        "base level not found in the estimation sample",
+                        column=variable,
+                        value=reference,
+                    )
+                at_reference = _maker(frame, variable, reference)
+                for level_value in levels:
+                    if level_value == reference:
+                        continue
+                    contrast = f"{_format_level(level_value)} vs {_format_level(reference)}"
+                    tasks.append(
+                        _Task(
+                            variable,
+                            contrast,
+                            at_text,
+                            "change",
+                            [
+                                (
+                                    f"{variable} = {level_value}",
+                                    _maker(frame, variable, level_value),
+                                ),
+                                (f"{variable} = {reference}", at_reference),
+                            ],
+                        )
+                    )
+            else:
+                current = frame[variable].to_numpy(dtype=float)
+                step = _relative_steps(current)
+                higher, lower = current + step, current - step
+                elasticity = kind if kind in ELASTICITIES else "dydx"
+                tasks.append(
+                    _Task(
+                        variable,
+                        ELASTICITIES.get(elasticity, "dy/dx"),
+                        at_text,
+                        "derivative",
+                        [
+                            ("the observed data", observed),
+                            (f"{variable} + h", _maker(frame, variable, higher)),
+                            (f"{variable} - h", _maker(frame, variable, lower)),
+                        ],
+                        step=higher - lower,
+                        elasticity=elasticity,
+                        values=current,
+                    )
+                )
+    return tasks
+
+
+def _chunks(tasks: list[_Task], n_rows: int) -> list[list[_Task]]:
+    """Consecutive tasks whose distinct frames total at most BATCH_ROWS rows (one at least)."""
+    chunks: list[list[_Task]] = []
+    current: list[_Task] = []
+    seen: set[int] = set()
+    for task in tasks:
+        new = {id(make) for _, make in task.frames} - seen
+        if current and (len(seen) + len(new)) * n_rows > BATCH_ROWS:
+            chunks.append(current)
+            current, seen = [], set()
+            new = {id(make) for _, make in task.frames}
+        current.append(task)
+        seen |= new
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _build_designs(view: _ModelView, chunk: list[_Task]) -> dict[int, np.ndarray]:
+    """Designs of the chunk's distinct frames, rebuilt through the formula in one call."""
+    makers: dict[int, tuple[str, Callable[[], pd.DataFrame]]] = {}
+    for task in chunk:
+        for what, make in task.frames:
+            makers.setdefault(id(make), (what, make))
+    frames = [make() for _, make in makers.values()]
+    stacked = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    design = view.design(stacked, "the margins")
+    designs: dict[int, np.ndarray] = {}
+    start = 0
+    for (key, (what, _)), frame in zip(makers.items(), frames, strict=True):
+        piece = design[start : start + len(frame)]
+        start += len(frame)
+        if not np.all(np.isfinite(piece)):
+            raise EstimationError(
+                f"rebuilding the design for {what} gave missing or non-finite values "
+                "(e.g. the log of a non-positive number)"
+            )
+        designs[key] = piece
+    return designs
+
+
+def margins(
+    fit: object,
+    data: pd.DataFrame,
+    variables: str | Sequence[str] | None = None,
+    at: Mapping[str, object] | Sequence[Mapping[str, object]] | None = None,
+    by: str | Sequence[str] | None = None,
+    at_means: bool = False,
+    kind: str = "ame",
+    base: Mapping[str, object] | None = None,
+    outcome_labels: Sequence[object] | None = None,
+    level: float = 95.0,
+) -> MarginsResult:
+    """Stata's ``margins`` on the fit's estimation sample (rows ``fit.row_ids`` of ``data``).
+
+    - ``variables=None``: predictive margins (average predicted probability), at ``at`` values;
+      ``variables="*"``: every right-hand-side variable (Stata's ``dydx(*)``).
+    - ``variables=[...]`` with ``kind="ame"`` (``margins, dydx()``): average derivatives for
+      continuous variables, discrete changes from the base level for factors.
+    - ``kind="discrete"``: every variable as a factor (each level against its base, lowest level
+      unless ``base`` says otherwise; a 0/1 indicator gives 1 vs 0).
+    - ``kind="plus_one"``: the change from x to x + 1 for every firm (one more partner type).
+    - ``kind="eyex" | "dyex" | "eydx"``: Stata's elasticities of continuous variables.
+    - ``at``: ``{"x": [1, 2]}`` sets variables for every firm (Cartesian product of lists);
+      ``at_means=True`` (``atmeans``) puts the other numeric variables at their means and
+      factor indicators at their shares; ``by`` (Stata's ``over()``) averages within groups,
+      compared with ``group_contrasts()``.
+    Ordered logit gives one row per outcome category.
+    """
+    if kind not in KINDS:
+        raise InputError("unknown margins kind", value=kind, expected=" or ".join(KINDS))
+    sample = _estimation_sample(fit, data)
+    model_variables = _model_variables(fit, sample)
+    if variables == "*":  # Stata's dydx(*): every variable on the right-hand side
+        numeric_only = kind == "plus_one" or kind in ELASTICITIES  # factors have neither
+        chosen = [v for v in model_variables if not (numeric_only and _is_factor(fit, sample, v))]
+    else:
+        chosen = [variables] if isinstance(variables, str) else list(variables or [])
+    for variable in chosen:
+        if variable not in model_variables:
+            raise InputError(
+                "is not a variable on the right-hand side of the model",
+                column=variable,
+                expected="one of " + ", ".join(model_variables),
+            )
+    scenarios = _expand_at(at)
+    for scenario in scenarios:
+        for variable, value in scenario.items():
+            if variable not in sample.columns:
+                raise InputError("at= names a column the data lacks", column=variable)
+            column = sample[variable]
+            if isinstance(column.dtype, pd.CategoricalDtype) and value not in set(
+                column.cat.categories
+            ):
+                raise InputError(
+                    "at= sets a level the factor does not have",
+                    column=variable,
+                    value=value,
+                    expected=", ".join(map(str, column.cat.categories)),
+                )
+    view = _ModelView(fit, sample)
+    weights = _sample_weights(fit, sample)
+    codes, group_labels = _groups(sample, by)
+    averager = _Averager(weights, codes, len(group_labels), at_means)
+    n_outcomes = view.outcomes.n_outcomes
+    if view.outcomes.ordered:
+        outcome_names = [
+            _format_level(label)
+            for label in (
+                outcome_labels or getattr(fit, "category_values", None) or range(1, n_outcomes + 1)
+            )
+        ]
+        if len(outcome_names) != n_outcomes:
+            raise InputError(
+                "outcome_labels has the wrong length",
+                value=len(outcome_names),
+                expected=str(n_outcomes),
+            )
+    else:
+        outcome_names = [""]
+
+    labels: list[str] = []
+    described: list[tuple[str, str, str, str, str]] = []
+    values: list[np.ndarray] = []
+    jacobians: list[np.ndarray] = []
+
+    def add(
+        term: str, contrast: str, at_text: str, value: np.ndarray, jacobian: np.ndarray
+    ) -> None:
+        for r, group in enumerate(group_labels):
+            for k, outcome in enumerate(outcome_names):
+                labels.append(_row_label(term, contrast, at_text, group, outcome))
+                described.append((term, contrast, at_text, group, outcome))
+                values.append(value[r, k])
+                jacobians.append(jacobian[r, k])
+
+    tasks = _plan(
+        fit, sample, scenarios, chosen, kind, base, at_means, averager, codes, model_variables
+    )
+    offset = view.offset
+    for chunk in _chunks(tasks, len(sample)):
+        designs = _build_designs(view, chunk)
+        for task in chunk:
+            built = [designs[id(make)] for _, make in task.frames]
+            if task.kind == "prediction":
+                value, jacobian = _prediction_terms(view, averager, built[0], offset)
+            elif task.kind == "change":
+                value_1, jacobian_1 = _prediction_terms(view, averager, built[0], offset)
+                value_0, jacobian_0 = _prediction_terms(view, averager, built[1], offset)
+                value, jacobian = value_1 - value_0, jacobian_1 - jacobian_0
+            else:
+                slope = (built[1] - built[2]) / task.step[:, None]
+                value, jacobian = _derivative_terms(
+                    view, averager, built[0], slope, offset, task.elasticity, task.values
+                )
+            add(task.term, task.contrast, task.at_text, value, jacobian)
+        del designs
+
+    jacobian = np.vstack(jacobians)
+    covariance = jacobian @ np.asarray(fit.vcov, dtype=float) @ jacobian.T
+    return _result(
+        labels,
+        described,
+        np.array(values),
+        covariance,
+        jacobian,
+        view.names,
+        reference_df(fit),
+        level,
+    )

@@ -26,6 +26,8 @@ from buzzpipe.estimate import random_weights
 BINARY_FAMILIES = ("logit", "probit")
 MIN_CLUSTERS_FOR_CLUSTER_BOOTSTRAP = 10
 _SATURATED = 1e-10  # a fitted probability this close to 0 or 1 marks a (quasi-)separated replicate
+_NEARLY_SATURATED = 1e-6  # ... or this close, when the last Newton step was long
+_DIVERGING_STEP = 1e-2  # a final Newton step this long (with a tiny decrement): separation
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
@@ -149,6 +151,7 @@ def newton_batch(
     hessian_out = np.full((n_batch, p, p), np.nan) if keep_hessian else None
 
     full_rank = np.ones(n_batch, dtype=bool)
+    diverging = np.zeros(n_batch, dtype=bool)
     active = np.arange(n_batch)
     _, current_ll, weighted_d, weighted_h = evaluate(params, None)
     loglike[:] = current_ll
@@ -178,6 +181,8 @@ def newton_batch(
         converged[active[done]] = full_rank[active[done]]
         finishing = done & full_rank[active]  # take the last, tiny step: the error is then squared
         params[:, active[finishing]] += step[:, finishing]
+        # a small decrement with a long step is a coefficient running off to infinity
+        diverging[active[finishing]] = np.abs(step[:, finishing]).max(axis=0) > _DIVERGING_STEP
         keep = ~done
         if not keep.any() or iterations[active].max() >= max_iter:
             if keep_hessian:
@@ -203,8 +208,8 @@ def newton_batch(
 
     eta = X @ params + offset_column
     prob = fitted_probability(eta, family)
-    saturated = (np.minimum(prob, 1.0 - prob) < _SATURATED) & (weights > 0)
-    separated = saturated.any(axis=0)
+    closest = np.where(weights > 0, np.minimum(prob, 1.0 - prob), 1.0).min(axis=0)
+    separated = (closest < _SATURATED) | (diverging & (closest < _NEARLY_SATURATED))
     return NewtonBatch(params, loglike, converged, full_rank, separated, iterations, hessian_out)
 
 

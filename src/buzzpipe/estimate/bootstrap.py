@@ -134,7 +134,16 @@ def newton_batch(
         params = np.zeros((p, n_batch))
     else:
         params = np.broadcast_to(np.asarray(start, dtype=float).reshape(p, -1), (p, n_batch)).copy()
-    products, upper_j, upper_k = _column_products(X)
+    if n_batch > p:  # many replicates: all Hessians from one matrix product
+        products, upper_j, upper_k = _column_products(X)
+
+        def hessians(weight_h):
+            return _hessians(products, upper_j, upper_k, weight_h, p)
+    else:  # a few fits: X' diag(w h) X each, without the n x p(p+1)/2 products
+
+        def hessians(weight_h):
+            return np.stack([(X * weight_h[:, [b]]).T @ X for b in range(weight_h.shape[1])])
+
     y_column = y[:, None]
 
     def evaluate(beta, cols):
@@ -160,7 +169,7 @@ def newton_batch(
         if active.size == 0:
             break
         gradient = X.T @ weighted_d
-        hessian = _hessians(products, upper_j, upper_k, weighted_h, p)
+        hessian = hessians(weighted_h)
         if first:  # rank of each weighted design (h > 0, so the Hessian has the same rank)
             full_rank[:] = _full_rank(hessian)
             hessian[~full_rank] = np.eye(p)

@@ -146,3 +146,32 @@ def test_bad_input_is_one_clear_error():
         run_bootstrap(X, y, scheme="jackknife", replicates=5)
     with pytest.raises(InputError, match="at least 2"):
         run_bootstrap(X, y, replicates=1)
+
+
+def test_core_fit_entry_point_keys_rows_by_the_data_index():
+    import pandas as pd
+
+    from buzzpipe.estimate import fit
+    from buzzpipe.estimate.bootstrap import bootstrap_fit
+
+    rng = np.random.default_rng(8)
+    n = 500
+    frame = pd.DataFrame(
+        {"breadth_regional": rng.integers(0, 6, n).astype(float), "size": rng.normal(size=n)},
+        index=pd.RangeIndex(10, 10 + n),
+    )
+    frame["process"] = (rng.random(n) < 0.3 + 0.05 * frame["breadth_regional"]).astype(float)
+    model = fit("process ~ breadth_regional + size", frame, family="probit", vcov="robust")
+    result = bootstrap_fit(model, frame, replicates=20, seed=2)
+    np.testing.assert_allclose(result.estimate, model.params.to_numpy(), atol=1e-7)
+    assert result.names == list(model.params.index)
+    shuffled = frame.sample(frac=1.0, random_state=0)
+    again = bootstrap_fit(model, shuffled, replicates=20, seed=2)
+    np.testing.assert_allclose(again.replicates, result.replicates, atol=1e-9)
+    counts = random_weights.poisson_weights(2, frame.index.to_numpy(), [5])[:, 0]
+    X = np.column_stack([np.ones(n), frame["breadth_regional"], frame["size"]])
+    np.testing.assert_allclose(
+        result.replicates[5],
+        statsmodels_fit(X, frame["process"].to_numpy(), counts, "probit"),
+        atol=1e-9,
+    )

@@ -4,6 +4,7 @@ import itertools
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import statsmodels.api as sm
 
@@ -11,6 +12,7 @@ from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate.wild_bootstrap import (
     WildScoreBootstrap,
     enumerate_draws,
+    wild_score_bootstrap,
     wild_score_test,
 )
 
@@ -185,3 +187,45 @@ def test_bad_input_is_one_clear_error():
         WildScoreBootstrap(X, y, np.zeros(len(y)))
     with pytest.raises(InputError, match="no such term"):
         WildScoreBootstrap(X, y, clusters, names=["a", "b", "c", "d"]).test("breadth", 0.0)
+
+
+def survey_frame(seed, n=800):
+    rng = np.random.default_rng(seed)
+    regions = np.array(["Oslo", "Bergen", "Stavanger", "Trondheim", "Kristiansand"])
+    frame = pd.DataFrame(
+        {
+            "region": regions[rng.choice(5, n, p=[0.46, 0.19, 0.15, 0.12, 0.08])],
+            "breadth_international": rng.integers(0, 7, n).astype(float),
+            "employees": np.exp(rng.normal(4, 1, n)),
+            "industry": rng.choice(["manufacturing", "retail", "services"], n),
+        },
+        index=pd.RangeIndex(100, 100 + n),
+    )
+    index = -0.5 + 0.2 * frame["breadth_international"]
+    frame["product"] = (rng.random(n) < 1 / (1 + np.exp(-index))).astype(float)
+    return frame
+
+
+@pytest.mark.filterwarnings("ignore:only 5 clusters")
+def test_core_fit_entry_point_agrees_with_the_core():
+    from buzzpipe.estimate import fit
+
+    frame = survey_frame(1)
+    formula = "product ~ breadth_international + np.log(employees) + C(industry)"
+    model = fit(formula, frame, family="logit", vcov={"cluster": "region"})
+    bootstrap = wild_score_bootstrap(model, frame)
+    np.testing.assert_allclose(bootstrap.estimate, model.params.to_numpy(), atol=1e-7)
+    term = "breadth_international"
+    assert bootstrap.cluster_robust_se(term) == pytest.approx(model.bse[term], rel=1e-7)
+    arrays = WildScoreBootstrap(
+        sm.add_constant(frame[["breadth_international"]]).assign(
+            log_employees=np.log(frame["employees"]),
+            retail=(frame["industry"] == "retail").astype(float),
+            services=(frame["industry"] == "services").astype(float),
+        ),
+        frame["product"],
+        frame["region"],
+    )
+    assert bootstrap.test(term).p_value == pytest.approx(arrays.test(1).p_value, abs=1e-12)
+    with pytest.raises(InputError, match="cluster column"):
+        wild_score_bootstrap(fit(formula, frame, family="logit"), frame)

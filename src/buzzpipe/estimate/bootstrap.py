@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from scipy import special
 
 from buzzpipe.errors import EstimationError, InputError
@@ -420,4 +421,66 @@ def run_bootstrap(
         n_clusters=n_clusters,
         cluster_var=cluster_var,
         notes=notes,
+    )
+
+
+def design_of_fit(fit, data: pd.DataFrame, cluster: str | None = None):
+    """The estimation sample of a core ``Fit`` rebuilt from ``data`` (same rows, same columns).
+
+    A Fit keeps no data, so bootstraps rebuild the design through the core's ``build_design``
+    with the fit's formula, weights and offset, then keep the fit's row ids and term names.
+    """
+    from buzzpipe.estimate.design import build_design
+
+    offset = fit.offset if isinstance(fit.offset, str) else None
+    design = build_design(fit.formula, data, weights=fit.weights, cluster=cluster, offset=offset)
+    missing = fit.row_ids.difference(design.row_ids)
+    if len(missing):
+        raise InputError(
+            "the data lack rows of the fit's estimation sample",
+            rows=list(missing[:5]),
+            expected="the data the model was fitted on",
+        )
+    design = design.subset(
+        keep_rows=np.asarray(design.row_ids.isin(fit.row_ids)), keep_columns=fit.x_names
+    )
+    if fit.offset is not None and not isinstance(fit.offset, str):
+        design.offset = np.asarray(fit.offset, dtype=float)
+    return design
+
+
+def bootstrap_fit(
+    fit,
+    data: pd.DataFrame,
+    *,
+    cluster: str | None = None,
+    replicates: int = 1000,
+    seed: int = 0,
+    **options,
+) -> BootstrapResult:
+    """Pairs bootstrap of a core ``Fit`` (or cluster bootstrap by the column ``cluster``).
+
+    Rows are keyed by the data's row ids, so the same seed gives the same replicates whatever
+    the row order. Options as :func:`run_bootstrap`.
+    """
+    if fit.family not in BINARY_FAMILIES:
+        raise InputError(
+            "the batched bootstrap covers binary models",
+            value=fit.family,
+            expected="logit or probit",
+        )
+    design = design_of_fit(fit, data, cluster)
+    return run_bootstrap(
+        design.X,
+        design.y,
+        family=fit.family,
+        names=design.names,
+        weights=design.weights,
+        offset=design.offset,
+        row_ids=np.asarray(design.row_ids) if design.row_ids.dtype.kind in "iu" else design.row_ids,
+        clusters=design.clusters,
+        cluster_var=cluster,
+        replicates=replicates,
+        seed=seed,
+        **options,
     )

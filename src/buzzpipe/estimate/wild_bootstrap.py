@@ -45,7 +45,12 @@ import numpy as np
 
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate import random_weights
-from buzzpipe.estimate.bootstrap import BINARY_FAMILIES, binary_terms, newton_batch
+from buzzpipe.estimate.bootstrap import (
+    BINARY_FAMILIES,
+    binary_terms,
+    design_of_fit,
+    newton_batch,
+)
 
 WEBB_BELOW_CLUSTERS = 12  # default to Webb's six-point weights below this many clusters
 TIE_TOLERANCE = 1e-10
@@ -393,3 +398,27 @@ def wild_score_test(
 ) -> WildScoreTest:
     """One-shot wild cluster score bootstrap test of b_term = null_value (see the module)."""
     return WildScoreBootstrap(X, y, clusters, **options).test(term, null_value)
+
+
+def wild_score_bootstrap(fit, data, *, cluster: str | None = None, **options) -> WildScoreBootstrap:
+    """A :class:`WildScoreBootstrap` for a core ``Fit``: its design rebuilt from ``data``.
+
+    ``cluster`` defaults to the fit's cluster variable. Options: draws, weight_type, seed.
+    """
+    cluster = cluster or fit.cluster_var
+    if cluster is None:
+        raise InputError(
+            "the wild cluster bootstrap needs a cluster column",
+            expected="cluster='<column>' or a fit with vcov={'cluster': '<column>'}",
+        )
+    design = design_of_fit(fit, data, cluster)
+    return WildScoreBootstrap(
+        design.X,
+        design.y,
+        design.cluster_labels[design.clusters],
+        family=fit.family,
+        names=design.names,
+        weights=design.weights,
+        offset=design.offset,
+        **options,
+    )

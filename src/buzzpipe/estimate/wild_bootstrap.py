@@ -36,6 +36,7 @@ crosses alpha, and unbounded or disjoint sets are reported as they are.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -60,11 +61,14 @@ TIE_CONVENTION = (
 )
 
 
+@functools.lru_cache(maxsize=16)
 def enumerate_draws(n_clusters: int, weight_type: str) -> np.ndarray:
-    """Every distinct vector of cluster weights, shape (G, 2^G) or (G, 6^G)."""
+    """Every distinct vector of cluster weights, shape (G, 2^G) or (G, 6^G); read-only, cached."""
     points = _points(weight_type)
     grid = np.array(list(itertools.product(range(len(points)), repeat=n_clusters)), dtype=np.intp)
-    return points[grid.T]
+    draws = points[grid.T]
+    draws.flags.writeable = False
+    return draws
 
 
 def _points(weight_type: str) -> np.ndarray:
@@ -278,7 +282,7 @@ class WildScoreBootstrap:
         cluster_scores = self.partialled_cluster_scores(k, params)
         statistic = float(self.statistics(cluster_scores, np.ones((self.n_clusters, 1)))[0])
         distribution = self.statistics(cluster_scores, self.draws)
-        p_value = self._p_value(statistic, distribution)
+        p_value = self.bootstrap_p_value(statistic, distribution)
         return WildScoreTest(
             term=self.names[k],
             null_value=float(null_value),
@@ -296,7 +300,8 @@ class WildScoreBootstrap:
         )
 
     @staticmethod
-    def _p_value(statistic: float, distribution: np.ndarray) -> float:
+    def bootstrap_p_value(statistic: float, distribution: np.ndarray) -> float:
+        """Symmetric p-value under the tie convention of the module docstring."""
         if not math.isfinite(statistic):
             return float("nan")
         threshold = abs(statistic) * (1.0 - TIE_TOLERANCE)

@@ -59,8 +59,10 @@ def cluster_sizes(n_clusters: int, design: MonteCarloDesign) -> np.ndarray:
     regions = len(design.region_shares)
     if n_clusters % regions:
         raise ValueError(f"G must be a multiple of {regions}")
-    region_sizes = np.floor(np.asarray(design.region_shares) * design.firms).astype(int)
-    region_sizes[0] += design.firms - region_sizes.sum()
+    exact = np.asarray(design.region_shares) * design.firms
+    region_sizes = np.floor(exact).astype(int)
+    short = design.firms - region_sizes.sum()  # largest remainders get the rounding
+    region_sizes[np.argsort(region_sizes - exact, kind="stable")[:short]] += 1
     parts = n_clusters // regions
     sizes = [
         size // parts + (1 if part < size % parts else 0)

@@ -233,3 +233,41 @@ def table(cells: Sequence[CellResult]) -> str:
 
 def as_records(cells: Sequence[CellResult]) -> list[dict]:
     return [asdict(cell) | {"coverage": cell.coverage()} for cell in cells]
+
+
+def run_study(
+    replications: int = 5000,
+    clusters: Sequence[int] = (5, 10, 30, 100),
+    beta: float = 0.0,
+    seed: int = 20110601,
+    report=print,
+) -> dict:
+    """The whole Monte Carlo (BLAS pinned to one thread): correlations, then one cell per G."""
+    from threadpoolctl import threadpool_limits
+
+    design = MonteCarloDesign(beta=beta)
+    with threadpool_limits(1):
+        correlations = intracluster_correlations(100, seed, design)
+        report(
+            "intra-cluster correlations (G = 100): "
+            + ", ".join(f"{name} {value:.3f}" for name, value in correlations.items())
+        )
+        cells = []
+        for n_clusters in clusters:
+            cell = run_cell(n_clusters, replications, seed, design)
+            cells.append(cell)
+            report(
+                f"G = {n_clusters}: "
+                + ", ".join(
+                    f"{test} {cell.rejection[test]:.4f} ({cell.mc_se[test]:.4f})" for test in TESTS
+                )
+                + f"  [{cell.seconds:.0f} s]"
+            )
+    report(f"\nbeta = {beta}: rejection rate at 5% (Monte Carlo s.e.); coverage = 1 - rate")
+    report(table(cells))
+    return {
+        "design": asdict(design) | {"region_shares": list(design.region_shares)},
+        "seed": seed,
+        "intracluster_correlations": correlations,
+        "cells": as_records(cells),
+    }

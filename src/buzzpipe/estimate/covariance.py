@@ -30,9 +30,11 @@ def invert_information(hessian: np.ndarray, names: list[str]) -> np.ndarray:
     k = hessian.shape[0]
     if k == 0:
         return np.zeros((0, 0))
+    scale = np.sqrt(np.abs(np.diag(hessian)))
+    scale[~(scale > 0)] = 1.0
     try:
-        factor = linalg.cho_factor(-hessian, lower=True)
-        bread = linalg.cho_solve(factor, np.eye(k))
+        factor = linalg.cho_factor(-hessian / np.outer(scale, scale), lower=True)
+        bread = linalg.cho_solve(factor, np.eye(k)) / np.outer(scale, scale)
     except linalg.LinAlgError:
         raise EstimationError(
             "the information matrix is singular at the estimate (terms: "

@@ -91,11 +91,16 @@ def solve_newton_step(gradient: np.ndarray, hessian: np.ndarray) -> np.ndarray:
     """The step -H^{-1} g, by Cholesky of -H; least squares if -H is not positive definite."""
     if gradient.shape[0] == 0:
         return gradient.copy()
+    # equilibrate first: columns on very different scales (employees vs shares) would
+    # otherwise cost digits in the factorisation
+    scale = np.sqrt(np.abs(np.diag(hessian)))
+    scale[~(scale > 0)] = 1.0
+    information = -hessian / np.outer(scale, scale)
     try:
-        factor = linalg.cho_factor(-hessian, lower=False, check_finite=True)
-        return linalg.cho_solve(factor, gradient)
+        factor = linalg.cho_factor(information, lower=False, check_finite=True)
+        return linalg.cho_solve(factor, gradient / scale) / scale
     except (linalg.LinAlgError, ValueError):
-        return np.linalg.lstsq(-hessian, gradient, rcond=None)[0]
+        return np.linalg.lstsq(information, gradient / scale, rcond=None)[0] / scale
 
 
 @dataclass

@@ -79,3 +79,25 @@ def test_the_bootstrap_detects_the_published_effect():
 def test_confidence_sets_cover_exactly_when_the_test_accepts():
     assert mc.check_duality(5, 20, seed=5) == 0
     assert mc.check_duality(30, 20, seed=5) == 0
+
+
+@pytest.mark.filterwarnings("ignore:only")
+def test_wald_standard_errors_match_the_core_and_statsmodels():
+    import pandas as pd
+    import statsmodels.api as sm
+
+    from buzzpipe.estimate import fit
+
+    design = mc.MonteCarloDesign()
+    clusters = np.repeat(np.arange(10), mc.cluster_sizes(10, design))
+    X, y = mc.simulate_sample(np.random.default_rng(4), clusters, design)
+    frame = pd.DataFrame({"x": X[:, 1], "z": X[:, 2], "y": y, "region": clusters})
+    cluster_fit = fit("y ~ x + z", frame, family="logit", vcov={"cluster": "region"})
+    robust_fit = fit("y ~ x + z", frame, family="logit", vcov="robust")
+    cluster_se, robust_se = mc.wald_standard_errors(X, y, clusters, cluster_fit.params.to_numpy())
+    assert cluster_se == pytest.approx(cluster_fit.bse["x"], rel=1e-7)
+    assert robust_se == pytest.approx(robust_fit.bse["x"], rel=1e-7)
+    # statsmodels' HC0 times N/(N-1) is Stata's robust convention
+    hc0 = sm.Logit(y, X).fit(disp=0, cov_type="HC0").bse[1]
+    n = len(y)
+    assert robust_se == pytest.approx(hc0 * np.sqrt(n / (n - 1)), rel=1e-6)

@@ -50,14 +50,28 @@ def test_replications_are_reproducible_and_rademacher_cannot_reject_with_five_cl
     assert "| 5 | 20 |" in mc.table([first])
 
 
+TOLERANCE = 3 * math.sqrt(0.05 * 0.95 / 5000)  # three Monte Carlo standard errors at 5%
+
+
 @pytest.mark.slow
-def test_size_with_one_hundred_clusters_is_nominal():
+def test_size_with_one_hundred_clusters_is_nominal_for_the_bootstrap():
     cell = mc.run_cell(100, 5000, seed=20110601)
-    tolerance = 3 * math.sqrt(0.05 * 0.95 / 5000)  # three Monte Carlo standard errors
+    for test in ("wild_rademacher", "wild_webb"):
+        assert abs(cell.rejection[test] - 0.05) < TOLERANCE, (test, cell.rejection[test])
+    # finding (docs/few_clusters.md): with the preset's unequal region sizes the cluster-robust
+    # Wald test still over-rejects at G = 100 (6.7%, 4.7 Monte Carlo errors), but far less than
+    # the firm-level robust test, which ignores the within-region correlation
+    assert 0.05 < cell.rejection["cluster_wald"] < 0.08
+    assert cell.rejection["firm_robust"] > 0.05 + 5 * TOLERANCE
+
+
+@pytest.mark.slow
+def test_size_with_one_hundred_equal_clusters_is_nominal_for_every_clustered_test():
+    design = mc.MonteCarloDesign(region_shares=(0.2,) * 5)
+    cell = mc.run_cell(100, 5000, seed=20110601, design=design)
     for test in ("cluster_wald", "wild_rademacher", "wild_webb"):
-        assert abs(cell.rejection[test] - 0.05) < tolerance, (test, cell.rejection[test])
-    # the firm-level robust test ignores the within-cluster correlation and over-rejects
-    assert cell.rejection["firm_robust"] > 0.05 + tolerance
+        assert abs(cell.rejection[test] - 0.05) < TOLERANCE, (test, cell.rejection[test])
+    assert cell.rejection["firm_robust"] > 0.05 + 5 * TOLERANCE
 
 
 @pytest.mark.slow

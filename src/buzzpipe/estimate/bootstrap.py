@@ -74,7 +74,7 @@ class NewtonBatch:
     """Estimates and flags of a batch of weighted fits of one design (one column per replicate)."""
 
     params: np.ndarray  # p x B
-    loglike: np.ndarray  # B
+    loglike: np.ndarray  # B, before the final (tiny) Newton step
     converged: np.ndarray  # B, bool
     full_rank: np.ndarray  # B, bool
     separated: np.ndarray  # B, bool

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from buzzpipe import __version__
 from buzzpipe.estimate import random_weights
 from buzzpipe.estimate.bootstrap import binary_terms
 from buzzpipe.estimate.wild_bootstrap import WildScoreBootstrap, enumerate_draws
@@ -291,6 +292,7 @@ def run_study(
     return {
         "design": asdict(design) | {"region_shares": list(design.region_shares)},
         "seed": seed,
+        "version": __version__,
         "intracluster_correlations": correlations,
         "cells": as_records(cells),
     }

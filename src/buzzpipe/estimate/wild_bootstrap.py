@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from buzzpipe import __version__
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate import random_weights
 from buzzpipe.estimate.bootstrap import (
@@ -103,6 +104,7 @@ class WildScoreTest:
     seed: int
     distribution: np.ndarray = field(repr=False)  # t* for every draw
     restricted_params: np.ndarray = field(repr=False)
+    version: str = __version__  # of buzzpipe, so results say what produced them
 
     def notes(self, alpha: float = 0.05) -> list[str]:
         """Why this inference, and the limits of its p-value."""

@@ -34,13 +34,14 @@ _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
 def binary_terms(
-    eta: np.ndarray, y: np.ndarray, family: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    eta: np.ndarray, y: np.ndarray, family: str, need_loglike: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Per-observation log-likelihood, first derivative and minus second derivative in eta.
 
     Logit: l = y eta - log(1 + e^eta), d = y - p, h = p (1 - p). Probit with q = 2y - 1:
     l = log Phi(q eta), d = q phi(eta) / Phi(q eta), h = d (d + eta): the observed, not the
-    expected, information (Stata's choice). Arrays broadcast (n x B works).
+    expected, information (Stata's choice). Arrays broadcast (n x B works). Without
+    ``need_loglike`` the logit's log-likelihood is skipped (returned as None).
     """
     if family == "logit":
         small = np.abs(eta)
@@ -52,6 +53,8 @@ def binary_terms(
         derivative = np.where(eta >= 0, inverse, curvature)  # P(y = 1)
         np.subtract(y, derivative, out=derivative)
         curvature *= inverse
+        if not need_loglike:
+            return None, derivative, curvature
         loglike = np.log1p(small, out=small)
         loglike += np.maximum(eta, 0.0)
         np.subtract(y * eta, loglike, out=loglike)
@@ -75,7 +78,7 @@ class NewtonBatch:
     """Estimates and flags of a batch of weighted fits of one design (one column per replicate)."""
 
     params: np.ndarray  # p x B
-    loglike: np.ndarray  # B, before the final (tiny) Newton step
+    loglike: np.ndarray | None  # B, when asked for
     converged: np.ndarray  # B, bool
     full_rank: np.ndarray  # B, bool
     separated: np.ndarray  # B, bool
@@ -99,12 +102,21 @@ def _hessians(products, upper_j, upper_k, weight_h: np.ndarray, p: int) -> np.nd
 
 
 def _full_rank(hessian: np.ndarray) -> np.ndarray:
-    """Which of B symmetric p x p matrices are of full rank, judged at unit diagonal."""
+    """Which of B symmetric p x p matrices are of full rank, judged at unit diagonal.
+
+    A column is redundant when its Cholesky pivot, 1 - R^2 of the column on the ones before it,
+    falls below 1e-10 (eigenvalues decide when the factorisation itself fails).
+    """
     diagonal = np.einsum("bii->bi", hessian)
     positive = (diagonal > 0).all(axis=1)
     scale = 1.0 / np.sqrt(np.where(diagonal > 0, diagonal, 1.0))
-    eigen = np.linalg.eigvalsh(hessian * scale[:, :, None] * scale[:, None, :])
-    return positive & (eigen[:, 0] > 1e-10 * np.maximum(eigen[:, -1], 1e-300))
+    scaled = hessian * scale[:, :, None] * scale[:, None, :]
+    try:
+        pivots = np.einsum("bii->bi", np.linalg.cholesky(scaled)) ** 2
+        return positive & (pivots.min(axis=1) > 1e-10)
+    except np.linalg.LinAlgError:
+        eigen = np.linalg.eigvalsh(scaled)
+        return positive & (eigen[:, 0] > 1e-10 * np.maximum(eigen[:, -1], 1e-300))
 
 
 def newton_batch(
@@ -118,6 +130,7 @@ def newton_batch(
     tol: float = 1e-8,
     max_iter: int = 30,
     keep_hessian: bool = False,
+    want_loglike: bool = False,
 ) -> NewtonBatch:
     """Maximise B weighted log-likelihoods of one design together by Newton steps.
 
@@ -149,23 +162,26 @@ def newton_batch(
     y_column = y[:, None]
 
     def evaluate(beta, cols):
+        """Weighted first and minus second derivatives in eta, n x len(cols)."""
         eta = X @ beta + offset_column
-        loglike_i, derivative, curvature = binary_terms(eta, y_column, family)
+        _, derivative, curvature = binary_terms(eta, y_column, family, need_loglike=False)
         w = weights if cols is None else weights[:, cols]
         derivative *= w
         curvature *= w
-        return eta, np.einsum("nb,nb->b", w, loglike_i), derivative, curvature
+        return derivative, curvature
+
+    def loglike_of(beta, cols):
+        loglike_i, _, _ = binary_terms(X @ beta + offset_column, y_column, family)
+        return np.einsum("nb,nb->b", weights[:, cols], loglike_i)
 
     converged = np.zeros(n_batch, dtype=bool)
     iterations = np.zeros(n_batch, dtype=int)
-    loglike = np.full(n_batch, np.nan)
     hessian_out = np.full((n_batch, p, p), np.nan) if keep_hessian else None
 
     full_rank = np.ones(n_batch, dtype=bool)
     diverging = np.zeros(n_batch, dtype=bool)
     active = np.arange(n_batch)
-    _, current_ll, weighted_d, weighted_h = evaluate(params, None)
-    loglike[:] = current_ll
+    weighted_d, weighted_h = evaluate(params, None)
     first = True
     for _ in range(max_iter + 1):
         if active.size == 0:
@@ -199,28 +215,34 @@ def newton_batch(
             if keep_hessian:
                 hessian_out[active[keep]] = hessian[keep]
             break
-        active, step = active[keep], step[:, keep]
-        old_ll = current_ll[keep]
-        length = np.ones(active.size)
+        active, step, decrement = active[keep], step[:, keep], decrement[keep]
         candidate = params[:, active] + step
-        _, new_ll, new_d, new_h = evaluate(candidate, active)
-        for _halving in range(30):  # step halving where the log-likelihood fell
-            worse = ~(new_ll >= old_ll - 1e-12 * np.abs(old_ll))
-            if not worse.any():
-                break
-            length[worse] *= 0.5
-            candidate[:, worse] = params[:, active[worse]] + length[worse] * step[:, worse]
-            _, ll_w, d_w, h_w = evaluate(candidate[:, worse], active[worse])
-            new_ll[worse], new_d[:, worse], new_h[:, worse] = ll_w, d_w, h_w
+        # a long step (decrement far above the chi-square(p) scale of a warm start's) is checked
+        # and halved where the log-likelihood fell; the others are taken as they are
+        risky = np.flatnonzero(decrement > 10.0 * p)
+        if risky.size:
+            old_ll = loglike_of(params[:, active[risky]], active[risky])
+            length = np.ones(risky.size)
+            for _halving in range(30):
+                new_ll = loglike_of(candidate[:, risky], active[risky])
+                worse = ~(new_ll >= old_ll - 1e-12 * np.abs(old_ll))
+                if not worse.any():
+                    break
+                length[worse] *= 0.5
+                halved = risky[worse]
+                candidate[:, halved] = params[:, active[halved]] + length[worse] * step[:, halved]
         params[:, active] = candidate
-        loglike[active] = current_ll = new_ll
-        weighted_d, weighted_h = new_d, new_h
+        weighted_d, weighted_h = evaluate(candidate, active)
         iterations[active] += 1
 
     eta = X @ params + offset_column
     prob = fitted_probability(eta, family)
     closest = np.where(weights > 0, np.minimum(prob, 1.0 - prob), 1.0).min(axis=0)
     separated = (closest < _SATURATED) | (diverging & (closest < _NEARLY_SATURATED))
+    loglike = None
+    if want_loglike:
+        loglike_i, _, _ = binary_terms(eta, y[:, None], family)
+        loglike = np.einsum("nb,nb->b", weights, loglike_i)
     return NewtonBatch(params, loglike, converged, full_rank, separated, iterations, hessian_out)
 
 

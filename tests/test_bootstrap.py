@@ -126,6 +126,9 @@ def test_failed_replicates_are_flagged_and_counted():
     assert f"{result.n_failed} of 200 replicates failed" in result.summary()
     good = result.replicates[~result.failed]
     assert np.all(np.isfinite(good)) and np.isfinite(result.bse).all()
+    record = result.as_record()
+    assert record["failed"] == result.n_failed and record["replicates"] == 200
+    assert record["rank_deficient"] + record["separated"] >= 1
 
 
 def test_newton_batch_solves_columns_independently():

@@ -1,6 +1,7 @@
 """Wild cluster score bootstrap: against a plain statsmodels implementation, draw by draw."""
 
 import itertools
+import json
 import math
 
 import numpy as np
@@ -161,6 +162,11 @@ def test_confidence_set_bounds_are_where_p_crosses_alpha():
     assert bootstrap.p_value(1, lower + step) > 0.05 >= bootstrap.p_value(1, lower - step)
     assert bootstrap.p_value(1, upper - step) > 0.05 >= bootstrap.p_value(1, upper + step)
     assert "confidence set" in interval.summary()
+    record = json.loads(json.dumps(interval.as_record()))
+    assert record["intervals"] == [[lower, upper]] and record["bounded"]
+    test_record = json.loads(json.dumps(bootstrap.test(1, 0.0).as_record()))
+    assert test_record["inference"] == "wild cluster score bootstrap"
+    assert test_record["weight_type"] == "webb" and test_record["notes"]
 
 
 def test_confidence_set_is_unbounded_when_no_draw_can_reject():
@@ -168,6 +174,7 @@ def test_confidence_set_is_unbounded_when_no_draw_can_reject():
     bootstrap = WildScoreBootstrap(X, y, clusters, weight_type="rademacher")
     interval = bootstrap.confidence_set(1)
     assert interval.intervals == [(-math.inf, math.inf)]
+    assert interval.as_record()["intervals"] == [[None, None]]
     assert not interval.bounded
     assert "smallest attainable p-value" in interval.summary()
 

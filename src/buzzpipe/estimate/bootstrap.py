@@ -297,6 +297,28 @@ class BootstrapResult:
         good = self.replicates[~self.failed]
         return np.quantile(good, [alpha / 2, 1 - alpha / 2], axis=0).T
 
+    def as_record(self, alpha: float = 0.05) -> dict:
+        """JSON-ready fields for results.json (replicate estimates left out)."""
+        interval = self.percentile_interval(alpha)
+        return {
+            "inference": f"{self.kind} bootstrap",
+            "scheme": self.scheme,
+            "terms": list(self.names),
+            "estimate": self.estimate.tolist(),
+            "bootstrap_se": self.bse.tolist(),
+            "percentile_interval": interval.tolist(),
+            "replicates": self.n_replicates,
+            "failed": self.n_failed,
+            "not_converged": int((~self.converged).sum()),
+            "rank_deficient": int((~self.full_rank).sum()),
+            "separated": int(self.separated.sum()),
+            "n_clusters": self.n_clusters,
+            "cluster_var": self.cluster_var,
+            "seed": self.seed,
+            "version": self.version,
+            "notes": list(self.notes),
+        }
+
     def summary(self) -> str:
         """Plain-text table that says which inference it reports and how many replicates failed."""
         what = (

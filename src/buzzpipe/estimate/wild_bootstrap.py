@@ -130,6 +130,25 @@ class WildScoreTest:
             )
         return lines
 
+    def as_record(self, alpha: float = 0.05) -> dict:
+        """JSON-ready fields for results.json (the draw-by-draw distribution left out)."""
+        return {
+            "inference": "wild cluster score bootstrap",
+            "term": self.term,
+            "null_value": self.null_value,
+            "statistic": self.statistic,
+            "p_value": self.p_value,
+            "family": self.family,
+            "weight_type": self.weight_type,
+            "n_draws": self.n_draws,
+            "enumerated": self.enumerated,
+            "n_clusters": self.n_clusters,
+            "smallest_p_value": self.smallest_p_value,
+            "seed": self.seed,
+            "version": self.version,
+            "notes": self.notes(alpha),
+        }
+
     def summary(self, alpha: float = 0.05) -> str:
         head = (
             f"H0: {self.term} = {self.null_value:g}   score statistic t = {self.statistic:.4f}   "
@@ -156,6 +175,23 @@ class ConfidenceSet:
     @property
     def disjoint(self) -> bool:
         return len(self.intervals) > 1
+
+    def as_record(self) -> dict:
+        """JSON-ready fields; an unbounded end is None."""
+
+        def finite(value: float) -> float | None:
+            return float(value) if math.isfinite(value) else None
+
+        return {
+            "term": self.term,
+            "alpha": self.alpha,
+            "estimate": self.estimate,
+            "intervals": [[finite(low), finite(high)] for low, high in self.intervals],
+            "bounded": self.bounded,
+            "disjoint": self.disjoint,
+            "bound_p_values": [list(map(float, row)) for row in self.bound_p_values],
+            "notes": list(self.notes),
+        }
 
     def summary(self) -> str:
         pieces = " U ".join(f"[{a:.5g}, {b:.5g}]" for a, b in self.intervals) or "empty"

@@ -135,3 +135,24 @@ def test_ols_cluster_conventions_match_stata_grunfeld():
     assert result.r2 == pytest.approx(stata["r2"], rel=1e-8)
     assert result.model_test()[0] == pytest.approx(stata["F"], rel=1e-7)
     assert result.df_inference == 9
+
+
+@pytest.mark.parametrize("family_name", ["logit", "lpm"])
+def test_initial_evaluation_from_cross_products_equals_a_full_pass(family_name):
+    """The first Newton evaluation taken from the cached X'WX equals summing the chunks."""
+    from buzzpipe.estimate.fitting import _start, initial_evaluation
+    from buzzpipe.estimate.newton import accumulate
+
+    data = firms(n=500)
+    design = build_design("y ~ x1 + log(employees) + C(industry)", data, weights="weight")
+    design, family, _ = prepare_design(design, get_family(family_name))
+    assert design.gram is not None
+    start = _start(family, design)
+    shortcut = initial_evaluation(family, design, start)
+    full = accumulate(family, start, row_blocks(design.X, design.y, design.weights))
+    assert shortcut[0] == pytest.approx(full[0], rel=1e-12)
+    np.testing.assert_allclose(shortcut[1], full[1], rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(shortcut[2], full[2], rtol=1e-10, atol=1e-10)
+    offset_design = build_design("y ~ x1", data.assign(off=0.1), offset="off")
+    offset_design, family, _ = prepare_design(offset_design, get_family(family_name))
+    assert initial_evaluation(family, offset_design, _start(family, offset_design)) is None

@@ -65,6 +65,29 @@ def test_weights_follow_row_ids_not_row_order_or_batches():
     assert not np.allclose(other_seed.replicates, whole.replicates)
 
 
+def test_streamed_row_blocks_give_the_in_memory_replicates():
+    import tracemalloc
+
+    X, y = logit_sample(12, n=3000, p=5)
+    ids = np.arange(3000) * 7 + 3
+    whole = run_bootstrap(X, y, row_ids=ids, replicates=200, seed=6, batch_size=200)
+    tracemalloc.start()
+    streamed = run_bootstrap(
+        X, y, row_ids=ids, replicates=200, seed=6, batch_size=200, row_block=250
+    )
+    streamed_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    np.testing.assert_allclose(streamed.replicates, whole.replicates, atol=1e-10)
+    np.testing.assert_array_equal(streamed.failed, whole.failed)
+    # an n x B float64 matrix is 4.8 MB here; streaming holds a few 250 x B blocks at a time
+    assert streamed_peak < 3000 * 200 * 8
+    clustered = run_bootstrap(X, y, clusters=np.arange(3000) % 30, replicates=50, seed=1)
+    clustered_streamed = run_bootstrap(
+        X, y, clusters=np.arange(3000) % 30, replicates=50, seed=1, row_block=500
+    )
+    np.testing.assert_allclose(clustered_streamed.replicates, clustered.replicates, atol=1e-10)
+
+
 def test_weight_distributions_have_their_moments():
     ids = np.arange(200_000)
     tolerance = 5 / np.sqrt(len(ids))  # five standard errors of a mean of unit-variance draws

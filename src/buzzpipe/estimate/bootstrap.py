@@ -14,7 +14,7 @@ separation flags; failed replicates are counted and left out of the standard err
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -122,7 +122,7 @@ def _full_rank(hessian: np.ndarray) -> np.ndarray:
 def newton_batch(
     X: np.ndarray,
     y: np.ndarray,
-    weights: np.ndarray,
+    weights: np.ndarray | Callable[[int, int], np.ndarray],
     *,
     family: str = "logit",
     offset: np.ndarray | None = None,
@@ -131,67 +131,95 @@ def newton_batch(
     max_iter: int = 30,
     keep_hessian: bool = False,
     want_loglike: bool = False,
+    row_block: int | None = None,
 ) -> NewtonBatch:
     """Maximise B weighted log-likelihoods of one design together by Newton steps.
 
-    ``weights`` is n x B (bootstrap counts times any sampling weights); ``start`` is p or p x B.
-    A replicate stops when its Newton decrement g'H^{-1}g falls below ``tol``; a step that lowers
-    the log-likelihood is halved (up to 30 times). Replicates whose weighted design is rank
-    deficient (a resample without any firm in some category) are flagged and not iterated.
+    ``weights`` is n x B (bootstrap counts times any sampling weights), or a function of
+    (first row, stop row) returning that block's rows of it: then, with ``row_block``, weights
+    are drawn block by block at every step and never held whole (memory O(row_block x B)).
+    ``start`` is p or p x B. A replicate stops when its Newton decrement g'H^{-1}g falls below
+    ``tol`` (the last step is still taken); a long step that lowers the log-likelihood is halved.
+    Replicates whose weighted design is rank deficient (a resample without any firm in some
+    category) are flagged and not iterated.
     """
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     n, p = X.shape
-    weights = np.asarray(weights, dtype=float).reshape(n, -1)
-    n_batch = weights.shape[1]
-    offset_column = np.zeros((n, 1)) if offset is None else np.asarray(offset, float)[:, None]
+    if callable(weights):
+        draw_weights = weights
+    else:
+        weights = np.asarray(weights, dtype=float).reshape(n, -1)
+
+        def draw_weights(first: int, stop: int) -> np.ndarray:
+            return weights[first:stop]
+
+    row_block = n if row_block is None else max(1, int(row_block))
+    blocks = [(first, min(first + row_block, n)) for first in range(0, n, row_block)]
+    if len(blocks) == 1 and callable(weights):  # one block: draw once, keep
+        whole = np.asarray(draw_weights(0, n), dtype=float).reshape(n, -1)
+
+        def draw_weights(first: int, stop: int) -> np.ndarray:
+            return whole[first:stop]
+
+    n_batch = np.asarray(draw_weights(0, min(1, n))).reshape(min(1, n), -1).shape[1]
+    offset_all = np.zeros(n) if offset is None else np.asarray(offset, dtype=float)
     if start is None:
         params = np.zeros((p, n_batch))
     else:
         params = np.broadcast_to(np.asarray(start, dtype=float).reshape(p, -1), (p, n_batch)).copy()
-    if n_batch > p:  # many replicates: all Hessians from one matrix product
-        products, upper_j, upper_k = _column_products(X)
+    many = n_batch > p  # many replicates: Hessians from one product with the column products
+    whole_products = _column_products(X) if many and len(blocks) == 1 else None
 
-        def hessians(weight_h):
-            return _hessians(products, upper_j, upper_k, weight_h, p)
-    else:  # a few fits: X' diag(w h) X each, without the n x p(p+1)/2 products
+    def block_hessians(first: int, stop: int, weight_h: np.ndarray) -> np.ndarray:
+        X_block = X[first:stop]
+        if not many:  # a few fits: X' diag(w h) X each
+            return np.stack(
+                [(X_block * weight_h[:, [b]]).T @ X_block for b in range(weight_h.shape[1])]
+            )
+        products, upper_j, upper_k = whole_products or _column_products(X_block)
+        return _hessians(products, upper_j, upper_k, weight_h, p)
 
-        def hessians(weight_h):
-            return np.stack([(X * weight_h[:, [b]]).T @ X for b in range(weight_h.shape[1])])
+    def accumulate(beta: np.ndarray, cols: np.ndarray, with_hessian: bool = True):
+        """Gradient (p x k) and Hessians (k x p x p) of the replicates ``cols`` at ``beta``."""
+        gradient = np.zeros((p, len(cols)))
+        hessian = np.zeros((len(cols), p, p)) if with_hessian else None
+        for first, stop in blocks:
+            eta = X[first:stop] @ beta + offset_all[first:stop, None]
+            _, derivative, curvature = binary_terms(
+                eta, y[first:stop, None], family, need_loglike=False
+            )
+            w = draw_weights(first, stop)[:, cols]
+            derivative *= w
+            gradient += X[first:stop].T @ derivative
+            if with_hessian:
+                curvature *= w
+                hessian += block_hessians(first, stop, curvature)
+        return gradient, hessian
 
-    y_column = y[:, None]
-
-    def evaluate(beta, cols):
-        """Weighted first and minus second derivatives in eta, n x len(cols)."""
-        eta = X @ beta + offset_column
-        _, derivative, curvature = binary_terms(eta, y_column, family, need_loglike=False)
-        w = weights if cols is None else weights[:, cols]
-        derivative *= w
-        curvature *= w
-        return derivative, curvature
-
-    def loglike_of(beta, cols):
-        loglike_i, _, _ = binary_terms(X @ beta + offset_column, y_column, family)
-        return np.einsum("nb,nb->b", weights[:, cols], loglike_i)
+    def loglike_of(beta: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        total = np.zeros(len(cols))
+        for first, stop in blocks:
+            eta = X[first:stop] @ beta + offset_all[first:stop, None]
+            loglike_i, _, _ = binary_terms(eta, y[first:stop, None], family)
+            total += np.einsum("nb,nb->b", draw_weights(first, stop)[:, cols], loglike_i)
+        return total
 
     converged = np.zeros(n_batch, dtype=bool)
     iterations = np.zeros(n_batch, dtype=int)
     hessian_out = np.full((n_batch, p, p), np.nan) if keep_hessian else None
-
     full_rank = np.ones(n_batch, dtype=bool)
     diverging = np.zeros(n_batch, dtype=bool)
     active = np.arange(n_batch)
-    weighted_d, weighted_h = evaluate(params, None)
-    first = True
+    first_step = True
     for _ in range(max_iter + 1):
         if active.size == 0:
             break
-        gradient = X.T @ weighted_d
-        hessian = hessians(weighted_h)
-        if first:  # rank of each weighted design (h > 0, so the Hessian has the same rank)
+        gradient, hessian = accumulate(params[:, active], active)
+        if first_step:  # rank of each weighted design (h > 0, so the Hessian has the same rank)
             full_rank[:] = _full_rank(hessian)
             hessian[~full_rank] = np.eye(p)
-            first = False
+            first_step = False
         try:
             step = np.linalg.solve(hessian, gradient.T[:, :, None])[:, :, 0].T
         except np.linalg.LinAlgError:  # a Hessian became singular along the way: solve one by one
@@ -232,17 +260,20 @@ def newton_batch(
                 halved = risky[worse]
                 candidate[:, halved] = params[:, active[halved]] + length[worse] * step[:, halved]
         params[:, active] = candidate
-        weighted_d, weighted_h = evaluate(candidate, active)
         iterations[active] += 1
 
-    eta = X @ params + offset_column
-    prob = fitted_probability(eta, family)
-    closest = np.where(weights > 0, np.minimum(prob, 1.0 - prob), 1.0).min(axis=0)
+    closest = np.ones(n_batch)
+    loglike = np.zeros(n_batch) if want_loglike else None
+    for first, stop in blocks:
+        eta = X[first:stop] @ params + offset_all[first:stop, None]
+        prob = fitted_probability(eta, family)
+        w = draw_weights(first, stop)
+        block_closest = np.where(w > 0, np.minimum(prob, 1.0 - prob), 1.0).min(axis=0)
+        closest = np.minimum(closest, block_closest)
+        if want_loglike:
+            loglike_i, _, _ = binary_terms(eta, y[first:stop, None], family)
+            loglike += np.einsum("nb,nb->b", w, loglike_i)
     separated = (closest < _SATURATED) | (diverging & (closest < _NEARLY_SATURATED))
-    loglike = None
-    if want_loglike:
-        loglike_i, _, _ = binary_terms(eta, y[:, None], family)
-        loglike = np.einsum("nb,nb->b", weights, loglike_i)
     return NewtonBatch(params, loglike, converged, full_rank, separated, iterations, hessian_out)
 
 
@@ -372,6 +403,7 @@ def run_bootstrap(
     seed: int = 0,
     scheme: str = "poisson",
     batch_size: int = 1000,
+    row_block: int | None = None,
     force: bool = False,
     progress: bool | None = None,
     tol: float = 1e-8,
@@ -382,7 +414,9 @@ def run_bootstrap(
     Replicate b weights row i by ``c_ib * w_i``, where c_ib is its resample count (Poisson(1)
     keyed by (seed, row id, b), or a multinomial resample of n rows; for the cluster bootstrap the
     count belongs to the row's cluster) and w_i the sampling weight. Replicates run in batches of
-    ``batch_size`` columns, each batch warm-started at the full-sample estimate; ``progress``
+    ``batch_size`` columns, each batch warm-started at the full-sample estimate. With
+    ``row_block`` the Poisson weights are drawn block by block at every Newton step and never
+    held whole (memory O(row_block x batch_size)), as a stream of chunks would; ``progress``
     shows a tqdm bar (default: when more than one batch). The cluster bootstrap is refused below
     10 clusters unless ``force``: most replicates would then miss a whole region.
     """
@@ -439,11 +473,21 @@ def run_bootstrap(
     full_rank = np.empty(replicates, dtype=bool)
     separated = np.empty(replicates, dtype=bool)
     for batch in iterator:
-        counts = _replicate_weights(scheme, seed, unit_ids, batch, n_units)[unit_of_row]
+        if scheme == "poisson" and kind == "pairs" and row_block is not None:
+
+            def weights_of_rows(first: int, stop: int, batch=batch) -> np.ndarray:
+                counts = random_weights.poisson_weights(seed, unit_ids[first:stop], batch)
+                return counts * base_weights[first:stop, None]
+
+            replicate_weights = weights_of_rows
+        else:  # cluster counts are G x B, multinomial counts need every unit: draw once
+            counts = _replicate_weights(scheme, seed, unit_ids, batch, n_units)[unit_of_row]
+            replicate_weights = counts * base_weights[:, None]
         fitted = newton_batch(
             X,
             y,
-            counts * base_weights[:, None],
+            replicate_weights,
+            row_block=row_block,
             family=family,
             offset=offset,
             start=estimate,

@@ -189,7 +189,9 @@ def newton_batch(
             _, derivative, curvature = binary_terms(
                 eta, y[first:stop, None], family, need_loglike=False
             )
-            w = draw_weights(first, stop)[:, cols]
+            w = draw_weights(first, stop)
+            if len(cols) < n_batch:
+                w = w[:, cols]
             derivative *= w
             gradient += X[first:stop].T @ derivative
             if with_hessian:

@@ -237,3 +237,45 @@ def test_core_fit_entry_point_agrees_with_the_core():
     assert bootstrap.test(term).p_value == pytest.approx(arrays.test(1).p_value, abs=1e-12)
     with pytest.raises(InputError, match="cluster column"):
         wild_score_bootstrap(fit(formula, frame, family="logit"), frame)
+
+
+class KnownPValues(WildScoreBootstrap):
+    """The inversion logic on a p-value function whose acceptance set is known exactly."""
+
+    def __init__(self, accepted_intervals, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.accepted_intervals = accepted_intervals
+
+    def cluster_robust_se(self, term):
+        return 1.0
+
+    def p_value(self, term, null_value):
+        inside = any(low < null_value < high for low, high in self.accepted_intervals)
+        return 0.5 if inside else 0.01
+
+
+@pytest.mark.parametrize(
+    "accepted",
+    [
+        [(-1.5, 2.0)],  # an ordinary interval
+        [(-3.0, -1.0), (1.0, 2.5)],  # disjoint
+        [(-2.0, math.inf)],  # unbounded above
+    ],
+)
+def test_inversion_reports_the_acceptance_set_as_it_is(accepted):
+    X, y, clusters = clustered_sample(91, n=400, n_clusters=8)
+    bootstrap = KnownPValues(accepted, X, y, clusters)
+    centre = bootstrap.estimate[1]
+    shifted = [(low + centre, high + centre) for low, high in accepted]
+    bootstrap.accepted_intervals = shifted
+    found = bootstrap.confidence_set(1)
+    assert len(found.intervals) == len(shifted)
+    for (low, high), (true_low, true_high) in zip(found.intervals, shifted, strict=True):
+        assert low == pytest.approx(true_low, abs=1e-6)
+        assert (high == math.inf) if true_high == math.inf else high == pytest.approx(true_high)
+    assert found.disjoint == (len(accepted) > 1)
+    assert found.bounded == all(math.isfinite(v) for pair in accepted for v in pair)
+    if found.disjoint:
+        assert "disjoint" in found.summary()
+    if not found.bounded:
+        assert "unbounded" in found.summary()

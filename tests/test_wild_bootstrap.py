@@ -12,6 +12,7 @@ import statsmodels.api as sm
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate.wild_bootstrap import (
     WildScoreBootstrap,
+    clustered_inference,
     enumerate_draws,
     wild_score_bootstrap,
     wild_score_test,
@@ -237,6 +238,27 @@ def test_core_fit_entry_point_agrees_with_the_core():
     assert bootstrap.test(term).p_value == pytest.approx(arrays.test(1).p_value, abs=1e-12)
     with pytest.raises(InputError, match="cluster column"):
         wild_score_bootstrap(fit(formula, frame, family="logit"), frame)
+
+
+@pytest.mark.filterwarnings("ignore:only")
+def test_clustered_inference_says_which_test_it_reports_and_why():
+    from buzzpipe.estimate import fit
+
+    frame = survey_frame(2, n=1200)
+    formula = "product ~ breadth_international + np.log(employees)"
+    few = fit(formula, frame, family="logit", vcov={"cluster": "region"})
+    record = json.loads(json.dumps(clustered_inference(few, frame, "breadth_international")))
+    assert record["reported"] == "wild cluster score bootstrap"
+    assert "only 5 clusters" in record["why"] and "over-rejects" in record["why"]
+    assert record["wald"]["p_value"] == pytest.approx(few.pvalues["breadth_international"])
+    assert record["bootstrap"]["weight_type"] == "webb"
+    assert record["bootstrap"]["confidence_set"]["bounded"]
+    frame["firm_group"] = np.arange(len(frame)) % 60
+    many = fit(formula, frame, family="logit", vcov={"cluster": "firm_group"})
+    record = clustered_inference(many, frame, "breadth_international")
+    assert record["reported"] == "cluster-robust Wald" and "bootstrap" not in record
+    with pytest.raises(InputError, match="no such term"):
+        clustered_inference(few, frame, "breadth_national")
 
 
 class KnownPValues(WildScoreBootstrap):

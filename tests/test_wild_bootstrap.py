@@ -46,11 +46,12 @@ def plain_score_bootstrap(X, y, clusters, k, null_value, points, family="logit",
     if freq is not None:  # integer weights = replicated rows
         X, y, clusters = (np.repeat(a, freq, axis=0) for a in (X, y, clusters))
     keep = [j for j in range(X.shape[1]) if j != k]
-    restricted = model_class(y, X[:, keep], offset=null_value * X[:, k]).fit(
-        disp=0, method="newton", tol=1e-14, maxiter=100
-    )
     params = np.empty(X.shape[1])
-    params[keep] = restricted.params
+    if keep:
+        restricted = model_class(y, X[:, keep], offset=null_value * X[:, k]).fit(
+            disp=0, method="newton", tol=1e-14, maxiter=100
+        )
+        params[keep] = restricted.params
     params[k] = null_value
     full_model = model_class(y, X)
     scores = full_model.score_obs(params)
@@ -184,6 +185,14 @@ def test_detects_a_real_effect_and_not_a_null_one():
     X, y, clusters = clustered_sample(71, n=1600, n_clusters=10, effect=0.8)
     assert wild_score_test(X, y, clusters, 1, 0.0).p_value < 0.01
     assert wild_score_test(X, y, clusters, 1, 0.8).p_value > 0.05
+
+
+def test_a_model_with_one_coefficient_needs_no_restricted_fit():
+    X, y, clusters = clustered_sample(101, n=500, n_clusters=6)
+    result = wild_score_test(X[:, :1], y, clusters, 0, 0.0)
+    actual, draws, p_value = plain_score_bootstrap(X[:, :1], y, clusters, 0, 0.0, WEBB)
+    assert result.statistic == pytest.approx(actual, rel=1e-8)
+    assert result.p_value == pytest.approx(p_value, abs=1e-12)
 
 
 def test_bad_input_is_one_clear_error():

@@ -277,6 +277,8 @@ class WildScoreBootstrap:
     def restricted_fit(self, k: int, null_value: float) -> np.ndarray:
         """The full coefficient vector maximising the likelihood subject to b_k = null_value."""
         keep = np.arange(self.X.shape[1]) != k
+        if not keep.any():  # the tested coefficient is the only one: nothing left to fit
+            return np.array([float(null_value)])
         start = self._restricted_start.get(k, self.estimate[keep])
         fitted = newton_batch(
             self.X[:, keep],

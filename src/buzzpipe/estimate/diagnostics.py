@@ -141,13 +141,21 @@ def column_ranges(X: np.ndarray, y: np.ndarray, block_rows: int = 65_536) -> dic
 
 
 def indicator_separation(
-    X: np.ndarray, y: np.ndarray, names: list[str], ranges: dict[str, np.ndarray] | None = None
+    X: np.ndarray,
+    y: np.ndarray,
+    names: list[str],
+    ranges: dict[str, np.ndarray] | None = None,
+    *,
+    labels: dict[str, str] | None = None,
 ) -> tuple[np.ndarray, list[str], list[str]]:
     """Indicators whose 1 (or 0) cell has only successes or only failures, as Stata's logit finds.
 
     Returns a row mask to keep, the names to omit and Stata-style notes. Repeats until no cell is
-    perfectly predicted, because dropping rows can empty another indicator's cell.
+    perfectly predicted, because dropping rows can empty another indicator's cell. ``labels``
+    names the outcomes in the notes and, when it lacks "success" or "failure", leaves cells of
+    that outcome alone (the ordered logit checks only its extreme categories).
     """
+    labels = {"success": "success", "failure": "failure"} if labels is None else labels
     keep = np.ones(y.shape[0], dtype=bool)
     omitted: list[str] = []
     notes: list[str] = []
@@ -160,14 +168,15 @@ def indicator_separation(
             s_min, s_max = ranges["success_min"][j], ranges["success_max"][j]
             f_min, f_max = ranges["failure_min"][j], ranges["failure_max"][j]
             # (cell value, relation, outcome of the whole cell) when one outcome never shows it
-            if s_max == 0 and f_max == 1:
-                found = (j, 1.0, "!= 0", "failure")
-            elif f_max == 0 and s_max == 1:
-                found = (j, 1.0, "!= 0", "success")
-            elif f_min == 1 and s_min == 0:
-                found = (j, 0.0, "== 0", "success")
-            elif s_min == 1 and f_min == 0:
-                found = (j, 0.0, "== 0", "failure")
+            for condition, candidate in (
+                (s_max == 0 and f_max == 1, (j, 1.0, "!= 0", "failure")),
+                (f_max == 0 and s_max == 1, (j, 1.0, "!= 0", "success")),
+                (f_min == 1 and s_min == 0, (j, 0.0, "== 0", "success")),
+                (s_min == 1 and f_min == 0, (j, 0.0, "== 0", "failure")),
+            ):
+                if condition and candidate[3] in labels:
+                    found = candidate
+                    break
             if found:
                 break
         if found is None:
@@ -175,7 +184,7 @@ def indicator_separation(
         j, value, relation, result = found
         cell = keep & (X[:, j] == value)
         notes.append(
-            f"{names[j]} {relation} predicts {result} perfectly; "
+            f"{names[j]} {relation} predicts {labels[result]} perfectly; "
             f"{names[j]} omitted and {int(cell.sum())} obs not used"
         )
         keep &= ~cell

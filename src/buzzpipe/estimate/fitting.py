@@ -106,6 +106,9 @@ def prepare_design(design: Design, family: Family) -> tuple[Design, Family, list
             raise EstimationError(
                 f"outcome {design.outcome!r} does not vary in the estimation sample"
             )
+        design, notes_extreme = _ordinal_separation(design, values)
+        notes.extend(notes_extreme)
+        values = np.unique(design.y)
         family = family.with_categories(tuple(values.tolist()))
         codes = np.searchsorted(values, design.y).astype(np.float64)
         design = design.subset(keep_columns=[n for n in design.names if n != "Intercept"])
@@ -113,6 +116,30 @@ def prepare_design(design: Design, family: Family) -> tuple[Design, Family, list
     if design.X.shape[1] == 0 and not isinstance(family, OrderedLogit):
         raise EstimationError("no regressors left to estimate")
     return design, family, notes
+
+
+def _ordinal_separation(design: Design, values: np.ndarray) -> tuple[Design, list[str]]:
+    """Indicators whose cell lies wholly in the lowest or the highest category (the slope would
+    be infinite): drop the rows and the term, as for the binary models."""
+    notes: list[str] = []
+    outcome = design.outcome
+    # "failure" of (y > lowest) is the lowest category; "success" of (y == highest) the highest
+    for above_lowest, labels in (
+        (True, {"failure": f"{outcome} = {values[0]:g}"}),
+        (False, {"success": f"{outcome} = {values[-1]:g}"}),
+    ):
+        binary = design.y > values[0] if above_lowest else design.y == values[-1]
+        keep, omitted, found = diagnostics.indicator_separation(
+            design.X, binary.astype(np.float64), design.names, labels=labels
+        )
+        if omitted:
+            notes.extend(found)
+            design = design.subset(
+                keep_rows=keep, keep_columns=[n for n in design.names if n not in omitted]
+            )
+    if np.unique(design.y).size < 2:
+        raise EstimationError(f"outcome {outcome!r} does not vary once perfectly predicted rows go")
+    return design, notes
 
 
 def _start(family: Family, design: Design) -> np.ndarray:

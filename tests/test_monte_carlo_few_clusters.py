@@ -1,0 +1,117 @@
+"""The few-clusters Monte Carlo: design checks (fast) and the size and power claims (slow)."""
+
+import math
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from buzzpipe.estimate import few_clusters_monte_carlo as mc
+
+PRESET = Path(__file__).parents[1] / "src/buzzpipe/synth/presets/norway2010.toml"
+
+
+def test_cluster_sizes_follow_the_preset_shares():
+    design = mc.MonteCarloDesign()
+    five = mc.cluster_sizes(5, design)
+    assert five.sum() == 1604 and len(five) == 5
+    np.testing.assert_allclose(five / 1604, design.region_shares, atol=1 / 1604 + 1e-12)
+    for n_clusters in (10, 30, 100):
+        sizes = mc.cluster_sizes(n_clusters, design)
+        assert sizes.sum() == 1604 and len(sizes) == n_clusters
+        # each city-region split into equal parts: the parts of a region differ by at most one
+        parts = sizes.reshape(5, n_clusters // 5)
+        assert (parts.max(axis=1) - parts.min(axis=1) <= 1).all()
+        np.testing.assert_array_equal(parts.sum(axis=1), five)
+    with pytest.raises(ValueError, match="multiple of 5"):
+        mc.cluster_sizes(12, design)
+    if PRESET.exists():  # the synth preset, where it is merged in
+        preset = tomllib.loads(PRESET.read_text())
+        assert tuple(preset["survey"]["region_shares"]["value"]) == design.region_shares
+        assert preset["survey"]["firms"]["value"] == design.firms
+
+
+def test_stated_intracluster_correlations():
+    values = mc.intracluster_correlations(100, seed=3, samples=20)
+    assert values["x"] == pytest.approx(0.5, abs=0.05)  # rho_x, less the -1/G bias
+    assert 0.03 < values["y"] < 0.08 and 0.01 < values["score"] < 0.04
+    uncorrelated = mc.MonteCarloDesign(rho_x=0.0, sigma_u=0.0)
+    flat = mc.intracluster_correlations(100, seed=3, design=uncorrelated, samples=20)
+    assert abs(flat["x"]) < 0.02 and abs(flat["score"]) < 0.02
+
+
+def test_replications_are_reproducible_and_rademacher_cannot_reject_with_five_clusters():
+    first = mc.run_cell(5, 20, seed=1)
+    again = mc.run_cell(5, 20, seed=1)
+    assert first.rejection == again.rejection
+    assert first.rejection["wild_rademacher"] == 0.0  # smallest attainable p is 1/16
+    assert set(first.mc_se) == set(mc.TESTS)
+    assert "| 5 | 20 |" in mc.table([first])
+
+
+TOLERANCE = 3 * math.sqrt(0.05 * 0.95 / 5000)  # three Monte Carlo standard errors at 5%
+
+
+@pytest.mark.slow
+def test_size_with_one_hundred_clusters_is_nominal_for_the_bootstrap():
+    cell = mc.run_cell(100, 5000, seed=20110601)
+    for test in ("wild_rademacher", "wild_webb"):
+        assert abs(cell.rejection[test] - 0.05) < TOLERANCE, (test, cell.rejection[test])
+    # finding (docs/few_clusters.md): with the preset's unequal region sizes the cluster-robust
+    # Wald test still over-rejects at G = 100 (6.7%, 4.7 Monte Carlo errors), but far less than
+    # the firm-level robust test, which ignores the within-region correlation
+    assert 0.05 < cell.rejection["cluster_wald"] < 0.08
+    assert cell.rejection["firm_robust"] > 0.05 + 5 * TOLERANCE
+
+
+@pytest.mark.slow
+def test_size_with_one_hundred_equal_clusters_is_nominal_for_every_clustered_test():
+    design = mc.MonteCarloDesign(region_shares=(0.2,) * 5)
+    cell = mc.run_cell(100, 5000, seed=20110601, design=design)
+    for test in ("cluster_wald", "wild_rademacher", "wild_webb"):
+        assert abs(cell.rejection[test] - 0.05) < TOLERANCE, (test, cell.rejection[test])
+    assert cell.rejection["firm_robust"] > 0.05 + 5 * TOLERANCE
+
+
+@pytest.mark.slow
+def test_size_with_five_city_regions_is_a_finding_not_a_pass():
+    cell = mc.run_cell(5, 5000, seed=20110601)
+    # reported in docs/few_clusters.md; here only what must hold whatever the numbers
+    assert cell.rejection["wild_rademacher"] == 0.0
+    assert cell.rejection["cluster_wald"] > cell.rejection["wild_webb"]
+
+
+@pytest.mark.slow
+def test_the_bootstrap_detects_the_published_effect():
+    design = mc.MonteCarloDesign(beta=0.23)  # the published coefficient (odds ratio 1.26)
+    cell = mc.run_cell(30, 1000, seed=7, design=design)
+    assert cell.rejection["wild_webb"] > 0.5 and cell.rejection["wild_rademacher"] > 0.5
+
+
+@pytest.mark.slow
+def test_confidence_sets_cover_exactly_when_the_test_accepts():
+    assert mc.check_duality(5, 20, seed=5) == 0
+    assert mc.check_duality(30, 20, seed=5) == 0
+
+
+@pytest.mark.filterwarnings("ignore:only")
+def test_wald_standard_errors_match_the_core_and_statsmodels():
+    import pandas as pd
+    import statsmodels.api as sm
+
+    from buzzpipe.estimate import fit
+
+    design = mc.MonteCarloDesign()
+    clusters = np.repeat(np.arange(10), mc.cluster_sizes(10, design))
+    X, y = mc.simulate_sample(np.random.default_rng(4), clusters, design)
+    frame = pd.DataFrame({"x": X[:, 1], "z": X[:, 2], "y": y, "region": clusters})
+    cluster_fit = fit("y ~ x + z", frame, family="logit", vcov={"cluster": "region"})
+    robust_fit = fit("y ~ x + z", frame, family="logit", vcov="robust")
+    cluster_se, robust_se = mc.wald_standard_errors(X, y, clusters, cluster_fit.params.to_numpy())
+    assert cluster_se == pytest.approx(cluster_fit.bse["x"], rel=1e-7)
+    assert robust_se == pytest.approx(robust_fit.bse["x"], rel=1e-7)
+    # statsmodels' HC0 times N/(N-1) is Stata's robust convention
+    hc0 = sm.Logit(y, X).fit(disp=0, cov_type="HC0").bse[1]
+    n = len(y)
+    assert robust_se == pytest.approx(hc0 * np.sqrt(n / (n - 1)), rel=1e-6)

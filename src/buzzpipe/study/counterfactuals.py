@@ -35,10 +35,10 @@ import pandas as pd
 
 from buzzpipe.errors import BuzzpipeError, InputError
 from buzzpipe.study.results import CounterfactualCell, CounterfactualResult, Interval
+from buzzpipe.survey import measures
 from buzzpipe.survey.schema import (
     GROUP_PARTNER_TYPE,
     PARTNER_TYPES,
-    REGIMES,
     WEIGHT,
     any_column,
     breadth_column,
@@ -62,12 +62,6 @@ def local_scale(frame: pd.DataFrame) -> str:
     return "regional" if breadth_column("regional") in frame.columns else "national"
 
 
-def regime_of(any_local: np.ndarray, any_global: np.ndarray) -> np.ndarray:
-    """The four regimes from the any-collaboration flags: none, local_only, global_only, both."""
-    codes = np.asarray(any_local, dtype=int) + 2 * np.asarray(any_global, dtype=int)
-    return np.asarray(REGIMES, dtype=object)[codes]
-
-
 def apply_programme(frame: pd.DataFrame, scale: str, cap: int = DEFAULT_CAP) -> pd.DataFrame:
     """A copy of frame in which every firm below the cap has one more kind of partner at scale.
 
@@ -87,13 +81,10 @@ def apply_programme(frame: pd.DataFrame, scale: str, cap: int = DEFAULT_CAP) -> 
         changed[flag] = (changed[column] > 0).astype(frame[flag].dtype)
     if "regime" in frame.columns:
         local = local_scale(frame)
-        any_local = changed[breadth_column(local)].to_numpy() > 0
-        any_global = changed[breadth_column("international")].to_numpy() > 0
-        regimes = regime_of(any_local, any_global)
-        if isinstance(frame["regime"].dtype, pd.CategoricalDtype):
-            changed["regime"] = pd.Categorical(regimes, categories=frame["regime"].cat.categories)
-        else:
-            changed["regime"] = regimes
+        changed["regime"] = measures.regime(
+            (changed[breadth_column(local)] > 0).astype(float),
+            (changed[breadth_column("international")] > 0).astype(float),
+        )
     return changed
 
 

@@ -17,6 +17,7 @@ them uses), so nested models compare. Inference: firm-level robust errors (Stata
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ from buzzpipe.survey.schema import (
     OUTCOMES,
     PARTNER_TYPES,
     SCALES,
+    WEIGHT,
     breadth_column,
     collab_column,
 )
@@ -147,6 +149,8 @@ def estimation_sample(
 ) -> pd.DataFrame:
     """Rows complete on every variable of every model given: one sample for nested models."""
     columns = list(dict.fromkeys(v for spec in specifications for v in spec.variables))
+    if WEIGHT in frame.columns:
+        columns.append(WEIGHT)
     complete = frame[columns].notna().all(axis=1)
     if "employees" in columns:
         complete &= frame["employees"] > 0
@@ -156,10 +160,19 @@ def estimation_sample(
 def fit_model(
     formula: str, data: pd.DataFrame, family: str = "logit", vcov: Any = PRIMARY_INFERENCE
 ) -> Any:
-    """Fit through the estimation core (``buzzpipe.fit``); imported late to keep the CLI light."""
+    """Fit through the estimation core (``buzzpipe.fit``), with the survey's sampling weights
+    (Stata's pweight) when it has them; imported late to keep the command line light."""
     from buzzpipe.estimate import fit
 
-    return fit(formula, data, family=family, vcov=vcov)
+    weights = WEIGHT if WEIGHT in data.columns else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fitted = fit(formula, data, family=family, vcov=vcov, weights=weights)
+    for warning in caught:  # few clusters and the like: kept with the model, not printed
+        message = str(warning.message)
+        if message not in fitted.notes:
+            fitted.notes.append(message)
+    return fitted
 
 
 def inference_label(vcov: Any) -> str:
@@ -227,6 +240,7 @@ def model_result(specification: ModelSpecification, fitted: Any, vcov: Any) -> M
         log_likelihood=float(fitted.llf),
         pseudo_r2=None if pseudo_r2 is None else float(pseudo_r2),
         odds_ratios=odds_ratios(terms) if specification.family in ("logit", "ologit") else {},
+        notes=list(getattr(fitted, "notes", [])),
     )
 
 
@@ -235,16 +249,25 @@ def design_of(fitted: Any, data: pd.DataFrame) -> np.ndarray:
     return np.asarray(fitted.design_matrix(data), dtype=float)
 
 
+NESTED_MODELS = ("breadth", "controls", "controls_with_group")
+
+
 def fit_outcome_models(
     frame: pd.DataFrame, outcome: str, vcov: Any = PRIMARY_INFERENCE
 ) -> tuple[pd.DataFrame, dict[str, tuple[ModelSpecification, Any]]]:
-    """The shared estimation sample of one outcome and every model fitted on it."""
+    """The shared estimation sample of one outcome and every model fitted on it.
+
+    The nested breadth models share one sample. The partner-type model needs every 0/1
+    collaboration answer, and a "don't know" on one partner type would otherwise drop the firm
+    from all models: it is fitted on the shared sample's firms with complete answers, and says so.
+    """
     specifications = main_specifications(frame, outcome)
-    sample = estimation_sample(frame, specifications)
-    fits = {
-        spec.name: (spec, fit_model(spec.formula, sample, spec.family, vcov))
-        for spec in specifications
-    }
+    nested = [spec for spec in specifications if spec.name in NESTED_MODELS]
+    sample = estimation_sample(frame, nested)
+    fits = {}
+    for spec in specifications:
+        data = sample if spec.name in NESTED_MODELS else estimation_sample(sample, [spec])
+        fits[spec.name] = (spec, fit_model(spec.formula, data, spec.family, vcov))
     return sample, fits
 
 

@@ -68,15 +68,31 @@ def average_change(
     base: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> ProbabilityChange:
     """Mean of F(design(change(sample)) b) - F(design(base(sample)) b) with its gradient."""
-    params = fitted.params.to_numpy(dtype=float)
+    params = fitted.params[fitted.x_names].to_numpy(dtype=float)
     reference = sample if base is None else base(sample)
     x_changed = np.asarray(fitted.design_matrix(change(sample)), dtype=float)
     x_base = np.asarray(fitted.design_matrix(reference), dtype=float)
     p_changed, f_changed = probability_and_density(x_changed @ params, family)
     p_base, f_base = probability_and_density(x_base @ params, family)
-    value = float(np.mean(p_changed - p_base))
-    gradient = (f_changed @ x_changed - f_base @ x_base) / len(sample)
+    weights = sampling_weights(fitted, sample)
+    value = float(weights @ (p_changed - p_base))
+    gradient = (weights * f_changed) @ x_changed - (weights * f_base) @ x_base
     return ProbabilityChange(value, gradient)
+
+
+def sampling_weights(fitted: Any, sample: pd.DataFrame) -> np.ndarray:
+    """Weights of an average over the sample: the fit's sampling weights, normalised to sum 1."""
+    column = getattr(fitted, "weights", None)
+    if isinstance(column, str) and column in sample.columns:
+        weights = sample[column].to_numpy(dtype=float)
+    else:
+        weights = np.ones(len(sample))
+    return weights / weights.sum()
+
+
+def coefficient_covariance(fitted: Any) -> np.ndarray:
+    """The covariance of the design's coefficients (ordered logit cut points left out)."""
+    return fitted.vcov.loc[fitted.x_names, fitted.x_names].to_numpy(dtype=float)
 
 
 def compose(*changes: Callable[[pd.DataFrame], pd.DataFrame]) -> Callable:
@@ -94,7 +110,7 @@ def change_estimate(
     fitted: Any, change: ProbabilityChange, inference: str, hypothesis: str = ""
 ) -> Estimate:
     """A probability change as an Estimate with a delta-method error and the fit's reference."""
-    vcov = fitted.vcov.to_numpy(dtype=float)
+    vcov = coefficient_covariance(fitted)
     se = float(math.sqrt(max(change.gradient @ vcov @ change.gradient, 0.0)))
     df = reference_df(fitted)
     critical = critical_value(df)
@@ -120,7 +136,7 @@ def ratio_estimate(
     level: float = 0.95,
 ) -> Estimate:
     """The ratio of two probability changes with Fieller's set (possibly unbounded)."""
-    vcov = fitted.vcov.to_numpy(dtype=float)
+    vcov = coefficient_covariance(fitted)
     g_num, g_den = numerator.gradient, denominator.gradient
     critical = critical_value(reference_df(fitted), 100.0 * level)
     kind, low, high = fieller_set(

@@ -28,7 +28,10 @@ def region_cluster_terms(
 ) -> dict[str, Estimate]:
     """The terms refitted with region-clustered errors (G/(G-1), normal reference)."""
     fitted = fit_model(formula, sample, family, CLUSTER_VCOV)
-    return term_estimates(fitted, inference_label(CLUSTER_VCOV), terms)
+    estimates = term_estimates(fitted, inference_label(CLUSTER_VCOV), terms)
+    for estimate in estimates.values():
+        estimate.note = " ".join(fitted.notes)
+    return estimates
 
 
 def wild_bootstrap_terms(

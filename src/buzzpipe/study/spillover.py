@@ -102,6 +102,6 @@ def assess_spillover(
             continue
         estimate: Estimate = term_estimates(fitted, inference, [exposure])[exposure]
         estimate.hypothesis = f"b[{exposure}] = 0 ({len(subset)} firms)"
-        estimate.note = measure
+        estimate.note = " ".join([measure, *fitted.notes])
         results.add_test(outcome, name, estimate)
 

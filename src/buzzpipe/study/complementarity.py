@@ -70,8 +70,7 @@ def supermodularity_estimate(fitted: Any, inference: str) -> Estimate:
         statistic=two_sided.statistic,
         alternative="greater",
         hypothesis="b_both - b_local_only - b_global_only <= 0 (complements if rejected)",
-        note="one-sided test; the interval is two-sided at 95%; the reverse tail tests "
-        "substitutes",
+        note="one-sided test; the interval is two-sided at 95%; the reverse tail tests substitutes",
     )
 
 
@@ -97,8 +96,8 @@ def assess_complementarity(
         for scale in ("regional", "national")
         if scale != local and breadth_column(scale) in sample.columns
     ]
-    interaction_formula = (
-        f"{outcome} ~ {local_term} * {global_term} + " + " + ".join([*others, *controls])
+    interaction_formula = f"{outcome} ~ {local_term} * {global_term} + " + " + ".join(
+        [*others, *controls]
     )
     interaction_fit = fit_model(interaction_formula, sample, family, vcov)
     interaction = f"{local_term}:{global_term}"

@@ -104,4 +104,3 @@ def assess_spillover(
         estimate.hypothesis = f"b[{exposure}] = 0 ({len(subset)} firms)"
         estimate.note = " ".join([measure, *fitted.notes])
         results.add_test(outcome, name, estimate)
-

@@ -37,7 +37,7 @@ def check_binary_outcome(y: np.ndarray, row_ids, outcome: str) -> None:
     if bad.any():
         rows = list(row_ids[bad])
         raise InputError(
-            "the outcome of a binary model must be 0 or 1",
+            "a binary model needs a 0/1 outcome",
             column=outcome,
             rows=rows,
             value=float(y[bad][0]),

@@ -147,7 +147,7 @@ def test_discrete_and_plus_one_changes_equal_statsmodels(data):
     results = statsmodels_fit(data, "logit")
     dummy = results.get_margeff(dummy=True)
     exporter = margins(model, data, "exporter", kind="discrete")
-    assert exporter["contrast"].iloc[0] == "1.0 vs 0.0"
+    assert exporter["contrast"].iloc[0] == "1 vs 0"
     assert exporter.estimate.iloc[0] == pytest.approx(dummy.margeff[3], rel=1e-6)
     assert exporter.se.iloc[0] == pytest.approx(dummy.margeff_se[3], rel=1e-6)
     plus_one = margins(model, data, ["breadth_regional", "breadth_international"], kind="plus_one")
@@ -300,7 +300,7 @@ ORDERED = "product_novelty ~ breadth_regional + breadth_international + log(empl
 def test_ordered_logit_predictions_and_effects_per_category(data):
     model = fit(ORDERED, data, family="ologit")
     predictions = margins(model, data)
-    assert list(predictions["outcome"]) == ["0.0", "1.0", "2.0"]
+    assert list(predictions["outcome"]) == ["0", "1", "2"]
     assert predictions.estimate.sum() == pytest.approx(1.0, abs=1e-12)
     np.testing.assert_allclose(
         predictions.estimate.to_numpy(), model.predict(data).mean().to_numpy(), rtol=1e-12
@@ -336,6 +336,8 @@ def test_bad_requests_are_refused_with_a_clear_line(data, transformed):
         margins(transformed, data, "industry", kind="plus_one")
     with pytest.raises(InputError, match="unknown margins kind"):
         margins(transformed, data, "employees", kind="elasticity")
+    with pytest.raises(InputError, match="level the factor does not have"):
+        margins(transformed, data, at={"industry": "mining"})
     with pytest.raises(InputError, match="lacks 10 rows of the estimation sample"):
         margins(transformed, data.iloc[10:], "employees")
 

@@ -255,6 +255,13 @@ def _levels(column: pd.Series) -> list[object]:
     return sorted(column.dropna().unique().tolist())
 
 
+def _format_level(value: object) -> str:
+    """Levels as people write them: 1 rather than 1.0 for whole numbers."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def _set_value(frame: pd.DataFrame, variable: str, value: object) -> pd.DataFrame:
     """A copy of ``frame`` with ``variable`` set to ``value`` (array or scalar) on every row."""
     changed = frame.copy()
@@ -496,7 +503,7 @@ def _expand_at(
 
 
 def _at_label(scenario: Mapping[str, object]) -> str:
-    return ", ".join(f"{name}={value}" for name, value in scenario.items())
+    return ", ".join(f"{name}={_format_level(value)}" for name, value in scenario.items())
 
 
 def _groups(sample: pd.DataFrame, by: str | Sequence[str] | None) -> tuple[np.ndarray, list[str]]:
@@ -566,9 +573,19 @@ def margins(
             )
     scenarios = _expand_at(at)
     for scenario in scenarios:
-        for variable in scenario:
+        for variable, value in scenario.items():
             if variable not in sample.columns:
                 raise InputError("at= names a column the data lacks", column=variable)
+            column = sample[variable]
+            if isinstance(column.dtype, pd.CategoricalDtype) and value not in set(
+                column.cat.categories
+            ):
+                raise InputError(
+                    "at= sets a level the factor does not have",
+                    column=variable,
+                    value=value,
+                    expected=", ".join(map(str, column.cat.categories)),
+                )
     view = _ModelView(fit, sample)
     weights = _sample_weights(fit, sample)
     codes, group_labels = _groups(sample, by)
@@ -576,7 +593,7 @@ def margins(
     n_outcomes = view.outcomes.n_outcomes
     if view.outcomes.ordered:
         outcome_names = [
-            str(label)
+            _format_level(label)
             for label in (
                 outcome_labels or getattr(fit, "category_values", None) or range(1, n_outcomes + 1)
             )
@@ -667,7 +684,7 @@ def margins(
                     value_1, jac_1 = _prediction_terms(view, averager, changed, offset)
                     add(
                         variable,
-                        f"{level_value} vs {reference}",
+                        f"{_format_level(level_value)} vs {_format_level(reference)}",
                         at_text,
                         value_1 - value_0,
                         jac_1 - jac_0,

@@ -69,6 +69,89 @@ def run_few_clusters_mc(args: argparse.Namespace) -> int:
 COMMANDS: list = [add_few_clusters_mc]
 
 
+def add_synth(subparsers: argparse._SubParsersAction) -> None:
+    """``buzzpipe synth``: draw a calibrated synthetic survey, or calibrate a preset."""
+    parser = subparsers.add_parser(
+        "synth",
+        help="draw a calibrated synthetic survey (norway2010, buzz, complement or a preset file)",
+        description="Draw a synthetic firm survey from a preset to CSV or Parquet (by extension). "
+        "Same preset, seed and N: same bytes.",
+    )
+    parser.add_argument("--preset", default="norway2010", help="built-in name or preset TOML file")
+    parser.add_argument("--seed", type=int, help="random seed (required to draw a survey)")
+    parser.add_argument("--out", help="firms file (.csv or .parquet); with --calibrate, a .toml")
+    parser.add_argument("--links", help="also write the firm-partner edge list here")
+    parser.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a preset value, e.g. --set outcomes.product.breadth_regional=0.2",
+    )
+    parser.add_argument("--firms", type=int, help="number of firms (default: the preset's)")
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="calibrate the preset by simulation and write the calibrated preset to --out",
+    )
+    parser.add_argument("--seeds", type=int, help="with --calibrate: Monte Carlo seeds")
+    parser.add_argument("--list", action="store_true", help="list the built-in presets")
+    parser.set_defaults(func=run_synth)
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from buzzpipe.errors import InputError
+    from buzzpipe.synth.preset import builtin_names, load_preset, parse_assignment
+
+    if args.list:
+        for name in builtin_names():
+            print(f"{name}: {load_preset(name).description}")
+        return 0
+    overrides = dict(parse_assignment(text) for text in args.assignments)
+    preset = load_preset(args.preset, overrides)
+    if args.out is None:
+        raise InputError("no output file", expected="--out FILE")
+    out = Path(args.out)
+    if args.calibrate:
+        from buzzpipe.synth.calibrate import calibrate, write_calibrated
+
+        if out.suffix.lower() != ".toml":
+            raise InputError("the calibrated preset is TOML", file=str(out), expected="a .toml name")
+        if args.seeds is not None and args.seeds < 2:
+            raise InputError("too few seeds", value=args.seeds, expected="--seeds of at least 2")
+        outcome = calibrate(
+            preset, seeds=args.seeds, progress=lambda line: print(line, file=sys.stderr)
+        )
+        write_calibrated(outcome, preset.path, out)
+        for key, value in outcome.record().items():
+            print(f"{key} = {value}")
+        return 0 if outcome.converged else 1
+    from buzzpipe.synth.write import write_survey
+
+    if args.seed is None:
+        raise InputError("no seed", expected="--seed S (an integer >= 0)")
+    if args.seed < 0:
+        raise InputError("negative seed", value=args.seed, expected="an integer >= 0")
+    if args.firms is not None and args.firms < 1:
+        raise InputError("too few firms", value=args.firms, expected="--firms of at least 1")
+    written = write_survey(
+        preset,
+        args.seed,
+        out,
+        links_path=Path(args.links) if args.links else None,
+        firms=args.firms,
+    )
+    links = f" and {written.links:,} links to {written.links_path}" if written.links_path else ""
+    print(f"wrote {written.firms:,} firms to {written.firms_path}{links}", file=sys.stderr)
+    return 0
+
+
+COMMANDS.append(add_synth)
+
+
 def add_describe(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "describe",

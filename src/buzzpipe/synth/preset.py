@@ -116,15 +116,16 @@ class Preset:
     def __getitem__(self, key: str) -> Any:
         return self.parameters[key].value
 
-    def with_values(self, values: dict[str, Any]) -> Preset:
-        """A copy with some values replaced (same sources), validated again."""
+    def with_values(self, values: dict[str, Any], origin: str = "--set") -> Preset:
+        """A copy with some values replaced (same sources), validated again; errors name
+        ``origin`` (where the new values came from)."""
         parameters = dict(self.parameters)
         for key, value in values.items():
             if key not in parameters:
                 raise InputError("unknown preset key", value=key, expected=_known_keys_hint())
             parameters[key] = replace(parameters[key], value=value)
         preset = Preset(self.name, self.description, parameters, self.path, self.calibration_result)
-        validate(preset)
+        validate(preset, origin)
         return preset
 
 
@@ -263,9 +264,9 @@ def _flatten(tree: dict[str, Any], file: Path, prefix: str = "") -> dict[str, Pa
     return found
 
 
-def validate(preset: Preset) -> None:
+def validate(preset: Preset, origin: str | None = None) -> None:
     """Check every required key is present with a value of the right kind and length."""
-    where = str(preset.path) if preset.path else preset.name
+    where = origin or (str(preset.path) if preset.path else preset.name)
     missing = sorted(set(SCHEMA) - set(preset.parameters))
     if missing:
         raise InputError(

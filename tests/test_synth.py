@@ -17,7 +17,7 @@ from buzzpipe.errors import InputError
 from buzzpipe.survey import schema
 from buzzpipe.synth import generate
 from buzzpipe.synth.calibrate import calibrate, simulate, write_calibrated
-from buzzpipe.synth.generate import GeneratingParameters, block_frames, iter_blocks
+from buzzpipe.synth.generate import GeneratingParameters, edge_list_firms, iter_blocks
 from buzzpipe.synth.preset import SCHEMA, builtin_names, load_preset, parse_assignment
 from buzzpipe.synth.specification import fit_named_specification
 from buzzpipe.synth.write import write_survey
@@ -74,7 +74,9 @@ def test_a_parameter_without_provenance_is_refused(tmp_path):
     preset.write_text('extends = "norway2010"\n[survey.firms]\nvalue = 50\n')
     with pytest.raises(InputError, match="survey.firms.*provenance"):
         load_preset(preset)
-    preset.write_text('extends = "norway2010"\n[survey.firms]\nvalue = 50\nassumed = "small test"\n')
+    preset.write_text(
+        'extends = "norway2010"\n[survey.firms]\nvalue = 50\nassumed = "small test"\n'
+    )
     assert load_preset(preset)["survey.firms"] == 50
     assert load_preset(preset)["survey.regions"][0] == "Oslo"  # inherited
 
@@ -144,37 +146,78 @@ def test_links_match_the_collaboration_answers(survey):
 
 
 def test_same_seed_same_bytes_and_another_seed_another_survey(tmp_path):
-    first = write_survey(load_preset("norway2010"), 11, tmp_path / "a.csv", links_path=tmp_path / "a_links.parquet")
-    write_survey(load_preset("norway2010"), 11, tmp_path / "b.csv", links_path=tmp_path / "b_links.parquet")
+    first = write_survey(
+        load_preset("norway2010"), 11, tmp_path / "a.csv", links_path=tmp_path / "a_links.parquet"
+    )
+    write_survey(
+        load_preset("norway2010"), 11, tmp_path / "b.csv", links_path=tmp_path / "b_links.parquet"
+    )
     write_survey(load_preset("norway2010"), 12, tmp_path / "c.csv")
-    digest = {p: hashlib.sha256((tmp_path / p).read_bytes()).hexdigest() for p in ("a.csv", "b.csv", "c.csv", "a_links.parquet", "b_links.parquet")}
+    digest = {
+        p: hashlib.sha256((tmp_path / p).read_bytes()).hexdigest()
+        for p in ("a.csv", "b.csv", "c.csv", "a_links.parquet", "b_links.parquet")
+    }
     assert digest["a.csv"] == digest["b.csv"]
     assert digest["a_links.parquet"] == digest["b_links.parquet"]
     assert digest["a.csv"] != digest["c.csv"]
     assert first.firms == 1604
-    # The file holds exactly what generate() returns in memory.
-    firms, _ = generate("norway2010", seed=11)
+    # The files hold exactly what generate() returns in memory (firm-level and edge-list forms).
+    firms, links = generate("norway2010", seed=11)
     buffer = io.StringIO()
-    firms.to_csv(buffer, index=False)
+    edge_list_firms(firms, "NO").to_csv(buffer, index=False)
     assert buffer.getvalue().encode() == (tmp_path / "a.csv").read_bytes()
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a_links.parquet"), links)
+    firms_12, _ = generate("norway2010", seed=12)
+    buffer = io.StringIO()
+    firms_12.to_csv(buffer, index=False)
+    assert buffer.getvalue().encode() == (tmp_path / "c.csv").read_bytes()
 
 
 def test_streamed_blocks_make_one_survey_with_unique_ids(tmp_path):
     preset = load_preset("norway2010")
     written = write_survey(
-        preset, 3, tmp_path / "f.parquet", links_path=tmp_path / "l.csv", firms=1300, block_firms=500
+        preset,
+        3,
+        tmp_path / "f.parquet",
+        links_path=tmp_path / "l.csv",
+        firms=1300,
+        block_firms=500,
     )
     firms = pd.read_parquet(tmp_path / "f.parquet")
     links = pd.read_csv(tmp_path / "l.csv")
     assert written.firms == len(firms) == 1300 and written.links == len(links)
     assert firms[schema.FIRM_ID].tolist() == list(range(1, 1301))
-    assert str(firms["collab_regional_suppliers"].dtype) == "Int8"
+    # An edge-list survey: collaboration lives in the links; the firms say their country.
+    assert not [c for c in firms.columns if c.startswith("collab_")]
+    assert (firms[schema.COUNTRY] == "NO").all()
     assert list(firms["region"].cat.categories) == preset["survey.regions"]
     external = links.loc[links["partner_id"] > 1300, "partner_id"]
     assert external.is_unique
     # Surveyed partners come from the firm's own block of 500.
     surveyed = links[links["partner_id"] <= 1300]
     assert ((surveyed["firm_id"] - 1) // 500 == (surveyed["partner_id"] - 1) // 500).all()
+
+
+def test_the_data_layer_reads_the_synthetic_survey_as_generated():
+    """Survey.from_frame derives the same breadth and pipeline exposure the generator used."""
+    from buzzpipe.synth import synthesize
+
+    preset = load_preset("buzz")
+    parameters = GeneratingParameters.from_preset(preset)
+    block = next(iter_blocks(preset, 21))
+    frame = synthesize(preset, 21).analysis_frame()
+    for s, scale in enumerate(schema.SCALES):
+        assert (frame[schema.breadth_column(scale)].to_numpy() == block.breadth[:, s]).all()
+    exposure = frame[schema.PIPELINE_EXPOSURE].to_numpy()
+    known = block.pipeline_exposure_known
+    assert (np.isnan(exposure) == ~known).all()
+    assert np.allclose(exposure[known], block.pipeline_exposure[known], rtol=0, atol=1e-12)
+    # The firm-level form keeps the answers and gives the same breadth.
+    firm_level = synthesize(preset, 21, edge_list=False).analysis_frame()
+    assert firm_level[schema.breadth_column("international")].equals(
+        frame[schema.breadth_column("international")]
+    )
+    assert list(frame["region"].cat.categories)[0] == parameters.regions[0]
 
 
 def test_dont_know_answers_become_missing():
@@ -230,24 +273,42 @@ def test_a_generated_effect_shows_and_an_absent_one_does_not():
 
 
 def test_named_specification_logit_matches_statsmodels():
+    """Our fast fit on the drawn arrays equals statsmodels on the data layer's analysis frame
+    (its own breadth and pipeline exposure; firms without a surveyed partner dropped)."""
     sm = pytest.importorskip("statsmodels.formula.api")
+    from buzzpipe.synth import synthesize
+
     preset = load_preset("buzz")
     parameters = GeneratingParameters.from_preset(preset)
     block = next(iter_blocks(preset, 9))
     ours = fit_named_specification(block, parameters, ("pipeline_exposure",))
-    firms, _ = block_frames(block, parameters)
-    for scale in schema.SCALES:
-        firms[schema.breadth_column(scale)] = breadth(firms, scale)
-    firms["pipeline_exposure"] = block.pipeline_exposure
-    formula = preset["calibration.specification"].replace("log(", "np.log(") + " + pipeline_exposure"
-    theirs = sm.logit(formula, firms).fit(disp=0, tol=1e-12, cov_type="HC0")
+    frame = synthesize(preset, 9).analysis_frame().dropna(subset=["pipeline_exposure"])
+    formula = (
+        preset["calibration.specification"].replace("log(", "np.log(") + " + pipeline_exposure"
+    )
+    theirs = sm.logit(formula, frame).fit(disp=0, tol=1e-12, cov_type="HC0")
     their_names = [name.replace("log(", "np.log(") for name in ours.names]
     order = [theirs.params.index.get_loc(name) for name in their_names]
     assert np.allclose(ours.params, theirs.params.to_numpy()[order], rtol=0, atol=1e-8)
-    n = len(firms)
+    n = len(frame)
     # Stata's robust logit covariance is the HC0 sandwich times N/(N-1).
     stata_cov = theirs.cov_params().to_numpy()[np.ix_(order, order)] * n / (n - 1)
     assert np.allclose(ours.robust_cov, stata_cov, rtol=1e-6, atol=1e-12)
+
+
+def test_named_specification_logit_matches_the_estimator():
+    """The same fit through buzzpipe.fit (formula, data layer, Stata's robust covariance)."""
+    from buzzpipe import fit
+    from buzzpipe.synth import synthesize
+
+    preset = load_preset("norway2010")
+    block = next(iter_blocks(preset, 13))
+    ours = fit_named_specification(block, GeneratingParameters.from_preset(preset))
+    frame = synthesize(preset, 13).analysis_frame()
+    theirs = fit(preset["calibration.specification"], frame, family="logit", vcov="robust")
+    assert list(theirs.params.index) == ours.names
+    assert np.allclose(ours.params, theirs.params.to_numpy(), rtol=0, atol=1e-7)
+    assert np.allclose(np.sqrt(np.diag(ours.robust_cov)), theirs.bse.to_numpy(), rtol=1e-6)
 
 
 # ---------------------------------------------------------------- calibration
@@ -259,18 +320,23 @@ def test_calibration_meets_its_targets_and_writes_them_back(tmp_path):
     source.write_text(
         "# my preset\n"
         'extends = "norway2010"\n\n'
-        "[survey.firms]\nvalue = 800\nassumed = \"small and fast\"\n\n"
-        "[calibration.seeds]\nvalue = 12\nassumed = \"a quick test\"\n\n"
-        "[outcomes.product.intercept]\nvalue = 0.5\ncalibrated = true\nassumed = \"wrong on purpose\"\n"
+        '[survey.firms]\nvalue = 800\nassumed = "small and fast"\n\n'
+        '[calibration.seeds]\nvalue = 12\nassumed = "a quick test"\n\n'
+        "[outcomes.product.intercept]\nvalue = 0.5\ncalibrated = true\n"
+        'assumed = "wrong on purpose"\n'
     )
     preset = load_preset(source)
     outcome = calibrate(preset)
     assert outcome.converged
     summary = outcome.summary
-    assert summary.mean_odds_ratio() == pytest.approx(1.26, abs=0.3 * summary.odds_ratio_monte_carlo_error())
+    assert summary.mean_odds_ratio() == pytest.approx(
+        1.26, abs=0.3 * summary.odds_ratio_monte_carlo_error()
+    )
     for name in ("any_regional", "any_international", "product"):
         # within the resolution of 12 x 800 pooled firms
-        assert summary.shares[name] == pytest.approx(preset[f"calibration.target_{name}"], abs=0.003)
+        assert summary.shares[name] == pytest.approx(
+            preset[f"calibration.target_{name}"], abs=0.003
+        )
     target = tmp_path / "calibrated.toml"
     write_calibrated(outcome, source, target)
     text = target.read_text()
@@ -290,7 +356,10 @@ def test_builtin_presets_record_their_calibration():
         assert result["converged"] is True
         assert result["seeds"] == preset["calibration.seeds"]
         target = preset["calibration.target_odds_ratio"]
-        assert abs(result["mean_odds_ratio_breadth_international"] - target) < result["monte_carlo_error_odds_ratio"]
+        assert (
+            abs(result["mean_odds_ratio_breadth_international"] - target)
+            < result["monte_carlo_error_odds_ratio"]
+        )
 
 
 # ---------------------------------------------------------------- command line
@@ -307,7 +376,20 @@ def run_cli(*arguments, cwd):
 
 
 def test_cli_writes_a_survey(tmp_path):
-    result = run_cli("synth", "--preset", "buzz", "--seed", "4", "--out", "f.parquet", "--links", "l.csv", "--firms", "900", cwd=tmp_path)
+    result = run_cli(
+        "synth",
+        "--preset",
+        "buzz",
+        "--seed",
+        "4",
+        "--out",
+        "f.parquet",
+        "--links",
+        "l.csv",
+        "--firms",
+        "900",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert len(pd.read_parquet(tmp_path / "f.parquet")) == 900
     assert (tmp_path / "l.csv").stat().st_size > 0
@@ -324,7 +406,9 @@ def test_cli_writes_a_survey(tmp_path):
         (("--seed", "1", "--out", "f.csv", "--firms", "0"), "too few firms"),
     ],
 )
-def test_cli_bad_input_is_one_line_exit_2_and_no_output(tmp_path, monkeypatch, capsys, arguments, fragment):
+def test_cli_bad_input_is_one_line_exit_2_and_no_output(
+    tmp_path, monkeypatch, capsys, arguments, fragment
+):
     monkeypatch.chdir(tmp_path)
     assert main(["synth", *arguments]) == 2
     stderr = capsys.readouterr().err

@@ -119,7 +119,9 @@ def run_synth(args: argparse.Namespace) -> int:
         from buzzpipe.synth.calibrate import calibrate, write_calibrated
 
         if out.suffix.lower() != ".toml":
-            raise InputError("the calibrated preset is TOML", file=str(out), expected="a .toml name")
+            raise InputError(
+                "the calibrated preset is TOML", file=str(out), expected="a .toml name"
+            )
         if args.seeds is not None and args.seeds < 2:
             raise InputError("too few seeds", value=args.seeds, expected="--seeds of at least 2")
         outcome = calibrate(

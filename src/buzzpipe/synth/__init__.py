@@ -4,7 +4,8 @@ The data-generating process (full text: docs/synthetic_surveys.md; Λ is the log
 each firm i independent except for links within its block):
 
     region r_i ~ Categorical(region_shares);  industry k_i ~ Categorical(industry_shares)
-    employees_i = min_employees + floor(exp(log_excess_mean + industry_shift[k_i] + log_excess_sd z_i))
+    employees_i = min_employees
+        + floor(exp(log_excess_mean + industry_shift[k_i] + log_excess_sd z_i))
     size_i = log(employees_i / reference_employees)
     foreign-owned O_i ~ Bernoulli(Λ(foreign_intercept + foreign_size_slope size_i))
     foreign_share_i = O_i (1 if wholly owned [prob. full_share_probability] else U(low, high))
@@ -14,11 +15,13 @@ each firm i independent except for links within its block):
         + firm_scale_sd[s] v_{i,s})),  v_{i,s} ~ N(0, 1);  answered "don't know" w.p. dont_know_rate
     breadth_{i,s} = sum over partner types t other than group of collab_{i,s,t}
     links: 1 + Poisson(extra_partners_mean) partners per collaboration; a regional supplier,
-        customer, competitor or consultant is a surveyed firm of the same region w.p. in_survey_share
-    pipeline_exposure_i = share of i's surveyed regional partners j with breadth_{j,international} > 0
+        customer, competitor or consultant is a surveyed firm of the same region
+        with probability in_survey_share
+    pipeline_exposure_i = share of i's distinct surveyed regional partners j with
+        breadth_{j,international} > 0 (0 where i has none)
     eta^o_i = intercept + b_R breadth_R + b_N breadth_N + b_I breadth_I + b_RI breadth_R breadth_I
         + b_E pipeline_exposure + b_size log(employees) + b_F foreign_share + b_u u_i
-        + industry_effects[k_i] + region_effects[r_i]            (o = product, process, new_to_market)
+        + industry_effects[k_i] + region_effects[r_i]     (o = product, process, new_to_market)
     product_i ~ Bernoulli(Λ(eta^product)); process_i ~ Bernoulli(Λ(eta^process))
     new_to_market_i = product_i x Bernoulli(Λ(eta^new_to_market))     (the novelty ladder)
 
@@ -33,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from buzzpipe.synth.generate import edge_list_firms
 from buzzpipe.synth.generate import generate as _generate
 from buzzpipe.synth.preset import Preset, builtin_names, load_preset
 
@@ -65,8 +69,14 @@ def synthesize(
     *,
     firms: int | None = None,
     overrides: dict[str, Any] | None = None,
+    edge_list: bool = True,
 ) -> Survey:
-    """Draw a synthetic survey and validate it as a ``Survey`` (the data layer's model)."""
+    """Draw a synthetic survey and validate it as a ``Survey`` (the data layer's model).
+
+    ``edge_list=True``: firms plus links, so the survey derives collaboration and pipeline
+    exposure from the links; ``False``: firms with their ``collab_*`` answers (which keep
+    "don't know" where the preset has a ``dont_know_rate``), no links.
+    """
     from buzzpipe.survey import Survey
 
     resolved = _as_preset(preset, overrides)
@@ -75,9 +85,14 @@ def synthesize(
         "region": resolved["survey.regions"][0],
         "industry": resolved["survey.industries"][0],
     }
+    source = f"synthetic survey: preset {resolved.name}, seed {seed}"
+    if not edge_list:
+        return Survey.from_frame(firms_frame, reference=reference, source=source)
+    country = resolved["survey.country"]
     return Survey.from_frame(
-        firms_frame,
+        edge_list_firms(firms_frame, country),
         links_frame,
         reference=reference,
-        source=f"synthetic survey: preset {resolved.name}, seed {seed}",
+        source=source,
+        home_country=country,
     )

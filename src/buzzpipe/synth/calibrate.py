@@ -232,7 +232,9 @@ def _newton(
         if progress:
             progress(
                 f"  step {iteration}: "
-                + ", ".join(f"{t[3]} off by {r:+.5f}" for t, r in zip(targets, residual, strict=True))
+                + ", ".join(
+                    f"{t[3]} off by {r:+.5f}" for t, r in zip(targets, residual, strict=True)
+                )
             )
         if converged or iteration == max_iterations:
             return preset, summary, iteration, converged
@@ -311,7 +313,9 @@ def calibrate(
     )
 
     def outcome_tolerance(summary: MonteCarloSummary) -> np.ndarray:
-        odds_ratio_tolerance = 0.25 * summary.odds_ratio_monte_carlo_error() / summary.mean_odds_ratio()
+        odds_ratio_tolerance = (
+            0.25 * summary.odds_ratio_monte_carlo_error() / summary.mean_odds_ratio()
+        )
         return np.array([share_tolerance, odds_ratio_tolerance, share_tolerance, share_tolerance])
 
     if progress:
@@ -320,7 +324,9 @@ def calibrate(
         preset,
         OUTCOME_TARGETS,
         draw_and_fit,
-        lambda at: _finite_difference_jacobian(at, OUTCOME_TARGETS, draw_and_fit, [[0], [1], [2, 3]]),
+        lambda at: _finite_difference_jacobian(
+            at, OUTCOME_TARGETS, draw_and_fit, [[0], [1], [2, 3]]
+        ),
         outcome_tolerance,
         max_iterations,
         progress,
@@ -338,9 +344,7 @@ def calibrate(
 def write_calibrated(outcome: CalibrationOutcome, source: Path, target: Path) -> None:
     """Write the preset file ``source`` with calibrated values and the result to ``target``."""
     text = source.read_text(encoding="utf-8")
-    new_text = rewrite_calibrated(
-        text, outcome.values, outcome.preset.parameters, outcome.record()
-    )
+    new_text = rewrite_calibrated(text, outcome.values, outcome.preset.parameters, outcome.record())
     write_text(target, new_text)
 
 

@@ -21,6 +21,7 @@ from buzzpipe.synth.generate import (
     GeneratingParameters,
     block_frames,
     block_sizes,
+    edge_list_firms,
     iter_blocks,
 )
 from buzzpipe.synth.preset import Preset
@@ -61,7 +62,9 @@ class _TableWriter:
 
     def write(self, frame: pd.DataFrame) -> None:
         if self.fmt == "csv":
-            frame.to_csv(self.path, mode="a" if self.started else "w", header=not self.started, index=False)
+            frame.to_csv(
+                self.path, mode="a" if self.started else "w", header=not self.started, index=False
+            )
         else:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self.parquet is None:
@@ -86,6 +89,9 @@ def write_survey(
 ) -> WrittenSurvey:
     """Generate the survey block by block into ``firms_path`` (and ``links_path``).
 
+    Without links the firms file holds the collaboration answers (``collab_*``); with links it is
+    an edge-list survey: collaboration is in the links and the firms file has a ``country``.
+
     ``progress``: a progress bar on stderr (None: only on a terminal, and only for several blocks).
     """
     firms_format = output_format(firms_path, "firms")
@@ -100,7 +106,11 @@ def write_survey(
         from tqdm import tqdm
 
         blocks = tqdm(
-            blocks, total=n_blocks, unit="block", desc=f"{total:,} firms", disable=None if progress is None else False
+            blocks,
+            total=n_blocks,
+            unit="block",
+            desc=f"{total:,} firms",
+            disable=None if progress is None else False,
         )
     written_firms = written_links = 0
     with ExitStack() as stack:
@@ -111,6 +121,8 @@ def write_survey(
         try:
             for block in blocks:
                 firms_frame, links_frame = block_frames(block, parameters)
+                if links_writer is not None:  # an edge-list survey: collaboration in the links
+                    firms_frame = edge_list_firms(firms_frame, parameters.country)
                 firms_writer.write(firms_frame)
                 written_firms += len(firms_frame)
                 if links_writer is not None:

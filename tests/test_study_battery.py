@@ -55,6 +55,11 @@ def test_battery_fills_every_part_of_the_results(study):
     assert [v.finding for v in study.verdicts] == [rule.finding for rule in VERDICT_RULES]
     assert all(v.verdict != NOT_ASSESSED for v in study.verdicts)
     assert study.meta["seed"] == 4 and "vce(robust)" in study.meta["inference_policy"]
+    descriptives = study.descriptives
+    regions = ["Oslo", "Bergen", "Stavanger", "Trondheim", "Kristiansand"]
+    assert descriptives["columns"][1:] == regions
+    assert descriptives["rows"][0]["values"][0] == 1604
+    assert study.models["product"]["controls"].marginal_effects["breadth_international: +1"]
     nested = {study.models["product"][m].nobs for m in ("breadth", "controls")}
     assert nested == {study.meta["estimation_sample"]["product"]}
 

@@ -88,6 +88,8 @@ def run_study(
         results.meta["notes"].append(
             "The survey has no regional scale: local buzz is measured at the national scale."
         )
+    if hasattr(source, "describe"):
+        results.set_descriptives(source.describe())
     vcov = PRIMARY_INFERENCE
     inference = inference_label(vcov)
     controls, control_columns = control_terms(frame)

@@ -5,7 +5,13 @@ import pytest
 
 from buzzpipe.study.battery import run_study
 from buzzpipe.study.results import StudyResults
-from buzzpipe.study.verdicts import NOT_ASSESSED, VERDICT_RULES, decide_verdicts, verdict_table
+from buzzpipe.study.verdicts import (
+    FOUND,
+    NOT_ASSESSED,
+    VERDICT_RULES,
+    decide_verdicts,
+    verdict_table,
+)
 from buzzpipe.survey import Survey, read_edge_list
 from buzzpipe.synth.generate import generate
 from buzzpipe.synth.preset import load_preset
@@ -71,17 +77,19 @@ def test_results_round_trip_through_json_and_give_the_same_verdicts(study):
     assert verdict_table(decide_verdicts(back)) == verdict_table(study.verdicts)
 
 
-def test_a_survey_read_from_files_without_a_preset_name_gets_the_same_verdicts(
-    tables, study, tmp_path
-):
-    firms, links, country = tables
+def test_a_buzz_survey_read_from_files_without_a_preset_name_finds_buzz(tmp_path):
+    firms, links, country = synthetic_tables("buzz", 8)
     firms_path, links_path = tmp_path / "firms.csv", tmp_path / "links.csv"
     firms.assign(country=country).to_csv(firms_path, index=False)
     links.to_csv(links_path, index=False)
-    assert "norway" not in firms_path.read_text().lower()
-    survey = read_edge_list(firms_path, links_path)
-    from_file = run_study(survey, outcomes=["product"], seed=4, **{**QUICK, "scenarios": ()})
-    assert verdict_table(from_file.verdicts) == verdict_table(study.verdicts)
+    for path in (firms_path, links_path):
+        assert "buzz" not in path.read_text().lower()
+    options = dict(outcomes=["product"], seed=4, sensitivity=False, scenarios=())
+    from_file = verdict_table(run_study(read_edge_list(firms_path, links_path), **options).verdicts)
+    in_memory = Survey.from_frame(firms, links, home_country=country)
+    assert from_file == verdict_table(run_study(in_memory, **options).verdicts)
+    assert from_file["regional_effect"] == FOUND
+    assert from_file["spillover"] == FOUND
 
 
 def test_survey_without_regional_scale_compares_national_with_international(tables):

@@ -117,3 +117,40 @@ def test_survey_without_regional_scale_compares_national_with_international(tabl
     assert results.tests["product"]["spillover_exposure"].inference == (
         "cluster(region_industry_cell)"
     )
+
+
+def test_sampling_weights_reach_the_models_and_make_population_totals(tables):
+    import numpy as np
+    import statsmodels.api as sm
+
+    firms, links, country = tables
+    frame = Survey.from_frame(firms, links, home_country=country).analysis_frame()
+    frame["weight"] = np.random.default_rng(2).uniform(5.0, 40.0, len(frame))
+    results = run_study(
+        frame,
+        outcomes=["product"],
+        sensitivity=False,
+        heterogeneity=False,
+        bootstrap_replications=10,
+        scenarios=({"programme": "cluster", "firms_treated": 2000, "targeting": "random"},),
+    )
+    controls = results.models["product"]["controls"]
+    sample = frame.loc[frame[["product", "foreign_share", "openness"]].notna().all(axis=1)]
+    design = pd.get_dummies(sample[["industry", "region"]], drop_first=True, dtype=float)
+    columns = ["breadth_regional", "breadth_national", "breadth_international", "foreign_share"]
+    x = pd.concat(
+        [sample[columns].astype(float), np.log(sample["employees"]), sample["openness"], design],
+        axis=1,
+    )
+    reference = sm.GLM(
+        sample["product"].astype(float),
+        sm.add_constant(x),
+        family=sm.families.Binomial(),
+        freq_weights=sample["weight"],
+    ).fit(tol=1e-12)
+    assert controls.terms["breadth_international"].estimate == pytest.approx(
+        reference.params["breadth_international"], rel=1e-6
+    )
+    scenario = results.counterfactuals[0]
+    assert scenario.weighted
+    assert scenario.cell("all").firms == pytest.approx(sample["weight"].sum(), rel=1e-12)

@@ -302,3 +302,21 @@ def test_margins_plus_one_agrees_with_the_studys_own_probability_change(product,
     assert margins_change.estimate == pytest.approx(own.estimate, rel=1e-10)
     assert margins_change.std_error == pytest.approx(own.std_error, rel=1e-6)
     assert "breadth_international: dy/dx" in effects
+
+
+def test_refused_joint_test_falls_back_to_separate_estimates_by_sector(product):
+    sample, _ = product
+    controls, _ = control_terms(sample)
+    results = StudyResults()
+    breadth = ["breadth_regional", "breadth_national", "breadth_international"]
+    clustered = {"cluster": "region"}  # five clusters: rank 4, fewer than the 15 restrictions
+    assess_heterogeneity(
+        results, "product", sample, breadth, controls, "logit", clustered, "cluster(region)"
+    )
+    assert "heterogeneity_sector" not in results.tests.get("product", {})
+    assert any("separate estimates" in note for note in results.meta["notes"])
+    separate = [name for name in results.models["product"] if name.startswith("industry=")]
+    assert len(separate) == sample["industry"].nunique()
+    one = results.models["product"][separate[0]]
+    assert "C(industry)" not in one.formula and one.nobs < len(sample)
+    assert "heterogeneity_region_size" in results.tests["product"]  # 3 restrictions: supported

@@ -320,3 +320,16 @@ def test_refused_joint_test_falls_back_to_separate_estimates_by_sector(product):
     one = results.models["product"][separate[0]]
     assert "C(industry)" not in one.formula and one.nobs < len(sample)
     assert "heterogeneity_region_size" in results.tests["product"]  # 3 restrictions: supported
+
+
+def test_wild_bootstrap_confidence_set_agrees_with_its_p_values(frame):
+    sample, fits = fit_outcome_models(frame, "product")
+    fitted = fits["controls"][1]
+    from buzzpipe.study.sensitivity import wild_bootstrap_terms
+
+    term = "breadth_international"
+    found = wild_bootstrap_terms(fitted, sample, "product", "logit", [term], seed=2, draws=999)
+    interval = found[term].interval
+    assert interval is not None and interval.kind in ("bounded", "unbounded", "two_rays")
+    assert interval.contains(found[term].estimate)
+    assert interval.contains(0.0) == (found[term].p_value > 0.05)

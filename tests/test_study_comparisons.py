@@ -379,3 +379,25 @@ def test_leave_one_out_models_hold_a_strong_own_effect_apart_from_spillover():
     found = _cell_spillover(_cell_survey(13, spillover=0.35))["spillover_exposure"]
     assert found.estimate > 0 and found.p_value < 0.01
     assert found.inference == "cluster(region_industry_cell)"
+
+
+def test_equality_across_outcomes_refuses_a_copy_and_detects_a_difference(frame):
+    from buzzpipe.study.across_outcomes import compare_across_outcomes
+
+    data = frame.copy()
+    data["product_copy"] = data["product"]
+    international = data["breadth_international"].astype(float)
+    data["process"] = np.random.default_rng(7).binomial(1, expit(-1.5 + 0.9 * international))
+    fits = {}
+    for outcome in ("product", "product_copy", "process"):
+        _, outcome_fits = fit_outcome_models(data, outcome)
+        fits[outcome] = outcome_fits["controls"][1]
+    same = StudyResults()
+    compare_across_outcomes(same, {k: fits[k] for k in ("product", "product_copy")}, data, "robust")
+    # identical models: the difference has no variance, so the test is refused, with the reason
+    assert "equal_breadth_international" not in same.tests.get("across_outcomes", {})
+    assert any("zero variance" in note for note in same.meta["notes"])
+    different = StudyResults()
+    compare_across_outcomes(different, {k: fits[k] for k in ("product", "process")}, data, "robust")
+    assert different.tests["across_outcomes"]["equal_breadth_international"].p_value < 1e-4
+    assert different.tests["across_outcomes"]["equal_breadth_regional"].p_value > 1e-4

@@ -16,6 +16,7 @@ import pandas as pd
 
 from buzzpipe import __version__
 from buzzpipe.errors import BuzzpipeError, InputError
+from buzzpipe.study.across_outcomes import compare_across_outcomes
 from buzzpipe.study.complementarity import assess_complementarity
 from buzzpipe.study.counterfactuals import counterfactual
 from buzzpipe.study.heterogeneity import assess_heterogeneity
@@ -93,8 +94,11 @@ def run_study(
     vcov = PRIMARY_INFERENCE
     inference = inference_label(vcov)
     controls, control_columns = control_terms(frame)
+    binary_controls_fits: dict[str, Any] = {}
     for outcome in outcomes:
         sample, fits = fit_outcome_models(frame, outcome, vcov)
+        if fits["controls"][0].family != "ologit":
+            binary_controls_fits[outcome] = fits["controls"][1]
         results.meta.setdefault("estimation_sample", {})[outcome] = len(sample)
         for name, (specification, fitted) in fits.items():
             result = model_result(specification, fitted, vcov)
@@ -159,6 +163,7 @@ def run_study(
             _counterfactuals(
                 results, outcome, sample, controls, seed, scenarios, bootstrap_replications
             )
+    compare_across_outcomes(results, binary_controls_fits, frame, inference)
     results.verdicts = decide_verdicts(results, primary_outcome)
     return results
 

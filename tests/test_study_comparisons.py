@@ -17,19 +17,9 @@ from buzzpipe.study.pipelines_vs_buzz import compare_pipelines_and_buzz
 from buzzpipe.study.results import StudyResults
 from buzzpipe.study.sensitivity import add_sensitivity
 from buzzpipe.study.spillover import assess_spillover, leave_one_out_share
-from buzzpipe.survey import Survey
-from buzzpipe.synth.generate import generate
-from buzzpipe.synth.preset import load_preset
+from buzzpipe.synth import synthesize
 
 Z = stats.norm.ppf(0.975)
-
-
-def synthetic_frame(seed: int) -> pd.DataFrame:
-    loaded = load_preset("norway2010")
-    firms, links = generate(loaded, seed)
-    firms = firms.drop(columns=[c for c in firms if c.startswith("collab_")])
-    survey = Survey.from_frame(firms, links, home_country=loaded["survey.country"])
-    return survey.analysis_frame()
 
 
 def expit(x):
@@ -38,7 +28,7 @@ def expit(x):
 
 @pytest.fixture(scope="module")
 def frame():
-    return synthetic_frame(5)
+    return synthesize("norway2010", 5).analysis_frame()
 
 
 @pytest.fixture(scope="module")

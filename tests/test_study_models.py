@@ -17,22 +17,12 @@ from buzzpipe.study.models import (
     odds_ratios,
 )
 from buzzpipe.study.results import Estimate, Interval
-from buzzpipe.survey import Survey
-from buzzpipe.synth.generate import generate
-from buzzpipe.synth.preset import load_preset
-
-
-def synthetic_survey(preset: str, seed: int, firms: int | None = None) -> Survey:
-    """A synthetic survey read through the data layer as an edge-list survey."""
-    loaded = load_preset(preset)
-    firm_frame, links = generate(loaded, seed, firms=firms)
-    firm_frame = firm_frame.drop(columns=[c for c in firm_frame if c.startswith("collab_")])
-    return Survey.from_frame(firm_frame, links, home_country=loaded["survey.country"])
+from buzzpipe.synth import synthesize
 
 
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
-    data = synthetic_survey("norway2010", 11).analysis_frame()
+    data = synthesize("norway2010", 11).analysis_frame()
     # a few unknown answers so that listwise deletion matters
     data.loc[[3, 50, 700], "foreign_share"] = np.nan
     data.loc[[9, 80], "breadth_international_with_group"] = pd.NA

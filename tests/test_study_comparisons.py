@@ -391,3 +391,21 @@ def test_equality_across_outcomes_refuses_a_copy_and_detects_a_difference(frame)
     compare_across_outcomes(different, {k: fits[k] for k in ("product", "process")}, data, "robust")
     assert different.tests["across_outcomes"]["equal_breadth_international"].p_value < 1e-4
     assert different.tests["across_outcomes"]["equal_breadth_regional"].p_value > 1e-4
+
+
+def test_partner_type_joint_tests_equal_a_hand_wald_statistic(frame):
+    from buzzpipe.study.partner_types import partner_type_tests
+
+    _, fits = fit_outcome_models(frame, "product")
+    fitted = fits["partner_types"][1]
+    results = StudyResults()
+    partner_type_tests(results, "product", fitted, "robust")
+    test = results.tests["product"]["partner_types_international"]
+    names = [n for n in fitted.params.index if n.startswith("collab_international_")]
+    assert len(names) == 6 and test.df == 6  # the own group is left out
+    b = fitted.params[names].to_numpy()
+    v = fitted.vcov.loc[names, names].to_numpy()
+    statistic = float(b @ np.linalg.solve(v, b))
+    assert test.statistic == pytest.approx(statistic, rel=1e-10)
+    assert test.p_value == pytest.approx(stats.chi2.sf(statistic, 6), rel=1e-10)
+    assert {"partner_types_regional", "partner_types_national"} <= set(results.tests["product"])

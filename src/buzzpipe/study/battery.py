@@ -33,6 +33,7 @@ from buzzpipe.study.models import (
     model_result,
     scales_present,
 )
+from buzzpipe.study.partner_types import partner_type_tests
 from buzzpipe.study.pipelines_vs_buzz import compare_pipelines_and_buzz
 from buzzpipe.study.results import StudyResults
 from buzzpipe.study.sensitivity import add_sensitivity
@@ -110,11 +111,13 @@ def run_study(
                 add_sensitivity(
                     result, fitted, sample, breadth, seed=seed, draws=wild_bootstrap_draws
                 )
-            if name == "partner_types" and fitted.nobs != len(sample):
-                result.notes.append(
-                    f"fitted on the {fitted.nobs} of {len(sample)} firms that answered every "
-                    "partner-type question"
-                )
+            if name == "partner_types":
+                partner_type_tests(results, outcome, fitted, inference)
+                if fitted.nobs != len(sample):
+                    result.notes.append(
+                        f"fitted on the {fitted.nobs} of {len(sample)} firms that answered "
+                        "every partner-type question"
+                    )
             results.add_model(result)
         controls_spec, controls_fit = fits["controls"]
         family = controls_spec.family

@@ -68,3 +68,18 @@ def test_spector_matches_stata(spector, family):
         assert getattr(ours, name) == pytest.approx(stata[name], rel=1e-7)
     assert ours.pseudo_r2 == pytest.approx(stata["prsquared"], rel=1e-7)
     assert ours.nobs == 32 and ours.df_model == 3
+
+
+def test_spector_summary_header_and_odds_ratios_read_like_stata(spector):
+    """Header values follow from Stata's stored llf and llnull (LR chi2(3) = 15.40, Pseudo R2 =
+    0.3740); GPA's odds ratio and its error are exp(b) = 16.87972 and exp(b) * se = 21.31809
+    computed from Stata's published b and se (what `logit, or` prints)."""
+    result = fit("GRADE ~ GPA + TUCE + PSI", spector)
+    text = result.summary()
+    assert "LR chi2(3)        = 15.40" in text
+    assert "Prob > chi2       = 0.0015" in text
+    assert "Pseudo R2         = 0.3740" in text
+    assert "Log likelihood = -12.8896" in text
+    odds = result.odds_ratios()
+    assert odds.loc["GPA", "odds_ratio"] == pytest.approx(16.87972, rel=1e-6)
+    assert odds.loc["GPA", "std_err"] == pytest.approx(21.31809, rel=1e-6)

@@ -35,9 +35,9 @@ __all__ = [
 Chunk = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
 ChunkSource = Sequence[Chunk] | Callable[[], Iterable[Chunk]]
 
-# rows per in-memory block: a 25-column float64 block of 16,384 rows is 3.3 MB, so the block, its
+# rows per in-memory block: a 25-column float64 block of 8,192 rows is 1.6 MB, so the block, its
 # weighted copy and the per-row vectors stay in cache between the passes of one step
-DEFAULT_BLOCK_ROWS = 16_384
+DEFAULT_BLOCK_ROWS = 8_192
 
 
 def row_blocks(

@@ -131,7 +131,9 @@ def run_synth(args: argparse.Namespace) -> int:
         outcome = calibrate(
             preset, seeds=args.seeds, progress=lambda line: print(line, file=sys.stderr)
         )
-        write_calibrated(outcome, preset.path, out)
+        as_filed = load_preset(args.preset)
+        changed = {k: preset[k] for k in preset.parameters if preset[k] != as_filed[k]}
+        write_calibrated(outcome, preset.path, out, overrides=changed)
         for key, value in outcome.record().items():
             print(f"{key} = {value}")
         return 0 if outcome.converged else 1

@@ -341,8 +341,17 @@ def calibrate(
     )
 
 
-def write_calibrated(outcome: CalibrationOutcome, source: Path, target: Path) -> None:
-    """Write the preset file ``source`` with calibrated values and the result to ``target``."""
+def write_calibrated(
+    outcome: CalibrationOutcome,
+    source: Path,
+    target: Path,
+    overrides: dict[str, object] | None = None,
+) -> None:
+    """Write the preset file ``source`` with calibrated values and the result to ``target``.
+
+    ``overrides``: values set on the command line (whole values by key), written too, marked
+    as assumed there.
+    """
     text = source.read_text(encoding="utf-8")
     # A calibrated value is as published as the targets it was calibrated to.
     targets_of: dict[str, list[str]] = {}
@@ -356,8 +365,17 @@ def write_calibrated(outcome: CalibrationOutcome, source: Path, target: Path) ->
             f"{name} = {render_value(t.value)} ({t.reason})"
             for name, t in zip(target_keys, targets, strict=True)
         )
-        appended_sources[key] = ("published" if published else "assumed", reason)
-    new_text = rewrite_calibrated(text, outcome.values, appended_sources, outcome.record())
+        appended_sources[key] = ("published" if published else "assumed", reason, True)
+    values = dict(outcome.values)
+    for key, value in (overrides or {}).items():
+        if key not in values:
+            values[key] = value
+            appended_sources[key] = (
+                "assumed",
+                "set with --set when this preset was calibrated",
+                False,
+            )
+    new_text = rewrite_calibrated(text, values, appended_sources, outcome.record())
     write_text(target, new_text)
 
 

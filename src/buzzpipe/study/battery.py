@@ -29,6 +29,7 @@ from buzzpipe.study.models import (
     fit_model,
     fit_outcome_models,
     inference_label,
+    local_scale,
     marginal_effects,
     model_result,
     scales_present,
@@ -174,7 +175,7 @@ def run_study(
 def counterfactual_formula(outcome: str, sample: pd.DataFrame, controls: Sequence[str]) -> str:
     """The model the programmes are predicted under: breadth with the local x global
     interaction, so that interactions follow the new breadth."""
-    local = "regional" if "regional" in scales_present(sample) else "national"
+    local = local_scale(sample)
     terms = [f"breadth_{local} * breadth_international"]
     terms += [t for t in breadth_terms(sample) if t not in (f"breadth_{local}",)]
     return f"{outcome} ~ " + " + ".join(dict.fromkeys([*terms, *controls]))

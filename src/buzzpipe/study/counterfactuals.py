@@ -37,6 +37,7 @@ import pandas as pd
 
 from buzzpipe.errors import InputError
 from buzzpipe.estimate.bootstrap import fitted_probability, newton_batch
+from buzzpipe.study.models import local_scale
 from buzzpipe.study.results import CounterfactualCell, CounterfactualResult, Interval
 from buzzpipe.survey import measures
 from buzzpipe.survey.schema import (
@@ -68,11 +69,6 @@ def programme_scale(programme: str) -> str:
             "unknown programme", value=programme, expected=" or ".join(PROGRAMME_SCALES)
         )
     return PROGRAMME_SCALES[programme]
-
-
-def local_scale(frame: pd.DataFrame) -> str:
-    """The scale that stands for local buzz: regional, or national where the survey lacks it."""
-    return "regional" if breadth_column("regional") in frame.columns else "national"
 
 
 def apply_programme(frame: pd.DataFrame, scale: str, cap: int = DEFAULT_CAP) -> pd.DataFrame:

@@ -66,6 +66,12 @@ def scales_present(frame: pd.DataFrame) -> tuple[str, ...]:
     return tuple(scale for scale in SCALES if breadth_column(scale) in frame.columns)
 
 
+def local_scale(frame: pd.DataFrame) -> str:
+    """The scale that stands for local buzz: regional, or national where the survey lacks it
+    (as the data layer's regimes define it)."""
+    return "regional" if breadth_column("regional") in frame.columns else "national"
+
+
 def breadth_terms(frame: pd.DataFrame, *, with_group: bool = False) -> list[str]:
     """Breadth columns of every scale present (the with-group variant on request)."""
     return [breadth_column(scale, with_group=with_group) for scale in scales_present(frame)]

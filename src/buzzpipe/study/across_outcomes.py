@@ -42,14 +42,10 @@ def compare_across_outcomes(
         results.add_test(
             SECTION,
             f"equal_{term}",
-            Estimate(
-                estimate=None,
-                std_error=None,
-                p_value=test.p_value,
-                inference=f"{inference}, suest",
-                statistic=test.statistic,
-                df=test.df_numerator,
-                hypothesis=f"b[{term}] equal for {', '.join(labels)}",
+            Estimate.joint_test(
+                test,
+                f"{inference}, suest",
+                f"b[{term}] equal for {', '.join(labels)}",
                 note=str(stacked.overlap),
             ),
         )

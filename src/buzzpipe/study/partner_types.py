@@ -33,14 +33,9 @@ def partner_type_tests(results: StudyResults, outcome: str, fitted: Any, inferen
         results.add_test(
             outcome,
             f"partner_types_{scale}",
-            Estimate(
-                estimate=None,
-                std_error=None,
-                p_value=test.p_value,
-                inference=inference,
-                statistic=test.statistic,
-                df=test.df_numerator,
-                hypothesis=f"no partner type at the {scale} scale matters ({len(terms)} terms)",
-                note=f"{test.distribution} test",
+            Estimate.joint_test(
+                test,
+                inference,
+                f"no partner type at the {scale} scale matters ({len(terms)} terms)",
             ),
         )

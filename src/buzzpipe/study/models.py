@@ -2,6 +2,7 @@
 
 For each outcome (product, process, new_to_market; ``product_novelty`` by ordered logit):
 
+- ``<scale>_alone``: breadth at one scale, nothing else (one model per scale);
 - ``breadth``: breadth at every scale the survey has, without controls;
 - ``controls``: the same with log employees, foreign share, industry and region (fixed effects),
   plus openness, education and firm age where the survey has them: the primary model;
@@ -114,6 +115,16 @@ def main_specifications(frame: pd.DataFrame, outcome: str) -> list[ModelSpecific
         )
     controls, control_columns = control_terms(frame)
     specifications = [
+        ModelSpecification(
+            f"{term.removeprefix('breadth_')}_alone",
+            outcome,
+            _formula(outcome, [term]),
+            family,
+            (outcome, term),
+        )
+        for term in breadth
+    ]
+    specifications += [
         ModelSpecification(
             "breadth", outcome, _formula(outcome, breadth), family, (outcome, *breadth)
         ),
@@ -282,6 +293,12 @@ def design_of(fitted: Any, data: pd.DataFrame) -> np.ndarray:
 NESTED_MODELS = ("breadth", "controls", "controls_with_group")
 
 
+def is_nested(model: str) -> bool:
+    """Whether a model belongs to the nested set that shares one estimation sample: each scale
+    alone, all scales, with controls, with the group counted."""
+    return model in NESTED_MODELS or model.endswith("_alone")
+
+
 def fit_outcome_models(
     frame: pd.DataFrame, outcome: str, vcov: Any = PRIMARY_INFERENCE
 ) -> tuple[pd.DataFrame, dict[str, tuple[ModelSpecification, Any]]]:
@@ -292,11 +309,11 @@ def fit_outcome_models(
     from all models: it is fitted on the shared sample's firms with complete answers, and says so.
     """
     specifications = main_specifications(frame, outcome)
-    nested = [spec for spec in specifications if spec.name in NESTED_MODELS]
+    nested = [spec for spec in specifications if is_nested(spec.name)]
     sample = estimation_sample(frame, nested)
     fits = {}
     for spec in specifications:
-        data = sample if spec.name in NESTED_MODELS else estimation_sample(sample, [spec])
+        data = sample if is_nested(spec.name) else estimation_sample(sample, [spec])
         fits[spec.name] = (spec, fit_model(spec.formula, data, spec.family, vcov))
     return sample, fits
 

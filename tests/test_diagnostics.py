@@ -174,3 +174,17 @@ def test_ordered_logit_indicator_in_the_top_category_is_dropped():
     # the paired case: the same indicator spread over categories stays in the model
     data.loc[data.index[:3], "novelty"] = 0
     assert "pilot" in fit("novelty ~ x1 + pilot", data, family="ologit").params.index
+
+
+def test_indicator_zero_cell_with_weights_is_found():
+    """The 0 cell's counts come from totals minus the 1 cell's: exact enough with weights."""
+    data = firms()
+    data["weight"] = np.random.default_rng(4).uniform(0.3, 3.0, len(data))
+    data["urban"] = 1.0
+    data.loc[data.index[:15], "urban"] = 0.0
+    data.loc[data.index[:15], "y"] = 1.0
+    result = fit("y ~ x1 + urban", data, vcov="robust", weights="weight")
+    assert "urban == 0 predicts success perfectly; urban omitted and 15 obs not used" in (
+        result.notes
+    )
+    assert result.nobs == len(data) - 15

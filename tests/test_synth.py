@@ -483,3 +483,30 @@ def test_any_seed_and_size_gives_a_valid_survey(seed, firms, dont_know, preset_n
         for scale in schema.SCALES:
             column = schema.breadth_column(scale)
             assert frame[column].equals(firm_level.analysis_frame()[column])
+
+
+def test_a_failure_mid_stream_leaves_no_half_written_files(tmp_path, monkeypatch):
+    import buzzpipe.synth.write as write_module
+
+    calls = []
+    real_block_frames = write_module.block_frames
+
+    def failing_block_frames(block, parameters):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("disk trouble")
+        return real_block_frames(block, parameters)
+
+    monkeypatch.setattr(write_module, "block_frames", failing_block_frames)
+    (tmp_path / "f.parquet").write_bytes(b"the old file")
+    with pytest.raises(RuntimeError, match="disk trouble"):
+        write_survey(
+            load_preset("norway2010"),
+            1,
+            tmp_path / "f.parquet",
+            links_path=tmp_path / "l.csv",
+            firms=1300,
+            block_firms=500,
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.parquet"]
+    assert (tmp_path / "f.parquet").read_bytes() == b"the old file"

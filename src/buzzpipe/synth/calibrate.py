@@ -226,7 +226,7 @@ def _newton(
     x = _read(preset, targets)
     summary = evaluate(preset)
     residual = _residuals(preset, summary, targets)
-    jacobian = measure_jacobian(preset)
+    jacobian = None  # measured at the first step that needs it
     for iteration in range(max_iterations + 1):
         converged = bool(np.all(np.abs(residual) < tolerance(summary)))
         if progress:
@@ -238,12 +238,14 @@ def _newton(
             )
         if converged or iteration == max_iterations:
             return preset, summary, iteration, converged
+        if jacobian is None:
+            jacobian = measure_jacobian(preset)
         x = x - np.linalg.solve(jacobian, residual)
         preset = _with(preset, targets, x)
         summary = evaluate(preset)
         new_residual = _residuals(preset, summary, targets)
         if np.max(np.abs(new_residual)) > 0.5 * np.max(np.abs(residual)):
-            jacobian = measure_jacobian(preset)
+            jacobian = None
         residual = new_residual
     raise AssertionError("unreachable")
 

@@ -252,6 +252,53 @@ def run_describe(args: argparse.Namespace) -> int:
 COMMANDS.append(add_describe)
 
 
+def add_study(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "study",
+        help="run the clusters-versus-pipelines battery and write results.json",
+        description="Main models, pipelines versus buzz, complementarity, spill-over, "
+        "heterogeneity, policy counterfactuals and verdicts from the written rule table.",
+    )
+    parser.add_argument("file", help="survey file (.csv, .parquet, .dta, .sav)")
+    parser.add_argument("--links", help="links file of an edge-list survey (FILE holds firms)")
+    parser.add_argument(
+        "--mapping", help="TOML mapping of your columns and codes (or: norway, cis)"
+    )
+    parser.add_argument("--out", required=True, help="where to write results.json")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every bootstrap (default 0)")
+    parser.add_argument(
+        "--replications",
+        type=int,
+        default=199,
+        help="bootstrap replications of the counterfactual intervals (default 199)",
+    )
+    parser.set_defaults(func=run_study_command)
+
+
+def run_study_command(args: argparse.Namespace) -> int:
+    from buzzpipe.atomic_write import write_text
+    from buzzpipe.errors import InputError
+    from buzzpipe.study.battery import run_study
+    from buzzpipe.survey import read_edge_list, read_survey
+    from buzzpipe.survey.builtin import mapping_path
+
+    if args.replications < 1:
+        raise InputError("--replications must be at least 1", value=args.replications)
+    mapping = mapping_path(args.mapping) if args.mapping else None
+    if args.links:
+        survey = read_edge_list(args.file, args.links, mapping=mapping)
+    else:
+        survey = read_survey(args.file, mapping=mapping)
+    results = run_study(survey, seed=args.seed, bootstrap_replications=args.replications)
+    write_text(args.out, results.to_json())
+    for verdict in results.verdicts:
+        print(f"{verdict.finding}: {verdict.verdict}. {verdict.statement}")
+    return 0
+
+
+COMMANDS.append(add_study)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``buzzpipe`` console command."""
     parser = build_parser()

@@ -1,0 +1,356 @@
+"""Policy counterfactuals: innovation "predicted under the model" if a programme added partners.
+
+Programme P (``pipeline``) gives K firms one more kind of international partner, programme C
+(``cluster``) one more kind of regional partner. A firm already collaborating with every partner
+type at that scale (the cap) cannot gain one and is not eligible. The new breadth carries through:
+``breadth_<scale>``, its ``_with_group`` variant, ``any_<scale>`` and ``regime`` are rebuilt, so
+regimes and interactions in the formula follow.
+
+Targeting gives each firm a treatment share t_i in [0, 1], the probability it is chosen:
+
+- ``random``: every eligible firm alike, t_i = min(1, K / W), W the (weighted) eligible count;
+- ``smallest``: eligible firms by employees, smallest first, until K is reached; firms tied at the
+  boundary share what is left equally (the expectation over random tie-breaking);
+- ``no_pipeline``: random among eligible firms without an international partner.
+
+K counts firms in total or per region (``allocation``); with sampling weights K counts firms of
+the population and every total is a population total. Because a firm's prediction depends only
+on its own row, the expectation over all choices of the K firms is exact, not simulated:
+
+    E[innovators] = sum_i w_i (p0_i + t_i (p1_i - p0_i)),
+
+with p0_i the prediction at the observed data and p1_i with one more kind of partner. Effects of
+the programme on other firms (through partners' exposure) are outside this calculation.
+Intervals come from a firm bootstrap stratified by region: firms are resampled within each
+region, the model refitted (all replicates at once, by batched Newton steps) and the whole
+calculation repeated; percentile intervals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from buzzpipe.errors import InputError
+from buzzpipe.estimate.bootstrap import fitted_probability, newton_batch
+from buzzpipe.study.models import local_scale
+from buzzpipe.study.results import CounterfactualCell, CounterfactualResult, Interval
+from buzzpipe.survey import measures
+from buzzpipe.survey.schema import (
+    GROUP_PARTNER_TYPE,
+    PARTNER_TYPES,
+    WEIGHT,
+    any_column,
+    breadth_column,
+)
+
+PROGRAMME_SCALES = {"pipeline": "international", "cluster": "regional"}
+TARGETINGS = ("random", "smallest", "no_pipeline")
+ALLOCATIONS = ("total", "per_region")
+DEFAULT_CAP = len([kind for kind in PARTNER_TYPES if kind != GROUP_PARTNER_TYPE])
+ALL_REGIONS = "all"
+
+
+class Predictor(Protocol):
+    """Anything that predicts the probability of innovating for each row of a frame."""
+
+    def predict(self, data: pd.DataFrame) -> Any: ...
+
+
+def programme_scale(programme: str) -> str:
+    """The scale a programme adds a kind of partner at (pipeline: international, cluster:
+    regional)."""
+    if programme not in PROGRAMME_SCALES:
+        raise InputError(
+            "unknown programme", value=programme, expected=" or ".join(PROGRAMME_SCALES)
+        )
+    return PROGRAMME_SCALES[programme]
+
+
+def apply_programme(frame: pd.DataFrame, scale: str, cap: int = DEFAULT_CAP) -> pd.DataFrame:
+    """A copy of frame in which every firm below the cap has one more kind of partner at scale.
+
+    The with-group breadth, the any-flag and the regime follow the new breadth.
+    """
+    column = breadth_column(scale)
+    if column not in frame.columns:
+        raise InputError("the survey has no breadth at this scale", column=column)
+    changed = frame.copy()
+    gains = (frame[column] < cap).to_numpy()
+    changed[column] = frame[column] + gains
+    with_group = breadth_column(scale, with_group=True)
+    if with_group in frame.columns:
+        changed[with_group] = frame[with_group] + gains
+    flag = any_column(scale)
+    if flag in frame.columns:
+        changed[flag] = (changed[column] > 0).astype(frame[flag].dtype)
+    if "regime" in frame.columns:
+        local = local_scale(frame)
+        changed["regime"] = measures.regime(
+            (changed[breadth_column(local)] > 0).astype(float),
+            (changed[breadth_column("international")] > 0).astype(float),
+        )
+    return changed
+
+
+def fill_in_order(order_keys: np.ndarray, weights: np.ndarray, budget: float) -> np.ndarray:
+    """Treatment shares filling ``budget`` (weighted firms) in ascending key order.
+
+    Firms with equal keys share the remainder at their boundary equally, so with all keys equal
+    every firm gets min(1, budget / total weight): random targeting's exact expectation.
+    """
+    shares = np.zeros(len(order_keys))
+    if len(order_keys) == 0 or budget <= 0:
+        return shares
+    levels, inverse = np.unique(order_keys, return_inverse=True)
+    weight_per_level = np.bincount(inverse, weights=weights, minlength=len(levels))
+    before = np.concatenate([[0.0], np.cumsum(weight_per_level)[:-1]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        level_share = np.clip((budget - before) / weight_per_level, 0.0, 1.0)
+    level_share[weight_per_level <= 0] = 0.0
+    return level_share[inverse]
+
+
+@dataclass(frozen=True)
+class Targeting:
+    """Who a programme may choose, in which order, and within which groups: fixed per frame, so
+    the shares under many weightings (bootstrap replicates) cost only the filling."""
+
+    eligible: np.ndarray  # bool per firm
+    keys: np.ndarray  # fill order (employees for "smallest", all equal otherwise)
+    groups: np.ndarray  # 0 for a total K, region codes for K per region
+    firms_treated: float
+
+    @classmethod
+    def of(
+        cls,
+        frame: pd.DataFrame,
+        scale: str,
+        firms_treated: float,
+        targeting: str = "random",
+        allocation: str = "total",
+        cap: int = DEFAULT_CAP,
+    ) -> Targeting:
+        if targeting not in TARGETINGS:
+            raise InputError("unknown targeting", value=targeting, expected=" or ".join(TARGETINGS))
+        if allocation not in ALLOCATIONS:
+            raise InputError(
+                "unknown allocation", value=allocation, expected=" or ".join(ALLOCATIONS)
+            )
+        if firms_treated < 0:
+            raise InputError("the number of firms treated is negative", value=firms_treated)
+        eligible = (frame[breadth_column(scale)] < cap).to_numpy(dtype=bool).copy()
+        if targeting == "no_pipeline":
+            eligible &= (frame[breadth_column("international")] == 0).to_numpy(dtype=bool)
+        if targeting == "smallest":
+            keys = frame["employees"].to_numpy(dtype=float)
+        else:
+            keys = np.zeros(len(frame))
+        if allocation == "total":
+            groups = np.zeros(len(frame), dtype=int)
+        else:
+            groups = pd.factorize(frame["region"], sort=True)[0]
+        return cls(eligible, keys, groups, float(firms_treated))
+
+    def shares(self, weights: np.ndarray) -> np.ndarray:
+        """Each firm's probability of being chosen when firms count with these weights."""
+        shares = np.zeros(len(self.keys))
+        for group in np.unique(self.groups):
+            members = np.flatnonzero((self.groups == group) & self.eligible)
+            shares[members] = fill_in_order(
+                self.keys[members], weights[members], self.firms_treated
+            )
+        return shares
+
+
+def treatment_shares(
+    frame: pd.DataFrame,
+    scale: str,
+    firms_treated: float,
+    *,
+    targeting: str = "random",
+    allocation: str = "total",
+    weights: np.ndarray | None = None,
+    cap: int = DEFAULT_CAP,
+) -> np.ndarray:
+    """Each firm's probability of being chosen by the programme (see the module docstring)."""
+    plan = Targeting.of(frame, scale, firms_treated, targeting, allocation, cap)
+    weights = np.ones(len(frame)) if weights is None else np.asarray(weights, dtype=float)
+    return plan.shares(weights)
+
+
+def _cells(
+    regions: np.ndarray, weights: np.ndarray, baseline: np.ndarray, predicted: np.ndarray
+) -> list[tuple[str, float, float, float, float]]:
+    """(region, firms, baseline rate, predicted rate, extra innovators) per region, then all."""
+    rows = []
+    for region in [*sorted(pd.unique(regions).tolist(), key=str), ALL_REGIONS]:
+        mask = np.ones(len(regions), bool) if region == ALL_REGIONS else regions == region
+        firms = weights[mask].sum()
+        base_total = (weights[mask] * baseline[mask]).sum()
+        predicted_total = (weights[mask] * predicted[mask]).sum()
+        rows.append(
+            (
+                str(region),
+                float(firms),
+                float(base_total / firms),
+                float(predicted_total / firms),
+                float(predicted_total - base_total),
+            )
+        )
+    return rows
+
+
+def expected_innovation(
+    model: Predictor,
+    frame: pd.DataFrame,
+    programme: str,
+    firms_treated: float,
+    *,
+    targeting: str = "random",
+    allocation: str = "total",
+    weight_column: str | None = None,
+    cap: int = DEFAULT_CAP,
+) -> list[tuple[str, float, float, float, float]]:
+    """Point figures of one programme: (region, firms, baseline rate, predicted rate, extra)."""
+    scale = programme_scale(programme)
+    weights = np.ones(len(frame)) if weight_column is None else frame[weight_column].to_numpy(float)
+    shares = treatment_shares(
+        frame,
+        scale,
+        firms_treated,
+        targeting=targeting,
+        allocation=allocation,
+        weights=weights,
+        cap=cap,
+    )
+    baseline = np.asarray(model.predict(frame), dtype=float)
+    treated = np.asarray(model.predict(apply_programme(frame, scale, cap)), dtype=float)
+    if np.isnan(baseline).any() or np.isnan(treated).any():
+        raise InputError("predictions are missing for some firms: pass the estimation sample")
+    predicted = baseline + shares * (treated - baseline)
+    return _cells(frame["region"].to_numpy(), weights, baseline, predicted)
+
+
+def stratified_counts(regions: np.ndarray, replications: int, seed: int) -> np.ndarray:
+    """n x B times each firm is drawn in B bootstrap samples, drawn with replacement within each
+    region (region sizes kept); replicate b uses ``SeedSequence(seed).spawn(B)[b]``."""
+    codes = pd.factorize(regions, sort=True)[0]
+    members = [np.flatnonzero(codes == code) for code in range(codes.max() + 1)]
+    counts = np.zeros((len(regions), replications))
+    for b, child in enumerate(np.random.SeedSequence(seed).spawn(replications)):
+        rng = np.random.default_rng(child)
+        for rows in members:
+            drawn = rng.integers(0, len(rows), size=len(rows))
+            counts[:, b] += np.bincount(rows[drawn], minlength=len(regions))
+    return counts
+
+
+def counterfactual(
+    model: Any,
+    frame: pd.DataFrame,
+    programme: str,
+    firms_treated: int,
+    *,
+    targeting: str = "random",
+    allocation: str = "total",
+    cap: int = DEFAULT_CAP,
+    bootstrap_replications: int = 199,
+    seed: int = 0,
+    level: float = 0.95,
+) -> CounterfactualResult:
+    """One programme scenario under a fitted binary model, with bootstrap percentile intervals.
+
+    ``model`` is a core ``Fit`` of a logit or probit on ``frame`` (its estimation sample). A
+    bootstrap sample is the frame with each firm counted as often as it was drawn, so all
+    replicates are refitted together by batched Newton steps from the full-sample estimate, and
+    the whole calculation (treatment shares included) is repeated with those counts as weights.
+    Replicates that do not converge or lose a design column are dropped and counted in a note.
+    """
+    scale = programme_scale(programme)
+    if model.family not in ("logit", "probit"):
+        raise InputError("counterfactuals need a logit or probit model", value=model.family)
+    weight_column = WEIGHT if WEIGHT in frame.columns else None
+    frame = frame.reset_index(drop=True)
+    plan = Targeting.of(frame, scale, firms_treated, targeting, allocation, cap)
+    sampling = np.ones(len(frame)) if weight_column is None else frame[WEIGHT].to_numpy(float)
+    x_base = np.asarray(model.design_matrix(frame), dtype=float)
+    x_treated = np.asarray(model.design_matrix(apply_programme(frame, scale, cap)), dtype=float)
+    if np.isnan(x_base).any() or np.isnan(x_treated).any():
+        raise InputError("the design has missing values: pass the model's estimation sample")
+    regions = frame["region"].to_numpy()
+
+    def cells_at(params: np.ndarray, weights: np.ndarray) -> list:
+        baseline = fitted_probability(x_base @ params, model.family)
+        treated = fitted_probability(x_treated @ params, model.family)
+        predicted = baseline + plan.shares(weights) * (treated - baseline)
+        return _cells(regions, weights, baseline, predicted)
+
+    full_sample = model.params[model.x_names].to_numpy(dtype=float)
+    point = cells_at(full_sample, sampling)
+    outcome = frame[model.outcome].to_numpy(dtype=float)
+    counts = stratified_counts(regions, bootstrap_replications, seed)
+    weights = counts * sampling[:, None]
+    batch = newton_batch(x_base, outcome, weights, family=model.family, start=full_sample)
+    usable = batch.converged & batch.full_rank & ~batch.separated
+    rate_draws, extra_draws = [], []
+    for b in np.flatnonzero(usable):
+        cells = cells_at(batch.params[:, b], weights[:, b])
+        rate_draws.append([cell[3] for cell in cells])
+        extra_draws.append([cell[4] for cell in cells])
+    notes = [
+        "Predicted under the model, not caused: firms' own rows only, no effects through partners.",
+        f"Firms already at the cap of {cap} partner types at the scale are not eligible.",
+    ]
+    dropped = bootstrap_replications - len(rate_draws)
+    if dropped:
+        notes.append(
+            f"{dropped} of {bootstrap_replications} bootstrap replicates dropped "
+            "(not converged, a design column lost, or separated)."
+        )
+    tail = (1.0 - level) / 2.0
+    rates, extras = np.array(rate_draws), np.array(extra_draws)
+    cells = []
+    for index, (region, firms, base_rate, rate, extra) in enumerate(point):
+        rate_interval = extra_interval = None
+        if len(rate_draws):
+            rate_interval = Interval.bounded(
+                *np.quantile(rates[:, index], [tail, 1 - tail]), level=level
+            )
+            extra_interval = Interval.bounded(
+                *np.quantile(extras[:, index], [tail, 1 - tail]), level=level
+            )
+        cells.append(
+            CounterfactualCell(region, firms, base_rate, rate, extra, rate_interval, extra_interval)
+        )
+    return CounterfactualResult(
+        outcome=str(model.outcome),
+        programme=programme,
+        firms_treated=int(firms_treated),
+        allocation=allocation,
+        targeting=targeting,
+        cells=cells,
+        bootstrap_replications=len(rate_draws),
+        seed=seed,
+        weighted=weight_column is not None,
+        notes=notes,
+    )
+
+
+def programme_grid(
+    firms_treated: Sequence[int] = (100,),
+    targetings: Sequence[str] = TARGETINGS,
+    allocations: Sequence[str] = ("total",),
+) -> list[dict[str, Any]]:
+    """The default scenarios: both programmes under every targeting and allocation asked for."""
+    return [
+        dict(programme=programme, firms_treated=k, targeting=targeting, allocation=allocation)
+        for programme in PROGRAMME_SCALES
+        for k in firms_treated
+        for targeting in targetings
+        for allocation in allocations
+    ]

@@ -206,3 +206,19 @@ def test_pweight_cluster_ols_conventions_match_stata_cpunish():
     assert result.llf == pytest.approx(stata["ll"], rel=1e-7)
     assert result.llnull == pytest.approx(stata["ll_0"], rel=1e-7)
     assert result.r2 == pytest.approx(stata["r2"], rel=1e-6)
+
+
+def test_meat_from_streamed_chunks_equals_the_fit():
+    from buzzpipe.estimate.covariance import meat_from_chunks
+
+    data = firms(n=700)
+    result = fit("y ~ x1 + C(industry)", data, vcov="robust", weights="weight")
+    design = build_design("y ~ x1 + C(industry)", data, weights="weight")
+
+    def stream():
+        for lo in range(0, design.nobs, 100):
+            rows = slice(lo, lo + 100)
+            yield design.X[rows], design.y[rows], design.weights[rows], None
+
+    meat = meat_from_chunks(get_family("logit"), result.params.to_numpy(), stream)
+    np.testing.assert_allclose(meat, result.meat, rtol=1e-10, atol=1e-12)

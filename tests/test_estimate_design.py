@@ -157,3 +157,68 @@ def test_initial_evaluation_from_cross_products_equals_a_full_pass(family_name):
     offset_design = build_design("y ~ x1", data.assign(off=0.1), offset="off")
     offset_design, family, _ = prepare_design(offset_design, get_family(family_name))
     assert initial_evaluation(family, offset_design, _start(family, offset_design)) is None
+
+
+# Stata: `regress executions income perpoverty perblack LN_VC100k96 south degree
+# [pweight=fweight], vce(cluster id)` on statsmodels' cpunish data (fweight and id as in
+# statsmodels' genmod/tests/test_glm_weights.py), stored in statsmodels'
+# genmod/tests/results/results_glm_poisson_weights.py
+STATA_CPUNISH_PWEIGHT_CLUSTER = {
+    "params": [
+        0.00177624355887, 0.70240571372092, -0.76566360596606, 5.7915855647065,
+        13.018291494864, -140.99921608421, -68.484290889814,
+    ],
+    "bse": [
+        0.00103574504038, 0.64463869959516, 0.50850811868177, 6.2948340440059,
+        7.9526248350517, 84.897180497105, 50.203382265366,
+    ],
+    "pvalues": [
+        0.12469817836724, 0.30761438040884, 0.17056206446331, 0.3844480847801,
+        0.14027059672576, 0.13532738016362, 0.2096627597382,
+    ],
+    "ll": -47.54122045581504,
+    "ll_0": -55.23556912834824,
+    "r2": 0.5955460895029168,
+}  # fmt: skip
+
+
+def test_pweight_cluster_ols_conventions_match_stata_cpunish():
+    """Sampling weights with clusters: G/(G-1) (N-1)/(N-K), t(G-1), weighted Gaussian ll."""
+    from statsmodels.datasets import cpunish
+
+    data = cpunish.load_pandas().data
+    data["fweight"] = [1, 1, 1, 2, 2, 2, 3, 3, 3, 1, 1, 1, 2, 2, 2, 3, 3]
+    data["id"] = np.arange(1, 18) // 2
+    design = build_design(
+        "EXECUTIONS ~ INCOME + PERPOVERTY + PERBLACK + log(VC100k96) + SOUTH + DEGREE",
+        data,
+        weights="fweight",
+        cluster="id",
+    )
+    with pytest.warns(UserWarning, match="only 9 clusters"):
+        result = fit_design(design, LinearProbability(), "cluster")
+    stata = STATA_CPUNISH_PWEIGHT_CLUSTER
+    order = result.x_names[1:] + ["Intercept"]
+    # agreement is about 1e-7 (Stata's stored data are rounded); the tolerance is 1e-6
+    np.testing.assert_allclose(result.params[order], stata["params"], rtol=1e-6)
+    np.testing.assert_allclose(result.bse[order], stata["bse"], rtol=1e-6)
+    np.testing.assert_allclose(result.pvalues[order], stata["pvalues"], rtol=1e-6)
+    assert result.llf == pytest.approx(stata["ll"], rel=1e-7)
+    assert result.llnull == pytest.approx(stata["ll_0"], rel=1e-7)
+    assert result.r2 == pytest.approx(stata["r2"], rel=1e-6)
+
+
+def test_meat_from_streamed_chunks_equals_the_fit():
+    from buzzpipe.estimate.covariance import meat_from_chunks
+
+    data = firms(n=700)
+    result = fit("y ~ x1 + C(industry)", data, vcov="robust", weights="weight")
+    design = build_design("y ~ x1 + C(industry)", data, weights="weight")
+
+    def stream():
+        for lo in range(0, design.nobs, 100):
+            rows = slice(lo, lo + 100)
+            yield design.X[rows], design.y[rows], design.weights[rows], None
+
+    meat = meat_from_chunks(get_family("logit"), result.params.to_numpy(), stream)
+    np.testing.assert_allclose(meat, result.meat, rtol=1e-10, atol=1e-12)

@@ -191,3 +191,15 @@ def test_odds_ratios_are_statas_eform(data):
     assert_close(table["std_err"], np.exp(ours.params) * ours.bse, 1e-12)
     assert_close(table["lower"], np.exp(ours.conf_int()["lower"]), 1e-12)
     assert "Robust" in ours.summary() and "Number of obs" in ours.summary()
+
+
+def test_to_dict_is_json_ready_and_matches_the_fit(data):
+    import json
+
+    ours = fit(FORMULA, data, family="lpm", vcov={"cluster": "region"})
+    record = json.loads(json.dumps(ours.to_dict()))
+    assert record["reference"] == "t(39)" and record["nobs"] == ours.nobs
+    assert record["pseudo_r2"] is None  # NaN for the LPM becomes null
+    terms = {term["term"]: term for term in record["terms"]}
+    assert terms["x1"]["coef"] == ours.params["x1"] and terms["x1"]["p"] == ours.pvalues["x1"]
+    np.testing.assert_array_equal(np.array(record["vcov"]), ours.vcov.to_numpy())

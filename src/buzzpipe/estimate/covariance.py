@@ -16,12 +16,20 @@ covariance is ``factor * bread @ meat @ bread`` (or ``factor * bread`` for class
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from buzzpipe.errors import EstimationError
 
-__all__ = ["SandwichPieces", "invert_information", "sandwich_pieces", "stata_factor", "assemble"]
+__all__ = [
+    "SandwichPieces",
+    "invert_information",
+    "sandwich_pieces",
+    "meat_from_chunks",
+    "stata_factor",
+    "assemble",
+]
 
 
 def invert_information(hessian: np.ndarray, names: list[str]) -> np.ndarray:
@@ -81,6 +89,20 @@ def sandwich_pieces(
             sums = block_sums if sums is None else sums + block_sums
     assert meat is not None
     return SandwichPieces(meat=(meat + meat.T) / 2, cluster_score_sums=sums)
+
+
+def meat_from_chunks(family: Any, params: np.ndarray, source: Any) -> np.ndarray:
+    """The robust meat summed chunk by chunk over a chunk source (see ``newton.py``), so a
+    streamed Parquet file or Dask partitions give it without holding the data."""
+    from buzzpipe.estimate.newton import iter_chunks
+
+    meat = np.zeros((params.shape[0], params.shape[0]))
+    for X, y, weights, offset in iter_chunks(source):
+        scores = family.scores(params, X, y, offset)
+        if weights is not None:
+            scores = scores * weights[:, None]
+        meat += scores.T @ scores
+    return (meat + meat.T) / 2
 
 
 def stata_factor(

@@ -269,6 +269,48 @@ class Fit:
 
         return summary_table(self, alpha)
 
+    def to_dict(self, alpha: float = 0.05) -> dict[str, Any]:
+        """Plain, JSON-ready numbers and labels (the shape ``results.json`` files take)."""
+        interval = self.conf_int(alpha)
+
+        def number(value: float) -> float | None:
+            return float(value) if np.isfinite(value) else None
+
+        return {
+            "family": self.family,
+            "formula": self.formula,
+            "outcome": self.outcome,
+            "vcov_type": self.vcov_type,
+            "cluster_var": self.cluster_var,
+            "n_clusters": self.n_clusters,
+            "weights": self.weights,
+            "nobs": self.nobs,
+            "n_dropped_missing": self.n_dropped_missing,
+            "llf": number(self.llf),
+            "llnull": number(self.llnull),
+            "pseudo_r2": number(self.pseudo_r2),
+            "r2": number(self.r2),
+            "aic": number(self.aic),
+            "bic": number(self.bic),
+            "iterations": self.iterations,
+            "converged": self.converged,
+            "terms": [
+                {
+                    "term": name,
+                    "coef": number(self.params[name]),
+                    "std_err": number(self.bse[name]),
+                    "statistic": number(self.zvalues[name]),
+                    "p": number(self.pvalues[name]),
+                    "lower": number(interval.loc[name, "lower"]),
+                    "upper": number(interval.loc[name, "upper"]),
+                }
+                for name in self.params.index
+            ],
+            "vcov": [[number(v) for v in row] for row in self.vcov.to_numpy()],
+            "reference": f"t({self.df_inference:g})" if self.uses_t else "normal",
+            "notes": list(self.notes),
+        }
+
     def __repr__(self) -> str:
         return (
             f"<Fit {self.family} {self.formula!r}: N={self.nobs}, llf={self.llf:.4f}, "

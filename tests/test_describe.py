@@ -136,7 +136,7 @@ def test_command_line_describes_the_builtin_survey_and_writes_csv(tmp_path, caps
     assert code == 0 and err == ""
     assert "Oslo" in out and "Kristiansand" in out and "local_only" in out
     written = pd.read_csv(out_csv, index_col=[0, 1, 2])
-    assert written.loc[("firms", "firms", "count"), ALL] == 400
+    assert written.loc[("firms", "firms", "count"), ALL] == 1604  # the norway2010 preset
     assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
 
 

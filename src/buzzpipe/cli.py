@@ -205,6 +205,10 @@ def run_synth(args: argparse.Namespace) -> int:
 COMMANDS.append(add_synth)
 
 
+# The built-in calibrated survey that the main job studies.
+BUILTIN_PRESET, BUILTIN_SEED = "norway2010", 2010
+
+
 def add_describe(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "describe",
@@ -222,7 +226,7 @@ def add_describe(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--builtin",
         action="store_true",
-        help="describe the small survey shipped with buzzpipe (a placeholder, not calibrated)",
+        help="describe the built-in calibrated survey (the norway2010 preset, seed 2010)",
     )
     parser.set_defaults(func=run_describe)
 
@@ -230,7 +234,7 @@ def add_describe(subparsers: argparse._SubParsersAction) -> None:
 def run_describe(args: argparse.Namespace) -> int:
     from buzzpipe.atomic_write import write_text
     from buzzpipe.errors import InputError
-    from buzzpipe.survey.builtin import builtin_survey, mapping_path
+    from buzzpipe.survey.builtin import mapping_path
     from buzzpipe.survey.describe import describe_file, format_table
 
     if args.builtin == (args.file is not None):
@@ -238,8 +242,10 @@ def run_describe(args: argparse.Namespace) -> int:
     if args.builtin:
         if args.links or args.mapping:
             raise InputError("--builtin takes no --links or --mapping")
-        table = builtin_survey().describe()
-        print("built-in placeholder survey (not calibrated; see buzzpipe/data/placeholder.py)")
+        from buzzpipe.synth import synthesize
+
+        table = synthesize(BUILTIN_PRESET, seed=BUILTIN_SEED).describe()
+        print(f"built-in survey: synthetic, preset {BUILTIN_PRESET}, seed {BUILTIN_SEED}")
     else:
         mapping = mapping_path(args.mapping) if args.mapping else None
         table = describe_file(args.file, links=args.links, mapping=mapping)

@@ -1,0 +1,456 @@
+"""Paper-style tables built from a results structure: models, tests, verdicts, descriptives.
+
+A table is plain data (cells of text plus stars) so that one layout feeds the HTML, CSV and
+LaTeX writers in ``table_formats``. Odds ratios are shown for logit and ordered logit as
+Stata's ``eform`` does: exp(b), with the standard error exp(b) x se and the interval's ends
+exponentiated; cut points stay on the log-odds scale.
+"""
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from buzzpipe.report import formatting
+
+ODDS_RATIO_FAMILIES: tuple[str, ...] = ("logit", "ologit")
+MAIN_TABLE = "main"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell: its text, and significance stars shown as a superscript."""
+
+    text: str
+    stars: str = ""
+
+
+@dataclass(frozen=True)
+class Row:
+    """A row: a label and one cell per column; ``kind`` tells writers how to style it."""
+
+    label: str
+    cells: tuple[Cell, ...]
+    kind: str = "estimate"  # estimate, error, stat, factor, plain
+
+
+@dataclass(frozen=True)
+class Table:
+    """A paper-style table: id (file name and HTML anchor), title, header, rows, notes."""
+
+    id: str
+    title: str
+    header: tuple[str, ...]
+    rows: tuple[Row, ...]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def shows_odds_ratios(model: Mapping[str, Any]) -> bool:
+    """Whether a model's column is printed as odds ratios (logit and ordered logit)."""
+    return model["family"] in ODDS_RATIO_FAMILIES
+
+
+def displayed_estimate(term: Mapping[str, Any], odds_ratio: bool) -> dict[str, Any]:
+    """The estimate, error and interval as printed: exponentiated for odds ratios (not cuts)."""
+    estimate, se, bounds = term["estimate"], term.get("se"), term.get("interval")
+    if not odds_ratio or term.get("kind") == "cut":
+        return {"estimate": estimate, "se": se, "interval": bounds, "p": term.get("p")}
+    ratio = math.exp(estimate)
+    return {
+        "estimate": ratio,
+        "se": None if se is None else ratio * se,
+        "interval": None
+        if bounds is None
+        else [None if end is None else math.exp(end) for end in bounds],
+        "p": term.get("p"),
+    }
+
+
+def model_tables(results: Mapping[str, Any]) -> list[Table]:
+    """One table per outcome and table group: models side by side, terms down the rows."""
+    tables = []
+    for outcome, record in results["outcomes"].items():
+        groups: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
+        for name, model in record["models"].items():
+            groups.setdefault(model.get("table", MAIN_TABLE), []).append((name, model))
+        for group, models in groups.items():
+            tables.append(_model_table(outcome, record["label"], group, models))
+    return tables
+
+
+def _model_table(
+    outcome: str, outcome_label: str, group: str, models: list[tuple[str, Mapping[str, Any]]]
+) -> Table:
+    header = ("", *(f"({index}) {model['label']}" for index, (_, model) in enumerate(models, 1)))
+    # name -> label: slopes in first-seen order, then intercepts, then cut points (as printed)
+    by_kind: dict[str, dict[str, str]] = {kind: {} for kind in ("coefficient", "intercept", "cut")}
+    factors: dict[str, None] = {}
+    for _, model in models:
+        for name, term in model["terms"].items():
+            if "factor" in term:
+                factors.setdefault(term["factor"])
+            else:
+                by_kind[term.get("kind", "coefficient")].setdefault(name, term.get("label", name))
+    term_order = {**by_kind["coefficient"], **by_kind["intercept"], **by_kind["cut"]}
+    rows: list[Row] = []
+    for name, label in term_order.items():
+        estimates, errors = [], []
+        for _, model in models:
+            term = model["terms"].get(name)
+            if term is None:
+                estimates.append(Cell(""))
+                errors.append(Cell(""))
+                continue
+            shown = displayed_estimate(term, shows_odds_ratios(model))
+            estimates.append(
+                Cell(formatting.number(shown["estimate"]), formatting.stars(shown["p"]))
+            )
+            errors.append(
+                Cell(f"[{formatting.number(shown['se'])}]" if shown["se"] is not None else "")
+            )
+        rows.append(Row(label, tuple(estimates), "estimate"))
+        rows.append(Row("", tuple(errors), "error"))
+    for factor in factors:
+        cells = tuple(
+            Cell("Yes" if any(t.get("factor") == factor for t in m["terms"].values()) else "No")
+            for _, m in models
+        )
+        rows.append(Row(f"{factor.replace('_', ' ').capitalize()} dummies", cells, "factor"))
+    rows.append(
+        Row(
+            "Observations",
+            tuple(Cell(formatting.count(m["stats"]["n"])) for _, m in models),
+            "stat",
+        )
+    )
+    if any(m["stats"].get("pseudo_r2") is not None for _, m in models):
+        rows.append(
+            Row(
+                "Pseudo R\u00b2",
+                tuple(Cell(formatting.number(m["stats"].get("pseudo_r2"))) for _, m in models),
+                "stat",
+            )
+        )
+    if any(m["stats"].get("r2") is not None for _, m in models):
+        rows.append(
+            Row(
+                "R\u00b2",
+                tuple(Cell(formatting.number(m["stats"].get("r2"))) for _, m in models),
+                "stat",
+            )
+        )
+    if any(m["stats"].get("llf") is not None for _, m in models):
+        rows.append(
+            Row(
+                "Log likelihood",
+                tuple(
+                    Cell(formatting.number(m["stats"].get("llf"), 1, unicode_minus=True))
+                    for _, m in models
+                ),
+                "stat",
+            )
+        )
+    if any(m["stats"].get("clusters") is not None for _, m in models):
+        rows.append(
+            Row(
+                "Clusters",
+                tuple(Cell(formatting.count(m["stats"].get("clusters"))) for _, m in models),
+                "stat",
+            )
+        )
+    title = f"{outcome_label}: {'models' if group == MAIN_TABLE else group.replace('_', ' ')}"
+    return Table(
+        id=f"table-{outcome}-{group}".replace("_", "-"),
+        title=title,
+        header=header,
+        rows=tuple(rows),
+        notes=tuple(_model_notes(models)),
+    )
+
+
+def _model_notes(models: list[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """Notes that say what the numbers are and which inference produced the errors and stars."""
+    notes = []
+    families = {m["family"] for _, m in models}
+    if families & set(ODDS_RATIO_FAMILIES):
+        notes.append(
+            "Logit and ordered-logit columns show odds ratios, exp(b); standard errors of the odds "
+            "ratio (delta method, exp(b) \u00d7 se, as Stata's eform) in brackets; cut points on "
+            "the log-odds scale."
+        )
+    if families - set(ODDS_RATIO_FAMILIES):
+        notes.append(
+            "Probit and linear-probability columns show coefficients with standard errors in "
+            "brackets."
+        )
+    columns_by_inference: dict[str, list[str]] = {}
+    for index, (_, model) in enumerate(models, 1):
+        columns_by_inference.setdefault(model["inference"], []).append(f"({index})")
+    if len(columns_by_inference) == 1:
+        notes.append(f"Inference: {models[0][1]['inference']}.")
+    else:
+        for inference, columns in columns_by_inference.items():
+            notes.append(f"Inference in {', '.join(columns)}: {inference}.")
+    notes.append(f"Stars from these p-values: {formatting.STAR_NOTE}.")
+    return notes
+
+
+def sensitivity_tables(results: Mapping[str, Any]) -> list[Table]:
+    """Primary inference beside the sensitivity columns (region clusters, wild bootstrap)."""
+    tables = []
+    for outcome, record in results["outcomes"].items():
+        for name, model in record["models"].items():
+            sensitivity = model.get("sensitivity") or {}
+            if not sensitivity:
+                continue
+            odds_ratio = shows_odds_ratios(model)
+            header = ["", "Estimate", "p [95% interval], primary"]
+            header += [f"p [interval], {column['inference']}" for column in sensitivity.values()]
+            rows = []
+            for term_name, term in model["terms"].items():
+                records = [column["terms"].get(term_name) for column in sensitivity.values()]
+                if all(entry is None for entry in records):
+                    continue
+                shown = displayed_estimate(term, odds_ratio)
+                cells = [
+                    Cell(formatting.number(shown["estimate"])),
+                    _p_with_interval(shown["p"], shown["interval"]),
+                ]
+                for entry in records:
+                    if entry is None:
+                        cells.append(Cell(formatting.DASH))
+                        continue
+                    bounds = entry.get("interval")
+                    if bounds is not None and odds_ratio and term.get("kind") != "cut":
+                        bounds = [None if end is None else math.exp(end) for end in bounds]
+                    cells.append(_p_with_interval(entry.get("p"), bounds))
+                rows.append(Row(term.get("label", term_name), tuple(cells), "plain"))
+            scale = "odds ratios" if odds_ratio else "coefficients"
+            tables.append(
+                Table(
+                    id=f"table-{outcome}-{name}-sensitivity".replace("_", "-"),
+                    title=f"{record['label']}: {model['label']}, inference compared",
+                    header=tuple(header),
+                    rows=tuple(rows),
+                    notes=(
+                        f"Estimates are {scale}; intervals on the same scale. The primary "
+                        f"inference is {model['inference']}; the other columns are sensitivity "
+                        "checks for single restrictions.",
+                    ),
+                )
+            )
+    return tables
+
+
+def _p_with_interval(p: float | None, bounds: list | None) -> Cell:
+    return Cell(f"{formatting.p_value(p)} {formatting.interval(bounds)}", formatting.stars(p))
+
+
+def tests_table(results: Mapping[str, Any]) -> Table | None:
+    """The hypothesis tests: statistic, p-value, estimate with interval, inference used."""
+    tests = results.get("tests", [])
+    if not tests:
+        return None
+    labels = {key: record["label"] for key, record in results["outcomes"].items()}
+    rows = []
+    for test in tests:
+        statistic = test.get("statistic")
+        distribution = test.get("distribution", "chi2")
+        df = test.get("df")
+        name = distribution if df is None else f"{distribution}({_df_text(df)})"
+        estimate = test.get("estimate")
+        rows.append(
+            Row(
+                test["label"],
+                (
+                    Cell(labels.get(test.get("outcome"), formatting.DASH)),
+                    Cell(test["hypothesis"]),
+                    Cell(
+                        f"{name} = {formatting.number(statistic)}"
+                        if statistic is not None
+                        else name
+                    ),
+                    Cell(formatting.p_value(test["p"]), formatting.stars(test["p"])),
+                    Cell(
+                        formatting.DASH
+                        if estimate is None
+                        else f"{formatting.number(estimate)} "
+                        f"{formatting.interval(test.get('interval'))}"
+                    ),
+                    Cell(test["inference"]),
+                ),
+                "plain",
+            )
+        )
+    return Table(
+        id="table-tests",
+        title="Hypothesis tests",
+        header=(
+            "Test",
+            "Outcome",
+            "Null hypothesis",
+            "Statistic",
+            "p",
+            "Estimate [interval]",
+            "Inference",
+        ),
+        rows=tuple(rows),
+        notes=(
+            "One-sided tests state their alternative in the hypothesis; intervals with an "
+            "infinite end are unbounded (Fieller).",
+            f"{formatting.STAR_NOTE}.",
+        ),
+    )
+
+
+def _df_text(df: Any) -> str:
+    if isinstance(df, list | tuple):
+        return ", ".join(_df_text(part) for part in df)
+    return formatting.count(df) if float(df).is_integer() else formatting.number(df, 1)
+
+
+def verdicts_table(results: Mapping[str, Any]) -> Table | None:
+    """The verdict rule table: each finding, whether it holds, the rule and its evidence."""
+    verdicts = results.get("verdicts", [])
+    if not verdicts:
+        return None
+    labels = {key: record["label"] for key, record in results["outcomes"].items()}
+    rows = []
+    for verdict in verdicts:
+        holds = verdict["holds"]
+        evidence = verdict.get("evidence", {})
+        evidence_text = "; ".join(_evidence_text(key, value) for key, value in evidence.items())
+        rows.append(
+            Row(
+                verdict.get("label", verdict["finding"].replace("_", " ")),
+                (
+                    Cell(labels.get(verdict.get("outcome"), formatting.DASH)),
+                    Cell({True: "yes", False: "no", None: "undecided"}[holds]),
+                    Cell(verdict["rule"]["text"]),
+                    Cell(evidence_text or formatting.DASH),
+                ),
+                "plain",
+            )
+        )
+    return Table(
+        id="table-verdicts",
+        title="Verdicts and the rules that produced them",
+        header=("Finding", "Outcome", "Holds", "Rule", "Evidence"),
+        rows=tuple(rows),
+        notes=("Verdicts are a pure function of the numbers in this report, by the rules shown.",),
+    )
+
+
+def _evidence_text(key: str, value: Any) -> str:
+    if key == "p" or key.endswith("_p"):
+        return f"{key.replace('_', ' ')} {formatting.p_value(value)}"
+    if isinstance(value, float):
+        return f"{key.replace('_', ' ')} {formatting.number(value)}"
+    if isinstance(value, list) and len(value) == 2:
+        return f"{key.replace('_', ' ')} {formatting.interval(value)}"
+    return f"{key.replace('_', ' ')} {value}"
+
+
+def descriptives_table(results: Mapping[str, Any]) -> Table | None:
+    """The descriptive statistics table, laid out as the study gave it."""
+    table = results.get("descriptives")
+    if not table:
+        return None
+    columns = table["columns"]
+    rows = []
+    for row in table["rows"]:
+        cells = [Cell(_descriptive_text(row[column["key"]], column)) for column in columns[1:]]
+        rows.append(Row(str(row[columns[0]["key"]]), tuple(cells), "plain"))
+    return Table(
+        id="table-descriptives",
+        title=table.get("title", "Descriptive statistics"),
+        header=tuple(column.get("label", column["key"]) for column in columns),
+        rows=tuple(rows),
+        notes=tuple(table.get("notes", ())),
+    )
+
+
+def _descriptive_text(value: Any, column: Mapping[str, Any]) -> str:
+    style = column.get("format")
+    if value is None:
+        return formatting.DASH
+    if style == "percent":
+        return formatting.percent(value)
+    if style == "count" or (isinstance(value, int) and not isinstance(value, bool)):
+        return formatting.count(value)
+    if isinstance(value, float):
+        return formatting.number(value, column.get("decimals", 2))
+    return str(value)
+
+
+def counterfactuals_table(results: Mapping[str, Any]) -> Table | None:
+    """Policy programmes: predicted innovation and extra innovating firms by region."""
+    programmes = results.get("counterfactuals", [])
+    if not programmes:
+        return None
+    rows = []
+    for programme in programmes:
+        for row in [*programme["regions"], programme["overall"]]:
+            predicted, extra = row["predicted_rate"], row["extra_innovators"]
+            rows.append(
+                Row(
+                    programme["label"],
+                    (
+                        Cell(row["region"]),
+                        Cell(formatting.count(row["firms"])),
+                        Cell(formatting.percent(row["baseline_rate"])),
+                        Cell(
+                            f"{formatting.percent(predicted['estimate'])} "
+                            f"{_percent_interval(predicted.get('interval'))}"
+                        ),
+                        Cell(
+                            f"{formatting.number(extra['estimate'], 1)} "
+                            f"{formatting.interval(extra.get('interval'), 1)}"
+                        ),
+                    ),
+                    "stat" if row is programme["overall"] else "plain",
+                )
+            )
+    notes = [
+        "Predicted under the fitted model, not caused: each programme changes the breadth of "
+        "the firms it reaches and re-predicts their probability of innovating.",
+    ]
+    for programme in programmes:
+        notes.append(
+            f"{programme['label']}: K = {programme['k']} "
+            f"{'in total' if programme['k_per'] == 'total' else 'per region'}, "
+            f"targeting {programme['targeting']}"
+            + (f"; {programme['note']}" if programme.get("note") else "")
+            + "."
+        )
+    if any(programme.get("interval_method") for programme in programmes):
+        notes.append(f"Intervals: {programmes[0].get('interval_method')}.")
+    return Table(
+        id="table-counterfactuals",
+        title="Policy counterfactuals by city-region",
+        header=(
+            "Programme",
+            "Region",
+            "Firms",
+            "Innovating now",
+            "Predicted [interval]",
+            "Extra innovating firms [interval]",
+        ),
+        rows=tuple(rows),
+        notes=tuple(notes),
+    )
+
+
+def _percent_interval(bounds: list | None) -> str:
+    if bounds is None:
+        return ""
+    low, high = bounds
+    return f"[{formatting.percent(low)}, {formatting.percent(high)}]"
+
+
+def all_tables(results: Mapping[str, Any]) -> list[Table]:
+    """Every table of the report, in the order the report shows them."""
+    tables: list[Table | None] = [descriptives_table(results), *model_tables(results)]
+    tables += sensitivity_tables(results)
+    tables += [tests_table(results), counterfactuals_table(results), verdicts_table(results)]
+    return [table for table in tables if table is not None]

@@ -121,7 +121,7 @@ def odds_ratio_figure(results: Mapping[str, Any]) -> Figure | None:
         low, high = axes.get_xlim()
         ticks = [
             tick
-            for tick in (0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2, 3, 4)
+            for tick in (0.25, 0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.75, 2, 3, 4, 6)
             if low <= tick <= high
         ]
         axes.set_xticks(ticks)
@@ -292,6 +292,16 @@ def render(figure: Figure) -> tuple[bytes, bytes]:
         figure.savefig(png, format="png", dpi=150, metadata={"Software": None})
         figure.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
     return png.getvalue(), svg.getvalue()
+
+
+def figure_ids(results: Mapping[str, Any]) -> list[str]:
+    """Ids of the figures the results support (drawn but not rendered to bytes)."""
+    ids = []
+    with matplotlib.rc_context(_STYLE):
+        for figure_id, _, draw in FIGURES:
+            if draw(results) is not None:
+                ids.append(figure_id)
+    return ids
 
 
 def all_figures(results: Mapping[str, Any]) -> list[FigureOutput]:

@@ -4,4 +4,6 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/setup-venv.sh"
 cd "$root"
+# Until the calibrated synthetic survey lands, the main job describes the small placeholder
+# survey shipped with the package (src/buzzpipe/data/placeholder_survey.csv).
 exec "$root/.venv/bin/buzzpipe" describe --builtin "$@"

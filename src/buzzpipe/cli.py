@@ -30,6 +30,53 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS: list = []
 
 
+def add_describe(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "describe",
+        help="the descriptive table of a survey, overall and by city-region",
+        description="Firms by region and industry, collaboration at each scale and with each "
+        "partner type, regimes and innovation rates, overall and by region. Parquet files are "
+        "streamed in bounded memory.",
+    )
+    parser.add_argument("file", nargs="?", help="survey file (.csv, .parquet, .dta, .sav)")
+    parser.add_argument("--links", help="links file of an edge-list survey (FILE holds firms)")
+    parser.add_argument(
+        "--mapping", help="TOML mapping of your columns and codes (or: norway, cis)"
+    )
+    parser.add_argument("--csv", metavar="OUT", help="also write the table as CSV to OUT")
+    parser.add_argument(
+        "--builtin",
+        action="store_true",
+        help="describe the small survey shipped with buzzpipe (a placeholder, not calibrated)",
+    )
+    parser.set_defaults(func=run_describe)
+
+
+def run_describe(args: argparse.Namespace) -> int:
+    from buzzpipe.atomic_write import write_text
+    from buzzpipe.errors import InputError
+    from buzzpipe.survey.builtin import builtin_survey, mapping_path
+    from buzzpipe.survey.describe import describe_file, format_table
+
+    if args.builtin == (args.file is not None):
+        raise InputError("give either a survey FILE or --builtin", expected="exactly one")
+    if args.builtin:
+        if args.links or args.mapping:
+            raise InputError("--builtin takes no --links or --mapping")
+        table = builtin_survey().describe()
+        print("built-in placeholder survey (not calibrated; see buzzpipe/data/placeholder.py)")
+    else:
+        mapping = mapping_path(args.mapping) if args.mapping else None
+        table = describe_file(args.file, links=args.links, mapping=mapping)
+    sys.stdout.write(format_table(table))
+    if args.csv:
+        write_text(args.csv, table.to_csv(lineterminator="\n"))
+    return 0
+
+
+COMMANDS.append(add_describe)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``buzzpipe`` console command."""
     parser = build_parser()

@@ -54,3 +54,37 @@ def breadth_column(scale: str, *, with_group: bool = False) -> str:
 def any_column(scale: str) -> str:
     """Column of the 0/1 flag 'any partner at this scale'."""
     return f"any_{scale}"
+
+
+# Added by the data layer (issue 2): further names of the survey model.
+COUNTRY = "country"  # optional firm column: the firm's own country (edge-list surveys)
+REGION = "region"
+INDUSTRY = "industry"
+CATEGORICAL_CONTROLS: tuple[str, ...] = ("region", "industry")
+NUMERIC_CONTROLS: tuple[str, ...] = (
+    "employees",
+    "foreign_share",
+    "firm_age",
+    "education",
+    "openness",
+)
+REQUIRED_OUTCOMES: tuple[str, ...] = ("product",)
+REGIME = "regime"
+LINK_SCALE = "scale"  # the scale a link is classified into (missing when it cannot be told)
+PIPELINE_EXPOSURE = "pipeline_exposure"
+PIPELINE_EXPOSURE_UNKNOWN_SHARE = "pipeline_exposure_unknown_share"
+DONT_KNOW = "missing"  # the code-table value meaning "don't know" in mapping files
+
+
+def breadth_scale(name: str) -> tuple[str, bool] | None:
+    """Split ``breadth_<scale>`` or ``breadth_<scale>_with_group`` into (scale, with_group)."""
+    if not name.startswith("breadth_"):
+        return None
+    rest = name[len("breadth_") :]
+    if rest.endswith("_with_group"):
+        rest, with_group = rest[: -len("_with_group")], True
+    else:
+        with_group = False
+    if not rest or "_" in rest:
+        return None
+    return rest, with_group

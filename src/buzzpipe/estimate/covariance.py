@@ -1,0 +1,118 @@
+"""Covariance pieces and Stata's small-sample conventions (the table in DESIGN.md).
+
+A fit keeps the bread (inverse of minus the observed Hessian), the robust meat (sum of outer
+products of the weighted per-observation scores) and the cluster score sums (G x k); the
+covariance is ``factor * bread @ meat @ bread`` (or ``factor * bread`` for classical)::
+
+    family     vcov        factor                              reference
+    ML         classical   1                                   normal
+    ML         robust      N/(N-1)                             normal
+    ML         cluster     G/(G-1)                             normal
+    LPM (OLS)  classical   s^2 = RSS/(N-K)                     t(N-K)
+    LPM        robust      N/(N-K)                  (HC1)      t(N-K)
+    LPM        cluster     G/(G-1) * (N-1)/(N-K)               t(G-1)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg
+
+from buzzpipe.errors import EstimationError
+
+__all__ = ["SandwichPieces", "invert_information", "sandwich_pieces", "stata_factor", "assemble"]
+
+
+def invert_information(hessian: np.ndarray, names: list[str]) -> np.ndarray:
+    """The bread: (-H)^{-1}, by Cholesky; a clear error if the information is singular."""
+    k = hessian.shape[0]
+    if k == 0:
+        return np.zeros((0, 0))
+    try:
+        factor = linalg.cho_factor(-hessian, lower=True)
+        bread = linalg.cho_solve(factor, np.eye(k))
+    except linalg.LinAlgError:
+        raise EstimationError(
+            "the information matrix is singular at the estimate (terms: "
+            + ", ".join(names)
+            + "); some parameter is not identified"
+        ) from None
+    return (bread + bread.T) / 2
+
+
+@dataclass
+class SandwichPieces:
+    """Sums over the estimation sample that every covariance is built from."""
+
+    meat: np.ndarray  # sum_i s_i s_i' of weighted scores
+    cluster_score_sums: np.ndarray | None  # G x k, or None without clusters
+
+
+def sandwich_pieces(
+    scores_of_block,
+    n_rows: int,
+    weights: np.ndarray | None,
+    clusters: np.ndarray | None,
+    n_clusters: int | None,
+    block_rows: int = 65_536,
+) -> SandwichPieces:
+    """Meat and cluster score sums, block by block from ``scores_of_block(start, stop)``."""
+    meat = None
+    sums = None
+    for start in range(0, n_rows, block_rows):
+        stop = min(start + block_rows, n_rows)
+        scores = scores_of_block(start, stop)
+        if weights is not None:
+            scores = scores * weights[start:stop, None]
+        block_meat = scores.T @ scores
+        meat = block_meat if meat is None else meat + block_meat
+        if clusters is not None:
+            codes = clusters[start:stop]
+            block_sums = np.column_stack(
+                [
+                    np.bincount(codes, weights=scores[:, j], minlength=n_clusters)
+                    for j in range(scores.shape[1])
+                ]
+            ).reshape(n_clusters, scores.shape[1])
+            sums = block_sums if sums is None else sums + block_sums
+    assert meat is not None
+    return SandwichPieces(meat=(meat + meat.T) / 2, cluster_score_sums=sums)
+
+
+def stata_factor(
+    vcov_type: str,
+    *,
+    uses_t: bool,
+    nobs: int,
+    n_params: int,
+    n_clusters: int | None = None,
+    residual_variance: float | None = None,
+) -> float:
+    """Stata's multiplier for ``vcov_type`` ("classical" | "robust" | "cluster")."""
+    if vcov_type == "classical":
+        return float(residual_variance) if uses_t else 1.0
+    if vcov_type == "robust":
+        return nobs / (nobs - n_params) if uses_t else nobs / (nobs - 1)
+    if vcov_type == "cluster":
+        assert n_clusters is not None
+        factor = n_clusters / (n_clusters - 1)
+        if uses_t:
+            factor *= (nobs - 1) / (nobs - n_params)
+        return factor
+    raise ValueError(vcov_type)
+
+
+def assemble(
+    vcov_type: str, bread: np.ndarray, pieces: SandwichPieces, factor: float
+) -> np.ndarray:
+    """The covariance matrix: ``factor * bread`` or ``factor * bread @ meat @ bread``."""
+    if vcov_type == "classical":
+        return factor * bread
+    meat = pieces.meat
+    if vcov_type == "cluster":
+        sums = pieces.cluster_score_sums
+        meat = sums.T @ sums
+    vcov = factor * (bread @ meat @ bread)
+    return (vcov + vcov.T) / 2

@@ -1,0 +1,227 @@
+"""Formula -> design: the estimation sample, outcome, design matrix and its specification.
+
+::
+
+    design = build_design("product ~ breadth_international + log(employees) + C(industry)", data,
+                          weights="weight", cluster="region", offset=None)
+    design.y, design.X, design.names       # float64 arrays and formulaic's column names
+    design.row_ids                         # data index labels of the estimation sample
+    design.n_dropped_missing               # rows lost to listwise deletion
+    design.rebuild(new_data)               # X for other data through the same specification
+
+Formulas are formulaic's, with ``log``, ``exp`` and ``sqrt`` available. As in Stata, a row with a
+missing value in any variable the model uses (outcome, regressors, weight, cluster, offset) is
+left out, and so is a row whose transformed value is not finite (``log(0)`` is missing in Stata).
+Categorical terms use treatment coding with the lowest level as reference (Stata's rule).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from formulaic import Formula, model_matrix
+
+from buzzpipe.errors import InputError
+
+__all__ = ["Design", "build_design", "FORMULA_CONTEXT"]
+
+# functions a formula may call beyond formulaic's own transforms (C, I, center, scale, ...)
+FORMULA_CONTEXT: dict[str, Any] = {"log": np.log, "exp": np.exp, "sqrt": np.sqrt}
+
+
+@dataclass
+class Design:
+    """The estimation sample of one model: arrays plus the formulaic spec behind them."""
+
+    formula: str
+    outcome: str
+    y: np.ndarray
+    X: np.ndarray
+    names: list[str]
+    row_ids: pd.Index
+    n_dropped_missing: int
+    model_spec: Any
+    weights: np.ndarray | None = None
+    weights_name: str | None = None
+    clusters: np.ndarray | None = None
+    cluster_labels: np.ndarray | None = None
+    cluster_name: str | None = None
+    offset: np.ndarray | None = None
+    offset_name: str | None = None
+    outcome_spec: Any = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def nobs(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def n_clusters(self) -> int | None:
+        return None if self.cluster_labels is None else int(len(self.cluster_labels))
+
+    def rebuild(self, new_data: pd.DataFrame) -> np.ndarray:
+        """X for ``new_data`` through the same specification (same levels, columns, order).
+
+        Rows are kept one for one (a missing input gives a NaN row), so perturbed copies of the
+        estimation data line up with ``row_ids``.
+        """
+        try:
+            frame = self.model_spec.get_model_matrix(
+                new_data, na_action="ignore", context=FORMULA_CONTEXT
+            )
+        except Exception as error:  # formulaic raises many types for unknown levels, names, ...
+            raise InputError(f"cannot build the model's design for new data: {error}") from None
+        return np.asarray(frame[self.names], dtype=np.float64)
+
+    def subset(
+        self, keep_rows: np.ndarray | None = None, keep_columns: Sequence[str] | None = None
+    ):
+        """A copy with only the rows (boolean mask) and columns (names, in order) given."""
+        design = self
+        if keep_columns is not None:
+            positions = [self.names.index(name) for name in keep_columns]
+            design = replace(design, X=design.X[:, positions], names=list(keep_columns))
+        if keep_rows is not None:
+            clusters, labels = design.clusters, design.cluster_labels
+            if clusters is not None:
+                used, clusters = np.unique(clusters[keep_rows], return_inverse=True)
+                labels = labels[used]
+            design = replace(
+                design,
+                y=design.y[keep_rows],
+                X=design.X[keep_rows],
+                row_ids=design.row_ids[keep_rows],
+                weights=None if design.weights is None else design.weights[keep_rows],
+                clusters=clusters,
+                cluster_labels=labels,
+                offset=None if design.offset is None else design.offset[keep_rows],
+            )
+        return design
+
+
+def _require_column(data: pd.DataFrame, column: str, role: str) -> None:
+    if column not in data.columns:
+        raise InputError(
+            f"the {role} column is not in the data", column=column, expected="an existing column"
+        )
+
+
+def build_design(
+    formula: str,
+    data: pd.DataFrame,
+    *,
+    weights: str | None = None,
+    cluster: str | None = None,
+    offset: str | np.ndarray | None = None,
+) -> Design:
+    """The estimation sample and design matrix of ``formula`` on ``data`` (listwise deletion)."""
+    if not isinstance(data, pd.DataFrame):
+        raise InputError("data must be a pandas DataFrame", value=type(data).__name__)
+    if not data.index.is_unique:
+        raise InputError(
+            "the data index has duplicate labels; row ids must identify observations",
+            expected="a unique index (reset_index() makes one)",
+        )
+    try:
+        parsed = Formula(formula)
+    except Exception as error:
+        raise InputError(f"cannot parse the formula: {error}", value=formula) from None
+    if not hasattr(parsed, "lhs") or len(parsed.lhs) != 1:
+        raise InputError(
+            "the formula needs exactly one outcome left of '~'",
+            value=formula,
+            expected="'outcome ~ regressors'",
+        )
+    outcome = str(parsed.lhs[0])
+
+    usable = pd.Series(True, index=data.index)
+    for column, role in ((weights, "weight"), (cluster, "cluster")):
+        if column is not None:
+            _require_column(data, column, role)
+            usable &= data[column].notna()
+    offset_values: np.ndarray | None = None
+    offset_name: str | None = None
+    if isinstance(offset, str):
+        _require_column(data, offset, "offset")
+        offset_name = offset
+        offset_values = pd.to_numeric(data[offset], errors="coerce").to_numpy(np.float64)
+    elif offset is not None:
+        offset_values = np.asarray(offset, dtype=np.float64)
+        if offset_values.shape != (len(data),):
+            raise InputError(
+                "the offset array does not match the data",
+                value=offset_values.shape,
+                expected=f"one value per data row ({len(data)})",
+            )
+    if offset_values is not None:
+        usable &= np.isfinite(offset_values)
+    if weights is not None:
+        weight_values = pd.to_numeric(data[weights], errors="coerce")
+        bad = usable & ~(weight_values >= 0) & weight_values.notna()
+        if bad.any() or (usable & weight_values.isna() & data[weights].notna()).any():
+            rows = list(data.index[bad | (usable & weight_values.isna() & data[weights].notna())])
+            raise InputError(
+                "sampling weights must be non-negative numbers",
+                column=weights,
+                rows=rows,
+                value=data.loc[rows[0], weights],
+                expected="a weight >= 0",
+            )
+        usable &= weight_values > 0  # zero-weight rows do not enter the sample (as Stata)
+
+    def materialise(frame: pd.DataFrame):
+        try:
+            return model_matrix(formula, frame, context=FORMULA_CONTEXT, na_action="drop")
+        except Exception as error:
+            raise InputError(f"cannot build the design: {error}", value=formula) from None
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        subset = data.loc[usable.to_numpy()]
+        matrices = materialise(subset)
+        lhs, rhs = matrices.lhs, matrices.rhs
+        finite = np.isfinite(np.asarray(rhs, dtype=np.float64)).all(axis=1) & np.isfinite(
+            np.asarray(lhs, dtype=np.float64)
+        ).all(axis=1)
+        if not finite.all():
+            # a transform produced +-inf (log(0)): Stata treats it as missing; rebuild so that
+            # factor levels come from the rows that remain
+            matrices = materialise(subset.loc[rhs.index[finite]])
+            lhs, rhs = matrices.lhs, matrices.rhs
+    if lhs.shape[1] != 1:
+        raise InputError(
+            "the outcome must be one numeric column",
+            column=outcome,
+            value=list(lhs.columns),
+            expected="a numeric 0/1 or ordinal outcome",
+        )
+    row_ids = rhs.index
+    positions = data.index.get_indexer(row_ids)
+    clusters = labels = None
+    if cluster is not None:
+        clusters, labels = pd.factorize(data[cluster].to_numpy()[positions], sort=True)
+        labels = np.asarray(labels)
+    weight_array = None
+    if weights is not None:
+        weight_array = pd.to_numeric(data[weights]).to_numpy(np.float64)[positions]
+    return Design(
+        formula=formula,
+        outcome=outcome,
+        y=np.asarray(lhs, dtype=np.float64)[:, 0].copy(),
+        X=np.ascontiguousarray(np.asarray(rhs, dtype=np.float64)),
+        names=[str(name) for name in rhs.columns],
+        row_ids=row_ids,
+        n_dropped_missing=int(len(data) - len(row_ids)),
+        model_spec=rhs.model_spec,
+        outcome_spec=lhs.model_spec,
+        weights=weight_array,
+        weights_name=weights,
+        clusters=None if clusters is None else clusters.astype(np.intp),
+        cluster_labels=labels,
+        cluster_name=cluster,
+        offset=None if offset_values is None else offset_values[positions],
+        offset_name=offset_name,
+    )

@@ -1,0 +1,347 @@
+"""The one entry point: ``fit(formula, data, family, vcov, weights)`` -> :class:`Fit`.
+
+::
+
+    from buzzpipe.estimate import fit
+    result = fit("product ~ breadth_international + log(employees) + C(industry)", firms,
+                 family="logit", vcov={"cluster": "region"}, weights="weight")
+    result.params, result.bse, result.summary(), result.odds_ratios()
+
+Steps: formula -> design (listwise deletion), Stata's diagnostics (outcome coding, collinearity,
+perfect prediction), Newton over row blocks of the design (``newton.py``), then Stata's covariance
+conventions (``covariance.py``) and the constant-only model for the pseudo-R2.
+``fit_design`` runs the same on a ready :class:`Design` (for callers that build designs
+themselves).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from buzzpipe.errors import EstimationError, InputError
+from buzzpipe.estimate import diagnostics
+from buzzpipe.estimate.covariance import (
+    assemble,
+    invert_information,
+    sandwich_pieces,
+    stata_factor,
+)
+from buzzpipe.estimate.design import Design, build_design
+from buzzpipe.estimate.families import Family, OrderedLogit, get_family
+from buzzpipe.estimate.newton import NewtonResult, newton, row_blocks
+from buzzpipe.estimate.result import Fit
+
+__all__ = ["fit", "fit_design", "prepare_design", "parse_vcov"]
+
+# rows whose fitted probability of the observed outcome is this close to 1 are "completely
+# determined" (Stata's note); the separation linear program runs on designs up to LP_MAX_ROWS
+DETERMINED = 1e-10
+LP_MAX_ROWS = 200_000
+
+
+def parse_vcov(vcov: str | Mapping[str, str]) -> tuple[str, str | None]:
+    """("classical" | "robust" | "cluster", cluster column or None) from the ``vcov`` argument."""
+    if isinstance(vcov, str) and vcov in ("classical", "robust"):
+        return vcov, None
+    if isinstance(vcov, Mapping) and set(vcov) == {"cluster"} and isinstance(vcov["cluster"], str):
+        return "cluster", vcov["cluster"]
+    raise InputError(
+        "unknown covariance type",
+        value=vcov,
+        expected="'classical', 'robust' or {'cluster': '<column>'}",
+    )
+
+
+def prepare_design(design: Design, family: Family) -> tuple[Design, Family, list[str]]:
+    """Stata's checks before estimation: outcome coding, collinear terms, perfect prediction.
+
+    Returns the design to estimate (rows and terms dropped as Stata would), the family (ordered
+    logit with its categories) and the notes.
+    """
+    notes: list[str] = []
+    if design.n_dropped_missing:
+        notes.append(
+            f"{design.n_dropped_missing} observations deleted (missing values, non-finite "
+            "transforms or zero weight)"
+        )
+    if family.binary:
+        diagnostics.check_binary_outcome(design.y, design.row_ids, design.outcome)
+    elif design.y.size == 0:
+        raise EstimationError(f"no observations left to estimate the model of {design.outcome!r}")
+
+    def drop_collinear(current: Design) -> Design:
+        dropped = diagnostics.collinear_columns(current.X, current.names, current.weights)
+        if not dropped:
+            return current
+        notes.extend(f"{name} omitted because of collinearity" for name in dropped)
+        return current.subset(keep_columns=[n for n in current.names if n not in dropped])
+
+    design = drop_collinear(design)
+    if family.name in ("logit", "probit"):
+        keep, omitted, separation_notes = diagnostics.indicator_separation(
+            design.X, design.y, design.names
+        )
+        if omitted:
+            notes.extend(separation_notes)
+            design = design.subset(
+                keep_rows=keep, keep_columns=[n for n in design.names if n not in omitted]
+            )
+            diagnostics.check_binary_outcome(design.y, design.row_ids, design.outcome)
+            design = drop_collinear(design)
+        diagnostics.continuous_separation(design.X, design.y, design.names)
+    if isinstance(family, OrderedLogit):
+        values = np.unique(design.y)
+        if values.size < 2:
+            raise EstimationError(
+                f"outcome {design.outcome!r} does not vary in the estimation sample"
+            )
+        family = family.with_categories(tuple(values.tolist()))
+        codes = np.searchsorted(values, design.y).astype(np.float64)
+        design = design.subset(keep_columns=[n for n in design.names if n != "Intercept"])
+        design.y = codes
+    if design.X.shape[1] == 0 and not isinstance(family, OrderedLogit):
+        raise EstimationError("no regressors left to estimate")
+    return design, family, notes
+
+
+def _start(family: Family, design: Design) -> np.ndarray:
+    """Starting values: the constant-only solution for the intercept, zeros elsewhere."""
+    start = family.start(design.X, design.y, design.weights)
+    if family.name in ("logit", "probit") and "Intercept" in design.names:
+        w = np.ones_like(design.y) if design.weights is None else design.weights
+        share = float(np.clip((w * design.y).sum() / w.sum(), 1e-6, 1 - 1e-6))
+        link = special.logit if family.name == "logit" else special.ndtri
+        start[design.names.index("Intercept")] = link(share)
+    return start
+
+
+def _run_newton(
+    family: Family, design: Design, X: np.ndarray, start: np.ndarray, tol: float, max_iter: int
+) -> NewtonResult:
+    chunks = row_blocks(X, design.y, design.weights, design.offset)
+    return newton(family, chunks, start, tol=tol, max_iter=max_iter)
+
+
+def _separation_error(design: Design, count_text: str) -> EstimationError | None:
+    """An error naming the terms of a separating combination, if the linear program finds one."""
+    if design.nobs > LP_MAX_ROWS:
+        return None
+    found = diagnostics.separating_direction(design.X, design.y)
+    if found is None:
+        return None
+    direction, separated = found
+    scale = np.abs(direction * np.abs(design.X).max(axis=0))
+    terms = [
+        name for name, size in zip(design.names, scale, strict=True) if size > 1e-6 * scale.max()
+    ]
+    successes = int(design.y[separated].sum())
+    failures = int(separated.sum()) - successes
+    return EstimationError(
+        f"{count_text}: quasi-complete separation: {failures} failures and {successes} successes "
+        f"are perfectly predicted by a combination of {', '.join(terms)}; the maximum "
+        "likelihood estimate does not exist (drop or merge these terms, or the cells they isolate)"
+    )
+
+
+def _check_determined(family: Family, design: Design, params: np.ndarray, notes: list[str]) -> None:
+    """Stata's "N failures and M successes completely determined", or stop on separation."""
+    probabilities = family.predict(params, design.X, design.offset)
+    if isinstance(family, OrderedLogit):
+        observed = probabilities[np.arange(design.nobs), design.y.astype(np.intp)]
+        determined = observed > 1 - DETERMINED
+        if determined.any():
+            notes.append(
+                f"{int(determined.sum())} observations completely determined: some coefficients "
+                "may be infinite (separation); check the cells of the terms with huge estimates"
+            )
+        return
+    if family.name not in ("logit", "probit"):
+        return
+    determined = np.where(design.y == 1, probabilities > 1 - DETERMINED, probabilities < DETERMINED)
+    if not determined.any():
+        return
+    error = _separation_error(design, "the model cannot be estimated")
+    if error is not None:
+        raise error
+    successes = int(design.y[determined].sum())
+    notes.append(
+        f"{int(determined.sum()) - successes} failures and {successes} successes completely "
+        "determined"
+    )
+
+
+def _null_loglike(family: Family, design: Design, tol: float, max_iter: int) -> tuple[float, float]:
+    """(log-likelihood, residual sum of squares for the LPM) of the constant-only model."""
+    if "Intercept" in design.names or isinstance(family, OrderedLogit):
+        columns = 0 if isinstance(family, OrderedLogit) else 1
+        X0 = np.ones((design.nobs, columns))
+        start = family.start(X0, design.y, design.weights)
+        result = _run_newton(family, design, X0, start, tol, max_iter)
+        if not result.converged:
+            raise EstimationError("the constant-only model did not converge")
+        return result.llf, -2.0 * result.llf
+    X0 = np.zeros((design.nobs, 0))
+    llf, _, _ = family.loglike_chunk(np.zeros(0), X0, design.y, design.weights, design.offset)
+    return llf, -2.0 * llf
+
+
+def _gaussian_loglike(rss: float, nobs: int, weight_total: float) -> float:
+    """Stata's ``regress`` e(ll); with weights, weights rescaled to sum to N."""
+    rss_normalised = rss * nobs / weight_total
+    return -0.5 * nobs * (np.log(2 * np.pi) + np.log(rss_normalised / nobs) + 1.0)
+
+
+def fit_design(
+    design: Design,
+    family: Family,
+    vcov_type: str = "classical",
+    *,
+    notes: list[str] | None = None,
+    tol: float = 1e-8,
+    max_iter: int = 100,
+) -> Fit:
+    """Estimate a prepared design (see :func:`prepare_design`) and build the :class:`Fit`."""
+    notes = list(notes or [])
+    if design.weights is not None and vcov_type == "classical":
+        raise InputError(
+            "sampling weights (Stata's pweight) need robust or cluster standard errors",
+            column=design.weights_name,
+            expected="vcov='robust' or vcov={'cluster': '<column>'}",
+        )
+    if vcov_type == "cluster" and design.clusters is None:
+        raise InputError("a cluster covariance needs the design's cluster column")
+    k = family.n_params(design.X.shape[1])
+    if design.nobs <= k:
+        raise EstimationError(
+            f"{design.nobs} observations are too few for {k} parameters in the model of "
+            f"{design.outcome!r}"
+        )
+    result = _run_newton(family, design, design.X, _start(family, design), tol, max_iter)
+    if not result.converged:
+        count_text = (
+            f"the {family.name} model of {design.outcome!r} did not converge after "
+            f"{result.iterations} iterations ({result.message})"
+        )
+        if family.name in ("logit", "probit"):
+            error = _separation_error(design, count_text)
+            if error is not None:
+                raise error
+        raise EstimationError(
+            count_text + "; estimates are not reported (check for separation, scaling or "
+            "collinearity, or raise max_iter)"
+        )
+    params = result.params
+    _check_determined(family, design, params, notes)
+
+    names = list(design.names)
+    if isinstance(family, OrderedLogit):
+        names += [f"cut{j}" for j in range(1, family.n_categories)]
+    bread = invert_information(result.hessian, names)
+
+    def scores_of_block(start: int, stop: int) -> np.ndarray:
+        offset = None if design.offset is None else design.offset[start:stop]
+        return family.scores(params, design.X[start:stop], design.y[start:stop], offset)
+
+    pieces = sandwich_pieces(
+        scores_of_block, design.nobs, design.weights, design.clusters, design.n_clusters
+    )
+    nobs = design.nobs
+    joint_tests_possible = True
+    if vcov_type == "cluster":
+        cluster_notes = diagnostics.cluster_notes(design.n_clusters, k, design.cluster_name)
+        notes.extend(cluster_notes)
+        joint_tests_possible = design.n_clusters > k
+
+    weight_total = float(nobs if design.weights is None else design.weights.sum())
+    residual_variance = None
+    r2 = float("nan")
+    llf = result.llf
+    null_llf, null_rss = _null_loglike(family, design, tol, max_iter)
+    if family.uses_t:
+        rss = -2.0 * result.llf  # the LPM objective is -RSS/2
+        residual = design.y - family.predict(params, design.X, design.offset)
+        residual_variance = float(residual @ residual) / (nobs - k)
+        llf = _gaussian_loglike(rss, nobs, weight_total)
+        null_llf = _gaussian_loglike(null_rss, nobs, weight_total)
+        r2 = 1.0 - rss / null_rss
+    factor = stata_factor(
+        vcov_type,
+        uses_t=family.uses_t,
+        nobs=nobs,
+        n_params=k,
+        n_clusters=design.n_clusters,
+        residual_variance=residual_variance,
+    )
+    covariance = assemble(vcov_type, bread, pieces, factor)
+    meat = pieces.meat
+    if vcov_type == "cluster":
+        meat = pieces.cluster_score_sums.T @ pieces.cluster_score_sums
+    slopes = [name for name in design.names if name != "Intercept"]
+    return Fit(
+        family=family.name,
+        formula=design.formula,
+        outcome=design.outcome,
+        params=pd.Series(params, index=names, name="coef"),
+        vcov=pd.DataFrame(covariance, index=names, columns=names),
+        llf=float(llf),
+        llnull=float(null_llf),
+        nobs=nobs,
+        df_model=len(slopes),
+        df_resid=nobs - k,
+        iterations=result.iterations,
+        converged=result.converged,
+        vcov_type=vcov_type,
+        cluster_var=design.cluster_name if vcov_type == "cluster" else None,
+        n_clusters=design.n_clusters if vcov_type == "cluster" else None,
+        uses_t=family.uses_t,
+        bread=bread,
+        meat=meat,
+        cluster_score_sums=pieces.cluster_score_sums if vcov_type == "cluster" else None,
+        vcov_factor=factor,
+        row_ids=design.row_ids,
+        model_spec=design.model_spec,
+        outcome_spec=design.outcome_spec,
+        x_names=list(design.names),
+        weights=design.weights_name,
+        offset=design.offset_name if design.offset_name is not None else design.offset,
+        n_dropped_missing=design.n_dropped_missing,
+        notes=notes,
+        r2=r2,
+        category_values=getattr(family, "category_values", ()),
+        family_model=family,
+        joint_tests_possible=joint_tests_possible,
+    )
+
+
+def fit(
+    formula: str,
+    data: pd.DataFrame,
+    family: str = "logit",
+    vcov: str | Mapping[str, str] = "classical",
+    weights: str | None = None,
+    *,
+    offset: str | np.ndarray | None = None,
+    tol: float = 1e-8,
+    max_iter: int = 100,
+) -> Fit:
+    """Fit ``formula`` on ``data`` as Stata would (see the module docstring and DESIGN.md).
+
+    ``family``: "logit", "probit", "ologit" or "lpm". ``vcov``: "classical", "robust" or
+    ``{"cluster": column}``. ``weights``: a sampling-weight column (Stata's pweight; robust or
+    cluster covariance only). ``offset``: a column name or an array with one value per data row.
+    """
+    vcov_type, cluster = parse_vcov(vcov)
+    family_model = get_family(family)
+    if weights is not None and vcov_type == "classical":
+        raise InputError(
+            "sampling weights (Stata's pweight) need robust or cluster standard errors",
+            column=weights,
+            expected="vcov='robust' or vcov={'cluster': '<column>'}",
+        )
+    design = build_design(formula, data, weights=weights, cluster=cluster, offset=offset)
+    design, family_model, notes = prepare_design(design, family_model)
+    return fit_design(design, family_model, vcov_type, notes=notes, tol=tol, max_iter=max_iter)

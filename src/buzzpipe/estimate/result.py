@@ -1,0 +1,264 @@
+"""The fitted model: estimates, Stata-convention covariance and what later steps need, not the data.
+
+A :class:`Fit` keeps the coefficients, the bread (inverse observed information), the robust meat,
+the cluster score sums, the estimation-sample row ids and the formulaic specification, so margins,
+counterfactuals, tests and bootstraps rebuild designs for perturbed data through the same
+specification (``fit.design_matrix(new_data)``). Term names are formulaic's (``Intercept``,
+``C(industry)[T.ict]``, ``log(employees)``); ordered-logit cut points are ``cut1``, ``cut2``, ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from buzzpipe.errors import EstimationError, InputError
+from buzzpipe.estimate.design import FORMULA_CONTEXT, Design
+from buzzpipe.estimate.families import Family
+
+__all__ = ["Fit"]
+
+
+@dataclass
+class Fit:
+    """One estimated model (see the module docstring); build it with :func:`buzzpipe.fit`."""
+
+    family: str
+    formula: str
+    outcome: str
+    params: pd.Series
+    vcov: pd.DataFrame
+    llf: float
+    llnull: float
+    nobs: int
+    df_model: int
+    df_resid: int
+    iterations: int
+    converged: bool
+    vcov_type: str
+    cluster_var: str | None
+    n_clusters: int | None
+    uses_t: bool
+    bread: np.ndarray
+    meat: np.ndarray
+    cluster_score_sums: np.ndarray | None
+    vcov_factor: float
+    row_ids: pd.Index
+    model_spec: Any
+    outcome_spec: Any
+    x_names: list[str]
+    weights: str | None
+    offset: str | np.ndarray | None  # column name, or the estimation sample's offset array
+    n_dropped_missing: int
+    notes: list[str] = field(default_factory=list)
+    r2: float = float("nan")
+    category_values: tuple = ()
+    family_model: Family | None = None
+    joint_tests_possible: bool = True
+
+    # ---- inference -------------------------------------------------------------------------
+    @property
+    def bse(self) -> pd.Series:
+        """Standard errors under the fit's covariance convention."""
+        return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=self.params.index)
+
+    @property
+    def zvalues(self) -> pd.Series:
+        """Coefficient over standard error (a t statistic for the LPM)."""
+        return self.params / self.bse
+
+    tvalues = zvalues
+
+    @property
+    def df_inference(self) -> float:
+        """Degrees of freedom of the t reference (LPM): N-K, or G-1 with clusters; inf otherwise."""
+        if not self.uses_t:
+            return float("inf")
+        if self.vcov_type == "cluster":
+            return float(self.n_clusters - 1)
+        return float(self.df_resid)
+
+    def _reference(self):
+        return stats.t(self.df_inference) if self.uses_t else stats.norm()
+
+    @property
+    def pvalues(self) -> pd.Series:
+        """Two-sided p-values against the normal (t for the LPM) reference."""
+        return pd.Series(2 * self._reference().sf(np.abs(self.zvalues)), index=self.params.index)
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Wald confidence intervals, columns ``lower`` and ``upper``."""
+        critical = self._reference().ppf(1 - alpha / 2)
+        return pd.DataFrame(
+            {"lower": self.params - critical * self.bse, "upper": self.params + critical * self.bse}
+        )
+
+    @property
+    def pseudo_r2(self) -> float:
+        """McFadden's pseudo-R2, 1 - llf/llnull (NaN for the LPM: see ``r2``)."""
+        if self.uses_t:
+            return float("nan")
+        return 1.0 - self.llf / self.llnull
+
+    @property
+    def n_params(self) -> int:
+        return int(self.params.shape[0])
+
+    @property
+    def aic(self) -> float:
+        """-2 llf + 2k, k the number of estimated parameters (Stata's ``estat ic``)."""
+        return -2.0 * self.llf + 2.0 * self.n_params
+
+    @property
+    def bic(self) -> float:
+        """-2 llf + k ln N (Stata's ``estat ic``)."""
+        return -2.0 * self.llf + np.log(self.nobs) * self.n_params
+
+    @property
+    def cut_names(self) -> list[str]:
+        return [name for name in self.params.index if name not in self.x_names]
+
+    @property
+    def design_info(self) -> Any:
+        """The formulaic specification of the right-hand side (alias of ``model_spec``)."""
+        return self.model_spec
+
+    def model_test(self) -> tuple[float, int, float] | None:
+        """Wald test that every slope is zero: (statistic, df, p); F for the LPM (Stata's header).
+
+        ``None`` when the covariance cannot support it (too few clusters for the restrictions).
+        """
+        slopes = [name for name in self.x_names if name != "Intercept"]
+        if not slopes:
+            return None
+        df = len(slopes)
+        if not self.joint_tests_possible or (
+            self.vcov_type == "cluster" and self.n_clusters is not None and df > self.n_clusters - 1
+        ):
+            return None
+        b = self.params[slopes].to_numpy()
+        V = self.vcov.loc[slopes, slopes].to_numpy()
+        try:
+            statistic = float(b @ np.linalg.solve(V, b))
+        except np.linalg.LinAlgError:
+            return None
+        if self.uses_t:
+            f = statistic / df
+            return f, df, float(stats.f(df, self.df_inference).sf(f))
+        return statistic, df, float(stats.chi2(df).sf(statistic))
+
+    # ---- new data --------------------------------------------------------------------------
+    def design_matrix(self, new_data: pd.DataFrame) -> np.ndarray:
+        """X for ``new_data`` through the fitted specification (kept columns, fitted order)."""
+        design = Design.__new__(Design)
+        design.model_spec, design.names = self.model_spec, self.x_names
+        return Design.rebuild(design, new_data)
+
+    def _offset_for(self, data: pd.DataFrame, offset: np.ndarray | None) -> np.ndarray | None:
+        if offset is not None:
+            return np.asarray(offset, dtype=np.float64)
+        if isinstance(self.offset, str):
+            return pd.to_numeric(data[self.offset], errors="coerce").to_numpy(np.float64)
+        if self.offset is not None:
+            raise InputError(
+                "this model was fitted with an offset array: pass offset= for the new rows"
+            )
+        return None
+
+    def _slopes(self) -> np.ndarray:
+        return self.params.to_numpy()
+
+    def linear_predictor(self, data: pd.DataFrame, offset: np.ndarray | None = None) -> np.ndarray:
+        """x'b (+ offset) for each row of ``data``."""
+        X = self.design_matrix(data)
+        eta = X @ self.params[self.x_names].to_numpy()
+        off = self._offset_for(data, offset)
+        return eta if off is None else eta + off
+
+    def predict(
+        self, data: pd.DataFrame, which: str = "prob", offset: np.ndarray | None = None
+    ) -> pd.Series | pd.DataFrame:
+        """Predicted probabilities (``which="prob"``) or linear predictions (``"linear"``).
+
+        Ordered logit probabilities come as a frame with one column per outcome category.
+        """
+        if which not in ("prob", "linear"):
+            raise InputError("unknown prediction", value=which, expected="'prob' or 'linear'")
+        X = self.design_matrix(data)
+        off = self._offset_for(data, offset)
+        assert self.family_model is not None
+        if which == "linear":
+            eta = X @ self.params[self.x_names].to_numpy()
+            return pd.Series(eta if off is None else eta + off, index=data.index, name="xb")
+        probabilities = self.family_model.predict(self.params.to_numpy(), X, off)
+        if probabilities.ndim == 2:
+            return pd.DataFrame(probabilities, index=data.index, columns=list(self.category_values))
+        return pd.Series(probabilities, index=data.index, name="prob")
+
+    def scores(self, data: pd.DataFrame, offset: np.ndarray | None = None) -> pd.DataFrame:
+        """Per-observation scores on the estimation rows of ``data``, times the sampling weights.
+
+        Their cross product is ``meat``; their cluster sums are ``cluster_score_sums``.
+        """
+        missing = self.row_ids.difference(data.index)
+        if len(missing):
+            raise InputError("the data lack rows of the estimation sample", rows=list(missing)[:5])
+        rows = data.loc[self.row_ids]
+        X = self.design_matrix(rows)
+        y = np.asarray(
+            self.outcome_spec.get_model_matrix(rows, na_action="ignore", context=FORMULA_CONTEXT),
+            dtype=np.float64,
+        )[:, 0]
+        if self.category_values:
+            y = np.searchsorted(np.asarray(self.category_values, dtype=np.float64), y).astype(
+                np.float64
+            )
+        if offset is None and isinstance(self.offset, np.ndarray):
+            off = self.offset  # the estimation sample's own offset array
+        else:
+            off = self._offset_for(rows, offset)
+        assert self.family_model is not None
+        scores = self.family_model.scores(self.params.to_numpy(), X, y, off)
+        if self.weights is not None:
+            scores = scores * pd.to_numeric(rows[self.weights]).to_numpy(np.float64)[:, None]
+        return pd.DataFrame(scores, index=self.row_ids, columns=self.params.index)
+
+    # ---- presentation ----------------------------------------------------------------------
+    def odds_ratios(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Stata's ``eform``: exp(b), exp(b) * se, z, p and exp of the CI bounds.
+
+        Logit and ordered logit only (ordered logit: slopes; cut points are not odds ratios).
+        """
+        if self.family not in ("logit", "ologit"):
+            raise EstimationError(
+                f"odds ratios are defined for logit and ologit models, not {self.family}"
+            )
+        names = self.x_names
+        odds = np.exp(self.params[names])
+        interval = self.conf_int(alpha).loc[names]
+        return pd.DataFrame(
+            {
+                "odds_ratio": odds,
+                "std_err": odds * self.bse[names],
+                "z": self.zvalues[names],
+                "p": self.pvalues[names],
+                "lower": np.exp(interval["lower"]),
+                "upper": np.exp(interval["upper"]),
+            }
+        )
+
+    def summary(self, alpha: float = 0.05) -> str:
+        """A Stata-like coefficient table with the header statistics and notes."""
+        from buzzpipe.estimate.table import summary_table
+
+        return summary_table(self, alpha)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Fit {self.family} {self.formula!r}: N={self.nobs}, llf={self.llf:.4f}, "
+            f"vcov={self.vcov_type}>"
+        )

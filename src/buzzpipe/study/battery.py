@@ -1,0 +1,212 @@
+"""The clusters-versus-pipelines battery: every part of the study run on one survey.
+
+``run_study(survey)`` fits the main models of each outcome on one shared sample, compares
+pipelines with buzz, tests complementarity, spill-over and heterogeneity, runs the policy
+counterfactuals for the primary outcome, and decides the verdicts from the rule table. It returns
+a :class:`~buzzpipe.study.results.StudyResults`, the shape ``results.json`` and the report take.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from buzzpipe import __version__
+from buzzpipe.errors import BuzzpipeError, InputError
+from buzzpipe.study.complementarity import assess_complementarity
+from buzzpipe.study.counterfactuals import counterfactual
+from buzzpipe.study.heterogeneity import assess_heterogeneity
+from buzzpipe.study.models import (
+    INFERENCE_POLICY,
+    PRIMARY_INFERENCE,
+    breadth_terms,
+    control_terms,
+    default_outcomes,
+    fit_model,
+    fit_outcome_models,
+    inference_label,
+    model_result,
+    scales_present,
+)
+from buzzpipe.study.pipelines_vs_buzz import compare_pipelines_and_buzz
+from buzzpipe.study.results import StudyResults
+from buzzpipe.study.sensitivity import add_sensitivity
+from buzzpipe.study.spillover import assess_spillover
+from buzzpipe.study.verdicts import PRIMARY_OUTCOME, decide_verdicts
+from buzzpipe.survey.schema import NOVELTY
+
+DEFAULT_SCENARIOS: tuple[dict[str, Any], ...] = (
+    {"programme": "pipeline", "firms_treated": 100, "targeting": "random"},
+    {"programme": "cluster", "firms_treated": 100, "targeting": "random"},
+    {"programme": "pipeline", "firms_treated": 100, "targeting": "smallest"},
+    {"programme": "pipeline", "firms_treated": 100, "targeting": "no_pipeline"},
+    {"programme": "pipeline", "firms_treated": 20, "allocation": "per_region"},
+    {"programme": "cluster", "firms_treated": 20, "allocation": "per_region"},
+)
+
+
+def analysis_frame_of(source: Any) -> pd.DataFrame:
+    """The analysis frame of a Survey, or a frame passed as it is."""
+    if hasattr(source, "analysis_frame"):
+        return source.analysis_frame()
+    if isinstance(source, pd.DataFrame):
+        return source
+    raise InputError("the study needs a Survey or an analysis frame", value=type(source).__name__)
+
+
+def run_study(
+    source: Any,
+    *,
+    outcomes: Sequence[str] | None = None,
+    primary_outcome: str = PRIMARY_OUTCOME,
+    seed: int = 0,
+    sensitivity: bool = True,
+    wild_bootstrap_draws: int = 9999,
+    scenarios: Sequence[dict[str, Any]] = DEFAULT_SCENARIOS,
+    bootstrap_replications: int = 199,
+    heterogeneity: bool = True,
+) -> StudyResults:
+    """Run the battery on a survey and decide the verdicts for the primary outcome."""
+    frame = analysis_frame_of(source)
+    outcomes = list(outcomes) if outcomes is not None else default_outcomes(frame)
+    results = StudyResults(
+        meta={
+            "package_version": __version__,
+            "seed": seed,
+            "firms": len(frame),
+            "scales": list(scales_present(frame)),
+            "inference_policy": INFERENCE_POLICY,
+            "primary_outcome": primary_outcome,
+            "notes": [],
+        }
+    )
+    if "regional" not in results.meta["scales"]:
+        results.meta["notes"].append(
+            "The survey has no regional scale: local buzz is measured at the national scale."
+        )
+    vcov = PRIMARY_INFERENCE
+    inference = inference_label(vcov)
+    controls, control_columns = control_terms(frame)
+    for outcome in outcomes:
+        sample, fits = fit_outcome_models(frame, outcome, vcov)
+        results.meta.setdefault("estimation_sample", {})[outcome] = len(sample)
+        for name, (specification, fitted) in fits.items():
+            result = model_result(specification, fitted, vcov)
+            if name == "controls" and sensitivity:
+                breadth = [t for t in breadth_terms(sample) if t in result.terms]
+                add_sensitivity(
+                    result, fitted, sample, breadth, seed=seed, draws=wild_bootstrap_draws
+                )
+            if name == "partner_types" and fitted.nobs != len(sample):
+                result.notes.append(
+                    f"fitted on the {fitted.nobs} of {len(sample)} firms that answered every "
+                    "partner-type question"
+                )
+            results.add_model(result)
+        controls_spec, controls_fit = fits["controls"]
+        family = controls_spec.family
+        compare_pipelines_and_buzz(results, outcome, controls_fit, sample, family, inference)
+        if outcome == NOVELTY:
+            continue
+        _guarded(
+            results,
+            f"{outcome}: complementarity",
+            assess_complementarity,
+            results,
+            outcome,
+            sample,
+            controls,
+            family,
+            vcov,
+            inference,
+        )
+        _guarded(
+            results,
+            f"{outcome}: spill-over",
+            assess_spillover,
+            results,
+            outcome,
+            frame,
+            breadth_terms(frame),
+            controls,
+            control_columns,
+            family,
+        )
+        if heterogeneity:
+            _guarded(
+                results,
+                f"{outcome}: heterogeneity",
+                assess_heterogeneity,
+                results,
+                outcome,
+                sample,
+                breadth_terms(sample),
+                controls,
+                family,
+                vcov,
+                inference,
+            )
+        if outcome == primary_outcome and scenarios:
+            _counterfactuals(
+                results, outcome, sample, controls, seed, scenarios, bootstrap_replications
+            )
+    results.verdicts = decide_verdicts(results, primary_outcome)
+    return results
+
+
+def counterfactual_formula(outcome: str, sample: pd.DataFrame, controls: Sequence[str]) -> str:
+    """The model the programmes are predicted under: breadth with the local x global
+    interaction, so that interactions follow the new breadth."""
+    local = "regional" if "regional" in scales_present(sample) else "national"
+    terms = [f"breadth_{local} * breadth_international"]
+    terms += [t for t in breadth_terms(sample) if t not in (f"breadth_{local}",)]
+    return f"{outcome} ~ " + " + ".join(dict.fromkeys([*terms, *controls]))
+
+
+def _counterfactuals(
+    results: StudyResults,
+    outcome: str,
+    sample: pd.DataFrame,
+    controls: Sequence[str],
+    seed: int,
+    scenarios: Sequence[dict[str, Any]],
+    bootstrap_replications: int,
+) -> None:
+    formula = counterfactual_formula(outcome, sample, controls)
+
+    def refit(data: pd.DataFrame) -> Any:
+        return fit_model(formula, data, "logit", "classical" if "weight" not in data else "robust")
+
+    full = refit(sample)
+    results.meta["counterfactual_model"] = formula
+    children = np.random.SeedSequence(seed).spawn(len(scenarios))
+    for child, scenario in zip(children, scenarios, strict=True):
+        options = {"allocation": "total", "targeting": "random", **scenario}
+        try:
+            results.counterfactuals.append(
+                counterfactual(
+                    refit,
+                    sample,
+                    outcome,
+                    options["programme"],
+                    options["firms_treated"],
+                    targeting=options["targeting"],
+                    allocation=options["allocation"],
+                    bootstrap_replications=bootstrap_replications,
+                    seed=int(child.generate_state(1)[0]),
+                    model=full,
+                )
+            )
+        except BuzzpipeError as error:
+            results.meta["notes"].append(f"counterfactual {options} not computed: {error}")
+
+
+def _guarded(results: StudyResults, label: str, function: Any, *arguments: Any) -> None:
+    """Run one part; a part the data cannot support leaves a note instead of stopping the study."""
+    try:
+        function(*arguments)
+    except BuzzpipeError as error:
+        results.meta["notes"].append(f"{label} not estimated: {error}")

@@ -1,0 +1,102 @@
+"""Heterogeneity: do the breadth effects differ by city-region size or by sector?
+
+Each is a model with breadth x moderator interactions added to the controls model, and a joint
+Wald test that every interaction is zero under firm-level robust errors (which support joint
+tests; region-clustered errors with five regions would not). City-region size is the log of the
+(weighted) number of surveyed firms in the region, a stated proxy: it varies only between
+regions, so its main effect is absorbed by the region fixed effects and only the interactions
+enter. Where a joint test is refused (rank), the interaction terms are still reported one by one.
+
+Results: ``tests[outcome]["heterogeneity_region_size"]``, ``..["heterogeneity_sector"]``
+(joint), and the interaction models as ``models[outcome]["by_region_size" | "by_sector"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from buzzpipe.errors import BuzzpipeError
+from buzzpipe.estimate.hypothesis_tests import wald_test
+from buzzpipe.study.models import ModelSpecification, fit_model, model_result
+from buzzpipe.study.results import Estimate, StudyResults
+from buzzpipe.survey.schema import WEIGHT
+
+REGION_SIZE = "region_size"
+
+
+def region_size(frame: pd.DataFrame) -> pd.Series:
+    """Log of the (weighted) number of surveyed firms in each firm's region."""
+    weights = frame[WEIGHT] if WEIGHT in frame.columns else pd.Series(1.0, index=frame.index)
+    totals = weights.groupby(frame["region"], observed=True).transform("sum")
+    return np.log(totals.astype(float)).rename(REGION_SIZE)
+
+
+def joint_interaction_test(fitted: Any, inference: str, moderator: str) -> Estimate | None:
+    """Joint Wald test that every breadth x moderator interaction of the fit is zero."""
+    terms = [name for name in map(str, fitted.params.index) if ":" in name and moderator in name]
+    if not terms:
+        return None
+    test = wald_test(fitted, [f"{term} = 0" for term in terms])
+    return Estimate(
+        estimate=None,
+        std_error=None,
+        p_value=test.p_value,
+        inference=inference,
+        statistic=test.statistic,
+        df=test.df_numerator,
+        hypothesis=f"all {len(terms)} breadth x {moderator} interactions = 0",
+        note=f"{test.distribution} test",
+    )
+
+
+def assess_heterogeneity(
+    results: StudyResults,
+    outcome: str,
+    sample: pd.DataFrame,
+    breadth: Sequence[str],
+    controls: Sequence[str],
+    family: str,
+    vcov: Any,
+    inference: str,
+) -> None:
+    """Fit the two interaction models and record their joint tests."""
+    data = sample.copy()
+    data[REGION_SIZE] = region_size(data)
+    breadth_sum = " + ".join(breadth)
+    designs = (
+        (
+            "by_region_size",
+            "heterogeneity_region_size",
+            REGION_SIZE,
+            f"{outcome} ~ {breadth_sum} + ({breadth_sum}):{REGION_SIZE} + " + " + ".join(controls),
+        ),
+        (
+            "by_sector",
+            "heterogeneity_sector",
+            "C(industry)",
+            f"{outcome} ~ ({breadth_sum}) * C(industry) + " + " + ".join(controls),
+        ),
+    )
+    for model_name, test_name, moderator, formula in designs:
+        if data[moderator if moderator == REGION_SIZE else "industry"].nunique() < 2:
+            continue
+        try:
+            fitted = fit_model(formula, data, family, vcov)
+        except BuzzpipeError as error:
+            results.meta.setdefault("notes", []).append(f"{outcome}: {model_name}: {error}")
+            continue
+        specification = ModelSpecification(model_name, outcome, formula, family, ())
+        results.add_model(model_result(specification, fitted, vcov))
+        try:
+            test = joint_interaction_test(fitted, inference, moderator)
+        except BuzzpipeError as error:
+            results.meta.setdefault("notes", []).append(
+                f"{outcome}: joint test {test_name} refused ({error}); see the separate terms"
+            )
+            continue
+        if test is not None:
+            results.add_test(outcome, test_name, test)

@@ -1,0 +1,276 @@
+"""The main models of the battery: which formulas, on which shared sample, read into results.
+
+For each outcome (product, process, new_to_market; ``product_novelty`` by ordered logit):
+
+- ``breadth``: breadth at every scale the survey has, without controls;
+- ``controls``: the same with log employees, foreign share, industry and region (fixed effects),
+  plus openness, education and firm age where the survey has them: the primary model;
+- ``controls_with_group``: the controls model with breadth counting the firm's own group;
+- ``partner_types``: one 0/1 term per scale x partner type with the controls (which kinds of
+  partner matter where).
+
+All models of one outcome share one estimation sample (rows complete on every variable any of
+them uses), so nested models compare. Inference: firm-level robust errors (Stata
+``vce(robust)``) with region fixed effects; odds ratios in Stata's ``eform`` convention.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from buzzpipe.errors import InputError
+from buzzpipe.estimate.hypothesis_tests import critical_value, reference_df
+from buzzpipe.study.results import Estimate, Interval, ModelResult
+from buzzpipe.survey.schema import (
+    GROUP_PARTNER_TYPE,
+    NOVELTY,
+    OPTIONAL_CONTROLS,
+    OUTCOMES,
+    PARTNER_TYPES,
+    SCALES,
+    WEIGHT,
+    breadth_column,
+    collab_column,
+)
+
+PRIMARY_INFERENCE = "robust"
+INFERENCE_POLICY = (
+    "Firms are a random sample within fixed city-regions: coefficients carry firm-level robust "
+    "errors (Stata vce(robust)) with region fixed effects; region-clustered errors and the wild "
+    "score bootstrap are a sensitivity column for single restrictions only. All models of one "
+    "outcome share one estimation sample."
+)
+LOG_EMPLOYEES = "np.log(employees)"
+
+
+@dataclass(frozen=True)
+class ModelSpecification:
+    """One model of the battery: a name, a formula and a family."""
+
+    name: str
+    outcome: str
+    formula: str
+    family: str
+    variables: tuple[str, ...]
+
+
+def scales_present(frame: pd.DataFrame) -> tuple[str, ...]:
+    """The scales with a breadth column, in the schema's order (a CIS-style survey lacks one)."""
+    return tuple(scale for scale in SCALES if breadth_column(scale) in frame.columns)
+
+
+def breadth_terms(frame: pd.DataFrame, *, with_group: bool = False) -> list[str]:
+    """Breadth columns of every scale present (the with-group variant on request)."""
+    return [breadth_column(scale, with_group=with_group) for scale in scales_present(frame)]
+
+
+def control_terms(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(formula terms, underlying columns) of the controls the survey has."""
+    terms = [LOG_EMPLOYEES, "foreign_share", "C(industry)", "C(region)"]
+    columns = ["employees", "foreign_share", "industry", "region"]
+    for name in OPTIONAL_CONTROLS:
+        if name in frame.columns and frame[name].notna().any():
+            terms.append(name)
+            columns.append(name)
+    return terms, columns
+
+
+def partner_type_columns(frame: pd.DataFrame) -> list[str]:
+    """Collaboration indicators present, by scale then partner type, without the own group."""
+    return [
+        collab_column(scale, partner_type)
+        for scale in scales_present(frame)
+        for partner_type in PARTNER_TYPES
+        if partner_type != GROUP_PARTNER_TYPE and collab_column(scale, partner_type) in frame
+    ]
+
+
+def _formula(outcome: str, terms: Sequence[str]) -> str:
+    return f"{outcome} ~ " + " + ".join(terms)
+
+
+def main_specifications(frame: pd.DataFrame, outcome: str) -> list[ModelSpecification]:
+    """The models of one outcome: breadth alone, with controls, with group, partner types."""
+    if outcome not in frame.columns:
+        raise InputError("the survey has no such outcome", column=outcome)
+    family = "ologit" if outcome == NOVELTY else "logit"
+    breadth = breadth_terms(frame)
+    if not breadth:
+        raise InputError(
+            "the survey has no breadth column", expected="breadth_<scale> for some scale"
+        )
+    controls, control_columns = control_terms(frame)
+    specifications = [
+        ModelSpecification(
+            "breadth", outcome, _formula(outcome, breadth), family, (outcome, *breadth)
+        ),
+        ModelSpecification(
+            "controls",
+            outcome,
+            _formula(outcome, breadth + controls),
+            family,
+            (outcome, *breadth, *control_columns),
+        ),
+    ]
+    with_group = breadth_terms(frame, with_group=True)
+    if all(column in frame.columns for column in with_group):
+        specifications.append(
+            ModelSpecification(
+                "controls_with_group",
+                outcome,
+                _formula(outcome, with_group + controls),
+                family,
+                (outcome, *with_group, *control_columns),
+            )
+        )
+    partner_types = partner_type_columns(frame)
+    if partner_types:
+        specifications.append(
+            ModelSpecification(
+                "partner_types",
+                outcome,
+                _formula(outcome, partner_types + controls),
+                family,
+                (outcome, *partner_types, *control_columns),
+            )
+        )
+    return specifications
+
+
+def estimation_sample(
+    frame: pd.DataFrame, specifications: Sequence[ModelSpecification]
+) -> pd.DataFrame:
+    """Rows complete on every variable of every model given: one sample for nested models."""
+    columns = list(dict.fromkeys(v for spec in specifications for v in spec.variables))
+    if WEIGHT in frame.columns:
+        columns.append(WEIGHT)
+    complete = frame[columns].notna().all(axis=1)
+    if "employees" in columns:
+        complete &= frame["employees"] > 0
+    return frame.loc[complete]
+
+
+def fit_model(
+    formula: str, data: pd.DataFrame, family: str = "logit", vcov: Any = PRIMARY_INFERENCE
+) -> Any:
+    """Fit through the estimation core (``buzzpipe.fit``), with the survey's sampling weights
+    (Stata's pweight) when it has them; imported late to keep the command line light."""
+    from buzzpipe.estimate import fit
+
+    weights = WEIGHT if WEIGHT in data.columns else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fitted = fit(formula, data, family=family, vcov=vcov, weights=weights)
+    for warning in caught:  # few clusters and the like: kept with the model, not printed
+        message = str(warning.message)
+        if message not in fitted.notes:
+            fitted.notes.append(message)
+    return fitted
+
+
+def inference_label(vcov: Any) -> str:
+    """A short name of a covariance choice: 'robust', 'classical' or 'cluster(region)'."""
+    if isinstance(vcov, dict) and "cluster" in vcov:
+        return f"cluster({vcov['cluster']})"
+    return str(vcov)
+
+
+def term_estimates(fitted: Any, inference: str, terms: Sequence[str] | None = None) -> dict:
+    """Coefficients of a fit as Estimates with the fit's reference (normal, or t for the LPM)."""
+    critical = critical_value(reference_df(fitted))
+    names = list(fitted.params.index) if terms is None else list(terms)
+    estimates = {}
+    for name in names:
+        value = float(fitted.params[name])
+        se = float(fitted.bse[name])
+        estimates[str(name)] = Estimate(
+            estimate=value,
+            std_error=se,
+            p_value=float(fitted.pvalues[name]),
+            inference=inference,
+            interval=Interval.bounded(value - critical * se, value + critical * se),
+            statistic=value / se if se > 0 else math.nan,
+        )
+    return estimates
+
+
+def odds_ratios(terms: dict[str, Estimate]) -> dict[str, Estimate]:
+    """Stata's ``eform``: exp(b), exp(b) x se, exp of the interval's ends, the same p-value."""
+    ratios = {}
+    for name, term in terms.items():
+        if name == "Intercept" or name.startswith("cut"):
+            continue
+        ratio = math.exp(term.estimate)
+        interval = None
+        if term.interval is not None:
+            interval = Interval.bounded(
+                math.exp(term.interval.low), math.exp(term.interval.high), term.interval.level
+            )
+        ratios[name] = Estimate(
+            estimate=ratio,
+            std_error=ratio * term.std_error,
+            p_value=term.p_value,
+            inference=term.inference,
+            interval=interval,
+            statistic=term.statistic,
+        )
+    return ratios
+
+
+def model_result(specification: ModelSpecification, fitted: Any, vcov: Any) -> ModelResult:
+    """A fitted model read into the results structure (primary inference)."""
+    inference = inference_label(vcov)
+    terms = term_estimates(fitted, inference)
+    pseudo_r2 = getattr(fitted, "pseudo_r2", None)
+    return ModelResult(
+        outcome=specification.outcome,
+        model=specification.name,
+        formula=specification.formula,
+        family=specification.family,
+        inference=inference,
+        nobs=int(fitted.nobs),
+        terms=terms,
+        log_likelihood=float(fitted.llf),
+        pseudo_r2=None if pseudo_r2 is None else float(pseudo_r2),
+        odds_ratios=odds_ratios(terms) if specification.family in ("logit", "ologit") else {},
+        notes=list(getattr(fitted, "notes", [])),
+    )
+
+
+def design_of(fitted: Any, data: pd.DataFrame) -> np.ndarray:
+    """The fit's design matrix rebuilt for (possibly changed) data, through its specification."""
+    return np.asarray(fitted.design_matrix(data), dtype=float)
+
+
+NESTED_MODELS = ("breadth", "controls", "controls_with_group")
+
+
+def fit_outcome_models(
+    frame: pd.DataFrame, outcome: str, vcov: Any = PRIMARY_INFERENCE
+) -> tuple[pd.DataFrame, dict[str, tuple[ModelSpecification, Any]]]:
+    """The shared estimation sample of one outcome and every model fitted on it.
+
+    The nested breadth models share one sample. The partner-type model needs every 0/1
+    collaboration answer, and a "don't know" on one partner type would otherwise drop the firm
+    from all models: it is fitted on the shared sample's firms with complete answers, and says so.
+    """
+    specifications = main_specifications(frame, outcome)
+    nested = [spec for spec in specifications if spec.name in NESTED_MODELS]
+    sample = estimation_sample(frame, nested)
+    fits = {}
+    for spec in specifications:
+        data = sample if spec.name in NESTED_MODELS else estimation_sample(sample, [spec])
+        fits[spec.name] = (spec, fit_model(spec.formula, data, spec.family, vcov))
+    return sample, fits
+
+
+def default_outcomes(frame: pd.DataFrame) -> list[str]:
+    """The outcomes the survey has: the three binary ones, then the ordered novelty ladder."""
+    return [outcome for outcome in (*OUTCOMES, NOVELTY) if outcome in frame.columns]

@@ -1,0 +1,123 @@
+"""Pipelines versus buzz: is one more kind of international partner worth more than a local one?
+
+The primary test is the Wald test of b_international = b_regional (and = b_national) in the
+controls model, under its primary inference. Described beside it, never used for a verdict: the
+ratio b_international / b_local with its Fieller set (possibly unbounded or two rays: the delta
+method is wrong when the denominator is near zero, which is the "four times as powerful" case),
+and the ratio of the +1-partner changes in the probability of innovating.
+
+Results go to ``tests[outcome]["international_minus_<scale>"]`` and
+``descriptions[outcome]["ratio_international_<scale>"]``,
+``descriptions[outcome]["probability_change_<scale>"]``,
+``descriptions[outcome]["probability_ratio_international_<scale>"]``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from buzzpipe.errors import BuzzpipeError
+from buzzpipe.estimate.fieller import fieller_ratio
+from buzzpipe.estimate.hypothesis_tests import lincom
+from buzzpipe.study.probability_changes import (
+    BINARY_FAMILIES,
+    average_change,
+    change_estimate,
+    fieller_interval,
+    plus_one,
+    ratio_estimate,
+)
+from buzzpipe.study.results import Estimate, Interval, StudyResults
+from buzzpipe.survey.schema import breadth_column
+
+GLOBAL_SCALE = "international"
+LOCAL_SCALES = ("regional", "national")
+
+
+def combination_estimate(fitted: Any, expression: str, inference: str) -> Estimate:
+    """Stata's ``lincom`` of an expression, as an Estimate with a two-sided p-value."""
+    combination = lincom(fitted, expression)
+    table = combination.table.iloc[0]
+    statistic = table["z"] if "z" in table.index else table["t"]
+    return Estimate(
+        estimate=combination.estimate,
+        std_error=combination.se,
+        p_value=combination.p_value,
+        inference=inference,
+        interval=Interval.bounded(*combination.ci),
+        statistic=float(statistic),
+        hypothesis=f"{expression} = 0",
+    )
+
+
+def compare_pipelines_and_buzz(
+    results: StudyResults,
+    outcome: str,
+    fitted: Any,
+    sample: pd.DataFrame,
+    family: str,
+    inference: str,
+) -> None:
+    """Add the Wald tests and the described ratios for one outcome's controls model."""
+    names = set(map(str, fitted.params.index))
+    global_term = breadth_column(GLOBAL_SCALE)
+    if global_term not in names:
+        return
+    global_change = None
+    if family in BINARY_FAMILIES:
+        global_change = average_change(fitted, sample, family, plus_one(GLOBAL_SCALE))
+        results.add_description(
+            outcome,
+            f"probability_change_{GLOBAL_SCALE}",
+            change_estimate(fitted, global_change, inference, "one more kind of partner"),
+        )
+    for scale in LOCAL_SCALES:
+        local_term = breadth_column(scale)
+        if local_term not in names:
+            continue
+        results.add_test(
+            outcome,
+            f"{GLOBAL_SCALE}_minus_{scale}",
+            combination_estimate(fitted, f"{global_term} - {local_term}", inference),
+        )
+        try:
+            ratio = fieller_ratio(fitted, global_term, local_term)
+        except BuzzpipeError as error:
+            results.meta.setdefault("notes", []).append(f"{outcome}: ratio not computed: {error}")
+        else:
+            results.add_description(
+                outcome,
+                f"ratio_{GLOBAL_SCALE}_{scale}",
+                Estimate(
+                    estimate=ratio.estimate,
+                    std_error=ratio.delta_se if math.isfinite(ratio.delta_se) else None,
+                    p_value=math.nan,
+                    inference=f"{inference}, Fieller",
+                    interval=fieller_interval(
+                        ratio.kind, ratio.lower, ratio.upper, ratio.level / 100.0
+                    ),
+                    hypothesis=f"{global_term} / {local_term}",
+                    note=f"Fieller set: {ratio.kind.replace('_', ' ')}; described, not a verdict",
+                ),
+            )
+        if global_change is not None:
+            local_change = average_change(fitted, sample, family, plus_one(scale))
+            results.add_description(
+                outcome,
+                f"probability_change_{scale}",
+                change_estimate(fitted, local_change, inference, "one more kind of partner"),
+            )
+            results.add_description(
+                outcome,
+                f"probability_ratio_{GLOBAL_SCALE}_{scale}",
+                ratio_estimate(
+                    fitted,
+                    global_change,
+                    local_change,
+                    inference,
+                    f"change from one more {GLOBAL_SCALE} / one more {scale} kind of partner",
+                ),
+            )

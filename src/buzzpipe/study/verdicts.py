@@ -1,0 +1,248 @@
+"""Verdicts: a written rule table (finding x rule x threshold) applied to the study's numbers.
+
+A verdict is a pure function of a :class:`~buzzpipe.study.results.StudyResults`: it reads the
+estimates named in the table and nothing else (never the survey's file name or a preset's name).
+Each verdict is one of
+
+- ``found``: the rule's test rejects in the stated direction at the threshold;
+- ``not_found``: it does not reject;
+- ``opposite``: it rejects in the other direction (a negative effect, buzz stronger than
+  pipelines, substitutes rather than complements);
+- ``not_assessed``: the study could not produce the number (no regional scale, no links and no
+  cells, a joint test the covariance cannot support).
+
+Decisions, with p the p-value of the named estimate and alpha the rule's threshold:
+
+- ``two_sided``: found when estimate > 0 and the two-sided p < alpha; opposite when estimate < 0
+  and p < alpha.
+- ``one_sided``: found when the one-sided p against "greater" < alpha; opposite when the one-sided
+  p against "less" < alpha (for a continuous statistic the two add to one).
+- ``joint``: found when the joint test's p < alpha (no direction).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from buzzpipe.study.results import Estimate, StudyResults, Verdict
+
+FOUND, NOT_FOUND, OPPOSITE, NOT_ASSESSED = "found", "not_found", "opposite", "not_assessed"
+VERDICT_OUTCOMES = (FOUND, NOT_FOUND, OPPOSITE, NOT_ASSESSED)
+DECISIONS = ("two_sided", "one_sided", "joint")
+PRIMARY_OUTCOME = "product"
+
+
+@dataclass(frozen=True)
+class VerdictRule:
+    """One row of the rule table.
+
+    ``quantities`` are results paths with ``{outcome}`` left to fill; the first one the study
+    produced is used (so a survey without the regional scale compares pipelines with national
+    partners, and says so through the path in the verdict).
+    """
+
+    finding: str
+    quantities: tuple[str, ...]
+    decision: str
+    threshold: float
+    found: str
+    not_found: str
+    opposite: str = ""
+
+    def __post_init__(self) -> None:
+        if self.decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {DECISIONS}, got {self.decision!r}")
+        if not 0 < self.threshold < 1:
+            raise ValueError(f"threshold must lie in (0, 1), got {self.threshold!r}")
+
+    def describe(self) -> str:
+        """The rule in one line, for tables and the verdict record."""
+        paths = " or else ".join(self.quantities)
+        return f"{self.decision} test of {paths} at {self.threshold:g}"
+
+
+ALPHA = 0.05
+
+VERDICT_RULES: tuple[VerdictRule, ...] = (
+    VerdictRule(
+        finding="international_effect",
+        quantities=("models/{outcome}/controls/breadth_international",),
+        decision="two_sided",
+        threshold=ALPHA,
+        found="More kinds of international partner go with more {outcome} innovation",
+        not_found="No association of international partner breadth with {outcome} innovation",
+        opposite="More kinds of international partner go with less {outcome} innovation",
+    ),
+    VerdictRule(
+        finding="regional_effect",
+        quantities=("models/{outcome}/controls/breadth_regional",),
+        decision="two_sided",
+        threshold=ALPHA,
+        found="More kinds of regional partner go with more {outcome} innovation",
+        not_found="No association of regional partner breadth with {outcome} innovation",
+        opposite="More kinds of regional partner go with less {outcome} innovation",
+    ),
+    VerdictRule(
+        finding="national_effect",
+        quantities=("models/{outcome}/controls/breadth_national",),
+        decision="two_sided",
+        threshold=ALPHA,
+        found="More kinds of national partner go with more {outcome} innovation",
+        not_found="No association of national partner breadth with {outcome} innovation",
+        opposite="More kinds of national partner go with less {outcome} innovation",
+    ),
+    VerdictRule(
+        finding="pipelines_stronger",
+        quantities=(
+            "tests/{outcome}/international_minus_regional",
+            "tests/{outcome}/international_minus_national",
+        ),
+        decision="two_sided",
+        threshold=ALPHA,
+        found="Global pipelines are stronger than local buzz for {outcome} innovation",
+        not_found="Pipelines and buzz cannot be told apart for {outcome} innovation",
+        opposite="Local buzz is stronger than global pipelines for {outcome} innovation",
+    ),
+    VerdictRule(
+        finding="complementarity",
+        quantities=("tests/{outcome}/supermodularity",),
+        decision="one_sided",
+        threshold=ALPHA,
+        found="Local and global collaboration are complements for {outcome} innovation",
+        not_found="No complementarity of local and global collaboration for {outcome} innovation",
+        opposite="Local and global collaboration are substitutes for {outcome} innovation",
+    ),
+    VerdictRule(
+        finding="spillover",
+        quantities=("tests/{outcome}/spillover_exposure",),
+        decision="two_sided",
+        threshold=ALPHA,
+        found="Pipeline knowledge spills over locally: exposure goes with more {outcome} "
+        "innovation",
+        not_found="No local spill-over of pipeline knowledge for {outcome} innovation",
+        opposite="Exposure to local partners' pipelines goes with less {outcome} innovation",
+    ),
+    VerdictRule(
+        finding="heterogeneity_region_size",
+        quantities=("tests/{outcome}/heterogeneity_region_size",),
+        decision="joint",
+        threshold=ALPHA,
+        found="The effects of partner breadth on {outcome} innovation differ by city-region size",
+        not_found="No difference in the effects of partner breadth by city-region size",
+    ),
+    VerdictRule(
+        finding="heterogeneity_sector",
+        quantities=("tests/{outcome}/heterogeneity_sector",),
+        decision="joint",
+        threshold=ALPHA,
+        found="The effects of partner breadth on {outcome} innovation differ by sector",
+        not_found="No difference in the effects of partner breadth by sector",
+    ),
+)
+
+
+def one_sided_p_values(estimate: Estimate) -> tuple[float, float]:
+    """The p-values against 'greater' and against 'less' implied by an estimate's test."""
+    p = estimate.p_value
+    if estimate.alternative == "greater":
+        return p, 1.0 - p
+    if estimate.alternative == "less":
+        return 1.0 - p, p
+    if estimate.estimate is None or math.isnan(estimate.estimate):
+        return math.nan, math.nan
+    if estimate.estimate >= 0:
+        return p / 2.0, 1.0 - p / 2.0
+    return 1.0 - p / 2.0, p / 2.0
+
+
+def decide(estimate: Estimate | None, decision: str, threshold: float) -> str:
+    """Apply one decision rule to one estimate (see the module docstring)."""
+    if estimate is None or estimate.p_value is None or math.isnan(estimate.p_value):
+        return NOT_ASSESSED
+    if decision == "joint":
+        return FOUND if estimate.p_value < threshold else NOT_FOUND
+    if decision == "one_sided":
+        p_greater, p_less = one_sided_p_values(estimate)
+        if math.isnan(p_greater):
+            return NOT_ASSESSED
+        if p_greater < threshold:
+            return FOUND
+        return OPPOSITE if p_less < threshold else NOT_FOUND
+    if decision == "two_sided":
+        if estimate.estimate is None or math.isnan(estimate.estimate):
+            return NOT_ASSESSED
+        if estimate.alternative == "two-sided":
+            p_two = estimate.p_value
+        else:
+            p_two = min(1.0, 2.0 * min(one_sided_p_values(estimate)))
+        if p_two >= threshold:
+            return NOT_FOUND
+        return FOUND if estimate.estimate > 0 else OPPOSITE
+    raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
+
+
+def decide_verdicts(
+    results: StudyResults,
+    outcome: str = PRIMARY_OUTCOME,
+    rules: Sequence[VerdictRule] = VERDICT_RULES,
+) -> list[Verdict]:
+    """Every rule of the table applied to the results for one outcome, in table order."""
+    verdicts = []
+    for rule in rules:
+        paths = [template.format(outcome=outcome) for template in rule.quantities]
+        chosen, estimate = paths[0], None
+        for path in paths:
+            found = results.lookup(path)
+            if found is not None:
+                chosen, estimate = path, found
+                break
+        result = decide(estimate, rule.decision, rule.threshold)
+        verdicts.append(
+            Verdict(
+                finding=rule.finding,
+                verdict=result,
+                outcome=outcome,
+                statement=_statement(rule, result, outcome, estimate),
+                rule=rule.describe(),
+                quantity=chosen,
+                threshold=rule.threshold,
+                estimate=None if estimate is None else estimate.estimate,
+                p_value=None if estimate is None else estimate.p_value,
+            )
+        )
+    return verdicts
+
+
+def verdict_table(verdicts: Sequence[Verdict]) -> dict[str, str]:
+    """Finding -> verdict outcome, the compact form the acceptance checks compare."""
+    return {verdict.finding: verdict.verdict for verdict in verdicts}
+
+
+def rule_table_markdown(rules: Sequence[VerdictRule] = VERDICT_RULES) -> str:
+    """The rule table as Markdown, for the documentation and the report's appendix."""
+    lines = [
+        "| finding | quantity (first available) | rule | threshold |",
+        "|---|---|---|---|",
+    ]
+    for rule in rules:
+        quantities = "; ".join(f"`{path}`" for path in rule.quantities)
+        lines.append(f"| {rule.finding} | {quantities} | {rule.decision} | {rule.threshold:g} |")
+    return "\n".join(lines)
+
+
+def _statement(rule: VerdictRule, result: str, outcome: str, estimate: Estimate | None) -> str:
+    if result == NOT_ASSESSED:
+        return f"Not assessed: the study produced none of {', '.join(rule.quantities)}".format(
+            outcome=outcome
+        )
+    text = {FOUND: rule.found, NOT_FOUND: rule.not_found, OPPOSITE: rule.opposite}[result]
+    text = text.format(outcome=outcome)
+    assert estimate is not None
+    evidence = f"p = {estimate.p_value:.3g}"
+    if estimate.estimate is not None and not math.isnan(estimate.estimate):
+        evidence = f"estimate {estimate.estimate:.3g}, " + evidence
+    if estimate.alternative != "two-sided":
+        evidence += f" ({estimate.alternative})"
+    return f"{text} ({evidence}, {estimate.inference} inference)."

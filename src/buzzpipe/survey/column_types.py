@@ -1,0 +1,316 @@
+"""Convert raw survey columns to the model's types, raising one clear InputError per problem.
+
+Every converter takes the column as read, the file it came from and the number of its first row,
+so that an error names file, column, row(s), value and what was expected. Rows are counted from 1
+over the data rows (the header is not a row), as Stata's ``list in`` counts observations.
+"""
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as pd_types
+
+from buzzpipe.errors import InputError
+
+
+def bad_rows(mask: np.ndarray | pd.Series, first_row: int) -> list[int]:
+    """Row numbers (from first_row) where mask is true."""
+    return (np.flatnonzero(np.asarray(mask, dtype=bool)) + first_row).tolist()
+
+
+def first_value(series: pd.Series, mask: np.ndarray | pd.Series) -> object:
+    """The first offending value, as a plain Python object for the message."""
+    value = series[np.asarray(mask, dtype=bool)].iloc[0]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def is_missing(value: object) -> bool:
+    """True for None, NaN, pd.NA and NaT."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float | np.floating) and math.isnan(value)
+
+
+def _blank(series: pd.Series) -> np.ndarray:
+    """Missing values, and strings that are empty or only spaces (a blank cell is missing)."""
+    missing = series.isna().to_numpy().copy()
+    if pd_types.is_object_dtype(series) or pd_types.is_string_dtype(series):
+        text = series.astype("object")
+        stripped = np.array(
+            [isinstance(v, str) and not v.strip() for v in text.to_numpy()], dtype=bool
+        )
+        missing |= stripped
+    return missing
+
+
+def _element_to_float(value: object) -> float | None:
+    """One value as a float, or None when it is not a number (missing values are NaN)."""
+    if is_missing(value):
+        return math.nan
+    if isinstance(value, bool | np.bool_):
+        return float(value)
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            return math.nan
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number
+
+
+def to_float(series: pd.Series, *, column: str, file: str, first_row: int) -> pd.Series:
+    """A numeric column as float64 (NaN for missing); text that is not a number is an error."""
+    if pd_types.is_bool_dtype(series) or pd_types.is_numeric_dtype(series):
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            series = series.astype("object")
+        else:
+            values = series.to_numpy(dtype="float64", na_value=np.nan)
+            return pd.Series(values, index=series.index, name=series.name)
+    converted = [_element_to_float(v) for v in series.astype("object").to_numpy()]
+    not_number = np.array([v is None for v in converted], dtype=bool)
+    if not_number.any():
+        raise InputError(
+            "not a number",
+            file=file,
+            column=column,
+            rows=bad_rows(not_number, first_row),
+            value=first_value(series, not_number),
+            expected="a number (or an empty cell for missing)",
+        )
+    values = np.array(converted, dtype="float64")
+    return pd.Series(values, index=series.index, name=series.name)
+
+
+def check_finite(values: pd.Series, *, column: str, file: str, first_row: int) -> None:
+    """Infinite values are never meaningful in a survey."""
+    infinite = np.isinf(values.to_numpy())
+    if infinite.any():
+        raise InputError(
+            "infinite value",
+            file=file,
+            column=column,
+            rows=bad_rows(infinite, first_row),
+            value=first_value(values, infinite),
+            expected="a finite number",
+        )
+
+
+def to_number_in_range(
+    series: pd.Series,
+    *,
+    column: str,
+    file: str,
+    first_row: int,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    required: bool = False,
+    expected: str,
+) -> pd.Series:
+    """A float64 column whose known values lie in [low, high] (or (low, high] if not inclusive)."""
+    values = to_float(series, column=column, file=file, first_row=first_row)
+    check_finite(values, column=column, file=file, first_row=first_row)
+    array = values.to_numpy()
+    if required:
+        missing = np.isnan(array)
+        if missing.any():
+            raise InputError(
+                "missing value",
+                file=file,
+                column=column,
+                rows=bad_rows(missing, first_row),
+                expected=expected,
+            )
+    outside = np.zeros(len(array), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        if low is not None:
+            outside |= (array < low) if low_inclusive else (array <= low)
+        if high is not None:
+            outside |= array > high
+    if outside.any():
+        raise InputError(
+            "value out of range",
+            file=file,
+            column=column,
+            rows=bad_rows(outside, first_row),
+            value=first_value(values, outside),
+            expected=expected,
+        )
+    return values
+
+
+def to_binary(series: pd.Series, *, column: str, file: str, first_row: int) -> pd.Series:
+    """A nullable 0/1 column (pandas Int8; missing = don't know)."""
+    values = to_float(series, column=column, file=file, first_row=first_row)
+    array = values.to_numpy()
+    not_binary = ~np.isnan(array) & (array != 0) & (array != 1)
+    if not_binary.any():
+        raise InputError(
+            "not a 0/1 value",
+            file=file,
+            column=column,
+            rows=bad_rows(not_binary, first_row),
+            value=first_value(values, not_binary),
+            expected="0 or 1 (or an empty cell for don't know)",
+        )
+    return values.astype("Int8")
+
+
+def to_count(
+    series: pd.Series, *, column: str, file: str, first_row: int, most: int | None
+) -> pd.Series:
+    """A nullable count column (pandas Int16) with values 0..most."""
+    expected = "a whole number of partner types" + (f" from 0 to {most}" if most else " >= 0")
+    values = to_number_in_range(
+        series, column=column, file=file, first_row=first_row, low=0, high=most, expected=expected
+    )
+    array = values.to_numpy()
+    fractional = ~np.isnan(array) & (array != np.round(array))
+    if fractional.any():
+        raise InputError(
+            "not a whole number",
+            file=file,
+            column=column,
+            rows=bad_rows(fractional, first_row),
+            value=first_value(values, fractional),
+            expected=expected,
+        )
+    return values.astype("Int16")
+
+
+def id_key(value: object) -> str | None:
+    """A firm or partner id as comparable text: 17, 17.0 and "17" are the same firm."""
+    if is_missing(value):
+        return None
+    if isinstance(value, bool | np.bool_):
+        return str(int(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        if math.isinf(value):
+            return str(value)
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    text = str(value).strip()
+    return text or None
+
+
+def id_keys(series: pd.Series) -> pd.Series:
+    """id_key for a whole column (object dtype, None for missing)."""
+    return pd.Series(
+        [id_key(v) for v in series.astype("object").to_numpy()],
+        index=series.index,
+        dtype="object",
+    )
+
+
+def to_firm_id(series: pd.Series, *, file: str, first_row: int) -> pd.Series:
+    """Firm ids: present and unique. Whole-number floats become integers."""
+    missing = _blank(series)
+    if missing.any():
+        raise InputError(
+            "missing firm id",
+            file=file,
+            column="firm_id",
+            rows=bad_rows(missing, first_row),
+            expected="every firm to have an id",
+        )
+    if pd_types.is_float_dtype(series):
+        array = series.to_numpy(dtype="float64")
+        if np.all(np.isfinite(array) & (array == np.round(array))) and np.all(
+            np.abs(array) < 2**53
+        ):
+            series = pd.Series(array.astype("int64"), index=series.index, name=series.name)
+    keys = id_keys(series)
+    duplicated = keys.duplicated(keep=False).to_numpy()
+    if duplicated.any():
+        raise InputError(
+            "duplicate firm id",
+            file=file,
+            column="firm_id",
+            rows=bad_rows(duplicated, first_row),
+            value=first_value(series, duplicated),
+            expected="each firm id once",
+        )
+    return series
+
+
+def _sort_key(value: object) -> tuple:
+    """Numbers in numeric order before text in text order: Stata's lowest-code rule."""
+    if isinstance(value, bool | np.bool_ | int | np.integer | float | np.floating):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
+
+
+def sorted_categories(values: Iterable[object]) -> list[object]:
+    """Categories by Stata's rule: the lowest code first (text sorts after numbers)."""
+    return sorted(values, key=_sort_key)
+
+
+def to_category(
+    series: pd.Series,
+    *,
+    column: str,
+    file: str,
+    first_row: int,
+    reference: object = None,
+    required: bool,
+) -> pd.Series:
+    """A categorical column, categories ordered with the reference category first.
+
+    Declared categories (a pandas Categorical, value labels) keep their order; other values are
+    sorted by Stata's rule (lowest code first). Categories no firm has are dropped, so the reference
+    is always a category that occurs. A given reference must be one of the values.
+    """
+    missing = _blank(series)
+    if required and missing.any():
+        raise InputError(
+            "missing value",
+            file=file,
+            column=column,
+            rows=bad_rows(missing, first_row),
+            expected=f"every firm to have a {column}",
+        )
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        present = set(series.dropna().unique().tolist())
+        categories = [
+            c.item() if isinstance(c, np.generic) else c
+            for c in series.cat.categories.tolist()
+            if c in present
+        ]
+        values = series.astype("object").where(~missing, None)
+    else:
+        values = series.astype("object").where(~missing, None)
+        if pd_types.is_float_dtype(series):
+            values = pd.Series(
+                [
+                    int(v) if isinstance(v, float) and math.isfinite(v) and v.is_integer() else v
+                    for v in values.to_numpy()
+                ],
+                index=series.index,
+                dtype="object",
+            )
+        unique = [v.item() if isinstance(v, np.generic) else v for v in values.dropna().unique()]
+        if any(isinstance(v, float) and math.isinf(v) for v in unique):
+            raise InputError(
+                "infinite value", file=file, column=column, expected="a category code or label"
+            )
+        categories = sorted_categories(unique)
+    if reference is not None and categories:
+        match = [c for c in categories if c == reference or id_key(c) == id_key(reference)]
+        if not match:
+            shown = ", ".join(str(c) for c in categories[:8])
+            raise InputError(
+                "reference category not found",
+                file=file,
+                column=column,
+                value=reference,
+                expected=f"one of the categories present: {shown}",
+            )
+        categories = [match[0]] + [c for c in categories if c != match[0]]
+    return pd.Series(
+        pd.Categorical(values, categories=categories), index=series.index, name=series.name
+    )

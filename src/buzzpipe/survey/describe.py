@@ -1,0 +1,267 @@
+"""The descriptive table a paper opens with, overall and by city-region.
+
+Firms by region and industry; the share of firms collaborating at each scale, with each partner
+type (at any scale, and scale by scale) and mean breadth; the regimes; innovation rates; the size
+and ownership controls; pipeline exposure for edge-list surveys. Shares and means are over the
+firms whose answer is known ("don't know" is left out of the denominator) and unweighted, as in
+the published tables.
+
+The table is built from sums, so a file can be described batch by batch in bounded memory
+(``describe_file`` streams Parquet row batches): only the firm ids are kept whole, as 8-byte
+hashes, to find duplicates across batches.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from buzzpipe.errors import InputError
+from buzzpipe.survey import column_types, measures
+from buzzpipe.survey.mapping import Mapping, load_mapping
+from buzzpipe.survey.model import Survey
+from buzzpipe.survey.schema import (
+    CATEGORICAL_CONTROLS,
+    FIRM_ID,
+    NOVELTY,
+    OUTCOMES,
+    PIPELINE_EXPOSURE,
+    PIPELINE_EXPOSURE_UNKNOWN_SHARE,
+    REGIME,
+    REGIMES,
+    any_column,
+    breadth_column,
+    collab_column,
+)
+
+ALL = "all firms"
+_SCALE_WORDS = {
+    "regional": "in the own city-region",
+    "national": "elsewhere in the country",
+    "international": "abroad",
+}
+
+
+class DescribeTable:
+    """Accumulates sums over surveys (or batches of one file) and yields the table."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str, str], None] = {}
+        self._sums: dict[tuple[str, str, str], dict[object, list[float]]] = {}
+        self._regions: dict[object, None] = {}
+        self._industries: dict[object, None] = {}
+        self._rules: dict[str, tuple[list | None, object]] = {}
+        self._id_hashes: list[np.ndarray] = []
+        self._source: str | None = None
+        self._scale_note: str | None = None
+
+    def add(self, survey: Survey) -> None:
+        """Add one survey (or one batch of a streamed file)."""
+        frame = survey.analysis_frame()
+        self._source = self._source or survey.source
+        for column in CATEGORICAL_CONTROLS:
+            self._rules.setdefault(column, survey.category_rules.get(column, (None, None)))
+        self._id_hashes.append(pd.util.hash_pandas_object(frame[FIRM_ID], index=False).to_numpy())
+        region = frame["region"].astype("object").to_numpy()
+        for label in frame["region"].cat.categories:
+            self._regions.setdefault(label, None)
+        for label in frame["industry"].cat.categories:
+            self._industries.setdefault(label, None)
+        statistics = _statistics(frame, survey)
+        for key, values in statistics.items():
+            self._rows.setdefault(key, None)
+            known = ~np.isnan(values)
+            totals = self._sums.setdefault(key, {})
+            grouped = (
+                pd.DataFrame(
+                    {"region": region, "sum": np.where(known, values, 0.0), "known": known}
+                )
+                .groupby("region", sort=False)[["sum", "known"]]
+                .sum()
+            )
+            for label, (total, count) in zip(
+                grouped.index, grouped.to_numpy(dtype="float64"), strict=True
+            ):
+                cell = totals.setdefault(label, [0.0, 0.0])
+                cell[0] += total
+                cell[1] += count
+        if survey.local_scale == "national" and "international" in survey.scales:
+            self._scale_note = "no regional scale: local means own country (national)"
+
+    def result(self) -> pd.DataFrame:
+        """The table: rows (section, statistic, measure); columns 'all firms' then each region."""
+        if self._id_hashes:
+            hashes = np.concatenate(self._id_hashes)
+            unique, first, counts = np.unique(hashes, return_index=True, return_counts=True)
+            if (counts > 1).any():
+                duplicated = np.flatnonzero(np.isin(hashes, unique[counts > 1]))
+                raise InputError(
+                    "duplicate firm id",
+                    file=self._source,
+                    column=FIRM_ID,
+                    rows=(duplicated + 1).tolist(),
+                    expected="each firm id once",
+                )
+        regions = _ordered(list(self._regions), *self._rules.get("region", (None, None)))
+        industries = _ordered(list(self._industries), *self._rules.get("industry", (None, None)))
+        rows = list(self._rows)
+        # industry rows follow the category order, not the order of first appearance
+        industry_rows = [("firms by industry", str(label), "count") for label in industries]
+        rows = [r for r in rows if r[0] != "firms by industry"]
+        rows = rows[:1] + [r for r in industry_rows if r in self._sums] + rows[1:]
+        cells = []
+        for key in rows:
+            sums = self._sums[key]
+            measure = key[2]
+            total = sum(c[0] for c in sums.values())
+            count = sum(c[1] for c in sums.values())
+            line = [_finish(total, count, measure)]
+            for region in regions:
+                region_total, region_count = sums.get(region, [0.0, 0.0])
+                line.append(_finish(region_total, region_count, measure))
+            cells.append(line)
+        table = pd.DataFrame(
+            np.array(cells, dtype="float64").reshape(len(rows), len(regions) + 1),
+            index=pd.MultiIndex.from_tuples(rows, names=["section", "statistic", "measure"]),
+            columns=[ALL, *[str(r) for r in regions]],
+        )
+        table.attrs["note"] = self._scale_note or ""
+        return table
+
+
+def _finish(total: float, count: float, measure: str) -> float:
+    if measure == "count":
+        return total
+    return total / count if count > 0 else np.nan
+
+
+def _ordered(labels: list, declared: list | None, reference: object) -> list:
+    """One category order for all batches: declared order, or Stata's lowest code first."""
+    if declared is not None:
+        present = set(labels)
+        ordered = [c for c in declared if c in present]
+        ordered += [c for c in labels if c not in set(ordered)]
+    else:
+        ordered = column_types.sorted_categories(labels)
+    if reference is not None:
+        match = [c for c in ordered if column_types.id_key(c) == column_types.id_key(reference)]
+        if match:
+            ordered = match[:1] + [c for c in ordered if c != match[0]]
+    return ordered
+
+
+def _statistics(frame: pd.DataFrame, survey: Survey) -> dict[tuple[str, str, str], np.ndarray]:
+    """Per firm, the value each row of the table sums (NaN where the answer is unknown)."""
+    ones = np.ones(len(frame))
+    stats: dict[tuple[str, str, str], np.ndarray] = {("firms", "firms", "count"): ones}
+    industry = frame["industry"].astype("object")
+    for label in frame["industry"].cat.categories:
+        stats[("firms by industry", str(label), "count")] = (industry == label).to_numpy(
+            dtype="float64"
+        )
+    for scale in survey.scales:
+        flag = any_column(scale)
+        if flag in frame.columns:
+            stats[("collaboration", f"any partner {_SCALE_WORDS[scale]} ({scale})", "share")] = (
+                measures.as_float(frame[flag])
+            )
+    for scale in survey.scales:
+        breadth = breadth_column(scale)
+        if breadth in frame.columns:
+            stats[("breadth (partner types, group left out)", scale, "mean")] = measures.as_float(
+                frame[breadth]
+            )
+    for partner_type in survey.partner_types:
+        columns = [
+            frame[collab_column(s, partner_type)]
+            for s in survey.scales
+            if collab_column(s, partner_type) in frame.columns
+        ]
+        if columns:
+            stats[("partner type, any scale", partner_type, "share")] = measures.as_float(
+                measures.nullable_any(columns, frame.index)
+            )
+    for scale in survey.scales:
+        for partner_type in survey.partner_types:
+            column = collab_column(scale, partner_type)
+            if column in frame.columns:
+                stats[("partner type by scale", f"{scale}: {partner_type}", "share")] = (
+                    measures.as_float(frame[column])
+                )
+    if REGIME in frame.columns:
+        regime = frame[REGIME].astype("object")
+        known = frame[REGIME].notna().to_numpy()
+        for name in REGIMES:
+            stats[("regime", name, "share")] = np.where(
+                known, (regime == name).to_numpy(dtype="float64"), np.nan
+            )
+    for outcome in OUTCOMES:
+        if outcome in frame.columns:
+            stats[("innovation", outcome, "share")] = measures.as_float(frame[outcome])
+    novelty = measures.as_float(frame[NOVELTY])
+    if "new_to_market" in frame.columns:
+        stats[("innovation", "product new to the firm only", "share")] = np.where(
+            np.isnan(novelty), np.nan, (novelty == 1).astype("float64")
+        )
+    for column, label in (("employees", "employees"), ("foreign_share", "foreign ownership")):
+        stats[("controls", label, "mean")] = measures.as_float(frame[column])
+    for column in (PIPELINE_EXPOSURE, PIPELINE_EXPOSURE_UNKNOWN_SHARE):
+        if column in frame.columns:
+            stats[("pipelines through local partners", column, "mean")] = frame[column].to_numpy(
+                dtype="float64"
+            )
+    return stats
+
+
+def describe_file(
+    path: str | Path,
+    *,
+    links: str | Path | None = None,
+    mapping: Mapping | str | Path | None = None,
+    batch_rows: int = 65_536,
+) -> pd.DataFrame:
+    """Describe a survey file; Parquet firm-level files are streamed batch by batch."""
+    from buzzpipe.survey.readers import iter_tables, read_table, survey_from_table
+
+    if mapping is not None and not isinstance(mapping, Mapping):
+        mapping = load_mapping(mapping)
+    if links is not None:
+        return survey_from_table(read_table(path), mapping, links=read_table(links)).describe()
+    table = DescribeTable()
+    for raw in iter_tables(path, batch_rows=batch_rows):
+        table.add(survey_from_table(raw, mapping))
+    return table.result()
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The table as aligned text: counts whole, shares in percent, means to two decimals."""
+    lines = []
+    header = ["", *table.columns]
+    body = []
+    section = None
+    for (sec, statistic, measure), row in table.iterrows():
+        if sec != section:
+            body.append([f"{sec}"] + [""] * len(table.columns))
+            section = sec
+        cells = []
+        for value in row:
+            if pd.isna(value):
+                cells.append("-")
+            elif measure == "count":
+                cells.append(f"{value:,.0f}")
+            elif measure == "share":
+                cells.append(f"{100 * value:.1f}%")
+            else:
+                cells.append(f"{value:,.2f}")
+        body.append([f"  {statistic}", *cells])
+    widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(len(header))]
+    for r in [header, *body]:
+        lines.append(
+            "  ".join(
+                str(c).ljust(widths[i]) if i == 0 else str(c).rjust(widths[i])
+                for i, c in enumerate(r)
+            ).rstrip()
+        )
+    if table.attrs.get("note"):
+        lines.append(f"note: {table.attrs['note']}")
+    return "\n".join(lines) + "\n"

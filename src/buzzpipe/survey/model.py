@@ -1,0 +1,479 @@
+"""The firm survey: validated canonical columns and the measures derived from them.
+
+``Survey.from_frame`` is the one door every survey comes through (files, synthetic surveys,
+simulations): it checks the columns against the model in DESIGN.md, raising an InputError that
+names the file, column, rows, value and expectation, and never modifies the caller's frame.
+"""
+
+from collections.abc import Mapping as MappingType
+
+import numpy as np
+import pandas as pd
+
+from buzzpipe.errors import InputError
+from buzzpipe.survey import column_types, edge_list, measures
+from buzzpipe.survey.schema import (
+    CATEGORICAL_CONTROLS,
+    COUNTRY,
+    FIRM_ID,
+    GROUP_PARTNER_TYPE,
+    LINK_SCALE,
+    NOVELTY,
+    OPTIONAL_CONTROLS,
+    OUTCOMES,
+    PARTNER_TYPES,
+    PIPELINE_EXPOSURE,
+    PIPELINE_EXPOSURE_UNKNOWN_SHARE,
+    REGIME,
+    REQUIRED_CONTROLS,
+    REQUIRED_OUTCOMES,
+    SCALES,
+    WEIGHT,
+    any_column,
+    breadth_column,
+    breadth_scale,
+    collab_column,
+    parse_collab_column,
+)
+
+# expectation and range of each numeric control: (low, high, low inclusive, expectation)
+_NUMERIC_RULES: dict[str, tuple[float | None, float | None, bool, str]] = {
+    "employees": (0.0, None, False, "a number of employees > 0"),
+    "foreign_share": (0.0, 1.0, True, "a share in [0, 1]"),
+    "firm_age": (0.0, None, True, "an age in years >= 0"),
+    "education": (0.0, 1.0, True, "a share of staff in [0, 1]"),
+    "openness": (None, None, True, "a number"),
+    WEIGHT: (0.0, None, False, "a sampling weight > 0"),
+}
+
+
+def _order_scales(found: set[str]) -> tuple[str, ...]:
+    return tuple(s for s in SCALES if s in found)
+
+
+def _order_partner_types(found: list[str]) -> tuple[str, ...]:
+    known = [t for t in PARTNER_TYPES if t in found]
+    extra = [t for t in dict.fromkeys(found) if t not in PARTNER_TYPES]
+    return tuple(known + extra)
+
+
+class Survey:
+    """A validated firm survey in the canonical schema (see DESIGN.md, "The survey model")."""
+
+    def __init__(
+        self,
+        firms: pd.DataFrame,
+        links: pd.DataFrame | None,
+        *,
+        scales: tuple[str, ...],
+        partner_types: tuple[str, ...],
+        reference: dict[str, object],
+        source: str,
+        category_rules: dict[str, tuple[list | None, object]] | None = None,
+    ) -> None:
+        # use Survey.from_frame: this constructor trusts its arguments
+        self._firms = firms
+        # per categorical column: (declared category order or None, reference asked for or None),
+        # so that batches of one streamed file can be put back in one order
+        self.category_rules = category_rules or {}
+        self._links = links
+        self.scales = scales
+        self.partner_types = partner_types
+        self.reference = reference
+        self.source = source
+        self._analysis: pd.DataFrame | None = None
+
+    # --- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def from_frame(
+        cls,
+        firms: pd.DataFrame,
+        links: pd.DataFrame | None = None,
+        *,
+        reference: MappingType[str, object] | None = None,
+        source: str = "<data frame>",
+        scales: tuple[str, ...] | None = None,
+        partner_types: tuple[str, ...] | None = None,
+        home_country: str | None = None,
+        links_source: str | None = None,
+        first_row: int = 1,
+    ) -> "Survey":
+        """Validate firms (and optional links) in the canonical schema and build a Survey.
+
+        ``reference`` names the reference category of region or industry (default: the lowest
+        code / first declared category). ``home_country`` is the country of every firm without a
+        ``country`` column, needed to classify links. ``first_row`` numbers the first data row
+        in error messages (a streamed file passes its batch offset).
+        """
+        if not isinstance(firms, pd.DataFrame):
+            raise InputError("firms are not a table", file=source, expected="a data frame")
+        if len(firms) == 0:
+            raise InputError("no firms", file=source, expected="at least one row of firm data")
+        names = [str(c) for c in firms.columns]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise InputError(
+                "duplicate column name", file=source, column=duplicated[0], expected="unique names"
+            )
+        raw = firms.set_axis(names, axis=1).reset_index(drop=True)
+        reference = dict(reference or {})
+        links_source = links_source or source
+
+        for column in (FIRM_ID, *REQUIRED_CONTROLS, *REQUIRED_OUTCOMES):
+            if column not in raw.columns:
+                raise InputError(
+                    "missing column",
+                    file=source,
+                    column=column,
+                    expected="the survey's required columns: "
+                    + ", ".join((FIRM_ID, *REQUIRED_CONTROLS, *REQUIRED_OUTCOMES))
+                    + " (a mapping file can name your own columns)",
+                )
+
+        collab_names = [n for n in names if n.startswith("collab_")]
+        breadth_names = [n for n in names if n.startswith("breadth_")]
+        parsed: dict[str, tuple[str, str]] = {}
+        for name in collab_names:
+            parts = parse_collab_column(name)
+            if parts is None:
+                raise InputError(
+                    "cannot read scale and partner type from column name",
+                    file=source,
+                    column=name,
+                    expected="collab_<scale>_<partner_type>",
+                )
+            parsed[name] = parts
+        given_breadth: dict[str, tuple[str, bool]] = {}
+        for name in breadth_names:
+            parts = breadth_scale(name)
+            if parts is None:
+                raise InputError(
+                    "cannot read the scale from column name",
+                    file=source,
+                    column=name,
+                    expected="breadth_<scale> or breadth_<scale>_with_group",
+                )
+            given_breadth[name] = parts
+
+        if links is not None and (collab_names or breadth_names):
+            raise InputError(
+                "an edge-list survey takes collaboration from its links, not from the firms file",
+                file=source,
+                column=(collab_names or breadth_names)[0],
+                expected="no collab_ or breadth_ columns beside a links file",
+            )
+        found_scales = {s for s, _ in parsed.values()} | {s for s, _ in given_breadth.values()}
+        if scales is None:
+            scales = _order_scales(found_scales) if links is None else SCALES
+        scales = tuple(scales)
+        for name, scale in [(n, s) for n, (s, _) in parsed.items()] + [
+            (n, s) for n, (s, _) in given_breadth.items()
+        ]:
+            if scale not in scales:
+                raise InputError(
+                    "unknown scale in column name",
+                    file=source,
+                    column=name,
+                    value=scale,
+                    expected="one of the survey's scales: " + ", ".join(scales),
+                )
+        bad_scales = [s for s in scales if s not in SCALES]
+        if bad_scales:
+            raise InputError(
+                "unknown scale", file=source, value=bad_scales[0], expected=", ".join(SCALES)
+            )
+        if partner_types is None:
+            partner_types = (
+                _order_partner_types([t for _, t in parsed.values()])
+                if links is None
+                else PARTNER_TYPES
+            )
+        partner_types = tuple(partner_types)
+        for name, (_, partner_type) in parsed.items():
+            if partner_type not in partner_types:
+                raise InputError(
+                    "unknown partner type in column name",
+                    file=source,
+                    column=name,
+                    value=partner_type,
+                    expected="one of " + ", ".join(partner_types),
+                )
+        if links is None and not scales:
+            raise InputError(
+                "no collaboration columns",
+                file=source,
+                expected="collab_<scale>_<partner_type> or breadth_<scale> columns, "
+                "or a links file",
+            )
+
+        checked: dict[str, pd.Series] = {}
+        where = {"file": source, "first_row": first_row}
+        category_rules = {
+            column: (
+                [c.item() if isinstance(c, np.generic) else c for c in raw[column].cat.categories]
+                if isinstance(raw[column].dtype, pd.CategoricalDtype)
+                else None,
+                reference.get(column),
+            )
+            for column in CATEGORICAL_CONTROLS
+        }
+        checked[FIRM_ID] = column_types.to_firm_id(raw[FIRM_ID], **where)
+        for column in CATEGORICAL_CONTROLS:
+            checked[column] = column_types.to_category(
+                raw[column],
+                column=column,
+                reference=reference.get(column),
+                required=column == "region",
+                **where,
+            )
+        for column in ("employees", "foreign_share", *OPTIONAL_CONTROLS, WEIGHT):
+            if column not in raw.columns:
+                continue
+            low, high, inclusive, expected = _NUMERIC_RULES[column]
+            checked[column] = column_types.to_number_in_range(
+                raw[column],
+                column=column,
+                low=low,
+                high=high,
+                low_inclusive=inclusive,
+                required=column == WEIGHT,
+                expected=expected,
+                **where,
+            )
+        if COUNTRY in raw.columns:
+            country = column_types.id_keys(raw[COUNTRY])
+            checked[COUNTRY] = pd.Series(country.to_numpy(), dtype="str").where(
+                country.notna().to_numpy(), None
+            )
+        for column in OUTCOMES:
+            if column in raw.columns:
+                checked[column] = column_types.to_binary(raw[column], column=column, **where)
+        if "new_to_market" in checked:
+            impossible = (checked["new_to_market"] == 1).fillna(False).to_numpy() & (
+                checked["product"] == 0
+            ).fillna(False).to_numpy()
+            if impossible.any():
+                raise InputError(
+                    "new to the market without a product innovation",
+                    file=source,
+                    column="new_to_market",
+                    rows=column_types.bad_rows(impossible, first_row),
+                    value=1,
+                    expected="new_to_market = 1 only where product = 1",
+                )
+        for name in collab_names:
+            checked[name] = column_types.to_binary(raw[name], column=name, **where)
+        for name, (scale, with_group) in given_breadth.items():
+            types_here = [t for t in partner_types if with_group or t != GROUP_PARTNER_TYPE]
+            most = len(types_here) if any(s == scale for s, _ in parsed.values()) else None
+            checked[name] = column_types.to_count(raw[name], column=name, most=most, **where)
+        canonical = pd.DataFrame(checked)
+        _check_breadth_agrees(canonical, given_breadth, partner_types, source, first_row)
+
+        for column in CATEGORICAL_CONTROLS:
+            categories = canonical[column].cat.categories
+            if len(categories):
+                reference[column] = categories[0]
+
+        canonical_links = None
+        if links is not None:
+            canonical, canonical_links = _add_links(
+                canonical,
+                links,
+                scales=scales,
+                partner_types=partner_types,
+                home_country=home_country,
+                source=source,
+                links_source=links_source,
+            )
+        return cls(
+            canonical,
+            canonical_links,
+            scales=scales,
+            partner_types=partner_types,
+            reference=reference,
+            source=source,
+            category_rules=category_rules,
+        )
+
+    # --- views --------------------------------------------------------------------------------
+
+    @property
+    def firms(self) -> pd.DataFrame:
+        """The validated canonical firm columns (a copy: changing it changes nothing here)."""
+        return self._firms.copy()
+
+    @property
+    def links(self) -> pd.DataFrame | None:
+        """The canonical link columns plus each link's ``scale`` (None for a firm-level survey)."""
+        return None if self._links is None else self._links.copy()
+
+    @property
+    def local_scale(self) -> str | None:
+        """The scale that counts as local in regimes: regional, or national where a survey lacks
+        the regional scale (harmonised CIS data: own country versus abroad)."""
+        for scale in ("regional", "national"):
+            if scale in self.scales:
+                return scale
+        return None
+
+    def __len__(self) -> int:
+        return len(self._firms)
+
+    def __repr__(self) -> str:
+        return (
+            f"Survey({len(self)} firms from {self.source!r}, scales {', '.join(self.scales)}, "
+            f"{len(self.partner_types)} partner types)"
+        )
+
+    def analysis_frame(self) -> pd.DataFrame:
+        """Firms plus the derived measures the models use.
+
+        breadth_<scale> (group left out), breadth_<scale>_with_group, any_<scale>, regime
+        (local = any partner at ``local_scale``, global = any international partner; absent when
+        either scale is missing), product_novelty, and for edge-list surveys pipeline_exposure
+        and pipeline_exposure_unknown_share. Categorical columns have the reference first.
+        """
+        if self._analysis is None:
+            self._analysis = self._derive()
+        return self._analysis.copy()
+
+    def _derive(self) -> pd.DataFrame:
+        frame = self._firms.copy()
+        for scale in self.scales:
+            given = breadth_column(scale)
+            if given in frame.columns:
+                breadth = frame[given]
+            else:
+                breadth = measures.breadth_from_collaboration(
+                    frame, scale, self.partner_types, with_group=False
+                )
+                if breadth is None:
+                    continue
+                frame[given] = breadth
+            with_group = breadth_column(scale, with_group=True)
+            if with_group not in frame.columns:
+                counted = measures.breadth_from_collaboration(
+                    frame, scale, self.partner_types, with_group=True
+                )
+                if counted is not None:
+                    frame[with_group] = counted
+            frame[any_column(scale)] = measures.any_partner(breadth)
+        local = self.local_scale
+        if local is not None and "international" in self.scales and local != "international":
+            local_flag, global_flag = any_column(local), any_column("international")
+            if local_flag in frame.columns and global_flag in frame.columns:
+                frame[REGIME] = measures.regime(frame[local_flag], frame[global_flag])
+        frame[NOVELTY] = measures.product_novelty(
+            frame["product"], frame["new_to_market"] if "new_to_market" in frame else None
+        )
+        if self._links is not None and local is not None and "international" in self.scales:
+            exposure = edge_list.pipeline_exposure(
+                self._links,
+                column_types.id_keys(frame[FIRM_ID]),
+                frame[any_column("international")],
+                local_scale=local,
+            )
+            frame[PIPELINE_EXPOSURE] = exposure[PIPELINE_EXPOSURE].to_numpy()
+            frame[PIPELINE_EXPOSURE_UNKNOWN_SHARE] = exposure[
+                PIPELINE_EXPOSURE_UNKNOWN_SHARE
+            ].to_numpy()
+        return frame
+
+    def describe(self) -> pd.DataFrame:
+        """The by-city-region descriptive table a paper opens with (see survey.describe)."""
+        from buzzpipe.survey.describe import DescribeTable
+
+        table = DescribeTable()
+        table.add(self)
+        return table.result()
+
+
+def _check_breadth_agrees(
+    canonical: pd.DataFrame,
+    given_breadth: dict[str, tuple[str, bool]],
+    partner_types: tuple[str, ...],
+    source: str,
+    first_row: int,
+) -> None:
+    """A given breadth must be a count the collaboration answers allow (don't know = either)."""
+    for name, (scale, with_group) in given_breadth.items():
+        if with_group:
+            counted = measures.breadth_from_collaboration(
+                canonical, scale, partner_types, with_group=True
+            )
+            if counted is None:
+                continue
+            types = [
+                collab_column(scale, t)
+                for t in partner_types
+                if collab_column(scale, t) in canonical.columns
+            ]
+            values = np.column_stack([measures.as_float(canonical[c]) for c in types])
+            yes, unknown = (values == 1).sum(axis=1), np.isnan(values).sum(axis=1)
+        else:
+            counts = measures.known_yes_and_unknown(canonical, scale, partner_types)
+            if counts is None:
+                continue
+            yes, unknown = counts
+        given = measures.as_float(canonical[name])
+        disagree = ~np.isnan(given) & ((given < yes) | (given > yes + unknown))
+        if disagree.any():
+            row = int(np.flatnonzero(disagree)[0])
+            raise InputError(
+                "breadth disagrees with the collaboration columns",
+                file=source,
+                column=name,
+                rows=column_types.bad_rows(disagree, first_row),
+                value=int(given[row]),
+                expected=f"the number of collab_{scale}_* answers that are 1 "
+                f"({int(yes[row])} in the first such row"
+                + (", group left out)" if not with_group else ")"),
+            )
+
+
+def _add_links(
+    firms: pd.DataFrame,
+    links: pd.DataFrame,
+    *,
+    scales: tuple[str, ...],
+    partner_types: tuple[str, ...],
+    home_country: str | None,
+    source: str,
+    links_source: str,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Classify links into scales and add the collaboration matrix they imply to the firms."""
+    firm_keys = column_types.id_keys(firms[FIRM_ID])
+    canonical_links = edge_list.validate_links(links, firm_keys, partner_types, source=links_source)
+    if COUNTRY in firms.columns:
+        countries = firms[COUNTRY].astype("object")
+        if home_country is not None:
+            countries = countries.where(countries.notna(), str(home_country))
+    elif home_country is not None:
+        countries = pd.Series(str(home_country), index=firms.index, dtype="object")
+    else:
+        raise InputError(
+            "links need each firm's own country to tell national from international partners",
+            file=source,
+            column=COUNTRY,
+            expected="a country column in the firms file, or home_country in the mapping",
+        )
+    no_country = countries.isna().to_numpy()
+    if no_country.any():
+        raise InputError(
+            "missing country",
+            file=source,
+            column=COUNTRY,
+            rows=column_types.bad_rows(no_country, 1),
+            expected="each firm's country (or home_country in the mapping)",
+        )
+    classified = edge_list.classify_links(
+        canonical_links, firms, countries=countries.astype("object"), scales=scales
+    )
+    canonical_links[LINK_SCALE] = pd.Categorical(classified[LINK_SCALE], categories=list(scales))
+    matrix = edge_list.collaboration_from_links(
+        canonical_links, classified, firm_keys, scales=scales, partner_types=partner_types
+    )
+    matrix.index = firms.index
+    return pd.concat([firms, matrix], axis=1), canonical_links

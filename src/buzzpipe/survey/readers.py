@@ -1,0 +1,199 @@
+"""Read survey files (CSV, Parquet, Stata .dta, SPSS .sav) into Surveys, by file extension.
+
+A file that cannot be read at all (empty, truncated, corrupt, the wrong format) is an InputError
+naming the file, never a library traceback. Stata and SPSS value labels come along for region
+and industry; SPSS user-defined missing codes ("9 = don't know" declared in the file) and Stata's
+extended missing values (.a-.z) are read as missing.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from buzzpipe.errors import InputError
+from buzzpipe.survey.mapping import Mapping, RawTable, apply_value_labels, load_mapping
+from buzzpipe.survey.model import Survey
+
+FORMATS = {
+    ".csv": "CSV",
+    ".parquet": "Parquet",
+    ".pq": "Parquet",
+    ".dta": "Stata",
+    ".sav": "SPSS",
+    ".zsav": "SPSS",
+}
+
+
+def file_format(path: str | Path) -> str:
+    """The format a file is read as, from its extension."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise InputError(
+            "unknown file type",
+            file=str(path),
+            value=suffix or "(no extension)",
+            expected="a .csv, .parquet, .dta or .sav file",
+        )
+    return FORMATS[suffix]
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise InputError("no such file", file=str(path))
+    if not path.is_file():
+        raise InputError("not a file", file=str(path))
+    if path.stat().st_size == 0:
+        raise InputError("empty file", file=str(path), expected="a header and rows of data")
+
+
+def read_table(path: str | Path) -> RawTable:
+    """A whole file as a RawTable (the frame as stored, plus value labels)."""
+    path = Path(path)
+    kind = file_format(path)
+    _check_exists(path)
+    source = str(path)
+    try:
+        if kind == "CSV":
+            frame, labels = _read_csv(path), {}
+        elif kind == "Parquet":
+            frame, labels = _read_parquet(path), {}
+        else:
+            frame, labels = _read_labelled(path, kind)
+    except InputError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as error:  # the parsing libraries raise many kinds; all mean "unreadable"
+        raise InputError(
+            f"cannot read as {kind}: {_short(error)}",
+            file=source,
+            expected=f"a complete, readable {kind} file",
+        ) from None
+    if frame.shape[1] == 0:
+        raise InputError("no columns", file=source, expected="a header and rows of data")
+    return RawTable(frame=frame, source=source, value_labels=labels)
+
+
+def iter_tables(path: str | Path, *, batch_rows: int = 65_536) -> Iterator[RawTable]:
+    """A file in batches of rows: Parquet streams by record batches, other formats come whole.
+
+    Each batch knows the number of its first row, so errors name rows of the whole file.
+    """
+    path = Path(path)
+    if file_format(path) != "Parquet":
+        yield read_table(path)
+        return
+    import pyarrow.parquet as pq
+
+    _check_exists(path)
+    source = str(path)
+    try:
+        parquet = pq.ParquetFile(path)
+        batches = parquet.iter_batches(batch_size=batch_rows)
+    except Exception as error:
+        raise InputError(
+            f"cannot read as Parquet: {_short(error)}",
+            file=source,
+            expected="a complete, readable Parquet file",
+        ) from None
+    first_row = 1
+    while True:
+        try:
+            batch = next(batches, None)
+            if batch is None:
+                break
+            frame = batch.to_pandas()
+        except Exception as error:
+            raise InputError(
+                f"cannot read as Parquet: {_short(error)}",
+                file=source,
+                rows=[first_row],
+                expected="a complete, readable Parquet file",
+            ) from None
+        yield RawTable(frame=frame, source=source, first_row=first_row)
+        first_row += len(frame)
+
+
+def _short(error: Exception) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text[:200]
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, low_memory=False, encoding="utf-8")
+    except UnicodeDecodeError:
+        # files exported from Stata or SPSS on Windows are often Latin-1
+        return pd.read_csv(path, low_memory=False, encoding="latin-1")
+    except pd.errors.EmptyDataError:
+        raise InputError(
+            "empty file", file=str(path), expected="a header and rows of data"
+        ) from None
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path).to_pandas()
+
+
+def _read_labelled(path: Path, kind: str) -> tuple[pd.DataFrame, dict]:
+    import pyreadstat
+
+    if kind == "Stata":
+        frame, meta = pyreadstat.read_dta(str(path))
+    else:
+        # user_missing=False: codes the file declares missing ("9 = don't know") become missing
+        frame, meta = pyreadstat.read_sav(str(path), user_missing=False)
+    return frame, dict(meta.variable_value_labels or {})
+
+
+def _as_mapping(mapping: Mapping | str | Path | None) -> Mapping | None:
+    if mapping is None or isinstance(mapping, Mapping):
+        return mapping
+    return load_mapping(mapping)
+
+
+def survey_from_table(
+    raw: RawTable,
+    mapping: Mapping | None,
+    *,
+    links: RawTable | None = None,
+    reference: dict[str, object] | None = None,
+) -> Survey:
+    """A Survey from tables as read, through the mapping when there is one."""
+    if mapping is not None:
+        firms, chosen = mapping.apply_firms(raw)
+        link_frame = mapping.apply_links(links) if links is not None else None
+    else:
+        firms, chosen = apply_value_labels(raw)
+        link_frame = links.frame if links is not None else None
+    return Survey.from_frame(
+        firms,
+        link_frame,
+        reference={**chosen, **(reference or {})},
+        source=raw.source,
+        scales=mapping.scales if mapping else None,
+        partner_types=mapping.partner_types if mapping else None,
+        home_country=mapping.home_country if mapping else None,
+        links_source=links.source if links is not None else None,
+        first_row=raw.first_row,
+    )
+
+
+def read_survey(path: str | Path, *, mapping: Mapping | str | Path | None = None) -> Survey:
+    """Read a firm-level survey file (CSV, Parquet, .dta, .sav by extension)."""
+    mapping = _as_mapping(mapping)
+    return survey_from_table(read_table(path), mapping)
+
+
+def read_edge_list(
+    firms_path: str | Path,
+    links_path: str | Path,
+    *,
+    mapping: Mapping | str | Path | None = None,
+) -> Survey:
+    """Read a two-file edge-list survey: firms (no collaboration columns) and their links."""
+    mapping = _as_mapping(mapping)
+    return survey_from_table(read_table(firms_path), mapping, links=read_table(links_path))

@@ -1,0 +1,241 @@
+"""Counterfactual arithmetic checked against direct re-prediction over every choice of firms."""
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+
+from buzzpipe.errors import InputError
+from buzzpipe.study.counterfactuals import (
+    apply_programme,
+    counterfactual,
+    expected_innovation,
+    fill_in_order,
+    stratified_resample,
+    treatment_shares,
+)
+
+FORMULA = (
+    "product ~ breadth_regional * breadth_international + breadth_national"
+    " + C(regime, Treatment('none')) + np.log(employees)"
+)
+REGIME_LEVELS = ["none", "local_only", "global_only", "both"]
+
+
+def _hand_regime(regional: int, international: int) -> str:
+    if regional > 0 and international > 0:
+        return "both"
+    if regional > 0:
+        return "local_only"
+    if international > 0:
+        return "global_only"
+    return "none"
+
+
+def _survey(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "region": rng.choice(["Bergen", "Oslo", "Stavanger"], size=n),
+            "employees": rng.integers(11, 500, size=n),
+            "breadth_regional": rng.binomial(6, 0.3, size=n),
+            "breadth_national": rng.binomial(6, 0.2, size=n),
+            "breadth_international": rng.binomial(6, 0.15, size=n),
+        }
+    )
+    frame["breadth_international_with_group"] = frame["breadth_international"] + rng.integers(
+        0, 2, size=n
+    )
+    for scale in ("regional", "national", "international"):
+        frame[f"any_{scale}"] = (frame[f"breadth_{scale}"] > 0).astype(int)
+    frame["regime"] = pd.Categorical(
+        [
+            _hand_regime(r, i)
+            for r, i in zip(frame.breadth_regional, frame.breadth_international, strict=True)
+        ],
+        categories=REGIME_LEVELS,
+    )
+    eta = (
+        -0.8
+        + 0.05 * frame.breadth_regional
+        + 0.25 * frame.breadth_international
+        + 0.04 * frame.breadth_regional * frame.breadth_international
+        + 0.2 * np.log(frame.employees / 50)
+    )
+    frame["product"] = rng.binomial(1, 1 / (1 + np.exp(-eta)))
+    return frame
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    data = _survey(800, 1)
+    model = smf.logit(FORMULA, data).fit(disp=0)
+    return data, model
+
+
+def _by_hand(model, frame: pd.DataFrame, chosen, scale: str) -> float:
+    """Total predicted innovators when exactly the rows in chosen get one more partner."""
+    changed = frame.copy()
+    for row in chosen:
+        changed.loc[row, f"breadth_{scale}"] += 1
+        if f"breadth_{scale}_with_group" in changed:
+            changed.loc[row, f"breadth_{scale}_with_group"] += 1
+        changed.loc[row, f"any_{scale}"] = 1
+        changed.loc[row, "regime"] = _hand_regime(
+            changed.loc[row, "breadth_regional"], changed.loc[row, "breadth_international"]
+        )
+    return float(np.asarray(model.predict(changed)).sum())
+
+
+def _small(data: pd.DataFrame) -> pd.DataFrame:
+    frame = data.iloc[:9].copy().reset_index(drop=True)
+    frame.loc[[0, 4], "breadth_international"] = 6  # at the cap: not eligible for programme P
+    frame.loc[[1, 5], "breadth_international"] = 0
+    frame.loc[[1, 5], "any_international"] = 0
+    frame.loc[[2], "breadth_regional"] = 0
+    frame["any_regional"] = (frame.breadth_regional > 0).astype(int)
+    frame["regime"] = pd.Categorical(
+        [
+            _hand_regime(r, i)
+            for r, i in zip(frame.breadth_regional, frame.breadth_international, strict=True)
+        ],
+        categories=REGIME_LEVELS,
+    )
+    return frame
+
+
+@pytest.mark.parametrize(
+    "programme, scale", [("pipeline", "international"), ("cluster", "regional")]
+)
+def test_random_targeting_equals_the_average_over_every_choice_of_firms(fitted, programme, scale):
+    data, model = fitted
+    frame = _small(data)
+    k = 3
+    eligible = [row for row in range(len(frame)) if frame.loc[row, f"breadth_{scale}"] < 6]
+    totals = [
+        _by_hand(model, frame, chosen, scale) for chosen in itertools.combinations(eligible, k)
+    ]
+    cells = expected_innovation(model, frame, programme, k, targeting="random")
+    region, firms, base_rate, rate, extra = cells[-1]
+    assert region == "all" and firms == len(frame)
+    assert rate * firms == pytest.approx(np.mean(totals), rel=1e-12)
+    assert base_rate * firms == pytest.approx(
+        float(np.asarray(model.predict(frame)).sum()), rel=1e-12
+    )
+    assert extra == pytest.approx(np.mean(totals) - base_rate * firms, rel=1e-10)
+    assert extra > 0
+
+
+def test_no_pipeline_targeting_and_per_region_allocation_by_enumeration(fitted):
+    data, model = fitted
+    frame = _small(data)
+    k = 1
+    regions = sorted(frame.region.unique())
+    eligible = {
+        region: [
+            row
+            for row in range(len(frame))
+            if frame.loc[row, "region"] == region and frame.loc[row, "breadth_international"] == 0
+        ]
+        for region in regions
+    }
+    choices = [
+        [row for row in pick if row is not None]
+        for pick in itertools.product(*[eligible[r] or [None] for r in regions])
+    ]
+    totals = [_by_hand(model, frame, chosen, "international") for chosen in choices]
+    cells = expected_innovation(
+        model, frame, "pipeline", k, targeting="no_pipeline", allocation="per_region"
+    )
+    assert cells[-1][3] * len(frame) == pytest.approx(np.mean(totals), rel=1e-12)
+
+
+def test_smallest_targeting_shares_the_boundary_among_tied_firms(fitted):
+    data, model = fitted
+    frame = _small(data)
+    frame["employees"] = [40, 12, 30, 30, 30, 500, 30, 200, 15]
+    k = 3  # rows 1 (12) and 8 (15) are certain; one of rows 2, 3, 6 (30; row 4 is at the cap)
+    totals = [_by_hand(model, frame, [1, 8, tied], "international") for tied in (2, 3, 6)]
+    cells = expected_innovation(model, frame, "pipeline", k, targeting="smallest")
+    assert cells[-1][3] * len(frame) == pytest.approx(np.mean(totals), rel=1e-12)
+    shares = treatment_shares(frame, "international", k, targeting="smallest")
+    assert shares.tolist() == pytest.approx([0, 1, 1 / 3, 1 / 3, 0, 0, 1 / 3, 0, 1])
+
+
+def test_sampling_weights_equal_replicating_each_firm(fitted):
+    data, model = fitted
+    frame = _small(data)
+    frame["weight"] = [1, 3, 2, 1, 4, 2, 1, 1, 2]
+    expanded = frame.loc[frame.index.repeat(frame["weight"])].reset_index(drop=True)
+    weighted = expected_innovation(model, frame, "cluster", 5, weight_column="weight")
+    replicated = expected_innovation(model, expanded, "cluster", 5)
+    for one, other in zip(weighted, replicated, strict=True):
+        assert one[0] == other[0]
+        assert one[1:] == pytest.approx(other[1:], rel=1e-12)
+
+
+def test_treatment_shares_cap_at_the_eligible_firms():
+    frame = pd.DataFrame(
+        {
+            "breadth_international": [0, 6, 2, 0],
+            "region": ["a", "a", "b", "b"],
+            "employees": [20, 30, 40, 50],
+        }
+    )
+    shares = treatment_shares(frame, "international", 10)
+    assert shares.tolist() == [1, 0, 1, 1]
+    assert treatment_shares(frame, "international", 1.5).sum() == pytest.approx(1.5)
+    assert fill_in_order(np.zeros(4), np.ones(4), 2).tolist() == [0.5] * 4
+    with pytest.raises(InputError, match="targeting"):
+        treatment_shares(frame, "international", 1, targeting="largest")
+
+
+def test_apply_programme_leaves_input_alone_and_rebuilds_flags_and_regimes(fitted):
+    data, _ = fitted
+    frame = _small(data)
+    before = frame.copy()
+    changed = apply_programme(frame, "international")
+    pd.testing.assert_frame_equal(frame, before)
+    assert changed.loc[0, "breadth_international"] == 6  # capped
+    assert changed.loc[1, "breadth_international"] == 1
+    assert changed.loc[1, "any_international"] == 1
+    assert list(changed.regime.cat.categories) == REGIME_LEVELS
+    for row in range(len(frame)):
+        assert changed.loc[row, "regime"] == _hand_regime(
+            changed.loc[row, "breadth_regional"], changed.loc[row, "breadth_international"]
+        )
+    assert (
+        changed.breadth_international_with_group - frame.breadth_international_with_group
+    ).tolist() == (changed.breadth_international - frame.breadth_international).tolist()
+
+
+def test_bootstrap_is_stratified_reproducible_and_brackets_the_point(fitted):
+    data, _ = fitted
+    regions = data.region.to_numpy()
+    rows = stratified_resample(regions, np.random.default_rng(3))
+    assert pd.Series(regions[rows]).value_counts().to_dict() == data.region.value_counts().to_dict()
+
+    def fit_model(frame):
+        return smf.logit(FORMULA, frame).fit(disp=0)
+
+    first = counterfactual(
+        fit_model, data, "product", "pipeline", 100, bootstrap_replications=30, seed=5
+    )
+    again = counterfactual(
+        fit_model, data, "product", "pipeline", 100, bootstrap_replications=30, seed=5
+    )
+    other = counterfactual(
+        fit_model, data, "product", "pipeline", 100, bootstrap_replications=30, seed=6
+    )
+    assert first.to_dict() == again.to_dict()
+    assert first.to_dict() != other.to_dict()
+    total = first.cell("all")
+    assert total.extra_innovators > 0
+    assert total.extra_innovators_interval.contains(total.extra_innovators)
+    assert total.predicted_rate_interval.contains(total.predicted_rate)
+    assert [cell.region for cell in first.cells] == ["Bergen", "Oslo", "Stavanger", "all"]
+    assert sum(cell.extra_innovators for cell in first.cells[:-1]) == pytest.approx(
+        total.extra_innovators
+    )

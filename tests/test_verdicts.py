@@ -1,0 +1,179 @@
+"""Verdicts from the written rule table, on hand-made result sets."""
+
+import math
+
+import pytest
+from scipy import stats
+
+from buzzpipe.study.results import Estimate, ModelResult, StudyResults
+from buzzpipe.study.verdicts import (
+    FOUND,
+    NOT_ASSESSED,
+    NOT_FOUND,
+    OPPOSITE,
+    VERDICT_RULES,
+    VerdictRule,
+    decide,
+    decide_verdicts,
+    one_sided_p_values,
+    rule_table_markdown,
+    verdict_table,
+)
+
+
+def _z_estimate(value: float, se: float, alternative: str = "two-sided") -> Estimate:
+    """An estimate with the p-value a normal z test gives for its alternative."""
+    z = value / se
+    p = {
+        "two-sided": 2 * stats.norm.sf(abs(z)),
+        "greater": stats.norm.sf(z),
+        "less": stats.norm.cdf(z),
+    }[alternative]
+    return Estimate(value, se, p, "robust", statistic=z, alternative=alternative)
+
+
+def _joint(p: float) -> Estimate:
+    return Estimate(None, None, p, "robust", statistic=stats.chi2.isf(p, 4), df=4)
+
+
+def _result_set(
+    international, regional, national, difference, supermodularity, spillover, size, sector
+):
+    results = StudyResults(meta={"preset": "this must never matter"})
+    terms = {}
+    for name, value in (
+        ("breadth_international", international),
+        ("breadth_regional", regional),
+        ("breadth_national", national),
+    ):
+        if value is not None:
+            terms[name] = _z_estimate(*value)
+    results.add_model(
+        ModelResult("product", "controls", "product ~ ...", "logit", "robust", 1604, terms)
+    )
+    if difference is not None:
+        results.add_test("product", "international_minus_regional", _z_estimate(*difference))
+    results.add_test("product", "supermodularity", _z_estimate(*supermodularity, "greater"))
+    if spillover is not None:
+        results.add_test("product", "spillover_exposure", _z_estimate(*spillover))
+    results.add_test("product", "heterogeneity_region_size", _joint(size))
+    results.add_test("product", "heterogeneity_sector", _joint(sector))
+    return results
+
+
+NORWAY_LIKE = dict(
+    international=(0.23, 0.05),
+    regional=(0.03, 0.05),
+    national=(0.02, 0.05),
+    difference=(0.20, 0.07),
+    supermodularity=(-0.05, 0.20),
+    spillover=(0.10, 0.30),
+    size=0.40,
+    sector=0.60,
+)
+BUZZ_LIKE = dict(
+    international=(0.02, 0.05),
+    regional=(0.25, 0.05),
+    national=(0.01, 0.05),
+    difference=(-0.23, 0.07),
+    supermodularity=(0.05, 0.20),
+    spillover=(0.9, 0.25),
+    size=0.20,
+    sector=0.01,
+)
+
+
+def test_norway_like_numbers_give_pipelines_without_buzz_complements_or_spillover():
+    table = verdict_table(decide_verdicts(_result_set(**NORWAY_LIKE)))
+    assert table == {
+        "international_effect": FOUND,
+        "regional_effect": NOT_FOUND,
+        "national_effect": NOT_FOUND,
+        "pipelines_stronger": FOUND,
+        "complementarity": NOT_FOUND,
+        "spillover": NOT_FOUND,
+        "heterogeneity_region_size": NOT_FOUND,
+        "heterogeneity_sector": NOT_FOUND,
+    }
+
+
+def test_buzz_like_numbers_give_buzz_stronger_and_spillover():
+    table = verdict_table(decide_verdicts(_result_set(**BUZZ_LIKE)))
+    assert table["international_effect"] == NOT_FOUND
+    assert table["regional_effect"] == FOUND
+    assert table["pipelines_stronger"] == OPPOSITE
+    assert table["spillover"] == FOUND
+    assert table["heterogeneity_sector"] == FOUND
+
+
+def test_complements_and_substitutes_are_told_apart_one_sided():
+    complements = _result_set(**{**NORWAY_LIKE, "supermodularity": (0.6, 0.2)})
+    substitutes = _result_set(**{**NORWAY_LIKE, "supermodularity": (-0.6, 0.2)})
+    assert verdict_table(decide_verdicts(complements))["complementarity"] == FOUND
+    assert verdict_table(decide_verdicts(substitutes))["complementarity"] == OPPOSITE
+    # z = 1.8: one-sided p = 0.036 rejects, a two-sided test at 5% would not
+    borderline = _result_set(**{**NORWAY_LIKE, "supermodularity": (0.36, 0.2)})
+    assert verdict_table(decide_verdicts(borderline))["complementarity"] == FOUND
+
+
+def test_verdicts_ignore_meta_and_survive_a_json_round_trip():
+    results = _result_set(**NORWAY_LIKE)
+    other = StudyResults.from_json(results.to_json())
+    other.meta = {"preset": "buzz", "source": "buzz.csv"}
+    assert [v.to_dict() for v in decide_verdicts(results)] == [
+        v.to_dict() for v in decide_verdicts(other)
+    ]
+
+
+def test_missing_numbers_are_not_assessed_and_fallback_paths_are_used():
+    no_regional = _result_set(**{**NORWAY_LIKE, "regional": None, "difference": None})
+    no_regional.add_test("product", "international_minus_national", _z_estimate(0.21, 0.07))
+    no_regional.tests["product"].pop("spillover_exposure")
+    verdicts = {v.finding: v for v in decide_verdicts(no_regional)}
+    assert verdicts["regional_effect"].verdict == NOT_ASSESSED
+    assert "Not assessed" in verdicts["regional_effect"].statement
+    assert verdicts["pipelines_stronger"].verdict == FOUND
+    assert verdicts["pipelines_stronger"].quantity == "tests/product/international_minus_national"
+    assert verdicts["spillover"].verdict == NOT_ASSESSED
+    nan_p = Estimate(0.3, 0.1, math.nan, "robust")
+    assert decide(nan_p, "two_sided", 0.05) == NOT_ASSESSED
+
+
+def test_threshold_is_strict_and_direction_matters():
+    at_threshold = Estimate(0.5, 0.1, 0.05, "robust")
+    assert decide(at_threshold, "two_sided", 0.05) == NOT_FOUND
+    assert decide(Estimate(0.5, 0.1, 0.0499, "robust"), "two_sided", 0.05) == FOUND
+    assert decide(Estimate(-0.5, 0.1, 0.0499, "robust"), "two_sided", 0.05) == OPPOSITE
+    assert decide(Estimate(None, None, 0.01, "robust", df=3), "joint", 0.05) == FOUND
+    assert decide(Estimate(None, None, 0.2, "robust", df=3), "joint", 0.05) == NOT_FOUND
+
+
+@pytest.mark.parametrize("z", [-2.5, -0.4, 0.0, 1.1, 3.0])
+def test_one_sided_p_values_agree_with_the_normal_distribution(z):
+    two_sided = Estimate(z, 1.0, 2 * stats.norm.sf(abs(z)), "robust")
+    greater = Estimate(z, 1.0, stats.norm.sf(z), "robust", alternative="greater")
+    for estimate in (two_sided, greater):
+        p_greater, p_less = one_sided_p_values(estimate)
+        assert p_greater == pytest.approx(stats.norm.sf(z), abs=1e-12)
+        assert p_less == pytest.approx(stats.norm.cdf(z), abs=1e-12)
+
+
+def test_a_one_sided_estimate_used_two_sided_doubles_its_smaller_tail():
+    greater = _z_estimate(0.4, 0.2, "greater")  # z = 2, one-sided p = 0.0228
+    assert decide(greater, "two_sided", 0.05) == FOUND
+    assert decide(greater, "two_sided", 0.045) == NOT_FOUND  # two-sided p = 0.0455
+
+
+def test_rule_table_is_complete_and_renders():
+    findings = [rule.finding for rule in VERDICT_RULES]
+    assert len(findings) == len(set(findings))
+    for needed in ("international_effect", "regional_effect", "pipelines_stronger"):
+        assert needed in findings
+    for needed in ("complementarity", "spillover", "heterogeneity_sector"):
+        assert needed in findings
+    markdown = rule_table_markdown()
+    assert markdown.count("\n") == len(VERDICT_RULES) + 1
+    with pytest.raises(ValueError, match="decision"):
+        VerdictRule("x", ("tests/a/b",), "sometimes", 0.05, "", "")
+    with pytest.raises(ValueError, match="threshold"):
+        VerdictRule("x", ("tests/a/b",), "joint", 5, "", "")

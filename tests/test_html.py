@@ -9,13 +9,13 @@ import pytest
 from test_report_samples import make_results
 
 from buzzpipe.report.html_check import check_report_html
-from buzzpipe.report.write_report import REPORT_FILE, expected_contents, render_report
+from buzzpipe.report.write_report import REPORT_FILE, expected_contents, render_view
 
 
 @pytest.fixture(scope="module")
 def report():
     results = make_results("buzz")
-    html = render_report(results)[REPORT_FILE].decode("utf-8")
+    html = render_view(results)[REPORT_FILE].decode("utf-8")
     tables, figures = expected_contents(results)
     return html, tables, figures
 
@@ -33,9 +33,9 @@ def test_every_outcome_and_verdict_appears(report):
     html, _, _ = report
     for label in ("Product innovation", "Process innovation", "New-to-market innovation"):
         assert label in html
-    assert html.count('<li class="holds">') == 2  # regional effect and spill-over, in buzz
-    assert html.count('<li class="fails">') == 3
-    assert html.count('<li class="undecided">') == 1
+    assert html.count('<li class="found">') == 2  # regional effect and spill-over, in buzz
+    assert html.count('<li class="not_found">') == 3
+    assert html.count('<li class="not_assessed">') == 1
 
 
 _SVG_WITH_OUTSIDE_IMAGE = base64.b64encode(

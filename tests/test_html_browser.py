@@ -11,9 +11,10 @@ import warnings
 from pathlib import Path
 
 import pytest
-from test_report_samples import make_results
+from test_report_samples import make_study_results
 
 from buzzpipe.report.browser import find_browser, view_page
+from buzzpipe.report.view import report_view
 from buzzpipe.report.write_report import REPORT_FILE, expected_contents, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -40,9 +41,9 @@ def _keep(screenshot: Path) -> None:
 
 
 def test_report_in_headless_browser_shows_everything_without_errors(browser, tmp_path):
-    results = make_results("pipelines")
+    results = make_study_results("pipelines")
     write_report(results, tmp_path)
-    tables, figures = expected_contents(results)
+    tables, figures = expected_contents(report_view(results))
     view = view_page(tmp_path / REPORT_FILE, tables + figures, browser=browser)
     screenshot = tmp_path / "report-screenshot.png"
     screenshot.write_bytes(view.screenshot)

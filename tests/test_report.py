@@ -1,6 +1,5 @@
 """The report's tables, formats, findings and file writing, on hand-made results structures."""
 
-import copy
 import csv
 import io
 import json
@@ -9,16 +8,16 @@ import math
 import numpy as np
 import pytest
 import statsmodels.api as sm
-from test_report_samples import make_results
+from test_report_samples import make_results, make_study_results
 
 from buzzpipe.errors import InputError
 from buzzpipe.report import figures as figures_module
 from buzzpipe.report import formatting
 from buzzpipe.report.findings import findings
-from buzzpipe.report.results_schema import read_results, write_results
+from buzzpipe.report.results_file import read_results, write_results
 from buzzpipe.report.table_formats import latex_escape, table_csv, table_html, table_latex
 from buzzpipe.report.tables import all_tables, displayed_estimate, model_tables
-from buzzpipe.report.write_report import render_report, write_report
+from buzzpipe.report.write_report import render_report, render_view, write_report
 
 
 def _csv_rows(table) -> list[list[str]]:
@@ -190,10 +189,8 @@ def test_findings_are_written_from_verdicts_and_opposite_worlds_read_opposite():
     assert pipelines["international_effect"].startswith("Firms with more kinds of international")
     assert buzz["international_effect"].startswith("More kinds of international partner do not")
     assert buzz["regional_effect"].startswith("Firms with more kinds of partner in their own")
-    assert pipelines["pipelines_stronger"].startswith("Global pipelines are stronger")
-    assert buzz["pipelines_stronger"].startswith("Global pipelines are not shown")
     assert "p < 0.001" in pipelines["international_effect"]
-    assert pipelines["heterogeneity"].startswith("The numbers do not decide")
+    assert pipelines["heterogeneity"].startswith("Not assessed: the study could not produce")
     # the sentences depend on the verdicts alone, never on the survey's name
     renamed = make_results("buzz")
     renamed["source"]["name"] = "norway2010"
@@ -202,7 +199,7 @@ def test_findings_are_written_from_verdicts_and_opposite_worlds_read_opposite():
 
 
 def test_report_files_are_written_and_results_round_trip(tmp_path):
-    results = make_results()
+    results = make_study_results()
     written = write_report(results, tmp_path / "out")
     names = {path.relative_to(tmp_path / "out").as_posix() for path in written}
     assert {"results.json", "report.html"} <= names
@@ -212,12 +209,13 @@ def test_report_files_are_written_and_results_round_trip(tmp_path):
         assert (tmp_path / "out" / "figures" / f"{figure_id}.png").read_bytes()[:8] == (
             b"\x89PNG\r\n\x1a\n"
         )
-    assert read_results(tmp_path / "out" / "results.json") == json.loads(json.dumps(results))
+    assert read_results(tmp_path / "out" / "results.json") == results
     assert not list((tmp_path / "out").rglob("*.tmp"))
 
 
 def test_same_results_give_the_same_bytes():
-    first, second = render_report(make_results()), render_report(make_results())
+    first = render_report(make_study_results())
+    second = render_report(make_study_results())
     assert first.keys() == second.keys()
     different = [name for name in first if first[name] != second[name]]
     assert different == []
@@ -225,7 +223,7 @@ def test_same_results_give_the_same_bytes():
 
 def test_a_failure_while_rendering_writes_nothing(tmp_path, monkeypatch):
     out = tmp_path / "out"
-    write_results(make_results(), out / "results.json")
+    write_results(make_study_results(), out / "results.json")
     before = (out / "results.json").read_bytes()
 
     def broken(results):
@@ -233,7 +231,7 @@ def test_a_failure_while_rendering_writes_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(figures_module, "FIGURES", (("figure-x", "x", broken),))
     with pytest.raises(RuntimeError):
-        write_report(make_results("buzz"), out)
+        write_report(make_study_results("buzz"), out)
     assert sorted(path.name for path in out.iterdir()) == ["results.json"]
     assert (out / "results.json").read_bytes() == before
 
@@ -243,13 +241,13 @@ def test_bad_results_file_is_one_line_naming_the_file_and_entry(tmp_path):
     path.write_text("{ not json", encoding="utf-8")
     with pytest.raises(InputError, match=r"results.json.*not valid JSON at line 1"):
         read_results(path)
-    results = copy.deepcopy(make_results())
-    results["outcomes"]["process"]["models"]["controls"]["stats"]["n"] = -3
+    results = make_study_results()
+    results["models"]["process"]["controls"]["nobs"] = -3
     path.write_text(json.dumps(results), encoding="utf-8")
     with pytest.raises(InputError) as caught:
         read_results(path)
     message = str(caught.value)
-    assert "$.outcomes.process.models.controls.stats.n" in message and "-3" in message
+    assert "$.models.process.controls.nobs" in message and "-3" in message
     assert "\n" not in message
 
 
@@ -257,7 +255,7 @@ def test_missing_parts_leave_out_their_tables_and_figures():
     results = make_results()
     for key in ("descriptives", "regimes", "counterfactuals", "tests"):
         del results[key]
-    files = render_report(results)
+    files = render_view(results)
     assert "figures/figure-regimes.svg" not in files
     assert "figures/figure-counterfactuals.svg" not in files
     assert "tables/table-tests.csv" not in files

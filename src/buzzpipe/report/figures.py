@@ -142,7 +142,7 @@ def _labels(axes) -> list[str]:
 
 
 def marginal_effects_figure(results: Mapping[str, Any]) -> Figure | None:
-    """Average marginal effects of breadth by scale on the probability of each outcome."""
+    """Average change in the probability of each outcome from one more kind of partner."""
     rows = []
     for record in results["outcomes"].values():
         model = headline_model(record)
@@ -184,40 +184,41 @@ def marginal_effects_figure(results: Mapping[str, Any]) -> Figure | None:
 
 
 def regimes_figure(results: Mapping[str, Any]) -> Figure | None:
-    """Innovation rate by collaboration regime (none, local only, global only, both)."""
+    """Shares of firms in each collaboration regime (none, local only, global only, both),
+    overall and by city-region, as stacked bars."""
     records = results.get("regimes", [])
     if not records:
         return None
-    labels = {key: record["label"] for key, record in results["outcomes"].items()}
     regimes: list[str] = []
     for record in records:
-        for row in record["rows"]:
-            if row["regime"] not in regimes:
-                regimes.append(row["regime"])
-    figure = Figure(figsize=(8.0, 3.2))
+        for regime in record["shares"]:
+            if regime not in regimes:
+                regimes.append(regime)
+    figure = Figure(figsize=(8.0, 0.8 + 0.45 * len(records)))
     axes = figure.add_subplot()
-    width = 0.8 / len(records)
-    for index, record in enumerate(records):
-        rates = {row["regime"]: row for row in record["rows"]}
-        positions = [
-            regime_index + (index - (len(records) - 1) / 2) * width
-            for regime_index, regime in enumerate(regimes)
-            if regime in rates
-        ]
-        heights = [100 * rates[regime]["innovation_rate"] for regime in regimes if regime in rates]
-        bars = axes.bar(
-            positions,
-            heights,
-            width=width * 0.9,
-            color=OTHER_COLOURS[index % len(OTHER_COLOURS)],
-            label=labels.get(record["outcome"], record["outcome"]),
+    left = [0.0] * len(records)
+    colours = ("#BBBBBB", SCALE_COLOURS["regional"], SCALE_COLOURS["international"], "#0072B2")
+    for index, regime in enumerate(regimes):
+        widths = [100 * (record["shares"].get(regime) or 0.0) for record in records]
+        bars = axes.barh(
+            range(len(records)),
+            widths,
+            left=left,
+            color=colours[index % len(colours)],
+            label=REGIME_LABELS.get(regime, regime),
         )
-        firms = [rates[regime]["firms"] for regime in regimes if regime in rates]
-        axes.bar_label(bars, labels=[f"n={count:,}" for count in firms], fontsize=6, padding=1)
-    axes.set_xticks(range(len(regimes)), [REGIME_LABELS.get(regime, regime) for regime in regimes])
-    axes.set_ylabel("firms innovating (%)")
-    axes.set_xlabel("collaboration regime (local = regional partners, global = international)")
-    axes.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        axes.bar_label(
+            bars,
+            labels=[f"{w:.0f}%" if w >= 6 else "" for w in widths],
+            label_type="center",
+            fontsize=7,
+        )
+        left = [start + width for start, width in zip(left, widths, strict=True)]
+    axes.set_yticks(range(len(records)), [record["group"] for record in records])
+    axes.invert_yaxis()
+    axes.set_xlim(0, 100)
+    axes.set_xlabel("share of firms (%); local = partners in the own city-region, global = abroad")
+    axes.legend(title="regime", frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
     return figure
 
@@ -273,10 +274,10 @@ FIGURES = (
     ),
     (
         "figure-marginal-effects",
-        "Average marginal effects of partner breadth by scale",
+        "Change in the probability of innovating from one more kind of partner",
         marginal_effects_figure,
     ),
-    ("figure-regimes", "Innovation by collaboration regime", regimes_figure),
+    ("figure-regimes", "Collaboration regimes by city-region", regimes_figure),
     (
         "figure-counterfactuals",
         "Policy programmes: extra innovating firms by city-region",
@@ -324,10 +325,11 @@ def _caption(figure_id: str, results: Mapping[str, Any]) -> str:
     captions = {
         "figure-odds-ratios": "Points are estimates from each outcome's headline model; bars are "
         f"95% intervals ({inference}). The dashed line marks no association.",
-        "figure-marginal-effects": "Average marginal effects in percentage points from each "
-        f"outcome's headline model; bars are 95% intervals ({inference}).",
-        "figure-regimes": "Share of firms innovating in each collaboration regime; n is the "
-        "number of firms in the regime.",
+        "figure-marginal-effects": "Average change in the probability of innovating, in "
+        "percentage points, when each firm gains one more kind of partner at a scale, from each "
+        f"outcome's headline model; bars are 95% intervals ({inference}, delta method).",
+        "figure-regimes": "Share of firms in each collaboration regime, among firms whose "
+        "answers are known; complementarity is tested in the table of tests.",
         "figure-counterfactuals": "Predicted under the fitted model, not caused; bars are "
         "intervals from the study's bootstrap.",
     }

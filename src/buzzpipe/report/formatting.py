@@ -52,9 +52,12 @@ def p_value(p: float | None) -> str:
 
 
 def interval(bounds: list | tuple | None, decimals: int = 3) -> str:
-    """An interval '[low, high]'; a missing end is unbounded (Fieller intervals can be)."""
+    """An interval '[low, high]'; a missing end is unbounded (Fieller intervals can be), and a
+    union of segments (a Fieller set of two rays) is joined with '∪'."""
     if bounds is None:
         return DASH
+    if bounds and all(isinstance(segment, list | tuple) for segment in bounds):
+        return " ∪ ".join(interval(segment, decimals) for segment in bounds)
     low, high = bounds
     low_text = f"{MINUS}\u221e" if low is None else number(low, decimals)
     high_text = "\u221e" if high is None else number(high, decimals)

@@ -21,9 +21,10 @@ p.source { color: #555; margin-top: 0; }
 nav#contents { background: #f6f6f3; border: 1px solid #ddd; padding: 0.6rem 1.2rem; }
 nav#contents h2 { border: none; margin: 0.2rem 0; font-size: 1.05rem; }
 ul.findings li { margin-bottom: 0.4rem; }
-ul.findings li.holds::marker { content: '\\2714  '; color: #1b7837; }
-ul.findings li.fails::marker { content: '\\2718  '; color: #b2182b; }
-ul.findings li.undecided::marker { content: '?  '; color: #777; }
+ul.findings li.found::marker { content: '\\2714  '; color: #1b7837; }
+ul.findings li.not_found::marker { content: '\\2718  '; color: #b2182b; }
+ul.findings li.opposite::marker { content: '\\21C4  '; color: #8c510a; }
+ul.findings li.not_assessed::marker { content: '?  '; color: #777; }
 table.paper { border-collapse: collapse; margin: 1.2rem 0; font-size: 0.85rem;
   font-variant-numeric: tabular-nums; }
 table.paper caption { caption-side: top; text-align: left; font-weight: bold;
@@ -38,6 +39,7 @@ table.paper tbody tr:last-child td, table.paper tbody tr:last-child th {
   border-bottom: 2px solid #000; }
 table.paper td.notes { text-align: left; font-size: 0.75rem; color: #333; padding-top: 0.4rem; }
 table.paper sup { font-size: 0.7em; }
+table.paper tr.section th { font-weight: bold; padding-top: 0.5rem; }
 figure { margin: 1.5rem 0; }
 figure img { max-width: 100%; height: auto; display: block; }
 figcaption { font-size: 0.85rem; color: #333; }
@@ -61,8 +63,8 @@ def _source_line(results: Mapping[str, Any]) -> str:
     kind = "synthetic survey (preset" if source["kind"] == "synthetic" else "survey (file"
     seed = f", seed {source['seed']}" if source.get("seed") is not None else ""
     return (
-        f"{kind} {source['name']}{seed}); {source['firms']:,} firms; buzzpipe "
-        f"{results['buzzpipe_version']}, results schema {results['schema_version']}"
+        f"{kind} {source['name']}{seed}); {source['firms']:,.0f} firms; buzzpipe "
+        f"{results['buzzpipe_version']}"
     )
 
 
@@ -77,8 +79,7 @@ def build_html(
 
     finding_items = []
     for verdict, sentence in findings(results):
-        state = {True: "holds", False: "fails", None: "undecided"}[verdict["holds"]]
-        finding_items.append(f'<li class="{state}">{escape(sentence)}</li>')
+        finding_items.append(f'<li class="{verdict["state"]}">{escape(sentence)}</li>')
     body = (
         ['<ul class="findings">', *finding_items, "</ul>"]
         if finding_items
@@ -95,14 +96,11 @@ def build_html(
     if model_tables:
         sections.append(("models", "Models", [table_html(table) for table in model_tables]))
 
-    if "table-tests" in by_id:
-        sections.append(
-            (
-                "tests",
-                "Tests: pipelines, buzz and their complementarity",
-                [table_html(by_id["table-tests"])],
-            )
-        )
+    tests = [
+        table_html(by_id[key]) for key in ("table-tests", "table-descriptions") if key in by_id
+    ]
+    if tests:
+        sections.append(("tests", "Tests: pipelines, buzz and their complementarity", tests))
 
     plotted = [figures_by_id[key] for key in _MAIN_FIGURES if key in figures_by_id]
     if plotted:
@@ -118,6 +116,8 @@ def build_html(
 
     inference = results.get("inference", {})
     notes = [f"<p>{escape(text)}</p>" for text in inference.values() if isinstance(text, str)]
+    if results.get("notes"):
+        notes.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in results["notes"]) + "</ul>")
     notes.append(f"<p>Source: {escape(_source_line(results))}.</p>")
     sections.append(("inference", "Inference and reproducibility", notes))
 
@@ -153,5 +153,11 @@ def build_html(
     return "\n".join(parts) + "\n"
 
 
-_SPECIAL = ("table-verdicts", "table-descriptives", "table-tests", "table-counterfactuals")
+_SPECIAL = (
+    "table-verdicts",
+    "table-descriptives",
+    "table-tests",
+    "table-descriptions",
+    "table-counterfactuals",
+)
 _MAIN_FIGURES = ("figure-odds-ratios", "figure-marginal-effects", "figure-regimes")

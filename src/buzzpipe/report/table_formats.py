@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from html import escape
 
 from buzzpipe.report.tables import Cell, Table
@@ -103,5 +104,5 @@ def table_latex(table: Table) -> str:
 
 
 def _cell_latex(cell: Cell) -> str:
-    text = latex_escape(cell.text)
+    text = re.sub(r"(?<![\w$])-(?=\d)", "$-$", latex_escape(cell.text))  # a minus, not a hyphen
     return f"{text}$^{{{cell.stars}}}$" if cell.stars else text

@@ -14,6 +14,12 @@ from typing import Any
 from buzzpipe.report import formatting
 
 ODDS_RATIO_FAMILIES: tuple[str, ...] = ("logit", "ologit")
+STATE_WORDS = {
+    "found": "found",
+    "not_found": "not found",
+    "opposite": "opposite",
+    "not_assessed": "not assessed",
+}
 MAIN_TABLE = "main"
 
 
@@ -248,29 +254,65 @@ def _p_with_interval(p: float | None, bounds: list | None) -> Cell:
 
 def tests_table(results: Mapping[str, Any]) -> Table | None:
     """The hypothesis tests: statistic, p-value, estimate with interval, inference used."""
-    tests = results.get("tests", [])
-    if not tests:
+    return _inference_table(
+        results,
+        results.get("tests", []),
+        "table-tests",
+        "Hypothesis tests",
+        (
+            "One-sided tests name their alternative; joint tests have no single estimate.",
+            f"{formatting.STAR_NOTE}.",
+        ),
+    )
+
+
+def descriptions_table(results: Mapping[str, Any]) -> Table | None:
+    """Quantities described but not tested: ratios with Fieller sets, probability changes."""
+    return _inference_table(
+        results,
+        results.get("descriptions", []),
+        "table-descriptions",
+        "Described, not tested: ratios and changes in the probability of innovating",
+        (
+            "Ratios carry Fieller confidence sets, which can be unbounded or two rays (joined "
+            "by \u222a); they describe the size of pipelines against buzz and decide no verdict.",
+        ),
+    )
+
+
+def _inference_table(
+    results: Mapping[str, Any],
+    records: list,
+    table_id: str,
+    title: str,
+    notes: tuple[str, ...],
+) -> Table | None:
+    if not records:
         return None
     labels = {key: record["label"] for key, record in results["outcomes"].items()}
     rows = []
-    for test in tests:
+    for test in records:
         statistic = test.get("statistic")
         distribution = test.get("distribution", "chi2")
         df = test.get("df")
         name = distribution if df is None else f"{distribution}({_df_text(df)})"
         estimate = test.get("estimate")
+        alternative = test.get("alternative", "two-sided")
+        hypothesis = test["hypothesis"]
+        if alternative != "two-sided":
+            hypothesis += f" (one-sided, alternative: {alternative})"
         rows.append(
             Row(
                 test["label"],
                 (
                     Cell(labels.get(test.get("outcome"), formatting.DASH)),
-                    Cell(test["hypothesis"]),
+                    Cell(hypothesis),
                     Cell(
-                        f"{name} = {formatting.number(statistic)}"
+                        f"{name} = {formatting.number(statistic, 2)}"
                         if statistic is not None
-                        else name
+                        else formatting.DASH
                     ),
-                    Cell(formatting.p_value(test["p"]), formatting.stars(test["p"])),
+                    Cell(formatting.p_value(test.get("p")), formatting.stars(test.get("p"))),
                     Cell(
                         formatting.DASH
                         if estimate is None
@@ -283,23 +325,19 @@ def tests_table(results: Mapping[str, Any]) -> Table | None:
             )
         )
     return Table(
-        id="table-tests",
-        title="Hypothesis tests",
+        id=table_id,
+        title=title,
         header=(
-            "Test",
+            "",
             "Outcome",
-            "Null hypothesis",
+            "Hypothesis",
             "Statistic",
             "p",
-            "Estimate [interval]",
+            "Estimate [95% interval]",
             "Inference",
         ),
         rows=tuple(rows),
-        notes=(
-            "One-sided tests state their alternative in the hypothesis; intervals with an "
-            "infinite end are unbounded (Fieller).",
-            f"{formatting.STAR_NOTE}.",
-        ),
+        notes=notes,
     )
 
 
@@ -317,7 +355,6 @@ def verdicts_table(results: Mapping[str, Any]) -> Table | None:
     labels = {key: record["label"] for key, record in results["outcomes"].items()}
     rows = []
     for verdict in verdicts:
-        holds = verdict["holds"]
         evidence = verdict.get("evidence", {})
         evidence_text = "; ".join(_evidence_text(key, value) for key, value in evidence.items())
         rows.append(
@@ -325,7 +362,7 @@ def verdicts_table(results: Mapping[str, Any]) -> Table | None:
                 verdict.get("label", verdict["finding"].replace("_", " ")),
                 (
                     Cell(labels.get(verdict.get("outcome"), formatting.DASH)),
-                    Cell({True: "yes", False: "no", None: "undecided"}[holds]),
+                    Cell(STATE_WORDS[verdict["state"]]),
                     Cell(verdict["rule"]["text"]),
                     Cell(evidence_text or formatting.DASH),
                 ),
@@ -352,35 +389,41 @@ def _evidence_text(key: str, value: Any) -> str:
 
 
 def descriptives_table(results: Mapping[str, Any]) -> Table | None:
-    """The descriptive statistics table, laid out as the study gave it."""
+    """The survey's descriptive table (the data layer's), section by section."""
     table = results.get("descriptives")
     if not table:
         return None
-    columns = table["columns"]
     rows = []
+    section = None
     for row in table["rows"]:
-        cells = [Cell(_descriptive_text(row[column["key"]], column)) for column in columns[1:]]
-        rows.append(Row(str(row[columns[0]["key"]]), tuple(cells), "plain"))
+        if row["section"] != section:
+            section = row["section"]
+            rows.append(
+                Row(
+                    section[:1].upper() + section[1:],
+                    (Cell(""),) * len(table["columns"]),
+                    "section",
+                )
+            )
+        cells = tuple(Cell(_measure_text(value, row["measure"])) for value in row["values"])
+        rows.append(Row(row["label"], cells, "plain"))
     return Table(
         id="table-descriptives",
-        title=table.get("title", "Descriptive statistics"),
-        header=tuple(column.get("label", column["key"]) for column in columns),
+        title=table.get("title", "The survey: firms, collaboration and innovation by city-region"),
+        header=("", *table["columns"]),
         rows=tuple(rows),
         notes=tuple(table.get("notes", ())),
     )
 
 
-def _descriptive_text(value: Any, column: Mapping[str, Any]) -> str:
-    style = column.get("format")
+def _measure_text(value: float | None, measure: str) -> str:
     if value is None:
         return formatting.DASH
-    if style == "percent":
+    if measure == "count":
+        return formatting.count(round(value, 1))
+    if measure == "share":
         return formatting.percent(value)
-    if style == "count" or (isinstance(value, int) and not isinstance(value, bool)):
-        return formatting.count(value)
-    if isinstance(value, float):
-        return formatting.number(value, column.get("decimals", 2))
-    return str(value)
+    return formatting.number(value, 2)
 
 
 def counterfactuals_table(results: Mapping[str, Any]) -> Table | None:
@@ -416,15 +459,12 @@ def counterfactuals_table(results: Mapping[str, Any]) -> Table | None:
         "the firms it reaches and re-predicts their probability of innovating.",
     ]
     for programme in programmes:
-        notes.append(
-            f"{programme['label']}: K = {programme['k']} "
-            f"{'in total' if programme['k_per'] == 'total' else 'per region'}, "
-            f"targeting {programme['targeting']}"
-            + (f"; {programme['note']}" if programme.get("note") else "")
-            + "."
-        )
-    if any(programme.get("interval_method") for programme in programmes):
-        notes.append(f"Intervals: {programmes[0].get('interval_method')}.")
+        for note in programme.get("notes", []):
+            if note not in notes:
+                notes.append(note)
+    methods = dict.fromkeys(p["interval_method"] for p in programmes if p.get("interval_method"))
+    for method in methods:
+        notes.append(f"Intervals: {method}.")
     return Table(
         id="table-counterfactuals",
         title="Policy counterfactuals by city-region",
@@ -452,5 +492,6 @@ def all_tables(results: Mapping[str, Any]) -> list[Table]:
     """Every table of the report, in the order the report shows them."""
     tables: list[Table | None] = [descriptives_table(results), *model_tables(results)]
     tables += sensitivity_tables(results)
-    tables += [tests_table(results), counterfactuals_table(results), verdicts_table(results)]
+    tables += [tests_table(results), descriptions_table(results)]
+    tables += [counterfactuals_table(results), verdicts_table(results)]
     return [table for table in tables if table is not None]

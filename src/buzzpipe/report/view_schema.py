@@ -1,63 +1,29 @@
-"""The ``results.json`` schema: its version, a reader and a validator with one-line errors.
+"""The report view: the presentation structure tables, figures and findings are drawn from.
 
-The report is rendered from this structure alone, so every number it shows lives here. The
-schema is documented in ``docs/results_schema.md``; keep the two in step.
+``view.report_view`` builds it from ``results.json`` (the study's format); hand-made views test
+the rendering alone. ``validate_view`` checks the contract so that a rendering bug or a
+malformed view fails with the JSON path of the bad entry rather than deep inside matplotlib.
+The view is documented beside the file format in ``docs/results_schema.md``.
 """
 
-import json
 import math
-import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from buzzpipe.atomic_write import write_text
 from buzzpipe.errors import InputError
 
-SCHEMA_NAME = "buzzpipe.results"
-SCHEMA_VERSION = 1
+VIEW_VERSION = 1
 FAMILIES: tuple[str, ...] = ("logit", "probit", "ologit", "oprobit", "lpm")
 DISTRIBUTIONS: tuple[str, ...] = ("chi2", "F", "t", "normal", "bootstrap")
 ALTERNATIVES: tuple[str, ...] = ("two-sided", "greater", "less")
 TERM_KINDS: tuple[str, ...] = ("coefficient", "intercept", "cut")
+VERDICT_STATES: tuple[str, ...] = ("found", "not_found", "opposite", "not_assessed")
+MEASURES: tuple[str, ...] = ("count", "share", "mean")
 
 
-def read_results(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and validate a ``results.json`` file; bad files raise one ``InputError`` line."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise InputError(f"cannot read results: {error.strerror}", file=str(path)) from None
-    try:
-        results = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InputError(
-            f"not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}",
-            file=str(path),
-        ) from None
-    validate_results(results, file=str(path))
-    return results
-
-
-def dumps_results(results: Mapping[str, Any]) -> str:
-    """Serialise results as stable JSON text (keys in insertion order, no NaN or infinity)."""
-    validate_results(results)
-    return json.dumps(results, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-
-
-def write_results(results: Mapping[str, Any], path: str | os.PathLike) -> None:
-    """Validate and write ``results.json`` atomically."""
-    write_text(path, dumps_results(results))
-
-
-def validate_results(results: Any, *, file: str | None = None) -> None:
-    """Check the structure against schema version 1; raise ``InputError`` at the first problem.
-
-    The error names the JSON path of the offending entry (in the ``column`` slot), the value and
-    what was expected, so a hand-edited file can be fixed from the message alone.
-    """
-    _Validator(file).results(results)
+def validate_view(view: Any, *, file: str | None = None) -> None:
+    """Check a report view; raise ``InputError`` naming the JSON path of the first problem."""
+    _Validator(file).view(view)
 
 
 class _Validator:
@@ -109,10 +75,15 @@ class _Validator:
             self.fail(where, "wrong type", value, "a non-negative integer")
 
     def interval(self, value: Any, where: str) -> None:
-        """An interval is [low, high]; null ends mean unbounded (Fieller intervals can be)."""
+        """An interval is [low, high], or a union [[low, high], ...] (a Fieller set can be two
+        rays); null ends mean unbounded."""
         if value is None:
             return
         bounds = self.sequence(value, where)
+        if bounds and all(isinstance(segment, list | tuple) for segment in bounds):
+            for index, segment in enumerate(bounds):
+                self.interval(segment, f"{where}[{index}]")
+            return
         if len(bounds) != 2:
             self.fail(where, "an interval needs two ends", value, "[low, high]")
         for index, bound in enumerate(bounds):
@@ -132,11 +103,11 @@ class _Validator:
 
     # -- records ----------------------------------------------------------------------------
 
-    def results(self, results: Any) -> None:
+    def view(self, results: Any) -> None:
         results = self.mapping(results, "$")
-        version = self.require(results, "schema_version", "$")
-        if version != SCHEMA_VERSION:
-            self.fail("$.schema_version", "unsupported schema version", version, "1")
+        version = self.require(results, "view_version", "$")
+        if version != VIEW_VERSION:
+            self.fail("$.view_version", "unsupported view version", version, str(VIEW_VERSION))
         self.text(self.require(results, "buzzpipe_version", "$"), "$.buzzpipe_version")
         self.source(self.require(results, "source", "$"))
         outcomes = self.mapping(self.require(results, "outcomes", "$"), "$.outcomes")
@@ -144,8 +115,9 @@ class _Validator:
             self.fail("$.outcomes", "no outcomes", None, "at least one outcome")
         for outcome, record in outcomes.items():
             self.outcome(record, f"$.outcomes.{outcome}")
-        for index, test in enumerate(self.sequence(results.get("tests", []), "$.tests")):
-            self.test(test, f"$.tests[{index}]", outcomes)
+        for key in ("tests", "descriptions"):
+            for index, test in enumerate(self.sequence(results.get(key, []), f"$.{key}")):
+                self.test(test, f"$.{key}[{index}]", outcomes)
         verdicts = self.sequence(self.require(results, "verdicts", "$"), "$.verdicts")
         for index, verdict in enumerate(verdicts):
             self.verdict(verdict, f"$.verdicts[{index}]")
@@ -164,7 +136,7 @@ class _Validator:
         )
         self.text(self.require(source, "name", "$.source"), "$.source.name")
         self.count(source.get("seed"), "$.source.seed", nullable=True)
-        self.count(self.require(source, "firms", "$.source"), "$.source.firms")
+        self.number(self.require(source, "firms", "$.source"), "$.source.firms")
 
     def outcome(self, record: Any, where: str) -> None:
         record = self.mapping(record, where)
@@ -246,9 +218,7 @@ class _Validator:
     def verdict(self, verdict: Any, where: str) -> None:
         verdict = self.mapping(verdict, where)
         self.text(self.require(verdict, "finding", where), f"{where}.finding")
-        holds = self.require(verdict, "holds", where)
-        if holds is not None and not isinstance(holds, bool):
-            self.fail(f"{where}.holds", "wrong type", holds, "true, false or null (undecided)")
+        self.choice(self.require(verdict, "state", where), f"{where}.state", VERDICT_STATES)
         rule = self.mapping(self.require(verdict, "rule", where), f"{where}.rule")
         self.text(self.require(rule, "id", f"{where}.rule"), f"{where}.rule.id")
         self.text(self.require(rule, "text", f"{where}.rule"), f"{where}.rule.text")
@@ -257,29 +227,28 @@ class _Validator:
     def descriptives(self, table: Any, where: str) -> None:
         table = self.mapping(table, where)
         columns = self.sequence(self.require(table, "columns", where), f"{where}.columns")
-        keys = []
         for index, column in enumerate(columns):
-            column = self.mapping(column, f"{where}.columns[{index}]")
-            here = f"{where}.columns[{index}]"
-            keys.append(self.text(self.require(column, "key", here), f"{here}.key"))
+            self.text(column, f"{where}.columns[{index}]")
         for index, row in enumerate(self.sequence(self.require(table, "rows", where), where)):
-            row = self.mapping(row, f"{where}.rows[{index}]")
-            for key in keys:
-                if key not in row:
-                    self.fail(f"{where}.rows[{index}].{key}", "missing entry", None, "present")
+            here = f"{where}.rows[{index}]"
+            row = self.mapping(row, here)
+            self.text(self.require(row, "section", here), f"{here}.section")
+            self.text(self.require(row, "label", here), f"{here}.label")
+            self.choice(self.require(row, "measure", here), f"{here}.measure", MEASURES)
+            values = self.sequence(self.require(row, "values", here), f"{here}.values")
+            if len(values) != len(columns):
+                self.fail(
+                    f"{here}.values", "one value per column needed", values, str(len(columns))
+                )
+            for column, value in enumerate(values):
+                self.number(value, f"{here}.values[{column}]", nullable=True)
 
     def regimes(self, record: Any, where: str) -> None:
         record = self.mapping(record, where)
-        self.text(self.require(record, "outcome", where), f"{where}.outcome")
-        rows = self.sequence(self.require(record, "rows", where), f"{where}.rows")
-        for index, row in enumerate(rows):
-            here = f"{where}.rows[{index}]"
-            row = self.mapping(row, here)
-            self.text(self.require(row, "regime", here), f"{here}.regime")
-            self.count(self.require(row, "firms", here), f"{here}.firms")
-            self.probability(self.require(row, "innovation_rate", here), f"{here}.innovation_rate")
-            if "odds_ratio" in row:
-                self.estimate(row["odds_ratio"], f"{here}.odds_ratio")
+        self.text(self.require(record, "group", where), f"{where}.group")
+        shares = self.mapping(self.require(record, "shares", where), f"{where}.shares")
+        for regime, share in shares.items():
+            self.probability(share, f"{where}.shares.{regime}")
 
     def counterfactual(self, programme: Any, where: str) -> None:
         programme = self.mapping(programme, where)
@@ -292,7 +261,7 @@ class _Validator:
             here = f"{where}.regions[{index}]" if index < len(regions) else f"{where}.overall"
             row = self.mapping(row, here)
             self.text(self.require(row, "region", here), f"{here}.region")
-            self.count(self.require(row, "firms", here), f"{here}.firms")
+            self.number(self.require(row, "firms", here), f"{here}.firms")
             self.probability(self.require(row, "baseline_rate", here), f"{here}.baseline_rate")
             self.estimate(self.require(row, "predicted_rate", here), f"{here}.predicted_rate")
             self.estimate(self.require(row, "extra_innovators", here), f"{here}.extra_innovators")

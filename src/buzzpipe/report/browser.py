@@ -95,9 +95,10 @@ class _DevToolsPipe:
         self.profile = tempfile.TemporaryDirectory(prefix="buzzpipe-browser-")
         to_browser_read, to_browser_write = os.pipe()
         from_browser_read, from_browser_write = os.pipe()
-        # move the child's ends above 10 so that placing them on 3 and 4 cannot clobber them
-        child_read = fcntl.fcntl(to_browser_read, fcntl.F_DUPFD, 10)
-        child_write = fcntl.fcntl(from_browser_write, fcntl.F_DUPFD, 10)
+        # Move the child's ends above 10 (closed at exec) so that placing them on 3 and 4 cannot
+        # clobber them; the copies on 3 and 4 made by dup2 are the ones the browser inherits.
+        child_read = fcntl.fcntl(to_browser_read, fcntl.F_DUPFD_CLOEXEC, 10)
+        child_write = fcntl.fcntl(from_browser_write, fcntl.F_DUPFD_CLOEXEC, 10)
         os.close(to_browser_read)
         os.close(from_browser_write)
 
@@ -128,7 +129,9 @@ class _DevToolsPipe:
                 stdin=subprocess.DEVNULL,
                 stdout=self.log,
                 stderr=self.log,
-                pass_fds=(3, 4, child_read, child_write),
+                # not pass_fds: it would need 3 and 4 open here; every descriptor of ours is
+                # close-on-exec (PEP 446), so only the two placed pipes reach the browser
+                close_fds=False,
                 preexec_fn=place_pipes,
             )
         finally:

@@ -21,6 +21,16 @@ from buzzpipe.report.tables import displayed_estimate, shows_odds_ratios  # noqa
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 SCALE_COLOURS = {"regional": "#E69F00", "national": "#56B4E9", "international": "#009E73"}
 OTHER_COLOURS = ("#CC79A7", "#0072B2", "#D55E00", "#F0E442", "#000000")
+PROGRAMME_COLOURS = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#CC79A7",
+    "#56B4E9",
+    "#D55E00",
+    "#F0E442",
+    "#000000",
+)
 REGIME_LABELS = {
     "none": "none",
     "local_only": "local only",
@@ -233,7 +243,7 @@ def counterfactuals_figure(results: Mapping[str, Any]) -> Figure | None:
         for row in programme["regions"]:
             if row["region"] not in regions:
                 regions.append(row["region"])
-    figure = Figure(figsize=(8.0, 3.2))
+    figure = Figure(figsize=(8.0, 3.6 + 0.2 * ((len(programmes) + 1) // 2)))
     axes = figure.add_subplot()
     width = 0.8 / len(programmes)
     for index, programme in enumerate(programmes):
@@ -255,13 +265,13 @@ def counterfactuals_figure(results: Mapping[str, Any]) -> Figure | None:
             width=width * 0.9,
             yerr=heights,
             capsize=3,
-            color=OTHER_COLOURS[(index + 1) % len(OTHER_COLOURS)],
+            color=PROGRAMME_COLOURS[index % len(PROGRAMME_COLOURS)],
             label=programme["label"],
         )
     axes.axhline(0.0, color="#777777", linewidth=0.8)
     axes.set_xticks(range(len(regions)), regions)
     axes.set_ylabel("extra innovating firms (predicted)")
-    axes.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    axes.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
     figure.tight_layout()
     return figure
 

@@ -92,9 +92,9 @@ def build_html(
     if "table-descriptives" in by_id:
         sections.append(("survey", "The survey", [table_html(by_id["table-descriptives"])]))
 
-    model_tables = [t for t in tables if t.id.startswith("table-") and t.id not in _SPECIAL]
-    if model_tables:
-        sections.append(("models", "Models", [table_html(table) for table in model_tables]))
+    plotted = [figures_by_id[key] for key in _MAIN_FIGURES if key in figures_by_id]
+    if plotted:
+        sections.append(("figures", "Figures", [figure_html(figure) for figure in plotted]))
 
     tests = [
         table_html(by_id[key]) for key in ("table-tests", "table-descriptions") if key in by_id
@@ -102,9 +102,11 @@ def build_html(
     if tests:
         sections.append(("tests", "Tests: pipelines, buzz and their complementarity", tests))
 
-    plotted = [figures_by_id[key] for key in _MAIN_FIGURES if key in figures_by_id]
-    if plotted:
-        sections.append(("figures", "Figures", [figure_html(figure) for figure in plotted]))
+    model_tables = [t for t in tables if t.id not in _SPECIAL]
+    main = [t for t in model_tables if t.id.endswith(("-main", "-sensitivity"))]
+    detail = [t for t in model_tables if t not in main]
+    if main:
+        sections.append(("models", "Models", [table_html(table) for table in main]))
 
     counterfactual = []
     if "table-counterfactuals" in by_id:
@@ -113,6 +115,15 @@ def build_html(
         counterfactual.append(figure_html(figures_by_id["figure-counterfactuals"]))
     if counterfactual:
         sections.append(("counterfactuals", "Policy counterfactuals", counterfactual))
+
+    if detail:
+        sections.append(
+            (
+                "detail",
+                "Detail: partner types and heterogeneity",
+                [table_html(table) for table in detail],
+            )
+        )
 
     inference = results.get("inference", {})
     notes = [f"<p>{escape(text)}</p>" for text in inference.values() if isinstance(text, str)]

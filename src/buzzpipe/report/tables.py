@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from buzzpipe.report import formatting
+from buzzpipe.report import findings, formatting
 
 ODDS_RATIO_FAMILIES: tuple[str, ...] = ("logit", "ologit")
 STATE_WORDS = {
@@ -97,7 +97,13 @@ def _model_table(
                 factors.setdefault(term["factor"])
             else:
                 by_kind[term.get("kind", "coefficient")].setdefault(name, term.get("label", name))
-    term_order = {**by_kind["coefficient"], **by_kind["intercept"], **by_kind["cut"]}
+    # terms of partner breadth by scale lead, as in the published tables
+    scaled = {
+        name: label
+        for name, label in by_kind["coefficient"].items()
+        if any(m["terms"].get(name, {}).get("scale") for _, m in models)
+    }
+    term_order = {**scaled, **by_kind["coefficient"], **by_kind["intercept"], **by_kind["cut"]}
     rows: list[Row] = []
     for name, label in term_order.items():
         estimates, errors = [], []
@@ -356,7 +362,7 @@ def verdicts_table(results: Mapping[str, Any]) -> Table | None:
     rows = []
     for verdict in verdicts:
         evidence = verdict.get("evidence", {})
-        evidence_text = "; ".join(_evidence_text(key, value) for key, value in evidence.items())
+        evidence_text = findings.evidence_text(evidence)
         rows.append(
             Row(
                 verdict.get("label", verdict["finding"].replace("_", " ")),
@@ -374,18 +380,12 @@ def verdicts_table(results: Mapping[str, Any]) -> Table | None:
         title="Verdicts and the rules that produced them",
         header=("Finding", "Outcome", "Holds", "Rule", "Evidence"),
         rows=tuple(rows),
-        notes=("Verdicts are a pure function of the numbers in this report, by the rules shown.",),
+        notes=(
+            "Verdicts are a pure function of the numbers in this report, by the rules shown; "
+            "the evidence is the quantity the rule read, under the inference its table names "
+            "(odds ratios for logit terms).",
+        ),
     )
-
-
-def _evidence_text(key: str, value: Any) -> str:
-    if key == "p" or key.endswith("_p"):
-        return f"{key.replace('_', ' ')} {formatting.p_value(value)}"
-    if isinstance(value, float):
-        return f"{key.replace('_', ' ')} {formatting.number(value)}"
-    if isinstance(value, list) and len(value) == 2:
-        return f"{key.replace('_', ' ')} {formatting.interval(value)}"
-    return f"{key.replace('_', ' ')} {value}"
 
 
 def descriptives_table(results: Mapping[str, Any]) -> Table | None:

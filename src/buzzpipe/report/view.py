@@ -336,7 +336,6 @@ def _verdict(results: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str,
         evidence["p"] = shown["p"]
         if estimate.get("alternative", "two-sided") != "two-sided":
             evidence["alternative"] = estimate["alternative"]
-        evidence["inference"] = inference_text(estimate["inference"])
     return {
         "finding": record["finding"],
         "label": FINDING_LABELS.get(record["finding"], record["finding"].replace("_", " ")),

@@ -8,12 +8,14 @@ import pytest
 import statsmodels.formula.api as smf
 
 from buzzpipe.errors import InputError
+from buzzpipe.estimate import fit
+from buzzpipe.estimate.bootstrap import newton_batch
 from buzzpipe.study.counterfactuals import (
     apply_programme,
     counterfactual,
     expected_innovation,
     fill_in_order,
-    stratified_resample,
+    stratified_counts,
     treatment_shares,
 )
 
@@ -22,6 +24,11 @@ FORMULA = (
     " + C(regime, Treatment('none')) + np.log(employees)"
 )
 REGIME_LEVELS = ["none", "local_only", "global_only", "both"]
+# the same model for the core's fit (the regime is an ordered categorical with "none" first)
+FORMULA_CORE = (
+    "product ~ breadth_regional * breadth_international + breadth_national"
+    " + C(regime) + np.log(employees)"
+)
 
 
 def _hand_regime(regional: int, international: int) -> str:
@@ -213,22 +220,17 @@ def test_apply_programme_leaves_input_alone_and_rebuilds_flags_and_regimes(fitte
 
 def test_bootstrap_is_stratified_reproducible_and_brackets_the_point(fitted):
     data, _ = fitted
-    regions = data.region.to_numpy()
-    rows = stratified_resample(regions, np.random.default_rng(3))
-    assert pd.Series(regions[rows]).value_counts().to_dict() == data.region.value_counts().to_dict()
+    counts = stratified_counts(data.region.to_numpy(), 7, seed=3)
+    for region in data.region.unique():
+        in_region = (data.region == region).to_numpy()
+        assert (counts[in_region].sum(axis=0) == in_region.sum()).all()
+        assert (counts[~in_region] >= 0).all()
+    model = fit(FORMULA_CORE, data)
 
-    def fit_model(frame):
-        return smf.logit(FORMULA, frame).fit(disp=0)
+    def run(seed):
+        return counterfactual(model, data, "pipeline", 100, bootstrap_replications=40, seed=seed)
 
-    first = counterfactual(
-        fit_model, data, "product", "pipeline", 100, bootstrap_replications=30, seed=5
-    )
-    again = counterfactual(
-        fit_model, data, "product", "pipeline", 100, bootstrap_replications=30, seed=5
-    )
-    other = counterfactual(
-        fit_model, data, "product", "pipeline", 100, bootstrap_replications=30, seed=6
-    )
+    first, again, other = run(5), run(5), run(6)
     assert first.to_dict() == again.to_dict()
     assert first.to_dict() != other.to_dict()
     total = first.cell("all")
@@ -239,3 +241,44 @@ def test_bootstrap_is_stratified_reproducible_and_brackets_the_point(fitted):
     assert sum(cell.extra_innovators for cell in first.cells[:-1]) == pytest.approx(
         total.extra_innovators
     )
+    assert first.bootstrap_replications == 40
+
+
+def test_batched_bootstrap_replicate_equals_refitting_the_resampled_firms(fitted):
+    """One replicate by hand: duplicate the drawn firms, refit, recompute the programme."""
+    data, _ = fitted
+    model = fit(FORMULA_CORE, data)
+    counts = stratified_counts(data.region.to_numpy(), 1, seed=9)[:, 0].astype(int)
+    resampled = data.loc[data.index.repeat(counts)].reset_index(drop=True)
+    refitted = fit(FORMULA_CORE, resampled)
+    by_hand = expected_innovation(refitted, resampled, "cluster", 50, targeting="smallest")
+    weights = counts.astype(float)
+    batch = newton_batch(
+        model.design_matrix(data),
+        data["product"].to_numpy(float),
+        weights,
+        start=model.params[model.x_names].to_numpy(),
+    )
+    assert batch.params[:, 0] == pytest.approx(refitted.params[model.x_names].to_numpy(), rel=1e-7)
+    weighted = data.assign(weight=weights)
+    batched = expected_innovation(
+        _FixedParams(model, batch.params[:, 0]),
+        weighted,
+        "cluster",
+        50,
+        targeting="smallest",
+        weight_column="weight",
+    )
+    for one, other in zip(by_hand, batched, strict=True):
+        assert one[0] == other[0]
+        assert one[1:] == pytest.approx(other[1:], rel=1e-7)
+
+
+class _FixedParams:
+    """A fitted model's design with other coefficients (a bootstrap replicate's)."""
+
+    def __init__(self, model, params):
+        self.model, self.params = model, params
+
+    def predict(self, data):
+        return 1 / (1 + np.exp(-(self.model.design_matrix(data) @ self.params)))

@@ -164,3 +164,85 @@ def test_nlcom_rejects_unsafe_expressions(logit_results):
         nlcom(as_estimates(logit_results), "__import__('os')")
     with pytest.raises(InputError):
         nlcom(as_estimates(logit_results), "breadth_regional.real")
+
+
+# ---- on the core's fits ---------------------------------------------------------------------
+
+
+def survey(seed: int, n: int = 600, n_regions: int = 5) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    data = pd.DataFrame(
+        {
+            "breadth_regional": rng.poisson(1.5, n).astype(float),
+            "breadth_international": rng.poisson(1.0, n).astype(float),
+            "employees": np.exp(rng.normal(3.0, 1.0, n)),
+            "foreign_share": rng.uniform(size=n),
+            "exporter": rng.integers(0, 2, n).astype(float),
+            "region": rng.integers(0, n_regions, n),
+        }
+    )
+    index = -1.0 + 0.1 * data.breadth_regional + 0.6 * data.breadth_international
+    index += 0.1 * np.log(data.employees)
+    data["product"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-index))).astype(float)
+    return data
+
+
+FORMULA = "product ~ breadth_regional + breadth_international + log(employees) + foreign_share"
+
+
+def test_tests_on_a_logit_fit_equal_statsmodels():
+    from buzzpipe.estimate import fit
+
+    data = survey(1)
+    model = fit(FORMULA, data, family="logit")
+    X = sm.add_constant(
+        data[["breadth_regional", "breadth_international"]].assign(
+            log_employees=np.log(data.employees), foreign_share=data.foreign_share
+        )
+    )
+    results = sm.Logit(data["product"], X).fit(disp=0, tol=1e-12)
+    ours = wald_test(model, "breadth_regional = breadth_international; log(employees)")
+    R = np.zeros((2, 5))
+    R[0, 1], R[0, 2], R[1, 3] = 1, -1, 1
+    theirs = results.wald_test(R, use_f=False, scalar=True)
+    assert ours.distribution == "chi2"
+    assert ours.statistic == pytest.approx(float(theirs.statistic), rel=1e-7)
+    combination = lincom(model, "breadth_international - breadth_regional")
+    theirs = results.t_test(np.array([0, -1, 1, 0, 0]))
+    assert combination.se == pytest.approx(float(theirs.sd[0, 0]), rel=1e-7)
+    assert "z" in combination.table.columns
+
+
+def test_tests_on_an_lpm_fit_use_f_and_t_with_stata_degrees_of_freedom():
+    from buzzpipe.estimate import fit
+
+    data = survey(2)
+    model = fit(FORMULA, data, family="lpm", vcov="robust")
+    X = sm.add_constant(
+        data[["breadth_regional", "breadth_international"]].assign(
+            log_employees=np.log(data.employees), foreign_share=data.foreign_share
+        )
+    )
+    results = sm.OLS(data["product"], X).fit(cov_type="HC1", use_t=True)
+    ours = wald_test(model, ["breadth_regional", "foreign_share"])
+    theirs = results.f_test("breadth_regional = 0, foreign_share = 0")
+    assert ours.distribution == "F" and ours.df_denominator == model.nobs - 5
+    assert ours.statistic == pytest.approx(float(theirs.fvalue), rel=1e-7)
+    assert ours.p_value == pytest.approx(float(theirs.pvalue), rel=1e-6)
+    combination = lincom(model, "breadth_international - breadth_regional")
+    assert combination.df == model.nobs - 5 and "t" in combination.table.columns
+
+
+@pytest.mark.filterwarnings("ignore:only 5 clusters")
+def test_five_clusters_support_at_most_four_joint_restrictions():
+    from buzzpipe.estimate import fit
+
+    data = survey(3, n_regions=5)
+    formula = FORMULA + " + exporter"
+    model = fit(formula, data, family="lpm", vcov={"cluster": "region"})
+    slopes = [name for name in model.params.index if name != "Intercept"]
+    assert len(slopes) == 5
+    with pytest.raises(EstimationError, match="rank 4"):
+        wald_test(model, slopes)
+    four = wald_test(model, slopes[:4])
+    assert four.df_denominator == 4.0

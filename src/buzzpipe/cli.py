@@ -26,8 +26,132 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_few_clusters_mc(subparsers) -> None:
+    """``buzzpipe few-clusters-mc``: the Monte Carlo of inference with few clusters (slow)."""
+    parser = subparsers.add_parser(
+        "few-clusters-mc",
+        help="Monte Carlo: cluster-robust Wald vs wild score bootstrap with 5 to 100 clusters",
+    )
+    parser.add_argument("--replications", type=int, default=5000)
+    parser.add_argument("--clusters", type=int, nargs="+", default=[5, 10, 30, 100])
+    parser.add_argument("--beta", type=float, default=0.0, help="true slope (0 measures size)")
+    parser.add_argument("--seed", type=int, default=20110601)
+    parser.add_argument("--output", help="JSON file for the results (written atomically)")
+    parser.set_defaults(func=run_few_clusters_mc)
+
+
+def run_few_clusters_mc(args: argparse.Namespace) -> int:
+    import json
+
+    from buzzpipe.atomic_write import write_text
+    from buzzpipe.errors import InputError
+    from buzzpipe.estimate import few_clusters_monte_carlo
+
+    bad = [g for g in args.clusters if g < 5 or g % 5]
+    if bad or args.replications < 1:
+        raise InputError(
+            "--clusters must be multiples of 5 (each city-region split evenly), --replications > 0",
+            value=bad or args.replications,
+        )
+    record = few_clusters_monte_carlo.run_study(
+        args.replications,
+        args.clusters,
+        args.beta,
+        args.seed,
+        report=lambda s: print(s, flush=True),
+    )
+    if args.output:
+        write_text(args.output, json.dumps(record, indent=2))
+    return 0
+
+
 # Commands register here: each add_<command> sets ``func`` to its run_<command>.
-COMMANDS: list = []
+COMMANDS: list = [add_few_clusters_mc]
+
+
+def add_synth(subparsers: argparse._SubParsersAction) -> None:
+    """``buzzpipe synth``: draw a calibrated synthetic survey, or calibrate a preset."""
+    parser = subparsers.add_parser(
+        "synth",
+        help="draw a calibrated synthetic survey (norway2010, buzz, complement or a preset file)",
+        description="Draw a synthetic firm survey from a preset to CSV or Parquet (by extension). "
+        "Same preset, seed and N: same bytes.",
+    )
+    parser.add_argument("--preset", default="norway2010", help="built-in name or preset TOML file")
+    parser.add_argument("--seed", type=int, help="random seed (required to draw a survey)")
+    parser.add_argument("--out", help="firms file (.csv or .parquet); with --calibrate, a .toml")
+    parser.add_argument("--links", help="also write the firm-partner edge list here")
+    parser.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a preset value, e.g. --set outcomes.product.breadth_regional=0.2",
+    )
+    parser.add_argument("--firms", type=int, help="number of firms (default: the preset's)")
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="calibrate the preset by simulation and write the calibrated preset to --out",
+    )
+    parser.add_argument("--seeds", type=int, help="with --calibrate: Monte Carlo seeds")
+    parser.add_argument("--list", action="store_true", help="list the built-in presets")
+    parser.set_defaults(func=run_synth)
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from buzzpipe.errors import InputError
+    from buzzpipe.synth.preset import builtin_names, load_preset, parse_assignment
+
+    if args.list:
+        for name in builtin_names():
+            print(f"{name}: {load_preset(name).description}")
+        return 0
+    overrides = dict(parse_assignment(text) for text in args.assignments)
+    preset = load_preset(args.preset, overrides)
+    if args.out is None:
+        raise InputError("no output file", expected="--out FILE")
+    out = Path(args.out)
+    if args.calibrate:
+        from buzzpipe.synth.calibrate import calibrate, write_calibrated
+
+        if out.suffix.lower() != ".toml":
+            raise InputError(
+                "the calibrated preset is TOML", file=str(out), expected="a .toml name"
+            )
+        if args.seeds is not None and args.seeds < 2:
+            raise InputError("too few seeds", value=args.seeds, expected="--seeds of at least 2")
+        outcome = calibrate(
+            preset, seeds=args.seeds, progress=lambda line: print(line, file=sys.stderr)
+        )
+        write_calibrated(outcome, preset.path, out)
+        for key, value in outcome.record().items():
+            print(f"{key} = {value}")
+        return 0 if outcome.converged else 1
+    from buzzpipe.synth.write import write_survey
+
+    if args.seed is None:
+        raise InputError("no seed", expected="--seed S (an integer >= 0)")
+    if args.seed < 0:
+        raise InputError("negative seed", value=args.seed, expected="an integer >= 0")
+    if args.firms is not None and args.firms < 1:
+        raise InputError("too few firms", value=args.firms, expected="--firms of at least 1")
+    written = write_survey(
+        preset,
+        args.seed,
+        out,
+        links_path=Path(args.links) if args.links else None,
+        firms=args.firms,
+    )
+    links = f" and {written.links:,} links to {written.links_path}" if written.links_path else ""
+    print(f"wrote {written.firms:,} firms to {written.firms_path}{links}", file=sys.stderr)
+    return 0
+
+
+COMMANDS.append(add_synth)
 
 
 def add_describe(subparsers: argparse._SubParsersAction) -> None:
@@ -75,6 +199,53 @@ def run_describe(args: argparse.Namespace) -> int:
 
 
 COMMANDS.append(add_describe)
+
+
+def add_study(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "study",
+        help="run the clusters-versus-pipelines battery and write results.json",
+        description="Main models, pipelines versus buzz, complementarity, spill-over, "
+        "heterogeneity, policy counterfactuals and verdicts from the written rule table.",
+    )
+    parser.add_argument("file", help="survey file (.csv, .parquet, .dta, .sav)")
+    parser.add_argument("--links", help="links file of an edge-list survey (FILE holds firms)")
+    parser.add_argument(
+        "--mapping", help="TOML mapping of your columns and codes (or: norway, cis)"
+    )
+    parser.add_argument("--out", required=True, help="where to write results.json")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every bootstrap (default 0)")
+    parser.add_argument(
+        "--replications",
+        type=int,
+        default=199,
+        help="bootstrap replications of the counterfactual intervals (default 199)",
+    )
+    parser.set_defaults(func=run_study_command)
+
+
+def run_study_command(args: argparse.Namespace) -> int:
+    from buzzpipe.atomic_write import write_text
+    from buzzpipe.errors import InputError
+    from buzzpipe.study.battery import run_study
+    from buzzpipe.survey import read_edge_list, read_survey
+    from buzzpipe.survey.builtin import mapping_path
+
+    if args.replications < 1:
+        raise InputError("--replications must be at least 1", value=args.replications)
+    mapping = mapping_path(args.mapping) if args.mapping else None
+    if args.links:
+        survey = read_edge_list(args.file, args.links, mapping=mapping)
+    else:
+        survey = read_survey(args.file, mapping=mapping)
+    results = run_study(survey, seed=args.seed, bootstrap_replications=args.replications)
+    write_text(args.out, results.to_json())
+    for verdict in results.verdicts:
+        print(f"{verdict.finding}: {verdict.verdict}. {verdict.statement}")
+    return 0
+
+
+COMMANDS.append(add_study)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

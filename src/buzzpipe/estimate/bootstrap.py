@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from scipy import special
 
 from buzzpipe.errors import EstimationError, InputError
@@ -26,6 +27,8 @@ from buzzpipe.estimate import random_weights
 BINARY_FAMILIES = ("logit", "probit")
 MIN_CLUSTERS_FOR_CLUSTER_BOOTSTRAP = 10
 _SATURATED = 1e-10  # a fitted probability this close to 0 or 1 marks a (quasi-)separated replicate
+_NEARLY_SATURATED = 1e-6  # ... or this close, when the last Newton step was long
+_DIVERGING_STEP = 1e-2  # a final Newton step this long (with a tiny decrement): separation
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
@@ -132,7 +135,16 @@ def newton_batch(
         params = np.zeros((p, n_batch))
     else:
         params = np.broadcast_to(np.asarray(start, dtype=float).reshape(p, -1), (p, n_batch)).copy()
-    products, upper_j, upper_k = _column_products(X)
+    if n_batch > p:  # many replicates: all Hessians from one matrix product
+        products, upper_j, upper_k = _column_products(X)
+
+        def hessians(weight_h):
+            return _hessians(products, upper_j, upper_k, weight_h, p)
+    else:  # a few fits: X' diag(w h) X each, without the n x p(p+1)/2 products
+
+        def hessians(weight_h):
+            return np.stack([(X * weight_h[:, [b]]).T @ X for b in range(weight_h.shape[1])])
+
     y_column = y[:, None]
 
     def evaluate(beta, cols):
@@ -149,6 +161,7 @@ def newton_batch(
     hessian_out = np.full((n_batch, p, p), np.nan) if keep_hessian else None
 
     full_rank = np.ones(n_batch, dtype=bool)
+    diverging = np.zeros(n_batch, dtype=bool)
     active = np.arange(n_batch)
     _, current_ll, weighted_d, weighted_h = evaluate(params, None)
     loglike[:] = current_ll
@@ -157,7 +170,7 @@ def newton_batch(
         if active.size == 0:
             break
         gradient = X.T @ weighted_d
-        hessian = _hessians(products, upper_j, upper_k, weighted_h, p)
+        hessian = hessians(weighted_h)
         if first:  # rank of each weighted design (h > 0, so the Hessian has the same rank)
             full_rank[:] = _full_rank(hessian)
             hessian[~full_rank] = np.eye(p)
@@ -178,6 +191,8 @@ def newton_batch(
         converged[active[done]] = full_rank[active[done]]
         finishing = done & full_rank[active]  # take the last, tiny step: the error is then squared
         params[:, active[finishing]] += step[:, finishing]
+        # a small decrement with a long step is a coefficient running off to infinity
+        diverging[active[finishing]] = np.abs(step[:, finishing]).max(axis=0) > _DIVERGING_STEP
         keep = ~done
         if not keep.any() or iterations[active].max() >= max_iter:
             if keep_hessian:
@@ -203,8 +218,8 @@ def newton_batch(
 
     eta = X @ params + offset_column
     prob = fitted_probability(eta, family)
-    saturated = (np.minimum(prob, 1.0 - prob) < _SATURATED) & (weights > 0)
-    separated = saturated.any(axis=0)
+    closest = np.where(weights > 0, np.minimum(prob, 1.0 - prob), 1.0).min(axis=0)
+    separated = (closest < _SATURATED) | (diverging & (closest < _NEARLY_SATURATED))
     return NewtonBatch(params, loglike, converged, full_rank, separated, iterations, hessian_out)
 
 
@@ -406,4 +421,66 @@ def run_bootstrap(
         n_clusters=n_clusters,
         cluster_var=cluster_var,
         notes=notes,
+    )
+
+
+def design_of_fit(fit, data: pd.DataFrame, cluster: str | None = None):
+    """The estimation sample of a core ``Fit`` rebuilt from ``data`` (same rows, same columns).
+
+    A Fit keeps no data, so bootstraps rebuild the design through the core's ``build_design``
+    with the fit's formula, weights and offset, then keep the fit's row ids and term names.
+    """
+    from buzzpipe.estimate.design import build_design
+
+    offset = fit.offset if isinstance(fit.offset, str) else None
+    design = build_design(fit.formula, data, weights=fit.weights, cluster=cluster, offset=offset)
+    missing = fit.row_ids.difference(design.row_ids)
+    if len(missing):
+        raise InputError(
+            "the data lack rows of the fit's estimation sample",
+            rows=list(missing[:5]),
+            expected="the data the model was fitted on",
+        )
+    design = design.subset(
+        keep_rows=np.asarray(design.row_ids.isin(fit.row_ids)), keep_columns=fit.x_names
+    )
+    if fit.offset is not None and not isinstance(fit.offset, str):
+        design.offset = np.asarray(fit.offset, dtype=float)
+    return design
+
+
+def bootstrap_fit(
+    fit,
+    data: pd.DataFrame,
+    *,
+    cluster: str | None = None,
+    replicates: int = 1000,
+    seed: int = 0,
+    **options,
+) -> BootstrapResult:
+    """Pairs bootstrap of a core ``Fit`` (or cluster bootstrap by the column ``cluster``).
+
+    Rows are keyed by the data's row ids, so the same seed gives the same replicates whatever
+    the row order. Options as :func:`run_bootstrap`.
+    """
+    if fit.family not in BINARY_FAMILIES:
+        raise InputError(
+            "the batched bootstrap covers binary models",
+            value=fit.family,
+            expected="logit or probit",
+        )
+    design = design_of_fit(fit, data, cluster)
+    return run_bootstrap(
+        design.X,
+        design.y,
+        family=fit.family,
+        names=design.names,
+        weights=design.weights,
+        offset=design.offset,
+        row_ids=np.asarray(design.row_ids) if design.row_ids.dtype.kind in "iu" else design.row_ids,
+        clusters=design.clusters,
+        cluster_var=cluster,
+        replicates=replicates,
+        seed=seed,
+        **options,
     )

@@ -55,6 +55,43 @@ class Design:
     outcome_spec: Any = None
     notes: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_arrays(
+        cls,
+        X: np.ndarray,
+        y: np.ndarray,
+        names: Sequence[str] | None = None,
+        *,
+        weights: np.ndarray | None = None,
+        clusters: np.ndarray | None = None,
+        offset: np.ndarray | None = None,
+        row_ids: pd.Index | None = None,
+    ) -> Design:
+        """A design from ready arrays (no formula: ``rebuild`` is unavailable)."""
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        if names is None:
+            names = [f"x{j}" for j in range(X.shape[1])]
+        codes = labels = None
+        if clusters is not None:
+            codes, labels = pd.factorize(np.asarray(clusters), sort=True)
+            codes, labels = codes.astype(np.intp), np.asarray(labels)
+        return cls(
+            formula="",
+            outcome="y",
+            y=np.asarray(y, dtype=np.float64),
+            X=X,
+            names=list(names),
+            row_ids=pd.RangeIndex(X.shape[0]) if row_ids is None else row_ids,
+            n_dropped_missing=0,
+            model_spec=None,
+            weights=None if weights is None else np.asarray(weights, dtype=np.float64),
+            weights_name=None if weights is None else "weights",
+            clusters=codes,
+            cluster_labels=labels,
+            cluster_name=None if clusters is None else "clusters",
+            offset=None if offset is None else np.asarray(offset, dtype=np.float64),
+        )
+
     @property
     def nobs(self) -> int:
         return int(self.y.shape[0])
@@ -69,6 +106,8 @@ class Design:
         Rows are kept one for one (a missing input gives a NaN row), so perturbed copies of the
         estimation data line up with ``row_ids``.
         """
+        if self.model_spec is None:
+            raise InputError("this design was built from arrays: it has no formula to rebuild")
         try:
             frame = self.model_spec.get_model_matrix(
                 new_data, na_action="ignore", context=FORMULA_CONTEXT

@@ -14,6 +14,7 @@ import numpy as np
 from scipy import optimize
 
 from buzzpipe.errors import EstimationError, InputError
+from buzzpipe.estimate.families import weighted_gram
 
 __all__ = [
     "check_binary_outcome",
@@ -21,6 +22,7 @@ __all__ = [
     "indicator_separation",
     "continuous_separation",
     "separating_direction",
+    "column_ranges",
     "cluster_notes",
     "FEW_CLUSTERS",
 ]
@@ -37,7 +39,7 @@ def check_binary_outcome(y: np.ndarray, row_ids, outcome: str) -> None:
     if bad.any():
         rows = list(row_ids[bad])
         raise InputError(
-            "the outcome of a binary model must be 0 or 1",
+            "a binary model needs a 0/1 outcome",
             column=outcome,
             rows=rows,
             value=float(y[bad][0]),
@@ -61,54 +63,61 @@ def collinear_columns(
     a large mean and small spread is not mistaken for the constant.
     """
     w = np.ones(X.shape[0]) if weights is None else weights
-    gram = X.T @ (X * w[:, None])
+    gram = np.zeros((X.shape[1], X.shape[1]))
+    for start in range(0, X.shape[0], 65_536):
+        gram += weighted_gram(X[start : start + 65_536], w[start : start + 65_536])
     has_intercept = "Intercept" in names
     if has_intercept:
+        # centre every other column: the intercept's row and column become (total, 0, ..., 0)
         total = w.sum()
         means = (X.T @ w) / total
-        centred = gram - total * np.outer(means, means)
+        gram = gram - total * np.outer(means, means)
         intercept = names.index("Intercept")
-        centred[intercept, :] = gram[intercept, :]
-        centred[:, intercept] = gram[:, intercept]
-        # the intercept row/column is kept raw: it is dropped only if it is all zero
-        gram = centred
-    kept: list[int] = []
+        gram[intercept, :] = 0.0
+        gram[:, intercept] = 0.0
+        gram[intercept, intercept] = total
+    # sweep the columns in order; a column whose remaining variance is a tiny share of its own
+    # (1 - R^2 on the columns kept before it) is collinear and is not swept
+    own = np.diag(gram).copy()
     dropped: list[str] = []
-    factor = np.zeros((0, 0))
     for j in range(X.shape[1]):
-        own = gram[j, j]
-        if has_intercept and j != names.index("Intercept"):
-            # the intercept was projected out by centring: use the centred block only
-            others = [k for k in kept if names[k] != "Intercept"]
-        else:
-            others = kept
-        if own <= 0 or not np.isfinite(own):
+        pivot = gram[j, j]
+        if not (own[j] > 0 and np.isfinite(own[j])) or pivot / own[j] < COLLINEARITY_TOLERANCE:
             dropped.append(names[j])
             continue
-        if others:
-            sub = gram[np.ix_(others, others)]
-            cross = gram[others, j]
-            try:
-                factor = np.linalg.cholesky(sub)
-                solved = np.linalg.solve(factor, cross)
-                residual = own - solved @ solved
-            except np.linalg.LinAlgError:
-                residual = 0.0
-        else:
-            residual = own
-        if residual / own < COLLINEARITY_TOLERANCE:
-            dropped.append(names[j])
-        else:
-            kept.append(j)
+        column = gram[:, j].copy()
+        gram -= np.outer(column, column) / pivot
+        gram[j, :] = 0.0
+        gram[:, j] = 0.0
     return dropped
 
 
-def _is_indicator(column: np.ndarray) -> bool:
-    return bool(np.isin(column, (0.0, 1.0)).all())
+def column_ranges(X: np.ndarray, y: np.ndarray, block_rows: int = 65_536) -> dict[str, np.ndarray]:
+    """Per column, in one blocked pass: is it 0/1, and its min and max among successes and failures.
+
+    These answer both separation checks: an indicator's 1 cell holds only failures when the
+    successes' maximum is 0, and a continuous column separates when the ranges do not overlap.
+    """
+    k = X.shape[1]
+    ranges = {
+        "indicator": np.ones(k, dtype=bool),
+        "success_min": np.full(k, np.inf),
+        "success_max": np.full(k, -np.inf),
+        "failure_min": np.full(k, np.inf),
+        "failure_max": np.full(k, -np.inf),
+    }
+    for start in range(0, X.shape[0], block_rows):
+        block, outcome = X[start : start + block_rows], y[start : start + block_rows]
+        ranges["indicator"] &= ((block == 0.0) | (block == 1.0)).all(axis=0)
+        for label, rows in (("success", block[outcome == 1]), ("failure", block[outcome == 0])):
+            if rows.shape[0]:
+                ranges[label + "_min"] = np.minimum(ranges[label + "_min"], rows.min(axis=0))
+                ranges[label + "_max"] = np.maximum(ranges[label + "_max"], rows.max(axis=0))
+    return ranges
 
 
 def indicator_separation(
-    X: np.ndarray, y: np.ndarray, names: list[str]
+    X: np.ndarray, y: np.ndarray, names: list[str], ranges: dict[str, np.ndarray] | None = None
 ) -> tuple[np.ndarray, list[str], list[str]]:
     """Indicators whose 1 (or 0) cell has only successes or only failures, as Stata's logit finds.
 
@@ -118,59 +127,60 @@ def indicator_separation(
     keep = np.ones(y.shape[0], dtype=bool)
     omitted: list[str] = []
     notes: list[str] = []
-    changed = True
-    while changed:
-        changed = False
+    ranges = column_ranges(X, y) if ranges is None else ranges
+    while True:
+        found = None
         for j, name in enumerate(names):
-            if name == "Intercept" or name in omitted:
+            if name == "Intercept" or name in omitted or not ranges["indicator"][j]:
                 continue
-            column = X[keep, j]
-            if not _is_indicator(column):
-                continue
-            outcome = y[keep]
-            for value, relation in ((1.0, "!= 0"), (0.0, "== 0")):
-                cell = column == value
-                if not cell.any() or cell.all():
-                    continue
-                cell_outcomes = outcome[cell]
-                if np.all(cell_outcomes == cell_outcomes[0]):
-                    result = "success" if cell_outcomes[0] == 1 else "failure"
-                    n_cell = int(cell.sum())
-                    notes.append(
-                        f"{name} {relation} predicts {result} perfectly; "
-                        f"{name} omitted and {n_cell} obs not used"
-                    )
-                    positions = np.flatnonzero(keep)[cell]
-                    keep[positions] = False
-                    omitted.append(name)
-                    changed = True
-                    break
-    return keep, omitted, notes
+            s_min, s_max = ranges["success_min"][j], ranges["success_max"][j]
+            f_min, f_max = ranges["failure_min"][j], ranges["failure_max"][j]
+            # (cell value, relation, outcome of the whole cell) when one outcome never shows it
+            if s_max == 0 and f_max == 1:
+                found = (j, 1.0, "!= 0", "failure")
+            elif f_max == 0 and s_max == 1:
+                found = (j, 1.0, "!= 0", "success")
+            elif f_min == 1 and s_min == 0:
+                found = (j, 0.0, "== 0", "success")
+            elif s_min == 1 and f_min == 0:
+                found = (j, 0.0, "== 0", "failure")
+            if found:
+                break
+        if found is None:
+            return keep, omitted, notes
+        j, value, relation, result = found
+        cell = keep & (X[:, j] == value)
+        notes.append(
+            f"{names[j]} {relation} predicts {result} perfectly; "
+            f"{names[j]} omitted and {int(cell.sum())} obs not used"
+        )
+        keep &= ~cell
+        omitted.append(names[j])
+        ranges = column_ranges(X[keep], y[keep])
 
 
-def continuous_separation(X: np.ndarray, y: np.ndarray, names: list[str]) -> None:
+def continuous_separation(
+    X: np.ndarray, y: np.ndarray, names: list[str], ranges: dict[str, np.ndarray] | None = None
+) -> None:
     """Stop, as Stata does, when one regressor alone splits successes from failures."""
-    success, failure = y == 1, y == 0
+    ranges = column_ranges(X, y) if ranges is None else ranges
     for j, name in enumerate(names):
-        column = X[:, j]
-        if name == "Intercept" or _is_indicator(column):
+        if name == "Intercept" or ranges["indicator"][j]:
             continue
-        low_success, high_success = column[success].min(), column[success].max()
-        low_failure, high_failure = column[failure].min(), column[failure].max()
-        if high_failure < low_success:
-            cut = (high_failure + low_success) / 2
-            raise EstimationError(
-                f"{name} > {cut:.4g} predicts data perfectly (complete separation: every "
-                f"observation with {name} above {cut:.4g} is a success, every other a failure); "
-                "the maximum likelihood estimate does not exist"
-            )
-        if high_success < low_failure:
-            cut = (high_success + low_failure) / 2
-            raise EstimationError(
-                f"{name} < {cut:.4g} predicts data perfectly (complete separation: every "
-                f"observation with {name} below {cut:.4g} is a success, every other a failure); "
-                "the maximum likelihood estimate does not exist"
-            )
+        low_success, high_success = ranges["success_min"][j], ranges["success_max"][j]
+        low_failure, high_failure = ranges["failure_min"][j], ranges["failure_max"][j]
+        for separated, direction, cut in (
+            (high_failure < low_success, ">", (high_failure + low_success) / 2),
+            (high_success < low_failure, "<", (high_success + low_failure) / 2),
+        ):
+            if separated:
+                side = "above" if direction == ">" else "below"
+                raise EstimationError(
+                    f"{name} {direction} {cut:.4g} predicts data perfectly (complete "
+                    f"separation: every observation with {name} {side} {cut:.4g} is a "
+                    "success, every other a failure); the maximum likelihood estimate does "
+                    "not exist"
+                )
 
 
 def separating_direction(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

@@ -82,17 +82,19 @@ def prepare_design(design: Design, family: Family) -> tuple[Design, Family, list
 
     design = drop_collinear(design)
     if family.name in ("logit", "probit"):
+        ranges = diagnostics.column_ranges(design.X, design.y)
         keep, omitted, separation_notes = diagnostics.indicator_separation(
-            design.X, design.y, design.names
+            design.X, design.y, design.names, ranges
         )
         if omitted:
+            ranges = None  # rows and columns changed: measure again
             notes.extend(separation_notes)
             design = design.subset(
                 keep_rows=keep, keep_columns=[n for n in design.names if n not in omitted]
             )
             diagnostics.check_binary_outcome(design.y, design.row_ids, design.outcome)
             design = drop_collinear(design)
-        diagnostics.continuous_separation(design.X, design.y, design.names)
+        diagnostics.continuous_separation(design.X, design.y, design.names, ranges)
     if isinstance(family, OrderedLogit):
         values = np.unique(design.y)
         if values.size < 2:
@@ -174,8 +176,32 @@ def _check_determined(family: Family, design: Design, params: np.ndarray, notes:
     )
 
 
+def _closed_form_null(family: Family, design: Design) -> tuple[float, float] | None:
+    """The constant-only model without an offset: fitted shares equal observed shares."""
+    w = np.ones_like(design.y) if design.weights is None else design.weights
+    total = w.sum()
+    if family.name in ("logit", "probit"):
+        share = (w * design.y).sum() / total
+        llf = float(total * (share * np.log(share) + (1 - share) * np.log1p(-share)))
+        return llf, -2.0 * llf
+    if isinstance(family, OrderedLogit):
+        shares = np.bincount(design.y.astype(np.intp), weights=w, minlength=family.n_categories)
+        shares = shares[shares > 0] / total
+        llf = float(total * (shares * np.log(shares)).sum())
+        return llf, -2.0 * llf
+    if family.uses_t:
+        mean = (w * design.y).sum() / total
+        rss = float((w * (design.y - mean) ** 2).sum())
+        return -0.5 * rss, rss
+    return None
+
+
 def _null_loglike(family: Family, design: Design, tol: float, max_iter: int) -> tuple[float, float]:
     """(log-likelihood, residual sum of squares for the LPM) of the constant-only model."""
+    if design.offset is None and ("Intercept" in design.names or isinstance(family, OrderedLogit)):
+        closed = _closed_form_null(family, design)
+        if closed is not None:
+            return closed
     if "Intercept" in design.names or isinstance(family, OrderedLogit):
         columns = 0 if isinstance(family, OrderedLogit) else 1
         X0 = np.ones((design.nobs, columns))

@@ -39,20 +39,23 @@ def reference_df(fit: object) -> float | None:
     """Degrees of freedom of the t/F reference a fit uses, or None for the normal reference.
 
     Stata: after `regress` (our LPM) tests use t(N-K), or t(G-1) with clustered errors; after
-    maximum-likelihood models they use the normal / chi-squared reference.
+    maximum-likelihood models they use the normal / chi-squared reference. Results of this
+    package (margins, combinations) carry their reference as ``df``.
     """
-    explicit = getattr(fit, "df", None)
     if isinstance(fit, Estimates):
         return fit.df
-    if not getattr(fit, "uses_t", False):
-        return None
-    if isinstance(explicit, int | float) and not isinstance(explicit, bool):
-        return float(explicit)
-    vcov_type = str(getattr(fit, "vcov_type", "") or "")
-    n_clusters = getattr(fit, "n_clusters", None)
-    if vcov_type.startswith("cluster") and n_clusters:
-        return float(n_clusters - 1)
-    return float(fit.df_resid)
+    if hasattr(fit, "uses_t"):
+        if not fit.uses_t:
+            return None
+        inference = getattr(fit, "df_inference", None)
+        if inference is not None and math.isfinite(float(inference)):
+            return float(inference)
+        n_clusters = getattr(fit, "n_clusters", None)
+        if str(getattr(fit, "vcov_type", "")).startswith("cluster") and n_clusters:
+            return float(n_clusters - 1)
+        return float(fit.df_resid)
+    explicit = getattr(fit, "df", None)
+    return None if explicit is None else float(explicit)
 
 
 def as_estimates(source: object, df: float | None | str = "fit") -> Estimates:

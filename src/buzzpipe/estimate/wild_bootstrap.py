@@ -36,6 +36,7 @@ crosses alpha, and unbounded or disjoint sets are reported as they are.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -45,7 +46,12 @@ import numpy as np
 
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate import random_weights
-from buzzpipe.estimate.bootstrap import BINARY_FAMILIES, binary_terms, newton_batch
+from buzzpipe.estimate.bootstrap import (
+    BINARY_FAMILIES,
+    binary_terms,
+    design_of_fit,
+    newton_batch,
+)
 
 WEBB_BELOW_CLUSTERS = 12  # default to Webb's six-point weights below this many clusters
 TIE_TOLERANCE = 1e-10
@@ -55,11 +61,14 @@ TIE_CONVENTION = (
 )
 
 
+@functools.lru_cache(maxsize=16)
 def enumerate_draws(n_clusters: int, weight_type: str) -> np.ndarray:
-    """Every distinct vector of cluster weights, shape (G, 2^G) or (G, 6^G)."""
+    """Every distinct vector of cluster weights, shape (G, 2^G) or (G, 6^G); read-only, cached."""
     points = _points(weight_type)
     grid = np.array(list(itertools.product(range(len(points)), repeat=n_clusters)), dtype=np.intp)
-    return points[grid.T]
+    draws = points[grid.T]
+    draws.flags.writeable = False
+    return draws
 
 
 def _points(weight_type: str) -> np.ndarray:
@@ -273,7 +282,7 @@ class WildScoreBootstrap:
         cluster_scores = self.partialled_cluster_scores(k, params)
         statistic = float(self.statistics(cluster_scores, np.ones((self.n_clusters, 1)))[0])
         distribution = self.statistics(cluster_scores, self.draws)
-        p_value = self._p_value(statistic, distribution)
+        p_value = self.bootstrap_p_value(statistic, distribution)
         return WildScoreTest(
             term=self.names[k],
             null_value=float(null_value),
@@ -291,7 +300,8 @@ class WildScoreBootstrap:
         )
 
     @staticmethod
-    def _p_value(statistic: float, distribution: np.ndarray) -> float:
+    def bootstrap_p_value(statistic: float, distribution: np.ndarray) -> float:
+        """Symmetric p-value under the tie convention of the module docstring."""
         if not math.isfinite(statistic):
             return float("nan")
         threshold = abs(statistic) * (1.0 - TIE_TOLERANCE)
@@ -393,3 +403,27 @@ def wild_score_test(
 ) -> WildScoreTest:
     """One-shot wild cluster score bootstrap test of b_term = null_value (see the module)."""
     return WildScoreBootstrap(X, y, clusters, **options).test(term, null_value)
+
+
+def wild_score_bootstrap(fit, data, *, cluster: str | None = None, **options) -> WildScoreBootstrap:
+    """A :class:`WildScoreBootstrap` for a core ``Fit``: its design rebuilt from ``data``.
+
+    ``cluster`` defaults to the fit's cluster variable. Options: draws, weight_type, seed.
+    """
+    cluster = cluster or fit.cluster_var
+    if cluster is None:
+        raise InputError(
+            "the wild cluster bootstrap needs a cluster column",
+            expected="cluster='<column>' or a fit with vcov={'cluster': '<column>'}",
+        )
+    design = design_of_fit(fit, data, cluster)
+    return WildScoreBootstrap(
+        design.X,
+        design.y,
+        design.cluster_labels[design.clusters],
+        family=fit.family,
+        names=design.names,
+        weights=design.weights,
+        offset=design.offset,
+        **options,
+    )

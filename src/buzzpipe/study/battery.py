@@ -176,11 +176,7 @@ def _counterfactuals(
     bootstrap_replications: int,
 ) -> None:
     formula = counterfactual_formula(outcome, sample, controls)
-
-    def refit(data: pd.DataFrame) -> Any:
-        return fit_model(formula, data, "logit", "classical" if "weight" not in data else "robust")
-
-    full = refit(sample)
+    model = fit_model(formula, sample, "logit", PRIMARY_INFERENCE)
     results.meta["counterfactual_model"] = formula
     children = np.random.SeedSequence(seed).spawn(len(scenarios))
     for child, scenario in zip(children, scenarios, strict=True):
@@ -188,16 +184,14 @@ def _counterfactuals(
         try:
             results.counterfactuals.append(
                 counterfactual(
-                    refit,
+                    model,
                     sample,
-                    outcome,
                     options["programme"],
                     options["firms_treated"],
                     targeting=options["targeting"],
                     allocation=options["allocation"],
                     bootstrap_replications=bootstrap_replications,
                     seed=int(child.generate_state(1)[0]),
-                    model=full,
                 )
             )
         except BuzzpipeError as error:

@@ -22,18 +22,20 @@ on its own row, the expectation over all choices of the K firms is exact, not si
 with p0_i the prediction at the observed data and p1_i with one more kind of partner. Effects of
 the programme on other firms (through partners' exposure) are outside this calculation.
 Intervals come from a firm bootstrap stratified by region: firms are resampled within each
-region, the model refitted and the whole calculation repeated; percentile intervals.
+region, the model refitted (all replicates at once, by batched Newton steps) and the whole
+calculation repeated; percentile intervals.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-from buzzpipe.errors import BuzzpipeError, InputError
+from buzzpipe.errors import InputError
+from buzzpipe.estimate.bootstrap import fitted_probability, newton_batch
 from buzzpipe.study.results import CounterfactualCell, CounterfactualResult, Interval
 from buzzpipe.survey import measures
 from buzzpipe.survey.schema import (
@@ -199,19 +201,23 @@ def expected_innovation(
     return _cells(frame["region"].to_numpy(), weights, baseline, predicted)
 
 
-def stratified_resample(regions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Row positions of a firm bootstrap sample drawn with replacement within each region."""
-    positions = []
-    for region in pd.unique(regions):
-        members = np.flatnonzero(regions == region)
-        positions.append(rng.choice(members, size=len(members), replace=True))
-    return np.sort(np.concatenate(positions))
+def stratified_counts(regions: np.ndarray, replications: int, seed: int) -> np.ndarray:
+    """n x B times each firm is drawn in B bootstrap samples, drawn with replacement within each
+    region (region sizes kept); replicate b uses ``SeedSequence(seed).spawn(B)[b]``."""
+    codes = pd.factorize(regions, sort=True)[0]
+    members = [np.flatnonzero(codes == code) for code in range(codes.max() + 1)]
+    counts = np.zeros((len(regions), replications))
+    for b, child in enumerate(np.random.SeedSequence(seed).spawn(replications)):
+        rng = np.random.default_rng(child)
+        for rows in members:
+            drawn = rng.integers(0, len(rows), size=len(rows))
+            counts[:, b] += np.bincount(rows[drawn], minlength=len(regions))
+    return counts
 
 
 def counterfactual(
-    fit_model: Callable[[pd.DataFrame], Predictor],
+    model: Any,
     frame: pd.DataFrame,
-    outcome: str,
     programme: str,
     firms_treated: int,
     *,
@@ -221,66 +227,93 @@ def counterfactual(
     bootstrap_replications: int = 199,
     seed: int = 0,
     level: float = 0.95,
-    model: Predictor | None = None,
 ) -> CounterfactualResult:
-    """One programme scenario with region-stratified firm-bootstrap percentile intervals.
+    """One programme scenario under a fitted binary model, with bootstrap percentile intervals.
 
-    ``fit_model(frame)`` fits the outcome model on a frame (the estimation sample); it is called
-    once per bootstrap replicate. ``model`` may pass the already fitted full-sample model.
+    ``model`` is a core ``Fit`` of a logit or probit on ``frame`` (its estimation sample). A
+    bootstrap sample is the frame with each firm counted as often as it was drawn, so all
+    replicates are refitted together by batched Newton steps from the full-sample estimate, and
+    the whole calculation (treatment shares included) is repeated with those counts as weights.
+    Replicates that do not converge or lose a design column are dropped and counted in a note.
     """
+    if programme not in PROGRAMME_SCALES:
+        raise InputError(
+            "unknown programme", value=programme, expected=" or ".join(PROGRAMME_SCALES)
+        )
+    if model.family not in ("logit", "probit"):
+        raise InputError("counterfactuals need a logit or probit model", value=model.family)
+    scale = PROGRAMME_SCALES[programme]
     weight_column = WEIGHT if WEIGHT in frame.columns else None
     frame = frame.reset_index(drop=True)
     options = dict(targeting=targeting, allocation=allocation, weight_column=weight_column, cap=cap)
-    point = expected_innovation(
-        model if model is not None else fit_model(frame),
-        frame,
-        programme,
-        firms_treated,
-        **options,
-    )
+    point = expected_innovation(model, frame, programme, firms_treated, **options)
+
+    sampling = np.ones(len(frame)) if weight_column is None else frame[WEIGHT].to_numpy(float)
+    x_base = np.asarray(model.design_matrix(frame), dtype=float)
+    x_treated = np.asarray(model.design_matrix(apply_programme(frame, scale, cap)), dtype=float)
+    outcome = frame[model.outcome].to_numpy(dtype=float)
     regions = frame["region"].to_numpy()
-    rate_draws: list[list[float]] = []
-    extra_draws: list[list[float]] = []
-    failures = 0
-    children = np.random.SeedSequence(seed).spawn(bootstrap_replications)
-    for child in children:
-        rows = stratified_resample(regions, np.random.default_rng(child))
-        sample = frame.iloc[rows].reset_index(drop=True)
-        try:
-            cells = expected_innovation(
-                fit_model(sample), sample, programme, firms_treated, **options
-            )
-        except BuzzpipeError:
-            failures += 1
-            continue
+    counts = stratified_counts(regions, bootstrap_replications, seed)
+    weights = counts * sampling[:, None]
+    batch = newton_batch(
+        x_base,
+        outcome,
+        weights,
+        family=model.family,
+        start=model.params[model.x_names].to_numpy(dtype=float),
+    )
+    usable = batch.converged & batch.full_rank & ~batch.separated
+    rate_draws, extra_draws = [], []
+    for b in np.flatnonzero(usable):
+        params = batch.params[:, b]
+        baseline = fitted_probability(x_base @ params, model.family)
+        treated = fitted_probability(x_treated @ params, model.family)
+        shares = treatment_shares(
+            frame,
+            scale,
+            firms_treated,
+            targeting=targeting,
+            allocation=allocation,
+            weights=weights[:, b],
+            cap=cap,
+        )
+        predicted = baseline + shares * (treated - baseline)
+        cells = _cells(regions, weights[:, b], baseline, predicted)
         rate_draws.append([cell[3] for cell in cells])
         extra_draws.append([cell[4] for cell in cells])
     notes = [
         "Predicted under the model, not caused: firms' own rows only, no effects through partners.",
-        f"Treatment at the cap of {cap} partner types is impossible; such firms are not eligible.",
+        f"Firms already at the cap of {cap} partner types at the scale are not eligible.",
     ]
-    if failures:
-        notes.append(f"{failures} of {bootstrap_replications} bootstrap replicates failed to fit.")
+    dropped = bootstrap_replications - len(rate_draws)
+    if dropped:
+        notes.append(
+            f"{dropped} of {bootstrap_replications} bootstrap replicates dropped "
+            "(not converged, a design column lost, or separated)."
+        )
     tail = (1.0 - level) / 2.0
+    rates, extras = np.array(rate_draws), np.array(extra_draws)
     cells = []
     for index, (region, firms, base_rate, rate, extra) in enumerate(point):
         rate_interval = extra_interval = None
-        if rate_draws:
-            rates = np.array([draw[index] for draw in rate_draws])
-            extras = np.array([draw[index] for draw in extra_draws])
-            rate_interval = Interval.bounded(*np.quantile(rates, [tail, 1 - tail]), level=level)
-            extra_interval = Interval.bounded(*np.quantile(extras, [tail, 1 - tail]), level=level)
+        if len(rate_draws):
+            rate_interval = Interval.bounded(
+                *np.quantile(rates[:, index], [tail, 1 - tail]), level=level
+            )
+            extra_interval = Interval.bounded(
+                *np.quantile(extras[:, index], [tail, 1 - tail]), level=level
+            )
         cells.append(
             CounterfactualCell(region, firms, base_rate, rate, extra, rate_interval, extra_interval)
         )
     return CounterfactualResult(
-        outcome=outcome,
+        outcome=str(model.outcome),
         programme=programme,
         firms_treated=int(firms_treated),
         allocation=allocation,
         targeting=targeting,
         cells=cells,
-        bootstrap_replications=bootstrap_replications - failures,
+        bootstrap_replications=len(rate_draws),
         seed=seed,
         weighted=weight_column is not None,
         notes=notes,

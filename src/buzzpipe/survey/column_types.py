@@ -23,7 +23,10 @@ def bad_rows(mask: np.ndarray | pd.Series, first_row: int) -> list[int]:
 def first_value(series: pd.Series, mask: np.ndarray | pd.Series) -> object:
     """The first offending value, as a plain Python object for the message."""
     value = series[np.asarray(mask, dtype=bool)].iloc[0]
-    return value.item() if isinstance(value, np.generic) else value
+    value = value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # 9, as the user wrote it, not 9.0
+    return value
 
 
 def is_missing(value: object) -> bool:
@@ -224,8 +227,10 @@ def to_firm_id(series: pd.Series, *, file: str, first_row: int) -> pd.Series:
             np.abs(array) < 2**53
         ):
             series = pd.Series(array.astype("int64"), index=series.index, name=series.name)
-    keys = id_keys(series)
-    duplicated = keys.duplicated(keep=False).to_numpy()
+    if pd_types.is_integer_dtype(series) and not isinstance(series.dtype, pd.CategoricalDtype):
+        duplicated = series.duplicated(keep=False).to_numpy()
+    else:
+        duplicated = id_keys(series).duplicated(keep=False).to_numpy()
     if duplicated.any():
         raise InputError(
             "duplicate firm id",
@@ -294,9 +299,16 @@ def to_category(
                 dtype="object",
             )
         unique = [v.item() if isinstance(v, np.generic) else v for v in values.dropna().unique()]
-        if any(isinstance(v, float) and math.isinf(v) for v in unique):
+        infinite = np.array(
+            [isinstance(v, float) and math.isinf(v) for v in values.to_numpy()], dtype=bool
+        )
+        if infinite.any():
             raise InputError(
-                "infinite value", file=file, column=column, expected="a category code or label"
+                "infinite value",
+                file=file,
+                column=column,
+                rows=bad_rows(infinite, first_row),
+                expected="a category code or label",
             )
         categories = sorted_categories(unique)
     if reference is not None and categories:

@@ -52,6 +52,7 @@ class ColumnRule:
     codes_name: str | None = None
     labels: dict[str, object] | None = None
     reference: object = None
+    collaboration: bool = False  # from [collaboration]: not applied to an edge-list firms file
 
 
 @dataclass(frozen=True)
@@ -75,9 +76,16 @@ class Mapping:
     partner_types: tuple[str, ...] | None = None
     home_country: str | None = None
 
-    def apply_firms(self, raw: RawTable) -> tuple[pd.DataFrame, dict[str, object]]:
-        """The firms frame in canonical names and codes, and the reference categories chosen."""
-        return _apply(raw, self.firm_rules, self.path, canonical=_is_canonical_firm_column)
+    def apply_firms(
+        self, raw: RawTable, *, edge_list: bool = False
+    ) -> tuple[pd.DataFrame, dict[str, object]]:
+        """The firms frame in canonical names and codes, and the reference categories chosen.
+
+        For the firms file of an edge-list survey the [collaboration] entries are left out:
+        collaboration then comes from the links.
+        """
+        rules = [r for r in self.firm_rules if not (edge_list and r.collaboration)]
+        return _apply(raw, rules, self.path, canonical=_is_canonical_firm_column)
 
     def apply_links(self, raw: RawTable) -> pd.DataFrame:
         """The links frame in canonical names and codes."""
@@ -275,8 +283,13 @@ def _rule(target: str, spec: object, codes: dict, where: str, *, section: str) -
             value=reference,
             expected=", ".join(str(v) for v in labels.values()),
         )
-    if len(sources) > 1 and target in CATEGORICAL_CONTROLS | {FIRM_ID}:
-        raise InputError(f"{name} can only come from one column", file=where, column=target)
+    if len(sources) > 1 and target not in OUTCOMES and parse_collab_column(target) is None:
+        raise InputError(
+            f"{name} can only come from one column",
+            file=where,
+            column=target,
+            expected="several columns (combined: 1 if any is 1) only for 0/1 answers",
+        )
     return ColumnRule(
         target=target,
         sources=sources,
@@ -336,15 +349,14 @@ def _collaboration_rules(
                 pattern.replace("{scale}", code).replace("{partner_type}", type_code)
                 for code in scale_codes
             ]
-            rules.append(
-                _rule(
-                    collab_column(scale, partner_type),
-                    {"columns": columns, **rule_spec},
-                    codes,
-                    where,
-                    section="collaboration",
-                )
+            rule = _rule(
+                collab_column(scale, partner_type),
+                {"columns": columns, **rule_spec},
+                codes,
+                where,
+                section="collaboration",
             )
+            rules.append(ColumnRule(**{**rule.__dict__, "collaboration": True}))
     return rules
 
 

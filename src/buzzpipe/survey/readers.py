@@ -164,7 +164,7 @@ def survey_from_table(
 ) -> Survey:
     """A Survey from tables as read, through the mapping when there is one."""
     if mapping is not None:
-        firms, chosen = mapping.apply_firms(raw)
+        firms, chosen = mapping.apply_firms(raw, edge_list=links is not None)
         link_frame = mapping.apply_links(links) if links is not None else None
     else:
         firms, chosen = apply_value_labels(raw)

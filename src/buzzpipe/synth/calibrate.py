@@ -6,7 +6,7 @@ the named specification's odds ratio on ``breadth_international`` (mean of exp(c
 Calibrated values: the collaboration scale shifts, the three outcome intercepts and the product
 coefficient on international breadth. Every evaluation uses the same seeds (common random
 numbers), so the map from values to simulated targets is smooth and Newton steps with a Jacobian
-measured once by finite differences converge.
+measured by finite differences converge.
 
 Run: ``python -m buzzpipe.synth.calibrate PRESET [--write]`` or ``buzzpipe synth --calibrate``.
 """
@@ -209,35 +209,42 @@ def _with(preset: Preset, targets: tuple, x: np.ndarray) -> Preset:
             values[key] = table
         else:
             values[key] = value
-    return preset.with_values(values)
+    return preset.with_values(values, origin="calibration")
 
 
-def _chord_newton(
+def _newton(
     preset: Preset,
     targets: tuple,
     evaluate: Callable[[Preset], MonteCarloSummary],
-    jacobian: np.ndarray,
+    measure_jacobian: Callable[[Preset], np.ndarray],
     tolerance: Callable[[MonteCarloSummary], np.ndarray],
     max_iterations: int,
     progress: Callable[[str], None] | None,
 ) -> tuple[Preset, MonteCarloSummary, int, bool]:
-    """Newton steps with a fixed Jacobian until every residual is within tolerance."""
+    """Newton steps with a Jacobian measured by finite differences, measured again wherever a
+    step fails to halve the largest residual, until every residual is within tolerance."""
     x = _read(preset, targets)
     summary = evaluate(preset)
     residual = _residuals(preset, summary, targets)
+    jacobian = measure_jacobian(preset)
     for iteration in range(max_iterations + 1):
         converged = bool(np.all(np.abs(residual) < tolerance(summary)))
         if progress:
             progress(
                 f"  step {iteration}: "
-                + ", ".join(f"{t[3]} off by {r:+.5f}" for t, r in zip(targets, residual, strict=True))
+                + ", ".join(
+                    f"{t[3]} off by {r:+.5f}" for t, r in zip(targets, residual, strict=True)
+                )
             )
         if converged or iteration == max_iterations:
             return preset, summary, iteration, converged
         x = x - np.linalg.solve(jacobian, residual)
         preset = _with(preset, targets, x)
         summary = evaluate(preset)
-        residual = _residuals(preset, summary, targets)
+        new_residual = _residuals(preset, summary, targets)
+        if np.max(np.abs(new_residual)) > 0.5 * np.max(np.abs(residual)):
+            jacobian = measure_jacobian(preset)
+        residual = new_residual
     raise AssertionError("unreachable")
 
 
@@ -246,7 +253,7 @@ def _finite_difference_jacobian(
     targets: tuple,
     evaluate: Callable[[Preset], MonteCarloSummary],
     groups: list[list[int]],
-    step: float = 0.05,
+    step: float = 0.03,
 ) -> np.ndarray:
     """Jacobian of residuals by forward differences; each group of values that move disjoint
     targets is perturbed together (one evaluation per group)."""
@@ -288,32 +295,41 @@ def calibrate(
     def draw_and_fit(candidate: Preset) -> MonteCarloSummary:
         return simulate(candidate, seed_list)
 
-    share_tolerance = 0.0025  # on the logit scale: about 0.0005 on a share near one half
+    # On the logit scale: about 0.0005 on a share near one half, or the resolution of the pooled
+    # draws where they are few (a handful of firms more or less moves a share by that much).
+    pooled_firms = len(seed_list) * int(preset["survey.firms"])
+    share_tolerance = max(0.0025, 1.0 / math.sqrt(pooled_firms))
 
     if progress:
         progress("collaboration shares")
-    jacobian = _finite_difference_jacobian(preset, COLLABORATION_TARGETS, draw_only, [[0, 1, 2]])
-    preset, _, steps_collaboration, converged_collaboration = _chord_newton(
+    preset, _, steps_collaboration, converged_collaboration = _newton(
         preset,
         COLLABORATION_TARGETS,
         draw_only,
-        jacobian,
+        lambda at: _finite_difference_jacobian(at, COLLABORATION_TARGETS, draw_only, [[0, 1, 2]]),
         lambda summary: np.full(3, share_tolerance),
         max_iterations,
         progress,
     )
 
     def outcome_tolerance(summary: MonteCarloSummary) -> np.ndarray:
-        odds_ratio_tolerance = 0.25 * summary.odds_ratio_monte_carlo_error() / summary.mean_odds_ratio()
+        odds_ratio_tolerance = (
+            0.25 * summary.odds_ratio_monte_carlo_error() / summary.mean_odds_ratio()
+        )
         return np.array([share_tolerance, odds_ratio_tolerance, share_tolerance, share_tolerance])
 
     if progress:
         progress("outcome shares and the mean odds ratio")
-    jacobian = _finite_difference_jacobian(
-        preset, OUTCOME_TARGETS, draw_and_fit, [[0], [1], [2, 3]]
-    )
-    preset, summary, steps_outcomes, converged_outcomes = _chord_newton(
-        preset, OUTCOME_TARGETS, draw_and_fit, jacobian, outcome_tolerance, max_iterations, progress
+    preset, summary, steps_outcomes, converged_outcomes = _newton(
+        preset,
+        OUTCOME_TARGETS,
+        draw_and_fit,
+        lambda at: _finite_difference_jacobian(
+            at, OUTCOME_TARGETS, draw_and_fit, [[0], [1], [2, 3]]
+        ),
+        outcome_tolerance,
+        max_iterations,
+        progress,
     )
     values = {key: preset[key] for key, _, _, _ in CALIBRATED}
     return CalibrationOutcome(
@@ -328,9 +344,7 @@ def calibrate(
 def write_calibrated(outcome: CalibrationOutcome, source: Path, target: Path) -> None:
     """Write the preset file ``source`` with calibrated values and the result to ``target``."""
     text = source.read_text(encoding="utf-8")
-    new_text = rewrite_calibrated(
-        text, outcome.values, outcome.preset.parameters, outcome.record()
-    )
+    new_text = rewrite_calibrated(text, outcome.values, outcome.preset.parameters, outcome.record())
     write_text(target, new_text)
 
 

@@ -96,7 +96,10 @@ class GeneratingParameters:
             openness_cutpoints=np.asarray(preset["openness.cutpoints"], dtype=float),
             type_intercept=np.array(
                 [
-                    [preset[f"collaboration.type_intercept.{scale}"][t] for t in schema.PARTNER_TYPES]
+                    [
+                        preset[f"collaboration.type_intercept.{scale}"][t]
+                        for t in schema.PARTNER_TYPES
+                    ]
                     for scale in schema.SCALES
                 ],
                 dtype=float,
@@ -141,7 +144,8 @@ class Block:
     collaboration: np.ndarray  # bool, firm x scale x partner type (true answers)
     dont_know: np.ndarray | None  # bool, same shape: answers recorded as missing
     breadth: np.ndarray  # firm x scale, group excluded, from the true answers
-    pipeline_exposure: np.ndarray
+    pipeline_exposure: np.ndarray  # 0 where no surveyed regional partner
+    pipeline_exposure_known: np.ndarray  # bool: the firm has a surveyed regional partner
     outcomes: dict[str, np.ndarray]  # int8 0/1
     link_firm: np.ndarray  # index of the firm within the block
     link_partner_id: np.ndarray
@@ -206,7 +210,9 @@ def draw_block(
 
     links = _draw_links(p, collaboration, region, breadth, rng, first_id, first_external_id)
     (link_firm, partner_id, in_survey, scale, partner_type, partner_region, partner_country) = links
-    pipeline_exposure = _pipeline_exposure(n, link_firm, partner_id, in_survey, breadth, first_id)
+    pipeline_exposure, exposure_known = _pipeline_exposure(
+        n, link_firm, partner_id, in_survey, breadth, first_id
+    )
 
     covariates = np.column_stack(
         [
@@ -243,6 +249,7 @@ def draw_block(
         dont_know=dont_know,
         breadth=breadth,
         pipeline_exposure=pipeline_exposure,
+        pipeline_exposure_known=exposure_known,
         outcomes=outcomes,
         link_firm=link_firm,
         link_partner_id=partner_id,
@@ -276,7 +283,9 @@ def _draw_links(
     uniforms = rng.random((links, 4))
 
     # Regional firm partners may be other surveyed firms of the same city-region.
-    firm_type = np.isin(np.arange(n_types), [schema.PARTNER_TYPES.index(t) for t in FIRM_PARTNER_TYPES])
+    firm_type = np.isin(
+        np.arange(n_types), [schema.PARTNER_TYPES.index(t) for t in FIRM_PARTNER_TYPES]
+    )
     region_counts = np.bincount(region, minlength=len(p.regions))
     own_region = region[firm]
     in_survey = (
@@ -304,19 +313,21 @@ def _draw_links(
     partner_region = np.select(
         [scale == REGIONAL, scale == NATIONAL], [own_region, national_region], default=-1
     ).astype(np.int16)
+    abroad = np.flatnonzero(scale == INTERNATIONAL)
+    country_bounds = np.cumsum(p.foreign_country_shares)
     foreign = 1 + np.searchsorted(
-        np.cumsum(p.foreign_country_shares), uniforms[:, 3] * p.foreign_country_shares.sum(), side="right"
+        country_bounds, uniforms[abroad, 3] * country_bounds[-1], side="right"
     )
-    foreign = np.minimum(foreign, len(p.foreign_countries))
-    partner_country = np.where(scale == INTERNATIONAL, foreign, 0).astype(np.int16)
+    partner_country = np.zeros(links, dtype=np.int16)
+    partner_country[abroad] = np.minimum(foreign, len(p.foreign_countries))
 
-    # A surveyed partner named twice for the same partner type counts once.
-    key = np.where(in_survey, partner_id, -1 - np.arange(links))
-    _, first = np.unique(
-        np.stack([firm, partner_type.astype(np.int64), key]), axis=1, return_index=True
-    )
-    keep = np.zeros(links, dtype=bool)
-    keep[first] = True
+    # A surveyed partner named twice for the same partner type counts once (external partners
+    # have ids of their own, so only surveyed ones can repeat).
+    surveyed = np.flatnonzero(in_survey)
+    key = (firm[surveyed] * n_types + partner_type[surveyed]) * (n + 1) + partner_local[surveyed]
+    _, first = np.unique(key, return_index=True)
+    keep = ~in_survey
+    keep[surveyed[first]] = True
     return (
         firm[keep],
         partner_id[keep],
@@ -335,13 +346,17 @@ def _pipeline_exposure(
     in_survey: np.ndarray,
     breadth: np.ndarray,
     first_id: int,
-) -> np.ndarray:
-    """Share of a firm's surveyed regional partners that have an international partner (0 if none)."""
-    partners = partner_id[in_survey] - first_id - 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Share of a firm's distinct surveyed regional partners that have an international partner,
+    and whether the firm has any such partner (the share is 0 where it has none)."""
+    pairs = np.unique(
+        link_firm[in_survey] * (breadth.shape[0] + 1) + (partner_id[in_survey] - first_id - 1)
+    )
+    firms, partners = np.divmod(pairs, breadth.shape[0] + 1)
     piped = (breadth[partners, INTERNATIONAL] > 0).astype(float)
-    known = np.bincount(link_firm[in_survey], minlength=n)
-    with_pipeline = np.bincount(link_firm[in_survey], weights=piped, minlength=n)
-    return np.divide(with_pipeline, known, out=np.zeros(n), where=known > 0)
+    known = np.bincount(firms, minlength=n)
+    with_pipeline = np.bincount(firms, weights=piped, minlength=n)
+    return np.divide(with_pipeline, known, out=np.zeros(n), where=known > 0), known > 0
 
 
 def block_frames(block: Block, p: GeneratingParameters) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -411,6 +426,16 @@ def iter_blocks(
         first_id += size
         first_external_id += int((~block.link_in_survey).sum())
         yield block
+
+
+def edge_list_firms(firms: pd.DataFrame, country: str) -> pd.DataFrame:
+    """The firms file of an edge-list survey: collaboration left to the links, own country added
+    (the survey classifies links against it)."""
+    kept = firms[[c for c in firms.columns if schema.parse_collab_column(c) is None]]
+    position = kept.columns.get_loc("region") + 1
+    kept = kept.copy()
+    kept.insert(position, schema.COUNTRY, pd.Categorical([country] * len(kept)))
+    return kept
 
 
 def generate(

@@ -79,7 +79,10 @@ SCHEMA: dict[str, str] = {
     **{
         f"outcomes.{outcome}.{effects}": kind
         for outcome in ("product", "process", "new_to_market")
-        for effects, kind in (("industry_effects", "per_industry"), ("region_effects", "per_region"))
+        for effects, kind in (
+            ("industry_effects", "per_industry"),
+            ("region_effects", "per_region"),
+        )
     },
     "calibration.specification": "str",
     "calibration.target_odds_ratio": "positive_float",
@@ -116,15 +119,16 @@ class Preset:
     def __getitem__(self, key: str) -> Any:
         return self.parameters[key].value
 
-    def with_values(self, values: dict[str, Any]) -> Preset:
-        """A copy with some values replaced (same sources), validated again."""
+    def with_values(self, values: dict[str, Any], origin: str = "--set") -> Preset:
+        """A copy with some values replaced (same sources), validated again; errors name
+        ``origin`` (where the new values came from)."""
         parameters = dict(self.parameters)
         for key, value in values.items():
             if key not in parameters:
                 raise InputError("unknown preset key", value=key, expected=_known_keys_hint())
             parameters[key] = replace(parameters[key], value=value)
         preset = Preset(self.name, self.description, parameters, self.path, self.calibration_result)
-        validate(preset)
+        validate(preset, origin)
         return preset
 
 
@@ -263,9 +267,9 @@ def _flatten(tree: dict[str, Any], file: Path, prefix: str = "") -> dict[str, Pa
     return found
 
 
-def validate(preset: Preset) -> None:
+def validate(preset: Preset, origin: str | None = None) -> None:
     """Check every required key is present with a value of the right kind and length."""
-    where = str(preset.path) if preset.path else preset.name
+    where = origin or (str(preset.path) if preset.path else preset.name)
     missing = sorted(set(SCHEMA) - set(preset.parameters))
     if missing:
         raise InputError(
@@ -275,7 +279,9 @@ def validate(preset: Preset) -> None:
     if unknown:
         raise InputError("unknown preset keys", file=where, value=unknown[:5])
     sizes = {
-        "region": len(preset["survey.regions"]) if isinstance(preset["survey.regions"], list) else 0,
+        "region": len(preset["survey.regions"])
+        if isinstance(preset["survey.regions"], list)
+        else 0,
         "industry": len(preset["survey.industries"])
         if isinstance(preset["survey.industries"], list)
         else 0,
@@ -286,7 +292,9 @@ def validate(preset: Preset) -> None:
     for key, kind in SCHEMA.items():
         problem = _check(preset[key], kind, sizes)
         if problem:
-            raise InputError("bad preset value", file=where, column=key, value=preset[key], expected=problem)
+            raise InputError(
+                "bad preset value", file=where, column=key, value=preset[key], expected=problem
+            )
 
 
 def _is_number(value: Any) -> bool:
@@ -297,7 +305,11 @@ def _check(value: Any, kind: str, sizes: dict[str, int]) -> str | None:
     """Return what was expected if ``value`` is not of ``kind``, else None."""
     numbers = isinstance(value, list) and all(_is_number(v) for v in value)
     if kind == "positive_int":
-        return None if isinstance(value, int) and not isinstance(value, bool) and value > 0 else "a positive integer"
+        return (
+            None
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0
+            else "a positive integer"
+        )
     if kind == "float":
         return None if _is_number(value) else "a number"
     if kind == "positive_float":
@@ -316,9 +328,7 @@ def _check(value: Any, kind: str, sizes: dict[str, int]) -> str | None:
         expected_length = sizes[what]
         if not numbers or len(value) != expected_length:
             return f"a list of {expected_length} numbers, one per {what}"
-        if kind.startswith("shares_per_") and (
-            min(value) < 0 or abs(sum(value) - 1) > 1e-6
-        ):
+        if kind.startswith("shares_per_") and (min(value) < 0 or abs(sum(value) - 1) > 1e-6):
             return f"{expected_length} shares >= 0 summing to 1"
         return None
     if kind == "share_range":
@@ -362,7 +372,9 @@ def rewrite_calibrated(
     Hand-written comments and order are kept: only the ``value =`` line of each calibrated
     table changes; a table the file lacks (inherited through ``extends``) is appended.
     """
-    text = re.sub(r"(?ms)^\[calibration_result\]\n.*?(?=^\[|\Z)", "", text).rstrip() + "\n"
+    record_comment = "# Written by the calibration; a record, not parameters."
+    text = re.sub(r"(?ms)^\[calibration_result\]\n.*?(?=^\[|\Z)", "", text)
+    text = text.replace(record_comment + "\n", "").rstrip() + "\n"
     for key, value in values.items():
         header = re.compile(rf"(?m)^\[{re.escape(key)}\]\s*$")
         match = header.search(text)
@@ -370,9 +382,8 @@ def rewrite_calibrated(
             section_end = re.compile(r"(?m)^\[").search(text, match.end())
             end = section_end.start() if section_end else len(text)
             section = text[match.end() : end]
-            section = re.sub(
-                r"(?m)^value\s*=.*$", lambda _: f"value = {render_value(value)}", section, count=1
-            )
+            line = f"value = {render_value(value)}"
+            section = re.sub(r"(?m)^value\s*=.*$", lambda _, line=line: line, section, count=1)
             text = text[: match.end()] + section + text[end:]
         else:
             parameter = parameters[key]
@@ -380,6 +391,6 @@ def rewrite_calibrated(
                 f"\n[{key}]\nvalue = {render_value(value)}\ncalibrated = true\n"
                 f"{parameter.source} = {render_value(parameter.reason)}\n"
             )
-    lines = ["", "# Written by the calibration; a record, not parameters.", "[calibration_result]"]
+    lines = ["", record_comment, "[calibration_result]"]
     lines += [f"{key} = {render_value(value)}" for key, value in result.items()]
     return text.rstrip() + "\n" + "\n".join(lines) + "\n"

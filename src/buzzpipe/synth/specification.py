@@ -48,8 +48,13 @@ def measured_breadth(block: Block) -> np.ndarray:
 
 def named_design(
     block: Block, parameters: GeneratingParameters, extra_terms: tuple[str, ...] = ()
-) -> tuple[np.ndarray, list[str]]:
-    """Design matrix of the named specification (treatment coding, first category reference)."""
+) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Design matrix of the named specification (treatment coding, first category reference).
+
+    With ``pipeline_exposure`` among the terms, firms without a surveyed regional partner (whose
+    exposure the survey leaves missing) are dropped, as listwise deletion would; ``rows`` says
+    which firms remain.
+    """
     breadth = measured_breadth(block).astype(float)
     columns = [
         np.ones(block.firm_id.size),
@@ -82,7 +87,10 @@ def named_design(
         for level in range(1, len(levels)):
             columns.append((codes == level).astype(float))
             names.append(f"C({variable})[T.{levels[level]}]")
-    return np.column_stack(columns), names
+    rows = np.ones(block.firm_id.size, dtype=bool)
+    if "pipeline_exposure" in extra_terms:
+        rows = block.pipeline_exposure_known
+    return np.column_stack(columns)[rows], names, rows
 
 
 def fit_logit(
@@ -120,5 +128,5 @@ def fit_named_specification(
     outcome: str = "product",
 ) -> LogitFit:
     """Fit the named specification (plus extra terms) to one drawn block."""
-    design, names = named_design(block, parameters, extra_terms)
-    return fit_logit(design, block.outcomes[outcome], names)
+    design, names, rows = named_design(block, parameters, extra_terms)
+    return fit_logit(design, block.outcomes[outcome][rows], names)

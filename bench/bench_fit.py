@@ -1,0 +1,168 @@
+"""Benchmark one logit fit against its peers in the same run, and print ratios.
+
+Large: 1,000,000 x 25 float64 against scikit-learn (newton-cholesky, no penalty) and glum.
+Small: 1,604 x 25 (a survey-sized model) against statsmodels Logit.
+Each contender runs with BLAS pinned to 1 thread and with the default (2 threads here); the
+table shows both and each contender's ratio uses its best setting. Timings are medians of
+``--repeats`` runs; coefficients must agree to 1e-6 or the script says so.
+The per-Newton-step time is set against the machine's bound: max(bytes / bandwidth,
+flops / peak) with X read once (8 n p bytes) and the symmetric Hessian's p(p+1) flops per row,
+using the figures in shared/reference/performance.md (16.5 GB/s one thread, 190 GFLOP/s).
+
+Run: PYTHONPATH=src python bench/bench_fit.py [--rows 1000000] [--repeats 3] [--small-repeats 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from buzzpipe.estimate.design import Design
+from buzzpipe.estimate.families import get_family
+from buzzpipe.estimate.fitting import fit_design, prepare_design
+from buzzpipe.estimate.newton import accumulate, row_blocks
+
+BANDWIDTH_ONE_THREAD = 16.5e9  # bytes/s, performance.md
+PEAK_FLOPS = 190e9  # float64 matrix multiply, performance.md
+
+
+def simulate(rows: int, columns: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """An intercept and columns-1 standard normal regressors; a logit outcome."""
+    rng = np.random.default_rng(seed)
+    X = np.empty((rows, columns))
+    X[:, 0] = 1.0
+    X[:, 1:] = rng.standard_normal((rows, columns - 1))
+    beta = rng.normal(scale=0.15, size=columns)
+    y = (rng.uniform(size=rows) < 1.0 / (1.0 + np.exp(-(X @ beta)))).astype(np.float64)
+    return X, y
+
+
+def ours(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The whole buzzpipe fit: checks, Newton, covariance, constant-only model."""
+    names = ["Intercept"] + [f"x{j}" for j in range(1, X.shape[1])]
+    design, family, notes = prepare_design(Design.from_arrays(X, y, names), get_family("logit"))
+    return fit_design(design, family, "classical", notes=notes).params.to_numpy()
+
+
+def sklearn_newton_cholesky(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(
+        solver="newton-cholesky", penalty=None, tol=1e-10, max_iter=100, fit_intercept=False
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y)
+    return model.coef_.ravel()
+
+
+def glum_binomial(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    from glum import GeneralizedLinearRegressor
+
+    model = GeneralizedLinearRegressor(
+        family="binomial", alpha=0, fit_intercept=False, gradient_tol=1e-10, max_iter=100
+    )
+    model.fit(X, y)
+    return model.coef_.ravel()
+
+
+def statsmodels_logit(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    import statsmodels.api as sm
+
+    return sm.Logit(y, X).fit(disp=0, method="newton", tol=1e-10).params
+
+
+def timed(function, X, y, repeats: int, threads: int | None) -> tuple[float, np.ndarray]:
+    times, params = [], None
+    with threadpool_limits(limits=threads):
+        params = function(X, y)  # warm up (imports, caches)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            params = function(X, y)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times), params
+
+
+def compare(title: str, X, y, contenders: dict, repeats: int) -> None:
+    print(f"\n{title}: {X.shape[0]:,} x {X.shape[1]} float64, median of {repeats}")
+    best: dict[str, float] = {}
+    reference = None
+    for name, function in contenders.items():
+        for threads in (1, None):
+            seconds, params = timed(function, X, y, repeats, threads)
+            if reference is None:
+                reference = params
+            gap = float(np.max(np.abs(params - reference)))
+            label = "1 thread" if threads == 1 else "default threads"
+            flag = "" if gap < 1e-6 else "  <-- coefficients differ"
+            print(
+                f"  {name:<28} {label:<16} {seconds * 1e3:10.2f} ms  max |b - ours| {gap:.1e}{flag}"
+            )
+            best[name] = min(best.get(name, np.inf), seconds)
+    ours_best = best["buzzpipe"]
+    for name, seconds in best.items():
+        if name != "buzzpipe":
+            print(f"  ratio {name} / buzzpipe (best settings): {seconds / ours_best:.2f}x")
+
+
+def newton_step_report(X: np.ndarray, y: np.ndarray, repeats: int) -> None:
+    n, p = X.shape
+    family = get_family("logit")
+    beta = np.zeros(p)
+    bound = max(8.0 * n * p / BANDWIDTH_ONE_THREAD, n * p * (p + 1) / PEAK_FLOPS)
+    for threads in (1, None):
+        with threadpool_limits(limits=threads):
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                accumulate(family, beta, row_blocks(X, y))
+                times.append(time.perf_counter() - start)
+        step = statistics.median(times)
+        label = "1 thread" if threads == 1 else "default threads"
+        print(
+            f"  one Newton step ({label}): {step * 1e3:.1f} ms; machine bound {bound * 1e3:.1f} ms"
+            f" -> {step / bound:.1f}x the bound"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--columns", type=int, default=25)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--small-rows", type=int, default=1_604)
+    parser.add_argument("--small-repeats", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=20260101)
+    args = parser.parse_args()
+
+    X, y = simulate(args.small_rows, args.columns, args.seed)
+    compare(
+        "Small logit",
+        X,
+        y,
+        {"buzzpipe": ours, "statsmodels Logit": statsmodels_logit},
+        args.small_repeats,
+    )
+
+    X, y = simulate(args.rows, args.columns, args.seed + 1)
+    compare(
+        "Large logit",
+        X,
+        y,
+        {
+            "buzzpipe": ours,
+            "scikit-learn newton-cholesky": sklearn_newton_cholesky,
+            "glum": glum_binomial,
+        },
+        args.repeats,
+    )
+    newton_step_report(X, y, args.repeats)
+
+
+if __name__ == "__main__":
+    main()

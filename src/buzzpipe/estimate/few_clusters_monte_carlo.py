@@ -1,0 +1,273 @@
+"""Monte Carlo of inference with few clusters: what each test of a logit coefficient is worth.
+
+Fixed design (docs/few_clusters.md): N = 1,604 firms in G clusters. For G = 5 the clusters are
+the five city-regions with the ``norway2010`` preset's shares; for G = 10, 30, 100 each city-region
+is split into G/5 equal parts, so the inequality of sizes is kept. For firm i in cluster g,
+
+    x_i = sqrt(rho_x) a_g + sqrt(1 - rho_x) e_i          (international breadth, standardised)
+    z_i ~ N(0, 1)                                         (a firm-level control, e.g. log size)
+    P(y_i = 1) = logistic(beta0 + beta x_i + gamma z_i + sigma_u u_g)
+
+with a_g, e_i, u_g independent N(0, 1). Under H0 (beta = 0) y is independent of x, so the
+population logit coefficient of x is 0, while x and the outcome shocks are both correlated within
+clusters: the scores x_i (y_i - p_i) are correlated within clusters (their intra-cluster
+correlation is estimated and printed). Each replication fits the logit of y on (1, x, z) and tests
+beta = 0 with the cluster-robust Wald test (Stata: G/(G-1), normal reference), the firm-level
+robust Wald test (N/(N-1)), and the wild cluster score bootstrap with Rademacher and Webb weights
+(every draw enumerated when 2^G or 6^G is at most B). A 95% interval (Wald, or the bootstrap's
+test inversion {c : p(c) > 0.05}) covers the true value exactly when its test does not reject
+there, so coverage is one minus the size; ``check_duality`` confirms this on a few replications.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from buzzpipe.estimate import random_weights
+from buzzpipe.estimate.bootstrap import binary_terms
+from buzzpipe.estimate.wild_bootstrap import WildScoreBootstrap, enumerate_draws
+
+# synth/presets/norway2010.toml, survey.region_shares (assumed there: proportional to population)
+NORWAY2010_REGION_SHARES = (0.54, 0.17, 0.125, 0.105, 0.06)
+NORWAY2010_FIRMS = 1604
+TESTS = ("cluster_wald", "wild_rademacher", "wild_webb", "firm_robust")
+Z_CRITICAL = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class MonteCarloDesign:
+    """The fixed data-generating process (see the module docstring)."""
+
+    firms: int = NORWAY2010_FIRMS
+    region_shares: tuple[float, ...] = NORWAY2010_REGION_SHARES
+    rho_x: float = 0.5  # intra-cluster correlation of the regressor
+    sigma_u: float = 0.5  # s.d. of the cluster shock on the logit scale (latent ICC 0.07)
+    beta0: float = -0.1
+    beta: float = 0.0  # the tested coefficient; 0 under H0
+    gamma: float = 0.3
+    draws: int = 999  # B for the wild bootstrap when not enumerating
+    alpha: float = 0.05
+
+
+def cluster_sizes(n_clusters: int, design: MonteCarloDesign) -> np.ndarray:
+    """Firms per cluster: city-region sizes from the preset shares, each split into G/5 parts."""
+    regions = len(design.region_shares)
+    if n_clusters % regions:
+        raise ValueError(f"G must be a multiple of {regions}")
+    exact = np.asarray(design.region_shares) * design.firms
+    region_sizes = np.floor(exact).astype(int)
+    short = design.firms - region_sizes.sum()  # largest remainders get the rounding
+    region_sizes[np.argsort(region_sizes - exact, kind="stable")[:short]] += 1
+    parts = n_clusters // regions
+    sizes = [
+        size // parts + (1 if part < size % parts else 0)
+        for size in region_sizes
+        for part in range(parts)
+    ]
+    return np.asarray(sizes)
+
+
+def simulate_sample(rng: np.random.Generator, clusters: np.ndarray, design: MonteCarloDesign):
+    """One sample (X = [1, x, z], y) of the design."""
+    n_clusters = int(clusters.max()) + 1
+    n = len(clusters)
+    x = math.sqrt(design.rho_x) * rng.standard_normal(n_clusters)[clusters] + math.sqrt(
+        1 - design.rho_x
+    ) * rng.standard_normal(n)
+    z = rng.standard_normal(n)
+    shock = design.sigma_u * rng.standard_normal(n_clusters)[clusters]
+    index = design.beta0 + design.beta * x + design.gamma * z + shock
+    y = (rng.random(n) < 1 / (1 + np.exp(-index))).astype(float)
+    return np.column_stack([np.ones(n), x, z]), y
+
+
+def wald_standard_errors(X, y, clusters, params) -> tuple[float, float]:
+    """S.e. of the slope on column 1: cluster-robust (G/(G-1)) and firm-level robust (N/(N-1))."""
+    _, derivative, curvature = binary_terms(X @ params, y, "logit")
+    bread = np.linalg.inv((X * curvature[:, None]).T @ X)
+    scores = X * derivative[:, None]
+    n_clusters = int(clusters.max()) + 1
+    sums = np.zeros((n_clusters, X.shape[1]))
+    np.add.at(sums, clusters, scores)
+    n = len(y)
+    cluster_vcov = n_clusters / (n_clusters - 1) * bread @ (sums.T @ sums) @ bread
+    robust_vcov = n / (n - 1) * bread @ (scores.T @ scores) @ bread
+    return math.sqrt(cluster_vcov[1, 1]), math.sqrt(robust_vcov[1, 1])
+
+
+def one_replication(seed_sequence: np.random.SeedSequence, clusters, design: MonteCarloDesign):
+    """Rejections (True = reject beta = design.beta at alpha) of the four tests in one sample."""
+    rng = np.random.default_rng(seed_sequence)
+    X, y = simulate_sample(rng, clusters, design)
+    draw_seed = int(seed_sequence.generate_state(1, np.uint64)[0])
+    bootstrap = WildScoreBootstrap(
+        X, y, clusters, weight_type="webb", draws=design.draws, seed=draw_seed
+    )
+    cluster_se, robust_se = wald_standard_errors(X, y, clusters, bootstrap.estimate)
+    distance = abs(bootstrap.estimate[1] - design.beta)
+    restricted = bootstrap.restricted_fit(1, design.beta)
+    sums = bootstrap.partialled_cluster_scores(1, restricted)
+    statistic = float(bootstrap.statistics(sums, np.ones((bootstrap.n_clusters, 1)))[0])
+    webb_p = bootstrap.bootstrap_p_value(statistic, bootstrap.statistics(sums, bootstrap.draws))
+    n_clusters = bootstrap.n_clusters
+    if 2.0**n_clusters <= design.draws:
+        rademacher = enumerate_draws(n_clusters, "rademacher")
+    else:
+        rademacher = random_weights.rademacher_weights(
+            draw_seed, bootstrap.cluster_labels, design.draws
+        )
+    rademacher_p = bootstrap.bootstrap_p_value(statistic, bootstrap.statistics(sums, rademacher))
+    return {
+        "cluster_wald": distance / cluster_se > Z_CRITICAL,
+        "wild_rademacher": rademacher_p <= design.alpha,
+        "wild_webb": webb_p <= design.alpha,
+        "firm_robust": distance / robust_se > Z_CRITICAL,
+    }
+
+
+@dataclass
+class CellResult:
+    """Rejection rates of one G (one Monte Carlo cell)."""
+
+    n_clusters: int
+    replications: int
+    beta: float
+    rejection: dict[str, float]
+    mc_se: dict[str, float]
+    seconds: float
+
+    def coverage(self) -> dict[str, float]:
+        """Coverage of the 95% intervals: one minus the rejection rate at the true value."""
+        return {test: 1.0 - rate for test, rate in self.rejection.items()}
+
+
+def run_cell(
+    n_clusters: int,
+    replications: int,
+    seed: int,
+    design: MonteCarloDesign | None = None,
+    progress: bool = False,
+) -> CellResult:
+    """Rejection rates of the four tests over ``replications`` samples with G = n_clusters."""
+    design = design or MonteCarloDesign()
+    sizes = cluster_sizes(n_clusters, design)
+    clusters = np.repeat(np.arange(n_clusters), sizes)
+    children = np.random.SeedSequence([seed, n_clusters]).spawn(replications)
+    iterator = children
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(children, desc=f"G = {n_clusters}", unit="rep")
+    start = time.perf_counter()
+    counts = dict.fromkeys(TESTS, 0)
+    for child in iterator:
+        for test, rejected in one_replication(child, clusters, design).items():
+            counts[test] += bool(rejected)
+    rates = {test: counts[test] / replications for test in TESTS}
+    errors = {test: math.sqrt(rate * (1 - rate) / replications) for test, rate in rates.items()}
+    return CellResult(
+        n_clusters, replications, design.beta, rates, errors, time.perf_counter() - start
+    )
+
+
+def intracluster_correlations(
+    n_clusters: int, seed: int, design: MonteCarloDesign | None = None, samples: int = 50
+) -> dict[str, float]:
+    """Pooled intra-cluster correlations of x, of y and of the slope's score x_i (y_i - ybar).
+
+    Deviations are from the sample mean, which biases each by about -1/G: use a large G.
+    """
+    design = design or MonteCarloDesign()
+    clusters = np.repeat(np.arange(n_clusters), cluster_sizes(n_clusters, design))
+    sizes = np.bincount(clusters)
+    pairs = float((sizes * (sizes - 1)).sum())
+    rng = np.random.default_rng(seed)
+    totals = {"x": [0.0, 0.0], "y": [0.0, 0.0], "score": [0.0, 0.0]}
+    for _ in range(samples):
+        X, y = simulate_sample(rng, clusters, design)
+        x = X[:, 1] - X[:, 1].mean()
+        outcome = y - y.mean()
+        for name, value in (("x", x), ("y", outcome), ("score", X[:, 1] * outcome)):
+            value = value - value.mean()
+            sums = np.bincount(clusters, weights=value)
+            squares = np.bincount(clusters, weights=value**2)
+            totals[name][0] += (sums**2 - squares).sum() / pairs
+            totals[name][1] += squares.sum() / len(value)
+    return {name: between / variance for name, (between, variance) in totals.items()}
+
+
+def check_duality(n_clusters: int, replications: int, seed: int, design=None) -> int:
+    """How many replications' bootstrap confidence sets disagree with their test at the truth."""
+    design = design or MonteCarloDesign()
+    clusters = np.repeat(np.arange(n_clusters), cluster_sizes(n_clusters, design))
+    disagreements = 0
+    for child in np.random.SeedSequence([seed, n_clusters, 1]).spawn(replications):
+        X, y = simulate_sample(np.random.default_rng(child), clusters, design)
+        bootstrap = WildScoreBootstrap(X, y, clusters, weight_type="webb", draws=design.draws)
+        covered = any(
+            low <= design.beta <= high
+            for low, high in bootstrap.confidence_set(1, design.alpha).intervals
+        )
+        accepted = bootstrap.test(1, design.beta).p_value > design.alpha
+        disagreements += covered != accepted
+    return disagreements
+
+
+def table(cells: Sequence[CellResult]) -> str:
+    """Markdown table: rejection rate (Monte Carlo s.e.) and coverage per test and G."""
+    header = "| G | replications | " + " | ".join(TESTS) + " |"
+    lines = [header, "|" + "---|" * (len(TESTS) + 2)]
+    for cell in cells:
+        entries = [
+            f"{cell.rejection[t]:.4f} ({cell.mc_se[t]:.4f}); cov {1 - cell.rejection[t]:.3f}"
+            for t in TESTS
+        ]
+        lines.append(f"| {cell.n_clusters} | {cell.replications} | " + " | ".join(entries) + " |")
+    return "\n".join(lines)
+
+
+def as_records(cells: Sequence[CellResult]) -> list[dict]:
+    return [asdict(cell) | {"coverage": cell.coverage()} for cell in cells]
+
+
+def run_study(
+    replications: int = 5000,
+    clusters: Sequence[int] = (5, 10, 30, 100),
+    beta: float = 0.0,
+    seed: int = 20110601,
+    report=print,
+) -> dict:
+    """The whole Monte Carlo (BLAS pinned to one thread): correlations, then one cell per G."""
+    from threadpoolctl import threadpool_limits
+
+    design = MonteCarloDesign(beta=beta)
+    with threadpool_limits(1):
+        correlations = intracluster_correlations(100, seed, design)
+        report(
+            "intra-cluster correlations (G = 100): "
+            + ", ".join(f"{name} {value:.3f}" for name, value in correlations.items())
+        )
+        cells = []
+        for n_clusters in clusters:
+            cell = run_cell(n_clusters, replications, seed, design)
+            cells.append(cell)
+            report(
+                f"G = {n_clusters}: "
+                + ", ".join(
+                    f"{test} {cell.rejection[test]:.4f} ({cell.mc_se[test]:.4f})" for test in TESTS
+                )
+                + f"  [{cell.seconds:.0f} s]"
+            )
+    report(f"\nbeta = {beta}: rejection rate at 5% (Monte Carlo s.e.); coverage = 1 - rate")
+    report(table(cells))
+    return {
+        "design": asdict(design) | {"region_shares": list(design.region_shares)},
+        "seed": seed,
+        "intracluster_correlations": correlations,
+        "cells": as_records(cells),
+    }

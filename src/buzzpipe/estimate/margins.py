@@ -1,0 +1,719 @@
+"""Margins by re-prediction (Stata's `margins`): average marginal effects, effects at means,
+discrete changes, +1 changes of counts, predictions at chosen values, and contrasts over groups.
+
+Effects are derivatives of the prediction with respect to a *variable*, found by rebuilding the
+design from perturbed data through the fit's stored formula, so they flow through ``log()``,
+interactions and factors (statsmodels' ``get_margeff`` differentiates design columns instead).
+Standard errors come from the delta method with analytic Jacobians in the coefficients (and cut
+points for ordered logit) under the fit's covariance, with the fit's t reference where it has one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from buzzpipe.errors import EstimationError, InputError
+from buzzpipe.estimate.hypothesis_tests import inference_table, reference_df
+
+KINDS = ("ame", "discrete", "plus_one")
+# Relative step of the central difference in a continuous variable (per row, scaled to |x|).
+RELATIVE_STEP = 1e-5
+# A numeric variable with more distinct values than this is not treated as a factor.
+MAX_FACTOR_LEVELS = 50
+_CUT = re.compile(r"cut\d+")
+
+
+# --------------------------------------------------------------------------------------------
+# Predicted probabilities and their derivatives, per family
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Link:
+    """Cumulative function F with density f and the density's derivative f'."""
+
+    name: str
+
+    def cdf(self, u: np.ndarray) -> np.ndarray:
+        if self.name == "logit":
+            return special.expit(u)
+        if self.name == "probit":
+            return special.ndtr(u)
+        return u
+
+    def pdf(self, u: np.ndarray) -> np.ndarray:
+        if self.name == "logit":
+            p = special.expit(u)
+            return p * (1.0 - p)
+        if self.name == "probit":
+            return np.exp(-0.5 * u * u) / np.sqrt(2.0 * np.pi)
+        return np.ones_like(u)
+
+    def pdf_slope(self, u: np.ndarray) -> np.ndarray:
+        if self.name == "logit":
+            p = special.expit(u)
+            return p * (1.0 - p) * (1.0 - 2.0 * p)
+        if self.name == "probit":
+            return -u * np.exp(-0.5 * u * u) / np.sqrt(2.0 * np.pi)
+        return np.zeros_like(u)
+
+
+_LINKS = {"logit": "logit", "probit": "probit", "lpm": "identity", "ologit": "logit"}
+
+
+@dataclass(frozen=True)
+class _Evaluation:
+    """Per row and outcome: probability, its first and second derivative in the index, and
+    derivatives of the probability and of its index-derivative in each cut point."""
+
+    value: np.ndarray  # (N, K)
+    d_index: np.ndarray  # (N, K)
+    d_index2: np.ndarray  # (N, K)
+    d_cut: np.ndarray  # (N, K, C)
+    d_index_cut: np.ndarray  # (N, K, C)
+
+
+class _Outcomes:
+    """P(y = k | index) for binary families (one outcome) and ordered logit (K outcomes).
+
+    Ordered logit follows Stata: P(y = k) = F(cut_k - xb) - F(cut_{k-1} - xb).
+    """
+
+    def __init__(self, family: str, cuts: np.ndarray) -> None:
+        self.link = _Link(_LINKS[family])
+        self.ordered = family == "ologit"
+        self.cuts = cuts
+        self.n_outcomes = len(cuts) + 1 if self.ordered else 1
+
+    def evaluate(self, index: np.ndarray, cuts: np.ndarray | None = None) -> _Evaluation:
+        cuts = self.cuts if cuts is None else cuts
+        n = index.shape[0]
+        if not self.ordered:
+            value = self.link.cdf(index)[:, None]
+            d_index = self.link.pdf(index)[:, None]
+            d_index2 = self.link.pdf_slope(index)[:, None]
+            empty = np.zeros((n, 1, 0))
+            return _Evaluation(value, d_index, d_index2, empty, empty)
+        distance = cuts[None, :] - index[:, None]  # (N, C)
+        n_cuts = cuts.size
+        padded_cdf = np.hstack([np.zeros((n, 1)), self.link.cdf(distance), np.ones((n, 1))])
+        density = self.link.pdf(distance)
+        slope = self.link.pdf_slope(distance)
+        padded_density = np.hstack([np.zeros((n, 1)), density, np.zeros((n, 1))])
+        padded_slope = np.hstack([np.zeros((n, 1)), slope, np.zeros((n, 1))])
+        value = padded_cdf[:, 1:] - padded_cdf[:, :-1]
+        d_index = -(padded_density[:, 1:] - padded_density[:, :-1])
+        d_index2 = padded_slope[:, 1:] - padded_slope[:, :-1]
+        d_cut = np.zeros((n, n_cuts + 1, n_cuts))
+        d_index_cut = np.zeros((n, n_cuts + 1, n_cuts))
+        for j in range(n_cuts):
+            d_cut[:, j, j] = density[:, j]
+            d_cut[:, j + 1, j] = -density[:, j]
+            d_index_cut[:, j, j] = -slope[:, j]
+            d_index_cut[:, j + 1, j] = slope[:, j]
+        return _Evaluation(value, d_index, d_index2, d_cut, d_index_cut)
+
+
+# --------------------------------------------------------------------------------------------
+# The fit as margins sees it: designs rebuilt from data, coefficients split into slopes and cuts
+# --------------------------------------------------------------------------------------------
+
+
+class _ModelView:
+    """Rebuilds designs through the fit's formula and keeps slope/cut positions in ``params``."""
+
+    def __init__(self, fit: object, sample: pd.DataFrame) -> None:
+        family = str(fit.family)
+        if family not in _LINKS:
+            raise EstimationError(
+                f"margins are not available for the {family!r} family; "
+                f"known families: {', '.join(_LINKS)}"
+            )
+        self.fit = fit
+        self.family = family
+        self.names = [str(name) for name in fit.params.index]
+        params = fit.params.to_numpy(dtype=float)
+        self.params = params
+        self.cut_positions = (
+            [i for i, name in enumerate(self.names) if _CUT.fullmatch(name)]
+            if family == "ologit"
+            else []
+        )
+        self.outcomes = _Outcomes(family, params[self.cut_positions])
+        self.offset = _sample_offset(fit, sample)
+        x_names = getattr(fit, "x_names", None)
+        if x_names is None:
+            probe = fit.design_matrix(sample.iloc[:1])
+            if isinstance(probe, pd.DataFrame):
+                x_names = [str(column) for column in probe.columns]
+        if x_names is not None:
+            missing = [name for name in x_names if name not in self.names]
+            if missing:
+                raise EstimationError(
+                    f"the design has columns the fit has no coefficient for: {missing}"
+                )
+            self.slope_positions = [self.names.index(str(name)) for name in x_names]
+        else:
+            cut_set = set(self.cut_positions)
+            self.slope_positions = [i for i in range(len(self.names)) if i not in cut_set]
+        self.slopes = params[self.slope_positions]
+
+    def design(self, frame: pd.DataFrame, what: str) -> np.ndarray:
+        """The design for ``frame`` (same rows, same order), refusing silent row drops."""
+        matrix = self.fit.design_matrix(frame)
+        array = np.asarray(matrix, dtype=float)
+        if array.shape[0] != len(frame):
+            raise EstimationError(
+                f"rebuilding the design for {what} dropped {len(frame) - array.shape[0]} rows "
+                "(missing or invalid values after the change)"
+            )
+        if not np.all(np.isfinite(array)):
+            raise EstimationError(
+                f"rebuilding the design for {what} gave non-finite values "
+                "(e.g. the log of a non-positive number)"
+            )
+        return array
+
+    def index(self, design: np.ndarray, offset: np.ndarray | float) -> np.ndarray:
+        return design @ self.slopes + offset
+
+
+def _sample_offset(fit: object, sample: pd.DataFrame) -> np.ndarray | float:
+    offset = getattr(fit, "offset", None)
+    if offset is None:
+        return 0.0
+    if isinstance(offset, str):
+        return sample[offset].to_numpy(dtype=float)
+    values = np.asarray(offset, dtype=float)
+    if values.shape == (len(sample),):
+        return values
+    raise EstimationError("margins need the fit's offset as a column name of the data")
+
+
+def _sample_weights(fit: object, sample: pd.DataFrame) -> np.ndarray:
+    weights = getattr(fit, "weights", None)
+    if weights is None:
+        return np.ones(len(sample))
+    if isinstance(weights, str):
+        return sample[weights].to_numpy(dtype=float)
+    values = np.asarray(weights, dtype=float)
+    if values.shape == (len(sample),):
+        return values
+    raise EstimationError("margins need the fit's weights as a column name of the data")
+
+
+def _model_variables(fit: object, data: pd.DataFrame) -> list[str]:
+    """The data columns the right-hand side of the formula reads."""
+    spec = getattr(fit, "model_spec", None)
+    required = getattr(spec, "required_variables", None)
+    if required:
+        return [name for name in data.columns if name in set(required)]
+    formula = str(fit.formula)
+    right = formula.split("~", 1)[-1]
+    tokens = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", right))
+    return [name for name in data.columns if name in tokens]
+
+
+def _estimation_sample(fit: object, data: pd.DataFrame) -> pd.DataFrame:
+    row_ids = getattr(fit, "row_ids", None)
+    if row_ids is None:
+        return data
+    row_ids = pd.Index(row_ids)
+    if not data.index.is_unique:
+        raise InputError(
+            "the data's index has duplicate labels, so the estimation sample cannot be found",
+            expected="the data frame the model was fitted on",
+        )
+    missing = row_ids.difference(data.index)
+    if len(missing):
+        raise InputError(
+            f"the data lacks {len(missing)} rows of the estimation sample",
+            rows=[int(x) if isinstance(x, int | np.integer) else x for x in missing[:5]],
+            expected="the data frame the model was fitted on",
+        )
+    return data.loc[row_ids]
+
+
+def _is_factor(fit: object, sample: pd.DataFrame, variable: str) -> bool:
+    column = sample[variable]
+    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return True
+    return re.search(rf"C\(\s*{re.escape(variable)}\b", str(fit.formula)) is not None
+
+
+def _levels(column: pd.Series) -> list[object]:
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        present = set(column.dropna().unique())
+        return [level for level in column.cat.categories if level in present]
+    return sorted(column.dropna().unique().tolist())
+
+
+def _format_level(value: object) -> str:
+    """Levels as people write them: 1 rather than 1.0 for whole numbers."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _set_value(frame: pd.DataFrame, variable: str, value: object) -> pd.DataFrame:
+    """A copy of ``frame`` with ``variable`` set to ``value`` (array or scalar) on every row."""
+    changed = frame.copy()
+    original = frame[variable]
+    if isinstance(original.dtype, pd.CategoricalDtype):
+        values = np.broadcast_to(np.asarray(value, dtype=object), len(frame))
+        changed[variable] = pd.Categorical(values, categories=original.cat.categories)
+    elif np.ndim(value) == 0 and not pd.api.types.is_numeric_dtype(original):
+        changed[variable] = pd.Series([value] * len(frame), index=frame.index, dtype=original.dtype)
+    else:
+        changed[variable] = np.broadcast_to(value, len(frame)).copy()
+    return changed
+
+
+# --------------------------------------------------------------------------------------------
+# The result
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MarginsResult:
+    """Margins with Stata's columns (estimate, se, z or t, p, confidence interval).
+
+    ``table`` describes each row (term, contrast, at, group, outcome); ``vcov`` is the joint
+    delta-method covariance of all rows and ``jacobian`` their derivative in the fit's
+    parameters, so rows can be compared (``group_contrasts``) or tested (``wald_test``).
+    """
+
+    table: pd.DataFrame
+    vcov: pd.DataFrame
+    jacobian: pd.DataFrame
+    df: float | None
+    level: float
+
+    @property
+    def params(self) -> pd.Series:
+        return self.table["estimate"]
+
+    @property
+    def estimate(self) -> pd.Series:
+        return self.table["estimate"]
+
+    @property
+    def se(self) -> pd.Series:
+        return self.table["se"]
+
+    def __getitem__(self, key: str) -> pd.Series:
+        return self.table[key]
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.table.copy()
+
+    def __str__(self) -> str:
+        return self.table.to_string()
+
+    def group_contrasts(self, reference: object | None = None) -> MarginsResult:
+        """Differences between groups of ``by`` (Stata's ``r.`` contrasts): every group minus
+        the reference group (the first by default), for the same term, change, at and outcome."""
+        table = self.table
+        if (table["group"] == "").all():
+            raise InputError("group contrasts need margins computed with by=")
+        groups = list(dict.fromkeys(table["group"]))
+        reference = groups[0] if reference is None else str(reference)
+        if reference not in groups:
+            raise InputError("unknown reference group", value=reference, expected=str(groups))
+        keys = ["term", "contrast", "at", "outcome"]
+        rows, labels, described = [], [], []
+        positions = {label: i for i, label in enumerate(table.index)}
+        for key_values, block in table.groupby(keys, sort=False):
+            base = block[block["group"] == reference]
+            if base.empty:
+                continue
+            for label, row in block.iterrows():
+                if row["group"] == reference:
+                    continue
+                weights = np.zeros(len(table))
+                weights[positions[label]] = 1.0
+                weights[positions[base.index[0]]] = -1.0
+                rows.append(weights)
+                text = f"{row['group']} - {reference}"
+                described.append((*key_values[:3], text, key_values[3]))
+                labels.append(
+                    _row_label(key_values[0], key_values[1], key_values[2], text, key_values[3])
+                )
+        transform = np.vstack(rows)
+        estimate = transform @ table["estimate"].to_numpy()
+        covariance = transform @ self.vcov.to_numpy() @ transform.T
+        jacobian = transform @ self.jacobian.to_numpy()
+        return _result(
+            labels,
+            described,
+            estimate,
+            covariance,
+            jacobian,
+            list(self.jacobian.columns),
+            self.df,
+            self.level,
+        )
+
+
+def _row_label(term: str, contrast: str, at: str, group: str, outcome: str) -> str:
+    parts = [f"{term}: {contrast}" if term else contrast]
+    if at:
+        parts.append(f"at {at}")
+    if group:
+        parts.append(f"group {group}")
+    if outcome:
+        parts.append(f"outcome {outcome}")
+    return " | ".join(parts)
+
+
+def _result(
+    labels: list[str],
+    described: list[tuple[str, str, str, str, str]],
+    estimate: np.ndarray,
+    covariance: np.ndarray,
+    jacobian: np.ndarray,
+    names: list[str],
+    df: float | None,
+    level: float,
+) -> MarginsResult:
+    inference = inference_table(labels, estimate, covariance, df, level)
+    description = pd.DataFrame(
+        described, columns=["term", "contrast", "at", "group", "outcome"], index=inference.index
+    )
+    table = pd.concat([description, inference], axis=1)
+    table.index.name = "margin"
+    return MarginsResult(
+        table=table,
+        vcov=pd.DataFrame(covariance, index=labels, columns=labels),
+        jacobian=pd.DataFrame(jacobian, index=labels, columns=names),
+        df=df,
+        level=level,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The computation
+# --------------------------------------------------------------------------------------------
+
+
+class _Averager:
+    """Averages per-row quantities over the sample or each ``by`` group (with the fit's weights).
+
+    With ``at_means`` the designs themselves are averaged first (Stata's ``atmeans``: numeric
+    variables at their means, factor indicators at their sample shares), and the average is then
+    a single evaluation per group.
+    """
+
+    def __init__(
+        self, weights: np.ndarray, group_codes: np.ndarray, n_groups: int, at_means: bool
+    ) -> None:
+        matrix = np.zeros((n_groups, weights.size))
+        matrix[group_codes, np.arange(weights.size)] = weights
+        totals = matrix.sum(axis=1, keepdims=True)
+        if np.any(totals <= 0):
+            raise EstimationError("a group of by= has no weight in the estimation sample")
+        self.row_weights = matrix / totals
+        self.at_means = at_means
+        self.n_groups = n_groups
+
+    def rows(self, array: np.ndarray | float) -> np.ndarray | float:
+        """Collapse per-row arrays to one row per group when evaluating at means."""
+        if not self.at_means or np.ndim(array) == 0:
+            return array
+        return self.row_weights @ array
+
+    @property
+    def averaging(self) -> np.ndarray:
+        return np.eye(self.n_groups) if self.at_means else self.row_weights
+
+
+def _prediction_terms(
+    view: _ModelView, averager: _Averager, design: np.ndarray, offset: np.ndarray | float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Average predicted probabilities: value (R, K) and Jacobian (R, K, P)."""
+    design = averager.rows(design)
+    index = view.index(design, averager.rows(offset))
+    evaluation = view.outcomes.evaluate(index)
+    average = averager.averaging
+    value = average @ evaluation.value
+    jacobian = np.zeros((average.shape[0], value.shape[1], view.params.size))
+    for k in range(value.shape[1]):
+        jacobian[:, k, view.slope_positions] = (average * evaluation.d_index[:, k]) @ design
+    if view.cut_positions:
+        jacobian[:, :, view.cut_positions] = np.einsum("rn,nkc->rkc", average, evaluation.d_cut)
+    return value, jacobian
+
+
+def _derivative_terms(
+    view: _ModelView,
+    averager: _Averager,
+    design: np.ndarray,
+    design_slope: np.ndarray,
+    offset: np.ndarray | float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Average derivatives dP/dx = P'(index) * (dX/dx b): value (R, K), Jacobian (R, K, P)."""
+    design = averager.rows(design)
+    design_slope = averager.rows(design_slope)
+    index = view.index(design, averager.rows(offset))
+    index_slope = design_slope @ view.slopes
+    evaluation = view.outcomes.evaluate(index)
+    average = averager.averaging
+    value = average @ (evaluation.d_index * index_slope[:, None])
+    jacobian = np.zeros((average.shape[0], value.shape[1], view.params.size))
+    for k in range(value.shape[1]):
+        jacobian[:, k, view.slope_positions] = (
+            average * (evaluation.d_index2[:, k] * index_slope)
+        ) @ design + (average * evaluation.d_index[:, k]) @ design_slope
+    if view.cut_positions:
+        jacobian[:, :, view.cut_positions] = np.einsum(
+            "rn,nkc->rkc", average, evaluation.d_index_cut * index_slope[:, None, None]
+        )
+    return value, jacobian
+
+
+def _expand_at(
+    at: Mapping[str, object] | Sequence[Mapping[str, object]] | None,
+) -> list[dict[str, object]]:
+    """Stata's at(): a mapping gives the Cartesian product of its values; a list of mappings
+    gives one scenario each."""
+    if at is None:
+        return [{}]
+    if isinstance(at, Mapping):
+        names = list(at)
+        values = [
+            list(value)
+            if isinstance(value, Sequence | np.ndarray | pd.Series) and not isinstance(value, str)
+            else [value]
+            for value in at.values()
+        ]
+        return [
+            dict(zip(names, combination, strict=True)) for combination in itertools.product(*values)
+        ]
+    return [dict(scenario) for scenario in at]
+
+
+def _at_label(scenario: Mapping[str, object]) -> str:
+    return ", ".join(f"{name}={_format_level(value)}" for name, value in scenario.items())
+
+
+def _groups(sample: pd.DataFrame, by: str | Sequence[str] | None) -> tuple[np.ndarray, list[str]]:
+    if by is None:
+        return np.zeros(len(sample), dtype=int), [""]
+    columns = [by] if isinstance(by, str) else list(by)
+    for column in columns:
+        if column not in sample.columns:
+            raise InputError("by= names a column the data lacks", column=column)
+        if sample[column].isna().any():
+            rows = sample.index[sample[column].isna()].tolist()
+            raise InputError(
+                "by= column has missing values in the estimation sample", column=column, rows=rows
+            )
+    grouped = sample.groupby(columns[0] if len(columns) == 1 else columns, sort=True, observed=True)
+    codes = grouped.ngroup().to_numpy()
+    keys = list(grouped.groups.keys())
+    if len(columns) == 1:
+        labels = [str(key[0] if isinstance(key, tuple) else key) for key in keys]
+    else:
+        labels = [", ".join(f"{c}={v}" for c, v in zip(columns, key, strict=True)) for key in keys]
+    return codes, labels
+
+
+def _relative_steps(values: np.ndarray) -> np.ndarray:
+    scale = float(np.mean(np.abs(values))) or 1.0
+    return RELATIVE_STEP * np.maximum(np.abs(values), 1e-3 * scale)
+
+
+def margins(
+    fit: object,
+    data: pd.DataFrame,
+    variables: str | Sequence[str] | None = None,
+    at: Mapping[str, object] | Sequence[Mapping[str, object]] | None = None,
+    by: str | Sequence[str] | None = None,
+    at_means: bool = False,
+    kind: str = "ame",
+    base: Mapping[str, object] | None = None,
+    outcome_labels: Sequence[object] | None = None,
+    level: float = 95.0,
+) -> MarginsResult:
+    """Stata's ``margins`` on the fit's estimation sample (rows ``fit.row_ids`` of ``data``).
+
+    - ``variables=None``: predictive margins (average predicted probability), at ``at`` values.
+    - ``variables=[...]`` with ``kind="ame"`` (``margins, dydx()``): average derivatives for
+      continuous variables, discrete changes from the base level for factors.
+    - ``kind="discrete"``: every variable as a factor (each level against its base, lowest level
+      unless ``base`` says otherwise; a 0/1 indicator gives 1 vs 0).
+    - ``kind="plus_one"``: the change from x to x + 1 for every firm (one more partner type).
+    - ``at``: ``{"x": [1, 2]}`` sets variables for every firm (Cartesian product of lists);
+      ``at_means=True`` (``atmeans``) puts the other numeric variables at their means and
+      factor indicators at their shares; ``by`` (Stata's ``over()``) averages within groups,
+      compared with ``group_contrasts()``.
+    Ordered logit gives one row per outcome category.
+    """
+    if kind not in KINDS:
+        raise InputError("unknown margins kind", value=kind, expected=" or ".join(KINDS))
+    sample = _estimation_sample(fit, data)
+    model_variables = _model_variables(fit, sample)
+    chosen = [variables] if isinstance(variables, str) else list(variables or [])
+    for variable in chosen:
+        if variable not in model_variables:
+            raise InputError(
+                "is not a variable on the right-hand side of the model",
+                column=variable,
+                expected="one of " + ", ".join(model_variables),
+            )
+    scenarios = _expand_at(at)
+    for scenario in scenarios:
+        for variable, value in scenario.items():
+            if variable not in sample.columns:
+                raise InputError("at= names a column the data lacks", column=variable)
+            column = sample[variable]
+            if isinstance(column.dtype, pd.CategoricalDtype) and value not in set(
+                column.cat.categories
+            ):
+                raise InputError(
+                    "at= sets a level the factor does not have",
+                    column=variable,
+                    value=value,
+                    expected=", ".join(map(str, column.cat.categories)),
+                )
+    view = _ModelView(fit, sample)
+    weights = _sample_weights(fit, sample)
+    codes, group_labels = _groups(sample, by)
+    averager = _Averager(weights, codes, len(group_labels), at_means)
+    n_outcomes = view.outcomes.n_outcomes
+    if view.outcomes.ordered:
+        outcome_names = [
+            _format_level(label)
+            for label in (
+                outcome_labels or getattr(fit, "category_values", None) or range(1, n_outcomes + 1)
+            )
+        ]
+        if len(outcome_names) != n_outcomes:
+            raise InputError(
+                "outcome_labels has the wrong length",
+                value=len(outcome_names),
+                expected=str(n_outcomes),
+            )
+    else:
+        outcome_names = [""]
+
+    labels: list[str] = []
+    described: list[tuple[str, str, str, str, str]] = []
+    values: list[np.ndarray] = []
+    jacobians: list[np.ndarray] = []
+
+    def add(
+        term: str, contrast: str, at_text: str, value: np.ndarray, jacobian: np.ndarray
+    ) -> None:
+        for r, group in enumerate(group_labels):
+            for k, outcome in enumerate(outcome_names):
+                labels.append(_row_label(term, contrast, at_text, group, outcome))
+                described.append((term, contrast, at_text, group, outcome))
+                values.append(value[r, k])
+                jacobians.append(jacobian[r, k])
+
+    numeric_model_variables = [v for v in model_variables if not _is_factor(fit, sample, v)]
+    for scenario in scenarios:
+        frame = sample
+        for variable, value in scenario.items():
+            frame = _set_value(frame, variable, value)
+        if at_means:
+            frame = frame.copy()
+            for variable in numeric_model_variables:
+                if variable in scenario:
+                    continue
+                column = frame[variable].to_numpy(dtype=float)
+                group_means = averager.row_weights @ column
+                frame[variable] = group_means[codes]
+        at_text = _at_label(scenario)
+        offset = view.offset
+        if not chosen:
+            design = view.design(frame, "the predictions")
+            add("", "prediction", at_text, *_prediction_terms(view, averager, design, offset))
+            continue
+        design = None
+        for variable in chosen:
+            factor = _is_factor(fit, sample, variable)
+            if kind == "plus_one":
+                if factor:
+                    raise InputError(
+                        "a +1 change needs a numeric variable, not a factor", column=variable
+                    )
+                before = frame[variable].to_numpy(dtype=float)
+                up = view.design(_set_value(frame, variable, before + 1.0), f"{variable} + 1")
+                if design is None:
+                    design = view.design(frame, "the observed data")
+                value_up, jac_up = _prediction_terms(view, averager, up, offset)
+                value_0, jac_0 = _prediction_terms(view, averager, design, offset)
+                add(variable, "+1", at_text, value_up - value_0, jac_up - jac_0)
+            elif factor or kind == "discrete":
+                levels = _levels(sample[variable])
+                if not factor and len(levels) > MAX_FACTOR_LEVELS:
+                    raise InputError(
+                        f"has more than {MAX_FACTOR_LEVELS} distinct values for a discrete change",
+                        column=variable,
+                        expected="kind='ame' or kind='plus_one'",
+                    )
+                reference = (base or {}).get(variable, levels[0])
+                if reference not in levels:
+                    raise InputError(
+                        "base level not found in the estimation sample",
+                        column=variable,
+                        value=reference,
+                    )
+                base_design = view.design(
+                    _set_value(frame, variable, reference), f"{variable} = {reference}"
+                )
+                value_0, jac_0 = _prediction_terms(view, averager, base_design, offset)
+                for level_value in levels:
+                    if level_value == reference:
+                        continue
+                    changed = view.design(
+                        _set_value(frame, variable, level_value), f"{variable} = {level_value}"
+                    )
+                    value_1, jac_1 = _prediction_terms(view, averager, changed, offset)
+                    add(
+                        variable,
+                        f"{_format_level(level_value)} vs {_format_level(reference)}",
+                        at_text,
+                        value_1 - value_0,
+                        jac_1 - jac_0,
+                    )
+            else:
+                current = frame[variable].to_numpy(dtype=float)
+                step = _relative_steps(current)
+                higher, lower = current + step, current - step
+                up = view.design(_set_value(frame, variable, higher), f"{variable} + h")
+                down = view.design(_set_value(frame, variable, lower), f"{variable} - h")
+                if design is None:
+                    design = view.design(frame, "the observed data")
+                slope = (up - down) / (higher - lower)[:, None]
+                add(
+                    variable,
+                    "dy/dx",
+                    at_text,
+                    *_derivative_terms(view, averager, design, slope, offset),
+                )
+
+    jacobian = np.vstack(jacobians)
+    covariance = jacobian @ np.asarray(fit.vcov, dtype=float) @ jacobian.T
+    return _result(
+        labels,
+        described,
+        np.array(values),
+        covariance,
+        jacobian,
+        view.names,
+        reference_df(fit),
+        level,
+    )

@@ -1,0 +1,177 @@
+"""Batched pairs and cluster bootstrap: replicate by replicate against statsmodels fits."""
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+
+from buzzpipe.errors import EstimationError, InputError
+from buzzpipe.estimate import random_weights
+from buzzpipe.estimate.bootstrap import newton_batch, run_bootstrap
+
+
+def logit_sample(seed, n=800, p=6, family="logit"):
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, p - 1))])
+    index = X @ rng.normal(scale=0.4, size=p)
+    prob = (
+        1 / (1 + np.exp(-index)) if family == "logit" else sm.families.links.Probit().inverse(index)
+    )
+    return X, (rng.random(n) < prob).astype(float)
+
+
+def statsmodels_fit(X, y, counts, family="logit"):
+    counts = counts.astype(int)
+    model = (sm.Logit if family == "logit" else sm.Probit)(
+        np.repeat(y, counts), np.repeat(X, counts, axis=0)
+    )
+    return model.fit(disp=0, method="newton", tol=1e-14, maxiter=100).params
+
+
+@pytest.mark.parametrize(
+    ("family", "scheme"), [("logit", "poisson"), ("logit", "multinomial"), ("probit", "poisson")]
+)
+def test_replicates_equal_statsmodels_fits_on_resampled_rows(family, scheme):
+    X, y = logit_sample(1, family=family)
+    result = run_bootstrap(X, y, family=family, replicates=40, seed=9, scheme=scheme)
+    assert result.n_failed == 0
+    full = (sm.Logit if family == "logit" else sm.Probit)(y, X).fit(disp=0, tol=1e-14)
+    np.testing.assert_allclose(result.estimate, full.params, atol=1e-10)
+    ids = np.arange(len(y))
+    for b in (0, 17, 39):
+        if scheme == "poisson":
+            counts = random_weights.poisson_weights(9, ids, [b])[:, 0]
+        else:
+            counts = random_weights.multinomial_counts(9, len(y), [b])[:, 0]
+            assert counts.sum() == len(y)
+        np.testing.assert_allclose(
+            result.replicates[b], statsmodels_fit(X, y, counts, family), atol=1e-10
+        )
+
+
+def test_weights_follow_row_ids_not_row_order_or_batches():
+    X, y = logit_sample(2, n=500)
+    ids = np.arange(1000, 1500)
+    whole = run_bootstrap(X, y, row_ids=ids, replicates=30, seed=4)
+    order = np.random.default_rng(0).permutation(len(y))
+    shuffled = run_bootstrap(X[order], y[order], row_ids=ids[order], replicates=30, seed=4)
+    batched = run_bootstrap(X, y, row_ids=ids, replicates=30, seed=4, batch_size=7)
+    np.testing.assert_allclose(shuffled.replicates, whole.replicates, atol=1e-10)
+    np.testing.assert_allclose(batched.replicates, whole.replicates, atol=1e-10)
+    # chunks of rows get the same weights as the whole
+    full = random_weights.poisson_weights(4, ids, 30)
+    chunk = random_weights.poisson_weights(4, ids[100:200], 30)
+    np.testing.assert_array_equal(full[100:200], chunk)
+    other_seed = run_bootstrap(X, y, row_ids=ids, replicates=30, seed=5)
+    assert not np.allclose(other_seed.replicates, whole.replicates)
+
+
+def test_weight_distributions_have_their_moments():
+    ids = np.arange(200_000)
+    tolerance = 5 / np.sqrt(len(ids))  # five standard errors of a mean of unit-variance draws
+    poisson = random_weights.poisson_weights(1, ids, [0])[:, 0]
+    assert abs(poisson.mean() - 1) < tolerance and abs(poisson.var() - 1) < 3 * tolerance
+    webb = random_weights.webb_weights(1, ids, [0])[:, 0]
+    assert abs(webb.mean()) < tolerance and abs((webb**2).mean() - 1) < tolerance
+    assert len(np.unique(webb)) == 6
+    rademacher = random_weights.rademacher_weights(1, ids, [3])[:, 0]
+    assert abs(rademacher.mean()) < tolerance
+    uniform = random_weights.uniform_draws(1, ids, [0, 1])
+    assert abs(uniform.mean() - 0.5) < tolerance and uniform.min() >= 0 and uniform.max() < 1
+    assert abs(np.corrcoef(uniform[:, 0], uniform[:, 1])[0, 1]) < tolerance
+    labelled = random_weights.uniform_draws(1, np.array(["oslo", "bergen"]), 3)
+    assert labelled.shape == (2, 3)
+
+
+def test_bootstrap_se_close_to_sandwich_se_and_shrinks_with_effect_detected():
+    X, y = logit_sample(3, n=2000, p=4)
+    result = run_bootstrap(X, y, replicates=600, seed=2)
+    robust = sm.Logit(y, X).fit(disp=0, cov_type="HC0")
+    ratio = result.bse / robust.bse
+    # Monte Carlo error of a bootstrap s.e. with B = 600 is about 1/sqrt(2B) = 3%; allow 4 of them
+    assert np.all(np.abs(ratio - 1) < 0.12)
+    lower, upper = result.percentile_interval().T
+    assert np.all(lower < result.estimate) and np.all(result.estimate < upper)
+
+
+def test_cluster_bootstrap_refuses_few_clusters_unless_forced():
+    X, y = logit_sample(4, n=600)
+    regions = np.arange(600) % 5
+    with pytest.raises(EstimationError, match="only 5 clusters"):
+        run_bootstrap(X, y, clusters=regions, replicates=50)
+    forced = run_bootstrap(X, y, clusters=regions, replicates=50, force=True)
+    assert forced.kind == "cluster" and forced.n_clusters == 5
+    assert "forced with only 5 clusters" in forced.summary()
+    many = run_bootstrap(X, y, clusters=np.arange(600) % 40, replicates=50, seed=1)
+    assert many.n_clusters == 40 and many.n_failed == 0
+    # the cluster count of a row's cluster is shared by all its rows: check through statsmodels
+    labels = np.unique(np.arange(600) % 40)
+    counts = random_weights.poisson_weights(1, labels, [3])[:, 0][np.arange(600) % 40]
+    np.testing.assert_allclose(many.replicates[3], statsmodels_fit(X, y, counts), atol=1e-10)
+
+
+def test_failed_replicates_are_flagged_and_counted():
+    rng = np.random.default_rng(5)
+    n = 400
+    rare = np.zeros(n)
+    rare[:3] = 1.0  # a category with three firms: many resamples miss it
+    X = np.column_stack([np.ones(n), rng.normal(size=n), rare])
+    y = (rng.random(n) < 0.4).astype(float)
+    y[:3] = [1.0, 0.0, 1.0]
+    result = run_bootstrap(X, y, replicates=200, seed=3)
+    # P(no row of three drawn, Poisson(1)) = e^-3 = 5%; resamples with only y = 1 rows separate
+    assert 0 < int((~result.full_rank).sum()) < 40
+    assert result.separated.sum() > 0
+    assert result.n_failed == int(result.failed.sum())
+    assert result.n_failed < result.n_replicates
+    assert f"{result.n_failed} of 200 replicates failed" in result.summary()
+    good = result.replicates[~result.failed]
+    assert np.all(np.isfinite(good)) and np.isfinite(result.bse).all()
+
+
+def test_newton_batch_solves_columns_independently():
+    X, y = logit_sample(6, n=300, p=3)
+    weights = np.column_stack([np.ones(300), random_weights.poisson_weights(0, np.arange(300), 1)])
+    batch = newton_batch(X, y, weights)
+    for column in range(2):
+        alone = newton_batch(X, y, weights[:, column])
+        np.testing.assert_allclose(batch.params[:, column], alone.params[:, 0], atol=1e-12)
+    assert batch.converged.all() and (batch.iterations < 10).all()
+
+
+def test_bad_input_is_one_clear_error():
+    X, y = logit_sample(7, n=100)
+    with pytest.raises(InputError, match="logit or probit"):
+        run_bootstrap(X, y, family="ologit")
+    with pytest.raises(InputError, match="poisson or multinomial"):
+        run_bootstrap(X, y, scheme="jackknife", replicates=5)
+    with pytest.raises(InputError, match="at least 2"):
+        run_bootstrap(X, y, replicates=1)
+
+
+def test_core_fit_entry_point_keys_rows_by_the_data_index():
+    import pandas as pd
+
+    from buzzpipe.estimate import fit
+    from buzzpipe.estimate.bootstrap import bootstrap_fit
+
+    rng = np.random.default_rng(8)
+    n = 500
+    frame = pd.DataFrame(
+        {"breadth_regional": rng.integers(0, 6, n).astype(float), "size": rng.normal(size=n)},
+        index=pd.RangeIndex(10, 10 + n),
+    )
+    frame["process"] = (rng.random(n) < 0.3 + 0.05 * frame["breadth_regional"]).astype(float)
+    model = fit("process ~ breadth_regional + size", frame, family="probit", vcov="robust")
+    result = bootstrap_fit(model, frame, replicates=20, seed=2)
+    np.testing.assert_allclose(result.estimate, model.params.to_numpy(), atol=1e-7)
+    assert result.names == list(model.params.index)
+    shuffled = frame.sample(frac=1.0, random_state=0)
+    again = bootstrap_fit(model, shuffled, replicates=20, seed=2)
+    np.testing.assert_allclose(again.replicates, result.replicates, atol=1e-9)
+    counts = random_weights.poisson_weights(2, frame.index.to_numpy(), [5])[:, 0]
+    X = np.column_stack([np.ones(n), frame["breadth_regional"], frame["size"]])
+    np.testing.assert_allclose(
+        result.replicates[5],
+        statsmodels_fit(X, frame["process"].to_numpy(), counts, "probit"),
+        atol=1e-9,
+    )

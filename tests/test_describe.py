@@ -1,0 +1,138 @@
+"""The descriptive table: numbers checked against a direct pandas computation; streaming equals
+reading whole; the command line prints it, writes CSV atomically, and fails in one line."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_survey_model import REGIONS, canonical_frame
+
+from buzzpipe.cli import main
+from buzzpipe.errors import InputError
+from buzzpipe.survey import Survey
+from buzzpipe.survey.describe import ALL, describe_file
+from buzzpipe.survey.schema import PARTNER_TYPES, SCALES
+
+
+def test_table_matches_a_direct_computation():
+    frame = canonical_frame(n=300, seed=8, unknown_rate=0.15)
+    survey = Survey.from_frame(frame)
+    table = survey.describe().sort_index()  # sorted for lookups; the table's own order is kept
+    analysis = survey.analysis_frame()
+    by_region = analysis.groupby("region", observed=True)
+    regions = list(analysis["region"].cat.categories)
+    assert list(table.columns) == [ALL, *regions]
+    counts = table.xs(("firms", "firms", "count"))
+    assert counts[ALL] == 300
+    assert [counts[r] for r in regions] == [int(by_region.size()[r]) for r in regions]
+    crosstab = pd.crosstab(analysis["industry"], analysis["region"])
+    for industry in crosstab.index:
+        row = table.xs(("firms by industry", str(industry), "count"))
+        for region in regions:
+            assert row[region] == crosstab.loc[industry, region]
+    for scale in SCALES:
+        flag = analysis[f"any_{scale}"].astype("float64")  # NaN for unknown
+        row = table.loc[("collaboration",)].filter(like=f"({scale})", axis=0).iloc[0]
+        assert row[ALL] == pytest.approx(flag.mean())
+        for region in regions:
+            assert row[region] == pytest.approx(flag[analysis["region"] == region].mean())
+        breadth = analysis[f"breadth_{scale}"].astype("float64")
+        row = table.xs(("breadth (partner types, group left out)", scale, "mean"))
+        assert row[ALL] == pytest.approx(breadth.mean())
+        for partner_type in PARTNER_TYPES:
+            answers = analysis[f"collab_{scale}_{partner_type}"].astype("float64")
+            row = table.xs(("partner type by scale", f"{scale}: {partner_type}", "share"))
+            assert row[ALL] == pytest.approx(answers.mean())
+    regime = analysis["regime"]
+    for name in ("none", "local_only", "global_only", "both"):
+        row = table.xs(("regime", name, "share"))
+        assert row[ALL] == pytest.approx((regime[regime.notna()] == name).mean())
+    for outcome in ("product", "process", "new_to_market"):
+        row = table.xs(("innovation", outcome, "share"))
+        values = analysis[outcome].astype("float64")
+        assert row[ALL] == pytest.approx(values.mean())
+        assert row[regions[-1]] == pytest.approx(values[analysis["region"] == regions[-1]].mean())
+    suppliers = analysis[[f"collab_{s}_suppliers" for s in SCALES]].astype("float64")
+    any_scale = np.where(
+        (suppliers == 1).any(axis=1), 1.0, np.where((suppliers == 0).all(axis=1), 0.0, np.nan)
+    )
+    assert table.xs(("partner type, any scale", "suppliers", "share"))[ALL] == pytest.approx(
+        np.nanmean(any_scale)
+    )
+
+
+@pytest.mark.parametrize("declared", [False, True])
+def test_streaming_parquet_equals_reading_whole(tmp_path, declared):
+    frame = canonical_frame(n=230, seed=9)
+    # the first batch holds no Bergen firm and no industry 1: order must still be by the rule
+    frame = frame.sort_values(["region", "industry"], ascending=False, kind="stable")
+    frame = frame.reset_index(drop=True)
+    if declared:
+        frame["region"] = pd.Categorical(frame["region"], categories=REGIONS)
+    path = tmp_path / "survey.parquet"
+    frame.to_parquet(path, row_group_size=50)
+    streamed = describe_file(path, batch_rows=37)
+    whole = Survey.from_frame(frame).describe()
+    pd.testing.assert_frame_equal(streamed, whole)
+    expected_regions = REGIONS if declared else sorted(REGIONS)
+    assert list(whole.columns[1:]) == expected_regions
+
+
+def test_duplicate_ids_across_batches_are_found(tmp_path):
+    frame = canonical_frame(n=100, seed=10)
+    frame.loc[90, "firm_id"] = frame.loc[5, "firm_id"]
+    path = tmp_path / "survey.parquet"
+    frame.to_parquet(path)
+    with pytest.raises(InputError, match="rows 6, 91: duplicate firm id"):
+        describe_file(path, batch_rows=20)
+
+
+def run(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_command_line_describes_the_builtin_survey_and_writes_csv(tmp_path, capsys):
+    out_csv = tmp_path / "table.csv"
+    code, out, err = run(["describe", "--builtin", "--csv", str(out_csv)], capsys)
+    assert code == 0 and err == ""
+    assert "Oslo" in out and "Kristiansand" in out and "local_only" in out
+    written = pd.read_csv(out_csv, index_col=[0, 1, 2])
+    assert written.loc[("firms", "firms", "count"), ALL] == 400
+    assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+
+
+def test_command_line_errors_are_one_line_and_leave_outputs_alone(tmp_path, capsys):
+    frame = canonical_frame(n=20, seed=12)
+    frame.loc[3, "foreign_share"] = 7
+    data = tmp_path / "bad.csv"
+    frame.to_csv(data, index=False)
+    before = data.read_bytes()
+    out_csv = tmp_path / "table.csv"
+    out_csv.write_text("previous table")
+    code, out, err = run(["describe", str(data), "--csv", str(out_csv)], capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "bad.csv, column 'foreign_share', row 4" in err and "(got 7)" in err
+    assert out_csv.read_text() == "previous table"
+    assert data.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", "table.csv"]
+    code, _, err = run(["describe"], capsys)
+    assert code == 2 and "--builtin" in err
+
+
+def test_command_line_reads_edge_lists_and_named_mappings(tmp_path, capsys):
+    from test_survey_edge_list import network
+
+    firms, links = network()
+    firms["country"] = "NO"
+    firms_file, links_file = tmp_path / "firms.csv", tmp_path / "links.csv"
+    firms.to_csv(firms_file, index=False)
+    links.to_csv(links_file, index=False)
+    code, out, err = run(["describe", str(firms_file), "--links", str(links_file)], capsys)
+    assert code == 0, err
+    assert "pipeline_exposure" in out
+    from buzzpipe.data import PLACEHOLDER_SURVEY
+
+    code, out, _ = run(["describe", str(PLACEHOLDER_SURVEY), "--mapping", "norway"], capsys)
+    assert code == 0 and "Trondheim" in out

@@ -1,0 +1,159 @@
+"""Diagnostics Stata users know: each has a data set that triggers it and one that does not."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from buzzpipe.errors import EstimationError, InputError
+from buzzpipe.estimate import fit
+
+
+def firms(seed: int = 3, n: int = 400) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    data = pd.DataFrame(
+        {
+            "x1": rng.normal(size=n),
+            "x2": rng.normal(size=n),
+            "industry": rng.choice(["ict", "manufacturing", "services"], n),
+            "region": rng.integers(0, 40, n),
+            "employees": np.exp(rng.normal(3, 1, n)),
+        }
+    )
+    eta = 0.8 * data.x1 - 0.4 * data.x2
+    data["y"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(float)
+    return data
+
+
+def test_indicator_predicting_failure_is_dropped_with_statas_note():
+    data = firms()
+    data["mining"] = 0.0
+    data.loc[data.index[:12], "mining"] = 1.0
+    data.loc[data.index[:12], "y"] = 0.0
+    result = fit("y ~ x1 + x2 + mining", data)
+    assert "mining != 0 predicts failure perfectly; mining omitted and 12 obs not used" in (
+        result.notes
+    )
+    assert "mining" not in result.params.index and result.nobs == len(data) - 12
+    kept = data.iloc[12:]
+    theirs = sm.Logit(kept.y, sm.add_constant(kept[["x1", "x2"]])).fit(disp=0, tol=1e-12)
+    np.testing.assert_allclose(result.params.to_numpy(), theirs.params.to_numpy(), rtol=1e-8)
+    assert result.row_ids.equals(kept.index)
+
+
+def test_indicator_without_perfect_prediction_is_kept():
+    data = firms()
+    data["mining"] = 0.0
+    data.loc[data.index[:12], "mining"] = 1.0
+    data.loc[data.index[:6], "y"] = 0.0
+    data.loc[data.index[6:12], "y"] = 1.0
+    result = fit("y ~ x1 + x2 + mining", data)
+    assert "mining" in result.params.index and result.nobs == len(data)
+    assert not any("perfectly" in note for note in result.notes)
+
+
+def test_factor_level_predicting_success_is_dropped():
+    data = firms()
+    data.loc[data.industry == "services", "y"] = 1.0
+    result = fit("y ~ x1 + C(industry)", data)
+    assert any(
+        note.startswith("C(industry)[T.services] != 0 predicts success perfectly")
+        for note in result.notes
+    )
+    assert result.nobs == int((data.industry != "services").sum())
+
+
+def test_continuous_complete_separation_stops():
+    data = firms()
+    data["y"] = (data.x1 > 0.3).astype(float)
+    with pytest.raises(EstimationError, match=r"x1 > .* predicts data perfectly"):
+        fit("y ~ x1 + x2", data)
+
+
+def test_quasi_complete_separation_by_a_combination_stops_naming_terms():
+    data = firms()
+    # y = 1 exactly where x1 + x2 > 0, except on the boundary where both outcomes occur
+    data["y"] = (data.x1 + data.x2 > 0).astype(float)
+    data.loc[data.index[:4], ["x1", "x2"]] = [[0.5, -0.5], [0.5, -0.5], [0.2, -0.2], [0.2, -0.2]]
+    data.loc[data.index[:4], "y"] = [0.0, 1.0, 0.0, 1.0]
+    with pytest.raises(EstimationError, match=r"separation.*x1, x2"):
+        fit("y ~ x1 + x2", data)
+
+
+def test_collinear_term_is_named_and_dropped():
+    data = firms()
+    data["x3"] = 2 * data.x1 - data.x2
+    result = fit("y ~ x1 + x2 + x3", data)
+    assert "x3 omitted because of collinearity" in result.notes
+    base = fit("y ~ x1 + x2", data)
+    np.testing.assert_allclose(result.params.to_numpy(), base.params.to_numpy(), rtol=1e-10)
+
+
+def test_large_mean_small_spread_is_not_collinear():
+    data = firms()
+    data["year"] = 2010 + 1e-3 * data.x2 + 1e-3 * np.random.default_rng(1).normal(size=len(data))
+    result = fit("y ~ x1 + year", data, family="lpm")
+    assert "year" in result.params.index
+    assert not any("collinearity" in note for note in result.notes)
+
+
+def test_non_convergence_is_an_error_not_numbers():
+    with pytest.raises(EstimationError, match="did not converge after 1 iterations"):
+        fit("y ~ x1 + x2", firms(), max_iter=1)
+    assert fit("y ~ x1 + x2", firms(), max_iter=20).converged
+
+
+def test_listwise_deletion_is_counted():
+    data = firms()
+    data.loc[data.index[:7], "x2"] = np.nan
+    data.loc[data.index[7:10], "employees"] = 0.0  # log(0) is missing, as in Stata
+    data.loc[data.index[10:12], "region"] = np.nan
+    result = fit("y ~ x1 + x2 + log(employees)", data, vcov={"cluster": "region"})
+    assert result.nobs == len(data) - 12 and result.n_dropped_missing == 12
+    assert result.notes[0].startswith("12 observations deleted")
+    assert not result.row_ids.isin(data.index[:12]).any()
+
+
+def test_few_clusters_warn_and_joint_tests_are_refused():
+    data = firms()
+    data["district"] = data.region % 4
+    with pytest.warns(UserWarning, match="only 4 clusters"):
+        result = fit("y ~ x1 + x2 + C(industry)", data, vcov={"cluster": "district"})
+    assert not result.joint_tests_possible and result.model_test() is None
+    assert any("joint Wald tests" in note for note in result.notes)
+    assert "not available" in result.summary()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        many = fit("y ~ x1 + x2 + C(industry)", data, vcov={"cluster": "region"})
+    assert many.joint_tests_possible and many.model_test() is not None
+
+
+def test_single_cluster_is_an_error():
+    data = firms().assign(country="NO")
+    with pytest.raises(EstimationError, match="at least 2 clusters"):
+        fit("y ~ x1", data, vcov={"cluster": "country"})
+
+
+def test_bad_outcome_values_name_rows():
+    data = firms()
+    data.loc[data.index[5], "y"] = 2.0
+    with pytest.raises(InputError, match=r"column 'y', row 5: .*\(got 2.0\); expected 0 or 1"):
+        fit("y ~ x1", data)
+
+
+def test_constant_outcome_is_an_error():
+    with pytest.raises(EstimationError, match="does not vary"):
+        fit("y ~ x1", firms().assign(y=1.0))
+
+
+def test_missing_columns_and_bad_vcov_are_one_line_errors():
+    with pytest.raises(InputError, match="weight column"):
+        fit("y ~ x1", firms(), vcov="robust", weights="nope")
+    with pytest.raises(InputError, match="unknown covariance type"):
+        fit("y ~ x1", firms(), vcov="hc3")
+    with pytest.raises(InputError, match="unknown model family"):
+        fit("y ~ x1", firms(), family="poisson")
+    with pytest.raises(InputError, match="cannot build the design"):
+        fit("y ~ nope", firms())

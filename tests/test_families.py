@@ -1,0 +1,145 @@
+"""Family callbacks: gradients and observed Hessians against finite differences of the
+log-likelihood, scores summing to the gradient, chunk sums equal to the whole, and the ordered
+logit against statsmodels' OrderedModel (cut points transformed back from its parameterisation)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import optimize, special
+
+from buzzpipe.estimate import fit
+from buzzpipe.estimate.families import get_family
+from buzzpipe.estimate.newton import accumulate, row_blocks
+
+
+def problem(family_name: str, seed: int = 0, n: int = 300):
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, 3))])
+    weights = rng.uniform(0.5, 2.0, n)
+    offset = rng.normal(scale=0.3, size=n)
+    family = get_family(family_name)
+    if family_name == "ologit":
+        X = X[:, 1:]
+        y = rng.integers(0, 4, n).astype(float)
+        family = family.with_categories((0.0, 1.0, 2.0, 3.0))
+        beta = np.concatenate([rng.normal(scale=0.5, size=3), [-1.0, 0.2, 1.1]])
+    else:
+        y = (rng.uniform(size=n) < 0.4).astype(float)
+        beta = rng.normal(scale=0.5, size=4)
+    return family, beta, X, y, weights, offset
+
+
+@pytest.mark.parametrize("name", ["logit", "probit", "lpm", "ologit"])
+def test_gradient_and_hessian_match_finite_differences(name):
+    family, beta, X, y, weights, offset = problem(name)
+
+    def loglike(b):
+        return family.loglike_chunk(b, X, y, weights, offset)[0]
+
+    def gradient(b):
+        return family.loglike_chunk(b, X, y, weights, offset)[1]
+
+    _, g, H = family.loglike_chunk(beta, X, y, weights, offset)
+    numeric_gradient = optimize.approx_fprime(beta, loglike, 1e-6)
+    np.testing.assert_allclose(g, numeric_gradient, rtol=1e-5, atol=1e-4)
+    numeric_hessian = np.column_stack(
+        [(gradient(beta + h) - gradient(beta - h)) / 2e-6 for h in np.eye(beta.size) * 1e-6]
+    )
+    np.testing.assert_allclose(H, numeric_hessian, rtol=1e-6, atol=1e-5)
+    np.testing.assert_allclose(H, H.T, atol=1e-10)
+    # per-observation scores sum to the gradient
+    scores = family.scores(beta, X, y, offset)
+    np.testing.assert_allclose((scores * weights[:, None]).sum(axis=0), g, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["logit", "probit", "lpm", "ologit"])
+def test_chunk_sums_equal_the_whole(name):
+    family, beta, X, y, weights, offset = problem(name, seed=1, n=1000)
+    whole = family.loglike_chunk(beta, X, y, weights, offset)
+    chunked = accumulate(family, beta, row_blocks(X, y, weights, offset, block_rows=77))
+    assert chunked[0] == pytest.approx(whole[0], rel=1e-12)
+    np.testing.assert_allclose(chunked[1], whole[1], rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(chunked[2], whole[2], rtol=1e-10, atol=1e-10)
+
+
+def test_probit_far_tail_stays_finite():
+    family = get_family("probit")
+    X = np.array([[1.0], [1.0]])
+    llf, g, H = family.loglike_chunk(np.array([40.0]), X, np.array([0.0, 1.0]), None, None)
+    assert np.isfinite(llf) and np.isfinite(g).all() and np.isfinite(H).all()
+    # log Phi(-40) is about -804.6: a naive log(1 - Phi(40)) would be -inf
+    assert llf == pytest.approx(special.log_ndtr(-40.0), rel=1e-12)
+
+
+def test_ologit_probabilities_sum_to_one_and_match_cumulative_logits():
+    family, beta, X, _, _, offset = problem("ologit")
+    probabilities = family.predict(beta, X, offset)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-12)
+    eta = X @ beta[:3] + offset
+    np.testing.assert_allclose(
+        probabilities[:, 0], special.expit(beta[3] - eta), rtol=1e-12, atol=1e-15
+    )
+
+
+def ordinal_firms(seed: int, n: int = 1000) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    data = pd.DataFrame(
+        {
+            "x1": rng.normal(size=n),
+            "x2": rng.normal(size=n),
+            "industry": rng.choice(["ict", "manufacturing", "services"], n),
+            "region": rng.integers(0, 35, n),
+        }
+    )
+    latent = 0.8 * data.x1 - 0.5 * data.x2 + 0.4 * (data.industry == "ict")
+    latent += rng.logistic(size=n)
+    data["novelty"] = np.digitize(latent, [-0.5, 0.7, 1.8])
+    return data
+
+
+def test_ologit_matches_statsmodels_ordered_model():
+    from formulaic import model_matrix
+    from statsmodels.miscmodels.ordinal_model import OrderedModel
+
+    data = ordinal_firms(11)
+    formula = "novelty ~ x1 + x2 + C(industry)"
+    ours = fit(formula, data, family="ologit")
+    X = model_matrix(formula, data).rhs.drop(columns="Intercept")
+    theirs = OrderedModel(data.novelty.to_numpy(), X.to_numpy(), distr="logit").fit(
+        method="bfgs", disp=0, maxiter=5000, gtol=1e-10
+    )
+    p = X.shape[1]
+    assert list(ours.params.index) == list(X.columns) + ["cut1", "cut2", "cut3"]
+    np.testing.assert_allclose(ours.params.iloc[:p], theirs.params[:p], rtol=1e-6)
+    # statsmodels: first cut, then log increments
+    cuts = theirs.model.transform_threshold_params(theirs.params)[1:-1]
+    np.testing.assert_allclose(ours.params.iloc[p:], cuts, rtol=1e-6)
+    assert ours.llf == pytest.approx(theirs.llf, rel=1e-8)
+    # statsmodels differentiates numerically: standard errors of slopes agree to 1e-4
+    np.testing.assert_allclose(ours.bse.iloc[:p], theirs.bse[:p], rtol=1e-4)
+    # the cut points' errors via the delta method through statsmodels' transform
+    jacobian = np.zeros((3, 3))
+    increments = theirs.params[p:]
+    for j in range(3):
+        jacobian[j, 0] = 1.0
+        for i in range(1, j + 1):
+            jacobian[j, i] = np.exp(increments[i])
+    their_cut_cov = jacobian @ theirs.cov_params()[p:, p:] @ jacobian.T
+    np.testing.assert_allclose(
+        ours.vcov.iloc[p:, p:].to_numpy(), their_cut_cov, rtol=1e-4, atol=1e-8
+    )
+    assert ours.llnull == pytest.approx(theirs.llnull, rel=1e-8)
+    probabilities = ours.predict(data)
+    np.testing.assert_allclose(probabilities.to_numpy(), theirs.predict(), rtol=1e-6, atol=1e-9)
+
+
+def test_ologit_on_binary_outcome_is_logit_with_negated_intercept():
+    """With two categories, ologit is logit: cut1 = -intercept (an independent identity)."""
+    data = ordinal_firms(12)
+    data["top"] = (data.novelty >= 2).astype(float)
+    ordered = fit("top ~ x1 + x2", data, family="ologit", vcov={"cluster": "region"})
+    binary = fit("top ~ x1 + x2", data, family="logit", vcov={"cluster": "region"})
+    np.testing.assert_allclose(ordered.params[["x1", "x2"]], binary.params[["x1", "x2"]], 1e-9)
+    assert ordered.params["cut1"] == pytest.approx(-binary.params["Intercept"], rel=1e-9)
+    np.testing.assert_allclose(ordered.bse.to_numpy(), binary.bse[["x1", "x2", "Intercept"]], 1e-8)
+    assert ordered.llf == pytest.approx(binary.llf, rel=1e-12)

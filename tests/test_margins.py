@@ -1,0 +1,389 @@
+"""Margins against statsmodels' get_margeff on plain columns, and against an independent
+hand computation (finite differences of the core's own predictions, numerical Jacobians in the
+parameters) where formulas transform variables, for factors, at(), by() and ordered logit."""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from scipy import stats
+
+from buzzpipe.errors import InputError
+from buzzpipe.estimate import fit
+from buzzpipe.estimate.hypothesis_tests import wald_test
+from buzzpipe.estimate.margins import margins
+
+
+def firms(seed: int, n: int = 1500) -> pd.DataFrame:
+    """Synthetic firms: breadth counts per scale, size, foreign share, industry, region."""
+    rng = np.random.default_rng(seed)
+    data = pd.DataFrame(
+        {
+            "breadth_regional": rng.poisson(1.2, n).astype(float),
+            "breadth_international": rng.poisson(0.8, n).astype(float),
+            "employees": np.exp(rng.normal(3.5, 1.0, n)),
+            "foreign_share": rng.uniform(0, 1, n),
+            "exporter": rng.integers(0, 2, n).astype(float),
+            "industry": pd.Categorical(
+                rng.choice(["manufacturing", "ict", "services"], n),
+                categories=["manufacturing", "ict", "services"],
+            ),
+            "region": rng.integers(0, 12, n),
+        }
+    )
+    index = (
+        -1.2
+        + 0.15 * data.breadth_regional
+        + 0.45 * data.breadth_international
+        + 0.2 * np.log(data.employees)
+        + 0.5 * data.exporter
+        + 0.6 * data.foreign_share * data.breadth_international
+        + 0.4 * (data.industry == "ict")
+    )
+    data["product"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-index))).astype(float)
+    latent = index + rng.logistic(size=n)
+    data["product_novelty"] = np.digitize(latent, [-0.5, 1.0]).astype(float)
+    data.index = pd.Index(np.arange(n) * 3 + 100, name="firm_id")  # ids are not positions
+    return data
+
+
+@pytest.fixture(scope="module")
+def data() -> pd.DataFrame:
+    return firms(11)
+
+
+# ---- an independent hand computation --------------------------------------------------------
+
+
+def averaging(model, frame: pd.DataFrame):
+    """A function of the parameters: the mean predicted probability on ``frame`` (per category
+    for ordered logit), by the core's own family code; the design is built once."""
+    X = model.design_matrix(frame)
+    weights = np.ones(len(frame)) if model.weights is None else frame[model.weights].to_numpy()
+
+    def function(params: np.ndarray) -> np.ndarray:
+        predicted = model.family_model.predict(params, X, None)
+        return np.atleast_1d(np.average(predicted, axis=0, weights=weights))
+
+    return function
+
+
+def params_jacobian(function, params: np.ndarray, step: float = 1e-5) -> np.ndarray:
+    columns = []
+    for j in range(params.size):
+        up, down = params.copy(), params.copy()
+        up[j] += step
+        down[j] -= step
+        columns.append((function(up) - function(down)) / (2 * step))
+    return np.column_stack(columns)
+
+
+def hand_margin(model, function):
+    """(estimate, delta-method covariance) of function(params) by numerical differentiation."""
+    params = model.params.to_numpy()
+    jacobian = params_jacobian(function, params)
+    return function(params), jacobian @ model.vcov.to_numpy() @ jacobian.T
+
+
+def derivative_function(model, sample: pd.DataFrame, variable: str, relative_h: float = 1e-4):
+    h = relative_h * sample[variable].std()
+    up = averaging(model, sample.assign(**{variable: sample[variable] + h}))
+    down = averaging(model, sample.assign(**{variable: sample[variable] - h}))
+    return lambda params: (up(params) - down(params)) / (2 * h)
+
+
+def change_function(model, sample: pd.DataFrame, variable: str, new, old):
+    def frame_with(value):
+        values = value(sample[variable]) if callable(value) else value
+        if isinstance(sample[variable].dtype, pd.CategoricalDtype):
+            categories = sample[variable].cat.categories
+            values = pd.Categorical(np.broadcast_to(values, len(sample)), categories=categories)
+        return sample.assign(**{variable: values})
+
+    changed, base = averaging(model, frame_with(new)), averaging(model, frame_with(old))
+    return lambda params: changed(params) - base(params)
+
+
+# ---- statsmodels on plain columns -----------------------------------------------------------
+
+PLAIN = "product ~ breadth_regional + breadth_international + foreign_share + exporter"
+PLAIN_COLUMNS = ["breadth_regional", "breadth_international", "foreign_share", "exporter"]
+
+
+def statsmodels_fit(data: pd.DataFrame, family: str):
+    X = sm.add_constant(data[PLAIN_COLUMNS])
+    model = sm.Logit if family == "logit" else sm.Probit
+    return model(data["product"], X).fit(disp=0, tol=1e-12, maxiter=100)
+
+
+@pytest.mark.parametrize("family", ["logit", "probit"])
+def test_ame_equals_statsmodels_get_margeff(data, family):
+    model = fit(PLAIN, data, family=family)
+    ours = margins(model, data, PLAIN_COLUMNS[:3])
+    theirs = statsmodels_fit(data, family).get_margeff()
+    np.testing.assert_allclose(ours.estimate.to_numpy(), theirs.margeff[:3], rtol=1e-6)
+    np.testing.assert_allclose(ours.se.to_numpy(), theirs.margeff_se[:3], rtol=1e-6)
+    np.testing.assert_allclose(ours["p"].to_numpy(), theirs.pvalues[:3], rtol=1e-5, atol=1e-12)
+    assert list(ours["contrast"]) == ["dy/dx"] * 3
+
+
+@pytest.mark.parametrize("family", ["logit", "probit"])
+def test_effects_at_means_equal_get_margeff_at_mean(data, family):
+    model = fit(PLAIN, data, family=family)
+    ours = margins(model, data, PLAIN_COLUMNS, at_means=True)
+    theirs = statsmodels_fit(data, family).get_margeff(at="mean")
+    np.testing.assert_allclose(ours.estimate.to_numpy(), theirs.margeff, rtol=1e-6)
+    np.testing.assert_allclose(ours.se.to_numpy(), theirs.margeff_se, rtol=1e-6)
+
+
+def test_discrete_and_plus_one_changes_equal_statsmodels(data):
+    """Dummy changes equal get_margeff(dummy=True). Its count=True is centred, (F(x+1) -
+    F(x-1))/2, not Stata's +1 change, so the +1 change is checked against statsmodels'
+    predictions at x+1 and x with a numerical Jacobian in its parameters."""
+    model = fit(PLAIN, data, family="logit")
+    results = statsmodels_fit(data, "logit")
+    dummy = results.get_margeff(dummy=True)
+    exporter = margins(model, data, "exporter", kind="discrete")
+    assert exporter["contrast"].iloc[0] == "1 vs 0"
+    assert exporter.estimate.iloc[0] == pytest.approx(dummy.margeff[3], rel=1e-6)
+    assert exporter.se.iloc[0] == pytest.approx(dummy.margeff_se[3], rel=1e-6)
+    plus_one = margins(model, data, ["breadth_regional", "breadth_international"], kind="plus_one")
+    exog = results.model.exog
+    for row, column in enumerate([1, 2]):
+        shifted = exog.copy()
+        shifted[:, column] += 1
+
+        def change(params, shifted=shifted):
+            predict = results.model.predict
+            return np.atleast_1d(np.mean(predict(params, shifted) - predict(params, exog)))
+
+        params = results.params.to_numpy()
+        jacobian = params_jacobian(change, params)
+        se = np.sqrt(jacobian @ results.cov_params().to_numpy() @ jacobian.T)[0, 0]
+        assert plus_one.estimate.iloc[row] == pytest.approx(change(params)[0], rel=1e-6)
+        assert plus_one.se.iloc[row] == pytest.approx(se, rel=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore:only 12 clusters")
+def test_lpm_effects_are_coefficients_with_t_reference(data):
+    model = fit(PLAIN, data, family="lpm", vcov={"cluster": "region"})
+    ours = margins(model, data, PLAIN_COLUMNS[:2])
+    np.testing.assert_allclose(ours.estimate.to_numpy(), model.params[PLAIN_COLUMNS[:2]], rtol=1e-9)
+    np.testing.assert_allclose(ours.se.to_numpy(), model.bse[PLAIN_COLUMNS[:2]], rtol=1e-9)
+    assert ours.df == 11.0 and "t" in ours.table.columns
+    np.testing.assert_allclose(ours["p"].to_numpy(), model.pvalues[PLAIN_COLUMNS[:2]], rtol=1e-8)
+
+
+# ---- transformed variables, factors, at(), by(), weights: against the hand computation -------
+
+TRANSFORMED = (
+    "product ~ breadth_regional + breadth_international + breadth_international:foreign_share"
+    " + foreign_share + log(employees) + exporter + C(industry)"
+)
+
+
+@pytest.fixture(scope="module")
+def transformed(data):
+    return fit(TRANSFORMED, data, family="logit", vcov="robust")
+
+
+@pytest.mark.parametrize("variable", ["employees", "breadth_international", "foreign_share"])
+def test_derivatives_flow_through_log_and_interactions(data, transformed, variable):
+    ours = margins(transformed, data, variable)
+    function = derivative_function(transformed, data, variable)
+    estimate, covariance = hand_margin(transformed, function)
+    assert ours.estimate.iloc[0] == pytest.approx(estimate[0], rel=1e-6)
+    assert ours.se.iloc[0] == pytest.approx(np.sqrt(covariance[0, 0]), rel=1e-5)
+
+
+def test_design_column_derivative_would_differ(data, transformed):
+    """The effect of employees is not the coefficient-of-log derivative (get_margeff's answer)."""
+    ours = margins(transformed, data, "employees").estimate.iloc[0]
+    X = transformed.design_matrix(data)
+    p = transformed.predict(data).to_numpy()
+    column_effect = np.mean(p * (1 - p)) * transformed.params["log(employees)"]
+    assert abs(ours - column_effect) > 0.5 * abs(column_effect)
+    assert X.shape[0] == len(data)
+
+
+def test_factor_discrete_changes_from_lowest_level(data, transformed):
+    ours = margins(transformed, data, "industry")
+    assert list(ours["contrast"]) == ["ict vs manufacturing", "services vs manufacturing"]
+    for row, level in enumerate(["ict", "services"]):
+        function = change_function(transformed, data, "industry", level, "manufacturing")
+        estimate, covariance = hand_margin(transformed, function)
+        assert ours.estimate.iloc[row] == pytest.approx(estimate[0], rel=1e-8)
+        assert ours.se.iloc[row] == pytest.approx(np.sqrt(covariance[0, 0]), rel=1e-5)
+
+
+def test_predictions_at_values_and_plus_one_with_interactions(data, transformed):
+    ours = margins(transformed, data, at={"breadth_international": [0, 2]})
+    for row, value in enumerate([0, 2]):
+        frame = data.copy()
+        frame["breadth_international"] = float(value)
+        estimate, covariance = hand_margin(transformed, averaging(transformed, frame))
+        assert ours.estimate.iloc[row] == pytest.approx(estimate[0], rel=1e-10)
+        assert ours.se.iloc[row] == pytest.approx(np.sqrt(covariance[0, 0]), rel=1e-6)
+    assert list(ours["at"]) == ["breadth_international=0", "breadth_international=2"]
+    plus_one = margins(transformed, data, "breadth_international", kind="plus_one")
+    function = change_function(
+        transformed, data, "breadth_international", lambda x: x + 1, lambda x: x
+    )
+    estimate, covariance = hand_margin(transformed, function)
+    assert plus_one.estimate.iloc[0] == pytest.approx(estimate[0], rel=1e-8)
+    assert plus_one.se.iloc[0] == pytest.approx(np.sqrt(covariance[0, 0]), rel=1e-5)
+
+
+def test_effects_at_chosen_values_of_a_moderator(data, transformed):
+    """dydx(breadth_international) at foreign_share 0 and 1 (the interaction at work)."""
+    ours = margins(transformed, data, "breadth_international", at={"foreign_share": [0.0, 1.0]})
+    for row, share in enumerate([0.0, 1.0]):
+        frame = data.copy()
+        frame["foreign_share"] = share
+        function = derivative_function(transformed, frame, "breadth_international")
+        estimate, covariance = hand_margin(transformed, function)
+        assert ours.estimate.iloc[row] == pytest.approx(estimate[0], rel=1e-6)
+        assert ours.se.iloc[row] == pytest.approx(np.sqrt(covariance[0, 0]), rel=1e-5)
+
+
+def test_by_groups_and_their_contrasts(data, transformed):
+    groups = pd.Series(np.where(data["region"] < 6, "north", "south"), index=data.index)
+    frame = data.assign(part=groups)
+    ours = margins(transformed, frame, "breadth_international", by="part")
+    assert list(ours["group"]) == ["north", "south"]
+    functions = [
+        derivative_function(transformed, frame[frame.part == part], "breadth_international")
+        for part in ["north", "south"]
+    ]
+    estimate, covariance = hand_margin(
+        transformed, lambda params: np.concatenate([f(params) for f in functions])
+    )
+    np.testing.assert_allclose(ours.estimate.to_numpy(), estimate, rtol=1e-6)
+    np.testing.assert_allclose(ours.vcov.to_numpy(), covariance, rtol=1e-4)
+    contrast = ours.group_contrasts()
+    assert contrast.estimate.iloc[0] == pytest.approx(estimate[1] - estimate[0], rel=1e-6)
+    difference_variance = covariance[0, 0] + covariance[1, 1] - 2 * covariance[0, 1]
+    assert contrast.se.iloc[0] == pytest.approx(np.sqrt(difference_variance), rel=1e-5)
+    # the same contrast as a Wald test on the posted margins (Stata: margins, post; test)
+    test = wald_test(ours, f"{ours.table.index[0]} = {ours.table.index[1]}")
+    assert test.statistic == pytest.approx((contrast.table["z"].iloc[0]) ** 2, rel=1e-9)
+
+
+def test_weighted_margins_use_sampling_weights(data):
+    frame = data.assign(weight=np.random.default_rng(5).uniform(0.5, 3.0, len(data)))
+    model = fit(TRANSFORMED, frame, family="probit", vcov="robust", weights="weight")
+    ours = margins(model, frame, "employees")
+    estimate, covariance = hand_margin(model, derivative_function(model, frame, "employees"))
+    assert ours.estimate.iloc[0] == pytest.approx(estimate[0], rel=1e-6)
+    assert ours.se.iloc[0] == pytest.approx(np.sqrt(covariance[0, 0]), rel=1e-5)
+
+
+def test_estimation_sample_is_used_when_rows_were_dropped(data, transformed):
+    frame = data.copy()
+    frame.loc[frame.index[:40], "foreign_share"] = np.nan
+    model = fit(TRANSFORMED, frame, family="logit")
+    assert model.nobs == len(data) - 40
+    ours = margins(model, frame, "employees")
+    sample = frame.loc[model.row_ids]
+    estimate, _ = hand_margin(model, derivative_function(model, sample, "employees"))
+    assert ours.estimate.iloc[0] == pytest.approx(estimate[0], rel=1e-6)
+
+
+# ---- ordered logit --------------------------------------------------------------------------
+
+ORDERED = "product_novelty ~ breadth_regional + breadth_international + log(employees)"
+
+
+def test_ordered_logit_predictions_and_effects_per_category(data):
+    model = fit(ORDERED, data, family="ologit")
+    predictions = margins(model, data)
+    assert list(predictions["outcome"]) == ["0", "1", "2"]
+    assert predictions.estimate.sum() == pytest.approx(1.0, abs=1e-12)
+    np.testing.assert_allclose(
+        predictions.estimate.to_numpy(), model.predict(data).mean().to_numpy(), rtol=1e-12
+    )
+    estimate, covariance = hand_margin(model, averaging(model, data))
+    np.testing.assert_allclose(predictions.vcov.to_numpy(), covariance, rtol=1e-5, atol=1e-14)
+    effects = margins(model, data, ["breadth_international", "employees"])
+    for variable in ["breadth_international", "employees"]:
+        rows = effects.table[effects["term"] == variable]
+        assert rows["estimate"].sum() == pytest.approx(0.0, abs=1e-12)
+        estimate, covariance = hand_margin(model, derivative_function(model, data, variable))
+        # the middle category's effect nearly cancels: tolerance relative to the largest
+        scale = np.abs(estimate).max()
+        np.testing.assert_allclose(rows["estimate"].to_numpy(), estimate, atol=1e-6 * scale)
+        np.testing.assert_allclose(
+            rows["se"].to_numpy(), np.sqrt(np.diag(covariance)), rtol=1e-5, atol=1e-5 * scale
+        )
+    # a +1 change in ordered logit: per-category differences
+    plus_one = margins(model, data, "breadth_international", kind="plus_one")
+    function = change_function(model, data, "breadth_international", lambda x: x + 1, lambda x: x)
+    estimate, covariance = hand_margin(model, function)
+    np.testing.assert_allclose(plus_one.estimate.to_numpy(), estimate, rtol=1e-8)
+    np.testing.assert_allclose(plus_one.se.to_numpy(), np.sqrt(np.diag(covariance)), rtol=1e-5)
+
+
+# ---- refusals -------------------------------------------------------------------------------
+
+
+def test_bad_requests_are_refused_with_a_clear_line(data, transformed):
+    with pytest.raises(InputError, match="not a variable on the right-hand side"):
+        margins(transformed, data, "region")
+    with pytest.raises(InputError, match=r"\+1 change needs a numeric"):
+        margins(transformed, data, "industry", kind="plus_one")
+    with pytest.raises(InputError, match="unknown margins kind"):
+        margins(transformed, data, "employees", kind="elasticity")
+    with pytest.raises(InputError, match="level the factor does not have"):
+        margins(transformed, data, at={"industry": "mining"})
+    with pytest.raises(InputError, match="lacks 10 rows of the estimation sample"):
+        margins(transformed, data.iloc[10:], "employees")
+
+
+# ---- R (holdout-style computation), when Rscript is present --------------------------------
+
+R_SCRIPT = r"""
+d <- read.csv(commandArgs(TRUE)[1])
+m <- glm(product ~ breadth_regional + breadth_international + foreign_share + exporter,
+         family = binomial, data = d)
+b <- coef(m); V <- vcov(m); X <- model.matrix(m)
+ame <- function(b) mean(dlogis(X %*% b)) * b["breadth_international"]
+plus <- function(b) { X1 <- X; X1[, "breadth_international"] <- X1[, "breadth_international"] + 1
+  mean(plogis(X1 %*% b) - plogis(X %*% b)) }
+jac <- function(f) sapply(seq_along(b), function(j) { h <- 1e-6; u <- b; l <- b
+  u[j] <- u[j] + h; l[j] <- l[j] - h; (f(u) - f(l)) / (2 * h) })
+for (f in list(ame, plus)) { J <- jac(f); cat(sprintf("%.12g %.12g\n", f(b), sqrt(J %*% V %*% J))) }
+"""
+
+
+@pytest.mark.skipif(
+    shutil.which("Rscript") is None, reason="Rscript is not installed: R comparison skipped"
+)
+def test_logit_ame_and_plus_one_equal_r(data, tmp_path):
+    path = tmp_path / "firms.csv"
+    data.to_csv(path, index=False)
+    script = tmp_path / "margins.R"
+    script.write_text(R_SCRIPT)
+    output = subprocess.run(
+        ["Rscript", str(script), str(path)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    r_values = np.array(output, dtype=float).reshape(2, 2)
+    model = fit(PLAIN, data, family="logit")
+    ame = margins(model, data, "breadth_international")
+    plus = margins(model, data, "breadth_international", kind="plus_one")
+    assert ame.estimate.iloc[0] == pytest.approx(r_values[0, 0], rel=1e-6)
+    assert ame.se.iloc[0] == pytest.approx(r_values[0, 1], rel=1e-5)
+    assert plus.estimate.iloc[0] == pytest.approx(r_values[1, 0], rel=1e-6)
+    assert plus.se.iloc[0] == pytest.approx(r_values[1, 1], rel=1e-5)
+
+
+def test_normal_reference_for_maximum_likelihood(data):
+    model = fit(PLAIN, data, family="logit")
+    ours = margins(model, data, "breadth_international")
+    z = ours.estimate.iloc[0] / ours.se.iloc[0]
+    assert ours["z"].iloc[0] == pytest.approx(z)
+    assert ours["ci_upper"].iloc[0] == pytest.approx(
+        ours.estimate.iloc[0] + stats.norm.ppf(0.975) * ours.se.iloc[0]
+    )

@@ -1,0 +1,292 @@
+"""Pipelines versus buzz, complementarity, spill-over, heterogeneity and the sensitivity column,
+each checked against a direct computation (re-prediction, Wald inversion, statsmodels)."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+from scipy import stats
+
+from buzzpipe.estimate.wild_bootstrap import WildScoreBootstrap
+from buzzpipe.study.complementarity import assess_complementarity, with_regime_categories
+from buzzpipe.study.heterogeneity import assess_heterogeneity
+from buzzpipe.study.models import control_terms, fit_outcome_models, model_result
+from buzzpipe.study.pipelines_vs_buzz import compare_pipelines_and_buzz
+from buzzpipe.study.results import StudyResults
+from buzzpipe.study.sensitivity import add_sensitivity
+from buzzpipe.study.spillover import assess_spillover, leave_one_out_share
+from buzzpipe.survey import Survey
+from buzzpipe.synth.generate import generate
+from buzzpipe.synth.preset import load_preset
+
+Z = stats.norm.ppf(0.975)
+
+
+def synthetic_frame(seed: int) -> pd.DataFrame:
+    loaded = load_preset("norway2010")
+    firms, links = generate(loaded, seed)
+    firms = firms.drop(columns=[c for c in firms if c.startswith("collab_")])
+    survey = Survey.from_frame(firms, links, home_country=loaded["survey.country"])
+    return survey.analysis_frame()
+
+
+def expit(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return synthetic_frame(5)
+
+
+@pytest.fixture(scope="module")
+def product(frame):
+    sample, fits = fit_outcome_models(frame, "product")
+    return sample, fits["controls"][1]
+
+
+@pytest.fixture(scope="module")
+def compared(product):
+    sample, fitted = product
+    results = StudyResults()
+    compare_pipelines_and_buzz(results, "product", fitted, sample, "logit", "robust")
+    return results
+
+
+def test_wald_test_of_international_against_regional_by_hand(product, compared):
+    _, fitted = product
+    b, v = fitted.params, fitted.vcov
+    i, r = "breadth_international", "breadth_regional"
+    difference = b[i] - b[r]
+    se = math.sqrt(v.loc[i, i] + v.loc[r, r] - 2 * v.loc[i, r])
+    test = compared.tests["product"]["international_minus_regional"]
+    assert test.estimate == pytest.approx(difference, rel=1e-12)
+    assert test.std_error == pytest.approx(se, rel=1e-12)
+    assert test.p_value == pytest.approx(2 * stats.norm.sf(abs(difference / se)), rel=1e-9)
+    assert "international_minus_national" in compared.tests["product"]
+
+
+def _in_fieller_set(a, b, vaa, vab, vbb, theta):
+    """Direct inversion: the Wald test of a - theta b = 0 does not reject at 5%."""
+    return (a - theta * b) ** 2 <= Z**2 * (vaa - 2 * theta * vab + theta**2 * vbb)
+
+
+def test_coefficient_ratio_fieller_set_equals_wald_inversion(product, compared):
+    _, fitted = product
+    b, v = fitted.params, fitted.vcov
+    i, r = "breadth_international", "breadth_regional"
+    ratio = compared.descriptions["product"]["ratio_international_regional"]
+    assert ratio.estimate == pytest.approx(b[i] / b[r])
+    assert math.isnan(ratio.p_value)  # described, not tested
+    for theta in np.linspace(-200, 200, 4001):
+        inside = _in_fieller_set(b[i], b[r], v.loc[i, i], v.loc[i, r], v.loc[r, r], theta)
+        assert ratio.interval.contains(theta) == inside
+
+
+def test_probability_changes_equal_re_prediction_and_numerical_gradients(product, compared):
+    sample, fitted = product
+    plus = sample.copy()
+    plus["breadth_international"] = plus["breadth_international"] + 1
+    plus["breadth_international_with_group"] = plus["breadth_international_with_group"] + 1
+    by_hand = float(np.mean(fitted.predict(plus)) - np.mean(fitted.predict(sample)))
+    change = compared.descriptions["product"]["probability_change_international"]
+    assert change.estimate == pytest.approx(by_hand, rel=1e-12)
+
+    x0 = fitted.design_matrix(sample)
+    x1 = fitted.design_matrix(plus)
+    beta = fitted.params[fitted.x_names].to_numpy()
+
+    def mean_change(params):
+        return np.mean(expit(x1 @ params) - expit(x0 @ params))
+
+    step = 1e-6
+    gradient = np.array(
+        [
+            (mean_change(beta + step * e) - mean_change(beta - step * e)) / (2 * step)
+            for e in np.eye(len(beta))
+        ]
+    )
+    vcov = fitted.vcov.loc[fitted.x_names, fitted.x_names].to_numpy()
+    assert change.std_error == pytest.approx(math.sqrt(gradient @ vcov @ gradient), rel=1e-6)
+
+    regional = compared.descriptions["product"]["probability_change_regional"]
+    ratio = compared.descriptions["product"]["probability_ratio_international_regional"]
+    assert ratio.estimate == pytest.approx(change.estimate / regional.estimate, rel=1e-12)
+    assert ratio.interval.kind in ("bounded", "unbounded", "two_rays")
+
+
+def _regenerate_outcome(frame: pd.DataFrame, eta: np.ndarray, seed: int) -> pd.DataFrame:
+    data = frame.copy()
+    data["product"] = np.random.default_rng(seed).binomial(1, expit(eta)).astype(float)
+    return data
+
+
+def _complementarity(frame: pd.DataFrame) -> StudyResults:
+    sample, _ = fit_outcome_models(frame, "product")
+    controls, _ = control_terms(sample)
+    results = StudyResults()
+    assess_complementarity(results, "product", sample, controls, "logit", "robust", "robust")
+    return results
+
+
+def test_supermodularity_is_the_regime_combination_with_a_one_sided_p(frame):
+    results = _complementarity(frame)
+    test = results.tests["product"]["supermodularity"]
+    sample, _ = fit_outcome_models(frame, "product")
+    data = with_regime_categories(sample)
+    data = data.assign(
+        **{c: data[c].astype(float) for c in ["product", "breadth_regional", "breadth_national"]}
+    )
+    controls, _ = control_terms(sample)
+    reference = smf.logit("product ~ C(regime) + " + " + ".join(controls), data).fit(
+        disp=0, tol=1e-12
+    )
+    p = reference.params
+    expected = p["C(regime)[T.both]"] - p["C(regime)[T.local_only]"] - p["C(regime)[T.global_only]"]
+    assert test.estimate == pytest.approx(expected, rel=1e-6)
+    assert test.alternative == "greater"
+    assert test.p_value == pytest.approx(stats.norm.sf(test.estimate / test.std_error), rel=1e-9)
+    assert "interaction_regional_international" in results.tests["product"]
+
+
+def test_complements_and_substitutes_are_detected_when_built_in(frame):
+    both = (frame["breadth_regional"] > 0) & (frame["breadth_international"] > 0)
+    base = -0.6 + 0.2 * frame["breadth_international"].astype(float)
+    complements = _regenerate_outcome(frame, base + 1.2 * both, seed=1)
+    substitutes = _regenerate_outcome(frame, base - 1.2 * both, seed=2)
+    assert _complementarity(complements).tests["product"]["supermodularity"].p_value < 0.01
+    reverse = _complementarity(substitutes).tests["product"]["supermodularity"].p_value
+    assert 1 - reverse < 0.01
+
+
+def test_ai_norton_double_difference_equals_re_prediction(frame):
+    results = _complementarity(frame)
+    described = results.descriptions["product"]["interaction_probability_regional_international"]
+    sample, _ = fit_outcome_models(frame, "product")
+    data = with_regime_categories(sample)
+    controls, _ = control_terms(sample)
+    from buzzpipe.study.models import fit_model
+
+    fitted = fit_model(
+        "product ~ breadth_regional * breadth_international + breadth_national + "
+        + " + ".join(controls),
+        data,
+    )
+
+    def shifted(regional, international):
+        changed = data.copy()
+        changed["breadth_regional"] = changed["breadth_regional"] + regional
+        changed["breadth_international"] = changed["breadth_international"] + international
+        return np.asarray(fitted.predict(changed))
+
+    expected = np.mean(shifted(1, 1) - shifted(1, 0) - shifted(0, 1) + shifted(0, 0))
+    assert described.estimate == pytest.approx(expected, rel=1e-10)
+    interaction = results.tests["product"]["interaction_regional_international"]
+    assert interaction.estimate == pytest.approx(
+        fitted.params["breadth_regional:breadth_international"], rel=1e-10
+    )
+
+
+def test_leave_one_out_share_by_hand():
+    data = pd.DataFrame(
+        {
+            "region": ["a", "a", "a", "b", "b", "a"],
+            "industry": ["x", "x", "x", "x", "y", "y"],
+            "breadth_international": [1, 0, 2, 3, 0, 1],
+        }
+    )
+    share, cell = leave_one_out_share(data)
+    assert share.iloc[:3].tolist() == [0.5, 1.0, 0.5]
+    assert share.iloc[3:].isna().all()  # alone in their cells
+    assert cell.nunique() == 4
+
+
+def _spillover(frame: pd.DataFrame) -> StudyResults:
+    controls, columns = control_terms(frame)
+    results = StudyResults()
+    breadth = ["breadth_regional", "breadth_national", "breadth_international"]
+    assess_spillover(results, "product", frame, breadth, controls, columns, "logit")
+    return results
+
+
+def test_spillover_through_links_is_found_when_built_in_and_not_when_absent(frame):
+    exposure = frame["pipeline_exposure"].astype(float).fillna(0.0)
+    base = -0.4 + 0.2 * frame["breadth_international"].astype(float)
+    with_spill = _regenerate_outcome(frame, base + 2.0 * exposure, seed=3)
+    without = _regenerate_outcome(frame, base, seed=4)
+    results = _spillover(with_spill)
+    found = results.tests["product"]
+    assert found["spillover_exposure"].estimate > 0 and found["spillover_exposure"].p_value < 0.01
+    assert "links" in found["spillover_exposure"].note
+    assert "spillover_exposure_own_pipeline" in found
+    # the small group without pipelines is estimated, or the reason it is not is on record
+    assert "spillover_exposure_no_pipeline" in found or any(
+        "spillover_exposure_no_pipeline not estimated" in note for note in results.meta["notes"]
+    )
+    assert _spillover(without).tests["product"]["spillover_exposure"].p_value > 0.001
+
+
+def test_spillover_without_links_uses_cells_and_clusters_by_cell(frame):
+    no_links = frame.drop(columns=["pipeline_exposure", "pipeline_exposure_unknown_share"])
+    results = _spillover(no_links)
+    pooled = results.tests["product"]["spillover_exposure"]
+    assert pooled.inference == "cluster(region_industry_cell)"
+    assert "leave-one-out" in pooled.note
+
+
+def test_heterogeneity_joint_tests_equal_a_hand_wald_statistic(product):
+    sample, _ = product
+    controls, _ = control_terms(sample)
+    results = StudyResults()
+    breadth = ["breadth_regional", "breadth_national", "breadth_international"]
+    assess_heterogeneity(results, "product", sample, breadth, controls, "logit", "robust", "robust")
+    model = results.models["product"]["by_region_size"]
+    names = [n for n in model.terms if ":" in n]
+    assert len(names) == 3
+    test = results.tests["product"]["heterogeneity_region_size"]
+    assert test.df == 3
+    sector = results.tests["product"]["heterogeneity_sector"]
+    assert sector.df == 3 * (sample["industry"].nunique() - 1)
+    assert 0 <= sector.p_value <= 1 and 0 <= test.p_value <= 1
+
+
+def test_heterogeneity_by_sector_is_detected_when_built_in(frame):
+    manufacturing = (frame["industry"] == frame["industry"].cat.categories[0]).astype(float)
+    eta = (
+        -0.5
+        + 0.1 * frame["breadth_international"]
+        + 0.8 * manufacturing * frame["breadth_international"].astype(float)
+    )
+    data = _regenerate_outcome(frame, eta.astype(float), seed=6)
+    sample, _ = fit_outcome_models(data, "product")
+    controls, _ = control_terms(sample)
+    results = StudyResults()
+    breadth = ["breadth_regional", "breadth_national", "breadth_international"]
+    assess_heterogeneity(results, "product", sample, breadth, controls, "logit", "robust", "robust")
+    assert results.tests["product"]["heterogeneity_sector"].p_value < 0.01
+
+
+def test_sensitivity_column_agrees_with_the_bootstraps_own_cluster_errors(frame):
+    sample, fits = fit_outcome_models(frame, "product")
+    specification, fitted = fits["controls"]
+    result = model_result(specification, fitted, "robust")
+    terms = ["breadth_regional", "breadth_international"]
+    add_sensitivity(result, fitted, sample, terms, seed=1, draws=999)
+    clustered = result.sensitivity["cluster(region)"]
+    bootstrap = WildScoreBootstrap(
+        fitted.design_matrix(sample),
+        sample["product"].to_numpy(dtype=float),
+        sample["region"].to_numpy(),
+        names=list(fitted.x_names),
+        draws=999,
+    )
+    for term in terms:
+        assert clustered[term].std_error == pytest.approx(
+            bootstrap.cluster_robust_se(term), rel=1e-6
+        )
+        wild = result.sensitivity["wild score bootstrap"][term]
+        assert 1.0 / 999 <= wild.p_value <= 1.0
+        assert "webb" in wild.inference
+    assert any("5 clusters" in note for note in clustered["breadth_regional"].note.split(". "))

@@ -1,0 +1,110 @@
+"""Slow Monte Carlo checks of the calibrated presets: published marginals over seeds, the mean
+odds ratio of the named specification, and the power of each effect a contrasting world turns
+on (paired with the worlds where the effect is absent). Seeds are disjoint from the calibration's
+(0 ... 999). Run with ``bash scripts/test.sh --slow``."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import binom
+from threadpoolctl import threadpool_limits
+
+from buzzpipe.survey import schema
+from buzzpipe.synth import synthesize
+from buzzpipe.synth.calibrate import simulate
+from buzzpipe.synth.preset import load_preset
+
+pytestmark = pytest.mark.slow
+
+N = 1604
+INTERACTION = "breadth_regional:breadth_international"
+
+
+def at_least(trials: int, rate: float, risk: float) -> int:
+    """Smallest count a Binomial(trials, rate) falls below with probability at most ``risk``."""
+    return int(binom.ppf(risk, trials, rate))
+
+
+def test_published_marginals_hold_seed_by_seed():
+    """100 seeds of 1,604 firms through the data layer: each share lies within 1.96 binomial
+    standard errors of its published value in about 95% of seeds; fail below the count a 95%
+    pass rate undercuts with probability 0.001."""
+    seeds = range(20_000, 20_100)
+    preset = load_preset("norway2010")
+    targets = {
+        schema.any_column("regional"): preset["calibration.target_any_regional"],
+        schema.any_column("international"): preset["calibration.target_any_international"],
+        "product": preset["calibration.target_product"],
+    }
+    passes = dict.fromkeys(targets, 0)
+    for seed in seeds:
+        frame = synthesize(preset, seed).analysis_frame()
+        assert len(frame) == N
+        for column, target in targets.items():
+            share = frame[column].astype(float).mean()
+            passes[column] += abs(share - target) <= 1.96 * math.sqrt(target * (1 - target) / N)
+    floor = at_least(len(seeds), 0.95, 0.001)
+    print(f"\npass counts out of {len(seeds)} (floor {floor}): {passes}")
+    for column, count in passes.items():
+        assert count >= floor, (column, count, floor)
+
+
+@pytest.mark.parametrize("name", ["norway2010", "buzz", "complement"])
+def test_mean_odds_ratio_of_the_named_specification_hits_the_target(name):
+    """200 seeds fitted by statsmodels on the data layer's analysis frame: the mean of
+    exp(coefficient on breadth_international) lies within three Monte Carlo errors of the target."""
+    sm = pytest.importorskip("statsmodels.formula.api")
+    preset = load_preset(name)
+    formula = preset["calibration.specification"].replace("log(", "np.log(")
+    odds_ratios = []
+    with threadpool_limits(limits=1):
+        for seed in range(21_000, 21_200):
+            frame = synthesize(preset, seed, edge_list=False).analysis_frame()
+            result = sm.logit(formula, frame).fit(disp=0, tol=1e-10)
+            odds_ratios.append(math.exp(result.params["breadth_international"]))
+    odds_ratios = np.array(odds_ratios)
+    mean = odds_ratios.mean()
+    error = odds_ratios.std(ddof=1) / math.sqrt(odds_ratios.size)
+    target = preset["calibration.target_odds_ratio"]
+    print(f"\n{name}: mean odds ratio {mean:.4f} +- {error:.4f} (target {target})")
+    assert abs(mean - target) < 3 * error
+
+
+# (preset, extra terms of the model, term tested)
+EFFECTS = [
+    ("buzz", ("pipeline_exposure",), "breadth_regional"),
+    ("buzz", ("pipeline_exposure",), "pipeline_exposure"),
+    ("complement", (INTERACTION,), INTERACTION),
+    ("norway2010", (), "breadth_international"),
+]
+ABSENT = [
+    ("norway2010", ("pipeline_exposure",), "pipeline_exposure"),
+    ("norway2010", (INTERACTION,), INTERACTION),
+    ("norway2010", ("pipeline_exposure",), "breadth_regional"),
+    ("buzz", (), "breadth_international"),
+]
+SEEDS = range(30_000, 30_300)
+
+
+@pytest.mark.parametrize(("name", "extra_terms", "term"), EFFECTS)
+def test_each_effect_a_world_turns_on_is_detected_with_80_percent_power(name, extra_terms, term):
+    """Share of 300 seeds whose robust 5% test rejects 'no effect': significantly above 0.80
+    (one-sided binomial test at 1%)."""
+    summary = simulate(load_preset(name), SEEDS, extra_terms=extra_terms)
+    power = summary.rejection_rate(term)
+    mean = summary.mean_coefficient(term)
+    print(f"\n{name}: power for {term} = {power:.3f} (mean coefficient {mean:.3f})")
+    needed = len(SEEDS) - at_least(len(SEEDS), 0.20, 0.01)
+    assert round(power * len(SEEDS)) >= needed
+
+
+@pytest.mark.parametrize(("name", "extra_terms", "term"), ABSENT)
+def test_where_an_effect_is_absent_the_test_keeps_its_size(name, extra_terms, term):
+    """The same tests where the world has no such effect reject in about 5% of seeds: fail
+    above the count a 5% rate exceeds with probability 0.001."""
+    summary = simulate(load_preset(name), SEEDS, extra_terms=extra_terms)
+    rate = summary.rejection_rate(term)
+    print(f"\n{name}: rejection rate for absent {term} = {rate:.3f}")
+    ceiling = len(SEEDS) - at_least(len(SEEDS), 0.95, 0.001)
+    assert round(rate * len(SEEDS)) <= ceiling

@@ -1,0 +1,231 @@
+"""Wild cluster score bootstrap: against a plain statsmodels implementation, draw by draw."""
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from buzzpipe.errors import EstimationError, InputError
+from buzzpipe.estimate.wild_bootstrap import (
+    WildScoreBootstrap,
+    enumerate_draws,
+    wild_score_bootstrap,
+    wild_score_test,
+)
+
+WEBB = [-math.sqrt(1.5), -1.0, -math.sqrt(0.5), math.sqrt(0.5), 1.0, math.sqrt(1.5)]
+
+
+def clustered_sample(seed, n=600, n_clusters=5, effect=0.0, family="logit"):
+    """A binary outcome with a cluster shock and a regressor with a cluster component."""
+    rng = np.random.default_rng(seed)
+    shares = rng.dirichlet(np.full(n_clusters, 4.0))
+    clusters = rng.choice(n_clusters, size=n, p=shares)
+    clusters[:n_clusters] = np.arange(n_clusters)  # every cluster present
+    regressor = rng.normal(size=n) + 0.7 * rng.normal(size=n_clusters)[clusters]
+    X = np.column_stack([np.ones(n), regressor, rng.normal(size=n), rng.integers(0, 2, n)])
+    index = X @ np.array([-0.2, effect, 0.3, 0.2]) + 0.3 * rng.normal(size=n_clusters)[clusters]
+    if family == "logit":
+        prob = 1 / (1 + np.exp(-index))
+    else:
+        from scipy.stats import norm
+
+        prob = norm.cdf(index)
+    y = (rng.random(n) < prob).astype(float)
+    return X, y, clusters
+
+
+def plain_score_bootstrap(X, y, clusters, k, null_value, points, family="logit", freq=None):
+    """Reference: statsmodels restricted fit, its scores and Hessian, a loop over every draw."""
+    model_class = sm.Logit if family == "logit" else sm.Probit
+    if freq is not None:  # integer weights = replicated rows
+        X, y, clusters = (np.repeat(a, freq, axis=0) for a in (X, y, clusters))
+    keep = [j for j in range(X.shape[1]) if j != k]
+    restricted = model_class(y, X[:, keep], offset=null_value * X[:, k]).fit(
+        disp=0, method="newton", tol=1e-14, maxiter=100
+    )
+    params = np.empty(X.shape[1])
+    params[keep] = restricted.params
+    params[k] = null_value
+    full_model = model_class(y, X)
+    scores = full_model.score_obs(params)
+    information = -full_model.hessian(params)
+    partialled = scores @ np.linalg.solve(information, np.eye(X.shape[1])[:, k])
+    labels = np.unique(clusters)
+    G = len(labels)
+    sums = np.array([partialled[clusters == g].sum() for g in labels])
+    shares = np.array([np.mean(clusters == g) for g in labels])
+
+    def statistic(v):
+        v = np.asarray(v)
+        numerator = np.sum(v * sums)
+        recentred = v * sums - shares * numerator
+        return numerator / math.sqrt(G / (G - 1) * np.sum(recentred**2))
+
+    actual = statistic(np.ones(G))
+    draws = np.array([statistic(v) for v in itertools.product(points, repeat=G)])
+    p_value = np.mean(np.abs(draws) >= abs(actual) * (1 - 1e-10))
+    return actual, draws, p_value
+
+
+@pytest.mark.parametrize(
+    ("family", "weight_type", "null_value", "seed"),
+    [
+        ("logit", "webb", 0.0, 1),
+        ("logit", "rademacher", 0.0, 2),
+        ("logit", "webb", 0.25, 3),
+        ("probit", "webb", 0.0, 4),
+        ("probit", "rademacher", -0.1, 5),
+    ],
+)
+def test_matches_plain_statsmodels_loop_over_every_draw(family, weight_type, null_value, seed):
+    X, y, clusters = clustered_sample(seed, family=family, effect=0.15)
+    result = wild_score_test(
+        X, y, clusters, 1, null_value, family=family, weight_type=weight_type, draws=9999
+    )
+    points = WEBB if weight_type == "webb" else [-1.0, 1.0]
+    actual, draws, p_value = plain_score_bootstrap(X, y, clusters, 1, null_value, points, family)
+    assert result.enumerated
+    assert result.statistic == pytest.approx(actual, rel=1e-8, abs=1e-10)
+    # same draws in the same order (itertools.product order)
+    np.testing.assert_allclose(result.distribution, draws, rtol=1e-7, atol=1e-9)
+    assert result.p_value == pytest.approx(p_value, abs=1e-12)
+
+
+def test_integer_weights_equal_replicated_rows():
+    X, y, clusters = clustered_sample(11, n=300, effect=0.2)
+    freq = np.random.default_rng(0).integers(1, 4, size=len(y))
+    weighted = wild_score_test(X, y, clusters, 1, 0.0, weights=freq.astype(float))
+    actual, draws, p_value = plain_score_bootstrap(X, y, clusters, 1, 0.0, WEBB, freq=freq)
+    assert weighted.statistic == pytest.approx(actual, rel=1e-8)
+    assert weighted.p_value == pytest.approx(p_value, abs=1e-12)
+
+
+def test_five_clusters_rademacher_cannot_reach_five_percent():
+    X, y, clusters = clustered_sample(21, effect=2.0)  # a huge effect still cannot give p < 1/16
+    result = wild_score_test(X, y, clusters, 1, 0.0, weight_type="rademacher")
+    assert result.n_draws == 32 and result.enumerated
+    assert len(np.unique(np.round(np.abs(result.distribution), 10))) <= 16
+    assert result.smallest_p_value == pytest.approx(1 / 16)
+    assert result.p_value >= 1 / 16
+    text = result.summary()
+    assert "5% level is impossible" in text
+    assert "Tie convention" in text and "0.0625" in text
+    # Webb weights on the same data can reject
+    webb = wild_score_test(X, y, clusters, 1, 0.0)
+    assert webb.weight_type == "webb" and webb.n_draws == 6**5
+    assert webb.p_value < 0.05
+    assert "impossible" not in webb.summary()
+
+
+def test_default_weights_and_enumeration_rule():
+    X, y, clusters = clustered_sample(31, n=900, n_clusters=12)
+    sampled = WildScoreBootstrap(X, y, clusters, draws=999)
+    assert sampled.weight_type == "rademacher" and not sampled.enumerated
+    assert sampled.n_draws == 999 and sampled.smallest_p_value == pytest.approx(1 / 999)
+    enumerated = WildScoreBootstrap(X, y, clusters, draws=4096)  # 2^12 = 4096 is not above B
+    assert enumerated.enumerated and enumerated.n_draws == 4096
+    X, y, clusters = clustered_sample(31, n=900, n_clusters=11)
+    assert WildScoreBootstrap(X, y, clusters).weight_type == "webb"
+    draws = enumerate_draws(3, "rademacher")
+    assert draws.shape == (3, 8) and len({tuple(c) for c in draws.T}) == 8
+
+
+def test_sampled_draws_depend_on_seed_only():
+    X, y, clusters = clustered_sample(41, n=900, n_clusters=15)
+    first = wild_score_test(X, y, clusters, 1, 0.0, draws=499, seed=7)
+    again = wild_score_test(X, y, clusters, 1, 0.0, draws=499, seed=7)
+    other = wild_score_test(X, y, clusters, 1, 0.0, draws=499, seed=8)
+    np.testing.assert_array_equal(first.distribution, again.distribution)
+    assert not np.array_equal(first.distribution, other.distribution)
+    rademacher = WildScoreBootstrap(X, y, clusters, draws=499, seed=7).draws
+    assert set(np.unique(rademacher)) == {-1.0, 1.0}
+
+
+def test_confidence_set_bounds_are_where_p_crosses_alpha():
+    X, y, clusters = clustered_sample(51, n=1200, n_clusters=8, effect=0.3)
+    bootstrap = WildScoreBootstrap(X, y, clusters)
+    interval = bootstrap.confidence_set(1, alpha=0.05)
+    assert interval.bounded and not interval.disjoint
+    (lower, upper) = interval.intervals[0]
+    assert lower < bootstrap.estimate[1] < upper
+    assert [bound for bound, _, _ in interval.bound_p_values] == [lower, upper]
+    for _bound, p_inside, p_outside in interval.bound_p_values:
+        assert p_outside <= 0.05 < p_inside
+        assert abs(p_inside - 0.05) < 0.01 and abs(p_outside - 0.05) < 0.01
+    step = 1e-4 * (upper - lower)
+    assert bootstrap.p_value(1, lower + step) > 0.05 >= bootstrap.p_value(1, lower - step)
+    assert bootstrap.p_value(1, upper - step) > 0.05 >= bootstrap.p_value(1, upper + step)
+    assert "confidence set" in interval.summary()
+
+
+def test_confidence_set_is_unbounded_when_no_draw_can_reject():
+    X, y, clusters = clustered_sample(61, effect=0.3)
+    bootstrap = WildScoreBootstrap(X, y, clusters, weight_type="rademacher")
+    interval = bootstrap.confidence_set(1)
+    assert interval.intervals == [(-math.inf, math.inf)]
+    assert not interval.bounded
+    assert "smallest attainable p-value" in interval.summary()
+
+
+def test_detects_a_real_effect_and_not_a_null_one():
+    X, y, clusters = clustered_sample(71, n=1600, n_clusters=10, effect=0.8)
+    assert wild_score_test(X, y, clusters, 1, 0.0).p_value < 0.01
+    assert wild_score_test(X, y, clusters, 1, 0.8).p_value > 0.05
+
+
+def test_bad_input_is_one_clear_error():
+    X, y, clusters = clustered_sample(81)
+    with pytest.raises(InputError, match="logit or probit"):
+        WildScoreBootstrap(X, y, clusters, family="ologit")
+    with pytest.raises(InputError, match="webb or rademacher"):
+        WildScoreBootstrap(X, y, clusters, weight_type="mammen")
+    with pytest.raises(EstimationError, match="at least 2 clusters"):
+        WildScoreBootstrap(X, y, np.zeros(len(y)))
+    with pytest.raises(InputError, match="no such term"):
+        WildScoreBootstrap(X, y, clusters, names=["a", "b", "c", "d"]).test("breadth", 0.0)
+
+
+def survey_frame(seed, n=800):
+    rng = np.random.default_rng(seed)
+    regions = np.array(["Oslo", "Bergen", "Stavanger", "Trondheim", "Kristiansand"])
+    frame = pd.DataFrame(
+        {
+            "region": regions[rng.choice(5, n, p=[0.46, 0.19, 0.15, 0.12, 0.08])],
+            "breadth_international": rng.integers(0, 7, n).astype(float),
+            "employees": np.exp(rng.normal(4, 1, n)),
+            "industry": rng.choice(["manufacturing", "retail", "services"], n),
+        },
+        index=pd.RangeIndex(100, 100 + n),
+    )
+    index = -0.5 + 0.2 * frame["breadth_international"]
+    frame["product"] = (rng.random(n) < 1 / (1 + np.exp(-index))).astype(float)
+    return frame
+
+
+@pytest.mark.filterwarnings("ignore:only 5 clusters")
+def test_core_fit_entry_point_agrees_with_the_core():
+    from buzzpipe.estimate import fit
+
+    frame = survey_frame(1)
+    formula = "product ~ breadth_international + np.log(employees) + C(industry)"
+    model = fit(formula, frame, family="logit", vcov={"cluster": "region"})
+    bootstrap = wild_score_bootstrap(model, frame)
+    np.testing.assert_allclose(bootstrap.estimate, model.params.to_numpy(), atol=1e-7)
+    term = "breadth_international"
+    assert bootstrap.cluster_robust_se(term) == pytest.approx(model.bse[term], rel=1e-7)
+    arrays = WildScoreBootstrap(
+        sm.add_constant(frame[["breadth_international"]]).assign(
+            log_employees=np.log(frame["employees"]),
+            retail=(frame["industry"] == "retail").astype(float),
+            services=(frame["industry"] == "services").astype(float),
+        ),
+        frame["product"],
+        frame["region"],
+    )
+    assert bootstrap.test(term).p_value == pytest.approx(arrays.test(1).p_value, abs=1e-12)
+    with pytest.raises(InputError, match="cluster column"):
+        wild_score_bootstrap(fit(formula, frame, family="logit"), frame)

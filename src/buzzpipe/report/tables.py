@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from buzzpipe.report import findings, formatting
+from buzzpipe.report.view import inference_text
 
 ODDS_RATIO_FAMILIES: tuple[str, ...] = ("logit", "ologit")
 STATE_WORDS = {
@@ -330,6 +331,13 @@ def _inference_table(
                 "plain",
             )
         )
+    legend = [
+        f"{name}: {inference_text(name)}"
+        for name in dict.fromkeys(test["inference"] for test in records)
+        if inference_text(name) != name
+    ]
+    if legend:
+        notes = (*notes, "Inference: " + "; ".join(legend) + ".")
     return Table(
         id=table_id,
         title=title,

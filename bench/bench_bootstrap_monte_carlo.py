@@ -19,7 +19,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--replications", type=int, default=5000)
     parser.add_argument("--clusters", type=int, nargs="+", default=[5, 10, 30, 100])
-    parser.add_argument("--beta", type=float, default=0.0, help="true slope (0: size)")
+    parser.add_argument("--beta", type=float, default=0.0, help="true slope")
+    parser.add_argument("--null", type=float, default=0.0, help="tested value (= beta: size)")
+    parser.add_argument("--balanced", action="store_true", help="equal region shares instead")
     parser.add_argument("--seed", type=int, default=20110601)
     parser.add_argument("--output", help="JSON file for the results (written atomically)")
     args = parser.parse_args()
@@ -29,6 +31,8 @@ def main() -> None:
         args.beta,
         args.seed,
         report=lambda line: print(line, flush=True),
+        null_value=args.null,
+        balanced=args.balanced,
     )
     if args.output:
         write_text(args.output, json.dumps(record, indent=2))

@@ -11,7 +11,7 @@ each way in its own Python process, which reports its own peak resident memory (
 Prints peaks, the streamed/whole ratios, and the growth of each from 100k to 1M firms: bounded
 memory means the streamed peak stays near the floor whatever the number of firms.
 
-    PYTHONPATH=src python bench/bench_describe.py [--firms 1000000] [--keep DIR]
+    PYTHONPATH=src python bench/bench_describe.py [--firms 1000000] [--csv] [--keep DIR]
 """
 
 import argparse
@@ -26,16 +26,8 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-SCALES = ("regional", "national", "international")
-PARTNER_TYPES = (
-    "suppliers",
-    "customers",
-    "competitors",
-    "consultants",
-    "universities",
-    "research_institutes",
-    "group",
-)
+sys.path.insert(0, str(ROOT / "src"))
+from buzzpipe.survey.schema import PARTNER_TYPES, SCALES  # noqa: E402
 
 
 def write_survey(path: Path, n_firms: int, seed: int = 2010) -> None:
@@ -67,7 +59,8 @@ PROGRAMS = {
     "sys.stdout = io.StringIO(); code = main(['describe', FILE]); sys.stdout = sys.__stdout__; "
     "assert code == 0",
     "whole": "import pandas as pd; from buzzpipe.survey import Survey; "
-    "Survey.from_frame(pd.read_parquet(FILE), source=FILE).describe()",
+    "read = pd.read_parquet if FILE.endswith('.parquet') else pd.read_csv; "
+    "Survey.from_frame(read(FILE), source=FILE).describe()",
 }
 
 
@@ -97,41 +90,52 @@ def measure(way: str, path: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--firms", type=int, default=1_000_000)
+    parser.add_argument("--csv", action="store_true", help="also measure the same survey as CSV")
     parser.add_argument("--keep", help="folder to keep the generated files in")
     args = parser.parse_args()
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_describe_"))
     folder.mkdir(parents=True, exist_ok=True)
     sizes = sorted({min(100_000, args.firms), args.firms})
+    formats = ["parquet", "csv"] if args.csv else ["parquet"]
     results = {}
     for n_firms in sizes:
         path = folder / f"survey_{n_firms}.parquet"
         if not path.exists():
             started = time.perf_counter()
             write_survey(path, n_firms)
-            print(
-                f"wrote {n_firms:,} firms ({path.stat().st_size / 2**20:.0f} MiB on disk) "
-                f"in {time.perf_counter() - started:.1f} s"
-            )
-        for way in PROGRAMS:
-            results[(way, n_firms)] = measure(way, path)
-            peak, seconds = results[(way, n_firms)]["peak_mib"], results[(way, n_firms)]["seconds"]
-            print(f"{n_firms:>9,} firms  {way:<9} peak {peak:7.0f} MiB  {seconds:6.1f} s")
+            print(f"wrote {n_firms:,} firms in {time.perf_counter() - started:.1f} s")
+        if args.csv and not path.with_suffix(".csv").exists():
+            pd.read_parquet(path).to_csv(path.with_suffix(".csv"), index=False)
+        for file_format in formats:
+            data = path.with_suffix(f".{file_format}")
+            for way in PROGRAMS:
+                result = results[(file_format, way, n_firms)] = measure(way, data)
+                print(
+                    f"{n_firms:>9,} firms  {file_format:<7} {way:<9} "
+                    f"peak {result['peak_mib']:7.0f} MiB  {result['seconds']:6.1f} s"
+                )
     largest = sizes[-1]
-    floor = results[("floor", largest)]["peak_mib"]
-    streamed = results[("streamed", largest)]
-    whole = results[("whole", largest)]
-    print(
-        f"\n{largest:,} firms: streamed peak {streamed['peak_mib']:.0f} MiB = "
-        f"{streamed['peak_mib'] / whole['peak_mib']:.2f} x whole-file peak "
-        f"({whole['peak_mib']:.0f} MiB); above the import floor: streamed "
-        f"{streamed['peak_mib'] - floor:.0f} MiB, whole {whole['peak_mib'] - floor:.0f} MiB; "
-        f"time streamed/whole {streamed['seconds'] / whole['seconds']:.2f}"
-    )
-    if len(sizes) > 1:
-        small = sizes[0]
-        for way in ("streamed", "whole"):
-            growth = results[(way, largest)]["peak_mib"] - results[(way, small)]["peak_mib"]
-            print(f"{way}: peak grows by {growth:.0f} MiB from {small:,} to {largest:,} firms")
+    for file_format in formats:
+        floor = results[(file_format, "floor", largest)]["peak_mib"]
+        streamed = results[(file_format, "streamed", largest)]
+        whole = results[(file_format, "whole", largest)]
+        print(
+            f"\n{file_format}, {largest:,} firms: streamed peak {streamed['peak_mib']:.0f} MiB = "
+            f"{streamed['peak_mib'] / whole['peak_mib']:.2f} x whole-file peak "
+            f"({whole['peak_mib']:.0f} MiB); above the import floor: streamed "
+            f"{streamed['peak_mib'] - floor:.0f} MiB, whole {whole['peak_mib'] - floor:.0f} MiB; "
+            f"time streamed/whole {streamed['seconds'] / whole['seconds']:.2f}"
+        )
+        if len(sizes) > 1:
+            small = sizes[0]
+            for way in ("streamed", "whole"):
+                growth = (
+                    results[(file_format, way, largest)]["peak_mib"]
+                    - results[(file_format, way, small)]["peak_mib"]
+                )
+                print(
+                    f"  {way}: peak grows by {growth:.0f} MiB from {small:,} to {largest:,} firms"
+                )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Large: 1,000,000 x 25 float64 against scikit-learn (newton-cholesky, no penalty)
 Small: 1,604 x 25 (a survey-sized model) against statsmodels Logit.
 Each contender runs with BLAS pinned to 1 thread and with the default (2 threads here); the
 table shows both and each contender's ratio uses its best setting. Timings are medians of
-``--repeats`` runs; coefficients must agree to 1e-6 or the script says so.
+``--repeats`` runs, interleaved across contenders so that a busy machine slows them alike;
+coefficients must agree to 1e-6 or the script says so.
 The per-Newton-step time is set against the machine's bound: max(bytes / bandwidth,
 flops / peak) with X read once (8 n p bytes) and the symmetric Hessian's p(p+1) flops per row,
 using the figures in shared/reference/performance.md (16.5 GB/s one thread, 190 GFLOP/s).
@@ -77,33 +78,32 @@ def statsmodels_logit(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return sm.Logit(y, X).fit(disp=0, method="newton", tol=1e-10).params
 
 
-def timed(function, X, y, repeats: int, threads: int | None) -> tuple[float, np.ndarray]:
-    times, params = [], None
-    with threadpool_limits(limits=threads):
-        params = function(X, y)  # warm up (imports, caches)
-        for _ in range(repeats):
-            start = time.perf_counter()
-            params = function(X, y)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times), params
-
-
 def compare(title: str, X, y, contenders: dict, repeats: int) -> None:
-    print(f"\n{title}: {X.shape[0]:,} x {X.shape[1]} float64, median of {repeats}")
+    """Time every contender in every thread setting, interleaved repeat by repeat, so that a
+    busy machine slows them alike; report medians and each peer's best over ours."""
+    print(f"\n{title}: {X.shape[0]:,} x {X.shape[1]} float64, median of {repeats}, interleaved")
+    settings = [(name, threads) for name in contenders for threads in (1, None)]
+    times: dict[tuple, list[float]] = {setting: [] for setting in settings}
+    params: dict[tuple, np.ndarray] = {}
+    for setting in settings:  # warm up (imports, caches) and keep the coefficients
+        with threadpool_limits(limits=setting[1]):
+            params[setting] = np.asarray(contenders[setting[0]](X, y))
+    for _ in range(repeats):
+        for setting in settings:
+            with threadpool_limits(limits=setting[1]):
+                time.sleep(0.02)  # let BLAS threads of the previous contender stop spinning
+                start = time.perf_counter()
+                contenders[setting[0]](X, y)
+                times[setting].append(time.perf_counter() - start)
+    reference = params[settings[0]]
     best: dict[str, float] = {}
-    reference = None
-    for name, function in contenders.items():
-        for threads in (1, None):
-            seconds, params = timed(function, X, y, repeats, threads)
-            if reference is None:
-                reference = params
-            gap = float(np.max(np.abs(params - reference)))
-            label = "1 thread" if threads == 1 else "default threads"
-            flag = "" if gap < 1e-6 else "  <-- coefficients differ"
-            print(
-                f"  {name:<28} {label:<16} {seconds * 1e3:10.2f} ms  max |b - ours| {gap:.1e}{flag}"
-            )
-            best[name] = min(best.get(name, np.inf), seconds)
+    for (name, threads), measured in times.items():
+        seconds = statistics.median(measured)
+        gap = float(np.max(np.abs(params[(name, threads)] - reference)))
+        label = "1 thread" if threads == 1 else "default threads"
+        flag = "" if gap < 1e-6 else "  <-- coefficients differ"
+        print(f"  {name:<28} {label:<16} {seconds * 1e3:10.2f} ms  max |b - ours| {gap:.1e}{flag}")
+        best[name] = min(best.get(name, np.inf), seconds)
     ours_best = best["buzzpipe"]
     for name, seconds in best.items():
         if name != "buzzpipe":
@@ -138,6 +138,7 @@ def main() -> None:
     parser.add_argument("--small-rows", type=int, default=1_604)
     parser.add_argument("--small-repeats", type=int, default=50)
     parser.add_argument("--seed", type=int, default=20260101)
+    parser.add_argument("--skip-large", action="store_true", help="only the 1,604-row case")
     args = parser.parse_args()
 
     X, y = simulate(args.small_rows, args.columns, args.seed)
@@ -149,6 +150,8 @@ def main() -> None:
         args.small_repeats,
     )
 
+    if args.skip_large:
+        return
     X, y = simulate(args.rows, args.columns, args.seed + 1)
     compare(
         "Large logit",

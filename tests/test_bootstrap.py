@@ -54,7 +54,7 @@ def test_weights_follow_row_ids_not_row_order_or_batches():
     whole = run_bootstrap(X, y, row_ids=ids, replicates=30, seed=4)
     order = np.random.default_rng(0).permutation(len(y))
     shuffled = run_bootstrap(X[order], y[order], row_ids=ids[order], replicates=30, seed=4)
-    batched = run_bootstrap(X, y, row_ids=ids, replicates=30, seed=4, batch_size=7)
+    batched = run_bootstrap(X, y, row_ids=ids, replicates=30, seed=4, batch_size=7, progress=True)
     np.testing.assert_allclose(shuffled.replicates, whole.replicates, atol=1e-10)
     np.testing.assert_allclose(batched.replicates, whole.replicates, atol=1e-10)
     # chunks of rows get the same weights as the whole

@@ -242,6 +242,13 @@ def test_bootstrap_is_stratified_reproducible_and_brackets_the_point(fitted):
         total.extra_innovators
     )
     assert first.bootstrap_replications == 40
+    # the point figures are the arithmetic checked by enumeration above
+    point = expected_innovation(model, data, "pipeline", 100)
+    for cell, row in zip(first.cells, point, strict=True):
+        assert (cell.region, cell.firms) == row[:2]
+        assert [cell.baseline_rate, cell.predicted_rate, cell.extra_innovators] == pytest.approx(
+            list(row[2:]), rel=1e-12
+        )
 
 
 def test_batched_bootstrap_replicate_equals_refitting_the_resampled_firms(fitted):

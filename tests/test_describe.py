@@ -77,6 +77,30 @@ def test_streaming_parquet_equals_reading_whole(tmp_path, declared):
     assert list(whole.columns[1:]) == expected_regions
 
 
+def test_streaming_csv_equals_reading_whole(tmp_path):
+    frame = canonical_frame(n=230, seed=13)
+    frame = frame.sort_values("region", ascending=False, kind="stable").reset_index(drop=True)
+    frame["firm_id"] = frame["firm_id"].astype("object")
+    frame.loc[frame.index[-5:], "firm_id"] = ["a1", "a2", "a3", "a4", "a5"]  # text ids, late
+    path = tmp_path / "survey.csv"
+    frame.to_csv(path, index=False)
+    streamed = describe_file(path, batch_rows=40)
+    whole = Survey.from_frame(pd.read_csv(path)).describe()
+    pd.testing.assert_frame_equal(streamed, whole)
+    # the same id as text in one batch and as a number in another is a duplicate
+    frame.loc[200, "firm_id"] = str(frame.loc[3, "firm_id"])
+    frame.to_csv(path, index=False)
+    with pytest.raises(InputError, match="rows 4, 201: duplicate firm id"):
+        describe_file(path, batch_rows=40)
+
+
+def test_a_parquet_file_without_rows_has_no_firms(tmp_path):
+    path = tmp_path / "empty.parquet"
+    canonical_frame(n=5).iloc[:0].to_parquet(path)
+    with pytest.raises(InputError, match="empty.parquet: no firms"):
+        describe_file(path)
+
+
 def test_duplicate_ids_across_batches_are_found(tmp_path):
     frame = canonical_frame(n=100, seed=10)
     frame.loc[90, "firm_id"] = frame.loc[5, "firm_id"]
@@ -136,3 +160,15 @@ def test_command_line_reads_edge_lists_and_named_mappings(tmp_path, capsys):
 
     code, out, _ = run(["describe", str(PLACEHOLDER_SURVEY), "--mapping", "norway"], capsys)
     assert code == 0 and "Trondheim" in out
+
+
+def test_command_line_with_the_cis_mapping_says_local_means_own_country(tmp_path, capsys):
+    import pyreadstat
+    from test_mapping import cis_frame
+
+    path = tmp_path / "cis.dta"
+    pyreadstat.write_dta(cis_frame(80, seed=2), path)
+    code, out, err = run(["describe", str(path), "--mapping", "cis"], capsys)
+    assert code == 0, err
+    assert "note: no regional scale: local means own country (national)" in out
+    assert "(regional)" not in out and "(national)" in out

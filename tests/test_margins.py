@@ -81,10 +81,10 @@ def params_jacobian(function, params: np.ndarray, step: float = 1e-5) -> np.ndar
     return np.column_stack(columns)
 
 
-def hand_margin(model, function):
+def hand_margin(model, function, step: float = 1e-4):
     """(estimate, delta-method covariance) of function(params) by numerical differentiation."""
     params = model.params.to_numpy()
-    jacobian = params_jacobian(function, params)
+    jacobian = params_jacobian(function, params, step)
     return function(params), jacobian @ model.vcov.to_numpy() @ jacobian.T
 
 
@@ -254,19 +254,22 @@ def test_by_groups_and_their_contrasts(data, transformed):
     frame = data.assign(part=groups)
     ours = margins(transformed, frame, "breadth_international", by="part")
     assert list(ours["group"]) == ["north", "south"]
+    # nested finite differences: larger steps keep their rounding noise below 1e-6
     functions = [
-        derivative_function(transformed, frame[frame.part == part], "breadth_international")
+        derivative_function(transformed, frame[frame.part == part], "breadth_international", 1e-3)
         for part in ["north", "south"]
     ]
     estimate, covariance = hand_margin(
-        transformed, lambda params: np.concatenate([f(params) for f in functions])
+        transformed, lambda params: np.concatenate([f(params) for f in functions]), step=1e-4
     )
     np.testing.assert_allclose(ours.estimate.to_numpy(), estimate, rtol=1e-6)
     np.testing.assert_allclose(ours.vcov.to_numpy(), covariance, rtol=1e-4)
     contrast = ours.group_contrasts()
     assert contrast.estimate.iloc[0] == pytest.approx(estimate[1] - estimate[0], rel=1e-6)
-    difference_variance = covariance[0, 0] + covariance[1, 1] - 2 * covariance[0, 1]
-    assert contrast.se.iloc[0] == pytest.approx(np.sqrt(difference_variance), rel=1e-5)
+    _, difference_variance = hand_margin(
+        transformed, lambda params: functions[1](params) - functions[0](params), step=1e-4
+    )
+    assert contrast.se.iloc[0] == pytest.approx(np.sqrt(difference_variance[0, 0]), rel=1e-5)
     # the same contrast as a Wald test on the posted margins (Stata: margins, post; test)
     test = wald_test(ours, f"{ours.table.index[0]} = {ours.table.index[1]}")
     assert test.statistic == pytest.approx((contrast.table["z"].iloc[0]) ** 2, rel=1e-9)
@@ -387,3 +390,85 @@ def test_normal_reference_for_maximum_likelihood(data):
     assert ours["ci_upper"].iloc[0] == pytest.approx(
         ours.estimate.iloc[0] + stats.norm.ppf(0.975) * ours.se.iloc[0]
     )
+
+
+def test_effects_at_means_with_factor_shares_equal_get_margeff(data):
+    """atmeans puts factor indicators at their sample shares, as statsmodels' at='mean' does
+    with the same indicators given as plain columns."""
+    model = fit("product ~ breadth_regional + foreign_share + C(industry)", data, family="probit")
+    ours = margins(model, data, ["breadth_regional", "foreign_share"], at_means=True)
+    X = sm.add_constant(
+        data[["breadth_regional", "foreign_share"]].assign(
+            ict=(data.industry == "ict").astype(float),
+            services=(data.industry == "services").astype(float),
+        )
+    )
+    theirs = sm.Probit(data["product"], X).fit(disp=0, tol=1e-12).get_margeff(at="mean")
+    np.testing.assert_allclose(ours.estimate.to_numpy(), theirs.margeff[:2], rtol=1e-6)
+    np.testing.assert_allclose(ours.se.to_numpy(), theirs.margeff_se[:2], rtol=1e-6)
+
+
+def test_offsets_enter_the_predictions(data):
+    frame = data.assign(exposure=np.log(np.random.default_rng(4).uniform(0.5, 2.0, len(data))))
+    model = fit(PLAIN, frame, family="logit", offset="exposure")
+    ours = margins(model, frame)
+    assert ours.estimate.iloc[0] == pytest.approx(model.predict(frame).mean(), rel=1e-12)
+    effect = margins(model, frame, "foreign_share")
+    p = model.predict(frame).to_numpy()
+    expected = np.mean(p * (1 - p)) * model.params["foreign_share"]
+    assert effect.estimate.iloc[0] == pytest.approx(expected, rel=1e-7)
+
+
+def test_effects_at_group_means_with_by(data, transformed):
+    """atmeans with by(): numeric variables at their group's means, factor shares per group."""
+    frame = data.assign(part=np.where(data["region"] < 4, "coast", "inland"))
+    ours = margins(transformed, frame, "breadth_international", by="part", at_means=True)
+    numeric = ["breadth_regional", "breadth_international", "foreign_share", "employees"]
+    numeric.append("exporter")
+    h = 1e-3
+    for row, part in enumerate(["coast", "inland"]):
+        group = frame[frame.part == part]
+        at_means = group.assign(**{v: group[v].mean() for v in numeric})
+
+        def mean_design(shift, at_means=at_means):
+            shifted = at_means.assign(breadth_international=at_means.breadth_international + shift)
+            return transformed.design_matrix(shifted).mean(axis=0, keepdims=True)
+
+        up, down = mean_design(h), mean_design(-h)
+
+        def effect(params, up=up, down=down):
+            predict = transformed.family_model.predict
+            return (predict(params, up, None) - predict(params, down, None)) / (2 * h)
+
+        estimate, covariance = hand_margin(transformed, effect)
+        assert ours.estimate.iloc[row] == pytest.approx(estimate[0], rel=1e-6)
+        assert ours.se.iloc[row] == pytest.approx(np.sqrt(covariance[0, 0]), rel=1e-5)
+
+
+def test_at_contrasts_give_the_predicted_change_between_scenarios(data, transformed):
+    ours = margins(transformed, data, at={"breadth_international": [0, 2]}).at_contrasts()
+    assert list(ours["at"]) == ["(breadth_international=2) - (breadth_international=0)"]
+    change = change_function(transformed, data, "breadth_international", 2.0, 0.0)
+    estimate, covariance = hand_margin(transformed, change)
+    assert ours.estimate.iloc[0] == pytest.approx(estimate[0], rel=1e-9)
+    assert ours.se.iloc[0] == pytest.approx(np.sqrt(covariance[0, 0]), rel=1e-6)
+    with pytest.raises(InputError, match="several at="):
+        margins(transformed, data).at_contrasts()
+
+
+def test_derivatives_flow_through_factor_interactions_and_leave_data_untouched(data):
+    formula = "product ~ breadth_regional * C(industry) + breadth_international + log(employees)"
+    model = fit(formula, data, family="logit")
+    before = data.copy(deep=True)
+    ours = margins(model, data, ["breadth_regional", "industry"])
+    pd.testing.assert_frame_equal(data, before)
+    function = derivative_function(model, data, "breadth_regional")
+    estimate, covariance = hand_margin(model, function)
+    assert ours.estimate.iloc[0] == pytest.approx(estimate[0], rel=1e-6)
+    assert ours.se.iloc[0] == pytest.approx(np.sqrt(covariance[0, 0]), rel=1e-5)
+    # the factor's discrete change carries its interaction with breadth_regional
+    change = change_function(model, data, "industry", "services", "manufacturing")
+    estimate, covariance = hand_margin(model, change)
+    row = ours.table[ours["contrast"] == "services vs manufacturing"].iloc[0]
+    assert row["estimate"] == pytest.approx(estimate[0], rel=1e-8)
+    assert row["se"] == pytest.approx(np.sqrt(covariance[0, 0]), rel=1e-6)

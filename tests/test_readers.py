@@ -167,6 +167,9 @@ def test_unreadable_files_are_one_line_errors(tmp_path):
     assert "no firms" in unreadable_message(header_only)
     assert "no such file" in unreadable_message(tmp_path / "absent.csv")
     assert "unknown file type" in unreadable_message(tmp_path / "survey.xlsx")
+    repeated = tmp_path / "repeated.csv"
+    repeated.write_text(",".join([*frame.columns, "product"]) + "\n")
+    assert "'product': duplicate column name" in unreadable_message(repeated)
     ragged = tmp_path / "ragged.csv"
     ragged.write_text("firm_id,region\n1,Oslo\n2,Oslo,extra,cells\n")
     assert "cannot read as CSV" in unreadable_message(ragged)

@@ -16,9 +16,7 @@ from buzzpipe.cli import main
 from buzzpipe.errors import InputError
 from buzzpipe.survey import Survey, read_edge_list, read_survey
 
-SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BASE = canonical_frame(n=6, seed=1)
 BASE = BASE[[c for c in BASE.columns if not c.startswith("collab_") or "suppliers" in c]]
 BASE_CSV = BASE.to_csv(index=False)
@@ -156,5 +154,79 @@ def test_mutated_links_give_a_survey_or_an_input_error(text):
         links_path.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogatepass")
         try:
             read_edge_list(firms_path, links_path).describe()
+        except InputError as error:
+            assert "\n" not in str(error)
+
+
+MAPPING = """
+[survey]
+scales = ["regional"]
+[codes.yn]
+1 = 1
+2 = 0
+9 = "missing"
+[columns]
+firm_id = "id"
+region = { column = "town", labels = { A = "a", B = "b" }, reference = "a" }
+industry = "sector"
+employees = "staff"
+foreign_share = "foreign"
+product = { columns = ["newprod", "newserv"], codes = "yn" }
+[collaboration]
+column = "sup_{partner_type}_{scale}"
+codes = "yn"
+[collaboration.scales]
+regional = "local"
+[collaboration.partner_types]
+suppliers = "s"
+"""
+TOML_VALUES = st.sampled_from(
+    [
+        '"id"',
+        "5",
+        "[]",
+        '["id", "staff"]',
+        "{}",
+        '{ column = "nope" }',
+        "true",
+        '"missing"',
+        '{ A = "a" }',
+        "1.5",
+        '"yn"',
+        '"zz"',
+        '["local", "abroad"]',
+        "{ column = 3 }",
+    ]
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_mutated_mapping_files_give_a_survey_or_an_input_error(data):
+    lines = MAPPING.strip().splitlines()
+    for _ in range(data.draw(st.integers(1, 3))):
+        row = data.draw(st.integers(0, len(lines) - 1))
+        if "=" in lines[row] and data.draw(st.booleans()):
+            key = lines[row].split("=")[0]
+            lines[row] = f"{key}= {data.draw(TOML_VALUES)}"
+        else:
+            del lines[row]
+            if not lines:
+                break
+    frame = BASE.drop(columns=[c for c in BASE.columns if c.startswith("collab_")])
+    frame = frame.rename(columns={"firm_id": "id", "employees": "staff"}).assign(
+        town=["A", "B"] * 3,
+        sector=frame["industry"],
+        foreign=frame["foreign_share"],
+        newprod=[1, 2, 9, 1, 2, 2],
+        newserv=[2, 2, 2, 1, 9, 2],
+        sup_s_local=[1, 2, 9, 1, 1, 2],
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        data_path, mapping_path = Path(folder) / "data.csv", Path(folder) / "mine.toml"
+        frame.to_csv(data_path, index=False)
+        mapping_path.write_text("\n".join(lines) + "\n")
+        try:
+            read_survey(data_path, mapping=mapping_path).describe()
         except InputError as error:
             assert "\n" not in str(error)

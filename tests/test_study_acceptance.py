@@ -9,14 +9,14 @@ study meeting the stated rate fails this test at most 1% of the time per finding
 The truth table lives here, in the test, never in the verdict code.
 """
 
+import functools
+
 import pytest
 from scipy import stats
 
 from buzzpipe.study.battery import run_study
 from buzzpipe.study.verdicts import FOUND, NOT_FOUND, verdict_table
-from buzzpipe.survey import Survey
-from buzzpipe.synth.generate import generate
-from buzzpipe.synth.preset import builtin_names, load_preset
+from buzzpipe.synth import builtin_names, synthesize
 
 SEEDS = range(1, 21)
 PASS_RATE = 0.8
@@ -37,13 +37,11 @@ TRUTH = {
 }
 
 
+@functools.cache
 def verdicts_for(preset_name: str, seed: int) -> dict[str, str]:
-    preset = load_preset(preset_name)
-    firms, links = generate(preset, seed)
-    firms = firms.drop(columns=[c for c in firms if c.startswith("collab_")])
-    survey = Survey.from_frame(firms, links, home_country=preset["survey.country"])
+    """The verdict table of one synthetic survey (cached: every finding of a preset reads it)."""
     results = run_study(
-        survey,
+        synthesize(preset_name, seed),
         outcomes=["product"],
         seed=seed,
         sensitivity=False,
@@ -53,20 +51,37 @@ def verdicts_for(preset_name: str, seed: int) -> dict[str, str]:
     return verdict_table(results.verdicts)
 
 
+# The buzz preset states that the named specification finds no international effect (odds ratio
+# 1.00 on average), but as shipped it inherits norway2010's generating coefficient uncalibrated:
+# the estimate is about +0.25 to +0.35 on the log-odds scale in every seed tried (synth's issue,
+# reported to the lead). strict=True turns this into a failure as soon as the preset is fixed.
+KNOWN_PRESET_GAPS = {
+    ("buzz", "international_effect"): "buzz preset not calibrated to its stated odds ratio 1.00",
+}
+
+CASES = [
+    pytest.param(
+        preset_name,
+        finding,
+        marks=[pytest.mark.xfail(reason=KNOWN_PRESET_GAPS[(preset_name, finding)], strict=True)]
+        if (preset_name, finding) in KNOWN_PRESET_GAPS
+        else [],
+        id=f"{preset_name}-{finding}",
+    )
+    for preset_name, truth in TRUTH.items()
+    for finding in truth
+]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("preset_name", sorted(TRUTH))
-def test_verdicts_match_the_presets_truth(preset_name):
+@pytest.mark.parametrize("preset_name, finding", CASES)
+def test_verdicts_match_the_presets_truth(preset_name, finding):
     if preset_name not in builtin_names():
         pytest.skip(f"preset {preset_name!r} is not shipped yet")
-    truth = TRUTH[preset_name]
-    matches = dict.fromkeys(truth, 0)
-    for seed in SEEDS:
-        table = verdicts_for(preset_name, seed)
-        for finding, expected in truth.items():
-            matches[finding] += table[finding] == expected
-    print(f"{preset_name}: matches of {len(SEEDS)} seeds: {matches}")
-    failing = {f: m for f, m in matches.items() if m < MINIMUM_MATCHES}
-    assert not failing, f"below {MINIMUM_MATCHES} of {len(SEEDS)} matches: {failing}"
+    expected = TRUTH[preset_name][finding]
+    matches = sum(verdicts_for(preset_name, seed)[finding] == expected for seed in SEEDS)
+    print(f"{preset_name} {finding}: {matches} of {len(SEEDS)} seeds match {expected!r}")
+    assert matches >= MINIMUM_MATCHES, f"{matches} of {len(SEEDS)} below {MINIMUM_MATCHES}"
 
 
 def test_tolerance_is_what_the_docstring_states():

@@ -5,7 +5,13 @@ import pytest
 
 from buzzpipe.study.battery import run_study
 from buzzpipe.study.results import StudyResults
-from buzzpipe.study.verdicts import NOT_ASSESSED, VERDICT_RULES, decide_verdicts, verdict_table
+from buzzpipe.study.verdicts import (
+    FOUND,
+    NOT_ASSESSED,
+    VERDICT_RULES,
+    decide_verdicts,
+    verdict_table,
+)
 from buzzpipe.survey import Survey, read_edge_list
 from buzzpipe.synth.generate import generate
 from buzzpipe.synth.preset import load_preset
@@ -55,6 +61,11 @@ def test_battery_fills_every_part_of_the_results(study):
     assert [v.finding for v in study.verdicts] == [rule.finding for rule in VERDICT_RULES]
     assert all(v.verdict != NOT_ASSESSED for v in study.verdicts)
     assert study.meta["seed"] == 4 and "vce(robust)" in study.meta["inference_policy"]
+    descriptives = study.descriptives
+    regions = ["Oslo", "Bergen", "Stavanger", "Trondheim", "Kristiansand"]
+    assert descriptives["columns"][1:] == regions
+    assert descriptives["rows"][0]["values"][0] == 1604
+    assert study.models["product"]["controls"].marginal_effects["breadth_international: +1"]
     nested = {study.models["product"][m].nobs for m in ("breadth", "controls")}
     assert nested == {study.meta["estimation_sample"]["product"]}
 
@@ -66,17 +77,19 @@ def test_results_round_trip_through_json_and_give_the_same_verdicts(study):
     assert verdict_table(decide_verdicts(back)) == verdict_table(study.verdicts)
 
 
-def test_a_survey_read_from_files_without_a_preset_name_gets_the_same_verdicts(
-    tables, study, tmp_path
-):
-    firms, links, country = tables
+def test_a_buzz_survey_read_from_files_without_a_preset_name_finds_buzz(tmp_path):
+    firms, links, country = synthetic_tables("buzz", 8)
     firms_path, links_path = tmp_path / "firms.csv", tmp_path / "links.csv"
     firms.assign(country=country).to_csv(firms_path, index=False)
     links.to_csv(links_path, index=False)
-    assert "norway" not in firms_path.read_text().lower()
-    survey = read_edge_list(firms_path, links_path)
-    from_file = run_study(survey, outcomes=["product"], seed=4, **{**QUICK, "scenarios": ()})
-    assert verdict_table(from_file.verdicts) == verdict_table(study.verdicts)
+    for path in (firms_path, links_path):
+        assert "buzz" not in path.read_text().lower()
+    options = dict(outcomes=["product"], seed=4, sensitivity=False, scenarios=())
+    from_file = verdict_table(run_study(read_edge_list(firms_path, links_path), **options).verdicts)
+    in_memory = Survey.from_frame(firms, links, home_country=country)
+    assert from_file == verdict_table(run_study(in_memory, **options).verdicts)
+    assert from_file["regional_effect"] == FOUND
+    assert from_file["spillover"] == FOUND
 
 
 def test_survey_without_regional_scale_compares_national_with_international(tables):
@@ -104,3 +117,40 @@ def test_survey_without_regional_scale_compares_national_with_international(tabl
     assert results.tests["product"]["spillover_exposure"].inference == (
         "cluster(region_industry_cell)"
     )
+
+
+def test_sampling_weights_reach_the_models_and_make_population_totals(tables):
+    import numpy as np
+    import statsmodels.api as sm
+
+    firms, links, country = tables
+    frame = Survey.from_frame(firms, links, home_country=country).analysis_frame()
+    frame["weight"] = np.random.default_rng(2).uniform(5.0, 40.0, len(frame))
+    results = run_study(
+        frame,
+        outcomes=["product"],
+        sensitivity=False,
+        heterogeneity=False,
+        bootstrap_replications=10,
+        scenarios=({"programme": "cluster", "firms_treated": 2000, "targeting": "random"},),
+    )
+    controls = results.models["product"]["controls"]
+    sample = frame.loc[frame[["product", "foreign_share", "openness"]].notna().all(axis=1)]
+    design = pd.get_dummies(sample[["industry", "region"]], drop_first=True, dtype=float)
+    columns = ["breadth_regional", "breadth_national", "breadth_international", "foreign_share"]
+    x = pd.concat(
+        [sample[columns].astype(float), np.log(sample["employees"]), sample["openness"], design],
+        axis=1,
+    )
+    reference = sm.GLM(
+        sample["product"].astype(float),
+        sm.add_constant(x),
+        family=sm.families.Binomial(),
+        freq_weights=sample["weight"],
+    ).fit(tol=1e-12)
+    assert controls.terms["breadth_international"].estimate == pytest.approx(
+        reference.params["breadth_international"], rel=1e-6
+    )
+    scenario = results.counterfactuals[0]
+    assert scenario.weighted
+    assert scenario.cell("all").firms == pytest.approx(sample["weight"].sum(), rel=1e-12)

@@ -290,3 +290,15 @@ def test_sensitivity_column_agrees_with_the_bootstraps_own_cluster_errors(frame)
         assert 1.0 / 999 <= wild.p_value <= 1.0
         assert "webb" in wild.inference
     assert any("5 clusters" in note for note in clustered["breadth_regional"].note.split(". "))
+
+
+def test_margins_plus_one_agrees_with_the_studys_own_probability_change(product, compared):
+    from buzzpipe.study.models import marginal_effects
+
+    sample, fitted = product
+    effects = marginal_effects(fitted, sample, ["breadth_international"], "robust")
+    margins_change = effects["breadth_international: +1"]
+    own = compared.descriptions["product"]["probability_change_international"]
+    assert margins_change.estimate == pytest.approx(own.estimate, rel=1e-10)
+    assert margins_change.std_error == pytest.approx(own.std_error, rel=1e-6)
+    assert "breadth_international: dy/dx" in effects

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from buzzpipe.data.placeholder import PARTNER_CODES
 from buzzpipe.errors import InputError
 from buzzpipe.survey import Survey, read_edge_list
 from buzzpipe.survey.builtin import SHIPPED_MAPPINGS
@@ -184,16 +185,9 @@ def test_edge_list_files_through_the_norwegian_mapping(tmp_path):
     ).assign(
         byregion=[1, 1, 2, 1], produkt=[1, 2, 1, 9], prosess=2, nytt_marked=2, apenhet=3
     ).to_csv(firms_file, index=False)
-    codes = {
-        "suppliers": "lev",
-        "customers": "kunde",
-        "competitors": "konk",
-        "consultants": "konsulent",
-        "universities": "univ",
-        "research_institutes": "forsk",
-        "group": "konsern",
-    }
-    links.rename(
+    codes = PARTNER_CODES  # the Norwegian-style partner type codes
+    # Norwegian partner regions as the firms' region codes, foreign ones as names
+    links.assign(partner_region=links["partner_region"].replace({"Oslo": 1, "Bergen": 2})).rename(
         columns={"firm_id": "lopenr", "partner_id": "partner", "partner_country": "partner_land"}
     ).assign(partnertype=links["partner_type"].map(codes)).drop(columns="partner_type").to_csv(
         links_file, index=False
@@ -207,3 +201,23 @@ def test_edge_list_files_through_the_norwegian_mapping(tmp_path):
         assert plain(got[column]) == plain(want[column])
     np.testing.assert_allclose(got["pipeline_exposure"], want["pipeline_exposure"])
     assert list(got["region"].cat.categories) == ["Oslo", "Bergen"]
+    assert plain(survey.links["scale"]) == plain(expected.links["scale"])
+
+
+def test_exposure_counts_a_surveyed_partner_with_a_missing_answer_as_unknown():
+    from buzzpipe.survey.edge_list import pipeline_exposure
+
+    links = pd.DataFrame(
+        {
+            "firm_id": [1, 1, 1, 2],
+            "partner_id": ["2", "3", "4", "1"],
+            "partner_type": ["suppliers", "customers", "suppliers", "suppliers"],
+            "scale": ["regional", "regional", "regional", "national"],
+        }
+    )
+    firm_keys = pd.Series(["1", "2", "3", "4"])
+    has_pipeline = pd.Series([1, 1, pd.NA, 0], dtype="Int8")  # firm 3's answer is missing
+    exposure = pipeline_exposure(links, firm_keys, has_pipeline, local_scale="regional")
+    # firm 1: partners 2 (yes), 3 (unknown), 4 (no): 1 of 2 known, 1 of 3 unknown
+    assert exposure.loc[0].tolist() == pytest.approx([0.5, 1 / 3])
+    assert exposure.loc[1:].isna().all().all()

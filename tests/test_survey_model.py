@@ -102,6 +102,11 @@ def test_types_and_category_order():
     assert list(firms["region"].cat.categories) == sorted(REGIONS)
     assert list(firms["industry"].cat.categories) == [1, 2, 3, 4]
     assert survey.reference == {"region": "Bergen", "industry": 1}
+    # product_novelty needs the new-to-market answer
+    assert (
+        "product_novelty"
+        not in Survey.from_frame(frame.drop(columns="new_to_market")).analysis_frame()
+    )
     regime = survey.analysis_frame()["regime"]
     assert list(regime.cat.categories) == ["none", "local_only", "global_only", "both"]
 

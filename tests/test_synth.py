@@ -345,6 +345,11 @@ def test_calibration_meets_its_targets_and_writes_them_back(tmp_path):
     reloaded = load_preset(target)
     for key, value in outcome.values.items():
         assert reloaded[key] == value
+    # Inherited values written into the file carry the provenance of their targets.
+    appended = reloaded.parameters["outcomes.product.breadth_international"]
+    assert appended.calibrated and appended.source == "published"
+    assert appended.reason.startswith("calibrated by simulation to calibration.target_odds_ratio")
+    assert reloaded.parameters["collaboration.scale_shift"].source == "assumed"  # national share
     again = simulate(reloaded, range(12))
     assert again.mean_odds_ratio() == pytest.approx(summary.mean_odds_ratio(), abs=1e-9)
 

@@ -177,3 +177,10 @@ def test_rule_table_is_complete_and_renders():
         VerdictRule("x", ("tests/a/b",), "sometimes", 0.05, "", "")
     with pytest.raises(ValueError, match="threshold"):
         VerdictRule("x", ("tests/a/b",), "joint", 5, "", "")
+
+
+def test_readme_shows_the_rule_table_the_code_applies():
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    assert rule_table_markdown() in readme.read_text(encoding="utf-8")

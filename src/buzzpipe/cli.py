@@ -34,7 +34,9 @@ def add_few_clusters_mc(subparsers) -> None:
     )
     parser.add_argument("--replications", type=int, default=5000)
     parser.add_argument("--clusters", type=int, nargs="+", default=[5, 10, 30, 100])
-    parser.add_argument("--beta", type=float, default=0.0, help="true slope (0 measures size)")
+    parser.add_argument("--beta", type=float, default=0.0, help="true slope")
+    parser.add_argument("--null", type=float, default=0.0, help="tested value (= beta: size)")
+    parser.add_argument("--balanced", action="store_true", help="equal region shares instead")
     parser.add_argument("--seed", type=int, default=20110601)
     parser.add_argument("--output", help="JSON file for the results (written atomically)")
     parser.set_defaults(func=run_few_clusters_mc)
@@ -59,6 +61,8 @@ def run_few_clusters_mc(args: argparse.Namespace) -> int:
         args.beta,
         args.seed,
         report=lambda s: print(s, flush=True),
+        null_value=args.null,
+        balanced=args.balanced,
     )
     if args.output:
         write_text(args.output, json.dumps(record, indent=2))

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from buzzpipe import __version__
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate import random_weights
 
@@ -74,7 +75,7 @@ class NewtonBatch:
     """Estimates and flags of a batch of weighted fits of one design (one column per replicate)."""
 
     params: np.ndarray  # p x B
-    loglike: np.ndarray  # B
+    loglike: np.ndarray  # B, before the final (tiny) Newton step
     converged: np.ndarray  # B, bool
     full_rank: np.ndarray  # B, bool
     separated: np.ndarray  # B, bool
@@ -239,6 +240,7 @@ class BootstrapResult:
     n_clusters: int | None = None
     cluster_var: str | None = None
     notes: list[str] = field(default_factory=list)
+    version: str = __version__  # of buzzpipe, so results say what produced them
 
     @property
     def failed(self) -> np.ndarray:

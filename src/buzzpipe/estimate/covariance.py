@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg
 
 from buzzpipe.errors import EstimationError
 
@@ -30,10 +29,13 @@ def invert_information(hessian: np.ndarray, names: list[str]) -> np.ndarray:
     k = hessian.shape[0]
     if k == 0:
         return np.zeros((0, 0))
+    scale = np.sqrt(np.abs(np.diag(hessian)))
+    scale[~(scale > 0)] = 1.0
     try:
-        factor = linalg.cho_factor(-hessian, lower=True)
-        bread = linalg.cho_solve(factor, np.eye(k))
-    except linalg.LinAlgError:
+        lower = np.linalg.cholesky(-hessian / np.outer(scale, scale))
+        inverse_lower = np.linalg.solve(lower, np.eye(k))
+        bread = (inverse_lower.T @ inverse_lower) / np.outer(scale, scale)
+    except np.linalg.LinAlgError:
         raise EstimationError(
             "the information matrix is singular at the estimate (terms: "
             + ", ".join(names)

@@ -27,7 +27,7 @@ from formulaic import Formula, model_matrix
 
 from buzzpipe.errors import InputError
 
-__all__ = ["Design", "build_design", "FORMULA_CONTEXT"]
+__all__ = ["Design", "build_design", "rebuild_matrix", "FORMULA_CONTEXT"]
 
 # functions a formula may call beyond formulaic's own transforms (C, I, center, scale, ...)
 FORMULA_CONTEXT: dict[str, Any] = {"log": np.log, "exp": np.exp, "sqrt": np.sqrt}
@@ -54,6 +54,8 @@ class Design:
     offset_name: str | None = None
     outcome_spec: Any = None
     notes: list[str] = field(default_factory=list)
+    # X'WX (W the sampling weights), cached by the checks so that estimation can reuse it
+    gram: np.ndarray | None = None
 
     @classmethod
     def from_arrays(
@@ -106,15 +108,7 @@ class Design:
         Rows are kept one for one (a missing input gives a NaN row), so perturbed copies of the
         estimation data line up with ``row_ids``.
         """
-        if self.model_spec is None:
-            raise InputError("this design was built from arrays: it has no formula to rebuild")
-        try:
-            frame = self.model_spec.get_model_matrix(
-                new_data, na_action="ignore", context=FORMULA_CONTEXT
-            )
-        except Exception as error:  # formulaic raises many types for unknown levels, names, ...
-            raise InputError(f"cannot build the model's design for new data: {error}") from None
-        return np.asarray(frame[self.names], dtype=np.float64)
+        return rebuild_matrix(self.model_spec, self.names, new_data)
 
     def subset(
         self, keep_rows: np.ndarray | None = None, keep_columns: Sequence[str] | None = None
@@ -123,7 +117,8 @@ class Design:
         design = self
         if keep_columns is not None:
             positions = [self.names.index(name) for name in keep_columns]
-            design = replace(design, X=design.X[:, positions], names=list(keep_columns))
+            gram = None if self.gram is None else self.gram[np.ix_(positions, positions)]
+            design = replace(design, X=design.X[:, positions], names=list(keep_columns), gram=gram)
         if keep_rows is not None:
             clusters, labels = design.clusters, design.cluster_labels
             if clusters is not None:
@@ -131,6 +126,7 @@ class Design:
                 labels = labels[used]
             design = replace(
                 design,
+                gram=None,
                 y=design.y[keep_rows],
                 X=design.X[keep_rows],
                 row_ids=design.row_ids[keep_rows],
@@ -140,6 +136,22 @@ class Design:
                 offset=None if design.offset is None else design.offset[keep_rows],
             )
         return design
+
+
+def rebuild_matrix(model_spec: Any, names: Sequence[str], new_data: pd.DataFrame) -> np.ndarray:
+    """X for ``new_data`` through a formulaic specification, columns ``names`` in that order."""
+    if model_spec is None:
+        raise InputError("this design was built from arrays: it has no formula to rebuild")
+    try:
+        frame = model_spec.get_model_matrix(new_data, na_action="ignore", context=FORMULA_CONTEXT)
+    except Exception as error:  # formulaic raises many types for unknown levels, names, ...
+        raise InputError(f"cannot build the model's design for new data: {error}") from None
+    return np.asarray(frame[list(names)], dtype=np.float64)
+
+
+def _plain(value: object) -> object:
+    """A numpy scalar as the Python value (so messages read 'got -1.0', not 'np.float64(-1.0)')."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def _require_column(data: pd.DataFrame, column: str, role: str) -> None:
@@ -207,7 +219,7 @@ def build_design(
                 "sampling weights must be non-negative numbers",
                 column=weights,
                 rows=rows,
-                value=data.loc[rows[0], weights],
+                value=_plain(data.loc[rows[0], weights]),
                 expected="a weight >= 0",
             )
         usable &= weight_values > 0  # zero-weight rows do not enter the sample (as Stata)

@@ -23,6 +23,7 @@ __all__ = [
     "continuous_separation",
     "separating_direction",
     "column_ranges",
+    "cross_products",
     "cluster_notes",
     "FEW_CLUSTERS",
 ]
@@ -35,7 +36,7 @@ COLLINEARITY_TOLERANCE = 1e-9
 
 def check_binary_outcome(y: np.ndarray, row_ids, outcome: str) -> None:
     """A 0/1 outcome that varies, or a clear error naming the bad rows."""
-    bad = ~np.isin(y, (0.0, 1.0))
+    bad = ~((y == 0.0) | (y == 1.0))
     if bad.any():
         rows = list(row_ids[bad])
         raise InputError(
@@ -54,31 +55,54 @@ def check_binary_outcome(y: np.ndarray, row_ids, outcome: str) -> None:
         )
 
 
+def cross_products(X: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """X' W X in row blocks (the symmetric product); W the sampling weights or the identity."""
+    gram = np.zeros((X.shape[1], X.shape[1]))
+    for start in range(0, X.shape[0], 65_536):
+        block = X[start : start + 65_536]
+        if weights is None:
+            gram += block.T @ block
+        else:
+            gram += weighted_gram(block, weights[start : start + 65_536])
+    return gram
+
+
 def collinear_columns(
-    X: np.ndarray, names: list[str], weights: np.ndarray | None = None
+    X: np.ndarray,
+    names: list[str],
+    weights: np.ndarray | None = None,
+    gram: np.ndarray | None = None,
 ) -> list[str]:
     """Columns that are linear combinations of the columns before them (Stata drops the later one).
 
     Works on the centred cross-product matrix when the design has an intercept, so a column with
-    a large mean and small spread is not mistaken for the constant.
+    a large mean and small spread is not mistaken for the constant. ``gram`` (X'WX), when given,
+    saves the pass over the data.
     """
-    w = np.ones(X.shape[0]) if weights is None else weights
-    gram = np.zeros((X.shape[1], X.shape[1]))
-    for start in range(0, X.shape[0], 65_536):
-        gram += weighted_gram(X[start : start + 65_536], w[start : start + 65_536])
+    gram = cross_products(X, weights) if gram is None else gram.copy()
     has_intercept = "Intercept" in names
     if has_intercept:
-        # centre every other column: the intercept's row and column become (total, 0, ..., 0)
-        total = w.sum()
-        means = (X.T @ w) / total
-        gram = gram - total * np.outer(means, means)
+        # centre every other column: the intercept's row and column become (total, 0, ..., 0);
+        # the intercept's row of X'WX holds the weighted column sums
         intercept = names.index("Intercept")
+        total = gram[intercept, intercept]
+        means = gram[:, intercept] / total
+        gram = gram - total * np.outer(means, means)
         gram[intercept, :] = 0.0
         gram[:, intercept] = 0.0
         gram[intercept, intercept] = total
     # sweep the columns in order; a column whose remaining variance is a tiny share of its own
     # (1 - R^2 on the columns kept before it) is collinear and is not swept
     own = np.diag(gram).copy()
+    if np.all(own > 0) and np.all(np.isfinite(own)):
+        # fast path: Cholesky pivots squared are each column's variance left after the columns
+        # before it, the very quantity the sweep below tests
+        try:
+            pivots = np.diag(np.linalg.cholesky(gram / np.sqrt(np.outer(own, own))))
+            if np.all(pivots * pivots >= COLLINEARITY_TOLERANCE):
+                return []
+        except np.linalg.LinAlgError:
+            pass
     dropped: list[str] = []
     for j in range(X.shape[1]):
         pivot = gram[j, j]

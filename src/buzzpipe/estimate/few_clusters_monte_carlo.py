@@ -24,10 +24,11 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from buzzpipe import __version__
 from buzzpipe.estimate import random_weights
 from buzzpipe.estimate.bootstrap import binary_terms
 from buzzpipe.estimate.wild_bootstrap import WildScoreBootstrap, enumerate_draws
@@ -48,7 +49,8 @@ class MonteCarloDesign:
     rho_x: float = 0.5  # intra-cluster correlation of the regressor
     sigma_u: float = 0.5  # s.d. of the cluster shock on the logit scale (latent ICC 0.07)
     beta0: float = -0.1
-    beta: float = 0.0  # the tested coefficient; 0 under H0
+    beta: float = 0.0  # the true slope
+    null_value: float = 0.0  # the value tested: size when it equals beta, power otherwise
     gamma: float = 0.3
     draws: int = 999  # B for the wild bootstrap when not enumerating
     alpha: float = 0.05
@@ -101,7 +103,7 @@ def wald_standard_errors(X, y, clusters, params) -> tuple[float, float]:
 
 
 def one_replication(seed_sequence: np.random.SeedSequence, clusters, design: MonteCarloDesign):
-    """Rejections (True = reject beta = design.beta at alpha) of the four tests in one sample."""
+    """Rejections (True = reject slope = design.null_value at alpha) of the four tests."""
     rng = np.random.default_rng(seed_sequence)
     X, y = simulate_sample(rng, clusters, design)
     draw_seed = int(seed_sequence.generate_state(1, np.uint64)[0])
@@ -109,8 +111,8 @@ def one_replication(seed_sequence: np.random.SeedSequence, clusters, design: Mon
         X, y, clusters, weight_type="webb", draws=design.draws, seed=draw_seed
     )
     cluster_se, robust_se = wald_standard_errors(X, y, clusters, bootstrap.estimate)
-    distance = abs(bootstrap.estimate[1] - design.beta)
-    restricted = bootstrap.restricted_fit(1, design.beta)
+    distance = abs(bootstrap.estimate[1] - design.null_value)
+    restricted = bootstrap.restricted_fit(1, design.null_value)
     sums = bootstrap.partialled_cluster_scores(1, restricted)
     statistic = float(bootstrap.statistics(sums, np.ones((bootstrap.n_clusters, 1)))[0])
     webb_p = bootstrap.bootstrap_p_value(statistic, bootstrap.statistics(sums, bootstrap.draws))
@@ -137,12 +139,15 @@ class CellResult:
     n_clusters: int
     replications: int
     beta: float
+    null_value: float
     rejection: dict[str, float]
     mc_se: dict[str, float]
     seconds: float
 
     def coverage(self) -> dict[str, float]:
         """Coverage of the 95% intervals: one minus the rejection rate at the true value."""
+        if self.beta != self.null_value:
+            return {}
         return {test: 1.0 - rate for test, rate in self.rejection.items()}
 
 
@@ -171,7 +176,13 @@ def run_cell(
     rates = {test: counts[test] / replications for test in TESTS}
     errors = {test: math.sqrt(rate * (1 - rate) / replications) for test, rate in rates.items()}
     return CellResult(
-        n_clusters, replications, design.beta, rates, errors, time.perf_counter() - start
+        n_clusters,
+        replications,
+        design.beta,
+        design.null_value,
+        rates,
+        errors,
+        time.perf_counter() - start,
     )
 
 
@@ -223,8 +234,10 @@ def table(cells: Sequence[CellResult]) -> str:
     header = "| G | replications | " + " | ".join(TESTS) + " |"
     lines = [header, "|" + "---|" * (len(TESTS) + 2)]
     for cell in cells:
+        coverage = cell.coverage()
         entries = [
-            f"{cell.rejection[t]:.4f} ({cell.mc_se[t]:.4f}); cov {1 - cell.rejection[t]:.3f}"
+            f"{cell.rejection[t]:.4f} ({cell.mc_se[t]:.4f})"
+            + (f"; cov {coverage[t]:.3f}" if coverage else "")
             for t in TESTS
         ]
         lines.append(f"| {cell.n_clusters} | {cell.replications} | " + " | ".join(entries) + " |")
@@ -241,11 +254,18 @@ def run_study(
     beta: float = 0.0,
     seed: int = 20110601,
     report=print,
+    null_value: float = 0.0,
+    balanced: bool = False,
 ) -> dict:
-    """The whole Monte Carlo (BLAS pinned to one thread): correlations, then one cell per G."""
+    """The whole Monte Carlo (BLAS pinned to one thread): correlations, then one cell per G.
+
+    ``balanced`` replaces the preset's region shares by equal ones (a reference design).
+    """
     from threadpoolctl import threadpool_limits
 
-    design = MonteCarloDesign(beta=beta)
+    design = MonteCarloDesign(beta=beta, null_value=null_value)
+    if balanced:
+        design = replace(design, region_shares=(0.2,) * 5)
     with threadpool_limits(1):
         correlations = intracluster_correlations(100, seed, design)
         report(
@@ -263,11 +283,16 @@ def run_study(
                 )
                 + f"  [{cell.seconds:.0f} s]"
             )
-    report(f"\nbeta = {beta}: rejection rate at 5% (Monte Carlo s.e.); coverage = 1 - rate")
+    what = "coverage = 1 - rate" if beta == null_value else "power: no coverage"
+    report(
+        f"\ntrue slope {beta}, tested {null_value}: rejection rate at 5% (Monte Carlo s.e.); "
+        + what
+    )
     report(table(cells))
     return {
         "design": asdict(design) | {"region_shares": list(design.region_shares)},
         "seed": seed,
+        "version": __version__,
         "intracluster_correlations": correlations,
         "cells": as_records(cells),
     }

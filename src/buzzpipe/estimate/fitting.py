@@ -17,6 +17,7 @@ themselves).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -74,7 +75,11 @@ def prepare_design(design: Design, family: Family) -> tuple[Design, Family, list
         raise EstimationError(f"no observations left to estimate the model of {design.outcome!r}")
 
     def drop_collinear(current: Design) -> Design:
-        dropped = diagnostics.collinear_columns(current.X, current.names, current.weights)
+        if current.gram is None:
+            current = replace(current, gram=diagnostics.cross_products(current.X, current.weights))
+        dropped = diagnostics.collinear_columns(
+            current.X, current.names, current.weights, current.gram
+        )
         if not dropped:
             return current
         notes.extend(f"{name} omitted because of collinearity" for name in dropped)
@@ -122,10 +127,45 @@ def _start(family: Family, design: Design) -> np.ndarray:
 
 
 def _run_newton(
-    family: Family, design: Design, X: np.ndarray, start: np.ndarray, tol: float, max_iter: int
+    family: Family,
+    design: Design,
+    X: np.ndarray,
+    start: np.ndarray,
+    tol: float,
+    max_iter: int,
+    initial: tuple[float, np.ndarray, np.ndarray] | None = None,
 ) -> NewtonResult:
     chunks = row_blocks(X, design.y, design.weights, design.offset)
-    return newton(family, chunks, start, tol=tol, max_iter=max_iter)
+    return newton(family, chunks, start, tol=tol, max_iter=max_iter, initial=initial)
+
+
+def initial_evaluation(
+    family: Family, design: Design, start: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray] | None:
+    """Log-likelihood, gradient and Hessian at the start without a full pass, where X'WX is known.
+
+    At the constant-only start of a logit every row has the same curvature p(1-p), so the
+    Hessian is -p(1-p) X'WX; the LPM's Hessian is -X'WX at any point. The gradient needs only
+    X'(w y), one matrix-vector product. ``None`` where this shortcut does not apply.
+    """
+    if design.gram is None or design.offset is not None:
+        return None
+    w = np.ones_like(design.y) if design.weights is None else design.weights
+    weighted_outcome = w * design.y
+    X_weighted_outcome = design.X.T @ weighted_outcome
+    if family.name == "lpm" and not np.any(start):
+        return -0.5 * float(weighted_outcome @ design.y), X_weighted_outcome, -design.gram
+    if family.name != "logit" or "Intercept" not in design.names:
+        return None
+    intercept = design.names.index("Intercept")
+    others = np.delete(start, intercept)
+    if np.any(others):
+        return None
+    share = float(special.expit(start[intercept]))
+    total, successes = float(w.sum()), float(weighted_outcome.sum())
+    llf = successes * np.log(share) + (total - successes) * np.log1p(-share)
+    gradient = X_weighted_outcome - share * design.gram[:, intercept]
+    return llf, gradient, -share * (1.0 - share) * design.gram
 
 
 def _separation_error(design: Design, count_text: str) -> EstimationError | None:
@@ -246,7 +286,16 @@ def fit_design(
             f"{design.nobs} observations are too few for {k} parameters in the model of "
             f"{design.outcome!r}"
         )
-    result = _run_newton(family, design, design.X, _start(family, design), tol, max_iter)
+    start = _start(family, design)
+    result = _run_newton(
+        family,
+        design,
+        design.X,
+        start,
+        tol,
+        max_iter,
+        initial=initial_evaluation(family, design, start),
+    )
     if not result.converged:
         count_text = (
             f"the {family.name} model of {design.outcome!r} did not converge after "
@@ -307,12 +356,13 @@ def fit_design(
     if vcov_type == "cluster":
         meat = pieces.cluster_score_sums.T @ pieces.cluster_score_sums
     slopes = [name for name in design.names if name != "Intercept"]
+    index = pd.Index(names, dtype=object)  # built once: pandas' string inference is slow
     return Fit(
         family=family.name,
         formula=design.formula,
         outcome=design.outcome,
-        params=pd.Series(params, index=names, name="coef"),
-        vcov=pd.DataFrame(covariance, index=names, columns=names),
+        params=pd.Series(params, index=index, name="coef"),
+        vcov=pd.DataFrame(covariance, index=index, columns=index),
         llf=float(llf),
         llnull=float(null_llf),
         nobs=nobs,

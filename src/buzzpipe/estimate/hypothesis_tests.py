@@ -340,7 +340,7 @@ def _describe_row(row: np.ndarray, value: float, names: Sequence[str]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Combination:
     """Estimates of one or more combinations of coefficients with delta-method errors."""
 
@@ -373,6 +373,8 @@ class Combination:
     def __str__(self) -> str:
         return self.table.to_string()
 
+    __repr__ = __str__
+
 
 def inference_table(
     names: Sequence[str],
@@ -380,6 +382,7 @@ def inference_table(
     vcov: np.ndarray,
     df: float | None,
     level: float = 95.0,
+    index_name: str = "combination",
 ) -> pd.DataFrame:
     """Estimate, standard error, z or t, p-value and confidence interval, Stata's columns."""
     estimate = np.asarray(estimate, dtype=float)
@@ -404,7 +407,7 @@ def inference_table(
             "ci_lower": estimate - critical * se,
             "ci_upper": estimate + critical * se,
         },
-        index=pd.Index(list(names), name="combination"),
+        index=pd.Index(list(names), name=index_name),
     )
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special
+from scipy import sparse, special
 
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate.hypothesis_tests import inference_table, reference_df
@@ -174,11 +174,6 @@ class _ModelView:
                 f"rebuilding the design for {what} dropped {len(frame) - array.shape[0]} rows "
                 "(missing or invalid values after the change)"
             )
-        if not np.all(np.isfinite(array)):
-            raise EstimationError(
-                f"rebuilding the design for {what} gave non-finite values "
-                "(e.g. the log of a non-positive number)"
-            )
         return array
 
     def index(self, design: np.ndarray, offset: np.ndarray | float) -> np.ndarray:
@@ -281,7 +276,7 @@ def _set_value(frame: pd.DataFrame, variable: str, value: object) -> pd.DataFram
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class MarginsResult:
     """Margins with Stata's columns (estimate, se, z or t, p, confidence interval).
 
@@ -318,37 +313,54 @@ class MarginsResult:
         return self.table.copy()
 
     def __str__(self) -> str:
-        return self.table.to_string()
+        reference = "normal" if self.df is None else f"t({self.df:g})"
+        header = f"Margins, delta-method errors, {reference} reference, {self.level:g}% intervals"
+        return f"{header}\n{self.table.to_string()}"
+
+    __repr__ = __str__
 
     def group_contrasts(self, reference: object | None = None) -> MarginsResult:
         """Differences between groups of ``by`` (Stata's ``r.`` contrasts): every group minus
         the reference group (the first by default), for the same term, change, at and outcome."""
+        return self._contrasts("group", reference, "group contrasts need margins with by=")
+
+    def at_contrasts(self, reference: object | None = None) -> MarginsResult:
+        """Differences between ``at`` scenarios (Stata's ``contrast(atcontrast(r))``): every
+        scenario minus the reference one (the first by default), e.g. the predicted change from
+        no international partner to two, with its delta-method error."""
+        return self._contrasts("at", reference, "at contrasts need margins with several at=")
+
+    def _contrasts(self, column: str, reference: object | None, missing: str) -> MarginsResult:
         table = self.table
-        if (table["group"] == "").all():
-            raise InputError("group contrasts need margins computed with by=")
-        groups = list(dict.fromkeys(table["group"]))
-        reference = groups[0] if reference is None else str(reference)
-        if reference not in groups:
-            raise InputError("unknown reference group", value=reference, expected=str(groups))
-        keys = ["term", "contrast", "at", "outcome"]
+        choices = list(dict.fromkeys(table[column]))
+        if len(choices) < 2:
+            raise InputError(missing)
+        reference = choices[0] if reference is None else str(reference)
+        if reference not in choices:
+            raise InputError(f"unknown reference {column}", value=reference, expected=str(choices))
+        fields = ["term", "contrast", "at", "group", "outcome"]
+        keys = [name for name in fields if name != column]
         rows, labels, described = [], [], []
         positions = {label: i for i, label in enumerate(table.index)}
-        for key_values, block in table.groupby(keys, sort=False):
-            base = block[block["group"] == reference]
+        for _, block in table.groupby(keys, sort=False):
+            base = block[block[column] == reference]
             if base.empty:
                 continue
             for label, row in block.iterrows():
-                if row["group"] == reference:
+                if row[column] == reference:
                     continue
                 weights = np.zeros(len(table))
                 weights[positions[label]] = 1.0
                 weights[positions[base.index[0]]] = -1.0
                 rows.append(weights)
-                text = f"{row['group']} - {reference}"
-                described.append((*key_values[:3], text, key_values[3]))
-                labels.append(
-                    _row_label(key_values[0], key_values[1], key_values[2], text, key_values[3])
+                parts = {name: row[name] for name in fields}
+                parts[column] = (
+                    f"{row[column]} - {reference}"
+                    if column == "group"
+                    else (f"({row[column]}) - ({reference})")
                 )
+                described.append(tuple(parts[name] for name in fields))
+                labels.append(_row_label(*(parts[name] for name in fields)))
         transform = np.vstack(rows)
         estimate = transform @ table["estimate"].to_numpy()
         covariance = transform @ self.vcov.to_numpy() @ transform.T
@@ -409,32 +421,48 @@ def _result(
 class _Averager:
     """Averages per-row quantities over the sample or each ``by`` group (with the fit's weights).
 
-    With ``at_means`` the designs themselves are averaged first (Stata's ``atmeans``: numeric
-    variables at their means, factor indicators at their sample shares), and the average is then
-    a single evaluation per group.
+    The group weights are a sparse (groups x rows) matrix, so many groups cost no more memory
+    than one. With ``at_means`` the designs themselves are averaged first (Stata's ``atmeans``:
+    numeric variables at their means, factor indicators at their sample shares), and each group
+    is then a single evaluation.
     """
 
     def __init__(
         self, weights: np.ndarray, group_codes: np.ndarray, n_groups: int, at_means: bool
     ) -> None:
-        matrix = np.zeros((n_groups, weights.size))
-        matrix[group_codes, np.arange(weights.size)] = weights
-        totals = matrix.sum(axis=1, keepdims=True)
+        totals = np.bincount(group_codes, weights=weights, minlength=n_groups)
         if np.any(totals <= 0):
             raise EstimationError("a group of by= has no weight in the estimation sample")
-        self.row_weights = matrix / totals
+        n_rows = weights.size
+        self.row_weights = sparse.csr_matrix(
+            (weights / totals[group_codes], (group_codes, np.arange(n_rows))),
+            shape=(n_groups, n_rows),
+        )
         self.at_means = at_means
         self.n_groups = n_groups
+
+    def group_means(self, values: np.ndarray) -> np.ndarray:
+        """Weighted means of per-row values (1-d or 2-d) within each group."""
+        return np.asarray(self.row_weights @ values)
 
     def rows(self, array: np.ndarray | float) -> np.ndarray | float:
         """Collapse per-row arrays to one row per group when evaluating at means."""
         if not self.at_means or np.ndim(array) == 0:
             return array
-        return self.row_weights @ array
+        return self.group_means(array)
 
-    @property
-    def averaging(self) -> np.ndarray:
-        return np.eye(self.n_groups) if self.at_means else self.row_weights
+    def mean(self, values: np.ndarray) -> np.ndarray:
+        """Average evaluated rows (N, ...) into groups (R, ...)."""
+        if self.at_means:
+            return values
+        flat = values.reshape(values.shape[0], -1)
+        return self.group_means(flat).reshape((self.n_groups, *values.shape[1:]))
+
+    def weighted_cross(self, vector: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        """sum_i a_ri vector_i matrix_i for each group r: (R, P)."""
+        if self.at_means:
+            return vector[:, None] * matrix
+        return np.asarray(self.row_weights.multiply(vector[None, :]).tocsr() @ matrix)
 
 
 def _prediction_terms(
@@ -444,13 +472,14 @@ def _prediction_terms(
     design = averager.rows(design)
     index = view.index(design, averager.rows(offset))
     evaluation = view.outcomes.evaluate(index)
-    average = averager.averaging
-    value = average @ evaluation.value
-    jacobian = np.zeros((average.shape[0], value.shape[1], view.params.size))
+    value = averager.mean(evaluation.value)
+    jacobian = np.zeros((value.shape[0], value.shape[1], view.params.size))
     for k in range(value.shape[1]):
-        jacobian[:, k, view.slope_positions] = (average * evaluation.d_index[:, k]) @ design
+        jacobian[:, k, view.slope_positions] = averager.weighted_cross(
+            evaluation.d_index[:, k], design
+        )
     if view.cut_positions:
-        jacobian[:, :, view.cut_positions] = np.einsum("rn,nkc->rkc", average, evaluation.d_cut)
+        jacobian[:, :, view.cut_positions] = averager.mean(evaluation.d_cut)
     return value, jacobian
 
 
@@ -467,16 +496,15 @@ def _derivative_terms(
     index = view.index(design, averager.rows(offset))
     index_slope = design_slope @ view.slopes
     evaluation = view.outcomes.evaluate(index)
-    average = averager.averaging
-    value = average @ (evaluation.d_index * index_slope[:, None])
-    jacobian = np.zeros((average.shape[0], value.shape[1], view.params.size))
+    value = averager.mean(evaluation.d_index * index_slope[:, None])
+    jacobian = np.zeros((value.shape[0], value.shape[1], view.params.size))
     for k in range(value.shape[1]):
-        jacobian[:, k, view.slope_positions] = (
-            average * (evaluation.d_index2[:, k] * index_slope)
-        ) @ design + (average * evaluation.d_index[:, k]) @ design_slope
+        jacobian[:, k, view.slope_positions] = averager.weighted_cross(
+            evaluation.d_index2[:, k] * index_slope, design
+        ) + averager.weighted_cross(evaluation.d_index[:, k], design_slope)
     if view.cut_positions:
-        jacobian[:, :, view.cut_positions] = np.einsum(
-            "rn,nkc->rkc", average, evaluation.d_index_cut * index_slope[:, None, None]
+        jacobian[:, :, view.cut_positions] = averager.mean(
+            evaluation.d_index_cut * index_slope[:, None, None]
         )
     return value, jacobian
 
@@ -531,6 +559,186 @@ def _groups(sample: pd.DataFrame, by: str | Sequence[str] | None) -> tuple[np.nd
 def _relative_steps(values: np.ndarray) -> np.ndarray:
     scale = float(np.mean(np.abs(values))) or 1.0
     return RELATIVE_STEP * np.maximum(np.abs(values), 1e-3 * scale)
+
+
+# Designs of perturbed copies are rebuilt in batches of at most this many rows: formulaic's
+# cost is mostly per call, so small samples go through in one call, large ones a task at a time.
+BATCH_ROWS = 250_000
+
+
+@dataclass
+class _Task:
+    """One margin to compute and the (lazily made) data copies whose designs it needs.
+
+    ``prediction``: frames [scenario]; ``change``: [changed, base];
+    ``derivative``: [scenario, x + h, x - h] with ``step`` = (x + h) - (x - h) per row.
+    """
+
+    term: str
+    contrast: str
+    at_text: str
+    kind: str
+    frames: list[tuple[str, Callable[[], pd.DataFrame]]]
+    step: np.ndarray | None = None
+
+
+def _maker(
+    frame: pd.DataFrame, variable: str | None = None, value: object = None
+) -> Callable[[], pd.DataFrame]:
+    if variable is None:
+        return lambda: frame
+    return lambda: _set_value(frame, variable, value)
+
+
+def _plan(
+    fit: object,
+    sample: pd.DataFrame,
+    scenarios: list[dict[str, object]],
+    chosen: list[str],
+    kind: str,
+    base: Mapping[str, object] | None,
+    at_means: bool,
+    averager: _Averager,
+    codes: np.ndarray,
+    model_variables: list[str],
+) -> list[_Task]:
+    """The margins to compute, scenario by scenario, in Stata's order."""
+    numeric_model_variables = [v for v in model_variables if not _is_factor(fit, sample, v)]
+    tasks: list[_Task] = []
+    model_frame = sample[model_variables]  # copies below carry only what the formula reads
+    for scenario in scenarios:
+        frame = model_frame
+        for variable, value in scenario.items():
+            if variable in model_variables:
+                frame = _set_value(frame, variable, value)
+        if at_means:
+            frame = frame.copy()
+            for variable in numeric_model_variables:
+                if variable not in scenario:
+                    column = frame[variable].to_numpy(dtype=float)
+                    frame[variable] = averager.group_means(column)[codes]
+        at_text = _at_label(scenario)
+        observed = _maker(frame)
+        if not chosen:
+            tasks.append(
+                _Task("", "prediction", at_text, "prediction", [("the predictions", observed)])
+            )
+            continue
+        for variable in chosen:
+            factor = _is_factor(fit, sample, variable)
+            if kind == "plus_one":
+                if factor:
+                    raise InputError(
+                        "a +1 change needs a numeric variable, not a factor", column=variable
+                    )
+                shifted = frame[variable].to_numpy(dtype=float) + 1.0
+                tasks.append(
+                    _Task(
+                        variable,
+                        "+1",
+                        at_text,
+                        "change",
+                        [
+                            (f"{variable} + 1", _maker(frame, variable, shifted)),
+                            ("the observed data", observed),
+                        ],
+                    )
+                )
+            elif factor or kind == "discrete":
+                levels = _levels(sample[variable])
+                if not factor and len(levels) > MAX_FACTOR_LEVELS:
+                    raise InputError(
+                        f"has more than {MAX_FACTOR_LEVELS} distinct values for a discrete change",
+                        column=variable,
+                        expected="kind='ame' or kind='plus_one'",
+                    )
+                reference = (base or {}).get(variable, levels[0])
+                if reference not in levels:
+                    raise InputError(
+                        "base level not found in the estimation sample",
+                        column=variable,
+                        value=reference,
+                    )
+                at_reference = _maker(frame, variable, reference)
+                for level_value in levels:
+                    if level_value == reference:
+                        continue
+                    contrast = f"{_format_level(level_value)} vs {_format_level(reference)}"
+                    tasks.append(
+                        _Task(
+                            variable,
+                            contrast,
+                            at_text,
+                            "change",
+                            [
+                                (
+                                    f"{variable} = {level_value}",
+                                    _maker(frame, variable, level_value),
+                                ),
+                                (f"{variable} = {reference}", at_reference),
+                            ],
+                        )
+                    )
+            else:
+                current = frame[variable].to_numpy(dtype=float)
+                step = _relative_steps(current)
+                higher, lower = current + step, current - step
+                tasks.append(
+                    _Task(
+                        variable,
+                        "dy/dx",
+                        at_text,
+                        "derivative",
+                        [
+                            ("the observed data", observed),
+                            (f"{variable} + h", _maker(frame, variable, higher)),
+                            (f"{variable} - h", _maker(frame, variable, lower)),
+                        ],
+                        step=higher - lower,
+                    )
+                )
+    return tasks
+
+
+def _chunks(tasks: list[_Task], n_rows: int) -> list[list[_Task]]:
+    """Consecutive tasks whose distinct frames total at most BATCH_ROWS rows (one at least)."""
+    chunks: list[list[_Task]] = []
+    current: list[_Task] = []
+    seen: set[int] = set()
+    for task in tasks:
+        new = {id(make) for _, make in task.frames} - seen
+        if current and (len(seen) + len(new)) * n_rows > BATCH_ROWS:
+            chunks.append(current)
+            current, seen = [], set()
+            new = {id(make) for _, make in task.frames}
+        current.append(task)
+        seen |= new
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _build_designs(view: _ModelView, chunk: list[_Task]) -> dict[int, np.ndarray]:
+    """Designs of the chunk's distinct frames, rebuilt through the formula in one call."""
+    makers: dict[int, tuple[str, Callable[[], pd.DataFrame]]] = {}
+    for task in chunk:
+        for what, make in task.frames:
+            makers.setdefault(id(make), (what, make))
+    frames = [make() for _, make in makers.values()]
+    stacked = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    design = view.design(stacked, "the margins")
+    designs: dict[int, np.ndarray] = {}
+    start = 0
+    for (key, (what, _)), frame in zip(makers.items(), frames, strict=True):
+        piece = design[start : start + len(frame)]
+        start += len(frame)
+        if not np.all(np.isfinite(piece)):
+            raise EstimationError(
+                f"rebuilding the design for {what} gave missing or non-finite values "
+                "(e.g. the log of a non-positive number)"
+            )
+        designs[key] = piece
+    return designs
 
 
 def margins(
@@ -622,88 +830,25 @@ def margins(
                 values.append(value[r, k])
                 jacobians.append(jacobian[r, k])
 
-    numeric_model_variables = [v for v in model_variables if not _is_factor(fit, sample, v)]
-    for scenario in scenarios:
-        frame = sample
-        for variable, value in scenario.items():
-            frame = _set_value(frame, variable, value)
-        if at_means:
-            frame = frame.copy()
-            for variable in numeric_model_variables:
-                if variable in scenario:
-                    continue
-                column = frame[variable].to_numpy(dtype=float)
-                group_means = averager.row_weights @ column
-                frame[variable] = group_means[codes]
-        at_text = _at_label(scenario)
-        offset = view.offset
-        if not chosen:
-            design = view.design(frame, "the predictions")
-            add("", "prediction", at_text, *_prediction_terms(view, averager, design, offset))
-            continue
-        design = None
-        for variable in chosen:
-            factor = _is_factor(fit, sample, variable)
-            if kind == "plus_one":
-                if factor:
-                    raise InputError(
-                        "a +1 change needs a numeric variable, not a factor", column=variable
-                    )
-                before = frame[variable].to_numpy(dtype=float)
-                up = view.design(_set_value(frame, variable, before + 1.0), f"{variable} + 1")
-                if design is None:
-                    design = view.design(frame, "the observed data")
-                value_up, jac_up = _prediction_terms(view, averager, up, offset)
-                value_0, jac_0 = _prediction_terms(view, averager, design, offset)
-                add(variable, "+1", at_text, value_up - value_0, jac_up - jac_0)
-            elif factor or kind == "discrete":
-                levels = _levels(sample[variable])
-                if not factor and len(levels) > MAX_FACTOR_LEVELS:
-                    raise InputError(
-                        f"has more than {MAX_FACTOR_LEVELS} distinct values for a discrete change",
-                        column=variable,
-                        expected="kind='ame' or kind='plus_one'",
-                    )
-                reference = (base or {}).get(variable, levels[0])
-                if reference not in levels:
-                    raise InputError(
-                        "base level not found in the estimation sample",
-                        column=variable,
-                        value=reference,
-                    )
-                base_design = view.design(
-                    _set_value(frame, variable, reference), f"{variable} = {reference}"
-                )
-                value_0, jac_0 = _prediction_terms(view, averager, base_design, offset)
-                for level_value in levels:
-                    if level_value == reference:
-                        continue
-                    changed = view.design(
-                        _set_value(frame, variable, level_value), f"{variable} = {level_value}"
-                    )
-                    value_1, jac_1 = _prediction_terms(view, averager, changed, offset)
-                    add(
-                        variable,
-                        f"{_format_level(level_value)} vs {_format_level(reference)}",
-                        at_text,
-                        value_1 - value_0,
-                        jac_1 - jac_0,
-                    )
+    tasks = _plan(
+        fit, sample, scenarios, chosen, kind, base, at_means, averager, codes, model_variables
+    )
+    offset = view.offset
+    for chunk in _chunks(tasks, len(sample)):
+        designs = _build_designs(view, chunk)
+        for task in chunk:
+            built = [designs[id(make)] for _, make in task.frames]
+            if task.kind == "prediction":
+                value, jacobian = _prediction_terms(view, averager, built[0], offset)
+            elif task.kind == "change":
+                value_1, jacobian_1 = _prediction_terms(view, averager, built[0], offset)
+                value_0, jacobian_0 = _prediction_terms(view, averager, built[1], offset)
+                value, jacobian = value_1 - value_0, jacobian_1 - jacobian_0
             else:
-                current = frame[variable].to_numpy(dtype=float)
-                step = _relative_steps(current)
-                higher, lower = current + step, current - step
-                up = view.design(_set_value(frame, variable, higher), f"{variable} + h")
-                down = view.design(_set_value(frame, variable, lower), f"{variable} - h")
-                if design is None:
-                    design = view.design(frame, "the observed data")
-                slope = (up - down) / (higher - lower)[:, None]
-                add(
-                    variable,
-                    "dy/dx",
-                    at_text,
-                    *_derivative_terms(view, averager, design, slope, offset),
-                )
+                slope = (built[1] - built[2]) / task.step[:, None]
+                value, jacobian = _derivative_terms(view, averager, built[0], slope, offset)
+            add(task.term, task.contrast, task.at_text, value, jacobian)
+        del designs
 
     jacobian = np.vstack(jacobians)
     covariance = jacobian @ np.asarray(fit.vcov, dtype=float) @ jacobian.T

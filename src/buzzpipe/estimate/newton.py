@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg
 
 from buzzpipe.estimate.families import Family
 
@@ -46,10 +45,11 @@ def row_blocks(
     y: np.ndarray,
     weights: np.ndarray | None = None,
     offset: np.ndarray | None = None,
-    block_rows: int = DEFAULT_BLOCK_ROWS,
+    block_rows: int | None = None,
 ) -> list[Chunk]:
     """Views of the arrays in row blocks (no copies)."""
     n = X.shape[0]
+    block_rows = DEFAULT_BLOCK_ROWS if block_rows is None else block_rows
     blocks: list[Chunk] = []
     for start in range(0, max(n, 1), block_rows):
         stop = min(start + block_rows, n)
@@ -91,11 +91,19 @@ def solve_newton_step(gradient: np.ndarray, hessian: np.ndarray) -> np.ndarray:
     """The step -H^{-1} g, by Cholesky of -H; least squares if -H is not positive definite."""
     if gradient.shape[0] == 0:
         return gradient.copy()
+    # equilibrate first: columns on very different scales (employees vs shares) would
+    # otherwise cost digits in the factorisation
+    scale = np.sqrt(np.abs(np.diag(hessian)))
+    scale[~(scale > 0)] = 1.0
+    information = -hessian / np.outer(scale, scale)
+    if not (np.all(np.isfinite(information)) and np.all(np.isfinite(gradient))):
+        return np.full_like(gradient, np.nan)
     try:
-        factor = linalg.cho_factor(-hessian, lower=False, check_finite=True)
-        return linalg.cho_solve(factor, gradient)
-    except (linalg.LinAlgError, ValueError):
-        return np.linalg.lstsq(-hessian, gradient, rcond=None)[0]
+        # numpy's LAPACK wrappers cost less per call than scipy's at these small sizes
+        lower = np.linalg.cholesky(information)
+        return np.linalg.solve(lower.T, np.linalg.solve(lower, gradient / scale)) / scale
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(information, gradient / scale, rcond=None)[0] / scale
 
 
 @dataclass
@@ -118,15 +126,21 @@ def newton(
     *,
     tol: float = 1e-8,
     max_iter: int = 100,
+    initial: tuple[float, np.ndarray, np.ndarray] | None = None,
 ) -> NewtonResult:
     """Maximise the summed log-likelihood from ``start``.
 
-    Converged when the last step moved no parameter by more than ``tol * (1 + |param|)`` (Newton
-    converges quadratically, so the estimate is then accurate far below ``tol``) or when the
-    Newton decrement g'(-H)^{-1}g falls below ``tol**2``.
+    Converged when the next step would move no parameter by more than ``tol * (1 + |param|)``
+    (Newton converges quadratically, so the estimate after that step is accurate far below
+    ``tol``; the step is taken without another pass over the data) or when the Newton decrement
+    g'(-H)^{-1}g falls below ``tol**2``. ``initial`` = (llf, gradient, Hessian) at ``start``
+    saves the first pass when the caller already knows them.
     """
     params = np.array(start, dtype=np.float64)
-    llf, gradient, hessian = accumulate(family, params, source)
+    if initial is None:
+        llf, gradient, hessian = accumulate(family, params, source)
+    else:  # the caller knows the sums at the start (see fitting.initial_evaluation)
+        llf, gradient, hessian = initial
     if not np.isfinite(llf):
         return NewtonResult(params, llf, gradient, hessian, 0, False, "log-likelihood not finite")
     for iteration in range(1, max_iter + 1):
@@ -136,6 +150,10 @@ def newton(
         decrement = float(gradient @ step)
         if decrement < tol * tol:
             return NewtonResult(params, llf, gradient, hessian, iteration - 1, True)
+        if np.max(np.abs(step) / (1.0 + np.abs(params + step)), initial=0.0) < tol:
+            # the remaining step is below tol: take it without another pass over the data (the
+            # Hessian kept is from one step back, a relative difference of order tol)
+            return NewtonResult(params + step, llf, gradient, hessian, iteration, True)
         scale = 1.0
         for _halving in range(40):
             trial = params + scale * step

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from buzzpipe.errors import EstimationError, InputError
-from buzzpipe.estimate.design import FORMULA_CONTEXT, Design
+from buzzpipe.estimate.design import FORMULA_CONTEXT, rebuild_matrix
 from buzzpipe.estimate.families import Family
 
 __all__ = ["Fit"]
@@ -154,9 +154,7 @@ class Fit:
     # ---- new data --------------------------------------------------------------------------
     def design_matrix(self, new_data: pd.DataFrame) -> np.ndarray:
         """X for ``new_data`` through the fitted specification (kept columns, fitted order)."""
-        design = Design.__new__(Design)
-        design.model_spec, design.names = self.model_spec, self.x_names
-        return Design.rebuild(design, new_data)
+        return rebuild_matrix(self.model_spec, self.x_names, new_data)
 
     def _offset_for(self, data: pd.DataFrame, offset: np.ndarray | None) -> np.ndarray | None:
         if offset is not None:

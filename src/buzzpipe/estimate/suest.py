@@ -29,6 +29,7 @@ class SampleOverlap:
     sizes: dict[str, int]
     n_union: int
     n_common: int
+    refitted_on_common: bool = False
 
     @property
     def identical(self) -> bool:
@@ -38,6 +39,11 @@ class SampleOverlap:
         per_model = ", ".join(f"{label}: {size}" for label, size in self.sizes.items())
         if self.identical:
             return f"all models use the same {self.n_union} firms"
+        if self.refitted_on_common:
+            return (
+                f"estimation samples differed ({per_model}); every model was refitted on the "
+                f"{self.n_common} firms common to all"
+            )
         return (
             f"estimation samples differ ({per_model}); {self.n_common} firms are in every "
             f"sample and {self.n_union} in at least one (a firm outside a model's sample adds "
@@ -45,7 +51,7 @@ class SampleOverlap:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SuestResult:
     """Stacked coefficients ``model:term`` with their joint robust or cluster covariance."""
 
@@ -72,7 +78,12 @@ class SuestResult:
     def table(self, level: float = 95.0) -> pd.DataFrame:
         """Estimate, standard error, z, p and confidence interval for every stacked term."""
         return inference_table(
-            list(self.params.index), self.params.to_numpy(), self.vcov.to_numpy(), None, level
+            list(self.params.index),
+            self.params.to_numpy(),
+            self.vcov.to_numpy(),
+            None,
+            level,
+            index_name="term",
         )
 
     def test_equal(self, term: str, models: Sequence[str] | None = None) -> WaldTest:
@@ -98,6 +109,9 @@ class SuestResult:
         )
         return f"{header}\n{self.overlap}\n{self.table().to_string()}"
 
+    def __repr__(self) -> str:
+        return str(self)
+
 
 def _labels(fits: Sequence[object], names: Sequence[str] | None) -> list[str]:
     if names is not None:
@@ -120,12 +134,18 @@ def suest(
     data: pd.DataFrame,
     vcov: str | Mapping[str, str] = "robust",
     names: Sequence[str] | None = None,
+    sample: str = "union",
 ) -> SuestResult:
     """Stack ``fits`` (all estimated on ``data``) with a joint robust or cluster covariance.
 
     ``vcov`` is ``"robust"`` or ``{"cluster": column}``, whatever covariance the fits used
-    (as in Stata, suest recomputes it). Firms are matched across models by row id.
+    (as in Stata, suest recomputes it). Firms are matched across models by row id. Where the
+    samples differ, ``sample="union"`` keeps each model as fitted (Stata's suest: a firm adds
+    zero scores to a model it is not in); ``sample="common"`` refits every model on the firms
+    common to all first, so all coefficients describe the same firms.
     """
+    if sample not in ("union", "common"):
+        raise InputError("unknown suest sample", value=sample, expected="'union' or 'common'")
     fits = list(fits)
     if not fits:
         raise InputError("suest needs at least one fitted model")
@@ -162,8 +182,15 @@ def suest(
         union = union.union(row_ids, sort=False)
     union = data.index[data.index.isin(union)]  # data order
     common = samples[0]
-    for sample in samples[1:]:
-        common = common.intersection(sample)
+    for other in samples[1:]:
+        common = common.intersection(other)
+    sizes = {label: len(rows) for label, rows in zip(labels, samples, strict=True)}
+    refitted = False
+    if sample == "common" and any(len(rows) != len(common) for rows in samples):
+        if len(common) == 0:
+            raise EstimationError("the models' estimation samples share no firm")
+        fits = [_refit(fit, data.loc[data.index.isin(common)]) for fit in fits]
+        union, refitted = data.index[data.index.isin(common)], True
 
     blocks, breads, stacked_names = [], [], []
     for label, fit in zip(labels, fits, strict=True):
@@ -203,9 +230,7 @@ def suest(
         np.concatenate([fit.params.to_numpy(dtype=float) for fit in fits]), index=stacked_names
     )
     overlap = SampleOverlap(
-        sizes={label: len(sample) for label, sample in zip(labels, samples, strict=True)},
-        n_union=n_union,
-        n_common=len(common),
+        sizes=sizes, n_union=n_union, n_common=len(common), refitted_on_common=refitted
     )
     return SuestResult(
         params=params,
@@ -216,6 +241,26 @@ def suest(
         n_clusters=n_clusters,
         nobs=n_union,
         overlap=overlap,
+    )
+
+
+def _refit(model: object, rows: pd.DataFrame) -> object:
+    """The same model (formula, family, weights, offset column) estimated on ``rows``."""
+    from buzzpipe.estimate import fit
+
+    offset = getattr(model, "offset", None)
+    if offset is not None and not isinstance(offset, str):
+        raise InputError(
+            "a model fitted with an offset array cannot be refitted on the common sample",
+            expected="the offset as a column name, or sample='union'",
+        )
+    return fit(
+        model.formula,
+        rows,
+        family=model.family,
+        vcov="robust",
+        weights=getattr(model, "weights", None),
+        offset=offset,
     )
 
 

@@ -68,29 +68,34 @@ def summary_table(fit: Fit, alpha: float = 0.05) -> str:
         lines.append(
             f"{'':>30}(Std. err. adjusted for {fit.n_clusters:,} clusters in {fit.cluster_var})"
         )
-    rule = "-" * 13 + "+" + "-" * 64
+    cuts = set(fit.cut_names)
+    shown = {
+        name: "_cons" if name == "Intercept" else ("/" + name if name in cuts else name)
+        for name in fit.params.index
+    }
+    # Stata truncates term names at 12 characters; formulaic's names are longer, so widen
+    width = min(max([12, len(fit.outcome), *map(len, shown.values())]), 40)
+    rule = "-" * (width + 1) + "+" + "-" * 64
     statistic = "t" if fit.uses_t else "z"
     level = int(round(100 * (1 - alpha)))
     se_label = {"classical": "", "robust": "Robust", "cluster": "Robust"}[fit.vcov_type]
-    lines.append("-" * 78)
-    lines.append(f"{'':>13}|{'':>12}{se_label:>10}")
+    lines.append("-" * len(rule))
+    lines.append(f"{'':>{width + 1}}|{'':>12}{se_label:>10}")
     lines.append(
-        f"{_term(fit.outcome):>12} | Coefficient  std. err. {statistic:>6}    P>|{statistic}|"
-        f"     [{level}% conf. interval]"
+        f"{_term(fit.outcome, width):>{width}} | Coefficient  std. err. {statistic:>6}    "
+        f"P>|{statistic}|     [{level}% conf. interval]"
     )
     lines.append(rule)
     interval = fit.conf_int(alpha)
     bse, z, p = fit.bse, fit.zvalues, fit.pvalues
-    cuts = set(fit.cut_names)
     for name in fit.params.index:
         if name == "cut1" and name in cuts:
             lines.append(rule)
-        shown = "_cons" if name == "Intercept" else ("/" + name if name in cuts else name)
         lines.append(
-            f"{_term(shown):>12} |{_number(fit.params[name], 11)} {_number(bse[name])} "
-            f"{z[name]:7.2f}   {p[name]:6.3f}   {_number(interval.loc[name, 'lower'])} "
-            f"{_number(interval.loc[name, 'upper'])}"
+            f"{_term(shown[name], width):>{width}} |{_number(fit.params[name], 11)} "
+            f"{_number(bse[name])} {z[name]:7.2f}   {p[name]:6.3f}   "
+            f"{_number(interval.loc[name, 'lower'])} {_number(interval.loc[name, 'upper'])}"
         )
-    lines.append("-" * 78)
+    lines.append("-" * len(rule))
     lines.extend(f"Note: {note}" for note in fit.notes)
     return "\n".join(lines)

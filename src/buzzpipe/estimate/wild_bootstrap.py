@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from buzzpipe import __version__
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate import random_weights
 from buzzpipe.estimate.bootstrap import (
@@ -103,6 +104,7 @@ class WildScoreTest:
     seed: int
     distribution: np.ndarray = field(repr=False)  # t* for every draw
     restricted_params: np.ndarray = field(repr=False)
+    version: str = __version__  # of buzzpipe, so results say what produced them
 
     def notes(self, alpha: float = 0.05) -> list[str]:
         """Why this inference, and the limits of its p-value."""
@@ -115,8 +117,9 @@ class WildScoreTest:
             f"Inference: wild cluster score bootstrap (Kline-Santos; Roodman et al. 2019) with "
             f"{self.weight_type.capitalize()} weights over {self.n_clusters} clusters, {draws}, "
             "null imposed.",
-            f"Why: with {self.n_clusters} clusters the cluster-robust Wald test over-rejects; the "
-            "score bootstrap keeps its size close to nominal (see docs/few_clusters.md).",
+            f"Why: with only {self.n_clusters} clusters cluster-robust Wald tests over-reject "
+            "(docs/few_clusters.md: 25% instead of 5% with the five city-regions, 11% with 30 "
+            "clusters); the score bootstrap stays near nominal (5.3% and 6.5%).",
             f"Tie convention: {TIE_CONVENTION}.",
             f"Smallest attainable p-value: {self.smallest_p_value:.4g}.",
         ]

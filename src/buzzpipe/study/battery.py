@@ -28,6 +28,7 @@ from buzzpipe.study.models import (
     fit_model,
     fit_outcome_models,
     inference_label,
+    marginal_effects,
     model_result,
     scales_present,
 )
@@ -87,6 +88,8 @@ def run_study(
         results.meta["notes"].append(
             "The survey has no regional scale: local buzz is measured at the national scale."
         )
+    if hasattr(source, "describe"):
+        results.set_descriptives(source.describe())
     vcov = PRIMARY_INFERENCE
     inference = inference_label(vcov)
     controls, control_columns = control_terms(frame)
@@ -95,6 +98,9 @@ def run_study(
         results.meta.setdefault("estimation_sample", {})[outcome] = len(sample)
         for name, (specification, fitted) in fits.items():
             result = model_result(specification, fitted, vcov)
+            if name in ("controls", "controls_with_group"):
+                breadth = [t for t in map(str, fitted.params.index) if t.startswith("breadth_")]
+                result.marginal_effects = marginal_effects(fitted, sample, breadth, inference)
             if name == "controls" and sensitivity:
                 breadth = [t for t in breadth_terms(sample) if t in result.terms]
                 add_sensitivity(

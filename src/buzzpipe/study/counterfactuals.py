@@ -29,6 +29,7 @@ calculation repeated; percentile intervals.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -108,6 +109,58 @@ def fill_in_order(order_keys: np.ndarray, weights: np.ndarray, budget: float) ->
     return level_share[inverse]
 
 
+@dataclass(frozen=True)
+class Targeting:
+    """Who a programme may choose, in which order, and within which groups: fixed per frame, so
+    the shares under many weightings (bootstrap replicates) cost only the filling."""
+
+    eligible: np.ndarray  # bool per firm
+    keys: np.ndarray  # fill order (employees for "smallest", all equal otherwise)
+    groups: np.ndarray  # 0 for a total K, region codes for K per region
+    firms_treated: float
+
+    @classmethod
+    def of(
+        cls,
+        frame: pd.DataFrame,
+        scale: str,
+        firms_treated: float,
+        targeting: str = "random",
+        allocation: str = "total",
+        cap: int = DEFAULT_CAP,
+    ) -> Targeting:
+        if targeting not in TARGETINGS:
+            raise InputError("unknown targeting", value=targeting, expected=" or ".join(TARGETINGS))
+        if allocation not in ALLOCATIONS:
+            raise InputError(
+                "unknown allocation", value=allocation, expected=" or ".join(ALLOCATIONS)
+            )
+        if firms_treated < 0:
+            raise InputError("the number of firms treated is negative", value=firms_treated)
+        eligible = (frame[breadth_column(scale)] < cap).to_numpy(dtype=bool).copy()
+        if targeting == "no_pipeline":
+            eligible &= (frame[breadth_column("international")] == 0).to_numpy(dtype=bool)
+        if targeting == "smallest":
+            keys = frame["employees"].to_numpy(dtype=float)
+        else:
+            keys = np.zeros(len(frame))
+        if allocation == "total":
+            groups = np.zeros(len(frame), dtype=int)
+        else:
+            groups = pd.factorize(frame["region"], sort=True)[0]
+        return cls(eligible, keys, groups, float(firms_treated))
+
+    def shares(self, weights: np.ndarray) -> np.ndarray:
+        """Each firm's probability of being chosen when firms count with these weights."""
+        shares = np.zeros(len(self.keys))
+        for group in np.unique(self.groups):
+            members = np.flatnonzero((self.groups == group) & self.eligible)
+            shares[members] = fill_in_order(
+                self.keys[members], weights[members], self.firms_treated
+            )
+        return shares
+
+
 def treatment_shares(
     frame: pd.DataFrame,
     scale: str,
@@ -119,29 +172,9 @@ def treatment_shares(
     cap: int = DEFAULT_CAP,
 ) -> np.ndarray:
     """Each firm's probability of being chosen by the programme (see the module docstring)."""
-    if targeting not in TARGETINGS:
-        raise InputError("unknown targeting", value=targeting, expected=" or ".join(TARGETINGS))
-    if allocation not in ALLOCATIONS:
-        raise InputError("unknown allocation", value=allocation, expected=" or ".join(ALLOCATIONS))
-    if firms_treated < 0:
-        raise InputError("the number of firms treated is negative", value=firms_treated)
+    plan = Targeting.of(frame, scale, firms_treated, targeting, allocation, cap)
     weights = np.ones(len(frame)) if weights is None else np.asarray(weights, dtype=float)
-    eligible = (frame[breadth_column(scale)] < cap).to_numpy().copy()
-    if targeting == "no_pipeline":
-        eligible &= (frame[breadth_column("international")] == 0).to_numpy()
-    if targeting == "smallest":
-        keys = frame["employees"].to_numpy(dtype=float)
-    else:
-        keys = np.zeros(len(frame))
-    if allocation == "total":
-        groups = np.zeros(len(frame), dtype=int)
-    else:
-        groups = pd.factorize(frame["region"], sort=True)[0]
-    shares = np.zeros(len(frame))
-    for group in np.unique(groups):
-        members = np.flatnonzero((groups == group) & eligible)
-        shares[members] = fill_in_order(keys[members], weights[members], firms_treated)
-    return shares
+    return plan.shares(weights)
 
 
 def _cells(
@@ -245,40 +278,30 @@ def counterfactual(
     scale = PROGRAMME_SCALES[programme]
     weight_column = WEIGHT if WEIGHT in frame.columns else None
     frame = frame.reset_index(drop=True)
-    options = dict(targeting=targeting, allocation=allocation, weight_column=weight_column, cap=cap)
-    point = expected_innovation(model, frame, programme, firms_treated, **options)
-
+    plan = Targeting.of(frame, scale, firms_treated, targeting, allocation, cap)
     sampling = np.ones(len(frame)) if weight_column is None else frame[WEIGHT].to_numpy(float)
     x_base = np.asarray(model.design_matrix(frame), dtype=float)
     x_treated = np.asarray(model.design_matrix(apply_programme(frame, scale, cap)), dtype=float)
-    outcome = frame[model.outcome].to_numpy(dtype=float)
+    if np.isnan(x_base).any() or np.isnan(x_treated).any():
+        raise InputError("the design has missing values: pass the model's estimation sample")
     regions = frame["region"].to_numpy()
+
+    def cells_at(params: np.ndarray, weights: np.ndarray) -> list:
+        baseline = fitted_probability(x_base @ params, model.family)
+        treated = fitted_probability(x_treated @ params, model.family)
+        predicted = baseline + plan.shares(weights) * (treated - baseline)
+        return _cells(regions, weights, baseline, predicted)
+
+    full_sample = model.params[model.x_names].to_numpy(dtype=float)
+    point = cells_at(full_sample, sampling)
+    outcome = frame[model.outcome].to_numpy(dtype=float)
     counts = stratified_counts(regions, bootstrap_replications, seed)
     weights = counts * sampling[:, None]
-    batch = newton_batch(
-        x_base,
-        outcome,
-        weights,
-        family=model.family,
-        start=model.params[model.x_names].to_numpy(dtype=float),
-    )
+    batch = newton_batch(x_base, outcome, weights, family=model.family, start=full_sample)
     usable = batch.converged & batch.full_rank & ~batch.separated
     rate_draws, extra_draws = [], []
     for b in np.flatnonzero(usable):
-        params = batch.params[:, b]
-        baseline = fitted_probability(x_base @ params, model.family)
-        treated = fitted_probability(x_treated @ params, model.family)
-        shares = treatment_shares(
-            frame,
-            scale,
-            firms_treated,
-            targeting=targeting,
-            allocation=allocation,
-            weights=weights[:, b],
-            cap=cap,
-        )
-        predicted = baseline + shares * (treated - baseline)
-        cells = _cells(regions, weights[:, b], baseline, predicted)
+        cells = cells_at(batch.params[:, b], weights[:, b])
         rate_draws.append([cell[3] for cell in cells])
         extra_draws.append([cell[4] for cell in cells])
     notes = [

@@ -244,6 +244,30 @@ def model_result(specification: ModelSpecification, fitted: Any, vcov: Any) -> M
     )
 
 
+def marginal_effects(
+    fitted: Any, sample: pd.DataFrame, terms: Sequence[str], inference: str
+) -> dict[str, Estimate]:
+    """Average marginal effects (Stata ``margins, dydx()``) and the change from one more kind of
+    partner (x to x + 1) of each breadth term, by re-prediction with delta-method errors; the
+    ordered novelty model gives one row per outcome category."""
+    from buzzpipe.estimate.margins import margins
+
+    effects = {}
+    for kind in ("ame", "plus_one"):
+        table = margins(fitted, sample, list(terms), kind=kind).table
+        for label, row in table.iterrows():
+            effects[str(label)] = Estimate(
+                estimate=float(row["estimate"]),
+                std_error=float(row["se"]),
+                p_value=float(row["p"]),
+                inference=f"{inference}, delta method",
+                interval=Interval.bounded(row["ci_lower"], row["ci_upper"]),
+                statistic=float(row["z"] if "z" in row.index else row["t"]),
+                hypothesis=f"{row['contrast']} of {row['term']}",
+            )
+    return effects
+
+
 def design_of(fitted: Any, data: pd.DataFrame) -> np.ndarray:
     """The fit's design matrix rebuilt for (possibly changed) data, through its specification."""
     return np.asarray(fitted.design_matrix(data), dtype=float)

@@ -6,7 +6,8 @@ them through :meth:`StudyResults.lookup`, so every number a verdict or a table u
 - ``models[outcome][model].terms[term]``: a coefficient with its error, interval, p and inference;
 - ``tests[outcome][name]``: a hypothesis test (a linear combination, one-sided or joint);
 - ``descriptions[outcome][name]``: described-only quantities (ratios with Fieller sets, Ai-Norton);
-- ``counterfactuals``: predicted innovation under the policy programmes, by region.
+- ``counterfactuals``: predicted innovation under the policy programmes, by region;
+- ``descriptives``: the data layer's descriptive table by city-region.
 
 JSON has no infinities: a float is written as a number, ``"inf"``/``"-inf"``, or ``null`` (NaN),
 so unbounded Fieller sets survive the trip.
@@ -371,6 +372,21 @@ class StudyResults:
     descriptions: dict[str, dict[str, Estimate]] = field(default_factory=dict)
     counterfactuals: list[CounterfactualResult] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
+    # the data layer's descriptive table by city-region, as {"index_names", "columns", "rows"}
+    descriptives: dict[str, Any] = field(default_factory=dict)
+
+    def set_descriptives(self, table: Any) -> None:
+        """Keep a descriptive DataFrame (rows: statistics, columns: all firms and each region)."""
+        names = [str(name) for name in table.index.names]
+        rows = []
+        for key, values in zip(table.index, table.to_numpy(), strict=True):
+            key = key if isinstance(key, tuple) else (key,)
+            rows.append({"index": [str(part) for part in key], "values": _jsonable(list(values))})
+        self.descriptives = {
+            "index_names": names,
+            "columns": [str(column) for column in table.columns],
+            "rows": rows,
+        }
 
     def add_model(self, result: ModelResult) -> None:
         self.models.setdefault(result.outcome, {})[result.model] = result
@@ -410,6 +426,7 @@ class StudyResults:
             },
             "counterfactuals": [result.to_dict() for result in self.counterfactuals],
             "verdicts": [verdict.to_dict() for verdict in self.verdicts],
+            "descriptives": _jsonable(self.descriptives),
         }
 
     @classmethod
@@ -435,6 +452,7 @@ class StudyResults:
                 CounterfactualResult.from_dict(item) for item in data.get("counterfactuals", [])
             ],
             verdicts=[Verdict.from_dict(item) for item in data.get("verdicts", [])],
+            descriptives=dict(data.get("descriptives", {})),
         )
 
     def to_json(self, indent: int | None = 2) -> str:

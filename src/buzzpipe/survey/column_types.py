@@ -76,28 +76,51 @@ def to_float(series: pd.Series, *, column: str, file: str, first_row: int) -> pd
     converted = [_element_to_float(v) for v in series.astype("object").to_numpy()]
     not_number = np.array([v is None for v in converted], dtype=bool)
     if not_number.any():
-        raise InputError(
+        raise row_error(
             "not a number",
+            series,
+            not_number,
             file=file,
             column=column,
-            rows=bad_rows(not_number, first_row),
-            value=first_value(series, not_number),
+            first_row=first_row,
             expected="a number (or an empty cell for missing)",
         )
     values = np.array(converted, dtype="float64")
     return pd.Series(values, index=series.index, name=series.name)
 
 
+def row_error(
+    problem: str,
+    values: pd.Series,
+    mask: np.ndarray | pd.Series,
+    *,
+    file: str,
+    column: str,
+    first_row: int,
+    expected: str,
+) -> InputError:
+    """The error for the rows where mask is true, showing the first offending value."""
+    return InputError(
+        problem,
+        file=file,
+        column=column,
+        rows=bad_rows(mask, first_row),
+        value=first_value(values, mask),
+        expected=expected,
+    )
+
+
 def check_finite(values: pd.Series, *, column: str, file: str, first_row: int) -> None:
     """Infinite values are never meaningful in a survey."""
     infinite = np.isinf(values.to_numpy())
     if infinite.any():
-        raise InputError(
+        raise row_error(
             "infinite value",
+            values,
+            infinite,
             file=file,
             column=column,
-            rows=bad_rows(infinite, first_row),
-            value=first_value(values, infinite),
+            first_row=first_row,
             expected="a finite number",
         )
 
@@ -135,12 +158,13 @@ def to_number_in_range(
         if high is not None:
             outside |= array > high
     if outside.any():
-        raise InputError(
+        raise row_error(
             "value out of range",
+            values,
+            outside,
             file=file,
             column=column,
-            rows=bad_rows(outside, first_row),
-            value=first_value(values, outside),
+            first_row=first_row,
             expected=expected,
         )
     return values
@@ -152,15 +176,18 @@ def to_binary(series: pd.Series, *, column: str, file: str, first_row: int) -> p
     array = values.to_numpy()
     not_binary = ~np.isnan(array) & (array != 0) & (array != 1)
     if not_binary.any():
-        raise InputError(
+        raise row_error(
             "not a 0/1 value",
+            values,
+            not_binary,
             file=file,
             column=column,
-            rows=bad_rows(not_binary, first_row),
-            value=first_value(values, not_binary),
+            first_row=first_row,
             expected="0 or 1 (or an empty cell for don't know)",
         )
-    return values.astype("Int8")
+    missing = np.isnan(array)
+    answers = pd.arrays.IntegerArray(np.where(missing, 0, array).astype("int8"), missing)
+    return pd.Series(answers, index=series.index, name=series.name)
 
 
 def to_count(
@@ -174,15 +201,18 @@ def to_count(
     array = values.to_numpy()
     fractional = ~np.isnan(array) & (array != np.round(array))
     if fractional.any():
-        raise InputError(
+        raise row_error(
             "not a whole number",
+            values,
+            fractional,
             file=file,
             column=column,
-            rows=bad_rows(fractional, first_row),
-            value=first_value(values, fractional),
+            first_row=first_row,
             expected=expected,
         )
-    return values.astype("Int16")
+    missing = np.isnan(array)
+    counts = pd.arrays.IntegerArray(np.where(missing, 0, array).astype("int16"), missing)
+    return pd.Series(counts, index=series.index, name=series.name)
 
 
 def id_key(value: object) -> str | None:
@@ -232,12 +262,13 @@ def to_firm_id(series: pd.Series, *, file: str, first_row: int) -> pd.Series:
     else:
         duplicated = id_keys(series).duplicated(keep=False).to_numpy()
     if duplicated.any():
-        raise InputError(
+        raise row_error(
             "duplicate firm id",
+            series,
+            duplicated,
             file=file,
             column="firm_id",
-            rows=bad_rows(duplicated, first_row),
-            value=first_value(series, duplicated),
+            first_row=first_row,
             expected="each firm id once",
         )
     return series

@@ -7,8 +7,8 @@ firms whose answer is known ("don't know" is left out of the denominator) and un
 the published tables.
 
 The table is built from sums, so a file can be described batch by batch in bounded memory
-(``describe_file`` streams Parquet row batches): only the firm ids are kept whole, as 8-byte
-hashes, to find duplicates across batches.
+(``describe_file`` streams CSV and Parquet files in batches of rows): only the firm ids are kept
+whole, as 8-byte hashes, to find duplicates across batches.
 """
 
 from pathlib import Path
@@ -61,7 +61,7 @@ class DescribeTable:
         self._source = self._source or survey.source
         for column in CATEGORICAL_CONTROLS:
             self._rules.setdefault(column, survey.category_rules.get(column, (None, None)))
-        self._id_hashes.append(pd.util.hash_pandas_object(frame[FIRM_ID], index=False).to_numpy())
+        self._id_hashes.append(_id_hashes(frame[FIRM_ID]))
         labels = list(frame["region"].cat.categories)
         for label in labels:
             self._regions.setdefault(label, None)
@@ -125,6 +125,15 @@ class DescribeTable:
         )
         table.attrs["note"] = self._scale_note or ""
         return table
+
+
+def _id_hashes(ids: pd.Series) -> np.ndarray:
+    """8-byte hashes of firm ids as text, so 17 in one batch and "17" in another are one id."""
+    if pd.api.types.is_integer_dtype(ids):
+        keys = ids.astype("int64").astype(str)
+    else:
+        keys = column_types.id_keys(ids)
+    return pd.util.hash_pandas_object(keys, index=False).to_numpy()
 
 
 def _finish(total: float, count: float, measure: str) -> float:
@@ -196,8 +205,8 @@ def _statistics(frame: pd.DataFrame, survey: Survey) -> dict[tuple[str, str, str
     for outcome in OUTCOMES:
         if outcome in frame.columns:
             stats[("innovation", outcome, "share")] = measures.as_float(frame[outcome])
-    novelty = measures.as_float(frame[NOVELTY])
-    if "new_to_market" in frame.columns:
+    if NOVELTY in frame.columns:
+        novelty = measures.as_float(frame[NOVELTY])
         stats[("innovation", "product new to the firm only", "share")] = np.where(
             np.isnan(novelty), np.nan, (novelty == 1).astype("float64")
         )
@@ -218,7 +227,7 @@ def describe_file(
     mapping: Mapping | str | Path | None = None,
     batch_rows: int = 65_536,
 ) -> pd.DataFrame:
-    """Describe a survey file; Parquet firm-level files are streamed batch by batch."""
+    """Describe a survey file; CSV and Parquet firm-level files are streamed batch by batch."""
     from buzzpipe.survey.readers import iter_tables, read_table, survey_from_table
 
     if mapping is not None and not isinstance(mapping, Mapping):
@@ -226,8 +235,14 @@ def describe_file(
     if links is not None:
         return survey_from_table(read_table(path), mapping, links=read_table(links)).describe()
     table = DescribeTable()
+    firms = 0
     for raw in iter_tables(path, batch_rows=batch_rows):
+        if len(raw.frame) == 0:
+            continue  # an empty row group
         table.add(survey_from_table(raw, mapping))
+        firms += len(raw.frame)
+    if firms == 0:
+        raise InputError("no firms", file=str(path), expected="at least one row of firm data")
     return table.result()
 
 

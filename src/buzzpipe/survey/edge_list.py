@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from buzzpipe.errors import InputError
-from buzzpipe.survey.column_types import bad_rows, first_value, id_keys
+from buzzpipe.survey.column_types import bad_rows, id_keys, row_error
+from buzzpipe.survey.measures import nullable_integers
 from buzzpipe.survey.schema import (
     FIRM_ID,
     GROUP_PARTNER_TYPE,
@@ -56,24 +57,26 @@ def validate_links(
         )
     unknown_firm = ~firm.isin(set(firm_keys)).to_numpy()
     if unknown_firm.any():
-        raise InputError(
+        raise row_error(
             "link to an unknown firm",
+            result[FIRM_ID],
+            unknown_firm,
             file=source,
             column=FIRM_ID,
-            rows=bad_rows(unknown_firm, first_row),
-            value=first_value(result[FIRM_ID], unknown_firm),
+            first_row=first_row,
             expected="a firm id present in the firms file",
         )
     types = result["partner_type"].astype("object")
     types = types.where(types.notna(), None).map(lambda v: v.strip() if isinstance(v, str) else v)
     unknown_type = ~types.isin(set(partner_types)).to_numpy()
     if unknown_type.any():
-        raise InputError(
+        raise row_error(
             "unknown partner type",
+            result["partner_type"],
+            unknown_type,
             file=source,
             column="partner_type",
-            rows=bad_rows(unknown_type, first_row),
-            value=first_value(result["partner_type"], unknown_type),
+            first_row=first_row,
             expected="one of " + ", ".join(partner_types),
         )
     result["partner_type"] = types.astype("str")
@@ -166,7 +169,9 @@ def collaboration_from_links(
             yes[rows[of_type & (scale == s)]] = True
             maybe[rows[of_type & classified[f"possible_{s}"].to_numpy()]] = True
             values = np.where(yes, 1.0, np.where(maybe, np.nan, 0.0))
-            columns[collab_column(s, partner_type)] = pd.Series(values).astype("Int8")
+            columns[collab_column(s, partner_type)] = nullable_integers(
+                values, pd.RangeIndex(len(firm_keys))
+            )
     return pd.DataFrame(columns)
 
 

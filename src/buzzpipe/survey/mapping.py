@@ -15,10 +15,9 @@ import pandas as pd
 
 from buzzpipe.errors import InputError
 from buzzpipe.survey.column_types import (
-    bad_rows,
-    first_value,
     id_key,
     is_missing,
+    row_error,
     sorted_categories,
 )
 from buzzpipe.survey.measures import nullable_any
@@ -88,8 +87,27 @@ class Mapping:
         return _apply(raw, rules, self.path, canonical=_is_canonical_firm_column)
 
     def apply_links(self, raw: RawTable) -> pd.DataFrame:
-        """The links frame in canonical names and codes."""
+        """The links frame in canonical names and codes.
+
+        Where the firms' region codes have labels and partner_region has none of its own, a
+        partner_region that is one of those codes gets its label too, so that partners compare
+        with firms in the same terms; other values (regions abroad) stay as they are.
+        """
         frame, _ = _apply(raw, self.link_rules, self.path, canonical=lambda n: n in LINK_COLUMNS)
+        region_rule = next((r for r in self.firm_rules if r.target == "region"), None)
+        own_rule = next((r for r in self.link_rules if r.target == "partner_region"), None)
+        if (
+            region_rule is not None
+            and region_rule.labels
+            and "partner_region" in frame.columns
+            and (own_rule is None or (own_rule.labels is None and own_rule.codes is None))
+        ):
+            labels = {
+                id_key(code) or str(code): label for code, label in region_rule.labels.items()
+            }
+            plain, keys = _code_keys(frame["partner_region"])
+            translation = {v: labels.get(k, v) if k is not None else None for v, k in keys.items()}
+            frame["partner_region"] = plain.map(translation)
         return frame
 
 
@@ -399,12 +417,13 @@ def _apply(
             for part, number, source in zip(parts, numeric, rule.sources, strict=True):
                 bad = (part.notna() & ~number.isin([0, 1])).to_numpy()
                 if bad.any():
-                    raise InputError(
+                    raise row_error(
                         "cannot combine a column that is not 0/1",
+                        part,
+                        bad,
                         file=raw.source,
                         column=source,
-                        rows=bad_rows(bad, raw.first_row),
-                        value=first_value(part, bad),
+                        first_row=raw.first_row,
                         expected=f"0 or 1 after the codes of {mapping_path} (for {rule.target})",
                     )
             combined = nullable_any(numeric, frame.index)
@@ -438,12 +457,13 @@ def _recode(
     if unknown:
         unmapped = plain.isin(unknown).to_numpy()
         shown = ", ".join(list(rule.codes)[:10])
-        raise InputError(
+        raise row_error(
             f"a code the mapping does not list (codes {rule.codes_name!r} in {mapping_path})",
+            values,
+            unmapped,
             file=raw.source,
             column=column,
-            rows=bad_rows(unmapped, raw.first_row),
-            value=first_value(values, unmapped),
+            first_row=raw.first_row,
             expected=f"one of the codes {shown}",
         )
     translation = {
@@ -471,12 +491,13 @@ def _labelled(
     if unknown:
         unlabelled = plain.isin(unknown).to_numpy()
         where = f" in {mapping_path}" if mapping_path else ""
-        raise InputError(
+        raise row_error(
             f"a code without a label{where}",
+            values,
+            unlabelled,
             file=raw.source,
             column=column,
-            rows=bad_rows(unlabelled, raw.first_row),
-            value=first_value(values, unlabelled),
+            first_row=raw.first_row,
             expected="one of the labelled codes " + ", ".join(list(labels)[:10]),
         )
     ordered_codes = sorted_categories([float(c) if _is_number(c) else c for c in labels])

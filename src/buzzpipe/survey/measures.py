@@ -21,15 +21,22 @@ def as_float(series: pd.Series) -> np.ndarray:
     return series.to_numpy(dtype="float64", na_value=np.nan)
 
 
+def nullable_integers(values: np.ndarray, index: pd.Index, dtype: str = "int8") -> pd.Series:
+    """Whole numbers held as floats (NaN = missing) as a pandas nullable integer column."""
+    missing = np.isnan(values)
+    data = np.where(missing, 0, values).astype(dtype)
+    return pd.Series(pd.arrays.IntegerArray(data, missing), index=index)
+
+
 def nullable_any(columns: list[pd.Series], index: pd.Index) -> pd.Series:
     """1 if any column is 1, 0 if all are 0, missing otherwise (Int8)."""
     if not columns:
-        return pd.Series(pd.NA, index=index, dtype="Int8")
+        return nullable_integers(np.full(len(index), np.nan), index)
     values = np.column_stack([as_float(c) for c in columns])
     any_yes = (values == 1).any(axis=1)
     all_no = (values == 0).all(axis=1)
     result = np.where(any_yes, 1.0, np.where(all_no, 0.0, np.nan))
-    return pd.Series(result, index=index).astype("Int8")
+    return nullable_integers(result, index)
 
 
 def breadth_from_collaboration(
@@ -47,7 +54,7 @@ def breadth_from_collaboration(
     yes = (values == 1).sum(axis=1).astype("float64")
     all_unknown = np.isnan(values).all(axis=1)
     yes[all_unknown] = np.nan
-    return pd.Series(yes, index=firms.index).astype("Int16")
+    return nullable_integers(yes, firms.index, "int16")
 
 
 def known_yes_and_unknown(
@@ -69,7 +76,7 @@ def any_partner(breadth: pd.Series) -> pd.Series:
     """1 if breadth > 0, 0 if breadth is 0, missing if breadth is missing (Int8)."""
     values = as_float(breadth)
     flags = np.where(np.isnan(values), np.nan, (values > 0).astype("float64"))
-    return pd.Series(flags, index=breadth.index).astype("Int8")
+    return nullable_integers(flags, breadth.index)
 
 
 def regime(local: pd.Series, global_: pd.Series) -> pd.Series:
@@ -88,20 +95,16 @@ def regime(local: pd.Series, global_: pd.Series) -> pd.Series:
     return pd.Series(pd.Categorical.from_codes(codes, categories=list(REGIMES)), index=local.index)
 
 
-def product_novelty(product: pd.Series, new_to_market: pd.Series | None) -> pd.Series:
+def product_novelty(product: pd.Series, new_to_market: pd.Series) -> pd.Series:
     """0 no new product, 1 new to the firm only, 2 new to the market (Int8, missing if unknown).
 
     New to the market implies a product innovation, so a firm with new_to_market = 1 is 2 even if
     its product answer is missing; a product innovator with an unknown market novelty is missing.
     """
     product_values = as_float(product)
-    market = (
-        as_float(new_to_market)
-        if new_to_market is not None
-        else np.full(len(product_values), np.nan)
-    )
+    market = as_float(new_to_market)
     novelty = np.full(len(product_values), np.nan)
     novelty[product_values == 0] = 0
     novelty[(product_values == 1) & (market == 0)] = 1
     novelty[market == 1] = 2
-    return pd.Series(novelty, index=product.index).astype("Int8")
+    return nullable_integers(novelty, product.index)

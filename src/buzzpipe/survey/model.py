@@ -274,7 +274,8 @@ class Survey:
         for column in CATEGORICAL_CONTROLS:
             categories = canonical[column].cat.categories
             if len(categories):
-                reference[column] = categories[0]
+                first = categories[0]
+                reference[column] = first.item() if isinstance(first, np.generic) else first
 
         canonical_links = None
         if links is not None:
@@ -332,7 +333,8 @@ class Survey:
 
         breadth_<scale> (group left out), breadth_<scale>_with_group, any_<scale>, regime
         (local = any partner at ``local_scale``, global = any international partner; absent when
-        either scale is missing), product_novelty, and for edge-list surveys pipeline_exposure
+        either scale is missing), product_novelty (with new_to_market), and for edge-list surveys
+        pipeline_exposure
         and pipeline_exposure_unknown_share. Categorical columns have the reference first.
         """
         if self._analysis is None:
@@ -365,9 +367,8 @@ class Survey:
             local_flag, global_flag = any_column(local), any_column("international")
             if local_flag in frame.columns and global_flag in frame.columns:
                 frame[REGIME] = measures.regime(frame[local_flag], frame[global_flag])
-        frame[NOVELTY] = measures.product_novelty(
-            frame["product"], frame["new_to_market"] if "new_to_market" in frame else None
-        )
+        if "new_to_market" in frame.columns:
+            frame[NOVELTY] = measures.product_novelty(frame["product"], frame["new_to_market"])
         if self._links is not None and local is not None and "international" in self.scales:
             exposure = edge_list.pipeline_exposure(
                 self._links,

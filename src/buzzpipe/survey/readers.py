@@ -6,6 +6,8 @@ and industry; SPSS user-defined missing codes ("9 = don't know" declared in the 
 extended missing values (.a-.z) are read as missing.
 """
 
+import codecs
+import csv
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,41 +78,53 @@ def read_table(path: str | Path) -> RawTable:
 
 
 def iter_tables(path: str | Path, *, batch_rows: int = 65_536) -> Iterator[RawTable]:
-    """A file in batches of rows: Parquet streams by record batches, other formats come whole.
+    """A file in batches of rows: CSV and Parquet stream, Stata and SPSS files come whole.
 
     Each batch knows the number of its first row, so errors name rows of the whole file.
     """
     path = Path(path)
-    if file_format(path) != "Parquet":
+    kind = file_format(path)
+    if kind not in ("CSV", "Parquet"):
         yield read_table(path)
         return
-    import pyarrow.parquet as pq
-
     _check_exists(path)
     source = str(path)
-    try:
-        parquet = pq.ParquetFile(path)
-        batches = parquet.iter_batches(batch_size=batch_rows)
-    except Exception as error:
-        raise InputError(
-            f"cannot read as Parquet: {_short(error)}",
+
+    def unreadable(error: Exception, rows: list[int] | None = None) -> InputError:
+        return InputError(
+            f"cannot read as {kind}: {_short(error)}",
             file=source,
-            expected="a complete, readable Parquet file",
-        ) from None
+            rows=rows,
+            expected=f"a complete, readable {kind} file",
+        )
+
+    try:
+        if kind == "CSV":
+            encoding = _csv_encoding(path)
+            _check_csv_header(path, encoding)
+            chunks = iter(pd.read_csv(path, chunksize=batch_rows, encoding=encoding))
+        else:
+            import pyarrow.parquet as pq
+
+            chunks = (batch.to_pandas() for batch in pq.ParquetFile(path).iter_batches(batch_rows))
+    except pd.errors.EmptyDataError:
+        raise InputError("empty file", file=source, expected="a header and rows of data") from None
+    except InputError:
+        raise
+    except Exception as error:
+        raise unreadable(error) from None
     first_row = 1
     while True:
         try:
-            batch = next(batches, None)
-            if batch is None:
-                break
-            frame = batch.to_pandas()
+            frame = next(chunks, None)
+        except MemoryError:
+            raise
         except Exception as error:
-            raise InputError(
-                f"cannot read as Parquet: {_short(error)}",
-                file=source,
-                rows=[first_row],
-                expected="a complete, readable Parquet file",
-            ) from None
+            raise unreadable(error, [first_row]) from None
+        if frame is None:
+            break
+        if frame.shape[1] == 0:
+            raise InputError("no columns", file=source, expected="a header and rows of data")
         yield RawTable(frame=frame, source=source, first_row=first_row)
         first_row += len(frame)
 
@@ -120,12 +134,40 @@ def _short(error: Exception) -> str:
     return text[:200]
 
 
+def _csv_encoding(path: Path) -> str:
+    """UTF-8 (a byte-order mark is dropped) when the whole file decodes so, else Latin-1:
+    files exported from Stata or SPSS on Windows often are. Decoded in blocks, not held whole."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as handle:
+        try:
+            while block := handle.read(1 << 20):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "latin-1"
+    return "utf-8-sig"
+
+
+def _check_csv_header(path: Path, encoding: str) -> None:
+    """pandas renames a repeated column name to name.1 silently; a survey must not repeat one."""
+    with open(path, encoding=encoding, newline="") as handle:
+        try:
+            header = next(csv.reader(handle), [])
+        except csv.Error:
+            return  # the parser reports what is wrong with the file
+    names = [name.strip() for name in header]
+    repeated = sorted({name for name in names if name and names.count(name) > 1})
+    if repeated:
+        raise InputError(
+            "duplicate column name", file=str(path), column=repeated[0], expected="unique names"
+        )
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
+    encoding = _csv_encoding(path)
+    _check_csv_header(path, encoding)
     try:
-        return pd.read_csv(path, low_memory=False, encoding="utf-8")
-    except UnicodeDecodeError:
-        # files exported from Stata or SPSS on Windows are often Latin-1
-        return pd.read_csv(path, low_memory=False, encoding="latin-1")
+        return pd.read_csv(path, low_memory=False, encoding=encoding)
     except pd.errors.EmptyDataError:
         raise InputError(
             "empty file", file=str(path), expected="a header and rows of data"

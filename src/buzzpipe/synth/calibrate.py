@@ -33,7 +33,7 @@ from buzzpipe.synth.generate import (
     GeneratingParameters,
     draw_block,
 )
-from buzzpipe.synth.preset import Preset, load_preset, rewrite_calibrated
+from buzzpipe.synth.preset import Preset, load_preset, render_value, rewrite_calibrated
 from buzzpipe.synth.specification import fit_named_specification, measured_breadth
 
 BREADTH_INTERNATIONAL = schema.breadth_column("international")
@@ -344,7 +344,20 @@ def calibrate(
 def write_calibrated(outcome: CalibrationOutcome, source: Path, target: Path) -> None:
     """Write the preset file ``source`` with calibrated values and the result to ``target``."""
     text = source.read_text(encoding="utf-8")
-    new_text = rewrite_calibrated(text, outcome.values, outcome.preset.parameters, outcome.record())
+    # A calibrated value is as published as the targets it was calibrated to.
+    targets_of: dict[str, list[str]] = {}
+    for key, _, target_key, _ in CALIBRATED:
+        targets_of.setdefault(key, []).append(target_key)
+    appended_sources = {}
+    for key, target_keys in targets_of.items():
+        targets = [outcome.preset.parameters[t] for t in target_keys]
+        published = all(t.source == "published" for t in targets)
+        reason = "calibrated by simulation to " + "; ".join(
+            f"{name} = {render_value(t.value)} ({t.reason})"
+            for name, t in zip(target_keys, targets, strict=True)
+        )
+        appended_sources[key] = ("published" if published else "assumed", reason)
+    new_text = rewrite_calibrated(text, outcome.values, appended_sources, outcome.record())
     write_text(target, new_text)
 
 

@@ -365,12 +365,16 @@ def render_value(value: Any) -> str:
 
 
 def rewrite_calibrated(
-    text: str, values: dict[str, Any], parameters: dict[str, Parameter], result: dict[str, Any]
+    text: str,
+    values: dict[str, Any],
+    appended_sources: dict[str, tuple[str, str]],
+    result: dict[str, Any],
 ) -> str:
     """Return preset text with calibrated values replaced (or appended) and the result recorded.
 
     Hand-written comments and order are kept: only the ``value =`` line of each calibrated
-    table changes; a table the file lacks (inherited through ``extends``) is appended.
+    table changes; a table the file lacks (inherited through ``extends``) is appended with the
+    provenance given in ``appended_sources`` (key -> ("published" or "assumed", reason)).
     """
     record_comment = "# Written by the calibration; a record, not parameters."
     text = re.sub(r"(?ms)^\[calibration_result\]\n.*?(?=^\[|\Z)", "", text)
@@ -386,10 +390,10 @@ def rewrite_calibrated(
             section = re.sub(r"(?m)^value\s*=.*$", lambda _, line=line: line, section, count=1)
             text = text[: match.end()] + section + text[end:]
         else:
-            parameter = parameters[key]
+            source, reason = appended_sources[key]
             text += (
                 f"\n[{key}]\nvalue = {render_value(value)}\ncalibrated = true\n"
-                f"{parameter.source} = {render_value(parameter.reason)}\n"
+                f"{source} = {render_value(reason)}\n"
             )
     lines = ["", record_comment, "[calibration_result]"]
     lines += [f"{key} = {render_value(value)}" for key, value in result.items()]

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np  # noqa: F401  (the peer's formula says np.log)
 from threadpoolctl import threadpool_limits
 
 
@@ -60,7 +61,7 @@ def main() -> None:
 
         frame = survey.analysis_frame()
         controls, _ = control_terms(frame)
-        breadth = [c for c in ("breadth_regional", "breadth_national", "breadth_international")]
+        breadth = ["breadth_regional", "breadth_national", "breadth_international"]
         formula = "product ~ " + " + ".join([*breadth, *controls])
         peer, _ = _median_seconds(
             lambda: smf.logit(formula, frame).fit(disp=0, cov_type="HC0"), args.repeat

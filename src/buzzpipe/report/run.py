@@ -111,6 +111,19 @@ class _Stages:
         self.bar.close()
 
 
+SMALL_SURVEY_FIRMS = 100_000
+
+
+def _blas_threads(firms: int) -> Any:
+    """One BLAS thread for survey-sized problems: many small fits run several times faster so
+    on two cores (shared/reference/performance.md), and results repeat byte for byte."""
+    from contextlib import nullcontext
+
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1) if firms < SMALL_SURVEY_FIRMS else nullcontext()
+
+
 def _study(survey: Any, options: StudyOptions) -> dict[str, Any]:
     from buzzpipe.study.battery import run_study
 
@@ -156,7 +169,7 @@ def _run(
             survey = load_survey()
         with stages.stage("description"):
             descriptives = describe_record(survey.describe())
-        with stages.stage("study battery"):
+        with stages.stage("study battery"), _blas_threads(len(survey)):
             results = _study(survey, options)
         with stages.stage("report"):
             source = {**source, "firms": results["meta"].get("firms", len(survey))}

@@ -12,6 +12,7 @@ import pytest
 
 from buzzpipe.cli import main
 from buzzpipe.data.placeholder import generate as placeholder_survey
+from buzzpipe.report.html_check import check_report_html
 from buzzpipe.report.results_file import read_results
 from buzzpipe.report.run import StudyOptions
 from buzzpipe.report.view import report_view
@@ -30,6 +31,7 @@ def _check_outputs(out) -> dict:
     results = read_results(out / "results.json")
     tables, figures = expected_contents(report_view(results))
     html = (out / "report.html").read_text(encoding="utf-8")
+    assert check_report_html(html, tables, figures) == []
     for table_id in tables:
         assert (out / "tables" / f"{table_id}.csv").exists()
         assert (out / "tables" / f"{table_id}.tex").exists()
@@ -155,3 +157,23 @@ def test_analyze_an_spss_file_and_an_edge_list_survey(tmp_path):
     exposure = results["tests"]["product"]["spillover_exposure"]
     assert "firms" in exposure["hypothesis"]  # exposure through links, firms counted
     json.dumps(results, allow_nan=False)
+
+
+def test_progress_bar_names_each_stage_and_the_clock_times_them(capsys):
+    from buzzpipe.report.run import _Stages
+
+    stages = _Stages(["survey", "study battery"], show=True)
+    with stages.stage("survey"):
+        pass
+    with stages.stage("study battery"):
+        sum(range(100_000))
+    stages.close()
+    bar = capsys.readouterr().err
+    assert "survey" in bar and "study battery" in bar and "2/2" in bar
+    assert list(stages.seconds) == ["survey", "study battery"]
+    assert all(seconds >= 0 for seconds in stages.seconds.values())
+    quiet = _Stages(["survey"], show=False)
+    with quiet.stage("survey"):
+        pass
+    quiet.close()
+    assert capsys.readouterr().err == ""

@@ -80,8 +80,17 @@ def build_html(
     finding_items = []
     for verdict, sentence in findings(results):
         finding_items.append(f'<li class="{verdict["state"]}">{escape(sentence)}</li>')
+    decided_on = dict.fromkeys(
+        results["outcomes"].get(v.get("outcome"), {}).get("label", v.get("outcome") or "")
+        for v in results["verdicts"]
+    )
+    lead = (
+        f"<p>Each finding is a verdict of the study's written rule table (below), decided on "
+        f"{escape(' and '.join(label.lower() for label in decided_on if label))} under the "
+        "primary inference; the evidence in brackets is the number the rule read.</p>"
+    )
     body = (
-        ['<ul class="findings">', *finding_items, "</ul>"]
+        [lead, '<ul class="findings">', *finding_items, "</ul>"]
         if finding_items
         else ["<p>The study returned no verdicts.</p>"]
     )

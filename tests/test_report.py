@@ -260,3 +260,14 @@ def test_missing_parts_leave_out_their_tables_and_figures():
     assert "figures/figure-counterfactuals.svg" not in files
     assert "tables/table-tests.csv" not in files
     assert "figures/figure-odds-ratios.svg" in files
+
+
+def test_latex_has_no_character_outside_ascii():
+    """pdflatex without extra packages: every sign the tables use has a LaTeX spelling."""
+    from buzzpipe.report.view import report_view
+
+    tables = all_tables(make_results()) + all_tables(report_view(make_study_results()))
+    assert any(t.id == "table-descriptions" for t in tables)  # Fieller unions, chi-squared
+    for table in tables:
+        latex = table_latex(table)
+        assert latex.isascii(), (table.id, [c for c in latex if not c.isascii()])

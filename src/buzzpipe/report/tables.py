@@ -302,7 +302,9 @@ def _inference_table(
         statistic = test.get("statistic")
         distribution = test.get("distribution", "chi2")
         df = test.get("df")
-        name = distribution if df is None else f"{distribution}({_df_text(df)})"
+        name = {"normal": "z", "chi2": "\u03c7\u00b2"}.get(distribution, distribution)
+        if df is not None:
+            name = f"{name}({_df_text(df)})"
         estimate = test.get("estimate")
         alternative = test.get("alternative", "two-sided")
         hypothesis = test["hypothesis"]

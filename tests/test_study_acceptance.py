@@ -51,23 +51,8 @@ def verdicts_for(preset_name: str, seed: int) -> dict[str, str]:
     return verdict_table(results.verdicts)
 
 
-# The buzz preset states that the named specification finds no international effect (odds ratio
-# 1.00 on average), but as shipped it inherits norway2010's generating coefficient uncalibrated:
-# the estimate is about +0.25 to +0.35 on the log-odds scale in every seed tried (synth's issue,
-# reported to the lead). strict=True turns this into a failure as soon as the preset is fixed.
-KNOWN_PRESET_GAPS = {
-    ("buzz", "international_effect"): "buzz preset not calibrated to its stated odds ratio 1.00",
-}
-
 CASES = [
-    pytest.param(
-        preset_name,
-        finding,
-        marks=[pytest.mark.xfail(reason=KNOWN_PRESET_GAPS[(preset_name, finding)], strict=True)]
-        if (preset_name, finding) in KNOWN_PRESET_GAPS
-        else [],
-        id=f"{preset_name}-{finding}",
-    )
+    pytest.param(preset_name, finding, id=f"{preset_name}-{finding}")
     for preset_name, truth in TRUTH.items()
     for finding in truth
 ]

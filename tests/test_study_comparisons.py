@@ -302,3 +302,80 @@ def test_margins_plus_one_agrees_with_the_studys_own_probability_change(product,
     assert margins_change.estimate == pytest.approx(own.estimate, rel=1e-10)
     assert margins_change.std_error == pytest.approx(own.std_error, rel=1e-6)
     assert "breadth_international: dy/dx" in effects
+
+
+def test_refused_joint_test_falls_back_to_separate_estimates_by_sector(product):
+    sample, _ = product
+    controls, _ = control_terms(sample)
+    results = StudyResults()
+    breadth = ["breadth_regional", "breadth_national", "breadth_international"]
+    clustered = {"cluster": "region"}  # five clusters: rank 4, fewer than the 15 restrictions
+    assess_heterogeneity(
+        results, "product", sample, breadth, controls, "logit", clustered, "cluster(region)"
+    )
+    assert "heterogeneity_sector" not in results.tests.get("product", {})
+    assert any("separate estimates" in note for note in results.meta["notes"])
+    separate = [name for name in results.models["product"] if name.startswith("industry=")]
+    assert len(separate) == sample["industry"].nunique()
+    one = results.models["product"][separate[0]]
+    assert "C(industry)" not in one.formula and one.nobs < len(sample)
+    assert "heterogeneity_region_size" in results.tests["product"]  # 3 restrictions: supported
+
+
+def test_wild_bootstrap_confidence_set_agrees_with_its_p_values(frame):
+    sample, fits = fit_outcome_models(frame, "product")
+    fitted = fits["controls"][1]
+    from buzzpipe.study.sensitivity import wild_bootstrap_terms
+
+    term = "breadth_international"
+    found = wild_bootstrap_terms(fitted, sample, "product", "logit", [term], seed=2, draws=999)
+    interval = found[term].interval
+    assert interval is not None and interval.kind in ("bounded", "unbounded", "two_rays")
+    assert interval.contains(found[term].estimate)
+    assert interval.contains(0.0) == (found[term].p_value > 0.05)
+
+
+def _cell_survey(seed: int, spillover: float) -> pd.DataFrame:
+    """Cells of three firms (30 regions x 30 industries); innovation depends strongly on the
+    firm's own pipeline and, with ``spillover`` > 0, on its cell peers' pipelines."""
+    rng = np.random.default_rng(seed)
+    regions, industries, per_cell = 30, 30, 3
+    n = regions * industries * per_cell
+    cell = np.arange(n) // per_cell
+    international = rng.binomial(3, 0.25, n)
+    own = (international > 0).astype(float)
+    peers = (np.bincount(cell, weights=own)[cell] - own) / (per_cell - 1)
+    return pd.DataFrame(
+        {
+            "region": pd.Categorical([f"r{c // industries:02d}" for c in cell]),
+            "industry": pd.Categorical([f"i{c % industries:02d}" for c in cell]),
+            "employees": rng.integers(11, 400, n).astype(float),
+            "foreign_share": rng.uniform(0, 1, n),
+            "breadth_regional": rng.binomial(5, 0.4, n),
+            "breadth_national": rng.binomial(5, 0.3, n),
+            "breadth_international": international,
+            "product": rng.binomial(1, 0.15 + 0.4 * own + spillover * peers).astype(float),
+        }
+    )
+
+
+def _cell_spillover(data: pd.DataFrame) -> dict:
+    controls = ["np.log(employees)", "foreign_share", "C(industry)", "C(region)"]
+    columns = ["employees", "foreign_share", "industry", "region"]
+    results = StudyResults()
+    breadth = ["breadth_regional", "breadth_national", "breadth_international"]
+    assess_spillover(results, "product", data, breadth, controls, columns, "lpm")
+    return results.tests["product"]
+
+
+def test_leave_one_out_models_hold_a_strong_own_effect_apart_from_spillover():
+    """No spill-over but a strong own-pipeline effect: the three exposure estimates stay within
+    3.5 standard errors of zero; with a spill-over built in, the pooled estimate finds it."""
+    null = _cell_spillover(_cell_survey(12, spillover=0.0))
+    for name in ("spillover_exposure", "spillover_exposure_own_pipeline"):
+        assert abs(null[name].estimate) < 3.5 * null[name].std_error, name
+    no_pipeline = null["spillover_exposure_no_pipeline"]
+    assert abs(no_pipeline.estimate) < 3.5 * no_pipeline.std_error
+    found = _cell_spillover(_cell_survey(13, spillover=0.35))["spillover_exposure"]
+    assert found.estimate > 0 and found.p_value < 0.01
+    assert found.inference == "cluster(region_industry_cell)"

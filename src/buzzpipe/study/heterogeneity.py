@@ -5,7 +5,8 @@ Wald test that every interaction is zero under firm-level robust errors (which s
 tests; region-clustered errors with five regions would not). City-region size is the log of the
 (weighted) number of surveyed firms in the region, a stated proxy: it varies only between
 regions, so its main effect is absorbed by the region fixed effects and only the interactions
-enter. Where a joint test is refused (rank), the interaction terms are still reported one by one.
+enter. Where a joint test is refused (rank), the controls model is fitted within each region or
+sector instead and reported as separate estimates.
 
 Results: ``tests[outcome]["heterogeneity_region_size"]``, ``..["heterogeneity_sector"]``
 (joint), and the interaction models as ``models[outcome]["by_region_size" | "by_sector"]``.
@@ -95,8 +96,39 @@ def assess_heterogeneity(
             test = joint_interaction_test(fitted, inference, moderator)
         except BuzzpipeError as error:
             results.meta.setdefault("notes", []).append(
-                f"{outcome}: joint test {test_name} refused ({error}); see the separate terms"
+                f"{outcome}: joint test {test_name} refused ({error}); separate estimates given"
+            )
+            group_column = "region" if moderator == REGION_SIZE else "industry"
+            separate_estimates(
+                results, outcome, data, breadth, controls, family, vcov, group_column
             )
             continue
         if test is not None:
             results.add_test(outcome, test_name, test)
+
+
+def separate_estimates(
+    results: StudyResults,
+    outcome: str,
+    data: pd.DataFrame,
+    breadth: Sequence[str],
+    controls: Sequence[str],
+    family: str,
+    vcov: Any,
+    group_column: str,
+) -> None:
+    """The controls model fitted within each group (``models[outcome]["<column>=<level>"]``),
+    for when a joint test of the interactions cannot be supported."""
+    own_term = f"C({group_column})"
+    terms = [*breadth, *[term for term in controls if term != own_term]]
+    formula = f"{outcome} ~ " + " + ".join(terms)
+    for level in data[group_column].dropna().unique():
+        name = f"{group_column}={level}"
+        subset = data.loc[data[group_column] == level]
+        try:
+            fitted = fit_model(formula, subset, family, vcov)
+        except BuzzpipeError as error:
+            results.meta.setdefault("notes", []).append(f"{outcome}: {name}: {error}")
+            continue
+        specification = ModelSpecification(name, outcome, formula, family, ())
+        results.add_model(model_result(specification, fitted, vcov))

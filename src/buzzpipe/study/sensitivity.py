@@ -18,7 +18,8 @@ import pandas as pd
 from buzzpipe.errors import BuzzpipeError
 from buzzpipe.estimate.wild_bootstrap import WildScoreBootstrap
 from buzzpipe.study.models import fit_model, inference_label, term_estimates
-from buzzpipe.study.results import Estimate, ModelResult
+from buzzpipe.study.results import Estimate, Interval, ModelResult
+from buzzpipe.survey.schema import WEIGHT
 
 CLUSTER_VCOV = {"cluster": "region"}
 
@@ -42,8 +43,10 @@ def wild_bootstrap_terms(
     terms: Sequence[str],
     seed: int,
     draws: int = 9999,
+    confidence_sets: bool = True,
 ) -> dict[str, Estimate]:
-    """Wild cluster score bootstrap p-values by region for each term (logit and probit only)."""
+    """Wild cluster score bootstrap p-values by region for each term (logit and probit only),
+    with 95% confidence sets by test inversion (possibly unbounded or disjoint)."""
     design = np.asarray(fitted.design_matrix(sample), dtype=float)
     names = list(map(str, fitted.params.index))
     bootstrap = WildScoreBootstrap(
@@ -52,6 +55,7 @@ def wild_bootstrap_terms(
         sample["region"].to_numpy(),
         family=family,
         names=names,
+        weights=sample[WEIGHT].to_numpy(dtype=float) if WEIGHT in sample.columns else None,
         draws=draws,
         seed=seed,
     )
@@ -59,11 +63,16 @@ def wild_bootstrap_terms(
     for term in terms:
         test = bootstrap.test(term)
         k = names.index(term)
+        interval = None
+        if confidence_sets:
+            found = bootstrap.confidence_set(term)
+            interval = Interval([(float(a), float(b)) for a, b in found.intervals], 0.95)
         estimates[term] = Estimate(
             estimate=float(bootstrap.estimate[k]),
             std_error=None,
             p_value=test.p_value,
             inference=f"wild score bootstrap by region ({test.weight_type})",
+            interval=interval,
             statistic=test.statistic,
             hypothesis=f"b[{term}] = 0",
             note=" ".join(test.notes()),

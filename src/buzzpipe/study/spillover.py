@@ -7,12 +7,13 @@ the firm's region x industry cell,
 
     share_i = (S_c - x_i) / (n_c - 1),   S_c the pipeline firms in cell c of n_c firms,
 
-with errors clustered by cell. Leave-one-out shares are mechanically negatively correlated with
-the firm's own pipeline status within a cell (exclusion bias, Caeyers and Fafchamps 2016): the
-models therefore hold own status fixed, by controlling for own international breadth in the
-pooled model and by estimating separately for firms with and without their own pipelines, where
-own status is constant and the mechanical correlation vanishes; region and industry enter as main
-effects, never as cell fixed effects (which would make the share a function of own status alone).
+with errors clustered by cell. A leave-one-out share is mechanically negatively correlated with
+the firm's own pipeline status once a model conditions on the cell's composition (exclusion
+bias, Caeyers and Fafchamps 2016), as cell fixed effects would: the models therefore never use
+cell fixed effects (region and industry enter as main effects) and hold own status fixed, by
+controlling for the own-pipeline indicator and own breadth in the pooled model and by estimating
+separately for firms with and without their own pipelines, where own status is constant. (The
+analytic bias correction of Caeyers and Fafchamps for models with cell effects is not applied.)
 
 Results: ``tests[outcome]["spillover_exposure"]`` (all firms, the verdict's number) and
 ``..._own_pipeline`` / ``..._no_pipeline``; the exposure measure is named in ``note``.
@@ -34,6 +35,7 @@ EXPOSURE = "pipeline_exposure"
 UNKNOWN_SHARE = "pipeline_exposure_unknown_share"
 LEAVE_ONE_OUT = "pipeline_share_leave_one_out"
 CELL = "region_industry_cell"
+OWN_PIPELINE = "own_pipeline"  # 0/1: the firm has an international partner itself
 
 
 def has_link_exposure(frame: pd.DataFrame) -> bool:
@@ -83,9 +85,10 @@ def assess_spillover(
         columns.append(CELL)
     data = data.loc[data[list(dict.fromkeys(columns))].notna().all(axis=1)]
     own = data[breadth_column("international")] > 0
+    data[OWN_PIPELINE] = own.astype(float)
     global_term = breadth_column("international")
     groups = (
-        ("spillover_exposure", data, list(breadth)),
+        ("spillover_exposure", data, [*breadth, OWN_PIPELINE]),
         ("spillover_exposure_own_pipeline", data.loc[own], list(breadth)),
         (
             "spillover_exposure_no_pipeline",

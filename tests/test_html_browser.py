@@ -76,3 +76,12 @@ def test_browser_view_catches_errors_hidden_parts_and_outside_requests(browser, 
     errors = " | ".join(view.console_errors)
     assert "drawing failed" in errors and "undefinedFunction" in errors
     assert view.requests == ["http://127.0.0.1:9/tile.png"]
+
+
+def test_a_browser_that_dies_is_an_error_not_a_hang(tmp_path):
+    from buzzpipe.report.browser import BrowserError
+
+    page = tmp_path / "page.html"
+    page.write_text("<!DOCTYPE html><title>x</title>", encoding="utf-8")
+    with pytest.raises(BrowserError, match="closed its pipe"):
+        view_page(page, [], browser="/bin/false", timeout=20)

@@ -482,6 +482,15 @@ def make_study_results(world: str = "pipelines") -> dict:
                         name: _estimate(terms[name].estimate, 0.03, "cluster(region)")
                         for name in (breadth_column(scale) for scale in SCALES)
                     },
+                    # an inverted bootstrap test can give a union of rays, as Fieller sets do
+                    "wild score bootstrap (webb)": {
+                        "breadth_regional": _estimate(
+                            terms["breadth_regional"].estimate,
+                            0.04,
+                            "wild score bootstrap (webb)",
+                            interval=Interval([(-math.inf, -0.5), (0.1, math.inf)]),
+                        )
+                    },
                 }
             results.add_model(result)
         difference = effects["international"] - effects["regional"]

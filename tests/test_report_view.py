@@ -164,3 +164,14 @@ def test_describe_record_reads_the_data_layers_table_of_a_real_survey():
     shares = view["regimes"][0]["shares"]
     assert sum(shares.values()) == pytest.approx(1.0)
     assert describe_record(describe_frame())["rows"][-1]["values"][-1] is None
+
+
+def test_union_intervals_of_the_bootstrap_go_to_the_odds_ratio_scale_segment_by_segment(views):
+    tables = {table.id: table for table in all_tables(views["pipelines"])}
+    table = tables["table-product-controls-sensitivity"]
+    assert "wild score bootstrap (webb)" in table.header[4]
+    row = next(r for r in table.rows if r.label == "Breadth, regional")
+    low, high = math.exp(-0.5), math.exp(0.1)
+    assert row.cells[3].text.endswith(f"[0.000, {low:.3f}] \u222a [{high:.3f}, \u221e]")
+    other = next(r for r in table.rows if r.label == "Breadth, national")
+    assert other.cells[3].text == "\u2013"  # the bootstrap was not run for this term

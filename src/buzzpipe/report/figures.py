@@ -16,6 +16,7 @@ matplotlib.use("Agg")  # no display is ever needed; must precede any backend use
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
+from buzzpipe.report.intervals import single_segment  # noqa: E402
 from buzzpipe.report.tables import displayed_estimate, shows_odds_ratios  # noqa: E402
 
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
@@ -111,9 +112,7 @@ def odds_ratio_figure(results: Mapping[str, Any]) -> Figure | None:
             shown = displayed_estimate(term, shows_odds_ratios(model) and odds_ratio_scale)
             index = scales.index(term["scale"])
             y = row + (index - (len(scales) - 1) / 2) * step
-            low, high = shown["interval"] or (shown["estimate"], shown["estimate"])
-            low = shown["estimate"] if low is None else low
-            high = shown["estimate"] if high is None else high
+            low, high = single_segment(shown["interval"]) or (shown["estimate"],) * 2
             axes.errorbar(
                 shown["estimate"],
                 y,
@@ -171,9 +170,9 @@ def marginal_effects_figure(results: Mapping[str, Any]) -> Figure | None:
             index = scales.index(scale)
             y = row + (index - (len(scales) - 1) / 2) * width
             estimate = 100 * effect["estimate"]
-            bounds = effect.get("interval")
+            bounds = single_segment(effect.get("interval"))
             error = None
-            if bounds is not None and None not in bounds:
+            if bounds is not None:
                 error = [[estimate - 100 * bounds[0]], [100 * bounds[1] - estimate]]
             axes.barh(
                 y,
@@ -256,9 +255,9 @@ def counterfactuals_figure(results: Mapping[str, Any]) -> Figure | None:
             positions.append(region_index + (index - (len(programmes) - 1) / 2) * width)
             errors.append(extra)
             estimate = extra["estimate"]
-            bounds = extra.get("interval") or [estimate, estimate]
-            heights[0].append(estimate - (estimate if bounds[0] is None else bounds[0]))
-            heights[1].append((estimate if bounds[1] is None else bounds[1]) - estimate)
+            low, high = single_segment(extra.get("interval")) or (estimate, estimate)
+            heights[0].append(estimate - low)
+            heights[1].append(high - estimate)
         axes.bar(
             positions,
             [extra["estimate"] for extra in errors],

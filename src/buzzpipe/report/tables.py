@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from buzzpipe.report import findings, formatting
+from buzzpipe.report.intervals import exponentiated
 from buzzpipe.report.view import inference_text
 
 ODDS_RATIO_FAMILIES: tuple[str, ...] = ("logit", "ologit")
@@ -66,9 +67,7 @@ def displayed_estimate(term: Mapping[str, Any], odds_ratio: bool) -> dict[str, A
     return {
         "estimate": ratio,
         "se": None if se is None else ratio * se,
-        "interval": None
-        if bounds is None
-        else [None if end is None else math.exp(end) for end in bounds],
+        "interval": exponentiated(bounds),
         "p": term.get("p"),
     }
 
@@ -235,7 +234,7 @@ def sensitivity_tables(results: Mapping[str, Any]) -> list[Table]:
                         continue
                     bounds = entry.get("interval")
                     if bounds is not None and odds_ratio and term.get("kind") != "cut":
-                        bounds = [None if end is None else math.exp(end) for end in bounds]
+                        bounds = exponentiated(bounds)
                     cells.append(_p_with_interval(entry.get("p"), bounds))
                 rows.append(Row(term.get("label", term_name), tuple(cells), "plain"))
             scale = "odds ratios" if odds_ratio else "coefficients"

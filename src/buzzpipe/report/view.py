@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from buzzpipe import __version__
+from buzzpipe.report.intervals import exponentiated
 from buzzpipe.report.view_schema import VIEW_VERSION
 from buzzpipe.survey.schema import SCALES, parse_collab_column
 
@@ -326,9 +327,7 @@ def _verdict(results: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str,
         shown = _estimate(estimate)
         if family in ("logit", "ologit") and shown["estimate"] is not None:
             evidence["odds_ratio"] = math.exp(shown["estimate"])
-            bounds = shown["interval"]
-            if bounds and not isinstance(bounds[0], list):
-                evidence["interval"] = [None if b is None else math.exp(b) for b in bounds]
+            evidence["interval"] = exponentiated(shown["interval"])
         else:
             evidence["estimate"] = shown["estimate"]
             evidence["interval"] = shown["interval"]

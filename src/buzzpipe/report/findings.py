@@ -67,7 +67,12 @@ SENTENCES: dict[str, dict[str, str]] = {
     },
 }
 NOT_ASSESSED = "Not assessed: the study could not produce the number for {label} ({outcome})."
-_EVIDENCE_NAMES = {"interval": "95% interval", "odds_ratio": "odds ratio", "p": "p"}
+_EVIDENCE_NAMES = {
+    "interval": "95% interval",
+    "odds_ratio": "odds ratio",
+    "p": "p",
+    "chi2": "\u03c7\u00b2",
+}
 
 
 def evidence_text(evidence: Mapping[str, Any]) -> str:

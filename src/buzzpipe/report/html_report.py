@@ -87,7 +87,7 @@ def build_html(
     lead = (
         f"<p>Each finding is a verdict of the study's written rule table (below), decided on "
         f"{escape(' and '.join(label.lower() for label in decided_on if label))} under the "
-        "primary inference; the evidence in brackets is the number the rule read.</p>"
+        "primary inference; the evidence in parentheses is the number the rule read.</p>"
     )
     body = (
         [lead, '<ul class="findings">', *finding_items, "</ul>"]

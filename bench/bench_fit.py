@@ -130,6 +130,21 @@ def newton_step_report(X: np.ndarray, y: np.ndarray, repeats: int) -> None:
         )
 
 
+def memory_report(X: np.ndarray, y: np.ndarray) -> None:
+    """Peak memory one whole fit allocates beyond the data (numpy reports to tracemalloc)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    with threadpool_limits(limits=1):
+        ours(X, y)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(
+        f"  peak memory allocated by one fit: {peak / 2**20:.0f} MiB "
+        f"(the design itself: {X.nbytes / 2**20:.0f} MiB)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -165,6 +180,7 @@ def main() -> None:
         args.repeats,
     )
     newton_step_report(X, y, args.repeats)
+    memory_report(X, y)
 
 
 if __name__ == "__main__":

@@ -85,15 +85,17 @@ def stream(n: int) -> None:
         out = Path(folder) / "firms.parquet"
         links = Path(folder) / "links.parquet"
         code = (
-            "import resource, sys, time\n"
+            "import time\n"
             "from pathlib import Path\n"
             "from buzzpipe.synth.preset import load_preset\n"
             "from buzzpipe.synth.write import write_survey\n"
             "start = time.perf_counter()\n"
             f"w = write_survey(load_preset('norway2010'), 1, Path({str(out)!r}), "
             f"links_path=Path({str(links)!r}), firms={n}, progress=False)\n"
-            "print(time.perf_counter() - start, w.links, "
-            "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+            "seconds = time.perf_counter() - start\n"
+            "# VmHWM: this process's peak resident memory (ru_maxrss can carry the parent's)\n"
+            "peak = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+            "print(seconds, w.links, peak)\n"
         )
         result = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, check=True

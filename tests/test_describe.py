@@ -3,12 +3,13 @@ reading whole; the command line prints it, writes CSV atomically, and fails in o
 
 import numpy as np
 import pandas as pd
+import pyreadstat
 import pytest
 from test_survey_model import REGIONS, canonical_frame
 
 from buzzpipe.cli import main
 from buzzpipe.errors import InputError
-from buzzpipe.survey import Survey
+from buzzpipe.survey import Survey, read_survey
 from buzzpipe.survey.describe import ALL, describe_file
 from buzzpipe.survey.schema import PARTNER_TYPES, SCALES
 
@@ -94,6 +95,19 @@ def test_streaming_csv_equals_reading_whole(tmp_path):
         describe_file(path, batch_rows=40)
 
 
+def test_streaming_stata_and_spss_equals_reading_whole(tmp_path):
+    from test_readers import LABELS, stata_ready
+
+    frame = stata_ready(canonical_frame(n=120, seed=14))
+    frame = frame[[c for c in frame.columns if len(c) <= 32]]
+    for suffix, write in ((".dta", pyreadstat.write_dta), (".sav", pyreadstat.write_sav)):
+        path = tmp_path / f"survey{suffix}"
+        write(frame, path, variable_value_labels=LABELS)
+        streamed = describe_file(path, batch_rows=25)
+        pd.testing.assert_frame_equal(streamed, read_survey(path).describe())
+        assert list(streamed.columns[1:]) == list(LABELS["region"].values())
+
+
 def test_a_parquet_file_without_rows_has_no_firms(tmp_path):
     path = tmp_path / "empty.parquet"
     canonical_frame(n=5).iloc[:0].to_parquet(path)
@@ -163,7 +177,6 @@ def test_command_line_reads_edge_lists_and_named_mappings(tmp_path, capsys):
 
 
 def test_command_line_with_the_cis_mapping_says_local_means_own_country(tmp_path, capsys):
-    import pyreadstat
     from test_mapping import cis_frame
 
     path = tmp_path / "cis.dta"

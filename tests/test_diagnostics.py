@@ -157,3 +157,34 @@ def test_missing_columns_and_bad_vcov_are_one_line_errors():
         fit("y ~ x1", firms(), family="poisson")
     with pytest.raises(InputError, match="cannot build the design"):
         fit("y ~ nope", firms())
+
+
+def test_ordered_logit_indicator_in_the_top_category_is_dropped():
+    rng = np.random.default_rng(8)
+    n = 500
+    data = pd.DataFrame({"x1": rng.normal(size=n), "pilot": 0.0})
+    data["novelty"] = np.digitize(data.x1 + rng.logistic(size=n), [-0.5, 0.8])
+    data.loc[data.index[:9], "pilot"] = 1.0
+    data.loc[data.index[:9], "novelty"] = 2
+    result = fit("novelty ~ x1 + pilot", data, family="ologit")
+    assert "pilot != 0 predicts novelty = 2 perfectly; pilot omitted and 9 obs not used" in (
+        result.notes
+    )
+    assert result.nobs == n - 9 and "pilot" not in result.params.index
+    # the paired case: the same indicator spread over categories stays in the model
+    data.loc[data.index[:3], "novelty"] = 0
+    assert "pilot" in fit("novelty ~ x1 + pilot", data, family="ologit").params.index
+
+
+def test_indicator_zero_cell_with_weights_is_found():
+    """The 0 cell's counts come from totals minus the 1 cell's: exact enough with weights."""
+    data = firms()
+    data["weight"] = np.random.default_rng(4).uniform(0.3, 3.0, len(data))
+    data["urban"] = 1.0
+    data.loc[data.index[:15], "urban"] = 0.0
+    data.loc[data.index[:15], "y"] = 1.0
+    result = fit("y ~ x1 + urban", data, vcov="robust", weights="weight")
+    assert "urban == 0 predicts success perfectly; urban omitted and 15 obs not used" in (
+        result.notes
+    )
+    assert result.nobs == len(data) - 15

@@ -68,3 +68,40 @@ def test_spector_matches_stata(spector, family):
         assert getattr(ours, name) == pytest.approx(stata[name], rel=1e-7)
     assert ours.pseudo_r2 == pytest.approx(stata["prsquared"], rel=1e-7)
     assert ours.nobs == 32 and ours.df_model == 3
+
+
+def test_spector_summary_header_and_odds_ratios_read_like_stata(spector):
+    """Header values follow from Stata's stored llf and llnull (LR chi2(3) = 15.40, Pseudo R2 =
+    0.3740); GPA's odds ratio and its error are exp(b) = 16.87972 and exp(b) * se = 21.31809
+    computed from Stata's published b and se (what `logit, or` prints)."""
+    result = fit("GRADE ~ GPA + TUCE + PSI", spector)
+    text = result.summary()
+    assert "LR chi2(3)        = 15.40" in text
+    assert "Prob > chi2       = 0.0015" in text
+    assert "Pseudo R2         = 0.3740" in text
+    assert "Log likelihood = -12.8896" in text
+    odds = result.odds_ratios()
+    assert odds.loc["GPA", "odds_ratio"] == pytest.approx(16.87972, rel=1e-6)
+    assert odds.loc["GPA", "std_err"] == pytest.approx(21.31809, rel=1e-6)
+
+
+# Stata: `glm grade gpa tuce psi, family(binomial) vce(robust)` (the logit model, robust errors
+# with Stata's N/(N-1) factor), as stored in statsmodels' discrete/tests/results/
+# results_glm_logit_constrained.py (results_noconstraint_robust)
+STATA_SPECTOR_ROBUST_COV = [
+    [1.6585006464861, 0.00630184631279, 0.20368998146717, -5.7738061195745],
+    [0.00630184631279, 0.01435422935215, 0.01997066738212, -0.34768562593344],
+    [0.20368998146717, 0.01997066738212, 0.96010763867432, -1.5315997267117],
+    [-5.7738061195745, -0.34768562593344, -1.5315997267117, 27.886335102141],
+]
+
+
+def test_spector_robust_covariance_matches_stata(spector):
+    ours = fit("GRADE ~ GPA + TUCE + PSI", spector, vcov="robust")
+    stata = np.array(STATA_SPECTOR_ROBUST_COV)
+    np.testing.assert_allclose(ours.bse[ORDER], np.sqrt(np.diag(stata)), rtol=1e-6)
+    # Stata stops Newton earlier (its b differ from the exact optimum by about 1e-7), which moves
+    # small off-diagonal elements by up to 2e-6 relative: compare on the correlation scale
+    scale = np.outer(ours.bse[ORDER], ours.bse[ORDER])
+    np.testing.assert_allclose(ours.vcov.loc[ORDER, ORDER] / scale, stata / scale, atol=1e-6)
+    assert ours.vcov_factor == pytest.approx(32 / 31)

@@ -337,6 +337,8 @@ def test_bad_requests_are_refused_with_a_clear_line(data, transformed):
         margins(transformed, data, "region")
     with pytest.raises(InputError, match=r"\+1 change needs a numeric"):
         margins(transformed, data, "industry", kind="plus_one")
+    with pytest.raises(InputError, match="needs a continuous variable"):
+        margins(transformed, data, "industry", kind="eyex")
     with pytest.raises(InputError, match="unknown margins kind"):
         margins(transformed, data, "employees", kind="elasticity")
     with pytest.raises(InputError, match="level the factor does not have"):
@@ -472,3 +474,28 @@ def test_derivatives_flow_through_factor_interactions_and_leave_data_untouched(d
     row = ours.table[ours["contrast"] == "services vs manufacturing"].iloc[0]
     assert row["estimate"] == pytest.approx(estimate[0], rel=1e-8)
     assert row["se"] == pytest.approx(np.sqrt(covariance[0, 0]), rel=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["eydx", "eyex"])
+def test_ordered_logit_elasticities_through_cut_points(data, kind):
+    """d log P_k / dx per firm (times x for eyex), averaged: the cut points enter the error."""
+    model = fit(ORDERED, data, family="ologit")
+    ours = margins(model, data, "employees", kind=kind)
+    x = data["employees"].to_numpy()
+    h = 1e-4 * x.std()
+    up = model.design_matrix(data.assign(employees=x + h))
+    down = model.design_matrix(data.assign(employees=x - h))
+    scale = x[:, None] if kind == "eyex" else 1.0
+
+    def elasticity(params):
+        predict = model.family_model.predict
+        change = np.log(predict(params, up, None)) - np.log(predict(params, down, None))
+        return np.mean(change / (2 * h) * scale, axis=0)
+
+    estimate, covariance = hand_margin(model, elasticity)
+    scale = np.abs(estimate).max()  # the middle category nearly cancels
+    np.testing.assert_allclose(ours.estimate.to_numpy(), estimate, atol=1e-6 * scale)
+    np.testing.assert_allclose(
+        ours.se.to_numpy(), np.sqrt(np.diag(covariance)), rtol=1e-5, atol=1e-5 * scale
+    )
+    assert list(ours["contrast"]) == [kind[:2] + "/" + kind[2:]] * 3

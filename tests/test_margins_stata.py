@@ -72,3 +72,48 @@ def test_discrete_change_of_an_indicator_equals_stata(spector):
     at_means = margins(model, data, "PSI", kind="discrete", at_means=True)
     assert at_means.estimate.iloc[0] == pytest.approx(PSI_DISCRETE_MEAN, rel=1e-6)
     assert at_means.se.iloc[0] == pytest.approx(PSI_DISCRETE_MEAN_SE, abs=5e-8)
+
+
+# margins, eydx(*) / dyex(*) / eyex(*), averaged and with atmeans (psi continuous)
+ELASTICITIES = {
+    ("eydx", False): (
+        [1.8546366266779, 0.06244722072812, 1.5610138123033],
+        [0.847903, 0.0930901, 0.7146715],
+    ),
+    ("eydx", True): (
+        [2.1116143062702, 0.0710998816585, 1.7773072368626],
+        [1.076109, 0.1081501, 0.9120842],
+    ),
+    ("dyex", False): (
+        [1.1774000792198, 0.27896245178384, 0.16960002159996],
+        [0.3616481, 0.4090679, 0.0635583],
+    ),
+    ("dyex", True): (
+        [1.6641381583512, 0.39433730945339, 0.19658592659731],
+        [0.7388917, 0.5755722, 0.0860836],
+    ),
+    ("eyex", False): (
+        [5.4747106798973, 1.3173389907576, 0.44600395466634],
+        [2.44682, 1.943525, 0.1567618],
+    ),
+    ("eyex", True): (
+        [6.5822977203268, 1.5597536538833, 0.77757191612739],
+        [3.354433, 2.372543, 0.3990368],
+    ),
+}
+
+
+@pytest.mark.parametrize(("kind", "at_means"), list(ELASTICITIES))
+def test_elasticities_equal_stata(spector, kind, at_means):
+    data, model = spector
+    estimates, errors = ELASTICITIES[(kind, at_means)]
+    result = margins(model, data, VARIABLES, kind=kind, at_means=at_means)
+    np.testing.assert_allclose(result.estimate.to_numpy(), estimates, rtol=1e-6)
+    np.testing.assert_allclose(result.se.to_numpy(), errors, rtol=1e-6, atol=5e-7)
+
+
+def test_all_variables_star_as_stata_dydx_star(spector):
+    data, model = spector
+    result = margins(model, data, "*")
+    assert list(result["term"]) == VARIABLES
+    assert_stata(result, DYDX, DYDX_SE)

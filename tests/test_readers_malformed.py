@@ -15,6 +15,7 @@ from test_survey_model import canonical_frame
 from buzzpipe.cli import main
 from buzzpipe.errors import InputError
 from buzzpipe.survey import Survey, read_edge_list, read_survey
+from buzzpipe.survey.describe import describe_file
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BASE = canonical_frame(n=6, seed=1)
@@ -116,6 +117,10 @@ def test_truncated_or_corrupted_binary_files_give_an_input_error(binary_files, c
             path = Path(folder) / f"survey{suffix}"
             path.write_bytes(bytes(damaged))
             read_or_input_error(path)
+            try:  # the streamed reading of describe, batch by batch
+                describe_file(path, batch_rows=7)
+            except InputError as error:
+                assert "\n" not in str(error) and str(path) in str(error)
 
 
 @settings(max_examples=40, deadline=None)

@@ -17,19 +17,9 @@ from buzzpipe.study.pipelines_vs_buzz import compare_pipelines_and_buzz
 from buzzpipe.study.results import StudyResults
 from buzzpipe.study.sensitivity import add_sensitivity
 from buzzpipe.study.spillover import assess_spillover, leave_one_out_share
-from buzzpipe.survey import Survey
-from buzzpipe.synth.generate import generate
-from buzzpipe.synth.preset import load_preset
+from buzzpipe.synth import synthesize
 
 Z = stats.norm.ppf(0.975)
-
-
-def synthetic_frame(seed: int) -> pd.DataFrame:
-    loaded = load_preset("norway2010")
-    firms, links = generate(loaded, seed)
-    firms = firms.drop(columns=[c for c in firms if c.startswith("collab_")])
-    survey = Survey.from_frame(firms, links, home_country=loaded["survey.country"])
-    return survey.analysis_frame()
 
 
 def expit(x):
@@ -38,7 +28,7 @@ def expit(x):
 
 @pytest.fixture(scope="module")
 def frame():
-    return synthetic_frame(5)
+    return synthesize("norway2010", 5).analysis_frame()
 
 
 @pytest.fixture(scope="module")
@@ -379,3 +369,43 @@ def test_leave_one_out_models_hold_a_strong_own_effect_apart_from_spillover():
     found = _cell_spillover(_cell_survey(13, spillover=0.35))["spillover_exposure"]
     assert found.estimate > 0 and found.p_value < 0.01
     assert found.inference == "cluster(region_industry_cell)"
+
+
+def test_equality_across_outcomes_refuses_a_copy_and_detects_a_difference(frame):
+    from buzzpipe.study.across_outcomes import compare_across_outcomes
+
+    data = frame.copy()
+    data["product_copy"] = data["product"]
+    international = data["breadth_international"].astype(float)
+    data["process"] = np.random.default_rng(7).binomial(1, expit(-1.5 + 0.9 * international))
+    fits = {}
+    for outcome in ("product", "product_copy", "process"):
+        _, outcome_fits = fit_outcome_models(data, outcome)
+        fits[outcome] = outcome_fits["controls"][1]
+    same = StudyResults()
+    compare_across_outcomes(same, {k: fits[k] for k in ("product", "product_copy")}, data, "robust")
+    # identical models: the difference has no variance, so the test is refused, with the reason
+    assert "equal_breadth_international" not in same.tests.get("across_outcomes", {})
+    assert any("zero variance" in note for note in same.meta["notes"])
+    different = StudyResults()
+    compare_across_outcomes(different, {k: fits[k] for k in ("product", "process")}, data, "robust")
+    assert different.tests["across_outcomes"]["equal_breadth_international"].p_value < 1e-4
+    assert different.tests["across_outcomes"]["equal_breadth_regional"].p_value > 1e-4
+
+
+def test_partner_type_joint_tests_equal_a_hand_wald_statistic(frame):
+    from buzzpipe.study.partner_types import partner_type_tests
+
+    _, fits = fit_outcome_models(frame, "product")
+    fitted = fits["partner_types"][1]
+    results = StudyResults()
+    partner_type_tests(results, "product", fitted, "robust")
+    test = results.tests["product"]["partner_types_international"]
+    names = [n for n in fitted.params.index if n.startswith("collab_international_")]
+    assert len(names) == 6 and test.df == 6  # the own group is left out
+    b = fitted.params[names].to_numpy()
+    v = fitted.vcov.loc[names, names].to_numpy()
+    statistic = float(b @ np.linalg.solve(v, b))
+    assert test.statistic == pytest.approx(statistic, rel=1e-10)
+    assert test.p_value == pytest.approx(stats.chi2.sf(statistic, 6), rel=1e-10)
+    assert {"partner_types_regional", "partner_types_national"} <= set(results.tests["product"])

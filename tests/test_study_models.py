@@ -12,27 +12,18 @@ from buzzpipe.study.models import (
     control_terms,
     estimation_sample,
     fit_outcome_models,
+    is_nested,
     main_specifications,
     model_result,
     odds_ratios,
 )
 from buzzpipe.study.results import Estimate, Interval
-from buzzpipe.survey import Survey
-from buzzpipe.synth.generate import generate
-from buzzpipe.synth.preset import load_preset
-
-
-def synthetic_survey(preset: str, seed: int, firms: int | None = None) -> Survey:
-    """A synthetic survey read through the data layer as an edge-list survey."""
-    loaded = load_preset(preset)
-    firm_frame, links = generate(loaded, seed, firms=firms)
-    firm_frame = firm_frame.drop(columns=[c for c in firm_frame if c.startswith("collab_")])
-    return Survey.from_frame(firm_frame, links, home_country=loaded["survey.country"])
+from buzzpipe.synth import synthesize
 
 
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
-    data = synthetic_survey("norway2010", 11).analysis_frame()
+    data = synthesize("norway2010", 11).analysis_frame()
     # a few unknown answers so that listwise deletion matters
     data.loc[[3, 50, 700], "foreign_share"] = np.nan
     data.loc[[9, 80], "breadth_international_with_group"] = pd.NA
@@ -47,7 +38,7 @@ def product_models(frame):
 def test_nested_models_share_one_sample_complete_on_all_their_variables(frame, product_models):
     sample, fits = product_models
     assert len(sample) == len(frame) - 5
-    for name in NESTED_MODELS:
+    for name in (*NESTED_MODELS, "regional_alone", "national_alone", "international_alone"):
         assert fits[name][1].nobs == len(sample)
     assert set(sample.index).isdisjoint({3, 50, 700, 9, 80})
     assert fits["breadth"][0].formula == (
@@ -86,7 +77,7 @@ def test_controls_model_matches_statsmodels_with_statas_robust_factor(product_mo
 def test_ordered_novelty_model_uses_ologit_and_keeps_cut_points_out_of_odds_ratios(frame):
     specifications = main_specifications(frame, "product_novelty")
     assert {spec.family for spec in specifications} == {"ologit"}
-    sample = estimation_sample(frame, [s for s in specifications if s.name in NESTED_MODELS])
+    sample = estimation_sample(frame, [s for s in specifications if is_nested(s.name)])
     _, fits = fit_outcome_models(frame, "product_novelty")
     result = model_result(fits["controls"][0], fits["controls"][1], "robust")
     assert result.nobs == len(sample)
@@ -99,7 +90,10 @@ def test_survey_without_regional_scale_and_optional_controls(frame):
         columns=[c for c in frame if "regional" in c] + ["openness", "regime"], errors="ignore"
     )
     specifications = main_specifications(cis_like, "product")
-    assert specifications[0].formula == "product ~ breadth_national + breadth_international"
+    formulas = {spec.name: spec.formula for spec in specifications}
+    assert formulas["breadth"] == "product ~ breadth_national + breadth_international"
+    assert formulas["national_alone"] == "product ~ breadth_national"
+    assert "regional_alone" not in formulas
     terms, columns = control_terms(cis_like)
     assert "openness" not in terms and "openness" in control_terms(frame)[0]
     assert columns[:4] == ["employees", "foreign_share", "industry", "region"]

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from buzzpipe.cli import main
 from buzzpipe.errors import InputError
@@ -196,6 +198,11 @@ def test_streamed_blocks_make_one_survey_with_unique_ids(tmp_path):
     # Surveyed partners come from the firm's own block of 500.
     surveyed = links[links["partner_id"] <= 1300]
     assert ((surveyed["firm_id"] - 1) // 500 == (surveyed["partner_id"] - 1) // 500).all()
+    # Streamed twice: the same bytes.
+    write_survey(preset, 3, tmp_path / "g.parquet", firms=1300, block_firms=500)
+    write_survey(preset, 3, tmp_path / "h.parquet", firms=1300, block_firms=500)
+    assert (tmp_path / "g.parquet").read_bytes() == (tmp_path / "h.parquet").read_bytes()
+    assert pd.read_parquet(tmp_path / "g.parquet")["firm_id"].is_unique
 
 
 def test_the_data_layer_reads_the_synthetic_survey_as_generated():
@@ -420,3 +427,86 @@ def test_cli_bad_input_is_one_line_exit_2_and_no_output(
     assert stderr.count("\n") == 1 and fragment in stderr
     assert "Traceback" not in stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_calibrates_a_user_preset_and_keeps_its_overrides(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.toml").write_text(
+        'extends = "norway2010"\n[survey.firms]\nvalue = 800\nassumed = "a quick check"\n'
+    )
+    arguments = ["synth", "--preset", "mine.toml", "--calibrate", "--seeds", "12"]
+    arguments += ["--set", "links.in_survey_share=0.3", "--out", "calibrated.toml"]
+    assert main(arguments) == 0
+    assert "mean_odds_ratio_breadth_international" in capsys.readouterr().out
+    calibrated = load_preset(tmp_path / "calibrated.toml")
+    assert calibrated["links.in_survey_share"] == 0.3
+    assert not calibrated.parameters["links.in_survey_share"].calibrated
+    assert calibrated.parameters["outcomes.product.intercept"].calibrated
+    assert calibrated.calibration_result["seeds"] == 12
+    assert (tmp_path / "mine.toml").read_text().count("[") == 1  # the input is untouched
+
+
+def test_with_dont_know_answers_the_fast_fit_still_matches_the_estimator():
+    """Missing answers count as no, and a scale answered "don't know" throughout drops the firm,
+    as the data layer and buzzpipe.fit do."""
+    from buzzpipe import fit
+    from buzzpipe.synth import synthesize
+
+    preset = load_preset("norway2010", {"collaboration.dont_know_rate": 0.5})
+    block = next(iter_blocks(preset, 17))
+    ours = fit_named_specification(block, GeneratingParameters.from_preset(preset))
+    frame = synthesize(preset, 17, edge_list=False).analysis_frame()
+    assert frame["breadth_international"].isna().any()
+    theirs = fit(preset["calibration.specification"], frame, family="logit", vcov="robust")
+    assert np.allclose(ours.params, theirs.params.to_numpy(), rtol=0, atol=1e-7)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    firms=st.integers(1, 400),
+    dont_know=st.sampled_from([0.0, 0.05]),
+    preset_name=st.sampled_from(["norway2010", "buzz", "complement"]),
+)
+def test_any_seed_and_size_gives_a_valid_survey(seed, firms, dont_know, preset_name):
+    """Whatever the seed and size, the data layer accepts the survey in both forms."""
+    from buzzpipe.synth import synthesize
+
+    overrides = {"collaboration.dont_know_rate": dont_know}
+    preset = load_preset(preset_name, overrides)
+    edge_list = synthesize(preset, seed, firms=firms)
+    firm_level = synthesize(preset, seed, firms=firms, edge_list=False)
+    assert len(edge_list) == len(firm_level) == firms
+    frame = edge_list.analysis_frame()
+    assert (frame["new_to_market"] <= frame["product"]).all()
+    if dont_know == 0:
+        for scale in schema.SCALES:
+            column = schema.breadth_column(scale)
+            assert frame[column].equals(firm_level.analysis_frame()[column])
+
+
+def test_a_failure_mid_stream_leaves_no_half_written_files(tmp_path, monkeypatch):
+    import buzzpipe.synth.write as write_module
+
+    calls = []
+    real_block_frames = write_module.block_frames
+
+    def failing_block_frames(block, parameters):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("disk trouble")
+        return real_block_frames(block, parameters)
+
+    monkeypatch.setattr(write_module, "block_frames", failing_block_frames)
+    (tmp_path / "f.parquet").write_bytes(b"the old file")
+    with pytest.raises(RuntimeError, match="disk trouble"):
+        write_survey(
+            load_preset("norway2010"),
+            1,
+            tmp_path / "f.parquet",
+            links_path=tmp_path / "l.csv",
+            firms=1300,
+            block_firms=500,
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.parquet"]
+    assert (tmp_path / "f.parquet").read_bytes() == b"the old file"

@@ -1,6 +1,7 @@
 """Wild cluster score bootstrap: against a plain statsmodels implementation, draw by draw."""
 
 import itertools
+import json
 import math
 
 import numpy as np
@@ -11,6 +12,7 @@ import statsmodels.api as sm
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate.wild_bootstrap import (
     WildScoreBootstrap,
+    clustered_inference,
     enumerate_draws,
     wild_score_bootstrap,
     wild_score_test,
@@ -44,11 +46,12 @@ def plain_score_bootstrap(X, y, clusters, k, null_value, points, family="logit",
     if freq is not None:  # integer weights = replicated rows
         X, y, clusters = (np.repeat(a, freq, axis=0) for a in (X, y, clusters))
     keep = [j for j in range(X.shape[1]) if j != k]
-    restricted = model_class(y, X[:, keep], offset=null_value * X[:, k]).fit(
-        disp=0, method="newton", tol=1e-14, maxiter=100
-    )
     params = np.empty(X.shape[1])
-    params[keep] = restricted.params
+    if keep:
+        restricted = model_class(y, X[:, keep], offset=null_value * X[:, k]).fit(
+            disp=0, method="newton", tol=1e-14, maxiter=100
+        )
+        params[keep] = restricted.params
     params[k] = null_value
     full_model = model_class(y, X)
     scores = full_model.score_obs(params)
@@ -161,6 +164,11 @@ def test_confidence_set_bounds_are_where_p_crosses_alpha():
     assert bootstrap.p_value(1, lower + step) > 0.05 >= bootstrap.p_value(1, lower - step)
     assert bootstrap.p_value(1, upper - step) > 0.05 >= bootstrap.p_value(1, upper + step)
     assert "confidence set" in interval.summary()
+    record = json.loads(json.dumps(interval.as_record()))
+    assert record["intervals"] == [[lower, upper]] and record["bounded"]
+    test_record = json.loads(json.dumps(bootstrap.test(1, 0.0).as_record()))
+    assert test_record["inference"] == "wild cluster score bootstrap"
+    assert test_record["weight_type"] == "webb" and test_record["notes"]
 
 
 def test_confidence_set_is_unbounded_when_no_draw_can_reject():
@@ -168,6 +176,7 @@ def test_confidence_set_is_unbounded_when_no_draw_can_reject():
     bootstrap = WildScoreBootstrap(X, y, clusters, weight_type="rademacher")
     interval = bootstrap.confidence_set(1)
     assert interval.intervals == [(-math.inf, math.inf)]
+    assert interval.as_record()["intervals"] == [[None, None]]
     assert not interval.bounded
     assert "smallest attainable p-value" in interval.summary()
 
@@ -176,6 +185,14 @@ def test_detects_a_real_effect_and_not_a_null_one():
     X, y, clusters = clustered_sample(71, n=1600, n_clusters=10, effect=0.8)
     assert wild_score_test(X, y, clusters, 1, 0.0).p_value < 0.01
     assert wild_score_test(X, y, clusters, 1, 0.8).p_value > 0.05
+
+
+def test_a_model_with_one_coefficient_needs_no_restricted_fit():
+    X, y, clusters = clustered_sample(101, n=500, n_clusters=6)
+    result = wild_score_test(X[:, :1], y, clusters, 0, 0.0, draws=6**6)  # enumerate all
+    actual, draws, p_value = plain_score_bootstrap(X[:, :1], y, clusters, 0, 0.0, WEBB)
+    assert result.statistic == pytest.approx(actual, rel=1e-8)
+    assert result.p_value == pytest.approx(p_value, abs=1e-12)
 
 
 def test_bad_input_is_one_clear_error():
@@ -230,3 +247,66 @@ def test_core_fit_entry_point_agrees_with_the_core():
     assert bootstrap.test(term).p_value == pytest.approx(arrays.test(1).p_value, abs=1e-12)
     with pytest.raises(InputError, match="cluster column"):
         wild_score_bootstrap(fit(formula, frame, family="logit"), frame)
+
+
+@pytest.mark.filterwarnings("ignore:only")
+def test_clustered_inference_says_which_test_it_reports_and_why():
+    from buzzpipe.estimate import fit
+
+    frame = survey_frame(2, n=1200)
+    formula = "product ~ breadth_international + np.log(employees)"
+    few = fit(formula, frame, family="logit", vcov={"cluster": "region"})
+    record = json.loads(json.dumps(clustered_inference(few, frame, "breadth_international")))
+    assert record["reported"] == "wild cluster score bootstrap"
+    assert "only 5 clusters" in record["why"] and "over-rejects" in record["why"]
+    assert record["wald"]["p_value"] == pytest.approx(few.pvalues["breadth_international"])
+    assert record["bootstrap"]["weight_type"] == "webb"
+    assert record["bootstrap"]["confidence_set"]["bounded"]
+    frame["firm_group"] = np.arange(len(frame)) % 60
+    many = fit(formula, frame, family="logit", vcov={"cluster": "firm_group"})
+    record = clustered_inference(many, frame, "breadth_international")
+    assert record["reported"] == "cluster-robust Wald" and "bootstrap" not in record
+    with pytest.raises(InputError, match="no such term"):
+        clustered_inference(few, frame, "breadth_national")
+
+
+class KnownPValues(WildScoreBootstrap):
+    """The inversion logic on a p-value function whose acceptance set is known exactly."""
+
+    def __init__(self, accepted_intervals, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.accepted_intervals = accepted_intervals
+
+    def cluster_robust_se(self, term):
+        return 1.0
+
+    def p_value(self, term, null_value):
+        inside = any(low < null_value < high for low, high in self.accepted_intervals)
+        return 0.5 if inside else 0.01
+
+
+@pytest.mark.parametrize(
+    "accepted",
+    [
+        [(-1.5, 2.0)],  # an ordinary interval
+        [(-3.0, -1.0), (1.0, 2.5)],  # disjoint
+        [(-2.0, math.inf)],  # unbounded above
+    ],
+)
+def test_inversion_reports_the_acceptance_set_as_it_is(accepted):
+    X, y, clusters = clustered_sample(91, n=400, n_clusters=8)
+    bootstrap = KnownPValues(accepted, X, y, clusters)
+    centre = bootstrap.estimate[1]
+    shifted = [(low + centre, high + centre) for low, high in accepted]
+    bootstrap.accepted_intervals = shifted
+    found = bootstrap.confidence_set(1)
+    assert len(found.intervals) == len(shifted)
+    for (low, high), (true_low, true_high) in zip(found.intervals, shifted, strict=True):
+        assert low == pytest.approx(true_low, abs=1e-6)
+        assert (high == math.inf) if true_high == math.inf else high == pytest.approx(true_high)
+    assert found.disjoint == (len(accepted) > 1)
+    assert found.bounded == all(math.isfinite(v) for pair in accepted for v in pair)
+    if found.disjoint:
+        assert "disjoint" in found.summary()
+    if not found.bounded:
+        assert "unbounded" in found.summary()

@@ -131,7 +131,9 @@ def run_synth(args: argparse.Namespace) -> int:
         outcome = calibrate(
             preset, seeds=args.seeds, progress=lambda line: print(line, file=sys.stderr)
         )
-        write_calibrated(outcome, preset.path, out)
+        as_filed = load_preset(args.preset)
+        changed = {k: preset[k] for k in preset.parameters if preset[k] != as_filed[k]}
+        write_calibrated(outcome, preset.path, out, overrides=changed)
         for key, value in outcome.record().items():
             print(f"{key} = {value}")
         return 0 if outcome.converged else 1
@@ -163,8 +165,8 @@ def add_describe(subparsers: argparse._SubParsersAction) -> None:
         "describe",
         help="the descriptive table of a survey, overall and by city-region",
         description="Firms by region and industry, collaboration at each scale and with each "
-        "partner type, regimes and innovation rates, overall and by region. Parquet files are "
-        "streamed in bounded memory.",
+        "partner type, regimes and innovation rates, overall and by region. Firm files are "
+        "read in batches, so memory stays bounded however many firms they hold.",
     )
     parser.add_argument("file", nargs="?", help="survey file (.csv, .parquet, .dta, .sav)")
     parser.add_argument("--links", help="links file of an edge-list survey (FILE holds firms)")

@@ -14,7 +14,7 @@ separation flags; failed replicates are counted and left out of the standard err
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,13 +34,14 @@ _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
 def binary_terms(
-    eta: np.ndarray, y: np.ndarray, family: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    eta: np.ndarray, y: np.ndarray, family: str, need_loglike: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Per-observation log-likelihood, first derivative and minus second derivative in eta.
 
     Logit: l = y eta - log(1 + e^eta), d = y - p, h = p (1 - p). Probit with q = 2y - 1:
     l = log Phi(q eta), d = q phi(eta) / Phi(q eta), h = d (d + eta): the observed, not the
-    expected, information (Stata's choice). Arrays broadcast (n x B works).
+    expected, information (Stata's choice). Arrays broadcast (n x B works). Without
+    ``need_loglike`` the logit's log-likelihood is skipped (returned as None).
     """
     if family == "logit":
         small = np.abs(eta)
@@ -52,6 +53,8 @@ def binary_terms(
         derivative = np.where(eta >= 0, inverse, curvature)  # P(y = 1)
         np.subtract(y, derivative, out=derivative)
         curvature *= inverse
+        if not need_loglike:
+            return None, derivative, curvature
         loglike = np.log1p(small, out=small)
         loglike += np.maximum(eta, 0.0)
         np.subtract(y * eta, loglike, out=loglike)
@@ -75,7 +78,7 @@ class NewtonBatch:
     """Estimates and flags of a batch of weighted fits of one design (one column per replicate)."""
 
     params: np.ndarray  # p x B
-    loglike: np.ndarray  # B, before the final (tiny) Newton step
+    loglike: np.ndarray | None  # B, when asked for
     converged: np.ndarray  # B, bool
     full_rank: np.ndarray  # B, bool
     separated: np.ndarray  # B, bool
@@ -99,18 +102,27 @@ def _hessians(products, upper_j, upper_k, weight_h: np.ndarray, p: int) -> np.nd
 
 
 def _full_rank(hessian: np.ndarray) -> np.ndarray:
-    """Which of B symmetric p x p matrices are of full rank, judged at unit diagonal."""
+    """Which of B symmetric p x p matrices are of full rank, judged at unit diagonal.
+
+    A column is redundant when its Cholesky pivot, 1 - R^2 of the column on the ones before it,
+    falls below 1e-10 (eigenvalues decide when the factorisation itself fails).
+    """
     diagonal = np.einsum("bii->bi", hessian)
     positive = (diagonal > 0).all(axis=1)
     scale = 1.0 / np.sqrt(np.where(diagonal > 0, diagonal, 1.0))
-    eigen = np.linalg.eigvalsh(hessian * scale[:, :, None] * scale[:, None, :])
-    return positive & (eigen[:, 0] > 1e-10 * np.maximum(eigen[:, -1], 1e-300))
+    scaled = hessian * scale[:, :, None] * scale[:, None, :]
+    try:
+        pivots = np.einsum("bii->bi", np.linalg.cholesky(scaled)) ** 2
+        return positive & (pivots.min(axis=1) > 1e-10)
+    except np.linalg.LinAlgError:
+        eigen = np.linalg.eigvalsh(scaled)
+        return positive & (eigen[:, 0] > 1e-10 * np.maximum(eigen[:, -1], 1e-300))
 
 
 def newton_batch(
     X: np.ndarray,
     y: np.ndarray,
-    weights: np.ndarray,
+    weights: np.ndarray | Callable[[int, int], np.ndarray],
     *,
     family: str = "logit",
     offset: np.ndarray | None = None,
@@ -118,64 +130,98 @@ def newton_batch(
     tol: float = 1e-8,
     max_iter: int = 30,
     keep_hessian: bool = False,
+    want_loglike: bool = False,
+    row_block: int | None = None,
 ) -> NewtonBatch:
     """Maximise B weighted log-likelihoods of one design together by Newton steps.
 
-    ``weights`` is n x B (bootstrap counts times any sampling weights); ``start`` is p or p x B.
-    A replicate stops when its Newton decrement g'H^{-1}g falls below ``tol``; a step that lowers
-    the log-likelihood is halved (up to 30 times). Replicates whose weighted design is rank
-    deficient (a resample without any firm in some category) are flagged and not iterated.
+    ``weights`` is n x B (bootstrap counts times any sampling weights), or a function of
+    (first row, stop row) returning that block's rows of it: then, with ``row_block``, weights
+    are drawn block by block at every step and never held whole (memory O(row_block x B)).
+    ``start`` is p or p x B. A replicate stops when its Newton decrement g'H^{-1}g falls below
+    ``tol`` (the last step is still taken); a long step that lowers the log-likelihood is halved.
+    Replicates whose weighted design is rank deficient (a resample without any firm in some
+    category) are flagged and not iterated.
     """
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     n, p = X.shape
-    weights = np.asarray(weights, dtype=float).reshape(n, -1)
-    n_batch = weights.shape[1]
-    offset_column = np.zeros((n, 1)) if offset is None else np.asarray(offset, float)[:, None]
+    if callable(weights):
+        draw_weights = weights
+    else:
+        weights = np.asarray(weights, dtype=float).reshape(n, -1)
+
+        def draw_weights(first: int, stop: int) -> np.ndarray:
+            return weights[first:stop]
+
+    row_block = n if row_block is None else max(1, int(row_block))
+    blocks = [(first, min(first + row_block, n)) for first in range(0, n, row_block)]
+    if len(blocks) == 1 and callable(weights):  # one block: draw once, keep
+        whole = np.asarray(draw_weights(0, n), dtype=float).reshape(n, -1)
+
+        def draw_weights(first: int, stop: int) -> np.ndarray:
+            return whole[first:stop]
+
+    n_batch = np.asarray(draw_weights(0, min(1, n))).reshape(min(1, n), -1).shape[1]
+    offset_all = np.zeros(n) if offset is None else np.asarray(offset, dtype=float)
     if start is None:
         params = np.zeros((p, n_batch))
     else:
         params = np.broadcast_to(np.asarray(start, dtype=float).reshape(p, -1), (p, n_batch)).copy()
-    if n_batch > p:  # many replicates: all Hessians from one matrix product
-        products, upper_j, upper_k = _column_products(X)
+    many = n_batch > p  # many replicates: Hessians from one product with the column products
+    whole_products = _column_products(X) if many and len(blocks) == 1 else None
 
-        def hessians(weight_h):
-            return _hessians(products, upper_j, upper_k, weight_h, p)
-    else:  # a few fits: X' diag(w h) X each, without the n x p(p+1)/2 products
+    def block_hessians(first: int, stop: int, weight_h: np.ndarray) -> np.ndarray:
+        X_block = X[first:stop]
+        if not many:  # a few fits: X' diag(w h) X each
+            return np.stack(
+                [(X_block * weight_h[:, [b]]).T @ X_block for b in range(weight_h.shape[1])]
+            )
+        products, upper_j, upper_k = whole_products or _column_products(X_block)
+        return _hessians(products, upper_j, upper_k, weight_h, p)
 
-        def hessians(weight_h):
-            return np.stack([(X * weight_h[:, [b]]).T @ X for b in range(weight_h.shape[1])])
+    def accumulate(beta: np.ndarray, cols: np.ndarray, with_hessian: bool = True):
+        """Gradient (p x k) and Hessians (k x p x p) of the replicates ``cols`` at ``beta``."""
+        gradient = np.zeros((p, len(cols)))
+        hessian = np.zeros((len(cols), p, p)) if with_hessian else None
+        for first, stop in blocks:
+            eta = X[first:stop] @ beta + offset_all[first:stop, None]
+            _, derivative, curvature = binary_terms(
+                eta, y[first:stop, None], family, need_loglike=False
+            )
+            w = draw_weights(first, stop)
+            if len(cols) < n_batch:
+                w = w[:, cols]
+            derivative *= w
+            gradient += X[first:stop].T @ derivative
+            if with_hessian:
+                curvature *= w
+                hessian += block_hessians(first, stop, curvature)
+        return gradient, hessian
 
-    y_column = y[:, None]
-
-    def evaluate(beta, cols):
-        eta = X @ beta + offset_column
-        loglike_i, derivative, curvature = binary_terms(eta, y_column, family)
-        w = weights if cols is None else weights[:, cols]
-        derivative *= w
-        curvature *= w
-        return eta, np.einsum("nb,nb->b", w, loglike_i), derivative, curvature
+    def loglike_of(beta: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        total = np.zeros(len(cols))
+        for first, stop in blocks:
+            eta = X[first:stop] @ beta + offset_all[first:stop, None]
+            loglike_i, _, _ = binary_terms(eta, y[first:stop, None], family)
+            total += np.einsum("nb,nb->b", draw_weights(first, stop)[:, cols], loglike_i)
+        return total
 
     converged = np.zeros(n_batch, dtype=bool)
     iterations = np.zeros(n_batch, dtype=int)
-    loglike = np.full(n_batch, np.nan)
     hessian_out = np.full((n_batch, p, p), np.nan) if keep_hessian else None
-
     full_rank = np.ones(n_batch, dtype=bool)
     diverging = np.zeros(n_batch, dtype=bool)
     active = np.arange(n_batch)
-    _, current_ll, weighted_d, weighted_h = evaluate(params, None)
-    loglike[:] = current_ll
-    first = True
+    first_step = True
     for _ in range(max_iter + 1):
         if active.size == 0:
             break
-        gradient = X.T @ weighted_d
-        hessian = hessians(weighted_h)
-        if first:  # rank of each weighted design (h > 0, so the Hessian has the same rank)
+        gradient, hessian = accumulate(params[:, active], active)
+        if first_step:  # rank of each weighted design (h > 0, so the Hessian has the same rank)
             full_rank[:] = _full_rank(hessian)
             hessian[~full_rank] = np.eye(p)
-            first = False
+            first_step = False
         try:
             step = np.linalg.solve(hessian, gradient.T[:, :, None])[:, :, 0].T
         except np.linalg.LinAlgError:  # a Hessian became singular along the way: solve one by one
@@ -199,27 +245,36 @@ def newton_batch(
             if keep_hessian:
                 hessian_out[active[keep]] = hessian[keep]
             break
-        active, step = active[keep], step[:, keep]
-        old_ll = current_ll[keep]
-        length = np.ones(active.size)
+        active, step, decrement = active[keep], step[:, keep], decrement[keep]
         candidate = params[:, active] + step
-        _, new_ll, new_d, new_h = evaluate(candidate, active)
-        for _halving in range(30):  # step halving where the log-likelihood fell
-            worse = ~(new_ll >= old_ll - 1e-12 * np.abs(old_ll))
-            if not worse.any():
-                break
-            length[worse] *= 0.5
-            candidate[:, worse] = params[:, active[worse]] + length[worse] * step[:, worse]
-            _, ll_w, d_w, h_w = evaluate(candidate[:, worse], active[worse])
-            new_ll[worse], new_d[:, worse], new_h[:, worse] = ll_w, d_w, h_w
+        # a long step (decrement far above the chi-square(p) scale of a warm start's) is checked
+        # and halved where the log-likelihood fell; the others are taken as they are
+        risky = np.flatnonzero(decrement > 10.0 * p)
+        if risky.size:
+            old_ll = loglike_of(params[:, active[risky]], active[risky])
+            length = np.ones(risky.size)
+            for _halving in range(30):
+                new_ll = loglike_of(candidate[:, risky], active[risky])
+                worse = ~(new_ll >= old_ll - 1e-12 * np.abs(old_ll))
+                if not worse.any():
+                    break
+                length[worse] *= 0.5
+                halved = risky[worse]
+                candidate[:, halved] = params[:, active[halved]] + length[worse] * step[:, halved]
         params[:, active] = candidate
-        loglike[active] = current_ll = new_ll
-        weighted_d, weighted_h = new_d, new_h
         iterations[active] += 1
 
-    eta = X @ params + offset_column
-    prob = fitted_probability(eta, family)
-    closest = np.where(weights > 0, np.minimum(prob, 1.0 - prob), 1.0).min(axis=0)
+    closest = np.ones(n_batch)
+    loglike = np.zeros(n_batch) if want_loglike else None
+    for first, stop in blocks:
+        eta = X[first:stop] @ params + offset_all[first:stop, None]
+        prob = fitted_probability(eta, family)
+        w = draw_weights(first, stop)
+        block_closest = np.where(w > 0, np.minimum(prob, 1.0 - prob), 1.0).min(axis=0)
+        closest = np.minimum(closest, block_closest)
+        if want_loglike:
+            loglike_i, _, _ = binary_terms(eta, y[first:stop, None], family)
+            loglike += np.einsum("nb,nb->b", w, loglike_i)
     separated = (closest < _SATURATED) | (diverging & (closest < _NEARLY_SATURATED))
     return NewtonBatch(params, loglike, converged, full_rank, separated, iterations, hessian_out)
 
@@ -275,6 +330,28 @@ class BootstrapResult:
         good = self.replicates[~self.failed]
         return np.quantile(good, [alpha / 2, 1 - alpha / 2], axis=0).T
 
+    def as_record(self, alpha: float = 0.05) -> dict:
+        """JSON-ready fields for results.json (replicate estimates left out)."""
+        interval = self.percentile_interval(alpha)
+        return {
+            "inference": f"{self.kind} bootstrap",
+            "scheme": self.scheme,
+            "terms": list(self.names),
+            "estimate": self.estimate.tolist(),
+            "bootstrap_se": self.bse.tolist(),
+            "percentile_interval": interval.tolist(),
+            "replicates": self.n_replicates,
+            "failed": self.n_failed,
+            "not_converged": int((~self.converged).sum()),
+            "rank_deficient": int((~self.full_rank).sum()),
+            "separated": int(self.separated.sum()),
+            "n_clusters": self.n_clusters,
+            "cluster_var": self.cluster_var,
+            "seed": self.seed,
+            "version": self.version,
+            "notes": list(self.notes),
+        }
+
     def summary(self) -> str:
         """Plain-text table that says which inference it reports and how many replicates failed."""
         what = (
@@ -328,6 +405,7 @@ def run_bootstrap(
     seed: int = 0,
     scheme: str = "poisson",
     batch_size: int = 1000,
+    row_block: int | None = None,
     force: bool = False,
     progress: bool | None = None,
     tol: float = 1e-8,
@@ -338,7 +416,9 @@ def run_bootstrap(
     Replicate b weights row i by ``c_ib * w_i``, where c_ib is its resample count (Poisson(1)
     keyed by (seed, row id, b), or a multinomial resample of n rows; for the cluster bootstrap the
     count belongs to the row's cluster) and w_i the sampling weight. Replicates run in batches of
-    ``batch_size`` columns, each batch warm-started at the full-sample estimate; ``progress``
+    ``batch_size`` columns, each batch warm-started at the full-sample estimate. With
+    ``row_block`` the Poisson weights are drawn block by block at every Newton step and never
+    held whole (memory O(row_block x batch_size)), as a stream of chunks would; ``progress``
     shows a tqdm bar (default: when more than one batch). The cluster bootstrap is refused below
     10 clusters unless ``force``: most replicates would then miss a whole region.
     """
@@ -395,11 +475,21 @@ def run_bootstrap(
     full_rank = np.empty(replicates, dtype=bool)
     separated = np.empty(replicates, dtype=bool)
     for batch in iterator:
-        counts = _replicate_weights(scheme, seed, unit_ids, batch, n_units)[unit_of_row]
+        if scheme == "poisson" and kind == "pairs" and row_block is not None:
+
+            def weights_of_rows(first: int, stop: int, batch=batch) -> np.ndarray:
+                counts = random_weights.poisson_weights(seed, unit_ids[first:stop], batch)
+                return counts * base_weights[first:stop, None]
+
+            replicate_weights = weights_of_rows
+        else:  # cluster counts are G x B, multinomial counts need every unit: draw once
+            counts = _replicate_weights(scheme, seed, unit_ids, batch, n_units)[unit_of_row]
+            replicate_weights = counts * base_weights[:, None]
         fitted = newton_batch(
             X,
             y,
-            counts * base_weights[:, None],
+            replicate_weights,
+            row_block=row_block,
             family=family,
             offset=offset,
             start=estimate,

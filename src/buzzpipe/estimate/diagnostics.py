@@ -23,6 +23,7 @@ __all__ = [
     "continuous_separation",
     "separating_direction",
     "column_ranges",
+    "indicator_cells",
     "cross_products",
     "cluster_notes",
     "FEW_CLUSTERS",
@@ -140,34 +141,79 @@ def column_ranges(X: np.ndarray, y: np.ndarray, block_rows: int = 65_536) -> dic
     return ranges
 
 
+def indicator_cells(
+    X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None, block_rows: int = 65_536
+) -> dict[str, np.ndarray | float]:
+    """Which columns are 0/1 indicators, and their cells' weighted success and failure counts.
+
+    Continuous columns drop out at their first value other than 0 or 1, so the comparisons and
+    the two-column product X'[w y, w (1 - y)] touch mostly the indicators. Sums of non-negative
+    terms are exactly zero only when every term is, so an empty cell is found exactly.
+    """
+    k = X.shape[1]
+    w = np.ones(y.shape[0]) if weights is None else weights
+    indicator = np.ones(k, dtype=bool)
+    for start in range(0, X.shape[0], block_rows):
+        candidates = np.flatnonzero(indicator)  # a column leaves at its first other value
+        if candidates.size == 0:
+            break
+        block = X[start : start + block_rows, candidates]
+        indicator[candidates] = ((block == 0.0) | (block == 1.0)).all(axis=0)
+    ones = np.zeros((k, 2))
+    columns = np.flatnonzero(indicator)
+    if columns.size:
+        for start in range(0, X.shape[0], block_rows):
+            wb, yb = w[start : start + block_rows], y[start : start + block_rows]
+            ones[columns] += X[start : start + block_rows, columns].T @ np.column_stack(
+                [wb * yb, wb * (1.0 - yb)]
+            )
+    return {
+        "indicator": indicator,
+        "ones_success": ones[:, 0],
+        "ones_failure": ones[:, 1],
+        "total_success": float((w * y).sum()),
+        "total_failure": float((w * (1.0 - y)).sum()),
+    }
+
+
 def indicator_separation(
-    X: np.ndarray, y: np.ndarray, names: list[str], ranges: dict[str, np.ndarray] | None = None
+    X: np.ndarray,
+    y: np.ndarray,
+    names: list[str],
+    weights: np.ndarray | None = None,
+    *,
+    labels: dict[str, str] | None = None,
 ) -> tuple[np.ndarray, list[str], list[str]]:
     """Indicators whose 1 (or 0) cell has only successes or only failures, as Stata's logit finds.
 
     Returns a row mask to keep, the names to omit and Stata-style notes. Repeats until no cell is
-    perfectly predicted, because dropping rows can empty another indicator's cell.
+    perfectly predicted, because dropping rows can empty another indicator's cell. ``labels``
+    names the outcomes in the notes and, when it lacks "success" or "failure", leaves cells of
+    that outcome alone (the ordered logit checks only its extreme categories).
     """
+    labels = {"success": "success", "failure": "failure"} if labels is None else labels
     keep = np.ones(y.shape[0], dtype=bool)
     omitted: list[str] = []
     notes: list[str] = []
-    ranges = column_ranges(X, y) if ranges is None else ranges
+    cells = indicator_cells(X, y, weights)
     while True:
         found = None
+        # the 0 cell's counts are totals minus the 1 cell's: zero up to rounding of the sums
+        tolerance = 1e-9 * (cells["total_success"] + cells["total_failure"])
         for j, name in enumerate(names):
-            if name == "Intercept" or name in omitted or not ranges["indicator"][j]:
+            if name == "Intercept" or name in omitted or not cells["indicator"][j]:
                 continue
-            s_min, s_max = ranges["success_min"][j], ranges["success_max"][j]
-            f_min, f_max = ranges["failure_min"][j], ranges["failure_max"][j]
-            # (cell value, relation, outcome of the whole cell) when one outcome never shows it
-            if s_max == 0 and f_max == 1:
-                found = (j, 1.0, "!= 0", "failure")
-            elif f_max == 0 and s_max == 1:
-                found = (j, 1.0, "!= 0", "success")
-            elif f_min == 1 and s_min == 0:
-                found = (j, 0.0, "== 0", "success")
-            elif s_min == 1 and f_min == 0:
-                found = (j, 0.0, "== 0", "failure")
+            s1, f1 = cells["ones_success"][j], cells["ones_failure"][j]
+            s0, f0 = cells["total_success"] - s1, cells["total_failure"] - f1
+            for condition, candidate in (
+                (s1 == 0 and f1 > 0, (j, 1.0, "!= 0", "failure")),
+                (f1 == 0 and s1 > 0, (j, 1.0, "!= 0", "success")),
+                (f0 <= tolerance and s0 > tolerance, (j, 0.0, "== 0", "success")),
+                (s0 <= tolerance and f0 > tolerance, (j, 0.0, "== 0", "failure")),
+            ):
+                if condition and candidate[3] in labels:
+                    found = candidate
+                    break
             if found:
                 break
         if found is None:
@@ -175,12 +221,12 @@ def indicator_separation(
         j, value, relation, result = found
         cell = keep & (X[:, j] == value)
         notes.append(
-            f"{names[j]} {relation} predicts {result} perfectly; "
+            f"{names[j]} {relation} predicts {labels[result]} perfectly; "
             f"{names[j]} omitted and {int(cell.sum())} obs not used"
         )
         keep &= ~cell
         omitted.append(names[j])
-        ranges = column_ranges(X[keep], y[keep])
+        cells = indicator_cells(X[keep], y[keep], None if weights is None else weights[keep])
 
 
 def continuous_separation(

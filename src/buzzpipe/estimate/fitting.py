@@ -87,25 +87,27 @@ def prepare_design(design: Design, family: Family) -> tuple[Design, Family, list
 
     design = drop_collinear(design)
     if family.name in ("logit", "probit"):
-        ranges = diagnostics.column_ranges(design.X, design.y)
         keep, omitted, separation_notes = diagnostics.indicator_separation(
-            design.X, design.y, design.names, ranges
+            design.X, design.y, design.names, design.weights
         )
         if omitted:
-            ranges = None  # rows and columns changed: measure again
             notes.extend(separation_notes)
             design = design.subset(
                 keep_rows=keep, keep_columns=[n for n in design.names if n not in omitted]
             )
             diagnostics.check_binary_outcome(design.y, design.row_ids, design.outcome)
             design = drop_collinear(design)
-        diagnostics.continuous_separation(design.X, design.y, design.names, ranges)
+        # one continuous regressor that splits the outcomes is looked for only when estimation
+        # shows trouble (see _diagnose_separation): the check costs as much as a Newton step
     if isinstance(family, OrderedLogit):
         values = np.unique(design.y)
         if values.size < 2:
             raise EstimationError(
                 f"outcome {design.outcome!r} does not vary in the estimation sample"
             )
+        design, notes_extreme = _ordinal_separation(design, values)
+        notes.extend(notes_extreme)
+        values = np.unique(design.y)
         family = family.with_categories(tuple(values.tolist()))
         codes = np.searchsorted(values, design.y).astype(np.float64)
         design = design.subset(keep_columns=[n for n in design.names if n != "Intercept"])
@@ -113,6 +115,30 @@ def prepare_design(design: Design, family: Family) -> tuple[Design, Family, list
     if design.X.shape[1] == 0 and not isinstance(family, OrderedLogit):
         raise EstimationError("no regressors left to estimate")
     return design, family, notes
+
+
+def _ordinal_separation(design: Design, values: np.ndarray) -> tuple[Design, list[str]]:
+    """Indicators whose cell lies wholly in the lowest or the highest category (the slope would
+    be infinite): drop the rows and the term, as for the binary models."""
+    notes: list[str] = []
+    outcome = design.outcome
+    # "failure" of (y > lowest) is the lowest category; "success" of (y == highest) the highest
+    for above_lowest, labels in (
+        (True, {"failure": f"{outcome} = {values[0]:g}"}),
+        (False, {"success": f"{outcome} = {values[-1]:g}"}),
+    ):
+        binary = design.y > values[0] if above_lowest else design.y == values[-1]
+        keep, omitted, found = diagnostics.indicator_separation(
+            design.X, binary.astype(np.float64), design.names, design.weights, labels=labels
+        )
+        if omitted:
+            notes.extend(found)
+            design = design.subset(
+                keep_rows=keep, keep_columns=[n for n in design.names if n not in omitted]
+            )
+    if np.unique(design.y).size < 2:
+        raise EstimationError(f"outcome {outcome!r} does not vary once perfectly predicted rows go")
+    return design, notes
 
 
 def _start(family: Family, design: Design) -> np.ndarray:
@@ -169,7 +195,9 @@ def initial_evaluation(
 
 
 def _separation_error(design: Design, count_text: str) -> EstimationError | None:
-    """An error naming the terms of a separating combination, if the linear program finds one."""
+    """An error naming what separates the outcomes: one regressor (Stata's "x > c predicts data
+    perfectly", raised directly) or a combination found by the linear program."""
+    diagnostics.continuous_separation(design.X, design.y, design.names)
     if design.nobs > LP_MAX_ROWS:
         return None
     found = diagnostics.separating_direction(design.X, design.y)
@@ -191,8 +219,8 @@ def _separation_error(design: Design, count_text: str) -> EstimationError | None
 
 def _check_determined(family: Family, design: Design, params: np.ndarray, notes: list[str]) -> None:
     """Stata's "N failures and M successes completely determined", or stop on separation."""
-    probabilities = family.predict(params, design.X, design.offset)
     if isinstance(family, OrderedLogit):
+        probabilities = family.predict(params, design.X, design.offset)
         observed = probabilities[np.arange(design.nobs), design.y.astype(np.intp)]
         determined = observed > 1 - DETERMINED
         if determined.any():
@@ -203,7 +231,14 @@ def _check_determined(family: Family, design: Design, params: np.ndarray, notes:
         return
     if family.name not in ("logit", "probit"):
         return
-    determined = np.where(design.y == 1, probabilities > 1 - DETERMINED, probabilities < DETERMINED)
+    # P(observed) > 1 - DETERMINED, on the linear predictor (cheaper than the probabilities)
+    bound = (
+        special.logit(1 - DETERMINED) if family.name == "logit" else special.ndtri(1 - DETERMINED)
+    )
+    eta = design.X @ params
+    if design.offset is not None:
+        eta += design.offset
+    determined = np.where(design.y == 1, eta > bound, eta < -bound)
     if not determined.any():
         return
     error = _separation_error(design, "the model cannot be estimated")

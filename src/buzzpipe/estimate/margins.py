@@ -22,7 +22,9 @@ from scipy import sparse, special
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate.hypothesis_tests import inference_table, reference_df
 
-KINDS = ("ame", "discrete", "plus_one")
+# Stata's elasticities: d log P / d log x, dP / d log x, d log P / dx (labels as Stata's).
+ELASTICITIES = {"eyex": "ey/ex", "dyex": "dy/ex", "eydx": "ey/dx"}
+KINDS = ("ame", "discrete", "plus_one", *ELASTICITIES)
 # Relative step of the central difference in a continuous variable (per row, scaled to |x|).
 RELATIVE_STEP = 1e-5
 # A numeric variable with more distinct values than this is not treated as a factor.
@@ -489,23 +491,40 @@ def _derivative_terms(
     design: np.ndarray,
     design_slope: np.ndarray,
     offset: np.ndarray | float,
+    elasticity: str = "dydx",
+    values: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Average derivatives dP/dx = P'(index) * (dX/dx b): value (R, K), Jacobian (R, K, P)."""
+    """Average derivatives dP/dx = P'(index) * (dX/dx b): value (R, K), Jacobian (R, K, P).
+
+    Stata's elasticities scale each firm's derivative first: ``dyex`` by x, ``eydx`` by 1/P,
+    ``eyex`` by x/P (``values`` holds x per row).
+    """
     design = averager.rows(design)
     design_slope = averager.rows(design_slope)
     index = view.index(design, averager.rows(offset))
     index_slope = design_slope @ view.slopes
     evaluation = view.outcomes.evaluate(index)
-    value = averager.mean(evaluation.d_index * index_slope[:, None])
+    first, second = evaluation.d_index, evaluation.d_index2
+    first_cut = evaluation.d_index_cut
+    if elasticity in ("eydx", "eyex"):
+        # d log P / d index and its derivatives, in the index and in the cut points
+        probability = evaluation.value
+        ratio = first / probability
+        second = second / probability - ratio**2
+        first_cut = (first_cut - ratio[:, :, None] * evaluation.d_cut) / probability[:, :, None]
+        first = ratio
+    scale = np.ones(index.shape[0])
+    if elasticity in ("dyex", "eyex"):
+        scale = np.asarray(averager.rows(values), dtype=float)
+    scaled_slope = index_slope * scale
+    value = averager.mean(first * scaled_slope[:, None])
     jacobian = np.zeros((value.shape[0], value.shape[1], view.params.size))
     for k in range(value.shape[1]):
         jacobian[:, k, view.slope_positions] = averager.weighted_cross(
-            evaluation.d_index2[:, k] * index_slope, design
-        ) + averager.weighted_cross(evaluation.d_index[:, k], design_slope)
+            second[:, k] * scaled_slope, design
+        ) + averager.weighted_cross(first[:, k] * scale, design_slope)
     if view.cut_positions:
-        jacobian[:, :, view.cut_positions] = averager.mean(
-            evaluation.d_index_cut * index_slope[:, None, None]
-        )
+        jacobian[:, :, view.cut_positions] = averager.mean(first_cut * scaled_slope[:, None, None])
     return value, jacobian
 
 
@@ -580,6 +599,8 @@ class _Task:
     kind: str
     frames: list[tuple[str, Callable[[], pd.DataFrame]]]
     step: np.ndarray | None = None
+    elasticity: str = "dydx"
+    values: np.ndarray | None = None
 
 
 def _maker(
@@ -644,6 +665,11 @@ def _plan(
                         ],
                     )
                 )
+            elif kind in ELASTICITIES and factor:
+                raise InputError(
+                    f"an elasticity ({kind}) needs a continuous variable, not a factor",
+                    column=variable,
+                )
             elif factor or kind == "discrete":
                 levels = _levels(sample[variable])
                 if not factor and len(levels) > MAX_FACTOR_LEVELS:
@@ -683,10 +709,11 @@ def _plan(
                 current = frame[variable].to_numpy(dtype=float)
                 step = _relative_steps(current)
                 higher, lower = current + step, current - step
+                elasticity = kind if kind in ELASTICITIES else "dydx"
                 tasks.append(
                     _Task(
                         variable,
-                        "dy/dx",
+                        ELASTICITIES.get(elasticity, "dy/dx"),
                         at_text,
                         "derivative",
                         [
@@ -695,6 +722,8 @@ def _plan(
                             (f"{variable} - h", _maker(frame, variable, lower)),
                         ],
                         step=higher - lower,
+                        elasticity=elasticity,
+                        values=current,
                     )
                 )
     return tasks
@@ -755,12 +784,14 @@ def margins(
 ) -> MarginsResult:
     """Stata's ``margins`` on the fit's estimation sample (rows ``fit.row_ids`` of ``data``).
 
-    - ``variables=None``: predictive margins (average predicted probability), at ``at`` values.
+    - ``variables=None``: predictive margins (average predicted probability), at ``at`` values;
+      ``variables="*"``: every right-hand-side variable (Stata's ``dydx(*)``).
     - ``variables=[...]`` with ``kind="ame"`` (``margins, dydx()``): average derivatives for
       continuous variables, discrete changes from the base level for factors.
     - ``kind="discrete"``: every variable as a factor (each level against its base, lowest level
       unless ``base`` says otherwise; a 0/1 indicator gives 1 vs 0).
     - ``kind="plus_one"``: the change from x to x + 1 for every firm (one more partner type).
+    - ``kind="eyex" | "dyex" | "eydx"``: Stata's elasticities of continuous variables.
     - ``at``: ``{"x": [1, 2]}`` sets variables for every firm (Cartesian product of lists);
       ``at_means=True`` (``atmeans``) puts the other numeric variables at their means and
       factor indicators at their shares; ``by`` (Stata's ``over()``) averages within groups,
@@ -771,7 +802,11 @@ def margins(
         raise InputError("unknown margins kind", value=kind, expected=" or ".join(KINDS))
     sample = _estimation_sample(fit, data)
     model_variables = _model_variables(fit, sample)
-    chosen = [variables] if isinstance(variables, str) else list(variables or [])
+    if variables == "*":  # Stata's dydx(*): every variable on the right-hand side
+        numeric_only = kind == "plus_one" or kind in ELASTICITIES  # factors have neither
+        chosen = [v for v in model_variables if not (numeric_only and _is_factor(fit, sample, v))]
+    else:
+        chosen = [variables] if isinstance(variables, str) else list(variables or [])
     for variable in chosen:
         if variable not in model_variables:
             raise InputError(
@@ -846,7 +881,9 @@ def margins(
                 value, jacobian = value_1 - value_0, jacobian_1 - jacobian_0
             else:
                 slope = (built[1] - built[2]) / task.step[:, None]
-                value, jacobian = _derivative_terms(view, averager, built[0], slope, offset)
+                value, jacobian = _derivative_terms(
+                    view, averager, built[0], slope, offset, task.elasticity, task.values
+                )
             add(task.term, task.contrast, task.at_text, value, jacobian)
         del designs
 

@@ -25,7 +25,21 @@ __all__ = ["Fit"]
 
 @dataclass
 class Fit:
-    """One estimated model (see the module docstring); build it with :func:`buzzpipe.fit`."""
+    """One estimated model (see the module docstring); build it with :func:`buzzpipe.fit`.
+
+    Attributes beyond the usual estimates:
+    ``bread``: (-H)^{-1}, the inverse observed information at the estimate (for the LPM,
+    (X'WX)^{-1}). ``meat``: the middle of the sandwich matching ``vcov_type`` -- for "cluster"
+    S'S with S = ``cluster_score_sums`` (G x k, weighted score sums per cluster), otherwise the
+    sum of outer products of the weighted per-observation scores (kept for classical fits too).
+    ``vcov_factor``: Stata's multiplier, so ``vcov = vcov_factor * bread @ meat @ bread``
+    (classical: ``vcov_factor * bread``). ``uses_t``: the LPM's t(df_inference) reference.
+    ``row_ids``: data index labels of the estimation sample. ``model_spec``: formulaic's
+    right-hand-side specification (``design_matrix(new_data)`` rebuilds X through it).
+    ``x_names``: design columns; ``params`` also holds ``cut1..`` for the ordered logit.
+    ``joint_tests_possible``: False when the cluster count cannot support a joint test of all
+    parameters (G <= k). ``notes``: dropped terms and rows, separation, cluster warnings.
+    """
 
     family: str
     formula: str

@@ -16,6 +16,7 @@ import pandas as pd
 
 from buzzpipe import __version__
 from buzzpipe.errors import BuzzpipeError, InputError
+from buzzpipe.study.across_outcomes import compare_across_outcomes
 from buzzpipe.study.complementarity import assess_complementarity
 from buzzpipe.study.counterfactuals import counterfactual
 from buzzpipe.study.heterogeneity import assess_heterogeneity
@@ -28,10 +29,12 @@ from buzzpipe.study.models import (
     fit_model,
     fit_outcome_models,
     inference_label,
+    local_scale,
     marginal_effects,
     model_result,
     scales_present,
 )
+from buzzpipe.study.partner_types import partner_type_tests
 from buzzpipe.study.pipelines_vs_buzz import compare_pipelines_and_buzz
 from buzzpipe.study.results import StudyResults
 from buzzpipe.study.sensitivity import add_sensitivity
@@ -93,8 +96,11 @@ def run_study(
     vcov = PRIMARY_INFERENCE
     inference = inference_label(vcov)
     controls, control_columns = control_terms(frame)
+    binary_controls_fits: dict[str, Any] = {}
     for outcome in outcomes:
         sample, fits = fit_outcome_models(frame, outcome, vcov)
+        if fits["controls"][0].family != "ologit":
+            binary_controls_fits[outcome] = fits["controls"][1]
         results.meta.setdefault("estimation_sample", {})[outcome] = len(sample)
         for name, (specification, fitted) in fits.items():
             result = model_result(specification, fitted, vcov)
@@ -106,11 +112,13 @@ def run_study(
                 add_sensitivity(
                     result, fitted, sample, breadth, seed=seed, draws=wild_bootstrap_draws
                 )
-            if name == "partner_types" and fitted.nobs != len(sample):
-                result.notes.append(
-                    f"fitted on the {fitted.nobs} of {len(sample)} firms that answered every "
-                    "partner-type question"
-                )
+            if name == "partner_types":
+                partner_type_tests(results, outcome, fitted, inference)
+                if fitted.nobs != len(sample):
+                    result.notes.append(
+                        f"fitted on the {fitted.nobs} of {len(sample)} firms that answered "
+                        "every partner-type question"
+                    )
             results.add_model(result)
         controls_spec, controls_fit = fits["controls"]
         family = controls_spec.family
@@ -159,6 +167,7 @@ def run_study(
             _counterfactuals(
                 results, outcome, sample, controls, seed, scenarios, bootstrap_replications
             )
+    compare_across_outcomes(results, binary_controls_fits, frame, inference)
     results.verdicts = decide_verdicts(results, primary_outcome)
     return results
 
@@ -166,7 +175,7 @@ def run_study(
 def counterfactual_formula(outcome: str, sample: pd.DataFrame, controls: Sequence[str]) -> str:
     """The model the programmes are predicted under: breadth with the local x global
     interaction, so that interactions follow the new breadth."""
-    local = "regional" if "regional" in scales_present(sample) else "national"
+    local = local_scale(sample)
     terms = [f"breadth_{local} * breadth_international"]
     terms += [t for t in breadth_terms(sample) if t not in (f"breadth_{local}",)]
     return f"{outcome} ~ " + " + ".join(dict.fromkeys([*terms, *controls]))

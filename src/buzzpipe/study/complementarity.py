@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from buzzpipe.estimate.hypothesis_tests import reference_df
-from buzzpipe.study.models import fit_model, term_estimates
+from buzzpipe.study.models import fit_model, local_scale, term_estimates
 from buzzpipe.study.pipelines_vs_buzz import combination_estimate
 from buzzpipe.study.probability_changes import (
     BINARY_FAMILIES,
@@ -36,11 +36,6 @@ from buzzpipe.study.results import Estimate, StudyResults
 from buzzpipe.survey.schema import REGIMES, breadth_column
 
 REGIME_TERM = "C(regime)[T.{}]"
-
-
-def local_scale_of(frame: pd.DataFrame) -> str:
-    """The scale that stands for local buzz: regional, or national where it is missing."""
-    return "regional" if breadth_column("regional") in frame.columns else "national"
 
 
 def with_regime_categories(frame: pd.DataFrame) -> pd.DataFrame:
@@ -84,7 +79,7 @@ def assess_complementarity(
     inference: str,
 ) -> None:
     """Fit the regime and interaction models on the outcome's sample and record both tests."""
-    local = local_scale_of(sample)
+    local = local_scale(sample)
     sample = with_regime_categories(sample)
     regime_formula = f"{outcome} ~ C(regime) + " + " + ".join(controls)
     regime_fit = fit_model(regime_formula, sample, family, vcov)

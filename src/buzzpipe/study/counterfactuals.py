@@ -37,6 +37,7 @@ import pandas as pd
 
 from buzzpipe.errors import InputError
 from buzzpipe.estimate.bootstrap import fitted_probability, newton_batch
+from buzzpipe.study.models import local_scale
 from buzzpipe.study.results import CounterfactualCell, CounterfactualResult, Interval
 from buzzpipe.survey import measures
 from buzzpipe.survey.schema import (
@@ -60,9 +61,14 @@ class Predictor(Protocol):
     def predict(self, data: pd.DataFrame) -> Any: ...
 
 
-def local_scale(frame: pd.DataFrame) -> str:
-    """The scale that stands for local buzz: regional, or national where the survey lacks it."""
-    return "regional" if breadth_column("regional") in frame.columns else "national"
+def programme_scale(programme: str) -> str:
+    """The scale a programme adds a kind of partner at (pipeline: international, cluster:
+    regional)."""
+    if programme not in PROGRAMME_SCALES:
+        raise InputError(
+            "unknown programme", value=programme, expected=" or ".join(PROGRAMME_SCALES)
+        )
+    return PROGRAMME_SCALES[programme]
 
 
 def apply_programme(frame: pd.DataFrame, scale: str, cap: int = DEFAULT_CAP) -> pd.DataFrame:
@@ -211,11 +217,7 @@ def expected_innovation(
     cap: int = DEFAULT_CAP,
 ) -> list[tuple[str, float, float, float, float]]:
     """Point figures of one programme: (region, firms, baseline rate, predicted rate, extra)."""
-    if programme not in PROGRAMME_SCALES:
-        raise InputError(
-            "unknown programme", value=programme, expected=" or ".join(PROGRAMME_SCALES)
-        )
-    scale = PROGRAMME_SCALES[programme]
+    scale = programme_scale(programme)
     weights = np.ones(len(frame)) if weight_column is None else frame[weight_column].to_numpy(float)
     shares = treatment_shares(
         frame,
@@ -269,13 +271,9 @@ def counterfactual(
     the whole calculation (treatment shares included) is repeated with those counts as weights.
     Replicates that do not converge or lose a design column are dropped and counted in a note.
     """
-    if programme not in PROGRAMME_SCALES:
-        raise InputError(
-            "unknown programme", value=programme, expected=" or ".join(PROGRAMME_SCALES)
-        )
+    scale = programme_scale(programme)
     if model.family not in ("logit", "probit"):
         raise InputError("counterfactuals need a logit or probit model", value=model.family)
-    scale = PROGRAMME_SCALES[programme]
     weight_column = WEIGHT if WEIGHT in frame.columns else None
     frame = frame.reset_index(drop=True)
     plan = Targeting.of(frame, scale, firms_treated, targeting, allocation, cap)

@@ -42,15 +42,8 @@ def joint_interaction_test(fitted: Any, inference: str, moderator: str) -> Estim
     if not terms:
         return None
     test = wald_test(fitted, [f"{term} = 0" for term in terms])
-    return Estimate(
-        estimate=None,
-        std_error=None,
-        p_value=test.p_value,
-        inference=inference,
-        statistic=test.statistic,
-        df=test.df_numerator,
-        hypothesis=f"all {len(terms)} breadth x {moderator} interactions = 0",
-        note=f"{test.distribution} test",
+    return Estimate.joint_test(
+        test, inference, f"all {len(terms)} breadth x {moderator} interactions = 0"
     )
 
 

@@ -2,6 +2,7 @@
 
 For each outcome (product, process, new_to_market; ``product_novelty`` by ordered logit):
 
+- ``<scale>_alone``: breadth at one scale, nothing else (one model per scale);
 - ``breadth``: breadth at every scale the survey has, without controls;
 - ``controls``: the same with log employees, foreign share, industry and region (fixed effects),
   plus openness, education and firm age where the survey has them: the primary model;
@@ -66,6 +67,12 @@ def scales_present(frame: pd.DataFrame) -> tuple[str, ...]:
     return tuple(scale for scale in SCALES if breadth_column(scale) in frame.columns)
 
 
+def local_scale(frame: pd.DataFrame) -> str:
+    """The scale that stands for local buzz: regional, or national where the survey lacks it
+    (as the data layer's regimes define it)."""
+    return "regional" if breadth_column("regional") in frame.columns else "national"
+
+
 def breadth_terms(frame: pd.DataFrame, *, with_group: bool = False) -> list[str]:
     """Breadth columns of every scale present (the with-group variant on request)."""
     return [breadth_column(scale, with_group=with_group) for scale in scales_present(frame)]
@@ -108,6 +115,16 @@ def main_specifications(frame: pd.DataFrame, outcome: str) -> list[ModelSpecific
         )
     controls, control_columns = control_terms(frame)
     specifications = [
+        ModelSpecification(
+            f"{term.removeprefix('breadth_')}_alone",
+            outcome,
+            _formula(outcome, [term]),
+            family,
+            (outcome, term),
+        )
+        for term in breadth
+    ]
+    specifications += [
         ModelSpecification(
             "breadth", outcome, _formula(outcome, breadth), family, (outcome, *breadth)
         ),
@@ -276,6 +293,12 @@ def design_of(fitted: Any, data: pd.DataFrame) -> np.ndarray:
 NESTED_MODELS = ("breadth", "controls", "controls_with_group")
 
 
+def is_nested(model: str) -> bool:
+    """Whether a model belongs to the nested set that shares one estimation sample: each scale
+    alone, all scales, with controls, with the group counted."""
+    return model in NESTED_MODELS or model.endswith("_alone")
+
+
 def fit_outcome_models(
     frame: pd.DataFrame, outcome: str, vcov: Any = PRIMARY_INFERENCE
 ) -> tuple[pd.DataFrame, dict[str, tuple[ModelSpecification, Any]]]:
@@ -286,11 +309,11 @@ def fit_outcome_models(
     from all models: it is fitted on the shared sample's firms with complete answers, and says so.
     """
     specifications = main_specifications(frame, outcome)
-    nested = [spec for spec in specifications if spec.name in NESTED_MODELS]
+    nested = [spec for spec in specifications if is_nested(spec.name)]
     sample = estimation_sample(frame, nested)
     fits = {}
     for spec in specifications:
-        data = sample if spec.name in NESTED_MODELS else estimation_sample(sample, [spec])
+        data = sample if is_nested(spec.name) else estimation_sample(sample, [spec])
         fits[spec.name] = (spec, fit_model(spec.formula, data, spec.family, vcov))
     return sample, fits
 

@@ -127,6 +127,21 @@ class Estimate:
         if self.alternative not in ALTERNATIVES:
             raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {self.alternative!r}")
 
+    @classmethod
+    def joint_test(cls, test: Any, inference: str, hypothesis: str, note: str = "") -> Estimate:
+        """A (joint) Wald test: anything with ``statistic``, ``df_numerator``, ``p_value`` and
+        ``distribution`` (chi2 or F), such as the estimation core's ``WaldTest``."""
+        return cls(
+            estimate=None,
+            std_error=None,
+            p_value=float(test.p_value),
+            inference=inference,
+            statistic=float(test.statistic),
+            df=int(test.df_numerator),
+            hypothesis=hypothesis,
+            note=note or f"{test.distribution} test",
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "estimate": encode_float(self.estimate),

@@ -7,7 +7,7 @@ firms whose answer is known ("don't know" is left out of the denominator) and un
 the published tables.
 
 The table is built from sums, so a file can be described batch by batch in bounded memory
-(``describe_file`` streams CSV and Parquet files in batches of rows): only the firm ids are kept
+(``describe_file`` streams files in batches of rows): only the firm ids are kept
 whole, as 8-byte hashes, to find duplicates across batches.
 """
 
@@ -227,7 +227,7 @@ def describe_file(
     mapping: Mapping | str | Path | None = None,
     batch_rows: int = 65_536,
 ) -> pd.DataFrame:
-    """Describe a survey file; CSV and Parquet firm-level files are streamed batch by batch."""
+    """Describe a survey file; firm-level files are streamed batch by batch (bounded memory)."""
     from buzzpipe.survey.readers import iter_tables, read_table, survey_from_table
 
     if mapping is not None and not isinstance(mapping, Mapping):

@@ -78,15 +78,12 @@ def read_table(path: str | Path) -> RawTable:
 
 
 def iter_tables(path: str | Path, *, batch_rows: int = 65_536) -> Iterator[RawTable]:
-    """A file in batches of rows: CSV and Parquet stream, Stata and SPSS files come whole.
+    """A file in batches of rows (CSV, Parquet, Stata and SPSS files all stream).
 
     Each batch knows the number of its first row, so errors name rows of the whole file.
     """
     path = Path(path)
     kind = file_format(path)
-    if kind not in ("CSV", "Parquet"):
-        yield read_table(path)
-        return
     _check_exists(path)
     source = str(path)
 
@@ -99,14 +96,7 @@ def iter_tables(path: str | Path, *, batch_rows: int = 65_536) -> Iterator[RawTa
         )
 
     try:
-        if kind == "CSV":
-            encoding = _csv_encoding(path)
-            _check_csv_header(path, encoding)
-            chunks = iter(pd.read_csv(path, chunksize=batch_rows, encoding=encoding))
-        else:
-            import pyarrow.parquet as pq
-
-            chunks = (batch.to_pandas() for batch in pq.ParquetFile(path).iter_batches(batch_rows))
+        chunks = _chunks(path, kind, batch_rows)
     except pd.errors.EmptyDataError:
         raise InputError("empty file", file=source, expected="a header and rows of data") from None
     except InputError:
@@ -116,17 +106,40 @@ def iter_tables(path: str | Path, *, batch_rows: int = 65_536) -> Iterator[RawTa
     first_row = 1
     while True:
         try:
-            frame = next(chunks, None)
+            chunk = next(chunks, None)
         except MemoryError:
             raise
         except Exception as error:
             raise unreadable(error, [first_row]) from None
-        if frame is None:
+        if chunk is None:
             break
+        frame, labels = chunk
         if frame.shape[1] == 0:
             raise InputError("no columns", file=source, expected="a header and rows of data")
-        yield RawTable(frame=frame, source=source, first_row=first_row)
+        yield RawTable(frame=frame, source=source, value_labels=labels, first_row=first_row)
         first_row += len(frame)
+
+
+def _chunks(path: Path, kind: str, batch_rows: int) -> Iterator[tuple[pd.DataFrame, dict]]:
+    """(frame, value labels) batch by batch, in the reading library's own streaming mode."""
+    if kind == "CSV":
+        encoding = _csv_encoding(path)
+        _check_csv_header(path, encoding)
+        return ((f, {}) for f in pd.read_csv(path, chunksize=batch_rows, encoding=encoding))
+    if kind == "Parquet":
+        import pyarrow.parquet as pq
+
+        batches = pq.ParquetFile(path).iter_batches(batch_rows)
+        return ((batch.to_pandas(), {}) for batch in batches)
+    import pyreadstat
+
+    if kind == "Stata":
+        chunks = pyreadstat.read_file_in_chunks(pyreadstat.read_dta, str(path), batch_rows)
+    else:
+        chunks = pyreadstat.read_file_in_chunks(
+            pyreadstat.read_sav, str(path), batch_rows, user_missing=False
+        )
+    return ((f, dict(meta.variable_value_labels or {})) for f, meta in chunks)
 
 
 def _short(error: Exception) -> str:

@@ -60,7 +60,7 @@ def any_column(scale: str) -> str:
 COUNTRY = "country"  # optional firm column: the firm's own country (edge-list surveys)
 REGION = "region"
 INDUSTRY = "industry"
-CATEGORICAL_CONTROLS: tuple[str, ...] = ("region", "industry")
+CATEGORICAL_CONTROLS: tuple[str, ...] = (REGION, INDUSTRY)
 NUMERIC_CONTROLS: tuple[str, ...] = (
     "employees",
     "foreign_share",

@@ -81,9 +81,14 @@ def synthesize(
 
     resolved = _as_preset(preset, overrides)
     firms_frame, links_frame = _generate(resolved, seed, firms=firms)
+    # The preset's first categories are the references (where a small draw has them at all).
     reference = {
-        "region": resolved["survey.regions"][0],
-        "industry": resolved["survey.industries"][0],
+        column: first
+        for column, first in (
+            ("region", resolved["survey.regions"][0]),
+            ("industry", resolved["survey.industries"][0]),
+        )
+        if (firms_frame[column] == first).any()
     }
     source = f"synthetic survey: preset {resolved.name}, seed {seed}"
     if not edge_list:

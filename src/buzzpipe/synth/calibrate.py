@@ -226,7 +226,7 @@ def _newton(
     x = _read(preset, targets)
     summary = evaluate(preset)
     residual = _residuals(preset, summary, targets)
-    jacobian = measure_jacobian(preset)
+    jacobian = None  # measured at the first step that needs it
     for iteration in range(max_iterations + 1):
         converged = bool(np.all(np.abs(residual) < tolerance(summary)))
         if progress:
@@ -238,12 +238,14 @@ def _newton(
             )
         if converged or iteration == max_iterations:
             return preset, summary, iteration, converged
+        if jacobian is None:
+            jacobian = measure_jacobian(preset)
         x = x - np.linalg.solve(jacobian, residual)
         preset = _with(preset, targets, x)
         summary = evaluate(preset)
         new_residual = _residuals(preset, summary, targets)
         if np.max(np.abs(new_residual)) > 0.5 * np.max(np.abs(residual)):
-            jacobian = measure_jacobian(preset)
+            jacobian = None
         residual = new_residual
     raise AssertionError("unreachable")
 
@@ -341,8 +343,17 @@ def calibrate(
     )
 
 
-def write_calibrated(outcome: CalibrationOutcome, source: Path, target: Path) -> None:
-    """Write the preset file ``source`` with calibrated values and the result to ``target``."""
+def write_calibrated(
+    outcome: CalibrationOutcome,
+    source: Path,
+    target: Path,
+    overrides: dict[str, object] | None = None,
+) -> None:
+    """Write the preset file ``source`` with calibrated values and the result to ``target``.
+
+    ``overrides``: values set on the command line (whole values by key), written too, marked
+    as assumed there.
+    """
     text = source.read_text(encoding="utf-8")
     # A calibrated value is as published as the targets it was calibrated to.
     targets_of: dict[str, list[str]] = {}
@@ -356,8 +367,17 @@ def write_calibrated(outcome: CalibrationOutcome, source: Path, target: Path) ->
             f"{name} = {render_value(t.value)} ({t.reason})"
             for name, t in zip(target_keys, targets, strict=True)
         )
-        appended_sources[key] = ("published" if published else "assumed", reason)
-    new_text = rewrite_calibrated(text, outcome.values, appended_sources, outcome.record())
+        appended_sources[key] = ("published" if published else "assumed", reason, True)
+    values = dict(outcome.values)
+    for key, value in (overrides or {}).items():
+        if key not in values:
+            values[key] = value
+            appended_sources[key] = (
+                "assumed",
+                "set with --set when this preset was calibrated",
+                False,
+            )
+    new_text = rewrite_calibrated(text, values, appended_sources, outcome.record())
     write_text(target, new_text)
 
 

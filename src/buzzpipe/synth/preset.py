@@ -367,14 +367,15 @@ def render_value(value: Any) -> str:
 def rewrite_calibrated(
     text: str,
     values: dict[str, Any],
-    appended_sources: dict[str, tuple[str, str]],
+    appended_sources: dict[str, tuple[str, str, bool]],
     result: dict[str, Any],
 ) -> str:
     """Return preset text with calibrated values replaced (or appended) and the result recorded.
 
     Hand-written comments and order are kept: only the ``value =`` line of each calibrated
     table changes; a table the file lacks (inherited through ``extends``) is appended with the
-    provenance given in ``appended_sources`` (key -> ("published" or "assumed", reason)).
+    provenance given in ``appended_sources`` (key -> ("published" or "assumed", reason,
+    whether the calibration sets it)).
     """
     record_comment = "# Written by the calibration; a record, not parameters."
     text = re.sub(r"(?ms)^\[calibration_result\]\n.*?(?=^\[|\Z)", "", text)
@@ -390,9 +391,10 @@ def rewrite_calibrated(
             section = re.sub(r"(?m)^value\s*=.*$", lambda _, line=line: line, section, count=1)
             text = text[: match.end()] + section + text[end:]
         else:
-            source, reason = appended_sources[key]
+            source, reason, calibrated = appended_sources[key]
+            flag = "calibrated = true\n" if calibrated else ""
             text += (
-                f"\n[{key}]\nvalue = {render_value(value)}\ncalibrated = true\n"
+                f"\n[{key}]\nvalue = {render_value(value)}\n{flag}"
                 f"{source} = {render_value(reason)}\n"
             )
     lines = ["", record_comment, "[calibration_result]"]

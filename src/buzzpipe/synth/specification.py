@@ -51,7 +51,8 @@ def named_design(
 ) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Design matrix of the named specification (treatment coding, first category reference).
 
-    With ``pipeline_exposure`` among the terms, firms without a surveyed regional partner (whose
+    Firms whose breadth the survey leaves missing (every answer at a scale "don't know") and,
+    with ``pipeline_exposure`` among the terms, firms without a surveyed regional partner (whose
     exposure the survey leaves missing) are dropped, as listwise deletion would; ``rows`` says
     which firms remain.
     """
@@ -88,8 +89,12 @@ def named_design(
             columns.append((codes == level).astype(float))
             names.append(f"C({variable})[T.{levels[level]}]")
     rows = np.ones(block.firm_id.size, dtype=bool)
+    if block.dont_know is not None:
+        # The survey leaves breadth missing where every answer at a scale is "don't know".
+        group = np.array([t == schema.GROUP_PARTNER_TYPE for t in schema.PARTNER_TYPES])
+        rows &= ~block.dont_know[:, :, ~group].all(axis=2).any(axis=1)
     if "pipeline_exposure" in extra_terms:
-        rows = block.pipeline_exposure_known
+        rows &= block.pipeline_exposure_known
     return np.column_stack(columns)[rows], names, rows
 
 

@@ -1,0 +1,41 @@
+"""Partner-type detail: which kinds of partner matter at which scale.
+
+The partner-type model has one 0/1 term per scale x partner type (the own group left out). Per
+scale, a joint Wald test that every partner type there has no effect
+(``tests[outcome]["partner_types_<scale>"]``); the single terms are in the model's results.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from buzzpipe.errors import BuzzpipeError
+from buzzpipe.estimate.hypothesis_tests import wald_test
+from buzzpipe.study.results import Estimate, StudyResults
+from buzzpipe.survey.schema import parse_collab_column
+
+
+def partner_type_tests(results: StudyResults, outcome: str, fitted: Any, inference: str) -> None:
+    """Joint test per scale of the partner-type indicators in a fitted partner-type model."""
+    by_scale: dict[str, list[str]] = {}
+    for name in map(str, fitted.params.index):
+        parsed = parse_collab_column(name)
+        if parsed is not None:
+            by_scale.setdefault(parsed[0], []).append(name)
+    for scale, terms in by_scale.items():
+        try:
+            test = wald_test(fitted, [f"{term} = 0" for term in terms])
+        except BuzzpipeError as error:
+            results.meta.setdefault("notes", []).append(
+                f"{outcome}: partner types at the {scale} scale not tested jointly: {error}"
+            )
+            continue
+        results.add_test(
+            outcome,
+            f"partner_types_{scale}",
+            Estimate.joint_test(
+                test,
+                inference,
+                f"no partner type at the {scale} scale matters ({len(terms)} terms)",
+            ),
+        )

@@ -149,7 +149,10 @@ class _DevToolsPipe:
         message: dict[str, Any] = {"id": self.next_id, "method": method, "params": params or {}}
         if session:
             message["sessionId"] = session
-        os.write(self.writer, json.dumps(message).encode("utf-8") + b"\0")
+        try:
+            os.write(self.writer, json.dumps(message).encode("utf-8") + b"\0")
+        except BrokenPipeError:
+            raise self._closed() from None
         deadline = time.monotonic() + self.timeout
         while True:
             reply = self._receive(deadline)
@@ -181,12 +184,16 @@ class _DevToolsPipe:
                 continue
             chunk = os.read(self.reader, 1 << 20)
             if not chunk:
-                self.log.seek(0)
-                tail = self.log.read()[-400:].decode("utf-8", errors="replace")
-                raise BrowserError(f"the browser closed its pipe; its log ends: {tail}")
+                raise self._closed()
             self.buffer += chunk
         message, _, self.buffer = self.buffer.partition(b"\0")
         return json.loads(message)
+
+    def _closed(self) -> BrowserError:
+        """The error for a browser that went away, with the end of its log."""
+        self.log.seek(0)
+        tail = self.log.read()[-400:].decode("utf-8", errors="replace")
+        return BrowserError(f"the browser closed its pipe; its log ends: {tail!r}")
 
     def close(self) -> None:
         try:

@@ -175,3 +175,24 @@ def test_union_intervals_of_the_bootstrap_go_to_the_odds_ratio_scale_segment_by_
     assert row.cells[3].text.endswith(f"[0.000, {low:.3f}] \u222a [{high:.3f}, \u221e]")
     other = next(r for r in table.rows if r.label == "Breadth, national")
     assert other.cells[3].text == "\u2013"  # the bootstrap was not run for this term
+
+
+def test_each_scale_alone_joins_the_main_table_as_its_first_columns():
+    from buzzpipe.study.results import Estimate, Interval
+
+    results = make_study_results()
+    models = results["models"]["product"]
+    alone = {}
+    for scale in ("regional", "national", "international"):
+        model = dict(models["breadth"], model=f"{scale}_alone")
+        estimate = Estimate(0.1, 0.05, 0.05, "robust", interval=Interval.bounded(0.0, 0.2))
+        model["terms"] = {"Intercept": models["breadth"]["terms"]["Intercept"]}
+        model["terms"][f"breadth_{scale}"] = estimate.to_dict()
+        alone[f"{scale}_alone"] = model
+    results["models"]["product"] = {**alone, **models}
+    validate_results(results)
+    tables = {table.id: table for table in all_tables(report_view(results))}
+    assert not any(key.endswith("-alone") for key in tables)
+    header = tables["table-product-main"].header
+    assert header[1:4] == ("(1) Regional alone", "(2) National alone", "(3) International alone")
+    assert header[4:] == ("(4) Breadth", "(5) Breadth and controls")

@@ -179,6 +179,23 @@ def _term(name: str, record: Mapping[str, Any]) -> dict[str, Any]:
     return term
 
 
+def model_label(name: str) -> str:
+    """A model's column heading: 'Breadth and controls', 'Regional alone'."""
+    if name in MODEL_LABELS:
+        return MODEL_LABELS[name]
+    return name.replace("_", " ").capitalize()
+
+
+def model_table(name: str) -> str:
+    """Which table a model's column goes to: each scale's breadth alone (``<scale>_alone``)
+    sits with the main models, as the first columns of a published table; unknown models get
+    a table of their own."""
+    if name in MODEL_TABLES:
+        return MODEL_TABLES[name]
+    scale, _, rest = name.partition("_")
+    return "main" if rest == "alone" and scale in SCALES else name
+
+
 def _model(outcome: str, name: str, record: Mapping[str, Any], descriptions: Mapping) -> dict:
     terms = {
         term_name: _term(term_name, term)
@@ -191,9 +208,9 @@ def _model(outcome: str, name: str, record: Mapping[str, Any], descriptions: Map
         "llf": _float(record.get("log_likelihood")),
     }
     model: dict[str, Any] = {
-        "label": MODEL_LABELS.get(name, name.replace("_", " ").capitalize()),
+        "label": model_label(name),
         "family": record["family"],
-        "table": MODEL_TABLES.get(name, name),
+        "table": model_table(name),
         "inference": inference_text(record["inference"]),
         "stats": stats,
         "terms": terms,

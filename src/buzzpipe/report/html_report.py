@@ -1,0 +1,183 @@
+"""The HTML report: one self-contained file (styles and images inline, nothing fetched), with a
+contents list, the findings written from the verdicts, paper-style tables and figures.
+"""
+
+import base64
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import Any
+
+from buzzpipe.report.figures import FigureOutput
+from buzzpipe.report.findings import findings
+from buzzpipe.report.table_formats import table_html
+from buzzpipe.report.tables import Table
+
+_CSS = """
+body { font-family: Georgia, 'Times New Roman', serif; color: #1a1a1a; background: #fff;
+  max-width: 62rem; margin: 0 auto; padding: 1.5rem; line-height: 1.45; }
+h1 { font-size: 1.6rem; margin-bottom: 0.2rem; }
+h2 { font-size: 1.25rem; border-bottom: 1px solid #ccc; padding-bottom: 0.2rem; margin-top: 2rem; }
+p.source { color: #555; margin-top: 0; }
+nav#contents { background: #f6f6f3; border: 1px solid #ddd; padding: 0.6rem 1.2rem; }
+nav#contents h2 { border: none; margin: 0.2rem 0; font-size: 1.05rem; }
+ul.findings li { margin-bottom: 0.4rem; }
+ul.findings li.found::marker { content: '\\2714  '; color: #1b7837; }
+ul.findings li.not_found::marker { content: '\\2718  '; color: #b2182b; }
+ul.findings li.opposite::marker { content: '\\21C4  '; color: #8c510a; }
+ul.findings li.not_assessed::marker { content: '?  '; color: #777; }
+table.paper { border-collapse: collapse; margin: 1.2rem 0; font-size: 0.85rem;
+  font-variant-numeric: tabular-nums; }
+table.paper caption { caption-side: top; text-align: left; font-weight: bold;
+  padding-bottom: 0.3rem; }
+table.paper thead th { border-top: 2px solid #000; border-bottom: 1px solid #000;
+  padding: 0.25rem 0.6rem; font-weight: normal; }
+table.paper td, table.paper tbody th { padding: 0.1rem 0.6rem; text-align: center; }
+table.paper tbody th { text-align: left; font-weight: normal; }
+table.paper tr.error td { color: #444; padding-bottom: 0.3rem; }
+table.paper tr.stat:first-of-type td, table.paper tr.factor td { border-top: 0; }
+table.paper tbody tr:last-child td, table.paper tbody tr:last-child th {
+  border-bottom: 2px solid #000; }
+table.paper td.notes { text-align: left; font-size: 0.75rem; color: #333; padding-top: 0.4rem; }
+table.paper sup { font-size: 0.7em; }
+table.paper tr.section th { font-weight: bold; padding-top: 0.5rem; }
+figure { margin: 1.5rem 0; }
+figure img { max-width: 100%; height: auto; display: block; }
+figcaption { font-size: 0.85rem; color: #333; }
+footer { margin-top: 3rem; font-size: 0.8rem; color: #555; }
+"""
+
+
+def figure_html(figure: FigureOutput) -> str:
+    """A ``<figure>`` with the SVG inline as a data URI, so the file needs nothing else."""
+    data = base64.b64encode(figure.svg).decode("ascii")
+    return (
+        f'<figure id="{escape(figure.id)}">'
+        f'<img src="data:image/svg+xml;base64,{data}" alt="{escape(figure.title)}">'
+        f"<figcaption><strong>{escape(figure.title)}.</strong> {escape(figure.caption)}"
+        "</figcaption></figure>"
+    )
+
+
+def _source_line(results: Mapping[str, Any]) -> str:
+    source = results["source"]
+    kind = "synthetic survey (preset" if source["kind"] == "synthetic" else "survey (file"
+    seed = f", seed {source['seed']}" if source.get("seed") is not None else ""
+    return (
+        f"{kind} {source['name']}{seed}); {source['firms']:,.0f} firms; buzzpipe "
+        f"{results['buzzpipe_version']}"
+    )
+
+
+def build_html(
+    results: Mapping[str, Any], tables: Sequence[Table], figures: Sequence[FigureOutput]
+) -> str:
+    """The whole report as one HTML string."""
+    title = results.get("title", "Local buzz and global pipelines: findings")
+    by_id = {table.id: table for table in tables}
+    figures_by_id = {figure.id: figure for figure in figures}
+    sections: list[tuple[str, str, list[str]]] = []
+
+    finding_items = []
+    for verdict, sentence in findings(results):
+        finding_items.append(f'<li class="{verdict["state"]}">{escape(sentence)}</li>')
+    decided_on = dict.fromkeys(
+        results["outcomes"].get(v.get("outcome"), {}).get("label", v.get("outcome") or "")
+        for v in results["verdicts"]
+    )
+    lead = (
+        f"<p>Each finding is a verdict of the study's written rule table (below), decided on "
+        f"{escape(' and '.join(label.lower() for label in decided_on if label))} under the "
+        "primary inference; the evidence in parentheses is the number the rule read.</p>"
+    )
+    body = (
+        [lead, '<ul class="findings">', *finding_items, "</ul>"]
+        if finding_items
+        else ["<p>The study returned no verdicts.</p>"]
+    )
+    if "table-verdicts" in by_id:
+        body.append(table_html(by_id["table-verdicts"]))
+    sections.append(("findings", "Findings", body))
+
+    if "table-descriptives" in by_id:
+        sections.append(("survey", "The survey", [table_html(by_id["table-descriptives"])]))
+
+    plotted = [figures_by_id[key] for key in _MAIN_FIGURES if key in figures_by_id]
+    if plotted:
+        sections.append(("figures", "Figures", [figure_html(figure) for figure in plotted]))
+
+    tests = [
+        table_html(by_id[key]) for key in ("table-tests", "table-descriptions") if key in by_id
+    ]
+    if tests:
+        sections.append(("tests", "Tests: pipelines, buzz and their complementarity", tests))
+
+    model_tables = [t for t in tables if t.id not in _SPECIAL]
+    main = [t for t in model_tables if t.id.endswith(("-main", "-sensitivity"))]
+    detail = [t for t in model_tables if t not in main]
+    if main:
+        sections.append(("models", "Models", [table_html(table) for table in main]))
+
+    counterfactual = []
+    if "table-counterfactuals" in by_id:
+        counterfactual.append(table_html(by_id["table-counterfactuals"]))
+    if "figure-counterfactuals" in figures_by_id:
+        counterfactual.append(figure_html(figures_by_id["figure-counterfactuals"]))
+    if counterfactual:
+        sections.append(("counterfactuals", "Policy counterfactuals", counterfactual))
+
+    if detail:
+        sections.append(
+            (
+                "detail",
+                "Detail: partner types and heterogeneity",
+                [table_html(table) for table in detail],
+            )
+        )
+
+    inference = results.get("inference", {})
+    notes = [f"<p>{escape(text)}</p>" for text in inference.values() if isinstance(text, str)]
+    if results.get("notes"):
+        notes.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in results["notes"]) + "</ul>")
+    notes.append(f"<p>Source: {escape(_source_line(results))}.</p>")
+    sections.append(("inference", "Inference and reproducibility", notes))
+
+    contents = "".join(
+        f'<li><a href="#{anchor}">{escape(heading)}</a></li>' for anchor, heading, _ in sections
+    )
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(title)}</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        f"<header><h1>{escape(title)}</h1>",
+        f'<p class="source">{escape(_source_line(results))}</p></header>',
+        f'<nav id="contents"><h2>Contents</h2><ol>{contents}</ol></nav>',
+        "<main>",
+    ]
+    for anchor, heading, body in sections:
+        parts.append(f'<section id="{anchor}"><h2>{escape(heading)}</h2>')
+        parts.extend(body)
+        parts.append("</section>")
+    parts += [
+        "</main>",
+        "<footer>Written by buzzpipe from results.json alone; every number shown is in that "
+        "file.</footer>",
+        "</body>",
+        "</html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+_SPECIAL = (
+    "table-verdicts",
+    "table-descriptives",
+    "table-tests",
+    "table-descriptions",
+    "table-counterfactuals",
+)
+_MAIN_FIGURES = ("figure-odds-ratios", "figure-marginal-effects", "figure-regimes")

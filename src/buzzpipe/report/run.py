@@ -1,0 +1,234 @@
+"""The whole run behind ``buzzpipe replicate`` and ``buzzpipe analyze``: survey, description,
+study battery, report, one stage after another with a progress bar and a clock per stage.
+
+The stages are called, not reimplemented: the data layer reads or the synthesiser draws the
+survey, the study runs its battery, and the report writes its files from ``results.json`` data.
+Nothing is written until the report is rendered, so a failing stage leaves no partial output.
+"""
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from buzzpipe.errors import InputError
+
+PROGRAMMES = ("pipeline", "cluster")
+TARGETINGS = ("random", "smallest", "no_pipeline")
+ALLOCATIONS = ("total", "per_region")
+DEFAULT_PRESET = "norway2010"
+DEFAULT_SEED = 2010
+
+
+@dataclass
+class StudyOptions:
+    """The study's choices a user can make from the command line.
+
+    ``firms_treated``/``targeting``/``allocation`` left as None keep the study's default set of
+    programmes; giving any of them runs the pipeline and the cluster programme with those.
+    """
+
+    seed: int = 0
+    replications: int = 199
+    wild_draws: int = 9999
+    sensitivity: bool = True
+    heterogeneity: bool = True
+    counterfactuals: bool = True
+    firms_treated: int | None = None
+    targeting: str | None = None
+    allocation: str | None = None
+
+    def check(self) -> None:
+        """Refuse impossible choices with one line each."""
+        if self.replications < 1:
+            raise InputError("--replications must be at least 1", value=self.replications)
+        if self.wild_draws < 99:
+            raise InputError("--wild-draws must be at least 99", value=self.wild_draws)
+        if self.firms_treated is not None and self.firms_treated < 1:
+            raise InputError("--firms-treated must be at least 1", value=self.firms_treated)
+        if self.targeting is not None and self.targeting not in TARGETINGS:
+            raise InputError(
+                "unknown targeting", value=self.targeting, expected=", ".join(TARGETINGS)
+            )
+        if self.allocation is not None and self.allocation not in ALLOCATIONS:
+            raise InputError(
+                "unknown allocation", value=self.allocation, expected=", ".join(ALLOCATIONS)
+            )
+
+    def scenarios(self) -> Sequence[dict[str, Any]] | None:
+        """The programmes to run: None for the study's defaults, () for none."""
+        if not self.counterfactuals:
+            return ()
+        if self.firms_treated is None and self.targeting is None and self.allocation is None:
+            return None
+        chosen = {
+            "firms_treated": self.firms_treated or 100,
+            "targeting": self.targeting or "random",
+            "allocation": self.allocation or "total",
+        }
+        return tuple({"programme": programme, **chosen} for programme in PROGRAMMES)
+
+
+@dataclass
+class RunSummary:
+    """What a run wrote and how long each stage took (seconds, wall clock)."""
+
+    out_dir: Path
+    files: list[Path]
+    stages: dict[str, float] = field(default_factory=dict)
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Stages:
+    """A progress bar over named stages (on stderr, only when it is a terminal) and a clock."""
+
+    def __init__(self, names: Sequence[str], show: bool | None) -> None:
+        from tqdm import tqdm
+
+        self.show = sys.stderr.isatty() if show is None else show
+        self.bar = tqdm(
+            total=len(names),
+            disable=not self.show,
+            file=sys.stderr,
+            bar_format="{desc:<28} {bar} {n_fmt}/{total_fmt} [{elapsed}]",
+        )
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self.bar.set_description_str(name)
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = time.perf_counter() - start
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.set_description_str("done")
+        self.bar.close()
+
+
+SMALL_SURVEY_FIRMS = 100_000
+
+
+def _blas_threads(firms: int) -> Any:
+    """One BLAS thread for survey-sized problems: many small fits run several times faster so
+    on two cores (shared/reference/performance.md), and results repeat byte for byte."""
+    from contextlib import nullcontext
+
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1) if firms < SMALL_SURVEY_FIRMS else nullcontext()
+
+
+def _study(survey: Any, options: StudyOptions) -> dict[str, Any]:
+    from buzzpipe.study.battery import run_study
+
+    keywords: dict[str, Any] = {
+        "seed": options.seed,
+        "sensitivity": options.sensitivity,
+        "wild_bootstrap_draws": options.wild_draws,
+        "bootstrap_replications": options.replications,
+        "heterogeneity": options.heterogeneity,
+    }
+    scenarios = options.scenarios()
+    if scenarios is not None:
+        keywords["scenarios"] = scenarios
+    results = run_study(survey, **keywords).to_dict()
+    notes = results["meta"].setdefault("notes", [])
+    for chosen, part in (
+        (options.sensitivity, "the sensitivity column (region clusters, wild bootstrap)"),
+        (options.heterogeneity, "the heterogeneity models"),
+        (options.counterfactuals, "the policy counterfactuals"),
+    ):
+        if not chosen:
+            notes.append(f"Skipped at the user's request: {part}.")
+    return results
+
+
+def _run(
+    load_survey: Callable[[], Any],
+    source: dict[str, Any],
+    title: str,
+    out_dir: str | os.PathLike,
+    options: StudyOptions,
+    show_progress: bool | None,
+) -> RunSummary:
+    from buzzpipe.report.results_file import describe_record
+    from buzzpipe.report.write_report import render_report, write_files
+
+    options.check()
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise InputError("the output folder is a file", file=str(out_dir), expected="a folder")
+    stages = _Stages(["survey", "description", "study battery", "report"], show_progress)
+    try:
+        with stages.stage("survey"):
+            survey = load_survey()
+        with stages.stage("description"):
+            descriptives = describe_record(survey.describe())
+        with stages.stage("study battery"), _blas_threads(len(survey)):
+            results = _study(survey, options)
+        with stages.stage("report"):
+            source = {**source, "firms": results["meta"].get("firms", len(survey))}
+            results["meta"].update(source=source, title=title, descriptives=descriptives)
+            files = write_files(render_report(results), out_dir)
+    finally:
+        stages.close()
+    return RunSummary(Path(out_dir), files, stages.seconds, results["verdicts"])
+
+
+def replicate(
+    out_dir: str | os.PathLike,
+    *,
+    preset: str = DEFAULT_PRESET,
+    seed: int = DEFAULT_SEED,
+    firms: int | None = None,
+    options: StudyOptions | None = None,
+    show_progress: bool | None = None,
+) -> RunSummary:
+    """Draw a calibrated synthetic survey from a preset and run the study and report on it."""
+    from buzzpipe.synth import synthesize
+
+    options = options or StudyOptions(seed=seed)
+    if firms is not None and firms < 50:
+        raise InputError("--firms must be at least 50 for the study's models", value=firms)
+    source = {"kind": "synthetic", "name": str(preset), "seed": seed}
+    title = f"Local buzz and global pipelines: synthetic survey '{preset}', seed {seed}"
+    return _run(
+        lambda: synthesize(preset, seed, firms=firms),
+        source,
+        title,
+        out_dir,
+        options,
+        show_progress,
+    )
+
+
+def analyze(
+    file: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    links: str | os.PathLike | None = None,
+    mapping: str | os.PathLike | None = None,
+    options: StudyOptions | None = None,
+    show_progress: bool | None = None,
+) -> RunSummary:
+    """Read a user's survey (a file, or firms plus links) and run the study and report on it."""
+    from buzzpipe.survey import read_edge_list, read_survey
+    from buzzpipe.survey.builtin import mapping_path
+
+    options = options or StudyOptions()
+    resolved = mapping_path(str(mapping)) if mapping else None
+
+    def load() -> Any:
+        if links:
+            return read_edge_list(file, links, mapping=resolved)
+        return read_survey(file, mapping=resolved)
+
+    name = Path(file).name + (f" with links {Path(links).name}" if links else "")
+    source = {"kind": "file", "name": name, "seed": options.seed}
+    title = f"Local buzz and global pipelines: {Path(file).name}"
+    return _run(load, source, title, out_dir, options, show_progress)

@@ -1,0 +1,110 @@
+"""Write a paper-style ``Table`` as HTML, CSV or LaTeX (booktabs), one layout for all three."""
+
+import csv
+import io
+import re
+from html import escape
+
+from buzzpipe.report.tables import Cell, Table
+
+
+def table_html(table: Table) -> str:
+    """An HTML ``<table>`` with caption, header, body and the notes in its footer."""
+    lines = [f'<table id="{escape(table.id)}" class="paper">']
+    lines.append(f"<caption>{escape(table.title)}</caption>")
+    lines.append(
+        "<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in table.header) + "</tr></thead>"
+    )
+    lines.append("<tbody>")
+    for row in table.rows:
+        cells = "".join(f"<td>{_cell_html(cell)}</td>" for cell in row.cells)
+        lines.append(f'<tr class="{row.kind}"><th scope="row">{escape(row.label)}</th>{cells}</tr>')
+    lines.append("</tbody>")
+    if table.notes:
+        notes = " ".join(escape(note) for note in table.notes)
+        span = len(table.header)
+        lines.append(
+            f'<tfoot><tr><td colspan="{span}" class="notes">Notes: {notes}</td></tr></tfoot>'
+        )
+    lines.append("</table>")
+    return "\n".join(lines)
+
+
+def _cell_html(cell: Cell) -> str:
+    text = escape(cell.text)
+    return f"{text}<sup>{escape(cell.stars)}</sup>" if cell.stars else text
+
+
+def table_csv(table: Table) -> str:
+    """CSV in the printed layout (stars appended, errors in brackets on their own rows)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([table.title])
+    writer.writerow(list(table.header))
+    for row in table.rows:
+        writer.writerow([row.label, *(cell.text + cell.stars for cell in row.cells)])
+    for note in table.notes:
+        writer.writerow([note])
+    return buffer.getvalue()
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "\u2212": "$-$",
+    "\u2013": "--",
+    "\u00b2": "$^2$",
+    "\u00d7": r"$\times$",
+    "\u221e": r"$\infty$",
+    "\u222a": r"$\cup$",
+    "\u03c7": r"$\chi$",
+    "<": r"$<$",
+    ">": r"$>$",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX's special characters (and the few non-ASCII signs tables use)."""
+    return "".join(_LATEX_SPECIAL.get(character, character) for character in text)
+
+
+def table_latex(table: Table) -> str:
+    """A booktabs ``table`` environment with the notes under the rule (needs booktabs)."""
+    columns = "l" + "c" * (len(table.header) - 1)
+    lines = [
+        "% buzzpipe table; needs \\usepackage{booktabs}",
+        r"\begin{table}[htbp]",
+        r"\centering",
+        f"\\caption{{{latex_escape(table.title)}}}",
+        f"\\label{{{table.id}}}",
+        f"\\begin{{tabular}}{{{columns}}}",
+        r"\toprule",
+        " & ".join(latex_escape(h) for h in table.header) + r" \\",
+        r"\midrule",
+    ]
+    previous_kind = None
+    for row in table.rows:
+        if row.kind in ("stat", "factor") and previous_kind not in ("stat", "factor"):
+            lines.append(r"\midrule")
+        cells = [latex_escape(row.label)] + [_cell_latex(cell) for cell in row.cells]
+        lines.append(" & ".join(cells) + r" \\")
+        previous_kind = row.kind
+    lines.append(r"\bottomrule")
+    lines.append(r"\end{tabular}")
+    for note in table.notes:
+        lines.append(f"\\par\\footnotesize {latex_escape(note)}")
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"
+
+
+def _cell_latex(cell: Cell) -> str:
+    text = re.sub(r"(?<![\w$])-(?=\d)", "$-$", latex_escape(cell.text))  # a minus, not a hyphen
+    return f"{text}$^{{{cell.stars}}}$" if cell.stars else text

@@ -1,0 +1,506 @@
+"""Paper-style tables built from a results structure: models, tests, verdicts, descriptives.
+
+A table is plain data (cells of text plus stars) so that one layout feeds the HTML, CSV and
+LaTeX writers in ``table_formats``. Odds ratios are shown for logit and ordered logit as
+Stata's ``eform`` does: exp(b), with the standard error exp(b) x se and the interval's ends
+exponentiated; cut points stay on the log-odds scale.
+"""
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from buzzpipe.report import findings, formatting
+from buzzpipe.report.intervals import exponentiated
+from buzzpipe.report.view import inference_text
+
+ODDS_RATIO_FAMILIES: tuple[str, ...] = ("logit", "ologit")
+STATE_WORDS = {
+    "found": "found",
+    "not_found": "not found",
+    "opposite": "opposite",
+    "not_assessed": "not assessed",
+}
+MAIN_TABLE = "main"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell: its text, and significance stars shown as a superscript."""
+
+    text: str
+    stars: str = ""
+
+
+@dataclass(frozen=True)
+class Row:
+    """A row: a label and one cell per column; ``kind`` tells writers how to style it."""
+
+    label: str
+    cells: tuple[Cell, ...]
+    kind: str = "estimate"  # estimate, error, stat, factor, plain
+
+
+@dataclass(frozen=True)
+class Table:
+    """A paper-style table: id (file name and HTML anchor), title, header, rows, notes."""
+
+    id: str
+    title: str
+    header: tuple[str, ...]
+    rows: tuple[Row, ...]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def shows_odds_ratios(model: Mapping[str, Any]) -> bool:
+    """Whether a model's column is printed as odds ratios (logit and ordered logit)."""
+    return model["family"] in ODDS_RATIO_FAMILIES
+
+
+def displayed_estimate(term: Mapping[str, Any], odds_ratio: bool) -> dict[str, Any]:
+    """The estimate, error and interval as printed: exponentiated for odds ratios (not cuts)."""
+    estimate, se, bounds = term["estimate"], term.get("se"), term.get("interval")
+    if not odds_ratio or term.get("kind") == "cut":
+        return {"estimate": estimate, "se": se, "interval": bounds, "p": term.get("p")}
+    ratio = math.exp(estimate)
+    return {
+        "estimate": ratio,
+        "se": None if se is None else ratio * se,
+        "interval": exponentiated(bounds),
+        "p": term.get("p"),
+    }
+
+
+def model_tables(results: Mapping[str, Any]) -> list[Table]:
+    """One table per outcome and table group: models side by side, terms down the rows."""
+    tables = []
+    for outcome, record in results["outcomes"].items():
+        groups: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
+        for name, model in record["models"].items():
+            groups.setdefault(model.get("table", MAIN_TABLE), []).append((name, model))
+        for group, models in groups.items():
+            tables.append(_model_table(outcome, record["label"], group, models))
+    return tables
+
+
+def _model_table(
+    outcome: str, outcome_label: str, group: str, models: list[tuple[str, Mapping[str, Any]]]
+) -> Table:
+    header = ("", *(f"({index}) {model['label']}" for index, (_, model) in enumerate(models, 1)))
+    # name -> label: slopes in first-seen order, then intercepts, then cut points (as printed)
+    by_kind: dict[str, dict[str, str]] = {kind: {} for kind in ("coefficient", "intercept", "cut")}
+    factors: dict[str, None] = {}
+    for _, model in models:
+        for name, term in model["terms"].items():
+            if "factor" in term:
+                factors.setdefault(term["factor"])
+            else:
+                by_kind[term.get("kind", "coefficient")].setdefault(name, term.get("label", name))
+    # terms of partner breadth by scale lead, as in the published tables
+    scaled = {
+        name: label
+        for name, label in by_kind["coefficient"].items()
+        if any(m["terms"].get(name, {}).get("scale") for _, m in models)
+    }
+    term_order = {**scaled, **by_kind["coefficient"], **by_kind["intercept"], **by_kind["cut"]}
+    rows: list[Row] = []
+    for name, label in term_order.items():
+        estimates, errors = [], []
+        for _, model in models:
+            term = model["terms"].get(name)
+            if term is None:
+                estimates.append(Cell(""))
+                errors.append(Cell(""))
+                continue
+            shown = displayed_estimate(term, shows_odds_ratios(model))
+            estimates.append(
+                Cell(formatting.number(shown["estimate"]), formatting.stars(shown["p"]))
+            )
+            errors.append(
+                Cell(f"[{formatting.number(shown['se'])}]" if shown["se"] is not None else "")
+            )
+        rows.append(Row(label, tuple(estimates), "estimate"))
+        rows.append(Row("", tuple(errors), "error"))
+    for factor in factors:
+        cells = tuple(
+            Cell("Yes" if any(t.get("factor") == factor for t in m["terms"].values()) else "No")
+            for _, m in models
+        )
+        rows.append(Row(f"{factor.replace('_', ' ').capitalize()} dummies", cells, "factor"))
+    rows.append(
+        Row(
+            "Observations",
+            tuple(Cell(formatting.count(m["stats"]["n"])) for _, m in models),
+            "stat",
+        )
+    )
+    if any(m["stats"].get("pseudo_r2") is not None for _, m in models):
+        rows.append(
+            Row(
+                "Pseudo R\u00b2",
+                tuple(Cell(formatting.number(m["stats"].get("pseudo_r2"))) for _, m in models),
+                "stat",
+            )
+        )
+    if any(m["stats"].get("r2") is not None for _, m in models):
+        rows.append(
+            Row(
+                "R\u00b2",
+                tuple(Cell(formatting.number(m["stats"].get("r2"))) for _, m in models),
+                "stat",
+            )
+        )
+    if any(m["stats"].get("llf") is not None for _, m in models):
+        rows.append(
+            Row(
+                "Log likelihood",
+                tuple(
+                    Cell(formatting.number(m["stats"].get("llf"), 1, unicode_minus=True))
+                    for _, m in models
+                ),
+                "stat",
+            )
+        )
+    if any(m["stats"].get("clusters") is not None for _, m in models):
+        rows.append(
+            Row(
+                "Clusters",
+                tuple(Cell(formatting.count(m["stats"].get("clusters"))) for _, m in models),
+                "stat",
+            )
+        )
+    title = f"{outcome_label}: {'models' if group == MAIN_TABLE else group.replace('_', ' ')}"
+    return Table(
+        id=f"table-{outcome}-{group}".replace("_", "-"),
+        title=title,
+        header=header,
+        rows=tuple(rows),
+        notes=tuple(_model_notes(models)),
+    )
+
+
+def _model_notes(models: list[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """Notes that say what the numbers are and which inference produced the errors and stars."""
+    notes = []
+    families = {m["family"] for _, m in models}
+    if families & set(ODDS_RATIO_FAMILIES):
+        notes.append(
+            "Logit and ordered-logit columns show odds ratios, exp(b); standard errors of the odds "
+            "ratio (delta method, exp(b) \u00d7 se, as Stata's eform) in brackets; cut points on "
+            "the log-odds scale."
+        )
+    if families - set(ODDS_RATIO_FAMILIES):
+        notes.append(
+            "Probit and linear-probability columns show coefficients with standard errors in "
+            "brackets."
+        )
+    columns_by_inference: dict[str, list[str]] = {}
+    for index, (_, model) in enumerate(models, 1):
+        columns_by_inference.setdefault(model["inference"], []).append(f"({index})")
+    if len(columns_by_inference) == 1:
+        notes.append(f"Inference: {models[0][1]['inference']}.")
+    else:
+        for inference, columns in columns_by_inference.items():
+            notes.append(f"Inference in {', '.join(columns)}: {inference}.")
+    notes.append(f"Stars from these p-values: {formatting.STAR_NOTE}.")
+    return notes
+
+
+def sensitivity_tables(results: Mapping[str, Any]) -> list[Table]:
+    """Primary inference beside the sensitivity columns (region clusters, wild bootstrap)."""
+    tables = []
+    for outcome, record in results["outcomes"].items():
+        for name, model in record["models"].items():
+            sensitivity = model.get("sensitivity") or {}
+            if not sensitivity:
+                continue
+            odds_ratio = shows_odds_ratios(model)
+            header = ["", "Estimate", "p [95% interval], primary"]
+            header += [f"p [interval], {column['inference']}" for column in sensitivity.values()]
+            rows = []
+            for term_name, term in model["terms"].items():
+                records = [column["terms"].get(term_name) for column in sensitivity.values()]
+                if all(entry is None for entry in records):
+                    continue
+                shown = displayed_estimate(term, odds_ratio)
+                cells = [
+                    Cell(formatting.number(shown["estimate"])),
+                    _p_with_interval(shown["p"], shown["interval"]),
+                ]
+                for entry in records:
+                    if entry is None:
+                        cells.append(Cell(formatting.DASH))
+                        continue
+                    bounds = entry.get("interval")
+                    if bounds is not None and odds_ratio and term.get("kind") != "cut":
+                        bounds = exponentiated(bounds)
+                    cells.append(_p_with_interval(entry.get("p"), bounds))
+                rows.append(Row(term.get("label", term_name), tuple(cells), "plain"))
+            scale = "odds ratios" if odds_ratio else "coefficients"
+            tables.append(
+                Table(
+                    id=f"table-{outcome}-{name}-sensitivity".replace("_", "-"),
+                    title=f"{record['label']}: {model['label']}, inference compared",
+                    header=tuple(header),
+                    rows=tuple(rows),
+                    notes=(
+                        f"Estimates are {scale}; intervals on the same scale. The primary "
+                        f"inference is {model['inference']}; the other columns are sensitivity "
+                        "checks for single restrictions.",
+                    ),
+                )
+            )
+    return tables
+
+
+def _p_with_interval(p: float | None, bounds: list | None) -> Cell:
+    return Cell(f"{formatting.p_value(p)} {formatting.interval(bounds)}", formatting.stars(p))
+
+
+def tests_table(results: Mapping[str, Any]) -> Table | None:
+    """The hypothesis tests: statistic, p-value, estimate with interval, inference used."""
+    return _inference_table(
+        results,
+        results.get("tests", []),
+        "table-tests",
+        "Hypothesis tests",
+        (
+            "One-sided tests name their alternative; joint tests have no single estimate.",
+            f"{formatting.STAR_NOTE}.",
+        ),
+    )
+
+
+def descriptions_table(results: Mapping[str, Any]) -> Table | None:
+    """Quantities described but not tested: ratios with Fieller sets, probability changes."""
+    return _inference_table(
+        results,
+        results.get("descriptions", []),
+        "table-descriptions",
+        "Described, not tested: ratios and changes in the probability of innovating",
+        (
+            "Ratios carry Fieller confidence sets, which can be unbounded or two rays (joined "
+            "by \u222a); they describe the size of pipelines against buzz and decide no verdict.",
+        ),
+    )
+
+
+def _inference_table(
+    results: Mapping[str, Any],
+    records: list,
+    table_id: str,
+    title: str,
+    notes: tuple[str, ...],
+) -> Table | None:
+    if not records:
+        return None
+    labels = {key: record["label"] for key, record in results["outcomes"].items()}
+    rows = []
+    for test in records:
+        statistic = test.get("statistic")
+        distribution = test.get("distribution", "chi2")
+        df = test.get("df")
+        name = {"normal": "z", "chi2": "\u03c7\u00b2"}.get(distribution, distribution)
+        if df is not None:
+            name = f"{name}({_df_text(df)})"
+        estimate = test.get("estimate")
+        alternative = test.get("alternative", "two-sided")
+        hypothesis = test["hypothesis"]
+        if alternative != "two-sided":
+            hypothesis += f" (one-sided, alternative: {alternative})"
+        rows.append(
+            Row(
+                test["label"],
+                (
+                    Cell(labels.get(test.get("outcome"), formatting.DASH)),
+                    Cell(hypothesis),
+                    Cell(
+                        f"{name} = {formatting.number(statistic, 2)}"
+                        if statistic is not None
+                        else formatting.DASH
+                    ),
+                    Cell(formatting.p_value(test.get("p")), formatting.stars(test.get("p"))),
+                    Cell(
+                        formatting.DASH
+                        if estimate is None
+                        else f"{formatting.number(estimate)} "
+                        f"{formatting.interval(test.get('interval'))}"
+                    ),
+                    Cell(test["inference"]),
+                ),
+                "plain",
+            )
+        )
+    legend = [
+        f"{name}: {inference_text(name)}"
+        for name in dict.fromkeys(test["inference"] for test in records)
+        if inference_text(name) != name
+    ]
+    if legend:
+        notes = (*notes, "Inference: " + "; ".join(legend) + ".")
+    return Table(
+        id=table_id,
+        title=title,
+        header=(
+            "",
+            "Outcome",
+            "Hypothesis",
+            "Statistic",
+            "p",
+            "Estimate [95% interval]",
+            "Inference",
+        ),
+        rows=tuple(rows),
+        notes=notes,
+    )
+
+
+def _df_text(df: Any) -> str:
+    if isinstance(df, list | tuple):
+        return ", ".join(_df_text(part) for part in df)
+    return formatting.count(df) if float(df).is_integer() else formatting.number(df, 1)
+
+
+def verdicts_table(results: Mapping[str, Any]) -> Table | None:
+    """The verdict rule table: each finding, whether it holds, the rule and its evidence."""
+    verdicts = results.get("verdicts", [])
+    if not verdicts:
+        return None
+    labels = {key: record["label"] for key, record in results["outcomes"].items()}
+    rows = []
+    for verdict in verdicts:
+        evidence = verdict.get("evidence", {})
+        evidence_text = findings.evidence_text(evidence)
+        rows.append(
+            Row(
+                verdict.get("label", verdict["finding"].replace("_", " ")),
+                (
+                    Cell(labels.get(verdict.get("outcome"), formatting.DASH)),
+                    Cell(STATE_WORDS[verdict["state"]]),
+                    Cell(verdict["rule"]["text"]),
+                    Cell(evidence_text or formatting.DASH),
+                ),
+                "plain",
+            )
+        )
+    return Table(
+        id="table-verdicts",
+        title="Verdicts and the rules that produced them",
+        header=("Finding", "Outcome", "Holds", "Rule", "Evidence"),
+        rows=tuple(rows),
+        notes=(
+            "Verdicts are a pure function of the numbers in this report, by the rules shown; "
+            "the evidence is the quantity the rule read, under the inference its table names "
+            "(odds ratios for logit terms).",
+        ),
+    )
+
+
+def descriptives_table(results: Mapping[str, Any]) -> Table | None:
+    """The survey's descriptive table (the data layer's), section by section."""
+    table = results.get("descriptives")
+    if not table:
+        return None
+    rows = []
+    section = None
+    for row in table["rows"]:
+        if row["section"] != section:
+            section = row["section"]
+            rows.append(
+                Row(
+                    section[:1].upper() + section[1:],
+                    (Cell(""),) * len(table["columns"]),
+                    "section",
+                )
+            )
+        cells = tuple(Cell(_measure_text(value, row["measure"])) for value in row["values"])
+        rows.append(Row(row["label"], cells, "plain"))
+    return Table(
+        id="table-descriptives",
+        title=table.get("title", "The survey: firms, collaboration and innovation by city-region"),
+        header=("", *table["columns"]),
+        rows=tuple(rows),
+        notes=tuple(table.get("notes", ())),
+    )
+
+
+def _measure_text(value: float | None, measure: str) -> str:
+    if value is None:
+        return formatting.DASH
+    if measure == "count":
+        return formatting.count(round(value, 1))
+    if measure == "share":
+        return formatting.percent(value)
+    return formatting.number(value, 2)
+
+
+def counterfactuals_table(results: Mapping[str, Any]) -> Table | None:
+    """Policy programmes: predicted innovation and extra innovating firms by region."""
+    programmes = results.get("counterfactuals", [])
+    if not programmes:
+        return None
+    rows = []
+    for programme in programmes:
+        for row in [*programme["regions"], programme["overall"]]:
+            predicted, extra = row["predicted_rate"], row["extra_innovators"]
+            rows.append(
+                Row(
+                    programme["label"],
+                    (
+                        Cell(row["region"]),
+                        Cell(formatting.count(row["firms"])),
+                        Cell(formatting.percent(row["baseline_rate"])),
+                        Cell(
+                            f"{formatting.percent(predicted['estimate'])} "
+                            f"{_percent_interval(predicted.get('interval'))}"
+                        ),
+                        Cell(
+                            f"{formatting.number(extra['estimate'], 1)} "
+                            f"{formatting.interval(extra.get('interval'), 1)}"
+                        ),
+                    ),
+                    "stat" if row is programme["overall"] else "plain",
+                )
+            )
+    notes = [
+        "Predicted under the fitted model, not caused: each programme changes the breadth of "
+        "the firms it reaches and re-predicts their probability of innovating.",
+    ]
+    for programme in programmes:
+        for note in programme.get("notes", []):
+            if note not in notes:
+                notes.append(note)
+    methods = dict.fromkeys(p["interval_method"] for p in programmes if p.get("interval_method"))
+    for method in methods:
+        notes.append(f"Intervals: {method}.")
+    return Table(
+        id="table-counterfactuals",
+        title="Policy counterfactuals by city-region",
+        header=(
+            "Programme",
+            "Region",
+            "Firms",
+            "Innovating now",
+            "Predicted [interval]",
+            "Extra innovating firms [interval]",
+        ),
+        rows=tuple(rows),
+        notes=tuple(notes),
+    )
+
+
+def _percent_interval(bounds: list | None) -> str:
+    if bounds is None:
+        return ""
+    low, high = bounds
+    return f"[{formatting.percent(low)}, {formatting.percent(high)}]"
+
+
+def all_tables(results: Mapping[str, Any]) -> list[Table]:
+    """Every table of the report, in the order the report shows them."""
+    tables: list[Table | None] = [descriptives_table(results), *model_tables(results)]
+    tables += sensitivity_tables(results)
+    tables += [tests_table(results), descriptions_table(results)]
+    tables += [counterfactuals_table(results), verdicts_table(results)]
+    return [table for table in tables if table is not None]

@@ -1,0 +1,74 @@
+"""Render every output of the report from ``results.json`` data and write them atomically.
+
+Everything is rendered in memory first, so a failure while rendering writes nothing; each file
+is then written through ``atomic_write`` so none is ever half-written.
+"""
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from buzzpipe.atomic_write import write_bytes
+from buzzpipe.report.figures import all_figures, figure_ids
+from buzzpipe.report.html_check import check_report_html
+from buzzpipe.report.html_report import build_html
+from buzzpipe.report.results_file import dumps_results, validate_results
+from buzzpipe.report.table_formats import table_csv, table_latex
+from buzzpipe.report.tables import all_tables
+from buzzpipe.report.view import report_view
+from buzzpipe.report.view_schema import validate_view
+
+REPORT_FILE = "report.html"
+RESULTS_FILE = "results.json"
+
+
+def render_view(view: Mapping[str, Any]) -> dict[str, bytes]:
+    """The report's files from a report view: path relative to the output folder -> bytes.
+
+    The HTML is checked before anything is returned (no external URL, every table and figure
+    present); a failed check is a bug in the report, so it raises ``AssertionError``.
+    """
+    validate_view(view)
+    tables = all_tables(view)
+    figures = all_figures(view)
+    html = build_html(view, tables, figures)
+    problems = check_report_html(html, [t.id for t in tables], [f.id for f in figures])
+    if problems:
+        raise AssertionError("the rendered report fails its own check: " + "; ".join(problems))
+    files: dict[str, bytes] = {REPORT_FILE: html.encode("utf-8")}
+    for table in tables:
+        files[f"tables/{table.id}.csv"] = table_csv(table).encode("utf-8")
+        files[f"tables/{table.id}.tex"] = table_latex(table).encode("utf-8")
+    for figure in figures:
+        files[f"figures/{figure.id}.png"] = figure.png
+        files[f"figures/{figure.id}.svg"] = figure.svg
+    return files
+
+
+def render_report(results: Mapping[str, Any]) -> dict[str, bytes]:
+    """``results.json`` and every file of the report, from results in the study's format."""
+    validate_results(results)
+    files = {RESULTS_FILE: dumps_results(results).encode("utf-8")}
+    files.update(render_view(report_view(results)))
+    return files
+
+
+def write_files(files: Mapping[str, bytes], out_dir: str | os.PathLike) -> list[Path]:
+    """Write rendered files under out_dir, each atomically."""
+    written = []
+    for relative, data in files.items():
+        target = Path(out_dir) / relative
+        write_bytes(target, data)
+        written.append(target)
+    return written
+
+
+def write_report(results: Mapping[str, Any], out_dir: str | os.PathLike) -> list[Path]:
+    """Write results.json, report.html, tables (CSV, LaTeX) and figures (PNG, SVG) to out_dir."""
+    return write_files(render_report(results), out_dir)
+
+
+def expected_contents(view: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """Ids of the tables and figures a report of this view must contain."""
+    return [table.id for table in all_tables(view)], figure_ids(view)

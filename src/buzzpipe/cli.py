@@ -455,6 +455,32 @@ def run_analyze(args: argparse.Namespace) -> int:
 COMMANDS.append(add_analyze)
 
 
+def add_report(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="re-render the report from a saved results.json alone",
+        description="Read results.json (as written by replicate, analyze or study), check it "
+        "and write the HTML report, tables (CSV, LaTeX, Word) and figures (PNG, SVG) to --out, "
+        "without re-running the study. The same file gives the same bytes.",
+    )
+    parser.add_argument("results", help="a results.json file")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.set_defaults(func=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from buzzpipe.report.write_report import REPORT_FILE, report_from_file
+
+    written = report_from_file(args.results, args.out)
+    print(f"wrote {len(written)} files; report: {Path(args.out) / REPORT_FILE}")
+    return 0
+
+
+COMMANDS.append(add_report)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``buzzpipe`` console command."""
     parser = build_parser()

@@ -112,14 +112,13 @@ def odds_ratio_figure(results: Mapping[str, Any]) -> Figure | None:
             shown = displayed_estimate(term, shows_odds_ratios(model) and odds_ratio_scale)
             index = scales.index(term["scale"])
             y = row + (index - (len(scales) - 1) / 2) * step
-            low, high = single_segment(shown["interval"]) or (shown["estimate"],) * 2
-            axes.errorbar(
+            colour = scale_colour(term["scale"], index)
+            interval_segment(axes, y, single_segment(shown["interval"]), colour)
+            axes.plot(
                 shown["estimate"],
                 y,
-                xerr=[[shown["estimate"] - low], [high - shown["estimate"]]],
-                fmt="o",
-                color=scale_colour(term["scale"], index),
-                capsize=3,
+                "o",
+                color=colour,
                 label=term["scale"] if term["scale"] not in _labels(axes) else None,
             )
     axes.axvline(1.0 if odds_ratio_scale else 0.0, color="#777777", linewidth=0.8, linestyle="--")
@@ -146,6 +145,25 @@ def odds_ratio_figure(results: Mapping[str, Any]) -> Figure | None:
     return figure
 
 
+INTERVAL_COLOUR = "#333333"
+
+
+def interval_segment(
+    axes, position: float, bounds: tuple[float, float] | None, colour: str, vertical: bool = False
+) -> None:
+    """An interval drawn from its low to its high end with caps, at a row (or column) position.
+
+    Drawn by its ends rather than as error lengths around the estimate, so an interval that
+    does not contain its estimate (a percentile bootstrap's can) is still drawn as it is.
+    """
+    if bounds is None:
+        return
+    ends, at = list(bounds), [position, position]
+    x, y = (at, ends) if vertical else (ends, at)
+    axes.plot(x, y, color=colour, linewidth=1.2)
+    axes.plot(x, y, linestyle="none", marker="_" if vertical else "|", markersize=7, color=colour)
+
+
 def _labels(axes) -> list[str]:
     return [text for text in axes.get_legend_handles_labels()[1]]
 
@@ -170,19 +188,16 @@ def marginal_effects_figure(results: Mapping[str, Any]) -> Figure | None:
             index = scales.index(scale)
             y = row + (index - (len(scales) - 1) / 2) * width
             estimate = 100 * effect["estimate"]
-            bounds = single_segment(effect.get("interval"))
-            error = None
-            if bounds is not None:
-                error = [[estimate - 100 * bounds[0]], [100 * bounds[1] - estimate]]
             axes.barh(
                 y,
                 estimate,
                 height=width * 0.9,
-                xerr=error,
                 color=scale_colour(scale, index),
-                capsize=3,
                 label=scale if scale not in _labels(axes) else None,
             )
+            bounds = single_segment(effect.get("interval"))
+            if bounds is not None:
+                interval_segment(axes, y, (100 * bounds[0], 100 * bounds[1]), INTERVAL_COLOUR)
     axes.axvline(0.0, color="#777777", linewidth=0.8)
     axes.set_yticks(range(len(rows)), [label for label, _ in rows])
     axes.invert_yaxis()
@@ -247,26 +262,22 @@ def counterfactuals_figure(results: Mapping[str, Any]) -> Figure | None:
     width = 0.8 / len(programmes)
     for index, programme in enumerate(programmes):
         by_region = {row["region"]: row["extra_innovators"] for row in programme["regions"]}
-        positions, heights, errors = [], [[], []], []
+        positions, extras = [], []
         for region_index, region in enumerate(regions):
             if region not in by_region:
                 continue
-            extra = by_region[region]
             positions.append(region_index + (index - (len(programmes) - 1) / 2) * width)
-            errors.append(extra)
-            estimate = extra["estimate"]
-            low, high = single_segment(extra.get("interval")) or (estimate, estimate)
-            heights[0].append(estimate - low)
-            heights[1].append(high - estimate)
+            extras.append(by_region[region])
         axes.bar(
             positions,
-            [extra["estimate"] for extra in errors],
+            [extra["estimate"] for extra in extras],
             width=width * 0.9,
-            yerr=heights,
-            capsize=3,
             color=PROGRAMME_COLOURS[index % len(PROGRAMME_COLOURS)],
             label=programme["label"],
         )
+        for position, extra in zip(positions, extras, strict=True):
+            bounds = single_segment(extra.get("interval"))
+            interval_segment(axes, position, bounds, INTERVAL_COLOUR, vertical=True)
     axes.axhline(0.0, color="#777777", linewidth=0.8)
     axes.set_xticks(range(len(regions)), regions)
     axes.set_ylabel("extra innovating firms (predicted)")

@@ -1,7 +1,8 @@
 """Render every output of the report from ``results.json`` data and write them atomically.
 
 Everything is rendered in memory first, so a failure while rendering writes nothing; each file
-is then written through ``atomic_write`` so none is ever half-written.
+is then written through ``atomic_write`` so none is ever half-written. ``report_from_file``
+re-renders a whole report from a saved ``results.json`` alone (``buzzpipe report``).
 """
 
 import os
@@ -10,17 +11,20 @@ from pathlib import Path
 from typing import Any
 
 from buzzpipe.atomic_write import write_bytes
+from buzzpipe.errors import InputError
 from buzzpipe.report.figures import all_figures, figure_ids
 from buzzpipe.report.html_check import check_report_html
 from buzzpipe.report.html_report import build_html
-from buzzpipe.report.results_file import dumps_results, validate_results
+from buzzpipe.report.results_file import dumps_results, read_results, validate_results
 from buzzpipe.report.table_formats import table_csv, table_latex
 from buzzpipe.report.tables import all_tables
 from buzzpipe.report.view import report_view
 from buzzpipe.report.view_schema import validate_view
+from buzzpipe.report.word_table import table_docx
 
 REPORT_FILE = "report.html"
 RESULTS_FILE = "results.json"
+WORD_TABLE_SUFFIX = "-main"  # the models tables (odds ratios) are also written for Word
 
 
 def render_view(view: Mapping[str, Any]) -> dict[str, bytes]:
@@ -40,6 +44,8 @@ def render_view(view: Mapping[str, Any]) -> dict[str, bytes]:
     for table in tables:
         files[f"tables/{table.id}.csv"] = table_csv(table).encode("utf-8")
         files[f"tables/{table.id}.tex"] = table_latex(table).encode("utf-8")
+        if table.id.endswith(WORD_TABLE_SUFFIX):
+            files[f"tables/{table.id}.docx"] = table_docx(table)
     for figure in figures:
         files[f"figures/{figure.id}.png"] = figure.png
         files[f"figures/{figure.id}.svg"] = figure.svg
@@ -67,6 +73,17 @@ def write_files(files: Mapping[str, bytes], out_dir: str | os.PathLike) -> list[
 def write_report(results: Mapping[str, Any], out_dir: str | os.PathLike) -> list[Path]:
     """Write results.json, report.html, tables (CSV, LaTeX) and figures (PNG, SVG) to out_dir."""
     return write_files(render_report(results), out_dir)
+
+
+def report_from_file(results_path: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
+    """Re-render every file of the report from a saved ``results.json`` alone.
+
+    The file is read and checked first (a bad one raises one ``InputError`` line) and the whole
+    report is rendered before anything is written, so a failure leaves the folder untouched.
+    """
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise InputError("the output folder is a file", file=str(out_dir), expected="a folder")
+    return write_report(read_results(results_path), out_dir)
 
 
 def expected_contents(view: Mapping[str, Any]) -> tuple[list[str], list[str]]:

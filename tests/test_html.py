@@ -81,4 +81,42 @@ def test_a_missing_table_an_empty_figure_and_a_dead_contents_link_are_found(repo
     no_rows = html.replace('<tr class="plain"><th scope="row">Pipelines versus buzz', "<xr>")
     no_rows = no_rows.replace('<tr class="plain"><th scope="row">Ratio', "<xr>")
     no_rows = no_rows.replace('<tr class="plain"><th scope="row">Complementarity', "<xr>")
+    no_rows = no_rows.replace('<tr class="section">', "<xr>")  # the outcome headings
     assert "table 'table-tests' has no body rows" in check_report_html(no_rows, tables, figures)
+
+
+@pytest.mark.parametrize(
+    "text, kept",
+    [
+        ("0.123 [-0.009, 0.255]", "0.123 [-0.009,\u00a00.255]"),
+        ("< 0.001", "<\u00a00.001"),
+        ("\u03c7\u00b2(6) = 3.17", "\u03c7\u00b2(6)\u00a0=\u00a03.17"),
+        ("46.9% [44.4%, 49.5%]", "46.9% [44.4%,\u00a049.5%]"),
+        ("no partner type at the regional scale", "no partner type at the regional scale"),
+    ],
+)
+def test_numbers_keep_their_interval_and_sign_on_one_line_in_html(text, kept):
+    from buzzpipe.report.table_formats import keep_together
+
+    assert keep_together(text) == kept
+
+
+def test_html_only_changes_spaces_and_the_csv_keeps_plain_ones(report):
+    from buzzpipe.report.table_formats import table_csv, table_html
+    from buzzpipe.report.tables import all_tables
+
+    tests = next(t for t in all_tables(make_results("buzz")) if t.id == "table-tests")
+    assert "\u00a0" in table_html(tests) and "\u00a0" not in table_csv(tests)
+    html, _, _ = report
+    assert '<td colspan="6" class="notes"><div>Notes: ' in html  # notes wrap, never widen
+
+
+def test_verdict_rules_read_with_the_outcome_filled_in():
+    from buzzpipe.report.view import rule_text
+
+    rule = "two_sided test of models/{outcome}/controls/breadth_regional at 0.05"
+    quantity = "models/product/controls/breadth_regional"
+    assert rule_text(rule, "product", quantity) == (
+        "two-sided test of models/product/controls/breadth_regional at 0.05"
+    )
+    assert rule_text("one_sided test at 0.05", "product", quantity).endswith(f"(used: {quantity})")

@@ -107,21 +107,25 @@ def test_two_ray_fieller_sets_print_as_a_union(views):
     ratio = next(
         row for row in tables["table-descriptions"].rows if row.label.startswith("Ratio of coef")
     )
-    assert ratio.cells[4].text == "7.667 [\u2212\u221e, -58.800] \u222a [1.420, \u221e]"
-    assert ratio.cells[3].text == "\u2013"  # described, not tested: no p-value
+    assert ratio.cells[3].text == "7.667 [\u2212\u221e, -58.800] \u222a [1.420, \u221e]"
+    assert ratio.cells[2].text == "\u2013"  # described, not tested: no p-value
 
 
 def test_descriptives_and_regimes_come_from_the_data_layers_table(views):
     view = views["pipelines"]
     assert view["descriptives"]["columns"] == ["All firms", *REGIONS]
-    employees = next(row for row in view["descriptives"]["rows"] if row["label"] == "employees")
+    employees = next(
+        row for row in view["descriptives"]["rows"] if row["label"] == "employees (mean number)"
+    )
     assert employees["values"][-1] is None  # NaN in the table, null in JSON, a dash when printed
     groups = {record["group"]: record["shares"] for record in view["regimes"]}
     assert list(groups) == ["All firms", *REGIONS]
     assert groups["Bergen"]["both"] == pytest.approx(0.64)
     table = next(t for t in all_tables(view) if t.id == "table-descriptives")
-    row = next(r for r in table.rows if r.label == "employees")
+    row = next(r for r in table.rows if r.label == "employees (mean number)")
     assert [cell.text for cell in row.cells][-1] == "\u2013"
+    labels = [r.label for r in table.rows]
+    assert not [label for label in labels if "_" in label]  # words, not column names
 
 
 def test_counterfactual_cells_split_into_regions_and_the_total(views):
@@ -196,3 +200,21 @@ def test_each_scale_alone_joins_the_main_table_as_its_first_columns():
     header = tables["table-product-main"].header
     assert header[1:4] == ("(1) Regional alone", "(2) National alone", "(3) International alone")
     assert header[4:] == ("(4) Breadth", "(5) Breadth and controls")
+
+
+def test_tests_and_programmes_are_grouped_under_one_heading_row_each(views):
+    view = views["pipelines"]
+    tables = {table.id: table for table in all_tables(view)}
+    tests = tables["table-tests"]
+    headings = [row.label for row in tests.rows if row.kind == "section"]
+    outcomes = {record["label"] for record in view["outcomes"].values()}
+    assert headings and set(headings) <= outcomes and len(headings) == len(set(headings))
+    assert all(len(row.cells) == len(tests.header) - 1 for row in tests.rows)
+    programmes = tables["table-counterfactuals"]
+    headings = [row.label for row in programmes.rows if row.kind == "section"]
+    assert headings == [programme["label"] for programme in view["counterfactuals"]]
+    regions = [row.label for row in programmes.rows if row.kind == "plain"]
+    assert regions and "All regions" not in regions  # the total is a row of its own kind
+    assert [row.label for row in programmes.rows if row.kind == "stat"] == ["All regions"] * len(
+        headings
+    )

@@ -342,15 +342,27 @@ def _caption(figure_id: str, results: Mapping[str, Any]) -> str:
     """A caption naming what is plotted and the inference behind its intervals."""
     inferences = sorted({headline_model(r)["inference"] for r in results["outcomes"].values()})
     inference = "; ".join(inferences)
+    without_effects = [
+        record["label"]
+        for record in results["outcomes"].values()
+        if not headline_model(record).get("marginal_effects")
+    ]
+    left_out = (
+        f" Not shown: {', '.join(without_effects)} (no single probability to change)."
+        if without_effects
+        else ""
+    )
     captions = {
-        "figure-odds-ratios": "Points are estimates from each outcome's headline model; bars are "
+        "figure-odds-ratios": "Points are estimates from each outcome's headline model; lines are "
         f"95% intervals ({inference}). The dashed line marks no association.",
         "figure-marginal-effects": "Average change in the probability of innovating, in "
         "percentage points, when each firm gains one more kind of partner at a scale, from each "
-        f"outcome's headline model; bars are 95% intervals ({inference}, delta method).",
+        f"outcome's headline model; lines are 95% intervals ({inference}, delta method)."
+        + left_out,
         "figure-regimes": "Share of firms in each collaboration regime, among firms whose "
         "answers are known; complementarity is tested in the table of tests.",
-        "figure-counterfactuals": "Predicted under the fitted model, not caused; bars are "
+        "figure-counterfactuals": "Extra innovating firms each programme is predicted to add "
+        "in each city-region, under the fitted model (predicted, not caused); black lines are "
         "intervals from the study's bootstrap.",
     }
     return captions[figure_id]

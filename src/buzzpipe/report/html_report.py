@@ -25,23 +25,29 @@ ul.findings li.found::marker { content: '\\2714  '; color: #1b7837; }
 ul.findings li.not_found::marker { content: '\\2718  '; color: #b2182b; }
 ul.findings li.opposite::marker { content: '\\21C4  '; color: #8c510a; }
 ul.findings li.not_assessed::marker { content: '?  '; color: #777; }
-table.paper { border-collapse: collapse; margin: 1.2rem 0; font-size: 0.85rem;
+table.paper { border-collapse: collapse; margin: 1.2rem 0; font-size: 0.85rem; min-width: 36rem;
   font-variant-numeric: tabular-nums; }
 table.paper caption { caption-side: top; text-align: left; font-weight: bold;
   padding-bottom: 0.3rem; }
+table.paper thead th:first-child { text-align: left; }
 table.paper thead th { border-top: 2px solid #000; border-bottom: 1px solid #000;
   padding: 0.25rem 0.6rem; font-weight: normal; }
 table.paper td, table.paper tbody th { padding: 0.1rem 0.6rem; text-align: center; }
 table.paper tbody th { text-align: left; font-weight: normal; }
+table.paper tr.estimate th, table.paper tr.stat th, table.paper tr.factor th,
+table.paper tr.section th {
+  white-space: nowrap; }
+table.paper .number { white-space: nowrap; }
 table.paper tr.error td { color: #444; padding-bottom: 0.3rem; }
 table.paper tr.stat:first-of-type td, table.paper tr.factor td { border-top: 0; }
 table.paper tbody tr:last-child td, table.paper tbody tr:last-child th {
   border-bottom: 2px solid #000; }
 table.paper td.notes { text-align: left; font-size: 0.75rem; color: #333; padding-top: 0.4rem; }
+table.paper td.notes > div { width: 0; min-width: 100%; }
 table.paper sup { font-size: 0.7em; }
 table.paper tr.section th { font-weight: bold; padding-top: 0.5rem; }
 figure { margin: 1.5rem 0; }
-figure img { max-width: 100%; height: auto; display: block; }
+figure img { width: 100%; height: auto; display: block; }
 figcaption { font-size: 0.85rem; color: #333; }
 footer { margin-top: 3rem; font-size: 0.8rem; color: #555; }
 """

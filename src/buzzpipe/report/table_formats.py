@@ -9,7 +9,8 @@ from buzzpipe.report.tables import Cell, Table
 
 
 def table_html(table: Table) -> str:
-    """An HTML ``<table>`` with caption, header, body and the notes in its footer."""
+    """An HTML ``<table>`` with caption, header, body and the notes in its footer (in a block
+    that wraps to the table's width rather than widening it)."""
     lines = [f'<table id="{escape(table.id)}" class="paper">']
     lines.append(f"<caption>{escape(table.title)}</caption>")
     lines.append(
@@ -24,15 +25,27 @@ def table_html(table: Table) -> str:
         notes = " ".join(escape(note) for note in table.notes)
         span = len(table.header)
         lines.append(
-            f'<tfoot><tr><td colspan="{span}" class="notes">Notes: {notes}</td></tr></tfoot>'
+            f'<tfoot><tr><td colspan="{span}" class="notes"><div>Notes: {notes}</div></td></tr>'
+            "</tfoot>"
         )
     lines.append("</table>")
     return "\n".join(lines)
 
 
+_NO_BREAK = re.compile(r"\[[^\]]*\]|[<=] (?=[\d\u2212-])|\S+ = ")
+
+
+def keep_together(text: str) -> str:
+    """Non-breaking spaces where a line break would split a number from its interval's other
+    end or from its sign: inside [low, high], after "<" and "=", and around "=" in "z = 1.8"."""
+    return _NO_BREAK.sub(lambda match: match.group(0).replace(" ", "\u00a0"), text)
+
+
 def _cell_html(cell: Cell) -> str:
-    text = escape(cell.text)
-    return f"{text}<sup>{escape(cell.stars)}</sup>" if cell.stars else text
+    text = escape(keep_together(cell.text))
+    if cell.stars:  # the stars stay on the number's line
+        return f'<span class="number">{text}<sup>{escape(cell.stars)}</sup></span>'
+    return text
 
 
 def table_csv(table: Table) -> str:

@@ -296,42 +296,13 @@ def _inference_table(
     if not records:
         return None
     labels = {key: record["label"] for key, record in results["outcomes"].items()}
+    by_outcome: dict[Any, list] = {}
+    for test in records:  # grouped under one heading row per outcome, in first-seen order
+        by_outcome.setdefault(test.get("outcome"), []).append(test)
     rows = []
-    for test in records:
-        statistic = test.get("statistic")
-        distribution = test.get("distribution", "chi2")
-        df = test.get("df")
-        name = {"normal": "z", "chi2": "\u03c7\u00b2"}.get(distribution, distribution)
-        if df is not None:
-            name = f"{name}({_df_text(df)})"
-        estimate = test.get("estimate")
-        alternative = test.get("alternative", "two-sided")
-        hypothesis = test["hypothesis"]
-        if alternative != "two-sided":
-            hypothesis += f" (one-sided, alternative: {alternative})"
-        rows.append(
-            Row(
-                test["label"],
-                (
-                    Cell(labels.get(test.get("outcome"), formatting.DASH)),
-                    Cell(hypothesis),
-                    Cell(
-                        f"{name} = {formatting.number(statistic, 2)}"
-                        if statistic is not None
-                        else formatting.DASH
-                    ),
-                    Cell(formatting.p_value(test.get("p")), formatting.stars(test.get("p"))),
-                    Cell(
-                        formatting.DASH
-                        if estimate is None
-                        else f"{formatting.number(estimate)} "
-                        f"{formatting.interval(test.get('interval'))}"
-                    ),
-                    Cell(test["inference"]),
-                ),
-                "plain",
-            )
-        )
+    for outcome, tests in by_outcome.items():
+        rows.append(Row(labels.get(outcome, "All outcomes"), (Cell(""),) * 5, "section"))
+        rows.extend(_inference_row(test) for test in tests)
     legend = [
         f"{name}: {inference_text(name)}"
         for name in dict.fromkeys(test["inference"] for test in records)
@@ -344,7 +315,6 @@ def _inference_table(
         title=title,
         header=(
             "",
-            "Outcome",
             "Hypothesis",
             "Statistic",
             "p",
@@ -353,6 +323,40 @@ def _inference_table(
         ),
         rows=tuple(rows),
         notes=notes,
+    )
+
+
+def _inference_row(test: Mapping[str, Any]) -> Row:
+    """One test or described quantity: hypothesis, statistic, p, estimate, inference."""
+    statistic = test.get("statistic")
+    distribution = test.get("distribution", "chi2")
+    df = test.get("df")
+    name = {"normal": "z", "chi2": "\u03c7\u00b2"}.get(distribution, distribution)
+    if df is not None:
+        name = f"{name}({_df_text(df)})"
+    estimate = test.get("estimate")
+    alternative = test.get("alternative", "two-sided")
+    hypothesis = test["hypothesis"]
+    if alternative != "two-sided":
+        hypothesis += f" (one-sided, alternative: {alternative})"
+    return Row(
+        test["label"],
+        (
+            Cell(hypothesis),
+            Cell(
+                f"{name} = {formatting.number(statistic, 2)}"
+                if statistic is not None
+                else formatting.DASH
+            ),
+            Cell(formatting.p_value(test.get("p")), formatting.stars(test.get("p"))),
+            Cell(
+                formatting.DASH
+                if estimate is None
+                else f"{formatting.number(estimate)} {formatting.interval(test.get('interval'))}"
+            ),
+            Cell(test["inference"]),
+        ),
+        "plain",
     )
 
 
@@ -442,13 +446,13 @@ def counterfactuals_table(results: Mapping[str, Any]) -> Table | None:
         return None
     rows = []
     for programme in programmes:
+        rows.append(Row(programme["label"], (Cell(""),) * 4, "section"))
         for row in [*programme["regions"], programme["overall"]]:
             predicted, extra = row["predicted_rate"], row["extra_innovators"]
             rows.append(
                 Row(
-                    programme["label"],
+                    row["region"],
                     (
-                        Cell(row["region"]),
                         Cell(formatting.count(row["firms"])),
                         Cell(formatting.percent(row["baseline_rate"])),
                         Cell(
@@ -474,15 +478,17 @@ def counterfactuals_table(results: Mapping[str, Any]) -> Table | None:
     methods = dict.fromkeys(p["interval_method"] for p in programmes if p.get("interval_method"))
     for method in methods:
         notes.append(f"Intervals: {method}.")
+    labels = {key: record["label"] for key, record in results["outcomes"].items()}
+    outcomes = list(dict.fromkeys(labels.get(p.get("outcome"), "") for p in programmes))
+    outcome = outcomes[0].lower() if len(outcomes) == 1 and outcomes[0] else "innovation"
     return Table(
         id="table-counterfactuals",
-        title="Policy counterfactuals by city-region",
+        title=f"Policy counterfactuals by city-region: {outcome}",
         header=(
-            "Programme",
-            "Region",
+            "Programme, city-region",
             "Firms",
             "Innovating now",
-            "Predicted [interval]",
+            "Predicted share innovating [interval]",
             "Extra innovating firms [interval]",
         ),
         rows=tuple(rows),

@@ -76,6 +76,20 @@ TARGETING_WORDS = {
     "smallest": "smallest firms",
     "no_pipeline": "firms without a pipeline",
 }
+# Printed labels of the data layer's descriptive statistics whose names are column names.
+STATISTIC_LABELS = {
+    "local_only": "local only (partners in the own city-region, none abroad)",
+    "global_only": "global only (partners abroad, none in the own city-region)",
+    "both": "local and global (partners in both)",
+    "none": "none (no partner in the own city-region or abroad)",
+    "employees": "employees (mean number)",
+    "foreign ownership": "foreign ownership (mean share, 0 to 1)",
+    "pipeline_exposure": "pipeline exposure (mean share of local partners with a pipeline)",
+    "pipeline_exposure_unknown_share": "local partners whose pipeline status is unknown "
+    "(mean share)",
+    "new_to_market": "new to the market",
+}
+
 _FACTOR = re.compile(r"^C\((?P<name>\w+)\)\[T\.(?P<level>.+)\]$")
 _CUT = re.compile(r"^cut(?P<number>\d+)$")
 
@@ -337,6 +351,14 @@ def _lookup(results: Mapping[str, Any], path: str) -> tuple[Mapping[str, Any] | 
     return results.get(kind, {}).get(section, {}).get(name), None
 
 
+def rule_text(rule: str, outcome: str, quantity: str) -> str:
+    """A verdict rule as printed: the outcome filled into its paths, "two-sided" in words, and
+    the quantity the rule read named when the rule itself does not already name it."""
+    text = rule.replace("{outcome}", outcome)
+    text = text.replace("two_sided", "two-sided").replace("one_sided", "one-sided")
+    return text if quantity in text else f"{text} (used: {quantity})"
+
+
 def _verdict(results: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str, Any]:
     estimate, family = _lookup(results, record["quantity"])
     evidence: dict[str, Any] = {}
@@ -361,18 +383,28 @@ def _verdict(results: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str,
         "state": record["verdict"],
         "rule": {
             "id": record["rule"],
-            "text": f"{record['rule']} (used: {record['quantity']})",
+            "text": rule_text(record["rule"], record["outcome"], record["quantity"]),
             "threshold": record["threshold"],
         },
         "evidence": evidence,
     }
 
 
+def statistic_label(statistic: str, measure: str) -> str:
+    """A descriptive statistic's printed label: words for column names, the unit of a mean."""
+    if statistic in STATISTIC_LABELS:
+        return STATISTIC_LABELS[statistic]
+    label = statistic.replace("_", " ")
+    if measure == "mean" and "mean" not in label:
+        label += " (mean)"
+    return label
+
+
 def _descriptives(record: Mapping[str, Any]) -> dict[str, Any]:
     rows = [
         {
             "section": row["section"],
-            "label": row["statistic"],
+            "label": statistic_label(row["statistic"], row["measure"]),
             "measure": row["measure"],
             "values": [_float(value) for value in row["values"]],
         }
@@ -381,7 +413,10 @@ def _descriptives(record: Mapping[str, Any]) -> dict[str, Any]:
     columns = [column[:1].upper() + column[1:] for column in record["columns"]]
     notes = [record["note"]] if record.get("note") else []
     notes.append(
-        "Shares and means over the firms whose answer is known; counts of firms; unweighted."
+        "Shares (in % of firms) and means over the firms whose answer is known; counts of "
+        "firms; unweighted. Breadth is the number of partner types a firm collaborates with at "
+        "a scale. Regional: partners in the firm's own city-region; national: elsewhere in the "
+        "country; international: abroad. A pipeline is at least one partner abroad."
     )
     return {"columns": columns, "rows": rows, "notes": notes}
 

@@ -120,3 +120,22 @@ def test_verdict_rules_read_with_the_outcome_filled_in():
         "two-sided test of models/product/controls/breadth_regional at 0.05"
     )
     assert rule_text("one_sided test at 0.05", "product", quantity).endswith(f"(used: {quantity})")
+
+
+def test_findings_lead_names_the_scale_of_the_evidence():
+    from buzzpipe.report.html_report import _evidence_scale
+
+    def results(family: str) -> dict:
+        model = {"family": family, "terms": {}}
+        return {
+            "outcomes": {"product": {"label": "Product", "models": {"controls": model}}},
+            "verdicts": [{"outcome": "product"}],
+        }
+
+    assert "odds ratios" in _evidence_scale(results("logit"))
+    assert "log-odds scale" in _evidence_scale(results("logit"))
+    assert _evidence_scale(results("lpm")) == ": estimates on the probability scale"
+    mixed = results("logit")
+    mixed["outcomes"]["process"] = {"label": "Process", "models": {"m": {"family": "lpm"}}}
+    mixed["verdicts"].append({"outcome": "process"})
+    assert _evidence_scale(mixed) == ""  # no single scale to name

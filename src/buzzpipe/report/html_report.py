@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from buzzpipe.report.figures import FigureOutput
+from buzzpipe.report.figures import FigureOutput, headline_model
 from buzzpipe.report.findings import findings
 from buzzpipe.report.table_formats import table_html
 from buzzpipe.report.tables import Table
@@ -74,6 +74,34 @@ def _source_line(results: Mapping[str, Any]) -> str:
     )
 
 
+_SCALE_WORDS = {
+    "logit": "log-odds",
+    "ologit": "log-odds",
+    "probit": "probit index",
+    "lpm": "probability",
+}
+
+
+def _evidence_scale(results: Mapping[str, Any]) -> str:
+    """What the evidence numbers are: odds ratios per additional kind of partner for model
+    terms, and the headline model's own scale for the other estimates."""
+    families = {
+        headline_model(results["outcomes"][v["outcome"]])["family"]
+        for v in results["verdicts"]
+        if v.get("outcome") in results["outcomes"]
+    }
+    if len(families) != 1:
+        return ""
+    (family,) = families
+    scale = _SCALE_WORDS.get(family, family)
+    if family in ("logit", "ologit"):
+        return (
+            ": odds ratios per additional kind of partner for one breadth term; other "
+            f"estimates (differences, interactions, spill-over) on the {scale} scale"
+        )
+    return f": estimates on the {scale} scale"
+
+
 def build_html(
     results: Mapping[str, Any], tables: Sequence[Table], figures: Sequence[FigureOutput]
 ) -> str:
@@ -93,7 +121,8 @@ def build_html(
     lead = (
         f"<p>Each finding is a verdict of the study's written rule table (below), decided on "
         f"{escape(' and '.join(label.lower() for label in decided_on if label))} under the "
-        "primary inference; the evidence in parentheses is the number the rule read.</p>"
+        "primary inference; the evidence in parentheses is the number the rule read"
+        f"{escape(_evidence_scale(results))}.</p>"
     )
     body = (
         [lead, '<ul class="findings">', *finding_items, "</ul>"]

@@ -4,8 +4,8 @@
 
 Stages: drawing the synthetic survey, the descriptive table, the study battery (main models,
 then each optional part added: sensitivity, heterogeneity, counterfactual programmes), and the
-report (view, tables, figures, HTML with its check, writing the files). Each is the median of
---repeat runs with BLAS on one thread (small problems run fastest so on two cores; see
+report (view, tables, figures, HTML with its check, Word tables, writing the files). Each is the
+median of --repeat runs with BLAS on one thread (small problems run fastest so on two cores; see
 shared/reference/performance.md). The peer is one statsmodels logit of the headline model on
 the same survey; ratios to it make runs on a busy machine comparable. Timings are printed, never
 asserted.
@@ -47,7 +47,8 @@ def main() -> None:
     from buzzpipe.report.results_file import describe_record
     from buzzpipe.report.tables import all_tables
     from buzzpipe.report.view import report_view
-    from buzzpipe.report.write_report import render_report, write_files
+    from buzzpipe.report.word_table import table_docx
+    from buzzpipe.report.write_report import WORD_TABLE_SUFFIX, render_report, write_files
     from buzzpipe.study.battery import run_study
     from buzzpipe.study.models import control_terms
     from buzzpipe.synth import synthesize
@@ -104,6 +105,9 @@ def main() -> None:
 
         seconds, _ = _median_seconds(html_and_check, args.repeat)
         rows.append(("report: HTML and its check", seconds))
+        main_tables = [t for t in tables if t.id.endswith(WORD_TABLE_SUFFIX)]
+        seconds, _ = _median_seconds(lambda: [table_docx(t) for t in main_tables], args.repeat)
+        rows.append((f"report: Word tables ({len(main_tables)})", seconds))
         files = render_report(data)
         with tempfile.TemporaryDirectory() as folder:
             seconds, _ = _median_seconds(lambda: write_files(files, folder), args.repeat)

@@ -47,21 +47,24 @@ def table_docx(table: Table) -> bytes:
 
     grid = document.add_table(rows=1 + len(table.rows), cols=len(table.header))
     grid.alignment = WD_TABLE_ALIGNMENT.CENTER
+    # each row's cells taken once: python-docx's table.cell(row, column) rescans the whole
+    # table, which made a 25-row table take a second
+    grid_rows = [row.cells for row in grid.rows]
     for column, heading in enumerate(table.header):
-        paragraph = grid.cell(0, column).paragraphs[0]
+        paragraph = grid_rows[0][column].paragraphs[0]
         paragraph.add_run(heading)
         if column:
             paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    for index, row in enumerate(table.rows, start=1):
-        label = grid.cell(index, 0).paragraphs[0].add_run(row.label)
+    for row, cells in zip(table.rows, grid_rows[1:], strict=True):
+        label = cells[0].paragraphs[0].add_run(row.label)
         label.bold = row.kind == "section"
-        for column, cell in enumerate(row.cells, start=1):
-            paragraph = grid.cell(index, column).paragraphs[0]
+        for cell, grid_cell in zip(row.cells, cells[1:], strict=True):
+            paragraph = grid_cell.paragraphs[0]
             paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
             paragraph.add_run(cell.text)
             if cell.stars:
                 paragraph.add_run(cell.stars).font.superscript = True
-    _rules(grid, len(table.rows))
+    _rules(grid_rows[0], grid_rows[-1])
 
     for number, note in enumerate(table.notes):
         paragraph = document.add_paragraph()
@@ -80,7 +83,7 @@ def table_docx(table: Table) -> bytes:
     return _with_fixed_times(buffer.getvalue())
 
 
-def _rules(grid, body_rows: int) -> None:
+def _rules(header_cells, last_cells) -> None:
     """Booktabs rules: a thick line above the header, a thin one under it, a thick one at the
     foot; no other cell borders."""
     from docx.oxml import OxmlElement
@@ -99,10 +102,10 @@ def _rules(grid, body_rows: int) -> None:
         line.set(qn("w:color"), "000000")
         borders.append(line)
 
-    for cell in grid.rows[0].cells:
+    for cell in header_cells:
         border(cell, "top", 12)
         border(cell, "bottom", 6)
-    for cell in grid.rows[body_rows].cells:
+    for cell in last_cells:
         border(cell, "bottom", 12)
 
 

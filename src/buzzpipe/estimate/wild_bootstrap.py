@@ -159,6 +159,73 @@ class WildScoreTest:
 
 
 @dataclass
+class WildScoreJointTest:
+    """A wild score bootstrap test of several restrictions b_j = c_j at once (a Wald form)."""
+
+    terms: list[str]
+    null_values: list[float]
+    statistic: float  # W = N' D^{-1} N, the cluster-robust score Wald statistic (chi2(q) form)
+    p_value: float
+    family: str
+    weight_type: str
+    n_draws: int
+    enumerated: bool
+    n_clusters: int
+    smallest_p_value: float
+    seed: int
+    distribution: np.ndarray = field(repr=False)  # W* for every draw
+    restricted_params: np.ndarray = field(repr=False)
+    version: str = __version__
+
+    @property
+    def restrictions(self) -> int:
+        return len(self.terms)
+
+    def notes(self, alpha: float = 0.05) -> list[str]:
+        """Why this inference, and the limits of its p-value (as for one restriction)."""
+        single = WildScoreTest(
+            ", ".join(self.terms), 0.0, self.statistic, self.p_value, self.family,
+            self.weight_type, self.n_draws, self.enumerated, self.n_clusters,
+            self.smallest_p_value, self.seed, self.distribution, self.restricted_params,
+        )  # fmt: skip
+        return [
+            f"Joint test of {self.restrictions} restrictions: the cluster-robust score Wald "
+            "statistic W = N' D^-1 N, bootstrapped as a quadratic form over the same draws.",
+            *single.notes(alpha),
+        ]
+
+    def as_record(self, alpha: float = 0.05) -> dict:
+        """JSON-ready fields (the draw-by-draw distribution left out)."""
+        return {
+            "inference": "wild cluster score bootstrap, joint test",
+            "terms": list(self.terms),
+            "null_values": list(self.null_values),
+            "restrictions": self.restrictions,
+            "statistic": self.statistic,
+            "p_value": self.p_value,
+            "family": self.family,
+            "weight_type": self.weight_type,
+            "n_draws": self.n_draws,
+            "enumerated": self.enumerated,
+            "n_clusters": self.n_clusters,
+            "smallest_p_value": self.smallest_p_value,
+            "seed": self.seed,
+            "version": self.version,
+            "notes": self.notes(alpha),
+        }
+
+    def summary(self, alpha: float = 0.05) -> str:
+        hypothesis = ", ".join(
+            f"{t} = {v:g}" for t, v in zip(self.terms, self.null_values, strict=True)
+        )
+        head = (
+            f"H0: {hypothesis}   score Wald W = {self.statistic:.4f} ({self.restrictions} "
+            f"restrictions)   bootstrap p = {self.p_value:.4f}"
+        )
+        return "\n".join([head, *self.notes(alpha)])
+
+
+@dataclass
 class ConfidenceSet:
     """A confidence set by test inversion: a union of intervals, possibly unbounded."""
 
@@ -274,39 +341,60 @@ class WildScoreBootstrap:
             )
         return self.names.index(term)
 
-    def restricted_fit(self, k: int, null_value: float) -> np.ndarray:
-        """The full coefficient vector maximising the likelihood subject to b_k = null_value."""
-        keep = np.arange(self.X.shape[1]) != k
-        if not keep.any():  # the tested coefficient is the only one: nothing left to fit
-            return np.array([float(null_value)])
-        start = self._restricted_start.get(k, self.estimate[keep])
+    def restricted_fit(
+        self, k: int | Sequence[int], null_value: float | Sequence[float]
+    ) -> np.ndarray:
+        """The full coefficient vector maximising the likelihood subject to b_k = null_value.
+
+        ``k`` may be several columns (with as many values): all are fixed through the offset.
+        """
+        columns = np.atleast_1d(np.asarray(k, dtype=np.intp))
+        values = np.broadcast_to(np.asarray(null_value, dtype=float), columns.shape)
+        keep = np.ones(self.X.shape[1], dtype=bool)
+        keep[columns] = False
+        params = np.empty(self.X.shape[1])
+        params[columns] = values
+        if not keep.any():  # every coefficient is fixed: nothing left to fit
+            return params
+        key = tuple(columns.tolist())
+        start = self._restricted_start.get(key, self.estimate[keep])
         fitted = newton_batch(
             self.X[:, keep],
             self.y,
             self.weights,
             family=self.family,
-            offset=self.offset + null_value * self.X[:, k],
+            offset=self.offset + self.X[:, columns] @ values,
             start=start,
             max_iter=100,
         )
         if not (fitted.converged[0] and fitted.full_rank[0]):
-            raise EstimationError(
-                f"the restricted fit with {self.names[k]} = {null_value:g} did not converge"
+            fixed = ", ".join(
+                f"{self.names[j]} = {v:g}" for j, v in zip(columns, values, strict=True)
             )
-        self._restricted_start[k] = fitted.params[:, 0]
-        params = np.empty(self.X.shape[1])
+            raise EstimationError(f"the restricted fit with {fixed} did not converge")
+        self._restricted_start[key] = fitted.params[:, 0]
         params[keep] = fitted.params[:, 0]
-        params[k] = null_value
         return params
 
     def partialled_cluster_scores(self, k: int, params: np.ndarray) -> np.ndarray:
         """S_g: cluster sums of the scores at ``params`` projected on H^{-1} e_k (steps 2-4)."""
+        return self.partialled_cluster_score_matrix([k], params)[:, 0]
+
+    def partialled_cluster_score_matrix(
+        self, columns: Sequence[int], params: np.ndarray
+    ) -> np.ndarray:
+        """G x q matrix of cluster sums of the scores projected on H^{-1} R' (R selects columns)."""
         eta = self.X @ params + self.offset
         _, derivative, curvature = binary_terms(eta, self.y, self.family)
         information = (self.X * (self.weights * curvature)[:, None]).T @ self.X
-        direction = np.linalg.solve(information, np.eye(len(params))[:, k])
-        partialled = self.weights * derivative * (self.X @ direction)
-        return np.bincount(self.cluster_codes, weights=partialled, minlength=self.n_clusters)
+        directions = np.linalg.solve(information, np.eye(len(params))[:, list(columns)])
+        partialled = (self.weights * derivative)[:, None] * (self.X @ directions)
+        sums = np.zeros((self.n_clusters, len(columns)))
+        for column in range(len(columns)):
+            sums[:, column] = np.bincount(
+                self.cluster_codes, weights=partialled[:, column], minlength=self.n_clusters
+            )
+        return sums
 
     def statistics(self, cluster_scores: np.ndarray, draws: np.ndarray) -> np.ndarray:
         """t(v) for each column v of ``draws`` (step 5)."""
@@ -316,6 +404,72 @@ class WildScoreBootstrap:
         denominator = G / (G - 1) * np.einsum("gb,gb->b", recentred, recentred)
         with np.errstate(divide="ignore", invalid="ignore"):
             return numerator / np.sqrt(denominator)
+
+    def wald_statistics(self, cluster_scores: np.ndarray, draws: np.ndarray) -> np.ndarray:
+        """W(v) = N(v)' D(v)^{-1} N(v) for each column v of ``draws`` (the joint test's step 5).
+
+        ``cluster_scores`` is G x q; N(v) = sum_g v_g S_g and D(v) = G/(G-1) sum_g J_g J_g' with
+        J_g(v) = v_g S_g - pi_g N(v), all B draws at once. With q = 1, W = t^2.
+        """
+        G = self.n_clusters
+        numerator = cluster_scores.T @ draws  # q x B
+        recentred = (
+            draws[:, None, :] * cluster_scores[:, :, None]
+            - self.cluster_share[:, None, None] * numerator[None, :, :]
+        )  # G x q x B
+        middle = G / (G - 1) * np.einsum("gqb,grb->bqr", recentred, recentred)
+        right = numerator.T[:, :, None]
+        try:
+            solved = np.linalg.solve(middle, right)[:, :, 0]
+        except np.linalg.LinAlgError:  # a draw with a singular D(v): its pseudo-inverse
+            solved = (np.linalg.pinv(middle) @ right)[:, :, 0]
+        return np.einsum("qb,bq->b", numerator, solved)
+
+    def joint_test(
+        self, terms: Sequence[str | int], null_values: float | Sequence[float] = 0.0
+    ) -> WildScoreJointTest:
+        """Joint test of b_j = c_j for every j in ``terms`` (Roodman et al. 2019, section 3.4).
+
+        One restricted fit imposes all q restrictions; the partialled cluster scores S_g are
+        q-vectors (H^{-1} R' projections) and the statistic is the cluster-robust score Wald
+        W(1) = N' D^{-1} N, bootstrapped as a quadratic form over the same draws. p = share of
+        draws with W* >= W (the tie convention on sqrt(W), as for one restriction).
+        """
+        columns = [self.column(term) for term in terms]
+        if len(set(columns)) != len(columns) or not columns:
+            raise InputError(
+                "the terms of a joint test must be distinct", value=list(terms), expected="q >= 1"
+            )
+        q = len(columns)
+        if q > self.n_clusters - 1:
+            raise EstimationError(
+                f"a joint test of {q} restrictions needs at least {q + 1} clusters: with "
+                f"{self.n_clusters} the cluster-robust covariance of the scores has rank "
+                f"{self.n_clusters - 1}"
+            )
+        values = np.broadcast_to(np.asarray(null_values, dtype=float), (q,)).copy()
+        params = self.restricted_fit(columns, values)
+        cluster_scores = self.partialled_cluster_score_matrix(columns, params)
+        statistic = float(self.wald_statistics(cluster_scores, np.ones((self.n_clusters, 1)))[0])
+        distribution = self.wald_statistics(cluster_scores, self.draws)
+        p_value = self.bootstrap_p_value(
+            math.sqrt(max(statistic, 0.0)), np.sqrt(np.clip(distribution, 0.0, None))
+        )
+        return WildScoreJointTest(
+            terms=[self.names[j] for j in columns],
+            null_values=values.tolist(),
+            statistic=statistic,
+            p_value=p_value,
+            family=self.family,
+            weight_type=self.weight_type,
+            n_draws=self.n_draws,
+            enumerated=self.enumerated,
+            n_clusters=self.n_clusters,
+            smallest_p_value=self.smallest_p_value,
+            seed=self.seed,
+            distribution=distribution,
+            restricted_params=params,
+        )
 
     def test(self, term: str | int, null_value: float = 0.0) -> WildScoreTest:
         """Test b_term = null_value; symmetric (two-sided) bootstrap p-value."""

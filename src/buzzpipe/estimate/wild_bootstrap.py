@@ -88,6 +88,46 @@ def distinct_draws(n_clusters: int, weight_type: str) -> float:
     return float(len(_points(weight_type))) ** n_clusters
 
 
+def _bootstrap_notes(test, alpha: float) -> list[str]:
+    """Why the wild score bootstrap, and the limits of its p-value (single or joint test)."""
+    draws = (
+        f"all {test.n_draws:,} distinct draws enumerated (exact)"
+        if test.enumerated
+        else f"{test.n_draws:,} random draws, seed {test.seed}"
+    )
+    lines = [
+        f"Inference: wild cluster score bootstrap (Kline-Santos; Roodman et al. 2019) with "
+        f"{test.weight_type.capitalize()} weights over {test.n_clusters} clusters, {draws}, "
+        "null imposed.",
+        f"Why: with only {test.n_clusters} clusters cluster-robust Wald tests over-reject "
+        "(docs/few_clusters.md: 25% instead of 5% with the five city-regions, 11% with 30 "
+        "clusters); the score bootstrap stays near nominal (5.3% and 6.5%).",
+        f"Tie convention: {TIE_CONVENTION}.",
+        f"Smallest attainable p-value: {test.smallest_p_value:.4g}.",
+    ]
+    if test.smallest_p_value > alpha:
+        lines.append(
+            f"A test at the {alpha:.0%} level is impossible here: no draw can give p <= "
+            f"{alpha:g}" + (" (use Webb weights)." if test.weight_type == "rademacher" else ".")
+        )
+    return lines
+
+
+def _draw_fields(test) -> dict:
+    """The record fields that say how the bootstrap drew (shared by single and joint tests)."""
+    return {
+        "p_value": test.p_value,
+        "family": test.family,
+        "weight_type": test.weight_type,
+        "n_draws": test.n_draws,
+        "enumerated": test.enumerated,
+        "n_clusters": test.n_clusters,
+        "smallest_p_value": test.smallest_p_value,
+        "seed": test.seed,
+        "version": test.version,
+    }
+
+
 @dataclass
 class WildScoreTest:
     """One wild score bootstrap test of b_k = c, with what the user must know to read it."""
@@ -109,27 +149,7 @@ class WildScoreTest:
 
     def notes(self, alpha: float = 0.05) -> list[str]:
         """Why this inference, and the limits of its p-value."""
-        draws = (
-            f"all {self.n_draws:,} distinct draws enumerated (exact)"
-            if self.enumerated
-            else f"{self.n_draws:,} random draws, seed {self.seed}"
-        )
-        lines = [
-            f"Inference: wild cluster score bootstrap (Kline-Santos; Roodman et al. 2019) with "
-            f"{self.weight_type.capitalize()} weights over {self.n_clusters} clusters, {draws}, "
-            "null imposed.",
-            f"Why: with only {self.n_clusters} clusters cluster-robust Wald tests over-reject "
-            "(docs/few_clusters.md: 25% instead of 5% with the five city-regions, 11% with 30 "
-            "clusters); the score bootstrap stays near nominal (5.3% and 6.5%).",
-            f"Tie convention: {TIE_CONVENTION}.",
-            f"Smallest attainable p-value: {self.smallest_p_value:.4g}.",
-        ]
-        if self.smallest_p_value > alpha:
-            lines.append(
-                f"A test at the {alpha:.0%} level is impossible here: no draw can give p <= "
-                f"{alpha:g}" + (" (use Webb weights)." if self.weight_type == "rademacher" else ".")
-            )
-        return lines
+        return _bootstrap_notes(self, alpha)
 
     def as_record(self, alpha: float = 0.05) -> dict:
         """JSON-ready fields for results.json (the draw-by-draw distribution left out)."""
@@ -138,15 +158,7 @@ class WildScoreTest:
             "term": self.term,
             "null_value": self.null_value,
             "statistic": self.statistic,
-            "p_value": self.p_value,
-            "family": self.family,
-            "weight_type": self.weight_type,
-            "n_draws": self.n_draws,
-            "enumerated": self.enumerated,
-            "n_clusters": self.n_clusters,
-            "smallest_p_value": self.smallest_p_value,
-            "seed": self.seed,
-            "version": self.version,
+            **_draw_fields(self),
             "notes": self.notes(alpha),
         }
 
@@ -183,15 +195,10 @@ class WildScoreJointTest:
 
     def notes(self, alpha: float = 0.05) -> list[str]:
         """Why this inference, and the limits of its p-value (as for one restriction)."""
-        single = WildScoreTest(
-            ", ".join(self.terms), 0.0, self.statistic, self.p_value, self.family,
-            self.weight_type, self.n_draws, self.enumerated, self.n_clusters,
-            self.smallest_p_value, self.seed, self.distribution, self.restricted_params,
-        )  # fmt: skip
         return [
             f"Joint test of {self.restrictions} restrictions: the cluster-robust score Wald "
             "statistic W = N' D^-1 N, bootstrapped as a quadratic form over the same draws.",
-            *single.notes(alpha),
+            *_bootstrap_notes(self, alpha),
         ]
 
     def as_record(self, alpha: float = 0.05) -> dict:
@@ -202,15 +209,7 @@ class WildScoreJointTest:
             "null_values": list(self.null_values),
             "restrictions": self.restrictions,
             "statistic": self.statistic,
-            "p_value": self.p_value,
-            "family": self.family,
-            "weight_type": self.weight_type,
-            "n_draws": self.n_draws,
-            "enumerated": self.enumerated,
-            "n_clusters": self.n_clusters,
-            "smallest_p_value": self.smallest_p_value,
-            "seed": self.seed,
-            "version": self.version,
+            **_draw_fields(self),
             "notes": self.notes(alpha),
         }
 
@@ -460,16 +459,22 @@ class WildScoreBootstrap:
             null_values=values.tolist(),
             statistic=statistic,
             p_value=p_value,
-            family=self.family,
-            weight_type=self.weight_type,
-            n_draws=self.n_draws,
-            enumerated=self.enumerated,
-            n_clusters=self.n_clusters,
-            smallest_p_value=self.smallest_p_value,
-            seed=self.seed,
+            **self._draw_settings(),
             distribution=distribution,
             restricted_params=params,
         )
+
+    def _draw_settings(self) -> dict:
+        """How this bootstrap draws: the fields every test result carries."""
+        return {
+            "family": self.family,
+            "weight_type": self.weight_type,
+            "n_draws": self.n_draws,
+            "enumerated": self.enumerated,
+            "n_clusters": self.n_clusters,
+            "smallest_p_value": self.smallest_p_value,
+            "seed": self.seed,
+        }
 
     def test(self, term: str | int, null_value: float = 0.0) -> WildScoreTest:
         """Test b_term = null_value; symmetric (two-sided) bootstrap p-value."""
@@ -484,13 +489,7 @@ class WildScoreBootstrap:
             null_value=float(null_value),
             statistic=statistic,
             p_value=p_value,
-            family=self.family,
-            weight_type=self.weight_type,
-            n_draws=self.n_draws,
-            enumerated=self.enumerated,
-            n_clusters=self.n_clusters,
-            smallest_p_value=self.smallest_p_value,
-            seed=self.seed,
+            **self._draw_settings(),
             distribution=distribution,
             restricted_params=params,
         )

@@ -29,6 +29,15 @@ Algorithm, for H0: b_k = c with clusters g = 1..G, observation weights w_i:
    is 2 / 2^G (Rademacher) or 2 / 6^G (Webb); with sampling it is 1 / B. With five clusters and
    Rademacher weights it is 1/16: a 5% test is impossible, and the summary says so.
 
+Joint tests of q restrictions b_j = c_j (j in K; Roodman et al. 2019, section 3.4): step 1 fixes
+all q coefficients through the offset; step 3 projects each score on the q columns of
+A = H^{-1} R' (R selects K), so S_g is a q-vector; step 5 becomes
+       N(v) = sum_g v_g S_g,  J_g(v) = v_g S_g - pi_g N(v),
+       D(v) = G / (G - 1) sum_g J_g(v) J_g(v)',  W(v) = N(v)' D(v)^{-1} N(v),
+the cluster-robust score Wald statistic and its bootstrap distribution over the same draws (one
+batched q x q solve); p = #{b : W*_b >= W} / B with the tie rule applied to sqrt(W). With q = 1,
+W = t^2 and p is the single test's. D has rank at most G - 1: more restrictions are refused.
+
 Confidence sets invert the test: {c : p(c) > alpha}, found on a grid around the estimate and
 refined by bisection; p(c) is a step function of c (the draws are fixed), so a bound is where p
 crosses alpha, and unbounded or disjoint sets are reported as they are.

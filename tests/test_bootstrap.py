@@ -1,5 +1,7 @@
 """Batched pairs and cluster bootstrap: replicate by replicate against statsmodels fits."""
 
+import math
+
 import numpy as np
 import pytest
 import statsmodels.api as sm
@@ -203,3 +205,46 @@ def test_core_fit_entry_point_keys_rows_by_the_data_index():
         statsmodels_fit(X, frame["process"].to_numpy(), counts, "probit"),
         atol=1e-9,
     )
+
+
+def test_poisson_counts_equal_a_search_over_the_float_cdf():
+    """Integer thresholds on the random bits give the counts of searching the float CDF."""
+    ids = np.arange(50_000)
+    cdf = np.cumsum([np.exp(-1.0) / math.factorial(k) for k in range(30)])
+    uniform = random_weights.uniform_draws(12, ids, 8)
+    expected = np.searchsorted(cdf, uniform, side="right").astype(float)
+    counts = random_weights.poisson_weights(12, ids, 8)
+    np.testing.assert_array_equal(counts, expected)
+    assert counts.max() >= 6  # the tail beyond the compared counts is exercised
+    assert np.bincount(counts.astype(int).ravel())[0] / counts.size == pytest.approx(
+        np.exp(-1.0), abs=5 * np.sqrt(0.25 / counts.size)
+    )
+
+
+def separating_sample(n=400):
+    """A three-firm category: resamples without it are rank deficient, some separate."""
+    rng = np.random.default_rng(5)
+    rare = np.zeros(n)
+    rare[:3] = 1.0
+    X = np.column_stack([np.ones(n), rng.normal(size=n), rare])
+    y = (rng.random(n) < 0.4).astype(float)
+    y[:3] = [1.0, 0.0, 1.0]
+    return X, y
+
+
+@pytest.mark.parametrize(("family", "sample"), [("logit", 0), ("probit", 0), ("logit", 1)])
+def test_warm_start_chord_steps_equal_full_newton_steps(family, sample):
+    """The bootstrap's warm-start path (cheap first step, kept Hessians) vs Newton throughout."""
+    X, y = logit_sample(8, n=1200, p=12, family=family) if sample == 0 else separating_sample()
+    weights = random_weights.poisson_weights(3, np.arange(len(y)), 300)
+    start = newton_batch(X, y, np.ones(len(y)), family=family).params[:, 0]
+    fast = newton_batch(X, y, weights, family=family, start=start)
+    # keep_hessian takes the plain path: a full Newton step (fresh Hessian) every time
+    plain = newton_batch(X, y, weights, family=family, start=start, keep_hessian=True)
+    for flag in ("converged", "full_rank", "separated"):
+        np.testing.assert_array_equal(getattr(fast, flag), getattr(plain, flag), err_msg=flag)
+    good = fast.converged & fast.full_rank & ~fast.separated
+    assert good.sum() > (250 if sample == 0 else 100)  # a third of the second sample separates
+    np.testing.assert_allclose(fast.params[:, good], plain.params[:, good], atol=1e-11)
+    if sample == 1:
+        assert fast.separated.sum() > 0 and (~fast.full_rank).sum() > 0

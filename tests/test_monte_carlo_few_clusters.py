@@ -75,6 +75,22 @@ def test_size_with_one_hundred_equal_clusters_is_nominal_for_every_clustered_tes
 
 
 @pytest.mark.slow
+def test_wald_over_rejection_at_one_hundred_needs_unequal_sizes_and_a_regional_regressor():
+    """docs/few_clusters.md, "Why the cluster-robust Wald test misses 5% at G = 100"."""
+    preset = mc.wald_size_check(100, 5000, seed=20110601)
+    assert preset.rejection_normal > 0.05 + TOLERANCE  # the finding: 6.7%
+    assert preset.effective_clusters < 55
+    contrasts = {
+        "equal sizes": (100, mc.MonteCarloDesign(region_shares=(0.2,) * 5)),
+        "no regional component in x": (100, mc.MonteCarloDesign(rho_x=0.0)),
+        "more clusters of the same inequality": (400, mc.MonteCarloDesign()),
+    }
+    for name, (n_clusters, design) in contrasts.items():
+        check = mc.wald_size_check(n_clusters, 5000, seed=20110601, design=design)
+        assert abs(check.rejection_normal - 0.05) < TOLERANCE, (name, check.rejection_normal)
+
+
+@pytest.mark.slow
 def test_size_with_five_city_regions_is_a_finding_not_a_pass():
     cell = mc.run_cell(5, 5000, seed=20110601)
     # reported in docs/few_clusters.md; here only what must hold whatever the numbers
@@ -115,3 +131,22 @@ def test_wald_standard_errors_match_the_core_and_statsmodels():
     hc0 = sm.Logit(y, X).fit(disp=0, cov_type="HC0").bse[1]
     n = len(y)
     assert robust_se == pytest.approx(hc0 * np.sqrt(n / (n - 1)), rel=1e-6)
+
+
+def test_wald_size_check_uses_the_same_samples_as_the_monte_carlo():
+    check = mc.wald_size_check(10, 40, seed=1)
+    cell = mc.run_cell(10, 40, seed=1)
+    assert check.rejection_normal == cell.rejection["cluster_wald"]
+    assert check.rejection_t <= check.rejection_normal  # t(9) has the larger critical value
+    assert "G* =" in check.line()
+
+
+def test_effective_number_of_clusters_sees_the_unequal_sizes():
+    preset = mc.wald_size_check(100, 100, seed=2)
+    equal = mc.wald_size_check(
+        100, 100, seed=2, design=mc.MonteCarloDesign(region_shares=(0.2,) * 5)
+    )
+    # docs/few_clusters.md: G* = 45 with the preset's sizes, 100 with equal ones (5,000 samples)
+    assert 35 < preset.effective_clusters < 55
+    assert equal.effective_clusters > 90
+    assert preset.largest_variance_share > 2 * equal.largest_variance_share

@@ -310,3 +310,101 @@ def test_inversion_reports_the_acceptance_set_as_it_is(accepted):
         assert "disjoint" in found.summary()
     if not found.bounded:
         assert "unbounded" in found.summary()
+
+
+def plain_joint_score_bootstrap(X, y, clusters, columns, null_values, points, family="logit"):
+    """Reference for joint tests: statsmodels restricted fit, then a loop over every draw.
+
+    For each draw v: N = sum_g v_g S_g, J_g = v_g S_g - pi_g N, D = G/(G-1) sum_g J_g J_g',
+    W = N' D^{-1} N, with S_g the cluster sums of the scores projected on H^{-1} R'.
+    """
+    model_class = sm.Logit if family == "logit" else sm.Probit
+    keep = [j for j in range(X.shape[1]) if j not in columns]
+    restricted = model_class(y, X[:, keep], offset=X[:, columns] @ np.asarray(null_values)).fit(
+        disp=0, method="newton", tol=1e-14, maxiter=100
+    )
+    params = np.empty(X.shape[1])
+    params[keep] = restricted.params
+    params[columns] = null_values
+    full_model = model_class(y, X)
+    directions = np.linalg.solve(-full_model.hessian(params), np.eye(X.shape[1])[:, columns])
+    partialled = full_model.score_obs(params) @ directions
+    labels = np.unique(clusters)
+    G = len(labels)
+    sums = [partialled[clusters == g].sum(axis=0) for g in labels]
+    shares = [np.mean(clusters == g) for g in labels]
+
+    def statistic(v):
+        numerator = sum(v[g] * sums[g] for g in range(G))
+        middle = np.zeros((len(columns), len(columns)))
+        for g in range(G):
+            deviation = v[g] * sums[g] - shares[g] * numerator
+            middle += np.outer(deviation, deviation)
+        middle *= G / (G - 1)
+        return float(numerator @ np.linalg.solve(middle, numerator))
+
+    actual = statistic(np.ones(G))
+    draws = np.array([statistic(v) for v in itertools.product(points, repeat=G)])
+    p_value = np.mean(np.sqrt(draws) >= math.sqrt(actual) * (1 - 1e-10))
+    return actual, draws, p_value
+
+
+@pytest.mark.parametrize(
+    ("family", "weight_type", "columns", "null_values", "seed"),
+    [
+        ("logit", "webb", [1, 2], [0.0, 0.0], 31),
+        ("logit", "rademacher", [1, 2, 3], [0.1, 0.3, 0.0], 32),
+        ("probit", "webb", [1, 3], [0.0, 0.2], 33),
+    ],
+)
+def test_joint_test_matches_plain_loop_over_every_draw(
+    family, weight_type, columns, null_values, seed
+):
+    X, y, clusters = clustered_sample(seed, family=family, effect=0.15)
+    bootstrap = WildScoreBootstrap(X, y, clusters, family=family, weight_type=weight_type)
+    result = bootstrap.joint_test(columns, null_values)
+    points = WEBB if weight_type == "webb" else [-1.0, 1.0]
+    actual, draws, p_value = plain_joint_score_bootstrap(
+        X, y, clusters, columns, null_values, points, family
+    )
+    assert result.enumerated and result.restrictions == len(columns)
+    assert result.statistic == pytest.approx(actual, rel=1e-7)
+    np.testing.assert_allclose(result.distribution, draws, rtol=1e-7, atol=1e-9)
+    assert result.p_value == pytest.approx(p_value, abs=1e-12)
+    np.testing.assert_allclose(result.restricted_params[columns], null_values)
+
+
+def test_joint_test_of_one_restriction_is_the_squared_single_test():
+    X, y, clusters = clustered_sample(34, n_clusters=7, effect=0.1)
+    bootstrap = WildScoreBootstrap(X, y, clusters, draws=999, seed=3)  # 6^7 > 999: sampled
+    single = bootstrap.test(2, 0.1)
+    joint = bootstrap.joint_test([2], 0.1)
+    assert not joint.enumerated
+    assert joint.statistic == pytest.approx(single.statistic**2, rel=1e-10)
+    np.testing.assert_allclose(joint.distribution, single.distribution**2, rtol=1e-9)
+    assert joint.p_value == single.p_value
+
+
+def test_joint_test_detects_a_joint_effect_and_not_a_null_one():
+    rejected_null = rejected_effect = 0
+    for seed in range(20):
+        X, y, clusters = clustered_sample(100 + seed, n=800, n_clusters=12, effect=0.0)
+        bootstrap = WildScoreBootstrap(X, y, clusters, draws=399, seed=seed)
+        rejected_null += bootstrap.joint_test([1, 3], [0.0, 0.2]).p_value <= 0.05  # both true
+        rejected_effect += bootstrap.joint_test([1, 3], [0.6, -0.4]).p_value <= 0.05  # both false
+    # 20 trials at a nominal 5%: P(more than 5 rejections | 0.05) < 0.001 (binomial)
+    assert rejected_null <= 5
+    assert rejected_effect >= 18
+
+
+def test_joint_test_refuses_more_restrictions_than_clusters_allow():
+    X, y, clusters = clustered_sample(35, n_clusters=3)
+    bootstrap = WildScoreBootstrap(X, y, clusters)
+    with pytest.raises(EstimationError, match="needs at least 4 clusters"):
+        bootstrap.joint_test([1, 2, 3])
+    with pytest.raises(InputError, match="distinct"):
+        bootstrap.joint_test([1, 1])
+    record = bootstrap.joint_test(["x1", "x2"]).as_record()
+    assert record["restrictions"] == 2 and record["terms"] == ["x1", "x2"]
+    assert "Joint test of 2 restrictions" in record["notes"][0]
+    json.dumps(record)

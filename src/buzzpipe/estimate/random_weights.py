@@ -27,12 +27,15 @@ RADEMACHER_POINTS = np.array([-1.0, 1.0])
 
 
 def _mix64(z: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser: a bijection of uint64 that scatters nearby counters."""
-    z = z ^ (z >> np.uint64(30))
-    z = z * _MIX_1
-    z = z ^ (z >> np.uint64(27))
-    z = z * _MIX_2
-    return z ^ (z >> np.uint64(31))
+    """SplitMix64 finaliser: a bijection of uint64 that scatters nearby counters (in place)."""
+    shifted = np.empty_like(z)
+    for shift, multiplier in ((30, _MIX_1), (27, _MIX_2)):
+        np.right_shift(z, np.uint64(shift), out=shifted)
+        z ^= shifted
+        z *= multiplier
+    np.right_shift(z, np.uint64(31), out=shifted)
+    z ^= shifted
+    return z
 
 
 def row_keys(row_ids: np.ndarray | pd.Index | list) -> np.ndarray:
@@ -43,10 +46,10 @@ def row_keys(row_ids: np.ndarray | pd.Index | list) -> np.ndarray:
     return pd.util.hash_array(ids.astype(object)).astype(np.uint64)
 
 
-def uniform_draws(
+def _uniform_bits(
     seed: int, row_ids: np.ndarray | pd.Index | list, replicates: np.ndarray | range | int
 ) -> np.ndarray:
-    """Uniform(0, 1) draws, shape (rows, replicates), each a pure function of (seed, row id, b)."""
+    """53 random bits per (row, replicate) as uint64, each a pure function of (seed, row id, b)."""
     if isinstance(replicates, int):
         replicates = np.arange(replicates)
     with np.errstate(over="ignore"):
@@ -54,7 +57,17 @@ def uniform_draws(
         row_key = _mix64(row_keys(row_ids) * _GOLDEN + seed_key)
         replicate_key = (np.asarray(replicates, dtype=np.uint64) + np.uint64(1)) * _GOLDEN
         bits = _mix64(row_key[:, None] ^ _mix64(replicate_key)[None, :])
-    return (bits >> np.uint64(11)).astype(np.float64) * _TO_UNIT
+    bits >>= np.uint64(11)
+    return bits
+
+
+def uniform_draws(
+    seed: int, row_ids: np.ndarray | pd.Index | list, replicates: np.ndarray | range | int
+) -> np.ndarray:
+    """Uniform(0, 1) draws, shape (rows, replicates), each a pure function of (seed, row id, b)."""
+    draws = _uniform_bits(seed, row_ids, replicates).astype(np.float64)
+    draws *= _TO_UNIT
+    return draws
 
 
 def rademacher_weights(seed: int, row_ids, replicates) -> np.ndarray:
@@ -70,6 +83,9 @@ def webb_weights(seed: int, row_ids, replicates) -> np.ndarray:
 
 # cumulative Poisson(1) probabilities for counts 0..29; beyond that the tail is below 1e-32
 _POISSON_CDF = np.cumsum([math.exp(-1.0) / math.factorial(k) for k in range(30)])
+# u = bits 2^-53 >= cdf_k exactly when bits >= ceil(cdf_k 2^53) (scaling by 2^53 is exact)
+_POISSON_THRESHOLDS = np.ceil(_POISSON_CDF * 2.0**53).astype(np.uint64)
+_POISSON_COMMON = 4  # counts 0..3 cover 98.1% of draws: compare; search only the rest
 
 
 def poisson_weights(seed: int, row_ids, replicates) -> np.ndarray:
@@ -77,9 +93,18 @@ def poisson_weights(seed: int, row_ids, replicates) -> np.ndarray:
 
     Each row enters a replicate an independent Poisson(1) number of times, the limit of the
     multinomial resample that needs no knowledge of the other rows (Hanley and MacGibbon 2006).
+    The count is the number of cumulative probabilities at or below a uniform draw, found by
+    comparing integer bits with integer thresholds (the same counts as a search over floats).
     """
-    draws = uniform_draws(seed, row_ids, replicates)
-    return np.searchsorted(_POISSON_CDF, draws, side="right").astype(np.float64)
+    bits = _uniform_bits(seed, row_ids, replicates)
+    counts = np.zeros(bits.shape, dtype=np.uint8)
+    above = np.empty(bits.shape, dtype=bool)
+    for threshold in _POISSON_THRESHOLDS[:_POISSON_COMMON]:
+        np.greater_equal(bits, threshold, out=above)
+        counts += above
+    rare = np.flatnonzero(above)  # at least the last common count: the tail decides the rest
+    counts.flat[rare] = np.searchsorted(_POISSON_THRESHOLDS, bits.flat[rare], side="right")
+    return counts.astype(np.float64)
 
 
 def multinomial_counts(seed: int, n_units: int, replicates: np.ndarray | range | int) -> np.ndarray:

@@ -29,6 +29,15 @@ Algorithm, for H0: b_k = c with clusters g = 1..G, observation weights w_i:
    is 2 / 2^G (Rademacher) or 2 / 6^G (Webb); with sampling it is 1 / B. With five clusters and
    Rademacher weights it is 1/16: a 5% test is impossible, and the summary says so.
 
+Joint tests of q restrictions b_j = c_j (j in K; Roodman et al. 2019, section 3.4): step 1 fixes
+all q coefficients through the offset; step 3 projects each score on the q columns of
+A = H^{-1} R' (R selects K), so S_g is a q-vector; step 5 becomes
+       N(v) = sum_g v_g S_g,  J_g(v) = v_g S_g - pi_g N(v),
+       D(v) = G / (G - 1) sum_g J_g(v) J_g(v)',  W(v) = N(v)' D(v)^{-1} N(v),
+the cluster-robust score Wald statistic and its bootstrap distribution over the same draws (one
+batched q x q solve); p = #{b : W*_b >= W} / B with the tie rule applied to sqrt(W). With q = 1,
+W = t^2 and p is the single test's. D has rank at most G - 1: more restrictions are refused.
+
 Confidence sets invert the test: {c : p(c) > alpha}, found on a grid around the estimate and
 refined by bisection; p(c) is a step function of c (the draws are fixed), so a bound is where p
 crosses alpha, and unbounded or disjoint sets are reported as they are.
@@ -88,6 +97,46 @@ def distinct_draws(n_clusters: int, weight_type: str) -> float:
     return float(len(_points(weight_type))) ** n_clusters
 
 
+def _bootstrap_notes(test, alpha: float) -> list[str]:
+    """Why the wild score bootstrap, and the limits of its p-value (single or joint test)."""
+    draws = (
+        f"all {test.n_draws:,} distinct draws enumerated (exact)"
+        if test.enumerated
+        else f"{test.n_draws:,} random draws, seed {test.seed}"
+    )
+    lines = [
+        f"Inference: wild cluster score bootstrap (Kline-Santos; Roodman et al. 2019) with "
+        f"{test.weight_type.capitalize()} weights over {test.n_clusters} clusters, {draws}, "
+        "null imposed.",
+        f"Why: with only {test.n_clusters} clusters cluster-robust Wald tests over-reject "
+        "(docs/few_clusters.md: 25% instead of 5% with the five city-regions, 11% with 30 "
+        "clusters); the score bootstrap stays near nominal (5.3% and 6.5%).",
+        f"Tie convention: {TIE_CONVENTION}.",
+        f"Smallest attainable p-value: {test.smallest_p_value:.4g}.",
+    ]
+    if test.smallest_p_value > alpha:
+        lines.append(
+            f"A test at the {alpha:.0%} level is impossible here: no draw can give p <= "
+            f"{alpha:g}" + (" (use Webb weights)." if test.weight_type == "rademacher" else ".")
+        )
+    return lines
+
+
+def _draw_fields(test) -> dict:
+    """The record fields that say how the bootstrap drew (shared by single and joint tests)."""
+    return {
+        "p_value": test.p_value,
+        "family": test.family,
+        "weight_type": test.weight_type,
+        "n_draws": test.n_draws,
+        "enumerated": test.enumerated,
+        "n_clusters": test.n_clusters,
+        "smallest_p_value": test.smallest_p_value,
+        "seed": test.seed,
+        "version": test.version,
+    }
+
+
 @dataclass
 class WildScoreTest:
     """One wild score bootstrap test of b_k = c, with what the user must know to read it."""
@@ -109,27 +158,7 @@ class WildScoreTest:
 
     def notes(self, alpha: float = 0.05) -> list[str]:
         """Why this inference, and the limits of its p-value."""
-        draws = (
-            f"all {self.n_draws:,} distinct draws enumerated (exact)"
-            if self.enumerated
-            else f"{self.n_draws:,} random draws, seed {self.seed}"
-        )
-        lines = [
-            f"Inference: wild cluster score bootstrap (Kline-Santos; Roodman et al. 2019) with "
-            f"{self.weight_type.capitalize()} weights over {self.n_clusters} clusters, {draws}, "
-            "null imposed.",
-            f"Why: with only {self.n_clusters} clusters cluster-robust Wald tests over-reject "
-            "(docs/few_clusters.md: 25% instead of 5% with the five city-regions, 11% with 30 "
-            "clusters); the score bootstrap stays near nominal (5.3% and 6.5%).",
-            f"Tie convention: {TIE_CONVENTION}.",
-            f"Smallest attainable p-value: {self.smallest_p_value:.4g}.",
-        ]
-        if self.smallest_p_value > alpha:
-            lines.append(
-                f"A test at the {alpha:.0%} level is impossible here: no draw can give p <= "
-                f"{alpha:g}" + (" (use Webb weights)." if self.weight_type == "rademacher" else ".")
-            )
-        return lines
+        return _bootstrap_notes(self, alpha)
 
     def as_record(self, alpha: float = 0.05) -> dict:
         """JSON-ready fields for results.json (the draw-by-draw distribution left out)."""
@@ -138,15 +167,7 @@ class WildScoreTest:
             "term": self.term,
             "null_value": self.null_value,
             "statistic": self.statistic,
-            "p_value": self.p_value,
-            "family": self.family,
-            "weight_type": self.weight_type,
-            "n_draws": self.n_draws,
-            "enumerated": self.enumerated,
-            "n_clusters": self.n_clusters,
-            "smallest_p_value": self.smallest_p_value,
-            "seed": self.seed,
-            "version": self.version,
+            **_draw_fields(self),
             "notes": self.notes(alpha),
         }
 
@@ -154,6 +175,60 @@ class WildScoreTest:
         head = (
             f"H0: {self.term} = {self.null_value:g}   score statistic t = {self.statistic:.4f}   "
             f"bootstrap p = {self.p_value:.4f}"
+        )
+        return "\n".join([head, *self.notes(alpha)])
+
+
+@dataclass
+class WildScoreJointTest:
+    """A wild score bootstrap test of several restrictions b_j = c_j at once (a Wald form)."""
+
+    terms: list[str]
+    null_values: list[float]
+    statistic: float  # W = N' D^{-1} N, the cluster-robust score Wald statistic (chi2(q) form)
+    p_value: float
+    family: str
+    weight_type: str
+    n_draws: int
+    enumerated: bool
+    n_clusters: int
+    smallest_p_value: float
+    seed: int
+    distribution: np.ndarray = field(repr=False)  # W* for every draw
+    restricted_params: np.ndarray = field(repr=False)
+    version: str = __version__
+
+    @property
+    def restrictions(self) -> int:
+        return len(self.terms)
+
+    def notes(self, alpha: float = 0.05) -> list[str]:
+        """Why this inference, and the limits of its p-value (as for one restriction)."""
+        return [
+            f"Joint test of {self.restrictions} restrictions: the cluster-robust score Wald "
+            "statistic W = N' D^-1 N, bootstrapped as a quadratic form over the same draws.",
+            *_bootstrap_notes(self, alpha),
+        ]
+
+    def as_record(self, alpha: float = 0.05) -> dict:
+        """JSON-ready fields (the draw-by-draw distribution left out)."""
+        return {
+            "inference": "wild cluster score bootstrap, joint test",
+            "terms": list(self.terms),
+            "null_values": list(self.null_values),
+            "restrictions": self.restrictions,
+            "statistic": self.statistic,
+            **_draw_fields(self),
+            "notes": self.notes(alpha),
+        }
+
+    def summary(self, alpha: float = 0.05) -> str:
+        hypothesis = ", ".join(
+            f"{t} = {v:g}" for t, v in zip(self.terms, self.null_values, strict=True)
+        )
+        head = (
+            f"H0: {hypothesis}   score Wald W = {self.statistic:.4f} ({self.restrictions} "
+            f"restrictions)   bootstrap p = {self.p_value:.4f}"
         )
         return "\n".join([head, *self.notes(alpha)])
 
@@ -274,39 +349,60 @@ class WildScoreBootstrap:
             )
         return self.names.index(term)
 
-    def restricted_fit(self, k: int, null_value: float) -> np.ndarray:
-        """The full coefficient vector maximising the likelihood subject to b_k = null_value."""
-        keep = np.arange(self.X.shape[1]) != k
-        if not keep.any():  # the tested coefficient is the only one: nothing left to fit
-            return np.array([float(null_value)])
-        start = self._restricted_start.get(k, self.estimate[keep])
+    def restricted_fit(
+        self, k: int | Sequence[int], null_value: float | Sequence[float]
+    ) -> np.ndarray:
+        """The full coefficient vector maximising the likelihood subject to b_k = null_value.
+
+        ``k`` may be several columns (with as many values): all are fixed through the offset.
+        """
+        columns = np.atleast_1d(np.asarray(k, dtype=np.intp))
+        values = np.broadcast_to(np.asarray(null_value, dtype=float), columns.shape)
+        keep = np.ones(self.X.shape[1], dtype=bool)
+        keep[columns] = False
+        params = np.empty(self.X.shape[1])
+        params[columns] = values
+        if not keep.any():  # every coefficient is fixed: nothing left to fit
+            return params
+        key = tuple(columns.tolist())
+        start = self._restricted_start.get(key, self.estimate[keep])
         fitted = newton_batch(
             self.X[:, keep],
             self.y,
             self.weights,
             family=self.family,
-            offset=self.offset + null_value * self.X[:, k],
+            offset=self.offset + self.X[:, columns] @ values,
             start=start,
             max_iter=100,
         )
         if not (fitted.converged[0] and fitted.full_rank[0]):
-            raise EstimationError(
-                f"the restricted fit with {self.names[k]} = {null_value:g} did not converge"
+            fixed = ", ".join(
+                f"{self.names[j]} = {v:g}" for j, v in zip(columns, values, strict=True)
             )
-        self._restricted_start[k] = fitted.params[:, 0]
-        params = np.empty(self.X.shape[1])
+            raise EstimationError(f"the restricted fit with {fixed} did not converge")
+        self._restricted_start[key] = fitted.params[:, 0]
         params[keep] = fitted.params[:, 0]
-        params[k] = null_value
         return params
 
     def partialled_cluster_scores(self, k: int, params: np.ndarray) -> np.ndarray:
         """S_g: cluster sums of the scores at ``params`` projected on H^{-1} e_k (steps 2-4)."""
+        return self.partialled_cluster_score_matrix([k], params)[:, 0]
+
+    def partialled_cluster_score_matrix(
+        self, columns: Sequence[int], params: np.ndarray
+    ) -> np.ndarray:
+        """G x q matrix of cluster sums of the scores projected on H^{-1} R' (R selects columns)."""
         eta = self.X @ params + self.offset
         _, derivative, curvature = binary_terms(eta, self.y, self.family)
         information = (self.X * (self.weights * curvature)[:, None]).T @ self.X
-        direction = np.linalg.solve(information, np.eye(len(params))[:, k])
-        partialled = self.weights * derivative * (self.X @ direction)
-        return np.bincount(self.cluster_codes, weights=partialled, minlength=self.n_clusters)
+        directions = np.linalg.solve(information, np.eye(len(params))[:, list(columns)])
+        partialled = (self.weights * derivative)[:, None] * (self.X @ directions)
+        sums = np.zeros((self.n_clusters, len(columns)))
+        for column in range(len(columns)):
+            sums[:, column] = np.bincount(
+                self.cluster_codes, weights=partialled[:, column], minlength=self.n_clusters
+            )
+        return sums
 
     def statistics(self, cluster_scores: np.ndarray, draws: np.ndarray) -> np.ndarray:
         """t(v) for each column v of ``draws`` (step 5)."""
@@ -316,6 +412,78 @@ class WildScoreBootstrap:
         denominator = G / (G - 1) * np.einsum("gb,gb->b", recentred, recentred)
         with np.errstate(divide="ignore", invalid="ignore"):
             return numerator / np.sqrt(denominator)
+
+    def wald_statistics(self, cluster_scores: np.ndarray, draws: np.ndarray) -> np.ndarray:
+        """W(v) = N(v)' D(v)^{-1} N(v) for each column v of ``draws`` (the joint test's step 5).
+
+        ``cluster_scores`` is G x q; N(v) = sum_g v_g S_g and D(v) = G/(G-1) sum_g J_g J_g' with
+        J_g(v) = v_g S_g - pi_g N(v), all B draws at once. With q = 1, W = t^2.
+        """
+        G = self.n_clusters
+        numerator = cluster_scores.T @ draws  # q x B
+        recentred = (
+            draws[:, None, :] * cluster_scores[:, :, None]
+            - self.cluster_share[:, None, None] * numerator[None, :, :]
+        )  # G x q x B
+        middle = G / (G - 1) * np.einsum("gqb,grb->bqr", recentred, recentred)
+        right = numerator.T[:, :, None]
+        try:
+            solved = np.linalg.solve(middle, right)[:, :, 0]
+        except np.linalg.LinAlgError:  # a draw with a singular D(v): its pseudo-inverse
+            solved = (np.linalg.pinv(middle) @ right)[:, :, 0]
+        return np.einsum("qb,bq->b", numerator, solved)
+
+    def joint_test(
+        self, terms: Sequence[str | int], null_values: float | Sequence[float] = 0.0
+    ) -> WildScoreJointTest:
+        """Joint test of b_j = c_j for every j in ``terms`` (Roodman et al. 2019, section 3.4).
+
+        One restricted fit imposes all q restrictions; the partialled cluster scores S_g are
+        q-vectors (H^{-1} R' projections) and the statistic is the cluster-robust score Wald
+        W(1) = N' D^{-1} N, bootstrapped as a quadratic form over the same draws. p = share of
+        draws with W* >= W (the tie convention on sqrt(W), as for one restriction).
+        """
+        columns = [self.column(term) for term in terms]
+        if len(set(columns)) != len(columns) or not columns:
+            raise InputError(
+                "the terms of a joint test must be distinct", value=list(terms), expected="q >= 1"
+            )
+        q = len(columns)
+        if q > self.n_clusters - 1:
+            raise EstimationError(
+                f"a joint test of {q} restrictions needs at least {q + 1} clusters: with "
+                f"{self.n_clusters} the cluster-robust covariance of the scores has rank "
+                f"{self.n_clusters - 1}"
+            )
+        values = np.broadcast_to(np.asarray(null_values, dtype=float), (q,)).copy()
+        params = self.restricted_fit(columns, values)
+        cluster_scores = self.partialled_cluster_score_matrix(columns, params)
+        statistic = float(self.wald_statistics(cluster_scores, np.ones((self.n_clusters, 1)))[0])
+        distribution = self.wald_statistics(cluster_scores, self.draws)
+        p_value = self.bootstrap_p_value(
+            math.sqrt(max(statistic, 0.0)), np.sqrt(np.clip(distribution, 0.0, None))
+        )
+        return WildScoreJointTest(
+            terms=[self.names[j] for j in columns],
+            null_values=values.tolist(),
+            statistic=statistic,
+            p_value=p_value,
+            **self._draw_settings(),
+            distribution=distribution,
+            restricted_params=params,
+        )
+
+    def _draw_settings(self) -> dict:
+        """How this bootstrap draws: the fields every test result carries."""
+        return {
+            "family": self.family,
+            "weight_type": self.weight_type,
+            "n_draws": self.n_draws,
+            "enumerated": self.enumerated,
+            "n_clusters": self.n_clusters,
+            "smallest_p_value": self.smallest_p_value,
+            "seed": self.seed,
+        }
 
     def test(self, term: str | int, null_value: float = 0.0) -> WildScoreTest:
         """Test b_term = null_value; symmetric (two-sided) bootstrap p-value."""
@@ -330,13 +498,7 @@ class WildScoreBootstrap:
             null_value=float(null_value),
             statistic=statistic,
             p_value=p_value,
-            family=self.family,
-            weight_type=self.weight_type,
-            n_draws=self.n_draws,
-            enumerated=self.enumerated,
-            n_clusters=self.n_clusters,
-            smallest_p_value=self.smallest_p_value,
-            seed=self.seed,
+            **self._draw_settings(),
             distribution=distribution,
             restricted_params=params,
         )

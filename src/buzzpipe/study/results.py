@@ -285,7 +285,7 @@ class CounterfactualResult:
     """One programme scenario: "predicted under the model", never "caused"."""
 
     outcome: str
-    programme: str  # "pipeline" (one more kind of international partner) or "cluster" (regional)
+    programme: str  # "pipeline" (one more kind of international partner) or "cluster" (local)
     firms_treated: int  # K
     allocation: str  # "total" or "per_region"
     targeting: str  # "random", "smallest" or "no_pipeline"
@@ -294,6 +294,7 @@ class CounterfactualResult:
     seed: int | None = None
     weighted: bool = False
     notes: list[str] = field(default_factory=list)
+    scale: str = ""  # the scale the programme adds a partner type at ("" in older files)
 
     def cell(self, region: str) -> CounterfactualCell:
         """The cell of one region, or ``"all"`` for the total."""
@@ -314,6 +315,7 @@ class CounterfactualResult:
             "seed": self.seed,
             "weighted": self.weighted,
             "notes": list(self.notes),
+            "scale": self.scale,
         }
 
     @classmethod
@@ -329,6 +331,7 @@ class CounterfactualResult:
             seed=data.get("seed"),
             weighted=bool(data.get("weighted", False)),
             notes=list(data.get("notes", [])),
+            scale=str(data.get("scale", "")),
         )
 
 

@@ -2,7 +2,8 @@
 
 With firm-to-firm links the exposure is the data layer's ``pipeline_exposure`` (the share of a
 firm's regional partners that have international partners; the share of partners of unknown
-status is reported beside it). Without links it is the leave-one-out share of pipeline firms in
+status is reported beside it; "regional" is the national scale where a survey lacks the
+regional one). Without links it is the leave-one-out share of pipeline firms in
 the firm's region x industry cell,
 
     share_i = (S_c - x_i) / (n_c - 1),   S_c the pipeline firms in cell c of n_c firms,
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from buzzpipe.errors import BuzzpipeError
-from buzzpipe.study.models import fit_model, inference_label, term_estimates
+from buzzpipe.study.models import fit_model, inference_label, local_scale, term_estimates
 from buzzpipe.study.results import Estimate, StudyResults
 from buzzpipe.survey.schema import breadth_column
 
@@ -71,7 +72,7 @@ def assess_spillover(
     data = frame.copy()
     if has_link_exposure(frame):
         exposure, vcov = EXPOSURE, "robust"
-        measure = "share of regional partners with international partners (links)"
+        measure = f"share of {local_scale(frame)} partners with international partners (links)"
         if UNKNOWN_SHARE in frame.columns:
             unknown = float(frame[UNKNOWN_SHARE].mean())
             measure += f"; mean share of partners of unknown status {unknown:.3f}"

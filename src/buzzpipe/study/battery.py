@@ -37,7 +37,7 @@ from buzzpipe.study.models import (
 from buzzpipe.study.partner_types import partner_type_tests
 from buzzpipe.study.pipelines_vs_buzz import compare_pipelines_and_buzz
 from buzzpipe.study.results import StudyResults
-from buzzpipe.study.sensitivity import add_sensitivity
+from buzzpipe.study.sensitivity import add_difference_sensitivity, add_sensitivity
 from buzzpipe.study.spillover import assess_spillover
 from buzzpipe.study.verdicts import PRIMARY_OUTCOME, decide_verdicts
 from buzzpipe.survey.schema import NOVELTY
@@ -123,6 +123,16 @@ def run_study(
         controls_spec, controls_fit = fits["controls"]
         family = controls_spec.family
         compare_pipelines_and_buzz(results, outcome, controls_fit, sample, family, inference)
+        if sensitivity:
+            add_difference_sensitivity(
+                results,
+                outcome,
+                controls_spec.formula,
+                sample,
+                family,
+                seed=seed,
+                draws=wild_bootstrap_draws,
+            )
         if outcome == NOVELTY:
             continue
         _guarded(

@@ -70,6 +70,8 @@ def test_battery_fills_every_part_of_the_results(study):
     assert study.counterfactuals[0].cell("all").extra_innovators_interval is not None
     assert [v.finding for v in study.verdicts] == [rule.finding for rule in VERDICT_RULES]
     assert all(v.verdict != NOT_ASSESSED for v in study.verdicts)
+    assert list(study.verdicts_by_outcome) == ["product"]  # the ordered ladder has none
+    assert verdict_table(study.verdicts_by_outcome["product"]) == verdict_table(study.verdicts)
     assert study.meta["seed"] == 4 and "vce(robust)" in study.meta["inference_policy"]
     descriptives = study.descriptives
     regions = ["Oslo", "Bergen", "Stavanger", "Trondheim", "Kristiansand"]

@@ -100,6 +100,9 @@ def test_every_part_of_the_battery_runs_on_a_survey_without_the_regional_scale(c
         "heterogeneity_sector",
         "partner_types_national",
         "partner_types_international",
+        "international_minus_national_cluster_region",
+        "international_minus_national_wild_bootstrap",
+        "spillover_exposure_wild_bootstrap",
     }
     assert expected <= set(tests)
     assert not any("regional" in name for name in tests)
@@ -120,6 +123,10 @@ def test_every_part_of_the_battery_runs_on_a_survey_without_the_regional_scale(c
     assert verdicts["pipelines_stronger"].quantity == "tests/product/international_minus_national"
     assessed = set(verdict_table(results.verdicts)) - {"regional_effect"}
     assert all(verdicts[finding].verdict != NOT_ASSESSED for finding in assessed)
+    assert set(results.verdicts_by_outcome) == {"product", "process", "new_to_market"}
+    assert verdict_table(results.verdicts_by_outcome["product"]) == verdict_table(results.verdicts)
+    process = {v.finding: v for v in results.verdicts_by_outcome["process"]}
+    assert process["pipelines_stronger"].quantity == "tests/process/international_minus_national"
     back = StudyResults.from_json(results.to_json())
     assert back.to_json() == results.to_json()
 

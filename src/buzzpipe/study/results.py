@@ -392,6 +392,8 @@ class StudyResults:
     verdicts: list[Verdict] = field(default_factory=list)
     # the data layer's descriptive table by city-region, as {"index_names", "columns", "rows"}
     descriptives: dict[str, Any] = field(default_factory=dict)
+    # the same rule table applied to every binary outcome (``verdicts`` is the primary one's)
+    verdicts_by_outcome: dict[str, list[Verdict]] = field(default_factory=dict)
 
     def set_descriptives(self, table: Any) -> None:
         """Keep a descriptive DataFrame (rows: statistics, columns: all firms and each region)."""
@@ -445,6 +447,10 @@ class StudyResults:
             "counterfactuals": [result.to_dict() for result in self.counterfactuals],
             "verdicts": [verdict.to_dict() for verdict in self.verdicts],
             "descriptives": _jsonable(self.descriptives),
+            "verdicts_by_outcome": {
+                outcome: [verdict.to_dict() for verdict in verdicts]
+                for outcome, verdicts in self.verdicts_by_outcome.items()
+            },
         }
 
     @classmethod
@@ -471,6 +477,10 @@ class StudyResults:
             ],
             verdicts=[Verdict.from_dict(item) for item in data.get("verdicts", [])],
             descriptives=dict(data.get("descriptives", {})),
+            verdicts_by_outcome={
+                outcome: [Verdict.from_dict(item) for item in verdicts]
+                for outcome, verdicts in data.get("verdicts_by_outcome", {}).items()
+            },
         )
 
     def to_json(self, indent: int | None = 2) -> str:

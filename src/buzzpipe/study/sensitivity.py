@@ -53,15 +53,17 @@ def wild_bootstrap_terms(
     seed: int,
     draws: int = 9999,
     confidence_sets: bool = True,
+    cluster_column: str = "region",
 ) -> dict[str, Estimate]:
-    """Wild cluster score bootstrap p-values by region for each term (logit and probit only),
-    with 95% confidence sets by test inversion (possibly unbounded or disjoint)."""
+    """Wild cluster score bootstrap p-values by region (or another cluster column) for each
+    term (logit and probit only), with 95% confidence sets by test inversion (possibly
+    unbounded or disjoint)."""
     design = np.asarray(fitted.design_matrix(sample), dtype=float)
     names = list(map(str, fitted.params.index))
     bootstrap = WildScoreBootstrap(
         design,
         sample[outcome].to_numpy(dtype=float),
-        sample["region"].to_numpy(),
+        sample[cluster_column].to_numpy(),
         family=family,
         names=names,
         weights=sample[WEIGHT].to_numpy(dtype=float) if WEIGHT in sample.columns else None,
@@ -80,7 +82,7 @@ def wild_bootstrap_terms(
             estimate=float(bootstrap.estimate[k]),
             std_error=None,
             p_value=test.p_value,
-            inference=f"wild score bootstrap by region ({test.weight_type})",
+            inference=f"wild score bootstrap by {cluster_column} ({test.weight_type})",
             interval=interval,
             statistic=test.statistic,
             hypothesis=f"b[{term}] = 0",

@@ -25,9 +25,16 @@ the corrected spill-over coefficient.) Region and industry enter as main effects
 correlated effects; a shock common to one region x industry cell that also raises its
 pipeline share is not absorbed (the design has no variation left to absorb it), which the
 note says. With cells of one size the exclusion term is proportional to own status and
-already absorbed by it. Verified by simulation (``tests/test_study_spillover.py``): with
-no spill-over the corrected estimate is centred on zero while the naive one is negative, and a
-true spill-over is detected.
+already absorbed by it. Verified by simulation (``tests/test_study_spillover.py``, 1,604 firms
+in 40 cells, 300 seeds, no spill-over): the corrected estimate averages -0.04 (Monte Carlo
+error 0.05) while the naive one averages -0.70; a spill-over of 1.5 on the log-odds averages
+1.44 (detected in 52 of 100 seeds), one of 2.5 averages 2.51 (detected in 89 of 100).
+
+Inference: errors clustered by cell. With a few dozen cells, a dozen of whose degrees of
+freedom go to region and industry effects, the cell-clustered Wald test over-rejects (14.7% at
+a nominal 5% in that simulation), so the pooled test also gets the wild score bootstrap with
+cells as clusters (``spillover_exposure_wild_bootstrap``: 8.5% over 200 seeds), reported
+beside it.
 
 The estimates are made for all firms (own status and the exclusion term held fixed), for firms
 with their own pipeline (x_i = 1: the exclusion term is 1 / (n_c - 1)) and for firms without
@@ -35,13 +42,15 @@ with their own pipeline (x_i = 1: the exclusion term is 1 / (n_c - 1)) and for f
 the corrected one, never used for a verdict.
 
 Results: ``tests[outcome]["spillover_exposure"]`` (all firms, the verdict's number) and
-``..._own_pipeline`` / ``..._no_pipeline``; ``descriptions[outcome]["spillover_exposure_naive"]``
-without links; the exposure measure is named in ``note``.
+``..._own_pipeline`` / ``..._no_pipeline``; without links also ``..._wild_bootstrap`` and
+``descriptions[outcome]["spillover_exposure_naive"]``; the exposure measure is named in
+``note``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,6 +58,7 @@ import pandas as pd
 from buzzpipe.errors import BuzzpipeError
 from buzzpipe.study.models import fit_model, inference_label, local_scale, term_estimates
 from buzzpipe.study.results import Estimate, StudyResults
+from buzzpipe.study.sensitivity import wild_bootstrap_terms
 from buzzpipe.survey.schema import breadth_column
 
 EXPOSURE = "pipeline_exposure"
@@ -108,8 +118,13 @@ def assess_spillover(
     controls: Sequence[str],
     control_columns: Sequence[str],
     family: str,
+    *,
+    seed: int = 0,
+    wild_bootstrap_draws: int = 0,
 ) -> None:
-    """Fit the exposure models (all firms, own pipeline, no pipeline) and record their terms."""
+    """Fit the exposure models (all firms, own pipeline, no pipeline) and record their terms;
+    with ``wild_bootstrap_draws`` the pooled leave-one-out test also gets a wild score bootstrap
+    by cell (``spillover_exposure_wild_bootstrap``, binary models)."""
     data = frame.copy()
     if has_link_exposure(frame):
         exposure, vcov = EXPOSURE, "robust"
@@ -168,3 +183,45 @@ def assess_spillover(
             continue
         estimate.note = " ".join([measure, *fitted.notes])
         results.add_test(outcome, name, estimate)
+        if (
+            name == "spillover_exposure"
+            and exclusion
+            and wild_bootstrap_draws
+            and family in ("logit", "probit")
+        ):
+            _wild_bootstrap_by_cell(
+                results, outcome, fitted, subset, exposure, family, seed, wild_bootstrap_draws
+            )
+
+
+def _wild_bootstrap_by_cell(
+    results: StudyResults,
+    outcome: str,
+    fitted: Any,
+    subset: pd.DataFrame,
+    exposure: str,
+    family: str,
+    seed: int,
+    draws: int,
+) -> None:
+    """The pooled spill-over test by the wild score bootstrap with cells as clusters: the
+    cell-clustered Wald test over-rejects with a few dozen cells (see the module docstring)."""
+    try:
+        wild = wild_bootstrap_terms(
+            fitted,
+            subset,
+            outcome,
+            family,
+            [exposure],
+            seed,
+            draws,
+            confidence_sets=False,
+            cluster_column=CELL,
+        )[exposure]
+    except BuzzpipeError as error:
+        results.meta.setdefault("notes", []).append(
+            f"{outcome}: wild bootstrap of the spill-over by cell not computed: {error}"
+        )
+        return
+    wild.hypothesis = f"b[{exposure}] = 0 ({len(subset)} firms)"
+    results.add_test(outcome, "spillover_exposure_wild_bootstrap", wild)

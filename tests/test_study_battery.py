@@ -55,11 +55,23 @@ def test_battery_fills_every_part_of_the_results(study):
     for name in ("international_minus_regional", "supermodularity", "spillover_exposure"):
         assert name in product_tests
     assert "international_minus_regional" in study.tests["product_novelty"]
+    for scale in ("regional", "national"):  # the difference's sensitivity columns
+        clustered = product_tests[f"international_minus_{scale}_cluster_region"]
+        wild = product_tests[f"international_minus_{scale}_wild_bootstrap"]
+        primary = product_tests[f"international_minus_{scale}"]
+        assert clustered.estimate == pytest.approx(primary.estimate, rel=1e-6)
+        assert wild.estimate == pytest.approx(primary.estimate, rel=1e-6)
+        assert clustered.inference == "cluster(region)" and "wild" in wild.inference
+    novelty_tests = study.tests["product_novelty"]
+    assert "international_minus_regional_cluster_region" in novelty_tests
+    assert "international_minus_regional_wild_bootstrap" not in novelty_tests  # binary only
     assert "supermodularity" not in study.tests.get("product_novelty", {})
     assert len(study.counterfactuals) == 1
     assert study.counterfactuals[0].cell("all").extra_innovators_interval is not None
     assert [v.finding for v in study.verdicts] == [rule.finding for rule in VERDICT_RULES]
     assert all(v.verdict != NOT_ASSESSED for v in study.verdicts)
+    assert list(study.verdicts_by_outcome) == ["product"]  # the ordered ladder has none
+    assert verdict_table(study.verdicts_by_outcome["product"]) == verdict_table(study.verdicts)
     assert study.meta["seed"] == 4 and "vce(robust)" in study.meta["inference_policy"]
     descriptives = study.descriptives
     regions = ["Oslo", "Bergen", "Stavanger", "Trondheim", "Kristiansand"]

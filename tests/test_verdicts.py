@@ -15,6 +15,7 @@ from buzzpipe.study.verdicts import (
     VerdictRule,
     decide,
     decide_verdicts,
+    decide_verdicts_by_outcome,
     one_sided_p_values,
     rule_table_markdown,
     verdict_table,
@@ -37,9 +38,18 @@ def _joint(p: float) -> Estimate:
 
 
 def _result_set(
-    international, regional, national, difference, supermodularity, spillover, size, sector
+    international,
+    regional,
+    national,
+    difference,
+    supermodularity,
+    spillover,
+    size,
+    sector,
+    outcome="product",
+    results=None,
 ):
-    results = StudyResults(meta={"preset": "this must never matter"})
+    results = results or StudyResults(meta={"preset": "this must never matter"})
     terms = {}
     for name, value in (
         ("breadth_international", international),
@@ -49,15 +59,15 @@ def _result_set(
         if value is not None:
             terms[name] = _z_estimate(*value)
     results.add_model(
-        ModelResult("product", "controls", "product ~ ...", "logit", "robust", 1604, terms)
+        ModelResult(outcome, "controls", "product ~ ...", "logit", "robust", 1604, terms)
     )
     if difference is not None:
-        results.add_test("product", "international_minus_regional", _z_estimate(*difference))
-    results.add_test("product", "supermodularity", _z_estimate(*supermodularity, "greater"))
+        results.add_test(outcome, "international_minus_regional", _z_estimate(*difference))
+    results.add_test(outcome, "supermodularity", _z_estimate(*supermodularity, "greater"))
     if spillover is not None:
-        results.add_test("product", "spillover_exposure", _z_estimate(*spillover))
-    results.add_test("product", "heterogeneity_region_size", _joint(size))
-    results.add_test("product", "heterogeneity_sector", _joint(sector))
+        results.add_test(outcome, "spillover_exposure", _z_estimate(*spillover))
+    results.add_test(outcome, "heterogeneity_region_size", _joint(size))
+    results.add_test(outcome, "heterogeneity_sector", _joint(sector))
     return results
 
 
@@ -184,3 +194,21 @@ def test_readme_shows_the_rule_table_the_code_applies():
 
     readme = Path(__file__).resolve().parents[1] / "README.md"
     assert rule_table_markdown() in readme.read_text(encoding="utf-8")
+
+
+def test_verdicts_per_outcome_apply_the_same_rules_to_each_outcome():
+    results = _result_set(**NORWAY_LIKE)
+    _result_set(**BUZZ_LIKE, outcome="process", results=results)
+    by_outcome = decide_verdicts_by_outcome(results)
+    assert set(by_outcome) == {"product", "process"}  # new_to_market was not estimated
+    assert verdict_table(by_outcome["product"]) == verdict_table(decide_verdicts(results))
+    process = {verdict.finding: verdict for verdict in by_outcome["process"]}
+    assert process["regional_effect"].verdict == FOUND
+    assert process["pipelines_stronger"].verdict == OPPOSITE
+    assert process["spillover"].quantity == "tests/process/spillover_exposure"
+    assert all(verdict.outcome == "process" for verdict in by_outcome["process"])
+    results.verdicts_by_outcome = by_outcome
+    back = StudyResults.from_json(results.to_json())
+    assert {
+        outcome: verdict_table(verdicts) for outcome, verdicts in back.verdicts_by_outcome.items()
+    } == {outcome: verdict_table(verdicts) for outcome, verdicts in by_outcome.items()}

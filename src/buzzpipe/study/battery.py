@@ -37,9 +37,13 @@ from buzzpipe.study.models import (
 from buzzpipe.study.partner_types import partner_type_tests
 from buzzpipe.study.pipelines_vs_buzz import compare_pipelines_and_buzz
 from buzzpipe.study.results import StudyResults
-from buzzpipe.study.sensitivity import add_sensitivity
+from buzzpipe.study.sensitivity import add_difference_sensitivity, add_sensitivity
 from buzzpipe.study.spillover import assess_spillover
-from buzzpipe.study.verdicts import PRIMARY_OUTCOME, decide_verdicts
+from buzzpipe.study.verdicts import (
+    PRIMARY_OUTCOME,
+    decide_verdicts,
+    decide_verdicts_by_outcome,
+)
 from buzzpipe.survey.schema import NOVELTY
 
 DEFAULT_SCENARIOS: tuple[dict[str, Any], ...] = (
@@ -123,6 +127,16 @@ def run_study(
         controls_spec, controls_fit = fits["controls"]
         family = controls_spec.family
         compare_pipelines_and_buzz(results, outcome, controls_fit, sample, family, inference)
+        if sensitivity:
+            add_difference_sensitivity(
+                results,
+                outcome,
+                controls_spec.formula,
+                sample,
+                family,
+                seed=seed,
+                draws=wild_bootstrap_draws,
+            )
         if outcome == NOVELTY:
             continue
         _guarded(
@@ -148,6 +162,8 @@ def run_study(
             controls,
             control_columns,
             family,
+            seed=seed,
+            wild_bootstrap_draws=wild_bootstrap_draws if sensitivity else 0,
         )
         if heterogeneity:
             _guarded(
@@ -169,6 +185,7 @@ def run_study(
             )
     compare_across_outcomes(results, binary_controls_fits, frame, inference)
     results.verdicts = decide_verdicts(results, primary_outcome)
+    results.verdicts_by_outcome = decide_verdicts_by_outcome(results)
     return results
 
 
@@ -213,9 +230,11 @@ def _counterfactuals(
             results.meta["notes"].append(f"counterfactual {options} not computed: {error}")
 
 
-def _guarded(results: StudyResults, label: str, function: Any, *arguments: Any) -> None:
+def _guarded(
+    results: StudyResults, label: str, function: Any, *arguments: Any, **keywords: Any
+) -> None:
     """Run one part; a part the data cannot support leaves a note instead of stopping the study."""
     try:
-        function(*arguments)
+        function(*arguments, **keywords)
     except BuzzpipeError as error:
         results.meta["notes"].append(f"{label} not estimated: {error}")

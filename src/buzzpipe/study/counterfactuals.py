@@ -1,8 +1,10 @@
 """Policy counterfactuals: innovation "predicted under the model" if a programme added partners.
 
 Programme P (``pipeline``) gives K firms one more kind of international partner, programme C
-(``cluster``) one more kind of regional partner. A firm already collaborating with every partner
-type at that scale (the cap) cannot gain one and is not eligible. The new breadth carries through:
+(``cluster``) one more kind of local partner: regional, or national where the survey lacks the
+regional scale (CIS-style data, where "local" is the own country, as the regimes define it).
+A firm already collaborating with every partner type at that scale (the cap) cannot gain one and
+is not eligible. The new breadth carries through:
 ``breadth_<scale>``, its ``_with_group`` variant, ``any_<scale>`` and ``regime`` are rebuilt, so
 regimes and interactions in the formula follow.
 
@@ -61,14 +63,23 @@ class Predictor(Protocol):
     def predict(self, data: pd.DataFrame) -> Any: ...
 
 
-def programme_scale(programme: str) -> str:
-    """The scale a programme adds a kind of partner at (pipeline: international, cluster:
-    regional)."""
+def programme_scale(programme: str, frame: pd.DataFrame | None = None) -> str:
+    """The scale a programme adds a kind of partner at: international for the pipeline, the
+    local scale of ``frame`` for the cluster (regional, or national where the survey lacks the
+    regional scale); without a frame, the programmes' default scales."""
     if programme not in PROGRAMME_SCALES:
         raise InputError(
             "unknown programme", value=programme, expected=" or ".join(PROGRAMME_SCALES)
         )
-    return PROGRAMME_SCALES[programme]
+    scale = PROGRAMME_SCALES[programme]
+    if frame is not None and programme == "cluster":
+        scale = local_scale(frame)
+    if frame is not None and breadth_column(scale) not in frame.columns:
+        raise InputError(
+            f"the {programme} programme needs breadth at the {scale} scale",
+            column=breadth_column(scale),
+        )
+    return scale
 
 
 def apply_programme(frame: pd.DataFrame, scale: str, cap: int = DEFAULT_CAP) -> pd.DataFrame:
@@ -217,7 +228,7 @@ def expected_innovation(
     cap: int = DEFAULT_CAP,
 ) -> list[tuple[str, float, float, float, float]]:
     """Point figures of one programme: (region, firms, baseline rate, predicted rate, extra)."""
-    scale = programme_scale(programme)
+    scale = programme_scale(programme, frame)
     weights = np.ones(len(frame)) if weight_column is None else frame[weight_column].to_numpy(float)
     shares = treatment_shares(
         frame,
@@ -271,7 +282,7 @@ def counterfactual(
     the whole calculation (treatment shares included) is repeated with those counts as weights.
     Replicates that do not converge or lose a design column are dropped and counted in a note.
     """
-    scale = programme_scale(programme)
+    scale = programme_scale(programme, frame)
     if model.family not in ("logit", "probit"):
         raise InputError("counterfactuals need a logit or probit model", value=model.family)
     weight_column = WEIGHT if WEIGHT in frame.columns else None
@@ -304,8 +315,14 @@ def counterfactual(
         extra_draws.append([cell[4] for cell in cells])
     notes = [
         "Predicted under the model, not caused: firms' own rows only, no effects through partners.",
-        f"Firms already at the cap of {cap} partner types at the scale are not eligible.",
+        f"One more kind of {scale} partner; firms already at the cap of {cap} partner types at "
+        "that scale are not eligible.",
     ]
+    if scale != PROGRAMME_SCALES[programme]:
+        notes.append(
+            f"The survey has no {PROGRAMME_SCALES[programme]} scale: the {programme} programme "
+            f"adds a {scale} partner type instead (local means {scale} here)."
+        )
     dropped = bootstrap_replications - len(rate_draws)
     if dropped:
         notes.append(
@@ -338,6 +355,7 @@ def counterfactual(
         seed=seed,
         weighted=weight_column is not None,
         notes=notes,
+        scale=scale,
     )
 
 

@@ -285,7 +285,7 @@ class CounterfactualResult:
     """One programme scenario: "predicted under the model", never "caused"."""
 
     outcome: str
-    programme: str  # "pipeline" (one more kind of international partner) or "cluster" (regional)
+    programme: str  # "pipeline" (one more kind of international partner) or "cluster" (local)
     firms_treated: int  # K
     allocation: str  # "total" or "per_region"
     targeting: str  # "random", "smallest" or "no_pipeline"
@@ -294,6 +294,7 @@ class CounterfactualResult:
     seed: int | None = None
     weighted: bool = False
     notes: list[str] = field(default_factory=list)
+    scale: str = ""  # the scale the programme adds a partner type at ("" in older files)
 
     def cell(self, region: str) -> CounterfactualCell:
         """The cell of one region, or ``"all"`` for the total."""
@@ -314,6 +315,7 @@ class CounterfactualResult:
             "seed": self.seed,
             "weighted": self.weighted,
             "notes": list(self.notes),
+            "scale": self.scale,
         }
 
     @classmethod
@@ -329,6 +331,7 @@ class CounterfactualResult:
             seed=data.get("seed"),
             weighted=bool(data.get("weighted", False)),
             notes=list(data.get("notes", [])),
+            scale=str(data.get("scale", "")),
         )
 
 
@@ -389,6 +392,8 @@ class StudyResults:
     verdicts: list[Verdict] = field(default_factory=list)
     # the data layer's descriptive table by city-region, as {"index_names", "columns", "rows"}
     descriptives: dict[str, Any] = field(default_factory=dict)
+    # the same rule table applied to every binary outcome (``verdicts`` is the primary one's)
+    verdicts_by_outcome: dict[str, list[Verdict]] = field(default_factory=dict)
 
     def set_descriptives(self, table: Any) -> None:
         """Keep a descriptive DataFrame (rows: statistics, columns: all firms and each region)."""
@@ -442,6 +447,10 @@ class StudyResults:
             "counterfactuals": [result.to_dict() for result in self.counterfactuals],
             "verdicts": [verdict.to_dict() for verdict in self.verdicts],
             "descriptives": _jsonable(self.descriptives),
+            "verdicts_by_outcome": {
+                outcome: [verdict.to_dict() for verdict in verdicts]
+                for outcome, verdicts in self.verdicts_by_outcome.items()
+            },
         }
 
     @classmethod
@@ -468,6 +477,10 @@ class StudyResults:
             ],
             verdicts=[Verdict.from_dict(item) for item in data.get("verdicts", [])],
             descriptives=dict(data.get("descriptives", {})),
+            verdicts_by_outcome={
+                outcome: [Verdict.from_dict(item) for item in verdicts]
+                for outcome, verdicts in data.get("verdicts_by_outcome", {}).items()
+            },
         )
 
     def to_json(self, indent: int | None = 2) -> str:

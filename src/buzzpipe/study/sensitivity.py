@@ -5,6 +5,11 @@ robust. Clustering by region answers a different question (regions as draws from
 of regions) and with five regions its covariance has rank four and over-rejects; the wild
 cluster score bootstrap (Kline and Santos; Stata's ``boottest``) is the honest version of it.
 Both are reported beside the primary errors for single coefficients, never for joint tests.
+
+The Wald test of b_international = b_local is a single linear restriction too: the model is
+reparametrised so the difference is one coefficient (the local term replaced by international +
+local, so the international term carries b_international - b_local; the fit is the same), and
+that coefficient gets both sensitivity columns.
 """
 
 from __future__ import annotations
@@ -15,13 +20,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from buzzpipe.errors import BuzzpipeError
+from buzzpipe.errors import BuzzpipeError, InputError
 from buzzpipe.estimate.wild_bootstrap import WildScoreBootstrap
 from buzzpipe.study.models import fit_model, inference_label, term_estimates
-from buzzpipe.study.results import Estimate, Interval, ModelResult
-from buzzpipe.survey.schema import WEIGHT
+from buzzpipe.study.results import Estimate, Interval, ModelResult, StudyResults
+from buzzpipe.survey.schema import WEIGHT, breadth_column
 
 CLUSTER_VCOV = {"cluster": "region"}
+DIFFERENCE_SUFFIXES = {
+    "cluster(region)": "cluster_region",
+    "wild score bootstrap": "wild_bootstrap",
+}
 
 
 def region_cluster_terms(
@@ -44,15 +53,17 @@ def wild_bootstrap_terms(
     seed: int,
     draws: int = 9999,
     confidence_sets: bool = True,
+    cluster_column: str = "region",
 ) -> dict[str, Estimate]:
-    """Wild cluster score bootstrap p-values by region for each term (logit and probit only),
-    with 95% confidence sets by test inversion (possibly unbounded or disjoint)."""
+    """Wild cluster score bootstrap p-values by region (or another cluster column) for each
+    term (logit and probit only), with 95% confidence sets by test inversion (possibly
+    unbounded or disjoint)."""
     design = np.asarray(fitted.design_matrix(sample), dtype=float)
     names = list(map(str, fitted.params.index))
     bootstrap = WildScoreBootstrap(
         design,
         sample[outcome].to_numpy(dtype=float),
-        sample["region"].to_numpy(),
+        sample[cluster_column].to_numpy(),
         family=family,
         names=names,
         weights=sample[WEIGHT].to_numpy(dtype=float) if WEIGHT in sample.columns else None,
@@ -71,7 +82,7 @@ def wild_bootstrap_terms(
             estimate=float(bootstrap.estimate[k]),
             std_error=None,
             p_value=test.p_value,
-            inference=f"wild score bootstrap by region ({test.weight_type})",
+            inference=f"wild score bootstrap by {cluster_column} ({test.weight_type})",
             interval=interval,
             statistic=test.statistic,
             hypothesis=f"b[{term}] = 0",
@@ -103,3 +114,90 @@ def add_sensitivity(
         )
     except BuzzpipeError as error:
         result.notes.append(f"wild score bootstrap not computed: {error}")
+
+
+def difference_term(global_term: str, local_term: str) -> str:
+    """Name of the sum column of the reparametrised model, b_g g + b_l l = (b_g - b_l) g + b_l
+    (g + l): its coefficient on g is the difference the Wald test asks about."""
+    return f"{global_term}_plus_{local_term.removeprefix('breadth_')}"
+
+
+def reparametrised_difference(
+    formula: str, sample: pd.DataFrame, global_term: str, local_term: str
+) -> tuple[str, pd.DataFrame]:
+    """(formula, data) of the model in which b[global_term] is b_global - b_local: the local
+    term is replaced by global + local, everything else kept."""
+    outcome, _, right = formula.partition("~")
+    terms = [term.strip() for term in right.split(" + ")]
+    if global_term not in terms or local_term not in terms:
+        raise InputError(
+            "the model lacks a term of the difference", value=f"{global_term} - {local_term}"
+        )
+    total = difference_term(global_term, local_term)
+    terms = [total if term == local_term else term for term in terms]
+    data = sample.copy()
+    data[total] = sample[global_term] + sample[local_term]
+    return f"{outcome.strip()} ~ " + " + ".join(terms), data
+
+
+def difference_sensitivity(
+    formula: str,
+    sample: pd.DataFrame,
+    family: str,
+    global_term: str,
+    local_term: str,
+    seed: int,
+    draws: int = 9999,
+) -> dict[str, Estimate]:
+    """The Wald difference b_global - b_local as one coefficient of the reparametrised model,
+    with region-clustered errors and (binary models) the wild score bootstrap by region."""
+    outcome = formula.partition("~")[0].strip()
+    reformulated, data = reparametrised_difference(formula, sample, global_term, local_term)
+    hypothesis = f"{global_term} - {local_term} = 0"
+    columns: dict[str, Estimate] = {}
+    clustered_fit = fit_model(reformulated, data, family, CLUSTER_VCOV)
+    label = inference_label(CLUSTER_VCOV)
+    clustered = term_estimates(clustered_fit, label, [global_term])[global_term]
+    clustered.hypothesis = hypothesis
+    clustered.note = " ".join(["reparametrised model", *clustered_fit.notes])
+    columns[label] = clustered
+    if family in ("logit", "probit"):
+        wild = wild_bootstrap_terms(
+            clustered_fit, data, outcome, family, [global_term], seed, draws
+        )[global_term]
+        wild.hypothesis = hypothesis
+        columns["wild score bootstrap"] = wild
+    return columns
+
+
+def add_difference_sensitivity(
+    results: StudyResults,
+    outcome: str,
+    formula: str,
+    sample: pd.DataFrame,
+    family: str,
+    seed: int,
+    draws: int = 9999,
+) -> None:
+    """Sensitivity columns of the pipelines-versus-buzz differences (single restrictions):
+    ``tests[outcome]["international_minus_<scale>_cluster_region"]`` and
+    ``..._wild_bootstrap``, beside the primary ``international_minus_<scale>``."""
+    global_term = breadth_column("international")
+    for scale in ("regional", "national"):
+        primary = f"international_minus_{scale}"
+        if primary not in results.tests.get(outcome, {}):
+            continue
+        try:
+            columns = difference_sensitivity(
+                formula, sample, family, global_term, breadth_column(scale), seed, draws
+            )
+        except BuzzpipeError as error:
+            results.meta.setdefault("notes", []).append(
+                f"{outcome}: sensitivity of {primary} not computed: {error}"
+            )
+            continue
+        for label, estimate in columns.items():
+            suffix = (
+                "cluster_region" if label == inference_label(CLUSTER_VCOV) else "wild_bootstrap"
+            )
+            results.add_test(outcome, f"{primary}_{suffix}", estimate)

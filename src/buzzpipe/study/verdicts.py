@@ -18,6 +18,10 @@ Decisions, with p the p-value of the named estimate and alpha the rule's thresho
 - ``one_sided``: found when the one-sided p against "greater" < alpha; opposite when the one-sided
   p against "less" < alpha (for a continuous statistic the two add to one).
 - ``joint``: found when the joint test's p < alpha (no direction).
+
+The table is applied to the primary outcome (``StudyResults.verdicts``) and, with the same rules
+and thresholds, to every binary outcome the study estimated (``verdicts_by_outcome``: product,
+process, new_to_market).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ FOUND, NOT_FOUND, OPPOSITE, NOT_ASSESSED = "found", "not_found", "opposite", "no
 VERDICT_OUTCOMES = (FOUND, NOT_FOUND, OPPOSITE, NOT_ASSESSED)
 DECISIONS = ("two_sided", "one_sided", "joint")
 PRIMARY_OUTCOME = "product"
+VERDICT_OUTCOMES_DEFAULT = ("product", "process", "new_to_market")  # the binary outcomes
 
 
 @dataclass(frozen=True)
@@ -213,6 +218,20 @@ def decide_verdicts(
             )
         )
     return verdicts
+
+
+def decide_verdicts_by_outcome(
+    results: StudyResults,
+    outcomes: Sequence[str] = VERDICT_OUTCOMES_DEFAULT,
+    rules: Sequence[VerdictRule] = VERDICT_RULES,
+) -> dict[str, list[Verdict]]:
+    """The rule table applied to each outcome the study estimated (product, process,
+    new_to_market by default), outcome by outcome with the same rules and thresholds."""
+    return {
+        outcome: decide_verdicts(results, outcome, rules)
+        for outcome in outcomes
+        if outcome in results.models
+    }
 
 
 def verdict_table(verdicts: Sequence[Verdict]) -> dict[str, str]:

@@ -577,3 +577,22 @@ def test_a_failure_mid_stream_leaves_no_half_written_files(tmp_path, monkeypatch
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.parquet"]
     assert (tmp_path / "f.parquet").read_bytes() == b"the old file"
+
+
+def test_power_command_reports_rates_with_exact_binomial_intervals(capsys):
+    """The power probe's intervals are Clopper-Pearson (statsmodels' 'beta'), and its command
+    line prints a rate per finding and both mean odds ratios."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    from buzzpipe.synth.power import FINDINGS, binomial_interval
+    from buzzpipe.synth.power import main as power_main
+
+    for successes, trials in ((0, 20), (13, 20), (187, 200), (20, 20)):
+        expected = proportion_confint(successes, trials, alpha=0.05, method="beta")
+        assert binomial_interval(successes, trials) == pytest.approx(expected, abs=1e-12)
+    assert power_main(["complement", "--seeds", "3", "--first", "5"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("complement: 3 seeds from 5")
+    for finding in FINDINGS:
+        assert f"  {finding} " in out
+    assert "without openness" in out

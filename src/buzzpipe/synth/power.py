@@ -41,7 +41,7 @@ from buzzpipe.synth.specification import (
 INTERACTION = "breadth_regional:breadth_international"
 TWO_SIDED = float(stats.norm.isf(0.025))
 ONE_SIDED = float(stats.norm.isf(0.05))
-# Verdict -> (statistic, how "found" is decided)
+# Findings measured: verdict names of the study's rule table, and the breadth interaction test.
 FINDINGS = (
     "international_effect",
     "regional_effect",

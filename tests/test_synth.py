@@ -57,7 +57,7 @@ def test_norway2010_states_the_published_facts():
     assert preset["calibration.target_product"] == 0.476
     assert preset["calibration.specification"] == (
         "product ~ breadth_regional + breadth_national + breadth_international"
-        " + log(employees) + foreign_share + C(industry) + C(region)"
+        " + log(employees) + foreign_share + C(industry) + C(region) + openness"
     )
     for key in ("calibration.target_odds_ratio", "calibration.target_any_regional"):
         assert preset.parameters[key].source == "published"
@@ -318,6 +318,73 @@ def test_named_specification_logit_matches_the_estimator():
     assert np.allclose(np.sqrt(np.diag(ours.robust_cov)), theirs.bse.to_numpy(), rtol=1e-6)
 
 
+def test_the_named_specification_is_the_studys_controls_model():
+    """Calibration targets the model the study fits: its controls model on a synthetic survey
+    (measured openness included, as the published models control for managers' openness) is
+    the preset's named specification, term for term."""
+    from buzzpipe.study.models import main_specifications
+    from buzzpipe.synth import synthesize
+
+    preset = load_preset("norway2010")
+    frame = synthesize(preset, 2010).analysis_frame()
+    controls = {spec.name: spec for spec in main_specifications(frame, "product")}["controls"]
+    assert controls.formula == preset["calibration.specification"].replace("log(", "np.log(")
+    for name in ("buzz", "complement"):
+        assert load_preset(name)["calibration.specification"] == preset["calibration.specification"]
+
+
+def test_fast_fits_of_the_studys_tests_equal_the_study():
+    """The power checks' fast fits give the study's own statistics on one survey: the controls
+    model's international coefficient, the Wald test of b_international = b_regional, the
+    supermodularity test of the regime model and the breadth interaction."""
+    from buzzpipe.study.battery import run_study
+    from buzzpipe.synth import synthesize
+    from buzzpipe.synth.power import INTERACTION
+    from buzzpipe.synth.specification import (
+        fit_regime_model,
+        linear_combination_z,
+        supermodularity_z,
+    )
+
+    preset = load_preset("complement")
+    parameters = GeneratingParameters.from_preset(preset)
+    block = next(iter_blocks(preset, 3))
+    results = run_study(
+        synthesize(preset, 3),
+        outcomes=["product"],
+        seed=3,
+        sensitivity=False,
+        scenarios=(),
+        heterogeneity=False,
+    )
+    controls = fit_named_specification(block, parameters)
+    pairs = [
+        (
+            results.lookup("models/product/controls/breadth_international").statistic,
+            controls.z_statistic("breadth_international"),
+        ),
+        (
+            results.lookup("tests/product/international_minus_regional").statistic,
+            linear_combination_z(
+                controls, {"breadth_international": 1.0, "breadth_regional": -1.0}
+            ),
+        ),
+        (
+            results.lookup("tests/product/supermodularity").statistic,
+            supermodularity_z(fit_regime_model(block, parameters)),
+        ),
+        (
+            results.lookup("tests/product/interaction_regional_international").statistic,
+            fit_named_specification(block, parameters, (INTERACTION,)).z_statistic(INTERACTION),
+        ),
+    ]
+    for study_value, fast_value in pairs:
+        assert fast_value == pytest.approx(study_value, rel=1e-6)
+    assert results.lookup("models/product/controls/breadth_international").estimate == (
+        pytest.approx(controls.coefficient("breadth_international"), abs=1e-9)
+    )
+
+
 # ---------------------------------------------------------------- calibration
 
 
@@ -510,3 +577,22 @@ def test_a_failure_mid_stream_leaves_no_half_written_files(tmp_path, monkeypatch
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.parquet"]
     assert (tmp_path / "f.parquet").read_bytes() == b"the old file"
+
+
+def test_power_command_reports_rates_with_exact_binomial_intervals(capsys):
+    """The power probe's intervals are Clopper-Pearson (statsmodels' 'beta'), and its command
+    line prints a rate per finding and both mean odds ratios."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    from buzzpipe.synth.power import FINDINGS, binomial_interval
+    from buzzpipe.synth.power import main as power_main
+
+    for successes, trials in ((0, 20), (13, 20), (187, 200), (20, 20)):
+        expected = proportion_confint(successes, trials, alpha=0.05, method="beta")
+        assert binomial_interval(successes, trials) == pytest.approx(expected, abs=1e-12)
+    assert power_main(["complement", "--seeds", "3", "--first", "5"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("complement: 3 seeds from 5")
+    for finding in FINDINGS:
+        assert f"  {finding} " in out
+    assert "without openness" in out

@@ -2,7 +2,9 @@
 
 Targets (in the preset's ``[calibration.*]``): shares of firms with a partner at each scale, shares
 of product, process and new-to-market innovators, and the mean over seeds, at the preset's N, of
-the named specification's odds ratio on ``breadth_international`` (mean of exp(coefficient)).
+the named specification's odds ratio on ``breadth_international`` (mean of exp(coefficient)). The
+named specification is the study's controls model, measured openness included
+(``specification.py``); the record also gives the mean of the specification without openness.
 Calibrated values: the collaboration scale shifts, the three outcome intercepts and the product
 coefficient on international breadth. Every evaluation uses the same seeds (common random
 numbers), so the map from values to simulated targets is smooth and Newton steps with a Jacobian
@@ -83,9 +85,10 @@ def simulate(
     firms: int | None = None,
     extra_terms: tuple[str, ...] = (),
     fit: bool = True,
+    openness: bool = True,
 ) -> MonteCarloSummary:
     """Draw one survey per seed (as ``generate`` would) and fit the named specification to each
-    (``fit=False``: shares only)."""
+    (``fit=False``: shares only; ``openness=False``: the specification without openness)."""
     parameters = GeneratingParameters.from_preset(preset)
     n = int(firms if firms is not None else preset["survey.firms"])
     coefficients, z_statistics = [], []
@@ -99,7 +102,7 @@ def simulate(
                 parameters, n, np.random.default_rng(stream), first_external_id=n + 1
             )
             if fit:
-                logit = fit_named_specification(block, parameters, extra_terms)
+                logit = fit_named_specification(block, parameters, extra_terms, openness=openness)
                 names = logit.names
                 coefficients.append(logit.params)
                 z_statistics.append(logit.params / np.sqrt(np.diag(logit.robust_cov)))
@@ -160,6 +163,8 @@ class CalibrationOutcome:
     summary: MonteCarloSummary
     iterations: int
     converged: bool
+    # The same seeds fitted without openness (issue 3's wording): reported, not a target.
+    summary_without_openness: MonteCarloSummary | None = None
 
     def record(self) -> dict[str, object]:
         """The [calibration_result] table written into the preset."""
@@ -173,6 +178,14 @@ class CalibrationOutcome:
             "mean_odds_ratio_breadth_international": round(s.mean_odds_ratio(), 5),
             "monte_carlo_error_odds_ratio": round(s.odds_ratio_monte_carlo_error(), 5),
         }
+        if self.summary_without_openness is not None:
+            without = self.summary_without_openness
+            record["mean_odds_ratio_breadth_international_without_openness"] = round(
+                without.mean_odds_ratio(), 5
+            )
+            record["monte_carlo_error_odds_ratio_without_openness"] = round(
+                without.odds_ratio_monte_carlo_error(), 5
+            )
         for scale in schema.SCALES:
             term = schema.breadth_column(scale)
             record[f"mean_coefficient_{term}"] = round(s.mean_coefficient(term), 5)
@@ -340,6 +353,7 @@ def calibrate(
         summary,
         steps_collaboration + steps_outcomes,
         converged_collaboration and converged_outcomes,
+        simulate(preset, seed_list, openness=False),
     )
 
 

@@ -2,10 +2,14 @@
 checks estimate over many seeds.
 
 ``product ~ breadth_regional + breadth_national + breadth_international + log(employees)
-+ foreign_share + C(industry) + C(region)``, optionally with ``pipeline_exposure`` and
-``breadth_regional:breadth_international``. A plain Newton logit with Stata's robust covariance
-(sandwich x N/(N-1)); tests check it against statsmodels. Kept here, not in ``estimate/``, because
-calibration fits thousands of small designs built straight from arrays.
++ foreign_share + C(industry) + C(region) + openness``: the study's controls model on a synthetic
+survey (``study/models.py``: breadth at each scale, log employees, foreign share, industry and
+region, and the measured 1-5 openness the survey carries), optionally with ``pipeline_exposure``
+and ``breadth_regional:breadth_international``. ``openness=False`` gives the specification of
+issue 3's wording, without openness, reported beside it. A plain Newton logit with Stata's robust
+covariance (sandwich x N/(N-1)); tests check it against statsmodels and ``buzzpipe.fit``. Kept
+here, not in ``estimate/``, because calibration fits thousands of small designs built straight
+from arrays.
 """
 
 from __future__ import annotations
@@ -46,10 +50,38 @@ def measured_breadth(block: Block) -> np.ndarray:
     return answered_yes[:, :, ~group].sum(axis=2)
 
 
+def _fixed_effects(block: Block, parameters: GeneratingParameters) -> tuple[list, list[str]]:
+    """Industry then region indicators (treatment coding, the first category the reference)."""
+    columns, names = [], []
+    for variable, codes, levels in (
+        ("industry", block.industry, parameters.industries),
+        ("region", block.region, parameters.regions),
+    ):
+        for level in range(1, len(levels)):
+            columns.append((codes == level).astype(float))
+            names.append(f"C({variable})[T.{levels[level]}]")
+    return columns, names
+
+
+def _answered_rows(block: Block) -> np.ndarray:
+    """Firms whose breadth the survey has at every scale (not all answers "don't know")."""
+    rows = np.ones(block.firm_id.size, dtype=bool)
+    if block.dont_know is not None:
+        group = np.array([t == schema.GROUP_PARTNER_TYPE for t in schema.PARTNER_TYPES])
+        rows &= ~block.dont_know[:, :, ~group].all(axis=2).any(axis=1)
+    return rows
+
+
 def named_design(
-    block: Block, parameters: GeneratingParameters, extra_terms: tuple[str, ...] = ()
+    block: Block,
+    parameters: GeneratingParameters,
+    extra_terms: tuple[str, ...] = (),
+    *,
+    openness: bool = True,
 ) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """Design matrix of the named specification (treatment coding, first category reference).
+    """Design matrix of the named specification (treatment coding, first category reference),
+    terms in the order formulaic gives the study's formula; ``openness=False`` leaves the
+    measured openness out (the specification of issue 3's wording).
 
     Firms whose breadth the survey leaves missing (every answer at a scale "don't know") and,
     with ``pipeline_exposure`` among the terms, firms without a surveyed regional partner (whose
@@ -81,18 +113,13 @@ def named_design(
         else:
             raise ValueError(f"unknown extra term {term!r}; known: {EXTRA_TERMS}")
         names.append(term)
-    for variable, codes, levels in (
-        ("industry", block.industry, parameters.industries),
-        ("region", block.region, parameters.regions),
-    ):
-        for level in range(1, len(levels)):
-            columns.append((codes == level).astype(float))
-            names.append(f"C({variable})[T.{levels[level]}]")
-    rows = np.ones(block.firm_id.size, dtype=bool)
-    if block.dont_know is not None:
-        # The survey leaves breadth missing where every answer at a scale is "don't know".
-        group = np.array([t == schema.GROUP_PARTNER_TYPE for t in schema.PARTNER_TYPES])
-        rows &= ~block.dont_know[:, :, ~group].all(axis=2).any(axis=1)
+    effect_columns, effect_names = _fixed_effects(block, parameters)
+    columns += effect_columns
+    names += effect_names
+    if openness:
+        columns.append(block.openness.astype(float))
+        names.append("openness")
+    rows = _answered_rows(block)
     if "pipeline_exposure" in extra_terms:
         rows &= block.pipeline_exposure_known
     return np.column_stack(columns)[rows], names, rows
@@ -131,7 +158,53 @@ def fit_named_specification(
     parameters: GeneratingParameters,
     extra_terms: tuple[str, ...] = (),
     outcome: str = "product",
+    *,
+    openness: bool = True,
 ) -> LogitFit:
     """Fit the named specification (plus extra terms) to one drawn block."""
-    design, names, rows = named_design(block, parameters, extra_terms)
+    design, names, rows = named_design(block, parameters, extra_terms, openness=openness)
     return fit_logit(design, block.outcomes[outcome][rows], names)
+
+
+REGIME_TERMS = tuple(f"C(regime)[T.{regime}]" for regime in schema.REGIMES[1:])
+
+
+def fit_regime_model(
+    block: Block, parameters: GeneratingParameters, outcome: str = "product"
+) -> LogitFit:
+    """The study's regime model, ``outcome ~ C(regime) + log(employees) + foreign_share
+    + C(industry) + C(region) + openness`` (``study/complementarity.py``), with "none" the base:
+    local is any regional partner, global any international one (group left out)."""
+    breadth = measured_breadth(block)
+    local = breadth[:, REGIONAL] > 0
+    global_ = breadth[:, INTERNATIONAL] > 0
+    columns = [
+        np.ones(block.firm_id.size),
+        (local & ~global_).astype(float),
+        (~local & global_).astype(float),
+        (local & global_).astype(float),
+        np.log(block.employees),
+        block.foreign_share,
+    ]
+    names = ["Intercept", *REGIME_TERMS, "log(employees)", "foreign_share"]
+    effect_columns, effect_names = _fixed_effects(block, parameters)
+    columns += [*effect_columns, block.openness.astype(float)]
+    names += [*effect_names, "openness"]
+    rows = _answered_rows(block)
+    return fit_logit(np.column_stack(columns)[rows], block.outcomes[outcome][rows], names)
+
+
+def linear_combination_z(fit: LogitFit, weights: dict[str, float]) -> float:
+    """z statistic of a linear combination of coefficients under the robust covariance (Stata's
+    ``lincom``)."""
+    vector = np.zeros(len(fit.names))
+    for name, weight in weights.items():
+        vector[fit.names.index(name)] = weight
+    return float(vector @ fit.params / np.sqrt(vector @ fit.robust_cov @ vector))
+
+
+def supermodularity_z(fit: LogitFit) -> float:
+    """z of b_both - b_local_only - b_global_only, the study's primary complementarity test
+    (one-sided: complements when z > 1.645 at 5%)."""
+    local_only, global_only, both = REGIME_TERMS
+    return linear_combination_z(fit, {both: 1.0, local_only: -1.0, global_only: -1.0})

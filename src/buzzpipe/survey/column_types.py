@@ -232,12 +232,35 @@ def id_key(value: object) -> str | None:
 
 
 def id_keys(series: pd.Series) -> pd.Series:
-    """id_key for a whole column (object dtype, None for missing)."""
-    return pd.Series(
-        [id_key(v) for v in series.astype("object").to_numpy()],
-        index=series.index,
-        dtype="object",
-    )
+    """id_key for a whole column (object dtype, None for missing).
+
+    Whole columns of integers, categories or text are converted at C speed (links files run to
+    tens of millions of rows); anything else goes value by value. Both give the same keys.
+    """
+    return pd.Series(_id_key_array(series), index=series.index, dtype="object")
+
+
+def _id_key_array(series: pd.Series) -> np.ndarray:
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        keys = [id_key(c) for c in series.cat.categories.to_numpy(dtype="object")]
+        return np.array([*keys, None], dtype="object")[series.cat.codes.to_numpy()]
+    missing = series.isna().to_numpy()
+    if pd_types.is_integer_dtype(series) and not pd_types.is_bool_dtype(series):
+        import pyarrow as pa
+
+        numbers = series.to_numpy(
+            dtype=getattr(series.dtype, "numpy_dtype", series.dtype), na_value=0
+        )
+        text = pa.array(numbers).cast(pa.string()).to_numpy(zero_copy_only=False)
+        keys = np.array(text, dtype="object", copy=True)
+        keys[missing] = None
+        return keys
+    values = series.astype("object").to_numpy()
+    if pd_types.infer_dtype(values, skipna=True) == "string":
+        keys = pd.Series(values, dtype="object").str.strip().to_numpy(dtype="object", copy=True)
+        keys[missing | (keys == "")] = None
+        return keys
+    return np.array([id_key(v) for v in values], dtype="object")
 
 
 def to_firm_id(series: pd.Series, *, file: str, first_row: int) -> pd.Series:

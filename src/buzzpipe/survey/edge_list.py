@@ -202,6 +202,9 @@ class CollaborationCounts:
         return pd.DataFrame(columns, index=index)
 
 
+# named local partners held in memory before they go to temporary files (16 bytes each)
+SPILL_RECORDS = 1_000_000
+SPILL_BLOCK_FIRMS = 4096  # firms per temporary file: what one step of ``result`` holds
 _PAIR = np.dtype([("firm", "<i4"), ("partner", "<i4"), ("partner_hash", "<u8")])
 
 
@@ -215,15 +218,15 @@ class ExposureCounts:
     """
 
     def __init__(
-        self, firms: FirmDirectory, *, local_scale: str, spill_records: int = 4_000_000
+        self, firms: FirmDirectory, *, local_scale: str, spill_records: int | None = None
     ) -> None:
         self._firms = firms
         self._local_scale = local_scale
         self._anonymous = np.zeros(len(firms), dtype="int64")
         self._buffer: list[np.ndarray] = []
         self._buffered = 0
-        self._spill_records = spill_records
-        self._block_firms = max(1, spill_records // 4)
+        self._spill_records = spill_records or SPILL_RECORDS
+        self._block_firms = SPILL_BLOCK_FIRMS
         self._spill: tempfile.TemporaryDirectory | None = None
 
     def add(self, links: pd.DataFrame, firm_position: np.ndarray | None = None) -> None:

@@ -388,11 +388,12 @@ class Survey:
             ].to_numpy()
         return frame
 
-    def describe(self) -> pd.DataFrame:
-        """The by-city-region descriptive table a paper opens with (see survey.describe)."""
+    def describe(self, *, weighted: bool = False) -> pd.DataFrame:
+        """The by-city-region descriptive table a paper opens with (see survey.describe);
+        ``weighted``: population shares and means by the sampling weight (Stata's pweight)."""
         from buzzpipe.survey.describe import DescribeTable
 
-        table = DescribeTable()
+        table = DescribeTable(weighted=weighted)
         table.add(self)
         return table.result()
 

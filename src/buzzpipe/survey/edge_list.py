@@ -257,6 +257,8 @@ class ExposureCounts:
     def _write_spill(self) -> None:
         if self._spill is None:
             self._spill = tempfile.TemporaryDirectory(prefix="buzzpipe_exposure_")
+        if not self._buffer:
+            return
         records = np.concatenate(self._buffer)
         self._buffer, self._buffered = [], 0
         block = records["firm"] // self._block_firms

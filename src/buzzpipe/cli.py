@@ -224,6 +224,12 @@ def add_describe(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--csv", metavar="OUT", help="also write the table as CSV to OUT")
     parser.add_argument(
+        "--weighted",
+        action="store_true",
+        help="population shares and means weighted by the survey's weight column (as Stata's "
+        "mean [pweight=weight]); counts stay counts of firms",
+    )
+    parser.add_argument(
         "--builtin",
         action="store_true",
         help="describe the built-in calibrated survey (the norway2010 preset, seed 2010)",
@@ -244,11 +250,11 @@ def run_describe(args: argparse.Namespace) -> int:
             raise InputError("--builtin takes no --links or --mapping")
         from buzzpipe.synth import synthesize
 
-        table = synthesize(BUILTIN_PRESET, seed=BUILTIN_SEED).describe()
+        table = synthesize(BUILTIN_PRESET, seed=BUILTIN_SEED).describe(weighted=args.weighted)
         print(f"built-in survey: synthetic, preset {BUILTIN_PRESET}, seed {BUILTIN_SEED}")
     else:
         mapping = mapping_path(args.mapping) if args.mapping else None
-        table = describe_file(args.file, links=args.links, mapping=mapping)
+        table = describe_file(args.file, links=args.links, mapping=mapping, weighted=args.weighted)
     sys.stdout.write(format_table(table))
     if args.csv:
         write_text(args.csv, table.to_csv(lineterminator="\n"))

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from buzzpipe.errors import InputError
-from buzzpipe.survey.column_types import bad_rows, id_keys, row_error
+from buzzpipe.survey.column_types import check_present, id_keys, row_error
 from buzzpipe.survey.measures import nullable_integers
 from buzzpipe.survey.schema import (
     FIRM_ID,
@@ -70,15 +70,14 @@ def validate_links(
         )
     result = links.loc[:, list(LINK_COLUMNS)].reset_index(drop=True).copy()
     firm = id_keys(result[FIRM_ID])
-    no_firm = firm.isna().to_numpy()
-    if no_firm.any():
-        raise InputError(
-            "link without a firm id",
-            file=source,
-            column=FIRM_ID,
-            rows=bad_rows(no_firm, first_row),
-            expected="the id of a surveyed firm",
-        )
+    check_present(
+        firm.isna().to_numpy(),
+        "link without a firm id",
+        file=source,
+        column=FIRM_ID,
+        first_row=first_row,
+        expected="the id of a surveyed firm",
+    )
     unknown_firm = firms.positions(firm) < 0
     if unknown_firm.any():
         raise row_error(

@@ -5,7 +5,7 @@ simulations): it checks the columns against the model in DESIGN.md, raising an I
 names the file, column, rows, value and expectation, and never modifies the caller's frame.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from collections.abc import Mapping as MappingType
 
 import numpy as np
@@ -33,7 +33,6 @@ from buzzpipe.survey.schema import (
     any_column,
     breadth_column,
     breadth_scale,
-    collab_column,
     parse_collab_column,
 )
 
@@ -139,28 +138,20 @@ class Survey:
 
         collab_names = [n for n in names if n.startswith("collab_")]
         breadth_names = [n for n in names if n.startswith("breadth_")]
-        parsed: dict[str, tuple[str, str]] = {}
-        for name in collab_names:
-            parts = parse_collab_column(name)
-            if parts is None:
-                raise InputError(
-                    "cannot read scale and partner type from column name",
-                    file=source,
-                    column=name,
-                    expected="collab_<scale>_<partner_type>",
-                )
-            parsed[name] = parts
-        given_breadth: dict[str, tuple[str, bool]] = {}
-        for name in breadth_names:
-            parts = breadth_scale(name)
-            if parts is None:
-                raise InputError(
-                    "cannot read the scale from column name",
-                    file=source,
-                    column=name,
-                    expected="breadth_<scale> or breadth_<scale>_with_group",
-                )
-            given_breadth[name] = parts
+        parsed: dict[str, tuple[str, str]] = _parse_names(
+            collab_names,
+            parse_collab_column,
+            "cannot read scale and partner type from column name",
+            "collab_<scale>_<partner_type>",
+            source,
+        )
+        given_breadth: dict[str, tuple[str, bool]] = _parse_names(
+            breadth_names,
+            breadth_scale,
+            "cannot read the scale from column name",
+            "breadth_<scale> or breadth_<scale>_with_group",
+            source,
+        )
 
         if links is not None and link_batches is not None:
             raise InputError("links given twice", file=source, expected="a frame or batches")
@@ -179,17 +170,13 @@ class Survey:
         if scales is None:
             scales = _order_scales(found_scales) if link_batches is None else SCALES
         scales = tuple(scales)
-        for name, scale in [(n, s) for n, (s, _) in parsed.items()] + [
-            (n, s) for n, (s, _) in given_breadth.items()
-        ]:
-            if scale not in scales:
-                raise InputError(
-                    "unknown scale in column name",
-                    file=source,
-                    column=name,
-                    value=scale,
-                    expected="one of the survey's scales: " + ", ".join(scales),
-                )
+        _check_named(
+            [(n, s) for n, (s, _) in [*parsed.items(), *given_breadth.items()]],
+            scales,
+            "unknown scale in column name",
+            "one of the survey's scales: ",
+            source,
+        )
         bad_scales = [s for s in scales if s not in SCALES]
         if bad_scales:
             raise InputError(
@@ -202,15 +189,13 @@ class Survey:
                 else PARTNER_TYPES
             )
         partner_types = tuple(partner_types)
-        for name, (_, partner_type) in parsed.items():
-            if partner_type not in partner_types:
-                raise InputError(
-                    "unknown partner type in column name",
-                    file=source,
-                    column=name,
-                    value=partner_type,
-                    expected="one of " + ", ".join(partner_types),
-                )
+        _check_named(
+            [(n, t) for n, (_, t) in parsed.items()],
+            partner_types,
+            "unknown partner type in column name",
+            "one of ",
+            source,
+        )
         if link_batches is None and not scales:
             raise InputError(
                 "no collaboration columns",
@@ -266,13 +251,13 @@ class Survey:
                 checked["product"] == 0
             ).fillna(False).to_numpy()
             if impossible.any():
-                raise InputError(
+                raise column_types.row_error(
                     "new to the market without a product innovation",
-                    file=source,
+                    checked["new_to_market"],
+                    impossible,
                     column="new_to_market",
-                    rows=column_types.bad_rows(impossible, first_row),
-                    value=1,
                     expected="new_to_market = 1 only where product = 1",
+                    **where,
                 )
         for name in collab_names:
             checked[name] = column_types.to_binary(raw[name], column=name, **where)
@@ -407,24 +392,10 @@ def _check_breadth_agrees(
 ) -> None:
     """A given breadth must be a count the collaboration answers allow (don't know = either)."""
     for name, (scale, with_group) in given_breadth.items():
-        if with_group:
-            counted = measures.breadth_from_collaboration(
-                canonical, scale, partner_types, with_group=True
-            )
-            if counted is None:
-                continue
-            types = [
-                collab_column(scale, t)
-                for t in partner_types
-                if collab_column(scale, t) in canonical.columns
-            ]
-            values = np.column_stack([measures.as_float(canonical[c]) for c in types])
-            yes, unknown = (values == 1).sum(axis=1), np.isnan(values).sum(axis=1)
-        else:
-            counts = measures.known_yes_and_unknown(canonical, scale, partner_types)
-            if counts is None:
-                continue
-            yes, unknown = counts
+        counts = measures.yes_and_unknown(canonical, scale, partner_types, with_group=with_group)
+        if counts is None:
+            continue
+        yes, unknown = counts
         given = measures.as_float(canonical[name])
         disagree = ~np.isnan(given) & ((given < yes) | (given > yes + unknown))
         if disagree.any():
@@ -438,6 +409,30 @@ def _check_breadth_agrees(
                 expected=f"the number of collab_{scale}_* answers that are 1 "
                 f"({int(yes[row])} in the first such row"
                 + (", group left out)" if not with_group else ")"),
+            )
+
+
+def _parse_names(
+    names: list[str], parse: Callable[[str], tuple | None], problem: str, expected: str, source: str
+) -> dict[str, tuple]:
+    """Each column name split by ``parse``; a name it cannot split is an error."""
+    parsed = {}
+    for name in names:
+        parts = parse(name)
+        if parts is None:
+            raise InputError(problem, file=source, column=name, expected=expected)
+        parsed[name] = parts
+    return parsed
+
+
+def _check_named(
+    named: list[tuple[str, str]], allowed: tuple[str, ...], problem: str, lead: str, source: str
+) -> None:
+    """Each (column, name read from it) must name one of ``allowed``."""
+    for column, name in named:
+        if name not in allowed:
+            raise InputError(
+                problem, file=source, column=column, value=name, expected=lead + ", ".join(allowed)
             )
 
 
@@ -475,15 +470,14 @@ def _add_links(
             column=COUNTRY,
             expected="a country column in the firms file, or home_country in the mapping",
         )
-    no_country = countries.isna().to_numpy()
-    if no_country.any():
-        raise InputError(
-            "missing country",
-            file=source,
-            column=COUNTRY,
-            rows=column_types.bad_rows(no_country, 1),
-            expected="each firm's country (or home_country in the mapping)",
-        )
+    column_types.check_present(
+        countries.isna().to_numpy(),
+        "missing country",
+        file=source,
+        column=COUNTRY,
+        first_row=1,
+        expected="each firm's country (or home_country in the mapping)",
+    )
     directory = edge_list.FirmDirectory(
         column_types.id_keys(firms[FIRM_ID]), firms["region"], countries
     )

@@ -219,7 +219,8 @@ class ExposureCounts:
     def __init__(
         self, firms: FirmDirectory, *, local_scale: str, spill_records: int | None = None
     ) -> None:
-        self._firms = firms
+        self._firms: FirmDirectory | None = firms
+        self._n_firms = len(firms)
         self._local_scale = local_scale
         self._anonymous = np.zeros(len(firms), dtype="int64")
         self._buffer: list[np.ndarray] = []
@@ -238,7 +239,7 @@ class ExposureCounts:
         firm = firm_position[local]
         partner = id_keys(links["partner_id"][local]).to_numpy(dtype="object")
         anonymous = pd.isna(partner)
-        self._anonymous += np.bincount(firm[anonymous], minlength=len(self._firms))
+        self._anonymous += np.bincount(firm[anonymous], minlength=self._n_firms)
         firm, partner = firm[~anonymous], partner[~anonymous]
         records = np.empty(len(firm), dtype=_PAIR)
         records["firm"] = firm
@@ -252,6 +253,10 @@ class ExposureCounts:
         self._buffered += len(records)
         if self._buffered > self._spill_records:
             self._write_spill()
+
+    def close(self) -> None:
+        """No more links: let go of the firm directory (its id keys are large) until ``result``."""
+        self._firms = None
 
     def _write_spill(self) -> None:
         if self._spill is None:
@@ -278,7 +283,7 @@ class ExposureCounts:
     def result(self, has_pipeline: pd.Series) -> pd.DataFrame:
         """pipeline_exposure and its unknown share per firm (see ``pipeline_exposure``)."""
         status = has_pipeline.to_numpy(dtype="float64", na_value=np.nan)
-        n = len(self._firms)
+        n = self._n_firms
         partners = self._anonymous.astype("float64")
         known = np.zeros(n)
         pipeline = np.zeros(n)

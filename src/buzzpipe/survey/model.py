@@ -502,6 +502,8 @@ def _add_links(
             exposure.add(canonical_links, classified["firm_position"].to_numpy())
         if keep:
             kept.append(canonical_links)
+    if exposure is not None:
+        exposure.close()
     matrix = collaboration.matrix()
     matrix.index = firms.index
     all_links = None

@@ -155,3 +155,24 @@ def test_exposure_counts_spilled_to_files_equal_counts_held_in_memory():
         )
         if known:
             assert row["pipeline_exposure"] == pytest.approx(np.mean([k == 1 for k in known]))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "text"])
+def test_a_damaged_links_file_is_one_line_on_the_command_line(tmp_path, capsys, damage):
+    from buzzpipe.cli import main
+
+    firms, links = network()
+    firms["country"] = "NO"
+    firms_file, links_file = tmp_path / "firms.parquet", tmp_path / "links.parquet"
+    firms.to_parquet(firms_file)
+    links.to_parquet(links_file)
+    data = links_file.read_bytes()
+    links_file.write_bytes(
+        {"truncated": data[: len(data) // 2], "empty": b"", "text": b"firm_id,partner_id\n1,2\n"}[
+            damage
+        ]
+    )
+    code = main(["describe", str(firms_file), "--links", str(links_file)])
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"buzzpipe: error: {links_file}: ")

@@ -214,8 +214,9 @@ def add_describe(subparsers: argparse._SubParsersAction) -> None:
         "describe",
         help="the descriptive table of a survey, overall and by city-region",
         description="Firms by region and industry, collaboration at each scale and with each "
-        "partner type, regimes and innovation rates, overall and by region. Firm files are "
-        "read in batches, so memory stays bounded however many firms they hold.",
+        "partner type, regimes and innovation rates, overall and by region. Firm files, and the "
+        "links file of an edge-list survey, are read in batches, so memory stays bounded "
+        "however many firms or links they hold.",
     )
     parser.add_argument("file", nargs="?", help="survey file (.csv, .parquet, .dta, .sav)")
     parser.add_argument("--links", help="links file of an edge-list survey (FILE holds firms)")

@@ -13,6 +13,7 @@ of rows is read in bounded memory and gives the same numbers as reading it whole
 """
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -273,12 +274,15 @@ class ExposureCounts:
             with open(Path(self._spill.name) / f"block_{block[start]}.bin", "ab") as handle:
                 handle.write(records[start:stop].tobytes())
 
-    def _blocks(self) -> list[np.ndarray]:
-        """The records, one array per block of firms (all in one when nothing was spilled)."""
+    def _blocks(self) -> Iterator[np.ndarray]:
+        """The records, one block of firms at a time (all in one when nothing was spilled)."""
         if self._spill is None:
-            return [np.concatenate(self._buffer)] if self._buffer else []
+            if self._buffer:
+                yield np.concatenate(self._buffer)
+            return
         self._write_spill()
-        return [np.fromfile(path, dtype=_PAIR) for path in Path(self._spill.name).iterdir()]
+        for path in sorted(Path(self._spill.name).iterdir()):
+            yield np.fromfile(path, dtype=_PAIR)
 
     def result(self, has_pipeline: pd.Series) -> pd.DataFrame:
         """pipeline_exposure and its unknown share per firm (see ``pipeline_exposure``)."""

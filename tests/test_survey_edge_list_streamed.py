@@ -176,3 +176,21 @@ def test_a_damaged_links_file_is_one_line_on_the_command_line(tmp_path, capsys, 
     _, err = capsys.readouterr()
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith(f"buzzpipe: error: {links_file}: ")
+
+
+def test_weighted_describe_of_a_streamed_edge_list_equals_the_survey_held_whole(tmp_path):
+    firms, links = synthetic_edge_list(600, seed=8)
+    firms["weight"] = np.random.default_rng(9).uniform(1, 50, len(firms))
+    firms.to_parquet(tmp_path / "firms.parquet")
+    links.to_parquet(tmp_path / "links.parquet")
+    streamed = describe_file(
+        tmp_path / "firms.parquet", links=tmp_path / "links.parquet", batch_rows=500, weighted=True
+    )
+    whole = Survey.from_frame(firms, links, home_country="NO").describe(weighted=True)
+    pd.testing.assert_frame_equal(streamed, whole, check_exact=True)
+    assert "pweight" in streamed.attrs["note"]
+    exposure = ("pipelines through local partners", "pipeline_exposure", "mean")
+    assert (
+        streamed.loc[exposure, "all firms"]
+        != Survey.from_frame(firms, links, home_country="NO").describe().loc[exposure, "all firms"]
+    )

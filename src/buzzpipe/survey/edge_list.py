@@ -203,7 +203,7 @@ class CollaborationCounts:
 
 
 # named local partners held in memory before they go to temporary files (16 bytes each)
-SPILL_RECORDS = 1_000_000
+SPILL_RECORDS = 262_144
 SPILL_BLOCK_FIRMS = 4096  # firms per temporary file: what one step of ``result`` holds
 _PAIR = np.dtype([("firm", "<i4"), ("partner", "<i4"), ("partner_hash", "<u8")])
 

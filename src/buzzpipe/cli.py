@@ -214,8 +214,9 @@ def add_describe(subparsers: argparse._SubParsersAction) -> None:
         "describe",
         help="the descriptive table of a survey, overall and by city-region",
         description="Firms by region and industry, collaboration at each scale and with each "
-        "partner type, regimes and innovation rates, overall and by region. Firm files are "
-        "read in batches, so memory stays bounded however many firms they hold.",
+        "partner type, regimes and innovation rates, overall and by region. Firm files, and the "
+        "links file of an edge-list survey, are read in batches, so memory stays bounded "
+        "however many firms or links they hold.",
     )
     parser.add_argument("file", nargs="?", help="survey file (.csv, .parquet, .dta, .sav)")
     parser.add_argument("--links", help="links file of an edge-list survey (FILE holds firms)")
@@ -223,6 +224,12 @@ def add_describe(subparsers: argparse._SubParsersAction) -> None:
         "--mapping", help="TOML mapping of your columns and codes (or: norway, cis)"
     )
     parser.add_argument("--csv", metavar="OUT", help="also write the table as CSV to OUT")
+    parser.add_argument(
+        "--weighted",
+        action="store_true",
+        help="population shares and means weighted by the survey's weight column (as Stata's "
+        "mean [pweight=weight]); counts stay counts of firms",
+    )
     parser.add_argument(
         "--builtin",
         action="store_true",
@@ -244,11 +251,11 @@ def run_describe(args: argparse.Namespace) -> int:
             raise InputError("--builtin takes no --links or --mapping")
         from buzzpipe.synth import synthesize
 
-        table = synthesize(BUILTIN_PRESET, seed=BUILTIN_SEED).describe()
+        table = synthesize(BUILTIN_PRESET, seed=BUILTIN_SEED).describe(weighted=args.weighted)
         print(f"built-in survey: synthetic, preset {BUILTIN_PRESET}, seed {BUILTIN_SEED}")
     else:
         mapping = mapping_path(args.mapping) if args.mapping else None
-        table = describe_file(args.file, links=args.links, mapping=mapping)
+        table = describe_file(args.file, links=args.links, mapping=mapping, weighted=args.weighted)
     sys.stdout.write(format_table(table))
     if args.csv:
         write_text(args.csv, table.to_csv(lineterminator="\n"))

@@ -91,7 +91,7 @@ def to_float(series: pd.Series, *, column: str, file: str, first_row: int) -> pd
 
 def row_error(
     problem: str,
-    values: pd.Series,
+    values: pd.Series | None,
     mask: np.ndarray | pd.Series,
     *,
     file: str,
@@ -99,20 +99,49 @@ def row_error(
     first_row: int,
     expected: str,
 ) -> InputError:
-    """The error for the rows where mask is true, showing the first offending value."""
+    """The error for the rows where mask is true, showing the first offending value (none to
+    show when ``values`` is None: a value that is missing)."""
     return InputError(
         problem,
         file=file,
         column=column,
         rows=bad_rows(mask, first_row),
-        value=first_value(values, mask),
+        value=None if values is None else first_value(values, mask),
         expected=expected,
     )
 
 
-def check_finite(values: pd.Series, *, column: str, file: str, first_row: int) -> None:
-    """Infinite values are never meaningful in a survey."""
-    infinite = np.isinf(values.to_numpy())
+def check_present(
+    missing: np.ndarray,
+    problem: str = "missing value",
+    *,
+    column: str,
+    file: str,
+    first_row: int,
+    expected: str,
+) -> None:
+    """A value required in every row: the rows where ``missing`` is true are the error."""
+    if missing.any():
+        raise row_error(
+            problem, None, missing, file=file, column=column, first_row=first_row, expected=expected
+        )
+
+
+def check_finite(
+    values: pd.Series,
+    *,
+    column: str,
+    file: str,
+    first_row: int,
+    expected: str = "a finite number",
+) -> None:
+    """Infinite values are never meaningful in a survey (numbers, or codes read as numbers)."""
+    if pd_types.is_float_dtype(values):
+        infinite = np.isinf(values.to_numpy())
+    else:
+        infinite = np.array(
+            [isinstance(v, float) and math.isinf(v) for v in values.to_numpy()], dtype=bool
+        )
     if infinite.any():
         raise row_error(
             "infinite value",
@@ -121,7 +150,7 @@ def check_finite(values: pd.Series, *, column: str, file: str, first_row: int) -
             file=file,
             column=column,
             first_row=first_row,
-            expected="a finite number",
+            expected=expected,
         )
 
 
@@ -142,15 +171,9 @@ def to_number_in_range(
     check_finite(values, column=column, file=file, first_row=first_row)
     array = values.to_numpy()
     if required:
-        missing = np.isnan(array)
-        if missing.any():
-            raise InputError(
-                "missing value",
-                file=file,
-                column=column,
-                rows=bad_rows(missing, first_row),
-                expected=expected,
-            )
+        check_present(
+            np.isnan(array), column=column, file=file, first_row=first_row, expected=expected
+        )
     outside = np.zeros(len(array), dtype=bool)
     with np.errstate(invalid="ignore"):
         if low is not None:
@@ -232,25 +255,47 @@ def id_key(value: object) -> str | None:
 
 
 def id_keys(series: pd.Series) -> pd.Series:
-    """id_key for a whole column (object dtype, None for missing)."""
-    return pd.Series(
-        [id_key(v) for v in series.astype("object").to_numpy()],
-        index=series.index,
-        dtype="object",
-    )
+    """id_key for a whole column (object dtype, None for missing).
+
+    Whole columns of integers, categories or text are converted at C speed (links files run to
+    tens of millions of rows); anything else goes value by value. Both give the same keys.
+    """
+    return pd.Series(_id_key_array(series), index=series.index, dtype="object")
+
+
+def _id_key_array(series: pd.Series) -> np.ndarray:
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        keys = [id_key(c) for c in series.cat.categories.to_numpy(dtype="object")]
+        return np.array([*keys, None], dtype="object")[series.cat.codes.to_numpy()]
+    missing = series.isna().to_numpy()
+    if pd_types.is_integer_dtype(series) and not pd_types.is_bool_dtype(series):
+        import pyarrow as pa
+
+        numbers = series.to_numpy(
+            dtype=getattr(series.dtype, "numpy_dtype", series.dtype), na_value=0
+        )
+        text = pa.array(numbers).cast(pa.string()).to_numpy(zero_copy_only=False)
+        keys = np.array(text, dtype="object", copy=True)
+        keys[missing] = None
+        return keys
+    values = series.astype("object").to_numpy()
+    if pd_types.infer_dtype(values, skipna=True) == "string":
+        keys = pd.Series(values, dtype="object").str.strip().to_numpy(dtype="object", copy=True)
+        keys[missing | (keys == "")] = None
+        return keys
+    return np.array([id_key(v) for v in values], dtype="object")
 
 
 def to_firm_id(series: pd.Series, *, file: str, first_row: int) -> pd.Series:
     """Firm ids: present and unique. Whole-number floats become integers."""
-    missing = _blank(series)
-    if missing.any():
-        raise InputError(
-            "missing firm id",
-            file=file,
-            column="firm_id",
-            rows=bad_rows(missing, first_row),
-            expected="every firm to have an id",
-        )
+    check_present(
+        _blank(series),
+        "missing firm id",
+        column="firm_id",
+        file=file,
+        first_row=first_row,
+        expected="every firm to have an id",
+    )
     if pd_types.is_float_dtype(series):
         array = series.to_numpy(dtype="float64")
         if np.all(np.isfinite(array) & (array == np.round(array))) and np.all(
@@ -302,14 +347,9 @@ def to_category(
     is always a category that occurs. A given reference must be one of the values.
     """
     missing = _blank(series)
-    if required and missing.any():
-        raise InputError(
-            "missing value",
-            file=file,
-            column=column,
-            rows=bad_rows(missing, first_row),
-            expected=f"every firm to have a {column}",
-        )
+    if required:
+        expected = f"every firm to have a {column}"
+        check_present(missing, column=column, file=file, first_row=first_row, expected=expected)
     if isinstance(series.dtype, pd.CategoricalDtype):
         present = set(series.dropna().unique().tolist())
         categories = [
@@ -330,17 +370,13 @@ def to_category(
                 dtype="object",
             )
         unique = [v.item() if isinstance(v, np.generic) else v for v in values.dropna().unique()]
-        infinite = np.array(
-            [isinstance(v, float) and math.isinf(v) for v in values.to_numpy()], dtype=bool
+        check_finite(
+            values,
+            column=column,
+            file=file,
+            first_row=first_row,
+            expected="a category code or label",
         )
-        if infinite.any():
-            raise InputError(
-                "infinite value",
-                file=file,
-                column=column,
-                rows=bad_rows(infinite, first_row),
-                expected="a category code or label",
-            )
         categories = sorted_categories(unique)
     if reference is not None and categories:
         match = [c for c in categories if c == reference or id_key(c) == id_key(reference)]

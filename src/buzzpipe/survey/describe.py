@@ -4,11 +4,15 @@ Firms by region and industry; the share of firms collaborating at each scale, wi
 type (at any scale, and scale by scale) and mean breadth; the regimes; innovation rates; the size
 and ownership controls; pipeline exposure for edge-list surveys. Shares and means are over the
 firms whose answer is known ("don't know" is left out of the denominator) and unweighted, as in
-the published tables.
+the published tables; with ``weighted=True`` they are population shares and means instead,
+weighted by the survey's sampling ``weight`` as Stata's ``mean x [pweight=weight]`` weighs them
+(sum of weight x value over the sum of weights, firms with a known answer), and the table adds
+the sum of weights (the population the sample stands for). Counts of firms stay sample counts.
 
 The table is built from sums, so a file can be described batch by batch in bounded memory
 (``describe_file`` streams files in batches of rows): only the firm ids are kept
-whole, as 8-byte hashes, to find duplicates across batches.
+whole, as 8-byte hashes, to find duplicates across batches. A survey held whole is summed in
+steps of rows too, so the per-firm statistics never exist for all firms at once.
 """
 
 from pathlib import Path
@@ -29,12 +33,15 @@ from buzzpipe.survey.schema import (
     PIPELINE_EXPOSURE_UNKNOWN_SHARE,
     REGIME,
     REGIMES,
+    WEIGHT,
     any_column,
     breadth_column,
     collab_column,
 )
 
 ALL = "all firms"
+SUM_OF_WEIGHTS = ("firms", "sum of weights (population)", "count")
+ROWS_PER_STEP = 65_536  # firms summed at a time
 _SCALE_WORDS = {
     "regional": "in the own city-region",
     "national": "elsewhere in the country",
@@ -43,9 +50,13 @@ _SCALE_WORDS = {
 
 
 class DescribeTable:
-    """Accumulates sums over surveys (or batches of one file) and yields the table."""
+    """Accumulates sums over surveys (or batches of one file) and yields the table.
 
-    def __init__(self) -> None:
+    ``weighted``: shares and means weighted by the sampling weight (Stata's pweight mean).
+    """
+
+    def __init__(self, *, weighted: bool = False) -> None:
+        self.weighted = weighted
         self._rows: dict[tuple[str, str, str], None] = {}
         self._sums: dict[tuple[str, str, str], dict[object, list[float]]] = {}
         self._regions: dict[object, None] = {}
@@ -59,6 +70,13 @@ class DescribeTable:
         """Add one survey (or one batch of a streamed file)."""
         frame = survey.analysis_frame()
         self._source = self._source or survey.source
+        if self.weighted and WEIGHT not in frame.columns:
+            raise InputError(
+                "no sampling weights for weighted shares",
+                file=survey.source,
+                column=WEIGHT,
+                expected="a weight column (> 0), or shares without weights",
+            )
         for column in CATEGORICAL_CONTROLS:
             self._rules.setdefault(column, survey.category_rules.get(column, (None, None)))
         self._id_hashes.append(_id_hashes(frame[FIRM_ID]))
@@ -67,7 +85,17 @@ class DescribeTable:
             self._regions.setdefault(label, None)
         for label in frame["industry"].cat.categories:
             self._industries.setdefault(label, None)
+        for start in range(0, len(frame), ROWS_PER_STEP):
+            self._add_rows(frame.iloc[start : start + ROWS_PER_STEP], survey, labels)
+        if survey.local_scale == "national" and "international" in survey.scales:
+            self._scale_note = "no regional scale: local means own country (national)"
+
+    def _add_rows(self, frame: pd.DataFrame, survey: Survey, labels: list) -> None:
         statistics = _statistics(frame, survey)
+        if self.weighted:
+            weights = frame[WEIGHT].to_numpy(dtype="float64")
+            firms = next(iter(statistics))  # the count of firms, then the sum of weights
+            statistics = {firms: statistics.pop(firms), SUM_OF_WEIGHTS: weights, **statistics}
         keys = list(statistics)
         values = np.column_stack([statistics[key] for key in keys])
         known = ~np.isnan(values)
@@ -75,16 +103,20 @@ class DescribeTable:
         codes = frame["region"].cat.codes.to_numpy()
         filled = np.where(known, values, 0.0)
         for column, key in enumerate(keys):
-            sums = np.bincount(codes, weights=filled[:, column], minlength=len(labels))
-            counts = np.bincount(codes, weights=known[:, column], minlength=len(labels))
+            # a pweight mean: sum of weight x value over the sum of weights where it is known;
+            # counts stay counts of firms
+            counted = known[:, column].astype("float64")
+            summed = filled[:, column]
+            if self.weighted and key[2] != "count":
+                counted, summed = counted * weights, summed * weights
+            sums = np.bincount(codes, weights=summed, minlength=len(labels))
+            counts = np.bincount(codes, weights=counted, minlength=len(labels))
             self._rows.setdefault(key, None)
             totals = self._sums.setdefault(key, {})
             for position, label in enumerate(labels):
                 cell = totals.setdefault(label, [0.0, 0.0])
                 cell[0] += sums[position]
                 cell[1] += counts[position]
-        if survey.local_scale == "national" and "international" in survey.scales:
-            self._scale_note = "no regional scale: local means own country (national)"
 
     def result(self) -> pd.DataFrame:
         """The table: rows (section, statistic, measure); columns 'all firms' then each region."""
@@ -105,8 +137,9 @@ class DescribeTable:
         rows = list(self._rows)
         # industry rows follow the category order, not the order of first appearance
         industry_rows = [("firms by industry", str(label), "count") for label in industries]
-        rows = [r for r in rows if r[0] != "firms by industry"]
-        rows = rows[:1] + [r for r in industry_rows if r in self._sums] + rows[1:]
+        firm_rows = [r for r in rows if r[0] == "firms"]
+        other_rows = [r for r in rows if r[0] not in ("firms", "firms by industry")]
+        rows = firm_rows + [r for r in industry_rows if r in self._sums] + other_rows
         cells = []
         for key in rows:
             sums = self._sums[key]
@@ -123,7 +156,10 @@ class DescribeTable:
             index=pd.MultiIndex.from_tuples(rows, names=["section", "statistic", "measure"]),
             columns=[ALL, *[str(r) for r in regions]],
         )
-        table.attrs["note"] = self._scale_note or ""
+        notes = [self._scale_note] if self._scale_note else []
+        if self.weighted:
+            notes.append(f"shares and means weighted by {WEIGHT} (pweight); counts are firms")
+        table.attrs["note"] = "; ".join(notes)
         return table
 
 
@@ -226,15 +262,18 @@ def describe_file(
     links: str | Path | None = None,
     mapping: Mapping | str | Path | None = None,
     batch_rows: int = 65_536,
+    weighted: bool = False,
 ) -> pd.DataFrame:
-    """Describe a survey file; firm-level files are streamed batch by batch (bounded memory)."""
-    from buzzpipe.survey.readers import iter_tables, read_table, survey_from_table
+    """Describe a survey file in bounded memory: a firm-level file is streamed batch by batch; an
+    edge-list survey holds its firms while its links file is streamed and counted."""
+    from buzzpipe.survey.readers import iter_tables, read_edge_list, survey_from_table
 
     if mapping is not None and not isinstance(mapping, Mapping):
         mapping = load_mapping(mapping)
     if links is not None:
-        return survey_from_table(read_table(path), mapping, links=read_table(links)).describe()
-    table = DescribeTable()
+        survey = read_edge_list(path, links, mapping=mapping, batch_rows=batch_rows)
+        return survey.describe(weighted=weighted)
+    table = DescribeTable(weighted=weighted)
     firms = 0
     for raw in iter_tables(path, batch_rows=batch_rows):
         if len(raw.frame) == 0:

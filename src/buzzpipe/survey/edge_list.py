@@ -6,13 +6,21 @@ is ``national``. A survey without the regional scale (CIS-style) calls every own
 ``national``. Where a partner is itself a surveyed firm, its missing region or country is taken
 from the firms file. A link whose scale cannot be told leaves the matching collaboration answers
 "don't know" (missing) rather than guessing.
+
+Links arrive in batches (a whole frame is one batch): ``CollaborationCounts`` and
+``ExposureCounts`` accumulate what each batch says per firm, so a links file of tens of millions
+of rows is read in bounded memory and gives the same numbers as reading it whole.
 """
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from buzzpipe.errors import InputError
-from buzzpipe.survey.column_types import bad_rows, id_keys, row_error
+from buzzpipe.survey.column_types import check_present, id_keys, row_error
 from buzzpipe.survey.measures import nullable_integers
 from buzzpipe.survey.schema import (
     FIRM_ID,
@@ -25,9 +33,26 @@ from buzzpipe.survey.schema import (
 )
 
 
+class FirmDirectory:
+    """The surveyed firms as links see them: id key to position, each firm's region and country."""
+
+    def __init__(self, firm_keys: pd.Series, regions: pd.Series, countries: pd.Series) -> None:
+        self.keys = firm_keys
+        self._index = pd.Index(firm_keys.to_numpy(dtype="object"), dtype="object")
+        self.regions = id_keys(regions.astype("object")).to_numpy(dtype="object")
+        self.countries = countries.to_numpy(dtype="object")
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def positions(self, keys: pd.Series | np.ndarray) -> np.ndarray:
+        """Each key's firm position, -1 where the key is no surveyed firm (or missing)."""
+        return self._index.get_indexer(np.asarray(keys, dtype="object"))
+
+
 def validate_links(
     links: pd.DataFrame,
-    firm_keys: pd.Series,
+    firms: FirmDirectory,
     partner_types: tuple[str, ...],
     *,
     source: str,
@@ -46,16 +71,15 @@ def validate_links(
         )
     result = links.loc[:, list(LINK_COLUMNS)].reset_index(drop=True).copy()
     firm = id_keys(result[FIRM_ID])
-    no_firm = firm.isna().to_numpy()
-    if no_firm.any():
-        raise InputError(
-            "link without a firm id",
-            file=source,
-            column=FIRM_ID,
-            rows=bad_rows(no_firm, first_row),
-            expected="the id of a surveyed firm",
-        )
-    unknown_firm = ~firm.isin(set(firm_keys)).to_numpy()
+    check_present(
+        firm.isna().to_numpy(),
+        "link without a firm id",
+        file=source,
+        column=FIRM_ID,
+        first_row=first_row,
+        expected="the id of a surveyed firm",
+    )
+    unknown_firm = firms.positions(firm) < 0
     if unknown_firm.any():
         raise row_error(
             "link to an unknown firm",
@@ -84,35 +108,30 @@ def validate_links(
 
 
 def classify_links(
-    links: pd.DataFrame,
-    firms: pd.DataFrame,
-    *,
-    countries: pd.Series,
-    scales: tuple[str, ...],
+    links: pd.DataFrame, firms: FirmDirectory, *, scales: tuple[str, ...]
 ) -> pd.DataFrame:
     """Per link: its scale (or missing) and which scales it could be when the scale is unknown.
 
-    ``countries`` holds each firm's country as text, aligned with ``firms``. Returns a frame with
-    the ``scale`` column and one boolean ``possible_<scale>`` column per scale.
+    Returns a frame with the ``scale`` column, one boolean ``possible_<scale>`` column per scale
+    and ``firm_position``, the link's firm's position in ``firms``.
     """
-    firm_key = id_keys(firms[FIRM_ID])
-    region_of = dict(zip(firm_key, id_keys(firms["region"].astype("object")), strict=True))
-    country_of = dict(zip(firm_key, countries, strict=True))
-    link_firm = id_keys(links[FIRM_ID])
-    partner = id_keys(links["partner_id"])
-    own_region = link_firm.map(region_of)
-    own_country = link_firm.map(country_of)
-    partner_region = id_keys(links["partner_region"])
-    partner_country = id_keys(links["partner_country"])
+    firm_position = firms.positions(id_keys(links[FIRM_ID]))
+    partner_position = firms.positions(id_keys(links["partner_id"]))
+    own_region = firms.regions[firm_position]
+    own_country = firms.countries[firm_position]
+    partner_region = id_keys(links["partner_region"]).to_numpy(dtype="object", copy=True)
+    partner_country = id_keys(links["partner_country"]).to_numpy(dtype="object", copy=True)
     # a surveyed partner's own file entries fill what the link leaves blank
-    partner_region = partner_region.where(partner_region.notna(), partner.map(region_of))
-    partner_country = partner_country.where(partner_country.notna(), partner.map(country_of))
+    surveyed = partner_position >= 0
+    for values, of_firm in ((partner_region, firms.regions), (partner_country, firms.countries)):
+        blank = pd.isna(values) & surveyed
+        values[blank] = of_firm[partner_position[blank]]
 
-    country_known = partner_country.notna().to_numpy()
-    region_known = partner_region.notna().to_numpy()
-    same_country = country_known & (partner_country == own_country).to_numpy()
+    country_known = pd.notna(partner_country)
+    region_known = pd.notna(partner_region)
+    same_country = country_known & (partner_country == own_country)
     other_country = country_known & ~same_country
-    same_region = region_known & (partner_region == own_region).to_numpy()
+    same_region = region_known & (partner_region == own_region)
     has_regional = "regional" in scales
 
     scale = np.full(len(links), None, dtype=object)
@@ -140,39 +159,158 @@ def classify_links(
     frame = pd.DataFrame({LINK_SCALE: pd.Series(scale, dtype="object")}, index=links.index)
     for s in scales:
         frame[f"possible_{s}"] = possible[s]
+    frame["firm_position"] = firm_position
     return frame
 
 
-def collaboration_from_links(
-    links: pd.DataFrame,
-    classified: pd.DataFrame,
-    firm_keys: pd.Series,
-    *,
-    scales: tuple[str, ...],
-    partner_types: tuple[str, ...],
-) -> pd.DataFrame:
-    """The collab_<scale>_<partner_type> matrix (Int8) from links; index aligned with firm_keys.
+class CollaborationCounts:
+    """The collab_<scale>_<partner_type> answers that links imply, gathered batch by batch.
 
     1 where the firm has a link of that type at that scale; missing where it has only links of
     that type whose scale might be that one; 0 otherwise (a firm without links has no partners).
     """
-    position = pd.Series(np.arange(len(firm_keys)), index=firm_keys.to_numpy())
-    rows = position.loc[id_keys(links[FIRM_ID]).to_numpy()].to_numpy()
-    types = links["partner_type"].to_numpy()
-    scale = classified[LINK_SCALE].to_numpy()
-    columns = {}
-    for partner_type in partner_types:
-        of_type = types == partner_type
-        for s in scales:
-            yes = np.zeros(len(firm_keys), dtype=bool)
-            maybe = np.zeros(len(firm_keys), dtype=bool)
-            yes[rows[of_type & (scale == s)]] = True
-            maybe[rows[of_type & classified[f"possible_{s}"].to_numpy()]] = True
-            values = np.where(yes, 1.0, np.where(maybe, np.nan, 0.0))
-            columns[collab_column(s, partner_type)] = nullable_integers(
-                values, pd.RangeIndex(len(firm_keys))
+
+    def __init__(
+        self, n_firms: int, *, scales: tuple[str, ...], partner_types: tuple[str, ...]
+    ) -> None:
+        self.scales = scales
+        self.partner_types = partner_types
+        shape = (len(partner_types), len(scales), n_firms)
+        self._yes = np.zeros(shape, dtype=bool)
+        self._maybe = np.zeros(shape, dtype=bool)
+
+    def add(self, links: pd.DataFrame, classified: pd.DataFrame) -> None:
+        """Count one batch of validated links with its classification."""
+        rows = classified["firm_position"].to_numpy()
+        types = links["partner_type"].to_numpy(dtype="object")
+        scale = classified[LINK_SCALE].to_numpy(dtype="object")
+        for t, partner_type in enumerate(self.partner_types):
+            of_type = types == partner_type
+            for s, name in enumerate(self.scales):
+                self._yes[t, s, rows[of_type & (scale == name)]] = True
+                self._maybe[t, s, rows[of_type & classified[f"possible_{name}"].to_numpy()]] = True
+
+    def matrix(self) -> pd.DataFrame:
+        """The answers as Int8 columns, one row per firm in the directory's order."""
+        index = pd.RangeIndex(self._yes.shape[2])
+        columns = {}
+        for t, partner_type in enumerate(self.partner_types):
+            for s, scale in enumerate(self.scales):
+                yes, maybe = self._yes[t, s], self._maybe[t, s]
+                values = np.where(yes, 1.0, np.where(maybe, np.nan, 0.0))
+                columns[collab_column(scale, partner_type)] = nullable_integers(values, index)
+        return pd.DataFrame(columns, index=index)
+
+
+# named local partners held in memory before they go to temporary files (16 bytes each)
+SPILL_RECORDS = 262_144
+SPILL_BLOCK_FIRMS = 4096  # firms per temporary file: what one step of ``result`` holds
+_PAIR = np.dtype([("firm", "<i4"), ("partner", "<i4"), ("partner_hash", "<u8")])
+
+
+class ExposureCounts:
+    """Each firm's distinct local partners, gathered batch by batch for pipeline exposure.
+
+    A named local partner is kept as one 16-byte record (firm, surveyed partner's position or -1,
+    a 64-bit hash of an unsurveyed partner's id) until ``result``; past ``spill_records`` records
+    they go to temporary files, one per block of firms, so memory stays bounded however long the
+    links file. Partners without an id are counted at once (each is a partner of unknown status).
+    """
+
+    def __init__(
+        self, firms: FirmDirectory, *, local_scale: str, spill_records: int | None = None
+    ) -> None:
+        self._firms: FirmDirectory | None = firms
+        self._n_firms = len(firms)
+        self._local_scale = local_scale
+        self._anonymous = np.zeros(len(firms), dtype="int64")
+        self._buffer: list[np.ndarray] = []
+        self._buffered = 0
+        self._spill_records = spill_records or SPILL_RECORDS
+        self._block_firms = SPILL_BLOCK_FIRMS
+        self._spill: tempfile.TemporaryDirectory | None = None
+
+    def add(self, links: pd.DataFrame, firm_position: np.ndarray | None = None) -> None:
+        """Count one batch of links with their ``scale`` column (firm positions if known)."""
+        local = (links[LINK_SCALE] == self._local_scale).to_numpy() & (
+            links["partner_type"].to_numpy(dtype="object") != GROUP_PARTNER_TYPE
+        )
+        if firm_position is None:
+            firm_position = self._firms.positions(id_keys(links[FIRM_ID]))
+        firm = firm_position[local]
+        partner = id_keys(links["partner_id"][local]).to_numpy(dtype="object")
+        anonymous = pd.isna(partner)
+        self._anonymous += np.bincount(firm[anonymous], minlength=self._n_firms)
+        firm, partner = firm[~anonymous], partner[~anonymous]
+        records = np.empty(len(firm), dtype=_PAIR)
+        records["firm"] = firm
+        records["partner"] = self._firms.positions(partner)
+        unsurveyed = records["partner"] < 0
+        records["partner_hash"] = 0
+        if unsurveyed.any():
+            records["partner_hash"][unsurveyed] = pd.util.hash_array(partner[unsurveyed])
+        records = records[records["partner"] != records["firm"]]  # a firm is not its own partner
+        self._buffer.append(records)
+        self._buffered += len(records)
+        if self._buffered > self._spill_records:
+            self._write_spill()
+
+    def close(self) -> None:
+        """No more links: let go of the firm directory (its id keys are large) until ``result``."""
+        self._firms = None
+
+    def _write_spill(self) -> None:
+        if self._spill is None:
+            self._spill = tempfile.TemporaryDirectory(prefix="buzzpipe_exposure_")
+        if not self._buffer:
+            return
+        records = np.concatenate(self._buffer)
+        self._buffer, self._buffered = [], 0
+        block = records["firm"] // self._block_firms
+        order = np.argsort(block, kind="stable")
+        records, block = records[order], block[order]
+        starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]]) if len(block) else []
+        for start, stop in zip(starts, [*starts[1:], len(block)], strict=True):
+            with open(Path(self._spill.name) / f"block_{block[start]}.bin", "ab") as handle:
+                handle.write(records[start:stop].tobytes())
+
+    def _blocks(self) -> Iterator[np.ndarray]:
+        """The records, one block of firms at a time (all in one when nothing was spilled)."""
+        if self._spill is None:
+            if self._buffer:
+                yield np.concatenate(self._buffer)
+            return
+        self._write_spill()
+        for path in sorted(Path(self._spill.name).iterdir()):
+            yield np.fromfile(path, dtype=_PAIR)
+
+    def result(self, has_pipeline: pd.Series) -> pd.DataFrame:
+        """pipeline_exposure and its unknown share per firm (see ``pipeline_exposure``)."""
+        status = has_pipeline.to_numpy(dtype="float64", na_value=np.nan)
+        n = self._n_firms
+        partners = self._anonymous.astype("float64")
+        known = np.zeros(n)
+        pipeline = np.zeros(n)
+        for records in self._blocks():
+            distinct = np.unique(records)
+            surveyed = distinct["partner"] >= 0
+            partner_status = np.full(len(distinct), np.nan)
+            partner_status[surveyed] = status[distinct["partner"][surveyed]]
+            firm = distinct["firm"]
+            partners += np.bincount(firm, minlength=n)
+            known += np.bincount(firm, weights=~np.isnan(partner_status), minlength=n)
+            pipeline += np.bincount(firm, weights=partner_status == 1, minlength=n)
+        if self._spill is not None:
+            self._spill.cleanup()
+            self._spill = None
+        with np.errstate(invalid="ignore", divide="ignore"):
+            exposure = np.where(known > 0, pipeline / np.maximum(known, 1), np.nan)
+            unknown_share = np.where(
+                partners > 0, (partners - known) / np.maximum(partners, 1), np.nan
             )
-    return pd.DataFrame(columns)
+        return pd.DataFrame(
+            {PIPELINE_EXPOSURE: exposure, PIPELINE_EXPOSURE_UNKNOWN_SHARE: unknown_share}
+        )
 
 
 def pipeline_exposure(
@@ -190,34 +328,7 @@ def pipeline_exposure(
     known (not surveyed, no id, or a missing answer) are reported as a share of all local
     partners in pipeline_exposure_unknown_share. Both are missing for a firm with no local partner.
     """
-    keys = firm_keys.to_numpy()
-    status = dict(zip(keys, has_pipeline.to_numpy(dtype="float64", na_value=np.nan), strict=True))
-    local = (links[LINK_SCALE] == local_scale).to_numpy() & (
-        links["partner_type"].to_numpy() != GROUP_PARTNER_TYPE
-    )
-    firm = id_keys(links[FIRM_ID])[local]
-    partner = id_keys(links["partner_id"])[local]
-    table = pd.DataFrame({"firm": firm.to_numpy(), "partner": partner.to_numpy()})
-    named = table[table["partner"].notna()].drop_duplicates()
-    named = named[named["partner"] != named["firm"]]
-    anonymous = table[table["partner"].isna()]
-    partner_status = named["partner"].map(status).astype("float64")
-    named = named.assign(
-        known=partner_status.notna().to_numpy(), pipeline=(partner_status == 1).to_numpy()
-    )
-    per_firm = named.groupby("firm").agg(
-        partners=("partner", "size"), known=("known", "sum"), pipeline=("pipeline", "sum")
-    )
-    anonymous_count = anonymous.groupby("firm").size()
-    partners = (
-        per_firm["partners"].reindex(keys, fill_value=0).to_numpy()
-        + anonymous_count.reindex(keys, fill_value=0).to_numpy()
-    )
-    known = per_firm["known"].reindex(keys, fill_value=0).to_numpy().astype("float64")
-    pipeline = per_firm["pipeline"].reindex(keys, fill_value=0).to_numpy().astype("float64")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        exposure = np.where(known > 0, pipeline / np.maximum(known, 1), np.nan)
-        unknown_share = np.where(partners > 0, (partners - known) / np.maximum(partners, 1), np.nan)
-    return pd.DataFrame(
-        {PIPELINE_EXPOSURE: exposure, PIPELINE_EXPOSURE_UNKNOWN_SHARE: unknown_share}
-    )
+    no_place = pd.Series([None] * len(firm_keys), dtype="object")
+    counts = ExposureCounts(FirmDirectory(firm_keys, no_place, no_place), local_scale=local_scale)
+    counts.add(links)
+    return counts.result(has_pipeline)

@@ -318,6 +318,13 @@ def _rule(target: str, spec: object, codes: dict, where: str, *, section: str) -
     )
 
 
+def _check_known(names: dict, allowed: tuple[str, ...], problem: str, where: str) -> None:
+    """Every key of a mapping table must be one of ``allowed``."""
+    for name in names:
+        if name not in allowed:
+            raise InputError(problem, file=where, value=name, expected=", ".join(allowed))
+
+
 def _collaboration_rules(
     spec: dict,
     codes: dict,
@@ -336,22 +343,10 @@ def _collaboration_rules(
         )
     scale_names = _table(spec.get("scales", {}), "[collaboration.scales]", where)
     type_names = _table(spec.get("partner_types", {}), "[collaboration.partner_types]", where)
-    for scale in scale_names:
-        if scale not in scales:
-            raise InputError(
-                "unknown scale in [collaboration.scales]",
-                file=where,
-                value=scale,
-                expected=", ".join(scales),
-            )
-    for partner_type in type_names:
-        if partner_type not in partner_types:
-            raise InputError(
-                "unknown partner type in [collaboration.partner_types]",
-                file=where,
-                value=partner_type,
-                expected=", ".join(partner_types),
-            )
+    _check_known(scale_names, scales, "unknown scale in [collaboration.scales]", where)
+    _check_known(
+        type_names, partner_types, "unknown partner type in [collaboration.partner_types]", where
+    )
     rule_spec = {k: spec[k] for k in ("codes",) if k in spec}
     rules = []
     for scale, scale_codes in scale_names.items():
@@ -417,13 +412,12 @@ def _apply(
             for part, number, source in zip(parts, numeric, rule.sources, strict=True):
                 bad = (part.notna() & ~number.isin([0, 1])).to_numpy()
                 if bad.any():
-                    raise row_error(
+                    raise _file_error(
                         "cannot combine a column that is not 0/1",
                         part,
                         bad,
-                        file=raw.source,
-                        column=source,
-                        first_row=raw.first_row,
+                        raw,
+                        source,
                         expected=f"0 or 1 after the codes of {mapping_path} (for {rule.target})",
                     )
             combined = nullable_any(numeric, frame.index)
@@ -442,6 +436,21 @@ def _apply(
     return pd.DataFrame(columns, index=frame.index), references
 
 
+def _file_error(
+    problem: str, values: pd.Series, mask: np.ndarray, raw: RawTable, column: str, *, expected: str
+) -> InputError:
+    """A row error in the user's data file (not the mapping), rows numbered as in that file."""
+    return row_error(
+        problem,
+        values,
+        mask,
+        file=raw.source,
+        column=column,
+        first_row=raw.first_row,
+        expected=expected,
+    )
+
+
 def _code_keys(values: pd.Series) -> tuple[pd.Series, dict[object, str | None]]:
     """Each distinct value's comparable key (1, 1.0 and "1" are code "1"), looked up once."""
     plain = values.astype("object")
@@ -457,13 +466,12 @@ def _recode(
     if unknown:
         unmapped = plain.isin(unknown).to_numpy()
         shown = ", ".join(list(rule.codes)[:10])
-        raise row_error(
+        raise _file_error(
             f"a code the mapping does not list (codes {rule.codes_name!r} in {mapping_path})",
             values,
             unmapped,
-            file=raw.source,
-            column=column,
-            first_row=raw.first_row,
+            raw,
+            column,
             expected=f"one of the codes {shown}",
         )
     translation = {
@@ -491,13 +499,12 @@ def _labelled(
     if unknown:
         unlabelled = plain.isin(unknown).to_numpy()
         where = f" in {mapping_path}" if mapping_path else ""
-        raise row_error(
+        raise _file_error(
             f"a code without a label{where}",
             values,
             unlabelled,
-            file=raw.source,
-            column=column,
-            first_row=raw.first_row,
+            raw,
+            column,
             expected="one of the labelled codes " + ", ".join(list(labels)[:10]),
         )
     ordered_codes = sorted_categories([float(c) if _is_number(c) else c for c in labels])

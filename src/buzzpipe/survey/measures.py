@@ -43,6 +43,29 @@ def breadth_from_collaboration(
     firms: pd.DataFrame, scale: str, partner_types: tuple[str, ...], *, with_group: bool
 ) -> pd.Series | None:
     """Number of partner types collaborated with at a scale (None when no column exists)."""
+    values = _answers(firms, scale, partner_types, with_group)
+    if values is None:
+        return None
+    yes = (values == 1).sum(axis=1).astype("float64")
+    yes[np.isnan(values).all(axis=1)] = np.nan
+    return nullable_integers(yes, firms.index, "int16")
+
+
+def yes_and_unknown(
+    firms: pd.DataFrame, scale: str, partner_types: tuple[str, ...], *, with_group: bool = False
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per firm: partner types answered yes at a scale, and those answered don't know (the
+    group left out unless ``with_group``); None when the survey has no such column."""
+    values = _answers(firms, scale, partner_types, with_group)
+    if values is None:
+        return None
+    return (values == 1).sum(axis=1), np.isnan(values).sum(axis=1)
+
+
+def _answers(
+    firms: pd.DataFrame, scale: str, partner_types: tuple[str, ...], with_group: bool
+) -> np.ndarray | None:
+    """The collaboration answers at a scale as a firms x partner types float matrix."""
     counted = [
         collab_column(scale, t)
         for t in partner_types
@@ -50,26 +73,7 @@ def breadth_from_collaboration(
     ]
     if not counted:
         return None
-    values = np.column_stack([as_float(firms[c]) for c in counted])
-    yes = (values == 1).sum(axis=1).astype("float64")
-    all_unknown = np.isnan(values).all(axis=1)
-    yes[all_unknown] = np.nan
-    return nullable_integers(yes, firms.index, "int16")
-
-
-def known_yes_and_unknown(
-    firms: pd.DataFrame, scale: str, partner_types: tuple[str, ...]
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per firm: partner types answered yes, and partner types answered don't know (no group)."""
-    counted = [
-        collab_column(scale, t)
-        for t in partner_types
-        if t != GROUP_PARTNER_TYPE and collab_column(scale, t) in firms.columns
-    ]
-    if not counted:
-        return None
-    values = np.column_stack([as_float(firms[c]) for c in counted])
-    return (values == 1).sum(axis=1), np.isnan(values).sum(axis=1)
+    return np.column_stack([as_float(firms[c]) for c in counted])
 
 
 def any_partner(breadth: pd.Series) -> pd.Series:

@@ -5,6 +5,7 @@ simulations): it checks the columns against the model in DESIGN.md, raising an I
 names the file, column, rows, value and expectation, and never modifies the caller's frame.
 """
 
+from collections.abc import Callable, Iterable
 from collections.abc import Mapping as MappingType
 
 import numpy as np
@@ -32,7 +33,6 @@ from buzzpipe.survey.schema import (
     any_column,
     breadth_column,
     breadth_scale,
-    collab_column,
     parse_collab_column,
 )
 
@@ -70,9 +70,11 @@ class Survey:
         reference: dict[str, object],
         source: str,
         category_rules: dict[str, tuple[list | None, object]] | None = None,
+        exposure: edge_list.ExposureCounts | None = None,
     ) -> None:
         # use Survey.from_frame: this constructor trusts its arguments
         self._firms = firms
+        self._exposure = exposure  # local partners counted from the links, for pipeline exposure
         # per categorical column: (declared category order or None, reference asked for or None),
         # so that batches of one streamed file can be put back in one order
         self.category_rules = category_rules or {}
@@ -98,13 +100,16 @@ class Survey:
         home_country: str | None = None,
         links_source: str | None = None,
         first_row: int = 1,
+        link_batches: Iterable[tuple[pd.DataFrame, int]] | None = None,
     ) -> "Survey":
         """Validate firms (and optional links) in the canonical schema and build a Survey.
 
         ``reference`` names the reference category of region or industry (default: the lowest
         code / first declared category). ``home_country`` is the country of every firm without a
         ``country`` column, needed to classify links. ``first_row`` numbers the first data row
-        in error messages (a streamed file passes its batch offset).
+        in error messages (a streamed file passes its batch offset). ``link_batches`` gives the
+        links instead as (frame, number of its first row) batches, counted one by one and not
+        kept (``links`` is then None): a links file too large to hold gives the same survey.
         """
         if not isinstance(firms, pd.DataFrame):
             raise InputError("firms are not a table", file=source, expected="a data frame")
@@ -133,30 +138,28 @@ class Survey:
 
         collab_names = [n for n in names if n.startswith("collab_")]
         breadth_names = [n for n in names if n.startswith("breadth_")]
-        parsed: dict[str, tuple[str, str]] = {}
-        for name in collab_names:
-            parts = parse_collab_column(name)
-            if parts is None:
-                raise InputError(
-                    "cannot read scale and partner type from column name",
-                    file=source,
-                    column=name,
-                    expected="collab_<scale>_<partner_type>",
-                )
-            parsed[name] = parts
-        given_breadth: dict[str, tuple[str, bool]] = {}
-        for name in breadth_names:
-            parts = breadth_scale(name)
-            if parts is None:
-                raise InputError(
-                    "cannot read the scale from column name",
-                    file=source,
-                    column=name,
-                    expected="breadth_<scale> or breadth_<scale>_with_group",
-                )
-            given_breadth[name] = parts
+        parsed: dict[str, tuple[str, str]] = _parse_names(
+            collab_names,
+            parse_collab_column,
+            "cannot read scale and partner type from column name",
+            "collab_<scale>_<partner_type>",
+            source,
+        )
+        given_breadth: dict[str, tuple[str, bool]] = _parse_names(
+            breadth_names,
+            breadth_scale,
+            "cannot read the scale from column name",
+            "breadth_<scale> or breadth_<scale>_with_group",
+            source,
+        )
 
-        if links is not None and (collab_names or breadth_names):
+        if links is not None and link_batches is not None:
+            raise InputError("links given twice", file=source, expected="a frame or batches")
+        if links is not None:
+            link_batches, keep_links = [(links, 1)], True
+        else:
+            keep_links = False
+        if link_batches is not None and (collab_names or breadth_names):
             raise InputError(
                 "an edge-list survey takes collaboration from its links, not from the firms file",
                 file=source,
@@ -165,19 +168,15 @@ class Survey:
             )
         found_scales = {s for s, _ in parsed.values()} | {s for s, _ in given_breadth.values()}
         if scales is None:
-            scales = _order_scales(found_scales) if links is None else SCALES
+            scales = _order_scales(found_scales) if link_batches is None else SCALES
         scales = tuple(scales)
-        for name, scale in [(n, s) for n, (s, _) in parsed.items()] + [
-            (n, s) for n, (s, _) in given_breadth.items()
-        ]:
-            if scale not in scales:
-                raise InputError(
-                    "unknown scale in column name",
-                    file=source,
-                    column=name,
-                    value=scale,
-                    expected="one of the survey's scales: " + ", ".join(scales),
-                )
+        _check_named(
+            [(n, s) for n, (s, _) in [*parsed.items(), *given_breadth.items()]],
+            scales,
+            "unknown scale in column name",
+            "one of the survey's scales: ",
+            source,
+        )
         bad_scales = [s for s in scales if s not in SCALES]
         if bad_scales:
             raise InputError(
@@ -186,20 +185,18 @@ class Survey:
         if partner_types is None:
             partner_types = (
                 _order_partner_types([t for _, t in parsed.values()])
-                if links is None
+                if link_batches is None
                 else PARTNER_TYPES
             )
         partner_types = tuple(partner_types)
-        for name, (_, partner_type) in parsed.items():
-            if partner_type not in partner_types:
-                raise InputError(
-                    "unknown partner type in column name",
-                    file=source,
-                    column=name,
-                    value=partner_type,
-                    expected="one of " + ", ".join(partner_types),
-                )
-        if links is None and not scales:
+        _check_named(
+            [(n, t) for n, (_, t) in parsed.items()],
+            partner_types,
+            "unknown partner type in column name",
+            "one of ",
+            source,
+        )
+        if link_batches is None and not scales:
             raise InputError(
                 "no collaboration columns",
                 file=source,
@@ -254,13 +251,13 @@ class Survey:
                 checked["product"] == 0
             ).fillna(False).to_numpy()
             if impossible.any():
-                raise InputError(
+                raise column_types.row_error(
                     "new to the market without a product innovation",
-                    file=source,
+                    checked["new_to_market"],
+                    impossible,
                     column="new_to_market",
-                    rows=column_types.bad_rows(impossible, first_row),
-                    value=1,
                     expected="new_to_market = 1 only where product = 1",
+                    **where,
                 )
         for name in collab_names:
             checked[name] = column_types.to_binary(raw[name], column=name, **where)
@@ -277,11 +274,12 @@ class Survey:
                 first = categories[0]
                 reference[column] = first.item() if isinstance(first, np.generic) else first
 
-        canonical_links = None
-        if links is not None:
-            canonical, canonical_links = _add_links(
+        canonical_links, exposure = None, None
+        if link_batches is not None:
+            canonical, canonical_links, exposure = _add_links(
                 canonical,
-                links,
+                link_batches,
+                keep=keep_links,
                 scales=scales,
                 partner_types=partner_types,
                 home_country=home_country,
@@ -296,6 +294,7 @@ class Survey:
             reference=reference,
             source=source,
             category_rules=category_rules,
+            exposure=exposure,
         )
 
     # --- views --------------------------------------------------------------------------------
@@ -314,10 +313,7 @@ class Survey:
     def local_scale(self) -> str | None:
         """The scale that counts as local in regimes: regional, or national where a survey lacks
         the regional scale (harmonised CIS data: own country versus abroad)."""
-        for scale in ("regional", "national"):
-            if scale in self.scales:
-                return scale
-        return None
+        return _local_scale(self.scales)
 
     def __len__(self) -> int:
         return len(self._firms)
@@ -369,24 +365,20 @@ class Survey:
                 frame[REGIME] = measures.regime(frame[local_flag], frame[global_flag])
         if "new_to_market" in frame.columns:
             frame[NOVELTY] = measures.product_novelty(frame["product"], frame["new_to_market"])
-        if self._links is not None and local is not None and "international" in self.scales:
-            exposure = edge_list.pipeline_exposure(
-                self._links,
-                column_types.id_keys(frame[FIRM_ID]),
-                frame[any_column("international")],
-                local_scale=local,
-            )
+        if self._exposure is not None:
+            exposure = self._exposure.result(frame[any_column("international")])
             frame[PIPELINE_EXPOSURE] = exposure[PIPELINE_EXPOSURE].to_numpy()
             frame[PIPELINE_EXPOSURE_UNKNOWN_SHARE] = exposure[
                 PIPELINE_EXPOSURE_UNKNOWN_SHARE
             ].to_numpy()
         return frame
 
-    def describe(self) -> pd.DataFrame:
-        """The by-city-region descriptive table a paper opens with (see survey.describe)."""
+    def describe(self, *, weighted: bool = False) -> pd.DataFrame:
+        """The by-city-region descriptive table a paper opens with (see survey.describe);
+        ``weighted``: population shares and means by the sampling weight (Stata's pweight)."""
         from buzzpipe.survey.describe import DescribeTable
 
-        table = DescribeTable()
+        table = DescribeTable(weighted=weighted)
         table.add(self)
         return table.result()
 
@@ -400,24 +392,10 @@ def _check_breadth_agrees(
 ) -> None:
     """A given breadth must be a count the collaboration answers allow (don't know = either)."""
     for name, (scale, with_group) in given_breadth.items():
-        if with_group:
-            counted = measures.breadth_from_collaboration(
-                canonical, scale, partner_types, with_group=True
-            )
-            if counted is None:
-                continue
-            types = [
-                collab_column(scale, t)
-                for t in partner_types
-                if collab_column(scale, t) in canonical.columns
-            ]
-            values = np.column_stack([measures.as_float(canonical[c]) for c in types])
-            yes, unknown = (values == 1).sum(axis=1), np.isnan(values).sum(axis=1)
-        else:
-            counts = measures.known_yes_and_unknown(canonical, scale, partner_types)
-            if counts is None:
-                continue
-            yes, unknown = counts
+        counts = measures.yes_and_unknown(canonical, scale, partner_types, with_group=with_group)
+        if counts is None:
+            continue
+        yes, unknown = counts
         given = measures.as_float(canonical[name])
         disagree = ~np.isnan(given) & ((given < yes) | (given > yes + unknown))
         if disagree.any():
@@ -434,19 +412,51 @@ def _check_breadth_agrees(
             )
 
 
+def _parse_names(
+    names: list[str], parse: Callable[[str], tuple | None], problem: str, expected: str, source: str
+) -> dict[str, tuple]:
+    """Each column name split by ``parse``; a name it cannot split is an error."""
+    parsed = {}
+    for name in names:
+        parts = parse(name)
+        if parts is None:
+            raise InputError(problem, file=source, column=name, expected=expected)
+        parsed[name] = parts
+    return parsed
+
+
+def _check_named(
+    named: list[tuple[str, str]], allowed: tuple[str, ...], problem: str, lead: str, source: str
+) -> None:
+    """Each (column, name read from it) must name one of ``allowed``."""
+    for column, name in named:
+        if name not in allowed:
+            raise InputError(
+                problem, file=source, column=column, value=name, expected=lead + ", ".join(allowed)
+            )
+
+
+def _local_scale(scales: tuple[str, ...]) -> str | None:
+    return next((s for s in ("regional", "national") if s in scales), None)
+
+
 def _add_links(
     firms: pd.DataFrame,
-    links: pd.DataFrame,
+    batches: Iterable[tuple[pd.DataFrame, int]],
     *,
+    keep: bool,
     scales: tuple[str, ...],
     partner_types: tuple[str, ...],
     home_country: str | None,
     source: str,
     links_source: str,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Classify links into scales and add the collaboration matrix they imply to the firms."""
-    firm_keys = column_types.id_keys(firms[FIRM_ID])
-    canonical_links = edge_list.validate_links(links, firm_keys, partner_types, source=links_source)
+) -> tuple[pd.DataFrame, pd.DataFrame | None, "edge_list.ExposureCounts | None"]:
+    """Classify links batch by batch; add the collaboration matrix they imply to the firms.
+
+    Returns the firms with that matrix, the canonical links with their scale (when ``keep``) and
+    the local partners counted for pipeline exposure (None when the survey has no local and
+    international scales to relate).
+    """
     if COUNTRY in firms.columns:
         countries = firms[COUNTRY].astype("object")
         if home_country is not None:
@@ -460,21 +470,43 @@ def _add_links(
             column=COUNTRY,
             expected="a country column in the firms file, or home_country in the mapping",
         )
-    no_country = countries.isna().to_numpy()
-    if no_country.any():
-        raise InputError(
-            "missing country",
-            file=source,
-            column=COUNTRY,
-            rows=column_types.bad_rows(no_country, 1),
-            expected="each firm's country (or home_country in the mapping)",
+    column_types.check_present(
+        countries.isna().to_numpy(),
+        "missing country",
+        file=source,
+        column=COUNTRY,
+        first_row=1,
+        expected="each firm's country (or home_country in the mapping)",
+    )
+    directory = edge_list.FirmDirectory(
+        column_types.id_keys(firms[FIRM_ID]), firms["region"], countries
+    )
+    collaboration = edge_list.CollaborationCounts(
+        len(firms), scales=scales, partner_types=partner_types
+    )
+    local = _local_scale(scales)
+    exposure = None
+    if local is not None and local != "international" and "international" in scales:
+        exposure = edge_list.ExposureCounts(directory, local_scale=local)
+    kept = []
+    for frame, first_row in batches:
+        canonical_links = edge_list.validate_links(
+            frame, directory, partner_types, source=links_source, first_row=first_row
         )
-    classified = edge_list.classify_links(
-        canonical_links, firms, countries=countries.astype("object"), scales=scales
-    )
-    canonical_links[LINK_SCALE] = pd.Categorical(classified[LINK_SCALE], categories=list(scales))
-    matrix = edge_list.collaboration_from_links(
-        canonical_links, classified, firm_keys, scales=scales, partner_types=partner_types
-    )
+        classified = edge_list.classify_links(canonical_links, directory, scales=scales)
+        canonical_links[LINK_SCALE] = pd.Categorical(
+            classified[LINK_SCALE], categories=list(scales)
+        )
+        collaboration.add(canonical_links, classified)
+        if exposure is not None:
+            exposure.add(canonical_links, classified["firm_position"].to_numpy())
+        if keep:
+            kept.append(canonical_links)
+    if exposure is not None:
+        exposure.close()
+    matrix = collaboration.matrix()
     matrix.index = firms.index
-    return pd.concat([firms, matrix], axis=1), canonical_links
+    all_links = None
+    if keep:
+        all_links = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0]
+    return pd.concat([firms, matrix], axis=1), all_links, exposure

@@ -8,7 +8,7 @@ extended missing values (.a-.z) are read as missing.
 
 import codecs
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -215,15 +215,30 @@ def survey_from_table(
     mapping: Mapping | None,
     *,
     links: RawTable | None = None,
+    link_batches: Iterable[RawTable] | None = None,
+    links_source: str | None = None,
     reference: dict[str, object] | None = None,
 ) -> Survey:
-    """A Survey from tables as read, through the mapping when there is one."""
+    """A Survey from tables as read, through the mapping when there is one.
+
+    Links come whole (``links``) or as batches of the file ``links_source`` (``link_batches``:
+    counted, not kept).
+    """
+    edge_list = links is not None or link_batches is not None
     if mapping is not None:
-        firms, chosen = mapping.apply_firms(raw, edge_list=links is not None)
-        link_frame = mapping.apply_links(links) if links is not None else None
+        firms, chosen = mapping.apply_firms(raw, edge_list=edge_list)
     else:
         firms, chosen = apply_value_labels(raw)
-        link_frame = links.frame if links is not None else None
+
+    def canonical(table: RawTable) -> pd.DataFrame:
+        return mapping.apply_links(table) if mapping is not None else table.frame
+
+    link_frame = canonical(links) if links is not None else None
+    batches = None
+    if links is not None:
+        links_source = links.source
+    if link_batches is not None:
+        batches = ((canonical(table), table.first_row) for table in link_batches)
     return Survey.from_frame(
         firms,
         link_frame,
@@ -232,8 +247,9 @@ def survey_from_table(
         scales=mapping.scales if mapping else None,
         partner_types=mapping.partner_types if mapping else None,
         home_country=mapping.home_country if mapping else None,
-        links_source=links.source if links is not None else None,
+        links_source=links_source,
         first_row=raw.first_row,
+        link_batches=batches,
     )
 
 
@@ -248,7 +264,17 @@ def read_edge_list(
     links_path: str | Path,
     *,
     mapping: Mapping | str | Path | None = None,
+    batch_rows: int | None = None,
 ) -> Survey:
-    """Read a two-file edge-list survey: firms (no collaboration columns) and their links."""
+    """Read a two-file edge-list survey: firms (no collaboration columns) and their links.
+
+    With ``batch_rows`` the links file is streamed in batches of that many rows and its links
+    are counted, not kept (``Survey.links`` is None): memory stays bounded however many links
+    there are, and every measure comes out the same as reading the file whole.
+    """
     mapping = _as_mapping(mapping)
-    return survey_from_table(read_table(firms_path), mapping, links=read_table(links_path))
+    firms = read_table(firms_path)
+    if batch_rows is None:
+        return survey_from_table(firms, mapping, links=read_table(links_path))
+    batches = iter_tables(links_path, batch_rows=batch_rows)
+    return survey_from_table(firms, mapping, link_batches=batches, links_source=str(links_path))

@@ -188,3 +188,30 @@ def test_the_schema_page_mentions_every_key_of_the_replicated_study(tmp_path):
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     tokens = documented_tokens(SCHEMA_PAGE.read_text(encoding="utf-8"))
     assert undocumented(results, tokens) == set()
+
+
+def test_the_report_of_real_results_names_everything_in_words(real_results):
+    """Every test, description, hypothesis and rule of a real run reads in words: no column
+    names, formula brackets or JSON paths; the programmes say their scale."""
+    from buzzpipe.report.tables import all_tables
+    from buzzpipe.report.view import report_view
+
+    raw = re.compile(r"_|b\[|\bmodels/|\btests/|\bdescriptions/")
+    for name, results in real_results.items():
+        view = report_view(results)
+        tables = {table.id: table for table in all_tables(view)}
+        assert {"table-findings-by-outcome", "table-tests-compared"} <= set(tables), name
+        for table_id in ("table-tests", "table-tests-compared", "table-descriptions"):
+            for row in tables[table_id].rows:
+                if row.kind == "section":
+                    continue
+                assert not raw.search(row.label), (name, row.label)
+                assert not raw.search(row.cells[0].text), (name, row.cells[0].text)
+        for row in tables["table-verdicts"].rows:
+            assert not raw.search(row.cells[2].text), (name, row.cells[2].text)
+        scales = {programme["label"].split(" partner")[0] for programme in view["counterfactuals"]}
+        local = "regional" if name == "all scales" else "national"
+        assert scales == {
+            "Pipeline: one more kind of international",
+            f"Cluster: one more kind of {local}",
+        }

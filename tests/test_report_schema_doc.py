@@ -123,7 +123,7 @@ def real_results(tmp_path_factory) -> dict[str, dict]:
     from buzzpipe.synth import synthesize
 
     folder = tmp_path_factory.mktemp("schema")
-    firms = synthesize("norway2010", 3, firms=400).firms
+    firms = synthesize("norway2010", 3, firms=250).firms
     surveys = {
         "all scales": firms,
         "no regional scale": firms.drop(

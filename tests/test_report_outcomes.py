@@ -147,7 +147,7 @@ def test_findings_by_outcome_sit_in_the_findings_section_before_the_rules(view):
 
 def test_difference_tests_show_each_inference_side_by_side(tables):
     compared = tables["table-tests-compared"]
-    assert compared.header[3:] == (
+    assert compared.header[2:] == (
         "p, primary",
         "p [interval], region-clustered",
         "p [interval], wild bootstrap",
@@ -156,8 +156,8 @@ def test_difference_tests_show_each_inference_side_by_side(tables):
     assert [row.label for row in rows] == [
         "Pipelines versus buzz: international \u2212 regional"
     ] * 2
-    hypothesis, _, primary, clustered, wild = (cell.text for cell in rows[0].cells)
-    assert hypothesis == "international = regional breadth"
+    _, primary, clustered, wild = (cell.text for cell in rows[0].cells)
+    assert primary.startswith("0.")
     assert clustered == "0.210 [-0.100, 0.600]"
     assert wild == "0.340"  # the bootstrap computed no confidence set: p alone
     notes = " ".join(compared.notes)

@@ -360,12 +360,11 @@ def compared_tests_table(results: Mapping[str, Any]) -> Table | None:
             rows.append(
                 Row(
                     labels.get(outcome, formatting.DASH),
-                    (Cell(""),) * (3 + len(columns)),
+                    (Cell(""),) * (2 + len(columns)),
                     "section",
                 )
             )
         cells = [
-            Cell(test["hypothesis"]),
             Cell(_estimate_text(test.get("estimate"), test.get("interval"))),
             Cell(formatting.p_value(test.get("p")), formatting.stars(test.get("p"))),
         ]
@@ -391,14 +390,14 @@ def compared_tests_table(results: Mapping[str, Any]) -> Table | None:
         title="Pipelines versus buzz and the spill-over: inference compared",
         header=(
             "",
-            "Hypothesis",
             "Estimate [95% interval]",
             "p, primary",
             *(f"p [interval], {headings.get(column, column)}" for column in columns),
         ),
         rows=tuple(rows),
         notes=(
-            "Estimates on the model's scale (log-odds for logit). The primary inference decides "
+            "Each row is a test of the table above (hypotheses there). Estimates on the "
+            "model's scale (log-odds for logit). The primary inference decides "
             "the verdicts; the other columns are sensitivity checks for single restrictions. "
             "With five city-regions, region-clustered errors are unreliable and the wild "
             "bootstrap has few distinct draws; the spill-over without links is clustered by "

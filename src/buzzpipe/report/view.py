@@ -328,6 +328,9 @@ def _counterfactual(record: Mapping[str, Any]) -> dict[str, Any]:
         "id": f"{record['programme']}-{record['firms_treated']}-{record['allocation']}-"
         f"{record['targeting']}",
         "label": f"{programme} ({record['firms_treated']} {per}, {targeting})",
+        "legend": f"{record['programme'].capitalize()}"
+        + (f", {record['scale']}" if record.get("scale") else "")
+        + f" ({record['firms_treated']} {per}, {targeting})",
         "outcome": record["outcome"],
         "k": int(record["firms_treated"]),
         "k_per": "total" if record["allocation"] == "total" else "region",

@@ -12,9 +12,9 @@ import pytest
 
 from buzzpipe.cli import main
 from buzzpipe.data.placeholder import generate as placeholder_survey
+from buzzpipe.end_to_end import StudyOptions
 from buzzpipe.report.html_check import check_report_html
 from buzzpipe.report.results_file import read_results
-from buzzpipe.report.run import StudyOptions
 from buzzpipe.report.view import report_view
 from buzzpipe.report.write_report import expected_contents
 
@@ -168,7 +168,7 @@ def test_analyze_an_spss_file_and_an_edge_list_survey(tmp_path):
 
 
 def test_progress_bar_names_each_stage_and_the_clock_times_them(capsys):
-    from buzzpipe.report.run import _Stages
+    from buzzpipe.end_to_end import _Stages
 
     stages = _Stages(["survey", "study battery"], show=True)
     with stages.stage("survey"):
@@ -185,3 +185,35 @@ def test_progress_bar_names_each_stage_and_the_clock_times_them(capsys):
         pass
     quiet.close()
     assert capsys.readouterr().err == ""
+
+
+def test_the_report_stage_knows_nothing_of_how_numbers_were_estimated():
+    """DESIGN.md: report/ renders results.json data and imports no other stage (the survey
+    schema's names excepted); the end-to-end run lives outside it, in buzzpipe.end_to_end."""
+    import ast
+    from pathlib import Path
+
+    import buzzpipe.report
+
+    allowed = ("buzzpipe.report", "buzzpipe.errors", "buzzpipe.atomic_write")
+    allowed_exact = ("buzzpipe", "buzzpipe.survey.schema")
+    folder = Path(buzzpipe.report.__file__).parent
+    imports = {}
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                if name.startswith("buzzpipe"):
+                    imports.setdefault(name, []).append(path.name)
+    assert "buzzpipe.report.view" in imports  # the walk sees the stage's own imports
+    foreign = {
+        name: files
+        for name, files in imports.items()
+        if name not in allowed_exact and not name.startswith(allowed)
+    }
+    assert foreign == {}
+    assert not (folder / "run.py").exists()

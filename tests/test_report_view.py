@@ -73,7 +73,10 @@ def test_model_term_verdicts_show_odds_ratios_with_exponentiated_intervals(views
     assert verdict["evidence"]["odds_ratio"] == pytest.approx(math.exp(term["estimate"]), rel=1e-14)
     low, high = term["interval"]["segments"][0]
     assert verdict["evidence"]["interval"] == pytest.approx([math.exp(low), math.exp(high)])
-    assert "models/product/controls/breadth_international" in verdict["rule"]["text"]
+    assert verdict["rule"]["text"] == (
+        "two-sided test of international breadth in the breadth and controls model at 0.05"
+    )
+    assert "models/{outcome}/controls/breadth_international" in verdict["rule"]["id"]
 
 
 def test_opposite_worlds_give_opposite_findings_from_the_same_code(views):
@@ -142,7 +145,14 @@ def test_inference_words():
     assert inference_text("robust, Fieller").endswith("(Stata vce(robust)), Fieller")
     assert inference_text("cluster(region)").startswith("region-clustered standard errors")
     assert inference_text("wild score bootstrap (webb)") == (
-        "region-clustered wild score bootstrap (webb)"
+        "wild cluster score bootstrap over regions (Webb weights)"
+    )
+    assert inference_text("wild score bootstrap") == "wild cluster score bootstrap over regions"
+    assert inference_text("wild score bootstrap by region_industry_cell (rademacher)") == (
+        "wild cluster score bootstrap over region \u00d7 industry cells (Rademacher weights)"
+    )
+    assert inference_text("cluster(region_industry_cell)") == (
+        "standard errors clustered by region \u00d7 industry cell (Stata vce(cluster))"
     )
 
 
@@ -173,7 +183,7 @@ def test_describe_record_reads_the_data_layers_table_of_a_real_survey():
 def test_union_intervals_of_the_bootstrap_go_to_the_odds_ratio_scale_segment_by_segment(views):
     tables = {table.id: table for table in all_tables(views["pipelines"])}
     table = tables["table-product-controls-sensitivity"]
-    assert "wild score bootstrap (webb)" in table.header[4]
+    assert "wild cluster score bootstrap over regions (Webb weights)" in table.header[4]
     row = next(r for r in table.rows if r.label == "Breadth, regional")
     low, high = math.exp(-0.5), math.exp(0.1)
     assert row.cells[3].text.endswith(f"[0.000, {low:.3f}] \u222a [{high:.3f}, \u221e]")

@@ -364,7 +364,7 @@ def _add_study_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _study_options(args: argparse.Namespace, seed: int):
-    from buzzpipe.report.run import StudyOptions
+    from buzzpipe.end_to_end import StudyOptions
 
     return StudyOptions(
         seed=seed,
@@ -408,7 +408,7 @@ def add_replicate(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_replicate(args: argparse.Namespace) -> int:
-    from buzzpipe.report.run import replicate
+    from buzzpipe.end_to_end import replicate
 
     summary = replicate(
         args.out,
@@ -445,7 +445,7 @@ def add_analyze(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_analyze(args: argparse.Namespace) -> int:
-    from buzzpipe.report.run import analyze
+    from buzzpipe.end_to_end import analyze
 
     summary = analyze(
         args.file,

@@ -273,7 +273,7 @@ def counterfactuals_figure(results: Mapping[str, Any]) -> Figure | None:
             [extra["estimate"] for extra in extras],
             width=width * 0.9,
             color=PROGRAMME_COLOURS[index % len(PROGRAMME_COLOURS)],
-            label=programme["label"],
+            label=programme.get("legend", programme["label"]),
         )
         for position, extra in zip(positions, extras, strict=True):
             bounds = single_segment(extra.get("interval"))

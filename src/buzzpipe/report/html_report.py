@@ -129,6 +129,8 @@ def build_html(
         if finding_items
         else ["<p>The study returned no verdicts.</p>"]
     )
+    if "table-findings-by-outcome" in by_id:
+        body.append(table_html(by_id["table-findings-by-outcome"]))
     if "table-verdicts" in by_id:
         body.append(table_html(by_id["table-verdicts"]))
     sections.append(("findings", "Findings", body))
@@ -141,7 +143,9 @@ def build_html(
         sections.append(("figures", "Figures", [figure_html(figure) for figure in plotted]))
 
     tests = [
-        table_html(by_id[key]) for key in ("table-tests", "table-descriptions") if key in by_id
+        table_html(by_id[key])
+        for key in ("table-tests", "table-tests-compared", "table-descriptions")
+        if key in by_id
     ]
     if tests:
         sections.append(("tests", "Tests: pipelines, buzz and their complementarity", tests))
@@ -210,6 +214,8 @@ def build_html(
 
 _SPECIAL = (
     "table-verdicts",
+    "table-findings-by-outcome",
+    "table-tests-compared",
     "table-descriptives",
     "table-tests",
     "table-descriptions",

@@ -18,6 +18,14 @@ def table_html(table: Table) -> str:
     )
     lines.append("<tbody>")
     for row in table.rows:
+        if row.kind == "section" and not any(cell.text for cell in row.cells):
+            # a heading row spans the table, so a long heading never widens the label column
+            span = len(row.cells) + 1
+            lines.append(
+                f'<tr class="section"><th scope="rowgroup" colspan="{span}">'
+                f"{escape(row.label)}</th></tr>"
+            )
+            continue
         cells = "".join(f"<td>{_cell_html(cell)}</td>" for cell in row.cells)
         lines.append(f'<tr class="{row.kind}"><th scope="row">{escape(row.label)}</th>{cells}</tr>')
     lines.append("</tbody>")

@@ -15,6 +15,13 @@ from typing import Any
 from buzzpipe import __version__
 from buzzpipe.report.intervals import exponentiated
 from buzzpipe.report.view_schema import VIEW_VERSION
+from buzzpipe.report.wording import (
+    compared_variant,
+    description_label,
+    hypothesis_words,
+    rule_text,
+    test_label,
+)
 from buzzpipe.survey.schema import SCALES, parse_collab_column
 
 OUTCOME_LABELS = {
@@ -48,18 +55,6 @@ VARIABLE_LABELS = {
     "firm_age": "Firm age",
     "region_size": "City-region size (log firms)",
     "pipeline_exposure": "Pipeline exposure through local partners",
-}
-TEST_LABELS = {
-    "international_minus_regional": "Pipelines versus buzz: international \u2212 regional",
-    "international_minus_national": "Pipelines versus national: international \u2212 national",
-    "supermodularity": "Complementarity (supermodularity of regimes)",
-    "interaction_regional_international": "Interaction: regional \u00d7 international breadth",
-    "interaction_national_international": "Interaction: national \u00d7 international breadth",
-    "spillover_exposure": "Spill-over: exposure, all firms",
-    "spillover_exposure_own_pipeline": "Spill-over: exposure, firms with a pipeline",
-    "spillover_exposure_no_pipeline": "Spill-over: exposure, firms without a pipeline",
-    "heterogeneity_region_size": "Heterogeneity by city-region size (joint)",
-    "heterogeneity_sector": "Heterogeneity by sector (joint)",
 }
 FINDING_LABELS = {
     "international_effect": "International partners",
@@ -103,11 +98,33 @@ def inference_text(name: str) -> str:
         "cluster(region)": "region-clustered standard errors (Stata vce(cluster region))",
     }.get(base.strip())
     if words is None:
-        if base.startswith("wild score bootstrap"):
-            words = "region-clustered wild score bootstrap" + base[len("wild score bootstrap") :]
-        else:
-            words = base.strip()
+        words = _wild_bootstrap_words(base.strip()) or _cluster_words(base.strip())
     return words + (f", {rest.strip()}" if rest.strip() else "")
+
+
+def _cluster_words(name: str) -> str:
+    """'cluster(region_industry_cell)' -> standard errors clustered by region x industry cell."""
+    match = re.match(r"^cluster\((?P<by>\w+)\)$", name)
+    if not match:
+        return name
+    by = {"region_industry_cell": "region \u00d7 industry cell"}.get(
+        match["by"], match["by"].replace("_", " ")
+    )
+    return f"standard errors clustered by {by} (Stata vce(cluster))"
+
+
+def _wild_bootstrap_words(name: str) -> str | None:
+    """'wild score bootstrap by region_industry_cell (webb)' -> 'wild cluster score bootstrap
+    over region x industry cells (Webb weights)'; a bare name clusters by region."""
+    match = re.match(r"^wild score bootstrap(?: by (?P<by>\w+))?(?: \((?P<weights>\w+)\))?$", name)
+    if not match:
+        return None
+    clusters = {"region": "regions", "region_industry_cell": "region \u00d7 industry cells"}
+    by = match["by"] or "region"
+    words = f"wild cluster score bootstrap over {clusters.get(by, by.replace('_', ' '))}"
+    if match["weights"]:
+        words += f" ({match['weights'].capitalize()} weights)"
+    return words
 
 
 def _float(value: Any) -> float | None:
@@ -253,14 +270,16 @@ def _model(outcome: str, name: str, record: Mapping[str, Any], descriptions: Map
     return model
 
 
-def _inference_record(section: str, name: str, record: Mapping[str, Any], labels) -> dict:
+def _inference_record(
+    section: str, name: str, record: Mapping[str, Any], labels, outcomes: Mapping[str, Any]
+) -> dict:
     entry = _estimate(record)
     df = record.get("df")
-    return {
+    view = {
         "id": f"{section}/{name}",
         "label": labels(name),
-        "outcome": section,
-        "hypothesis": record.get("hypothesis") or labels(name),
+        "outcome": section if section in outcomes else None,
+        "hypothesis": hypothesis_words(record.get("hypothesis") or "", name),
         "statistic": _float(record.get("statistic")),
         "df": df,
         "distribution": "chi2" if df else "normal",
@@ -270,31 +289,18 @@ def _inference_record(section: str, name: str, record: Mapping[str, Any], labels
         "interval": entry["interval"],
         "inference": record["inference"],  # short: the table's note spells each name out
     }
-
-
-def _test_label(name: str) -> str:
-    return TEST_LABELS.get(name, name.replace("_", " ").capitalize())
-
-
-def _description_label(name: str) -> str:
-    for scale in SCALES:
-        if name == f"probability_change_{scale}":
-            return f"Change in probability, one more {scale} partner type"
-    if name.startswith("probability_ratio_"):
-        first, _, second = name[len("probability_ratio_") :].partition("_")
-        return f"Ratio of probability changes, {first} / {second}"
-    if name.startswith("ratio_"):
-        first, _, second = name[len("ratio_") :].partition("_")
-        return f"Ratio of coefficients, {first} / {second}"
-    if name.startswith("interaction_probability_"):
-        return "Interaction on the probability scale (Ai and Norton)"
-    return name.replace("_", " ").capitalize()
+    primary, variant = compared_variant(name)
+    if variant is not None:  # a sensitivity column of another test
+        view["compares"] = {"test": f"{section}/{primary}", "inference": variant}
+    return view
 
 
 def _counterfactual(record: Mapping[str, Any]) -> dict[str, Any]:
     per = "in total" if record["allocation"] == "total" else "per region"
     targeting = TARGETING_WORDS.get(record["targeting"], record["targeting"].replace("_", " "))
     programme = record["programme"].capitalize()
+    if record.get("scale"):
+        programme += f": one more kind of {record['scale']} partner"
     cells = []
     overall = None
     for cell in record["cells"]:
@@ -322,6 +328,9 @@ def _counterfactual(record: Mapping[str, Any]) -> dict[str, Any]:
         "id": f"{record['programme']}-{record['firms_treated']}-{record['allocation']}-"
         f"{record['targeting']}",
         "label": f"{programme} ({record['firms_treated']} {per}, {targeting})",
+        "legend": f"{record['programme'].capitalize()}"
+        + (f", {record['scale']}" if record.get("scale") else "")
+        + f" ({record['firms_treated']} {per}, {targeting})",
         "outcome": record["outcome"],
         "k": int(record["firms_treated"]),
         "k_per": "total" if record["allocation"] == "total" else "region",
@@ -349,14 +358,6 @@ def _lookup(results: Mapping[str, Any], path: str) -> tuple[Mapping[str, Any] | 
         return fitted["terms"].get(term), fitted["family"]
     section, _, name = rest.rpartition("/")
     return results.get(kind, {}).get(section, {}).get(name), None
-
-
-def rule_text(rule: str, outcome: str, quantity: str) -> str:
-    """A verdict rule as printed: the outcome filled into its paths, "two-sided" in words, and
-    the quantity the rule read named when the rule itself does not already name it."""
-    text = rule.replace("{outcome}", outcome)
-    text = text.replace("two_sided", "two-sided").replace("one_sided", "one-sided")
-    return text if quantity in text else f"{text} (used: {quantity})"
 
 
 def _verdict(results: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str, Any]:
@@ -462,20 +463,25 @@ def report_view(results: Mapping[str, Any]) -> dict[str, Any]:
         "notes": [*meta.get("notes", [])],
         "outcomes": outcomes,
         "tests": [
-            _inference_record(section, name, record, _test_label)
+            _inference_record(section, name, record, test_label, outcomes)
             for section, records in results.get("tests", {}).items()
-            if section in outcomes
             for name, record in records.items()
         ],
         "descriptions": [
-            _inference_record(section, name, record, _description_label)
+            _inference_record(section, name, record, description_label, outcomes)
             for section, records in descriptions.items()
-            if section in outcomes
             for name, record in records.items()
         ],
         "counterfactuals": [_counterfactual(r) for r in results.get("counterfactuals", [])],
         "verdicts": [_verdict(results, record) for record in results["verdicts"]],
     }
+    by_outcome = {
+        outcome: [_verdict(results, record) for record in records]
+        for outcome, records in results.get("verdicts_by_outcome", {}).items()
+        if outcome in outcomes and records
+    }
+    if by_outcome:
+        view["verdicts_by_outcome"] = by_outcome
     if meta.get("counterfactual_model"):
         view["notes"].append(f"Counterfactuals are predicted under {meta['counterfactual_model']}.")
     if meta.get("descriptives"):

@@ -121,6 +121,13 @@ class _Validator:
         verdicts = self.sequence(self.require(results, "verdicts", "$"), "$.verdicts")
         for index, verdict in enumerate(verdicts):
             self.verdict(verdict, f"$.verdicts[{index}]")
+        by_outcome = self.mapping(results.get("verdicts_by_outcome", {}), "$.verdicts_by_outcome")
+        for outcome, records in by_outcome.items():
+            where = f"$.verdicts_by_outcome.{outcome}"
+            if outcome not in outcomes:
+                self.fail(where, "names no outcome", outcome, "a key of outcomes")
+            for index, verdict in enumerate(self.sequence(records, where)):
+                self.verdict(verdict, f"{where}[{index}]")
         if "descriptives" in results:
             self.descriptives(results["descriptives"], "$.descriptives")
         for index, regimes in enumerate(self.sequence(results.get("regimes", []), "$.regimes")):
@@ -214,6 +221,12 @@ class _Validator:
         if "estimate" in test:
             self.number(test["estimate"], f"{where}.estimate", nullable=True)
         self.interval(test.get("interval"), f"{where}.interval")
+        if "compares" in test:  # a sensitivity variant of another test (another inference)
+            compares = self.mapping(test["compares"], f"{where}.compares")
+            for key in ("test", "inference"):
+                self.text(
+                    self.require(compares, key, f"{where}.compares"), f"{where}.compares.{key}"
+                )
 
     def verdict(self, verdict: Any, where: str) -> None:
         verdict = self.mapping(verdict, where)

@@ -1,9 +1,13 @@
-"""The whole run behind ``buzzpipe replicate`` and ``buzzpipe analyze``: survey, description,
-study battery, report, one stage after another with a progress bar and a clock per stage.
+"""The end-to-end run behind ``buzzpipe replicate`` and ``buzzpipe analyze``: survey,
+description, study battery, report, one stage after another with a progress bar and a clock
+per stage.
 
-The stages are called, not reimplemented: the data layer reads or the synthesiser draws the
-survey, the study runs its battery, and the report writes its files from ``results.json`` data.
+This module is the only one that knows all the stages; each stage stays ignorant of the others
+(``report/`` only turns ``results.json`` data into files and knows nothing of how the numbers
+were estimated). The stages are called, not reimplemented: the data layer reads or the
+synthesiser draws the survey, the study runs its battery, and the report writes its files.
 Nothing is written until the report is rendered, so a failing stage leaves no partial output.
+(Not called ``pipeline``: in this field a pipeline is a firm's link to partners abroad.)
 """
 
 import os

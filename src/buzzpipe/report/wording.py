@@ -1,0 +1,170 @@
+"""The study's names and formula texts in words a reader of the report can follow.
+
+``results.json`` keeps hypotheses as the estimator wrote them (``breadth_international -
+breadth_regional = 0``) and verdict rules with the JSON paths they read
+(``tests/{outcome}/international_minus_regional``); the report prints "international =
+regional breadth" and "international = regional breadth" instead, keeping the raw text only
+where no wording is known. Pure text functions: no number is touched.
+"""
+
+import re
+
+from buzzpipe.survey.schema import SCALES
+
+# words for variables that appear in hypotheses and terms (lower case, for inside a sentence)
+VARIABLE_WORDS = {
+    "pipeline_exposure": "pipeline exposure through local partners",
+    "pipeline_share_leave_one_out": "leave-one-out share of pipeline firms in the region "
+    "\u00d7 industry cell",
+    "region_size": "city-region size",
+    "C(industry)": "sector",
+    "np.log(employees)": "employees (log)",
+}
+COMPARED_SUFFIXES = {
+    "cluster_region": "region-clustered",
+    "wild_bootstrap": "wild bootstrap",
+}
+
+_BREADTH = re.compile(r"\bbreadth_(?P<scale>[a-z]+)\b")
+_DIFFERENCE = re.compile(r"^breadth_(?P<first>[a-z]+) - breadth_(?P<second>[a-z]+) = 0$")
+_RATIO = re.compile(r"^breadth_(?P<first>[a-z]+) / breadth_(?P<second>[a-z]+)$")
+_COEFFICIENT = re.compile(r"b\[(?P<name>[^\]]+)\]")
+_PATH = re.compile(r"\b(?P<kind>models|tests|descriptions)/(?P<rest>[\w{}]+(?:/[\w.()\[\]{}]+)+)")
+
+
+def variable_words(name: str) -> str:
+    """A variable or term name in words ('breadth_international' -> 'international breadth')."""
+    match = _BREADTH.fullmatch(name)
+    if match and match["scale"] in SCALES:
+        return f"{match['scale']} breadth"
+    return VARIABLE_WORDS.get(name, name.replace("_", " "))
+
+
+def test_label(name: str) -> str:
+    """A hypothesis test's row label."""
+    known = {
+        "international_minus_regional": "Pipelines versus buzz: international \u2212 regional",
+        "international_minus_national": "Pipelines versus national: international \u2212 national",
+        "supermodularity": "Complementarity (supermodularity of regimes)",
+        "spillover_exposure": "Spill-over: exposure, all firms",
+        "spillover_exposure_own_pipeline": "Spill-over: exposure, firms with a pipeline",
+        "spillover_exposure_no_pipeline": "Spill-over: exposure, firms without a pipeline",
+        "heterogeneity_region_size": "Heterogeneity by city-region size (joint)",
+        "heterogeneity_sector": "Heterogeneity by sector (joint)",
+    }
+    if name in known:
+        return known[name]
+    base, suffix = compared_variant(name)
+    if suffix:
+        return f"{test_label(base)}, {COMPARED_SUFFIXES[suffix]}"
+    for scale in SCALES:
+        if name == f"partner_types_{scale}":
+            return f"Partner types at the {scale} scale (joint)"
+        if name == f"equal_breadth_{scale}":
+            return f"Same effect of {scale} breadth across outcomes (joint)"
+        if name == f"interaction_{scale}_international":
+            return f"Interaction: {scale} \u00d7 international breadth"
+    return name.replace("_", " ").capitalize()
+
+
+def compared_variant(name: str) -> tuple[str, str | None]:
+    """(primary test name, suffix) for a test's sensitivity variant, else (name, None):
+    ``international_minus_regional_cluster_region`` -> (``international_minus_regional``,
+    ``cluster_region``)."""
+    for suffix in COMPARED_SUFFIXES:
+        if name.endswith(f"_{suffix}"):
+            return name[: -len(suffix) - 1], suffix
+    return name, None
+
+
+def description_label(name: str) -> str:
+    """A described quantity's row label."""
+    for scale in SCALES:
+        if name == f"probability_change_{scale}":
+            return f"Change in probability, one more {scale} partner type"
+    if name == "spillover_exposure_naive":
+        return "Spill-over: naive leave-one-out estimate (biased by exclusion)"
+    if name.startswith("probability_ratio_"):
+        first, _, second = name[len("probability_ratio_") :].partition("_")
+        return f"Ratio of probability changes, {first} / {second}"
+    if name.startswith("ratio_"):
+        first, _, second = name[len("ratio_") :].partition("_")
+        return f"Ratio of coefficients, {first} / {second}"
+    if name.startswith("interaction_probability_"):
+        local = name[len("interaction_probability_") :].partition("_")[0]
+        return f"Interaction on the probability scale, {local} \u00d7 international (Ai and Norton)"
+    return name.replace("_", " ").capitalize()
+
+
+def hypothesis_words(hypothesis: str, name: str) -> str:
+    """A test's hypothesis (or a description's definition) in words, from the study's text."""
+    text = hypothesis.strip()
+    difference = _DIFFERENCE.match(text)
+    if difference:
+        return f"{difference['first']} = {difference['second']} breadth"
+    ratio = _RATIO.match(text)
+    if ratio:
+        return f"{ratio['first']} breadth / {ratio['second']} breadth"
+    if text.startswith("b_both - b_local_only - b_global_only <= 0"):
+        rest = text[len("b_both - b_local_only - b_global_only <= 0") :].strip()
+        words = "effect of both \u2264 local only + global only (log-odds)"
+        return f"{words}; {rest.strip('()')}" if rest else words
+    if text.startswith("mean of F(l+1,g+1)"):
+        return (
+            "average change in the probability of innovating from one more local and one more "
+            "international kind of partner together, beyond the two separately"
+        )
+    if not text:
+        base, _ = compared_variant(name)
+        for scale in SCALES:
+            if base == f"international_minus_{scale}":
+                return f"international = {scale} breadth"
+            if base == f"interaction_{scale}_international":
+                return f"{scale} \u00d7 international breadth = 0"
+        return test_label(name)
+    text = _COEFFICIENT.sub(lambda match: variable_words(match["name"]), text)
+    text = re.sub(r"\bx C\(industry\)", "\u00d7 sector", text)
+    text = re.sub(r"\bbreadth x (\w+)", lambda m: f"breadth \u00d7 {variable_words(m[1])}", text)
+    text = text.replace("new_to_market", "new-to-market").replace("<=", "\u2264")
+    return text
+
+
+def _path_words(path: str) -> str | None:
+    """Words for a quantity path of the study's results, or None when none are known."""
+    kind, _, rest = path.partition("/")
+    parts = rest.split("/")
+    if kind == "models" and len(parts) == 3:
+        from buzzpipe.report.view import model_label, term_label
+
+        _, model, term = parts
+        words = variable_words(term) if _BREADTH.fullmatch(term) else term_label(term)
+        return f"{words} in the {model_label(model).lower()} model"
+    if kind in ("tests", "descriptions") and len(parts) == 2:
+        name = parts[1]
+        base, _ = compared_variant(name)
+        if base.startswith("international_minus_"):
+            return f"{base.replace('_minus_', ' = ')} breadth"
+        return {
+            "supermodularity": "supermodularity of local and global collaboration",
+            "spillover_exposure": "spill-over from local partners' pipelines (all firms)",
+            "heterogeneity_region_size": "breadth \u00d7 city-region size interactions",
+            "heterogeneity_sector": "breadth \u00d7 sector interactions",
+        }.get(name, (test_label if kind == "tests" else description_label)(name).lower())
+    return None
+
+
+def rule_text(rule: str, outcome: str, quantity: str) -> str:
+    """A verdict rule as printed: "two-sided" in words and every quantity path it names in
+    words; a rule that reads one of several quantities says which it used."""
+    text = rule.replace("{outcome}", outcome)
+    text = text.replace("two_sided", "two-sided").replace("one_sided", "one-sided")
+    text = text.replace(" or else ", ", else ")
+    named = [match.group(0) for match in _PATH.finditer(text)]
+    used = _path_words(quantity) or quantity
+    for path in named:
+        words = _path_words(path)
+        if words is not None:
+            text = text.replace(path, words, 1)
+    if quantity not in named or len(named) > 1:
+        text += f" (used: {used})"
+    return text

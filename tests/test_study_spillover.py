@@ -11,13 +11,17 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
+from buzzpipe.errors import EstimationError
 from buzzpipe.study.results import StudyResults
 from buzzpipe.study.spillover import (
+    BETWEEN_INFERENCE,
     CELL,
+    CELL_CLUSTERED,
     EXCLUSION,
     LEAVE_ONE_OUT,
     NAIVE,
     assess_spillover,
+    between_cells_test,
     leave_one_out_parts,
 )
 
@@ -100,7 +104,7 @@ def test_leave_one_out_parts_by_hand():
 def test_corrected_estimate_matches_statsmodels_and_the_composition_reparametrisation():
     frame = spillover_survey(3, spillover=1.0)
     results = spillover_results(frame)
-    corrected = results.tests["product"]["spillover_exposure"]
+    corrected = results.tests["product"][CELL_CLUSTERED]
     naive = results.descriptions["product"][NAIVE]
     assert corrected.inference == naive.inference == "cluster(region_industry_cell)"
     assert "exclusion" in corrected.note and "naive" in naive.note
@@ -137,6 +141,74 @@ def test_corrected_estimate_matches_statsmodels_and_the_composition_reparametris
     assert naive.estimate == pytest.approx(naive_fit.params[LEAVE_ONE_OUT], rel=1e-7)
 
 
+def cell_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Firms with their cell, own status, exclusion term and the cell's composition, computed
+    here from counts (not through the module)."""
+    data = frame.copy()
+    data["own_pipeline"] = (data["breadth_international"] > 0).astype(float)
+    data[CELL] = data["region"].astype(str) + " | " + data["industry"].astype(str)
+    counts = data.groupby(CELL)["own_pipeline"].agg(["sum", "count"])
+    data = data.loc[data[CELL].map(counts["count"]) > 1].copy()
+    data["composition"] = data[CELL].map(counts["sum"] / (counts["count"] - 1))
+    data[EXCLUSION] = data["own_pipeline"] / (data[CELL].map(counts["count"]) - 1)
+    return data
+
+
+def test_between_cells_test_matches_statsmodels_logit_and_weighted_least_squares():
+    frame = spillover_survey(3, spillover=1.0)
+    results = spillover_results(frame)
+    primary = results.tests["product"]["spillover_exposure"]
+    assert primary.inference == BETWEEN_INFERENCE and "Knapp-Hartung" in primary.note
+
+    data = cell_frame(frame)
+    cells = pd.factorize(data[CELL], sort=True)[0]
+    data["cell"] = cells
+    theirs = smf.logit(
+        "product ~ C(cell) + breadth_regional + breadth_international + own_pipeline"
+        f" + {EXCLUSION} + np.log(employees)",
+        data,
+    ).fit(disp=0, method="newton", tol=1e-12, maxiter=100)
+    names = ["Intercept"] + [f"C(cell)[T.{c}]" for c in range(1, cells.max() + 1)]
+    contrast = np.zeros((cells.max() + 1, len(theirs.params)))
+    contrast[:, 0] = 1.0
+    for c in range(1, cells.max() + 1):
+        contrast[c, list(theirs.params.index).index(names[c])] = 1.0
+    effects = contrast @ theirs.params.to_numpy()
+    variances = np.diag(contrast @ theirs.cov_params().to_numpy() @ contrast.T)
+    by_cell = data.groupby("cell")[["composition", "region", "industry"]].first()
+    by_cell["effect"], by_cell["variance"] = effects, variances
+
+    # method-of-moments tau^2 from statsmodels' fixed-effect WLS and an explicit projection
+    formula = "effect ~ composition + C(region) + C(industry)"
+    fixed = smf.wls(formula, by_cell, weights=1 / by_cell["variance"]).fit()
+    design, weight = fixed.model.exog, np.diag(1 / by_cell["variance"].to_numpy())
+    projection = weight - weight @ design @ np.linalg.inv(design.T @ weight @ design) @ (
+        design.T @ weight
+    )
+    tau2 = max(0.0, (fixed.ssr - fixed.df_resid) / np.trace(projection))
+    pooled = smf.wls(formula, by_cell, weights=1 / (by_cell["variance"] + tau2)).fit()
+    assert primary.estimate == pytest.approx(pooled.params["composition"], rel=1e-6)
+    assert primary.std_error == pytest.approx(pooled.bse["composition"], rel=1e-6)
+    assert primary.p_value == pytest.approx(pooled.pvalues["composition"], rel=1e-6)
+    assert f"t({int(pooled.df_resid)})" in primary.note
+
+
+def test_between_cells_test_refuses_a_design_without_residual_degrees_of_freedom():
+    cells = pd.DataFrame({"share": [0.1, 0.5, 0.3], "region": ["A", "B", "C"]})
+    effects = pd.Series([0.0, 1.0, 0.5], index=cells.index)
+    with pytest.raises(EstimationError):
+        between_cells_test(effects, effects * 0 + 0.1, cells, "share", ["region"])
+
+
+def test_cells_whose_firms_share_one_outcome_are_left_out_and_said():
+    frame = spillover_survey(6, spillover=0.0)
+    first = (frame["region"] == REGIONS[0]) & (frame["industry"] == INDUSTRIES[0])
+    frame.loc[first, "product"] = 0.0
+    primary = spillover_results(frame).tests["product"]["spillover_exposure"]
+    assert "39 cells" in primary.hypothesis
+    assert "1 cell whose firms all share one outcome left out" in primary.note
+
+
 def test_cells_of_one_size_absorb_the_exclusion_term_into_own_status():
     frame = spillover_survey(5, spillover=0.0, n=400)
     # four firms in every cell: the exclusion term is own status / 3
@@ -153,7 +225,7 @@ SEEDS = 100
 def test_the_wild_bootstrap_by_cell_accompanies_the_pooled_test():
     results = spillover_results(spillover_survey(4, spillover=2.5), draws=199, seed=1)
     wild = results.tests["product"]["spillover_exposure_wild_bootstrap"]
-    primary = results.tests["product"]["spillover_exposure"]
+    primary = results.tests["product"][CELL_CLUSTERED]
     assert wild.estimate == pytest.approx(primary.estimate, rel=1e-6)
     assert "cell" in wild.inference and 0 < wild.p_value <= 1
     assert (

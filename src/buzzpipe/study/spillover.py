@@ -49,17 +49,20 @@ Results: ``tests[outcome]["spillover_exposure"]`` (all firms, the verdict's numb
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from buzzpipe.errors import BuzzpipeError
+from buzzpipe.errors import BuzzpipeError, EstimationError
 from buzzpipe.study.models import fit_model, inference_label, local_scale, term_estimates
-from buzzpipe.study.results import Estimate, StudyResults
+from buzzpipe.study.results import Estimate, Interval, StudyResults
 from buzzpipe.study.sensitivity import wild_bootstrap_terms
-from buzzpipe.survey.schema import breadth_column
+from buzzpipe.survey.schema import WEIGHT, breadth_column
 
 EXPOSURE = "pipeline_exposure"
 UNKNOWN_SHARE = "pipeline_exposure_unknown_share"
@@ -68,6 +71,9 @@ CELL = "region_industry_cell"
 OWN_PIPELINE = "own_pipeline"  # 0/1: the firm has an international partner itself
 EXCLUSION = "own_pipeline_exclusion"  # x_i / (n_c - 1): the share's mechanical own term
 NAIVE = "spillover_exposure_naive"
+COMPOSITION = "pipeline_share_of_cell"  # S_c / (n_c - 1): the cell's composition
+CELL_CLUSTERED = "spillover_exposure_cell_clustered"
+BETWEEN_INFERENCE = "between cells (meta-regression, Knapp-Hartung t)"
 
 
 def has_link_exposure(frame: pd.DataFrame) -> bool:
@@ -182,9 +188,19 @@ def assess_spillover(
             results.add_description(outcome, name, estimate)
             continue
         estimate.note = " ".join([measure, *fitted.notes])
+        if name == "spillover_exposure" and exclusion:
+            name = CELL_CLUSTERED  # the pooled Wald test: a sensitivity column (over-rejects)
+            estimate.note = " ".join(
+                [
+                    "pooled model, cell-clustered Wald test: over-rejects with a few dozen "
+                    "cells (see spillover_exposure, between cells, for the primary test);",
+                    estimate.note,
+                ]
+            )
+            _between_cells(results, outcome, subset, terms, controls, family, exposure, measure)
         results.add_test(outcome, name, estimate)
         if (
-            name == "spillover_exposure"
+            name == CELL_CLUSTERED
             and exclusion
             and wild_bootstrap_draws
             and family in ("logit", "probit")
@@ -225,3 +241,152 @@ def _wild_bootstrap_by_cell(
         return
     wild.hypothesis = f"b[{exposure}] = 0 ({len(subset)} firms)"
     results.add_test(outcome, "spillover_exposure_wild_bootstrap", wild)
+
+
+def cell_effects(fitted: Any, subset: pd.DataFrame, cell_column: str = CELL) -> pd.DataFrame:
+    """The estimated cell effects (intercept plus cell dummy; log-odds for logit) of a fit with
+    one dummy per cell and their sampling variances, one row per cell label."""
+    design = np.asarray(fitted.design_matrix(subset), dtype=float)
+    names = [str(name) for name in fitted.params.index]
+    params = fitted.params.to_numpy(dtype=float)
+    keep = np.array([name == "Intercept" or name.startswith(f"C({cell_column})") for name in names])
+    rows = design[:, keep]
+    covariance = fitted.vcov.to_numpy(dtype=float)[np.ix_(keep, keep)]
+    frame = pd.DataFrame(
+        {
+            "effect": rows @ params[keep],
+            "variance": np.einsum("ij,jk,ik->i", rows, covariance, rows),
+        },
+        index=subset.index,
+    )
+    return frame.groupby(subset[cell_column].to_numpy()).first()
+
+
+def cell_design(cells: pd.DataFrame, regressor: str, covariates: Sequence[str]) -> np.ndarray:
+    """Intercept, the cells' regressor, and dummies of each covariate (first level left out)."""
+    dummies = [
+        pd.get_dummies(cells[name].astype(str), prefix=name, drop_first=True, dtype=float)
+        for name in covariates
+    ]
+    intercept = pd.Series(1.0, index=cells.index, name="Intercept")
+    return pd.concat([intercept, cells[regressor], *dummies], axis=1).to_numpy(dtype=float)
+
+
+@dataclass
+class BetweenCellsTest:
+    """The meta-regression of cell effects on a cell-level regressor (its coefficient)."""
+
+    estimate: float
+    std_error: float
+    p_value: float
+    df: int  # residual degrees of freedom: cells less coefficients
+    heterogeneity: float  # tau^2, the between-cell variance beyond sampling error
+    cells: int
+
+
+def between_cells_test(
+    effects: pd.Series,
+    variances: pd.Series,
+    cells: pd.DataFrame,
+    regressor: str,
+    covariates: Sequence[str],
+) -> BetweenCellsTest:
+    """Random-effects meta-regression of the estimated cell effects on the cells' ``regressor``
+    with the covariates as fixed effects: weights 1 / (v_c + tau^2), tau^2 by the method of
+    moments (DerSimonian-Laird), error by Knapp and Hartung (2003), t(G - K) reference."""
+    design = cell_design(cells.loc[effects.index], regressor, covariates)
+    response = effects.to_numpy(dtype=float)
+    variance = variances.loc[effects.index].to_numpy(dtype=float)
+    rank = np.linalg.matrix_rank(design)
+    df = len(response) - rank
+    if rank < design.shape[1] or df < 1 or not np.all(variance > 0):
+        raise EstimationError(
+            f"the between-cells regression has {len(response)} cells for {design.shape[1]} "
+            f"coefficients (rank {rank}): no residual degrees of freedom or collinear cells"
+        )
+    weight = 1.0 / variance
+    weighted_design = design * weight[:, None]
+    projection = np.linalg.solve(design.T @ weighted_design, weighted_design.T)
+    residuals = response - design @ (projection @ response)
+    q_statistic = float(residuals @ (weight * residuals))
+    # tr(P) with P = W - W X (X'WX)^-1 X'W
+    trace = float(weight.sum() - np.einsum("ij,ji->", weighted_design, projection))
+    heterogeneity = max(0.0, (q_statistic - df) / trace)
+    weight = 1.0 / (variance + heterogeneity)
+    weighted_design = design * weight[:, None]
+    information = design.T @ weighted_design
+    coefficients = np.linalg.solve(information, weighted_design.T @ response)
+    residuals = response - design @ coefficients
+    scale = float(residuals @ (weight * residuals)) / df
+    std_error = float(np.sqrt(scale * np.linalg.inv(information)[1, 1]))
+    estimate = float(coefficients[1])
+    p_value = float(2 * stats.t.sf(abs(estimate / std_error), df)) if std_error > 0 else math.nan
+    return BetweenCellsTest(estimate, std_error, p_value, df, heterogeneity, len(response))
+
+
+def _between_cells(
+    results: StudyResults,
+    outcome: str,
+    subset: pd.DataFrame,
+    terms: Sequence[str],
+    controls: Sequence[str],
+    family: str,
+    exposure: str,
+    measure: str,
+) -> None:
+    """The primary spill-over test without links, ``spillover_exposure``: a fit with one effect
+    per cell (own status, the exclusion term, breadth and the firm-level controls), then the
+    meta-regression of the estimated cell effects on the cell's composition S_c / (n_c - 1)
+    with region and industry effects, t(G - K) reference (see the module docstring)."""
+    data = subset.copy()
+    data[COMPOSITION] = data[exposure] + data[EXCLUSION]
+    dropped = 0
+    if family in ("logit", "probit"):
+        varying = data.groupby(CELL)[outcome].transform("nunique") > 1
+        dropped = data.loc[~varying, CELL].nunique()
+        data = data.loc[varying]
+    firm_controls = [
+        term for term in controls if term not in ("C(region)", "C(industry)", "region", "industry")
+    ]
+    formula = f"{outcome} ~ C({CELL}) + " + " + ".join([*terms, *firm_controls])
+    try:
+        fitted = fit_model(formula, data, family, "robust" if WEIGHT in data else "classical")
+        effects = cell_effects(fitted, data)
+        cells = data.groupby(CELL)[[COMPOSITION, "region", "industry"]].first()
+        test = between_cells_test(
+            effects["effect"], effects["variance"], cells, COMPOSITION, ["region", "industry"]
+        )
+    except BuzzpipeError as error:
+        results.meta.setdefault("notes", []).append(
+            f"{outcome}: spillover_exposure (between cells) not estimated: {error}"
+        )
+        return
+    critical = float(stats.t.ppf(0.975, test.df))
+    note = [
+        measure + ";",
+        f"between-cells test: {test.cells} cell effects from a {family} fit with one effect "
+        "per cell (own status, exclusion term, breadth and firm-level controls), regressed on "
+        "the cell's share of pipeline firms S_c / (n_c - 1) with region and industry effects "
+        "(random-effects meta-regression, weights 1 / (v_c + tau^2), tau^2 = "
+        f"{test.heterogeneity:.3g}; Knapp-Hartung error, t({test.df}) reference);",
+    ]
+    if dropped:
+        cells_word = "cell" if dropped == 1 else "cells"
+        note.append(f"{dropped} {cells_word} whose firms all share one outcome left out;")
+    results.add_test(
+        outcome,
+        "spillover_exposure",
+        Estimate(
+            estimate=test.estimate,
+            std_error=test.std_error,
+            p_value=test.p_value,
+            inference=BETWEEN_INFERENCE,
+            interval=Interval.bounded(
+                test.estimate - critical * test.std_error,
+                test.estimate + critical * test.std_error,
+            ),
+            statistic=test.estimate / test.std_error if test.std_error > 0 else math.nan,
+            hypothesis=f"b[{exposure}] = 0 ({len(data)} firms in {test.cells} cells)",
+            note=" ".join([*note, *fitted.notes]),
+        ),
+    )

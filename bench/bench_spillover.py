@@ -22,12 +22,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+import numpy as np  # noqa: E402
+import statsmodels.api as sm  # noqa: E402
+import statsmodels.formula.api as smf  # noqa: E402
+from scipy import stats  # noqa: E402
 from test_study_spillover import spillover_results, spillover_survey  # noqa: E402
 
 from buzzpipe.study.battery import analysis_frame_of  # noqa: E402
 from buzzpipe.study.models import breadth_terms, control_terms  # noqa: E402
 from buzzpipe.study.results import StudyResults  # noqa: E402
-from buzzpipe.study.spillover import CELL_CLUSTERED, assess_spillover  # noqa: E402
+from buzzpipe.study.spillover import (  # noqa: E402
+    CELL,
+    CELL_CLUSTERED,
+    EXCLUSION,
+    LEAVE_ONE_OUT,
+    assess_spillover,
+    leave_one_out_parts,
+)
 from buzzpipe.synth import synthesize  # noqa: E402
 
 ALPHA = 0.05
@@ -73,12 +84,79 @@ def with_links(seeds: int, first_seed: int) -> None:
     )
 
 
+def cr2_satterthwaite(
+    design: np.ndarray, response: np.ndarray, clusters: np.ndarray, column: int
+) -> tuple[float, float, float, float]:
+    """(estimate, CR2 standard error, Bell-McCaffrey Satterthwaite df, p-value) of one OLS
+    coefficient with errors clustered by ``clusters`` (Bell and McCaffrey 2002; Imbens and
+    Kolesar 2016: df from the homoskedastic working model)."""
+    inverse = np.linalg.inv(design.T @ design)
+    coefficients = inverse @ design.T @ response
+    residuals = response - design @ coefficients
+    annihilator = np.eye(len(response)) - design @ inverse @ design.T
+    contrast = inverse[:, column]
+    columns, variance = [], 0.0
+    for label in np.unique(clusters):
+        rows = np.flatnonzero(clusters == label)
+        values, vectors = np.linalg.eigh(annihilator[np.ix_(rows, rows)])
+        root = np.where(values > 1e-12, 1 / np.sqrt(np.clip(values, 1e-12, None)), 0.0)
+        adjust = (vectors * root) @ vectors.T  # (I - H_gg)^(-1/2)
+        weight = adjust @ (design[rows] @ contrast)
+        variance += float(weight @ residuals[rows]) ** 2
+        columns.append(annihilator[:, rows] @ weight)
+    gram = np.array(columns) @ np.array(columns).T
+    df = float(np.trace(gram) ** 2 / np.sum(gram * gram))
+    estimate, std_error = float(coefficients[column]), float(np.sqrt(variance))
+    return estimate, std_error, df, float(2 * stats.t.sf(abs(estimate / std_error), df))
+
+
+def check_cr2_against_statsmodels_hc2(seed: int = 7) -> None:
+    """With every firm its own cluster CR2 is HC2: compared with statsmodels' HC2 error."""
+    rng = np.random.default_rng(seed)
+    design = np.column_stack([np.ones(200), rng.normal(size=(200, 2))])
+    response = design @ [0.5, 1.0, 0.0] + rng.normal(size=200) * (1 + np.abs(design[:, 1]))
+    _, std_error, _, _ = cr2_satterthwaite(design, response, np.arange(200), 2)
+    theirs = sm.OLS(response, design).fit(cov_type="HC2").bse[2]
+    assert abs(std_error / theirs - 1) < 1e-10, (std_error, theirs)
+
+
+def lpm_cr2_size(seeds: int, spillover: float, first_seed: int) -> None:
+    """Rejection rate of the LPM spill-over coefficient with CR2 errors by cell and
+    Satterthwaite df (the cross-check the issue asks for), on the no-links surveys."""
+    check_cr2_against_statsmodels_hc2()
+    rejections, degrees = 0, []
+    for seed in range(seeds):
+        frame = spillover_survey(first_seed + seed, spillover)
+        frame[LEAVE_ONE_OUT], frame[EXCLUSION], frame[CELL] = leave_one_out_parts(frame)
+        frame = frame.dropna(subset=[LEAVE_ONE_OUT])
+        frame["own_pipeline"] = (frame["breadth_international"] > 0).astype(float)
+        model = smf.ols(
+            f"product ~ {LEAVE_ONE_OUT} + breadth_regional + breadth_international + own_pipeline"
+            f" + {EXCLUSION} + np.log(employees) + C(industry) + C(region)",
+            frame,
+        )
+        column = model.exog_names.index(LEAVE_ONE_OUT)
+        _, _, df, p_value = cr2_satterthwaite(
+            model.exog, model.endog, frame[CELL].to_numpy(), column
+        )
+        rejections += p_value < ALPHA
+        degrees.append(df)
+    print(
+        f"LPM, CR2 by cell, Satterthwaite df (mean {np.mean(degrees):.1f}), spill-over "
+        f"{spillover}: {rate(rejections, seeds)}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, default=300)
     parser.add_argument("--power-seeds", type=int, default=100)
     parser.add_argument("--links", type=int, default=0)
+    parser.add_argument("--cr2", type=int, default=0, help="seeds of the LPM CR2 cross-check")
     arguments = parser.parse_args()
+    if arguments.cr2:
+        lpm_cr2_size(arguments.cr2, 0.0, 1000)
+        return
     without_links(arguments.seeds, 0.0, 1000)
     for effect in (1.5, 2.5):
         without_links(arguments.power_seeds, effect, 2000)

@@ -8,8 +8,9 @@ firm-level robust exposure test on ``norway2010`` surveys (no spill-over there).
 
     PYTHONPATH=src python bench/bench_spillover.py --seeds 300 [--links 200]
 
-Prints each rate with its binomial standard error, and the seconds per seed of each path as a
-ratio to the pooled Wald fit measured in the same run.
+Prints each rate with its binomial standard error, the mean standard error beside the actual
+spread of the estimates, the power of each test at the critical value that gives it a 5% size
+on the null seeds of the same run (size-adjusted power), and the seconds per seed.
 """
 
 from __future__ import annotations
@@ -50,19 +51,31 @@ def rate(rejections: int, seeds: int) -> str:
     return f"{share:6.3f} (+- {math.sqrt(max(share * (1 - share), 1e-12) / seeds):.3f}, n={seeds})"
 
 
-def without_links(seeds: int, spillover: float, first_seed: int) -> dict[str, float]:
-    """Rejections of each no-links test over the seeds, and the seconds spent."""
-    counts = {"spillover_exposure": 0, CELL_CLUSTERED: 0}
+def without_links(seeds: int, spillover: float, first_seed: int) -> dict[str, np.ndarray]:
+    """Rejection rates, mean standard error and spread of the estimates of each no-links
+    test over the seeds; returns each test's statistics (estimate / standard error)."""
+    names = ("spillover_exposure", CELL_CLUSTERED)
+    estimates = {name: [] for name in names}
+    errors = {name: [] for name in names}
+    p_values = {name: [] for name in names}
     started = time.perf_counter()
     for seed in range(seeds):
         results = spillover_results(spillover_survey(first_seed + seed, spillover))
-        for name in counts:
+        for name in names:
             test = results.tests["product"][name]
-            counts[name] += test.p_value < ALPHA
-    print(
-        f"spill-over {spillover}: " + "; ".join(f"{k} {rate(v, seeds)}" for k, v in counts.items())
-    )
-    return {"seconds": time.perf_counter() - started}
+            estimates[name].append(test.estimate)
+            errors[name].append(test.std_error)
+            p_values[name].append(test.p_value)
+    seconds = (time.perf_counter() - started) / seeds
+    for name in names:
+        rejections = int(np.sum(np.array(p_values[name]) < ALPHA))
+        print(
+            f"spill-over {spillover}, {name}: rejects {rate(rejections, seeds)}; mean estimate "
+            f"{np.mean(estimates[name]):.3f}, spread across seeds {np.std(estimates[name]):.3f}, "
+            f"mean standard error {np.mean(errors[name]):.3f}"
+        )
+    print(f"  {seconds:.3f} s per seed (all exposure models)")
+    return {name: np.array(estimates[name]) / np.array(errors[name]) for name in names}
 
 
 def with_links(seeds: int, first_seed: int) -> None:
@@ -157,9 +170,16 @@ def main() -> None:
     if arguments.cr2:
         lpm_cr2_size(arguments.cr2, 0.0, 1000)
         return
-    without_links(arguments.seeds, 0.0, 1000)
+    null = without_links(arguments.seeds, 0.0, 1000)
     for effect in (1.5, 2.5):
-        without_links(arguments.power_seeds, effect, 2000)
+        alternative = without_links(arguments.power_seeds, effect, 2000)
+        for name, statistics in null.items():
+            critical = np.quantile(np.abs(statistics), 1 - ALPHA)  # size-adjusted
+            detected = int(np.sum(alternative[name] > critical))
+            print(
+                f"  size-adjusted power of {name} (|t| > {critical:.2f}, the null's 95th "
+                f"percentile): {rate(detected, len(alternative[name]))}"
+            )
     if arguments.links:
         with_links(arguments.links, 0)
 

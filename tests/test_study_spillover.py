@@ -1,9 +1,11 @@
-"""Spill-over without links: the leave-one-out share corrected for exclusion bias.
+"""Spill-over: the leave-one-out share corrected for exclusion bias, and its tests.
 
-Checked against statsmodels (estimate and cell-clustered error), against the reparametrised
-model on the cell's composition, and by simulation over many seeds: with no spill-over the
-corrected estimate is centred on zero while the naive one is pulled down by exclusion; with a
-true spill-over the corrected test detects it.
+Checked against statsmodels (the pooled estimate and cell-clustered error; the between-cells
+test through a statsmodels logit with cell dummies and weighted least squares), against the
+reparametrised model on the cell's composition, and by simulation over many seeds: with no
+spill-over the primary (between-cells) test holds its size and the corrected estimate is
+centred on zero while the naive one is pulled down by exclusion; with a true spill-over the
+test detects it. With links: size on norway2010 surveys, detection on buzz surveys.
 """
 
 import numpy as np
@@ -247,10 +249,10 @@ def binomial_band(rate: float, seeds: int, width: float = 3.0) -> tuple[float, f
 @pytest.mark.slow
 def test_between_cells_test_holds_its_size_where_the_pooled_wald_test_does_not():
     """No spill-over, 300 seeds at N = 1,604 in 40 cells: the primary (between-cells) test
-    rejects at 5% within 3 binomial standard errors of 5% (4 to 26 of 300; measured 12, 4.0%),
+    rejects at 5% within 3 binomial standard errors of 5% (4 to 26 of 300; measured 16, 5.3%),
     its estimate is centred on zero (within 3 Monte Carlo errors) while the naive estimate is
     pulled down by exclusion; the pooled cell-clustered Wald test on the same surveys rejects
-    more than 5% + 3 standard errors (measured 14.7%): the reason for the change."""
+    more than 5% + 3 standard errors (measured 34 of 300, 11.3%): the reason for the change."""
     between, pooled, naive, between_rejects, pooled_rejects = [], [], [], 0, 0
     for seed in range(SIZE_SEEDS):
         results = spillover_results(spillover_survey(1000 + seed, 0.0))
@@ -272,11 +274,11 @@ def test_between_cells_test_holds_its_size_where_the_pooled_wald_test_does_not()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spillover, expected_power", [(1.5, 0.35), (2.5, 0.75)])
+@pytest.mark.parametrize("spillover, expected_power", [(1.5, 0.35), (2.5, 0.70)])
 def test_between_cells_test_detects_a_spillover(spillover, expected_power):
     """With a spill-over on the log-odds the primary test rejects (with the right sign) in at
-    least the expected power less 3 binomial standard errors of 100 seeds (measured: see the
-    module docstring), and its estimate is centred on the truth (3 Monte Carlo errors)."""
+    least the expected power less 3 binomial standard errors of 100 seeds (measured 35 and 70
+    of 100), and its estimate is centred on the truth (3 Monte Carlo errors)."""
     estimates, detected = [], 0
     for seed in range(POWER_SEEDS):
         results = spillover_results(spillover_survey(2000 + seed, spillover=spillover))

@@ -34,14 +34,16 @@ error 0.05) while the naive one averages -0.70; a spill-over of 1.5 on the log-o
 Inference without links. The spill-over is identified only by the cell's composition, a
 regressor constant within cells, across 40 cells of unequal size of which region and industry
 effects use 12 degrees of freedom. The pooled logit with cell-clustered errors (G/(G-1), normal
-reference) then over-rejects: 14.7% at a nominal 5% over 300 seeds (44 of 300). Why: the
-cluster-robust meat is built from residuals that region and industry effects have already
-partialled out, so in the 40-dimensional space of cell sums the design's leverage averages
-about a third, shrinking the variance estimate, and the estimate has far fewer effective
-degrees of freedom than G - 1 = 39: the Bell-McCaffrey (CR2) Satterthwaite degrees of freedom
-of the same coefficient in the linear probability model average 12.9
-(``bench/bench_spillover.py --cr2``). The wild score bootstrap by cell (Rademacher) helps only
-part of the way (8.5% over 200 seeds).
+reference) then over-rejects: 14.7% at a nominal 5% over 300 seeds when first measured, 11.3%
+(34 of 300, seeds 1000-1299) in ``bench/bench_spillover.py``. Why: the cluster-robust meat is
+built from residuals that region and industry effects have already partialled out, so in the
+40-dimensional space of cell sums the design's leverage is large (13 of 40 dimensions),
+shrinking the variance estimate, and the estimate has far fewer effective degrees of freedom
+than G - 1 = 39: the Bell-McCaffrey (CR2) Satterthwaite degrees of freedom of the same
+coefficient in the linear probability model average 12.4, and with CR2 errors and that t
+reference the LPM test rejects 4.3% (13 of 300; ``bench/bench_spillover.py --cr2``, checked
+against statsmodels' HC2 with one firm per cluster). The wild score bootstrap by cell
+(Rademacher weights) helps only part of the way (8.5% over 200 seeds).
 
 The primary test without links is therefore made between cells, where the identifying
 variation lives (Donald and Lang 2007, two steps): (1) the model with one effect per cell in
@@ -50,14 +52,13 @@ firm-level controls kept), whose cell effects a_c carry the composition's effect
 sampling variances v_c; (2) the regression of a_c on S_c / (n_c - 1) with region and industry
 effects, weighted by 1 / (v_c + tau^2) with the between-cell variance tau^2 by the method of
 moments (DerSimonian and Laird), the error by Knapp and Hartung (2003) (weighted residual
-variance) and a t(G - K) reference (26 df with 40 cells). It holds its size: 4.0% over 300
-seeds (12 of 300; 5% +- 3 binomial standard errors is 1.2% to 8.8%), with power 69% at a
-spill-over of 2.5 on the log-odds (over 100 seeds). Its standard error (about 0.88) matches
-the actual spread of the pooled estimate (0.87 across seeds), so no power is given up: the
-pooled Wald test's higher detection rate came from its too-small error. Cells whose firms all
-share one outcome have no finite effect and are left out (the note says how many). The pooled
-cell-clustered Wald test stays as ``spillover_exposure_cell_clustered`` (with the wild
-bootstrap beside it), a sensitivity column only.
+variance) and a t(G - K) reference (26 df with 40 cells). It holds its size: 5.3% over 300
+seeds (16 of 300; 5% +- 3 binomial standard errors is 1.2% to 8.8%), with power 35% at a
+spill-over of 1.5 on the log-odds and 70% at 2.5 (100 seeds each; the pooled Wald test's 53%
+and 88% on the same seeds come with its 11.3% size). Cells whose firms all share one outcome
+have no finite effect and are left out (the note says how many). The pooled cell-clustered
+Wald test stays as ``spillover_exposure_cell_clustered`` (with the wild bootstrap beside it),
+a sensitivity column only.
 
 With links the exposure varies between firms of one region and the firm-level robust test
 holds its size: on ``norway2010`` surveys (no spill-over) it rejects 5.3% of 300 seeds at 5%

@@ -156,43 +156,75 @@ def cell_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return data
 
 
-def test_between_cells_test_matches_statsmodels_logit_and_weighted_least_squares():
-    frame = spillover_survey(3, spillover=1.0)
-    results = spillover_results(frame)
-    primary = results.tests["product"]["spillover_exposure"]
-    assert primary.inference == BETWEEN_INFERENCE and "Knapp-Hartung" in primary.note
-
-    data = cell_frame(frame)
+def statsmodels_between_cells(
+    data: pd.DataFrame, firm_terms: str, cell_terms: str
+) -> tuple[float, float, float, int]:
+    """(estimate, error, p-value, df) of the two steps through statsmodels: a logit with cell
+    dummies, then weighted least squares of the cell effects with a method-of-moments tau^2."""
+    data = data.loc[data.groupby(CELL)["product"].transform("nunique") > 1].copy()
     cells = pd.factorize(data[CELL], sort=True)[0]
     data["cell"] = cells
-    theirs = smf.logit(
-        "product ~ C(cell) + breadth_regional + breadth_international + own_pipeline"
-        f" + {EXCLUSION} + np.log(employees)",
-        data,
-    ).fit(disp=0, method="newton", tol=1e-12, maxiter=100)
-    names = ["Intercept"] + [f"C(cell)[T.{c}]" for c in range(1, cells.max() + 1)]
-    contrast = np.zeros((cells.max() + 1, len(theirs.params)))
+    theirs = smf.logit(f"product ~ C(cell) + {firm_terms}", data).fit(
+        disp=0, method="newton", tol=1e-12, maxiter=100
+    )
+    names = list(theirs.params.index)
+    contrast = np.zeros((cells.max() + 1, len(names)))
     contrast[:, 0] = 1.0
     for c in range(1, cells.max() + 1):
-        contrast[c, list(theirs.params.index).index(names[c])] = 1.0
-    effects = contrast @ theirs.params.to_numpy()
-    variances = np.diag(contrast @ theirs.cov_params().to_numpy() @ contrast.T)
-    by_cell = data.groupby("cell")[["composition", "region", "industry"]].first()
-    by_cell["effect"], by_cell["variance"] = effects, variances
-
-    # method-of-moments tau^2 from statsmodels' fixed-effect WLS and an explicit projection
-    formula = "effect ~ composition + C(region) + C(industry)"
+        contrast[c, names.index(f"C(cell)[T.{c}]")] = 1.0
+    by_cell = data.groupby("cell")[["composition", EXCLUSION, "region", "industry"]].first()
+    by_cell["effect"] = contrast @ theirs.params.to_numpy()
+    by_cell["variance"] = np.diag(contrast @ theirs.cov_params().to_numpy() @ contrast.T)
+    formula = f"effect ~ composition + C(region) + C(industry){cell_terms}"
     fixed = smf.wls(formula, by_cell, weights=1 / by_cell["variance"]).fit()
     design, weight = fixed.model.exog, np.diag(1 / by_cell["variance"].to_numpy())
     projection = weight - weight @ design @ np.linalg.inv(design.T @ weight @ design) @ (
         design.T @ weight
     )
     tau2 = max(0.0, (fixed.ssr - fixed.df_resid) / np.trace(projection))
-    pooled = smf.wls(formula, by_cell, weights=1 / (by_cell["variance"] + tau2)).fit()
-    assert primary.estimate == pytest.approx(pooled.params["composition"], rel=1e-6)
-    assert primary.std_error == pytest.approx(pooled.bse["composition"], rel=1e-6)
-    assert primary.p_value == pytest.approx(pooled.pvalues["composition"], rel=1e-6)
-    assert f"t({int(pooled.df_resid)})" in primary.note
+    final = smf.wls(formula, by_cell, weights=1 / (by_cell["variance"] + tau2)).fit()
+    return (
+        final.params["composition"],
+        final.bse["composition"],
+        final.pvalues["composition"],
+        int(final.df_resid),
+    )
+
+
+@pytest.mark.parametrize(
+    "name, group, firm_terms, cell_terms",
+    [
+        (
+            "spillover_exposure",
+            None,
+            f"breadth_regional + breadth_international + own_pipeline + {EXCLUSION}",
+            "",
+        ),
+        (
+            "spillover_exposure_own_pipeline",
+            1.0,
+            "breadth_regional + breadth_international",
+            f" + {EXCLUSION}",  # 1 / (n_c - 1) for every firm of the cell: a cell-level term
+        ),
+        ("spillover_exposure_no_pipeline", 0.0, "breadth_regional", ""),
+    ],
+)
+def test_between_cells_test_matches_statsmodels_logit_and_weighted_least_squares(
+    name, group, firm_terms, cell_terms
+):
+    frame = spillover_survey(3, spillover=1.0)
+    primary = spillover_results(frame).tests["product"][name]
+    assert primary.inference == BETWEEN_INFERENCE and "Knapp-Hartung" in primary.note
+    data = cell_frame(frame)
+    if group is not None:
+        data = data.loc[data["own_pipeline"] == group]
+    estimate, error, p_value, df = statsmodels_between_cells(
+        data, f"{firm_terms} + np.log(employees)", cell_terms
+    )
+    assert primary.estimate == pytest.approx(estimate, rel=1e-6)
+    assert primary.std_error == pytest.approx(error, rel=1e-6)
+    assert primary.p_value == pytest.approx(p_value, rel=1e-6)
+    assert f"t({df})" in primary.note
 
 
 def test_between_cells_test_refuses_a_design_without_residual_degrees_of_freedom():

@@ -69,10 +69,11 @@ with their own pipeline (x_i = 1: the exclusion term is 1 / (n_c - 1)) and for f
 (x_i = 0: no exclusion term). The naive pooled estimate is recorded as a description beside
 the corrected one, never used for a verdict.
 
-Results: ``tests[outcome]["spillover_exposure"]`` (all firms, the verdict's number: between
-cells without links) and ``..._own_pipeline`` / ``..._no_pipeline`` (without links these two
-keep the cell-clustered Wald test, which over-rejects: read them as descriptions); without
-links also ``..._cell_clustered``, ``..._wild_bootstrap`` and
+Results: ``tests[outcome]["spillover_exposure"]`` (all firms, the verdict's number) and
+``..._own_pipeline`` / ``..._no_pipeline``, all three between cells without links (for firms
+with a pipeline the exclusion term 1 / (n_c - 1) is constant within a cell, so it moves to the
+second step as a cell-level term); without links also the pooled cell-clustered Wald tests
+``<name>_cell_clustered``, ``spillover_exposure_wild_bootstrap`` and
 ``descriptions[outcome]["spillover_exposure_naive"]``; the exposure measure is named in
 ``note``.
 """
@@ -218,16 +219,18 @@ def assess_spillover(
             results.add_description(outcome, name, estimate)
             continue
         estimate.note = " ".join([measure, *fitted.notes])
-        if name == "spillover_exposure" and exclusion:
-            name = CELL_CLUSTERED  # the pooled Wald test: a sensitivity column (over-rejects)
+        if exclusion:  # without links: the test between cells is primary (see the docstring)
+            _between_cells(
+                results, outcome, name, subset, terms, controls, family, exposure, measure
+            )
+            name = f"{name}_cell_clustered"  # the pooled Wald test: over-rejects
             estimate.note = " ".join(
                 [
                     "pooled model, cell-clustered Wald test: over-rejects with a few dozen "
-                    "cells (see spillover_exposure, between cells, for the primary test);",
+                    "cells (the test between cells is the primary one);",
                     estimate.note,
                 ]
             )
-            _between_cells(results, outcome, subset, terms, controls, family, exposure, measure)
         results.add_test(outcome, name, estimate)
         if (
             name == CELL_CLUSTERED
@@ -292,14 +295,21 @@ def cell_effects(fitted: Any, subset: pd.DataFrame, cell_column: str = CELL) -> 
     return frame.groupby(subset[cell_column].to_numpy()).first()
 
 
-def cell_design(cells: pd.DataFrame, regressor: str, covariates: Sequence[str]) -> np.ndarray:
-    """Intercept, the cells' regressor, and dummies of each covariate (first level left out)."""
+def cell_design(
+    cells: pd.DataFrame,
+    regressor: str,
+    covariates: Sequence[str],
+    numeric: Sequence[str] = (),
+) -> np.ndarray:
+    """Intercept, the cells' regressor, dummies of each covariate (first level left out) and
+    the numeric columns as they are."""
     dummies = [
         pd.get_dummies(cells[name].astype(str), prefix=name, drop_first=True, dtype=float)
         for name in covariates
     ]
     intercept = pd.Series(1.0, index=cells.index, name="Intercept")
-    return pd.concat([intercept, cells[regressor], *dummies], axis=1).to_numpy(dtype=float)
+    columns = [intercept, cells[regressor], *dummies, *(cells[name] for name in numeric)]
+    return pd.concat(columns, axis=1).to_numpy(dtype=float)
 
 
 @dataclass
@@ -320,11 +330,13 @@ def between_cells_test(
     cells: pd.DataFrame,
     regressor: str,
     covariates: Sequence[str],
+    numeric: Sequence[str] = (),
 ) -> BetweenCellsTest:
     """Random-effects meta-regression of the estimated cell effects on the cells' ``regressor``
-    with the covariates as fixed effects: weights 1 / (v_c + tau^2), tau^2 by the method of
-    moments (DerSimonian-Laird), error by Knapp and Hartung (2003), t(G - K) reference."""
-    design = cell_design(cells.loc[effects.index], regressor, covariates)
+    with the covariates as fixed effects (and the ``numeric`` cell-level columns): weights
+    1 / (v_c + tau^2), tau^2 by the method of moments (DerSimonian-Laird), error by Knapp and
+    Hartung (2003), t(G - K) reference."""
+    design = cell_design(cells.loc[effects.index], regressor, covariates, numeric)
     response = effects.to_numpy(dtype=float)
     variance = variances.loc[effects.index].to_numpy(dtype=float)
     rank = np.linalg.matrix_rank(design)
@@ -357,6 +369,7 @@ def between_cells_test(
 def _between_cells(
     results: StudyResults,
     outcome: str,
+    name: str,
     subset: pd.DataFrame,
     terms: Sequence[str],
     controls: Sequence[str],
@@ -364,10 +377,12 @@ def _between_cells(
     exposure: str,
     measure: str,
 ) -> None:
-    """The primary spill-over test without links, ``spillover_exposure``: a fit with one effect
-    per cell (own status, the exclusion term, breadth and the firm-level controls), then the
-    meta-regression of the estimated cell effects on the cell's composition S_c / (n_c - 1)
-    with region and industry effects, t(G - K) reference (see the module docstring)."""
+    """A spill-over test without links between cells (``name``: all firms or one of the two
+    groups): a fit with one effect per cell (own status, the exclusion term, breadth and the
+    firm-level controls), then the meta-regression of the estimated cell effects on the cell's
+    composition S_c / (n_c - 1) with region and industry effects, t(G - K) reference (see the
+    module docstring). An exclusion term constant within cells (firms with a pipeline:
+    1 / (n_c - 1)) moves from the first step to the second."""
     data = subset.copy()
     data[COMPOSITION] = data[exposure] + data[EXCLUSION]
     dropped = 0
@@ -378,17 +393,26 @@ def _between_cells(
     firm_controls = [
         term for term in controls if term not in ("C(region)", "C(industry)", "region", "industry")
     ]
+    cell_level = []
+    if EXCLUSION in terms and (data.groupby(CELL)[EXCLUSION].nunique() <= 1).all():
+        terms = [term for term in terms if term != EXCLUSION]
+        cell_level = [EXCLUSION]
     formula = f"{outcome} ~ C({CELL}) + " + " + ".join([*terms, *firm_controls])
     try:
         fitted = fit_model(formula, data, family, "robust" if WEIGHT in data else "classical")
         effects = cell_effects(fitted, data)
-        cells = data.groupby(CELL)[[COMPOSITION, "region", "industry"]].first()
+        cells = data.groupby(CELL)[[COMPOSITION, *cell_level, "region", "industry"]].first()
         test = between_cells_test(
-            effects["effect"], effects["variance"], cells, COMPOSITION, ["region", "industry"]
+            effects["effect"],
+            effects["variance"],
+            cells,
+            COMPOSITION,
+            ["region", "industry"],
+            numeric=cell_level,
         )
     except BuzzpipeError as error:
         results.meta.setdefault("notes", []).append(
-            f"{outcome}: spillover_exposure (between cells) not estimated: {error}"
+            f"{outcome}: {name} (between cells) not estimated: {error}"
         )
         return
     critical = float(stats.t.ppf(0.975, test.df))
@@ -405,7 +429,7 @@ def _between_cells(
         note.append(f"{dropped} {cells_word} whose firms all share one outcome left out;")
     results.add_test(
         outcome,
-        "spillover_exposure",
+        name,
         Estimate(
             estimate=test.estimate,
             std_error=test.std_error,

@@ -76,7 +76,11 @@ the corrected one, never used for a verdict.
 Results: ``tests[outcome]["spillover_exposure"]`` (all firms, the verdict's number) and
 ``..._own_pipeline`` / ``..._no_pipeline``, all three between cells without links (for firms
 with a pipeline the exclusion term 1 / (n_c - 1) is constant within a cell, so it moves to the
-second step as a cell-level term); without links also the pooled cell-clustered Wald tests
+second step as a cell-level term; their sizes over the 300 null seeds: 5.0% with a pipeline,
+3.3% without, where the pooled cell-clustered tests reject 15.3% and 11.0%; the estimate for
+firms with a pipeline averages +0.31 against a spread of 1.60, a small-sample bias of logit
+cell effects estimated from a cell's few pipeline firms, so read it as a description);
+without links also the pooled cell-clustered Wald tests
 ``<name>_cell_clustered``, ``spillover_exposure_wild_bootstrap`` and
 ``descriptions[outcome]["spillover_exposure_naive"]``; the exposure measure is named in
 ``note``.

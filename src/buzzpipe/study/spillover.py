@@ -167,9 +167,11 @@ def assess_spillover(
     seed: int = 0,
     wild_bootstrap_draws: int = 0,
 ) -> None:
-    """Fit the exposure models (all firms, own pipeline, no pipeline) and record their terms;
-    with ``wild_bootstrap_draws`` the pooled leave-one-out test also gets a wild score bootstrap
-    by cell (``spillover_exposure_wild_bootstrap``, binary models)."""
+    """Fit the exposure models (all firms, own pipeline, no pipeline) and record their terms:
+    with links firm-level robust; without links tested between cells, the pooled
+    cell-clustered fits kept as ``<name>_cell_clustered``, and with ``wild_bootstrap_draws`` the
+    pooled test also gets a wild score bootstrap by cell
+    (``spillover_exposure_wild_bootstrap``, binary models)."""
     data = frame.copy()
     if has_link_exposure(frame):
         exposure, vcov = EXPOSURE, "robust"

@@ -126,9 +126,8 @@ def test_survey_without_regional_scale_compares_national_with_international(tabl
     assert verdicts["complementarity"].verdict != NOT_ASSESSED
     assert "interaction_national_international" in results.tests["product"]
     assert any("no regional scale" in note for note in results.meta["notes"])
-    assert results.tests["product"]["spillover_exposure"].inference == (
-        "cluster(region_industry_cell)"
-    )
+    assert results.tests["product"]["spillover_exposure"].inference.startswith("between cells")
+    assert "spillover_exposure_cell_clustered" in results.tests["product"]
 
 
 def test_sampling_weights_reach_the_models_and_make_population_totals(tables):

@@ -106,7 +106,8 @@ def test_every_part_of_the_battery_runs_on_a_survey_without_the_regional_scale(c
     }
     assert expected <= set(tests)
     assert not any("regional" in name for name in tests)
-    assert tests["spillover_exposure"].inference == "cluster(region_industry_cell)"
+    assert tests["spillover_exposure"].inference.startswith("between cells")
+    assert tests["spillover_exposure_cell_clustered"].inference == "cluster(region_industry_cell)"
     assert "equal_breadth_national" in results.tests["across_outcomes"]
     programmes = {(cf.programme, cf.targeting, cf.allocation): cf for cf in results.counterfactuals}
     assert len(programmes) == 6  # every default scenario, the cluster ones included

@@ -218,12 +218,16 @@ def test_spillover_through_links_is_found_when_built_in_and_not_when_absent(fram
     assert _spillover(without).tests["product"]["spillover_exposure"].p_value > 0.001
 
 
-def test_spillover_without_links_uses_cells_and_clusters_by_cell(frame):
+def test_spillover_without_links_tests_between_cells_and_keeps_the_cell_clustered_fit(frame):
+    from buzzpipe.study.spillover import BETWEEN_INFERENCE, CELL_CLUSTERED
+
     no_links = frame.drop(columns=["pipeline_exposure", "pipeline_exposure_unknown_share"])
     results = _spillover(no_links)
-    pooled = results.tests["product"]["spillover_exposure"]
+    primary = results.tests["product"]["spillover_exposure"]
+    assert primary.inference == BETWEEN_INFERENCE
+    assert "leave-one-out" in primary.note
+    pooled = results.tests["product"][CELL_CLUSTERED]
     assert pooled.inference == "cluster(region_industry_cell)"
-    assert "leave-one-out" in pooled.note
 
 
 def test_heterogeneity_joint_tests_equal_a_hand_wald_statistic(product):
@@ -366,9 +370,10 @@ def test_leave_one_out_models_hold_a_strong_own_effect_apart_from_spillover():
         assert abs(null[name].estimate) < 3.5 * null[name].std_error, name
     no_pipeline = null["spillover_exposure_no_pipeline"]
     assert abs(no_pipeline.estimate) < 3.5 * no_pipeline.std_error
-    found = _cell_spillover(_cell_survey(13, spillover=0.35))["spillover_exposure"]
-    assert found.estimate > 0 and found.p_value < 0.01
-    assert found.inference == "cluster(region_industry_cell)"
+    found = _cell_spillover(_cell_survey(13, spillover=0.35))
+    assert found["spillover_exposure"].estimate > 0 and found["spillover_exposure"].p_value < 0.01
+    pooled = found["spillover_exposure_cell_clustered"]
+    assert pooled.estimate > 0 and pooled.inference == "cluster(region_industry_cell)"
 
 
 def test_equality_across_outcomes_refuses_a_copy_and_detects_a_difference(frame):

@@ -23,6 +23,7 @@ VARIABLE_WORDS = {
 COMPARED_SUFFIXES = {
     "cluster_region": "region-clustered",
     "wild_bootstrap": "wild bootstrap",
+    "cell_clustered": "cell-clustered (pooled)",
 }
 
 _BREADTH = re.compile(r"\bbreadth_(?P<scale>[a-z]+)\b")

@@ -205,6 +205,24 @@ def run_synth(args: argparse.Namespace) -> int:
 COMMANDS.append(add_synth)
 
 
+def _add_mapping_option(parser: argparse.ArgumentParser) -> None:
+    """``--mapping``, declared alike by every command that reads a user's survey."""
+    parser.add_argument(
+        "--mapping", help="TOML mapping of your columns and codes (or: norway, cis)"
+    )
+
+
+def _add_replications_option(container: argparse._ActionsContainer) -> None:
+    """``--replications`` of the counterfactual intervals, alike in ``study`` and the end-to-end
+    commands (a parser or an argument group)."""
+    container.add_argument(
+        "--replications",
+        type=int,
+        default=199,
+        help="bootstrap replications of the counterfactual intervals (default 199)",
+    )
+
+
 # The built-in calibrated survey that the main job studies.
 BUILTIN_PRESET, BUILTIN_SEED = "norway2010", 2010
 
@@ -220,9 +238,7 @@ def add_describe(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("file", nargs="?", help="survey file (.csv, .parquet, .dta, .sav)")
     parser.add_argument("--links", help="links file of an edge-list survey (FILE holds firms)")
-    parser.add_argument(
-        "--mapping", help="TOML mapping of your columns and codes (or: norway, cis)"
-    )
+    _add_mapping_option(parser)
     parser.add_argument("--csv", metavar="OUT", help="also write the table as CSV to OUT")
     parser.add_argument(
         "--weighted",
@@ -274,17 +290,10 @@ def add_study(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("file", help="survey file (.csv, .parquet, .dta, .sav)")
     parser.add_argument("--links", help="links file of an edge-list survey (FILE holds firms)")
-    parser.add_argument(
-        "--mapping", help="TOML mapping of your columns and codes (or: norway, cis)"
-    )
+    _add_mapping_option(parser)
     parser.add_argument("--out", required=True, help="where to write results.json")
     parser.add_argument("--seed", type=int, default=0, help="seed of every bootstrap (default 0)")
-    parser.add_argument(
-        "--replications",
-        type=int,
-        default=199,
-        help="bootstrap replications of the counterfactual intervals (default 199)",
-    )
+    _add_replications_option(parser)
     parser.set_defaults(func=run_study_command)
 
 
@@ -315,12 +324,7 @@ COMMANDS.append(add_study)
 def _add_study_options(parser: argparse.ArgumentParser) -> None:
     """The study's choices shared by ``replicate`` and ``analyze``."""
     group = parser.add_argument_group("study options")
-    group.add_argument(
-        "--replications",
-        type=int,
-        default=199,
-        help="bootstrap replications of the counterfactual intervals (default 199)",
-    )
+    _add_replications_option(group)
     group.add_argument(
         "--wild-draws",
         type=int,
@@ -435,9 +439,7 @@ def add_analyze(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("file", help="survey file, or the firms file of an edge-list survey")
     parser.add_argument("--links", help="links file of an edge-list survey")
-    parser.add_argument(
-        "--mapping", help="TOML mapping of your columns and codes (or: norway, cis)"
-    )
+    _add_mapping_option(parser)
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="seed of every bootstrap")
     _add_study_options(parser)

@@ -22,6 +22,7 @@ from buzzpipe.report.wording import (
     rule_text,
     test_label,
 )
+from buzzpipe.study.results import decode_float
 from buzzpipe.survey.schema import SCALES, parse_collab_column
 
 OUTCOME_LABELS = {
@@ -129,14 +130,8 @@ def _wild_bootstrap_words(name: str) -> str | None:
 
 def _float(value: Any) -> float | None:
     """The study's float encoding ("inf", "-inf", null) as a float; NaN and null as None."""
-    if value is None:
-        return None
-    if value == "inf":
-        return math.inf
-    if value == "-inf":
-        return -math.inf
-    value = float(value)
-    return None if math.isnan(value) else value
+    decoded = decode_float(value)
+    return None if decoded is None or math.isnan(decoded) else decoded
 
 
 def _interval(record: Mapping[str, Any] | None) -> list | None:

@@ -114,48 +114,34 @@ def main_specifications(frame: pd.DataFrame, outcome: str) -> list[ModelSpecific
             "the survey has no breadth column", expected="breadth_<scale> for some scale"
         )
     controls, control_columns = control_terms(frame)
-    specifications = [
-        ModelSpecification(
-            f"{term.removeprefix('breadth_')}_alone",
-            outcome,
-            _formula(outcome, [term]),
-            family,
-            (outcome, term),
+
+    def specification(
+        name: str, terms: Sequence[str], columns: Sequence[str]
+    ) -> ModelSpecification:
+        """A model of the outcome on ``terms``; ``columns`` are the data columns they read."""
+        return ModelSpecification(
+            name, outcome, _formula(outcome, terms), family, (outcome, *columns)
         )
-        for term in breadth
+
+    specifications = [
+        specification(f"{term.removeprefix('breadth_')}_alone", [term], [term]) for term in breadth
     ]
     specifications += [
-        ModelSpecification(
-            "breadth", outcome, _formula(outcome, breadth), family, (outcome, *breadth)
-        ),
-        ModelSpecification(
-            "controls",
-            outcome,
-            _formula(outcome, breadth + controls),
-            family,
-            (outcome, *breadth, *control_columns),
-        ),
+        specification("breadth", breadth, breadth),
+        specification("controls", breadth + controls, breadth + control_columns),
     ]
     with_group = breadth_terms(frame, with_group=True)
     if all(column in frame.columns for column in with_group):
         specifications.append(
-            ModelSpecification(
-                "controls_with_group",
-                outcome,
-                _formula(outcome, with_group + controls),
-                family,
-                (outcome, *with_group, *control_columns),
+            specification(
+                "controls_with_group", with_group + controls, with_group + control_columns
             )
         )
     partner_types = partner_type_columns(frame)
     if partner_types:
         specifications.append(
-            ModelSpecification(
-                "partner_types",
-                outcome,
-                _formula(outcome, partner_types + controls),
-                family,
-                (outcome, *partner_types, *control_columns),
+            specification(
+                "partner_types", partner_types + controls, partner_types + control_columns
             )
         )
     return specifications

@@ -182,28 +182,28 @@ class _ModelView:
         return design @ self.slopes + offset
 
 
-def _sample_offset(fit: object, sample: pd.DataFrame) -> np.ndarray | float:
-    offset = getattr(fit, "offset", None)
-    if offset is None:
-        return 0.0
-    if isinstance(offset, str):
-        return sample[offset].to_numpy(dtype=float)
-    values = np.asarray(offset, dtype=float)
+def _sample_values(fit: object, sample: pd.DataFrame, attribute: str) -> np.ndarray | None:
+    """The fit's ``offset`` or ``weights`` over the sample rows (None when the fit has none):
+    a column name is read from the sample, an array must have one value per row."""
+    given = getattr(fit, attribute, None)
+    if given is None:
+        return None
+    if isinstance(given, str):
+        return sample[given].to_numpy(dtype=float)
+    values = np.asarray(given, dtype=float)
     if values.shape == (len(sample),):
         return values
-    raise EstimationError("margins need the fit's offset as a column name of the data")
+    raise EstimationError(f"margins need the fit's {attribute} as a column name of the data")
+
+
+def _sample_offset(fit: object, sample: pd.DataFrame) -> np.ndarray | float:
+    offset = _sample_values(fit, sample, "offset")
+    return 0.0 if offset is None else offset
 
 
 def _sample_weights(fit: object, sample: pd.DataFrame) -> np.ndarray:
-    weights = getattr(fit, "weights", None)
-    if weights is None:
-        return np.ones(len(sample))
-    if isinstance(weights, str):
-        return sample[weights].to_numpy(dtype=float)
-    values = np.asarray(weights, dtype=float)
-    if values.shape == (len(sample),):
-        return values
-    raise EstimationError("margins need the fit's weights as a column name of the data")
+    weights = _sample_values(fit, sample, "weights")
+    return np.ones(len(sample)) if weights is None else weights
 
 
 def _model_variables(fit: object, data: pd.DataFrame) -> list[str]:

@@ -389,13 +389,11 @@ def inference_table(
     se = np.sqrt(np.clip(np.diag(np.atleast_2d(vcov)), 0.0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
         statistic = estimate / se
-    alpha = 1.0 - level / 100.0
+    critical = critical_value(df, level)
     if df is None:
-        critical = stats.norm.ppf(1.0 - alpha / 2.0)
         p_value = 2.0 * stats.norm.sf(np.abs(statistic))
         stat_name = "z"
     else:
-        critical = stats.t.ppf(1.0 - alpha / 2.0, df)
         p_value = 2.0 * stats.t.sf(np.abs(statistic), df)
         stat_name = "t"
     return pd.DataFrame(

@@ -78,13 +78,9 @@ def assess_heterogeneity(
     for model_name, test_name, moderator, formula in designs:
         if data[moderator if moderator == REGION_SIZE else "industry"].nunique() < 2:
             continue
-        try:
-            fitted = fit_model(formula, data, family, vcov)
-        except BuzzpipeError as error:
-            results.meta.setdefault("notes", []).append(f"{outcome}: {model_name}: {error}")
+        fitted = _fit_and_record(results, model_name, outcome, formula, data, family, vcov)
+        if fitted is None:
             continue
-        specification = ModelSpecification(model_name, outcome, formula, family, ())
-        results.add_model(model_result(specification, fitted, vcov))
         try:
             test = joint_interaction_test(fitted, inference, moderator)
         except BuzzpipeError as error:
@@ -118,10 +114,25 @@ def separate_estimates(
     for level in data[group_column].dropna().unique():
         name = f"{group_column}={level}"
         subset = data.loc[data[group_column] == level]
-        try:
-            fitted = fit_model(formula, subset, family, vcov)
-        except BuzzpipeError as error:
-            results.meta.setdefault("notes", []).append(f"{outcome}: {name}: {error}")
-            continue
-        specification = ModelSpecification(name, outcome, formula, family, ())
-        results.add_model(model_result(specification, fitted, vcov))
+        _fit_and_record(results, name, outcome, formula, subset, family, vcov)
+
+
+def _fit_and_record(
+    results: StudyResults,
+    name: str,
+    outcome: str,
+    formula: str,
+    data: pd.DataFrame,
+    family: str,
+    vcov: Any,
+) -> Any | None:
+    """Fit one model and add it to ``results.models``; a model the core refuses becomes a note
+    (``"<outcome>: <name>: <error>"``) and None, so the battery goes on without it."""
+    try:
+        fitted = fit_model(formula, data, family, vcov)
+    except BuzzpipeError as error:
+        results.meta.setdefault("notes", []).append(f"{outcome}: {name}: {error}")
+        return None
+    specification = ModelSpecification(name, outcome, formula, family, ())
+    results.add_model(model_result(specification, fitted, vcov))
+    return fitted

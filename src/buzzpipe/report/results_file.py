@@ -18,7 +18,6 @@ from typing import Any
 
 from buzzpipe.atomic_write import write_text
 from buzzpipe.errors import InputError
-from buzzpipe.study.results import decode_float
 
 FORMAT_VERSION = 1
 VERDICTS: tuple[str, ...] = ("found", "not_found", "opposite", "not_assessed")
@@ -146,7 +145,7 @@ class _Checker:
                 self.fail(here, "a segment needs two ends", segment, "[low, high]")
             for end, bound in enumerate(segment):
                 self.number(bound, f"{here}[{end}]")
-            low, high = (decode_float(bound) for bound in segment)
+            low, high = (_as_float(bound) for bound in segment)
             if low is not None and high is not None and low > high:
                 self.fail(here, "segment ends in the wrong order", f"[{low}, {high}]")
 
@@ -255,3 +254,14 @@ class _Checker:
                 )
             for column, value in enumerate(values):
                 self.number(value, f"{here}.values[{column}]")
+
+
+def _as_float(value: Any) -> float | None:
+    """A float from the study's encoding (None stays None)."""
+    if value is None:
+        return None
+    if value == "inf":
+        return math.inf
+    if value == "-inf":
+        return -math.inf
+    return float(value)

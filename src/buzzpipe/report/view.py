@@ -22,7 +22,6 @@ from buzzpipe.report.wording import (
     rule_text,
     test_label,
 )
-from buzzpipe.study.results import decode_float
 from buzzpipe.survey.schema import SCALES, parse_collab_column
 
 OUTCOME_LABELS = {
@@ -130,8 +129,14 @@ def _wild_bootstrap_words(name: str) -> str | None:
 
 def _float(value: Any) -> float | None:
     """The study's float encoding ("inf", "-inf", null) as a float; NaN and null as None."""
-    decoded = decode_float(value)
-    return None if decoded is None or math.isnan(decoded) else decoded
+    if value is None:
+        return None
+    if value == "inf":
+        return math.inf
+    if value == "-inf":
+        return -math.inf
+    value = float(value)
+    return None if math.isnan(value) else value
 
 
 def _interval(record: Mapping[str, Any] | None) -> list | None:

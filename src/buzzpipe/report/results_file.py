@@ -145,7 +145,7 @@ class _Checker:
                 self.fail(here, "a segment needs two ends", segment, "[low, high]")
             for end, bound in enumerate(segment):
                 self.number(bound, f"{here}[{end}]")
-            low, high = (_as_float(bound) for bound in segment)
+            low, high = (decode_float(bound) for bound in segment)
             if low is not None and high is not None and low > high:
                 self.fail(here, "segment ends in the wrong order", f"[{low}, {high}]")
 
@@ -256,8 +256,10 @@ class _Checker:
                 self.number(value, f"{here}.values[{column}]")
 
 
-def _as_float(value: Any) -> float | None:
-    """A float from the study's encoding (None stays None)."""
+def decode_float(value: Any) -> float | None:
+    """A float from the study's encoding: a number, "inf"/"-inf", or null (None stays None).
+
+    The report side's one reader of that encoding (the report may not import the study)."""
     if value is None:
         return None
     if value == "inf":

@@ -14,6 +14,7 @@ from typing import Any
 
 from buzzpipe import __version__
 from buzzpipe.report.intervals import exponentiated
+from buzzpipe.report.results_file import decode_float
 from buzzpipe.report.view_schema import VIEW_VERSION
 from buzzpipe.report.wording import (
     compared_variant,
@@ -129,14 +130,8 @@ def _wild_bootstrap_words(name: str) -> str | None:
 
 def _float(value: Any) -> float | None:
     """The study's float encoding ("inf", "-inf", null) as a float; NaN and null as None."""
-    if value is None:
-        return None
-    if value == "inf":
-        return math.inf
-    if value == "-inf":
-        return -math.inf
-    value = float(value)
-    return None if math.isnan(value) else value
+    decoded = decode_float(value)
+    return None if decoded is None or math.isnan(decoded) else decoded
 
 
 def _interval(record: Mapping[str, Any] | None) -> list | None:

@@ -25,7 +25,7 @@ the corrected spill-over coefficient.) Region and industry enter as main effects
 correlated effects; a shock common to one region x industry cell that also raises its
 pipeline share is not absorbed (the design has no variation left to absorb it), which the
 note says. With cells of one size the exclusion term is proportional to own status and
-already absorbed by it. Verified by simulation (``tests/test_study_spillover.py``, 1,604 firms
+already absorbed by it. Verified by simulation (``tests/study/test_study_spillover.py``, 1,604 firms
 in 40 cells, 300 seeds, no spill-over): the corrected estimate averages -0.04 (Monte Carlo
 error 0.05) while the naive one averages -0.70; a spill-over of 1.5 on the log-odds averages
 1.44, one of 2.5 averages 2.51 (pooled estimates; the pooled Wald test's detection rates of

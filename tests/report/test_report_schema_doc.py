@@ -17,7 +17,7 @@ import pytest
 from buzzpipe.cli import main
 from buzzpipe.survey.schema import OUTCOMES, PARTNER_TYPES, SCALES
 
-SCHEMA_PAGE = Path(__file__).resolve().parents[1] / "docs" / "results_schema.md"
+SCHEMA_PAGE = Path(__file__).resolve().parents[2] / "docs" / "results_schema.md"
 QUICK = ["--replications", "9", "--wild-draws", "99", "--progress", "never"]
 PLACEHOLDERS = (
     *((scale, "<scale>") for scale in SCALES),

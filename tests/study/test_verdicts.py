@@ -192,7 +192,7 @@ def test_rule_table_is_complete_and_renders():
 def test_readme_shows_the_rule_table_the_code_applies():
     from pathlib import Path
 
-    readme = Path(__file__).resolve().parents[1] / "README.md"
+    readme = Path(__file__).resolve().parents[2] / "README.md"
     assert rule_table_markdown() in readme.read_text(encoding="utf-8")
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from buzzpipe.estimate import few_clusters_monte_carlo as mc
 
-PRESET = Path(__file__).parents[1] / "src/buzzpipe/synth/presets/norway2010.toml"
+PRESET = Path(__file__).parents[2] / "src/buzzpipe/synth/presets/norway2010.toml"
 
 
 def test_cluster_sizes_follow_the_preset_shares():

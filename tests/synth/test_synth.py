@@ -24,7 +24,7 @@ from buzzpipe.synth.preset import SCHEMA, builtin_names, load_preset, parse_assi
 from buzzpipe.synth.specification import fit_named_specification
 from buzzpipe.synth.write import write_survey
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 NON_GROUP = [t for t in schema.PARTNER_TYPES if t != schema.GROUP_PARTNER_TYPE]
 
 

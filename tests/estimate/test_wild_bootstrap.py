@@ -408,3 +408,45 @@ def test_joint_test_refuses_more_restrictions_than_clusters_allow():
     assert record["restrictions"] == 2 and record["terms"] == ["x1", "x2"]
     assert "Joint test of 2 restrictions" in record["notes"][0]
     json.dumps(record)
+
+
+def test_enumerated_webb_smallest_p_is_six_constant_draws():
+    """The six constant Webb vectors c 1 give t(c 1) = sign(c) t(1): they always tie."""
+    X, y, clusters = clustered_sample(21, effect=2.0)
+    bootstrap = WildScoreBootstrap(X, y, clusters, weight_type="webb")
+    assert bootstrap.enumerated and bootstrap.smallest_p_value == pytest.approx(6 / 6**5)
+    result = bootstrap.test(1, 0.0)
+    constant = np.flatnonzero(np.ptp(bootstrap.draws, axis=0) == 0)
+    assert len(constant) == 6
+    np.testing.assert_allclose(
+        np.abs(result.distribution[constant]), abs(result.statistic), rtol=1e-12
+    )
+    assert result.p_value >= 6 / 6**5
+    # the strict rule (boottest's) drops exactly those six ties here
+    strict = WildScoreBootstrap(X, y, clusters, weight_type="webb", tie_rule="strict")
+    assert strict.smallest_p_value == 0.0
+    assert result.p_value - strict.test(1, 0.0).p_value == pytest.approx(6 / 6**5, abs=1e-12)
+
+
+def test_strict_rule_with_five_rademacher_clusters_says_the_level_is_not_five_percent():
+    X, y, clusters = clustered_sample(21, effect=2.0)
+    result = wild_score_test(X, y, clusters, 1, 0.0, weight_type="rademacher", tie_rule="strict")
+    assert result.p_value == 0.0 and result.smallest_p_value == 0.0
+    assert result.resolution == pytest.approx(1 / 16)
+    text = result.summary()
+    assert "|t*| > |t|" in text and "rejects a true null about 0.0625" in text
+    record = result.as_record()
+    assert record["tie_rule"] == "strict" and record["small_sample"] is True
+
+
+def test_conventions_are_checked():
+    X, y, clusters = clustered_sample(1)
+    with pytest.raises(InputError):
+        WildScoreBootstrap(X, y, clusters, convention="stata")
+    with pytest.raises(InputError):
+        WildScoreBootstrap(X, y, clusters, tie_rule="greater")
+    boottest = WildScoreBootstrap(X, y, clusters, convention="boottest", small_sample=True)
+    assert boottest.small_sample and boottest.tie_rule == "strict"
+    assert (
+        "No G/(G-1) factor" in wild_score_test(X, y, clusters, 1, convention="boottest").summary()
+    )

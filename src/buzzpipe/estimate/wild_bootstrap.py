@@ -18,16 +18,24 @@ Algorithm, for H0: b_k = c with clusters g = 1..G, observation weights w_i:
 5. For a vector of cluster weights v (v = 1 gives the actual sample):
        N(v) = sum_g v_g S_g,
        J_g(v) = v_g S_g - pi_g N(v)          (recentred, as boottest does for the score bootstrap),
-       D(v) = G / (G - 1) sum_g J_g(v)^2      (the small-sample factor of Stata's cluster vce),
+       D(v) = G / (G - 1) sum_g J_g(v)^2      (the small-sample factor of Stata's cluster vce;
+                                               ``small_sample=False`` drops it, as boottest
+                                               does after ML unless ``small`` is given),
        t(v) = N(v) / sqrt(D(v)).
    t(1) is the cluster-robust score (Lagrange multiplier) statistic; t(v*_b) for draws v*_b of
    Rademacher (+-1) or Webb six-point weights is its bootstrap distribution.
 6. Symmetric p-value p = #{b : |t*_b| >= |t|} / B (tie convention: a draw whose statistic equals
-   the actual one, to a relative 1e-10, counts as at least as extreme, the conservative choice).
+   the actual one, to a relative 1e-10, counts as at least as extreme, the conservative choice;
+   ``tie_rule="strict"`` counts |t*_b| > |t| only, boottest's rule).
    When the number of distinct draws (2^G or 6^G) is not above B, every draw is enumerated once,
-   so p is exact; the draws v and -v give the same |t|, so then the smallest attainable p-value
-   is 2 / 2^G (Rademacher) or 2 / 6^G (Webb); with sampling it is 1 / B. With five clusters and
-   Rademacher weights it is 1/16: a 5% test is impossible, and the summary says so.
+   so p is exact. A constant weight vector v = c 1 gives J(v) = c J(1), N(v) = c N(1), so
+   t(c 1) = sign(c) t(1): it always ties the actual statistic. Rademacher has two constant vectors
+   (+-1), Webb six (each of its points), so under the inclusive rule the smallest attainable
+   p-value is 2 / 2^G (Rademacher) or 6 / 6^G (Webb); with sampling it is 1 / B. With five
+   clusters and Rademacher weights it is 1/16: a 5% test is impossible, and the summary says so.
+   Under the strict rule the constant vectors never count and p can be 0, but the |t*| take at
+   most 2^(G-1) distinct values, so a test rejecting at p <= alpha still rejects a true null
+   about 2 / 2^G of the time when that exceeds alpha (under the randomization hypothesis).
 
 Joint tests of q restrictions b_j = c_j (j in K; Roodman et al. 2019, section 3.4): step 1 fixes
 all q coefficients through the offset; step 3 projects each score on the q columns of
@@ -70,6 +78,17 @@ TIE_CONVENTION = (
     "p = share of bootstrap draws with |t*| >= |t| (ties, to a relative 1e-10, count as at least "
     "as extreme)"
 )
+STRICT_TIE_CONVENTION = (
+    "p = share of bootstrap draws with |t*| > |t| (boottest's rule: ties, to a relative 1e-10, do "
+    "not count)"
+)
+TIE_RULES = ("inclusive", "strict")
+# The two conventions side by side (docs/few_clusters.md): buzzpipe's default, and Stata's
+# boottest after ML models (no G/(G-1) factor unless `small`; |t*| > |t|).
+CONVENTIONS = {
+    "buzzpipe": {"small_sample": True, "tie_rule": "inclusive"},
+    "boottest": {"small_sample": False, "tie_rule": "strict"},
+}
 
 
 @functools.lru_cache(maxsize=16)
@@ -97,6 +116,11 @@ def distinct_draws(n_clusters: int, weight_type: str) -> float:
     return float(len(_points(weight_type))) ** n_clusters
 
 
+def constant_draws(weight_type: str) -> int:
+    """How many enumerated weight vectors are constant (c 1), each tying t(1) in |t|: 2 or 6."""
+    return len(_points(weight_type))
+
+
 def _bootstrap_notes(test, alpha: float) -> list[str]:
     """Why the wild score bootstrap, and the limits of its p-value (single or joint test)."""
     draws = (
@@ -104,6 +128,8 @@ def _bootstrap_notes(test, alpha: float) -> list[str]:
         if test.enumerated
         else f"{test.n_draws:,} random draws, seed {test.seed}"
     )
+    tie_convention = STRICT_TIE_CONVENTION if test.tie_rule == "strict" else TIE_CONVENTION
+    factor = math.sqrt(test.n_clusters / (test.n_clusters - 1))
     lines = [
         f"Inference: wild cluster score bootstrap (Kline-Santos; Roodman et al. 2019) with "
         f"{test.weight_type.capitalize()} weights over {test.n_clusters} clusters, {draws}, "
@@ -111,13 +137,26 @@ def _bootstrap_notes(test, alpha: float) -> list[str]:
         f"Why: with only {test.n_clusters} clusters cluster-robust Wald tests over-reject "
         "(docs/few_clusters.md: 25% instead of 5% with the five city-regions, 11% with 30 "
         "clusters); the score bootstrap stays near nominal (5.3% and 6.5%).",
-        f"Tie convention: {TIE_CONVENTION}.",
+        f"Tie convention: {tie_convention}.",
         f"Smallest attainable p-value: {test.smallest_p_value:.4g}.",
     ]
+    if not test.small_sample:
+        lines.append(
+            "No G/(G-1) factor in the statistic's denominator (boottest's default after ML): "
+            f"the statistic is sqrt(G/(G-1)) = {factor:.4f} "
+            "times buzzpipe's default, the p-value the same up to ties."
+        )
+    use_webb = " (use Webb weights)." if test.weight_type == "rademacher" else "."
     if test.smallest_p_value > alpha:
         lines.append(
             f"A test at the {alpha:.0%} level is impossible here: no draw can give p <= "
-            f"{alpha:g}" + (" (use Webb weights)." if test.weight_type == "rademacher" else ".")
+            f"{alpha:g}" + use_webb
+        )
+    elif test.enumerated and test.resolution > alpha:
+        lines.append(
+            f"Strict ties let p be 0 here, but the draws take only {1 / test.resolution:.0f} "
+            f"distinct values of |t|: a test at the {alpha:.0%} level rejects a true null about "
+            f"{test.resolution:.3g} of the time (under the randomization hypothesis)" + use_webb
         )
     return lines
 
@@ -132,6 +171,9 @@ def _draw_fields(test) -> dict:
         "enumerated": test.enumerated,
         "n_clusters": test.n_clusters,
         "smallest_p_value": test.smallest_p_value,
+        "small_sample": test.small_sample,
+        "tie_rule": test.tie_rule,
+        "resolution": test.resolution,
         "seed": test.seed,
         "version": test.version,
     }
@@ -154,6 +196,9 @@ class WildScoreTest:
     seed: int
     distribution: np.ndarray = field(repr=False)  # t* for every draw
     restricted_params: np.ndarray = field(repr=False)
+    small_sample: bool = True  # G/(G-1) in the denominator (False: boottest after ML)
+    tie_rule: str = "inclusive"  # |t*| >= |t| ("strict": |t*| > |t|, boottest)
+    resolution: float = 0.0  # the p-value's step: constant draws / draws, or 1 / B
     version: str = __version__  # of buzzpipe, so results say what produced them
 
     def notes(self, alpha: float = 0.05) -> list[str]:
@@ -196,6 +241,9 @@ class WildScoreJointTest:
     seed: int
     distribution: np.ndarray = field(repr=False)  # W* for every draw
     restricted_params: np.ndarray = field(repr=False)
+    small_sample: bool = True
+    tie_rule: str = "inclusive"
+    resolution: float = 0.0
     version: str = __version__
 
     @property
@@ -285,6 +333,10 @@ class WildScoreBootstrap:
     Fixing the draws makes p(c) a deterministic function of the hypothesised value c, which test
     inversion needs. ``draws`` is B; when 2^G (Rademacher) or 6^G (Webb) is not above B all draws
     are enumerated instead. ``weight_type`` defaults to Webb below 12 clusters, else Rademacher.
+
+    ``convention`` is "buzzpipe" (G/(G-1) in the statistic, ties count: |t*| >= |t|) or
+    "boottest" (Stata's boottest after ML: no factor unless its ``small`` option, |t*| > |t|);
+    ``small_sample`` and ``tie_rule`` ("inclusive" or "strict") override it one by one.
     """
 
     def __init__(
@@ -300,7 +352,19 @@ class WildScoreBootstrap:
         draws: int = 9999,
         weight_type: str | None = None,
         seed: int = 0,
+        convention: str = "buzzpipe",
+        small_sample: bool | None = None,
+        tie_rule: str | None = None,
     ) -> None:
+        if convention not in CONVENTIONS:
+            raise InputError(
+                "unknown bootstrap convention", value=convention, expected="buzzpipe or boottest"
+            )
+        chosen = CONVENTIONS[convention]
+        self.small_sample = chosen["small_sample"] if small_sample is None else bool(small_sample)
+        self.tie_rule = chosen["tie_rule"] if tie_rule is None else tie_rule
+        if self.tie_rule not in TIE_RULES:
+            raise InputError("unknown tie rule", value=tie_rule, expected="inclusive or strict")
         if family not in BINARY_FAMILIES:
             raise InputError(
                 "the wild score bootstrap is implemented for binary models",
@@ -330,7 +394,12 @@ class WildScoreBootstrap:
         else:
             self.draws = random_weights.webb_weights(seed, self.cluster_labels, draws)
         self.n_draws = self.draws.shape[1]
-        self.smallest_p_value = (2.0 if self.enumerated else 1.0) / self.n_draws
+        # the p-value's step: the constant vectors always tie t(1) when every draw is enumerated
+        self.resolution = (
+            constant_draws(self.weight_type) if self.enumerated else 1.0
+        ) / self.n_draws
+        strict_enumerated = self.enumerated and self.tie_rule == "strict"
+        self.smallest_p_value = 0.0 if strict_enumerated else self.resolution
         totals = np.bincount(self.cluster_codes, weights=self.weights, minlength=G)
         self.cluster_share = totals / totals.sum()
         fitted = newton_batch(self.X, self.y, self.weights, family=family, offset=self.offset)
@@ -404,12 +473,17 @@ class WildScoreBootstrap:
             )
         return sums
 
+    @property
+    def variance_factor(self) -> float:
+        """G/(G-1) (Stata's cluster vce), or 1 without the small-sample factor (boottest, ML)."""
+        G = self.n_clusters
+        return G / (G - 1) if self.small_sample else 1.0
+
     def statistics(self, cluster_scores: np.ndarray, draws: np.ndarray) -> np.ndarray:
         """t(v) for each column v of ``draws`` (step 5)."""
-        G = self.n_clusters
         numerator = cluster_scores @ draws
         recentred = draws * cluster_scores[:, None] - self.cluster_share[:, None] * numerator
-        denominator = G / (G - 1) * np.einsum("gb,gb->b", recentred, recentred)
+        denominator = self.variance_factor * np.einsum("gb,gb->b", recentred, recentred)
         with np.errstate(divide="ignore", invalid="ignore"):
             return numerator / np.sqrt(denominator)
 
@@ -419,13 +493,12 @@ class WildScoreBootstrap:
         ``cluster_scores`` is G x q; N(v) = sum_g v_g S_g and D(v) = G/(G-1) sum_g J_g J_g' with
         J_g(v) = v_g S_g - pi_g N(v), all B draws at once. With q = 1, W = t^2.
         """
-        G = self.n_clusters
         numerator = cluster_scores.T @ draws  # q x B
         recentred = (
             draws[:, None, :] * cluster_scores[:, :, None]
             - self.cluster_share[:, None, None] * numerator[None, :, :]
         )  # G x q x B
-        middle = G / (G - 1) * np.einsum("gqb,grb->bqr", recentred, recentred)
+        middle = self.variance_factor * np.einsum("gqb,grb->bqr", recentred, recentred)
         right = numerator.T[:, :, None]
         try:
             solved = np.linalg.solve(middle, right)[:, :, 0]
@@ -461,7 +534,9 @@ class WildScoreBootstrap:
         statistic = float(self.wald_statistics(cluster_scores, np.ones((self.n_clusters, 1)))[0])
         distribution = self.wald_statistics(cluster_scores, self.draws)
         p_value = self.bootstrap_p_value(
-            math.sqrt(max(statistic, 0.0)), np.sqrt(np.clip(distribution, 0.0, None))
+            math.sqrt(max(statistic, 0.0)),
+            np.sqrt(np.clip(distribution, 0.0, None)),
+            self.tie_rule,
         )
         return WildScoreJointTest(
             terms=[self.names[j] for j in columns],
@@ -483,6 +558,9 @@ class WildScoreBootstrap:
             "n_clusters": self.n_clusters,
             "smallest_p_value": self.smallest_p_value,
             "seed": self.seed,
+            "small_sample": self.small_sample,
+            "tie_rule": self.tie_rule,
+            "resolution": self.resolution,
         }
 
     def test(self, term: str | int, null_value: float = 0.0) -> WildScoreTest:
@@ -492,7 +570,7 @@ class WildScoreBootstrap:
         cluster_scores = self.partialled_cluster_scores(k, params)
         statistic = float(self.statistics(cluster_scores, np.ones((self.n_clusters, 1)))[0])
         distribution = self.statistics(cluster_scores, self.draws)
-        p_value = self.bootstrap_p_value(statistic, distribution)
+        p_value = self.bootstrap_p_value(statistic, distribution, self.tie_rule)
         return WildScoreTest(
             term=self.names[k],
             null_value=float(null_value),
@@ -504,12 +582,20 @@ class WildScoreBootstrap:
         )
 
     @staticmethod
-    def bootstrap_p_value(statistic: float, distribution: np.ndarray) -> float:
-        """Symmetric p-value under the tie convention of the module docstring."""
+    def bootstrap_p_value(
+        statistic: float, distribution: np.ndarray, tie_rule: str = "inclusive"
+    ) -> float:
+        """Symmetric p-value under the tie rule of the module docstring (step 6).
+
+        "inclusive": share of draws with |t*| >= |t| (1 - 1e-10); "strict": |t*| > |t| (1 + 1e-10),
+        so a draw tying the actual statistic counts under the first rule and not the second.
+        """
         if not math.isfinite(statistic):
             return float("nan")
-        threshold = abs(statistic) * (1.0 - TIE_TOLERANCE)
-        return float(np.mean(np.abs(np.nan_to_num(distribution, nan=0.0)) >= threshold))
+        magnitudes = np.abs(np.nan_to_num(distribution, nan=0.0))
+        if tie_rule == "strict":
+            return float(np.mean(magnitudes > abs(statistic) * (1.0 + TIE_TOLERANCE)))
+        return float(np.mean(magnitudes >= abs(statistic) * (1.0 - TIE_TOLERANCE)))
 
     def p_value(self, term: str | int, null_value: float) -> float:
         """p(c) alone: what test inversion evaluates."""

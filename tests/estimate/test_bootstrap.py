@@ -8,7 +8,8 @@ import statsmodels.api as sm
 
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate import random_weights
-from buzzpipe.estimate.bootstrap import newton_batch, run_bootstrap
+from buzzpipe.estimate.batched_newton import newton_batch
+from buzzpipe.estimate.bootstrap import run_bootstrap
 
 
 def logit_sample(seed, n=800, p=6, family="logit"):

@@ -9,7 +9,7 @@ import statsmodels.formula.api as smf
 
 from buzzpipe.errors import InputError
 from buzzpipe.estimate import fit
-from buzzpipe.estimate.bootstrap import newton_batch
+from buzzpipe.estimate.batched_newton import newton_batch
 from buzzpipe.study.counterfactuals import (
     apply_programme,
     counterfactual,

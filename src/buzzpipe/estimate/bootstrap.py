@@ -1,9 +1,8 @@
 """Batched pairs and cluster bootstraps for binary-outcome models (logit, probit).
 
-All replicates advance together: the bootstrap weights form an n x B matrix, every Newton step is
-a handful of matrix products over all active replicates at once (gradients X'(w d), Hessians as
-(w h)' Z with Z the n x p(p+1)/2 products of columns), and each replicate starts at the
-full-sample estimate, so most converge in two or three steps. Never a Python loop of fits.
+All replicates advance together in the batched Newton solver (``batched_newton.py``): the
+bootstrap weights form an n x B matrix and each replicate starts at the full-sample estimate, so
+most converge in two or three steps. Never a Python loop of fits.
 
 Weights come from :mod:`buzzpipe.estimate.random_weights`, keyed by (seed, row id, replicate) for
 the pairs bootstrap and (seed, cluster label, replicate) for the cluster bootstrap, so a chunk of
@@ -13,348 +12,20 @@ separation flags; failed replicates are counted and left out of the standard err
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from buzzpipe import __version__
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate import random_weights
+from buzzpipe.estimate.batched_newton import newton_batch
+from buzzpipe.estimate.kernel import one_blas_thread
 
 BINARY_FAMILIES = ("logit", "probit")
 MIN_CLUSTERS_FOR_CLUSTER_BOOTSTRAP = 10
-_SATURATED = 1e-10  # a fitted probability this close to 0 or 1 marks a (quasi-)separated replicate
-_NEARLY_SATURATED = 1e-6  # ... or this close, when the last Newton step was long
-_DIVERGING_STEP = 1e-2  # a final Newton step this long (with a tiny decrement): separation
-_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
-REUSE_HESSIAN_BELOW = 1e-4  # warm starts: chord steps once every Newton decrement is below this
-
-
-def binary_terms(
-    eta: np.ndarray, y: np.ndarray, family: str, need_loglike: bool = True
-) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """Per-observation log-likelihood, first derivative and minus second derivative in eta.
-
-    Logit: l = y eta - log(1 + e^eta), d = y - p, h = p (1 - p). Probit with q = 2y - 1:
-    l = log Phi(q eta), d = q phi(eta) / Phi(q eta), h = d (d + eta): the observed, not the
-    expected, information (Stata's choice). Arrays broadcast (n x B works). Without
-    ``need_loglike`` the logit's log-likelihood is skipped (returned as None).
-    """
-    if family == "logit":
-        small = np.abs(eta)
-        np.negative(small, out=small)
-        np.exp(small, out=small)  # one exponential serves p, 1 - p and log(1 + e^eta)
-        inverse = small + 1.0
-        np.reciprocal(inverse, out=inverse)
-        curvature = small * inverse
-        derivative = np.where(eta >= 0, inverse, curvature)  # P(y = 1)
-        np.subtract(y, derivative, out=derivative)
-        curvature *= inverse
-        if not need_loglike:
-            return None, derivative, curvature
-        loglike = np.log1p(small, out=small)
-        loglike += np.maximum(eta, 0.0)
-        np.subtract(y * eta, loglike, out=loglike)
-        return loglike, derivative, curvature
-    if family == "probit":
-        signed = (2.0 * y - 1.0) * eta
-        log_cdf = special.log_ndtr(signed)
-        mills = np.exp(-0.5 * eta * eta - _LOG_SQRT_2PI - log_cdf)
-        derivative = (2.0 * y - 1.0) * mills
-        return log_cdf, derivative, derivative * (derivative + eta)
-    raise InputError("unknown family for the bootstrap", value=family, expected="logit or probit")
-
-
-def _score_terms(eta: np.ndarray, y: np.ndarray, family: str) -> tuple[np.ndarray, np.ndarray]:
-    """d and h of :func:`binary_terms` without the log-likelihood, overwriting ``eta``.
-
-    The Newton loop's hot path: for the logit one ``expit`` and three passes (d = y - P,
-    h = P (1 - P)) instead of the log-likelihood's guarded exponentials.
-    """
-    if family != "logit":
-        return binary_terms(eta, y, family, need_loglike=False)[1:]
-    prob = special.expit(eta, out=eta)
-    curvature = 1.0 - prob
-    curvature *= prob
-    return np.subtract(y, prob, out=prob), curvature
-
-
-def fitted_probability(eta: np.ndarray, family: str) -> np.ndarray:
-    """P(y = 1) at the linear index eta."""
-    return special.expit(eta) if family == "logit" else special.ndtr(eta)
-
-
-@dataclass
-class NewtonBatch:
-    """Estimates and flags of a batch of weighted fits of one design (one column per replicate)."""
-
-    params: np.ndarray  # p x B
-    loglike: np.ndarray | None  # B, when asked for
-    converged: np.ndarray  # B, bool
-    full_rank: np.ndarray  # B, bool
-    separated: np.ndarray  # B, bool
-    iterations: np.ndarray  # B, Newton steps taken
-    hessian: np.ndarray | None = None  # B x p x p (minus the second derivative), if asked
-
-
-def _column_products(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The n x p(p+1)/2 matrix of products X_j X_k (j <= k) that turns Hessians into one matmul."""
-    upper_j, upper_k = np.triu_indices(X.shape[1])
-    return X[:, upper_j] * X[:, upper_k], upper_j, upper_k
-
-
-def _hessians(products, upper_j, upper_k, weight_h: np.ndarray, p: int) -> np.ndarray:
-    """B x p x p Hessians sum_i w_ib h_ib x_i x_i' from one (B x n) @ (n x p(p+1)/2) product."""
-    return _symmetric(weight_h.T @ products, upper_j, upper_k, p)
-
-
-def _symmetric(flat: np.ndarray, upper_j, upper_k, p: int) -> np.ndarray:
-    """B x p x p symmetric matrices from their B x p(p+1)/2 upper triangles.
-
-    One gather along the rows of ``flat`` (entry (j, k) and (k, j) read the same column), about
-    six times faster than scattering into both triangles.
-    """
-    position = np.empty((p, p), dtype=np.intp)
-    position[upper_j, upper_k] = np.arange(len(upper_j))
-    position[upper_k, upper_j] = np.arange(len(upper_j))
-    return np.take(flat, position.ravel(), axis=1).reshape(flat.shape[0], p, p)
-
-
-def _full_rank(hessian: np.ndarray) -> np.ndarray:
-    """Which of B symmetric p x p matrices are of full rank, judged at unit diagonal.
-
-    A column is redundant when its Cholesky pivot, 1 - R^2 of the column on the ones before it,
-    falls below 1e-10 (eigenvalues decide when the factorisation itself fails).
-    """
-    diagonal = np.einsum("bii->bi", hessian)
-    positive = (diagonal > 0).all(axis=1)
-    scale = 1.0 / np.sqrt(np.where(diagonal > 0, diagonal, 1.0))
-    scaled = hessian * scale[:, :, None] * scale[:, None, :]
-    try:
-        pivots = np.einsum("bii->bi", np.linalg.cholesky(scaled)) ** 2
-        return positive & (pivots.min(axis=1) > 1e-10)
-    except np.linalg.LinAlgError:
-        eigen = np.linalg.eigvalsh(scaled)
-        return positive & (eigen[:, 0] > 1e-10 * np.maximum(eigen[:, -1], 1e-300))
-
-
-def newton_batch(
-    X: np.ndarray,
-    y: np.ndarray,
-    weights: np.ndarray | Callable[[int, int], np.ndarray],
-    *,
-    family: str = "logit",
-    offset: np.ndarray | None = None,
-    start: np.ndarray | None = None,
-    tol: float = 1e-8,
-    max_iter: int = 30,
-    keep_hessian: bool = False,
-    want_loglike: bool = False,
-    row_block: int | None = None,
-) -> NewtonBatch:
-    """Maximise B weighted log-likelihoods of one design together by Newton steps.
-
-    ``weights`` is n x B (bootstrap counts times any sampling weights), or a function of
-    (first row, stop row) returning that block's rows of it: then, with ``row_block``, weights
-    are drawn block by block at every step and never held whole (memory O(row_block x B)).
-    ``start`` is p or p x B. A replicate stops when its Newton decrement g'H^{-1}g falls below
-    ``tol`` (the last step is still taken); a long step that lowers the log-likelihood is halved.
-    Replicates whose weighted design is rank deficient (a resample without any firm in some
-    category) are flagged and not iterated.
-
-    Warm start (one ``start`` vector for many replicates held in memory, the bootstrap's case):
-    the first step is at a point common to all replicates, so its gradients X' diag(d) W and
-    Hessians (Z diag(h))' W are products with the weight matrix alone, no n x B pass. Once a
-    replicate's decrement is below ``REUSE_HESSIAN_BELOW`` (and its step short: not separating)
-    its last Hessian is kept (chord steps:
-    a gradient per step, linear convergence at a rate of the order of the distance already
-    covered), and a replicate stops when its decrement falls below ``tol`` ** 2 (the last step
-    still taken), which keeps the estimates within about 1e-12 of full Newton steps.
-    """
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y, dtype=float)
-    n, p = X.shape
-    if callable(weights):
-        draw_weights = weights
-    else:
-        weights = np.asarray(weights, dtype=float).reshape(n, -1)
-
-        def draw_weights(first: int, stop: int) -> np.ndarray:
-            return weights[first:stop]
-
-    row_block = n if row_block is None else max(1, int(row_block))
-    blocks = [(first, min(first + row_block, n)) for first in range(0, n, row_block)]
-    if len(blocks) == 1 and callable(weights):  # one block: draw once, keep
-        whole = np.asarray(draw_weights(0, n), dtype=float).reshape(n, -1)
-
-        def draw_weights(first: int, stop: int) -> np.ndarray:
-            return whole[first:stop]
-
-    n_batch = np.asarray(draw_weights(0, min(1, n))).reshape(min(1, n), -1).shape[1]
-    offset_all = np.zeros(n) if offset is None else np.asarray(offset, dtype=float)
-    if start is None:
-        params = np.zeros((p, n_batch))
-    else:
-        params = np.broadcast_to(np.asarray(start, dtype=float).reshape(p, -1), (p, n_batch)).copy()
-    many = n_batch > p  # many replicates: Hessians from one product with the column products
-    whole_products = _column_products(X) if many and len(blocks) == 1 else None
-    warm = (
-        whole_products is not None
-        and not callable(weights)
-        and not keep_hessian
-        and start is not None
-        and np.asarray(start).size == p
-    )
-    if warm:
-        weighted_outcome = X.T @ (weights * y[:, None]) if family == "logit" else None
-
-    def block_hessians(first: int, stop: int, weight_h: np.ndarray) -> np.ndarray:
-        X_block = X[first:stop]
-        if not many:  # a few fits: X' diag(w h) X each
-            return np.stack(
-                [(X_block * weight_h[:, [b]]).T @ X_block for b in range(weight_h.shape[1])]
-            )
-        products, upper_j, upper_k = whole_products or _column_products(X_block)
-        return _hessians(products, upper_j, upper_k, weight_h, p)
-
-    def accumulate(beta: np.ndarray, cols: np.ndarray, with_hessian: bool = True):
-        """Gradient (p x k) and Hessians (k x p x p) of the replicates ``cols`` at ``beta``."""
-        gradient = np.zeros((p, len(cols)))
-        hessian = np.zeros((len(cols), p, p)) if with_hessian else None
-        for first, stop in blocks:
-            eta = X[first:stop] @ beta + offset_all[first:stop, None]
-            derivative, curvature = _score_terms(eta, y[first:stop, None], family)
-            w = draw_weights(first, stop)
-            if len(cols) < n_batch:
-                w = w[:, cols]
-            derivative *= w
-            gradient += X[first:stop].T @ derivative
-            if with_hessian:
-                curvature *= w
-                hessian += block_hessians(first, stop, curvature)
-        return gradient, hessian
-
-    def at_common_start(beta: np.ndarray):
-        """Gradients (p x B) and Hessians (B x p x p) of every replicate at one point."""
-        eta = X @ beta + offset_all
-        _, derivative, curvature = binary_terms(eta, y, family, need_loglike=False)
-        products, upper_j, upper_k = whole_products
-        gradient = (X * derivative[:, None]).T @ weights
-        flat = weights.T @ (products * curvature[:, None])
-        return gradient, _symmetric(flat, upper_j, upper_k, p)
-
-    def gradient_only(cols: np.ndarray) -> np.ndarray:
-        """Gradients (p x k) of the replicates ``cols``: a chord step needs no Hessian.
-
-        Logit: X'(w y) - X'(w P) over every replicate (selecting the columns of the n x B
-        weights would cost more than the replicates already done), then the ``cols``.
-        """
-        if family != "logit":
-            return accumulate(params[:, cols], cols, with_hessian=False)[0]
-        prob = X @ params
-        prob += offset_all[:, None]
-        special.expit(prob, out=prob)
-        prob *= weights
-        return (weighted_outcome - X.T @ prob)[:, cols]
-
-    def loglike_of(beta: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        total = np.zeros(len(cols))
-        for first, stop in blocks:
-            eta = X[first:stop] @ beta + offset_all[first:stop, None]
-            loglike_i, _, _ = binary_terms(eta, y[first:stop, None], family)
-            total += np.einsum("nb,nb->b", draw_weights(first, stop)[:, cols], loglike_i)
-        return total
-
-    converged = np.zeros(n_batch, dtype=bool)
-    iterations = np.zeros(n_batch, dtype=int)
-    hessian_out = np.full((n_batch, p, p), np.nan) if keep_hessian else None
-    full_rank = np.ones(n_batch, dtype=bool)
-    diverging = np.zeros(n_batch, dtype=bool)
-    active = np.arange(n_batch)
-    first_step = True
-    stale = np.zeros(n_batch, dtype=bool)  # chord step: keep the last Hessian (warm starts)
-    for _ in range(max_iter + 1):
-        if active.size == 0:
-            break
-        if warm and first_step:
-            gradient, hessian = at_common_start(params[:, 0])
-        elif stale.any():
-            gradient = np.empty((p, active.size))
-            chord, fresh = active[stale], active[~stale]
-            gradient[:, stale] = gradient_only(chord)
-            if fresh.size:
-                gradient[:, ~stale], hessian[~stale] = accumulate(params[:, fresh], fresh)
-        else:
-            gradient, hessian = accumulate(params[:, active], active)
-        if first_step:  # rank of each weighted design (h > 0, so the Hessian has the same rank)
-            full_rank[:] = _full_rank(hessian)
-            hessian[~full_rank] = np.eye(p)
-            first_step = False
-        try:
-            step = np.linalg.solve(hessian, gradient.T[:, :, None])[:, :, 0].T
-        except np.linalg.LinAlgError:  # a Hessian became singular along the way: solve one by one
-            step = np.zeros_like(gradient)
-            for position in range(active.size):
-                try:
-                    step[:, position] = np.linalg.solve(hessian[position], gradient[:, position])
-                except np.linalg.LinAlgError:
-                    full_rank[active[position]] = False
-        decrement = np.einsum("pb,pb->b", gradient, step)
-        done = (decrement < np.where(stale, tol * tol, tol)) | ~full_rank[active]
-        if keep_hessian:
-            hessian_out[active[done]] = hessian[done]
-        converged[active[done]] = full_rank[active[done]]
-        finishing = done & full_rank[active]  # take the last, tiny step: the error is then squared
-        params[:, active[finishing]] += step[:, finishing]
-        # a small decrement with a long step is a coefficient running off to infinity
-        diverging[active[finishing]] = np.abs(step[:, finishing]).max(axis=0) > _DIVERGING_STEP
-        keep = ~done
-        if not keep.any() or iterations[active].max() >= max_iter:
-            if keep_hessian:
-                hessian_out[active[keep]] = hessian[keep]
-            break
-        active, step, decrement = active[keep], step[:, keep], decrement[keep]
-        hessian = hessian[keep]
-        # chord steps only near the optimum: a small decrement with a long step is a coefficient
-        # running off to infinity (separation), which full Newton steps follow and flag
-        stale = (decrement < REUSE_HESSIAN_BELOW) & (np.abs(step).max(axis=0) < _DIVERGING_STEP)
-        stale &= warm
-        candidate = params[:, active] + step
-        # a long step (decrement far above the chi-square(p) scale of a warm start's) is checked
-        # and halved where the log-likelihood fell; the others are taken as they are
-        risky = np.flatnonzero(decrement > 10.0 * p)
-        if risky.size:
-            old_ll = loglike_of(params[:, active[risky]], active[risky])
-            length = np.ones(risky.size)
-            for _halving in range(30):
-                new_ll = loglike_of(candidate[:, risky], active[risky])
-                worse = ~(new_ll >= old_ll - 1e-12 * np.abs(old_ll))
-                if not worse.any():
-                    break
-                length[worse] *= 0.5
-                halved = risky[worse]
-                candidate[:, halved] = params[:, active[halved]] + length[worse] * step[:, halved]
-        params[:, active] = candidate
-        iterations[active] += 1
-
-    farthest = np.zeros(n_batch)  # the largest |eta| of a row in the replicate
-    loglike = np.zeros(n_batch) if want_loglike else None
-    for first, stop in blocks:
-        eta = X[first:stop] @ params + offset_all[first:stop, None]
-        w = draw_weights(first, stop)
-        size = np.abs(eta)
-        size[w <= 0] = 0.0
-        farthest = np.maximum(farthest, size.max(axis=0))
-        if want_loglike:
-            loglike_i, _, _ = binary_terms(eta, y[first:stop, None], family)
-            loglike += np.einsum("nb,nb->b", w, loglike_i)
-    closest = fitted_probability(-farthest, family)  # min over rows of min(P, 1 - P)
-    separated = (closest < _SATURATED) | (diverging & (closest < _NEARLY_SATURATED))
-    return NewtonBatch(params, loglike, converged, full_rank, separated, iterations, hessian_out)
 
 
 @dataclass
@@ -468,6 +139,7 @@ def _replicate_weights(scheme: str, seed: int, unit_ids, replicates: np.ndarray,
     raise InputError("unknown bootstrap scheme", value=scheme, expected="poisson or multinomial")
 
 
+@one_blas_thread
 def run_bootstrap(
     X: np.ndarray,
     y: np.ndarray,

@@ -25,7 +25,6 @@ from buzzpipe.errors import EstimationError
 __all__ = [
     "SandwichPieces",
     "invert_information",
-    "sandwich_pieces",
     "meat_from_chunks",
     "stata_factor",
     "assemble",
@@ -56,53 +55,16 @@ def invert_information(hessian: np.ndarray, names: list[str]) -> np.ndarray:
 class SandwichPieces:
     """Sums over the estimation sample that every covariance is built from."""
 
-    meat: np.ndarray  # sum_i s_i s_i' of weighted scores
+    meat: np.ndarray | None  # sum_i s_i s_i' of weighted scores (robust covariances only)
     cluster_score_sums: np.ndarray | None  # G x k, or None without clusters
-
-
-def sandwich_pieces(
-    scores_of_block,
-    n_rows: int,
-    weights: np.ndarray | None,
-    clusters: np.ndarray | None,
-    n_clusters: int | None,
-    block_rows: int = 65_536,
-) -> SandwichPieces:
-    """Meat and cluster score sums, block by block from ``scores_of_block(start, stop)``."""
-    meat = None
-    sums = None
-    for start in range(0, n_rows, block_rows):
-        stop = min(start + block_rows, n_rows)
-        scores = scores_of_block(start, stop)
-        if weights is not None:
-            scores = scores * weights[start:stop, None]
-        block_meat = scores.T @ scores
-        meat = block_meat if meat is None else meat + block_meat
-        if clusters is not None:
-            codes = clusters[start:stop]
-            block_sums = np.column_stack(
-                [
-                    np.bincount(codes, weights=scores[:, j], minlength=n_clusters)
-                    for j in range(scores.shape[1])
-                ]
-            ).reshape(n_clusters, scores.shape[1])
-            sums = block_sums if sums is None else sums + block_sums
-    assert meat is not None
-    return SandwichPieces(meat=(meat + meat.T) / 2, cluster_score_sums=sums)
 
 
 def meat_from_chunks(family: Any, params: np.ndarray, source: Any) -> np.ndarray:
     """The robust meat summed chunk by chunk over a chunk source (see ``newton.py``), so a
     streamed Parquet file or Dask partitions give it without holding the data."""
-    from buzzpipe.estimate.newton import iter_chunks
+    from buzzpipe.estimate.kernel import chunk_sums
 
-    meat = np.zeros((params.shape[0], params.shape[0]))
-    for X, y, weights, offset in iter_chunks(source):
-        scores = family.scores(params, X, y, offset)
-        if weights is not None:
-            scores = scores * weights[:, None]
-        meat += scores.T @ scores
-    return (meat + meat.T) / 2
+    return chunk_sums(family, params, source, hessian=False, meat=True, need_loglike=False).meat
 
 
 def stata_factor(

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import optimize
 
 from buzzpipe.errors import EstimationError, InputError
-from buzzpipe.estimate.families import weighted_gram
+from buzzpipe.estimate.kernel import weighted_gram
 
 __all__ = [
     "check_binary_outcome",
@@ -58,14 +58,7 @@ def check_binary_outcome(y: np.ndarray, row_ids, outcome: str) -> None:
 
 def cross_products(X: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """X' W X in row blocks (the symmetric product); W the sampling weights or the identity."""
-    gram = np.zeros((X.shape[1], X.shape[1]))
-    for start in range(0, X.shape[0], 65_536):
-        block = X[start : start + 65_536]
-        if weights is None:
-            gram += block.T @ block
-        else:
-            gram += weighted_gram(block, weights[start : start + 65_536])
-    return gram
+    return weighted_gram(X, weights)
 
 
 def collinear_columns(

@@ -16,8 +16,11 @@ codes 0 .. J-1 (``family.n_categories`` = J must be set, see :meth:`OrderedLogit
 Binary and ordinal families work on the log scale (``log_expit``, ``log_ndtr``) so that far-out
 linear predictors do not round probabilities to 0 or 1.
 
-The logit/probit/LPM Hessian is ``-X' diag(d) X`` with ``d >= 0``: it is formed as the symmetric
-product of ``X * sqrt(d)`` with itself, which BLAS evaluates with half the flops (``syrk``).
+Single-index families (logit, probit, LPM) also give their link (``cdf``, ``pdf``,
+``pdf_slope``: F, f and f' of the index) and ``index_terms(eta, y)`` (per-row log-likelihood,
+d ll / d eta and -d2 ll / d eta2), which the fused kernel (``kernel.py``), the batched Newton
+solver, margins and the bootstraps all use: the link functions live here only.
+The Hessian ``-X' diag(d) X`` (``d >= 0``) is formed by ``kernel.weighted_gram`` (BLAS ``syrk``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
+from buzzpipe.estimate.kernel import weighted_gram
+
 __all__ = [
     "Family",
     "Logit",
@@ -34,20 +39,91 @@ __all__ = [
     "OrderedLogit",
     "LinearProbability",
     "get_family",
-    "weighted_gram",
+    "binary_terms",
+    "logistic_cdf",
+    "logistic_pdf",
+    "logistic_pdf_slope",
+    "normal_pdf",
+    "normal_pdf_slope",
 ]
 
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
+_SQRT_2PI = np.sqrt(2.0 * np.pi)
 
 
-def weighted_gram(X: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """X' diag(d) X for d >= 0, through the symmetric product (half the flops of a general one)."""
-    if X.shape[1] == 0:
-        return np.zeros((0, 0))
-    if d.min(initial=0.0) < 0:  # rounding can push a zero curvature just below zero
-        return X.T @ (X * d[:, None])
-    Xs = X * np.sqrt(d)[:, None]
-    return Xs.T @ Xs
+# --------------------------------------------------------------------------------------------
+# Link functions: the one home of F (cdf), f (pdf) and f' (pdf_slope); margins, the bootstraps
+# and the counterfactuals read them from here.
+# --------------------------------------------------------------------------------------------
+
+
+def logistic_cdf(u: np.ndarray) -> np.ndarray:
+    """F(u) = 1 / (1 + e^-u)."""
+    return special.expit(u)
+
+
+def logistic_pdf(u: np.ndarray) -> np.ndarray:
+    """f(u) = F(u)(1 - F(u)), zero at +-infinity."""
+    p = special.expit(u)
+    return p * (1.0 - p)
+
+
+def logistic_pdf_slope(u: np.ndarray) -> np.ndarray:
+    """f'(u) = f(u)(1 - 2F(u))."""
+    p = special.expit(u)
+    return p * (1.0 - p) * (1.0 - 2.0 * p)
+
+
+def normal_pdf(u: np.ndarray) -> np.ndarray:
+    """phi(u)."""
+    return np.exp(-0.5 * u * u) / _SQRT_2PI
+
+
+def normal_pdf_slope(u: np.ndarray) -> np.ndarray:
+    """phi'(u) = -u phi(u)."""
+    return -u * np.exp(-0.5 * u * u) / _SQRT_2PI
+
+
+def binary_terms(
+    eta: np.ndarray, y: np.ndarray, family: str, need_loglike: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Per-observation log-likelihood, first derivative and minus second derivative in eta.
+
+    Logit: l = y eta - log(1 + e^eta), d = y - p, h = p (1 - p). Probit with q = 2y - 1:
+    l = log Phi(q eta), d = q phi(eta) / Phi(q eta), h = d (d + eta): the observed, not the
+    expected, information (Stata's choice). LPM (the Newton objective -r^2/2): d = r = y - eta,
+    h = 1. Arrays broadcast (n x B works); ``eta`` is left unchanged. Without ``need_loglike``
+    the log-likelihood is skipped (returned as None).
+    """
+    if family == "logit":
+        small = np.abs(eta)
+        np.negative(small, out=small)
+        np.exp(small, out=small)  # one exponential serves p, 1 - p and log(1 + e^eta)
+        inverse = small + 1.0
+        np.reciprocal(inverse, out=inverse)
+        curvature = small * inverse
+        derivative = np.where(eta >= 0, inverse, curvature)  # P(y = 1)
+        np.subtract(y, derivative, out=derivative)
+        curvature *= inverse
+        if not need_loglike:
+            return None, derivative, curvature
+        loglike = np.log1p(small, out=small)
+        loglike += np.maximum(eta, 0.0)
+        np.subtract(y * eta, loglike, out=loglike)
+        return loglike, derivative, curvature
+    if family == "probit":
+        signed = (2.0 * y - 1.0) * eta
+        log_cdf = special.log_ndtr(signed)
+        mills = np.exp(-0.5 * eta * eta - _LOG_SQRT_2PI - log_cdf)
+        derivative = (2.0 * y - 1.0) * mills
+        return log_cdf, derivative, derivative * (derivative + eta)
+    if family == "lpm":
+        residual = y - eta
+        loglike = -0.5 * residual * residual if need_loglike else None
+        return loglike, residual, np.ones_like(residual)
+    from buzzpipe.errors import InputError
+
+    raise InputError("unknown single-index family", value=family, expected="logit, probit or lpm")
 
 
 def _linear_predictor(beta: np.ndarray, X: np.ndarray, offset: np.ndarray | None) -> np.ndarray:
@@ -64,6 +140,7 @@ class Family:
     name: str = ""
     binary: bool = True  # outcome must be 0/1
     uses_t: bool = False  # small-sample t reference distribution (LPM only)
+    single_index: bool = False  # likelihood depends on the row only through x'b (+ offset)
 
     def n_params(self, n_columns: int) -> int:
         """Number of parameters for a design with ``n_columns`` columns."""
@@ -91,52 +168,58 @@ class Family:
         """Starting values: zeros (an intercept, if any, is set by the caller)."""
         return np.zeros(self.n_params(X.shape[1]))
 
+    # the link: F, f and f' of the index (the latent error's distribution for ordered logit)
+    def cdf(self, u: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
-def _index_pieces(
-    family: Family,
-    eta: np.ndarray,
-    y: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-row log-likelihood, d ll / d eta and -d2 ll / d eta2 for single-index binary models."""
-    if family.name == "logit":
-        # numpy's vectorised exp and log1p (scipy's expit/log_expit are several times slower):
-        # with e = exp(-|eta|), P(y=1) = 1/(1+e) for eta >= 0 and e/(1+e) otherwise
-        e = np.exp(-np.abs(eta))
-        inverse = 1.0 / (1.0 + e)
-        p = np.where(eta >= 0, inverse, e * inverse)
-        loglike = y * eta - np.maximum(eta, 0.0) - np.log1p(e)
-        return loglike, y - p, e * inverse * inverse
-    if family.name == "probit":
-        q = 2.0 * y - 1.0
-        qeta = q * eta
-        log_cdf = special.log_ndtr(qeta)
-        # inverse Mills ratio phi(q eta) / Phi(q eta), on the log scale for far-out eta
-        mills = np.exp(-0.5 * qeta * qeta - _LOG_SQRT_2PI - log_cdf)
-        lam = q * mills
-        return log_cdf, lam, lam * (lam + eta)
-    raise ValueError(family.name)
+    def pdf(self, u: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def pdf_slope(self, u: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
-class _Binary(Family):
+class _SingleIndex(Family):
+    """Logit, probit and the LPM: per-row pieces are functions of eta = x'b + offset only."""
+
+    single_index: bool = True
+
+    def index_terms(
+        self, eta: np.ndarray, y: np.ndarray, need_loglike: bool = True
+    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        """Per-row log-likelihood, d ll / d eta and -d2 ll / d eta2 (see :func:`binary_terms`)."""
+        return binary_terms(eta, y, self.name, need_loglike)
+
     def loglike_chunk(self, beta, X, y, weights, offset):
-        eta = _linear_predictor(beta, X, offset)
-        loglike, first, curvature = _index_pieces(self, eta, y)
-        if weights is not None:
-            loglike, first, curvature = loglike * weights, first * weights, curvature * weights
-        return float(loglike.sum()), X.T @ first, -weighted_gram(X, curvature)
+        from buzzpipe.estimate.kernel import block_sums
+
+        sums = block_sums(self, beta, X, y, weights, offset)
+        return sums.llf, sums.gradient, sums.hessian
 
     def scores(self, beta, X, y, offset):
-        eta = _linear_predictor(beta, X, offset)
-        _, first, _ = _index_pieces(self, eta, y)
+        _, first, _ = self.index_terms(_linear_predictor(beta, X, offset), y, need_loglike=False)
         return X * first[:, None]
 
     def start(self, X, y, weights):
         return np.zeros(X.shape[1])
 
 
+class _LogisticLink:
+    """F, f and f' of the logistic distribution (logit and ordered logit)."""
+
+    def cdf(self, u):
+        return logistic_cdf(u)
+
+    def pdf(self, u):
+        return logistic_pdf(u)
+
+    def pdf_slope(self, u):
+        return logistic_pdf_slope(u)
+
+
 @dataclass(frozen=True)
-class Logit(_Binary):
+class Logit(_LogisticLink, _SingleIndex):
     """Logistic regression (Stata ``logit``)."""
 
     name: str = "logit"
@@ -146,7 +229,7 @@ class Logit(_Binary):
 
 
 @dataclass(frozen=True)
-class Probit(_Binary):
+class Probit(_SingleIndex):
     """Probit regression (Stata ``probit``) with the observed, not expected, Hessian."""
 
     name: str = "probit"
@@ -154,44 +237,44 @@ class Probit(_Binary):
     def predict(self, beta, X, offset):
         return special.ndtr(_linear_predictor(beta, X, offset))
 
+    def cdf(self, u):
+        return special.ndtr(u)
+
+    def pdf(self, u):
+        return normal_pdf(u)
+
+    def pdf_slope(self, u):
+        return normal_pdf_slope(u)
+
 
 @dataclass(frozen=True)
-class LinearProbability(Family):
+class LinearProbability(_SingleIndex):
     """Linear probability model: OLS of a 0/1 outcome (Stata ``regress``).
 
     The Newton objective is ``-0.5 * sum(w * residual^2)``; one step from any start is exact.
     The Gaussian log-likelihood Stata reports (``e(ll)``) is computed by the fit afterwards.
+    The link is the identity.
     """
 
     name: str = "lpm"
     binary: bool = True
     uses_t: bool = True
 
-    def loglike_chunk(self, beta, X, y, weights, offset):
-        residual = y - _linear_predictor(beta, X, offset)
-        w = np.ones_like(residual) if weights is None else weights
-        return (
-            float(-0.5 * (w * residual * residual).sum()),
-            X.T @ (w * residual),
-            -weighted_gram(X, w),
-        )
-
-    def scores(self, beta, X, y, offset):
-        residual = y - _linear_predictor(beta, X, offset)
-        return X * residual[:, None]
-
     def predict(self, beta, X, offset):
         return _linear_predictor(beta, X, offset)
 
+    def cdf(self, u):
+        return u
 
-def _logistic_density(z: np.ndarray) -> np.ndarray:
-    """f(z) = F(z)(1 - F(z)), zero at +-infinity."""
-    p = special.expit(z)
-    return p * (1.0 - p)
+    def pdf(self, u):
+        return np.ones_like(u)
+
+    def pdf_slope(self, u):
+        return np.zeros_like(u)
 
 
 @dataclass(frozen=True)
-class OrderedLogit(Family):
+class OrderedLogit(_LogisticLink, Family):
     """Ordered logit (Stata ``ologit``): P(y <= j) = F(cut_j - x'beta), no intercept.
 
     Parameters are ``[beta, cut1, ..., cut(J-1)]``; ``y`` holds category codes 0 .. J-1.
@@ -238,7 +321,7 @@ class OrderedLogit(Family):
     def _derivative_pieces(self, upper, lower):
         log_p = self._log_probability(upper, lower)
         inv_p = np.exp(-log_p)
-        f_upper, f_lower = _logistic_density(upper), _logistic_density(lower)
+        f_upper, f_lower = logistic_pdf(upper), logistic_pdf(lower)
         g_upper, g_lower = f_upper * inv_p, f_lower * inv_p
         # f'(z) = f(z)(1 - 2F(z))
         h_upper = np.where(np.isfinite(upper), f_upper * (1.0 - 2.0 * special.expit(upper)), 0.0)

@@ -30,7 +30,7 @@ import numpy as np
 
 from buzzpipe import __version__
 from buzzpipe.estimate import random_weights
-from buzzpipe.estimate.bootstrap import binary_terms
+from buzzpipe.estimate.families import binary_terms
 from buzzpipe.estimate.wild_bootstrap import WildScoreBootstrap, enumerate_draws
 
 # synth/presets/norway2010.toml, survey.region_shares (assumed there: proportional to population)
@@ -333,7 +333,7 @@ def wald_size_check(
     """
     from scipy import stats as scipy_stats
 
-    from buzzpipe.estimate.bootstrap import newton_batch
+    from buzzpipe.estimate.batched_newton import newton_batch
 
     design = design or MonteCarloDesign()
     clusters = np.repeat(np.arange(n_clusters), cluster_sizes(n_clusters, design))

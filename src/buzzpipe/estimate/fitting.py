@@ -26,13 +26,14 @@ from scipy import special
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate import diagnostics
 from buzzpipe.estimate.covariance import (
+    SandwichPieces,
     assemble,
     invert_information,
-    sandwich_pieces,
     stata_factor,
 )
 from buzzpipe.estimate.design import Design, build_design
 from buzzpipe.estimate.families import Family, OrderedLogit, get_family
+from buzzpipe.estimate.kernel import blas_threads, block_sums
 from buzzpipe.estimate.newton import NewtonResult, newton, row_blocks
 from buzzpipe.estimate.result import Fit
 
@@ -296,6 +297,35 @@ def _gaussian_loglike(rss: float, nobs: int, weight_total: float) -> float:
     return -0.5 * nobs * (np.log(2 * np.pi) + np.log(rss_normalised / nobs) + 1.0)
 
 
+def _sandwich_pieces(
+    family: Family, design: Design, params: np.ndarray, vcov_type: str
+) -> SandwichPieces:
+    """The pass over the data that the covariance needs at the estimate, and no other: the
+    robust meat, or the cluster score sums (one fused kernel pass); nothing for classical."""
+    if vcov_type == "classical":
+        return SandwichPieces(meat=None, cluster_score_sums=None)
+    cluster = vcov_type == "cluster"
+    sums = block_sums(
+        family,
+        params,
+        design.X,
+        design.y,
+        design.weights,
+        design.offset,
+        hessian=False,
+        meat=not cluster,
+        cluster_codes=design.clusters if cluster else None,
+        n_clusters=design.n_clusters if cluster else 0,
+        need_loglike=False,
+    )
+    return SandwichPieces(meat=sums.meat, cluster_score_sums=sums.cluster_score_sums)
+
+
+# designs up to this many rows are fitted with BLAS on one thread: their small products run
+# several times slower when two threads contend on a shared machine
+PIN_THREADS_BELOW_ROWS = 200_000
+
+
 def fit_design(
     design: Design,
     family: Family,
@@ -305,7 +335,27 @@ def fit_design(
     tol: float = 1e-8,
     max_iter: int = 100,
 ) -> Fit:
-    """Estimate a prepared design (see :func:`prepare_design`) and build the :class:`Fit`."""
+    """Estimate a prepared design (see :func:`prepare_design`) and build the :class:`Fit`.
+
+    BLAS runs on one thread for designs below ``PIN_THREADS_BELOW_ROWS`` rows, whatever the
+    environment says (see ``kernel.blas_threads``).
+    """
+    with blas_threads(_thread_limit(design)):
+        return _fit_design(design, family, vcov_type, notes, tol, max_iter)
+
+
+def _thread_limit(design: Design) -> int | None:
+    return 1 if design.nobs < PIN_THREADS_BELOW_ROWS else None
+
+
+def _fit_design(
+    design: Design,
+    family: Family,
+    vcov_type: str,
+    notes: list[str] | None,
+    tol: float,
+    max_iter: int,
+) -> Fit:
     notes = list(notes or [])
     if design.weights is not None and vcov_type == "classical":
         raise InputError(
@@ -352,13 +402,7 @@ def fit_design(
         names += [f"cut{j}" for j in range(1, family.n_categories)]
     bread = invert_information(result.hessian, names)
 
-    def scores_of_block(start: int, stop: int) -> np.ndarray:
-        offset = None if design.offset is None else design.offset[start:stop]
-        return family.scores(params, design.X[start:stop], design.y[start:stop], offset)
-
-    pieces = sandwich_pieces(
-        scores_of_block, design.nobs, design.weights, design.clusters, design.n_clusters
-    )
+    pieces = _sandwich_pieces(family, design, params, vcov_type)
     nobs = design.nobs
     joint_tests_possible = True
     if vcov_type == "cluster":
@@ -387,7 +431,7 @@ def fit_design(
         residual_variance=residual_variance,
     )
     covariance = assemble(vcov_type, bread, pieces, factor)
-    meat = pieces.meat
+    meat = pieces.meat  # None for classical fits: no score pass is made for them
     if vcov_type == "cluster":
         meat = pieces.cluster_score_sums.T @ pieces.cluster_score_sums
     slopes = [name for name in design.names if name != "Intercept"]
@@ -454,5 +498,6 @@ def fit(
             expected="vcov='robust' or vcov={'cluster': '<column>'}",
         )
     design = build_design(formula, data, weights=weights, cluster=cluster, offset=offset)
-    design, family_model, notes = prepare_design(design, family_model)
-    return fit_design(design, family_model, vcov_type, notes=notes, tol=tol, max_iter=max_iter)
+    with blas_threads(_thread_limit(design)):
+        design, family_model, notes = prepare_design(design, family_model)
+        return fit_design(design, family_model, vcov_type, notes=notes, tol=tol, max_iter=max_iter)

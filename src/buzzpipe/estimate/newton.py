@@ -3,8 +3,8 @@
 A *chunk* is ``(X, y, weights, offset)`` for some rows (``weights``/``offset`` may be ``None``).
 A *chunk source* is a sequence of chunks or a zero-argument callable returning a fresh iterator
 over them (a streamed Parquet file is read once per Newton step). Each step sums every chunk's
-log-likelihood, gradient and observed Hessian (``family.loglike_chunk``), then solves for the step
-with a Cholesky factorisation, halving it while the log-likelihood falls.
+log-likelihood, gradient and observed Hessian in one fused pass per block (``kernel.block_sums``:
+the per-chunk contract), then solves for the step, halving it while the log-likelihood falls.
 
 ::
 
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from buzzpipe.estimate.families import Family
+from buzzpipe.estimate.kernel import chunk_sums
 
 __all__ = [
     "Chunk",
@@ -35,9 +36,9 @@ __all__ = [
 Chunk = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
 ChunkSource = Sequence[Chunk] | Callable[[], Iterable[Chunk]]
 
-# rows per in-memory block: a 25-column float64 block of 8,192 rows is 1.6 MB, so the block, its
-# weighted copy and the per-row vectors stay in cache between the passes of one step
-DEFAULT_BLOCK_ROWS = 8_192
+# rows per in-memory chunk: the kernel splits each chunk further into cache-sized blocks, so
+# in-memory chunks only bound the per-row temporaries
+DEFAULT_BLOCK_ROWS = 262_144
 
 
 def row_blocks(
@@ -73,18 +74,8 @@ def accumulate(
     family: Family, params: np.ndarray, source: ChunkSource
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """Sum of the chunks' log-likelihoods, gradients and observed Hessians at ``params``."""
-    k = params.shape[0]
-    llf, gradient, hessian = 0.0, np.zeros(k), np.zeros((k, k))
-    for X, y, weights, offset in iter_chunks(source):
-        if y.shape[0] == 0:
-            continue
-        chunk_llf, chunk_gradient, chunk_hessian = family.loglike_chunk(
-            params, X, y, weights, offset
-        )
-        llf += chunk_llf
-        gradient += chunk_gradient
-        hessian += chunk_hessian
-    return llf, gradient, hessian
+    sums = chunk_sums(family, params, source)
+    return sums.llf, sums.gradient, sums.hessian
 
 
 def solve_newton_step(gradient: np.ndarray, hessian: np.ndarray) -> np.ndarray:

@@ -31,7 +31,8 @@ class Fit:
     ``bread``: (-H)^{-1}, the inverse observed information at the estimate (for the LPM,
     (X'WX)^{-1}). ``meat``: the middle of the sandwich matching ``vcov_type`` -- for "cluster"
     S'S with S = ``cluster_score_sums`` (G x k, weighted score sums per cluster), otherwise the
-    sum of outer products of the weighted per-observation scores (kept for classical fits too).
+    sum of outer products of the weighted per-observation scores; ``None`` for classical fits,
+    where no pass over the data computes scores.
     ``vcov_factor``: Stata's multiplier, so ``vcov = vcov_factor * bread @ meat @ bread``
     (classical: ``vcov_factor * bread``). ``uses_t``: the LPM's t(df_inference) reference.
     ``row_ids``: data index labels of the estimation sample. ``model_spec``: formulaic's
@@ -58,7 +59,7 @@ class Fit:
     n_clusters: int | None
     uses_t: bool
     bread: np.ndarray
-    meat: np.ndarray
+    meat: np.ndarray | None
     cluster_score_sums: np.ndarray | None
     vcov_factor: float
     row_ids: pd.Index

@@ -65,12 +65,9 @@ from scipy import stats
 from buzzpipe import __version__
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate import random_weights
-from buzzpipe.estimate.bootstrap import (
-    BINARY_FAMILIES,
-    binary_terms,
-    design_of_fit,
-    newton_batch,
-)
+from buzzpipe.estimate.batched_newton import newton_batch
+from buzzpipe.estimate.bootstrap import BINARY_FAMILIES, design_of_fit
+from buzzpipe.estimate.families import binary_terms
 
 WEBB_BELOW_CLUSTERS = 12  # default to Webb's six-point weights below this many clusters
 TIE_TOLERANCE = 1e-10

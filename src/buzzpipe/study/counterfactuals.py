@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from buzzpipe.errors import InputError
-from buzzpipe.estimate.bootstrap import fitted_probability, newton_batch
+from buzzpipe.estimate.batched_newton import fitted_probability, newton_batch
 from buzzpipe.study.models import local_scale
 from buzzpipe.study.results import CounterfactualCell, CounterfactualResult, Interval
 from buzzpipe.survey import measures

@@ -45,14 +45,25 @@ def test_segment_best_picks_each_learners_first_maximum():
         {"copy_share": 0.5, "world_novelty": "none", "omega": 0.2},
         {"copy_share": 0.3, "absorption_exponent": 2.0, "turbulence_interval": 2, "k": 2},
         {"copy_share": 1.0, "omega": 1.0, "explore_rate": 0.2},
+        # the symmetric rules (pipelines and world under barter) and capable, sized firms
+        {"pipeline_exchange": "barter", "world_exchange": "barter", "omega": 0.1},
+        {
+            "capability_absorption": 0.5,
+            "size_absorption": 0.3,
+            "pipeline_selection": 0.6,
+            "size_tie_elasticity": 0.5,
+            "gatekeeper_ratio": 2.0,
+            "pipeline_exchange": "barter",
+        },
     ],
 )
 def test_kernel_equals_a_per_agent_loop_on_the_same_draws(changes):
     parameters = ModelParameters(world_size=30, **changes)
     model = Simulation(parameters, Cities.from_mapping(SMALL), np.random.default_rng(11))
     reference = ReferenceModel(
-        parameters, model.landscape.tables.tolist(), model.state.strings.tolist()
-    )
+        parameters, model.landscape.tables.tolist(), model.state.strings.tolist(),
+        model.exponents.tolist(),
+    )  # fmt: skip
     adopted = 0
     for _ in range(25):
         draws = model.draw_step()
@@ -185,21 +196,27 @@ def test_closed_city_does_not_become_uniform():
     novelty=st.sampled_from(["evolving", "none"]),
     sizes=st.lists(st.integers(1, 15), min_size=1, max_size=3),
     seed=st.integers(0, 2**32 - 1),
+    pipeline_exchange=st.sampled_from(["always", "barter"]),
+    world_exchange=st.sampled_from(["always", "barter"]),
+    capability=st.sampled_from([0.0, 0.7]),
 )
 def test_kernel_equals_the_per_agent_loop_for_any_parameters(
-    n_loci, k_share, copy_share, omega, exponent, novelty, sizes, seed
-):
+    n_loci, k_share, copy_share, omega, exponent, novelty, sizes, seed, pipeline_exchange,
+    world_exchange, capability,
+):  # fmt: skip
     parameters = ModelParameters(
         n_loci=n_loci, k=min(int(k_share * n_loci), n_loci - 1, 8), copy_share=copy_share,
         omega=omega, absorption_exponent=exponent, world_novelty=novelty, world_size=8,
         turbulence_interval=2, explore_rate=0.3, tie_activity=0.6, regional_partners=2.0,
-        national_partners=0.5,
+        national_partners=0.5, pipeline_exchange=pipeline_exchange,
+        world_exchange=world_exchange, capability_absorption=capability,
     )  # fmt: skip
     cities = Cities.from_mapping({f"c{i}": size for i, size in enumerate(sizes)})
     model = Simulation(parameters, cities, np.random.default_rng(seed))
     reference = ReferenceModel(
-        parameters, model.landscape.tables.tolist(), model.state.strings.tolist()
-    )
+        parameters, model.landscape.tables.tolist(), model.state.strings.tolist(),
+        model.exponents.tolist(),
+    )  # fmt: skip
     for _ in range(6):
         draws = model.draw_step()
         reference.step(draws)

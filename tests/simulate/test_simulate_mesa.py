@@ -10,7 +10,14 @@ from buzzpipe.simulate.parameters import ModelParameters
 mesa = pytest.importorskip("mesa")
 
 
-@pytest.mark.parametrize("changes", [{}, {"world_novelty": "none", "omega": 0.3}])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"world_novelty": "none", "omega": 0.3},
+        {"pipeline_exchange": "barter", "world_exchange": "barter", "capability_absorption": 0.5},
+    ],
+)
 def test_mesa_model_equals_the_kernel_on_the_same_draws(changes):
     from buzzpipe.simulate.mesa_model import mesa_model
 

@@ -58,9 +58,12 @@ def test_survey_collaboration_is_read_from_the_ties(result):
     assert frame.loc[source, schema.collab_column("regional", seen)] == 1
     assert frame.loc[target, schema.collab_column("regional", back)] == 1
     assert {"suppliers": "customers", "customers": "suppliers"}.get(seen, seen) == back
-    # foreign-owned firms are those with a pipeline to their own group
+    # controls are the firms' drawn traits, not copies of their ties
+    traits = network.traits
+    np.testing.assert_array_equal(frame["employees"], traits.employees)
+    np.testing.assert_array_equal(frame["foreign_share"], traits.foreign_owned)
     group = network.pipelines.source_type == schema.PARTNER_TYPES.index("group")
-    assert set(np.flatnonzero(frame["foreign_share"] == 1)) == set(network.pipelines.source[group])
+    assert set(np.flatnonzero(frame["foreign_share"] == 1)) != set(network.pipelines.source[group])
 
 
 def test_outcomes_come_from_window_gains_not_from_ties():

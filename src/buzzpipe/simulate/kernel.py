@@ -2,9 +2,11 @@
 
 A step has two halves. :meth:`Simulation.draw_step` draws every random number the step needs
 (landscape shock, active ties, buzz contacts, crossover masks, openness and absorption draws,
-exploration) from the one seeded generator; :func:`learn` then applies the rules to those draws
-deterministically. The split lets a plain per-agent loop (``simulate.reference``) apply the same
-rules to the same draws, so the two can be compared bit for bit and timed against each other.
+exploration): the shock from the landscape's own generator, everything else keyed by (step,
+purpose, tie or agent) (``simulate.streams``), so arms of an experiment share every number they
+have in common; :func:`learn` then applies the rules to those draws deterministically. The
+split lets a plain per-agent loop (``simulate.reference``) apply the same rules to the same
+draws, so the two can be compared bit for bit and timed against each other.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from buzzpipe.simulate.landscape import Landscape, pack_bits, unpack_bits
+from buzzpipe.simulate import streams
+from buzzpipe.simulate.landscape import Landscape, unpack_bits
 from buzzpipe.simulate.network import Cities, Network, build_network, other_in_block
 from buzzpipe.simulate.parameters import ModelParameters
 
@@ -38,6 +41,7 @@ class StepDraws:
     shock_tables: np.ndarray  # their new tables, (len(shock_loci), 2**(K+1))
     local_a: np.ndarray  # active local ties (regional, national, then buzz): one side
     local_b: np.ndarray  # the other side
+    local_key: np.ndarray  # the key of each active tie (buzz: of the firm's contact slot)
     local_mask: np.ndarray  # crossover mask of each tie: 1 = take the partner's bit
     local_open_a: np.ndarray  # a may learn without b gaining when this is below omega
     local_open_b: np.ndarray
@@ -45,11 +49,16 @@ class StepDraws:
     local_absorb_b: np.ndarray
     pipe_firm: np.ndarray  # active pipelines: the learning firm
     pipe_foreign: np.ndarray  # the foreign source
+    pipe_key: np.ndarray
     pipe_mask: np.ndarray
+    pipe_open: np.ndarray  # under the barter rule: the foreign source shares when below omega
     pipe_absorb: np.ndarray
     world_a: np.ndarray  # active ties inside the world pool
     world_b: np.ndarray
+    world_key: np.ndarray
     world_mask: np.ndarray
+    world_open_a: np.ndarray  # under the barter rule, as for local ties
+    world_open_b: np.ndarray
     world_absorb_a: np.ndarray
     world_absorb_b: np.ndarray
     explorer: np.ndarray  # agents that try one bit flip
@@ -64,7 +73,9 @@ class Adoption:
     old_contributions: np.ndarray
 
 
-def absorption_chance(distance: np.ndarray, n_loci: int, exponent: float) -> np.ndarray:
+def absorption_chance(
+    distance: np.ndarray, n_loci: int, exponent: float | np.ndarray
+) -> np.ndarray:
     """Chance to absorb a partner's knowledge: falls with cognitive (Hamming) distance."""
     return (1.0 - distance / n_loci) ** exponent
 
@@ -83,21 +94,32 @@ def learn(
     draws: StepDraws,
     landscape: Landscape,
     parameters: ModelParameters,
+    exponents: np.ndarray | None = None,
 ) -> Adoption:
     """Apply one step's learning rules to ``state`` in place; return who adopted.
 
     Every learning pair proposes a recombined string; each agent adopts its best proposal when it
     beats its current fitness. All proposals are judged against the strings of the step's start.
+    ``exponents`` holds each agent's absorption exponent (default: the parameters' one for all).
     """
     strings, fitness, n_loci = state.strings, state.fitness, landscape.n_loci
-    exponent = parameters.absorption_exponent
+    if exponents is None:
+        exponents = np.full(len(strings), parameters.absorption_exponent)
+    omega = parameters.omega
 
     def recombine(own: np.ndarray, other: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return (own & ~mask) | (other & mask)
 
-    def absorbs(own: np.ndarray, other: np.ndarray, draw: np.ndarray) -> np.ndarray:
-        distance = np.bitwise_count(own ^ other)
-        return draw < absorption_chance(distance, n_loci, exponent)
+    def absorbs(learner: np.ndarray, other: np.ndarray, draw: np.ndarray) -> np.ndarray:
+        distance = np.bitwise_count(strings[learner] ^ other)
+        return draw < absorption_chance(distance, n_loci, exponents[learner])
+
+    def gains(agent: np.ndarray, proposal: np.ndarray) -> np.ndarray:
+        """Does the proposal beat the agent's fitness? (only changed proposals can)"""
+        out = np.zeros(len(agent), dtype=bool)
+        changed = np.flatnonzero(proposal != strings[agent])
+        out[changed] = landscape.evaluate(proposal[changed]) > fitness[agent[changed]]
+        return out
 
     # local ties: exchange when the source also gains, or when it is open (omega). A proposal
     # equal to the agent's own string can neither gain nor win, so only changed ones are
@@ -114,29 +136,43 @@ def learn(
     gains_b = np.zeros(len(b), dtype=bool)
     gains_a[side_a] = fitness_a > fitness[a[side_a]]
     gains_b[side_b] = fitness_b > fitness[b[side_b]]
-    a_learns = (gains_b[side_a] | (draws.local_open_a[side_a] < parameters.omega)) & absorbs(
-        own_a[side_a], own_b[side_a], draws.local_absorb_a[side_a]
+    a_learns = (gains_b[side_a] | (draws.local_open_a[side_a] < omega)) & absorbs(
+        a[side_a], own_b[side_a], draws.local_absorb_a[side_a]
     )
-    b_learns = (gains_a[side_b] | (draws.local_open_b[side_b] < parameters.omega)) & absorbs(
-        own_b[side_b], own_a[side_b], draws.local_absorb_b[side_b]
+    b_learns = (gains_a[side_b] | (draws.local_open_b[side_b] < omega)) & absorbs(
+        b[side_b], own_a[side_b], draws.local_absorb_b[side_b]
     )
 
-    # pipelines: always exchange; a world without new knowledge hands back the firm's own string
+    # pipelines: always exchange, or (barter) only when the foreign source gains or is open;
+    # a world without new knowledge hands back the firm's own string
     firm = draws.pipe_firm
     own_firm = strings[firm]
-    foreign = strings[draws.pipe_foreign] if parameters.world_novelty == "evolving" else own_firm
+    evolving = parameters.world_novelty == "evolving"
+    foreign = strings[draws.pipe_foreign] if evolving else own_firm
     proposal_pipe = recombine(own_firm, foreign, draws.pipe_mask)
-    pipe_learns = absorbs(own_firm, foreign, draws.pipe_absorb) & (proposal_pipe != own_firm)
+    pipe_learns = absorbs(firm, foreign, draws.pipe_absorb) & (proposal_pipe != own_firm)
+    if parameters.pipeline_exchange == "barter":
+        source = draws.pipe_foreign if evolving else firm
+        shares = draws.pipe_open < omega
+        unsure = np.flatnonzero(pipe_learns & ~shares)
+        shares[unsure] = gains(
+            source[unsure], recombine(foreign, own_firm, draws.pipe_mask)[unsure]
+        )
+        pipe_learns &= shares
 
-    # ties inside the world pool: always exchange, both ways
+    # ties inside the world pool: both ways, always or (barter) as local ties
     wa, wb, world_mask = draws.world_a, draws.world_b, draws.world_mask
     own_wa, own_wb = strings[wa], strings[wb]
     proposal_wa, proposal_wb = (
         recombine(own_wa, own_wb, world_mask),
         recombine(own_wb, own_wa, world_mask),
     )
-    wa_learns = absorbs(own_wa, own_wb, draws.world_absorb_a) & (proposal_wa != own_wa)
-    wb_learns = absorbs(own_wb, own_wa, draws.world_absorb_b) & (proposal_wb != own_wb)
+    wa_learns = absorbs(wa, own_wb, draws.world_absorb_a) & (proposal_wa != own_wa)
+    wb_learns = absorbs(wb, own_wa, draws.world_absorb_b) & (proposal_wb != own_wb)
+    if parameters.world_exchange == "barter":
+        wb_gains, wa_gains = gains(wb, proposal_wb), gains(wa, proposal_wa)
+        wa_learns &= wb_gains | (draws.world_open_a < omega)
+        wb_learns &= wa_gains | (draws.world_open_b < omega)
 
     # own exploration: one bit flip
     proposal_explore = strings[draws.explorer] ^ (
@@ -173,25 +209,20 @@ def learn(
 
 @dataclass
 class WindowTracker:
-    """Per-firm innovation over the current survey window, and each city's best fitness."""
+    """Per-firm innovation over the current survey window."""
 
     n_firms: int
-    n_cities: int
     product_gain: np.ndarray = field(init=False)
     process_gain: np.ndarray = field(init=False)
-    best_new_fitness: np.ndarray = field(init=False)
-    city_best_current: np.ndarray = field(init=False)
-    city_best_previous: np.ndarray = field(init=False)
+    market_margin: np.ndarray = field(init=False)  # best product fitness minus the market's best
 
     def __post_init__(self) -> None:
         self.reset()
-        self.city_best_previous = np.full(self.n_cities, -np.inf)
 
     def reset(self) -> None:
         self.product_gain = np.zeros(self.n_firms)
         self.process_gain = np.zeros(self.n_firms)
-        self.best_new_fitness = np.full(self.n_firms, -np.inf)
-        self.city_best_current = np.full(self.n_cities, -np.inf)
+        self.market_margin = np.full(self.n_firms, -np.inf)
 
 
 @dataclass(frozen=True)
@@ -213,47 +244,81 @@ SERIES_COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a run needs to go on from a step: branch experiments from it."""
+
+    state: AgentState
+    tables: np.ndarray
+    landscape_state: dict
+    step_count: int
+    last_change: np.ndarray
+
+
 class Simulation:
-    """One simulated economy: cities of firms and a world pool on a shared NK landscape."""
+    """One simulated economy: cities of firms and a world pool on a shared NK landscape.
+
+    ``seed`` is an integer, a ``SeedSequence`` or a ``Generator`` (one number is taken from it):
+    it gives the run key of every keyed random number and the landscape's own generator.
+    """
 
     def __init__(
         self,
         parameters: ModelParameters,
         cities: Cities,
-        rng: np.random.Generator,
+        seed: int | np.random.SeedSequence | np.random.Generator | None,
         network: Network | None = None,
     ) -> None:
         self.parameters = parameters.validate()
         self.cities = cities
-        self.rng = rng
-        self.landscape = Landscape(parameters.n_loci, parameters.k, rng)
-        self.network = network if network is not None else build_network(parameters, cities, rng)
+        self.key = streams.root_key(seed)
+        self.landscape_rng = streams.landscape_generator(self.key)
+        self.landscape = Landscape(parameters.n_loci, parameters.k, self.landscape_rng)
+        self.network = (
+            network if network is not None else build_network(parameters, cities, self.key)
+        )
         if self.network.cities.names != cities.names or not np.array_equal(
             self.network.cities.sizes, cities.sizes
         ):
             raise ValueError("the network was built for other cities")
         n_agents = self.network.n_agents
-        strings = rng.integers(0, 2**parameters.n_loci, size=n_agents, dtype=np.uint64)
+        self.n_firms = cities.n_firms
+        # keyed agents: firm i is i, foreign agent j is WORLD_AGENT + j whatever the firms
+        self.agent_key = np.concatenate(
+            [np.arange(self.n_firms), streams.WORLD_AGENT + np.arange(parameters.world_size)]
+        ).astype(np.uint64)
+        strings = streams.combine(self.key, streams.INITIAL_STRING, self.agent_key) & np.uint64(
+            2**parameters.n_loci - 1
+        )
         contributions = self.landscape.contributions(strings)
         self.state = AgentState(strings, contributions, self.landscape.fitness(contributions))
+        traits = self.network.traits
+        shift = (
+            parameters.capability_absorption * traits.capability
+            + parameters.size_absorption * traits.size_z
+        )
+        self.exponents = parameters.absorption_exponent * np.concatenate(
+            [np.exp(-shift), np.ones(parameters.world_size)]
+        )
         self.step_count = 0
-        self.n_firms = cities.n_firms
         self.city_of_firm = cities.city_of_firm
         self.city_start = cities.start[:-1]
         self.last_change = np.zeros(n_agents, dtype=np.int64)
         self.n_product_loci = int(round(parameters.product_loci_share * parameters.n_loci))
-        self.window = WindowTracker(self.n_firms, len(cities.sizes))
-        self.window.city_best_previous = self._city_max(self.state.fitness[: self.n_firms])
+        self.window = WindowTracker(self.n_firms)
         self._adopted_now = np.zeros(self.n_firms, dtype=bool)
-        # the shock schedule and the per-step size of the draws never depend on the state
+        regional, national = self.network.regional, self.network.national
         self._local_edges = (
-            np.concatenate([self.network.regional.source, self.network.national.source]),
-            np.concatenate([self.network.regional.target, self.network.national.target]),
+            np.concatenate([regional.source, national.source]),
+            np.concatenate([regional.target, national.target]),
+            np.concatenate([regional.key, national.key]),
         )
         firm = np.arange(self.n_firms)
         buzz_firm = np.repeat(firm, parameters.buzz_contacts)
+        contact = np.tile(np.arange(parameters.buzz_contacts), self.n_firms)
         alone = cities.sizes[self.city_of_firm[buzz_firm]] <= 1
         self._buzz_firm = buzz_firm[~alone]
+        self._buzz_key = streams.combine(streams.TIE_BUZZ, self._buzz_firm, contact[~alone])
         self._buzz_block = (
             self.city_start[self.city_of_firm[self._buzz_firm]],
             cities.sizes[self.city_of_firm[self._buzz_firm]],
@@ -264,64 +329,81 @@ class Simulation:
         )  # fmt: skip
 
     # ---------------------------------------------------------------- draws
-    def _masks(self, count: int) -> np.ndarray:
-        share, n_loci = self.parameters.copy_share, self.parameters.n_loci
-        if share == 1.0:
-            return np.full(count, self.landscape.full_mask, dtype=np.uint64)
-        if share == 0.5:
-            return self.rng.integers(0, 2**n_loci, size=count, dtype=np.uint64)
-        return pack_bits(self.rng.random((count, n_loci)) < share)
-
     def draw_step(self) -> StepDraws:
-        """Draw every random number of the next step, in a fixed order."""
-        rng, parameters = self.rng, self.parameters
+        """Draw every random number of the next step: each keyed by (step, purpose, tie/agent)."""
+        parameters = self.parameters
         step = self.step_count + 1
+        n_loci, copy_share = parameters.n_loci, parameters.copy_share
         interval = parameters.turbulence_interval
-        n_shocked = int(round(parameters.turbulence_share * parameters.n_loci))
+        n_shocked = int(round(parameters.turbulence_share * n_loci))
+        width = self.landscape.tables.shape[1]
         if interval and n_shocked and step % interval == 0:
-            shock_loci = np.sort(rng.choice(parameters.n_loci, size=n_shocked, replace=False))
-            shock_tables = rng.random((n_shocked, self.landscape.tables.shape[1]))
+            rng = self.landscape_rng
+            shock_loci = np.sort(rng.choice(n_loci, size=n_shocked, replace=False))
+            shock_tables = rng.random((n_shocked, width))
         else:
             shock_loci = np.zeros(0, dtype=np.intp)
-            shock_tables = np.zeros((0, self.landscape.tables.shape[1]))
+            shock_tables = np.zeros((0, width))
+        step_key = streams.combine(self.key, step)
 
-        source, target = self._local_edges
-        active = rng.random(len(source)) < parameters.tie_activity
-        buzz_partner = other_in_block(rng, self._buzz_firm, *self._buzz_block)
+        def u(purpose: int, keys: np.ndarray) -> np.ndarray:
+            return streams.uniform(step_key, purpose, keys)
+
+        def mask(keys: np.ndarray) -> np.ndarray:
+            return streams.masks(streams.combine(step_key, streams.MASK, keys), copy_share, n_loci)
+
+        source, target, key = self._local_edges
+        active = u(streams.ACTIVE, key) < parameters.tie_activity
+        buzz_partner = other_in_block(
+            u(streams.BUZZ_PARTNER, self._buzz_key), self._buzz_firm, *self._buzz_block
+        )
         local_a = np.concatenate([source[active], self._buzz_firm])
         local_b = np.concatenate([target[active], buzz_partner])
-        n_local = len(local_a)
+        local_key = np.concatenate([key[active], self._buzz_key])
 
         pipelines = self.network.pipelines
-        active = rng.random(len(pipelines)) < parameters.tie_activity
+        active = u(streams.ACTIVE, pipelines.key) < parameters.pipeline_activity
+        pipe_key = pipelines.key[active]
         pipe_firm, pipe_foreign = pipelines.source[active], pipelines.target[active]
+        pipe_barter = parameters.pipeline_exchange == "barter"
 
         world = self.network.world
-        active = rng.random(len(world)) < parameters.world_tie_activity
-        world_a, world_b = world.source[active], world.target[active]
+        active = u(streams.ACTIVE, world.key) < parameters.world_tie_activity
+        world_key = world.key[active]
+        world_barter = parameters.world_exchange == "barter"
 
-        explorer = np.flatnonzero(rng.random(self.network.n_agents) < self._explore_rate)
+        explorer = np.flatnonzero(u(streams.EXPLORE, self.agent_key) < self._explore_rate)
+        explore_bit = np.floor(u(streams.EXPLORE_BIT, self.agent_key[explorer]) * n_loci).astype(
+            np.int64
+        )
+        never = np.ones(0)  # open draws a rule does not read are not drawn
         return StepDraws(
             shock_loci=shock_loci,
             shock_tables=shock_tables,
             local_a=local_a,
             local_b=local_b,
-            local_mask=self._masks(n_local),
-            local_open_a=rng.random(n_local),
-            local_open_b=rng.random(n_local),
-            local_absorb_a=rng.random(n_local),
-            local_absorb_b=rng.random(n_local),
+            local_key=local_key,
+            local_mask=mask(local_key),
+            local_open_a=u(streams.OPEN_A, local_key),
+            local_open_b=u(streams.OPEN_B, local_key),
+            local_absorb_a=u(streams.ABSORB_A, local_key),
+            local_absorb_b=u(streams.ABSORB_B, local_key),
             pipe_firm=pipe_firm,
             pipe_foreign=pipe_foreign,
-            pipe_mask=self._masks(len(pipe_firm)),
-            pipe_absorb=rng.random(len(pipe_firm)),
-            world_a=world_a,
-            world_b=world_b,
-            world_mask=self._masks(len(world_a)),
-            world_absorb_a=rng.random(len(world_a)),
-            world_absorb_b=rng.random(len(world_a)),
+            pipe_key=pipe_key,
+            pipe_mask=mask(pipe_key),
+            pipe_open=u(streams.OPEN_B, pipe_key) if pipe_barter else np.ones(len(pipe_key)),
+            pipe_absorb=u(streams.ABSORB_A, pipe_key),
+            world_a=world.source[active],
+            world_b=world.target[active],
+            world_key=world_key,
+            world_mask=mask(world_key),
+            world_open_a=u(streams.OPEN_A, world_key) if world_barter else never,
+            world_open_b=u(streams.OPEN_B, world_key) if world_barter else never,
+            world_absorb_a=u(streams.ABSORB_A, world_key),
+            world_absorb_b=u(streams.ABSORB_B, world_key),
             explorer=explorer,
-            explore_bit=rng.integers(0, parameters.n_loci, size=len(explorer)),
+            explore_bit=explore_bit,
         )
 
     # ---------------------------------------------------------------- rules
@@ -337,11 +419,28 @@ class Simulation:
         """Advance every agent one step; returns who adopted a new string."""
         draws = self.draw_step() if draws is None else draws
         self.shock(draws.shock_loci, draws.shock_tables)
-        adoption = learn(self.state, draws, self.landscape, self.parameters)
+        adoption = learn(self.state, draws, self.landscape, self.parameters, self.exponents)
         self.step_count += 1
         self.last_change[adoption.agents] = self.step_count
         self._track(adoption)
         return adoption
+
+    # ---------------------------------------------------------------- snapshots
+    def snapshot(self) -> Snapshot:
+        """The state now (strings, landscape and its generator, step): branch arms from it."""
+        return Snapshot(
+            self.state.copy(), self.landscape.tables.copy(),
+            self.landscape_rng.bit_generator.state, self.step_count, self.last_change.copy(),
+        )  # fmt: skip
+
+    def restore(self, snapshot: Snapshot) -> None:
+        """Go back to a snapshot (of this economy or of one with the same agents)."""
+        self.state = snapshot.state.copy()
+        self.landscape.tables = snapshot.tables.copy()
+        self.landscape_rng.bit_generator.state = snapshot.landscape_state
+        self.step_count = snapshot.step_count
+        self.last_change = snapshot.last_change.copy()
+        self.window.reset()
 
     # ---------------------------------------------------------------- bookkeeping
     def _city_max(self, values: np.ndarray) -> np.ndarray:
@@ -349,6 +448,10 @@ class Simulation:
 
     def _city_mean(self, values: np.ndarray) -> np.ndarray:
         return np.add.reduceat(values, self.city_start) / self.cities.sizes
+
+    def product_fitness(self, agents: slice | np.ndarray) -> np.ndarray:
+        """The product loci's share of fitness: their mean contribution."""
+        return self.state.contributions[agents, : self.n_product_loci].mean(axis=1)
 
     def _track(self, adoption: Adoption) -> None:
         window, n_firms = self.window, self.n_firms
@@ -359,29 +462,31 @@ class Simulation:
         )
         window.product_gain[firms] += gained[:, : self.n_product_loci].sum(axis=1)
         window.process_gain[firms] += gained[:, self.n_product_loci :].sum(axis=1)
-        window.best_new_fitness[firms] = np.maximum(
-            window.best_new_fitness[firms], self.state.fitness[firms]
-        )
-        window.city_best_current = np.maximum(
-            window.city_best_current, self._city_max(self.state.fitness[:n_firms])
-        )
+        if len(firms) and self.n_product_loci:
+            market = slice(0, n_firms)
+            if self.parameters.new_to_market_reference == "world":
+                market = slice(n_firms, None)
+            best = self.product_fitness(market).max()
+            margin = self.product_fitness(firms) - best
+            window.market_margin[firms] = np.maximum(window.market_margin[firms], margin)
         self._adopted_now = np.zeros(n_firms, dtype=bool)
         self._adopted_now[firms] = True
 
     def close_window(self) -> WindowOutcomes:
-        """Outcomes of the window that ends now; starts the next window."""
+        """Outcomes of the window that ends now; starts the next window.
+
+        new_to_market: a product innovator whose product fitness, at a step of the window when it
+        adopted, came within ``new_to_market_margin`` of the best product fitness of the market
+        (every firm of the country, or the world pool) at that same step.
+        """
         window, threshold = self.window, self.parameters.innovation_threshold
         product = window.product_gain > threshold
         process = window.process_gain > threshold
-        new_to_market = product & (
-            window.best_new_fitness > window.city_best_previous[self.city_of_firm]
-        )
+        new_to_market = product & (window.market_margin >= -self.parameters.new_to_market_margin)
         outcomes = WindowOutcomes(
             product.astype(np.int8), process.astype(np.int8), new_to_market.astype(np.int8)
         )
-        previous = window.city_best_current
         window.reset()
-        window.city_best_previous = previous
         return outcomes
 
     def city_indicators(self) -> np.ndarray:

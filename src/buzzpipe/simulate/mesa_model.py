@@ -38,6 +38,7 @@ if mesa is not None:
         def __init__(self, model: MesaKnowledgeModel, index: int, string: int) -> None:
             super().__init__(model)
             self.index = index
+            self.exponent = model.exponents[index]
             self.string = string
             self.contributions = model.contributions_of(string)
             self.fitness = sum(self.contributions) / model.n_loci
@@ -68,7 +69,7 @@ if mesa is not None:
                         partner_gains = model.fitness_of(reverse) > other.fitness
                         if not (partner_gains or open_draw < model.omega):
                             continue
-                    if not model.absorbs(self.string, source, absorb_draw):
+                    if not model.absorbs(self.string, source, absorb_draw, self.exponent):
                         continue
                     proposal = model.recombine(self.string, source, mask)
                 contributions = model.contributions_of(proposal)
@@ -93,7 +94,7 @@ if mesa is not None:
             self.code_mask = (1 << (parameters.k + 1)) - 1
             self.full_mask = (1 << parameters.n_loci) - 1
             self.omega = parameters.omega
-            self.exponent = parameters.absorption_exponent
+            self.exponents = simulation.exponents.tolist()
             self.evolving = parameters.world_novelty == "evolving"
             self.tables = simulation.landscape.tables.tolist()
             self.agent_list = [
@@ -114,9 +115,9 @@ if mesa is not None:
         def recombine(self, own: int, other: int, mask: int) -> int:
             return (own & (self.full_mask ^ mask)) | (other & mask)
 
-        def absorbs(self, own: int, other: int, draw: float) -> bool:
+        def absorbs(self, own: int, other: int, draw: float, exponent: float) -> bool:
             distance = (own ^ other).bit_count()
-            return draw < (1.0 - distance / self.n_loci) ** self.exponent
+            return draw < (1.0 - distance / self.n_loci) ** exponent
 
         def hand_out(self, draws: StepDraws) -> None:
             """Give every agent its learning pairs of the step, in the kernel's order."""
@@ -130,20 +131,32 @@ if mesa is not None:
                 agents[a].pairs.append((LOCAL, b, mask, open_a, absorb_a))
             for a, b, mask, _, open_b, _, absorb_b in local:
                 agents[b].pairs.append((LOCAL, a, mask, open_b, absorb_b))
-            for firm, foreign, mask, absorb in zip(
+            # under the barter rule a pipeline or world tie is judged like a local tie
+            parameters = self.simulation.parameters
+            pipe_rule = LOCAL if parameters.pipeline_exchange == "barter" else ALWAYS
+            for firm, foreign, mask, open_draw, absorb in zip(
                 draws.pipe_firm.tolist(), draws.pipe_foreign.tolist(), draws.pipe_mask.tolist(),
-                draws.pipe_absorb.tolist(), strict=True,
+                draws.pipe_open.tolist(), draws.pipe_absorb.tolist(), strict=True,
             ):  # fmt: skip
-                rule = ALWAYS if self.evolving else BARREN
-                agents[firm].pairs.append((rule, foreign, mask, 0.0, absorb))
+                if self.evolving:
+                    agents[firm].pairs.append((pipe_rule, foreign, mask, open_draw, absorb))
+                else:
+                    agents[firm].pairs.append((BARREN, foreign, mask, 0.0, absorb))
+            world_rule = LOCAL if parameters.world_exchange == "barter" else ALWAYS
+            n_world = len(draws.world_a)
+            opens = (
+                (draws.world_open_a.tolist(), draws.world_open_b.tolist())
+                if world_rule == LOCAL else ([0.0] * n_world, [0.0] * n_world)
+            )  # fmt: skip
             world = list(
                 zip(draws.world_a.tolist(), draws.world_b.tolist(), draws.world_mask.tolist(),
-                    draws.world_absorb_a.tolist(), draws.world_absorb_b.tolist(), strict=True)
+                    draws.world_absorb_a.tolist(), draws.world_absorb_b.tolist(), *opens,
+                    strict=True)
             )  # fmt: skip
-            for a, b, mask, absorb_a, _ in world:
-                agents[a].pairs.append((ALWAYS, b, mask, 0.0, absorb_a))
-            for a, b, mask, _, absorb_b in world:
-                agents[b].pairs.append((ALWAYS, a, mask, 0.0, absorb_b))
+            for a, b, mask, absorb_a, _, open_a, _ in world:
+                agents[a].pairs.append((world_rule, b, mask, open_a, absorb_a))
+            for a, b, mask, _, absorb_b, _, open_b in world:
+                agents[b].pairs.append((world_rule, a, mask, open_b, absorb_b))
             for agent, bit in zip(draws.explorer.tolist(), draws.explore_bit.tolist(), strict=True):
                 agents[agent].pairs.append((EXPLORE, agent, 1 << bit, 0.0, 0.0))
 

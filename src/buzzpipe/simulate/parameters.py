@@ -16,6 +16,8 @@ from buzzpipe.simulate.landscape import MAX_K, MAX_LOCI
 from buzzpipe.survey.schema import PARTNER_TYPES
 
 WORLD_NOVELTY = ("evolving", "none")
+EXCHANGE_RULES = ("always", "barter")  # a source shares always, or only by barter or openness
+MARKET_REFERENCES = ("national", "world")  # whose best product new-to-market is judged against
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,8 @@ class ModelParameters:
     pipeline_share: float = 0.45  # share of firms with at least one pipeline abroad
     pipelines_per_firm: float = 2.0  # mean pipelines of a pipeline firm (at least one)
     world_partners: float = 3.0  # mean ties a foreign agent names inside the world pool
-    tie_activity: float = 0.25  # chance that a firm's partner tie or pipeline is used in a step
+    tie_activity: float = 0.25  # chance that a firm's partner tie is used in a step
+    pipeline_activity: float = 0.25  # chance that a pipeline is used in a step
     world_tie_activity: float = 0.25  # the same for ties inside the world pool
     copy_share: float = 0.8  # chance that a bit of the crossover mask takes the source's bit
     absorption_exponent: float = 1.0  # absorb with chance (1 - distance/N) ** exponent
@@ -45,6 +48,21 @@ class ModelParameters:
     survey_window: int = 12  # steps of a survey's reference period
     product_loci_share: float = 0.5  # the first share of loci are product, the rest process
     partner_type_weights: tuple[float, ...] = ()  # weights over PARTNER_TYPES (empty = equal)
+    # the asymmetries between local ties, pipelines and the world pool, as explicit rules
+    pipeline_exchange: str = "always"  # "barter": a foreign source shares under the local rule
+    world_exchange: str = "always"  # "barter": ties inside the world pool follow the local rule
+    # firms: capability, size and ownership (drawn per firm; see docs/simulation.md)
+    pipeline_selection: float = 0.0  # correlation of capability with the pipeline propensity
+    capability_absorption: float = 0.0  # capable firms absorb more: exponent * exp(-this * z)
+    gatekeeper_ratio: float = 1.0  # regional partner rate of pipeline firms / that of the others
+    size_log_mean: float = 3.0  # employees = 10 + ceil(lognormal(size_log_mean, size_log_sd))
+    size_log_sd: float = 1.0
+    size_tie_elasticity: float = 0.0  # partner and pipeline rates scale with size ** this
+    size_absorption: float = 0.0  # larger firms absorb more: exponent * exp(-this * size z)
+    foreign_owned_share: float = 0.15  # share of foreign-owned firms (independent of ties)
+    foreign_pipeline_shift: float = 0.0  # foreign ownership raises the pipeline propensity
+    new_to_market_reference: str = "national"  # or "world": the best product at the same step
+    new_to_market_margin: float = 0.02  # within this of that best product fitness counts
 
     def validate(self, file: str | None = None) -> ModelParameters:
         """Raise an InputError naming the first parameter out of its range; return self."""
@@ -69,6 +87,17 @@ class ModelParameters:
             "innovation_threshold": (0.0, 1.0),
             "survey_window": (1, math.inf),
             "product_loci_share": (0.0, 1.0),
+            "pipeline_activity": (0.0, 1.0),
+            "pipeline_selection": (0.0, 0.99),
+            "capability_absorption": (0.0, math.inf),
+            "gatekeeper_ratio": (0.0, math.inf),
+            "size_log_mean": (-math.inf, math.inf),
+            "size_log_sd": (0.0, math.inf),
+            "size_tie_elasticity": (-math.inf, math.inf),
+            "size_absorption": (-math.inf, math.inf),
+            "foreign_owned_share": (0.0, 1.0),
+            "foreign_pipeline_shift": (-math.inf, math.inf),
+            "new_to_market_margin": (0.0, 1.0),
         }
         for name, (low, high) in ranges.items():
             value = getattr(self, name)
@@ -87,11 +116,17 @@ class ModelParameters:
                 "parameter out of range", file=file, column="k", value=self.k,
                 expected=f"an integer in [0, min(n_loci - 1, {MAX_K})]",
             )  # fmt: skip
-        if self.world_novelty not in WORLD_NOVELTY:
-            raise InputError(
-                "unknown world_novelty", file=file, column="world_novelty",
-                value=self.world_novelty, expected=" or ".join(map(repr, WORLD_NOVELTY)),
-            )  # fmt: skip
+        for name, allowed in (
+            ("world_novelty", WORLD_NOVELTY),
+            ("pipeline_exchange", EXCHANGE_RULES),
+            ("world_exchange", EXCHANGE_RULES),
+            ("new_to_market_reference", MARKET_REFERENCES),
+        ):
+            if getattr(self, name) not in allowed:
+                raise InputError(
+                    f"unknown {name}", file=file, column=name, value=getattr(self, name),
+                    expected=" or ".join(map(repr, allowed)),
+                )  # fmt: skip
         weights = self.partner_type_weights
         if weights and len(weights) != len(PARTNER_TYPES):
             raise InputError(
@@ -147,3 +182,17 @@ class ModelParameters:
     def replace(self, **changes: object) -> ModelParameters:
         """A copy with some fields changed, validated."""
         return dataclasses.replace(self, **changes).validate()
+
+    def symmetric(self) -> ModelParameters:
+        """The referee's placebo: pipelines and the world pool under the cities' rules.
+
+        Pipelines share only by barter or openness, like local ties, and are used as often as
+        partner ties; foreign agents exchange by the same rule, explore and use their ties as
+        often as firms, and name as many partners as a firm does regionally. Only the diversity
+        of the world pool and its distance from the cities then differ from a city's.
+        """
+        return self.replace(
+            pipeline_exchange="barter", world_exchange="barter",
+            pipeline_activity=self.tie_activity, world_tie_activity=self.tie_activity,
+            world_explore_rate=self.explore_rate, world_partners=self.regional_partners,
+        )  # fmt: skip

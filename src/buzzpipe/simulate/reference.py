@@ -31,12 +31,17 @@ class ReferenceModel:
         parameters: ModelParameters,
         tables: list[list[float]],
         strings: list[int],
+        exponents: list[float] | None = None,
     ) -> None:
         self.parameters = parameters
         self.n_loci = parameters.n_loci
         self.code_mask = (1 << (parameters.k + 1)) - 1
         self.full_mask = (1 << parameters.n_loci) - 1
         self.tables = [list(row) for row in tables]
+        self.exponents = (
+            list(exponents) if exponents is not None
+            else [parameters.absorption_exponent] * len(strings)
+        )  # fmt: skip
         self.agents = []
         for string in strings:
             contributions = self.contributions(string)
@@ -52,9 +57,16 @@ class ReferenceModel:
     def fitness(self, contributions: list[float]) -> float:
         return sum(contributions) / self.n_loci
 
-    def absorbs(self, own: int, other: int, draw: float) -> bool:
-        distance = (own ^ other).bit_count()
-        return draw < (1.0 - distance / self.n_loci) ** self.parameters.absorption_exponent
+    def absorbs(self, learner: int, other: int, draw: float) -> bool:
+        distance = (self.agents[learner].string ^ other).bit_count()
+        return draw < (1.0 - distance / self.n_loci) ** self.exponents[learner]
+
+    def source_shares(self, source: int, learner_string: int, mask: int, open_draw: float) -> bool:
+        """The barter rule: the source shares when it gains from the exchange, or is open."""
+        agent = self.agents[source]
+        proposal = self.recombine(agent.string, learner_string, mask)
+        gains = self.fitness(self.contributions(proposal)) > agent.fitness
+        return gains or open_draw < self.parameters.omega
 
     def recombine(self, own: int, other: int, mask: int) -> int:
         return (own & (self.full_mask ^ mask)) | (other & mask)
@@ -90,12 +102,8 @@ class ReferenceModel:
             contributions_b = self.contributions(proposal_b)
             fitness_a, fitness_b = self.fitness(contributions_a), self.fitness(contributions_b)
             a_gains, b_gains = fitness_a > agent_a.fitness, fitness_b > agent_b.fitness
-            a_learns = (b_gains or open_a < omega) and self.absorbs(
-                agent_a.string, agent_b.string, absorb_a
-            )
-            b_learns = (a_gains or open_b < omega) and self.absorbs(
-                agent_b.string, agent_a.string, absorb_b
-            )
+            a_learns = (b_gains or open_a < omega) and self.absorbs(a, agent_b.string, absorb_a)
+            b_learns = (a_gains or open_b < omega) and self.absorbs(b, agent_a.string, absorb_b)
             evaluated.append(
                 ((a, proposal_a, contributions_a, fitness_a) if a_learns else None,
                  (b, proposal_b, contributions_b, fitness_b) if b_learns else None)
@@ -104,27 +112,42 @@ class ReferenceModel:
         proposals += [pair[1] for pair in evaluated if pair[1] is not None]
 
         evolving = self.parameters.world_novelty == "evolving"
-        for firm, foreign, mask, absorb in zip(
+        pipe_barter = self.parameters.pipeline_exchange == "barter"
+        for firm, foreign, mask, open_draw, absorb in zip(
             draws.pipe_firm.tolist(), draws.pipe_foreign.tolist(), draws.pipe_mask.tolist(),
-            draws.pipe_absorb.tolist(), strict=True,
+            draws.pipe_open.tolist(), draws.pipe_absorb.tolist(), strict=True,
         ):  # fmt: skip
             own = agents[firm].string
-            source = agents[foreign].string if evolving else own
-            if self.absorbs(own, source, absorb):
+            source_index = foreign if evolving else firm
+            source = agents[source_index].string
+            if own == source:
+                continue  # nothing to learn: the proposal is the firm's own string
+            if pipe_barter and not self.source_shares(source_index, own, mask, open_draw):
+                continue
+            if self.absorbs(firm, source, absorb):
                 proposal = self.recombine(own, source, mask)
                 contributions = self.contributions(proposal)
                 proposals.append((firm, proposal, contributions, self.fitness(contributions)))
 
+        world_barter = self.parameters.world_exchange == "barter"
+        n_world = len(draws.world_a)
         world = list(
             zip(draws.world_a.tolist(), draws.world_b.tolist(), draws.world_mask.tolist(),
-                draws.world_absorb_a.tolist(), draws.world_absorb_b.tolist(), strict=True)
+                draws.world_absorb_a.tolist(), draws.world_absorb_b.tolist(),
+                (draws.world_open_a if world_barter else [1.0] * n_world),
+                (draws.world_open_b if world_barter else [1.0] * n_world), strict=True)
         )  # fmt: skip
         for learner_side in (0, 1):
-            for a, b, mask, absorb_a, absorb_b in world:
+            for a, b, mask, absorb_a, absorb_b, open_a, open_b in world:
                 learner, source = (a, b) if learner_side == 0 else (b, a)
                 absorb = absorb_a if learner_side == 0 else absorb_b
+                open_draw = float(open_a if learner_side == 0 else open_b)
                 own, other = agents[learner].string, agents[source].string
-                if self.absorbs(own, other, absorb):
+                if own == self.recombine(own, other, mask):
+                    continue
+                if world_barter and not self.source_shares(source, own, mask, open_draw):
+                    continue
+                if self.absorbs(learner, other, absorb):
                     proposal = self.recombine(own, other, mask)
                     contributions = self.contributions(proposal)
                     proposals.append(

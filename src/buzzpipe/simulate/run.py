@@ -35,8 +35,8 @@ class SimulationResult:
     outcomes: WindowOutcomes  # per firm, over the last survey window
     fitness: np.ndarray  # per agent at the end
     strings: np.ndarray  # per agent at the end
-    employees: np.ndarray  # per firm (a filler control, see docs/simulation.md)
-    foreign_share: np.ndarray  # per firm
+    employees: np.ndarray  # per firm: drawn before the run; scales ties and absorption
+    foreign_share: np.ndarray  # per firm: 0/1 foreign ownership, drawn independently of ties
 
 
 def _as_cities(cities: Cities | Mapping[str, int]) -> Cities:
@@ -58,8 +58,7 @@ def simulate(
             f"steps ({steps}) must cover at least one survey window ({parameters.survey_window})"
         )
     cities = _as_cities(cities)
-    rng = np.random.default_rng(seed)
-    model = Simulation(parameters, cities, rng, network)
+    model = Simulation(parameters, cities, seed, network)
     n_cities = len(cities.names)
     series = np.empty((steps, n_cities + 1, len(SERIES_COLUMNS)))
     window = parameters.survey_window
@@ -85,7 +84,7 @@ def simulate(
                     )
                 )
         elif (steps - step) % window == 0:
-            model.close_window()  # a partial first window only sets each city's previous best
+            model.close_window()  # a partial first window is not reported
     assert outcomes is not None
     names = [*cities.names, WORLD]
     series_frame = pd.DataFrame(
@@ -99,7 +98,7 @@ def simulate(
                  "new_to_market_rate"],
     )  # fmt: skip
     windows["city"] = pd.Categorical.from_codes(windows["city"], categories=list(cities.names))
-    employees, foreign_share = _firm_controls(model, rng)
+    traits = model.network.traits
     return SimulationResult(
         parameters=parameters,
         cities=cities,
@@ -112,23 +111,9 @@ def simulate(
         outcomes=outcomes,
         fitness=model.state.fitness.copy(),
         strings=model.state.strings.copy(),
-        employees=employees,
-        foreign_share=foreign_share,
+        employees=traits.employees,
+        foreign_share=traits.foreign_owned,
     )
-
-
-def _firm_controls(model: Simulation, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Employees (more than 10, log-normal; the model does not use size) and foreign ownership
-    (firms with a pipeline to a unit of their own group are foreign-owned)."""
-    from buzzpipe.survey.schema import GROUP_PARTNER_TYPE, PARTNER_TYPES
-
-    n_firms = model.n_firms
-    employees = 10 + np.ceil(rng.lognormal(mean=3.0, sigma=1.0, size=n_firms)).astype(np.int64)
-    pipelines = model.network.pipelines
-    to_group = pipelines.source[pipelines.source_type == PARTNER_TYPES.index(GROUP_PARTNER_TYPE)]
-    foreign_share = np.zeros(n_firms)
-    foreign_share[to_group] = 1.0
-    return employees, foreign_share
 
 
 def replicate_seeds(seed: int, replicates: int) -> list[np.random.SeedSequence]:

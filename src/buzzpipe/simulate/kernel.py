@@ -234,6 +234,8 @@ class WindowOutcomes:
     new_to_market: np.ndarray
 
 
+ENGINES = ("compiled", "numpy")
+
 SERIES_COLUMNS = (
     "mean_fitness",
     "best_fitness",
@@ -260,6 +262,7 @@ class Simulation:
 
     ``seed`` is an integer, a ``SeedSequence`` or a ``Generator`` (one number is taken from it):
     it gives the run key of every keyed random number and the landscape's own generator.
+    ``engine`` "compiled" (numba) or "numpy" (the vectorised rules): the same draws and strings.
     """
 
     def __init__(
@@ -268,7 +271,12 @@ class Simulation:
         cities: Cities,
         seed: int | np.random.SeedSequence | np.random.Generator | None,
         network: Network | None = None,
+        *,
+        engine: str = "compiled",
     ) -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+        self.engine = engine
         self.parameters = parameters.validate()
         self.cities = cities
         self.key = streams.root_key(seed)
@@ -327,23 +335,66 @@ class Simulation:
             [np.full(self.n_firms, parameters.explore_rate),
              np.full(parameters.world_size, parameters.world_explore_rate)]
         )  # fmt: skip
+        # scratch of the compiled step: one entry per agent, reused every step
+        self._best_value = np.full(n_agents, -np.inf)
+        self._best_string = np.zeros(n_agents, dtype=np.uint64)
+        self._touched = np.zeros(n_agents, dtype=np.int64)
 
     # ---------------------------------------------------------------- draws
-    def draw_step(self) -> StepDraws:
-        """Draw every random number of the next step: each keyed by (step, purpose, tie/agent)."""
+    def _shock_draws(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """The shock of a step, from the landscape's own generator (only on shock steps)."""
         parameters = self.parameters
-        step = self.step_count + 1
-        n_loci, copy_share = parameters.n_loci, parameters.copy_share
+        n_shocked = int(round(parameters.turbulence_share * parameters.n_loci))
         interval = parameters.turbulence_interval
-        n_shocked = int(round(parameters.turbulence_share * n_loci))
         width = self.landscape.tables.shape[1]
         if interval and n_shocked and step % interval == 0:
             rng = self.landscape_rng
-            shock_loci = np.sort(rng.choice(n_loci, size=n_shocked, replace=False))
-            shock_tables = rng.random((n_shocked, width))
-        else:
-            shock_loci = np.zeros(0, dtype=np.intp)
-            shock_tables = np.zeros((0, width))
+            loci = np.sort(rng.choice(parameters.n_loci, size=n_shocked, replace=False))
+            return loci, rng.random((n_shocked, width))
+        return np.zeros(0, dtype=np.intp), np.zeros((0, width))
+
+    def draw_step(self) -> StepDraws:
+        """Draw every random number of the next step: each keyed by (step, purpose, tie/agent)."""
+        if self.engine == "compiled":
+            return self._draw_step_compiled()
+        return self._draw_step_numpy()
+
+    def _draw_step_compiled(self) -> StepDraws:
+        from buzzpipe.simulate.compiled import draw_arrays
+
+        parameters = self.parameters
+        step = self.step_count + 1
+        shock_loci, shock_tables = self._shock_draws(step)
+        source, target, key = self._local_edges
+        pipelines, world = self.network.pipelines, self.network.world
+        (local_a, local_b, local_key, local_mask, local_open, local_absorb, pipe, pipe_key,
+         pipe_mask, pipe_draws, world_ends, world_key, world_mask, world_open, world_absorb,
+         explorer, explore_bit) = draw_arrays(
+            streams.combine(self.key, step)[()], source, target, key, parameters.tie_activity,
+            self._buzz_firm, self._buzz_key, *self._buzz_block, pipelines.source,
+            pipelines.target, pipelines.key, parameters.pipeline_activity, world.source,
+            world.target, world.key, parameters.world_tie_activity, self.agent_key,
+            self._explore_rate, streams.mask_levels(parameters.copy_share), streams.MASK_BITS,
+            parameters.n_loci, parameters.pipeline_exchange == "barter",
+            parameters.world_exchange == "barter",
+        )  # fmt: skip
+        return StepDraws(
+            shock_loci=shock_loci, shock_tables=shock_tables, local_a=local_a, local_b=local_b,
+            local_key=local_key, local_mask=local_mask, local_open_a=local_open[0],
+            local_open_b=local_open[1], local_absorb_a=local_absorb[0],
+            local_absorb_b=local_absorb[1], pipe_firm=pipe[0], pipe_foreign=pipe[1],
+            pipe_key=pipe_key, pipe_mask=pipe_mask, pipe_open=pipe_draws[0],
+            pipe_absorb=pipe_draws[1], world_a=world_ends[0], world_b=world_ends[1],
+            world_key=world_key, world_mask=world_mask, world_open_a=world_open[0],
+            world_open_b=world_open[1], world_absorb_a=world_absorb[0],
+            world_absorb_b=world_absorb[1], explorer=explorer, explore_bit=explore_bit,
+        )  # fmt: skip
+
+    def _draw_step_numpy(self) -> StepDraws:
+        parameters = self.parameters
+        step = self.step_count + 1
+        n_loci, copy_share = parameters.n_loci, parameters.copy_share
+        shock_loci, shock_tables = self._shock_draws(step)
         step_key = streams.combine(self.key, step)
 
         def u(purpose: int, keys: np.ndarray) -> np.ndarray:
@@ -412,14 +463,45 @@ class Simulation:
         if len(loci):
             self.landscape.redraw(loci, tables)
             state = self.state
+            if self.engine == "compiled":
+                from buzzpipe.simulate.compiled import shock_step
+
+                landscape = self.landscape
+                shock_step(
+                    state.strings, state.contributions, state.fitness, landscape.tables,
+                    np.asarray(loci, dtype=np.int64), landscape.n_loci,
+                    np.uint64(2 ** (landscape.k + 1) - 1),
+                )  # fmt: skip
+                return
             self.landscape.update_contributions(state.strings, state.contributions, loci)
             state.fitness = self.landscape.fitness(state.contributions)
+
+    def learn(self, draws: StepDraws) -> Adoption:
+        """Apply the rules to the step's draws (compiled or vectorised: the same result)."""
+        if self.engine == "numpy":
+            return learn(self.state, draws, self.landscape, self.parameters, self.exponents)
+        from buzzpipe.simulate.compiled import learn_step
+
+        state, landscape, parameters = self.state, self.landscape, self.parameters
+        winners, old = learn_step(
+            state.strings, state.contributions, state.fitness, landscape.tables,
+            landscape.n_loci, np.uint64(2 ** (landscape.k + 1) - 1), self.exponents,
+            parameters.omega, draws.local_a, draws.local_b, draws.local_mask,
+            draws.local_open_a, draws.local_open_b, draws.local_absorb_a, draws.local_absorb_b,
+            draws.pipe_firm, draws.pipe_foreign, draws.pipe_mask, draws.pipe_open,
+            draws.pipe_absorb, parameters.pipeline_exchange == "barter",
+            parameters.world_novelty == "evolving", draws.world_a, draws.world_b,
+            draws.world_mask, draws.world_open_a, draws.world_open_b, draws.world_absorb_a,
+            draws.world_absorb_b, parameters.world_exchange == "barter", draws.explorer,
+            draws.explore_bit, self._best_value, self._best_string, self._touched,
+        )  # fmt: skip
+        return Adoption(winners, old)
 
     def step(self, draws: StepDraws | None = None) -> Adoption:
         """Advance every agent one step; returns who adopted a new string."""
         draws = self.draw_step() if draws is None else draws
         self.shock(draws.shock_loci, draws.shock_tables)
-        adoption = learn(self.state, draws, self.landscape, self.parameters, self.exponents)
+        adoption = self.learn(draws)
         self.step_count += 1
         self.last_change[adoption.agents] = self.step_count
         self._track(adoption)

@@ -63,8 +63,16 @@ class Landscape:
 
     @staticmethod
     def fitness(contributions: np.ndarray) -> np.ndarray:
-        """Fitness of each row: the mean of its locus contributions."""
-        return contributions.sum(axis=1) / contributions.shape[1]
+        """Fitness of each row: the mean of its locus contributions, summed locus by locus.
+
+        The sum runs in locus order (not numpy's pairwise order) so that the vectorised kernel,
+        the compiled kernel and the per-agent loop give the same bits.
+        """
+        n_loci = contributions.shape[1]
+        total = np.zeros(len(contributions))
+        for locus in range(n_loci):
+            total += contributions[:, locus]
+        return total / n_loci
 
     def evaluate(self, strings: np.ndarray) -> np.ndarray:
         """Fitness of each string, computed from scratch."""

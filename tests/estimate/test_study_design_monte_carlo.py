@@ -125,3 +125,25 @@ def test_fixed_slopes_are_fixed_and_the_table_reports_replications():
     assert "| (a) independent firms | 5 | 0 (0.0000) | 0.0000 | 4 |" in text
     assert "| (a) independent firms | 5 | 0.23 | 0.0000 | 4 |" in text
     assert text.count("\n") == 3  # header, rule, a size and a power row
+
+
+def test_a_separated_sample_is_flagged_not_raised():
+    """A region whose firms all share one outcome has no finite fixed effect: flagged."""
+    design = mc.build_design(30)
+    rng = np.random.default_rng(5)
+    samples = [mc.simulate(rng, design, "a", 0.0) for _ in range(2)]
+    x, z, y = (np.stack([s[i] for s in samples]) for i in range(3))
+    y[1, design.region == 29] = 0.0
+    batch = mc.CellBatch(np.stack([x, z], axis=2), design.cell_design, design.cell)
+    params, converged = mc.batch_logit(batch, y, np.zeros_like(y))
+    assert converged.tolist() == [True, False]
+    reference = sm.Logit(y[0], np.column_stack([x[0], z[0], design.cell_design[design.cell]]))
+    np.testing.assert_allclose(params[0], reference.fit(disp=0, tol=1e-12).params, rtol=1e-7)
+
+
+def test_a_run_is_written_and_read_back(tmp_path):
+    output = tmp_path / "run.json"
+    cells = mc.run(4, block=2, output=output, regions=(5,), processes=("b",), report=lambda _: 0)
+    again = mc.cells_from_json(output)
+    assert [c.replications for c in again] == [4, 4]
+    assert mc.table(again) == mc.table(cells)

@@ -258,13 +258,31 @@ class CellBatch:
         return CellBatch(self.dense[rows], self.E, self.cell, self.onehot)
 
 
+def _solve(matrices: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Batched solve; a singular system (a separated sample) gives NaN instead of an error."""
+    try:
+        return np.linalg.solve(matrices, right)
+    except np.linalg.LinAlgError:
+        out = np.full(right.shape, np.nan)
+        for r in range(len(matrices)):
+            try:
+                out[r] = np.linalg.solve(matrices[r], right[r])
+            except np.linalg.LinAlgError:
+                pass
+        return out
+
+
 def batch_logit(design, y: np.ndarray, offset: np.ndarray, start=None, max_iter: int = 50):
     """Newton fits of R logits at once (``design`` a DenseBatch or CellBatch; y, offset R x n;
     ``start`` R x p). Returns (params, converged); a fit stops when its Newton decrement is
-    below 1e-16 (the step is still taken)."""
+    below 1e-16 (the step is still taken). A fit whose Hessian turns singular or whose
+    coefficients pass 25 in absolute value (a region or cell whose firms all share one outcome:
+    separation, which Stata handles by dropping those firms) is stopped and flagged as not
+    converged; the Monte Carlo counts such replications and leaves them out."""
     R, p = y.shape[0], design.width
     params = np.zeros((R, p)) if start is None else np.array(start, dtype=float)
     active = np.ones(R, dtype=bool)
+    broken = np.zeros(R, dtype=bool)
     for _ in range(max_iter):
         index = np.flatnonzero(active)
         if not len(index):
@@ -273,11 +291,16 @@ def batch_logit(design, y: np.ndarray, offset: np.ndarray, start=None, max_iter:
         mu = expit(part.linear(params[index]) + offset[index])
         gradient = part.gradient(y[index] - mu)
         hessian = part.hessian(mu * (1 - mu))
-        step = np.linalg.solve(hessian, gradient[:, :, None])[:, :, 0]
+        step = _solve(hessian, gradient[:, :, None])[:, :, 0]
+        failed = ~np.isfinite(step).all(axis=1)
+        step[failed] = 0.0
         params[index] += step
         decrement = np.einsum("rp,rp->r", gradient, step)
+        failed |= np.abs(params[index]).max(axis=1) > 25
         active[index[decrement < 1e-16]] = False
-    return params, ~active
+        active[index[failed]] = False
+        broken[index[failed]] = True
+    return params, ~active & ~broken
 
 
 def partialled_scores(design, y, offset, params, column: int = 0) -> np.ndarray:
@@ -285,7 +308,7 @@ def partialled_scores(design, y, offset, params, column: int = 0) -> np.ndarray:
     mu = expit(design.linear(params) + offset)
     unit = np.zeros((y.shape[0], design.width, 1))
     unit[:, column, 0] = 1.0
-    direction = np.linalg.solve(design.hessian(mu * (1 - mu)), unit)[:, :, 0]
+    direction = _solve(design.hessian(mu * (1 - mu)), unit)[:, :, 0]
     return (y - mu) * design.linear(direction)
 
 
@@ -470,9 +493,9 @@ def table(cells: list[Cell]) -> str:
     header = (
         "| process | G | true slope (estimand) | tested | replications | "
         + " | ".join(INFERENCE_NAMES[i] for i in INFERENCES)
-        + " | G* region | G* cell |"
+        + " | G* region | G* cell | left out (separated) |"
     )
-    lines = [header, "|" + "---|" * (len(INFERENCES) + 7)]
+    lines = [header, "|" + "---|" * (len(INFERENCES) + 8)]
     for cell in cells:
         if not cell.replications:
             continue
@@ -483,9 +506,19 @@ def table(cells: list[Cell]) -> str:
             f"| {PROCESS_NAMES[cell.process]} | {cell.n_regions} | {cell.beta:g}{truth} | "
             f"{cell.null_value:.4f} | {cell.replications} | "
             + " | ".join(entries)
-            + f" | {record['g_star_region']:.1f} | {record['g_star_cell']:.1f} |"
+            + f" | {record['g_star_region']:.1f} | {record['g_star_cell']:.1f} | "
+            f"{cell.not_converged} |"
         )
     return "\n".join(lines)
+
+
+def cells_from_json(path: str | Path) -> list[Cell]:
+    """The cells of a run's JSON (to print its table again)."""
+    fields = Cell.__dataclass_fields__
+    return [
+        Cell(**{k: v for k, v in record.items() if k in fields})
+        for record in json.loads(Path(path).read_text())["cells"]
+    ]
 
 
 def run(
@@ -547,7 +580,11 @@ def main(argv=None) -> None:
     parser.add_argument("--block", type=int, default=50)
     parser.add_argument("--output", default="study_design_mc.json")
     parser.add_argument("--minutes", type=float, default=None, help="stop after this long")
+    parser.add_argument("--table", metavar="JSON", help="print the table of a finished run")
     args = parser.parse_args(argv)
+    if args.table:
+        print(table(cells_from_json(args.table)))
+        return
     deadline = None if args.minutes is None else time.time() + 60 * args.minutes
     run(args.replications, args.block, args.output, deadline=deadline)
 

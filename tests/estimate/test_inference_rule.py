@@ -1,0 +1,71 @@
+"""The headline inference rule: the code states it as the docs do; the docs' table supports it."""
+
+import math
+import re
+from pathlib import Path
+
+from buzzpipe.estimate import study_design_monte_carlo as mc
+from buzzpipe.estimate.inference_rule import HEADLINE_RULE, rule_line
+
+DOCS = Path(__file__).parents[2] / "docs" / "few_clusters.md"
+
+
+def study_design_table() -> list[dict]:
+    """The rows of the study-design table in the docs, keyed by its header."""
+    lines = DOCS.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| process | G | true slope"))
+    header = [cell.strip() for cell in lines[start].strip("|").split("|")]
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append(dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True)))
+    return rows
+
+
+def rate(entry: str) -> tuple[float, float]:
+    value, error = re.fullmatch(r"([\d.]+) \(([\d.]+)\)", entry).groups()
+    return float(value), float(error)
+
+
+def size_rows(n_regions: int) -> dict[str, dict]:
+    return {
+        row["process"]: row
+        for row in study_design_table()
+        if row["G"] == str(n_regions) and row["true slope (estimand)"].startswith("0 (")
+    }
+
+
+def holds(row: dict, inference: str) -> bool:
+    value, error = rate(row[mc.INFERENCE_NAMES[inference]])
+    return value <= 0.05 + 2 * max(error, math.sqrt(0.05 * 0.95 / int(row["replications"])))
+
+
+def test_docs_state_the_rule_of_the_code():
+    assert rule_line() in DOCS.read_text()
+
+
+def test_docs_table_has_every_cell_with_enough_replications():
+    rows = study_design_table()
+    assert len(rows) == 2 * 2 * len(mc.PROCESSES)
+    for row in rows:
+        if row["G"] == "5":
+            assert int(row["replications"]) >= 2000
+        assert int(row["replications"]) + int(row["left out (separated)"]) == 2000
+
+
+def test_the_rule_holds_its_size_in_every_process_with_five_regions():
+    rows = size_rows(5)
+    assert set(rows) == {mc.PROCESS_NAMES[p] for p in mc.PROCESSES}
+    assert all(holds(row, HEADLINE_RULE.inference) for row in rows.values())
+    for inference in HEADLINE_RULE.never:
+        assert not any(holds(row, inference) for row in rows.values())
+
+
+def test_the_inference_shown_beside_it_holds_only_for_these_regions_with_independent_firms():
+    rows = size_rows(5)
+    valid = {name for name, row in rows.items() if holds(row, "firm_robust")}
+    names = mc.PROCESS_NAMES
+    assert valid == {names["a"], names["b"], names["c1"]}
+    assert "these five city-regions" in HEADLINE_RULE.beside_estimand
+    assert "like the five" in HEADLINE_RULE.estimand

@@ -258,7 +258,8 @@ def run_describe(args: argparse.Namespace) -> int:
     from buzzpipe.atomic_write import write_text
     from buzzpipe.errors import InputError
     from buzzpipe.survey.builtin import mapping_path
-    from buzzpipe.survey.describe import describe_file, format_table
+    from buzzpipe.survey.describe import format_table
+    from buzzpipe.survey.readers import describe_file
 
     if args.builtin == (args.file is not None):
         raise InputError("give either a survey FILE or --builtin", expected="exactly one")

@@ -10,7 +10,8 @@ from test_survey_model import REGIONS, canonical_frame
 from buzzpipe.cli import main
 from buzzpipe.errors import InputError
 from buzzpipe.survey import Survey, read_survey
-from buzzpipe.survey.describe import ALL, describe_file
+from buzzpipe.survey.describe import ALL
+from buzzpipe.survey.readers import describe_file
 from buzzpipe.survey.schema import PARTNER_TYPES, SCALES
 
 

@@ -10,7 +10,8 @@ from test_survey_model import canonical_frame
 from buzzpipe.cli import main
 from buzzpipe.errors import InputError
 from buzzpipe.survey import Survey
-from buzzpipe.survey.describe import ALL, SUM_OF_WEIGHTS, describe_file
+from buzzpipe.survey.describe import ALL, SUM_OF_WEIGHTS
+from buzzpipe.survey.readers import describe_file
 from buzzpipe.survey.schema import SCALES
 
 

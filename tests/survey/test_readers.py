@@ -126,7 +126,7 @@ def test_parquet_batches_number_rows_of_the_whole_file(tmp_path):
     assert starts == [1, 17, 33, 49]
     frame.loc[40, "foreign_share"] = 3.0
     frame.to_parquet(path, row_group_size=16)
-    from buzzpipe.survey.describe import describe_file
+    from buzzpipe.survey.readers import describe_file
 
     with pytest.raises(InputError, match="row 41"):
         describe_file(path, batch_rows=16)

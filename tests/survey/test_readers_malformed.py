@@ -15,7 +15,7 @@ from test_survey_model import canonical_frame
 from buzzpipe.cli import main
 from buzzpipe.errors import InputError
 from buzzpipe.survey import Survey, read_edge_list, read_survey
-from buzzpipe.survey.describe import describe_file
+from buzzpipe.survey.readers import describe_file
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BASE = canonical_frame(n=6, seed=1)

@@ -14,7 +14,7 @@ from test_survey_edge_list import network
 from buzzpipe.errors import InputError
 from buzzpipe.survey import Survey, edge_list, read_edge_list
 from buzzpipe.survey.builtin import SHIPPED_MAPPINGS
-from buzzpipe.survey.describe import describe_file
+from buzzpipe.survey.readers import describe_file
 from buzzpipe.synth import generate
 from buzzpipe.synth.generate import edge_list_firms
 

@@ -10,20 +10,20 @@ weighted by the survey's sampling ``weight`` as Stata's ``mean x [pweight=weight
 the sum of weights (the population the sample stands for). Counts of firms stay sample counts.
 
 The table is built from sums, so a file can be described batch by batch in bounded memory
-(``describe_file`` streams files in batches of rows): only the firm ids are kept
-whole, as 8-byte hashes, to find duplicates across batches. A survey held whole is summed in
-steps of rows too, so the per-firm statistics never exist for all firms at once.
+(``buzzpipe.survey.readers.describe_file`` streams files in batches of rows): only the firm ids
+are kept whole, as 8-byte hashes, to find duplicates across batches. A survey held whole is
+summed in steps of rows too, so the per-firm statistics never exist for all firms at once.
 """
 
-from pathlib import Path
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from buzzpipe.errors import InputError
 from buzzpipe.survey import column_types, measures
-from buzzpipe.survey.mapping import Mapping, load_mapping
-from buzzpipe.survey.model import Survey
 from buzzpipe.survey.schema import (
     CATEGORICAL_CONTROLS,
     FIRM_ID,
@@ -38,6 +38,9 @@ from buzzpipe.survey.schema import (
     breadth_column,
     collab_column,
 )
+
+if TYPE_CHECKING:  # a Survey describes itself through this module (Survey.describe)
+    from buzzpipe.survey.model import Survey
 
 ALL = "all firms"
 SUM_OF_WEIGHTS = ("firms", "sum of weights (population)", "count")
@@ -163,6 +166,46 @@ class DescribeTable:
         return table
 
 
+def describe(survey: Survey, *, weighted: bool = False) -> pd.DataFrame:
+    """The descriptive table a paper opens with: all firms, then each city-region.
+
+    Parameters
+    ----------
+    survey : Survey
+        A validated survey (:func:`buzzpipe.read_survey`, :func:`buzzpipe.synthesize`, ...).
+    weighted : bool, default False
+        Population shares and means, weighted by the survey's ``weight`` column as Stata's
+        ``mean x [pweight=weight]`` weighs them, with a row for the sum of weights.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows indexed by (section, statistic, measure), measure being count, share or mean;
+        columns ``"all firms"`` then each region in category order. ``table.attrs["note"]``
+        says what the reader must know (no regional scale, weights).
+
+    Notes
+    -----
+    Shares and means are over the firms whose answer is known ("don't know" is left out of the
+    denominator) and unweighted unless ``weighted``; counts are always sample counts. The table
+    is summed in steps of 65,536 firms; a file too large to read whole can be described batch by
+    batch with ``buzzpipe.survey.readers.describe_file`` (or ``buzzpipe describe FILE``).
+
+    Examples
+    --------
+    >>> import buzzpipe as bp
+    >>> survey = bp.synthesize("norway2010", seed=1, firms=500)
+    >>> table = bp.describe(survey)
+    >>> table.loc[("firms", "firms", "count")].tolist()
+    [500.0, 291.0, 74.0, 66.0, 50.0, 19.0]
+    >>> round(table.loc[("innovation", "product", "share"), "all firms"], 3)
+    np.float64(0.452)
+    """
+    table = DescribeTable(weighted=weighted)
+    table.add(survey)
+    return table.result()
+
+
 def _id_hashes(ids: pd.Series) -> np.ndarray:
     """8-byte hashes of firm ids as text, so 17 in one batch and "17" in another are one id."""
     if pd.api.types.is_integer_dtype(ids):
@@ -254,35 +297,6 @@ def _statistics(frame: pd.DataFrame, survey: Survey) -> dict[tuple[str, str, str
                 dtype="float64"
             )
     return stats
-
-
-def describe_file(
-    path: str | Path,
-    *,
-    links: str | Path | None = None,
-    mapping: Mapping | str | Path | None = None,
-    batch_rows: int = 65_536,
-    weighted: bool = False,
-) -> pd.DataFrame:
-    """Describe a survey file in bounded memory: a firm-level file is streamed batch by batch; an
-    edge-list survey holds its firms while its links file is streamed and counted."""
-    from buzzpipe.survey.readers import iter_tables, read_edge_list, survey_from_table
-
-    if mapping is not None and not isinstance(mapping, Mapping):
-        mapping = load_mapping(mapping)
-    if links is not None:
-        survey = read_edge_list(path, links, mapping=mapping, batch_rows=batch_rows)
-        return survey.describe(weighted=weighted)
-    table = DescribeTable(weighted=weighted)
-    firms = 0
-    for raw in iter_tables(path, batch_rows=batch_rows):
-        if len(raw.frame) == 0:
-            continue  # an empty row group
-        table.add(survey_from_table(raw, mapping))
-        firms += len(raw.frame)
-    if firms == 0:
-        raise InputError("no firms", file=str(path), expected="at least one row of firm data")
-    return table.result()
 
 
 def format_table(table: pd.DataFrame) -> str:

@@ -58,7 +58,42 @@ def _order_partner_types(found: list[str]) -> tuple[str, ...]:
 
 
 class Survey:
-    """A validated firm survey in the canonical schema (see DESIGN.md, "The survey model")."""
+    """A validated firm survey in the canonical schema: firms, optional links, derived measures.
+
+    Parameters
+    ----------
+    firms, links, scales, partner_types, reference, source, category_rules, exposure
+        Filled in by :meth:`from_frame`, which validates them; the constructor trusts its
+        arguments and is not for users.
+
+    Notes
+    -----
+    Build a Survey with :meth:`Survey.from_frame` (a DataFrame in the canonical columns, optional
+    links), :func:`buzzpipe.read_survey`, :func:`buzzpipe.read_edge_list` or
+    :func:`buzzpipe.synthesize`. ``firms`` holds the validated columns, ``analysis_frame()`` adds
+    breadth per scale (group left out), ``any_<scale>``, ``regime``, ``product_novelty`` and, for
+    edge lists, ``pipeline_exposure``; ``describe()`` is :func:`buzzpipe.describe`. The canonical
+    columns and measures are described in the README ("The data layer").
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import buzzpipe as bp
+    >>> firms = pd.DataFrame({
+    ...     "firm_id": [1, 2, 3], "region": ["Oslo", "Bergen", "Oslo"],
+    ...     "industry": ["ict", "ict", "retail"], "employees": [12, 40, 230],
+    ...     "foreign_share": [0.0, 0.5, 1.0], "product": [1, 0, 1],
+    ...     "collab_regional_suppliers": [1, 0, 1], "collab_international_suppliers": [0, 0, 1],
+    ... })
+    >>> survey = bp.Survey.from_frame(firms, reference={"region": "Oslo"})
+    >>> survey.scales
+    ('regional', 'international')
+    >>> survey.analysis_frame()[["breadth_regional", "breadth_international", "regime"]]
+       breadth_regional  breadth_international      regime
+    0                 1                      0  local_only
+    1                 0                      0        none
+    2                 1                      1        both
+    """
 
     def __init__(
         self,
@@ -374,13 +409,10 @@ class Survey:
         return frame
 
     def describe(self, *, weighted: bool = False) -> pd.DataFrame:
-        """The by-city-region descriptive table a paper opens with (see survey.describe);
-        ``weighted``: population shares and means by the sampling weight (Stata's pweight)."""
-        from buzzpipe.survey.describe import DescribeTable
+        """The descriptive table of this survey: :func:`buzzpipe.describe` (see it)."""
+        from buzzpipe.survey.describe import describe
 
-        table = DescribeTable(weighted=weighted)
-        table.add(self)
-        return table.result()
+        return describe(self, weighted=weighted)
 
 
 def _check_breadth_agrees(

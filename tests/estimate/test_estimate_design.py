@@ -134,7 +134,7 @@ def test_ols_cluster_conventions_match_stata_grunfeld():
     assert result.llf == pytest.approx(stata["ll"], rel=1e-8)
     assert result.llnull == pytest.approx(stata["ll_0"], rel=1e-8)
     assert result.r2 == pytest.approx(stata["r2"], rel=1e-8)
-    assert result.model_test()[0] == pytest.approx(stata["F"], rel=1e-7)
+    assert result.model_test().statistic == pytest.approx(stata["F"], rel=1e-7)
     assert result.df_inference == 9
 
 

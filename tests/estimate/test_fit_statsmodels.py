@@ -107,7 +107,7 @@ def test_lpm_matches_ols_classical_hc1_and_cluster(data):
     assert_close(ours.vcov, classical.cov_params(), 1e-6)
     assert_close(ours.pvalues, classical.pvalues, 1e-6)  # t(N-K)
     assert ours.uses_t and np.isnan(ours.pseudo_r2)
-    assert ours.model_test()[0] == pytest.approx(classical.fvalue, rel=1e-6)
+    assert ours.model_test().statistic == pytest.approx(classical.fvalue, rel=1e-6)
 
     robust = sm.OLS(y, X).fit(cov_type="HC1")
     ours_robust = fit(FORMULA, data, family="lpm", vcov="robust")

@@ -138,10 +138,44 @@ def fieller_ratio(
     alpha: float = 0.05,
     df: float | None | str = "fit",
 ) -> FiellerInterval:
-    """Fieller's confidence set for numerator / denominator, each a coefficient name or a
-    linear expression of coefficients (e.g. ``"breadth_international"``), at level 1 - alpha.
+    """Fieller's confidence set for a ratio of two (combinations of) coefficients.
 
-    The reference is the fit's (t for the linear probability model, normal otherwise).
+    Parameters
+    ----------
+    source : Fit, MarginsResult, SuestResult or Combination
+        Anything with ``params`` and ``vcov``.
+    numerator, denominator : str
+        Coefficient names or linear expressions of them without constants (e.g.
+        ``"breadth_international"``).
+    alpha : float, default 0.05
+        The set has level 1 - alpha.
+    df : float, None or "fit", default "fit"
+        The reference: the source's own (t for the LPM), ``None`` for the normal.
+
+    Returns
+    -------
+    FiellerInterval
+        ``estimate``, ``kind`` ("bounded", "two_rays", "unbounded", "ray_above", "ray_below",
+        "empty"), ``lower``/``upper``, ``pieces`` (the set as intervals), ``contains(theta)`` and
+        the delta method's interval (``delta_ci``) for comparison.
+
+    Notes
+    -----
+    The set is every theta for which numerator - theta * denominator = 0 is not rejected. When
+    the denominator is not distinguishable from zero it is two rays or the whole line, and the
+    delta method's interval is misleading.
+
+    Examples
+    --------
+    >>> import buzzpipe as bp
+    >>> firms = bp.synthesize("norway2010", seed=1, firms=500).analysis_frame()
+    >>> product = bp.fit("product ~ breadth_regional + breadth_international + log(employees)",
+    ...                  firms, vcov="robust")
+    >>> ratio = bp.fieller_ratio(product, "breadth_international", "breadth_regional")
+    >>> ratio.kind
+    'two_rays'
+    >>> ratio.contains(1.0)
+    False
     """
     if not 0.0 < alpha < 1.0:
         raise InputError("alpha must lie strictly between 0 and 1", value=alpha)

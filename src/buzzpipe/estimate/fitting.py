@@ -483,11 +483,58 @@ def fit(
     tol: float = 1e-8,
     max_iter: int = 100,
 ) -> Fit:
-    """Fit ``formula`` on ``data`` as Stata would (see the module docstring and DESIGN.md).
+    """Fit a logit, probit, ordered logit or linear probability model as Stata would.
 
-    ``family``: "logit", "probit", "ologit" or "lpm". ``vcov``: "classical", "robust" or
-    ``{"cluster": column}``. ``weights``: a sampling-weight column (Stata's pweight; robust or
-    cluster covariance only). ``offset``: a column name or an array with one value per data row.
+    Parameters
+    ----------
+    formula : str
+        A formulaic formula, ``"outcome ~ terms"``: ``log(x)``, ``C(industry)`` (factor, the
+        lowest code as reference), ``a:b`` and ``a*b`` interactions.
+    data : pandas.DataFrame
+        One row per observation; rows with a missing value in a used column are left out
+        (listwise deletion), as Stata does.
+    family : {"logit", "probit", "ologit", "lpm"}, default "logit"
+        The model; ``"lpm"`` is least squares on a 0/1 outcome (Stata's ``regress``).
+    vcov : {"classical", "robust"} or dict, default "classical"
+        The covariance: the inverse observed information, the sandwich (Stata's ``vce(robust)``)
+        or ``{"cluster": column}`` (``vce(cluster column)``), with Stata's small-sample factors.
+    weights : str, optional
+        A sampling-weight column (Stata's ``pweight``); needs a robust or cluster covariance.
+    offset : str or numpy.ndarray, optional
+        A column name, or one value per data row, added to the linear predictor.
+    tol : float, default 1e-8
+        Convergence tolerance of the Newton steps (scaled gradient).
+    max_iter : int, default 100
+        The most Newton steps before the fit is declared not converged.
+
+    Returns
+    -------
+    Fit
+        The estimates, their covariance and what later steps need (see :class:`Fit`).
+
+    Notes
+    -----
+    Maximum likelihood by Newton steps on the observed Hessian. Collinear terms are dropped and
+    perfect predictors refused with Stata's notes. Covariance multipliers: robust N/(N-1) after
+    maximum likelihood and N/(N-K) for the LPM; cluster G/(G-1) (times (N-1)/(N-K) for the LPM).
+    LPM tests use t(N-K), or t(G-1) when clustered; the others the normal reference.
+
+    Examples
+    --------
+    >>> import buzzpipe as bp
+    >>> firms = bp.synthesize("norway2010", seed=1, firms=500).analysis_frame()
+    >>> product = bp.fit("product ~ breadth_regional + breadth_international + log(employees)",
+    ...                  firms, vcov="robust")
+    >>> print(product.params.round(3).to_string())
+    Intercept               -0.855
+    breadth_regional        -0.026
+    breadth_international    0.292
+    log(employees)           0.159
+    >>> print(product.bse.round(3).to_string())
+    Intercept                0.484
+    breadth_regional         0.065
+    breadth_international    0.097
+    log(employees)           0.153
     """
     vcov_type, cluster = parse_vcov(vcov)
     family_model = get_family(family)

@@ -221,30 +221,51 @@ def _split_restrictions(hypothesis: str | Sequence[str]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class WaldTest:
-    """A Wald test of R b = q: chi2(q) under the normal reference, F(q, df) under the t."""
+class TestStatistic:
+    """A test statistic with its reference distribution: the one holder every test returns.
 
-    statistic: float
-    df_numerator: int
-    df_denominator: float | None
-    p_value: float
+    ``distribution`` is ``"chi2"``, ``"F"``, ``"t"`` or ``"normal"``; ``df`` holds the
+    reference's degrees of freedom: ``(q,)`` for chi2(q), ``(q, d)`` for F(q, d), ``(d,)`` for
+    t(d) and ``()`` for the standard normal. ``p_value`` is the upper-tail probability of
+    ``statistic`` under it (two-sided for t and normal statistics).
+    """
+
+    __test__ = False  # not a pytest test class
+
     distribution: str
-    restrictions: tuple[str, ...]
-    difference: np.ndarray = field(repr=False)
+    statistic: float
+    df: tuple[float, ...]
+    p_value: float
+
+    @property
+    def df_numerator(self) -> int | None:
+        """The number of restrictions (chi2 and F); None for t and normal statistics."""
+        return int(self.df[0]) if self.distribution in ("chi2", "F") else None
+
+    @property
+    def df_denominator(self) -> float | None:
+        """The F reference's denominator degrees of freedom; None otherwise."""
+        return float(self.df[1]) if self.distribution == "F" else None
+
+    def __str__(self) -> str:
+        degrees = ", ".join(f"{d:g}" for d in self.df)
+        symbol = {"normal": "z"}.get(self.distribution, self.distribution)
+        name = f"{symbol}({degrees})" if degrees else symbol
+        tail = f"|{symbol}|" if symbol in ("t", "z") else symbol
+        return f"{name} = {self.statistic:.4f}, Prob > {tail} = {self.p_value:.4f}"
+
+
+@dataclass(frozen=True)
+class WaldTest(TestStatistic):
+    """A Wald test of R b = q: chi2(q) under the normal reference, F(q, df) under the t; the
+    :class:`TestStatistic` fields plus the restrictions in words and R b - q."""
+
+    restrictions: tuple[str, ...] = ()
+    difference: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
 
     def __str__(self) -> str:
         lines = [f"({i + 1}) {text}" for i, text in enumerate(self.restrictions)]
-        if self.distribution == "F":
-            lines.append(
-                f"F({self.df_numerator}, {self.df_denominator:g}) = {self.statistic:.4f}, "
-                f"Prob > F = {self.p_value:.4f}"
-            )
-        else:
-            lines.append(
-                f"chi2({self.df_numerator}) = {self.statistic:.4f}, "
-                f"Prob > chi2 = {self.p_value:.4f}"
-            )
-        return "\n".join(lines)
+        return "\n".join([*lines, super().__str__()])
 
 
 def restriction_matrix(
@@ -289,11 +310,50 @@ def wald_test(
     q: Sequence[float] | np.ndarray | None = None,
     df: float | None | str = "fit",
 ) -> WaldTest:
-    """Stata's `test`: Wald test of linear restrictions, given as text or as a matrix R (with q).
+    """Stata's ``test``: a Wald test of linear restrictions on the coefficients.
 
-    ``"x1 = x2; x3"`` or ``["x1 = x2", "x3"]`` test x1 = x2 and x3 = 0 jointly. Under a t
-    reference (LPM) the statistic is W/q against F(q, df), otherwise W against chi2(q). Tests
-    that the covariance's rank cannot support are refused with the reason.
+    Parameters
+    ----------
+    source : Fit, MarginsResult, SuestResult or Combination
+        Anything with ``params`` (a Series) and ``vcov`` (a DataFrame); ``fit.wald_test(...)``
+        is the same call on a fit.
+    hypothesis : str, list of str or array_like
+        Restrictions as text over coefficient names (``"x1 = x2; x3"`` or ``["x1 = x2", "x3"]``
+        test x1 = x2 and x3 = 0 jointly; Stata's ``_b[x1]`` is accepted), or a matrix R.
+    q : array_like, optional
+        The right-hand side of R b = q when ``hypothesis`` is a matrix (default zeros).
+    df : float, None or "fit", default "fit"
+        The reference: ``"fit"`` takes the source's own (F(q, df) for the LPM, chi2(q) otherwise),
+        ``None`` forces chi2, a number forces F with those denominator degrees of freedom.
+
+    Returns
+    -------
+    WaldTest
+        A :class:`TestStatistic` (``distribution``, ``statistic``, ``df``, ``p_value``) with the
+        ``restrictions`` as text and ``difference`` (R b - q).
+
+    Notes
+    -----
+    Under a t reference the statistic is W/q against F(q, df), otherwise W against chi2(q), as
+    Stata reports them. Restrictions the covariance's rank cannot support (a cluster covariance of
+    G clusters has rank at most G - 1) are refused with the reason rather than tested.
+
+    Examples
+    --------
+    >>> import buzzpipe as bp
+    >>> firms = bp.synthesize("norway2010", seed=1, firms=500).analysis_frame()
+    >>> product = bp.fit("product ~ breadth_regional + breadth_international + log(employees)",
+    ...                  firms, vcov="robust")
+    >>> test = bp.wald_test(product, "breadth_international = breadth_regional")
+    >>> test.distribution, test.df
+    ('chi2', (1,))
+    >>> round(test.p_value, 4)
+    0.0056
+    >>> joint = product.wald_test("breadth_international; breadth_regional")
+    >>> print(joint)
+    (1) breadth_international
+    (2) breadth_regional
+    chi2(2) = 9.3534, Prob > chi2 = 0.0093
     """
     estimates = as_estimates(source, df)
     b = estimates.params.to_numpy()
@@ -322,11 +382,11 @@ def wald_test(
     n_restrictions = R.shape[0]
     if estimates.df is None:
         p_value = float(stats.chi2.sf(statistic, n_restrictions))
-        return WaldTest(statistic, n_restrictions, None, p_value, "chi2", tuple(texts), difference)
+        return WaldTest("chi2", statistic, (n_restrictions,), p_value, tuple(texts), difference)
     f_statistic = statistic / n_restrictions
     p_value = float(stats.f.sf(f_statistic, n_restrictions, estimates.df))
     return WaldTest(
-        f_statistic, n_restrictions, estimates.df, p_value, "F", tuple(texts), difference
+        "F", f_statistic, (n_restrictions, estimates.df), p_value, tuple(texts), difference
     )
 
 
@@ -418,7 +478,42 @@ def critical_value(df: float | None, level: float = 95.0) -> float:
 def lincom(
     source: object, expression: str, level: float = 95.0, df: float | None | str = "fit"
 ) -> Combination:
-    """Stata's `lincom`: a linear combination of coefficients, e.g. ``"intl - regional"``."""
+    """Stata's ``lincom``: a linear combination of coefficients with its standard error.
+
+    Parameters
+    ----------
+    source : Fit, MarginsResult, SuestResult or Combination
+        Anything with ``params`` and ``vcov``; ``fit.lincom(...)`` is the same call on a fit.
+    expression : str
+        A linear expression of coefficient names, e.g. ``"breadth_international -
+        breadth_regional"`` or ``"2*x1 + x2"`` (no ``=``: use :func:`wald_test` for equations).
+    level : float, default 95.0
+        Confidence level in percent.
+    df : float, None or "fit", default "fit"
+        The reference: the source's own (t for the LPM), ``None`` for the normal.
+
+    Returns
+    -------
+    Combination
+        ``estimate``, ``se``, ``p_value``, ``ci`` and the full ``table``; its ``params`` and
+        ``vcov`` can be tested again.
+
+    Notes
+    -----
+    The variance is w' V w for the weights w of the expression; the p-value is two-sided.
+
+    Examples
+    --------
+    >>> import buzzpipe as bp
+    >>> firms = bp.synthesize("norway2010", seed=1, firms=500).analysis_frame()
+    >>> product = bp.fit("product ~ breadth_regional + breadth_international + log(employees)",
+    ...                  firms, vcov="robust")
+    >>> difference = bp.lincom(product, "breadth_international - breadth_regional")
+    >>> round(difference.estimate, 4), round(difference.se, 4)
+    (0.3186, 0.115)
+    >>> [round(bound, 4) for bound in difference.ci]
+    [0.0932, 0.544]
+    """
     estimates = as_estimates(source, df)
     if "=" in expression:
         raise InputError(
@@ -525,13 +620,41 @@ def nlcom(
     level: float = 95.0,
     df: float | None | str = None,
 ) -> Combination:
-    """Stata's `nlcom`: nonlinear combinations with delta-method errors (numerical Jacobian).
+    """Stata's ``nlcom``: nonlinear combinations of coefficients with delta-method errors.
 
-    Expressions are text over coefficient names (``"breadth_international /
-    breadth_regional"``, ``"exp(x)"``) or functions of the params Series; a mapping names them
-    (Stata's ``nlcom (name: exp)``). As in Stata without ``df()``, the reference is normal;
-    pass ``df="fit"`` to use the fit's t reference. For a ratio whose denominator may be near
-    zero use ``fieller_ratio`` instead: the delta method is wrong there.
+    Parameters
+    ----------
+    source : Fit, MarginsResult, SuestResult or Combination
+        Anything with ``params`` and ``vcov``; ``fit.nlcom(...)`` is the same call on a fit.
+    expressions : str, callable, list or dict
+        Text over coefficient names (``"breadth_international / breadth_regional"``,
+        ``"exp(x)"``; functions exp, log, ln, sqrt, abs, normal, normalden, invlogit, logit) or
+        functions of the params Series; a dict names them (Stata's ``nlcom (name: exp)``).
+    level : float, default 95.0
+        Confidence level in percent.
+    df : float, None or "fit", default None
+        The reference: normal, as Stata's ``nlcom`` without ``df()``; ``"fit"`` for the fit's.
+
+    Returns
+    -------
+    Combination
+        One row per expression: estimate, se, statistic, p, interval; ``vcov`` is their joint
+        delta-method covariance (numerical Jacobian).
+
+    Notes
+    -----
+    For a ratio whose denominator may be near zero use :func:`buzzpipe.fieller_ratio`: the delta
+    method's interval is wrong there.
+
+    Examples
+    --------
+    >>> import buzzpipe as bp
+    >>> firms = bp.synthesize("norway2010", seed=1, firms=500).analysis_frame()
+    >>> product = bp.fit("product ~ breadth_regional + breadth_international + log(employees)",
+    ...                  firms, vcov="robust")
+    >>> odds = bp.nlcom(product, {"odds_ratio": "exp(breadth_international)"})
+    >>> round(odds.estimate, 3), round(odds.se, 3)
+    (1.34, 0.13)
     """
     estimates = as_estimates(source, df)
     names = list(estimates.params.index.astype(str))

@@ -19,27 +19,64 @@ from scipy import stats
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate.design import FORMULA_CONTEXT, rebuild_matrix
 from buzzpipe.estimate.families import Family
+from buzzpipe.estimate.hypothesis_tests import TestStatistic
 
 __all__ = ["Fit"]
 
 
 @dataclass
 class Fit:
-    """One estimated model (see the module docstring); build it with :func:`buzzpipe.fit`.
+    """One estimated model: estimates, Stata-convention covariance and what later steps need.
 
-    Attributes beyond the usual estimates:
-    ``bread``: (-H)^{-1}, the inverse observed information at the estimate (for the LPM,
-    (X'WX)^{-1}). ``meat``: the middle of the sandwich matching ``vcov_type`` -- for "cluster"
-    S'S with S = ``cluster_score_sums`` (G x k, weighted score sums per cluster), otherwise the
-    sum of outer products of the weighted per-observation scores; ``None`` for classical fits,
-    where no pass over the data computes scores.
-    ``vcov_factor``: Stata's multiplier, so ``vcov = vcov_factor * bread @ meat @ bread``
-    (classical: ``vcov_factor * bread``). ``uses_t``: the LPM's t(df_inference) reference.
-    ``row_ids``: data index labels of the estimation sample. ``model_spec``: formulaic's
-    right-hand-side specification (``design_matrix(new_data)`` rebuilds X through it).
-    ``x_names``: design columns; ``params`` also holds ``cut1..`` for the ordered logit.
-    ``joint_tests_possible``: False when the cluster count cannot support a joint test of all
-    parameters (G <= k). ``notes``: dropped terms and rows, separation, cluster warnings.
+    Build it with :func:`buzzpipe.fit`; a Fit keeps no data, so the steps after it
+    (:meth:`margins`, :meth:`wald_test`, :meth:`lincom`, :meth:`nlcom`, :func:`buzzpipe.bootstrap`)
+    take the data again and rebuild the design through the fitted specification.
+
+    Parameters
+    ----------
+    family, formula, outcome : str
+        The model as fitted.
+    params : pandas.Series
+        Coefficients by term name (formulaic's: ``Intercept``, ``log(employees)``,
+        ``C(industry)[T.ict]``); ``cut1``, ``cut2``, ... for the ordered logit.
+    vcov : pandas.DataFrame
+        Their covariance under ``vcov_type`` ("classical", "robust" or "cluster").
+    bread, meat, cluster_score_sums, vcov_factor
+        The pieces of the covariance: ``vcov = vcov_factor * bread @ meat @ bread`` (classical:
+        ``vcov_factor * bread``); ``bread`` is the inverse observed information; ``meat`` is
+        None for classical fits, where no pass over the data computes scores.
+    row_ids : pandas.Index
+        The data index labels of the estimation sample.
+    model_spec : formulaic.ModelSpec
+        The right-hand side's specification (``design_matrix(new_data)`` rebuilds X through it).
+    notes : list of str
+        Dropped terms and rows, separation, cluster warnings.
+
+    Notes
+    -----
+    Fields are filled in by :func:`buzzpipe.fit`; the constructor is not for users. ``bse``,
+    ``pvalues``, ``conf_int()``, ``odds_ratios()`` and ``summary()`` follow statsmodels' names;
+    ``uses_t`` says whether tests use the t/F reference (the LPM, as Stata's ``regress``).
+
+    Examples
+    --------
+    >>> import buzzpipe as bp
+    >>> firms = bp.synthesize("norway2010", seed=1, firms=500).analysis_frame()
+    >>> product = bp.fit("product ~ breadth_regional + breadth_international + log(employees)",
+    ...                  firms, vcov="robust")
+    >>> product.nobs, product.vcov_type
+    (500, 'robust')
+    >>> print(product.odds_ratios()["odds_ratio"].round(3).to_string())
+    Intercept                0.425
+    breadth_regional         0.974
+    breadth_international    1.340
+    log(employees)           1.172
+    >>> round(float(product.margins(firms, "breadth_international").estimate.iloc[0]), 4)
+    0.0707
+    >>> round(product.wald_test("breadth_international = breadth_regional").p_value, 4)
+    0.0056
+    >>> round(product.lincom("breadth_international - breadth_regional").estimate, 4)
+    0.3186
     """
 
     family: str
@@ -142,8 +179,8 @@ class Fit:
         """The formulaic specification of the right-hand side (alias of ``model_spec``)."""
         return self.model_spec
 
-    def model_test(self) -> tuple[float, int, float] | None:
-        """Wald test that every slope is zero: (statistic, df, p); F for the LPM (Stata's header).
+    def model_test(self) -> TestStatistic | None:
+        """Wald test that every slope is zero: chi2(k), or F(k, df) for the LPM (Stata's header).
 
         ``None`` when the covariance cannot support it (too few clusters for the restrictions).
         """
@@ -163,8 +200,9 @@ class Fit:
             return None
         if self.uses_t:
             f = statistic / df
-            return f, df, float(stats.f(df, self.df_inference).sf(f))
-        return statistic, df, float(stats.chi2(df).sf(statistic))
+            p_value = float(stats.f(df, self.df_inference).sf(f))
+            return TestStatistic("F", f, (df, self.df_inference), p_value)
+        return TestStatistic("chi2", statistic, (df,), float(stats.chi2(df).sf(statistic)))
 
     # ---- new data --------------------------------------------------------------------------
     def design_matrix(self, new_data: pd.DataFrame) -> np.ndarray:
@@ -269,6 +307,91 @@ class Fit:
         from buzzpipe.estimate.table import summary_table
 
         return summary_table(self, alpha)
+
+    # ---- the steps after a fit (the free functions of the same names) ---------------------
+    def margins(self, data: pd.DataFrame, variables: Any = None, **options: Any) -> Any:
+        """Effects on the probability scale: :func:`buzzpipe.margins` of this fit.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            The data the model was fitted on (the estimation sample is found by row id).
+        variables : str, list of str or "*", optional
+            As for :func:`buzzpipe.margins`; ``None`` gives predictive margins.
+        **options
+            ``at``, ``by``, ``at_means``, ``kind``, ``base``, ``outcome_labels``, ``level``.
+
+        Returns
+        -------
+        MarginsResult
+            Estimates with delta-method errors (see :func:`buzzpipe.margins`).
+        """
+        from buzzpipe.estimate.margins import margins
+
+        return margins(self, data, variables, **options)
+
+    def wald_test(self, hypothesis: Any, q: Any = None, df: float | None | str = "fit") -> Any:
+        """Stata's ``test`` on this fit: :func:`buzzpipe.wald_test`.
+
+        Parameters
+        ----------
+        hypothesis : str, list of str or array_like
+            Restrictions as text (``"x1 = x2; x3"``) or a matrix R.
+        q : array_like, optional
+            The right-hand side of R b = q (matrix form only; default zeros).
+        df : float, None or "fit", default "fit"
+            The reference: the fit's own (F for the LPM), None for chi2.
+
+        Returns
+        -------
+        WaldTest
+            A :class:`~buzzpipe.estimate.hypothesis_tests.TestStatistic` with the restrictions.
+        """
+        from buzzpipe.estimate.hypothesis_tests import wald_test
+
+        return wald_test(self, hypothesis, q, df)
+
+    def lincom(self, expression: str, level: float = 95.0, df: float | None | str = "fit") -> Any:
+        """Stata's ``lincom`` on this fit: :func:`buzzpipe.lincom`.
+
+        Parameters
+        ----------
+        expression : str
+            A linear combination of coefficient names, e.g. ``"x1 - x2"``.
+        level : float, default 95.0
+            Confidence level in percent.
+        df : float, None or "fit", default "fit"
+            The reference: the fit's own (t for the LPM), None for the normal.
+
+        Returns
+        -------
+        Combination
+            Estimate, standard error, statistic, p-value and confidence interval.
+        """
+        from buzzpipe.estimate.hypothesis_tests import lincom
+
+        return lincom(self, expression, level, df)
+
+    def nlcom(self, expressions: Any, level: float = 95.0, df: float | None | str = None) -> Any:
+        """Stata's ``nlcom`` on this fit: :func:`buzzpipe.nlcom`.
+
+        Parameters
+        ----------
+        expressions : str, callable, list or dict
+            Nonlinear combinations of coefficient names (a dict names them).
+        level : float, default 95.0
+            Confidence level in percent.
+        df : float, None or "fit", default None
+            The reference: normal (Stata's ``nlcom``), or "fit" for the fit's own.
+
+        Returns
+        -------
+        Combination
+            Delta-method estimates, one row per expression.
+        """
+        from buzzpipe.estimate.hypothesis_tests import nlcom
+
+        return nlcom(self, expressions, level, df)
 
     def to_dict(self, alpha: float = 0.05) -> dict[str, Any]:
         """Plain, JSON-ready numbers and labels (the shape ``results.json`` files take)."""

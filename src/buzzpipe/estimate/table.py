@@ -48,8 +48,8 @@ def summary_table(fit: Fit, alpha: float = 0.05) -> str:
         right.append(f"{df:<18}= {lr:.2f}")
         right.append(f"{'Prob > chi2':<18}= {stats.chi2(fit.df_model).sf(lr):.4f}")
     else:
-        right.append(f"{df:<18}= {test[0]:.2f}")
-        right.append(f"{'Prob > ' + ('F' if fit.uses_t else 'chi2'):<18}= {test[2]:.4f}")
+        right.append(f"{df:<18}= {test.statistic:.2f}")
+        right.append(f"{'Prob > ' + ('F' if fit.uses_t else 'chi2'):<18}= {test.p_value:.4f}")
     if fit.uses_t:
         right.append(f"{'R-squared':<18}= {fit.r2:.4f}")
     else:

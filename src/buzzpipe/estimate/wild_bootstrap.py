@@ -58,8 +58,10 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from buzzpipe import __version__
@@ -325,15 +327,60 @@ class ConfidenceSet:
 
 
 class WildScoreBootstrap:
-    """Wild cluster score bootstrap of one logit/probit design; draws are fixed at construction.
+    """Wild cluster score bootstrap (Kline and Santos) of a logit or probit, as ``boottest``.
 
-    Fixing the draws makes p(c) a deterministic function of the hypothesised value c, which test
-    inversion needs. ``draws`` is B; when 2^G (Rademacher) or 6^G (Webb) is not above B all draws
-    are enumerated instead. ``weight_type`` defaults to Webb below 12 clusters, else Rademacher.
+    Parameters
+    ----------
+    X : numpy.ndarray
+        The design, n x p (``WildScoreBootstrap.from_fit(fit, data)`` builds it from a fit).
+    y : numpy.ndarray
+        The 0/1 outcome.
+    clusters : numpy.ndarray
+        The cluster of every row (at least two clusters).
+    family : {"logit", "probit"}, default "logit"
+    names : sequence of str, optional
+        Names of the columns of ``X`` (default x0, x1, ...).
+    weights, offset : numpy.ndarray, optional
+        Sampling weights and an offset, one value per row.
+    draws : int, default 9999
+        Bootstrap draws B; when 2^G (Rademacher) or 6^G (Webb) is not above B every draw is
+        enumerated once instead, so p-values are exact.
+    weight_type : {"webb", "rademacher"}, optional
+        Default Webb's six-point weights below 12 clusters, Rademacher from 12.
+    seed : int, default 0
+        Draws are keyed by (seed, cluster label), so they do not depend on the row order.
+    convention : {"buzzpipe", "boottest"}, default "buzzpipe"
+        "buzzpipe": G/(G-1) in the statistic, ties count (|t*| >= |t|); "boottest": Stata's
+        boottest after ML (no factor unless its ``small`` option, |t*| > |t|).
+    small_sample : bool, optional
+        Override the convention's G/(G-1) factor.
+    tie_rule : {"inclusive", "strict"}, optional
+        Override the convention's tie rule.
 
-    ``convention`` is "buzzpipe" (G/(G-1) in the statistic, ties count: |t*| >= |t|) or
-    "boottest" (Stata's boottest after ML: no factor unless its ``small`` option, |t*| > |t|);
-    ``small_sample`` and ``tie_rule`` ("inclusive" or "strict") override it one by one.
+    Notes
+    -----
+    The draws are fixed at construction, so p(c) is a deterministic function of the hypothesised
+    value c, which test inversion needs. ``test(term, c)`` gives a :class:`WildScoreTest` with its
+    symmetric bootstrap p-value, ``joint_test(terms)`` a joint test, ``confidence_set(term)`` the
+    set {c : p(c) > alpha} (possibly unbounded or disjoint). With G clusters the smallest
+    attainable p-value is 2 / 2^G (Rademacher, enumerated): with five clusters a 5% test is
+    impossible under Rademacher weights, which is why Webb's are the default there. See the
+    module docstring for the algorithm.
+
+    Examples
+    --------
+    >>> import buzzpipe as bp
+    >>> firms = bp.synthesize("norway2010", seed=1, firms=500).analysis_frame()
+    >>> product = bp.fit("product ~ breadth_regional + breadth_international + log(employees)",
+    ...                  firms, vcov="robust")
+    >>> clustered = bp.fit("product ~ breadth_regional + breadth_international + log(employees)",
+    ...                    firms, vcov={"cluster": "region"})
+    >>> wild = bp.WildScoreBootstrap.from_fit(clustered, firms, draws=999, seed=1)
+    >>> wild.n_clusters, wild.weight_type, wild.n_draws
+    (5, 'webb', 999)
+    >>> test = wild.test("breadth_international")
+    >>> round(test.p_value, 3)
+    0.037
     """
 
     def __init__(
@@ -404,6 +451,29 @@ class WildScoreBootstrap:
             raise EstimationError("the unrestricted fit did not converge")
         self.estimate = fitted.params[:, 0]
         self._restricted_start: dict[int, np.ndarray] = {}
+
+    @classmethod
+    def from_fit(
+        cls, fit: Any, data: pd.DataFrame, *, cluster: str | None = None, **options: Any
+    ) -> WildScoreBootstrap:
+        """The bootstrap of a :class:`~buzzpipe.Fit`, its design rebuilt from ``data``.
+
+        Parameters
+        ----------
+        fit : Fit
+            A logit or probit fit (:func:`buzzpipe.fit`).
+        data : pandas.DataFrame
+            The data the model was fitted on.
+        cluster : str, optional
+            The cluster column (default the fit's own cluster variable).
+        **options
+            ``draws``, ``weight_type``, ``seed``.
+
+        Returns
+        -------
+        WildScoreBootstrap
+        """
+        return wild_score_bootstrap(fit, data, cluster=cluster, **options)
 
     def column(self, term: str | int) -> int:
         """Position of a term, by name or index."""

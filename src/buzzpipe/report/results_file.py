@@ -25,7 +25,37 @@ MEASURES: tuple[str, ...] = ("count", "share", "mean")
 
 
 def read_results(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and check a ``results.json`` file; a bad file raises one ``InputError`` line."""
+    """Read and check a ``results.json`` file written by a study.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file (``buzzpipe study --out``, ``buzzpipe replicate``, :func:`write_report`).
+
+    Returns
+    -------
+    dict
+        The results, checked against ``docs/results_schema.md``; :func:`buzzpipe.write_report`
+        renders them again.
+
+    Notes
+    -----
+    A file that cannot be read, is not JSON or does not follow the schema raises one
+    :class:`~buzzpipe.errors.InputError` line naming the file and the place.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import buzzpipe as bp
+    >>> survey = bp.synthesize("norway2010", seed=1, firms=400)
+    >>> results = bp.run_study(survey, seed=1, outcomes=["product"], sensitivity=False,
+    ...                        heterogeneity=False, bootstrap_replications=0, scenarios=())
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "results.json").write_text(results.to_json(), encoding="utf-8")
+    >>> again = bp.read_results(folder / "results.json")
+    >>> again["meta"]["primary_outcome"], again["meta"]["firms"]
+    ('product', 400)
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")

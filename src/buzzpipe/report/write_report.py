@@ -71,7 +71,40 @@ def write_files(files: Mapping[str, bytes], out_dir: str | os.PathLike) -> list[
 
 
 def write_report(results: Mapping[str, Any], out_dir: str | os.PathLike) -> list[Path]:
-    """Write results.json, report.html, tables (CSV, LaTeX) and figures (PNG, SVG) to out_dir."""
+    """Write the report of a study: results.json, report.html, tables and figures.
+
+    Parameters
+    ----------
+    results : dict
+        The study's results as ``results.json`` holds them (``run_study(...).to_dict()`` or
+        :func:`buzzpipe.read_results`).
+    out_dir : str or os.PathLike
+        The folder to write into (created if missing).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+
+    Notes
+    -----
+    The report is made from the results alone (nothing is re-estimated): a self-contained
+    ``report.html`` (findings in words from the verdicts, paper-style tables, figures; nothing
+    fetched from the network), every table as CSV and LaTeX (models tables also as Word) and
+    every figure as PNG and SVG. Everything is rendered before anything is written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import buzzpipe as bp
+    >>> survey = bp.synthesize("norway2010", seed=1, firms=400)
+    >>> results = bp.run_study(survey, seed=1, outcomes=["product"], sensitivity=False,
+    ...                        heterogeneity=False, bootstrap_replications=0, scenarios=())
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> written = bp.write_report(results.to_dict(), folder)
+    >>> (folder / "report.html").exists(), (folder / "results.json").exists()
+    (True, True)
+    """
     return write_files(render_report(results), out_dir)
 
 

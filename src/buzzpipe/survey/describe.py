@@ -198,8 +198,8 @@ def describe(survey: Survey, *, weighted: bool = False) -> pd.DataFrame:
     >>> table = bp.describe(survey)
     >>> table.loc[("firms", "firms", "count")].tolist()
     [500.0, 291.0, 74.0, 66.0, 50.0, 19.0]
-    >>> round(table.loc[("innovation", "product", "share"), "all firms"], 3)
-    np.float64(0.452)
+    >>> round(float(table.loc[("innovation", "product", "share"), "all firms"]), 3)
+    0.452
     """
     table = DescribeTable(weighted=weighted)
     table.add(survey)

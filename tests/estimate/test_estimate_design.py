@@ -1,5 +1,8 @@
 """Design building, the chunk interface, and the OLS conventions against a published Stata run."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -100,20 +103,9 @@ def test_from_arrays_fit_equals_formula_fit():
 
 
 # Stata: `regress invest mvalue kstock, vce(cluster company)` on the first 200 rows of Grunfeld's
-# data, as stored in statsmodels' regression/tests/results/results_grunfeld_ols_robust_cluster.py
-STATA_GRUNFELD_CLUSTER = {
-    "params": [0.11556215606596, 0.23067848754982, -42.714369016733],
-    "cov": [
-        [0.00025262993207, -0.00065043385106, 0.20961897960949],
-        [-0.00065043385106, 0.00721940994738, -1.2171040967615],
-        [0.20961897960949, -1.2171040967615, 417.18890043724],
-    ],
-    "pvalues": [0.00004710548549, 0.02380515903536, 0.06604843284516],
-    "ll": -1191.80235741801,
-    "ll_0": -1359.150955647688,
-    "F": 51.59060716590177,
-    "r2": 0.8124080178314147,
-}
+# data, as recorded in statsmodels' test suite (references/ols_stata.do says where)
+STATA_OLS = json.loads((Path(__file__).parent / "references" / "ols_stata.json").read_text())
+STATA_GRUNFELD_CLUSTER = STATA_OLS["grunfeld_cluster"]
 
 
 def test_ols_cluster_conventions_match_stata_grunfeld():
@@ -161,25 +153,8 @@ def test_initial_evaluation_from_cross_products_equals_a_full_pass(family_name):
 
 # Stata: `regress executions income perpoverty perblack LN_VC100k96 south degree
 # [pweight=fweight], vce(cluster id)` on statsmodels' cpunish data (fweight and id as in
-# statsmodels' genmod/tests/test_glm_weights.py), stored in statsmodels'
-# genmod/tests/results/results_glm_poisson_weights.py
-STATA_CPUNISH_PWEIGHT_CLUSTER = {
-    "params": [
-        0.00177624355887, 0.70240571372092, -0.76566360596606, 5.7915855647065,
-        13.018291494864, -140.99921608421, -68.484290889814,
-    ],
-    "bse": [
-        0.00103574504038, 0.64463869959516, 0.50850811868177, 6.2948340440059,
-        7.9526248350517, 84.897180497105, 50.203382265366,
-    ],
-    "pvalues": [
-        0.12469817836724, 0.30761438040884, 0.17056206446331, 0.3844480847801,
-        0.14027059672576, 0.13532738016362, 0.2096627597382,
-    ],
-    "ll": -47.54122045581504,
-    "ll_0": -55.23556912834824,
-    "r2": 0.5955460895029168,
-}  # fmt: skip
+# statsmodels' genmod/tests/test_glm_weights.py), references/ols_stata.json
+STATA_CPUNISH_PWEIGHT_CLUSTER = STATA_OLS["cpunish_pweight_cluster"]
 
 
 def test_pweight_cluster_ols_conventions_match_stata_cpunish():

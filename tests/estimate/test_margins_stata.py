@@ -2,7 +2,11 @@
 ships the data): ``logit grade gpa tuce psi`` then ``margins, dydx(*)`` with and without
 ``atmeans``, with ``at()`` values, and with ``i.psi`` as a factor. Stata's figures are those
 recorded in statsmodels' test suite (``statsmodels/discrete/tests/results/results_discrete.py``,
-class ``Spector``, ``logit``); Stata printed the standard errors to seven digits."""
+class ``Spector``, ``logit``), kept in ``references/spector_stata.json`` beside the Stata commands
+(``references/spector_stata.do``); Stata printed the standard errors to seven digits."""
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,22 +15,24 @@ import statsmodels.api as sm
 from buzzpipe.estimate import fit
 from buzzpipe.estimate.margins import margins
 
-VARIABLES = ["GPA", "TUCE", "PSI"]
+MARGINS = json.loads((Path(__file__).parent / "references" / "spector_stata.json").read_text())[
+    "margins"
+]
+VARIABLES = MARGINS["variables"]
 # margins, dydx(*) (psi continuous)
-DYDX = [0.36258084688424, 0.01220841099085, 0.30517768382304]
-DYDX_SE = [0.1094412, 0.0177942, 0.0923796]
+DYDX, DYDX_SE = MARGINS["dydx"]["estimate"], MARGINS["dydx"]["se"]
 # margins, dydx(*) atmeans
-DYDX_MEAN = [0.53385885781692, 0.01797548988961, 0.44933926079386]
-DYDX_MEAN_SE = [0.237038, 0.0262369, 0.1967626]
+DYDX_MEAN, DYDX_MEAN_SE = MARGINS["dydx_atmeans"]["estimate"], MARGINS["dydx_atmeans"]["se"]
 # margins, dydx(*) at(gpa=2 psi=1) (tuce as observed, averaged over students)
-AT_GPA2_PSI1 = [0.1456333017086, 0.00490359933927, 0.12257689308426]
-AT_GPA2_PSI1_SE = [0.145633, 0.0111226, 0.1777101]
+AT_GPA2_PSI1 = MARGINS["dydx_at_gpa2_psi1"]["estimate"]
+AT_GPA2_PSI1_SE = MARGINS["dydx_at_gpa2_psi1"]["se"]
 # margins, dydx(*) at(tuce=21 psi=0) atmeans (gpa at its mean)
-AT_TUCE21_PSI0 = [0.25105129214546, 0.00845311433473, 0.2113052923675]
-AT_TUCE21_PSI0_SE = [0.1735778, 0.012017, 0.0971515]
+AT_TUCE21_PSI0 = MARGINS["dydx_at_tuce21_psi0_atmeans"]["estimate"]
+AT_TUCE21_PSI0_SE = MARGINS["dydx_at_tuce21_psi0_atmeans"]["se"]
 # with i.psi: the discrete change of psi from 0 to 1, averaged and at means
-PSI_DISCRETE, PSI_DISCRETE_SE = 0.35751515254729, 0.1420034
-PSI_DISCRETE_MEAN, PSI_DISCRETE_MEAN_SE = 0.4564984096959, 0.1810537
+PSI_DISCRETE, PSI_DISCRETE_SE = MARGINS["psi_discrete"]["estimate"], MARGINS["psi_discrete"]["se"]
+PSI_DISCRETE_MEAN = MARGINS["psi_discrete_atmeans"]["estimate"]
+PSI_DISCRETE_MEAN_SE = MARGINS["psi_discrete_atmeans"]["se"]
 
 
 @pytest.fixture(scope="module")
@@ -76,30 +82,12 @@ def test_discrete_change_of_an_indicator_equals_stata(spector):
 
 # margins, eydx(*) / dyex(*) / eyex(*), averaged and with atmeans (psi continuous)
 ELASTICITIES = {
-    ("eydx", False): (
-        [1.8546366266779, 0.06244722072812, 1.5610138123033],
-        [0.847903, 0.0930901, 0.7146715],
-    ),
-    ("eydx", True): (
-        [2.1116143062702, 0.0710998816585, 1.7773072368626],
-        [1.076109, 0.1081501, 0.9120842],
-    ),
-    ("dyex", False): (
-        [1.1774000792198, 0.27896245178384, 0.16960002159996],
-        [0.3616481, 0.4090679, 0.0635583],
-    ),
-    ("dyex", True): (
-        [1.6641381583512, 0.39433730945339, 0.19658592659731],
-        [0.7388917, 0.5755722, 0.0860836],
-    ),
-    ("eyex", False): (
-        [5.4747106798973, 1.3173389907576, 0.44600395466634],
-        [2.44682, 1.943525, 0.1567618],
-    ),
-    ("eyex", True): (
-        [6.5822977203268, 1.5597536538833, 0.77757191612739],
-        [3.354433, 2.372543, 0.3990368],
-    ),
+    (kind, at_means): (entry["estimate"], entry["se"])
+    for kind in ("eydx", "dyex", "eyex")
+    for at_means, entry in (
+        (False, MARGINS["elasticities"][kind]),
+        (True, MARGINS["elasticities"][f"{kind}_atmeans"]),
+    )
 }
 
 

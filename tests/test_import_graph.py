@@ -122,9 +122,7 @@ def circles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
 def test_the_import_graph_has_no_circle():
     graph = import_graph()
     unexpected = [c for c in circles(graph) if c not in KNOWN_CIRCLES]
-    described = [
-        "; ".join(f"{m} -> {sorted(graph[m] & c)}" for m in sorted(c)) for c in unexpected
-    ]
+    described = ["; ".join(f"{m} -> {sorted(graph[m] & c)}" for m in sorted(c)) for c in unexpected]
     assert not unexpected, "import circles:\n" + "\n".join(described)
 
 

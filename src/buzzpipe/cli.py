@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from buzzpipe import __version__
+from buzzpipe import __version__, defaults
 from buzzpipe.errors import BuzzpipeError
 
 
@@ -126,7 +126,9 @@ def add_synth(subparsers: argparse._SubParsersAction) -> None:
         description="Draw a synthetic firm survey from a preset to CSV or Parquet (by extension). "
         "Same preset, seed and N: same bytes.",
     )
-    parser.add_argument("--preset", default="norway2010", help="built-in name or preset TOML file")
+    parser.add_argument(
+        "--preset", default=defaults.PRESET, help="built-in name or preset TOML file (%(default)s)"
+    )
     parser.add_argument("--seed", type=int, help="random seed (required to draw a survey)")
     parser.add_argument("--out", help="firms file (.csv or .parquet); with --calibrate, a .toml")
     parser.add_argument("--links", help="also write the firm-partner edge list here")
@@ -165,31 +167,20 @@ def run_synth(args: argparse.Namespace) -> int:
         raise InputError("no output file", expected="--out FILE")
     out = Path(args.out)
     if args.calibrate:
-        from buzzpipe.synth.calibrate import calibrate, write_calibrated
+        from buzzpipe.synth.calibrate import calibrate_to_file
 
-        if out.suffix.lower() != ".toml":
-            raise InputError(
-                "the calibrated preset is TOML", file=str(out), expected="a .toml name"
-            )
-        if args.seeds is not None and args.seeds < 2:
-            raise InputError("too few seeds", value=args.seeds, expected="--seeds of at least 2")
-        outcome = calibrate(
-            preset, seeds=args.seeds, progress=lambda line: print(line, file=sys.stderr)
+        outcome = calibrate_to_file(
+            args.preset,
+            out,
+            overrides=overrides,
+            seeds=args.seeds,
+            progress=lambda line: print(line, file=sys.stderr),
         )
-        as_filed = load_preset(args.preset)
-        changed = {k: preset[k] for k in preset.parameters if preset[k] != as_filed[k]}
-        write_calibrated(outcome, preset.path, out, overrides=changed)
         for key, value in outcome.record().items():
             print(f"{key} = {value}")
         return 0 if outcome.converged else 1
     from buzzpipe.synth.write import write_survey
 
-    if args.seed is None:
-        raise InputError("no seed", expected="--seed S (an integer >= 0)")
-    if args.seed < 0:
-        raise InputError("negative seed", value=args.seed, expected="an integer >= 0")
-    if args.firms is not None and args.firms < 1:
-        raise InputError("too few firms", value=args.firms, expected="--firms of at least 1")
     written = write_survey(
         preset,
         args.seed,
@@ -218,13 +209,9 @@ def _add_replications_option(container: argparse._ActionsContainer) -> None:
     container.add_argument(
         "--replications",
         type=int,
-        default=199,
-        help="bootstrap replications of the counterfactual intervals (default 199)",
+        default=defaults.BOOTSTRAP_REPLICATIONS,
+        help="bootstrap replications of the counterfactual intervals (default %(default)s)",
     )
-
-
-# The built-in calibrated survey that the main job studies.
-BUILTIN_PRESET, BUILTIN_SEED = "norway2010", 2010
 
 
 def add_describe(subparsers: argparse._SubParsersAction) -> None:
@@ -249,7 +236,8 @@ def add_describe(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--builtin",
         action="store_true",
-        help="describe the built-in calibrated survey (the norway2010 preset, seed 2010)",
+        help="describe the built-in calibrated survey (the "
+        f"{defaults.PRESET} preset, seed {defaults.REPLICATION_SEED})",
     )
     parser.set_defaults(func=run_describe)
 
@@ -257,8 +245,7 @@ def add_describe(subparsers: argparse._SubParsersAction) -> None:
 def run_describe(args: argparse.Namespace) -> int:
     from buzzpipe.atomic_write import write_text
     from buzzpipe.errors import InputError
-    from buzzpipe.survey.builtin import mapping_path
-    from buzzpipe.survey.describe import format_table
+    from buzzpipe.survey.describe import describe, format_table
     from buzzpipe.survey.readers import describe_file
 
     if args.builtin == (args.file is not None):
@@ -268,11 +255,14 @@ def run_describe(args: argparse.Namespace) -> int:
             raise InputError("--builtin takes no --links or --mapping")
         from buzzpipe.synth import synthesize
 
-        table = synthesize(BUILTIN_PRESET, seed=BUILTIN_SEED).describe(weighted=args.weighted)
-        print(f"built-in survey: synthetic, preset {BUILTIN_PRESET}, seed {BUILTIN_SEED}")
+        survey = synthesize(defaults.PRESET, seed=defaults.REPLICATION_SEED)
+        table = describe(survey, weighted=args.weighted)
+        seed = defaults.REPLICATION_SEED
+        print(f"built-in survey: synthetic, preset {defaults.PRESET}, seed {seed}")
     else:
-        mapping = mapping_path(args.mapping) if args.mapping else None
-        table = describe_file(args.file, links=args.links, mapping=mapping, weighted=args.weighted)
+        table = describe_file(
+            args.file, links=args.links, mapping=args.mapping, weighted=args.weighted
+        )
     sys.stdout.write(format_table(table))
     if args.csv:
         write_text(args.csv, table.to_csv(lineterminator="\n"))
@@ -293,27 +283,26 @@ def add_study(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--links", help="links file of an edge-list survey (FILE holds firms)")
     _add_mapping_option(parser)
     parser.add_argument("--out", required=True, help="where to write results.json")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every bootstrap (default 0)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.STUDY_SEED,
+        help="seed of every bootstrap (default %(default)s)",
+    )
     _add_replications_option(parser)
     parser.set_defaults(func=run_study_command)
 
 
 def run_study_command(args: argparse.Namespace) -> int:
-    from buzzpipe.atomic_write import write_text
-    from buzzpipe.errors import InputError
-    from buzzpipe.study.battery import run_study
-    from buzzpipe.survey import read_edge_list, read_survey
-    from buzzpipe.survey.builtin import mapping_path
+    from buzzpipe.end_to_end import StudyOptions, study_file
 
-    if args.replications < 1:
-        raise InputError("--replications must be at least 1", value=args.replications)
-    mapping = mapping_path(args.mapping) if args.mapping else None
-    if args.links:
-        survey = read_edge_list(args.file, args.links, mapping=mapping)
-    else:
-        survey = read_survey(args.file, mapping=mapping)
-    results = run_study(survey, seed=args.seed, bootstrap_replications=args.replications)
-    write_text(args.out, results.to_json())
+    results = study_file(
+        args.file,
+        args.out,
+        links=args.links,
+        mapping=args.mapping,
+        options=StudyOptions(seed=args.seed, replications=args.replications),
+    )
     for verdict in results.verdicts:
         print(f"{verdict.finding}: {verdict.verdict}. {verdict.statement}")
     return 0
@@ -329,8 +318,9 @@ def _add_study_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--wild-draws",
         type=int,
-        default=9999,
-        help="draws of the region-clustered wild score bootstrap (sensitivity; default 9999)",
+        default=defaults.WILD_BOOTSTRAP_DRAWS,
+        help="draws of the region-clustered wild score bootstrap (sensitivity; default "
+        "%(default)s)",
     )
     group.add_argument(
         "--no-sensitivity",
@@ -404,8 +394,13 @@ def add_replicate(subparsers: argparse._SubParsersAction) -> None:
         "clusters-versus-pipelines battery and write results.json, the HTML report, tables "
         "(CSV, LaTeX) and figures (PNG, SVG) to --out.",
     )
-    parser.add_argument("--preset", default="norway2010", help="preset name or TOML file")
-    parser.add_argument("--seed", type=int, default=2010, help="seed of the survey and study")
+    parser.add_argument("--preset", default=defaults.PRESET, help="preset name or TOML file")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.REPLICATION_SEED,
+        help="seed of the survey and study (default %(default)s)",
+    )
     parser.add_argument("--firms", type=int, help="number of firms (default: the preset's)")
     parser.add_argument("--out", default="buzzpipe-report", help="output folder")
     _add_study_options(parser)
@@ -442,7 +437,9 @@ def add_analyze(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--links", help="links file of an edge-list survey")
     _add_mapping_option(parser)
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every bootstrap")
+    parser.add_argument(
+        "--seed", type=int, default=defaults.STUDY_SEED, help="seed of every bootstrap"
+    )
     _add_study_options(parser)
     parser.set_defaults(func=run_analyze)
 

@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from buzzpipe import defaults
 from buzzpipe.errors import InputError
 
 PROGRAMMES = ("pipeline", "cluster")
 TARGETINGS = ("random", "smallest", "no_pipeline")
 ALLOCATIONS = ("total", "per_region")
-DEFAULT_PRESET = "norway2010"
-DEFAULT_SEED = 2010
 
 
 @dataclass
@@ -36,9 +35,9 @@ class StudyOptions:
     programmes; giving any of them runs the pipeline and the cluster programme with those.
     """
 
-    seed: int = 0
-    replications: int = 199
-    wild_draws: int = 9999
+    seed: int = defaults.STUDY_SEED
+    replications: int = defaults.BOOTSTRAP_REPLICATIONS
+    wild_draws: int = defaults.WILD_BOOTSTRAP_DRAWS
     sensitivity: bool = True
     heterogeneity: bool = True
     counterfactuals: bool = True
@@ -187,8 +186,8 @@ def _run(
 def replicate(
     out_dir: str | os.PathLike,
     *,
-    preset: str = DEFAULT_PRESET,
-    seed: int = DEFAULT_SEED,
+    preset: str = defaults.PRESET,
+    seed: int = defaults.REPLICATION_SEED,
     firms: int | None = None,
     options: StudyOptions | None = None,
     show_progress: bool | None = None,
@@ -221,18 +220,48 @@ def analyze(
     show_progress: bool | None = None,
 ) -> RunSummary:
     """Read a user's survey (a file, or firms plus links) and run the study and report on it."""
-    from buzzpipe.survey import read_edge_list, read_survey
-    from buzzpipe.survey.builtin import mapping_path
-
     options = options or StudyOptions()
-    resolved = mapping_path(str(mapping)) if mapping else None
 
     def load() -> Any:
-        if links:
-            return read_edge_list(file, links, mapping=resolved)
-        return read_survey(file, mapping=resolved)
+        return load_survey(file, links=links, mapping=mapping)
 
     name = Path(file).name + (f" with links {Path(links).name}" if links else "")
     source = {"kind": "file", "name": name, "seed": options.seed}
     title = f"Local buzz and global pipelines: {Path(file).name}"
     return _run(load, source, title, out_dir, options, show_progress)
+
+
+def load_survey(
+    file: str | os.PathLike,
+    *,
+    links: str | os.PathLike | None = None,
+    mapping: str | os.PathLike | None = None,
+) -> Any:
+    """A user's survey: one firm-level file, or firms plus links (an edge-list survey); the
+    mapping is a TOML file or a shipped one by short name ("norway", "cis")."""
+    from buzzpipe.survey import read_edge_list, read_survey
+
+    if links:
+        return read_edge_list(file, links, mapping=mapping)
+    return read_survey(file, mapping=mapping)
+
+
+def study_file(
+    file: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    links: str | os.PathLike | None = None,
+    mapping: str | os.PathLike | None = None,
+    options: StudyOptions | None = None,
+) -> Any:
+    """``buzzpipe study``: read a user's survey, run the battery and write ``results.json`` to
+    ``out`` (no report); returns the study's results."""
+    from buzzpipe.atomic_write import write_text
+    from buzzpipe.study.battery import run_study
+
+    options = options or StudyOptions()
+    options.check()
+    survey = load_survey(file, links=links, mapping=mapping)
+    results = run_study(survey, seed=options.seed, bootstrap_replications=options.replications)
+    write_text(out, results.to_json())
+    return results

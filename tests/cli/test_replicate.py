@@ -9,9 +9,9 @@ import json
 import pandas as pd
 import pyreadstat
 import pytest
+from norwegian_layout import generate as norwegian_layout
 
 from buzzpipe.cli import main
-from buzzpipe.data.placeholder import generate as placeholder_survey
 from buzzpipe.end_to_end import StudyOptions
 from buzzpipe.report.html_check import check_report_html
 from buzzpipe.report.results_file import read_results
@@ -45,7 +45,7 @@ def _check_outputs(out) -> dict:
 
 
 def test_analyze_a_stata_file_with_a_mapping(tmp_path, capsys):
-    raw = placeholder_survey(n_firms=400, seed=7)
+    raw = norwegian_layout(n_firms=400, seed=7)
     path = tmp_path / "bedrifter.dta"
     pyreadstat.write_dta(raw, path)
     out = tmp_path / "report"
@@ -130,7 +130,7 @@ def test_replicate_norway2010_and_buzz_read_opposite(tmp_path):
     html = {p: (tmp_path / p / "report.html").read_text(encoding="utf-8") for p in worlds}
     assert "No local spill-over of pipeline knowledge is found" in html["norway2010"]
     assert "Pipeline knowledge spills over locally" in html["buzz"]
-    from buzzpipe.report.browser import find_browser, view_page
+    from browser_view import find_browser, view_page
 
     if find_browser() is not None:  # as a reader sees them (test_html_browser.py says why not)
         for preset in worlds:
@@ -145,7 +145,7 @@ def test_analyze_an_spss_file_and_an_edge_list_survey(tmp_path):
     from buzzpipe.synth import generate
     from buzzpipe.synth.generate import edge_list_firms
 
-    raw = placeholder_survey(n_firms=400, seed=8)
+    raw = norwegian_layout(n_firms=400, seed=8)
     sav = tmp_path / "bedrifter.sav"
     pyreadstat.write_sav(raw, sav)
     out = tmp_path / "from_sav"

@@ -3,14 +3,13 @@
 import json
 
 from buzzpipe.cli import main
-from buzzpipe.data import PLACEHOLDER_SURVEY
 from buzzpipe.study.results import StudyResults
 
 
-def test_study_command_writes_results_and_prints_verdicts(tmp_path, capsys):
+def test_study_command_writes_results_and_prints_verdicts(tmp_path, capsys, norway_layout_csv):
     out = tmp_path / "report" / "results.json"
     code = main(
-        ["study", str(PLACEHOLDER_SURVEY), "--mapping", "norway", "--out", str(out)]
+        ["study", str(norway_layout_csv), "--mapping", "norway", "--out", str(out)]
         + ["--replications", "5", "--seed", "3"]
     )
     assert code == 0
@@ -23,7 +22,9 @@ def test_study_command_writes_results_and_prints_verdicts(tmp_path, capsys):
     json.loads(out.read_text())  # strict JSON
 
 
-def test_study_command_refuses_bad_input_in_one_line_without_output(tmp_path, capsys):
+def test_study_command_refuses_bad_input_in_one_line_without_output(
+    tmp_path, capsys, norway_layout_csv
+):
     broken = tmp_path / "firms.csv"
     broken.write_text("firm_id,region\n1,Oslo\n")
     out = tmp_path / "results.json"
@@ -32,5 +33,5 @@ def test_study_command_refuses_bad_input_in_one_line_without_output(tmp_path, ca
     assert code == 2
     assert error.count("\n") == 1 and "firms.csv" in error
     assert not out.exists()
-    assert main(["study", str(PLACEHOLDER_SURVEY), "--out", str(out), "--replications", "0"]) == 2
+    assert main(["study", str(norway_layout_csv), "--out", str(out), "--replications", "0"]) == 2
     assert "--replications" in capsys.readouterr().err

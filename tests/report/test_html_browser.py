@@ -1,5 +1,6 @@
-"""The report as a reader sees it: opened in headless Chromium, with no console errors, no
-request leaving the file, every table and figure visible, and a screenshot saved.
+"""The report as a reader sees it: opened in headless Chromium (driven by Playwright, see
+``tests/browser_view.py``), with no console errors, no request leaving the file, every table and
+figure visible, and a screenshot saved.
 
 Where no browser is installed the tests are skipped with a visible warning (the parse check in
 ``test_html.py`` still runs). Set BUZZPIPE_SCREENSHOT_DIR to keep the screenshots.
@@ -11,9 +12,9 @@ import warnings
 from pathlib import Path
 
 import pytest
+from browser_view import BrowserError, find_browser, view_page
 from test_report_samples import make_study_results
 
-from buzzpipe.report.browser import find_browser, view_page
 from buzzpipe.report.view import report_view
 from buzzpipe.report.write_report import REPORT_FILE, expected_contents, write_report
 
@@ -79,9 +80,7 @@ def test_browser_view_catches_errors_hidden_parts_and_outside_requests(browser, 
 
 
 def test_a_browser_that_dies_is_an_error_not_a_hang(tmp_path):
-    from buzzpipe.report.browser import BrowserError
-
     page = tmp_path / "page.html"
     page.write_text("<!DOCTYPE html><title>x</title>", encoding="utf-8")
-    with pytest.raises(BrowserError, match="closed its pipe"):
+    with pytest.raises(BrowserError, match="did not start"):
         view_page(page, [], browser="/bin/false", timeout=20)

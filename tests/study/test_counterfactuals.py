@@ -292,14 +292,12 @@ class _FixedParams:
 
 
 @pytest.mark.slow
-def test_bootstrap_intervals_cover_the_extra_innovators_of_the_true_model():
+def test_bootstrap_intervals_cover_the_extra_innovators_of_the_true_model(synthetic_frame):
     """Coverage over 100 simulated outcomes on one synthetic survey's firms: the outcome is
     drawn from a logit with known coefficients, and the 95% interval of the extra innovators under
     programme P (K = 100, random) is checked against the same figure under those coefficients.
     Stated rate 95%; binomial tolerance: fail below 95% - 3 x sqrt(0.95 x 0.05 / 100) = 88.5%."""
-    from buzzpipe.synth import synthesize
-
-    frame = synthesize("norway2010", 1).analysis_frame()
+    frame = synthetic_frame("norway2010", 1)
     formula = "product ~ breadth_regional * breadth_international + np.log(employees) + C(region)"
     sample = frame.dropna(subset=["product", "employees"]).reset_index(drop=True)
     truth_fit = fit(formula, sample)

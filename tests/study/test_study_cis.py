@@ -17,7 +17,7 @@ from buzzpipe.study.counterfactuals import DEFAULT_CAP, programme_scale
 from buzzpipe.study.results import StudyResults
 from buzzpipe.study.verdicts import NOT_ASSESSED, verdict_table
 from buzzpipe.survey import read_survey
-from buzzpipe.survey.builtin import SHIPPED_MAPPINGS
+from buzzpipe.survey.mapping import SHIPPED_MAPPINGS
 
 CIS = SHIPPED_MAPPINGS["cis"]
 PARTNER_CODES = range(1, 8)  # 1 group, 2 suppliers, ... 7 research institutes (the CIS grid)

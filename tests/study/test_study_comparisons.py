@@ -17,7 +17,6 @@ from buzzpipe.study.pipelines_vs_buzz import compare_pipelines_and_buzz
 from buzzpipe.study.results import StudyResults
 from buzzpipe.study.sensitivity import add_sensitivity
 from buzzpipe.study.spillover import assess_spillover, leave_one_out_share
-from buzzpipe.synth import synthesize
 
 Z = stats.norm.ppf(0.975)
 
@@ -27,8 +26,8 @@ def expit(x):
 
 
 @pytest.fixture(scope="module")
-def frame():
-    return synthesize("norway2010", 5).analysis_frame()
+def frame(synthetic_frame):
+    return synthetic_frame("norway2010", 5)
 
 
 @pytest.fixture(scope="module")

@@ -18,12 +18,11 @@ from buzzpipe.study.models import (
     odds_ratios,
 )
 from buzzpipe.study.results import Estimate, Interval
-from buzzpipe.synth import synthesize
 
 
 @pytest.fixture(scope="module")
-def frame() -> pd.DataFrame:
-    data = synthesize("norway2010", 11).analysis_frame()
+def frame(synthetic_frame) -> pd.DataFrame:
+    data = synthetic_frame("norway2010", 11)
     # a few unknown answers so that listwise deletion matters
     data.loc[[3, 50, 700], "foreign_share"] = np.nan
     data.loc[[9, 80], "breadth_international_with_group"] = pd.NA

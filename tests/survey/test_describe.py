@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 import pytest
-from test_survey_model import REGIONS, canonical_frame
+from survey_builders import LABELS, REGIONS, canonical_frame, cis_frame, network, stata_ready
 
 from buzzpipe.cli import main
 from buzzpipe.errors import InputError
@@ -97,8 +97,6 @@ def test_streaming_csv_equals_reading_whole(tmp_path):
 
 
 def test_streaming_stata_and_spss_equals_reading_whole(tmp_path):
-    from test_readers import LABELS, stata_ready
-
     frame = stata_ready(canonical_frame(n=120, seed=14))
     frame = frame[[c for c in frame.columns if len(c) <= 32]]
     for suffix, write in ((".dta", pyreadstat.write_dta), (".sav", pyreadstat.write_sav)):
@@ -160,9 +158,7 @@ def test_command_line_errors_are_one_line_and_leave_outputs_alone(tmp_path, caps
     assert code == 2 and "--builtin" in err
 
 
-def test_command_line_reads_edge_lists_and_named_mappings(tmp_path, capsys):
-    from test_survey_edge_list import network
-
+def test_command_line_reads_edge_lists_and_named_mappings(tmp_path, capsys, norway_layout_csv):
     firms, links = network()
     firms["country"] = "NO"
     firms_file, links_file = tmp_path / "firms.csv", tmp_path / "links.csv"
@@ -171,15 +167,11 @@ def test_command_line_reads_edge_lists_and_named_mappings(tmp_path, capsys):
     code, out, err = run(["describe", str(firms_file), "--links", str(links_file)], capsys)
     assert code == 0, err
     assert "pipeline_exposure" in out
-    from buzzpipe.data import PLACEHOLDER_SURVEY
-
-    code, out, _ = run(["describe", str(PLACEHOLDER_SURVEY), "--mapping", "norway"], capsys)
+    code, out, _ = run(["describe", str(norway_layout_csv), "--mapping", "norway"], capsys)
     assert code == 0 and "Trondheim" in out
 
 
 def test_command_line_with_the_cis_mapping_says_local_means_own_country(tmp_path, capsys):
-    from test_mapping import cis_frame
-
     path = tmp_path / "cis.dta"
     pyreadstat.write_dta(cis_frame(80, seed=2), path)
     code, out, err = run(["describe", str(path), "--mapping", "cis"], capsys)

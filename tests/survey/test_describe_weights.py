@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from statsmodels.stats.weightstats import DescrStatsW
-from test_survey_model import canonical_frame
+from survey_builders import canonical_frame
 
 from buzzpipe.cli import main
 from buzzpipe.errors import InputError

@@ -8,13 +8,12 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 import pytest
+from norwegian_layout import PARTNER_CODES, SCALE_CODES, generate
+from survey_builders import cis_frame
 
-from buzzpipe.data import PLACEHOLDER_SURVEY
-from buzzpipe.data.placeholder import PARTNER_CODES, SCALE_CODES, generate
 from buzzpipe.errors import InputError
 from buzzpipe.survey import Survey, load_mapping, read_survey
-from buzzpipe.survey.builtin import SHIPPED_MAPPINGS, builtin_survey
-from buzzpipe.survey.mapping import RawTable
+from buzzpipe.survey.mapping import SHIPPED_MAPPINGS, RawTable
 
 NORWAY = SHIPPED_MAPPINGS["norway"]
 CIS = SHIPPED_MAPPINGS["cis"]
@@ -29,9 +28,9 @@ def yes_no(codes: pd.Series) -> list:
     return [{1: 1, 2: 0, 9: None}[int(c)] for c in codes]
 
 
-def test_norwegian_mapping_on_the_shipped_survey_matches_the_codebook():
-    raw = pd.read_csv(PLACEHOLDER_SURVEY)
-    survey = read_survey(PLACEHOLDER_SURVEY, mapping=NORWAY)
+def test_norwegian_mapping_on_a_norwegian_layout_file_matches_the_codebook(norway_layout_csv):
+    raw = pd.read_csv(norway_layout_csv)
+    survey = read_survey(norway_layout_csv, mapping=NORWAY)
     analysis = survey.analysis_frame()
     assert survey.scales == ("regional", "national", "international")
     assert plain(analysis["product"]) == yes_no(raw["produkt"])
@@ -48,7 +47,8 @@ def test_norwegian_mapping_on_the_shipped_survey_matches_the_codebook():
         all_unknown = (answers == 9).all(axis=1)
         expected = [None if u else int(y) for y, u in zip(yes, all_unknown, strict=True)]
         assert plain(analysis[f"breadth_{scale}"]) == expected
-    assert (analysis.columns == builtin_survey().analysis_frame().columns).all()
+    by_name = read_survey(norway_layout_csv, mapping="norway")  # the shipped mapping's short name
+    assert (analysis.columns == by_name.analysis_frame().columns).all()
 
 
 def test_norwegian_mapping_on_an_spss_file_with_declared_missing_codes(tmp_path):
@@ -76,32 +76,6 @@ def test_norwegian_mapping_on_an_spss_file_with_declared_missing_codes(tmp_path)
     for column in from_csv.columns:
         assert plain(from_sav[column]) == plain(from_csv[column]), column
     assert from_sav["new_to_market"].isna().sum() == (raw["nytt_marked"] == 9).sum()
-
-
-def cis_frame(n: int, seed: int) -> pd.DataFrame:
-    """A CIS-style file: co<partner type><location>, product and process split into parts."""
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "id": np.arange(1, n + 1),
-            "nuts": rng.choice([11, 12, 13], n),
-            "nace": rng.choice([10, 25, 62, 72], n),
-            "emp": rng.integers(10, 900, n),
-            "foreign_share": rng.choice([0.0, 0.0, 0.3, 1.0], n),
-            "weight": rng.uniform(1, 20, n).round(3),
-            "inpdgd": rng.integers(0, 2, n),
-            "inpdsv": rng.integers(0, 2, n),
-            "inpspd": rng.integers(0, 2, n),
-            "inpslg": rng.integers(0, 2, n),
-            "inpssu": rng.integers(0, 2, n),
-        }
-    )
-    product = (frame["inpdgd"] == 1) | (frame["inpdsv"] == 1)
-    frame["newmkt"] = (product & (rng.random(n) < 0.4)).astype(int)
-    for partner_type in range(1, 8):
-        for location in range(1, 6):
-            frame[f"co{partner_type}{location}"] = (rng.random(n) < 0.15).astype(int)
-    return frame
 
 
 def test_cis_mapping_on_a_stata_file_without_the_regional_scale(tmp_path):

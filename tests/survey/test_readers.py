@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 import pytest
-from test_survey_model import canonical_frame
+from survey_builders import LABELS, canonical_frame, stata_ready
 
 from buzzpipe.errors import InputError
 from buzzpipe.survey import Survey, read_survey
@@ -19,18 +19,6 @@ def assert_same_survey(got: Survey, want: Survey) -> None:
         want_values = [None if pd.isna(v) else v for v in want_frame[column].astype("object")]
         assert got_values == want_values, column
     assert got.reference == want.reference
-
-
-def stata_ready(frame: pd.DataFrame) -> pd.DataFrame:
-    """Stata and SPSS files hold numbers: region as codes 1..5 with value labels."""
-    result = frame.copy()
-    result["region"] = frame["region"].map(
-        {"Bergen": 1, "Kristiansand": 2, "Oslo": 3, "Stavanger": 4, "Trondheim": 5}
-    )
-    return result
-
-
-LABELS = {"region": {1: "Bergen", 2: "Kristiansand", 3: "Oslo", 4: "Stavanger", 5: "Trondheim"}}
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".dta", ".sav"])

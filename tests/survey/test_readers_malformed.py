@@ -10,7 +10,7 @@ import pyreadstat
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_survey_model import canonical_frame
+from survey_builders import canonical_frame
 
 from buzzpipe.cli import main
 from buzzpipe.errors import InputError

@@ -6,49 +6,17 @@ A small network worked out by hand: every expected number below is counted from 
 import numpy as np
 import pandas as pd
 import pytest
+from norwegian_layout import PARTNER_CODES
+from survey_builders import network
 
-from buzzpipe.data.placeholder import PARTNER_CODES
 from buzzpipe.errors import InputError
 from buzzpipe.survey import Survey, read_edge_list
-from buzzpipe.survey.builtin import SHIPPED_MAPPINGS
-
-NA = None
+from buzzpipe.survey.mapping import SHIPPED_MAPPINGS
 
 
 def plain(series: pd.Series) -> list:
     """Values as Python objects, None for missing."""
     return [None if pd.isna(v) else v for v in series.astype("object")]
-
-
-def network():
-    firms = pd.DataFrame(
-        {
-            "firm_id": [1, 2, 3, 4],
-            "region": ["Oslo", "Oslo", "Bergen", "Oslo"],
-            "industry": [1, 1, 2, 2],
-            "employees": [20.0, 30, 40, 50],
-            "foreign_share": [0.0, 0.5, 0, 0],
-            "product": [1, 0, 1, 0],
-        }
-    )
-    links = pd.DataFrame(
-        [
-            # firm, partner, type, partner region, partner country
-            (1, "2", "suppliers", "Oslo", "NO"),  # regional, a surveyed firm with a pipeline
-            (1, "3", "customers", NA, NA),  # surveyed firm 3 is in Bergen, Norway: national
-            (1, "ext-a", "universities", "Berlin", "DE"),  # international
-            (1, "ext-b", "consultants", NA, "NO"),  # Norway, region unknown: regional or national
-            (1, "4", "competitors", "Oslo", "NO"),  # regional, surveyed, no pipeline
-            (1, "ext-d", "suppliers", "Oslo", "NO"),  # regional, not surveyed: status unknown
-            (1, "2", "group", "Oslo", "NO"),  # regional group contact: left out of exposure
-            (1, NA, "suppliers", "Oslo", "NO"),  # regional, no id: status unknown
-            (2, "ext-c", "suppliers", "Uppsala", "SE"),  # international
-            (3, "1", "customers", NA, NA),  # surveyed firm 1 is in Oslo: national for firm 3
-            (3, "ext-e", "research_institutes", NA, NA),  # nothing known: any scale
-        ],
-        columns=["firm_id", "partner_id", "partner_type", "partner_region", "partner_country"],
-    )
-    return firms, links
 
 
 def test_links_are_classified_against_the_firms_own_region_and_country():

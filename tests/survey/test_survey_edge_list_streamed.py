@@ -9,11 +9,11 @@ and the row of the whole file.
 import numpy as np
 import pandas as pd
 import pytest
-from test_survey_edge_list import network
+from survey_builders import network
 
 from buzzpipe.errors import InputError
 from buzzpipe.survey import Survey, edge_list, read_edge_list
-from buzzpipe.survey.builtin import SHIPPED_MAPPINGS
+from buzzpipe.survey.mapping import SHIPPED_MAPPINGS
 from buzzpipe.survey.readers import describe_file
 from buzzpipe.synth import generate
 from buzzpipe.synth.generate import edge_list_firms

@@ -7,36 +7,11 @@ definitions in DESIGN.md, on random surveys with "don't know" answers.
 import numpy as np
 import pandas as pd
 import pytest
+from survey_builders import REGIONS, canonical_frame
 
 from buzzpipe.errors import InputError
 from buzzpipe.survey import Survey
 from buzzpipe.survey.schema import PARTNER_TYPES, SCALES, collab_column
-
-REGIONS = ["Oslo", "Bergen", "Stavanger", "Trondheim", "Kristiansand"]
-
-
-def canonical_frame(n: int = 60, seed: int = 0, *, unknown_rate: float = 0.1) -> pd.DataFrame:
-    """A random survey in the canonical schema, with some don't-know answers."""
-    rng = np.random.default_rng(seed)
-    product = rng.integers(0, 2, n)
-    frame = pd.DataFrame(
-        {
-            "firm_id": np.arange(100, 100 + n),
-            "region": rng.choice(REGIONS, n),
-            "industry": rng.integers(1, 5, n),
-            "employees": rng.integers(11, 500, n).astype(float),
-            "foreign_share": np.round(rng.random(n), 2),
-            "product": product,
-            "process": rng.integers(0, 2, n),
-            "new_to_market": product * rng.integers(0, 2, n),
-        }
-    )
-    for scale in SCALES:
-        for partner_type in PARTNER_TYPES:
-            values = rng.integers(0, 2, n).astype(float)
-            values[rng.random(n) < unknown_rate] = np.nan
-            frame[collab_column(scale, partner_type)] = values
-    return frame
 
 
 def reference_measures(frame: pd.DataFrame) -> list[dict]:

@@ -1,7 +1,8 @@
 """An always-on check of the HTML report by parsing it: nothing is fetched from outside, the
 contents list points at real sections, and every expected table and figure is there with content.
 
-It needs no browser, so it runs everywhere; ``browser`` adds the check as a reader sees it.
+It needs no browser, so it runs everywhere; the tests add the check as a reader sees it (a headless
+Chromium driven by Playwright, tests/browser_view.py).
 """
 
 import base64

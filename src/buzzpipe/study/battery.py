@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from buzzpipe import __version__
+from buzzpipe import __version__, defaults
 from buzzpipe.errors import BuzzpipeError, InputError
 from buzzpipe.study.across_outcomes import compare_across_outcomes
 from buzzpipe.study.complementarity import assess_complementarity
@@ -70,11 +70,11 @@ def run_study(
     *,
     outcomes: Sequence[str] | None = None,
     primary_outcome: str = PRIMARY_OUTCOME,
-    seed: int = 0,
+    seed: int = defaults.STUDY_SEED,
     sensitivity: bool = True,
-    wild_bootstrap_draws: int = 9999,
+    wild_bootstrap_draws: int = defaults.WILD_BOOTSTRAP_DRAWS,
     scenarios: Sequence[dict[str, Any]] = DEFAULT_SCENARIOS,
-    bootstrap_replications: int = 199,
+    bootstrap_replications: int = defaults.BOOTSTRAP_REPLICATIONS,
     heterogeneity: bool = True,
 ) -> StudyResults:
     """Run the clusters-versus-pipelines battery on a survey and decide the verdicts.

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from buzzpipe import defaults
 from buzzpipe.errors import InputError
 from buzzpipe.estimate.batched_newton import fitted_probability, newton_batch
 from buzzpipe.study.models import local_scale
@@ -270,7 +271,7 @@ def counterfactual(
     targeting: str = "random",
     allocation: str = "total",
     cap: int = DEFAULT_CAP,
-    bootstrap_replications: int = 199,
+    bootstrap_replications: int = defaults.BOOTSTRAP_REPLICATIONS,
     seed: int = 0,
     level: float = 0.95,
 ) -> CounterfactualResult:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from buzzpipe import defaults
 from buzzpipe.errors import BuzzpipeError, InputError
 from buzzpipe.estimate.wild_bootstrap import WildScoreBootstrap
 from buzzpipe.study.models import fit_model, inference_label, term_estimates
@@ -51,7 +52,7 @@ def wild_bootstrap_terms(
     family: str,
     terms: Sequence[str],
     seed: int,
-    draws: int = 9999,
+    draws: int = defaults.WILD_BOOTSTRAP_DRAWS,
     confidence_sets: bool = True,
     cluster_column: str = "region",
 ) -> dict[str, Estimate]:
@@ -97,7 +98,7 @@ def add_sensitivity(
     sample: pd.DataFrame,
     terms: Sequence[str],
     seed: int,
-    draws: int = 9999,
+    draws: int = defaults.WILD_BOOTSTRAP_DRAWS,
 ) -> None:
     """Fill the model's sensitivity column (clustered errors; the bootstrap for binary models)."""
     try:
@@ -147,7 +148,7 @@ def difference_sensitivity(
     global_term: str,
     local_term: str,
     seed: int,
-    draws: int = 9999,
+    draws: int = defaults.WILD_BOOTSTRAP_DRAWS,
 ) -> dict[str, Estimate]:
     """The Wald difference b_global - b_local as one coefficient of the reparametrised model,
     with region-clustered errors and (binary models) the wild score bootstrap by region."""
@@ -177,7 +178,7 @@ def add_difference_sensitivity(
     sample: pd.DataFrame,
     family: str,
     seed: int,
-    draws: int = 9999,
+    draws: int = defaults.WILD_BOOTSTRAP_DRAWS,
 ) -> None:
     """Sensitivity columns of the pipelines-versus-buzz differences (single restrictions):
     ``tests[outcome]["international_minus_<scale>_cluster_region"]`` and

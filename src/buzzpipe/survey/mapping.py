@@ -40,6 +40,22 @@ from buzzpipe.survey.schema import (
 _FIRM_TARGETS = {FIRM_ID, COUNTRY, WEIGHT, *CATEGORICAL_CONTROLS, *NUMERIC_CONTROLS, *OUTCOMES}
 _TOP_KEYS = {"survey", "codes", "columns", "collaboration", "links"}
 
+MAPPINGS_FOLDER = Path(__file__).with_name("mappings")
+# example mappings by short name: ``mapping="norway"`` or ``--mapping norway``
+SHIPPED_MAPPINGS = {
+    "norway": MAPPINGS_FOLDER / "norway.toml",
+    "cis": MAPPINGS_FOLDER / "cis.toml",
+}
+
+
+def mapping_path(name_or_path: str | Path) -> Path:
+    """A shipped mapping's path by short name ("norway", "cis"); any other value is a path (a
+    file of that name in the working folder wins over the shipped one)."""
+    if isinstance(name_or_path, str) and name_or_path in SHIPPED_MAPPINGS:
+        if not Path(name_or_path).exists():
+            return SHIPPED_MAPPINGS[name_or_path]
+    return Path(name_or_path)
+
 
 @dataclass(frozen=True)
 class ColumnRule:
@@ -128,8 +144,9 @@ def apply_value_labels(raw: RawTable) -> tuple[pd.DataFrame, dict[str, object]]:
 
 
 def load_mapping(path: str | Path) -> Mapping:
-    """Read and check a TOML mapping file; problems name the mapping file and the entry."""
-    path = Path(path)
+    """Read and check a TOML mapping file, or a shipped one by short name ("norway", "cis");
+    problems name the mapping file and the entry."""
+    path = mapping_path(path)
     where = str(path)
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from buzzpipe import defaults
 from buzzpipe.synth.generate import edge_list_firms
 from buzzpipe.synth.generate import generate as _generate
 from buzzpipe.synth.preset import Preset, builtin_names, load_preset
@@ -53,7 +54,7 @@ def _as_preset(preset: str | Path | Preset, overrides: dict[str, Any] | None) ->
 
 
 def generate(
-    preset: str | Path | Preset = "norway2010",
+    preset: str | Path | Preset = defaults.PRESET,
     seed: int = 0,
     *,
     firms: int | None = None,
@@ -64,7 +65,7 @@ def generate(
 
 
 def synthesize(
-    preset: str | Path | Preset = "norway2010",
+    preset: str | Path | Preset = defaults.PRESET,
     seed: int = 0,
     *,
     firms: int | None = None,

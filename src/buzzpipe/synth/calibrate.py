@@ -395,6 +395,31 @@ def write_calibrated(
     write_text(target, new_text)
 
 
+def calibrate_to_file(
+    preset: str | Path,
+    target: Path,
+    *,
+    overrides: dict[str, object] | None = None,
+    seeds: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> CalibrationOutcome:
+    """``buzzpipe synth --calibrate``: calibrate ``preset`` (with ``overrides`` set) and write
+    the calibrated preset to ``target`` (a .toml file), the overrides marked as assumed."""
+    from buzzpipe.errors import InputError
+
+    target = Path(target)
+    if target.suffix.lower() != ".toml":
+        raise InputError("the calibrated preset is TOML", file=str(target), expected="a .toml name")
+    if seeds is not None and seeds < 2:
+        raise InputError("too few seeds", value=seeds, expected="--seeds of at least 2")
+    loaded = load_preset(preset, overrides)
+    outcome = calibrate(loaded, seeds=seeds, progress=progress)
+    as_filed = load_preset(preset)
+    changed = {k: loaded[k] for k in loaded.parameters if loaded[k] != as_filed[k]}
+    write_calibrated(outcome, loaded.path, target, overrides=changed)
+    return outcome
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``python -m buzzpipe.synth.calibrate PRESET [--write | --out FILE]``."""
     parser = argparse.ArgumentParser(prog="python -m buzzpipe.synth.calibrate")

@@ -79,7 +79,7 @@ class _TableWriter:
 
 def write_survey(
     preset: Preset,
-    seed: int,
+    seed: int | None,
     firms_path: Path,
     *,
     links_path: Path | None = None,
@@ -94,6 +94,12 @@ def write_survey(
 
     ``progress``: a progress bar on stderr (None: only on a terminal, and only for several blocks).
     """
+    if seed is None:
+        raise InputError("no seed", expected="--seed S (an integer >= 0)")
+    if seed < 0:
+        raise InputError("negative seed", value=seed, expected="an integer >= 0")
+    if firms is not None and firms < 1:
+        raise InputError("too few firms", value=firms, expected="--firms of at least 1")
     firms_format = output_format(firms_path, "firms")
     links_format = output_format(links_path, "links") if links_path is not None else None
     if links_path is not None and links_path.resolve() == firms_path.resolve():

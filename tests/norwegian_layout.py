@@ -1,25 +1,19 @@
-"""Generate the small placeholder survey shipped with buzzpipe (``placeholder_survey.csv``).
+"""A survey file in a Norwegian-style questionnaire layout, for the tests of mappings and readers.
 
-A stand-in until the calibrated synthetic survey (issue 3) lands: 400 firms in the five
-Norwegian city-regions, written in a Norwegian-style questionnaire layout (codes 1 = yes, 2 = no,
-9 = don't know) and read through ``survey/mappings/norway.toml``. Only two published facts guide
-it, loosely: about 80% of firms have a partner in their own region and about 45% one abroad, and
-one more kind of international partner multiplies the odds of product innovation by about 1.26.
-Everything else is assumed for illustration. It is NOT calibrated: do not read findings from it.
-
-Regenerate (the same bytes every time, fixed seed)::
-
-    python -m buzzpipe.data.placeholder
+400 firms in the five Norwegian city-regions with the layout's own column names and codes
+(1 = yes, 2 = no, 9 = don't know), read through the shipped mapping ``norway.toml``. Loosely
+shaped after two published facts (about 80% of firms with a partner in their own region, about 45%
+with one abroad); everything else is assumed. It is not calibrated: the calibrated surveys are
+``bp.synthesize``'s. (It was shipped in the package as a placeholder survey until the calibrated
+synthetic survey landed; it lives on here as test data, the same draws from the same seed.)
 """
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 SEED = 2010
 N_FIRMS = 400
-FILE = Path(__file__).with_name("placeholder_survey.csv")
+
 
 # codes of the layout (the mapping file norway.toml translates them)
 REGION_CODES = {1: "Oslo", 2: "Bergen", 3: "Stavanger", 4: "Trondheim", 5: "Kristiansand"}
@@ -88,13 +82,7 @@ def generate(n_firms: int = N_FIRMS, seed: int = SEED) -> pd.DataFrame:
     return firms
 
 
-def main() -> None:
-    """Write the shipped file (atomically)."""
-    from buzzpipe.atomic_write import write_text
-
-    write_text(FILE, generate().to_csv(index=False, lineterminator="\n"))
-    print(f"wrote {FILE}")
-
-
-if __name__ == "__main__":
-    main()
+def write_csv(path, n_firms: int = N_FIRMS, seed: int = SEED):
+    """Write the layout as CSV (the same bytes for the same size and seed); returns the path."""
+    path.write_text(generate(n_firms, seed).to_csv(index=False, lineterminator="\n"))
+    return path

@@ -86,3 +86,32 @@ def write_csv(path, n_firms: int = N_FIRMS, seed: int = SEED):
     """Write the layout as CSV (the same bytes for the same size and seed); returns the path."""
     path.write_text(generate(n_firms, seed).to_csv(index=False, lineterminator="\n"))
     return path
+
+
+def write_edge_list(folder):
+    """The hand-made network of ``survey_builders.network`` as an edge-list survey in this
+    layout: ``bedrifter.csv`` (firms; firm 4's product answer is 9, don't know) and
+    ``lenker.csv`` (links; Norwegian partner regions as the firms' region codes, foreign ones
+    as names). Returns the two paths."""
+    from survey_builders import network
+
+    firms, links = network()
+    firms_file, links_file = folder / "bedrifter.csv", folder / "lenker.csv"
+    firms.rename(
+        columns={
+            "firm_id": "lopenr",
+            "region": "byregion",
+            "industry": "bransje",
+            "employees": "ansatte",
+            "foreign_share": "utenlandsk_eierandel",
+            "product": "produkt",
+        }
+    ).assign(
+        byregion=[1, 1, 2, 1], produkt=[1, 2, 1, 9], prosess=2, nytt_marked=2, apenhet=3
+    ).to_csv(firms_file, index=False)
+    links.assign(partner_region=links["partner_region"].replace({"Oslo": 1, "Bergen": 2})).rename(
+        columns={"firm_id": "lopenr", "partner_id": "partner", "partner_country": "partner_land"}
+    ).assign(partnertype=links["partner_type"].map(PARTNER_CODES)).drop(
+        columns="partner_type"
+    ).to_csv(links_file, index=False)
+    return firms_file, links_file

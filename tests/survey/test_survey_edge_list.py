@@ -6,7 +6,7 @@ A small network worked out by hand: every expected number below is counted from 
 import numpy as np
 import pandas as pd
 import pytest
-from norwegian_layout import PARTNER_CODES
+from norwegian_layout import write_edge_list
 from survey_builders import network
 
 from buzzpipe.errors import InputError
@@ -139,27 +139,7 @@ def test_links_need_a_country_and_no_collaboration_columns_in_the_firms_file():
 
 def test_edge_list_files_through_the_norwegian_mapping(tmp_path):
     firms, links = network()
-    firms_file = tmp_path / "bedrifter.csv"
-    links_file = tmp_path / "lenker.csv"
-    firms.rename(
-        columns={
-            "firm_id": "lopenr",
-            "region": "byregion",
-            "industry": "bransje",
-            "employees": "ansatte",
-            "foreign_share": "utenlandsk_eierandel",
-            "product": "produkt",
-        }
-    ).assign(
-        byregion=[1, 1, 2, 1], produkt=[1, 2, 1, 9], prosess=2, nytt_marked=2, apenhet=3
-    ).to_csv(firms_file, index=False)
-    codes = PARTNER_CODES  # the Norwegian-style partner type codes
-    # Norwegian partner regions as the firms' region codes, foreign ones as names
-    links.assign(partner_region=links["partner_region"].replace({"Oslo": 1, "Bergen": 2})).rename(
-        columns={"firm_id": "lopenr", "partner_id": "partner", "partner_country": "partner_land"}
-    ).assign(partnertype=links["partner_type"].map(codes)).drop(columns="partner_type").to_csv(
-        links_file, index=False
-    )
+    firms_file, links_file = write_edge_list(tmp_path)
     survey = read_edge_list(firms_file, links_file, mapping=SHIPPED_MAPPINGS["norway"])
     expected = Survey.from_frame(firms, links, home_country="NO")
     got = survey.analysis_frame()

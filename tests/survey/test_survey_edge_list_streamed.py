@@ -9,6 +9,7 @@ and the row of the whole file.
 import numpy as np
 import pandas as pd
 import pytest
+from norwegian_layout import write_edge_list
 from survey_builders import network
 
 from buzzpipe.errors import InputError
@@ -82,11 +83,8 @@ def test_the_hand_worked_network_streamed_one_link_at_a_time(tmp_path):
 
 
 def test_streamed_links_through_the_norwegian_mapping(tmp_path):
-    from test_survey_edge_list import test_edge_list_files_through_the_norwegian_mapping as write
-
-    write(tmp_path)  # writes bedrifter.csv and lenker.csv (and checks the whole-file reader)
+    firms_file, links_file = write_edge_list(tmp_path)
     mapping = SHIPPED_MAPPINGS["norway"]
-    firms_file, links_file = tmp_path / "bedrifter.csv", tmp_path / "lenker.csv"
     whole = read_edge_list(firms_file, links_file, mapping=mapping)
     streamed = read_edge_list(firms_file, links_file, mapping=mapping, batch_rows=3)
     pd.testing.assert_frame_equal(

@@ -280,7 +280,8 @@ class KnownPValues(WildScoreBootstrap):
     def cluster_robust_se(self, term):
         return 1.0
 
-    def p_value(self, term, null_value):
+    def p_value(self, term, null_value, alternative="two-sided"):
+        assert alternative == "two-sided"
         inside = any(low < null_value < high for low, high in self.accepted_intervals)
         return 0.5 if inside else 0.01
 
@@ -450,3 +451,38 @@ def test_conventions_are_checked():
     assert (
         "No G/(G-1) factor" in wild_score_test(X, y, clusters, 1, convention="boottest").summary()
     )
+
+
+@pytest.mark.parametrize("alternative", ["greater", "less"])
+def test_one_sided_p_value_matches_plain_loop_and_its_bound(alternative):
+    X, y, clusters = clustered_sample(3, effect=0.25)
+    bootstrap = WildScoreBootstrap(X, y, clusters)
+    result = bootstrap.test(1, 0.0, alternative)
+    actual, draws, _ = plain_score_bootstrap(X, y, clusters, 1, 0.0, WEBB)
+    sign = 1.0 if alternative == "greater" else -1.0
+    expected = np.mean(sign * draws >= sign * actual - 1e-10 * abs(actual))
+    assert result.p_value == pytest.approx(expected, abs=1e-12)
+    assert result.as_record()["alternative"] == alternative
+    # the three positive constant Webb vectors always tie: one-sided p >= 3/6^5
+    assert result.p_value >= 3 / 6**5
+    found = bootstrap.confidence_set(1, 0.05, alternative=alternative)
+    (low, high), *_ = found.intervals
+    assert len(found.intervals) == 1
+    assert (high == math.inf) if alternative == "greater" else (low == -math.inf)
+    for _, p_inside, p_outside in found.bound_p_values:
+        assert p_inside > 0.05 >= p_outside
+    # consistent with the p-value: 0 outside the one-sided set exactly when p(0) <= 5%
+    assert (result.p_value <= 0.05) == (not low <= 0.0 <= high)
+    assert "One-sided" in found.notes[0]
+
+
+def test_one_sided_p_values_add_up_with_ties():
+    X, y, clusters = clustered_sample(21, effect=2.0)
+    bootstrap = WildScoreBootstrap(X, y, clusters)
+    greater = bootstrap.test(1, 0.0, "greater").p_value
+    less = bootstrap.test(1, 0.0, "less").p_value
+    # t > 0 here: the three positive constant vectors count in "greater", the others in neither
+    assert bootstrap.test(1, 0.0).statistic > 0
+    assert greater + less == pytest.approx(1 + 3 / 6**5, abs=1e-12)
+    with pytest.raises(InputError):
+        bootstrap.test(1, 0.0, "bigger")

@@ -198,6 +198,7 @@ class WildScoreTest:
     small_sample: bool = True  # G/(G-1) in the denominator (False: boottest after ML)
     tie_rule: str = "inclusive"  # |t*| >= |t| ("strict": |t*| > |t|, boottest)
     resolution: float = 0.0  # the p-value's step: constant draws / draws, or 1 / B
+    alternative: str = "two-sided"  # or "greater" (H1: b > c) / "less": one-sided p-value
     version: str = __version__  # of buzzpipe, so results say what produced them
 
     def notes(self, alpha: float = 0.05) -> list[str]:
@@ -210,6 +211,7 @@ class WildScoreTest:
             "inference": "wild cluster score bootstrap",
             "term": self.term,
             "null_value": self.null_value,
+            "alternative": self.alternative,
             "statistic": self.statistic,
             **_draw_fields(self),
             "notes": self.notes(alpha),
@@ -630,14 +632,17 @@ class WildScoreBootstrap:
             "resolution": self.resolution,
         }
 
-    def test(self, term: str | int, null_value: float = 0.0) -> WildScoreTest:
-        """Test b_term = null_value; symmetric (two-sided) bootstrap p-value."""
+    def test(
+        self, term: str | int, null_value: float = 0.0, alternative: str = "two-sided"
+    ) -> WildScoreTest:
+        """Test b_term = null_value: symmetric (two-sided) bootstrap p-value, or one-sided
+        ("greater": share of draws with t* >= t; "less": t* <= t), same tie rule."""
         k = self.column(term)
         params = self.restricted_fit(k, null_value)
         cluster_scores = self.partialled_cluster_scores(k, params)
         statistic = float(self.statistics(cluster_scores, np.ones((self.n_clusters, 1)))[0])
         distribution = self.statistics(cluster_scores, self.draws)
-        p_value = self.bootstrap_p_value(statistic, distribution, self.tie_rule)
+        p_value = self.bootstrap_p_value(statistic, distribution, self.tie_rule, alternative)
         return WildScoreTest(
             term=self.names[k],
             null_value=float(null_value),
@@ -646,27 +651,46 @@ class WildScoreBootstrap:
             **self._draw_settings(),
             distribution=distribution,
             restricted_params=params,
+            alternative=alternative,
         )
 
     @staticmethod
     def bootstrap_p_value(
-        statistic: float, distribution: np.ndarray, tie_rule: str = "inclusive"
+        statistic: float,
+        distribution: np.ndarray,
+        tie_rule: str = "inclusive",
+        alternative: str = "two-sided",
     ) -> float:
-        """Symmetric p-value under the tie rule of the module docstring (step 6).
+        """Bootstrap p-value under the tie rule of the module docstring (step 6).
 
-        "inclusive": share of draws with |t*| >= |t| (1 - 1e-10); "strict": |t*| > |t| (1 + 1e-10),
-        so a draw tying the actual statistic counts under the first rule and not the second.
+        Two-sided: "inclusive" is the share of draws with |t*| >= |t| (1 - 1e-10), "strict"
+        |t*| > |t| (1 + 1e-10), so a draw tying the actual statistic counts under the first rule
+        and not the second. One-sided, the same on the signed statistic s = t ("greater") or
+        s = -t ("less"): s* >= s (inclusive) or s* > s (strict), ties to a relative 1e-10.
+        With enumerated draws the constant vectors c 1 with c > 0 tie s, so the smallest
+        one-sided p-value is half the two-sided one (1/2^G Rademacher, 3/6^G Webb).
         """
         if not math.isfinite(statistic):
             return float("nan")
-        magnitudes = np.abs(np.nan_to_num(distribution, nan=0.0))
+        draws = np.asarray(distribution, dtype=float)
+        if alternative == "two-sided":
+            draws, actual = np.abs(draws), abs(statistic)
+        elif alternative in ("greater", "less"):
+            sign = 1.0 if alternative == "greater" else -1.0
+            draws, actual = sign * draws, sign * statistic
+        else:
+            raise InputError(
+                "unknown alternative", value=alternative, expected="two-sided, greater or less"
+            )
+        draws = np.where(np.isnan(draws), -np.inf, draws)  # a failed draw never counts
+        slack = TIE_TOLERANCE * abs(actual)
         if tie_rule == "strict":
-            return float(np.mean(magnitudes > abs(statistic) * (1.0 + TIE_TOLERANCE)))
-        return float(np.mean(magnitudes >= abs(statistic) * (1.0 - TIE_TOLERANCE)))
+            return float(np.mean(draws > actual + slack))
+        return float(np.mean(draws >= actual - slack))
 
-    def p_value(self, term: str | int, null_value: float) -> float:
+    def p_value(self, term: str | int, null_value: float, alternative: str = "two-sided") -> float:
         """p(c) alone: what test inversion evaluates."""
-        return self.test(term, null_value).p_value
+        return self.test(term, null_value, alternative).p_value
 
     def cluster_robust_se(self, term: str | int) -> float:
         """Cluster-robust standard error of the unrestricted estimate (G/(G-1), Stata's vce)."""
@@ -690,13 +714,24 @@ class WildScoreBootstrap:
         grid_points: int = 41,
         max_width: float = 40.0,
         rtol: float = 1e-7,
+        alternative: str = "two-sided",
     ) -> ConfidenceSet:
-        """{c : p(c) > alpha} by a grid of +-max_width cluster-robust s.e. and bisection."""
+        """{c : p(c) > alpha} by a grid of +-max_width cluster-robust s.e. and bisection.
+
+        With a one-sided ``alternative`` the set inverts the one-sided test: "greater" gives a
+        lower bound [L, inf) consistent with the one-sided p-value (p(0) <= alpha exactly when
+        0 is outside), "less" an upper bound.
+        """
         k = self.column(term)
         centre = float(self.estimate[k])
         scale = self.cluster_robust_se(k)
         notes = []
-        if self.smallest_p_value > alpha:
+        if alternative != "two-sided":
+            notes.append(
+                f"One-sided ({alternative}): {'lower' if alternative == 'greater' else 'upper'} "
+                f"{1 - alpha:.0%} bound, by inverting the one-sided bootstrap test."
+            )
+        if alternative == "two-sided" and self.smallest_p_value > alpha:
             notes.append(
                 f"Every value is accepted: the smallest attainable p-value "
                 f"{self.smallest_p_value:.4g} exceeds alpha = {alpha:g}."
@@ -706,15 +741,16 @@ class WildScoreBootstrap:
             [np.linspace(-6, 6, grid_points), [-max_width, -20, -12, 12, 20, max_width]]
         )
         grid = np.sort(centre + scale * offsets)
-        pvalues = np.array([self.p_value(k, c) for c in grid])
+        pvalues = np.array([self.p_value(k, c, alternative) for c in grid])
         accepted = pvalues > alpha
         tolerance = rtol * scale
 
         def crossing(inside: float, outside: float) -> tuple[float, float, float]:
-            p_inside, p_outside = self.p_value(k, inside), self.p_value(k, outside)
+            p_inside = self.p_value(k, inside, alternative)
+            p_outside = self.p_value(k, outside, alternative)
             while abs(outside - inside) > tolerance:
                 middle = 0.5 * (inside + outside)
-                p_middle = self.p_value(k, middle)
+                p_middle = self.p_value(k, middle, alternative)
                 if p_middle > alpha:
                     inside, p_inside = middle, p_middle
                 else:

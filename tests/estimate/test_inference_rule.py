@@ -69,3 +69,20 @@ def test_the_inference_shown_beside_it_holds_only_for_these_regions_with_indepen
     assert valid == {names["a"], names["b"], names["c1"]}
     assert "these five city-regions" in HEADLINE_RULE.beside_estimand
     assert "like the five" in HEADLINE_RULE.estimand
+
+
+def test_a_claim_says_in_words_when_the_inferences_disagree():
+    from buzzpipe.estimate.inference_rule import read_claim
+
+    reading = read_claim(p_rule=0.090, p_beside=0.002)
+    assert not reading.found and not reading.agree
+    assert reading.sentence == (
+        "found for these five city-regions if firms within a region are independent "
+        "(firm-level p = 0.002); not shown for city-regions like them: bootstrap p = 0.090"
+    )
+    assert read_claim(0.01, 0.02) == read_claim(0.01, 0.02)
+    agreed = read_claim(0.01, 0.02)
+    assert agreed.found and agreed.agree and agreed.sentence == ""
+    other_way = read_claim(0.04, 0.2)
+    assert other_way.found and "bootstrap p = 0.040" in other_way.sentence
+    assert not read_claim(0.3, 0.5).found

@@ -55,3 +55,32 @@ HEADLINE_RULE = InferenceRule(
 def rule_line() -> str:
     """The headline rule as the docs state it."""
     return HEADLINE_RULE.line()
+
+
+@dataclass(frozen=True)
+class RuleReading:
+    """What a headline claim says under the rule, with the inference beside it."""
+
+    found: bool  # the verdict: the rule's p-value at most alpha
+    agree: bool  # both inferences reach the same decision at alpha
+    sentence: str  # the words the report prints when they disagree ("" when they agree)
+
+
+def read_claim(p_rule: float, p_beside: float, alpha: float = 0.05) -> RuleReading:
+    """The verdict of one headline claim under ``HEADLINE_RULE`` and, when the firm-level test
+    beside it decides otherwise, the sentence that says so (issue 15's wording)."""
+    found, found_beside = p_rule <= alpha, p_beside <= alpha
+    if found == found_beside:
+        return RuleReading(found, True, "")
+    if found_beside:
+        sentence = (
+            f"found for these five city-regions if firms within a region are independent "
+            f"(firm-level p = {p_beside:.3f}); not shown for city-regions like them: "
+            f"bootstrap p = {p_rule:.3f}"
+        )
+    else:
+        sentence = (
+            f"found for city-regions like these (bootstrap p = {p_rule:.3f}); the firm-level "
+            f"test alone would not show it (p = {p_beside:.3f})"
+        )
+    return RuleReading(found, False, sentence)

@@ -5,6 +5,7 @@ import io
 import re
 from html import escape
 
+from buzzpipe.csv_safety import spreadsheet_safe
 from buzzpipe.report.tables import Cell, Table
 
 
@@ -60,12 +61,16 @@ def table_csv(table: Table) -> str:
     """CSV in the printed layout (stars appended, errors in brackets on their own rows)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([table.title])
-    writer.writerow(list(table.header))
+
+    def write(cells: list[str]) -> None:  # no cell a spreadsheet would run as a formula
+        writer.writerow([spreadsheet_safe(cell) for cell in cells])
+
+    write([table.title])
+    write(list(table.header))
     for row in table.rows:
-        writer.writerow([row.label, *(cell.text + cell.stars for cell in row.cells)])
+        write([row.label, *(cell.text + cell.stars for cell in row.cells)])
     for note in table.notes:
-        writer.writerow([note])
+        write([note])
     return buffer.getvalue()
 
 

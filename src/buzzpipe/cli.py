@@ -265,7 +265,9 @@ def run_describe(args: argparse.Namespace) -> int:
         )
     sys.stdout.write(format_table(table))
     if args.csv:
-        write_text(args.csv, table.to_csv(lineterminator="\n"))
+        from buzzpipe.csv_safety import spreadsheet_safe_frame
+
+        write_text(args.csv, spreadsheet_safe_frame(table).to_csv(lineterminator="\n"))
     return 0
 
 
@@ -488,18 +490,68 @@ def run_report(args: argparse.Namespace) -> int:
 COMMANDS.append(add_report)
 
 
+# Per command: the options naming its input files, its output files and its output folders,
+# checked before any work so that no output replaces an input.
+_FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "describe": (("file", "links", "mapping"), ("csv",), ()),
+    "study": (("file", "links", "mapping"), ("out",), ()),
+    "analyze": (("file", "links", "mapping"), (), ("out",)),
+    "replicate": (("preset",), (), ("out",)),
+    "report": (("results",), (), ("out",)),
+    "synth": (("preset",), ("out", "links"), ()),
+    "simulate": (("scenario",), (), ("out",)),
+    "few-clusters-mc": ((), ("output",), ()),
+}
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    """Refuse, before any work, an output that would replace an input, and a negative seed."""
+    from buzzpipe.errors import InputError
+    from buzzpipe.output_folder import refuse_overwriting_inputs
+
+    seed = getattr(args, "seed", None)
+    if seed is not None and seed < 0:
+        raise InputError("negative seed", value=seed, expected="--seed of at least 0")
+    inputs, files, folders = _FILES.get(args.command, ((), (), ()))
+
+    def named(options: tuple[str, ...]) -> list[tuple[str, str | None]]:
+        return [(f"--{name}", getattr(args, name, None)) for name in options]
+
+    refuse_overwriting_inputs(
+        [getattr(args, name, None) for name in inputs], files=named(files), folders=named(folders)
+    )
+
+
+def _os_error_line(error: OSError) -> str:
+    """An operating-system error as one line naming the path and what went wrong."""
+    reason = error.strerror or type(error).__name__
+    paths = [p for p in (error.filename, error.filename2) if p is not None]
+    where = " -> ".join(str(p) for p in paths)
+    return f"{where}: {reason}" if where else f"{reason}: {error}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``buzzpipe`` console command."""
+    from buzzpipe.interrupts import Terminated, install
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    install()  # SIGTERM unwinds like Ctrl-C, so temporaries are removed
     try:
+        _check_paths(args)
         return int(args.func(args) or 0)
     except BuzzpipeError as error:
         print(f"buzzpipe: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a path that cannot be read or written: the user can fix it
+        print(f"buzzpipe: error: {_os_error_line(error)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("buzzpipe: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("buzzpipe: terminated", file=sys.stderr)
+        return 143
     except Exception as error:  # an unexpected failure still gets one line, unless debugging
         if os.environ.get("BUZZPIPE_DEBUG"):
             raise

@@ -166,7 +166,14 @@ def test_command_writes_survey_series_and_figures(tmp_path, capsys):
     )
     assert main(["simulate", str(scenario), "--out", str(tmp_path / "out")]) == 0
     written = {p.name for p in (tmp_path / "out").iterdir()}
-    assert written == {"survey.csv", "series.csv", "windows.csv", "series.png", "manifest.json"}
+    assert written == {
+        "survey.csv",
+        "series.csv",
+        "windows.csv",
+        "series.png",
+        "manifest.json",
+        "buzzpipe-manifest.json",
+    }  # the folder's list of its files, written last
     survey = pd.read_csv(tmp_path / "out" / "survey.csv")
     assert len(survey) == 46
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())

@@ -65,12 +65,14 @@ def read_results(path: str | os.PathLike) -> dict[str, Any]:
         raise InputError("not a UTF-8 text file", file=str(path), expected="JSON") from None
     try:
         results = json.loads(text)
+        validate_results(results, file=str(path))
     except json.JSONDecodeError as error:
         raise InputError(
             f"not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}",
             file=str(path),
         ) from None
-    validate_results(results, file=str(path))
+    except RecursionError:
+        raise InputError("JSON nested too deeply to be a results file", file=str(path)) from None
     return results
 
 

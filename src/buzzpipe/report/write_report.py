@@ -1,7 +1,8 @@
 """Render every output of the report from ``results.json`` data and write them atomically.
 
-Everything is rendered in memory first, so a failure while rendering writes nothing; each file
-is then written through ``atomic_write`` so none is ever half-written. ``report_from_file``
+Everything is rendered in memory first, so a failure while rendering writes nothing; the files
+are then written as one folder through ``output_folder``: the new report whole, or the earlier
+one untouched. ``report_from_file``
 re-renders a whole report from a saved ``results.json`` alone (``buzzpipe report``).
 """
 
@@ -10,8 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from buzzpipe.atomic_write import write_bytes
 from buzzpipe.errors import InputError
+from buzzpipe.output_folder import write_folder
 from buzzpipe.report.figures import all_figures, figure_ids
 from buzzpipe.report.html_check import check_report_html
 from buzzpipe.report.html_report import build_html
@@ -61,13 +62,9 @@ def render_report(results: Mapping[str, Any]) -> dict[str, bytes]:
 
 
 def write_files(files: Mapping[str, bytes], out_dir: str | os.PathLike) -> list[Path]:
-    """Write rendered files under out_dir, each atomically."""
-    written = []
-    for relative, data in files.items():
-        target = Path(out_dir) / relative
-        write_bytes(target, data)
-        written.append(target)
-    return written
+    """Write rendered files into out_dir as one report: all of them or none (an earlier report
+    there is replaced whole, see ``buzzpipe.output_folder``)."""
+    return write_folder(out_dir, files, kind="report")
 
 
 def write_report(results: Mapping[str, Any], out_dir: str | os.PathLike) -> list[Path]:

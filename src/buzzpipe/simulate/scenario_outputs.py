@@ -1,7 +1,7 @@
 """Run a scenario and write what it produced: surveys, time series, experiment tables, figures.
 
-Everything is computed before the first file is written, and each file is written atomically, so
-a failed run leaves no half-written output.
+Everything is computed before the first file is written, and the files are written as one
+folder (``output_folder``): all of them or none, an earlier run's files replaced whole.
 """
 
 from __future__ import annotations
@@ -9,12 +9,14 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
 from buzzpipe import __version__
-from buzzpipe.atomic_write import write_text
+from buzzpipe.csv_safety import spreadsheet_safe_frame
+from buzzpipe.output_folder import MANIFEST, write_folder
 from buzzpipe.simulate.experiments import openness_sweep, pipelines_by_city_size, summarise
 from buzzpipe.simulate.plots import plot_experiment, plot_series
 from buzzpipe.simulate.run import simulate_replicates
@@ -82,14 +84,19 @@ def run_scenario(
         },
         "files": [*tables, *([name for *_, name in figures] if plots else [])],
     }
-    written = []
-    for name, table in tables.items():
-        write_text(out / name, table.to_csv(index=False, float_format="%.10g"))
-        written.append(out / name)
+    files: dict[str, bytes | Callable[[Path], None]] = {
+        name: spreadsheet_safe_frame(table)
+        .to_csv(index=False, float_format="%.10g")
+        .encode("utf-8")
+        for name, table in tables.items()
+    }
     if plots:
         for plot, plot_args, name in figures:
-            plot(*plot_args, out / name)
-            written.append(out / name)
-    write_text(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
-    written.append(out / "manifest.json")
-    return written
+            files[name] = partial(_draw, plot, plot_args)
+    files["manifest.json"] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
+    written = write_folder(out, files, kind="simulation")
+    return [path for path in written if path.name != MANIFEST]
+
+
+def _draw(plot: Callable, plot_args: tuple, path: Path) -> None:
+    plot(*plot_args, path)

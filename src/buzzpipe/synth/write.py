@@ -1,7 +1,8 @@
 """Write a synthetic survey to CSV or Parquet, block by block, so memory stays bounded at any N.
 
-Both files (firms and, if asked, links) go to temporary files renamed on success: an error
-leaves no half-written output.
+Both files (firms and, if asked, links) go to temporary files renamed together on success: an
+error, SIGINT or SIGTERM leaves no half-written output and never a new firms file beside old
+links. A survey that cannot fit on the disk is refused before the first block is drawn.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from buzzpipe.atomic_write import atomic_path
+from buzzpipe.atomic_write import replace_together, temporary_sibling
+from buzzpipe.csv_safety import spreadsheet_safe_frame
 from buzzpipe.errors import InputError
+from buzzpipe.resources import check_disk
 from buzzpipe.synth.generate import (
     BLOCK_FIRMS,
     GeneratingParameters,
@@ -27,6 +30,35 @@ from buzzpipe.synth.generate import (
 from buzzpipe.synth.preset import Preset
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+# Bytes on disk per firm, measured on norway2010 draws of 10,000 and 100,000 firms (83 and 12 per
+# firm for a firms file with answers; 44 + 204 and 9 + 47 for an edge list's firms + links),
+# rounded up by a quarter for presets with more partners.
+DISK_PER_FIRM = {
+    ("csv", False): 105,
+    ("parquet", False): 16,
+    ("csv", True): 55,
+    ("parquet", True): 12,
+}
+DISK_PER_FIRM_LINKS = {"csv": 255, "parquet": 60}
+
+
+def check_disk_space(
+    firms_path: Path, firms_format: str, links_path: Path | None, links_format: str | None,
+    total: int,
+) -> None:  # fmt: skip
+    """Refuse a survey that cannot fit in the free space where it goes, before writing."""
+    edge_list = links_path is not None
+    per_firm = {firms_path: DISK_PER_FIRM[(firms_format, edge_list)]}
+    if links_path is not None and links_format is not None:
+        per_firm[links_path] = DISK_PER_FIRM_LINKS[links_format]
+    for path, size in per_firm.items():
+        check_disk(
+            total * size,
+            path,
+            f"a survey of {total:,} firms",
+            "fewer --firms, Parquet instead of CSV, or a folder on a larger disk",
+        )
 
 
 @dataclass(frozen=True)
@@ -62,7 +94,7 @@ class _TableWriter:
 
     def write(self, frame: pd.DataFrame) -> None:
         if self.fmt == "csv":
-            frame.to_csv(
+            spreadsheet_safe_frame(frame).to_csv(
                 self.path, mode="a" if self.started else "w", header=not self.started, index=False
             )
         else:
@@ -106,6 +138,7 @@ def write_survey(
         raise InputError("the links file must differ from the firms file", file=str(links_path))
     parameters = GeneratingParameters.from_preset(preset)
     total = int(firms if firms is not None else preset["survey.firms"])
+    check_disk_space(firms_path, firms_format, links_path, links_format, total)
     blocks = iter_blocks(preset, seed, firms=total, block_firms=block_firms)
     n_blocks = len(block_sizes(total, block_firms))
     if progress is not False and n_blocks > 1:
@@ -120,10 +153,14 @@ def write_survey(
         )
     written_firms = written_links = 0
     with ExitStack() as stack:
-        firms_writer = _TableWriter(stack.enter_context(atomic_path(firms_path)), firms_format)
+        firms_temporary = stack.enter_context(temporary_sibling(firms_path))
+        firms_writer = _TableWriter(firms_temporary, firms_format)
         links_writer = None
+        pairs = [(firms_temporary, firms_path)]
         if links_path is not None:
-            links_writer = _TableWriter(stack.enter_context(atomic_path(links_path)), links_format)
+            links_temporary = stack.enter_context(temporary_sibling(links_path))
+            links_writer = _TableWriter(links_temporary, links_format)
+            pairs.append((links_temporary, links_path))
         try:
             for block in blocks:
                 firms_frame, links_frame = block_frames(block, parameters)
@@ -138,4 +175,5 @@ def write_survey(
             firms_writer.close()
             if links_writer is not None:
                 links_writer.close()
+        replace_together(pairs)  # both files new, or both as they were
     return WrittenSurvey(firms_path, links_path, written_firms, written_links)

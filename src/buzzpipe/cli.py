@@ -197,9 +197,15 @@ COMMANDS.append(add_synth)
 
 
 def _add_mapping_option(parser: argparse.ArgumentParser) -> None:
-    """``--mapping``, declared alike by every command that reads a user's survey."""
+    """``--mapping`` and ``--delimiter``, declared alike by every command that reads a user's
+    survey."""
     parser.add_argument(
         "--mapping", help="TOML mapping of your columns and codes (or: norway, cis)"
+    )
+    parser.add_argument(
+        "--delimiter",
+        help="CSV delimiter: , ; | or tab (default: the one that splits the header into the "
+        "most columns; a semicolon-delimited file may have decimal commas)",
     )
 
 
@@ -251,8 +257,8 @@ def run_describe(args: argparse.Namespace) -> int:
     if args.builtin == (args.file is not None):
         raise InputError("give either a survey FILE or --builtin", expected="exactly one")
     if args.builtin:
-        if args.links or args.mapping:
-            raise InputError("--builtin takes no --links or --mapping")
+        if args.links or args.mapping or args.delimiter:
+            raise InputError("--builtin takes no --links, --mapping or --delimiter")
         from buzzpipe.synth import synthesize
 
         survey = synthesize(defaults.PRESET, seed=defaults.REPLICATION_SEED)
@@ -261,7 +267,11 @@ def run_describe(args: argparse.Namespace) -> int:
         print(f"built-in survey: synthetic, preset {defaults.PRESET}, seed {seed}")
     else:
         table = describe_file(
-            args.file, links=args.links, mapping=args.mapping, weighted=args.weighted
+            args.file,
+            links=args.links,
+            mapping=args.mapping,
+            weighted=args.weighted,
+            delimiter=args.delimiter,
         )
     sys.stdout.write(format_table(table))
     if args.csv:
@@ -304,6 +314,7 @@ def run_study_command(args: argparse.Namespace) -> int:
         links=args.links,
         mapping=args.mapping,
         options=StudyOptions(seed=args.seed, replications=args.replications),
+        delimiter=args.delimiter,
     )
     for verdict in results.verdicts:
         print(f"{verdict.finding}: {verdict.verdict}. {verdict.statement}")
@@ -456,6 +467,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         mapping=args.mapping,
         options=_study_options(args, args.seed),
         show_progress=_SHOW[args.progress],
+        delimiter=args.delimiter,
     )
     _print_run(summary)
     return 0

@@ -240,12 +240,13 @@ def analyze(
     mapping: str | os.PathLike | None = None,
     options: StudyOptions | None = None,
     show_progress: bool | None = None,
+    delimiter: str | None = None,
 ) -> RunSummary:
     """Read a user's survey (a file, or firms plus links) and run the study and report on it."""
     options = options or StudyOptions()
 
     def load() -> Any:
-        return load_survey(file, links=links, mapping=mapping)
+        return load_survey(file, links=links, mapping=mapping, delimiter=delimiter)
 
     name = Path(file).name + (f" with links {Path(links).name}" if links else "")
     source = {"kind": "file", "name": name, "seed": options.seed}
@@ -258,14 +259,16 @@ def load_survey(
     *,
     links: str | os.PathLike | None = None,
     mapping: str | os.PathLike | None = None,
+    delimiter: str | None = None,
 ) -> Any:
     """A user's survey: one firm-level file, or firms plus links (an edge-list survey); the
-    mapping is a TOML file or a shipped one by short name ("norway", "cis")."""
+    mapping is a TOML file or a shipped one by short name ("norway", "cis"); ``delimiter`` of a
+    CSV file (default: detected)."""
     from buzzpipe.survey import read_edge_list, read_survey
 
     if links:
-        return read_edge_list(file, links, mapping=mapping)
-    return read_survey(file, mapping=mapping)
+        return read_edge_list(file, links, mapping=mapping, delimiter=delimiter)
+    return read_survey(file, mapping=mapping, delimiter=delimiter)
 
 
 def study_file(
@@ -275,6 +278,7 @@ def study_file(
     links: str | os.PathLike | None = None,
     mapping: str | os.PathLike | None = None,
     options: StudyOptions | None = None,
+    delimiter: str | None = None,
 ) -> Any:
     """``buzzpipe study``: read a user's survey, run the battery and write ``results.json`` to
     ``out`` (no report); returns the study's results."""
@@ -283,7 +287,7 @@ def study_file(
 
     options = options or StudyOptions()
     options.check()
-    survey = load_survey(file, links=links, mapping=mapping)
+    survey = load_survey(file, links=links, mapping=mapping, delimiter=delimiter)
     results = run_study(survey, seed=options.seed, bootstrap_replications=options.replications)
     write_text(out, results.to_json())
     return results

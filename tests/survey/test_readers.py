@@ -154,7 +154,7 @@ def test_unreadable_files_are_one_line_errors(tmp_path):
     header_only.write_text(",".join(frame.columns) + "\n")
     assert "no firms" in unreadable_message(header_only)
     assert "no such file" in unreadable_message(tmp_path / "absent.csv")
-    assert "unknown file type" in unreadable_message(tmp_path / "survey.xlsx")
+    assert "unknown file type" in unreadable_message(tmp_path / "survey.numbers")
     repeated = tmp_path / "repeated.csv"
     repeated.write_text(",".join([*frame.columns, "product"]) + "\n")
     assert "'product': duplicate column name" in unreadable_message(repeated)

@@ -141,6 +141,11 @@ def run_study(
         results.meta["notes"].append(
             "The survey has no regional scale: local buzz is measured at the national scale."
         )
+    if "foreign_share" not in frame.columns:
+        results.meta["notes"].append(
+            "The survey has no foreign_share: the models leave foreign ownership out of the "
+            "controls."
+        )
     if hasattr(source, "describe"):
         results.set_descriptives(source.describe())
     vcov = PRIMARY_INFERENCE

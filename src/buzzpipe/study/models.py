@@ -80,8 +80,11 @@ def breadth_terms(frame: pd.DataFrame, *, with_group: bool = False) -> list[str]
 
 def control_terms(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
     """(formula terms, underlying columns) of the controls the survey has."""
-    terms = [LOG_EMPLOYEES, "foreign_share", "C(industry)", "C(region)"]
-    columns = ["employees", "foreign_share", "industry", "region"]
+    terms = [LOG_EMPLOYEES, "C(industry)", "C(region)"]
+    columns = ["employees", "industry", "region"]
+    if "foreign_share" in frame.columns:  # optional: a survey may not have asked about it
+        terms.insert(1, "foreign_share")
+        columns.insert(1, "foreign_share")
     for name in OPTIONAL_CONTROLS:
         if name in frame.columns and frame[name].notna().any():
             terms.append(name)

@@ -6,6 +6,7 @@ over the data rows (the header is not a row), as Stata's ``list in`` counts obse
 """
 
 import math
+import unicodedata
 from collections.abc import Iterable
 
 import numpy as np
@@ -319,6 +320,35 @@ def to_firm_id(series: pd.Series, *, file: str, first_row: int) -> pd.Series:
     return series
 
 
+def fold(value: object) -> str:
+    """A name as compared for spelling variants: case, accents and runs of spaces ignored."""
+    text = unicodedata.normalize("NFKD", " ".join(str(value).split()))
+    return "".join(c for c in text if not unicodedata.combining(c)).casefold()
+
+
+def refuse_spelling_variants(
+    values: Iterable[object], *, column: str, file: str | None, known: Iterable[object] = ()
+) -> None:
+    """Refuse names that differ only in case, accents or spaces (" retail", "Retail"): one
+    category must not be silently split in two. ``known``: spellings to match instead."""
+    spellings: dict[str, list[object]] = {}
+    for value in [*known, *values]:
+        if isinstance(value, str):
+            group = spellings.setdefault(fold(value), [])
+            if value not in group:
+                group.append(value)
+    clashes = [group for group in spellings.values() if len(group) > 1]
+    if clashes:
+        shown = "; ".join(" / ".join(repr(v) for v in group) for group in clashes[:4])
+        raise InputError(
+            f"names that differ only in case, accents or spaces: {shown}",
+            file=file,
+            column=column,
+            expected="one spelling per category (correct the file, or label the codes in a "
+            "mapping)",
+        )
+
+
 def _sort_key(value: object) -> tuple:
     """Numbers in numeric order before text in text order: Stata's lowest-code rule."""
     if isinstance(value, bool | np.bool_ | int | np.integer | float | np.floating):
@@ -351,6 +381,11 @@ def to_category(
         expected = f"every firm to have a {column}"
         check_present(missing, column=column, file=file, first_row=first_row, expected=expected)
     if isinstance(series.dtype, pd.CategoricalDtype):
+        if series.cat.categories.dtype == object or pd_types.is_string_dtype(series.cat.categories):
+            refuse_spelling_variants(series.cat.categories, column=column, file=file)
+            series = series.cat.rename_categories(
+                [c.strip() if isinstance(c, str) else c for c in series.cat.categories]
+            )
         present = set(series.dropna().unique().tolist())
         categories = [
             c.item() if isinstance(c, np.generic) else c
@@ -360,6 +395,7 @@ def to_category(
         values = series.astype("object").where(~missing, None)
     else:
         values = series.astype("object").where(~missing, None)
+        values = values.map(lambda v: v.strip() if isinstance(v, str) else v)
         if pd_types.is_float_dtype(series):
             values = pd.Series(
                 [
@@ -378,6 +414,7 @@ def to_category(
             expected="a category code or label",
         )
         categories = sorted_categories(unique)
+    refuse_spelling_variants(categories, column=column, file=file)
     if reference is not None and categories:
         match = [c for c in categories if c == reference or id_key(c) == id_key(reference)]
         if not match:

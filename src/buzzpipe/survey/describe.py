@@ -290,6 +290,8 @@ def _statistics(frame: pd.DataFrame, survey: Survey) -> dict[tuple[str, str, str
             np.isnan(novelty), np.nan, (novelty == 1).astype("float64")
         )
     for column, label in (("employees", "employees"), ("foreign_share", "foreign ownership")):
+        if column not in frame.columns:
+            continue  # foreign_share is optional
         stats[("controls", label, "mean")] = measures.as_float(frame[column])
     for column in (PIPELINE_EXPOSURE, PIPELINE_EXPOSURE_UNKNOWN_SHARE):
         if column in frame.columns:

@@ -20,7 +20,13 @@ import numpy as np
 import pandas as pd
 
 from buzzpipe.errors import InputError
-from buzzpipe.survey.column_types import check_present, id_keys, row_error
+from buzzpipe.survey.column_types import (
+    check_present,
+    fold,
+    id_keys,
+    refuse_spelling_variants,
+    row_error,
+)
 from buzzpipe.survey.measures import nullable_integers
 from buzzpipe.survey.schema import (
     FIRM_ID,
@@ -126,6 +132,15 @@ def classify_links(
     for values, of_firm in ((partner_region, firms.regions), (partner_country, firms.countries)):
         blank = pd.isna(values) & surveyed
         values[blank] = of_firm[partner_position[blank]]
+
+    for values, of_firm, column in (
+        (partner_region, firms.regions, "partner_region"),
+        (partner_country, firms.countries, "partner_country"),
+    ):
+        known = set(pd.unique(of_firm[pd.notna(of_firm)]))
+        folded = {fold(k) for k in known}
+        close = {v for v in set(pd.unique(values[pd.notna(values)])) - known if fold(v) in folded}
+        refuse_spelling_variants(close, column=column, file=None, known=sorted(known, key=str))
 
     country_known = pd.notna(partner_country)
     region_known = pd.notna(partner_region)

@@ -39,6 +39,8 @@ from buzzpipe.survey.schema import (
 
 _FIRM_TARGETS = {FIRM_ID, COUNTRY, WEIGHT, *CATEGORICAL_CONTROLS, *NUMERIC_CONTROLS, *OUTCOMES}
 _TOP_KEYS = {"survey", "codes", "columns", "collaboration", "links"}
+_SURVEY_KEYS = ("scales", "partner_types", "home_country", "delimiter", "decimal")
+_DELIMITERS = (",", ";", "\t", "|", "comma", "semicolon", "tab", "bar")
 
 MAPPINGS_FOLDER = Path(__file__).with_name("mappings")
 # example mappings by short name: ``mapping="norway"`` or ``--mapping norway``
@@ -68,6 +70,7 @@ class ColumnRule:
     labels: dict[str, object] | None = None
     reference: object = None
     collaboration: bool = False  # from [collaboration]: not applied to an edge-list firms file
+    scale: float | None = None  # numbers multiplied by this (percent = true: 0.01)
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ class Mapping:
     scales: tuple[str, ...] | None = None
     partner_types: tuple[str, ...] | None = None
     home_country: str | None = None
+    delimiter: str | None = None  # [survey] delimiter and decimal of a CSV file
+    decimal: str | None = None
 
     def apply_firms(
         self, raw: RawTable, *, edge_list: bool = False
@@ -168,6 +173,9 @@ def load_mapping(path: str | Path) -> Mapping:
     scales = _names(survey.get("scales"), "[survey] scales", where, allowed=SCALES)
     partner_types = _names(survey.get("partner_types"), "[survey] partner_types", where)
     home_country = survey.get("home_country")
+    _check_known(survey, _SURVEY_KEYS, "unknown key in [survey]", where)
+    delimiter = _choice(survey, "delimiter", _DELIMITERS, where)
+    decimal = _choice(survey, "decimal", (".", ","), where)
     if home_country is not None and not isinstance(home_country, str | int):
         raise InputError(
             "home_country is not text", file=where, value=home_country, expected="a country code"
@@ -222,7 +230,21 @@ def load_mapping(path: str | Path) -> Mapping:
         scales=scales,
         partner_types=partner_types,
         home_country=None if home_country is None else str(home_country),
+        delimiter=delimiter,
+        decimal=decimal,
     )
+
+
+def _choice(table: dict, key: str, allowed: tuple[str, ...], where: str) -> str | None:
+    value = table.get(key)
+    if value is not None and value not in allowed:
+        raise InputError(
+            f"unknown [survey] {key}",
+            file=where,
+            value=value,
+            expected=" or ".join(repr(a) for a in allowed),
+        )
+    return value
 
 
 def _table(value: object, name: str, where: str) -> dict:
@@ -280,7 +302,7 @@ def _rule(target: str, spec: object, codes: dict, where: str, *, section: str) -
     if isinstance(spec, str | list):
         return ColumnRule(target=target, sources=_sources(spec, name, where))
     spec = _table(spec, name, where)
-    allowed = {"column", "columns", "codes", "labels", "reference"}
+    allowed = {"column", "columns", "codes", "labels", "reference", "scale", "percent"}
     extra = sorted(set(spec) - allowed)
     if extra:
         raise InputError(
@@ -332,7 +354,31 @@ def _rule(target: str, spec: object, codes: dict, where: str, *, section: str) -
         codes_name=codes_name,
         labels=labels,
         reference=reference,
+        scale=_scale(spec, name, where, target),
     )
+
+
+def _scale(spec: dict, name: str, where: str, target: str) -> float | None:
+    """``scale = 0.01`` multiplies a numeric column; ``percent = true`` is ``scale = 0.01``."""
+    scale, percent = spec.get("scale"), spec.get("percent")
+    if scale is not None and percent is not None:
+        raise InputError(f"{name} has both scale and percent", file=where, expected="one of them")
+    if percent is not None:
+        if not isinstance(percent, bool):
+            raise InputError(f"{name} percent is not true or false", file=where, value=percent)
+        scale = 0.01 if percent else None
+    elif scale is not None and (
+        isinstance(scale, bool)
+        or not isinstance(scale, int | float)
+        or not np.isfinite(scale)
+        or scale == 0
+    ):
+        raise InputError(
+            f"{name} scale is not a number", file=where, value=scale, expected="e.g. 0.01"
+        )
+    if scale is not None and (target in CATEGORICAL_CONTROLS or target == FIRM_ID):
+        raise InputError(f"{name} is not a number to scale", file=where, column=target)
+    return None if scale is None else float(scale)
 
 
 def _check_known(names: dict, allowed: tuple[str, ...], problem: str, where: str) -> None:
@@ -440,6 +486,8 @@ def _apply(
             combined = nullable_any(numeric, frame.index)
         else:
             combined = parts[0]
+        if rule.scale is not None:
+            combined = _scaled(combined, rule, raw, mapping_path)
         labels = rule.labels
         if labels is None and rule.target in CATEGORICAL_CONTROLS:
             file_labels = raw.value_labels.get(rule.sources[0])
@@ -451,6 +499,22 @@ def _apply(
         if rule.reference is not None:
             references[rule.target] = rule.reference
     return pd.DataFrame(columns, index=frame.index), references
+
+
+def _scaled(values: pd.Series, rule: ColumnRule, raw: RawTable, mapping_path: str) -> pd.Series:
+    """The column times the rule's scale; text that is not a number is named, not guessed."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = (values.notna() & numbers.isna()).to_numpy()
+    if bad.any():
+        raise _file_error(
+            "not a number to scale",
+            values,
+            bad,
+            raw,
+            rule.sources[0],
+            expected=f"numbers (scaled by {rule.scale:g} in {mapping_path})",
+        )
+    return numbers * rule.scale
 
 
 def _file_error(

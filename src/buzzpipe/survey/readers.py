@@ -1,4 +1,14 @@
-"""Read survey files (CSV, Parquet, Stata .dta, SPSS .sav) into Surveys, by file extension.
+"""Read survey files (CSV, Parquet, Stata .dta, SPSS .sav, Excel) into Surveys, by extension.
+
+CSV as people have it: comma-, semicolon-, tab- or bar-delimited (the delimiter that splits the
+header into the most columns, as Stata's ``import delimited`` guesses it; a mapping's
+``[survey] delimiter`` or ``--delimiter`` says it outright), with decimal commas in a
+semicolon-delimited file (what Excel writes where the comma is the decimal sign; never guessed
+in a comma-delimited file, where "1,604" is ambiguous: ``[survey] decimal`` says it), and
+compressed (``.csv.gz``, ``.csv.bz2``, ``.csv.xz``, ``.csv.zip`` with one file). Excel
+workbooks (``.xlsx``, ``.xls``, ``.ods``) are read through pandas with python-calamine: the
+first sheet, its first row the header (Stata's ``import excel, firstrow``). Column names are
+trimmed of surrounding whitespace.
 
 A file that cannot be read at all (empty, truncated, corrupt, the wrong format) is an InputError
 naming the file, never a library traceback. Stata and SPSS value labels come along for region
@@ -6,10 +16,18 @@ and industry; SPSS user-defined missing codes ("9 = don't know" declared in the 
 extended missing values (.a-.z) are read as missing.
 """
 
+import bz2
 import codecs
 import csv
+import gzip
+import io
+import lzma
+import re
+import zipfile
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pandas as pd
 
@@ -20,6 +38,11 @@ from buzzpipe.survey.model import Survey
 
 FORMATS = {
     ".csv": "CSV",
+    ".tsv": "CSV",
+    ".xlsx": "Excel",
+    ".xlsm": "Excel",
+    ".xls": "Excel",
+    ".ods": "Excel",
     ".parquet": "Parquet",
     ".pq": "Parquet",
     ".dta": "Stata",
@@ -28,17 +51,133 @@ FORMATS = {
 }
 
 
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
+DELIMITERS = (",", ";", "\t", "|")
+_DELIMITER_NAMES = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t", "bar": "|"}
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    """How a CSV file is split: None leaves the choice to detection."""
+
+    delimiter: str | None = None
+    decimal: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.delimiter is not None:
+            chosen = _DELIMITER_NAMES.get(self.delimiter, self.delimiter)
+            if chosen not in DELIMITERS:
+                raise InputError(
+                    "unknown delimiter",
+                    value=self.delimiter,
+                    expected="one of , ; | tab (or comma, semicolon, bar)",
+                )
+            object.__setattr__(self, "delimiter", chosen)
+        if self.decimal not in (None, ".", ","):
+            raise InputError("unknown decimal sign", value=self.decimal, expected='"." or ","')
+
+    def merged(self, other: "CsvDialect | None") -> "CsvDialect":
+        """This dialect with ``other``'s choices where it makes none (the mapping's, say)."""
+        if other is None:
+            return self
+        return CsvDialect(
+            self.delimiter if self.delimiter is not None else other.delimiter,
+            self.decimal if self.decimal is not None else other.decimal,
+        )
+
+
 def file_format(path: str | Path) -> str:
-    """The format a file is read as, from its extension."""
-    suffix = Path(path).suffix.lower()
+    """The format a file is read as, from its extension (a compressed file's inner one)."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    suffix = suffixes[-1] if suffixes else ""
+    if suffix in COMPRESSIONS:
+        inner = suffixes[-2] if len(suffixes) > 1 else ""
+        if FORMATS.get(inner) != "CSV":
+            raise InputError(
+                "a compressed file must be a compressed CSV file",
+                file=str(path),
+                value=inner + suffix if inner else suffix,
+                expected="a name like survey.csv.gz, survey.csv.bz2 or survey.csv.zip",
+            )
+        return "CSV"
     if suffix not in FORMATS:
         raise InputError(
             "unknown file type",
             file=str(path),
             value=suffix or "(no extension)",
-            expected="a .csv, .parquet, .dta or .sav file",
+            expected="a .csv (also .csv.gz, .csv.zip), .xlsx, .parquet, .dta or .sav file",
         )
     return FORMATS[suffix]
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    """The file's bytes, decompressed by its extension (a zip archive must hold one file)."""
+    compression = COMPRESSIONS.get(path.suffix.lower())
+    if compression is None:
+        return open(path, "rb")
+    if compression == "gzip":
+        return gzip.open(path, "rb")
+    if compression == "bz2":
+        return bz2.open(path, "rb")
+    if compression == "xz":
+        return lzma.open(path, "rb")
+    archive = zipfile.ZipFile(path)
+    members = [
+        info
+        for info in archive.infolist()
+        if not info.is_dir() and not info.filename.startswith("__MACOSX/")
+    ]
+    if len(members) != 1:
+        archive.close()
+        raise InputError(
+            f"the zip archive holds {len(members)} files",
+            file=str(path),
+            value=[m.filename for m in members][:5] or None,
+            expected="a zip archive with exactly one CSV file",
+        )
+    return archive.open(members[0])
+
+
+def _header_line(path: Path, encoding: str) -> str:
+    with _open_binary(path) as handle:
+        text = io.TextIOWrapper(handle, encoding=encoding, newline="")
+        return text.readline()
+
+
+def detect_dialect(path: Path, encoding: str, given: CsvDialect | None = None) -> CsvDialect:
+    """The delimiter that splits the header into the most columns (a comma on a tie), unless
+    given; decimal commas in a semicolon-delimited file, never guessed in other files."""
+    given = given or CsvDialect()
+    delimiter = given.delimiter
+    if delimiter is None:
+        header = _header_line(path, encoding)
+        counts = {d: len(next(csv.reader([header], delimiter=d), [])) for d in DELIMITERS}
+        delimiter = max(DELIMITERS, key=lambda d: (counts[d], d == ","))
+    decimal = given.decimal
+    if decimal is None and delimiter != ";":
+        decimal = "."
+    return CsvDialect(delimiter, decimal)  # a semicolon file's None: "1,5" and "1.5" both read
+
+
+_DECIMAL_COMMA = re.compile(r"^\s*[+-]?(\d+,\d*|,\d+|\d+)\s*$")
+
+
+def decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns of numbers written with a decimal comma ("0,35") as numbers; a column with
+    anything else in it stays as it is (for the checks to name). Applied after reading, so a
+    quoted "0,5" in a comma-delimited file reads the same way when the decimal comma is said."""
+    for position in range(frame.shape[1]):
+        values = frame.iloc[:, position]
+        if values.dtype != object and not isinstance(values.dtype, pd.StringDtype):
+            continue
+        present = values.dropna().astype(str)
+        if present.empty or not present.str.contains(",", regex=False).any():
+            continue
+        if present.str.match(_DECIMAL_COMMA).all():
+            numbers = values.astype("object").where(values.notna(), None)
+            numbers = numbers.map(lambda v: None if v is None else str(v).replace(",", "."))
+            frame.isetitem(position, pd.to_numeric(numbers))
+    return frame
 
 
 def _check_exists(path: Path) -> None:
@@ -50,7 +189,7 @@ def _check_exists(path: Path) -> None:
         raise InputError("empty file", file=str(path), expected="a header and rows of data")
 
 
-def read_table(path: str | Path) -> RawTable:
+def read_table(path: str | Path, dialect: CsvDialect | None = None) -> RawTable:
     """A whole file as a RawTable (the frame as stored, plus value labels)."""
     path = Path(path)
     kind = file_format(path)
@@ -58,7 +197,9 @@ def read_table(path: str | Path) -> RawTable:
     source = str(path)
     try:
         if kind == "CSV":
-            frame, labels = _read_csv(path), {}
+            frame, labels = _read_csv(path, dialect), {}
+        elif kind == "Excel":
+            frame, labels = _read_excel(path), {}
         elif kind == "Parquet":
             frame, labels = _read_parquet(path), {}
         else:
@@ -73,12 +214,35 @@ def read_table(path: str | Path) -> RawTable:
             file=source,
             expected=f"a complete, readable {kind} file",
         ) from None
-    if frame.shape[1] == 0:
-        raise InputError("no columns", file=source, expected="a header and rows of data")
+    frame = _checked_columns(frame, source, kind)
     return RawTable(frame=frame, source=source, value_labels=labels)
 
 
-def iter_tables(path: str | Path, *, batch_rows: int = 65_536) -> Iterator[RawTable]:
+def _checked_columns(frame: pd.DataFrame, source: str, kind: str) -> pd.DataFrame:
+    """Column names trimmed of whitespace; no columns, or one that looks like a whole row of
+    another delimiter, is refused with what to do."""
+    if frame.shape[1] == 0:
+        raise InputError("no columns", file=source, expected="a header and rows of data")
+    if kind in ("CSV", "Excel"):
+        frame = frame.set_axis([str(c).strip() for c in frame.columns], axis=1)
+    if frame.shape[1] == 1:
+        name = str(frame.columns[0])
+        for sign, word in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars"), (",", "commas")):
+            if sign in name:
+                raise InputError(
+                    f"the file reads as one column whose name holds {word}: it looks "
+                    f"delimited by {sign!r}",
+                    file=source,
+                    value=name[:60],
+                    expected=f"--delimiter {sign!r} or [survey] delimiter = {sign!r} in the "
+                    "mapping",
+                )
+    return frame
+
+
+def iter_tables(
+    path: str | Path, *, batch_rows: int = 65_536, dialect: CsvDialect | None = None
+) -> Iterator[RawTable]:
     """A file in batches of rows (CSV, Parquet, Stata and SPSS files all stream).
 
     Each batch knows the number of its first row, so errors name rows of the whole file.
@@ -97,7 +261,7 @@ def iter_tables(path: str | Path, *, batch_rows: int = 65_536) -> Iterator[RawTa
         )
 
     try:
-        chunks = _chunks(path, kind, batch_rows)
+        chunks = _chunks(path, kind, batch_rows, dialect)
     except pd.errors.EmptyDataError:
         raise InputError("empty file", file=source, expected="a header and rows of data") from None
     except InputError:
@@ -115,18 +279,28 @@ def iter_tables(path: str | Path, *, batch_rows: int = 65_536) -> Iterator[RawTa
         if chunk is None:
             break
         frame, labels = chunk
-        if frame.shape[1] == 0:
-            raise InputError("no columns", file=source, expected="a header and rows of data")
+        frame = _checked_columns(frame, source, kind)
         yield RawTable(frame=frame, source=source, value_labels=labels, first_row=first_row)
         first_row += len(frame)
 
 
-def _chunks(path: Path, kind: str, batch_rows: int) -> Iterator[tuple[pd.DataFrame, dict]]:
+def _chunks(
+    path: Path, kind: str, batch_rows: int, dialect: CsvDialect | None = None
+) -> Iterator[tuple[pd.DataFrame, dict]]:
     """(frame, value labels) batch by batch, in the reading library's own streaming mode."""
     if kind == "CSV":
-        encoding = _csv_encoding(path)
-        _check_csv_header(path, encoding)
-        return ((f, {}) for f in pd.read_csv(path, chunksize=batch_rows, encoding=encoding))
+        encoding, chosen = _csv_setup(path, dialect)
+        reader = pd.read_csv(
+            _open_binary(path),
+            chunksize=batch_rows,
+            encoding=encoding,
+            sep=chosen.delimiter,
+        )
+        if chosen.decimal != ".":
+            return ((decimal_commas(f), {}) for f in reader)
+        return ((f, {}) for f in reader)
+    if kind == "Excel":
+        return iter([(_read_excel(path), {})])
     if kind == "Parquet":
         import pyarrow.parquet as pq
 
@@ -152,7 +326,7 @@ def _csv_encoding(path: Path) -> str:
     """UTF-8 (a byte-order mark is dropped) when the whole file decodes so, else Latin-1:
     files exported from Stata or SPSS on Windows often are. Decoded in blocks, not held whole."""
     decoder = codecs.getincrementaldecoder("utf-8")()
-    with open(path, "rb") as handle:
+    with _open_binary(path) as handle:
         try:
             while block := handle.read(1 << 20):
                 decoder.decode(block)
@@ -162,13 +336,20 @@ def _csv_encoding(path: Path) -> str:
     return "utf-8-sig"
 
 
-def _check_csv_header(path: Path, encoding: str) -> None:
+def _csv_setup(path: Path, dialect: CsvDialect | None) -> tuple[str, CsvDialect]:
+    """The file's encoding and dialect, its header checked."""
+    encoding = _csv_encoding(path)
+    chosen = detect_dialect(path, encoding, dialect)
+    _check_csv_header(path, encoding, chosen.delimiter or ",")
+    return encoding, chosen
+
+
+def _check_csv_header(path: Path, encoding: str, delimiter: str = ",") -> None:
     """pandas renames a repeated column name to name.1 silently; a survey must not repeat one."""
-    with open(path, encoding=encoding, newline="") as handle:
-        try:
-            header = next(csv.reader(handle), [])
-        except csv.Error:
-            return  # the parser reports what is wrong with the file
+    try:
+        header = next(csv.reader([_header_line(path, encoding)], delimiter=delimiter), [])
+    except csv.Error:
+        return  # the parser reports what is wrong with the file
     names = [name.strip() for name in header]
     repeated = sorted({name for name in names if name and names.count(name) > 1})
     if repeated:
@@ -177,15 +358,26 @@ def _check_csv_header(path: Path, encoding: str) -> None:
         )
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    encoding = _csv_encoding(path)
-    _check_csv_header(path, encoding)
+def _read_csv(path: Path, dialect: CsvDialect | None = None) -> pd.DataFrame:
+    encoding, chosen = _csv_setup(path, dialect)
     try:
-        return pd.read_csv(path, low_memory=False, encoding=encoding)
+        with _open_binary(path) as handle:
+            frame = pd.read_csv(
+                handle,
+                low_memory=False,
+                encoding=encoding,
+                sep=chosen.delimiter,
+            )
+        return decimal_commas(frame) if chosen.decimal != "." else frame
     except pd.errors.EmptyDataError:
         raise InputError(
             "empty file", file=str(path), expected="a header and rows of data"
         ) from None
+
+
+def _read_excel(path: Path) -> pd.DataFrame:
+    """The first sheet, its first row the header (python-calamine reads .xlsx, .xls, .ods)."""
+    return pd.read_excel(path, sheet_name=0, engine="calamine")
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -254,17 +446,34 @@ def survey_from_table(
     )
 
 
-def read_survey(path: str | Path, *, mapping: Mapping | str | Path | None = None) -> Survey:
+def csv_dialect(mapping: Mapping | None, delimiter: str | None) -> CsvDialect:
+    """``--delimiter`` first, then the mapping's ``[survey] delimiter`` and ``decimal``."""
+    chosen = CsvDialect(delimiter)
+    if mapping is None:
+        return chosen
+    return chosen.merged(CsvDialect(mapping.delimiter, mapping.decimal))
+
+
+def read_survey(
+    path: str | Path,
+    *,
+    mapping: Mapping | str | Path | None = None,
+    delimiter: str | None = None,
+) -> Survey:
     """Read a firm-level survey file into a validated :class:`Survey`.
 
     Parameters
     ----------
     path : str or pathlib.Path
-        A CSV, Parquet (``.parquet``, ``.pq``), Stata (``.dta``) or SPSS (``.sav``, ``.zsav``)
-        file, told apart by its extension.
+        A CSV (also ``.csv.gz``, ``.csv.bz2``, ``.csv.xz``, ``.csv.zip``), Excel (``.xlsx``,
+        ``.xls``, ``.ods``), Parquet (``.parquet``, ``.pq``), Stata (``.dta``) or SPSS (``.sav``,
+        ``.zsav``) file, told apart by its extension.
     mapping : Mapping, str or pathlib.Path, optional
         A mapping file (TOML) naming your columns and codes, or a shipped one by short name
         (``"norway"``, ``"cis"``); without one, columns must have the canonical names.
+    delimiter : str, optional
+        A CSV file's delimiter (``,`` ``;`` ``|`` or ``tab``); default: the mapping's
+        ``[survey] delimiter``, else the one that splits the header into the most columns.
 
     Returns
     -------
@@ -290,7 +499,7 @@ def read_survey(path: str | Path, *, mapping: Mapping | str | Path | None = None
     (300, ('regional', 'national', 'international'))
     """
     mapping = _as_mapping(mapping)
-    return survey_from_table(read_table(path), mapping)
+    return survey_from_table(read_table(path, csv_dialect(mapping, delimiter)), mapping)
 
 
 def read_edge_list(
@@ -299,6 +508,7 @@ def read_edge_list(
     *,
     mapping: Mapping | str | Path | None = None,
     batch_rows: int | None = None,
+    delimiter: str | None = None,
 ) -> Survey:
     """Read a two-file edge-list survey: firms (no collaboration columns) and their links.
 
@@ -342,10 +552,11 @@ def read_edge_list(
     (300, True)
     """
     mapping = _as_mapping(mapping)
-    firms = read_table(firms_path)
+    dialect = csv_dialect(mapping, delimiter)
+    firms = read_table(firms_path, dialect)
     if batch_rows is None:
-        return survey_from_table(firms, mapping, links=read_table(links_path))
-    batches = iter_tables(links_path, batch_rows=batch_rows)
+        return survey_from_table(firms, mapping, links=read_table(links_path, dialect))
+    batches = iter_tables(links_path, batch_rows=batch_rows, dialect=dialect)
     return survey_from_table(firms, mapping, link_batches=batches, links_source=str(links_path))
 
 
@@ -356,17 +567,21 @@ def describe_file(
     mapping: Mapping | str | Path | None = None,
     batch_rows: int = 65_536,
     weighted: bool = False,
+    delimiter: str | None = None,
 ) -> pd.DataFrame:
     """Describe a survey file in bounded memory: a firm-level file is streamed batch by batch; an
     edge-list survey holds its firms while its links file is streamed and counted."""
     if mapping is not None and not isinstance(mapping, Mapping):
         mapping = load_mapping(mapping)
     if links is not None:
-        survey = read_edge_list(path, links, mapping=mapping, batch_rows=batch_rows)
+        survey = read_edge_list(
+            path, links, mapping=mapping, batch_rows=batch_rows, delimiter=delimiter
+        )
         return describe(survey, weighted=weighted)
     table = DescribeTable(weighted=weighted)
     firms = 0
-    for raw in iter_tables(path, batch_rows=batch_rows):
+    dialect = csv_dialect(mapping, delimiter)
+    for raw in iter_tables(path, batch_rows=batch_rows, dialect=dialect):
         if len(raw.frame) == 0:
             continue  # an empty row group
         table.add(survey_from_table(raw, mapping))

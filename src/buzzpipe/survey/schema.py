@@ -17,7 +17,8 @@ PARTNER_TYPES: tuple[str, ...] = (
 GROUP_PARTNER_TYPE = "group"
 OUTCOMES: tuple[str, ...] = ("product", "process", "new_to_market")
 NOVELTY = "product_novelty"  # 0 none, 1 new to the firm, 2 new to the market
-REQUIRED_CONTROLS: tuple[str, ...] = ("employees", "foreign_share", "industry", "region")
+REQUIRED_CONTROLS: tuple[str, ...] = ("employees", "industry", "region")
+# foreign_share is optional: a survey without it is modelled without it, with a note.
 OPTIONAL_CONTROLS: tuple[str, ...] = ("firm_age", "education", "openness")
 WEIGHT = "weight"
 FIRM_ID = "firm_id"

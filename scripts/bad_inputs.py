@@ -461,13 +461,15 @@ def _check_output(out: Path, before: dict[str, str] | None, code: int) -> list[s
     if not out.exists():
         return problems
     manifest = out / "buzzpipe-manifest.json"
+    if code != 0 and before is not None:  # a refused run over a prepared folder: untouched?
+        if _hashes(out) != before:
+            problems.append("a refused run changed the output folder")
+        return problems
     if manifest.exists():
         files = json.loads(manifest.read_text())["files"]
         missing = [name for name in files if not (out / name).exists()]
         if missing:
             problems.append(f"half-written: {len(missing)} files of the manifest missing")
-    if code != 0 and before is not None and _hashes(out) != before:
-        problems.append("a refused run changed the output folder")
     if code != 0 and before is None and any(out.iterdir()) and manifest.exists():
         problems.append("a refused run left a new output")
     return problems

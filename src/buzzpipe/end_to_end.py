@@ -160,12 +160,12 @@ def _run(
     options: StudyOptions,
     show_progress: bool | None,
 ) -> RunSummary:
+    from buzzpipe.output_folder import check_output_folder
     from buzzpipe.report.results_file import describe_record
     from buzzpipe.report.write_report import render_report, write_files
 
     options.check()
-    if Path(out_dir).exists() and not Path(out_dir).is_dir():
-        raise InputError("the output folder is a file", file=str(out_dir), expected="a folder")
+    check_output_folder(out_dir)  # before the study runs, not after
     stages = _Stages(["survey", "description", "study battery", "report"], show_progress)
     try:
         with stages.stage("survey"):

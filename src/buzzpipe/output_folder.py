@@ -160,6 +160,23 @@ def _refuse_links_outside(out: Path, names: Iterable[str]) -> None:
                 )
 
 
+def check_output_folder(out_dir: str | os.PathLike, *, kind: str = "report") -> None:
+    """What can be told before any work: refuse an output folder that is a file, lies under a
+    file, or is a non-empty folder of someone else's (``write_folder`` checks again)."""
+    out = Path(out_dir)
+    if os.path.lexists(out) and not out.is_dir():
+        raise InputError("the output folder is a file", file=str(out), expected="a folder")
+    for ancestor in Path(os.path.abspath(out)).parents:
+        if os.path.lexists(ancestor) and not ancestor.is_dir():
+            raise InputError(
+                f"the output folder would lie under the file {ancestor}",
+                file=str(out),
+                expected="a folder path whose parents are folders",
+            )
+    if out.is_dir():
+        _earlier_files(out, kind, ())
+
+
 def _write_staged(folder: Path, name: str, content: Content) -> None:
     target = folder / name
     _operation("write", target)
@@ -185,8 +202,7 @@ def write_folder(
     names = [str(_check_relative(name)) for name in files]
     if MANIFEST in names:
         raise ValueError(f"{MANIFEST} is written by write_folder itself")
-    if os.path.lexists(out) and not out.is_dir():
-        raise InputError("the output folder is a file", file=str(out), expected="a folder")
+    check_output_folder(out, kind=kind)
     existed = out.is_dir()
     earlier = _earlier_files(out, kind, names) if existed else []
     _refuse_links_outside(out, [*names, *earlier, MANIFEST])

@@ -225,3 +225,21 @@ def test_replicate_refuses_a_survey_larger_than_memory(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "of memory" in err and "buzzpipe synth" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_output_folder_problems_are_refused_before_the_study_runs(tmp_path, capsys, monkeypatch):
+    """A foreign folder or --out under a file is refused before any model is fitted."""
+    import buzzpipe.study.battery
+
+    def no_study(*args, **kwargs):
+        raise AssertionError("the study ran")
+
+    monkeypatch.setattr(buzzpipe.study.battery, "run_study", no_study)
+    survey = _survey(tmp_path)
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("x")
+    for out, why in ((foreign, "not empty"), (survey / "r", "under the file")):
+        assert main(["analyze", str(survey), "--mapping", "norway", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and why in err

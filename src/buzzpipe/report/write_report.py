@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from buzzpipe.errors import InputError
-from buzzpipe.output_folder import write_folder
+from buzzpipe.output_folder import check_output_folder, write_folder
 from buzzpipe.report.figures import all_figures, figure_ids
 from buzzpipe.report.html_check import check_report_html
 from buzzpipe.report.html_report import build_html
@@ -111,8 +110,7 @@ def report_from_file(results_path: str | os.PathLike, out_dir: str | os.PathLike
     The file is read and checked first (a bad one raises one ``InputError`` line) and the whole
     report is rendered before anything is written, so a failure leaves the folder untouched.
     """
-    if Path(out_dir).exists() and not Path(out_dir).is_dir():
-        raise InputError("the output folder is a file", file=str(out_dir), expected="a folder")
+    check_output_folder(out_dir)
     return write_report(read_results(results_path), out_dir)
 
 

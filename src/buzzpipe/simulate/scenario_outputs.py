@@ -16,7 +16,7 @@ import pandas as pd
 
 from buzzpipe import __version__
 from buzzpipe.csv_safety import spreadsheet_safe_frame
-from buzzpipe.output_folder import MANIFEST, write_folder
+from buzzpipe.output_folder import MANIFEST, check_output_folder, write_folder
 from buzzpipe.simulate.experiments import openness_sweep, pipelines_by_city_size, summarise
 from buzzpipe.simulate.plots import plot_experiment, plot_series
 from buzzpipe.simulate.run import simulate_replicates
@@ -43,6 +43,7 @@ def run_scenario(
 ) -> list[Path]:
     """Run the scenario's experiment and write its files into ``out``; returns the paths."""
     out = Path(out)
+    check_output_folder(out, kind="simulation")  # before the simulation runs
     tables: dict[str, pd.DataFrame] = {}
     figures: list[tuple[Callable, tuple, str]] = []
     args = (scenario.parameters, scenario.cities, scenario.steps, scenario.seed,

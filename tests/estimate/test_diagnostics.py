@@ -188,3 +188,29 @@ def test_indicator_zero_cell_with_weights_is_found():
         result.notes
     )
     assert result.nobs == len(data) - 15
+
+
+@pytest.mark.parametrize("family", ["logit", "probit", "ologit"])
+def test_a_reference_level_that_predicts_perfectly_is_treated_like_any_other_level(family):
+    """Stata's rule for a perfectly predicting category holds for the reference level too: its
+    rows leave the sample with a note naming it, and the fit equals the one where the same level
+    is not the reference."""
+    from buzzpipe.estimate import fit
+
+    rng = np.random.default_rng(4)
+    n = 400
+    region = rng.choice(["A", "B", "C"], n)
+    x = rng.normal(size=n)
+    y = (rng.normal(size=n) + 0.8 * x > 0).astype(float)
+    if family == "ologit":
+        y = y + (rng.normal(size=n) + x > 1.0)
+    y[region == "A"] = 0.0
+    fits = {}
+    for order in (["A", "B", "C"], ["B", "A", "C"]):
+        data = pd.DataFrame({"y": y, "x": x, "region": pd.Categorical(region, categories=order)})
+        fits[order[0]] = fit("y ~ x + C(region)", data, family=family)
+    as_reference, as_other = fits["A"], fits["B"]
+    assert any("C(region) = A (the reference level) predicts" in n for n in as_reference.notes)
+    assert as_reference.nobs == as_other.nobs == int((region != "A").sum())
+    assert as_reference.llf == pytest.approx(as_other.llf, rel=1e-9)
+    assert as_reference.params["x"] == pytest.approx(as_other.params["x"], rel=1e-7)

@@ -222,6 +222,44 @@ def indicator_separation(
         cells = indicator_cells(X[keep], y[keep], None if weights is None else weights[keep])
 
 
+def reference_separation(
+    X: np.ndarray,
+    y: np.ndarray,
+    names: list[str],
+    model_spec: object,
+    labels: dict[float, str] | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    """A factor's reference level whose firms all fail (or all succeed): as for any other level
+    (Stata's rule), its rows leave the estimation sample with a note naming it; the factor's
+    indicators then lose one to collinearity, so another level becomes the reference.
+
+    Returns the rows to keep and the notes. The reference level is the one of the factor's
+    levels (from the formulaic ``model_spec``) that has no indicator column. ``labels``: the
+    outcome values that count (an ordered outcome's lowest and highest) and their names.
+    """
+    labels = {0.0: "failure", 1.0: "success"} if labels is None else labels
+    keep = np.ones(y.shape[0], dtype=bool)
+    notes: list[str] = []
+    contrasts = getattr(model_spec, "factor_contrasts", None) or {}
+    for factor, state in contrasts.items():
+        prefix = f"{factor}[T."
+        columns = [j for j, n in enumerate(names) if n.startswith(prefix) and ":" not in n]
+        levels = [str(level) for level in getattr(state, "levels", ())]
+        absent = [lv for lv in levels if f"{prefix}{lv}]" not in names]
+        if not columns or len(absent) != 1:
+            continue
+        cell = keep & (X[:, columns].sum(axis=1) == 0)
+        outcomes = np.unique(y[cell])
+        if cell.any() and outcomes.size == 1 and outcomes[0] in labels and (keep & ~cell).any():
+            notes.append(
+                f"{factor} = {absent[0]} (the reference level) predicts {labels[outcomes[0]]} "
+                "perfectly; "
+                f"its {int(cell.sum())} obs not used"
+            )
+            keep &= ~cell
+    return keep, notes
+
+
 def continuous_separation(
     X: np.ndarray, y: np.ndarray, names: list[str], ranges: dict[str, np.ndarray] | None = None
 ) -> None:

@@ -88,6 +88,13 @@ def prepare_design(design: Design, family: Family) -> tuple[Design, Family, list
 
     design = drop_collinear(design)
     if family.name in ("logit", "probit"):
+        keep, reference_notes = diagnostics.reference_separation(
+            design.X, design.y, design.names, design.model_spec
+        )
+        if reference_notes:
+            notes.extend(reference_notes)
+            design = drop_collinear(design.subset(keep_rows=keep))
+            diagnostics.check_binary_outcome(design.y, design.row_ids, design.outcome)
         keep, omitted, separation_notes = diagnostics.indicator_separation(
             design.X, design.y, design.names, design.weights
         )
@@ -123,6 +130,19 @@ def _ordinal_separation(design: Design, values: np.ndarray) -> tuple[Design, lis
     be infinite): drop the rows and the term, as for the binary models."""
     notes: list[str] = []
     outcome = design.outcome
+    keep, found = diagnostics.reference_separation(
+        design.X,
+        design.y,
+        design.names,
+        design.model_spec,
+        labels={values[0]: f"{outcome} = {values[0]:g}", values[-1]: f"{outcome} = {values[-1]:g}"},
+    )
+    if found:  # a factor's reference level wholly in the lowest or highest category
+        notes.extend(found)
+        design = design.subset(keep_rows=keep)
+        collinear = diagnostics.collinear_columns(design.X, design.names, design.weights)
+        notes.extend(f"{name} omitted because of collinearity" for name in collinear)
+        design = design.subset(keep_columns=[n for n in design.names if n not in collinear])
     # "failure" of (y > lowest) is the lowest category; "success" of (y == highest) the highest
     for above_lowest, labels in (
         (True, {"failure": f"{outcome} = {values[0]:g}"}),

@@ -59,21 +59,11 @@ class Outcome:
 
 def _base(seed: int = 7, firms: int = 600) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """A canonical firm survey with answers, and an edge-list survey (firms, links)."""
-    from buzzpipe.synth.generate import (
-        GeneratingParameters,
-        block_frames,
-        edge_list_firms,
-        iter_blocks,
-    )
-    from buzzpipe.synth.preset import load_preset
+    from buzzpipe.synth import generate
+    from buzzpipe.synth.generate import edge_list_firms
 
-    preset = load_preset("norway2010")
-    parameters = GeneratingParameters.from_preset(preset)
-    frames = [block_frames(b, parameters) for b in iter_blocks(preset, seed, firms=firms)]
-    firms_frame = pd.concat([f for f, _ in frames], ignore_index=True)
-    links = pd.concat([lk for _, lk in frames], ignore_index=True)
-    edge_firms = edge_list_firms(firms_frame, parameters.country)
-    return firms_frame, edge_firms, links
+    firms_frame, links = generate("norway2010", seed, firms=firms)
+    return firms_frame, edge_list_firms(firms_frame, "NO"), links
 
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:

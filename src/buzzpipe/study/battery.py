@@ -26,9 +26,11 @@ from buzzpipe.study.models import (
     breadth_terms,
     control_terms,
     default_outcomes,
+    dropped_firms_note,
     fit_model,
     fit_outcome_models,
     inference_label,
+    is_nested,
     local_scale,
     marginal_effects,
     model_result,
@@ -153,7 +155,17 @@ def run_study(
     controls, control_columns = control_terms(frame)
     binary_controls_fits: dict[str, Any] = {}
     for outcome in outcomes:
-        sample, fits = fit_outcome_models(frame, outcome, vcov)
+        skipped: dict[str, str] = {}
+        try:
+            sample, fits = fit_outcome_models(frame, outcome, vcov, skipped=skipped)
+        except BuzzpipeError as error:  # its main model: this outcome stops, the others go on
+            results.meta["notes"].append(f"{outcome}: not assessed: {error}")
+            continue
+        for reason in skipped.values():
+            results.meta["notes"].append(f"{outcome}: not estimated: {reason}")
+        nested = [spec for name, (spec, _) in fits.items() if is_nested(name)]
+        if dropped := dropped_firms_note(frame, sample, nested):
+            results.meta["notes"].append(f"{outcome}: {dropped}")
         if fits["controls"][0].family != "ologit":
             binary_controls_fits[outcome] = fits["controls"][1]
         results.meta.setdefault("estimation_sample", {})[outcome] = len(sample)
@@ -177,9 +189,22 @@ def run_study(
             results.add_model(result)
         controls_spec, controls_fit = fits["controls"]
         family = controls_spec.family
-        compare_pipelines_and_buzz(results, outcome, controls_fit, sample, family, inference)
+        _guarded(
+            results,
+            f"{outcome}: pipelines versus buzz",
+            compare_pipelines_and_buzz,
+            results,
+            outcome,
+            controls_fit,
+            sample,
+            family,
+            inference,
+        )
         if sensitivity:
-            add_difference_sensitivity(
+            _guarded(
+                results,
+                f"{outcome}: sensitivity of the difference",
+                add_difference_sensitivity,
                 results,
                 outcome,
                 controls_spec.formula,
@@ -234,7 +259,15 @@ def run_study(
             _counterfactuals(
                 results, outcome, sample, controls, seed, scenarios, bootstrap_replications
             )
-    compare_across_outcomes(results, binary_controls_fits, frame, inference)
+    _guarded(
+        results,
+        "comparison across outcomes",
+        compare_across_outcomes,
+        results,
+        binary_controls_fits,
+        frame,
+        inference,
+    )
     results.verdicts = decide_verdicts(results, primary_outcome)
     results.verdicts_by_outcome = decide_verdicts_by_outcome(results)
     return results

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from buzzpipe.estimate.hypothesis_tests import reference_df
-from buzzpipe.study.models import fit_model, local_scale, term_estimates
+from buzzpipe.study.models import fit_model, local_scale, require_terms, term_estimates
 from buzzpipe.study.pipelines_vs_buzz import combination_estimate
 from buzzpipe.study.probability_changes import (
     BINARY_FAMILIES,
@@ -52,6 +52,7 @@ def supermodularity_estimate(fitted: Any, inference: str) -> Estimate:
         REGIME_TERM.format("local_only"),
         REGIME_TERM.format("global_only"),
     )
+    require_terms(fitted, [both, local, global_])  # a regime no firm is in: named, not parsed
     two_sided = combination_estimate(fitted, f"{both} - {local} - {global_}", inference)
     df = reference_df(fitted)
     reference = stats.norm if df is None else stats.t(df)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from buzzpipe.errors import InputError
+from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate.hypothesis_tests import critical_value, reference_df
 from buzzpipe.study.results import Estimate, Interval, ModelResult
 from buzzpipe.survey.schema import (
@@ -163,6 +163,27 @@ def estimation_sample(
     return frame.loc[complete]
 
 
+def dropped_firms_note(
+    frame: pd.DataFrame, sample: pd.DataFrame, specifications: Sequence[ModelSpecification]
+) -> str | None:
+    """Which firms the estimation sample left out and why (a firm missing several answers is
+    counted under each), or None when it kept them all."""
+    left = frame.index.difference(sample.index)
+    if len(left) == 0:
+        return None
+    columns = list(dict.fromkeys(v for spec in specifications for v in spec.variables))
+    if WEIGHT in frame.columns:
+        columns.append(WEIGHT)
+    rows = frame.loc[left]
+    reasons = [f"{column} missing ({n})" for column in columns
+               if (n := int(rows[column].isna().sum()))]  # fmt: skip
+    if "employees" in columns and (n := int((rows["employees"] <= 0).sum())):
+        reasons.append(f"employees not positive ({n})")
+    return f"{len(left)} of {len(frame)} firms left out of the estimation sample: " + ", ".join(
+        reasons
+    )
+
+
 def fit_model(
     formula: str, data: pd.DataFrame, family: str = "logit", vcov: Any = PRIMARY_INFERENCE
 ) -> Any:
@@ -188,10 +209,24 @@ def inference_label(vcov: Any) -> str:
     return str(vcov)
 
 
+def require_terms(fitted: Any, terms: Sequence[str]) -> None:
+    """Stop a part of the study whose terms the fit dropped (collinear with others, constant,
+    or perfectly predicting), naming the term, the outcome and the fit's note on it."""
+    missing = [str(name) for name in terms if name not in fitted.params.index]
+    if not missing:
+        return
+    why = [note for note in fitted.notes if any(name in note for name in missing)]
+    raise EstimationError(
+        f"{', '.join(missing)} dropped from the {fitted.family} model of {fitted.outcome!r}"
+        + (f" ({'; '.join(why)})" if why else " (no variation in the estimation sample)")
+    )
+
+
 def term_estimates(fitted: Any, inference: str, terms: Sequence[str] | None = None) -> dict:
     """Coefficients of a fit as Estimates with the fit's reference (normal, or t for the LPM)."""
     critical = critical_value(reference_df(fitted))
     names = list(fitted.params.index) if terms is None else list(terms)
+    require_terms(fitted, names)
     estimates = {}
     for name in names:
         value = float(fitted.params[name])
@@ -289,13 +324,21 @@ def is_nested(model: str) -> bool:
 
 
 def fit_outcome_models(
-    frame: pd.DataFrame, outcome: str, vcov: Any = PRIMARY_INFERENCE
+    frame: pd.DataFrame,
+    outcome: str,
+    vcov: Any = PRIMARY_INFERENCE,
+    *,
+    skipped: dict[str, str] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, tuple[ModelSpecification, Any]]]:
     """The shared estimation sample of one outcome and every model fitted on it.
 
     The nested breadth models share one sample. The partner-type model needs every 0/1
     collaboration answer, and a "don't know" on one partner type would otherwise drop the firm
     from all models: it is fitted on the shared sample's firms with complete answers, and says so.
+
+    A model that cannot be estimated raises an ``EstimationError`` naming it and the outcome;
+    with ``skipped`` given, any model but the one with controls (which the rest of the study
+    builds on) is left out instead and its reason kept there under the model's name.
     """
     specifications = main_specifications(frame, outcome)
     nested = [spec for spec in specifications if is_nested(spec.name)]
@@ -303,7 +346,13 @@ def fit_outcome_models(
     fits = {}
     for spec in specifications:
         data = sample if is_nested(spec.name) else estimation_sample(sample, [spec])
-        fits[spec.name] = (spec, fit_model(spec.formula, data, spec.family, vcov))
+        try:
+            fits[spec.name] = (spec, fit_model(spec.formula, data, spec.family, vcov))
+        except EstimationError as error:
+            reason = f"the {spec.name} {spec.family} model of {outcome!r} cannot be estimated: "
+            if skipped is None or spec.name == "controls":
+                raise EstimationError(reason + str(error)) from None
+            skipped[spec.name] = reason + str(error)
     return sample, fits
 
 

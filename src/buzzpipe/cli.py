@@ -544,11 +544,16 @@ def _os_error_line(error: OSError) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``buzzpipe`` console command."""
-    from buzzpipe.interrupts import Terminated, install
+    from buzzpipe.interrupts import Terminated, installed
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    install()  # SIGTERM unwinds like Ctrl-C, so temporaries are removed
+    with installed():  # SIGTERM unwinds like Ctrl-C, so temporaries are removed
+        return _run(args, Terminated)
+
+
+def _run(args: argparse.Namespace, terminated: type[BaseException]) -> int:
+    """Run the command; every error becomes one line and an exit status."""
     try:
         _check_paths(args)
         return int(args.func(args) or 0)
@@ -561,7 +566,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("buzzpipe: interrupted", file=sys.stderr)
         return 130
-    except Terminated:
+    except terminated:
         print("buzzpipe: terminated", file=sys.stderr)
         return 143
     except Exception as error:  # an unexpected failure still gets one line, unless debugging

@@ -2,7 +2,7 @@
 ``finally`` removes its temporaries and no output is left half-replaced.
 
 Python turns SIGINT into ``KeyboardInterrupt`` already; SIGTERM (what ``timeout``, ``kill`` and
-batch schedulers send) kills the process outright unless a handler is installed. ``install``
+batch schedulers send) kills the process outright unless a handler is installed. ``installed``
 makes it raise ``Terminated``; ``deferred`` holds both signals back while a few renames that
 must happen together are under way, and delivers them right after.
 """
@@ -26,12 +26,20 @@ def _raise_terminated(signum: int, _frame: object) -> None:
     raise Terminated(signum)
 
 
-def install() -> None:
-    """Make SIGTERM raise ``Terminated`` (only from the main thread; elsewhere a no-op)."""
+@contextmanager
+def installed() -> Iterator[None]:
+    """SIGTERM raises ``Terminated`` inside the block (from the main thread; elsewhere a no-op);
+    the previous handler is back afterwards, so a program that calls the command line in-process
+    keeps its own."""
     try:
-        signal.signal(signal.SIGTERM, _raise_terminated)
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     except ValueError:  # not the main thread
-        pass
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager

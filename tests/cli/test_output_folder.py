@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from norwegian_layout import generate as norwegian_layout_survey
 
 from buzzpipe import output_folder
 from buzzpipe.cli import main
-from buzzpipe.data.placeholder import generate as placeholder_survey
 from buzzpipe.errors import InputError
 from buzzpipe.output_folder import MANIFEST, write_folder
 
@@ -137,7 +137,7 @@ def test_symlinked_sub_folder_pointing_outside_is_refused(tmp_path):
 
 def _survey(tmp_path) -> Path:
     path = tmp_path / "in.csv"
-    placeholder_survey(n_firms=300, seed=3).to_csv(path, index=False)
+    norwegian_layout_survey(n_firms=300, seed=3).to_csv(path, index=False)
     return path
 
 

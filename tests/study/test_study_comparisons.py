@@ -413,3 +413,35 @@ def test_partner_type_joint_tests_equal_a_hand_wald_statistic(frame):
     assert test.statistic == pytest.approx(statistic, rel=1e-10)
     assert test.p_value == pytest.approx(stats.chi2.sf(statistic, 6), rel=1e-10)
     assert {"partner_types_regional", "partner_types_national"} <= set(results.tests["product"])
+
+
+def test_region_size_moderator_is_centred_so_main_effects_are_at_the_mean(product):
+    """The breadth main effects of the region-size model are the effects at the mean log size:
+    equal to the uncentred model's main effect plus its interaction times the mean; the
+    interactions and the joint test do not move."""
+    from buzzpipe.study.heterogeneity import REGION_SIZE, centred_region_size, region_size
+    from buzzpipe.study.models import fit_model
+    from buzzpipe.survey.schema import WEIGHT
+
+    sample, _ = product
+    controls, _ = control_terms(sample)
+    results = StudyResults()
+    breadth = ["breadth_regional", "breadth_national", "breadth_international"]
+    assess_heterogeneity(results, "product", sample, breadth, controls, "logit", "robust", "robust")
+    model = results.models["product"]["by_region_size"]
+    centred, mean = centred_region_size(sample)
+    weights = sample[WEIGHT] if WEIGHT in sample.columns else None
+    assert abs(float(np.average(centred, weights=weights))) < 1e-12
+    assert any("centred at its mean" in note for note in model.notes)
+    data = sample.copy()
+    data[REGION_SIZE] = region_size(sample)
+    breadth_sum = " + ".join(breadth)
+    formula = f"product ~ {breadth_sum} + ({breadth_sum}):{REGION_SIZE} + " + " + ".join(controls)
+    uncentred = fit_model(formula, data, "logit", "robust")
+    for term in breadth:
+        interaction = f"{term}:{REGION_SIZE}"
+        at_mean = uncentred.params[term] + mean * uncentred.params[interaction]
+        assert model.terms[term].estimate == pytest.approx(at_mean, rel=1e-6, abs=1e-8)
+        assert model.terms[interaction].estimate == pytest.approx(
+            uncentred.params[interaction], rel=1e-6
+        )

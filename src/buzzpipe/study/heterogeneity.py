@@ -3,10 +3,12 @@
 Each is a model with breadth x moderator interactions added to the controls model, and a joint
 Wald test that every interaction is zero under firm-level robust errors (which support joint
 tests; region-clustered errors with five regions would not). City-region size is the log of the
-(weighted) number of surveyed firms in the region, a stated proxy: it varies only between
-regions, so its main effect is absorbed by the region fixed effects and only the interactions
-enter. Where a joint test is refused (rank), the controls model is fitted within each region or
-sector instead and reported as separate estimates.
+(weighted) number of surveyed firms in the region, a stated proxy, centred at its (weighted) mean
+over firms, so the breadth main effects of that model are the effects in a region of mean log
+size (uncentred, they were the effects in a region of one firm); the model's notes say so. It
+varies only between regions, so its main effect is absorbed by the region fixed effects and only
+the interactions enter. Where a joint test is refused (rank), the controls model is fitted
+within each region or sector instead and reported as separate estimates.
 
 Results: ``tests[outcome]["heterogeneity_region_size"]``, ``..["heterogeneity_sector"]``
 (joint), and the interaction models as ``models[outcome]["by_region_size" | "by_sector"]``.
@@ -14,6 +16,7 @@ Results: ``tests[outcome]["heterogeneity_region_size"]``, ``..["heterogeneity_se
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,9 +34,20 @@ REGION_SIZE = "region_size"
 
 def region_size(frame: pd.DataFrame) -> pd.Series:
     """Log of the (weighted) number of surveyed firms in each firm's region."""
-    weights = frame[WEIGHT] if WEIGHT in frame.columns else pd.Series(1.0, index=frame.index)
+    weights = _weights(frame)
     totals = weights.groupby(frame["region"], observed=True).transform("sum")
     return np.log(totals.astype(float)).rename(REGION_SIZE)
+
+
+def _weights(frame: pd.DataFrame) -> pd.Series:
+    return frame[WEIGHT] if WEIGHT in frame.columns else pd.Series(1.0, index=frame.index)
+
+
+def centred_region_size(frame: pd.DataFrame) -> tuple[pd.Series, float]:
+    """Log region size minus its (weighted) mean over firms, and that mean."""
+    size = region_size(frame)
+    mean = float(np.average(size, weights=_weights(frame).astype(float)))
+    return (size - mean).rename(REGION_SIZE), mean
 
 
 def joint_interaction_test(fitted: Any, inference: str, moderator: str) -> Estimate | None:
@@ -59,7 +73,12 @@ def assess_heterogeneity(
 ) -> None:
     """Fit the two interaction models and record their joint tests."""
     data = sample.copy()
-    data[REGION_SIZE] = region_size(data)
+    data[REGION_SIZE], mean_size = centred_region_size(data)
+    centring_note = (
+        f"{REGION_SIZE} = log(surveyed firms in the region) - {mean_size:.4f}, centred at its "
+        f"mean over firms (a region of {math.exp(mean_size):.0f} firms on the geometric mean): "
+        "the breadth terms are the effects in a region of mean log size"
+    )
     breadth_sum = " + ".join(breadth)
     designs = (
         (
@@ -81,6 +100,8 @@ def assess_heterogeneity(
         fitted = _fit_and_record(results, model_name, outcome, formula, data, family, vcov)
         if fitted is None:
             continue
+        if moderator == REGION_SIZE:
+            results.models[outcome][model_name].notes.append(centring_note)
         try:
             test = joint_interaction_test(fitted, inference, moderator)
         except BuzzpipeError as error:

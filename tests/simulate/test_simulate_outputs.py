@@ -210,3 +210,11 @@ def test_command_bad_scenario_is_one_line_and_exit_2(tmp_path, capsys):
     good.write_text("[cities]\nA = 10\n")
     assert main(["simulate", str(good), "--steps", "0", "--out", str(out)]) == 2
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_the_norway_scenario_survey_is_analysed_end_to_end(tmp_path):
+    """The README's path from mechanism to estimate: simulate the calibrated survey, analyse it."""
+    assert main(["simulate", "--builtin", "norway", "--out", str(tmp_path / "D")]) == 0
+    assert main(["analyze", str(tmp_path / "D" / "survey.csv"), "--out", str(tmp_path / "R")]) == 0
+    assert (tmp_path / "R" / "report.html").stat().st_size > 0

@@ -62,7 +62,7 @@ class ModelParameters:
     foreign_owned_share: float = 0.15  # share of foreign-owned firms (independent of ties)
     foreign_pipeline_shift: float = 0.0  # foreign ownership raises the pipeline propensity
     new_to_market_reference: str = "national"  # or "world": the best product at the same step
-    new_to_market_margin: float = 0.02  # within this of that best product fitness counts
+    new_to_market_margin: float = 0.10  # within this of that best product fitness counts
 
     def validate(self, file: str | None = None) -> ModelParameters:
         """Raise an InputError naming the first parameter out of its range; return self."""

@@ -217,12 +217,20 @@ def _contributions(string, tables, n_loci, code_mask, out):
 
 
 @njit(cache=True, inline="always")
-def _absorbs(own, other, draw, n_loci, exponent):
-    distance = 0
-    x = own ^ other
-    while x:
-        x &= x - np.uint64(1)
-        distance += 1
+def _popcount(x):
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+@njit(cache=True, inline="always")
+def _absorbs(own, other, draw, n_loci, exponent, chance):
+    """Absorb with chance (1 - d / N) ** exponent; ``chance`` tabulates it by d when every
+    agent has the same exponent (the same numbers, computed once), else it is empty."""
+    distance = _popcount(own ^ other)
+    if len(chance):
+        return draw < chance[distance]
     return draw < (1.0 - distance / n_loci) ** exponent
 
 
@@ -255,7 +263,7 @@ def shock_step(strings, contributions, fitness, tables, loci, n_loci, code_mask)
 
 @njit(cache=True)
 def learn_step(
-    strings, contributions, fitness, tables, n_loci, code_mask, exponents, omega,
+    strings, contributions, fitness, tables, n_loci, code_mask, exponents, chance, omega,
     local_a, local_b, local_mask, local_open_a, local_open_b, local_absorb_a, local_absorb_b,
     pipe_firm, pipe_foreign, pipe_mask, pipe_open, pipe_absorb, pipe_barter, evolving,
     world_a, world_b, world_mask, world_open_a, world_open_b, world_absorb_a, world_absorb_b,
@@ -289,9 +297,9 @@ def learn_step(
             value_b[e] = _fitness(proposal_b, tables, n_loci, code_mask)
             gains_b = value_b[e] > fitness[b]
         if proposal_a != own_a and (gains_b or local_open_a[e] < omega):
-            a_ok[e] = _absorbs(own_a, own_b, local_absorb_a[e], n_loci, exponents[a])
+            a_ok[e] = _absorbs(own_a, own_b, local_absorb_a[e], n_loci, exponents[a], chance)
         if proposal_b != own_b and (gains_a or local_open_b[e] < omega):
-            b_ok[e] = _absorbs(own_b, own_a, local_absorb_b[e], n_loci, exponents[b])
+            b_ok[e] = _absorbs(own_b, own_a, local_absorb_b[e], n_loci, exponents[b], chance)
     for e in range(n_local):
         if a_ok[e]:
             a, b, mask = local_a[e], local_b[e], local_mask[e]
@@ -314,7 +322,9 @@ def learn_step(
         source = pipe_foreign[e] if evolving else firm
         other = strings[source]
         proposal = (own & ~mask) | (other & mask)
-        if proposal == own or not _absorbs(own, other, pipe_absorb[e], n_loci, exponents[firm]):
+        if proposal == own or not _absorbs(
+            own, other, pipe_absorb[e], n_loci, exponents[firm], chance
+        ):
             continue
         if pipe_barter and not pipe_open[e] < omega:
             back = (other & ~mask) | (own & mask)
@@ -330,7 +340,9 @@ def learn_step(
             own, other = strings[learner], strings[source]
             proposal = (own & ~mask) | (other & mask)
             absorb = world_absorb_a[e] if side == 0 else world_absorb_b[e]
-            if proposal == own or not _absorbs(own, other, absorb, n_loci, exponents[learner]):
+            if proposal == own or not _absorbs(
+                own, other, absorb, n_loci, exponents[learner], chance
+            ):
                 continue
             if world_barter:
                 open_draw = world_open_a[e] if side == 0 else world_open_b[e]

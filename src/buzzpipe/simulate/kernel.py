@@ -335,6 +335,14 @@ class Simulation:
             [np.full(self.n_firms, parameters.explore_rate),
              np.full(parameters.world_size, parameters.world_explore_rate)]
         )  # fmt: skip
+        # absorption chance by distance when every agent has the same exponent (Python floats,
+        # as the per-agent loop computes them); empty: the compiled step computes each one
+        exponent = float(self.exponents[0]) if n_agents else 0.0
+        self._absorption_table = (
+            np.array([(1.0 - d / parameters.n_loci) ** exponent
+                      for d in range(parameters.n_loci + 1)])
+            if np.all(self.exponents == exponent) else np.zeros(0)
+        )  # fmt: skip
         # scratch of the compiled step: one entry per agent, reused every step
         self._best_value = np.full(n_agents, -np.inf)
         self._best_string = np.zeros(n_agents, dtype=np.uint64)
@@ -486,7 +494,8 @@ class Simulation:
         winners, old = learn_step(
             state.strings, state.contributions, state.fitness, landscape.tables,
             landscape.n_loci, np.uint64(2 ** (landscape.k + 1) - 1), self.exponents,
-            parameters.omega, draws.local_a, draws.local_b, draws.local_mask,
+            self._absorption_table, parameters.omega, draws.local_a, draws.local_b,
+            draws.local_mask,
             draws.local_open_a, draws.local_open_b, draws.local_absorb_a, draws.local_absorb_b,
             draws.pipe_firm, draws.pipe_foreign, draws.pipe_mask, draws.pipe_open,
             draws.pipe_absorb, parameters.pipeline_exchange == "barter",

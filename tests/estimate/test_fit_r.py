@@ -5,17 +5,18 @@ The reference numbers are kept in ``references/fit_r.json``, made by the R scrip
 firms drawn by ``make_data``), so the comparison runs everywhere. Where ``Rscript`` with the
 sandwich and MASS packages is installed (``apt-get install r-base-core r-cran-sandwich
 r-cran-mass``), a second test reruns the script and checks that the stored numbers are what R
-gives; elsewhere that test is skipped with the reason.
+gives; elsewhere that test is skipped with the reason, or fails where
+``BUZZPIPE_REQUIRE_REFERENCES=1`` (tests/references.py; .ci/run sets it where it could install R).
 """
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from references import require_rscript
 
 from buzzpipe.estimate import fit
 
@@ -40,15 +41,6 @@ def make_data() -> pd.DataFrame:
     data["y"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(int)
     data["novelty"] = np.digitize(eta + rng.logistic(size=n), [-0.5, 0.8])
     return data
-
-
-def r_available() -> bool:
-    if shutil.which("Rscript") is None:
-        return False
-    probe = subprocess.run(
-        ["Rscript", "-e", "library(sandwich); library(MASS)"], capture_output=True, timeout=60
-    )
-    return probe.returncode == 0
 
 
 def test_the_stored_data_are_the_documented_draw():
@@ -76,12 +68,8 @@ def test_logit_cluster_and_polr_match_r():
     np.testing.assert_allclose(ordered.bse, r["polr_se"], rtol=1e-4)
 
 
-@pytest.mark.skipif(
-    not r_available(),
-    reason="Rscript with the sandwich and MASS packages is not installed "
-    "(apt-get install r-base-core r-cran-sandwich r-cran-mass)",
-)
 def test_the_stored_numbers_are_what_the_r_script_gives(tmp_path):
+    require_rscript("sandwich", "MASS")
     fresh = tmp_path / "fit_r.json"
     subprocess.run(["Rscript", str(SCRIPT), str(DATA), str(fresh)], check=True, timeout=300)
     stored, again = json.loads(NUMBERS.read_text()), json.loads(fresh.read_text())

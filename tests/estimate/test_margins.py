@@ -2,13 +2,13 @@
 hand computation (finite differences of the core's own predictions, numerical Jacobians in the
 parameters) where formulas transform variables, for factors, at(), by() and ordered logit."""
 
-import shutil
 import subprocess
 
 import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from references import require_rscript
 from scipy import stats
 
 from buzzpipe.errors import InputError
@@ -363,10 +363,8 @@ for (f in list(ame, plus)) { J <- jac(f); cat(sprintf("%.12g %.12g\n", f(b), sqr
 """
 
 
-@pytest.mark.skipif(
-    shutil.which("Rscript") is None, reason="Rscript is not installed: R comparison skipped"
-)
 def test_logit_ame_and_plus_one_equal_r(data, tmp_path):
+    require_rscript()
     path = tmp_path / "firms.csv"
     data.to_csv(path, index=False)
     script = tmp_path / "margins.R"

@@ -2,17 +2,18 @@
 ``tests/browser_view.py``), with no console errors, no request leaving the file, every table and
 figure visible, and a screenshot saved.
 
-Where no browser is installed the tests are skipped with a visible warning (the parse check in
-``test_html.py`` still runs). Set BUZZPIPE_SCREENSHOT_DIR to keep the screenshots.
+Where no browser is installed the tests are skipped with their reason (the parse check in
+``test_html.py`` still runs), or fail where ``BUZZPIPE_REQUIRE_REFERENCES=1``. Set
+BUZZPIPE_SCREENSHOT_DIR to keep the screenshots.
 """
 
 import os
 import shutil
-import warnings
 from pathlib import Path
 
 import pytest
-from browser_view import BrowserError, find_browser, view_page
+from browser_view import BrowserError, view_page
+from references import require_browser
 from test_report_samples import make_study_results
 
 from buzzpipe.report.view import report_view
@@ -23,15 +24,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def browser() -> str:
-    path = find_browser()
-    if path is None:
-        reason = (
-            "no headless browser (chromium) found: the report was not checked as a reader sees "
-            "it; install Debian's chromium (as .ci/run does) to run this check"
-        )
-        warnings.warn(reason, stacklevel=1)
-        pytest.skip(reason)
-    return path
+    return require_browser()
 
 
 def _keep(screenshot: Path) -> None:

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
+from bands import Claim, at_least, states
 
 from buzzpipe.errors import InputError
 from buzzpipe.estimate import fit
@@ -291,12 +292,27 @@ class _FixedParams:
         return 1 / (1 + np.exp(-(self.model.design_matrix(data) @ self.params)))
 
 
+COUNTERFACTUAL_COVERAGE = Claim(
+    "bootstrap 95% intervals covering the true extra innovators",
+    at_least(100, 0.95),
+    0.95,
+    (("coverage 0.80", 0.80),),
+)
+
+
 @pytest.mark.slow
+@states(COUNTERFACTUAL_COVERAGE)
 def test_bootstrap_intervals_cover_the_extra_innovators_of_the_true_model(synthetic_frame):
     """Coverage over 100 simulated outcomes on one synthetic survey's firms: the outcome is
     drawn from a logit with known coefficients, and the 95% interval of the extra innovators under
     programme P (K = 100, random) is checked against the same figure under those coefficients.
-    Stated rate 95%; binomial tolerance: fail below 95% - 3 x sqrt(0.95 x 0.05 / 100) = 88.5%."""
+    One-sided: 100 replications (each a 199-draw bootstrap) catch an interval that covers 80%
+    of the time, not one that covers 90% or over-covers; a two-sided band sized to 0.90 and 0.99
+    needs about 450 replications (left to a benchmark).
+
+    bootstrap 95% intervals covering the true extra innovators: at least 89 of 100; correct (0.95)
+    passes with probability 0.995; coverage 0.80 fails with probability 0.987.
+    """
     frame = synthetic_frame("norway2010", 1)
     formula = "product ~ breadth_regional * breadth_international + np.log(employees) + C(region)"
     sample = frame.dropna(subset=["product", "employees"]).reset_index(drop=True)
@@ -315,6 +331,4 @@ def test_bootstrap_intervals_cover_the_extra_innovators_of_the_true_model(synthe
         )
         target = expected_innovation(truth, data, "pipeline", 100)[-1][4]
         covered += result.cell("all").extra_innovators_interval.contains(target)
-    tolerance = 3 * np.sqrt(0.95 * 0.05 / replications)
-    print(f"coverage {covered} of {replications}")
-    assert covered / replications >= 0.95 - tolerance
+    COUNTERFACTUAL_COVERAGE.band.check(covered, "intervals covering")

@@ -1,33 +1,47 @@
-"""Acceptance: over 20 seeds per preset at N = 1,604, the verdicts match each preset's truth.
+"""Acceptance: over 40 seeds per preset at N = 1,604, the verdicts match each preset's truth.
 
-Stated pass rate: each (preset, finding) verdict matches the truth in at least 80% of seeds in
-expectation (the presets are built for at least 80% power where an effect exists; a true "no
-effect" is kept at the 5% test's 95%). Binomial tolerance: with 20 seeds the check fails only if
-the number of matches falls below the 1% quantile of Binomial(20, 0.8), i.e. 12 of 20, so a
-study meeting the stated rate fails this test at most 1% of the time per finding.
+Stated rates: where a preset has an effect, the verdict reads "found" in at least 80% of seeds
+(the presets are built for at least 80% power); where it has none, "not found" in at least 95%
+(a 5% test). Each finding's count is accepted by a one-sided binomial band (tests/bands.py)
+sized so that a study meeting its rate passes with probability at least 0.99, and one with half
+the power, or a 30% false-positive rate, fails with probability at least 0.9: the docstring of
+the test gives both probabilities (checked by tests/test_monte_carlo_claims.py). A fast smoke
+test runs the norway2010 and buzz verdict tables on three fixed seeds.
 
 The truth table lives here, in the test, never in the verdict code.
 
-Measured after the presets were calibrated on the study's controls model (openness included) and
-the complement interaction raised to 0.25 (seeds 1-20): norway2010 international 20, regional 19,
-national 19, pipelines stronger 18, complementarity 18, spill-over 16 of 20; buzz regional 20,
-spill-over 20, international 19; complement complementarity 17. Power over 300 other seeds is
-checked in tests/test_synth_statistics.py.
+Measured over seeds 1-40 (after the presets were calibrated on the study's controls model,
+openness included, and the complement interaction raised to 0.25): norway2010 international 40,
+regional 38, national 38, pipelines stronger 38, complementarity 35, spill-over 36 of 40; buzz
+regional 40, spill-over 40, international 39; complement complementarity 36. The norway2010
+complementarity and spill-over counts (35 and 36 of 40) sit near a 0.9 rate: at a true 0.95,
+P(K <= 35) = 0.048 and P(K <= 36) = 0.14 (together 71 of 80, P = 0.018); both are inside the
+band that starts at 34, but they suggest the verdict errs more than 5% of the time there.
+Power over 300 other seeds is checked in tests/synth/test_synth_statistics.py.
 """
 
 import functools
 
 import pytest
-from scipy import stats
+from bands import Claim, at_least, states
 
 from buzzpipe.study.battery import run_study
 from buzzpipe.study.verdicts import FOUND, NOT_FOUND, verdict_table
 from buzzpipe.synth import builtin_names, synthesize
 
-SEEDS = range(1, 21)
-PASS_RATE = 0.8
-TOLERANCE = 0.01
-MINIMUM_MATCHES = int(stats.binom.ppf(TOLERANCE, len(SEEDS), PASS_RATE))
+SEEDS = range(1, 41)
+FOUND_MATCHES = Claim(
+    "seeds reading 'found' where the preset has the effect (built for power 0.8)",
+    at_least(len(SEEDS), 0.8),
+    0.8,
+    (("half that power (0.5)", 0.5),),
+)
+NOT_FOUND_MATCHES = Claim(
+    "seeds reading 'not found' where it has none (a 5% test)",
+    at_least(len(SEEDS), 0.95),
+    0.95,
+    (("a 30% false-positive rate", 0.70),),
+)
 
 TRUTH = {
     "norway2010": {
@@ -64,17 +78,38 @@ CASES = [
 ]
 
 
+def test_every_preset_with_a_truth_is_shipped():
+    assert set(TRUTH) <= set(builtin_names())
+
+
+SMOKE_SEEDS = (1, 2, 3)
+
+
+@pytest.mark.parametrize("preset_name", ["norway2010", "buzz"])
+def test_verdict_table_reads_the_presets_truth_on_three_seeds(preset_name):
+    """Smoke test (fast): the whole battery on three fixed seeds of the preset reads its truth
+    on every finding of the truth table. A fixed-seed check, not a rate: the rates are the slow
+    test below; these seeds were chosen as ones where every finding matched (measured)."""
+    for seed in SMOKE_SEEDS:
+        table = verdicts_for(preset_name, seed)
+        wrong = {f: table[f] for f, truth in TRUTH[preset_name].items() if table[f] != truth}
+        assert not wrong, (preset_name, seed, wrong)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("preset_name, finding", CASES)
+@states(FOUND_MATCHES, NOT_FOUND_MATCHES)
 def test_verdicts_match_the_presets_truth(preset_name, finding):
-    if preset_name not in builtin_names():
-        pytest.skip(f"preset {preset_name!r} is not shipped yet")
+    """One finding of one preset over 40 seeds (a claim for each kind of truth).
+
+    seeds reading 'found' where the preset has the effect (built for power 0.8): at least 26 of 40;
+    correct (0.8) passes with probability 0.992; half that power (0.5) fails with probability
+    0.959.
+    seeds reading 'not found' where it has none (a 5% test): at least 34 of 40; correct (0.95)
+    passes with probability 0.996; a 30% false-positive rate fails with probability 0.976.
+    """
     expected = TRUTH[preset_name][finding]
     matches = sum(verdicts_for(preset_name, seed)[finding] == expected for seed in SEEDS)
     print(f"{preset_name} {finding}: {matches} of {len(SEEDS)} seeds match {expected!r}")
-    assert matches >= MINIMUM_MATCHES, f"{matches} of {len(SEEDS)} below {MINIMUM_MATCHES}"
-
-
-def test_tolerance_is_what_the_docstring_states():
-    assert MINIMUM_MATCHES == 12
-    assert stats.binom.cdf(MINIMUM_MATCHES - 1, len(SEEDS), PASS_RATE) < TOLERANCE
+    claim = FOUND_MATCHES if expected == FOUND else NOT_FOUND_MATCHES
+    claim.band.check(matches, f"{preset_name} {finding}: seeds matching {expected!r}")

@@ -118,6 +118,13 @@ NOT_A_RATE = {
     "cli/test_replicate.py::test_analyze_an_spss_file_and_an_edge_list_survey": (
         "one end-to-end run per input format"
     ),
+    "cli/test_simulate_then_analyze.py::"
+    "test_simulate_then_analyze_exits_zero_and_names_the_skipped_model": (
+        "one end-to-end run of simulate then analyze"
+    ),
+    "simulate/test_simulate_outputs.py::test_the_norway_scenario_survey_is_analysed_end_to_end": (
+        "one end-to-end analysis of a simulated survey"
+    ),
     "report/test_report_schema_doc.py::"
     "test_the_schema_page_mentions_every_key_of_the_replicated_study": (
         "a documentation check on one full run"

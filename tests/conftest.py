@@ -34,3 +34,20 @@ def synthetic_frame():
         return _synthetic_frame(preset, seed, firms).copy()
 
     return frame
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """One 2-worker LocalCluster (one thread each, worker processes) for the whole test session."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        env={"OPENBLAS_NUM_THREADS": "1"},
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()

@@ -15,12 +15,13 @@ covariance is ``factor * bread @ meat @ bread`` (or ``factor * bread`` for class
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from buzzpipe.errors import EstimationError
+from buzzpipe.errors import EstimationError, InputError
 
 __all__ = [
     "SandwichPieces",
@@ -28,6 +29,8 @@ __all__ = [
     "meat_from_chunks",
     "stata_factor",
     "assemble",
+    "parse_vcov",
+    "gaussian_loglike",
 ]
 
 
@@ -102,3 +105,22 @@ def assemble(
         meat = sums.T @ sums
     vcov = factor * (bread @ meat @ bread)
     return (vcov + vcov.T) / 2
+
+
+def parse_vcov(vcov: str | Mapping[str, str]) -> tuple[str, str | None]:
+    """("classical" | "robust" | "cluster", cluster column or None) from the ``vcov`` argument."""
+    if isinstance(vcov, str) and vcov in ("classical", "robust"):
+        return vcov, None
+    if isinstance(vcov, Mapping) and set(vcov) == {"cluster"} and isinstance(vcov["cluster"], str):
+        return "cluster", vcov["cluster"]
+    raise InputError(
+        "unknown covariance type",
+        value=vcov,
+        expected="'classical', 'robust' or {'cluster': '<column>'}",
+    )
+
+
+def gaussian_loglike(rss: float, nobs: int, weight_total: float) -> float:
+    """Stata's ``regress`` e(ll); with weights, weights rescaled to sum to N."""
+    rss_normalised = rss * nobs / weight_total
+    return -0.5 * nobs * (np.log(2 * np.pi) + np.log(rss_normalised / nobs) + 1.0)

@@ -23,14 +23,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from formulaic import Formula, model_matrix
+from formulaic import model_matrix
 
 from buzzpipe.errors import InputError
+from buzzpipe.estimate import chunks
+from buzzpipe.estimate.chunks import FORMULA_CONTEXT, parse_outcome
 
 __all__ = ["Design", "build_design", "rebuild_matrix", "FORMULA_CONTEXT"]
 
-# functions a formula may call beyond formulaic's own transforms (C, I, center, scale, ...)
-FORMULA_CONTEXT: dict[str, Any] = {"log": np.log, "exp": np.exp, "sqrt": np.sqrt}
+# rows per block when a design is built block by block (formulaic's cost per call is amortised)
+BUILD_BLOCK_ROWS = 65_536
 
 
 @dataclass
@@ -168,8 +170,13 @@ def build_design(
     weights: str | None = None,
     cluster: str | None = None,
     offset: str | np.ndarray | None = None,
+    block_rows: int = BUILD_BLOCK_ROWS,
 ) -> Design:
-    """The estimation sample and design matrix of ``formula`` on ``data`` (listwise deletion)."""
+    """The estimation sample and design matrix of ``formula`` on ``data`` (listwise deletion).
+
+    The model specification is fixed once from the levels the sample holds, then the design is
+    built block by block into one array (``chunks.py``): no full-size copy beyond that array.
+    """
     if not isinstance(data, pd.DataFrame):
         raise InputError("data must be a pandas DataFrame", value=type(data).__name__)
     if not data.index.is_unique:
@@ -177,17 +184,113 @@ def build_design(
             "the data index has duplicate labels; row ids must identify observations",
             expected="a unique index (reset_index() makes one)",
         )
+    parse_outcome(formula)
+    for column, role in ((weights, "weight"), (cluster, "cluster")):
+        if column is not None:
+            _require_column(data, column, role)
+    if isinstance(offset, str):
+        _require_column(data, offset, "offset")
+    blocked = _build_design_blocked(formula, data, weights, cluster, offset, block_rows)
+    if blocked is not None:
+        return blocked
+    return _build_design_whole(formula, data, weights=weights, cluster=cluster, offset=offset)
+
+
+def _build_design_blocked(
+    formula: str,
+    data: pd.DataFrame,
+    weights: str | None,
+    cluster: str | None,
+    offset: str | np.ndarray | None,
+    block_rows: int,
+) -> Design | None:
+    """The design built per block through a specification fixed once; ``None`` where the whole-
+    data path must run instead (an offset array, a stateful transform such as ``center``, or a
+    formula formulaic cannot evaluate on a few rows)."""
+    if offset is not None and not isinstance(offset, str) or len(data) == 0:
+        return None
     try:
-        parsed = Formula(formula)
-    except Exception as error:
-        raise InputError(f"cannot parse the formula: {error}", value=formula) from None
-    if not hasattr(parsed, "lhs") or len(parsed.lhs) != 1:
-        raise InputError(
-            "the formula needs exactly one outcome left of '~'",
-            value=formula,
-            expected="'outcome ~ regressors'",
+        variables, level_variables, stateful = chunks.head_specification(formula, data.iloc[:256])
+    except InputError:
+        return None
+    if stateful or any(v not in data.columns for v in variables):
+        return None
+    roles = {"weights": weights, "cluster": cluster, "offset": offset}
+    usable = chunks.usable_rows(data, variables, **roles)
+    if not usable.any():
+        return None
+
+    def fix(frame: pd.DataFrame, rows: np.ndarray) -> chunks.ModelSpecification:
+        head = frame.loc[rows].iloc[:64]
+        levels = chunks.level_rows(frame, rows, level_variables)
+        level_frame = frame.loc[frame.index.isin(head.index.union(levels.index))]
+        return chunks.specification(
+            formula,
+            level_frame,
+            variables=variables,
+            level_variables=level_variables,
+            stateful=stateful,
+            **roles,
         )
-    outcome = str(parsed.lhs[0])
+
+    spec = fix(data, usable)
+    X = np.empty((int(usable.sum()), len(spec.names)))
+    for _attempt in range(2):
+        filled, parts = 0, []
+        for start in range(0, len(data), block_rows):
+            chunk = chunks.build_chunk(
+                spec, data.iloc[start : start + block_rows], first_row=start, out=X[filled:]
+            )
+            filled += chunk.nobs
+            parts.append(chunk)
+        positions = np.concatenate([part.row_ids for part in parts])
+        if filled == X.shape[0]:
+            break
+        # rows left out by a transform (log(0), log(-1)): Stata treats them as missing, and the
+        # levels are those of the rows that remain
+        kept = np.zeros(len(data), dtype=bool)
+        kept[positions] = True
+        refixed = fix(data, kept)
+        if refixed.names == spec.names:
+            break
+        spec = replace(refixed, excluded=np.concatenate([part.nonfinite for part in parts]))
+        X = np.empty((int(usable.sum()), len(spec.names)))
+    X = X[:filled]
+    y = np.concatenate([part.y for part in parts])
+    clusters = labels = None
+    if cluster is not None:
+        clusters, labels = pd.factorize(data[cluster].to_numpy()[positions], sort=True)
+        clusters, labels = clusters.astype(np.intp), np.asarray(labels)
+    return Design(
+        formula=formula,
+        outcome=spec.outcome,
+        y=y,
+        X=X,
+        names=list(spec.names),
+        row_ids=data.index[positions],
+        n_dropped_missing=int(len(data) - filled),
+        model_spec=spec.specs.rhs,
+        outcome_spec=spec.specs.lhs,
+        weights=None if weights is None else np.concatenate([p.weights for p in parts]),
+        weights_name=weights,
+        clusters=clusters,
+        cluster_labels=labels,
+        cluster_name=cluster,
+        offset=None if offset is None else np.concatenate([p.offset for p in parts]),
+        offset_name=offset,
+    )
+
+
+def _build_design_whole(
+    formula: str,
+    data: pd.DataFrame,
+    *,
+    weights: str | None = None,
+    cluster: str | None = None,
+    offset: str | np.ndarray | None = None,
+) -> Design:
+    """The design materialised from the whole data at once (offset arrays, stateful transforms)."""
+    outcome = parse_outcome(formula)
 
     usable = pd.Series(True, index=data.index)
     for column, role in ((weights, "weight"), (cluster, "cluster")):

@@ -29,6 +29,9 @@ __all__ = [
     "FEW_CLUSTERS",
 ]
 
+# rows whose fitted probability of the observed outcome is this close to 1 are "completely
+# determined" (Stata's note)
+DETERMINED = 1e-10
 # below this many clusters, cluster-robust errors are unreliable (Cameron and Miller 2015)
 FEW_CLUSTERS = 30
 # 1 - R^2 of a column on the columns before it below this: the column is collinear
@@ -190,25 +193,7 @@ def indicator_separation(
     notes: list[str] = []
     cells = indicator_cells(X, y, weights)
     while True:
-        found = None
-        # the 0 cell's counts are totals minus the 1 cell's: zero up to rounding of the sums
-        tolerance = 1e-9 * (cells["total_success"] + cells["total_failure"])
-        for j, name in enumerate(names):
-            if name == "Intercept" or name in omitted or not cells["indicator"][j]:
-                continue
-            s1, f1 = cells["ones_success"][j], cells["ones_failure"][j]
-            s0, f0 = cells["total_success"] - s1, cells["total_failure"] - f1
-            for condition, candidate in (
-                (s1 == 0 and f1 > 0, (j, 1.0, "!= 0", "failure")),
-                (f1 == 0 and s1 > 0, (j, 1.0, "!= 0", "success")),
-                (f0 <= tolerance and s0 > tolerance, (j, 0.0, "== 0", "success")),
-                (s0 <= tolerance and f0 > tolerance, (j, 0.0, "== 0", "failure")),
-            ):
-                if condition and candidate[3] in labels:
-                    found = candidate
-                    break
-            if found:
-                break
+        found = separated_cell(cells, names, omitted, labels)
         if found is None:
             return keep, omitted, notes
         j, value, relation, result = found
@@ -258,6 +243,29 @@ def reference_separation(
             )
             keep &= ~cell
     return keep, notes
+
+
+def separated_cell(
+    cells: dict, names: list[str], omitted: list[str], labels: dict[str, str]
+) -> tuple[int, float, str, str] | None:
+    """The first indicator cell holding only successes or only failures (see
+    :func:`indicator_separation`): (column, cell value, relation, outcome) or ``None``."""
+    # the 0 cell's counts are totals minus the 1 cell's: zero up to rounding of the sums
+    tolerance = 1e-9 * (cells["total_success"] + cells["total_failure"])
+    for j, name in enumerate(names):
+        if name == "Intercept" or name in omitted or not cells["indicator"][j]:
+            continue
+        s1, f1 = cells["ones_success"][j], cells["ones_failure"][j]
+        s0, f0 = cells["total_success"] - s1, cells["total_failure"] - f1
+        for condition, candidate in (
+            (s1 == 0 and f1 > 0, (j, 1.0, "!= 0", "failure")),
+            (f1 == 0 and s1 > 0, (j, 1.0, "!= 0", "success")),
+            (f0 <= tolerance and s0 > tolerance, (j, 0.0, "== 0", "success")),
+            (s0 <= tolerance and f0 > tolerance, (j, 0.0, "== 0", "failure")),
+        ):
+            if condition and candidate[3] in labels:
+                return candidate
+    return None
 
 
 def continuous_separation(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from os import PathLike
 
 import numpy as np
 import pandas as pd
@@ -29,9 +30,14 @@ from buzzpipe.estimate.covariance import (
     SandwichPieces,
     assemble,
     invert_information,
+    parse_vcov,
     stata_factor,
 )
+from buzzpipe.estimate.covariance import (
+    gaussian_loglike as _gaussian_loglike,
+)
 from buzzpipe.estimate.design import Design, build_design
+from buzzpipe.estimate.diagnostics import DETERMINED
 from buzzpipe.estimate.families import Family, OrderedLogit, get_family
 from buzzpipe.estimate.kernel import blas_threads, block_sums
 from buzzpipe.estimate.newton import NewtonResult, newton, row_blocks
@@ -39,23 +45,8 @@ from buzzpipe.estimate.result import Fit
 
 __all__ = ["fit", "fit_design", "prepare_design", "parse_vcov"]
 
-# rows whose fitted probability of the observed outcome is this close to 1 are "completely
-# determined" (Stata's note); the separation linear program runs on designs up to LP_MAX_ROWS
-DETERMINED = 1e-10
+# the separation linear program runs on designs up to LP_MAX_ROWS (DETERMINED: diagnostics.py)
 LP_MAX_ROWS = 200_000
-
-
-def parse_vcov(vcov: str | Mapping[str, str]) -> tuple[str, str | None]:
-    """("classical" | "robust" | "cluster", cluster column or None) from the ``vcov`` argument."""
-    if isinstance(vcov, str) and vcov in ("classical", "robust"):
-        return vcov, None
-    if isinstance(vcov, Mapping) and set(vcov) == {"cluster"} and isinstance(vcov["cluster"], str):
-        return "cluster", vcov["cluster"]
-    raise InputError(
-        "unknown covariance type",
-        value=vcov,
-        expected="'classical', 'robust' or {'cluster': '<column>'}",
-    )
 
 
 def prepare_design(design: Design, family: Family) -> tuple[Design, Family, list[str]]:
@@ -311,12 +302,6 @@ def _null_loglike(family: Family, design: Design, tol: float, max_iter: int) -> 
     return llf, -2.0 * llf
 
 
-def _gaussian_loglike(rss: float, nobs: int, weight_total: float) -> float:
-    """Stata's ``regress`` e(ll); with weights, weights rescaled to sum to N."""
-    rss_normalised = rss * nobs / weight_total
-    return -0.5 * nobs * (np.log(2 * np.pi) + np.log(rss_normalised / nobs) + 1.0)
-
-
 def _sandwich_pieces(
     family: Family, design: Design, params: np.ndarray, vcov_type: str
 ) -> SandwichPieces:
@@ -494,7 +479,7 @@ def _fit_design(
 
 def fit(
     formula: str,
-    data: pd.DataFrame,
+    data: pd.DataFrame | str | PathLike,  # or a dask DataFrame
     family: str = "logit",
     vcov: str | Mapping[str, str] = "classical",
     weights: str | None = None,
@@ -502,6 +487,8 @@ def fit(
     offset: str | np.ndarray | None = None,
     tol: float = 1e-8,
     max_iter: int = 100,
+    engine: str | None = None,
+    scheduler: str | None = None,
 ) -> Fit:
     """Fit a logit, probit, ordered logit or linear probability model as Stata would.
 
@@ -510,7 +497,7 @@ def fit(
     formula : str
         A formulaic formula, ``"outcome ~ terms"``: ``log(x)``, ``C(industry)`` (factor, the
         lowest code as reference), ``a:b`` and ``a*b`` interactions.
-    data : pandas.DataFrame
+    data : pandas.DataFrame, Parquet path (file, folder or glob) or dask DataFrame
         One row per observation; rows with a missing value in a used column are left out
         (listwise deletion), as Stata does.
     family : {"logit", "probit", "ologit", "lpm"}, default "logit"
@@ -526,6 +513,12 @@ def fit(
         Convergence tolerance of the Newton steps (scaled gradient).
     max_iter : int, default 100
         The most Newton steps before the fit is declared not converged.
+    engine : {"memory", "stream", "dask"}, optional
+        "stream" reads Parquet row groups one at a time; "dask" sums over partitions on the
+        cluster at ``scheduler`` (or $DASK_SCHEDULER_ADDRESS, else a local one). By default
+        "stream" for a path, "dask" for a dask DataFrame, else "memory" (docs/scale.md).
+    scheduler : str, optional
+        A Dask scheduler address, ``tcp://host:port``.
 
     Returns
     -------
@@ -556,6 +549,17 @@ def fit(
     breadth_international    0.097
     log(employees)           0.153
     """
+    from buzzpipe.estimate import engines
+
+    engine = engines.check_engine(engine or engines.default_engine(data))
+    if engine != "memory":
+        from buzzpipe.estimate.streamed import fit_source
+
+        source = engines.source_for(data, engine, scheduler=scheduler)
+        return fit_source(
+            formula, source, family, vcov, weights, offset=offset, tol=tol, max_iter=max_iter
+        )
+    data = engines.load_frame(data)
     vcov_type, cluster = parse_vcov(vcov)
     family_model = get_family(family)
     if weights is not None and vcov_type == "classical":

@@ -121,6 +121,7 @@ def newton(
     tol: float = 1e-8,
     max_iter: int = 100,
     initial: tuple[float, np.ndarray, np.ndarray] | None = None,
+    sums: Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]] | None = None,
 ) -> NewtonResult:
     """Maximise the summed log-likelihood from ``start``.
 
@@ -128,11 +129,18 @@ def newton(
     (Newton converges quadratically, so the estimate after that step is accurate far below
     ``tol``; the step is taken without another pass over the data) or when the Newton decrement
     g'(-H)^{-1}g falls below ``tol**2``. ``initial`` = (llf, gradient, Hessian) at ``start``
-    saves the first pass when the caller already knows them.
+    saves the first pass when the caller already knows them. ``sums(params)`` = (llf, gradient,
+    Hessian), when given, replaces the pass over ``source`` (an engine that sums elsewhere: the
+    Dask partitions, ``streamed.py``).
     """
+    if sums is None:
+
+        def sums(params: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+            return accumulate(family, params, source)
+
     params = np.array(start, dtype=np.float64)
     if initial is None:
-        llf, gradient, hessian = accumulate(family, params, source)
+        llf, gradient, hessian = sums(params)
     else:  # the caller knows the sums at the start (see fitting.initial_evaluation)
         llf, gradient, hessian = initial
     if not np.isfinite(llf):
@@ -151,7 +159,7 @@ def newton(
         scale = 1.0
         for _halving in range(40):
             trial = params + scale * step
-            trial_llf, trial_gradient, trial_hessian = accumulate(family, trial, source)
+            trial_llf, trial_gradient, trial_hessian = sums(trial)
             # accept any non-decrease up to rounding of the sum
             if np.isfinite(trial_llf) and trial_llf >= llf - 1e-12 * max(1.0, abs(llf)):
                 break

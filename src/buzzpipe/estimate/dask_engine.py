@@ -1,0 +1,207 @@
+"""``engine="dask"``: the per-chunk sums mapped over partitions and tree-reduced on a cluster.
+
+::
+
+    client = connect()                         # DASK_SCHEDULER_ADDRESS, or a LocalCluster
+    source = DaskSource("firms/", client)      # Parquet row groups, or a dask DataFrame
+    fit_source(formula, source, ...)           # streamed.py: the same fit as in memory
+
+Each partition's design is built on a worker from the fixed model specification and kept there
+(persisted); a Newton step sends the parameters out and gets p x p sums back, added pairwise in
+a fixed tree (the same tree as ``sources.tree_combine``, so the order of additions, and hence the
+answer, does not depend on which worker ran what). Nothing row-sized comes back to the client but
+the estimation sample's row ids at the end. A worker lost mid-fit costs a recomputation of its
+partitions, not a different answer; ``fault_at_task`` (tests) makes the worker that runs the k-th
+task exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from buzzpipe.errors import InputError
+from buzzpipe.estimate.chunks import build_chunk
+from buzzpipe.estimate.sources import combine, parquet_files, read_row_group
+
+__all__ = ["connect", "DaskSource", "SCHEDULER_VARIABLE"]
+
+SCHEDULER_VARIABLE = "DASK_SCHEDULER_ADDRESS"
+_LOCAL: dict[str, Any] = {}
+
+
+def connect(scheduler: str | None = None, *, n_workers: int | None = None, quiet: bool = False):
+    """A distributed Client: ``scheduler`` (tcp://host:port), else $DASK_SCHEDULER_ADDRESS, else
+    the client already running in this process, else a LocalCluster on this machine (one thread
+    per worker process, BLAS pinned to one thread; its dashboard link is printed)."""
+    from distributed import Client, LocalCluster
+
+    address = scheduler or os.environ.get(SCHEDULER_VARIABLE)
+    if address:
+        try:
+            return Client(address, timeout="20s")
+        except Exception as error:
+            raise InputError(
+                f"cannot reach the Dask scheduler ({error})".splitlines()[0], value=address
+            ) from None
+    try:
+        from distributed import get_client
+
+        return get_client()
+    except ValueError:
+        pass
+    if "client" not in _LOCAL:
+        cluster = LocalCluster(
+            n_workers=n_workers or min(os.cpu_count() or 1, 4),
+            threads_per_worker=1,
+            processes=True,
+            env={"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+        )
+        _LOCAL["cluster"], _LOCAL["client"] = cluster, Client(cluster)
+        atexit.register(_close_local)
+        if not quiet:
+            print(f"dask: local cluster, dashboard {cluster.dashboard_link}", file=sys.stderr)
+    return _LOCAL["client"]
+
+
+def _close_local() -> None:
+    client, cluster = _LOCAL.pop("client", None), _LOCAL.pop("cluster", None)
+    if client is not None:
+        client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def _claim_ticket(folder: str) -> int:
+    """The next task number, claimed atomically across worker processes (files in ``folder``)."""
+    number = 1
+    while True:
+        try:
+            os.close(os.open(os.path.join(folder, f"task-{number}"), os.O_CREAT | os.O_EXCL))
+            return number
+        except FileExistsError:
+            number += 1
+
+
+def _task(function: Callable, item: Any, fault: tuple[int, str] | None, *args) -> Any:
+    if fault is not None and _claim_ticket(fault[1]) == fault[0]:
+        os._exit(70)  # the injected worker loss: the process dies mid-task
+    return function(item, *args)
+
+
+def _frame_task(function, frame, fault, where, first_row, *args):
+    return _task(lambda f, *a: function(f, where, first_row, *a), frame, fault, *args)
+
+
+def _design(spec, frame, where: str, first_row: int):
+    return build_chunk(spec, frame, where=where, first_row=first_row)
+
+
+def _select(frame: pd.DataFrame, columns: list[str] | None) -> pd.DataFrame:
+    frame = frame if columns is None else frame[columns]
+    return frame.reset_index(drop=True)
+
+
+class DaskSource:
+    """Partitions on a Dask cluster: Parquet row groups (``path``) or a dask DataFrame."""
+
+    engine = "dask"
+
+    def __init__(
+        self,
+        data: Any,
+        client=None,
+        *,
+        persist: bool = True,
+        fault_at_task: int | None = None,
+        fault_folder: str | None = None,
+    ) -> None:
+        from dask import delayed
+
+        self.client = client if client is not None else connect()
+        self.persist = persist
+        self.fault = None if fault_at_task is None else (int(fault_at_task), str(fault_folder))
+        self._designs: tuple[Any, list] | None = None
+        self.parts: list[tuple[Callable[[list[str] | None], Any], str, int]] = []
+        if hasattr(data, "to_delayed") and hasattr(data, "npartitions"):
+            lengths = self.client.compute(data.map_partitions(len)).result().tolist()
+            first = 0
+            for number, (part, length) in enumerate(zip(data.to_delayed(), lengths, strict=True)):
+                self.parts.append(
+                    (
+                        lambda columns, part=part: delayed(_select)(part, columns),
+                        f"partition {number}",
+                        first,
+                    )
+                )
+                first += int(length)
+        else:
+            from buzzpipe.estimate.sources import ParquetSource
+
+            streamed = ParquetSource(parquet_files(data))
+            for file, group, first in streamed.parts:
+                self.parts.append(
+                    (
+                        lambda columns, file=file, group=group: delayed(read_row_group)(
+                            file, group, columns
+                        ),
+                        f"{file}, row group {group}",
+                        first,
+                    )
+                )
+        if not self.parts:
+            raise InputError("the data have no partitions")
+
+    def _reduce(self, tasks: list) -> Any:
+        from dask import delayed
+
+        while len(tasks) > 1:
+            paired = [
+                delayed(combine, pure=True)(tasks[i], tasks[i + 1])
+                for i in range(0, len(tasks) - 1, 2)
+            ]
+            if len(tasks) % 2:
+                paired.append(tasks[-1])
+            tasks = paired
+        return self.client.compute(tasks[0]).result()
+
+    def map_reduce(self, function: Callable, *args, columns: list[str] | None = None) -> Any:
+        from dask import delayed
+
+        return self._reduce(
+            [
+                delayed(_frame_task)(function, load(columns), self.fault, where, first, *args)
+                for load, where, first in self.parts
+            ]
+        )
+
+    def designs(self, spec) -> list:
+        """The partitions' designs for ``spec``, built on the workers (and kept there)."""
+        from dask import delayed
+
+        if self._designs is not None and self._designs[0] is spec:
+            return self._designs[1]
+        built = [
+            delayed(_design)(spec, load(spec.columns), where, first)
+            for load, where, first in self.parts
+        ]
+        if self.persist:
+            built = list(self.client.persist(built))
+        self._designs = (spec, built)
+        return built
+
+    def map_designs(self, spec, function: Callable, *args) -> Any:
+        from dask import delayed
+
+        return self._reduce(
+            [delayed(_task)(function, design, self.fault, *args) for design in self.designs(spec)]
+        )
+
+    def head(self, rows: int = 256) -> pd.DataFrame:
+        load, _where, _first = self.parts[0]
+        return self.client.compute(load(None)).result().iloc[:rows]

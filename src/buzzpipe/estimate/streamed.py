@@ -1,0 +1,450 @@
+"""The fit over chunks: Parquet row groups streamed on one machine, or Dask partitions.
+
+Every pass over the data is ``source.map_designs(spec, function, ...)``: each chunk's design is
+built from its rows alone through the specification fixed once (``chunks.py``), ``function``
+returns p x p (or smaller) sums, and the sums are added in a fixed tree. Nothing of the data
+outlives a pass; the fit keeps the estimation sample's row ids (global row positions).
+
+Passes: (1) levels: one row per distinct value of each categorical variable; (2) the sample's
+summaries: X'WX (collinearity, Stata's order), indicator cells (perfect prediction), outcome
+values, weight and cluster totals; (3) Newton steps, one pass each (``newton.py``); (4) at the
+estimate: the robust meat, the cluster score sums (G x k) and the determined rows. The answer
+equals the in-memory fit's to rounding (1e-10 is tested) for logit, probit, ordered logit and the
+LPM, with weights, offsets and clusters.
+
+Differences from the in-memory fit, all on data it would change: a perfectly predicting
+indicator cell is an error here (in memory Stata's rule drops its rows and the term), and a
+non-converging fit is not searched for a separating combination of regressors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from buzzpipe.errors import EstimationError, InputError
+from buzzpipe.estimate import chunks, diagnostics
+from buzzpipe.estimate.covariance import (
+    SandwichPieces,
+    assemble,
+    gaussian_loglike,
+    invert_information,
+    parse_vcov,
+    stata_factor,
+)
+from buzzpipe.estimate.diagnostics import DETERMINED
+from buzzpipe.estimate.families import Family, OrderedLogit, get_family
+from buzzpipe.estimate.kernel import block_sums
+from buzzpipe.estimate.newton import newton
+from buzzpipe.estimate.result import Fit
+
+__all__ = ["fit_source"]
+
+
+# ---- per-chunk functions (module level: Dask ships them to workers) ----
+
+
+def scan_levels(frame, where, first_row, variables, level_variables, roles) -> dict:
+    usable = chunks.usable_rows(frame, variables, where=where, **roles)
+    levels = chunks.level_rows(frame, usable, level_variables)
+    return {"levels": [levels, frame.loc[usable].iloc[:8]], "rows": len(frame)}
+
+
+def summarise(chunk: chunks.DesignChunk) -> dict:
+    X, y = chunk.X, chunk.y
+    w = np.ones(y.shape[0]) if chunk.weights is None else chunk.weights
+    values, codes = np.unique(y, return_inverse=True)
+    totals = np.bincount(codes, weights=w, minlength=values.size)
+    result = {
+        "nobs": chunk.nobs,
+        "usable": chunk.n_usable,
+        "rows": chunk.n_rows,
+        "gram": diagnostics.cross_products(X, chunk.weights),
+        "not_indicator": (~((X == 0.0) | (X == 1.0)).all(axis=0)).astype(np.int64),
+        "outcomes": dict(zip(values.tolist(), totals.tolist(), strict=True)),
+        "wsum": float(w.sum()),
+        "wy": float(w @ y),
+        "wyy": float(w @ (y * y)),
+        "nonfinite": set(chunk.nonfinite.tolist()),
+        "levels": [] if chunk.level_rows is None else [chunk.level_rows],
+        "clusters": set() if chunk.cluster_values is None else set(chunk.cluster_values.tolist()),
+    }
+    if X.shape[0]:
+        result["ones"] = X.T @ np.column_stack([w * y, w * (1.0 - y)])
+    return result
+
+
+def ordinal_cells(chunk: chunks.DesignChunk, lowest: float, highest: float) -> dict:
+    w = np.ones(chunk.nobs) if chunk.weights is None else chunk.weights
+    above = (chunk.y > lowest).astype(np.float64)
+    top = (chunk.y == highest).astype(np.float64)
+    X = chunk.X
+    return {
+        "above": X.T @ np.column_stack([w * above, w * (1.0 - above)]),
+        "top": X.T @ np.column_stack([w * top, w * (1.0 - top)]),
+        "above_total": np.array([w @ above, w @ (1.0 - above)]),
+        "top_total": np.array([w @ top, w @ (1.0 - top)]),
+    }
+
+
+def loglike(chunk: chunks.DesignChunk, family: Family, params: np.ndarray, null: bool = False):
+    if chunk.nobs == 0:
+        return None
+    X = chunk.X
+    if null:
+        X = np.ones((chunk.nobs, 0 if isinstance(family, OrderedLogit) else params.shape[0]))
+    if null:
+        sums = block_sums(family, params, X, chunk.y, chunk.weights, chunk.offset)
+    else:
+        sums = chunk.sums(family, params)
+    return sums.llf, sums.gradient, sums.hessian
+
+
+def at_estimate(
+    chunk: chunks.DesignChunk, family: Family, params: np.ndarray, vcov_type: str, n_clusters: int
+) -> dict:
+    result: dict[str, Any] = {"row_ids": [chunk.row_ids]}
+    if chunk.nobs and vcov_type != "classical":
+        cluster = vcov_type == "cluster"
+        sums = chunk.sums(
+            family,
+            params,
+            hessian=False,
+            meat=not cluster,
+            cluster_codes=chunk.clusters if cluster else None,
+            n_clusters=n_clusters if cluster else 0,
+            need_loglike=False,
+        )
+        result["meat"] = sums.meat
+        result["cluster_sums"] = sums.cluster_score_sums
+    if family.uses_t:
+        residual = chunk.y - family.predict(params, chunk.X, chunk.offset)
+        result["rss"] = float(residual @ residual)
+    determined = _determined(chunk, family, params)
+    if determined is not None:
+        result["determined"] = np.array([determined.sum(), chunk.y[determined].sum()])
+    return result
+
+
+def _determined(chunk, family, params) -> np.ndarray | None:
+    if isinstance(family, OrderedLogit):
+        probabilities = family.predict(params, chunk.X, chunk.offset)
+        observed = probabilities[np.arange(chunk.nobs), chunk.y.astype(np.intp)]
+        return observed > 1 - DETERMINED
+    if family.name not in ("logit", "probit"):
+        return None
+    bound = (
+        special.logit(1 - DETERMINED) if family.name == "logit" else special.ndtri(1 - DETERMINED)
+    )
+    eta = chunk.X @ params
+    if chunk.offset is not None:
+        eta = eta + chunk.offset
+    return np.where(chunk.y == 1, eta > bound, eta < -bound)
+
+
+# ---- the fit ----
+
+
+def _sums(family: Family, source, spec, null: bool = False):
+    """``newton``'s pass: (llf, gradient, Hessian) at ``params`` summed over the source."""
+
+    def sums(params: np.ndarray):
+        return source.map_designs(spec, loglike, family, params, null)
+
+    return sums
+
+
+def _specification(formula, source, roles) -> tuple[chunks.ModelSpecification, dict]:
+    head = source.head(256)
+    missing = [column for column in roles.values() if column and column not in head.columns]
+    if missing:
+        role = next(role for role, column in roles.items() if column == missing[0])
+        raise InputError(
+            f"the {role.rstrip('s')} column is not in the data",
+            column=missing[0],
+            expected="an existing column",
+        )
+    variables, level_variables, stateful = chunks.head_specification(formula, head)
+    if stateful:
+        raise InputError(
+            "a stateful transform (center, scale, ...) cannot be learnt chunk by chunk",
+            value=formula,
+            expected="plain terms, or engine='memory'",
+        )
+    scanned = source.map_reduce(
+        scan_levels, variables, level_variables, roles, columns=_columns(variables, roles)
+    )
+    options = dict(variables=variables, level_variables=level_variables, stateful=False, **roles)
+    spec = chunks.specification(formula, pd.concat(scanned["levels"]), **options)
+    summary = source.map_designs(spec, summarise)
+    if summary["usable"] != summary["nobs"] and summary["levels"]:
+        # rows left out by a transform (log(0)): the levels are those of the rows that remain
+        refixed = chunks.specification(formula, pd.concat(summary["levels"]), **options)
+        if refixed.names != spec.names:
+            excluded = np.array(sorted(summary["nonfinite"]), dtype=np.int64)
+            spec = chunks.with_estimation(refixed, excluded=excluded)
+            summary = source.map_designs(spec, summarise)
+    summary["rows_total"] = scanned["rows"]
+    return spec, summary
+
+
+def _columns(variables, roles) -> list[str]:
+    return list(dict.fromkeys([*variables, *(c for c in roles.values() if c is not None)]))
+
+
+def _prepare(
+    spec, summary, family: Family, source
+) -> tuple[chunks.ModelSpecification, Family, list]:
+    notes: list[str] = []
+    n_missing = summary["rows_total"] - summary["nobs"]
+    if n_missing:
+        notes.append(
+            f"{n_missing} observations deleted (missing values, non-finite transforms or zero "
+            "weight)"
+        )
+    values = np.array(sorted(summary["outcomes"]), dtype=np.float64)
+    if summary["nobs"] == 0:
+        raise EstimationError(f"no observations left to estimate the model of {spec.outcome!r}")
+    if family.binary:
+        diagnostics.check_binary_outcome(
+            values, pd.Index(["(streamed)"] * values.size), spec.outcome
+        )
+    names = list(spec.names)
+    dropped = diagnostics.collinear_columns(np.zeros((0, len(names))), names, gram=summary["gram"])
+    notes.extend(f"{name} omitted because of collinearity" for name in dropped)
+    keep = [j for j, name in enumerate(names) if name not in dropped]
+    kept_names = [names[j] for j in keep]
+    cells_sets = []
+    if family.name in ("logit", "probit"):
+        cells_sets.append(
+            (
+                summary["ones"],
+                values.size and np.array([summary["wy"], summary["wsum"] - summary["wy"]]),
+                None,
+            )
+        )
+    if isinstance(family, OrderedLogit):
+        if values.size < 2:
+            raise EstimationError(
+                f"outcome {spec.outcome!r} does not vary in the estimation sample"
+            )
+        cells = source.map_designs(spec, ordinal_cells, values[0], values[-1])
+        labels_low = {"failure": f"{spec.outcome} = {values[0]:g}"}
+        labels_high = {"success": f"{spec.outcome} = {values[-1]:g}"}
+        cells_sets.append((cells["above"], cells["above_total"], labels_low))
+        cells_sets.append((cells["top"], cells["top_total"], labels_high))
+    for ones, totals, labels in cells_sets:
+        indicator = summary["not_indicator"] == 0
+        cell = {
+            "indicator": indicator[keep],
+            "ones_success": ones[keep, 0],
+            "ones_failure": ones[keep, 1],
+            "total_success": float(totals[0]),
+            "total_failure": float(totals[1]),
+        }
+        found = diagnostics.separated_cell(
+            cell, kept_names, [], labels or {"success": "success", "failure": "failure"}
+        )
+        if found is not None:
+            raise EstimationError(
+                f"{kept_names[found[0]]} {found[2]} predicts {found[3]} perfectly: streamed and "
+                "Dask fits do not drop perfectly predicted cells (fit in memory, which drops them "
+                "as Stata does, or drop or merge that term)"
+            )
+    ordinal = None
+    if isinstance(family, OrderedLogit):
+        ordinal = values
+        family = family.with_categories(tuple(values.tolist()))
+        keep = [j for j in keep if names[j] != "Intercept"]
+    if not keep and not isinstance(family, OrderedLogit):
+        raise EstimationError("no regressors left to estimate")
+    labels = None
+    if spec.cluster is not None:
+        labels = np.array(sorted(summary["clusters"]))
+    spec = chunks.with_estimation(
+        spec, keep_columns=keep, ordinal_values=ordinal, cluster_labels=labels
+    )
+    return spec, family, notes
+
+
+def _start(family: Family, spec, summary) -> np.ndarray:
+    names = spec.estimated_names
+    if isinstance(family, OrderedLogit):
+        shares = np.array([summary["outcomes"][v] for v in sorted(summary["outcomes"])])
+        cumulative = np.cumsum(shares)[:-1] / shares.sum()
+        return np.concatenate([np.zeros(len(names)), special.logit(cumulative)])
+    start = np.zeros(len(names))
+    if family.name in ("logit", "probit") and "Intercept" in names:
+        share = float(np.clip(summary["wy"] / summary["wsum"], 1e-6, 1 - 1e-6))
+        link = special.logit if family.name == "logit" else special.ndtri
+        start[names.index("Intercept")] = link(share)
+    return start
+
+
+def _null(family, spec, summary, source, tol, max_iter) -> tuple[float, float]:
+    total = summary["wsum"]
+    intercept = "Intercept" in spec.estimated_names or isinstance(family, OrderedLogit)
+    if spec.offset is None and intercept:
+        if family.name in ("logit", "probit"):
+            share = summary["wy"] / total
+            llf = float(total * (share * np.log(share) + (1 - share) * np.log1p(-share)))
+            return llf, -2.0 * llf
+        if isinstance(family, OrderedLogit):
+            shares = np.array([summary["outcomes"][v] for v in sorted(summary["outcomes"])])
+            shares = shares[shares > 0] / total
+            llf = float(total * (shares * np.log(shares)).sum())
+            return llf, -2.0 * llf
+        if family.uses_t:
+            rss = summary["wyy"] - summary["wy"] ** 2 / total
+            return -0.5 * rss, rss
+    columns = 1 if intercept and not isinstance(family, OrderedLogit) else 0
+    if isinstance(family, OrderedLogit):
+        start = _start(family, chunks.with_estimation(spec, keep_columns=[]), summary)
+    else:
+        start = np.zeros(columns)
+        if columns and family.name in ("logit", "probit"):
+            share = float(np.clip(summary["wy"] / total, 1e-6, 1 - 1e-6))
+            start[0] = (special.logit if family.name == "logit" else special.ndtri)(share)
+    sums = _sums(family, source, spec, null=True)
+    if not intercept:
+        llf = sums(start)[0]
+        return llf, -2.0 * llf
+    result = newton(family, [], start, tol=tol, max_iter=max_iter, sums=sums)
+    if not result.converged:
+        raise EstimationError("the constant-only model did not converge")
+    return result.llf, -2.0 * result.llf
+
+
+def fit_source(
+    formula: str,
+    source,
+    family: str = "logit",
+    vcov="classical",
+    weights: str | None = None,
+    *,
+    offset: str | None = None,
+    tol: float = 1e-8,
+    max_iter: int = 100,
+) -> Fit:
+    """``fit`` over a chunk source (``sources.py``, ``dask_engine.py``): same arguments, except
+    that an offset is a column name."""
+    vcov_type, cluster = parse_vcov(vcov)
+    family_model = get_family(family)
+    if weights is not None and vcov_type == "classical":
+        raise InputError(
+            "sampling weights (Stata's pweight) need robust or cluster standard errors",
+            column=weights,
+            expected="vcov='robust' or vcov={'cluster': '<column>'}",
+        )
+    if offset is not None and not isinstance(offset, str):
+        raise InputError(
+            "a streamed or Dask fit takes its offset from a column",
+            expected="offset='<column>'",
+        )
+    roles = {"weights": weights, "cluster": cluster, "offset": offset}
+    spec, summary = _specification(formula, source, roles)
+    spec, family_model, notes = _prepare(spec, summary, family_model, source)
+    names = spec.estimated_names
+    k = family_model.n_params(len(names))
+    nobs = int(summary["nobs"])
+    if nobs <= k:
+        raise EstimationError(
+            f"{nobs} observations are too few for {k} parameters in the model of {spec.outcome!r}"
+        )
+    start = _start(family_model, spec, summary)
+    sums = _sums(family_model, source, spec)
+    result = newton(family_model, [], start, tol=tol, max_iter=max_iter, sums=sums)
+    if not result.converged:
+        raise EstimationError(
+            f"the {family_model.name} model of {spec.outcome!r} did not converge after "
+            f"{result.iterations} iterations ({result.message}); estimates are not reported "
+            "(check for separation, scaling or collinearity, or raise max_iter)"
+        )
+    params = result.params
+    all_names = names + (
+        [f"cut{j}" for j in range(1, family_model.n_categories)]
+        if isinstance(family_model, OrderedLogit)
+        else []
+    )
+    bread = invert_information(result.hessian, all_names)
+    n_clusters = None if spec.cluster_labels is None else len(spec.cluster_labels)
+    final = source.map_designs(spec, at_estimate, family_model, params, vcov_type, n_clusters or 0)
+    determined = final.get("determined")
+    if determined is not None and determined[0] > 0:
+        if isinstance(family_model, OrderedLogit):
+            notes.append(
+                f"{int(determined[0])} observations completely determined: some coefficients "
+                "may be infinite (separation); check the cells of the terms with huge estimates"
+            )
+        else:
+            successes = int(determined[1])
+            notes.append(
+                f"{int(determined[0]) - successes} failures and {successes} successes completely "
+                "determined"
+            )
+    joint_tests_possible = True
+    if vcov_type == "cluster":
+        notes.extend(diagnostics.cluster_notes(n_clusters, k, cluster))
+        joint_tests_possible = n_clusters > k
+    weight_total = float(summary["wsum"])
+    residual_variance = None
+    r2 = float("nan")
+    llf = result.llf
+    null_llf, null_rss = _null(family_model, spec, summary, source, tol, max_iter)
+    if family_model.uses_t:
+        rss = -2.0 * result.llf
+        residual_variance = float(final["rss"]) / (nobs - k)
+        llf = gaussian_loglike(rss, nobs, weight_total)
+        null_llf = gaussian_loglike(null_rss, nobs, weight_total)
+        r2 = 1.0 - rss / null_rss
+    factor = stata_factor(
+        vcov_type,
+        uses_t=family_model.uses_t,
+        nobs=nobs,
+        n_params=k,
+        n_clusters=n_clusters,
+        residual_variance=residual_variance,
+    )
+    meat = final.get("meat")
+    pieces = SandwichPieces(meat=meat, cluster_score_sums=final.get("cluster_sums"))
+    covariance = assemble(vcov_type, bread, pieces, factor)
+    if vcov_type == "cluster":
+        meat = pieces.cluster_score_sums.T @ pieces.cluster_score_sums
+    index = pd.Index(all_names, dtype=object)
+    return Fit(
+        family=family_model.name,
+        formula=formula,
+        outcome=spec.outcome,
+        params=pd.Series(params, index=index, name="coef"),
+        vcov=pd.DataFrame(covariance, index=index, columns=index),
+        llf=float(llf),
+        llnull=float(null_llf),
+        nobs=nobs,
+        df_model=len([name for name in names if name != "Intercept"]),
+        df_resid=nobs - k,
+        iterations=result.iterations,
+        converged=result.converged,
+        vcov_type=vcov_type,
+        cluster_var=cluster if vcov_type == "cluster" else None,
+        n_clusters=n_clusters if vcov_type == "cluster" else None,
+        uses_t=family_model.uses_t,
+        bread=bread,
+        meat=meat,
+        cluster_score_sums=pieces.cluster_score_sums if vcov_type == "cluster" else None,
+        vcov_factor=factor,
+        row_ids=pd.Index(np.concatenate(final["row_ids"])),
+        model_spec=spec.specs.rhs,
+        outcome_spec=spec.specs.lhs,
+        x_names=list(names),
+        weights=weights,
+        offset=offset,
+        n_dropped_missing=int(summary["rows_total"] - nobs),
+        notes=notes,
+        r2=r2,
+        category_values=getattr(family_model, "category_values", ()),
+        family_model=family_model,
+        joint_tests_possible=joint_tests_possible,
+    )

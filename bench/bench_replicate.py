@@ -40,11 +40,11 @@ def main() -> None:
     args = parser.parse_args()
 
     import statsmodels.formula.api as smf
+    from buzzpipe.report.results_file import describe_record
 
     from buzzpipe.report.figures import all_figures
     from buzzpipe.report.html_check import check_report_html
     from buzzpipe.report.html_report import build_html
-    from buzzpipe.report.results_file import describe_record
     from buzzpipe.report.tables import all_tables
     from buzzpipe.report.view import report_view
     from buzzpipe.report.word_table import table_docx

@@ -16,6 +16,7 @@ import argparse
 import statistics
 import time
 
+from buzzpipe.study.results import StudyResults
 from threadpoolctl import threadpool_limits
 
 from buzzpipe.study.models import (
@@ -25,7 +26,6 @@ from buzzpipe.study.models import (
     fit_outcome_models,
     model_result,
 )
-from buzzpipe.study.results import StudyResults
 from buzzpipe.study.sensitivity import add_difference_sensitivity, add_sensitivity
 from buzzpipe.study.spillover import EXPOSURE, assess_spillover
 from buzzpipe.synth import synthesize

@@ -39,7 +39,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "synthesize": ("buzzpipe.synth", "synthesize"),
     "simulate": ("buzzpipe.simulate.run", "simulate"),
     "run_study": ("buzzpipe.study.battery", "run_study"),
-    "read_results": ("buzzpipe.report.results_file", "read_results"),
+    "read_results": ("buzzpipe.results", "read_results"),
     "write_report": ("buzzpipe.report.write_report", "write_report"),
 }
 

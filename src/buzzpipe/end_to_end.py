@@ -21,10 +21,11 @@ from typing import Any
 
 from buzzpipe import defaults
 from buzzpipe.errors import InputError
+from buzzpipe.results.vocabulary import Allocation, Programme, Targeting
 
-PROGRAMMES = ("pipeline", "cluster")
-TARGETINGS = ("random", "smallest", "no_pipeline")
-ALLOCATIONS = ("total", "per_region")
+PROGRAMMES = tuple(Programme)
+TARGETINGS = tuple(Targeting)
+ALLOCATIONS = tuple(Allocation)
 
 
 @dataclass
@@ -70,8 +71,8 @@ class StudyOptions:
             return None
         chosen = {
             "firms_treated": self.firms_treated or 100,
-            "targeting": self.targeting or "random",
-            "allocation": self.allocation or "total",
+            "targeting": self.targeting or Targeting.RANDOM,
+            "allocation": self.allocation or Allocation.TOTAL,
         }
         return tuple({"programme": programme, **chosen} for programme in PROGRAMMES)
 
@@ -127,7 +128,7 @@ def _blas_threads(firms: int) -> Any:
     return threadpool_limits(limits=1) if firms < SMALL_SURVEY_FIRMS else nullcontext()
 
 
-def _study(survey: Any, options: StudyOptions) -> dict[str, Any]:
+def _study(survey: Any, options: StudyOptions) -> Any:
     from buzzpipe.study.battery import run_study
 
     keywords: dict[str, Any] = {
@@ -140,8 +141,8 @@ def _study(survey: Any, options: StudyOptions) -> dict[str, Any]:
     scenarios = options.scenarios()
     if scenarios is not None:
         keywords["scenarios"] = scenarios
-    results = run_study(survey, **keywords).to_dict()
-    notes = results["meta"].setdefault("notes", [])
+    results = run_study(survey, **keywords)
+    notes = results.meta.setdefault("notes", [])
     for chosen, part in (
         (options.sensitivity, "the sensitivity column (region clusters, wild bootstrap)"),
         (options.heterogeneity, "the heterogeneity models"),
@@ -161,8 +162,9 @@ def _run(
     show_progress: bool | None,
 ) -> RunSummary:
     from buzzpipe.output_folder import check_output_folder
-    from buzzpipe.report.results_file import describe_record
     from buzzpipe.report.write_report import render_report, write_files
+    from buzzpipe.results import Descriptives
+    from buzzpipe.results.contract import encode
 
     options.check()
     check_output_folder(out_dir)  # before the study runs, not after
@@ -171,16 +173,18 @@ def _run(
         with stages.stage("survey"):
             survey = load_survey()
         with stages.stage("description"):
-            descriptives = describe_record(survey.describe())
+            descriptives = Descriptives.from_table(survey.describe())
         with stages.stage("study battery"), _blas_threads(len(survey)):
             results = _study(survey, options)
         with stages.stage("report"):
-            source = {**source, "firms": results["meta"].get("firms", len(survey))}
-            results["meta"].update(source=source, title=title, descriptives=descriptives)
+            source = {**source, "firms": results.meta.get("firms", len(survey))}
+            results.meta.update(source=source, title=title)
+            results.descriptives = descriptives
             files = write_files(render_report(results), out_dir)
     finally:
         stages.close()
-    return RunSummary(Path(out_dir), files, stages.seconds, results["verdicts"])
+    verdicts = [encode(verdict) for verdict in results.verdicts]
+    return RunSummary(Path(out_dir), files, stages.seconds, verdicts)
 
 
 # Peak memory of ``replicate`` with the default options, measured (maximum resident set size)

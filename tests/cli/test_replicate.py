@@ -15,21 +15,27 @@ from references import require_browser
 from buzzpipe.cli import main
 from buzzpipe.end_to_end import StudyOptions
 from buzzpipe.report.html_check import check_report_html
-from buzzpipe.report.results_file import read_results
 from buzzpipe.report.view import report_view
 from buzzpipe.report.write_report import expected_contents
+from buzzpipe.results import read_results
 
 FAST = ["--no-sensitivity", "--no-heterogeneity", "--no-counterfactuals", "--progress", "never"]
 
 
+def _read(path) -> dict:
+    """results.json as JSON data, after the contract's reader has checked it."""
+    read_results(path)
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def _verdicts(out) -> dict[str, str]:
-    results = read_results(out / "results.json")
+    results = _read(out / "results.json")
     return {verdict["finding"]: verdict["verdict"] for verdict in results["verdicts"]}
 
 
 def _check_outputs(out) -> dict:
     """Every table and figure the results call for is on disk, and the report has them."""
-    results = read_results(out / "results.json")
+    results = _read(out / "results.json")
     tables, figures = expected_contents(report_view(results))
     html = (out / "report.html").read_text(encoding="utf-8")
     assert check_report_html(html, tables, figures) == []
@@ -60,7 +66,8 @@ def test_analyze_a_stata_file_with_a_mapping(tmp_path, capsys):
         "seed": 0,
         "firms": 400,
     }
-    assert results["meta"]["descriptives"]["columns"][0] == "all firms"
+    assert results["descriptives"]["columns"][0] == "all firms"  # computed once, stored once
+    assert "descriptives" not in results["meta"]
     assert any("Skipped at the user's request" in note for note in results["meta"]["notes"])
     assert set(_verdicts(out)) >= {"international_effect", "regional_effect", "spillover"}
     assert pd.read_stata(path).shape == raw.shape  # the input is left as it was
@@ -188,20 +195,15 @@ def test_progress_bar_names_each_stage_and_the_clock_times_them(capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_the_report_stage_knows_nothing_of_how_numbers_were_estimated():
-    """DESIGN.md: report/ renders results.json data and imports no other stage (the survey
-    schema's names excepted); the end-to-end run lives outside it, in buzzpipe.end_to_end."""
+def _stage_imports(stage: str) -> dict[str, list[str]]:
+    """Every buzzpipe module a stage's files import (inside functions too) -> the files."""
     import ast
     from pathlib import Path
 
-    import buzzpipe.report
+    import buzzpipe
 
-    # the stage's own modules and the plumbing every stage shares (errors, safe writing)
-    allowed = ("buzzpipe.report", "buzzpipe.errors", "buzzpipe.atomic_write",
-               "buzzpipe.output_folder", "buzzpipe.csv_safety", "buzzpipe.interrupts")  # fmt: skip
-    allowed_exact = ("buzzpipe", "buzzpipe.survey.schema")
-    folder = Path(buzzpipe.report.__file__).parent
-    imports = {}
+    folder = Path(buzzpipe.__file__).parent / stage
+    imports: dict[str, list[str]] = {}
     for path in sorted(folder.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = []
@@ -212,11 +214,42 @@ def test_the_report_stage_knows_nothing_of_how_numbers_were_estimated():
             for name in names:
                 if name.startswith("buzzpipe"):
                     imports.setdefault(name, []).append(path.name)
-    assert "buzzpipe.report.view" in imports  # the walk sees the stage's own imports
-    foreign = {
+    return imports
+
+
+def _foreign(imports, allowed, allowed_exact=()) -> dict[str, list[str]]:
+    return {
         name: files
         for name, files in imports.items()
-        if name not in allowed_exact and not name.startswith(allowed)
+        if name not in ("buzzpipe", *allowed_exact) and not name.startswith(allowed)
     }
-    assert foreign == {}
-    assert not (folder / "run.py").exists()
+
+
+def test_the_report_stage_knows_nothing_of_how_numbers_were_estimated():
+    """DESIGN.md: report/ renders the results contract (results/) and imports no other stage
+    (the survey schema's names excepted): never study/; the end-to-end run lives outside it,
+    in buzzpipe.end_to_end."""
+    from pathlib import Path
+
+    import buzzpipe.report
+
+    imports = _stage_imports("report")
+    assert "buzzpipe.report.view" in imports  # the walk sees the stage's own imports
+    assert "buzzpipe.results" in imports  # the report reads the results contract
+    # the stage's own modules, the contract it renders, and the plumbing every stage shares
+    # (errors, safe writing)
+    allowed = ("buzzpipe.report", "buzzpipe.results", "buzzpipe.errors", "buzzpipe.atomic_write",
+               "buzzpipe.output_folder", "buzzpipe.csv_safety", "buzzpipe.interrupts")  # fmt: skip
+    assert _foreign(imports, allowed, ("buzzpipe.survey.schema",)) == {}
+    assert not (Path(buzzpipe.report.__file__).parent / "run.py").exists()
+
+
+def test_the_results_contract_sits_between_study_and_report():
+    """survey -> estimate -> study -> results -> report: results/ imports neither the study
+    nor the report, and the study writes through results/ without touching report/."""
+    results = _stage_imports("results")
+    assert "buzzpipe.results.records" in results
+    assert _foreign(results, ("buzzpipe.results", "buzzpipe.errors", "buzzpipe.atomic_write")) == {}
+    study = _stage_imports("study")
+    assert "buzzpipe.results" in study
+    assert not any(name.startswith("buzzpipe.report") for name in study)

@@ -3,7 +3,7 @@
 import json
 
 from buzzpipe.cli import main
-from buzzpipe.study.results import StudyResults
+from buzzpipe.results import StudyResults
 
 
 def test_study_command_writes_results_and_prints_verdicts(tmp_path, capsys, norway_layout_csv):

@@ -112,31 +112,31 @@ def test_html_only_changes_spaces_and_the_csv_keeps_plain_ones(report):
 
 
 def test_verdict_rules_read_in_words_without_json_paths():
-    from buzzpipe.report.view import rule_text
+    from buzzpipe.report.wording import rule_text
 
-    rule = "two_sided test of models/{outcome}/controls/breadth_regional at 0.05"
+    regional = ["models/{outcome}/controls/breadth_regional"]
     quantity = "models/product/controls/breadth_regional"
-    assert rule_text(rule, "product", quantity) == (
+    assert rule_text("two_sided", regional, 0.05, "product", quantity) == (
         "two-sided test of regional breadth in the breadth and controls model at 0.05"
     )
-    assert rule_text("one_sided test at 0.05", "product", quantity).endswith(
+    assert rule_text("one_sided", [], 0.05, "product", quantity).endswith(
         "(used: regional breadth in the breadth and controls model)"
     )
-    either = (
-        "two_sided test of tests/{outcome}/international_minus_regional or else "
-        "tests/{outcome}/international_minus_national at 0.05"
-    )
-    assert rule_text(either, "process", "tests/process/international_minus_national") == (
+    either = [
+        "tests/{outcome}/international_minus_regional",
+        "tests/{outcome}/international_minus_national",
+    ]
+    assert rule_text(
+        "two_sided", either, 0.05, "process", "tests/process/international_minus_national"
+    ) == (
         "two-sided test of international = regional breadth, else international = national "
         "breadth at 0.05 (used: international = national breadth)"
     )
-    supermodularity = "one_sided test of tests/{outcome}/supermodularity at 0.05"
-    assert rule_text(supermodularity, "product", "tests/product/supermodularity") == (
-        "one-sided test of supermodularity of local and global collaboration at 0.05"
+    supermodularity = ["tests/{outcome}/supermodularity"]
+    assert (
+        rule_text("one_sided", supermodularity, 0.05, "product", "tests/product/supermodularity")
+        == "one-sided test of supermodularity of local and global collaboration at 0.05"
     )
-    # a path with no known wording stays as it is
-    odd = "two_sided test of tests/{outcome}/brand_new_test at 0.05"
-    assert "brand new test" in rule_text(odd, "product", "tests/product/brand_new_test")
 
 
 def test_findings_lead_names_the_scale_of_the_evidence():

@@ -14,10 +14,10 @@ from buzzpipe.errors import InputError
 from buzzpipe.report import figures as figures_module
 from buzzpipe.report import formatting
 from buzzpipe.report.findings import findings
-from buzzpipe.report.results_file import read_results, write_results
 from buzzpipe.report.table_formats import latex_escape, table_csv, table_html, table_latex
 from buzzpipe.report.tables import all_tables, displayed_estimate, model_tables
 from buzzpipe.report.write_report import render_report, render_view, write_report
+from buzzpipe.results import read_results, results_to_dict, write_results
 
 
 def _csv_rows(table) -> list[list[str]]:
@@ -209,7 +209,7 @@ def test_report_files_are_written_and_results_round_trip(tmp_path):
         assert (tmp_path / "out" / "figures" / f"{figure_id}.png").read_bytes()[:8] == (
             b"\x89PNG\r\n\x1a\n"
         )
-    assert read_results(tmp_path / "out" / "results.json") == results
+    assert results_to_dict(read_results(tmp_path / "out" / "results.json")) == results
     assert not list((tmp_path / "out").rglob("*.tmp"))
 
 

@@ -64,8 +64,10 @@ def _no_json(path) -> None:
 
 
 def _negative_count(path) -> None:
-    results = {"format_version": 1, "meta": {}, "verdicts": []}
-    results["models"] = {"product": {"controls": {"family": "logit", "inference": "robust"}}}
+    results = {"format_version": 2, "meta": {}, "verdicts": []}
+    model = {"outcome": "product", "model": "controls", "formula": "product ~ x"}
+    model.update(family="logit", inference={"kind": "robust"})
+    results["models"] = {"product": {"controls": model}}
     results["models"]["product"]["controls"]["nobs"] = -3
     path.write_text(json.dumps(results), encoding="utf-8")
 
@@ -82,7 +84,7 @@ def _binary(path) -> None:
     "damage, message",
     [
         (_no_json, "not valid JSON at line 1"),
-        (_negative_count, "'$.models.product.controls.nobs': wrong type (got -3)"),
+        (_negative_count, "'$.models.product.controls.nobs': negative count (got -3)"),
         (_future_version, "unsupported results format (got 99)"),
         (_binary, "not a UTF-8 text file"),
         (None, "cannot read results"),

@@ -21,7 +21,7 @@ def _with_everything() -> dict:
     """Hand-made study results plus what the study gained: verdicts by outcome (the process
     model without an international effect), sensitivity variants of the difference test, a
     test across outcomes, a naive spill-over description and programmes with their scale."""
-    from buzzpipe.study.results import Estimate, Interval, StudyResults
+    from buzzpipe.results import Estimate, Inference, Interval, StudyResults
     from buzzpipe.study.verdicts import decide_verdicts
 
     data = make_study_results("pipelines")
@@ -40,7 +40,7 @@ def _with_everything() -> dict:
                 primary.estimate,
                 0.2,
                 0.21,
-                "cluster(region)",
+                Inference("cluster", by="region", clusters=5),
                 interval=Interval.bounded(-0.1, 0.6),
                 hypothesis="breadth_international - breadth_regional = 0",
             ),
@@ -52,7 +52,7 @@ def _with_everything() -> dict:
                 primary.estimate,
                 None,
                 0.34,
-                "wild score bootstrap by region (webb)",
+                Inference("wild_score_bootstrap", by="region", clusters=5, weights="webb"),
                 hypothesis="breadth_international - breadth_regional = 0",
             ),
         )
@@ -63,7 +63,7 @@ def _with_everything() -> dict:
             None,
             None,
             0.04,
-            "robust, suest",
+            Inference("robust", method="suest"),
             statistic=4.2,
             df=1,
             hypothesis="b[breadth_international] equal for product, process",
@@ -76,7 +76,7 @@ def _with_everything() -> dict:
             -0.7,
             0.3,
             0.02,
-            "cluster(region_industry_cell)",
+            Inference("cluster", by="region_industry_cell", clusters=98),
             hypothesis="b[pipeline_share_leave_one_out] = 0 (1604 firms)",
         ),
     )

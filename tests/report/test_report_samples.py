@@ -389,9 +389,22 @@ def test_broken_results_fail_with_the_json_path_named(breakage, where):
     assert "results.json" in message and where in message and "\n" not in message
 
 
-def _estimate(estimate: float, se: float, inference: str = "robust", **extra):
+ROBUST = {"kind": "robust"}
+CLUSTERED = {"kind": "cluster", "by": "region", "clusters": 5}
+WILD = {
+    "kind": "wild_score_bootstrap",
+    "by": "region",
+    "clusters": 5,
+    "weights": "webb",
+    "draws": 7776,
+}
+
+
+def _estimate(estimate: float, se: float, inference: dict | None = None, **extra):
     """A study Estimate with a normal two-sided test and a Wald interval."""
-    from buzzpipe.study.results import Estimate, Interval
+    from buzzpipe.results import Estimate, Inference, Interval
+
+    inference = Inference(**(inference or ROBUST))
 
     p = math.erfc(abs(estimate / se) / math.sqrt(2))
     return Estimate(
@@ -429,13 +442,15 @@ def describe_frame():
 def make_study_results(world: str = "pipelines") -> dict:
     """Results in the study's format, built with the study's classes and verdict rules (no
     estimation: the numbers are chosen), for a pipelines or a buzz world."""
-    from buzzpipe.report.results_file import describe_record
-    from buzzpipe.study.results import (
+    from buzzpipe.results import (
         CounterfactualCell,
         CounterfactualResult,
+        Descriptives,
+        Inference,
         Interval,
         ModelResult,
         StudyResults,
+        Term,
     )
     from buzzpipe.study.verdicts import decide_verdicts
 
@@ -450,8 +465,8 @@ def make_study_results(world: str = "pipelines") -> dict:
             "primary_outcome": "product",
             "notes": ["a note from the study"],
             "source": {"kind": "file", "name": f"{world}.csv", "firms": 1604},
-            "descriptives": describe_record(describe_frame()),
-        }
+        },
+        descriptives=Descriptives.from_table(describe_frame()),
     )
     for outcome, family in (("product", "logit"), ("process", "logit"), (NOVELTY, "ologit")):
         for model, controls in (("breadth", False), ("controls", True)):
@@ -465,29 +480,40 @@ def make_study_results(world: str = "pipelines") -> dict:
             if family == "ologit":
                 terms["cut1"] = _estimate(0.4, 0.2)
                 terms["cut2"] = _estimate(2.1, 0.25)
+            kinds = {name: Term("continuous", variable=name) for name in terms}
+            kinds.update(
+                {
+                    "C(industry)[T.retail]": Term("factor_level", "industry", "retail"),
+                    "C(region)[T.Bergen]": Term("factor_level", "region", "Bergen"),
+                    "Intercept": Term("intercept"),
+                    "cut1": Term("cut", number=1),
+                    "cut2": Term("cut", number=2),
+                }
+            )
             result = ModelResult(
                 outcome=outcome,
                 model=model,
                 formula="(chosen numbers)",
                 family=family,
-                inference="robust",
+                inference=Inference("robust"),
                 nobs=1604,
                 terms=terms,
+                term_kinds={name: kinds[name] for name in terms},
                 log_likelihood=-1061.3,
                 pseudo_r2=0.04,
             )
             if controls and family == "logit":
                 result.sensitivity = {
-                    "cluster(region)": {
-                        name: _estimate(terms[name].estimate, 0.03, "cluster(region)")
+                    "cluster": {
+                        name: _estimate(terms[name].estimate, 0.03, CLUSTERED)
                         for name in (breadth_column(scale) for scale in SCALES)
                     },
                     # an inverted bootstrap test can give a union of rays, as Fieller sets do
-                    "wild score bootstrap (webb)": {
+                    "wild_score_bootstrap": {
                         "breadth_regional": _estimate(
                             terms["breadth_regional"].estimate,
                             0.04,
-                            "wild score bootstrap (webb)",
+                            WILD,
                             interval=Interval([(-math.inf, -0.5), (0.1, math.inf)]),
                         )
                     },
@@ -511,7 +537,7 @@ def make_study_results(world: str = "pipelines") -> dict:
                 results.add_description(
                     outcome,
                     f"probability_change_{scale}",
-                    _estimate(effects[scale] * 0.2, 0.01, "robust, delta method"),
+                    _estimate(effects[scale] * 0.2, 0.01, {**ROBUST, "method": "delta_method"}),
                 )
             results.add_description(
                 outcome,
@@ -519,7 +545,7 @@ def make_study_results(world: str = "pipelines") -> dict:
                 _estimate(
                     effects["international"] / effects["regional"],
                     1.9,
-                    "robust, Fieller",
+                    {**ROBUST, "method": "fieller"},
                     p_value=None,
                     interval=Interval([(-math.inf, -58.8), (1.42, math.inf)]),
                 ),
@@ -560,7 +586,7 @@ def make_study_results(world: str = "pipelines") -> dict:
 
 @pytest.mark.parametrize("world", ["pipelines", "buzz"])
 def test_study_format_results_pass_the_results_file_check(world):
-    from buzzpipe.report.results_file import validate_results
+    from buzzpipe.results import validate_results
 
     validate_results(make_study_results(world))
 
@@ -568,7 +594,7 @@ def test_study_format_results_pass_the_results_file_check(world):
 @pytest.mark.parametrize(
     "breakage, where",
     [
-        (lambda r: r.update(format_version=2), "$.format_version"),
+        (lambda r: r.update(format_version=3), "$.format_version"),
         (
             lambda r: r["models"]["product"]["controls"]["terms"]["breadth_regional"].update(
                 p_value=1.5
@@ -594,13 +620,25 @@ def test_study_format_results_pass_the_results_file_check(world):
             "cells[0].baseline_rate",
         ),
         (
-            lambda r: r["meta"]["descriptives"]["rows"][0]["values"].pop(),
-            "$.meta.descriptives.rows[0].values",
+            lambda r: r["descriptives"]["rows"][0]["values"].pop(),
+            "$.descriptives.rows[0].values",
         ),
+        (
+            lambda r: r["models"]["product"]["controls"]["inference"].update(kind="jackknife"),
+            "$.models.product.controls.inference.kind",
+        ),
+        (
+            lambda r: r["models"]["product"]["controls"]["term_kinds"]["Intercept"].update(
+                kind="constant"
+            ),
+            "controls.term_kinds.Intercept.kind",
+        ),
+        (lambda r: r["verdicts"][0].update(finding="unknown_finding"), "$.verdicts[0].finding"),
+        (lambda r: r["models"]["product"]["controls"].update(colour="red"), "controls.colour"),
     ],
 )
 def test_broken_study_results_fail_with_the_json_path_named(breakage, where):
-    from buzzpipe.report.results_file import validate_results
+    from buzzpipe.results import validate_results
 
     results = make_study_results()
     breakage(results)

@@ -32,6 +32,7 @@ NAMED_KEYS = {
     "models.*": "model",
     "models.*.*.terms": "term",
     "models.*.*.odds_ratios": "term",
+    "models.*.*.term_kinds": "term",
     "models.*.*.marginal_effects": "effect",
     "models.*.*.sensitivity": "inference",
     "models.*.*.sensitivity.*": "term",

@@ -6,21 +6,17 @@ import pytest
 from test_report_samples import REGIONS, describe_frame, make_study_results
 
 from buzzpipe.report.findings import findings
-from buzzpipe.report.results_file import FORMAT_VERSION, describe_record, validate_results
 from buzzpipe.report.tables import all_tables
-from buzzpipe.report.view import inference_text, report_view, term_label
+from buzzpipe.report.view import report_view
 from buzzpipe.report.view_schema import validate_view
+from buzzpipe.report.wording import inference_text, term_label
+from buzzpipe.results import Descriptives, Inference, Term, validate_results
+from buzzpipe.results.contract import encode
 
 
 @pytest.fixture(scope="module")
 def views():
     return {world: report_view(make_study_results(world)) for world in ("pipelines", "buzz")}
-
-
-def test_the_report_reads_the_study_format_version():
-    from buzzpipe.study.results import FORMAT_VERSION as STUDY_FORMAT_VERSION
-
-    assert FORMAT_VERSION == STUDY_FORMAT_VERSION
 
 
 def test_views_of_study_results_meet_the_view_schema(views):
@@ -29,20 +25,43 @@ def test_views_of_study_results_meet_the_view_schema(views):
 
 
 @pytest.mark.parametrize(
-    "name, label",
+    "name, term, label",
     [
-        ("Intercept", "Constant"),
-        ("cut2", "Cut 2"),
-        ("breadth_international", "Breadth, international"),
-        ("breadth_regional_with_group", "Breadth with own group, regional"),
-        ("collab_national_research_institutes", "Research institutes, national"),
-        ("np.log(employees)", "Employees (log)"),
-        ("breadth_regional:region_size", "Breadth, regional \u00d7 City-region size (log firms)"),
-        ("C(industry)[T.business_services]", "industry: business services"),
+        ("Intercept", Term("intercept"), "Constant"),
+        ("cut2", Term("cut", number=2), "Cut 2"),
+        (
+            "breadth_international",
+            Term("continuous", "breadth_international"),
+            "Breadth, international",
+        ),
+        (
+            "breadth_regional_with_group",
+            Term("continuous", "breadth_regional_with_group"),
+            "Breadth with own group, regional",
+        ),
+        (
+            "collab_national_research_institutes",
+            Term("continuous", "collab_national_research_institutes"),
+            "Research institutes, national",
+        ),
+        ("np.log(employees)", Term("continuous", "np.log(employees)"), "Employees (log)"),
+        (
+            "breadth_regional:region_size",
+            Term(
+                "interaction",
+                parts=[Term("continuous", "breadth_regional"), Term("continuous", "region_size")],
+            ),
+            "Breadth, regional \u00d7 City-region size (log firms)",
+        ),
+        (
+            "C(industry)[T.business_services]",
+            Term("factor_level", "industry", "business_services"),
+            "industry: business services",
+        ),
     ],
 )
-def test_term_labels(name, label):
-    assert term_label(name) == label
+def test_term_labels_come_from_the_term_kinds(name, term, label):
+    assert term_label(name, term) == label
 
 
 def test_terms_carry_scale_kind_and_factor(views):
@@ -140,18 +159,22 @@ def test_counterfactual_cells_split_into_regions_and_the_total(views):
     assert "199 replicates" in programme["interval_method"]
 
 
-def test_inference_words():
-    assert inference_text("robust") == "firm-level robust standard errors (Stata vce(robust))"
-    assert inference_text("robust, Fieller").endswith("(Stata vce(robust)), Fieller")
-    assert inference_text("cluster(region)").startswith("region-clustered standard errors")
-    assert inference_text("wild score bootstrap (webb)") == (
-        "wild cluster score bootstrap over regions (Webb weights)"
+def test_inference_words_come_from_the_inference_records():
+    robust = Inference("robust")
+    assert inference_text(robust) == "firm-level robust standard errors (Stata vce(robust))"
+    assert inference_text(robust.derived("fieller")).endswith("(Stata vce(robust)), Fieller")
+    clustered = Inference("cluster", by="region", clusters=5)
+    assert inference_text(clustered).startswith("region-clustered standard errors")
+    wild = Inference("wild_score_bootstrap", by="region", weights="webb", draws=9999)
+    assert inference_text(wild) == "wild cluster score bootstrap over regions (Webb weights)"
+    assert inference_text(Inference("wild_score_bootstrap", by="region")) == (
+        "wild cluster score bootstrap over regions"
     )
-    assert inference_text("wild score bootstrap") == "wild cluster score bootstrap over regions"
-    assert inference_text("wild score bootstrap by region_industry_cell (rademacher)") == (
+    cells = Inference("wild_score_bootstrap", by="region_industry_cell", weights="rademacher")
+    assert inference_text(cells) == (
         "wild cluster score bootstrap over region \u00d7 industry cells (Rademacher weights)"
     )
-    assert inference_text("cluster(region_industry_cell)") == (
+    assert inference_text(Inference("cluster", by="region_industry_cell")) == (
         "standard errors clustered by region \u00d7 industry cell (Stata vce(cluster))"
     )
 
@@ -166,24 +189,25 @@ def test_describe_record_reads_the_data_layers_table_of_a_real_survey():
     firms = firms.drop(columns=[c for c in firms if c.startswith("collab_")])
     survey = Survey.from_frame(firms, links, home_country=preset["survey.country"])
     table = survey.describe()
-    record = describe_record(table)
+    record = encode(Descriptives.from_table(table))
     assert record["columns"] == list(table.columns)
     assert len(record["rows"]) == len(table)
     assert any(row["section"] == "regime" for row in record["rows"])
     results = make_study_results()
-    results["meta"]["descriptives"] = record
+    results["descriptives"] = record
     validate_results(results)
     view = report_view(results)
     validate_view(view)
     shares = view["regimes"][0]["shares"]
     assert sum(shares.values()) == pytest.approx(1.0)
-    assert describe_record(describe_frame())["rows"][-1]["values"][-1] is None
+    assert encode(Descriptives.from_table(describe_frame()))["rows"][-1]["values"][-1] is None
 
 
 def test_union_intervals_of_the_bootstrap_go_to_the_odds_ratio_scale_segment_by_segment(views):
     tables = {table.id: table for table in all_tables(views["pipelines"])}
     table = tables["table-product-controls-sensitivity"]
-    assert "wild cluster score bootstrap over regions (Webb weights)" in table.header[4]
+    # the column is named by its kind and clusters; the weights are in the test's own notes
+    assert "wild cluster score bootstrap over regions" in table.header[4]
     row = next(r for r in table.rows if r.label == "Breadth, regional")
     low, high = math.exp(-0.5), math.exp(0.1)
     assert row.cells[3].text.endswith(f"[0.000, {low:.3f}] \u222a [{high:.3f}, \u221e]")
@@ -192,16 +216,22 @@ def test_union_intervals_of_the_bootstrap_go_to_the_odds_ratio_scale_segment_by_
 
 
 def test_each_scale_alone_joins_the_main_table_as_its_first_columns():
-    from buzzpipe.study.results import Estimate, Interval
+    from buzzpipe.results import Estimate, Interval
 
     results = make_study_results()
     models = results["models"]["product"]
     alone = {}
     for scale in ("regional", "national", "international"):
         model = dict(models["breadth"], model=f"{scale}_alone")
-        estimate = Estimate(0.1, 0.05, 0.05, "robust", interval=Interval.bounded(0.0, 0.2))
+        estimate = Estimate(
+            0.1, 0.05, 0.05, Inference("robust"), interval=Interval.bounded(0.0, 0.2)
+        )
         model["terms"] = {"Intercept": models["breadth"]["terms"]["Intercept"]}
-        model["terms"][f"breadth_{scale}"] = estimate.to_dict()
+        model["terms"][f"breadth_{scale}"] = encode(estimate)
+        model["term_kinds"] = {
+            "Intercept": {"kind": "intercept"},
+            f"breadth_{scale}": {"kind": "continuous", "variable": f"breadth_{scale}"},
+        }
         alone[f"{scale}_alone"] = model
     results["models"]["product"] = {**alone, **models}
     validate_results(results)

@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
+from buzzpipe.results import StudyResults
 from buzzpipe.study.battery import run_study
-from buzzpipe.study.results import StudyResults
 from buzzpipe.study.verdicts import (
     FOUND,
     NOT_ASSESSED,
@@ -48,8 +48,8 @@ def test_battery_fills_every_part_of_the_results(study):
     models = set(study.models["product"])
     assert {"breadth", "controls", "controls_with_group", "by_sector"} <= models
     controls = study.models["product"]["controls"]
-    assert set(controls.sensitivity) == {"cluster(region)", "wild score bootstrap"}
-    assert "breadth_international" in controls.sensitivity["wild score bootstrap"]
+    assert set(controls.sensitivity) == {"cluster", "wild_score_bootstrap"}
+    assert "breadth_international" in controls.sensitivity["wild_score_bootstrap"]
     assert study.models["product_novelty"]["controls"].family == "ologit"
     product_tests = study.tests["product"]
     for name in ("international_minus_regional", "supermodularity", "spillover_exposure"):
@@ -61,7 +61,8 @@ def test_battery_fills_every_part_of_the_results(study):
         primary = product_tests[f"international_minus_{scale}"]
         assert clustered.estimate == pytest.approx(primary.estimate, rel=1e-6)
         assert wild.estimate == pytest.approx(primary.estimate, rel=1e-6)
-        assert clustered.inference == "cluster(region)" and "wild" in wild.inference
+        assert clustered.inference.short() == "cluster(region)"
+        assert wild.inference.kind == "wild_score_bootstrap" and wild.inference.by == "region"
     novelty_tests = study.tests["product_novelty"]
     assert "international_minus_regional_cluster_region" in novelty_tests
     assert "international_minus_regional_wild_bootstrap" not in novelty_tests  # binary only
@@ -73,10 +74,7 @@ def test_battery_fills_every_part_of_the_results(study):
     assert list(study.verdicts_by_outcome) == ["product"]  # the ordered ladder has none
     assert verdict_table(study.verdicts_by_outcome["product"]) == verdict_table(study.verdicts)
     assert study.meta["seed"] == 4 and "vce(robust)" in study.meta["inference_policy"]
-    descriptives = study.descriptives
-    regions = ["Oslo", "Bergen", "Stavanger", "Trondheim", "Kristiansand"]
-    assert descriptives["columns"][1:] == regions
-    assert descriptives["rows"][0]["values"][0] == 1604
+    assert study.descriptives is None  # the orchestration describes the survey, once
     assert study.models["product"]["controls"].marginal_effects["breadth_international: +1"]
     nested = {study.models["product"][m].nobs for m in ("breadth", "controls")}
     assert nested == {study.meta["estimation_sample"]["product"]}
@@ -126,7 +124,7 @@ def test_survey_without_regional_scale_compares_national_with_international(tabl
     assert verdicts["complementarity"].verdict != NOT_ASSESSED
     assert "interaction_national_international" in results.tests["product"]
     assert any("no regional scale" in note for note in results.meta["notes"])
-    assert results.tests["product"]["spillover_exposure"].inference.startswith("between cells")
+    assert results.tests["product"]["spillover_exposure"].inference.kind == "between_cells"
     assert "spillover_exposure_cell_clustered" in results.tests["product"]
 
 

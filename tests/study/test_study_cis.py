@@ -12,9 +12,9 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
 from buzzpipe.cli import main
+from buzzpipe.results import StudyResults
 from buzzpipe.study.battery import run_study
 from buzzpipe.study.counterfactuals import DEFAULT_CAP, programme_scale
-from buzzpipe.study.results import StudyResults
 from buzzpipe.study.verdicts import NOT_ASSESSED, verdict_table
 from buzzpipe.survey import read_survey
 from buzzpipe.survey.mapping import SHIPPED_MAPPINGS
@@ -87,8 +87,8 @@ def test_every_part_of_the_battery_runs_on_a_survey_without_the_regional_scale(c
     assert set(results.models) == {"product", "process", "new_to_market", "product_novelty"}
     controls = results.models["product"]["controls"]
     assert not any("regional" in term for term in controls.terms)
-    assert set(controls.sensitivity) == {"cluster(region)", "wild score bootstrap"}
-    assert "breadth_national" in controls.sensitivity["wild score bootstrap"]
+    assert set(controls.sensitivity) == {"cluster", "wild_score_bootstrap"}
+    assert "breadth_national" in controls.sensitivity["wild_score_bootstrap"]
     assert {"by_region_size", "by_sector", "partner_types"} <= set(results.models["product"])
     tests = results.tests["product"]
     expected = {
@@ -106,8 +106,9 @@ def test_every_part_of_the_battery_runs_on_a_survey_without_the_regional_scale(c
     }
     assert expected <= set(tests)
     assert not any("regional" in name for name in tests)
-    assert tests["spillover_exposure"].inference.startswith("between cells")
-    assert tests["spillover_exposure_cell_clustered"].inference == "cluster(region_industry_cell)"
+    assert tests["spillover_exposure"].inference.kind == "between_cells"
+    clustered = tests["spillover_exposure_cell_clustered"].inference
+    assert clustered.kind == "cluster" and clustered.by == "region_industry_cell"
     assert "equal_breadth_national" in results.tests["across_outcomes"]
     programmes = {(cf.programme, cf.targeting, cf.allocation): cf for cf in results.counterfactuals}
     assert len(programmes) == 6  # every default scenario, the cluster ones included

@@ -10,13 +10,16 @@ import statsmodels.formula.api as smf
 from scipy import stats
 
 from buzzpipe.estimate.wild_bootstrap import WildScoreBootstrap
+from buzzpipe.results import Inference, StudyResults
+from buzzpipe.results.vocabulary import InferenceKind
 from buzzpipe.study.complementarity import assess_complementarity, with_regime_categories
 from buzzpipe.study.heterogeneity import assess_heterogeneity
-from buzzpipe.study.models import control_terms, fit_outcome_models, model_result
+from buzzpipe.study.models import control_terms, fit_outcome_models, inference_of, model_result
 from buzzpipe.study.pipelines_vs_buzz import compare_pipelines_and_buzz
-from buzzpipe.study.results import StudyResults
 from buzzpipe.study.sensitivity import add_sensitivity
 from buzzpipe.study.spillover import assess_spillover, leave_one_out_share
+
+ROBUST = Inference("robust")
 
 Z = stats.norm.ppf(0.975)
 
@@ -40,7 +43,7 @@ def product(frame):
 def compared(product):
     sample, fitted = product
     results = StudyResults()
-    compare_pipelines_and_buzz(results, "product", fitted, sample, "logit", "robust")
+    compare_pipelines_and_buzz(results, "product", fitted, sample, "logit", ROBUST)
     return results
 
 
@@ -116,7 +119,7 @@ def _complementarity(frame: pd.DataFrame) -> StudyResults:
     sample, _ = fit_outcome_models(frame, "product")
     controls, _ = control_terms(sample)
     results = StudyResults()
-    assess_complementarity(results, "product", sample, controls, "logit", "robust", "robust")
+    assess_complementarity(results, "product", sample, controls, "logit", "robust", ROBUST)
     return results
 
 
@@ -218,15 +221,15 @@ def test_spillover_through_links_is_found_when_built_in_and_not_when_absent(fram
 
 
 def test_spillover_without_links_tests_between_cells_and_keeps_the_cell_clustered_fit(frame):
-    from buzzpipe.study.spillover import BETWEEN_INFERENCE, CELL_CLUSTERED
+    from buzzpipe.study.spillover import CELL_CLUSTERED
 
     no_links = frame.drop(columns=["pipeline_exposure", "pipeline_exposure_unknown_share"])
     results = _spillover(no_links)
     primary = results.tests["product"]["spillover_exposure"]
-    assert primary.inference == BETWEEN_INFERENCE
+    assert primary.inference.kind == InferenceKind.BETWEEN_CELLS
     assert "leave-one-out" in primary.note
     pooled = results.tests["product"][CELL_CLUSTERED]
-    assert pooled.inference == "cluster(region_industry_cell)"
+    assert pooled.inference.short() == "cluster(region_industry_cell)"
 
 
 def test_heterogeneity_joint_tests_equal_a_hand_wald_statistic(product):
@@ -234,7 +237,7 @@ def test_heterogeneity_joint_tests_equal_a_hand_wald_statistic(product):
     controls, _ = control_terms(sample)
     results = StudyResults()
     breadth = ["breadth_regional", "breadth_national", "breadth_international"]
-    assess_heterogeneity(results, "product", sample, breadth, controls, "logit", "robust", "robust")
+    assess_heterogeneity(results, "product", sample, breadth, controls, "logit", "robust", ROBUST)
     model = results.models["product"]["by_region_size"]
     names = [n for n in model.terms if ":" in n]
     assert len(names) == 3
@@ -257,7 +260,7 @@ def test_heterogeneity_by_sector_is_detected_when_built_in(frame):
     controls, _ = control_terms(sample)
     results = StudyResults()
     breadth = ["breadth_regional", "breadth_national", "breadth_international"]
-    assess_heterogeneity(results, "product", sample, breadth, controls, "logit", "robust", "robust")
+    assess_heterogeneity(results, "product", sample, breadth, controls, "logit", "robust", ROBUST)
     assert results.tests["product"]["heterogeneity_sector"].p_value < 0.01
 
 
@@ -267,7 +270,7 @@ def test_sensitivity_column_agrees_with_the_bootstraps_own_cluster_errors(frame)
     result = model_result(specification, fitted, "robust")
     terms = ["breadth_regional", "breadth_international"]
     add_sensitivity(result, fitted, sample, terms, seed=1, draws=999)
-    clustered = result.sensitivity["cluster(region)"]
+    clustered = result.sensitivity[InferenceKind.CLUSTER]
     bootstrap = WildScoreBootstrap(
         fitted.design_matrix(sample),
         sample["product"].to_numpy(dtype=float),
@@ -279,9 +282,9 @@ def test_sensitivity_column_agrees_with_the_bootstraps_own_cluster_errors(frame)
         assert clustered[term].std_error == pytest.approx(
             bootstrap.cluster_robust_se(term), rel=1e-6
         )
-        wild = result.sensitivity["wild score bootstrap"][term]
+        wild = result.sensitivity[InferenceKind.WILD_SCORE_BOOTSTRAP][term]
         assert 1.0 / 999 <= wild.p_value <= 1.0
-        assert "webb" in wild.inference
+        assert wild.inference.weights == "webb" and wild.inference.clusters == 5
     assert any("5 clusters" in note for note in clustered["breadth_regional"].note.split(". "))
 
 
@@ -289,7 +292,7 @@ def test_margins_plus_one_agrees_with_the_studys_own_probability_change(product,
     from buzzpipe.study.models import marginal_effects
 
     sample, fitted = product
-    effects = marginal_effects(fitted, sample, ["breadth_international"], "robust")
+    effects = marginal_effects(fitted, sample, ["breadth_international"], ROBUST)
     margins_change = effects["breadth_international: +1"]
     own = compared.descriptions["product"]["probability_change_international"]
     assert margins_change.estimate == pytest.approx(own.estimate, rel=1e-10)
@@ -304,7 +307,7 @@ def test_refused_joint_test_falls_back_to_separate_estimates_by_sector(product):
     breadth = ["breadth_regional", "breadth_national", "breadth_international"]
     clustered = {"cluster": "region"}  # five clusters: rank 4, fewer than the 15 restrictions
     assess_heterogeneity(
-        results, "product", sample, breadth, controls, "logit", clustered, "cluster(region)"
+        results, "product", sample, breadth, controls, "logit", clustered, inference_of(clustered)
     )
     assert "heterogeneity_sector" not in results.tests.get("product", {})
     assert any("separate estimates" in note for note in results.meta["notes"])
@@ -372,7 +375,7 @@ def test_leave_one_out_models_hold_a_strong_own_effect_apart_from_spillover():
     found = _cell_spillover(_cell_survey(13, spillover=0.35))
     assert found["spillover_exposure"].estimate > 0 and found["spillover_exposure"].p_value < 0.01
     pooled = found["spillover_exposure_cell_clustered"]
-    assert pooled.estimate > 0 and pooled.inference == "cluster(region_industry_cell)"
+    assert pooled.estimate > 0 and pooled.inference.short() == "cluster(region_industry_cell)"
 
 
 def test_equality_across_outcomes_refuses_a_copy_and_detects_a_difference(frame):
@@ -387,12 +390,12 @@ def test_equality_across_outcomes_refuses_a_copy_and_detects_a_difference(frame)
         _, outcome_fits = fit_outcome_models(data, outcome)
         fits[outcome] = outcome_fits["controls"][1]
     same = StudyResults()
-    compare_across_outcomes(same, {k: fits[k] for k in ("product", "product_copy")}, data, "robust")
+    compare_across_outcomes(same, {k: fits[k] for k in ("product", "product_copy")}, data, ROBUST)
     # identical models: the difference has no variance, so the test is refused, with the reason
     assert "equal_breadth_international" not in same.tests.get("across_outcomes", {})
     assert any("zero variance" in note for note in same.meta["notes"])
     different = StudyResults()
-    compare_across_outcomes(different, {k: fits[k] for k in ("product", "process")}, data, "robust")
+    compare_across_outcomes(different, {k: fits[k] for k in ("product", "process")}, data, ROBUST)
     assert different.tests["across_outcomes"]["equal_breadth_international"].p_value < 1e-4
     assert different.tests["across_outcomes"]["equal_breadth_regional"].p_value > 1e-4
 
@@ -403,7 +406,7 @@ def test_partner_type_joint_tests_equal_a_hand_wald_statistic(frame):
     _, fits = fit_outcome_models(frame, "product")
     fitted = fits["partner_types"][1]
     results = StudyResults()
-    partner_type_tests(results, "product", fitted, "robust")
+    partner_type_tests(results, "product", fitted, ROBUST)
     test = results.tests["product"]["partner_types_international"]
     names = [n for n in fitted.params.index if n.startswith("collab_international_")]
     assert len(names) == 6 and test.df == 6  # the own group is left out

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
+from buzzpipe.results import Estimate, Interval, Term
 from buzzpipe.study.models import (
     NESTED_MODELS,
     control_terms,
@@ -17,7 +18,6 @@ from buzzpipe.study.models import (
     model_result,
     odds_ratios,
 )
-from buzzpipe.study.results import Estimate, Interval
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,8 @@ def test_survey_without_regional_scale_and_optional_controls(frame):
 
 def test_odds_ratios_follow_statas_eform_for_a_hand_made_term():
     term = Estimate(0.2, 0.05, 1e-4, "robust", interval=Interval.bounded(0.1, 0.3))
-    ratio = odds_ratios({"x": term, "Intercept": term, "cut1": term})
+    kinds = {"x": Term("continuous", "x"), "Intercept": Term("intercept"), "cut1": Term("cut")}
+    ratio = odds_ratios({"x": term, "Intercept": term, "cut1": term}, kinds)
     assert list(ratio) == ["x"]
     assert ratio["x"].estimate == pytest.approx(math.exp(0.2))
     assert ratio["x"].interval.low == pytest.approx(math.exp(0.1))

@@ -6,10 +6,12 @@ import math
 import numpy as np
 import pytest
 
-from buzzpipe.study.results import (
+from buzzpipe.errors import InputError
+from buzzpipe.results import (
     CounterfactualCell,
     CounterfactualResult,
     Estimate,
+    Inference,
     Interval,
     ModelResult,
     StudyResults,
@@ -47,7 +49,7 @@ def _results() -> StudyResults:
             log_likelihood=-1050.5,
             pseudo_r2=0.04,
             odds_ratios={"breadth_international": _estimate(1.26, 0.06, 4e-6)},
-            sensitivity={"cluster(region)": {"breadth_international": _estimate(0.23, 0.09, 0.06)}},
+            sensitivity={"cluster": {"breadth_international": _estimate(0.23, 0.09, 0.06)}},
             notes=["one shared estimation sample"],
         )
     )
@@ -68,7 +70,7 @@ def _results() -> StudyResults:
             4.1,
             None,
             math.nan,
-            "Fieller",
+            Inference("robust", method="fieller"),
             interval=Interval([(-math.inf, -2.0), (1.5, math.inf)]),
         ),
     )
@@ -90,7 +92,16 @@ def _results() -> StudyResults:
     )
     results.verdicts.append(
         Verdict(
-            "international_effect", "found", "product", "text", "rule", "models/...", 0.05, 0.23
+            "international_effect",
+            "found",
+            "product",
+            "text",
+            "rule",
+            "two_sided",
+            ["models/{outcome}/controls/breadth_international"],
+            "models/product/controls/breadth_international",
+            0.05,
+            0.23,
         )
     )
     return results
@@ -141,7 +152,7 @@ def test_float_encoding_is_invertible_for_infinities():
 def test_wrong_format_version_and_bad_alternative_are_refused():
     data = _results().to_dict()
     data["format_version"] = 99
-    with pytest.raises(ValueError, match="format version"):
+    with pytest.raises(InputError, match="unsupported results format"):
         StudyResults.from_dict(data)
-    with pytest.raises(ValueError, match="alternative"):
+    with pytest.raises(ValueError, match="Alternative"):
         Estimate(0.1, 0.1, 0.5, "robust", alternative="bigger")

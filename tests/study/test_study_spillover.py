@@ -15,9 +15,9 @@ import statsmodels.formula.api as smf
 from bands import Claim, at_least, at_most, states, two_sided
 
 from buzzpipe.errors import EstimationError
-from buzzpipe.study.results import StudyResults
+from buzzpipe.results import StudyResults
+from buzzpipe.results.vocabulary import InferenceKind
 from buzzpipe.study.spillover import (
-    BETWEEN_INFERENCE,
     CELL,
     CELL_CLUSTERED,
     EXCLUSION,
@@ -109,7 +109,8 @@ def test_corrected_estimate_matches_statsmodels_and_the_composition_reparametris
     results = spillover_results(frame)
     corrected = results.tests["product"][CELL_CLUSTERED]
     naive = results.descriptions["product"][NAIVE]
-    assert corrected.inference == naive.inference == "cluster(region_industry_cell)"
+    assert corrected.inference == naive.inference
+    assert corrected.inference.short() == "cluster(region_industry_cell)"
     assert "exclusion" in corrected.note and "naive" in naive.note
 
     data = frame.copy()
@@ -215,7 +216,7 @@ def test_between_cells_test_matches_statsmodels_logit_and_weighted_least_squares
 ):
     frame = spillover_survey(3, spillover=1.0)
     primary = spillover_results(frame).tests["product"][name]
-    assert primary.inference == BETWEEN_INFERENCE and "Knapp-Hartung" in primary.note
+    assert primary.inference.kind == InferenceKind.BETWEEN_CELLS and "Knapp-Hartung" in primary.note
     data = cell_frame(frame)
     if group is not None:
         data = data.loc[data["own_pipeline"] == group]
@@ -262,7 +263,7 @@ def test_the_wild_bootstrap_by_cell_accompanies_the_pooled_test():
     wild = results.tests["product"]["spillover_exposure_wild_bootstrap"]
     primary = results.tests["product"][CELL_CLUSTERED]
     assert wild.estimate == pytest.approx(primary.estimate, rel=1e-6)
-    assert "cell" in wild.inference and 0 < wild.p_value <= 1
+    assert wild.inference.by == "region_industry_cell" and 0 < wild.p_value <= 1
     assert (
         "spillover_exposure_wild_bootstrap"
         not in spillover_results(spillover_survey(4, spillover=2.5)).tests["product"]
@@ -422,7 +423,7 @@ def link_spillover_test(preset: str, seed: int) -> tuple[float, float]:
         results, "product", frame, breadth_terms(frame), controls, control_columns, "logit"
     )
     test = results.tests["product"]["spillover_exposure"]
-    assert test.inference == "robust"
+    assert test.inference.kind == "robust"
     return test.estimate, test.p_value
 
 

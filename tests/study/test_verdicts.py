@@ -5,7 +5,8 @@ import math
 import pytest
 from scipy import stats
 
-from buzzpipe.study.results import Estimate, ModelResult, StudyResults
+from buzzpipe.results import Estimate, ModelResult, StudyResults
+from buzzpipe.results.contract import encode
 from buzzpipe.study.verdicts import (
     FOUND,
     NOT_ASSESSED,
@@ -130,8 +131,8 @@ def test_verdicts_ignore_meta_and_survive_a_json_round_trip():
     results = _result_set(**NORWAY_LIKE)
     other = StudyResults.from_json(results.to_json())
     other.meta = {"preset": "buzz", "source": "buzz.csv"}
-    assert [v.to_dict() for v in decide_verdicts(results)] == [
-        v.to_dict() for v in decide_verdicts(other)
+    assert [encode(v) for v in decide_verdicts(results)] == [
+        encode(v) for v in decide_verdicts(other)
     ]
 
 
@@ -184,9 +185,9 @@ def test_rule_table_is_complete_and_renders():
     markdown = rule_table_markdown()
     assert markdown.count("\n") == len(VERDICT_RULES) + 1
     with pytest.raises(ValueError, match="decision"):
-        VerdictRule("x", ("tests/a/b",), "sometimes", 0.05, "", "")
+        VerdictRule("x", ("tests/a/b",), "sometimes", 0.05)
     with pytest.raises(ValueError, match="threshold"):
-        VerdictRule("x", ("tests/a/b",), "joint", 5, "", "")
+        VerdictRule("x", ("tests/a/b",), "joint", 5)
 
 
 def test_readme_shows_the_rule_table_the_code_applies():

@@ -11,6 +11,7 @@ from buzzpipe.report.figures import FigureOutput, headline_model
 from buzzpipe.report.findings import findings
 from buzzpipe.report.table_formats import table_html
 from buzzpipe.report.tables import Table
+from buzzpipe.results.vocabulary import Family
 
 _CSS = """
 body { font-family: Georgia, 'Times New Roman', serif; color: #1a1a1a; background: #fff;
@@ -94,7 +95,7 @@ def _evidence_scale(results: Mapping[str, Any]) -> str:
         return ""
     (family,) = families
     scale = _SCALE_WORDS.get(family, family)
-    if family in ("logit", "ologit"):
+    if family in (Family.LOGIT, Family.OLOGIT):
         return (
             ": odds ratios per additional kind of partner for one breadth term; other "
             f"estimates (differences, interactions, spill-over) on the {scale} scale"

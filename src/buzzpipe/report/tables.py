@@ -14,9 +14,9 @@ from typing import Any
 
 from buzzpipe.report import findings, formatting
 from buzzpipe.report.intervals import exponentiated
-from buzzpipe.report.view import inference_text
+from buzzpipe.results.vocabulary import Alternative, Family, Measure, TermKind, VerdictState
 
-ODDS_RATIO_FAMILIES: tuple[str, ...] = ("logit", "ologit")
+ODDS_RATIO_FAMILIES: tuple[str, ...] = (Family.LOGIT, Family.OLOGIT)
 STATE_WORDS = {
     "found": "found",
     "not_found": "not found",
@@ -62,7 +62,7 @@ def shows_odds_ratios(model: Mapping[str, Any]) -> bool:
 def displayed_estimate(term: Mapping[str, Any], odds_ratio: bool) -> dict[str, Any]:
     """The estimate, error and interval as printed: exponentiated for odds ratios (not cuts)."""
     estimate, se, bounds = term["estimate"], term.get("se"), term.get("interval")
-    if not odds_ratio or term.get("kind") == "cut":
+    if not odds_ratio or term.get("kind") == TermKind.CUT:
         return {"estimate": estimate, "se": se, "interval": bounds, "p": term.get("p")}
     ratio = math.exp(estimate)
     return {
@@ -234,7 +234,7 @@ def sensitivity_tables(results: Mapping[str, Any]) -> list[Table]:
                         cells.append(Cell(formatting.DASH))
                         continue
                     bounds = entry.get("interval")
-                    if bounds is not None and odds_ratio and term.get("kind") != "cut":
+                    if bounds is not None and odds_ratio and term.get("kind") != TermKind.CUT:
                         bounds = exponentiated(bounds)
                     cells.append(_p_with_interval(entry.get("p"), bounds))
                 rows.append(Row(term.get("label", term_name), tuple(cells), "plain"))
@@ -316,9 +316,11 @@ def _inference_table(
         rows.append(Row(heading, (Cell(""),) * 5, "section"))
         rows.extend(_inference_row(test) for test in tests)
     legend = [
-        f"{name}: {inference_text(name)}"
-        for name in dict.fromkeys(test["inference"] for test in records)
-        if inference_text(name) != name
+        f"{name}: {words}"
+        for name, words in dict.fromkeys(
+            (test["inference"], test.get("inference_words", test["inference"])) for test in records
+        )
+        if words != name
     ]
     if legend:
         notes = (*notes, "Inference: " + "; ".join(legend) + ".")
@@ -378,13 +380,12 @@ def compared_tests_table(results: Mapping[str, Any]) -> Table | None:
         rows.append(Row(test["label"], tuple(cells), "plain"))
     used: dict[str, None] = {}
     for test in primaries:
-        used.setdefault(f"primary: {inference_text(test['inference'])}")
+        used.setdefault(f"primary: {test.get('inference_words', test['inference'])}")
         for column in columns:
             variant = variants[test["id"]].get(column)
             if variant is not None:
-                used.setdefault(
-                    f"{headings.get(column, column)}: {inference_text(variant['inference'])}"
-                )
+                words = variant.get("inference_words", variant["inference"])
+                used.setdefault(f"{headings.get(column, column)}: {words}")
     return Table(
         id="table-tests-compared",
         title="Pipelines versus buzz and the spill-over: inference compared",
@@ -417,9 +418,9 @@ def _inference_row(test: Mapping[str, Any]) -> Row:
     if df is not None:
         name = f"{name}({_df_text(df)})"
     estimate = test.get("estimate")
-    alternative = test.get("alternative", "two-sided")
+    alternative = test.get("alternative", Alternative.TWO_SIDED)
     hypothesis = test["hypothesis"]
-    if alternative != "two-sided":
+    if alternative != Alternative.TWO_SIDED:
         hypothesis += f" (one-sided, alternative: {alternative})"
     return Row(
         test["label"],
@@ -506,7 +507,7 @@ def findings_by_outcome_table(results: Mapping[str, Any]) -> Table | None:
                 continue
             p = verdict.get("evidence", {}).get("p")
             text = STATE_WORDS[verdict["state"]]
-            if p is not None and verdict["state"] != "not_assessed":
+            if p is not None and verdict["state"] != VerdictState.NOT_ASSESSED:
                 shown = formatting.p_value(p)
                 text += f" (p {shown})" if shown.startswith("<") else f" (p = {shown})"
             cells.append(Cell(text))
@@ -555,9 +556,9 @@ def descriptives_table(results: Mapping[str, Any]) -> Table | None:
 def _measure_text(value: float | None, measure: str) -> str:
     if value is None:
         return formatting.DASH
-    if measure == "count":
+    if measure == Measure.COUNT:
         return formatting.count(round(value, 1))
-    if measure == "share":
+    if measure == Measure.SHARE:
         return formatting.percent(value)
     return formatting.number(value, 2)
 

@@ -11,14 +11,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from buzzpipe.errors import InputError
+from buzzpipe.results.vocabulary import Alternative, Family, Measure, TermKind, VerdictState
 
 VIEW_VERSION = 1
-FAMILIES: tuple[str, ...] = ("logit", "probit", "ologit", "oprobit", "lpm")
+FAMILIES: tuple[str, ...] = tuple(Family)
 DISTRIBUTIONS: tuple[str, ...] = ("chi2", "F", "t", "normal", "bootstrap")
-ALTERNATIVES: tuple[str, ...] = ("two-sided", "greater", "less")
-TERM_KINDS: tuple[str, ...] = ("coefficient", "intercept", "cut")
-VERDICT_STATES: tuple[str, ...] = ("found", "not_found", "opposite", "not_assessed")
-MEASURES: tuple[str, ...] = ("count", "share", "mean")
+ALTERNATIVES: tuple[str, ...] = tuple(Alternative)
+# a view term is a coefficient, or (from the results' term kinds) an intercept or a cut point
+TERM_KINDS: tuple[str, ...] = ("coefficient", TermKind.INTERCEPT, TermKind.CUT)
+VERDICT_STATES: tuple[str, ...] = tuple(VerdictState)
+MEASURES: tuple[str, ...] = tuple(Measure)
 
 
 def validate_view(view: Any, *, file: str | None = None) -> None:
@@ -216,7 +218,9 @@ class _Validator:
             self.fail(f"{where}.outcome", "names no outcome", outcome, "a key of outcomes")
         self.number(test.get("statistic"), f"{where}.statistic", nullable=True)
         self.choice(test.get("distribution", "chi2"), f"{where}.distribution", DISTRIBUTIONS)
-        self.choice(test.get("alternative", "two-sided"), f"{where}.alternative", ALTERNATIVES)
+        self.choice(
+            test.get("alternative", Alternative.TWO_SIDED), f"{where}.alternative", ALTERNATIVES
+        )
         self.probability(self.require(test, "p", where), f"{where}.p")
         if "estimate" in test:
             self.number(test["estimate"], f"{where}.estimate", nullable=True)

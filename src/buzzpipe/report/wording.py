@@ -9,7 +9,148 @@ where no wording is known. Pure text functions: no number is touched.
 
 import re
 
-from buzzpipe.survey.schema import SCALES
+from buzzpipe.results import Inference, Term
+from buzzpipe.results.vocabulary import (
+    Decision,
+    InferenceKind,
+    Measure,
+    ModelName,
+    Targeting,
+    TermKind,
+    alone_model,
+)
+from buzzpipe.survey.schema import SCALES, parse_collab_column
+
+# Printed labels, all in this file: the view (``report/view.py``) turns results into the
+# report's structure and asks this module for every word it prints.
+MODEL_LABELS = {
+    ModelName.BREADTH: "Breadth",
+    ModelName.CONTROLS: "Breadth and controls",
+    ModelName.CONTROLS_WITH_GROUP: "Breadth counting own group",
+    ModelName.PARTNER_TYPES: "Partner types",
+    ModelName.BY_REGION_SIZE: "By city-region size",
+    ModelName.BY_SECTOR: "By sector",
+}
+MODEL_TABLES = {
+    ModelName.BREADTH: "main",
+    ModelName.CONTROLS: "main",
+    ModelName.CONTROLS_WITH_GROUP: "main",
+    ModelName.PARTNER_TYPES: "partner_types",
+    ModelName.BY_REGION_SIZE: "heterogeneity",
+    ModelName.BY_SECTOR: "heterogeneity",
+}
+VARIABLE_LABELS = {
+    "np.log(employees)": "Employees (log)",
+    "foreign_share": "Foreign ownership share",
+    "openness": "Manager openness",
+    "education": "Staff education share",
+    "firm_age": "Firm age",
+    "region_size": "City-region size (log firms)",
+    "pipeline_exposure": "Pipeline exposure through local partners",
+}
+TARGETING_WORDS = {
+    Targeting.RANDOM: "random firms",
+    Targeting.SMALLEST: "smallest firms",
+    Targeting.NO_PIPELINE: "firms without a pipeline",
+}
+# Printed labels of the data layer's descriptive statistics whose names are column names.
+STATISTIC_LABELS = {
+    "local_only": "local only (partners in the own city-region, none abroad)",
+    "global_only": "global only (partners abroad, none in the own city-region)",
+    "both": "local and global (partners in both)",
+    "none": "none (no partner in the own city-region or abroad)",
+    "employees": "employees (mean number)",
+    "foreign ownership": "foreign ownership (mean share, 0 to 1)",
+    "pipeline_exposure": "pipeline exposure (mean share of local partners with a pipeline)",
+    "pipeline_exposure_unknown_share": "local partners whose pipeline status is unknown "
+    "(mean share)",
+    "new_to_market": "new to the market",
+}
+INFERENCE_WORDS = {
+    InferenceKind.ROBUST: "firm-level robust standard errors (Stata vce(robust))",
+    InferenceKind.CLASSICAL: "classical standard errors (inverse observed Hessian)",
+}
+CLUSTER_WORDS = {"region": "regions", "region_industry_cell": "region \u00d7 industry cells"}
+DECISION_WORDS = {
+    Decision.TWO_SIDED: "two-sided",
+    Decision.ONE_SIDED: "one-sided",
+    Decision.JOINT: "joint",
+}
+
+
+def inference_text(inference: Inference) -> str:
+    """Words for an inference record, for a table note: firm-level robust errors (Stata's
+    name), region-clustered errors, the wild cluster score bootstrap over regions."""
+    if inference.kind in INFERENCE_WORDS:
+        words = INFERENCE_WORDS[inference.kind]
+    elif inference.kind == InferenceKind.CLUSTER and inference.by == "region":
+        words = "region-clustered standard errors (Stata vce(cluster region))"
+    elif inference.kind == InferenceKind.CLUSTER:
+        by = {"region_industry_cell": "region \u00d7 industry cell"}.get(
+            str(inference.by), str(inference.by).replace("_", " ")
+        )
+        words = f"standard errors clustered by {by} (Stata vce(cluster))"
+    elif inference.kind == InferenceKind.WILD_SCORE_BOOTSTRAP:
+        by = str(inference.by or "region")
+        words = f"wild cluster score bootstrap over {CLUSTER_WORDS.get(by, by.replace('_', ' '))}"
+        if inference.weights:
+            words += f" ({inference.weights.value.capitalize()} weights)"
+    else:
+        return inference.short()
+    method = inference.short().partition(",")[2].strip() if inference.method else ""
+    return words + (f", {method}" if method else "")
+
+
+def term_label(name: str, term: Term) -> str:
+    """The printed label of a model term, from what the specification says it is."""
+    if term.kind == TermKind.INTERCEPT:
+        return "Constant"
+    if term.kind == TermKind.CUT:
+        return f"Cut {term.number}"
+    if term.kind == TermKind.INTERACTION:
+        return " \u00d7 ".join(term_label(str(part.variable), part) for part in term.parts)
+    if term.kind == TermKind.FACTOR_LEVEL:
+        return f"{str(term.variable).replace('_', ' ')}: {str(term.level).replace('_', ' ')}"
+    variable = str(term.variable or name)
+    for scale in SCALES:
+        if variable == f"breadth_{scale}":
+            return f"Breadth, {scale}"
+        if variable == f"breadth_{scale}_with_group":
+            return f"Breadth with own group, {scale}"
+    parsed = parse_collab_column(variable)
+    if parsed:
+        scale, partner_type = parsed
+        return f"{partner_type.replace('_', ' ').capitalize()}, {scale}"
+    return VARIABLE_LABELS.get(variable, variable.replace("_", " ").capitalize())
+
+
+def model_label(name: str) -> str:
+    """A model's column heading: 'Breadth and controls', 'Regional alone'."""
+    if name in MODEL_LABELS:
+        return MODEL_LABELS[ModelName(name)]
+    return name.replace("_", " ").capitalize()
+
+
+def model_table(name: str) -> str:
+    """Which table a model's column goes to: each scale's breadth alone (``<scale>_alone``)
+    sits with the main models, as the first columns of a published table; unknown models get
+    a table of their own."""
+    if name in MODEL_TABLES:
+        return MODEL_TABLES[ModelName(name)]
+    if name in {alone_model(scale) for scale in SCALES}:
+        return "main"
+    return name
+
+
+def statistic_label(statistic: str, measure: Measure) -> str:
+    """A descriptive statistic's printed label: words for column names, the unit of a mean."""
+    if statistic in STATISTIC_LABELS:
+        return STATISTIC_LABELS[statistic]
+    label = statistic.replace("_", " ")
+    if measure == Measure.MEAN and "mean" not in label:
+        label += " (mean)"
+    return label
+
 
 # words for variables that appear in hypotheses and terms (lower case, for inside a sentence)
 VARIABLE_WORDS = {
@@ -30,7 +171,6 @@ _BREADTH = re.compile(r"\bbreadth_(?P<scale>[a-z]+)\b")
 _DIFFERENCE = re.compile(r"^breadth_(?P<first>[a-z]+) - breadth_(?P<second>[a-z]+) = 0$")
 _RATIO = re.compile(r"^breadth_(?P<first>[a-z]+) / breadth_(?P<second>[a-z]+)$")
 _COEFFICIENT = re.compile(r"b\[(?P<name>[^\]]+)\]")
-_PATH = re.compile(r"\b(?P<kind>models|tests|descriptions)/(?P<rest>[\w{}]+(?:/[\w.()\[\]{}]+)+)")
 
 
 def variable_words(name: str) -> str:
@@ -135,10 +275,8 @@ def _path_words(path: str) -> str | None:
     kind, _, rest = path.partition("/")
     parts = rest.split("/")
     if kind == "models" and len(parts) == 3:
-        from buzzpipe.report.view import model_label, term_label
-
         _, model, term = parts
-        words = variable_words(term) if _BREADTH.fullmatch(term) else term_label(term)
+        words = variable_words(term)
         return f"{words} in the {model_label(model).lower()} model"
     if kind in ("tests", "descriptions") and len(parts) == 2:
         name = parts[1]
@@ -154,18 +292,14 @@ def _path_words(path: str) -> str | None:
     return None
 
 
-def rule_text(rule: str, outcome: str, quantity: str) -> str:
-    """A verdict rule as printed: "two-sided" in words and every quantity path it names in
+def rule_text(
+    decision: Decision, quantities: list[str], threshold: float, outcome: str, quantity: str
+) -> str:
+    """A verdict rule as printed: the decision in words and every quantity path it reads in
     words; a rule that reads one of several quantities says which it used."""
-    text = rule.replace("{outcome}", outcome)
-    text = text.replace("two_sided", "two-sided").replace("one_sided", "one-sided")
-    text = text.replace(" or else ", ", else ")
-    named = [match.group(0) for match in _PATH.finditer(text)]
-    used = _path_words(quantity) or quantity
-    for path in named:
-        words = _path_words(path)
-        if words is not None:
-            text = text.replace(path, words, 1)
-    if quantity not in named or len(named) > 1:
-        text += f" (used: {used})"
+    paths = [path.replace("{outcome}", outcome) for path in quantities]
+    named = ", else ".join(_path_words(path) or path for path in paths)
+    text = f"{DECISION_WORDS[Decision(decision)]} test of {named} at {threshold:g}"
+    if quantity not in paths or len(paths) > 1:
+        text += f" (used: {_path_words(quantity) or quantity})"
     return text

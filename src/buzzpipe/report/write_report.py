@@ -15,12 +15,12 @@ from buzzpipe.output_folder import check_output_folder, write_folder
 from buzzpipe.report.figures import all_figures, figure_ids
 from buzzpipe.report.html_check import check_report_html
 from buzzpipe.report.html_report import build_html
-from buzzpipe.report.results_file import dumps_results, read_results, validate_results
 from buzzpipe.report.table_formats import table_csv, table_latex
 from buzzpipe.report.tables import all_tables
-from buzzpipe.report.view import report_view
+from buzzpipe.report.view import as_results, report_view
 from buzzpipe.report.view_schema import validate_view
 from buzzpipe.report.word_table import table_docx
+from buzzpipe.results import StudyResults, dumps_results, read_results
 
 REPORT_FILE = "report.html"
 RESULTS_FILE = "results.json"
@@ -52,9 +52,10 @@ def render_view(view: Mapping[str, Any]) -> dict[str, bytes]:
     return files
 
 
-def render_report(results: Mapping[str, Any]) -> dict[str, bytes]:
-    """``results.json`` and every file of the report, from results in the study's format."""
-    validate_results(results)
+def render_report(results: StudyResults | Mapping[str, Any]) -> dict[str, bytes]:
+    """``results.json`` (checked once, as it is encoded) and every file of the report, from
+    the study's results (typed, or JSON data)."""
+    results = as_results(results)
     files = {RESULTS_FILE: dumps_results(results).encode("utf-8")}
     files.update(render_view(report_view(results)))
     return files
@@ -66,14 +67,16 @@ def write_files(files: Mapping[str, bytes], out_dir: str | os.PathLike) -> list[
     return write_folder(out_dir, files, kind="report")
 
 
-def write_report(results: Mapping[str, Any], out_dir: str | os.PathLike) -> list[Path]:
+def write_report(
+    results: StudyResults | Mapping[str, Any], out_dir: str | os.PathLike
+) -> list[Path]:
     """Write the report of a study: results.json, report.html, tables and figures.
 
     Parameters
     ----------
-    results : dict
-        The study's results as ``results.json`` holds them (``run_study(...).to_dict()`` or
-        :func:`buzzpipe.read_results`).
+    results : StudyResults or dict
+        The study's results (``run_study(...)`` or :func:`buzzpipe.read_results`), or JSON data
+        in ``results.json``'s structure (checked; a format-1 structure is converted).
     out_dir : str or os.PathLike
         The folder to write into (created if missing).
 
@@ -87,7 +90,8 @@ def write_report(results: Mapping[str, Any], out_dir: str | os.PathLike) -> list
     The report is made from the results alone (nothing is re-estimated): a self-contained
     ``report.html`` (findings in words from the verdicts, paper-style tables, figures; nothing
     fetched from the network), every table as CSV and LaTeX (models tables also as Word) and
-    every figure as PNG and SVG. Everything is rendered before anything is written.
+    every figure as PNG and SVG. Everything is rendered before anything is written;
+    ``results.json`` is checked once, as it is encoded.
 
     Examples
     --------
@@ -97,7 +101,7 @@ def write_report(results: Mapping[str, Any], out_dir: str | os.PathLike) -> list
     >>> results = bp.run_study(survey, seed=1, outcomes=["product"], sensitivity=False,
     ...                        heterogeneity=False, bootstrap_replications=0, scenarios=())
     >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> written = bp.write_report(results.to_dict(), folder)
+    >>> written = bp.write_report(results, folder)
     >>> (folder / "report.html").exists(), (folder / "results.json").exists()
     (True, True)
     """

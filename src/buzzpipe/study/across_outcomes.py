@@ -15,13 +15,14 @@ import pandas as pd
 
 from buzzpipe.errors import BuzzpipeError
 from buzzpipe.estimate.suest import suest
-from buzzpipe.study.results import Estimate, StudyResults
+from buzzpipe.results import Estimate, Inference, StudyResults
+from buzzpipe.results.vocabulary import InferenceMethod
 
 SECTION = "across_outcomes"
 
 
 def compare_across_outcomes(
-    results: StudyResults, fits: Mapping[str, Any], data: pd.DataFrame, inference: str
+    results: StudyResults, fits: Mapping[str, Any], data: pd.DataFrame, inference: Inference
 ) -> None:
     """Equality tests of every shared breadth coefficient across the outcomes' models."""
     if len(fits) < 2:
@@ -44,7 +45,7 @@ def compare_across_outcomes(
             f"equal_{term}",
             Estimate.joint_test(
                 test,
-                f"{inference}, suest",
+                inference.derived(InferenceMethod.SUEST),
                 f"b[{term}] equal for {', '.join(labels)}",
                 note=str(stacked.overlap),
             ),

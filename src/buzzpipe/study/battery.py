@@ -3,7 +3,7 @@
 ``run_study(survey)`` fits the main models of each outcome on one shared sample, compares
 pipelines with buzz, tests complementarity, spill-over and heterogeneity, runs the policy
 counterfactuals for the primary outcome, and decides the verdicts from the rule table. It returns
-a :class:`~buzzpipe.study.results.StudyResults`, the shape ``results.json`` and the report take.
+a :class:`~buzzpipe.results.StudyResults`, the shape ``results.json`` and the report take.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import pandas as pd
 
 from buzzpipe import __version__, defaults
 from buzzpipe.errors import BuzzpipeError, InputError
+from buzzpipe.results import StudyResults
+from buzzpipe.results.vocabulary import Allocation, Family, ModelName, Programme, Targeting
 from buzzpipe.study.across_outcomes import compare_across_outcomes
 from buzzpipe.study.complementarity import assess_complementarity
 from buzzpipe.study.counterfactuals import counterfactual
@@ -29,7 +31,7 @@ from buzzpipe.study.models import (
     dropped_firms_note,
     fit_model,
     fit_outcome_models,
-    inference_label,
+    inference_of,
     is_nested,
     local_scale,
     marginal_effects,
@@ -38,7 +40,6 @@ from buzzpipe.study.models import (
 )
 from buzzpipe.study.partner_types import partner_type_tests
 from buzzpipe.study.pipelines_vs_buzz import compare_pipelines_and_buzz
-from buzzpipe.study.results import StudyResults
 from buzzpipe.study.sensitivity import add_difference_sensitivity, add_sensitivity
 from buzzpipe.study.spillover import assess_spillover
 from buzzpipe.study.verdicts import (
@@ -49,12 +50,12 @@ from buzzpipe.study.verdicts import (
 from buzzpipe.survey.schema import NOVELTY
 
 DEFAULT_SCENARIOS: tuple[dict[str, Any], ...] = (
-    {"programme": "pipeline", "firms_treated": 100, "targeting": "random"},
-    {"programme": "cluster", "firms_treated": 100, "targeting": "random"},
-    {"programme": "pipeline", "firms_treated": 100, "targeting": "smallest"},
-    {"programme": "pipeline", "firms_treated": 100, "targeting": "no_pipeline"},
-    {"programme": "pipeline", "firms_treated": 20, "allocation": "per_region"},
-    {"programme": "cluster", "firms_treated": 20, "allocation": "per_region"},
+    {"programme": Programme.PIPELINE, "firms_treated": 100, "targeting": Targeting.RANDOM},
+    {"programme": Programme.CLUSTER, "firms_treated": 100, "targeting": Targeting.RANDOM},
+    {"programme": Programme.PIPELINE, "firms_treated": 100, "targeting": Targeting.SMALLEST},
+    {"programme": Programme.PIPELINE, "firms_treated": 100, "targeting": Targeting.NO_PIPELINE},
+    {"programme": Programme.PIPELINE, "firms_treated": 20, "allocation": Allocation.PER_REGION},
+    {"programme": Programme.CLUSTER, "firms_treated": 20, "allocation": Allocation.PER_REGION},
 )
 
 
@@ -148,10 +149,8 @@ def run_study(
             "The survey has no foreign_share: the models leave foreign ownership out of the "
             "controls."
         )
-    if hasattr(source, "describe"):
-        results.set_descriptives(source.describe())
     vcov = PRIMARY_INFERENCE
-    inference = inference_label(vcov)
+    inference = inference_of(vcov)
     controls, control_columns = control_terms(frame)
     binary_controls_fits: dict[str, Any] = {}
     for outcome in outcomes:
@@ -166,12 +165,12 @@ def run_study(
         nested = [spec for name, (spec, _) in fits.items() if is_nested(name)]
         if dropped := dropped_firms_note(frame, sample, nested):
             results.meta["notes"].append(f"{outcome}: {dropped}")
-        if fits["controls"][0].family != "ologit":
+        if fits[ModelName.CONTROLS][0].family != Family.OLOGIT:
             binary_controls_fits[outcome] = fits["controls"][1]
         results.meta.setdefault("estimation_sample", {})[outcome] = len(sample)
         for name, (specification, fitted) in fits.items():
             result = model_result(specification, fitted, vcov)
-            if name in ("controls", "controls_with_group"):
+            if name in (ModelName.CONTROLS, ModelName.CONTROLS_WITH_GROUP):
                 breadth = [t for t in map(str, fitted.params.index) if t.startswith("breadth_")]
                 result.marginal_effects = marginal_effects(fitted, sample, breadth, inference)
             if name == "controls" and sensitivity:
@@ -296,7 +295,7 @@ def _counterfactuals(
     results.meta["counterfactual_model"] = formula
     children = np.random.SeedSequence(seed).spawn(len(scenarios))
     for child, scenario in zip(children, scenarios, strict=True):
-        options = {"allocation": "total", "targeting": "random", **scenario}
+        options = {"allocation": Allocation.TOTAL, "targeting": Targeting.RANDOM, **scenario}
         try:
             results.counterfactuals.append(
                 counterfactual(

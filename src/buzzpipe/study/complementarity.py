@@ -23,6 +23,8 @@ import pandas as pd
 from scipy import stats
 
 from buzzpipe.estimate.hypothesis_tests import reference_df
+from buzzpipe.results import Estimate, Inference, StudyResults
+from buzzpipe.results.vocabulary import Alternative
 from buzzpipe.study.models import fit_model, local_scale, require_terms, term_estimates
 from buzzpipe.study.pipelines_vs_buzz import combination_estimate
 from buzzpipe.study.probability_changes import (
@@ -32,7 +34,6 @@ from buzzpipe.study.probability_changes import (
     compose,
     plus_one,
 )
-from buzzpipe.study.results import Estimate, StudyResults
 from buzzpipe.survey.schema import REGIMES, breadth_column
 
 REGIME_TERM = "C(regime)[T.{}]"
@@ -45,7 +46,7 @@ def with_regime_categories(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def supermodularity_estimate(fitted: Any, inference: str) -> Estimate:
+def supermodularity_estimate(fitted: Any, inference: Inference) -> Estimate:
     """One-sided test of b_both - b_local_only - b_global_only > 0 (complements)."""
     both, local, global_ = (
         REGIME_TERM.format("both"),
@@ -64,7 +65,7 @@ def supermodularity_estimate(fitted: Any, inference: str) -> Estimate:
         inference=inference,
         interval=two_sided.interval,
         statistic=two_sided.statistic,
-        alternative="greater",
+        alternative=Alternative.GREATER,
         hypothesis="b_both - b_local_only - b_global_only <= 0 (complements if rejected)",
         note="one-sided test; the interval is two-sided at 95%; the reverse tail tests substitutes",
     )
@@ -77,7 +78,7 @@ def assess_complementarity(
     controls: Sequence[str],
     family: str,
     vcov: Any,
-    inference: str,
+    inference: Inference,
 ) -> None:
     """Fit the regime and interaction models on the outcome's sample and record both tests."""
     local = local_scale(sample)

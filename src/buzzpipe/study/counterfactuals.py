@@ -40,8 +40,10 @@ import pandas as pd
 from buzzpipe import defaults
 from buzzpipe.errors import InputError
 from buzzpipe.estimate.batched_newton import fitted_probability, newton_batch
+from buzzpipe.results import CounterfactualCell, CounterfactualResult, Interval
+from buzzpipe.results.vocabulary import Allocation, Family, Programme
+from buzzpipe.results.vocabulary import Targeting as Whom
 from buzzpipe.study.models import local_scale
-from buzzpipe.study.results import CounterfactualCell, CounterfactualResult, Interval
 from buzzpipe.survey import measures
 from buzzpipe.survey.schema import (
     GROUP_PARTNER_TYPE,
@@ -52,8 +54,8 @@ from buzzpipe.survey.schema import (
 )
 
 PROGRAMME_SCALES = {"pipeline": "international", "cluster": "regional"}
-TARGETINGS = ("random", "smallest", "no_pipeline")
-ALLOCATIONS = ("total", "per_region")
+TARGETINGS = tuple(Whom)
+ALLOCATIONS = tuple(Allocation)
 DEFAULT_CAP = len([kind for kind in PARTNER_TYPES if kind != GROUP_PARTNER_TYPE])
 ALL_REGIONS = "all"
 
@@ -73,7 +75,7 @@ def programme_scale(programme: str, frame: pd.DataFrame | None = None) -> str:
             "unknown programme", value=programme, expected=" or ".join(PROGRAMME_SCALES)
         )
     scale = PROGRAMME_SCALES[programme]
-    if frame is not None and programme == "cluster":
+    if frame is not None and programme == Programme.CLUSTER:
         scale = local_scale(frame)
     if frame is not None and breadth_column(scale) not in frame.columns:
         raise InputError(
@@ -143,8 +145,8 @@ class Targeting:
         frame: pd.DataFrame,
         scale: str,
         firms_treated: float,
-        targeting: str = "random",
-        allocation: str = "total",
+        targeting: str = Whom.RANDOM,
+        allocation: str = Allocation.TOTAL,
         cap: int = DEFAULT_CAP,
     ) -> Targeting:
         if targeting not in TARGETINGS:
@@ -156,13 +158,13 @@ class Targeting:
         if firms_treated < 0:
             raise InputError("the number of firms treated is negative", value=firms_treated)
         eligible = (frame[breadth_column(scale)] < cap).to_numpy(dtype=bool).copy()
-        if targeting == "no_pipeline":
+        if targeting == Whom.NO_PIPELINE:
             eligible &= (frame[breadth_column("international")] == 0).to_numpy(dtype=bool)
-        if targeting == "smallest":
+        if targeting == Whom.SMALLEST:
             keys = frame["employees"].to_numpy(dtype=float)
         else:
             keys = np.zeros(len(frame))
-        if allocation == "total":
+        if allocation == Allocation.TOTAL:
             groups = np.zeros(len(frame), dtype=int)
         else:
             groups = pd.factorize(frame["region"], sort=True)[0]
@@ -184,8 +186,8 @@ def treatment_shares(
     scale: str,
     firms_treated: float,
     *,
-    targeting: str = "random",
-    allocation: str = "total",
+    targeting: str = Whom.RANDOM,
+    allocation: str = Allocation.TOTAL,
     weights: np.ndarray | None = None,
     cap: int = DEFAULT_CAP,
 ) -> np.ndarray:
@@ -223,8 +225,8 @@ def expected_innovation(
     programme: str,
     firms_treated: float,
     *,
-    targeting: str = "random",
-    allocation: str = "total",
+    targeting: str = Whom.RANDOM,
+    allocation: str = Allocation.TOTAL,
     weight_column: str | None = None,
     cap: int = DEFAULT_CAP,
 ) -> list[tuple[str, float, float, float, float]]:
@@ -268,8 +270,8 @@ def counterfactual(
     programme: str,
     firms_treated: int,
     *,
-    targeting: str = "random",
-    allocation: str = "total",
+    targeting: str = Whom.RANDOM,
+    allocation: str = Allocation.TOTAL,
     cap: int = DEFAULT_CAP,
     bootstrap_replications: int = defaults.BOOTSTRAP_REPLICATIONS,
     seed: int = 0,
@@ -284,7 +286,7 @@ def counterfactual(
     Replicates that do not converge or lose a design column are dropped and counted in a note.
     """
     scale = programme_scale(programme, frame)
-    if model.family not in ("logit", "probit"):
+    if model.family not in (Family.LOGIT, Family.PROBIT):
         raise InputError("counterfactuals need a logit or probit model", value=model.family)
     weight_column = WEIGHT if WEIGHT in frame.columns else None
     frame = frame.reset_index(drop=True)

@@ -25,8 +25,8 @@ import pandas as pd
 
 from buzzpipe.errors import BuzzpipeError
 from buzzpipe.estimate.hypothesis_tests import wald_test
+from buzzpipe.results import Estimate, Inference, StudyResults
 from buzzpipe.study.models import ModelSpecification, fit_model, model_result
-from buzzpipe.study.results import Estimate, StudyResults
 from buzzpipe.survey.schema import WEIGHT
 
 REGION_SIZE = "region_size"
@@ -50,7 +50,7 @@ def centred_region_size(frame: pd.DataFrame) -> tuple[pd.Series, float]:
     return (size - mean).rename(REGION_SIZE), mean
 
 
-def joint_interaction_test(fitted: Any, inference: str, moderator: str) -> Estimate | None:
+def joint_interaction_test(fitted: Any, inference: Inference, moderator: str) -> Estimate | None:
     """Joint Wald test that every breadth x moderator interaction of the fit is zero."""
     terms = [name for name in map(str, fitted.params.index) if ":" in name and moderator in name]
     if not terms:
@@ -69,7 +69,7 @@ def assess_heterogeneity(
     controls: Sequence[str],
     family: str,
     vcov: Any,
-    inference: str,
+    inference: Inference,
 ) -> None:
     """Fit the two interaction models and record their joint tests."""
     data = sample.copy()

@@ -17,6 +17,7 @@ them uses), so nested models compare. Inference: firm-level robust errors (Stata
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Sequence
@@ -28,7 +29,14 @@ import pandas as pd
 
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate.hypothesis_tests import critical_value, reference_df
-from buzzpipe.study.results import Estimate, Interval, ModelResult
+from buzzpipe.results import Estimate, Inference, Interval, ModelResult, Term
+from buzzpipe.results.vocabulary import (
+    Family,
+    InferenceKind,
+    InferenceMethod,
+    ModelName,
+    TermKind,
+)
 from buzzpipe.survey.schema import (
     GROUP_PARTNER_TYPE,
     NOVELTY,
@@ -185,7 +193,7 @@ def dropped_firms_note(
 
 
 def fit_model(
-    formula: str, data: pd.DataFrame, family: str = "logit", vcov: Any = PRIMARY_INFERENCE
+    formula: str, data: pd.DataFrame, family: str = Family.LOGIT, vcov: Any = PRIMARY_INFERENCE
 ) -> Any:
     """Fit through the estimation core (``buzzpipe.fit``), with the survey's sampling weights
     (Stata's pweight) when it has them; imported late to keep the command line light."""
@@ -202,11 +210,12 @@ def fit_model(
     return fitted
 
 
-def inference_label(vcov: Any) -> str:
-    """A short name of a covariance choice: 'robust', 'classical' or 'cluster(region)'."""
-    if isinstance(vcov, dict) and "cluster" in vcov:
-        return f"cluster({vcov['cluster']})"
-    return str(vcov)
+def inference_of(vcov: Any) -> Inference:
+    """The inference record of a covariance choice: ``robust``, ``classical`` or
+    ``{"cluster": "region"}`` (the number of clusters is filled in from the fit)."""
+    if isinstance(vcov, dict) and InferenceKind.CLUSTER in vcov:
+        return Inference(InferenceKind.CLUSTER, by=str(vcov[InferenceKind.CLUSTER]))
+    return Inference(InferenceKind(str(vcov)))
 
 
 def require_terms(fitted: Any, terms: Sequence[str]) -> None:
@@ -222,8 +231,75 @@ def require_terms(fitted: Any, terms: Sequence[str]) -> None:
     )
 
 
-def term_estimates(fitted: Any, inference: str, terms: Sequence[str] | None = None) -> dict:
+def fitted_inference(fitted: Any, inference: Inference) -> Inference:
+    """The inference with the fit's number of clusters, when it clustered."""
+    clusters = getattr(fitted, "n_clusters", None)
+    if inference.kind == InferenceKind.CLUSTER and inference.clusters is None and clusters:
+        return Inference(
+            inference.kind,
+            inference.by,
+            int(clusters),
+            inference.weights,
+            inference.draws,
+            inference.method,
+        )
+    return inference
+
+
+def term_kinds(fitted: Any) -> dict[str, Term]:
+    """What each coefficient of a fit is, read from its formulaic model specification:
+    intercept, continuous variable, factor level (with its factor's variable and the level),
+    interaction (its parts), or an ordered model's cut point."""
+    spec = fitted.model_spec
+    kinds: dict[str, Term] = {}
+    for structure in spec.structure:
+        combinations: list[tuple[Term, ...]] = []
+        for scoped in structure.scoped_terms:
+            if not scoped.factors:
+                combinations.append((Term(TermKind.INTERCEPT),))
+                continue
+            per_factor = [_factor_parts(spec, f.factor, f.reduced) for f in scoped.factors]
+            # formulaic's column order: the first factor varies fastest
+            combinations += [
+                tuple(reversed(parts)) for parts in itertools.product(*reversed(per_factor))
+            ]
+        if len(combinations) != len(structure.columns):
+            raise ValueError(f"cannot match the columns of term {structure.term}")
+        for column, parts in zip(structure.columns, combinations, strict=True):
+            kinds[str(column)] = (
+                parts[0] if len(parts) == 1 else Term(TermKind.INTERACTION, parts=list(parts))
+            )
+    for number, name in enumerate(
+        (str(n) for n in fitted.params.index if str(n) not in kinds), start=1
+    ):
+        kinds[name] = Term(TermKind.CUT, number=number)
+    return {str(name): kinds[str(name)] for name in fitted.params.index}
+
+
+def _factor_parts(spec: Any, factor: Any, reduced: bool) -> list[Term]:
+    """The columns one factor contributes: one continuous column, or one dummy per level
+    (treatment coding, reduced rank or full: each coded column stands for the level whose row
+    holds the 1)."""
+    factor = getattr(factor, "factor", factor)  # an evaluated factor wraps the formula's
+    contrasts = spec.factor_contrasts.get(factor)
+    if contrasts is None:
+        return [Term(TermKind.CONTINUOUS, variable=str(factor))]
+    from formulaic.utils.variables import get_expression_variables
+
+    data = spec.variables_by_source.get("data", set())
+    variables = sorted(str(v) for v in get_expression_variables(str(factor), {}) if v in data)
+    variable = variables[0] if len(variables) == 1 else str(factor)
+    coding = contrasts.contrasts.get_coding_matrix(contrasts.levels, reduced_rank=reduced)
+    parts = []
+    for column in coding.columns:
+        (level,) = [str(level) for level, value in coding[column].items() if value == 1]
+        parts.append(Term(TermKind.FACTOR_LEVEL, variable=variable, level=level))
+    return parts
+
+
+def term_estimates(fitted: Any, inference: Inference, terms: Sequence[str] | None = None) -> dict:
     """Coefficients of a fit as Estimates with the fit's reference (normal, or t for the LPM)."""
+    inference = fitted_inference(fitted, inference)
     critical = critical_value(reference_df(fitted))
     names = list(fitted.params.index) if terms is None else list(terms)
     require_terms(fitted, names)
@@ -242,11 +318,11 @@ def term_estimates(fitted: Any, inference: str, terms: Sequence[str] | None = No
     return estimates
 
 
-def odds_ratios(terms: dict[str, Estimate]) -> dict[str, Estimate]:
+def odds_ratios(terms: dict[str, Estimate], kinds: dict[str, Term]) -> dict[str, Estimate]:
     """Stata's ``eform``: exp(b), exp(b) x se, exp of the interval's ends, the same p-value."""
     ratios = {}
     for name, term in terms.items():
-        if name == "Intercept" or name.startswith("cut"):
+        if kinds[name].kind in (TermKind.INTERCEPT, TermKind.CUT):
             continue
         ratio = math.exp(term.estimate)
         interval = None
@@ -267,26 +343,30 @@ def odds_ratios(terms: dict[str, Estimate]) -> dict[str, Estimate]:
 
 def model_result(specification: ModelSpecification, fitted: Any, vcov: Any) -> ModelResult:
     """A fitted model read into the results structure (primary inference)."""
-    inference = inference_label(vcov)
+    inference = fitted_inference(fitted, inference_of(vcov))
     terms = term_estimates(fitted, inference)
+    kinds = term_kinds(fitted)
     pseudo_r2 = getattr(fitted, "pseudo_r2", None)
     return ModelResult(
         outcome=specification.outcome,
         model=specification.name,
         formula=specification.formula,
-        family=specification.family,
+        family=Family(specification.family),
         inference=inference,
         nobs=int(fitted.nobs),
         terms=terms,
+        term_kinds=kinds,
         log_likelihood=float(fitted.llf),
         pseudo_r2=None if pseudo_r2 is None else float(pseudo_r2),
-        odds_ratios=odds_ratios(terms) if specification.family in ("logit", "ologit") else {},
+        odds_ratios=odds_ratios(terms, kinds)
+        if specification.family in (Family.LOGIT, Family.OLOGIT)
+        else {},
         notes=list(getattr(fitted, "notes", [])),
     )
 
 
 def marginal_effects(
-    fitted: Any, sample: pd.DataFrame, terms: Sequence[str], inference: str
+    fitted: Any, sample: pd.DataFrame, terms: Sequence[str], inference: Inference
 ) -> dict[str, Estimate]:
     """Average marginal effects (Stata ``margins, dydx()``) and the change from one more kind of
     partner (x to x + 1) of each breadth term, by re-prediction with delta-method errors; the
@@ -301,7 +381,7 @@ def marginal_effects(
                 estimate=float(row["estimate"]),
                 std_error=float(row["se"]),
                 p_value=float(row["p"]),
-                inference=f"{inference}, delta method",
+                inference=inference.derived(InferenceMethod.DELTA_METHOD),
                 interval=Interval.bounded(row["ci_lower"], row["ci_upper"]),
                 statistic=float(row["z"] if "z" in row.index else row["t"]),
                 hypothesis=f"{row['contrast']} of {row['term']}",
@@ -314,7 +394,7 @@ def design_of(fitted: Any, data: pd.DataFrame) -> np.ndarray:
     return np.asarray(fitted.design_matrix(data), dtype=float)
 
 
-NESTED_MODELS = ("breadth", "controls", "controls_with_group")
+NESTED_MODELS = (ModelName.BREADTH, ModelName.CONTROLS, ModelName.CONTROLS_WITH_GROUP)
 
 
 def is_nested(model: str) -> bool:

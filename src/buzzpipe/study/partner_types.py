@@ -11,11 +11,13 @@ from typing import Any
 
 from buzzpipe.errors import BuzzpipeError
 from buzzpipe.estimate.hypothesis_tests import wald_test
-from buzzpipe.study.results import Estimate, StudyResults
+from buzzpipe.results import Estimate, Inference, StudyResults
 from buzzpipe.survey.schema import parse_collab_column
 
 
-def partner_type_tests(results: StudyResults, outcome: str, fitted: Any, inference: str) -> None:
+def partner_type_tests(
+    results: StudyResults, outcome: str, fitted: Any, inference: Inference
+) -> None:
     """Joint test per scale of the partner-type indicators in a fitted partner-type model."""
     by_scale: dict[str, list[str]] = {}
     for name in map(str, fitted.params.index):

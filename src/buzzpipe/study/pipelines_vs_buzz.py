@@ -22,6 +22,8 @@ import pandas as pd
 from buzzpipe.errors import BuzzpipeError
 from buzzpipe.estimate.fieller import fieller_ratio
 from buzzpipe.estimate.hypothesis_tests import lincom
+from buzzpipe.results import Estimate, Inference, Interval, StudyResults
+from buzzpipe.results.vocabulary import InferenceMethod
 from buzzpipe.study.probability_changes import (
     BINARY_FAMILIES,
     average_change,
@@ -30,14 +32,13 @@ from buzzpipe.study.probability_changes import (
     plus_one,
     ratio_estimate,
 )
-from buzzpipe.study.results import Estimate, Interval, StudyResults
 from buzzpipe.survey.schema import breadth_column
 
 GLOBAL_SCALE = "international"
 LOCAL_SCALES = ("regional", "national")
 
 
-def combination_estimate(fitted: Any, expression: str, inference: str) -> Estimate:
+def combination_estimate(fitted: Any, expression: str, inference: Inference) -> Estimate:
     """Stata's ``lincom`` of an expression, as an Estimate with a two-sided p-value."""
     combination = lincom(fitted, expression)
     table = combination.table.iloc[0]
@@ -59,7 +60,7 @@ def compare_pipelines_and_buzz(
     fitted: Any,
     sample: pd.DataFrame,
     family: str,
-    inference: str,
+    inference: Inference,
 ) -> None:
     """Add the Wald tests and the described ratios for one outcome's controls model."""
     names = set(map(str, fitted.params.index))
@@ -95,7 +96,7 @@ def compare_pipelines_and_buzz(
                     estimate=ratio.estimate,
                     std_error=ratio.delta_se if math.isfinite(ratio.delta_se) else None,
                     p_value=math.nan,
-                    inference=f"{inference}, Fieller",
+                    inference=inference.derived(InferenceMethod.FIELLER),
                     interval=fieller_interval(
                         ratio.kind, ratio.lower, ratio.upper, ratio.level / 100.0
                     ),

@@ -21,10 +21,11 @@ from scipy import stats
 from buzzpipe.errors import InputError
 from buzzpipe.estimate.fieller import fieller_set
 from buzzpipe.estimate.hypothesis_tests import critical_value, reference_df
-from buzzpipe.study.results import Estimate, Interval
+from buzzpipe.results import Estimate, Inference, Interval
+from buzzpipe.results.vocabulary import Family, InferenceMethod
 from buzzpipe.survey.schema import breadth_column
 
-BINARY_FAMILIES = ("logit", "probit", "lpm")
+BINARY_FAMILIES = (Family.LOGIT, Family.PROBIT, Family.LPM)
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,12 @@ class ProbabilityChange:
 
 def probability_and_density(eta: np.ndarray, family: str) -> tuple[np.ndarray, np.ndarray]:
     """F(eta) and f(eta) of a binary model's link."""
-    if family == "logit":
+    if family == Family.LOGIT:
         probability = 1.0 / (1.0 + np.exp(-eta))
         return probability, probability * (1.0 - probability)
-    if family == "probit":
+    if family == Family.PROBIT:
         return stats.norm.cdf(eta), stats.norm.pdf(eta)
-    if family == "lpm":
+    if family == Family.LPM:
         return eta, np.ones_like(eta)
     raise InputError("probability changes need a binary model", value=family)
 
@@ -107,7 +108,7 @@ def compose(*changes: Callable[[pd.DataFrame], pd.DataFrame]) -> Callable:
 
 
 def change_estimate(
-    fitted: Any, change: ProbabilityChange, inference: str, hypothesis: str = ""
+    fitted: Any, change: ProbabilityChange, inference: Inference, hypothesis: str = ""
 ) -> Estimate:
     """A probability change as an Estimate with a delta-method error and the fit's reference."""
     vcov = coefficient_covariance(fitted)
@@ -120,7 +121,7 @@ def change_estimate(
         estimate=change.value,
         std_error=se,
         p_value=float(2.0 * reference.sf(abs(statistic))) if se > 0 else math.nan,
-        inference=f"{inference}, delta method",
+        inference=inference.derived(InferenceMethod.DELTA_METHOD),
         interval=Interval.bounded(change.value - critical * se, change.value + critical * se),
         statistic=statistic,
         hypothesis=hypothesis,
@@ -131,7 +132,7 @@ def ratio_estimate(
     fitted: Any,
     numerator: ProbabilityChange,
     denominator: ProbabilityChange,
-    inference: str,
+    inference: Inference,
     hypothesis: str = "",
     level: float = 0.95,
 ) -> Estimate:
@@ -151,7 +152,7 @@ def ratio_estimate(
         estimate=numerator.value / denominator.value if denominator.value != 0 else math.nan,
         std_error=None,
         p_value=math.nan,
-        inference=f"{inference}, Fieller",
+        inference=inference.derived(InferenceMethod.FIELLER),
         interval=fieller_interval(kind, low, high, level),
         hypothesis=hypothesis,
         note=f"Fieller set: {kind.replace('_', ' ')}; described, not used for a verdict",

@@ -23,15 +23,17 @@ import pandas as pd
 from buzzpipe import defaults
 from buzzpipe.errors import BuzzpipeError, InputError
 from buzzpipe.estimate.wild_bootstrap import WildScoreBootstrap
-from buzzpipe.study.models import fit_model, inference_label, term_estimates
-from buzzpipe.study.results import Estimate, Interval, ModelResult, StudyResults
+from buzzpipe.results import Estimate, Inference, Interval, ModelResult, StudyResults
+from buzzpipe.results.vocabulary import Family, InferenceKind, WildWeights
+from buzzpipe.study.models import fit_model, inference_of, term_estimates
 from buzzpipe.survey.schema import WEIGHT, breadth_column
 
-CLUSTER_VCOV = {"cluster": "region"}
+CLUSTER_VCOV = {InferenceKind.CLUSTER.value: "region"}
 DIFFERENCE_SUFFIXES = {
-    "cluster(region)": "cluster_region",
-    "wild score bootstrap": "wild_bootstrap",
+    InferenceKind.CLUSTER: "cluster_region",
+    InferenceKind.WILD_SCORE_BOOTSTRAP: "wild_bootstrap",
 }
+BOOTSTRAP_FAMILIES = (Family.LOGIT, Family.PROBIT)
 
 
 def region_cluster_terms(
@@ -39,7 +41,7 @@ def region_cluster_terms(
 ) -> dict[str, Estimate]:
     """The terms refitted with region-clustered errors (G/(G-1), normal reference)."""
     fitted = fit_model(formula, sample, family, CLUSTER_VCOV)
-    estimates = term_estimates(fitted, inference_label(CLUSTER_VCOV), terms)
+    estimates = term_estimates(fitted, inference_of(CLUSTER_VCOV), terms)
     for estimate in estimates.values():
         estimate.note = " ".join(fitted.notes)
     return estimates
@@ -74,6 +76,13 @@ def wild_bootstrap_terms(
     estimates = {}
     for term in terms:
         test = bootstrap.test(term)
+        inference = Inference(
+            InferenceKind.WILD_SCORE_BOOTSTRAP,
+            by=cluster_column,
+            clusters=int(test.n_clusters),
+            weights=WildWeights(test.weight_type),
+            draws=int(test.n_draws),
+        )
         k = names.index(term)
         interval = None
         if confidence_sets:
@@ -83,7 +92,7 @@ def wild_bootstrap_terms(
             estimate=float(bootstrap.estimate[k]),
             std_error=None,
             p_value=test.p_value,
-            inference=f"wild score bootstrap by {cluster_column} ({test.weight_type})",
+            inference=inference,
             interval=interval,
             statistic=test.statistic,
             hypothesis=f"b[{term}] = 0",
@@ -102,15 +111,15 @@ def add_sensitivity(
 ) -> None:
     """Fill the model's sensitivity column (clustered errors; the bootstrap for binary models)."""
     try:
-        result.sensitivity[inference_label(CLUSTER_VCOV)] = region_cluster_terms(
+        result.sensitivity[InferenceKind.CLUSTER] = region_cluster_terms(
             result.formula, sample, result.family, terms
         )
     except BuzzpipeError as error:
         result.notes.append(f"region-clustered errors not computed: {error}")
-    if result.family not in ("logit", "probit"):
+    if result.family not in BOOTSTRAP_FAMILIES:
         return
     try:
-        result.sensitivity["wild score bootstrap"] = wild_bootstrap_terms(
+        result.sensitivity[InferenceKind.WILD_SCORE_BOOTSTRAP] = wild_bootstrap_terms(
             fitted, sample, result.outcome, result.family, terms, seed, draws
         )
     except BuzzpipeError as error:
@@ -149,25 +158,26 @@ def difference_sensitivity(
     local_term: str,
     seed: int,
     draws: int = defaults.WILD_BOOTSTRAP_DRAWS,
-) -> dict[str, Estimate]:
+) -> dict[InferenceKind, Estimate]:
     """The Wald difference b_global - b_local as one coefficient of the reparametrised model,
     with region-clustered errors and (binary models) the wild score bootstrap by region."""
     outcome = formula.partition("~")[0].strip()
     reformulated, data = reparametrised_difference(formula, sample, global_term, local_term)
     hypothesis = f"{global_term} - {local_term} = 0"
-    columns: dict[str, Estimate] = {}
+    columns: dict[InferenceKind, Estimate] = {}
     clustered_fit = fit_model(reformulated, data, family, CLUSTER_VCOV)
-    label = inference_label(CLUSTER_VCOV)
-    clustered = term_estimates(clustered_fit, label, [global_term])[global_term]
+    clustered = term_estimates(clustered_fit, inference_of(CLUSTER_VCOV), [global_term])[
+        global_term
+    ]
     clustered.hypothesis = hypothesis
     clustered.note = " ".join(["reparametrised model", *clustered_fit.notes])
-    columns[label] = clustered
-    if family in ("logit", "probit"):
+    columns[InferenceKind.CLUSTER] = clustered
+    if family in BOOTSTRAP_FAMILIES:
         wild = wild_bootstrap_terms(
             clustered_fit, data, outcome, family, [global_term], seed, draws
         )[global_term]
         wild.hypothesis = hypothesis
-        columns["wild score bootstrap"] = wild
+        columns[InferenceKind.WILD_SCORE_BOOTSTRAP] = wild
     return columns
 
 
@@ -197,8 +207,5 @@ def add_difference_sensitivity(
                 f"{outcome}: sensitivity of {primary} not computed: {error}"
             )
             continue
-        for label, estimate in columns.items():
-            suffix = (
-                "cluster_region" if label == inference_label(CLUSTER_VCOV) else "wild_bootstrap"
-            )
-            results.add_test(outcome, f"{primary}_{suffix}", estimate)
+        for kind, estimate in columns.items():
+            results.add_test(outcome, f"{primary}_{DIFFERENCE_SUFFIXES[kind]}", estimate)

@@ -98,8 +98,9 @@ import pandas as pd
 from scipy import stats
 
 from buzzpipe.errors import BuzzpipeError, EstimationError
-from buzzpipe.study.models import fit_model, inference_label, local_scale, term_estimates
-from buzzpipe.study.results import Estimate, Interval, StudyResults
+from buzzpipe.results import Estimate, Inference, Interval, StudyResults
+from buzzpipe.results.vocabulary import Family, InferenceKind, InferenceMethod
+from buzzpipe.study.models import fit_model, inference_of, local_scale, term_estimates
 from buzzpipe.study.sensitivity import wild_bootstrap_terms
 from buzzpipe.survey.schema import WEIGHT, breadth_column
 
@@ -112,7 +113,6 @@ EXCLUSION = "own_pipeline_exclusion"  # x_i / (n_c - 1): the share's mechanical 
 NAIVE = "spillover_exposure_naive"
 COMPOSITION = "pipeline_share_of_cell"  # S_c / (n_c - 1): the cell's composition
 CELL_CLUSTERED = "spillover_exposure_cell_clustered"
-BETWEEN_INFERENCE = "between cells (meta-regression, Knapp-Hartung t)"
 
 
 def has_link_exposure(frame: pd.DataFrame) -> bool:
@@ -187,7 +187,7 @@ def assess_spillover(
             "for exclusion bias (own status and x_i / (n_c - 1) held fixed; cell-level "
             "correlated effects beyond region and industry not absorbed)"
         )
-    inference = inference_label(vcov)
+    inference = inference_of(vcov)
     columns = [outcome, exposure, *breadth, *control_columns]
     if not isinstance(vcov, str):
         columns.append(CELL)
@@ -246,7 +246,7 @@ def assess_spillover(
             name == CELL_CLUSTERED
             and exclusion
             and wild_bootstrap_draws
-            and family in ("logit", "probit")
+            and family in (Family.LOGIT, Family.PROBIT)
         ):
             _wild_bootstrap_by_cell(
                 results, outcome, fitted, subset, exposure, family, seed, wild_bootstrap_draws
@@ -396,7 +396,7 @@ def _between_cells(
     data = subset.copy()
     data[COMPOSITION] = data[exposure] + data[EXCLUSION]
     dropped = 0
-    if family in ("logit", "probit"):
+    if family in (Family.LOGIT, Family.PROBIT):
         varying = data.groupby(CELL)[outcome].transform("nunique") > 1
         dropped = data.loc[~varying, CELL].nunique()
         data = data.loc[varying]
@@ -444,7 +444,12 @@ def _between_cells(
             estimate=test.estimate,
             std_error=test.std_error,
             p_value=test.p_value,
-            inference=BETWEEN_INFERENCE,
+            inference=Inference(
+                InferenceKind.BETWEEN_CELLS,
+                by=CELL,
+                clusters=int(test.cells),
+                method=InferenceMethod.META_REGRESSION,
+            ),
             interval=Interval.bounded(
                 test.estimate - critical * test.std_error,
                 test.estimate + critical * test.std_error,

@@ -1,6 +1,6 @@
 """Verdicts: a written rule table (finding x rule x threshold) applied to the study's numbers.
 
-A verdict is a pure function of a :class:`~buzzpipe.study.results.StudyResults`: it reads the
+A verdict is a pure function of a :class:`~buzzpipe.results.StudyResults`: it reads the
 estimates named in the table and nothing else (never the survey's file name or a preset's name).
 Each verdict is one of
 
@@ -30,31 +30,36 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from buzzpipe.study.results import Estimate, StudyResults, Verdict
+from buzzpipe.results import Estimate, StudyResults, Verdict
+from buzzpipe.results.findings import finding_sentence
+from buzzpipe.results.vocabulary import Alternative, Decision, Finding, VerdictState
 
-FOUND, NOT_FOUND, OPPOSITE, NOT_ASSESSED = "found", "not_found", "opposite", "not_assessed"
-VERDICT_OUTCOMES = (FOUND, NOT_FOUND, OPPOSITE, NOT_ASSESSED)
-DECISIONS = ("two_sided", "one_sided", "joint")
+FOUND, NOT_FOUND, OPPOSITE, NOT_ASSESSED = (
+    VerdictState.FOUND,
+    VerdictState.NOT_FOUND,
+    VerdictState.OPPOSITE,
+    VerdictState.NOT_ASSESSED,
+)
+VERDICT_OUTCOMES = tuple(VerdictState)
+DECISIONS = tuple(Decision)
 PRIMARY_OUTCOME = "product"
 VERDICT_OUTCOMES_DEFAULT = ("product", "process", "new_to_market")  # the binary outcomes
 
 
 @dataclass(frozen=True)
 class VerdictRule:
-    """One row of the rule table.
+    """One row of the rule table; what each state says is in the findings catalogue
+    (``buzzpipe.results.findings``).
 
     ``quantities`` are results paths with ``{outcome}`` left to fill; the first one the study
     produced is used (so a survey without the regional scale compares pipelines with national
     partners, and says so through the path in the verdict).
     """
 
-    finding: str
+    finding: Finding
     quantities: tuple[str, ...]
-    decision: str
+    decision: Decision
     threshold: float
-    found: str
-    not_found: str
-    opposite: str = ""
 
     def __post_init__(self) -> None:
         if self.decision not in DECISIONS:
@@ -72,78 +77,55 @@ ALPHA = 0.05
 
 VERDICT_RULES: tuple[VerdictRule, ...] = (
     VerdictRule(
-        finding="international_effect",
-        quantities=("models/{outcome}/controls/breadth_international",),
-        decision="two_sided",
-        threshold=ALPHA,
-        found="More kinds of international partner go with more {outcome} innovation",
-        not_found="No association of international partner breadth with {outcome} innovation",
-        opposite="More kinds of international partner go with less {outcome} innovation",
+        Finding.INTERNATIONAL_EFFECT,
+        ("models/{outcome}/controls/breadth_international",),
+        Decision.TWO_SIDED,
+        ALPHA,
     ),
     VerdictRule(
-        finding="regional_effect",
-        quantities=("models/{outcome}/controls/breadth_regional",),
-        decision="two_sided",
-        threshold=ALPHA,
-        found="More kinds of regional partner go with more {outcome} innovation",
-        not_found="No association of regional partner breadth with {outcome} innovation",
-        opposite="More kinds of regional partner go with less {outcome} innovation",
+        Finding.REGIONAL_EFFECT,
+        ("models/{outcome}/controls/breadth_regional",),
+        Decision.TWO_SIDED,
+        ALPHA,
     ),
     VerdictRule(
-        finding="national_effect",
-        quantities=("models/{outcome}/controls/breadth_national",),
-        decision="two_sided",
-        threshold=ALPHA,
-        found="More kinds of national partner go with more {outcome} innovation",
-        not_found="No association of national partner breadth with {outcome} innovation",
-        opposite="More kinds of national partner go with less {outcome} innovation",
+        Finding.NATIONAL_EFFECT,
+        ("models/{outcome}/controls/breadth_national",),
+        Decision.TWO_SIDED,
+        ALPHA,
     ),
     VerdictRule(
-        finding="pipelines_stronger",
-        quantities=(
+        Finding.PIPELINES_STRONGER,
+        (
             "tests/{outcome}/international_minus_regional",
             "tests/{outcome}/international_minus_national",
         ),
-        decision="two_sided",
-        threshold=ALPHA,
-        found="Global pipelines are stronger than local buzz for {outcome} innovation",
-        not_found="Pipelines and buzz cannot be told apart for {outcome} innovation",
-        opposite="Local buzz is stronger than global pipelines for {outcome} innovation",
+        Decision.TWO_SIDED,
+        ALPHA,
     ),
     VerdictRule(
-        finding="complementarity",
-        quantities=("tests/{outcome}/supermodularity",),
-        decision="one_sided",
-        threshold=ALPHA,
-        found="Local and global collaboration are complements for {outcome} innovation",
-        not_found="No complementarity of local and global collaboration for {outcome} innovation",
-        opposite="Local and global collaboration are substitutes for {outcome} innovation",
+        Finding.COMPLEMENTARITY,
+        ("tests/{outcome}/supermodularity",),
+        Decision.ONE_SIDED,
+        ALPHA,
     ),
     VerdictRule(
-        finding="spillover",
-        quantities=("tests/{outcome}/spillover_exposure",),
-        decision="two_sided",
-        threshold=ALPHA,
-        found="Pipeline knowledge spills over locally: exposure goes with more {outcome} "
-        "innovation",
-        not_found="No local spill-over of pipeline knowledge for {outcome} innovation",
-        opposite="Exposure to local partners' pipelines goes with less {outcome} innovation",
+        Finding.SPILLOVER,
+        ("tests/{outcome}/spillover_exposure",),
+        Decision.TWO_SIDED,
+        ALPHA,
     ),
     VerdictRule(
-        finding="heterogeneity_region_size",
-        quantities=("tests/{outcome}/heterogeneity_region_size",),
-        decision="joint",
-        threshold=ALPHA,
-        found="The effects of partner breadth on {outcome} innovation differ by city-region size",
-        not_found="No difference in the effects of partner breadth by city-region size",
+        Finding.HETEROGENEITY_REGION_SIZE,
+        ("tests/{outcome}/heterogeneity_region_size",),
+        Decision.JOINT,
+        ALPHA,
     ),
     VerdictRule(
-        finding="heterogeneity_sector",
-        quantities=("tests/{outcome}/heterogeneity_sector",),
-        decision="joint",
-        threshold=ALPHA,
-        found="The effects of partner breadth on {outcome} innovation differ by sector",
-        not_found="No difference in the effects of partner breadth by sector",
+        Finding.HETEROGENEITY_SECTOR,
+        ("tests/{outcome}/heterogeneity_sector",),
+        Decision.JOINT,
+        ALPHA,
     ),
 )
 
@@ -151,9 +133,9 @@ VERDICT_RULES: tuple[VerdictRule, ...] = (
 def one_sided_p_values(estimate: Estimate) -> tuple[float, float]:
     """The p-values against 'greater' and against 'less' implied by an estimate's test."""
     p = estimate.p_value
-    if estimate.alternative == "greater":
+    if estimate.alternative == Alternative.GREATER:
         return p, 1.0 - p
-    if estimate.alternative == "less":
+    if estimate.alternative == Alternative.LESS:
         return 1.0 - p, p
     if estimate.estimate is None or math.isnan(estimate.estimate):
         return math.nan, math.nan
@@ -162,23 +144,23 @@ def one_sided_p_values(estimate: Estimate) -> tuple[float, float]:
     return 1.0 - p / 2.0, p / 2.0
 
 
-def decide(estimate: Estimate | None, decision: str, threshold: float) -> str:
+def decide(estimate: Estimate | None, decision: Decision, threshold: float) -> VerdictState:
     """Apply one decision rule to one estimate (see the module docstring)."""
     if estimate is None or estimate.p_value is None or math.isnan(estimate.p_value):
         return NOT_ASSESSED
-    if decision == "joint":
+    if decision == Decision.JOINT:
         return FOUND if estimate.p_value < threshold else NOT_FOUND
-    if decision == "one_sided":
+    if decision == Decision.ONE_SIDED:
         p_greater, p_less = one_sided_p_values(estimate)
         if math.isnan(p_greater):
             return NOT_ASSESSED
         if p_greater < threshold:
             return FOUND
         return OPPOSITE if p_less < threshold else NOT_FOUND
-    if decision == "two_sided":
+    if decision == Decision.TWO_SIDED:
         if estimate.estimate is None or math.isnan(estimate.estimate):
             return NOT_ASSESSED
-        if estimate.alternative == "two-sided":
+        if estimate.alternative == Alternative.TWO_SIDED:
             p_two = estimate.p_value
         else:
             p_two = min(1.0, 2.0 * min(one_sided_p_values(estimate)))
@@ -211,6 +193,8 @@ def decide_verdicts(
                 outcome=outcome,
                 statement=_statement(rule, result, outcome, estimate),
                 rule=rule.describe(),
+                decision=rule.decision,
+                quantities=paths,
                 quantity=chosen,
                 threshold=rule.threshold,
                 estimate=None if estimate is None else estimate.estimate,
@@ -234,7 +218,7 @@ def decide_verdicts_by_outcome(
     }
 
 
-def verdict_table(verdicts: Sequence[Verdict]) -> dict[str, str]:
+def verdict_table(verdicts: Sequence[Verdict]) -> dict[str, VerdictState]:
     """Finding -> verdict outcome, the compact form the acceptance checks compare."""
     return {verdict.finding: verdict.verdict for verdict in verdicts}
 
@@ -251,17 +235,19 @@ def rule_table_markdown(rules: Sequence[VerdictRule] = VERDICT_RULES) -> str:
     return "\n".join(lines)
 
 
-def _statement(rule: VerdictRule, result: str, outcome: str, estimate: Estimate | None) -> str:
+def _statement(
+    rule: VerdictRule, result: VerdictState, outcome: str, estimate: Estimate | None
+) -> str:
+    """The catalogue's sentence with the evidence that decided it (``results.json``'s
+    ``statement``; the report prints the same sentence with evidence on its own scale)."""
+    text = finding_sentence(rule.finding, result, outcome)
     if result == NOT_ASSESSED:
-        return f"Not assessed: the study produced none of {', '.join(rule.quantities)}".format(
-            outcome=outcome
-        )
-    text = {FOUND: rule.found, NOT_FOUND: rule.not_found, OPPOSITE: rule.opposite}[result]
-    text = text.format(outcome=outcome)
+        produced = ", ".join(rule.quantities).format(outcome=outcome)
+        return f"{text[:-1]}: none of {produced}."
     assert estimate is not None
     evidence = f"p = {estimate.p_value:.3g}"
     if estimate.estimate is not None and not math.isnan(estimate.estimate):
         evidence = f"estimate {estimate.estimate:.3g}, " + evidence
-    if estimate.alternative != "two-sided":
+    if estimate.alternative != Alternative.TWO_SIDED:
         evidence += f" ({estimate.alternative})"
-    return f"{text} ({evidence}, {estimate.inference} inference)."
+    return f"{text[:-1]} ({evidence}, {estimate.inference.short()} inference)."

@@ -1,0 +1,150 @@
+"""The findings catalogue: per finding, its label, and per verdict state, its sentence.
+
+The study's verdicts (``study/verdicts.py``) write their statements from it and the report's
+findings section prints it; neither keeps sentences of its own. A sentence depends only on the
+finding, the state and the outcome, so two surveys with opposite verdicts get opposite findings
+from the same words, whatever the survey is called.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from buzzpipe.results.vocabulary import Finding, VerdictState
+
+OUTCOME_LABELS: dict[str, str] = {
+    "product": "Product innovation",
+    "process": "Process innovation",
+    "new_to_market": "New-to-market innovation",
+    "product_novelty": "Product novelty (ordered)",
+}
+
+
+def outcome_label(outcome: str) -> str:
+    """An outcome's printed label ('new_to_market' -> 'New-to-market innovation')."""
+    return OUTCOME_LABELS.get(outcome, outcome.replace("_", " ").capitalize())
+
+
+def outcome_words(outcome: str) -> str:
+    """An outcome inside a sentence: its label with a lower-case first letter."""
+    label = outcome_label(outcome)
+    return label[:1].lower() + label[1:]
+
+
+@dataclass(frozen=True)
+class FindingEntry:
+    """One finding: its label, and the sentence of each state ({outcome} is filled in)."""
+
+    label: str
+    sentences: dict[VerdictState, str]
+
+
+NOT_ASSESSED = "Not assessed: the study could not produce the number for {label} ({outcome})."
+
+CATALOGUE: dict[Finding, FindingEntry] = {
+    Finding.INTERNATIONAL_EFFECT: FindingEntry(
+        "International partners",
+        {
+            VerdictState.FOUND: "Firms with more kinds of international partner are more "
+            "likely to report {outcome}.",
+            VerdictState.NOT_FOUND: "More kinds of international partner do not clearly go "
+            "with more {outcome}.",
+            VerdictState.OPPOSITE: "Firms with more kinds of international partner are less "
+            "likely to report {outcome}.",
+        },
+    ),
+    Finding.REGIONAL_EFFECT: FindingEntry(
+        "Regional partners",
+        {
+            VerdictState.FOUND: "Firms with more kinds of partner in their own city-region are "
+            "more likely to report {outcome}.",
+            VerdictState.NOT_FOUND: "More kinds of partner in the firm's own city-region do not "
+            "clearly go with more {outcome}.",
+            VerdictState.OPPOSITE: "Firms with more kinds of partner in their own city-region "
+            "are less likely to report {outcome}.",
+        },
+    ),
+    Finding.NATIONAL_EFFECT: FindingEntry(
+        "National partners",
+        {
+            VerdictState.FOUND: "Firms with more kinds of partner elsewhere in the country are "
+            "more likely to report {outcome}.",
+            VerdictState.NOT_FOUND: "More kinds of partner elsewhere in the country do not "
+            "clearly go with more {outcome}.",
+            VerdictState.OPPOSITE: "Firms with more kinds of partner elsewhere in the country "
+            "are less likely to report {outcome}.",
+        },
+    ),
+    Finding.PIPELINES_STRONGER: FindingEntry(
+        "Pipelines stronger than buzz",
+        {
+            VerdictState.FOUND: "Global pipelines are stronger than local buzz: one more kind "
+            "of international partner goes with more {outcome} than one more kind of local "
+            "partner.",
+            VerdictState.NOT_FOUND: "Global pipelines and local buzz cannot be told apart for "
+            "{outcome}.",
+            VerdictState.OPPOSITE: "Local buzz is stronger than global pipelines: one more "
+            "kind of local partner goes with more {outcome} than one more kind of "
+            "international partner.",
+        },
+    ),
+    Finding.COMPLEMENTARITY: FindingEntry(
+        "Complementarity",
+        {
+            VerdictState.FOUND: "Local and global collaboration are complements for {outcome}: "
+            "firms with both do better than the two separately predict.",
+            VerdictState.NOT_FOUND: "Local and global collaboration are not shown to be "
+            "complements for {outcome}.",
+            VerdictState.OPPOSITE: "Local and global collaboration are substitutes for "
+            "{outcome}: firms with both do worse than the two separately predict.",
+        },
+    ),
+    Finding.SPILLOVER: FindingEntry(
+        "Local spill-over",
+        {
+            VerdictState.FOUND: "Pipeline knowledge spills over locally: firms whose local "
+            "partners have international partners report more {outcome}.",
+            VerdictState.NOT_FOUND: "No local spill-over of pipeline knowledge is found for "
+            "{outcome}.",
+            VerdictState.OPPOSITE: "Firms whose local partners have international partners "
+            "report less {outcome}.",
+        },
+    ),
+    Finding.HETEROGENEITY_REGION_SIZE: FindingEntry(
+        "Differences by city-region size",
+        {
+            VerdictState.FOUND: "The effects of partner breadth on {outcome} differ by "
+            "city-region size.",
+            VerdictState.NOT_FOUND: "The effects of partner breadth on {outcome} are not shown "
+            "to differ by city-region size.",
+        },
+    ),
+    Finding.HETEROGENEITY_SECTOR: FindingEntry(
+        "Differences by sector",
+        {
+            VerdictState.FOUND: "The effects of partner breadth on {outcome} differ by sector.",
+            VerdictState.NOT_FOUND: "The effects of partner breadth on {outcome} are not shown "
+            "to differ by sector.",
+        },
+    ),
+}
+
+
+def finding_label(finding: Finding | str) -> str:
+    """A finding's printed label."""
+    entry = CATALOGUE.get(finding)  # type: ignore[call-overload]
+    return entry.label if entry else str(finding).replace("_", " ")
+
+
+def finding_sentence(finding: Finding | str, state: VerdictState | str, outcome: str) -> str:
+    """The catalogue's sentence for one finding in one state about one outcome (its name:
+    'new_to_market'), ending in a full stop."""
+    words = outcome_words(outcome)
+    label = finding_label(finding)
+    state = VerdictState(state)
+    if state == VerdictState.NOT_ASSESSED:
+        return NOT_ASSESSED.format(label=label.lower(), outcome=words)
+    entry = CATALOGUE.get(finding)  # type: ignore[call-overload]
+    if entry is not None and state in entry.sentences:
+        return entry.sentences[state].format(outcome=words)
+    return f"{label[:1].upper() + label[1:]} ({words}): {state.value.replace('_', ' ')}."

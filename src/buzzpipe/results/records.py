@@ -1,0 +1,429 @@
+"""The study's results as plain dataclasses: the types ``results.json`` holds (format 2).
+
+The study builds them, :mod:`buzzpipe.results.contract` reads, checks and writes them, and the
+report renders them without knowing how they were estimated. Every number a verdict or a table
+uses has one home:
+
+- ``models[outcome][model].terms[term]``: a coefficient with its error, interval, p and
+  inference; ``term_kinds[term]`` says what the term is (from the model specification);
+- ``tests[outcome][name]``: a hypothesis test (a linear combination, one-sided or joint);
+- ``descriptions[outcome][name]``: described-only quantities (ratios with Fieller sets, Ai-Norton);
+- ``counterfactuals``: predicted innovation under the policy programmes, by region;
+- ``descriptives``: the survey's descriptive table by city-region (computed once, by the
+  orchestration, not by the study).
+
+Field metadata ``check`` names the range a number must lie in (``probability``,
+``non_negative``); the contract enforces it when a file is read or written.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from enum import Enum
+from functools import cache
+from typing import Any
+
+from buzzpipe.results.vocabulary import (
+    Allocation,
+    Alternative,
+    Decision,
+    Family,
+    Finding,
+    InferenceKind,
+    InferenceMethod,
+    Measure,
+    Programme,
+    Targeting,
+    TermKind,
+    VerdictState,
+    WildWeights,
+)
+
+FORMAT_VERSION = 2
+METHOD_NAMES = {
+    InferenceMethod.DELTA_METHOD: "delta method",
+    InferenceMethod.FIELLER: "Fieller",
+    InferenceMethod.SUEST: "suest",
+    InferenceMethod.META_REGRESSION: "meta-regression",
+}
+PROBABILITY = {"check": "probability"}
+NON_NEGATIVE = {"check": "non_negative"}
+
+
+@cache
+def _enum_fields(cls: type) -> dict[str, type[Enum]]:
+    """The fields of a record typed by an enumeration (optional or not)."""
+    found = {}
+    for name, hint in typing.get_type_hints(cls).items():
+        optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        options = typing.get_args(hint) if optional else (hint,)
+        for option in options:
+            if isinstance(option, type) and issubclass(option, Enum):
+                found[name] = option
+    return found
+
+
+class _Record:
+    """Records hold enumeration members, even where the study passed their values."""
+
+    def __post_init__(self) -> None:
+        for name, enum in _enum_fields(type(self)).items():
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, enum):
+                setattr(self, name, enum(value))
+        if isinstance(getattr(self, "inference", None), str):  # a bare kind: "robust"
+            self.inference = Inference(InferenceKind(self.inference))  # type: ignore[attr-defined]
+
+
+class RecordError(ValueError):
+    """A record that breaks its own rule; ``where`` continues the JSON path of the record."""
+
+    def __init__(self, where: str, problem: str, value: object = None, expected: str = ""):
+        super().__init__(problem)
+        self.where, self.problem, self.value, self.expected = where, problem, value, expected
+
+
+@dataclass
+class Interval:
+    """A confidence set as a union of disjoint segments; endpoints may be infinite.
+
+    A Wald interval is one bounded segment; a Fieller set may be the whole line or two rays.
+    """
+
+    segments: list[tuple[float, float]]
+    level: float = 0.95
+
+    @property
+    def kind(self) -> str:
+        """'bounded', 'unbounded' (one segment with an infinite end), 'two_rays' or 'empty'."""
+        if not self.segments:
+            return "empty"
+        if len(self.segments) == 1:
+            low, high = self.segments[0]
+            return "bounded" if math.isfinite(low) and math.isfinite(high) else "unbounded"
+        return "two_rays"
+
+    @property
+    def low(self) -> float:
+        """Lowest point of the set (NaN when empty)."""
+        return self.segments[0][0] if self.segments else math.nan
+
+    @property
+    def high(self) -> float:
+        """Highest point of the set (NaN when empty)."""
+        return self.segments[-1][1] if self.segments else math.nan
+
+    def contains(self, value: float) -> bool:
+        """Whether value lies in the set (closed segments)."""
+        return any(low <= value <= high for low, high in self.segments)
+
+    @classmethod
+    def bounded(cls, low: float, high: float, level: float = 0.95) -> Interval:
+        return cls(segments=[(float(low), float(high))], level=level)
+
+
+@dataclass
+class Inference(_Record):
+    """What produced an error, interval or p-value, as a record rather than a phrase.
+
+    ``{"kind": "robust"}``; ``{"kind": "cluster", "by": "region", "clusters": 5}``;
+    ``{"kind": "wild_score_bootstrap", "by": "region", "clusters": 5, "weights": "webb",
+    "draws": 9999}``. ``method`` says how a derived number got its error under that
+    covariance (delta method, Fieller set, suest); it is absent for a coefficient.
+    """
+
+    OMIT_DEFAULTS: typing.ClassVar[bool] = True  # written as {"kind": "robust"}
+
+    kind: InferenceKind
+    by: str | None = None
+    clusters: int | None = None
+    weights: WildWeights | None = None
+    draws: int | None = None
+    method: InferenceMethod | None = None
+
+    def short(self) -> str:
+        """A short name: ``robust``, ``cluster(region)``, ``wild score bootstrap by region
+        (webb)``, with the method after a comma (``robust, delta method``)."""
+        if self.kind == InferenceKind.CLUSTER:
+            name = f"cluster({self.by})"
+        elif self.kind == InferenceKind.WILD_SCORE_BOOTSTRAP:
+            name = "wild score bootstrap" + (f" by {self.by}" if self.by else "")
+            name += f" ({self.weights.value})" if self.weights else ""
+        elif self.kind == InferenceKind.BETWEEN_CELLS:
+            return "between cells (meta-regression, Knapp-Hartung t)"
+        else:
+            name = self.kind.value
+        return name + (f", {METHOD_NAMES[self.method]}" if self.method else "")
+
+    def derived(self, method: InferenceMethod) -> Inference:
+        """The same inference, for a number derived from it by ``method``."""
+        return Inference(self.kind, self.by, self.clusters, self.weights, self.draws, method)
+
+
+@dataclass
+class Term(_Record):
+    """What a model term is, from the model specification.
+
+    ``intercept``; ``cut`` (an ordered model's cut point, ``number`` 1, 2, ...); ``continuous``
+    (``variable`` is the expression: ``breadth_regional``, ``np.log(employees)``);
+    ``factor_level`` (``variable`` is the factor, ``level`` the level this dummy stands for);
+    ``interaction`` (``parts`` are the terms multiplied).
+    """
+
+    OMIT_DEFAULTS: typing.ClassVar[bool] = True
+
+    kind: TermKind
+    variable: str | None = None
+    level: str | None = None
+    number: int | None = None
+    parts: list[Term] = field(default_factory=list)
+
+
+@dataclass
+class Estimate(_Record):
+    """One number with its inference: a coefficient, a combination, or a (joint) test.
+
+    ``p_value`` belongs to ``alternative``; a joint test has no single estimate and carries its
+    chi-squared ``statistic`` with ``df`` restrictions.
+    """
+
+    estimate: float | None
+    std_error: float | None = field(metadata=NON_NEGATIVE)
+    p_value: float = field(metadata=PROBABILITY)
+    inference: Inference
+    interval: Interval | None = None
+    statistic: float | None = None
+    df: int | None = None
+    alternative: Alternative = Alternative.TWO_SIDED
+    hypothesis: str = ""
+    note: str = ""
+
+    @classmethod
+    def joint_test(
+        cls, test: Any, inference: Inference, hypothesis: str, note: str = ""
+    ) -> Estimate:
+        """A (joint) Wald test: anything with ``statistic``, ``df_numerator``, ``p_value`` and
+        ``distribution`` (chi2 or F), such as the estimation core's ``WaldTest``."""
+        return cls(
+            estimate=None,
+            std_error=None,
+            p_value=float(test.p_value),
+            inference=inference,
+            statistic=float(test.statistic),
+            df=int(test.df_numerator),
+            hypothesis=hypothesis,
+            note=note or f"{test.distribution} test",
+        )
+
+
+@dataclass
+class ModelResult(_Record):
+    """One fitted model of one outcome: its coefficients and the effects derived from them.
+
+    ``terms`` hold coefficients under the primary inference and ``term_kinds`` what each term
+    is; ``odds_ratios`` and ``marginal_effects`` are keyed by the same term names;
+    ``sensitivity`` maps another inference kind (region clusters, the wild score bootstrap) to
+    the terms it was computed for.
+    """
+
+    outcome: str
+    model: str  # a ModelName, or a name built from the data ("industry=retail")
+    formula: str
+    family: Family
+    inference: Inference
+    nobs: int = field(metadata=NON_NEGATIVE)
+    terms: dict[str, Estimate]
+    term_kinds: dict[str, Term] = field(default_factory=dict)
+    log_likelihood: float | None = None
+    pseudo_r2: float | None = None
+    odds_ratios: dict[str, Estimate] = field(default_factory=dict)
+    marginal_effects: dict[str, Estimate] = field(default_factory=dict)
+    sensitivity: dict[InferenceKind, dict[str, Estimate]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CounterfactualCell:
+    """Predicted innovation in one region (or ``"all"``) under a programme, with intervals.
+
+    ``firms`` is the (weighted) number of firms; rates are shares of firms innovating.
+    """
+
+    region: str
+    firms: float
+    baseline_rate: float = field(metadata=PROBABILITY)
+    predicted_rate: float = field(metadata=PROBABILITY)
+    extra_innovators: float
+    predicted_rate_interval: Interval | None = None
+    extra_innovators_interval: Interval | None = None
+
+
+ALL_REGIONS = "all"
+
+
+@dataclass
+class CounterfactualResult(_Record):
+    """One programme scenario: "predicted under the model", never "caused"."""
+
+    outcome: str
+    programme: Programme
+    firms_treated: int = field(metadata=NON_NEGATIVE)  # K
+    allocation: Allocation
+    targeting: Targeting
+    cells: list[CounterfactualCell]
+    bootstrap_replications: int = 0
+    seed: int | None = None
+    weighted: bool = False
+    notes: list[str] = field(default_factory=list)
+    scale: str = ""  # the scale the programme adds a partner type at
+
+    def cell(self, region: str) -> CounterfactualCell:
+        """The cell of one region, or ``"all"`` for the total."""
+        for cell in self.cells:
+            if cell.region == region:
+                return cell
+        raise KeyError(region)
+
+
+@dataclass
+class Verdict(_Record):
+    """A finding decided by a written rule (``study/verdicts.py``).
+
+    ``outcome`` is the innovation outcome the rule was applied to; ``quantities`` the results
+    paths the rule reads, first available first, and ``quantity`` the one it used.
+    """
+
+    finding: Finding
+    verdict: VerdictState
+    outcome: str
+    statement: str
+    rule: str
+    decision: Decision
+    quantities: list[str]
+    quantity: str
+    threshold: float = field(metadata=PROBABILITY)
+    estimate: float | None = None
+    p_value: float | None = field(default=None, metadata=PROBABILITY)
+
+
+@dataclass
+class DescriptiveRow(_Record):
+    """One statistic of the descriptive table: a value per column (null when unknown)."""
+
+    section: str
+    statistic: str
+    measure: Measure
+    values: list[float]
+
+
+@dataclass
+class Descriptives:
+    """The survey's descriptive table: columns all firms and each region."""
+
+    columns: list[str]
+    rows: list[DescriptiveRow]
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        for index, row in enumerate(self.rows):
+            if len(row.values) != len(self.columns):
+                raise RecordError(
+                    f".rows[{index}].values",
+                    "one value per column needed",
+                    f"{len(row.values)} values",
+                    f"{len(self.columns)}",
+                )
+
+    @classmethod
+    def from_table(cls, table: Any) -> Descriptives:
+        """From the survey's descriptive DataFrame (indexed by section, statistic, measure,
+        one column per group)."""
+        rows = [
+            DescriptiveRow(str(section), str(statistic), Measure(str(measure)), _floats(values))
+            for (section, statistic, measure), values in table.iterrows()
+        ]
+        return cls(
+            columns=[str(column) for column in table.columns],
+            rows=rows,
+            note=str(table.attrs.get("note", "")),
+        )
+
+
+def _floats(values: Any) -> list[float]:
+    return [float(value) for value in values]
+
+
+@dataclass
+class StudyResults:
+    """Everything the battery found, in the shape the report renders and the verdicts read."""
+
+    meta: dict[str, Any] = field(default_factory=dict)
+    models: dict[str, dict[str, ModelResult]] = field(default_factory=dict)
+    tests: dict[str, dict[str, Estimate]] = field(default_factory=dict)
+    descriptions: dict[str, dict[str, Estimate]] = field(default_factory=dict)
+    counterfactuals: list[CounterfactualResult] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    # the same rule table applied to every binary outcome (``verdicts`` is the primary one's)
+    verdicts_by_outcome: dict[str, list[Verdict]] = field(default_factory=dict)
+    descriptives: Descriptives | None = None
+    format_version: int = FORMAT_VERSION
+
+    def add_model(self, result: ModelResult) -> None:
+        self.models.setdefault(result.outcome, {})[result.model] = result
+
+    def add_test(self, section: str, name: str, estimate: Estimate) -> None:
+        self.tests.setdefault(section, {})[name] = estimate
+
+    def add_description(self, section: str, name: str, estimate: Estimate) -> None:
+        self.descriptions.setdefault(section, {})[name] = estimate
+
+    def lookup(self, path: str) -> Estimate | None:
+        """The estimate at ``models/<outcome>/<model>/<term>``, ``tests/<section>/<name>`` or
+        ``descriptions/<section>/<name>``; None when the study did not produce it."""
+        kind, _, rest = path.partition("/")
+        if kind == "models":
+            outcome, model, term = (rest.split("/", 2) + ["", ""])[:3]
+            fitted = self.models.get(outcome, {}).get(model)  # type: ignore[call-overload]
+            return None if fitted is None else fitted.terms.get(term)
+        if kind in ("tests", "descriptions"):
+            section, _, name = rest.rpartition("/")
+            return getattr(self, kind).get(section, {}).get(name)
+        raise ValueError(
+            f"unknown results path {path!r}: expected models/, tests/ or descriptions/"
+        )
+
+    def model_of(self, path: str) -> ModelResult | None:
+        """The model a ``models/<outcome>/<model>/<term>`` path names (None otherwise)."""
+        kind, _, rest = path.partition("/")
+        if kind != "models":
+            return None
+        outcome, model = (rest.split("/", 2) + [""])[:2]
+        return self.models.get(outcome, {}).get(model)  # type: ignore[call-overload]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The results as ``results.json`` holds them (checked)."""
+        from buzzpipe.results.contract import results_to_dict
+
+        return results_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> StudyResults:
+        """Read and check results in ``results.json``'s structure."""
+        from buzzpipe.results.contract import results_from_dict
+
+        return results_from_dict(data)
+
+    def to_json(self) -> str:
+        """The results as strict JSON text (no NaN or Infinity literals), checked."""
+        from buzzpipe.results.contract import dumps_results
+
+        return dumps_results(self)
+
+    @classmethod
+    def from_json(cls, text: str) -> StudyResults:
+        import json
+
+        return cls.from_dict(json.loads(text))

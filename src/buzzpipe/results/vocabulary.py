@@ -1,0 +1,166 @@
+"""Every vocabulary of ``results.json``, defined once, as enumerations.
+
+The study writes these values and the report reads them; neither spells one out as a string
+literal (``tests/results/test_vocabulary_literals.py`` walks both stages' syntax trees). Each
+member's value is what the file holds, so ``VerdictState.FOUND == "found"`` and a member
+serialises as its value.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class VerdictState(StrEnum):
+    """What a written rule decided about a finding (``study/verdicts.py``)."""
+
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+    OPPOSITE = "opposite"
+    NOT_ASSESSED = "not_assessed"
+
+
+class Decision(StrEnum):
+    """How a verdict rule reads its estimate."""
+
+    TWO_SIDED = "two_sided"
+    ONE_SIDED = "one_sided"
+    JOINT = "joint"
+
+
+class Alternative(StrEnum):
+    """The alternative hypothesis a p-value belongs to."""
+
+    TWO_SIDED = "two-sided"
+    GREATER = "greater"
+    LESS = "less"
+
+
+class Measure(StrEnum):
+    """What a row of the descriptive table holds."""
+
+    COUNT = "count"
+    SHARE = "share"
+    MEAN = "mean"
+
+
+class Finding(StrEnum):
+    """The findings the verdict rules decide (the catalogue in ``results/findings.py``)."""
+
+    INTERNATIONAL_EFFECT = "international_effect"
+    REGIONAL_EFFECT = "regional_effect"
+    NATIONAL_EFFECT = "national_effect"
+    PIPELINES_STRONGER = "pipelines_stronger"
+    COMPLEMENTARITY = "complementarity"
+    SPILLOVER = "spillover"
+    HETEROGENEITY_REGION_SIZE = "heterogeneity_region_size"
+    HETEROGENEITY_SECTOR = "heterogeneity_sector"
+
+
+class ModelName(StrEnum):
+    """The study's named models of one outcome (``<scale>_alone`` models are named per scale:
+    :func:`alone_model`)."""
+
+    REGIONAL_ALONE = "regional_alone"
+    NATIONAL_ALONE = "national_alone"
+    INTERNATIONAL_ALONE = "international_alone"
+    BREADTH = "breadth"
+    CONTROLS = "controls"
+    CONTROLS_WITH_GROUP = "controls_with_group"
+    PARTNER_TYPES = "partner_types"
+    BY_REGION_SIZE = "by_region_size"
+    BY_SECTOR = "by_sector"
+
+
+ALONE_SUFFIX = "_alone"
+
+
+def alone_model(scale: str) -> ModelName:
+    """The model of one scale's breadth alone (``regional_alone``)."""
+    return ModelName(f"{scale}{ALONE_SUFFIX}")
+
+
+class Family(StrEnum):
+    """Model families the estimator fits."""
+
+    LOGIT = "logit"
+    PROBIT = "probit"
+    OLOGIT = "ologit"
+    OPROBIT = "oprobit"
+    LPM = "lpm"
+
+
+class InferenceKind(StrEnum):
+    """What produced a standard error, interval or p-value."""
+
+    CLASSICAL = "classical"
+    ROBUST = "robust"
+    CLUSTER = "cluster"
+    WILD_SCORE_BOOTSTRAP = "wild_score_bootstrap"
+    BETWEEN_CELLS = "between_cells"
+
+
+class InferenceMethod(StrEnum):
+    """How a derived number got its error under an inference (absent for a coefficient)."""
+
+    DELTA_METHOD = "delta_method"
+    FIELLER = "fieller"
+    SUEST = "suest"
+    META_REGRESSION = "meta_regression"
+
+
+class WildWeights(StrEnum):
+    """Auxiliary weights of the wild bootstrap."""
+
+    RADEMACHER = "rademacher"
+    WEBB = "webb"
+
+
+class TermKind(StrEnum):
+    """What a model term is, read from the model specification."""
+
+    INTERCEPT = "intercept"
+    CUT = "cut"
+    CONTINUOUS = "continuous"
+    FACTOR_LEVEL = "factor_level"
+    INTERACTION = "interaction"
+
+
+class Programme(StrEnum):
+    """Policy programmes of the counterfactuals."""
+
+    PIPELINE = "pipeline"
+    CLUSTER = "cluster"
+
+
+class Targeting(StrEnum):
+    """Which firms a programme reaches."""
+
+    RANDOM = "random"
+    SMALLEST = "smallest"
+    NO_PIPELINE = "no_pipeline"
+
+
+class Allocation(StrEnum):
+    """Whether K firms are treated in total or in each region."""
+
+    TOTAL = "total"
+    PER_REGION = "per_region"
+
+
+VOCABULARIES: tuple[type[StrEnum], ...] = (
+    VerdictState,
+    Decision,
+    Alternative,
+    Measure,
+    Finding,
+    ModelName,
+    Family,
+    InferenceKind,
+    InferenceMethod,
+    WildWeights,
+    TermKind,
+    Programme,
+    Targeting,
+    Allocation,
+)

@@ -1,0 +1,119 @@
+"""Compare a ``results.json`` (format 2) and its tables with the golden norway2010 run.
+
+The golden files were made by ``buzzpipe replicate`` (norway2010, seed 2010) from main before
+the results contract (format 1). Every number of the golden file must be in the new file at
+the same place with the same value (bit for bit; a format-1 path is mapped to where format 2
+keeps the number), and the only numbers the new file adds are the facts format 1 never
+recorded (the number of clusters and the bootstrap draws of an inference, a cut point's
+number). The tables (CSV and LaTeX) must be byte for byte the golden ones.
+
+As a script::
+
+    python tests/results/compare_golden.py NEW/results.json [NEW/tables]
+
+prints each difference and exits 1 when there is one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "norway2010"
+GOLDEN_RESULTS = GOLDEN / "results_format1.json"
+GOLDEN_TABLES = GOLDEN / "tables"
+# numbers format 2 records and format 1 did not
+NEW_FACTS = (".clusters", ".draws", ".number")
+_SENSITIVITY = {"cluster(region)": "cluster", "wild score bootstrap": "wild_score_bootstrap"}
+
+
+def numbers(data: Any, path: str = "") -> dict[str, Any]:
+    """Every number of JSON data by its path: finite numbers, "inf"/"-inf", and null."""
+    found: dict[str, Any] = {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            found.update(numbers(value, f"{path}.{key}" if path else str(key)))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found.update(numbers(value, f"{path}[{index}]"))
+    elif data is None or data in ("inf", "-inf"):
+        found[path] = data
+    elif isinstance(data, int | float) and not isinstance(data, bool):
+        found[path] = data
+    return found
+
+
+def format_2_path(path: str) -> str | None:
+    """Where format 2 keeps a number of format 1 (None: a copy format 2 no longer keeps)."""
+    if path == "format_version":
+        return None  # the format itself: 1 then, 2 now
+    if path.startswith("descriptives."):
+        return None  # the study's second copy of the descriptive table
+    if path.startswith("meta.descriptives."):
+        return path.removeprefix("meta.")
+    for old, new in _SENSITIVITY.items():
+        path = path.replace(f".sensitivity.{old}.", f".sensitivity.{new}.")
+    return path
+
+
+def golden_numbers() -> dict[str, Any]:
+    """The golden file's numbers at their format-2 paths."""
+    golden = json.loads(GOLDEN_RESULTS.read_text(encoding="utf-8"))
+    mapped = {}
+    for path, value in numbers(golden).items():
+        new_path = format_2_path(path)
+        if new_path is not None:
+            mapped[new_path] = value
+    return mapped
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return type(a) is type(b) and a == b if not isinstance(a, int | float) else a == b
+
+
+def compare_numbers(new: dict[str, Any], expected: dict[str, Any]) -> list[str]:
+    """Differences between the new file's numbers and the expected (golden) ones."""
+    problems = []
+    for path, value in expected.items():
+        if path not in new:
+            problems.append(f"missing: {path} (golden {value!r})")
+        elif not _same(new[path], value) or type(new[path]) is not type(value):
+            problems.append(f"changed: {path}: golden {value!r}, new {new[path]!r}")
+    for path in new.keys() - expected.keys():
+        if path != "format_version" and not path.endswith(NEW_FACTS):
+            problems.append(f"added: {path} = {new[path]!r}")
+    return problems
+
+
+def compare_tables(tables: Path) -> list[str]:
+    """Golden tables (CSV, LaTeX) that are missing or not byte for byte the same."""
+    problems = []
+    for golden in sorted(GOLDEN_TABLES.iterdir()):
+        new = tables / golden.name
+        if not new.exists():
+            problems.append(f"missing table: {golden.name}")
+        elif new.read_bytes() != golden.read_bytes():
+            problems.append(f"changed table: {golden.name}")
+    return problems
+
+
+def main(argv: list[str]) -> int:
+    results = Path(argv[0])
+    new = numbers(json.loads(results.read_text(encoding="utf-8")))
+    problems = compare_numbers(new, golden_numbers())
+    tables = Path(argv[1]) if len(argv) > 1 else results.parent / "tables"
+    problems += compare_tables(tables)
+    for problem in problems:
+        print(problem)
+    compared = len(golden_numbers())
+    print(f"{compared} golden numbers compared; {len(problems)} differences")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

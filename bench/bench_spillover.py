@@ -30,6 +30,7 @@ from buzzpipe.study.results import StudyResults  # noqa: E402
 from scipy import stats  # noqa: E402
 from test_study_spillover import spillover_results, spillover_survey  # noqa: E402
 
+from buzzpipe.results import StudyResults  # noqa: E402
 from buzzpipe.study.battery import analysis_frame_of  # noqa: E402
 from buzzpipe.study.models import breadth_terms, control_terms  # noqa: E402
 from buzzpipe.study.spillover import (  # noqa: E402

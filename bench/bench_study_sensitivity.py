@@ -19,6 +19,7 @@ import time
 from buzzpipe.study.results import StudyResults
 from threadpoolctl import threadpool_limits
 
+from buzzpipe.results import StudyResults
 from buzzpipe.study.models import (
     PRIMARY_INFERENCE,
     breadth_terms,

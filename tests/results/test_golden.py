@@ -56,15 +56,19 @@ def test_the_comparison_can_fail(converted):
     problems = compare_numbers(numbers(data), golden_numbers())
     assert len(problems) == 3
     assert any("breadth_international.estimate" in problem for problem in problems)
+    within = compare_numbers(numbers(data), golden_numbers(), tolerance=True)
+    assert len(within) == 2  # 1e-15 is within the tolerance; the count and the entry are not
 
 
 @pytest.mark.slow
 def test_a_fresh_replicate_run_has_every_golden_number(tmp_path):
-    """The whole run (norway2010, seed 2010) against the golden file, number by number."""
+    """The whole run (norway2010, seed 2010) against the golden file, number by number: within
+    a relative 1e-9 (the estimation core's floating-point order changed after the golden run;
+    before that change this run matched all 9,160 numbers bit for bit), tables byte for byte."""
     from buzzpipe.cli import main
 
     out = tmp_path / "norway2010"
     assert main(["replicate", "--out", str(out), "--progress", "never"]) == 0
     new = numbers(json.loads((out / "results.json").read_text(encoding="utf-8")))
-    assert compare_numbers(new, golden_numbers()) == []
+    assert compare_numbers(new, golden_numbers(), tolerance=True) == []
     assert compare_tables(out / "tables") == []

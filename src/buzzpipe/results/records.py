@@ -18,14 +18,18 @@ Field metadata ``check`` names the range a number must lie in (``probability``,
 
 from __future__ import annotations
 
+import json
 import math
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cache
 from typing import Any
 
+from buzzpipe.results.format import FORMAT_VERSION
+from buzzpipe.results.version_1 import convert_version_1
 from buzzpipe.results.vocabulary import (
     Allocation,
     Alternative,
@@ -41,8 +45,8 @@ from buzzpipe.results.vocabulary import (
     VerdictState,
     WildWeights,
 )
+from buzzpipe.results.walk import RecordError, Walker, encode
 
-FORMAT_VERSION = 2
 METHOD_NAMES = {
     InferenceMethod.DELTA_METHOD: "delta method",
     InferenceMethod.FIELLER: "Fieller",
@@ -76,14 +80,6 @@ class _Record:
                 setattr(self, name, enum(value))
         if isinstance(getattr(self, "inference", None), str):  # a bare kind: "robust"
             self.inference = Inference(InferenceKind(self.inference))  # type: ignore[attr-defined]
-
-
-class RecordError(ValueError):
-    """A record that breaks its own rule; ``where`` continues the JSON path of the record."""
-
-    def __init__(self, where: str, problem: str, value: object = None, expected: str = ""):
-        super().__init__(problem)
-        self.where, self.problem, self.value, self.expected = where, problem, value, expected
 
 
 @dataclass
@@ -405,25 +401,56 @@ class StudyResults:
 
     def to_dict(self) -> dict[str, Any]:
         """The results as ``results.json`` holds them (checked)."""
-        from buzzpipe.results.contract import results_to_dict
-
         return results_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Any) -> StudyResults:
         """Read and check results in ``results.json``'s structure."""
-        from buzzpipe.results.contract import results_from_dict
-
         return results_from_dict(data)
 
     def to_json(self) -> str:
         """The results as strict JSON text (no NaN or Infinity literals), checked."""
-        from buzzpipe.results.contract import dumps_results
-
         return dumps_results(self)
 
     @classmethod
     def from_json(cls, text: str) -> StudyResults:
-        import json
-
         return cls.from_dict(json.loads(text))
+
+
+def results_from_dict(data: Any, *, file: str | None = None) -> StudyResults:
+    """Typed, checked results from JSON data (format 2, or format 1 converted)."""
+    if isinstance(data, Mapping) and data.get("format_version") == 1:
+        data = convert_version_1(data, file=file)
+    walker = Walker(file)
+    if not isinstance(data, Mapping):
+        walker.fail("$", "wrong type", data, "an object")
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        walker.fail(
+            "$.format_version",
+            "unsupported results format",
+            version,
+            f"{FORMAT_VERSION} (or 1, converted on reading)",
+        )
+    results = walker.decode(StudyResults, data, "$")
+    if not results.models:
+        walker.fail("$.models", "no models", None, "at least one outcome with models")
+    return results
+
+
+def results_to_dict(results: StudyResults) -> dict[str, Any]:
+    """The results as JSON data, checked by reading them back (one check per write)."""
+    data = encode(results)
+    results_from_dict(data)
+    return data
+
+
+def dumps_results(results: StudyResults) -> str:
+    """The results as strict JSON text (no NaN or infinity literals), checked first."""
+    data = results_to_dict(results)
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def validate_results(data: Any, *, file: str | None = None) -> None:
+    """Check JSON data against the format; raise ``InputError`` at the first problem."""
+    results_from_dict(data, file=file)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from buzzpipe.errors import InputError
-from buzzpipe.results.records import FORMAT_VERSION
+from buzzpipe.results.format import FORMAT_VERSION
 from buzzpipe.results.vocabulary import InferenceKind, InferenceMethod, TermKind
 
 _METHODS = {

@@ -124,7 +124,7 @@ def run_study(
     >>> survey = bp.synthesize("norway2010", seed=1, firms=400)
     >>> results = bp.run_study(survey, seed=1, outcomes=["product"], sensitivity=False,
     ...                        heterogeneity=False, bootstrap_replications=0, scenarios=())
-    >>> [(v.finding, v.verdict) for v in results.verdicts][:2]
+    >>> [(str(v.finding), str(v.verdict)) for v in results.verdicts][:2]
     [('international_effect', 'found'), ('regional_effect', 'not_found')]
     """
     frame = analysis_frame_of(source)

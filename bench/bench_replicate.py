@@ -40,7 +40,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import statsmodels.formula.api as smf
-    from buzzpipe.report.results_file import describe_record
 
     from buzzpipe.report.figures import all_figures
     from buzzpipe.report.html_check import check_report_html

@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import numpy as np  # noqa: E402
 import statsmodels.api as sm  # noqa: E402
 import statsmodels.formula.api as smf  # noqa: E402
-from buzzpipe.study.results import StudyResults  # noqa: E402
 from scipy import stats  # noqa: E402
 from test_study_spillover import spillover_results, spillover_survey  # noqa: E402
 

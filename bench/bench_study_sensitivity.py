@@ -16,7 +16,6 @@ import argparse
 import statistics
 import time
 
-from buzzpipe.study.results import StudyResults
 from threadpoolctl import threadpool_limits
 
 from buzzpipe.results import StudyResults

@@ -122,3 +122,74 @@ def test_a_snapshot_branches_two_runs_that_go_on_identically():
     for _ in range(6):
         model.step()
     np.testing.assert_array_equal(model.state.strings, first)
+
+
+BIG = Cities.from_mapping({"a": 3000, "b": 1000})
+
+
+def test_selection_puts_capable_firms_into_pipelines_and_keeps_the_share():
+    from buzzpipe.simulate.network import build_network
+
+    for rho in (0.0, 0.8):
+        network = build_network(ModelParameters(pipeline_selection=rho), BIG, np.uint64(5))
+        has = np.zeros(BIG.n_firms, dtype=bool)
+        has[network.pipelines.source] = True
+        assert abs(has.mean() - 0.45) < 0.03  # binomial sd at 4,000 firms: 0.008
+        gap = network.traits.capability[has].mean() - network.traits.capability[~has].mean()
+        if rho == 0.0:
+            assert abs(gap) < 0.12  # sd of the difference about 0.03
+        else:
+            assert gap > 1.0  # about rho * 1.6 for a 45% share
+
+
+def test_gatekeepers_name_more_regional_partners_and_the_mean_is_kept():
+    from buzzpipe.simulate.network import build_network
+
+    network = build_network(ModelParameters(gatekeeper_ratio=3.0), BIG, np.uint64(6))
+    has = np.zeros(BIG.n_firms, dtype=bool)
+    has[network.pipelines.source] = True
+    named = np.bincount(network.regional.source, minlength=BIG.n_firms)
+    assert named[has].mean() > 2.2 * named[~has].mean()
+    assert abs(named.mean() - 1.0) < 0.06
+
+
+def test_size_scales_ties_and_absorption_and_ownership_is_independent_of_pipelines():
+    from buzzpipe.simulate.network import build_network
+
+    parameters = ModelParameters(size_tie_elasticity=1.0, size_absorption=0.5)
+    network = build_network(parameters, BIG, np.uint64(7))
+    traits = network.traits
+    named = np.bincount(network.regional.source, minlength=BIG.n_firms)
+    large = traits.size_z > 1
+    small = traits.size_z < -1
+    assert named[large].mean() > 3 * named[small].mean()
+    model = Simulation(parameters, BIG, 7, network)
+    assert (
+        model.exponents[: BIG.n_firms][large].mean() < model.exponents[: BIG.n_firms][small].mean()
+    )
+    has = np.zeros(BIG.n_firms, dtype=bool)
+    has[network.pipelines.source] = True
+    foreign = traits.foreign_owned == 1
+    assert abs(foreign.mean() - 0.15) < 0.02
+    assert abs(has[foreign].mean() - has[~foreign].mean()) < 0.08
+
+
+def test_new_to_market_needs_the_national_best_product_at_the_same_step():
+    """With no margin a new-to-market innovator held the country's best product at a step when
+    it adopted; a wide margin makes every product innovator new to market."""
+    base = ModelParameters(world_size=40, innovation_threshold=0.0)
+    outcomes = {}
+    for margin in (0.0, 1.0):
+        model = Simulation(base.replace(new_to_market_margin=margin), CITIES, 3)
+        best_held = np.zeros(model.n_firms, dtype=bool)
+        for _ in range(12):
+            adoption = model.step()
+            product = model.product_fitness(slice(0, model.n_firms))
+            firms = adoption.agents[adoption.agents < model.n_firms]
+            best_held[firms] |= product[firms] == product.max()
+        outcomes[margin] = (model.close_window(), best_held)
+    strict, best_held = outcomes[0.0]
+    np.testing.assert_array_equal(strict.new_to_market, strict.product & best_held)
+    wide, _ = outcomes[1.0]
+    np.testing.assert_array_equal(wide.new_to_market, wide.product)
+    assert 0 < strict.new_to_market.sum() < wide.new_to_market.sum()

@@ -394,3 +394,39 @@ def learn_step(
         best_value[agent] = -np.inf
     order = np.argsort(winners)
     return winners[order], old[order]
+
+
+@njit(cache=True)
+def bit_counts(strings, start, sizes, n_loci):
+    """Per block (city) and locus, how many strings have the bit set: shape (C, N)."""
+    counts = np.zeros((len(start), n_loci), dtype=np.int64)
+    for c in range(len(start)):
+        for i in range(start[c], start[c] + sizes[c]):
+            string = strings[i]
+            for locus in range(n_loci):
+                counts[c, locus] += (string >> np.uint64(locus)) & np.uint64(1)
+    return counts
+
+
+@njit(cache=True)
+def product_fitness(contributions, rows, n_product):
+    """Mean contribution of the first ``n_product`` loci, for the given rows (in locus order)."""
+    out = np.empty(len(rows))
+    for r in range(len(rows)):
+        total = 0.0
+        for locus in range(n_product):
+            total += contributions[rows[r], locus]
+        out[r] = total / n_product
+    return out
+
+
+@njit(cache=True)
+def best_product_fitness(contributions, first, stop, n_product):
+    """The highest product fitness among rows first..stop-1 (as :func:`product_fitness`)."""
+    best = -np.inf
+    for row in range(first, stop):
+        total = 0.0
+        for locus in range(n_product):
+            total += contributions[row, locus]
+        best = max(best, total / n_product)
+    return best

@@ -541,8 +541,11 @@ class Simulation:
         return np.add.reduceat(values, self.city_start) / self.cities.sizes
 
     def product_fitness(self, agents: slice | np.ndarray) -> np.ndarray:
-        """The product loci's share of fitness: their mean contribution."""
-        return self.state.contributions[agents, : self.n_product_loci].mean(axis=1)
+        """The product loci's share of fitness: their mean contribution (summed in locus order)."""
+        from buzzpipe.simulate.compiled import product_fitness
+
+        rows = np.arange(len(self.state.fitness))[agents]
+        return product_fitness(self.state.contributions, rows, self.n_product_loci)
 
     def _track(self, adoption: Adoption) -> None:
         window, n_firms = self.window, self.n_firms
@@ -554,10 +557,12 @@ class Simulation:
         window.product_gain[firms] += gained[:, : self.n_product_loci].sum(axis=1)
         window.process_gain[firms] += gained[:, self.n_product_loci :].sum(axis=1)
         if len(firms) and self.n_product_loci:
-            market = slice(0, n_firms)
+            from buzzpipe.simulate.compiled import best_product_fitness
+
+            first, stop = 0, n_firms
             if self.parameters.new_to_market_reference == "world":
-                market = slice(n_firms, None)
-            best = self.product_fitness(market).max()
+                first, stop = n_firms, len(self.state.fitness)
+            best = best_product_fitness(self.state.contributions, first, stop, self.n_product_loci)
             margin = self.product_fitness(firms) - best
             window.market_margin[firms] = np.maximum(window.market_margin[firms], margin)
         self._adopted_now = np.zeros(n_firms, dtype=bool)
@@ -586,8 +591,10 @@ class Simulation:
         fitness = self.state.fitness[:n_firms]
         mean = self._city_mean(fitness)
         frontier = self.state.fitness[n_firms:].max()
-        bits = unpack_bits(self.state.strings[:n_firms], self.parameters.n_loci)
-        share = np.add.reduceat(bits, self.city_start, axis=0) / sizes[:, None]
+        from buzzpipe.simulate.compiled import bit_counts
+
+        counts = bit_counts(self.state.strings, self.city_start, sizes, self.parameters.n_loci)
+        share = counts / sizes[:, None]
         pairs = np.where(sizes > 1, sizes / np.maximum(sizes - 1, 1), 0.0)
         diversity = (2 * share * (1 - share)).mean(axis=1) * pairs
         staleness = self._city_mean((self.step_count - self.last_change[:n_firms]).astype(float))

@@ -108,6 +108,28 @@ def test_probability_changes_equal_re_prediction_and_numerical_gradients(product
     assert ratio.estimate == pytest.approx(change.estimate / regional.estimate, rel=1e-12)
     assert ratio.interval.kind in ("bounded", "unbounded", "two_rays")
 
+    # the difference of the two changes: re-prediction, and a numerical gradient of it
+    difference = compared.descriptions["product"]["probability_difference_international_regional"]
+    assert difference.estimate == pytest.approx(change.estimate - regional.estimate, rel=1e-10)
+    plus_regional = sample.copy()
+    for column in ("breadth_regional", "breadth_regional_with_group"):
+        plus_regional[column] = plus_regional[column] + 1
+    x2 = fitted.design_matrix(plus_regional)
+
+    def mean_difference(params):
+        return np.mean(expit(x1 @ params) - expit(x2 @ params))
+
+    gradient = np.array(
+        [
+            (mean_difference(beta + step * e) - mean_difference(beta - step * e)) / (2 * step)
+            for e in np.eye(len(beta))
+        ]
+    )
+    assert difference.std_error == pytest.approx(math.sqrt(gradient @ vcov @ gradient), rel=1e-6)
+    assert difference.interval.kind == "bounded"
+    ((low, high),) = difference.interval.segments
+    assert low < difference.estimate < high
+
 
 def _regenerate_outcome(frame: pd.DataFrame, eta: np.ndarray, seed: int) -> pd.DataFrame:
     data = frame.copy()

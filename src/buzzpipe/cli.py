@@ -519,7 +519,7 @@ _FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
 def _check_paths(args: argparse.Namespace) -> None:
     """Refuse, before any work, an output that would replace an input, and a negative seed."""
     from buzzpipe.errors import InputError
-    from buzzpipe.output_folder import refuse_overwriting_inputs
+    from buzzpipe.output_folder import check_output_file, refuse_overwriting_inputs
 
     seed = getattr(args, "seed", None)
     if seed is not None and seed < 0:
@@ -532,6 +532,9 @@ def _check_paths(args: argparse.Namespace) -> None:
     refuse_overwriting_inputs(
         [getattr(args, name, None) for name in inputs], files=named(files), folders=named(folders)
     )
+    for option, path in named(files):
+        if path is not None:
+            check_output_file(path, option)
 
 
 def _os_error_line(error: OSError) -> str:

@@ -160,19 +160,35 @@ def _refuse_links_outside(out: Path, names: Iterable[str]) -> None:
                 )
 
 
+def _refuse_file_ancestor(out: Path, what: str) -> None:
+    for ancestor in Path(os.path.abspath(out)).parents:
+        if os.path.lexists(ancestor) and not ancestor.is_dir():
+            raise InputError(
+                f"the output {what} would lie under the file {ancestor}",
+                file=str(out),
+                expected="a path whose parents are folders",
+            )
+
+
+def check_output_file(path: str | os.PathLike, option: str) -> None:
+    """Before any work: an output file must not be a folder nor lie under a file."""
+    out = Path(path)
+    if out.is_dir():
+        raise InputError(
+            f"{option} is a folder",
+            file=str(out),
+            expected=f"a file name, e.g. {out / 'results.json'}",
+        )
+    _refuse_file_ancestor(out, "file")
+
+
 def check_output_folder(out_dir: str | os.PathLike, *, kind: str = "report") -> None:
     """What can be told before any work: refuse an output folder that is a file, lies under a
     file, or is a non-empty folder of someone else's (``write_folder`` checks again)."""
     out = Path(out_dir)
     if os.path.lexists(out) and not out.is_dir():
         raise InputError("the output folder is a file", file=str(out), expected="a folder")
-    for ancestor in Path(os.path.abspath(out)).parents:
-        if os.path.lexists(ancestor) and not ancestor.is_dir():
-            raise InputError(
-                f"the output folder would lie under the file {ancestor}",
-                file=str(out),
-                expected="a folder path whose parents are folders",
-            )
+    _refuse_file_ancestor(out, "folder")
     if out.is_dir():
         _earlier_files(out, kind, ())
 

@@ -40,7 +40,11 @@ def free_disk(path: str | os.PathLike) -> int | None:
 
 
 def _gib(size: float) -> str:
-    return f"{size / GIB:,.1f} GiB"
+    """A size in the largest binary unit that keeps it at least 1 (B, KiB, MiB, GiB, TiB)."""
+    for unit, scale in (("TiB", 1 << 40), ("GiB", GIB), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:,.1f} {unit}"
+    return f"{size:,.0f} B"
 
 
 def check_memory(needed: float, what: str, way_around: str) -> None:

@@ -243,3 +243,16 @@ def test_output_folder_problems_are_refused_before_the_study_runs(tmp_path, caps
         assert main(["analyze", str(survey), "--mapping", "norway", "--out", str(out)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and why in err
+
+
+def test_an_output_file_that_is_a_folder_or_under_a_file_is_refused_before_work(
+    tmp_path, capsys, monkeypatch
+):
+    import buzzpipe.study.battery
+
+    monkeypatch.setattr(buzzpipe.study.battery, "run_study", lambda *a, **k: 1 / 0)
+    survey = _survey(tmp_path)
+    for out, why in ((tmp_path, "--out is a folder"), (survey / "r.json", "under the file")):
+        assert main(["study", str(survey), "--mapping", "norway", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and why in err

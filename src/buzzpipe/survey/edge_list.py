@@ -114,7 +114,11 @@ def validate_links(
 
 
 def classify_links(
-    links: pd.DataFrame, firms: FirmDirectory, *, scales: tuple[str, ...]
+    links: pd.DataFrame,
+    firms: FirmDirectory,
+    *,
+    scales: tuple[str, ...],
+    source: str | None = None,
 ) -> pd.DataFrame:
     """Per link: its scale (or missing) and which scales it could be when the scale is unknown.
 
@@ -140,7 +144,7 @@ def classify_links(
         known = set(pd.unique(of_firm[pd.notna(of_firm)]))
         folded = {fold(k) for k in known}
         close = {v for v in set(pd.unique(values[pd.notna(values)])) - known if fold(v) in folded}
-        refuse_spelling_variants(close, column=column, file=None, known=sorted(known, key=str))
+        refuse_spelling_variants(close, column=column, file=source, known=sorted(known, key=str))
 
     country_known = pd.notna(partner_country)
     region_known = pd.notna(partner_region)

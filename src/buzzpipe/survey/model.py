@@ -525,7 +525,9 @@ def _add_links(
         canonical_links = edge_list.validate_links(
             frame, directory, partner_types, source=links_source, first_row=first_row
         )
-        classified = edge_list.classify_links(canonical_links, directory, scales=scales)
+        classified = edge_list.classify_links(
+            canonical_links, directory, scales=scales, source=links_source
+        )
         canonical_links[LINK_SCALE] = pd.Categorical(
             classified[LINK_SCALE], categories=list(scales)
         )

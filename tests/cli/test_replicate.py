@@ -11,12 +11,11 @@ import pyreadstat
 import pytest
 from norwegian_layout import generate as norwegian_layout
 from references import require_browser
+from report_contents import check_rendered, expected_report_contents
 
 from buzzpipe.cli import main
 from buzzpipe.end_to_end import StudyOptions
 from buzzpipe.report.html_check import check_report_html
-from buzzpipe.report.view import report_view
-from buzzpipe.report.write_report import expected_contents
 from buzzpipe.results import read_results
 
 FAST = ["--no-sensitivity", "--no-heterogeneity", "--no-counterfactuals", "--progress", "never"]
@@ -35,10 +34,13 @@ def _verdicts(out) -> dict[str, str]:
 
 def _check_outputs(out) -> dict:
     """Every table and figure the results call for is on disk, and the report has them."""
+    # counted from results.json through the results contract, not from the report's view
     results = _read(out / "results.json")
-    tables, figures = expected_contents(report_view(results))
+    contents = expected_report_contents(results)
+    tables, figures = contents.tables, contents.figures
     html = (out / "report.html").read_text(encoding="utf-8")
     assert check_report_html(html, tables, figures) == []
+    check_rendered(html, contents)
     for table_id in tables:
         assert (out / "tables" / f"{table_id}.csv").exists()
         assert (out / "tables" / f"{table_id}.tex").exists()
@@ -142,9 +144,9 @@ def test_replicate_norway2010_and_buzz_read_opposite(tmp_path):
 
     browser = require_browser()  # as a reader sees them; skipped (or failed) with its reason
     for preset in worlds:
-        results = read_results(tmp_path / preset / "results.json")
-        tables, figures = expected_contents(report_view(results))
-        view = view_page(tmp_path / preset / "report.html", tables + figures, browser=browser)
+        contents = expected_report_contents(_read(tmp_path / preset / "results.json"))
+        html_file = tmp_path / preset / "report.html"
+        view = view_page(html_file, contents.tables + contents.figures, browser=browser)
         assert view.console_errors == [] and view.requests == [] and view.invisible() == []
 
 

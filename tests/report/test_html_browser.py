@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from browser_view import BrowserError, view_page
 from references import require_browser
+from report_contents import check_rendered, expected_report_contents
 from test_report_samples import make_study_results
 
-from buzzpipe.report.view import report_view
-from buzzpipe.report.write_report import REPORT_FILE, expected_contents, write_report
+from buzzpipe.report.write_report import REPORT_FILE, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -37,7 +37,10 @@ def _keep(screenshot: Path) -> None:
 def test_report_in_headless_browser_shows_everything_without_errors(browser, tmp_path):
     results = make_study_results("pipelines")
     write_report(results, tmp_path)
-    tables, figures = expected_contents(report_view(results))
+    # what the report must show, counted from the results (not from the view that renders it)
+    contents = expected_report_contents(results)
+    tables, figures = contents.tables, contents.figures
+    check_rendered((tmp_path / REPORT_FILE).read_text(encoding="utf-8"), contents)
     view = view_page(tmp_path / REPORT_FILE, tables + figures, browser=browser)
     screenshot = tmp_path / "report-screenshot.png"
     screenshot.write_bytes(view.screenshot)
@@ -45,6 +48,7 @@ def test_report_in_headless_browser_shows_everything_without_errors(browser, tmp
     assert view.console_errors == []
     assert view.requests == []
     assert view.invisible() == []
+    assert view.elements["table-verdicts"]["rows"] == contents.findings
     for figure_id in figures:
         assert view.elements[figure_id]["image_decoded"]
         assert view.elements[figure_id]["image_width"] > 300

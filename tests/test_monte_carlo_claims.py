@@ -54,6 +54,13 @@ MONTE_CARLO_TESTS = {
         "test_bootstrap_intervals_cover_the_extra_innovators_of_the_true_model",
     ),
     "study/test_study_acceptance.py": ("test_verdicts_match_the_presets_truth",),
+    "synth/test_synth_statistics.py": (
+        "test_published_marginals_hold_seed_by_seed",
+        "test_each_effect_a_world_turns_on_is_detected_with_80_percent_power",
+        "test_the_studys_own_tests_find_what_each_world_holds",
+        "test_where_an_effect_is_absent_the_test_keeps_its_size",
+        "test_norway2010_local_and_national_diversity_are_negligible",
+    ),
     "study/test_study_spillover.py": (
         "test_between_cells_test_holds_its_size_where_the_pooled_wald_test_does_not",
         "test_between_cells_test_detects_a_spillover",
@@ -152,25 +159,10 @@ NOT_A_RATE = {
     ),
 }
 
+
 # slow tests that count over seeds but whose bands are not yet sized to a stated wrong
 # implementation (issue 13's remaining work): listed so that the debt is visible
 NOT_YET_SIZED = {
-    "synth/test_synth_statistics.py::test_published_marginals_hold_seed_by_seed": (
-        "floor at the 0.1% quantile of a 95% pass rate; no stated alternative"
-    ),
-    "synth/test_synth_statistics.py::"
-    "test_each_effect_a_world_turns_on_is_detected_with_80_percent_power": (
-        "one-sided binomial test of power above 0.8 at 1%; no stated alternative"
-    ),
-    "synth/test_synth_statistics.py::test_the_studys_own_tests_find_what_each_world_holds": (
-        "one-sided floors and ceilings at 1% and 0.1%; no stated alternative"
-    ),
-    "synth/test_synth_statistics.py::test_where_an_effect_is_absent_the_test_keeps_its_size": (
-        "ceiling at the 0.1% quantile of a 5% size over 300 seeds: size 10% passes it often"
-    ),
-    "synth/test_synth_statistics.py::test_norway2010_local_and_national_diversity_are_negligible": (
-        "ceiling at a 15% rate; no stated alternative"
-    ),
     "simulate/test_simulate_mechanisms.py::test_lock_in_pass_rates_over_many_replicates": (
         "floors at the 0.1% quantile of the stated rates over 40 replicates"
     ),

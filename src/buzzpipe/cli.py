@@ -104,14 +104,18 @@ def run_simulate(args: argparse.Namespace) -> int:
 
     scenario = builtin_scenario(args.builtin) if args.builtin else read_scenario(args.scenario)
     scenario = scenario.with_overrides(seed=args.seed, replicates=args.replicates, steps=args.steps)
+    summary: list[str] = []
     written = run_scenario(
         scenario,
         args.out,
         plots=not args.no_plots,
         progress=lambda message: print(f"buzzpipe simulate: {message}", file=sys.stderr),
+        summary=summary.append,
     )
     for path in written:
         print(path)
+    for line in summary:
+        print(line)
     return 0
 
 

@@ -103,10 +103,13 @@ def run_survey(
     return model, outcomes
 
 
-def breadth_by_scale(model: Simulation, *, with_group: bool = False) -> dict[str, np.ndarray]:
+def breadth_by_scale(model, *, with_group: bool = False) -> dict[str, np.ndarray]:
     """Partner types reported per firm at each scale (the study's breadth leaves out the own
-    group; the published shares of firms with a partner count every partner)."""
-    network, n_firms = model.network, model.n_firms
+    group; the published shares of firms with a partner count every partner).
+
+    ``model`` is a ``Simulation`` or a ``SimulationResult``: anything with ``network`` and
+    ``cities``."""
+    network, n_firms = model.network, model.cities.n_firms
     group = -2 if with_group else PARTNER_TYPES.index(GROUP_PARTNER_TYPE)
     out = {}
     for scale, edges, both in (
@@ -140,12 +143,13 @@ def logit(y: np.ndarray, x: np.ndarray, iterations: int = 50) -> tuple[np.ndarra
     return beta, np.sqrt(np.diag(np.linalg.inv(hessian)))
 
 
-def controls_design(model: Simulation, breadth: Mapping[str, np.ndarray]) -> np.ndarray:
-    """The study's controls model: breadth per scale, log employees, foreign share, region."""
-    traits = model.network.traits
-    region = np.eye(len(model.cities.names))[model.city_of_firm][:, 1:]
+def controls_design(model, breadth: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The study's controls model: breadth per scale, log employees, foreign share, region
+    (``model``: a ``Simulation`` or a ``SimulationResult``)."""
+    traits, cities = model.network.traits, model.cities
+    region = np.eye(len(cities.names))[cities.city_of_firm][:, 1:]
     columns = [
-        np.ones(model.n_firms), breadth["regional"], breadth["national"],
+        np.ones(cities.n_firms), breadth["regional"], breadth["national"],
         breadth["international"], np.log(traits.employees), traits.foreign_owned,
     ]  # fmt: skip
     return np.column_stack([*columns, region])

@@ -21,6 +21,7 @@ from buzzpipe.simulate.experiments import openness_sweep, pipelines_by_city_size
 from buzzpipe.simulate.plots import plot_experiment, plot_series
 from buzzpipe.simulate.run import simulate_replicates
 from buzzpipe.simulate.scenario import Scenario
+from buzzpipe.simulate.summary import experiment_summary_lines, summary_lines
 from buzzpipe.simulate.survey_output import survey_frame, to_survey
 
 
@@ -40,8 +41,12 @@ def run_scenario(
     *,
     plots: bool = True,
     progress: Callable[[str], None] | None = None,
+    summary: Callable[[str], None] | None = None,
 ) -> list[Path]:
-    """Run the scenario's experiment and write its files into ``out``; returns the paths."""
+    """Run the scenario's experiment and write its files into ``out``; returns the paths.
+
+    ``summary``, when given, receives the lines of what happened (``simulate.summary``) after the
+    files are written."""
     out = Path(out)
     check_output_folder(out, kind="simulation")  # before the simulation runs
     tables: dict[str, pd.DataFrame] = {}
@@ -57,16 +62,18 @@ def run_scenario(
         tables["series.csv"] = _stack([r.series for r in results], scenario.replicates)
         tables["windows.csv"] = _stack([r.windows for r in results], scenario.replicates)
         figures.append((plot_series, (tables["series.csv"],), "series.png"))
+        lines = summary_lines(results)
     else:
         if scenario.experiment == "pipelines_by_city_size":
             arm, table = "pipelines", pipelines_by_city_size(*args, progress=progress)
         else:
             arm = "omega"
             table = openness_sweep(*args, omega_values=scenario.omega_values, progress=progress)
-        summary = summarise(table, arm)
+        means = summarise(table, arm)
         tables["experiment.csv"] = table
-        tables["summary.csv"] = summary
-        figures.append((plot_experiment, (summary, arm), "experiment.png"))
+        tables["summary.csv"] = means
+        figures.append((plot_experiment, (means, arm, scenario.replicates), "experiment.png"))
+        lines = experiment_summary_lines(means, arm, scenario.replicates)
 
     manifest = {
         "buzzpipe_version": __version__,
@@ -96,6 +103,9 @@ def run_scenario(
             files[name] = partial(_draw, plot, plot_args)
     files["manifest.json"] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
     written = write_folder(out, files, kind="simulation")
+    if summary is not None:
+        for line in lines:
+            summary(line)
     return [path for path in written if path.name != MANIFEST]
 
 

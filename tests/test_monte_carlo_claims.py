@@ -132,6 +132,10 @@ NOT_A_RATE = {
     "simulate/test_simulate_outputs.py::test_the_norway_scenario_survey_is_analysed_end_to_end": (
         "one end-to-end analysis of a simulated survey"
     ),
+    "simulate/test_simulate_policy.py::"
+    "test_a_new_pipeline_raises_the_treated_firms_innovation_in_the_calibrated_world": (
+        "one fixed-seed policy experiment (3 replicates, paired interval), not a rate"
+    ),
     "report/test_report_schema_doc.py::"
     "test_the_schema_page_mentions_every_key_of_the_replicated_study": (
         "a documentation check on one full run"

@@ -53,6 +53,10 @@ MONTE_CARLO_TESTS = {
     "study/test_counterfactuals.py": (
         "test_bootstrap_intervals_cover_the_extra_innovators_of_the_true_model",
     ),
+    "simulate/test_simulate_mechanisms.py": (
+        "test_lock_in_pass_rates_over_many_replicates",
+        "test_international_odds_ratio_detection_and_coverage_rates",
+    ),
     "study/test_study_acceptance.py": ("test_verdicts_match_the_presets_truth",),
     "synth/test_synth_statistics.py": (
         "test_published_marginals_hold_seed_by_seed",
@@ -164,19 +168,6 @@ NOT_A_RATE = {
 }
 
 
-# slow tests that count over seeds but whose bands are not yet sized to a stated wrong
-# implementation (issue 13's remaining work): listed so that the debt is visible
-NOT_YET_SIZED = {
-    "simulate/test_simulate_mechanisms.py::test_lock_in_pass_rates_over_many_replicates": (
-        "floors at the 0.1% quantile of the stated rates over 40 replicates"
-    ),
-    "simulate/test_simulate_mechanisms.py::"
-    "test_international_odds_ratio_detection_and_coverage_rates": (
-        "floors at the 0.1% quantile over 30 replicates: coverage 0.80 passes it often"
-    ),
-}
-
-
 def _slow_tests(path: Path) -> list[str]:
     """Names of the test functions of a file marked slow (by decorator or module pytestmark)."""
     tree = ast.parse(path.read_text())
@@ -204,10 +195,10 @@ def test_every_slow_test_states_claims_or_says_why_not():
         relative = str(path.relative_to(TESTS))
         for name in _slow_tests(path):
             node = f"{relative}::{name}"
-            if node not in claimed and node not in NOT_A_RATE and node not in NOT_YET_SIZED:
+            if node not in claimed and node not in NOT_A_RATE:
                 missing.append(node)
     assert not missing, "slow tests with neither claims nor a reason:\n" + "\n".join(missing)
-    for node in [*NOT_A_RATE, *NOT_YET_SIZED]:
+    for node in NOT_A_RATE:
         relative, name = node.split("::")
         assert name in _slow_tests(TESTS / relative), f"{node} is no longer a slow test"
 

@@ -32,6 +32,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from buzzpipe.report.formatting import plain_numbers
+
 GOLDEN = Path(__file__).resolve().parent / "golden" / "norway2010"
 GOLDEN_RESULTS = GOLDEN / "results_format1.json"
 GOLDEN_TABLES = GOLDEN / "tables"
@@ -134,14 +136,21 @@ def compare_numbers(
 
 def _csv_cells(text: str) -> list[list[str]]:
     """A CSV table's cells, with the apostrophe that CSV safety (commit 628160e, after the
-    golden run) puts before a cell starting with -, +, = or @ taken off again."""
+    golden run) puts before a cell starting with -, +, = or @ taken off again, and the cells
+    after each row's label written with an ASCII minus and no thousands separator, as the
+    presentation CSVs write them since the tidy export (issue 17)."""
     rows = csv.reader(io.StringIO(text))
-    return [
+    unsafe = [
         [
             cell[1:] if cell[:1] == "'" and cell[1:2] in ("-", "+", "=", "@") else cell
             for cell in row
         ]
         for row in rows
+    ]
+    # the title (first line), header (second) and notes (one cell) keep their text
+    return [
+        row if index < 2 or len(row) < 2 else [row[0], *map(plain_numbers, row[1:])]
+        for index, row in enumerate(unsafe)
     ]
 
 

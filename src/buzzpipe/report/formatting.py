@@ -1,6 +1,7 @@
 """Number presentation for tables and findings: decimals, stars, p-values, intervals, counts."""
 
 import math
+import re
 
 # Significance stars as in the economic-geography literature (Fitjar and Rodriguez-Pose 2011).
 STAR_LEVELS: tuple[tuple[float, str], ...] = ((0.01, "***"), (0.05, "**"), (0.10, "*"))
@@ -69,3 +70,12 @@ def percent(share: float | None, decimals: int = 1) -> str:
     if share is None:
         return DASH
     return f"{100 * share:.{decimals}f}%"
+
+
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+
+
+def plain_numbers(text: str) -> str:
+    """A table cell as a CSV writes it: an ASCII minus for U+2212 and no thousands separator
+    ("−1108.7" -> "-1108.7", "1,604" -> "1604"); intervals' ", " stay."""
+    return _THOUSANDS.sub("", text.replace(MINUS, "-"))

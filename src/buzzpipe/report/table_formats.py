@@ -6,6 +6,7 @@ import re
 from html import escape
 
 from buzzpipe.csv_safety import spreadsheet_safe
+from buzzpipe.report.formatting import plain_numbers
 from buzzpipe.report.tables import Cell, Table
 
 
@@ -58,7 +59,8 @@ def _cell_html(cell: Cell) -> str:
 
 
 def table_csv(table: Table) -> str:
-    """CSV in the printed layout (stars appended, errors in brackets on their own rows)."""
+    """CSV in the printed layout (stars appended, errors on their own rows); the cells' numbers
+    are written with an ASCII minus and no thousands separator, so a script can read them."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
 
@@ -68,7 +70,7 @@ def table_csv(table: Table) -> str:
     write([table.title])
     write(list(table.header))
     for row in table.rows:
-        write([row.label, *(cell.text + cell.stars for cell in row.cells)])
+        write([row.label, *(plain_numbers(cell.text) + cell.stars for cell in row.cells)])
     for note in table.notes:
         write([note])
     return buffer.getvalue()

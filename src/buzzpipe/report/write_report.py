@@ -17,6 +17,7 @@ from buzzpipe.report.html_check import check_report_html
 from buzzpipe.report.html_report import build_html
 from buzzpipe.report.table_formats import table_csv, table_latex
 from buzzpipe.report.tables import all_tables
+from buzzpipe.report.tidy import tidy_files
 from buzzpipe.report.view import as_results, report_view
 from buzzpipe.report.view_schema import validate_view
 from buzzpipe.report.word_table import table_docx
@@ -57,6 +58,7 @@ def render_report(results: StudyResults | Mapping[str, Any]) -> dict[str, bytes]
     the study's results (typed, or JSON data)."""
     results = as_results(results)
     files = {RESULTS_FILE: dumps_results(results).encode("utf-8")}
+    files.update(tidy_files(results))  # every model term, as broom::tidy names the columns
     files.update(render_view(report_view(results)))
     return files
 
@@ -89,9 +91,10 @@ def write_report(
     -----
     The report is made from the results alone (nothing is re-estimated): a self-contained
     ``report.html`` (findings in words from the verdicts, paper-style tables, figures; nothing
-    fetched from the network), every table as CSV and LaTeX (models tables also as Word) and
-    every figure as PNG and SVG. Everything is rendered before anything is written;
-    ``results.json`` is checked once, as it is encoded.
+    fetched from the network), ``tidy.csv`` and ``tidy.parquet`` (every model term with
+    broom's column names, numbers at full precision), every table as CSV and LaTeX (models
+    tables also as Word) and every figure as PNG and SVG. Everything is rendered before
+    anything is written; ``results.json`` is checked once, as it is encoded.
 
     Examples
     --------

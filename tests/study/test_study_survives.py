@@ -53,3 +53,19 @@ def test_firms_left_out_of_the_sample_get_a_note_with_the_reason():
         "product: 9 of 500 firms left out of the estimation sample: product missing (4), "
         "openness missing (7)" in results.meta["notes"]
     )
+
+
+def test_a_programme_larger_than_the_eligible_firms_is_noted():
+    frame = _frame()
+    scenarios = ({"programme": "pipeline", "firms_treated": 100_000, "targeting": "random",
+                  "allocation": "total"},)  # fmt: skip
+    results = run_study(
+        Survey.from_frame(frame),
+        outcomes=["product"],
+        sensitivity=False,
+        heterogeneity=False,
+        scenarios=scenarios,
+        bootstrap_replications=5,
+    )
+    (programme,) = results.counterfactuals
+    assert any("100,000 firms treated is more than the" in note for note in programme.notes)

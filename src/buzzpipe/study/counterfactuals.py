@@ -326,6 +326,13 @@ def counterfactual(
             f"The survey has no {PROGRAMME_SCALES[programme]} scale: the {programme} programme "
             f"adds a {scale} partner type instead (local means {scale} here)."
         )
+    eligible = np.bincount(plan.groups[plan.eligible], minlength=plan.groups.max() + 1)
+    if (short := int((eligible < firms_treated).sum())) > 0:
+        where = "in total" if allocation == "total" else f"in {short} of the regions"
+        notes.append(
+            f"{firms_treated:,} firms treated is more than the {int(eligible.min()):,} eligible "
+            f"firms {where}: every eligible firm there is treated."
+        )
     dropped = bootstrap_replications - len(rate_draws)
     if dropped:
         notes.append(

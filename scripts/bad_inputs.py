@@ -273,7 +273,6 @@ def generate(folder: Path) -> list[Case]:
     broken("negative-employees.csv", lambda f: f.assign(employees=-f["employees"]))
     broken("zero-employees.csv", lambda f: f.assign(employees=0))
     broken("share-above-one.csv", lambda f: f.assign(foreign_share=1.7))
-    broken("nan-product.csv", lambda f: f.assign(product=np.nan))
     broken("collab-code-7.csv", lambda f: f.assign(collab_regional_suppliers=7))
     broken("product-text.csv", lambda f: f.assign(product="yes"))
     broken("no-product.csv", lambda f: f.drop(columns="product"))
@@ -294,6 +293,7 @@ def generate(folder: Path) -> list[Case]:
         add(f"analyze-{name}", "model that cannot be estimated",
             ["analyze", path, "--out", "{o}", *FAST], "either")  # fmt: skip
 
+    awkward("nan-product.csv", lambda f: f.assign(product=np.nan))  # product not assessed
     awkward("no-variation-product.csv", lambda f: f.assign(product=0, new_to_market=0))
     awkward("all-product.csv", lambda f: f.assign(product=1))
     awkward("one-region.csv", lambda f: f.assign(region="Oslo"))

@@ -39,7 +39,12 @@ from buzzpipe.survey.schema import (
 # expectation and range of each numeric control: (low, high, low inclusive, expectation)
 _NUMERIC_RULES: dict[str, tuple[float | None, float | None, bool, str]] = {
     "employees": (0.0, None, False, "a number of employees > 0"),
-    "foreign_share": (0.0, 1.0, True, "a share in [0, 1]"),
+    "foreign_share": (
+        0.0,
+        1.0,
+        True,
+        "a share in [0, 1] (percent 0-100: map the column with percent = true)",
+    ),
     "firm_age": (0.0, None, True, "an age in years >= 0"),
     "education": (0.0, 1.0, True, "a share of staff in [0, 1]"),
     "openness": (None, None, True, "a number"),

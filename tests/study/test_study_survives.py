@@ -69,3 +69,15 @@ def test_a_programme_larger_than_the_eligible_firms_is_noted():
     )
     (programme,) = results.counterfactuals
     assert any("100,000 firms treated is more than the" in note for note in programme.notes)
+
+
+def test_a_study_with_no_estimable_outcome_is_one_line_naming_each():
+    import pytest
+
+    from buzzpipe.errors import EstimationError
+
+    frame = _frame().assign(product=0, process=0, new_to_market=0)
+    with pytest.raises(
+        EstimationError, match="no model of any outcome could be estimated: product"
+    ):
+        run_study(Survey.from_frame(frame), **QUICK)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from buzzpipe import __version__, defaults
-from buzzpipe.errors import BuzzpipeError, InputError
+from buzzpipe.errors import BuzzpipeError, EstimationError, InputError
 from buzzpipe.results import StudyResults
 from buzzpipe.results.vocabulary import Allocation, Family, ModelName, Programme, Targeting
 from buzzpipe.study.across_outcomes import compare_across_outcomes
@@ -258,6 +258,11 @@ def run_study(
             _counterfactuals(
                 results, outcome, sample, controls, seed, scenarios, bootstrap_replications
             )
+    if not results.models:  # nothing left to report: one line naming why, not an empty study
+        reasons = [note for note in results.meta["notes"] if ": not assessed: " in note]
+        raise EstimationError(
+            "no model of any outcome could be estimated: " + " | ".join(reasons or ["no outcome"])
+        )
     _guarded(
         results,
         "comparison across outcomes",

@@ -328,7 +328,7 @@ def counterfactual(
         )
     eligible = np.bincount(plan.groups[plan.eligible], minlength=plan.groups.max() + 1)
     if (short := int((eligible < firms_treated).sum())) > 0:
-        where = "in total" if allocation == "total" else f"in {short} of the regions"
+        where = "in total" if allocation == Allocation.TOTAL else f"in {short} of the regions"
         notes.append(
             f"{firms_treated:,} firms treated is more than the {int(eligible.min()):,} eligible "
             f"firms {where}: every eligible firm there is treated."

@@ -1,15 +1,20 @@
-"""Margins speed and memory against statsmodels' get_margeff, measured in the same run.
+"""Margins (AME of every continuous regressor with delta-method errors) against statsmodels'
+``get_margeff``, measured in the same run, interleaved.
 
-Run: PYTHONPATH=src python bench/bench_margins.py [rows ...]. BLAS is pinned to one thread
-(the fairer setting for both on a small machine). Prints medians and the ratio ours/theirs;
-no assertion: timings on a shared machine are noisy.
+Ours is timed twice: building the design through the formula (``margins(fit, data, columns)``)
+and with the estimation design handed over (``design=X``: no design is built, as statsmodels
+keeps its ``exog``). Each contender runs with BLAS on one thread and with the default threads;
+its best setting (named) gives the ratio. Min and median of ``--repeats``; the machine is shared,
+so only ratios within one run mean anything. No assertion.
+
+Run: PYTHONPATH=src python bench/bench_margins.py [--rows 1604 1000000] [--columns 24]
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import statistics
 import time
-import tracemalloc
 
 import numpy as np
 import pandas as pd
@@ -19,57 +24,71 @@ from threadpoolctl import threadpool_limits
 from buzzpipe.estimate import fit
 from buzzpipe.estimate.margins import margins
 
-COLUMNS = [f"x{i}" for i in range(8)]
 
-
-def firms(n: int, seed: int = 1) -> pd.DataFrame:
+def firms(n: int, columns: list[str], seed: int = 1) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    data = pd.DataFrame(rng.normal(size=(n, len(COLUMNS))), columns=COLUMNS)
-    index = -0.5 + data.to_numpy() @ np.linspace(0.4, -0.4, len(COLUMNS))
+    data = pd.DataFrame(rng.normal(size=(n, len(columns))), columns=columns)
+    index = -0.5 + data.to_numpy() @ np.linspace(0.4, -0.4, len(columns))
     data["y"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-index))).astype(float)
     return data
 
 
-def median_seconds(function, repeats: int) -> float:
-    times = []
+def compare(n: int, columns: list[str], repeats: int) -> None:
+    """Time the contenders on n rows and print min, median and the ratios."""
+    data = firms(n, columns)
+    with threadpool_limits(limits=1):
+        model = fit("y ~ " + " + ".join(columns), data, family="logit")
+        X = model.design_matrix(data)
+        results = sm.Logit(data["y"], sm.add_constant(data[columns])).fit(disp=0, tol=1e-12)
+    contenders = {
+        "buzzpipe, building the design": lambda: margins(model, data, columns),
+        "buzzpipe, design given": lambda: margins(model, data, columns, design=X),
+        "statsmodels get_margeff": lambda: results.get_margeff(),
+    }
+    times: dict[tuple[str, int | None], list[float]] = {}
     for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
-def peak_mib(function) -> float:
-    tracemalloc.start()
-    function()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak / 2**20
-
-
-def main(sizes: list[int]) -> None:
-    print("rows, ours_s, statsmodels_s, ratio, ours_peak_MiB, statsmodels_peak_MiB, max_se_gap")
-    for n in sizes:
-        data = firms(n)
-        model = fit("y ~ " + " + ".join(COLUMNS), data, family="logit")
-        results = sm.Logit(data["y"], sm.add_constant(data[COLUMNS])).fit(disp=0, tol=1e-12)
-
-        def ours(model=model, data=data):
-            return margins(model, data, COLUMNS)
-
-        def theirs(results=results):
-            return results.get_margeff()
-
-        repeats = 5 if n <= 100_000 else 3
-        ours_time = median_seconds(ours, repeats)
-        theirs_time = median_seconds(theirs, repeats)
-        gap = np.max(np.abs(ours().se.to_numpy() / theirs().margeff_se - 1))
+        for name, function in contenders.items():
+            for threads in (1, None):
+                with threadpool_limits(limits=threads):
+                    start = time.perf_counter()
+                    function()
+                    times.setdefault((name, threads), []).append(time.perf_counter() - start)
+    ours = margins(model, data, columns, design=X)
+    theirs = results.get_margeff()
+    se_gap = np.max(np.abs(ours.se.to_numpy() / theirs.margeff_se - 1))
+    value_gap = np.max(np.abs(ours.estimate.to_numpy() - theirs.margeff))
+    print(f"\n{n:,} rows x {len(columns)} continuous regressors, {repeats} repeats")
+    best: dict[str, tuple[float, str]] = {}
+    for (name, threads), measured in times.items():
+        label = "1 thread" if threads == 1 else "default threads"
+        median = statistics.median(measured)
         print(
-            f"{n}, {ours_time:.4f}, {theirs_time:.4f}, {ours_time / theirs_time:.2f}, "
-            f"{peak_mib(ours):.1f}, {peak_mib(theirs):.1f}, {gap:.1e}"
+            f"  {name:<32} {label:<16} min {min(measured) * 1e3:9.2f} ms  "
+            f"median {median * 1e3:9.2f} ms"
         )
+        if median < best.get(name, (np.inf, ""))[0]:
+            best[name] = (median, label)
+    reference, reference_label = best["statsmodels get_margeff"]
+    for name in contenders:
+        if name.startswith("buzzpipe"):
+            seconds, label = best[name]
+            print(
+                f"  statsmodels ({reference_label}) / {name} ({label}), medians: "
+                f"{reference / seconds:.2f}x"
+            )
+    print(f"  agreement: max |AME gap| {value_gap:.1e}, max relative SE gap {se_gap:.1e}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_604, 1_000_000])
+    parser.add_argument("--columns", type=int, default=24)
+    parser.add_argument("--repeats", type=int, default=0, help="default 15 small, 3 large")
+    args = parser.parse_args()
+    columns = [f"x{i}" for i in range(args.columns)]
+    for n in args.rows:
+        compare(n, columns, args.repeats or (15 if n <= 100_000 else 3))
 
 
 if __name__ == "__main__":
-    with threadpool_limits(1):
-        main([int(arg) for arg in sys.argv[1:]] or [2_000, 100_000])
+    main()

@@ -21,6 +21,12 @@ import pandas as pd
 from scipy import stats
 
 from buzzpipe.errors import EstimationError, InputError
+from buzzpipe.estimate.reference import (  # noqa: F401  critical_value: imported from here
+    chi2_sf,
+    critical_value,
+    f_sf,
+    two_sided_p,
+)
 
 # Relative eigenvalue below which a covariance direction counts as empty (rank deficiency).
 RANK_TOLERANCE = 1e-10
@@ -381,10 +387,10 @@ def wald_test(
     statistic = float(difference @ np.linalg.solve(middle, difference))
     n_restrictions = R.shape[0]
     if estimates.df is None:
-        p_value = float(stats.chi2.sf(statistic, n_restrictions))
+        p_value = float(chi2_sf(statistic, n_restrictions))
         return WaldTest("chi2", statistic, (n_restrictions,), p_value, tuple(texts), difference)
     f_statistic = statistic / n_restrictions
-    p_value = float(stats.f.sf(f_statistic, n_restrictions, estimates.df))
+    p_value = float(f_sf(f_statistic, n_restrictions, estimates.df))
     return WaldTest(
         "F", f_statistic, (n_restrictions, estimates.df), p_value, tuple(texts), difference
     )
@@ -450,12 +456,8 @@ def inference_table(
     with np.errstate(divide="ignore", invalid="ignore"):
         statistic = estimate / se
     critical = critical_value(df, level)
-    if df is None:
-        p_value = 2.0 * stats.norm.sf(np.abs(statistic))
-        stat_name = "z"
-    else:
-        p_value = 2.0 * stats.t.sf(np.abs(statistic), df)
-        stat_name = "t"
+    p_value = two_sided_p(statistic, df)
+    stat_name = "z" if df is None else "t"
     return pd.DataFrame(
         {
             "estimate": estimate,
@@ -467,12 +469,6 @@ def inference_table(
         },
         index=pd.Index(list(names), name=index_name),
     )
-
-
-def critical_value(df: float | None, level: float = 95.0) -> float:
-    """Two-sided critical value of the normal (df None) or t(df) reference."""
-    upper = 1.0 - (1.0 - level / 100.0) / 2.0
-    return float(stats.norm.ppf(upper) if df is None else stats.t.ppf(upper, df))
 
 
 def lincom(

@@ -18,9 +18,10 @@ from os import PathLike
 
 import numpy as np
 import pandas as pd
-from scipy import sparse, special
+from scipy import sparse
 
 from buzzpipe.errors import EstimationError, InputError
+from buzzpipe.estimate.families import get_family
 from buzzpipe.estimate.hypothesis_tests import inference_table, reference_df
 
 # Stata's elasticities: d log P / d log x, dP / d log x, d log P / dx (labels as Stata's).
@@ -38,37 +39,8 @@ _CUT = re.compile(r"cut\d+")
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Link:
-    """Cumulative function F with density f and the density's derivative f'."""
-
-    name: str
-
-    def cdf(self, u: np.ndarray) -> np.ndarray:
-        if self.name == "logit":
-            return special.expit(u)
-        if self.name == "probit":
-            return special.ndtr(u)
-        return u
-
-    def pdf(self, u: np.ndarray) -> np.ndarray:
-        if self.name == "logit":
-            p = special.expit(u)
-            return p * (1.0 - p)
-        if self.name == "probit":
-            return np.exp(-0.5 * u * u) / np.sqrt(2.0 * np.pi)
-        return np.ones_like(u)
-
-    def pdf_slope(self, u: np.ndarray) -> np.ndarray:
-        if self.name == "logit":
-            p = special.expit(u)
-            return p * (1.0 - p) * (1.0 - 2.0 * p)
-        if self.name == "probit":
-            return -u * np.exp(-0.5 * u * u) / np.sqrt(2.0 * np.pi)
-        return np.zeros_like(u)
-
-
-_LINKS = {"logit": "logit", "probit": "probit", "lpm": "identity", "ologit": "logit"}
+# families with a link (F, f, f' of the index, from ``families.py``): ordered logit's is logistic
+_LINKS = ("logit", "probit", "lpm", "ologit")
 
 
 @dataclass(frozen=True)
@@ -90,7 +62,7 @@ class _Outcomes:
     """
 
     def __init__(self, family: str, cuts: np.ndarray) -> None:
-        self.link = _Link(_LINKS[family])
+        self.link = get_family(family)  # cdf, pdf and pdf_slope of the index
         self.ordered = family == "ologit"
         self.cuts = cuts
         self.n_outcomes = len(cuts) + 1 if self.ordered else 1
@@ -239,11 +211,17 @@ def _estimation_sample(fit: object, data: pd.DataFrame) -> pd.DataFrame:
     return data.loc[row_ids]
 
 
-def _is_factor(fit: object, sample: pd.DataFrame, variable: str) -> bool:
-    column = sample[variable]
-    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
-        return True
-    return re.search(rf"C\(\s*{re.escape(variable)}\b", str(fit.formula)) is not None
+def _factor_variables(fit: object, sample: pd.DataFrame, variables: Sequence[str]) -> set[str]:
+    """Which of ``variables`` are factors: non-numeric or boolean columns, or wrapped in C()."""
+    dtypes = sample.dtypes  # one Series for all, not one per variable
+    formula = str(fit.formula)
+    return {
+        variable
+        for variable in variables
+        if not pd.api.types.is_numeric_dtype(dtypes[variable])
+        or pd.api.types.is_bool_dtype(dtypes[variable])
+        or re.search(rf"C\(\s*{re.escape(variable)}\b", formula) is not None
+    }
 
 
 def _levels(column: pd.Series) -> list[object]:
@@ -407,10 +385,11 @@ def _result(
     )
     table = pd.concat([description, inference], axis=1)
     table.index.name = "margin"
+    rows = pd.Index(labels, dtype=object)  # built once: pandas' string inference is slow
     return MarginsResult(
         table=table,
-        vcov=pd.DataFrame(covariance, index=labels, columns=labels),
-        jacobian=pd.DataFrame(jacobian, index=labels, columns=names),
+        vcov=pd.DataFrame(covariance, index=rows, columns=rows),
+        jacobian=pd.DataFrame(jacobian, index=rows, columns=pd.Index(names, dtype=object)),
         df=df,
         level=level,
     )
@@ -490,20 +469,27 @@ def _derivative_terms(
     view: _ModelView,
     averager: _Averager,
     design: np.ndarray,
-    design_slope: np.ndarray,
+    design_slope: np.ndarray | int,
     offset: np.ndarray | float,
     elasticity: str = "dydx",
     values: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Average derivatives dP/dx = P'(index) * (dX/dx b): value (R, K), Jacobian (R, K, P).
 
+    ``design_slope`` is dX/dx per row, or the position of the variable's own design column
+    (dX/dx its unit vector: the analytic path, no perturbed designs).
+
     Stata's elasticities scale each firm's derivative first: ``dyex`` by x, ``eydx`` by 1/P,
     ``eyex`` by x/P (``values`` holds x per row).
     """
     design = averager.rows(design)
-    design_slope = averager.rows(design_slope)
     index = view.index(design, averager.rows(offset))
-    index_slope = design_slope @ view.slopes
+    column = design_slope if isinstance(design_slope, int) else None
+    if column is None:
+        design_slope = averager.rows(design_slope)
+        index_slope = design_slope @ view.slopes
+    else:  # dX/dx is the unit vector of the variable's own column: d index / dx = its slope
+        index_slope = np.full(index.shape[0], view.slopes[column])
     evaluation = view.outcomes.evaluate(index)
     first, second = evaluation.d_index, evaluation.d_index2
     first_cut = evaluation.d_index_cut
@@ -523,10 +509,62 @@ def _derivative_terms(
     for k in range(value.shape[1]):
         jacobian[:, k, view.slope_positions] = averager.weighted_cross(
             second[:, k] * scaled_slope, design
-        ) + averager.weighted_cross(first[:, k] * scale, design_slope)
+        )
+        if column is None:
+            jacobian[:, k, view.slope_positions] += averager.weighted_cross(
+                first[:, k] * scale, design_slope
+            )
+        else:  # the cross product with a unit column is the (group) mean of the vector
+            jacobian[:, k, view.slope_positions[column]] += averager.mean(first[:, k] * scale)
     if view.cut_positions:
         jacobian[:, :, view.cut_positions] = averager.mean(first_cut * scaled_slope[:, None, None])
     return value, jacobian
+
+
+def _own_derivatives(
+    view: _ModelView,
+    averager: _Averager,
+    chunk: list[_Task],
+    designs: dict[int, np.ndarray],
+    offset: np.ndarray | float,
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """dy/dx of every own-column variable of one scenario at once (the usual AME table).
+
+    With dX/dx the unit vector of column c: the value is mean(f(xb)) b_c and the Jacobian
+    mean(f'(xb) x) b_c + mean(f(xb)) e_c (plus the cut points' part), so the index, the link
+    and the cross product with the design are evaluated once per scenario, not per variable.
+    Returns {id(task): (value (R, K), jacobian (R, K, P))} for the tasks it covers.
+    """
+    groups: dict[int, list[_Task]] = {}
+    for task in chunk:
+        if task.kind == "derivative" and task.column is not None and task.elasticity == "dydx":
+            groups.setdefault(id(task.frames[0][1]), []).append(task)
+    done: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for key, tasks in groups.items():
+        design = averager.rows(designs[key])
+        index = view.index(design, averager.rows(offset))
+        evaluation = view.outcomes.evaluate(index)
+        first, second = evaluation.d_index, evaluation.d_index2  # (N, K)
+        n_rows, n_outcomes = first.shape
+        slopes = np.array([view.slopes[task.column] for task in tasks])  # (V,)
+        values = averager.mean(first[:, :, None] * slopes)  # (R, K, V)
+        mean_first = averager.mean(first)  # (R, K)
+        crossed = np.stack(
+            [averager.weighted_cross(second[:, k], design) for k in range(n_outcomes)], axis=1
+        )  # (R, K, P)
+        cuts = (
+            averager.mean(evaluation.d_index_cut[:, :, :, None] * slopes)
+            if view.cut_positions
+            else None
+        )  # (R, K, C, V)
+        for v, task in enumerate(tasks):
+            jacobian = np.zeros((values.shape[0], n_outcomes, view.params.size))
+            jacobian[:, :, view.slope_positions] = crossed * slopes[v]
+            jacobian[:, :, view.slope_positions[task.column]] += mean_first
+            if cuts is not None:
+                jacobian[:, :, view.cut_positions] = cuts[..., v]
+            done[id(task)] = (values[..., v], jacobian)
+    return done
 
 
 def _expand_at(
@@ -592,6 +630,9 @@ class _Task:
 
     ``prediction``: frames [scenario]; ``change``: [changed, base];
     ``derivative``: [scenario, x + h, x - h] with ``step`` = (x + h) - (x - h) per row.
+    With ``column`` set (a variable that enters the design only as its own column), the
+    derivative needs only [scenario] (dX/dx is that column's unit vector) and a +1 change only
+    [scenario] (the changed design is the scenario's with 1 added to that column).
     """
 
     term: str
@@ -602,6 +643,7 @@ class _Task:
     step: np.ndarray | None = None
     elasticity: str = "dydx"
     values: np.ndarray | None = None
+    column: int | None = None
 
 
 def _maker(
@@ -623,11 +665,14 @@ def _plan(
     averager: _Averager,
     codes: np.ndarray,
     model_variables: list[str],
+    own_columns: Mapping[str, int],
+    model_frame: pd.DataFrame,
+    factors: set[str],
 ) -> list[_Task]:
-    """The margins to compute, scenario by scenario, in Stata's order."""
-    numeric_model_variables = [v for v in model_variables if not _is_factor(fit, sample, v)]
+    """The margins to compute, scenario by scenario, in Stata's order (``own_columns``: the
+    variables computed analytically, see :func:`_own_columns`)."""
+    numeric_model_variables = [v for v in model_variables if v not in factors]
     tasks: list[_Task] = []
-    model_frame = sample[model_variables]  # copies below carry only what the formula reads
     for scenario in scenarios:
         frame = model_frame
         for variable, value in scenario.items():
@@ -647,12 +692,24 @@ def _plan(
             )
             continue
         for variable in chosen:
-            factor = _is_factor(fit, sample, variable)
+            factor = variable in factors
             if kind == "plus_one":
                 if factor:
                     raise InputError(
                         "a +1 change needs a numeric variable, not a factor", column=variable
                     )
+                if variable in own_columns:
+                    tasks.append(
+                        _Task(
+                            variable,
+                            "+1",
+                            at_text,
+                            "shift",
+                            [("the observed data", observed)],
+                            column=own_columns[variable],
+                        )
+                    )
+                    continue
                 shifted = frame[variable].to_numpy(dtype=float) + 1.0
                 tasks.append(
                     _Task(
@@ -706,6 +763,20 @@ def _plan(
                             ],
                         )
                     )
+            elif variable in own_columns:
+                elasticity = kind if kind in ELASTICITIES else "dydx"
+                tasks.append(
+                    _Task(
+                        variable,
+                        ELASTICITIES.get(elasticity, "dy/dx"),
+                        at_text,
+                        "derivative",
+                        [("the observed data", observed)],
+                        elasticity=elasticity,
+                        values=frame[variable].to_numpy(dtype=float),
+                        column=own_columns[variable],
+                    )
+                )
             else:
                 current = frame[variable].to_numpy(dtype=float)
                 step = _relative_steps(current)
@@ -730,6 +801,34 @@ def _plan(
     return tasks
 
 
+def _own_columns(fit: object, view: _ModelView, variables: list[str]) -> dict[str, int]:
+    """Numeric variables that enter the design only as their own column, unchanged (formulaic
+    term ``x``, a lookup, in no other term): dX/dx is that column's unit vector, so margins
+    need no perturbed designs. Positions are in the design's columns (``fit.x_names``)."""
+    spec = getattr(fit, "model_spec", None)
+    terms = getattr(spec, "terms", None)
+    x_names = [str(name) for name in (getattr(fit, "x_names", None) or [])]
+    if not terms or not x_names or len(x_names) != len(view.slope_positions):
+        return {}
+    readers: dict[str, list[tuple[object, object]]] = {}  # name -> (term, factor) reading it
+    for term in terms:
+        for factor in getattr(term, "factors", ()):
+            names = set(re.findall(r"(?<![\w.])[A-Za-z_]\w*", str(getattr(factor, "expr", ""))))
+            for name in names:
+                readers.setdefault(name, []).append((term, factor))
+    found: dict[str, int] = {}
+    for variable in variables:
+        uses = readers.get(variable, [])
+        own = len(uses) == 1 and variable in x_names
+        if own:
+            term, factor = uses[0]
+            method = getattr(getattr(factor, "eval_method", None), "value", None)
+            own = len(term.factors) == 1 and str(factor.expr) == variable and method == "lookup"
+        if own:
+            found[variable] = x_names.index(variable)
+    return found
+
+
 def _chunks(tasks: list[_Task], n_rows: int) -> list[list[_Task]]:
     """Consecutive tasks whose distinct frames total at most BATCH_ROWS rows (one at least)."""
     chunks: list[list[_Task]] = []
@@ -748,23 +847,36 @@ def _chunks(tasks: list[_Task], n_rows: int) -> list[list[_Task]]:
     return chunks
 
 
-def _build_designs(view: _ModelView, chunk: list[_Task]) -> dict[int, np.ndarray]:
-    """Designs of the chunk's distinct frames, rebuilt through the formula in one call."""
+def _build_designs(
+    view: _ModelView,
+    chunk: list[_Task],
+    known: tuple[pd.DataFrame, np.ndarray] | None = None,
+) -> dict[int, np.ndarray]:
+    """Designs of the chunk's distinct frames, rebuilt through the formula in one call;
+    ``known`` = (frame, its design) is taken as it is (the caller's estimation design)."""
     makers: dict[int, tuple[str, Callable[[], pd.DataFrame]]] = {}
     for task in chunk:
         for what, make in task.frames:
             makers.setdefault(id(make), (what, make))
-    frames = [make() for _, make in makers.values()]
-    stacked = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    design = view.design(stacked, "the margins")
     designs: dict[int, np.ndarray] = {}
+    frames = {key: make() for key, (_, make) in makers.items()}
+    if known is not None:
+        for key, frame in frames.items():
+            if frame is known[0]:
+                designs[key] = known[1]
+    wanted = [key for key in makers if key not in designs]
+    if not wanted:
+        return designs
+    pieces = [frames[key] for key in wanted]
+    stacked = pieces[0] if len(pieces) == 1 else pd.concat(pieces, ignore_index=True)
+    design = view.design(stacked, "the margins")
     start = 0
-    for (key, (what, _)), frame in zip(makers.items(), frames, strict=True):
+    for key, frame in zip(wanted, pieces, strict=True):
         piece = design[start : start + len(frame)]
         start += len(frame)
         if not np.all(np.isfinite(piece)):
             raise EstimationError(
-                f"rebuilding the design for {what} gave missing or non-finite values "
+                f"rebuilding the design for {makers[key][0]} gave missing or non-finite values "
                 "(e.g. the log of a non-positive number)"
             )
         designs[key] = piece
@@ -783,6 +895,7 @@ def margins(
     outcome_labels: Sequence[object] | None = None,
     level: float = 95.0,
     engine: str | None = None,
+    design: np.ndarray | None = None,
 ) -> MarginsResult:
     """Stata's ``margins``: predictive margins and marginal effects with delta-method errors.
 
@@ -818,6 +931,10 @@ def margins(
         Confidence level in percent.
     engine : {"stream", "dask"}, optional
         For ``data`` given as a path: how the chunks are read (default "stream").
+    design : numpy.ndarray, optional
+        The estimation sample's design as the fit saw it (rows ``fit.row_ids`` in that order,
+        columns ``fit.x_names``, e.g. ``fit.design_matrix(data)`` kept from an earlier call):
+        margins on the observed data then build no design. It must come from the same ``data``.
 
     Returns
     -------
@@ -831,7 +948,10 @@ def margins(
     Derivatives go through the fitted specification, as Stata's do: a model with ``log(x)``
     gives the effect of ``x``, interactions and factors are handled through the formula. Weights
     and offsets of the fit are used. The reference is the fit's (t for the LPM). The ordered logit
-    gives one row per outcome category.
+    gives one row per outcome category. Continuous variables that enter the model only as
+    their own column (``x``, not ``log(x)`` or ``x:z``) are differentiated analytically
+    (dP/dx = f(xb) b_x, with an analytic Jacobian; a +1 change adds 1 to that column); the others
+    go through designs rebuilt from perturbed data, each built once.
 
     Examples
     --------
@@ -870,9 +990,10 @@ def margins(
         raise InputError("unknown margins kind", value=kind, expected=" or ".join(KINDS))
     sample = _estimation_sample(fit, data)
     model_variables = _model_variables(fit, sample)
+    factors = _factor_variables(fit, sample, model_variables)
     if variables == "*":  # Stata's dydx(*): every variable on the right-hand side
         numeric_only = kind == "plus_one" or kind in ELASTICITIES  # factors have neither
-        chosen = [v for v in model_variables if not (numeric_only and _is_factor(fit, sample, v))]
+        chosen = [v for v in model_variables if not (numeric_only and v in factors)]
     else:
         chosen = [variables] if isinstance(variables, str) else list(variables or [])
     for variable in chosen:
@@ -933,20 +1054,55 @@ def margins(
                 values.append(value[r, k])
                 jacobians.append(jacobian[r, k])
 
+    model_frame = sample[model_variables]  # copies carry only what the formula reads
     tasks = _plan(
-        fit, sample, scenarios, chosen, kind, base, at_means, averager, codes, model_variables
+        fit,
+        sample,
+        scenarios,
+        chosen,
+        kind,
+        base,
+        at_means,
+        averager,
+        codes,
+        model_variables,
+        _own_columns(fit, view, [v for v in chosen if v not in factors]),
+        model_frame,
+        factors,
     )
+    known = None
+    if design is not None:
+        design = np.asarray(design, dtype=float)
+        if design.shape != (len(sample), len(view.slope_positions)):
+            raise InputError(
+                "design= has the wrong shape",
+                value=str(design.shape),
+                expected=f"({len(sample)}, {len(view.slope_positions)}): the estimation sample "
+                "by the fit's columns",
+            )
+        known = (model_frame, design)
     offset = view.offset
     for chunk in _chunks(tasks, len(sample)):
-        designs = _build_designs(view, chunk)
+        designs = _build_designs(view, chunk, known)
+        together = _own_derivatives(view, averager, chunk, designs, offset)
         for task in chunk:
             built = [designs[id(make)] for _, make in task.frames]
-            if task.kind == "prediction":
+            if id(task) in together:
+                value, jacobian = together[id(task)]
+            elif task.kind == "prediction":
                 value, jacobian = _prediction_terms(view, averager, built[0], offset)
-            elif task.kind == "change":
+            elif task.kind in ("change", "shift"):
+                if task.kind == "shift":  # x + 1 in the variable's own column
+                    changed = built[0].copy()
+                    changed[:, task.column] += 1.0
+                    built = [changed, built[0]]
                 value_1, jacobian_1 = _prediction_terms(view, averager, built[0], offset)
                 value_0, jacobian_0 = _prediction_terms(view, averager, built[1], offset)
                 value, jacobian = value_1 - value_0, jacobian_1 - jacobian_0
+            elif task.column is not None:
+                value, jacobian = _derivative_terms(
+                    view, averager, built[0], task.column, offset, task.elasticity, task.values
+                )
             else:
                 slope = (built[1] - built[2]) / task.step[:, None]
                 value, jacobian = _derivative_terms(
@@ -1039,7 +1195,8 @@ def _streamed_margins(
         if variables is None
         else ([variables] if isinstance(variables, str) else list(variables))
     )
-    factors = [v for v in wanted if _is_factor(fit, head, v)]
+    found = _factor_variables(fit, head, wanted)
+    factors = [v for v in wanted if v in found]
     if factors:
         raise InputError(
             "effects of factor variables are not streamed yet",

@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate.design import FORMULA_CONTEXT, rebuild_matrix
 from buzzpipe.estimate.families import Family
 from buzzpipe.estimate.hypothesis_tests import TestStatistic
+from buzzpipe.estimate.reference import chi2_sf, f_sf, quantile, two_sided_p
 
 __all__ = ["Fit"]
 
@@ -134,17 +134,19 @@ class Fit:
             return float(self.n_clusters - 1)
         return float(self.df_resid)
 
-    def _reference(self):
-        return stats.t(self.df_inference) if self.uses_t else stats.norm()
+    def _reference_df(self) -> float | None:
+        return self.df_inference if self.uses_t else None
 
     @property
     def pvalues(self) -> pd.Series:
         """Two-sided p-values against the normal (t for the LPM) reference."""
-        return pd.Series(2 * self._reference().sf(np.abs(self.zvalues)), index=self.params.index)
+        return pd.Series(
+            two_sided_p(self.zvalues.to_numpy(), self._reference_df()), index=self.params.index
+        )
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
         """Wald confidence intervals, columns ``lower`` and ``upper``."""
-        critical = self._reference().ppf(1 - alpha / 2)
+        critical = quantile(1 - alpha / 2, self._reference_df())
         return pd.DataFrame(
             {"lower": self.params - critical * self.bse, "upper": self.params + critical * self.bse}
         )
@@ -200,9 +202,9 @@ class Fit:
             return None
         if self.uses_t:
             f = statistic / df
-            p_value = float(stats.f(df, self.df_inference).sf(f))
+            p_value = float(f_sf(f, df, self.df_inference))
             return TestStatistic("F", f, (df, self.df_inference), p_value)
-        return TestStatistic("chi2", statistic, (df,), float(stats.chi2(df).sf(statistic)))
+        return TestStatistic("chi2", statistic, (df,), float(chi2_sf(statistic, df)))
 
     # ---- new data --------------------------------------------------------------------------
     def design_matrix(self, new_data: pd.DataFrame) -> np.ndarray:

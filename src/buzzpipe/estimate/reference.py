@@ -1,0 +1,43 @@
+"""Tail probabilities and critical values of the reference distributions, from ``scipy.special``.
+
+The same functions ``scipy.stats`` calls underneath (``ndtr``, ``stdtr``, ``chdtrc``, ``fdtrc``,
+``ndtri``, ``stdtrit``), so the numbers are identical, without building a frozen distribution on
+every call (about 1.5 ms each; a study makes hundreds of such calls).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+__all__ = ["two_sided_p", "quantile", "critical_value", "chi2_sf", "f_sf"]
+
+
+def two_sided_p(statistic, df: float | None = None):
+    """2 P(|Z| >= |statistic|) for the normal (``df`` None or infinite) or t(df) reference."""
+    size = np.abs(statistic)
+    if df is None or np.isinf(df):
+        return 2.0 * special.ndtr(-size)
+    return 2.0 * special.stdtr(df, -size)
+
+
+def quantile(probability: float, df: float | None = None) -> float:
+    """The ``probability`` quantile of the normal (df None or infinite) or t(df) reference."""
+    if df is None or np.isinf(df):
+        return float(special.ndtri(probability))
+    return float(special.stdtrit(df, probability))
+
+
+def critical_value(df: float | None, level: float = 95.0) -> float:
+    """Two-sided critical value of the normal (df None or infinite) or t(df) reference."""
+    return quantile(1.0 - (1.0 - level / 100.0) / 2.0, df)
+
+
+def chi2_sf(statistic, df):
+    """P(chi2(df) >= statistic) (1 for a statistic below zero, as scipy.stats)."""
+    return special.chdtrc(df, np.maximum(statistic, 0.0))
+
+
+def f_sf(statistic, df_numerator, df_denominator):
+    """P(F(df_numerator, df_denominator) >= statistic) (1 below zero, as scipy.stats)."""
+    return special.fdtrc(df_numerator, df_denominator, np.maximum(statistic, 0.0))

@@ -33,7 +33,10 @@ __all__ = ["NewtonBatch", "newton_batch", "fitted_probability"]
 _SATURATED = 1e-10  # a fitted probability this close to 0 or 1 marks a (quasi-)separated replicate
 _NEARLY_SATURATED = 1e-6  # ... or this close, when the last Newton step was long
 _DIVERGING_STEP = 1e-2  # a final Newton step this long (with a tiny decrement): separation
-REUSE_HESSIAN_BELOW = 1e-4  # warm starts: chord steps once every Newton decrement is below this
+# warm starts: chord steps (the last Hessian kept) while the decrement is below CHORD_BELOW and
+# each step shrinks it at least CHORD_SHRINK-fold
+CHORD_BELOW = 1.0
+CHORD_SHRINK = 4.0
 
 
 def _score_terms(eta: np.ndarray, y: np.ndarray, family: str) -> tuple[np.ndarray, np.ndarray]:
@@ -109,6 +112,21 @@ def _full_rank(hessian: np.ndarray) -> np.ndarray:
         return positive & (eigen[:, 0] > 1e-10 * np.maximum(eigen[:, -1], 1e-300))
 
 
+def _invert(hessians: np.ndarray, replicates: np.ndarray, full_rank: np.ndarray) -> np.ndarray:
+    """Inverses of k Hessians (k x p x p); one by one where the batch is singular, marking the
+    singular replicates in ``full_rank`` (their inverse is zero: no step)."""
+    try:
+        return np.linalg.inv(hessians)
+    except np.linalg.LinAlgError:
+        out = np.zeros_like(hessians)
+        for position in range(hessians.shape[0]):
+            try:
+                out[position] = np.linalg.inv(hessians[position])
+            except np.linalg.LinAlgError:
+                full_rank[replicates[position]] = False
+        return out
+
+
 @one_blas_thread
 def newton_batch(
     X: np.ndarray,
@@ -137,7 +155,7 @@ def newton_batch(
     Warm start (one ``start`` vector for many replicates held in memory, the bootstrap's case):
     the first step is at a point common to all replicates, so its gradients X' diag(d) W and
     Hessians (Z diag(h))' W are products with the weight matrix alone, no n x B pass. Once a
-    replicate's decrement is below ``REUSE_HESSIAN_BELOW`` (and its step short: not separating)
+    replicate's decrement is below ``CHORD_BELOW`` (and shrinks fast enough: not separating)
     its last Hessian is kept (chord steps:
     a gradient per step, linear convergence at a rate of the order of the distance already
     covered), and a replicate stops when its decrement falls below ``tol`` ** 2 (the last step
@@ -218,16 +236,23 @@ def newton_batch(
     def gradient_only(cols: np.ndarray) -> np.ndarray:
         """Gradients (p x k) of the replicates ``cols``: a chord step needs no Hessian.
 
-        Logit: X'(w y) - X'(w P) over every replicate (selecting the columns of the n x B
-        weights would cost more than the replicates already done), then the ``cols``.
+        Logit: X'(w y) - X'(w P) over every replicate while most are still active (selecting
+        the columns of the n x B weights would cost more than the replicates already done),
+        over the ``cols`` alone once fewer than half remain.
         """
         if family != "logit":
             return accumulate(params[:, cols], cols, with_hessian=False)[0]
-        prob = X @ params
+        if 2 * len(cols) >= n_batch:  # most replicates: all columns, no copies
+            prob = X @ params
+            prob += offset_all[:, None]
+            special.expit(prob, out=prob)
+            prob *= weights
+            return (weighted_outcome - X.T @ prob)[:, cols]
+        prob = X @ params[:, cols]  # the few left: their columns only
         prob += offset_all[:, None]
         special.expit(prob, out=prob)
-        prob *= weights
-        return (weighted_outcome - X.T @ prob)[:, cols]
+        prob *= weights[:, cols]
+        return weighted_outcome[:, cols] - X.T @ prob
 
     def loglike_of(beta: np.ndarray, cols: np.ndarray) -> np.ndarray:
         total = np.zeros(len(cols))
@@ -245,6 +270,7 @@ def newton_batch(
     active = np.arange(n_batch)
     first_step = True
     stale = np.zeros(n_batch, dtype=bool)  # chord step: keep the last Hessian (warm starts)
+    previous = np.full(n_batch, np.inf)  # each active replicate's last decrement
     for _ in range(max_iter + 1):
         if active.size == 0:
             break
@@ -262,15 +288,11 @@ def newton_batch(
             full_rank[:] = _full_rank(hessian)
             hessian[~full_rank] = np.eye(p)
             first_step = False
-        try:
-            step = np.linalg.solve(hessian, gradient.T[:, :, None])[:, :, 0].T
-        except np.linalg.LinAlgError:  # a Hessian became singular along the way: solve one by one
-            step = np.zeros_like(gradient)
-            for position in range(active.size):
-                try:
-                    step[:, position] = np.linalg.solve(hessian[position], gradient[:, position])
-                except np.linalg.LinAlgError:
-                    full_rank[active[position]] = False
+            inverse = np.empty_like(hessian)
+        refresh = ~stale
+        if refresh.any():  # factor only the Hessians that are new; chord steps reuse theirs
+            inverse[refresh] = _invert(hessian[refresh], active[refresh], full_rank)
+        step = np.einsum("bij,jb->ib", inverse, gradient)
         decrement = np.einsum("pb,pb->b", gradient, step)
         done = (decrement < np.where(stale, tol * tol, tol)) | ~full_rank[active]
         if keep_hessian:
@@ -285,12 +307,15 @@ def newton_batch(
             if keep_hessian:
                 hessian_out[active[keep]] = hessian[keep]
             break
+        shrink = decrement[keep] / previous[active[keep]]
+        previous[active] = decrement
         active, step, decrement = active[keep], step[:, keep], decrement[keep]
-        hessian = hessian[keep]
-        # chord steps only near the optimum: a small decrement with a long step is a coefficient
-        # running off to infinity (separation), which full Newton steps follow and flag
-        stale = (decrement < REUSE_HESSIAN_BELOW) & (np.abs(step).max(axis=0) < _DIVERGING_STEP)
-        stale &= warm
+        hessian, inverse = hessian[keep], inverse[keep]
+        # chord steps (warm starts): keep a replicate's last Hessian while its decrement is below
+        # CHORD_BELOW and the last step shrank it at least CHORD_SHRINK-fold; a slow one (a
+        # coefficient running off to infinity, which full Newton steps follow and flag) gets a
+        # fresh Hessian
+        stale = warm & (decrement < CHORD_BELOW) & (shrink < 1.0 / CHORD_SHRINK)
         candidate = params[:, active] + step
         # a long step (decrement far above the chi-square(p) scale of a warm start's) is checked
         # and halved where the log-likelihood fell; the others are taken as they are

@@ -763,39 +763,30 @@ def _plan(
                             ],
                         )
                     )
-            elif variable in own_columns:
-                elasticity = kind if kind in ELASTICITIES else "dydx"
-                tasks.append(
-                    _Task(
-                        variable,
-                        ELASTICITIES.get(elasticity, "dy/dx"),
-                        at_text,
-                        "derivative",
-                        [("the observed data", observed)],
-                        elasticity=elasticity,
-                        values=frame[variable].to_numpy(dtype=float),
-                        column=own_columns[variable],
-                    )
-                )
             else:
                 current = frame[variable].to_numpy(dtype=float)
-                step = _relative_steps(current)
-                higher, lower = current + step, current - step
                 elasticity = kind if kind in ELASTICITIES else "dydx"
+                frames = [("the observed data", observed)]
+                step = None
+                if variable not in own_columns:  # dX/dx by central differences of designs
+                    delta = _relative_steps(current)
+                    higher, lower = current + delta, current - delta
+                    frames += [
+                        (f"{variable} + h", _maker(frame, variable, higher)),
+                        (f"{variable} - h", _maker(frame, variable, lower)),
+                    ]
+                    step = higher - lower
                 tasks.append(
                     _Task(
                         variable,
                         ELASTICITIES.get(elasticity, "dy/dx"),
                         at_text,
                         "derivative",
-                        [
-                            ("the observed data", observed),
-                            (f"{variable} + h", _maker(frame, variable, higher)),
-                            (f"{variable} - h", _maker(frame, variable, lower)),
-                        ],
-                        step=higher - lower,
+                        frames,
+                        step=step,
                         elasticity=elasticity,
                         values=current,
+                        column=own_columns.get(variable),
                     )
                 )
     return tasks

@@ -286,6 +286,9 @@ class KnownPValues(WildScoreBootstrap):
         inside = any(low < null_value < high for low, high in self.accepted_intervals)
         return 0.5 if inside else 0.01
 
+    def p_values(self, term, null_values, alternative="two-sided"):  # several at a time
+        return np.array([self.p_value(term, value, alternative) for value in null_values])
+
 
 @pytest.mark.parametrize(
     "accepted",

@@ -144,7 +144,8 @@ def newton_batch(
 ) -> NewtonBatch:
     """Maximise B weighted log-likelihoods of one design together by Newton steps.
 
-    ``weights`` is n x B (bootstrap counts times any sampling weights), or a function of
+    ``offset`` is n (shared) or n x B (one per fit). ``weights`` is n x B (bootstrap counts
+    times any sampling weights; an n x 1 column serves every fit), or a function of
     (first row, stop row) returning that block's rows of it: then, with ``row_block``, weights
     are drawn block by block at every step and never held whole (memory O(row_block x B)).
     ``start`` is p or p x B. A replicate stops when its Newton decrement g'H^{-1}g falls below
@@ -181,7 +182,19 @@ def newton_batch(
             return whole[first:stop]
 
     n_batch = np.asarray(draw_weights(0, min(1, n))).reshape(min(1, n), -1).shape[1]
-    offset_all = np.zeros(n) if offset is None else np.asarray(offset, dtype=float)
+    # the offset as n x 1 (shared) or n x B (one column per fit: restricted fits at many nulls)
+    offset_all = np.zeros((n, 1)) if offset is None else np.asarray(offset, dtype=float)
+    offset_all = offset_all.reshape(n, -1)
+    per_fit_offset = offset_all.shape[1] > 1
+
+    if per_fit_offset and n_batch == 1 and not callable(weights):  # one weight column for all
+        weights = np.broadcast_to(weights, (n, offset_all.shape[1]))
+        n_batch = offset_all.shape[1]
+
+    def offset_of(first: int, stop: int, cols: np.ndarray | None = None) -> np.ndarray:
+        rows = offset_all[first:stop]
+        return rows[:, cols] if per_fit_offset and cols is not None else rows
+
     if start is None:
         params = np.zeros((p, n_batch))
     else:
@@ -190,6 +203,7 @@ def newton_batch(
     whole_products = _column_products(X) if many and len(blocks) == 1 else None
     warm = (
         whole_products is not None
+        and not per_fit_offset
         and not callable(weights)
         and not keep_hessian
         and start is not None
@@ -212,7 +226,7 @@ def newton_batch(
         gradient = np.zeros((p, len(cols)))
         hessian = np.zeros((len(cols), p, p)) if with_hessian else None
         for first, stop in blocks:
-            eta = X[first:stop] @ beta + offset_all[first:stop, None]
+            eta = X[first:stop] @ beta + offset_of(first, stop, cols)
             derivative, curvature = _score_terms(eta, y[first:stop, None], family)
             w = draw_weights(first, stop)
             if len(cols) < n_batch:
@@ -226,7 +240,7 @@ def newton_batch(
 
     def at_common_start(beta: np.ndarray):
         """Gradients (p x B) and Hessians (B x p x p) of every replicate at one point."""
-        eta = X @ beta + offset_all
+        eta = X @ beta + offset_all[:, 0]
         _, derivative, curvature = binary_terms(eta, y, family, need_loglike=False)
         products, upper_j, upper_k = whole_products
         gradient = (X * derivative[:, None]).T @ weights
@@ -244,12 +258,12 @@ def newton_batch(
             return accumulate(params[:, cols], cols, with_hessian=False)[0]
         if 2 * len(cols) >= n_batch:  # most replicates: all columns, no copies
             prob = X @ params
-            prob += offset_all[:, None]
+            prob += offset_all
             special.expit(prob, out=prob)
             prob *= weights
             return (weighted_outcome - X.T @ prob)[:, cols]
         prob = X @ params[:, cols]  # the few left: their columns only
-        prob += offset_all[:, None]
+        prob += offset_of(0, n, cols)
         special.expit(prob, out=prob)
         prob *= weights[:, cols]
         return weighted_outcome[:, cols] - X.T @ prob
@@ -257,7 +271,7 @@ def newton_batch(
     def loglike_of(beta: np.ndarray, cols: np.ndarray) -> np.ndarray:
         total = np.zeros(len(cols))
         for first, stop in blocks:
-            eta = X[first:stop] @ beta + offset_all[first:stop, None]
+            eta = X[first:stop] @ beta + offset_of(first, stop, cols)
             loglike_i, _, _ = binary_terms(eta, y[first:stop, None], family)
             total += np.einsum("nb,nb->b", draw_weights(first, stop)[:, cols], loglike_i)
         return total
@@ -337,7 +351,7 @@ def newton_batch(
     farthest = np.zeros(n_batch)  # the largest |eta| of a row in the replicate
     loglike = np.zeros(n_batch) if want_loglike else None
     for first, stop in blocks:
-        eta = X[first:stop] @ params + offset_all[first:stop, None]
+        eta = X[first:stop] @ params + offset_of(first, stop)
         w = draw_weights(first, stop)
         size = np.abs(eta)
         size[w <= 0] = 0.0

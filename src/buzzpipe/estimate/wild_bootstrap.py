@@ -46,8 +46,9 @@ the cluster-robust score Wald statistic and its bootstrap distribution over the 
 batched q x q solve); p = #{b : W*_b >= W} / B with the tie rule applied to sqrt(W). With q = 1,
 W = t^2 and p is the single test's. D has rank at most G - 1: more restrictions are refused.
 
-Confidence sets invert the test: {c : p(c) > alpha}, found on a grid around the estimate and
-refined by bisection; p(c) is a step function of c (the draws are fixed), so a bound is where p
+Confidence sets invert the test: {c : p(c) > alpha}, found on a grid around the estimate (its
+restricted fits batched) and refined by bisection (three halvings per batched fit); p(c) is a
+step function of c (the draws are fixed), so a bound is where p
 crosses alpha, and unbounded or disjoint sets are reported as they are.
 """
 
@@ -70,11 +71,12 @@ from buzzpipe.estimate import random_weights
 from buzzpipe.estimate.batched_newton import newton_batch
 from buzzpipe.estimate.bootstrap import BINARY_FAMILIES, design_of_fit
 from buzzpipe.estimate.families import binary_terms, get_family
-from buzzpipe.estimate.kernel import block_sums
+from buzzpipe.estimate.kernel import block_sums, one_blas_thread
 from buzzpipe.estimate.newton import newton
 
 WEBB_BELOW_CLUSTERS = 12  # default to Webb's six-point weights below this many clusters
 TIE_TOLERANCE = 1e-10
+SECTIONS = 8  # a confidence-set bound is narrowed SECTIONS-fold a round (SECTIONS - 1 nulls)
 TIE_CONVENTION = (
     "p = share of bootstrap draws with |t*| >= |t| (ties, to a relative 1e-10, count as at least "
     "as extreme)"
@@ -387,6 +389,7 @@ class WildScoreBootstrap:
     0.037
     """
 
+    @one_blas_thread
     def __init__(
         self,
         X: np.ndarray,
@@ -552,6 +555,51 @@ class WildScoreBootstrap:
         params[keep] = fitted.params[:, 0]
         return params
 
+    def restricted_fits(self, k: int, null_values: Sequence[float]) -> np.ndarray:
+        """p x m restricted estimates with b_k fixed at each of ``null_values``: one batched
+        Newton solve (an offset column per null), started at the last restricted estimate."""
+        values = np.asarray(null_values, dtype=float).ravel()
+        keep = np.ones(self.X.shape[1], dtype=bool)
+        keep[k] = False
+        params = np.empty((self.X.shape[1], values.size))
+        params[k] = values
+        if not keep.any():
+            return params
+        start = self._restricted_start.get((k,), self.estimate[keep])
+        fitted = newton_batch(
+            self.X[:, keep],
+            self.y,
+            self.weights,
+            family=self.family,
+            offset=self.offset[:, None] + self.X[:, [k]] * values[None, :],
+            start=start,
+            max_iter=100,
+        )
+        failed = ~(fitted.converged & fitted.full_rank)
+        if failed.any():
+            value = values[np.flatnonzero(failed)[0]]
+            raise EstimationError(
+                f"the restricted fit with {self.names[k]} = {value:g} did not converge"
+            )
+        self._restricted_start[(k,)] = fitted.params[:, -1]
+        params[keep] = fitted.params
+        return params
+
+    def p_values(
+        self, term: str | int, null_values: Sequence[float], alternative: str = "two-sided"
+    ) -> np.ndarray:
+        """p(c) at every c of ``null_values`` (their restricted fits batched): test inversion."""
+        k = self.column(term)
+        params = self.restricted_fits(k, null_values)
+        ones = np.ones((self.n_clusters, 1))
+        out = np.empty(params.shape[1])
+        for j in range(params.shape[1]):
+            cluster_scores = self.partialled_cluster_scores(k, params[:, j])
+            statistic = float(self.statistics(cluster_scores, ones)[0])
+            distribution = self.statistics(cluster_scores, self.draws)
+            out[j] = self.bootstrap_p_value(statistic, distribution, self.tie_rule, alternative)
+        return out
+
     def partialled_cluster_scores(self, k: int, params: np.ndarray) -> np.ndarray:
         """S_g: cluster sums of the scores at ``params`` projected on H^{-1} e_k (steps 2-4)."""
         return self.partialled_cluster_score_matrix([k], params)[:, 0]
@@ -605,6 +653,7 @@ class WildScoreBootstrap:
             solved = (np.linalg.pinv(middle) @ right)[:, :, 0]
         return np.einsum("qb,bq->b", numerator, solved)
 
+    @one_blas_thread
     def joint_test(
         self, terms: Sequence[str | int], null_values: float | Sequence[float] = 0.0
     ) -> WildScoreJointTest:
@@ -662,6 +711,7 @@ class WildScoreBootstrap:
             "resolution": self.resolution,
         }
 
+    @one_blas_thread
     def test(
         self, term: str | int, null_value: float = 0.0, alternative: str = "two-sided"
     ) -> WildScoreTest:
@@ -722,6 +772,7 @@ class WildScoreBootstrap:
         """p(c) alone: what test inversion evaluates."""
         return self.test(term, null_value, alternative).p_value
 
+    @one_blas_thread
     def cluster_robust_se(self, term: str | int) -> float:
         """Cluster-robust standard error of the unrestricted estimate (G/(G-1), Stata's vce)."""
         k = self.column(term)
@@ -736,6 +787,7 @@ class WildScoreBootstrap:
         vcov = G / (G - 1) * bread @ (sums.T @ sums) @ bread
         return float(math.sqrt(vcov[k, k]))
 
+    @one_blas_thread
     def confidence_set(
         self,
         term: str | int,
@@ -746,7 +798,9 @@ class WildScoreBootstrap:
         rtol: float = 1e-7,
         alternative: str = "two-sided",
     ) -> ConfidenceSet:
-        """{c : p(c) > alpha} by a grid of +-max_width cluster-robust s.e. and bisection.
+        """{c : p(c) > alpha} by a grid of +-max_width cluster-robust s.e. (its restricted fits
+        batched) and bisection between grid points that disagree, three halvings per batched
+        solve of the 7 midpoints they can visit, until the bracket is below rtol s.e.
 
         With a one-sided ``alternative`` the set inverts the one-sided test: "greater" gives a
         lower bound [L, inf) consistent with the one-sided p-value (p(0) <= alpha exactly when
@@ -771,21 +825,29 @@ class WildScoreBootstrap:
             [np.linspace(-6, 6, grid_points), [-max_width, -20, -12, 12, 20, max_width]]
         )
         grid = np.sort(centre + scale * offsets)
-        pvalues = np.array([self.p_value(k, c, alternative) for c in grid])
+        pvalues = self.p_values(k, grid, alternative)  # the grid in one batched solve
         accepted = pvalues > alpha
         tolerance = rtol * scale
 
-        def crossing(inside: float, outside: float) -> tuple[float, float, float]:
-            p_inside = self.p_value(k, inside, alternative)
-            p_outside = self.p_value(k, outside, alternative)
-            while abs(outside - inside) > tolerance:
-                middle = 0.5 * (inside + outside)
-                p_middle = self.p_value(k, middle, alternative)
-                if p_middle > alpha:
-                    inside, p_inside = middle, p_middle
-                else:
-                    outside, p_outside = middle, p_middle
-            return 0.5 * (inside + outside), p_inside, p_outside
+        def crossing(inside: int, outside: int) -> tuple[float, float, float]:
+            """Bisection between neighbouring grid points that disagree, three halvings a round:
+            the 7 points of a round are every midpoint three halvings can visit, evaluated in
+            one batched solve, and the halvings then run on their p-values (the same brackets
+            and the same stopping width as one restricted fit per halving)."""
+            low, high = grid[inside], grid[outside]  # low: the accepted side
+            p_inside, p_outside = pvalues[inside], pvalues[outside]
+            while abs(high - low) > tolerance:
+                points = low + (high - low) * np.arange(SECTIONS + 1) / SECTIONS
+                found = self.p_values(k, points[1:-1], alternative)
+                a, b = 0, SECTIONS
+                while b - a > 1 and abs(points[b] - points[a]) > tolerance:
+                    middle = (a + b) // 2
+                    if found[middle - 1] > alpha:
+                        a, p_inside = middle, found[middle - 1]
+                    else:
+                        b, p_outside = middle, found[middle - 1]
+                low, high = points[a], points[b]
+            return 0.5 * (low + high), p_inside, p_outside
 
         intervals: list[tuple[float, float]] = []
         bound_p: list[tuple[float, float, float]] = []
@@ -795,14 +857,14 @@ class WildScoreBootstrap:
                 if index == 0:
                     start = -math.inf
                 else:
-                    bound, p_in, p_out = crossing(grid[index], grid[index - 1])
+                    bound, p_in, p_out = crossing(index, index - 1)
                     start = bound
                     bound_p.append((bound, p_in, p_out))
             if start is not None and (not is_accepted or index == len(accepted) - 1):
                 if is_accepted:  # accepted up to the last grid point
                     intervals.append((start, math.inf))
                 else:
-                    bound, p_in, p_out = crossing(grid[index - 1], grid[index])
+                    bound, p_in, p_out = crossing(index - 1, index)
                     bound_p.append((bound, p_in, p_out))
                     intervals.append((start, bound))
                 start = None
@@ -1010,6 +1072,10 @@ class StreamedWildScoreBootstrap(WildScoreBootstrap):
         start = self._restricted_start.get(key, self.estimate[keep])
         params[keep] = self._restricted_start[key] = self._fit(keep, columns, values, start)
         return params
+
+    def restricted_fits(self, k: int, null_values: Sequence[float]) -> np.ndarray:
+        """One streamed restricted fit per null (each a pass over the chunks per step)."""
+        return np.column_stack([self.restricted_fit(k, value) for value in null_values])
 
     def _pieces(self, params) -> dict:
         return self.source.map_designs(

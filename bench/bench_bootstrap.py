@@ -1,7 +1,8 @@
 """Benchmark: wild score bootstrap and batched pairs bootstrap against peers in the same run.
 
 Run: PYTHONPATH=src /work/main/.venv/bin/python bench/bench_bootstrap.py [--replicates 1000]
-Prints medians and ratios (peer time / ours); timings on a shared machine are noisy, so compare
+Prints medians (min and median where said) and ratios (peer time / ours); timings on a shared
+machine are noisy, so compare
 only numbers from one run. BLAS is pinned to one thread unless a line says otherwise.
 """
 
@@ -35,12 +36,20 @@ def survey_like_design(seed: int = 0, n: int = 1604, p: int = 25, n_clusters: in
 
 
 def median_time(function, repeats: int) -> float:
+    return statistics.median(times_of(function, repeats))
+
+
+def times_of(function, repeats: int) -> list[float]:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         function()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def min_median(times: list[float]) -> str:
+    return f"min {min(times) * 1e3:.2f} ms, median {statistics.median(times) * 1e3:.2f} ms"
 
 
 def plain_wild_score_loop(X, y, clusters, k, points):
@@ -91,6 +100,16 @@ def main() -> None:
         peer = median_time(lambda: plain_wild_score_loop(X, y, clusters, 1, points), 2)
         interval = median_time(lambda: bootstrap.confidence_set(1), 2)
         joint = median_time(lambda: bootstrap.joint_test([1, 2, 3], [0.0, 0.0, 0.0]), args.repeats)
+    # the library pins BLAS inside the bootstrap: the default (two-thread) setting should cost
+    # about what one thread does
+    default_threads = times_of(lambda: bootstrap.test(1, 0.0), args.repeats * 4)
+    with threadpool_limits(1):
+        one_thread = times_of(lambda: bootstrap.test(1, 0.0), args.repeats * 4)
+    print(
+        f"wild score bootstrap per hypothesis: 1 BLAS thread {min_median(one_thread)}; default "
+        f"threads {min_median(default_threads)}; default / one (medians) "
+        f"{statistics.median(default_threads) / statistics.median(one_thread):.2f}x"
+    )
     print(
         f"wild score bootstrap, Webb, {webb.n_draws} draws enumerated: {ours * 1e3:.2f} ms per "
         f"hypothesis (setup, incl. unrestricted fit and draws: {construct * 1e3:.1f} ms); "
@@ -124,7 +143,9 @@ def main() -> None:
     weights = poisson_weights(0, np.arange(len(y)), args.loop_replicates)
     batched_default = median_time(lambda: run_bootstrap(X, y, replicates=B, seed=0), args.repeats)
     with threadpool_limits(1):
-        batched = median_time(lambda: run_bootstrap(X, y, replicates=B, seed=0), args.repeats)
+        batched_times = times_of(lambda: run_bootstrap(X, y, replicates=B, seed=0), args.repeats)
+        batched = statistics.median(batched_times)
+        print(f"pairs bootstrap B = {B}, 1 BLAS thread: {min_median(batched_times)}")
         loop_one = median_time(lambda: statsmodels_loop(X, y, weights), 1) * B / weights.shape[1]
     loop_default = median_time(lambda: statsmodels_loop(X, y, weights[:, :20]), 1) * B / 20
     best_loop = min(loop_one, loop_default)

@@ -77,7 +77,7 @@ def test_odds_ratio_columns_match_statsmodels_by_statas_eform_rule():
         error = rows[position + 1][1]
         odds_ratio = math.exp(fit.params[index])
         assert float(shown) == pytest.approx(odds_ratio, abs=5e-4)
-        assert float(error.strip("[]")) == pytest.approx(odds_ratio * fit.bse[index], abs=5e-4)
+        assert float(error.strip("()")) == pytest.approx(odds_ratio * fit.bse[index], abs=5e-4)
         stars = rows[position][1][len(shown) :]
         assert stars == formatting.stars(fit.pvalues[index])
     assert by_label["Observations"][1] == "1604"  # CSV numbers: no thousands separator

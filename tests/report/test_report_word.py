@@ -45,7 +45,7 @@ def test_word_table_reads_back_as_the_odds_ratios_statsmodels_gives():
         expected_stars = formatting.stars(fit.pvalues[index])
         assert shown.endswith(expected_stars)
         assert float(shown.rstrip("*")) == pytest.approx(odds_ratio, abs=5e-4)
-        assert float(error.strip("[]")) == pytest.approx(odds_ratio * fit.bse[index], abs=5e-4)
+        assert float(error.strip("()")) == pytest.approx(odds_ratio * fit.bse[index], abs=5e-4)
     observations = grid[labels.index("Observations")][1]
     assert observations == "1,604"
 

@@ -115,11 +115,16 @@ def _model_table(
                 errors.append(Cell(""))
                 continue
             shown = displayed_estimate(term, shows_odds_ratios(model))
+            # no stars on cut points: a threshold is not tested against zero
+            starred = term.get("kind") != TermKind.CUT
             estimates.append(
-                Cell(formatting.number(shown["estimate"]), formatting.stars(shown["p"]))
+                Cell(
+                    formatting.number(shown["estimate"]),
+                    formatting.stars(shown["p"]) if starred else "",
+                )
             )
-            errors.append(
-                Cell(f"[{formatting.number(shown['se'])}]" if shown["se"] is not None else "")
+            errors.append(  # in parentheses, as esttab and modelsummary print them
+                Cell(f"({formatting.number(shown['se'])})" if shown["se"] is not None else "")
             )
         rows.append(Row(label, tuple(estimates), "estimate"))
         rows.append(Row("", tuple(errors), "error"))
@@ -163,6 +168,26 @@ def _model_table(
                 "stat",
             )
         )
+    for key, label in (("aic", "AIC"), ("bic", "BIC")):
+        if any(m["stats"].get(key) is not None for _, m in models):
+            rows.append(
+                Row(
+                    label,
+                    tuple(
+                        Cell(formatting.number(m["stats"].get(key), 1, unicode_minus=True))
+                        for _, m in models
+                    ),
+                    "stat",
+                )
+            )
+    if any("covariance" in m for _, m in models):
+        rows.append(
+            Row(
+                "Covariance",
+                tuple(Cell(m.get("covariance", "")) for _, m in models),
+                "stat",
+            )
+        )
     if any(m["stats"].get("clusters") is not None for _, m in models):
         rows.append(
             Row(
@@ -188,13 +213,13 @@ def _model_notes(models: list[tuple[str, Mapping[str, Any]]]) -> list[str]:
     if families & set(ODDS_RATIO_FAMILIES):
         notes.append(
             "Logit and ordered-logit columns show odds ratios, exp(b); standard errors of the odds "
-            "ratio (delta method, exp(b) \u00d7 se, as Stata's eform) in brackets; cut points on "
-            "the log-odds scale."
+            "ratio (delta method, exp(b) \u00d7 se, as Stata's eform) in parentheses; cut points "
+            "on the log-odds scale, without stars."
         )
     if families - set(ODDS_RATIO_FAMILIES):
         notes.append(
             "Probit and linear-probability columns show coefficients with standard errors in "
-            "brackets."
+            "parentheses."
         )
     columns_by_inference: dict[str, list[str]] = {}
     for index, (_, model) in enumerate(models, 1):

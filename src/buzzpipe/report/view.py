@@ -43,7 +43,7 @@ from buzzpipe.results import (
     results_from_dict,
 )
 from buzzpipe.results.findings import finding_label, outcome_label
-from buzzpipe.results.vocabulary import Allocation, Family, ModelName, TermKind
+from buzzpipe.results.vocabulary import Allocation, Family, InferenceKind, ModelName, TermKind
 from buzzpipe.survey.schema import SCALES, parse_collab_column
 
 PRIMARY_MODEL = ModelName.CONTROLS
@@ -115,6 +115,27 @@ def _kind_of(record: ModelResult, name: str) -> Term:
     return record.term_kinds.get(name) or Term(TermKind.CONTINUOUS, variable=name)
 
 
+def covariance_label(inference: Inference) -> str:
+    """The covariance as esttab's and modelsummary's rows name it: ``Robust``, ``Clustered by
+    region (5 clusters)``, ``Wild score bootstrap by region (5 clusters)``."""
+    clusters = f" ({inference.clusters} clusters)" if inference.clusters else ""
+    if inference.kind == InferenceKind.CLUSTER:
+        return f"Clustered by {inference.by}{clusters}"
+    if inference.kind == InferenceKind.WILD_SCORE_BOOTSTRAP:
+        return "Wild score bootstrap" + (f" by {inference.by}" if inference.by else "") + clusters
+    return inference.kind.value.replace("_", " ").capitalize()
+
+
+def _information_criteria(record: ModelResult) -> dict[str, float | None]:
+    """AIC and BIC as Stata's ``estat ic``: -2 ln L + 2k and -2 ln L + k ln N, k the number of
+    estimated parameters (coefficients and cut points)."""
+    llf = _float(record.log_likelihood)
+    if llf is None or record.nobs <= 0:
+        return {"aic": None, "bic": None}
+    k = sum(1 for term in record.terms.values() if _float(term.estimate) is not None)
+    return {"aic": -2 * llf + 2 * k, "bic": -2 * llf + k * math.log(record.nobs)}
+
+
 def _column_inference(estimates: Mapping[str, Estimate]) -> Inference:
     """The inference a sensitivity column names (its kind and clustering, for the heading)."""
     first = next(iter(estimates.values())).inference
@@ -131,12 +152,15 @@ def _model(outcome: str, name: str, record: ModelResult, descriptions: Mapping[s
         "n": int(record.nobs),
         "pseudo_r2": _float(record.pseudo_r2),
         "llf": _float(record.log_likelihood),
+        "clusters": record.inference.clusters,
+        **_information_criteria(record),
     }
     model: dict[str, Any] = {
         "label": model_label(name),
         "family": record.family.value,
         "table": model_table(name),
         "inference": inference_text(record.inference),
+        "covariance": covariance_label(record.inference),
         "stats": stats,
         "terms": terms,
     }

@@ -1,9 +1,9 @@
 """Size and power of the spill-over tests over many seeds, and the cost of each, same run.
 
 Without links (the leave-one-out share, 40 region x industry cells, N = 1,604, the survey of
-``tests/study/test_study_spillover.py``): rejection rates at 5% of the primary between-cells test and
-of the pooled cell-clustered Wald test, with no spill-over (size) and with spill-overs of 1.5
-and 2.5 on the log-odds (power). With links (``--links``): the rejection rate of the
+``tests/study/test_study_spillover.py``): rejection rates at 5% of the primary between-cells
+test and of the pooled cell-clustered Wald test, with no spill-over (size) and with spill-overs
+of 1.5 and 2.5 on the log-odds (power). With links (``--links``): the rejection rate of the
 firm-level robust exposure test on ``norway2010`` surveys (no spill-over there).
 
     PYTHONPATH=src python bench/bench_spillover.py --seeds 300 [--links 200]

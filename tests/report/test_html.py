@@ -135,7 +135,8 @@ def test_verdict_rules_read_in_words_without_json_paths():
     supermodularity = ["tests/{outcome}/supermodularity"]
     assert (
         rule_text("one_sided", supermodularity, 0.05, "product", "tests/product/supermodularity")
-        == "one-sided test of supermodularity of local and global collaboration at 0.05"
+        == "one-sided test of supermodularity of local and global collaboration (log-odds "
+        "scale) at 0.05"
     )
 
 

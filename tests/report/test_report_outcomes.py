@@ -127,7 +127,7 @@ def test_findings_by_outcome_show_each_outcomes_own_verdict(results, tables):
     assert product.startswith("found (p ") and process == "not found (p = 0.970)"
     for label, finding in (
         ("Regional partners", "regional_effect"),
-        ("Complementarity", "complementarity"),
+        ("Complements in the odds", "complementarity"),
     ):
         for cell, outcome in zip(_cells(table, label), ("product", "process"), strict=True):
             verdict = by_outcome[outcome][finding]

@@ -528,6 +528,11 @@ def make_study_results(world: str = "pipelines") -> dict:
                 _estimate(-0.2, 0.5, alternative="greater", p_value=0.66),
             )
             results.add_test(
+                outcome,
+                "interaction_probability_regional_international",
+                _estimate(0.004, 0.01, {**ROBUST, "method": "delta_method"}),
+            )
+            results.add_test(
                 outcome, "spillover_exposure", _estimate(0.9 if world == "buzz" else 0.01, 0.25)
             )
             joint = _estimate(0.0, 1.0, p_value=0.33, df=15, statistic=16.8)

@@ -98,6 +98,15 @@ CHANGED_SINCE = {
     "descriptions.*.probability_difference_*": "1d90867: the difference of the +1-partner "
     "probability changes, a new description (added numbers)",
     "tables/table-descriptions.*": "1d90867: the same, new rows of the descriptions table",
+    "tables/table-verdicts.*": "issue 16: complementarity labelled 'complements in the odds' "
+    "(a one-sided 5% test on the log-odds scale)",
+    "tables/table-findings-by-outcome.*": "issue 16: the same label",
+    "tables/table-tests.*": "issue 16: the supermodularity row named 'in the odds, one-sided'",
+    "tests.*.supermodularity.interval.*": "issue 16: the one-sided 95% lower bound",
+    "descriptions.*.interaction_probability_*": "issue 16: the Ai-Norton double difference "
+    "moved to tests (a verdict row of its own)",
+    "tests.*.interaction_probability_*": "issue 16: the same, now a test",
+    "verdicts*": "issue 16: the complementarity_probability row (later rows move down)",
 }
 
 

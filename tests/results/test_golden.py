@@ -41,9 +41,11 @@ def test_the_report_of_the_converted_file_is_the_golden_one_byte_for_byte(conver
         if name.startswith("tables/") and not name.endswith(".docx"):
             (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
             (tmp_path / name).write_bytes(data)
-    assert compare_tables(tmp_path / "tables") == []
+    # the tables deliberately reworded since the golden run (CHANGED_SINCE) are left out
+    assert compare_tables(tmp_path / "tables", changed=True) == []
     assert len(list(GOLDEN_TABLES.iterdir())) >= 40
     digest = hashlib.sha256(files["report.html"]).hexdigest()
+    # the page's digest was renewed with the issue-16 wording (complements in the odds)
     assert digest == (GOLDEN / "report.html.sha256").read_text().strip()
 
 

@@ -162,6 +162,13 @@ def test_supermodularity_is_the_regime_combination_with_a_one_sided_p(frame):
     assert test.estimate == pytest.approx(expected, rel=1e-6)
     assert test.alternative == "greater"
     assert test.p_value == pytest.approx(stats.norm.sf(test.estimate / test.std_error), rel=1e-9)
+    # the one-sided 95% bound: estimate - z_0.95 se, up to +inf; it excludes 0 iff p < 0.05
+    assert test.interval.segments == [
+        (pytest.approx(test.estimate - stats.norm.ppf(0.95) * test.std_error, rel=1e-12), math.inf)
+    ]
+    assert test.interval.level == 0.95
+    assert (test.interval.low > 0) == (test.p_value < 0.05)
+    assert "log-odds" in test.note and "choose their regime" in test.note
     assert "interaction_regional_international" in results.tests["product"]
 
 
@@ -175,31 +182,63 @@ def test_complements_and_substitutes_are_detected_when_built_in(frame):
     assert 1 - reverse < 0.01
 
 
-def test_ai_norton_double_difference_equals_re_prediction(frame):
+def test_ai_norton_double_difference_is_tested_against_statsmodels_and_a_numerical_gradient(
+    frame,
+):
+    """The probability-scale interaction (a verdict row of its own): its value by re-prediction
+    from statsmodels' fit, its delta-method error from a numerical gradient of that re-prediction
+    and statsmodels' HC0 covariance times n / (n - 1) (Stata's robust), its p two-sided."""
     results = _complementarity(frame)
-    described = results.descriptions["product"]["interaction_probability_regional_international"]
+    tested = results.tests["product"]["interaction_probability_regional_international"]
+    assert "interaction_probability_regional_international" not in results.descriptions.get(
+        "product", {}
+    )
     sample, _ = fit_outcome_models(frame, "product")
     data = with_regime_categories(sample)
-    controls, _ = control_terms(sample)
-    from buzzpipe.study.models import fit_model
-
-    fitted = fit_model(
-        "product ~ breadth_regional * breadth_international + breadth_national + "
-        + " + ".join(controls),
-        data,
+    data = data.assign(
+        **{c: data[c].astype(float) for c in data.columns if pd.api.types.is_integer_dtype(data[c])}
     )
+    controls, _ = control_terms(sample)
+    formula = (
+        "product ~ breadth_regional * breadth_international + breadth_national + "
+        + " + ".join(controls)
+    )
+    reference = smf.logit(formula, data).fit(disp=0, cov_type="HC0", tol=1e-12)
+    n = reference.nobs
+    covariance = np.asarray(reference.cov_params()) * n / (n - 1)
+    exog = reference.model.exog
+    names = reference.model.exog_names
+    regional = names.index("breadth_regional")
+    international = names.index("breadth_international")
+    both = names.index("breadth_regional:breadth_international")
 
-    def shifted(regional, international):
-        changed = data.copy()
-        changed["breadth_regional"] = changed["breadth_regional"] + regional
-        changed["breadth_international"] = changed["breadth_international"] + international
-        return np.asarray(fitted.predict(changed))
+    def double_difference(beta):
+        def predicted(dr, di):
+            x = exog.copy()
+            r = x[:, regional] + dr
+            i = x[:, international] + di
+            x[:, regional], x[:, international], x[:, both] = r, i, r * i
+            return expit(x @ beta)
 
-    expected = np.mean(shifted(1, 1) - shifted(1, 0) - shifted(0, 1) + shifted(0, 0))
-    assert described.estimate == pytest.approx(expected, rel=1e-10)
+        return np.mean(predicted(1, 1) - predicted(1, 0) - predicted(0, 1) + predicted(0, 0))
+
+    beta = np.asarray(reference.params)
+    expected = double_difference(beta)
+    step = 1e-6
+    gradient = np.array(
+        [
+            (double_difference(beta + step * e) - double_difference(beta - step * e)) / (2 * step)
+            for e in np.eye(len(beta))
+        ]
+    )
+    se = math.sqrt(gradient @ covariance @ gradient)
+    assert tested.estimate == pytest.approx(expected, rel=1e-6)
+    assert tested.std_error == pytest.approx(se, rel=1e-4)
+    assert tested.alternative == "two-sided"
+    assert tested.p_value == pytest.approx(2 * stats.norm.sf(abs(expected / se)), rel=1e-3)
     interaction = results.tests["product"]["interaction_regional_international"]
     assert interaction.estimate == pytest.approx(
-        fitted.params["breadth_regional:breadth_international"], rel=1e-10
+        reference.params["breadth_regional:breadth_international"], rel=1e-6
     )
 
 

@@ -49,6 +49,7 @@ def _result_set(
     sector,
     outcome="product",
     results=None,
+    probability_interaction=(0.004, 0.02),
 ):
     results = results or StudyResults(meta={"preset": "this must never matter"})
     terms = {}
@@ -65,6 +66,11 @@ def _result_set(
     if difference is not None:
         results.add_test(outcome, "international_minus_regional", _z_estimate(*difference))
     results.add_test(outcome, "supermodularity", _z_estimate(*supermodularity, "greater"))
+    results.add_test(
+        outcome,
+        "interaction_probability_regional_international",
+        _z_estimate(*probability_interaction),
+    )
     if spillover is not None:
         results.add_test(outcome, "spillover_exposure", _z_estimate(*spillover))
     results.add_test(outcome, "heterogeneity_region_size", _joint(size))
@@ -102,6 +108,7 @@ def test_norway_like_numbers_give_pipelines_without_buzz_complements_or_spillove
         "national_effect": NOT_FOUND,
         "pipelines_stronger": FOUND,
         "complementarity": NOT_FOUND,
+        "complementarity_probability": NOT_FOUND,
         "spillover": NOT_FOUND,
         "heterogeneity_region_size": NOT_FOUND,
         "heterogeneity_sector": NOT_FOUND,
@@ -117,14 +124,49 @@ def test_buzz_like_numbers_give_buzz_stronger_and_spillover():
     assert table["heterogeneity_sector"] == FOUND
 
 
-def test_complements_and_substitutes_are_told_apart_one_sided():
+def test_complementarity_is_a_one_sided_test_at_five_percent_with_no_opposite():
     complements = _result_set(**{**NORWAY_LIKE, "supermodularity": (0.6, 0.2)})
     substitutes = _result_set(**{**NORWAY_LIKE, "supermodularity": (-0.6, 0.2)})
     assert verdict_table(decide_verdicts(complements))["complementarity"] == FOUND
-    assert verdict_table(decide_verdicts(substitutes))["complementarity"] == OPPOSITE
+    # the lower tail is not a verdict: calling it too made the rule a 10% test
+    assert verdict_table(decide_verdicts(substitutes))["complementarity"] == NOT_FOUND
     # z = 1.8: one-sided p = 0.036 rejects, a two-sided test at 5% would not
     borderline = _result_set(**{**NORWAY_LIKE, "supermodularity": (0.36, 0.2)})
-    assert verdict_table(decide_verdicts(borderline))["complementarity"] == FOUND
+    verdicts = {v.finding: v for v in decide_verdicts(borderline)}
+    assert verdicts["complementarity"].verdict == FOUND
+    assert "complements in the odds" in verdicts["complementarity"].statement
+    assert "log-odds scale" in verdicts["complementarity"].rule
+    # z = 1.6: one-sided p = 0.055 does not
+    short = _result_set(**{**NORWAY_LIKE, "supermodularity": (0.32, 0.2)})
+    assert verdict_table(decide_verdicts(short))["complementarity"] == NOT_FOUND
+    assert decide(_z_estimate(-5.0, 1.0, "greater"), "one_sided", 0.05) == NOT_FOUND
+
+
+def test_complementarity_on_the_probability_scale_is_its_own_two_sided_row():
+    results = _result_set(**NORWAY_LIKE)
+    name = "interaction_probability_regional_international"
+    del results.tests["product"][name]
+    for value, expected in ((0.05, FOUND), (-0.05, OPPOSITE), (0.01, NOT_FOUND)):
+        results.add_test("product", name, _z_estimate(value, 0.02, "two-sided"))
+        verdicts = {v.finding: v for v in decide_verdicts(results)}
+        assert verdicts["complementarity_probability"].verdict == expected
+        assert verdicts["complementarity_probability"].quantity == f"tests/product/{name}"
+        assert "probability scale" in verdicts["complementarity_probability"].rule
+    # a survey without the regional scale reads the national one
+    national = _result_set(**NORWAY_LIKE)
+    del national.tests["product"]["interaction_probability_regional_international"]
+    national.add_test(
+        "product",
+        "interaction_probability_national_international",
+        _z_estimate(0.05, 0.02, "two-sided"),
+    )
+    verdicts = {v.finding: v for v in decide_verdicts(national)}
+    assert verdicts["complementarity_probability"].verdict == FOUND
+    assert verdicts["complementarity_probability"].quantity.endswith("national_international")
+    scales = {rule.finding: rule.scale for rule in VERDICT_RULES}
+    assert scales["complementarity"] == "log-odds"
+    assert scales["complementarity_probability"] == "probability"
+    assert "| probability |" in rule_table_markdown()
 
 
 def test_verdicts_ignore_meta_and_survive_a_json_round_trip():

@@ -186,7 +186,7 @@ def test_label(name: str) -> str:
     known = {
         "international_minus_regional": "Pipelines versus buzz: international \u2212 regional",
         "international_minus_national": "Pipelines versus national: international \u2212 national",
-        "supermodularity": "Complementarity (supermodularity of regimes)",
+        "supermodularity": "Complementarity in the odds (supermodularity of regimes, one-sided)",
         "spillover_exposure": "Spill-over: exposure, all firms",
         "spillover_exposure_own_pipeline": "Spill-over: exposure, firms with a pipeline",
         "spillover_exposure_no_pipeline": "Spill-over: exposure, firms without a pipeline",
@@ -205,6 +205,8 @@ def test_label(name: str) -> str:
             return f"Same effect of {scale} breadth across outcomes (joint)"
         if name == f"interaction_{scale}_international":
             return f"Interaction: {scale} \u00d7 international breadth"
+        if name == f"interaction_probability_{scale}_international":
+            return description_label(name)
     return name.replace("_", " ").capitalize()
 
 
@@ -284,7 +286,7 @@ def _path_words(path: str) -> str | None:
         if base.startswith("international_minus_"):
             return f"{base.replace('_minus_', ' = ')} breadth"
         return {
-            "supermodularity": "supermodularity of local and global collaboration",
+            "supermodularity": "supermodularity of local and global collaboration (log-odds scale)",
             "spillover_exposure": "spill-over from local partners' pipelines (all firms)",
             "heterogeneity_region_size": "breadth \u00d7 city-region size interactions",
             "heterogeneity_sector": "breadth \u00d7 sector interactions",

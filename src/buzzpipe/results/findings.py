@@ -89,14 +89,26 @@ CATALOGUE: dict[Finding, FindingEntry] = {
         },
     ),
     Finding.COMPLEMENTARITY: FindingEntry(
-        "Complementarity",
+        "Complements in the odds",
         {
-            VerdictState.FOUND: "Local and global collaboration are complements for {outcome}: "
-            "firms with both do better than the two separately predict.",
+            VerdictState.FOUND: "Local and global collaboration are complements in the odds of "
+            "{outcome}: firms with both have higher odds than the two separately predict "
+            "(firms choose their regime, so this is an association, not an effect).",
             VerdictState.NOT_FOUND: "Local and global collaboration are not shown to be "
-            "complements for {outcome}.",
-            VerdictState.OPPOSITE: "Local and global collaboration are substitutes for "
-            "{outcome}: firms with both do worse than the two separately predict.",
+            "complements in the odds of {outcome}.",
+        },
+    ),
+    Finding.COMPLEMENTARITY_PROBABILITY: FindingEntry(
+        "Complements on the probability scale (Ai-Norton)",
+        {
+            VerdictState.FOUND: "On the probability scale, one more local and one more "
+            "international kind of partner together go with more {outcome} than the two "
+            "separately (an association: firms choose their partners).",
+            VerdictState.NOT_FOUND: "On the probability scale, local and global collaboration "
+            "show no interaction for {outcome}.",
+            VerdictState.OPPOSITE: "On the probability scale, one more local and one more "
+            "international kind of partner together go with less {outcome} than the two "
+            "separately (an association: firms choose their partners).",
         },
     ),
     Finding.SPILLOVER: FindingEntry(

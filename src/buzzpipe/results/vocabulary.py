@@ -52,6 +52,7 @@ class Finding(StrEnum):
     NATIONAL_EFFECT = "national_effect"
     PIPELINES_STRONGER = "pipelines_stronger"
     COMPLEMENTARITY = "complementarity"
+    COMPLEMENTARITY_PROBABILITY = "complementarity_probability"
     SPILLOVER = "spillover"
     HETEROGENEITY_REGION_SIZE = "heterogeneity_region_size"
     HETEROGENEITY_SECTOR = "heterogeneity_sector"

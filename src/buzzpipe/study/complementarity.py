@@ -5,10 +5,19 @@ none / local_only / global_only / both and "none" as the base,
 
     H0: b_both - b_local_only - b_global_only <= 0   against   H1: > 0   (complements),
 
-a one-sided z test (t for the LPM) of the linear combination, whose reverse tail tests
-substitutes. Second test: the regional x international breadth interaction (two-sided).
-Described only: the interaction on the probability scale (Ai and Norton 2003) as the average
-double difference F(l+1, g+1) - F(l+1, g) - F(l, g+1) + F(l, g) with a delta-method error.
+a one-sided z test (t for the LPM) of the linear combination at 5%, read on the log-odds scale
+("complements in the odds"). Its interval is the matching one-sided 95% bound
+[estimate - z_0.95 se, +inf), so the bound excludes 0 exactly when the one-sided p < 0.05; the
+reverse tail is not a verdict (a one-sided test at 5% that also called substitutes would be a
+10% test). Second test: the regional x international breadth interaction (two-sided). Third:
+the interaction on the probability scale (Ai and Norton 2003), the average double difference
+F(l+1, g+1) - F(l+1, g) - F(l, g+1) + F(l, g) with a delta-method error, tested two-sided at 5%:
+supermodularity in the log-odds does not carry over to probabilities (an index interaction of
++0.15 at P(none) = 0.62 gives a probability double difference of -0.010), so the two scales
+are separate rows of the verdict table.
+
+Selection: firms choose their regime, so neither test is the effect of adding a partner
+type; both compare firms that chose different regimes, holding the controls fixed.
 
 "Local" is the regional scale, or the national one where a survey lacks the regional scale.
 """
@@ -23,7 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from buzzpipe.estimate.hypothesis_tests import reference_df
-from buzzpipe.results import Estimate, Inference, StudyResults
+from buzzpipe.results import Estimate, Inference, Interval, StudyResults
 from buzzpipe.results.vocabulary import Alternative
 from buzzpipe.study.models import fit_model, local_scale, require_terms, term_estimates
 from buzzpipe.study.pipelines_vs_buzz import combination_estimate
@@ -63,12 +72,31 @@ def supermodularity_estimate(fitted: Any, inference: Inference) -> Estimate:
         std_error=two_sided.std_error,
         p_value=p_greater,
         inference=inference,
-        interval=two_sided.interval,
+        interval=one_sided_bound(two_sided.estimate, two_sided.std_error, reference),
         statistic=two_sided.statistic,
         alternative=Alternative.GREATER,
         hypothesis="b_both - b_local_only - b_global_only <= 0 (complements if rejected)",
-        note="one-sided test; the interval is two-sided at 95%; the reverse tail tests substitutes",
+        note=(
+            "one-sided test at 5% on the log-odds scale (complements in the odds); the interval "
+            "is the one-sided 95% lower bound; " + SELECTION_CAVEAT
+        ),
     )
+
+
+SELECTION_CAVEAT = (
+    "firms choose their regime, so this compares firms that chose different regimes, "
+    "not the effect of adding a partner type"
+)
+ONE_SIDED_LEVEL = 0.95
+
+
+def one_sided_bound(estimate: float, std_error: float, reference: Any) -> Interval:
+    """The one-sided lower bound [estimate - q_0.95 se, +inf) of a test against 'greater': it
+    excludes 0 exactly when the one-sided p-value is below 0.05 (same reference distribution)."""
+    if not (math.isfinite(estimate) and math.isfinite(std_error)):
+        return Interval([], level=ONE_SIDED_LEVEL)
+    low = estimate - float(reference.ppf(ONE_SIDED_LEVEL)) * std_error
+    return Interval([(low, math.inf)], level=ONE_SIDED_LEVEL)
 
 
 def assess_complementarity(
@@ -119,8 +147,12 @@ def assess_complementarity(
             inference,
             "mean of F(l+1,g+1) - F(l+1,g) - F(l,g+1) + F(l,g)",
         )
-        estimate.note = "Ai-Norton interaction on the probability scale: described only"
-        results.add_description(outcome, f"interaction_probability_{local}_international", estimate)
+        estimate.hypothesis = "mean of F(l+1,g+1) - F(l+1,g) - F(l,g+1) + F(l,g) = 0"
+        estimate.note = (
+            "Ai-Norton interaction on the probability scale, two-sided test at 5%; "
+            + SELECTION_CAVEAT
+        )
+        results.add_test(outcome, f"interaction_probability_{local}_international", estimate)
     if not math.isfinite(results.tests[outcome]["supermodularity"].p_value):
         results.meta.setdefault("notes", []).append(
             f"{outcome}: the supermodularity test has no p-value (a regime without firms?)"

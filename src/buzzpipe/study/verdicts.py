@@ -6,8 +6,8 @@ Each verdict is one of
 
 - ``found``: the rule's test rejects in the stated direction at the threshold;
 - ``not_found``: it does not reject;
-- ``opposite``: it rejects in the other direction (a negative effect, buzz stronger than
-  pipelines, substitutes rather than complements);
+- ``opposite``: a two-sided rule rejects in the other direction (a negative effect, buzz
+  stronger than pipelines, substitutes on the probability scale);
 - ``not_assessed``: the study could not produce the number (no regional scale, no links and no
   cells, a joint test the covariance cannot support).
 
@@ -15,9 +15,14 @@ Decisions, with p the p-value of the named estimate and alpha the rule's thresho
 
 - ``two_sided``: found when estimate > 0 and the two-sided p < alpha; opposite when estimate < 0
   and p < alpha.
-- ``one_sided``: found when the one-sided p against "greater" < alpha; opposite when the one-sided
-  p against "less" < alpha (for a continuous statistic the two add to one).
+- ``one_sided``: found when the one-sided p against "greater" < alpha, else not found. There is
+  no ``opposite`` from a one-sided rule: calling the other tail at alpha too would make it a test
+  at 2 alpha (complementarity was a 10% test that way).
 - ``joint``: found when the joint test's p < alpha (no direction).
+
+Each rule names the scale its quantity reads (``log-odds``, ``probability``, ``joint``),
+printed in the rule table: complementarity is a finding on the log-odds scale ("complements in
+the odds") and, separately, on the probability scale (the Ai-Norton double difference).
 
 The table is applied to the primary outcome (``StudyResults.verdicts``) and, with the same rules
 and thresholds, to every binary outcome the study estimated (``verdicts_by_outcome``: product,
@@ -60,6 +65,7 @@ class VerdictRule:
     quantities: tuple[str, ...]
     decision: Decision
     threshold: float
+    scale: str = "log-odds"  # the scale the quantity reads: log-odds, probability, joint
 
     def __post_init__(self) -> None:
         if self.decision not in DECISIONS:
@@ -70,7 +76,7 @@ class VerdictRule:
     def describe(self) -> str:
         """The rule in one line, for tables and the verdict record."""
         paths = " or else ".join(self.quantities)
-        return f"{self.decision} test of {paths} at {self.threshold:g}"
+        return f"{self.decision} test of {paths} at {self.threshold:g} ({self.scale} scale)"
 
 
 ALPHA = 0.05
@@ -110,6 +116,16 @@ VERDICT_RULES: tuple[VerdictRule, ...] = (
         ALPHA,
     ),
     VerdictRule(
+        Finding.COMPLEMENTARITY_PROBABILITY,
+        (
+            "tests/{outcome}/interaction_probability_regional_international",
+            "tests/{outcome}/interaction_probability_national_international",
+        ),
+        Decision.TWO_SIDED,
+        ALPHA,
+        scale="probability",
+    ),
+    VerdictRule(
         Finding.SPILLOVER,
         ("tests/{outcome}/spillover_exposure",),
         Decision.TWO_SIDED,
@@ -120,12 +136,14 @@ VERDICT_RULES: tuple[VerdictRule, ...] = (
         ("tests/{outcome}/heterogeneity_region_size",),
         Decision.JOINT,
         ALPHA,
+        scale="joint (log-odds)",
     ),
     VerdictRule(
         Finding.HETEROGENEITY_SECTOR,
         ("tests/{outcome}/heterogeneity_sector",),
         Decision.JOINT,
         ALPHA,
+        scale="joint (log-odds)",
     ),
 )
 
@@ -151,12 +169,10 @@ def decide(estimate: Estimate | None, decision: Decision, threshold: float) -> V
     if decision == Decision.JOINT:
         return FOUND if estimate.p_value < threshold else NOT_FOUND
     if decision == Decision.ONE_SIDED:
-        p_greater, p_less = one_sided_p_values(estimate)
+        p_greater, _ = one_sided_p_values(estimate)
         if math.isnan(p_greater):
             return NOT_ASSESSED
-        if p_greater < threshold:
-            return FOUND
-        return OPPOSITE if p_less < threshold else NOT_FOUND
+        return FOUND if p_greater < threshold else NOT_FOUND
     if decision == Decision.TWO_SIDED:
         if estimate.estimate is None or math.isnan(estimate.estimate):
             return NOT_ASSESSED
@@ -226,12 +242,15 @@ def verdict_table(verdicts: Sequence[Verdict]) -> dict[str, VerdictState]:
 def rule_table_markdown(rules: Sequence[VerdictRule] = VERDICT_RULES) -> str:
     """The rule table as Markdown, for the documentation and the report's appendix."""
     lines = [
-        "| finding | quantity (first available) | rule | threshold |",
-        "|---|---|---|---|",
+        "| finding | quantity (first available) | rule | scale | threshold |",
+        "|---|---|---|---|---|",
     ]
     for rule in rules:
         quantities = "; ".join(f"`{path}`" for path in rule.quantities)
-        lines.append(f"| {rule.finding} | {quantities} | {rule.decision} | {rule.threshold:g} |")
+        lines.append(
+            f"| {rule.finding} | {quantities} | {rule.decision} | {rule.scale} "
+            f"| {rule.threshold:g} |"
+        )
     return "\n".join(lines)
 
 

@@ -68,10 +68,12 @@ class PowerSummary:
         return float((z > critical).mean())
 
     def opposite_rate(self, finding: str) -> float:
-        """Share of seeds where the rule rejects in the other direction at 5%."""
+        """Share of seeds where the rule rejects in the other direction at 5% (never for the
+        one-sided complementarity rule, which has no 'opposite' verdict)."""
+        if finding == "complementarity":
+            return 0.0
         z = self.z[finding]
-        critical = ONE_SIDED if finding == "complementarity" else TWO_SIDED
-        return float((z < -critical).mean())
+        return float((z < -TWO_SIDED).mean())
 
     def mean_odds_ratio(self, *, openness: bool = True) -> tuple[float, float]:
         """Mean exp(coefficient on breadth_international) and its Monte Carlo error."""

@@ -28,17 +28,12 @@ from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate import diagnostics
 from buzzpipe.estimate.covariance import (
     SandwichPieces,
-    assemble,
-    invert_information,
     parse_vcov,
-    stata_factor,
-)
-from buzzpipe.estimate.covariance import (
-    gaussian_loglike as _gaussian_loglike,
 )
 from buzzpipe.estimate.design import Design, build_design
 from buzzpipe.estimate.diagnostics import DETERMINED
 from buzzpipe.estimate.families import Family, OrderedLogit, get_family
+from buzzpipe.estimate.finish import finish_fit
 from buzzpipe.estimate.kernel import blas_threads, block_sums
 from buzzpipe.estimate.newton import NewtonResult, newton, row_blocks
 from buzzpipe.estimate.result import Fit
@@ -402,78 +397,32 @@ def _fit_design(
     params = result.params
     _check_determined(family, design, params, notes)
 
-    names = list(design.names)
-    if isinstance(family, OrderedLogit):
-        names += [f"cut{j}" for j in range(1, family.n_categories)]
-    bread = invert_information(result.hessian, names)
-
     pieces = _sandwich_pieces(family, design, params, vcov_type)
-    nobs = design.nobs
-    joint_tests_possible = True
-    if vcov_type == "cluster":
-        cluster_notes = diagnostics.cluster_notes(design.n_clusters, k, design.cluster_name)
-        notes.extend(cluster_notes)
-        joint_tests_possible = design.n_clusters > k
-
-    weight_total = float(nobs if design.weights is None else design.weights.sum())
-    residual_variance = None
-    r2 = float("nan")
-    llf = result.llf
-    null_llf, null_rss = _null_loglike(family, design, tol, max_iter)
+    residual_ss = None
     if family.uses_t:
-        rss = -2.0 * result.llf  # the LPM objective is -RSS/2
         residual = design.y - family.predict(params, design.X, design.offset)
-        residual_variance = float(residual @ residual) / (nobs - k)
-        llf = _gaussian_loglike(rss, nobs, weight_total)
-        null_llf = _gaussian_loglike(null_rss, nobs, weight_total)
-        r2 = 1.0 - rss / null_rss
-    factor = stata_factor(
-        vcov_type,
-        uses_t=family.uses_t,
-        nobs=nobs,
-        n_params=k,
+        residual_ss = float(residual @ residual)
+    return finish_fit(
+        family,
+        result,
+        list(design.names),
+        pieces,
+        vcov_type=vcov_type,
+        nobs=design.nobs,
+        weight_total=float(design.nobs if design.weights is None else design.weights.sum()),
+        residual_ss=residual_ss,
+        null=_null_loglike(family, design, tol, max_iter),
         n_clusters=design.n_clusters,
-        residual_variance=residual_variance,
-    )
-    covariance = assemble(vcov_type, bread, pieces, factor)
-    meat = pieces.meat  # None for classical fits: no score pass is made for them
-    if vcov_type == "cluster":
-        meat = pieces.cluster_score_sums.T @ pieces.cluster_score_sums
-    slopes = [name for name in design.names if name != "Intercept"]
-    index = pd.Index(names, dtype=object)  # built once: pandas' string inference is slow
-    return Fit(
-        family=family.name,
+        cluster_name=design.cluster_name,
+        notes=notes,
         formula=design.formula,
         outcome=design.outcome,
-        params=pd.Series(params, index=index, name="coef"),
-        vcov=pd.DataFrame(covariance, index=index, columns=index),
-        llf=float(llf),
-        llnull=float(null_llf),
-        nobs=nobs,
-        df_model=len(slopes),
-        df_resid=nobs - k,
-        iterations=result.iterations,
-        converged=result.converged,
-        vcov_type=vcov_type,
-        cluster_var=design.cluster_name if vcov_type == "cluster" else None,
-        n_clusters=design.n_clusters if vcov_type == "cluster" else None,
-        uses_t=family.uses_t,
-        bread=bread,
-        meat=meat,
-        cluster_score_sums=pieces.cluster_score_sums if vcov_type == "cluster" else None,
-        vcov_factor=factor,
         row_ids=design.row_ids,
         model_spec=design.model_spec,
         outcome_spec=design.outcome_spec,
-        x_names=list(design.names),
         weights=design.weights_name,
         offset=design.offset_name if design.offset_name is not None else design.offset,
         n_dropped_missing=design.n_dropped_missing,
-        notes=notes,
-        r2=r2,
-        category_values=getattr(family, "category_values", ()),
-        family_model=family,
-        joint_tests_possible=joint_tests_possible,
     )
 
 

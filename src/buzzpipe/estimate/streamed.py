@@ -29,14 +29,11 @@ from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate import chunks, diagnostics
 from buzzpipe.estimate.covariance import (
     SandwichPieces,
-    assemble,
-    gaussian_loglike,
-    invert_information,
     parse_vcov,
-    stata_factor,
 )
 from buzzpipe.estimate.diagnostics import DETERMINED
 from buzzpipe.estimate.families import Family, OrderedLogit, get_family
+from buzzpipe.estimate.finish import finish_fit
 from buzzpipe.estimate.kernel import block_sums
 from buzzpipe.estimate.newton import newton
 from buzzpipe.estimate.result import Fit
@@ -364,12 +361,6 @@ def fit_source(
             "(check for separation, scaling or collinearity, or raise max_iter)"
         )
     params = result.params
-    all_names = names + (
-        [f"cut{j}" for j in range(1, family_model.n_categories)]
-        if isinstance(family_model, OrderedLogit)
-        else []
-    )
-    bread = invert_information(result.hessian, all_names)
     n_clusters = None if spec.cluster_labels is None else len(spec.cluster_labels)
     final = source.map_designs(spec, at_estimate, family_model, params, vcov_type, n_clusters or 0)
     determined = final.get("determined")
@@ -385,66 +376,25 @@ def fit_source(
                 f"{int(determined[0]) - successes} failures and {successes} successes completely "
                 "determined"
             )
-    joint_tests_possible = True
-    if vcov_type == "cluster":
-        notes.extend(diagnostics.cluster_notes(n_clusters, k, cluster))
-        joint_tests_possible = n_clusters > k
-    weight_total = float(summary["wsum"])
-    residual_variance = None
-    r2 = float("nan")
-    llf = result.llf
-    null_llf, null_rss = _null(family_model, spec, summary, source, tol, max_iter)
-    if family_model.uses_t:
-        rss = -2.0 * result.llf
-        residual_variance = float(final["rss"]) / (nobs - k)
-        llf = gaussian_loglike(rss, nobs, weight_total)
-        null_llf = gaussian_loglike(null_rss, nobs, weight_total)
-        r2 = 1.0 - rss / null_rss
-    factor = stata_factor(
-        vcov_type,
-        uses_t=family_model.uses_t,
+    return finish_fit(
+        family_model,
+        result,
+        list(names),
+        SandwichPieces(meat=final.get("meat"), cluster_score_sums=final.get("cluster_sums")),
+        vcov_type=vcov_type,
         nobs=nobs,
-        n_params=k,
+        weight_total=float(summary["wsum"]),
+        residual_ss=float(final["rss"]) if family_model.uses_t else None,
+        null=_null(family_model, spec, summary, source, tol, max_iter),
         n_clusters=n_clusters,
-        residual_variance=residual_variance,
-    )
-    meat = final.get("meat")
-    pieces = SandwichPieces(meat=meat, cluster_score_sums=final.get("cluster_sums"))
-    covariance = assemble(vcov_type, bread, pieces, factor)
-    if vcov_type == "cluster":
-        meat = pieces.cluster_score_sums.T @ pieces.cluster_score_sums
-    index = pd.Index(all_names, dtype=object)
-    return Fit(
-        family=family_model.name,
+        cluster_name=cluster,
+        notes=notes,
         formula=formula,
         outcome=spec.outcome,
-        params=pd.Series(params, index=index, name="coef"),
-        vcov=pd.DataFrame(covariance, index=index, columns=index),
-        llf=float(llf),
-        llnull=float(null_llf),
-        nobs=nobs,
-        df_model=len([name for name in names if name != "Intercept"]),
-        df_resid=nobs - k,
-        iterations=result.iterations,
-        converged=result.converged,
-        vcov_type=vcov_type,
-        cluster_var=cluster if vcov_type == "cluster" else None,
-        n_clusters=n_clusters if vcov_type == "cluster" else None,
-        uses_t=family_model.uses_t,
-        bread=bread,
-        meat=meat,
-        cluster_score_sums=pieces.cluster_score_sums if vcov_type == "cluster" else None,
-        vcov_factor=factor,
         row_ids=pd.Index(np.concatenate(final["row_ids"])),
         model_spec=spec.specs.rhs,
         outcome_spec=spec.specs.lhs,
-        x_names=list(names),
         weights=weights,
         offset=offset,
         n_dropped_missing=int(summary["rows_total"] - nobs),
-        notes=notes,
-        r2=r2,
-        category_values=getattr(family_model, "category_values", ()),
-        family_model=family_model,
-        joint_tests_possible=joint_tests_possible,
     )

@@ -1,0 +1,125 @@
+"""The :class:`Fit` from a converged Newton result: Stata's conventions after estimation.
+
+One helper for every engine: the in-memory fit (``fitting.py``) and the streamed and Dask fits
+(``streamed.py``) differ in how they sum over the data, not in what they make of the sums.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from buzzpipe.estimate import diagnostics
+from buzzpipe.estimate.covariance import (
+    SandwichPieces,
+    assemble,
+    gaussian_loglike,
+    invert_information,
+    stata_factor,
+)
+from buzzpipe.estimate.families import Family, OrderedLogit
+from buzzpipe.estimate.newton import NewtonResult
+from buzzpipe.estimate.result import Fit
+
+__all__ = ["finish_fit"]
+
+
+def finish_fit(
+    family: Family,
+    result: NewtonResult,
+    names: list[str],
+    pieces: SandwichPieces,
+    *,
+    vcov_type: str,
+    nobs: int,
+    weight_total: float,
+    residual_ss: float | None,
+    null: tuple[float, float],
+    n_clusters: int | None,
+    cluster_name: str | None,
+    notes: list[str],
+    formula: str,
+    outcome: str,
+    row_ids: pd.Index,
+    model_spec,
+    outcome_spec,
+    weights: str | None,
+    offset,
+    n_dropped_missing: int,
+) -> Fit:
+    """The :class:`Fit` from a converged Newton result, whatever engine summed the data.
+
+    Stata's conventions after estimation, shared by the in-memory, streamed and Dask fits: the
+    bread (inverse information), the cluster notes, the LPM's residual variance (``residual_ss``,
+    the unweighted residual sum of squares; ``None`` for the other families), Gaussian
+    log-likelihoods and R2 for the LPM, the small-sample factor and the covariance.
+    ``names`` are the estimated regressors' names (cut points are added for ordered logit);
+    ``null`` is the constant-only model's (log-likelihood, residual sum of squares); ``pieces``
+    the robust meat or cluster score sums at the estimate.
+    """
+    params = result.params
+    k = family.n_params(len(names))
+    all_names = list(names)
+    if isinstance(family, OrderedLogit):
+        all_names += [f"cut{j}" for j in range(1, family.n_categories)]
+    bread = invert_information(result.hessian, all_names)
+    joint_tests_possible = True
+    if vcov_type == "cluster":
+        notes.extend(diagnostics.cluster_notes(n_clusters, k, cluster_name))
+        joint_tests_possible = n_clusters > k
+    residual_variance = None
+    r2 = float("nan")
+    llf = result.llf
+    null_llf, null_rss = null
+    if family.uses_t:
+        rss = -2.0 * result.llf  # the LPM objective is -RSS/2
+        residual_variance = residual_ss / (nobs - k)
+        llf = gaussian_loglike(rss, nobs, weight_total)
+        null_llf = gaussian_loglike(null_rss, nobs, weight_total)
+        r2 = 1.0 - rss / null_rss
+    factor = stata_factor(
+        vcov_type,
+        uses_t=family.uses_t,
+        nobs=nobs,
+        n_params=k,
+        n_clusters=n_clusters,
+        residual_variance=residual_variance,
+    )
+    covariance = assemble(vcov_type, bread, pieces, factor)
+    meat = pieces.meat  # None for classical fits: no score pass is made for them
+    if vcov_type == "cluster":
+        meat = pieces.cluster_score_sums.T @ pieces.cluster_score_sums
+    index = pd.Index(all_names, dtype=object)  # built once: pandas' string inference is slow
+    return Fit(
+        family=family.name,
+        formula=formula,
+        outcome=outcome,
+        params=pd.Series(params, index=index, name="coef"),
+        vcov=pd.DataFrame(covariance, index=index, columns=index),
+        llf=float(llf),
+        llnull=float(null_llf),
+        nobs=nobs,
+        df_model=len([name for name in names if name != "Intercept"]),
+        df_resid=nobs - k,
+        iterations=result.iterations,
+        converged=result.converged,
+        vcov_type=vcov_type,
+        cluster_var=cluster_name if vcov_type == "cluster" else None,
+        n_clusters=n_clusters if vcov_type == "cluster" else None,
+        uses_t=family.uses_t,
+        bread=bread,
+        meat=meat,
+        cluster_score_sums=pieces.cluster_score_sums if vcov_type == "cluster" else None,
+        vcov_factor=factor,
+        row_ids=row_ids,
+        model_spec=model_spec,
+        outcome_spec=outcome_spec,
+        x_names=list(names),
+        weights=weights,
+        offset=offset,
+        n_dropped_missing=n_dropped_missing,
+        notes=notes,
+        r2=r2,
+        category_values=getattr(family, "category_values", ()),
+        family_model=family,
+        joint_tests_possible=joint_tests_possible,
+    )

@@ -48,7 +48,8 @@ def main() -> None:
     from buzzpipe.report.view import report_view
     from buzzpipe.report.word_table import table_docx
     from buzzpipe.report.write_report import WORD_TABLE_SUFFIX, render_report, write_files
-    from buzzpipe.results import Descriptives
+    from buzzpipe.results import Descriptives, Source
+    from buzzpipe.results.vocabulary import SourceKind
     from buzzpipe.study.battery import run_study
     from buzzpipe.study.models import control_terms
     from buzzpipe.synth import synthesize
@@ -85,7 +86,7 @@ def main() -> None:
         seconds, results = _median_seconds(lambda: run_study(survey, **base), args.repeat)
         cumulative.append(("... + counterfactuals: the default", seconds))
         rows.append(("study battery (default)", seconds))
-        results.meta.update(source={"kind": "synthetic", "name": args.preset, "seed": args.seed})
+        results.meta.source = Source(SourceKind.SYNTHETIC, args.preset, args.seed)
         results.descriptives = Descriptives.from_table(table)
         data = results
 

@@ -21,7 +21,8 @@ from typing import Any
 
 from buzzpipe import defaults
 from buzzpipe.errors import InputError
-from buzzpipe.results.vocabulary import Allocation, Programme, Targeting
+from buzzpipe.results.records import Source
+from buzzpipe.results.vocabulary import Allocation, NoteKind, Programme, SourceKind, Targeting
 
 PROGRAMMES = tuple(Programme)
 TARGETINGS = tuple(Targeting)
@@ -142,20 +143,19 @@ def _study(survey: Any, options: StudyOptions) -> Any:
     if scenarios is not None:
         keywords["scenarios"] = scenarios
     results = run_study(survey, **keywords)
-    notes = results.meta.setdefault("notes", [])
     for chosen, part in (
         (options.sensitivity, "the sensitivity column (region clusters, wild bootstrap)"),
         (options.heterogeneity, "the heterogeneity models"),
         (options.counterfactuals, "the policy counterfactuals"),
     ):
         if not chosen:
-            notes.append(f"Skipped at the user's request: {part}.")
+            results.note(NoteKind.SKIPPED, f"Skipped at the user's request: {part}.")
     return results
 
 
 def _run(
     load_survey: Callable[[], Any],
-    source: dict[str, Any],
+    source: Source,
     title: str,
     out_dir: str | os.PathLike,
     options: StudyOptions,
@@ -177,8 +177,8 @@ def _run(
         with stages.stage("study battery"), _blas_threads(len(survey)):
             results = _study(survey, options)
         with stages.stage("report"):
-            source = {**source, "firms": results.meta.get("firms", len(survey))}
-            results.meta.update(source=source, title=title)
+            source.firms = results.meta.firms or len(survey)
+            results.meta.source, results.meta.title = source, title
             results.descriptives = descriptives
             files = write_files(render_report(results), out_dir)
     finally:
@@ -224,7 +224,7 @@ def replicate(
         raise InputError("--firms must be at least 50 for the study's models", value=firms)
     if firms is not None:
         check_replicate_memory(firms)
-    source = {"kind": "synthetic", "name": str(preset), "seed": seed}
+    source = Source(SourceKind.SYNTHETIC, str(preset), seed)
     title = f"Local buzz and global pipelines: synthetic survey '{preset}', seed {seed}"
     return _run(
         lambda: synthesize(preset, seed, firms=firms),
@@ -253,7 +253,7 @@ def analyze(
         return load_survey(file, links=links, mapping=mapping, delimiter=delimiter)
 
     name = Path(file).name + (f" with links {Path(links).name}" if links else "")
-    source = {"kind": "file", "name": name, "seed": options.seed}
+    source = Source(SourceKind.FILE, name, options.seed)
     title = f"Local buzz and global pipelines: {Path(file).name}"
     return _run(load, source, title, out_dir, options, show_progress)
 

@@ -70,7 +70,8 @@ def test_analyze_a_stata_file_with_a_mapping(tmp_path, capsys):
     }
     assert results["descriptives"]["columns"][0] == "all firms"  # computed once, stored once
     assert "descriptives" not in results["meta"]
-    assert any("Skipped at the user's request" in note for note in results["meta"]["notes"])
+    skipped = [note for note in results["meta"]["notes"] if note["kind"] == "skipped"]
+    assert any("Skipped at the user's request" in note["text"] for note in skipped)
     assert set(_verdicts(out)) >= {"international_effect", "regional_effect", "spillover"}
     assert pd.read_stata(path).shape == raw.shape  # the input is left as it was
 

@@ -14,7 +14,7 @@ def test_study_command_writes_results_and_prints_verdicts(tmp_path, capsys, norw
     )
     assert code == 0
     results = StudyResults.from_json(out.read_text())
-    assert results.meta["seed"] == 3
+    assert results.meta.seed == 3
     assert {"product", "process", "new_to_market", "product_novelty"} <= set(results.models)
     assert results.counterfactuals and results.counterfactuals[0].bootstrap_replications <= 5
     printed = capsys.readouterr().out

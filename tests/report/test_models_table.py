@@ -30,7 +30,7 @@ def _rows(table):
 
 
 def test_errors_in_parentheses_and_the_covariance_row(results):
-    assert results.meta["seed"] == 2010
+    assert results.meta.seed == 2010
     table = _table(results, "table-product-main")
     errors = [cell.text for row in table.rows if row.kind == "error" for cell in row.cells]
     shown = [text for text in errors if text]

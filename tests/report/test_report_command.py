@@ -64,7 +64,7 @@ def _no_json(path) -> None:
 
 
 def _negative_count(path) -> None:
-    results = {"format_version": 2, "meta": {}, "verdicts": []}
+    results = {"format_version": 3, "meta": {}, "verdicts": []}
     model = {"outcome": "product", "model": "controls", "formula": "product ~ x"}
     model.update(family="logit", inference={"kind": "robust"})
     results["models"] = {"product": {"controls": model}}

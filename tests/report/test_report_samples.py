@@ -448,24 +448,28 @@ def make_study_results(world: str = "pipelines") -> dict:
         Descriptives,
         Inference,
         Interval,
+        Meta,
         ModelResult,
+        Note,
+        Source,
         StudyResults,
         Term,
     )
+    from buzzpipe.results.vocabulary import NoteKind, SourceKind
     from buzzpipe.study.verdicts import decide_verdicts
 
     effects = _breadth_effects(world)
     results = StudyResults(
-        meta={
-            "package_version": "0.1.0",
-            "seed": 7,
-            "firms": 1604,
-            "scales": list(SCALES),
-            "inference_policy": "Firm-level robust errors with region fixed effects.",
-            "primary_outcome": "product",
-            "notes": ["a note from the study"],
-            "source": {"kind": "file", "name": f"{world}.csv", "firms": 1604},
-        },
+        meta=Meta(
+            package_version="0.1.0",
+            seed=7,
+            firms=1604,
+            scales=list(SCALES),
+            inference_policy="Firm-level robust errors with region fixed effects.",
+            primary_outcome="product",
+            notes=[Note(NoteKind.DATA, "a note from the study")],
+            source=Source(SourceKind.FILE, f"{world}.csv", firms=1604),
+        ),
         descriptives=Descriptives.from_table(describe_frame()),
     )
     for outcome, family in (("product", "logit"), ("process", "logit"), (NOVELTY, "ologit")):
@@ -599,7 +603,7 @@ def test_study_format_results_pass_the_results_file_check(world):
 @pytest.mark.parametrize(
     "breakage, where",
     [
-        (lambda r: r.update(format_version=3), "$.format_version"),
+        (lambda r: r.update(format_version=99), "$.format_version"),
         (
             lambda r: r["models"]["product"]["controls"]["terms"]["breadth_regional"].update(
                 p_value=1.5

@@ -10,8 +10,12 @@ from compare_golden import GOLDEN_RESULTS
 from buzzpipe.cli import main
 from buzzpipe.errors import InputError
 from buzzpipe.results import (
+    FORMAT_VERSION,
     Estimate,
     Inference,
+    Meta,
+    ModelResult,
+    Note,
     StudyResults,
     read_results,
     results_from_dict,
@@ -19,7 +23,8 @@ from buzzpipe.results import (
 )
 from buzzpipe.results.contract import encode
 from buzzpipe.results.version_1 import inference_record, term_record
-from buzzpipe.results.vocabulary import InferenceKind, InferenceMethod, TermKind
+from buzzpipe.results.version_2 import convert_version_2
+from buzzpipe.results.vocabulary import InferenceKind, InferenceMethod, NoteKind, TermKind
 
 
 def test_inference_records_are_written_compactly_and_read_back():
@@ -106,7 +111,7 @@ def test_buzzpipe_report_converts_a_format_1_file(tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["report", str(GOLDEN_RESULTS), "--out", str(out)]) == 0
     written = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    assert written["format_version"] == 2
+    assert written["format_version"] == FORMAT_VERSION
     assert "descriptives" not in written["meta"] and written["descriptives"]["rows"]
     assert read_results(out / "results.json").models["product"]["controls"].term_kinds
 
@@ -122,3 +127,58 @@ def test_a_format_1_file_that_cannot_be_converted_is_one_line_exit_2(tmp_path, c
     with pytest.raises(InputError, match="regenerate"):
         results_from_dict(data)
     assert not (tmp_path / "report").exists()
+
+
+def test_notes_are_records_that_code_selects_by_their_fields():
+    results = StudyResults(meta=Meta(seed=3, firms=400, primary_outcome="product"))
+    results.note(
+        NoteKind.NOT_ASSESSED,
+        "product: spillover_exposure not estimated: no links",
+        outcome="product",
+        quantity="tests/product/spillover_exposure",
+        reason="no links",
+    )
+    results.note(NoteKind.SKIPPED, "Skipped at the user's request: the heterogeneity models.")
+    results.add_model(_model())
+    data = results_to_dict(results)
+    assert data["meta"]["notes"] == [
+        {
+            "kind": "not_assessed",
+            "text": "product: spillover_exposure not estimated: no links",
+            "outcome": "product",
+            "quantity": "tests/product/spillover_exposure",
+            "reason": "no links",
+        },
+        {"kind": "skipped", "text": "Skipped at the user's request: the heterogeneity models."},
+    ]
+    back = results_from_dict(data)
+    assert [note.quantity for note in back.meta.not_assessed()] == [
+        "tests/product/spillover_exposure"
+    ]
+    assert back.meta == results.meta
+    data["meta"]["notes"][1]["kind"] = "worry"
+    with pytest.raises(InputError, match=r"\$\.meta\.notes\[1\]\.kind"):
+        results_from_dict(data)
+
+
+def test_a_format_2_file_converts_its_notes_to_unclassified_records():
+    results = StudyResults(meta=Meta(seed=3, notes=[Note(NoteKind.DATA, "x")]))
+    results.add_model(_model())
+    data = results_to_dict(results)
+    data["format_version"] = 2
+    data["meta"]["notes"] = ["product: not assessed: too few firms"]
+    assert convert_version_2(data)["meta"]["notes"] == [
+        {"kind": "unclassified", "text": "product: not assessed: too few firms"}
+    ]
+    (note,) = results_from_dict(data).meta.notes
+    assert note.kind == NoteKind.UNCLASSIFIED and note.outcome is None
+    data["meta"]["notes"] = [{"kind": "data"}]  # a note that is not text cannot be converted
+    with pytest.raises(InputError, match="format-2.*regenerate"):
+        results_from_dict(data)
+
+
+def _model() -> ModelResult:
+    estimate = Estimate(0.4, 0.1, 0.001, Inference("robust"))
+    return ModelResult(
+        "product", "controls", "product ~ x", "logit", Inference("robust"), 400, {"x": estimate}
+    )

@@ -73,11 +73,11 @@ def test_battery_fills_every_part_of_the_results(study):
     assert all(v.verdict != NOT_ASSESSED for v in study.verdicts)
     assert list(study.verdicts_by_outcome) == ["product"]  # the ordered ladder has none
     assert verdict_table(study.verdicts_by_outcome["product"]) == verdict_table(study.verdicts)
-    assert study.meta["seed"] == 4 and "vce(robust)" in study.meta["inference_policy"]
+    assert study.meta.seed == 4 and "vce(robust)" in study.meta.inference_policy
     assert study.descriptives is None  # the orchestration describes the survey, once
     assert study.models["product"]["controls"].marginal_effects["breadth_international: +1"]
     nested = {study.models["product"][m].nobs for m in ("breadth", "controls")}
-    assert nested == {study.meta["estimation_sample"]["product"]}
+    assert nested == {study.meta.estimation_sample["product"]}
 
 
 def test_results_round_trip_through_json_and_give_the_same_verdicts(study):
@@ -123,7 +123,7 @@ def test_survey_without_regional_scale_compares_national_with_international(tabl
     assert verdicts["pipelines_stronger"].quantity == "tests/product/international_minus_national"
     assert verdicts["complementarity"].verdict != NOT_ASSESSED
     assert "interaction_national_international" in results.tests["product"]
-    assert any("no regional scale" in note for note in results.meta["notes"])
+    assert any("no regional scale" in note.text for note in results.meta.notes)
     assert results.tests["product"]["spillover_exposure"].inference.kind == "between_cells"
     assert "spillover_exposure_cell_clustered" in results.tests["product"]
 

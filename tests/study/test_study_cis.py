@@ -118,8 +118,8 @@ def test_every_part_of_the_battery_runs_on_a_survey_without_the_regional_scale(c
     )
     assert any("adds a national partner type" in note for note in cluster.notes)
     assert cluster.cell("all").extra_innovators_interval is not None
-    assert any("no regional scale" in note for note in results.meta["notes"])
-    assert not any("not computed" in note for note in results.meta["notes"])
+    assert any("no regional scale" in note.text for note in results.meta.notes)
+    assert not any("not computed" in note.text for note in results.meta.notes)
     verdicts = {v.finding: v for v in results.verdicts}
     assert verdicts["regional_effect"].verdict == NOT_ASSESSED
     assert verdicts["pipelines_stronger"].quantity == "tests/product/international_minus_national"
@@ -145,7 +145,7 @@ def test_the_cluster_programme_adds_a_national_partner_as_direct_re_prediction_s
     )
     frame = survey.analysis_frame()
     sample = frame.loc[frame[["product", "employees", "foreign_share"]].notna().all(axis=1)]
-    formula = results.meta["counterfactual_model"]
+    formula = results.meta.counterfactual_model
     assert "breadth_national:breadth_international" in formula.replace(" * ", ":") or (
         "breadth_national * breadth_international" in formula
     )

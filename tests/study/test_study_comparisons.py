@@ -276,7 +276,7 @@ def test_spillover_through_links_is_found_when_built_in_and_not_when_absent(fram
     assert "spillover_exposure_own_pipeline" in found
     # the small group without pipelines is estimated, or the reason it is not is on record
     assert "spillover_exposure_no_pipeline" in found or any(
-        "spillover_exposure_no_pipeline not estimated" in note for note in results.meta["notes"]
+        "spillover_exposure_no_pipeline not estimated" in note.text for note in results.meta.notes
     )
     assert _spillover(without).tests["product"]["spillover_exposure"].p_value > 0.001
 
@@ -371,7 +371,7 @@ def test_refused_joint_test_falls_back_to_separate_estimates_by_sector(product):
         results, "product", sample, breadth, controls, "logit", clustered, inference_of(clustered)
     )
     assert "heterogeneity_sector" not in results.tests.get("product", {})
-    assert any("separate estimates" in note for note in results.meta["notes"])
+    assert any("separate estimates" in note.text for note in results.meta.notes)
     separate = [name for name in results.models["product"] if name.startswith("industry=")]
     assert len(separate) == sample["industry"].nunique()
     one = results.models["product"][separate[0]]
@@ -454,7 +454,7 @@ def test_equality_across_outcomes_refuses_a_copy_and_detects_a_difference(frame)
     compare_across_outcomes(same, {k: fits[k] for k in ("product", "product_copy")}, data, ROBUST)
     # identical models: the difference has no variance, so the test is refused, with the reason
     assert "equal_breadth_international" not in same.tests.get("across_outcomes", {})
-    assert any("zero variance" in note for note in same.meta["notes"])
+    assert any("zero variance" in note.text for note in same.meta.notes)
     different = StudyResults()
     compare_across_outcomes(different, {k: fits[k] for k in ("product", "process")}, data, ROBUST)
     assert different.tests["across_outcomes"]["equal_breadth_international"].p_value < 1e-4

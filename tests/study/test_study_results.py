@@ -13,6 +13,7 @@ from buzzpipe.results import (
     Estimate,
     Inference,
     Interval,
+    Meta,
     ModelResult,
     StudyResults,
     Verdict,
@@ -33,7 +34,7 @@ def _estimate(value, se, p, **extra):
 
 
 def _results() -> StudyResults:
-    results = StudyResults(meta={"seed": np.int64(7), "scales": ("regional", "international")})
+    results = StudyResults(meta=Meta(seed=np.int64(7), scales=("regional", "international")))
     results.add_model(
         ModelResult(
             outcome="product",
@@ -118,7 +119,7 @@ def test_round_trip_through_strict_json_keeps_every_number():
     assert ratio.interval.kind == "two_rays"
     assert ratio.interval.segments[0][0] == -math.inf and ratio.interval.segments[1][1] == math.inf
     assert math.isnan(ratio.p_value)
-    assert back.meta["seed"] == 7 and back.meta["scales"] == ["regional", "international"]
+    assert back.meta.seed == 7 and back.meta.scales == ["regional", "international"]
     assert back.counterfactuals[0].cell("all").extra_innovators == 7.5
 
 

@@ -72,7 +72,7 @@ def spillover_survey(seed: int, spillover: float, n: int = 1604) -> pd.DataFrame
 
 
 def spillover_results(frame: pd.DataFrame, draws: int = 0, seed: int = 0) -> StudyResults:
-    results = StudyResults(meta={"notes": []})
+    results = StudyResults()
     assess_spillover(
         results,
         "product",
@@ -252,7 +252,7 @@ def test_cells_of_one_size_absorb_the_exclusion_term_into_own_status():
     frame = frame.groupby(["region", "industry"], observed=True).filter(lambda c: len(c) == 4)
     results = spillover_results(frame)
     assert "spillover_exposure" in results.tests["product"]
-    assert not any("spillover_exposure not estimated" in n for n in results.meta["notes"])
+    assert not any("spillover_exposure not estimated" in n.text for n in results.meta.notes)
 
 
 WILD_SEEDS = 450
@@ -418,7 +418,7 @@ def link_spillover_test(preset: str, seed: int) -> tuple[float, float]:
 
     frame = analysis_frame_of(synthesize(preset, seed))
     controls, control_columns = control_terms(frame)
-    results = StudyResults(meta={"notes": []})
+    results = StudyResults()
     assess_spillover(
         results, "product", frame, breadth_terms(frame), controls, control_columns, "logit"
     )

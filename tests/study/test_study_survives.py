@@ -17,10 +17,11 @@ def _frame() -> pd.DataFrame:
 def test_an_outcome_without_variation_is_skipped_and_the_others_go_on():
     frame = _frame().assign(product=0, new_to_market=0)
     results = run_study(Survey.from_frame(frame), **QUICK)
-    notes = results.meta["notes"]
+    notes = results.meta.not_assessed()
     assert any(
-        n.startswith("product: not assessed: the controls logit model of 'product'")
-        and "does not vary" in n
+        n.text.startswith("product: not assessed: the controls logit model of 'product'")
+        and n.outcome == "product"
+        and "does not vary" in str(n.reason)
         for n in notes
     )
     outcomes = set(results.models)
@@ -38,7 +39,7 @@ def test_a_term_dropped_for_collinearity_is_named_not_a_key_error():
     firms = edge_list_firms(firms, "NO")
     empty = Survey.from_frame(firms, links.head(0))
     results = run_study(empty, **QUICK)
-    notes = " ".join(results.meta["notes"])
+    notes = " ".join(note.text for note in results.meta.notes)
     assert "spill-over not estimated" in notes
     assert "dropped from the logit model of 'product'" in notes
     assert "controls" in results.models["product"]
@@ -51,7 +52,7 @@ def test_firms_left_out_of_the_sample_get_a_note_with_the_reason():
     results = run_study(Survey.from_frame(frame), outcomes=["product"], **QUICK)
     assert (
         "product: 9 of 500 firms left out of the estimation sample: product missing (4), "
-        "openness missing (7)" in results.meta["notes"]
+        "openness missing (7)" in [note.text for note in results.meta.notes]
     )
 
 

@@ -5,8 +5,9 @@ import math
 import pytest
 from scipy import stats
 
-from buzzpipe.results import Estimate, ModelResult, StudyResults
+from buzzpipe.results import Estimate, Meta, ModelResult, Source, StudyResults
 from buzzpipe.results.contract import encode
+from buzzpipe.results.vocabulary import SourceKind
 from buzzpipe.study.verdicts import (
     FOUND,
     NOT_ASSESSED,
@@ -51,7 +52,7 @@ def _result_set(
     results=None,
     probability_interaction=(0.004, 0.02),
 ):
-    results = results or StudyResults(meta={"preset": "this must never matter"})
+    results = results or StudyResults(meta=Meta(title="this must never matter"))
     terms = {}
     for name, value in (
         ("breadth_international", international),
@@ -172,7 +173,7 @@ def test_complementarity_on_the_probability_scale_is_its_own_two_sided_row():
 def test_verdicts_ignore_meta_and_survive_a_json_round_trip():
     results = _result_set(**NORWAY_LIKE)
     other = StudyResults.from_json(results.to_json())
-    other.meta = {"preset": "buzz", "source": "buzz.csv"}
+    other.meta = Meta(title="buzz", source=Source(SourceKind.FILE, "buzz.csv"))
     assert [encode(v) for v in decide_verdicts(results)] == [
         encode(v) for v in decide_verdicts(other)
     ]

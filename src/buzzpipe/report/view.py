@@ -43,7 +43,15 @@ from buzzpipe.results import (
     results_from_dict,
 )
 from buzzpipe.results.findings import finding_label, outcome_label
-from buzzpipe.results.vocabulary import Allocation, Family, InferenceKind, ModelName, TermKind
+from buzzpipe.results.vocabulary import (
+    Allocation,
+    Family,
+    InferenceKind,
+    ModelName,
+    SourceKind,
+    TermKind,
+)
+from buzzpipe.results.walk import encode
 from buzzpipe.survey.schema import SCALES, parse_collab_column
 
 PRIMARY_MODEL = ModelName.CONTROLS
@@ -347,11 +355,10 @@ def report_view(results: StudyResults | Mapping[str, Any]) -> dict[str, Any]:
     """The report view of the study's results (typed, or JSON data checked on the way)."""
     results = as_results(results)
     meta = results.meta
-    source = dict(meta.get("source") or {})
-    source.setdefault("kind", "file")
-    source.setdefault("name", "survey")
-    source.setdefault("seed", meta.get("seed"))
-    source.setdefault("firms", meta.get("firms", 0))
+    source = {"kind": SourceKind.FILE.value, "name": "survey", "seed": meta.seed}
+    source["firms"] = meta.firms
+    if meta.source is not None:  # the orchestration's record, its entries as it set them
+        source.update(encode(meta.source))
     descriptions = results.descriptions
     outcomes = {}
     for outcome, models in results.models.items():
@@ -367,12 +374,12 @@ def report_view(results: StudyResults | Mapping[str, Any]) -> dict[str, Any]:
         outcomes[outcome] = record
     view: dict[str, Any] = {
         "view_version": VIEW_VERSION,
-        "buzzpipe_version": str(meta.get("package_version", __version__)),
-        "title": meta.get("title") or f"Local buzz and global pipelines: {source['name']}",
+        "buzzpipe_version": meta.package_version or __version__,
+        "title": meta.title or f"Local buzz and global pipelines: {source['name']}",
         "source": source,
-        "scales": list(meta.get("scales", SCALES)),
-        "inference": {"policy": meta.get("inference_policy", "")},
-        "notes": [*meta.get("notes", [])],
+        "scales": list(meta.scales or SCALES),
+        "inference": {"policy": meta.inference_policy},
+        "notes": [note.text for note in meta.notes],
         "outcomes": outcomes,
         "tests": [
             _inference_record(section, name, record, test_label, outcomes)
@@ -394,8 +401,8 @@ def report_view(results: StudyResults | Mapping[str, Any]) -> dict[str, Any]:
     }
     if by_outcome:
         view["verdicts_by_outcome"] = by_outcome
-    if meta.get("counterfactual_model"):
-        view["notes"].append(f"Counterfactuals are predicted under {meta['counterfactual_model']}.")
+    if meta.counterfactual_model:
+        view["notes"].append(f"Counterfactuals are predicted under {meta.counterfactual_model}.")
     if results.descriptives is not None and results.descriptives.rows:
         view["descriptives"] = _descriptives(results.descriptives)
         view["regimes"] = _regimes(results.descriptives)

@@ -3,8 +3,8 @@
 ``records`` (the result dataclasses, and JSON data to records and back), ``vocabulary`` (every
 enumeration ``results.json`` uses), ``codec`` (floats JSON cannot hold), ``walk`` (the generic,
 type-led walk that reads and checks records in one pass), ``contract`` (the one reader, checker
-and writer of ``results.json`` files, format 2, ``format``), ``version_1`` (the conversion of
-format-1 files) and ``findings``
+and writer of ``results.json`` files, format 2, ``format``), ``version_1`` and ``version_2`` (the
+conversion of format-1 and format-2 files) and ``findings``
 (the catalogue of findings: per finding and verdict state, its label and sentence). It knows
 nothing of how the numbers were estimated or how they are shown.
 """
@@ -21,7 +21,10 @@ from buzzpipe.results.records import (
     Estimate,
     Inference,
     Interval,
+    Meta,
     ModelResult,
+    Note,
+    Source,
     StudyResults,
     Term,
     Verdict,
@@ -41,7 +44,10 @@ __all__ = [
     "Estimate",
     "Inference",
     "Interval",
+    "Meta",
     "ModelResult",
+    "Note",
+    "Source",
     "StudyResults",
     "Term",
     "Verdict",

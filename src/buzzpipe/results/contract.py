@@ -71,7 +71,7 @@ def read_results(path: str | os.PathLike) -> StudyResults:
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (folder / "results.json").write_text(results.to_json(), encoding="utf-8")
     >>> again = bp.read_results(folder / "results.json")
-    >>> again.meta["primary_outcome"], again.meta["firms"]
+    >>> again.meta.primary_outcome, again.meta.firms
     ('product', 400)
     >>> str(again.models["product"]["controls"].inference.kind)
     'robust'

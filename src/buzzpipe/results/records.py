@@ -30,6 +30,7 @@ from typing import Any
 
 from buzzpipe.results.format import FORMAT_VERSION
 from buzzpipe.results.version_1 import convert_version_1
+from buzzpipe.results.version_2 import convert_version_2
 from buzzpipe.results.vocabulary import (
     Allocation,
     Alternative,
@@ -39,7 +40,9 @@ from buzzpipe.results.vocabulary import (
     InferenceKind,
     InferenceMethod,
     Measure,
+    NoteKind,
     Programme,
+    SourceKind,
     Targeting,
     TermKind,
     VerdictState,
@@ -306,6 +309,71 @@ class Verdict(_Record):
 
 
 @dataclass
+class Note(_Record):
+    """A note of the study (``meta.notes``): what it could not assess, left out on request, or
+    learnt about the data, as a record.
+
+    ``text`` is the note as the report prints it (a sentence, never read back by any code); the
+    facts are fields: ``kind``, and where they apply the ``outcome``, ``model``, ``term`` and
+    ``quantity`` (a results path such as ``tests/product/spillover_exposure``) it concerns and
+    the ``reason`` (the error's one line). A ``not_assessed`` note names what the study could
+    not produce, so code selects notes by their fields, not by their words.
+    """
+
+    OMIT_DEFAULTS: typing.ClassVar[bool] = True  # written as {"kind": ..., "text": ...}
+
+    kind: NoteKind
+    text: str
+    outcome: str | None = None
+    model: str | None = None
+    term: str | None = None
+    quantity: str | None = None
+    reason: str | None = None
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass
+class Source(_Record):
+    """Where the analysed survey came from: a preset synthesized with a seed, or a file."""
+
+    OMIT_DEFAULTS: typing.ClassVar[bool] = True
+
+    kind: SourceKind
+    name: str
+    seed: int | None = None
+    firms: int | None = None
+
+
+@dataclass
+class Meta(_Record):
+    """What the study ran on and with, and its notes (``meta`` in ``results.json``).
+
+    ``source`` and ``title`` are set by the orchestration (``buzzpipe.end_to_end``); a study
+    run alone leaves them out. Fields at their defaults are not written.
+    """
+
+    OMIT_DEFAULTS: typing.ClassVar[bool] = True
+
+    package_version: str = ""
+    seed: int | None = None
+    firms: int = field(default=0, metadata=NON_NEGATIVE)
+    scales: list[str] = field(default_factory=list)
+    inference_policy: str = ""
+    primary_outcome: str = ""
+    notes: list[Note] = field(default_factory=list)
+    estimation_sample: dict[str, int] = field(default_factory=dict)
+    counterfactual_model: str = ""
+    source: Source | None = None
+    title: str = ""
+
+    def not_assessed(self) -> list[Note]:
+        """The notes of what the study could not assess."""
+        return [note for note in self.notes if note.kind == NoteKind.NOT_ASSESSED]
+
+
+@dataclass
 class DescriptiveRow(_Record):
     """One statistic of the descriptive table: a value per column (null when unknown)."""
 
@@ -356,7 +424,7 @@ def _floats(values: Any) -> list[float]:
 class StudyResults:
     """Everything the battery found, in the shape the report renders and the verdicts read."""
 
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: Meta = field(default_factory=Meta)
     models: dict[str, dict[str, ModelResult]] = field(default_factory=dict)
     tests: dict[str, dict[str, Estimate]] = field(default_factory=dict)
     descriptions: dict[str, dict[str, Estimate]] = field(default_factory=dict)
@@ -366,6 +434,12 @@ class StudyResults:
     verdicts_by_outcome: dict[str, list[Verdict]] = field(default_factory=dict)
     descriptives: Descriptives | None = None
     format_version: int = FORMAT_VERSION
+
+    def note(self, kind: NoteKind, text: str, **facts: str | None) -> Note:
+        """Add a note to ``meta.notes`` (``facts``: outcome, model, term, quantity, reason)."""
+        record = Note(kind, text, **facts)
+        self.meta.notes.append(record)
+        return record
 
     def add_model(self, result: ModelResult) -> None:
         self.models.setdefault(result.outcome, {})[result.model] = result
@@ -418,9 +492,11 @@ class StudyResults:
 
 
 def results_from_dict(data: Any, *, file: str | None = None) -> StudyResults:
-    """Typed, checked results from JSON data (format 2, or format 1 converted)."""
+    """Typed, checked results from JSON data (the present format; 1 and 2 converted)."""
     if isinstance(data, Mapping) and data.get("format_version") == 1:
         data = convert_version_1(data, file=file)
+    if isinstance(data, Mapping) and data.get("format_version") == 2:
+        data = convert_version_2(data, file=file)
     walker = Walker(file)
     if not isinstance(data, Mapping):
         walker.fail("$", "wrong type", data, "an object")
@@ -430,7 +506,7 @@ def results_from_dict(data: Any, *, file: str | None = None) -> StudyResults:
             "$.format_version",
             "unsupported results format",
             version,
-            f"{FORMAT_VERSION} (or 1, converted on reading)",
+            f"{FORMAT_VERSION} (or 1 or 2, converted on reading)",
         )
     results = walker.decode(StudyResults, data, "$")
     if not results.models:

@@ -2,19 +2,18 @@
 
 Format 1 wrote facts as phrases (``"cluster(region)"``, ``"wild score bootstrap by region
 (webb)"``) and kept no term kinds; this module turns such a file into format 2 data, once, on
-reading, so ``buzzpipe report`` renders old files. It is the only code that reads those
-phrases: nothing in the report parses a study string. What format 1 never recorded (the number
-of clusters, the bootstrap draws) stays absent.
+reading (``version_2`` takes it on to the present format), so ``buzzpipe report`` renders old
+files. It is the only code that reads those phrases: nothing in the report parses a study
+string. What format 1 never recorded (the number of clusters, the bootstrap draws) stays absent.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from buzzpipe.errors import InputError
-from buzzpipe.results.format import FORMAT_VERSION
 from buzzpipe.results.vocabulary import InferenceKind, InferenceMethod, TermKind
 
 _METHODS = {
@@ -36,12 +35,23 @@ _SENSITIVITY_KEYS = {
 def convert_version_1(data: Mapping[str, Any], *, file: str | None = None) -> dict[str, Any]:
     """Format 2 data from format 1 data; a phrase it cannot read raises one ``InputError``
     line saying the file must be regenerated."""
+    return converted(_convert, data, version=1, file=file)
+
+
+def converted(
+    convert: Callable[[Mapping[str, Any]], dict[str, Any]],
+    data: Mapping[str, Any],
+    *,
+    version: int,
+    file: str | None,
+) -> dict[str, Any]:
+    """``convert(data)``, or one ``InputError`` line saying the file must be regenerated."""
     try:
-        return _convert(data)
+        return convert(data)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise InputError(
-            f"a format-1 results file that cannot be converted ({error}): regenerate it with "
-            "this version of buzzpipe",
+            f"a format-{version} results file that cannot be converted ({error}): regenerate "
+            "it with this version of buzzpipe",
             file=file,
         ) from None
 
@@ -170,7 +180,7 @@ def _descriptives(data: Mapping[str, Any]) -> dict[str, Any] | None:
 def _convert(data: Mapping[str, Any]) -> dict[str, Any]:
     meta = {key: value for key, value in data.get("meta", {}).items() if key != "descriptives"}
     return {
-        "format_version": FORMAT_VERSION,
+        "format_version": 2,
         "meta": meta,
         "models": {
             outcome: {name: _model(model) for name, model in models.items()}

@@ -149,6 +149,22 @@ class Allocation(StrEnum):
     PER_REGION = "per_region"
 
 
+class NoteKind(StrEnum):
+    """What a note of the study (``meta.notes``) records."""
+
+    NOT_ASSESSED = "not_assessed"  # a quantity, model or outcome the data could not support
+    SKIPPED = "skipped"  # a part of the study left out at the user's request
+    DATA = "data"  # what the survey lacks, or firms that left an estimation sample
+    UNCLASSIFIED = "unclassified"  # a note of format 2 or earlier, which kept notes as text
+
+
+class SourceKind(StrEnum):
+    """Where the analysed survey came from."""
+
+    SYNTHETIC = "synthetic"
+    FILE = "file"
+
+
 VOCABULARIES: tuple[type[StrEnum], ...] = (
     VerdictState,
     Decision,
@@ -164,4 +180,6 @@ VOCABULARIES: tuple[type[StrEnum], ...] = (
     Programme,
     Targeting,
     Allocation,
+    NoteKind,
+    SourceKind,
 )

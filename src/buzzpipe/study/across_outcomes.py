@@ -16,7 +16,7 @@ import pandas as pd
 from buzzpipe.errors import BuzzpipeError
 from buzzpipe.estimate.suest import suest
 from buzzpipe.results import Estimate, Inference, StudyResults
-from buzzpipe.results.vocabulary import InferenceMethod
+from buzzpipe.results.vocabulary import InferenceMethod, NoteKind
 
 SECTION = "across_outcomes"
 
@@ -31,14 +31,22 @@ def compare_across_outcomes(
     try:
         stacked = suest([fits[label] for label in labels], data, names=labels)
     except BuzzpipeError as error:
-        results.meta.setdefault("notes", []).append(f"suest across outcomes not run: {error}")
+        results.note(
+            NoteKind.NOT_ASSESSED, f"suest across outcomes not run: {error}", reason=str(error)
+        )
         return
     shared = set.intersection(*(set(map(str, fits[label].params.index)) for label in labels))
     for term in sorted(name for name in shared if name.startswith("breadth_")):
         try:
             test = stacked.test_equal(term)
         except BuzzpipeError as error:
-            results.meta.setdefault("notes", []).append(f"{term} across outcomes: {error}")
+            results.note(
+                NoteKind.NOT_ASSESSED,
+                f"{term} across outcomes: {error}",
+                term=term,
+                quantity=f"tests/{SECTION}/equal_{term}",
+                reason=str(error),
+            )
             continue
         results.add_test(
             SECTION,

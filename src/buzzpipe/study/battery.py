@@ -16,8 +16,15 @@ import pandas as pd
 
 from buzzpipe import __version__, defaults
 from buzzpipe.errors import BuzzpipeError, EstimationError, InputError
-from buzzpipe.results import StudyResults
-from buzzpipe.results.vocabulary import Allocation, Family, ModelName, Programme, Targeting
+from buzzpipe.results import Meta, StudyResults
+from buzzpipe.results.vocabulary import (
+    Allocation,
+    Family,
+    ModelName,
+    NoteKind,
+    Programme,
+    Targeting,
+)
 from buzzpipe.study.across_outcomes import compare_across_outcomes
 from buzzpipe.study.complementarity import assess_complementarity
 from buzzpipe.study.counterfactuals import counterfactual
@@ -130,24 +137,25 @@ def run_study(
     frame = analysis_frame_of(source)
     outcomes = list(outcomes) if outcomes is not None else default_outcomes(frame)
     results = StudyResults(
-        meta={
-            "package_version": __version__,
-            "seed": seed,
-            "firms": len(frame),
-            "scales": list(scales_present(frame)),
-            "inference_policy": INFERENCE_POLICY,
-            "primary_outcome": primary_outcome,
-            "notes": [],
-        }
+        meta=Meta(
+            package_version=__version__,
+            seed=seed,
+            firms=len(frame),
+            scales=list(scales_present(frame)),
+            inference_policy=INFERENCE_POLICY,
+            primary_outcome=primary_outcome,
+        )
     )
-    if "regional" not in results.meta["scales"]:
-        results.meta["notes"].append(
-            "The survey has no regional scale: local buzz is measured at the national scale."
+    if "regional" not in results.meta.scales:
+        results.note(
+            NoteKind.DATA,
+            "The survey has no regional scale: local buzz is measured at the national scale.",
         )
     if "foreign_share" not in frame.columns:
-        results.meta["notes"].append(
+        results.note(
+            NoteKind.DATA,
             "The survey has no foreign_share: the models leave foreign ownership out of the "
-            "controls."
+            "controls.",
         )
     vcov = PRIMARY_INFERENCE
     inference = inference_of(vcov)
@@ -158,16 +166,27 @@ def run_study(
         try:
             sample, fits = fit_outcome_models(frame, outcome, vcov, skipped=skipped)
         except BuzzpipeError as error:  # its main model: this outcome stops, the others go on
-            results.meta["notes"].append(f"{outcome}: not assessed: {error}")
+            results.note(
+                NoteKind.NOT_ASSESSED,
+                f"{outcome}: not assessed: {error}",
+                outcome=outcome,
+                reason=str(error),
+            )
             continue
-        for reason in skipped.values():
-            results.meta["notes"].append(f"{outcome}: not estimated: {reason}")
+        for model, reason in skipped.items():
+            results.note(
+                NoteKind.NOT_ASSESSED,
+                f"{outcome}: not estimated: {reason}",
+                outcome=outcome,
+                model=model,
+                reason=reason,
+            )
         nested = [spec for name, (spec, _) in fits.items() if is_nested(name)]
         if dropped := dropped_firms_note(frame, sample, nested):
-            results.meta["notes"].append(f"{outcome}: {dropped}")
+            results.note(NoteKind.DATA, f"{outcome}: {dropped}", outcome=outcome)
         if fits[ModelName.CONTROLS][0].family != Family.OLOGIT:
             binary_controls_fits[outcome] = fits["controls"][1]
-        results.meta.setdefault("estimation_sample", {})[outcome] = len(sample)
+        results.meta.estimation_sample[outcome] = len(sample)
         for name, (specification, fitted) in fits.items():
             result = model_result(specification, fitted, vcov)
             if name in (ModelName.CONTROLS, ModelName.CONTROLS_WITH_GROUP):
@@ -259,7 +278,11 @@ def run_study(
                 results, outcome, sample, controls, seed, scenarios, bootstrap_replications
             )
     if not results.models:  # nothing left to report: one line naming why, not an empty study
-        reasons = [note for note in results.meta["notes"] if ": not assessed: " in note]
+        reasons = [
+            note.text
+            for note in results.meta.not_assessed()
+            if note.model is None and note.outcome in outcomes
+        ]
         raise EstimationError(
             "no model of any outcome could be estimated: " + " | ".join(reasons or ["no outcome"])
         )
@@ -297,7 +320,7 @@ def _counterfactuals(
 ) -> None:
     formula = counterfactual_formula(outcome, sample, controls)
     model = fit_model(formula, sample, "logit", PRIMARY_INFERENCE)
-    results.meta["counterfactual_model"] = formula
+    results.meta.counterfactual_model = formula
     children = np.random.SeedSequence(seed).spawn(len(scenarios))
     for child, scenario in zip(children, scenarios, strict=True):
         options = {"allocation": Allocation.TOTAL, "targeting": Targeting.RANDOM, **scenario}
@@ -315,7 +338,12 @@ def _counterfactuals(
                 )
             )
         except BuzzpipeError as error:
-            results.meta["notes"].append(f"counterfactual {options} not computed: {error}")
+            results.note(
+                NoteKind.NOT_ASSESSED,
+                f"counterfactual {options} not computed: {error}",
+                outcome=outcome,
+                reason=str(error),
+            )
 
 
 def _guarded(
@@ -325,4 +353,4 @@ def _guarded(
     try:
         function(*arguments, **keywords)
     except BuzzpipeError as error:
-        results.meta["notes"].append(f"{label} not estimated: {error}")
+        results.note(NoteKind.NOT_ASSESSED, f"{label} not estimated: {error}", reason=str(error))

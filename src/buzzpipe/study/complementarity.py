@@ -33,7 +33,7 @@ from scipy import stats
 
 from buzzpipe.estimate.hypothesis_tests import reference_df
 from buzzpipe.results import Estimate, Inference, Interval, StudyResults
-from buzzpipe.results.vocabulary import Alternative
+from buzzpipe.results.vocabulary import Alternative, NoteKind
 from buzzpipe.study.models import fit_model, local_scale, require_terms, term_estimates
 from buzzpipe.study.pipelines_vs_buzz import combination_estimate
 from buzzpipe.study.probability_changes import (
@@ -154,6 +154,9 @@ def assess_complementarity(
         )
         results.add_test(outcome, f"interaction_probability_{local}_international", estimate)
     if not math.isfinite(results.tests[outcome]["supermodularity"].p_value):
-        results.meta.setdefault("notes", []).append(
-            f"{outcome}: the supermodularity test has no p-value (a regime without firms?)"
+        results.note(
+            NoteKind.NOT_ASSESSED,
+            f"{outcome}: the supermodularity test has no p-value (a regime without firms?)",
+            outcome=outcome,
+            quantity=f"tests/{outcome}/supermodularity",
         )

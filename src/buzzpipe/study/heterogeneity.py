@@ -26,6 +26,7 @@ import pandas as pd
 from buzzpipe.errors import BuzzpipeError
 from buzzpipe.estimate.hypothesis_tests import wald_test
 from buzzpipe.results import Estimate, Inference, StudyResults
+from buzzpipe.results.vocabulary import NoteKind
 from buzzpipe.study.models import ModelSpecification, fit_model, model_result
 from buzzpipe.survey.schema import WEIGHT
 
@@ -105,8 +106,12 @@ def assess_heterogeneity(
         try:
             test = joint_interaction_test(fitted, inference, moderator)
         except BuzzpipeError as error:
-            results.meta.setdefault("notes", []).append(
-                f"{outcome}: joint test {test_name} refused ({error}); separate estimates given"
+            results.note(
+                NoteKind.NOT_ASSESSED,
+                f"{outcome}: joint test {test_name} refused ({error}); separate estimates given",
+                outcome=outcome,
+                quantity=f"tests/{outcome}/{test_name}",
+                reason=str(error),
             )
             group_column = "region" if moderator == REGION_SIZE else "industry"
             separate_estimates(
@@ -152,7 +157,13 @@ def _fit_and_record(
     try:
         fitted = fit_model(formula, data, family, vcov)
     except BuzzpipeError as error:
-        results.meta.setdefault("notes", []).append(f"{outcome}: {name}: {error}")
+        results.note(
+            NoteKind.NOT_ASSESSED,
+            f"{outcome}: {name}: {error}",
+            outcome=outcome,
+            model=name,
+            reason=str(error),
+        )
         return None
     specification = ModelSpecification(name, outcome, formula, family, ())
     results.add_model(model_result(specification, fitted, vcov))

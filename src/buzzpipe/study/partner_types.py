@@ -12,6 +12,7 @@ from typing import Any
 from buzzpipe.errors import BuzzpipeError
 from buzzpipe.estimate.hypothesis_tests import wald_test
 from buzzpipe.results import Estimate, Inference, StudyResults
+from buzzpipe.results.vocabulary import NoteKind
 from buzzpipe.survey.schema import parse_collab_column
 
 
@@ -28,8 +29,12 @@ def partner_type_tests(
         try:
             test = wald_test(fitted, [f"{term} = 0" for term in terms])
         except BuzzpipeError as error:
-            results.meta.setdefault("notes", []).append(
-                f"{outcome}: partner types at the {scale} scale not tested jointly: {error}"
+            results.note(
+                NoteKind.NOT_ASSESSED,
+                f"{outcome}: partner types at the {scale} scale not tested jointly: {error}",
+                outcome=outcome,
+                quantity=f"tests/{outcome}/partner_types_{scale}",
+                reason=str(error),
             )
             continue
         results.add_test(

@@ -27,7 +27,7 @@ from buzzpipe.errors import BuzzpipeError
 from buzzpipe.estimate.fieller import fieller_ratio
 from buzzpipe.estimate.hypothesis_tests import lincom
 from buzzpipe.results import Estimate, Inference, Interval, StudyResults
-from buzzpipe.results.vocabulary import InferenceMethod
+from buzzpipe.results.vocabulary import InferenceMethod, NoteKind
 from buzzpipe.study.probability_changes import (
     BINARY_FAMILIES,
     ProbabilityChange,
@@ -92,7 +92,13 @@ def compare_pipelines_and_buzz(
         try:
             ratio = fieller_ratio(fitted, global_term, local_term)
         except BuzzpipeError as error:
-            results.meta.setdefault("notes", []).append(f"{outcome}: ratio not computed: {error}")
+            results.note(
+                NoteKind.NOT_ASSESSED,
+                f"{outcome}: ratio not computed: {error}",
+                outcome=outcome,
+                quantity=f"descriptions/{outcome}/ratio_{GLOBAL_SCALE}_{scale}",
+                reason=str(error),
+            )
         else:
             results.add_description(
                 outcome,

@@ -24,7 +24,7 @@ from buzzpipe import defaults
 from buzzpipe.errors import BuzzpipeError, InputError
 from buzzpipe.estimate.wild_bootstrap import WildScoreBootstrap
 from buzzpipe.results import Estimate, Inference, Interval, ModelResult, StudyResults
-from buzzpipe.results.vocabulary import Family, InferenceKind, WildWeights
+from buzzpipe.results.vocabulary import Family, InferenceKind, NoteKind, WildWeights
 from buzzpipe.study.models import fit_model, inference_of, term_estimates
 from buzzpipe.survey.schema import WEIGHT, breadth_column
 
@@ -203,8 +203,11 @@ def add_difference_sensitivity(
                 formula, sample, family, global_term, breadth_column(scale), seed, draws
             )
         except BuzzpipeError as error:
-            results.meta.setdefault("notes", []).append(
-                f"{outcome}: sensitivity of {primary} not computed: {error}"
+            results.note(
+                NoteKind.NOT_ASSESSED,
+                f"{outcome}: sensitivity of {primary} not computed: {error}",
+                outcome=outcome,
+                reason=str(error),
             )
             continue
         for kind, estimate in columns.items():

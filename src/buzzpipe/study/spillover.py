@@ -99,7 +99,7 @@ from scipy import stats
 
 from buzzpipe.errors import BuzzpipeError, EstimationError
 from buzzpipe.results import Estimate, Inference, Interval, StudyResults
-from buzzpipe.results.vocabulary import Family, InferenceKind, InferenceMethod
+from buzzpipe.results.vocabulary import Family, InferenceKind, InferenceMethod, NoteKind
 from buzzpipe.study.models import fit_model, inference_of, local_scale, term_estimates
 from buzzpipe.study.sensitivity import wild_bootstrap_terms
 from buzzpipe.survey.schema import WEIGHT, breadth_column
@@ -214,7 +214,13 @@ def assess_spillover(
         try:
             fitted = fit_model(formula, subset, family, vcov)
         except BuzzpipeError as error:
-            results.meta.setdefault("notes", []).append(f"{outcome}: {name} not estimated: {error}")
+            results.note(
+                NoteKind.NOT_ASSESSED,
+                f"{outcome}: {name} not estimated: {error}",
+                outcome=outcome,
+                quantity=f"tests/{outcome}/{name}",
+                reason=str(error),
+            )
             continue
         estimate: Estimate = term_estimates(fitted, inference, [exposure])[exposure]
         estimate.hypothesis = f"b[{exposure}] = 0 ({len(subset)} firms)"
@@ -278,8 +284,11 @@ def _wild_bootstrap_by_cell(
             cluster_column=CELL,
         )[exposure]
     except BuzzpipeError as error:
-        results.meta.setdefault("notes", []).append(
-            f"{outcome}: wild bootstrap of the spill-over by cell not computed: {error}"
+        results.note(
+            NoteKind.NOT_ASSESSED,
+            f"{outcome}: wild bootstrap of the spill-over by cell not computed: {error}",
+            outcome=outcome,
+            reason=str(error),
         )
         return
     wild.hypothesis = f"b[{exposure}] = 0 ({len(subset)} firms)"
@@ -421,8 +430,12 @@ def _between_cells(
             numeric=cell_level,
         )
     except BuzzpipeError as error:
-        results.meta.setdefault("notes", []).append(
-            f"{outcome}: {name} (between cells) not estimated: {error}"
+        results.note(
+            NoteKind.NOT_ASSESSED,
+            f"{outcome}: {name} (between cells) not estimated: {error}",
+            outcome=outcome,
+            quantity=f"tests/{outcome}/{name}",
+            reason=str(error),
         )
         return
     critical = float(stats.t.ppf(0.975, test.df))

@@ -13,16 +13,27 @@ from buzzpipe.report.html_report import build_html
 from buzzpipe.report.tables import all_tables
 from buzzpipe.report.view import report_view
 from buzzpipe.report.view_schema import validate_view
-from buzzpipe.report.wording import hypothesis_words
+from buzzpipe.report.wording import hypothesis_words, programme_note_words
 from buzzpipe.report.write_report import render_view
+from buzzpipe.results import Hypothesis, ProgrammeNote, Term
+from buzzpipe.results.version_2 import hypothesis_record, programme_note_record
+from buzzpipe.results.vocabulary import HypothesisKind, ProgrammeNoteKind, TermKind
+from buzzpipe.results.walk import Walker
+
+
+def _breadth(scale: str) -> Term:
+    return Term(TermKind.CONTINUOUS, variable=f"breadth_{scale}")
 
 
 def _with_everything() -> dict:
     """Hand-made study results plus what the study gained: verdicts by outcome (the process
     model without an international effect), sensitivity variants of the difference test, a
     test across outcomes, a naive spill-over description and programmes with their scale."""
-    from buzzpipe.results import Estimate, Inference, Interval, StudyResults
+    from buzzpipe.results import Estimate, Inference, Interval, ProgrammeNote, StudyResults
     from buzzpipe.study.verdicts import decide_verdicts
+
+    terms = [_breadth("international"), _breadth("regional")]
+    difference = Hypothesis(HypothesisKind.DIFFERENCE, terms=terms)
 
     data = make_study_results("pipelines")
     process = data["models"]["process"]["controls"]["terms"]["breadth_international"]
@@ -42,7 +53,7 @@ def _with_everything() -> dict:
                 0.21,
                 Inference("cluster", by="region", clusters=5),
                 interval=Interval.bounded(-0.1, 0.6),
-                hypothesis="breadth_international - breadth_regional = 0",
+                hypothesis=difference,
             ),
         )
         study.add_test(
@@ -53,7 +64,7 @@ def _with_everything() -> dict:
                 None,
                 0.34,
                 Inference("wild_score_bootstrap", by="region", clusters=5, weights="webb"),
-                hypothesis="breadth_international - breadth_regional = 0",
+                hypothesis=difference,
             ),
         )
     study.add_test(
@@ -66,7 +77,11 @@ def _with_everything() -> dict:
             Inference("robust", method="suest"),
             statistic=4.2,
             df=1,
-            hypothesis="b[breadth_international] equal for product, process",
+            hypothesis=Hypothesis(
+                HypothesisKind.EQUAL_ACROSS_OUTCOMES,
+                terms=[_breadth("international")],
+                outcomes=["product", "process"],
+            ),
         ),
     )
     study.add_description(
@@ -77,16 +92,18 @@ def _with_everything() -> dict:
             0.3,
             0.02,
             Inference("cluster", by="region_industry_cell", clusters=98),
-            hypothesis="b[pipeline_share_leave_one_out] = 0 (1604 firms)",
+            hypothesis=Hypothesis(
+                HypothesisKind.ZERO,
+                terms=[Term(TermKind.CONTINUOUS, variable="pipeline_share_leave_one_out")],
+                firms=1604,
+            ),
         ),
     )
     for programme in study.counterfactuals:
         programme.scale = "international" if programme.programme == "pipeline" else "regional"
         programme.notes = [
-            "Predicted under the model, not caused: firms' own rows only, no effects through "
-            "partners.",
-            f"One more kind of {programme.scale} partner; firms already at the cap of 6 partner "
-            "types at that scale are not eligible.",
+            ProgrammeNote(ProgrammeNoteKind.NOT_CAUSED),
+            ProgrammeNote(ProgrammeNoteKind.ELIGIBILITY, scale=programme.scale, cap=6),
         ]
     return study.to_dict()
 
@@ -253,5 +270,85 @@ def test_programmes_of_older_files_without_a_scale_keep_their_label():
         ),
     ],
 )
-def test_hypotheses_read_in_words(hypothesis, name, words):
-    assert hypothesis_words(hypothesis, name) == words
+def test_format_2_hypotheses_become_records_that_read_in_the_same_words(hypothesis, name, words):
+    """The sentences format 2 wrote convert to records (``results/version_2.py``), and the
+    report words the records as it worded the sentences."""
+    record = hypothesis_record(hypothesis)
+    typed = None if record is None else Walker(None).record(Hypothesis, record, "$")
+    assert hypothesis_words(typed, name) == words
+
+
+@pytest.mark.parametrize(
+    "hypothesis, words",
+    [
+        (
+            Hypothesis(
+                HypothesisKind.ZERO,
+                terms=[Term(TermKind.CONTINUOUS, variable="pipeline_exposure")],
+                firms=923,
+                cells=98,
+            ),
+            "pipeline exposure through local partners = 0 (923 firms in 98 cells)",
+        ),
+        (
+            Hypothesis(
+                HypothesisKind.ZERO,
+                terms=[
+                    Term(
+                        TermKind.INTERACTION, parts=[_breadth(s) for s in ("regional", "national")]
+                    )
+                ],
+            ),
+            "regional \u00d7 national breadth = 0",
+        ),
+        (
+            Hypothesis(HypothesisKind.PLUS_ONE_RATIO, scales=["international", "national"]),
+            "change from one more international / one more national kind of partner",
+        ),
+        (
+            Hypothesis(HypothesisKind.PLUS_ONE, terms=[_breadth("national")], scales=["national"]),
+            "one more kind of partner",
+        ),
+        (
+            Hypothesis(
+                HypothesisKind.EQUAL_ACROSS_OUTCOMES,
+                terms=[_breadth("regional")],
+                outcomes=["product", "new_to_market"],
+            ),
+            "regional breadth equal for product, new-to-market",
+        ),
+        (Hypothesis(HypothesisKind.TEXT, text="as a study wrote it"), "as a study wrote it"),
+    ],
+)
+def test_hypothesis_records_read_in_words(hypothesis, words):
+    assert hypothesis_words(hypothesis, "any") == words
+
+
+@pytest.mark.parametrize(
+    "sentence, words",
+    [
+        (
+            "One more kind of regional partner; firms already at the cap of 6 partner types at "
+            "that scale are not eligible.",
+            "Firms already at the cap of 6 partner types at the programme's scale are not "
+            "eligible.",
+        ),
+        (
+            "1,200 firms treated is more than the 900 eligible firms in 2 of the regions: every "
+            "eligible firm there is treated.",
+            "1,200 firms treated is more than the 900 eligible firms in 2 of the regions: every "
+            "eligible firm there is treated.",
+        ),
+        (
+            "3 of 199 bootstrap replicates dropped (not converged, a design column lost, or "
+            "separated).",
+            "3 of 199 bootstrap replicates dropped (not converged, a design column lost, or "
+            "separated).",
+        ),
+        ("Something a later study said.", "Something a later study said."),
+    ],
+)
+def test_format_2_programme_notes_become_records_that_read_in_the_same_words(sentence, words):
+    record = Walker(None).record(ProgrammeNote, programme_note_record(sentence), "$")
+    assert record.kind != ProgrammeNoteKind.TEXT or sentence.startswith("Something")
+    assert programme_note_words(record, "cluster") == words

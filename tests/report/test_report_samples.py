@@ -451,11 +451,12 @@ def make_study_results(world: str = "pipelines") -> dict:
         Meta,
         ModelResult,
         Note,
+        ProgrammeNote,
         Source,
         StudyResults,
         Term,
     )
-    from buzzpipe.results.vocabulary import NoteKind, SourceKind
+    from buzzpipe.results.vocabulary import NoteKind, ProgrammeNoteKind, SourceKind
     from buzzpipe.study.verdicts import decide_verdicts
 
     effects = _breadth_effects(world)
@@ -586,7 +587,7 @@ def make_study_results(world: str = "pipelines") -> dict:
                 targeting="random",
                 cells=cells,
                 bootstrap_replications=199,
-                notes=["Predicted under the model, not caused."],
+                notes=[ProgrammeNote(ProgrammeNoteKind.NOT_CAUSED)],
             )
         )
     results.verdicts = decide_verdicts(results, "product")

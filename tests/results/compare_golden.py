@@ -37,8 +37,22 @@ from buzzpipe.report.formatting import plain_numbers
 GOLDEN = Path(__file__).resolve().parent / "golden" / "norway2010"
 GOLDEN_RESULTS = GOLDEN / "results_format1.json"
 GOLDEN_TABLES = GOLDEN / "tables"
-# numbers format 2 records and format 1 did not
-NEW_FACTS = (".clusters", ".draws", ".number")
+# numbers format 2 and 3 record and format 1 did not (format 1 wrote the firms and cells of a
+# hypothesis, the restrictions of a joint one and the cap of a programme's note inside sentences)
+NEW_FACTS = (
+    ".clusters",
+    ".draws",
+    ".number",
+    ".hypothesis.firms",
+    ".hypothesis.cells",
+    ".hypothesis.count",
+    ".cap",
+    ".eligible",
+    ".firms_treated",
+    ".regions",
+    ".dropped",
+    ".replicates",
+)
 _SENSITIVITY = {"cluster(region)": "cluster", "wild score bootstrap": "wild_score_bootstrap"}
 
 

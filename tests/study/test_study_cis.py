@@ -116,7 +116,10 @@ def test_every_part_of_the_battery_runs_on_a_survey_without_the_regional_scale(c
     assert cluster.scale == "national" and programmes[("pipeline", "random", "total")].scale == (
         "international"
     )
-    assert any("adds a national partner type" in note for note in cluster.notes)
+    assert any(
+        (note.kind, note.scale, note.wanted_scale) == ("scale_substituted", "national", "regional")
+        for note in cluster.notes
+    )
     assert cluster.cell("all").extra_innovators_interval is not None
     assert any("no regional scale" in note.text for note in results.meta.notes)
     assert not any("not computed" in note.text for note in results.meta.notes)

@@ -11,6 +11,7 @@ from buzzpipe.results import (
     CounterfactualCell,
     CounterfactualResult,
     Estimate,
+    Hypothesis,
     Inference,
     Interval,
     Meta,
@@ -62,7 +63,15 @@ def _results() -> StudyResults:
     results.add_test(
         "product",
         "heterogeneity_sector",
-        Estimate(None, None, 0.3, "robust", statistic=7.2, df=6, hypothesis="joint"),
+        Estimate(
+            None,
+            None,
+            0.3,
+            "robust",
+            statistic=7.2,
+            df=6,
+            hypothesis=Hypothesis("interactions_zero", moderator="C(industry)", count=6),
+        ),
     )
     results.add_description(
         "product",

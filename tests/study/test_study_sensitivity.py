@@ -82,7 +82,8 @@ def test_difference_columns_match_statsmodels_and_detect_a_real_difference():
     variance = float(contrast @ theirs.cov_params() @ contrast) * (n - k) / (n - 1)
     assert clustered.estimate == pytest.approx(difference, rel=1e-7)
     assert clustered.std_error == pytest.approx(np.sqrt(variance), rel=1e-6)
-    assert clustered.hypothesis == f"{GLOBAL} - {LOCAL} = 0"
+    assert clustered.hypothesis.kind == "difference"
+    assert [term.variable for term in clustered.hypothesis.terms] == [GLOBAL, LOCAL]
     assert wild.estimate == pytest.approx(difference, rel=1e-7)
     assert wild.p_value < 0.05  # a true difference of 0.4 on the log-odds, 1,604 firms
 

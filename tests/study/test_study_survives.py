@@ -69,7 +69,8 @@ def test_a_programme_larger_than_the_eligible_firms_is_noted():
         bootstrap_replications=5,
     )
     (programme,) = results.counterfactuals
-    assert any("100,000 firms treated is more than the" in note for note in programme.notes)
+    (note,) = [note for note in programme.notes if note.kind == "all_eligible_treated"]
+    assert note.firms_treated == 100_000 and note.eligible < 500 and note.regions is None
 
 
 def test_a_study_with_no_estimable_outcome_is_one_line_naming_each():

@@ -7,7 +7,6 @@ exponentiated; cut points stay on the log-odds scale.
 """
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -620,10 +619,9 @@ def counterfactuals_table(results: Mapping[str, Any]) -> Table | None:
         "Predicted under the fitted model, not caused: each programme changes the breadth of "
         "the firms it reaches at its scale and re-predicts their probability of innovating.",
     ]
-    for programme in programmes:
+    for programme in programmes:  # the view words each programme's note records
         for note in programme.get("notes", []):
-            note = _programme_note(note)
-            if note and note not in notes:
+            if note not in notes:
                 notes.append(note)
     methods = dict.fromkeys(p["interval_method"] for p in programmes if p.get("interval_method"))
     for method in methods:
@@ -644,23 +642,6 @@ def counterfactuals_table(results: Mapping[str, Any]) -> Table | None:
         rows=tuple(rows),
         notes=tuple(notes),
     )
-
-
-_NOT_CAUSED = re.compile(r"^predicted under the (fitted )?model, not caused[:;,.]?\s*", re.I)
-_SCALE_NOTE = re.compile(r"^One more kind of \w+ partner; (?P<rest>.*)$")
-
-
-def _programme_note(note: str) -> str:
-    """A programme's note for the table's notes: "predicted, not caused" is said once by the
-    table, and the scale (now in each programme's label) leaves the eligibility note."""
-    note = _NOT_CAUSED.sub("", note).strip()
-    if note and note[0].islower():
-        note = note[0].upper() + note[1:]
-    scale_note = _SCALE_NOTE.match(note)
-    if scale_note:
-        rest = scale_note["rest"].replace("at that scale", "at the programme's scale")
-        note = rest[0].upper() + rest[1:]
-    return note
 
 
 def _percent_interval(bounds: list | None) -> str:

@@ -24,6 +24,7 @@ from buzzpipe.report.wording import (
     inference_text,
     model_label,
     model_table,
+    programme_note_words,
     rule_text,
     statistic_label,
     term_label,
@@ -208,7 +209,7 @@ def _inference_record(
         "id": f"{section}/{name}",
         "label": labels(name),
         "outcome": section if section in outcomes else None,
-        "hypothesis": hypothesis_words(record.hypothesis or "", name),
+        "hypothesis": hypothesis_words(record.hypothesis, name),
         "statistic": _float(record.statistic),
         "df": df,
         "distribution": "chi2" if df else "normal",
@@ -268,7 +269,11 @@ def _counterfactual(record: CounterfactualResult) -> dict[str, Any]:
         "targeting": targeting + (", weighted to population totals" if record.weighted else ""),
         "regions": cells,
         "overall": overall,
-        "notes": list(record.notes),
+        "notes": [
+            words
+            for note in record.notes
+            if (words := programme_note_words(note, record.programme.value))
+        ],
     }
     if replications:
         view["interval_method"] = (

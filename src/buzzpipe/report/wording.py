@@ -1,25 +1,27 @@
-"""The study's names and formula texts in words a reader of the report can follow.
+"""The study's records and names in words a reader of the report can follow.
 
-``results.json`` keeps hypotheses as the estimator wrote them (``breadth_international -
-breadth_regional = 0``) and verdict rules with the JSON paths they read
+``results.json`` keeps hypotheses and programme notes as records (a ``difference`` of the terms
+``breadth_international`` and ``breadth_regional``; an ``eligibility`` note with its scale and
+cap) and verdict rules with the JSON paths they read
 (``tests/{outcome}/international_minus_regional``); the report prints "international =
-regional breadth" and "international = regional breadth" instead, keeping the raw text only
-where no wording is known. Pure text functions: no number is touched.
+regional breadth" instead. Words come from the records' fields: no text of the study is parsed
+(``tests/report/test_no_parsing.py``). Pure text functions: no number is touched.
 """
 
-import re
-
-from buzzpipe.results import Inference, Term
+from buzzpipe.results import Hypothesis, Inference, ProgrammeNote, Term
+from buzzpipe.results.records import METHOD_NAMES
 from buzzpipe.results.vocabulary import (
     Decision,
+    HypothesisKind,
     InferenceKind,
     Measure,
     ModelName,
+    ProgrammeNoteKind,
     Targeting,
     TermKind,
     alone_model,
 )
-from buzzpipe.survey.schema import SCALES, parse_collab_column
+from buzzpipe.survey.schema import SCALES, breadth_column, parse_collab_column
 
 # Printed labels, all in this file: the view (``report/view.py``) turns results into the
 # report's structure and asks this module for every word it prints.
@@ -97,7 +99,7 @@ def inference_text(inference: Inference) -> str:
             words += f" ({inference.weights.value.capitalize()} weights)"
     else:
         return inference.short()
-    method = inference.short().partition(",")[2].strip() if inference.method else ""
+    method = METHOD_NAMES[inference.method] if inference.method else ""
     return words + (f", {method}" if method else "")
 
 
@@ -167,18 +169,38 @@ COMPARED_SUFFIXES = {
     "cell_clustered": "cell-clustered (pooled)",
 }
 
-_BREADTH = re.compile(r"\bbreadth_(?P<scale>[a-z]+)\b")
-_DIFFERENCE = re.compile(r"^breadth_(?P<first>[a-z]+) - breadth_(?P<second>[a-z]+) = 0$")
-_RATIO = re.compile(r"^breadth_(?P<first>[a-z]+) / breadth_(?P<second>[a-z]+)$")
-_COEFFICIENT = re.compile(r"b\[(?P<name>[^\]]+)\]")
+
+def scale_of(variable: str | None) -> str | None:
+    """The scale a breadth variable measures (``breadth_international`` -> international)."""
+    for scale in SCALES:
+        if variable == breadth_column(scale):
+            return scale
+    return None
 
 
 def variable_words(name: str) -> str:
     """A variable or term name in words ('breadth_international' -> 'international breadth')."""
-    match = _BREADTH.fullmatch(name)
-    if match and match["scale"] in SCALES:
-        return f"{match['scale']} breadth"
+    scale = scale_of(name)
+    if scale is not None:
+        return f"{scale} breadth"
     return VARIABLE_WORDS.get(name, name.replace("_", " "))
+
+
+def term_words(term: Term) -> str:
+    """A model term in words for inside a sentence, from its record: 'international breadth',
+    'regional \u00d7 international breadth'."""
+    if term.kind == TermKind.INTERACTION:
+        scales = [scale_of(part.variable) for part in term.parts]
+        if all(scales):
+            return " \u00d7 ".join(map(str, scales)) + " breadth"
+        return " \u00d7 ".join(term_words(part) for part in term.parts)
+    if term.kind == TermKind.FACTOR_LEVEL:
+        return f"{variable_words(str(term.variable))} {str(term.level).replace('_', ' ')}"
+    if term.kind == TermKind.INTERCEPT:
+        return "the constant"
+    if term.kind == TermKind.CUT:
+        return f"cut point {term.number}"
+    return variable_words(str(term.variable))
 
 
 def test_label(name: str) -> str:
@@ -239,25 +261,10 @@ def description_label(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
-def hypothesis_words(hypothesis: str, name: str) -> str:
-    """A test's hypothesis (or a description's definition) in words, from the study's text."""
-    text = hypothesis.strip()
-    difference = _DIFFERENCE.match(text)
-    if difference:
-        return f"{difference['first']} = {difference['second']} breadth"
-    ratio = _RATIO.match(text)
-    if ratio:
-        return f"{ratio['first']} breadth / {ratio['second']} breadth"
-    if text.startswith("b_both - b_local_only - b_global_only <= 0"):
-        rest = text[len("b_both - b_local_only - b_global_only <= 0") :].strip()
-        words = "effect of both \u2264 local only + global only (log-odds)"
-        return f"{words}; {rest.strip('()')}" if rest else words
-    if text.startswith("mean of F(l+1,g+1)"):
-        return (
-            "average change in the probability of innovating from one more local and one more "
-            "international kind of partner together, beyond the two separately"
-        )
-    if not text:
+def hypothesis_words(hypothesis: Hypothesis | None, name: str) -> str:
+    """A test's hypothesis (or a described quantity's definition) in words, from its record;
+    a test without one is named by its test name."""
+    if hypothesis is None:
         base, _ = compared_variant(name)
         for scale in SCALES:
             if base == f"international_minus_{scale}":
@@ -265,11 +272,78 @@ def hypothesis_words(hypothesis: str, name: str) -> str:
             if base == f"interaction_{scale}_international":
                 return f"{scale} \u00d7 international breadth = 0"
         return test_label(name)
-    text = _COEFFICIENT.sub(lambda match: variable_words(match["name"]), text)
-    text = re.sub(r"\bx C\(industry\)", "\u00d7 sector", text)
-    text = re.sub(r"\bbreadth x (\w+)", lambda m: f"breadth \u00d7 {variable_words(m[1])}", text)
-    text = text.replace("new_to_market", "new-to-market").replace("<=", "\u2264")
-    return text
+    kind, terms, scales = hypothesis.kind, hypothesis.terms, hypothesis.scales
+    count = hypothesis.count if hypothesis.count is not None else len(terms)
+    if kind == HypothesisKind.ZERO:
+        words = f"{term_words(terms[0])} = 0"
+        if hypothesis.firms is None:
+            return words
+        cells = f" in {hypothesis.cells} cells" if hypothesis.cells is not None else ""
+        return f"{words} ({hypothesis.firms} firms{cells})"
+    if kind in (HypothesisKind.DIFFERENCE, HypothesisKind.RATIO):
+        first, second = (scale_of(term.variable) for term in terms)
+        if kind == HypothesisKind.DIFFERENCE:
+            if first and second:
+                return f"{first} = {second} breadth"
+            return f"{term_words(terms[0])} - {term_words(terms[1])} = 0"
+        if first and second:
+            return f"{first} breadth / {second} breadth"
+        return f"{term_words(terms[0])} / {term_words(terms[1])}"
+    if kind == HypothesisKind.INTERACTIONS_ZERO:
+        moderator = variable_words(str(hypothesis.moderator))
+        return f"all {count} breadth \u00d7 {moderator} interactions = 0"
+    if kind == HypothesisKind.PARTNER_TYPES_ZERO:
+        return f"no partner type at the {scales[0]} scale matters ({count} terms)"
+    if kind == HypothesisKind.EQUAL_ACROSS_OUTCOMES:
+        outcomes = ", ".join(outcome.replace("_", "-") for outcome in hypothesis.outcomes)
+        return f"{term_words(terms[0])} equal for {outcomes}"
+    if kind == HypothesisKind.SUPERMODULARITY:
+        return "effect of both \u2264 local only + global only (log-odds); complements if rejected"
+    if kind == HypothesisKind.INTERACTION_PROBABILITY:
+        return (
+            "average change in the probability of innovating from one more local and one more "
+            "international kind of partner together, beyond the two separately"
+        )
+    if kind == HypothesisKind.MARGINAL_EFFECT:
+        return f"average dy/dx of {term_words(terms[0])}"
+    if kind == HypothesisKind.PLUS_ONE:  # of a breadth term, or a format-2 record without one
+        if not terms or scale_of(terms[0].variable):
+            return "one more kind of partner"
+        return f"{term_words(terms[0])} + 1"
+    if kind == HypothesisKind.PLUS_ONE_DIFFERENCE:
+        return f"change from one more {scales[0]} minus one more {scales[1]} kind of partner"
+    if kind == HypothesisKind.PLUS_ONE_RATIO:
+        return f"change from one more {scales[0]} / one more {scales[1]} kind of partner"
+    return hypothesis.text  # a format-2 hypothesis the conversion did not recognise
+
+
+def programme_note_words(note: ProgrammeNote, programme: str) -> str:
+    """A programme's note as the counterfactuals table prints it ("predicted under the model,
+    not caused" the table says once for every programme; this note adds what it leaves out)."""
+    if note.kind == ProgrammeNoteKind.NOT_CAUSED:
+        return "Firms' own rows only, no effects through partners."
+    if note.kind == ProgrammeNoteKind.ELIGIBILITY:
+        return (
+            f"Firms already at the cap of {note.cap} partner types at the programme's scale "
+            "are not eligible."
+        )
+    if note.kind == ProgrammeNoteKind.SCALE_SUBSTITUTED:
+        return (
+            f"The survey has no {note.wanted_scale} scale: the {programme} programme adds a "
+            f"{note.scale} partner type instead (local means {note.scale} here)."
+        )
+    if note.kind == ProgrammeNoteKind.ALL_ELIGIBLE_TREATED:
+        where = "in total" if note.regions is None else f"in {note.regions} of the regions"
+        return (
+            f"{note.firms_treated:,} firms treated is more than the {note.eligible:,} eligible "
+            f"firms {where}: every eligible firm there is treated."
+        )
+    if note.kind == ProgrammeNoteKind.REPLICATES_DROPPED:
+        return (
+            f"{note.dropped} of {note.replicates} bootstrap replicates dropped (not converged, "
+            "a design column lost, or separated)."
+        )
+    return note.text  # a format-2 note the conversion did not recognise
 
 
 def _path_words(path: str) -> str | None:

@@ -37,11 +37,13 @@ from buzzpipe.results.vocabulary import (
     Decision,
     Family,
     Finding,
+    HypothesisKind,
     InferenceKind,
     InferenceMethod,
     Measure,
     NoteKind,
     Programme,
+    ProgrammeNoteKind,
     SourceKind,
     Targeting,
     TermKind,
@@ -58,6 +60,7 @@ METHOD_NAMES = {
 }
 PROBABILITY = {"check": "probability"}
 NON_NEGATIVE = {"check": "non_negative"}
+OMITTED_WHEN_NONE = {"omit_default": True}
 
 
 @cache
@@ -182,6 +185,33 @@ class Term(_Record):
 
 
 @dataclass
+class Hypothesis(_Record):
+    """A test's null hypothesis, or a described quantity's definition, as a record.
+
+    ``kind`` says what is tested (:class:`~buzzpipe.results.vocabulary.HypothesisKind`);
+    ``terms`` are the model terms it is about, each with its kind from the model specification;
+    ``scales`` the scales it is about (partner types at a scale; one more kind of partner at one
+    scale against another); ``moderator`` the variable breadth is interacted with;
+    ``outcomes`` the outcomes compared; ``count`` the restrictions of a joint hypothesis;
+    ``firms`` and ``cells`` the sample it was tested on where that is a subset of the firms.
+    ``text`` holds a format-2 hypothesis the conversion did not recognise (kind ``text``). The
+    report words the record (``report/wording.py``); no code parses a hypothesis text.
+    """
+
+    OMIT_DEFAULTS: typing.ClassVar[bool] = True
+
+    kind: HypothesisKind
+    terms: list[Term] = field(default_factory=list)
+    scales: list[str] = field(default_factory=list)
+    moderator: str | None = None
+    outcomes: list[str] = field(default_factory=list)
+    count: int | None = None
+    firms: int | None = None
+    cells: int | None = None
+    text: str = ""
+
+
+@dataclass
 class Estimate(_Record):
     """One number with its inference: a coefficient, a combination, or a (joint) test.
 
@@ -197,12 +227,12 @@ class Estimate(_Record):
     statistic: float | None = None
     df: int | None = None
     alternative: Alternative = Alternative.TWO_SIDED
-    hypothesis: str = ""
+    hypothesis: Hypothesis | None = field(default=None, metadata=OMITTED_WHEN_NONE)
     note: str = ""
 
     @classmethod
     def joint_test(
-        cls, test: Any, inference: Inference, hypothesis: str, note: str = ""
+        cls, test: Any, inference: Inference, hypothesis: Hypothesis, note: str = ""
     ) -> Estimate:
         """A (joint) Wald test: anything with ``statistic``, ``df_numerator``, ``p_value`` and
         ``distribution`` (chi2 or F), such as the estimation core's ``WaldTest``."""
@@ -264,6 +294,33 @@ ALL_REGIONS = "all"
 
 
 @dataclass
+class ProgrammeNote(_Record):
+    """A note of a policy programme as a record (``counterfactuals[].notes``).
+
+    ``kind`` says what it records; the numbers it needs are fields: ``scale`` (where the
+    programme adds a partner type), ``wanted_scale`` (the programme's own scale, which the
+    survey lacks), ``cap`` (the most partner types a firm can name at a scale),
+    ``firms_treated`` and ``eligible`` (the fewest eligible firms, in total or in a region),
+    ``regions`` (regions with fewer eligible firms than treated; absent when K is a total),
+    ``dropped`` of ``replicates`` bootstrap replicates. ``text`` holds a format-2 note the
+    conversion did not recognise (kind ``text``). The report words the record.
+    """
+
+    OMIT_DEFAULTS: typing.ClassVar[bool] = True
+
+    kind: ProgrammeNoteKind
+    scale: str | None = None
+    wanted_scale: str | None = None
+    cap: int | None = None
+    firms_treated: int | None = None
+    eligible: int | None = None
+    regions: int | None = None
+    dropped: int | None = None
+    replicates: int | None = None
+    text: str = ""
+
+
+@dataclass
 class CounterfactualResult(_Record):
     """One programme scenario: "predicted under the model", never "caused"."""
 
@@ -276,7 +333,7 @@ class CounterfactualResult(_Record):
     bootstrap_replications: int = 0
     seed: int | None = None
     weighted: bool = False
-    notes: list[str] = field(default_factory=list)
+    notes: list[ProgrammeNote] = field(default_factory=list)
     scale: str = ""  # the scale the programme adds a partner type at
 
     def cell(self, region: str) -> CounterfactualCell:

@@ -158,6 +158,36 @@ class NoteKind(StrEnum):
     UNCLASSIFIED = "unclassified"  # a note of format 2 or earlier, which kept notes as text
 
 
+class HypothesisKind(StrEnum):
+    """What a test's null hypothesis, or a described quantity's definition, says
+    (:class:`~buzzpipe.results.records.Hypothesis` holds the terms, scales and counts)."""
+
+    ZERO = "zero"  # one coefficient is zero: terms[0] = 0
+    DIFFERENCE = "difference"  # two coefficients are equal: terms[0] - terms[1] = 0
+    RATIO = "ratio"  # described: terms[0] / terms[1]
+    INTERACTIONS_ZERO = "interactions_zero"  # every breadth x moderator interaction is zero
+    PARTNER_TYPES_ZERO = "partner_types_zero"  # no partner type at scales[0] matters
+    EQUAL_ACROSS_OUTCOMES = "equal_across_outcomes"  # terms[0] is the same for the outcomes
+    SUPERMODULARITY = "supermodularity"  # b_both - b_local_only - b_global_only <= 0
+    INTERACTION_PROBABILITY = "interaction_probability"  # Ai-Norton: mean cross difference = 0
+    MARGINAL_EFFECT = "marginal_effect"  # the average dy/dx of terms[0]
+    PLUS_ONE = "plus_one"  # the average change from terms[0] + 1 (one more kind of partner)
+    PLUS_ONE_DIFFERENCE = "plus_one_difference"  # one more scales[0] minus one more scales[1]
+    PLUS_ONE_RATIO = "plus_one_ratio"  # one more scales[0] / one more scales[1]
+    TEXT = "text"  # a format-2 hypothesis the conversion did not recognise, as written
+
+
+class ProgrammeNoteKind(StrEnum):
+    """What a note of a policy programme (``counterfactuals[].notes``) records."""
+
+    NOT_CAUSED = "not_caused"  # predicted under the model from firms' own rows, not caused
+    ELIGIBILITY = "eligibility"  # one more kind of partner at scale; firms at the cap excluded
+    SCALE_SUBSTITUTED = "scale_substituted"  # the survey lacks wanted_scale: scale instead
+    ALL_ELIGIBLE_TREATED = "all_eligible_treated"  # more firms treated than are eligible
+    REPLICATES_DROPPED = "replicates_dropped"  # bootstrap replicates that could not be refitted
+    TEXT = "text"  # a format-2 note the conversion did not recognise, as written
+
+
 class SourceKind(StrEnum):
     """Where the analysed survey came from."""
 
@@ -182,4 +212,6 @@ VOCABULARIES: tuple[type[StrEnum], ...] = (
     Allocation,
     NoteKind,
     SourceKind,
+    HypothesisKind,
+    ProgrammeNoteKind,
 )

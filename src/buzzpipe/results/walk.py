@@ -33,13 +33,19 @@ class RecordError(ValueError):
 
 
 def encode(value: Any) -> Any:
-    """Records, enumerations, floats and containers as JSON data (floats through the codec)."""
+    """Records, enumerations, floats and containers as JSON data (floats through the codec).
+
+    A record whose class sets ``OMIT_DEFAULTS``, or a field whose metadata sets
+    ``omit_default``, leaves out entries at their default."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         compact = getattr(value, "OMIT_DEFAULTS", False)
         return {
             f.name: encode(getattr(value, f.name))
             for f in dataclasses.fields(value)
-            if not (compact and _is_default(f, getattr(value, f.name)))
+            if not (
+                (compact or f.metadata.get("omit_default"))
+                and _is_default(f, getattr(value, f.name))
+            )
         }
     if isinstance(value, Enum):
         return value.value

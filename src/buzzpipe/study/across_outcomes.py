@@ -15,8 +15,9 @@ import pandas as pd
 
 from buzzpipe.errors import BuzzpipeError
 from buzzpipe.estimate.suest import suest
-from buzzpipe.results import Estimate, Inference, StudyResults
-from buzzpipe.results.vocabulary import InferenceMethod, NoteKind
+from buzzpipe.results import Estimate, Hypothesis, Inference, StudyResults
+from buzzpipe.results.vocabulary import HypothesisKind, InferenceMethod, NoteKind
+from buzzpipe.study.models import coefficient_terms
 
 SECTION = "across_outcomes"
 
@@ -54,7 +55,11 @@ def compare_across_outcomes(
             Estimate.joint_test(
                 test,
                 inference.derived(InferenceMethod.SUEST),
-                f"b[{term}] equal for {', '.join(labels)}",
+                Hypothesis(
+                    HypothesisKind.EQUAL_ACROSS_OUTCOMES,
+                    terms=coefficient_terms(fits[labels[0]], [term]),
+                    outcomes=list(labels),
+                ),
                 note=str(stacked.overlap),
             ),
         )

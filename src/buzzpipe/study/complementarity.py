@@ -32,9 +32,16 @@ import pandas as pd
 from scipy import stats
 
 from buzzpipe.estimate.hypothesis_tests import reference_df
-from buzzpipe.results import Estimate, Inference, Interval, StudyResults
-from buzzpipe.results.vocabulary import Alternative, NoteKind
-from buzzpipe.study.models import fit_model, local_scale, require_terms, term_estimates
+from buzzpipe.results import Estimate, Hypothesis, Inference, Interval, StudyResults
+from buzzpipe.results.vocabulary import Alternative, HypothesisKind, NoteKind
+from buzzpipe.study.models import (
+    coefficient_hypothesis,
+    coefficient_terms,
+    fit_model,
+    local_scale,
+    require_terms,
+    term_estimates,
+)
 from buzzpipe.study.pipelines_vs_buzz import combination_estimate
 from buzzpipe.study.probability_changes import (
     BINARY_FAMILIES,
@@ -75,7 +82,9 @@ def supermodularity_estimate(fitted: Any, inference: Inference) -> Estimate:
         interval=one_sided_bound(two_sided.estimate, two_sided.std_error, reference),
         statistic=two_sided.statistic,
         alternative=Alternative.GREATER,
-        hypothesis="b_both - b_local_only - b_global_only <= 0 (complements if rejected)",
+        hypothesis=Hypothesis(
+            HypothesisKind.SUPERMODULARITY, terms=coefficient_terms(fitted, [both, local, global_])
+        ),
         note=(
             "one-sided test at 5% on the log-odds scale (complements in the odds); the interval "
             "is the one-sided 95% lower bound; " + SELECTION_CAVEAT
@@ -126,11 +135,9 @@ def assess_complementarity(
     )
     interaction_fit = fit_model(interaction_formula, sample, family, vcov)
     interaction = f"{local_term}:{global_term}"
-    results.add_test(
-        outcome,
-        f"interaction_{local}_international",
-        term_estimates(interaction_fit, inference, [interaction])[interaction],
-    )
+    estimate = term_estimates(interaction_fit, inference, [interaction])[interaction]
+    estimate.hypothesis = coefficient_hypothesis(interaction_fit, interaction)
+    results.add_test(outcome, f"interaction_{local}_international", estimate)
     if family in BINARY_FAMILIES:
         both = average_change(
             interaction_fit,
@@ -145,9 +152,8 @@ def assess_complementarity(
             interaction_fit,
             double,
             inference,
-            "mean of F(l+1,g+1) - F(l+1,g) - F(l,g+1) + F(l,g)",
+            Hypothesis(HypothesisKind.INTERACTION_PROBABILITY, scales=[local, "international"]),
         )
-        estimate.hypothesis = "mean of F(l+1,g+1) - F(l+1,g) - F(l,g+1) + F(l,g) = 0"
         estimate.note = (
             "Ai-Norton interaction on the probability scale, two-sided test at 5%; "
             + SELECTION_CAVEAT

@@ -40,8 +40,8 @@ import pandas as pd
 from buzzpipe import defaults
 from buzzpipe.errors import InputError
 from buzzpipe.estimate.batched_newton import fitted_probability, newton_batch
-from buzzpipe.results import CounterfactualCell, CounterfactualResult, Interval
-from buzzpipe.results.vocabulary import Allocation, Family, Programme
+from buzzpipe.results import CounterfactualCell, CounterfactualResult, Interval, ProgrammeNote
+from buzzpipe.results.vocabulary import Allocation, Family, Programme, ProgrammeNoteKind
 from buzzpipe.results.vocabulary import Targeting as Whom
 from buzzpipe.study.models import local_scale
 from buzzpipe.survey import measures
@@ -317,27 +317,35 @@ def counterfactual(
         rate_draws.append([cell[3] for cell in cells])
         extra_draws.append([cell[4] for cell in cells])
     notes = [
-        "Predicted under the model, not caused: firms' own rows only, no effects through partners.",
-        f"One more kind of {scale} partner; firms already at the cap of {cap} partner types at "
-        "that scale are not eligible.",
+        ProgrammeNote(ProgrammeNoteKind.NOT_CAUSED),
+        ProgrammeNote(ProgrammeNoteKind.ELIGIBILITY, scale=scale, cap=cap),
     ]
     if scale != PROGRAMME_SCALES[programme]:
         notes.append(
-            f"The survey has no {PROGRAMME_SCALES[programme]} scale: the {programme} programme "
-            f"adds a {scale} partner type instead (local means {scale} here)."
+            ProgrammeNote(
+                ProgrammeNoteKind.SCALE_SUBSTITUTED,
+                scale=scale,
+                wanted_scale=PROGRAMME_SCALES[programme],
+            )
         )
     eligible = np.bincount(plan.groups[plan.eligible], minlength=plan.groups.max() + 1)
     if (short := int((eligible < firms_treated).sum())) > 0:
-        where = "in total" if allocation == Allocation.TOTAL else f"in {short} of the regions"
         notes.append(
-            f"{firms_treated:,} firms treated is more than the {int(eligible.min()):,} eligible "
-            f"firms {where}: every eligible firm there is treated."
+            ProgrammeNote(
+                ProgrammeNoteKind.ALL_ELIGIBLE_TREATED,
+                firms_treated=int(firms_treated),
+                eligible=int(eligible.min()),
+                regions=None if allocation == Allocation.TOTAL else short,
+            )
         )
     dropped = bootstrap_replications - len(rate_draws)
     if dropped:
         notes.append(
-            f"{dropped} of {bootstrap_replications} bootstrap replicates dropped "
-            "(not converged, a design column lost, or separated)."
+            ProgrammeNote(
+                ProgrammeNoteKind.REPLICATES_DROPPED,
+                dropped=dropped,
+                replicates=bootstrap_replications,
+            )
         )
     tail = (1.0 - level) / 2.0
     rates, extras = np.array(rate_draws), np.array(extra_draws)

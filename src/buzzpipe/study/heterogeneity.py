@@ -25,9 +25,14 @@ import pandas as pd
 
 from buzzpipe.errors import BuzzpipeError
 from buzzpipe.estimate.hypothesis_tests import wald_test
-from buzzpipe.results import Estimate, Inference, StudyResults
-from buzzpipe.results.vocabulary import NoteKind
-from buzzpipe.study.models import ModelSpecification, fit_model, model_result
+from buzzpipe.results import Estimate, Hypothesis, Inference, StudyResults
+from buzzpipe.results.vocabulary import HypothesisKind, NoteKind
+from buzzpipe.study.models import (
+    ModelSpecification,
+    coefficient_terms,
+    fit_model,
+    model_result,
+)
 from buzzpipe.survey.schema import WEIGHT
 
 REGION_SIZE = "region_size"
@@ -57,9 +62,13 @@ def joint_interaction_test(fitted: Any, inference: Inference, moderator: str) ->
     if not terms:
         return None
     test = wald_test(fitted, [f"{term} = 0" for term in terms])
-    return Estimate.joint_test(
-        test, inference, f"all {len(terms)} breadth x {moderator} interactions = 0"
+    hypothesis = Hypothesis(
+        HypothesisKind.INTERACTIONS_ZERO,
+        terms=coefficient_terms(fitted, terms),
+        moderator=moderator,
+        count=len(terms),
     )
+    return Estimate.joint_test(test, inference, hypothesis)
 
 
 def assess_heterogeneity(

@@ -29,9 +29,10 @@ import pandas as pd
 
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate.hypothesis_tests import critical_value, reference_df
-from buzzpipe.results import Estimate, Inference, Interval, ModelResult, Term
+from buzzpipe.results import Estimate, Hypothesis, Inference, Interval, ModelResult, Term
 from buzzpipe.results.vocabulary import (
     Family,
+    HypothesisKind,
     InferenceKind,
     InferenceMethod,
     ModelName,
@@ -276,6 +277,18 @@ def term_kinds(fitted: Any) -> dict[str, Term]:
     return {str(name): kinds[str(name)] for name in fitted.params.index}
 
 
+def coefficient_hypothesis(fitted: Any, term: str, **facts: Any) -> Hypothesis:
+    """The hypothesis that one coefficient of a fit is zero, its term read from the fit's
+    specification (``facts``: firms, cells)."""
+    return Hypothesis(HypothesisKind.ZERO, terms=coefficient_terms(fitted, [term]), **facts)
+
+
+def coefficient_terms(fitted: Any, names: Sequence[str]) -> list[Term]:
+    """What the named coefficients of a fit are, from its model specification."""
+    kinds = term_kinds(fitted)
+    return [kinds[name] for name in names]
+
+
 def _factor_parts(spec: Any, factor: Any, reduced: bool) -> list[Term]:
     """The columns one factor contributes: one continuous column, or one dummy per level
     (treatment coding, reduced rank or full: each coded column stands for the level whose row
@@ -373,7 +386,9 @@ def marginal_effects(
     ordered novelty model gives one row per outcome category."""
     from buzzpipe.estimate.margins import margins
 
-    effects = {}
+    effects: dict[str, Estimate] = {}
+    if not terms:  # no breadth term left: margins would give the average prediction instead
+        return effects
     for kind in ("ame", "plus_one"):
         table = margins(fitted, sample, list(terms), kind=kind).table
         for label, row in table.iterrows():
@@ -384,9 +399,16 @@ def marginal_effects(
                 inference=inference.derived(InferenceMethod.DELTA_METHOD),
                 interval=Interval.bounded(row["ci_lower"], row["ci_upper"]),
                 statistic=float(row["z"] if "z" in row.index else row["t"]),
-                hypothesis=f"{row['contrast']} of {row['term']}",
+                hypothesis=Hypothesis(
+                    CONTRASTS[str(row["contrast"])],
+                    terms=[Term(TermKind.CONTINUOUS, variable=str(row["term"]))],
+                ),
             )
     return effects
+
+
+# the margins table's contrasts: the average dy/dx, and the change from x to x + 1
+CONTRASTS = {"dy/dx": HypothesisKind.MARGINAL_EFFECT, "+1": HypothesisKind.PLUS_ONE}
 
 
 def design_of(fitted: Any, data: pd.DataFrame) -> np.ndarray:

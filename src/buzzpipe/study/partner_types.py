@@ -11,8 +11,9 @@ from typing import Any
 
 from buzzpipe.errors import BuzzpipeError
 from buzzpipe.estimate.hypothesis_tests import wald_test
-from buzzpipe.results import Estimate, Inference, StudyResults
-from buzzpipe.results.vocabulary import NoteKind
+from buzzpipe.results import Estimate, Hypothesis, Inference, StudyResults
+from buzzpipe.results.vocabulary import HypothesisKind, NoteKind
+from buzzpipe.study.models import coefficient_terms
 from buzzpipe.survey.schema import parse_collab_column
 
 
@@ -43,6 +44,11 @@ def partner_type_tests(
             Estimate.joint_test(
                 test,
                 inference,
-                f"no partner type at the {scale} scale matters ({len(terms)} terms)",
+                Hypothesis(
+                    HypothesisKind.PARTNER_TYPES_ZERO,
+                    terms=coefficient_terms(fitted, terms),
+                    scales=[scale],
+                    count=len(terms),
+                ),
             ),
         )

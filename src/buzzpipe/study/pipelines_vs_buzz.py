@@ -26,8 +26,9 @@ import pandas as pd
 from buzzpipe.errors import BuzzpipeError
 from buzzpipe.estimate.fieller import fieller_ratio
 from buzzpipe.estimate.hypothesis_tests import lincom
-from buzzpipe.results import Estimate, Inference, Interval, StudyResults
-from buzzpipe.results.vocabulary import InferenceMethod, NoteKind
+from buzzpipe.results import Estimate, Hypothesis, Inference, Interval, StudyResults
+from buzzpipe.results.vocabulary import HypothesisKind, InferenceMethod, NoteKind
+from buzzpipe.study.models import coefficient_terms
 from buzzpipe.study.probability_changes import (
     BINARY_FAMILIES,
     ProbabilityChange,
@@ -43,8 +44,11 @@ GLOBAL_SCALE = "international"
 LOCAL_SCALES = ("regional", "national")
 
 
-def combination_estimate(fitted: Any, expression: str, inference: Inference) -> Estimate:
-    """Stata's ``lincom`` of an expression, as an Estimate with a two-sided p-value."""
+def combination_estimate(
+    fitted: Any, expression: str, inference: Inference, hypothesis: Hypothesis | None = None
+) -> Estimate:
+    """Stata's ``lincom`` of an expression, as an Estimate with a two-sided p-value;
+    ``hypothesis`` is the record of what the expression says."""
     combination = lincom(fitted, expression)
     table = combination.table.iloc[0]
     statistic = table["z"] if "z" in table.index else table["t"]
@@ -55,7 +59,7 @@ def combination_estimate(fitted: Any, expression: str, inference: Inference) -> 
         inference=inference,
         interval=Interval.bounded(*combination.ci),
         statistic=float(statistic),
-        hypothesis=f"{expression} = 0",
+        hypothesis=hypothesis,
     )
 
 
@@ -78,7 +82,7 @@ def compare_pipelines_and_buzz(
         results.add_description(
             outcome,
             f"probability_change_{GLOBAL_SCALE}",
-            change_estimate(fitted, global_change, inference, "one more kind of partner"),
+            change_estimate(fitted, global_change, inference, _plus_one(fitted, GLOBAL_SCALE)),
         )
     for scale in LOCAL_SCALES:
         local_term = breadth_column(scale)
@@ -87,7 +91,15 @@ def compare_pipelines_and_buzz(
         results.add_test(
             outcome,
             f"{GLOBAL_SCALE}_minus_{scale}",
-            combination_estimate(fitted, f"{global_term} - {local_term}", inference),
+            combination_estimate(
+                fitted,
+                f"{global_term} - {local_term}",
+                inference,
+                Hypothesis(
+                    HypothesisKind.DIFFERENCE,
+                    terms=coefficient_terms(fitted, [global_term, local_term]),
+                ),
+            ),
         )
         try:
             ratio = fieller_ratio(fitted, global_term, local_term)
@@ -111,7 +123,10 @@ def compare_pipelines_and_buzz(
                     interval=fieller_interval(
                         ratio.kind, ratio.lower, ratio.upper, ratio.level / 100.0
                     ),
-                    hypothesis=f"{global_term} / {local_term}",
+                    hypothesis=Hypothesis(
+                        HypothesisKind.RATIO,
+                        terms=coefficient_terms(fitted, [global_term, local_term]),
+                    ),
                     note=f"Fieller set: {ratio.kind.replace('_', ' ')}; described, not a verdict",
                 ),
             )
@@ -120,7 +135,7 @@ def compare_pipelines_and_buzz(
             results.add_description(
                 outcome,
                 f"probability_change_{scale}",
-                change_estimate(fitted, local_change, inference, "one more kind of partner"),
+                change_estimate(fitted, local_change, inference, _plus_one(fitted, scale)),
             )
             difference = ProbabilityChange(
                 global_change.value - local_change.value,
@@ -133,7 +148,7 @@ def compare_pipelines_and_buzz(
                     fitted,
                     difference,
                     inference,
-                    f"change from one more {GLOBAL_SCALE} minus one more {scale} kind of partner",
+                    Hypothesis(HypothesisKind.PLUS_ONE_DIFFERENCE, scales=[GLOBAL_SCALE, scale]),
                 ),
             )
             results.add_description(
@@ -144,6 +159,12 @@ def compare_pipelines_and_buzz(
                     global_change,
                     local_change,
                     inference,
-                    f"change from one more {GLOBAL_SCALE} / one more {scale} kind of partner",
+                    Hypothesis(HypothesisKind.PLUS_ONE_RATIO, scales=[GLOBAL_SCALE, scale]),
                 ),
             )
+
+
+def _plus_one(fitted: Any, scale: str) -> Hypothesis:
+    """The change from one more kind of partner at a scale (its breadth term + 1)."""
+    terms = coefficient_terms(fitted, [breadth_column(scale)])
+    return Hypothesis(HypothesisKind.PLUS_ONE, terms=terms, scales=[scale])

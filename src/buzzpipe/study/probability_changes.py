@@ -21,7 +21,7 @@ from scipy import stats
 from buzzpipe.errors import InputError
 from buzzpipe.estimate.fieller import fieller_set
 from buzzpipe.estimate.hypothesis_tests import critical_value, reference_df
-from buzzpipe.results import Estimate, Inference, Interval
+from buzzpipe.results import Estimate, Hypothesis, Inference, Interval
 from buzzpipe.results.vocabulary import Family, InferenceMethod
 from buzzpipe.survey.schema import breadth_column
 
@@ -108,7 +108,10 @@ def compose(*changes: Callable[[pd.DataFrame], pd.DataFrame]) -> Callable:
 
 
 def change_estimate(
-    fitted: Any, change: ProbabilityChange, inference: Inference, hypothesis: str = ""
+    fitted: Any,
+    change: ProbabilityChange,
+    inference: Inference,
+    hypothesis: Hypothesis | None = None,
 ) -> Estimate:
     """A probability change as an Estimate with a delta-method error and the fit's reference."""
     vcov = coefficient_covariance(fitted)
@@ -133,7 +136,7 @@ def ratio_estimate(
     numerator: ProbabilityChange,
     denominator: ProbabilityChange,
     inference: Inference,
-    hypothesis: str = "",
+    hypothesis: Hypothesis | None = None,
     level: float = 0.95,
 ) -> Estimate:
     """The ratio of two probability changes with Fieller's set (possibly unbounded)."""

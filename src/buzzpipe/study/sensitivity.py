@@ -23,9 +23,29 @@ import pandas as pd
 from buzzpipe import defaults
 from buzzpipe.errors import BuzzpipeError, InputError
 from buzzpipe.estimate.wild_bootstrap import WildScoreBootstrap
-from buzzpipe.results import Estimate, Inference, Interval, ModelResult, StudyResults
-from buzzpipe.results.vocabulary import Family, InferenceKind, NoteKind, WildWeights
-from buzzpipe.study.models import fit_model, inference_of, term_estimates
+from buzzpipe.results import (
+    Estimate,
+    Hypothesis,
+    Inference,
+    Interval,
+    ModelResult,
+    StudyResults,
+    Term,
+)
+from buzzpipe.results.vocabulary import (
+    Family,
+    HypothesisKind,
+    InferenceKind,
+    NoteKind,
+    TermKind,
+    WildWeights,
+)
+from buzzpipe.study.models import (
+    coefficient_hypothesis,
+    fit_model,
+    inference_of,
+    term_estimates,
+)
 from buzzpipe.survey.schema import WEIGHT, breadth_column
 
 CLUSTER_VCOV = {InferenceKind.CLUSTER.value: "region"}
@@ -95,7 +115,7 @@ def wild_bootstrap_terms(
             inference=inference,
             interval=interval,
             statistic=test.statistic,
-            hypothesis=f"b[{term}] = 0",
+            hypothesis=coefficient_hypothesis(fitted, term),
             note=" ".join(test.notes()),
         )
     return estimates
@@ -163,7 +183,11 @@ def difference_sensitivity(
     with region-clustered errors and (binary models) the wild score bootstrap by region."""
     outcome = formula.partition("~")[0].strip()
     reformulated, data = reparametrised_difference(formula, sample, global_term, local_term)
-    hypothesis = f"{global_term} - {local_term} = 0"
+    # the difference of the original model's two breadth terms (continuous variables)
+    hypothesis = Hypothesis(
+        HypothesisKind.DIFFERENCE,
+        terms=[Term(TermKind.CONTINUOUS, variable=name) for name in (global_term, local_term)],
+    )
     columns: dict[InferenceKind, Estimate] = {}
     clustered_fit = fit_model(reformulated, data, family, CLUSTER_VCOV)
     clustered = term_estimates(clustered_fit, inference_of(CLUSTER_VCOV), [global_term])[

@@ -98,9 +98,22 @@ import pandas as pd
 from scipy import stats
 
 from buzzpipe.errors import BuzzpipeError, EstimationError
-from buzzpipe.results import Estimate, Inference, Interval, StudyResults
-from buzzpipe.results.vocabulary import Family, InferenceKind, InferenceMethod, NoteKind
-from buzzpipe.study.models import fit_model, inference_of, local_scale, term_estimates
+from buzzpipe.results import Estimate, Hypothesis, Inference, Interval, StudyResults, Term
+from buzzpipe.results.vocabulary import (
+    Family,
+    HypothesisKind,
+    InferenceKind,
+    InferenceMethod,
+    NoteKind,
+    TermKind,
+)
+from buzzpipe.study.models import (
+    coefficient_hypothesis,
+    fit_model,
+    inference_of,
+    local_scale,
+    term_estimates,
+)
 from buzzpipe.study.sensitivity import wild_bootstrap_terms
 from buzzpipe.survey.schema import WEIGHT, breadth_column
 
@@ -223,7 +236,7 @@ def assess_spillover(
             )
             continue
         estimate: Estimate = term_estimates(fitted, inference, [exposure])[exposure]
-        estimate.hypothesis = f"b[{exposure}] = 0 ({len(subset)} firms)"
+        estimate.hypothesis = coefficient_hypothesis(fitted, exposure, firms=len(subset))
         if name == NAIVE:
             estimate.note = " ".join(
                 [
@@ -291,7 +304,7 @@ def _wild_bootstrap_by_cell(
             reason=str(error),
         )
         return
-    wild.hypothesis = f"b[{exposure}] = 0 ({len(subset)} firms)"
+    wild.hypothesis = coefficient_hypothesis(fitted, exposure, firms=len(subset))
     results.add_test(outcome, "spillover_exposure_wild_bootstrap", wild)
 
 
@@ -468,7 +481,12 @@ def _between_cells(
                 test.estimate + critical * test.std_error,
             ),
             statistic=test.estimate / test.std_error if test.std_error > 0 else math.nan,
-            hypothesis=f"b[{exposure}] = 0 ({len(data)} firms in {test.cells} cells)",
+            hypothesis=Hypothesis(  # the cells' regressor: a continuous cell-level variable
+                HypothesisKind.ZERO,
+                terms=[Term(TermKind.CONTINUOUS, variable=exposure)],
+                firms=len(data),
+                cells=int(test.cells),
+            ),
             note=" ".join([*note, *fitted.notes]),
         ),
     )

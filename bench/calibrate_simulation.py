@@ -84,18 +84,23 @@ def main() -> None:
     parser.add_argument("--max-evaluations", type=int, default=80)
     parser.add_argument("--out", default="calibration.md")
     parser.add_argument("--scenario", default=None, help="write the calibrated scenario here")
+    parser.add_argument(
+        "--warm-start", action="store_true",
+        help="start from the shipped norway scenario's calibrated values instead of START",
+    )  # fmt: skip
     args = parser.parse_args()
     base = builtin_scenario("norway").parameters
+    start_values = {name: getattr(base, name) for name in CALIBRATED} if args.warm_start else START
     seeds = replicate_seeds(2011, args.calibration_replicates)
     lines = []
     with threadpool_limits(1):
         start = time.process_time()
         simulated_moments(base, SURVEY_CITIES, 240, seeds[:1])  # compile outside the clock
         one = time.process_time()
-        simulated_moments(base.replace(**START), SURVEY_CITIES, 240, seeds)
+        simulated_moments(base.replace(**start_values), SURVEY_CITIES, 240, seeds)
         cost_one = time.process_time() - one
         values, fun, trace = calibrate(
-            base, SURVEY_CITIES, 240, seeds, START, max_evaluations=args.max_evaluations,
+            base, SURVEY_CITIES, 240, seeds, start_values, max_evaluations=args.max_evaluations,
             progress=lambda message: print(message, flush=True),
         )  # fmt: skip
         cost_all = time.process_time() - start

@@ -51,7 +51,7 @@ def test_the_arms_share_the_burn_in_state_shocks_and_the_draws_of_common_ties(bu
         assert np.array_equal(other.explorer, control.explorer)
         for prefix, ends in (("local", ("local_a", "local_b")), ("pipe", ("pipe_firm",
                              "pipe_foreign")), ("world", ("world_a", "world_b"))):  # fmt: skip
-            # a tie is its key and its ends (keys alone collide across tie kinds: see the report)
+            # a tie is its key and its ends (keys are distinct across kinds since tie_key)
             def ties(d, prefix=prefix, ends=ends):
                 columns = [getattr(d, f"{prefix}_key"), *(getattr(d, e) for e in ends)]
                 return {

@@ -193,3 +193,29 @@ def test_new_to_market_needs_the_national_best_product_at_the_same_step():
     wide, _ = outcomes[1.0]
     np.testing.assert_array_equal(wide.new_to_market, wide.product)
     assert 0 < strict.new_to_market.sum() < wide.new_to_market.sum()
+
+
+def test_distinct_ties_get_distinct_keys_in_the_calibrated_world():
+    """Every (kind, owner, rank) of the norway world (standing ties of each kind, buzz contacts,
+    a policy arm's new ties) has its own key, so no two ties share their per-step numbers."""
+    from buzzpipe.simulate.policy import choose_treated, treated_network
+    from buzzpipe.simulate.scenario import builtin_scenario
+
+    scenario = builtin_scenario("norway")
+    model = Simulation(scenario.parameters, scenario.cities, 2011)
+    network = model.network
+    treated = choose_treated(network, 100, "random", model.key)
+    new_ties = [
+        getattr(treated_network(network, treated, arm, model.key), kind).key[-len(treated) :]
+        for arm, kind in (("international", "pipelines"), ("local", "regional"))
+    ]
+    kinds = [network.regional, network.national, network.pipelines, network.world]
+    keys = np.concatenate([e.key for e in kinds] + [model._buzz_key, *new_ties])
+    assert len(keys) > 5_000
+    assert len(np.unique(keys)) == len(keys)
+    # the kinds' keys stay apart even where owner and rank coincide across kinds
+    owner, rank = np.arange(5_000), np.zeros(5_000, dtype=np.int64)
+    pooled = np.concatenate(
+        [streams.tie_key(kind, owner, rank) for kind in range(streams.TIE_REGIONAL, 34)]
+    )
+    assert len(np.unique(pooled)) == len(pooled)

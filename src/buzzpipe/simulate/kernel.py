@@ -326,7 +326,7 @@ class Simulation:
         contact = np.tile(np.arange(parameters.buzz_contacts), self.n_firms)
         alone = cities.sizes[self.city_of_firm[buzz_firm]] <= 1
         self._buzz_firm = buzz_firm[~alone]
-        self._buzz_key = streams.combine(streams.TIE_BUZZ, self._buzz_firm, contact[~alone])
+        self._buzz_key = streams.tie_key(streams.TIE_BUZZ, self._buzz_firm, contact[~alone])
         self._buzz_block = (
             self.city_start[self.city_of_firm[self._buzz_firm]],
             cities.sizes[self.city_of_firm[self._buzz_firm]],

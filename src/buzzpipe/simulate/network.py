@@ -81,7 +81,7 @@ class Edges:
     def __post_init__(self) -> None:
         if self.key is None:
             index = np.arange(len(self.source), dtype=np.uint64)
-            object.__setattr__(self, "key", streams.combine(0, self.source, index))
+            object.__setattr__(self, "key", streams.tie_key(0, self.source, index))
 
     @classmethod
     def empty(cls) -> Edges:
@@ -217,12 +217,12 @@ def build_network(parameters: ModelParameters, cities: Cities, key: np.uint64) -
     source_type = _partner_types(u(streams.PIPELINE_TYPE, owner, rank), weights)
     pipelines = Edges(
         owner, foreign, source_type, np.full_like(source_type, -1),
-        streams.combine(streams.TIE_PIPELINE, owner, rank),
+        streams.tie_key(streams.TIE_PIPELINE, owner, rank),
     )  # fmt: skip
 
     def typed(kind: int, type_purpose: int, owner, rank, target) -> Edges:
         source_type = _partner_types(u(type_purpose, owner, rank), weights)
-        tie_key = streams.combine(kind, owner, rank)
+        tie_key = streams.tie_key(kind, owner, rank)
         return Edges(owner, target, source_type, MIRROR_TYPE[source_type], tie_key)
 
     # regional partner ties: only in cities of two firms or more
@@ -256,7 +256,7 @@ def build_network(parameters: ModelParameters, cities: Cities, key: np.uint64) -
     untyped = np.full_like(owner_j, -1)
     world = Edges(
         n_firms + owner_j, n_firms + partner_j, untyped, untyped,
-        streams.combine(streams.TIE_WORLD, streams.WORLD_AGENT + owner_j, rank),
+        streams.tie_key(streams.TIE_WORLD, streams.WORLD_AGENT + owner_j, rank),
     )  # fmt: skip
     return Network(cities, n_world, regional, national, pipelines, world, traits)
 

@@ -107,7 +107,7 @@ def treated_network(network: Network, treated: np.ndarray, arm: str, key: np.uin
         foreign = n_firms + np.floor(
             streams.uniform(key, PARTNER_PURPOSE, 1, treated) * network.world_size
         ).astype(np.int64)
-        tie_key = streams.combine(streams.TIE_PIPELINE, treated, rank)
+        tie_key = streams.tie_key(streams.TIE_PIPELINE, treated, rank)
         pipelines = _append(network.pipelines, treated, foreign, types,
                             np.full_like(types, -1), tie_key)  # fmt: skip
         return dataclasses.replace(network, pipelines=pipelines)
@@ -120,7 +120,7 @@ def treated_network(network: Network, treated: np.ndarray, arm: str, key: np.uin
             raise ValueError("a firm alone in its city cannot get a regional partner")
         step = np.floor(streams.uniform(key, PARTNER_PURPOSE, 2, treated) * (size - 1)) + 1
         partner = start + (treated - start + step.astype(np.int64)) % size
-        tie_key = streams.combine(streams.TIE_REGIONAL, treated, rank)
+        tie_key = streams.tie_key(streams.TIE_REGIONAL, treated, rank)
         regional = _append(network.regional, treated, partner, types, MIRROR_TYPE[types], tie_key)
         return dataclasses.replace(network, regional=regional)
     raise ValueError(f"arm must be one of {ARMS}, got {arm!r}")

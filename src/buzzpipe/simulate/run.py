@@ -95,8 +95,8 @@ def simulate(
     (8, 6)
     >>> print(run.windows.groupby("city", observed=True)["product_rate"].mean().round(3))
     city
-    Oslo            0.242
-    Kristiansand    0.262
+    Oslo            0.265
+    Kristiansand    0.238
     Name: product_rate, dtype: float64
     """
     if not isinstance(parameters, ModelParameters):

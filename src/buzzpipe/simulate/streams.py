@@ -58,6 +58,17 @@ def combine(key: np.ndarray | int, *parts: np.ndarray | int) -> np.ndarray:
     return h
 
 
+def tie_key(kind: int, owner: np.ndarray | int, rank: np.ndarray | int) -> np.ndarray:
+    """A tie's key: its kind mixed first, then the agent that named it and its rank.
+
+    Mixing the kind before the owner matters: ``kind ^ (owner + golden)`` is equal for two kinds
+    that differ in one bit and two owners that differ by that bit, so keys of different kinds
+    would collide; ``mix(kind)`` is a full 64-bit word, and the owners' and ranks' small values
+    cannot cancel it.
+    """
+    return combine(mix(np.uint64(kind)), owner, rank)
+
+
 def unit(hashes: np.ndarray) -> np.ndarray:
     """Uniforms on [0, 1) from hashes: their top 53 bits."""
     return (np.asarray(hashes, dtype=np.uint64) >> _TOP53).astype(np.float64) * _UNIT

@@ -16,7 +16,9 @@ from both, and the test would pass. Here the ids are derived from the study's re
 - the figures: odds ratios and marginal effects of breadth by scale when a model has breadth
   terms (for the second, with their +1-partner probability changes or marginal effects), the
   regimes when the descriptives have a regime section, the counterfactuals when there are
-  programmes.
+  programmes;
+- with a simulation record: its calibration table, and its policy and rules tables and lock-in
+  figure when it holds them.
 """
 
 from __future__ import annotations
@@ -120,6 +122,17 @@ def expected_report_contents(data: Any) -> ReportContents:
         figures.append("figure-regimes")
     if results.counterfactuals:
         figures.append("figure-counterfactuals")
+    # the simulation beside the study (replicate --simulate): its fit always, the policy and
+    # rules tables and the lock-in figure when the record holds them
+    simulation = results.simulation
+    if simulation is not None:
+        tables.append("table-simulation-calibration")
+        if simulation.policy:
+            tables.append("table-simulation-policy")
+        if simulation.rules:
+            tables.append("table-simulation-rules")
+        if simulation.lock_in:
+            figures.append("figure-simulation-lock-in")
     return ReportContents(tables, figures, model_tables, len(fitted), len(results.verdicts))
 
 

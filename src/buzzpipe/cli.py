@@ -95,16 +95,41 @@ def add_simulate(subparsers) -> None:
     parser.add_argument("--replicates", type=int, help="override the number of replicates")
     parser.add_argument("--steps", type=int, help="override the number of steps")
     parser.add_argument("--no-plots", action="store_true", help="write tables only")
+    policy = parser.add_argument_group(
+        "policy experiment",
+        "the study's programmes as interventions in the scenario's world: K firms get one "
+        "more kind of international (or regional) partner after a burn-in, every arm branched "
+        "from the same state; writes policy.csv and effects.csv (paired by replicate)",
+    )
+    policy.add_argument(
+        "--policy",
+        metavar="TARGETING",
+        help="run the policy experiment with this targeting: random, smallest, no_pipeline",
+    )
+    policy.add_argument("--treated", type=int, default=100, help="K (default %(default)s)")
+    policy.add_argument(
+        "--burn-in", type=int, default=5, help="survey windows before (default %(default)s)"
+    )
+    policy.add_argument(
+        "--follow", type=int, default=2, help="survey windows after (default %(default)s)"
+    )
     parser.set_defaults(func=run_simulate)
 
 
 def run_simulate(args: argparse.Namespace) -> int:
     from buzzpipe.simulate.scenario import builtin_scenario, read_scenario
-    from buzzpipe.simulate.scenario_outputs import run_scenario
+    from buzzpipe.simulate.scenario_outputs import run_policy_scenario, run_scenario
 
     scenario = builtin_scenario(args.builtin) if args.builtin else read_scenario(args.scenario)
     scenario = scenario.with_overrides(seed=args.seed, replicates=args.replicates, steps=args.steps)
     summary: list[str] = []
+    if args.policy is not None:
+        written = run_policy_scenario(
+            scenario, args.out, targeting=args.policy, treated=args.treated,
+            burn_in=args.burn_in, follow=args.follow, summary=summary.append,
+        )  # fmt: skip
+        print("\n".join([*map(str, written), *summary]))
+        return 0
     written = run_scenario(
         scenario,
         args.out,
@@ -420,13 +445,31 @@ def add_replicate(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--firms", type=int, help="number of firms (default: the preset's)")
     parser.add_argument("--out", default="buzzpipe-report", help="output folder")
+    parser.add_argument(
+        "--simulate",
+        nargs="?",
+        const="norway",
+        metavar="SCENARIO",
+        help="add the calibrated simulation beside the study: a built-in scenario or a TOML "
+        "file (default when given alone: norway); calibration fit, the programmes as "
+        "interventions beside the regression counterfactuals, lock-in, symmetric rules",
+    )
+    parser.add_argument(
+        "--simulate-replicates",
+        type=int,
+        default=30,
+        help="replicates of the simulation section (default %(default)s)",
+    )
     _add_study_options(parser)
     parser.set_defaults(func=run_replicate)
 
 
 def run_replicate(args: argparse.Namespace) -> int:
-    from buzzpipe.end_to_end import replicate
+    from buzzpipe.end_to_end import SimulationOptions, replicate
 
+    simulation = (
+        SimulationOptions(args.simulate, args.simulate_replicates) if args.simulate else None
+    )
     summary = replicate(
         args.out,
         preset=args.preset,
@@ -434,6 +477,7 @@ def run_replicate(args: argparse.Namespace) -> int:
         firms=args.firms,
         options=_study_options(args, args.seed),
         show_progress=_SHOW[args.progress],
+        simulation=simulation,
     )
     _print_run(summary)
     return 0
@@ -512,7 +556,7 @@ _FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "describe": (("file", "links", "mapping"), ("csv",), ()),
     "study": (("file", "links", "mapping"), ("out",), ()),
     "analyze": (("file", "links", "mapping"), (), ("out",)),
-    "replicate": (("preset",), (), ("out",)),
+    "replicate": (("preset", "simulate"), (), ("out",)),
     "report": (("results",), (), ("out",)),
     "synth": (("preset",), ("out", "links"), ()),
     "simulate": (("scenario",), (), ("out",)),

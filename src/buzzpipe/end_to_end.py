@@ -79,6 +79,31 @@ class StudyOptions:
 
 
 @dataclass
+class SimulationOptions:
+    """``replicate --simulate``: a calibrated scenario (a built-in name or a TOML file) run
+    beside the study, over ``replicates`` seeds (``buzzpipe.simulate.evidence``)."""
+
+    scenario: str = "norway"
+    replicates: int = 30
+
+    def check(self) -> None:
+        """Refuse impossible choices with one line each."""
+        if self.replicates < 2:
+            raise InputError(
+                "--simulate-replicates must be at least 2 (standard errors over replicates)",
+                value=self.replicates,
+            )
+
+    def load(self) -> Any:
+        """The scenario: a built-in one by name, else a file."""
+        from buzzpipe.simulate.scenario import builtin_scenario, builtin_scenarios, read_scenario
+
+        if self.scenario in builtin_scenarios():
+            return builtin_scenario(self.scenario)
+        return read_scenario(self.scenario)
+
+
+@dataclass
 class RunSummary:
     """What a run wrote and how long each stage took (seconds, wall clock)."""
 
@@ -160,6 +185,7 @@ def _run(
     out_dir: str | os.PathLike,
     options: StudyOptions,
     show_progress: bool | None,
+    simulation: SimulationOptions | None = None,
 ) -> RunSummary:
     from buzzpipe.output_folder import check_output_folder
     from buzzpipe.report.write_report import render_report, write_files
@@ -167,8 +193,15 @@ def _run(
     from buzzpipe.results.contract import encode
 
     options.check()
+    scenario = None
+    if simulation is not None:
+        simulation.check()
+        scenario = simulation.load()  # a bad scenario is refused before the study runs
     check_output_folder(out_dir)  # before the study runs, not after
-    stages = _Stages(["survey", "description", "study battery", "report"], show_progress)
+    names = ["survey", "description", "study battery", "report"]
+    if scenario is not None:
+        names.insert(3, "simulation")
+    stages = _Stages(names, show_progress)
     try:
         with stages.stage("survey"):
             survey = load_survey()
@@ -176,6 +209,17 @@ def _run(
             descriptives = Descriptives.from_table(survey.describe())
         with stages.stage("study battery"), _blas_threads(len(survey)):
             results = _study(survey, options)
+        if scenario is not None:
+            from buzzpipe.simulate.evidence import simulation_evidence
+
+            with stages.stage("simulation"), _blas_threads(0):
+                results.simulation = simulation_evidence(
+                    scenario,
+                    replicates=simulation.replicates,  # type: ignore[union-attr]
+                    counterfactuals=results.counterfactuals,
+                    firms_treated=options.firms_treated or 100,  # the study's programmes' K
+                    targetings=(options.targeting,) if options.targeting else TARGETINGS,
+                )
         with stages.stage("report"):
             source.firms = results.meta.firms or len(survey)
             results.meta.source, results.meta.title = source, title
@@ -215,8 +259,10 @@ def replicate(
     firms: int | None = None,
     options: StudyOptions | None = None,
     show_progress: bool | None = None,
+    simulation: SimulationOptions | None = None,
 ) -> RunSummary:
-    """Draw a calibrated synthetic survey from a preset and run the study and report on it."""
+    """Draw a calibrated synthetic survey from a preset and run the study and report on it;
+    with ``simulation``, the calibrated simulation beside it (``replicate --simulate``)."""
     from buzzpipe.synth import synthesize
 
     options = options or StudyOptions(seed=seed)
@@ -233,6 +279,7 @@ def replicate(
         out_dir,
         options,
         show_progress,
+        simulation,
     )
 
 

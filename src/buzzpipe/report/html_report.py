@@ -165,6 +165,20 @@ def build_html(
     if counterfactual:
         sections.append(("counterfactuals", "Policy counterfactuals", counterfactual))
 
+    simulation = [table_html(by_id[key]) for key in _SIMULATION_TABLES if key in by_id]
+    if "figure-simulation-lock-in" in figures_by_id:
+        simulation.insert(
+            min(2, len(simulation)), figure_html(figures_by_id["figure-simulation-lock-in"])
+        )
+    if simulation:
+        lead = (
+            "<p>The agent-based model of buzz and pipelines (buzzpipe.simulate), calibrated to "
+            "the published figures, run beside the study: its fit, the study's programmes as "
+            "interventions in it, lock-in of small cities, and the pipeline effect under rules "
+            "that do not favour pipelines.</p>"
+        )
+        sections.append(("simulation", "The simulation beside the study", [lead, *simulation]))
+
     if detail:
         sections.append(
             (
@@ -221,5 +235,13 @@ _SPECIAL = (
     "table-tests",
     "table-descriptions",
     "table-counterfactuals",
+    "table-simulation-calibration",
+    "table-simulation-policy",
+    "table-simulation-rules",
+)
+_SIMULATION_TABLES = (
+    "table-simulation-calibration",
+    "table-simulation-policy",
+    "table-simulation-rules",
 )
 _MAIN_FIGURES = ("figure-odds-ratios", "figure-marginal-effects", "figure-regimes")

@@ -411,4 +411,8 @@ def report_view(results: StudyResults | Mapping[str, Any]) -> dict[str, Any]:
     if results.descriptives is not None and results.descriptives.rows:
         view["descriptives"] = _descriptives(results.descriptives)
         view["regimes"] = _regimes(results.descriptives)
+    if results.simulation is not None:
+        from buzzpipe.report.simulation import simulation_view
+
+        view["simulation"] = simulation_view(results.simulation)
     return view

@@ -137,6 +137,45 @@ class _Validator:
         programmes = self.sequence(results.get("counterfactuals", []), "$.counterfactuals")
         for index, programme in enumerate(programmes):
             self.counterfactual(programme, f"$.counterfactuals[{index}]")
+        if "simulation" in results:
+            self.simulation(results["simulation"], "$.simulation")
+
+    def simulation(self, section: Any, where: str) -> None:
+        section = self.mapping(section, where)
+        self.text(self.require(section, "scenario", where), f"{where}.scenario")
+        self.each(self.count, section, where, ("seed", "replicates", "steps", "firms"))
+        for here, moment in self.records(section, "moments", where):
+            self.text(self.require(moment, "label", here), f"{here}.label")
+            self.each(self.number, moment, here, ("published",), nullable=True)
+            self.each(self.number, moment, here, ("simulated", "error"))
+            self.interval(self.require(moment, "interval", here), f"{here}.interval")
+        for here, effect in self.records(section, "policy", where):
+            self.each(self.text, effect, here, ("programme", "group"))
+            self.each(self.number, effect, here, ("simulated",))
+            self.each(self.number, effect, here, ("regression",), nullable=True)
+            self.each(self.interval, effect, here, ("simulated_interval", "regression_interval"))
+            self.each(self.count, effect, here, ("replicates",))
+        for here, cell in self.records(section, "lock_in", where):
+            self.text(self.require(cell, "city", here), f"{here}.city")
+            self.each(self.count, cell, here, ("firms",))
+            numbers = ("innovation", "innovation_se", "frontier_gap", "frontier_gap_se")
+            self.each(self.number, cell, here, numbers)
+        for here, rules in self.records(section, "rules", where):
+            self.text(self.require(rules, "label", here), f"{here}.label")
+            self.each(self.number, rules, here, ("odds_ratio", "std_error", "product_share"))
+            self.each(self.count, rules, here, ("significant", "replicates"))
+
+    def records(self, record: Mapping[str, Any], key: str, where: str):
+        """(path, entry) of each entry of the list ``record[key]``, each checked a mapping."""
+        for index, entry in enumerate(self.sequence(self.require(record, key, where),
+                                                    f"{where}.{key}")):  # fmt: skip
+            here = f"{where}.{key}[{index}]"
+            yield here, self.mapping(entry, here)
+
+    def each(self, check: Any, record: Mapping[str, Any], where: str, keys, **options) -> None:
+        """``check`` on each required entry ``keys`` of ``record``."""
+        for key in keys:
+            check(self.require(record, key, where), f"{where}.{key}", **options)
 
     def source(self, source: Any) -> None:
         source = self.mapping(source, "$.source")

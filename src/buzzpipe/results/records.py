@@ -29,6 +29,7 @@ from functools import cache
 from typing import Any
 
 from buzzpipe.results.format import FORMAT_VERSION
+from buzzpipe.results.simulation import SimulationEvidence
 from buzzpipe.results.version_1 import convert_version_1
 from buzzpipe.results.version_2 import convert_version_2
 from buzzpipe.results.vocabulary import (
@@ -491,6 +492,8 @@ class StudyResults:
     verdicts_by_outcome: dict[str, list[Verdict]] = field(default_factory=dict)
     descriptives: Descriptives | None = None
     format_version: int = FORMAT_VERSION
+    # the simulation beside the study (``replicate --simulate``); absent from the file otherwise
+    simulation: SimulationEvidence | None = field(default=None, metadata=OMITTED_WHEN_NONE)
 
     def note(self, kind: NoteKind, text: str, **facts: str | None) -> Note:
         """Add a note to ``meta.notes`` (``facts``: outcome, model, term, quantity, reason)."""

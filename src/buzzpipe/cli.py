@@ -95,6 +95,13 @@ def add_simulate(subparsers) -> None:
     parser.add_argument("--replicates", type=int, help="override the number of replicates")
     parser.add_argument("--steps", type=int, help="override the number of steps")
     parser.add_argument("--no-plots", action="store_true", help="write tables only")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="processes the replicates run on (the same files whatever their number; "
+        "default %(default)s)",
+    )
     policy = parser.add_argument_group(
         "policy experiment",
         "the study's programmes as interventions in the scenario's world: K firms get one "
@@ -127,6 +134,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         written = run_policy_scenario(
             scenario, args.out, targeting=args.policy, treated=args.treated,
             burn_in=args.burn_in, follow=args.follow, summary=summary.append,
+            processes=args.processes,
         )  # fmt: skip
         print("\n".join([*map(str, written), *summary]))
         return 0
@@ -136,6 +144,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         plots=not args.no_plots,
         progress=lambda message: print(f"buzzpipe simulate: {message}", file=sys.stderr),
         summary=summary.append,
+        processes=args.processes,
     )
     for path in written:
         print(path)
@@ -460,6 +469,12 @@ def add_replicate(subparsers: argparse._SubParsersAction) -> None:
         default=30,
         help="replicates of the simulation section (default %(default)s)",
     )
+    parser.add_argument(
+        "--simulate-processes",
+        type=int,
+        default=1,
+        help="processes the simulation's replicates run on (same numbers; default %(default)s)",
+    )
     _add_study_options(parser)
     parser.set_defaults(func=run_replicate)
 
@@ -468,7 +483,9 @@ def run_replicate(args: argparse.Namespace) -> int:
     from buzzpipe.end_to_end import SimulationOptions, replicate
 
     simulation = (
-        SimulationOptions(args.simulate, args.simulate_replicates) if args.simulate else None
+        SimulationOptions(args.simulate, args.simulate_replicates, args.simulate_processes)
+        if args.simulate
+        else None
     )
     summary = replicate(
         args.out,

@@ -85,9 +85,13 @@ class SimulationOptions:
 
     scenario: str = "norway"
     replicates: int = 30
+    processes: int = 1
 
     def check(self) -> None:
         """Refuse impossible choices with one line each."""
+        from buzzpipe.simulate.parallel import check_processes
+
+        check_processes(self.processes)
         if self.replicates < 2:
             raise InputError(
                 "--simulate-replicates must be at least 2 (standard errors over replicates)",
@@ -219,6 +223,7 @@ def _run(
                     counterfactuals=results.counterfactuals,
                     firms_treated=options.firms_treated or 100,  # the study's programmes' K
                     targetings=(options.targeting,) if options.targeting else TARGETINGS,
+                    processes=simulation.processes,  # type: ignore[union-attr]
                 )
         with stages.stage("report"):
             source.firms = results.meta.firms or len(survey)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -183,17 +184,23 @@ def survey_moments(model: Simulation, outcomes: WindowOutcomes) -> dict[str, flo
     }
 
 
+def _replicate_moments(parameters, cities, steps, seed) -> dict[str, float]:
+    return survey_moments(*run_survey(parameters, cities, steps, seed))
+
+
 def simulated_moments(
     parameters: ModelParameters,
     cities: Cities | Mapping[str, int],
     steps: int,
     seeds: Sequence,
+    processes: int = 1,
 ) -> pd.DataFrame:
-    """Moments per replicate (one row per seed)."""
+    """Moments per replicate (one row per seed), over ``processes`` processes."""
+    from buzzpipe.simulate.parallel import map_replicates
+
     cities = cities if isinstance(cities, Cities) else Cities.from_mapping(cities)
-    return pd.DataFrame(
-        [survey_moments(*run_survey(parameters, cities, steps, seed)) for seed in seeds]
-    )
+    task = partial(_replicate_moments, parameters, cities, steps)
+    return pd.DataFrame(map_replicates(task, list(seeds), processes))
 
 
 @dataclass(frozen=True)

@@ -123,6 +123,7 @@ def _policy(
     counterfactuals: Sequence[CounterfactualResult],
     follow_windows: int,
     progress: Callable[[str], None] | None,
+    processes: int,
 ) -> list[PolicyEffect]:
     rows = []
     for targeting in targetings:
@@ -130,7 +131,7 @@ def _policy(
             progress(f"policy experiment, {targeting} targeting")
         table = policy_experiment(
             scenario.parameters, scenario.cities, seed, replicates, treated_firms=k,
-            targeting=str(targeting), follow_windows=follow_windows,
+            targeting=str(targeting), follow_windows=follow_windows, processes=processes,
         )  # fmt: skip
         effects = paired_effects(table)
         firms = table[table["arm"] == "control"].groupby("group")["firms"].mean()
@@ -159,13 +160,18 @@ def _finite(value: float) -> float | None:
 
 
 def _lock_in(
-    scenario: Scenario, seed: int, replicates: int, progress: Callable[[str], None] | None
+    scenario: Scenario,
+    seed: int,
+    replicates: int,
+    progress: Callable[[str], None] | None,
+    processes: int,
 ) -> list[LockInCell]:
     if progress is not None:
         progress("lock-in: pipelines off and on")
     table = pipelines_by_city_size(
-        scenario.parameters, scenario.cities, scenario.steps, seed, replicates
-    )
+        scenario.parameters, scenario.cities, scenario.steps, seed, replicates,
+        processes=processes,
+    )  # fmt: skip
     summary = summarise(table, "pipelines")
     cells = []
     for _, row in summary.iterrows():
@@ -193,9 +199,11 @@ def simulation_evidence(
     targetings: Sequence[str] = TARGETINGS,
     follow_windows: int = 2,
     progress: Callable[[str], None] | None = None,
+    processes: int = 1,
 ) -> SimulationEvidence:
     """The simulation section of a report: calibration fit, policy beside the regression's
-    counterfactuals, lock-in, and the default against the symmetric rules."""
+    counterfactuals, lock-in, and the default against the symmetric rules (replicates over
+    ``processes`` processes: the same numbers whatever their number)."""
     if replicates < 2:
         raise ValueError("the simulation section needs at least 2 replicates (standard errors)")
     seed = scenario.seed if seed is None else seed
@@ -203,15 +211,15 @@ def simulation_evidence(
     seeds = replicate_seeds(seed, replicates)
     if progress is not None:
         progress("calibration fit: default rules")
-    default = simulated_moments(parameters, cities, steps, seeds)
+    default = simulated_moments(parameters, cities, steps, seeds, processes)
     if progress is not None:
         progress("calibration fit: symmetric rules")
-    symmetric = simulated_moments(parameters.symmetric(), cities, steps, seeds)
+    symmetric = simulated_moments(parameters.symmetric(), cities, steps, seeds, processes)
     policy = _policy(scenario, seed, replicates, firms_treated, targetings, counterfactuals,
-                     follow_windows, progress)  # fmt: skip
+                     follow_windows, progress, processes)  # fmt: skip
     return SimulationEvidence(
         scenario=scenario.name, seed=int(seed), replicates=replicates, steps=steps,
         firms=int(cities.n_firms), moments=_moments(default), policy=policy,
-        lock_in=_lock_in(scenario, seed, replicates, progress),
+        lock_in=_lock_in(scenario, seed, replicates, progress, processes),
         rules=[_rules("default", default), _rules("symmetric", symmetric)], notes=list(NOTES),
     )  # fmt: skip

@@ -10,11 +10,13 @@ arms are compared replicate by replicate.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from buzzpipe.simulate.network import Cities
+from buzzpipe.simulate.parallel import map_replicates
 from buzzpipe.simulate.parameters import ModelParameters
 from buzzpipe.simulate.run import WORLD, SimulationResult, replicate_seeds, simulate
 
@@ -61,6 +63,20 @@ def city_indicators(result: SimulationResult) -> pd.DataFrame:
     return table.reset_index()
 
 
+def _replicate_arms(arms, cities, steps, item) -> list[pd.DataFrame]:
+    index, child = item
+    rows = []
+    for name, value, parameters in arms:
+        # each arm starts from the same child seed: common random numbers across arms
+        child_seed = np.random.SeedSequence(child.entropy, spawn_key=child.spawn_key)
+        result = simulate(parameters, cities, steps, child_seed, replicate=index)
+        table = city_indicators(result)
+        table.insert(0, name, value)
+        table.insert(0, "replicate", index)
+        rows.append(table)
+    return rows
+
+
 def _arms(
     arms: Sequence[tuple[str, object, ModelParameters]],
     cities: Cities | Mapping[str, int],
@@ -68,20 +84,21 @@ def _arms(
     seed: int,
     replicates: int,
     progress: Callable[[str], None] | None,
+    processes: int = 1,
 ) -> pd.DataFrame:
-    rows = []
-    for index, child in enumerate(replicate_seeds(seed, replicates)):
-        for name, value, parameters in arms:
+    seeds = list(enumerate(replicate_seeds(seed, replicates)))
+    task = partial(_replicate_arms, arms, cities, steps)
+    if processes > 1:
+        if progress is not None:
+            progress(f"{replicates} replicates x {len(arms)} arms over {processes} processes")
+        tables = map_replicates(task, seeds, processes)
+    else:
+        tables = []
+        for item in seeds:
             if progress is not None:
-                progress(f"replicate {index + 1}/{replicates}, {name} = {value}")
-            # each arm starts from the same child seed: common random numbers across arms
-            child_seed = np.random.SeedSequence(child.entropy, spawn_key=child.spawn_key)
-            result = simulate(parameters, cities, steps, child_seed, replicate=index)
-            table = city_indicators(result)
-            table.insert(0, name, value)
-            table.insert(0, "replicate", index)
-            rows.append(table)
-    return pd.concat(rows, ignore_index=True)
+                progress(f"replicate {item[0] + 1}/{replicates}")
+            tables.append(task(item))
+    return pd.concat([table for rows in tables for table in rows], ignore_index=True)
 
 
 def pipelines_by_city_size(
@@ -91,13 +108,14 @@ def pipelines_by_city_size(
     seed: int,
     replicates: int,
     progress: Callable[[str], None] | None = None,
+    processes: int = 1,
 ) -> pd.DataFrame:
     """Each replicate twice: pipelines off (share 0) and on (the parameters' share)."""
     arms = [
         ("pipelines", "off", parameters.replace(pipeline_share=0.0)),
         ("pipelines", "on", parameters),
     ]
-    return _arms(arms, cities, steps, seed, replicates, progress)
+    return _arms(arms, cities, steps, seed, replicates, progress, processes)
 
 
 def openness_sweep(
@@ -108,12 +126,13 @@ def openness_sweep(
     replicates: int,
     omega_values: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
     progress: Callable[[str], None] | None = None,
+    processes: int = 1,
 ) -> pd.DataFrame:
     """Each replicate once per openness value omega."""
     arms = [
         ("omega", float(omega), parameters.replace(omega=float(omega))) for omega in omega_values
     ]
-    return _arms(arms, cities, steps, seed, replicates, progress)
+    return _arms(arms, cities, steps, seed, replicates, progress, processes)
 
 
 def summarise(table: pd.DataFrame, arm: str) -> pd.DataFrame:

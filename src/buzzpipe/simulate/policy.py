@@ -199,20 +199,30 @@ def run_policy_replicate(
     return pd.DataFrame(rows)
 
 
+def _policy_replicate(parameters, cities, options, item) -> pd.DataFrame:
+    index, child = item
+    frame = run_policy_replicate(parameters, cities, child, **options)
+    frame.insert(0, "replicate", index)
+    return frame
+
+
 def policy_experiment(
     parameters: ModelParameters,
     cities: Cities | Mapping[str, int],
     seed: int,
     replicates: int,
+    processes: int = 1,
     **options,
 ) -> pd.DataFrame:
-    """``run_policy_replicate`` for ``replicates`` seeds from ``SeedSequence(seed).spawn``."""
-    frames = []
-    for index, child in enumerate(replicate_seeds(seed, replicates)):
-        frame = run_policy_replicate(parameters, cities, child, **options)
-        frame.insert(0, "replicate", index)
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    """``run_policy_replicate`` for ``replicates`` seeds from ``SeedSequence(seed).spawn``, over
+    ``processes`` processes (the same table whatever their number)."""
+    from functools import partial
+
+    from buzzpipe.simulate.parallel import map_replicates
+
+    seeds = list(enumerate(replicate_seeds(seed, replicates)))
+    task = partial(_policy_replicate, parameters, cities, options)
+    return pd.concat(map_replicates(task, seeds, processes), ignore_index=True)
 
 
 def paired_effects(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:

@@ -169,15 +169,24 @@ def replicate_seeds(seed: int, replicates: int) -> list[np.random.SeedSequence]:
     return np.random.SeedSequence(seed).spawn(replicates)
 
 
+def _replicate_run(parameters, cities, steps, item) -> SimulationResult:
+    index, child = item
+    return simulate(parameters, cities, steps, child, replicate=index)
+
+
 def simulate_replicates(
     parameters: ModelParameters,
     cities: Cities | Mapping[str, int],
     steps: int,
     seed: int,
     replicates: int,
+    processes: int = 1,
 ) -> list[SimulationResult]:
-    """``replicates`` independent runs seeded by ``SeedSequence(seed).spawn``."""
-    return [
-        simulate(parameters, cities, steps, child, replicate=index)
-        for index, child in enumerate(replicate_seeds(seed, replicates))
-    ]
+    """``replicates`` independent runs seeded by ``SeedSequence(seed).spawn``, over
+    ``processes`` processes (the same results whatever their number)."""
+    from functools import partial
+
+    from buzzpipe.simulate.parallel import map_replicates
+
+    seeds = list(enumerate(replicate_seeds(seed, replicates)))
+    return map_replicates(partial(_replicate_run, parameters, cities, steps), seeds, processes)

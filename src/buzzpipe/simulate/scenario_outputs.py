@@ -19,6 +19,7 @@ from buzzpipe.csv_safety import spreadsheet_safe_frame
 from buzzpipe.errors import InputError
 from buzzpipe.output_folder import MANIFEST, check_output_folder, write_folder
 from buzzpipe.simulate.experiments import openness_sweep, pipelines_by_city_size, summarise
+from buzzpipe.simulate.parallel import check_processes
 from buzzpipe.simulate.plots import plot_experiment, plot_series
 from buzzpipe.simulate.policy import (
     MIN_BURN_IN_WINDOWS,
@@ -49,19 +50,21 @@ def run_scenario(
     plots: bool = True,
     progress: Callable[[str], None] | None = None,
     summary: Callable[[str], None] | None = None,
+    processes: int = 1,
 ) -> list[Path]:
     """Run the scenario's experiment and write its files into ``out``; returns the paths.
 
     ``summary``, when given, receives the lines of what happened (``simulate.summary``) after the
     files are written."""
     out = Path(out)
+    check_processes(processes)
     check_output_folder(out, kind="simulation")  # before the simulation runs
     tables: dict[str, pd.DataFrame] = {}
     figures: list[tuple[Callable, tuple, str]] = []
     args = (scenario.parameters, scenario.cities, scenario.steps, scenario.seed,
             scenario.replicates)  # fmt: skip
     if scenario.experiment == "single":
-        results = simulate_replicates(*args)
+        results = simulate_replicates(*args, processes=processes)
         surveys = [survey_frame(r) for r in results]
         for survey in surveys:
             to_survey(survey, source=f"simulated survey of scenario {scenario.name}")  # validates
@@ -72,10 +75,12 @@ def run_scenario(
         lines = summary_lines(results)
     else:
         if scenario.experiment == "pipelines_by_city_size":
-            arm, table = "pipelines", pipelines_by_city_size(*args, progress=progress)
+            arm = "pipelines"
+            table = pipelines_by_city_size(*args, progress=progress, processes=processes)
         else:
             arm = "omega"
-            table = openness_sweep(*args, omega_values=scenario.omega_values, progress=progress)
+            table = openness_sweep(*args, omega_values=scenario.omega_values, progress=progress,
+                                   processes=processes)  # fmt: skip
         means = summarise(table, arm)
         tables["experiment.csv"] = table
         tables["summary.csv"] = means
@@ -168,17 +173,19 @@ def run_policy_scenario(
     burn_in: int = MIN_BURN_IN_WINDOWS,
     follow: int = 2,
     summary: Callable[[str], None] | None = None,
+    processes: int = 1,
 ) -> list[Path]:
     """The study's programmes as interventions in the scenario's world (``simulate.policy``):
     per replicate and arm ``policy.csv``; the paired effects ``effects.csv``."""
     out = Path(out)
     check_policy_options(scenario, targeting, treated, burn_in, follow)
+    check_processes(processes)
     check_output_folder(out, kind="simulation")
     try:
         table = policy_experiment(
             scenario.parameters, scenario.cities, scenario.seed, scenario.replicates,
             treated_firms=treated, targeting=targeting, burn_in_windows=burn_in,
-            follow_windows=follow,
+            follow_windows=follow, processes=processes,
         )  # fmt: skip
     except ValueError as error:  # too few eligible firms (no_pipeline)
         raise InputError(str(error), expected="fewer --treated firms") from None

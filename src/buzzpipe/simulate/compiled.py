@@ -68,6 +68,32 @@ def _active(keys, active_h, activity):
 
 
 @njit(cache=True)
+def _tie_draws(
+    source, target, keys, active_h, activity, mask_h, q, mask_bits, full, open_h, absorb_h
+):
+    """The ties used this step: their ends, keys and crossover masks, and for each row r an
+    openness draw keyed by ``open_h[r]`` and an absorption draw keyed by ``absorb_h[r]``."""
+    keep, count = _active(keys, active_h, activity)
+    ends = np.empty((2, count), dtype=np.int64)
+    used = np.empty(count, dtype=np.uint64)
+    masks = np.empty(count, dtype=np.uint64)
+    opens = np.empty((len(open_h), count))
+    absorbs = np.empty((len(absorb_h), count))
+    at = 0
+    for e in range(len(keys)):
+        if keep[e]:
+            key = keys[e]
+            ends[0, at], ends[1, at], used[at] = source[e], target[e], key
+            masks[at] = _mask(_part(mask_h, key), q, mask_bits, full)
+            for r in range(len(open_h)):
+                opens[r, at] = _unit(_part(open_h[r], key))
+            for r in range(len(absorb_h)):
+                absorbs[r, at] = _unit(_part(absorb_h[r], key))
+            at += 1
+    return ends, used, masks, opens, absorbs
+
+
+@njit(cache=True)
 def draw_arrays(
     step_key, local_source, local_target, local_key, local_activity, buzz_firm, buzz_key,
     buzz_start, buzz_size, pipe_source, pipe_target, pipe_key, pipe_activity, world_source,
@@ -117,40 +143,24 @@ def draw_arrays(
         local_absorb[0, e] = _unit(_part(absorb_a_h, key))
         local_absorb[1, e] = _unit(_part(absorb_b_h, key))
 
-    keep, count = _active(pipe_key, active_h, pipe_activity)
-    pipe = np.empty((2, count), dtype=np.int64)
-    pipe_keys = np.empty(count, dtype=np.uint64)
-    pipe_mask = np.empty(count, dtype=np.uint64)
-    pipe_draws = np.ones((2, count))  # open (barter only), absorb
-    at = 0
-    for e in range(len(pipe_key)):
-        if keep[e]:
-            key = pipe_key[e]
-            pipe[0, at], pipe[1, at], pipe_keys[at] = pipe_source[e], pipe_target[e], key
-            pipe_mask[at] = _mask(_part(mask_h, key), q, mask_bits, full)
-            if pipe_barter:
-                pipe_draws[0, at] = _unit(_part(open_b_h, key))
-            pipe_draws[1, at] = _unit(_part(absorb_a_h, key))
-            at += 1
-
-    keep, count = _active(world_key, active_h, world_activity)
-    world = np.empty((2, count), dtype=np.int64)
-    world_keys = np.empty(count, dtype=np.uint64)
-    world_mask = np.empty(count, dtype=np.uint64)
-    world_open = np.empty((2, count if world_barter else 0))
-    world_absorb = np.empty((2, count))
-    at = 0
-    for e in range(len(world_key)):
-        if keep[e]:
-            key = world_key[e]
-            world[0, at], world[1, at], world_keys[at] = world_source[e], world_target[e], key
-            world_mask[at] = _mask(_part(mask_h, key), q, mask_bits, full)
-            if world_barter:
-                world_open[0, at] = _unit(_part(open_a_h, key))
-                world_open[1, at] = _unit(_part(open_b_h, key))
-            world_absorb[0, at] = _unit(_part(absorb_a_h, key))
-            world_absorb[1, at] = _unit(_part(absorb_b_h, key))
-            at += 1
+    # pipelines: the foreign side's openness (barter only) and the firm's absorption
+    no_sides = np.empty(0, dtype=np.uint64)
+    pipe, pipe_keys, pipe_mask, pipe_open, pipe_absorb = _tie_draws(
+        pipe_source, pipe_target, pipe_key, active_h, pipe_activity, mask_h, q, mask_bits, full,
+        np.array([open_b_h]) if pipe_barter else no_sides, np.array([absorb_a_h]),
+    )  # fmt: skip
+    pipe_draws = np.ones((2, len(pipe_keys)))  # open (barter only), absorb
+    if pipe_barter:
+        pipe_draws[0] = pipe_open[0]
+    pipe_draws[1] = pipe_absorb[0]
+    # world ties: both sides' openness (barter only) and absorption
+    world, world_keys, world_mask, world_open, world_absorb = _tie_draws(
+        world_source, world_target, world_key, active_h, world_activity, mask_h, q, mask_bits,
+        full, np.array([open_a_h, open_b_h]) if world_barter else no_sides,
+        np.array([absorb_a_h, absorb_b_h]),
+    )  # fmt: skip
+    if not world_barter:
+        world_open = np.empty((2, 0))
 
     count = 0
     explores = np.empty(len(agent_key), dtype=np.bool_)

@@ -308,7 +308,7 @@ def lock_in_figure(results: Mapping[str, Any]) -> Figure | None:
         axes.errorbar(positions, means, yerr=errors, fmt="none", ecolor=INTERVAL_COLOUR,
                       elinewidth=1.0, capsize=2)  # fmt: skip
     axes.set_xticks(range(len(cities)), [f"{city}\n({firms:,} firms)" for city, firms in cities])
-    axes.set_ylabel("product innovators per survey window (share)")
+    axes.set_ylabel("share innovating per window")
     axes.set_ylim(bottom=0)
     axes.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     figure.tight_layout()

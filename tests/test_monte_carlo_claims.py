@@ -123,6 +123,9 @@ def test_listed_files_are_the_ones_with_claims():
 # slow tests that count nothing over seeds, or whose count is not a rate against a stated
 # wrong implementation: each with the reason it states no claim
 NOT_A_RATE = {
+    "study/test_study_engines.py::test_the_study_on_dask_gives_the_memory_numbers": (
+        "deterministic: one battery on Dask against the same battery in memory, to 1e-10"
+    ),
     "cli/test_replicate.py::test_replicate_norway2010_and_buzz_read_opposite": (
         "one end-to-end run per preset; the verdict rates are test_study_acceptance.py's"
     ),

@@ -254,7 +254,8 @@ def _add_replications_option(container: argparse._ActionsContainer) -> None:
         "--replications",
         type=int,
         default=defaults.BOOTSTRAP_REPLICATIONS,
-        help="bootstrap replications of the counterfactual intervals (default %(default)s)",
+        help="bootstrap replications of the counterfactual intervals (default %(default)s; "
+        "0 turns the firm bootstrap off: no intervals)",
     )
 
 
@@ -402,6 +403,20 @@ def _add_study_options(parser: argparse.ArgumentParser) -> None:
         "--allocation", choices=("total", "per_region"), help="K in total or per region"
     )
     group.add_argument(
+        "--engine",
+        choices=("memory", "stream", "dask"),
+        default="memory",
+        help="where the fits, margins and wild bootstraps run: in memory, as sums over row "
+        "blocks (stream), or over partitions on a Dask cluster (dask; an edge-list survey's "
+        "links are classified there too); same numbers (docs/scale.md)",
+    )
+    group.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --engine dask: the scheduler, tcp://HOST:PORT (default "
+        "$DASK_SCHEDULER_ADDRESS, else a local cluster on this machine)",
+    )
+    group.add_argument(
         "--progress",
         choices=("auto", "always", "never"),
         default="auto",
@@ -422,6 +437,8 @@ def _study_options(args: argparse.Namespace, seed: int):
         firms_treated=args.firms_treated,
         targeting=args.targeting,
         allocation=args.allocation,
+        engine=args.engine,
+        scheduler=args.scheduler,
     )
 
 

@@ -46,11 +46,14 @@ class StudyOptions:
     firms_treated: int | None = None
     targeting: str | None = None
     allocation: str | None = None
+    engine: str = "memory"  # memory | stream | dask: where the fits run (study/engine.py)
+    scheduler: str | None = None  # a Dask scheduler address (--engine dask)
 
     def check(self) -> None:
         """Refuse impossible choices with one line each."""
-        if self.replications < 1:
-            raise InputError("--replications must be at least 1", value=self.replications)
+        if self.replications < 0:
+            raise InputError("--replications must be 0 (off) or more", value=self.replications)
+        self.study_engine().check_pairs_bootstrap(self.replications, self.counterfactuals)
         if self.wild_draws < 99:
             raise InputError("--wild-draws must be at least 99", value=self.wild_draws)
         if self.firms_treated is not None and self.firms_treated < 1:
@@ -63,6 +66,12 @@ class StudyOptions:
             raise InputError(
                 "unknown allocation", value=self.allocation, expected=", ".join(ALLOCATIONS)
             )
+
+    def study_engine(self) -> Any:
+        """The engine the study's fits, margins and wild bootstraps run on."""
+        from buzzpipe.study.engine import StudyEngine
+
+        return StudyEngine(self.engine, self.scheduler)
 
     def scenarios(self) -> Sequence[dict[str, Any]] | None:
         """The programmes to run: None for the study's defaults, () for none."""
@@ -160,6 +169,7 @@ def _blas_threads(firms: int) -> Any:
 
 def _study(survey: Any, options: StudyOptions) -> Any:
     from buzzpipe.study.battery import run_study
+    from buzzpipe.study.engine import using
 
     keywords: dict[str, Any] = {
         "seed": options.seed,
@@ -171,7 +181,8 @@ def _study(survey: Any, options: StudyOptions) -> Any:
     scenarios = options.scenarios()
     if scenarios is not None:
         keywords["scenarios"] = scenarios
-    results = run_study(survey, **keywords)
+    with using(options.study_engine()):
+        results = run_study(survey, **keywords)
     for chosen, part in (
         (options.sensitivity, "the sensitivity column (region clusters, wild bootstrap)"),
         (options.heterogeneity, "the heterogeneity models"),

@@ -80,7 +80,7 @@ def test_analyze_a_stata_file_with_a_mapping(tmp_path, capsys):
     "arguments, message",
     [
         (["replicate", "--preset", "atlantis"], "no such preset"),
-        (["replicate", "--replications", "0"], "--replications must be at least 1"),
+        (["replicate", "--replications", "-1"], "--replications must be 0 (off) or more"),
         (["replicate", "--firms-treated", "0"], "--firms-treated must be at least 1"),
         (["replicate", "--firms", "10"], "--firms must be at least 50"),
         (["analyze", "missing.csv"], "missing.csv"),

@@ -33,5 +33,5 @@ def test_study_command_refuses_bad_input_in_one_line_without_output(
     assert code == 2
     assert error.count("\n") == 1 and "firms.csv" in error
     assert not out.exists()
-    assert main(["study", str(norway_layout_csv), "--out", str(out), "--replications", "0"]) == 2
+    assert main(["study", str(norway_layout_csv), "--out", str(out), "--replications", "-1"]) == 2
     assert "--replications" in capsys.readouterr().err

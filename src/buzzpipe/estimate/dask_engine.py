@@ -33,6 +33,7 @@ __all__ = ["connect", "DaskSource", "SCHEDULER_VARIABLE"]
 
 SCHEDULER_VARIABLE = "DASK_SCHEDULER_ADDRESS"
 _LOCAL: dict[str, Any] = {}
+_REMOTE: dict[str, Any] = {}
 
 
 def connect(scheduler: str | None = None, *, n_workers: int | None = None, quiet: bool = False):
@@ -43,12 +44,19 @@ def connect(scheduler: str | None = None, *, n_workers: int | None = None, quiet
 
     address = scheduler or os.environ.get(SCHEDULER_VARIABLE)
     if address:
+        known = _REMOTE.get(address)
+        if known is not None and known.status == "running":
+            return known  # one client per address, not one per fit
         try:
-            return Client(address, timeout="20s")
+            _REMOTE[address] = Client(address, timeout="20s")
         except Exception as error:
             raise InputError(
                 f"cannot reach the Dask scheduler ({error})".splitlines()[0], value=address
             ) from None
+        if not quiet:
+            print(f"dask: scheduler {address}, dashboard {_REMOTE[address].dashboard_link}",
+                  file=sys.stderr)  # fmt: skip
+        return _REMOTE[address]
     try:
         from distributed import get_client
 

@@ -20,7 +20,14 @@ def is_dask_frame(data: Any) -> bool:
     return hasattr(data, "to_delayed") and hasattr(data, "npartitions")
 
 
+def is_chunk_source(data: Any) -> bool:
+    """A source already made (``sources.py``, ``dask_engine.py``): used as it is."""
+    return hasattr(data, "map_designs") and hasattr(data, "map_reduce")
+
+
 def default_engine(data: Any) -> str:
+    if is_chunk_source(data):
+        return "dask" if data.engine == "dask" else "stream"
     if is_dask_frame(data):
         return "dask"
     if is_path_like(data):
@@ -38,6 +45,8 @@ def source_for(data: Any, engine: str, *, scheduler: str | None = None, **option
     """The chunk source of ``data`` for ``engine`` ("stream" | "dask"; "memory" over a DataFrame
     gives its row blocks, for testing the chunked fit against the in-memory one)."""
     check_engine(engine)
+    if is_chunk_source(data):
+        return data
     if engine == "dask":
         from buzzpipe.estimate.dask_engine import DaskSource, connect
 

@@ -307,11 +307,13 @@ def counterfactual(
     full_sample = model.params[model.x_names].to_numpy(dtype=float)
     point = cells_at(full_sample, sampling)
     outcome = frame[model.outcome].to_numpy(dtype=float)
-    counts = stratified_counts(regions, bootstrap_replications, seed)
-    weights = counts * sampling[:, None]
-    batch = newton_batch(x_base, outcome, weights, family=model.family, start=full_sample)
-    usable = batch.converged & batch.full_rank & ~batch.separated
     rate_draws, extra_draws = [], []
+    usable = np.zeros(0, dtype=bool)
+    if bootstrap_replications > 0:  # 0: the firm bootstrap off (no intervals)
+        counts = stratified_counts(regions, bootstrap_replications, seed)
+        weights = counts * sampling[:, None]
+        batch = newton_batch(x_base, outcome, weights, family=model.family, start=full_sample)
+        usable = batch.converged & batch.full_rank & ~batch.separated
     for b in np.flatnonzero(usable):
         cells = cells_at(batch.params[:, b], weights[:, b])
         rate_draws.append([cell[3] for cell in cells])

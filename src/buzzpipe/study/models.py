@@ -199,11 +199,16 @@ def fit_model(
     """Fit through the estimation core (``buzzpipe.fit``), with the survey's sampling weights
     (Stata's pweight) when it has them; imported late to keep the command line light."""
     from buzzpipe.estimate import fit
+    from buzzpipe.study import engine
 
     weights = WEIGHT if WEIGHT in data.columns else None
+    chosen = engine.current()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fitted = fit(formula, data, family=family, vcov=vcov, weights=weights)
+        if chosen.chunked:  # sums over chunks of the sample (study/engine.py)
+            fitted = chosen.fit(formula, data, family, vcov, weights)
+        else:
+            fitted = fit(formula, data, family=family, vcov=vcov, weights=weights)
     for warning in caught:  # few clusters and the like: kept with the model, not printed
         message = str(warning.message)
         if message not in fitted.notes:
@@ -384,13 +389,13 @@ def marginal_effects(
     """Average marginal effects (Stata ``margins, dydx()``) and the change from one more kind of
     partner (x to x + 1) of each breadth term, by re-prediction with delta-method errors; the
     ordered novelty model gives one row per outcome category."""
-    from buzzpipe.estimate.margins import margins
+    from buzzpipe.study import engine
 
     effects: dict[str, Estimate] = {}
     if not terms:  # no breadth term left: margins would give the average prediction instead
         return effects
     for kind in ("ame", "plus_one"):
-        table = margins(fitted, sample, list(terms), kind=kind).table
+        table = engine.current().margins(fitted, sample, terms, kind=kind).table
         for label, row in table.iterrows():
             effects[str(label)] = Estimate(
                 estimate=float(row["estimate"]),

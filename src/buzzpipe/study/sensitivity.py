@@ -40,6 +40,7 @@ from buzzpipe.results.vocabulary import (
     TermKind,
     WildWeights,
 )
+from buzzpipe.study import engine
 from buzzpipe.study.models import (
     coefficient_hypothesis,
     fit_model,
@@ -81,18 +82,21 @@ def wild_bootstrap_terms(
     """Wild cluster score bootstrap p-values by region (or another cluster column) for each
     term (logit and probit only), with 95% confidence sets by test inversion (possibly
     unbounded or disjoint)."""
-    design = np.asarray(fitted.design_matrix(sample), dtype=float)
     names = list(map(str, fitted.params.index))
-    bootstrap = WildScoreBootstrap(
-        design,
-        sample[outcome].to_numpy(dtype=float),
-        sample[cluster_column].to_numpy(),
-        family=family,
-        names=names,
-        weights=sample[WEIGHT].to_numpy(dtype=float) if WEIGHT in sample.columns else None,
-        draws=draws,
-        seed=seed,
-    )
+    chosen = engine.current()
+    if chosen.chunked:  # restricted fits and cluster score sums over chunks
+        bootstrap = chosen.wild_bootstrap(fitted, sample, cluster_column, draws=draws, seed=seed)
+    else:
+        bootstrap = WildScoreBootstrap(
+            np.asarray(fitted.design_matrix(sample), dtype=float),
+            sample[outcome].to_numpy(dtype=float),
+            sample[cluster_column].to_numpy(),
+            family=family,
+            names=names,
+            weights=sample[WEIGHT].to_numpy(dtype=float) if WEIGHT in sample.columns else None,
+            draws=draws,
+            seed=seed,
+        )
     estimates = {}
     for term in terms:
         test = bootstrap.test(term)

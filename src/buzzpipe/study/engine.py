@@ -1,0 +1,160 @@
+"""Where the study's fits, margins and wild bootstraps run: ``memory``, ``stream`` or ``dask``.
+
+``buzzpipe analyze --engine dask`` (``replicate`` too) runs the battery with every
+model fit, every average marginal effect and +1 change, and every wild score bootstrap as sums over
+chunks (``estimate/streamed.py``): ``stream`` over row blocks of the sample in this process,
+``dask`` over the sample's partitions persisted on a Dask cluster (``--scheduler`` or
+$DASK_SCHEDULER_ADDRESS, else a LocalCluster). The numbers are the in-memory ones (tested to
+1e-10 on results.json): only where they are computed changes.
+
+What stays on the client: the firm-level analysis frame (one row per firm; the links, the large
+table of an edge-list survey, are classified on Dask by ``survey/dask_measures.py``), the
+policy counterfactuals' predictions (sums over the firms of the fitted model's design) and the
+parts that refit nothing. The counterfactuals' firm bootstrap (pairs, stratified by region) is
+in memory only: a chunked engine refuses it, naming ``--replications 0``.
+
+The study's code asks :func:`current` for the engine; ``with using(engine):`` sets it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+import pandas as pd
+
+from buzzpipe.errors import InputError
+
+__all__ = ["ENGINES", "StudyEngine", "current", "using", "PAIRS_BOOTSTRAP_OFF"]
+
+ENGINES = ("memory", "stream", "dask")
+PAIRS_BOOTSTRAP_OFF = "--replications 0"
+
+
+@dataclasses.dataclass
+class StudyEngine:
+    """Where the study's fits run. ``partition_rows``: rows per Dask partition of a sample;
+    ``kept_samples``: samples kept persisted on the cluster at once (least recently used go)."""
+
+    name: str = "memory"
+    scheduler: str | None = None
+    partition_rows: int = 262_144
+    kept_samples: int = 3
+    _client: Any = dataclasses.field(default=None, repr=False)
+    _sources: OrderedDict = dataclasses.field(default_factory=OrderedDict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.name not in ENGINES:
+            raise InputError("unknown engine", value=self.name, expected=" | ".join(ENGINES))
+        if self.scheduler and self.name != "dask":
+            raise InputError("--scheduler needs --engine dask", value=self.scheduler)
+
+    @property
+    def chunked(self) -> bool:
+        return self.name != "memory"
+
+    @property
+    def client(self) -> Any:
+        """The Dask client (connected on first use)."""
+        if self._client is None:
+            from buzzpipe.estimate.dask_engine import connect
+
+            self._client = connect(self.scheduler)
+        return self._client
+
+    def check_pairs_bootstrap(self, replications: int, counterfactuals: bool = True) -> None:
+        """Refuse the in-memory firm bootstrap of the counterfactuals on a chunked engine."""
+        if self.chunked and counterfactuals and replications > 0:
+            raise InputError(
+                f"the counterfactuals' firm bootstrap runs in memory only: with --engine "
+                f"{self.name} give {PAIRS_BOOTSTRAP_OFF} (no intervals) or --no-counterfactuals",
+                value=replications,
+            )
+
+    # --- the chunk source of a sample ---------------------------------------------------------
+
+    def source(self, frame: pd.DataFrame) -> Any:
+        """The chunk source of ``frame`` (row ids are its row positions), made once per frame."""
+        key = id(frame)
+        if key in self._sources and self._sources[key][0] is frame:
+            self._sources.move_to_end(key)
+            return self._sources[key][1]
+        positional = frame.reset_index(drop=True)
+        if self.name == "dask":
+            import dask.dataframe as dd
+
+            from buzzpipe.estimate.dask_engine import DaskSource
+
+            parts = max(1, math.ceil(len(positional) / self.partition_rows))
+            data = self.client.persist(dd.from_pandas(positional, npartitions=parts, sort=False))
+            source = DaskSource(data, self.client)
+        else:
+            from buzzpipe.estimate.sources import FrameSource
+
+            source = FrameSource(positional)
+        self._sources[key] = (frame, source)
+        while len(self._sources) > self.kept_samples:
+            self._sources.popitem(last=False)
+        return source
+
+    def close(self) -> None:
+        """Let go of the persisted samples (the client stays for other work)."""
+        self._sources.clear()
+
+    # --- what the study computes over chunks --------------------------------------------------
+
+    def fit(self, formula: str, frame: pd.DataFrame, family: str, vcov: Any, weights) -> Any:
+        """``buzzpipe.fit`` over the chunks of ``frame``; row ids are ``frame``'s labels."""
+        from buzzpipe.estimate.streamed import fit_source
+
+        fitted = fit_source(formula, self.source(frame), family, vcov, weights)
+        return dataclasses.replace(fitted, row_ids=frame.index[fitted.row_ids.to_numpy()])
+
+    def _positional(self, fitted: Any, frame: pd.DataFrame) -> Any:
+        return dataclasses.replace(
+            fitted, row_ids=pd.Index(frame.index.get_indexer(fitted.row_ids))
+        )
+
+    def margins(self, fitted: Any, frame: pd.DataFrame, variables: Sequence[str], **options):
+        """``margins(fitted, frame, variables, ...)``, sums over chunks on a chunked engine."""
+        from buzzpipe.estimate.margins import margins
+
+        if not self.chunked:
+            return margins(fitted, frame, list(variables), **options)
+        return margins(
+            self._positional(fitted, frame), self.source(frame), list(variables), **options
+        )
+
+    def wild_bootstrap(self, fitted: Any, frame: pd.DataFrame, cluster: str, **options) -> Any:
+        """The wild cluster score bootstrap of ``fitted`` over the chunks of ``frame``."""
+        from buzzpipe.estimate.wild_bootstrap import streamed_wild_bootstrap
+
+        return streamed_wild_bootstrap(
+            self._positional(fitted, frame), self.source(frame), cluster=cluster, **options
+        )
+
+
+_CURRENT: ContextVar[StudyEngine | None] = ContextVar("buzzpipe_study_engine", default=None)
+_MEMORY = StudyEngine()
+
+
+def current() -> StudyEngine:
+    """The engine the study runs on now (memory unless set by :func:`using`)."""
+    return _CURRENT.get() or _MEMORY
+
+
+@contextmanager
+def using(engine: StudyEngine | None) -> Iterator[StudyEngine]:
+    """Run the study's fits on ``engine`` inside the block (its samples let go at the end)."""
+    engine = engine or _MEMORY
+    token = _CURRENT.set(engine)
+    try:
+        yield engine
+    finally:
+        _CURRENT.reset(token)
+        engine.close()

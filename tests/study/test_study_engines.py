@@ -1,0 +1,78 @@
+"""The study on the chunked engines: the same results.json numbers as in memory (1e-10).
+
+``--engine stream`` (row blocks in this process) runs the whole battery here; ``--engine dask``
+(the session's 2-worker LocalCluster) runs a smaller battery, slow-marked: each Newton pass of
+each fit is a round of tasks on the cluster.
+"""
+
+import json
+import math
+
+import pytest
+
+from buzzpipe.end_to_end import StudyOptions
+from buzzpipe.errors import InputError
+from buzzpipe.study.battery import run_study
+from buzzpipe.study.engine import StudyEngine, using
+
+
+def differences(memory, other, tol=1e-10, path="$"):
+    """Every place two results.json trees differ: keys, strings, or numbers beyond ``tol``
+    (relative above 1)."""
+    if isinstance(memory, dict):
+        if not isinstance(other, dict) or set(memory) != set(other):
+            return [(path, "keys")]
+        return [
+            d for key in memory for d in differences(memory[key], other[key], tol, f"{path}.{key}")
+        ]
+    if isinstance(memory, list):
+        if not isinstance(other, list) or len(memory) != len(other):
+            return [(path, "length")]
+        return [
+            d
+            for i, (a, b) in enumerate(zip(memory, other, strict=True))
+            for d in differences(a, b, tol, f"{path}[{i}]")
+        ]
+    if isinstance(memory, float) and isinstance(other, (int, float)):
+        if math.isnan(memory) and math.isnan(other):
+            return []
+        return [] if abs(memory - other) <= tol * max(1.0, abs(memory)) else [(path, memory, other)]
+    return [] if memory == other else [(path, memory, other)]
+
+
+def results(survey, engine, **options):
+    options = {"seed": 1, "wild_bootstrap_draws": 199, "bootstrap_replications": 0, **options}
+    with using(engine):
+        return json.loads(run_study(survey, **options).to_json())
+
+
+@pytest.fixture(scope="module")
+def survey():
+    import buzzpipe as bp
+
+    return bp.synthesize("norway2010", seed=3, firms=800)
+
+
+def test_the_streamed_study_gives_the_memory_numbers(survey):
+    memory = results(survey, None, outcomes=["product", "product_novelty"])
+    streamed = results(survey, StudyEngine("stream"), outcomes=["product", "product_novelty"])
+    assert memory["models"] and memory["counterfactuals"]
+    assert differences(memory, streamed) == []
+
+
+def test_a_chunked_engine_refuses_the_pairs_bootstrap_in_one_line():
+    with pytest.raises(InputError, match="--replications 0") as caught:
+        StudyOptions(engine="dask", replications=199).check()
+    assert "\n" not in str(caught.value)
+    StudyOptions(engine="dask", replications=0).check()  # off: accepted
+    StudyOptions(engine="dask", replications=199, counterfactuals=False).check()
+    with pytest.raises(InputError, match="--engine dask"):
+        StudyOptions(engine="stream", scheduler="tcp://localhost:8786").check()
+
+
+@pytest.mark.slow
+def test_the_study_on_dask_gives_the_memory_numbers(survey, dask_client):
+    options = {"outcomes": ["product"], "heterogeneity": False}
+    memory = results(survey, None, **options)
+    on_dask = results(survey, StudyEngine("dask", _client=dask_client), **options)
+    assert differences(memory, on_dask) == []

@@ -168,8 +168,17 @@ def add_synth(subparsers: argparse._SubParsersAction) -> None:
         "--preset", default=defaults.PRESET, help="built-in name or preset TOML file (%(default)s)"
     )
     parser.add_argument("--seed", type=int, help="random seed (required to draw a survey)")
-    parser.add_argument("--out", help="firms file (.csv or .parquet); with --calibrate, a .toml")
+    parser.add_argument(
+        "--out",
+        help="firms file (.csv or .parquet), or a folder (no extension) for Parquet partitions "
+        "FOLDER/firms/part-*.parquet; with --calibrate, a .toml",
+    )
     parser.add_argument("--links", help="also write the firm-partner edge list here")
+    parser.add_argument(
+        "--edge-list",
+        action="store_true",
+        help="with a folder --out: an edge-list survey, links in FOLDER/links/part-*.parquet",
+    )
     parser.add_argument(
         "--set",
         dest="assignments",
@@ -217,15 +226,26 @@ def run_synth(args: argparse.Namespace) -> int:
         for key, value in outcome.record().items():
             print(f"{key} = {value}")
         return 0 if outcome.converged else 1
-    from buzzpipe.synth.write import write_survey
+    from buzzpipe.synth.write import is_folder_output, write_partitioned, write_survey
 
-    written = write_survey(
-        preset,
-        args.seed,
-        out,
-        links_path=Path(args.links) if args.links else None,
-        firms=args.firms,
-    )
+    if is_folder_output(out):
+        if args.links:
+            raise InputError(
+                "a folder --out holds the links too", expected="--edge-list instead of --links"
+            )
+        written = write_partitioned(
+            preset, args.seed, out, edge_list=args.edge_list, firms=args.firms
+        )
+    elif args.edge_list:
+        raise InputError("--edge-list needs a folder --out", value=str(out))
+    else:
+        written = write_survey(
+            preset,
+            args.seed,
+            out,
+            links_path=Path(args.links) if args.links else None,
+            firms=args.firms,
+        )
     links = f" and {written.links:,} links to {written.links_path}" if written.links_path else ""
     print(f"wrote {written.firms:,} firms to {written.firms_path}{links}", file=sys.stderr)
     return 0
@@ -607,6 +627,13 @@ def _check_paths(args: argparse.Namespace) -> None:
     if seed is not None and seed < 0:
         raise InputError("negative seed", value=seed, expected="--seed of at least 0")
     inputs, files, folders = _FILES.get(args.command, ((), (), ()))
+    if args.command == "synth" and args.out and not args.calibrate:
+        from pathlib import Path
+
+        from buzzpipe.synth.write import is_folder_output
+
+        if is_folder_output(Path(args.out)):  # Parquet partitions (write_partitioned)
+            files, folders = ("links",), ("out",)
 
     def named(options: tuple[str, ...]) -> list[tuple[str, str | None]]:
         return [(f"--{name}", getattr(args, name, None)) for name in options]

@@ -263,7 +263,7 @@ def check_replicate_memory(firms: int) -> None:
         f"replicate with {firms:,} firms (the study holds the survey in memory)",
         "fewer --firms; or draw the survey to disk in bounded memory with "
         f"`buzzpipe synth --firms {firms} --out survey.parquet` (streamed); "
-        "a streamed (Dask) study engine does not exist yet",
+        "then `buzzpipe analyze` it with --engine dask (docs/scale.md)",
     )
 
 
@@ -313,12 +313,23 @@ def analyze(
     options = options or StudyOptions()
 
     def load() -> Any:
-        return load_survey(file, links=links, mapping=mapping, delimiter=delimiter)
+        client = None
+        if options.engine == "dask" and links is not None and _parquet(links):
+            client = options.study_engine().client  # the links classified on the cluster
+        return load_survey(file, links=links, mapping=mapping, delimiter=delimiter, client=client)
 
     name = Path(file).name + (f" with links {Path(links).name}" if links else "")
     source = Source(SourceKind.FILE, name, options.seed)
     title = f"Local buzz and global pipelines: {Path(file).name}"
     return _run(load, source, title, out_dir, options, show_progress)
+
+
+def _parquet(path: str | os.PathLike) -> bool:
+    """A Parquet file, a folder of Parquet partitions or a glob of them."""
+    text = os.fspath(path)
+    if Path(text).is_dir():
+        return True
+    return text.lower().endswith((".parquet", ".pq", "*"))
 
 
 def load_survey(
@@ -327,14 +338,15 @@ def load_survey(
     links: str | os.PathLike | None = None,
     mapping: str | os.PathLike | None = None,
     delimiter: str | None = None,
+    client: Any = None,
 ) -> Any:
     """A user's survey: one firm-level file, or firms plus links (an edge-list survey); the
     mapping is a TOML file or a shipped one by short name ("norway", "cis"); ``delimiter`` of a
-    CSV file (default: detected)."""
+    CSV file (default: detected); ``client``: classify Parquet links on that Dask cluster."""
     from buzzpipe.survey import read_edge_list, read_survey
 
     if links:
-        return read_edge_list(file, links, mapping=mapping, delimiter=delimiter)
+        return read_edge_list(file, links, mapping=mapping, delimiter=delimiter, client=client)
     return read_survey(file, mapping=mapping, delimiter=delimiter)
 
 

@@ -38,3 +38,25 @@ def test_links_classified_on_dask_give_the_in_memory_answers(tmp_path, dask_clie
     expected = whole.matrix()
     assert len(links) > 20_000 and int((expected == 1).sum().sum()) > 0
     pd.testing.assert_frame_equal(on_dask.matrix(), expected)
+
+
+def test_an_edge_list_survey_read_on_dask_is_the_survey_read_whole(tmp_path, dask_client) -> None:
+    """Collaboration answers, breadth, regimes and pipeline exposure through local partners:
+    the links classified partition by partition on the cluster give the same analysis frame."""
+    from buzzpipe.survey import read_edge_list
+
+    write_survey(
+        load_preset("norway2010"),
+        6,
+        tmp_path / "firms.parquet",
+        links_path=tmp_path / "links.parquet",
+        firms=3_000,
+        block_firms=1_000,
+    )
+    whole = read_edge_list(tmp_path / "firms.parquet", tmp_path / "links.parquet")
+    on_dask = read_edge_list(
+        tmp_path / "firms.parquet", tmp_path / "links.parquet", client=dask_client
+    )
+    expected = whole.analysis_frame()
+    assert expected["pipeline_exposure"].notna().sum() > 100
+    pd.testing.assert_frame_equal(on_dask.analysis_frame(), expected)

@@ -552,7 +552,8 @@ def test_any_seed_and_size_gives_a_valid_survey(seed, firms, dont_know, preset_n
             assert frame[column].equals(firm_level.analysis_frame()[column])
 
 
-def test_a_failure_mid_stream_leaves_no_half_written_files(tmp_path, monkeypatch):
+def _fail_at_the_second_block(monkeypatch) -> None:
+    """Make the survey writer's second block raise ``RuntimeError('disk trouble')``."""
     import buzzpipe.synth.write as write_module
 
     calls = []
@@ -565,6 +566,10 @@ def test_a_failure_mid_stream_leaves_no_half_written_files(tmp_path, monkeypatch
         return real_block_frames(block, parameters)
 
     monkeypatch.setattr(write_module, "block_frames", failing_block_frames)
+
+
+def test_a_failure_mid_stream_leaves_no_half_written_files(tmp_path, monkeypatch):
+    _fail_at_the_second_block(monkeypatch)
     (tmp_path / "f.parquet").write_bytes(b"the old file")
     with pytest.raises(RuntimeError, match="disk trouble"):
         write_survey(
@@ -577,6 +582,44 @@ def test_a_failure_mid_stream_leaves_no_half_written_files(tmp_path, monkeypatch
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.parquet"]
     assert (tmp_path / "f.parquet").read_bytes() == b"the old file"
+
+
+def test_a_partitioned_survey_holds_the_single_file_rows_and_is_written_whole(
+    tmp_path, monkeypatch
+):
+    """``synth --out FOLDER --edge-list``: one firms and one links partition per block, the rows
+    of the single-file output in order; a failure at the second block leaves the earlier folder
+    as it was and no temporaries."""
+    import buzzpipe.synth.write as write_module
+    from buzzpipe.survey import read_edge_list
+
+    preset = load_preset("norway2010")
+    write_survey(preset, 4, tmp_path / "f.parquet", links_path=tmp_path / "l.parquet",
+                 firms=1300, block_firms=500)  # fmt: skip
+    args = ["synth", "--seed", "4", "--firms", "1300", "--out", str(tmp_path / "survey")]
+    written = write_module.write_partitioned(
+        preset, 4, tmp_path / "survey", edge_list=True, firms=1300, block_firms=500
+    )
+    assert (written.firms, written.links_path) == (1300, tmp_path / "survey" / "links")
+    for kind, single in (("firms", "f.parquet"), ("links", "l.parquet")):
+        parts = sorted((tmp_path / "survey" / kind).glob("*.parquet"))
+        assert [p.name for p in parts] == [f"part-0000{k}.parquet" for k in range(3)]
+        joined = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+        pd.testing.assert_frame_equal(joined, pd.read_parquet(tmp_path / single))
+    survey = read_edge_list(tmp_path / "survey" / "firms", tmp_path / "survey" / "links")
+    assert len(survey) == 1300
+    before = {p: p.read_bytes() for p in (tmp_path / "survey").rglob("*") if p.is_file()}
+    _fail_at_the_second_block(monkeypatch)
+    with pytest.raises(RuntimeError, match="disk trouble"):
+        write_module.write_partitioned(
+            preset, 5, tmp_path / "survey", edge_list=True, firms=1300, block_firms=500
+        )
+    after = {p: p.read_bytes() for p in (tmp_path / "survey").rglob("*") if p.is_file()}
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.parquet", "l.parquet", "survey"]
+    assert main([*args, "--links", str(tmp_path / "x.parquet")]) == 2
+    assert main([*args, "--edge-list"]) == 0  # the command replaces its own earlier folder
+    assert len(pd.read_parquet(tmp_path / "survey" / "firms")) == 1300
 
 
 def test_power_command_reports_rates_with_exact_binomial_intervals(capsys):

@@ -1,40 +1,80 @@
 """Edge-list measures on Dask: links classified into scales per partition, answers tree-reduced.
 
 The links of an edge-list survey (tens of millions of rows) are Parquet partitions; each task
-validates and classifies its links against the firm directory (a join of links with the firms'
-regions and countries, the directory shipped to every worker once) and returns the positions of
-the (partner type, scale, firm) cells its links make 1 or "don't know"; the positions are united
-pairwise and set in one :class:`~buzzpipe.survey.edge_list.CollaborationCounts` on the client
-(only cell positions travel, never links). Same answers as reading the links whole::
+puts its links in canonical names (the mapping), validates and classifies them against the firm
+directory (a join of links with the firms' regions and countries, the directory shipped to every
+worker once) and returns the positions of the (partner type, scale, firm) cells its links make
+1 or "don't know", plus its distinct local partners (16 bytes each) for pipeline exposure. The
+positions are united pairwise and set in one :class:`~buzzpipe.survey.edge_list.CollaborationCounts`
+on the client; links themselves never travel. Breadth and regimes follow from those answers as
+for any survey. Same answers as reading the links whole::
 
     counts = collaboration_on_dask("links/", directory, scales=..., partner_types=..., client=c)
     counts.matrix()        # the collab_<scale>_<partner_type> columns, one row per firm
+
+``read_edge_list(firms, "links/", client=c)`` (``buzzpipe analyze --engine dask``) reads an
+edge-list survey this way.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
+import pandas as pd
 
 from buzzpipe.survey import edge_list
+from buzzpipe.survey.schema import LINK_SCALE
 
-__all__ = ["collaboration_on_dask", "partition_cells"]
+__all__ = ["DaskLinks", "collaboration_on_dask", "partition_cells"]
 
 
-def partition_cells(links, where, first_row, directory, scales, partner_types, source) -> dict:
-    """The cells one partition's links set: flat positions in (types, scales, firms) order."""
+def partition_cells(
+    links, where, first_row, directory, scales, partner_types, source, mapping=None, local=None
+) -> dict:
+    """The cells one partition's links set: flat positions in (types, scales, firms) order,
+    and (with ``local``, the local scale) its distinct local partners for pipeline exposure."""
+    if mapping is not None:
+        from buzzpipe.survey.mapping import RawTable
+
+        links = mapping.apply_links(RawTable(links, source, first_row=first_row + 1))
     canonical = edge_list.validate_links(
         links, directory, partner_types, source=source, first_row=first_row + 1
     )
-    classified = edge_list.classify_links(canonical, directory, scales=scales)
+    classified = edge_list.classify_links(canonical, directory, scales=scales, source=source)
     counts = edge_list.CollaborationCounts(
         len(directory), scales=scales, partner_types=partner_types
     )
     counts.add(canonical, classified)
-    return {
+    cells = {
         "yes": [np.flatnonzero(counts._yes)],
         "maybe": [np.flatnonzero(counts._maybe)],
         "links": len(canonical),
     }
+    if local is not None:
+        canonical[LINK_SCALE] = pd.Categorical(classified[LINK_SCALE], categories=list(scales))
+        exposure = edge_list.ExposureCounts(directory, local_scale=local, spill_records=2**62)
+        exposure.add(canonical, classified["firm_position"].to_numpy())
+        records, anonymous = exposure.partial()
+        cells["records"] = [records]
+        cells["anonymous"] = [(np.flatnonzero(anonymous), anonymous[anonymous > 0])]
+    return cells
+
+
+def _cells_on_dask(links_path, directory, scales, partner_types, client, source, mapping, local):
+    from buzzpipe.estimate.dask_engine import DaskSource
+
+    links = DaskSource(links_path, client)
+    shipped = links.client.scatter(directory, broadcast=True)
+    return links.map_reduce(partition_cells, shipped, scales, partner_types, source, mapping, local)
+
+
+def _set_cells(counts: edge_list.CollaborationCounts, cells: dict) -> None:
+    for name in ("yes", "maybe"):
+        target = getattr(counts, f"_{name}").reshape(-1)
+        for positions in cells[name]:
+            target[positions] = True
 
 
 def collaboration_on_dask(
@@ -47,16 +87,40 @@ def collaboration_on_dask(
     source: str = "links",
 ) -> edge_list.CollaborationCounts:
     """The collaboration answers the links imply, computed on the Dask cluster of ``client``."""
-    from buzzpipe.estimate.dask_engine import DaskSource
-
-    links = DaskSource(links_path, client)
-    shipped = links.client.scatter(directory, broadcast=True)
-    cells = links.map_reduce(partition_cells, shipped, scales, partner_types, source)
+    cells = _cells_on_dask(links_path, directory, scales, partner_types, client, source, None, None)
     counts = edge_list.CollaborationCounts(
         len(directory), scales=scales, partner_types=partner_types
     )
-    for name in ("yes", "maybe"):
-        target = getattr(counts, f"_{name}").reshape(-1)
-        for positions in cells[name]:
-            target[positions] = True
+    _set_cells(counts, cells)
     return counts
+
+
+@dataclass
+class DaskLinks:
+    """The links of an edge-list survey as Parquet partitions on a Dask cluster (in place of
+    batches read here): ``Survey.from_frame(..., link_batches=DaskLinks(path, client))``."""
+
+    path: Any
+    client: Any = None
+    mapping: Any = None
+
+    def count_links(
+        self,
+        directory: edge_list.FirmDirectory,
+        collaboration: edge_list.CollaborationCounts,
+        exposure: edge_list.ExposureCounts | None,
+        *,
+        scales: tuple[str, ...],
+        partner_types: tuple[str, ...],
+        source: str,
+    ) -> None:
+        """Add every partition's answers to ``collaboration`` and local partners to
+        ``exposure``."""
+        local = None if exposure is None else exposure.local_scale
+        cells = _cells_on_dask(
+            self.path, directory, scales, partner_types, self.client, source, self.mapping, local
+        )
+        _set_cells(collaboration, cells)
+        if exposure is not None:
+            for records, (firms, counts) in zip(cells["records"], cells["anonymous"], strict=True):
+                exposure.add_partial(records, firms, counts)

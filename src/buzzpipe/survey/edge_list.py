@@ -274,6 +274,24 @@ class ExposureCounts:
         if self._buffered > self._spill_records:
             self._write_spill()
 
+    @property
+    def local_scale(self) -> str:
+        return self._local_scale
+
+    def partial(self) -> tuple[np.ndarray, np.ndarray]:
+        """What was added here, to be added to another count (a Dask partition's share): the
+        distinct local-partner records and the partners without an id per firm."""
+        records = np.unique(np.concatenate(self._buffer)) if self._buffer else np.empty(0, _PAIR)
+        return records, self._anonymous
+
+    def add_partial(self, records: np.ndarray, firms: np.ndarray, anonymous: np.ndarray) -> None:
+        """Add another count's ``partial()`` (``anonymous`` partners of the firms ``firms``)."""
+        self._anonymous[firms] += anonymous
+        self._buffer.append(records)
+        self._buffered += len(records)
+        if self._buffered > self._spill_records:
+            self._write_spill()
+
     def close(self) -> None:
         """No more links: let go of the firm directory (its id keys are large) until ``result``."""
         self._firms = None

@@ -526,6 +526,16 @@ def _add_links(
     if local is not None and local != "international" and "international" in scales:
         exposure = edge_list.ExposureCounts(directory, local_scale=local)
     kept = []
+    if hasattr(batches, "count_links"):  # links on a Dask cluster (survey/dask_measures.DaskLinks)
+        batches.count_links(
+            directory,
+            collaboration,
+            exposure,
+            scales=scales,
+            partner_types=partner_types,
+            source=links_source,
+        )
+        batches = ()
     for frame, first_row in batches:
         canonical_links = edge_list.validate_links(
             frame, directory, partner_types, source=links_source, first_row=first_row

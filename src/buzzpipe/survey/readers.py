@@ -27,7 +27,7 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pandas as pd
 
@@ -88,6 +88,8 @@ class CsvDialect:
 
 def file_format(path: str | Path) -> str:
     """The format a file is read as, from its extension (a compressed file's inner one)."""
+    if Path(path).is_dir():  # a folder of Parquet partitions (buzzpipe synth --partitions)
+        return "Parquet"
     suffixes = [s.lower() for s in Path(path).suffixes]
     suffix = suffixes[-1] if suffixes else ""
     if suffix in COMPRESSIONS:
@@ -183,6 +185,8 @@ def decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
 def _check_exists(path: Path) -> None:
     if not path.exists():
         raise InputError("no such file", file=str(path))
+    if path.is_dir() and any(path.glob("*.parquet")):
+        return
     if not path.is_file():
         raise InputError("not a file", file=str(path))
     if path.stat().st_size == 0:
@@ -381,8 +385,12 @@ def _read_excel(path: Path) -> pd.DataFrame:
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if path.is_dir():  # partitions in the order of their names
+        files = sorted(path.glob("*.parquet"))
+        return pa.concat_tables([pq.read_table(file) for file in files]).to_pandas()
     return pq.read_table(path).to_pandas()
 
 
@@ -430,7 +438,9 @@ def survey_from_table(
     batches = None
     if links is not None:
         links_source = links.source
-    if link_batches is not None:
+    if hasattr(link_batches, "count_links"):  # links on a Dask cluster: partitions mapped there
+        batches = link_batches
+    elif link_batches is not None:
         batches = ((canonical(table), table.first_row) for table in link_batches)
     return Survey.from_frame(
         firms,
@@ -509,6 +519,7 @@ def read_edge_list(
     mapping: Mapping | str | Path | None = None,
     batch_rows: int | None = None,
     delimiter: str | None = None,
+    client: Any = None,
 ) -> Survey:
     """Read a two-file edge-list survey: firms (no collaboration columns) and their links.
 
@@ -525,6 +536,10 @@ def read_edge_list(
         Stream the links file in batches of this many rows: links are counted, not kept
         (``Survey.links`` is then None), so memory stays bounded; every measure is the same as
         reading the file whole.
+    client : distributed.Client, optional
+        Classify the links on this Dask cluster, partition by partition (a Parquet file, a
+        folder of them or a glob; ``survey/dask_measures.py``): the same survey, the links
+        never held here.
 
     Returns
     -------
@@ -554,6 +569,11 @@ def read_edge_list(
     mapping = _as_mapping(mapping)
     dialect = csv_dialect(mapping, delimiter)
     firms = read_table(firms_path, dialect)
+    if client is not None:
+        from buzzpipe.survey.dask_measures import DaskLinks
+
+        links = DaskLinks(links_path, client, mapping)
+        return survey_from_table(firms, mapping, link_batches=links, links_source=str(links_path))
     if batch_rows is None:
         return survey_from_table(firms, mapping, links=read_table(links_path, dialect))
     batches = iter_tables(links_path, batch_rows=batch_rows, dialect=dialect)

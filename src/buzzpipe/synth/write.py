@@ -7,6 +7,7 @@ links. A survey that cannot fit on the disk is refused before the first block is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,25 @@ class _TableWriter:
             self.parquet.close()
 
 
+def _check_request(seed: int | None, firms: int | None) -> None:
+    if seed is None:
+        raise InputError("no seed", expected="--seed S (an integer >= 0)")
+    if seed < 0:
+        raise InputError("negative seed", value=seed, expected="an integer >= 0")
+    if firms is not None and firms < 1:
+        raise InputError("too few firms", value=firms, expected="--firms of at least 1")
+
+
+def _with_progress(blocks, n_blocks: int, total: int, progress: bool | None):
+    """The blocks behind a progress bar on stderr (None: only on a terminal), for several."""
+    if progress is False or n_blocks <= 1:
+        return blocks
+    from tqdm import tqdm
+
+    return tqdm(blocks, total=n_blocks, unit="block", desc=f"{total:,} firms",
+                disable=None if progress is None else False)  # fmt: skip
+
+
 def write_survey(
     preset: Preset,
     seed: int | None,
@@ -126,12 +146,7 @@ def write_survey(
 
     ``progress``: a progress bar on stderr (None: only on a terminal, and only for several blocks).
     """
-    if seed is None:
-        raise InputError("no seed", expected="--seed S (an integer >= 0)")
-    if seed < 0:
-        raise InputError("negative seed", value=seed, expected="an integer >= 0")
-    if firms is not None and firms < 1:
-        raise InputError("too few firms", value=firms, expected="--firms of at least 1")
+    _check_request(seed, firms)
     firms_format = output_format(firms_path, "firms")
     links_format = output_format(links_path, "links") if links_path is not None else None
     if links_path is not None and links_path.resolve() == firms_path.resolve():
@@ -139,18 +154,9 @@ def write_survey(
     parameters = GeneratingParameters.from_preset(preset)
     total = int(firms if firms is not None else preset["survey.firms"])
     check_disk_space(firms_path, firms_format, links_path, links_format, total)
-    blocks = iter_blocks(preset, seed, firms=total, block_firms=block_firms)
     n_blocks = len(block_sizes(total, block_firms))
-    if progress is not False and n_blocks > 1:
-        from tqdm import tqdm
-
-        blocks = tqdm(
-            blocks,
-            total=n_blocks,
-            unit="block",
-            desc=f"{total:,} firms",
-            disable=None if progress is None else False,
-        )
+    blocks = iter_blocks(preset, seed, firms=total, block_firms=block_firms)
+    blocks = _with_progress(blocks, n_blocks, total, progress)
     written_firms = written_links = 0
     with ExitStack() as stack:
         firms_temporary = stack.enter_context(temporary_sibling(firms_path))
@@ -177,3 +183,63 @@ def write_survey(
                 links_writer.close()
         replace_together(pairs)  # both files new, or both as they were
     return WrittenSurvey(firms_path, links_path, written_firms, written_links)
+
+
+def is_folder_output(path: Path) -> bool:
+    """``--out`` names a folder (no file extension, or an existing folder): partitions go there."""
+    return path.is_dir() or (path.suffix == "" and not str(path).endswith((".csv", ".parquet")))
+
+
+def write_partitioned(
+    preset: Preset,
+    seed: int | None,
+    folder: Path,
+    *,
+    edge_list: bool = False,
+    firms: int | None = None,
+    progress: bool | None = None,
+    block_firms: int = BLOCK_FIRMS,
+) -> WrittenSurvey:
+    """The survey as a folder of Parquet partitions, one per block of firms: ``firms/part-NNNNN
+    .parquet`` (and ``links/part-NNNNN.parquet`` for an edge-list survey), the Dask engine's
+    input (``buzzpipe analyze FOLDER/firms --links FOLDER/links --engine dask``).
+
+    Written through ``output_folder.write_folder``: whole or not at all (an error, SIGINT or
+    SIGTERM leaves the earlier folder or none), a manifest last; one block in memory at a time.
+    Same preset, seed and N: the same rows as the single-file output, in the same order.
+    """
+    from buzzpipe.output_folder import check_output_folder, write_folder
+
+    _check_request(seed, firms)
+    check_output_folder(folder, kind="survey")
+    parameters = GeneratingParameters.from_preset(preset)
+    total = int(firms if firms is not None else preset["survey.firms"])
+    check_disk_space(folder, "parquet", folder if edge_list else None, "parquet", total)
+    n_blocks = len(block_sizes(total, block_firms))
+    blocks = iter_blocks(preset, seed, firms=total, block_firms=block_firms)
+    blocks = iter(_with_progress(blocks, n_blocks, total, progress))
+    counted = {"firms": 0, "links": 0}
+    pending: dict[str, pd.DataFrame] = {}
+
+    def part(kind: str) -> Callable[[Path], None]:
+        def write(path: Path) -> None:
+            if kind == "firms":  # the next block: its firms now, its links in the next file
+                firms_frame, links_frame = block_frames(next(blocks), parameters)
+                if edge_list:
+                    firms_frame = edge_list_firms(firms_frame, parameters.country)
+                    pending["links"] = links_frame
+                frame = firms_frame
+            else:
+                frame = pending.pop("links")
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+            counted[kind] += len(frame)
+
+        return write
+
+    files: dict[str, Callable[[Path], None]] = {}
+    for number in range(n_blocks):
+        for kind in ("firms", "links") if edge_list else ("firms",):
+            files[f"{kind}/part-{number:05d}.parquet"] = part(kind)
+    write_folder(folder, files, kind="survey")
+    links_folder = folder / "links" if edge_list else None
+    return WrittenSurvey(folder / "firms", links_folder, counted["firms"], counted["links"])

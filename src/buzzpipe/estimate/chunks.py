@@ -84,6 +84,9 @@ class ModelSpecification:
     # row ids whose transformed values are not finite (log(0)): left out before the design is
     # built, so that a level only they hold is unknown to the specification without error
     excluded: np.ndarray | None = None
+    # (design column, value): rows whose column holds that value leave the sample (Stata's rule
+    # for an indicator cell that predicts the outcome perfectly)
+    drop_cells: tuple[tuple[int, float], ...] = ()
     notes: list[str] = field(default_factory=list)
     plan: dict | None = None  # columns copied without formulaic (see ``_direct_plan``)
 
@@ -394,6 +397,14 @@ def build_chunk(
         X = X[:kept]
         y = y[finite]
         positions = positions[finite]
+    if spec.drop_cells:
+        kept_rows = np.ones(y.shape[0], dtype=bool)
+        for column, value in spec.drop_cells:
+            kept_rows &= X[:, column] != value
+        if not kept_rows.all():
+            kept = int(kept_rows.sum())
+            X[:kept] = X[kept_rows]
+            X, y, positions = X[:kept], y[kept_rows], positions[kept_rows]
     weights = None
     if spec.weights is not None:
         weights = pd.to_numeric(frame[spec.weights]).to_numpy(np.float64)[positions]

@@ -192,9 +192,56 @@ def _columns(variables, roles) -> list[str]:
     return list(dict.fromkeys([*variables, *(c for c in roles.values() if c is not None)]))
 
 
+def _drop_separated(spec, summary, source, names, keep, notes):
+    """Stata's rule for logit and probit, as in memory (``diagnostics.indicator_separation``):
+    an indicator whose 1 (or 0) cell holds only successes or only failures is omitted and its
+    rows leave the sample, one cell at a time (a pass each), until none is left; then the
+    collinearity check again on the rows that remain. Returns (spec, summary, keep)."""
+    omitted: list[str] = []
+    labels = {"success": "success", "failure": "failure"}
+    while True:
+        kept_names = [names[j] for j in keep]
+        indicator = (summary["not_indicator"] == 0)[keep]
+        cell = {
+            "indicator": indicator,
+            "ones_success": summary["ones"][keep, 0],
+            "ones_failure": summary["ones"][keep, 1],
+            "total_success": float(summary["wy"]),
+            "total_failure": float(summary["wsum"] - summary["wy"]),
+        }
+        found = diagnostics.separated_cell(cell, kept_names, omitted, labels)
+        if found is None:
+            break
+        j, value, relation, result = found
+        name = kept_names[j]
+        spec = chunks.with_estimation(spec, drop_cells=(*spec.drop_cells, (keep[j], float(value))))
+        before = summary["nobs"]
+        summary = {**source.map_designs(spec, summarise), "rows_total": summary["rows_total"]}
+        notes.append(
+            f"{name} {relation} predicts {labels[result]} perfectly; "
+            f"{name} omitted and {before - summary['nobs']} obs not used"
+        )
+        omitted.append(name)
+        outcomes = np.array(sorted(summary["outcomes"]), dtype=np.float64)
+        diagnostics.check_binary_outcome(
+            outcomes, pd.Index(["(streamed)"] * outcomes.size), spec.outcome
+        )
+    if not omitted:
+        return spec, summary, keep
+    keep = [j for j in keep if names[j] not in omitted]
+    gram = summary["gram"][np.ix_(keep, keep)]
+    kept_names = [names[j] for j in keep]
+    dropped = diagnostics.collinear_columns(np.zeros((0, len(keep))), kept_names, gram=gram)
+    notes.extend(f"{name} omitted because of collinearity" for name in dropped)
+    return spec, summary, [j for j in keep if names[j] not in dropped]
+
+
 def _prepare(
     spec, summary, family: Family, source
-) -> tuple[chunks.ModelSpecification, Family, list]:
+) -> tuple[chunks.ModelSpecification, Family, list, dict]:
+    """Stata's checks over the summaries: outcome, collinearity, perfect prediction (logit and
+    probit: rows dropped as in memory; ordered logit: an error). Returns the specification to
+    estimate, the family, the notes and the summaries of the rows that remain."""
     notes: list[str] = []
     n_missing = summary["rows_total"] - summary["nobs"]
     if n_missing:
@@ -216,13 +263,8 @@ def _prepare(
     kept_names = [names[j] for j in keep]
     cells_sets = []
     if family.name in ("logit", "probit"):
-        cells_sets.append(
-            (
-                summary["ones"],
-                values.size and np.array([summary["wy"], summary["wsum"] - summary["wy"]]),
-                None,
-            )
-        )
+        spec, summary, keep = _drop_separated(spec, summary, source, names, keep, notes)
+        kept_names = [names[j] for j in keep]
     if isinstance(family, OrderedLogit):
         if values.size < 2:
             raise EstimationError(
@@ -248,8 +290,8 @@ def _prepare(
         if found is not None:
             raise EstimationError(
                 f"{kept_names[found[0]]} {found[2]} predicts {found[3]} perfectly: streamed and "
-                "Dask fits do not drop perfectly predicted cells (fit in memory, which drops them "
-                "as Stata does, or drop or merge that term)"
+                "Dask ordered logits do not drop perfectly predicted cells (fit in memory, which "
+                "drops them as Stata does, or drop or merge that term)"
             )
     ordinal = None
     if isinstance(family, OrderedLogit):
@@ -264,7 +306,7 @@ def _prepare(
     spec = chunks.with_estimation(
         spec, keep_columns=keep, ordinal_values=ordinal, cluster_labels=labels
     )
-    return spec, family, notes
+    return spec, family, notes, summary
 
 
 def _start(family: Family, spec, summary) -> np.ndarray:
@@ -343,7 +385,8 @@ def fit_source(
         )
     roles = {"weights": weights, "cluster": cluster, "offset": offset}
     spec, summary = _specification(formula, source, roles)
-    spec, family_model, notes = _prepare(spec, summary, family_model, source)
+    n_missing = int(summary["rows_total"] - summary["nobs"])
+    spec, family_model, notes, summary = _prepare(spec, summary, family_model, source)
     names = spec.estimated_names
     k = family_model.n_params(len(names))
     nobs = int(summary["nobs"])
@@ -396,5 +439,5 @@ def fit_source(
         outcome_spec=spec.specs.lhs,
         weights=weights,
         offset=offset,
-        n_dropped_missing=int(summary["rows_total"] - nobs),
+        n_dropped_missing=n_missing,
     )

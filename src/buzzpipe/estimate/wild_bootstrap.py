@@ -1116,7 +1116,9 @@ def streamed_wild_bootstrap(
         raise InputError("a streamed bootstrap takes the fit's offset from a column")
     roles = {"weights": fit.weights, "cluster": cluster, "offset": offset}
     spec, summary = streamed._specification(fit.formula, source, roles)
-    spec, _family, _notes = streamed._prepare(spec, summary, get_family(fit.family), source)
+    spec, _family, _notes, _summary = streamed._prepare(
+        spec, summary, get_family(fit.family), source
+    )
     if spec.estimated_names != list(fit.x_names):
         raise InputError(
             "the data do not give the fit's design",

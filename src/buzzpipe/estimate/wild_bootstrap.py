@@ -1007,6 +1007,70 @@ def restricted_sums(chunk, family, params, keep, columns, values):
     return sums.llf, sums.gradient, sums.hessian
 
 
+def restricted_sums_many(chunk, family, batch: dict, keep, k: int) -> dict:
+    """``restricted_sums`` for several (b_k = value, params) pairs in one pass: {j: sums}."""
+    if chunk.nobs == 0:
+        return {}
+    X = chunk.X[:, keep]
+    out = {}
+    for j, (value, params) in batch.items():
+        offset = chunk.X[:, k] * value
+        if chunk.offset is not None:
+            offset = offset + chunk.offset
+        sums = block_sums(family, params, X, chunk.y, chunk.weights, offset)
+        out[j] = (sums.llf, sums.gradient, sums.hessian)
+    return out
+
+
+def score_pieces_many(chunk, family, batch: dict, n_clusters: int) -> dict:
+    """``score_pieces`` at several parameter vectors in one pass: {j: pieces}."""
+    return {j: score_pieces(chunk, family, params, n_clusters) for j, params in batch.items()}
+
+
+class _LockstepPasses:
+    """Newton loops run in threads, one per null value, whose passes over the chunks are made
+    together: each loop's ``sums(params)`` waits until every loop still running has asked, then
+    one pass computes them all (a round of tasks on Dask instead of one per loop)."""
+
+    def __init__(self, loops: int, run) -> None:
+        import threading
+
+        self.condition = threading.Condition()
+        self.active, self.run = loops, run
+        self.asked: dict = {}
+        self.answers: dict = {}
+        self.round = 0
+
+    def _pass(self) -> None:
+        asked, self.asked = self.asked, {}
+        try:
+            answers = self.run(asked)
+        except BaseException as error:  # every waiting loop raises it
+            answers = {j: error for j in asked}
+        self.answers.update(answers)
+        self.round += 1
+        self.condition.notify_all()
+
+    def sums(self, j, value, params):
+        with self.condition:
+            self.asked[j] = (value, params)
+            this_round = self.round
+            if len(self.asked) == self.active:
+                self._pass()
+            while j not in self.answers and self.round == this_round:
+                self.condition.wait()
+            answer = self.answers.pop(j)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    def finished(self) -> None:
+        with self.condition:
+            self.active -= 1
+            if self.asked and len(self.asked) == self.active:
+                self._pass()
+
+
 def score_pieces(chunk, family, params, n_clusters: int) -> dict:
     sums = chunk.sums(
         family, params, cluster_codes=chunk.clusters, n_clusters=n_clusters, need_loglike=False
@@ -1074,10 +1138,56 @@ class StreamedWildScoreBootstrap(WildScoreBootstrap):
         return params
 
     def restricted_fits(self, k: int, null_values: Sequence[float]) -> np.ndarray:
-        """One streamed restricted fit per null (each a pass over the chunks per step)."""
-        return np.column_stack([self.restricted_fit(k, value) for value in null_values])
+        """p x m restricted estimates, b_k fixed at each null value: one Newton loop per value
+        (started at the last restricted estimate), their passes made together, then the score
+        pieces at every estimate in one more pass (kept for ``p_values``)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        values = np.asarray(null_values, dtype=float).ravel()
+        keep = np.ones(len(self.names), dtype=bool)
+        keep[k] = False
+        params = np.empty((len(self.names), values.size))
+        params[k] = values
+        if not keep.any() or values.size == 0:
+            return params
+        family = self.family_model
+        start = self._restricted_start.get((k,), self.estimate[keep])
+        lockstep = _LockstepPasses(
+            values.size,
+            lambda asked: self.source.map_designs(
+                self.spec, restricted_sums_many, family, asked, keep, k
+            ),
+        )
+
+        def loop(j: int):
+            try:
+                return newton(
+                    family, [], start.copy(), tol=1e-10, max_iter=100,
+                    sums=lambda p: lockstep.sums(j, values[j], p),
+                )  # fmt: skip
+            finally:
+                lockstep.finished()
+
+        with ThreadPoolExecutor(max_workers=values.size) as pool:
+            results = list(pool.map(loop, range(values.size)))
+        for j, result in enumerate(results):
+            if not result.converged:
+                raise EstimationError(
+                    f"the restricted fit with {self.names[k]} = {values[j]:g} did not converge"
+                )
+            params[keep, j] = result.params
+        self._restricted_start[(k,)] = params[keep, -1]
+        batch = {j: params[:, j] for j in range(values.size)}
+        pieces = self.source.map_designs(
+            self.spec, score_pieces_many, family, batch, self.n_clusters
+        )
+        self._pieces_kept = {params[:, j].tobytes(): pieces[j] for j in range(values.size)}
+        return params
 
     def _pieces(self, params) -> dict:
+        kept = getattr(self, "_pieces_kept", {}).get(np.asarray(params).tobytes())
+        if kept is not None:
+            return kept
         return self.source.map_designs(
             self.spec, score_pieces, self.family_model, params, self.n_clusters
         )

@@ -82,6 +82,8 @@ def test_analyze_a_stata_file_with_a_mapping(tmp_path, capsys):
         (["replicate", "--preset", "atlantis"], "no such preset"),
         (["replicate", "--replications", "-1"], "--replications must be 0 (off) or more"),
         (["replicate", "--firms-treated", "0"], "--firms-treated must be at least 1"),
+        (["replicate", "--engine", "dask"], "give --replications 0"),
+        (["replicate", "--engine", "stream", "--scheduler", "tcp://h:1"], "needs --engine dask"),
         (["replicate", "--firms", "10"], "--firms must be at least 50"),
         (["analyze", "missing.csv"], "missing.csv"),
     ],

@@ -7,8 +7,12 @@
 - ``cis_frame``: a CIS-style file (co<partner type><location> columns, product and process in
   parts) for the ``cis`` mapping;
 - ``stata_ready`` and ``LABELS``: a canonical frame as Stata and SPSS files hold it (region codes
-  with value labels).
+  with value labels);
+- ``logit_firms``: the estimation core's firms (two normal regressors, an industry, one of 40
+  regions, a log-normal size) with a logit outcome ``y`` from a given index.
 """
+
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -111,3 +115,30 @@ def stata_ready(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 LABELS = {"region": {1: "Bergen", 2: "Kristiansand", 3: "Oslo", 4: "Stavanger", 5: "Trondheim"}}
+
+
+def logit_firms(
+    seed: int,
+    n: int,
+    index: Callable[[pd.DataFrame], pd.Series],
+    *,
+    industries: Sequence[str] = ("ict", "manufacturing", "services"),
+    weight: bool = False,
+) -> pd.DataFrame:
+    """Firms for the estimation core's tests: ``x1``, ``x2`` (standard normal), ``industry``,
+    ``region`` (one of 40 codes), ``employees`` (log-normal), with ``weight`` a sampling weight
+    in [0.5, 3) and ``y`` drawn from a logit of ``index(data)``."""
+    rng = np.random.default_rng(seed)
+    data = pd.DataFrame(
+        {
+            "x1": rng.normal(size=n),
+            "x2": rng.normal(size=n),
+            "industry": rng.choice(list(industries), n),
+            "region": rng.integers(0, 40, n),
+            "employees": np.exp(rng.normal(3, 1, n)),
+        }
+    )
+    if weight:
+        data["weight"] = rng.uniform(0.5, 3, n)
+    data["y"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-index(data)))).astype(float)
+    return data

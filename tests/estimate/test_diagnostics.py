@@ -6,25 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from survey_builders import logit_firms
 
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate import fit
 
 
 def firms(seed: int = 3, n: int = 400) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    data = pd.DataFrame(
-        {
-            "x1": rng.normal(size=n),
-            "x2": rng.normal(size=n),
-            "industry": rng.choice(["ict", "manufacturing", "services"], n),
-            "region": rng.integers(0, 40, n),
-            "employees": np.exp(rng.normal(3, 1, n)),
-        }
-    )
-    eta = 0.8 * data.x1 - 0.4 * data.x2
-    data["y"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(float)
-    return data
+    return logit_firms(seed, n, lambda data: 0.8 * data.x1 - 0.4 * data.x2)
 
 
 def test_indicator_predicting_failure_is_dropped_with_statas_note():

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 from formulaic import model_matrix
+from survey_builders import logit_firms
 
 from buzzpipe.estimate import fit
 
@@ -13,22 +14,14 @@ FORMULA = "y ~ x1 + x2 + log(employees) + C(industry)"
 
 
 def firms(seed: int, n: int = 800) -> pd.DataFrame:
-    """Synthetic firms with a logit outcome, four industries and 40 regions."""
-    rng = np.random.default_rng(seed)
-    data = pd.DataFrame(
-        {
-            "x1": rng.normal(size=n),
-            "x2": rng.normal(size=n),
-            "industry": rng.choice(["ict", "manufacturing", "services", "retail"], n),
-            "region": rng.integers(0, 40, n),
-            "employees": np.exp(rng.normal(3, 1, n)),
-            "weight": rng.uniform(0.5, 3, n),
-        }
-    )
-    eta = -0.3 + 0.8 * data.x1 - 0.5 * data.x2 + 0.2 * np.log(data.employees)
-    eta += 0.5 * (data.industry == "retail")
-    data["y"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(float)
-    return data
+    """Synthetic firms with a logit outcome, four industries, 40 regions and weights."""
+
+    def index(data: pd.DataFrame) -> pd.Series:
+        eta = -0.3 + 0.8 * data.x1 - 0.5 * data.x2 + 0.2 * np.log(data.employees)
+        return eta + 0.5 * (data.industry == "retail")
+
+    industries = ("ict", "manufacturing", "services", "retail")
+    return logit_firms(seed, n, index, industries=industries, weight=True)
 
 
 @pytest.fixture(scope="module")

@@ -70,6 +70,8 @@ def expected_report_contents(data: Any) -> ReportContents:
     read through the results contract), with its counts of models and findings."""
     results = StudyResults.from_dict(data)
     tables: list[str] = []
+    if results.meta.published:
+        tables.append("table-replica-published")
     descriptives = results.descriptives is not None and bool(results.descriptives.rows)
     if descriptives:
         tables.append("table-descriptives")

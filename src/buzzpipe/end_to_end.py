@@ -193,6 +193,23 @@ def _study(survey: Any, options: StudyOptions) -> Any:
     return results
 
 
+def synthetic_meta(preset: str, results: Any) -> None:
+    """Set what a report of a synthetic survey shows beside its verdicts: ``meta.synthetic``
+    (the banner, the preset's truth per finding read against the primary verdicts, the headline
+    rule's power at the published effect) and ``meta.published`` (the published figures of the
+    study the preset was calibrated to; none for a preset without one)."""
+    from buzzpipe.estimate.inference_rule import power_words
+    from buzzpipe.synth.published import published_figures
+    from buzzpipe.synth.truth import report_record
+
+    states = {str(v.finding): str(v.verdict) for v in results.verdicts}
+    outcome = results.meta.primary_outcome or "product"
+    record = report_record(preset, states, outcome)
+    record["power"] = power_words()
+    results.meta.synthetic = record
+    results.meta.published = published_figures(preset)
+
+
 def _run(
     load_survey: Callable[[], Any],
     source: Source,
@@ -239,6 +256,8 @@ def _run(
         with stages.stage("report"):
             source.firms = results.meta.firms or len(survey)
             results.meta.source, results.meta.title = source, title
+            if source.kind == SourceKind.SYNTHETIC:
+                synthetic_meta(source.name, results)
             results.descriptives = descriptives
             files = write_files(render_report(results), out_dir)
     finally:

@@ -126,8 +126,12 @@ def test_programme_options_choose_the_scenarios():
 
 @pytest.mark.slow
 def test_replicate_norway2010_and_buzz_read_opposite(tmp_path):
-    """The same code on the two presets: buzz finds regional effects and spill-over, the
-    Norwegian replica finds neither (the presets' truths; issue 7 states the pass rates)."""
+    """The same code on the two presets: buzz finds spill-over, the Norwegian replica does not
+    (the presets' truths; issue 7 states the pass rates). The breadth verdicts read the headline
+    rule (wild cluster score bootstrap by region, Holm-adjusted; issue 15), whose power at these
+    effects is well below 0.8 with five regions: each preset's true breadth effect is shown by
+    the firm-level robust test beside it, and where the verdict misses it the report says the
+    finding cannot be confirmed at this sample size."""
     worlds = {}
     for preset in ("norway2010", "buzz"):
         out = tmp_path / preset
@@ -135,12 +139,20 @@ def test_replicate_norway2010_and_buzz_read_opposite(tmp_path):
         assert main([*arguments, "--replications", "49"]) == 0
         _check_outputs(out)
         worlds[preset] = _verdicts(out)
-    assert worlds["norway2010"]["international_effect"] == "found"
     assert worlds["norway2010"]["regional_effect"] != "found"
-    assert worlds["buzz"]["regional_effect"] == "found"
+    assert worlds["buzz"]["international_effect"] != "found"
     assert worlds["norway2010"]["spillover"] != "found"
     assert worlds["buzz"]["spillover"] == "found"
     html = {p: (tmp_path / p / "report.html").read_text(encoding="utf-8") for p in worlds}
+    for preset, term in (("norway2010", "breadth_international"), ("buzz", "breadth_regional")):
+        firm = _read(tmp_path / preset / "results.json")["models"]["product"]["controls"]
+        assert firm["terms"][term]["p_value"] < 0.05 and firm["terms"][term]["estimate"] > 0
+        finding = "international_effect" if preset == "norway2010" else "regional_effect"
+        if worlds[preset][finding] != "found":
+            assert "cannot be confirmed at this sample size" in html[preset]
+    assert "Replica and published" in html["norway2010"]
+    assert "Replica and published" not in html["buzz"]
+    assert all('class="banner"' in page for page in html.values())
     assert "No local spill-over of pipeline knowledge is found" in html["norway2010"]
     assert "Pipeline knowledge spills over locally" in html["buzz"]
     from browser_view import view_page

@@ -86,3 +86,23 @@ def test_a_claim_says_in_words_when_the_inferences_disagree():
     other_way = read_claim(0.04, 0.2)
     assert other_way.found and "bootstrap p = 0.040" in other_way.sentence
     assert not read_claim(0.3, 0.5).found
+
+
+def test_the_figures_quoted_elsewhere_are_the_docs_table():
+    """Notes and the report quote the study-design rates from one place
+    (``STUDY_DESIGN_RATES``); they are the lowest and highest rate over the five processes of
+    the docs' table."""
+    from buzzpipe.estimate.inference_rule import STUDY_DESIGN_RATES, why_bootstrap
+
+    rows = study_design_table()
+    for (inference, regions, kind), (low, high) in STUDY_DESIGN_RATES.items():
+        chosen = [
+            row
+            for row in rows
+            if row["G"] == str(regions)
+            and row["true slope (estimand)"].startswith("0 (") == (kind == "size")
+        ]
+        values = [rate(row[mc.INFERENCE_NAMES[inference]])[0] for row in chosen]
+        assert len(values) == len(mc.PROCESSES)
+        assert (min(values), max(values)) == (low, high), (inference, regions, kind)
+    assert "12.8% to 21.2%" in why_bootstrap(5)

@@ -141,7 +141,7 @@ def test_findings_by_outcome_show_each_outcomes_own_verdict(results, tables):
     assert by_outcome["product"]["international_effect"]["verdict"] == "found"
     assert by_outcome["process"]["international_effect"]["verdict"] == "not_found"
     product, process = _cells(table, "International partners")
-    assert product.startswith("found (p ") and process == "not found (p = 0.970)"
+    assert product.startswith("found (p ") and process == "not found (p = 0.970; Holm = 1.000)"
     for label, finding in (
         ("Regional partners", "regional_effect"),
         ("Complements in the odds", "complementarity"),

@@ -92,9 +92,13 @@ def test_model_term_verdicts_show_odds_ratios_with_exponentiated_intervals(views
     assert verdict["evidence"]["odds_ratio"] == pytest.approx(math.exp(term["estimate"]), rel=1e-14)
     low, high = term["interval"]["segments"][0]
     assert verdict["evidence"]["interval"] == pytest.approx([math.exp(low), math.exp(high)])
+    # the headline rule's bootstrap first, the firm-level term where it was not run (here)
     assert verdict["rule"]["text"] == (
-        "two-sided test of international breadth in the breadth and controls model at 0.05"
+        "two-sided test of international breadth in the breadth and controls model, wild "
+        "bootstrap by region, else international breadth in the breadth and controls model at "
+        "0.05 (used: international breadth in the breadth and controls model)"
     )
+    assert verdict["inference"] == "robust"
     assert "models/{outcome}/controls/breadth_international" in verdict["rule"]["id"]
 
 

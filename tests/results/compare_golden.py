@@ -53,6 +53,9 @@ NEW_FACTS = (
     ".dropped",
     ".replicates",
 )
+# a verdict's multiplicity fields and the inference it read (issue 15): a converted format-1
+# verdict has none of them (null)
+NEW_FACTS += (".p_adjusted", ".family_size", ".inference")
 _SENSITIVITY = {"cluster(region)": "cluster", "wild score bootstrap": "wild_score_bootstrap"}
 
 
@@ -113,14 +116,23 @@ CHANGED_SINCE = {
     "probability changes, a new description (added numbers)",
     "tables/table-descriptions.*": "1d90867: the same, new rows of the descriptions table",
     "tables/table-verdicts.*": "issue 16: complementarity labelled 'complements in the odds' "
-    "(a one-sided 5% test on the log-odds scale)",
-    "tables/table-findings-by-outcome.*": "issue 16: the same label",
+    "(a one-sided 5% test on the log-odds scale); issue 15: the inference each row read and "
+    "the Holm-adjusted p",
+    "tables/table-findings-by-outcome.*": "issue 16: the same label; issue 15: the Holm p",
     "tables/table-tests.*": "issue 16: the supermodularity row named 'in the odds, one-sided'",
     "tests.*.supermodularity.interval.*": "issue 16: the one-sided 95% lower bound",
     "descriptions.*.interaction_probability_*": "issue 16: the Ai-Norton double difference "
     "moved to tests (a verdict row of its own)",
     "tests.*.interaction_probability_*": "issue 16: the same, now a test",
-    "verdicts*": "issue 16: the complementarity_probability row (later rows move down)",
+    "verdicts*": "issue 16: the complementarity_probability row (later rows move down); issue "
+    "15: verdicts read the headline rule (wild cluster score bootstrap by region where computed) "
+    "and a Holm-adjusted p (p_value, p_adjusted, family_size, inference)",
+    "tests.*.supermodularity_wild_bootstrap*": "issue 15: supermodularity under the headline "
+    "rule (one-sided wild score bootstrap by region), a new test",
+    "tables/table-tests-compared.*": "issue 15: the same, a new row of the compared table",
+    "meta.synthetic*": "issue 15: the preset's truth and the calibration record beside the "
+    "verdicts (synthetic banner)",
+    "meta.published*": "issue 15: the published figures of the replica-and-published table",
 }
 
 

@@ -45,7 +45,9 @@ def test_the_report_of_the_converted_file_is_the_golden_one_byte_for_byte(conver
     assert compare_tables(tmp_path / "tables", changed=True) == []
     assert len(list(GOLDEN_TABLES.iterdir())) >= 40
     digest = hashlib.sha256(files["report.html"]).hexdigest()
-    # the page's digest was renewed with the issue-16 wording (complements in the odds)
+    # the page's digest was renewed with the issue-16 wording (complements in the odds) and
+    # issue 15's (the headline rule in the findings' lead, the inference each verdict read, the
+    # Holm-adjusted p, "not found" marked neutrally)
     assert digest == (GOLDEN / "report.html.sha256").read_text().strip()
 
 

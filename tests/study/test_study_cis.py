@@ -125,13 +125,19 @@ def test_every_part_of_the_battery_runs_on_a_survey_without_the_regional_scale(c
     assert not any("not computed" in note.text for note in results.meta.notes)
     verdicts = {v.finding: v for v in results.verdicts}
     assert verdicts["regional_effect"].verdict == NOT_ASSESSED
-    assert verdicts["pipelines_stronger"].quantity == "tests/product/international_minus_national"
+    # the headline rule's bootstrap of the national difference (no regional scale)
+    assert verdicts["pipelines_stronger"].quantity == (
+        "tests/product/international_minus_national_wild_bootstrap"
+    )
     assessed = set(verdict_table(results.verdicts)) - {"regional_effect"}
     assert all(verdicts[finding].verdict != NOT_ASSESSED for finding in assessed)
     assert set(results.verdicts_by_outcome) == {"product", "process", "new_to_market"}
     assert verdict_table(results.verdicts_by_outcome["product"]) == verdict_table(results.verdicts)
     process = {v.finding: v for v in results.verdicts_by_outcome["process"]}
-    assert process["pipelines_stronger"].quantity == "tests/process/international_minus_national"
+    assert process["pipelines_stronger"].quantity == (
+        "tests/process/international_minus_national_wild_bootstrap"
+    )
+    assert process["pipelines_stronger"].family == "other_outcomes"
     back = StudyResults.from_json(results.to_json())
     assert back.to_json() == results.to_json()
 

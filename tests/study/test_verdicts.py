@@ -97,7 +97,7 @@ BUZZ_LIKE = dict(
     supermodularity=(0.05, 0.20),
     spillover=(0.9, 0.25),
     size=0.20,
-    sector=0.01,
+    sector=0.001,
 )
 
 
@@ -131,15 +131,22 @@ def test_complementarity_is_a_one_sided_test_at_five_percent_with_no_opposite():
     assert verdict_table(decide_verdicts(complements))["complementarity"] == FOUND
     # the lower tail is not a verdict: calling it too made the rule a 10% test
     assert verdict_table(decide_verdicts(substitutes))["complementarity"] == NOT_FOUND
-    # z = 1.8: one-sided p = 0.036 rejects, a two-sided test at 5% would not
+    # z = 1.8: one-sided p = 0.036 rejects, a two-sided test at 5% would not (the rule alone:
+    # a family of one, so Holm leaves its p as it is)
+    alone = [rule for rule in VERDICT_RULES if rule.finding == "complementarity"]
     borderline = _result_set(**{**NORWAY_LIKE, "supermodularity": (0.36, 0.2)})
-    verdicts = {v.finding: v for v in decide_verdicts(borderline)}
+    verdicts = {v.finding: v for v in decide_verdicts(borderline, rules=alone)}
     assert verdicts["complementarity"].verdict == FOUND
     assert "complements in the odds" in verdicts["complementarity"].statement
     assert "log-odds scale" in verdicts["complementarity"].rule
     # z = 1.6: one-sided p = 0.055 does not
     short = _result_set(**{**NORWAY_LIKE, "supermodularity": (0.32, 0.2)})
-    assert verdict_table(decide_verdicts(short))["complementarity"] == NOT_FOUND
+    assert verdict_table(decide_verdicts(short, rules=alone))["complementarity"] == NOT_FOUND
+    # in the whole family of nine the same p = 0.036 is adjusted by Holm and not enough
+    family = {v.finding: v for v in decide_verdicts(borderline)}["complementarity"]
+    assert family.verdict == NOT_FOUND
+    assert family.p_value == pytest.approx(stats.norm.sf(1.8))
+    assert family.p_adjusted > 0.05 and family.family_size == len(VERDICT_RULES)
     assert decide(_z_estimate(-5.0, 1.0, "greater"), "one_sided", 0.05) == NOT_FOUND
 
 
@@ -147,7 +154,7 @@ def test_complementarity_on_the_probability_scale_is_its_own_two_sided_row():
     results = _result_set(**NORWAY_LIKE)
     name = "interaction_probability_regional_international"
     del results.tests["product"][name]
-    for value, expected in ((0.05, FOUND), (-0.05, OPPOSITE), (0.01, NOT_FOUND)):
+    for value, expected in ((0.08, FOUND), (-0.08, OPPOSITE), (0.01, NOT_FOUND)):
         results.add_test("product", name, _z_estimate(value, 0.02, "two-sided"))
         verdicts = {v.finding: v for v in decide_verdicts(results)}
         assert verdicts["complementarity_probability"].verdict == expected
@@ -159,7 +166,7 @@ def test_complementarity_on_the_probability_scale_is_its_own_two_sided_row():
     national.add_test(
         "product",
         "interaction_probability_national_international",
-        _z_estimate(0.05, 0.02, "two-sided"),
+        _z_estimate(0.08, 0.02, "two-sided"),
     )
     verdicts = {v.finding: v for v in decide_verdicts(national)}
     assert verdicts["complementarity_probability"].verdict == FOUND
@@ -256,3 +263,73 @@ def test_verdicts_per_outcome_apply_the_same_rules_to_each_outcome():
     assert {
         outcome: verdict_table(verdicts) for outcome, verdicts in back.verdicts_by_outcome.items()
     } == {outcome: verdict_table(verdicts) for outcome, verdicts in by_outcome.items()}
+
+
+def _bootstrap(value: float, p: float, alternative: str = "two-sided") -> Estimate:
+    """An estimate under the headline rule's inference (wild score bootstrap by region)."""
+    inference = {
+        "kind": "wild_score_bootstrap",
+        "by": "region",
+        "clusters": 5,
+        "weights": "webb",
+        "draws": 7776,
+    }
+    from buzzpipe.results import Inference
+
+    return Estimate(value, None, p, Inference(**inference), alternative=alternative)
+
+
+def test_verdicts_read_the_headline_rule_where_the_study_computed_it():
+    """The breadth terms, the difference and supermodularity read the wild cluster score
+    bootstrap by region when it is there (docs/few_clusters.md's rule), the firm-level robust
+    p only when it is not; every verdict records the inference it read."""
+    results = _result_set(**NORWAY_LIKE)
+    controls = results.models["product"]["controls"]
+    controls.sensitivity["wild_score_bootstrap"] = {
+        "breadth_international": _bootstrap(0.23, 0.09),
+        "breadth_regional": _bootstrap(0.03, 0.7),
+    }
+    results.add_test("product", "international_minus_regional_wild_bootstrap", _bootstrap(0.2, 0.3))
+    results.add_test("product", "supermodularity_wild_bootstrap", _bootstrap(-0.05, 0.6, "greater"))
+    verdicts = {v.finding: v for v in decide_verdicts(results)}
+    international = verdicts["international_effect"]
+    # firm-level robust p is 4e-6 (found); the rule's bootstrap p = 0.09 is not
+    assert international.quantity.endswith("sensitivity/wild_score_bootstrap/breadth_international")
+    assert international.inference.kind == "wild_score_bootstrap"
+    assert international.p_value == 0.09 and international.verdict == NOT_FOUND
+    assert verdicts["pipelines_stronger"].quantity.endswith(
+        "international_minus_regional_wild_bootstrap"
+    )
+    assert verdicts["pipelines_stronger"].verdict == NOT_FOUND
+    assert verdicts["complementarity"].quantity.endswith("supermodularity_wild_bootstrap")
+    # national has no bootstrap here: the firm-level term, named as such
+    national = verdicts["national_effect"]
+    assert national.quantity == "models/product/controls/breadth_national"
+    assert national.inference.kind == "robust"
+    assert encode(international)["inference"]["kind"] == "wild_score_bootstrap"
+
+
+def test_holm_adjusts_each_family_and_the_verdict_reads_the_adjusted_p():
+    from buzzpipe.estimate.multiple_testing import holm
+
+    results = _result_set(**NORWAY_LIKE)
+    _result_set(**BUZZ_LIKE, outcome="process", results=results)
+    _result_set(**NORWAY_LIKE, outcome="new_to_market", results=results)
+    primary = decide_verdicts(results)
+    raw = [v.p_value for v in primary]
+    assert [v.p_adjusted for v in primary] == pytest.approx(list(holm(raw)), rel=1e-12)
+    assert {v.family for v in primary} == {"primary"}
+    assert {v.family_size for v in primary} == {len(VERDICT_RULES)}
+    by_outcome = decide_verdicts_by_outcome(results)
+    assert verdict_table(by_outcome["product"]) == verdict_table(primary)
+    others = by_outcome["process"] + by_outcome["new_to_market"]
+    assert {v.family for v in others} == {"other_outcomes"}
+    assert {v.family_size for v in others} == {2 * len(VERDICT_RULES)}
+    other_raw = [v.p_value for v in others]
+    assert [v.p_adjusted for v in others] == pytest.approx(list(holm(other_raw)), rel=1e-12)
+    for verdict in primary + others:
+        assert verdict.p_adjusted >= verdict.p_value
+        if verdict.p_adjusted >= verdict.threshold:
+            assert verdict.verdict == NOT_FOUND
+    # a p below 5% alone but not after Holm: the verdict reads the adjusted p
+    assert any(v.p_value < 0.05 <= v.p_adjusted for v in others)

@@ -71,6 +71,7 @@ from buzzpipe.estimate import random_weights
 from buzzpipe.estimate.batched_newton import newton_batch
 from buzzpipe.estimate.bootstrap import BINARY_FAMILIES, design_of_fit
 from buzzpipe.estimate.families import binary_terms, get_family
+from buzzpipe.estimate.inference_rule import rates_words, why_bootstrap
 from buzzpipe.estimate.kernel import block_sums, one_blas_thread
 from buzzpipe.estimate.newton import newton
 
@@ -137,9 +138,7 @@ def _bootstrap_notes(test, alpha: float) -> list[str]:
         f"Inference: wild cluster score bootstrap (Kline-Santos; Roodman et al. 2019) with "
         f"{test.weight_type.capitalize()} weights over {test.n_clusters} clusters, {draws}, "
         "null imposed.",
-        f"Why: with only {test.n_clusters} clusters cluster-robust Wald tests over-reject "
-        "(docs/few_clusters.md: 25% instead of 5% with the five city-regions, 11% with 30 "
-        "clusters); the score bootstrap stays near nominal (5.3% and 6.5%).",
+        why_bootstrap(test.n_clusters),
         f"Tie convention: {tie_convention}.",
         f"Smallest attainable p-value: {test.smallest_p_value:.4g}.",
     ]
@@ -916,7 +915,7 @@ def wild_score_bootstrap(fit, data, *, cluster: str | None = None, **options) ->
     )
 
 
-FEW_CLUSTERS = 50  # below this, report the bootstrap (docs/few_clusters.md: Wald 11% at G = 30)
+FEW_CLUSTERS = 50  # below this, report the bootstrap (docs/few_clusters.md: Wald 6.5-8.3%, G = 30)
 
 
 def clustered_inference(
@@ -971,8 +970,9 @@ def clustered_inference(
     record |= {
         "reported": "wild cluster score bootstrap",
         "why": f"only {fit.n_clusters} clusters (fewer than {FEW_CLUSTERS}): the cluster-robust "
-        "Wald test over-rejects (25% at a nominal 5% with five city-regions, 11% with 30 "
-        "clusters in docs/few_clusters.md); it is shown for comparison only",
+        f"Wald test over-rejects ({rates_words('region_wald', 5, 'size')} at a nominal 5% with "
+        f"five city-regions, {rates_words('region_wald', 30, 'size')} with 30 in "
+        "docs/few_clusters.md); it is shown for comparison only",
     }
     return record
 

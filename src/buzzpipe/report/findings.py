@@ -17,6 +17,8 @@ _EVIDENCE_NAMES = {
     "interval": "95% interval",
     "odds_ratio": "odds ratio",
     "p": "p",
+    "p_adjusted": "Holm-adjusted p",
+    "one_sided_lower_bound": "one-sided 95% lower bound",
     "chi2": "\u03c7\u00b2",
 }
 
@@ -30,9 +32,9 @@ def evidence_text(evidence: Mapping[str, Any]) -> str:
         name = _EVIDENCE_NAMES.get(key, key.replace("_", " "))
         if isinstance(value, list):
             parts.append(f"{name} {formatting.interval(value)}")
-        elif key == "p":
+        elif key in ("p", "p_adjusted"):
             text = formatting.p_value(value)
-            parts.append(f"p {text}" if text.startswith("<") else f"p = {text}")
+            parts.append(f"{name} {text}" if text.startswith("<") else f"{name} = {text}")
         elif isinstance(value, bool):
             parts.append(f"{name}: {'yes' if value else 'no'}")
         elif isinstance(value, int):
@@ -44,17 +46,46 @@ def evidence_text(evidence: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def finding_sentence(verdict: Mapping[str, Any]) -> str:
+def finding_sentence(verdict: Mapping[str, Any], power: str = "") -> str:
     """One sentence for one verdict (the findings catalogue's), with the evidence that
     decided it."""
     state = verdict["state"]
     sentence = catalogue_sentence(verdict["finding"], state, verdict.get("outcome") or "")
     evidence = evidence_text(verdict.get("evidence", {}))
+    if evidence and verdict.get("inference"):
+        evidence += f"; {verdict['inference']}"
     if evidence and state != VerdictState.NOT_ASSESSED:
         sentence = sentence[:-1] + f" ({evidence})."
+    truth = verdict.get("truth")
+    if truth:
+        sentence += " " + truth_sentence(truth, power)
     return sentence
+
+
+def truth_sentence(truth: Mapping[str, Any], power: str = "") -> str:
+    """How a verdict of synthetic data reads against the preset's truth, in words."""
+    expected = truth["expected"].replace("_", " ")
+    reading = truth.get("reading")
+    if reading == "matches the truth":
+        return f"Synthetic data: this matches the preset's truth ({expected})."
+    if reading == "misses a true effect":
+        value = truth.get("model_value")
+        value = truth.get("value") if value is None else value
+        text = (
+            f"Synthetic data: the preset makes this effect true (coefficient "
+            f"{formatting.number(value)}), so this verdict misses it; the finding cannot be "
+            "confirmed at this sample size"
+        )
+        return text + (f": {power}." if power else ".")
+    if reading == "contradicts the truth":
+        return (
+            f"Synthetic data: this contradicts the preset's truth ({expected}): a false finding "
+            "of this sample."
+        )
+    return ""
 
 
 def findings(results: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], str]]:
     """Each verdict with its sentence, in the order the study gave them."""
-    return [(verdict, finding_sentence(verdict)) for verdict in results["verdicts"]]
+    power = (results.get("synthetic") or {}).get("power", "")
+    return [(verdict, finding_sentence(verdict, power)) for verdict in results["verdicts"]]

@@ -22,8 +22,9 @@ p.source { color: #555; margin-top: 0; }
 nav#contents { background: #f6f6f3; border: 1px solid #ddd; padding: 0.6rem 1.2rem; }
 nav#contents h2 { border: none; margin: 0.2rem 0; font-size: 1.05rem; }
 ul.findings li { margin-bottom: 0.4rem; }
+p.banner { border: 1px solid #b08000; background: #fff8e0; padding: 0.5rem; }
 ul.findings li.found::marker { content: '\\2714  '; color: #1b7837; }
-ul.findings li.not_found::marker { content: '\\2718  '; color: #b2182b; }
+ul.findings li.not_found::marker { content: '\\2013  '; color: #777; }
 ul.findings li.opposite::marker { content: '\\21C4  '; color: #8c510a; }
 ul.findings li.not_assessed::marker { content: '?  '; color: #777; }
 table.paper { border-collapse: collapse; margin: 1.2rem 0; font-size: 0.85rem; min-width: 36rem;
@@ -122,7 +123,9 @@ def build_html(
     lead = (
         f"<p>Each finding is a verdict of the study's written rule table (below), decided on "
         f"{escape(' and '.join(label.lower() for label in decided_on if label))} under the "
-        "primary inference; the evidence in parentheses is the number the rule read"
+        "headline rule: the wild cluster score bootstrap by city-region where the study "
+        "computes it (each finding names the inference it read), its p adjusted by Holm across "
+        "the findings. The evidence in parentheses is the number the rule read"
         f"{escape(_evidence_scale(results))}.</p>"
     )
     body = (
@@ -134,6 +137,10 @@ def build_html(
         body.append(table_html(by_id["table-findings-by-outcome"]))
     if "table-verdicts" in by_id:
         body.append(table_html(by_id["table-verdicts"]))
+    if "table-replica-published" in by_id:
+        body.insert(0, table_html(by_id["table-replica-published"]))
+    if (results.get("synthetic") or {}).get("banner"):
+        body.insert(0, f'<p class="banner">{escape(results["synthetic"]["banner"])}</p>')
     sections.append(("findings", "Findings", body))
 
     if "table-descriptives" in by_id:

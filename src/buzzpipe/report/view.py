@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from buzzpipe import __version__
-from buzzpipe.report.intervals import exponentiated
+from buzzpipe.report.intervals import exponentiated, is_union
+from buzzpipe.report.replica import replica_rows
 from buzzpipe.report.view_schema import VIEW_VERSION
 from buzzpipe.report.wording import (
     TARGETING_WORDS,
@@ -51,6 +52,7 @@ from buzzpipe.results.vocabulary import (
     ModelName,
     SourceKind,
     TermKind,
+    VerdictState,
 )
 from buzzpipe.results.walk import encode
 from buzzpipe.survey.schema import SCALES, parse_collab_column
@@ -298,10 +300,16 @@ def _verdict(results: StudyResults, record: Verdict) -> dict[str, Any]:
         if estimate.statistic is not None and estimate.df:
             evidence["chi2"] = _float(estimate.statistic)
             evidence["df"] = int(estimate.df)
-        evidence["p"] = shown["p"]
+        evidence["p"] = shown["p"] if record.p_value is None else _float(record.p_value)
+        if record.p_adjusted is not None:
+            evidence["p_adjusted"] = _float(record.p_adjusted)
         if estimate.alternative != estimate.alternative.TWO_SIDED:
             evidence["alternative"] = estimate.alternative.value
-    return {
+            bounds = evidence.pop("interval", None)
+            if bounds and not is_union(bounds) and bounds[1] is None and bounds[0] is not None:
+                evidence["one_sided_lower_bound"] = bounds[0]  # [low, inf): the p's own bound
+    inference = record.inference or (estimate.inference if estimate is not None else None)
+    view = {
         "finding": record.finding.value,
         "label": finding_label(record.finding),
         "outcome": record.outcome,
@@ -319,6 +327,15 @@ def _verdict(results: StudyResults, record: Verdict) -> dict[str, Any]:
         },
         "evidence": evidence,
     }
+    if inference is not None:
+        view["inference"] = inference.short()
+    if record.adjustment:
+        view["family"] = {
+            "name": record.family,
+            "size": record.family_size,
+            "adjustment": record.adjustment,
+        }
+    return view
 
 
 def _descriptives(table: Descriptives) -> dict[str, Any]:
@@ -354,6 +371,17 @@ def _regimes(table: Descriptives) -> list[dict[str, Any]]:
         if any(share is not None for share in shares.values()):
             groups.append({"group": column[:1].upper() + column[1:], "shares": shares})
     return groups
+
+
+def _reading(expected: str, state: str) -> str:
+    """How a verdict reads against a synthetic preset's truth (as ``synth.truth.Truth``)."""
+    if state == expected:
+        return "matches the truth"
+    if state == VerdictState.NOT_FOUND:
+        return "misses a true effect"
+    if state == VerdictState.NOT_ASSESSED:
+        return "not assessed"
+    return "contradicts the truth"
 
 
 def report_view(results: StudyResults | Mapping[str, Any]) -> dict[str, Any]:
@@ -406,6 +434,20 @@ def report_view(results: StudyResults | Mapping[str, Any]) -> dict[str, Any]:
     }
     if by_outcome:
         view["verdicts_by_outcome"] = by_outcome
+    synthetic = meta.synthetic
+    if synthetic:
+        view["synthetic"] = {
+            key: synthetic[key] for key in ("preset", "banner", "power") if key in synthetic
+        }
+        truth = synthetic.get("truth") or {}
+        for verdict in view["verdicts"]:
+            if verdict["outcome"] == synthetic.get("outcome") and verdict["finding"] in truth:
+                verdict["truth"] = dict(
+                    truth[verdict["finding"]],
+                    reading=_reading(truth[verdict["finding"]]["expected"], verdict["state"]),
+                )
+    if meta.published:
+        view["published"] = replica_rows(results)
     if meta.counterfactual_model:
         view["notes"].append(f"Counterfactuals are predicted under {meta.counterfactual_model}.")
     if results.descriptives is not None and results.descriptives.rows:

@@ -163,6 +163,10 @@ VARIABLE_WORDS = {
     "C(industry)": "sector",
     "np.log(employees)": "employees (log)",
 }
+SENSITIVITY_WORDS = {
+    "wild_score_bootstrap": "wild bootstrap by region",
+    "cluster": "region-clustered",
+}
 COMPARED_SUFFIXES = {
     "cluster_region": "region-clustered",
     "wild_bootstrap": "wild bootstrap",
@@ -249,6 +253,9 @@ def description_label(name: str) -> str:
             return f"Change in probability, one more {scale} partner type"
     if name == "spillover_exposure_naive":
         return "Spill-over: naive leave-one-out estimate (biased by exclusion)"
+    if name.startswith("probability_difference_"):
+        first, _, second = name[len("probability_difference_") :].partition("_")
+        return f"Difference of probability changes, {first} \u2212 {second} (+1 partner type each)"
     if name.startswith("probability_ratio_"):
         first, _, second = name[len("probability_ratio_") :].partition("_")
         return f"Ratio of probability changes, {first} / {second}"
@@ -350,15 +357,23 @@ def _path_words(path: str) -> str | None:
     """Words for a quantity path of the study's results, or None when none are known."""
     kind, _, rest = path.partition("/")
     parts = rest.split("/")
+    if kind == "models" and len(parts) == 5 and parts[2] == "sensitivity":
+        _, model, _, column, term = parts
+        words = variable_words(term)
+        under = SENSITIVITY_WORDS.get(column, column.replace("_", " "))
+        return f"{words} in the {model_label(model).lower()} model, {under}"
     if kind == "models" and len(parts) == 3:
         _, model, term = parts
         words = variable_words(term)
         return f"{words} in the {model_label(model).lower()} model"
     if kind in ("tests", "descriptions") and len(parts) == 2:
         name = parts[1]
-        base, _ = compared_variant(name)
+        base, variant = compared_variant(name)
+        under = f", {COMPARED_SUFFIXES[variant]}" if variant else ""
         if base.startswith("international_minus_"):
-            return f"{base.replace('_minus_', ' = ')} breadth"
+            return f"{base.replace('_minus_', ' = ')} breadth{under}"
+        if base == "supermodularity" and variant:
+            return f"supermodularity of local and global collaboration (log-odds scale){under}"
         return {
             "supermodularity": "supermodularity of local and global collaboration (log-odds scale)",
             "spillover_exposure": "spill-over from local partners' pipelines (all firms)",

@@ -60,6 +60,7 @@ METHOD_NAMES = {
     InferenceMethod.META_REGRESSION: "meta-regression",
 }
 PROBABILITY = {"check": "probability"}
+SENSITIVITY_PATH = "sensitivity/"  # models/<outcome>/<model>/sensitivity/<kind>/<term>
 NON_NEGATIVE = {"check": "non_negative"}
 OMITTED_WHEN_NONE = {"omit_default": True}
 
@@ -350,7 +351,10 @@ class Verdict(_Record):
     """A finding decided by a written rule (``study/verdicts.py``).
 
     ``outcome`` is the innovation outcome the rule was applied to; ``quantities`` the results
-    paths the rule reads, first available first, and ``quantity`` the one it used.
+    paths the rule reads, first available first, and ``quantity`` the one it used, with its
+    ``inference``. ``p_value`` is that quantity's p for the rule's decision (one-sided for a
+    one-sided rule), unadjusted; ``p_adjusted`` the same after the multiplicity adjustment
+    across the verdict ``family`` (``family_size`` assessed verdicts), the p the verdict reads.
     """
 
     finding: Finding
@@ -364,6 +368,11 @@ class Verdict(_Record):
     threshold: float = field(metadata=PROBABILITY)
     estimate: float | None = None
     p_value: float | None = field(default=None, metadata=PROBABILITY)
+    p_adjusted: float | None = field(default=None, metadata=PROBABILITY)
+    adjustment: str = ""  # how p_adjusted was made: "holm" across ``family``
+    family: str = ""  # the family of verdicts adjusted together ("primary", "other_outcomes")
+    family_size: int | None = None  # the assessed verdicts of that family
+    inference: Inference | None = None  # the inference of the quantity read
 
 
 @dataclass
@@ -425,6 +434,10 @@ class Meta(_Record):
     counterfactual_model: str = ""
     source: Source | None = None
     title: str = ""
+    # synthetic data only (set by the orchestration from synth/): the preset's truth beside the
+    # verdicts and the banner; the published figures of the study it was calibrated to
+    synthetic: dict[str, Any] = field(default_factory=dict)
+    published: list[dict[str, Any]] = field(default_factory=list)
 
     def not_assessed(self) -> list[Note]:
         """The notes of what the study could not assess."""
@@ -511,13 +524,20 @@ class StudyResults:
         self.descriptions.setdefault(section, {})[name] = estimate
 
     def lookup(self, path: str) -> Estimate | None:
-        """The estimate at ``models/<outcome>/<model>/<term>``, ``tests/<section>/<name>`` or
+        """The estimate at ``models/<outcome>/<model>/<term>``,
+        ``models/<outcome>/<model>/sensitivity/<inference kind>/<term>`` (the term under another
+        inference, e.g. ``wild_score_bootstrap``), ``tests/<section>/<name>`` or
         ``descriptions/<section>/<name>``; None when the study did not produce it."""
         kind, _, rest = path.partition("/")
         if kind == "models":
             outcome, model, term = (rest.split("/", 2) + ["", ""])[:3]
             fitted = self.models.get(outcome, {}).get(model)  # type: ignore[call-overload]
-            return None if fitted is None else fitted.terms.get(term)
+            if fitted is None:
+                return None
+            if term.startswith(SENSITIVITY_PATH):
+                column, _, name = term.removeprefix(SENSITIVITY_PATH).partition("/")
+                return fitted.sensitivity.get(column, {}).get(name)  # type: ignore[call-overload]
+            return fitted.terms.get(term)
         if kind in ("tests", "descriptions"):
             section, _, name = rest.rpartition("/")
             return getattr(self, kind).get(section, {}).get(name)

@@ -47,7 +47,11 @@ from buzzpipe.study.models import (
 )
 from buzzpipe.study.partner_types import partner_type_tests
 from buzzpipe.study.pipelines_vs_buzz import compare_pipelines_and_buzz
-from buzzpipe.study.sensitivity import add_difference_sensitivity, add_sensitivity
+from buzzpipe.study.sensitivity import (
+    add_difference_sensitivity,
+    add_sensitivity,
+    supermodularity_bootstrap,
+)
 from buzzpipe.study.spillover import assess_spillover
 from buzzpipe.study.verdicts import (
     PRIMARY_OUTCOME,
@@ -131,8 +135,11 @@ def run_study(
     >>> survey = bp.synthesize("norway2010", seed=1, firms=400)
     >>> results = bp.run_study(survey, seed=1, outcomes=["product"], sensitivity=False,
     ...                        heterogeneity=False, bootstrap_replications=0, scenarios=())
-    >>> [(str(v.finding), str(v.verdict)) for v in results.verdicts][:2]
-    [('international_effect', 'found'), ('regional_effect', 'not_found')]
+    >>> first = results.verdicts[0]  # without the bootstrap: the firm-level p, Holm-adjusted
+    >>> str(first.finding), str(first.inference.kind), first.family
+    ('international_effect', 'robust', 'primary')
+    >>> first.p_adjusted >= first.p_value
+    True
     """
     frame = analysis_frame_of(source)
     outcomes = list(outcomes) if outcomes is not None else default_outcomes(frame)
@@ -245,6 +252,19 @@ def run_study(
             vcov,
             inference,
         )
+        if sensitivity:
+            _guarded(
+                results,
+                f"{outcome}: supermodularity under the headline rule",
+                supermodularity_bootstrap,
+                results,
+                outcome,
+                sample,
+                controls,
+                family,
+                seed=seed,
+                draws=wild_bootstrap_draws,
+            )
         _guarded(
             results,
             f"{outcome}: spill-over",

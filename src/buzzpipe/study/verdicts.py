@@ -27,6 +27,21 @@ the odds") and, separately, on the probability scale (the Ai-Norton double diffe
 The table is applied to the primary outcome (``StudyResults.verdicts``) and, with the same rules
 and thresholds, to every binary outcome the study estimated (``verdicts_by_outcome``: product,
 process, new_to_market).
+
+Which p a row reads (the rule table's ``inference`` column) follows the headline rule of
+``estimate/inference_rule.py`` (docs/few_clusters.md): the wild cluster score bootstrap by
+region wherever the study computes it (the breadth terms, pipelines versus buzz, the
+supermodularity test), the firm-level robust p only where the bootstrap was not run (the verdict
+names the inference it read). Rows with no region bootstrap read their own test, named in the
+column. Firm-level robust and region-clustered p-values stay in the inference-compared table.
+
+Multiplicity: the p each verdict reads (two-sided, one-sided or joint, as its decision) is
+adjusted by Holm across a family, and the decision reads the adjusted p. The primary outcome's
+assessed verdicts are one family; the other outcomes' verdicts together are a second, labelled
+family (``other_outcomes``). Holm controls the family-wise error rate under any dependence, which
+the family needs: its rows mix bootstrap tests, delta-method and between-cell tests, so no one
+bootstrap gives them shared draws (Romano-Wolf, ``estimate/multiple_testing.py``, needs them).
+Each verdict records the unadjusted and the adjusted p, the family and its size.
 """
 
 from __future__ import annotations
@@ -35,6 +50,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from buzzpipe.estimate.multiple_testing import holm
 from buzzpipe.results import Estimate, StudyResults, Verdict
 from buzzpipe.results.findings import finding_sentence
 from buzzpipe.results.vocabulary import Alternative, Decision, Finding, VerdictState
@@ -66,6 +82,7 @@ class VerdictRule:
     decision: Decision
     threshold: float
     scale: str = "log-odds"  # the scale the quantity reads: log-odds, probability, joint
+    inference: str = ""  # which p the row reads (the rule table's column)
 
     def __post_init__(self) -> None:
         if self.decision not in DECISIONS:
@@ -76,44 +93,80 @@ class VerdictRule:
     def describe(self) -> str:
         """The rule in one line, for tables and the verdict record."""
         paths = " or else ".join(self.quantities)
-        return f"{self.decision} test of {paths} at {self.threshold:g} ({self.scale} scale)"
+        return (
+            f"{self.decision} test of {paths} at {self.threshold:g} ({self.scale} scale), "
+            f"Holm-adjusted across the verdict family"
+        )
 
 
 ALPHA = 0.05
+ADJUSTMENT = "holm"
+PRIMARY_FAMILY = "primary"
+OTHER_FAMILY = "other_outcomes"
+
+BOOTSTRAP = "wild_score_bootstrap"
+HEADLINE_TERM = "models/{outcome}/controls/sensitivity/" + BOOTSTRAP + "/{term}"
+FIRM_TERM = "models/{outcome}/controls/{term}"
+READS_HEADLINE = (
+    "headline rule: wild cluster score bootstrap by region (firm-level robust only where the "
+    "bootstrap was not run)"
+)
+READS_DELTA = "firm-level robust, delta method (no region bootstrap of a probability change)"
+READS_SPILLOVER = (
+    "its own test: between cells (meta-regression, Knapp-Hartung t) without links, firm-level "
+    "robust with links (study/spillover.py)"
+)
+READS_JOINT = "firm-level robust joint Wald test (no joint region bootstrap)"
+
+
+def _breadth(term: str) -> tuple[str, ...]:
+    """The rule's p for a breadth term of the headline model, then the firm-level fallback."""
+    return (
+        HEADLINE_TERM.replace("{term}", term),
+        FIRM_TERM.replace("{term}", term),
+    )
+
 
 VERDICT_RULES: tuple[VerdictRule, ...] = (
     VerdictRule(
         Finding.INTERNATIONAL_EFFECT,
-        ("models/{outcome}/controls/breadth_international",),
+        _breadth("breadth_international"),
         Decision.TWO_SIDED,
         ALPHA,
+        inference=READS_HEADLINE,
     ),
     VerdictRule(
         Finding.REGIONAL_EFFECT,
-        ("models/{outcome}/controls/breadth_regional",),
+        _breadth("breadth_regional"),
         Decision.TWO_SIDED,
         ALPHA,
+        inference=READS_HEADLINE,
     ),
     VerdictRule(
         Finding.NATIONAL_EFFECT,
-        ("models/{outcome}/controls/breadth_national",),
+        _breadth("breadth_national"),
         Decision.TWO_SIDED,
         ALPHA,
+        inference=READS_HEADLINE,
     ),
     VerdictRule(
         Finding.PIPELINES_STRONGER,
         (
+            "tests/{outcome}/international_minus_regional_wild_bootstrap",
             "tests/{outcome}/international_minus_regional",
+            "tests/{outcome}/international_minus_national_wild_bootstrap",
             "tests/{outcome}/international_minus_national",
         ),
         Decision.TWO_SIDED,
         ALPHA,
+        inference=READS_HEADLINE,
     ),
     VerdictRule(
         Finding.COMPLEMENTARITY,
-        ("tests/{outcome}/supermodularity",),
+        ("tests/{outcome}/supermodularity_wild_bootstrap", "tests/{outcome}/supermodularity"),
         Decision.ONE_SIDED,
         ALPHA,
+        inference=READS_HEADLINE,
     ),
     VerdictRule(
         Finding.COMPLEMENTARITY_PROBABILITY,
@@ -124,12 +177,14 @@ VERDICT_RULES: tuple[VerdictRule, ...] = (
         Decision.TWO_SIDED,
         ALPHA,
         scale="probability",
+        inference=READS_DELTA,
     ),
     VerdictRule(
         Finding.SPILLOVER,
         ("tests/{outcome}/spillover_exposure",),
         Decision.TWO_SIDED,
         ALPHA,
+        inference=READS_SPILLOVER,
     ),
     VerdictRule(
         Finding.HETEROGENEITY_REGION_SIZE,
@@ -137,6 +192,7 @@ VERDICT_RULES: tuple[VerdictRule, ...] = (
         Decision.JOINT,
         ALPHA,
         scale="joint (log-odds)",
+        inference=READS_JOINT,
     ),
     VerdictRule(
         Finding.HETEROGENEITY_SECTOR,
@@ -144,6 +200,7 @@ VERDICT_RULES: tuple[VerdictRule, ...] = (
         Decision.JOINT,
         ALPHA,
         scale="joint (log-odds)",
+        inference=READS_JOINT,
     ),
 )
 
@@ -162,28 +219,95 @@ def one_sided_p_values(estimate: Estimate) -> tuple[float, float]:
     return 1.0 - p / 2.0, p / 2.0
 
 
-def decide(estimate: Estimate | None, decision: Decision, threshold: float) -> VerdictState:
-    """Apply one decision rule to one estimate (see the module docstring)."""
+def decision_p_value(estimate: Estimate | None, decision: Decision) -> float:
+    """The p-value a decision reads from an estimate, before any adjustment: the joint test's
+    p, the one-sided p against 'greater', or the two-sided p (NaN when it cannot be had)."""
     if estimate is None or estimate.p_value is None or math.isnan(estimate.p_value):
-        return NOT_ASSESSED
+        return math.nan
     if decision == Decision.JOINT:
-        return FOUND if estimate.p_value < threshold else NOT_FOUND
+        return estimate.p_value
     if decision == Decision.ONE_SIDED:
-        p_greater, _ = one_sided_p_values(estimate)
-        if math.isnan(p_greater):
-            return NOT_ASSESSED
-        return FOUND if p_greater < threshold else NOT_FOUND
+        return one_sided_p_values(estimate)[0]
     if decision == Decision.TWO_SIDED:
         if estimate.estimate is None or math.isnan(estimate.estimate):
-            return NOT_ASSESSED
+            return math.nan
         if estimate.alternative == Alternative.TWO_SIDED:
-            p_two = estimate.p_value
-        else:
-            p_two = min(1.0, 2.0 * min(one_sided_p_values(estimate)))
-        if p_two >= threshold:
-            return NOT_FOUND
-        return FOUND if estimate.estimate > 0 else OPPOSITE
+            return estimate.p_value
+        return min(1.0, 2.0 * min(one_sided_p_values(estimate)))
     raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
+
+
+def decide(
+    estimate: Estimate | None,
+    decision: Decision,
+    threshold: float,
+    p_value: float | None = None,
+) -> VerdictState:
+    """Apply one decision rule to one estimate (see the module docstring); ``p_value``, when
+    given, replaces the estimate's own (the family-adjusted p)."""
+    if decision not in DECISIONS:
+        raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
+    p = decision_p_value(estimate, decision) if p_value is None else p_value
+    if estimate is None or math.isnan(p):
+        return NOT_ASSESSED
+    if p >= threshold:
+        return NOT_FOUND
+    if decision in (Decision.JOINT, Decision.ONE_SIDED):
+        return FOUND
+    return FOUND if estimate.estimate > 0 else OPPOSITE
+
+
+def _read(
+    results: StudyResults, rule: VerdictRule, outcome: str
+) -> tuple[list[str], str, Estimate | None]:
+    """The rule's paths for one outcome, the one it reads (first produced) and its estimate."""
+    paths = [template.format(outcome=outcome) for template in rule.quantities]
+    for path in paths:
+        found = results.lookup(path)
+        if found is not None:
+            return paths, path, found
+    return paths, paths[0], None
+
+
+def decide_family(
+    results: StudyResults,
+    outcomes: Sequence[str],
+    rules: Sequence[VerdictRule] = VERDICT_RULES,
+    family: str = PRIMARY_FAMILY,
+) -> dict[str, list[Verdict]]:
+    """Every rule applied to each outcome, the assessed verdicts adjusted together by Holm as
+    one family: outcome -> verdicts in table order."""
+    readings = [
+        (outcome, rule, *_read(results, rule, outcome)) for outcome in outcomes for rule in rules
+    ]
+    raw = [decision_p_value(estimate, rule.decision) for _, rule, _, _, estimate in readings]
+    assessed = [index for index, p in enumerate(raw) if not math.isnan(p)]
+    adjusted = dict(zip(assessed, holm([raw[i] for i in assessed]), strict=True))
+    verdicts: dict[str, list[Verdict]] = {outcome: [] for outcome in outcomes}
+    for index, (outcome, rule, paths, chosen, estimate) in enumerate(readings):
+        p_adjusted = float(adjusted[index]) if index in adjusted else None
+        result = decide(estimate, rule.decision, rule.threshold, p_adjusted)
+        verdicts[outcome].append(
+            Verdict(
+                finding=rule.finding,
+                verdict=result,
+                outcome=outcome,
+                statement=_statement(rule, result, outcome, estimate, p_adjusted, len(assessed)),
+                rule=rule.describe(),
+                decision=rule.decision,
+                quantities=paths,
+                quantity=chosen,
+                threshold=rule.threshold,
+                estimate=None if estimate is None else estimate.estimate,
+                p_value=None if index not in adjusted else raw[index],
+                p_adjusted=p_adjusted,
+                adjustment=ADJUSTMENT,
+                family=family,
+                family_size=len(assessed),
+                inference=None if estimate is None else estimate.inference,
+            )
+        )
+    return verdicts
 
 
 def decide_verdicts(
@@ -191,33 +315,9 @@ def decide_verdicts(
     outcome: str = PRIMARY_OUTCOME,
     rules: Sequence[VerdictRule] = VERDICT_RULES,
 ) -> list[Verdict]:
-    """Every rule of the table applied to the results for one outcome, in table order."""
-    verdicts = []
-    for rule in rules:
-        paths = [template.format(outcome=outcome) for template in rule.quantities]
-        chosen, estimate = paths[0], None
-        for path in paths:
-            found = results.lookup(path)
-            if found is not None:
-                chosen, estimate = path, found
-                break
-        result = decide(estimate, rule.decision, rule.threshold)
-        verdicts.append(
-            Verdict(
-                finding=rule.finding,
-                verdict=result,
-                outcome=outcome,
-                statement=_statement(rule, result, outcome, estimate),
-                rule=rule.describe(),
-                decision=rule.decision,
-                quantities=paths,
-                quantity=chosen,
-                threshold=rule.threshold,
-                estimate=None if estimate is None else estimate.estimate,
-                p_value=None if estimate is None else estimate.p_value,
-            )
-        )
-    return verdicts
+    """Every rule of the table applied to the results for one outcome, in table order, the
+    assessed verdicts Holm-adjusted as the primary family."""
+    return decide_family(results, [outcome], rules, PRIMARY_FAMILY)[outcome]
 
 
 def decide_verdicts_by_outcome(
@@ -226,12 +326,15 @@ def decide_verdicts_by_outcome(
     rules: Sequence[VerdictRule] = VERDICT_RULES,
 ) -> dict[str, list[Verdict]]:
     """The rule table applied to each outcome the study estimated (product, process,
-    new_to_market by default), outcome by outcome with the same rules and thresholds."""
-    return {
-        outcome: decide_verdicts(results, outcome, rules)
-        for outcome in outcomes
-        if outcome in results.models
-    }
+    new_to_market by default) with the same rules and thresholds: the primary outcome
+    (``meta.primary_outcome``) as its own family, the others together as a second family."""
+    primary = results.meta.primary_outcome or PRIMARY_OUTCOME
+    present = [outcome for outcome in outcomes if outcome in results.models]
+    others = [outcome for outcome in present if outcome != primary]
+    by_outcome = decide_family(results, others, rules, OTHER_FAMILY) if others else {}
+    if primary in present:
+        by_outcome[primary] = decide_verdicts(results, primary, rules)
+    return {outcome: by_outcome[outcome] for outcome in present}
 
 
 def verdict_table(verdicts: Sequence[Verdict]) -> dict[str, VerdictState]:
@@ -242,20 +345,25 @@ def verdict_table(verdicts: Sequence[Verdict]) -> dict[str, VerdictState]:
 def rule_table_markdown(rules: Sequence[VerdictRule] = VERDICT_RULES) -> str:
     """The rule table as Markdown, for the documentation and the report's appendix."""
     lines = [
-        "| finding | quantity (first available) | rule | scale | threshold |",
-        "|---|---|---|---|---|",
+        "| finding | quantity (first available) | inference read | rule | scale | threshold |",
+        "|---|---|---|---|---|---|",
     ]
     for rule in rules:
         quantities = "; ".join(f"`{path}`" for path in rule.quantities)
         lines.append(
-            f"| {rule.finding} | {quantities} | {rule.decision} | {rule.scale} "
-            f"| {rule.threshold:g} |"
+            f"| {rule.finding} | {quantities} | {rule.inference} | {rule.decision} | "
+            f"{rule.scale} | {rule.threshold:g}, {ADJUSTMENT.capitalize()}-adjusted |"
         )
     return "\n".join(lines)
 
 
 def _statement(
-    rule: VerdictRule, result: VerdictState, outcome: str, estimate: Estimate | None
+    rule: VerdictRule,
+    result: VerdictState,
+    outcome: str,
+    estimate: Estimate | None,
+    p_adjusted: float | None = None,
+    family_size: int = 1,
 ) -> str:
     """The catalogue's sentence with the evidence that decided it (``results.json``'s
     ``statement``; the report prints the same sentence with evidence on its own scale)."""
@@ -269,4 +377,6 @@ def _statement(
         evidence = f"estimate {estimate.estimate:.3g}, " + evidence
     if estimate.alternative != Alternative.TWO_SIDED:
         evidence += f" ({estimate.alternative})"
+    if p_adjusted is not None:
+        evidence += f", Holm-adjusted p = {p_adjusted:.3g} over {family_size} verdicts"
     return f"{text[:-1]} ({evidence}, {estimate.inference.short()} inference)."

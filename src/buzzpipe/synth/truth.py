@@ -152,3 +152,38 @@ def banner(preset: Preset | str) -> str:
     if assumed:
         text += f" Assumed (not published): {', '.join(a.replace('_', ' ') for a in assumed)}."
     return text
+
+
+def report_record(preset: Preset | str, states: dict[str, str], outcome: str = "product") -> dict:
+    """What a report of this preset's data shows beside the verdicts: the banner, the
+    calibration's mean odds ratio, and per finding the truth, its generating and model values
+    and how the verdict ``states[finding]`` reads against it (plain JSON data)."""
+    preset = load_preset(preset) if isinstance(preset, str) else preset
+    recorded = preset.calibration_result
+    truths = generating_truth(preset, outcome)
+    return {
+        "preset": preset.name,
+        "banner": banner(preset),
+        "outcome": outcome,
+        "calibration": {
+            key: recorded[key]
+            for key in (
+                "seeds",
+                "mean_odds_ratio_breadth_international",
+                "share_any_regional",
+                "share_any_international",
+                "share_product",
+            )
+            if key in recorded
+        },
+        "truth": {
+            finding: {
+                "expected": truth.expected,
+                "parameter": truth.parameter,
+                "value": truth.value,
+                "model_value": truth.model_value,
+                "reading": truth.reading(states[finding]) if finding in states else None,
+            }
+            for finding, truth in truths.items()
+        },
+    }

@@ -198,7 +198,7 @@ def synthetic_meta(preset: str, results: Any) -> None:
     (the banner, the preset's truth per finding read against the primary verdicts, the headline
     rule's power at the published effect) and ``meta.published`` (the published figures of the
     study the preset was calibrated to; none for a preset without one)."""
-    from buzzpipe.estimate.inference_rule import power_words
+    from buzzpipe.estimate.inference_rule import power_words, recovery_words
     from buzzpipe.synth.published import published_figures
     from buzzpipe.synth.truth import report_record
 
@@ -206,6 +206,10 @@ def synthetic_meta(preset: str, results: Any) -> None:
     outcome = results.meta.primary_outcome or "product"
     record = report_record(preset, states, outcome)
     record["power"] = power_words()
+    if preset == "norway2010":  # the preset the recovery check scored
+        for finding, truth in record["truth"].items():
+            if words := recovery_words(finding):
+                truth["recovery"] = words
     results.meta.synthetic = record
     results.meta.published = published_figures(preset)
 

@@ -106,3 +106,23 @@ def test_the_figures_quoted_elsewhere_are_the_docs_table():
         assert len(values) == len(mc.PROCESSES)
         assert (min(values), max(values)) == (low, high), (inference, regions, kind)
     assert "12.8% to 21.2%" in why_bootstrap(5)
+
+
+def test_the_recovery_figures_the_report_quotes_are_the_docs_table():
+    """``RECOVERY_NORWAY2010`` (quoted by the report where a norway2010 verdict misses a true
+    effect) is the docs' recovery table: k/n for the rule and for the unadjusted p."""
+    from buzzpipe.estimate.inference_rule import (
+        RECOVERY_NORWAY2010,
+        RECOVERY_SEEDS,
+        recovery_words,
+    )
+
+    text = DOCS.read_text()
+    assert RECOVERY_SEEDS >= 300
+    for finding, (adjusted, raw) in RECOVERY_NORWAY2010.items():
+        row = next(line for line in text.splitlines() if line.startswith(f"| {finding} |"))
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert cells[2].startswith(f"{adjusted}/{RECOVERY_SEEDS} ")
+        assert cells[4].startswith(f"{raw}/{RECOVERY_SEEDS} ")
+        assert f"{adjusted} of {RECOVERY_SEEDS} seeds" in recovery_words(finding)
+    assert recovery_words("regional_effect") == ""

@@ -76,7 +76,8 @@ def truth_sentence(truth: Mapping[str, Any], power: str = "") -> str:
             f"{formatting.number(value)}), so this verdict misses it; the finding cannot be "
             "confirmed at this sample size"
         )
-        return text + (f": {power}." if power else ".")
+        measured = truth.get("recovery") or power
+        return text + (f": {measured}." if measured else ".")
     if reading == "contradicts the truth":
         return (
             f"Synthetic data: this contradicts the preset's truth ({expected}): a false finding "

@@ -203,6 +203,20 @@ def _write_staged(folder: Path, name: str, content: Content) -> None:
         target.write_bytes(content)
 
 
+def _temporary_folder(out: Path, role: str) -> Path:
+    """A hidden sibling of ``out`` (``.NAME.buzzpipe-new-XXXX``); a place that cannot hold one
+    (a path under /proc, a read-only folder) is an error naming ``out``, the path the user
+    gave, not the temporary's made-up name."""
+    parent = _real(out).parent
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.buzzpipe-{role}-", dir=parent))
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise OSError(
+            error.errno, f"cannot write an output folder there ({reason})", str(out)
+        ) from None
+
+
 def write_folder(
     out_dir: str | os.PathLike,
     files: Mapping[str, Content],
@@ -229,7 +243,7 @@ def write_folder(
     staged = set_aside = None
     try:
         _operation("mkdtemp", parent)
-        staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.buzzpipe-new-", dir=parent))
+        staged = _temporary_folder(out, "new")
         for name in names:
             _write_staged(staged, name, files[name])
         manifest = {"buzzpipe_manifest": 1, "buzzpipe_version": __version__, "kind": kind,
@@ -243,7 +257,7 @@ def write_folder(
                 staged = None
         else:
             _operation("mkdtemp", parent)
-            set_aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.buzzpipe-old-", dir=parent))
+            set_aside = _temporary_folder(out, "old")
             _replace_files(out, staged, set_aside, earlier, names)
     except BaseException:
         with deferred():

@@ -121,21 +121,54 @@ def test_a_survey_without_foreign_share_is_modelled_without_it(survey_frame, tmp
     assert "C(region)" in terms
 
 
-def test_names_are_trimmed_and_spelling_variants_refused(survey_frame, tmp_path):
+def test_names_are_trimmed_and_spelling_variants_matched_with_a_note(survey_frame, tmp_path):
     padded = survey_frame.assign(industry=survey_frame["industry"].map(lambda s: f"  {s} "))
     path = tmp_path / "padded.csv"
     padded.to_csv(path, index=False)
-    expected = read_survey(_variants(survey_frame, tmp_path)["comma"]).firms["industry"]
+    expected = read_survey(_variants(survey_frame, tmp_path)["comma"])
     got = read_survey(path).firms["industry"]
-    assert list(got) == list(expected)
+    assert list(got) == list(expected.firms["industry"])
     cased = survey_frame.copy()
     cased.loc[cased.index[::5], "region"] = cased["region"].str.upper()
+    cased.loc[cased.index[1], "industry"] = cased.loc[cased.index[1], "industry"].title()
     cased.to_csv(path, index=False)
-    with pytest.raises(InputError, match="differ only in case.*'BERGEN' / 'Bergen'"):
-        read_survey(path)
+    survey = read_survey(path)
+    # one category per name, spelt as most firms spell it; never split in two
+    assert list(survey.firms["region"]) == list(expected.firms["region"])
+    assert list(survey.firms["industry"]) == list(expected.firms["industry"])
+    assert list(survey.firms["region"].cat.categories) == list(
+        expected.firms["region"].cat.categories
+    )
+    upper = int((cased["region"] == "BERGEN").sum())
+    (region_note,) = [note for note in survey.notes if "column 'region'" in note]
+    assert "differ only in case, accents or spaces" in region_note
+    assert f"'BERGEN' read as 'Bergen' ({upper} firms)" in region_note
+    assert any("column 'industry'" in note for note in survey.notes)
+    # the note reaches the results, and the numbers are those of the one-spelling file
+    from buzzpipe.study.battery import run_study
+
+    quick = {"outcomes": ["product"], "sensitivity": False, "heterogeneity": False,
+             "scenarios": ()}  # fmt: skip
+    results = run_study(survey, **quick)
+    assert region_note in [note.text for note in results.meta.notes]
+    same = run_study(expected, **quick)
+    assert results.models["product"]["controls"].terms == same.models["product"]["controls"].terms
 
 
-def test_partner_region_in_another_case_is_refused_not_made_national(tmp_path):
+def test_accent_variants_are_one_category(survey_frame, tmp_path):
+    frame = survey_frame.copy()
+    frame["industry"] = frame["industry"].astype(str)
+    first = frame["industry"].iloc[0]
+    frame.loc[frame["industry"] == first, "industry"] = "Café"
+    frame.loc[frame.index[frame["industry"] == "Café"][:2], "industry"] = "cafe"
+    path = tmp_path / "accents.csv"
+    frame.to_csv(path, index=False)
+    survey = read_survey(path)
+    assert "cafe" not in set(survey.firms["industry"].cat.categories)
+    assert any("'cafe' read as 'Café' (2 firms)" in note for note in survey.notes)
+
+
+def test_partner_region_in_another_case_is_matched_not_made_national(tmp_path):
     firms = pd.DataFrame({"firm_id": [1, 2, 3], "region": ["Bergen", "Oslo", "Bergen"],
                           "country": "NO", "industry": "retail", "employees": 10,
                           "foreign_share": 0.0, "product": [1, 0, 1]})  # fmt: skip
@@ -144,8 +177,12 @@ def test_partner_region_in_another_case_is_refused_not_made_national(tmp_path):
                           "partner_country": "NO"})  # fmt: skip
     firms.to_csv(tmp_path / "f.csv", index=False)
     links.to_csv(tmp_path / "l.csv", index=False)
-    with pytest.raises(InputError, match="partner_region.*'Bergen' / 'bergen'"):
-        read_edge_list(tmp_path / "f.csv", tmp_path / "l.csv")
+    survey = read_edge_list(tmp_path / "f.csv", tmp_path / "l.csv")
+    # firm 1's partner in "bergen" is in its own region: regional, not national
+    assert survey.firms.loc[0, "collab_regional_suppliers"] == 1
+    assert survey.firms.loc[0, "collab_national_suppliers"] == 0
+    (note,) = [n for n in survey.notes if "partner_region" in n]
+    assert "'bergen' read as 'Bergen' (1 link)" in note
 
 
 def test_analyze_writes_the_same_numbers_from_semicolon_csv_excel_and_gzip(

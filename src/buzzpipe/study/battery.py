@@ -153,6 +153,8 @@ def run_study(
             primary_outcome=primary_outcome,
         )
     )
+    for text in getattr(source, "notes", []):  # what reading the survey did (names merged)
+        results.note(NoteKind.DATA, text)
     if "regional" not in results.meta.scales:
         results.note(
             NoteKind.DATA,

@@ -349,6 +349,40 @@ def refuse_spelling_variants(
         )
 
 
+def merge_spelling_variants(
+    values: pd.Series, *, column: str, file: str | None
+) -> tuple[pd.Series, str | None]:
+    """Names that differ only in case, accents or spaces ("Bergen", "bergen", "BERGEN") made
+    one category under the spelling most firms use (ties: the first by Stata's order), with a
+    note listing what was merged; None when nothing was. One category is never silently split
+    in two, and never silently merged either."""
+    counts = values.dropna().value_counts(sort=False)
+    groups: dict[str, list[object]] = {}
+    for value in counts.index:
+        if isinstance(value, str):
+            groups.setdefault(fold(value), []).append(value)
+    renames: dict[object, object] = {}
+    merged = []
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        ordered = sorted_categories(group)
+        canonical = max(ordered, key=lambda v: (int(counts[v]), -ordered.index(v)))
+        variants = [v for v in ordered if v != canonical]
+        renames.update(dict.fromkeys(variants, canonical))
+        firms = int(sum(counts[v] for v in variants))
+        shown = ", ".join(repr(v) for v in variants)
+        merged.append(f"{shown} read as {canonical!r} ({firms} firm{'s' * (firms != 1)})")
+    if not renames:
+        return values, None
+    where = f"{file}, column {column!r}" if file else f"column {column!r}"
+    note = (
+        f"{where}: names that differ only in case, accents or spaces are one category: "
+        + "; ".join(merged)
+    )
+    return values.map(lambda v: renames.get(v, v) if isinstance(v, str) else v), note
+
+
 def _sort_key(value: object) -> tuple:
     """Numbers in numeric order before text in text order: Stata's lowest-code rule."""
     if isinstance(value, bool | np.bool_ | int | np.integer | float | np.floating):
@@ -369,8 +403,12 @@ def to_category(
     first_row: int,
     reference: object = None,
     required: bool,
+    notes: list[str] | None = None,
 ) -> pd.Series:
     """A categorical column, categories ordered with the reference category first.
+
+    Names that differ only in case, accents or spaces are one category (the spelling most firms
+    use) with a note appended to ``notes``; without ``notes`` they are refused, naming them.
 
     Declared categories (a pandas Categorical, value labels) keep their order; other values are
     sorted by Stata's rule (lowest code first). Categories no firm has are dropped, so the reference
@@ -396,6 +434,9 @@ def to_category(
     else:
         values = series.astype("object").where(~missing, None)
         values = values.map(lambda v: v.strip() if isinstance(v, str) else v)
+        if notes is not None:
+            values, note = merge_spelling_variants(values, column=column, file=file)
+            notes.extend([note] if note else [])
         if pd_types.is_float_dtype(series):
             values = pd.Series(
                 [
@@ -417,6 +458,8 @@ def to_category(
     refuse_spelling_variants(categories, column=column, file=file)
     if reference is not None and categories:
         match = [c for c in categories if c == reference or id_key(c) == id_key(reference)]
+        if not match and isinstance(reference, str):  # "oslo" for the merged "Oslo"
+            match = [c for c in categories if isinstance(c, str) and fold(c) == fold(reference)]
         if not match:
             shown = ", ".join(str(c) for c in categories[:8])
             raise InputError(

@@ -113,12 +113,30 @@ def validate_links(
     return result
 
 
+def _match_spellings(
+    values: np.ndarray, renames: dict[object, object], column: str, source: str | None, notes: list
+) -> None:
+    """Spell a links file's names as the firms file does (in place), noting what was matched."""
+    counts = pd.Series(values).value_counts()
+    matched = "; ".join(
+        f"{variant!r} read as {known!r} ({int(counts[variant])} link"
+        + "s" * (int(counts[variant]) != 1)
+        + ")"
+        for variant, known in sorted(renames.items(), key=lambda item: str(item[0]))
+    )
+    where = f"{source}, column {column!r}" if source else f"column {column!r}"
+    notes.append(f"{where}: names spelt unlike the firms file's, matched to it: {matched}")
+    for variant, known in renames.items():
+        values[values == variant] = known
+
+
 def classify_links(
     links: pd.DataFrame,
     firms: FirmDirectory,
     *,
     scales: tuple[str, ...],
     source: str | None = None,
+    notes: list[str] | None = None,
 ) -> pd.DataFrame:
     """Per link: its scale (or missing) and which scales it could be when the scale is unknown.
 
@@ -142,9 +160,17 @@ def classify_links(
         (partner_country, firms.countries, "partner_country"),
     ):
         known = set(pd.unique(of_firm[pd.notna(of_firm)]))
-        folded = {fold(k) for k in known}
-        close = {v for v in set(pd.unique(values[pd.notna(values)])) - known if fold(v) in folded}
-        refuse_spelling_variants(close, column=column, file=source, known=sorted(known, key=str))
+        by_fold: dict[str, list[object]] = {}
+        for name in sorted(known, key=str):
+            by_fold.setdefault(fold(name), []).append(name)
+        close = {v for v in set(pd.unique(values[pd.notna(values)])) - known if fold(v) in by_fold}
+        one_known = {v for v in close if len(by_fold[fold(v)]) == 1}
+        if notes is None or one_known != close:  # no note to give, or no one spelling to match
+            listed = sorted(known, key=str)
+            refuse_spelling_variants(close, column=column, file=source, known=listed)
+        if one_known:  # "bergen" for the firms' "Bergen": the firms' spelling, with a note
+            renames = {v: by_fold[fold(v)][0] for v in one_known}
+            _match_spellings(values, renames, column, source, notes)
 
     country_known = pd.notna(partner_country)
     region_known = pd.notna(partner_region)

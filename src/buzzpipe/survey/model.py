@@ -111,6 +111,7 @@ class Survey:
         source: str,
         category_rules: dict[str, tuple[list | None, object]] | None = None,
         exposure: edge_list.ExposureCounts | None = None,
+        notes: list[str] | None = None,
     ) -> None:
         # use Survey.from_frame: this constructor trusts its arguments
         self._firms = firms
@@ -123,6 +124,8 @@ class Survey:
         self.partner_types = partner_types
         self.reference = reference
         self.source = source
+        # what reading did that the reader should know (spelling variants merged, ...)
+        self.notes: list[str] = list(dict.fromkeys(notes or []))
         self._analysis: pd.DataFrame | None = None
 
     # --- construction -------------------------------------------------------------------------
@@ -256,12 +259,14 @@ class Survey:
             for column in CATEGORICAL_CONTROLS
         }
         checked[FIRM_ID] = column_types.to_firm_id(raw[FIRM_ID], **where)
+        notes: list[str] = []
         for column in CATEGORICAL_CONTROLS:
             checked[column] = column_types.to_category(
                 raw[column],
                 column=column,
                 reference=reference.get(column),
                 required=column == "region",
+                notes=notes,
                 **where,
             )
         for column in ("employees", "foreign_share", *OPTIONAL_CONTROLS, WEIGHT):
@@ -325,6 +330,7 @@ class Survey:
                 home_country=home_country,
                 source=source,
                 links_source=links_source,
+                notes=notes,
             )
         return cls(
             canonical,
@@ -335,6 +341,7 @@ class Survey:
             source=source,
             category_rules=category_rules,
             exposure=exposure,
+            notes=notes,
         )
 
     # --- views --------------------------------------------------------------------------------
@@ -487,6 +494,7 @@ def _add_links(
     home_country: str | None,
     source: str,
     links_source: str,
+    notes: list[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, "edge_list.ExposureCounts | None"]:
     """Classify links batch by batch; add the collaboration matrix they imply to the firms.
 
@@ -541,7 +549,7 @@ def _add_links(
             frame, directory, partner_types, source=links_source, first_row=first_row
         )
         classified = edge_list.classify_links(
-            canonical_links, directory, scales=scales, source=links_source
+            canonical_links, directory, scales=scales, source=links_source, notes=notes
         )
         canonical_links[LINK_SCALE] = pd.Categorical(
             classified[LINK_SCALE], categories=list(scales)

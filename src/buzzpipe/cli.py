@@ -383,6 +383,33 @@ def run_study_command(args: argparse.Namespace) -> int:
 COMMANDS.append(add_study)
 
 
+def _add_table_options(parser: argparse.ArgumentParser) -> None:
+    """How the models tables print (esttab's se/t/ci and eform), for replicate, analyze and
+    report."""
+    group = parser.add_argument_group("table options")
+    group.add_argument(
+        "--statistic",
+        choices=("se", "t", "ci"),
+        default="se",
+        help="under each estimate: standard error in parentheses (se, the default), the z "
+        "statistic b/se in parentheses (t) or the 95%% interval in brackets (ci)",
+    )
+    group.add_argument(
+        "--eform",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="logit and ordered-logit columns as odds ratios exp(b), errors by the delta "
+        "method and intervals exponentiated, as Stata's eform (the default); --no-eform prints "
+        "coefficients. Probit and linear-probability columns are never exponentiated",
+    )
+
+
+def _table_style(args: argparse.Namespace):
+    from buzzpipe.report.tables import TableStyle
+
+    return TableStyle(statistic=args.statistic, eform=args.eform)
+
+
 def _add_study_options(parser: argparse.ArgumentParser) -> None:
     """The study's choices shared by ``replicate`` and ``analyze``."""
     group = parser.add_argument_group("study options")
@@ -442,6 +469,7 @@ def _add_study_options(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="progress bar over the stages on stderr (auto: when stderr is a terminal)",
     )
+    _add_table_options(parser)
 
 
 def _study_options(args: argparse.Namespace, seed: int):
@@ -459,6 +487,8 @@ def _study_options(args: argparse.Namespace, seed: int):
         allocation=args.allocation,
         engine=args.engine,
         scheduler=args.scheduler,
+        statistic=args.statistic,
+        eform=args.eform,
     )
 
 
@@ -588,6 +618,7 @@ def add_report(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("results", help="a results.json file")
     parser.add_argument("--out", required=True, help="output folder")
+    _add_table_options(parser)
     parser.set_defaults(func=run_report)
 
 
@@ -596,7 +627,7 @@ def run_report(args: argparse.Namespace) -> int:
 
     from buzzpipe.report.write_report import REPORT_FILE, report_from_file
 
-    written = report_from_file(args.results, args.out)
+    written = report_from_file(args.results, args.out, _table_style(args))
     print(f"wrote {len(written)} files; report: {Path(args.out) / REPORT_FILE}")
     return 0
 

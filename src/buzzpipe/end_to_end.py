@@ -48,6 +48,8 @@ class StudyOptions:
     allocation: str | None = None
     engine: str = "memory"  # memory | stream | dask: where the fits run (study/engine.py)
     scheduler: str | None = None  # a Dask scheduler address (--engine dask)
+    statistic: str = "se"  # the models tables' row under each estimate: se, t or ci
+    eform: bool = True  # logit columns as odds ratios (Stata's eform)
 
     def check(self) -> None:
         """Refuse impossible choices with one line each."""
@@ -62,6 +64,8 @@ class StudyOptions:
             raise InputError(
                 "unknown targeting", value=self.targeting, expected=", ".join(TARGETINGS)
             )
+        if self.statistic not in ("se", "t", "ci"):
+            raise InputError("unknown statistic", value=self.statistic, expected="se, t, ci")
         if self.allocation is not None and self.allocation not in ALLOCATIONS:
             raise InputError(
                 "unknown allocation", value=self.allocation, expected=", ".join(ALLOCATIONS)
@@ -224,6 +228,7 @@ def _run(
     simulation: SimulationOptions | None = None,
 ) -> RunSummary:
     from buzzpipe.output_folder import check_output_folder
+    from buzzpipe.report.tables import TableStyle
     from buzzpipe.report.write_report import render_report, write_files
     from buzzpipe.results import Descriptives
     from buzzpipe.results.contract import encode
@@ -263,7 +268,8 @@ def _run(
             if source.kind == SourceKind.SYNTHETIC:
                 synthetic_meta(source.name, results)
             results.descriptives = descriptives
-            files = write_files(render_report(results), out_dir)
+            style = TableStyle(statistic=options.statistic, eform=options.eform)
+            files = write_files(render_report(results, style), out_dir)
     finally:
         stages.close()
     verdicts = [encode(verdict) for verdict in results.verdicts]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from buzzpipe.report.tables import all_tables
+from buzzpipe.report.tables import TableStyle, all_tables
 from buzzpipe.report.view import report_view
 from buzzpipe.results import Inference, read_results
 from buzzpipe.results.vocabulary import InferenceKind, TermKind
@@ -20,8 +20,8 @@ def results():
     return read_results(GOLDEN)
 
 
-def _table(results, table_id):
-    tables = {table.id: table for table in all_tables(report_view(results))}
+def _table(results, table_id, style=None):
+    tables = {table.id: table for table in all_tables(report_view(results), style or TableStyle())}
     return tables[table_id]
 
 
@@ -82,3 +82,23 @@ def test_cut_points_carry_no_stars(results):
                 assert all(cell.stars == "" for cell in row.cells), (table.id, row.label)
                 checked += 1
     assert checked
+
+
+def test_statistic_ci_without_eform_gives_intervals_of_coefficients(results):
+    """``--statistic ci --no-eform``: the row under each coefficient is its 95% interval on the
+    log-odds scale, the estimate the coefficient itself; the covariance row stays."""
+    model = results.models["product"]["controls"]
+    column = list(results.models["product"]).index("controls")
+    table = _table(results, "table-product-main", TableStyle(statistic="ci", eform=False))
+    rows = table.rows
+    position = next(i for i, row in enumerate(rows) if row.label == "Breadth, international")
+    term = model.terms["breadth_international"]
+    shown = float(rows[position].cells[column].text.replace("\u2212", "-"))
+    assert shown == pytest.approx(term.estimate, abs=5e-4)
+    interval = rows[position + 1].cells[column].text
+    assert interval.startswith("[") and interval.endswith("]")
+    low, high = (float(end.replace("\u2212", "-")) for end in interval.strip("[]").split(", "))
+    assert low == pytest.approx(term.interval.low, abs=5e-4)
+    assert high == pytest.approx(term.interval.high, abs=5e-4)
+    assert set(_rows(table)["Covariance"]) == {"Robust"}
+    assert any("not odds ratios" in note for note in table.notes)

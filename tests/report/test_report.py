@@ -15,7 +15,7 @@ from buzzpipe.report import figures as figures_module
 from buzzpipe.report import formatting
 from buzzpipe.report.findings import findings
 from buzzpipe.report.table_formats import latex_escape, table_csv, table_html, table_latex
-from buzzpipe.report.tables import all_tables, displayed_estimate, model_tables
+from buzzpipe.report.tables import TableStyle, all_tables, displayed_estimate, model_tables
 from buzzpipe.report.write_report import render_report, render_view, write_report
 from buzzpipe.results import read_results, results_to_dict, write_results
 
@@ -91,6 +91,45 @@ def test_odds_ratio_columns_match_statsmodels_by_statas_eform_rule():
         True,
     )
     np.testing.assert_allclose(shown["interval"], np.exp(fit.conf_int()[3]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("eform", [True, False])
+@pytest.mark.parametrize("statistic", ["se", "t", "ci"])
+def test_statistic_and_eform_options_match_statsmodels(statistic, eform):
+    """esttab's se/t/ci and eform on a statsmodels logit: with eform the error is exp(b) x se
+    (delta method) and the interval's ends are exponentiated; t is b / se either way."""
+    results, fit = _statsmodels_logit_results()
+    (table,) = model_tables(results, TableStyle(statistic=statistic, eform=eform))
+    rows = _csv_rows(table)
+    names = ["_cons", "breadth_regional", "breadth_national", "breadth_international"]
+    intervals = fit.conf_int()
+    for index, name in enumerate(names):
+        position = next(i for i, row in enumerate(rows) if row and row[0] == name)
+        shown = float(rows[position][1].rstrip("*"))
+        under = rows[position + 1][1]
+        scale = math.exp if eform else (lambda value: value)
+        assert shown == pytest.approx(scale(fit.params[index]), abs=5e-4)
+        if statistic == "se":
+            expected = scale(fit.params[index]) * fit.bse[index] if eform else fit.bse[index]
+            assert under.startswith("(") and under.endswith(")")
+            assert float(under.strip("()")) == pytest.approx(expected, abs=5e-4)
+        elif statistic == "t":
+            assert float(under.strip("()")) == pytest.approx(fit.tvalues[index], abs=5e-3)
+        else:
+            assert under.startswith("[") and under.endswith("]")
+            low, high = (float(end) for end in under.strip("[]").split(", "))
+            assert low == pytest.approx(scale(intervals[index, 0]), abs=5e-4)
+            assert high == pytest.approx(scale(intervals[index, 1]), abs=5e-4)
+    notes = " ".join(table.notes)
+    assert ("show odds ratios" in notes) == eform
+    assert {"se": "standard errors", "t": "z statistics", "ci": "confidence intervals"}[
+        statistic
+    ] in notes
+
+
+def test_a_statistic_the_tables_do_not_know_is_refused():
+    with pytest.raises(ValueError, match="se, t, ci"):
+        TableStyle(statistic="brackets")
 
 
 def test_slopes_come_before_the_constant_and_cut_points_last():

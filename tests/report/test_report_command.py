@@ -1,6 +1,7 @@
 """``buzzpipe report RESULTS.json --out DIR``: the whole report re-rendered from a saved
 ``results.json`` alone, byte for byte what ``replicate`` wrote; bad files are one line, exit 2."""
 
+import csv
 import json
 import shutil
 
@@ -110,3 +111,41 @@ def test_an_output_folder_that_is_a_file_is_refused(replicated, tmp_path, capsys
     assert main(["report", str(replicated / "results.json"), "--out", str(target)]) == 2
     assert "the output folder is a file" in capsys.readouterr().err
     assert target.read_text(encoding="utf-8") == "mine"
+
+
+def test_report_statistic_and_eform_options(replicated, tmp_path):
+    """``--statistic ci --no-eform``: coefficients with their intervals in brackets; ``-t``:
+    b / se in parentheses; the default run keeps standard errors in parentheses."""
+    results = json.loads((replicated / "results.json").read_text(encoding="utf-8"))
+    term = results["models"]["product"]["controls"]["terms"]["breadth_international"]
+    column = list(results["models"]["product"]).index("controls") + 1
+    out = tmp_path / "ci"
+    assert main(["report", str(replicated / "results.json"), "--out", str(out),
+                 "--statistic", "ci", "--no-eform"]) == 0  # fmt: skip
+    table = out / "tables" / "table-product-main.csv"
+    rows = list(csv.reader(table.open(encoding="utf-8")))
+    position = next(i for i, row in enumerate(rows) if row and row[0] == "Breadth, international")
+    assert float(rows[position][column].rstrip("*")) == pytest.approx(term["estimate"], abs=5e-4)
+    low, high = (float(end) for end in rows[position + 1][column].strip("[]").split(", "))
+    assert (low, high) == pytest.approx(tuple(term["interval"]["segments"][0]), abs=5e-4)
+    assert "not odds ratios" in table.read_text(encoding="utf-8")
+    assert "95% confidence intervals" in (out / "report.html").read_text(encoding="utf-8")
+    out = tmp_path / "t"
+    assert main(["report", str(replicated / "results.json"), "--out", str(out),
+                 "--statistic", "t"]) == 0  # fmt: skip
+    rows = list(csv.reader((out / "tables" / "table-product-main.csv").open(encoding="utf-8")))
+    shown = rows[position + 1][column]
+    assert float(shown.strip("()")) == pytest.approx(term["estimate"] / term["std_error"], abs=5e-3)
+
+
+def test_replicate_and_analyze_take_the_table_options():
+    from buzzpipe.cli import build_parser
+
+    parser = build_parser()
+    for command in (["replicate"], ["analyze", "survey.csv", "--out", "x"]):
+        args = parser.parse_args([*command, "--statistic", "ci", "--no-eform"])
+        assert (args.statistic, args.eform) == ("ci", False)
+        args = parser.parse_args(command)
+        assert (args.statistic, args.eform) == ("se", True)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["report", "r.json", "--out", "x", "--statistic", "z"])

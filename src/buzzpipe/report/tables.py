@@ -3,7 +3,9 @@
 A table is plain data (cells of text plus stars) so that one layout feeds the HTML, CSV and
 LaTeX writers in ``table_formats``. Odds ratios are shown for logit and ordered logit as
 Stata's ``eform`` does: exp(b), with the standard error exp(b) x se and the interval's ends
-exponentiated; cut points stay on the log-odds scale.
+exponentiated; cut points stay on the log-odds scale. A ``TableStyle`` chooses what the row
+under each estimate shows (``se``, ``t`` or ``ci``, esttab's ``se``/``t``/``ci``) and whether
+logit columns are odds ratios (``eform``) or coefficients.
 """
 
 import math
@@ -23,6 +25,32 @@ STATE_WORDS = {
     "not_assessed": "not assessed",
 }
 MAIN_TABLE = "main"
+STATISTICS: tuple[str, ...] = ("se", "t", "ci")
+
+
+@dataclass(frozen=True)
+class TableStyle:
+    """How the models tables print each term, as esttab's options do.
+
+    ``statistic``: the row under each estimate: ``se`` (standard error in parentheses, the
+    default of esttab and modelsummary), ``t`` (the z statistic b / se in parentheses: the one
+    the p-value and stars come from, the same with and without eform) or ``ci`` (the 95%
+    interval in brackets). ``eform``: logit and ordered-logit columns as odds ratios exp(b)
+    (standard error exp(b) x se by the delta method, interval ends exponentiated, as Stata's
+    ``eform``); probit and linear-probability columns are never exponentiated.
+    """
+
+    statistic: str = "se"
+    eform: bool = True
+
+    def __post_init__(self) -> None:
+        if self.statistic not in STATISTICS:
+            raise ValueError(
+                f"statistic must be one of {', '.join(STATISTICS)}, not {self.statistic!r}"
+            )
+
+
+DEFAULT_STYLE = TableStyle()
 
 
 @dataclass(frozen=True)
@@ -72,7 +100,7 @@ def displayed_estimate(term: Mapping[str, Any], odds_ratio: bool) -> dict[str, A
     }
 
 
-def model_tables(results: Mapping[str, Any]) -> list[Table]:
+def model_tables(results: Mapping[str, Any], style: TableStyle = DEFAULT_STYLE) -> list[Table]:
     """One table per outcome and table group: models side by side, terms down the rows."""
     tables = []
     for outcome, record in results["outcomes"].items():
@@ -80,12 +108,28 @@ def model_tables(results: Mapping[str, Any]) -> list[Table]:
         for name, model in record["models"].items():
             groups.setdefault(model.get("table", MAIN_TABLE), []).append((name, model))
         for group, models in groups.items():
-            tables.append(_model_table(outcome, record["label"], group, models))
+            tables.append(_model_table(outcome, record["label"], group, models, style))
     return tables
 
 
+def _statistic_cell(term: Mapping[str, Any], shown: Mapping[str, Any], statistic: str) -> Cell:
+    """The row under an estimate: (se), (b / se) on the coefficient scale, or [low, high]."""
+    if statistic == "ci":
+        return Cell(formatting.interval(shown["interval"]) if shown["interval"] else "")
+    if statistic == "t":
+        estimate, se = term.get("estimate"), term.get("se")
+        if estimate is None or not se:
+            return Cell("")
+        return Cell(f"({formatting.number(estimate / se, 2)})")
+    return Cell(f"({formatting.number(shown['se'])})" if shown["se"] is not None else "")
+
+
 def _model_table(
-    outcome: str, outcome_label: str, group: str, models: list[tuple[str, Mapping[str, Any]]]
+    outcome: str,
+    outcome_label: str,
+    group: str,
+    models: list[tuple[str, Mapping[str, Any]]],
+    style: TableStyle = DEFAULT_STYLE,
 ) -> Table:
     header = ("", *(f"({index}) {model['label']}" for index, (_, model) in enumerate(models, 1)))
     # name -> label: slopes in first-seen order, then intercepts, then cut points (as printed)
@@ -113,7 +157,7 @@ def _model_table(
                 estimates.append(Cell(""))
                 errors.append(Cell(""))
                 continue
-            shown = displayed_estimate(term, shows_odds_ratios(model))
+            shown = displayed_estimate(term, style.eform and shows_odds_ratios(model))
             # no stars on cut points: a threshold is not tested against zero
             starred = term.get("kind") != TermKind.CUT
             estimates.append(
@@ -122,9 +166,8 @@ def _model_table(
                     formatting.stars(shown["p"]) if starred else "",
                 )
             )
-            errors.append(  # in parentheses, as esttab and modelsummary print them
-                Cell(f"({formatting.number(shown['se'])})" if shown["se"] is not None else "")
-            )
+            # (se) by default, as esttab and modelsummary print them
+            errors.append(_statistic_cell(term, shown, style.statistic))
         rows.append(Row(label, tuple(estimates), "estimate"))
         rows.append(Row("", tuple(errors), "error"))
     for factor in factors:
@@ -201,24 +244,45 @@ def _model_table(
         title=title,
         header=header,
         rows=tuple(rows),
-        notes=tuple(_model_notes(models)),
+        notes=tuple(_model_notes(models, style)),
     )
 
 
-def _model_notes(models: list[tuple[str, Mapping[str, Any]]]) -> list[str]:
+_STATISTIC_WORDS = {
+    "t": "z statistics (b / se, the statistic of the p-value and stars) in parentheses",
+    "ci": "95% confidence intervals in brackets",
+}
+
+
+def _model_notes(
+    models: list[tuple[str, Mapping[str, Any]]], style: TableStyle = DEFAULT_STYLE
+) -> list[str]:
     """Notes that say what the numbers are and which inference produced the errors and stars."""
     notes = []
     families = {m["family"] for _, m in models}
-    if families & set(ODDS_RATIO_FAMILIES):
+    logits = families & set(ODDS_RATIO_FAMILIES)
+    if logits and style.eform:
+        under = {
+            "se": "standard errors of the odds ratio (delta method, exp(b) \u00d7 se, as Stata's "
+            "eform) in parentheses",
+            "t": _STATISTIC_WORDS["t"],
+            "ci": "95% confidence intervals with exponentiated ends in brackets",
+        }[style.statistic]
         notes.append(
-            "Logit and ordered-logit columns show odds ratios, exp(b); standard errors of the odds "
-            "ratio (delta method, exp(b) \u00d7 se, as Stata's eform) in parentheses; cut points "
+            f"Logit and ordered-logit columns show odds ratios, exp(b); {under}; cut points "
             "on the log-odds scale, without stars."
         )
-    if families - set(ODDS_RATIO_FAMILIES):
+    elif logits:
+        under = _STATISTIC_WORDS.get(style.statistic, "standard errors in parentheses")
         notes.append(
-            "Probit and linear-probability columns show coefficients with standard errors in "
-            "parentheses."
+            f"Logit and ordered-logit columns show coefficients (log-odds), not odds ratios; "
+            f"{under}; cut points without stars."
+        )
+    if families - set(ODDS_RATIO_FAMILIES):
+        under = _STATISTIC_WORDS.get(style.statistic, "standard errors in parentheses")
+        never = " (never exponentiated)" if style.eform and logits else ""
+        notes.append(
+            f"Probit and linear-probability columns show coefficients{never} with {under}."
         )
     columns_by_inference: dict[str, list[str]] = {}
     for index, (_, model) in enumerate(models, 1):
@@ -232,7 +296,9 @@ def _model_notes(models: list[tuple[str, Mapping[str, Any]]]) -> list[str]:
     return notes
 
 
-def sensitivity_tables(results: Mapping[str, Any]) -> list[Table]:
+def sensitivity_tables(
+    results: Mapping[str, Any], style: TableStyle = DEFAULT_STYLE
+) -> list[Table]:
     """Primary inference beside the sensitivity columns (region clusters, wild bootstrap)."""
     tables = []
     for outcome, record in results["outcomes"].items():
@@ -240,7 +306,7 @@ def sensitivity_tables(results: Mapping[str, Any]) -> list[Table]:
             sensitivity = model.get("sensitivity") or {}
             if not sensitivity:
                 continue
-            odds_ratio = shows_odds_ratios(model)
+            odds_ratio = style.eform and shows_odds_ratios(model)
             header = ["", "Estimate", "p [95% interval], primary"]
             header += [f"p [interval], {column['inference']}" for column in sensitivity.values()]
             rows = []
@@ -708,11 +774,12 @@ def replica_table(results: Mapping[str, Any]) -> Table | None:
     )
 
 
-def all_tables(results: Mapping[str, Any]) -> list[Table]:
-    """Every table of the report, in the order the report shows them."""
+def all_tables(results: Mapping[str, Any], style: TableStyle = DEFAULT_STYLE) -> list[Table]:
+    """Every table of the report, in the order the report shows them (``style``: what the
+    models tables print under each estimate, and whether logit columns are odds ratios)."""
     tables: list[Table | None] = [replica_table(results), descriptives_table(results)]
-    tables += model_tables(results)
-    tables += sensitivity_tables(results)
+    tables += model_tables(results, style)
+    tables += sensitivity_tables(results, style)
     tables += [tests_table(results), compared_tests_table(results), descriptions_table(results)]
     tables += [
         counterfactuals_table(results),

@@ -16,7 +16,7 @@ from buzzpipe.report.figures import all_figures, figure_ids
 from buzzpipe.report.html_check import check_report_html
 from buzzpipe.report.html_report import build_html
 from buzzpipe.report.table_formats import table_csv, table_latex
-from buzzpipe.report.tables import all_tables
+from buzzpipe.report.tables import DEFAULT_STYLE, TableStyle, all_tables
 from buzzpipe.report.tidy import tidy_files
 from buzzpipe.report.view import as_results, report_view
 from buzzpipe.report.view_schema import validate_view
@@ -28,14 +28,16 @@ RESULTS_FILE = "results.json"
 WORD_TABLE_SUFFIX = "-main"  # the models tables (odds ratios) are also written for Word
 
 
-def render_view(view: Mapping[str, Any]) -> dict[str, bytes]:
-    """The report's files from a report view: path relative to the output folder -> bytes.
+def render_view(view: Mapping[str, Any], style: TableStyle = DEFAULT_STYLE) -> dict[str, bytes]:
+    """The report's files from a report view: path relative to the output folder -> bytes;
+    ``style`` chooses what the models tables print under each estimate and whether logit
+    columns are odds ratios (``--statistic``, ``--eform``/``--no-eform``).
 
     The HTML is checked before anything is returned (no external URL, every table and figure
     present); a failed check is a bug in the report, so it raises ``AssertionError``.
     """
     validate_view(view)
-    tables = all_tables(view)
+    tables = all_tables(view, style)
     figures = all_figures(view)
     html = build_html(view, tables, figures)
     problems = check_report_html(html, [t.id for t in tables], [f.id for f in figures])
@@ -53,13 +55,15 @@ def render_view(view: Mapping[str, Any]) -> dict[str, bytes]:
     return files
 
 
-def render_report(results: StudyResults | Mapping[str, Any]) -> dict[str, bytes]:
+def render_report(
+    results: StudyResults | Mapping[str, Any], style: TableStyle = DEFAULT_STYLE
+) -> dict[str, bytes]:
     """``results.json`` (checked once, as it is encoded) and every file of the report, from
     the study's results (typed, or JSON data)."""
     results = as_results(results)
     files = {RESULTS_FILE: dumps_results(results).encode("utf-8")}
     files.update(tidy_files(results))  # every model term, as broom::tidy names the columns
-    files.update(render_view(report_view(results)))
+    files.update(render_view(report_view(results), style))
     return files
 
 
@@ -70,7 +74,9 @@ def write_files(files: Mapping[str, bytes], out_dir: str | os.PathLike) -> list[
 
 
 def write_report(
-    results: StudyResults | Mapping[str, Any], out_dir: str | os.PathLike
+    results: StudyResults | Mapping[str, Any],
+    out_dir: str | os.PathLike,
+    style: TableStyle = DEFAULT_STYLE,
 ) -> list[Path]:
     """Write the report of a study: results.json, report.html, tables and figures.
 
@@ -81,6 +87,10 @@ def write_report(
         in ``results.json``'s structure (checked; a format-1 structure is converted).
     out_dir : str or os.PathLike
         The folder to write into (created if missing).
+    style : TableStyle, optional
+        What the models tables print under each estimate (``statistic``: ``se`` in
+        parentheses, the default; ``t``; ``ci`` in brackets) and whether logit and
+        ordered-logit columns are odds ratios (``eform``, the default) or coefficients.
 
     Returns
     -------
@@ -108,17 +118,21 @@ def write_report(
     >>> (folder / "report.html").exists(), (folder / "results.json").exists()
     (True, True)
     """
-    return write_files(render_report(results), out_dir)
+    return write_files(render_report(results, style), out_dir)
 
 
-def report_from_file(results_path: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
+def report_from_file(
+    results_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    style: TableStyle = DEFAULT_STYLE,
+) -> list[Path]:
     """Re-render every file of the report from a saved ``results.json`` alone.
 
     The file is read and checked first (a bad one raises one ``InputError`` line) and the whole
     report is rendered before anything is written, so a failure leaves the folder untouched.
     """
     check_output_folder(out_dir)
-    return write_report(read_results(results_path), out_dir)
+    return write_report(read_results(results_path), out_dir, style)
 
 
 def expected_contents(view: Mapping[str, Any]) -> tuple[list[str], list[str]]:

@@ -85,6 +85,9 @@ def expected_report_contents(data: Any) -> ReportContents:
         for name, model in models.items():
             if any(model.sensitivity.values()):
                 tables.append(_identifier(f"table-{outcome}-{name}-sensitivity"))
+    for outcome, models in results.models.items():  # derivatives and +1 changes, keyed "t: c"
+        if any(": " in key for model in models.values() for key in model.marginal_effects):
+            tables.append(_identifier(f"table-{outcome}-margins"))
     primaries, variants = set(), False
     for section in results.tests.values():
         for name in section:

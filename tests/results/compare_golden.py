@@ -133,6 +133,8 @@ CHANGED_SINCE = {
     "meta.synthetic*": "issue 15: the preset's truth and the calibration record beside the "
     "verdicts (synthetic banner)",
     "meta.published*": "issue 15: the published figures of the replica-and-published table",
+    "tables/table-*-margins.*": "issue 17: the average-marginal-effects table per outcome, "
+    "new (its numbers are the golden run's marginal_effects; the page's digest renewed)",
 }
 
 

@@ -48,6 +48,7 @@ def test_the_report_of_the_converted_file_is_the_golden_one_byte_for_byte(conver
     # the page's digest was renewed with the issue-16 wording (complements in the odds) and
     # issue 15's (the headline rule in the findings' lead, the inference each verdict read, the
     # Holm-adjusted p, "not found" marked neutrally)
+    # and with issue 17's average-marginal-effects tables in the Models section
     assert digest == (GOLDEN / "report.html.sha256").read_text().strip()
 
 

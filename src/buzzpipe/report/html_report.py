@@ -159,7 +159,7 @@ def build_html(
         sections.append(("tests", "Tests: pipelines, buzz and their complementarity", tests))
 
     model_tables = [t for t in tables if t.id not in _SPECIAL]
-    main = [t for t in model_tables if t.id.endswith(("-main", "-sensitivity"))]
+    main = [t for t in model_tables if t.id.endswith(("-main", "-sensitivity", "-margins"))]
     detail = [t for t in model_tables if t not in main]
     if main:
         sections.append(("models", "Models", [table_html(table) for table in main]))

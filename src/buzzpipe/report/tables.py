@@ -345,6 +345,122 @@ def sensitivity_tables(
     return tables
 
 
+_CONTRAST_WORDS = {
+    "dy/dx": "Average marginal effect, dy/dx",
+    "+1": "One more kind of partner (x to x + 1)",
+}
+
+
+def _effect_key(key: str) -> tuple[str, str, str] | None:
+    """("breadth_regional", "dy/dx", "outcome 0") from "breadth_regional: dy/dx | outcome 0";
+    None for a key that names no contrast (a probability change kept as a description)."""
+    term, separator, rest = key.partition(": ")
+    if not separator:
+        return None
+    contrast, _, category = rest.partition(" | ")
+    return term, contrast, category
+
+
+def margins_tables(results: Mapping[str, Any], style: TableStyle = DEFAULT_STYLE) -> list[Table]:
+    """One average-marginal-effects table per outcome (Stata's ``margins, dydx()``, R's
+    ``avg_slopes``), read from the effects the study computed: models side by side, one
+    section per contrast (the derivative, the +1 change) and, for an ordered outcome, per
+    category; the row under each effect as the models tables print it (``style.statistic``).
+    Effects are changes in a probability and are never exponentiated."""
+    tables = []
+    for outcome, record in results["outcomes"].items():
+        models = [
+            (name, model)
+            for name, model in record["models"].items()
+            if any(_effect_key(key) for key in model.get("marginal_effects", {}))
+        ]
+        if models:
+            tables.append(_margins_table(outcome, record["label"], models, style))
+    return tables
+
+
+def _margins_table(
+    outcome: str,
+    outcome_label: str,
+    models: list[tuple[str, Mapping[str, Any]]],
+    style: TableStyle,
+) -> Table:
+    # rows keyed by the term's scale, so the breadth terms of the model with the group counted
+    # share the rows of the model without it
+    sections: dict[tuple[str, str], dict[str, str]] = {}
+    cells: dict[tuple[str, str, str, int], Mapping[str, Any]] = {}
+    for index, (_, model) in enumerate(models):
+        for key, effect in model["marginal_effects"].items():
+            parsed = _effect_key(key)
+            if parsed is None or effect.get("estimate") is None:
+                continue
+            term_name, contrast, category = parsed
+            term = model["terms"].get(term_name, {})
+            row = term.get("scale") or term_name
+            sections.setdefault((contrast, category), {}).setdefault(
+                row, term.get("label", term_name)
+            )
+            cells[(contrast, category, row, index)] = effect
+    rows: list[Row] = []
+    for (contrast, category), labels in sections.items():
+        heading = _CONTRAST_WORDS.get(contrast, contrast)
+        if category:
+            level = category.removeprefix("outcome ")
+            heading += f", Pr({outcome_label.split(' (')[0].lower()} = {level})"
+        rows.append(Row(heading, (Cell(""),) * len(models), "section"))
+        for row, label in labels.items():
+            estimates, under = [], []
+            for index in range(len(models)):
+                effect = cells.get((contrast, category, row, index))
+                if effect is None:
+                    estimates.append(Cell(""))
+                    under.append(Cell(""))
+                    continue
+                estimates.append(
+                    Cell(formatting.number(effect["estimate"]), formatting.stars(effect.get("p")))
+                )
+                under.append(_statistic_cell(effect, effect, style.statistic))
+            rows.append(Row(label, tuple(estimates), "estimate"))
+            rows.append(Row("", tuple(under), "error"))
+    rows.append(
+        Row(
+            "Observations",
+            tuple(Cell(formatting.count(m["stats"]["n"])) for _, m in models),
+            "stat",
+        )
+    )
+    rows.append(Row("Covariance", tuple(Cell(m.get("covariance", "")) for _, m in models), "stat"))
+    under = {
+        "se": "delta-method standard errors in parentheses",
+        "t": "z statistics (effect / delta-method se) in parentheses",
+        "ci": "95% delta-method confidence intervals in brackets",
+    }[style.statistic]
+    coverage = (
+        "The study computes these effects for the partner-breadth terms of the models with controls"
+    )
+    if any(name == "controls_with_group" for name, _ in models):
+        coverage += (
+            "; the rows of the model with the own group counted are its breadth terms of the "
+            "same scale"
+        )
+    notes = [
+        "Average marginal effects on the probability, as Stata's margins, dydx() and R's "
+        "marginaleffects::avg_slopes() compute them: dy/dx is the derivative averaged over the "
+        "firms of the estimation sample; x to x + 1 the average change in the probability from "
+        f"one more kind of partner at that scale; {under}, under each model's covariance. "
+        "Changes in a probability, never exponentiated.",
+        coverage + ".",
+        f"Stars from these p-values: {formatting.STAR_NOTE}.",
+    ]
+    return Table(
+        id=f"table-{outcome}-margins".replace("_", "-"),
+        title=f"{outcome_label}: average marginal effects",
+        header=("", *(f"({index}) {model['label']}" for index, (_, model) in enumerate(models, 1))),
+        rows=tuple(rows),
+        notes=tuple(notes),
+    )
+
+
 def _p_with_interval(p: float | None, bounds: list | None, *, bare: bool = False) -> Cell:
     """p and the interval; with ``bare``, p alone where there is no interval (a bootstrap that
     computed no confidence set)."""
@@ -779,7 +895,7 @@ def all_tables(results: Mapping[str, Any], style: TableStyle = DEFAULT_STYLE) ->
     models tables print under each estimate, and whether logit columns are odds ratios)."""
     tables: list[Table | None] = [replica_table(results), descriptives_table(results)]
     tables += model_tables(results, style)
-    tables += sensitivity_tables(results, style)
+    tables += sensitivity_tables(results, style) + margins_tables(results, style)
     tables += [tests_table(results), compared_tests_table(results), descriptions_table(results)]
     tables += [
         counterfactuals_table(results),

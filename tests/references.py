@@ -1,10 +1,10 @@
-"""External references (R, a headless browser) that a test needs: skip where absent, fail where
-they are required.
+"""External references (R, a headless browser, pdflatex) that a test needs: skip where absent,
+fail where they are required.
 
 A test that compares with R or looks at the report in Chromium calls ``require_rscript`` or
 ``require_browser``. Where the tool is missing the test is skipped with its reason (``-rs`` in
 pytest's options lists every skip). With ``BUZZPIPE_REQUIRE_REFERENCES=1`` in the environment,
-as ``.ci/run`` sets it wherever it could install R and Chromium, a missing reference is a
+as ``.ci/run`` sets it wherever it could install R, Chromium and TeX, a missing reference is a
 failure instead: a reference can then never vanish from CI without a red run.
 """
 
@@ -82,4 +82,29 @@ def require_browser() -> str:
             "no headless browser (chromium) found: the report was not checked as a reader sees "
             "it; install Debian's chromium (as .ci/run does) to run this check"
         )
+    return path
+
+
+def require_pdflatex() -> str:
+    """pdflatex's path, where it and booktabs and tabularx are installed; skip (or fail, where
+    required) otherwise."""
+    path = shutil.which("pdflatex")
+    if path is None:
+        missing_reference(
+            "pdflatex is not installed: the LaTeX tables were not compiled (apt-get install "
+            "texlive-latex-base texlive-latex-recommended, as .ci/run does)"
+        )
+    kpsewhich = shutil.which("kpsewhich")
+    for package in ("booktabs.sty", "tabularx.sty"):
+        found = (
+            kpsewhich
+            and subprocess.run(
+                [kpsewhich, package], capture_output=True, text=True, timeout=60
+            ).stdout.strip()
+        )
+        if not found:
+            missing_reference(
+                f"{package} is not installed: the LaTeX tables were not compiled (apt-get "
+                "install texlive-latex-recommended)"
+            )
     return path

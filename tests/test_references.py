@@ -21,6 +21,8 @@ def test_without_the_switch_a_missing_reference_is_a_skip_with_its_reason(no_too
         references.require_rscript("sandwich")
     with pytest.raises(pytest.skip.Exception, match="no headless browser"):
         references.require_browser()
+    with pytest.raises(pytest.skip.Exception, match="pdflatex is not installed"):
+        references.require_pdflatex()
 
 
 @pytest.mark.parametrize("value", ["1", "yes"])
@@ -30,6 +32,8 @@ def test_with_the_switch_a_missing_reference_fails(no_tools, monkeypatch, value)
         references.require_rscript("sandwich", "MASS")
     with pytest.raises(pytest.fail.Exception, match="no headless browser"):
         references.require_browser()
+    with pytest.raises(pytest.fail.Exception, match="pdflatex is not installed"):
+        references.require_pdflatex()
 
 
 def test_the_switch_off_values(monkeypatch):
@@ -46,3 +50,4 @@ def test_ci_sets_the_switch_where_it_can_install_the_references():
     script = (Path(__file__).parents[1] / ".ci" / "run").read_text()
     assert "export BUZZPIPE_REQUIRE_REFERENCES=1" in script
     assert "bash scripts/test.sh --slow" in script
+    assert "texlive-latex-base texlive-latex-recommended" in script

@@ -133,6 +133,9 @@ CHANGED_SINCE = {
     "meta.synthetic*": "issue 15: the preset's truth and the calibration record beside the "
     "verdicts (synthetic banner)",
     "meta.published*": "issue 15: the published figures of the replica-and-published table",
+    "tables/*.tex": "issue 17: LaTeX tables fit an article's text width (footnotesize, numbered "
+    "model headers with a key in the notes, wrapped tabularx columns where needed, heading rows "
+    "across the table); their numbers are the CSV tables', which are still compared",
     "tables/table-*-margins.*": "issue 17: the average-marginal-effects table per outcome, "
     "new (its numbers are the golden run's marginal_effects; the page's digest renewed)",
 }

@@ -5,7 +5,8 @@ scored seeds 21-320 the verdict battery of the product outcome (bench/recovery_n
 confidence sets skipped: no verdict reads them) must reproduce the docs' table exactly (the
 seeds fix every draw), and the "not found" items must read "not found" at a rate whose 95%
 interval reaches 1 minus the nominal 5%: the adjusted family cannot claim them more often.
-About 11 s per seed on one thread: an hour.
+About 11 s per seed on one thread: an hour, so it is its own tier (marker ``recovery``,
+``bash scripts/test.sh --recovery``), outside the slow tier that CI runs within its 90 minutes.
 """
 
 import importlib.util
@@ -26,7 +27,7 @@ def _bench():
     return module
 
 
-@pytest.mark.slow
+@pytest.mark.recovery
 def test_recovery_over_300_seeds_is_the_docs_table(tmp_path):
     bench = _bench()
     bench._no_sets()

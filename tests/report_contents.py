@@ -8,7 +8,10 @@ from both, and the test would pass. Here the ids are derived from the study's re
 - the survey's descriptive table when the results carry descriptives;
 - per outcome, one model table for the main models (breadth, controls, controls with the group
   dummies, each scale's breadth alone: ``<scale>_alone``), one for the partner-type model, one
-  for the heterogeneity models (by region size, by sector), and one of its own for any other;
+  for the heterogeneity models (each city-region's slopes, by sector), and one of its own for
+  any other;
+- each city-region's own breadth slopes (a ``by_region`` model with breadth x region terms),
+  as a table and a figure;
 - per model with sensitivity columns, a table comparing the inferences;
 - the hypothesis tests, the tests compared across inferences (a test named after another test
   of its section plus a suffix), the described quantities, the counterfactual programmes, the
@@ -32,7 +35,8 @@ from buzzpipe.results import StudyResults
 MAIN_MODELS = {"breadth", "controls", "controls_with_group"}
 OWN_TABLES = {
     "partner_types": "partner_types",
-    "by_region_size": "heterogeneity",
+    "by_region": "heterogeneity",
+    "by_region_size": "heterogeneity",  # in files written before issue 16
     "by_sector": "heterogeneity",
 }
 BREADTH = "breadth_"
@@ -101,6 +105,15 @@ def expected_report_contents(data: Any) -> ReportContents:
         tables.append("table-tests-compared")
     if any(results.descriptions.values()):
         tables.append("table-descriptions")
+    slopes = any(
+        {(part.kind, part.variable) for part in kind.parts} >= {("factor_level", "region")}
+        and any(str(part.variable).startswith(BREADTH) for part in kind.parts)
+        for models in results.models.values()
+        if "by_region" in models
+        for kind in models["by_region"].term_kinds.values()
+    )
+    if slopes:
+        tables.append("table-region-slopes")
     if results.counterfactuals:
         tables.append("table-counterfactuals")
     if any(records for outcome, records in results.verdicts_by_outcome.items()):
@@ -127,6 +140,8 @@ def expected_report_contents(data: Any) -> ReportContents:
         figures.append("figure-regimes")
     if results.counterfactuals:
         figures.append("figure-counterfactuals")
+    if slopes:
+        figures.append("figure-region-slopes")
     # the simulation beside the study (replicate --simulate): its fit always, the policy and
     # rules tables and the lock-in figure when the record holds them
     simulation = results.simulation

@@ -255,6 +255,10 @@ def test_report_files_are_written_and_results_round_trip(tmp_path):
         )
     assert results_to_dict(read_results(tmp_path / "out" / "results.json")) == results
     assert not list((tmp_path / "out").rglob("*.tmp"))
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert '<figure id="figure-region-slopes">' in html  # the regional slopes, descriptive
+    assert "Slopes by city-region (descriptive, no test)" in html
+    assert "Differences by city-region size" not in html
 
 
 def test_same_results_give_the_same_bytes():

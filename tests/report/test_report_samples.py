@@ -524,6 +524,37 @@ def make_study_results(world: str = "pipelines") -> dict:
                     },
                 }
             results.add_model(result)
+        if outcome == "product":  # each city-region's own slopes: descriptive, no verdict
+            slopes = {
+                f"{breadth_column(scale)}:C(region)[{region}]": _estimate(
+                    effects[scale] + shift, 0.08
+                )
+                for scale in SCALES
+                for region, shift in (("Oslo", 0.02), ("Bergen", -0.05), ("Stavanger", 0.1))
+            }
+            kinds = {
+                f"{breadth_column(scale)}:C(region)[{region}]": Term(
+                    "interaction",
+                    parts=[
+                        Term("continuous", variable=breadth_column(scale)),
+                        Term("factor_level", "region", region),
+                    ],
+                )
+                for scale in SCALES
+                for region in ("Oslo", "Bergen", "Stavanger")
+            }
+            results.add_model(
+                ModelResult(
+                    outcome,
+                    "by_region",
+                    "(chosen numbers)",
+                    "logit",
+                    "robust",
+                    1604,
+                    slopes,
+                    term_kinds=kinds,
+                )
+            )
         difference = effects["international"] - effects["regional"]
         results.add_test(outcome, "international_minus_regional", _estimate(difference, 0.065))
         if family == "logit":

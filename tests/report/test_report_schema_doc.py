@@ -25,6 +25,7 @@ PLACEHOLDERS = (
     *((outcome, "<outcome>") for outcome in (*OUTCOMES, "product_novelty")),
 )
 _LEVEL = re.compile(r"\[T\.[^\]]+\]")
+_FULL_LEVEL = re.compile(r"\[(?!T\.)[^\]<]+\]")  # full-rank coding: each region's own slope
 _EFFECT = re.compile(r"^(?P<term>.+): (?P<change>dy/dx|\+1)(?P<k> \| outcome \d+)?$")
 # JSON paths (dots, [] for list items, * for any key) whose keys are names from the data
 NAMED_KEYS = {
@@ -61,6 +62,7 @@ def name_forms(name: str) -> set[str]:
     """The name and every way of writing its scales, partner types and outcomes as
     placeholders; factor levels become <level>."""
     name = _LEVEL.sub("[T.<level>]", name)
+    name = _FULL_LEVEL.sub("[<level>]", name)
     pieces = [name]
     for word, placeholder in PLACEHOLDERS:
         pieces = [part for piece in pieces for part in _split_keep(piece, word, placeholder)]

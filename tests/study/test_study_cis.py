@@ -89,14 +89,13 @@ def test_every_part_of_the_battery_runs_on_a_survey_without_the_regional_scale(c
     assert not any("regional" in term for term in controls.terms)
     assert set(controls.sensitivity) == {"cluster", "wild_score_bootstrap"}
     assert "breadth_national" in controls.sensitivity["wild_score_bootstrap"]
-    assert {"by_region_size", "by_sector", "partner_types"} <= set(results.models["product"])
+    assert {"by_region", "by_sector", "partner_types"} <= set(results.models["product"])
     tests = results.tests["product"]
     expected = {
         "international_minus_national",
         "supermodularity",
         "interaction_national_international",
         "spillover_exposure",
-        "heterogeneity_region_size",
         "heterogeneity_sector",
         "partner_types_national",
         "partner_types_international",

@@ -293,20 +293,44 @@ def test_spillover_without_links_tests_between_cells_and_keeps_the_cell_clustere
     assert pooled.inference.short() == "cluster(region_industry_cell)"
 
 
-def test_heterogeneity_joint_tests_equal_a_hand_wald_statistic(product):
+def test_heterogeneity_has_a_sector_test_and_regional_slopes_without_a_test(product):
+    """Sector (varies within regions) keeps its joint test; city-regions get one slope per region
+    and scale, equal to statsmodels' fit of breadth x region (Stata's robust errors), and no
+    test: five regional slopes cannot support one."""
+    from buzzpipe.study.heterogeneity import REGION_SLOPES, region_slopes
+
     sample, _ = product
     controls, _ = control_terms(sample)
     results = StudyResults()
     breadth = ["breadth_regional", "breadth_national", "breadth_international"]
     assess_heterogeneity(results, "product", sample, breadth, controls, "logit", "robust", ROBUST)
-    model = results.models["product"]["by_region_size"]
-    names = [n for n in model.terms if ":" in n]
-    assert len(names) == 3
-    test = results.tests["product"]["heterogeneity_region_size"]
-    assert test.df == 3
+    assert "heterogeneity_region_size" not in results.tests["product"]
+    assert "by_region_size" not in results.models["product"]
+    model = results.models["product"][REGION_SLOPES]
+    assert any("no test and no verdict" in note for note in model.notes)
+    slopes = region_slopes(model)
+    regions = sorted(map(str, sample["region"].unique()))
+    assert set(slopes) == set(breadth)
+    assert all(sorted(by_region) == regions for by_region in slopes.values())
+    data = sample.copy()
+    for column in data.columns:
+        if pd.api.types.is_integer_dtype(data[column].dtype):
+            data[column] = data[column].astype(float)
+    formula = "product ~ (" + " + ".join(breadth) + "):C(region) + " + " + ".join(controls)
+    reference = smf.logit(formula, data).fit(disp=0, cov_type="HC0", tol=1e-12)
+    n = reference.nobs
+    for term in breadth:
+        for region in regions:
+            name = f"{term}:C(region)[{region}]"
+            assert slopes[term][region].estimate == pytest.approx(
+                reference.params[name], rel=1e-6, abs=1e-8
+            )
+            assert slopes[term][region].std_error == pytest.approx(
+                reference.bse[name] * math.sqrt(n / (n - 1)), rel=1e-5
+            )
     sector = results.tests["product"]["heterogeneity_sector"]
     assert sector.df == 3 * (sample["industry"].nunique() - 1)
-    assert 0 <= sector.p_value <= 1 and 0 <= test.p_value <= 1
+    assert 0 <= sector.p_value <= 1
 
 
 def test_heterogeneity_by_sector_is_detected_when_built_in(frame):
@@ -376,7 +400,7 @@ def test_refused_joint_test_falls_back_to_separate_estimates_by_sector(product):
     assert len(separate) == sample["industry"].nunique()
     one = results.models["product"][separate[0]]
     assert "C(industry)" not in one.formula and one.nobs < len(sample)
-    assert "heterogeneity_region_size" in results.tests["product"]  # 3 restrictions: supported
+    assert "by_region" in results.models["product"]  # descriptive slopes: no test to refuse
 
 
 def test_wild_bootstrap_confidence_set_agrees_with_its_p_values(frame):
@@ -477,35 +501,3 @@ def test_partner_type_joint_tests_equal_a_hand_wald_statistic(frame):
     assert test.statistic == pytest.approx(statistic, rel=1e-10)
     assert test.p_value == pytest.approx(stats.chi2.sf(statistic, 6), rel=1e-10)
     assert {"partner_types_regional", "partner_types_national"} <= set(results.tests["product"])
-
-
-def test_region_size_moderator_is_centred_so_main_effects_are_at_the_mean(product):
-    """The breadth main effects of the region-size model are the effects at the mean log size:
-    equal to the uncentred model's main effect plus its interaction times the mean; the
-    interactions and the joint test do not move."""
-    from buzzpipe.study.heterogeneity import REGION_SIZE, centred_region_size, region_size
-    from buzzpipe.study.models import fit_model
-    from buzzpipe.survey.schema import WEIGHT
-
-    sample, _ = product
-    controls, _ = control_terms(sample)
-    results = StudyResults()
-    breadth = ["breadth_regional", "breadth_national", "breadth_international"]
-    assess_heterogeneity(results, "product", sample, breadth, controls, "logit", "robust", "robust")
-    model = results.models["product"]["by_region_size"]
-    centred, mean = centred_region_size(sample)
-    weights = sample[WEIGHT] if WEIGHT in sample.columns else None
-    assert abs(float(np.average(centred, weights=weights))) < 1e-12
-    assert any("centred at its mean" in note for note in model.notes)
-    data = sample.copy()
-    data[REGION_SIZE] = region_size(sample)
-    breadth_sum = " + ".join(breadth)
-    formula = f"product ~ {breadth_sum} + ({breadth_sum}):{REGION_SIZE} + " + " + ".join(controls)
-    uncentred = fit_model(formula, data, "logit", "robust")
-    for term in breadth:
-        interaction = f"{term}:{REGION_SIZE}"
-        at_mean = uncentred.params[term] + mean * uncentred.params[interaction]
-        assert model.terms[term].estimate == pytest.approx(at_mean, rel=1e-6, abs=1e-8)
-        assert model.terms[interaction].estimate == pytest.approx(
-            uncentred.params[interaction], rel=1e-6
-        )

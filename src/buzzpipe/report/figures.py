@@ -315,6 +315,49 @@ def lock_in_figure(results: Mapping[str, Any]) -> Figure | None:
     return figure
 
 
+def slope_rows(results: Mapping[str, Any]) -> tuple[str, list[Mapping[str, Any]]]:
+    """The first outcome's regional slopes in the view (``region_slopes``): its label and rows."""
+    rows = results.get("region_slopes", [])
+    if not rows:
+        return "", []
+    outcome = rows[0]["outcome"]
+    return results["outcomes"][outcome]["label"], [r for r in rows if r["outcome"] == outcome]
+
+
+def region_slopes_figure(results: Mapping[str, Any]) -> Figure | None:
+    """Each city-region's own slope of each breadth scale, with its 95% interval, for the first
+    outcome with regional slopes: descriptive, no test (five regions cannot support one)."""
+    label, rows = slope_rows(results)
+    if not rows:
+        return None
+    regions = list(dict.fromkeys(row["region"] for row in rows))
+    scales = list(dict.fromkeys(row["scale"] for row in rows))
+    figure = Figure(figsize=(8.0, 1.0 + 0.6 * len(regions)))
+    axes = figure.add_subplot()
+    step = 0.8 / max(len(scales), 1)
+    for row in rows:
+        index = scales.index(row["scale"])
+        y = regions.index(row["region"]) + (index - (len(scales) - 1) / 2) * step
+        colour = scale_colour(row["scale"], index)
+        bounds = single_segment(row.get("interval"))
+        if bounds is not None:
+            interval_segment(axes, y, bounds, colour)
+        axes.plot(
+            row["estimate"],
+            y,
+            "o",
+            color=colour,
+            label=row["scale"] if row["scale"] not in _labels(axes) else None,
+        )
+    axes.axvline(0.0, color="#777777", linewidth=0.8, linestyle="--")
+    axes.set_yticks(range(len(regions)), regions)
+    axes.invert_yaxis()
+    axes.set_xlabel(f"{label}: coefficient per additional kind of partner (95% interval)")
+    axes.legend(title="scale", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    figure.tight_layout()
+    return figure
+
+
 FIGURES = (
     (
         "figure-odds-ratios",
@@ -336,6 +379,11 @@ FIGURES = (
         "figure-simulation-lock-in",
         "Lock-in in the simulation: innovation by city with pipelines off and on",
         lock_in_figure,
+    ),
+    (
+        "figure-region-slopes",
+        "Slopes of partner breadth by city-region (descriptive, no test)",
+        region_slopes_figure,
     ),
 )
 
@@ -386,6 +434,7 @@ def _caption(figure_id: str, results: Mapping[str, Any]) -> str:
         if without_effects
         else ""
     )
+    regions = len({row["region"] for row in slope_rows(results)[1]})
     captions = {
         "figure-odds-ratios": "Points are estimates from each outcome's headline model; lines are "
         f"95% intervals ({inference}). The dashed line marks no association.",
@@ -395,6 +444,11 @@ def _caption(figure_id: str, results: Mapping[str, Any]) -> str:
         + left_out,
         "figure-regimes": "Share of firms in each collaboration regime, among firms whose "
         "answers are known; complementarity is tested in the table of tests.",
+        "figure-region-slopes": "Each city-region's own coefficient of partner breadth at each "
+        "scale (breadth \u00d7 city-region, with the controls model's other terms); lines are "
+        f"95% intervals ({inference}). Descriptive: with {regions} city-regions a comparison of "
+        "their slopes rests on that many observations, so no test is made and none is a "
+        "verdict.",
         "figure-counterfactuals": "Extra innovating firms each programme is predicted to add "
         "in each city-region, under the fitted model (predicted, not caused); black lines are "
         "intervals from the study's bootstrap.",

@@ -191,7 +191,12 @@ def build_html(
             (
                 "detail",
                 "Detail: partner types and heterogeneity",
-                [table_html(table) for table in detail],
+                [table_html(table) for table in detail]
+                + [
+                    figure_html(figures_by_id[key])
+                    for key in ("figure-region-slopes",)
+                    if key in figures_by_id
+                ],
             )
         )
 

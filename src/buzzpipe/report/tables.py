@@ -890,12 +890,54 @@ def replica_table(results: Mapping[str, Any]) -> Table | None:
     )
 
 
+def region_slopes_table(results: Mapping[str, Any]) -> Table | None:
+    """Each city-region's own slope of each breadth scale (log-odds per additional kind of
+    partner, with its interval), per outcome: descriptive, no test."""
+    slopes = results.get("region_slopes", [])
+    if not slopes:
+        return None
+    scales = list(dict.fromkeys(row["scale"] for row in slopes))
+    rows = []
+    for outcome in dict.fromkeys(row["outcome"] for row in slopes):
+        rows.append(
+            Row(results["outcomes"][outcome]["label"], (Cell(""),) * len(scales), "section")
+        )
+        cells: dict[str, dict[str, str]] = {}
+        for row in slopes:
+            if row["outcome"] == outcome:
+                text = _estimate_text(row["estimate"], row.get("interval"))
+                cells.setdefault(row["region"], {})[row["scale"]] = text
+        for region, by_scale in cells.items():
+            rows.append(
+                Row(
+                    region,
+                    tuple(Cell(by_scale.get(scale, formatting.DASH)) for scale in scales),
+                    "plain",
+                )
+            )
+    regions = len({row["region"] for row in slopes})
+    return Table(
+        id="table-region-slopes",
+        title="Slopes of partner breadth by city-region (descriptive, no test)",
+        header=("Outcome, city-region", *(f"{scale.capitalize()} breadth" for scale in scales)),
+        rows=tuple(rows),
+        notes=(
+            "Coefficients (log-odds scale, or the model's index) of breadth x city-region, with "
+            "the controls model's other terms; 95% intervals in brackets.",
+            f"Descriptive: with {regions} city-regions a comparison of their slopes rests on "
+            "that many observations, so no test is made and none is a verdict. Sector, which "
+            "varies within city-regions, has a joint test.",
+        ),
+    )
+
+
 def all_tables(results: Mapping[str, Any], style: TableStyle = DEFAULT_STYLE) -> list[Table]:
     """Every table of the report, in the order the report shows them (``style``: what the
     models tables print under each estimate, and whether logit columns are odds ratios)."""
     tables: list[Table | None] = [replica_table(results), descriptives_table(results)]
     tables += model_tables(results, style)
     tables += sensitivity_tables(results, style) + margins_tables(results, style)
+    tables.append(region_slopes_table(results))
     tables += [tests_table(results), compared_tests_table(results), descriptions_table(results)]
     tables += [
         counterfactuals_table(results),

@@ -384,6 +384,27 @@ def _reading(expected: str, state: str) -> str:
     return "contradicts the truth"
 
 
+def _region_slopes(results: StudyResults) -> list[dict[str, Any]]:
+    """Each city-region's own slope of each breadth scale (the ``by_region`` model's breadth x
+    region terms, read from their term records), per outcome: descriptive, no test."""
+    rows = []
+    for outcome, models in results.models.items():
+        model = models.get(ModelName.BY_REGION)  # type: ignore[call-overload]
+        if model is None:
+            continue
+        for variable, by_region in model.slopes_by_level("region").items():
+            scale = variable.removeprefix("breadth_")
+            if scale not in SCALES or variable != f"breadth_{scale}":
+                continue
+            for region, estimate in by_region.items():
+                if _float(estimate.estimate) is None:
+                    continue
+                rows.append(
+                    {"outcome": outcome, "region": region, "scale": scale, **_estimate(estimate)}
+                )
+    return rows
+
+
 def report_view(results: StudyResults | Mapping[str, Any]) -> dict[str, Any]:
     """The report view of the study's results (typed, or JSON data checked on the way)."""
     results = as_results(results)
@@ -448,6 +469,9 @@ def report_view(results: StudyResults | Mapping[str, Any]) -> dict[str, Any]:
                 )
     if meta.published:
         view["published"] = replica_rows(results)
+    slopes = _region_slopes(results)
+    if slopes:
+        view["region_slopes"] = slopes
     if meta.counterfactual_model:
         view["notes"].append(f"Counterfactuals are predicted under {meta.counterfactual_model}.")
     if results.descriptives is not None and results.descriptives.rows:

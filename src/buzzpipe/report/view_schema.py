@@ -134,6 +134,14 @@ class _Validator:
             self.descriptives(results["descriptives"], "$.descriptives")
         for index, regimes in enumerate(self.sequence(results.get("regimes", []), "$.regimes")):
             self.regimes(regimes, f"$.regimes[{index}]")
+        slopes = self.sequence(results.get("region_slopes", []), "$.region_slopes")
+        for index, slope in enumerate(slopes):
+            where = f"$.region_slopes[{index}]"
+            self.estimate(slope, where)
+            for key in ("region", "scale"):
+                self.text(self.require(slope, key, where), f"{where}.{key}")
+            if self.text(self.require(slope, "outcome", where), f"{where}.outcome") not in outcomes:
+                self.fail(f"{where}.outcome", "names no outcome", slope["outcome"])
         programmes = self.sequence(results.get("counterfactuals", []), "$.counterfactuals")
         for index, programme in enumerate(programmes):
             self.counterfactual(programme, f"$.counterfactuals[{index}]")

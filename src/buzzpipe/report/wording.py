@@ -30,7 +30,7 @@ MODEL_LABELS = {
     ModelName.CONTROLS: "Breadth and controls",
     ModelName.CONTROLS_WITH_GROUP: "Breadth counting own group",
     ModelName.PARTNER_TYPES: "Partner types",
-    ModelName.BY_REGION_SIZE: "By city-region size",
+    ModelName.BY_REGION: "Slopes by city-region (descriptive, no test)",
     ModelName.BY_SECTOR: "By sector",
 }
 MODEL_TABLES = {
@@ -38,7 +38,7 @@ MODEL_TABLES = {
     ModelName.CONTROLS: "main",
     ModelName.CONTROLS_WITH_GROUP: "main",
     ModelName.PARTNER_TYPES: "partner_types",
-    ModelName.BY_REGION_SIZE: "heterogeneity",
+    ModelName.BY_REGION: "heterogeneity",
     ModelName.BY_SECTOR: "heterogeneity",
 }
 VARIABLE_LABELS = {
@@ -47,7 +47,7 @@ VARIABLE_LABELS = {
     "openness": "Manager openness",
     "education": "Staff education share",
     "firm_age": "Firm age",
-    "region_size": "City-region size (log firms)",
+    "region_size": "City-region size (log firms)",  # in results files before issue 16
     "pipeline_exposure": "Pipeline exposure through local partners",
 }
 TARGETING_WORDS = {
@@ -126,10 +126,16 @@ def term_label(name: str, term: Term) -> str:
     return VARIABLE_LABELS.get(variable, variable.replace("_", " ").capitalize())
 
 
+# a model of results files written before issue 16 (breadth x log surveyed firms per region)
+LEGACY_REGION_SIZE_MODEL = "by_region_size"
+
+
 def model_label(name: str) -> str:
     """A model's column heading: 'Breadth and controls', 'Regional alone'."""
     if name in MODEL_LABELS:
         return MODEL_LABELS[ModelName(name)]
+    if name == LEGACY_REGION_SIZE_MODEL:
+        return "By city-region size"
     return name.replace("_", " ").capitalize()
 
 
@@ -139,6 +145,8 @@ def model_table(name: str) -> str:
     a table of their own."""
     if name in MODEL_TABLES:
         return MODEL_TABLES[ModelName(name)]
+    if name == LEGACY_REGION_SIZE_MODEL:
+        return MODEL_TABLES[ModelName.BY_SECTOR]
     if name in {alone_model(scale) for scale in SCALES}:
         return "main"
     return name
@@ -159,7 +167,7 @@ VARIABLE_WORDS = {
     "pipeline_exposure": "pipeline exposure through local partners",
     "pipeline_share_leave_one_out": "leave-one-out share of pipeline firms in the region "
     "\u00d7 industry cell",
-    "region_size": "city-region size",
+    "region_size": "city-region size",  # in results files before issue 16
     "C(industry)": "sector",
     "np.log(employees)": "employees (log)",
 }
@@ -216,8 +224,8 @@ def test_label(name: str) -> str:
         "spillover_exposure": "Spill-over: exposure, all firms",
         "spillover_exposure_own_pipeline": "Spill-over: exposure, firms with a pipeline",
         "spillover_exposure_no_pipeline": "Spill-over: exposure, firms without a pipeline",
-        "heterogeneity_region_size": "Heterogeneity by city-region size (joint)",
-        "heterogeneity_sector": "Heterogeneity by sector (joint)",
+        "heterogeneity_region_size": "Heterogeneity by city-region size (joint)",  # old files
+        "heterogeneity_sector": "Heterogeneity by industry (sector; joint)",
     }
     if name in known:
         return known[name]
@@ -377,7 +385,6 @@ def _path_words(path: str) -> str | None:
         return {
             "supermodularity": "supermodularity of local and global collaboration (log-odds scale)",
             "spillover_exposure": "spill-over from local partners' pipelines (all firms)",
-            "heterogeneity_region_size": "breadth \u00d7 city-region size interactions",
             "heterogeneity_sector": "breadth \u00d7 sector interactions",
         }.get(name, (test_label if kind == "tests" else description_label)(name).lower())
     return None

@@ -28,6 +28,7 @@ from enum import Enum
 from functools import cache
 from typing import Any
 
+from buzzpipe.results.findings import RETIRED_FINDINGS
 from buzzpipe.results.format import FORMAT_VERSION
 from buzzpipe.results.simulation import SimulationEvidence
 from buzzpipe.results.version_1 import convert_version_1
@@ -274,6 +275,24 @@ class ModelResult(_Record):
     marginal_effects: dict[str, Estimate] = field(default_factory=dict)
     sensitivity: dict[InferenceKind, dict[str, Estimate]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    def slopes_by_level(self, factor: str) -> dict[str, dict[str, Estimate]]:
+        """variable -> level -> coefficient, for the terms that are a continuous variable times
+        one level of ``factor`` (``breadth_regional:C(region)[Oslo]``: each region's own slope),
+        read from the term records, in the model's order."""
+        slopes: dict[str, dict[str, Estimate]] = {}
+        for name, estimate in self.terms.items():
+            kind = self.term_kinds.get(name)
+            if kind is None or kind.kind != TermKind.INTERACTION or len(kind.parts) != 2:
+                continue
+            variable, level = kind.parts
+            if (
+                variable.kind == TermKind.CONTINUOUS
+                and level.kind == TermKind.FACTOR_LEVEL
+                and level.variable == factor
+            ):
+                slopes.setdefault(str(variable.variable), {})[str(level.level)] = estimate
+        return slopes
 
 
 @dataclass
@@ -588,10 +607,49 @@ def results_from_dict(data: Any, *, file: str | None = None) -> StudyResults:
             version,
             f"{FORMAT_VERSION} (or 1 or 2, converted on reading)",
         )
-    results = walker.decode(StudyResults, data, "$")
+    results = walker.decode(StudyResults, _without_retired_findings(data), "$")
     if not results.models:
         walker.fail("$.models", "no models", None, "at least one outcome with models")
     return results
+
+
+def _without_retired_findings(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The data without the verdicts of findings this version no longer decides
+    (``RETIRED_FINDINGS``), a note in ``meta.notes`` saying why for each one left out."""
+
+    def kept(verdicts: Any) -> Any:
+        if not isinstance(verdicts, list):
+            return verdicts
+        return [
+            verdict
+            for verdict in verdicts
+            if not (isinstance(verdict, Mapping) and verdict.get("finding") in RETIRED_FINDINGS)
+        ]
+
+    verdicts = data.get("verdicts")
+    by_outcome = data.get("verdicts_by_outcome")
+    retired = {
+        str(verdict.get("finding"))
+        for records in [verdicts, *(by_outcome.values() if isinstance(by_outcome, Mapping) else ())]
+        if isinstance(records, list)
+        for verdict in records
+        if isinstance(verdict, Mapping) and verdict.get("finding") in RETIRED_FINDINGS
+    }
+    if not retired:
+        return data
+    cleaned = dict(data)
+    cleaned["verdicts"] = kept(verdicts)
+    if isinstance(by_outcome, Mapping):
+        cleaned["verdicts_by_outcome"] = {key: kept(value) for key, value in by_outcome.items()}
+    meta = dict(data.get("meta") or {})
+    notes = list(meta.get("notes") or [])
+    notes += [  # a note about an older file: no field of the present study applies
+        {"kind": NoteKind.UNCLASSIFIED.value, "text": RETIRED_FINDINGS[finding].capitalize() + "."}
+        for finding in sorted(retired)
+    ]
+    meta["notes"] = notes
+    cleaned["meta"] = meta
+    return cleaned
 
 
 def results_to_dict(results: StudyResults) -> dict[str, Any]:

@@ -54,7 +54,6 @@ class Finding(StrEnum):
     COMPLEMENTARITY = "complementarity"
     COMPLEMENTARITY_PROBABILITY = "complementarity_probability"
     SPILLOVER = "spillover"
-    HETEROGENEITY_REGION_SIZE = "heterogeneity_region_size"
     HETEROGENEITY_SECTOR = "heterogeneity_sector"
 
 
@@ -69,7 +68,7 @@ class ModelName(StrEnum):
     CONTROLS = "controls"
     CONTROLS_WITH_GROUP = "controls_with_group"
     PARTNER_TYPES = "partner_types"
-    BY_REGION_SIZE = "by_region_size"
+    BY_REGION = "by_region"  # each city-region's own breadth slopes, descriptive (no test)
     BY_SECTOR = "by_sector"
 
 

@@ -113,7 +113,8 @@ def run_study(
     bootstrap_replications : int, default 199
         Replicates of the firm bootstrap behind the counterfactuals' intervals.
     heterogeneity : bool, default True
-        Add the interactions with city-region size and sector.
+        Add the interactions with sector (joint test) and the by_region model (each
+        city-region's own slopes, descriptive).
 
     Returns
     -------

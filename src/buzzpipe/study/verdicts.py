@@ -24,6 +24,11 @@ Each rule names the scale its quantity reads (``log-odds``, ``probability``, ``j
 printed in the rule table: complementarity is a finding on the log-odds scale ("complements in
 the odds") and, separately, on the probability scale (the Ai-Norton double difference).
 
+City-region size has no rule: a moderator that varies only between the five city-regions
+cannot support a test (five regional slopes, three residual degrees of freedom; the model
+``by_region`` shows each region's slopes descriptively instead). Sector (industry) keeps its
+joint test: it varies within regions.
+
 The table is applied to the primary outcome (``StudyResults.verdicts``) and, with the same rules
 and thresholds, to every binary outcome the study estimated (``verdicts_by_outcome``: product,
 process, new_to_market).
@@ -185,14 +190,6 @@ VERDICT_RULES: tuple[VerdictRule, ...] = (
         Decision.TWO_SIDED,
         ALPHA,
         inference=READS_SPILLOVER,
-    ),
-    VerdictRule(
-        Finding.HETEROGENEITY_REGION_SIZE,
-        ("tests/{outcome}/heterogeneity_region_size",),
-        Decision.JOINT,
-        ALPHA,
-        scale="joint (log-odds)",
-        inference=READS_JOINT,
     ),
     VerdictRule(
         Finding.HETEROGENEITY_SECTOR,

@@ -34,8 +34,8 @@ FINDING_PARAMETERS = {
     "complementarity": "regional_x_international",
     "spillover": "pipeline_exposure",
 }
-# the generator has no breadth x region-size or breadth x sector terms: these are zero
-NO_INTERACTION_FINDINGS = ("heterogeneity_region_size", "heterogeneity_sector")
+# the generator has no breadth x sector terms: zero (city-region size has no verdict)
+NO_INTERACTION_FINDINGS = ("heterogeneity_sector",)
 
 
 NEGLIGIBLE = 0.05  # |mean model coefficient| below this: "not found" (odds ratio 0.95 to 1.05)

@@ -240,6 +240,7 @@ def build_html(
 
 
 _SPECIAL = (
+    "table-replica-published",
     "table-verdicts",
     "table-findings-by-outcome",
     "table-tests-compared",

@@ -19,6 +19,9 @@ that the fixed specification does not know is an error naming the chunk.
 
 from __future__ import annotations
 
+import functools
+import itertools
+import operator
 import re
 import warnings
 from collections.abc import Sequence
@@ -29,6 +32,7 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula, model_matrix
 from formulaic.errors import DataMismatchWarning
+from formulaic.transforms.contrasts import TreatmentContrasts
 
 from buzzpipe.errors import InputError
 
@@ -49,10 +53,15 @@ __all__ = [
 FORMULA_CONTEXT: dict[str, Any] = {"log": np.log, "exp": np.exp, "sqrt": np.sqrt}
 
 
+@functools.lru_cache(maxsize=1024)
+def _parse(formula: str) -> Formula:
+    return Formula(formula)
+
+
 def parse_outcome(formula: str) -> str:
     """The outcome of ``formula``; a clear error unless it is 'outcome ~ regressors'."""
     try:
-        parsed = Formula(formula)
+        parsed = _parse(formula)
     except Exception as error:
         raise InputError(f"cannot parse the formula: {error}", value=formula) from None
     if not hasattr(parsed, "lhs") or len(parsed.lhs) != 1:
@@ -180,6 +189,141 @@ def head_specification(formula: str, head: pd.DataFrame) -> tuple[list[str], lis
     return variables, level_variables, stateful
 
 
+def parsed_specification(
+    formula: str, frame: pd.DataFrame
+) -> tuple[list[str], list[str], bool] | None:
+    """``head_specification``'s answer read from the parsed formula alone, where every factor is a
+    data column, ``C(column)`` or log/exp/sqrt of a column (no stateful transform); ``None``
+    otherwise (then formulaic decides on a few rows). A column enters categorical terms when it
+    is wrapped in ``C()`` or its type is not numeric."""
+    try:
+        parsed = _parse(formula)
+        sides = [parsed.lhs, parsed.rhs]
+    except Exception:
+        return None
+    variables, level_variables = set(), set()
+    for side in sides:
+        for term in side:
+            for factor in term.factors:
+                method = getattr(factor.eval_method, "value", "")
+                if method == "literal":
+                    continue
+                if method == "lookup":
+                    variable, categorical = factor.expr, None
+                elif method == "python" and (matched := _CATEGORICAL.match(factor.expr)):
+                    variable, categorical = matched.group(1), True
+                elif method == "python" and (matched := _TRANSFORM.match(factor.expr)):
+                    variable, categorical = matched.group(2), False
+                else:
+                    return None
+                if variable not in frame.columns:
+                    return None
+                dtype = frame[variable].dtype
+                numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(
+                    dtype
+                )
+                if categorical is False and not numeric:
+                    return None
+                variables.add(variable)
+                if categorical or not numeric:
+                    level_variables.add(variable)
+    return sorted(variables), sorted(level_variables), False
+
+
+def subset_terms(formula: str, frame: pd.DataFrame) -> tuple[str, list[str]] | None:
+    """(outcome, right-hand terms) of a formula whose specification is the same whether formulaic
+    builds it alone or as part of a larger formula: an intercept, an outcome column, and terms
+    of simple factors (``parsed_specification``'s) where a factor read as categorical stands
+    alone (its main effect is then reduced rank in any formula with an intercept); ``None``
+    otherwise."""
+    if parsed_specification(formula, frame) is None:
+        return None
+    parsed = _parse(formula)
+    lhs = [factor for term in parsed.lhs for factor in term.factors]
+    if len(lhs) != 1 or getattr(lhs[0].eval_method, "value", "") != "lookup":
+        return None
+    terms = [str(term) for term in parsed.rhs]
+    if "1" not in terms:
+        return None
+    for term in parsed.rhs:
+        factors = list(term.factors)
+        if len(factors) < 2:
+            continue
+        for factor in factors:
+            expr = factor.expr
+            if _CATEGORICAL.match(expr):
+                return None
+            if getattr(factor.eval_method, "value", "") == "lookup":
+                dtype = frame[expr].dtype
+                if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+                    return None
+    return lhs[0].expr, [term for term in terms if term != "1"]
+
+
+def subset_specs(rhs, lhs, formula: str):
+    """formulaic's specs of ``formula``: ``rhs`` (of a larger formula; see ``subset_terms``)
+    restricted to its terms, keeping only the encoder state of the factors they use, and ``lhs``
+    (its outcome's)."""
+    from formulaic.model_spec import ModelSpecs
+
+    rhs = rhs.subset(_parse(formula).rhs)
+    used = {
+        getattr(scoped.factor, "factor", scoped.factor).expr
+        for structure in rhs.structure
+        for term in structure.scoped_terms
+        for scoped in term.factors
+    }
+    rhs = rhs.update(encoder_state={k: v for k, v in rhs.encoder_state.items() if k in used})
+    return ModelSpecs(lhs=lhs, rhs=rhs)
+
+
+def specification_from_specs(
+    formula: str,
+    specs,
+    *,
+    variables: list[str],
+    level_variables: list[str],
+    stateful: bool,
+    weights: str | None = None,
+    cluster: str | None = None,
+    offset: str | None = None,
+    names: list[str] | None = None,
+) -> ModelSpecification:
+    """A specification from formulaic specs already made (``specification`` makes them)."""
+    if names is None:
+        names = [str(name) for name in specs.rhs.column_names]
+    return ModelSpecification(
+        formula=formula,
+        outcome=parse_outcome(formula),
+        specs=specs,
+        names=names,
+        plan=_direct_plan(specs, names),
+        variables=variables,
+        level_variables=level_variables,
+        stateful=stateful,
+        weights=weights,
+        cluster=cluster,
+        offset=offset,
+    )
+
+
+def specification_key(
+    formula: str, frame: pd.DataFrame, level_frame: pd.DataFrame, variables, level_variables, roles
+) -> tuple:
+    """What a non-stateful specification depends on: the formula, the roles, the columns' types
+    and the levels the sample holds."""
+    types = []
+    for variable in variables:
+        dtype = frame[variable].dtype
+        categories = tuple(dtype.categories) if isinstance(dtype, pd.CategoricalDtype) else ()
+        types.append((variable, str(dtype), categories))
+    levels = tuple(
+        (variable, tuple(sorted(map(repr, level_frame[variable].unique()))))
+        for variable in level_variables
+    )
+    return formula, tuple(sorted(roles.items())), tuple(types), levels
+
+
 def usable_rows(
     frame: pd.DataFrame,
     variables: Sequence[str],
@@ -220,28 +364,28 @@ def usable_rows(
 
 
 def level_rows(frame: pd.DataFrame, usable: np.ndarray, level_variables: Sequence[str]):
-    """One row per distinct value of each level variable among the usable rows (a small frame)."""
+    """One row per distinct value of each level variable among the usable rows (a small frame):
+    the first usable row holding it, the rows in the frame's order."""
     if not level_variables:
         return frame.iloc[:0]
-    subset = frame.loc[usable]
-    labels: set = set()
+    return frame.iloc[level_positions(frame, usable, level_variables)]
+
+
+def level_positions(
+    frame: pd.DataFrame, usable: np.ndarray, level_variables: Sequence[str]
+) -> np.ndarray:
+    """Positions (ascending) of ``level_rows``' rows in ``frame``."""
+    rows = np.flatnonzero(usable)
+    found = []
     for variable in level_variables:
-        labels.update(subset[variable].drop_duplicates().index)
-    return subset.loc[subset.index.isin(list(labels))]
+        codes, _ = pd.factorize(frame[variable].to_numpy()[rows], use_na_sentinel=False)
+        found.append(rows[np.unique(codes, return_index=True)[1]])
+    return np.unique(np.concatenate(found)) if found else rows[:0]
 
 
-def specification(
-    formula: str,
-    level_frame: pd.DataFrame,
-    *,
-    variables: list[str],
-    level_variables: list[str],
-    stateful: bool,
-    weights: str | None = None,
-    cluster: str | None = None,
-    offset: str | None = None,
-) -> ModelSpecification:
-    """The specification learnt from ``level_frame`` (which must hold every level of the sample)."""
+def specification(formula: str, level_frame: pd.DataFrame, **options) -> ModelSpecification:
+    """The specification learnt from ``level_frame`` (which must hold every level of the sample);
+    ``options`` are ``specification_from_specs``' (variables, level variables, roles)."""
     outcome = parse_outcome(formula)
     matrices = _materialise(formula, level_frame)
     if matrices.lhs.shape[1] != 1:
@@ -251,19 +395,11 @@ def specification(
             value=list(matrices.lhs.columns),
             expected="a numeric 0/1 or ordinal outcome",
         )
-    names = [str(name) for name in matrices.rhs.columns]
-    return ModelSpecification(
-        formula=formula,
-        outcome=outcome,
-        specs=matrices.model_spec,
-        names=names,
-        plan=_direct_plan(matrices.model_spec, names),
-        variables=variables,
-        level_variables=level_variables,
-        stateful=stateful,
-        weights=weights,
-        cluster=cluster,
-        offset=offset,
+    return specification_from_specs(
+        formula,
+        matrices.model_spec,
+        names=[str(name) for name in matrices.rhs.columns],
+        **options,
     )
 
 
@@ -283,54 +419,181 @@ def _chunk_matrices(spec: ModelSpecification, frame: pd.DataFrame, where: str | 
             raise InputError(f"cannot build the design: {error}", file=where) from None
 
 
-def _direct_plan(specs, names: list[str]) -> dict | None:
-    """Which design columns are a numeric data column as it stands (copied without formulaic),
-    which is the intercept, and formulaic's specification of the other terms (``None`` where the
-    outcome is not a plain column)."""
-    lhs_factors = [f for term in specs.lhs.formula for f in term.factors]
-    if len(lhs_factors) != 1 or getattr(lhs_factors[0].eval_method, "value", "") != "lookup":
+_TRANSFORM = re.compile(r"^(?:np\.)?(log|exp|sqrt)\((\w+)\)$")
+_CATEGORICAL = re.compile(r"^C\((\w+)\)$")
+_FUNCTIONS = {"log": np.log, "exp": np.exp, "sqrt": np.sqrt}
+
+
+class UnknownLevel(Exception):
+    """A categorical value the specification's levels do not hold (formulaic then decides)."""
+
+
+def _factor_recipe(rhs, factor, reduced: bool) -> tuple | None:
+    """How one factor's columns come from data columns without formulaic, or ``None``.
+
+    ``("numeric", variable, function)``: the column as float64, through ``function`` (``log``,
+    ``exp``, ``sqrt``) when the factor is one; ``("categorical", variable, levels, coding)``:
+    treatment dummies, row ``i`` of the coding matrix for the ``i``-th level (reduced rank drops
+    the reference level's column, as formulaic does).
+    """
+    factor = getattr(factor, "factor", factor)  # an evaluated factor wraps the formula's
+    kind, state = rhs.encoder_state.get(factor.expr, (None, None))
+    kind = getattr(kind, "value", kind)
+    method = getattr(factor.eval_method, "value", "")
+    if kind == "numerical":
+        if method == "lookup":
+            return ("numeric", factor.expr, None)
+        matched = _TRANSFORM.match(factor.expr) if method == "python" else None
+        if matched is None:
+            return None
+        return ("numeric", matched.group(2), _FUNCTIONS[matched.group(1)])
+    if kind != "categorical":
         return None
-    rhs = specs.rhs
-    direct, intercept, others, positions = [], None, [], []
+    if method == "lookup":
+        variable = factor.expr
+    elif method == "python" and (matched := _CATEGORICAL.match(factor.expr)):
+        variable = matched.group(1)
+    else:
+        return None
+    contrasts = state.get("contrasts") if isinstance(state, dict) else None
+    if type(getattr(contrasts, "contrasts", None)) is not TreatmentContrasts:
+        return None
+    levels = list(contrasts.levels)
+    coding = contrasts.contrasts.get_coding_matrix(levels, reduced_rank=reduced)
+    return ("categorical", variable, levels, np.asarray(coding, dtype=np.float64))
+
+
+def _term_recipes(rhs, structure) -> list | None:
+    """Recipes of one term's columns, in formulaic's order, or ``None`` (formulaic builds it)."""
+    recipes: list = []
+    for scoped in structure.scoped_terms:
+        if getattr(scoped, "scale", 1) != 1:
+            return None
+        if not scoped.factors:
+            recipes.append(("intercept",))
+            continue
+        factors = []
+        for scoped_factor in scoped.factors:
+            recipe = _factor_recipe(rhs, scoped_factor.factor, scoped_factor.reduced)
+            if recipe is None:
+                return None
+            factors.append(recipe)
+        widths = [1 if f[0] == "numeric" else f[3].shape[1] for f in factors]
+        # formulaic's row-wise Kronecker product: the first factor varies fastest
+        for reverse in itertools.product(*(range(w) for w in reversed(widths))):
+            recipes.append(("product", tuple(zip(factors, reverse[::-1], strict=True))))
+    if len(recipes) != len(structure.columns):
+        return None
+    return recipes
+
+
+def rhs_plan(rhs, names: list[str]) -> dict | None:
+    """How the design columns of a formulaic specification are built without formulaic: plain
+    numeric columns copied (``direct``), the intercept, terms of numeric columns, simple
+    transforms (log, exp, sqrt) and treatment-coded factors computed (``computed``), and
+    formulaic's specification of any other terms (``reduced``). ``None`` where the columns
+    cannot be matched to the specification's terms."""
+    direct, intercept, computed, others, positions = [], None, [], [], []
+    structures = {structure.term: structure for structure in rhs.structure}
     for term, columns in rhs.term_indices.items():
-        factors = list(term.factors)
-        method = getattr(factors[0].eval_method, "value", "") if len(factors) == 1 else ""
-        kind = rhs.encoder_state.get(factors[0].expr, (None,))[0] if len(factors) == 1 else None
-        if len(columns) == 1 and method == "literal" and factors[0].expr == "1":
-            intercept = columns[0]
-        elif len(columns) == 1 and method == "lookup" and getattr(kind, "value", "") == "numerical":
-            direct.append((columns[0], factors[0].expr))
-        else:
+        structure = structures.get(term)
+        recipes = None if structure is None else _term_recipes(rhs, structure)
+        if recipes is None:
             others.append(term)
             positions.extend(columns)
+        elif recipes == [("intercept",)]:
+            intercept = columns[0]
+        elif len(recipes) == 1 and len(recipes[0][1]) == 1 and recipes[0][1][0][0][0] == "numeric":
+            (((_kind, variable, function), _),) = recipes[0][1]
+            if function is None:
+                direct.append((columns[0], variable))
+            else:
+                computed.append((columns, recipes))
+        else:
+            computed.append((columns, recipes))
     reduced = rhs.subset(others) if others else None
     if reduced is not None and list(reduced.column_names) != [names[j] for j in positions]:
         return None
     return {
-        "outcome": lhs_factors[0].expr,
         "direct": direct,
         "intercept": intercept,
+        "computed": computed,
         "reduced": reduced,
         "positions": positions,
     }
 
 
+def _direct_plan(specs, names: list[str]) -> dict | None:
+    """``rhs_plan`` plus the outcome column (``None`` where the outcome is not a plain column)."""
+    lhs_factors = [f for term in specs.lhs.formula for f in term.factors]
+    if len(lhs_factors) != 1 or getattr(lhs_factors[0].eval_method, "value", "") != "lookup":
+        return None
+    plan = rhs_plan(specs.rhs, names)
+    if plan is None:
+        return None
+    return {**plan, "outcome": lhs_factors[0].expr}
+
+
+def _factor_values(recipe: tuple, j: int, frame: pd.DataFrame, rows, cache: dict) -> np.ndarray:
+    """A factor's column (numeric) or its ``j``-th dummy column (categorical) over ``frame``'s
+    ``rows``."""
+    if recipe[0] == "numeric":
+        if recipe not in cache:
+            _kind, variable, function = recipe
+            values = frame[variable].to_numpy(dtype=np.float64)[rows]
+            if function is not None:
+                with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                    values = function(values)
+            cache[recipe] = values
+        return cache[recipe]
+    _kind, variable, levels, coding = recipe
+    key = ("codes", variable, tuple(levels))
+    if key not in cache:
+        codes = pd.Index(levels).get_indexer(frame[variable].to_numpy()[rows])
+        if codes.size and codes.min() < 0:
+            raise UnknownLevel(variable)
+        cache[key] = codes
+    return coding[:, j][cache[key]]
+
+
+def fill_computed(plan: dict, frame: pd.DataFrame, rows, X: np.ndarray) -> None:
+    """The computed terms of ``plan`` into the columns of ``X`` (one row per ``rows``); raises
+    ``UnknownLevel`` for a value outside a factor's levels (or missing)."""
+    cache: dict = {}
+    for columns, recipes in plan["computed"]:
+        for column, recipe in zip(columns, recipes, strict=True):
+            if recipe[0] == "intercept":
+                X[:, column] = 1.0
+                continue
+            parts = []
+            for factor, j in recipe[1]:
+                parts.append(_factor_values(factor, j, frame, rows, cache))
+            X[:, column] = functools.reduce(operator.mul, parts)
+
+
 def _fill(spec: ModelSpecification, frame, subset, where, out):
     """(y, X, row positions in ``frame``) for the usable rows ``subset``: numeric columns copied
-    directly, the other terms through formulaic (which drops rows where they are missing)."""
-    plan = spec.plan
-    if plan is None:
-        matrices = _chunk_matrices(spec, subset, where)
-        lhs, rhs = matrices.lhs, matrices.rhs
-        if list(rhs.columns) != spec.names:  # formulaic drops no columns for a fixed spec
-            raise InputError("the design's columns differ from the model specification", file=where)
-        y = np.asarray(lhs, dtype=np.float64)[:, 0]
-        if out is not None:
-            X = out[: rhs.shape[0]]
-            X[...] = rhs.to_numpy(dtype=np.float64)
-        else:
-            X = np.ascontiguousarray(rhs.to_numpy(dtype=np.float64))
-        return y, X, frame.index.get_indexer(rhs.index)
+    directly, simple terms computed, the other terms through formulaic (which drops rows where
+    they are missing)."""
+    if spec.plan is not None:
+        try:
+            return _fill_planned(spec, spec.plan, frame, subset, where, out)
+        except UnknownLevel:
+            pass  # formulaic names the level (an error for a fixed specification)
+    matrices = _chunk_matrices(spec, subset, where)
+    lhs, rhs = matrices.lhs, matrices.rhs
+    if list(rhs.columns) != spec.names:  # formulaic drops no columns for a fixed spec
+        raise InputError("the design's columns differ from the model specification", file=where)
+    y = np.asarray(lhs, dtype=np.float64)[:, 0]
+    if out is not None:
+        X = out[: rhs.shape[0]]
+        X[...] = rhs.to_numpy(dtype=np.float64)
+    else:
+        X = np.ascontiguousarray(rhs.to_numpy(dtype=np.float64))
+    return y, X, frame.index.get_indexer(rhs.index)
+
+
+def _fill_planned(spec: ModelSpecification, plan: dict, frame, subset, where, out):
     reduced = None
     if plan["reduced"] is not None:
         reduced = _chunk_matrices(replace(spec, specs=plan["reduced"]), subset, where)
@@ -339,25 +602,43 @@ def _fill(spec: ModelSpecification, frame, subset, where, out):
         rows = slice(None)  # every usable row: columns are copied without indexing
     n = len(subset) if isinstance(rows, slice) else rows.shape[0]
     X = out[:n] if out is not None else np.empty((n, len(spec.names)))
+    if plan["computed"]:
+        fill_computed(plan, subset, rows, X)
     if reduced is not None and n:
         X[:, plan["positions"]] = reduced.to_numpy(dtype=np.float64)
-    if plan["intercept"] is not None:
-        X[:, plan["intercept"]] = 1.0
-    if plan["direct"]:
-        # gathered column by column into a (columns, rows) block, then one transposing copy:
-        # writing a column of a row-major X straight away touches every cache line per column
-        columns = [column for column, _variable in plan["direct"]]
-        gathered = np.empty((len(columns), n))
-        for j, (_column, variable) in enumerate(plan["direct"]):
-            gathered[j] = subset[variable].to_numpy(dtype=np.float64)[rows]
-        if columns == list(range(columns[0], columns[0] + len(columns))):
-            X[:, columns[0] : columns[0] + len(columns)] = gathered.T
-        else:
-            X[:, columns] = gathered.T
+    _fill_direct(plan, subset, rows, X)
     y = np.array(subset[plan["outcome"]].to_numpy(dtype=np.float64)[rows])
     if isinstance(rows, slice) and subset is frame:
         return y, X, np.arange(len(frame))
     return y, X, frame.index.get_indexer(subset.index[rows])
+
+
+def _fill_direct(plan: dict, frame: pd.DataFrame, rows, X: np.ndarray) -> None:
+    """The intercept and the plain numeric columns of ``plan`` into ``X``."""
+    if plan["intercept"] is not None:
+        X[:, plan["intercept"]] = 1.0
+    if not plan["direct"]:
+        return
+    # gathered column by column into a (columns, rows) block, then one transposing copy:
+    # writing a column of a row-major X straight away touches every cache line per column
+    columns = [column for column, _variable in plan["direct"]]
+    gathered = np.empty((len(columns), X.shape[0]))
+    for j, (_column, variable) in enumerate(plan["direct"]):
+        gathered[j] = frame[variable].to_numpy(dtype=np.float64)[rows]
+    if columns == list(range(columns[0], columns[0] + len(columns))):
+        X[:, columns[0] : columns[0] + len(columns)] = gathered.T
+    else:
+        X[:, columns] = gathered.T
+
+
+def matrix_from_plan(plan: dict, frame: pd.DataFrame, n_columns: int) -> np.ndarray:
+    """The design of every row of ``frame`` through a plan without formulaic terms (missing
+    numeric inputs give NaN); raises ``UnknownLevel`` where a factor's value is missing or new."""
+    X = np.empty((len(frame), n_columns))
+    rows = slice(None)
+    fill_computed(plan, frame, rows, X)
+    _fill_direct(plan, frame, rows, X)
+    return X
 
 
 def build_chunk(
@@ -367,11 +648,13 @@ def build_chunk(
     where: str | None = None,
     first_row: int | None = None,
     out: np.ndarray | None = None,
+    levels: bool = True,
 ) -> DesignChunk:
     """The design of one chunk (``frame``) through ``spec``.
 
     Row ids are ``first_row + position`` when ``first_row`` is given (Parquet, Dask), else the
     frame's index labels. ``out``, when given, receives X (its first rows) instead of a new array.
+    ``levels=False`` skips the rows of each level the chunk holds (a check of first passes).
     """
     if first_row is None:
         ids = np.asarray(frame.index)
@@ -420,12 +703,13 @@ def build_chunk(
         clusters = np.minimum(clusters, len(spec.cluster_labels) - 1)
         if values.size and not np.array_equal(spec.cluster_labels[clusters], values):
             raise InputError("a cluster value appears that the first pass did not see", file=where)
-    levels = None
-    if spec.cluster_labels is None and spec.keep_columns is None and spec.level_variables:
+    level_frame = None
+    first_pass = spec.cluster_labels is None and spec.keep_columns is None
+    if levels and first_pass and spec.level_variables:
         # before estimation: the levels the kept rows hold, to check the specification's
         kept = np.zeros(len(frame), dtype=bool)
         kept[positions] = True
-        levels = level_rows(frame, kept, spec.level_variables)
+        level_frame = level_rows(frame, kept, spec.level_variables)
     if spec.keep_columns is not None and len(spec.keep_columns) != X.shape[1]:
         X = np.ascontiguousarray(X[:, spec.keep_columns])
     if spec.ordinal_values is not None:
@@ -441,7 +725,7 @@ def build_chunk(
         n_usable=int(usable.sum()),
         nonfinite=nonfinite,
         cluster_values=cluster_values,
-        level_rows=levels,
+        level_rows=level_frame,
     )
 
 

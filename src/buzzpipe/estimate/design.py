@@ -17,6 +17,7 @@ Categorical terms use treatment coding with the lowest level as reference (Stata
 
 from __future__ import annotations
 
+import keyword
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -144,11 +145,54 @@ def rebuild_matrix(model_spec: Any, names: Sequence[str], new_data: pd.DataFrame
     """X for ``new_data`` through a formulaic specification, columns ``names`` in that order."""
     if model_spec is None:
         raise InputError("this design was built from arrays: it has no formula to rebuild")
+    plan = _rebuild_plan(model_spec)
+    if plan is not None and all(v in new_data.columns for v in plan["variables"]):
+        try:
+            X = chunks.matrix_from_plan(plan, new_data, len(plan["names"]))
+        except chunks.UnknownLevel:
+            pass  # a missing or new level: formulaic's answer (or its error)
+        else:
+            positions = [plan["names"].index(name) for name in names]
+            return X if positions == list(range(X.shape[1])) else X[:, positions]
     try:
         frame = model_spec.get_model_matrix(new_data, na_action="ignore", context=FORMULA_CONTEXT)
     except Exception as error:  # formulaic raises many types for unknown levels, names, ...
         raise InputError(f"cannot build the model's design for new data: {error}") from None
     return np.asarray(frame[list(names)], dtype=np.float64)
+
+
+# formulaic specifications seen by rebuild_matrix -> their plans (id -> (spec, plan)); the spec
+# is held so that its id is not reused while the entry lives
+_REBUILD_PLANS: dict[int, tuple[Any, dict | None]] = {}
+_REBUILD_PLANS_KEPT = 256
+
+
+def _rebuild_plan(model_spec: Any) -> dict | None:
+    """The plan that builds ``model_spec``'s columns without formulaic (``chunks.rhs_plan``), or
+    ``None`` where some term needs formulaic or a transform learnt state (center, scale)."""
+    entry = _REBUILD_PLANS.get(id(model_spec))
+    if entry is not None and entry[0] is model_spec:
+        return entry[1]
+    plan = None
+    try:
+        names = [str(name) for name in model_spec.column_names]
+        if not model_spec.transform_state:
+            plan = chunks.rhs_plan(model_spec, names)
+    except Exception:  # a specification formulaic built differently: formulaic rebuilds it
+        plan = None
+    if plan is not None and plan["reduced"] is not None:
+        plan = None
+    if plan is not None:
+        variables = [v for _, v in plan["direct"]]
+        for _columns, recipes in plan["computed"]:
+            for recipe in recipes:
+                if recipe[0] == "product":
+                    variables += [factor[1] for factor, _ in recipe[1]]
+        plan = {**plan, "names": names, "variables": sorted(set(variables))}
+    if len(_REBUILD_PLANS) >= _REBUILD_PLANS_KEPT:
+        _REBUILD_PLANS.pop(next(iter(_REBUILD_PLANS)))
+    _REBUILD_PLANS[id(model_spec)] = (model_spec, plan)
+    return plan
 
 
 def _plain(value: object) -> object:
@@ -196,6 +240,82 @@ def build_design(
     return _build_design_whole(formula, data, weights=weights, cluster=cluster, offset=offset)
 
 
+# specifications of formulas without learnt state, by chunks.specification_key (formula, roles,
+# column types, levels): the battery fits several models of one formula on one sample
+_SPECIFICATIONS: dict[tuple, chunks.ModelSpecification] = {}
+_SPECIFICATIONS_KEPT = 256
+
+
+# formulaic specifications of the union of the terms seen, by (roles, the types and levels of
+# the variables read as categorical): a formula whose terms are all there takes its
+# specification as a subset (chunks.subset_terms says when that equals formulaic's own). A union
+# is made with every complete numeric column of the data as a term, so that later formulas of
+# plain columns find their terms; outcomes' specifications are kept apart.
+_UNIONS: dict[tuple, tuple[set[str], dict[str, tuple], Any]] = {}
+_OUTCOMES: dict[tuple, Any] = {}
+
+
+def _subset_specification(
+    formula: str, frame: pd.DataFrame, level_frame: pd.DataFrame, key: tuple, options: dict
+) -> chunks.ModelSpecification | None:
+    """The specification of ``formula`` as a subset of the union of terms seen on data of the
+    same kind (one formulaic materialisation per new kind of term, not per formula); ``None``
+    where the formula does not qualify or the union cannot be built on these rows."""
+    found = chunks.subset_terms(formula, frame)
+    if found is None:
+        return None
+    outcome, terms = found
+    _formula, roles, types, levels = key
+    types_now = {t[0]: t for t in types}
+    union_key = (roles, tuple(t for t in types if t[0] in options["level_variables"]), levels)
+    union_terms, union_types, specs = _UNIONS.get(union_key, (set(), {}, None))
+    if any(union_types.get(v, t) != t for v, t in types_now.items()):
+        return None  # a column of another type under the same name
+    if specs is None or not set(terms) <= union_terms:
+        complete = level_frame.notna().all(axis=0)
+        numeric = [
+            column
+            for column in level_frame.columns
+            if complete[column]
+            and column not in types_now
+            and column not in (roles_value for _, roles_value in roles)
+            and pd.api.types.is_numeric_dtype(level_frame[column].dtype)
+            and not pd.api.types.is_bool_dtype(level_frame[column].dtype)
+            and str(column).isidentifier()
+            and not keyword.iskeyword(str(column))
+        ]
+        known = [term for term in union_terms if term not in terms]
+        new_terms = list(dict.fromkeys([*terms, *known, *numeric]))
+        new_types = {**union_types, **types_now}
+        for column in numeric:
+            new_types.setdefault(column, (column, str(level_frame[column].dtype), ()))
+        variables = [v for v in new_types if v in level_frame.columns]
+        if len(variables) != len(new_types):
+            return None
+        if not level_frame[variables].notna().all(axis=None):
+            return None  # a level could be lost to a missing value: formulaic alone decides
+        try:
+            union_formula = f"{outcome} ~ " + " + ".join(new_terms)
+            union = chunks.specification(union_formula, level_frame, **options)
+        except InputError:
+            return None
+        union_terms, union_types, specs = set(new_terms), new_types, union.specs.rhs
+        if len(_UNIONS) >= _SPECIFICATIONS_KEPT:
+            _UNIONS.pop(next(iter(_UNIONS)))
+        _UNIONS[union_key] = (union_terms, union_types, specs)
+        _OUTCOMES.setdefault((outcome, types_now[outcome]), union.specs.lhs)
+    lhs = _OUTCOMES.get((outcome, types_now[outcome]))
+    try:
+        if lhs is None:
+            lhs = chunks.specification(f"{outcome} ~ 1", level_frame, **options).specs.lhs
+            _OUTCOMES[(outcome, types_now[outcome])] = lhs
+        return chunks.specification_from_specs(
+            formula, chunks.subset_specs(specs, lhs, formula), **options
+        )
+    except Exception:  # formulaic refuses the subset: build the formula alone
+        return None
+
+
 def _build_design_blocked(
     formula: str,
     data: pd.DataFrame,
@@ -209,8 +329,11 @@ def _build_design_blocked(
     formula formulaic cannot evaluate on a few rows)."""
     if offset is not None and not isinstance(offset, str) or len(data) == 0:
         return None
+    quick = chunks.parsed_specification(formula, data)
     try:
-        variables, level_variables, stateful = chunks.head_specification(formula, data.iloc[:256])
+        variables, level_variables, stateful = quick or chunks.head_specification(
+            formula, data.iloc[:256]
+        )
     except InputError:
         return None
     if stateful or any(v not in data.columns for v in variables):
@@ -221,17 +344,30 @@ def _build_design_blocked(
         return None
 
     def fix(frame: pd.DataFrame, rows: np.ndarray) -> chunks.ModelSpecification:
-        head = frame.loc[rows].iloc[:64]
-        levels = chunks.level_rows(frame, rows, level_variables)
-        level_frame = frame.loc[frame.index.isin(head.index.union(levels.index))]
-        return chunks.specification(
-            formula,
-            level_frame,
-            variables=variables,
-            level_variables=level_variables,
-            stateful=stateful,
-            **roles,
+        head = np.flatnonzero(rows)[:64]
+        positions = chunks.level_positions(frame, rows, level_variables)
+        levels = frame.iloc[positions]
+        key = None
+        if quick is not None:  # no learnt state: the levels and types decide the specification
+            key = chunks.specification_key(
+                formula, frame, levels, variables, level_variables, roles
+            )
+            if key in _SPECIFICATIONS:
+                return replace(_SPECIFICATIONS[key], notes=[])
+        level_frame = frame.iloc[np.union1d(head, positions)]
+        options = dict(
+            variables=variables, level_variables=level_variables, stateful=stateful, **roles
         )
+        spec = None
+        if key is not None:
+            spec = _subset_specification(formula, frame, level_frame, key, options)
+        if spec is None:
+            spec = chunks.specification(formula, level_frame, **options)
+        if key is not None:
+            if len(_SPECIFICATIONS) >= _SPECIFICATIONS_KEPT:
+                _SPECIFICATIONS.pop(next(iter(_SPECIFICATIONS)))
+            _SPECIFICATIONS[key] = replace(spec, notes=[])
+        return spec
 
     spec = fix(data, usable)
     X = np.empty((int(usable.sum()), len(spec.names)))
@@ -239,7 +375,11 @@ def _build_design_blocked(
         filled, parts = 0, []
         for start in range(0, len(data), block_rows):
             chunk = chunks.build_chunk(
-                spec, data.iloc[start : start + block_rows], first_row=start, out=X[filled:]
+                spec,
+                data.iloc[start : start + block_rows],
+                first_row=start,
+                out=X[filled:],
+                levels=False,
             )
             filled += chunk.nobs
             parts.append(chunk)

@@ -13,6 +13,9 @@ from buzzpipe.estimate import fit
 from buzzpipe.estimate.batched_newton import newton_batch
 from buzzpipe.results.contract import encode
 from buzzpipe.study.counterfactuals import (
+    Targeting,
+    _cells,
+    _cells_many,
     apply_programme,
     counterfactual,
     expected_innovation,
@@ -333,3 +336,27 @@ def test_bootstrap_intervals_cover_the_extra_innovators_of_the_true_model(synthe
         target = expected_innovation(truth, data, "pipeline", 100)[-1][4]
         covered += result.cell("all").extra_innovators_interval.contains(target)
     COUNTERFACTUAL_COVERAGE.band.check(covered, "intervals covering")
+
+
+@pytest.mark.parametrize("targeting", ["random", "smallest", "no_pipeline"])
+@pytest.mark.parametrize("allocation", ["total", "per_region"])
+def test_replicate_shares_and_cells_at_once_equal_one_replicate_at_a_time(
+    fitted, targeting, allocation
+):
+    """The bootstrap's vectorised calculation (every replicate's treatment shares and cells in one
+    pass) gives each replicate's numbers as the one-replicate calculation does."""
+    data, _model = fitted
+    frame = data.reset_index(drop=True)
+    plan = Targeting.of(frame, "international", 40, targeting, allocation)
+    rng = np.random.default_rng(4)
+    weights = rng.poisson(1.0, size=(len(frame), 12)) * rng.uniform(0.5, 2.0, size=(len(frame), 1))
+    shares = plan.shares_many(weights)
+    baseline = rng.uniform(size=(len(frame), 12))
+    predicted = baseline + shares * rng.uniform(size=(len(frame), 12))
+    regions = frame["region"].to_numpy()
+    rates, extras = _cells_many(regions, weights.T.copy(), baseline.T.copy(), predicted.T.copy())
+    for b in range(weights.shape[1]):
+        assert np.array_equal(shares[:, b], plan.shares(weights[:, b]))
+        cells = _cells(regions, weights[:, b], baseline[:, b], predicted[:, b])
+        assert rates[b] == pytest.approx([cell[3] for cell in cells], rel=1e-13, abs=0)
+        assert extras[b] == pytest.approx([cell[4] for cell in cells], rel=1e-12, abs=1e-12)

@@ -1,0 +1,94 @@
+"""The study battery of ``buzzpipe replicate`` in fits' worth of statsmodels, measured in one run.
+
+    PYTHONPATH=src python bench/bench_battery.py [--repeat 3] [--peer 20]
+
+The battery: ``run_study`` on the norway2010 survey, seed 2010, with the replicate command's
+options (sensitivity, heterogeneity, the counterfactual programmes, 199 bootstrap replicates,
+9,999 wild draws). The peer: statsmodels' formula logit of the study's controls model of
+``product`` with HC1 errors, on the same survey. Both run with BLAS on one thread (their best
+setting on two cores for problems this small), alternated: battery, peer x (--peer / --repeat),
+battery, ... after one warm-up of each. Prints the min and median of each and the battery in
+fits' worth: battery min / peer median and battery median / peer median. Caches that an
+earlier run filled are emptied before each timed run. Timings are printed,
+never asserted; on a shared machine only the ratio means anything (the load average is printed).
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np  # noqa: F401  (the peer's formula says np.log)
+from threadpoolctl import threadpool_limits
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="battery runs")
+    parser.add_argument("--peer", type=int, default=21, help="peer fits in all")
+    args = parser.parse_args()
+
+    import statsmodels.formula.api as smf
+
+    from buzzpipe import defaults
+    from buzzpipe.end_to_end import StudyOptions, _study
+    from buzzpipe.study.models import estimation_sample, main_specifications
+    from buzzpipe.synth import synthesize
+
+    survey = synthesize("norway2010", defaults.REPLICATION_SEED)
+    options = StudyOptions(seed=defaults.REPLICATION_SEED)
+    frame = survey.analysis_frame()
+    specifications = main_specifications(frame, "product")
+    controls = next(s for s in specifications if s.name == "controls")
+    sample = estimation_sample(frame, [s for s in specifications if s.name != "partner_types"])
+
+    def peer() -> None:
+        smf.logit(controls.formula, sample).fit(disp=0, cov_type="HC1")
+
+    def cold() -> None:
+        """Forget what an earlier battery run left in the process (parsed formulas, design
+        specifications and plans), so that each timed run does what one ``replicate`` does."""
+        for module, names in (
+            ("buzzpipe.estimate.chunks", ("_parse",)),
+            ("buzzpipe.estimate.design", ("_SPECIFICATIONS", "_REBUILD_PLANS", "_UNIONS", "_OUTCOMES")),
+        ):
+            found = __import__(module, fromlist=["_"])
+            for name in names:
+                cache = getattr(found, name, None)
+                if hasattr(cache, "cache_clear"):
+                    cache.cache_clear()
+                elif cache is not None:
+                    cache.clear()
+
+    battery_times, peer_times = [], []
+    per_round = max(1, args.peer // args.repeat)
+    with threadpool_limits(limits=1):
+        _study(survey, options)
+        peer()
+        for _ in range(args.repeat):
+            cold()
+            start = time.perf_counter()
+            _study(survey, options)
+            battery_times.append(time.perf_counter() - start)
+            for _ in range(per_round):
+                start = time.perf_counter()
+                peer()
+                peer_times.append(time.perf_counter() - start)
+    peer_median = statistics.median(peer_times)
+    print(f"load average {os.getloadavg()[0]:.1f}; BLAS on one thread; {len(sample)} firms")
+    print(
+        f"battery ({len(battery_times)} runs): min {min(battery_times):.2f} s, "
+        f"median {statistics.median(battery_times):.2f} s"
+    )
+    print(
+        f"peer, statsmodels formula logit of the controls model, HC1 ({len(peer_times)} fits): "
+        f"min {1000 * min(peer_times):.1f} ms, median {1000 * peer_median:.1f} ms"
+    )
+    print(
+        f"battery in fits' worth: {min(battery_times) / peer_median:.0f} (min / peer median), "
+        f"{statistics.median(battery_times) / peer_median:.0f} (median / peer median)"
+    )
+
+
+if __name__ == "__main__":
+    main()

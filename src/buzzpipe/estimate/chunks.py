@@ -308,17 +308,17 @@ def specification_from_specs(
 
 
 def specification_key(
-    formula: str, frame: pd.DataFrame, level_frame: pd.DataFrame, variables, level_variables, roles
+    formula: str, frame: pd.DataFrame, positions: np.ndarray, variables, level_variables, roles
 ) -> tuple:
     """What a non-stateful specification depends on: the formula, the roles, the columns' types
-    and the levels the sample holds."""
+    and the levels the sample holds (those of ``frame``'s rows at ``positions``)."""
     types = []
     for variable in variables:
         dtype = frame[variable].dtype
         categories = tuple(dtype.categories) if isinstance(dtype, pd.CategoricalDtype) else ()
         types.append((variable, str(dtype), categories))
     levels = tuple(
-        (variable, tuple(sorted(map(repr, level_frame[variable].unique()))))
+        (variable, tuple(sorted(map(repr, pd.unique(frame[variable].to_numpy()[positions])))))
         for variable in level_variables
     )
     return formula, tuple(sorted(roles.items())), tuple(types), levels

@@ -346,11 +346,10 @@ def _build_design_blocked(
     def fix(frame: pd.DataFrame, rows: np.ndarray) -> chunks.ModelSpecification:
         head = np.flatnonzero(rows)[:64]
         positions = chunks.level_positions(frame, rows, level_variables)
-        levels = frame.iloc[positions]
         key = None
         if quick is not None:  # no learnt state: the levels and types decide the specification
             key = chunks.specification_key(
-                formula, frame, levels, variables, level_variables, roles
+                formula, frame, positions, variables, level_variables, roles
             )
             if key in _SPECIFICATIONS:
                 return replace(_SPECIFICATIONS[key], notes=[])

@@ -513,3 +513,20 @@ def test_one_sided_p_values_add_up_with_ties():
     assert greater + less == pytest.approx(1 + 3 / 6**5, abs=1e-12)
     with pytest.raises(InputError):
         bootstrap.test(1, 0.0, "bigger")
+
+
+@pytest.mark.parametrize("weight_type", ["webb", "rademacher"])
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+def test_p_values_from_half_the_enumerated_draws_equal_all_of_them(weight_type, alternative):
+    """Enumerated draws come in pairs v, -v with t(-v) = -t(v): the p-values of the confidence
+    set's inversion read half of them and negate, and equal those of every draw."""
+    X, y, clusters = clustered_sample(8, n=500, n_clusters=5, effect=0.2)
+    bootstrap = WildScoreBootstrap(X, y, clusters, weight_type=weight_type)
+    assert bootstrap.enumerated and bootstrap._sign_half().shape[1] * 2 == bootstrap.n_draws
+    # not at the estimate itself, where the scores are rounding noise (and p is about 1)
+    grid = bootstrap.estimate[1] + np.linspace(-1.5, 1.5, 20)
+    halved = bootstrap.p_values(1, grid, alternative)
+    bootstrap._restricted_start.clear()  # the restricted fits start where they started before
+    bootstrap._sign_half = lambda: None  # every draw
+    assert np.array_equal(halved, bootstrap.p_values(1, grid, alternative))
+    assert halved.min() < 0.1 < 0.25 < halved.max()  # the grid spans rejections and acceptances

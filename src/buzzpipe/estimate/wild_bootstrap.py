@@ -591,13 +591,29 @@ class WildScoreBootstrap:
         k = self.column(term)
         params = self.restricted_fits(k, null_values)
         ones = np.ones((self.n_clusters, 1))
+        half = self._sign_half()
         out = np.empty(params.shape[1])
         for j in range(params.shape[1]):
             cluster_scores = self.partialled_cluster_scores(k, params[:, j])
             statistic = float(self.statistics(cluster_scores, ones)[0])
-            distribution = self.statistics(cluster_scores, self.draws)
+            if half is None:
+                distribution = self.statistics(cluster_scores, self.draws)
+            else:  # t(-v) = -t(v) exactly: the other half of the draws by negation
+                distribution = self.statistics(cluster_scores, half)
+                distribution = np.concatenate([distribution, -distribution])
             out[j] = self.bootstrap_p_value(statistic, distribution, self.tie_rule, alternative)
         return out
+
+    def _sign_half(self) -> np.ndarray | None:
+        """The enumerated draws whose first cluster weight is positive: with every weight vector
+        enumerated, each v has -v beside it, and t(-v) = -t(v) (numerator and recentred scores
+        change sign, squares do not), so half the draws give the whole distribution as a
+        multiset, which is all a p-value reads. ``None`` for drawn (not enumerated) weights."""
+        if not self.enumerated:
+            return None
+        if not hasattr(self, "_half_draws"):
+            self._half_draws = np.ascontiguousarray(self.draws[:, self.draws[0] > 0])
+        return self._half_draws
 
     def partialled_cluster_scores(self, k: int, params: np.ndarray) -> np.ndarray:
         """S_g: cluster sums of the scores at ``params`` projected on H^{-1} e_k (steps 2-4)."""

@@ -117,6 +117,20 @@ def test_rebuild_equals_formulaic_with_missing_values_and_new_levels():
             )
 
 
+def test_a_rebuilt_design_is_column_major_as_formulaic_gives_it():
+    """The same numbers in the same layout: BLAS sums a row-major matrix in another order, and a
+    wild bootstrap's restricted fit at the edge of separation went from a nearly singular
+    information (formulaic's column-major design) to an exactly singular one (a row-major copy)."""
+    data = frame()
+    for formula in FORMULAS:
+        built = build_design(formula, data)
+        expected = built.model_spec.get_model_matrix(
+            data, na_action="ignore", context=chunks.FORMULA_CONTEXT
+        )[built.names].to_numpy(dtype=np.float64)
+        rebuilt = rebuild_matrix(built.model_spec, built.names, data)
+        assert expected.flags.f_contiguous and rebuilt.flags.f_contiguous, formula
+
+
 def test_a_level_the_specification_does_not_know_is_an_error_in_a_chunk():
     data = frame()
     spec = build_design("y ~ x1 + C(region)", data)

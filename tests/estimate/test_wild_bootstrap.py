@@ -526,7 +526,19 @@ def test_p_values_from_half_the_enumerated_draws_equal_all_of_them(weight_type, 
     # not at the estimate itself, where the scores are rounding noise (and p is about 1)
     grid = bootstrap.estimate[1] + np.linspace(-1.5, 1.5, 20)
     halved = bootstrap.p_values(1, grid, alternative)
-    bootstrap._restricted_start.clear()  # the restricted fits start where they started before
+    bootstrap._restricted_starts.clear()  # the restricted fits start where they started before
     bootstrap._sign_half = lambda: None  # every draw
     assert np.array_equal(halved, bootstrap.p_values(1, grid, alternative))
     assert halved.min() < 0.1 < 0.25 < halved.max()  # the grid spans rejections and acceptances
+
+
+def test_a_separated_restricted_fit_is_an_estimation_error_not_an_internal_one():
+    """A null far enough out saturates every row of a dummy's ones (fitted probability exactly 1,
+    curvature exactly 0): the information is singular, and the error says so as an estimation
+    error (a study part leaves a note) rather than numpy's LinAlgError (an internal error)."""
+    X, y, clusters = clustered_sample(3, n=400, n_clusters=5)
+    bootstrap = WildScoreBootstrap(X, y, clusters)
+    params = bootstrap.estimate.copy()
+    params[3] = 1000.0  # column 3 is a 0/1 dummy
+    with pytest.raises(EstimationError, match="separated: its information is singular"):
+        bootstrap.partialled_cluster_score_matrix([3], params)

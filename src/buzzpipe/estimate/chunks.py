@@ -634,7 +634,7 @@ def _fill_direct(plan: dict, frame: pd.DataFrame, rows, X: np.ndarray) -> None:
 def matrix_from_plan(plan: dict, frame: pd.DataFrame, n_columns: int) -> np.ndarray:
     """The design of every row of ``frame`` through a plan without formulaic terms (missing
     numeric inputs give NaN); raises ``UnknownLevel`` where a factor's value is missing or new."""
-    X = np.empty((len(frame), n_columns))
+    X = np.empty((len(frame), n_columns), order="F")
     rows = slice(None)
     fill_computed(plan, frame, rows, X)
     _fill_direct(plan, frame, rows, X)

@@ -153,7 +153,9 @@ def rebuild_matrix(model_spec: Any, names: Sequence[str], new_data: pd.DataFrame
             pass  # a missing or new level: formulaic's answer (or its error)
         else:
             positions = [plan["names"].index(name) for name in names]
-            return X if positions == list(range(X.shape[1])) else X[:, positions]
+            # column-major, as formulaic's frame gives it: BLAS then sums in formulaic's order,
+            # so what is computed from the design is bit for bit what formulaic's gave
+            return np.asfortranarray(X if positions == list(range(X.shape[1])) else X[:, positions])
     try:
         frame = model_spec.get_model_matrix(new_data, na_action="ignore", context=FORMULA_CONTEXT)
     except Exception as error:  # formulaic raises many types for unknown levels, names, ...

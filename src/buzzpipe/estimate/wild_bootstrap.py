@@ -331,6 +331,20 @@ class ConfidenceSet:
         return "\n".join([text, *self.notes])
 
 
+def _nearest_start(
+    kept: tuple[np.ndarray, np.ndarray] | None, values: np.ndarray, fallback: np.ndarray
+) -> np.ndarray:
+    """The start of a batch of restricted fits at ``values``: the kept restricted estimate whose
+    null value is nearest the batch's middle (bisection's points lie inside the bracket the last
+    batch found), else ``fallback`` (the unrestricted estimate). Never the estimate at the batch's
+    last value: that is the grid's far end, +40 s.e., where the fit may be separated, and a start
+    there has a vanishing gradient that Newton takes for convergence."""
+    if kept is None or kept[0].size == 0:
+        return fallback
+    middle = 0.5 * (float(values.min()) + float(values.max()))
+    return kept[1][:, int(np.argmin(np.abs(kept[0] - middle)))]
+
+
 class WildScoreBootstrap:
     """Wild cluster score bootstrap (Kline and Santos) of a logit or probit, as ``boottest``.
 
@@ -431,6 +445,8 @@ class WildScoreBootstrap:
             raise EstimationError("the unrestricted fit did not converge")
         self.estimate = fitted.params[:, 0]
         self._restricted_start: dict[int, np.ndarray] = {}
+        # the last batch of restricted fits per column (null values, estimates): starts
+        self._restricted_starts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _configure(
         self,
@@ -564,7 +580,7 @@ class WildScoreBootstrap:
         params[k] = values
         if not keep.any():
             return params
-        start = self._restricted_start.get((k,), self.estimate[keep])
+        start = _nearest_start(self._restricted_starts.get(k), values, self.estimate[keep])
         fitted = newton_batch(
             self.X[:, keep],
             self.y,
@@ -580,7 +596,8 @@ class WildScoreBootstrap:
             raise EstimationError(
                 f"the restricted fit with {self.names[k]} = {value:g} did not converge"
             )
-        self._restricted_start[(k,)] = fitted.params[:, -1]
+        usable = ~fitted.separated
+        self._restricted_starts[k] = (values[usable], fitted.params[:, usable])
         params[keep] = fitted.params
         return params
 
@@ -626,7 +643,13 @@ class WildScoreBootstrap:
         eta = self.X @ params + self.offset
         _, derivative, curvature = binary_terms(eta, self.y, self.family)
         information = (self.X * (self.weights * curvature)[:, None]).T @ self.X
-        directions = np.linalg.solve(information, np.eye(len(params))[:, list(columns)])
+        try:
+            directions = np.linalg.solve(information, np.eye(len(params))[:, list(columns)])
+        except np.linalg.LinAlgError:  # fitted probabilities of 0 or 1 for a whole column's rows
+            fixed = ", ".join(f"{self.names[j]} = {params[j]:g}" for j in columns)
+            raise EstimationError(
+                f"the restricted fit with {fixed} is separated: its information is singular"
+            ) from None
         partialled = (self.weights * derivative)[:, None] * (self.X @ directions)
         sums = np.zeros((self.n_clusters, len(columns)))
         for column in range(len(columns)):
@@ -1117,6 +1140,7 @@ class StreamedWildScoreBootstrap(WildScoreBootstrap):
         p = len(self.names)
         self.estimate = self._fit(np.ones(p, dtype=bool), np.zeros(0, np.intp), np.zeros(0))
         self._restricted_start: dict = {}
+        self._restricted_starts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _fit(self, keep, columns, values, start=None) -> np.ndarray:
         family = self.family_model
@@ -1167,7 +1191,7 @@ class StreamedWildScoreBootstrap(WildScoreBootstrap):
         if not keep.any() or values.size == 0:
             return params
         family = self.family_model
-        start = self._restricted_start.get((k,), self.estimate[keep])
+        start = _nearest_start(self._restricted_starts.get(k), values, self.estimate[keep])
         lockstep = _LockstepPasses(
             values.size,
             lambda asked: self.source.map_designs(
@@ -1192,7 +1216,7 @@ class StreamedWildScoreBootstrap(WildScoreBootstrap):
                     f"the restricted fit with {self.names[k]} = {values[j]:g} did not converge"
                 )
             params[keep, j] = result.params
-        self._restricted_start[(k,)] = params[keep, -1]
+        self._restricted_starts[k] = (values, params[keep])
         batch = {j: params[:, j] for j in range(values.size)}
         pieces = self.source.map_designs(
             self.spec, score_pieces_many, family, batch, self.n_clusters

@@ -361,6 +361,7 @@ def add_study(subparsers: argparse._SubParsersAction) -> None:
         help="seed of every bootstrap (default %(default)s)",
     )
     _add_replications_option(parser)
+    _add_specification_options(parser)
     parser.set_defaults(func=run_study_command)
 
 
@@ -372,7 +373,9 @@ def run_study_command(args: argparse.Namespace) -> int:
         args.out,
         links=args.links,
         mapping=args.mapping,
-        options=StudyOptions(seed=args.seed, replications=args.replications),
+        options=StudyOptions(
+            seed=args.seed, replications=args.replications, specification=_specification(args)
+        ),
         delimiter=args.delimiter,
     )
     for verdict in results.verdicts:
@@ -381,6 +384,37 @@ def run_study_command(args: argparse.Namespace) -> int:
 
 
 COMMANDS.append(add_study)
+
+
+def _add_specification_options(parser: argparse.ArgumentParser) -> None:
+    """The user's specification, for study, analyze and replicate."""
+    group = parser.add_argument_group("specification (default: the published study's)")
+    group.add_argument(
+        "--outcomes",
+        metavar="LIST",
+        help="outcomes to model, comma-separated (product, process, new_to_market, "
+        "product_novelty; default: those the survey has)",
+    )
+    group.add_argument(
+        "--controls",
+        metavar="TERMS",
+        help="controls of every model with controls, a formula's right-hand side such as "
+        '"np.log(employees) + industry" (a text column is a factor); a control the survey '
+        "lacks is left out with a note",
+    )
+    group.add_argument(
+        "--study-file",
+        metavar="TOML",
+        help="a study file naming outcomes, controls and fixed_effects; --outcomes and "
+        "--controls override it",
+    )
+
+
+def _specification(args: argparse.Namespace):
+    from buzzpipe.study.specification import Specification, merged, read_study_file
+
+    base = read_study_file(args.study_file) if args.study_file else Specification()
+    return merged(base, args.outcomes, args.controls)
 
 
 def _add_table_options(parser: argparse.ArgumentParser) -> None:
@@ -470,6 +504,7 @@ def _add_study_options(parser: argparse.ArgumentParser) -> None:
         help="progress bar over the stages on stderr (auto: when stderr is a terminal)",
     )
     _add_table_options(parser)
+    _add_specification_options(parser)
 
 
 def _study_options(args: argparse.Namespace, seed: int):
@@ -489,6 +524,7 @@ def _study_options(args: argparse.Namespace, seed: int):
         scheduler=args.scheduler,
         statistic=args.statistic,
         eform=args.eform,
+        specification=_specification(args),
     )
 
 
@@ -639,9 +675,9 @@ COMMANDS.append(add_report)
 # checked before any work so that no output replaces an input.
 _FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "describe": (("file", "links", "mapping"), ("csv",), ()),
-    "study": (("file", "links", "mapping"), ("out",), ()),
-    "analyze": (("file", "links", "mapping"), (), ("out",)),
-    "replicate": (("preset", "simulate"), (), ("out",)),
+    "study": (("file", "links", "mapping", "study_file"), ("out",), ()),
+    "analyze": (("file", "links", "mapping", "study_file"), (), ("out",)),
+    "replicate": (("preset", "simulate", "study_file"), (), ("out",)),
     "report": (("results",), (), ("out",)),
     "synth": (("preset",), ("out", "links"), ()),
     "simulate": (("scenario",), (), ("out",)),

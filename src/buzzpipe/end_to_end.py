@@ -50,6 +50,7 @@ class StudyOptions:
     scheduler: str | None = None  # a Dask scheduler address (--engine dask)
     statistic: str = "se"  # the models tables' row under each estimate: se, t or ci
     eform: bool = True  # logit columns as odds ratios (Stata's eform)
+    specification: Any = None  # the user's outcomes and controls (study.specification)
 
     def check(self) -> None:
         """Refuse impossible choices with one line each."""
@@ -181,6 +182,7 @@ def _study(survey: Any, options: StudyOptions) -> Any:
         "wild_bootstrap_draws": options.wild_draws,
         "bootstrap_replications": options.replications,
         "heterogeneity": options.heterogeneity,
+        "specification": options.specification,
     }
     scenarios = options.scenarios()
     if scenarios is not None:
@@ -396,6 +398,11 @@ def study_file(
     options = options or StudyOptions()
     options.check()
     survey = load_survey(file, links=links, mapping=mapping, delimiter=delimiter)
-    results = run_study(survey, seed=options.seed, bootstrap_replications=options.replications)
+    results = run_study(
+        survey,
+        seed=options.seed,
+        bootstrap_replications=options.replications,
+        specification=options.specification,
+    )
     write_text(out, results.to_json())
     return results

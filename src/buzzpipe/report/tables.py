@@ -10,7 +10,7 @@ logit columns are odds ratios (``eform``) or coefficients.
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from buzzpipe.report import findings, formatting
@@ -108,7 +108,10 @@ def model_tables(results: Mapping[str, Any], style: TableStyle = DEFAULT_STYLE) 
         for name, model in record["models"].items():
             groups.setdefault(model.get("table", MAIN_TABLE), []).append((name, model))
         for group, models in groups.items():
-            tables.append(_model_table(outcome, record["label"], group, models, style))
+            table = _model_table(outcome, record["label"], group, models, style)
+            if results.get("specification"):  # which specification ran, under every table
+                table = replace(table, notes=(*table.notes, results["specification"]))
+            tables.append(table)
     return tables
 
 

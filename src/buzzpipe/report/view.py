@@ -472,6 +472,11 @@ def report_view(results: StudyResults | Mapping[str, Any]) -> dict[str, Any]:
     slopes = _region_slopes(results)
     if slopes:
         view["region_slopes"] = slopes
+    specification = meta.specification
+    if specification is not None and specification.text:  # which outcomes and controls ran
+        view["notes"].append(specification.text)
+        if specification.chosen_by == "user":  # also under every models table
+            view["specification"] = specification.text
     if meta.counterfactual_model:
         view["notes"].append(f"Counterfactuals are predicted under {meta.counterfactual_model}.")
     if results.descriptives is not None and results.descriptives.rows:

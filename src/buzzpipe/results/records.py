@@ -433,6 +433,23 @@ class Source(_Record):
 
 
 @dataclass
+class RunSpecification(_Record):
+    """Which specification a study ran (``meta.specification``): ``chosen_by`` the
+    ``published study`` or the ``user``, the outcomes modelled, the control terms of every model
+    with controls, the sentence the report prints, and what the user asked for (``requested``:
+    ``outcomes``, ``controls``, ``fixed_effects``) before controls the survey lacks were left
+    out."""
+
+    OMIT_DEFAULTS: typing.ClassVar[bool] = True
+
+    chosen_by: str
+    outcomes: list[str]
+    controls: list[str]
+    text: str = ""
+    requested: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
 class Meta(_Record):
     """What the study ran on and with, and its notes (``meta`` in ``results.json``).
 
@@ -457,6 +474,7 @@ class Meta(_Record):
     # verdicts and the banner; the published figures of the study it was calibrated to
     synthetic: dict[str, Any] = field(default_factory=dict)
     published: list[dict[str, Any]] = field(default_factory=list)
+    specification: RunSpecification | None = None
 
     def not_assessed(self) -> list[Note]:
         """The notes of what the study could not assess."""

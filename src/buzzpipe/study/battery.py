@@ -16,7 +16,7 @@ import pandas as pd
 
 from buzzpipe import __version__, defaults
 from buzzpipe.errors import BuzzpipeError, EstimationError, InputError
-from buzzpipe.results import Meta, StudyResults
+from buzzpipe.results import Meta, RunSpecification, StudyResults
 from buzzpipe.results.vocabulary import (
     Allocation,
     Family,
@@ -52,6 +52,7 @@ from buzzpipe.study.sensitivity import (
     add_sensitivity,
     supermodularity_bootstrap,
 )
+from buzzpipe.study.specification import Specification, as_dict, describe, resolve_controls
 from buzzpipe.study.spillover import assess_spillover
 from buzzpipe.study.verdicts import (
     PRIMARY_OUTCOME,
@@ -90,6 +91,7 @@ def run_study(
     scenarios: Sequence[dict[str, Any]] = DEFAULT_SCENARIOS,
     bootstrap_replications: int = defaults.BOOTSTRAP_REPLICATIONS,
     heterogeneity: bool = True,
+    specification: Specification | None = None,
 ) -> StudyResults:
     """Run the clusters-versus-pipelines battery on a survey and decide the verdicts.
 
@@ -112,6 +114,9 @@ def run_study(
         Policy counterfactuals (programmes); ``()`` skips them.
     bootstrap_replications : int, default 199
         Replicates of the firm bootstrap behind the counterfactuals' intervals.
+    specification : Specification, optional
+        The user's outcomes, controls and fixed effects (``study/specification.py``); by
+        default the published study's. Controls the survey lacks are left out with a note.
     heterogeneity : bool, default True
         Add the interactions with sector (joint test) and the by_region model (each
         city-region's own slopes, descriptive).
@@ -143,7 +148,12 @@ def run_study(
     True
     """
     frame = analysis_frame_of(source)
+    specification = specification or Specification()
+    if outcomes is None and specification.outcomes is not None:
+        outcomes = specification.outcomes
     outcomes = list(outcomes) if outcomes is not None else default_outcomes(frame)
+    if primary_outcome not in outcomes and outcomes:
+        primary_outcome = outcomes[0]  # the headline verdicts are the first chosen outcome's
     results = StudyResults(
         meta=Meta(
             package_version=__version__,
@@ -161,7 +171,7 @@ def run_study(
             NoteKind.DATA,
             "The survey has no regional scale: local buzz is measured at the national scale.",
         )
-    if "foreign_share" not in frame.columns:
+    if "foreign_share" not in frame.columns and specification.controls is None:
         results.note(
             NoteKind.DATA,
             "The survey has no foreign_share: the models leave foreign ownership out of the "
@@ -169,12 +179,25 @@ def run_study(
         )
     vcov = PRIMARY_INFERENCE
     inference = inference_of(vcov)
-    controls, control_columns = control_terms(frame)
+    controls, control_columns, left_out = resolve_controls(
+        frame, specification, control_terms(frame)
+    )
+    for note in left_out:
+        results.note(NoteKind.DATA, note)
+    results.meta.specification = RunSpecification(
+        chosen_by="published study" if specification.is_default else "user",
+        outcomes=list(outcomes),
+        controls=list(controls),
+        text=describe(specification, outcomes, controls),
+        requested=as_dict(specification),
+    )
     binary_controls_fits: dict[str, Any] = {}
     for outcome in outcomes:
         skipped: dict[str, str] = {}
         try:
-            sample, fits = fit_outcome_models(frame, outcome, vcov, skipped=skipped)
+            sample, fits = fit_outcome_models(
+                frame, outcome, vcov, skipped=skipped, controls=(controls, control_columns)
+            )
         except BuzzpipeError as error:  # its main model: this outcome stops, the others go on
             results.note(
                 NoteKind.NOT_ASSESSED,
@@ -197,8 +220,8 @@ def run_study(
         if fits[ModelName.CONTROLS][0].family != Family.OLOGIT:
             binary_controls_fits[outcome] = fits["controls"][1]
         results.meta.estimation_sample[outcome] = len(sample)
-        for name, (specification, fitted) in fits.items():
-            result = model_result(specification, fitted, vcov)
+        for name, (model_spec, fitted) in fits.items():
+            result = model_result(model_spec, fitted, vcov)
             if name in (ModelName.CONTROLS, ModelName.CONTROLS_WITH_GROUP):
                 breadth = [t for t in map(str, fitted.params.index) if t.startswith("breadth_")]
                 result.marginal_effects = marginal_effects(fitted, sample, breadth, inference)

@@ -115,8 +115,13 @@ def _formula(outcome: str, terms: Sequence[str]) -> str:
     return f"{outcome} ~ " + " + ".join(terms)
 
 
-def main_specifications(frame: pd.DataFrame, outcome: str) -> list[ModelSpecification]:
-    """The models of one outcome: breadth alone, with controls, with group, partner types."""
+def main_specifications(
+    frame: pd.DataFrame,
+    outcome: str,
+    controls: tuple[Sequence[str], Sequence[str]] | None = None,
+) -> list[ModelSpecification]:
+    """The models of one outcome: breadth alone, with controls, with group, partner types;
+    ``controls`` (formula terms, the columns they read) the user's, else :func:`control_terms`."""
     if outcome not in frame.columns:
         raise InputError("the survey has no such outcome", column=outcome)
     family = "ologit" if outcome == NOVELTY else "logit"
@@ -125,7 +130,9 @@ def main_specifications(frame: pd.DataFrame, outcome: str) -> list[ModelSpecific
         raise InputError(
             "the survey has no breadth column", expected="breadth_<scale> for some scale"
         )
-    controls, control_columns = control_terms(frame)
+    controls, control_columns = (
+        control_terms(frame) if controls is None else (list(controls[0]), list(controls[1]))
+    )
 
     def specification(
         name: str, terms: Sequence[str], columns: Sequence[str]
@@ -436,6 +443,7 @@ def fit_outcome_models(
     vcov: Any = PRIMARY_INFERENCE,
     *,
     skipped: dict[str, str] | None = None,
+    controls: tuple[Sequence[str], Sequence[str]] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, tuple[ModelSpecification, Any]]]:
     """The shared estimation sample of one outcome and every model fitted on it.
 
@@ -447,7 +455,7 @@ def fit_outcome_models(
     with ``skipped`` given, any model but the one with controls (which the rest of the study
     builds on) is left out instead and its reason kept there under the model's name.
     """
-    specifications = main_specifications(frame, outcome)
+    specifications = main_specifications(frame, outcome, controls)
     nested = [spec for spec in specifications if is_nested(spec.name)]
     sample = estimation_sample(frame, nested)
     fits = {}

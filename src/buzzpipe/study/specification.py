@@ -1,0 +1,233 @@
+"""The user's specification: which outcomes, which controls, which fixed effects.
+
+The defaults are the published study's (every outcome the survey has; log employees, foreign
+share, industry and region fixed effects, and the optional controls the survey has). A user
+names their own with ``--outcomes``/``--controls`` or a study file (TOML)::
+
+    outcomes = ["product", "process"]
+    controls = "np.log(employees) + firm_age"
+    fixed_effects = ["industry", "region"]
+
+Controls are a formula's right-hand side: terms joined by ``+``, each an expression of survey
+columns (``np.log(employees)``, ``C(industry)``, ``firm_age``); a bare column holding text is a
+factor (``industry`` becomes ``C(industry)``). A control naming a column the survey lacks is
+left out with a note, not an error; a specification that cannot be read is one line.
+"""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from buzzpipe.errors import InputError
+from buzzpipe.survey.schema import NOVELTY, OUTCOMES
+
+KNOWN_OUTCOMES: tuple[str, ...] = (*OUTCOMES, NOVELTY)
+STUDY_FILE_KEYS: tuple[str, ...] = ("outcomes", "controls", "fixed_effects")
+# names a control's expression may call or read that are not survey columns
+_FUNCTIONS = frozenset({"np", "C", "log", "exp", "sqrt", "I", "center", "scale", "poly"})
+# what a control's expression may hold: names, calls, attributes, numbers and arithmetic
+_READABLE = (
+    ast.Expression, ast.Name, ast.Call, ast.Attribute, ast.Load, ast.Constant, ast.BinOp,
+    ast.UnaryOp, ast.operator, ast.unaryop, ast.keyword,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Specification:
+    """The outcomes and controls a study runs on (None: the published study's)."""
+
+    outcomes: tuple[str, ...] | None = None
+    controls: tuple[str, ...] | None = None  # formula terms as the user wrote them
+    fixed_effects: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def is_default(self) -> bool:
+        return self.outcomes is None and self.controls is None and not self.fixed_effects
+
+
+def parse_outcomes(text: str | Sequence[str]) -> tuple[str, ...]:
+    """ "product,process" (or a list) as outcome names; an unknown name is one line."""
+    names = [part.strip() for part in text.split(",")] if isinstance(text, str) else list(text)
+    names = [name for name in names if name]
+    if not names:
+        raise InputError("--outcomes names no outcome", expected=", ".join(KNOWN_OUTCOMES))
+    for name in names:
+        if name not in KNOWN_OUTCOMES:
+            raise InputError("unknown outcome", value=name, expected=", ".join(KNOWN_OUTCOMES))
+    return tuple(dict.fromkeys(names))
+
+
+def _split_terms(text: str, separators: str = "+") -> list[str]:
+    """A right-hand side split at its top-level separators (not inside parentheses; ``**`` is
+    a power, not an interaction)."""
+    terms, depth, start, index = [], 0, 0, 0
+    while index < len(text):
+        character = text[index]
+        if character == "(":
+            depth += 1
+        elif character == ")":
+            depth -= 1
+            if depth < 0:
+                raise InputError("unbalanced parentheses in --controls", value=text)
+        elif text.startswith("**", index):
+            index += 1
+        elif character in separators and depth == 0:
+            terms.append(text[start:index].strip())
+            start = index + 1
+        index += 1
+    if depth != 0:
+        raise InputError("unbalanced parentheses in --controls", value=text)
+    terms.append(text[start:].strip())
+    return terms
+
+
+def term_columns(term: str) -> list[str]:
+    """The survey columns a control term reads (``np.log(employees)`` -> ``employees``);
+    a term that is not an expression of columns (a typo, an operator left over) is one line."""
+    columns: list[str] = []
+    for part in _split_terms(term, ":*"):
+        try:
+            tree = ast.parse(part.strip(), mode="eval")
+        except SyntaxError:
+            raise InputError("a control term that cannot be read", value=term) from None
+        nodes = list(ast.walk(tree))
+        if not all(isinstance(node, _READABLE) for node in nodes):
+            raise InputError("a control term that cannot be read", value=term)
+        # a function's name (np.log, C) is not a column; its arguments are
+        called = {id(node.func) for node in nodes if isinstance(node, ast.Call)}
+        called |= {id(node.value) for node in nodes if isinstance(node, ast.Attribute)}
+        columns += [
+            node.id
+            for node in nodes
+            if isinstance(node, ast.Name) and id(node) not in called and node.id not in _FUNCTIONS
+        ]
+    if not columns:
+        raise InputError("a control term that reads no survey column", value=term)
+    return list(dict.fromkeys(columns))
+
+
+def parse_controls(text: str) -> tuple[str, ...]:
+    """ "np.log(employees) + industry" as terms, each checked to be readable."""
+    if not text.strip():
+        raise InputError("--controls is empty", expected='terms joined by "+"')
+    terms = _split_terms(text)
+    if any(not term for term in terms):
+        raise InputError("an empty term in --controls (two '+' in a row?)", value=text)
+    for term in terms:
+        term_columns(term)
+    return tuple(dict.fromkeys(terms))
+
+
+def read_study_file(path: str | Path) -> Specification:
+    """A study file (TOML) naming ``outcomes``, ``controls`` and ``fixed_effects``."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise InputError("cannot read the study file", file=str(path), value=str(error)) from None
+    except tomllib.TOMLDecodeError as error:
+        raise InputError("not a TOML file", file=str(path), value=str(error)) from None
+    unknown = [key for key in data if key not in STUDY_FILE_KEYS]
+    if unknown:
+        raise InputError(
+            "unknown key in the study file",
+            file=str(path),
+            value=unknown[0],
+            expected=", ".join(STUDY_FILE_KEYS),
+        )
+    controls = data.get("controls")
+    if isinstance(controls, list):
+        controls = " + ".join(str(term) for term in controls)
+    if controls is not None and not isinstance(controls, str):
+        raise InputError("controls must be a string or a list", file=str(path), value=controls)
+    fixed_effects = data.get("fixed_effects", [])
+    if not isinstance(fixed_effects, list) or not all(
+        isinstance(name, str) and name.isidentifier() for name in fixed_effects
+    ):
+        raise InputError(
+            "fixed_effects must be a list of column names", file=str(path), value=fixed_effects
+        )
+    return Specification(
+        outcomes=parse_outcomes(data["outcomes"]) if "outcomes" in data else None,
+        controls=parse_controls(controls) if controls is not None else None,
+        fixed_effects=tuple(fixed_effects),
+    )
+
+
+def merged(base: Specification, outcomes: str | None, controls: str | None) -> Specification:
+    """A study file's specification with the command line's choices on top."""
+    return Specification(
+        outcomes=parse_outcomes(outcomes) if outcomes is not None else base.outcomes,
+        controls=parse_controls(controls) if controls is not None else base.controls,
+        fixed_effects=base.fixed_effects,
+    )
+
+
+def _is_text(series: pd.Series) -> bool:
+    return (
+        isinstance(series.dtype, pd.CategoricalDtype)
+        or pd.api.types.is_object_dtype(series)
+        or pd.api.types.is_string_dtype(series)
+        or pd.api.types.is_bool_dtype(series)
+    )
+
+
+def resolve_controls(
+    frame: pd.DataFrame, specification: Specification, default: tuple[list[str], list[str]]
+) -> tuple[list[str], list[str], list[str]]:
+    """(formula terms, columns they read, notes) of the controls the study runs on: the
+    published study's (``default``) unless the user named theirs; fixed effects as factors.
+    A term reading a column the survey lacks is left out with a note."""
+    if specification.controls is None and not specification.fixed_effects:
+        return *default, []
+    requested = list(default[0]) if specification.controls is None else []
+    if specification.controls is not None:
+        requested = list(specification.controls)
+    requested += [f"C({name})" for name in specification.fixed_effects]
+    terms: list[str] = []
+    columns: list[str] = []
+    notes: list[str] = []
+    for term in dict.fromkeys(requested):
+        needed = term_columns(term)
+        missing = [column for column in needed if column not in frame.columns]
+        if missing:
+            notes.append(f"Control {term} left out: the survey has no column {', '.join(missing)}.")
+            continue
+        if term in frame.columns and _is_text(frame[term]):
+            term = f"C({term})"  # a column of text is a factor, as Stata's i.industry
+        terms.append(term)
+        columns.extend(needed)
+    if not terms:
+        raise InputError(
+            "none of the controls is in the survey",
+            value=" + ".join(requested),
+            expected="columns of the survey",
+        )
+    return list(dict.fromkeys(terms)), list(dict.fromkeys(columns)), notes
+
+
+def describe(specification: Specification, outcomes: Sequence[str], terms: Sequence[str]) -> str:
+    """One sentence for the report: which specification ran."""
+    who = "the published study's" if specification.is_default else "the user's"
+    return (
+        f"Specification ({who}): outcomes {', '.join(outcomes)}; controls "
+        f"{' + '.join(terms)} in every model with controls, beside partner breadth."
+    )
+
+
+def as_dict(specification: Specification) -> dict[str, Any]:
+    """What the user chose, as the study records it in ``meta`` (nothing for a default)."""
+    chosen: dict[str, Any] = {}
+    if specification.outcomes is not None:
+        chosen["outcomes"] = list(specification.outcomes)
+    if specification.controls is not None:
+        chosen["controls"] = list(specification.controls)
+    if specification.fixed_effects:
+        chosen["fixed_effects"] = list(specification.fixed_effects)
+    return chosen

@@ -1,0 +1,119 @@
+"""The specification in the user's hands: ``--outcomes``, ``--controls`` and a study file
+(TOML) choose what ``analyze`` and ``study`` run, the report says which specification ran, a
+control the survey lacks is left out with a note, and a specification that cannot be read is
+one line (exit 2, nothing written)."""
+
+import json
+
+import pytest
+
+from buzzpipe.cli import main
+from buzzpipe.errors import InputError
+from buzzpipe.study.specification import (
+    Specification,
+    parse_controls,
+    parse_outcomes,
+    read_study_file,
+    resolve_controls,
+    term_columns,
+)
+
+FAST = ["--no-sensitivity", "--no-heterogeneity", "--no-counterfactuals", "--progress", "never"]
+CONTROLS = "np.log(employees) + industry"
+
+
+@pytest.fixture(scope="module")
+def survey_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("specification") / "survey.csv"
+    assert main(["synth", "--preset", "norway2010", "--seed", "3", "--firms", "600"]
+                + ["--out", str(path)]) == 0  # fmt: skip
+    return path
+
+
+@pytest.fixture(scope="module")
+def analyzed(survey_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("analyzed") / "report"
+    arguments = ["analyze", str(survey_csv), "--out", str(out), "--replications", "1"]
+    assert main([*arguments, "--controls", CONTROLS, "--outcomes", "product,process", *FAST]) == 0
+    return out
+
+
+def test_analyze_runs_the_users_specification_and_says_so(analyzed):
+    results = json.loads((analyzed / "results.json").read_text(encoding="utf-8"))
+    assert list(results["models"]) == ["product", "process"]
+    for outcome in ("product", "process"):
+        formula = results["models"][outcome]["controls"]["formula"]
+        assert formula.endswith("breadth_international + np.log(employees) + C(industry)")
+        assert "C(region)" not in formula and "foreign_share" not in formula
+    specification = results["meta"]["specification"]
+    assert specification["chosen_by"] == "user"
+    assert specification["controls"] == ["np.log(employees)", "C(industry)"]
+    said = "Specification (the user's): outcomes product, process; controls np.log(employees) + "
+    page = (analyzed / "report.html").read_text(encoding="utf-8")
+    assert said.replace("'", "&#x27;") in page
+    table = (analyzed / "tables" / "table-product-main.csv").read_text(encoding="utf-8")
+    assert said in table  # the models tables' notes name it too
+
+
+def test_a_study_file_chooses_outcomes_controls_and_fixed_effects(survey_csv, tmp_path):
+    study = tmp_path / "study.toml"
+    study.write_text(
+        'outcomes = ["process"]\ncontrols = "np.log(employees) + no_such_column"\n'
+        'fixed_effects = ["region"]\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "results.json"
+    arguments = ["study", str(survey_csv), "--out", str(out), "--study-file", str(study)]
+    assert main([*arguments, "--replications", "1"]) == 0
+    results = json.loads(out.read_text(encoding="utf-8"))
+    assert list(results["models"]) == ["process"]
+    formula = results["models"]["process"]["controls"]["formula"]
+    assert formula.endswith("+ np.log(employees) + C(region)")
+    notes = {note["text"]: note["kind"] for note in results["meta"]["notes"]}
+    left_out = "Control no_such_column left out: the survey has no column no_such_column."
+    assert notes[left_out] == "data"
+    assert results["meta"]["specification"]["requested"]["fixed_effects"] == ["region"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--controls", "np.log(employees"], "unbalanced parentheses in --controls"),
+        (["--controls", "employees + + industry"], "an empty term in --controls"),
+        (["--controls", "employees > 3"], "a control term that cannot be read"),
+        (["--controls", "nothing + nowhere"], "none of the controls is in the survey"),
+        (["--outcomes", "product,inovation"], "unknown outcome (got 'inovation')"),
+    ],
+)
+def test_bad_specifications_are_one_line(survey_csv, tmp_path, capsys, arguments, message):
+    out = tmp_path / "report"
+    assert main(["analyze", str(survey_csv), "--out", str(out), *arguments, *FAST]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and message in error, error
+    assert not out.exists()
+
+
+def test_a_study_file_with_an_unknown_key_is_one_line(tmp_path):
+    study = tmp_path / "study.toml"
+    study.write_text('control = "employees"\n', encoding="utf-8")
+    with pytest.raises(InputError, match="unknown key in the study file.*expected outcomes"):
+        read_study_file(study)
+
+
+def test_terms_and_their_columns():
+    assert parse_controls(CONTROLS) == ("np.log(employees)", "industry")
+    assert term_columns("np.log(employees)") == ["employees"]
+    assert term_columns("foreign_share:firm_age") == ["foreign_share", "firm_age"]
+    assert term_columns("I(openness**2)") == ["openness"]
+    assert parse_outcomes("product, process,product") == ("product", "process")
+
+
+def test_a_text_column_is_a_factor_and_the_default_is_the_published_study(synthetic_frame):
+    frame = synthetic_frame(firms=200)
+    default = (["np.log(employees)", "C(region)"], ["employees", "region"])
+    assert resolve_controls(frame, Specification(), default) == (*default, [])
+    terms, columns, notes = resolve_controls(
+        frame, Specification(controls=("industry", "foreign_share")), default
+    )
+    assert terms == ["C(industry)", "foreign_share"] and notes == []
+    assert columns == ["industry", "foreign_share"]

@@ -116,7 +116,7 @@ def expected_report_contents(data: Any) -> ReportContents:
         tables.append("table-region-slopes")
     if results.counterfactuals:
         tables.append("table-counterfactuals")
-    if any(records for outcome, records in results.verdicts_by_outcome.items()):
+    if sum(bool(records) for records in results.verdicts_by_outcome.values()) >= 2:
         tables.append("table-findings-by-outcome")
     if results.verdicts:
         tables.append("table-verdicts")

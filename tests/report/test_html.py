@@ -140,20 +140,30 @@ def test_verdict_rules_read_in_words_without_json_paths():
     )
 
 
-def test_findings_lead_names_the_scale_of_the_evidence():
-    from buzzpipe.report.html_report import _evidence_scale
+def test_findings_list_each_scale_apart_under_a_heading_naming_it():
+    from buzzpipe.report.html_report import scale_groups
 
     def results(family: str) -> dict:
         model = {"family": family, "terms": {}}
-        return {
-            "outcomes": {"product": {"label": "Product", "models": {"controls": model}}},
-            "verdicts": [{"outcome": "product"}],
-        }
+        return {"outcomes": {"product": {"label": "Product", "models": {"controls": model}}}}
 
-    assert "odds ratios" in _evidence_scale(results("logit"))
-    assert "log-odds scale" in _evidence_scale(results("logit"))
-    assert _evidence_scale(results("lpm")) == ": estimates on the probability scale"
-    mixed = results("logit")
-    mixed["outcomes"]["process"] = {"label": "Process", "models": {"m": {"family": "lpm"}}}
-    mixed["verdicts"].append({"outcome": "process"})
-    assert _evidence_scale(mixed) == ""  # no single scale to name
+    verdicts = [
+        ({"outcome": "product", "scale": "odds_ratio"}, "international"),
+        ({"outcome": "product", "scale": None}, "pipelines stronger"),
+        ({"outcome": "product", "scale": "odds_ratio"}, "regional"),
+        ({"outcome": "product", "scale": "probability"}, "Ai-Norton"),
+        ({"outcome": "product", "scale": "joint"}, "sector"),
+        ({"outcome": "product", "scale": None}, "spill-over"),
+    ]
+    groups = scale_groups(results("logit"), verdicts)
+    assert [(heading.split(" (")[0], [s for _, s in items]) for heading, items in groups] == [
+        ("Odds ratios per additional kind of partner", ["international", "regional"]),
+        (
+            "Differences and interactions on the log-odds scale",
+            ["pipelines stronger", "spill-over"],
+        ),
+        ("On the probability scale", ["Ai-Norton"]),
+        ("Joint tests", ["sector"]),
+    ]
+    (heading, _), *_ = scale_groups(results("probit"), verdicts[1:2])
+    assert heading == "Differences and interactions on the probit index scale (0 = none)"

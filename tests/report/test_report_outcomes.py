@@ -152,13 +152,25 @@ def test_findings_by_outcome_show_each_outcomes_own_verdict(results, tables):
             assert formatting.p_value(verdict["p_value"]) in cell
 
 
-def test_findings_by_outcome_sit_in_the_findings_section_before_the_rules(view):
+def test_each_verdict_is_stated_once_and_the_rules_follow_in_their_own_section(view):
     tables = all_tables(view)
     html = build_html(view, tables, [])
-    findings = html[html.index('<section id="findings">') : html.index("</section>")]
-    assert findings.index('id="table-findings-by-outcome"') < findings.index('id="table-verdicts"')
+    start = html.index('<section id="findings">')
+    findings = html[start : html.index("</section>", start)]
+    # the other outcomes' verdicts in the findings, without the primary column (its verdicts
+    # are the lists above); the rules after the findings, without the verdicts again
+    others = findings[findings.index('id="table-findings-by-outcome"') :]
+    assert "Process innovation" in others and "Product innovation" not in others
+    assert 'id="table-verdicts"' not in findings
+    rules_start = html.index('<section id="rules">')
+    rules = html[rules_start : html.index("</section>", rules_start)]
+    assert 'id="table-verdicts"' in rules and rules_start > start
+    assert ">Holds<" not in rules and ">Evidence<" not in rules
+    for verdict in view["verdicts"]:
+        assert html.count(f'<li class="{verdict["state"]}">') >= 1
+    assert html.count("<li class=") == len(view["verdicts"])
     without = copy.deepcopy(view)
-    del without["verdicts_by_outcome"]
+    del without["verdicts_by_outcome"]["process"]
     assert "table-findings-by-outcome" not in {t.id for t in all_tables(without)}
 
 

@@ -50,7 +50,9 @@ def test_the_report_of_the_converted_file_is_the_golden_one_byte_for_byte(conver
     # Holm-adjusted p, "not found" marked neutrally), with issue 17's average-marginal-effects
     # tables in the Models section, and again when the city-region size verdict was retired (its
     # row gone, a note saying why, the Holm family one rule smaller) and sector was named
-    # "industry (sector)"
+    # "industry (sector)"; and with the Findings layout of issue 15 (each verdict once, one list
+    # per scale under a heading naming it, the other outcomes without the primary column, the
+    # rule table in its own section without the verdicts again)
     assert digest == (GOLDEN / "report.html.sha256").read_text().strip()
 
 

@@ -6,6 +6,7 @@ evidence, so two surveys with opposite verdicts get opposite findings, whatever 
 called.
 """
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,11 +59,11 @@ def finding_sentence(verdict: Mapping[str, Any], power: str = "") -> str:
         sentence = sentence[:-1] + f" ({evidence})."
     truth = verdict.get("truth")
     if truth:
-        sentence += " " + truth_sentence(truth, power)
+        sentence += " " + truth_sentence(truth, power, verdict.get("scale") == "odds_ratio")
     return sentence
 
 
-def truth_sentence(truth: Mapping[str, Any], power: str = "") -> str:
+def truth_sentence(truth: Mapping[str, Any], power: str = "", odds_ratio: bool = False) -> str:
     """How a verdict of synthetic data reads against the preset's truth, in words."""
     expected = truth["expected"].replace("_", " ")
     reading = truth.get("reading")
@@ -71,10 +72,14 @@ def truth_sentence(truth: Mapping[str, Any], power: str = "") -> str:
     if reading == "misses a true effect":
         value = truth.get("model_value")
         value = truth.get("value") if value is None else value
+        true_value = (
+            f"odds ratio {formatting.number(math.exp(value))}"
+            if odds_ratio
+            else f"coefficient {formatting.number(value)}"
+        )
         text = (
-            f"Synthetic data: the preset makes this effect true (coefficient "
-            f"{formatting.number(value)}), so this verdict misses it; the finding cannot be "
-            "confirmed at this sample size"
+            f"Synthetic data: the preset makes this effect true ({true_value}), so this "
+            "verdict misses it; the finding cannot be confirmed at this sample size"
         )
         measured = truth.get("recovery") or power
         return text + (f": {measured}." if measured else ".")

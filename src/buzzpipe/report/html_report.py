@@ -4,6 +4,7 @@ contents list, the findings written from the verdicts, paper-style tables and fi
 
 import base64
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from html import escape
 from typing import Any
 
@@ -11,7 +12,6 @@ from buzzpipe.report.figures import FigureOutput, headline_model
 from buzzpipe.report.findings import findings
 from buzzpipe.report.table_formats import table_html
 from buzzpipe.report.tables import Table
-from buzzpipe.results.vocabulary import Family
 
 _CSS = """
 body { font-family: Georgia, 'Times New Roman', serif; color: #1a1a1a; background: #fff;
@@ -84,24 +84,88 @@ _SCALE_WORDS = {
 }
 
 
-def _evidence_scale(results: Mapping[str, Any]) -> str:
-    """What the evidence numbers are: odds ratios per additional kind of partner for model
-    terms, and the headline model's own scale for the other estimates."""
-    families = {
-        headline_model(results["outcomes"][v["outcome"]])["family"]
+def _headline_family(results: Mapping[str, Any], verdict: Mapping[str, Any]) -> str:
+    outcome = results["outcomes"].get(verdict.get("outcome"))
+    return headline_model(outcome)["family"] if outcome else ""
+
+
+def scale_groups(
+    results: Mapping[str, Any], items: Sequence[tuple[Mapping[str, Any], str]]
+) -> list[tuple[str, list[tuple[Mapping[str, Any], str]]]]:
+    """The verdicts with their sentences in one list per scale of their evidence, each under a
+    heading that names the scale (odds ratios, the model's own scale, probability, joint
+    tests), in the order of the first verdict of each scale: a reader never compares an odds
+    ratio with a log-odds difference in one list."""
+    groups: dict[str, list[tuple[Mapping[str, Any], str]]] = {}
+    for verdict, sentence in items:
+        scale = verdict.get("scale")
+        if scale is None or scale not in _SCALE_HEADINGS:
+            family = _headline_family(results, verdict)
+            words = _SCALE_WORDS.get(family, family or "model")
+            heading = f"Differences and interactions on the {words} scale (0 = none)"
+        else:
+            heading = _SCALE_HEADINGS[scale]
+        groups.setdefault(heading, []).append((verdict, sentence))
+    return list(groups.items())
+
+
+_SCALE_HEADINGS = {
+    "odds_ratio": "Odds ratios per additional kind of partner (1 = no effect)",
+    "probability": "On the probability scale (0 = none)",
+    "joint": "Joint tests (\u03c7\u00b2)",
+}
+
+
+def _without_columns(table: Table, names: Sequence[str]) -> Table:
+    """A copy of a table without the named columns (the first, the row label, always kept)."""
+    keep = [index for index, name in enumerate(table.header[1:]) if name not in names]
+    return replace(
+        table,
+        header=(table.header[0], *(table.header[index + 1] for index in keep)),
+        rows=tuple(
+            replace(row, cells=tuple(row.cells[index] for index in keep)) for row in table.rows
+        ),
+    )
+
+
+def _other_outcomes_table(results: Mapping[str, Any], table: Table) -> Table | None:
+    """The findings-by-outcome table without the primary outcome's column (its verdicts are
+    the list above it): the second family, or None when there is no other outcome."""
+    primary = {
+        results["outcomes"].get(v.get("outcome"), {}).get("label", v.get("outcome"))
         for v in results["verdicts"]
-        if v.get("outcome") in results["outcomes"]
     }
-    if len(families) != 1:
-        return ""
-    (family,) = families
-    scale = _SCALE_WORDS.get(family, family)
-    if family in (Family.LOGIT, Family.OLOGIT):
-        return (
-            ": odds ratios per additional kind of partner for one breadth term; other "
-            f"estimates (differences, interactions, spill-over) on the {scale} scale"
-        )
-    return f": estimates on the {scale} scale"
+    shown = _without_columns(table, tuple(primary))
+    if len(shown.header) < 2:
+        return None
+    return replace(
+        shown,
+        title="The other outcomes (a second family): the same rules for each kind of innovation",
+        notes=(
+            "Each cell applies the study's verdict rules (How the verdicts were decided, below) "
+            "to that outcome's own models and tests; p is the p-value the rule read, Holm the "
+            "same adjusted across this second family (the verdict reads the adjusted p). The "
+            "primary outcome's verdicts are the lists above; the CSV and LaTeX tables keep "
+            "every outcome.",
+        ),
+    )
+
+
+def _rules_table(table: Table) -> Table:
+    """The verdict rule table as the report shows it: the rule and the inference each finding
+    read, not the verdict and its evidence again (they are the findings' lists)."""
+    return replace(
+        _without_columns(table, ("Holds", "Evidence")),
+        title="How the verdicts were decided: the rules",
+        notes=(
+            "The rule each verdict of the Findings applies and the inference it read; the "
+            "verdicts and the evidence they read are stated once, in the Findings' lists (the "
+            "CSV and LaTeX tables keep them beside the rules). The headline rule reads the wild "
+            "cluster score bootstrap by city-region (docs/few_clusters.md); firm-level robust "
+            "and region-clustered p-values are in the inference-compared table.",
+            *table.notes[1:],
+        ),
+    )
 
 
 def build_html(
@@ -113,30 +177,30 @@ def build_html(
     figures_by_id = {figure.id: figure for figure in figures}
     sections: list[tuple[str, str, list[str]]] = []
 
-    finding_items = []
-    for verdict, sentence in findings(results):
-        finding_items.append(f'<li class="{verdict["state"]}">{escape(sentence)}</li>')
+    verdict_lists = []
+    for heading, items in scale_groups(results, findings(results)):
+        verdict_lists.append(f"<h3>{escape(heading)}</h3>")
+        verdict_lists.append('<ul class="findings">')
+        verdict_lists += [f'<li class="{v["state"]}">{escape(text)}</li>' for v, text in items]
+        verdict_lists.append("</ul>")
     decided_on = dict.fromkeys(
         results["outcomes"].get(v.get("outcome"), {}).get("label", v.get("outcome") or "")
         for v in results["verdicts"]
     )
     lead = (
-        f"<p>Each finding is a verdict of the study's written rule table (below), decided on "
-        f"{escape(' and '.join(label.lower() for label in decided_on if label))} under the "
-        "headline rule: the wild cluster score bootstrap by city-region where the study "
-        "computes it (each finding names the inference it read), its p adjusted by Holm across "
-        "the findings. The evidence in parentheses is the number the rule read"
-        f"{escape(_evidence_scale(results))}.</p>"
+        f"<p>Each finding is a verdict on "
+        f"{escape(' and '.join(label.lower() for label in decided_on if label))}, the primary "
+        "outcome, under the headline rule: the wild cluster score bootstrap by city-region "
+        "where the study computes it (each finding names the inference it read), its p "
+        "adjusted by Holm across these findings. Each verdict is stated once, in the list of "
+        "the scale its evidence is on; the evidence in parentheses is the number the rule "
+        "read.</p>"
     )
-    body = (
-        [lead, '<ul class="findings">', *finding_items, "</ul>"]
-        if finding_items
-        else ["<p>The study returned no verdicts.</p>"]
-    )
+    body = [lead, *verdict_lists] if verdict_lists else ["<p>The study returned no verdicts.</p>"]
     if "table-findings-by-outcome" in by_id:
-        body.append(table_html(by_id["table-findings-by-outcome"]))
-    if "table-verdicts" in by_id:
-        body.append(table_html(by_id["table-verdicts"]))
+        others = _other_outcomes_table(results, by_id["table-findings-by-outcome"])
+        if others is not None:
+            body.append(table_html(others))
     if "table-replica-published" in by_id:
         body.insert(0, table_html(by_id["table-replica-published"]))
     if (results.get("synthetic") or {}).get("banner"):
@@ -157,6 +221,15 @@ def build_html(
     ]
     if tests:
         sections.append(("tests", "Tests: pipelines, buzz and their complementarity", tests))
+
+    if "table-verdicts" in by_id:
+        sections.append(
+            (
+                "rules",
+                "How the verdicts were decided",
+                [table_html(_rules_table(by_id["table-verdicts"]))],
+            )
+        )
 
     model_tables = [t for t in tables if t.id not in _SPECIAL]
     main = [t for t in model_tables if t.id.endswith(("-main", "-sensitivity", "-margins"))]

@@ -721,8 +721,8 @@ def findings_by_outcome_table(results: Mapping[str, Any]) -> Table | None:
     """The verdict rules applied to every binary outcome: one row per finding, one column per
     outcome, each cell the verdict and the p-value the rule read."""
     by_outcome = results.get("verdicts_by_outcome") or {}
-    if not by_outcome:
-        return None
+    if len(by_outcome) < 2:
+        return None  # one outcome: its verdicts are the findings and the rule table
     outcomes = list(by_outcome)
     findings_order: dict[str, str] = {}
     for records in by_outcome.values():

@@ -48,6 +48,7 @@ from buzzpipe.results.findings import finding_label, outcome_label
 from buzzpipe.results.vocabulary import (
     Allocation,
     Family,
+    HypothesisKind,
     InferenceKind,
     ModelName,
     SourceKind,
@@ -284,6 +285,20 @@ def _counterfactual(record: CounterfactualResult) -> dict[str, Any]:
     return view
 
 
+def _evidence_scale(estimate: Estimate | None, evidence: Mapping[str, Any]) -> str | None:
+    """The scale of a verdict's evidence, so that the report lists each scale apart: odds ratios
+    (exponentiated model terms), a joint chi-squared test, the probability scale (the Ai-Norton
+    double difference), else None: the headline model's own scale (log-odds for a logit)."""
+    if "odds_ratio" in evidence:
+        return "odds_ratio"
+    if "chi2" in evidence:
+        return "joint"
+    hypothesis = estimate.hypothesis if estimate is not None else None
+    if hypothesis is not None and hypothesis.kind == HypothesisKind.INTERACTION_PROBABILITY:
+        return "probability"
+    return None
+
+
 def _verdict(results: StudyResults, record: Verdict) -> dict[str, Any]:
     estimate = results.lookup(record.quantity)
     model = results.model_of(record.quantity)
@@ -310,6 +325,7 @@ def _verdict(results: StudyResults, record: Verdict) -> dict[str, Any]:
                 evidence["one_sided_lower_bound"] = bounds[0]  # [low, inf): the p's own bound
     inference = record.inference or (estimate.inference if estimate is not None else None)
     view = {
+        "scale": _evidence_scale(estimate, evidence),
         "finding": record.finding.value,
         "label": finding_label(record.finding),
         "outcome": record.outcome,

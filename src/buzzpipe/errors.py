@@ -44,4 +44,43 @@ class InputError(BuzzpipeError):
 
 
 class EstimationError(BuzzpipeError):
-    """A model cannot be estimated as asked (non-convergence, no variation, too few clusters)."""
+    """A model cannot be estimated as asked (non-convergence, no variation, too few clusters).
+
+    ``reason`` says why in one word, the value of ``results.vocabulary.NotAssessedReason`` the
+    study records for the quantities it could not produce; the subclasses below set it.
+    """
+
+    reason = "not_estimable"
+
+
+class SeparationError(EstimationError):
+    """Some combination of regressors predicts the outcome perfectly: the estimate does not
+    exist (Stata: "predicts data perfectly")."""
+
+    reason = "separation"
+
+
+class NonConvergenceError(EstimationError):
+    """The maximisation stopped without converging where no separation explains it: the
+    numbers where it stopped are not an estimate."""
+
+    reason = "non_convergence"
+
+
+class DroppedTermError(EstimationError):
+    """A term a quantity needs was dropped from the fit (collinear with others, constant, or
+    perfectly predicting)."""
+
+    reason = "collinearity"
+
+
+class NoVariationError(EstimationError):
+    """The outcome does not vary in the estimation sample."""
+
+    reason = "no_variation"
+
+
+class TooFewError(EstimationError):
+    """Too few observations (or none) for the parameters of the model."""
+
+    reason = "no_data"

@@ -36,8 +36,9 @@ def test_simulate_then_analyze_exits_zero_and_names_the_skipped_model(tmp_path):
     assert main(["analyze", str(simulated / "survey.csv"), "--out", str(report),
                  "--progress", "never"]) == 0  # fmt: skip
     notes = json.loads((report / "results.json").read_text())["meta"]["notes"]
-    skipped = [note for note in notes if "cannot be estimated" in note["text"]]
-    assert all(note["kind"] == "not_assessed" and note["outcome"] for note in skipped)
-    assert any("model of '" in note["text"] for note in skipped)  # outcome and model named
+    models = [n for n in notes if n["kind"] == "not_assessed" and n.get("part") == "model"]
+    assert models and all(n["outcome"] and n["model"] and n["cause"] for n in models)
+    assert any("model of '" in n["reason"] for n in models)  # outcome and model named
     html = (report / "report.html").read_text()
-    assert "cannot be estimated" in html
+    assert 'id="not-assessed"' in html
+    assert all(f"the {n['model'].replace('_', ' ')} model" in html for n in models)

@@ -319,3 +319,53 @@ def test_latex_has_no_character_outside_ascii():
     for table in tables:
         latex = table_latex(table)
         assert latex.isascii(), (table.id, [c for c in latex if not c.isascii()])
+
+
+def test_the_report_names_what_was_not_assessed_and_why():
+    """A skipped model and a skipped part are records in results.json; the report lists them
+    with their reason, the verdicts they explain say "not assessed (reason)" in the tables, and
+    an outcome whose models all failed keeps its column rather than silently missing."""
+    from buzzpipe.errors import NonConvergenceError, SeparationError
+    from buzzpipe.results import StudyResults
+    from buzzpipe.results.vocabulary import StudyPart
+    from buzzpipe.study.skipped import record_not_assessed
+    from buzzpipe.study.verdicts import decide_verdicts, decide_verdicts_by_outcome
+
+    results = StudyResults.from_dict(make_study_results())
+    for name in [n for n in results.tests["product"] if n.startswith("supermodularity")]:
+        del results.tests["product"][name]
+    did_not_converge = NonConvergenceError(
+        "the logit model of 'product' did not converge after 100 iterations (iteration limit)"
+    )
+    record_not_assessed(results, "product", StudyPart.COMPLEMENTARITY, did_not_converge)
+    separated = SeparationError(
+        "the controls logit model of 'new_to_market' cannot be estimated: quasi-complete "
+        "separation: 230 failures and 0 successes are perfectly predicted"
+    )
+    record_not_assessed(results, "new_to_market", StudyPart.MODEL, separated, model="controls")
+    results.verdicts = decide_verdicts(results, "product")
+    results.verdicts_by_outcome = decide_verdicts_by_outcome(results)
+    files = render_report(results)
+    html = files["report.html"].decode()
+    assert 'id="not-assessed"' in html
+    assert "New-to-market innovation: the controls model: not assessed (separation)." in html
+    assert "complementarity: not assessed (did not converge)" in html
+    by_outcome = list(
+        csv.reader(io.StringIO(files["tables/table-findings-by-outcome.csv"].decode()))
+    )
+    header = by_outcome[1]
+    assert "New-to-market innovation" in header  # a column, not silently missing
+    column = header.index("New-to-market innovation")
+    assert {row[column] for row in by_outcome[2:-1]} == {"not assessed (separation)"}
+    complementarity = next(row for row in by_outcome if row[0] == "Complements in the odds")
+    assert complementarity[header.index("Product innovation")] == "not assessed (did not converge)"
+    verdicts = files["tables/table-verdicts.csv"].decode()
+    assert "did not converge after 100 iterations" in verdicts
+    back = read_results_text(files["results.json"].decode())
+    assert back.meta.not_assessed() == results.meta.not_assessed()
+
+
+def read_results_text(text):
+    from buzzpipe.results import StudyResults
+
+    return StudyResults.from_json(text)

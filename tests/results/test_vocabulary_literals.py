@@ -32,6 +32,8 @@ CONTEXTS: dict[type, set[str]] = {
     v.Programme: {"programme"},
     v.Targeting: {"targeting"},
     v.Allocation: {"allocation"},
+    v.NotAssessedReason: {"reason"},
+    v.StudyPart: {"part"},
 }
 STAGES = ("study", "report")
 

@@ -276,7 +276,7 @@ def test_spillover_through_links_is_found_when_built_in_and_not_when_absent(fram
     assert "spillover_exposure_own_pipeline" in found
     # the small group without pipelines is estimated, or the reason it is not is on record
     assert "spillover_exposure_no_pipeline" in found or any(
-        "spillover_exposure_no_pipeline not estimated" in note.text for note in results.meta.notes
+        n.term == "spillover_exposure_no_pipeline" for n in results.meta.not_assessed()
     )
     assert _spillover(without).tests["product"]["spillover_exposure"].p_value > 0.001
 
@@ -395,7 +395,9 @@ def test_refused_joint_test_falls_back_to_separate_estimates_by_sector(product):
         results, "product", sample, breadth, controls, "logit", clustered, inference_of(clustered)
     )
     assert "heterogeneity_sector" not in results.tests.get("product", {})
-    assert any("separate estimates" in note.text for note in results.meta.notes)
+    (refused,) = results.meta.not_assessed()
+    assert (refused.part, refused.model) == ("heterogeneity", "by_sector")
+    assert "separate estimates given" in refused.reason
     separate = [name for name in results.models["product"] if name.startswith("industry=")]
     assert len(separate) == sample["industry"].nunique()
     one = results.models["product"][separate[0]]

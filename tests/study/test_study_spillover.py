@@ -252,7 +252,7 @@ def test_cells_of_one_size_absorb_the_exclusion_term_into_own_status():
     frame = frame.groupby(["region", "industry"], observed=True).filter(lambda c: len(c) == 4)
     results = spillover_results(frame)
     assert "spillover_exposure" in results.tests["product"]
-    assert not any("spillover_exposure not estimated" in n.text for n in results.meta.notes)
+    assert not [n for n in results.meta.not_assessed() if n.term == "spillover_exposure"]
 
 
 WILD_SEEDS = 450

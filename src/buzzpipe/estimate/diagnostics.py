@@ -13,7 +13,13 @@ import warnings
 import numpy as np
 from scipy import optimize
 
-from buzzpipe.errors import EstimationError, InputError
+from buzzpipe.errors import (
+    EstimationError,
+    InputError,
+    NoVariationError,
+    SeparationError,
+    TooFewError,
+)
 from buzzpipe.estimate.kernel import weighted_gram
 
 __all__ = [
@@ -51,9 +57,9 @@ def check_binary_outcome(y: np.ndarray, row_ids, outcome: str) -> None:
             expected="0 or 1",
         )
     if y.size == 0:
-        raise EstimationError(f"no observations left to estimate the model of {outcome!r}")
+        raise TooFewError(f"no observations left to estimate the model of {outcome!r}")
     if np.all(y == y[0]):
-        raise EstimationError(
+        raise NoVariationError(
             f"outcome {outcome!r} does not vary in the estimation sample "
             f"(all {y.size} observations are {int(y[0])})"
         )
@@ -284,7 +290,7 @@ def continuous_separation(
         ):
             if separated:
                 side = "above" if direction == ">" else "below"
-                raise EstimationError(
+                raise SeparationError(
                     f"{name} {direction} {cut:.4g} predicts data perfectly (complete "
                     f"separation: every observation with {name} {side} {cut:.4g} is a "
                     "success, every other a failure); the maximum likelihood estimate does "

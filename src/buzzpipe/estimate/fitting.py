@@ -24,7 +24,14 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from buzzpipe.errors import EstimationError, InputError
+from buzzpipe.errors import (
+    EstimationError,
+    InputError,
+    NonConvergenceError,
+    NoVariationError,
+    SeparationError,
+    TooFewError,
+)
 from buzzpipe.estimate import diagnostics
 from buzzpipe.estimate.covariance import (
     SandwichPieces,
@@ -59,7 +66,7 @@ def prepare_design(design: Design, family: Family) -> tuple[Design, Family, list
     if family.binary:
         diagnostics.check_binary_outcome(design.y, design.row_ids, design.outcome)
     elif design.y.size == 0:
-        raise EstimationError(f"no observations left to estimate the model of {design.outcome!r}")
+        raise TooFewError(f"no observations left to estimate the model of {design.outcome!r}")
 
     def drop_collinear(current: Design) -> Design:
         if current.gram is None:
@@ -96,7 +103,7 @@ def prepare_design(design: Design, family: Family) -> tuple[Design, Family, list
     if isinstance(family, OrderedLogit):
         values = np.unique(design.y)
         if values.size < 2:
-            raise EstimationError(
+            raise NoVariationError(
                 f"outcome {design.outcome!r} does not vary in the estimation sample"
             )
         design, notes_extreme = _ordinal_separation(design, values)
@@ -144,7 +151,7 @@ def _ordinal_separation(design: Design, values: np.ndarray) -> tuple[Design, lis
                 keep_rows=keep, keep_columns=[n for n in design.names if n not in omitted]
             )
     if np.unique(design.y).size < 2:
-        raise EstimationError(f"outcome {outcome!r} does not vary once perfectly predicted rows go")
+        raise SeparationError(f"outcome {outcome!r} does not vary once perfectly predicted rows go")
     return design, notes
 
 
@@ -201,7 +208,7 @@ def initial_evaluation(
     return llf, gradient, -share * (1.0 - share) * design.gram
 
 
-def _separation_error(design: Design, count_text: str) -> EstimationError | None:
+def _separation_error(design: Design, count_text: str) -> SeparationError | None:
     """An error naming what separates the outcomes: one regressor (Stata's "x > c predicts data
     perfectly", raised directly) or a combination found by the linear program."""
     diagnostics.continuous_separation(design.X, design.y, design.names)
@@ -217,7 +224,7 @@ def _separation_error(design: Design, count_text: str) -> EstimationError | None
     ]
     successes = int(design.y[separated].sum())
     failures = int(separated.sum()) - successes
-    return EstimationError(
+    return SeparationError(
         f"{count_text}: quasi-complete separation: {failures} failures and {successes} successes "
         f"are perfectly predicted by a combination of {', '.join(terms)}; the maximum "
         "likelihood estimate does not exist (drop or merge these terms, or the cells they isolate)"
@@ -290,7 +297,7 @@ def _null_loglike(family: Family, design: Design, tol: float, max_iter: int) -> 
         start = family.start(X0, design.y, design.weights)
         result = _run_newton(family, design, X0, start, tol, max_iter)
         if not result.converged:
-            raise EstimationError("the constant-only model did not converge")
+            raise NonConvergenceError("the constant-only model did not converge")
         return result.llf, -2.0 * result.llf
     X0 = np.zeros((design.nobs, 0))
     llf, _, _ = family.loglike_chunk(np.zeros(0), X0, design.y, design.weights, design.offset)
@@ -367,7 +374,7 @@ def _fit_design(
         raise InputError("a cluster covariance needs the design's cluster column")
     k = family.n_params(design.X.shape[1])
     if design.nobs <= k:
-        raise EstimationError(
+        raise TooFewError(
             f"{design.nobs} observations are too few for {k} parameters in the model of "
             f"{design.outcome!r}"
         )
@@ -390,7 +397,7 @@ def _fit_design(
             error = _separation_error(design, count_text)
             if error is not None:
                 raise error
-        raise EstimationError(
+        raise NonConvergenceError(
             count_text + "; estimates are not reported (check for separation, scaling or "
             "collinearity, or raise max_iter)"
         )

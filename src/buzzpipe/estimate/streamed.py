@@ -25,7 +25,14 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from buzzpipe.errors import EstimationError, InputError
+from buzzpipe.errors import (
+    EstimationError,
+    InputError,
+    NonConvergenceError,
+    NoVariationError,
+    SeparationError,
+    TooFewError,
+)
 from buzzpipe.estimate import chunks, diagnostics
 from buzzpipe.estimate.covariance import (
     SandwichPieces,
@@ -251,7 +258,7 @@ def _prepare(
         )
     values = np.array(sorted(summary["outcomes"]), dtype=np.float64)
     if summary["nobs"] == 0:
-        raise EstimationError(f"no observations left to estimate the model of {spec.outcome!r}")
+        raise TooFewError(f"no observations left to estimate the model of {spec.outcome!r}")
     if family.binary:
         diagnostics.check_binary_outcome(
             values, pd.Index(["(streamed)"] * values.size), spec.outcome
@@ -267,7 +274,7 @@ def _prepare(
         kept_names = [names[j] for j in keep]
     if isinstance(family, OrderedLogit):
         if values.size < 2:
-            raise EstimationError(
+            raise NoVariationError(
                 f"outcome {spec.outcome!r} does not vary in the estimation sample"
             )
         cells = source.map_designs(spec, ordinal_cells, values[0], values[-1])
@@ -288,7 +295,7 @@ def _prepare(
             cell, kept_names, [], labels or {"success": "success", "failure": "failure"}
         )
         if found is not None:
-            raise EstimationError(
+            raise SeparationError(
                 f"{kept_names[found[0]]} {found[2]} predicts {found[3]} perfectly: streamed and "
                 "Dask ordered logits do not drop perfectly predicted cells (fit in memory, which "
                 "drops them as Stata does, or drop or merge that term)"
@@ -353,7 +360,7 @@ def _null(family, spec, summary, source, tol, max_iter) -> tuple[float, float]:
         return llf, -2.0 * llf
     result = newton(family, [], start, tol=tol, max_iter=max_iter, sums=sums)
     if not result.converged:
-        raise EstimationError("the constant-only model did not converge")
+        raise NonConvergenceError("the constant-only model did not converge")
     return result.llf, -2.0 * result.llf
 
 
@@ -391,14 +398,14 @@ def fit_source(
     k = family_model.n_params(len(names))
     nobs = int(summary["nobs"])
     if nobs <= k:
-        raise EstimationError(
+        raise TooFewError(
             f"{nobs} observations are too few for {k} parameters in the model of {spec.outcome!r}"
         )
     start = _start(family_model, spec, summary)
     sums = _sums(family_model, source, spec)
     result = newton(family_model, [], start, tol=tol, max_iter=max_iter, sums=sums)
     if not result.converged:
-        raise EstimationError(
+        raise NonConvergenceError(
             f"the {family_model.name} model of {spec.outcome!r} did not converge after "
             f"{result.iterations} iterations ({result.message}); estimates are not reported "
             "(check for separation, scaling or collinearity, or raise max_iter)"

@@ -57,6 +57,8 @@ def finding_sentence(verdict: Mapping[str, Any], power: str = "") -> str:
         evidence += f"; {verdict['inference']}"
     if evidence and state != VerdictState.NOT_ASSESSED:
         sentence = sentence[:-1] + f" ({evidence})."
+    elif state == VerdictState.NOT_ASSESSED and verdict.get("reason"):
+        sentence = sentence[:-1] + f" ({verdict['reason']}: see Not assessed)."
     truth = verdict.get("truth")
     if truth:
         sentence += " " + truth_sentence(truth, power, verdict.get("scale") == "odds_ratio")

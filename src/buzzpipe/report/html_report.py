@@ -66,6 +66,23 @@ def figure_html(figure: FigureOutput) -> str:
     )
 
 
+def _not_assessed_html(records: Sequence[Mapping[str, Any]]) -> str:
+    """What the study could not estimate, each with its outcome, reason and the estimator's
+    line: the findings that read these quantities are "not assessed", not missing."""
+    items = []
+    for record in records:
+        where = f"{record['outcome']}: " if record.get("outcome") else ""
+        items.append(
+            f"<li>{escape(where + record['what'])}: not assessed ({escape(record['reason'])}). "
+            f"{escape(record['detail'])}</li>"
+        )
+    return (
+        '<div id="not-assessed"><h3>Not assessed</h3><p>The study went on without these '
+        "models and parts; the findings that read them are marked not assessed.</p>"
+        f'<ul class="not-assessed">{"".join(items)}</ul></div>'
+    )
+
+
 def _source_line(results: Mapping[str, Any]) -> str:
     source = results["source"]
     kind = "synthetic survey (preset" if source["kind"] == "synthetic" else "survey (file"
@@ -197,6 +214,8 @@ def build_html(
         "read.</p>"
     )
     body = [lead, *verdict_lists] if verdict_lists else ["<p>The study returned no verdicts.</p>"]
+    if results.get("not_assessed"):
+        body.append(_not_assessed_html(results["not_assessed"]))
     if "table-findings-by-outcome" in by_id:
         others = _other_outcomes_table(results, by_id["table-findings-by-outcome"])
         if others is not None:

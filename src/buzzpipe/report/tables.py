@@ -15,6 +15,7 @@ from typing import Any
 
 from buzzpipe.report import findings, formatting
 from buzzpipe.report.intervals import exponentiated
+from buzzpipe.results.findings import outcome_label
 from buzzpipe.results.vocabulary import Alternative, Family, Measure, TermKind, VerdictState
 
 ODDS_RATIO_FAMILIES: tuple[str, ...] = (Family.LOGIT, Family.OLOGIT)
@@ -667,12 +668,12 @@ def verdicts_table(results: Mapping[str, Any]) -> Table | None:
     rows = []
     for verdict in verdicts:
         evidence = verdict.get("evidence", {})
-        evidence_text = findings.evidence_text(evidence)
+        evidence_text = findings.evidence_text(evidence) or verdict.get("reason_detail", "")
         rows.append(
             Row(
                 verdict.get("label", verdict["finding"].replace("_", " ")),
                 (
-                    Cell(labels.get(verdict.get("outcome"), formatting.DASH)),
+                    Cell(_outcome_words(labels, verdict.get("outcome"))),
                     Cell(STATE_WORDS[verdict["state"]]),
                     Cell(verdict["rule"]["text"]),
                     Cell(verdict.get("inference") or formatting.DASH),
@@ -741,6 +742,8 @@ def findings_by_outcome_table(results: Mapping[str, Any]) -> Table | None:
             p = verdict.get("evidence", {}).get("p")
             adjusted = verdict.get("evidence", {}).get("p_adjusted")
             text = STATE_WORDS[verdict["state"]]
+            if verdict["state"] == VerdictState.NOT_ASSESSED and verdict.get("reason"):
+                text += f" ({verdict['reason']})"
             if p is not None and verdict["state"] != VerdictState.NOT_ASSESSED:
                 text += f" ({_p_words('p', p)}"
                 text += f"; {_p_words('Holm', adjusted)})" if adjusted is not None else ")"
@@ -750,7 +753,7 @@ def findings_by_outcome_table(results: Mapping[str, Any]) -> Table | None:
     return Table(
         id="table-findings-by-outcome",
         title="Findings by outcome: the same rules for each kind of innovation",
-        header=("Finding", *(labels.get(outcome, outcome) for outcome in outcomes)),
+        header=("Finding", *(_outcome_words(labels, outcome) for outcome in outcomes)),
         rows=tuple(rows),
         notes=(
             "Each cell applies the verdict rule table below to that outcome's own models and "
@@ -759,6 +762,14 @@ def findings_by_outcome_table(results: Mapping[str, Any]) -> Table | None:
             "reads.",
         ),
     )
+
+
+def _outcome_words(labels: Mapping[str, str], outcome: str | None) -> str:
+    """An outcome's label: the view's, or the catalogue's for an outcome without models (one
+    the study could not assess)."""
+    if not outcome:
+        return formatting.DASH
+    return labels.get(outcome) or outcome_label(outcome)
 
 
 def descriptives_table(results: Mapping[str, Any]) -> Table | None:

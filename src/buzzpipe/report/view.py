@@ -39,18 +39,21 @@ from buzzpipe.results import (
     Inference,
     Interval,
     ModelResult,
+    Note,
     StudyResults,
     Term,
     Verdict,
     results_from_dict,
 )
 from buzzpipe.results.findings import finding_label, outcome_label
+from buzzpipe.results.records import REASON_WORDS
 from buzzpipe.results.vocabulary import (
     Allocation,
     Family,
     HypothesisKind,
     InferenceKind,
     ModelName,
+    NoteKind,
     SourceKind,
     TermKind,
     VerdictState,
@@ -59,6 +62,7 @@ from buzzpipe.results.walk import encode
 from buzzpipe.survey.schema import SCALES, parse_collab_column
 
 PRIMARY_MODEL = ModelName.CONTROLS
+NOT_ASSESSED = VerdictState.NOT_ASSESSED
 EXPONENTIATED_FAMILIES = (Family.LOGIT, Family.OLOGIT)
 
 
@@ -342,6 +346,11 @@ def _verdict(results: StudyResults, record: Verdict) -> dict[str, Any]:
             "threshold": record.threshold,
         },
         "evidence": evidence,
+        **(
+            {"reason": REASON_WORDS[record.reason], "reason_detail": record.reason_detail}
+            if record.reason is not None
+            else {}
+        ),
     }
     if inference is not None:
         view["inference"] = inference.short()
@@ -352,6 +361,17 @@ def _verdict(results: StudyResults, record: Verdict) -> dict[str, Any]:
             "adjustment": record.adjustment,
         }
     return view
+
+
+def _not_assessed(note: Note) -> dict[str, Any]:
+    """A skipped model or part for the report: which outcome, what, why (in words) and the
+    estimator's line."""
+    return {
+        "outcome": outcome_label(note.outcome) if note.outcome else "",
+        "what": note.subject() if note.part else note.quantity or note.model or "a part",
+        "reason": REASON_WORDS[note.cause] if note.cause else "not estimable",
+        "detail": note.reason or note.text,
+    }
 
 
 def _descriptives(table: Descriptives) -> dict[str, Any]:
@@ -449,7 +469,8 @@ def report_view(results: StudyResults | Mapping[str, Any]) -> dict[str, Any]:
         "source": source,
         "scales": list(meta.scales or SCALES),
         "inference": {"policy": meta.inference_policy},
-        "notes": [note.text for note in meta.notes],
+        # what was not assessed has its own list (below), with its reason
+        "notes": [note.text for note in meta.notes if note.kind != NoteKind.NOT_ASSESSED],
         "outcomes": outcomes,
         "tests": [
             _inference_record(section, name, record, test_label, outcomes)
@@ -467,7 +488,7 @@ def report_view(results: StudyResults | Mapping[str, Any]) -> dict[str, Any]:
     by_outcome = {
         outcome: [_verdict(results, record) for record in records]
         for outcome, records in results.verdicts_by_outcome.items()
-        if outcome in outcomes and records
+        if records and (outcome in outcomes or all(v.verdict == NOT_ASSESSED for v in records))
     }
     if by_outcome:
         view["verdicts_by_outcome"] = by_outcome
@@ -493,6 +514,8 @@ def report_view(results: StudyResults | Mapping[str, Any]) -> dict[str, Any]:
         view["notes"].append(specification.text)
         if specification.chosen_by == "user":  # also under every models table
             view["specification"] = specification.text
+    if skipped := meta.not_assessed():
+        view["not_assessed"] = [_not_assessed(note) for note in skipped]
     if meta.counterfactual_model:
         view["notes"].append(f"Counterfactuals are predicted under {meta.counterfactual_model}.")
     if results.descriptives is not None and results.descriptives.rows:

@@ -126,10 +126,18 @@ class _Validator:
         by_outcome = self.mapping(results.get("verdicts_by_outcome", {}), "$.verdicts_by_outcome")
         for outcome, records in by_outcome.items():
             where = f"$.verdicts_by_outcome.{outcome}"
-            if outcome not in outcomes:
+            records = self.sequence(records, where)
+            # an outcome without models is there only to say that nothing of it was assessed
+            assessed = any(v.get("state") != VerdictState.NOT_ASSESSED for v in records)
+            if outcome not in outcomes and assessed:
                 self.fail(where, "names no outcome", outcome, "a key of outcomes")
-            for index, verdict in enumerate(self.sequence(records, where)):
+            for index, verdict in enumerate(records):
                 self.verdict(verdict, f"{where}[{index}]")
+        for index, skipped in enumerate(self.sequence(results.get("not_assessed", []), "$")):
+            where = f"$.not_assessed[{index}]"
+            skipped = self.mapping(skipped, where)
+            for key in ("what", "reason", "detail"):
+                self.text(self.require(skipped, key, where), f"{where}.{key}")
         if "descriptives" in results:
             self.descriptives(results["descriptives"], "$.descriptives")
         for index, regimes in enumerate(self.sequence(results.get("regimes", []), "$.regimes")):

@@ -43,10 +43,13 @@ from buzzpipe.results.vocabulary import (
     InferenceKind,
     InferenceMethod,
     Measure,
+    ModelName,
+    NotAssessedReason,
     NoteKind,
     Programme,
     ProgrammeNoteKind,
     SourceKind,
+    StudyPart,
     Targeting,
     TermKind,
     VerdictState,
@@ -392,6 +395,9 @@ class Verdict(_Record):
     family: str = ""  # the family of verdicts adjusted together ("primary", "other_outcomes")
     family_size: int | None = None  # the assessed verdicts of that family
     inference: Inference | None = None  # the inference of the quantity read
+    # why a not_assessed verdict's quantity is missing, when the study noted it
+    reason: NotAssessedReason | None = field(default=None, metadata=OMITTED_WHEN_NONE)
+    reason_detail: str = field(default="", metadata=OMITTED_WHEN_NONE)
 
 
 @dataclass
@@ -415,9 +421,46 @@ class Note(_Record):
     term: str | None = None
     quantity: str | None = None
     reason: str | None = None
+    # for a not_assessed note: the part of the study (``model`` with ``model`` naming which)
+    # and the reason in one word (separation, non_convergence, collinearity, ...)
+    part: StudyPart | None = None
+    cause: NotAssessedReason | None = None
 
     def __str__(self) -> str:
         return self.text
+
+    def covers(self, outcome: str) -> bool:
+        """Whether this not_assessed note leaves everything of ``outcome`` unassessed: its
+        controls model failed, which every other part builds on."""
+        return (
+            self.kind == NoteKind.NOT_ASSESSED
+            and self.outcome == outcome
+            and self.part == StudyPart.MODEL
+            and self.model == ModelName.CONTROLS
+            and self.term is None
+        )
+
+    def subject(self) -> str:
+        """What was not assessed, in words: "the controls model (breadth_regional)",
+        "complementarity", "heterogeneity: the by region model"."""
+        if self.part is None:
+            return "a part of the study"
+        model = f"the {self.model.replace('_', ' ')} model" if self.model else ""
+        if self.part == StudyPart.MODEL:
+            what = model or "a model"
+        else:
+            what = str(self.part).replace("_", " ") + (f": {model}" if model else "")
+        return what + (f" ({self.term})" if self.term else "")
+
+
+REASON_WORDS = {
+    NotAssessedReason.SEPARATION: "separation",
+    NotAssessedReason.NON_CONVERGENCE: "did not converge",
+    NotAssessedReason.COLLINEARITY: "term dropped: collinear or constant",
+    NotAssessedReason.NO_VARIATION: "outcome or moderator does not vary",
+    NotAssessedReason.NO_DATA: "too few observations",
+    NotAssessedReason.NOT_ESTIMABLE: "not estimable",
+}
 
 
 @dataclass

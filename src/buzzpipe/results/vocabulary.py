@@ -187,6 +187,31 @@ class ProgrammeNoteKind(StrEnum):
     TEXT = "text"  # a format-2 note the conversion did not recognise, as written
 
 
+class NotAssessedReason(StrEnum):
+    """Why the study could not produce a quantity (a ``not_assessed`` note's ``cause``); the
+    values are the ``reason`` of ``buzzpipe.errors.EstimationError`` and its subclasses."""
+
+    SEPARATION = "separation"
+    NON_CONVERGENCE = "non_convergence"
+    COLLINEARITY = "collinearity"  # a term it needs was dropped (collinear or constant)
+    NO_VARIATION = "no_variation"
+    NO_DATA = "no_data"  # no or too few observations (firms, links, clusters)
+    NOT_ESTIMABLE = "not_estimable"  # any other reason the data cannot support it
+
+
+class StudyPart(StrEnum):
+    """The parts of the battery a ``not_assessed`` note names (a model names its model)."""
+
+    MODEL = "model"
+    PIPELINES_VS_BUZZ = "pipelines_vs_buzz"
+    DIFFERENCE_SENSITIVITY = "difference_sensitivity"
+    COMPLEMENTARITY = "complementarity"
+    SPILLOVER = "spillover"
+    HETEROGENEITY = "heterogeneity"
+    COUNTERFACTUALS = "counterfactuals"
+    ACROSS_OUTCOMES = "across_outcomes"
+
+
 class SourceKind(StrEnum):
     """Where the analysed survey came from."""
 
@@ -213,4 +238,6 @@ VOCABULARIES: tuple[type[StrEnum], ...] = (
     SourceKind,
     HypothesisKind,
     ProgrammeNoteKind,
+    NotAssessedReason,
+    StudyPart,
 )

@@ -21,8 +21,10 @@ from buzzpipe.results.vocabulary import (
     Allocation,
     Family,
     ModelName,
+    NotAssessedReason,
     NoteKind,
     Programme,
+    StudyPart,
     Targeting,
 )
 from buzzpipe.study.across_outcomes import compare_across_outcomes
@@ -52,6 +54,7 @@ from buzzpipe.study.sensitivity import (
     add_sensitivity,
     supermodularity_bootstrap,
 )
+from buzzpipe.study.skipped import record_not_assessed
 from buzzpipe.study.specification import Specification, as_dict, describe, resolve_controls
 from buzzpipe.study.spillover import assess_spillover
 from buzzpipe.study.verdicts import (
@@ -193,27 +196,16 @@ def run_study(
     )
     binary_controls_fits: dict[str, Any] = {}
     for outcome in outcomes:
-        skipped: dict[str, str] = {}
+        skipped: dict[str, EstimationError] = {}
         try:
             sample, fits = fit_outcome_models(
                 frame, outcome, vcov, skipped=skipped, controls=(controls, control_columns)
             )
         except BuzzpipeError as error:  # its main model: this outcome stops, the others go on
-            results.note(
-                NoteKind.NOT_ASSESSED,
-                f"{outcome}: not assessed: {error}",
-                outcome=outcome,
-                reason=str(error),
-            )
+            record_not_assessed(results, outcome, StudyPart.MODEL, error, model=ModelName.CONTROLS)
             continue
-        for model, reason in skipped.items():
-            results.note(
-                NoteKind.NOT_ASSESSED,
-                f"{outcome}: not estimated: {reason}",
-                outcome=outcome,
-                model=model,
-                reason=reason,
-            )
+        for name, error in skipped.items():
+            record_not_assessed(results, outcome, StudyPart.MODEL, error, model=name)
         nested = [spec for name, (spec, _) in fits.items() if is_nested(name)]
         if dropped := dropped_firms_note(frame, sample, nested):
             results.note(NoteKind.DATA, f"{outcome}: {dropped}", outcome=outcome)
@@ -222,6 +214,8 @@ def run_study(
         results.meta.estimation_sample[outcome] = len(sample)
         for name, (model_spec, fitted) in fits.items():
             result = model_result(model_spec, fitted, vcov)
+            if name == ModelName.CONTROLS:
+                _record_dropped_terms(results, outcome, fitted, breadth_terms(sample))
             if name in (ModelName.CONTROLS, ModelName.CONTROLS_WITH_GROUP):
                 breadth = [t for t in map(str, fitted.params.index) if t.startswith("breadth_")]
                 result.marginal_effects = marginal_effects(fitted, sample, breadth, inference)
@@ -242,7 +236,8 @@ def run_study(
         family = controls_spec.family
         _guarded(
             results,
-            f"{outcome}: pipelines versus buzz",
+            outcome,
+            StudyPart.PIPELINES_VS_BUZZ,
             compare_pipelines_and_buzz,
             results,
             outcome,
@@ -254,7 +249,8 @@ def run_study(
         if sensitivity:
             _guarded(
                 results,
-                f"{outcome}: sensitivity of the difference",
+                outcome,
+                StudyPart.DIFFERENCE_SENSITIVITY,
                 add_difference_sensitivity,
                 results,
                 outcome,
@@ -268,7 +264,8 @@ def run_study(
             continue
         _guarded(
             results,
-            f"{outcome}: complementarity",
+            outcome,
+            StudyPart.COMPLEMENTARITY,
             assess_complementarity,
             results,
             outcome,
@@ -281,7 +278,8 @@ def run_study(
         if sensitivity:
             _guarded(
                 results,
-                f"{outcome}: supermodularity under the headline rule",
+                outcome,
+                StudyPart.COMPLEMENTARITY,
                 supermodularity_bootstrap,
                 results,
                 outcome,
@@ -293,7 +291,8 @@ def run_study(
             )
         _guarded(
             results,
-            f"{outcome}: spill-over",
+            outcome,
+            StudyPart.SPILLOVER,
             assess_spillover,
             results,
             outcome,
@@ -308,7 +307,8 @@ def run_study(
         if heterogeneity:
             _guarded(
                 results,
-                f"{outcome}: heterogeneity",
+                outcome,
+                StudyPart.HETEROGENEITY,
                 assess_heterogeneity,
                 results,
                 outcome,
@@ -327,14 +327,15 @@ def run_study(
         reasons = [
             note.text
             for note in results.meta.not_assessed()
-            if note.model is None and note.outcome in outcomes
+            if note.covers(note.outcome or "") and note.outcome in outcomes
         ]
         raise EstimationError(
             "no model of any outcome could be estimated: " + " | ".join(reasons or ["no outcome"])
         )
     _guarded(
         results,
-        "comparison across outcomes",
+        "",
+        StudyPart.ACROSS_OUTCOMES,
         compare_across_outcomes,
         results,
         binary_controls_fits,
@@ -365,7 +366,12 @@ def _counterfactuals(
     bootstrap_replications: int,
 ) -> None:
     formula = counterfactual_formula(outcome, sample, controls)
-    model = fit_model(formula, sample, "logit", PRIMARY_INFERENCE)
+    try:
+        model = fit_model(formula, sample, Family.LOGIT, PRIMARY_INFERENCE)
+    except BuzzpipeError as error:  # the programmes are not assessed; the study goes on
+        detail = f"the counterfactual model {formula} cannot be estimated: {error}"
+        record_not_assessed(results, outcome, StudyPart.COUNTERFACTUALS, error, detail=detail)
+        return
     results.meta.counterfactual_model = formula
     children = np.random.SeedSequence(seed).spawn(len(scenarios))
     for child, scenario in zip(children, scenarios, strict=True):
@@ -384,19 +390,49 @@ def _counterfactuals(
                 )
             )
         except BuzzpipeError as error:
-            results.note(
-                NoteKind.NOT_ASSESSED,
-                f"counterfactual {options} not computed: {error}",
-                outcome=outcome,
-                reason=str(error),
+            programme = (
+                f"the {options['programme']} programme for {options['firms_treated']} firms "
+                f"({options['targeting']}, {options['allocation']})"
+            )
+            record_not_assessed(
+                results, outcome, StudyPart.COUNTERFACTUALS, error, detail=f"{programme}: {error}"
             )
 
 
-def _guarded(
-    results: StudyResults, label: str, function: Any, *arguments: Any, **keywords: Any
+def _record_dropped_terms(
+    results: StudyResults, outcome: str, fitted: Any, terms: Sequence[str]
 ) -> None:
-    """Run one part; a part the data cannot support leaves a note instead of stopping the study."""
+    """A breadth term the controls model dropped (collinear with others, or constant): its
+    coefficient and what reads it are not assessed, with the fit's own note on it."""
+    for term in terms:
+        if term in fitted.params.index:
+            continue
+        why = [note for note in fitted.notes if term in note]
+        detail = f"{term} dropped from the {fitted.family} model of {outcome!r}" + (
+            f" ({'; '.join(why)})" if why else " (no variation in the estimation sample)"
+        )
+        record_not_assessed(
+            results,
+            outcome,
+            StudyPart.MODEL,
+            detail,
+            model=ModelName.CONTROLS,
+            term=term,
+            cause=NotAssessedReason.COLLINEARITY,
+        )
+
+
+def _guarded(
+    results: StudyResults,
+    outcome: str,
+    part: StudyPart,
+    function: Any,
+    *arguments: Any,
+    **keywords: Any,
+) -> None:
+    """Run one part; a part the data cannot support leaves a not-assessed note (with the
+    reason) instead of stopping the study."""
     try:
         function(*arguments, **keywords)
     except BuzzpipeError as error:
-        results.note(NoteKind.NOT_ASSESSED, f"{label} not estimated: {error}", reason=str(error))
+        record_not_assessed(results, outcome, part, error)

@@ -29,13 +29,19 @@ import pandas as pd
 from buzzpipe.errors import BuzzpipeError
 from buzzpipe.estimate.hypothesis_tests import wald_test
 from buzzpipe.results import Estimate, Hypothesis, Inference, ModelResult, StudyResults
-from buzzpipe.results.vocabulary import HypothesisKind, ModelName, NoteKind
+from buzzpipe.results.vocabulary import (
+    HypothesisKind,
+    ModelName,
+    NotAssessedReason,
+    StudyPart,
+)
 from buzzpipe.study.models import (
     ModelSpecification,
     coefficient_terms,
     fit_model,
     model_result,
 )
+from buzzpipe.study.skipped import record_not_assessed
 
 
 def joint_interaction_test(fitted: Any, inference: Inference, moderator: str) -> Estimate | None:
@@ -66,6 +72,17 @@ def assess_heterogeneity(
     """Fit the regional-slopes model (descriptive) and the sector model with its joint test."""
     data = sample.copy()
     breadth_sum = " + ".join(breadth)
+    for column, model in (("region", REGION_SLOPES), ("industry", ModelName.BY_SECTOR)):
+        if data[column].nunique() < 2:
+            record_not_assessed(
+                results,
+                outcome,
+                StudyPart.HETEROGENEITY,
+                f"every firm of the estimation sample is in the same {column}: no differences "
+                "to show or test",
+                model=model,
+                cause=NotAssessedReason.NO_VARIATION,
+            )
     if data["region"].nunique() >= 2:
         formula = f"{outcome} ~ ({breadth_sum}):C(region) + " + " + ".join(controls)
         if _fit_and_record(results, REGION_SLOPES, outcome, formula, data, family, vcov):
@@ -79,13 +96,14 @@ def assess_heterogeneity(
     try:
         test = joint_interaction_test(fitted, inference, "C(industry)")
     except BuzzpipeError as error:
-        results.note(
-            NoteKind.NOT_ASSESSED,
-            f"{outcome}: joint test heterogeneity_sector refused ({error}); separate estimates "
-            "given",
-            outcome=outcome,
+        record_not_assessed(
+            results,
+            outcome,
+            StudyPart.HETEROGENEITY,
+            error,
+            model=ModelName.BY_SECTOR,
             quantity=f"tests/{outcome}/heterogeneity_sector",
-            reason=str(error),
+            detail=f"joint test heterogeneity_sector refused ({error}); separate estimates given",
         )
         separate_estimates(results, outcome, data, breadth, controls, family, vcov, "industry")
         return
@@ -145,13 +163,7 @@ def _fit_and_record(
     try:
         fitted = fit_model(formula, data, family, vcov)
     except BuzzpipeError as error:
-        results.note(
-            NoteKind.NOT_ASSESSED,
-            f"{outcome}: {name}: {error}",
-            outcome=outcome,
-            model=name,
-            reason=str(error),
-        )
+        record_not_assessed(results, outcome, StudyPart.HETEROGENEITY, error, model=name)
         return None
     specification = ModelSpecification(name, outcome, formula, family, ())
     results.add_model(model_result(specification, fitted, vcov))

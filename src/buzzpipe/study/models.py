@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from buzzpipe.errors import EstimationError, InputError
+from buzzpipe.errors import DroppedTermError, EstimationError, InputError
 from buzzpipe.estimate.hypothesis_tests import critical_value, reference_df
 from buzzpipe.results import Estimate, Hypothesis, Inference, Interval, ModelResult, Term
 from buzzpipe.results.vocabulary import (
@@ -238,7 +238,7 @@ def require_terms(fitted: Any, terms: Sequence[str]) -> None:
     if not missing:
         return
     why = [note for note in fitted.notes if any(name in note for name in missing)]
-    raise EstimationError(
+    raise DroppedTermError(
         f"{', '.join(missing)} dropped from the {fitted.family} model of {fitted.outcome!r}"
         + (f" ({'; '.join(why)})" if why else " (no variation in the estimation sample)")
     )
@@ -442,7 +442,7 @@ def fit_outcome_models(
     outcome: str,
     vcov: Any = PRIMARY_INFERENCE,
     *,
-    skipped: dict[str, str] | None = None,
+    skipped: dict[str, EstimationError] | None = None,
     controls: tuple[Sequence[str], Sequence[str]] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, tuple[ModelSpecification, Any]]]:
     """The shared estimation sample of one outcome and every model fitted on it.
@@ -451,9 +451,10 @@ def fit_outcome_models(
     collaboration answer, and a "don't know" on one partner type would otherwise drop the firm
     from all models: it is fitted on the shared sample's firms with complete answers, and says so.
 
-    A model that cannot be estimated raises an ``EstimationError`` naming it and the outcome;
-    with ``skipped`` given, any model but the one with controls (which the rest of the study
-    builds on) is left out instead and its reason kept there under the model's name.
+    A model that cannot be estimated raises an ``EstimationError`` naming it and the outcome
+    (of the fit's own kind: separation, non-convergence, ...); with ``skipped`` given, any model
+    but the one with controls (which the rest of the study builds on) is left out instead and
+    its error kept there under the model's name.
     """
     specifications = main_specifications(frame, outcome, controls)
     nested = [spec for spec in specifications if is_nested(spec.name)]
@@ -464,10 +465,12 @@ def fit_outcome_models(
         try:
             fits[spec.name] = (spec, fit_model(spec.formula, data, spec.family, vcov))
         except EstimationError as error:
-            reason = f"the {spec.name} {spec.family} model of {outcome!r} cannot be estimated: "
-            if skipped is None or spec.name == "controls":
-                raise EstimationError(reason + str(error)) from None
-            skipped[spec.name] = reason + str(error)
+            named = type(error)(
+                f"the {spec.name} {spec.family} model of {outcome!r} cannot be estimated: {error}"
+            )
+            if skipped is None or spec.name == ModelName.CONTROLS:
+                raise named from None
+            skipped[spec.name] = named
     return sample, fits
 
 

@@ -104,7 +104,7 @@ from buzzpipe.results.vocabulary import (
     HypothesisKind,
     InferenceKind,
     InferenceMethod,
-    NoteKind,
+    StudyPart,
     TermKind,
 )
 from buzzpipe.study.models import (
@@ -115,6 +115,7 @@ from buzzpipe.study.models import (
     term_estimates,
 )
 from buzzpipe.study.sensitivity import wild_bootstrap_terms
+from buzzpipe.study.skipped import record_not_assessed
 from buzzpipe.survey.schema import WEIGHT, breadth_column
 
 EXPOSURE = "pipeline_exposure"
@@ -227,12 +228,9 @@ def assess_spillover(
         try:
             fitted = fit_model(formula, subset, family, vcov)
         except BuzzpipeError as error:
-            results.note(
-                NoteKind.NOT_ASSESSED,
-                f"{outcome}: {name} not estimated: {error}",
-                outcome=outcome,
-                quantity=f"tests/{outcome}/{name}",
-                reason=str(error),
+            quantity = f"tests/{outcome}/{name}"
+            record_not_assessed(
+                results, outcome, StudyPart.SPILLOVER, error, term=name, quantity=quantity
             )
             continue
         estimate: Estimate = term_estimates(fitted, inference, [exposure])[exposure]
@@ -297,12 +295,8 @@ def _wild_bootstrap_by_cell(
             cluster_column=CELL,
         )[exposure]
     except BuzzpipeError as error:
-        results.note(
-            NoteKind.NOT_ASSESSED,
-            f"{outcome}: wild bootstrap of the spill-over by cell not computed: {error}",
-            outcome=outcome,
-            reason=str(error),
-        )
+        detail = f"wild bootstrap of the spill-over by cell not computed: {error}"
+        record_not_assessed(results, outcome, StudyPart.SPILLOVER, error, detail=detail)
         return
     wild.hypothesis = coefficient_hypothesis(fitted, exposure, firms=len(subset))
     results.add_test(outcome, "spillover_exposure_wild_bootstrap", wild)
@@ -443,12 +437,14 @@ def _between_cells(
             numeric=cell_level,
         )
     except BuzzpipeError as error:
-        results.note(
-            NoteKind.NOT_ASSESSED,
-            f"{outcome}: {name} (between cells) not estimated: {error}",
-            outcome=outcome,
+        record_not_assessed(
+            results,
+            outcome,
+            StudyPart.SPILLOVER,
+            error,
+            term=name,
             quantity=f"tests/{outcome}/{name}",
-            reason=str(error),
+            detail=f"between cells: {error}",
         )
         return
     critical = float(stats.t.ppf(0.975, test.df))

@@ -56,9 +56,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from buzzpipe.estimate.multiple_testing import holm
-from buzzpipe.results import Estimate, StudyResults, Verdict
+from buzzpipe.results import Estimate, Note, StudyResults, Verdict
 from buzzpipe.results.findings import finding_sentence
-from buzzpipe.results.vocabulary import Alternative, Decision, Finding, VerdictState
+from buzzpipe.results.vocabulary import (
+    Alternative,
+    Decision,
+    Finding,
+    ModelName,
+    StudyPart,
+    VerdictState,
+)
 
 FOUND, NOT_FOUND, OPPOSITE, NOT_ASSESSED = (
     VerdictState.FOUND,
@@ -88,6 +95,8 @@ class VerdictRule:
     threshold: float
     scale: str = "log-odds"  # the scale the quantity reads: log-odds, probability, joint
     inference: str = ""  # which p the row reads (the rule table's column)
+    part: StudyPart = StudyPart.MODEL  # the part of the study that produces the quantity
+    model: ModelName | None = None  # the part's model that produces it, where it has several
 
     def __post_init__(self) -> None:
         if self.decision not in DECISIONS:
@@ -165,6 +174,7 @@ VERDICT_RULES: tuple[VerdictRule, ...] = (
         Decision.TWO_SIDED,
         ALPHA,
         inference=READS_HEADLINE,
+        part=StudyPart.PIPELINES_VS_BUZZ,
     ),
     VerdictRule(
         Finding.COMPLEMENTARITY,
@@ -172,6 +182,7 @@ VERDICT_RULES: tuple[VerdictRule, ...] = (
         Decision.ONE_SIDED,
         ALPHA,
         inference=READS_HEADLINE,
+        part=StudyPart.COMPLEMENTARITY,
     ),
     VerdictRule(
         Finding.COMPLEMENTARITY_PROBABILITY,
@@ -183,6 +194,7 @@ VERDICT_RULES: tuple[VerdictRule, ...] = (
         ALPHA,
         scale="probability",
         inference=READS_DELTA,
+        part=StudyPart.COMPLEMENTARITY,
     ),
     VerdictRule(
         Finding.SPILLOVER,
@@ -190,6 +202,7 @@ VERDICT_RULES: tuple[VerdictRule, ...] = (
         Decision.TWO_SIDED,
         ALPHA,
         inference=READS_SPILLOVER,
+        part=StudyPart.SPILLOVER,
     ),
     VerdictRule(
         Finding.HETEROGENEITY_SECTOR,
@@ -198,6 +211,8 @@ VERDICT_RULES: tuple[VerdictRule, ...] = (
         ALPHA,
         scale="joint (log-odds)",
         inference=READS_JOINT,
+        part=StudyPart.HETEROGENEITY,
+        model=ModelName.BY_SECTOR,
     ),
 )
 
@@ -284,6 +299,7 @@ def decide_family(
     for index, (outcome, rule, paths, chosen, estimate) in enumerate(readings):
         p_adjusted = float(adjusted[index]) if index in adjusted else None
         result = decide(estimate, rule.decision, rule.threshold, p_adjusted)
+        why = why_not_assessed(results, rule, outcome, paths) if result == NOT_ASSESSED else None
         verdicts[outcome].append(
             Verdict(
                 finding=rule.finding,
@@ -302,6 +318,8 @@ def decide_family(
                 family=family,
                 family_size=len(assessed),
                 inference=None if estimate is None else estimate.inference,
+                reason=None if why is None else why.cause,
+                reason_detail="" if why is None else why.text,
             )
         )
     return verdicts
@@ -317,16 +335,37 @@ def decide_verdicts(
     return decide_family(results, [outcome], rules, PRIMARY_FAMILY)[outcome]
 
 
+def why_not_assessed(
+    results: StudyResults, rule: VerdictRule, outcome: str, paths: Sequence[str]
+) -> Note | None:
+    """The study's record of why a rule's quantity is missing: the outcome's controls model
+    (which every part builds on), the dropped term the rule reads, or the rule's part."""
+    terms = {path.rsplit("/", 1)[-1] for path in paths if path.startswith("models/")}
+    for record in results.meta.not_assessed():
+        if record.outcome != outcome or record.part is None:
+            continue
+        if record.part == StudyPart.MODEL and record.model == ModelName.CONTROLS:
+            if record.term is None or record.term in terms:
+                return record
+        elif record.part == rule.part and rule.part != StudyPart.MODEL:
+            if rule.model is None or record.model in (None, rule.model):
+                return record
+    return None
+
+
 def decide_verdicts_by_outcome(
     results: StudyResults,
     outcomes: Sequence[str] = VERDICT_OUTCOMES_DEFAULT,
     rules: Sequence[VerdictRule] = VERDICT_RULES,
 ) -> dict[str, list[Verdict]]:
-    """The rule table applied to each outcome the study estimated (product, process,
-    new_to_market by default) with the same rules and thresholds: the primary outcome
-    (``meta.primary_outcome``) as its own family, the others together as a second family."""
+    """The rule table applied to each outcome the study estimated or tried to (product,
+    process, new_to_market by default) with the same rules and thresholds: the primary outcome
+    (``meta.primary_outcome``) as its own family, the others together as a second family. An
+    outcome whose models could not be estimated gets its not_assessed verdicts with the
+    reason, not a silent gap."""
     primary = results.meta.primary_outcome or PRIMARY_OUTCOME
-    present = [outcome for outcome in outcomes if outcome in results.models]
+    tried = {record.outcome for record in results.meta.not_assessed()}
+    present = [outcome for outcome in outcomes if outcome in results.models or outcome in tried]
     others = [outcome for outcome in present if outcome != primary]
     by_outcome = decide_family(results, others, rules, OTHER_FAMILY) if others else {}
     if primary in present:

@@ -16,8 +16,9 @@ import pandas as pd
 from buzzpipe.errors import BuzzpipeError
 from buzzpipe.estimate.suest import suest
 from buzzpipe.results import Estimate, Hypothesis, Inference, StudyResults
-from buzzpipe.results.vocabulary import HypothesisKind, InferenceMethod, NoteKind
+from buzzpipe.results.vocabulary import HypothesisKind, InferenceMethod, StudyPart
 from buzzpipe.study.models import coefficient_terms
+from buzzpipe.study.skipped import record_not_assessed
 
 SECTION = "across_outcomes"
 
@@ -32,21 +33,21 @@ def compare_across_outcomes(
     try:
         stacked = suest([fits[label] for label in labels], data, names=labels)
     except BuzzpipeError as error:
-        results.note(
-            NoteKind.NOT_ASSESSED, f"suest across outcomes not run: {error}", reason=str(error)
-        )
+        detail = f"suest across outcomes not run: {error}"
+        record_not_assessed(results, "", StudyPart.ACROSS_OUTCOMES, error, detail=detail)
         return
     shared = set.intersection(*(set(map(str, fits[label].params.index)) for label in labels))
     for term in sorted(name for name in shared if name.startswith("breadth_")):
         try:
             test = stacked.test_equal(term)
         except BuzzpipeError as error:
-            results.note(
-                NoteKind.NOT_ASSESSED,
-                f"{term} across outcomes: {error}",
+            record_not_assessed(
+                results,
+                "",
+                StudyPart.ACROSS_OUTCOMES,
+                error,
                 term=term,
                 quantity=f"tests/{SECTION}/equal_{term}",
-                reason=str(error),
             )
             continue
         results.add_test(

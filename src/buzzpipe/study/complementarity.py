@@ -33,7 +33,12 @@ from scipy import stats
 
 from buzzpipe.estimate.hypothesis_tests import reference_df
 from buzzpipe.results import Estimate, Hypothesis, Inference, Interval, StudyResults
-from buzzpipe.results.vocabulary import Alternative, HypothesisKind, NoteKind
+from buzzpipe.results.vocabulary import (
+    Alternative,
+    HypothesisKind,
+    NotAssessedReason,
+    StudyPart,
+)
 from buzzpipe.study.models import (
     coefficient_hypothesis,
     coefficient_terms,
@@ -50,6 +55,7 @@ from buzzpipe.study.probability_changes import (
     compose,
     plus_one,
 )
+from buzzpipe.study.skipped import record_not_assessed
 from buzzpipe.survey.schema import REGIMES, breadth_column
 
 REGIME_TERM = "C(regime)[T.{}]"
@@ -160,9 +166,11 @@ def assess_complementarity(
         )
         results.add_test(outcome, f"interaction_probability_{local}_international", estimate)
     if not math.isfinite(results.tests[outcome]["supermodularity"].p_value):
-        results.note(
-            NoteKind.NOT_ASSESSED,
-            f"{outcome}: the supermodularity test has no p-value (a regime without firms?)",
-            outcome=outcome,
+        record_not_assessed(
+            results,
+            outcome,
+            StudyPart.COMPLEMENTARITY,
+            "the supermodularity test has no p-value (a regime without firms?)",
             quantity=f"tests/{outcome}/supermodularity",
+            cause=NotAssessedReason.NO_DATA,
         )

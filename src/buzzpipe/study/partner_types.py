@@ -12,8 +12,9 @@ from typing import Any
 from buzzpipe.errors import BuzzpipeError
 from buzzpipe.estimate.hypothesis_tests import wald_test
 from buzzpipe.results import Estimate, Hypothesis, Inference, StudyResults
-from buzzpipe.results.vocabulary import HypothesisKind, NoteKind
+from buzzpipe.results.vocabulary import HypothesisKind, ModelName, StudyPart
 from buzzpipe.study.models import coefficient_terms
+from buzzpipe.study.skipped import record_not_assessed
 from buzzpipe.survey.schema import parse_collab_column
 
 
@@ -30,12 +31,14 @@ def partner_type_tests(
         try:
             test = wald_test(fitted, [f"{term} = 0" for term in terms])
         except BuzzpipeError as error:
-            results.note(
-                NoteKind.NOT_ASSESSED,
-                f"{outcome}: partner types at the {scale} scale not tested jointly: {error}",
-                outcome=outcome,
+            record_not_assessed(
+                results,
+                outcome,
+                StudyPart.MODEL,
+                error,
+                model=ModelName.PARTNER_TYPES,
                 quantity=f"tests/{outcome}/partner_types_{scale}",
-                reason=str(error),
+                detail=f"partner types at the {scale} scale not tested jointly: {error}",
             )
             continue
         results.add_test(

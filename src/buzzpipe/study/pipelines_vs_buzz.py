@@ -27,7 +27,7 @@ from buzzpipe.errors import BuzzpipeError
 from buzzpipe.estimate.fieller import fieller_ratio
 from buzzpipe.estimate.hypothesis_tests import lincom
 from buzzpipe.results import Estimate, Hypothesis, Inference, Interval, StudyResults
-from buzzpipe.results.vocabulary import HypothesisKind, InferenceMethod, NoteKind
+from buzzpipe.results.vocabulary import HypothesisKind, InferenceMethod, StudyPart
 from buzzpipe.study.models import coefficient_terms
 from buzzpipe.study.probability_changes import (
     BINARY_FAMILIES,
@@ -38,6 +38,7 @@ from buzzpipe.study.probability_changes import (
     plus_one,
     ratio_estimate,
 )
+from buzzpipe.study.skipped import record_not_assessed
 from buzzpipe.survey.schema import breadth_column
 
 GLOBAL_SCALE = "international"
@@ -104,12 +105,13 @@ def compare_pipelines_and_buzz(
         try:
             ratio = fieller_ratio(fitted, global_term, local_term)
         except BuzzpipeError as error:
-            results.note(
-                NoteKind.NOT_ASSESSED,
-                f"{outcome}: ratio not computed: {error}",
-                outcome=outcome,
+            record_not_assessed(
+                results,
+                outcome,
+                StudyPart.PIPELINES_VS_BUZZ,
+                error,
                 quantity=f"descriptions/{outcome}/ratio_{GLOBAL_SCALE}_{scale}",
-                reason=str(error),
+                detail=f"ratio not computed: {error}",
             )
         else:
             results.add_description(

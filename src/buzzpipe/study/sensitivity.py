@@ -37,7 +37,7 @@ from buzzpipe.results.vocabulary import (
     Family,
     HypothesisKind,
     InferenceKind,
-    NoteKind,
+    StudyPart,
     TermKind,
     WildWeights,
 )
@@ -48,6 +48,7 @@ from buzzpipe.study.models import (
     inference_of,
     term_estimates,
 )
+from buzzpipe.study.skipped import record_not_assessed
 from buzzpipe.survey.schema import WEIGHT, breadth_column
 
 CLUSTER_VCOV = {InferenceKind.CLUSTER.value: "region"}
@@ -234,11 +235,13 @@ def add_difference_sensitivity(
                 formula, sample, family, global_term, breadth_column(scale), seed, draws
             )
         except BuzzpipeError as error:
-            results.note(
-                NoteKind.NOT_ASSESSED,
-                f"{outcome}: sensitivity of {primary} not computed: {error}",
-                outcome=outcome,
-                reason=str(error),
+            record_not_assessed(
+                results,
+                outcome,
+                StudyPart.DIFFERENCE_SENSITIVITY,
+                error,
+                quantity=f"tests/{outcome}/{primary}",
+                detail=f"sensitivity of {primary} not computed: {error}",
             )
             continue
         for kind, estimate in columns.items():

@@ -5,11 +5,13 @@ compiled kernel (numba, the default engine), the vectorised numpy kernel, a plai
 loop (``buzzpipe.simulate.reference``) and, where Mesa is installed, a Mesa model of the same
 rules (``buzzpipe.simulate.mesa_model``); the ratio compiled / Mesa as min and median over
 ``--repeats`` runs (each a fresh economy, timed over ``--reference-steps`` steps after 20 steps of
-burn-in); the full step (draws, rules, bookkeeping, city indicators) at 2,004, 20,000 and 100,000
-firms; the time of one survey-sized run, and its peak memory. Times are CPU time of this process
-(``time.process_time``, BLAS pinned to one thread), which a shared machine disturbs less than
-wall time; the ratios are measured in the same run. Each engine runs the timed steps back to back,
-as in a real run; every step is checked afterwards: all engines end on the same strings.
+burn-in); the full step of a run (keyed draws, shock, rules, bookkeeping, city and world
+indicators) at 2,004 and 100,000 firms, fused and with the draws as arrays; the time of one
+survey-sized run, and its peak memory. Times are CPU time of this process (``time.process_time``,
+BLAS pinned to one thread), which a shared machine disturbs less than wall time; the ratios are
+measured in the same run, and the load average is printed (the machine may be shared). Each
+engine runs the timed steps back to back, as in a real run; every step is checked afterwards:
+all engines end on the same strings.
 
     PYTHONPATH=src python bench/bench_simulate.py [--steps 240] [--reference-steps 10]
 """
@@ -17,6 +19,7 @@ as in a real run; every step is checked afterwards: all engines end on the same 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 import tracemalloc
@@ -38,7 +41,7 @@ def rules_per_second(parameters: ModelParameters, cities: dict, steps: int, seed
     model = Simulation(parameters, Cities.from_mapping(cities), seed)
     vectorised = Simulation(parameters, Cities.from_mapping(cities), seed, engine="numpy")
     for _ in range(20):  # leave the random start: learning is busiest then
-        model.step()
+        model.step(model.draw_step())  # (the compiled rules on given draws compile here)
         vectorised.step()
     reference = ReferenceModel(
         parameters, model.landscape.tables.tolist(), model.state.strings.tolist(),
@@ -84,26 +87,32 @@ def rules_per_second(parameters: ModelParameters, cities: dict, steps: int, seed
 
 
 def full_steps_per_second(
-    parameters: ModelParameters, cities: dict, steps: int
+    parameters: ModelParameters, cities: dict, steps: int, seed: int, burn_in: int = 20
 ) -> tuple[float, float]:
-    """Agent-steps per second of the full step (with indicators) and of its rules alone."""
-    model = Simulation(parameters, Cities.from_mapping(cities), 1)
-    model.step()  # compile outside the clock
-    full = rules = 0.0
+    """Agent-steps per second of the full step of a run (keyed draws, shock, rules, bookkeeping,
+    city and world indicators), fused (``Simulation.step()``: draws and rules in one compiled
+    pass) and with the draws as arrays (``draw_step`` then ``step(draws)``), alternated step by
+    step on two copies of one economy after ``burn_in`` steps; both end on the same strings."""
+    fused = Simulation(parameters, Cities.from_mapping(cities), seed)
+    drawn = Simulation(parameters, Cities.from_mapping(cities), seed)
+    for _ in range(burn_in):  # compiles outside the clock, and leaves the random start
+        fused.step()
+        drawn.step(drawn.draw_step())
+    spent = {"fused": 0.0, "drawn": 0.0}
     for _ in range(steps):
         start = time.process_time()
-        draws = model.draw_step()
+        fused.step()
+        fused.city_indicators()
+        fused.world_indicators()
         middle = time.process_time()
-        model.shock(draws.shock_loci, draws.shock_tables)
-        adoption = model.learn(draws)
-        rules += time.process_time() - middle
-        model.step_count += 1
-        model.last_change[adoption.agents] = model.step_count
-        model._track(adoption)
-        model.city_indicators()
-        full += time.process_time() - start
-    agents = model.network.n_agents * steps
-    return agents / full, agents / rules
+        drawn.step(drawn.draw_step())
+        drawn.city_indicators()
+        drawn.world_indicators()
+        spent["fused"] += middle - start
+        spent["drawn"] += time.process_time() - middle
+    assert fused.state.strings.tobytes() == drawn.state.strings.tobytes()
+    agents = fused.network.n_agents * steps
+    return agents / spent["fused"], agents / spent["drawn"]
 
 
 def _min_median(values: list[float]) -> str:
@@ -117,6 +126,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     parameters = ModelParameters()
+    print("load average (1, 5, 15 min) at the start: " + ", ".join(
+        f"{load:.1f}" for load in os.getloadavg()))  # fmt: skip
     with threadpool_limits(1):
         print(f"economy: {sum(NORWAY.values())} firms in 5 cities + {parameters.world_size} "
               "foreign agents, N = 20, K = 5")  # fmt: skip
@@ -138,18 +149,19 @@ def main() -> None:
         ratios = [run["compiled"] / run["loop"] for run in runs]
         print(f"compiled / per-agent loop: min {min(ratios):,.0f}x, "
               f"median {statistics.median(ratios):,.0f}x")  # fmt: skip
-        rates = [full_steps_per_second(parameters, NORWAY, 60) for _ in range(args.repeats)]
-        print(f"full step (draws, rules, bookkeeping, indicators), 2,004 agents: "
-              f"agent-steps/s {_min_median([full for full, _ in rates])}")  # fmt: skip
-        for firms in (20_000, 100_000):
-            big = {f"city{i}": firms // 5 for i in range(5)}
+        for firms, steps in ((sum(NORWAY.values()), 240), (100_000, 20)):
+            big = firms == 100_000
+            cities = {f"city{i}": firms // 5 for i in range(5)} if big else NORWAY
+            world = firms // 4 if big else parameters.world_size
             rates = [
-                full_steps_per_second(parameters.replace(world_size=firms // 4), big, 10)
-                for _ in range(args.repeats)
+                full_steps_per_second(parameters.replace(world_size=world), cities, steps, repeat)
+                for repeat in range(args.repeats)
             ]
-            print(f"{firms:,} firms + {firms // 4:,} foreign agents: full step agent-steps/s "
-                  f"{_min_median([full for full, _ in rates])}; rules only "
-                  f"{_min_median([rules for _, rules in rates])}")  # fmt: skip
+            print(f"full step (draws, shock, rules, bookkeeping, city and world indicators), "
+                  f"{firms:,} firms + {world:,} foreign agents = {firms + world:,} agents, "
+                  f"{steps} steps after 20: "
+                  f"agent-steps/s fused {_min_median([fused for fused, _ in rates])}; "
+                  f"draws as arrays {_min_median([drawn for _, drawn in rates])}")  # fmt: skip
         times = []
         for repeat in range(args.repeats):
             start = time.process_time()
@@ -162,6 +174,8 @@ def main() -> None:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         print(f"peak memory traced in that run: {peak / 2**20:.1f} MiB")
+    print("load average (1, 5, 15 min) at the end: " + ", ".join(
+        f"{load:.1f}" for load in os.getloadavg()))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -59,12 +59,14 @@ def test_segment_best_picks_each_learners_first_maximum():
 )
 def test_kernel_equals_a_per_agent_loop_on_the_same_draws(changes):
     """Compiled and vectorised kernels draw the same numbers and, with the per-agent loop, end
-    every step on the same strings and the same fitness bits."""
+    every step on the same strings and the same fitness bits; so does the fused compiled step
+    (draws and rules in one pass, without the draws as arrays), with the same winners."""
     parameters = ModelParameters(world_size=30, **changes)
     model = Simulation(parameters, Cities.from_mapping(SMALL), np.random.default_rng(11))
     vectorised = Simulation(
         parameters, Cities.from_mapping(SMALL), np.random.default_rng(11), engine="numpy"
     )
+    fused = Simulation(parameters, Cities.from_mapping(SMALL), np.random.default_rng(11))
     reference = ReferenceModel(
         parameters, model.landscape.tables.tolist(), model.state.strings.tolist(),
         model.exponents.tolist(),
@@ -76,8 +78,15 @@ def test_kernel_equals_a_per_agent_loop_on_the_same_draws(changes):
         for name, value in vars(draws).items():
             np.testing.assert_array_equal(value, getattr(other, name), err_msg=name)
         reference.step(draws)
-        adopted += len(model.step(draws).agents)
+        adoption = model.step(draws)
+        adopted += len(adoption.agents)
         vectorised.step(other)
+        fused_adoption = fused.step()
+        for name in ("agents", "old_contributions", "old_strings"):
+            expected = getattr(adoption, name)
+            assert getattr(fused_adoption, name).tobytes() == expected.tobytes(), name
+        assert fused.state.strings.tobytes() == model.state.strings.tobytes()
+        assert fused.state.fitness.tobytes() == model.state.fitness.tobytes()
         assert model.state.strings.tolist() == [agent.string for agent in reference.agents]
         assert model.state.fitness.tolist() == [agent.fitness for agent in reference.agents]
         assert vectorised.state.fitness.tobytes() == model.state.fitness.tobytes()
@@ -110,6 +119,31 @@ def test_incremental_turbulence_equals_full_recomputation():
         np.testing.assert_array_equal(model.state.contributions, full)
         np.testing.assert_array_equal(model.state.fitness, model.landscape.fitness(full))
     assert shocks == 20 * 6
+
+
+@pytest.mark.parametrize("engine", ["compiled", "numpy"])
+def test_kept_product_fitness_and_bit_counts_equal_a_recomputation(engine):
+    """The fused step, shocks and adoptions keep each agent's product fitness and each block's
+    bit counts up to date; after a restore they are recomputed."""
+    parameters = ModelParameters(world_size=50, turbulence_interval=3, turbulence_share=0.3)
+    cities = Cities.from_mapping(SMALL)
+    model = Simulation(parameters, cities, np.random.default_rng(4), engine=engine)
+    snapshot = model.snapshot()
+    everyone = np.arange(model.network.n_agents)
+
+    def check() -> None:
+        np.testing.assert_array_equal(model._product, model.product_fitness(everyone))
+        bits = unpack_bits(model.state.strings, parameters.n_loci).astype(np.int64)
+        blocks = np.add.reduceat(bits, np.append(cities.start[:-1], model.n_firms), axis=0)
+        np.testing.assert_array_equal(model._bits, blocks)
+
+    adopted = 0
+    for _ in range(15):
+        adopted += len(model.step().agents)
+        check()
+    model.restore(snapshot)
+    check()
+    assert adopted > 100
 
 
 def _isolated(parameters: ModelParameters, cities: Cities) -> Network:
@@ -227,11 +261,15 @@ def test_kernel_equals_the_per_agent_loop_for_any_parameters(
         model.exponents.tolist(),
     )  # fmt: skip
     vectorised = Simulation(parameters, cities, np.random.default_rng(seed), engine="numpy")
+    fused = Simulation(parameters, cities, np.random.default_rng(seed))
     for _ in range(6):
         draws = model.draw_step()
         reference.step(draws)
         model.step(draws)
         vectorised.step(vectorised.draw_step())
+        fused.step()
         assert model.state.strings.tolist() == [agent.string for agent in reference.agents]
         assert model.state.fitness.tolist() == [agent.fitness for agent in reference.agents]
         assert vectorised.state.strings.tobytes() == model.state.strings.tobytes()
+        assert fused.state.strings.tolist() == [agent.string for agent in reference.agents]
+        assert fused.state.fitness.tolist() == [agent.fitness for agent in reference.agents]

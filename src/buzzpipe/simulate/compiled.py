@@ -93,6 +93,18 @@ def _tie_draws(
     return ends, used, masks, opens, absorbs
 
 
+@njit(cache=True, inline="always")
+def _purposes(step_key):
+    """The step key mixed with each purpose of a step's draws."""
+    return (
+        _part(step_key, streams.ACTIVE), _part(step_key, streams.BUZZ_PARTNER),
+        _part(step_key, streams.MASK), _part(step_key, streams.OPEN_A),
+        _part(step_key, streams.OPEN_B), _part(step_key, streams.ABSORB_A),
+        _part(step_key, streams.ABSORB_B), _part(step_key, streams.EXPLORE),
+        _part(step_key, streams.EXPLORE_BIT),
+    )  # fmt: skip
+
+
 @njit(cache=True)
 def draw_arrays(
     step_key, local_source, local_target, local_key, local_activity, buzz_firm, buzz_key,
@@ -102,15 +114,8 @@ def draw_arrays(
 ):  # fmt: skip
     """Every keyed number of one step (the arrays of ``kernel.StepDraws`` but the shock)."""
     full = np.uint64((1 << n_loci) - 1)
-    active_h = _part(step_key, streams.ACTIVE)
-    buzz_h = _part(step_key, streams.BUZZ_PARTNER)
-    mask_h = _part(step_key, streams.MASK)
-    open_a_h = _part(step_key, streams.OPEN_A)
-    open_b_h = _part(step_key, streams.OPEN_B)
-    absorb_a_h = _part(step_key, streams.ABSORB_A)
-    absorb_b_h = _part(step_key, streams.ABSORB_B)
-    explore_h = _part(step_key, streams.EXPLORE)
-    bit_h = _part(step_key, streams.EXPLORE_BIT)
+    (active_h, buzz_h, mask_h, open_a_h, open_b_h, absorb_a_h, absorb_b_h, explore_h,
+     bit_h) = _purposes(step_key)  # fmt: skip
 
     keep, n_local = _active(local_key, active_h, local_activity)
     total = n_local + len(buzz_firm)
@@ -255,9 +260,25 @@ def _offer(learner, proposal, value, best_value, best_string, touched, n_touched
     return n_touched
 
 
+@njit(cache=True, inline="always")
+def _offer_if(offers, learner, proposal, value, best_value, best_string, touched, n_touched):
+    """:func:`_offer` when ``offers`` is true, without branches (selects instead): a learner
+    is listed in ``touched`` at its first offer and keeps the first of its highest values."""
+    best = best_value[learner]
+    touched[n_touched] = learner
+    n_touched += offers & (best == -np.inf)
+    better = offers & (value > best)
+    best_value[learner] = value if better else best
+    best_string[learner] = proposal if better else best_string[learner]
+    return n_touched
+
+
 @njit(cache=True)
-def shock_step(strings, contributions, fitness, tables, loci, n_loci, code_mask):
-    """Recompute the shocked loci's contributions and every fitness (summed locus by locus)."""
+def shock_step(
+    strings, contributions, fitness, tables, loci, n_loci, code_mask, product, n_product
+):
+    """Recompute the shocked loci's contributions and every fitness (summed locus by locus), and
+    every product fitness (the sum's first ``n_product`` terms, as :func:`product_fitness`)."""
     for i in range(len(strings)):
         string = strings[i]
         for locus in loci:
@@ -268,7 +289,30 @@ def shock_step(strings, contributions, fitness, tables, loci, n_loci, code_mask)
         total = 0.0
         for locus in range(n_loci):
             total += contributions[i, locus]
+            if locus + 1 == n_product:
+                product[i] = total / n_product
         fitness[i] = total / n_loci
+
+
+@njit(cache=True)
+def update_after_adoption(
+    winners, old_strings, strings, contributions, product, n_product, counts, block_of
+):  # fmt: skip
+    """After a step: the winners' product fitness, and the bit counts of their blocks."""
+    n_loci = counts.shape[1]
+    for w in range(len(winners)):
+        agent = winners[w]
+        if n_product:
+            total = 0.0
+            for locus in range(n_product):
+                total += contributions[agent, locus]
+            product[agent] = total / n_product
+        block, old, new = block_of[agent], old_strings[w], strings[agent]
+        for locus in range(n_loci):
+            shift = np.uint64(locus)
+            counts[block, locus] += np.int64((new >> shift) & np.uint64(1)) - np.int64(
+                (old >> shift) & np.uint64(1)
+            )
 
 
 @njit(cache=True)
@@ -430,13 +474,248 @@ def product_fitness(contributions, rows, n_product):
     return out
 
 
+@njit(cache=True, inline="always")
+def _absorbs_at(distance, draw, n_loci, exponent, chance):
+    """:func:`_absorbs` given the Hamming distance."""
+    if len(chance):
+        return draw < chance[distance]
+    return draw < (1.0 - distance / n_loci) ** exponent
+
+
 @njit(cache=True)
-def best_product_fitness(contributions, first, stop, n_product):
-    """The highest product fitness among rows first..stop-1 (as :func:`product_fitness`)."""
-    best = -np.inf
-    for row in range(first, stop):
-        total = 0.0
-        for locus in range(n_product):
-            total += contributions[row, locus]
-        best = max(best, total / n_product)
-    return best
+def _keep_active(keys, active_h, activity, out):
+    """Indices of the ties used this step, in tie order, into ``out``; returns their count
+    (branch-free: the index is written, then kept by counting it)."""
+    count = 0
+    for e in range(len(keys)):
+        out[count] = e
+        count += _unit(_part(active_h, keys[e])) < activity
+    return count
+
+
+@njit(cache=True)
+def _uniforms(h, keys, out):
+    for e in range(len(keys)):
+        out[e] = _unit(_part(h, keys[e]))
+
+
+@njit(cache=True)
+def _masks(h, keys, q, mask_bits, full, out):
+    """:func:`_mask` for every key, digit by digit over all keys: the same words and the same
+    masks, in loops without branches (``q`` is known only at run time, so a loop over the
+    digits inside the loop over keys would branch on every digit)."""
+    n = len(keys)
+    if q == 0 or q == 1 << mask_bits:
+        for e in range(n):
+            out[e] = np.uint64(0) if q == 0 else full
+        return
+    low = 0
+    while not (q >> low) & 1:
+        low += 1
+    hashes = np.empty(n, dtype=np.uint64)
+    for e in range(n):
+        hashes[e] = _part(h, keys[e])
+        out[e] = np.uint64(0)
+    for digit in range(low, mask_bits):
+        step = np.uint64(digit + 1) * _G
+        either = np.uint64(0xFFFFFFFFFFFFFFFF) if (q >> digit) & 1 else np.uint64(0)
+        for e in range(n):
+            word = _mix(hashes[e] + step)
+            out[e] = (out[e] & word) | ((out[e] | word) & either)  # | word on a 1, & word on a 0
+    for e in range(n):
+        out[e] = out[e] & full
+
+
+@njit(cache=True)
+def _learns_by_tie(
+    learner, source, keys, absorb_h, open_h, mask_h, strings, fitness, tables, n_loci,
+    code_mask, exponents, chance, omega, barter, q, mask_bits, best_value, best_string,
+    touched, n_touched, masks, draws, candidates,
+):  # fmt: skip
+    """One-way learning over ties (pipelines, or one side of the world's ties), in tie order:
+    the learner absorbs from the source (always, or by barter: the source shares when it is
+    open or gains from the reverse proposal) and offers the recombined string. ``masks``,
+    ``draws`` and ``candidates`` are scratch of one entry per tie."""
+    n = len(keys)
+    full = np.uint64((1 << n_loci) - 1)
+    _masks(mask_h, keys, q, mask_bits, full, masks)
+    _uniforms(absorb_h, keys, draws)
+    count = 0  # the ties whose learner absorbs a proposal that changes its string (branch-free)
+    for e in range(n):
+        own, other = strings[learner[e]], strings[source[e]]
+        differ = own ^ other
+        absorbs = _absorbs_at(_popcount(differ), draws[e], n_loci, exponents[learner[e]], chance)
+        candidates[count] = e
+        count += absorbs & ((differ & masks[e]) != 0)
+    opens = omega > 0.0
+    for i in range(count):
+        e = candidates[i]
+        firm, other_agent = learner[e], source[e]
+        own, other = strings[firm], strings[other_agent]
+        taken = (own ^ other) & masks[e]
+        if barter and not (opens and _unit(_part(open_h, keys[e])) < omega):
+            if not _fitness(other ^ taken, tables, n_loci, code_mask) > fitness[other_agent]:
+                continue
+        proposal = own ^ taken
+        value = _fitness(proposal, tables, n_loci, code_mask)
+        n_touched = _offer(firm, proposal, value, best_value, best_string, touched, n_touched)
+    return n_touched
+
+
+@njit(cache=True)
+def fused_step(
+    step_key, strings, contributions, fitness, tables, n_loci, code_mask, exponents, chance,
+    omega, local_source, local_target, local_key, local_activity, buzz_firm, buzz_key,
+    buzz_start, buzz_size, pipe_source, pipe_target, pipe_key, pipe_activity, pipe_barter,
+    evolving, world_source, world_target, world_key, world_activity, world_barter, agent_key,
+    explore_rate, q, mask_bits, best_value, best_string, touched, scratch_index, scratch_a,
+    scratch_b, scratch_key, scratch_string, scratch_flag, scratch_draw,
+):  # fmt: skip
+    """:func:`draw_arrays` and :func:`learn_step` in one call: the same numbers, the same rules,
+    the same strings and fitness bits, without the draws as arrays of the step.
+
+    The draws are counter-based (a hash of the step key, the purpose and the tie or agent), so a
+    number is the same whether it is computed or skipped: the numbers every used tie needs are
+    computed in branch-free loops over the ties, and the rules then skip what they do not read
+    (a tie whose ends hold the same string proposes nothing; a fitness is computed only when a
+    rule compares it; an openness draw only when omega > 0, since a uniform is never below 0).
+    Offers are made in the kernel's pair order (local side a in tie order, then side b,
+    pipelines, world side a, side b, exploration), so ties in value are broken as there.
+    ``scratch_*`` hold one entry per local tie, buzz contact and world tie (``scratch_draw``:
+    two rows). Returns the winners in agent order, the contributions and the strings they gave
+    up.
+    """
+    full = np.uint64((1 << n_loci) - 1)
+    (active_h, buzz_h, mask_h, open_a_h, open_b_h, absorb_a_h, absorb_b_h, explore_h,
+     bit_h) = _purposes(step_key)  # fmt: skip
+    opens = omega > 0.0  # a uniform is never below 0: no openness draw can pass
+
+    # local ties used this step (partner ties, then every buzz contact): ends, keys and draws
+    n_local = _keep_active(local_key, active_h, local_activity, scratch_index)
+    la, lb, keys = scratch_a, scratch_b, scratch_key
+    for t in range(n_local):
+        e = scratch_index[t]
+        la[t], lb[t], keys[t] = local_source[e], local_target[e], local_key[e]
+    for i in range(len(buzz_firm)):
+        member, start, size = buzz_firm[i], buzz_start[i], buzz_size[i]
+        u = _unit(_part(buzz_h, buzz_key[i]))
+        offset = member - start + np.int64(np.floor(u * max(size - 1, 1))) + 1
+        offset = offset - size if offset >= size else offset  # (member - start + step) % size
+        t = n_local + i
+        la[t], lb[t], keys[t] = member, start + offset if size > 1 else member, buzz_key[i]
+    n_ties = n_local + len(buzz_firm)
+    draw_a, draw_b = scratch_draw[0, :n_ties], scratch_draw[1, :n_ties]
+    _uniforms(absorb_a_h, keys[:n_ties], draw_a)
+    _uniforms(absorb_b_h, keys[:n_ties], draw_b)
+    masks = scratch_string[:n_ties]
+    _masks(mask_h, keys[:n_ties], q, mask_bits, full, masks)
+
+    # local rules: exchange when the other side gains, or when one is open (omega). First,
+    # branch-free, the ties where a proposal changes a string and at least one side absorbs
+    flags = scratch_flag
+    n_cand = 0
+    for t in range(n_ties):
+        a, b = la[t], lb[t]
+        differ = strings[a] ^ strings[b]
+        distance = _popcount(differ)
+        absorb_a = _absorbs_at(distance, draw_a[t], n_loci, exponents[a], chance)
+        absorb_b = _absorbs_at(distance, draw_b[t], n_loci, exponents[b], chance)
+        scratch_index[n_cand] = t
+        flags[n_cand] = np.uint8(absorb_a) | (np.uint8(absorb_b) << np.uint8(1))
+        n_cand += ((differ & masks[t]) != 0) & (absorb_a | absorb_b)
+    # both proposals' fitness for each of them (the rules read one or both: a learns when b
+    # gains, b when a gains, and the learner's own proposal is what it offers)
+    value_a, value_b = scratch_draw[0], scratch_draw[1]  # the draws are read: reuse them
+    for i in range(n_cand):
+        t = scratch_index[i]
+        own_a, own_b = strings[la[t]], strings[lb[t]]
+        taken = (own_a ^ own_b) & masks[t]
+        value_a[i], value_b[i] = _fitness2(own_a ^ taken, own_b ^ taken, tables, n_loci, code_mask)
+    n_touched = 0
+    for i in range(n_cand):  # side a's offers in tie order; side b's wait (in flags)
+        t = scratch_index[i]
+        a, b = la[t], lb[t]
+        absorb_a, absorb_b = (flags[i] & 1) != 0, (flags[i] & 2) != 0
+        open_a = open_b = False
+        if opens:
+            open_a = _unit(_part(open_a_h, keys[t])) < omega
+            open_b = _unit(_part(open_b_h, keys[t])) < omega
+        flags[i] = absorb_b & ((value_a[i] > fitness[a]) | open_b)
+        own_a = strings[a]
+        n_touched = _offer_if(
+            absorb_a & ((value_b[i] > fitness[b]) | open_a), a,
+            own_a ^ ((own_a ^ strings[b]) & masks[t]), value_a[i], best_value, best_string,
+            touched, n_touched,
+        )  # fmt: skip
+    for i in range(n_cand):  # side b's offers after every side a's
+        t = scratch_index[i]
+        b = lb[t]
+        own_b = strings[b]
+        n_touched = _offer_if(
+            flags[i] != 0, b, own_b ^ ((strings[la[t]] ^ own_b) & masks[t]), value_b[i],
+            best_value, best_string, touched, n_touched,
+        )  # fmt: skip
+
+    # pipelines: the firm learns from the foreign agent (always, or by barter); a world
+    # without new knowledge hands back the firm's own string
+    if evolving:
+        n_pipe = _keep_active(pipe_key, active_h, pipe_activity, scratch_index)
+        use = scratch_index[:n_pipe]
+        n_touched = _learns_by_tie(
+            pipe_source[use], pipe_target[use], pipe_key[use], absorb_a_h, open_b_h, mask_h,
+            strings, fitness, tables, n_loci, code_mask, exponents, chance, omega, pipe_barter,
+            q, mask_bits, best_value, best_string, touched, n_touched, scratch_string,
+            scratch_draw[0], scratch_a,
+        )  # fmt: skip
+    # ties inside the world pool: side a in tie order, then side b
+    n_world = _keep_active(world_key, active_h, world_activity, scratch_index)
+    use = scratch_index[:n_world]
+    ends_a, ends_b, used = world_source[use], world_target[use], world_key[use]
+    n_touched = _learns_by_tie(
+        ends_a, ends_b, used, absorb_a_h, open_a_h, mask_h, strings, fitness, tables, n_loci,
+        code_mask, exponents, chance, omega, world_barter, q, mask_bits, best_value,
+        best_string, touched, n_touched, scratch_string, scratch_draw[0], scratch_a,
+    )  # fmt: skip
+    n_touched = _learns_by_tie(
+        ends_b, ends_a, used, absorb_b_h, open_b_h, mask_h, strings, fitness, tables, n_loci,
+        code_mask, exponents, chance, omega, world_barter, q, mask_bits, best_value,
+        best_string, touched, n_touched, scratch_string, scratch_draw[0], scratch_a,
+    )  # fmt: skip
+    # own exploration: one bit flip
+    count = 0
+    for agent in range(len(agent_key)):
+        scratch_index[count] = agent
+        count += _unit(_part(explore_h, agent_key[agent])) < explore_rate[agent]
+    n_explore = count
+    for i in range(n_explore):
+        agent = scratch_index[i]
+        bit = np.int64(np.floor(_unit(_part(bit_h, agent_key[agent])) * n_loci))
+        proposal = strings[agent] ^ (np.uint64(1) << np.uint64(bit))
+        value = _fitness(proposal, tables, n_loci, code_mask)
+        n_touched = _offer(agent, proposal, value, best_value, best_string, touched, n_touched)
+
+    # adopt the best proposal where it beats the current fitness, in agent order
+    count = 0
+    for t in range(n_touched):
+        agent = touched[t]
+        if best_value[agent] > fitness[agent]:
+            count += 1
+        else:
+            best_value[agent] = -np.inf
+    winners = np.empty(count, dtype=np.int64)
+    old = np.empty((count, n_loci))
+    old_strings = np.empty(count, dtype=np.uint64)
+    at = 0
+    for agent in range(len(strings)):
+        if at == count:
+            break
+        if best_value[agent] > fitness[agent]:
+            winners[at] = agent
+            old[at] = contributions[agent]
+            old_strings[at] = strings[agent]
+            strings[agent] = best_string[agent]
+            _contributions(best_string[agent], tables, n_loci, code_mask, contributions[agent])
+            fitness[agent] = best_value[agent]
+            best_value[agent] = -np.inf
+            at += 1
+    return winners, old, old_strings

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from buzzpipe.simulate import streams
-from buzzpipe.simulate.landscape import Landscape, unpack_bits
+from buzzpipe.simulate.landscape import Landscape
 from buzzpipe.simulate.network import Cities, Network, build_network, other_in_block
 from buzzpipe.simulate.parameters import ModelParameters
 
@@ -71,6 +71,7 @@ class Adoption:
 
     agents: np.ndarray
     old_contributions: np.ndarray
+    old_strings: np.ndarray  # the winners' strings before the step
 
 
 def absorption_chance(
@@ -201,10 +202,11 @@ def learn(
     best = pair[segment_best(learner[pair], value[pair])]
     winners = learner[best]
     old = state.contributions[winners]
+    old_strings = strings[winners]
     strings[winners] = proposal[best]
     state.contributions[winners] = contributions[best]
     fitness[winners] = value[best]
-    return Adoption(winners, old)
+    return Adoption(winners, old, old_strings)
 
 
 @dataclass
@@ -315,6 +317,15 @@ class Simulation:
         self.n_product_loci = int(round(parameters.product_loci_share * parameters.n_loci))
         self.window = WindowTracker(self.n_firms)
         self._adopted_now = np.zeros(self.n_firms, dtype=bool)
+        # kept up to date step by step (from the winners, and in full after a shock or restore):
+        # each agent's product fitness, and per block (the cities, then the world pool) how
+        # many strings have each bit set
+        self._block_start = np.append(self.city_start, self.n_firms).astype(np.int64)
+        self._block_size = np.append(cities.sizes, parameters.world_size).astype(np.int64)
+        self._block_of = np.concatenate(
+            [self.city_of_firm, np.full(parameters.world_size, len(cities.sizes))]
+        ).astype(np.int64)
+        self._refresh()
         regional, national = self.network.regional, self.network.national
         self._local_edges = (
             np.concatenate([regional.source, national.source]),
@@ -347,6 +358,7 @@ class Simulation:
         self._best_value = np.full(n_agents, -np.inf)
         self._best_string = np.zeros(n_agents, dtype=np.uint64)
         self._touched = np.zeros(n_agents, dtype=np.int64)
+        self._scratch_index = np.zeros(0, dtype=np.int64)  # the fused step's, sized on first use
 
     # ---------------------------------------------------------------- draws
     def _shock_draws(self, step: int) -> tuple[np.ndarray, np.ndarray]:
@@ -478,11 +490,12 @@ class Simulation:
                 shock_step(
                     state.strings, state.contributions, state.fitness, landscape.tables,
                     np.asarray(loci, dtype=np.int64), landscape.n_loci,
-                    np.uint64(2 ** (landscape.k + 1) - 1),
+                    np.uint64(2 ** (landscape.k + 1) - 1), self._product, self.n_product_loci,
                 )  # fmt: skip
                 return
             self.landscape.update_contributions(state.strings, state.contributions, loci)
             state.fitness = self.landscape.fitness(state.contributions)
+            self._refresh()
 
     def learn(self, draws: StepDraws) -> Adoption:
         """Apply the rules to the step's draws (compiled or vectorised: the same result)."""
@@ -491,6 +504,7 @@ class Simulation:
         from buzzpipe.simulate.compiled import learn_step
 
         state, landscape, parameters = self.state, self.landscape, self.parameters
+        before = state.strings.copy()
         winners, old = learn_step(
             state.strings, state.contributions, state.fitness, landscape.tables,
             landscape.n_loci, np.uint64(2 ** (landscape.k + 1) - 1), self.exponents,
@@ -504,15 +518,83 @@ class Simulation:
             draws.world_absorb_b, parameters.world_exchange == "barter", draws.explorer,
             draws.explore_bit, self._best_value, self._best_string, self._touched,
         )  # fmt: skip
-        return Adoption(winners, old)
+        return Adoption(winners, old, before[winners])
+
+    def _fused_learn(self) -> Adoption:
+        """The step's keyed draws and rules in one compiled pass (the shock already applied)."""
+        from buzzpipe.simulate.compiled import fused_step
+
+        parameters, state, landscape = self.parameters, self.state, self.landscape
+        source, target, key = self._local_edges
+        pipelines, world = self.network.pipelines, self.network.world
+        ties = len(key) + len(self._buzz_key)
+        scratch = max(ties, len(pipelines.key), len(world.key), self.network.n_agents)
+        if len(self._scratch_index) < scratch:
+            self._scratch_index = np.zeros(scratch, dtype=np.int64)
+            self._scratch_a = np.zeros(scratch, dtype=np.int64)
+            self._scratch_b = np.zeros(scratch, dtype=np.int64)
+            self._scratch_key = np.zeros(scratch, dtype=np.uint64)
+            self._scratch_string = np.zeros(scratch, dtype=np.uint64)
+            self._scratch_flag = np.zeros(scratch, dtype=np.uint8)
+            self._scratch_draw = np.zeros((2, scratch))
+        winners, old, old_strings = fused_step(
+            streams.combine(self.key, self.step_count + 1)[()], state.strings,
+            state.contributions, state.fitness, landscape.tables, landscape.n_loci,
+            np.uint64(2 ** (landscape.k + 1) - 1), self.exponents, self._absorption_table,
+            parameters.omega, source, target, key, parameters.tie_activity, self._buzz_firm,
+            self._buzz_key, *self._buzz_block, pipelines.source, pipelines.target,
+            pipelines.key, parameters.pipeline_activity, parameters.pipeline_exchange == "barter",
+            parameters.world_novelty == "evolving", world.source, world.target, world.key,
+            parameters.world_tie_activity, parameters.world_exchange == "barter",
+            self.agent_key, self._explore_rate, streams.mask_levels(parameters.copy_share),
+            streams.MASK_BITS, self._best_value, self._best_string, self._touched,
+            self._scratch_index, self._scratch_a, self._scratch_b, self._scratch_key,
+            self._scratch_string, self._scratch_flag, self._scratch_draw,
+        )  # fmt: skip
+        return Adoption(winners, old, old_strings)
+
+    def _refresh(self) -> None:
+        """Recompute the product fitness and the bit counts from the state."""
+        from buzzpipe.simulate.compiled import bit_counts, product_fitness
+
+        state = self.state
+        n_agents = len(state.strings)
+        self._product = (
+            product_fitness(state.contributions, np.arange(n_agents), self.n_product_loci)
+            if self.n_product_loci else np.zeros(n_agents)
+        )  # fmt: skip
+        self._bits = bit_counts(
+            state.strings, self._block_start, self._block_size, self.parameters.n_loci
+        )
+
+    def _adopted(self, adoption: Adoption) -> None:
+        """Bring the product fitness and the bit counts up to date with a step's winners."""
+        from buzzpipe.simulate.compiled import update_after_adoption
+
+        state = self.state
+        update_after_adoption(
+            adoption.agents, adoption.old_strings, state.strings, state.contributions,
+            self._product, self.n_product_loci, self._bits, self._block_of,
+        )  # fmt: skip
 
     def step(self, draws: StepDraws | None = None) -> Adoption:
-        """Advance every agent one step; returns who adopted a new string."""
-        draws = self.draw_step() if draws is None else draws
-        self.shock(draws.shock_loci, draws.shock_tables)
-        adoption = self.learn(draws)
+        """Advance every agent one step; returns who adopted a new string.
+
+        Without ``draws``, the compiled engine draws and applies the rules in one pass
+        (:func:`compiled.fused_step`: the same numbers and strings as :meth:`draw_step` followed
+        by :meth:`learn`, computing only the numbers a rule reads).
+        """
+        if draws is None and self.engine == "compiled":
+            shock_loci, shock_tables = self._shock_draws(self.step_count + 1)
+            self.shock(shock_loci, shock_tables)
+            adoption = self._fused_learn()
+        else:
+            draws = self.draw_step() if draws is None else draws
+            self.shock(draws.shock_loci, draws.shock_tables)
+            adoption = self.learn(draws)
         self.step_count += 1
         self.last_change[adoption.agents] = self.step_count
+        self._adopted(adoption)
         self._track(adoption)
         return adoption
 
@@ -532,6 +614,7 @@ class Simulation:
         self.step_count = snapshot.step_count
         self.last_change = snapshot.last_change.copy()
         self.window.reset()
+        self._refresh()
 
     # ---------------------------------------------------------------- bookkeeping
     def _city_max(self, values: np.ndarray) -> np.ndarray:
@@ -557,13 +640,11 @@ class Simulation:
         window.product_gain[firms] += gained[:, : self.n_product_loci].sum(axis=1)
         window.process_gain[firms] += gained[:, self.n_product_loci :].sum(axis=1)
         if len(firms) and self.n_product_loci:
-            from buzzpipe.simulate.compiled import best_product_fitness
-
-            first, stop = 0, n_firms
-            if self.parameters.new_to_market_reference == "world":
-                first, stop = n_firms, len(self.state.fitness)
-            best = best_product_fitness(self.state.contributions, first, stop, self.n_product_loci)
-            margin = self.product_fitness(firms) - best
+            market = (
+                self._product[n_firms:] if self.parameters.new_to_market_reference == "world"
+                else self._product[:n_firms]
+            )  # fmt: skip
+            margin = self._product[firms] - market.max()
             window.market_margin[firms] = np.maximum(window.market_margin[firms], margin)
         self._adopted_now = np.zeros(n_firms, dtype=bool)
         self._adopted_now[firms] = True
@@ -591,10 +672,7 @@ class Simulation:
         fitness = self.state.fitness[:n_firms]
         mean = self._city_mean(fitness)
         frontier = self.state.fitness[n_firms:].max()
-        from buzzpipe.simulate.compiled import bit_counts
-
-        counts = bit_counts(self.state.strings, self.city_start, sizes, self.parameters.n_loci)
-        share = counts / sizes[:, None]
+        share = self._bits[:-1] / sizes[:, None]
         pairs = np.where(sizes > 1, sizes / np.maximum(sizes - 1, 1), 0.0)
         diversity = (2 * share * (1 - share)).mean(axis=1) * pairs
         staleness = self._city_mean((self.step_count - self.last_change[:n_firms]).astype(float))
@@ -607,9 +685,8 @@ class Simulation:
         """The series columns for the world pool (its own frontier gap, diversity, ...)."""
         n_firms = self.n_firms
         fitness = self.state.fitness[n_firms:]
-        bits = unpack_bits(self.state.strings[n_firms:], self.parameters.n_loci)
         size = len(fitness)
-        share = bits.mean(axis=0)
+        share = self._bits[-1] / size  # the mean of the world's bits, locus by locus
         diversity = (2 * share * (1 - share)).mean() * (size / (size - 1) if size > 1 else 0.0)
         staleness = (self.step_count - self.last_change[n_firms:]).mean()
         return np.array(

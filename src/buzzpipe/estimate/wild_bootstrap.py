@@ -561,14 +561,35 @@ class WildScoreBootstrap:
             start=start,
             max_iter=100,
         )
+        estimate = fitted.params[:, 0]
         if not (fitted.converged[0] and fitted.full_rank[0]):
+            estimate = self._line_searched_fit(
+                keep, self.offset + self.X[:, columns] @ values, start
+            )
+        if estimate is None:
             fixed = ", ".join(
                 f"{self.names[j]} = {v:g}" for j, v in zip(columns, values, strict=True)
             )
             raise EstimationError(f"the restricted fit with {fixed} did not converge")
-        self._restricted_start[key] = fitted.params[:, 0]
-        params[keep] = fitted.params[:, 0]
+        self._restricted_start[key] = estimate
+        params[keep] = estimate
         return params
+
+    def _line_searched_fit(self, keep, offset, start) -> np.ndarray | None:
+        """One restricted fit by ``newton.newton`` (every step's log-likelihood checked, as the
+        streamed and Dask engines fit), where the batched solve stopped short: its long early
+        steps are taken unchecked and can reach a point whose Hessian is singular although the
+        restricted maximum exists. The estimate, or ``None`` when this does not converge either."""
+        family = get_family(self.family)
+        X = self.X[:, keep]
+
+        def sums(params):
+            found = block_sums(family, params, X, self.y, self.weights, offset)
+            return found.llf, found.gradient, found.hessian
+
+        start = np.array(start, dtype=float)
+        result = newton(family, [], start, tol=1e-10, max_iter=100, sums=sums)
+        return result.params if result.converged else None
 
     def restricted_fits(self, k: int, null_values: Sequence[float]) -> np.ndarray:
         """p x m restricted estimates with b_k fixed at each of ``null_values``: one batched
@@ -591,12 +612,15 @@ class WildScoreBootstrap:
             max_iter=100,
         )
         failed = ~(fitted.converged & fitted.full_rank)
-        if failed.any():
-            value = values[np.flatnonzero(failed)[0]]
-            raise EstimationError(
-                f"the restricted fit with {self.names[k]} = {value:g} did not converge"
-            )
-        usable = ~fitted.separated
+        for j in np.flatnonzero(failed):
+            offset = self.offset + self.X[:, k] * values[j]
+            estimate = self._line_searched_fit(keep, offset, start)
+            if estimate is None:
+                raise EstimationError(
+                    f"the restricted fit with {self.names[k]} = {values[j]:g} did not converge"
+                )
+            fitted.params[:, j] = estimate
+        usable = ~fitted.separated & ~failed  # refitted ones are not kept as starts
         self._restricted_starts[k] = (values[usable], fitted.params[:, usable])
         params[keep] = fitted.params
         return params

@@ -343,6 +343,24 @@ def run_describe(args: argparse.Namespace) -> int:
 COMMANDS.append(add_describe)
 
 
+def _add_engine_options(container: argparse._ActionsContainer) -> None:
+    """``--engine`` and ``--scheduler``, alike in ``study`` and the end-to-end commands."""
+    container.add_argument(
+        "--engine",
+        choices=("memory", "stream", "dask"),
+        default="memory",
+        help="where the fits, margins and wild bootstraps run: in memory, as sums over row "
+        "blocks (stream), or over partitions on a Dask cluster (dask; an edge-list survey's "
+        "links are classified there too); same numbers (docs/scale.md)",
+    )
+    container.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --engine dask: the scheduler, tcp://HOST:PORT (default "
+        "$DASK_SCHEDULER_ADDRESS, else a local cluster on this machine)",
+    )
+
+
 def add_study(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "study",
@@ -362,6 +380,7 @@ def add_study(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_replications_option(parser)
     _add_specification_options(parser)
+    _add_engine_options(parser)
     parser.set_defaults(func=run_study_command)
 
 
@@ -374,7 +393,11 @@ def run_study_command(args: argparse.Namespace) -> int:
         links=args.links,
         mapping=args.mapping,
         options=StudyOptions(
-            seed=args.seed, replications=args.replications, specification=_specification(args)
+            seed=args.seed,
+            replications=args.replications,
+            specification=_specification(args),
+            engine=args.engine,
+            scheduler=args.scheduler,
         ),
         delimiter=args.delimiter,
     )
@@ -483,20 +506,7 @@ def _add_study_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--allocation", choices=("total", "per_region"), help="K in total or per region"
     )
-    group.add_argument(
-        "--engine",
-        choices=("memory", "stream", "dask"),
-        default="memory",
-        help="where the fits, margins and wild bootstraps run: in memory, as sums over row "
-        "blocks (stream), or over partitions on a Dask cluster (dask; an edge-list survey's "
-        "links are classified there too); same numbers (docs/scale.md)",
-    )
-    group.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="with --engine dask: the scheduler, tcp://HOST:PORT (default "
-        "$DASK_SCHEDULER_ADDRESS, else a local cluster on this machine)",
-    )
+    _add_engine_options(group)
     group.add_argument(
         "--progress",
         choices=("auto", "always", "never"),

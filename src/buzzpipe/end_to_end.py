@@ -344,15 +344,27 @@ def analyze(
     options = options or StudyOptions()
 
     def load() -> Any:
-        client = None
-        if options.engine == "dask" and links is not None and _parquet(links):
-            client = options.study_engine().client  # the links classified on the cluster
-        return load_survey(file, links=links, mapping=mapping, delimiter=delimiter, client=client)
+        return _load_for(options, file, links, mapping, delimiter)
 
     name = Path(file).name + (f" with links {Path(links).name}" if links else "")
     source = Source(SourceKind.FILE, name, options.seed)
     title = f"Local buzz and global pipelines: {Path(file).name}"
     return _run(load, source, title, out_dir, options, show_progress)
+
+
+def _load_for(
+    options: StudyOptions,
+    file: str | os.PathLike,
+    links: str | os.PathLike | None,
+    mapping: str | os.PathLike | None,
+    delimiter: str | None,
+) -> Any:
+    """The survey as ``options``' engine reads it: on ``dask``, Parquet links are classified on
+    the cluster (only the firm-level cells come back)."""
+    client = None
+    if options.engine == "dask" and links is not None and _parquet(links):
+        client = options.study_engine().client
+    return load_survey(file, links=links, mapping=mapping, delimiter=delimiter, client=client)
 
 
 def _parquet(path: str | os.PathLike) -> bool:
@@ -390,19 +402,14 @@ def study_file(
     options: StudyOptions | None = None,
     delimiter: str | None = None,
 ) -> Any:
-    """``buzzpipe study``: read a user's survey, run the battery and write ``results.json`` to
-    ``out`` (no report); returns the study's results."""
+    """``buzzpipe study``: read a user's survey, run the battery on ``options``' engine and write
+    ``results.json`` to ``out`` (no report); returns the study's results."""
     from buzzpipe.atomic_write import write_text
-    from buzzpipe.study.battery import run_study
 
     options = options or StudyOptions()
     options.check()
-    survey = load_survey(file, links=links, mapping=mapping, delimiter=delimiter)
-    results = run_study(
-        survey,
-        seed=options.seed,
-        bootstrap_replications=options.replications,
-        specification=options.specification,
-    )
+    survey = _load_for(options, file, links, mapping, delimiter)
+    with _blas_threads(len(survey)):
+        results = _study(survey, options)
     write_text(out, results.to_json())
     return results

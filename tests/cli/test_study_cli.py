@@ -2,6 +2,8 @@
 
 import json
 
+from json_differences import differences
+
 from buzzpipe.cli import main
 from buzzpipe.results import StudyResults
 
@@ -35,3 +37,34 @@ def test_study_command_refuses_bad_input_in_one_line_without_output(
     assert not out.exists()
     assert main(["study", str(norway_layout_csv), "--out", str(out), "--replications", "-1"]) == 2
     assert "--replications" in capsys.readouterr().err
+
+
+def test_study_command_runs_on_the_streamed_engine_with_the_memory_numbers(
+    tmp_path, capsys, norway_layout_csv
+):
+    written = {}
+    for engine in ("memory", "stream"):
+        out = tmp_path / f"{engine}.json"
+        arguments = ["study", str(norway_layout_csv), "--mapping", "norway", "--out", str(out)]
+        code = main([*arguments, "--replications", "0", "--seed", "3", "--engine", engine])
+        assert code == 0, capsys.readouterr().err
+        written[engine] = json.loads(out.read_text())
+    memory, streamed = written["memory"], written["stream"]
+    assert memory["models"]
+    # confidence-set bounds are found by bisection to 1e-7 standard errors: there 1e-6
+    found = differences(memory, streamed)
+    assert [d for d in found if ".interval.segments" not in d[0]] == []
+    assert differences(memory, streamed, tol=1e-6) == []
+
+
+def test_study_command_on_a_chunked_engine_refuses_the_firm_bootstrap_in_one_line(
+    tmp_path, capsys, norway_layout_csv
+):
+    out = tmp_path / "results.json"
+    arguments = ["study", str(norway_layout_csv), "--out", str(out)]
+    assert main([*arguments, "--engine", "dask"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--replications 0" in error
+    assert main([*arguments, "--engine", "stream", "--scheduler", "tcp://h:1"]) == 2
+    assert "needs --engine dask" in capsys.readouterr().err
+    assert not out.exists()

@@ -94,8 +94,9 @@ class ModelSpecification:
     # built, so that a level only they hold is unknown to the specification without error
     excluded: np.ndarray | None = None
     # (design column, value): rows whose column holds that value leave the sample (Stata's rule
-    # for an indicator cell that predicts the outcome perfectly)
-    drop_cells: tuple[tuple[int, float], ...] = ()
+    # for an indicator cell that predicts the outcome perfectly); (columns, 0.0): rows whose
+    # columns are all 0 (a factor's reference level that predicts it)
+    drop_cells: tuple[tuple[int | tuple[int, ...], float], ...] = ()
     notes: list[str] = field(default_factory=list)
     plan: dict | None = None  # columns copied without formulaic (see ``_direct_plan``)
 
@@ -682,8 +683,9 @@ def build_chunk(
         positions = positions[finite]
     if spec.drop_cells:
         kept_rows = np.ones(y.shape[0], dtype=bool)
-        for column, value in spec.drop_cells:
-            kept_rows &= X[:, column] != value
+        for column, value in spec.drop_cells:  # a tuple of columns: their sum (a reference cell)
+            cell = X[:, column] if isinstance(column, int) else X[:, list(column)].sum(axis=1)
+            kept_rows &= cell != value
         if not kept_rows.all():
             kept = int(kept_rows.sum())
             X[:kept] = X[kept_rows]

@@ -231,24 +231,47 @@ def reference_separation(
     labels = {0.0: "failure", 1.0: "success"} if labels is None else labels
     keep = np.ones(y.shape[0], dtype=bool)
     notes: list[str] = []
+    for factor, level, columns in reference_cells(names, model_spec):
+        cell = keep & (X[:, columns].sum(axis=1) == 0)
+        values, counts = np.unique(y[cell], return_counts=True)
+        note = reference_note(
+            factor, level, dict(zip(values, counts, strict=True)), int(keep.sum()), labels
+        )
+        if note:
+            notes.append(note)
+            keep &= ~cell
+    return keep, notes
+
+
+def reference_cells(names: list[str], model_spec: object) -> list[tuple[str, str, list[int]]]:
+    """(factor, reference level, positions in ``names`` of its indicators) for each factor of
+    ``model_spec`` whose indicators are all in ``names`` but one level's (its reference): the
+    reference cell is the rows where those indicators are all 0."""
+    found = []
     contrasts = getattr(model_spec, "factor_contrasts", None) or {}
     for factor, state in contrasts.items():
         prefix = f"{factor}[T."
         columns = [j for j, n in enumerate(names) if n.startswith(prefix) and ":" not in n]
         levels = [str(level) for level in getattr(state, "levels", ())]
         absent = [lv for lv in levels if f"{prefix}{lv}]" not in names]
-        if not columns or len(absent) != 1:
-            continue
-        cell = keep & (X[:, columns].sum(axis=1) == 0)
-        outcomes = np.unique(y[cell])
-        if cell.any() and outcomes.size == 1 and outcomes[0] in labels and (keep & ~cell).any():
-            notes.append(
-                f"{factor} = {absent[0]} (the reference level) predicts {labels[outcomes[0]]} "
-                "perfectly; "
-                f"its {int(cell.sum())} obs not used"
-            )
-            keep &= ~cell
-    return keep, notes
+        if columns and len(absent) == 1:
+            found.append((str(factor), absent[0], columns))
+    return found
+
+
+def reference_note(
+    factor: str, level: str, counts: dict, rows: int, labels: dict[float, str]
+) -> str | None:
+    """The note when a reference cell (its rows' outcome values -> counts) holds one outcome of
+    ``labels`` and rows remain outside it (``rows``: the sample's); ``None`` when it is kept."""
+    held = [value for value, count in counts.items() if count]
+    in_cell = int(sum(counts.values()))
+    if len(held) != 1 or held[0] not in labels or rows - in_cell <= 0:
+        return None
+    return (
+        f"{factor} = {level} (the reference level) predicts {labels[held[0]]} perfectly; "
+        f"its {in_cell} obs not used"
+    )
 
 
 def separated_cell(

@@ -12,9 +12,10 @@ estimate: the robust meat, the cluster score sums (G x k) and the determined row
 equals the in-memory fit's to rounding (1e-10 is tested) for logit, probit, ordered logit and the
 LPM, with weights, offsets and clusters.
 
-Differences from the in-memory fit, all on data it would change: a perfectly predicting
-indicator cell is an error here (in memory Stata's rule drops its rows and the term), and a
-non-converging fit is not searched for a separating combination of regressors.
+Perfect prediction is handled as in memory (Stata's rule): a factor's reference level, or an
+indicator's cell, whose rows all fail or all succeed (for the ordered logit: all lie in the lowest
+or the highest category) leaves the sample, with the same notes. The one difference, on data it
+would change: a non-converging fit is not searched for a separating combination of regressors.
 """
 
 from __future__ import annotations
@@ -92,6 +93,15 @@ def ordinal_cells(chunk: chunks.DesignChunk, lowest: float, highest: float) -> d
         "above_total": np.array([w @ above, w @ (1.0 - above)]),
         "top_total": np.array([w @ top, w @ (1.0 - top)]),
     }
+
+
+def reference_counts(chunk: chunks.DesignChunk, factors: list[list[int]]) -> tuple:
+    """Per factor: the outcome values of its reference cell's rows (all indicators 0) -> rows."""
+    counts = []
+    for columns in factors:
+        values, n = np.unique(chunk.y[chunk.X[:, columns].sum(axis=1) == 0], return_counts=True)
+        counts.append(dict(zip(values.tolist(), n.tolist(), strict=True)))
+    return tuple(counts)
 
 
 def loglike(chunk: chunks.DesignChunk, family: Family, params: np.ndarray, null: bool = False):
@@ -199,22 +209,68 @@ def _columns(variables, roles) -> list[str]:
     return list(dict.fromkeys([*variables, *(c for c in roles.values() if c is not None)]))
 
 
-def _drop_separated(spec, summary, source, names, keep, notes):
-    """Stata's rule for logit and probit, as in memory (``diagnostics.indicator_separation``):
-    an indicator whose 1 (or 0) cell holds only successes or only failures is omitted and its
-    rows leave the sample, one cell at a time (a pass each), until none is left; then the
-    collinearity check again on the rows that remain. Returns (spec, summary, keep)."""
+def _pass(spec, summary, source) -> dict:
+    """The summaries of ``spec``'s rows (a pass)."""
+    return {**source.map_designs(spec, summarise), "rows_total": summary["rows_total"]}
+
+
+def _drop_collinear(summary, names, keep, notes) -> list[int]:
+    """``keep`` less the columns collinear on the summarised rows (Stata's order)."""
+    gram = summary["gram"][np.ix_(keep, keep)]
+    kept_names = [names[j] for j in keep]
+    dropped = diagnostics.collinear_columns(np.zeros((0, len(keep))), kept_names, gram=gram)
+    notes.extend(f"{name} omitted because of collinearity" for name in dropped)
+    return [j for j in keep if names[j] not in dropped]
+
+
+def _drop_reference_cells(spec, summary, source, names, keep, labels, notes):
+    """A factor's reference level whose rows all have one outcome of ``labels`` leaves the
+    sample, as in memory (``diagnostics.reference_separation``): factor by factor, a pass after
+    each drop; then the collinearity check on the rows that remain. Returns (spec, summary,
+    keep, dropped)."""
+    factors = diagnostics.reference_cells([names[j] for j in keep], spec.specs.rhs)
+    columns = [[keep[j] for j in positions] for _factor, _level, positions in factors]
+    counts = source.map_designs(spec, reference_counts, columns) if factors else ()
+    dropped = False
+    for i, (factor, level, _positions) in enumerate(factors):
+        found = counts[i] if counts else {}
+        note = diagnostics.reference_note(factor, level, found, summary["nobs"], labels)
+        if note is None:
+            continue
+        notes.append(note)
+        spec = chunks.with_estimation(spec, drop_cells=(*spec.drop_cells, (tuple(columns[i]), 0.0)))
+        summary = _pass(spec, summary, source)
+        dropped = True
+        if i + 1 < len(factors):
+            counts = source.map_designs(spec, reference_counts, columns)
+    if dropped:
+        keep = _drop_collinear(summary, names, keep, notes)
+    return spec, summary, keep, dropped
+
+
+def _drop_separated(spec, summary, source, names, keep, notes, cells=None, labels=None):
+    """Stata's rule, as in memory (``diagnostics.indicator_separation``): an indicator whose 1
+    (or 0) cell holds only successes or only failures is omitted and its rows leave the sample,
+    one cell at a time (a pass each), until none is left. ``cells(spec, summary)``: the
+    indicators' (success, failure) sums and the totals (default: the binary outcome's, from the
+    summaries). Returns (spec, summary, keep, omitted)."""
     omitted: list[str] = []
-    labels = {"success": "success", "failure": "failure"}
+    labels = labels or {"success": "success", "failure": "failure"}
+    if cells is None:
+
+        def cells(_spec, summary):
+            wy = float(summary["wy"])
+            return summary["ones"], (wy, float(summary["wsum"]) - wy)
+
     while True:
         kept_names = [names[j] for j in keep]
-        indicator = (summary["not_indicator"] == 0)[keep]
+        ones, totals = cells(spec, summary)
         cell = {
-            "indicator": indicator,
-            "ones_success": summary["ones"][keep, 0],
-            "ones_failure": summary["ones"][keep, 1],
-            "total_success": float(summary["wy"]),
-            "total_failure": float(summary["wsum"] - summary["wy"]),
+            "indicator": (summary["not_indicator"] == 0)[keep],
+            "ones_success": ones[keep, 0],
+            "ones_failure": ones[keep, 1],
+            "total_success": float(totals[0]),
+            "total_failure": float(totals[1]),
         }
         found = diagnostics.separated_cell(cell, kept_names, omitted, labels)
         if found is None:
@@ -223,32 +279,68 @@ def _drop_separated(spec, summary, source, names, keep, notes):
         name = kept_names[j]
         spec = chunks.with_estimation(spec, drop_cells=(*spec.drop_cells, (keep[j], float(value))))
         before = summary["nobs"]
-        summary = {**source.map_designs(spec, summarise), "rows_total": summary["rows_total"]}
+        summary = _pass(spec, summary, source)
         notes.append(
             f"{name} {relation} predicts {labels[result]} perfectly; "
             f"{name} omitted and {before - summary['nobs']} obs not used"
         )
         omitted.append(name)
-        outcomes = np.array(sorted(summary["outcomes"]), dtype=np.float64)
-        diagnostics.check_binary_outcome(
-            outcomes, pd.Index(["(streamed)"] * outcomes.size), spec.outcome
+    return spec, summary, [j for j in keep if names[j] not in omitted], omitted
+
+
+def _check_binary(spec, summary) -> None:
+    outcomes = np.array(sorted(summary["outcomes"]), dtype=np.float64)
+    diagnostics.check_binary_outcome(
+        outcomes, pd.Index(["(streamed)"] * outcomes.size), spec.outcome
+    )
+
+
+def _binary_separation(spec, summary, source, names, keep, notes):
+    """Logit and probit, as ``fitting.prepare_design``: reference cells, then indicator cells,
+    each followed by the collinearity check on the rows that remain."""
+    spec, summary, keep, dropped = _drop_reference_cells(
+        spec, summary, source, names, keep, {0.0: "failure", 1.0: "success"}, notes
+    )
+    if dropped:
+        _check_binary(spec, summary)
+    spec, summary, keep, omitted = _drop_separated(spec, summary, source, names, keep, notes)
+    if omitted:
+        _check_binary(spec, summary)
+        keep = _drop_collinear(summary, names, keep, notes)
+    return spec, summary, keep
+
+
+def _ordinal_separation(spec, summary, source, names, keep, notes):
+    """The ordered logit, as ``fitting._ordinal_separation``: a reference cell wholly in the
+    lowest or the highest category, then indicator cells wholly there (y > lowest failing, then
+    y = highest succeeding), rows and terms dropped as for the binary models."""
+    values = np.array(sorted(summary["outcomes"]), dtype=np.float64)
+    lowest, highest = values[0], values[-1]
+    outcome = spec.outcome
+    low, high = f"{outcome} = {lowest:g}", f"{outcome} = {highest:g}"
+    spec, summary, keep, _dropped = _drop_reference_cells(
+        spec, summary, source, names, keep, {lowest: low, highest: high}, notes
+    )
+    for key, labels in (("above", {"failure": low}), ("top", {"success": high})):
+
+        def cells(spec, _summary, key=key):
+            found = source.map_designs(spec, ordinal_cells, lowest, highest)
+            return found[key], found[f"{key}_total"]
+
+        spec, summary, keep, _omitted = _drop_separated(
+            spec, summary, source, names, keep, notes, cells, labels
         )
-    if not omitted:
-        return spec, summary, keep
-    keep = [j for j in keep if names[j] not in omitted]
-    gram = summary["gram"][np.ix_(keep, keep)]
-    kept_names = [names[j] for j in keep]
-    dropped = diagnostics.collinear_columns(np.zeros((0, len(keep))), kept_names, gram=gram)
-    notes.extend(f"{name} omitted because of collinearity" for name in dropped)
-    return spec, summary, [j for j in keep if names[j] not in dropped]
+    if len(summary["outcomes"]) < 2:
+        raise SeparationError(f"outcome {outcome!r} does not vary once perfectly predicted rows go")
+    return spec, summary, keep
 
 
 def _prepare(
     spec, summary, family: Family, source
 ) -> tuple[chunks.ModelSpecification, Family, list, dict]:
-    """Stata's checks over the summaries: outcome, collinearity, perfect prediction (logit and
-    probit: rows dropped as in memory; ordered logit: an error). Returns the specification to
-    estimate, the family, the notes and the summaries of the rows that remain."""
+    """Stata's checks over the summaries: outcome, collinearity, perfect prediction (logit,
+    probit and ordered logit: rows and terms dropped as in memory). Returns the specification
+    to estimate, the family, the notes and the summaries of the rows that remain."""
     notes: list[str] = []
     n_missing = summary["rows_total"] - summary["nobs"]
     if n_missing:
@@ -264,46 +356,18 @@ def _prepare(
             values, pd.Index(["(streamed)"] * values.size), spec.outcome
         )
     names = list(spec.names)
-    dropped = diagnostics.collinear_columns(np.zeros((0, len(names))), names, gram=summary["gram"])
-    notes.extend(f"{name} omitted because of collinearity" for name in dropped)
-    keep = [j for j, name in enumerate(names) if name not in dropped]
-    kept_names = [names[j] for j in keep]
-    cells_sets = []
+    keep = _drop_collinear(summary, names, list(range(len(names))), notes)
     if family.name in ("logit", "probit"):
-        spec, summary, keep = _drop_separated(spec, summary, source, names, keep, notes)
-        kept_names = [names[j] for j in keep]
+        spec, summary, keep = _binary_separation(spec, summary, source, names, keep, notes)
+    ordinal = None
     if isinstance(family, OrderedLogit):
         if values.size < 2:
             raise NoVariationError(
                 f"outcome {spec.outcome!r} does not vary in the estimation sample"
             )
-        cells = source.map_designs(spec, ordinal_cells, values[0], values[-1])
-        labels_low = {"failure": f"{spec.outcome} = {values[0]:g}"}
-        labels_high = {"success": f"{spec.outcome} = {values[-1]:g}"}
-        cells_sets.append((cells["above"], cells["above_total"], labels_low))
-        cells_sets.append((cells["top"], cells["top_total"], labels_high))
-    for ones, totals, labels in cells_sets:
-        indicator = summary["not_indicator"] == 0
-        cell = {
-            "indicator": indicator[keep],
-            "ones_success": ones[keep, 0],
-            "ones_failure": ones[keep, 1],
-            "total_success": float(totals[0]),
-            "total_failure": float(totals[1]),
-        }
-        found = diagnostics.separated_cell(
-            cell, kept_names, [], labels or {"success": "success", "failure": "failure"}
-        )
-        if found is not None:
-            raise SeparationError(
-                f"{kept_names[found[0]]} {found[2]} predicts {found[3]} perfectly: streamed and "
-                "Dask ordered logits do not drop perfectly predicted cells (fit in memory, which "
-                "drops them as Stata does, or drop or merge that term)"
-            )
-    ordinal = None
-    if isinstance(family, OrderedLogit):
-        ordinal = values
-        family = family.with_categories(tuple(values.tolist()))
+        spec, summary, keep = _ordinal_separation(spec, summary, source, names, keep, notes)
+        ordinal = np.array(sorted(summary["outcomes"]), dtype=np.float64)
+        family = family.with_categories(tuple(ordinal.tolist()))
         keep = [j for j in keep if names[j] != "Intercept"]
     if not keep and not isinstance(family, OrderedLogit):
         raise EstimationError("no regressors left to estimate")

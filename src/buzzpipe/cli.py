@@ -348,17 +348,29 @@ def _add_engine_options(container: argparse._ActionsContainer) -> None:
     container.add_argument(
         "--engine",
         choices=("memory", "stream", "dask"),
-        default="memory",
         help="where the fits, margins and wild bootstraps run: in memory, as sums over row "
         "blocks (stream), or over partitions on a Dask cluster (dask; an edge-list survey's "
-        "links are classified there too); same numbers (docs/scale.md)",
+        "links are classified there too); same numbers (docs/scale.md). Default: the study "
+        "file's engine, else memory",
     )
     container.add_argument(
         "--scheduler",
         metavar="ADDRESS",
-        help="with --engine dask: the scheduler, tcp://HOST:PORT (default "
-        "$DASK_SCHEDULER_ADDRESS, else a local cluster on this machine)",
+        help="with --engine dask: the scheduler, tcp://HOST:PORT (default: the study file's "
+        "scheduler, else $DASK_SCHEDULER_ADDRESS, else a local cluster on this machine)",
     )
+
+
+def _engine(args: argparse.Namespace) -> dict[str, str | None]:
+    """``engine`` and ``scheduler`` of StudyOptions: the command line's, else the study file's,
+    else memory."""
+    from buzzpipe.study.specification import read_study_engine
+
+    engine, scheduler = args.engine, args.scheduler
+    if getattr(args, "study_file", None):
+        from_file = read_study_engine(args.study_file)
+        engine, scheduler = engine or from_file[0], scheduler or from_file[1]
+    return {"engine": engine or "memory", "scheduler": scheduler}
 
 
 def add_study(subparsers: argparse._SubParsersAction) -> None:
@@ -396,8 +408,7 @@ def run_study_command(args: argparse.Namespace) -> int:
             seed=args.seed,
             replications=args.replications,
             specification=_specification(args),
-            engine=args.engine,
-            scheduler=args.scheduler,
+            **_engine(args),
         ),
         delimiter=args.delimiter,
     )
@@ -428,8 +439,8 @@ def _add_specification_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--study-file",
         metavar="TOML",
-        help="a study file naming outcomes, controls and fixed_effects; --outcomes and "
-        "--controls override it",
+        help="a study file naming outcomes, controls and fixed_effects (and optionally engine "
+        "and scheduler); --outcomes, --controls, --engine and --scheduler override it",
     )
 
 
@@ -530,8 +541,7 @@ def _study_options(args: argparse.Namespace, seed: int):
         firms_treated=args.firms_treated,
         targeting=args.targeting,
         allocation=args.allocation,
-        engine=args.engine,
-        scheduler=args.scheduler,
+        **_engine(args),
         statistic=args.statistic,
         eform=args.eform,
         specification=_specification(args),

@@ -117,3 +117,30 @@ def test_a_text_column_is_a_factor_and_the_default_is_the_published_study(synthe
     )
     assert terms == ["C(industry)", "foreign_share"] and notes == []
     assert columns == ["industry", "foreign_share"]
+
+
+def test_a_study_file_chooses_the_engine_and_the_command_line_overrides_it(tmp_path):
+    from buzzpipe.cli import _engine, build_parser
+
+    study = tmp_path / "study.toml"
+    study.write_text('engine = "dask"\nscheduler = "tcp://h:8786"\n', encoding="utf-8")
+    parser = build_parser()
+
+    def chosen(*arguments):
+        return _engine(parser.parse_args(["study", "survey.csv", "--out", "r.json", *arguments]))
+
+    assert chosen() == {"engine": "memory", "scheduler": None}
+    assert chosen("--study-file", str(study)) == {"engine": "dask", "scheduler": "tcp://h:8786"}
+    assert chosen("--study-file", str(study), "--engine", "stream")["engine"] == "stream"
+    study.write_text('engine = "spark"\n', encoding="utf-8")
+    with pytest.raises(InputError, match="unknown engine in the study file.*memory"):
+        chosen("--study-file", str(study))
+
+
+def test_the_study_files_engine_runs_the_study(tmp_path, capsys, survey_csv):
+    study = tmp_path / "study.toml"
+    study.write_text('engine = "dask"\n', encoding="utf-8")
+    out = tmp_path / "results.json"
+    code = main(["study", str(survey_csv), "--out", str(out), "--study-file", str(study)])
+    assert code == 2  # the firm bootstrap runs in memory only: refused before any work
+    assert "--engine dask" in capsys.readouterr().err and not out.exists()

@@ -7,6 +7,8 @@ names their own with ``--outcomes``/``--controls`` or a study file (TOML)::
     outcomes = ["product", "process"]
     controls = "np.log(employees) + firm_age"
     fixed_effects = ["industry", "region"]
+    engine = "dask"                        # where the fits run (docs/scale.md); optional
+    scheduler = "tcp://scheduler:8786"     # with engine = "dask"; optional
 
 Controls are a formula's right-hand side: terms joined by ``+``, each an expression of survey
 columns (``np.log(employees)``, ``C(industry)``, ``firm_age``); a bare column holding text is a
@@ -29,7 +31,8 @@ from buzzpipe.errors import InputError
 from buzzpipe.survey.schema import NOVELTY, OUTCOMES
 
 KNOWN_OUTCOMES: tuple[str, ...] = (*OUTCOMES, NOVELTY)
-STUDY_FILE_KEYS: tuple[str, ...] = ("outcomes", "controls", "fixed_effects")
+ENGINE_KEYS: tuple[str, ...] = ("engine", "scheduler")  # where it runs, not what (study/engine.py)
+STUDY_FILE_KEYS: tuple[str, ...] = ("outcomes", "controls", "fixed_effects", *ENGINE_KEYS)
 # names a control's expression may call or read that are not survey columns
 _FUNCTIONS = frozenset({"np", "C", "log", "exp", "sqrt", "I", "center", "scale", "poly"})
 # what a control's expression may hold: names, calls, attributes, numbers and arithmetic
@@ -125,8 +128,8 @@ def parse_controls(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(terms))
 
 
-def read_study_file(path: str | Path) -> Specification:
-    """A study file (TOML) naming ``outcomes``, ``controls`` and ``fixed_effects``."""
+def _read_toml(path: str | Path) -> dict[str, Any]:
+    """The study file's keys; an unreadable file or an unknown key is one line."""
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as error:
@@ -141,6 +144,34 @@ def read_study_file(path: str | Path) -> Specification:
             value=unknown[0],
             expected=", ".join(STUDY_FILE_KEYS),
         )
+    return data
+
+
+def read_study_engine(path: str | Path) -> tuple[str | None, str | None]:
+    """The study file's ``engine`` and ``scheduler`` (None where it names none): where the
+    study's fits run, as ``--engine`` and ``--scheduler``, which override them."""
+    from buzzpipe.study.engine import ENGINES
+
+    data = _read_toml(path)
+    engine, scheduler = data.get("engine"), data.get("scheduler")
+    if engine is not None and engine not in ENGINES:
+        raise InputError(
+            "unknown engine in the study file",
+            file=str(path),
+            value=engine,
+            expected=" | ".join(ENGINES),
+        )
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise InputError(
+            "scheduler must be an address such as tcp://host:8786", file=str(path), value=scheduler
+        )
+    return engine, scheduler
+
+
+def read_study_file(path: str | Path) -> Specification:
+    """A study file (TOML) naming ``outcomes``, ``controls`` and ``fixed_effects`` (its
+    ``engine`` and ``scheduler``: :func:`read_study_engine`)."""
+    data = _read_toml(path)
     controls = data.get("controls")
     if isinstance(controls, list):
         controls = " + ".join(str(term) for term in controls)

@@ -58,7 +58,7 @@ def scan_levels(frame, where, first_row, variables, level_variables, roles) -> d
     return {"levels": [levels, frame.loc[usable].iloc[:8]], "rows": len(frame)}
 
 
-def summarise(chunk: chunks.DesignChunk) -> dict:
+def summarise(chunk: chunks.DesignChunk, factors: list[list[int]] | None = None) -> dict:
     X, y = chunk.X, chunk.y
     w = np.ones(y.shape[0]) if chunk.weights is None else chunk.weights
     values, codes = np.unique(y, return_inverse=True)
@@ -79,6 +79,8 @@ def summarise(chunk: chunks.DesignChunk) -> dict:
     }
     if X.shape[0]:
         result["ones"] = X.T @ np.column_stack([w * y, w * (1.0 - y)])
+    if factors:  # the reference cells' outcomes, so that looking for their separation costs no pass
+        result["reference"] = reference_counts(chunk, factors)
     return result
 
 
@@ -193,15 +195,14 @@ def _specification(formula, source, roles) -> tuple[chunks.ModelSpecification, d
     )
     options = dict(variables=variables, level_variables=level_variables, stateful=False, **roles)
     spec = chunks.specification(formula, pd.concat(scanned["levels"]), **options)
-    summary = source.map_designs(spec, summarise)
+    summary = _pass(spec, {"rows_total": scanned["rows"]}, source)
     if summary["usable"] != summary["nobs"] and summary["levels"]:
         # rows left out by a transform (log(0)): the levels are those of the rows that remain
         refixed = chunks.specification(formula, pd.concat(summary["levels"]), **options)
         if refixed.names != spec.names:
             excluded = np.array(sorted(summary["nonfinite"]), dtype=np.int64)
             spec = chunks.with_estimation(refixed, excluded=excluded)
-            summary = source.map_designs(spec, summarise)
-    summary["rows_total"] = scanned["rows"]
+            summary = _pass(spec, summary, source)
     return spec, summary
 
 
@@ -210,8 +211,13 @@ def _columns(variables, roles) -> list[str]:
 
 
 def _pass(spec, summary, source) -> dict:
-    """The summaries of ``spec``'s rows (a pass)."""
-    return {**source.map_designs(spec, summarise), "rows_total": summary["rows_total"]}
+    """The summaries of ``spec``'s rows (a pass), with the outcomes of every factor's reference
+    cell (``reference_columns``: each factor's indicator positions, as
+    ``diagnostics.reference_cells`` finds them among all the specification's columns)."""
+    factors = diagnostics.reference_cells(list(spec.names), spec.specs.rhs)
+    columns = [positions for _factor, _level, positions in factors]
+    found = source.map_designs(spec, summarise, columns)
+    return {**found, "rows_total": summary["rows_total"], "reference_columns": columns}
 
 
 def _drop_collinear(summary, names, keep, notes) -> list[int]:
@@ -230,7 +236,13 @@ def _drop_reference_cells(spec, summary, source, names, keep, labels, notes):
     keep, dropped)."""
     factors = diagnostics.reference_cells([names[j] for j in keep], spec.specs.rhs)
     columns = [[keep[j] for j in positions] for _factor, _level, positions in factors]
-    counts = source.map_designs(spec, reference_counts, columns) if factors else ()
+
+    def reference_outcomes() -> tuple:  # from the summaries where they hold these cells
+        if columns == summary.get("reference_columns") and "reference" in summary:
+            return summary["reference"]
+        return source.map_designs(spec, reference_counts, columns) if columns else ()
+
+    counts = reference_outcomes()
     dropped = False
     for i, (factor, level, _positions) in enumerate(factors):
         found = counts[i] if counts else {}
@@ -242,7 +254,7 @@ def _drop_reference_cells(spec, summary, source, names, keep, labels, notes):
         summary = _pass(spec, summary, source)
         dropped = True
         if i + 1 < len(factors):
-            counts = source.map_designs(spec, reference_counts, columns)
+            counts = reference_outcomes()
     if dropped:
         keep = _drop_collinear(summary, names, keep, notes)
     return spec, summary, keep, dropped

@@ -340,7 +340,11 @@ def usable_rows(
     """
     usable = np.ones(len(frame), dtype=bool)
     for variable in variables:  # column by column: no copy of the frame's columns
-        usable &= frame[variable].notna().to_numpy()
+        column = frame[variable]
+        if isinstance(column.dtype, np.dtype) and column.dtype.kind == "f":
+            usable &= ~np.isnan(column.to_numpy())  # what notna() computes, without its Series
+        else:
+            usable &= column.notna().to_numpy()
     if cluster is not None:
         usable &= frame[cluster].notna().to_numpy()
     if offset is not None:
@@ -650,25 +654,31 @@ def build_chunk(
     first_row: int | None = None,
     out: np.ndarray | None = None,
     levels: bool = True,
+    usable: np.ndarray | None = None,
 ) -> DesignChunk:
     """The design of one chunk (``frame``) through ``spec``.
 
     Row ids are ``first_row + position`` when ``first_row`` is given (Parquet, Dask), else the
     frame's index labels. ``out``, when given, receives X (its first rows) instead of a new array.
     ``levels=False`` skips the rows of each level the chunk holds (a check of first passes).
+    ``usable``: the chunk's :func:`usable_rows` for ``spec``, where the caller has them already
+    (the whole data's, sliced), so that they are not computed twice.
     """
     if first_row is None:
         ids = np.asarray(frame.index)
     else:
         ids = first_row + np.arange(len(frame), dtype=np.int64)
-    usable = usable_rows(
-        frame,
-        spec.variables,
-        weights=spec.weights,
-        cluster=spec.cluster,
-        offset=spec.offset,
-        where=where,
-    )
+    if usable is None:
+        usable = usable_rows(
+            frame,
+            spec.variables,
+            weights=spec.weights,
+            cluster=spec.cluster,
+            offset=spec.offset,
+            where=where,
+        )
+    else:
+        usable = usable.copy()  # the caller's mask is not changed by the exclusions below
     if spec.excluded is not None and spec.excluded.size:
         usable &= ~np.isin(ids, spec.excluded)
     subset = frame.loc[usable] if not usable.all() else frame

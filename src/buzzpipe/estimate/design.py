@@ -381,6 +381,7 @@ def _build_design_blocked(
                 first_row=start,
                 out=X[filled:],
                 levels=False,
+                usable=usable[start : start + block_rows],
             )
             filled += chunk.nobs
             parts.append(chunk)

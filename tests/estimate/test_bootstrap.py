@@ -1,6 +1,7 @@
 """Batched pairs and cluster bootstrap: replicate by replicate against statsmodels fits."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -249,3 +250,23 @@ def test_warm_start_chord_steps_equal_full_newton_steps(family, sample):
     np.testing.assert_allclose(fast.params[:, good], plain.params[:, good], atol=1e-11)
     if sample == 1:
         assert fast.separated.sum() > 0 and (~fast.full_rank).sum() > 0
+
+
+def test_the_logistic_of_the_newton_loop_is_scipys_expit_to_rounding():
+    """The batched solver's logistic (numpy's vectorised exponential, not scipy's slower
+    expit): the same probabilities to a few units in the last place, 0 and 1 at the far ends
+    without an overflow warning, ``out`` may be the input."""
+    from scipy import special
+
+    from buzzpipe.estimate.batched_newton import _logistic
+
+    eta = np.concatenate([np.linspace(-40, 40, 100_001), [-1e6, -800.0, -710.0, 710.0, 1e6]])
+    with warnings.catch_warnings(), np.errstate(over="warn", invalid="raise"):
+        warnings.simplefilter("error")
+        found = _logistic(eta.copy(), out=np.empty_like(eta))
+        again = eta.copy()
+        _logistic(again, out=again)
+    expected = special.expit(eta)
+    np.testing.assert_array_equal(found, again)
+    np.testing.assert_allclose(found, expected, rtol=4 * np.finfo(float).eps, atol=0)
+    assert found[-5] == 0.0 and found[-1] == 1.0

@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 from buzzpipe.estimate.families import binary_terms, get_family
 from buzzpipe.estimate.kernel import one_blas_thread
@@ -42,15 +41,27 @@ CHORD_SHRINK = 4.0
 def _score_terms(eta: np.ndarray, y: np.ndarray, family: str) -> tuple[np.ndarray, np.ndarray]:
     """d and h of :func:`binary_terms` without the log-likelihood, overwriting ``eta``.
 
-    The Newton loop's hot path: for the logit one ``expit`` and three passes (d = y - P,
-    h = P (1 - P)) instead of the log-likelihood's guarded exponentials.
+    The Newton loop's hot path: for the logit one exponential (``_logistic``) and three passes
+    (d = y - P, h = P (1 - P)) instead of the log-likelihood's guarded exponentials.
     """
     if family != "logit":
         return binary_terms(eta, y, family, need_loglike=False)[1:]
-    prob = special.expit(eta, out=eta)
+    prob = _logistic(eta, out=eta)
     curvature = 1.0 - prob
     curvature *= prob
     return np.subtract(y, prob, out=prob), curvature
+
+
+def _logistic(eta: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-eta) into ``out`` (which may be ``eta``) by numpy's vectorised exponential:
+    measured here 16 times faster than ``scipy.special.expit`` on a 1,604 x 1,000 block (3.5
+    against 58 ms), the same values to a few units in the last place. e^-eta overflows to inf
+    for eta below -709, giving 0 as expit does."""
+    np.negative(eta, out=out)
+    with np.errstate(over="ignore"):
+        np.exp(out, out=out)
+    out += 1.0
+    return np.reciprocal(out, out=out)
 
 
 def fitted_probability(eta: np.ndarray, family: str) -> np.ndarray:
@@ -259,12 +270,12 @@ def newton_batch(
         if 2 * len(cols) >= n_batch:  # most replicates: all columns, no copies
             prob = X @ params
             prob += offset_all
-            special.expit(prob, out=prob)
+            _logistic(prob, out=prob)
             prob *= weights
             return (weighted_outcome - X.T @ prob)[:, cols]
         prob = X @ params[:, cols]  # the few left: their columns only
         prob += offset_of(0, n, cols)
-        special.expit(prob, out=prob)
+        _logistic(prob, out=prob)
         prob *= weights[:, cols]
         return weighted_outcome[:, cols] - X.T @ prob
 

@@ -123,6 +123,26 @@ def _full_rank(hessian: np.ndarray) -> np.ndarray:
         return positive & (eigen[:, 0] > 1e-10 * np.maximum(eigen[:, -1], 1e-300))
 
 
+def _quasi_newton_step(
+    inverse: np.ndarray, gradient: np.ndarray, pairs: list[tuple[np.ndarray, ...]]
+) -> np.ndarray:
+    """BFGS steps (p x k) from k kept inverse (minus) Hessians (k x p x p) and the secant pairs
+    (s, y, 1 / s'y) of the steps since (each p x k, p x k, k): the two-loop recursion, the
+    same step as the BFGS-updated matrix without forming it (vector work per pair, not k p^2).
+    A pair whose 1 / s'y is 0 (s'y <= 0, or from before a fresh Hessian) changes nothing."""
+    q = gradient.copy()
+    alphas = []
+    for s, y, rho in reversed(pairs):
+        alpha = rho * np.einsum("pb,pb->b", s, q)
+        q -= alpha * y
+        alphas.append(alpha)
+    r = np.einsum("bij,jb->ib", inverse, q)
+    for (s, y, rho), alpha in zip(pairs, reversed(alphas), strict=True):
+        beta = rho * np.einsum("pb,pb->b", y, r)
+        r += (alpha - beta) * s
+    return r
+
+
 def _invert(hessians: np.ndarray, replicates: np.ndarray, full_rank: np.ndarray) -> np.ndarray:
     """Inverses of k Hessians (k x p x p); one by one where the batch is singular, marking the
     singular replicates in ``full_rank`` (their inverse is zero: no step)."""
@@ -166,12 +186,17 @@ def newton_batch(
 
     Warm start (one ``start`` vector for many replicates held in memory, the bootstrap's case):
     the first step is at a point common to all replicates, so its gradients X' diag(d) W and
-    Hessians (Z diag(h))' W are products with the weight matrix alone, no n x B pass. Once a
-    replicate's decrement is below ``CHORD_BELOW`` (and shrinks fast enough: not separating)
-    its last Hessian is kept (chord steps:
-    a gradient per step, linear convergence at a rate of the order of the distance already
-    covered), and a replicate stops when its decrement falls below ``tol`` ** 2 (the last step
-    still taken), which keeps the estimates within about 1e-12 of full Newton steps.
+    Hessians (Z diag(h))' W are products with the weight matrix alone, no n x B pass. That
+    Hessian (each replicate's own at the common start) is then kept, its inverse updated by
+    BFGS from each step's change of gradient (the two-loop recursion over the steps taken:
+    quasi-Newton steps, a gradient per step, superlinear convergence), while each step shrinks
+    the decrement at least ``CHORD_SHRINK``-fold (a replicate that does not, such as one
+    separating, gets a fresh Hessian and keeps one while its decrement is above
+    ``CHORD_BELOW``); a replicate stops when its decrement falls below ``tol`` ** 2 (the last
+    step still taken), which keeps the estimates within about 2e-11 of full Newton steps.
+    No Hessian but the first is computed for a replicate that converges normally: on the
+    pairs bootstrap's 1,604 x 25 design, 1,000 replicates take one Hessian product and eight
+    gradients (the kept-Hessian chord steps before took two Hessian products and eight).
     """
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -296,6 +321,8 @@ def newton_batch(
     first_step = True
     stale = np.zeros(n_batch, dtype=bool)  # chord step: keep the last Hessian (warm starts)
     previous = np.full(n_batch, np.inf)  # each active replicate's last decrement
+    last_gradient = last_step = None  # p x active: the secant pair of the step just taken
+    pairs: list[tuple[np.ndarray, ...]] = []  # (s, y, 1 / s'y) of the steps since the Hessian
     for _ in range(max_iter + 1):
         if active.size == 0:
             break
@@ -317,7 +344,17 @@ def newton_batch(
         refresh = ~stale
         if refresh.any():  # factor only the Hessians that are new; chord steps reuse theirs
             inverse[refresh] = _invert(hessian[refresh], active[refresh], full_rank)
-        step = np.einsum("bij,jb->ib", inverse, gradient)
+        if stale.any():  # kept inverses learn the curvature each step saw (BFGS)
+            change = last_gradient - gradient
+            along = np.einsum("pb,pb->b", last_step, change)
+            rho = np.divide(1.0, along, out=np.zeros_like(along), where=along > 0)
+            pairs.append((last_step, change, rho))
+            for _s, _y, earlier in pairs:  # a fresh Hessian forgets the steps before it
+                earlier[refresh] = 0.0
+            step = _quasi_newton_step(inverse, gradient, pairs)
+        else:
+            pairs = []
+            step = np.einsum("bij,jb->ib", inverse, gradient)
         decrement = np.einsum("pb,pb->b", gradient, step)
         done = (decrement < np.where(stale, tol * tol, tol)) | ~full_rank[active]
         if keep_hessian:
@@ -335,12 +372,20 @@ def newton_batch(
         shrink = decrement[keep] / previous[active[keep]]
         previous[active] = decrement
         active, step, decrement = active[keep], step[:, keep], decrement[keep]
-        hessian, inverse = hessian[keep], inverse[keep]
-        # chord steps (warm starts): keep a replicate's last Hessian while its decrement is below
-        # CHORD_BELOW and the last step shrank it at least CHORD_SHRINK-fold; a slow one (a
+        if not keep.all():
+            hessian, inverse, gradient = hessian[keep], inverse[keep], gradient[:, keep]
+            pairs = [(s[:, keep], y[:, keep], rho[keep]) for s, y, rho in pairs]
+        # quasi-Newton steps (warm starts): keep a replicate's inverse Hessian, updated by BFGS
+        # from each step's change of gradient, after the first step (the Hessian at the common
+        # start is each replicate's own there) and while its decrement is below CHORD_BELOW,
+        # as long as each step shrinks the decrement at least CHORD_SHRINK-fold; a slow one (a
         # coefficient running off to infinity, which full Newton steps follow and flag) gets a
         # fresh Hessian
-        stale = warm & (decrement < CHORD_BELOW) & (shrink < 1.0 / CHORD_SHRINK)
+        stale = (
+            warm
+            & (shrink < 1.0 / CHORD_SHRINK)
+            & ((decrement < CHORD_BELOW) | (iterations[active] == 0))
+        )
         candidate = params[:, active] + step
         # a long step (decrement far above the chi-square(p) scale of a warm start's) is checked
         # and halved where the log-likelihood fell; the others are taken as they are
@@ -356,6 +401,7 @@ def newton_batch(
                 length[worse] *= 0.5
                 halved = risky[worse]
                 candidate[:, halved] = params[:, active[halved]] + length[worse] * step[:, halved]
+        last_gradient, last_step = gradient, candidate - params[:, active]
         params[:, active] = candidate
         iterations[active] += 1
 

@@ -292,17 +292,19 @@ def newton_batch(
         """
         if family != "logit":
             return accumulate(params[:, cols], cols, with_hessian=False)[0]
-        if 2 * len(cols) >= n_batch:  # most replicates: all columns, no copies
-            prob = X @ params
-            prob += offset_all
-            _logistic(prob, out=prob)
-            prob *= weights
-            return (weighted_outcome - X.T @ prob)[:, cols]
-        prob = X @ params[:, cols]  # the few left: their columns only
-        prob += offset_of(0, n, cols)
-        _logistic(prob, out=prob)
-        prob *= weights[:, cols]
-        return weighted_outcome[:, cols] - X.T @ prob
+        every = 2 * len(cols) >= n_batch  # most replicates: all columns, no copies
+        # w P = w / (1 + e^-eta) in three passes over the n x k block after the product:
+        # -eta from the negated coefficients (exact), e^-eta, 1 + e^-eta, w / (1 + e^-eta)
+        minus_eta = X @ -(params if every else params[:, cols])
+        if offset is not None:
+            minus_eta -= offset_all if every else offset_of(0, n, cols)
+        with np.errstate(over="ignore"):  # e^-eta = inf for eta < -709: w P = 0, as expit's
+            np.exp(minus_eta, out=minus_eta)
+        minus_eta += 1.0
+        weighted_prob = np.divide(weights if every else weights[:, cols], minus_eta, out=minus_eta)
+        if every:
+            return (weighted_outcome - X.T @ weighted_prob)[:, cols]
+        return weighted_outcome[:, cols] - X.T @ weighted_prob
 
     def loglike_of(beta: np.ndarray, cols: np.ndarray) -> np.ndarray:
         total = np.zeros(len(cols))
@@ -408,11 +410,12 @@ def newton_batch(
     farthest = np.zeros(n_batch)  # the largest |eta| of a row in the replicate
     loglike = np.zeros(n_batch) if want_loglike else None
     for first, stop in blocks:
-        eta = X[first:stop] @ params + offset_of(first, stop)
+        eta = X[first:stop] @ params
+        if offset is not None:
+            eta += offset_of(first, stop)
         w = draw_weights(first, stop)
-        size = np.abs(eta)
-        size[w <= 0] = 0.0
-        farthest = np.maximum(farthest, size.max(axis=0))
+        size = np.abs(eta) if want_loglike else np.abs(eta, out=eta)
+        farthest = np.maximum(farthest, size.max(axis=0, where=w > 0, initial=0.0))
         if want_loglike:
             loglike_i, _, _ = binary_terms(eta, y[first:stop, None], family)
             loglike += np.einsum("nb,nb->b", w, loglike_i)

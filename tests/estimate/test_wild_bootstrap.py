@@ -542,3 +542,30 @@ def test_a_separated_restricted_fit_is_an_estimation_error_not_an_internal_one()
     params[3] = 1000.0  # column 3 is a 0/1 dummy
     with pytest.raises(EstimationError, match="separated: its information is singular"):
         bootstrap.partialled_cluster_score_matrix([3], params)
+
+
+def test_a_confidence_set_accepts_the_nulls_whose_restricted_fit_is_separated():
+    """No score statistic exists where the restricted fit separates (singular information):
+    p_values gives NaN there, and the inversion cannot reject such a null, so it is accepted
+    and the set says so; the other values are inverted as before."""
+    from buzzpipe.estimate.wild_bootstrap import SeparatedNull
+
+    X, y, clusters = clustered_sample(8, n=500, n_clusters=5, effect=0.2)
+    bootstrap = WildScoreBootstrap(X, y, clusters)
+    plain = bootstrap.confidence_set(1)
+    far = bootstrap.estimate[1] + 15 * bootstrap.cluster_robust_se(1)
+    scores = bootstrap.partialled_cluster_scores
+
+    def separated_beyond(k, params):
+        if params[k] > far:
+            raise SeparatedNull("separated")
+        return scores(k, params)
+
+    bootstrap.partialled_cluster_scores = separated_beyond
+    grid = np.array([far - 1.0, far + 1.0])
+    assert np.isnan(bootstrap.p_values(1, grid)).tolist() == [False, True]
+    found = bootstrap.confidence_set(1)
+    assert math.isfinite(plain.intervals[-1][1]) and plain.intervals[-1][1] < far
+    assert found.intervals[-1][1] == math.inf  # the separated far end is accepted
+    assert found.intervals[0] == plain.intervals[0]
+    assert any("separated at" in note for note in found.notes)

@@ -181,6 +181,11 @@ def _draw_fields(test) -> dict:
     }
 
 
+class SeparatedNull(EstimationError):
+    """The restricted fit at a null value is separated: its information is singular and the
+    score statistic there is undefined (``p_values`` gives NaN; confidence sets accept it)."""
+
+
 @dataclass
 class WildScoreTest:
     """One wild score bootstrap test of b_k = c, with what the user must know to read it."""
@@ -628,14 +633,19 @@ class WildScoreBootstrap:
     def p_values(
         self, term: str | int, null_values: Sequence[float], alternative: str = "two-sided"
     ) -> np.ndarray:
-        """p(c) at every c of ``null_values`` (their restricted fits batched): test inversion."""
+        """p(c) at every c of ``null_values`` (their restricted fits batched): test inversion.
+        NaN where the restricted fit at c is separated (``SeparatedNull``: no statistic)."""
         k = self.column(term)
         params = self.restricted_fits(k, null_values)
         ones = np.ones((self.n_clusters, 1))
         half = self._sign_half()
         out = np.empty(params.shape[1])
         for j in range(params.shape[1]):
-            cluster_scores = self.partialled_cluster_scores(k, params[:, j])
+            try:
+                cluster_scores = self.partialled_cluster_scores(k, params[:, j])
+            except SeparatedNull:
+                out[j] = np.nan  # no statistic at this null
+                continue
             statistic = float(self.statistics(cluster_scores, ones)[0])
             if half is None:
                 distribution = self.statistics(cluster_scores, self.draws)
@@ -656,6 +666,19 @@ class WildScoreBootstrap:
             self._half_draws = np.ascontiguousarray(self.draws[:, self.draws[0] > 0])
         return self._half_draws
 
+    def _directions(
+        self, information: np.ndarray, columns: Sequence[int], params: np.ndarray
+    ) -> np.ndarray:
+        """H^{-1} R' at ``params``; a ``SeparatedNull`` (an EstimationError) where H is singular:
+        fitted probabilities of 0 or 1 on every row of a column, no score statistic there."""
+        try:
+            return np.linalg.solve(information, np.eye(len(params))[:, list(columns)])
+        except np.linalg.LinAlgError:
+            fixed = ", ".join(f"{self.names[j]} = {params[j]:g}" for j in columns)
+            raise SeparatedNull(
+                f"the restricted fit with {fixed} is separated: its information is singular"
+            ) from None
+
     def partialled_cluster_scores(self, k: int, params: np.ndarray) -> np.ndarray:
         """S_g: cluster sums of the scores at ``params`` projected on H^{-1} e_k (steps 2-4)."""
         return self.partialled_cluster_score_matrix([k], params)[:, 0]
@@ -667,13 +690,7 @@ class WildScoreBootstrap:
         eta = self.X @ params + self.offset
         _, derivative, curvature = binary_terms(eta, self.y, self.family)
         information = (self.X * (self.weights * curvature)[:, None]).T @ self.X
-        try:
-            directions = np.linalg.solve(information, np.eye(len(params))[:, list(columns)])
-        except np.linalg.LinAlgError:  # fitted probabilities of 0 or 1 for a whole column's rows
-            fixed = ", ".join(f"{self.names[j]} = {params[j]:g}" for j in columns)
-            raise EstimationError(
-                f"the restricted fit with {fixed} is separated: its information is singular"
-            ) from None
+        directions = self._directions(information, columns, params)
         partialled = (self.weights * derivative)[:, None] * (self.X @ directions)
         sums = np.zeros((self.n_clusters, len(columns)))
         for column in range(len(columns)):
@@ -888,7 +905,9 @@ class WildScoreBootstrap:
         )
         grid = np.sort(centre + scale * offsets)
         pvalues = self.p_values(k, grid, alternative)  # the grid in one batched solve
-        accepted = pvalues > alpha
+        # a null whose restricted fit is separated has no statistic: it cannot be rejected
+        separated = list(grid[np.isnan(pvalues)])
+        accepted = ~(pvalues <= alpha)
         tolerance = rtol * scale
 
         def crossing(inside: int, outside: int) -> tuple[float, float, float]:
@@ -901,10 +920,11 @@ class WildScoreBootstrap:
             while abs(high - low) > tolerance:
                 points = low + (high - low) * np.arange(SECTIONS + 1) / SECTIONS
                 found = self.p_values(k, points[1:-1], alternative)
+                separated.extend(points[1:-1][np.isnan(found)])
                 a, b = 0, SECTIONS
                 while b - a > 1 and abs(points[b] - points[a]) > tolerance:
                     middle = (a + b) // 2
-                    if found[middle - 1] > alpha:
+                    if not found[middle - 1] <= alpha:
                         a, p_inside = middle, found[middle - 1]
                     else:
                         b, p_outside = middle, found[middle - 1]
@@ -930,6 +950,12 @@ class WildScoreBootstrap:
                     bound_p.append((bound, p_in, p_out))
                     intervals.append((start, bound))
                 start = None
+        if separated:
+            notes.append(
+                f"The restricted fit is separated at {len(separated)} of the values tried "
+                f"({min(separated):.4g} to {max(separated):.4g}): no score statistic there, "
+                "counted as accepted."
+            )
         if not accepted.any():
             notes.append("No value on the grid is accepted: the confidence set is empty.")
         if intervals and not all(math.isfinite(v) for pair in intervals for v in pair):
@@ -1258,7 +1284,7 @@ class StreamedWildScoreBootstrap(WildScoreBootstrap):
 
     def partialled_cluster_score_matrix(self, columns: Sequence[int], params) -> np.ndarray:
         pieces = self._pieces(params)
-        directions = np.linalg.solve(pieces["information"], np.eye(len(params))[:, list(columns)])
+        directions = self._directions(pieces["information"], columns, params)
         return pieces["cluster_sums"] @ directions
 
     def cluster_robust_se(self, term) -> float:

@@ -50,7 +50,10 @@ def main() -> None:
         specifications and plans), so that each timed run does what one ``replicate`` does."""
         for module, names in (
             ("buzzpipe.estimate.chunks", ("_parse",)),
-            ("buzzpipe.estimate.design", ("_SPECIFICATIONS", "_REBUILD_PLANS", "_UNIONS", "_OUTCOMES")),
+            (
+                "buzzpipe.estimate.design",
+                ("_SPECIFICATIONS", "_REBUILD_PLANS", "_UNIONS", "_OUTCOMES"),
+            ),
         ):
             found = __import__(module, fromlist=["_"])
             for name in names:

@@ -82,14 +82,43 @@ def statsmodels_loop(X, y, weights):
         )
 
 
+def pairs_interleaved(X, y, B: int, loop_fits: int, rounds: int) -> None:
+    """Pairs bootstrap of B replicates against the statsmodels loop (``loop_fits`` fits scaled
+    to B), one BLAS thread for both (the loop's best here), alternated round by round so that a
+    busy machine slows both alike; min and median of the rounds, ratios of mins and medians."""
+    weights = poisson_weights(0, np.arange(len(y)), loop_fits)
+    ours, loop = [], []
+    with threadpool_limits(1):
+        run_bootstrap(X, y, replicates=B, seed=0)  # warm
+        for _ in range(rounds):
+            ours += times_of(lambda: run_bootstrap(X, y, replicates=B, seed=0), 1)
+            fits = times_of(lambda: statsmodels_loop(X, y, weights), 1)
+            loop += [t * B / loop_fits for t in fits]
+    print(
+        f"pairs bootstrap B = {B}, 1 BLAS thread, {rounds} rounds: buzzpipe min "
+        f"{min(ours):.3f} s, median {statistics.median(ours):.3f} s; statsmodels loop "
+        f"(scaled from {loop_fits} fits) min {min(loop):.2f} s, median "
+        f"{statistics.median(loop):.2f} s; ratio of mins {min(loop) / min(ours):.1f}x, of "
+        f"medians {statistics.median(loop) / statistics.median(ours):.1f}x"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--replicates", type=int, default=1000)
     parser.add_argument("--loop-replicates", type=int, default=200, help="statsmodels loop size")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--pairs-only",
+        action="store_true",
+        help="only the pairs bootstrap against the statsmodels loop, interleaved round by round",
+    )
     args = parser.parse_args()
     X, y, clusters = survey_like_design()
     print(f"design: {X.shape[0]} x {X.shape[1]}, {len(np.unique(clusters))} clusters")
+    if args.pairs_only:
+        pairs_interleaved(X, y, args.replicates, args.loop_replicates, args.repeats)
+        return
 
     with threadpool_limits(1):
         bootstrap = WildScoreBootstrap(X, y, clusters, draws=9999)  # Webb, 6^5 = 7,776 enumerated

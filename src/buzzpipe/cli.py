@@ -439,8 +439,10 @@ def _add_specification_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--study-file",
         metavar="TOML",
-        help="a study file naming outcomes, controls and fixed_effects (and optionally engine "
-        "and scheduler); --outcomes, --controls, --engine and --scheduler override it",
+        help="a study file (TOML) naming outcomes, controls, fixed_effects, primary_outcome, "
+        "inference (headline, robust or cluster: which p the verdicts read), alpha and "
+        "optionally engine and scheduler; --outcomes, --controls, --engine and --scheduler "
+        "override it",
     )
 
 

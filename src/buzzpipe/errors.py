@@ -6,7 +6,8 @@ class BuzzpipeError(Exception):
 
 
 class InputError(BuzzpipeError):
-    """Bad input: the message names the file, column, row(s), value and what was expected."""
+    """Bad input: the message names the file, column or key, row(s), value and what was
+    expected."""
 
     def __init__(
         self,
@@ -14,10 +15,12 @@ class InputError(BuzzpipeError):
         *,
         file: str | None = None,
         column: str | None = None,
+        key: str | None = None,
         rows: list[int] | None = None,
         value: object = None,
         expected: str | None = None,
     ) -> None:
+        self.key = key
         self.file, self.column, self.rows, self.value, self.expected = (
             file,
             column,
@@ -30,6 +33,8 @@ class InputError(BuzzpipeError):
             parts.append(str(file))
         if column is not None:
             parts.append(f"column {column!r}")
+        if key is not None:  # a key of a settings file (a study file's ``alpha``)
+            parts.append(f"key {key!r}")
         if rows:
             shown = ", ".join(str(r) for r in rows[:5])
             more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""

@@ -17,6 +17,7 @@ from buzzpipe.study.specification import (
     resolve_controls,
     term_columns,
 )
+from buzzpipe.study.verdicts import VERDICT_RULES, verdict_rules
 
 FAST = ["--no-sensitivity", "--no-heterogeneity", "--no-counterfactuals", "--progress", "never"]
 CONTROLS = "np.log(employees) + industry"
@@ -144,3 +145,107 @@ def test_the_study_files_engine_runs_the_study(tmp_path, capsys, survey_csv):
     code = main(["study", str(survey_csv), "--out", str(out), "--study-file", str(study)])
     assert code == 2  # the firm bootstrap runs in memory only: refused before any work
     assert "--engine dask" in capsys.readouterr().err and not out.exists()
+
+
+def _study_file(tmp_path, text: str):
+    study = tmp_path / "study.toml"
+    study.write_text(text, encoding="utf-8")
+    return study
+
+
+def test_a_study_file_chooses_the_verdicts_outcome_inference_and_alpha(survey_csv, tmp_path):
+    study = _study_file(
+        tmp_path, 'primary_outcome = "process"\ninference = "cluster"\nalpha = 0.01\n'
+    )
+    out = tmp_path / "results.json"
+    arguments = ["study", str(survey_csv), "--out", str(out), "--study-file", str(study)]
+    assert main([*arguments, "--replications", "1"]) == 0
+    results = json.loads(out.read_text(encoding="utf-8"))
+    assert results["meta"]["primary_outcome"] == "process"
+    specification = results["meta"]["specification"]
+    assert (specification["verdict_inference"], specification["alpha"]) == ("cluster", 0.01)
+    assert specification["requested"] == {
+        "primary_outcome": "process", "inference": "cluster", "alpha": 0.01}  # fmt: skip
+    assert "read on region-clustered p-values where computed at 0.01" in specification["text"]
+    verdicts = {verdict["finding"]: verdict for verdict in results["verdicts"]}
+    assert {verdict["outcome"] for verdict in results["verdicts"]} == {"process"}
+    assert all(verdict["threshold"] == 0.01 for verdict in results["verdicts"])
+    international = verdicts["international_effect"]
+    assert international["quantity"] == (
+        "models/process/controls/sensitivity/cluster/breadth_international"
+    )
+    assert international["inference"]["kind"] == "cluster"
+    assert verdicts["pipelines_stronger"]["quantity"].endswith("_cluster_region")
+    # the verdict follows its adjusted p at the chosen threshold
+    for verdict in results["verdicts"]:
+        if verdict["p_adjusted"] is not None and verdict["p_adjusted"] >= 0.01:
+            assert verdict["verdict"] == "not_found"
+    report = tmp_path / "report"
+    assert main(["report", str(out), "--out", str(report)]) == 0
+    page = (report / "report.html").read_text(encoding="utf-8")
+    assert "under the inference region-clustered Wald tests where the study computes" in page
+    table = (report / "tables" / "table-verdicts.csv").read_text(encoding="utf-8")
+    assert "The rules read region-clustered Wald tests" in table
+    assert "The headline rule reads" not in table
+
+
+def test_robust_verdicts_read_the_firm_level_p(survey_csv, tmp_path):
+    study = _study_file(tmp_path, 'outcomes = ["product"]\ninference = "robust"\n')
+    out = tmp_path / "results.json"
+    arguments = ["study", str(survey_csv), "--out", str(out), "--study-file", str(study)]
+    assert main([*arguments, "--replications", "1"]) == 0
+    results = json.loads(out.read_text(encoding="utf-8"))
+    verdicts = {verdict["finding"]: verdict for verdict in results["verdicts"]}
+    international = verdicts["international_effect"]
+    assert international["quantity"] == "models/product/controls/breadth_international"
+    assert international["inference"]["kind"] == "robust" and international["threshold"] == 0.05
+    assert verdicts["complementarity"]["quantity"] == "tests/product/supermodularity"
+    firm = results["models"]["product"]["controls"]["terms"]["breadth_international"]
+    assert international["p_value"] == firm["p_value"]
+
+
+def test_the_rule_table_under_each_inference():
+    assert verdict_rules() is VERDICT_RULES
+    for inference in ("robust", "cluster"):
+        rules = verdict_rules(inference, 0.1)
+        assert [rule.finding for rule in rules] == [rule.finding for rule in VERDICT_RULES]
+        assert all(rule.threshold == 0.1 for rule in rules)
+        paths = [path for rule in rules for path in rule.quantities]
+        assert not any("wild" in path for path in paths), paths
+    cluster = dict((rule.finding, rule.quantities) for rule in verdict_rules("cluster"))
+    assert cluster["regional_effect"] == (
+        "models/{outcome}/controls/sensitivity/cluster/breadth_regional",
+        "models/{outcome}/controls/breadth_regional",
+    )
+    with pytest.raises(ValueError, match="inference must be one of"):
+        verdict_rules("bootstrap")
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "value"),
+    [
+        ("alpha = 1.5", "alpha", "1.5"),
+        ('alpha = "0.05"', "alpha", "'0.05'"),
+        ("alpha = true", "alpha", "True"),
+        ('inference = "bootstrap"', "inference", "'bootstrap'"),
+        ('primary_outcome = "product_novelty"', "primary_outcome", "'product_novelty'"),
+        ('primary_outcome = "sales"', "primary_outcome", "'sales'"),
+        ('outcomes = ["process"]\nprimary_outcome = "product"', "primary_outcome", "'product'"),
+        ("outcomes = 3", "outcomes", "3"),
+        ('outcomes = ["inovation"]', "outcomes", "'inovation'"),
+        ('controls = "np.log(employees"', "controls", "'np.log(employees'"),
+        ("controls = 7", "controls", "7"),
+        ('fixed_effects = "region"', "fixed_effects", "'region'"),
+    ],
+)
+def test_a_bad_study_file_value_is_one_line_naming_file_key_and_value(
+    survey_csv, tmp_path, capsys, text, key, value
+):
+    study = _study_file(tmp_path, text + "\n")
+    out = tmp_path / "report"
+    arguments = ["analyze", str(survey_csv), "--out", str(out), "--study-file", str(study)]
+    assert main([*arguments, *FAST]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1, error
+    assert f"{study}, key {key!r}" in error and f"(got {value})" in error, error
+    assert not out.exists()

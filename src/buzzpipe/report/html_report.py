@@ -204,11 +204,15 @@ def build_html(
         results["outcomes"].get(v.get("outcome"), {}).get("label", v.get("outcome") or "")
         for v in results["verdicts"]
     )
+    reads = (
+        "headline rule: the wild cluster score bootstrap by city-region where the study computes it"
+    )
+    if results.get("verdict_inference"):  # a study file chose another inference
+        reads = f"inference {results['verdict_inference']}"
     lead = (
         f"<p>Each finding is a verdict on "
         f"{escape(' and '.join(label.lower() for label in decided_on if label))}, the primary "
-        "outcome, under the headline rule: the wild cluster score bootstrap by city-region "
-        "where the study computes it (each finding names the inference it read), its p "
+        f"outcome, under the {escape(reads)} (each finding names the inference it read), its p "
         "adjusted by Holm across these findings. Each verdict is stated once, in the list of "
         "the scale its evidence is on; the evidence in parentheses is the number the rule "
         "read.</p>"

@@ -703,9 +703,15 @@ def verdicts_table(results: Mapping[str, Any]) -> Table | None:
             for note in (
                 "Verdicts are a pure function of the numbers in this report, by the rules "
                 "shown; the evidence is the quantity the rule read, under the inference named "
-                "beside it (odds ratios for logit terms). The headline rule reads the wild "
-                "cluster score bootstrap by city-region (docs/few_clusters.md); firm-level "
-                "robust and region-clustered p-values are in the inference-compared table.",
+                "beside it (odds ratios for logit terms). "
+                + (
+                    f"The rules read {results['verdict_inference']}"
+                    if results.get("verdict_inference")
+                    else "The headline rule reads the wild cluster score bootstrap by "
+                    "city-region (docs/few_clusters.md)"
+                )
+                + "; firm-level robust and region-clustered p-values are in the "
+                "inference-compared table.",
                 family_note,
             )
             if note

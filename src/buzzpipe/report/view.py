@@ -19,6 +19,7 @@ from buzzpipe.report.replica import replica_rows
 from buzzpipe.report.view_schema import VIEW_VERSION
 from buzzpipe.report.wording import (
     TARGETING_WORDS,
+    VERDICT_INFERENCE_WORDS,
     compared_variant,
     description_label,
     hypothesis_words,
@@ -514,6 +515,8 @@ def report_view(results: StudyResults | Mapping[str, Any]) -> dict[str, Any]:
         view["notes"].append(specification.text)
         if specification.chosen_by == "user":  # also under every models table
             view["specification"] = specification.text
+        if specification.verdict_inference in VERDICT_INFERENCE_WORDS:  # not the headline rule
+            view["verdict_inference"] = VERDICT_INFERENCE_WORDS[specification.verdict_inference]
     if skipped := meta.not_assessed():
         view["not_assessed"] = [_not_assessed(note) for note in skipped]
     if meta.counterfactual_model:

@@ -72,6 +72,14 @@ INFERENCE_WORDS = {
     InferenceKind.ROBUST: "firm-level robust standard errors (Stata vce(robust))",
     InferenceKind.CLASSICAL: "classical standard errors (inverse observed Hessian)",
 }
+# the inference a user's study file chose for the verdicts (meta.specification.inference), in
+# the findings' lead and the verdicts table's notes; the headline rule keeps its own words
+VERDICT_INFERENCE_WORDS = {
+    InferenceKind.ROBUST: "firm-level robust Wald tests in every row (the study file's choice)",
+    InferenceKind.CLUSTER: "region-clustered Wald tests where the study computes them, "
+    "firm-level robust elsewhere (the study file's choice; with few regions they over-reject, "
+    "docs/few_clusters.md)",
+}
 CLUSTER_WORDS = {"region": "regions", "region_industry_cell": "region \u00d7 industry cells"}
 DECISION_WORDS = {
     Decision.TWO_SIDED: "two-sided",
@@ -173,7 +181,7 @@ VARIABLE_WORDS = {
 }
 SENSITIVITY_WORDS = {
     "wild_score_bootstrap": "wild bootstrap by region",
-    "cluster": "region-clustered",
+    InferenceKind.CLUSTER: "region-clustered",
 }
 COMPARED_SUFFIXES = {
     "cluster_region": "region-clustered",

@@ -479,9 +479,12 @@ class Source(_Record):
 class RunSpecification(_Record):
     """Which specification a study ran (``meta.specification``): ``chosen_by`` the
     ``published study`` or the ``user``, the outcomes modelled, the control terms of every model
-    with controls, the sentence the report prints, and what the user asked for (``requested``:
-    ``outcomes``, ``controls``, ``fixed_effects``) before controls the survey lacks were left
-    out."""
+    with controls, the inference the verdicts read where the study computed more than one
+    (``verdict_inference``: ``headline``, ``robust`` or ``cluster``, as
+    ``study.verdicts.INFERENCE_CHOICES``) and their threshold ``alpha``, the sentence the
+    report prints, and what the user asked for
+    (``requested``: ``outcomes``, ``controls``, ``fixed_effects``, ``primary_outcome``,
+    ``inference``, ``alpha``) before controls the survey lacks were left out."""
 
     OMIT_DEFAULTS: typing.ClassVar[bool] = True
 
@@ -489,7 +492,9 @@ class RunSpecification(_Record):
     outcomes: list[str]
     controls: list[str]
     text: str = ""
-    requested: dict[str, list[str]] = field(default_factory=dict)
+    requested: dict[str, Any] = field(default_factory=dict)
+    verdict_inference: str = ""  # not "inference": records read that field as an Inference
+    alpha: float | None = field(default=None, metadata=PROBABILITY)
 
 
 @dataclass

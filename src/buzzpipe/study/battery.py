@@ -61,6 +61,7 @@ from buzzpipe.study.verdicts import (
     PRIMARY_OUTCOME,
     decide_verdicts,
     decide_verdicts_by_outcome,
+    verdict_rules,
 )
 from buzzpipe.survey.schema import NOVELTY
 
@@ -155,6 +156,9 @@ def run_study(
     if outcomes is None and specification.outcomes is not None:
         outcomes = specification.outcomes
     outcomes = list(outcomes) if outcomes is not None else default_outcomes(frame)
+    if specification.primary_outcome is not None:
+        primary_outcome = specification.primary_outcome
+    asked_primary = primary_outcome
     if primary_outcome not in outcomes and outcomes:
         primary_outcome = outcomes[0]  # the headline verdicts are the first chosen outcome's
     results = StudyResults(
@@ -167,6 +171,12 @@ def run_study(
             primary_outcome=primary_outcome,
         )
     )
+    if specification.primary_outcome is not None and asked_primary != primary_outcome:
+        results.note(
+            NoteKind.DATA,
+            f"The study file's primary_outcome {asked_primary} is not among the outcomes "
+            f"modelled: the verdicts are headed by {primary_outcome}.",
+        )
     for text in getattr(source, "notes", []):  # what reading the survey did (names merged)
         results.note(NoteKind.DATA, text)
     if "regional" not in results.meta.scales:
@@ -191,9 +201,12 @@ def run_study(
         chosen_by="published study" if specification.is_default else "user",
         outcomes=list(outcomes),
         controls=list(controls),
-        text=describe(specification, outcomes, controls),
+        text=describe(specification, outcomes, controls, primary_outcome),
         requested=as_dict(specification),
+        verdict_inference=specification.verdict_inference,
+        alpha=specification.verdict_alpha,
     )
+    rules = verdict_rules(specification.verdict_inference, specification.verdict_alpha)
     binary_controls_fits: dict[str, Any] = {}
     for outcome in outcomes:
         skipped: dict[str, EstimationError] = {}
@@ -342,8 +355,8 @@ def run_study(
         frame,
         inference,
     )
-    results.verdicts = decide_verdicts(results, primary_outcome)
-    results.verdicts_by_outcome = decide_verdicts_by_outcome(results)
+    results.verdicts = decide_verdicts(results, primary_outcome, rules)
+    results.verdicts_by_outcome = decide_verdicts_by_outcome(results, rules=rules)
     return results
 
 

@@ -7,13 +7,17 @@ names their own with ``--outcomes``/``--controls`` or a study file (TOML)::
     outcomes = ["product", "process"]
     controls = "np.log(employees) + firm_age"
     fixed_effects = ["industry", "region"]
-    engine = "dask"                        # where the fits run (docs/scale.md); optional
-    scheduler = "tcp://scheduler:8786"     # with engine = "dask"; optional
+    primary_outcome = "process"   # the outcome whose verdicts are the headline
+    inference = "robust"          # which p the verdicts read: headline, robust or cluster
+    alpha = 0.01                  # the verdicts' threshold (Holm-adjusted p below it)
+    engine = "dask"               # where the fits run (docs/scale.md); optional
+    scheduler = "tcp://scheduler:8786"   # with engine = "dask"; optional
 
 Controls are a formula's right-hand side: terms joined by ``+``, each an expression of survey
 columns (``np.log(employees)``, ``C(industry)``, ``firm_age``); a bare column holding text is a
 factor (``industry`` becomes ``C(industry)``). A control naming a column the survey lacks is
-left out with a note, not an error; a specification that cannot be read is one line.
+left out with a note, not an error; a specification that cannot be read is one line, and
+in a study file that line names the file, the key and the value.
 """
 
 from __future__ import annotations
@@ -21,18 +25,28 @@ from __future__ import annotations
 import ast
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from buzzpipe.errors import InputError
+from buzzpipe.results.vocabulary import InferenceKind
+from buzzpipe.study.verdicts import ALPHA, DEFAULT_INFERENCE, INFERENCE_CHOICES
 from buzzpipe.survey.schema import NOVELTY, OUTCOMES
 
 KNOWN_OUTCOMES: tuple[str, ...] = (*OUTCOMES, NOVELTY)
 ENGINE_KEYS: tuple[str, ...] = ("engine", "scheduler")  # where it runs, not what (study/engine.py)
-STUDY_FILE_KEYS: tuple[str, ...] = ("outcomes", "controls", "fixed_effects", *ENGINE_KEYS)
+STUDY_FILE_KEYS: tuple[str, ...] = (
+    "outcomes",
+    "controls",
+    "fixed_effects",
+    "primary_outcome",
+    "inference",
+    "alpha",
+    *ENGINE_KEYS,
+)
 # names a control's expression may call or read that are not survey columns
 _FUNCTIONS = frozenset({"np", "C", "log", "exp", "sqrt", "I", "center", "scale", "poly"})
 # what a control's expression may hold: names, calls, attributes, numbers and arithmetic
@@ -44,15 +58,34 @@ _READABLE = (
 
 @dataclass(frozen=True)
 class Specification:
-    """The outcomes and controls a study runs on (None: the published study's)."""
+    """The outcomes, controls, headline outcome, verdict inference and threshold a study runs
+    on (None: the published study's)."""
 
     outcomes: tuple[str, ...] | None = None
     controls: tuple[str, ...] | None = None  # formula terms as the user wrote them
     fixed_effects: tuple[str, ...] = field(default_factory=tuple)
+    primary_outcome: str | None = None
+    inference: str | None = None  # study.verdicts.INFERENCE_CHOICES
+    alpha: float | None = None
 
     @property
     def is_default(self) -> bool:
-        return self.outcomes is None and self.controls is None and not self.fixed_effects
+        return (
+            self.outcomes is None
+            and self.controls is None
+            and not self.fixed_effects
+            and self.primary_outcome is None
+            and self.inference is None
+            and self.alpha is None
+        )
+
+    @property
+    def verdict_inference(self) -> str:
+        return self.inference or DEFAULT_INFERENCE
+
+    @property
+    def verdict_alpha(self) -> float:
+        return ALPHA if self.alpha is None else self.alpha
 
 
 def parse_outcomes(text: str | Sequence[str]) -> tuple[str, ...]:
@@ -130,17 +163,18 @@ def parse_controls(text: str) -> tuple[str, ...]:
 
 def _read_toml(path: str | Path) -> dict[str, Any]:
     """The study file's keys; an unreadable file or an unknown key is one line."""
+    file = str(path)
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as error:
-        raise InputError("cannot read the study file", file=str(path), value=str(error)) from None
-    except tomllib.TOMLDecodeError as error:
-        raise InputError("not a TOML file", file=str(path), value=str(error)) from None
+        raise InputError("cannot read the study file", file=file, value=str(error)) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise InputError("not a TOML file", file=file, value=str(error)) from None
     unknown = [key for key in data if key not in STUDY_FILE_KEYS]
     if unknown:
         raise InputError(
             "unknown key in the study file",
-            file=str(path),
+            file=file,
             value=unknown[0],
             expected=", ".join(STUDY_FILE_KEYS),
         )
@@ -158,45 +192,91 @@ def read_study_engine(path: str | Path) -> tuple[str | None, str | None]:
         raise InputError(
             "unknown engine in the study file",
             file=str(path),
+            key="engine",
             value=engine,
             expected=" | ".join(ENGINES),
         )
     if scheduler is not None and not isinstance(scheduler, str):
         raise InputError(
-            "scheduler must be an address such as tcp://host:8786", file=str(path), value=scheduler
+            "scheduler must be an address such as tcp://host:8786",
+            file=str(path),
+            key="scheduler",
+            value=scheduler,
         )
     return engine, scheduler
 
 
 def read_study_file(path: str | Path) -> Specification:
-    """A study file (TOML) naming ``outcomes``, ``controls`` and ``fixed_effects`` (its
-    ``engine`` and ``scheduler``: :func:`read_study_engine`)."""
+    """A study file (TOML) naming ``outcomes``, ``controls``, ``fixed_effects``,
+    ``primary_outcome``, ``inference`` and ``alpha`` (each optional; its ``engine`` and
+    ``scheduler``: :func:`read_study_engine`); a key or value it cannot take is one line naming
+    the file, the key and the value."""
+    file = str(path)
     data = _read_toml(path)
+
+    def refuse(key: str, problem: str, expected: str) -> InputError:
+        return InputError(problem, file=file, key=key, value=data[key], expected=expected)
+
+    def named(key: str, parse: Any) -> Any:
+        """A value parsed as the command line parses it, its error naming file and key."""
+        try:
+            return parse(data[key])
+        except InputError as error:
+            problem = str(error).replace("--outcomes ", "").replace("--controls ", "")
+            problem = problem.replace(" in --controls", "")
+            raise InputError(problem, file=file, key=key) from None
+
+    outcomes = None
+    if "outcomes" in data:
+        if not isinstance(data["outcomes"], list | str):
+            raise refuse("outcomes", "not a list of outcomes", 'a list such as ["product"]')
+        outcomes = named("outcomes", parse_outcomes)
     controls = data.get("controls")
-    if isinstance(controls, list):
-        controls = " + ".join(str(term) for term in controls)
+    if isinstance(controls, list) and all(isinstance(term, str) for term in controls):
+        data["controls"] = controls = " + ".join(controls)
     if controls is not None and not isinstance(controls, str):
-        raise InputError("controls must be a string or a list", file=str(path), value=controls)
+        raise refuse("controls", "controls must be a string or a list of terms", "formula terms")
+    parsed_controls = named("controls", parse_controls) if controls is not None else None
     fixed_effects = data.get("fixed_effects", [])
     if not isinstance(fixed_effects, list) or not all(
         isinstance(name, str) and name.isidentifier() for name in fixed_effects
     ):
-        raise InputError(
-            "fixed_effects must be a list of column names", file=str(path), value=fixed_effects
-        )
+        raise refuse("fixed_effects", "fixed_effects must be a list of column names", '["region"]')
+    primary = data.get("primary_outcome")
+    if primary is not None:
+        choices = outcomes or OUTCOMES
+        if not isinstance(primary, str) or primary not in choices:
+            raise refuse(
+                "primary_outcome",
+                "not a binary outcome the study models",
+                ", ".join(name for name in choices if name != NOVELTY),
+            )
+        if primary == NOVELTY:  # the verdicts' rules read binary outcomes' tests
+            raise refuse("primary_outcome", "the ordered outcome has no verdicts", "product")
+    inference = data.get("inference")
+    if inference is not None and inference not in INFERENCE_CHOICES:
+        raise refuse("inference", "unknown verdict inference", ", ".join(INFERENCE_CHOICES))
+    alpha = data.get("alpha")
+    if alpha is not None:
+        if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
+            raise refuse("alpha", "alpha must be a number between 0 and 1", "such as 0.05")
+        alpha = float(alpha)
     return Specification(
-        outcomes=parse_outcomes(data["outcomes"]) if "outcomes" in data else None,
-        controls=parse_controls(controls) if controls is not None else None,
+        outcomes=outcomes,
+        controls=parsed_controls,
         fixed_effects=tuple(fixed_effects),
+        primary_outcome=primary,
+        inference=inference,
+        alpha=alpha,
     )
 
 
 def merged(base: Specification, outcomes: str | None, controls: str | None) -> Specification:
     """A study file's specification with the command line's choices on top."""
-    return Specification(
+    return replace(
+        base,
         outcomes=parse_outcomes(outcomes) if outcomes is not None else base.outcomes,
         controls=parse_controls(controls) if controls is not None else base.controls,
-        fixed_effects=base.fixed_effects,
     )
 
 
@@ -243,13 +323,33 @@ def resolve_controls(
     return list(dict.fromkeys(terms)), list(dict.fromkeys(columns)), notes
 
 
-def describe(specification: Specification, outcomes: Sequence[str], terms: Sequence[str]) -> str:
-    """One sentence for the report: which specification ran."""
+INFERENCE_WORDS = {
+    "headline": "the headline rule (wild cluster score bootstrap by region where computed)",
+    InferenceKind.ROBUST: "firm-level robust p-values",
+    InferenceKind.CLUSTER: "region-clustered p-values where computed",
+}
+
+
+def describe(
+    specification: Specification,
+    outcomes: Sequence[str],
+    terms: Sequence[str],
+    primary_outcome: str | None = None,
+) -> str:
+    """One sentence for the report: which specification ran (and, given the headline
+    outcome, what the verdicts read)."""
     who = "the published study's" if specification.is_default else "the user's"
-    return (
+    text = (
         f"Specification ({who}): outcomes {', '.join(outcomes)}; controls "
-        f"{' + '.join(terms)} in every model with controls, beside partner breadth."
+        f"{' + '.join(terms)} in every model with controls, beside partner breadth"
     )
+    if primary_outcome:
+        text += (
+            f"; verdicts headed by {primary_outcome}, read on "
+            f"{INFERENCE_WORDS[specification.verdict_inference]} at "
+            f"{specification.verdict_alpha:g}, Holm-adjusted"
+        )
+    return text + "."
 
 
 def as_dict(specification: Specification) -> dict[str, Any]:
@@ -261,4 +361,7 @@ def as_dict(specification: Specification) -> dict[str, Any]:
         chosen["controls"] = list(specification.controls)
     if specification.fixed_effects:
         chosen["fixed_effects"] = list(specification.fixed_effects)
+    for key in ("primary_outcome", "inference", "alpha"):
+        if getattr(specification, key) is not None:
+            chosen[key] = getattr(specification, key)
     return chosen

@@ -40,6 +40,11 @@ supermodularity test), the firm-level robust p only where the bootstrap was not 
 names the inference it read). Rows with no region bootstrap read their own test, named in the
 column. Firm-level robust and region-clustered p-values stay in the inference-compared table.
 
+A user's study file (``study/specification.py``) may name another ``inference`` for the rows
+that read the headline rule (``robust``: the firm-level robust p; ``cluster``: the
+region-clustered Wald p where the study computes one) and another ``alpha`` for every row
+(:func:`verdict_rules`); each verdict records the inference it read and its threshold.
+
 Multiplicity: the p each verdict reads (two-sided, one-sided or joint, as its decision) is
 adjusted by Holm across a family, and the decision reads the adjusted p. The primary outcome's
 assessed verdicts are one family; the other outcomes' verdicts together are a second, labelled
@@ -53,7 +58,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from buzzpipe.estimate.multiple_testing import holm
 from buzzpipe.results import Estimate, Note, StudyResults, Verdict
@@ -62,6 +67,7 @@ from buzzpipe.results.vocabulary import (
     Alternative,
     Decision,
     Finding,
+    InferenceKind,
     ModelName,
     StudyPart,
     VerdictState,
@@ -215,6 +221,60 @@ VERDICT_RULES: tuple[VerdictRule, ...] = (
         model=ModelName.BY_SECTOR,
     ),
 )
+
+
+# the inference a user's study file may name for the verdicts (``inference = "..."``): which p
+# each row reads where the study computed more than one
+INFERENCE_CHOICES: dict[str, str] = {
+    "headline": "the headline rule: the wild cluster score bootstrap by city-region where the "
+    "study computes it, firm-level robust elsewhere",
+    InferenceKind.ROBUST: "firm-level robust Wald tests (Stata vce(robust)) in every row",
+    InferenceKind.CLUSTER: "region-clustered Wald tests where the study computes them "
+    "(G/(G-1), normal reference; over-rejects with few regions, docs/few_clusters.md), "
+    "firm-level robust elsewhere",
+}
+DEFAULT_INFERENCE = "headline"
+READS_ROBUST = "firm-level robust (the study file's choice)"
+READS_CLUSTER = (
+    "region-clustered Wald where computed, firm-level robust elsewhere (the study file's choice)"
+)
+
+
+def _reads(path: str, inference: str) -> str | None:
+    """A rule's results path under a verdict inference: the bootstrap paths of the headline
+    rule become region-clustered ones (``cluster``) or are dropped (``robust``, ``cluster``
+    where the study computes no clustered test); None drops the path."""
+    if BOOTSTRAP in path or path.endswith("_wild_bootstrap"):
+        if inference == InferenceKind.ROBUST:
+            return None
+        if inference == InferenceKind.CLUSTER:
+            if BOOTSTRAP in path:
+                return path.replace(BOOTSTRAP, InferenceKind.CLUSTER)
+            if "international_minus_" in path:
+                return path.removesuffix("_wild_bootstrap") + "_cluster_region"
+            return None  # supermodularity: no clustered test, the firm-level one reads
+    return path
+
+
+def verdict_rules(
+    inference: str = DEFAULT_INFERENCE, alpha: float = ALPHA
+) -> tuple[VerdictRule, ...]:
+    """The rule table under a verdict inference (``INFERENCE_CHOICES``) and threshold: the
+    published study's (``VERDICT_RULES``) by default."""
+    if inference not in INFERENCE_CHOICES:
+        raise ValueError(f"inference must be one of {tuple(INFERENCE_CHOICES)}, got {inference!r}")
+    if inference == DEFAULT_INFERENCE and alpha == ALPHA:
+        return VERDICT_RULES
+    rules = []
+    for rule in VERDICT_RULES:
+        paths = tuple(
+            path for path in (_reads(path, inference) for path in rule.quantities) if path
+        )
+        reads = rule.inference
+        if rule.inference == READS_HEADLINE and inference != DEFAULT_INFERENCE:
+            reads = READS_ROBUST if inference == InferenceKind.ROBUST else READS_CLUSTER
+        rules.append(replace(rule, quantities=paths, threshold=alpha, inference=reads))
+    return tuple(rules)
 
 
 def one_sided_p_values(estimate: Estimate) -> tuple[float, float]:

@@ -3,6 +3,7 @@ exactly, each column's type, written with the rest of the report."""
 
 import csv
 import io
+import json
 import math
 import re
 from pathlib import Path
@@ -10,7 +11,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from buzzpipe.report.tidy import COLUMNS, TIDY_CSV, TIDY_PARQUET, tidy_csv, tidy_parquet
+from buzzpipe.report.tidy import (
+    COLUMNS,
+    TIDY_CSV,
+    TIDY_PARQUET,
+    TIDY_VERDICTS_CSV,
+    TIDY_VERDICTS_PARQUET,
+    VERDICT_COLUMNS,
+    tidy_csv,
+    tidy_parquet,
+    tidy_verdicts_csv,
+)
 from buzzpipe.report.write_report import render_report
 from buzzpipe.results import read_results
 
@@ -129,3 +140,81 @@ def test_presentation_csvs_write_plain_numbers(results):
         for row in rows[2:]:
             for cell in row[1:]:
                 assert "\u2212" not in cell and not thousands.search(cell), (name, cell)
+
+
+@pytest.fixture(scope="module")
+def studied(tmp_path_factory):
+    """A fresh study (format 3: Holm-adjusted verdicts for every outcome) and its results.json."""
+    import buzzpipe as bp
+
+    survey = bp.synthesize("norway2010", seed=1, firms=400)
+    study = bp.run_study(survey, seed=1, sensitivity=False, heterogeneity=False,
+                         bootstrap_replications=0, scenarios=())  # fmt: skip
+    path = tmp_path_factory.mktemp("tidy") / "results.json"
+    path.write_text(study.to_json(), encoding="utf-8")
+    return read_results(path), json.loads(path.read_text(encoding="utf-8"))
+
+
+def _json_at(data, quantity):
+    kind, _, rest = quantity.partition("/")
+    if kind == "models":
+        outcome, model, term = rest.split("/", 2)
+        if term.startswith("sensitivity/"):
+            column, _, name = term.removeprefix("sensitivity/").partition("/")
+            return data["models"][outcome][model]["sensitivity"][column][name]
+        return data["models"][outcome][model]["terms"][term]
+    section, _, name = rest.rpartition("/")
+    return data[kind][section][name]
+
+
+@pytest.mark.filterwarnings("ignore:The 'float_precision' argument")
+def test_tidy_verdicts_equal_results_json_number_for_number(studied):
+    results, data = studied
+    text = tidy_verdicts_csv(results)
+    frame = pd.read_csv(io.StringIO(text), float_precision="round_trip", keep_default_na=False,
+                        na_values=[""])  # fmt: skip
+    assert list(frame.columns) == list(VERDICT_COLUMNS)
+    for name, kind in VERDICT_COLUMNS.items():  # every column's type, as read by default
+        if kind == "float":
+            assert frame[name].dtype == "float64", name
+        elif kind == "Int":
+            assert frame[name].dtype in ("float64", "int64"), name
+            assert not frame[name].dropna().mod(1).any(), name
+    written = [*data["verdicts"]]
+    written += [v for outcome, vs in data["verdicts_by_outcome"].items()
+                if outcome != data["meta"]["primary_outcome"] for v in vs]  # fmt: skip
+    assert len(frame) == len(written) > 16
+    assert {"primary", "other_outcomes"} == set(frame["family"])
+    for verdict, (_, row) in zip(written, frame.iterrows(), strict=True):
+        for name in ("outcome", "finding", "verdict", "decision", "quantity", "family"):
+            assert row[name] == verdict[name], name
+        for name in ("threshold", "estimate", "p_value", "p_adjusted", "family_size"):
+            assert _same(row[name], verdict[name]), (name, row[name], verdict[name])
+        read = _json_at(data, verdict["quantity"]) if verdict["p_value"] is not None else None
+        if read is None:
+            continue
+        assert _same(row["std_error"], read["std_error"])
+        assert _same(row["df"], read.get("df"))
+        assert row["alternative"] == read.get("alternative", "two_sided")
+        if read.get("interval"):  # the lowest and highest points of the set
+            segments = [[float(end) for end in segment] for segment in read["interval"]["segments"]]
+            assert row["conf_low"] == min(low for low, _ in segments)
+            assert row["conf_high"] == max(high for _, high in segments)
+        assert _same(row["clusters"], verdict["inference"].get("clusters"))
+    assert frame["p_adjusted"].notna().sum() > 10
+    assert (frame["p_adjusted"].dropna() >= frame["p_value"].dropna()).all()
+
+
+@pytest.mark.filterwarnings("ignore:The 'float_precision' argument")
+def test_tidy_verdicts_parquet_holds_the_same_rows_and_types(studied):
+    results, _ = studied
+    files = render_report(results)
+    frame = pd.read_parquet(io.BytesIO(files[TIDY_VERDICTS_PARQUET]))
+    again = pd.read_csv(io.BytesIO(files[TIDY_VERDICTS_CSV]), keep_default_na=False,
+                        na_values=[""], float_precision="round_trip")  # fmt: skip
+    assert list(frame.columns) == list(VERDICT_COLUMNS)
+    for name, kind in VERDICT_COLUMNS.items():
+        expected = {"float": ("float64",), "Int": ("Int64",), "str": ("object", "str")}[kind]
+        assert str(frame[name].dtype) in expected, name
+        if kind == "float":
+            pd.testing.assert_series_equal(frame[name], again[name], check_exact=True)

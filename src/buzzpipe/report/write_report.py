@@ -102,7 +102,9 @@ def write_report(
     The report is made from the results alone (nothing is re-estimated): a self-contained
     ``report.html`` (findings in words from the verdicts, paper-style tables, figures; nothing
     fetched from the network), ``tidy.csv`` and ``tidy.parquet`` (every model term with
-    broom's column names, numbers at full precision), every table as CSV and LaTeX (models
+    broom's column names, numbers at full precision), ``tidy_verdicts.csv`` and
+    ``tidy_verdicts.parquet`` (every verdict with its adjusted p and the inference read), every
+    table as CSV and LaTeX (models
     tables also as Word) and every figure as PNG and SVG. Everything is rendered before
     anything is written; ``results.json`` is checked once, as it is encoded.
 

@@ -64,7 +64,7 @@ def test_the_derivatives_are_statsmodels_get_margeff(study, statsmodels_fit):
     # the study's robust covariance is Stata's (n / (n - 1) on HC0), statsmodels' HC0 has none
     correction = math.sqrt(n / (n - 1))
     rows = _rows(table, "Average marginal effect, dy/dx")
-    assert list(rows) == list(LABELS)
+    assert list(rows)[:3] == list(LABELS)  # the breadth terms, then the controls
     model = results.models["product"]["controls"]
     for term, label in zip(BREADTH, LABELS, strict=True):
         index = names.index(term)
@@ -117,3 +117,88 @@ def test_the_report_writes_the_table_in_every_format(study):
     assert "avg_slopes" in csv_text and "Covariance,Robust" in csv_text
     ids = [table.id for table in all_tables(report_view(results))]
     assert ids.index("table-product-margins") > ids.index("table-product-main")
+
+
+def _delta_se(function, fit, correction):
+    """The delta-method error of a function of the statsmodels fit's parameters (central
+    differences), under its HC0 covariance with the study's n / (n - 1)."""
+    params = fit.params.to_numpy()
+    gradient = np.empty(len(params))
+    for index in range(len(params)):
+        step = 1e-6 * max(1.0, abs(params[index]))
+        up, down = params.copy(), params.copy()
+        up[index] += step
+        down[index] -= step
+        gradient[index] = (function(up) - function(down)) / (2 * step)
+    covariance = fit.cov_params().to_numpy() * correction**2
+    return math.sqrt(gradient @ covariance @ gradient)
+
+
+def test_every_regressor_has_its_average_marginal_effect(study, statsmodels_fit):
+    """Stata's margins, dydx(*): the controls too, against statsmodels (get_margeff for the
+    variables that are their own column; the chain rule through the log for employees;
+    re-prediction with every firm set to a level for the factors), errors by the delta method
+    under the same covariance."""
+    survey, results = study
+    fit = statsmodels_fit
+    model = results.models["product"]["controls"]
+    effects = model.marginal_effects
+    n = fit.nobs
+    correction = math.sqrt(n / (n - 1))
+    margeff = fit.get_margeff()
+    names = list(fit.params.index[1:])
+    own_columns = [name for name in ("foreign_share", "openness") if name in names]
+    assert own_columns
+    for name in own_columns:  # a column of its own: statsmodels' derivative exactly
+        record = effects[f"{name}: dy/dx"]
+        assert record.estimate == pytest.approx(margeff.margeff[names.index(name)], rel=1e-8)
+        assert record.std_error == pytest.approx(
+            margeff.margeff_se[names.index(name)] * correction, rel=1e-6
+        )
+        assert record.hypothesis.kind == "marginal_effect"
+    frame = analysis_frame_of(survey).loc[fit.model.data.row_labels]
+    design = fit.model.exog
+    log_column = list(fit.params.index).index("np.log(employees)")
+    employees = frame["employees"].to_numpy(dtype=float)
+
+    def employees_effect(params):  # d Pr / d employees = Lambda'(xb) b_log / employees
+        probability = 1 / (1 + np.exp(-(design @ params)))
+        return float(np.mean(probability * (1 - probability) * params[log_column] / employees))
+
+    record = effects["employees: dy/dx"]
+    assert record.estimate == pytest.approx(employees_effect(fit.params.to_numpy()), rel=1e-8)
+    assert record.std_error == pytest.approx(_delta_se(employees_effect, fit, correction), rel=1e-7)
+    columns = list(fit.params.index)
+    factors = {"region": sorted(frame["region"].astype(str).unique()),
+               "industry": sorted(frame["industry"].astype(str).unique())}  # fmt: skip
+    checked = 0
+    for variable in factors:
+        keys = [key for key in effects if key.startswith(f"{variable}: ")]
+        assert keys, variable
+        dummies = [i for i, name in enumerate(columns) if name.startswith(f"C({variable})[T.")]
+        for key in keys:
+            record = effects[key]
+            level, base = (term.level for term in record.hypothesis.terms)
+            at = {}
+            for value in (level, base):  # every firm set to the level: its dummy alone on
+                x = design.copy()
+                x[:, dummies] = 0.0
+                if value != base:
+                    x[:, columns.index(f"C({variable})[T.{value}]")] = 1.0
+                at[value] = x
+
+            def change(params, at=at, level=level, base=base):
+                high, low = (1 / (1 + np.exp(-(at[value] @ params))) for value in (level, base))
+                return float(np.mean(high) - np.mean(low))
+
+            assert key == f"{variable}: {level} vs {base}"
+            assert record.hypothesis.kind == "discrete_change"
+            assert record.estimate == pytest.approx(change(fit.params.to_numpy()), rel=1e-9)
+            assert record.std_error == pytest.approx(_delta_se(change, fit, correction), rel=1e-7)
+            checked += 1
+    assert checked == len(factors["region"]) - 1 + len(factors["industry"]) - 1
+    (table,) = margins_tables(report_view(results))
+    changes = _rows(table, "Change from the base level (every firm set to the level)")
+    assert len(changes) == checked and "Region: Bergen vs Oslo" in changes, list(changes)
+    derivatives = _rows(table, "Average marginal effect, dy/dx")
+    assert {"Employees", "Foreign ownership share"} <= set(derivatives)

@@ -27,6 +27,8 @@ PLACEHOLDERS = (
 _LEVEL = re.compile(r"\[T\.[^\]]+\]")
 _FULL_LEVEL = re.compile(r"\[(?!T\.)[^\]<]+\]")  # full-rank coding: each region's own slope
 _EFFECT = re.compile(r"^(?P<term>.+): (?P<change>dy/dx|\+1)(?P<k> \| outcome \d+)?$")
+# a factor's level against its base (margins, dydx(*)): "region: Bergen vs Oslo | outcome 0"
+_FACTOR_CHANGE = re.compile(r"^(?P<term>[^:]+): .+ vs .+?(?P<k> \| outcome \d+)?$")
 # JSON paths (dots, [] for list items, * for any key) whose keys are names from the data
 NAMED_KEYS = {
     "models": "outcome",
@@ -92,6 +94,10 @@ def undocumented(results: dict, tokens: set[str]) -> set[str]:
         if effect:  # "<term>: dy/dx", "<term>: +1 | outcome <k>"
             template = "<term>: " + effect["change"] + (" | outcome <k>" if effect["k"] else "")
             return template in tokens and known(effect["term"])
+        change = _FACTOR_CHANGE.match(name) if kind == "effect" else None
+        if change:  # "<factor>: <level> vs <base>", "... | outcome <k>"
+            template = "<factor>: <level> vs <base>" + (" | outcome <k>" if change["k"] else "")
+            return template in tokens and known(change["term"])
         parts = name.split(":")  # interactions: each factor
         return all(name_forms(part) & tokens for part in parts)
 

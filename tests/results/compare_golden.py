@@ -164,6 +164,10 @@ CHANGED_SINCE = {
     "regional slopes cannot support one); each region's slopes shown descriptively instead",
     "models.*.by_region.*": "issue 16: the same, the by_region model (added numbers)",
     "tables/table-region-slopes.*": "issue 16: the same, a table of the regional slopes",
+    "models.*.marginal_effects.[!b]*": "issue 17: the average marginal effect of every "
+    "regressor (Stata's margins, dydx(*)), the controls' after the breadth terms' (added "
+    "numbers; the breadth terms' keys, all starting with 'breadth_', are still compared)",
+    "meta.specification*": "issue 17: which specification ran, with the verdicts' alpha",
 }
 
 

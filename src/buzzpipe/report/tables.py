@@ -15,8 +15,11 @@ from typing import Any
 
 from buzzpipe.report import findings, formatting
 from buzzpipe.report.intervals import exponentiated
+from buzzpipe.report.wording import term_label
+from buzzpipe.results import Term
 from buzzpipe.results.findings import outcome_label
 from buzzpipe.results.vocabulary import Alternative, Family, Measure, TermKind, VerdictState
+from buzzpipe.survey.schema import SCALES
 
 ODDS_RATIO_FAMILIES: tuple[str, ...] = (Family.LOGIT, Family.OLOGIT)
 STATE_WORDS = {
@@ -353,6 +356,15 @@ _CONTRAST_WORDS = {
     "dy/dx": "Average marginal effect, dy/dx",
     "+1": "One more kind of partner (x to x + 1)",
 }
+BREADTH_ROWS = frozenset(SCALES)  # a breadth term's row is keyed by its scale
+_FACTOR_CHANGE = "change"  # a factor's level against its base level: one section for them all
+_CONTRAST_WORDS[_FACTOR_CHANGE] = "Change from the base level (every firm set to the level)"
+
+
+def _variable_label(name: str) -> str:
+    """A regressor's label where the model has no term of that name (``employees``, whose
+    term is its log)."""
+    return term_label(name, Term(TermKind.CONTINUOUS, variable=name))
 
 
 def _effect_key(key: str) -> tuple[str, str, str] | None:
@@ -401,9 +413,11 @@ def _margins_table(
             term_name, contrast, category = parsed
             term = model["terms"].get(term_name, {})
             row = term.get("scale") or term_name
-            sections.setdefault((contrast, category), {}).setdefault(
-                row, term.get("label", term_name)
-            )
+            label = term.get("label") or _variable_label(term_name)
+            if contrast not in _CONTRAST_WORDS:  # a factor's level: "Bergen vs Oslo"
+                row, label = key.partition(" | ")[0], f"{label}: {contrast.replace('_', ' ')}"
+                contrast = _FACTOR_CHANGE
+            sections.setdefault((contrast, category), {}).setdefault(row, label)
             cells[(contrast, category, row, index)] = effect
     rows: list[Row] = []
     for (contrast, category), labels in sections.items():
@@ -442,6 +456,13 @@ def _margins_table(
     coverage = (
         "The study computes these effects for the partner-breadth terms of the models with controls"
     )
+    if any(row not in BREADTH_ROWS and not row.startswith("breadth_") for _, _, row, _ in cells):
+        coverage = (
+            "The study computes these effects for every regressor of the models with controls "
+            "(Stata's margins, dydx(*)): the partner-breadth terms, then the controls, a "
+            "continuous one's derivative through the formula (employees, not its log) and a "
+            "factor's average change from its base level to each other level"
+        )
     if any(name == "controls_with_group" for name, _ in models):
         coverage += (
             "; the rows of the model with the own group counted are its breadth terms of the "

@@ -329,6 +329,11 @@ def hypothesis_words(hypothesis: Hypothesis | None, name: str) -> str:
         )
     if kind == HypothesisKind.MARGINAL_EFFECT:
         return f"average dy/dx of {term_words(terms[0])}"
+    if kind == HypothesisKind.DISCRETE_CHANGE:  # a factor's level against its base level
+        return (
+            f"average change from {variable_words(str(terms[1].variable))} "
+            f"{terms[1].level} to {terms[0].level}"
+        )
     if kind == HypothesisKind.PLUS_ONE:  # of a breadth term, or a format-2 record without one
         if not terms or scale_of(terms[0].variable):
             return "one more kind of partner"

@@ -171,6 +171,7 @@ class HypothesisKind(StrEnum):
     INTERACTION_PROBABILITY = "interaction_probability"  # Ai-Norton: mean cross difference = 0
     MARGINAL_EFFECT = "marginal_effect"  # the average dy/dx of terms[0]
     PLUS_ONE = "plus_one"  # the average change from terms[0] + 1 (one more kind of partner)
+    DISCRETE_CHANGE = "discrete_change"  # average change from level terms[1] to terms[0]
     PLUS_ONE_DIFFERENCE = "plus_one_difference"  # one more scales[0] minus one more scales[1]
     PLUS_ONE_RATIO = "plus_one_ratio"  # one more scales[0] / one more scales[1]
     TEXT = "text"  # a format-2 hypothesis the conversion did not recognise, as written

@@ -231,7 +231,9 @@ def run_study(
                 _record_dropped_terms(results, outcome, fitted, breadth_terms(sample))
             if name in (ModelName.CONTROLS, ModelName.CONTROLS_WITH_GROUP):
                 breadth = [t for t in map(str, fitted.params.index) if t.startswith("breadth_")]
-                result.marginal_effects = marginal_effects(fitted, sample, breadth, inference)
+                result.marginal_effects = marginal_effects(
+                    fitted, sample, breadth, inference, every=True
+                )
             if name == "controls" and sensitivity:
                 breadth = [t for t in breadth_terms(sample) if t in result.terms]
                 add_sensitivity(

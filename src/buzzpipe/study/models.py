@@ -391,11 +391,18 @@ def model_result(specification: ModelSpecification, fitted: Any, vcov: Any) -> M
 
 
 def marginal_effects(
-    fitted: Any, sample: pd.DataFrame, terms: Sequence[str], inference: Inference
+    fitted: Any,
+    sample: pd.DataFrame,
+    terms: Sequence[str],
+    inference: Inference,
+    *,
+    every: bool = False,
 ) -> dict[str, Estimate]:
     """Average marginal effects (Stata ``margins, dydx()``) and the change from one more kind of
     partner (x to x + 1) of each breadth term, by re-prediction with delta-method errors; the
-    ordered novelty model gives one row per outcome category."""
+    ordered novelty model gives one row per outcome category. With ``every``, also the average
+    effect of every other regressor after them (Stata's ``margins, dydx(*)``,
+    :func:`regressor_effects`)."""
     from buzzpipe.study import engine
 
     effects: dict[str, Estimate] = {}
@@ -404,18 +411,83 @@ def marginal_effects(
     for kind in ("ame", "plus_one"):
         table = engine.current().margins(fitted, sample, terms, kind=kind).table
         for label, row in table.iterrows():
-            effects[str(label)] = Estimate(
-                estimate=float(row["estimate"]),
-                std_error=float(row["se"]),
-                p_value=float(row["p"]),
-                inference=inference.derived(InferenceMethod.DELTA_METHOD),
-                interval=Interval.bounded(row["ci_lower"], row["ci_upper"]),
-                statistic=float(row["z"] if "z" in row.index else row["t"]),
-                hypothesis=Hypothesis(
+            effects[str(label)] = _effect(
+                row,
+                inference,
+                Hypothesis(
                     CONTRASTS[str(row["contrast"])],
                     terms=[Term(TermKind.CONTINUOUS, variable=str(row["term"]))],
                 ),
             )
+    if every:
+        effects.update(regressor_effects(fitted, sample, terms, inference))
+    return effects
+
+
+def _effect(row: pd.Series, inference: Inference, hypothesis: Hypothesis) -> Estimate:
+    """One row of a margins table as an estimate record (delta-method errors)."""
+    return Estimate(
+        estimate=float(row["estimate"]),
+        std_error=float(row["se"]),
+        p_value=float(row["p"]),
+        inference=inference.derived(InferenceMethod.DELTA_METHOD),
+        interval=Interval.bounded(row["ci_lower"], row["ci_upper"]),
+        statistic=float(row["z"] if "z" in row.index else row["t"]),
+        hypothesis=hypothesis,
+    )
+
+
+def regressor_effects(
+    fitted: Any, sample: pd.DataFrame, terms: Sequence[str], inference: Inference
+) -> dict[str, Estimate]:
+    """The average marginal effect of every regressor but the breadth ``terms``, as Stata's
+    ``margins, dydx(*)``: for a continuous variable the derivative averaged over the firms,
+    through the formula (``np.log(employees)`` gives the effect of ``employees``, as Stata's
+    ``c.`` with ``log`` inside); for a factor the average change in the probability from its
+    base (lowest) level to each other level (Stata's ``i.``), every firm set to the level.
+    Factors are re-predicted in memory on every engine (the streamed margins take continuous
+    variables only); keyed as the margins table labels them (``employees: dy/dx``,
+    ``region: Bergen vs Oslo``)."""
+    from buzzpipe.estimate.margins import (
+        _estimation_sample,
+        _factor_variables,
+        _format_level,
+        _levels,
+        _model_variables,
+        margins,
+    )
+    from buzzpipe.study import engine
+
+    data = _estimation_sample(fitted, sample)
+    variables = [name for name in _model_variables(fitted, data) if name not in terms]
+    factors = _factor_variables(fitted, data, variables)
+    continuous = [name for name in variables if name not in factors]
+    effects: dict[str, Estimate] = {}
+    if continuous:
+        table = engine.current().margins(fitted, sample, continuous, kind="ame").table
+        for label, row in table.iterrows():
+            hypothesis = Hypothesis(
+                HypothesisKind.MARGINAL_EFFECT,
+                terms=[Term(TermKind.CONTINUOUS, variable=str(row["term"]))],
+            )
+            effects[str(label)] = _effect(row, inference, hypothesis)
+    ordered = [name for name in variables if name in factors]
+    if ordered:
+        table = margins(fitted, sample, ordered, kind="ame").table
+        for label, row in table.iterrows():
+            variable = str(row["term"])
+            levels = _levels(data[variable])
+            named = {f"{_format_level(level)} vs {_format_level(levels[0])}": level
+                     for level in levels[1:]}  # fmt: skip
+            level = named[str(row["contrast"])]
+            hypothesis = Hypothesis(
+                HypothesisKind.DISCRETE_CHANGE,
+                terms=[
+                    Term(TermKind.FACTOR_LEVEL, variable=variable, level=str(level)),
+                    Term(TermKind.FACTOR_LEVEL, variable=variable, level=str(levels[0])),
+                ],
+            )
+            effects[str(label)] = _effect(row, inference, hypothesis)
     return effects
 
 

@@ -34,6 +34,7 @@ from buzzpipe.synth.generate import (
     REGIONAL,
     GeneratingParameters,
     draw_block,
+    survey_cell_shocks,
 )
 from buzzpipe.synth.preset import Preset, load_preset, render_value, rewrite_calibrated
 from buzzpipe.synth.specification import fit_named_specification, measured_breadth
@@ -99,7 +100,11 @@ def simulate(
             # The first block of a survey, exactly as iter_blocks draws it (n <= BLOCK_FIRMS).
             stream = np.random.SeedSequence(seed).spawn(1)[0]
             block = draw_block(
-                parameters, n, np.random.default_rng(stream), first_external_id=n + 1
+                parameters,
+                n,
+                np.random.default_rng(stream),
+                first_external_id=n + 1,
+                cell_shocks=survey_cell_shocks(parameters, seed),
             )
             if fit:
                 logit = fit_named_specification(block, parameters, extra_terms, openness=openness)

@@ -9,6 +9,7 @@ built in memory or streamed, and regional partners among surveyed firms are draw
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -62,6 +63,9 @@ class GeneratingParameters:
     in_survey_share: float
     foreign_countries: list[str]
     foreign_country_shares: np.ndarray
+    homophily: float  # partner choice on latent openness (0: uniform within the city-region)
+    cell_shock_pipeline: float  # gamma: a region x industry shock in international propensity
+    cell_shock_outcome: float  # delta: the same shock in every outcome's log-odds
     # per outcome: coefficients in OUTCOME_TERMS order (without industry/region effects)
     outcome_terms: dict[str, np.ndarray]
     industry_effects: dict[str, np.ndarray]
@@ -115,6 +119,9 @@ class GeneratingParameters:
             in_survey_share=float(preset["links.in_survey_share"]),
             foreign_countries=list(preset["links.foreign_countries"]),
             foreign_country_shares=np.asarray(preset["links.foreign_country_shares"], dtype=float),
+            homophily=float(preset["links.homophily"]),
+            cell_shock_pipeline=float(preset["confounding.cell_shock_pipeline"]),
+            cell_shock_outcome=float(preset["confounding.cell_shock_outcome"]),
             outcome_terms={
                 o: np.array([preset[f"outcomes.{o}.{t}"] for t in OUTCOME_TERMS], dtype=float)
                 for o in OUTCOME_NAMES
@@ -128,6 +135,24 @@ class GeneratingParameters:
                 for o in OUTCOME_NAMES
             },
         )
+
+    @property
+    def cell_shocks_on(self) -> bool:
+        """Whether the region x industry cell shock enters anything (off in shipped presets)."""
+        return self.cell_shock_pipeline != 0 or self.cell_shock_outcome != 0
+
+
+def survey_cell_shocks(
+    parameters: GeneratingParameters, seed: int, blocks: int = 1
+) -> np.ndarray | None:
+    """The survey's N(0, 1) shock per region x industry cell (regions x industries), drawn once
+    per survey from its own stream (the seed's child after the blocks' children), so every
+    block of a survey shares it; ``None`` when the shock is off (nothing drawn)."""
+    if not parameters.cell_shocks_on:
+        return None
+    stream = np.random.SeedSequence(seed).spawn(blocks + 1)[blocks]
+    shape = (len(parameters.regions), len(parameters.industries))
+    return np.random.default_rng(stream).standard_normal(shape)
 
 
 @dataclass
@@ -169,10 +194,15 @@ def draw_block(
     *,
     first_id: int = 0,
     first_external_id: int = 1_000_000_000,
+    cell_shocks: np.ndarray | None = None,
 ) -> Block:
     """Draw ``n`` firms with ids ``first_id + 1 ...``; external partners numbered from
-    ``first_external_id``. The order of random draws is part of the reproducibility contract."""
+    ``first_external_id``. The order of random draws is part of the reproducibility contract.
+    ``cell_shocks`` (regions x industries, :func:`survey_cell_shocks`) is required when the
+    preset turns the cell shock on."""
     p = parameters
+    if p.cell_shocks_on and cell_shocks is None:
+        raise ValueError("the preset's cell shock is on: pass survey_cell_shocks(...)")
     n_scales, n_types = len(schema.SCALES), len(schema.PARTNER_TYPES)
     region = rng.choice(len(p.regions), size=n, p=p.region_shares)
     industry = rng.choice(len(p.industries), size=n, p=p.industry_shares)
@@ -199,6 +229,9 @@ def draw_block(
         + np.outer(foreign_share, p.foreign_slope)
         + p.firm_scale_sd * rng.standard_normal((n, n_scales))
     )
+    cell_shock = np.zeros(n) if cell_shocks is None else cell_shocks[region, industry]
+    if cell_shocks is not None:  # the cell's shock in its firms' pipeline propensity
+        scale_index[:, INTERNATIONAL] += p.cell_shock_pipeline * cell_shock
     group = np.array([t == schema.GROUP_PARTNER_TYPE for t in schema.PARTNER_TYPES])
     logits = scale_index[:, :, None] + p.type_intercept
     logits[:, :, group] += (np.outer(foreign_share, p.group_foreign_slope))[:, :, None]
@@ -208,7 +241,9 @@ def draw_block(
         dont_know = rng.random((n, n_scales, n_types)) < p.dont_know_rate
     breadth = collaboration[:, :, ~group].sum(axis=2)
 
-    links = _draw_links(p, collaboration, region, breadth, rng, first_id, first_external_id)
+    links = _draw_links(
+        p, collaboration, region, breadth, rng, first_id, first_external_id, openness_latent
+    )
     (link_firm, partner_id, in_survey, scale, partner_type, partner_region, partner_country) = links
     pipeline_exposure, exposure_known = _pipeline_exposure(
         n, link_firm, partner_id, in_survey, breadth, first_id
@@ -232,6 +267,7 @@ def draw_block(
     for column, name in enumerate(OUTCOME_NAMES):
         index = covariates @ p.outcome_terms[name]
         index += p.industry_effects[name][industry] + p.region_effects[name][region]
+        index += p.cell_shock_outcome * cell_shock
         outcome = outcome_draws[:, column] < _logistic(index)
         if name == "new_to_market":  # the second rung of the novelty ladder
             outcome &= outcomes["product"].astype(bool)
@@ -269,8 +305,11 @@ def _draw_links(
     rng: np.random.Generator,
     first_id: int,
     first_external_id: int,
+    capability: np.ndarray | None = None,
 ) -> tuple[np.ndarray, ...]:
-    """Partners for every (firm, scale, partner type) collaborated with: 1 + Poisson each."""
+    """Partners for every (firm, scale, partner type) collaborated with: 1 + Poisson each.
+    With ``p.homophily`` > 0 a surveyed regional partner is chosen on ``capability`` (latent
+    openness): :func:`_homophilous_partners`, from the same uniforms (no extra draws)."""
     n, n_scales, n_types = collaboration.shape
     cells = np.flatnonzero(collaboration.reshape(n, -1))
     firm, cell = np.divmod(cells, n_scales * n_types)
@@ -301,6 +340,10 @@ def _draw_links(
     chosen = np.floor(uniforms[:, 1] * (region_counts[own_region] - 1)).astype(np.int64)
     chosen += chosen >= position[firm]
     partner_local = order[np.minimum(starts[own_region] + chosen, n - 1)]
+    if p.homophily > 0 and capability is not None:
+        partner_local = _homophilous_partners(
+            p.homophily, capability, region, firm, uniforms[:, 1], partner_local, in_survey
+        )
     external_rank = np.cumsum(~in_survey) - 1
     partner_id = np.where(
         in_survey, first_id + 1 + partner_local, first_external_id + external_rank
@@ -337,6 +380,43 @@ def _draw_links(
         partner_region[keep],
         partner_country[keep],
     )
+
+
+def _homophilous_partners(
+    homophily: float,
+    capability: np.ndarray,
+    region: np.ndarray,
+    firm: np.ndarray,
+    uniform: np.ndarray,
+    partner_local: np.ndarray,
+    in_survey: np.ndarray,
+) -> np.ndarray:
+    """Surveyed regional partners chosen on capability: for a link of firm i, the other firm of
+    i's city-region whose capability is nearest to h c_i + sqrt(1 - h^2) z, z the normal
+    quantile of the link's uniform (so the partners' capabilities correlate about h with the
+    firm's; h = 1 picks the nearest capability)."""
+    from scipy.special import ndtri
+
+    chosen = partner_local.copy()
+    target = homophily * capability[firm] + math.sqrt(1.0 - homophily**2) * ndtri(
+        np.clip(uniform, 1e-12, 1 - 1e-12)
+    )
+    for r in np.unique(region[firm[in_survey]]):
+        members = np.flatnonzero(region == r)
+        if members.size < 2:
+            continue
+        order = members[np.argsort(capability[members], kind="stable")]
+        values = capability[order]
+        links = np.flatnonzero(in_survey & (region[firm] == r))
+        # the two firms around the target, then the nearer of them that is not the firm itself
+        right = np.clip(np.searchsorted(values, target[links]), 1, order.size - 1)
+        candidates = np.stack([right - 2, right - 1, right, right + 1], axis=1)
+        candidates = np.clip(candidates, 0, order.size - 1)
+        distance = np.abs(values[candidates] - target[links][:, None])
+        distance[order[candidates] == firm[links][:, None]] = np.inf
+        best = candidates[np.arange(links.size), np.argmin(distance, axis=1)]
+        chosen[links] = order[best]
+    return chosen
 
 
 def _pipeline_exposure(
@@ -412,6 +492,7 @@ def iter_blocks(
     total = int(firms if firms is not None else preset["survey.firms"])
     sizes = block_sizes(total, block_firms)
     streams = np.random.SeedSequence(seed).spawn(len(sizes))
+    shocks = survey_cell_shocks(parameters, seed, len(sizes))
     first_id = 0
     # External partners are numbered after all firms, so ids never collide.
     first_external_id = total + 1
@@ -422,6 +503,7 @@ def iter_blocks(
             np.random.default_rng(stream),
             first_id=first_id,
             first_external_id=first_external_id,
+            cell_shocks=shocks,
         )
         first_id += size
         first_external_id += int((~block.link_in_survey).sum())

@@ -71,6 +71,9 @@ SCHEMA: dict[str, str] = {
     "links.in_survey_share": "share",
     "links.foreign_countries": "names",
     "links.foreign_country_shares": "shares_per_country",
+    "links.homophily": "share",
+    "confounding.cell_shock_pipeline": "float",
+    "confounding.cell_shock_outcome": "float",
     **{
         f"outcomes.{outcome}.{term}": "float"
         for outcome in ("product", "process", "new_to_market")

@@ -1,6 +1,7 @@
 """The replica set against the published study, the synthetic banner and the preset's truth
 beside each verdict (issue 15, item 3), on results built without estimation."""
 
+import copy
 import math
 
 import pytest
@@ -105,6 +106,19 @@ def test_the_report_of_synthetic_data_has_the_banner_the_table_and_the_truth(res
             assert "cannot be confirmed at this sample size" in html
         if reading == "contradicts the truth":
             assert "contradicts the preset's truth" in html
+
+
+def test_an_unconfirmed_effect_off_the_primary_outcome_says_it_reads_power_not_recovery(results):
+    changed = StudyResults.from_dict(results.to_dict())
+    term = changed.models["product"]["controls"].terms["breadth_international"]
+    new_to_market = changed.models.setdefault("new_to_market", {})
+    new_to_market["controls"] = copy.deepcopy(changed.models["product"]["controls"])
+    wide = Estimate(0.27, 0.3, 0.4, term.inference, interval=Interval.bounded(-0.3, 0.8))
+    new_to_market["controls"].terms["breadth_international"] = wide
+    row = next(r for r in replica_rows(changed) if r["id"] == "new_to_market")
+    assert row["agrees"].startswith("cannot be confirmed at this sample size")
+    assert "was not measured" in row["agrees"]
+    assert "Monte Carlo power, not a measured recovery" in row["agrees"]
 
 
 def test_a_file_survey_has_neither_banner_nor_table():

@@ -83,8 +83,10 @@ def truth_sentence(truth: Mapping[str, Any], power: str = "", odds_ratio: bool =
             f"Synthetic data: the preset makes this effect true ({true_value}), so this "
             "verdict misses it; the finding cannot be confirmed at this sample size"
         )
-        measured = truth.get("recovery") or power
-        return text + (f": {measured}." if measured else ".")
+        measured = truth.get("recovery")
+        if measured:
+            return text + f": {measured}."
+        return text + (f"; {power}." if power else ".")
     if reading == "contradicts the truth":
         return (
             f"Synthetic data: this contradicts the preset's truth ({expected}): a false finding "

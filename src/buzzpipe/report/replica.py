@@ -140,11 +140,20 @@ def _odds_row(
     above = bool(segments) and all(low > 0 for low, _ in segments)
     if above:
         return {"replica": text, "agrees": f"agrees: the {named} set lies above 1", "agree": True}
-    return {"replica": text, "agrees": _unconfirmed(named, synthetic), "agree": None}
+    scored = outcome == (results.meta.primary_outcome or "product")
+    return {"replica": text, "agrees": _unconfirmed(named, synthetic, scored), "agree": None}
 
 
-def _unconfirmed(named: str, synthetic: Mapping[str, Any]) -> str:
+def _unconfirmed(named: str, synthetic: Mapping[str, Any], scored: bool) -> str:
+    """Why an effect the replica does not show cannot be confirmed, and how often the rule would
+    find it: a measured recovery where the recovery check scored it, else Monte Carlo power,
+    said to be power (the recovery check scores the primary outcome's verdicts only)."""
     words = f"cannot be confirmed at this sample size: the {named} set does not exclude no effect"
+    if not scored:
+        words += (
+            "; the recovery check scores the primary outcome's verdicts only, so how often the "
+            "rule finds this one on the preset's surveys was not measured"
+        )
     if synthetic.get("power"):
         words += f"; {synthetic['power']}"
     return words

@@ -167,3 +167,17 @@ def test_findings_list_each_scale_apart_under_a_heading_naming_it():
     ]
     (heading, _), *_ = scale_groups(results("probit"), verdicts[1:2])
     assert heading == "Differences and interactions on the probit index scale (0 = none)"
+
+
+def test_a_set_unbounded_both_ways_is_shown_without_its_point_estimate():
+    from buzzpipe.report.tables import _estimate_text
+
+    rays = [[None, -2.049], [1.874, None]]
+    assert (
+        _estimate_text(405.482, rays)
+        == "not bounded: [\u2212\u221e, -2.049] \u222a [1.874, \u221e]"
+    )
+    assert _estimate_text(1.0, [None, None]).startswith("not bounded: ")
+    # a one-sided bound and a bounded interval keep their estimate
+    assert _estimate_text(0.441, [-0.287, None]) == "0.441 [-0.287, \u221e]"
+    assert _estimate_text(0.042, [0.016, 0.069]) == "0.042 [0.016, 0.069]"

@@ -131,7 +131,9 @@ CHANGED_SINCE = {
     "tables/table-*-heterogeneity.*": "3a368dd: the same, in the heterogeneity tables",
     "descriptions.*.probability_difference_*": "1d90867: the difference of the +1-partner "
     "probability changes, a new description (added numbers)",
-    "tables/table-descriptions.*": "1d90867: the same, new rows of the descriptions table",
+    "tables/table-descriptions.*": "1d90867: the same, new rows of the descriptions table; "
+    "issue 15: a ratio whose Fieller set is unbounded both ways is shown as 'not bounded: "
+    "<set>' without its point estimate",
     "tables/table-verdicts.*": "issue 16: complementarity labelled 'complements in the odds' "
     "(a one-sided 5% test on the log-odds scale); no city-region size row; sector named "
     "'industry (sector)'; issue 15: the inference each row read and the Holm-adjusted p",

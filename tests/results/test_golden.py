@@ -52,7 +52,8 @@ def test_the_report_of_the_converted_file_is_the_golden_one_byte_for_byte(conver
     # row gone, a note saying why, the Holm family one rule smaller) and sector was named
     # "industry (sector)"; and with the Findings layout of issue 15 (each verdict once, one list
     # per scale under a heading naming it, the other outcomes without the primary column, the
-    # rule table in its own section without the verdicts again)
+    # rule table in its own section without the verdicts again), and a Fieller set unbounded
+    # both ways shown as "not bounded" without its point estimate
     assert digest == (GOLDEN / "report.html.sha256").read_text().strip()
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from buzzpipe.report import findings, formatting
-from buzzpipe.report.intervals import exponentiated
+from buzzpipe.report.intervals import exponentiated, is_union
 from buzzpipe.report.wording import term_label
 from buzzpipe.results import Term
 from buzzpipe.results.findings import outcome_label
@@ -523,7 +523,9 @@ def descriptions_table(results: Mapping[str, Any]) -> Table | None:
         "Described, not tested: ratios and changes in the probability of innovating",
         (
             "Ratios carry Fieller confidence sets, which can be unbounded or two rays (joined "
-            "by \u222a); they describe the size of pipelines against buzz and decide no verdict.",
+            "by \u222a); they describe the size of pipelines against buzz and decide no verdict. "
+            "A set unbounded both ways is shown without its point estimate (not bounded): the "
+            "denominator is indistinguishable from zero, so the ratio has no usable value.",
         ),
     )
 
@@ -640,6 +642,24 @@ def compared_tests_table(results: Mapping[str, Any]) -> Table | None:
     )
 
 
+def _unbounded_both_ways(bounds: Any) -> bool:
+    """Whether a set reaches infinity below and above (a Fieller set of two rays, or the whole
+    line): its point estimate says nothing a reader can use."""
+    segments = bounds if is_union(bounds) else [bounds] if bounds else []
+    return any(low is None for low, _ in segments) and any(high is None for _, high in segments)
+
+
+def _estimate_text(estimate: float | None, bounds: Any) -> str:
+    """An estimate with its interval; a set unbounded both ways is shown without the number
+    ('not bounded: [−∞, −2.049] ∪ [1.874, ∞]'), since a ratio whose denominator is
+    indistinguishable from zero has no usable point value."""
+    if estimate is None:
+        return formatting.DASH
+    if _unbounded_both_ways(bounds):
+        return f"not bounded: {formatting.interval(bounds)}"
+    return f"{formatting.number(estimate)} {formatting.interval(bounds)}"
+
+
 def _inference_row(test: Mapping[str, Any]) -> Row:
     """One test or described quantity: hypothesis, statistic, p, estimate, inference."""
     statistic = test.get("statistic")
@@ -663,11 +683,7 @@ def _inference_row(test: Mapping[str, Any]) -> Row:
                 else formatting.DASH
             ),
             Cell(formatting.p_value(test.get("p")), formatting.stars(test.get("p"))),
-            Cell(
-                formatting.DASH
-                if estimate is None
-                else f"{formatting.number(estimate)} {formatting.interval(test.get('interval'))}"
-            ),
+            Cell(_estimate_text(estimate, test.get("interval"))),
             Cell(test["inference"]),
         ),
         "plain",

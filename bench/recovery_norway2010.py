@@ -48,7 +48,7 @@ def _no_sets() -> None:
     wb.WildScoreBootstrap.confidence_set = unbounded
 
 
-def run(seeds: list[int], out: Path, preset: str) -> None:
+def run(seeds: list[int], out: Path, preset: str, overrides: dict | None = None) -> None:
     from buzzpipe.study.battery import run_study
     from buzzpipe.synth import synthesize
 
@@ -59,10 +59,12 @@ def run(seeds: list[int], out: Path, preset: str) -> None:
         if seed in done:
             continue
         start = time.perf_counter()
-        results = run_study(synthesize(preset, seed), outcomes=["product"], seed=seed, scenarios=())
+        survey = synthesize(preset, seed, overrides=overrides)
+        results = run_study(survey, outcomes=["product"], seed=seed, scenarios=())
         record = {
             "seed": seed,
             "preset": preset,
+            **({"overrides": overrides} if overrides else {}),
             "seconds": round(time.perf_counter() - start, 2),
             "verdicts": {
                 v.finding.value: {

@@ -212,10 +212,9 @@ def synthetic_meta(preset: str, results: Any) -> None:
     outcome = results.meta.primary_outcome or "product"
     record = report_record(preset, states, outcome)
     record["power"] = power_words()
-    if preset == "norway2010":  # the preset the recovery check scored
-        for finding, truth in record["truth"].items():
-            if words := recovery_words(finding):
-                truth["recovery"] = words
+    for finding, truth in record["truth"].items():  # where the recovery check scored it
+        if words := recovery_words(finding, preset):
+            truth["recovery"] = words
     results.meta.synthetic = record
     results.meta.published = published_figures(preset)
 

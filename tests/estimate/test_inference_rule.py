@@ -126,3 +126,47 @@ def test_the_recovery_figures_the_report_quotes_are_the_docs_table():
         assert cells[4].startswith(f"{raw}/{RECOVERY_SEEDS} ")
         assert f"{adjusted} of {RECOVERY_SEEDS} seeds" in recovery_words(finding)
     assert recovery_words("regional_effect") == ""
+    assert recovery_words("international_effect", "no-such-preset") == ""
+
+
+def _world_rows(text: str, world: str, seeds: int) -> dict[str, list[str]]:
+    """The rows of the docs' table of one world (after its 'World <name>: <n> seeds' line)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"World {world}: {seeds} "))
+    rows = {}
+    for line in lines[start + 1 :]:
+        if line.startswith("World ") or (rows and not line.startswith("|")):
+            break
+        if line.startswith("| ") and not line.startswith("| finding"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_the_recovery_in_the_other_worlds_and_the_null_rate_are_the_docs_tables():
+    """``RECOVERY_WORLDS`` (quoted by the report where a buzz or complement verdict misses a true
+    effect) and ``FAMILY_WISE_NULL`` are the docs' tables of bench/recovery_worlds.py."""
+    from buzzpipe.estimate.inference_rule import (
+        FAMILY_WISE_NULL,
+        RECOVERY_WORLDS,
+        recovery_words,
+    )
+
+    text = DOCS.read_text()
+    assert set(RECOVERY_WORLDS) == {"buzz", "complement"}
+    for world, (seeds, counts) in RECOVERY_WORLDS.items():
+        rows = _world_rows(text, world, seeds)
+        assert counts
+        for finding, (adjusted, raw) in counts.items():
+            assert rows[finding][1] != "not found"  # only true findings are quoted
+            assert rows[finding][2].startswith(f"{adjusted}/{seeds} ")
+            assert rows[finding][4].startswith(f"{raw}/{seeds} ")
+            assert f"{adjusted} of {seeds} seeds" in recovery_words(finding, world)
+    seeds, adjusted, raw = FAMILY_WISE_NULL
+    assert len(_world_rows(text, "null", seeds)) == 8  # the primary family, every finding null
+    line = next(
+        line
+        for line in text.splitlines()
+        if line.startswith("Family-wise rate of false findings over the 8 true-null findings")
+    )
+    assert f": {adjusted}/{seeds} = " in line and f"(the rule); {raw}/{seeds} = " in line

@@ -21,11 +21,12 @@ import pytest
 
 from buzzpipe.estimate.inference_rule import RECOVERY_NORWAY2010, RECOVERY_SEEDS
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "recovery_norway2010.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("recovery_norway2010", BENCH)
+def _bench(name: str = "recovery_norway2010"):
+    """A bench script as a module (bench/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

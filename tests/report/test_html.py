@@ -165,6 +165,10 @@ def test_findings_list_each_scale_apart_under_a_heading_naming_it():
         ("On the probability scale", ["Ai-Norton"]),
         ("Joint tests", ["sector"]),
     ]
+    missing = ({"outcome": "product", "scale": None, "state": "not_assessed"}, "spill-over")
+    assert [h for h, _ in scale_groups(results("logit"), [missing])] == [
+        "Not assessed (no estimate to show)"
+    ]
     (heading, _), *_ = scale_groups(results("probit"), verdicts[1:2])
     assert heading == "Differences and interactions on the probit index scale (0 = none)"
 

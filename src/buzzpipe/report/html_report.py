@@ -12,6 +12,7 @@ from buzzpipe.report.figures import FigureOutput, headline_model
 from buzzpipe.report.findings import findings
 from buzzpipe.report.table_formats import table_html
 from buzzpipe.report.tables import Table
+from buzzpipe.results.vocabulary import VerdictState
 
 _CSS = """
 body { font-family: Georgia, 'Times New Roman', serif; color: #1a1a1a; background: #fff;
@@ -116,7 +117,9 @@ def scale_groups(
     groups: dict[str, list[tuple[Mapping[str, Any], str]]] = {}
     for verdict, sentence in items:
         scale = verdict.get("scale")
-        if scale is None or scale not in _SCALE_HEADINGS:
+        if verdict.get("state") == VerdictState.NOT_ASSESSED:
+            heading = "Not assessed (no estimate to show)"
+        elif scale is None or scale not in _SCALE_HEADINGS:
             family = _headline_family(results, verdict)
             words = _SCALE_WORDS.get(family, family or "model")
             heading = f"Differences and interactions on the {words} scale (0 = none)"

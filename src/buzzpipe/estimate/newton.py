@@ -171,5 +171,30 @@ def newton(
         moved = np.max(np.abs(trial - params) / (1.0 + np.abs(trial)), initial=0.0)
         params, llf, gradient, hessian = trial, trial_llf, trial_gradient, trial_hessian
         if moved < tol:
-            return NewtonResult(params, llf, gradient, hessian, iteration, True)
+            # a full step that moved nothing is convergence; a halved one is so only where the
+            # point it reached passes the loop's own tests (else the line search stalled away
+            # from the maximum, with the gradient still large: not an estimate)
+            if scale == 1.0 or _at_maximum(gradient, hessian, params, tol):
+                return NewtonResult(params, llf, gradient, hessian, iteration, True)
+            return NewtonResult(
+                params,
+                llf,
+                gradient,
+                hessian,
+                iteration,
+                False,
+                f"line search stalled (step halved to {scale:.3g}, largest |gradient| "
+                f"{np.max(np.abs(gradient), initial=0.0):.3g})",
+            )
     return NewtonResult(params, llf, gradient, hessian, max_iter, False, "iteration limit")
+
+
+def _at_maximum(gradient: np.ndarray, hessian: np.ndarray, params: np.ndarray, tol: float) -> bool:
+    """Whether the loop's convergence tests hold at ``params``: the Newton decrement below
+    ``tol**2`` or the next step below ``tol`` relative to the parameters."""
+    step = solve_newton_step(gradient, hessian)
+    if not np.all(np.isfinite(step)):
+        return False
+    if float(gradient @ step) < tol * tol:
+        return True
+    return bool(np.max(np.abs(step) / (1.0 + np.abs(params + step)), initial=0.0) < tol)

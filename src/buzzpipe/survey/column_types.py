@@ -7,7 +7,7 @@ over the data rows (the header is not a row), as Stata's ``list in`` counts obse
 
 import math
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -350,37 +350,63 @@ def refuse_spelling_variants(
 
 
 def merge_spelling_variants(
-    values: pd.Series, *, column: str, file: str | None
+    values: pd.Series,
+    *,
+    column: str,
+    file: str | None,
+    spellings: dict[object, int] | None = None,
 ) -> tuple[pd.Series, str | None]:
     """Names that differ only in case, accents or spaces ("Bergen", "bergen", "BERGEN") made
     one category under the spelling most firms use (ties: the first by Stata's order), with a
     note listing what was merged; None when nothing was. One category is never silently split
-    in two, and never silently merged either."""
+    in two, and never silently merged either. ``spellings`` gets each merged spelling's own
+    firms, so that batches of one file can be merged as the whole file would be."""
     counts = values.dropna().value_counts(sort=False)
+    renames = spelling_renames({value: int(counts[value]) for value in counts.index})
+    if not renames:
+        return values, None
+    if spellings is not None:
+        spellings.update({name: int(counts[name]) for pair in renames.items() for name in pair})
+    note = spelling_note(renames, dict(counts.items()), column=column, file=file)
+    return values.map(lambda v: renames.get(v, v) if isinstance(v, str) else v), note
+
+
+def spelling_renames(firms: Mapping[object, float]) -> dict[object, object]:
+    """Names that differ only in case, accents or spaces, each to the spelling with the most
+    firms (``firms``: name -> firms; ties: the first by Stata's order): variant -> spelling."""
     groups: dict[str, list[object]] = {}
-    for value in counts.index:
+    for value in firms:
         if isinstance(value, str):
             groups.setdefault(fold(value), []).append(value)
     renames: dict[object, object] = {}
-    merged = []
     for group in groups.values():
         if len(group) < 2:
             continue
         ordered = sorted_categories(group)
-        canonical = max(ordered, key=lambda v: (int(counts[v]), -ordered.index(v)))
-        variants = [v for v in ordered if v != canonical]
-        renames.update(dict.fromkeys(variants, canonical))
-        firms = int(sum(counts[v] for v in variants))
+        canonical = max(ordered, key=lambda v: (firms[v], -ordered.index(v)))
+        renames.update({v: canonical for v in ordered if v != canonical})
+    return renames
+
+
+def spelling_note(
+    renames: Mapping[object, object],
+    firms: Mapping[object, float],
+    *,
+    column: str,
+    file: str | None,
+) -> str:
+    """The data note of :func:`spelling_renames`: what was read as what, with its firms."""
+    merged = []
+    for canonical in dict.fromkeys(renames.values()):
+        variants = [v for v in renames if renames[v] == canonical]
+        count = int(sum(firms[v] for v in variants))
         shown = ", ".join(repr(v) for v in variants)
-        merged.append(f"{shown} read as {canonical!r} ({firms} firm{'s' * (firms != 1)})")
-    if not renames:
-        return values, None
+        merged.append(f"{shown} read as {canonical!r} ({count} firm{'s' * (count != 1)})")
     where = f"{file}, column {column!r}" if file else f"column {column!r}"
-    note = (
+    return (
         f"{where}: names that differ only in case, accents or spaces are one category: "
         + "; ".join(merged)
     )
-    return values.map(lambda v: renames.get(v, v) if isinstance(v, str) else v), note
 
 
 def _sort_key(value: object) -> tuple:
@@ -404,6 +430,7 @@ def to_category(
     reference: object = None,
     required: bool,
     notes: list[str] | None = None,
+    spellings: dict[object, int] | None = None,
 ) -> pd.Series:
     """A categorical column, categories ordered with the reference category first.
 
@@ -435,7 +462,9 @@ def to_category(
         values = series.astype("object").where(~missing, None)
         values = values.map(lambda v: v.strip() if isinstance(v, str) else v)
         if notes is not None:
-            values, note = merge_spelling_variants(values, column=column, file=file)
+            values, note = merge_spelling_variants(
+                values, column=column, file=file, spellings=spellings
+            )
             notes.extend([note] if note else [])
         if pd_types.is_float_dtype(series):
             values = pd.Series(

@@ -31,10 +31,20 @@ __all__ = ["DaskLinks", "collaboration_on_dask", "partition_cells"]
 
 
 def partition_cells(
-    links, where, first_row, directory, scales, partner_types, source, mapping=None, local=None
+    links,
+    where,
+    first_row,
+    directory,
+    scales,
+    partner_types,
+    source,
+    mapping=None,
+    local=None,
+    match=False,
 ) -> dict:
     """The cells one partition's links set: flat positions in (types, scales, firms) order,
-    and (with ``local``, the local scale) its distinct local partners for pipeline exposure."""
+    (with ``local``, the local scale) its distinct local partners for pipeline exposure, and
+    (with ``match``) the links whose partner names it spelt as the firms file does."""
     if mapping is not None:
         from buzzpipe.survey.mapping import RawTable
 
@@ -42,7 +52,10 @@ def partition_cells(
     canonical = edge_list.validate_links(
         links, directory, partner_types, source=source, first_row=first_row + 1
     )
-    classified = edge_list.classify_links(canonical, directory, scales=scales, source=source)
+    matched: edge_list.Matched | None = {} if match else None
+    classified = edge_list.classify_links(
+        canonical, directory, scales=scales, source=source, matched=matched
+    )
     counts = edge_list.CollaborationCounts(
         len(directory), scales=scales, partner_types=partner_types
     )
@@ -51,6 +64,7 @@ def partition_cells(
         "yes": [np.flatnonzero(counts._yes)],
         "maybe": [np.flatnonzero(counts._maybe)],
         "links": len(canonical),
+        "matched": matched or {},
     }
     if local is not None:
         canonical[LINK_SCALE] = pd.Categorical(classified[LINK_SCALE], categories=list(scales))
@@ -62,12 +76,16 @@ def partition_cells(
     return cells
 
 
-def _cells_on_dask(links_path, directory, scales, partner_types, client, source, mapping, local):
+def _cells_on_dask(
+    links_path, directory, scales, partner_types, client, source, mapping, local, match=False
+):
     from buzzpipe.estimate.dask_engine import DaskSource
 
     links = DaskSource(links_path, client)
     shipped = links.client.scatter(directory, broadcast=True)
-    return links.map_reduce(partition_cells, shipped, scales, partner_types, source, mapping, local)
+    return links.map_reduce(
+        partition_cells, shipped, scales, partner_types, source, mapping, local, match
+    )
 
 
 def _set_cells(counts: edge_list.CollaborationCounts, cells: dict) -> None:
@@ -113,14 +131,27 @@ class DaskLinks:
         scales: tuple[str, ...],
         partner_types: tuple[str, ...],
         source: str,
+        matched: edge_list.Matched | None = None,
     ) -> None:
-        """Add every partition's answers to ``collaboration`` and local partners to
-        ``exposure``."""
+        """Add every partition's answers to ``collaboration``, local partners to ``exposure``
+        and, with ``matched``, the links whose partner names were spelt as the firms file
+        does (as in memory; without it such names are refused)."""
         local = None if exposure is None else exposure.local_scale
         cells = _cells_on_dask(
-            self.path, directory, scales, partner_types, self.client, source, self.mapping, local
+            self.path,
+            directory,
+            scales,
+            partner_types,
+            self.client,
+            source,
+            self.mapping,
+            local,
+            matched is not None,
         )
         _set_cells(collaboration, cells)
+        if matched is not None:
+            for key, links in cells["matched"].items():
+                matched[key] = matched.get(key, 0) + links
         if exposure is not None:
             for records, (firms, counts) in zip(cells["records"], cells["anonymous"], strict=True):
                 exposure.add_partial(records, firms, counts)

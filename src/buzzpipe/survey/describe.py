@@ -68,6 +68,8 @@ class DescribeTable:
         self._id_hashes: list[np.ndarray] = []
         self._source: str | None = None
         self._scale_note: str | None = None
+        # firms of each spelling of a region or industry as the file spells it, over batches
+        self._spellings: dict[str, dict[object, float]] = {c: {} for c in CATEGORICAL_CONTROLS}
 
     def add(self, survey: Survey) -> None:
         """Add one survey (or one batch of a streamed file)."""
@@ -88,6 +90,12 @@ class DescribeTable:
             self._regions.setdefault(label, None)
         for label in frame["industry"].cat.categories:
             self._industries.setdefault(label, None)
+        for column, firms in self._spellings.items():
+            counts = frame[column].value_counts(sort=False)
+            own = {label: float(n) for label, n in counts.items() if n > 0}
+            own.update(survey.spellings.get(column, {}))  # a merged category's own spellings
+            for name, n in own.items():
+                firms[name] = firms.get(name, 0.0) + n
         for start in range(0, len(frame), ROWS_PER_STEP):
             self._add_rows(frame.iloc[start : start + ROWS_PER_STEP], survey, labels)
         if survey.local_scale == "national" and "international" in survey.scales:
@@ -135,6 +143,7 @@ class DescribeTable:
                     rows=(duplicated + 1).tolist(),
                     expected="each firm id once",
                 )
+        notes = self._merge_spellings()
         regions = _ordered(list(self._regions), *self._rules.get("region", (None, None)))
         industries = _ordered(list(self._industries), *self._rules.get("industry", (None, None)))
         rows = list(self._rows)
@@ -159,11 +168,60 @@ class DescribeTable:
             index=pd.MultiIndex.from_tuples(rows, names=["section", "statistic", "measure"]),
             columns=[ALL, *[str(r) for r in regions]],
         )
-        notes = [self._scale_note] if self._scale_note else []
+        notes = ([self._scale_note] if self._scale_note else []) + notes
         if self.weighted:
             notes.append(f"shares and means weighted by {WEIGHT} (pweight); counts are firms")
         table.attrs["note"] = "; ".join(notes)
         return table
+
+    def _merge_spellings(self) -> list[str]:
+        """Names that differ only in case, accents or spaces as one category, as the whole file
+        read at once would have them (a streamed file's batches each merge their own, so two
+        batches can spell one region or industry two ways): under the spelling with the most
+        firms in the file, their sums added, with the data notes a whole file's reading gives."""
+        notes = []
+        for column, known in (("region", self._regions), ("industry", self._industries)):
+            firms = self._spellings[column]
+            renames = column_types.spelling_renames(firms)
+            if not renames:
+                continue
+            notes.append(
+                column_types.spelling_note(renames, firms, column=column, file=self._source)
+            )
+            merge = {label: renames[label] for label in known if label in renames}
+            if column == "region":  # the region columns: every row's cells by region
+                for totals in self._sums.values():
+                    _add_cells(totals, merge)
+            else:  # the industry rows
+                for variant, canonical in merge.items():
+                    moved = self._sums.pop(_industry_row(variant), {})
+                    self._rows.pop(_industry_row(variant), None)
+                    self._rows.setdefault(_industry_row(canonical), None)
+                    _add_cells(self._sums.setdefault(_industry_row(canonical), {}), {}, moved)
+            for label in merge:
+                known.pop(label)
+            for canonical in merge.values():
+                known.setdefault(canonical, None)
+        return notes
+
+
+def _add_cells(totals: dict, merge: dict, extra: dict | None = None) -> None:
+    """Move the cells of ``merge``'s labels to their targets (sums and counts added), and add
+    ``extra``'s cells to those of their own labels."""
+    for variant, canonical in merge.items():
+        cell = totals.pop(variant, None)
+        if cell is not None:
+            target = totals.setdefault(canonical, [0.0, 0.0])
+            target[0] += cell[0]
+            target[1] += cell[1]
+    for label, cell in (extra or {}).items():
+        target = totals.setdefault(label, [0.0, 0.0])
+        target[0] += cell[0]
+        target[1] += cell[1]
+
+
+def _industry_row(label: object) -> tuple[str, str, str]:
+    return ("firms by industry", str(label), "count")
 
 
 def describe(survey: Survey, *, weighted: bool = False) -> pd.DataFrame:
@@ -231,6 +289,9 @@ def _ordered(labels: list, declared: list | None, reference: object) -> list:
         ordered = column_types.sorted_categories(labels)
     if reference is not None:
         match = [c for c in ordered if column_types.id_key(c) == column_types.id_key(reference)]
+        if not match and isinstance(reference, str):  # "oslo" for the merged "Oslo"
+            folded = column_types.fold(reference)
+            match = [c for c in ordered if isinstance(c, str) and column_types.fold(c) == folded]
         if match:
             ordered = match[:1] + [c for c in ordered if c != match[0]]
     return ordered

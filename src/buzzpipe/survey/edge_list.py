@@ -113,21 +113,34 @@ def validate_links(
     return result
 
 
+Matched = dict[tuple[str, object, object], int]  # (column, as the links spell it, as the firms do)
+
+
 def _match_spellings(
-    values: np.ndarray, renames: dict[object, object], column: str, source: str | None, notes: list
+    values: np.ndarray, renames: dict[object, object], column: str, matched: Matched
 ) -> None:
-    """Spell a links file's names as the firms file does (in place), noting what was matched."""
-    counts = pd.Series(values).value_counts()
-    matched = "; ".join(
-        f"{variant!r} read as {known!r} ({int(counts[variant])} link"
-        + "s" * (int(counts[variant]) != 1)
-        + ")"
-        for variant, known in sorted(renames.items(), key=lambda item: str(item[0]))
-    )
-    where = f"{source}, column {column!r}" if source else f"column {column!r}"
-    notes.append(f"{where}: names spelt unlike the firms file's, matched to it: {matched}")
+    """Spell a links file's names as the firms file does (in place), counting the links so
+    matched in ``matched`` (summed over batches and partitions; :func:`matched_notes`)."""
     for variant, known in renames.items():
-        values[values == variant] = known
+        spelt = values == variant
+        key = (column, variant, known)
+        matched[key] = matched.get(key, 0) + int(spelt.sum())
+        values[spelt] = known
+
+
+def matched_notes(matched: Matched, source: str | None) -> list[str]:
+    """One data note per column of what :func:`classify_links` matched, over all the batches
+    or partitions of the links: "'bergen' read as 'Bergen' (12 links)"."""
+    notes = []
+    for column in dict.fromkeys(key[0] for key in sorted(matched, key=str)):
+        shown = "; ".join(
+            f"{variant!r} read as {known!r} ({links} link" + "s" * (links != 1) + ")"
+            for (of, variant, known), links in sorted(matched.items(), key=lambda i: str(i[0][1]))
+            if of == column
+        )
+        where = f"{source}, column {column!r}" if source else f"column {column!r}"
+        notes.append(f"{where}: names spelt unlike the firms file's, matched to it: {shown}")
+    return notes
 
 
 def classify_links(
@@ -136,9 +149,14 @@ def classify_links(
     *,
     scales: tuple[str, ...],
     source: str | None = None,
-    notes: list[str] | None = None,
+    matched: Matched | None = None,
 ) -> pd.DataFrame:
     """Per link: its scale (or missing) and which scales it could be when the scale is unknown.
+
+    A partner region or country spelt as one of the firms file's names but for case, accents or
+    spaces ("bergen" for "Bergen") is read as the firms file spells it and counted in
+    ``matched`` (the same in every batch or partition: one category is never split); without
+    ``matched`` it is refused, naming it.
 
     Returns a frame with the ``scale`` column, one boolean ``possible_<scale>`` column per scale
     and ``firm_position``, the link's firm's position in ``firms``.
@@ -165,12 +183,12 @@ def classify_links(
             by_fold.setdefault(fold(name), []).append(name)
         close = {v for v in set(pd.unique(values[pd.notna(values)])) - known if fold(v) in by_fold}
         one_known = {v for v in close if len(by_fold[fold(v)]) == 1}
-        if notes is None or one_known != close:  # no note to give, or no one spelling to match
+        if matched is None or one_known != close:  # nowhere to count, or no one spelling
             listed = sorted(known, key=str)
             refuse_spelling_variants(close, column=column, file=source, known=listed)
-        if one_known:  # "bergen" for the firms' "Bergen": the firms' spelling, with a note
+        if one_known:  # "bergen" for the firms' "Bergen": the firms' spelling, counted
             renames = {v: by_fold[fold(v)][0] for v in one_known}
-            _match_spellings(values, renames, column, source, notes)
+            _match_spellings(values, renames, column, matched)
 
     country_known = pd.notna(partner_country)
     region_known = pd.notna(partner_region)

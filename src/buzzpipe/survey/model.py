@@ -67,7 +67,8 @@ class Survey:
 
     Parameters
     ----------
-    firms, links, scales, partner_types, reference, source, category_rules, exposure
+    firms, links, scales, partner_types, reference, source, category_rules, exposure, notes,
+    spellings
         Filled in by :meth:`from_frame`, which validates them; the constructor trusts its
         arguments and is not for users.
 
@@ -112,6 +113,7 @@ class Survey:
         category_rules: dict[str, tuple[list | None, object]] | None = None,
         exposure: edge_list.ExposureCounts | None = None,
         notes: list[str] | None = None,
+        spellings: dict[str, dict[object, int]] | None = None,
     ) -> None:
         # use Survey.from_frame: this constructor trusts its arguments
         self._firms = firms
@@ -126,6 +128,9 @@ class Survey:
         self.source = source
         # what reading did that the reader should know (spelling variants merged, ...)
         self.notes: list[str] = list(dict.fromkeys(notes or []))
+        # per categorical column, the firms of each spelling merged into one category (so that
+        # batches of one streamed file can be merged as the whole file would be)
+        self.spellings: dict[str, dict[object, int]] = spellings or {}
         self._analysis: pd.DataFrame | None = None
 
     # --- construction -------------------------------------------------------------------------
@@ -260,6 +265,7 @@ class Survey:
         }
         checked[FIRM_ID] = column_types.to_firm_id(raw[FIRM_ID], **where)
         notes: list[str] = []
+        spellings: dict[str, dict[object, int]] = {}
         for column in CATEGORICAL_CONTROLS:
             checked[column] = column_types.to_category(
                 raw[column],
@@ -267,6 +273,7 @@ class Survey:
                 reference=reference.get(column),
                 required=column == "region",
                 notes=notes,
+                spellings=spellings.setdefault(column, {}),
                 **where,
             )
         for column in ("employees", "foreign_share", *OPTIONAL_CONTROLS, WEIGHT):
@@ -342,6 +349,7 @@ class Survey:
             category_rules=category_rules,
             exposure=exposure,
             notes=notes,
+            spellings={column: found for column, found in spellings.items() if found},
         )
 
     # --- views --------------------------------------------------------------------------------
@@ -534,6 +542,8 @@ def _add_links(
     if local is not None and local != "international" and "international" in scales:
         exposure = edge_list.ExposureCounts(directory, local_scale=local)
     kept = []
+    # names the links spell unlike the firms file, matched over every batch or partition
+    matched: edge_list.Matched | None = None if notes is None else {}
     if hasattr(batches, "count_links"):  # links on a Dask cluster (survey/dask_measures.DaskLinks)
         batches.count_links(
             directory,
@@ -542,6 +552,7 @@ def _add_links(
             scales=scales,
             partner_types=partner_types,
             source=links_source,
+            matched=matched,
         )
         batches = ()
     for frame, first_row in batches:
@@ -549,7 +560,7 @@ def _add_links(
             frame, directory, partner_types, source=links_source, first_row=first_row
         )
         classified = edge_list.classify_links(
-            canonical_links, directory, scales=scales, source=links_source, notes=notes
+            canonical_links, directory, scales=scales, source=links_source, matched=matched
         )
         canonical_links[LINK_SCALE] = pd.Categorical(
             classified[LINK_SCALE], categories=list(scales)
@@ -561,6 +572,8 @@ def _add_links(
             kept.append(canonical_links)
     if exposure is not None:
         exposure.close()
+    if notes is not None and matched:
+        notes.extend(edge_list.matched_notes(matched, links_source))
     matrix = collaboration.matrix()
     matrix.index = firms.index
     all_links = None

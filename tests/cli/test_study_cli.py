@@ -51,10 +51,14 @@ def test_study_command_runs_on_the_streamed_engine_with_the_memory_numbers(
         written[engine] = json.loads(out.read_text())
     memory, streamed = written["memory"], written["stream"]
     assert memory["models"]
-    # confidence-set bounds are found by bisection to 1e-7 standard errors: there 1e-6
+    # Confidence-set bounds are found by bisection to 1e-7 standard errors, but the
+    # supermodularity set's lower end lies near -25 on the log-odds scale, far in the tail where
+    # the statistic changes little with the null: a change of a few ulps in the batched solver's
+    # logistic (numpy's exp for scipy's expit, 7c14498) moved memory's bound from -25.30389 to
+    # -25.30401 (streamed: -25.30388). Bounds are compared to 1e-5 relative, the rest to 1e-10.
     found = differences(memory, streamed)
     assert [d for d in found if ".interval.segments" not in d[0]] == []
-    assert differences(memory, streamed, tol=1e-6) == []
+    assert differences(memory, streamed, tol=1e-5) == []
 
 
 def test_study_command_on_a_chunked_engine_refuses_the_firm_bootstrap_in_one_line(

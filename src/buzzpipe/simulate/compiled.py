@@ -316,6 +316,33 @@ def update_after_adoption(
 
 
 @njit(cache=True)
+def track_window(
+    winners, old, contributions, n_firms, n_product, product_gain, process_gain, market_margin,
+    product, market_best,
+):  # fmt: skip
+    """A step's winners in the survey window: each firm's product and process gains (the
+    change of its contributions over N, summed in locus order) and its best margin to the
+    market's best product fitness."""
+    n_loci = contributions.shape[1]
+    for w in range(len(winners)):
+        agent = winners[w]
+        if agent >= n_firms:
+            continue
+        gain_product = 0.0
+        gain_process = 0.0
+        for locus in range(n_loci):
+            gained = (contributions[agent, locus] - old[w, locus]) / n_loci
+            if locus < n_product:
+                gain_product += gained
+            else:
+                gain_process += gained
+        product_gain[agent] += gain_product
+        process_gain[agent] += gain_process
+        if n_product:
+            market_margin[agent] = max(market_margin[agent], product[agent] - market_best)
+
+
+@njit(cache=True)
 def learn_step(
     strings, contributions, fitness, tables, n_loci, code_mask, exponents, chance, omega,
     local_a, local_b, local_mask, local_open_a, local_open_b, local_absorb_a, local_absorb_b,
@@ -569,7 +596,7 @@ def fused_step(
     buzz_start, buzz_size, pipe_source, pipe_target, pipe_key, pipe_activity, pipe_barter,
     evolving, world_source, world_target, world_key, world_activity, world_barter, agent_key,
     explore_rate, q, mask_bits, best_value, best_string, touched, scratch_index, scratch_a,
-    scratch_b, scratch_key, scratch_string, scratch_flag, scratch_draw,
+    scratch_b, scratch_key, scratch_string, scratch_flag, scratch_draw, scratch_offer,
 ):  # fmt: skip
     """:func:`draw_arrays` and :func:`learn_step` in one call: the same numbers, the same rules,
     the same strings and fitness bits, without the draws as arrays of the step.
@@ -631,8 +658,10 @@ def fused_step(
         own_a, own_b = strings[la[t]], strings[lb[t]]
         taken = (own_a ^ own_b) & masks[t]
         value_a[i], value_b[i] = _fitness2(own_a ^ taken, own_b ^ taken, tables, n_loci, code_mask)
+    # who learns (branch-free): side a offers first, in tie order; then side b
     n_touched = 0
-    for i in range(n_cand):  # side a's offers in tie order; side b's wait (in flags)
+    n_offer = 0
+    for i in range(n_cand):
         t = scratch_index[i]
         a, b = la[t], lb[t]
         absorb_a, absorb_b = (flags[i] & 1) != 0, (flags[i] & 2) != 0
@@ -641,19 +670,29 @@ def fused_step(
             open_a = _unit(_part(open_a_h, keys[t])) < omega
             open_b = _unit(_part(open_b_h, keys[t])) < omega
         flags[i] = absorb_b & ((value_a[i] > fitness[a]) | open_b)
+        scratch_offer[n_offer] = i
+        n_offer += absorb_a & ((value_b[i] > fitness[b]) | open_a)
+    for j in range(n_offer):
+        i = scratch_offer[j]
+        t = scratch_index[i]
+        a = la[t]
         own_a = strings[a]
         n_touched = _offer_if(
-            absorb_a & ((value_b[i] > fitness[b]) | open_a), a,
-            own_a ^ ((own_a ^ strings[b]) & masks[t]), value_a[i], best_value, best_string,
-            touched, n_touched,
+            True, a, own_a ^ ((own_a ^ strings[lb[t]]) & masks[t]), value_a[i], best_value,
+            best_string, touched, n_touched,
         )  # fmt: skip
-    for i in range(n_cand):  # side b's offers after every side a's
+    n_offer = 0
+    for i in range(n_cand):
+        scratch_offer[n_offer] = i
+        n_offer += flags[i]
+    for j in range(n_offer):
+        i = scratch_offer[j]
         t = scratch_index[i]
         b = lb[t]
         own_b = strings[b]
         n_touched = _offer_if(
-            flags[i] != 0, b, own_b ^ ((strings[la[t]] ^ own_b) & masks[t]), value_b[i],
-            best_value, best_string, touched, n_touched,
+            True, b, own_b ^ ((strings[la[t]] ^ own_b) & masks[t]), value_b[i], best_value,
+            best_string, touched, n_touched,
         )  # fmt: skip
 
     # pipelines: the firm learns from the foreign agent (always, or by barter); a world

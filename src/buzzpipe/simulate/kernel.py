@@ -537,6 +537,7 @@ class Simulation:
             self._scratch_string = np.zeros(scratch, dtype=np.uint64)
             self._scratch_flag = np.zeros(scratch, dtype=np.uint8)
             self._scratch_draw = np.zeros((2, scratch))
+            self._scratch_offer = np.zeros(scratch, dtype=np.int64)
         winners, old, old_strings = fused_step(
             streams.combine(self.key, self.step_count + 1)[()], state.strings,
             state.contributions, state.fitness, landscape.tables, landscape.n_loci,
@@ -549,7 +550,7 @@ class Simulation:
             self.agent_key, self._explore_rate, streams.mask_levels(parameters.copy_share),
             streams.MASK_BITS, self._best_value, self._best_string, self._touched,
             self._scratch_index, self._scratch_a, self._scratch_b, self._scratch_key,
-            self._scratch_string, self._scratch_flag, self._scratch_draw,
+            self._scratch_string, self._scratch_flag, self._scratch_draw, self._scratch_offer,
         )  # fmt: skip
         return Adoption(winners, old, old_strings)
 
@@ -631,23 +632,20 @@ class Simulation:
         return product_fitness(self.state.contributions, rows, self.n_product_loci)
 
     def _track(self, adoption: Adoption) -> None:
-        window, n_firms = self.window, self.n_firms
-        is_firm = adoption.agents < n_firms
-        firms = adoption.agents[is_firm]
-        gained = (self.state.contributions[firms] - adoption.old_contributions[is_firm]) / (
-            self.parameters.n_loci
-        )
-        window.product_gain[firms] += gained[:, : self.n_product_loci].sum(axis=1)
-        window.process_gain[firms] += gained[:, self.n_product_loci :].sum(axis=1)
-        if len(firms) and self.n_product_loci:
-            market = (
-                self._product[n_firms:] if self.parameters.new_to_market_reference == "world"
-                else self._product[:n_firms]
-            )  # fmt: skip
-            margin = self._product[firms] - market.max()
-            window.market_margin[firms] = np.maximum(window.market_margin[firms], margin)
+        from buzzpipe.simulate.compiled import track_window
+
+        window, n_firms, product = self.window, self.n_firms, self._product
+        market_best = 0.0
+        if self.n_product_loci and len(adoption.agents):
+            world = self.parameters.new_to_market_reference == "world"
+            market_best = float((product[n_firms:] if world else product[:n_firms]).max())
+        track_window(
+            adoption.agents, adoption.old_contributions, self.state.contributions, n_firms,
+            self.n_product_loci, window.product_gain, window.process_gain, window.market_margin,
+            product, market_best,
+        )  # fmt: skip
         self._adopted_now = np.zeros(n_firms, dtype=bool)
-        self._adopted_now[firms] = True
+        self._adopted_now[adoption.agents[adoption.agents < n_firms]] = True
 
     def close_window(self) -> WindowOutcomes:
         """Outcomes of the window that ends now; starts the next window.

@@ -102,6 +102,12 @@ def add_simulate(subparsers) -> None:
         help="processes the replicates run on (the same files whatever their number; "
         "default %(default)s)",
     )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the replicates on a Dask cluster (tcp://host:port; the same files as on one "
+        "process), instead of --processes",
+    )
     policy = parser.add_argument_group(
         "policy experiment",
         "the study's programmes as interventions in the scenario's world: K firms get one "
@@ -129,6 +135,10 @@ def run_simulate(args: argparse.Namespace) -> int:
 
     scenario = builtin_scenario(args.builtin) if args.builtin else read_scenario(args.scenario)
     scenario = scenario.with_overrides(seed=args.seed, replicates=args.replicates, steps=args.steps)
+    if args.scheduler:
+        from buzzpipe.estimate.dask_engine import connect
+
+        args.processes = connect(args.scheduler)
     summary: list[str] = []
     if args.policy is not None:
         written = run_policy_scenario(
@@ -591,7 +601,7 @@ def add_replicate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--simulate-replicates",
         type=int,
-        default=30,
+        default=100,
         help="replicates of the simulation section (default %(default)s)",
     )
     parser.add_argument(
@@ -599,6 +609,12 @@ def add_replicate(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=1,
         help="processes the simulation's replicates run on (same numbers; default %(default)s)",
+    )
+    parser.add_argument(
+        "--simulate-scheduler",
+        metavar="ADDRESS",
+        help="run the simulation's replicates on a Dask cluster (tcp://host:port; same "
+        "numbers), instead of --simulate-processes",
     )
     _add_study_options(parser)
     parser.set_defaults(func=run_replicate)
@@ -608,7 +624,12 @@ def run_replicate(args: argparse.Namespace) -> int:
     from buzzpipe.end_to_end import SimulationOptions, replicate
 
     simulation = (
-        SimulationOptions(args.simulate, args.simulate_replicates, args.simulate_processes)
+        SimulationOptions(
+            args.simulate,
+            args.simulate_replicates,
+            args.simulate_processes,
+            args.simulate_scheduler,
+        )  # fmt: skip
         if args.simulate
         else None
     )

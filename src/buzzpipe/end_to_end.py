@@ -98,8 +98,9 @@ class SimulationOptions:
     beside the study, over ``replicates`` seeds (``buzzpipe.simulate.evidence``)."""
 
     scenario: str = "norway"
-    replicates: int = 30
+    replicates: int = 100  # about 0.6 s CPU each on the norway world (docs/simulation.md)
     processes: int = 1
+    scheduler: str | None = None  # a Dask scheduler's address: the replicates run there
 
     def check(self) -> None:
         """Refuse impossible choices with one line each."""
@@ -111,6 +112,14 @@ class SimulationOptions:
                 "--simulate-replicates must be at least 2 (standard errors over replicates)",
                 value=self.replicates,
             )
+
+    def workers(self) -> Any:
+        """What runs the replicates: a number of processes, or the Dask scheduler's client."""
+        if self.scheduler:
+            from buzzpipe.estimate.dask_engine import connect
+
+            return connect(self.scheduler)
+        return self.processes
 
     def load(self) -> Any:
         """The scenario: a built-in one by name, else a file."""
@@ -261,7 +270,7 @@ def _run(
                     counterfactuals=results.counterfactuals,
                     firms_treated=options.firms_treated or 100,  # the study's programmes' K
                     targetings=(options.targeting,) if options.targeting else TARGETINGS,
-                    processes=simulation.processes,  # type: ignore[union-attr]
+                    processes=simulation.workers(),  # type: ignore[union-attr]
                 )
         with stages.stage("report"):
             source.firms = results.meta.firms or len(survey)

@@ -172,3 +172,18 @@ def test_bad_policy_values_are_one_line_and_write_nothing(tmp_path, capsys, extr
     error = capsys.readouterr().err.strip()
     assert message in error and len(error.splitlines()) == 1
     assert not out.exists()
+
+
+def test_simulate_on_a_dask_cluster_writes_the_files_of_one_process(tmp_path, dask_client):
+    """``simulate --scheduler ADDRESS``: the replicates run on the cluster's workers, and the
+    policy experiment's tables are those of one process, byte for byte."""
+    scenario = tmp_path / "policy.toml"
+    scenario.write_text(POLICY_SCENARIO, encoding="utf-8")
+    tables = []
+    for where in (["--processes", "1"], ["--scheduler", dask_client.scheduler.address]):
+        out = tmp_path / where[0].strip("-")
+        arguments = ["simulate", str(scenario), "--out", str(out), "--policy", "random",
+                     "--treated", "10", "--follow", "1", *where]  # fmt: skip
+        assert main(arguments) == 0
+        tables.append([(out / name).read_bytes() for name in ("policy.csv", "effects.csv")])
+    assert tables[0] == tables[1]

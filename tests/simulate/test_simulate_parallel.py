@@ -1,4 +1,4 @@
-"""Replicates over processes: identical results whatever the number of processes."""
+"""Replicates over processes or a Dask cluster: identical results whatever runs them."""
 
 import numpy as np
 import pandas as pd
@@ -45,3 +45,27 @@ def test_map_replicates_keeps_the_order_and_refuses_no_process():
     assert map_replicates(abs, [-3, 1, -2], processes=2) == [3, 1, 2]
     with pytest.raises(InputError, match="at least 1"):
         map_replicates(abs, [1], processes=0)
+
+
+def test_replicates_experiments_policy_and_moments_on_dask_equal_one_process(dask_client):
+    """The session's 2-worker LocalCluster runs the replicates (each a task): the same results,
+    in replicate order, as one process."""
+    one = simulate_replicates(PARAMETERS, CITIES, 24, 9, 3, processes=1)
+    dask = simulate_replicates(PARAMETERS, CITIES, 24, 9, 3, processes=dask_client)
+    for first, second in zip(one, dask, strict=True):
+        assert first.replicate == second.replicate
+        assert first.strings.tobytes() == second.strings.tobytes()
+        pd.testing.assert_frame_equal(first.series, second.series)
+        pd.testing.assert_frame_equal(first.windows, second.windows)
+    arms = [pipelines_by_city_size(PARAMETERS, CITIES, 24, 4, 3, processes=p)
+            for p in (1, dask_client)]  # fmt: skip
+    pd.testing.assert_frame_equal(*arms)
+    options = {"treated_firms": 5, "targeting": "random", "follow_windows": 1}
+    policy = [policy_experiment(PARAMETERS, CITIES, 4, 2, processes=p, **options)
+              for p in (1, dask_client)]  # fmt: skip
+    pd.testing.assert_frame_equal(*policy)
+    seeds = replicate_seeds(4, 3)
+    moments = [simulated_moments(PARAMETERS, CITIES, 24, seeds, processes=p)
+               for p in (1, dask_client)]  # fmt: skip
+    pd.testing.assert_frame_equal(*moments)
+    assert map_replicates(abs, [-3, 1, -2], processes=dask_client) == [3, 1, 2]

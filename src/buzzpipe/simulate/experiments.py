@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from buzzpipe.simulate.network import Cities
-from buzzpipe.simulate.parallel import map_replicates
+from buzzpipe.simulate.parallel import describe, is_client, map_replicates
 from buzzpipe.simulate.parameters import ModelParameters
 from buzzpipe.simulate.run import WORLD, SimulationResult, replicate_seeds, simulate
 
@@ -88,9 +88,9 @@ def _arms(
 ) -> pd.DataFrame:
     seeds = list(enumerate(replicate_seeds(seed, replicates)))
     task = partial(_replicate_arms, arms, cities, steps)
-    if processes > 1:
+    if is_client(processes) or processes > 1:
         if progress is not None:
-            progress(f"{replicates} replicates x {len(arms)} arms over {processes} processes")
+            progress(f"{replicates} replicates x {len(arms)} arms over {describe(processes)}")
         tables = map_replicates(task, seeds, processes)
     else:
         tables = []

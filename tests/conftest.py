@@ -49,5 +49,8 @@ def dask_client():
     )
     client = distributed.Client(cluster)
     yield client
+    from buzzpipe.estimate.dask_engine import close_remote_clients
+
+    close_remote_clients()  # the commands' clients to this cluster's address, before it closes
     client.close()
     cluster.close()

@@ -47,6 +47,8 @@ def connect(scheduler: str | None = None, *, n_workers: int | None = None, quiet
         known = _REMOTE.get(address)
         if known is not None and known.status == "running":
             return known  # one client per address, not one per fit
+        if not _REMOTE:
+            atexit.register(close_remote_clients)
         try:
             _REMOTE[address] = Client(address, timeout="20s")
         except Exception as error:
@@ -75,6 +77,14 @@ def connect(scheduler: str | None = None, *, n_workers: int | None = None, quiet
         if not quiet:
             print(f"dask: local cluster, dashboard {cluster.dashboard_link}", file=sys.stderr)
     return _LOCAL["client"]
+
+
+def close_remote_clients() -> None:
+    """Close the clients this process opened to schedulers by address. Called at exit, and by
+    whoever shuts such a scheduler down first: a client left open keeps trying to reconnect to
+    a closed scheduler and prints the failures."""
+    while _REMOTE:
+        _REMOTE.popitem()[1].close()
 
 
 def _close_local() -> None:

@@ -23,7 +23,7 @@ import math
 import time
 from pathlib import Path
 
-from scipy import stats
+from buzzpipe.synth.power import binomial_interval
 
 # the published pattern: finding -> the verdict the published study reports
 PUBLISHED = {
@@ -80,12 +80,6 @@ def run(seeds: list[int], out: Path, preset: str, overrides: dict | None = None)
             handle.write(json.dumps(record) + "\n")
 
 
-def clopper_pearson(k: int, n: int) -> tuple[float, float]:
-    low = 0.0 if k == 0 else float(stats.beta.ppf(0.025, k, n - k + 1))
-    high = 1.0 if k == n else float(stats.beta.ppf(0.975, k + 1, n - k))
-    return low, high
-
-
 def table(path: Path, scored_from: int = 21) -> str:
     records = [json.loads(line) for line in path.read_text().splitlines() if line]
     scored = [r for r in records if r["seed"] >= scored_from]
@@ -104,8 +98,8 @@ def table(path: Path, scored_from: int = 21) -> str:
             raw = sum((r["verdicts"][finding]["p"] or 1.0) < 0.05 for r in scored)
         else:
             raw = sum((r["verdicts"][finding]["p"] or 1.0) >= 0.05 for r in scored)
-        low, high = clopper_pearson(matches, n)
-        raw_low, raw_high = clopper_pearson(raw, n)
+        low, high = binomial_interval(matches, n)
+        raw_low, raw_high = binomial_interval(raw, n)
         lines.append(
             f"| {finding} | {published.replace('_', ' ')} | {matches}/{n} = {matches / n:.3f} "
             f"| [{low:.3f}, {high:.3f}] | {raw}/{n} = {raw / n:.3f} "

@@ -25,6 +25,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+from buzzpipe.synth.power import binomial_interval
+
 NULL_OVERRIDES = {
     "outcomes.product.breadth_regional": 0.0,
     "outcomes.product.breadth_national": 0.0,
@@ -79,7 +81,6 @@ def table(folder: Path, scored_from: int = 21) -> str:
     rule) and how often the unadjusted p alone is below 5%, with 95% Clopper-Pearson intervals;
     per world, the family-wise rate of false findings (any true-null finding found) adjusted
     and unadjusted."""
-    recovery = _recovery()
     lines = []
     for world in WORLDS:
         path = folder / f"recovery_{world}.jsonl"
@@ -105,8 +106,8 @@ def table(folder: Path, scored_from: int = 21) -> str:
             truth = expected.get(finding, "not_found")
             match = sum(r["verdicts"][finding]["state"] == truth for r in records)
             raw = sum(_raw_rejects(r["verdicts"][finding]) for r in records)
-            low, high = recovery.clopper_pearson(match, n)
-            raw_low, raw_high = recovery.clopper_pearson(raw, n)
+            low, high = binomial_interval(match, n)
+            raw_low, raw_high = binomial_interval(raw, n)
             lines.append(
                 f"| {finding} | {truth.replace('_', ' ')} | {match}/{n} = {match / n:.3f} | "
                 f"[{low:.3f}, {high:.3f}] | {raw}/{n} = {raw / n:.3f} | "
@@ -115,8 +116,8 @@ def table(folder: Path, scored_from: int = 21) -> str:
         nulls = [f for f in findings if expected.get(f, "not_found") == "not_found"]
         false = sum(any(_rejects(r["verdicts"][f]) for f in nulls) for r in records)
         raw_false = sum(any(_raw_rejects(r["verdicts"][f]) for f in nulls) for r in records)
-        low, high = recovery.clopper_pearson(false, n)
-        raw_low, raw_high = recovery.clopper_pearson(raw_false, n)
+        low, high = binomial_interval(false, n)
+        raw_low, raw_high = binomial_interval(raw_false, n)
         lines += [
             "",
             f"Family-wise rate of false findings over the {len(nulls)} true-null findings: "

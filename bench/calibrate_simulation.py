@@ -32,13 +32,13 @@ import pandas as pd
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
+from buzzpipe.report.replica import wilson
 from buzzpipe.simulate.calibration import (
     CALIBRATED,
     SURVEY_CITIES,
     TARGETS,
     calibrate,
     simulated_moments,
-    wilson,
 )
 from buzzpipe.simulate.run import replicate_seeds, simulate
 from buzzpipe.simulate.scenario import builtin_scenario
@@ -206,7 +206,7 @@ def main() -> None:
         if wanted:
             significant &= rows[f"product_{scale}_coef"] > 0
         hits = int(significant.sum()) if wanted else int((~significant).sum())
-        low, high = wilson(hits, n)
+        low, high = wilson(hits / n, n)
         what = "significant and positive at 5%" if wanted else "not significant at 5%"
         reference = (
             f"{power:.2f} (odds ratio 1.26, standard error {se_int:.3f}; the estimate's sd "

@@ -19,7 +19,8 @@ import time
 
 from threadpoolctl import threadpool_limits
 
-from buzzpipe.simulate.calibration import simulated_moments, wilson
+from buzzpipe.report.replica import wilson
+from buzzpipe.simulate.calibration import simulated_moments
 from buzzpipe.simulate.run import replicate_seeds
 from buzzpipe.simulate.scenario import builtin_scenario
 
@@ -47,7 +48,7 @@ def main() -> None:
             table = simulated_moments(parameters, scenario.cities, scenario.steps, seeds)
             coef, se = table["log_or_international"], table["se_international"]
             hits = int((coef / se > 1.959964).sum())
-            low, high = wilson(hits, len(table))
+            low, high = wilson(hits / len(table), len(table))
             print(f"| {name} | {coef.mean():.3f} ({coef.std(ddof=1):.3f}) | {hits}/{len(table)} "
                   f"[{low:.2f}, {high:.2f}] | {table['log_or_regional'].mean():.3f} | "
                   f"{table['product_share'].mean():.3f} |")  # fmt: skip

@@ -80,15 +80,6 @@ HELD_OUT = (
 CALIBRATED = ("regional_partners", "pipeline_share", "innovation_threshold", "pipeline_activity")
 
 
-def wilson(successes: int, n: int) -> tuple[float, float]:
-    """Wilson's 95% interval for a binomial rate."""
-    z = 1.959964
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
-
-
 def run_survey(
     parameters: ModelParameters, cities: Cities, steps: int, seed
 ) -> tuple[Simulation, WindowOutcomes]:

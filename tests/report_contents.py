@@ -16,6 +16,8 @@ from both, and the test would pass. Here the ids are derived from the study's re
 - the hypothesis tests, the tests compared across inferences (a test named after another test
   of its section plus a suffix), the described quantities, the counterfactual programmes, the
   findings by outcome and the verdict table, each when the results hold any;
+- scales compared on common support when a description is the first kind of partner at a scale
+  (``first_partner_<scale>``);
 - the figures: odds ratios and marginal effects of breadth by scale when a model has breadth
   terms (for the second, with their +1-partner probability changes or marginal effects), the
   regimes when the descriptives have a regime section, the counterfactuals when there are
@@ -105,6 +107,12 @@ def expected_report_contents(data: Any) -> ReportContents:
         tables.append("table-tests-compared")
     if any(results.descriptions.values()):
         tables.append("table-descriptions")
+    if any(
+        name.startswith("first_partner_") and name.count("_") == 2
+        for described in results.descriptions.values()
+        for name in described
+    ):  # the first kind of partner at a scale: scales compared on common support
+        tables.append("table-common-support")
     slopes = any(
         {(part.kind, part.variable) for part in kind.parts} >= {("factor_level", "region")}
         and any(str(part.variable).startswith(BREADTH) for part in kind.parts)

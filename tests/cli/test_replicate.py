@@ -153,8 +153,8 @@ def test_replicate_norway2010_and_buzz_read_opposite(tmp_path):
     assert "Replica and published" in html["norway2010"]
     assert "Replica and published" not in html["buzz"]
     assert all('class="banner"' in page for page in html.values())
-    assert "No local spill-over of pipeline knowledge is found" in html["norway2010"]
-    assert "Pipeline knowledge spills over locally" in html["buzz"]
+    assert "No association found between product innovation and local" in html["norway2010"]
+    assert "Association found: firms whose local partners" in html["buzz"]
     from browser_view import view_page
 
     browser = require_browser()  # as a reader sees them; skipped (or failed) with its reason

@@ -67,23 +67,29 @@ def _with_everything() -> dict:
                 hypothesis=difference,
             ),
         )
-    study.add_test(
-        "across_outcomes",
-        "equal_breadth_international",
-        Estimate(
-            None,
-            None,
-            0.04,
-            Inference("robust", method="suest"),
-            statistic=4.2,
-            df=1,
-            hypothesis=Hypothesis(
-                HypothesisKind.EQUAL_ACROSS_OUTCOMES,
-                terms=[_breadth("international")],
-                outcomes=["product", "process"],
+    # the study's test of equal +1 probability changes, and a file before issue 16 that
+    # tested the coefficients under the same name
+    for scale, kind, p_value in (
+        ("international", HypothesisKind.PLUS_ONE_EQUAL_ACROSS_OUTCOMES, 0.04),
+        ("national", HypothesisKind.EQUAL_ACROSS_OUTCOMES, 0.5),
+    ):
+        scales = [scale] if kind == HypothesisKind.PLUS_ONE_EQUAL_ACROSS_OUTCOMES else []
+        hypothesis = Hypothesis(
+            kind, terms=[_breadth(scale)], scales=scales, outcomes=["product", "process"]
+        )
+        study.add_test(
+            "across_outcomes",
+            f"equal_breadth_{scale}",
+            Estimate(
+                None,
+                None,
+                p_value,
+                Inference("robust", method="suest"),
+                statistic=4.2,
+                df=1,
+                hypothesis=hypothesis,
             ),
-        ),
-    )
+        )
     study.add_description(
         "product",
         "spillover_exposure_naive",
@@ -201,12 +207,22 @@ def test_tests_across_outcomes_and_the_naive_spillover_are_shown_in_words(tables
     tests = tables["table-tests"]
     headings = [row.label for row in tests.rows if row.kind == "section"]
     assert headings[-1].startswith("Across outcomes")
-    assert _cells(tests, "Same effect of international breadth across outcomes (joint)")[0] == (
-        "international breadth equal for product, process"
+    label = (
+        "Same effect of one more international kind of partner across outcomes (probability "
+        "scale, joint)"
     )
+    assert _cells(tests, label)[0] == (
+        "change in probability from one more international kind of partner equal for product, "
+        "process"
+    )
+    older = (
+        "Same coefficient of national breadth across outcomes (log-odds, whose scales differ "
+        "between outcomes; sensitivity)"
+    )
+    assert _cells(tests, older)[0] == "national breadth equal for product, process"
     naive = _cells(
         tables["table-descriptions"],
-        "Spill-over: naive leave-one-out estimate (biased by exclusion)",
+        "Association with local pipelines: naive leave-one-out estimate (biased by exclusion)",
     )
     assert naive[0].startswith(
         "leave-one-out share of pipeline firms in the region \u00d7 industry"

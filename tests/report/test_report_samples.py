@@ -557,6 +557,11 @@ def make_study_results(world: str = "pipelines") -> dict:
             )
         difference = effects["international"] - effects["regional"]
         results.add_test(outcome, "international_minus_regional", _estimate(difference, 0.065))
+        results.add_test(  # on common support: the first kind of partner at each scale
+            outcome,
+            "first_partner_international_minus_regional",
+            _estimate(0.2 * difference, 0.013),
+        )
         if family == "logit":
             results.add_test(
                 outcome,

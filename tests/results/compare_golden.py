@@ -153,7 +153,8 @@ CHANGED_SINCE = {
     "(deliberate)",
     "tests.*.supermodularity_wild_bootstrap*": "issue 15: supermodularity under the headline "
     "rule (one-sided wild score bootstrap by region), a new test",
-    "tables/table-tests-compared.*": "issue 15: the same, a new row of the compared table",
+    "tables/table-tests-compared.*": "issue 15: the same, a new row of the compared table; "
+    "issue 16: spill-over rows named 'association with local pipelines'",
     "meta.synthetic*": "issue 15: the preset's truth and the calibration record beside the "
     "verdicts (synthetic banner)",
     "meta.published*": "issue 15: the published figures of the replica-and-published table",
@@ -170,6 +171,26 @@ CHANGED_SINCE = {
     "regressor (Stata's margins, dydx(*)), the controls' after the breadth terms' (added "
     "numbers; the breadth terms' keys, all starting with 'breadth_', are still compared)",
     "meta.specification*": "issue 17: which specification ran, with the verdicts' alpha",
+    "models.*.breadth_categories.*": "issue 16: scales on common support, the breadth "
+    "categories model (added numbers)",
+    "tests.*.*first_partner_*": "issue 16: the same, first kind of partner at each scale; "
+    "pipelines versus buzz reads it",
+    "tests.*.*second_partner_*": "issue 16: the same, second kind of partner",
+    "descriptions.*.*first_partner_*": "issue 16: the same, the steps at each scale",
+    "descriptions.*.*second_partner_*": "issue 16: the same",
+    "descriptions.*.standardised_*": "issue 16: standardised effects, a secondary description",
+    "tables/table-common-support.*": "issue 16: the table of scales on common support",
+    "tables/table-*-breadth-categories.*": "issue 16: the breadth categories model's table",
+    "models.*.marginal_effects.*+1*": "issue 16: a +1 change holds a firm at the cap of six "
+    "partner types (one definition with the counterfactuals)",
+    "descriptions.*.probability_change_*": "issue 16: the same cap",
+    "descriptions.*.probability_ratio_*": "issue 16: the same cap",
+    "counterfactuals*": "issue 16: predicted under the primary (controls) model, the "
+    "interaction model a sensitivity column (its programmes added, model recorded)",
+    "tests.across_outcomes.*": "issue 16: equality of the +1-partner probability changes "
+    "across outcomes (suest); the coefficients' test kept as coefficients_equal_*",
+    "tables/table-counterfactuals.*": "issue 16: headers say 'predicted under the model, "
+    "assuming breadth is as good as random'; the interaction model's column",
 }
 
 

@@ -53,7 +53,10 @@ def test_the_report_of_the_converted_file_is_the_golden_one_byte_for_byte(conver
     # "industry (sector)"; and with the Findings layout of issue 15 (each verdict once, one list
     # per scale under a heading naming it, the other outcomes without the primary column, the
     # rule table in its own section without the verdicts again), and a Fieller set unbounded
-    # both ways shown as "not bounded" without its point estimate
+    # both ways shown as "not bounded" without its point estimate; and with issue 16's wording:
+    # spill-over as an association, the pipelines-versus-buzz sentence, counterfactuals
+    # "predicted under the model, assuming breadth is as good as random", the file's coefficient
+    # tests across outcomes named as such
     assert digest == (GOLDEN / "report.html.sha256").read_text().strip()
 
 

@@ -67,8 +67,11 @@ def test_battery_fills_every_part_of_the_results(study):
     assert "international_minus_regional_cluster_region" in novelty_tests
     assert "international_minus_regional_wild_bootstrap" not in novelty_tests  # binary only
     assert "supermodularity" not in study.tests.get("product_novelty", {})
-    assert len(study.counterfactuals) == 1
+    # the programme under the primary model (intervals) and, as a sensitivity column, under the
+    # interaction model (point predictions)
+    assert [c.model for c in study.counterfactuals] == ["controls", "controls_with_interaction"]
     assert study.counterfactuals[0].cell("all").extra_innovators_interval is not None
+    assert study.meta.counterfactual_model == study.models["product"]["controls"].formula
     assert [v.finding for v in study.verdicts] == [rule.finding for rule in VERDICT_RULES]
     assert all(v.verdict != NOT_ASSESSED for v in study.verdicts)
     assert list(study.verdicts_by_outcome) == ["product"]  # the ordered ladder has none
@@ -120,7 +123,9 @@ def test_survey_without_regional_scale_compares_national_with_international(tabl
     )
     verdicts = {v.finding: v for v in results.verdicts}
     assert verdicts["regional_effect"].verdict == NOT_ASSESSED
-    assert verdicts["pipelines_stronger"].quantity == "tests/product/international_minus_national"
+    assert verdicts["pipelines_stronger"].quantity == (
+        "tests/product/first_partner_international_minus_national"
+    )
     assert verdicts["complementarity"].verdict != NOT_ASSESSED
     assert "interaction_national_international" in results.tests["product"]
     assert any("no regional scale" in note.text for note in results.meta.notes)

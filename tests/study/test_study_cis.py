@@ -109,8 +109,13 @@ def test_every_part_of_the_battery_runs_on_a_survey_without_the_regional_scale(c
     clustered = tests["spillover_exposure_cell_clustered"].inference
     assert clustered.kind == "cluster" and clustered.by == "region_industry_cell"
     assert "equal_breadth_national" in results.tests["across_outcomes"]
-    programmes = {(cf.programme, cf.targeting, cf.allocation): cf for cf in results.counterfactuals}
+    programmes = {
+        (cf.programme, cf.targeting, cf.allocation): cf
+        for cf in results.counterfactuals
+        if cf.model == "controls"  # the primary model's (the interaction model's: sensitivity)
+    }
     assert len(programmes) == 6  # every default scenario, the cluster ones included
+    assert len(results.counterfactuals) == 12
     cluster = programmes[("cluster", "random", "total")]
     assert cluster.scale == "national" and programmes[("pipeline", "random", "total")].scale == (
         "international"
@@ -124,9 +129,9 @@ def test_every_part_of_the_battery_runs_on_a_survey_without_the_regional_scale(c
     assert not any("not computed" in note.text for note in results.meta.notes)
     verdicts = {v.finding: v for v in results.verdicts}
     assert verdicts["regional_effect"].verdict == NOT_ASSESSED
-    # the headline rule's bootstrap of the national difference (no regional scale)
+    # the common-support difference of the national scale (no regional scale)
     assert verdicts["pipelines_stronger"].quantity == (
-        "tests/product/international_minus_national_wild_bootstrap"
+        "tests/product/first_partner_international_minus_national"
     )
     assessed = set(verdict_table(results.verdicts)) - {"regional_effect"}
     assert all(verdicts[finding].verdict != NOT_ASSESSED for finding in assessed)
@@ -134,7 +139,7 @@ def test_every_part_of_the_battery_runs_on_a_survey_without_the_regional_scale(c
     assert verdict_table(results.verdicts_by_outcome["product"]) == verdict_table(results.verdicts)
     process = {v.finding: v for v in results.verdicts_by_outcome["process"]}
     assert process["pipelines_stronger"].quantity == (
-        "tests/process/international_minus_national_wild_bootstrap"
+        "tests/process/first_partner_international_minus_national"
     )
     assert process["pipelines_stronger"].family == "other_outcomes"
     back = StudyResults.from_json(results.to_json())
@@ -149,11 +154,14 @@ def test_the_cluster_programme_adds_a_national_partner_as_direct_re_prediction_s
     cluster = next(
         cf
         for cf in results.counterfactuals
-        if cf.programme == "cluster" and cf.targeting == "random" and cf.allocation == "total"
+        if cf.programme == "cluster"
+        and cf.targeting == "random"
+        and cf.allocation == "total"
+        and cf.model == "controls_with_interaction"  # the sensitivity column's model
     )
     frame = survey.analysis_frame()
     sample = frame.loc[frame[["product", "employees", "foreign_share"]].notna().all(axis=1)]
-    formula = results.meta.counterfactual_model
+    formula = results.meta.counterfactual_sensitivity_model
     assert "breadth_national:breadth_international" in formula.replace(" * ", ":") or (
         "breadth_national * breadth_international" in formula
     )

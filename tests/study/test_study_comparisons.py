@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 from scipy import stats
+from statsmodels_design import float_columns, statsmodels_exog
 
 from buzzpipe.estimate.wild_bootstrap import WildScoreBootstrap
 from buzzpipe.results import Inference, StudyResults
@@ -80,8 +81,9 @@ def test_coefficient_ratio_fieller_set_equals_wald_inversion(product, compared):
 def test_probability_changes_equal_re_prediction_and_numerical_gradients(product, compared):
     sample, fitted = product
     plus = sample.copy()
-    plus["breadth_international"] = plus["breadth_international"] + 1
-    plus["breadth_international_with_group"] = plus["breadth_international_with_group"] + 1
+    below = (sample["breadth_international"] < 6).astype(int)  # a firm at six is held there
+    plus["breadth_international"] = plus["breadth_international"] + below
+    plus["breadth_international_with_group"] = plus["breadth_international_with_group"] + below
     by_hand = float(np.mean(fitted.predict(plus)) - np.mean(fitted.predict(sample)))
     change = compared.descriptions["product"]["probability_change_international"]
     assert change.estimate == pytest.approx(by_hand, rel=1e-12)
@@ -112,8 +114,9 @@ def test_probability_changes_equal_re_prediction_and_numerical_gradients(product
     difference = compared.descriptions["product"]["probability_difference_international_regional"]
     assert difference.estimate == pytest.approx(change.estimate - regional.estimate, rel=1e-10)
     plus_regional = sample.copy()
+    below_regional = (sample["breadth_regional"] < 6).astype(int)  # held at the cap of six
     for column in ("breadth_regional", "breadth_regional_with_group"):
-        plus_regional[column] = plus_regional[column] + 1
+        plus_regional[column] = plus_regional[column] + below_regional
     x2 = fitted.design_matrix(plus_regional)
 
     def mean_difference(params):
@@ -213,10 +216,10 @@ def test_ai_norton_double_difference_is_tested_against_statsmodels_and_a_numeric
     both = names.index("breadth_regional:breadth_international")
 
     def double_difference(beta):
-        def predicted(dr, di):
+        def predicted(dr, di):  # +1 below the cap of six partner types, held at it
             x = exog.copy()
-            r = x[:, regional] + dr
-            i = x[:, international] + di
+            r = x[:, regional] + dr * (x[:, regional] < 6)
+            i = x[:, international] + di * (x[:, international] < 6)
             x[:, regional], x[:, international], x[:, both] = r, i, r * i
             return expit(x @ beta)
 
@@ -485,6 +488,61 @@ def test_equality_across_outcomes_refuses_a_copy_and_detects_a_difference(frame)
     compare_across_outcomes(different, {k: fits[k] for k in ("product", "process")}, data, ROBUST)
     assert different.tests["across_outcomes"]["equal_breadth_international"].p_value < 1e-4
     assert different.tests["across_outcomes"]["equal_breadth_regional"].p_value > 1e-4
+    assert "coefficients_equal_breadth_international" in different.tests["across_outcomes"]
+
+
+def test_equal_effects_across_outcomes_are_a_wald_test_of_the_probability_changes(frame):
+    """The across-outcomes test compares the +1-partner probability changes, not the logit
+    coefficients: its statistic equals a direct computation from statsmodels' predictions (the
+    changes, their gradients by central differences) and suest's joint covariance."""
+    from buzzpipe.estimate.suest import suest
+    from buzzpipe.study.across_outcomes import compare_across_outcomes
+    from buzzpipe.study.probability_changes import BREADTH_CAP
+
+    data = frame.copy()
+    international = data["breadth_international"].astype(float)
+    data["process"] = np.random.default_rng(8).binomial(1, expit(-0.5 + 0.3 * international))
+    fits = {}
+    for outcome in ("product", "process"):
+        _, outcome_fits = fit_outcome_models(data, outcome)
+        fits[outcome] = outcome_fits["controls"][1]
+    results = StudyResults()
+    compare_across_outcomes(results, fits, data, ROBUST)
+    test = results.tests["across_outcomes"]["equal_breadth_international"]
+    stacked = suest(list(fits.values()), data, names=list(fits))
+    names = list(map(str, stacked.params.index))
+    values, gradients = [], []
+    for label, fitted in fits.items():
+        sample = data.loc[pd.Index(fitted.row_ids)]
+        reference = smf.logit(fitted.formula, float_columns(sample)).fit(disp=0, tol=1e-12)
+        changed = float_columns(sample)
+        column = changed["breadth_international"]
+        changed["breadth_international"] = np.where(column < BREADTH_CAP, column + 1, column)
+
+        def mean_change(beta, reference=reference, sample=sample, changed=changed):
+            exog_changed = statsmodels_exog(reference, changed)
+            exog_observed = statsmodels_exog(reference, float_columns(sample))
+            return float(
+                np.mean(reference.model.predict(beta, exog_changed))
+                - np.mean(reference.model.predict(beta, exog_observed))
+            )
+
+        beta = reference.params.to_numpy()
+        values.append(mean_change(beta))
+        gradient = np.zeros(len(names))
+        for index, name in enumerate(reference.params.index):
+            step = np.zeros(len(beta))
+            step[index] = 1e-6
+            slope = (mean_change(beta + step) - mean_change(beta - step)) / 2e-6
+            gradient[names.index(f"{label}:{name}")] = slope
+        gradients.append(gradient)
+    contrast = gradients[1] - gradients[0]
+    variance = contrast @ stacked.vcov.to_numpy() @ contrast
+    statistic = (values[1] - values[0]) ** 2 / variance
+    assert test.statistic == pytest.approx(statistic, rel=1e-4)
+    assert test.df == 1 and test.p_value == pytest.approx(stats.chi2.sf(statistic, 1), rel=1e-3)
+    coefficients = results.tests["across_outcomes"]["coefficients_equal_breadth_international"]
+    assert coefficients.statistic != pytest.approx(test.statistic, rel=1e-2)
 
 
 def test_partner_type_joint_tests_equal_a_hand_wald_statistic(frame):

@@ -115,7 +115,9 @@ def test_a_counterfactual_model_that_does_not_converge_leaves_the_study_standing
     (record,) = [r for r in results.meta.not_assessed() if r.part == StudyPart.COUNTERFACTUALS]
     assert record.cause == NotAssessedReason.NON_CONVERGENCE
     assert record.reason.startswith("the counterfactual model product ~ breadth_regional *")
-    assert not results.counterfactuals
+    # the interaction model is the sensitivity column (issue 16): its programmes are not
+    # assessed, the primary (controls) model's programme stands
+    assert [programme.model for programme in results.counterfactuals] == ["controls"]
     assert "controls" in results.models["product"]
 
 
@@ -152,9 +154,14 @@ def test_a_programme_larger_than_the_eligible_firms_is_noted():
         scenarios=scenarios,
         bootstrap_replications=5,
     )
-    (programme,) = results.counterfactuals
-    (note,) = [note for note in programme.notes if note.kind == "all_eligible_treated"]
-    assert note.firms_treated == 100_000 and note.eligible < 500 and note.regions is None
+    # the programme under the primary model and under the interaction model (sensitivity)
+    assert [programme.model for programme in results.counterfactuals] == [
+        "controls",
+        "controls_with_interaction",
+    ]
+    for programme in results.counterfactuals:
+        (note,) = [note for note in programme.notes if note.kind == "all_eligible_treated"]
+        assert note.firms_treated == 100_000 and note.eligible < 500 and note.regions is None
 
 
 def test_a_study_with_no_estimable_outcome_is_one_line_naming_each():

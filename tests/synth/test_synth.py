@@ -335,14 +335,19 @@ def test_the_named_specification_is_the_studys_controls_model():
 
 def test_fast_fits_of_the_studys_tests_equal_the_study():
     """The power checks' fast fits give the study's own statistics on one survey: the controls
-    model's international coefficient, the Wald test of b_international = b_regional, the
-    supermodularity test of the regime model and the breadth interaction."""
+    model's international coefficient, the common-support difference of the first international
+    and the first regional kind of partner (the pipelines-versus-buzz verdict's), the Wald test
+    of b_international = b_regional, the supermodularity test of the regime model and the
+    breadth interaction."""
     from buzzpipe.study.battery import run_study
     from buzzpipe.synth import synthesize
     from buzzpipe.synth.power import INTERACTION
     from buzzpipe.synth.specification import (
+        first_partner_difference,
+        fit_logit,
         fit_regime_model,
         linear_combination_z,
+        named_design,
         supermodularity_z,
     )
 
@@ -358,6 +363,15 @@ def test_fast_fits_of_the_studys_tests_equal_the_study():
         heterogeneity=False,
     )
     controls = fit_named_specification(block, parameters)
+    design, names, rows = named_design(block, parameters)
+    same = fit_logit(design, block.outcomes["product"][rows], names)
+    assert np.array_equal(same.params, controls.params)
+    difference, error = first_partner_difference(
+        controls, design, "breadth_international", "breadth_regional"
+    )
+    first_partner = results.lookup("tests/product/first_partner_international_minus_regional")
+    assert difference == pytest.approx(first_partner.estimate, rel=1e-6)
+    assert error == pytest.approx(first_partner.std_error, rel=1e-6)
     pairs = [
         (
             results.lookup("models/product/controls/breadth_international").statistic,

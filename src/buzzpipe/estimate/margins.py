@@ -668,9 +668,11 @@ def _plan(
     own_columns: Mapping[str, int],
     model_frame: pd.DataFrame,
     factors: set[str],
+    cap: Mapping[str, float] | None = None,
 ) -> list[_Task]:
     """The margins to compute, scenario by scenario, in Stata's order (``own_columns``: the
-    variables computed analytically, see :func:`_own_columns`)."""
+    variables computed analytically, see :func:`_own_columns`; ``cap``: upper bounds of +1
+    changes, rows at the bound held there)."""
     numeric_model_variables = [v for v in model_variables if v not in factors]
     tasks: list[_Task] = []
     for scenario in scenarios:
@@ -698,7 +700,8 @@ def _plan(
                     raise InputError(
                         "a +1 change needs a numeric variable, not a factor", column=variable
                     )
-                if variable in own_columns:
+                bound = (cap or {}).get(variable)
+                if variable in own_columns and bound is None:
                     tasks.append(
                         _Task(
                             variable,
@@ -710,7 +713,10 @@ def _plan(
                         )
                     )
                     continue
-                shifted = frame[variable].to_numpy(dtype=float) + 1.0
+                observed_values = frame[variable].to_numpy(dtype=float)
+                shifted = observed_values + 1.0
+                if bound is not None:  # rows at the bound cannot gain one: held there
+                    shifted = np.where(observed_values < bound, shifted, observed_values)
                 tasks.append(
                     _Task(
                         variable,
@@ -887,6 +893,7 @@ def margins(
     level: float = 95.0,
     engine: str | None = None,
     design: np.ndarray | None = None,
+    cap: Mapping[str, float] | None = None,
 ) -> MarginsResult:
     """Stata's ``margins``: predictive margins and marginal effects with delta-method errors.
 
@@ -926,6 +933,10 @@ def margins(
         The estimation sample's design as the fit saw it (rows ``fit.row_ids`` in that order,
         columns ``fit.x_names``, e.g. ``fit.design_matrix(data)`` kept from an earlier call):
         margins on the observed data then build no design. It must come from the same ``data``.
+    cap : dict, optional
+        With ``kind="plus_one"``: an upper bound of a variable's range (``{"breadth": 6}``, a
+        count of partner types that cannot exceed six); rows already at it are held there, so
+        their change is zero and the average is over every row (their designs are rebuilt).
 
     Returns
     -------
@@ -976,6 +987,7 @@ def margins(
             outcome_labels=outcome_labels,
             level=level,
             engine=engine,
+            cap=cap,  # row by row, so each chunk holds its own rows at the bound
         )
     if kind not in KINDS:
         raise InputError("unknown margins kind", value=kind, expected=" or ".join(KINDS))
@@ -1060,6 +1072,7 @@ def margins(
         _own_columns(fit, view, [v for v in chosen if v not in factors]),
         model_frame,
         factors,
+        cap,
     )
     known = None
     if design is not None:

@@ -450,8 +450,8 @@ def _caption(figure_id: str, results: Mapping[str, Any]) -> str:
         "their slopes rests on that many observations, so no test is made and none is a "
         "verdict.",
         "figure-counterfactuals": "Extra innovating firms each programme is predicted to add "
-        "in each city-region, under the fitted model (predicted, not caused); black lines are "
-        "intervals from the study's bootstrap.",
+        "in each city-region, under the model the notes name, assuming breadth is as good as "
+        "random (predicted, not caused); black lines are intervals from the study's bootstrap.",
     }
     if figure_id == "figure-simulation-lock-in":
         section = results["simulation"]

@@ -242,7 +242,12 @@ def build_html(
 
     tests = [
         table_html(by_id[key])
-        for key in ("table-tests", "table-tests-compared", "table-descriptions")
+        for key in (
+            "table-tests",
+            "table-common-support",
+            "table-tests-compared",
+            "table-descriptions",
+        )
         if key in by_id
     ]
     if tests:
@@ -350,6 +355,7 @@ _SPECIAL = (
     "table-simulation-calibration",
     "table-simulation-policy",
     "table-simulation-rules",
+    "table-common-support",
 )
 _SIMULATION_TABLES = (
     "table-simulation-calibration",

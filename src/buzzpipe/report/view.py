@@ -20,6 +20,7 @@ from buzzpipe.report.view_schema import VIEW_VERSION
 from buzzpipe.report.wording import (
     TARGETING_WORDS,
     VERDICT_INFERENCE_WORDS,
+    breadth_category_scale,
     compared_variant,
     description_label,
     hypothesis_words,
@@ -110,7 +111,10 @@ def _term(name: str, record: Estimate, kind: Term) -> dict[str, Any]:
         term["kind"] = kind.kind.value
     parts = kind.parts if kind.kind == TermKind.INTERACTION else [kind]
     factors = [str(part.variable) for part in parts if part.kind == TermKind.FACTOR_LEVEL]
-    if factors:
+    category = breadth_category_scale(kind)
+    if category:  # breadth as categories: the model's comparison, a row per level
+        term["scale"] = category
+    elif factors:
         others = [
             term_label(str(part.variable), part)
             for part in parts
@@ -213,9 +217,17 @@ def _inference_record(
 ) -> dict:
     entry = _estimate(record)
     df = record.df
+    label = labels(name)
+    hypothesis = record.hypothesis
+    if (  # a file before issue 16: equal_<term> across outcomes tested the coefficients
+        name.startswith("equal_")
+        and hypothesis is not None
+        and hypothesis.kind == HypothesisKind.EQUAL_ACROSS_OUTCOMES
+    ):
+        label = labels(f"coefficients_{name}")
     view = {
         "id": f"{section}/{name}",
-        "label": labels(name),
+        "label": label,
         "outcome": section if section in outcomes else None,
         "hypothesis": hypothesis_words(record.hypothesis, name),
         "statistic": _float(record.statistic),
@@ -299,9 +311,34 @@ def _evidence_scale(estimate: Estimate | None, evidence: Mapping[str, Any]) -> s
     if "chi2" in evidence:
         return "joint"
     hypothesis = estimate.hypothesis if estimate is not None else None
-    if hypothesis is not None and hypothesis.kind == HypothesisKind.INTERACTION_PROBABILITY:
+    if hypothesis is not None and hypothesis.kind in (
+        HypothesisKind.INTERACTION_PROBABILITY,
+        HypothesisKind.FIRST_PARTNER_DIFFERENCE,  # pipelines versus buzz on common support
+    ):
         return "probability"
     return None
+
+
+def _counterfactuals(records: list[CounterfactualResult]) -> list[dict[str, Any]]:
+    """The programmes under the primary model; the same programme under the model with the
+    local x international interaction becomes a sensitivity column of its regions."""
+    sensitivity = ModelName.CONTROLS_WITH_INTERACTION
+    primary = [_counterfactual(r) for r in records if r.model != sensitivity]
+    by_id = {programme["id"]: programme for programme in primary}
+    for record in records:
+        if record.model != sensitivity:
+            continue
+        other = _counterfactual(record)
+        programme = by_id.get(other["id"])
+        if programme is None:
+            continue
+        extra = {row["region"]: row["extra_innovators"]["estimate"] for row in other["regions"]}
+        for row in programme["regions"]:
+            row["extra_innovators_interaction"] = extra.get(row["region"])
+        programme["overall"]["extra_innovators_interaction"] = other["overall"]["extra_innovators"][
+            "estimate"
+        ]
+    return primary
 
 
 def _verdict(results: StudyResults, record: Verdict) -> dict[str, Any]:
@@ -483,7 +520,7 @@ def report_view(results: StudyResults | Mapping[str, Any]) -> dict[str, Any]:
             for section, records in descriptions.items()
             for name, record in records.items()
         ],
-        "counterfactuals": [_counterfactual(r) for r in results.counterfactuals],
+        "counterfactuals": _counterfactuals(results.counterfactuals),
         "verdicts": [_verdict(results, record) for record in results.verdicts],
     }
     by_outcome = {
@@ -520,7 +557,15 @@ def report_view(results: StudyResults | Mapping[str, Any]) -> dict[str, Any]:
     if skipped := meta.not_assessed():
         view["not_assessed"] = [_not_assessed(note) for note in skipped]
     if meta.counterfactual_model:
-        view["notes"].append(f"Counterfactuals are predicted under {meta.counterfactual_model}.")
+        view["notes"].append(
+            f"Counterfactuals are predicted under {meta.counterfactual_model}, assuming "
+            "breadth is as good as random"
+            + (
+                f"; the sensitivity column under {meta.counterfactual_sensitivity_model}."
+                if meta.counterfactual_sensitivity_model
+                else "."
+            )
+        )
     if results.descriptives is not None and results.descriptives.rows:
         view["descriptives"] = _descriptives(results.descriptives)
         view["regimes"] = _regimes(results.descriptives)

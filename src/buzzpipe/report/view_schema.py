@@ -337,3 +337,8 @@ class _Validator:
             self.probability(self.require(row, "baseline_rate", here), f"{here}.baseline_rate")
             self.estimate(self.require(row, "predicted_rate", here), f"{here}.predicted_rate")
             self.estimate(self.require(row, "extra_innovators", here), f"{here}.extra_innovators")
+            self.number(
+                row.get("extra_innovators_interaction"),
+                f"{here}.extra_innovators_interaction",
+                nullable=True,
+            )

@@ -30,6 +30,7 @@ MODEL_LABELS = {
     ModelName.CONTROLS: "Breadth and controls",
     ModelName.CONTROLS_WITH_GROUP: "Breadth counting own group",
     ModelName.PARTNER_TYPES: "Partner types",
+    ModelName.BREADTH_CATEGORIES: "Breadth as categories (0, 1, 2, 3+)",
     ModelName.BY_REGION: "Slopes by city-region (descriptive, no test)",
     ModelName.BY_SECTOR: "By sector",
 }
@@ -38,6 +39,7 @@ MODEL_TABLES = {
     ModelName.CONTROLS: "main",
     ModelName.CONTROLS_WITH_GROUP: "main",
     ModelName.PARTNER_TYPES: "partner_types",
+    ModelName.BREADTH_CATEGORIES: "breadth_categories",
     ModelName.BY_REGION: "heterogeneity",
     ModelName.BY_SECTOR: "heterogeneity",
 }
@@ -111,6 +113,19 @@ def inference_text(inference: Inference) -> str:
     return words + (f", {method}" if method else "")
 
 
+BREADTH_CATEGORY = "breadth_category_"
+
+
+def breadth_category_scale(term: Term) -> str | None:
+    """The scale of a level of breadth as categories (``C(breadth_category_regional)[T.2]``),
+    else None: these levels are the model's comparison, shown as rows, not as dummies."""
+    variable = str(term.variable or "")
+    if term.kind == TermKind.FACTOR_LEVEL and variable.startswith(BREADTH_CATEGORY):
+        scale = variable.removeprefix(BREADTH_CATEGORY)
+        return scale if scale in SCALES else None
+    return None
+
+
 def term_label(name: str, term: Term) -> str:
     """The printed label of a model term, from what the specification says it is."""
     if term.kind == TermKind.INTERCEPT:
@@ -120,6 +135,10 @@ def term_label(name: str, term: Term) -> str:
     if term.kind == TermKind.INTERACTION:
         return " \u00d7 ".join(term_label(str(part.variable), part) for part in term.parts)
     if term.kind == TermKind.FACTOR_LEVEL:
+        scale = breadth_category_scale(term)
+        if scale:
+            level = "3 or more" if str(term.level) == "3" else str(term.level)
+            return f"Breadth {level}, {scale}"
         return f"{str(term.variable).replace('_', ' ')}: {str(term.level).replace('_', ' ')}"
     variable = str(term.variable or name)
     for scale in SCALES:
@@ -183,6 +202,10 @@ SENSITIVITY_WORDS = {
     "wild_score_bootstrap": "wild bootstrap by region",
     InferenceKind.CLUSTER: "region-clustered",
 }
+COMMON_SUPPORT_STEPS = {
+    "first_partner": "first kind of partner (0 to 1)",
+    "second_partner": "second kind of partner (1 to 2)",
+}
 COMPARED_SUFFIXES = {
     "cluster_region": "region-clustered",
     "wild_bootstrap": "wild bootstrap",
@@ -229,9 +252,11 @@ def test_label(name: str) -> str:
         "international_minus_regional": "Pipelines versus buzz: international \u2212 regional",
         "international_minus_national": "Pipelines versus national: international \u2212 national",
         "supermodularity": "Complementarity in the odds (supermodularity of regimes, one-sided)",
-        "spillover_exposure": "Spill-over: exposure, all firms",
-        "spillover_exposure_own_pipeline": "Spill-over: exposure, firms with a pipeline",
-        "spillover_exposure_no_pipeline": "Spill-over: exposure, firms without a pipeline",
+        "spillover_exposure": "Association with local pipelines: all firms",
+        "spillover_exposure_own_pipeline": "Association with local pipelines: firms with a "
+        "pipeline",
+        "spillover_exposure_no_pipeline": "Association with local pipelines: firms without a "
+        "pipeline",
         "heterogeneity_region_size": "Heterogeneity by city-region size (joint)",  # old files
         "heterogeneity_sector": "Heterogeneity by industry (sector; joint)",
     }
@@ -240,11 +265,24 @@ def test_label(name: str) -> str:
     base, suffix = compared_variant(name)
     if suffix:
         return f"{test_label(base)}, {COMPARED_SUFFIXES[suffix]}"
+    for step, words in COMMON_SUPPORT_STEPS.items():
+        for prefix, model in (("", "controls model"), ("categories_", "breadth categories")):
+            if name.startswith(f"{prefix}{step}_international_minus_"):
+                scale = name.removeprefix(f"{prefix}{step}_international_minus_")
+                return f"Pipelines versus buzz, {words}: international \u2212 {scale} ({model})"
     for scale in SCALES:
         if name == f"partner_types_{scale}":
             return f"Partner types at the {scale} scale (joint)"
         if name == f"equal_breadth_{scale}":
-            return f"Same effect of {scale} breadth across outcomes (joint)"
+            return (
+                f"Same effect of one more {scale} kind of partner across outcomes (probability "
+                "scale, joint)"
+            )
+        if name == f"coefficients_equal_breadth_{scale}":
+            return (
+                f"Same coefficient of {scale} breadth across outcomes (log-odds, whose scales "
+                "differ between outcomes; sensitivity)"
+            )
         if name == f"interaction_{scale}_international":
             return f"Interaction: {scale} \u00d7 international breadth"
         if name == f"interaction_probability_{scale}_international":
@@ -264,11 +302,21 @@ def compared_variant(name: str) -> tuple[str, str | None]:
 
 def description_label(name: str) -> str:
     """A described quantity's row label."""
+    for step, words in COMMON_SUPPORT_STEPS.items():
+        for prefix, model in (("", "controls model"), ("categories_", "breadth categories")):
+            for scale in SCALES:
+                if name == f"{prefix}{step}_{scale}":
+                    return f"Change in probability, {words} at the {scale} scale ({model})"
+    for scale in SCALES:
+        if name == f"standardised_{scale}":
+            return f"Standardised effect, {scale} (coefficient \u00d7 SD of breadth; secondary)"
     for scale in SCALES:
         if name == f"probability_change_{scale}":
             return f"Change in probability, one more {scale} partner type"
     if name == "spillover_exposure_naive":
-        return "Spill-over: naive leave-one-out estimate (biased by exclusion)"
+        return (
+            "Association with local pipelines: naive leave-one-out estimate (biased by exclusion)"
+        )
     if name.startswith("probability_difference_"):
         first, _, second = name[len("probability_difference_") :].partition("_")
         return f"Difference of probability changes, {first} \u2212 {second} (+1 partner type each)"
@@ -282,6 +330,18 @@ def description_label(name: str) -> str:
         local = name[len("interaction_probability_") :].partition("_")[0]
         return f"Interaction on the probability scale, {local} \u00d7 international (Ai and Norton)"
     return name.replace("_", " ").capitalize()
+
+
+STEP_WORDS = {
+    HypothesisKind.FIRST_PARTNER: "change in probability from the first {0} kind of partner "
+    "(breadth 0 to 1 for every firm)",
+    HypothesisKind.SECOND_PARTNER: "change in probability from the second {0} kind of partner "
+    "(breadth 1 to 2 for every firm)",
+    HypothesisKind.FIRST_PARTNER_DIFFERENCE: "first {0} = first {1} kind of partner "
+    "(probability scale)",
+    HypothesisKind.SECOND_PARTNER_DIFFERENCE: "second {0} = second {1} kind of partner "
+    "(probability scale)",
+}
 
 
 def hypothesis_words(hypothesis: Hypothesis | None, name: str) -> str:
@@ -320,6 +380,15 @@ def hypothesis_words(hypothesis: Hypothesis | None, name: str) -> str:
     if kind == HypothesisKind.EQUAL_ACROSS_OUTCOMES:
         outcomes = ", ".join(outcome.replace("_", "-") for outcome in hypothesis.outcomes)
         return f"{term_words(terms[0])} equal for {outcomes}"
+    if kind == HypothesisKind.PLUS_ONE_EQUAL_ACROSS_OUTCOMES:
+        outcomes = ", ".join(outcome.replace("_", "-") for outcome in hypothesis.outcomes)
+        return (
+            f"change in probability from one more {scales[0]} kind of partner equal for {outcomes}"
+        )
+    if kind in STEP_WORDS:
+        return STEP_WORDS[kind].format(*scales)
+    if kind == HypothesisKind.STANDARDISED:
+        return f"{term_words(terms[0])} × its standard deviation (log-odds, secondary)"
     if kind == HypothesisKind.SUPERMODULARITY:
         return "effect of both \u2264 local only + global only (log-odds); complements if rejected"
     if kind == HypothesisKind.INTERACTION_PROBABILITY:
@@ -395,9 +464,16 @@ def _path_words(path: str) -> str | None:
             return f"{base.replace('_minus_', ' = ')} breadth{under}"
         if base == "supermodularity" and variant:
             return f"supermodularity of local and global collaboration (log-odds scale){under}"
+        if base.startswith("first_partner_international_minus_"):
+            scale = base.removeprefix("first_partner_international_minus_")
+            return (
+                f"the first international = the first {scale} kind of partner (probability "
+                "scale, controls model)"
+            )
         return {
             "supermodularity": "supermodularity of local and global collaboration (log-odds scale)",
-            "spillover_exposure": "spill-over from local partners' pipelines (all firms)",
+            "spillover_exposure": "association with local partners' (or the cell's) pipeline "
+            "share (all firms)",
             "heterogeneity_sector": "breadth \u00d7 sector interactions",
         }.get(name, (test_label if kind == "tests" else description_label)(name).lower())
     return None

@@ -78,14 +78,14 @@ CATALOGUE: dict[Finding, FindingEntry] = {
     Finding.PIPELINES_STRONGER: FindingEntry(
         "Pipelines stronger than buzz",
         {
-            VerdictState.FOUND: "Global pipelines are stronger than local buzz: one more kind "
-            "of international partner goes with more {outcome} than one more kind of local "
-            "partner.",
+            VerdictState.FOUND: "Global pipelines are stronger than local buzz: international "
+            "partners go with more {outcome} than local partners (compared as the rule below "
+            "says).",
             VerdictState.NOT_FOUND: "Global pipelines and local buzz cannot be told apart for "
             "{outcome}.",
-            VerdictState.OPPOSITE: "Local buzz is stronger than global pipelines: one more "
-            "kind of local partner goes with more {outcome} than one more kind of "
-            "international partner.",
+            VerdictState.OPPOSITE: "Local buzz is stronger than global pipelines: local "
+            "partners go with more {outcome} than international partners (compared as the "
+            "rule below says).",
         },
     ),
     Finding.COMPLEMENTARITY: FindingEntry(
@@ -112,14 +112,17 @@ CATALOGUE: dict[Finding, FindingEntry] = {
         },
     ),
     Finding.SPILLOVER: FindingEntry(
-        "Local spill-over",
+        "Association with local pipelines",
         {
-            VerdictState.FOUND: "Pipeline knowledge spills over locally: firms whose local "
-            "partners have international partners report more {outcome}.",
-            VerdictState.NOT_FOUND: "No local spill-over of pipeline knowledge is found for "
-            "{outcome}.",
-            VerdictState.OPPOSITE: "Firms whose local partners have international partners "
-            "report less {outcome}.",
+            VerdictState.FOUND: "Association found: firms whose local partners (or local "
+            "peers in their region and industry) have international partners report more "
+            "{outcome}. An association, not shown to be a spill-over: it assumes no shock "
+            "common to a region and industry drives both, and no choice of partners on an "
+            "unobserved capability.",
+            VerdictState.NOT_FOUND: "No association found between {outcome} and local "
+            "partners' (or local peers') international partners.",
+            VerdictState.OPPOSITE: "Negative association found: firms whose local partners (or "
+            "local peers) have international partners report less {outcome}.",
         },
     ),
     Finding.HETEROGENEITY_SECTOR: FindingEntry(

@@ -346,7 +346,8 @@ class ProgrammeNote(_Record):
 
 @dataclass
 class CounterfactualResult(_Record):
-    """One programme scenario: "predicted under the model", never "caused"."""
+    """One programme scenario: "predicted under the model, assuming breadth is as good as
+    random", never "caused"."""
 
     outcome: str
     programme: Programme
@@ -359,6 +360,9 @@ class CounterfactualResult(_Record):
     weighted: bool = False
     notes: list[ProgrammeNote] = field(default_factory=list)
     scale: str = ""  # the scale the programme adds a partner type at
+    # the model it is predicted under: "" or "controls" (the primary model), or
+    # "controls_with_interaction" (a sensitivity column)
+    model: str = ""
 
     def cell(self, region: str) -> CounterfactualCell:
         """The cell of one region, or ``"all"`` for the total."""
@@ -516,6 +520,7 @@ class Meta(_Record):
     notes: list[Note] = field(default_factory=list)
     estimation_sample: dict[str, int] = field(default_factory=dict)
     counterfactual_model: str = ""
+    counterfactual_sensitivity_model: str = ""  # the interaction model's column
     source: Source | None = None
     title: str = ""
     # synthetic data only (set by the orchestration from synth/): the preset's truth beside the

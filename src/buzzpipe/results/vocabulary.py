@@ -68,8 +68,11 @@ class ModelName(StrEnum):
     CONTROLS = "controls"
     CONTROLS_WITH_GROUP = "controls_with_group"
     PARTNER_TYPES = "partner_types"
+    BREADTH_CATEGORIES = "breadth_categories"  # breadth 0, 1, 2, 3+ at each scale
     BY_REGION = "by_region"  # each city-region's own breadth slopes, descriptive (no test)
     BY_SECTOR = "by_sector"
+    # the counterfactuals' sensitivity model: controls plus the local x international interaction
+    CONTROLS_WITH_INTERACTION = "controls_with_interaction"
 
 
 ALONE_SUFFIX = "_alone"
@@ -174,6 +177,13 @@ class HypothesisKind(StrEnum):
     DISCRETE_CHANGE = "discrete_change"  # average change from level terms[1] to terms[0]
     PLUS_ONE_DIFFERENCE = "plus_one_difference"  # one more scales[0] minus one more scales[1]
     PLUS_ONE_RATIO = "plus_one_ratio"  # one more scales[0] / one more scales[1]
+    # the +1 change at scales[0] (terms[0]) is the same for the outcomes (probability scale)
+    PLUS_ONE_EQUAL_ACROSS_OUTCOMES = "plus_one_equal_across_outcomes"
+    FIRST_PARTNER = "first_partner"  # described: mean P(scales[0] breadth 1) - P(0)
+    SECOND_PARTNER = "second_partner"  # described: mean P(scales[0] breadth 2) - P(1)
+    FIRST_PARTNER_DIFFERENCE = "first_partner_difference"  # first at scales[0] - at scales[1]
+    SECOND_PARTNER_DIFFERENCE = "second_partner_difference"  # second at scales[0] - scales[1]
+    STANDARDISED = "standardised"  # described: b[terms[0]] x SD of breadth at scales[0]
     TEXT = "text"  # a format-2 hypothesis the conversion did not recognise, as written
 
 

@@ -31,7 +31,7 @@ from buzzpipe.results.simulation import (
     SimulatedMoment,
     SimulationEvidence,
 )
-from buzzpipe.results.vocabulary import Allocation, Programme, Targeting
+from buzzpipe.results.vocabulary import Allocation, ModelName, Programme, Targeting
 from buzzpipe.simulate.calibration import HELD_OUT, TARGETS, simulated_moments
 from buzzpipe.simulate.experiments import pipelines_by_city_size, summarise
 from buzzpipe.simulate.policy import paired_effects, policy_experiment
@@ -95,7 +95,8 @@ def _regression(
 ) -> CounterfactualResult | None:
     for record in counterfactuals:
         if (
-            record.programme == programme
+            record.model != ModelName.CONTROLS_WITH_INTERACTION  # the primary model's programme
+            and record.programme == programme
             and record.targeting == targeting
             and record.allocation == Allocation.TOTAL
             and record.firms_treated == k

@@ -2,22 +2,32 @@
 
 The binary outcomes' controls models are stacked with Stata's ``suest`` (joint robust covariance
 from the stacked scores, firms matched by row id; each model keeps its own estimation sample)
-and each breadth coefficient is tested equal across them. Results:
-``tests["across_outcomes"]["equal_<term>"]``, a chi-squared test with (outcomes - 1) df.
+and each breadth term's effect is tested equal across them on the probability scale: the
+average change in the probability of each outcome from one more kind of partner at the scale
+(a firm at the cap held there, as everywhere in the study), its gradient in that model's
+coefficients, stacked, and a Wald test under suest's joint covariance:
+``tests["across_outcomes"]["equal_<term>"]``, chi-squared with (outcomes - 1) df. Raw logit
+coefficients are not compared: each equation's latent scale differs (Allison 1999; Mood 2010),
+so equal coefficients need not mean equal effects. The coefficients' test is kept as
+``coefficients_equal_<term>``, a sensitivity.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
-from buzzpipe.errors import BuzzpipeError
+from buzzpipe.errors import BuzzpipeError, EstimationError
 from buzzpipe.estimate.suest import suest
 from buzzpipe.results import Estimate, Hypothesis, Inference, StudyResults
 from buzzpipe.results.vocabulary import HypothesisKind, InferenceMethod, StudyPart
 from buzzpipe.study.models import coefficient_terms
+from buzzpipe.study.probability_changes import average_change, plus_one
 from buzzpipe.study.skipped import record_not_assessed
 
 SECTION = "across_outcomes"
@@ -38,29 +48,91 @@ def compare_across_outcomes(
         return
     shared = set.intersection(*(set(map(str, fits[label].params.index)) for label in labels))
     for term in sorted(name for name in shared if name.startswith("breadth_")):
-        try:
-            test = stacked.test_equal(term)
-        except BuzzpipeError as error:
-            record_not_assessed(
-                results,
-                "",
-                StudyPart.ACROSS_OUTCOMES,
-                error,
-                term=term,
-                quantity=f"tests/{SECTION}/equal_{term}",
-            )
-            continue
-        results.add_test(
-            SECTION,
-            f"equal_{term}",
-            Estimate.joint_test(
-                test,
-                inference.derived(InferenceMethod.SUEST),
+        scale = term.removeprefix("breadth_")
+        tests = (  # (name, test, hypothesis): the effects' test is the study's, last
+            (
+                f"coefficients_equal_{term}",
+                lambda term=term: stacked.test_equal(term),
                 Hypothesis(
                     HypothesisKind.EQUAL_ACROSS_OUTCOMES,
                     terms=coefficient_terms(fits[labels[0]], [term]),
                     outcomes=list(labels),
                 ),
-                note=str(stacked.overlap),
+            ),
+            (
+                f"equal_{term}",
+                lambda scale=scale: equal_effects_test(stacked, fits, labels, data, scale),
+                Hypothesis(
+                    HypothesisKind.PLUS_ONE_EQUAL_ACROSS_OUTCOMES,
+                    terms=coefficient_terms(fits[labels[0]], [term]),
+                    scales=[scale],
+                    outcomes=list(labels),
+                ),
             ),
         )
+        for name, run, hypothesis in tests:
+            try:
+                test = run()
+            except BuzzpipeError as error:
+                record_not_assessed(
+                    results,
+                    "",
+                    StudyPart.ACROSS_OUTCOMES,
+                    error,
+                    term=term,
+                    quantity=f"tests/{SECTION}/{name}",
+                )
+                break
+            results.add_test(
+                SECTION,
+                name,
+                Estimate.joint_test(
+                    test,
+                    inference.derived(InferenceMethod.SUEST),
+                    hypothesis,
+                    note=str(stacked.overlap),
+                ),
+            )
+
+
+@dataclass(frozen=True)
+class EffectsTest:
+    """A Wald test of equal effects: chi-squared ``statistic`` with ``df_numerator`` df, and the
+    effects it compares (one per model)."""
+
+    statistic: float
+    df_numerator: int
+    p_value: float
+    effects: tuple[float, ...]
+    distribution: str = "chi2"
+
+
+def equal_effects_test(
+    stacked: Any, fits: Mapping[str, Any], labels: list[str], data: pd.DataFrame, scale: str
+) -> EffectsTest:
+    """Wald test that the +1-partner probability change at ``scale`` is equal in every model:
+    the changes and their gradients in each model's coefficients (over that model's own
+    estimation sample), placed in suest's stacked order, tested with its joint covariance."""
+    names = list(map(str, stacked.params.index))
+    gradients, effects = [], []
+    for label in labels:
+        fitted = fits[label]
+        rows = getattr(fitted, "row_ids", None)
+        sample = data if rows is None else data.loc[pd.Index(rows)]
+        change = average_change(fitted, sample, fitted.family, plus_one(scale))
+        stacked_gradient = np.zeros(len(names))
+        for name, value in zip(fitted.x_names, change.gradient, strict=True):
+            stacked_gradient[names.index(f"{label}:{name}")] = value
+        gradients.append(stacked_gradient)
+        effects.append(change.value)
+    gradient = np.array(gradients)
+    differences = np.array(effects[1:]) - effects[0]
+    contrast = gradient[1:] - gradient[0]
+    covariance = contrast @ stacked.vcov.to_numpy() @ contrast.T
+    if np.linalg.matrix_rank(covariance) < len(differences):
+        raise EstimationError(
+            "the differences of the effects have zero variance (the models are the same)"
+        )
+    statistic = float(differences @ np.linalg.solve(covariance, differences))
+    df = len(differences)
+    return EffectsTest(statistic, df, float(stats.chi2.sf(statistic, df)), tuple(effects))

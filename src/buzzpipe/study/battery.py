@@ -28,6 +28,7 @@ from buzzpipe.results.vocabulary import (
     Targeting,
 )
 from buzzpipe.study.across_outcomes import compare_across_outcomes
+from buzzpipe.study.common_support import compare_on_common_support
 from buzzpipe.study.complementarity import assess_complementarity
 from buzzpipe.study.counterfactuals import counterfactual
 from buzzpipe.study.heterogeneity import assess_heterogeneity
@@ -261,6 +262,20 @@ def run_study(
             family,
             inference,
         )
+        _guarded(
+            results,
+            outcome,
+            StudyPart.PIPELINES_VS_BUZZ,
+            compare_on_common_support,
+            results,
+            outcome,
+            controls_fit,
+            sample,
+            controls,
+            family,
+            vcov,
+            inference,
+        )
         if sensitivity:
             _guarded(
                 results,
@@ -334,9 +349,16 @@ def run_study(
                 vcov,
                 inference,
             )
-        if outcome == primary_outcome and scenarios:
+        if outcome == primary_outcome and scenarios and family in (Family.LOGIT, Family.PROBIT):
             _counterfactuals(
-                results, outcome, sample, controls, seed, scenarios, bootstrap_replications
+                results,
+                outcome,
+                sample,
+                controls,
+                seed,
+                scenarios,
+                bootstrap_replications,
+                controls_spec.formula,
             )
     if not results.models:  # nothing left to report: one line naming why, not an empty study
         reasons = [
@@ -379,39 +401,56 @@ def _counterfactuals(
     seed: int,
     scenarios: Sequence[dict[str, Any]],
     bootstrap_replications: int,
+    primary_formula: str,
 ) -> None:
-    formula = counterfactual_formula(outcome, sample, controls)
-    try:
-        model = fit_model(formula, sample, Family.LOGIT, PRIMARY_INFERENCE)
-    except BuzzpipeError as error:  # the programmes are not assessed; the study goes on
-        detail = f"the counterfactual model {formula} cannot be estimated: {error}"
-        record_not_assessed(results, outcome, StudyPart.COUNTERFACTUALS, error, detail=detail)
-        return
-    results.meta.counterfactual_model = formula
+    """The programmes predicted under the primary (controls) model, with bootstrap intervals,
+    and, as a sensitivity column, under the model with the local x international interaction
+    (point predictions, so that interactions follow the new breadth)."""
+    interaction_formula = counterfactual_formula(outcome, sample, controls)
+    results.meta.counterfactual_model = primary_formula
+    results.meta.counterfactual_sensitivity_model = interaction_formula
+    models = (
+        (ModelName.CONTROLS, primary_formula, bootstrap_replications),
+        (ModelName.CONTROLS_WITH_INTERACTION, interaction_formula, 0),
+    )
     children = np.random.SeedSequence(seed).spawn(len(scenarios))
-    for child, scenario in zip(children, scenarios, strict=True):
-        options = {"allocation": Allocation.TOTAL, "targeting": Targeting.RANDOM, **scenario}
+    for name, formula, replications in models:
         try:
-            results.counterfactuals.append(
-                counterfactual(
+            model = fit_model(formula, sample, Family.LOGIT, PRIMARY_INFERENCE)
+        except BuzzpipeError as error:  # the programmes are not assessed; the study goes on
+            detail = f"the counterfactual model {formula} cannot be estimated: {error}"
+            record_not_assessed(results, outcome, StudyPart.COUNTERFACTUALS, error, detail=detail)
+            continue
+        for child, scenario in zip(children, scenarios, strict=True):
+            options = {"allocation": Allocation.TOTAL, "targeting": Targeting.RANDOM, **scenario}
+            try:
+                result = counterfactual(
                     model,
                     sample,
                     options["programme"],
                     options["firms_treated"],
                     targeting=options["targeting"],
                     allocation=options["allocation"],
-                    bootstrap_replications=bootstrap_replications,
+                    bootstrap_replications=replications,
                     seed=int(child.generate_state(1)[0]),
                 )
-            )
-        except BuzzpipeError as error:
-            programme = (
-                f"the {options['programme']} programme for {options['firms_treated']} firms "
-                f"({options['targeting']}, {options['allocation']})"
-            )
-            record_not_assessed(
-                results, outcome, StudyPart.COUNTERFACTUALS, error, detail=f"{programme}: {error}"
-            )
+            except BuzzpipeError as error:
+                programme = (
+                    f"the {options['programme']} programme for {options['firms_treated']} "
+                    f"firms ({options['targeting']}, {options['allocation']})"
+                )
+                if name != ModelName.CONTROLS:
+                    programme += " (interaction model, sensitivity)"
+                record_not_assessed(
+                    results,
+                    outcome,
+                    StudyPart.COUNTERFACTUALS,
+                    error,
+                    detail=f"{programme}: {error}",
+                )
+                continue
+            result.model = name
+            results.counterfactuals.append(result)
 
 
 def _record_dropped_terms(

@@ -44,19 +44,16 @@ from buzzpipe.results import CounterfactualCell, CounterfactualResult, Interval,
 from buzzpipe.results.vocabulary import Allocation, Family, Programme, ProgrammeNoteKind
 from buzzpipe.results.vocabulary import Targeting as Whom
 from buzzpipe.study.models import local_scale
-from buzzpipe.survey import measures
+from buzzpipe.study.probability_changes import BREADTH_CAP, apply_programme
 from buzzpipe.survey.schema import (
-    GROUP_PARTNER_TYPE,
-    PARTNER_TYPES,
     WEIGHT,
-    any_column,
     breadth_column,
 )
 
 PROGRAMME_SCALES = {"pipeline": "international", "cluster": "regional"}
 TARGETINGS = tuple(Whom)
 ALLOCATIONS = tuple(Allocation)
-DEFAULT_CAP = len([kind for kind in PARTNER_TYPES if kind != GROUP_PARTNER_TYPE])
+DEFAULT_CAP = BREADTH_CAP  # one definition of a +1 change: study/probability_changes.py
 ALL_REGIONS = "all"
 
 
@@ -83,32 +80,6 @@ def programme_scale(programme: str, frame: pd.DataFrame | None = None) -> str:
             column=breadth_column(scale),
         )
     return scale
-
-
-def apply_programme(frame: pd.DataFrame, scale: str, cap: int = DEFAULT_CAP) -> pd.DataFrame:
-    """A copy of frame in which every firm below the cap has one more kind of partner at scale.
-
-    The with-group breadth, the any-flag and the regime follow the new breadth.
-    """
-    column = breadth_column(scale)
-    if column not in frame.columns:
-        raise InputError("the survey has no breadth at this scale", column=column)
-    changed = frame.copy()
-    gains = (frame[column] < cap).to_numpy()
-    changed[column] = frame[column] + gains
-    with_group = breadth_column(scale, with_group=True)
-    if with_group in frame.columns:
-        changed[with_group] = frame[with_group] + gains
-    flag = any_column(scale)
-    if flag in frame.columns:
-        changed[flag] = (changed[column] > 0).astype(frame[flag].dtype)
-    if "regime" in frame.columns:
-        local = local_scale(frame)
-        changed["regime"] = measures.regime(
-            (changed[breadth_column(local)] > 0).astype(float),
-            (changed[breadth_column("international")] > 0).astype(float),
-        )
-    return changed
 
 
 def fill_in_order(order_keys: np.ndarray, weights: np.ndarray, budget: float) -> np.ndarray:

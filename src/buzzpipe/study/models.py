@@ -390,6 +390,20 @@ def model_result(specification: ModelSpecification, fitted: Any, vcov: Any) -> M
     )
 
 
+# a firm can collaborate with at most every partner type at a scale: six without the group
+BREADTH_CAP = len([kind for kind in PARTNER_TYPES if kind != GROUP_PARTNER_TYPE])
+BREADTH_CAP_WITH_GROUP = len(PARTNER_TYPES)
+
+
+def breadth_caps(terms: Sequence[str]) -> dict[str, int]:
+    """The upper bound of each breadth term's range (for the margins' +1 rows: ``cap=``)."""
+    caps = {}
+    for scale in SCALES:
+        caps[breadth_column(scale)] = BREADTH_CAP
+        caps[breadth_column(scale, with_group=True)] = BREADTH_CAP_WITH_GROUP
+    return {term: caps[term] for term in terms if term in caps}
+
+
 def marginal_effects(
     fitted: Any,
     sample: pd.DataFrame,
@@ -399,8 +413,9 @@ def marginal_effects(
     every: bool = False,
 ) -> dict[str, Estimate]:
     """Average marginal effects (Stata ``margins, dydx()``) and the change from one more kind of
-    partner (x to x + 1) of each breadth term, by re-prediction with delta-method errors; the
-    ordered novelty model gives one row per outcome category. With ``every``, also the average
+    partner (x to x + 1, a firm at the cap of six held there) of each breadth term, by
+    re-prediction with delta-method errors; the ordered novelty model gives one row per outcome
+    category. With ``every``, also the average
     effect of every other regressor after them (Stata's ``margins, dydx(*)``,
     :func:`regressor_effects`)."""
     from buzzpipe.study import engine
@@ -409,7 +424,9 @@ def marginal_effects(
     if not terms:  # no breadth term left: margins would give the average prediction instead
         return effects
     for kind in ("ame", "plus_one"):
-        table = engine.current().margins(fitted, sample, terms, kind=kind).table
+        # a +1 change holds a firm at the cap of partner types there (one definition)
+        caps = breadth_caps(terms) if kind == "plus_one" else None
+        table = engine.current().margins(fitted, sample, terms, kind=kind, cap=caps).table
         for label, row in table.iterrows():
             effects[str(label)] = _effect(
                 row,

@@ -23,7 +23,12 @@ from buzzpipe.estimate.fieller import fieller_set
 from buzzpipe.estimate.hypothesis_tests import critical_value, reference_df
 from buzzpipe.results import Estimate, Hypothesis, Inference, Interval
 from buzzpipe.results.vocabulary import Family, InferenceMethod
-from buzzpipe.survey.schema import breadth_column
+from buzzpipe.study.models import BREADTH_CAP, local_scale
+from buzzpipe.survey import measures
+from buzzpipe.survey.schema import (
+    any_column,
+    breadth_column,
+)
 
 BINARY_FAMILIES = (Family.LOGIT, Family.PROBIT, Family.LPM)
 
@@ -48,15 +53,41 @@ def probability_and_density(eta: np.ndarray, family: str) -> tuple[np.ndarray, n
     raise InputError("probability changes need a binary model", value=family)
 
 
+def apply_programme(frame: pd.DataFrame, scale: str, cap: int = BREADTH_CAP) -> pd.DataFrame:
+    """A copy of frame in which every firm below the cap has one more kind of partner at scale;
+    a firm at the cap (every partner type at that scale) is held there.
+
+    This is the one definition of a +1 change: the probability changes, the margins' +1 rows
+    (``cap=``) and the policy counterfactuals all use it. The with-group breadth, the any-flag
+    and the regime follow the new breadth.
+    """
+    column = breadth_column(scale)
+    if column not in frame.columns:
+        raise InputError("the survey has no breadth at this scale", column=column)
+    changed = frame.copy()
+    gains = (frame[column] < cap).to_numpy()
+    changed[column] = frame[column] + gains
+    with_group = breadth_column(scale, with_group=True)
+    if with_group in frame.columns:
+        changed[with_group] = frame[with_group] + gains
+    flag = any_column(scale)
+    if flag in frame.columns:
+        changed[flag] = (changed[column] > 0).astype(frame[flag].dtype)
+    if "regime" in frame.columns:
+        local = local_scale(frame)
+        changed["regime"] = measures.regime(
+            (changed[breadth_column(local)] > 0).astype(float),
+            (changed[breadth_column("international")] > 0).astype(float),
+        )
+    return changed
+
+
 def plus_one(scale: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
-    """A data change: one more kind of partner at scale for every firm (with-group variant too)."""
+    """A data change: one more kind of partner at scale for every firm below the cap of
+    :data:`BREADTH_CAP`, firms at the cap held there (:func:`apply_programme`)."""
 
     def change(frame: pd.DataFrame) -> pd.DataFrame:
-        changed = frame.copy()
-        for column in (breadth_column(scale), breadth_column(scale, with_group=True)):
-            if column in changed.columns:
-                changed[column] = changed[column] + 1
-        return changed
+        return apply_programme(frame, scale)
 
     return change
 

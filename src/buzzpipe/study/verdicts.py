@@ -24,6 +24,13 @@ Each rule names the scale its quantity reads (``log-odds``, ``probability``, ``j
 printed in the rule table: complementarity is a finding on the log-odds scale ("complements in
 the odds") and, separately, on the probability scale (the Ai-Norton double difference).
 
+Pipelines versus buzz is read on common support: the difference between the first international
+and the first local kind of partner (breadth 0 -> 1 for every firm at each scale, the controls
+model, probability scale; ``study/common_support.py``), not the Wald test of the two breadth
+coefficients, whose "+1" is mostly the first international kind of partner but about the third
+local one (that test stays in the tests table, and the breadth-categories model's steps beside
+it show whether a concave return changes the comparison).
+
 City-region size has no rule: a moderator that varies only between the five city-regions
 cannot support a test (five regional slopes, three residual degrees of freedom; the model
 ``by_region`` shows each region's slopes descriptively instead). Sector (industry) keeps its
@@ -35,10 +42,13 @@ process, new_to_market).
 
 Which p a row reads (the rule table's ``inference`` column) follows the headline rule of
 ``estimate/inference_rule.py`` (docs/few_clusters.md): the wild cluster score bootstrap by
-region wherever the study computes it (the breadth terms, pipelines versus buzz, the
-supermodularity test), the firm-level robust p only where the bootstrap was not run (the verdict
-names the inference it read). Rows with no region bootstrap read their own test, named in the
-column. Firm-level robust and region-clustered p-values stay in the inference-compared table.
+region wherever the study computes it (the breadth terms, the supermodularity test), the
+firm-level robust p only where the bootstrap was not run (the verdict names the inference it
+read). Rows with no region bootstrap read their own test, named in the column: pipelines versus
+buzz reads the common-support difference of probability changes, which has no region bootstrap
+(its delta-method p is firm-level robust; its size and power on the generator are in
+docs/synthetic_surveys.md); the bootstrap of the coefficients' difference stays in the tests
+table. Firm-level robust and region-clustered p-values stay in the inference-compared table.
 
 A user's study file (``study/specification.py``) may name another ``inference`` for the rows
 that read the headline rule (``robust``: the firm-level robust p; ``cluster``: the
@@ -172,14 +182,13 @@ VERDICT_RULES: tuple[VerdictRule, ...] = (
     VerdictRule(
         Finding.PIPELINES_STRONGER,
         (
-            "tests/{outcome}/international_minus_regional_wild_bootstrap",
-            "tests/{outcome}/international_minus_regional",
-            "tests/{outcome}/international_minus_national_wild_bootstrap",
-            "tests/{outcome}/international_minus_national",
+            "tests/{outcome}/first_partner_international_minus_regional",
+            "tests/{outcome}/first_partner_international_minus_national",
         ),
         Decision.TWO_SIDED,
         ALPHA,
-        inference=READS_HEADLINE,
+        scale="probability",
+        inference=READS_DELTA,
         part=StudyPart.PIPELINES_VS_BUZZ,
     ),
     VerdictRule(

@@ -8,8 +8,11 @@ the fast logit of ``specification.py`` (the same formulas as ``study/models.py``
 
 - international, regional, national effect: two-sided robust 5% test of the breadth coefficient
   in the controls model (the named specification);
-- pipelines stronger: two-sided Wald test of b_international = b_regional there, "found" when
-  the difference is positive;
+- pipelines stronger (the verdict's rule since issue 16): two-sided delta-method test of the
+  common-support difference, the first international kind of partner (breadth 0 -> 1 for every
+  firm) minus the first regional one, in probability, "found" when it is positive;
+- pipelines stronger, coefficients (the rule before issue 16, now in the tests table): two-sided
+  Wald test of b_international = b_regional;
 - complementarity: one-sided test of b_both - b_local_only - b_global_only > 0 in the regime
   model;
 - interaction: two-sided test of the regional x international breadth interaction.
@@ -29,12 +32,15 @@ import numpy as np
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
-from buzzpipe.synth.generate import GeneratingParameters, draw_block
+from buzzpipe.synth.generate import GeneratingParameters, draw_block, survey_cell_shocks
 from buzzpipe.synth.preset import Preset, load_preset
 from buzzpipe.synth.specification import (
+    first_partner_difference,
+    fit_logit,
     fit_named_specification,
     fit_regime_model,
     linear_combination_z,
+    named_design,
     supermodularity_z,
 )
 
@@ -47,6 +53,7 @@ FINDINGS = (
     "regional_effect",
     "national_effect",
     "pipelines_stronger",
+    "pipelines_stronger_coefficients",
     "complementarity",
     "interaction",
 )
@@ -106,16 +113,25 @@ def measure_power(
         for seed in seeds:
             stream = np.random.SeedSequence(seed).spawn(1)[0]
             block = draw_block(
-                parameters, n, np.random.default_rng(stream), first_external_id=n + 1
+                parameters,
+                n,
+                np.random.default_rng(stream),
+                first_external_id=n + 1,
+                cell_shocks=survey_cell_shocks(parameters, seed),
             )
-            controls = fit_named_specification(block, parameters)
+            design, names, rows = named_design(block, parameters)
+            controls = fit_logit(design, block.outcomes["product"][rows], names)
             for finding, term in (
                 ("international_effect", "breadth_international"),
                 ("regional_effect", "breadth_regional"),
                 ("national_effect", "breadth_national"),
             ):
                 z[finding].append(controls.z_statistic(term))
-            z["pipelines_stronger"].append(
+            difference, error = first_partner_difference(
+                controls, design, "breadth_international", "breadth_regional"
+            )
+            z["pipelines_stronger"].append(difference / error)
+            z["pipelines_stronger_coefficients"].append(
                 linear_combination_z(
                     controls, {"breadth_international": 1.0, "breadth_regional": -1.0}
                 )

@@ -203,6 +203,31 @@ def linear_combination_z(fit: LogitFit, weights: dict[str, float]) -> float:
     return float(vector @ fit.params / np.sqrt(vector @ fit.robust_cov @ vector))
 
 
+def first_partner_difference(
+    fit: LogitFit, design: np.ndarray, first: str, second: str
+) -> tuple[float, float]:
+    """The common-support comparison of two breadth terms (``study/common_support.py``): the
+    mean over firms of F(x b) with ``first`` set to 1 rather than 0, minus the same with
+    ``second`` set to 1 rather than 0 (every other column as observed), and its delta-method
+    standard error under the robust covariance. Returns (difference, standard error)."""
+
+    def step(term: str) -> tuple[float, np.ndarray]:
+        column = fit.names.index(term)
+        value, gradient = 0.0, np.zeros(len(fit.names))
+        for level, sign in ((1.0, 1.0), (0.0, -1.0)):
+            changed = design.copy()
+            changed[:, column] = level
+            probability = 1.0 / (1.0 + np.exp(-(changed @ fit.params)))
+            value += sign * float(probability.mean())
+            gradient += sign * ((probability * (1.0 - probability)) @ changed) / design.shape[0]
+        return value, gradient
+
+    first_value, first_gradient = step(first)
+    second_value, second_gradient = step(second)
+    gradient = first_gradient - second_gradient
+    return first_value - second_value, float(np.sqrt(gradient @ fit.robust_cov @ gradient))
+
+
 def supermodularity_z(fit: LogitFit) -> float:
     """z of b_both - b_local_only - b_global_only, the study's primary complementarity test
     (one-sided: complements when z > 1.645 at 5%)."""

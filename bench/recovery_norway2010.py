@@ -4,8 +4,10 @@ The rule was fixed before this ran (docs/few_clusters.md, ``estimate/inference_r
 verdicts read the wild cluster score bootstrap by region where the study computes it, each
 family Holm-adjusted. For each seed the study's verdict battery runs on the product outcome
 (the primary family: breadth, pipelines versus buzz, complementarity, spill-over,
-heterogeneity), without counterfactuals; the bootstrap confidence sets, which no verdict reads,
-are skipped (``--with-sets`` keeps them). One JSON line per seed is appended to ``--out`` so a
+heterogeneity), without counterfactuals, and without the parts no verdict of the family reads (:func:`lean`:
+the bootstrap confidence sets, the models other than the one with controls, the probability
+changes and more; the verdicts are the full study's, ``tests/study/test_family_wise_error.py``;
+``--with-sets`` runs the whole battery with its sets). One JSON line per seed is appended to ``--out`` so a
 run can stop and resume. ``--table`` prints the rates with 95% Clopper-Pearson intervals.
 
 Seeds 1-20 are shown, not scored; the scored seeds are 21-320 (300 seeds)::
@@ -18,9 +20,11 @@ Seeds 1-20 are shown, not scored; the scored seeds are 21-320 (300 seeds)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from buzzpipe.synth.power import binomial_interval
@@ -37,18 +41,94 @@ PUBLISHED = {
 SHOWN = range(1, 21)  # shown in the docs, not scored
 
 
+def unbounded_set(self, term, alpha=0.05, **_):
+    """In place of ``WildScoreBootstrap.confidence_set``: the whole line, computed in no time."""
+    from buzzpipe.estimate import wild_bootstrap as wb
+
+    inf = float("inf")
+    return wb.ConfidenceSet(str(term), alpha, [(-inf, inf)], [], math.nan)
+
+
 def _no_sets() -> None:
     """Skip the bootstrap's test-inversion confidence sets (no verdict reads them)."""
     from buzzpipe.estimate import wild_bootstrap as wb
 
-    def unbounded(self, term, alpha=0.05, **_):
-        inf = float("inf")
-        return wb.ConfidenceSet(str(term), alpha, [(-inf, inf)], [], math.nan)
-
-    wb.WildScoreBootstrap.confidence_set = unbounded
+    wb.WildScoreBootstrap.confidence_set = unbounded_set
 
 
-def run(seeds: list[int], out: Path, preset: str, overrides: dict | None = None) -> None:
+def _controls_model_only(frame, outcome, vcov, *, skipped=None, controls=None):
+    """``fit_outcome_models`` for the verdicts: the shared estimation sample of the nested
+    models, as it is drawn there, and the one model every verdict builds on (with controls)."""
+    from buzzpipe.results.vocabulary import ModelName
+    from buzzpipe.study import models
+
+    specifications = models.main_specifications(frame, outcome, controls)
+    nested = [spec for spec in specifications if models.is_nested(spec.name)]
+    sample = models.estimation_sample(frame, nested)
+    spec = next(spec for spec in specifications if spec.name == ModelName.CONTROLS)
+    return sample, {spec.name: (spec, models.fit_model(spec.formula, sample, spec.family, vcov))}
+
+
+@contextlib.contextmanager
+def lean() -> Iterator[None]:
+    """``run_study`` without the parts no verdict of the primary family reads (restored after):
+    the models other than the one with controls, the bootstrap's confidence sets, the
+    region-clustered refits, the probability changes and marginal effects, the pipelines
+    difference against national partners where the regional one is there, the by-region slopes
+    model, partner-type tests and the comparison across outcomes. The counterfactuals are
+    switched off by ``scenarios=()``. ``tests/study/test_family_wise_error.py`` checks that the
+    verdicts do not change."""
+    from buzzpipe.estimate import wild_bootstrap as wb
+    from buzzpipe.study import battery, heterogeneity, pipelines_vs_buzz, sensitivity
+
+    fit_and_record = heterogeneity._fit_and_record
+    difference = sensitivity.difference_sensitivity
+
+    def no_region_slopes(results, name, *arguments, **keywords):
+        if name == heterogeneity.REGION_SLOPES:
+            return None
+        return fit_and_record(results, name, *arguments, **keywords)
+
+    def regional_difference_only(formula, sample, family, global_term, local_term, *rest, **kw):
+        if local_term == "breadth_national" and " breadth_regional " in f" {formula} ":
+            return {}  # the rule reads international minus regional where it is there
+        return difference(formula, sample, family, global_term, local_term, *rest, **kw)
+
+    patches = [
+        (battery, "fit_outcome_models", _controls_model_only),
+        (wb.WildScoreBootstrap, "confidence_set", unbounded_set),
+        (sensitivity, "region_cluster_terms", lambda *_, **__: {}),
+        (sensitivity, "difference_sensitivity", regional_difference_only),
+        (pipelines_vs_buzz, "BINARY_FAMILIES", ()),
+        (heterogeneity, "_fit_and_record", no_region_slopes),
+        (battery, "marginal_effects", lambda *_, **__: {}),
+        (battery, "partner_type_tests", lambda *_, **__: None),
+        (battery, "compare_across_outcomes", lambda *_, **__: None),
+    ]
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
+    try:
+        for owner, name, replacement in patches:
+            setattr(owner, name, replacement)
+        yield
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
+
+
+def run(
+    seeds: list[int],
+    out: Path,
+    preset: str,
+    overrides: dict | None = None,
+    lean_run: bool = True,
+) -> None:
+    """Each seed's verdict battery (:func:`lean` unless ``lean_run`` is false) appended to
+    ``out``; seeds already there are skipped."""
+    with lean() if lean_run else contextlib.nullcontext():
+        _run(seeds, out, preset, overrides)
+
+
+def _run(seeds: list[int], out: Path, preset: str, overrides: dict | None) -> None:
     from buzzpipe.study.battery import run_study
     from buzzpipe.synth import synthesize
 
@@ -135,7 +215,7 @@ def main() -> None:
     seeds = list(range(int(first), int(last or first) + 1))
     if not arguments.with_sets:
         _no_sets()
-    run(seeds, arguments.out, arguments.preset)
+    run(seeds, arguments.out, arguments.preset, lean_run=not arguments.with_sets)
 
 
 if __name__ == "__main__":

@@ -85,22 +85,30 @@ def statsmodels_loop(X, y, weights):
 def pairs_interleaved(X, y, B: int, loop_fits: int, rounds: int) -> None:
     """Pairs bootstrap of B replicates against the statsmodels loop (``loop_fits`` fits scaled
     to B), one BLAS thread for both (the loop's best here), alternated round by round so that a
-    busy machine slows both alike; min and median of the rounds, ratios of mins and medians."""
+    busy machine slows both alike; min and median of the rounds, ratios of mins and medians, in
+    wall-clock and in CPU time (the process's; on a shared machine the steadier of the two)."""
     weights = poisson_weights(0, np.arange(len(y)), loop_fits)
-    ours, loop = [], []
+    ours, loop, ours_cpu, loop_cpu = [], [], [], []
+
+    def timed(function, wall: list, cpu: list, scale: float = 1.0) -> None:
+        start, start_cpu = time.perf_counter(), time.process_time()
+        function()
+        wall.append((time.perf_counter() - start) * scale)
+        cpu.append((time.process_time() - start_cpu) * scale)
+
     with threadpool_limits(1):
         run_bootstrap(X, y, replicates=B, seed=0)  # warm
         for _ in range(rounds):
-            ours += times_of(lambda: run_bootstrap(X, y, replicates=B, seed=0), 1)
-            fits = times_of(lambda: statsmodels_loop(X, y, weights), 1)
-            loop += [t * B / loop_fits for t in fits]
-    print(
-        f"pairs bootstrap B = {B}, 1 BLAS thread, {rounds} rounds: buzzpipe min "
-        f"{min(ours):.3f} s, median {statistics.median(ours):.3f} s; statsmodels loop "
-        f"(scaled from {loop_fits} fits) min {min(loop):.2f} s, median "
-        f"{statistics.median(loop):.2f} s; ratio of mins {min(loop) / min(ours):.1f}x, of "
-        f"medians {statistics.median(loop) / statistics.median(ours):.1f}x"
-    )
+            timed(lambda: run_bootstrap(X, y, replicates=B, seed=0), ours, ours_cpu)
+            timed(lambda: statsmodels_loop(X, y, weights), loop, loop_cpu, B / loop_fits)
+    for label, mine, theirs in (("wall", ours, loop), ("CPU", ours_cpu, loop_cpu)):
+        print(
+            f"pairs bootstrap B = {B}, 1 BLAS thread, {rounds} rounds, {label} time: buzzpipe "
+            f"min {min(mine):.3f} s, median {statistics.median(mine):.3f} s; statsmodels loop "
+            f"(scaled from {loop_fits} fits) min {min(theirs):.2f} s, median "
+            f"{statistics.median(theirs):.2f} s; ratio of mins {min(theirs) / min(mine):.1f}x, "
+            f"of medians {statistics.median(theirs) / statistics.median(mine):.1f}x"
+        )
 
 
 def main() -> None:

@@ -233,12 +233,15 @@ def run_bootstrap(
 
             def weights_of_rows(first: int, stop: int, batch=batch) -> np.ndarray:
                 counts = random_weights.poisson_weights(seed, unit_ids[first:stop], batch)
-                return counts * base_weights[first:stop, None]
+                return counts if weights is None else counts * base_weights[first:stop, None]
 
             replicate_weights = weights_of_rows
         else:  # cluster counts are G x B, multinomial counts need every unit: draw once
-            counts = _replicate_weights(scheme, seed, unit_ids, batch, n_units)[unit_of_row]
-            replicate_weights = counts * base_weights[:, None]
+            counts = _replicate_weights(scheme, seed, unit_ids, batch, n_units)
+            if kind == "cluster":
+                counts = counts[unit_of_row]
+            # without sampling weights the counts are the weights (no product with ones)
+            replicate_weights = counts if weights is None else counts * base_weights[:, None]
         fitted = newton_batch(
             X,
             y,

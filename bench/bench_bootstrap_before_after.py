@@ -1,10 +1,12 @@
 """Benchmark: the pairs bootstrap before and after the speed-up, and a statsmodels loop, in one run.
 
 Run: PYTHONPATH=src /work/main/.venv/bin/python bench/bench_bootstrap_before_after.py [--rounds 15]
-The "before" code is the first pass's ``bootstrap.py`` and ``random_weights.py``, read from git
-(``--before``, default commit 330fb3f) into a temporary folder and imported beside the current
-ones. Rounds interleave before, after and the loop, so machine load falls on all three alike;
-medians, fastest rounds and ratios are printed. BLAS is pinned to one thread.
+The "before" code is ``bootstrap.py``, ``random_weights.py`` and (where the commit has it)
+``batched_newton.py`` at ``--before`` (default commit 330fb3f, the first pass), read from git into
+a temporary folder and imported beside the current ones. Rounds interleave before, after and the
+loop, so machine load falls on all three alike; medians, fastest rounds and ratios are printed,
+in wall-clock and in CPU time (``--cpu``: the process's, steadier on a busy machine). BLAS is
+pinned to one thread.
 """
 
 from __future__ import annotations
@@ -41,10 +43,13 @@ def module_at(commit: str, path: str, name: str, folder: Path):
     return module
 
 
+CLOCK = time.perf_counter
+
+
 def once(function) -> float:
-    start = time.perf_counter()
+    start = CLOCK()
     function()
-    return time.perf_counter() - start
+    return CLOCK() - start
 
 
 def main() -> None:
@@ -52,7 +57,11 @@ def main() -> None:
     parser.add_argument("--before", default="330fb3f")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--replicates", type=int, default=1000)
+    parser.add_argument("--cpu", action="store_true", help="CPU time instead of wall-clock")
     args = parser.parse_args()
+    global CLOCK
+    if args.cpu:
+        CLOCK = time.process_time
     X, y, _ = survey_like_design()
     with tempfile.TemporaryDirectory() as folder:
         old_weights = module_at(
@@ -61,6 +70,18 @@ def main() -> None:
         old = module_at(
             args.before, "src/buzzpipe/estimate/bootstrap.py", "bootstrap_before", Path(folder)
         )
+        has_solver = subprocess.run(
+            ["git", "cat-file", "-e", f"{args.before}:src/buzzpipe/estimate/batched_newton.py"],
+            capture_output=True,
+        )
+        if has_solver.returncode == 0:  # the solver the bootstrap called then
+            old_solver = module_at(
+                args.before,
+                "src/buzzpipe/estimate/batched_newton.py",
+                "batched_newton_before",
+                Path(folder),
+            )
+            old.newton_batch = old_solver.newton_batch
     old.random_weights = old_weights
     loop_weights = random_weights.poisson_weights(0, np.arange(len(y)), 20)
     B = args.replicates
@@ -76,12 +97,17 @@ def main() -> None:
         ).max()
     median = statistics.median
     print(
-        f"pairs bootstrap {X.shape[0]} x {X.shape[1]}, B = {B}, 1 BLAS thread, {args.rounds} rounds"
+        f"pairs bootstrap {X.shape[0]} x {X.shape[1]}, B = {B}, 1 BLAS thread, {args.rounds} "
+        f"rounds, {'CPU' if args.cpu else 'wall-clock'} time, before = {args.before}"
     )
     for name, times in (("before", before), ("after", after), ("statsmodels loop", loop)):
         print(
             f"{name:>16}: median {median(times) * 1e3:7.0f} ms, fastest {min(times) * 1e3:7.0f} ms"
         )
+    print(
+        f"loop / before {min(loop) / min(before):.1f}x, loop / after {min(loop) / min(after):.1f}x "
+        "(fastest rounds)"
+    )
     ratios = [b / a for b, a in zip(before, after, strict=True)]
     print(
         f"before / after per round: median {median(ratios):.2f}x; loop / before "

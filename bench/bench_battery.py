@@ -54,6 +54,7 @@ def main() -> None:
                 "buzzpipe.estimate.design",
                 ("_SPECIFICATIONS", "_REBUILD_PLANS", "_UNIONS", "_OUTCOMES"),
             ),
+            ("buzzpipe.study.models", ("_COLUMN_KINDS",)),
         ):
             found = __import__(module, fromlist=["_"])
             for name in names:

@@ -144,3 +144,24 @@ def test_a_level_the_specification_does_not_know_is_an_error_in_a_chunk():
     assert specification.names == spec.names
     with pytest.raises(InputError, match="factor level"):
         chunks.build_chunk(specification, data.assign(region="Tromso"))
+
+
+def test_level_codes_of_a_categorical_equal_get_indexer_of_its_values():
+    """A categorical column's codes mapped through its categories give what get_indexer of the
+    values gives: missing values and categories that are not levels are -1, levels that are not
+    categories are never hit, and row selections apply."""
+    values = pd.Categorical(
+        ["Oslo", None, "Bergen", "Agder", "Oslo", "Tromsø", None],
+        categories=["Tromsø", "Oslo", "Agder", "Bergen"],
+    )
+    for column in (pd.Series(values), pd.Series(values.astype(object))):
+        for levels in (["Agder", "Bergen", "Oslo"], ["Oslo", "Bergen", "Agder", "Tromsø", "x"]):
+            for rows in (slice(None), np.array([4, 1, 3, 3])):
+                expected = pd.Index(levels).get_indexer(column.to_numpy()[rows])
+                found = chunks.level_codes(column, levels, rows)
+                np.testing.assert_array_equal(found, expected)
+        assert (chunks.level_codes(column, ["Agder"], slice(None)) == -1).sum() == 6
+    numbers = pd.Series(pd.Categorical([3, 1, None, 2, 3], categories=[3, 2, 1]))
+    for levels in ([1, 2, 3], [2, 5]):
+        expected = pd.Index(levels).get_indexer(numbers.to_numpy())
+        np.testing.assert_array_equal(chunks.level_codes(numbers, levels, slice(None)), expected)

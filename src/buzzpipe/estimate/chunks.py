@@ -539,6 +539,20 @@ def _direct_plan(specs, names: list[str]) -> dict | None:
     return {**plan, "outcome": lhs_factors[0].expr}
 
 
+def level_codes(column: pd.Series, levels, rows) -> np.ndarray:
+    """Positions of ``column``'s values (over ``rows``) among ``levels``, -1 where missing or not
+    a level: ``pd.Index(levels).get_indexer`` of the values. A categorical column has its
+    categories matched once and its integer codes mapped, instead of every value converted to an
+    object array and hashed (1.9 ms a column of 1,604 arrow strings, 0.1 ms this way)."""
+    if isinstance(column.dtype, pd.CategoricalDtype) and not pd.isna(list(levels)).any():
+        categorical = column.array
+        position = {level: j for j, level in enumerate(levels)}
+        # the last entry answers code -1: a missing value, which is no level
+        mapping = np.array([position.get(c, -1) for c in categorical.categories] + [-1])
+        return mapping[np.asarray(categorical.codes)[rows]]
+    return pd.Index(levels).get_indexer(column.to_numpy()[rows])
+
+
 def _factor_values(recipe: tuple, j: int, frame: pd.DataFrame, rows, cache: dict) -> np.ndarray:
     """A factor's column (numeric) or its ``j``-th dummy column (categorical) over ``frame``'s
     ``rows``."""
@@ -554,7 +568,7 @@ def _factor_values(recipe: tuple, j: int, frame: pd.DataFrame, rows, cache: dict
     _kind, variable, levels, coding = recipe
     key = ("codes", variable, tuple(levels))
     if key not in cache:
-        codes = pd.Index(levels).get_indexer(frame[variable].to_numpy()[rows])
+        codes = level_codes(frame[variable], levels, rows)
         if codes.size and codes.min() < 0:
             raise UnknownLevel(variable)
         cache[key] = codes

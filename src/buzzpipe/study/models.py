@@ -17,6 +17,7 @@ them uses), so nested models compare. Inference: firm-level robust errors (Stata
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 import warnings
@@ -259,11 +260,33 @@ def fitted_inference(fitted: Any, inference: Inference) -> Inference:
     return inference
 
 
+# formulaic specifications -> what their columns are (id -> (spec, kinds)); the spec is held so
+# that its id is not reused while the entry lives. The battery reads the kinds of one
+# specification many times, and reading factor codings through formulaic costs 10 ms a time.
+_COLUMN_KINDS: dict[int, tuple[Any, dict[str, Term]]] = {}
+_COLUMN_KINDS_KEPT = 256
+
+
 def term_kinds(fitted: Any) -> dict[str, Term]:
     """What each coefficient of a fit is, read from its formulaic model specification:
     intercept, continuous variable, factor level (with its factor's variable and the level),
-    interaction (its parts), or an ordered model's cut point."""
+    interaction (its parts), or an ordered model's cut point. Fresh records each call."""
     spec = fitted.model_spec
+    entry = _COLUMN_KINDS.get(id(spec))
+    if entry is None or entry[0] is not spec:
+        if len(_COLUMN_KINDS) >= _COLUMN_KINDS_KEPT:
+            _COLUMN_KINDS.pop(next(iter(_COLUMN_KINDS)))
+        entry = _COLUMN_KINDS[id(spec)] = (spec, _column_kinds(spec))
+    kinds = copy.deepcopy(entry[1])
+    for number, name in enumerate(
+        (str(n) for n in fitted.params.index if str(n) not in kinds), start=1
+    ):
+        kinds[name] = Term(TermKind.CUT, number=number)
+    return {str(name): kinds[str(name)] for name in fitted.params.index}
+
+
+def _column_kinds(spec: Any) -> dict[str, Term]:
+    """What each column of a formulaic specification is (``term_kinds`` without cut points)."""
     kinds: dict[str, Term] = {}
     for structure in spec.structure:
         combinations: list[tuple[Term, ...]] = []
@@ -282,11 +305,7 @@ def term_kinds(fitted: Any) -> dict[str, Term]:
             kinds[str(column)] = (
                 parts[0] if len(parts) == 1 else Term(TermKind.INTERACTION, parts=list(parts))
             )
-    for number, name in enumerate(
-        (str(n) for n in fitted.params.index if str(n) not in kinds), start=1
-    ):
-        kinds[name] = Term(TermKind.CUT, number=number)
-    return {str(name): kinds[str(name)] for name in fitted.params.index}
+    return kinds
 
 
 def coefficient_hypothesis(fitted: Any, term: str, **facts: Any) -> Hypothesis:

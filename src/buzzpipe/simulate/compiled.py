@@ -218,6 +218,45 @@ def _fitness2(first, second, tables, n_loci, code_mask):
     return total_first / n_loci, total_second / n_loci
 
 
+@njit(cache=True)
+def _evaluate(proposals, n, tables, n_loci, code_mask, out):
+    """``out[i]`` = :func:`_fitness` of ``proposals[i]`` for the first ``n``: the same sums,
+    eight at a time (eight independent chains of additions, each in locus order, so the same
+    bits), which keeps the processor busy where one sum waits on its previous addition."""
+    done = 0
+    if n_loci <= 32:
+        width, one = np.uint64(n_loci), np.uint64(1)
+        done = n - n % 8
+        for start in range(0, done, 8):
+            d0 = proposals[start] | (proposals[start] << width)
+            d1 = proposals[start + 1] | (proposals[start + 1] << width)
+            d2 = proposals[start + 2] | (proposals[start + 2] << width)
+            d3 = proposals[start + 3] | (proposals[start + 3] << width)
+            d4 = proposals[start + 4] | (proposals[start + 4] << width)
+            d5 = proposals[start + 5] | (proposals[start + 5] << width)
+            d6 = proposals[start + 6] | (proposals[start + 6] << width)
+            d7 = proposals[start + 7] | (proposals[start + 7] << width)
+            t0 = t1 = t2 = t3 = t4 = t5 = t6 = t7 = 0.0
+            for locus in range(n_loci):
+                table = tables[locus]
+                t0 += table[d0 & code_mask]
+                t1 += table[d1 & code_mask]
+                t2 += table[d2 & code_mask]
+                t3 += table[d3 & code_mask]
+                t4 += table[d4 & code_mask]
+                t5 += table[d5 & code_mask]
+                t6 += table[d6 & code_mask]
+                t7 += table[d7 & code_mask]
+                d0, d1, d2, d3 = d0 >> one, d1 >> one, d2 >> one, d3 >> one
+                d4, d5, d6, d7 = d4 >> one, d5 >> one, d6 >> one, d7 >> one
+            out[start], out[start + 1] = t0 / n_loci, t1 / n_loci
+            out[start + 2], out[start + 3] = t2 / n_loci, t3 / n_loci
+            out[start + 4], out[start + 5] = t4 / n_loci, t5 / n_loci
+            out[start + 6], out[start + 7] = t6 / n_loci, t7 / n_loci
+    for i in range(done, n):
+        out[i] = _fitness(proposals[i], tables, n_loci, code_mask)
+
+
 @njit(cache=True, inline="always")
 def _contributions(string, tables, n_loci, code_mask, out):
     doubled = string | (string << np.uint64(n_loci)) if n_loci <= 32 else string
@@ -260,19 +299,6 @@ def _offer(learner, proposal, value, best_value, best_string, touched, n_touched
     return n_touched
 
 
-@njit(cache=True, inline="always")
-def _offer_if(offers, learner, proposal, value, best_value, best_string, touched, n_touched):
-    """:func:`_offer` when ``offers`` is true, without branches (selects instead): a learner
-    is listed in ``touched`` at its first offer and keeps the first of its highest values."""
-    best = best_value[learner]
-    touched[n_touched] = learner
-    n_touched += offers & (best == -np.inf)
-    better = offers & (value > best)
-    best_value[learner] = value if better else best
-    best_string[learner] = proposal if better else best_string[learner]
-    return n_touched
-
-
 @njit(cache=True)
 def shock_step(
     strings, contributions, fitness, tables, loci, n_loci, code_mask, product, n_product
@@ -294,52 +320,76 @@ def shock_step(
         fitness[i] = total / n_loci
 
 
-@njit(cache=True)
-def update_after_adoption(
-    winners, old_strings, strings, contributions, product, n_product, counts, block_of
+@njit(cache=True, inline="always")
+def _record(
+    agent, old_row, new_row, old_string, new_string, n_firms, n_product, product, counts,
+    block_of, product_gain, process_gain,
 ):  # fmt: skip
-    """After a step: the winners' product fitness, and the bit counts of their blocks."""
-    n_loci = counts.shape[1]
-    for w in range(len(winners)):
-        agent = winners[w]
-        if n_product:
-            total = 0.0
-            for locus in range(n_product):
-                total += contributions[agent, locus]
-            product[agent] = total / n_product
-        block, old, new = block_of[agent], old_strings[w], strings[agent]
-        for locus in range(n_loci):
-            shift = np.uint64(locus)
-            counts[block, locus] += np.int64((new >> shift) & np.uint64(1)) - np.int64(
-                (old >> shift) & np.uint64(1)
-            )
-
-
-@njit(cache=True)
-def track_window(
-    winners, old, contributions, n_firms, n_product, product_gain, process_gain, market_margin,
-    product, market_best,
-):  # fmt: skip
-    """A step's winners in the survey window: each firm's product and process gains (the
-    change of its contributions over N, summed in locus order) and its best margin to the
-    market's best product fitness."""
-    n_loci = contributions.shape[1]
-    for w in range(len(winners)):
-        agent = winners[w]
-        if agent >= n_firms:
-            continue
+    """One winner of a step: its product fitness (the first ``n_product`` contributions summed
+    in locus order), the bit counts of its block, and, for a firm, its product and process
+    gains in the survey window (the change of its contributions over N, in locus order)."""
+    n_loci = len(new_row)
+    if n_product:
+        total = 0.0
+        for locus in range(n_product):
+            total += new_row[locus]
+        product[agent] = total / n_product
+    block = block_of[agent]
+    for locus in range(n_loci):
+        shift = np.uint64(locus)
+        counts[block, locus] += np.int64((new_string >> shift) & np.uint64(1)) - np.int64(
+            (old_string >> shift) & np.uint64(1)
+        )
+    if agent < n_firms:
         gain_product = 0.0
         gain_process = 0.0
         for locus in range(n_loci):
-            gained = (contributions[agent, locus] - old[w, locus]) / n_loci
+            gained = (new_row[locus] - old_row[locus]) / n_loci
             if locus < n_product:
                 gain_product += gained
             else:
                 gain_process += gained
         product_gain[agent] += gain_product
         process_gain[agent] += gain_process
-        if n_product:
-            market_margin[agent] = max(market_margin[agent], product[agent] - market_best)
+
+
+@njit(cache=True)
+def record_adoption(
+    winners, old, old_strings, strings, contributions, n_firms, n_product, product, counts,
+    block_of, product_gain, process_gain,
+):  # fmt: skip
+    """:func:`_record` for every winner of a step (``fused_step`` records its own)."""
+    for w in range(len(winners)):
+        agent = winners[w]
+        _record(
+            agent, old[w], contributions[agent], old_strings[w], strings[agent], n_firms,
+            n_product, product, counts, block_of, product_gain, process_gain,
+        )  # fmt: skip
+
+
+@njit(cache=True)
+def close_step(
+    winners, n_firms, n_product, product, world_reference, market_margin, adopted_now,
+    last_change, step,
+):  # fmt: skip
+    """After a step's winners are recorded: each winning firm's best margin to the market's best
+    product fitness now (every firm's, or the world pool's), which agents changed this step and
+    when each last did."""
+    adopted_now[:] = False
+    start, stop = (n_firms, len(product)) if world_reference else (0, n_firms)
+    if n_product and len(winners) and stop > start:
+        market_best = product[start]
+        for agent in range(start + 1, stop):
+            market_best = max(market_best, product[agent])
+        for w in range(len(winners)):
+            agent = winners[w]
+            if agent < n_firms:
+                market_margin[agent] = max(market_margin[agent], product[agent] - market_best)
+    for w in range(len(winners)):
+        agent = winners[w]
+        last_change[agent] = step
+        if agent < n_firms:
+            adopted_now[agent] = True
 
 
 @njit(cache=True)
@@ -501,14 +551,6 @@ def product_fitness(contributions, rows, n_product):
     return out
 
 
-@njit(cache=True, inline="always")
-def _absorbs_at(distance, draw, n_loci, exponent, chance):
-    """:func:`_absorbs` given the Hamming distance."""
-    if len(chance):
-        return draw < chance[distance]
-    return draw < (1.0 - distance / n_loci) ** exponent
-
-
 @njit(cache=True)
 def _keep_active(keys, active_h, activity, out):
     """Indices of the ties used this step, in tie order, into ``out``; returns their count
@@ -557,35 +599,49 @@ def _masks(h, keys, q, mask_bits, full, out):
 def _learns_by_tie(
     learner, source, keys, absorb_h, open_h, mask_h, strings, fitness, tables, n_loci,
     code_mask, exponents, chance, omega, barter, q, mask_bits, best_value, best_string,
-    touched, n_touched, masks, draws, candidates,
+    touched, n_touched, masks, draws, candidates, proposals, values,
 ):  # fmt: skip
     """One-way learning over ties (pipelines, or one side of the world's ties), in tie order:
     the learner absorbs from the source (always, or by barter: the source shares when it is
     open or gains from the reverse proposal) and offers the recombined string. ``masks``,
-    ``draws`` and ``candidates`` are scratch of one entry per tie."""
+    ``draws``, ``candidates``, ``proposals`` and ``values`` are scratch of one entry per tie."""
     n = len(keys)
     full = np.uint64((1 << n_loci) - 1)
     _masks(mask_h, keys, q, mask_bits, full, masks)
     _uniforms(absorb_h, keys, draws)
+    uniform = len(chance) > 0
     count = 0  # the ties whose learner absorbs a proposal that changes its string (branch-free)
     for e in range(n):
         own, other = strings[learner[e]], strings[source[e]]
         differ = own ^ other
-        absorbs = _absorbs_at(_popcount(differ), draws[e], n_loci, exponents[learner[e]], chance)
+        distance = _popcount(differ)
+        if uniform:  # as _absorbs (a branch on the loop's constant: no exponent is read)
+            absorbs = draws[e] < chance[distance]
+        else:
+            absorbs = draws[e] < (1.0 - distance / n_loci) ** exponents[learner[e]]
+        taken = differ & masks[e]
         candidates[count] = e
-        count += absorbs & ((differ & masks[e]) != 0)
-    opens = omega > 0.0
+        proposals[count] = own ^ taken
+        count += absorbs & (taken != 0)
+    if barter:  # the source shares when it is open, or when the reverse proposal gains it
+        opens = omega > 0.0
+        kept = 0
+        for i in range(count):
+            e = candidates[i]
+            other_agent = source[e]
+            if not (opens and _unit(_part(open_h, keys[e])) < omega):
+                back = strings[other_agent] ^ (proposals[i] ^ strings[learner[e]])
+                if not _fitness(back, tables, n_loci, code_mask) > fitness[other_agent]:
+                    continue
+            candidates[kept], proposals[kept] = e, proposals[i]
+            kept += 1
+        count = kept
+    _evaluate(proposals, count, tables, n_loci, code_mask, values)
     for i in range(count):
-        e = candidates[i]
-        firm, other_agent = learner[e], source[e]
-        own, other = strings[firm], strings[other_agent]
-        taken = (own ^ other) & masks[e]
-        if barter and not (opens and _unit(_part(open_h, keys[e])) < omega):
-            if not _fitness(other ^ taken, tables, n_loci, code_mask) > fitness[other_agent]:
-                continue
-        proposal = own ^ taken
-        value = _fitness(proposal, tables, n_loci, code_mask)
-        n_touched = _offer(firm, proposal, value, best_value, best_string, touched, n_touched)
+        n_touched = _offer(
+            learner[candidates[i]], proposals[i], values[i], best_value, best_string, touched,
+            n_touched,
+        )  # fmt: skip
     return n_touched
 
 
@@ -597,6 +653,8 @@ def fused_step(
     evolving, world_source, world_target, world_key, world_activity, world_barter, agent_key,
     explore_rate, q, mask_bits, best_value, best_string, touched, scratch_index, scratch_a,
     scratch_b, scratch_key, scratch_string, scratch_flag, scratch_draw, scratch_offer,
+    scratch_own, scratch_fit, scratch_proposal, scratch_value, n_firms, n_product, product,
+    counts, block_of, product_gain, process_gain,
 ):  # fmt: skip
     """:func:`draw_arrays` and :func:`learn_step` in one call: the same numbers, the same rules,
     the same strings and fitness bits, without the draws as arrays of the step.
@@ -609,8 +667,9 @@ def fused_step(
     Offers are made in the kernel's pair order (local side a in tie order, then side b,
     pipelines, world side a, side b, exploration), so ties in value are broken as there.
     ``scratch_*`` hold one entry per local tie, buzz contact and world tie (``scratch_draw``:
-    two rows). Returns the winners in agent order, the contributions and the strings they gave
-    up.
+    two rows); ``scratch_proposal`` and ``scratch_value`` two entries per local tie. Each winner
+    is recorded as :func:`record_adoption` records it (product fitness, bit counts, window
+    gains). Returns the winners in agent order, the contributions and the strings they gave up.
     """
     full = np.uint64((1 << n_loci) - 1)
     (active_h, buzz_h, mask_h, open_a_h, open_b_h, absorb_a_h, absorb_b_h, explore_h,
@@ -638,48 +697,55 @@ def fused_step(
     _masks(mask_h, keys[:n_ties], q, mask_bits, full, masks)
 
     # local rules: exchange when the other side gains, or when one is open (omega). First,
-    # branch-free, the ties where a proposal changes a string and at least one side absorbs
+    # branch-free, the ties where a proposal changes a string and at least one side absorbs,
+    # with both ends' strings and fitness copied in order (one pass of independent reads)
     flags = scratch_flag
+    own_a_of, own_b_of = scratch_own[0], scratch_own[1]
+    fitness_a, fitness_b = scratch_fit[0], scratch_fit[1]
+    uniform = len(chance) > 0
     n_cand = 0
     for t in range(n_ties):
         a, b = la[t], lb[t]
-        differ = strings[a] ^ strings[b]
+        own_a, own_b = strings[a], strings[b]
+        differ = own_a ^ own_b
         distance = _popcount(differ)
-        absorb_a = _absorbs_at(distance, draw_a[t], n_loci, exponents[a], chance)
-        absorb_b = _absorbs_at(distance, draw_b[t], n_loci, exponents[b], chance)
+        if uniform:  # as _absorbs (a branch on the loop's constant: no exponent is read)
+            absorb_a = draw_a[t] < chance[distance]
+            absorb_b = draw_b[t] < chance[distance]
+        else:
+            absorb_a = draw_a[t] < (1.0 - distance / n_loci) ** exponents[a]
+            absorb_b = draw_b[t] < (1.0 - distance / n_loci) ** exponents[b]
         scratch_index[n_cand] = t
+        own_a_of[n_cand], own_b_of[n_cand] = own_a, own_b
+        fitness_a[n_cand], fitness_b[n_cand] = fitness[a], fitness[b]
         flags[n_cand] = np.uint8(absorb_a) | (np.uint8(absorb_b) << np.uint8(1))
         n_cand += ((differ & masks[t]) != 0) & (absorb_a | absorb_b)
     # both proposals' fitness for each of them (the rules read one or both: a learns when b
     # gains, b when a gains, and the learner's own proposal is what it offers)
-    value_a, value_b = scratch_draw[0], scratch_draw[1]  # the draws are read: reuse them
+    proposals, values = scratch_proposal, scratch_value
     for i in range(n_cand):
-        t = scratch_index[i]
-        own_a, own_b = strings[la[t]], strings[lb[t]]
-        taken = (own_a ^ own_b) & masks[t]
-        value_a[i], value_b[i] = _fitness2(own_a ^ taken, own_b ^ taken, tables, n_loci, code_mask)
+        own_a, own_b = own_a_of[i], own_b_of[i]
+        taken = (own_a ^ own_b) & masks[scratch_index[i]]
+        proposals[2 * i], proposals[2 * i + 1] = own_a ^ taken, own_b ^ taken
+    _evaluate(proposals, 2 * n_cand, tables, n_loci, code_mask, values)
     # who learns (branch-free): side a offers first, in tie order; then side b
     n_touched = 0
     n_offer = 0
     for i in range(n_cand):
         t = scratch_index[i]
-        a, b = la[t], lb[t]
         absorb_a, absorb_b = (flags[i] & 1) != 0, (flags[i] & 2) != 0
         open_a = open_b = False
         if opens:
             open_a = _unit(_part(open_a_h, keys[t])) < omega
             open_b = _unit(_part(open_b_h, keys[t])) < omega
-        flags[i] = absorb_b & ((value_a[i] > fitness[a]) | open_b)
+        flags[i] = absorb_b & ((values[2 * i] > fitness_a[i]) | open_b)
         scratch_offer[n_offer] = i
-        n_offer += absorb_a & ((value_b[i] > fitness[b]) | open_a)
+        n_offer += absorb_a & ((values[2 * i + 1] > fitness_b[i]) | open_a)
     for j in range(n_offer):
         i = scratch_offer[j]
-        t = scratch_index[i]
-        a = la[t]
-        own_a = strings[a]
-        n_touched = _offer_if(
-            True, a, own_a ^ ((own_a ^ strings[lb[t]]) & masks[t]), value_a[i], best_value,
-            best_string, touched, n_touched,
+        n_touched = _offer(
+            la[scratch_index[i]], proposals[2 * i], values[2 * i], best_value, best_string,
+            touched, n_touched,
         )  # fmt: skip
     n_offer = 0
     for i in range(n_cand):
@@ -687,11 +753,8 @@ def fused_step(
         n_offer += flags[i]
     for j in range(n_offer):
         i = scratch_offer[j]
-        t = scratch_index[i]
-        b = lb[t]
-        own_b = strings[b]
-        n_touched = _offer_if(
-            True, b, own_b ^ ((strings[la[t]] ^ own_b) & masks[t]), value_b[i], best_value,
+        n_touched = _offer(
+            lb[scratch_index[i]], proposals[2 * i + 1], values[2 * i + 1], best_value,
             best_string, touched, n_touched,
         )  # fmt: skip
 
@@ -704,7 +767,7 @@ def fused_step(
             pipe_source[use], pipe_target[use], pipe_key[use], absorb_a_h, open_b_h, mask_h,
             strings, fitness, tables, n_loci, code_mask, exponents, chance, omega, pipe_barter,
             q, mask_bits, best_value, best_string, touched, n_touched, scratch_string,
-            scratch_draw[0], scratch_a,
+            scratch_draw[0], scratch_a, scratch_proposal, scratch_value,
         )  # fmt: skip
     # ties inside the world pool: side a in tie order, then side b
     n_world = _keep_active(world_key, active_h, world_activity, scratch_index)
@@ -714,11 +777,13 @@ def fused_step(
         ends_a, ends_b, used, absorb_a_h, open_a_h, mask_h, strings, fitness, tables, n_loci,
         code_mask, exponents, chance, omega, world_barter, q, mask_bits, best_value,
         best_string, touched, n_touched, scratch_string, scratch_draw[0], scratch_a,
+        scratch_proposal, scratch_value,
     )  # fmt: skip
     n_touched = _learns_by_tie(
         ends_b, ends_a, used, absorb_b_h, open_b_h, mask_h, strings, fitness, tables, n_loci,
         code_mask, exponents, chance, omega, world_barter, q, mask_bits, best_value,
         best_string, touched, n_touched, scratch_string, scratch_draw[0], scratch_a,
+        scratch_proposal, scratch_value,
     )  # fmt: skip
     # own exploration: one bit flip
     count = 0
@@ -729,9 +794,13 @@ def fused_step(
     for i in range(n_explore):
         agent = scratch_index[i]
         bit = np.int64(np.floor(_unit(_part(bit_h, agent_key[agent])) * n_loci))
-        proposal = strings[agent] ^ (np.uint64(1) << np.uint64(bit))
-        value = _fitness(proposal, tables, n_loci, code_mask)
-        n_touched = _offer(agent, proposal, value, best_value, best_string, touched, n_touched)
+        proposals[i] = strings[agent] ^ (np.uint64(1) << np.uint64(bit))
+    _evaluate(proposals, n_explore, tables, n_loci, code_mask, values)
+    for i in range(n_explore):
+        n_touched = _offer(
+            scratch_index[i], proposals[i], values[i], best_value, best_string, touched,
+            n_touched,
+        )  # fmt: skip
 
     # adopt the best proposal where it beats the current fitness, in agent order
     count = 0
@@ -756,5 +825,9 @@ def fused_step(
             _contributions(best_string[agent], tables, n_loci, code_mask, contributions[agent])
             fitness[agent] = best_value[agent]
             best_value[agent] = -np.inf
+            _record(
+                agent, old[at], contributions[agent], old_strings[at], strings[agent], n_firms,
+                n_product, product, counts, block_of, product_gain, process_gain,
+            )  # fmt: skip
             at += 1
     return winners, old, old_strings

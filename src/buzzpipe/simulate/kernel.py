@@ -538,6 +538,10 @@ class Simulation:
             self._scratch_flag = np.zeros(scratch, dtype=np.uint8)
             self._scratch_draw = np.zeros((2, scratch))
             self._scratch_offer = np.zeros(scratch, dtype=np.int64)
+            self._scratch_own = np.zeros((2, scratch), dtype=np.uint64)
+            self._scratch_fit = np.zeros((2, scratch))
+            self._scratch_proposal = np.zeros(2 * scratch, dtype=np.uint64)
+            self._scratch_value = np.zeros(2 * scratch)
         winners, old, old_strings = fused_step(
             streams.combine(self.key, self.step_count + 1)[()], state.strings,
             state.contributions, state.fitness, landscape.tables, landscape.n_loci,
@@ -551,6 +555,9 @@ class Simulation:
             streams.MASK_BITS, self._best_value, self._best_string, self._touched,
             self._scratch_index, self._scratch_a, self._scratch_b, self._scratch_key,
             self._scratch_string, self._scratch_flag, self._scratch_draw, self._scratch_offer,
+            self._scratch_own, self._scratch_fit, self._scratch_proposal, self._scratch_value,
+            self.n_firms, self.n_product_loci, self._product, self._bits, self._block_of,
+            self.window.product_gain, self.window.process_gain,
         )  # fmt: skip
         return Adoption(winners, old, old_strings)
 
@@ -568,14 +575,16 @@ class Simulation:
             state.strings, self._block_start, self._block_size, self.parameters.n_loci
         )
 
-    def _adopted(self, adoption: Adoption) -> None:
-        """Bring the product fitness and the bit counts up to date with a step's winners."""
-        from buzzpipe.simulate.compiled import update_after_adoption
+    def _record(self, adoption: Adoption) -> None:
+        """Bring the product fitness, the bit counts and the window's gains up to date with a
+        step's winners (the fused step records its own)."""
+        from buzzpipe.simulate.compiled import record_adoption
 
-        state = self.state
-        update_after_adoption(
-            adoption.agents, adoption.old_strings, state.strings, state.contributions,
-            self._product, self.n_product_loci, self._bits, self._block_of,
+        state, window = self.state, self.window
+        record_adoption(
+            adoption.agents, adoption.old_contributions, adoption.old_strings, state.strings,
+            state.contributions, self.n_firms, self.n_product_loci, self._product, self._bits,
+            self._block_of, window.product_gain, window.process_gain,
         )  # fmt: skip
 
     def step(self, draws: StepDraws | None = None) -> Adoption:
@@ -585,6 +594,8 @@ class Simulation:
         (:func:`compiled.fused_step`: the same numbers and strings as :meth:`draw_step` followed
         by :meth:`learn`, computing only the numbers a rule reads).
         """
+        from buzzpipe.simulate.compiled import close_step
+
         if draws is None and self.engine == "compiled":
             shock_loci, shock_tables = self._shock_draws(self.step_count + 1)
             self.shock(shock_loci, shock_tables)
@@ -593,10 +604,13 @@ class Simulation:
             draws = self.draw_step() if draws is None else draws
             self.shock(draws.shock_loci, draws.shock_tables)
             adoption = self.learn(draws)
+            self._record(adoption)
         self.step_count += 1
-        self.last_change[adoption.agents] = self.step_count
-        self._adopted(adoption)
-        self._track(adoption)
+        close_step(
+            adoption.agents, self.n_firms, self.n_product_loci, self._product,
+            self.parameters.new_to_market_reference == "world", self.window.market_margin,
+            self._adopted_now, self.last_change, self.step_count,
+        )  # fmt: skip
         return adoption
 
     # ---------------------------------------------------------------- snapshots
@@ -630,22 +644,6 @@ class Simulation:
 
         rows = np.arange(len(self.state.fitness))[agents]
         return product_fitness(self.state.contributions, rows, self.n_product_loci)
-
-    def _track(self, adoption: Adoption) -> None:
-        from buzzpipe.simulate.compiled import track_window
-
-        window, n_firms, product = self.window, self.n_firms, self._product
-        market_best = 0.0
-        if self.n_product_loci and len(adoption.agents):
-            world = self.parameters.new_to_market_reference == "world"
-            market_best = float((product[n_firms:] if world else product[:n_firms]).max())
-        track_window(
-            adoption.agents, adoption.old_contributions, self.state.contributions, n_firms,
-            self.n_product_loci, window.product_gain, window.process_gain, window.market_margin,
-            product, market_best,
-        )  # fmt: skip
-        self._adopted_now = np.zeros(n_firms, dtype=bool)
-        self._adopted_now[adoption.agents[adoption.agents < n_firms]] = True
 
     def close_window(self) -> WindowOutcomes:
         """Outcomes of the window that ends now; starts the next window.

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from buzzpipe.report import formatting
+from buzzpipe.report.intervals import is_union
 from buzzpipe.results.findings import finding_sentence as catalogue_sentence
-from buzzpipe.results.vocabulary import VerdictState
+from buzzpipe.results.vocabulary import Finding, VerdictState
 
 _EVIDENCE_NAMES = {
     "interval": "95% interval",
@@ -95,7 +96,53 @@ def truth_sentence(truth: Mapping[str, Any], power: str = "", odds_ratio: bool =
     return ""
 
 
+def spillover_checks(results: Mapping[str, Any], outcome: str) -> str:
+    """The spill-over association's placebo and confounding bound in words (issue 16), or ""
+    where the study has neither (files before issue 16)."""
+    tests = {test["id"]: test for test in results.get("tests", [])}
+    described = {record["id"]: record for record in results.get("descriptions", [])}
+    placebo = tests.get(f"{outcome}/spillover_placebo")
+    bound = described.get(f"{outcome}/spillover_confounding_bound")
+    parts = []
+    if placebo is not None and placebo.get("p") is not None:
+        flagged = placebo["p"] < 0.05
+        p = formatting.p_value(placebo["p"])
+        parts.append(
+            f"Placebo (are pipelines as good as randomly placed? {placebo['hypothesis']}): "
+            f"p {p if p.startswith('<') else '= ' + p}, "
+            + (
+                "rejected: pipelines are not placed at random, so the association may be "
+                "confounded."
+                if flagged
+                else "not rejected."
+            )
+        )
+    if bound is not None and bound.get("estimate") is not None:
+        interval = bound.get("interval") or [None, None]
+        low = interval[0] if not is_union(interval) else None
+        to_zero = (
+            f", {formatting.number(low)} to bring its 95% interval to zero"
+            if low is not None
+            else ""
+        )
+        parts.append(
+            "An omitted confounder would need effect \u00d7 correlation (log-odds per SD "
+            "times its partial correlation with the exposure) of "
+            f"{formatting.number(bound['estimate'])} to explain the estimate{to_zero}."
+        )
+    return " ".join(parts)
+
+
 def findings(results: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], str]]:
-    """Each verdict with its sentence, in the order the study gave them."""
+    """Each verdict with its sentence, in the order the study gave them; the spill-over
+    association's with its placebo and confounding bound."""
     power = (results.get("synthetic") or {}).get("power", "")
-    return [(verdict, finding_sentence(verdict, power)) for verdict in results["verdicts"]]
+    listed = []
+    for verdict in results["verdicts"]:
+        sentence = finding_sentence(verdict, power)
+        assessed = verdict["state"] != VerdictState.NOT_ASSESSED
+        if verdict["finding"] == Finding.SPILLOVER and assessed:
+            checks = spillover_checks(results, verdict.get("outcome") or "")
+            sentence = f"{sentence} {checks}" if checks else sentence
+        listed.append((verdict, sentence))
+    return listed

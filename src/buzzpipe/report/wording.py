@@ -257,6 +257,8 @@ def test_label(name: str) -> str:
         "pipeline",
         "spillover_exposure_no_pipeline": "Association with local pipelines: firms without a "
         "pipeline",
+        "spillover_placebo": "Placebo: own pipeline status and local pipelines (sorting, not "
+        "spill-over)",
         "heterogeneity_region_size": "Heterogeneity by city-region size (joint)",  # old files
         "heterogeneity_sector": "Heterogeneity by industry (sector; joint)",
     }
@@ -313,6 +315,11 @@ def description_label(name: str) -> str:
     for scale in SCALES:
         if name == f"probability_change_{scale}":
             return f"Change in probability, one more {scale} partner type"
+    if name == "spillover_confounding_bound":
+        return (
+            "Association with local pipelines: strength of a confounder that would explain it "
+            "(effect \u00d7 correlation)"
+        )
     if name == "spillover_exposure_naive":
         return (
             "Association with local pipelines: naive leave-one-out estimate (biased by exclusion)"
@@ -387,6 +394,19 @@ def hypothesis_words(hypothesis: Hypothesis | None, name: str) -> str:
         )
     if kind in STEP_WORDS:
         return STEP_WORDS[kind].format(*scales)
+    if kind == HypothesisKind.PIPELINES_AS_GOOD_AS_RANDOM:
+        if terms:
+            return f"own pipeline status unrelated to the {term_words(terms[0])} (placebo)"
+        cells = f" ({hypothesis.cells} cells)" if hypothesis.cells is not None else ""
+        return (
+            "own pipeline status not clustered by region \u00d7 industry cell beyond region, "
+            f"industry and the firm's characteristics{cells} (placebo)"
+        )
+    if kind == HypothesisKind.CONFOUNDING_BOUND:
+        return (
+            "an omitted confounder's effect on the log-odds (per SD) \u00d7 its partial "
+            f"correlation with the {term_words(terms[0])} that would explain the association"
+        )
     if kind == HypothesisKind.STANDARDISED:
         return f"{term_words(terms[0])} × its standard deviation (log-odds, secondary)"
     if kind == HypothesisKind.SUPERMODULARITY:

@@ -62,6 +62,7 @@ METHOD_NAMES = {
     InferenceMethod.FIELLER: "Fieller",
     InferenceMethod.SUEST: "suest",
     InferenceMethod.META_REGRESSION: "meta-regression",
+    InferenceMethod.SCORE_TEST: "score test",
 }
 PROBABILITY = {"check": "probability"}
 SENSITIVITY_PATH = "sensitivity/"  # models/<outcome>/<model>/sensitivity/<kind>/<term>

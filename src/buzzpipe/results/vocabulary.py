@@ -110,6 +110,7 @@ class InferenceMethod(StrEnum):
     FIELLER = "fieller"
     SUEST = "suest"
     META_REGRESSION = "meta_regression"
+    SCORE_TEST = "score_test"  # a Lagrange multiplier test from the restricted fit
 
 
 class WildWeights(StrEnum):
@@ -184,6 +185,10 @@ class HypothesisKind(StrEnum):
     FIRST_PARTNER_DIFFERENCE = "first_partner_difference"  # first at scales[0] - at scales[1]
     SECOND_PARTNER_DIFFERENCE = "second_partner_difference"  # second at scales[0] - scales[1]
     STANDARDISED = "standardised"  # described: b[terms[0]] x SD of breadth at scales[0]
+    # placebo: own pipeline status unrelated to terms[0] (local partners' pipelines), or, with
+    # no terms, not clustered by region x industry cell beyond region and industry
+    PIPELINES_AS_GOOD_AS_RANDOM = "pipelines_as_good_as_random"
+    CONFOUNDING_BOUND = "confounding_bound"  # described: delta x rho explaining terms[0]
     TEXT = "text"  # a format-2 hypothesis the conversion did not recognise, as written
 
 

@@ -1,4 +1,4 @@
-"""Local spill-over of pipeline knowledge: do firms gain when their local peers have pipelines?
+"""Association with local pipelines: do firms innovate more when their local peers have pipelines?
 
 With firm-to-firm links the exposure is the data layer's ``pipeline_exposure`` (the share of a
 firm's regional partners that have international partners; the share of partners of unknown
@@ -73,6 +73,32 @@ with their own pipeline (x_i = 1: the exclusion term is 1 / (n_c - 1)) and for f
 (x_i = 0: no exclusion term). The naive pooled estimate is recorded as a description beside
 the corrected one, never used for a verdict.
 
+What the estimate means (issue 16). It is the association of innovation with local partners'
+(or the cell's) pipeline share, read as a spill-over only under two assumptions: without links,
+that no shock common to a region x industry cell raises both its firms' pipelines and their
+innovation (the composition of 30-40 cells is the only identifying variation); with links, that
+firms do not choose partners on an unobserved capability that also drives pipelines and
+innovation. Two checks are reported beside it:
+
+- a placebo (``tests[outcome]["spillover_placebo"]``) of the assumption's testable part, that
+  pipelines are as good as randomly placed: without links, whether pipeline firms cluster by
+  cell beyond region, industry and their own characteristics (the score test of one effect per
+  cell in the logit of own pipeline status; Guryan, Kroft and Notowidigdo's test of random peer
+  assignment, here as a joint test of cell effects so that the exclusion of oneself from the
+  peers plays no part); with links, whether local partners' pipeline share predicts a firm's
+  own pipeline status (partners sorting on what drives pipelines). A spill-over of pipeline
+  knowledge to innovation makes neither reject; a cell shock in pipelines, or partner choice on
+  a capability behind pipelines, does. It cannot see a confounder that moves innovation but not
+  pipelines' placement.
+- a sensitivity bound (``descriptions[outcome]["spillover_confounding_bound"]``): the strength
+  delta x rho an omitted confounder of SD 1 would need (delta its effect on the log-odds, rho
+  its partial correlation with the exposure given the other terms) to explain the estimate,
+  |estimate| x SD(exposure | other terms) by the omitted-variable formula of a linear index, and
+  to bring the 95% interval to zero (the interval's lower end).
+
+Their size and power under the generator's confounders (``confounding.cell_shock_*``,
+``links.homophily``) are in docs/synthetic_surveys.md (``bench/spillover_confounders.py``).
+
 Results: ``tests[outcome]["spillover_exposure"]`` (all firms, the verdict's number) and
 ``..._own_pipeline`` / ``..._no_pipeline``, all three between cells without links (for firms
 with a pipeline the exclusion term 1 / (n_c - 1) is constant within a cell, so it moves to the
@@ -127,6 +153,8 @@ EXCLUSION = "own_pipeline_exclusion"  # x_i / (n_c - 1): the share's mechanical 
 NAIVE = "spillover_exposure_naive"
 COMPOSITION = "pipeline_share_of_cell"  # S_c / (n_c - 1): the cell's composition
 CELL_CLUSTERED = "spillover_exposure_cell_clustered"
+PLACEBO = "spillover_placebo"  # own pipeline status on the exposure: sorting, not spill-over
+BOUND = "spillover_confounding_bound"  # how strong a confounder would have to be
 
 
 def has_link_exposure(frame: pd.DataFrame) -> bool:
@@ -180,12 +208,15 @@ def assess_spillover(
     *,
     seed: int = 0,
     wild_bootstrap_draws: int = 0,
+    primary_only: bool = False,
 ) -> None:
     """Fit the exposure models (all firms, own pipeline, no pipeline) and record their terms:
     with links firm-level robust; without links tested between cells, the pooled
     cell-clustered fits kept as ``<name>_cell_clustered``, and with ``wild_bootstrap_draws`` the
     pooled test also gets a wild score bootstrap by cell
-    (``spillover_exposure_wild_bootstrap``, binary models)."""
+    (``spillover_exposure_wild_bootstrap``, binary models). Then the placebo and the
+    confounding bound (module docstring). ``primary_only``: the all-firms test (between cells
+    without links), its placebo and bound only, for simulations of their size."""
     data = frame.copy()
     if has_link_exposure(frame):
         exposure, vcov = EXPOSURE, "robust"
@@ -221,6 +252,8 @@ def assess_spillover(
     )
     if exclusion:
         groups += ((NAIVE, data, []),)
+    if primary_only:  # the verdict's test, its placebo and bound (simulations of their size)
+        groups = groups[:1]
     for name, subset, terms in groups:
         if EXCLUSION in terms and not varies(subset.loc[subset[OWN_PIPELINE] == 1, EXCLUSION]):
             terms = [term for term in terms if term != EXCLUSION]  # cells of one size: absorbed
@@ -250,6 +283,8 @@ def assess_spillover(
             _between_cells(
                 results, outcome, name, subset, terms, controls, family, exposure, measure
             )
+            if primary_only:
+                continue
             name = f"{name}_cell_clustered"  # the pooled Wald test: over-rejects
             estimate.note = " ".join(
                 [
@@ -268,6 +303,7 @@ def assess_spillover(
             _wild_bootstrap_by_cell(
                 results, outcome, fitted, subset, exposure, family, seed, wild_bootstrap_draws
             )
+    _guarded_placebo(results, outcome, data, exposure, breadth, controls, bool(exclusion))
 
 
 def _wild_bootstrap_by_cell(
@@ -484,5 +520,209 @@ def _between_cells(
                 cells=int(test.cells),
             ),
             note=" ".join([*note, *fitted.notes]),
+        ),
+    )
+
+
+def _guarded_placebo(
+    results: StudyResults,
+    outcome: str,
+    data: pd.DataFrame,
+    exposure: str,
+    breadth: Sequence[str],
+    controls: Sequence[str],
+    cells: bool,
+) -> None:
+    """The placebo and the confounding bound of one outcome's spill-over association; a part
+    that cannot be computed is a not-assessed note."""
+    global_term = breadth_column("international")
+    others = [term for term in breadth if term != global_term]
+    try:
+        if cells:
+            test = cell_clustering_test(data, others, controls)
+        else:
+            test = partner_sorting_test(data, exposure, others, controls)
+    except BuzzpipeError as error:
+        record_not_assessed(
+            results,
+            outcome,
+            StudyPart.SPILLOVER,
+            error,
+            quantity=f"tests/{outcome}/{PLACEBO}",
+            detail=f"the placebo was not computed: {error}",
+        )
+    else:
+        results.add_test(outcome, PLACEBO, test)
+    primary = results.tests.get(outcome, {}).get("spillover_exposure")
+    if primary is not None and primary.estimate is not None and math.isfinite(primary.estimate):
+        results.add_description(
+            outcome, BOUND, confounding_bound(primary, data, exposure, others, controls, cells)
+        )
+
+
+def _own_pipeline(data: pd.DataFrame) -> np.ndarray:
+    return (data[breadth_column("international")] > 0).to_numpy(dtype=float)
+
+
+def _null_design(
+    data: pd.DataFrame, others: Sequence[str], controls: Sequence[str]
+) -> tuple[np.ndarray, list[str]]:
+    """The design of own pipeline status's null model: the local and national breadth and the
+    controls (region and industry main effects among them), as formulaic builds it."""
+    from formulaic import model_matrix
+
+    formula = " + ".join([*others, *controls]) or "1"
+    matrix = model_matrix(formula, data, na_action="raise")
+    return np.asarray(matrix, dtype=float), [str(name) for name in matrix.columns]
+
+
+def _logit_null(design: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Fitted probabilities of a logit by Newton steps (raises on separation)."""
+    params = np.zeros(design.shape[1])
+    for _ in range(60):
+        mu = 1.0 / (1.0 + np.exp(-(design @ params)))
+        hessian = (design * (mu * (1.0 - mu))[:, None]).T @ design
+        step = np.linalg.lstsq(hessian, design.T @ (y - mu), rcond=None)[0]
+        params += step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    else:
+        raise EstimationError("the placebo's logit of own pipeline status did not converge")
+    return 1.0 / (1.0 + np.exp(-(design @ params)))
+
+
+def cell_clustering_test(
+    data: pd.DataFrame, others: Sequence[str], controls: Sequence[str]
+) -> Estimate:
+    """Placebo without links: do pipeline firms cluster in region x industry cells beyond
+    region, industry and the firms' own characteristics? The score (Lagrange multiplier) test
+    of one effect per cell added to the logit of own pipeline status on the local and national
+    breadth and the controls, chi-squared with the cells' df beyond the main effects.
+
+    The spill-over is identified by the cells' composition; that is as good as random only if
+    firms' pipeline propensities share no cell-level shock. A shock that raised both pipelines
+    and innovation in a cell would make pipeline status cluster by cell (this test), while a
+    spill-over of pipeline knowledge to innovation does not make pipelines cluster."""
+    y = _own_pipeline(data)
+    design, _ = _null_design(data, others, controls)
+    mu = _logit_null(design, y)
+    cell_codes, labels = pd.factorize(data[CELL])
+    dummies = np.zeros((len(data), len(labels)))
+    dummies[np.arange(len(data)), cell_codes] = 1.0
+    weight = mu * (1.0 - mu)
+    score = dummies.T @ (y - mu)
+    cross = (dummies * weight[:, None]).T @ design
+    information = (design * weight[:, None]).T @ design
+    variance = (dummies * weight[:, None]).T @ dummies - cross @ np.linalg.pinv(
+        information
+    ) @ cross.T
+    df = int(np.linalg.matrix_rank(variance, tol=1e-8 * max(1.0, float(np.abs(variance).max()))))
+    if df < 1:
+        raise EstimationError("no cell variation beyond region and industry to test")
+    statistic = float(score @ np.linalg.pinv(variance, rcond=1e-10) @ score)
+    return Estimate(
+        estimate=None,
+        std_error=None,
+        p_value=float(stats.chi2.sf(statistic, df)),
+        inference=Inference(InferenceKind.CLASSICAL, method=InferenceMethod.SCORE_TEST),
+        statistic=statistic,
+        df=df,
+        hypothesis=Hypothesis(
+            HypothesisKind.PIPELINES_AS_GOOD_AS_RANDOM, firms=len(data), cells=len(labels)
+        ),
+        note=(
+            "placebo: own pipeline status's logit on local and national breadth and the "
+            "controls, score test of one effect per region x industry cell (chi2); rejects when "
+            "pipeline firms cluster by cell beyond region, industry and their own "
+            "characteristics, which a cell shock in pipelines would cause and a spill-over of "
+            "pipeline knowledge would not"
+        ),
+    )
+
+
+def partner_sorting_test(
+    data: pd.DataFrame, exposure: str, others: Sequence[str], controls: Sequence[str]
+) -> Estimate:
+    """Placebo with links: is a firm's own pipeline status associated with its local partners'
+    pipelines, given its region, industry and characteristics? The firm-level robust logit of
+    own pipeline status on the exposure (the share of local partners with pipelines), the
+    local and national breadth and the controls.
+
+    Partners drawn at random within the region give no association; partners chosen on a
+    capability that also drives pipelines (homophily) do, and the same choice would make the
+    exposure's association with innovation a matter of the firm's own capability. A spill-over
+    of pipeline knowledge to innovation does not make partners' pipelines predict one's own."""
+    y = _own_pipeline(data)
+    frame = data.assign(**{OWN_PIPELINE: y})
+    formula = f"{OWN_PIPELINE} ~ {exposure} + " + " + ".join([*others, *controls])
+    fitted = fit_model(formula, frame, Family.LOGIT, "robust")
+    estimate: Estimate = term_estimates(fitted, inference_of("robust"), [exposure])[exposure]
+    estimate.hypothesis = Hypothesis(
+        HypothesisKind.PIPELINES_AS_GOOD_AS_RANDOM,
+        terms=[Term(TermKind.CONTINUOUS, variable=exposure)],
+        firms=len(frame),
+    )
+    estimate.note = " ".join(
+        [
+            "placebo: own pipeline status's logit on the share of local partners with "
+            "pipelines (log-odds), local and national breadth and the controls; an association "
+            "means partners sort on what drives pipelines",
+            *fitted.notes,
+        ]
+    )
+    return estimate
+
+
+def confounding_bound(
+    primary: Estimate,
+    data: pd.DataFrame,
+    exposure: str,
+    others: Sequence[str],
+    controls: Sequence[str],
+    cells: bool,
+) -> Estimate:
+    """How strong an omitted confounder would have to be to explain the association: by the
+    omitted-variable formula of a linear index, a confounder u of SD 1 that moves the log-odds
+    by delta and has partial correlation rho with the exposure (given the model's other terms)
+    shifts the estimate by delta x rho / SD(exposure | other terms). The association is
+    explained when delta x rho reaches |estimate| x that SD (the estimate), and its 95%
+    interval reaches zero when delta x rho reaches max(0, |estimate| - t x SE) x that SD (the
+    interval's lower end). Without links the exposure is the cell's composition, its residual
+    SD over cells given region and industry (the between-cells regression's design); with links
+    the exposure's residual SD over firms given the other terms. A linear approximation
+    (Cinelli and Hazlett 2020 in the simplest form), described, not a test."""
+    if cells:  # the cells' composition S_c / (n_c - 1) given region and industry
+        composition = (data[exposure] + data[EXCLUSION]).rename(COMPOSITION)
+        frame = pd.concat([composition, data[["region", "industry"]]], axis=1)
+        cells_frame = frame.groupby(data[CELL].to_numpy()).first()
+        design = cell_design(cells_frame, COMPOSITION, ["region", "industry"])
+        others_design = np.delete(design, 1, axis=1)
+        target = cells_frame[COMPOSITION].to_numpy(dtype=float)
+    else:  # the exposure given the model's other terms, over firms
+        others_design, _ = _null_design(data, others, controls)
+        target = data[exposure].to_numpy(dtype=float)
+    residual = target - others_design @ np.linalg.lstsq(others_design, target, rcond=None)[0]
+    spread = float(np.sqrt(residual @ residual / max(len(residual) - others_design.shape[1], 1)))
+    size = abs(float(primary.estimate))
+    critical = 1.96  # the test's own critical value where its interval gives it
+    if primary.interval is not None and primary.interval.segments and primary.std_error:
+        low, high = primary.interval.segments[0]
+        if math.isfinite(low) and math.isfinite(high):
+            critical = (high - low) / (2.0 * primary.std_error)
+    to_zero = max(0.0, size - critical * float(primary.std_error or 0.0)) * spread
+    return Estimate(
+        estimate=size * spread,
+        std_error=None,
+        p_value=math.nan,
+        inference=primary.inference,
+        interval=Interval.bounded(to_zero, size * spread),
+        hypothesis=Hypothesis(
+            HypothesisKind.CONFOUNDING_BOUND,
+            terms=[Term(TermKind.CONTINUOUS, variable=exposure)],
+        ),
+        note=(
+            f"delta x rho a confounder needs: {size * spread:.3g} to explain the estimate, "
+            f"{to_zero:.3g} to bring its 95% interval to zero (residual SD of the exposure "
+            f"{spread:.3g}{' over cells' if cells else ''}); described, not a test"
         ),
     )

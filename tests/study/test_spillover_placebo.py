@@ -1,0 +1,163 @@
+"""The spill-over association's placebo and confounding bound (issue 16, item 1).
+
+Checked against statsmodels (the score test of cell effects through GLM.score_test; the
+partner-sorting logit and its robust error) and against a direct computation (the bound's
+residual spread), and on the generator's confounders: a strong cell shock and full homophily
+are flagged on a survey where nothing spills over. Their size over many seeds is measured in
+``bench/spillover_confounders.py`` (docs/synthetic_surveys.md).
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+import statsmodels.formula.api as smf
+from formulaic import model_matrix
+from statsmodels_design import float_columns
+
+from buzzpipe.results import StudyResults
+from buzzpipe.study.models import breadth_terms, control_terms
+from buzzpipe.study.spillover import (
+    BOUND,
+    CELL,
+    COMPOSITION,
+    EXCLUSION,
+    EXPOSURE,
+    LEAVE_ONE_OUT,
+    PLACEBO,
+    assess_spillover,
+    cell_clustering_test,
+    leave_one_out_parts,
+    partner_sorting_test,
+)
+from buzzpipe.synth import synthesize
+
+SHOCK = {"confounding.cell_shock_pipeline": 1.5, "confounding.cell_shock_outcome": 0.5}
+
+
+def frame_of(seed: int, links: bool, overrides=None) -> pd.DataFrame:
+    return synthesize("norway2010", seed, edge_list=links, overrides=overrides).analysis_frame()
+
+
+def spillover(frame: pd.DataFrame) -> StudyResults:
+    controls, control_columns = control_terms(frame)
+    results = StudyResults()
+    assess_spillover(
+        results, "product", frame, breadth_terms(frame), controls, control_columns, "logit"
+    )
+    return results
+
+
+def others_and_controls(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    controls, _ = control_terms(frame)
+    others = [term for term in breadth_terms(frame) if term != "breadth_international"]
+    return others, controls
+
+
+def cells_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    data = frame.copy()
+    data[LEAVE_ONE_OUT], data[EXCLUSION], data[CELL] = leave_one_out_parts(frame)
+    return data.dropna(subset=[LEAVE_ONE_OUT, "product"])
+
+
+def test_the_cell_clustering_placebo_is_statsmodels_score_test():
+    """Without links: the score test of one effect per cell added to the logit of own pipeline
+    status equals statsmodels' GLM score test with a full-rank set of cell dummies."""
+    data = cells_frame(frame_of(5, links=False))
+    others, controls = others_and_controls(data)
+    mine = cell_clustering_test(data, others, controls)
+    y = (data["breadth_international"] > 0).to_numpy(float)
+    exog = np.asarray(model_matrix(" + ".join([*others, *controls]), data), dtype=float)
+    null = sm.GLM(y, exog, family=sm.families.Binomial()).fit(tol=1e-12)
+    dummies = pd.get_dummies(data[CELL], dtype=float).to_numpy()
+    kept: list[int] = []
+    for column in range(dummies.shape[1]):  # the cells beyond what the main effects span
+        trial = np.column_stack([exog, dummies[:, [*kept, column]]])
+        if np.linalg.matrix_rank(trial) == exog.shape[1] + len(kept) + 1:
+            kept.append(column)
+    statistic, p_value = null.score_test(exog_extra=dummies[:, kept])[:2]
+    assert mine.df == len(kept) == 20  # 30 cells less 5 regions and 6 industries, + 1
+    assert mine.statistic == pytest.approx(float(np.squeeze(statistic)), rel=1e-6)
+    assert mine.p_value == pytest.approx(float(np.squeeze(p_value)), rel=1e-6)
+    assert mine.hypothesis.cells == 30 and mine.hypothesis.firms == len(data)
+
+
+def test_the_partner_sorting_placebo_is_a_statsmodels_logit_with_statas_robust_error():
+    """With links: own pipeline status on the share of local partners with pipelines, the
+    estimate and its robust error (sandwich x n / (n - 1), Stata's) as statsmodels gives them."""
+    frame = frame_of(6, links=True)
+    others, controls = others_and_controls(frame)
+    data = frame.dropna(subset=[EXPOSURE, "product", *others]).copy()
+    mine = partner_sorting_test(data, EXPOSURE, others, controls)
+    data["own_pipeline"] = (data["breadth_international"] > 0).astype(float)
+    formula = "own_pipeline ~ " + " + ".join([EXPOSURE, *others, *controls])
+    theirs = smf.logit(formula, float_columns(data)).fit(disp=0, method="newton", tol=1e-12)
+    n = theirs.nobs
+    bread = np.linalg.inv(-theirs.model.hessian(theirs.params))
+    scores = theirs.model.score_obs(theirs.params)
+    robust = bread @ scores.T @ scores @ bread * n / (n - 1)
+    position = list(theirs.params.index).index(EXPOSURE)
+    assert mine.estimate == pytest.approx(theirs.params[EXPOSURE], rel=1e-6)
+    assert mine.std_error == pytest.approx(np.sqrt(robust[position, position]), rel=1e-5)
+
+
+def test_the_bound_is_the_estimate_times_the_exposures_residual_spread_over_cells():
+    """Without links: |estimate| x the residual SD of the cells' composition given region and
+    industry (least squares over the cells, df = cells - 11), and the interval's end at zero
+    strength, by hand."""
+    frame = frame_of(7, links=False, overrides=SHOCK)
+    results = spillover(frame)
+    test = results.tests["product"]["spillover_exposure"]
+    bound = results.descriptions["product"][BOUND]
+    data = cells_frame(frame)
+    data[COMPOSITION] = data[LEAVE_ONE_OUT] + data[EXCLUSION]
+    cells = data.groupby(CELL)[[COMPOSITION, "region", "industry"]].first()
+    fitted = smf.ols(f"{COMPOSITION} ~ C(region) + C(industry)", float_columns(cells)).fit()
+    spread = np.sqrt(fitted.ssr / fitted.df_resid)
+    assert bound.estimate == pytest.approx(abs(test.estimate) * spread, rel=1e-9)
+    low, high = bound.interval.segments[0]
+    (test_low, test_high) = test.interval.segments[0]
+    critical = (test_high - test_low) / (2 * test.std_error)
+    assert high == bound.estimate
+    assert low == pytest.approx(max(0.0, abs(test.estimate) - critical * test.std_error) * spread)
+
+
+def test_a_strong_cell_shock_is_flagged_and_a_survey_without_one_is_not():
+    """Nothing spills over in either survey; a cell shock in pipelines (1.5) and innovation
+    (0.5) makes the association and the placebo both reject, where the same seed without it
+    leaves the placebo quiet."""
+    shocked = spillover(frame_of(9, links=False, overrides=SHOCK)).tests["product"]
+    plain = spillover(frame_of(9, links=False)).tests["product"]
+    assert shocked[PLACEBO].p_value < 0.001 and plain[PLACEBO].p_value > 0.05
+    assert shocked["spillover_exposure"].p_value < 0.05
+    assert "placebo" in shocked[PLACEBO].note
+
+
+def test_full_homophily_is_flagged_by_the_sorting_placebo():
+    """With links: partners chosen on latent openness (homophily 1), here with openness
+    driving international partners four times as strongly as in norway2010 (2.0), make
+    partners' pipelines predict one's own; partners drawn at random do not (same seed)."""
+    strong = {"collaboration.openness_slope.international": 2.0}
+    sorted_ = spillover(frame_of(12, links=True, overrides={**strong, "links.homophily": 1.0}))
+    random_ = spillover(frame_of(12, links=True, overrides=strong))
+    assert sorted_.tests["product"][PLACEBO].p_value < 0.01
+    assert random_.tests["product"][PLACEBO].p_value > 0.05
+    assert sorted_.tests["product"][PLACEBO].estimate > 0
+
+
+def test_a_placebo_that_cannot_be_computed_is_a_not_assessed_note(monkeypatch):
+    """The placebo's failure leaves the association's test standing and says why, as a
+    not-assessed note of the spill-over part naming the placebo's quantity."""
+    from buzzpipe.errors import EstimationError
+    from buzzpipe.study import spillover as module
+
+    def fails(*args, **kwargs):
+        raise EstimationError("no cell variation beyond region and industry to test")
+
+    monkeypatch.setattr(module, "cell_clustering_test", fails)
+    results = spillover(frame_of(9, links=False))
+    assert PLACEBO not in results.tests["product"]
+    assert "spillover_exposure" in results.tests["product"]
+    notes = [note for note in results.meta.not_assessed() if note.quantity]
+    assert [note.quantity for note in notes] == ["tests/product/spillover_placebo"]
+    assert notes[0].part == "spillover" and "placebo was not computed" in notes[0].text

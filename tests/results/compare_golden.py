@@ -154,7 +154,8 @@ CHANGED_SINCE = {
     "tests.*.supermodularity_wild_bootstrap*": "issue 15: supermodularity under the headline "
     "rule (one-sided wild score bootstrap by region), a new test",
     "tables/table-tests-compared.*": "issue 15: the same, a new row of the compared table; "
-    "issue 16: spill-over rows named 'association with local pipelines'",
+    "issue 16: spill-over rows named 'association with local pipelines', and the title and "
+    "note too (the table no longer says 'the spill-over')",
     "meta.synthetic*": "issue 15: the preset's truth and the calibration record beside the "
     "verdicts (synthetic banner)",
     "meta.published*": "issue 15: the published figures of the replica-and-published table",

@@ -56,7 +56,8 @@ def test_the_report_of_the_converted_file_is_the_golden_one_byte_for_byte(conver
     # both ways shown as "not bounded" without its point estimate; and with issue 16's wording:
     # spill-over as an association, the pipelines-versus-buzz sentence, counterfactuals
     # "predicted under the model, assuming breadth is as good as random", the file's coefficient
-    # tests across outcomes named as such
+    # tests across outcomes named as such; and the inference-compared table's title and note
+    # saying 'the association with local pipelines', not 'the spill-over'
     assert digest == (GOLDEN / "report.html.sha256").read_text().strip()
 
 

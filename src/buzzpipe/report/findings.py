@@ -96,15 +96,28 @@ def truth_sentence(truth: Mapping[str, Any], power: str = "", odds_ratio: bool =
     return ""
 
 
+_ASSUMPTIONS = {
+    "normal": "firms do not choose their local partners on an unobserved capability that also "
+    "drives pipelines and innovation",
+    "chi2": "no shock common to a region \u00d7 industry cell raises both its firms' pipelines "
+    "and their innovation",
+}
+
+
 def spillover_checks(results: Mapping[str, Any], outcome: str) -> str:
-    """The spill-over association's placebo and confounding bound in words (issue 16), or ""
-    where the study has neither (files before issue 16)."""
+    """The spill-over association's identifying assumption, placebo and confounding bound in
+    words (issue 16), or "" where the study has neither (files before issue 16). The placebo's
+    distribution tells which assumption the study leans on: a z test with links (partners'
+    pipelines), a chi-squared score test without (cells)."""
     tests = {test["id"]: test for test in results.get("tests", [])}
     described = {record["id"]: record for record in results.get("descriptions", [])}
     placebo = tests.get(f"{outcome}/spillover_placebo")
     bound = described.get(f"{outcome}/spillover_confounding_bound")
     parts = []
     if placebo is not None and placebo.get("p") is not None:
+        assumption = _ASSUMPTIONS.get(placebo.get("distribution", ""))
+        if assumption:
+            parts.append(f"It reads as a spill-over only if {assumption}.")
         flagged = placebo["p"] < 0.05
         p = formatting.p_value(placebo["p"])
         parts.append(
@@ -120,11 +133,12 @@ def spillover_checks(results: Mapping[str, Any], outcome: str) -> str:
     if bound is not None and bound.get("estimate") is not None:
         interval = bound.get("interval") or [None, None]
         low = interval[0] if not is_union(interval) else None
-        to_zero = (
-            f", {formatting.number(low)} to bring its 95% interval to zero"
-            if low is not None
-            else ""
-        )
+        if low is None:
+            to_zero = ""
+        elif low > 0:
+            to_zero = f", {formatting.number(low)} to bring its 95% interval to zero"
+        else:
+            to_zero = " (its 95% interval already includes zero)"
         parts.append(
             "An omitted confounder would need effect \u00d7 correlation (log-odds per SD "
             "times its partial correlation with the exposure) of "

@@ -574,8 +574,9 @@ def _inference_table(
 
 
 def compared_tests_table(results: Mapping[str, Any]) -> Table | None:
-    """Tests with sensitivity variants (the pipelines-versus-buzz differences, the spill-over)
-    beside them: the primary p and interval, then each variant's, one column per inference."""
+    """Tests with sensitivity variants (the pipelines-versus-buzz differences, the association
+    with local pipelines) beside them: the primary p and interval, then each variant's, one
+    column per inference."""
     tests = results.get("tests", [])
     variants: dict[str, dict[str, Mapping[str, Any]]] = {}
     for test in tests:
@@ -621,7 +622,7 @@ def compared_tests_table(results: Mapping[str, Any]) -> Table | None:
                 used.setdefault(f"{headings.get(column, column)}: {words}")
     return Table(
         id="table-tests-compared",
-        title="Pipelines versus buzz and the spill-over: inference compared",
+        title="Pipelines versus buzz and the association with local pipelines: inference compared",
         header=(
             "",
             "Estimate [95% interval]",
@@ -634,8 +635,8 @@ def compared_tests_table(results: Mapping[str, Any]) -> Table | None:
             "model's scale (log-odds for logit). The primary inference decides "
             "the verdicts; the other columns are sensitivity checks for single restrictions. "
             "With five city-regions, region-clustered errors are unreliable and the wild "
-            "bootstrap has few distinct draws; the spill-over without links is clustered by "
-            "region \u00d7 industry cell throughout.",
+            "bootstrap has few distinct draws; the association with local pipelines without "
+            "links is clustered by region \u00d7 industry cell throughout.",
             "Inference, " + "; ".join(used) + ".",
             f"{formatting.STAR_NOTE}.",
         ),

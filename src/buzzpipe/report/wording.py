@@ -257,8 +257,8 @@ def test_label(name: str) -> str:
         "pipeline",
         "spillover_exposure_no_pipeline": "Association with local pipelines: firms without a "
         "pipeline",
-        "spillover_placebo": "Placebo: own pipeline status and local pipelines (sorting, not "
-        "spill-over)",
+        "spillover_placebo": "Placebo: own pipeline status and local pipelines (are pipelines "
+        "as good as randomly placed?)",
         "heterogeneity_region_size": "Heterogeneity by city-region size (joint)",  # old files
         "heterogeneity_sector": "Heterogeneity by industry (sector; joint)",
     }

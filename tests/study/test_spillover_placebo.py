@@ -1,8 +1,9 @@
 """The spill-over association's placebo and confounding bound (issue 16, item 1).
 
-Checked against statsmodels (the score test of cell effects through GLM.score_test; the
-partner-sorting logit and its robust error) and against a direct computation (the bound's
-residual spread), and on the generator's confounders: a strong cell shock and full homophily
+Checked against statsmodels (the cell placebo's variance-component score test from the null
+GLM's residuals and the extended model's information; the partner-sorting logit and its robust
+error) and against a direct computation (the bound's residual spread), and on the generator's
+confounders: a strong cell shock and full homophily
 are flagged on a survey where nothing spills over. Their size over many seeds is measured in
 ``bench/spillover_confounders.py`` (docs/synthetic_surveys.md).
 """
@@ -13,6 +14,7 @@ import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from formulaic import model_matrix
+from scipy import stats
 from statsmodels_design import float_columns
 
 from buzzpipe.results import StudyResults
@@ -60,9 +62,13 @@ def cells_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return data.dropna(subset=[LEAVE_ONE_OUT, "product"])
 
 
-def test_the_cell_clustering_placebo_is_statsmodels_score_test():
-    """Without links: the score test of one effect per cell added to the logit of own pipeline
-    status equals statsmodels' GLM score test with a full-rank set of cell dummies."""
+def test_the_cell_clustering_placebo_is_lins_score_test_from_statsmodels_pieces():
+    """Without links: the variance-component score test of a random effect per cell in the
+    logit of own pipeline status, from statsmodels' pieces: the null GLM's residuals summed by
+    cell (the score of the 30 cell dummies at the null) and their covariance, the Schur
+    complement of the extended model's information (statsmodels' Hessian at the null
+    parameters, cell effects 0); T = the sum of squared cell sums against a scaled chi-squared
+    with Satterthwaite's scale and df."""
     data = cells_frame(frame_of(5, links=False))
     others, controls = others_and_controls(data)
     mine = cell_clustering_test(data, others, controls)
@@ -70,15 +76,20 @@ def test_the_cell_clustering_placebo_is_statsmodels_score_test():
     exog = np.asarray(model_matrix(" + ".join([*others, *controls]), data), dtype=float)
     null = sm.GLM(y, exog, family=sm.families.Binomial()).fit(tol=1e-12)
     dummies = pd.get_dummies(data[CELL], dtype=float).to_numpy()
-    kept: list[int] = []
-    for column in range(dummies.shape[1]):  # the cells beyond what the main effects span
-        trial = np.column_stack([exog, dummies[:, [*kept, column]]])
-        if np.linalg.matrix_rank(trial) == exog.shape[1] + len(kept) + 1:
-            kept.append(column)
-    statistic, p_value = null.score_test(exog_extra=dummies[:, kept])[:2]
-    assert mine.df == len(kept) == 20  # 30 cells less 5 regions and 6 industries, + 1
-    assert mine.statistic == pytest.approx(float(np.squeeze(statistic)), rel=1e-6)
-    assert mine.p_value == pytest.approx(float(np.squeeze(p_value)), rel=1e-6)
+    full = np.column_stack([exog, dummies])
+    extended = sm.GLM(y, full, family=sm.families.Binomial())
+    information = -extended.hessian(np.r_[null.params, np.zeros(dummies.shape[1])])
+    k = exog.shape[1]
+    covariance = information[k:, k:] - information[k:, :k] @ np.linalg.solve(
+        information[:k, :k], information[:k, k:]
+    )
+    sums = extended.score(np.r_[null.params, np.zeros(dummies.shape[1])])[k:]
+    assert sums == pytest.approx(dummies.T @ (y - null.fittedvalues), abs=1e-8)
+    scale = np.trace(covariance @ covariance) / np.trace(covariance)
+    df = np.trace(covariance) ** 2 / np.trace(covariance @ covariance)
+    assert mine.statistic == pytest.approx(sums @ sums / scale, rel=1e-6)
+    assert mine.p_value == pytest.approx(stats.chi2.sf(sums @ sums / scale, df), rel=1e-6)
+    assert mine.df == round(df) and f"{df:.4g} df" in mine.note
     assert mine.hypothesis.cells == 30 and mine.hypothesis.firms == len(data)
 
 

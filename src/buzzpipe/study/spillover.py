@@ -82,14 +82,14 @@ innovation. Two checks are reported beside it:
 
 - a placebo (``tests[outcome]["spillover_placebo"]``) of the assumption's testable part, that
   pipelines are as good as randomly placed: without links, whether pipeline firms cluster by
-  cell beyond region, industry and their own characteristics (the score test of one effect per
-  cell in the logit of own pipeline status; Guryan, Kroft and Notowidigdo's test of random peer
-  assignment, here as a joint test of cell effects so that the exclusion of oneself from the
-  peers plays no part); with links, whether local partners' pipeline share predicts a firm's
-  own pipeline status (partners sorting on what drives pipelines). A spill-over of pipeline
-  knowledge to innovation makes neither reject; a cell shock in pipelines, or partner choice on
-  a capability behind pipelines, does. It cannot see a confounder that moves innovation but not
-  pipelines' placement.
+  cell beyond region, industry and their own characteristics (the variance-component score
+  test of a random effect per cell in the logit of own pipeline status; Guryan, Kroft and
+  Notowidigdo's test of random peer assignment, here as a joint test of cell effects so that
+  the exclusion of oneself from the peers plays no part); with links, whether local partners'
+  pipeline share predicts a firm's own pipeline status (partners sorting on what drives
+  pipelines). A spill-over of pipeline knowledge to innovation makes neither reject; a cell
+  shock in pipelines, or partner choice on a capability behind pipelines, does. It cannot see
+  a confounder that moves innovation but not pipelines' placement.
 - a sensitivity bound (``descriptions[outcome]["spillover_confounding_bound"]``): the strength
   delta x rho an omitted confounder of SD 1 would need (delta its effect on the log-odds, rho
   its partial correlation with the exposure given the other terms) to explain the estimate,
@@ -595,14 +595,19 @@ def cell_clustering_test(
     data: pd.DataFrame, others: Sequence[str], controls: Sequence[str]
 ) -> Estimate:
     """Placebo without links: do pipeline firms cluster in region x industry cells beyond
-    region, industry and the firms' own characteristics? The score (Lagrange multiplier) test
-    of one effect per cell added to the logit of own pipeline status on the local and national
-    breadth and the controls, chi-squared with the cells' df beyond the main effects.
+    region, industry and the firms' own characteristics? The variance-component score test
+    (Lin 1997) of a random effect per cell in the logit of own pipeline status on the local and
+    national breadth and the controls: T = sum over cells of the squared sum of the null
+    model's residuals, referred to a scaled chi-squared (Satterthwaite: T / k against
+    chi-squared with nu df, k and nu from the trace of the cell sums' covariance C and of C^2).
 
     The spill-over is identified by the cells' composition; that is as good as random only if
     firms' pipeline propensities share no cell-level shock. A shock that raised both pipelines
     and innovation in a cell would make pipeline status cluster by cell (this test), while a
-    spill-over of pipeline knowledge to innovation does not make pipelines cluster."""
+    spill-over of pipeline knowledge to innovation does not make pipelines cluster. Against such
+    a shock, one draw per cell, the random-effect score test is the locally most powerful; the
+    fixed-effects score test (one df per cell beyond the main effects, 20 in norway2010) spreads
+    its power over every pattern of cell effects and rejected 7.0% of 300 clean surveys."""
     y = _own_pipeline(data)
     design, _ = _null_design(data, others, controls)
     mu = _logit_null(design, y)
@@ -610,32 +615,37 @@ def cell_clustering_test(
     dummies = np.zeros((len(data), len(labels)))
     dummies[np.arange(len(data)), cell_codes] = 1.0
     weight = mu * (1.0 - mu)
-    score = dummies.T @ (y - mu)
-    cross = (dummies * weight[:, None]).T @ design
     information = (design * weight[:, None]).T @ design
-    variance = (dummies * weight[:, None]).T @ dummies - cross @ np.linalg.pinv(
-        information
-    ) @ cross.T
-    df = int(np.linalg.matrix_rank(variance, tol=1e-8 * max(1.0, float(np.abs(variance).max()))))
-    if df < 1:
+    cross = (dummies * weight[:, None]).T @ design
+    # the cells' residual sums as linear maps of the outcome's errors: Z' - Z'WX (X'WX)^-1 X'
+    maps = dummies.T - cross @ np.linalg.lstsq(information, design.T, rcond=None)[0]
+    covariance = (maps * weight[None, :]) @ maps.T
+    trace = float(np.trace(covariance))
+    trace_squared = float(np.sum(covariance * covariance))
+    if trace <= 1e-12:
         raise EstimationError("no cell variation beyond region and industry to test")
-    statistic = float(score @ np.linalg.pinv(variance, rcond=1e-10) @ score)
+    sums = dummies.T @ (y - mu)
+    scale = trace_squared / trace
+    df = trace * trace / trace_squared
+    statistic = float(sums @ sums) / scale
     return Estimate(
         estimate=None,
         std_error=None,
         p_value=float(stats.chi2.sf(statistic, df)),
         inference=Inference(InferenceKind.CLASSICAL, method=InferenceMethod.SCORE_TEST),
         statistic=statistic,
-        df=df,
+        df=max(1, round(df)),
         hypothesis=Hypothesis(
             HypothesisKind.PIPELINES_AS_GOOD_AS_RANDOM, firms=len(data), cells=len(labels)
         ),
         note=(
             "placebo: own pipeline status's logit on local and national breadth and the "
-            "controls, score test of one effect per region x industry cell (chi2); rejects when "
-            "pipeline firms cluster by cell beyond region, industry and their own "
-            "characteristics, which a cell shock in pipelines would cause and a spill-over of "
-            "pipeline knowledge would not"
+            "controls, variance-component score test of a random effect per region x industry "
+            f"cell (Lin 1997; the sum of squared cell sums of residuals over {scale:.4g} "
+            f"against chi2 with {df:.4g} df, Satterthwaite); rejects when pipeline firms "
+            "cluster by cell beyond region, industry and their own characteristics, which a "
+            "cell shock in pipelines would cause and a spill-over of pipeline knowledge would "
+            "not"
         ),
     )
 

@@ -6,7 +6,9 @@ No true spill-over anywhere (norway2010: ``outcomes.*.pipeline_exposure`` = 0). 
   in the region x industry cell, tested between cells): unconfounded; a cell shock of weight
   gamma in the pipeline propensity and delta in the outcome (0.25 / 0.15 and 0.5 / 0.3);
 - with links (the share of local partners with pipelines, firm-level robust): partners drawn
-  uniformly (homophily 0) and chosen on latent openness with homophily 0.5 and 1.
+  uniformly (homophily 0) and chosen on latent openness with homophily 0.5 and 1; and, with a
+  capability stronger than norway2010's (openness 2.0 in international partners, 1.0 in product
+  innovation), homophily 0 and 1.
 
 For each: the share of seeds in which the spill-over test (``spillover_exposure``, the
 verdict's) rejects at 5% with its Monte Carlo error, its mean estimate, the share in which the
@@ -15,7 +17,9 @@ status on partners' pipelines with links) rejects at 5%, and the mean confoundin
 (``spillover_confounding_bound``, delta x rho to explain the estimate).
 
 Run (one process, BLAS on one thread, niced):
-``OPENBLAS_NUM_THREADS=1 nice -n 10 python bench/spillover_confounders.py --seeds 300``.
+``OPENBLAS_NUM_THREADS=1 nice -n 10 python bench/spillover_confounders.py --seeds 300``
+(``--settings 0 1`` picks settings; ``--records FILE`` appends each seed's test p, estimate,
+placebo p and bound).
 """
 
 from __future__ import annotations

@@ -55,19 +55,33 @@ def differences(a: dict, b: dict, tol: float = 1e-10) -> tuple[int, list]:
     return compared, found
 
 
-def run_measured(command: list[str]) -> tuple[float, int, int]:
-    """(wall seconds, peak RSS summed over the process tree, exit code)."""
+def run_measured(command: list[str]) -> tuple[float, dict, int]:
+    """(wall seconds, measures, exit code). Measures: ``peak`` the largest resident set summed
+    over the process and its children (the Dask workers), ``client`` the analyze process's own
+    peak, ``children`` the children's summed peak, ``cpu`` the user + system seconds of every
+    process of the tree (each process's last sample), sampled every 0.2 s."""
     start = time.perf_counter()
     process = psutil.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    peak = 0
+    seen = {"peak": 0, "client": 0, "children": 0}
+    cpu: dict[int, float] = {}
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
         while not done.is_set():
             try:
-                tree = [process, *process.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+                children = process.children(recursive=True)
+                sizes = {}
+                for member in [process, *children]:
+                    try:
+                        sizes[member.pid] = member.memory_info().rss
+                        times = member.cpu_times()
+                        cpu[member.pid] = times.user + times.system
+                    except psutil.Error:
+                        pass
+                own = sizes.get(process.pid, 0)
+                seen["client"] = max(seen["client"], own)
+                seen["children"] = max(seen["children"], sum(sizes.values()) - own)
+                seen["peak"] = max(seen["peak"], sum(sizes.values()))
             except psutil.Error:
                 pass
             time.sleep(0.2)
@@ -78,9 +92,10 @@ def run_measured(command: list[str]) -> tuple[float, int, int]:
     done.set()
     sampler.join()
     wall = time.perf_counter() - start
+    seen["cpu"] = sum(cpu.values())
     if process.returncode:
         print(output[-3000:], file=sys.stderr)
-    return wall, peak, process.returncode
+    return wall, seen, process.returncode
 
 
 def main(argv=None) -> int:
@@ -95,10 +110,10 @@ def main(argv=None) -> int:
     folder = Path(args.folder or tempfile.mkdtemp(prefix="bench-study-")) / "survey"
     if not (folder / "firms").is_dir():
         command = [buzzpipe, "synth", "--seed", str(args.seed), "--firms", str(args.firms)]
-        wall, peak, code = run_measured([*command, "--out", str(folder), "--edge-list"])
+        wall, seen, code = run_measured([*command, "--out", str(folder), "--edge-list"])
         if code:
             return code
-        print(f"synth {args.firms:,} firms: {wall:.1f} s, peak {peak / 2**20:.0f} MiB")
+        print(f"synth {args.firms:,} firms: {wall:.1f} s, peak {seen['peak'] / 2**20:.0f} MiB")
     import pyarrow.parquet as pq
 
     links = sum(pq.read_metadata(p).num_rows for p in sorted((folder / "links").glob("*.parquet")))
@@ -110,11 +125,17 @@ def main(argv=None) -> int:
         command = [buzzpipe, "analyze", str(folder / "firms"), "--links", str(folder / "links"),
                    "--out", str(out), "--replications", "0", "--engine", engine,
                    "--progress", "never", *args.rest]  # fmt: skip
-        wall, peak, code = run_measured(command)
+        load = os.getloadavg()[0]
+        wall, seen, code = run_measured(command)
         if code:
             return code
         results[engine] = json.loads((out / "results.json").read_text())
-        print(f"analyze --engine {engine}: {wall:.1f} s, peak {peak / 2**20:.0f} MiB (tree)")
+        mib = {key: seen[key] / 2**20 for key in ("peak", "client", "children")}
+        print(
+            f"analyze --engine {engine}: {wall:.1f} s wall, {seen['cpu']:.1f} s CPU (tree), "
+            f"peak {mib['peak']:.0f} MiB (tree; analyze process {mib['client']:.0f}, "
+            f"children {mib['children']:.0f}), load {load:.1f} -> {os.getloadavg()[0]:.1f}"
+        )
     first, *others = args.engines
     for engine in others:
         compared, found = differences(results[first], results[engine])

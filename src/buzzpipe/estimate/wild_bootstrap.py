@@ -57,6 +57,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -1160,6 +1161,115 @@ class _LockstepPasses:
                 self._pass()
 
 
+def _calls_together(chunk, calls: tuple) -> tuple:
+    """Several passes' functions on one chunk: a tuple of their results, in the calls' order."""
+    return tuple(function(chunk, *args) for function, args in calls)
+
+
+class _MergedPasses:
+    """A chunk source whose passes, asked for by several threads (one per term's bootstrap
+    work), are made together: a call waits until every thread still working has asked for one,
+    then one pass over the chunks computes them all (one Dask graph instead of one per thread).
+    Each call's per-chunk results are tree-summed as its own pass would have been, so every
+    thread gets the same numbers, bit for bit, as when run alone. Should one of the merged
+    calls raise, the calls of that pass are made again one by one, each getting its own result
+    or error."""
+
+    def __init__(self, source, participants: int) -> None:
+        self.source = source
+        self.condition = threading.Condition()
+        self.active = participants
+        self.asked: list = []  # (ticket, spec, function, args)
+        self.answers: dict = {}
+        self.tickets = itertools.count()
+        self.passes = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self.source, name)
+
+    def _pass(self) -> None:
+        asked, self.asked = self.asked, []
+        by_spec: dict = {}
+        for ticket, spec, function, args in asked:
+            by_spec.setdefault(id(spec), (spec, []))[1].append((ticket, function, args))
+        for spec, calls in by_spec.values():
+            self.passes += 1
+            try:
+                together = self.source.map_designs(
+                    spec, _calls_together, tuple((f, a) for _t, f, a in calls)
+                )
+                answers = {}
+                for position, (ticket, _f, _a) in enumerate(calls):
+                    answers[ticket] = None if together is None else together[position]
+            except Exception:
+                answers = {}
+                for ticket, function, args in calls:
+                    try:
+                        answers[ticket] = self.source.map_designs(spec, function, *args)
+                    except Exception as error:
+                        answers[ticket] = _Raised(error)
+            self.answers.update(answers)
+        self.condition.notify_all()
+
+    def map_designs(self, spec, function, *args):
+        with self.condition:
+            ticket = next(self.tickets)
+            self.asked.append((ticket, spec, function, args))
+            if len(self.asked) >= self.active:
+                self._pass()
+            while ticket not in self.answers:
+                self.condition.wait()
+            answer = self.answers.pop(ticket)
+        if isinstance(answer, _Raised):
+            raise answer.error
+        return answer
+
+    def finished(self) -> None:
+        with self.condition:
+            self.active -= 1
+            if self.asked and len(self.asked) >= self.active:
+                self._pass()
+
+
+@dataclass
+class _Raised:
+    error: BaseException
+
+
+def for_each_term(bootstrap, work, terms: Sequence) -> list:
+    """``[work(term) for term in terms]``; on a chunked bootstrap the terms run side by side in
+    threads whose passes over the chunks are merged (``_MergedPasses``), with the same results.
+    An error is raised after all have run: the first term's in ``terms`` order, as a loop."""
+    terms = list(terms)
+    if not isinstance(bootstrap, StreamedWildScoreBootstrap) or len(terms) < 2:
+        return [work(term) for term in terms]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from buzzpipe.estimate.kernel import blas_threads
+
+    merged = _MergedPasses(bootstrap.source, len(terms))
+
+    def run(term):
+        try:
+            return work(term)
+        except Exception as error:
+            return _Raised(error)
+        finally:
+            merged.finished()
+
+    bootstrap.source = merged
+    try:  # BLAS pinned around the threads: their own pin and unpin then agree
+        with blas_threads(1), ThreadPoolExecutor(max_workers=len(terms)) as pool:
+            results = list(pool.map(run, terms))
+    finally:
+        bootstrap.source = merged.source
+    bootstrap.merged_passes = getattr(bootstrap, "merged_passes", 0) + merged.passes
+    for result in results:
+        if isinstance(result, _Raised):
+            raise result.error
+    return results
+
+
 def score_pieces(chunk, family, params, n_clusters: int) -> dict:
     sums = chunk.sums(
         family, params, cluster_codes=chunk.clusters, n_clusters=n_clusters, need_loglike=False
@@ -1191,6 +1301,9 @@ class StreamedWildScoreBootstrap(WildScoreBootstrap):
         self.estimate = self._fit(np.ones(p, dtype=bool), np.zeros(0, np.intp), np.zeros(0))
         self._restricted_start: dict = {}
         self._restricted_starts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # the last restricted_fits' score pieces, per thread (``for_each_term`` runs terms in
+        # threads, each reading back the pieces of its own fits)
+        self._kept = threading.local()
 
     def _fit(self, keep, columns, values, start=None) -> np.ndarray:
         family = self.family_model
@@ -1271,11 +1384,11 @@ class StreamedWildScoreBootstrap(WildScoreBootstrap):
         pieces = self.source.map_designs(
             self.spec, score_pieces_many, family, batch, self.n_clusters
         )
-        self._pieces_kept = {params[:, j].tobytes(): pieces[j] for j in range(values.size)}
+        self._kept.pieces = {params[:, j].tobytes(): pieces[j] for j in range(values.size)}
         return params
 
     def _pieces(self, params) -> dict:
-        kept = getattr(self, "_pieces_kept", {}).get(np.asarray(params).tobytes())
+        kept = getattr(self._kept, "pieces", {}).get(np.asarray(params).tobytes())
         if kept is not None:
             return kept
         return self.source.map_designs(

@@ -22,7 +22,7 @@ import pandas as pd
 
 from buzzpipe import defaults
 from buzzpipe.errors import BuzzpipeError, InputError
-from buzzpipe.estimate.wild_bootstrap import WildScoreBootstrap
+from buzzpipe.estimate.wild_bootstrap import WildScoreBootstrap, for_each_term
 from buzzpipe.results import (
     Estimate,
     Hypothesis,
@@ -100,8 +100,8 @@ def wild_bootstrap_terms(
             draws=draws,
             seed=seed,
         )
-    estimates = {}
-    for term in terms:
+
+    def one_term(term: str) -> Estimate:
         test = bootstrap.test(term, alternative=str(alternative))
         inference = Inference(
             InferenceKind.WILD_SCORE_BOOTSTRAP,
@@ -115,7 +115,7 @@ def wild_bootstrap_terms(
         if confidence_sets:
             found = bootstrap.confidence_set(term, alternative=str(alternative))
             interval = Interval([(float(a), float(b)) for a, b in found.intervals], 0.95)
-        estimates[term] = Estimate(
+        return Estimate(
             estimate=float(bootstrap.estimate[k]),
             std_error=None,
             p_value=test.p_value,
@@ -126,7 +126,9 @@ def wild_bootstrap_terms(
             note=" ".join(test.notes()),
             alternative=Alternative(alternative),
         )
-    return estimates
+
+    # on a chunked engine the terms run side by side, their passes over the chunks merged
+    return dict(zip(terms, for_each_term(bootstrap, one_term, terms), strict=True))
 
 
 def add_sensitivity(

@@ -360,3 +360,55 @@ def test_replicate_shares_and_cells_at_once_equal_one_replicate_at_a_time(
         cells = _cells(regions, weights[:, b], baseline[:, b], predicted[:, b])
         assert rates[b] == pytest.approx([cell[3] for cell in cells], rel=1e-13, abs=0)
         assert extras[b] == pytest.approx([cell[4] for cell in cells], rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("engine_name", ["stream", "dask"])
+@pytest.mark.parametrize("targeting", ["random", "smallest"])
+def test_predictions_per_chunk_give_the_in_memory_cells(
+    engine_name, targeting, monkeypatch, request
+):
+    """On a chunked engine (bootstrap off) the predictions are made per chunk, where the chunk
+    is: the client builds no design of more than a chunk's rows, and the cells are memory's."""
+    from buzzpipe.estimate.result import Fit
+    from buzzpipe.estimate.sources import FrameSource
+    from buzzpipe.study import counterfactuals as module
+    from buzzpipe.study import engine
+
+    if engine_name == "dask":
+        request.getfixturevalue("dask_client")
+    data = _survey(3_000, 4)
+    data.index = data.index * 3 + 7  # row labels are not positions
+    model = fit(FORMULA_CORE, data, "logit")
+    options = dict(targeting=targeting, bootstrap_replications=0)
+    expected = counterfactual(model, data, "pipeline", 400, **options)
+    sizes = []
+    original_predictions, original_design = module.chunk_predictions, Fit.design_matrix
+
+    def spy(frame, *args):
+        sizes.append(len(frame))
+        return original_predictions(frame, *args)
+
+    def refused(self, frame):
+        if len(frame) > 1_000:
+            raise AssertionError(f"a design of {len(frame)} rows built on the client")
+        return original_design(self, frame)
+
+    def small_blocks(self, data, block_rows=1_000):
+        self.data, self.block_rows = data, 1_000
+
+    monkeypatch.setattr(module, "chunk_predictions", spy)
+    monkeypatch.setattr(FrameSource, "__init__", small_blocks)
+    monkeypatch.setattr(Fit, "design_matrix", refused)
+    with engine.using(engine.StudyEngine(engine_name, partition_rows=1_000)):
+        found = counterfactual(model, data, "pipeline", 400, **options)
+    # the stream engine's chunks in this process; Dask's on the workers, who see no spy
+    assert sizes == ([1_000, 1_000, 1_000] if engine_name == "stream" else [])
+    assert len(found.cells) == len(expected.cells)
+    for a, b in zip(found.cells, expected.cells, strict=True):
+        assert a.region == b.region and a.firms == b.firms
+        for x, y in (
+            (a.baseline_rate, b.baseline_rate),
+            (a.predicted_rate, b.predicted_rate),
+            (a.extra_innovators, b.extra_innovators),
+        ):
+            assert abs(x - y) <= 1e-10 * max(1.0, abs(y))

@@ -31,7 +31,7 @@ calculation repeated; percentile intervals.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -43,6 +43,7 @@ from buzzpipe.estimate.batched_newton import fitted_probability, newton_batch
 from buzzpipe.results import CounterfactualCell, CounterfactualResult, Interval, ProgrammeNote
 from buzzpipe.results.vocabulary import Allocation, Family, Programme, ProgrammeNoteKind
 from buzzpipe.results.vocabulary import Targeting as Whom
+from buzzpipe.study import engine
 from buzzpipe.study.models import local_scale
 from buzzpipe.study.probability_changes import BREADTH_CAP, apply_programme
 from buzzpipe.survey.schema import (
@@ -263,6 +264,25 @@ def expected_innovation(
     return _cells(frame["region"].to_numpy(), weights, baseline, predicted)
 
 
+MISSING_DESIGN = "the design has missing values: pass the model's estimation sample"
+
+
+def chunk_predictions(
+    frame: pd.DataFrame, where: str, first_row: int, model: Any, scale: str, cap: int
+) -> list:
+    """[(first_row, baseline, treated)]: one chunk's predicted probabilities at the observed
+    data and under the programme (``counterfactual`` on a chunked engine: the designs are built
+    per chunk, on the Dask workers, and only two numbers per firm come back)."""
+    params = model.params[model.x_names].to_numpy(dtype=float)
+    x_base = np.asarray(model.design_matrix(frame), dtype=float)
+    x_treated = np.asarray(model.design_matrix(apply_programme(frame, scale, cap)), float)
+    if np.isnan(x_base).any() or np.isnan(x_treated).any():
+        raise InputError(MISSING_DESIGN, file=where)
+    baseline = fitted_probability(x_base @ params, model.family)
+    treated = fitted_probability(x_treated @ params, model.family)
+    return [(first_row, baseline, treated)]
+
+
 def stratified_counts(regions: np.ndarray, replications: int, seed: int) -> np.ndarray:
     """n x B times each firm is drawn in B bootstrap samples, drawn with replacement within each
     region (region sizes kept); replicate b uses ``SeedSequence(seed).spawn(B)[b]``."""
@@ -302,23 +322,25 @@ def counterfactual(
     if model.family not in (Family.LOGIT, Family.PROBIT):
         raise InputError("counterfactuals need a logit or probit model", value=model.family)
     weight_column = WEIGHT if WEIGHT in frame.columns else None
-    frame = frame.reset_index(drop=True)
+    sample, frame = frame, frame.reset_index(drop=True)
     plan = Targeting.of(frame, scale, firms_treated, targeting, allocation, cap)
     sampling = np.ones(len(frame)) if weight_column is None else frame[WEIGHT].to_numpy(float)
-    x_base = np.asarray(model.design_matrix(frame), dtype=float)
-    x_treated = np.asarray(model.design_matrix(apply_programme(frame, scale, cap)), dtype=float)
-    if np.isnan(x_base).any() or np.isnan(x_treated).any():
-        raise InputError("the design has missing values: pass the model's estimation sample")
-    regions = frame["region"].to_numpy()
-
-    def cells_at(params: np.ndarray, weights: np.ndarray) -> list:
-        baseline = fitted_probability(x_base @ params, model.family)
-        treated = fitted_probability(x_treated @ params, model.family)
-        predicted = baseline + plan.shares(weights) * (treated - baseline)
-        return _cells(regions, weights, baseline, predicted)
-
     full_sample = model.params[model.x_names].to_numpy(dtype=float)
-    point = cells_at(full_sample, sampling)
+    chosen = engine.current()
+    if chosen.chunked and bootstrap_replications == 0:  # per chunk: no design on the client
+        light = replace(model, row_ids=pd.RangeIndex(0))  # its one row-sized part stays here
+        parts = sorted(chosen.map_chunks(sample, chunk_predictions, light, scale, cap))
+        baseline, treated = (np.concatenate([part[i] for part in parts]) for i in (1, 2))
+    else:
+        x_base = np.asarray(model.design_matrix(frame), dtype=float)
+        x_treated = np.asarray(model.design_matrix(apply_programme(frame, scale, cap)), float)
+        if np.isnan(x_base).any() or np.isnan(x_treated).any():
+            raise InputError(MISSING_DESIGN)
+        baseline = fitted_probability(x_base @ full_sample, model.family)
+        treated = fitted_probability(x_treated @ full_sample, model.family)
+    regions = frame["region"].to_numpy()
+    predicted = baseline + plan.shares(sampling) * (treated - baseline)
+    point = _cells(regions, sampling, baseline, predicted)
     outcome = frame[model.outcome].to_numpy(dtype=float)
     rate_draws: list = []
     rates = extras = np.zeros((0, 0))

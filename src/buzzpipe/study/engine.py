@@ -8,10 +8,12 @@ $DASK_SCHEDULER_ADDRESS, else a LocalCluster). The numbers are the in-memory one
 1e-10 on results.json): only where they are computed changes.
 
 What stays on the client: the firm-level analysis frame (one row per firm; the links, the large
-table of an edge-list survey, are classified on Dask by ``survey/dask_measures.py``), the
-policy counterfactuals' predictions (sums over the firms of the fitted model's design) and the
-parts that refit nothing. The counterfactuals' firm bootstrap (pairs, stratified by region) is
-in memory only: a chunked engine refuses it, naming ``--replications 0``.
+table of an edge-list survey, are classified on Dask by ``survey/dask_measures.py``) and the
+parts that refit nothing. The policy counterfactuals' predictions are made per chunk (on the
+workers), their designs never built on the client; two probabilities per firm come back for
+the programmes' treatment shares, which rank all firms. The counterfactuals' firm bootstrap
+(pairs, stratified by region) is in memory only: a chunked engine refuses it, naming
+``--replications 0``.
 
 The study's code asks :func:`current` for the engine; ``with using(engine):`` sets it.
 """
@@ -129,6 +131,12 @@ class StudyEngine:
         return margins(
             self._positional(fitted, frame), self.source(frame), list(variables), **options
         )
+
+    def map_chunks(self, frame: pd.DataFrame, function: Any, *args) -> Any:
+        """``function(chunk, where, first_row, *args)`` over the chunks of ``frame``, results
+        combined in chunk order (lists concatenate): where the chunks are, on the Dask workers
+        for dask (the counterfactuals' predictions: no design of the sample on the client)."""
+        return self.source(frame).map_reduce(function, *args)
 
     def wild_bootstrap(self, fitted: Any, frame: pd.DataFrame, cluster: str, **options) -> Any:
         """The wild cluster score bootstrap of ``fitted`` over the chunks of ``frame``."""

@@ -424,6 +424,7 @@ def _chunk_matrices(spec: ModelSpecification, frame: pd.DataFrame, where: str | 
             raise InputError(f"cannot build the design: {error}", file=where) from None
 
 
+GATHER_ROWS = 8_192  # rows of numeric columns gathered at a time into a row-major design
 _TRANSFORM = re.compile(r"^(?:np\.)?(log|exp|sqrt)\((\w+)\)$")
 _CATEGORICAL = re.compile(r"^C\((\w+)\)$")
 _FUNCTIONS = {"log": np.log, "exp": np.exp, "sqrt": np.sqrt}
@@ -639,15 +640,24 @@ def _fill_direct(plan: dict, frame: pd.DataFrame, rows, X: np.ndarray) -> None:
     if not plan["direct"]:
         return
     # gathered column by column into a (columns, rows) block, then one transposing copy:
-    # writing a column of a row-major X straight away touches every cache line per column
+    # writing a column of a row-major X straight away touches every cache line per column.
+    # The block holds GATHER_ROWS rows at most, so the copy needs no design-sized scratch.
     columns = [column for column, _variable in plan["direct"]]
-    gathered = np.empty((len(columns), X.shape[0]))
-    for j, (_column, variable) in enumerate(plan["direct"]):
-        gathered[j] = frame[variable].to_numpy(dtype=np.float64)[rows]
-    if columns == list(range(columns[0], columns[0] + len(columns))):
-        X[:, columns[0] : columns[0] + len(columns)] = gathered.T
-    else:
-        X[:, columns] = gathered.T
+    values = [frame[variable].to_numpy(dtype=np.float64) for _column, variable in plan["direct"]]
+    if isinstance(rows, slice):
+        rows = np.arange(X.shape[0])[rows] if rows != slice(None) else None
+    contiguous = columns == list(range(columns[0], columns[0] + len(columns)))
+    target = X[:, columns[0] : columns[0] + len(columns)] if contiguous else None
+    gathered = np.empty((len(columns), min(GATHER_ROWS, X.shape[0])))
+    for start in range(0, X.shape[0], GATHER_ROWS):
+        stop = min(start + GATHER_ROWS, X.shape[0])
+        block = gathered[:, : stop - start]
+        for j, column in enumerate(values):
+            block[j] = column[start:stop] if rows is None else column[rows[start:stop]]
+        if contiguous:
+            target[start:stop] = block.T
+        else:
+            X[start:stop, columns] = block.T
 
 
 def matrix_from_plan(plan: dict, frame: pd.DataFrame, n_columns: int) -> np.ndarray:

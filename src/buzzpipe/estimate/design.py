@@ -371,7 +371,10 @@ def _build_design_blocked(
         return spec
 
     spec = fix(data, usable)
-    X = np.empty((int(usable.sum()), len(spec.names)))
+    rows = int(usable.sum())
+    # X, y and the row positions written block by block into arrays made once: no block's
+    # pieces kept to be joined at the end (a second copy of each beside the joined one)
+    X, y, positions = np.empty((rows, len(spec.names))), np.empty(rows), np.empty(rows, np.int64)
     for _attempt in range(2):
         filled, parts = 0, []
         for start in range(0, len(data), block_rows):
@@ -383,22 +386,22 @@ def _build_design_blocked(
                 levels=False,
                 usable=usable[start : start + block_rows],
             )
+            y[filled : filled + chunk.nobs] = chunk.y
+            positions[filled : filled + chunk.nobs] = chunk.row_ids
             filled += chunk.nobs
-            parts.append(chunk)
-        positions = np.concatenate([part.row_ids for part in parts])
+            parts.append(replace(chunk, X=None, y=None, row_ids=None))
         if filled == X.shape[0]:
             break
         # rows left out by a transform (log(0), log(-1)): Stata treats them as missing, and the
         # levels are those of the rows that remain
         kept = np.zeros(len(data), dtype=bool)
-        kept[positions] = True
+        kept[positions[:filled]] = True
         refixed = fix(data, kept)
         if refixed.names == spec.names:
             break
         spec = replace(refixed, excluded=np.concatenate([part.nonfinite for part in parts]))
-        X = np.empty((int(usable.sum()), len(spec.names)))
-    X = X[:filled]
-    y = np.concatenate([part.y for part in parts])
+        X = np.empty((rows, len(spec.names)))
+    X, y, positions = X[:filled], y[:filled], positions[:filled]
     clusters = labels = None
     if cluster is not None:
         clusters, labels = pd.factorize(data[cluster].to_numpy()[positions], sort=True)

@@ -144,7 +144,7 @@ def column_ranges(X: np.ndarray, y: np.ndarray, block_rows: int = 65_536) -> dic
 
 
 def indicator_cells(
-    X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None, block_rows: int = 65_536
+    X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None, block_rows: int = 8_192
 ) -> dict[str, np.ndarray | float]:
     """Which columns are 0/1 indicators, and their cells' weighted success and failure counts.
 
@@ -153,7 +153,6 @@ def indicator_cells(
     terms are exactly zero only when every term is, so an empty cell is found exactly.
     """
     k = X.shape[1]
-    w = np.ones(y.shape[0]) if weights is None else weights
     indicator = np.ones(k, dtype=bool)
     for start in range(0, X.shape[0], block_rows):
         candidates = np.flatnonzero(indicator)  # a column leaves at its first other value
@@ -162,19 +161,22 @@ def indicator_cells(
         block = X[start : start + block_rows, candidates]
         indicator[candidates] = ((block == 0.0) | (block == 1.0)).all(axis=0)
     ones = np.zeros((k, 2))
+    totals = np.zeros(2)
     columns = np.flatnonzero(indicator)
-    if columns.size:
-        for start in range(0, X.shape[0], block_rows):
-            wb, yb = w[start : start + block_rows], y[start : start + block_rows]
-            ones[columns] += X[start : start + block_rows, columns].T @ np.column_stack(
-                [wb * yb, wb * (1.0 - yb)]
-            )
+    for start in range(0, X.shape[0], block_rows):  # blocks: no row-sized temporaries
+        yb = y[start : start + block_rows]
+        outcomes = np.column_stack([yb, 1.0 - yb])
+        if weights is not None:
+            outcomes *= weights[start : start + block_rows, None]
+        totals += outcomes.sum(axis=0)
+        if columns.size:
+            ones[columns] += X[start : start + block_rows, columns].T @ outcomes
     return {
         "indicator": indicator,
         "ones_success": ones[:, 0],
         "ones_failure": ones[:, 1],
-        "total_success": float((w * y).sum()),
-        "total_failure": float((w * (1.0 - y)).sum()),
+        "total_success": float(totals[0]),
+        "total_failure": float(totals[1]),
     }
 
 

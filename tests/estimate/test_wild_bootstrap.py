@@ -58,6 +58,12 @@ def plain_score_bootstrap(X, y, clusters, k, null_value, points, family="logit",
     scores = full_model.score_obs(params)
     information = -full_model.hessian(params)
     partialled = scores @ np.linalg.solve(information, np.eye(X.shape[1])[:, k])
+    return plain_statistics(partialled, clusters, points)
+
+
+def plain_statistics(partialled, clusters, points):
+    """t(1), t(v) for every enumerated draw v and the inclusive p, from the partialled scores
+    of each row, in a plain loop (the algorithm of the module docstring, steps 4-6)."""
     labels = np.unique(clusters)
     G = len(labels)
     sums = np.array([partialled[clusters == g].sum() for g in labels])

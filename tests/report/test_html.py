@@ -138,6 +138,14 @@ def test_verdict_rules_read_in_words_without_json_paths():
         == "one-sided test of supermodularity of local and global collaboration (log-odds "
         "scale) at 0.05"
     )
+    first = "tests/{outcome}/first_partner_international_minus_regional"
+    used = "tests/product/first_partner_international_minus_regional_wild_bootstrap"
+    assert rule_text(
+        "two_sided", [first + "_wild_bootstrap", first], 0.05, "product", used
+    ).endswith(
+        "(used: the first international = the first regional kind of partner (probability "
+        "scale, controls model), wild bootstrap)"
+    )
 
 
 def test_findings_list_each_scale_apart_under_a_heading_naming_it():

@@ -129,9 +129,10 @@ def test_every_part_of_the_battery_runs_on_a_survey_without_the_regional_scale(c
     assert not any("not computed" in note.text for note in results.meta.notes)
     verdicts = {v.finding: v for v in results.verdicts}
     assert verdicts["regional_effect"].verdict == NOT_ASSESSED
-    # the common-support difference of the national scale (no regional scale)
+    # the common-support difference of the national scale (no regional scale), by the region
+    # bootstrap (the headline rule)
     assert verdicts["pipelines_stronger"].quantity == (
-        "tests/product/first_partner_international_minus_national"
+        "tests/product/first_partner_international_minus_national_wild_bootstrap"
     )
     assessed = set(verdict_table(results.verdicts)) - {"regional_effect"}
     assert all(verdicts[finding].verdict != NOT_ASSESSED for finding in assessed)
@@ -139,7 +140,7 @@ def test_every_part_of_the_battery_runs_on_a_survey_without_the_regional_scale(c
     assert verdict_table(results.verdicts_by_outcome["product"]) == verdict_table(results.verdicts)
     process = {v.finding: v for v in results.verdicts_by_outcome["process"]}
     assert process["pipelines_stronger"].quantity == (
-        "tests/process/first_partner_international_minus_national"
+        "tests/process/first_partner_international_minus_national_wild_bootstrap"
     )
     assert process["pipelines_stronger"].family == "other_outcomes"
     back = StudyResults.from_json(results.to_json())

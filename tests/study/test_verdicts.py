@@ -20,6 +20,7 @@ from buzzpipe.study.verdicts import (
     decide_verdicts_by_outcome,
     one_sided_p_values,
     rule_table_markdown,
+    verdict_rules,
     verdict_table,
 )
 
@@ -305,8 +306,8 @@ def test_verdicts_read_the_headline_rule_where_the_study_computed_it():
     assert international.quantity.endswith("sensitivity/wild_score_bootstrap/breadth_international")
     assert international.inference.kind == "wild_score_bootstrap"
     assert international.p_value == 0.09 and international.verdict == NOT_FOUND
-    # pipelines versus buzz reads the common-support difference (issue 16), which has no
-    # region bootstrap: the coefficients' bootstrap stays in the tests table, not read
+    # pipelines versus buzz reads the common-support difference (issue 16); without its region
+    # bootstrap, the delta-method p: the coefficients' bootstrap stays in the tests table
     pipelines = verdicts["pipelines_stronger"]
     assert pipelines.quantity == "tests/product/first_partner_international_minus_regional"
     assert pipelines.inference.kind == "robust"
@@ -344,3 +345,26 @@ def test_holm_adjusts_each_family_and_the_verdict_reads_the_adjusted_p():
             assert verdict.verdict == NOT_FOUND
     # a p below 5% alone but not after Holm: the verdict reads the adjusted p
     assert any(v.p_value < 0.05 <= v.p_adjusted for v in others)
+
+
+def test_pipelines_versus_buzz_reads_the_region_bootstrap_of_the_first_partner_difference():
+    """Decision 2 of the third closing note: the common-support difference under the headline
+    rule (its restricted score bootstrap by region), the delta-method p only where the bootstrap
+    was not run or the study file asks for firm-level or clustered inference."""
+    results = _result_set(**NORWAY_LIKE)
+    name = "first_partner_international_minus_regional"
+    delta = results.tests["product"][name]
+    results.add_test("product", name + "_wild_bootstrap", _bootstrap(delta.estimate, 0.157))
+    pipelines = {v.finding: v for v in decide_verdicts(results)}["pipelines_stronger"]
+    assert pipelines.quantity == f"tests/product/{name}_wild_bootstrap"
+    assert pipelines.inference.kind == "wild_score_bootstrap"
+    assert pipelines.p_value == 0.157 and pipelines.verdict == NOT_FOUND
+    assert delta.p_value < 0.01  # the firm-level delta p finds it (after Holm, below)
+    for inference in ("robust", "cluster"):
+        rules = verdict_rules(inference)
+        chosen = {v.finding: v for v in decide_verdicts(results, rules=rules)}
+        assert chosen["pipelines_stronger"].quantity == f"tests/product/{name}"
+        assert chosen["pipelines_stronger"].verdict == FOUND
+    rule = {r.finding: r for r in VERDICT_RULES}["pipelines_stronger"]
+    assert "wild cluster score bootstrap by region" in rule.inference
+    assert "wild cluster score bootstrap by region" in rule_table_markdown()

@@ -209,6 +209,7 @@ class WildScoreTest:
     resolution: float = 0.0  # the p-value's step: constant draws / draws, or 1 / B
     alternative: str = "two-sided"  # or "greater" (H1: b > c) / "less": one-sided p-value
     version: str = __version__  # of buzzpipe, so results say what produced them
+    rounds: int = 0  # linearised rounds of a nonlinear restriction's fit (0: b_k = c)
 
     def notes(self, alpha: float = 0.05) -> list[str]:
         """Why this inference, and the limits of its p-value."""
@@ -581,13 +582,14 @@ class WildScoreBootstrap:
         params[keep] = estimate
         return params
 
-    def _line_searched_fit(self, keep, offset, start) -> np.ndarray | None:
+    def _line_searched_fit(self, keep, offset, start, design=None) -> np.ndarray | None:
         """One restricted fit by ``newton.newton`` (every step's log-likelihood checked, as the
         streamed and Dask engines fit), where the batched solve stopped short: its long early
         steps are taken unchecked and can reach a point whose Hessian is singular although the
-        restricted maximum exists. The estimate, or ``None`` when this does not converge either."""
+        restricted maximum exists. The estimate, or ``None`` when this does not converge either.
+        ``design`` replaces the kept columns of X (a reparametrised design)."""
         family = get_family(self.family)
-        X = self.X[:, keep]
+        X = self.X[:, keep] if design is None else design
 
         def sums(params):
             found = block_sums(family, params, X, self.y, self.weights, offset)
@@ -668,14 +670,24 @@ class WildScoreBootstrap:
         return self._half_draws
 
     def _directions(
-        self, information: np.ndarray, columns: Sequence[int], params: np.ndarray
+        self,
+        information: np.ndarray,
+        columns: Sequence[int],
+        params: np.ndarray,
+        gradients: np.ndarray | None = None,
     ) -> np.ndarray:
-        """H^{-1} R' at ``params``; a ``SeparatedNull`` (an EstimationError) where H is singular:
+        """H^{-1} R' at ``params`` (R selects ``columns``, or R' is ``gradients``, p x q: a
+        restriction's gradient); a ``SeparatedNull`` (an EstimationError) where H is singular:
         fitted probabilities of 0 or 1 on every row of a column, no score statistic there."""
+        right = np.eye(len(params))[:, list(columns)] if gradients is None else gradients
         try:
-            return np.linalg.solve(information, np.eye(len(params))[:, list(columns)])
+            return np.linalg.solve(information, right)
         except np.linalg.LinAlgError:
-            fixed = ", ".join(f"{self.names[j]} = {params[j]:g}" for j in columns)
+            fixed = (
+                "g(b) = 0"
+                if gradients is not None
+                else ", ".join(f"{self.names[j]} = {params[j]:g}" for j in columns)
+            )
             raise SeparatedNull(
                 f"the restricted fit with {fixed} is separated: its information is singular"
             ) from None
@@ -685,16 +697,17 @@ class WildScoreBootstrap:
         return self.partialled_cluster_score_matrix([k], params)[:, 0]
 
     def partialled_cluster_score_matrix(
-        self, columns: Sequence[int], params: np.ndarray
+        self, columns: Sequence[int], params: np.ndarray, gradients: np.ndarray | None = None
     ) -> np.ndarray:
-        """G x q matrix of cluster sums of the scores projected on H^{-1} R' (R selects columns)."""
+        """G x q matrix of cluster sums of the scores projected on H^{-1} R' (R selects columns,
+        or R' is ``gradients``, p x q, the gradient of a restriction g(b) = 0 at ``params``)."""
         eta = self.X @ params + self.offset
         _, derivative, curvature = binary_terms(eta, self.y, self.family)
         information = (self.X * (self.weights * curvature)[:, None]).T @ self.X
-        directions = self._directions(information, columns, params)
+        directions = self._directions(information, columns, params, gradients)
         partialled = (self.weights * derivative)[:, None] * (self.X @ directions)
-        sums = np.zeros((self.n_clusters, len(columns)))
-        for column in range(len(columns)):
+        sums = np.zeros((self.n_clusters, directions.shape[1]))
+        for column in range(directions.shape[1]):
             sums[:, column] = np.bincount(
                 self.cluster_codes, weights=partialled[:, column], minlength=self.n_clusters
             )
@@ -812,6 +825,104 @@ class WildScoreBootstrap:
             distribution=distribution,
             restricted_params=params,
             alternative=alternative,
+        )
+
+    def linearly_restricted_fit(
+        self, gradient: np.ndarray, target: float, start: np.ndarray
+    ) -> np.ndarray:
+        """The coefficients maximising the likelihood subject to R b = r (one row R =
+        ``gradient``, r = ``target``), imposed exactly by reparametrising: with j the column of
+        the largest |R_j|, b_j = (r - R_{-j} b_{-j}) / R_j, so the fit is over b_{-j} with the
+        design X_{-j} - X_j R_{-j} / R_j and X_j r / R_j added to the offset (a coefficient
+        restriction b_k = c is the case R = e_k)."""
+        gradient = np.asarray(gradient, dtype=float)
+        j = int(np.argmax(np.abs(gradient)))
+        if gradient[j] == 0.0:
+            raise EstimationError("the restriction's gradient is zero: no restriction to impose")
+        keep = np.ones(self.X.shape[1], dtype=bool)
+        keep[j] = False
+        slope = gradient[keep] / gradient[j]
+        design = self.X[:, keep] - np.outer(self.X[:, j], slope)
+        offset = self.offset + self.X[:, j] * (target / gradient[j])
+        free = np.asarray(start, dtype=float)[keep]
+        fitted = newton_batch(
+            design,
+            self.y,
+            self.weights,
+            family=self.family,
+            offset=offset,
+            start=free,
+            max_iter=100,
+        )
+        estimate = fitted.params[:, 0]
+        if not (fitted.converged[0] and fitted.full_rank[0]):
+            estimate = self._line_searched_fit(keep, offset, free, design=design)
+        if estimate is None:
+            raise EstimationError("the fit under the linearised restriction did not converge")
+        params = np.empty(self.X.shape[1])
+        params[keep] = estimate
+        params[j] = target / gradient[j] - slope @ estimate
+        return params
+
+    def nonlinearly_restricted_fit(
+        self, restriction: Any, *, tol: float = 1e-10, max_rounds: int = 50
+    ) -> tuple[np.ndarray, int]:
+        """The coefficients maximising the likelihood subject to g(b) = 0, and the rounds taken.
+
+        ``restriction(b)`` returns g(b) and its gradient R(b) (a p-vector). From the unrestricted
+        estimate, each round imposes the restriction linearised at the current b_k,
+        R(b_k) b = R(b_k) b_k - g(b_k), exactly (:meth:`linearly_restricted_fit`), until b moves
+        by less than ``tol`` (relative to 1 + max |b|). A fixed point satisfies g(b) = 0 and the
+        score is a multiple of R(b): the first-order conditions of the restricted maximum. A
+        linear g converges in one round (the second only confirms it).
+        """
+        params = np.array(self.estimate, dtype=float)
+        for rounds in range(1, max_rounds + 1):
+            value, gradient = restriction(params)
+            gradient = np.asarray(gradient, dtype=float)
+            restricted = self.linearly_restricted_fit(
+                gradient, float(gradient @ params) - float(value), params
+            )
+            moved = float(np.max(np.abs(restricted - params)))
+            params = restricted
+            if moved <= tol * (1.0 + float(np.max(np.abs(params)))):
+                return params, rounds
+        raise EstimationError(
+            f"the fit under the restriction g(b) = 0 did not settle in {max_rounds} rounds"
+        )
+
+    @one_blas_thread
+    def restriction_test(
+        self, restriction: Any, name: str = "g(b)", alternative: str = "two-sided"
+    ) -> WildScoreTest:
+        """Test one smooth restriction g(b) = 0 (``restriction(b)`` gives g(b) and its
+        gradient) by the wild cluster score bootstrap, the null imposed by the restricted fit
+        (:meth:`nonlinearly_restricted_fit`).
+
+        With b~ the restricted estimate and R = dg/db at b~, the scores are projected on
+        H^{-1} R' (for g(b) = b_k - c this is the coefficient test's H^{-1} e_k, and the test is
+        :meth:`test`'s): N(1) = R H^{-1} sum_i s_i(b~) is the one-step (linearised) estimate of
+        g, g(b^) ~ g(b~) + R H^{-1} S = N(1) under the null, and D(1) its cluster-robust
+        variance, so t(1) = N(1) / sqrt(D(1)) is the delta-method t of g in its score form
+        (evaluated where the null holds). The draws are this bootstrap's, the same weight
+        vectors as every other test made from it; the p-value and tie rule as :meth:`test`.
+        """
+        params, rounds = self.nonlinearly_restricted_fit(restriction)
+        gradient = np.asarray(restriction(params)[1], dtype=float)
+        cluster_scores = self.partialled_cluster_score_matrix([], params, gradient[:, None])[:, 0]
+        statistic = float(self.statistics(cluster_scores, np.ones((self.n_clusters, 1)))[0])
+        distribution = self.statistics(cluster_scores, self.draws)
+        p_value = self.bootstrap_p_value(statistic, distribution, self.tie_rule, alternative)
+        return WildScoreTest(
+            term=name,
+            null_value=0.0,
+            statistic=statistic,
+            p_value=p_value,
+            **self._draw_settings(),
+            distribution=distribution,
+            restricted_params=params,
+            alternative=alternative,
+            rounds=rounds,
         )
 
     @staticmethod

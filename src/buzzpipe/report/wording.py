@@ -488,7 +488,7 @@ def _path_words(path: str) -> str | None:
             scale = base.removeprefix("first_partner_international_minus_")
             return (
                 f"the first international = the first {scale} kind of partner (probability "
-                "scale, controls model)"
+                f"scale, controls model){under}"
             )
         return {
             "supermodularity": "supermodularity of local and global collaboration (log-odds scale)",

@@ -28,7 +28,7 @@ from buzzpipe.results.vocabulary import (
     Targeting,
 )
 from buzzpipe.study.across_outcomes import compare_across_outcomes
-from buzzpipe.study.common_support import compare_on_common_support
+from buzzpipe.study.common_support import compare_on_common_support, first_partner_bootstrap
 from buzzpipe.study.complementarity import assess_complementarity
 from buzzpipe.study.counterfactuals import counterfactual
 from buzzpipe.study.heterogeneity import assess_heterogeneity
@@ -277,6 +277,19 @@ def run_study(
             inference,
         )
         if sensitivity:
+            _guarded(
+                results,
+                outcome,
+                StudyPart.PIPELINES_VS_BUZZ,
+                first_partner_bootstrap,
+                results,
+                outcome,
+                controls_fit,
+                sample,
+                family,
+                seed=seed,
+                draws=wild_bootstrap_draws,
+            )
             _guarded(
                 results,
                 outcome,

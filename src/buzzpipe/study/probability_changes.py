@@ -101,15 +101,69 @@ def average_change(
 ) -> ProbabilityChange:
     """Mean of F(design(change(sample)) b) - F(design(base(sample)) b) with its gradient."""
     params = fitted.params[fitted.x_names].to_numpy(dtype=float)
+    designs = change_designs(fitted, sample, change, base)
+    return change_at(params, *designs, sampling_weights(fitted, sample), family)
+
+
+def change_designs(
+    fitted: Any,
+    sample: pd.DataFrame,
+    change: Callable[[pd.DataFrame], pd.DataFrame],
+    base: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The designs of the changed and the base data, rebuilt through the fit's specification."""
     reference = sample if base is None else base(sample)
     x_changed = np.asarray(fitted.design_matrix(change(sample)), dtype=float)
-    x_base = np.asarray(fitted.design_matrix(reference), dtype=float)
+    return x_changed, np.asarray(fitted.design_matrix(reference), dtype=float)
+
+
+def change_at(
+    params: np.ndarray,
+    x_changed: np.ndarray,
+    x_base: np.ndarray,
+    weights: np.ndarray,
+    family: str,
+) -> ProbabilityChange:
+    """sum_i w_i (F(x_changed_i' b) - F(x_base_i' b)) at coefficients b, with its gradient."""
     p_changed, f_changed = probability_and_density(x_changed @ params, family)
     p_base, f_base = probability_and_density(x_base @ params, family)
-    weights = sampling_weights(fitted, sample)
     value = float(weights @ (p_changed - p_base))
     gradient = (weights * f_changed) @ x_changed - (weights * f_base) @ x_base
     return ProbabilityChange(value, gradient)
+
+
+@dataclass(frozen=True)
+class ChangeDifference:
+    """g(b), the difference of two average changes as a function of the coefficients b (the
+    designs and weights fixed), with its gradient: a restriction g(b) = 0 for
+    :meth:`~buzzpipe.estimate.wild_bootstrap.WildScoreBootstrap.restriction_test`."""
+
+    first: tuple[np.ndarray, np.ndarray]  # (changed, base) designs of the first change
+    second: tuple[np.ndarray, np.ndarray]
+    weights: np.ndarray  # normalised to sum 1
+    family: str
+
+    def __call__(self, params: np.ndarray) -> tuple[float, np.ndarray]:
+        first = change_at(params, *self.first, self.weights, self.family)
+        second = change_at(params, *self.second, self.weights, self.family)
+        return first.value - second.value, first.gradient - second.gradient
+
+
+def change_difference(
+    fitted: Any,
+    sample: pd.DataFrame,
+    family: str,
+    first: tuple[Callable, Callable | None],
+    second: tuple[Callable, Callable | None],
+) -> ChangeDifference:
+    """The difference of two average changes, each (change, base) as :func:`average_change`
+    takes them, as a function of the coefficients."""
+    return ChangeDifference(
+        change_designs(fitted, sample, *first),
+        change_designs(fitted, sample, *second),
+        sampling_weights(fitted, sample),
+        family,
+    )
 
 
 def sampling_weights(fitted: Any, sample: pd.DataFrame) -> np.ndarray:

@@ -70,6 +70,41 @@ def region_cluster_terms(
     return estimates
 
 
+def memory_wild_bootstrap(
+    fitted: Any,
+    sample: pd.DataFrame,
+    outcome: str,
+    family: str,
+    seed: int,
+    draws: int = defaults.WILD_BOOTSTRAP_DRAWS,
+    cluster_column: str = "region",
+) -> WildScoreBootstrap:
+    """The wild cluster score bootstrap of a fit, its design rebuilt in memory from ``sample``
+    (the draws keyed by seed and cluster label, or all enumerated: every test made with the
+    same seed and draws uses the same weight vectors)."""
+    return WildScoreBootstrap(
+        np.asarray(fitted.design_matrix(sample), dtype=float),
+        sample[outcome].to_numpy(dtype=float),
+        sample[cluster_column].to_numpy(),
+        family=family,
+        names=list(map(str, fitted.params.index)),
+        weights=sample[WEIGHT].to_numpy(dtype=float) if WEIGHT in sample.columns else None,
+        draws=draws,
+        seed=seed,
+    )
+
+
+def bootstrap_inference(test: Any, cluster_column: str = "region") -> Inference:
+    """The inference record of a wild score bootstrap test."""
+    return Inference(
+        InferenceKind.WILD_SCORE_BOOTSTRAP,
+        by=cluster_column,
+        clusters=int(test.n_clusters),
+        weights=WildWeights(test.weight_type),
+        draws=int(test.n_draws),
+    )
+
+
 def wild_bootstrap_terms(
     fitted: Any,
     sample: pd.DataFrame,
@@ -90,26 +125,13 @@ def wild_bootstrap_terms(
     if chosen.chunked:  # restricted fits and cluster score sums over chunks
         bootstrap = chosen.wild_bootstrap(fitted, sample, cluster_column, draws=draws, seed=seed)
     else:
-        bootstrap = WildScoreBootstrap(
-            np.asarray(fitted.design_matrix(sample), dtype=float),
-            sample[outcome].to_numpy(dtype=float),
-            sample[cluster_column].to_numpy(),
-            family=family,
-            names=names,
-            weights=sample[WEIGHT].to_numpy(dtype=float) if WEIGHT in sample.columns else None,
-            draws=draws,
-            seed=seed,
+        bootstrap = memory_wild_bootstrap(
+            fitted, sample, outcome, family, seed, draws, cluster_column
         )
 
     def one_term(term: str) -> Estimate:
         test = bootstrap.test(term, alternative=str(alternative))
-        inference = Inference(
-            InferenceKind.WILD_SCORE_BOOTSTRAP,
-            by=cluster_column,
-            clusters=int(test.n_clusters),
-            weights=WildWeights(test.weight_type),
-            draws=int(test.n_draws),
-        )
+        inference = bootstrap_inference(test, cluster_column)
         k = names.index(term)
         interval = None
         if confidence_sets:

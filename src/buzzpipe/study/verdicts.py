@@ -44,11 +44,15 @@ Which p a row reads (the rule table's ``inference`` column) follows the headline
 ``estimate/inference_rule.py`` (docs/few_clusters.md): the wild cluster score bootstrap by
 region wherever the study computes it (the breadth terms, the supermodularity test), the
 firm-level robust p only where the bootstrap was not run (the verdict names the inference it
-read). Rows with no region bootstrap read their own test, named in the column: pipelines versus
-buzz reads the common-support difference of probability changes, which has no region bootstrap
-(its delta-method p is firm-level robust; its size and power on the generator are in
-docs/synthetic_surveys.md); the bootstrap of the coefficients' difference stays in the tests
-table. Firm-level robust and region-clustered p-values stay in the inference-compared table.
+read). Pipelines versus buzz reads the common-support difference of probability changes under
+the same rule: the wild cluster score bootstrap by region of the restriction g(b) = 0 (g the
+difference of the two first-partner changes as a function of the coefficients), the null
+imposed by a restricted fit, with the same region weight vectors as the breadth terms'
+bootstrap (``study/common_support.py``); its firm-level delta-method p only where the bootstrap
+was not run. Its size and power on the generator are in docs/synthetic_surveys.md; the
+bootstrap of the coefficients' difference stays in the tests table. Rows with no region
+bootstrap read their own test, named in the column. Firm-level robust and region-clustered
+p-values stay in the inference-compared table.
 
 A user's study file (``study/specification.py``) may name another ``inference`` for the rows
 that read the headline rule (``robust``: the firm-level robust p; ``cluster``: the
@@ -141,7 +145,12 @@ READS_HEADLINE = (
     "headline rule: wild cluster score bootstrap by region (firm-level robust only where the "
     "bootstrap was not run)"
 )
-READS_DELTA = "firm-level robust, delta method (no region bootstrap of a probability change)"
+READS_DELTA = "firm-level robust, delta method (no region bootstrap of this probability change)"
+READS_FIRST_PARTNER = (
+    "headline rule: wild cluster score bootstrap by region of the difference of first-partner "
+    "probability changes, null imposed by a restricted fit (firm-level robust delta method only "
+    "where the bootstrap was not run)"
+)
 READS_SPILLOVER = (
     "its own test: between cells (meta-regression, Knapp-Hartung t) without links, firm-level "
     "robust with links (study/spillover.py)"
@@ -182,13 +191,15 @@ VERDICT_RULES: tuple[VerdictRule, ...] = (
     VerdictRule(
         Finding.PIPELINES_STRONGER,
         (
+            "tests/{outcome}/first_partner_international_minus_regional_wild_bootstrap",
             "tests/{outcome}/first_partner_international_minus_regional",
+            "tests/{outcome}/first_partner_international_minus_national_wild_bootstrap",
             "tests/{outcome}/first_partner_international_minus_national",
         ),
         Decision.TWO_SIDED,
         ALPHA,
         scale="probability",
-        inference=READS_DELTA,
+        inference=READS_FIRST_PARTNER,
         part=StudyPart.PIPELINES_VS_BUZZ,
     ),
     VerdictRule(
@@ -259,6 +270,8 @@ def _reads(path: str, inference: str) -> str | None:
         if inference == InferenceKind.CLUSTER:
             if BOOTSTRAP in path:
                 return path.replace(BOOTSTRAP, InferenceKind.CLUSTER)
+            if "first_partner_" in path:
+                return None  # no clustered test of a probability change: the delta method reads
             if "international_minus_" in path:
                 return path.removesuffix("_wild_bootstrap") + "_cluster_region"
             return None  # supermodularity: no clustered test, the firm-level one reads
@@ -280,7 +293,9 @@ def verdict_rules(
             path for path in (_reads(path, inference) for path in rule.quantities) if path
         )
         reads = rule.inference
-        if rule.inference == READS_HEADLINE and inference != DEFAULT_INFERENCE:
+        if rule.inference in (READS_HEADLINE, READS_FIRST_PARTNER) and (
+            inference != DEFAULT_INFERENCE
+        ):
             reads = READS_ROBUST if inference == InferenceKind.ROBUST else READS_CLUSTER
         rules.append(replace(rule, quantities=paths, threshold=alpha, inference=reads))
     return tuple(rules)

@@ -11,13 +11,38 @@ first time it is called (about 2 s) and caches the machine code on disk.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from buzzpipe.simulate import streams
 
 _G = np.uint64(streams.GOLDEN)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
+
+
+@intrinsic
+def _prefetch(typingctx, array, row, column):
+    """Ask the processor to fetch the cache line of ``array[row, column]`` ahead of its use
+    (LLVM's prefetch hint: no effect on any result)."""
+
+    def codegen(context, builder, signature, args):
+        array_type = signature.args[0]
+        view = context.make_array(array_type)(context, builder, args[0])
+        pointer = cgutils.get_item_pointer(context, builder, array_type, view, list(args[1:]))
+        byte_pointer, int32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        hint = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(ir.VoidType(), [byte_pointer, int32, int32, int32]),
+            "llvm.prefetch.p0i8",
+        )
+        # read, keep in every cache level, data
+        builder.call(hint, [builder.bitcast(pointer, byte_pointer), int32(0), int32(3), int32(1)])
+        return context.get_dummy_value()
+
+    return types.none(array, row, column), codegen
 
 
 @njit(cache=True, inline="always")
@@ -299,6 +324,16 @@ def _offer(learner, proposal, value, best_value, best_string, touched, n_touched
     return n_touched
 
 
+@njit(cache=True, inline="always")
+def _propose(learner, proposal, value, best_value, best_string):
+    """:func:`_offer` without the list of learners (the fused step resets every agent's best
+    value in order) and without branches: the learner keeps the first of its highest values."""
+    best = best_value[learner]
+    better = value > best
+    best_value[learner] = value if better else best
+    best_string[learner] = proposal if better else best_string[learner]
+
+
 @njit(cache=True)
 def shock_step(
     strings, contributions, fitness, tables, loci, n_loci, code_mask, product, n_product
@@ -552,13 +587,19 @@ def product_fitness(contributions, rows, n_product):
 
 
 @njit(cache=True)
-def _keep_active(keys, active_h, activity, out):
-    """Indices of the ties used this step, in tie order, into ``out``; returns their count
-    (branch-free: the index is written, then kept by counting it)."""
+def _keep_active(keys, active_h, activities, out, flags):
+    """Indices of the ties used this step, in tie order, into ``out``; returns their count.
+    ``activities`` is one chance or one per key. The draws are compared in one loop (which the
+    compiler vectorises), then the indices kept in another, branch-free: each index is written
+    and kept by counting it. ``flags`` is scratch of one entry per key."""
+    n = len(keys)
+    per_key = activities.size > 1
+    for e in range(n):
+        flags[e] = _unit(_part(active_h, keys[e])) < activities[e if per_key else 0]
     count = 0
-    for e in range(len(keys)):
+    for e in range(n):
         out[count] = e
-        count += _unit(_part(active_h, keys[e])) < activity
+        count += flags[e]
     return count
 
 
@@ -598,8 +639,8 @@ def _masks(h, keys, q, mask_bits, full, out):
 @njit(cache=True)
 def _learns_by_tie(
     learner, source, keys, absorb_h, open_h, mask_h, strings, fitness, tables, n_loci,
-    code_mask, exponents, chance, omega, barter, q, mask_bits, best_value, best_string,
-    touched, n_touched, masks, draws, candidates, proposals, values,
+    code_mask, exponents, chance, omega, barter, q, mask_bits, best_value, best_string, masks,
+    draws, candidates, proposals, values,
 ):  # fmt: skip
     """One-way learning over ties (pipelines, or one side of the world's ties), in tie order:
     the learner absorbs from the source (always, or by barter: the source shares when it is
@@ -638,11 +679,10 @@ def _learns_by_tie(
         count = kept
     _evaluate(proposals, count, tables, n_loci, code_mask, values)
     for i in range(count):
-        n_touched = _offer(
-            learner[candidates[i]], proposals[i], values[i], best_value, best_string, touched,
-            n_touched,
-        )  # fmt: skip
-    return n_touched
+        _propose(learner[candidates[i]], proposals[i], values[i], best_value, best_string)
+
+
+_AHEAD = 8  # winners ahead whose contributions the adoption loop asks the processor to fetch
 
 
 @njit(cache=True)
@@ -651,7 +691,7 @@ def fused_step(
     omega, local_source, local_target, local_key, local_activity, buzz_firm, buzz_key,
     buzz_start, buzz_size, pipe_source, pipe_target, pipe_key, pipe_activity, pipe_barter,
     evolving, world_source, world_target, world_key, world_activity, world_barter, agent_key,
-    explore_rate, q, mask_bits, best_value, best_string, touched, scratch_index, scratch_a,
+    explore_rate, q, mask_bits, best_value, best_string, scratch_index, scratch_a,
     scratch_b, scratch_key, scratch_string, scratch_flag, scratch_draw, scratch_offer,
     scratch_own, scratch_fit, scratch_proposal, scratch_value, n_firms, n_product, product,
     counts, block_of, product_gain, process_gain,
@@ -667,9 +707,10 @@ def fused_step(
     Offers are made in the kernel's pair order (local side a in tie order, then side b,
     pipelines, world side a, side b, exploration), so ties in value are broken as there.
     ``scratch_*`` hold one entry per local tie, buzz contact and world tie (``scratch_draw``:
-    two rows); ``scratch_proposal`` and ``scratch_value`` two entries per local tie. Each winner
-    is recorded as :func:`record_adoption` records it (product fitness, bit counts, window
-    gains). Returns the winners in agent order, the contributions and the strings they gave up.
+    two rows); ``scratch_proposal`` and ``scratch_value`` two entries per local tie;
+    ``best_value`` is every agent's -inf on entry and is left so. Each winner is recorded as
+    :func:`record_adoption` records it (product fitness, bit counts, window gains). Returns the
+    winners in agent order, the contributions and the strings they gave up.
     """
     full = np.uint64((1 << n_loci) - 1)
     (active_h, buzz_h, mask_h, open_a_h, open_b_h, absorb_a_h, absorb_b_h, explore_h,
@@ -677,7 +718,9 @@ def fused_step(
     opens = omega > 0.0  # a uniform is never below 0: no openness draw can pass
 
     # local ties used this step (partner ties, then every buzz contact): ends, keys and draws
-    n_local = _keep_active(local_key, active_h, local_activity, scratch_index)
+    n_local = _keep_active(
+        local_key, active_h, np.array([local_activity]), scratch_index, scratch_flag
+    )  # fmt: skip
     la, lb, keys = scratch_a, scratch_b, scratch_key
     for t in range(n_local):
         e = scratch_index[t]
@@ -729,7 +772,6 @@ def fused_step(
         proposals[2 * i], proposals[2 * i + 1] = own_a ^ taken, own_b ^ taken
     _evaluate(proposals, 2 * n_cand, tables, n_loci, code_mask, values)
     # who learns (branch-free): side a offers first, in tie order; then side b
-    n_touched = 0
     n_offer = 0
     for i in range(n_cand):
         t = scratch_index[i]
@@ -743,91 +785,81 @@ def fused_step(
         n_offer += absorb_a & ((values[2 * i + 1] > fitness_b[i]) | open_a)
     for j in range(n_offer):
         i = scratch_offer[j]
-        n_touched = _offer(
-            la[scratch_index[i]], proposals[2 * i], values[2 * i], best_value, best_string,
-            touched, n_touched,
-        )  # fmt: skip
+        _propose(la[scratch_index[i]], proposals[2 * i], values[2 * i], best_value, best_string)
     n_offer = 0
     for i in range(n_cand):
         scratch_offer[n_offer] = i
         n_offer += flags[i]
     for j in range(n_offer):
         i = scratch_offer[j]
-        n_touched = _offer(
-            lb[scratch_index[i]], proposals[2 * i + 1], values[2 * i + 1], best_value,
-            best_string, touched, n_touched,
+        _propose(
+            lb[scratch_index[i]], proposals[2 * i + 1], values[2 * i + 1], best_value, best_string
         )  # fmt: skip
 
     # pipelines: the firm learns from the foreign agent (always, or by barter); a world
     # without new knowledge hands back the firm's own string
     if evolving:
-        n_pipe = _keep_active(pipe_key, active_h, pipe_activity, scratch_index)
+        n_pipe = _keep_active(
+            pipe_key, active_h, np.array([pipe_activity]), scratch_index, scratch_flag
+        )  # fmt: skip
         use = scratch_index[:n_pipe]
-        n_touched = _learns_by_tie(
+        _learns_by_tie(
             pipe_source[use], pipe_target[use], pipe_key[use], absorb_a_h, open_b_h, mask_h,
             strings, fitness, tables, n_loci, code_mask, exponents, chance, omega, pipe_barter,
-            q, mask_bits, best_value, best_string, touched, n_touched, scratch_string,
+            q, mask_bits, best_value, best_string, scratch_string,
             scratch_draw[0], scratch_a, scratch_proposal, scratch_value,
         )  # fmt: skip
     # ties inside the world pool: side a in tie order, then side b
-    n_world = _keep_active(world_key, active_h, world_activity, scratch_index)
+    n_world = _keep_active(
+        world_key, active_h, np.array([world_activity]), scratch_index, scratch_flag
+    )  # fmt: skip
     use = scratch_index[:n_world]
     ends_a, ends_b, used = world_source[use], world_target[use], world_key[use]
-    n_touched = _learns_by_tie(
+    _learns_by_tie(
         ends_a, ends_b, used, absorb_a_h, open_a_h, mask_h, strings, fitness, tables, n_loci,
         code_mask, exponents, chance, omega, world_barter, q, mask_bits, best_value,
-        best_string, touched, n_touched, scratch_string, scratch_draw[0], scratch_a,
+        best_string, scratch_string, scratch_draw[0], scratch_a,
         scratch_proposal, scratch_value,
     )  # fmt: skip
-    n_touched = _learns_by_tie(
+    _learns_by_tie(
         ends_b, ends_a, used, absorb_b_h, open_b_h, mask_h, strings, fitness, tables, n_loci,
         code_mask, exponents, chance, omega, world_barter, q, mask_bits, best_value,
-        best_string, touched, n_touched, scratch_string, scratch_draw[0], scratch_a,
+        best_string, scratch_string, scratch_draw[0], scratch_a,
         scratch_proposal, scratch_value,
     )  # fmt: skip
     # own exploration: one bit flip
-    count = 0
-    for agent in range(len(agent_key)):
-        scratch_index[count] = agent
-        count += _unit(_part(explore_h, agent_key[agent])) < explore_rate[agent]
-    n_explore = count
+    n_explore = _keep_active(agent_key, explore_h, explore_rate, scratch_index, scratch_flag)
     for i in range(n_explore):
         agent = scratch_index[i]
         bit = np.int64(np.floor(_unit(_part(bit_h, agent_key[agent])) * n_loci))
         proposals[i] = strings[agent] ^ (np.uint64(1) << np.uint64(bit))
     _evaluate(proposals, n_explore, tables, n_loci, code_mask, values)
     for i in range(n_explore):
-        n_touched = _offer(
-            scratch_index[i], proposals[i], values[i], best_value, best_string, touched,
-            n_touched,
-        )  # fmt: skip
+        _propose(scratch_index[i], proposals[i], values[i], best_value, best_string)
 
-    # adopt the best proposal where it beats the current fitness, in agent order
+    # adopt the best proposal where it beats the current fitness, in agent order: the winners
+    # listed first (branch-free), so each one's row of contributions is fetched ahead of use
     count = 0
-    for t in range(n_touched):
-        agent = touched[t]
-        if best_value[agent] > fitness[agent]:
-            count += 1
-        else:
-            best_value[agent] = -np.inf
-    winners = np.empty(count, dtype=np.int64)
+    for agent in range(len(strings)):
+        scratch_index[count] = agent
+        count += best_value[agent] > fitness[agent]
+    winners = scratch_index[:count].copy()
     old = np.empty((count, n_loci))
     old_strings = np.empty(count, dtype=np.uint64)
-    at = 0
-    for agent in range(len(strings)):
-        if at == count:
-            break
-        if best_value[agent] > fitness[agent]:
-            winners[at] = agent
-            old[at] = contributions[agent]
-            old_strings[at] = strings[agent]
-            strings[agent] = best_string[agent]
-            _contributions(best_string[agent], tables, n_loci, code_mask, contributions[agent])
-            fitness[agent] = best_value[agent]
-            best_value[agent] = -np.inf
-            _record(
-                agent, old[at], contributions[agent], old_strings[at], strings[agent], n_firms,
-                n_product, product, counts, block_of, product_gain, process_gain,
-            )  # fmt: skip
-            at += 1
+    for w in range(count):
+        if w + _AHEAD < count:
+            ahead = winners[w + _AHEAD]
+            for column in range(0, n_loci, 8):  # every cache line of the row
+                _prefetch(contributions, ahead, column)
+        agent = winners[w]
+        old[w] = contributions[agent]
+        old_strings[w] = strings[agent]
+        strings[agent] = best_string[agent]
+        _contributions(best_string[agent], tables, n_loci, code_mask, contributions[agent])
+        fitness[agent] = best_value[agent]
+        _record(
+            agent, old[w], contributions[agent], old_strings[w], strings[agent], n_firms,
+            n_product, product, counts, block_of, product_gain, process_gain,
+        )  # fmt: skip
+    best_value[:] = -np.inf
     return winners, old, old_strings

@@ -24,8 +24,9 @@ interleaved across the worlds; one compact JSON line per seed and world goes to
 ``<out>/family_wise_error.jsonl`` (resumable)::
 
     OPENBLAS_NUM_THREADS=1 nice -n 10 python bench/family_wise_error.py --seeds 21-2020 --out runs/
-    python bench/family_wise_error.py --table runs/
-    python bench/family_wise_error.py --summary runs/ > tests/study/data/family_wise_error.csv
+    python bench/family_wise_error.py --table runs/ [--last-seed N]
+    python bench/family_wise_error.py --summary runs/ --last-seed N \\
+        > tests/study/data/family_wise_error.csv
 """
 
 from __future__ import annotations
@@ -244,13 +245,17 @@ def main() -> None:
     parser.add_argument("--worlds", default=",".join(WORLDS))
     parser.add_argument("--table", type=Path, help="print the rates of the records there")
     parser.add_argument("--summary", type=Path, help="print the per-seed summary CSV")
+    parser.add_argument(
+        "--last-seed", type=int, help="with --table or --summary: only the seeds up to this one"
+    )
     arguments = parser.parse_args()
-    if arguments.table:
-        print(table(read(arguments.table / RECORD)))
-        return
-    if arguments.summary:
-        print(summary_csv(read(arguments.summary / RECORD)), end="")
-        return
+    for folder, show in ((arguments.table, table), (arguments.summary, summary_csv)):
+        if folder:
+            records = read(folder / RECORD)
+            if arguments.last_seed is not None:
+                records = [r for r in records if r["seed"] <= arguments.last_seed]
+            print(show(records), end="\n" if show is table else "")
+            return
     first, _, last = arguments.seeds.partition("-")
     arguments.out.mkdir(parents=True, exist_ok=True)
     run(

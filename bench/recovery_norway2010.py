@@ -4,11 +4,12 @@ The rule was fixed before this ran (docs/few_clusters.md, ``estimate/inference_r
 verdicts read the wild cluster score bootstrap by region where the study computes it, each
 family Holm-adjusted. For each seed the study's verdict battery runs on the product outcome
 (the primary family: breadth, pipelines versus buzz, complementarity, spill-over,
-heterogeneity), without counterfactuals, and without the parts no verdict of the family reads (:func:`lean`:
-the bootstrap confidence sets, the models other than the one with controls, the probability
-changes and more; the verdicts are the full study's, ``tests/study/test_family_wise_error.py``;
-``--with-sets`` runs the whole battery with its sets). One JSON line per seed is appended to ``--out`` so a
-run can stop and resume. ``--table`` prints the rates with 95% Clopper-Pearson intervals.
+heterogeneity), without counterfactuals, and without the parts no verdict of the family reads
+(:func:`lean`: the bootstrap confidence sets, the models other than the one with controls, the
+probability changes and more; the verdicts are the full study's,
+``tests/study/test_family_wise_error.py``; ``--with-sets`` runs the whole battery with its
+sets). One JSON line per seed is appended to ``--out`` so a run can stop and resume.
+``--table`` prints the rates with 95% Clopper-Pearson intervals.
 
 Seeds 1-20 are shown, not scored; the scored seeds are 21-320 (300 seeds)::
 

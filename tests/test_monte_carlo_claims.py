@@ -58,6 +58,9 @@ MONTE_CARLO_TESTS = {
         "test_international_odds_ratio_detection_and_coverage_rates",
     ),
     "study/test_study_acceptance.py": ("test_verdicts_match_the_presets_truth",),
+    "study/test_family_wise_error.py": (
+        "test_the_rule_holds_the_family_wise_error_rate_under_a_complete_and_a_partial_null",
+    ),
     "synth/test_synth_statistics.py": (
         "test_published_marginals_hold_seed_by_seed",
         "test_each_effect_a_world_turns_on_is_detected_with_80_percent_power",

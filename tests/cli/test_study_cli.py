@@ -51,14 +51,16 @@ def test_study_command_runs_on_the_streamed_engine_with_the_memory_numbers(
         written[engine] = json.loads(out.read_text())
     memory, streamed = written["memory"], written["stream"]
     assert memory["models"]
-    # Confidence-set bounds are found by bisection to 1e-7 standard errors, but the
-    # supermodularity set's lower end lies near -25 on the log-odds scale, far in the tail where
-    # the statistic changes little with the null: a change of a few ulps in the batched solver's
-    # logistic (numpy's exp for scipy's expit, 7c14498) moved memory's bound from -25.30389 to
-    # -25.30401 (streamed: -25.30388). Bounds are compared to 1e-5 relative, the rest to 1e-10.
+    # Confidence-set bounds are found to 1e-7 standard errors: compared to 1e-6, the rest to
+    # 1e-10. The supermodularity set's lower end, found near -25 on the log-odds scale where the
+    # statistic no longer moves with the null (a few ulps of the logistic moved it by 1e-4), is
+    # reported as unbounded on both engines, so it is no number to compare.
     found = differences(memory, streamed)
     assert [d for d in found if ".interval.segments" not in d[0]] == []
-    assert differences(memory, streamed, tol=1e-5) == []
+    assert differences(memory, streamed, tol=1e-6) == []
+    supermodularity = memory["tests"]["product"]["supermodularity_wild_bootstrap"]
+    assert supermodularity["interval"]["segments"][0][0] in ("-inf", None)
+    assert "numerically undetermined" in supermodularity["note"]
 
 
 def test_study_command_on_a_chunked_engine_refuses_the_firm_bootstrap_in_one_line(

@@ -167,7 +167,8 @@ def test_confidence_set_bounds_are_where_p_crosses_alpha():
         assert p_outside <= 0.05 < p_inside
         # p is a step function with steps of 1/B: at a bound it jumps across alpha by one step
         assert abs(p_inside - 0.05) < 1e-3 and abs(p_outside - 0.05) < 1e-3
-    step = 1e-4 * (upper - lower)
+    # p crosses alpha within the inversion's tolerance (1e-7 s.e.) of each bound
+    step = 1e-7 * bootstrap.cluster_robust_se(1)
     assert bootstrap.p_value(1, lower + step) > 0.05 >= bootstrap.p_value(1, lower - step)
     assert bootstrap.p_value(1, upper - step) > 0.05 >= bootstrap.p_value(1, upper + step)
     assert "confidence set" in interval.summary()
@@ -295,7 +296,23 @@ class KnownPValues(WildScoreBootstrap):
     def p_values(self, term, null_values, alternative="two-sided"):  # several at a time
         return np.array([self.p_value(term, value, alternative) for value in null_values])
 
+    def _inversion(self, k, null_values, alternative):
+        """p, the statistic (the null itself, or constant beyond ``flat_beyond``: the tail where
+        it no longer moves with the null) and the draws' excess over it:
+        one draw, whose excess is the signed distance to the set's nearest end (it counts, so
+        p > alpha, exactly inside), or none (no guess: the inversion halves its brackets)."""
+        p = self.p_values(k, null_values, alternative)
+        values = np.asarray(null_values, dtype=float)
+        excess = None
+        if self.continuous_margin:
+            ends = np.array([end for pair in self.accepted_intervals for end in pair])
+            distance = np.abs(values[:, None] - ends[None, :]).min(axis=1)
+            excess = np.where(p > 0.05, distance, -distance)[:, None]
+        statistic = np.clip(values, *getattr(self, "flat_beyond", (-np.inf, np.inf)))
+        return p, statistic, [None] * len(values) if excess is None else excess
 
+
+@pytest.mark.parametrize("continuous_margin", [True, False])
 @pytest.mark.parametrize(
     "accepted",
     [
@@ -304,9 +321,10 @@ class KnownPValues(WildScoreBootstrap):
         [(-2.0, math.inf)],  # unbounded above
     ],
 )
-def test_inversion_reports_the_acceptance_set_as_it_is(accepted):
+def test_inversion_reports_the_acceptance_set_as_it_is(accepted, continuous_margin):
     X, y, clusters = clustered_sample(91, n=400, n_clusters=8)
     bootstrap = KnownPValues(accepted, X, y, clusters)
+    bootstrap.continuous_margin = continuous_margin
     centre = bootstrap.estimate[1]
     shifted = [(low + centre, high + centre) for low, high in accepted]
     bootstrap.accepted_intervals = shifted
@@ -321,6 +339,46 @@ def test_inversion_reports_the_acceptance_set_as_it_is(accepted):
         assert "disjoint" in found.summary()
     if not found.bounded:
         assert "unbounded" in found.summary()
+
+
+@pytest.mark.parametrize(
+    ("accepted", "flat_beyond", "reported"),
+    [
+        # the statistic stops moving below -2: the first piece's upper end (-3) is undetermined,
+        # the piece reaches upwards past it and swallows the second one
+        ([(-math.inf, -3.0), (1.0, 2.5)], (-2.0, math.inf), [(-math.inf, math.inf)]),
+        # below -1.5: the lower end (-2) is undetermined, the upper one (2.5) is not
+        ([(-2.0, 2.5)], (-1.5, math.inf), [(-math.inf, 2.5)]),
+        # stopped above 1: the upper end (2) is undetermined, the lower one (-1.5) is not
+        ([(-1.5, 2.0)], (-math.inf, 1.0), [(-1.5, math.inf)]),
+        # moving everywhere: nothing changes
+        ([(-1.5, 2.0)], (-math.inf, math.inf), [(-1.5, 2.0)]),
+    ],
+)
+def test_an_end_where_the_statistic_no_longer_moves_is_reported_unbounded(
+    accepted, flat_beyond, reported
+):
+    """An end found where the statistic changes by less than FLAT_TAIL of itself over a
+    standard error beyond it is numerically undetermined: the set reaches infinity past it
+    (pieces that then overlap are joined), its p-values are dropped and a note says why."""
+    X, y, clusters = clustered_sample(91, n=400, n_clusters=8)
+    bootstrap = KnownPValues(accepted, X, y, clusters)
+    bootstrap.continuous_margin = True
+    centre = bootstrap.estimate[1]
+    bootstrap.accepted_intervals = [(low + centre, high + centre) for low, high in accepted]
+    bootstrap.flat_beyond = tuple(v + centre for v in flat_beyond)
+    found = bootstrap.confidence_set(1)
+    expected = [(low + centre, high + centre) for low, high in reported]
+    assert len(found.intervals) == len(expected)
+    for (low, high), (true_low, true_high) in zip(found.intervals, expected, strict=True):
+        assert low == pytest.approx(true_low, abs=1e-6)
+        assert high == pytest.approx(true_high, abs=1e-6)
+    changed = reported != accepted
+    assert bool(found.undetermined_ends) == changed
+    assert any("numerically undetermined" in note for note in found.notes) == changed
+    ends = {v for pair in found.intervals for v in pair}
+    assert all(bound in ends for bound, _, _ in found.bound_p_values)
+    assert found.as_record()["undetermined_ends"] == [list(end) for end in found.undetermined_ends]
 
 
 def plain_joint_score_bootstrap(X, y, clusters, columns, null_values, points, family="logit"):
@@ -573,5 +631,8 @@ def test_a_confidence_set_accepts_the_nulls_whose_restricted_fit_is_separated():
     found = bootstrap.confidence_set(1)
     assert math.isfinite(plain.intervals[-1][1]) and plain.intervals[-1][1] < far
     assert found.intervals[-1][1] == math.inf  # the separated far end is accepted
-    assert found.intervals[0] == plain.intervals[0]
+    # the same bound to the inversion's tolerance (1e-7 s.e.): its restricted fits started
+    # from the first run's, so the root finder's points differ by rounding
+    tolerance = 1e-7 * bootstrap.cluster_robust_se(1)
+    assert found.intervals[0] == pytest.approx(plain.intervals[0], abs=tolerance)
     assert any("separated at" in note for note in found.notes)

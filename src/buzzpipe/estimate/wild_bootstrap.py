@@ -47,9 +47,13 @@ batched q x q solve); p = #{b : W*_b >= W} / B with the tie rule applied to sqrt
 W = t^2 and p is the single test's. D has rank at most G - 1: more restrictions are refused.
 
 Confidence sets invert the test: {c : p(c) > alpha}, found on a grid around the estimate (its
-restricted fits batched) and refined by bisection (three halvings per batched fit); p(c) is a
-step function of c (the draws are fixed), so a bound is where p
-crosses alpha, and unbounded or disjoint sets are reported as they are.
+restricted fits batched) and refined between grid points that disagree. p(c) is a step function
+of c (the draws are fixed), so a bound is where p crosses alpha, found by bisection (about 22
+halvings to 1e-7 s.e.). Each draw's statistic less the actual one moves smoothly with c, so
+interpolating every draw between a bracket's two ends predicts where p crosses; the halvings'
+nulls are evaluated ahead along the path that prediction gives, a round in one batched solve,
+and the bound is bisection's own (two or three rounds instead of eight).
+Unbounded or disjoint sets are reported as they are.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ import functools
 import itertools
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +82,14 @@ from buzzpipe.estimate.newton import newton
 
 WEBB_BELOW_CLUSTERS = 12  # default to Webb's six-point weights below this many clusters
 TIE_TOLERANCE = 1e-10
-SECTIONS = 8  # a confidence-set bound is narrowed SECTIONS-fold a round (SECTIONS - 1 nulls)
+SECTIONS = 8  # a confidence-set bound is narrowed SECTIONS-fold a round of bisection
+# a round of test inversion evaluates bisection's nulls ahead along the predicted path up to the
+# first within PREDICTED_TO ** round of the bracket of the predicted bound: the prediction from
+# a grid cell is good to about 0.5% of it, and from a narrower bracket to the square of that
+PREDICTED_TO = 0.01
+# a confidence-set end beyond which the statistic moves by at most this much of itself over a
+# standard error of the null is numerically undetermined (reported as unbounded)
+FLAT_TAIL = 1e-6
 TIE_CONVENTION = (
     "p = share of bootstrap draws with |t*| >= |t| (ties, to a relative 1e-10, count as at least "
     "as extreme)"
@@ -302,6 +313,9 @@ class ConfidenceSet:
     bound_p_values: list[tuple[float, float, float]]  # (bound, p just inside, p just outside)
     estimate: float
     notes: list[str] = field(default_factory=list)
+    # ends found where the statistic no longer moved with the null, and the way ("below",
+    # "above") the set was extended past each: reported as unbounded there
+    undetermined_ends: list[tuple[float, str]] = field(default_factory=list)
 
     @property
     def bounded(self) -> bool:
@@ -310,6 +324,16 @@ class ConfidenceSet:
     @property
     def disjoint(self) -> bool:
         return len(self.intervals) > 1
+
+    def undetermined_notes(self) -> list[str]:
+        """What the set says of each end it reports as unbounded because it was undetermined
+        (not where it was found: that number is what rounding decided)."""
+        return [
+            f"An end of the set was found where the statistic moves by less than {FLAT_TAIL:g} "
+            "of itself over a standard error of the null beyond it: where the set ends there is "
+            f"numerically undetermined, so it is reported as unbounded {way} that end."
+            for _bound, way in self.undetermined_ends
+        ]
 
     def as_record(self) -> dict:
         """JSON-ready fields; an unbounded end is None."""
@@ -325,6 +349,7 @@ class ConfidenceSet:
             "bounded": self.bounded,
             "disjoint": self.disjoint,
             "bound_p_values": [list(map(float, row)) for row in self.bound_p_values],
+            "undetermined_ends": [[float(bound), way] for bound, way in self.undetermined_ends],
             "notes": list(self.notes),
         }
 
@@ -336,6 +361,106 @@ class ConfidenceSet:
         if self.disjoint:
             text += " (disjoint)"
         return "\n".join([text, *self.notes])
+
+
+def _oriented(
+    statistic: float, distribution: np.ndarray, alternative: str
+) -> tuple[np.ndarray, float]:
+    """The draws and the actual statistic as a p-value compares them: |t| two-sided, t
+    ("greater") or -t ("less") one-sided; a failed (NaN) draw is -inf, so it never counts."""
+    draws = np.asarray(distribution, dtype=float)
+    if alternative == "two-sided":
+        draws, actual = np.abs(draws), abs(statistic)
+    elif alternative in ("greater", "less"):
+        sign = 1.0 if alternative == "greater" else -1.0
+        draws, actual = sign * draws, sign * statistic
+    else:
+        raise InputError(
+            "unknown alternative", value=alternative, expected="two-sided, greater or less"
+        )
+    return np.where(np.isnan(draws), -np.inf, draws), actual
+
+
+def _excess(
+    statistic: float, distribution: np.ndarray, tie_rule: str, alternative: str
+) -> np.ndarray:
+    """Each draw's statistic less the actual one as ``bootstrap_p_value`` compares them (|t|
+    two-sided, signed one-sided), so that a draw counts towards p exactly where its excess is
+    >= 0; a draw tying the actual statistic (within the tie slack: the constant weight vectors
+    always do, whatever the null) is +inf under the inclusive rule and -inf under the strict
+    one, a failed draw -inf. NaN everywhere when there is no statistic."""
+    if not math.isfinite(statistic):
+        return np.full(np.shape(distribution), np.nan)
+    draws, actual = _oriented(statistic, distribution, alternative)
+    with np.errstate(invalid="ignore"):
+        excess = draws - actual
+    tied = np.abs(excess) <= TIE_TOLERANCE * abs(actual)
+    excess[tied] = -np.inf if tie_rule == "strict" else np.inf
+    return excess
+
+
+def _most_draws(alpha: float, n: int) -> int:
+    """The most of n draws that may count with p = count / n <= alpha (as floats compare)."""
+    most = math.floor(alpha * n)
+    while most + 1 <= n and (most + 1) / n <= alpha:
+        most += 1
+    while most >= 0 and most / n > alpha:
+        most -= 1
+    return most
+
+
+def _predicted_bound(inside: np.ndarray, outside: np.ndarray, alpha: float) -> float:
+    """Where between a bracket's accepted end (0) and its rejected end (1) p crosses alpha, if
+    every draw's excess over the actual statistic (``_excess``) moves linearly in between:
+    each draw that counts at one end and not at the other changes the count where its line
+    crosses zero, and the bound is where the count first falls to the most that p <= alpha
+    allows. A draw's excess is smooth in the null where the count (p) steps, so the guess is
+    good to the square of the bracket's width. NaN where the ends give no guess."""
+    if inside is None or outside is None or np.isnan(inside).any() or np.isnan(outside).any():
+        return math.nan
+    counted_in, counted_out = inside >= 0, outside >= 0
+    count = int(counted_in.sum())
+    most = _most_draws(alpha, inside.size)
+    if count <= most:
+        return math.nan
+    changed = np.flatnonzero(counted_in != counted_out)
+    a, b = inside[changed], outside[changed]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        where = np.where(np.isfinite(a) & np.isfinite(b), a / (a - b), 0.5)
+    order = np.argsort(where, kind="stable")
+    steps = np.where(counted_in[changed], -1, 1)[order]
+    below = np.flatnonzero(count + np.cumsum(steps) <= most)
+    return float(where[order][below[0]]) if below.size else math.nan
+
+
+def _halvings(
+    low: float,
+    high: float,
+    p_low: float,
+    p_high: float,
+    tolerance: float,
+    alpha: float,
+    known: Callable[[float], float | None],
+) -> tuple:
+    """Bisection between ``low`` (accepted) and ``high`` (rejected) until the bracket is below
+    ``tolerance``, in rounds of three halvings over the SECTIONS + 1 points of the round's
+    bracket (the points as test inversion always computed them), reading p from ``known``.
+    ("done", bound, p inside, p outside), or ("stopped", low, high, p_low, p_high) at the start
+    of the round that needed a p-value ``known`` does not have (None)."""
+    while abs(high - low) > tolerance:
+        points = low + (high - low) * np.arange(SECTIONS + 1) / SECTIONS
+        a, b, p_a, p_b = 0, SECTIONS, p_low, p_high
+        while b - a > 1 and abs(points[b] - points[a]) > tolerance:
+            middle = (a + b) // 2
+            p = known(float(points[middle]))
+            if p is None:
+                return "stopped", low, high, p_low, p_high
+            if not p <= alpha:
+                a, p_a = middle, p
+            else:
+                b, p_b = middle, p
+        low, high, p_low, p_high = float(points[a]), float(points[b]), p_a, p_b
+    return "done", 0.5 * (low + high), p_low, p_high
 
 
 def _nearest_start(
@@ -638,25 +763,36 @@ class WildScoreBootstrap:
     ) -> np.ndarray:
         """p(c) at every c of ``null_values`` (their restricted fits batched): test inversion.
         NaN where the restricted fit at c is separated (``SeparatedNull``: no statistic)."""
-        k = self.column(term)
+        return self._inversion(self.column(term), null_values, alternative)[0]
+
+    def _inversion(
+        self, k: int, null_values: Sequence[float], alternative: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(p, t, excess) at every null value: the p-value, the statistic, and each draw's
+        excess over it as the p-value counts them (``_excess``; a row per null), which test
+        inversion interpolates between two nulls; NaN where the restricted fit is separated."""
         params = self.restricted_fits(k, null_values)
         ones = np.ones((self.n_clusters, 1))
         half = self._sign_half()
-        out = np.empty(params.shape[1])
+        pvalues = np.full(params.shape[1], np.nan)
+        statistics = np.full(params.shape[1], np.nan)
+        excess = np.full((params.shape[1], self.n_draws), np.nan)
         for j in range(params.shape[1]):
             try:
                 cluster_scores = self.partialled_cluster_scores(k, params[:, j])
             except SeparatedNull:
-                out[j] = np.nan  # no statistic at this null
-                continue
+                continue  # no statistic at this null
             statistic = float(self.statistics(cluster_scores, ones)[0])
             if half is None:
                 distribution = self.statistics(cluster_scores, self.draws)
             else:  # t(-v) = -t(v) exactly: the other half of the draws by negation
                 distribution = self.statistics(cluster_scores, half)
                 distribution = np.concatenate([distribution, -distribution])
-            out[j] = self.bootstrap_p_value(statistic, distribution, self.tie_rule, alternative)
-        return out
+            rule = self.tie_rule
+            pvalues[j] = self.bootstrap_p_value(statistic, distribution, rule, alternative)
+            statistics[j] = statistic
+            excess[j] = _excess(statistic, distribution, rule, alternative)
+        return pvalues, statistics, excess
 
     def _sign_half(self) -> np.ndarray | None:
         """The enumerated draws whose first cluster weight is positive: with every weight vector
@@ -943,17 +1079,7 @@ class WildScoreBootstrap:
         """
         if not math.isfinite(statistic):
             return float("nan")
-        draws = np.asarray(distribution, dtype=float)
-        if alternative == "two-sided":
-            draws, actual = np.abs(draws), abs(statistic)
-        elif alternative in ("greater", "less"):
-            sign = 1.0 if alternative == "greater" else -1.0
-            draws, actual = sign * draws, sign * statistic
-        else:
-            raise InputError(
-                "unknown alternative", value=alternative, expected="two-sided, greater or less"
-            )
-        draws = np.where(np.isnan(draws), -np.inf, draws)  # a failed draw never counts
+        draws, actual = _oriented(statistic, distribution, alternative)
         slack = TIE_TOLERANCE * abs(actual)
         if tie_rule == "strict":
             return float(np.mean(draws > actual + slack))
@@ -990,8 +1116,10 @@ class WildScoreBootstrap:
         alternative: str = "two-sided",
     ) -> ConfidenceSet:
         """{c : p(c) > alpha} by a grid of +-max_width cluster-robust s.e. (its restricted fits
-        batched) and bisection between grid points that disagree, three halvings per batched
-        solve of the 7 midpoints they can visit, until the bracket is below rtol s.e.
+        batched), then bisection between grid points that disagree until the bracket is below
+        rtol s.e., its p-values evaluated ahead where the draws predict the crossing (a round
+        of them in one batched solve: usually two or three rounds where bisection alone took
+        eight); the bound is the last bracket's middle, as bisection alone finds it.
 
         With a one-sided ``alternative`` the set inverts the one-sided test: "greater" gives a
         lower bound [L, inf) consistent with the one-sided p-value (p(0) <= alpha exactly when
@@ -1016,32 +1144,54 @@ class WildScoreBootstrap:
             [np.linspace(-6, 6, grid_points), [-max_width, -20, -12, 12, 20, max_width]]
         )
         grid = np.sort(centre + scale * offsets)
-        pvalues = self.p_values(k, grid, alternative)  # the grid in one batched solve
+        # the grid in one batched solve
+        pvalues, _, excess = self._inversion(k, grid, alternative)
         # a null whose restricted fit is separated has no statistic: it cannot be rejected
         separated = list(grid[np.isnan(pvalues)])
         accepted = ~(pvalues <= alpha)
         tolerance = rtol * scale
 
         def crossing(inside: int, outside: int) -> tuple[float, float, float]:
-            """Bisection between neighbouring grid points that disagree, three halvings a round:
-            the 7 points of a round are every midpoint three halvings can visit, evaluated in
-            one batched solve, and the halvings then run on their p-values (the same brackets
-            and the same stopping width as one restricted fit per halving)."""
-            low, high = grid[inside], grid[outside]  # low: the accepted side
-            p_inside, p_outside = pvalues[inside], pvalues[outside]
-            while abs(high - low) > tolerance:
-                points = low + (high - low) * np.arange(SECTIONS + 1) / SECTIONS
-                found = self.p_values(k, points[1:-1], alternative)
-                separated.extend(points[1:-1][np.isnan(found)])
-                a, b = 0, SECTIONS
-                while b - a > 1 and abs(points[b] - points[a]) > tolerance:
-                    middle = (a + b) // 2
-                    if not found[middle - 1] <= alpha:
-                        a, p_inside = middle, found[middle - 1]
-                    else:
-                        b, p_outside = middle, found[middle - 1]
-                low, high = points[a], points[b]
-            return 0.5 * (low + high), p_inside, p_outside
+            """The bound between neighbouring grid points that disagree: bisection to
+            ``tolerance`` (``_halvings``), whose p-values are evaluated ahead in one batched
+            solve per round: the nulls bisection would visit if p crossed alpha where every
+            draw's statistic, moving linearly between the bracket's ends, says it does
+            (``_predicted_bound``), as far as the first within PREDICTED_TO ** round of the
+            bracket of the prediction. The next round predicts again, from the narrower
+            bracket where bisection stopped. The bound is the one bisection finds, whichever
+            crossing it is when there are several."""
+            low, high = float(grid[inside]), float(grid[outside])
+            p_low, p_high = pvalues[inside], pvalues[outside]
+            found = {low: p_low, high: p_high}
+            draws = {low: excess[inside], high: excess[outside]}
+            rounds = 0
+            while True:
+                result = _halvings(low, high, p_low, p_high, tolerance, alpha, found.get)
+                if result[0] == "done":
+                    return result[1], result[2], result[3]
+                _, low, high, p_low, p_high = result
+                guess = low + (high - low) * _predicted_bound(draws[low], draws[high], alpha)
+                if not math.isfinite(guess):
+                    guess = 0.5 * (low + high)
+                visited: list[float] = []
+
+                rounds += 1  # the guess is not trusted closer in than near
+                near = PREDICTED_TO**rounds * abs(high - low)
+
+                def predicted(point, guess=guess, side=low - guess, near=near, visited=visited):
+                    if point in found:
+                        return found[point]
+                    if visited and abs(visited[-1] - guess) < near:
+                        return None  # the rest of the path: the next round predicts it
+                    visited.append(point)  # accepted on the accepted end's side of the guess
+                    return 1.0 if (point - guess) * side > 0 else 0.0
+
+                _halvings(low, high, 1.0, 0.0, tolerance, alpha, predicted)
+                points = np.array(visited)
+                p_new, _, excess_new = self._inversion(k, points, alternative)
+                separated.extend(points[np.isnan(p_new)])
+                for point, p, row in zip(visited, p_new, excess_new, strict=True):
+                    found[point], draws[point] = p, row
 
         intervals: list[tuple[float, float]] = []
         bound_p: list[tuple[float, float, float]] = []
@@ -1075,7 +1225,62 @@ class WildScoreBootstrap:
                 f"Accepted even {max_width:g} standard errors from the estimate: reported as "
                 "unbounded."
             )
-        return ConfidenceSet(self.names[k], alpha, intervals, bound_p, centre, notes)
+        undetermined = self._undetermined_ends(k, intervals, scale, alternative)
+        if undetermined:
+            intervals = _extended(intervals, undetermined)
+            kept = {v for pair in intervals for v in pair}
+            bound_p = [row for row in bound_p if row[0] in kept]
+        found = ConfidenceSet(self.names[k], alpha, intervals, bound_p, centre, notes, undetermined)
+        found.notes += found.undetermined_notes()
+        return found
+
+    def _undetermined_ends(
+        self, k: int, intervals: list, scale: float, alternative: str
+    ) -> list[tuple[float, str]]:
+        """The finite ends of the set found where the statistic no longer moves with the null,
+        each with the way the set is extended past it ("below" for a piece's lower end,
+        "above" for its upper end): one standard error beyond the end (into the values it
+        rejects) the statistic changes by at most ``FLAT_TAIL`` of itself (an end next to a
+        separated null is left as found). There the statistic and its draws are at their limit,
+        and which null is first rejected is decided by rounding (a few ulps of the logistic
+        moved such an end near -25 log-odds by 1e-4)."""
+        ends = [
+            (bound, way)
+            for low, high in intervals
+            for bound, way in ((low, "below"), (high, "above"))
+            if math.isfinite(bound)
+        ]
+        if not ends:
+            return []
+        step = {"below": -scale, "above": scale}
+        points = np.array([v for bound, way in ends for v in (bound, bound + step[way])])
+        _, statistics, _ = self._inversion(k, points, alternative)
+        at, beyond = statistics[0::2], statistics[1::2]
+        with np.errstate(invalid="ignore"):  # a separated null (NaN) says nothing of flatness
+            flat = np.abs(beyond - at) <= FLAT_TAIL * np.maximum(1.0, np.abs(at))
+        return [end for end, is_flat in zip(ends, flat, strict=True) if is_flat]
+
+
+def _extended(
+    intervals: list[tuple[float, float]], undetermined: list[tuple[float, str]]
+) -> list[tuple[float, float]]:
+    """The set with each undetermined end moved to infinity (its piece extended past it) and
+    the pieces that then overlap joined."""
+    ends = set(undetermined)
+    moved = sorted(
+        (
+            -math.inf if (low, "below") in ends else low,
+            math.inf if (high, "above") in ends else high,
+        )
+        for low, high in intervals
+    )
+    joined = [moved[0]]
+    for low, high in moved[1:]:
+        if low <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], high))
+        else:
+            joined.append((low, high))
+    return joined
 
 
 def wild_score_test(

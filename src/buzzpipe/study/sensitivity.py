@@ -133,10 +133,11 @@ def wild_bootstrap_terms(
         test = bootstrap.test(term, alternative=str(alternative))
         inference = bootstrap_inference(test, cluster_column)
         k = names.index(term)
-        interval = None
+        interval, set_notes = None, []
         if confidence_sets:
             found = bootstrap.confidence_set(term, alternative=str(alternative))
             interval = Interval([(float(a), float(b)) for a, b in found.intervals], 0.95)
+            set_notes = found.undetermined_notes()  # an end reported unbounded, and why
         return Estimate(
             estimate=float(bootstrap.estimate[k]),
             std_error=None,
@@ -145,7 +146,7 @@ def wild_bootstrap_terms(
             interval=interval,
             statistic=test.statistic,
             hypothesis=coefficient_hypothesis(fitted, term),
-            note=" ".join(test.notes()),
+            note=" ".join([*test.notes(), *set_notes]),
             alternative=Alternative(alternative),
         )
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -93,8 +94,14 @@ class StudyEngine:
             from buzzpipe.estimate.dask_engine import DaskSource
 
             parts = max(1, math.ceil(len(positional) / self.partition_rows))
-            data = self.client.persist(dd.from_pandas(positional, npartitions=parts, sort=False))
-            source = DaskSource(data, self.client)
+            with warnings.catch_warnings():
+                # the sample goes to the cluster once, in the graph, and stays persisted there:
+                # distributed's advice on large graphs would land in the models' notes
+                warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
+                data = self.client.persist(
+                    dd.from_pandas(positional, npartitions=parts, sort=False)
+                )
+                source = DaskSource(data, self.client)
         else:
             from buzzpipe.estimate.sources import FrameSource
 

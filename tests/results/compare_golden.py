@@ -140,7 +140,8 @@ CHANGED_SINCE = {
     "tables/table-findings-by-outcome.*": "issue 16: the same labels and rows; issue 15: the "
     "Holm p",
     "tables/table-tests.*": "issue 16: the supermodularity row named 'in the odds, one-sided'; "
-    "the sector test named 'by industry (sector)'",
+    "the sector test named 'by industry (sector)'; the note's selection caveat on "
+    "complementarity (firms choose their regime)",
     "tests.*.supermodularity.interval.*": "issue 16: the one-sided 95% lower bound",
     "descriptions.*.interaction_probability_*": "issue 16: the Ai-Norton double difference "
     "moved to tests (a verdict row of its own)",
@@ -155,7 +156,8 @@ CHANGED_SINCE = {
     "rule (one-sided wild score bootstrap by region), a new test",
     "tables/table-tests-compared.*": "issue 15: the same, a new row of the compared table; "
     "issue 16: spill-over rows named 'association with local pipelines', and the title and "
-    "note too (the table no longer says 'the spill-over')",
+    "note too (the table no longer says 'the spill-over'); the note names where the column a "
+    "verdict reads is said (the headline rule), not 'the primary inference'",
     "meta.synthetic*": "issue 15: the preset's truth and the calibration record beside the "
     "verdicts (synthetic banner)",
     "meta.published*": "issue 15: the published figures of the replica-and-published table",

@@ -57,7 +57,9 @@ def test_the_report_of_the_converted_file_is_the_golden_one_byte_for_byte(conver
     # spill-over as an association, the pipelines-versus-buzz sentence, counterfactuals
     # "predicted under the model, assuming breadth is as good as random", the file's coefficient
     # tests across outcomes named as such; and the inference-compared table's title and note
-    # saying 'the association with local pipelines', not 'the spill-over'
+    # saying 'the association with local pipelines', not 'the spill-over'; then the tests
+    # table's note on complementarity (firms choose their regime) and the compared table's note
+    # on which column a verdict reads
     assert digest == (GOLDEN / "report.html.sha256").read_text().strip()
 
 

@@ -509,6 +509,9 @@ def tests_table(results: Mapping[str, Any]) -> Table | None:
         "Hypothesis tests",
         (
             "One-sided tests name their alternative; joint tests have no single estimate.",
+            "Complementarity compares firms that chose different collaboration regimes (firms "
+            "choose their partners): an association, not the effect of adding a kind of "
+            "partner, in the odds and on the probability scale alike.",
             f"{formatting.STAR_NOTE}.",
         ),
     )
@@ -632,8 +635,10 @@ def compared_tests_table(results: Mapping[str, Any]) -> Table | None:
         rows=tuple(rows),
         notes=(
             "Each row is a test of the table above (hypotheses there). Estimates on the "
-            "model's scale (log-odds for logit). The primary inference decides "
-            "the verdicts; the other columns are sensitivity checks for single restrictions. "
+            "model's scale (log-odds for logit); the first- and second-partner differences "
+            "are in probability. Which column a verdict reads is named in How the verdicts were "
+            "decided (the headline rule: the wild bootstrap by region where the study computed "
+            "it); the other columns are shown beside it for single restrictions. "
             "With five city-regions, region-clustered errors are unreliable and the wild "
             "bootstrap has few distinct draws; the association with local pipelines without "
             "links is clustered by region \u00d7 industry cell throughout.",

@@ -186,18 +186,26 @@ def table(path: Path, scored_from: int = 21) -> str:
             f"| [{low:.3f}, {high:.3f}] | {raw}/{n} = {raw / n:.3f} "
             f"| [{raw_low:.3f}, {raw_high:.3f}] |"
         )
-    shown = [r for r in records if r["seed"] in SHOWN]
+    shown = shown_table(records, list(PUBLISHED))
     if shown:
-        lines += ["", "Seeds 1-20 (shown, not scored): verdicts under the rule", ""]
-        lines.append("| seed | " + " | ".join(PUBLISHED) + " |")
-        lines.append("|---" * (len(PUBLISHED) + 1) + "|")
-        for record in sorted(shown, key=lambda r: r["seed"]):
-            cells = [
-                f"{record['verdicts'][f]['state'].replace('_', ' ')} "
-                f"({record['verdicts'][f]['p']:.3f})"
-                for f in PUBLISHED
-            ]
-            lines.append(f"| {record['seed']} | " + " | ".join(cells) + " |")
+        lines += ["", "Seeds 1-20 (shown, not scored): verdicts under the rule", "", shown]
+    return "\n".join(lines)
+
+
+def shown_table(records: list[dict], findings: list[str]) -> str:
+    """The seeds shown, not scored (1-20), one row each: every finding's verdict under the rule
+    and its unadjusted p (empty when none of the records is a shown seed)."""
+    shown = sorted((r for r in records if r["seed"] in SHOWN), key=lambda r: r["seed"])
+    if not shown:
+        return ""
+    lines = ["| seed | " + " | ".join(findings) + " |", "|---" * (len(findings) + 1) + "|"]
+    for record in shown:
+        cells = []
+        for finding in findings:
+            verdict = record["verdicts"][finding]
+            p = "no p" if verdict["p"] is None else f"{verdict['p']:.3f}"
+            cells.append(f"{verdict['state'].replace('_', ' ')} ({p})")
+        lines.append(f"| {record['seed']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

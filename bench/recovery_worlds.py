@@ -76,18 +76,25 @@ def _raw_rejects(verdict: dict) -> bool:
     return verdict["p"] is not None and verdict["p"] < 0.05
 
 
+def _world_records(folder: Path) -> list[tuple[str, list[dict]]]:
+    """Each world with a records file in ``folder``, and its records in file order."""
+    worlds = []
+    for world in WORLDS:
+        path = folder / f"recovery_{world}.jsonl"
+        if path.exists():
+            records = [json.loads(line) for line in path.read_text().splitlines() if line]
+            worlds.append((world, records))
+    return worlds
+
+
 def table(folder: Path, scored_from: int = 21) -> str:
     """Per world and finding: how often the verdict is the world's truth (Holm-adjusted, the
     rule) and how often the unadjusted p alone is below 5%, with 95% Clopper-Pearson intervals;
     per world, the family-wise rate of false findings (any true-null finding found) adjusted
     and unadjusted."""
     lines = []
-    for world in WORLDS:
-        path = folder / f"recovery_{world}.jsonl"
-        if not path.exists():
-            continue
-        records = [json.loads(line) for line in path.read_text().splitlines() if line]
-        records = [r for r in records if r["seed"] >= scored_from]
+    for world, every in _world_records(folder):
+        records = [r for r in every if r["seed"] >= scored_from]
         n = len(records)
         if not n:
             continue
@@ -128,15 +135,40 @@ def table(folder: Path, scored_from: int = 21) -> str:
     return "\n".join(lines)
 
 
+def shown_tables(folder: Path) -> str:
+    """Per world, seeds 1-20 (shown, not scored): each finding's verdict under the rule and its
+    unadjusted p, the world's true verdicts in the header."""
+    shown_table = _recovery().shown_table
+    lines = []
+    for world, records in _world_records(folder):
+        table = shown_table(records, list(records[0]["verdicts"])) if records else ""
+        if not table:
+            continue
+        expected = expected_verdicts(world)
+        truths = ", ".join(
+            f"{finding} {expected.get(finding, 'not_found').replace('_', ' ')}"
+            for finding in records[0]["verdicts"]
+        )
+        lines += [f"World {world}, seeds 1-20 (shown, not scored); true verdicts: {truths}.", ""]
+        lines += [table, ""]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="21-320")
     parser.add_argument("--out", type=Path, default=Path("."))
     parser.add_argument("--worlds", default=",".join(WORLDS))
     parser.add_argument("--table", type=Path, help="print the rates of the JSONL files there")
+    parser.add_argument(
+        "--shown", type=Path, help="print seeds 1-20 (shown, not scored) of the JSONL files there"
+    )
     arguments = parser.parse_args()
     if arguments.table:
         print(table(arguments.table))
+        return
+    if arguments.shown:
+        print(shown_tables(arguments.shown))
         return
     recovery = _recovery()
     recovery._no_sets()

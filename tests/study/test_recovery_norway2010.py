@@ -5,12 +5,10 @@ scored seeds 21-320 the verdict battery of the product outcome (bench/recovery_n
 confidence sets skipped: no verdict reads them) must reproduce the docs' table exactly (the
 seeds fix every draw), and the "not found" items must read "not found" at a rate whose 95%
 interval reaches 1 minus the nominal 5%: the adjusted family cannot claim them more often.
-About 11 s per seed on one thread: an hour, so it is its own tier (marker ``recovery``,
-``bash scripts/test.sh --recovery``), outside the slow tier that CI runs within its 90 minutes.
-The docs' table was measured with a family of nine rules; issue 16 removed the city-region size
-rule, and the Holm-adjusted counts for the family of eight were recomputed from the stored
-per-seed p-values (the other p-values do not depend on the removed rule: bit-identical on seeds
-21-24 rerun); this test, which reruns every seed, has not been run since.
+It is its own tier (marker ``recovery``, ``bash scripts/test.sh --recovery``), outside the slow
+tier that CI runs. The docs' table was rerun whole in the current family of eight (4e09b02, the
+bench's lean mode: about 0.3-0.6 s of CPU a seed), and the whole recovery tier passed on 53e52c6
+(4 passed in 5 min 32 s at load 4).
 """
 
 import importlib.util

@@ -40,8 +40,6 @@ import sys
 import time
 from pathlib import Path
 
-from buzzpipe.synth.power import binomial_interval
-
 COLLABORATION_ZERO = {
     "outcomes.product.breadth_regional": 0.0,
     "outcomes.product.breadth_national": 0.0,
@@ -199,6 +197,7 @@ def bound(seeds: int, alpha: float = ALPHA) -> float:
 
 
 def table(records: list[dict]) -> str:
+    rate_cells = _recovery().rate_cells
     lines = [
         "| world | true nulls | seeds | family-wise error, Holm (the rule) | 95% interval "
         "| 5% + 2 MC errors | unadjusted | 95% interval |",
@@ -209,12 +208,9 @@ def table(records: list[dict]) -> str:
             continue
         findings = records[0]["findings"]
         nulls = len([f for f in findings if f not in FALSE_NULLS[world]])
-        low, high = binomial_interval(adjusted, n)
-        raw_low, raw_high = binomial_interval(raw, n)
         lines.append(
             f"| {world.replace('_', ' ')} | {nulls} of {len(findings)} | {n} | "
-            f"{adjusted}/{n} = {adjusted / n:.4f} | [{low:.4f}, {high:.4f}] | {bound(n):.4f} | "
-            f"{raw}/{n} = {raw / n:.3f} | [{raw_low:.3f}, {raw_high:.3f}] |"
+            f"{rate_cells(adjusted, n, digits=4)} | {bound(n):.4f} | {rate_cells(raw, n)} |"
         )
     lines += [
         "",

@@ -179,17 +179,21 @@ def table(path: Path, scored_from: int = 21) -> str:
             raw = sum((r["verdicts"][finding]["p"] or 1.0) < 0.05 for r in scored)
         else:
             raw = sum((r["verdicts"][finding]["p"] or 1.0) >= 0.05 for r in scored)
-        low, high = binomial_interval(matches, n)
-        raw_low, raw_high = binomial_interval(raw, n)
         lines.append(
-            f"| {finding} | {published.replace('_', ' ')} | {matches}/{n} = {matches / n:.3f} "
-            f"| [{low:.3f}, {high:.3f}] | {raw}/{n} = {raw / n:.3f} "
-            f"| [{raw_low:.3f}, {raw_high:.3f}] |"
+            f"| {finding} | {published.replace('_', ' ')} | {rate_cells(matches, n)} "
+            f"| {rate_cells(raw, n)} |"
         )
     shown = shown_table(records, list(PUBLISHED))
     if shown:
         lines += ["", "Seeds 1-20 (shown, not scored): verdicts under the rule", "", shown]
     return "\n".join(lines)
+
+
+def rate_cells(count: int, n: int, digits: int = 3, separator: str = " | ") -> str:
+    """A rate as the recovery tables print it: "k/n = rate" and its 95% Clopper-Pearson
+    interval (``synth.power.binomial_interval``), in two table cells by default."""
+    low, high = binomial_interval(count, n)
+    return f"{count}/{n} = {count / n:.{digits}f}{separator}[{low:.{digits}f}, {high:.{digits}f}]"
 
 
 def shown_table(records: list[dict], findings: list[str]) -> str:

@@ -25,8 +25,6 @@ import importlib.util
 import json
 from pathlib import Path
 
-from buzzpipe.synth.power import binomial_interval
-
 NULL_OVERRIDES = {
     "outcomes.product.breadth_regional": 0.0,
     "outcomes.product.breadth_national": 0.0,
@@ -92,6 +90,7 @@ def table(folder: Path, scored_from: int = 21) -> str:
     rule) and how often the unadjusted p alone is below 5%, with 95% Clopper-Pearson intervals;
     per world, the family-wise rate of false findings (any true-null finding found) adjusted
     and unadjusted."""
+    rate_cells = _recovery().rate_cells
     lines = []
     for world, every in _world_records(folder):
         records = [r for r in every if r["seed"] >= scored_from]
@@ -113,23 +112,18 @@ def table(folder: Path, scored_from: int = 21) -> str:
             truth = expected.get(finding, "not_found")
             match = sum(r["verdicts"][finding]["state"] == truth for r in records)
             raw = sum(_raw_rejects(r["verdicts"][finding]) for r in records)
-            low, high = binomial_interval(match, n)
-            raw_low, raw_high = binomial_interval(raw, n)
             lines.append(
-                f"| {finding} | {truth.replace('_', ' ')} | {match}/{n} = {match / n:.3f} | "
-                f"[{low:.3f}, {high:.3f}] | {raw}/{n} = {raw / n:.3f} | "
-                f"[{raw_low:.3f}, {raw_high:.3f}] |"
+                f"| {finding} | {truth.replace('_', ' ')} | {rate_cells(match, n)} | "
+                f"{rate_cells(raw, n)} |"
             )
         nulls = [f for f in findings if expected.get(f, "not_found") == "not_found"]
         false = sum(any(_rejects(r["verdicts"][f]) for f in nulls) for r in records)
         raw_false = sum(any(_raw_rejects(r["verdicts"][f]) for f in nulls) for r in records)
-        low, high = binomial_interval(false, n)
-        raw_low, raw_high = binomial_interval(raw_false, n)
         lines += [
             "",
             f"Family-wise rate of false findings over the {len(nulls)} true-null findings: "
-            f"{false}/{n} = {false / n:.3f} [{low:.3f}, {high:.3f}] Holm-adjusted (the rule); "
-            f"{raw_false}/{n} = {raw_false / n:.3f} [{raw_low:.3f}, {raw_high:.3f}] unadjusted.",
+            f"{rate_cells(false, n, separator=' ')} Holm-adjusted (the rule); "
+            f"{rate_cells(raw_false, n, separator=' ')} unadjusted.",
             "",
         ]
     return "\n".join(lines)

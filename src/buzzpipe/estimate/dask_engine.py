@@ -34,6 +34,7 @@ __all__ = ["connect", "DaskSource", "SCHEDULER_VARIABLE"]
 SCHEDULER_VARIABLE = "DASK_SCHEDULER_ADDRESS"
 _LOCAL: dict[str, Any] = {}
 _REMOTE: dict[str, Any] = {}
+_CLOSED_AT_EXIT: list[Callable[[], None]] = []
 
 
 def connect(scheduler: str | None = None, *, n_workers: int | None = None, quiet: bool = False):
@@ -42,13 +43,18 @@ def connect(scheduler: str | None = None, *, n_workers: int | None = None, quiet
     per worker process, BLAS pinned to one thread; its dashboard link is printed)."""
     from distributed import Client, LocalCluster
 
+    if not _CLOSED_AT_EXIT:
+        # Registered once, after distributed's own exit hooks, so that ours run first (atexit
+        # runs last-registered first): clients and the local cluster close while distributed
+        # can still close them quietly.
+        _CLOSED_AT_EXIT[:] = [close_remote_clients, _close_local]
+        for close in _CLOSED_AT_EXIT:
+            atexit.register(close)
     address = scheduler or os.environ.get(SCHEDULER_VARIABLE)
     if address:
         known = _REMOTE.get(address)
         if known is not None and known.status == "running":
             return known  # one client per address, not one per fit
-        if not _REMOTE:
-            atexit.register(close_remote_clients)
         try:
             _REMOTE[address] = Client(address, timeout="20s")
         except Exception as error:
@@ -73,7 +79,6 @@ def connect(scheduler: str | None = None, *, n_workers: int | None = None, quiet
             env={"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
         )
         _LOCAL["cluster"], _LOCAL["client"] = cluster, Client(cluster)
-        atexit.register(_close_local)
         if not quiet:
             print(f"dask: local cluster, dashboard {cluster.dashboard_link}", file=sys.stderr)
     return _LOCAL["client"]

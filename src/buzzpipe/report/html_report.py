@@ -343,6 +343,12 @@ def build_html(
     return "\n".join(parts) + "\n"
 
 
+_SIMULATION_TABLES = (
+    "table-simulation-calibration",
+    "table-simulation-policy",
+    "table-simulation-rules",
+)
+# Tables placed in their own sections above; every other table is a model table.
 _SPECIAL = (
     "table-replica-published",
     "table-verdicts",
@@ -352,14 +358,7 @@ _SPECIAL = (
     "table-tests",
     "table-descriptions",
     "table-counterfactuals",
-    "table-simulation-calibration",
-    "table-simulation-policy",
-    "table-simulation-rules",
     "table-common-support",
-)
-_SIMULATION_TABLES = (
-    "table-simulation-calibration",
-    "table-simulation-policy",
-    "table-simulation-rules",
+    *_SIMULATION_TABLES,
 )
 _MAIN_FIGURES = ("figure-odds-ratios", "figure-marginal-effects", "figure-regimes")

@@ -12,14 +12,15 @@ No true spill-over anywhere (norway2010: ``outcomes.*.pipeline_exposure`` = 0). 
 
 For each: the share of seeds in which the spill-over test (``spillover_exposure``, the
 verdict's) rejects at 5% with its Monte Carlo error, its mean estimate, the share in which the
-placebo (``spillover_placebo``: pipeline status clustering by cell without links; own pipeline
-status on partners' pipelines with links) rejects at 5%, and the mean confounding bound
-(``spillover_confounding_bound``, delta x rho to explain the estimate).
+placebo (``spillover_placebo``: the kinds of international partner clustering by cell without
+links; own pipeline status on partners' pipelines with links) rejects at 5%, and the mean
+confounding bound (``spillover_confounding_bound``, delta x rho to explain the estimate).
 
 Run (one process, BLAS on one thread, niced):
 ``OPENBLAS_NUM_THREADS=1 nice -n 10 python bench/spillover_confounders.py --seeds 300``
 (``--settings 0 1`` picks settings; ``--records FILE`` appends each seed's test p, estimate,
-placebo p and bound).
+placebo p and bound; ``--placebo-only`` computes the placebo alone, for its size over more
+seeds: ``--placebo-only --settings 0 --seeds 1000 --first 81000``).
 """
 
 from __future__ import annotations
@@ -62,8 +63,11 @@ SETTINGS = (
 )
 
 
-def one(preset, seed: int, links: bool) -> tuple[float, float, float, float]:
-    """(test p, test estimate, placebo p, bound) of one survey's product outcome."""
+def one(
+    preset, seed: int, links: bool, placebo_only: bool = False
+) -> tuple[float, float, float, float]:
+    """(test p, test estimate, placebo p, bound) of one survey's product outcome; with
+    ``placebo_only`` the placebo alone (the others NaN)."""
     frame = synthesize(preset, seed, edge_list=links).analysis_frame()
     controls, control_columns = control_terms(frame)
     results = StudyResults()
@@ -76,8 +80,9 @@ def one(preset, seed: int, links: bool) -> tuple[float, float, float, float]:
         control_columns,
         "logit",
         primary_only=True,
+        placebo_only=placebo_only,
     )
-    tests = results.tests["product"]
+    tests = results.tests.get("product", {})
     test = tests.get("spillover_exposure")
     placebo = tests.get(PLACEBO)
     bound = results.descriptions.get("product", {}).get(BOUND)
@@ -101,6 +106,9 @@ def main() -> None:
     parser.add_argument("--first", type=int, default=80_000)
     parser.add_argument("--settings", type=int, nargs="*", help="indices of SETTINGS")
     parser.add_argument("--records", help="append each seed's numbers to this file")
+    parser.add_argument(
+        "--placebo-only", action="store_true", help="the placebo alone (no spill-over test)"
+    )
     args = parser.parse_args()
     chosen = args.settings if args.settings else range(len(SETTINGS))
     with threadpool_limits(limits=1):
@@ -110,7 +118,7 @@ def main() -> None:
             started = time.perf_counter()
             rows = []
             for seed in range(args.first, args.first + args.seeds):
-                rows.append(one(preset, seed, links))
+                rows.append(one(preset, seed, links, args.placebo_only))
                 if args.records:  # each seed's (test p, estimate, placebo p, bound)
                     with open(args.records, "a", encoding="utf-8") as records:
                         print(index, seed, *rows[-1], file=records)
@@ -118,9 +126,18 @@ def main() -> None:
             p, estimate, placebo, bound = rows.T
             assessed = ~np.isnan(p)
             placebo_assessed = ~np.isnan(placebo)
+            seconds = (time.perf_counter() - started) / args.seeds
+            if args.placebo_only:
+                print(
+                    f"{label}: {args.seeds} seeds from {args.first} ({seconds:.2f} s a seed)\n"
+                    f"  placebo rejects {rate(placebo[placebo_assessed] < ALPHA)} of "
+                    f"{int(placebo_assessed.sum())}",
+                    flush=True,
+                )
+                continue
             print(
                 f"{label}: {args.seeds} seeds from {args.first} "
-                f"({(time.perf_counter() - started) / args.seeds:.2f} s a seed)\n"
+                f"({seconds:.2f} s a seed)\n"
                 f"  test rejects {rate(p[assessed] < ALPHA)} of {int(assessed.sum())}; mean "
                 f"estimate {np.nanmean(estimate):+.3f} (sd {np.nanstd(estimate):.3f})\n"
                 f"  placebo rejects {rate(placebo[placebo_assessed] < ALPHA)} of "

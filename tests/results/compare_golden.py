@@ -192,8 +192,9 @@ CHANGED_SINCE = {
     "interaction model a sensitivity column (its programmes added, model recorded)",
     "tests.across_outcomes.*": "issue 16: equality of the +1-partner probability changes "
     "across outcomes (suest); the coefficients' test kept as coefficients_equal_*",
-    "tests.*.spillover_placebo*": "issue 16: the spill-over association's placebo (pipeline "
-    "status clustering by cell; partners sorting), a new test",
+    "tests.*.spillover_placebo*": "issue 16: the spill-over association's placebo (without "
+    "links the kinds of international partner clustering by cell, own pipeline status before; "
+    "partners sorting), a new test",
     "descriptions.*.spillover_confounding_bound*": "issue 16: how strong a confounder would "
     "have to be to explain the association, a new description",
     "tables/table-counterfactuals.*": "issue 16: headers say 'predicted under the model, "

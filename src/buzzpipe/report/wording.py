@@ -399,7 +399,7 @@ def hypothesis_words(hypothesis: Hypothesis | None, name: str) -> str:
             return f"own pipeline status unrelated to the {term_words(terms[0])} (placebo)"
         cells = f" ({hypothesis.cells} cells)" if hypothesis.cells is not None else ""
         return (
-            "own pipeline status not clustered by region \u00d7 industry cell beyond region, "
+            "international partners not clustered by region \u00d7 industry cell beyond region, "
             f"industry and the firm's characteristics{cells} (placebo)"
         )
     if kind == HypothesisKind.CONFOUNDING_BOUND:

@@ -186,7 +186,8 @@ class HypothesisKind(StrEnum):
     SECOND_PARTNER_DIFFERENCE = "second_partner_difference"  # second at scales[0] - scales[1]
     STANDARDISED = "standardised"  # described: b[terms[0]] x SD of breadth at scales[0]
     # placebo: own pipeline status unrelated to terms[0] (local partners' pipelines), or, with
-    # no terms, not clustered by region x industry cell beyond region and industry
+    # no terms, international partners not clustered by region x industry cell beyond region
+    # and industry
     PIPELINES_AS_GOOD_AS_RANDOM = "pipelines_as_good_as_random"
     CONFOUNDING_BOUND = "confounding_bound"  # described: delta x rho explaining terms[0]
     TEXT = "text"  # a format-2 hypothesis the conversion did not recognise, as written

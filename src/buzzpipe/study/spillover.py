@@ -81,15 +81,17 @@ firms do not choose partners on an unobserved capability that also drives pipeli
 innovation. Two checks are reported beside it:
 
 - a placebo (``tests[outcome]["spillover_placebo"]``) of the assumption's testable part, that
-  pipelines are as good as randomly placed: without links, whether pipeline firms cluster by
-  cell beyond region, industry and their own characteristics (the variance-component score
-  test of a random effect per cell in the logit of own pipeline status; Guryan, Kroft and
-  Notowidigdo's test of random peer assignment, here as a joint test of cell effects so that
-  the exclusion of oneself from the peers plays no part); with links, whether local partners'
-  pipeline share predicts a firm's own pipeline status (partners sorting on what drives
-  pipelines). A spill-over of pipeline knowledge to innovation makes neither reject; a cell
-  shock in pipelines, or partner choice on a capability behind pipelines, does. It cannot see
-  a confounder that moves innovation but not pipelines' placement.
+  pipelines are as good as randomly placed: without links, whether firms' international
+  partners cluster by cell beyond region, industry and their own characteristics (the
+  variance-component score test of a random effect per cell in the number of kinds of
+  international partner, the pipeline's intensity, with each firm's squared residual as its
+  variance; Guryan, Kroft and Notowidigdo's test of random peer assignment, here as a test of
+  cell effects so that the exclusion of oneself from the peers plays no part); with links,
+  whether local partners' pipeline share predicts a firm's own pipeline status (partners
+  sorting on what drives pipelines). A spill-over of pipeline knowledge to innovation makes
+  neither reject; a cell shock in pipelines, or partner choice on a capability behind
+  pipelines, does. It cannot see a confounder that moves innovation but not pipelines'
+  placement.
 - a sensitivity bound (``descriptions[outcome]["spillover_confounding_bound"]``): the strength
   delta x rho an omitted confounder of SD 1 would need (delta its effect on the log-odds, rho
   its partial correlation with the exposure given the other terms) to explain the estimate,
@@ -142,7 +144,7 @@ from buzzpipe.study.models import (
 )
 from buzzpipe.study.sensitivity import wild_bootstrap_terms
 from buzzpipe.study.skipped import record_not_assessed
-from buzzpipe.survey.schema import WEIGHT, breadth_column
+from buzzpipe.survey.schema import GROUP_PARTNER_TYPE, PARTNER_TYPES, WEIGHT, breadth_column
 
 EXPOSURE = "pipeline_exposure"
 UNKNOWN_SHARE = "pipeline_exposure_unknown_share"
@@ -209,6 +211,7 @@ def assess_spillover(
     seed: int = 0,
     wild_bootstrap_draws: int = 0,
     primary_only: bool = False,
+    placebo_only: bool = False,
 ) -> None:
     """Fit the exposure models (all firms, own pipeline, no pipeline) and record their terms:
     with links firm-level robust; without links tested between cells, the pooled
@@ -216,7 +219,8 @@ def assess_spillover(
     pooled test also gets a wild score bootstrap by cell
     (``spillover_exposure_wild_bootstrap``, binary models). Then the placebo and the
     confounding bound (module docstring). ``primary_only``: the all-firms test (between cells
-    without links), its placebo and bound only, for simulations of their size."""
+    without links), its placebo and bound only, for simulations of their size; ``placebo_only``:
+    the placebo alone (no fit of the outcome, no bound), for simulations of its size."""
     data = frame.copy()
     if has_link_exposure(frame):
         exposure, vcov = EXPOSURE, "robust"
@@ -254,6 +258,8 @@ def assess_spillover(
         groups += ((NAIVE, data, []),)
     if primary_only:  # the verdict's test, its placebo and bound (simulations of their size)
         groups = groups[:1]
+    if placebo_only:  # the placebo alone (simulations of its size)
+        groups = ()
     for name, subset, terms in groups:
         if EXCLUSION in terms and not varies(subset.loc[subset[OWN_PIPELINE] == 1, EXCLUSION]):
             terms = [term for term in terms if term != EXCLUSION]  # cells of one size: absorbed
@@ -576,55 +582,67 @@ def _null_design(
     return np.asarray(matrix, dtype=float), [str(name) for name in matrix.columns]
 
 
-def _logit_null(design: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Fitted probabilities of a logit by Newton steps (raises on separation)."""
+def _binomial_null(design: np.ndarray, y: np.ndarray, trials: float) -> np.ndarray:
+    """Fitted means trials x p of a binomial logit by Newton steps (raises on separation)."""
     params = np.zeros(design.shape[1])
     for _ in range(60):
-        mu = 1.0 / (1.0 + np.exp(-(design @ params)))
-        hessian = (design * (mu * (1.0 - mu))[:, None]).T @ design
-        step = np.linalg.lstsq(hessian, design.T @ (y - mu), rcond=None)[0]
+        p = 1.0 / (1.0 + np.exp(-(design @ params)))
+        hessian = (design * (trials * p * (1.0 - p))[:, None]).T @ design
+        step = np.linalg.lstsq(hessian, design.T @ (y - trials * p), rcond=None)[0]
         params += step
         if np.max(np.abs(step)) < 1e-10:
             break
     else:
-        raise EstimationError("the placebo's logit of own pipeline status did not converge")
-    return 1.0 / (1.0 + np.exp(-(design @ params)))
+        raise EstimationError("the placebo's null model of international partners did not converge")
+    return trials / (1.0 + np.exp(-(design @ params)))
+
+
+INTERNATIONAL_KINDS = sum(kind != GROUP_PARTNER_TYPE for kind in PARTNER_TYPES)
 
 
 def cell_clustering_test(
     data: pd.DataFrame, others: Sequence[str], controls: Sequence[str]
 ) -> Estimate:
-    """Placebo without links: do pipeline firms cluster in region x industry cells beyond
-    region, industry and the firms' own characteristics? The variance-component score test
-    (Lin 1997) of a random effect per cell in the logit of own pipeline status on the local and
-    national breadth and the controls: T = sum over cells of the squared sum of the null
-    model's residuals, referred to a scaled chi-squared (Satterthwaite: T / k against
-    chi-squared with nu df, k and nu from the trace of the cell sums' covariance C and of C^2).
+    """Placebo without links: do firms' international partnerships cluster in region x industry
+    cells beyond region, industry and the firms' own characteristics? The variance-component
+    score test (Lin 1997) of a random effect per cell in the number of kinds of international
+    partner y_i (0-6, the pipeline's intensity; y_i > 0 is own pipeline status), with the
+    binomial logit of y_i on the local and national breadth and the controls as the null
+    model's mean: T = sum over cells of the squared sum of the residuals r_i = y_i - mu_i,
+    referred to a scaled chi-squared (Satterthwaite: T / k against chi-squared with nu df, k
+    and nu from the trace of the cell sums' covariance C and of C^2). The counts are
+    overdispersed (a firm's partner types share its propensity), so C is built from each firm's
+    own squared residual, C = B diag(r_i^2) B' with B = Z' - Z'WX (X'WX)^-1 X' the cell sums as
+    maps of the errors (the robust form of the score test's covariance), not from the binomial
+    variance.
 
     The spill-over is identified by the cells' composition; that is as good as random only if
     firms' pipeline propensities share no cell-level shock. A shock that raised both pipelines
-    and innovation in a cell would make pipeline status cluster by cell (this test), while a
-    spill-over of pipeline knowledge to innovation does not make pipelines cluster. Against such
-    a shock, one draw per cell, the random-effect score test is the locally most powerful; the
-    fixed-effects score test (one df per cell beyond the main effects, 20 in norway2010) spreads
-    its power over every pattern of cell effects and rejected 7.0% of 300 clean surveys."""
-    y = _own_pipeline(data)
+    and innovation in a cell would make international partners cluster by cell (this test),
+    while a spill-over of pipeline knowledge to innovation does not. Against such a shock, one
+    draw per cell, the random-effect score test is the locally most powerful; the count carries
+    the shifted propensity with less noise than own status (y_i > 0), which the first form of
+    this test used: over the same surveys it flagged fewer shocked surveys at the same size
+    (docs/synthetic_surveys.md)."""
+    y = data[breadth_column("international")].to_numpy(dtype=float)
+    trials = float(max(INTERNATIONAL_KINDS, np.max(y, initial=0.0)))
     design, _ = _null_design(data, others, controls)
-    mu = _logit_null(design, y)
+    mean = _binomial_null(design, y, trials)
+    residuals = y - mean
     cell_codes, labels = pd.factorize(data[CELL])
     dummies = np.zeros((len(data), len(labels)))
     dummies[np.arange(len(data)), cell_codes] = 1.0
-    weight = mu * (1.0 - mu)
+    weight = mean * (1.0 - mean / trials)
     information = (design * weight[:, None]).T @ design
     cross = (dummies * weight[:, None]).T @ design
     # the cells' residual sums as linear maps of the outcome's errors: Z' - Z'WX (X'WX)^-1 X'
     maps = dummies.T - cross @ np.linalg.lstsq(information, design.T, rcond=None)[0]
-    covariance = (maps * weight[None, :]) @ maps.T
+    covariance = (maps * (residuals * residuals)[None, :]) @ maps.T
     trace = float(np.trace(covariance))
     trace_squared = float(np.sum(covariance * covariance))
     if trace <= 1e-12:
         raise EstimationError("no cell variation beyond region and industry to test")
-    sums = dummies.T @ (y - mu)
+    sums = dummies.T @ residuals
     scale = trace_squared / trace
     df = trace * trace / trace_squared
     statistic = float(sums @ sums) / scale
@@ -632,20 +650,21 @@ def cell_clustering_test(
         estimate=None,
         std_error=None,
         p_value=float(stats.chi2.sf(statistic, df)),
-        inference=Inference(InferenceKind.CLASSICAL, method=InferenceMethod.SCORE_TEST),
+        inference=Inference(InferenceKind.ROBUST, method=InferenceMethod.SCORE_TEST),
         statistic=statistic,
         df=max(1, round(df)),
         hypothesis=Hypothesis(
             HypothesisKind.PIPELINES_AS_GOOD_AS_RANDOM, firms=len(data), cells=len(labels)
         ),
         note=(
-            "placebo: own pipeline status's logit on local and national breadth and the "
-            "controls, variance-component score test of a random effect per region x industry "
-            f"cell (Lin 1997; the sum of squared cell sums of residuals over {scale:.4g} "
-            f"against chi2 with {df:.4g} df, Satterthwaite); rejects when pipeline firms "
-            "cluster by cell beyond region, industry and their own characteristics, which a "
-            "cell shock in pipelines would cause and a spill-over of pipeline knowledge would "
-            "not"
+            "placebo: the number of kinds of international partner (binomial logit of 0-"
+            f"{trials:.0f} on local and national breadth and the controls), variance-component "
+            "score test of a random effect per region x industry cell (Lin 1997; the sum of "
+            f"squared cell sums of residuals over {scale:.4g} against chi2 with {df:.4g} df, "
+            "Satterthwaite, each firm's squared residual as its variance); rejects when "
+            "international partners cluster by cell beyond region, industry and the firms' own "
+            "characteristics, which a cell shock in pipelines would cause and a spill-over of "
+            "pipeline knowledge would not"
         ),
     )
 

@@ -126,3 +126,55 @@ def test_the_supermodularity_bootstrap_survives_a_separated_end_of_its_grid():
     lower, upper = found.interval.segments[-1]  # one-sided (greater): a lower bound
     assert lower < found.estimate and upper == math.inf
     assert lower == -math.inf and "numerically undetermined" in found.note
+
+
+@pytest.mark.parametrize("engine", ["stream", pytest.param("dask", marks=pytest.mark.slow)])
+def test_single_term_bootstraps_of_two_samples_run_side_by_side_with_the_same_numbers(
+    engine, monkeypatch, request
+):
+    """The two differences' reparametrised models are two samples: on a chunked engine their
+    wild bootstraps run side by side, one round of passes (one Dask graph) for both, fewer
+    rounds than the passes they make one after another, and every number the same bit for bit.
+    """
+    from buzzpipe.estimate import dask_engine, sources
+    from buzzpipe.study.engine import StudyEngine, using
+    from buzzpipe.study.sensitivity import run_side_by_side
+
+    frame = survey(5, international=0.3, regional=0.1, n=3000)
+    client = request.getfixturevalue("dask_client") if engine == "dask" else None
+    owner = dask_engine.DaskSource if engine == "dask" else sources._ChunkedSource
+    passes = []
+    original = owner.map_designs
+
+    def counted(self, spec, function, *args):
+        passes.append(function.__name__)
+        return original(self, spec, function, *args)
+
+    def sensitivity(together: bool):
+        chosen = StudyEngine(engine, _client=client)
+        with using(chosen):
+            pending = []
+            columns = [
+                difference_sensitivity(FORMULA, frame, "logit", GLOBAL, local, 5, 199, pending)
+                for local in (LOCAL, "breadth_national")
+            ]
+            assert all("wild_score_bootstrap" not in found for found in columns)
+            passes.clear()
+            monkeypatch.setattr(owner, "map_designs", counted)
+            if together:
+                assert all(error is None for _wild, error in run_side_by_side(pending))
+            else:
+                for job in pending:
+                    job.run()
+            monkeypatch.setattr(owner, "map_designs", original)
+        return columns, len(passes), chosen.merged_rounds
+
+    looped, looped_passes, no_rounds = sensitivity(False)
+    merged, merged_passes, rounds = sensitivity(True)
+    assert no_rounds == 0 and 0 < rounds < looped_passes
+    if engine == "dask":  # every pass of the merged run is one of its rounds' graphs
+        assert merged_passes == 0
+    for one, other in zip(looped, merged, strict=True):
+        a, b = one["wild_score_bootstrap"], other["wild_score_bootstrap"]
+        assert a.p_value is not None and a.interval is not None
+        assert a == b  # p-value, statistic, interval, notes, hypothesis: every field

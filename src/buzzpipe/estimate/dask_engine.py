@@ -180,7 +180,9 @@ class DaskSource:
         if not self.parts:
             raise InputError("the data have no partitions")
 
-    def _reduce(self, tasks: list) -> Any:
+    @staticmethod
+    def _tree(tasks: list) -> Any:
+        """The tasks' pairwise sums in ``sources.tree_combine``'s fixed tree, not computed."""
         from dask import delayed
 
         while len(tasks) > 1:
@@ -191,7 +193,10 @@ class DaskSource:
             if len(tasks) % 2:
                 paired.append(tasks[-1])
             tasks = paired
-        return self.client.compute(tasks[0]).result()
+        return tasks[0]
+
+    def _reduce(self, tasks: list) -> Any:
+        return self.client.compute(self._tree(tasks)).result()
 
     def map_reduce(self, function: Callable, *args, columns: list[str] | None = None) -> Any:
         from dask import delayed
@@ -219,9 +224,14 @@ class DaskSource:
         return built
 
     def map_designs(self, spec, function: Callable, *args) -> Any:
+        return self.client.compute(self.map_designs_graph(spec, function, *args)).result()
+
+    def map_designs_graph(self, spec, function: Callable, *args) -> Any:
+        """``map_designs`` as a delayed result, not computed: several of them, of this source
+        or others on the same client, computed in one call are one graph (``_MergedPasses``)."""
         from dask import delayed
 
-        return self._reduce(
+        return self._tree(
             [delayed(_task)(function, design, self.fault, *args) for design in self.designs(spec)]
         )
 

@@ -1483,54 +1483,86 @@ def _calls_together(chunk, calls: tuple) -> tuple:
 
 
 class _MergedPasses:
-    """A chunk source whose passes, asked for by several threads (one per term's bootstrap
-    work), are made together: a call waits until every thread still working has asked for one,
-    then one pass over the chunks computes them all (one Dask graph instead of one per thread).
-    Each call's per-chunk results are tree-summed as its own pass would have been, so every
-    thread gets the same numbers, bit for bit, as when run alone. Should one of the merged
-    calls raise, the calls of that pass are made again one by one, each getting its own result
-    or error."""
+    """Chunk sources whose passes, asked for by several threads (one per term's bootstrap work,
+    or one per sample's: ``joined``), are made together: a call waits until every thread still
+    working has asked for one, then one round computes them all, one pass over each source's
+    chunks for all the calls asked of it (``_calls_together``), and on Dask every source's pass
+    in one graph (one round trip through the scheduler instead of one per thread). Each call's
+    per-chunk results are tree-summed as its own pass would have been, so every thread gets the
+    same numbers, bit for bit, as when run alone. Should one of a round's passes raise, its
+    calls are made again one by one, each getting its own result or error.
+
+    ``source``: the source ``map_designs`` reads (``for_each_term``: one bootstrap's source);
+    threads on other sources ask through ``joined(source)``."""
 
     def __init__(self, source, participants: int) -> None:
         self.source = source
         self.condition = threading.Condition()
         self.active = participants
-        self.asked: list = []  # (ticket, spec, function, args)
+        self.asked: list = []  # (ticket, source, spec, function, args)
         self.answers: dict = {}
         self.tickets = itertools.count()
-        self.passes = 0
+        self.passes = 0  # passes over a source's chunks
+        self.rounds = 0  # rounds: one Dask graph each
 
     def __getattr__(self, name: str):
         return getattr(self.source, name)
 
+    def joined(self, source) -> _Joined:
+        """``source`` whose passes join this object's rounds."""
+        return _Joined(self, source)
+
     def _pass(self) -> None:
         asked, self.asked = self.asked, []
-        by_spec: dict = {}
-        for ticket, spec, function, args in asked:
-            by_spec.setdefault(id(spec), (spec, []))[1].append((ticket, function, args))
-        for spec, calls in by_spec.values():
-            self.passes += 1
+        groups: dict = {}  # one pass per (source, specification)
+        for ticket, source, spec, function, args in asked:
+            key = (id(source), id(spec))
+            groups.setdefault(key, (source, spec, []))[2].append((ticket, function, args))
+        self.rounds += 1
+        self.passes += len(groups)
+        graphs: dict = {}  # client -> {key: delayed pass}: one graph per client
+        for key, (source, spec, calls) in groups.items():
+            # a graph where the source's own class makes one (not a wrapper's borrowed method)
+            if getattr(type(source), "map_designs_graph", None) is not None:
+                calls_ = tuple((f, a) for _t, f, a in calls)
+                try:
+                    graph = source.map_designs_graph(spec, _calls_together, calls_)
+                except Exception:
+                    continue  # made one by one below
+                graphs.setdefault(id(source.client), (source.client, {}))[1][key] = graph
+        computed: dict = {}
+        for client, passes in graphs.values():
             try:
-                together = self.source.map_designs(
-                    spec, _calls_together, tuple((f, a) for _t, f, a in calls)
-                )
-                answers = {}
+                values = client.gather(client.compute(list(passes.values())))
+            except Exception:
+                continue  # made one by one below
+            computed.update(zip(passes, values, strict=True))
+        answers = {}
+        for key, (source, spec, calls) in groups.items():
+            try:
+                if key in computed:
+                    together = computed[key]
+                else:
+                    calls_ = tuple((f, a) for _t, f, a in calls)
+                    together = source.map_designs(spec, _calls_together, calls_)
                 for position, (ticket, _f, _a) in enumerate(calls):
                     answers[ticket] = None if together is None else together[position]
             except Exception:
-                answers = {}
                 for ticket, function, args in calls:
                     try:
-                        answers[ticket] = self.source.map_designs(spec, function, *args)
+                        answers[ticket] = source.map_designs(spec, function, *args)
                     except Exception as error:
                         answers[ticket] = _Raised(error)
-            self.answers.update(answers)
+        self.answers.update(answers)
         self.condition.notify_all()
 
     def map_designs(self, spec, function, *args):
+        return self._ask(self.source, spec, function, args)
+
+    def _ask(self, source, spec, function, args):
         with self.condition:
             ticket = next(self.tickets)
-            self.asked.append((ticket, spec, function, args))
+            self.asked.append((ticket, source, spec, function, args))
             if len(self.asked) >= self.active:
                 self._pass()
             while ticket not in self.answers:
@@ -1545,6 +1577,22 @@ class _MergedPasses:
             self.active -= 1
             if self.asked and len(self.asked) >= self.active:
                 self._pass()
+
+
+class _Joined:
+    """A chunk source whose ``map_designs`` calls join a ``_MergedPasses``' rounds; the rest of
+    the source as it is."""
+
+    map_designs_graph = None  # a merged round of an enclosing merge makes its passes
+
+    def __init__(self, merged: _MergedPasses, source) -> None:
+        self._merged, self._source = merged, source
+
+    def __getattr__(self, name: str):
+        return getattr(self._source, name)
+
+    def map_designs(self, spec, function, *args):
+        return self._merged._ask(self._source, spec, function, args)
 
 
 @dataclass

@@ -51,9 +51,8 @@ from buzzpipe.study.models import (
 from buzzpipe.study.partner_types import partner_type_tests
 from buzzpipe.study.pipelines_vs_buzz import compare_pipelines_and_buzz
 from buzzpipe.study.sensitivity import (
-    add_difference_sensitivity,
     add_sensitivity,
-    supermodularity_bootstrap,
+    single_term_sensitivity,
 )
 from buzzpipe.study.skipped import record_not_assessed
 from buzzpipe.study.specification import Specification, as_dict, describe, resolve_controls
@@ -276,6 +275,7 @@ def run_study(
             vcov,
             inference,
         )
+        record_supermodularity = None
         if sensitivity:
             _guarded(
                 results,
@@ -290,18 +290,22 @@ def run_study(
                 seed=seed,
                 draws=wild_bootstrap_draws,
             )
-            _guarded(
+            # the differences' columns recorded now; the supermodularity test's bootstrap runs
+            # beside theirs (one Dask graph a round) and is recorded after complementarity
+            record_supermodularity = _guarded(
                 results,
                 outcome,
                 StudyPart.DIFFERENCE_SENSITIVITY,
-                add_difference_sensitivity,
+                single_term_sensitivity,
                 results,
                 outcome,
                 controls_spec.formula,
                 sample,
+                controls,
                 family,
-                seed=seed,
-                draws=wild_bootstrap_draws,
+                seed,
+                wild_bootstrap_draws,
+                supermodularity=outcome != NOVELTY,
             )
         if outcome == NOVELTY:
             continue
@@ -318,20 +322,8 @@ def run_study(
             vcov,
             inference,
         )
-        if sensitivity:
-            _guarded(
-                results,
-                outcome,
-                StudyPart.COMPLEMENTARITY,
-                supermodularity_bootstrap,
-                results,
-                outcome,
-                sample,
-                controls,
-                family,
-                seed=seed,
-                draws=wild_bootstrap_draws,
-            )
+        if record_supermodularity is not None:
+            _guarded(results, outcome, StudyPart.COMPLEMENTARITY, record_supermodularity)
         _guarded(
             results,
             outcome,
@@ -496,10 +488,11 @@ def _guarded(
     function: Any,
     *arguments: Any,
     **keywords: Any,
-) -> None:
-    """Run one part; a part the data cannot support leaves a not-assessed note (with the
-    reason) instead of stopping the study."""
+) -> Any:
+    """Run one part (what it returns, or None); a part the data cannot support leaves a
+    not-assessed note (with the reason) instead of stopping the study."""
     try:
-        function(*arguments, **keywords)
+        return function(*arguments, **keywords)
     except BuzzpipeError as error:
         record_not_assessed(results, outcome, part, error)
+        return None

@@ -20,11 +20,13 @@ The study's code asks :func:`current` for the engine; ``with using(engine):`` se
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import math
+import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -50,6 +52,8 @@ class StudyEngine:
     kept_samples: int = 3
     _client: Any = dataclasses.field(default=None, repr=False)
     _sources: OrderedDict = dataclasses.field(default_factory=OrderedDict, repr=False)
+    _lock: Any = dataclasses.field(default_factory=threading.Lock, repr=False)
+    merged_rounds: int = dataclasses.field(default=0, repr=False)  # side_by_side's rounds
 
     def __post_init__(self) -> None:
         if self.name not in ENGINES:
@@ -82,7 +86,14 @@ class StudyEngine:
     # --- the chunk source of a sample ---------------------------------------------------------
 
     def source(self, frame: pd.DataFrame) -> Any:
-        """The chunk source of ``frame`` (row ids are its row positions), made once per frame."""
+        """The chunk source of ``frame`` (row ids are its row positions), made once per frame;
+        inside :meth:`side_by_side`, one whose passes join the merged rounds."""
+        with self._lock:  # the works of side_by_side ask from their threads
+            made = self._source(frame)
+        merged = _MERGED.get()
+        return made if merged is None else merged.joined(made)
+
+    def _source(self, frame: pd.DataFrame) -> Any:
         key = id(frame)
         if key in self._sources and self._sources[key][0] is frame:
             self._sources.move_to_end(key)
@@ -110,6 +121,37 @@ class StudyEngine:
         while len(self._sources) > self.kept_samples:
             self._sources.popitem(last=False)
         return source
+
+    def side_by_side(self, works: Sequence[Callable[[], Any]]) -> list[tuple[Any, Any]]:
+        """``(work(), None)``, or ``(None, error)`` where it raised, for each work, as a loop
+        over them gives. On a chunked engine the works run side by side in threads whose passes
+        over their samples' chunks are merged (``wild_bootstrap._MergedPasses``): one round,
+        one Dask graph, computes every work's next pass, each summed in the same order as when
+        run alone, so the numbers are the loop's bit for bit. For work whose only use of the
+        engine is :meth:`source` (the wild bootstraps of fitted models): fits record their
+        warnings process-wide and stay out of the threads."""
+        works = list(works)
+        if not self.chunked or len(works) < 2:
+            return [_outcome(work) for work in works]
+        from concurrent.futures import ThreadPoolExecutor
+
+        from buzzpipe.estimate.kernel import blas_threads
+        from buzzpipe.estimate.wild_bootstrap import _MergedPasses
+
+        merged = _MergedPasses(None, len(works))
+
+        def run(work: Callable[[], Any]) -> tuple[Any, Any]:
+            try:
+                _MERGED.set(merged)
+                return _outcome(work)
+            finally:
+                merged.finished()
+
+        contexts = [contextvars.copy_context() for _work in works]  # the engine in the threads
+        with blas_threads(1), ThreadPoolExecutor(max_workers=len(works)) as pool:
+            found = list(pool.map(lambda c, w: c.run(run, w), contexts, works))
+        self.merged_rounds += merged.rounds
+        return found
 
     def close(self) -> None:
         """Let go of the persisted samples (the client stays for other work)."""
@@ -155,6 +197,16 @@ class StudyEngine:
 
 
 _CURRENT: ContextVar[StudyEngine | None] = ContextVar("buzzpipe_study_engine", default=None)
+_MERGED: ContextVar[Any] = ContextVar("buzzpipe_merged_passes", default=None)
+
+
+def _outcome(work: Callable[[], Any]) -> tuple[Any, Any]:
+    try:
+        return work(), None
+    except Exception as error:
+        return None, error
+
+
 _MEMORY = StudyEngine()
 
 

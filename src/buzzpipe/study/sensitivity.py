@@ -14,7 +14,8 @@ that coefficient gets both sensitivity columns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -203,6 +204,48 @@ def reparametrised_difference(
     return f"{outcome.strip()} ~ " + " + ".join(terms), data
 
 
+@dataclass
+class PendingBootstrap:
+    """The wild cluster score bootstrap by region of one term of a fitted (reparametrised)
+    model, waiting to run beside others (:func:`run_side_by_side`); ``finish`` completes and
+    keeps its estimate."""
+
+    fitted: Any
+    data: pd.DataFrame
+    outcome: str
+    family: str
+    term: str
+    seed: int
+    draws: int
+    alternative: Alternative = Alternative.TWO_SIDED
+    finish: Callable[[Estimate], Any] = field(default=lambda estimate: None)
+
+    def run(self) -> Estimate:
+        wild = wild_bootstrap_terms(
+            self.fitted,
+            self.data,
+            self.outcome,
+            self.family,
+            [self.term],
+            self.seed,
+            self.draws,
+            alternative=self.alternative,
+        )[self.term]
+        self.finish(wild)
+        return wild
+
+
+def run_side_by_side(pending: Sequence[PendingBootstrap]) -> list[tuple[Any, Any]]:
+    """``(estimate, None)`` or ``(None, error)`` of each pending bootstrap, as run one after
+    another. On a chunked engine they run side by side, the passes over their samples merged
+    (one Dask graph per round: ``StudyEngine.side_by_side``), with the same numbers."""
+    found = engine.current().side_by_side([job.run for job in pending])
+    for _estimate, error in found:
+        if error is not None and not isinstance(error, BuzzpipeError):
+            raise error
+    return found
+
+
 def difference_sensitivity(
     formula: str,
     sample: pd.DataFrame,
@@ -211,9 +254,11 @@ def difference_sensitivity(
     local_term: str,
     seed: int,
     draws: int = defaults.WILD_BOOTSTRAP_DRAWS,
+    pending: list[PendingBootstrap] | None = None,
 ) -> dict[InferenceKind, Estimate]:
     """The Wald difference b_global - b_local as one coefficient of the reparametrised model,
-    with region-clustered errors and (binary models) the wild score bootstrap by region."""
+    with region-clustered errors and (binary models) the wild score bootstrap by region.
+    ``pending``: the bootstrap is not run but put there; run, it adds its column."""
     outcome = formula.partition("~")[0].strip()
     reformulated, data = reparametrised_difference(formula, sample, global_term, local_term)
     # the difference of the original model's two breadth terms (continuous variables)
@@ -230,11 +275,18 @@ def difference_sensitivity(
     clustered.note = " ".join(["reparametrised model", *clustered_fit.notes])
     columns[InferenceKind.CLUSTER] = clustered
     if family in BOOTSTRAP_FAMILIES:
-        wild = wild_bootstrap_terms(
-            clustered_fit, data, outcome, family, [global_term], seed, draws
-        )[global_term]
-        wild.hypothesis = hypothesis
-        columns[InferenceKind.WILD_SCORE_BOOTSTRAP] = wild
+
+        def finish(wild: Estimate) -> None:
+            wild.hypothesis = hypothesis
+            columns[InferenceKind.WILD_SCORE_BOOTSTRAP] = wild
+
+        job = PendingBootstrap(
+            clustered_fit, data, outcome, family, global_term, seed, draws, finish=finish
+        )
+        if pending is None:
+            job.run()
+        else:
+            pending.append(job)
     return columns
 
 
@@ -250,16 +302,54 @@ def add_difference_sensitivity(
     """Sensitivity columns of the pipelines-versus-buzz differences (single restrictions):
     ``tests[outcome]["international_minus_<scale>_cluster_region"]`` and
     ``..._wild_bootstrap``, beside the primary ``international_minus_<scale>``."""
+    single_term_sensitivity(results, outcome, formula, sample, (), family, seed, draws, False)
+
+
+def single_term_sensitivity(
+    results: StudyResults,
+    outcome: str,
+    formula: str,
+    sample: pd.DataFrame,
+    controls: Sequence[str],
+    family: str,
+    seed: int,
+    draws: int,
+    supermodularity: bool,
+) -> Callable[[], None]:
+    """The differences' sensitivity columns (:func:`add_difference_sensitivity`, recorded now)
+    and, with ``supermodularity``, the supermodularity test's wild bootstrap, recorded by the
+    function returned (after the complementarity tests it sits beside; it raises what
+    :func:`supermodularity_bootstrap` would). Their models are fitted here one after another,
+    then the bootstraps run side by side: on a chunked engine one pass over the chunks of
+    every sample per round (one Dask graph), the same numbers as one after another."""
     global_term = breadth_column("international")
+    differences: list[tuple[str, Any, Any, list[PendingBootstrap]]] = []
+    pending: list[PendingBootstrap] = []
     for scale in ("regional", "national"):
         primary = f"international_minus_{scale}"
         if primary not in results.tests.get(outcome, {}):
             continue
+        jobs: list[PendingBootstrap] = []
         try:
             columns = difference_sensitivity(
-                formula, sample, family, global_term, breadth_column(scale), seed, draws
+                formula, sample, family, global_term, breadth_column(scale), seed, draws, jobs
             )
         except BuzzpipeError as error:
+            differences.append((primary, None, error, []))
+            continue
+        differences.append((primary, columns, None, jobs))
+        pending.extend(jobs)
+    regime_job, regime_error = None, None
+    if supermodularity:
+        try:
+            regime_job = supermodularity_pending(outcome, sample, controls, family, seed, draws)
+        except BuzzpipeError as error:
+            regime_error = error
+    ran = run_side_by_side([*pending, *([regime_job] if regime_job else [])])
+    errors = {id(job): error for job, (_e, error) in zip(pending, ran, strict=False)}
+    for primary, columns, error, jobs in differences:
+        error = error or next((errors[id(j)] for j in jobs if errors[id(j)]), None)
+        if error is not None:
             record_not_assessed(
                 results,
                 outcome,
@@ -271,6 +361,18 @@ def add_difference_sensitivity(
             continue
         for kind, estimate in columns.items():
             results.add_test(outcome, f"{primary}_{DIFFERENCE_SUFFIXES[kind]}", estimate)
+
+    def record_supermodularity() -> None:
+        if regime_error is not None:
+            raise regime_error
+        if regime_job is None:
+            return
+        wild, error = ran[-1]
+        if error is not None:
+            raise error
+        record_supermodularity_bootstrap(results, outcome, wild)
+
+    return record_supermodularity
 
 
 SUPERMODULARITY_TERM = "regime_both_beyond_parts"  # b_both - b_local_only - b_global_only
@@ -293,8 +395,23 @@ def supermodularity_bootstrap(
     exclusive), b_L L + b_G G + b_B B = c B + b_L (L + B) + b_G (G + B) with
     c = b_B - b_L - b_G: the same fit, whose coefficient on B is the combination tested.
     """
+    job = supermodularity_pending(outcome, sample, controls, family, seed, draws)
+    if job is not None:
+        record_supermodularity_bootstrap(results, outcome, job.run())
+
+
+def supermodularity_pending(
+    outcome: str,
+    sample: pd.DataFrame,
+    controls: Sequence[str],
+    family: str,
+    seed: int,
+    draws: int = defaults.WILD_BOOTSTRAP_DRAWS,
+) -> PendingBootstrap | None:
+    """The reparametrised regime model fitted, its bootstrap of the supermodularity term
+    waiting to run (None for a model the bootstrap does not cover)."""
     if family not in BOOTSTRAP_FAMILIES:
-        return
+        return None
     data = sample[sample["regime"].notna()].copy()
     regime = data["regime"].astype(str)
     data[SUPERMODULARITY_TERM] = (regime == "both").astype(float)
@@ -305,16 +422,13 @@ def supermodularity_bootstrap(
         + " + ".join(controls)
     )
     fitted = fit_model(formula, data, family, CLUSTER_VCOV)
-    wild = wild_bootstrap_terms(
-        fitted,
-        data,
-        outcome,
-        family,
-        [SUPERMODULARITY_TERM],
-        seed,
-        draws,
-        alternative=Alternative.GREATER,
-    )[SUPERMODULARITY_TERM]
+    return PendingBootstrap(
+        fitted, data, outcome, family, SUPERMODULARITY_TERM, seed, draws, Alternative.GREATER
+    )
+
+
+def record_supermodularity_bootstrap(results: StudyResults, outcome: str, wild: Estimate) -> None:
+    """``tests[outcome]["supermodularity_wild_bootstrap"]``, beside the firm-level test."""
     primary = results.tests.get(outcome, {}).get("supermodularity")
     if primary is not None:  # the same null as the firm-level test it sits beside
         wild.hypothesis = primary.hypothesis

@@ -55,13 +55,15 @@ def differences(a: dict, b: dict, tol: float = 1e-10) -> tuple[int, list]:
     return compared, found
 
 
-def run_measured(command: list[str]) -> tuple[float, dict, int]:
+def run_measured(command: list[str], log: Path | None = None) -> tuple[float, dict, int]:
     """(wall seconds, measures, exit code). Measures: ``peak`` the largest resident set summed
     over the process and its children (the Dask workers), ``client`` the analyze process's own
     peak, ``children`` the children's summed peak, ``cpu`` the user + system seconds of every
-    process of the tree (each process's last sample), sampled every 0.2 s."""
+    process of the tree (each process's last sample), sampled every 0.2 s. With ``log`` the
+    command's output goes to that file as it comes (to follow a long run), else it is kept."""
     start = time.perf_counter()
-    process = psutil.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sink = open(log, "w") if log else subprocess.PIPE  # noqa: SIM115 (closed below)
+    process = psutil.Popen(command, stdout=sink, stderr=subprocess.STDOUT, text=True)
     seen = {"peak": 0, "client": 0, "children": 0}
     cpu: dict[int, float] = {}
     done = threading.Event()
@@ -89,6 +91,9 @@ def run_measured(command: list[str]) -> tuple[float, dict, int]:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     output, _ = process.communicate()
+    if log:
+        sink.close()
+        output = Path(log).read_text()
     done.set()
     sampler.join()
     wall = time.perf_counter() - start
@@ -104,6 +109,7 @@ def main(argv=None) -> int:
     parser.add_argument("--folder", help="the survey's folder (drawn there if missing)")
     parser.add_argument("--seed", type=int, default=2010)
     parser.add_argument("--engines", nargs="+", default=["memory", "dask"])
+    parser.add_argument("--progress", default="never", help="analyze's --progress")
     parser.add_argument("rest", nargs="*", help="after --: more analyze options")
     args = parser.parse_args(argv)
     buzzpipe = str(Path(sys.executable).with_name("buzzpipe"))
@@ -124,9 +130,9 @@ def main(argv=None) -> int:
         out = folder.parent / f"out-{engine}"
         command = [buzzpipe, "analyze", str(folder / "firms"), "--links", str(folder / "links"),
                    "--out", str(out), "--replications", "0", "--engine", engine,
-                   "--progress", "never", *args.rest]  # fmt: skip
+                   "--progress", args.progress, *args.rest]  # fmt: skip
         load = os.getloadavg()[0]
-        wall, seen, code = run_measured(command)
+        wall, seen, code = run_measured(command, folder.parent / f"analyze-{engine}.log")
         if code:
             return code
         results[engine] = json.loads((out / "results.json").read_text())

@@ -194,7 +194,8 @@ CHANGED_SINCE = {
     "across outcomes (suest); the coefficients' test kept as coefficients_equal_*",
     "tests.*.spillover_placebo*": "issue 16: the spill-over association's placebo (without "
     "links the kinds of international partner clustering by cell, own pipeline status before; "
-    "partners sorting), a new test",
+    "with links own status on partners' pipeline share beyond the region's leave-one-out "
+    "share), a new test",
     "descriptions.*.spillover_confounding_bound*": "issue 16: how strong a confounder would "
     "have to be to explain the association, a new description",
     "tables/table-counterfactuals.*": "issue 16: headers say 'predicted under the model, "

@@ -32,6 +32,7 @@ from buzzpipe.study.spillover import (
     cell_clustering_test,
     leave_one_out_parts,
     partner_sorting_test,
+    regional_pool_share,
 )
 from buzzpipe.synth import synthesize
 
@@ -42,11 +43,20 @@ def frame_of(seed: int, links: bool, overrides=None) -> pd.DataFrame:
     return synthesize("norway2010", seed, edge_list=links, overrides=overrides).analysis_frame()
 
 
-def spillover(frame: pd.DataFrame) -> StudyResults:
+def spillover(frame: pd.DataFrame, **options) -> StudyResults:
+    """The product outcome's spill-over part as the study runs it (``options`` to
+    assess_spillover, such as ``placebo_only``)."""
     controls, control_columns = control_terms(frame)
     results = StudyResults()
     assess_spillover(
-        results, "product", frame, breadth_terms(frame), controls, control_columns, "logit"
+        results,
+        "product",
+        frame,
+        breadth_terms(frame),
+        controls,
+        control_columns,
+        "logit",
+        **options,
     )
     return results
 
@@ -103,22 +113,52 @@ def test_the_cell_clustering_placebo_is_lins_score_test_from_statsmodels_pieces(
 
 
 def test_the_partner_sorting_placebo_is_a_statsmodels_logit_with_statas_robust_error():
-    """With links: own pipeline status on the share of local partners with pipelines, the
-    estimate and its robust error (sandwich x n / (n - 1), Stata's) as statsmodels gives them."""
+    """With links: own pipeline status on the share of local partners with pipelines less the
+    leave-one-out pipeline share of the firm's region (what partners drawn at random from the
+    other firms of the region would give), the estimate and its robust error (sandwich x
+    n / (n - 1), Stata's) as statsmodels gives them; the region's share by hand, firm by
+    firm."""
     frame = frame_of(6, links=True)
     others, controls = others_and_controls(frame)
     data = frame.dropna(subset=[EXPOSURE, "product", *others]).copy()
     mine = partner_sorting_test(data, EXPOSURE, others, controls)
     data["own_pipeline"] = (data["breadth_international"] > 0).astype(float)
-    formula = "own_pipeline ~ " + " + ".join([EXPOSURE, *others, *controls])
+    status, region = data["own_pipeline"].to_numpy(), data["region"].to_numpy()
+    pool = np.array(
+        [
+            (status[region == region[i]].sum() - status[i]) / ((region == region[i]).sum() - 1)
+            for i in range(len(data))
+        ]
+    )
+    data["beyond_random"] = data[EXPOSURE] - pool
+    formula = "own_pipeline ~ " + " + ".join(["beyond_random", *others, *controls])
     theirs = smf.logit(formula, float_columns(data)).fit(disp=0, method="newton", tol=1e-12)
     n = theirs.nobs
     bread = np.linalg.inv(-theirs.model.hessian(theirs.params))
     scores = theirs.model.score_obs(theirs.params)
     robust = bread @ scores.T @ scores @ bread * n / (n - 1)
-    position = list(theirs.params.index).index(EXPOSURE)
-    assert mine.estimate == pytest.approx(theirs.params[EXPOSURE], rel=1e-6)
+    position = list(theirs.params.index).index("beyond_random")
+    assert mine.estimate == pytest.approx(theirs.params["beyond_random"], rel=1e-6)
     assert mine.std_error == pytest.approx(np.sqrt(robust[position, position]), rel=1e-5)
+    assert mine.hypothesis.firms == n == len(data)
+
+
+def test_the_links_placebos_null_is_the_regions_leave_one_out_pipeline_share():
+    """Why the links placebo centres the exposure: a firm is never its own partner, so with
+    partners drawn at random from its region the expected share of its partners with pipelines
+    is the region's share without itself, (S_r - x_i) / (n_r - 1), one pipeline lower for a
+    firm that has one. The study puts that share, over all surveyed firms, beside the exposure
+    (by hand here)."""
+    frame = frame_of(6, links=True)
+    results = spillover(frame, placebo_only=True)
+    pool = regional_pool_share(frame)
+    status = (frame["breadth_international"] > 0).astype(float)
+    for _region, rows in frame.groupby("region"):
+        total, count = status[rows.index].sum(), len(rows)
+        expected = (total - status[rows.index]) / (count - 1)
+        assert pool[rows.index].to_numpy() == pytest.approx(expected.to_numpy(), rel=1e-12)
+    placebo = results.tests["product"][PLACEBO]
+    assert "less the leave-one-out pipeline share of the firm's region" in placebo.note
 
 
 def test_the_bound_is_the_estimate_times_the_exposures_residual_spread_over_cells():
@@ -203,18 +243,7 @@ PLACEBO_POWER = Claim(
 def cell_placebo_p(seed: int, overrides=None) -> float:
     """The placebo's p-value without links, as the study computes it (product outcome)."""
     frame = frame_of(seed, links=False, overrides=overrides)
-    controls, control_columns = control_terms(frame)
-    results = StudyResults()
-    assess_spillover(
-        results,
-        "product",
-        frame,
-        breadth_terms(frame),
-        controls,
-        control_columns,
-        "logit",
-        placebo_only=True,
-    )
+    results = spillover(frame, placebo_only=True)
     assert "spillover_exposure" not in results.tests["product"]  # the placebo alone
     return results.tests["product"][PLACEBO].p_value
 

@@ -396,7 +396,10 @@ def hypothesis_words(hypothesis: Hypothesis | None, name: str) -> str:
         return STEP_WORDS[kind].format(*scales)
     if kind == HypothesisKind.PIPELINES_AS_GOOD_AS_RANDOM:
         if terms:
-            return f"own pipeline status unrelated to the {term_words(terms[0])} (placebo)"
+            return (
+                f"own pipeline status unrelated to the {term_words(terms[0])} beyond what "
+                "partners drawn at random in the region would give (placebo)"
+            )
         cells = f" ({hypothesis.cells} cells)" if hypothesis.cells is not None else ""
         return (
             "international partners not clustered by region \u00d7 industry cell beyond region, "

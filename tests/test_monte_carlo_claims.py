@@ -76,6 +76,7 @@ MONTE_CARLO_TESTS = {
     ),
     "study/test_spillover_placebo.py": (
         "test_the_cell_placebo_holds_its_size_and_flags_the_weaker_cell_shock",
+        "test_the_links_placebo_holds_its_size_centred_and_flags_full_homophily",
     ),
 }
 

@@ -1,6 +1,6 @@
 """The study battery of ``buzzpipe replicate`` in fits' worth of statsmodels, measured in one run.
 
-    PYTHONPATH=src python bench/bench_battery.py [--repeat 3] [--peer 20]
+    PYTHONPATH=src python bench/bench_battery.py [--repeat 3] [--peer 20] [--restriction-sets]
 
 The battery: ``run_study`` on the norway2010 survey, seed 2010, with the replicate command's
 options (sensitivity, heterogeneity, the counterfactual programmes, 199 bootstrap replicates,
@@ -11,6 +11,12 @@ battery, ... after one warm-up of each. Prints the min and median of each and th
 fits' worth: battery min / peer median and battery median / peer median. Caches that an
 earlier run filled are emptied before each timed run. Timings are printed,
 never asserted; on a shared machine only the ratio means anything (the load average is printed).
+
+``--restriction-sets``: what the 95% sets of the first-partner differences under the region
+bootstrap add (``WildScoreBootstrap.restriction_confidence_set``, issue 16): each round runs the
+battery with them and without them (the method replaced by one returning the whole line at
+once), alternated, and prints both and their difference in ms and fits' worth, with the time
+spent inside the sets in the runs with them.
 """
 
 import argparse
@@ -26,6 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="battery runs")
     parser.add_argument("--peer", type=int, default=21, help="peer fits in all")
+    parser.add_argument("--restriction-sets", action="store_true", help="with and without them")
     args = parser.parse_args()
 
     import statsmodels.formula.api as smf
@@ -64,20 +71,44 @@ def main() -> None:
                 elif cache is not None:
                     cache.clear()
 
+    from buzzpipe.estimate.wild_bootstrap import ConfidenceSet, WildScoreBootstrap
+
+    with_sets = WildScoreBootstrap.restriction_confidence_set
+    inside: list[float] = []
+
+    def timed_set(self, *arguments, **keywords):
+        start = time.perf_counter()
+        found = with_sets(self, *arguments, **keywords)
+        inside.append(time.perf_counter() - start)
+        return found
+
+    def whole_line(self, restriction, name="g(b)", alpha=0.05, **_):
+        inf = float("inf")
+        return ConfidenceSet(name, alpha, [(-inf, inf)], [], float("nan"))
+
+    variants = {"with": timed_set, "without": whole_line} if args.restriction_sets else {}
     battery_times, peer_times = [], []
+    variant_times: dict[str, list[float]] = {name: [] for name in variants}
     per_round = max(1, args.peer // args.repeat)
     with threadpool_limits(limits=1):
         _study(survey, options)
         peer()
         for _ in range(args.repeat):
-            cold()
-            start = time.perf_counter()
-            _study(survey, options)
-            battery_times.append(time.perf_counter() - start)
+            for name, method in variants.items() or [(None, None)]:
+                if method is not None:
+                    WildScoreBootstrap.restriction_confidence_set = method
+                cold()
+                start = time.perf_counter()
+                _study(survey, options)
+                elapsed = time.perf_counter() - start
+                (variant_times[name] if name else battery_times).append(elapsed)
+            WildScoreBootstrap.restriction_confidence_set = with_sets
             for _ in range(per_round):
                 start = time.perf_counter()
                 peer()
                 peer_times.append(time.perf_counter() - start)
+    if variants:
+        battery_times = variant_times["with"]
     peer_median = statistics.median(peer_times)
     print(f"load average {os.getloadavg()[0]:.1f}; BLAS on one thread; {len(sample)} firms")
     print(
@@ -92,6 +123,22 @@ def main() -> None:
         f"battery in fits' worth: {min(battery_times) / peer_median:.0f} (min / peer median), "
         f"{statistics.median(battery_times) / peer_median:.0f} (median / peer median)"
     )
+    if variants:
+        without = variant_times["without"]
+        print(
+            f"without the restriction sets ({len(without)} runs): min {min(without):.2f} s, "
+            f"median {statistics.median(without):.2f} s; {min(without) / peer_median:.0f} / "
+            f"{statistics.median(without) / peer_median:.0f} fits' worth"
+        )
+        added = [a - b for a, b in zip(battery_times, without, strict=True)]
+        per_run = sum(inside) / len(battery_times)
+        print(
+            f"the sets add (with - without, per round): min {1000 * min(added):.0f} ms, median "
+            f"{1000 * statistics.median(added):.0f} ms = {min(added) / peer_median:.1f} / "
+            f"{statistics.median(added) / peer_median:.1f} fits' worth; time inside them "
+            f"{1000 * per_run:.0f} ms a run ({len(inside) // len(battery_times)} sets), "
+            f"{per_run / peer_median:.1f} fits' worth"
+        )
 
 
 if __name__ == "__main__":

@@ -73,7 +73,8 @@ def _controls_model_only(frame, outcome, vcov, *, skipped=None, controls=None):
 @contextlib.contextmanager
 def lean() -> Iterator[None]:
     """``run_study`` without the parts no verdict of the primary family reads (restored after):
-    the models other than the one with controls, the bootstrap's confidence sets, the
+    the models other than the one with controls, the bootstrap's confidence sets (of
+    coefficients and of the pipelines difference), the
     region-clustered refits, the probability changes and marginal effects, the pipelines
     difference against national partners where the regional one is there, the by-region slopes
     model, partner-type tests and the comparison across outcomes. The counterfactuals are
@@ -98,6 +99,7 @@ def lean() -> Iterator[None]:
     patches = [
         (battery, "fit_outcome_models", _controls_model_only),
         (wb.WildScoreBootstrap, "confidence_set", unbounded_set),
+        (wb.WildScoreBootstrap, "restriction_confidence_set", unbounded_set),
         (sensitivity, "region_cluster_terms", lambda *_, **__: {}),
         (sensitivity, "difference_sensitivity", regional_difference_only),
         (pipelines_vs_buzz, "BINARY_FAMILIES", ()),

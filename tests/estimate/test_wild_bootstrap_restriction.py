@@ -147,3 +147,121 @@ def test_a_restriction_without_a_gradient_is_an_estimation_error():
     wild = WildScoreBootstrap(X, y, clusters)
     with pytest.raises(EstimationError, match="gradient is zero"):
         wild.restriction_test(lambda b: (0.1, np.zeros(len(b))))
+
+
+# The 95% set of a restriction's values by inverting its test (issue 16): {c : p(c) > 0.05},
+# p(c) the p-value of ``restriction_test`` of g(b) = c.
+
+
+@pytest.fixture(scope="module")
+def restriction_set(nonlinear):
+    _, _, _, wild, restriction, _ = nonlinear
+    return wild.restriction_confidence_set(restriction, name="difference")
+
+
+def test_at_each_end_of_the_restriction_set_p_crosses_alpha(nonlinear, restriction_set):
+    """Every finite end is where the test's own p crosses 0.05, within the inversion's
+    tolerance (1e-7 of g's standard error): p > 0.05 just inside, <= 0.05 just outside."""
+    _, _, _, wild, restriction, test = nonlinear
+    assert restriction_set.bounded and not restriction_set.disjoint
+    (lower, upper) = restriction_set.intervals[0]
+    estimate = restriction(wild.estimate)[0]
+    assert restriction_set.estimate == estimate and lower < estimate < upper
+    assert (lower < 0.0 < upper) == (test.p_value > 0.05)  # the verdict's test, inverted
+    gradient = restriction(wild.estimate)[1]
+    step = 1e-7 * float(np.sqrt(gradient @ wild._cluster_robust_vcov() @ gradient))
+    for inside, outside in ((lower + step, lower - step), (upper - step, upper + step)):
+        assert wild.restriction_test(restriction, null_value=inside).p_value > 0.05
+        assert wild.restriction_test(restriction, null_value=outside).p_value <= 0.05
+    for _bound, p_inside, p_outside in restriction_set.bound_p_values:
+        assert p_outside <= 0.05 < p_inside
+
+
+def test_the_batched_restricted_fits_are_the_tests_own(nonlinear):
+    """The set's restricted fits (all nulls solved together) are ``restriction_test``'s, one
+    null at a time: the same p-value and statistic at every null."""
+    _, _, _, wild, restriction, _ = nonlinear
+    centre = restriction(wild.estimate)[0]
+    nulls = centre + np.array([-0.2, -0.1, -0.03, 0.0, 0.02, 0.08, 0.15])
+    pvalues, statistics, _, settled, params = wild._restriction_inversion(
+        restriction, nulls, None, "two-sided"
+    )
+    assert settled.all()
+    for j, c in enumerate(nulls):
+        one = wild.restriction_test(restriction, null_value=c)
+        np.testing.assert_allclose(params[:, j], one.restricted_params, atol=1e-9)
+        assert statistics[j] == pytest.approx(one.statistic, rel=1e-8)
+        assert pvalues[j] == one.p_value
+
+
+def test_a_coefficient_as_a_restriction_gives_the_coefficients_set():
+    """g(b) = b_1: the restriction's set is ``confidence_set(1)``, the same machinery over the
+    same tests, to the inversion's tolerance."""
+    X, y, clusters = clustered_sample(51, n=1200, n_clusters=8, effect=0.3)
+    wild = WildScoreBootstrap(X, y, clusters)
+    direction = np.eye(X.shape[1])[1]
+    coefficient = wild.confidence_set(1)
+    general = wild.restriction_confidence_set(lambda b: (b[1], direction))
+    scale = wild.cluster_robust_se(1)
+    assert len(general.intervals) == len(coefficient.intervals)
+    for mine, theirs in zip(general.intervals, coefficient.intervals, strict=True):
+        np.testing.assert_allclose(mine, theirs, atol=2e-7 * scale)
+
+
+def test_the_restriction_set_is_a_brute_force_grid_of_plain_tests(nonlinear, restriction_set):
+    """Independent check: on a grid of values c, the restricted fit by scipy's SLSQP on
+    statsmodels' log-likelihood under g(b) = c, statsmodels' scores and Hessian there, g's
+    gradient by central differences and every one of the 7,776 Webb draws in a plain loop give
+    p(c); the set holds exactly the grid values with p(c) > 0.05 (values within 1e-3 of an end,
+    where SLSQP's 1e-5 accuracy could flip a tie, left out)."""
+    X, y, clusters, wild, restriction, _ = nonlinear
+    (lower, upper) = restriction_set.intervals[0]
+    width = upper - lower
+    grid = np.linspace(lower - 0.6 * width, upper + 0.6 * width, 15)
+    grid = grid[np.minimum(np.abs(grid - lower), np.abs(grid - upper)) > 1e-3]
+    model = sm.Logit(y, X)
+    start = wild.estimate
+    inside = []
+    for c in grid:
+        found = optimize.minimize(
+            lambda b: -model.loglike(b),
+            start,
+            jac=lambda b: -model.score(b),
+            method="SLSQP",
+            constraints=[{"type": "eq", "fun": lambda b, c=c: restriction(b)[0] - c}],
+            options={"ftol": 1e-14, "maxiter": 500},
+        )
+        assert found.success
+        b = found.x
+        step = 1e-6
+        gradient = np.array(
+            [
+                (restriction(b + step * e)[0] - restriction(b - step * e)[0]) / (2 * step)
+                for e in np.eye(len(b))
+            ]
+        )
+        partialled = model.score_obs(b) @ np.linalg.solve(-model.hessian(b), gradient)
+        _, _, p_value = plain_statistics(partialled, clusters, WEBB)
+        inside.append(p_value > 0.05)
+    expected = [lower <= c <= upper for c in grid]
+    assert inside == expected
+    assert any(inside) and not all(inside)  # the grid reaches both sides of both ends
+
+
+def test_a_large_samples_information_is_summed_in_blocks_to_the_same_set(monkeypatch, nonlinear):
+    """Where the column products would be large they are made block by block: the same
+    restricted fits and p-values as from the products held whole (here forced on 700 rows)."""
+    import buzzpipe.estimate.wild_bootstrap as module
+
+    X, y, clusters, _, restriction, _ = nonlinear
+    nulls = restriction(WildScoreBootstrap(X, y, clusters).estimate)[0] + np.array([-0.1, 0.05])
+    whole = WildScoreBootstrap(X, y, clusters)._restriction_inversion(
+        restriction, nulls, None, "two-sided"
+    )
+    monkeypatch.setattr(module, "PRODUCTS_KEPT", 0)
+    monkeypatch.setattr(module, "PRODUCTS_BLOCK", 128)
+    blocked = WildScoreBootstrap(X, y, clusters)._restriction_inversion(
+        restriction, nulls, None, "two-sided"
+    )
+    np.testing.assert_allclose(blocked[4], whole[4], atol=1e-10)
+    np.testing.assert_array_equal(blocked[0], whole[0])

@@ -177,7 +177,8 @@ CHANGED_SINCE = {
     "models.*.breadth_categories.*": "issue 16: scales on common support, the breadth "
     "categories model (added numbers)",
     "tests.*.*first_partner_*": "issue 16: the same, first kind of partner at each scale; "
-    "pipelines versus buzz reads it",
+    "pipelines versus buzz reads it; the region bootstrap's row of the difference the verdict "
+    "reads carries the 95% set of the values its test does not reject (the test inverted)",
     "tests.*.*second_partner_*": "issue 16: the same, second kind of partner",
     "descriptions.*.*first_partner_*": "issue 16: the same, the steps at each scale",
     "descriptions.*.*second_partner_*": "issue 16: the same",

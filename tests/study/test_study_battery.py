@@ -168,3 +168,65 @@ def test_sampling_weights_reach_the_models_and_make_population_totals(tables):
     scenario = results.counterfactuals[0]
     assert scenario.weighted
     assert scenario.cell("all").firms == pytest.approx(sample["weight"].sum(), rel=1e-12)
+
+
+def test_the_pipelines_difference_carries_the_set_its_region_bootstrap_does_not_reject(
+    study, tables
+):
+    """The first-partner difference the verdict reads (international minus regional) carries
+    the 95% set of the test it reads, inverted: at each end the region bootstrap's own test of
+    g(b) = c (``restriction_test``) has p above 5% just inside and at most 5% just outside, 0
+    is in the set exactly when the verdict's p is above 5%, and the delta-method interval stays
+    on the test without the suffix; the national difference (not read) has no set."""
+    from buzzpipe.study.common_support import GLOBAL_SCALE, set_breadth
+    from buzzpipe.study.probability_changes import change_difference
+    from buzzpipe.study.sensitivity import memory_wild_bootstrap
+
+    tests = study.tests["product"]
+    name = "first_partner_international_minus_regional"
+    bootstrap, delta = tests[name + "_wild_bootstrap"], tests[name]
+    assert bootstrap.interval is not None and delta.interval is not None
+    assert bootstrap.interval.segments != delta.interval.segments
+    assert tests["first_partner_international_minus_national_wild_bootstrap"].interval is None
+    (lower, upper) = bootstrap.interval.segments[0]
+    assert lower < bootstrap.estimate < upper
+    assert (lower < 0.0 < upper) == (bootstrap.p_value > 0.05)
+    assert "its test of g(b) = c inverted" in bootstrap.note
+    # the region bootstrap rebuilt as the study built it, its test at each end
+    firms, links, country = tables
+    captured = {}
+    import buzzpipe.study.battery as battery
+
+    original = battery.first_partner_bootstrap
+
+    def capture(results, outcome, fitted, sample, family, **keywords):
+        if outcome == "product":
+            captured.update(fitted=fitted, sample=sample, family=family, **keywords)
+
+    battery.first_partner_bootstrap = capture
+    try:
+        run_study(
+            Survey.from_frame(firms, links, home_country=country),
+            outcomes=["product"],
+            seed=4,
+            **{**QUICK, "scenarios": ()},
+        )
+    finally:
+        battery.first_partner_bootstrap = original
+    fitted, sample, family = captured["fitted"], captured["sample"], captured["family"]
+    wild = memory_wild_bootstrap(
+        fitted, sample, "product", family, captured["seed"], captured["draws"]
+    )
+    restriction = change_difference(
+        fitted,
+        sample,
+        family,
+        (set_breadth(GLOBAL_SCALE, 1), set_breadth(GLOBAL_SCALE, 0)),
+        (set_breadth("regional", 1), set_breadth("regional", 0)),
+    )
+    assert wild.restriction_test(restriction).p_value == bootstrap.p_value
+    gradient = restriction(wild.estimate)[1]
+    step = 1e-7 * float((gradient @ wild._cluster_robust_vcov() @ gradient) ** 0.5)
+    for inside, outside in ((lower + step, lower - step), (upper - step, upper + step)):
+        assert wild.restriction_test(restriction, null_value=inside).p_value > 0.05
+        assert wild.restriction_test(restriction, null_value=outside).p_value <= 0.05

@@ -73,7 +73,7 @@ from scipy import stats
 from buzzpipe import __version__
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate import random_weights
-from buzzpipe.estimate.batched_newton import newton_batch
+from buzzpipe.estimate.batched_newton import _column_products, _hessians, newton_batch
 from buzzpipe.estimate.bootstrap import BINARY_FAMILIES, design_of_fit
 from buzzpipe.estimate.families import binary_terms, get_family
 from buzzpipe.estimate.inference_rule import rates_words, why_bootstrap
@@ -90,6 +90,17 @@ PREDICTED_TO = 0.01
 # a confidence-set end beyond which the statistic moves by at most this much of itself over a
 # standard error of the null is numerically undetermined (reported as unbounded)
 FLAT_TAIL = 1e-6
+# restricted fits under g(b) = c for many c (a restriction's confidence set): a step moves no
+# linear index by more than this (an upper bound from the columns' largest values), and a fit
+# not settled after RESTRICTION_STEPS steps has no finite maximum there (its coefficients
+# diverge: no finite coefficients give that value of g)
+RESTRICTION_REACH = 4.0
+RESTRICTION_STEPS = 60
+RESTRICTION_CAPPED = 10  # ... or whose last this many steps were all cut to the reach: diverging
+# the column products behind those fits' Hessians are kept whole up to this many numbers (32
+# MiB), else made block by block
+PRODUCTS_KEPT = 1 << 22
+PRODUCTS_BLOCK = 8192
 TIE_CONVENTION = (
     "p = share of bootstrap draws with |t*| >= |t| (ties, to a relative 1e-10, count as at least "
     "as extreme)"
@@ -782,17 +793,27 @@ class WildScoreBootstrap:
                 cluster_scores = self.partialled_cluster_scores(k, params[:, j])
             except SeparatedNull:
                 continue  # no statistic at this null
-            statistic = float(self.statistics(cluster_scores, ones)[0])
-            if half is None:
-                distribution = self.statistics(cluster_scores, self.draws)
-            else:  # t(-v) = -t(v) exactly: the other half of the draws by negation
-                distribution = self.statistics(cluster_scores, half)
-                distribution = np.concatenate([distribution, -distribution])
-            rule = self.tie_rule
-            pvalues[j] = self.bootstrap_p_value(statistic, distribution, rule, alternative)
-            statistics[j] = statistic
-            excess[j] = _excess(statistic, distribution, rule, alternative)
+            pvalues[j], statistics[j], excess[j] = self._tested(
+                cluster_scores, ones, half, alternative
+            )
         return pvalues, statistics, excess
+
+    def _tested(
+        self, cluster_scores: np.ndarray, ones: np.ndarray, half: np.ndarray | None, alternative
+    ) -> tuple[float, float, np.ndarray]:
+        """p, t and each draw's excess (``_excess``) of one null's partialled cluster scores."""
+        statistic = float(self.statistics(cluster_scores, ones)[0])
+        if half is None:
+            distribution = self.statistics(cluster_scores, self.draws)
+        else:  # t(-v) = -t(v) exactly: the other half of the draws by negation
+            distribution = self.statistics(cluster_scores, half)
+            distribution = np.concatenate([distribution, -distribution])
+        rule = self.tie_rule
+        return (
+            self.bootstrap_p_value(statistic, distribution, rule, alternative),
+            statistic,
+            _excess(statistic, distribution, rule, alternative),
+        )
 
     def _sign_half(self) -> np.ndarray | None:
         """The enumerated draws whose first cluster weight is positive: with every weight vector
@@ -1029,11 +1050,15 @@ class WildScoreBootstrap:
 
     @one_blas_thread
     def restriction_test(
-        self, restriction: Any, name: str = "g(b)", alternative: str = "two-sided"
+        self,
+        restriction: Any,
+        name: str = "g(b)",
+        alternative: str = "two-sided",
+        null_value: float = 0.0,
     ) -> WildScoreTest:
         """Test one smooth restriction g(b) = 0 (``restriction(b)`` gives g(b) and its
-        gradient) by the wild cluster score bootstrap, the null imposed by the restricted fit
-        (:meth:`nonlinearly_restricted_fit`).
+        gradient; g(b) = ``null_value`` when that is given) by the wild cluster score bootstrap,
+        the null imposed by the restricted fit (:meth:`nonlinearly_restricted_fit`).
 
         With b~ the restricted estimate and R = dg/db at b~, the scores are projected on
         H^{-1} R' (for g(b) = b_k - c this is the coefficient test's H^{-1} e_k, and the test is
@@ -1043,6 +1068,8 @@ class WildScoreBootstrap:
         (evaluated where the null holds). The draws are this bootstrap's, the same weight
         vectors as every other test made from it; the p-value and tie rule as :meth:`test`.
         """
+        if null_value != 0.0:
+            restriction = _shifted(restriction, null_value)
         params, rounds = self.nonlinearly_restricted_fit(restriction)
         gradient = np.asarray(restriction(params)[1], dtype=float)
         cluster_scores = self.partialled_cluster_score_matrix([], params, gradient[:, None])[:, 0]
@@ -1051,7 +1078,7 @@ class WildScoreBootstrap:
         p_value = self.bootstrap_p_value(statistic, distribution, self.tie_rule, alternative)
         return WildScoreTest(
             term=name,
-            null_value=0.0,
+            null_value=float(null_value),
             statistic=statistic,
             p_value=p_value,
             **self._draw_settings(),
@@ -1059,6 +1086,173 @@ class WildScoreBootstrap:
             restricted_params=params,
             alternative=alternative,
             rounds=rounds,
+        )
+
+    @one_blas_thread
+    def restricted_fits_under(
+        self,
+        restriction: Any,
+        null_values: Sequence[float],
+        starts: np.ndarray | None = None,
+        *,
+        tol: float = 1e-10,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """p x m coefficients maximising the likelihood subject to g(b) = c for every c of
+        ``null_values`` at once, and which of them settled (m booleans).
+
+        Each step is a Newton step of every fit subject to the restriction linearised where the
+        fit stands (sequential quadratic programming: delta = H^{-1}(s - lambda R'), lambda
+        making g(b) + R delta = c), the Hessians of all fits from one product with the column
+        products (``batched_newton._hessians``) and g with its gradient for every fit at once
+        where ``restriction.many`` exists; a step moves no linear index by more than
+        ``RESTRICTION_REACH``. A fit stops when b moves by less than ``tol`` (relative to
+        1 + max |b|): its fixed point has g(b) = c and a score that is a multiple of R(b), the
+        first-order conditions :meth:`nonlinearly_restricted_fit` reaches by whole restricted
+        fits. One not settled after ``RESTRICTION_STEPS`` steps, or whose last
+        ``RESTRICTION_CAPPED`` steps were all cut to the reach, has no finite maximum there.
+        ``starts``: p x m (default the unrestricted estimate)."""
+        values = np.asarray(null_values, dtype=float).ravel()
+        n, p = self.X.shape
+        params = (
+            np.repeat(self.estimate[:, None], values.size, axis=1)
+            if starts is None
+            else np.array(starts, dtype=float).reshape(p, values.size)
+        )
+        if not hasattr(self, "_reach"):
+            self._reach = np.abs(self.X).max(axis=0)
+        active = np.ones(values.size, dtype=bool)
+        settled = np.zeros(values.size, dtype=bool)
+        capped = np.zeros(values.size, dtype=int)  # consecutive steps cut to the reach
+        for _ in range(RESTRICTION_STEPS):
+            columns = np.flatnonzero(active)
+            if not columns.size:
+                break
+            eta = self.X @ params[:, columns] + self.offset[:, None]
+            _, derivative, curvature = binary_terms(eta, self.y[:, None], self.family)
+            score = self.X.T @ (self.weights[:, None] * derivative)
+            information = self._informations(self.weights[:, None] * curvature)
+            value, gradient = _restriction_many(restriction, params[:, columns])
+            right = np.stack([score.T, gradient.T], axis=2)
+            solved, finite = _solved(information, right)
+            along_score, along_gradient = solved[..., 0], solved[..., 1]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                multiplier = (
+                    np.einsum("kp,kp->k", gradient.T, along_score) + value - values[columns]
+                ) / np.einsum("kp,kp->k", gradient.T, along_gradient)
+                step = along_score - multiplier[:, None] * along_gradient
+                cut = np.minimum(1.0, RESTRICTION_REACH / (np.abs(step) @ self._reach))
+            step *= cut[:, None]
+            capped[columns] = np.where(cut < 1.0, capped[columns] + 1, 0)
+            finite &= np.isfinite(step).all(axis=1) & (capped[columns] < RESTRICTION_CAPPED)
+            active[columns[~finite]] = False
+            columns, step = columns[finite], step[finite]
+            params[:, columns] += step.T
+            moved = np.abs(step).max(axis=1)
+            done = moved <= tol * (1.0 + np.abs(params[:, columns]).max(axis=0))
+            settled[columns[done]] = True
+            active[columns[done]] = False
+        return params, settled
+
+    def _informations(self, weighted_curvature: np.ndarray) -> np.ndarray:
+        """k x p x p information matrices X' diag(column j of ``weighted_curvature``) X, from
+        the n x p(p+1)/2 column products (``batched_newton._hessians``): kept whole where they
+        take at most ``PRODUCTS_KEPT`` numbers, else made again for each block of
+        ``PRODUCTS_BLOCK`` rows (a large sample's products are never held whole)."""
+        n, p = self.X.shape
+        size = p * (p + 1) // 2
+        if n * size <= PRODUCTS_KEPT:
+            if not hasattr(self, "_products"):
+                self._products = _column_products(self.X)
+            return _hessians(*self._products, weighted_curvature, p)
+        total = np.zeros((weighted_curvature.shape[1], p, p))
+        for first in range(0, n, PRODUCTS_BLOCK):
+            stop = min(first + PRODUCTS_BLOCK, n)
+            products = _column_products(self.X[first:stop])
+            total += _hessians(*products, weighted_curvature[first:stop], p)
+        return total
+
+    def _restriction_inversion(
+        self, restriction: Any, null_values: np.ndarray, starts: np.ndarray | None, alternative
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(p, t, excess, settled, params) of the tests of g(b) = c at every c of
+        ``null_values`` (:meth:`restriction_test`'s statistic, the restricted fits batched):
+        NaN where the fit did not settle or is separated."""
+        params, settled = self.restricted_fits_under(restriction, null_values, starts)
+        m = params.shape[1]
+        pvalues, statistics = np.full(m, np.nan), np.full(m, np.nan)
+        excess = np.full((m, self.n_draws), np.nan)
+        ones = np.ones((self.n_clusters, 1))
+        half = self._sign_half()
+        columns = np.flatnonzero(settled)
+        if not columns.size:
+            return pvalues, statistics, excess, settled, params
+        eta = self.X @ params[:, columns] + self.offset[:, None]
+        _, derivative, curvature = binary_terms(eta, self.y[:, None], self.family)
+        information = self._informations(self.weights[:, None] * curvature)
+        _, gradient = _restriction_many(restriction, params[:, columns])
+        directions, finite = _solved(information, gradient.T[:, :, None])
+        partialled = (self.weights[:, None] * derivative) * (self.X @ directions[..., 0].T)
+        for position, j in enumerate(columns):
+            if not finite[position]:
+                continue  # separated: no statistic at this null
+            cluster_scores = np.bincount(
+                self.cluster_codes, weights=partialled[:, position], minlength=self.n_clusters
+            )
+            pvalues[j], statistics[j], excess[j] = self._tested(
+                cluster_scores, ones, half, alternative
+            )
+        return pvalues, statistics, excess, settled, params
+
+    @one_blas_thread
+    def restriction_confidence_set(
+        self,
+        restriction: Any,
+        name: str = "g(b)",
+        alpha: float = 0.05,
+        *,
+        grid_points: int = 13,
+        max_width: float = 40.0,
+        rtol: float = 1e-7,
+        alternative: str = "two-sided",
+    ) -> ConfidenceSet:
+        """{c : p(c) > alpha}, p(c) the p-value of :meth:`restriction_test` of g(b) = c: the
+        values of g the test the verdict reads does not reject, by the test inversion of
+        :meth:`confidence_set` (grid, bisection with p-values evaluated ahead, undetermined
+        ends), around g at the estimate, with g's cluster-robust delta-method standard error as
+        the scale. The restricted fits of each batch of nulls are solved together
+        (:meth:`restricted_fits_under`), each started where the fits already found put it
+        (interpolated in c between the nearest found on either side). A value where no finite
+        coefficients give g(b) = c (the fit diverges) has no test: it is left out of the grid.
+        Each null costs a nonlinear restricted fit, so the grid's inner part is 13 points (one
+        standard error apart) rather than the coefficients' 41; bisection narrows each
+        crossing to the same tolerance."""
+        value, gradient = restriction(self.estimate)
+        gradient = np.asarray(gradient, dtype=float)
+        scale = math.sqrt(max(float(gradient @ self._cluster_robust_vcov() @ gradient), 0.0))
+        known = {float(value): self.estimate}
+
+        def inversion(values):
+            values = np.asarray(values, dtype=float)
+            found = np.array(sorted(known))
+            fits = np.column_stack([known[c] for c in found])
+            starts = np.vstack([np.interp(values, found, row) for row in fits])
+            pvalues, statistics, excess, settled, params = self._restriction_inversion(
+                restriction, values, starts, alternative
+            )
+            for c, fit in zip(values[settled], params[:, settled].T, strict=True):
+                known[float(c)] = fit
+            return pvalues, statistics, excess, settled
+
+        return self._inverted_set(
+            inversion,
+            name,
+            float(value),
+            scale,
+            alpha,
+            grid_points=grid_points,
+            max_width=max_width,
+            rtol=rtol,
+            alternative=alternative,
         )
 
     @staticmethod
@@ -1093,6 +1287,10 @@ class WildScoreBootstrap:
     def cluster_robust_se(self, term: str | int) -> float:
         """Cluster-robust standard error of the unrestricted estimate (G/(G-1), Stata's vce)."""
         k = self.column(term)
+        return float(math.sqrt(self._cluster_robust_vcov()[k, k]))
+
+    def _cluster_robust_vcov(self) -> np.ndarray:
+        """The cluster-robust covariance of the unrestricted estimate (G/(G-1), Stata's vce)."""
         eta = self.X @ self.estimate + self.offset
         _, derivative, curvature = binary_terms(eta, self.y, self.family)
         information = (self.X * (self.weights * curvature)[:, None]).T @ self.X
@@ -1101,8 +1299,7 @@ class WildScoreBootstrap:
         sums = np.zeros((self.n_clusters, self.X.shape[1]))
         np.add.at(sums, self.cluster_codes, scores)
         G = self.n_clusters
-        vcov = G / (G - 1) * bread @ (sums.T @ sums) @ bread
-        return float(math.sqrt(vcov[k, k]))
+        return G / (G - 1) * bread @ (sums.T @ sums) @ bread
 
     @one_blas_thread
     def confidence_set(
@@ -1126,8 +1323,41 @@ class WildScoreBootstrap:
         0 is outside), "less" an upper bound.
         """
         k = self.column(term)
-        centre = float(self.estimate[k])
-        scale = self.cluster_robust_se(k)
+
+        def inversion(values):
+            pvalues, statistics, excess = self._inversion(k, values, alternative)
+            return pvalues, statistics, excess, np.ones(pvalues.shape, dtype=bool)
+
+        return self._inverted_set(
+            inversion,
+            self.names[k],
+            float(self.estimate[k]),
+            self.cluster_robust_se(k),
+            alpha,
+            grid_points=grid_points,
+            max_width=max_width,
+            rtol=rtol,
+            alternative=alternative,
+        )
+
+    def _inverted_set(
+        self,
+        inversion: Callable,
+        name: str,
+        centre: float,
+        scale: float,
+        alpha: float,
+        *,
+        grid_points: int,
+        max_width: float,
+        rtol: float,
+        alternative: str,
+    ) -> ConfidenceSet:
+        """{c : p(c) > alpha} for a batched ``inversion(values)`` giving (p, t, excess, kept) at
+        every null value (``_inversion``'s three, and whether a test exists there at all: a
+        null with ``kept`` false is left out of the grid and counts as accepted in bisection):
+        the grid of ``centre`` +- ``max_width`` ``scale``, the crossings by bisection with
+        p-values evaluated ahead, undetermined ends (``FLAT_TAIL``) reported as unbounded."""
         notes = []
         if alternative != "two-sided":
             notes.append(
@@ -1139,13 +1369,21 @@ class WildScoreBootstrap:
                 f"Every value is accepted: the smallest attainable p-value "
                 f"{self.smallest_p_value:.4g} exceeds alpha = {alpha:g}."
             )
-            return ConfidenceSet(self.names[k], alpha, [(-math.inf, math.inf)], [], centre, notes)
+            return ConfidenceSet(name, alpha, [(-math.inf, math.inf)], [], centre, notes)
         offsets = np.concatenate(
             [np.linspace(-6, 6, grid_points), [-max_width, -20, -12, 12, 20, max_width]]
         )
         grid = np.sort(centre + scale * offsets)
         # the grid in one batched solve
-        pvalues, _, excess = self._inversion(k, grid, alternative)
+        pvalues, _, excess, kept = inversion(grid)
+        if not kept.all():
+            left_out = grid[~kept]
+            notes.append(
+                f"No restricted fit at {left_out.size} of the grid's values ({left_out.min():.4g} "
+                f"to {left_out.max():.4g}): the coefficients diverge there, no finite "
+                "coefficients give these values; they are left out of the grid."
+            )
+            grid, pvalues, excess = grid[kept], pvalues[kept], excess[kept]
         # a null whose restricted fit is separated has no statistic: it cannot be rejected
         separated = list(grid[np.isnan(pvalues)])
         accepted = ~(pvalues <= alpha)
@@ -1188,7 +1426,7 @@ class WildScoreBootstrap:
 
                 _halvings(low, high, 1.0, 0.0, tolerance, alpha, predicted)
                 points = np.array(visited)
-                p_new, _, excess_new = self._inversion(k, points, alternative)
+                p_new, _, excess_new, _ = inversion(points)
                 separated.extend(points[np.isnan(p_new)])
                 for point, p, row in zip(visited, p_new, excess_new, strict=True):
                     found[point], draws[point] = p, row
@@ -1225,17 +1463,17 @@ class WildScoreBootstrap:
                 f"Accepted even {max_width:g} standard errors from the estimate: reported as "
                 "unbounded."
             )
-        undetermined = self._undetermined_ends(k, intervals, scale, alternative)
+        undetermined = self._undetermined_ends(inversion, intervals, scale)
         if undetermined:
             intervals = _extended(intervals, undetermined)
-            kept = {v for pair in intervals for v in pair}
-            bound_p = [row for row in bound_p if row[0] in kept]
-        found = ConfidenceSet(self.names[k], alpha, intervals, bound_p, centre, notes, undetermined)
+            kept_ends = {v for pair in intervals for v in pair}
+            bound_p = [row for row in bound_p if row[0] in kept_ends]
+        found = ConfidenceSet(name, alpha, intervals, bound_p, centre, notes, undetermined)
         found.notes += found.undetermined_notes()
         return found
 
     def _undetermined_ends(
-        self, k: int, intervals: list, scale: float, alternative: str
+        self, inversion: Callable, intervals: list, scale: float
     ) -> list[tuple[float, str]]:
         """The finite ends of the set found where the statistic no longer moves with the null,
         each with the way the set is extended past it ("below" for a piece's lower end,
@@ -1254,11 +1492,49 @@ class WildScoreBootstrap:
             return []
         step = {"below": -scale, "above": scale}
         points = np.array([v for bound, way in ends for v in (bound, bound + step[way])])
-        _, statistics, _ = self._inversion(k, points, alternative)
+        _, statistics, _, _ = inversion(points)
         at, beyond = statistics[0::2], statistics[1::2]
         with np.errstate(invalid="ignore"):  # a separated null (NaN) says nothing of flatness
             flat = np.abs(beyond - at) <= FLAT_TAIL * np.maximum(1.0, np.abs(at))
         return [end for end, is_flat in zip(ends, flat, strict=True) if is_flat]
+
+
+def _shifted(restriction: Any, null_value: float) -> Callable:
+    """g(b) - c with g's gradient: the restriction g(b) = c as one of the form h(b) = 0."""
+
+    def shifted(params):
+        value, gradient = restriction(params)
+        return value - null_value, gradient
+
+    return shifted
+
+
+def _restriction_many(restriction: Any, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """g and its gradient at every column of ``params`` (p x m): m values and a p x m matrix,
+    by ``restriction.many`` where it exists (one pass for all), else column by column."""
+    if hasattr(restriction, "many"):
+        values, gradients = restriction.many(params)
+        return np.asarray(values, dtype=float), np.asarray(gradients, dtype=float)
+    pairs = [restriction(params[:, j]) for j in range(params.shape[1])]
+    values = np.array([float(value) for value, _ in pairs])
+    return values, np.column_stack([np.asarray(g, dtype=float) for _, g in pairs])
+
+
+def _solved(matrices: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each matrices[k]^{-1} right[k] (k x p x p and k x p x r), and which were solvable: a
+    singular matrix (a separated fit) gives NaN and False, the others are solved as one batch."""
+    try:
+        return np.linalg.solve(matrices, right), np.ones(len(matrices), dtype=bool)
+    except np.linalg.LinAlgError:
+        solved = np.full(right.shape, np.nan)
+        finite = np.zeros(len(matrices), dtype=bool)
+        for k in range(len(matrices)):
+            try:
+                solved[k] = np.linalg.solve(matrices[k], right[k])
+                finite[k] = True
+            except np.linalg.LinAlgError:
+                pass
+        return solved, finite
 
 
 def _extended(

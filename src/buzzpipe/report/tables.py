@@ -615,6 +615,13 @@ def compared_tests_table(results: Mapping[str, Any]) -> Table | None:
                 else _p_with_interval(variant.get("p"), variant.get("interval"), bare=True)
             )
         rows.append(Row(test["label"], tuple(cells), "plain"))
+    inverted = any(
+        variant.get("interval") is not None
+        and variant["compares"]["test"].split("/")[-1].startswith("first_partner_")
+        for found in variants.values()
+        for kind, variant in found.items()
+        if kind == "wild_bootstrap"
+    )
     used: dict[str, None] = {}
     for test in primaries:
         used.setdefault(f"primary: {test.get('inference_words', test['inference'])}")
@@ -643,6 +650,16 @@ def compared_tests_table(results: Mapping[str, Any]) -> Table | None:
             "bootstrap has few distinct draws; the association with local pipelines without "
             "links is clustered by region \u00d7 industry cell throughout.",
             "Inference, " + "; ".join(used) + ".",
+            *(
+                (
+                    "Two intervals of a first-partner difference: beside the estimate the "
+                    "firm-level delta-method interval; in the wild bootstrap column the "
+                    "differences the region bootstrap (the test the verdict reads) does not "
+                    "reject at 5%, its test inverted.",
+                )
+                if inverted
+                else ()
+            ),
             f"{formatting.STAR_NOTE}.",
         ),
     )

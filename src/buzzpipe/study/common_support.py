@@ -47,7 +47,14 @@ import pandas as pd
 
 from buzzpipe import defaults
 from buzzpipe.errors import BuzzpipeError
-from buzzpipe.results import Estimate, Hypothesis, Inference, ModelResult, StudyResults
+from buzzpipe.results import (
+    Estimate,
+    Hypothesis,
+    Inference,
+    Interval,
+    ModelResult,
+    StudyResults,
+)
 from buzzpipe.results.vocabulary import (
     HypothesisKind,
     ModelName,
@@ -287,7 +294,10 @@ def first_partner_bootstrap(
     (``WildScoreBootstrap.restriction_test``). Recorded as
     ``tests[outcome]["first_partner_international_minus_<scale>_wild_bootstrap"]`` beside the
     delta-method test, with its estimate and hypothesis; a restricted fit that fails leaves a
-    not-assessed note naming the quantity (the verdict then reads the delta-method p)."""
+    not-assessed note naming the quantity (the verdict then reads the delta-method p). The
+    difference the verdict reads (regional, else national) carries the 95% set of the values
+    its test does not reject (the test inverted, ``restriction_confidence_set``), beside the
+    delta-method interval of the test without the suffix."""
     if family not in BOOTSTRAP_FAMILIES:
         return
     tests = results.tests.get(outcome, {})
@@ -296,6 +306,9 @@ def first_partner_bootstrap(
     if not chosen:
         return
     bootstrap = memory_wild_bootstrap(fitted, sample, outcome, family, seed, draws, cluster_column)
+    # the difference the pipelines-versus-buzz verdict reads (regional, else national) gets
+    # the set of values its test does not reject (each about five fits' worth of the battery)
+    verdicts_read = next(iter(chosen))
     for scale, name in chosen.items():
         restriction = change_difference(
             fitted,
@@ -316,6 +329,11 @@ def first_partner_bootstrap(
                 detail=f"the region bootstrap of {name} not computed: {error}",
             )
             continue
+        interval, set_notes = (
+            _inverted_interval(bootstrap, restriction, name)
+            if scale == verdicts_read
+            else (None, [])
+        )
         delta = tests[name]
         results.add_test(
             outcome,
@@ -325,6 +343,7 @@ def first_partner_bootstrap(
                 std_error=None,
                 p_value=test.p_value,
                 inference=bootstrap_inference(test, cluster_column),
+                interval=interval,
                 statistic=test.statistic,
                 hypothesis=delta.hypothesis,
                 note=" ".join(
@@ -333,7 +352,24 @@ def first_partner_bootstrap(
                         f"restriction iterated, {test.rounds} rounds); scores projected on "
                         "H^{-1} dg/db, the score form of the delta-method t;",
                         *test.notes(),
+                        *set_notes,
                     ]
                 ),
             ),
         )
+
+
+def _inverted_interval(bootstrap: Any, restriction: Any, name: str) -> tuple[Interval | None, list]:
+    """The 95% set of differences c the region bootstrap does not reject (the test of
+    g(b) = c inverted, ``WildScoreBootstrap.restriction_confidence_set``), and the notes it
+    needs; no set, and a note saying why, where it cannot be computed."""
+    try:
+        found = bootstrap.restriction_confidence_set(restriction, name=name)
+    except BuzzpipeError as error:
+        return None, [f"no 95% set: {error}"]
+    notes = [
+        "95% set: the differences this bootstrap does not reject at 5% (its test of "
+        "g(b) = c inverted), not the delta-method interval;",
+        *found.undetermined_notes(),
+    ]
+    return Interval([(float(a), float(b)) for a, b in found.intervals], 0.95), notes

@@ -148,6 +148,48 @@ class ChangeDifference:
         second = change_at(params, *self.second, self.weights, self.family)
         return first.value - second.value, first.gradient - second.gradient
 
+    def many(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """g and its gradient at every column of ``params`` (p x m) in one pass: m values and
+        a p x m matrix, each column what :meth:`__call__` gives at that column (to rounding).
+
+        The four designs differ from the first only in the columns a change sets (the scales'
+        breadth), so each index is the first design's plus those columns' difference, and
+        the gradient one product with the first design plus the differing columns'."""
+        reference, differences = self._shared_designs()
+        shared = reference @ params
+        values = np.zeros(params.shape[1])
+        weighted = np.zeros((reference.shape[0], params.shape[1]))
+        gradients = np.zeros(params.shape)
+        for level, (columns, difference) in zip(self._levels(), differences, strict=True):
+            eta = shared if not columns.size else shared + difference @ params[columns]
+            probability, density = probability_and_density(eta, self.family)
+            values += level * (self.weights @ probability)
+            density *= level * self.weights[:, None]
+            weighted += density
+            if columns.size:
+                gradients[columns] += difference.T @ density
+        gradients += reference.T @ weighted
+        return values, gradients
+
+    @staticmethod
+    def _levels() -> tuple[float, float, float, float]:
+        """The sign of each design in g: first changed, first base, second changed, base."""
+        return 1.0, -1.0, -1.0, 1.0
+
+    def _shared_designs(self) -> tuple[np.ndarray, list]:
+        """The first changed design, and for each of the four designs the columns where it
+        differs from it with those columns' differences (cached)."""
+        cached = self.__dict__.get("_shared")
+        if cached is None:
+            reference = self.first[0]
+            differences = []
+            for design in (*self.first, *self.second):
+                columns = np.flatnonzero(np.any(design != reference, axis=0))
+                differences.append((columns, design[:, columns] - reference[:, columns]))
+            cached = (reference, differences)
+            object.__setattr__(self, "_shared", cached)  # frozen: a cache, not a field
+        return cached
+
 
 def change_difference(
     fitted: Any,

@@ -10,12 +10,18 @@ bootstrap confidence sets skipped) on
 - ``null``: norway2010 with every product effect of collaboration zero (breadth terms,
   interaction, pipeline exposure) and the openness confounder removed from the product
   equation, so the study model's estimand of every breadth slope is exactly zero: a global null
-  for the primary family (all eight hypotheses true).
+  for the primary family (all eight hypotheses true);
+- ``norway2010``: the preset itself, its truth the preset's (``synth/truth.py``), every finding
+  of the family of eight scored (``bench/recovery_norway2010.py`` scores the published six).
 
-One JSON line per seed and world goes to ``<out>/recovery_<world>.jsonl`` (resumable)::
+One JSON line per seed and world goes to ``<out>/recovery_<world>.jsonl`` (resumable);
+``--summary`` writes the per-seed CSV the docs' tables are read from (each finding's state under
+the rule, f/n/o/x, and whether its unadjusted p is below 5%), which ``--table`` also reads::
 
-    OPENBLAS_NUM_THREADS=1 nice -n 10 python bench/recovery_worlds.py --seeds 21-320 --out bench/
-    python bench/recovery_worlds.py --table bench/
+    OPENBLAS_NUM_THREADS=1 nice -n 10 python bench/recovery_worlds.py --seeds 21-320 --out runs/ \
+        --worlds norway2010,complement,buzz
+    python bench/recovery_worlds.py --summary runs/ > tests/study/data/recovery_rule.csv
+    python bench/recovery_worlds.py --table tests/study/data/recovery_rule.csv
 """
 
 from __future__ import annotations
@@ -37,7 +43,10 @@ WORLDS = {
     "buzz": ("buzz", None),
     "complement": ("complement", None),
     "null": ("norway2010", NULL_OVERRIDES),
+    "norway2010": ("norway2010", None),
 }
+STATES = {"found": "f", "not_found": "n", "opposite": "o", "not_assessed": "x"}
+SUMMARY_HEADER = "world,seed,seconds,states,raw"
 
 
 def _recovery():
@@ -85,40 +94,98 @@ def _world_records(folder: Path) -> list[tuple[str, list[dict]]]:
     return worlds
 
 
-def table(folder: Path, scored_from: int = 21) -> str:
+def summary_rows(records: list[dict], world: str) -> list[dict]:
+    """Per seed of one world's records: each finding's state under the rule (f found, n not
+    found, o opposite, x not assessed) and whether its unadjusted p is below 5% (1/0)."""
+    return [
+        {
+            "world": world,
+            "seed": r["seed"],
+            "seconds": r["seconds"],
+            "findings": list(r["verdicts"]),
+            "states": "".join(STATES[v["state"]] for v in r["verdicts"].values()),
+            "raw": "".join("1" if _raw_rejects(v) else "0" for v in r["verdicts"].values()),
+        }
+        for r in records
+    ]
+
+
+def summary_csv(folder: Path) -> str:
+    """The per-seed CSV of every world's records in ``folder`` (one findings line per world)."""
+    lines = []
+    for world, records in _world_records(folder):
+        rows = summary_rows(records, world)
+        if rows:
+            lines.append(f"# {world} findings in order: {' '.join(rows[0]['findings'])}")
+    lines.append(SUMMARY_HEADER)
+    for world, records in _world_records(folder):
+        lines += [
+            f"{r['world']},{r['seed']},{r['seconds']},{r['states']},{r['raw']}"
+            for r in summary_rows(records, world)
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def read_summary(path: Path) -> list[tuple[str, list[dict]]]:
+    """The CSV of :func:`summary_csv` as (world, rows) in the order of WORLDS."""
+    findings, rows = {}, {}
+    for line in path.read_text().splitlines():
+        if line.startswith("# "):
+            world, _, names = line[2:].partition(" findings in order: ")
+            findings[world] = names.split()
+        elif line and line != SUMMARY_HEADER:
+            world, seed, seconds, states, raw = line.split(",")
+            rows.setdefault(world, []).append(
+                {
+                    "world": world,
+                    "seed": int(seed),
+                    "seconds": float(seconds),
+                    "findings": findings[world],
+                    "states": states,
+                    "raw": raw,
+                }
+            )
+    return [(world, rows[world]) for world in WORLDS if world in rows]
+
+
+def table(source: Path, scored_from: int = 21) -> str:
     """Per world and finding: how often the verdict is the world's truth (Holm-adjusted, the
     rule) and how often the unadjusted p alone is below 5%, with 95% Clopper-Pearson intervals;
     per world, the family-wise rate of false findings (any true-null finding found) adjusted
-    and unadjusted."""
+    and unadjusted. ``source``: a folder of JSONL records or the summary CSV."""
     rate_cells = _recovery().rate_cells
+    if source.is_dir():
+        worlds = [(w, summary_rows(r, w)) for w, r in _world_records(source)]
+    else:
+        worlds = read_summary(source)
     lines = []
-    for world, every in _world_records(folder):
-        records = [r for r in every if r["seed"] >= scored_from]
-        n = len(records)
+    for world, every in worlds:
+        rows = [r for r in every if r["seed"] >= scored_from]
+        n = len(rows)
         if not n:
             continue
         expected = expected_verdicts(world)
-        findings = list(records[0]["verdicts"])
-        seconds = sum(r["seconds"] for r in records) / n
+        findings = rows[0]["findings"]
+        seconds = sum(r["seconds"] for r in rows) / n
         lines += [
-            f"World {world}: {n} seeds ({records[0]['seed']}-{records[-1]['seed']}), "
+            f"World {world}: {n} seeds ({rows[0]['seed']}-{rows[-1]['seed']}), "
             f"{seconds:.1f} s per seed",
             "",
             "| finding | true verdict | verdict = truth (Holm, the rule) | 95% interval "
             "| unadjusted p < 5% | 95% interval |",
             "|---|---|---|---|---|---|",
         ]
-        for finding in findings:
+        for h, finding in enumerate(findings):
             truth = expected.get(finding, "not_found")
-            match = sum(r["verdicts"][finding]["state"] == truth for r in records)
-            raw = sum(_raw_rejects(r["verdicts"][finding]) for r in records)
+            match = sum(r["states"][h] == STATES[truth] for r in rows)
+            raw = sum(r["raw"][h] == "1" for r in rows)
             lines.append(
                 f"| {finding} | {truth.replace('_', ' ')} | {rate_cells(match, n)} | "
                 f"{rate_cells(raw, n)} |"
             )
-        nulls = [f for f in findings if expected.get(f, "not_found") == "not_found"]
-        false = sum(any(_rejects(r["verdicts"][f]) for f in nulls) for r in records)
-        raw_false = sum(any(_raw_rejects(r["verdicts"][f]) for f in nulls) for r in records)
+        nulls = [h for h, f in enumerate(findings) if expected.get(f, "not_found") == "not_found"]
+        false = sum(any(r["states"][h] in "fo" for h in nulls) for r in rows)
+        raw_false = sum(any(r["raw"][h] == "1" for h in nulls) for r in rows)
         lines += [
             "",
             f"Family-wise rate of false findings over the {len(nulls)} true-null findings: "
@@ -153,7 +220,10 @@ def main() -> None:
     parser.add_argument("--seeds", default="21-320")
     parser.add_argument("--out", type=Path, default=Path("."))
     parser.add_argument("--worlds", default=",".join(WORLDS))
-    parser.add_argument("--table", type=Path, help="print the rates of the JSONL files there")
+    parser.add_argument(
+        "--table", type=Path, help="print the rates of the JSONL files there (or of the CSV)"
+    )
+    parser.add_argument("--summary", type=Path, help="print the per-seed CSV of the JSONL there")
     parser.add_argument(
         "--shown", type=Path, help="print seeds 1-20 (shown, not scored) of the JSONL files there"
     )
@@ -163,6 +233,9 @@ def main() -> None:
         return
     if arguments.shown:
         print(shown_tables(arguments.shown))
+        return
+    if arguments.summary:
+        print(summary_csv(arguments.summary), end="")
         return
     recovery = _recovery()
     recovery._no_sets()

@@ -98,7 +98,7 @@ def step_times(source, formula: str, repeats: int, disable_cache: bool) -> tuple
     family = get_family("logit")
     roles = {"weights": None, "cluster": None, "offset": None}
     spec, summary = streamed._specification(formula, source, roles)
-    spec, family, _ = streamed._prepare(spec, summary, family, source)
+    spec, family, _notes, summary = streamed._prepare(spec, summary, family, source)
     if disable_cache:
         source.cache_bytes = 0
     sums = streamed._sums(family, source, spec)

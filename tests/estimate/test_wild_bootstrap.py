@@ -608,24 +608,39 @@ def test_a_separated_restricted_fit_is_an_estimation_error_not_an_internal_one()
         bootstrap.partialled_cluster_score_matrix([3], params)
 
 
+def test_the_scores_of_many_nulls_are_each_nulls_own_and_say_which_are_separated():
+    """Test inversion's partialled scores of every null at once equal those of each null alone
+    (to rounding: one product for all), and a null whose information is singular is flagged
+    separated, its column NaN, without disturbing the others."""
+    X, y, clusters = clustered_sample(3, n=400, n_clusters=5)
+    bootstrap = WildScoreBootstrap(X, y, clusters)
+    params = np.repeat(bootstrap.estimate[:, None], 4, axis=1)
+    params[3] += np.array([-0.5, 0.0, 1000.0, 0.5])  # column 3 is a 0/1 dummy: 1000 saturates it
+    sums, separated = bootstrap.partialled_scores_at(3, params)
+    assert separated.tolist() == [False, False, True, False]
+    assert np.isnan(sums[:, 2]).all()
+    for j in (0, 1, 3):
+        alone = bootstrap.partialled_cluster_scores(3, params[:, j])
+        np.testing.assert_allclose(sums[:, j], alone, rtol=1e-12, atol=1e-12 * np.abs(alone).max())
+
+
 def test_a_confidence_set_accepts_the_nulls_whose_restricted_fit_is_separated():
     """No score statistic exists where the restricted fit separates (singular information):
     p_values gives NaN there, and the inversion cannot reject such a null, so it is accepted
     and the set says so; the other values are inverted as before."""
-    from buzzpipe.estimate.wild_bootstrap import SeparatedNull
-
     X, y, clusters = clustered_sample(8, n=500, n_clusters=5, effect=0.2)
     bootstrap = WildScoreBootstrap(X, y, clusters)
     plain = bootstrap.confidence_set(1)
     far = bootstrap.estimate[1] + 15 * bootstrap.cluster_robust_se(1)
-    scores = bootstrap.partialled_cluster_scores
+    scores_at = bootstrap.partialled_scores_at
 
-    def separated_beyond(k, params):
-        if params[k] > far:
-            raise SeparatedNull("separated")
-        return scores(k, params)
+    def separated_beyond(k, params):  # as a singular information beyond ``far`` would say
+        sums, separated = scores_at(k, params)
+        beyond = params[k] > far
+        sums[:, beyond] = np.nan
+        return sums, separated | beyond
 
-    bootstrap.partialled_cluster_scores = separated_beyond
+    bootstrap.partialled_scores_at = separated_beyond
     grid = np.array([far - 1.0, far + 1.0])
     assert np.isnan(bootstrap.p_values(1, grid)).tolist() == [False, True]
     found = bootstrap.confidence_set(1)

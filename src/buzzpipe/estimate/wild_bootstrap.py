@@ -101,6 +101,11 @@ RESTRICTION_CAPPED = 10  # ... or whose last this many steps were all cut to the
 # MiB), else made block by block
 PRODUCTS_KEPT = 1 << 22
 PRODUCTS_BLOCK = 8192
+# test inversion's nulls a block: at most this many entries of the n x m linear indices, and
+# of the m x G x B recentred draws (a block of statistics kept within cache: larger blocks
+# were slower than one null at a time on the 47-null grid)
+SCORES_BLOCK = 1 << 21
+STATISTICS_BLOCK = 1 << 18
 TIE_CONVENTION = (
     "p = share of bootstrap draws with |t*| >= |t| (ties, to a relative 1e-10, count as at least "
     "as extreme)"
@@ -374,12 +379,14 @@ class ConfidenceSet:
         return "\n".join([text, *self.notes])
 
 
-def _oriented(
-    statistic: float, distribution: np.ndarray, alternative: str
-) -> tuple[np.ndarray, float]:
+def _oriented(statistic, distribution: np.ndarray, alternative: str) -> tuple[np.ndarray, Any]:
     """The draws and the actual statistic as a p-value compares them: |t| two-sided, t
-    ("greater") or -t ("less") one-sided; a failed (NaN) draw is -inf, so it never counts."""
+    ("greater") or -t ("less") one-sided; a failed (NaN) draw is -inf, so it never counts.
+    ``statistic`` a number (``distribution`` B draws) or an m-vector (m x B draws, the actual
+    statistic returned as an m x 1 column)."""
     draws = np.asarray(distribution, dtype=float)
+    if np.ndim(statistic):
+        statistic = np.asarray(statistic, dtype=float)[:, None]
     if alternative == "two-sided":
         draws, actual = np.abs(draws), abs(statistic)
     elif alternative in ("greater", "less"):
@@ -392,22 +399,45 @@ def _oriented(
     return np.where(np.isnan(draws), -np.inf, draws), actual
 
 
-def _excess(
-    statistic: float, distribution: np.ndarray, tie_rule: str, alternative: str
-) -> np.ndarray:
+def _excess(statistic, distribution: np.ndarray, tie_rule: str, alternative: str) -> np.ndarray:
     """Each draw's statistic less the actual one as ``bootstrap_p_value`` compares them (|t|
     two-sided, signed one-sided), so that a draw counts towards p exactly where its excess is
     >= 0; a draw tying the actual statistic (within the tie slack: the constant weight vectors
     always do, whatever the null) is +inf under the inclusive rule and -inf under the strict
-    one, a failed draw -inf. NaN everywhere when there is no statistic."""
+    one, a failed draw -inf. NaN everywhere when there is no statistic. ``statistic`` may be
+    an m-vector with m x B draws (a row per null, NaN rows where it is not finite)."""
+    if np.ndim(statistic):
+        excess = _excess_of(statistic, distribution, tie_rule, alternative)
+        excess[~np.isfinite(statistic)] = np.nan
+        return excess
     if not math.isfinite(statistic):
         return np.full(np.shape(distribution), np.nan)
+    return _excess_of(statistic, distribution, tie_rule, alternative)
+
+
+def _excess_of(statistic, distribution: np.ndarray, tie_rule: str, alternative: str) -> np.ndarray:
     draws, actual = _oriented(statistic, distribution, alternative)
     with np.errstate(invalid="ignore"):
         excess = draws - actual
-    tied = np.abs(excess) <= TIE_TOLERANCE * abs(actual)
+        tied = np.abs(excess) <= TIE_TOLERANCE * np.abs(actual)
     excess[tied] = -np.inf if tie_rule == "strict" else np.inf
     return excess
+
+
+def _p_values(
+    statistic: np.ndarray, distribution: np.ndarray, tie_rule: str, alternative: str
+) -> np.ndarray:
+    """``WildScoreBootstrap.bootstrap_p_value`` of m statistics at once (m x B draws, a row
+    each): the same counts over the same comparisons; NaN where a statistic is not finite."""
+    draws, actual = _oriented(statistic, distribution, alternative)
+    slack = TIE_TOLERANCE * np.abs(actual)
+    with np.errstate(invalid="ignore"):
+        if tie_rule == "strict":
+            p = np.mean(draws > actual + slack, axis=1)
+        else:
+            p = np.mean(draws >= actual - slack, axis=1)
+    p[~np.isfinite(np.asarray(statistic, dtype=float))] = np.nan
+    return p
 
 
 def _most_draws(alpha: float, n: int) -> int:
@@ -781,21 +811,32 @@ class WildScoreBootstrap:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(p, t, excess) at every null value: the p-value, the statistic, and each draw's
         excess over it as the p-value counts them (``_excess``; a row per null), which test
-        inversion interpolates between two nulls; NaN where the restricted fit is separated."""
+        inversion interpolates between two nulls; NaN where the restricted fit is separated.
+        The restricted fits in one batched solve, the partialled scores and the statistics of
+        every null together (``partialled_scores_at``, ``statistics`` on a G x m matrix)."""
         params = self.restricted_fits(k, null_values)
+        cluster_scores, separated = self.partialled_scores_at(k, params)
+        m = params.shape[1]
+        pvalues = np.full(m, np.nan)
+        statistics = np.full(m, np.nan)
+        excess = np.full((m, self.n_draws), np.nan)
+        half = self._sign_half()  # t(-v) = -t(v) exactly: the other half of the draws by negation
+        draws = self.draws if half is None else half
         ones = np.ones((self.n_clusters, 1))
-        half = self._sign_half()
-        pvalues = np.full(params.shape[1], np.nan)
-        statistics = np.full(params.shape[1], np.nan)
-        excess = np.full((params.shape[1], self.n_draws), np.nan)
-        for j in range(params.shape[1]):
-            try:
-                cluster_scores = self.partialled_cluster_scores(k, params[:, j])
-            except SeparatedNull:
-                continue  # no statistic at this null
-            pvalues[j], statistics[j], excess[j] = self._tested(
-                cluster_scores, ones, half, alternative
-            )
+        usable = np.flatnonzero(~separated)
+        # nulls a block: the statistics' G x B recentred scores per null within STATISTICS_BLOCK
+        step = max(1, STATISTICS_BLOCK // (self.n_clusters * draws.shape[1]))
+        for first in range(0, usable.size, step):
+            rows = usable[first : first + step]
+            scores = cluster_scores[:, rows]
+            statistic = self.statistics(scores, ones)[:, 0]
+            distribution = self.statistics(scores, draws)
+            if half is not None:
+                distribution = np.concatenate([distribution, -distribution], axis=1)
+            rule = self.tie_rule
+            pvalues[rows] = _p_values(statistic, distribution, rule, alternative)
+            statistics[rows] = statistic
+            excess[rows] = _excess(statistic, distribution, rule, alternative)
         return pvalues, statistics, excess
 
     def _tested(
@@ -870,6 +911,47 @@ class WildScoreBootstrap:
             )
         return sums
 
+    def partialled_scores_at(self, k: int, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``partialled_cluster_scores`` at every column of ``params`` (p x m): the G x m cluster
+        sums, and which nulls are separated (a singular information; their column is NaN).
+        The nulls a block of at most SCORES_BLOCK n x m entries: one product for the linear
+        indices and one for the projections, the informations and their solves batched."""
+        n, p = self.X.shape
+        m = params.shape[1]
+        sums = np.full((self.n_clusters, m), np.nan)
+        separated = np.zeros(m, dtype=bool)
+        unit = np.zeros((p, 1))
+        unit[k] = 1.0
+        step = max(1, SCORES_BLOCK // max(n, 1))
+        for first in range(0, m, step):
+            block = slice(first, min(first + step, m))
+            eta = self.X @ params[:, block] + self.offset[:, None]
+            _, derivative, curvature = binary_terms(
+                eta, self.y[:, None], self.family, need_loglike=False
+            )
+            weighted = self.weights[:, None] * curvature
+            information = np.stack(
+                [(self.X * weighted[:, [j]]).T @ self.X for j in range(weighted.shape[1])]
+            )
+            try:
+                directions = np.linalg.solve(
+                    information, np.broadcast_to(unit, (len(information), p, 1))
+                )
+            except np.linalg.LinAlgError:  # one by one: which are singular
+                directions = np.full((len(information), p, 1), np.nan)
+                for j, matrix in enumerate(information):
+                    try:
+                        directions[j] = np.linalg.solve(matrix, unit)
+                    except np.linalg.LinAlgError:
+                        separated[first + j] = True
+            partialled = (self.weights[:, None] * derivative) * (self.X @ directions[:, :, 0].T)
+            for j in range(partialled.shape[1]):
+                if not separated[first + j]:
+                    sums[:, first + j] = np.bincount(
+                        self.cluster_codes, weights=partialled[:, j], minlength=self.n_clusters
+                    )
+        return sums, separated
+
     @property
     def variance_factor(self) -> float:
         """G/(G-1) (Stata's cluster vce), or 1 without the small-sample factor (boottest, ML)."""
@@ -877,10 +959,21 @@ class WildScoreBootstrap:
         return G / (G - 1) if self.small_sample else 1.0
 
     def statistics(self, cluster_scores: np.ndarray, draws: np.ndarray) -> np.ndarray:
-        """t(v) for each column v of ``draws`` (step 5)."""
-        numerator = cluster_scores @ draws
-        recentred = draws * cluster_scores[:, None] - self.cluster_share[:, None] * numerator
-        denominator = self.variance_factor * np.einsum("gb,gb->b", recentred, recentred)
+        """t(v) for each column v of ``draws`` (step 5); ``cluster_scores`` a G-vector (t is a
+        B-vector) or a G x m matrix, a column per null (t is m x B)."""
+        if cluster_scores.ndim == 2:  # the sums over clusters in cluster order, m x B each
+            numerator = cluster_scores.T @ draws
+            denominator = np.zeros_like(numerator)
+            for g in range(self.n_clusters):
+                recentred = np.multiply.outer(cluster_scores[g], draws[g])
+                recentred -= self.cluster_share[g] * numerator
+                recentred *= recentred
+                denominator += recentred
+            denominator *= self.variance_factor
+        else:
+            numerator = cluster_scores @ draws
+            recentred = draws * cluster_scores[:, None] - self.cluster_share[:, None] * numerator
+            denominator = self.variance_factor * np.einsum("gb,gb->b", recentred, recentred)
         with np.errstate(divide="ignore", invalid="ignore"):
             return numerator / np.sqrt(denominator)
 
@@ -2034,6 +2127,18 @@ class StreamedWildScoreBootstrap(WildScoreBootstrap):
         return self.source.map_designs(
             self.spec, score_pieces, self.family_model, params, self.n_clusters
         )
+
+    def partialled_scores_at(self, k: int, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each null's ``partialled_cluster_scores`` from its score pieces (kept by
+        ``restricted_fits``): the G x m sums, and which nulls are separated (NaN columns)."""
+        sums = np.full((self.n_clusters, params.shape[1]), np.nan)
+        separated = np.zeros(params.shape[1], dtype=bool)
+        for j in range(params.shape[1]):
+            try:
+                sums[:, j] = self.partialled_cluster_score_matrix([k], params[:, j])[:, 0]
+            except SeparatedNull:
+                separated[j] = True
+        return sums, separated
 
     def partialled_cluster_score_matrix(self, columns: Sequence[int], params) -> np.ndarray:
         pieces = self._pieces(params)

@@ -98,19 +98,25 @@ def nonlinear():
     return X, y, clusters, wild, restriction, wild.restriction_test(restriction)
 
 
+def constrained_maximum(model, start, restriction):
+    """The maximum of statsmodels' log-likelihood subject to restriction(b) = 0, by SLSQP."""
+    found = optimize.minimize(
+        lambda b: -model.loglike(b),
+        start,
+        jac=lambda b: -model.score(b),
+        method="SLSQP",
+        constraints=[{"type": "eq", "fun": restriction}],
+        options={"ftol": 1e-14, "maxiter": 500},
+    )
+    assert found.success
+    return found
+
+
 def test_the_restricted_fit_is_the_constrained_maximum(nonlinear):
     X, y, _, wild, restriction, test = nonlinear
     assert abs(restriction(wild.estimate)[0]) > 0.02  # the null is not true in the sample
     model = sm.Logit(y, X)
-    found = optimize.minimize(
-        lambda b: -model.loglike(b),
-        wild.estimate,
-        jac=lambda b: -model.score(b),
-        method="SLSQP",
-        constraints=[{"type": "eq", "fun": lambda b: restriction(b)[0]}],
-        options={"ftol": 1e-14, "maxiter": 500},
-    )
-    assert found.success
+    found = constrained_maximum(model, wild.estimate, lambda b: restriction(b)[0])
     assert abs(restriction(test.restricted_params)[0]) < 1e-12
     np.testing.assert_allclose(test.restricted_params, found.x, atol=2e-5)
     assert model.loglike(test.restricted_params) >= model.loglike(found.x) - 1e-9
@@ -265,3 +271,31 @@ def test_a_large_samples_information_is_summed_in_blocks_to_the_same_set(monkeyp
     )
     np.testing.assert_allclose(blocked[4], whole[4], atol=1e-10)
     np.testing.assert_array_equal(blocked[0], whole[0])
+
+
+def test_one_owner_imposes_coefficient_and_linear_restrictions():
+    """``constrained_fit`` owns every restricted fit: fixing coefficients is its case R = e_k
+    (``restricted_fit``, several columns at once included), a row of R its single linear
+    restriction (``linearly_restricted_fit``), and several general rows are imposed exactly,
+    at the constrained maximum SLSQP finds on statsmodels' log-likelihood."""
+    X, y, clusters = count_sample(11)
+    wild = WildScoreBootstrap(X, y, clusters)
+    fixed = wild.restricted_fit([1, 3], [0.2, -0.1])
+    assert fixed[[1, 3]].tolist() == [0.2, -0.1]
+    same = wild.constrained_fit(np.eye(4)[[1, 3]], [0.2, -0.1], wild.estimate)
+    np.testing.assert_allclose(same, fixed, rtol=0, atol=1e-12)
+    row = np.array([0.0, 1.0, -1.0, 0.5])
+    assert np.array_equal(
+        wild.linearly_restricted_fit(row, 0.1, wild.estimate),
+        wild.constrained_fit(row[None, :], [0.1], wild.estimate),
+    )
+    R = np.array([[0.0, 1.0, -1.0, 0.0], [0.3, 0.0, 1.0, 2.0]])
+    r = np.array([0.05, -0.4])
+    found = wild.constrained_fit(R, r, wild.estimate)
+    np.testing.assert_allclose(R @ found, r, rtol=0, atol=1e-12)
+    model = sm.Logit(y, X)
+    best = constrained_maximum(model, wild.estimate, lambda b: R @ b - r)
+    np.testing.assert_allclose(found, best.x, atol=2e-5)
+    assert model.loglike(found) >= model.loglike(best.x) - 1e-9
+    with pytest.raises(EstimationError, match="full row rank"):
+        wild.constrained_fit(np.array([[0.0, 1.0, 1.0, 0.0], [0.0, 2.0, 2.0, 0.0]]), r, fixed)

@@ -518,6 +518,24 @@ def _nearest_start(
     return kept[1][:, int(np.argmin(np.abs(kept[0] - middle)))]
 
 
+def _pivot_columns(restrictions: np.ndarray) -> np.ndarray:
+    """The q columns a restriction R b = r (q x p) is solved for: the selected columns when
+    every row selects one coefficient (R_J = I, R_F = 0 exactly), the column of the largest
+    |R_j| for a single row, else the first q pivots of a column-pivoted QR (R_J well
+    conditioned)."""
+    R = restrictions
+    nonzero = R != 0.0
+    if (nonzero.sum(axis=1) == 1).all() and (R[nonzero] == 1.0).all():
+        columns = np.argmax(nonzero, axis=1)
+        if np.unique(columns).size == columns.size:
+            return columns
+    if R.shape[0] == 1:
+        return np.array([int(np.argmax(np.abs(R[0])))])
+    from scipy.linalg import qr
+
+    return np.sort(qr(R, pivoting=True, mode="r")[1][: R.shape[0]])
+
+
 class WildScoreBootstrap:
     """Wild cluster score bootstrap (Kline and Santos) of a logit or probit, as ``boottest``.
 
@@ -713,52 +731,96 @@ class WildScoreBootstrap:
     ) -> np.ndarray:
         """The full coefficient vector maximising the likelihood subject to b_k = null_value.
 
-        ``k`` may be several columns (with as many values): all are fixed through the offset.
+        ``k`` may be several columns (with as many values): all are fixed through the offset
+        (:meth:`constrained_fit` with R selecting them), started at the last restricted
+        estimate of the same columns.
         """
         columns = np.atleast_1d(np.asarray(k, dtype=np.intp))
         values = np.broadcast_to(np.asarray(null_value, dtype=float), columns.shape)
-        keep = np.ones(self.X.shape[1], dtype=bool)
-        keep[columns] = False
-        params = np.empty(self.X.shape[1])
-        params[columns] = values
-        if not keep.any():  # every coefficient is fixed: nothing left to fit
-            return params
         key = tuple(columns.tolist())
-        start = self._restricted_start.get(key, self.estimate[keep])
-        fitted = newton_batch(
-            self.X[:, keep],
-            self.y,
-            self.weights,
-            family=self.family,
-            offset=self.offset + self.X[:, columns] @ values,
-            start=start,
-            max_iter=100,
-        )
-        estimate = fitted.params[:, 0]
-        if not (fitted.converged[0] and fitted.full_rank[0]):
-            estimate = self._line_searched_fit(
-                keep, self.offset + self.X[:, columns] @ values, start
-            )
-        if estimate is None:
-            fixed = ", ".join(
-                f"{self.names[j]} = {v:g}" for j, v in zip(columns, values, strict=True)
-            )
-            raise EstimationError(f"the restricted fit with {fixed} did not converge")
-        self._restricted_start[key] = estimate
-        params[keep] = estimate
+        start = self._restricted_start.get(key)
+        if start is None:
+            start = self.estimate
+        params = self.constrained_fit(np.eye(self.X.shape[1])[columns], values, start)
+        self._restricted_start[key] = params
         return params
 
-    def _line_searched_fit(self, keep, offset, start, design=None) -> np.ndarray | None:
+    def constrained_fit(
+        self, restrictions: np.ndarray, targets: np.ndarray | Sequence[float], start: np.ndarray
+    ) -> np.ndarray:
+        """The coefficients maximising the likelihood subject to R b = r (R = ``restrictions``,
+        q x p of rank q; r = ``targets``), imposed exactly by reparametrising, from ``start``
+        (a full coefficient vector: its free entries start the fit).
+
+        With J the q pivot columns (the restricted columns when every row of R selects one, the
+        largest |R_j| for one row, column-pivoted QR otherwise), b_J = R_J^-1 (r - R_F b_F) for
+        the free columns F, so the fit is over b_F with the design X_F - X_J R_J^-1 R_F (X_F
+        itself when R_F = 0: a coefficient restriction b_k = c is the case R = e_k) and
+        X_J R_J^-1 r added to the offset. The one owner of a restricted fit's solve: the
+        batched Newton solve, then, where it stops short, a line-searched Newton fit
+        (``_line_searched_fit``), else an EstimationError.
+        """
+        R = np.atleast_2d(np.asarray(restrictions, dtype=float))
+        r = np.broadcast_to(np.asarray(targets, dtype=float), (R.shape[0],))
+        pivots = _pivot_columns(R)
+        keep = np.ones(R.shape[1], dtype=bool)
+        keep[pivots] = False
+        pivot_block = R[:, pivots]
+        if len(pivots) == 1 and pivot_block[0, 0] == 0.0:
+            raise EstimationError("the restriction's gradient is zero: no restriction to impose")
+        if len(pivots) == 1:  # b_j = (r - R_F b_F) / R_j, divided as written
+            shift, slope = r / pivot_block[0, 0], R[:, keep] / pivot_block[0, 0]
+        else:
+            try:
+                shift = np.linalg.solve(pivot_block, r)  # b_J at b_F = 0
+                slope = np.linalg.solve(pivot_block, R[:, keep])  # minus d b_J / d b_F
+            except np.linalg.LinAlgError:
+                raise EstimationError("the restrictions are not of full row rank") from None
+        params = np.empty(R.shape[1])
+        params[pivots] = shift
+        if not keep.any():  # every coefficient is fixed: nothing left to fit
+            return params
+        design = self.X[:, keep]
+        if slope.any():
+            design = design - self.X[:, pivots] @ slope
+        offset = self.offset + self.X[:, pivots] @ shift
+        free = self._free_fit(design, offset, np.asarray(start, dtype=float)[keep])
+        if free is None:
+            fixed = ", ".join(
+                f"{self.names[j]} = {v:g}" for j, v in zip(pivots, shift, strict=True)
+            )
+            what = (
+                f"restricted fit with {fixed}"
+                if not slope.any()
+                else "fit under the linearised restriction"
+            )
+            raise EstimationError(f"the {what} did not converge")
+        params[keep] = free
+        params[pivots] = shift - np.array([row @ free for row in slope])
+        return params
+
+    def _free_fit(self, design: np.ndarray, offset: np.ndarray, start: np.ndarray):
+        """The free coefficients of one restricted fit (``design``, the restriction in
+        ``offset``): the batched Newton solve, else ``_line_searched_fit``; None if neither
+        converges."""
+        fitted = newton_batch(
+            design, self.y, self.weights, family=self.family, offset=offset, start=start,
+            max_iter=100,
+        )  # fmt: skip
+        if fitted.converged[0] and fitted.full_rank[0]:
+            return fitted.params[:, 0]
+        return self._line_searched_fit(design, offset, start)
+
+    def _line_searched_fit(self, design, offset, start) -> np.ndarray | None:
         """One restricted fit by ``newton.newton`` (every step's log-likelihood checked, as the
         streamed and Dask engines fit), where the batched solve stopped short: its long early
         steps are taken unchecked and can reach a point whose Hessian is singular although the
         restricted maximum exists. The estimate, or ``None`` when this does not converge either.
-        ``design`` replaces the kept columns of X (a reparametrised design)."""
+        ``design`` is the restricted fit's (the free columns of X, or a reparametrised one)."""
         family = get_family(self.family)
-        X = self.X[:, keep] if design is None else design
 
         def sums(params):
-            found = block_sums(family, params, X, self.y, self.weights, offset)
+            found = block_sums(family, params, design, self.y, self.weights, offset)
             return found.llf, found.gradient, found.hessian
 
         start = np.array(start, dtype=float)
@@ -788,7 +850,7 @@ class WildScoreBootstrap:
         failed = ~(fitted.converged & fitted.full_rank)
         for j in np.flatnonzero(failed):
             offset = self.offset + self.X[:, k] * values[j]
-            estimate = self._line_searched_fit(keep, offset, start)
+            estimate = self._line_searched_fit(self.X[:, keep], offset, start)
             if estimate is None:
                 raise EstimationError(
                     f"the restricted fit with {self.names[k]} = {values[j]:g} did not converge"
@@ -1081,38 +1143,9 @@ class WildScoreBootstrap:
         self, gradient: np.ndarray, target: float, start: np.ndarray
     ) -> np.ndarray:
         """The coefficients maximising the likelihood subject to R b = r (one row R =
-        ``gradient``, r = ``target``), imposed exactly by reparametrising: with j the column of
-        the largest |R_j|, b_j = (r - R_{-j} b_{-j}) / R_j, so the fit is over b_{-j} with the
-        design X_{-j} - X_j R_{-j} / R_j and X_j r / R_j added to the offset (a coefficient
-        restriction b_k = c is the case R = e_k)."""
-        gradient = np.asarray(gradient, dtype=float)
-        j = int(np.argmax(np.abs(gradient)))
-        if gradient[j] == 0.0:
-            raise EstimationError("the restriction's gradient is zero: no restriction to impose")
-        keep = np.ones(self.X.shape[1], dtype=bool)
-        keep[j] = False
-        slope = gradient[keep] / gradient[j]
-        design = self.X[:, keep] - np.outer(self.X[:, j], slope)
-        offset = self.offset + self.X[:, j] * (target / gradient[j])
-        free = np.asarray(start, dtype=float)[keep]
-        fitted = newton_batch(
-            design,
-            self.y,
-            self.weights,
-            family=self.family,
-            offset=offset,
-            start=free,
-            max_iter=100,
-        )
-        estimate = fitted.params[:, 0]
-        if not (fitted.converged[0] and fitted.full_rank[0]):
-            estimate = self._line_searched_fit(keep, offset, free, design=design)
-        if estimate is None:
-            raise EstimationError("the fit under the linearised restriction did not converge")
-        params = np.empty(self.X.shape[1])
-        params[keep] = estimate
-        params[j] = target / gradient[j] - slope @ estimate
-        return params
+        ``gradient``, r = ``target``): :meth:`constrained_fit` of that row (pivot: the column
+        of the largest |R_j|)."""
+        return self.constrained_fit(np.asarray(gradient, dtype=float)[None, :], [target], start)
 
     def nonlinearly_restricted_fit(
         self, restriction: Any, *, tol: float = 1e-10, max_rounds: int = 50

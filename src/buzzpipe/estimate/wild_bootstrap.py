@@ -440,6 +440,50 @@ def _p_values(
     return p
 
 
+def _p_values_halved(
+    statistic: np.ndarray, half: np.ndarray, tie_rule: str, alternative: str
+) -> np.ndarray:
+    """``_p_values`` over the enumerated draws [v, -v] from the statistics of half of them
+    (m x B/2, t(-v) = -t(v)): the draws -v count where -t(v) passes the same comparison, so
+    the count is the full one, decided draw by draw on the same numbers (two-sided: |t(-v)| =
+    |t(v)|, twice the half's count), without building the other half."""
+    oriented, actual = _oriented(statistic, half, alternative)
+    slack = TIE_TOLERANCE * np.abs(actual)
+    threshold = actual + slack if tie_rule == "strict" else actual - slack
+
+    def count(draws):
+        with np.errstate(invalid="ignore"):
+            passed = draws > threshold if tie_rule == "strict" else draws >= threshold
+        return np.count_nonzero(passed, axis=1)
+
+    if alternative == "two-sided":
+        total = 2 * count(oriented)
+    else:  # the negated half, NaN (a failed draw) kept out as -inf, as ``_oriented`` does
+        negated = np.negative(half) if alternative == "greater" else half
+        total = count(oriented) + count(np.where(np.isnan(negated), -np.inf, negated))
+    p = total / (2 * half.shape[1])
+    p[~np.isfinite(np.asarray(statistic, dtype=float))] = np.nan
+    return p
+
+
+class _Excesses:
+    """Each null's draw excesses over its statistic (``_excess``), a row per null, computed
+    when asked (``excesses[j]``): test inversion reads them at its brackets' ends only."""
+
+    def __init__(self, statistics, distributions, halved: bool, tie_rule: str, alternative: str):
+        self.statistics, self.distributions, self.halved = statistics, distributions, halved
+        self.tie_rule, self.alternative = tie_rule, alternative
+
+    def __len__(self) -> int:
+        return len(self.statistics)
+
+    def __getitem__(self, j: int) -> np.ndarray:
+        distribution = self.distributions[j]
+        if self.halved:
+            distribution = np.concatenate([distribution, -distribution])
+        return _excess(float(self.statistics[j]), distribution, self.tie_rule, self.alternative)
+
+
 def _most_draws(alpha: float, n: int) -> int:
     """The most of n draws that may count with p = count / n <= alpha (as floats compare)."""
     most = math.floor(alpha * n)
@@ -870,20 +914,21 @@ class WildScoreBootstrap:
 
     def _inversion(
         self, k: int, null_values: Sequence[float], alternative: str
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, _Excesses]:
         """(p, t, excess) at every null value: the p-value, the statistic, and each draw's
-        excess over it as the p-value counts them (``_excess``; a row per null), which test
-        inversion interpolates between two nulls; NaN where the restricted fit is separated.
-        The restricted fits in one batched solve, the partialled scores and the statistics of
-        every null together (``partialled_scores_at``, ``statistics`` on a G x m matrix)."""
+        excess over it as the p-value counts them (``_excess``; ``excess[j]`` a row per null,
+        computed when asked: test inversion interpolates it between a bracket's two ends
+        only); NaN where the restricted fit is separated. The restricted fits in one batched
+        solve, the partialled scores and the statistics of every null together
+        (``partialled_scores_at``, ``statistics`` on a G x m matrix)."""
         params = self.restricted_fits(k, null_values)
         cluster_scores, separated = self.partialled_scores_at(k, params)
         m = params.shape[1]
         pvalues = np.full(m, np.nan)
         statistics = np.full(m, np.nan)
-        excess = np.full((m, self.n_draws), np.nan)
         half = self._sign_half()  # t(-v) = -t(v) exactly: the other half of the draws by negation
         draws = self.draws if half is None else half
+        distributions = np.full((m, draws.shape[1]), np.nan)
         ones = np.ones((self.n_clusters, 1))
         usable = np.flatnonzero(~separated)
         # nulls a block: the statistics' G x B recentred scores per null within STATISTICS_BLOCK
@@ -893,12 +938,15 @@ class WildScoreBootstrap:
             scores = cluster_scores[:, rows]
             statistic = self.statistics(scores, ones)[:, 0]
             distribution = self.statistics(scores, draws)
-            if half is not None:
-                distribution = np.concatenate([distribution, -distribution], axis=1)
-            rule = self.tie_rule
-            pvalues[rows] = _p_values(statistic, distribution, rule, alternative)
+            if half is None:
+                pvalues[rows] = _p_values(statistic, distribution, self.tie_rule, alternative)
+            else:
+                pvalues[rows] = _p_values_halved(
+                    statistic, distribution, self.tie_rule, alternative
+                )
             statistics[rows] = statistic
-            excess[rows] = _excess(statistic, distribution, rule, alternative)
+            distributions[rows] = distribution
+        excess = _Excesses(statistics, distributions, half is not None, self.tie_rule, alternative)
         return pvalues, statistics, excess
 
     def _tested(
@@ -1527,14 +1575,15 @@ class WildScoreBootstrap:
             low, high = float(grid[inside]), float(grid[outside])
             p_low, p_high = pvalues[inside], pvalues[outside]
             found = {low: p_low, high: p_high}
-            draws = {low: excess[inside], high: excess[outside]}
+            draws = {low: lambda: excess[inside], high: lambda: excess[outside]}
             rounds = 0
             while True:
                 result = _halvings(low, high, p_low, p_high, tolerance, alpha, found.get)
                 if result[0] == "done":
                     return result[1], result[2], result[3]
                 _, low, high, p_low, p_high = result
-                guess = low + (high - low) * _predicted_bound(draws[low], draws[high], alpha)
+                at_ends = draws[low](), draws[high]()  # each end's draw excesses
+                guess = low + (high - low) * _predicted_bound(*at_ends, alpha)
                 if not math.isfinite(guess):
                     guess = 0.5 * (low + high)
                 visited: list[float] = []
@@ -1554,8 +1603,9 @@ class WildScoreBootstrap:
                 points = np.array(visited)
                 p_new, _, excess_new, _ = inversion(points)
                 separated.extend(points[np.isnan(p_new)])
-                for point, p, row in zip(visited, p_new, excess_new, strict=True):
-                    found[point], draws[point] = p, row
+                for index, (point, p) in enumerate(zip(visited, p_new, strict=True)):
+                    found[point] = p
+                    draws[point] = functools.partial(excess_new.__getitem__, index)
 
         intervals: list[tuple[float, float]] = []
         bound_p: list[tuple[float, float, float]] = []

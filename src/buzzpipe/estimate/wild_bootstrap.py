@@ -548,18 +548,64 @@ def _halvings(
     return "done", 0.5 * (low + high), p_low, p_high
 
 
-def _nearest_start(
+def _interpolated_starts(
     kept: tuple[np.ndarray, np.ndarray] | None, values: np.ndarray, fallback: np.ndarray
 ) -> np.ndarray:
-    """The start of a batch of restricted fits at ``values``: the kept restricted estimate whose
-    null value is nearest the batch's middle (bisection's points lie inside the bracket the last
-    batch found), else ``fallback`` (the unrestricted estimate). Never the estimate at the batch's
-    last value: that is the grid's far end, +40 s.e., where the fit may be separated, and a start
-    there has a vanishing gradient that Newton takes for convergence."""
+    """Starts (free coefficients x values) of a batch of restricted fits at ``values``: the
+    last batch's restricted estimates (``kept``: their nulls, their estimates; separated and
+    refitted ones left out) interpolated linearly between the kept nulls on either side of
+    each value (the restricted estimate moves smoothly with the null, so the start is off by
+    the square of the kept nulls' distance: bisection's nulls lie inside brackets the last
+    batch found), the nearest kept estimate outside their range, ``fallback`` (the
+    unrestricted estimate) with none kept. Not extrapolated: beyond the grid's far end,
+    +40 s.e., the fit may be separated, and a start there has a vanishing gradient that
+    Newton takes for convergence."""
     if kept is None or kept[0].size == 0:
-        return fallback
-    middle = 0.5 * (float(values.min()) + float(values.max()))
-    return kept[1][:, int(np.argmin(np.abs(kept[0] - middle)))]
+        return np.repeat(np.asarray(fallback, dtype=float)[:, None], values.size, axis=1)
+    known, first = np.unique(kept[0], return_index=True)
+    fits = kept[1][:, first]
+    if known.size == 1:
+        return np.repeat(fits, values.size, axis=1)
+    right = np.clip(np.searchsorted(known, values), 1, known.size - 1)
+    left = right - 1
+    weight = np.clip((values - known[left]) / (known[right] - known[left]), 0.0, 1.0)
+    return fits[:, left] * (1.0 - weight) + fits[:, right] * weight
+
+
+def _side_by_side(searches: list, evaluate: Callable, separated: list) -> list:
+    """Run generators that each yield a round of null values and take back their (p-values,
+    excess rows): every round's nulls of all that still run are evaluated together by
+    ``evaluate(points)`` (one batched solve), and each generator is sent its own slice. Their
+    return values, in order; separated nulls (NaN p) are added to ``separated``."""
+    results: list = [None] * len(searches)
+    asked: dict[int, np.ndarray] = {}
+
+    def advance(index: int, sent=None) -> None:
+        try:
+            asked[index] = searches[index].send(sent)
+        except StopIteration as stop:
+            results[index] = stop.value
+
+    for index in range(len(searches)):
+        advance(index)
+    while asked:
+        order, asked_now = list(asked), dict(asked)
+        asked.clear()
+        points = np.concatenate([asked_now[index] for index in order])
+        sizes = [len(asked_now[index]) for index in order]
+        p_new, _, excess = evaluate(points)
+        separated.extend(points[np.isnan(p_new)])
+        first = 0
+        for index, size in zip(order, sizes, strict=True):
+            rows = functools.partial(_shifted_row, excess, first)
+            advance(index, (p_new[first : first + size], rows))
+            first += size
+    return results
+
+
+def _shifted_row(excess, first: int, index: int):
+    """Row ``first + index`` of ``excess`` (a generator's own slice of a shared batch)."""
+    return excess[first + index]
 
 
 def _pivot_columns(restrictions: np.ndarray) -> np.ndarray:
@@ -873,7 +919,8 @@ class WildScoreBootstrap:
 
     def restricted_fits(self, k: int, null_values: Sequence[float]) -> np.ndarray:
         """p x m restricted estimates with b_k fixed at each of ``null_values``: one batched
-        Newton solve (an offset column per null), started at the last restricted estimate."""
+        Newton solve (an offset column per null), each started where the last batch's
+        restricted estimates put it (``_interpolated_starts``)."""
         values = np.asarray(null_values, dtype=float).ravel()
         keep = np.ones(self.X.shape[1], dtype=bool)
         keep[k] = False
@@ -881,7 +928,7 @@ class WildScoreBootstrap:
         params[k] = values
         if not keep.any():
             return params
-        start = _nearest_start(self._restricted_starts.get(k), values, self.estimate[keep])
+        start = _interpolated_starts(self._restricted_starts.get(k), values, self.estimate[keep])
         fitted = newton_batch(
             self.X[:, keep],
             self.y,
@@ -894,7 +941,7 @@ class WildScoreBootstrap:
         failed = ~(fitted.converged & fitted.full_rank)
         for j in np.flatnonzero(failed):
             offset = self.offset + self.X[:, k] * values[j]
-            estimate = self._line_searched_fit(self.X[:, keep], offset, start)
+            estimate = self._line_searched_fit(self.X[:, keep], offset, start[:, j])
             if estimate is None:
                 raise EstimationError(
                     f"the restricted fit with {self.names[k]} = {values[j]:g} did not converge"
@@ -1563,15 +1610,17 @@ class WildScoreBootstrap:
         accepted = ~(pvalues <= alpha)
         tolerance = rtol * scale
 
-        def crossing(inside: int, outside: int) -> tuple[float, float, float]:
+        def crossing(inside: int, outside: int):
             """The bound between neighbouring grid points that disagree: bisection to
-            ``tolerance`` (``_halvings``), whose p-values are evaluated ahead in one batched
-            solve per round: the nulls bisection would visit if p crossed alpha where every
-            draw's statistic, moving linearly between the bracket's ends, says it does
+            ``tolerance`` (``_halvings``), whose p-values are evaluated ahead a round at a
+            time: the nulls bisection would visit if p crossed alpha where every draw's
+            statistic, moving linearly between the bracket's ends, says it does
             (``_predicted_bound``), as far as the first within PREDICTED_TO ** round of the
             bracket of the prediction. The next round predicts again, from the narrower
             bracket where bisection stopped. The bound is the one bisection finds, whichever
-            crossing it is when there are several."""
+            crossing it is when there are several. A generator: it yields each round's
+            nulls and is sent back their p-values and draw excesses (``rows(j)``); it
+            returns (bound, p inside, p outside)."""
             low, high = float(grid[inside]), float(grid[outside])
             p_low, p_high = pvalues[inside], pvalues[outside]
             found = {low: p_low, high: p_high}
@@ -1600,12 +1649,25 @@ class WildScoreBootstrap:
                     return 1.0 if (point - guess) * side > 0 else 0.0
 
                 _halvings(low, high, 1.0, 0.0, tolerance, alpha, predicted)
-                points = np.array(visited)
-                p_new, _, excess_new, _ = inversion(points)
-                separated.extend(points[np.isnan(p_new)])
+                p_new, rows = yield np.array(visited)
                 for index, (point, p) in enumerate(zip(visited, p_new, strict=True)):
                     found[point] = p
-                    draws[point] = functools.partial(excess_new.__getitem__, index)
+                    draws[point] = functools.partial(rows, index)
+
+        # every bound of the set (a pair of neighbouring grid points that disagree, the
+        # accepted one first) found side by side: a round of all of them in one batched solve,
+        # each null started between the last round's fits on either side of it
+        pairs = [
+            (index, index - 1) if accepted[index] else (index - 1, index)
+            for index in range(1, len(accepted))
+            if accepted[index] != accepted[index - 1]
+        ]
+        bounds = _side_by_side(
+            [crossing(*pair) for pair in pairs],
+            lambda points: inversion(points)[:3],
+            separated,
+        )
+        bounds_in_order = iter(bounds)
 
         intervals: list[tuple[float, float]] = []
         bound_p: list[tuple[float, float, float]] = []
@@ -1615,14 +1677,14 @@ class WildScoreBootstrap:
                 if index == 0:
                     start = -math.inf
                 else:
-                    bound, p_in, p_out = crossing(index, index - 1)
+                    bound, p_in, p_out = next(bounds_in_order)
                     start = bound
                     bound_p.append((bound, p_in, p_out))
             if start is not None and (not is_accepted or index == len(accepted) - 1):
                 if is_accepted:  # accepted up to the last grid point
                     intervals.append((start, math.inf))
                 else:
-                    bound, p_in, p_out = crossing(index - 1, index)
+                    bound, p_in, p_out = next(bounds_in_order)
                     bound_p.append((bound, p_in, p_out))
                     intervals.append((start, bound))
                 start = None
@@ -2170,7 +2232,7 @@ class StreamedWildScoreBootstrap(WildScoreBootstrap):
         if not keep.any() or values.size == 0:
             return params
         family = self.family_model
-        start = _nearest_start(self._restricted_starts.get(k), values, self.estimate[keep])
+        start = _interpolated_starts(self._restricted_starts.get(k), values, self.estimate[keep])
         lockstep = _LockstepPasses(
             values.size,
             lambda asked: self.source.map_designs(
@@ -2181,7 +2243,7 @@ class StreamedWildScoreBootstrap(WildScoreBootstrap):
         def loop(j: int):
             try:
                 return newton(
-                    family, [], start.copy(), tol=1e-10, max_iter=100,
+                    family, [], start[:, j].copy(), tol=1e-10, max_iter=100,
                     sums=lambda p: lockstep.sums(j, values[j], p),
                 )  # fmt: skip
             finally:

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate.hypothesis_tests import WaldTest, inference_table, wald_test
+from buzzpipe.estimate.reference import chi2_sf
 
 
 @dataclass(frozen=True)
@@ -311,4 +311,4 @@ def _block_diagonal(blocks: Sequence[np.ndarray]) -> np.ndarray:
 
 def chi2_p_value(statistic: float, df: int) -> float:
     """Upper tail of chi2(df) (kept for callers that format suest tests themselves)."""
-    return float(stats.chi2.sf(statistic, df))
+    return float(chi2_sf(statistic, df))

@@ -68,7 +68,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from buzzpipe import __version__
 from buzzpipe.errors import EstimationError, InputError
@@ -79,6 +78,7 @@ from buzzpipe.estimate.families import binary_terms, get_family
 from buzzpipe.estimate.inference_rule import rates_words, why_bootstrap
 from buzzpipe.estimate.kernel import block_sums, one_blas_thread
 from buzzpipe.estimate.newton import newton
+from buzzpipe.estimate.reference import quantile, two_sided_p
 
 WEBB_BELOW_CLUSTERS = 12  # default to Webb's six-point weights below this many clusters
 TIE_TOLERANCE = 1e-10
@@ -1868,10 +1868,10 @@ def clustered_inference(
     wald = {
         "inference": "cluster-robust Wald",
         "statistic": z_value,
-        "p_value": float(2 * stats.norm.sf(abs(z_value))),
+        "p_value": float(two_sided_p(z_value)),
         "interval": [
-            estimate - stats.norm.ppf(1 - alpha / 2) * se,
-            estimate + stats.norm.ppf(1 - alpha / 2) * se,
+            estimate - quantile(1 - alpha / 2) * se,
+            estimate + quantile(1 - alpha / 2) * se,
         ],
     }
     record = {"term": term, "null_value": null_value, "n_clusters": fit.n_clusters, "wald": wald}

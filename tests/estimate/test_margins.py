@@ -532,3 +532,49 @@ def test_given_design_equals_the_rebuilt_one(data):
     pd.testing.assert_frame_equal(given.table, rebuilt.table)
     with pytest.raises(InputError, match="wrong shape"):
         margins(model, data, "*", design=np.zeros((3, 3)))
+
+
+@pytest.mark.parametrize("family", ["logit", "ologit"])
+@pytest.mark.parametrize(
+    "options", [{}, {"at_means": True}, {"by": "exporter"}, {"at": {"exporter": [0.0, 1.0]}}]
+)
+def test_factor_levels_and_capped_changes_from_the_design_equal_rebuilt_designs(
+    data, family, options, monkeypatch
+):
+    """A factor read by its own term alone (a categorical and a numeric one) changes level by
+    that term's columns, and a capped +1 change of an own column by that column: the same
+    numbers as designs rebuilt from data set to each level or shifted (the path before)."""
+    import buzzpipe.estimate.margins as module
+
+    outcome = "product_novelty" if family == "ologit" else "product"
+    model = fit(
+        f"{outcome} ~ breadth_regional + np.log(employees) + C(industry) + C(region)"
+        " + foreign_share:exporter",
+        data,
+        family=family,
+        vcov="robust",
+    )
+    variables = ["industry", "region"]
+    fast = margins(model, data, variables, **options)
+    capped = margins(model, data, ["breadth_regional"], kind="plus_one",
+                     cap={"breadth_regional": 2}, **options)  # fmt: skip
+    assert module._own_terms(model, module._ModelView(model, data), variables, variables)
+    monkeypatch.setattr(module, "_own_terms", lambda *args: {})
+    monkeypatch.setattr(module, "_own_columns", lambda *args: {})
+    pd.testing.assert_frame_equal(
+        fast.table, margins(model, data, variables, **options).table, rtol=1e-12, atol=1e-14
+    )
+    rebuilt = margins(model, data, ["breadth_regional"], kind="plus_one",
+                      cap={"breadth_regional": 2}, **options)  # fmt: skip
+    pd.testing.assert_frame_equal(capped.table, rebuilt.table, rtol=1e-12, atol=1e-14)
+
+
+def test_a_factor_in_an_interaction_goes_through_rebuilt_designs(data):
+    import buzzpipe.estimate.margins as module
+
+    model = fit("product ~ foreign_share * C(industry) + C(region)", data)
+    view = module._ModelView(model, data)
+    variables = ["industry", "region"]
+    assert module._own_terms(model, view, variables, ["foreign_share", *variables]) == {
+        "region": [view.names.index(n) for n in model.x_names if n.startswith("C(region)")]
+    }

@@ -196,6 +196,8 @@ def _estimation_sample(fit: object, data: pd.DataFrame) -> pd.DataFrame:
     if row_ids is None:
         return data
     row_ids = pd.Index(row_ids)
+    if data.index.equals(row_ids):  # already the estimation sample, in its order: no copy
+        return data
     if not data.index.is_unique:
         raise InputError(
             "the data's index has duplicate labels, so the estimation sample cannot be found",
@@ -420,11 +422,15 @@ class _Averager:
             (weights / totals[group_codes], (group_codes, np.arange(n_rows))),
             shape=(n_groups, n_rows),
         )
+        # one group (no by=): the weights as a dense vector, products through BLAS
+        self.dense = weights / totals[0] if n_groups == 1 else None
         self.at_means = at_means
         self.n_groups = n_groups
 
     def group_means(self, values: np.ndarray) -> np.ndarray:
         """Weighted means of per-row values (1-d or 2-d) within each group."""
+        if self.dense is not None:
+            return (self.dense @ values)[None]
         return np.asarray(self.row_weights @ values)
 
     def rows(self, array: np.ndarray | float) -> np.ndarray | float:
@@ -444,6 +450,8 @@ class _Averager:
         """sum_i a_ri vector_i matrix_i for each group r: (R, P)."""
         if self.at_means:
             return vector[:, None] * matrix
+        if self.dense is not None:
+            return ((self.dense * vector) @ matrix)[None]
         return np.asarray(self.row_weights.multiply(vector[None, :]).tocsr() @ matrix)
 
 
@@ -632,7 +640,9 @@ class _Task:
     ``derivative``: [scenario, x + h, x - h] with ``step`` = (x + h) - (x - h) per row.
     With ``column`` set (a variable that enters the design only as its own column), the
     derivative needs only [scenario] (dX/dx is that column's unit vector) and a +1 change only
-    [scenario] (the changed design is the scenario's with 1 added to that column).
+    [scenario] (the changed design is the scenario's with 1 added to that column, below
+    ``bound`` where the change is capped). ``level``: a factor read by one term alone, set to a
+    level on every firm; [scenario] with that term's ``columns`` set to ``rows``.
     """
 
     term: str
@@ -644,6 +654,11 @@ class _Task:
     elasticity: str = "dydx"
     values: np.ndarray | None = None
     column: int | None = None
+    bound: float | None = None
+    # a level change of a factor read by one term alone: that term's design columns and the
+    # rows they take at the changed and at the reference level (the same on every firm)
+    columns: list[int] | None = None
+    rows: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def _maker(
@@ -669,10 +684,13 @@ def _plan(
     model_frame: pd.DataFrame,
     factors: set[str],
     cap: Mapping[str, float] | None = None,
+    own_terms: Mapping[str, list[int]] | None = None,
+    view: _ModelView | None = None,
 ) -> list[_Task]:
     """The margins to compute, scenario by scenario, in Stata's order (``own_columns``: the
     variables computed analytically, see :func:`_own_columns`; ``cap``: upper bounds of +1
-    changes, rows at the bound held there)."""
+    changes, rows at the bound held there; ``own_terms``: factors whose level changes replace
+    their term's columns, see :func:`_own_terms`, with ``view`` to build those columns)."""
     numeric_model_variables = [v for v in model_variables if v not in factors]
     tasks: list[_Task] = []
     for scenario in scenarios:
@@ -701,7 +719,7 @@ def _plan(
                         "a +1 change needs a numeric variable, not a factor", column=variable
                     )
                 bound = (cap or {}).get(variable)
-                if variable in own_columns and bound is None:
+                if variable in own_columns:  # 1 added to the column (below the bound)
                     tasks.append(
                         _Task(
                             variable,
@@ -710,6 +728,7 @@ def _plan(
                             "shift",
                             [("the observed data", observed)],
                             column=own_columns[variable],
+                            bound=None if bound is None else float(bound),
                         )
                     )
                     continue
@@ -749,6 +768,26 @@ def _plan(
                         column=variable,
                         value=reference,
                     )
+                if factor and variable in (own_terms or {}) and view is not None:
+                    columns = own_terms[variable]
+                    rows = _level_rows(view, frame, variable, levels, columns)
+                    at = levels.index(reference)
+                    for position, level_value in enumerate(levels):
+                        if level_value == reference:
+                            continue
+                        contrast = f"{_format_level(level_value)} vs {_format_level(reference)}"
+                        tasks.append(
+                            _Task(
+                                variable,
+                                contrast,
+                                at_text,
+                                "level",
+                                [("the observed data", observed)],
+                                columns=columns,
+                                rows=(rows[position], rows[at]),
+                            )
+                        )
+                    continue
                 at_reference = _maker(frame, variable, reference)
                 for level_value in levels:
                     if level_value == reference:
@@ -798,6 +837,73 @@ def _plan(
     return tasks
 
 
+def _readers(terms: Sequence[object]) -> dict[str, list[tuple[object, object, set[str]]]]:
+    """Name -> the (term, factor, names it reads) of every factor whose expression reads it."""
+    readers: dict[str, list[tuple[object, object, set[str]]]] = {}
+    for term in terms:
+        for factor in getattr(term, "factors", ()):
+            names = set(re.findall(r"(?<![\w.])[A-Za-z_]\w*", str(getattr(factor, "expr", ""))))
+            for name in names:
+                readers.setdefault(name, []).append((term, factor, names))
+    return readers
+
+
+def _own_terms(
+    fit: object, view: _ModelView, variables: list[str], model_variables: list[str]
+) -> dict[str, list[int]]:
+    """Factors read by one term alone, whose only factor reads no other variable of the model
+    (``C(industry)``, not ``x:C(industry)``): setting such a factor to a level on every firm
+    changes that term's design columns, the same on every row, and nothing else. Returns the
+    positions of the term's columns in the design's (``fit.x_names``)."""
+    spec = getattr(fit, "model_spec", None)
+    terms = getattr(spec, "terms", None)
+    structure = getattr(spec, "structure", None)
+    x_names = [str(name) for name in (getattr(fit, "x_names", None) or [])]
+    if not terms or not structure or not x_names or len(x_names) != len(view.slope_positions):
+        return {}
+    readers = _readers(terms)
+    others = set(model_variables)
+    found: dict[str, list[int]] = {}
+    for variable in variables:
+        uses = readers.get(variable, [])
+        if len(uses) != 1:
+            continue
+        term, _factor, names = uses[0]
+        if len(term.factors) != 1 or names & others != {variable}:
+            continue
+        columns = [
+            [str(column) for column in entry.columns] for entry in structure if entry.term == term
+        ]
+        if len(columns) != 1:
+            continue
+        found[variable] = [x_names.index(column) for column in columns[0] if column in x_names]
+    return found
+
+
+def _level_rows(
+    view: _ModelView,
+    frame: pd.DataFrame,
+    variable: str,
+    levels: list[object],
+    columns: list[int],
+) -> np.ndarray:
+    """The values a factor's own term gives its design ``columns`` at each level (one row per
+    level), rebuilt through the formula from one firm's row set to each level in turn."""
+    small = frame.iloc[np.zeros(len(levels), dtype=np.intp)]
+    original = frame[variable]
+    if isinstance(original.dtype, pd.CategoricalDtype):
+        values = pd.Categorical(levels, categories=original.cat.categories)
+    else:
+        values = pd.Series(levels, index=small.index, dtype=original.dtype)
+    small = small.assign(**{variable: values})
+    design = view.design(small, f"the levels of {variable}")
+    if not np.all(np.isfinite(design)):
+        raise EstimationError(
+            f"rebuilding the design for the levels of {variable} gave missing or non-finite values"
+        )
+    return design[:, columns]
+
+
 def _own_columns(fit: object, view: _ModelView, variables: list[str]) -> dict[str, int]:
     """Numeric variables that enter the design only as their own column, unchanged (formulaic
     term ``x``, a lookup, in no other term): dX/dx is that column's unit vector, so margins
@@ -807,18 +913,13 @@ def _own_columns(fit: object, view: _ModelView, variables: list[str]) -> dict[st
     x_names = [str(name) for name in (getattr(fit, "x_names", None) or [])]
     if not terms or not x_names or len(x_names) != len(view.slope_positions):
         return {}
-    readers: dict[str, list[tuple[object, object]]] = {}  # name -> (term, factor) reading it
-    for term in terms:
-        for factor in getattr(term, "factors", ()):
-            names = set(re.findall(r"(?<![\w.])[A-Za-z_]\w*", str(getattr(factor, "expr", ""))))
-            for name in names:
-                readers.setdefault(name, []).append((term, factor))
+    readers = _readers(terms)
     found: dict[str, int] = {}
     for variable in variables:
         uses = readers.get(variable, [])
         own = len(uses) == 1 and variable in x_names
         if own:
-            term, factor = uses[0]
+            term, factor, _names = uses[0]
             method = getattr(getattr(factor, "eval_method", None), "value", None)
             own = len(term.factors) == 1 and str(factor.expr) == variable and method == "lookup"
         if own:
@@ -1073,6 +1174,8 @@ def margins(
         model_frame,
         factors,
         cap,
+        _own_terms(fit, view, [v for v in chosen if v in factors], model_variables),
+        view,
     )
     known = None
     if design is not None:
@@ -1095,11 +1198,22 @@ def margins(
                 value, jacobian = together[id(task)]
             elif task.kind == "prediction":
                 value, jacobian = _prediction_terms(view, averager, built[0], offset)
-            elif task.kind in ("change", "shift"):
+            elif task.kind in ("change", "shift", "level"):
                 if task.kind == "shift":  # x + 1 in the variable's own column
                     changed = built[0].copy()
-                    changed[:, task.column] += 1.0
+                    if task.bound is None:
+                        changed[:, task.column] += 1.0
+                    else:  # rows at the bound held there
+                        column = changed[:, task.column]
+                        changed[:, task.column] = np.where(
+                            column < task.bound, column + 1.0, column
+                        )
                     built = [changed, built[0]]
+                elif task.kind == "level":  # the factor's term columns at each level
+                    changed, reference = built[0].copy(), built[0].copy()
+                    changed[:, task.columns] = task.rows[0]
+                    reference[:, task.columns] = task.rows[1]
+                    built = [changed, reference]
                 value_1, jacobian_1 = _prediction_terms(view, averager, built[0], offset)
                 value_0, jacobian_0 = _prediction_terms(view, averager, built[1], offset)
                 value, jacobian = value_1 - value_0, jacobian_1 - jacobian_0

@@ -442,12 +442,13 @@ def marginal_effects(
     effects: dict[str, Estimate] = {}
     if not terms:  # no breadth term left: margins would give the average prediction instead
         return effects
+    sample, design = _sample_design(fitted, sample)
     for kind in ("ame", "plus_one"):
         # a +1 change holds a firm at the cap of partner types there (one definition)
         caps = breadth_caps(terms) if kind == "plus_one" else None
-        table = engine.current().margins(fitted, sample, terms, kind=kind, cap=caps).table
-        for label, row in table.iterrows():
-            effects[str(label)] = _effect(
+        table = engine.current().margins(fitted, sample, terms, kind=kind, cap=caps, **design).table
+        for label, row in _rows(table):
+            effects[label] = _effect(
                 row,
                 inference,
                 Hypothesis(
@@ -456,11 +457,33 @@ def marginal_effects(
                 ),
             )
     if every:
-        effects.update(regressor_effects(fitted, sample, terms, inference))
+        effects.update(regressor_effects(fitted, sample, terms, inference, design=design))
     return effects
 
 
-def _effect(row: pd.Series, inference: Inference, hypothesis: Hypothesis) -> Estimate:
+def _sample_design(fitted: Any, sample: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """In memory: the fit's estimation sample (its rows, in its order) and its design built
+    once for every margins call on it (``design=``); on a chunked engine the sample as given
+    and no design (the chunks build their own)."""
+    from buzzpipe.estimate.margins import _estimation_sample
+    from buzzpipe.study import engine
+
+    if engine.current().chunked:
+        return sample, {}
+    rows = _estimation_sample(fitted, sample)
+    return rows, {"design": design_of(fitted, rows)}
+
+
+def _rows(table: pd.DataFrame) -> list[tuple[str, dict[str, Any]]]:
+    """A margins table's rows as (label, {column: value}), without a Series per row."""
+    columns = {name: table[name].tolist() for name in table.columns}
+    return [
+        (str(label), {name: values[i] for name, values in columns.items()})
+        for i, label in enumerate(table.index)
+    ]
+
+
+def _effect(row: dict[str, Any], inference: Inference, hypothesis: Hypothesis) -> Estimate:
     """One row of a margins table as an estimate record (delta-method errors)."""
     return Estimate(
         estimate=float(row["estimate"]),
@@ -468,13 +491,18 @@ def _effect(row: pd.Series, inference: Inference, hypothesis: Hypothesis) -> Est
         p_value=float(row["p"]),
         inference=inference.derived(InferenceMethod.DELTA_METHOD),
         interval=Interval.bounded(row["ci_lower"], row["ci_upper"]),
-        statistic=float(row["z"] if "z" in row.index else row["t"]),
+        statistic=float(row["z"] if "z" in row else row["t"]),
         hypothesis=hypothesis,
     )
 
 
 def regressor_effects(
-    fitted: Any, sample: pd.DataFrame, terms: Sequence[str], inference: Inference
+    fitted: Any,
+    sample: pd.DataFrame,
+    terms: Sequence[str],
+    inference: Inference,
+    *,
+    design: dict[str, Any] | None = None,
 ) -> dict[str, Estimate]:
     """The average marginal effect of every regressor but the breadth ``terms``, as Stata's
     ``margins, dydx(*)``: for a continuous variable the derivative averaged over the firms,
@@ -483,7 +511,8 @@ def regressor_effects(
     base (lowest) level to each other level (Stata's ``i.``), every firm set to the level.
     Factors are re-predicted in memory on every engine (the streamed margins take continuous
     variables only); keyed as the margins table labels them (``employees: dy/dx``,
-    ``region: Bergen vs Oslo``)."""
+    ``region: Bergen vs Oslo``). ``design``: ``{"design": X}``, the estimation sample's design
+    when ``sample`` is that sample in the fit's order (:func:`_sample_design`)."""
     from buzzpipe.estimate.margins import (
         _estimation_sample,
         _factor_variables,
@@ -494,36 +523,43 @@ def regressor_effects(
     )
     from buzzpipe.study import engine
 
+    design = design or {}
     data = _estimation_sample(fitted, sample)
     variables = [name for name in _model_variables(fitted, data) if name not in terms]
     factors = _factor_variables(fitted, data, variables)
     continuous = [name for name in variables if name not in factors]
     effects: dict[str, Estimate] = {}
     if continuous:
-        table = engine.current().margins(fitted, sample, continuous, kind="ame").table
-        for label, row in table.iterrows():
+        table = engine.current().margins(fitted, sample, continuous, kind="ame", **design).table
+        for label, row in _rows(table):
             hypothesis = Hypothesis(
                 HypothesisKind.MARGINAL_EFFECT,
                 terms=[Term(TermKind.CONTINUOUS, variable=str(row["term"]))],
             )
-            effects[str(label)] = _effect(row, inference, hypothesis)
+            effects[label] = _effect(row, inference, hypothesis)
     ordered = [name for name in variables if name in factors]
     if ordered:
-        table = margins(fitted, sample, ordered, kind="ame").table
-        for label, row in table.iterrows():
+        if design and data is not sample:  # the design is of the sample's rows, in its order
+            design = {}
+        table = margins(fitted, data, ordered, kind="ame", **design).table
+        named: dict[str, dict[str, Any]] = {}
+        for label, row in _rows(table):
             variable = str(row["term"])
-            levels = _levels(data[variable])
-            named = {f"{_format_level(level)} vs {_format_level(levels[0])}": level
-                     for level in levels[1:]}  # fmt: skip
-            level = named[str(row["contrast"])]
+            if variable not in named:  # each factor's levels once
+                levels = _levels(data[variable])
+                named[variable] = {
+                    f"{_format_level(level)} vs {_format_level(levels[0])}": (level, levels[0])
+                    for level in levels[1:]
+                }
+            level, base = named[variable][str(row["contrast"])]
             hypothesis = Hypothesis(
                 HypothesisKind.DISCRETE_CHANGE,
                 terms=[
                     Term(TermKind.FACTOR_LEVEL, variable=variable, level=str(level)),
-                    Term(TermKind.FACTOR_LEVEL, variable=variable, level=str(levels[0])),
+                    Term(TermKind.FACTOR_LEVEL, variable=variable, level=str(base)),
                 ],
             )
-            effects[str(label)] = _effect(row, inference, hypothesis)
+            effects[label] = _effect(row, inference, hypothesis)
     return effects
 
 

@@ -65,7 +65,7 @@ def main() -> None:
             ("buzzpipe.estimate.chunks", ("_parse",)),
             (
                 "buzzpipe.estimate.design",
-                ("_SPECIFICATIONS", "_REBUILD_PLANS", "_UNIONS", "_OUTCOMES"),
+                ("_SPECIFICATIONS", "_REBUILD_PLANS", "_UNIONS", "_OUTCOMES", "_RIGHT_HANDS"),
             ),
             ("buzzpipe.study.models", ("_COLUMN_KINDS",)),
         ):

@@ -52,7 +52,13 @@ def formulaic_design(formula: str, data: pd.DataFrame, names: list[str]) -> np.n
 
 @pytest.fixture(autouse=True)
 def empty_caches():
-    for cache in (design._SPECIFICATIONS, design._UNIONS, design._OUTCOMES, design._REBUILD_PLANS):
+    for cache in (
+        design._SPECIFICATIONS,
+        design._UNIONS,
+        design._OUTCOMES,
+        design._REBUILD_PLANS,
+        design._RIGHT_HANDS,
+    ):
         cache.clear()
     yield
 
@@ -62,6 +68,7 @@ def test_designs_equal_formulaic_bit_for_bit_in_any_order():
     for order in (FORMULAS, FORMULAS[::-1]):
         design._SPECIFICATIONS.clear()
         design._UNIONS.clear()
+        design._RIGHT_HANDS.clear()
         for formula in order:
             built = build_design(formula, data)
             expected = formulaic_design(formula, data.loc[built.row_ids], built.names)
@@ -97,6 +104,37 @@ def test_plain_columns_formulas_share_one_union_specification():
     ):
         assert np.array_equal(built.X, formulaic_design(formula, data, built.names))
     assert third.outcome == "flag" and np.array_equal(third.y, data["flag"].to_numpy())
+
+
+def test_a_right_hand_side_is_specified_once_for_every_outcome():
+    """A formula the union cannot serve (a factor in an interaction) is materialised by
+    formulaic once; the same right-hand side of another outcome takes its specification with
+    that outcome's own: the design is formulaic's bit for bit."""
+    data = frame()
+    right = "(x1 + x2) * C(industry) + C(region) + sqrt(employees)"
+    build_design(f"y ~ {right}", data)
+    materialised = []
+    original = chunks.specification
+
+    def counting(*arguments, **keywords):
+        materialised.append(arguments[0])
+        return original(*arguments, **keywords)
+
+    chunks.specification, saved = counting, chunks.specification
+    try:
+        other = build_design(f"flag ~ {right}", data)
+        clustered = build_design(f"flag ~ {right}", data, cluster="label")
+    finally:
+        chunks.specification = saved
+    assert materialised == ["flag ~ 1", f"flag ~ {right}"]  # another role: its own
+    fresh = model_matrix(f"flag ~ {right}", data, context=chunks.FORMULA_CONTEXT)
+    for built in (other, clustered):
+        assert built.names == [str(name) for name in fresh.rhs.columns]
+        assert np.array_equal(built.X, fresh.rhs.to_numpy(dtype=np.float64))
+        assert np.array_equal(built.y, data["flag"].to_numpy())
+        assert set(built.model_spec.encoder_state) == set(fresh.rhs.model_spec.encoder_state)
+    # an outcome named on the right-hand side is not shared
+    assert design._right_hand_key("y ~ x1 + y:x2", ("", (), (), ())) is None
 
 
 def test_rebuild_equals_formulaic_with_missing_values_and_new_levels():

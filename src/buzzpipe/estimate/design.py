@@ -18,6 +18,7 @@ Categorical terms use treatment coding with the lowest level as reference (Stata
 from __future__ import annotations
 
 import keyword
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from formulaic import model_matrix
+from formulaic.model_spec import ModelSpecs
 
 from buzzpipe.errors import InputError
 from buzzpipe.estimate import chunks
@@ -257,12 +259,40 @@ _UNIONS: dict[tuple, tuple[set[str], dict[str, tuple], Any]] = {}
 _OUTCOMES: dict[tuple, Any] = {}
 
 
+# right-hand specifications of formulas subset_terms refuses (interactions with factors), by
+# (right-hand side, roles, the right-hand variables' types, levels): the same right-hand side
+# of another outcome takes it with its outcome's left-hand specification
+_RIGHT_HANDS: dict[tuple, Any] = {}
+
+
+def _right_hand_key(formula: str, key: tuple) -> tuple | None:
+    """``key`` (``chunks.specification_key``'s) without the outcome: ``None`` where the outcome
+    is read as a level variable or is named on the right-hand side too."""
+    _formula, roles, types, levels = key
+    outcome = parse_outcome(formula)
+    right = formula.split("~", 1)[1].strip()
+    named = set(re.findall(r"(?<![\w.])[A-Za-z_]\w*", right))
+    if any(variable == outcome for variable, _ in levels) or outcome in named:
+        return None
+    return right, roles, tuple(t for t in types if t[0] != outcome), levels
+
+
+def _outcome_specs(outcome: str, types_now: dict, level_frame, options: dict) -> Any:
+    """formulaic's left-hand specification of ``outcome`` (kept per outcome and type)."""
+    lhs = _OUTCOMES.get((outcome, types_now[outcome]))
+    if lhs is None:
+        lhs = chunks.specification(f"{outcome} ~ 1", level_frame(), **options).specs.lhs
+        _OUTCOMES[(outcome, types_now[outcome])] = lhs
+    return lhs
+
+
 def _subset_specification(
-    formula: str, frame: pd.DataFrame, level_frame: pd.DataFrame, key: tuple, options: dict
+    formula: str, frame: pd.DataFrame, level_frame, key: tuple, options: dict
 ) -> chunks.ModelSpecification | None:
     """The specification of ``formula`` as a subset of the union of terms seen on data of the
     same kind (one formulaic materialisation per new kind of term, not per formula); ``None``
-    where the formula does not qualify or the union cannot be built on these rows."""
+    where the formula does not qualify or the union cannot be built on these rows.
+    ``level_frame()`` gives the rows that hold every level (made only when needed)."""
     found = chunks.subset_terms(formula, frame)
     if found is None:
         return None
@@ -274,6 +304,7 @@ def _subset_specification(
     if any(union_types.get(v, t) != t for v, t in types_now.items()):
         return None  # a column of another type under the same name
     if specs is None or not set(terms) <= union_terms:
+        level_frame = level_frame()
         complete = level_frame.notna().all(axis=0)
         numeric = [
             column
@@ -306,11 +337,8 @@ def _subset_specification(
             _UNIONS.pop(next(iter(_UNIONS)))
         _UNIONS[union_key] = (union_terms, union_types, specs)
         _OUTCOMES.setdefault((outcome, types_now[outcome]), union.specs.lhs)
-    lhs = _OUTCOMES.get((outcome, types_now[outcome]))
     try:
-        if lhs is None:
-            lhs = chunks.specification(f"{outcome} ~ 1", level_frame, **options).specs.lhs
-            _OUTCOMES[(outcome, types_now[outcome])] = lhs
+        lhs = _outcome_specs(outcome, types_now, level_frame, options)
         return chunks.specification_from_specs(
             formula, chunks.subset_specs(specs, lhs, formula), **options
         )
@@ -355,15 +383,35 @@ def _build_design_blocked(
             )
             if key in _SPECIFICATIONS:
                 return replace(_SPECIFICATIONS[key], notes=[])
-        level_frame = frame.iloc[np.union1d(head, positions)]
+        made: list[pd.DataFrame] = []
+
+        def level_frame() -> pd.DataFrame:  # the rows holding every level, made once if asked
+            if not made:
+                made.append(frame.iloc[np.union1d(head, positions)])
+            return made[0]
+
         options = dict(
             variables=variables, level_variables=level_variables, stateful=stateful, **roles
         )
-        spec = None
+        spec = right_key = None
         if key is not None:
             spec = _subset_specification(formula, frame, level_frame, key, options)
+            right_key = None if spec is not None else _right_hand_key(formula, key)
+        if right_key is not None and right_key in _RIGHT_HANDS:
+            try:
+                types_now = {t[0]: t for t in key[2]}
+                lhs = _outcome_specs(parse_outcome(formula), types_now, level_frame, options)
+                spec = chunks.specification_from_specs(
+                    formula, ModelSpecs(lhs=lhs, rhs=_RIGHT_HANDS[right_key]), **options
+                )
+            except Exception:  # formulaic refuses the pair: build the formula alone
+                spec = None
         if spec is None:
-            spec = chunks.specification(formula, level_frame, **options)
+            spec = chunks.specification(formula, level_frame(), **options)
+            if right_key is not None:
+                if len(_RIGHT_HANDS) >= _SPECIFICATIONS_KEPT:
+                    _RIGHT_HANDS.pop(next(iter(_RIGHT_HANDS)))
+                _RIGHT_HANDS[right_key] = spec.specs.rhs
         if key is not None:
             if len(_SPECIFICATIONS) >= _SPECIFICATIONS_KEPT:
                 _SPECIFICATIONS.pop(next(iter(_SPECIFICATIONS)))

@@ -426,6 +426,7 @@ def _counterfactuals(
             detail = f"the counterfactual model {formula} cannot be estimated: {error}"
             record_not_assessed(results, outcome, StudyPart.COUNTERFACTUALS, error, detail=detail)
             continue
+        designs: dict = {}  # the model's designs, each built once for every scenario
         for child, scenario in zip(children, scenarios, strict=True):
             options = {"allocation": Allocation.TOTAL, "targeting": Targeting.RANDOM, **scenario}
             try:
@@ -438,6 +439,7 @@ def _counterfactuals(
                     allocation=options["allocation"],
                     bootstrap_replications=replications,
                     seed=int(child.generate_state(1)[0]),
+                    designs=designs,
                 )
             except BuzzpipeError as error:
                 programme = (

@@ -288,13 +288,12 @@ def stratified_counts(regions: np.ndarray, replications: int, seed: int) -> np.n
     region (region sizes kept); replicate b uses ``SeedSequence(seed).spawn(B)[b]``."""
     codes = pd.factorize(regions, sort=True)[0]
     members = [np.flatnonzero(codes == code) for code in range(codes.max() + 1)]
-    counts = np.zeros((len(regions), replications))
+    counts = np.zeros((replications, len(regions)))  # a replicate per row, written whole
     for b, child in enumerate(np.random.SeedSequence(seed).spawn(replications)):
         rng = np.random.default_rng(child)
-        for rows in members:
-            drawn = rng.integers(0, len(rows), size=len(rows))
-            counts[:, b] += np.bincount(rows[drawn], minlength=len(regions))
-    return counts
+        drawn = [rows[rng.integers(0, len(rows), size=len(rows))] for rows in members]
+        counts[b] = np.bincount(np.concatenate(drawn), minlength=len(regions))
+    return np.ascontiguousarray(counts.T)
 
 
 def counterfactual(
@@ -309,6 +308,7 @@ def counterfactual(
     bootstrap_replications: int = defaults.BOOTSTRAP_REPLICATIONS,
     seed: int = 0,
     level: float = 0.95,
+    designs: dict[tuple, np.ndarray] | None = None,
 ) -> CounterfactualResult:
     """One programme scenario under a fitted binary model, with bootstrap percentile intervals.
 
@@ -317,6 +317,8 @@ def counterfactual(
     replicates are refitted together by batched Newton steps from the full-sample estimate, and
     the whole calculation (treatment shares included) is repeated with those counts as weights.
     Replicates that do not converge or lose a design column are dropped and counted in a note.
+    ``designs``: a dict kept by the caller across the scenarios of one model on one frame, which
+    then builds the design at the observed data once and under each programme once.
     """
     scale = programme_scale(programme, frame)
     if model.family not in (Family.LOGIT, Family.PROBIT):
@@ -332,8 +334,13 @@ def counterfactual(
         parts = sorted(chosen.map_chunks(sample, chunk_predictions, light, scale, cap))
         baseline, treated = (np.concatenate([part[i] for part in parts]) for i in (1, 2))
     else:
-        x_base = np.asarray(model.design_matrix(frame), dtype=float)
-        x_treated = np.asarray(model.design_matrix(apply_programme(frame, scale, cap)), float)
+        designs = {} if designs is None else designs
+        if ("observed",) not in designs:
+            designs["observed",] = np.asarray(model.design_matrix(frame), dtype=float)
+        if ("programme", scale, cap) not in designs:
+            changed = apply_programme(frame, scale, cap)
+            designs["programme", scale, cap] = np.asarray(model.design_matrix(changed), float)
+        x_base, x_treated = designs["observed",], designs["programme", scale, cap]
         if np.isnan(x_base).any() or np.isnan(x_treated).any():
             raise InputError(MISSING_DESIGN)
         baseline = fitted_probability(x_base @ full_sample, model.family)

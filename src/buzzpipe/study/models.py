@@ -17,7 +17,6 @@ them uses), so nested models compare. Inference: firm-level robust errors (Stata
 
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 import warnings
@@ -277,12 +276,18 @@ def term_kinds(fitted: Any) -> dict[str, Term]:
         if len(_COLUMN_KINDS) >= _COLUMN_KINDS_KEPT:
             _COLUMN_KINDS.pop(next(iter(_COLUMN_KINDS)))
         entry = _COLUMN_KINDS[id(spec)] = (spec, _column_kinds(spec))
-    kinds = copy.deepcopy(entry[1])
+    kinds = {name: _fresh(term) for name, term in entry[1].items()}
     for number, name in enumerate(
         (str(n) for n in fitted.params.index if str(n) not in kinds), start=1
     ):
         kinds[name] = Term(TermKind.CUT, number=number)
     return {str(name): kinds[str(name)] for name in fitted.params.index}
+
+
+def _fresh(term: Term) -> Term:
+    """A copy of a term record with copies of its parts (``copy.deepcopy`` of its fields,
+    which are an enumeration member, strings, an int and the parts)."""
+    return Term(term.kind, term.variable, term.level, term.number, [_fresh(p) for p in term.parts])
 
 
 def _column_kinds(spec: Any) -> dict[str, Term]:
@@ -347,14 +352,19 @@ def term_estimates(fitted: Any, inference: Inference, terms: Sequence[str] | Non
     critical = critical_value(reference_df(fitted))
     names = list(fitted.params.index) if terms is None else list(terms)
     require_terms(fitted, names)
+    # the fit's series read once (bse and pvalues are computed anew on each access)
+    values, errors, p_values = (
+        dict(zip(map(str, series.index), series.tolist(), strict=True))
+        for series in (fitted.params, fitted.bse, fitted.pvalues)
+    )
     estimates = {}
     for name in names:
-        value = float(fitted.params[name])
-        se = float(fitted.bse[name])
+        value = float(values[str(name)])
+        se = float(errors[str(name)])
         estimates[str(name)] = Estimate(
             estimate=value,
             std_error=se,
-            p_value=float(fitted.pvalues[name]),
+            p_value=float(p_values[str(name)]),
             inference=inference,
             interval=Interval.bounded(value - critical * se, value + critical * se),
             statistic=value / se if se > 0 else math.nan,

@@ -264,6 +264,9 @@ def fitted_inference(fitted: Any, inference: Inference) -> Inference:
 # specification many times, and reading factor codings through formulaic costs 10 ms a time.
 _COLUMN_KINDS: dict[int, tuple[Any, dict[str, Term]]] = {}
 _COLUMN_KINDS_KEPT = 256
+# the level each coded column stands for, by (contrasts, levels, reduced rank): the coding of a
+# factor is the same in every specification that holds the same levels
+_CODED_LEVELS: dict[tuple, list[str]] = {}
 
 
 def term_kinds(fitted: Any) -> dict[str, Term]:
@@ -338,11 +341,18 @@ def _factor_parts(spec: Any, factor: Any, reduced: bool) -> list[Term]:
     data = spec.variables_by_source.get("data", set())
     variables = sorted(str(v) for v in get_expression_variables(str(factor), {}) if v in data)
     variable = variables[0] if len(variables) == 1 else str(factor)
-    coding = contrasts.contrasts.get_coding_matrix(contrasts.levels, reduced_rank=reduced)
-    parts = []
-    for column in coding.columns:
-        (level,) = [str(level) for level, value in coding[column].items() if value == 1]
-        parts.append(Term(TermKind.FACTOR_LEVEL, variable=variable, level=level))
+    key = (repr(contrasts.contrasts), tuple(map(repr, contrasts.levels)), reduced)
+    levels = _CODED_LEVELS.get(key)
+    if levels is None:  # a coding matrix is a DataFrame built by formulaic: read once a coding
+        coding = contrasts.contrasts.get_coding_matrix(contrasts.levels, reduced_rank=reduced)
+        levels = []
+        for column in coding.columns:
+            (level,) = [str(level) for level, value in coding[column].items() if value == 1]
+            levels.append(level)
+        if len(_CODED_LEVELS) >= _COLUMN_KINDS_KEPT:
+            _CODED_LEVELS.pop(next(iter(_CODED_LEVELS)))
+        _CODED_LEVELS[key] = levels
+    parts = [Term(TermKind.FACTOR_LEVEL, variable=variable, level=level) for level in levels]
     return parts
 
 

@@ -220,7 +220,10 @@ def sampling_weights(fitted: Any, sample: pd.DataFrame) -> np.ndarray:
 
 def coefficient_covariance(fitted: Any) -> np.ndarray:
     """The covariance of the design's coefficients (ordered logit cut points left out)."""
-    return fitted.vcov.loc[fitted.x_names, fitted.x_names].to_numpy(dtype=float)
+    names = list(fitted.x_names)
+    if list(fitted.vcov.index) == names and list(fitted.vcov.columns) == names:
+        return fitted.vcov.to_numpy(dtype=float)  # already in that order: no .loc
+    return fitted.vcov.loc[names, names].to_numpy(dtype=float)
 
 
 def compose(*changes: Callable[[pd.DataFrame], pd.DataFrame]) -> Callable:

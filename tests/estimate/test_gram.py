@@ -76,10 +76,15 @@ def test_logit_pieces_equal_binary_terms(weighted):
     assert gram.logit_pieces(eta, y, small, None, w, first, curvature) == 0.0
 
 
-@pytest.fixture
-def blas_path(monkeypatch):
-    """block_sums through OpenBLAS dsyrk (the path before the compiled kernels)."""
+def test_small_passes_keep_the_blas_path(monkeypatch):
+    """Below COMPILED_MIN_ROWS the pass is the BLAS one, bit for bit."""
+    X, y, weights, offset, _ = problem(n=3_000)
+    family, beta = get_family("logit"), np.full(25, 0.01)
+    small = kernel.block_sums(family, beta, X, y, weights, offset)
     monkeypatch.setattr(kernel, "COMPILED_MAX_COLUMNS", 0)
+    blas = kernel.block_sums(family, beta, X, y, weights, offset)
+    np.testing.assert_array_equal(small.hessian, blas.hessian)
+    np.testing.assert_array_equal(small.gradient, blas.gradient)
 
 
 def problem(n=5_003, p=25, seed=11):
@@ -93,6 +98,7 @@ def problem(n=5_003, p=25, seed=11):
 @pytest.mark.parametrize("name", ["logit", "probit", "lpm"])
 @pytest.mark.parametrize("layout", ["C", "F"])
 def test_compiled_block_sums_equal_the_blas_path(name, layout, monkeypatch):
+    monkeypatch.setattr(kernel, "COMPILED_MIN_ROWS", 0)  # the compiled path at this size
     X, y, weights, offset, codes = problem()
     if layout == "F":
         X = np.asfortranarray(X)
@@ -117,6 +123,7 @@ def arrays_fit(X, y, vcov, clusters=None):
 
 @pytest.mark.parametrize("vcov", ["classical", "robust", "cluster"])
 def test_fits_through_the_compiled_kernels_equal_the_blas_path_and_statsmodels(vcov, monkeypatch):
+    monkeypatch.setattr(kernel, "COMPILED_MIN_ROWS", 0)  # the compiled path at this size
     X, y, _, _, codes = problem(n=20_000)
     clusters = codes if vcov == "cluster" else None
     compiled = arrays_fit(X, y, vcov, clusters)

@@ -23,14 +23,15 @@ two halves of the rows gives the ``BlockSums`` of all of them (to rounding).
 
 For single-index families (logit, probit, LPM: ``family.single_index``) each row block is read
 once from memory. A pass that forms a Hessian or a meat on a design of at most
-``COMPILED_MAX_COLUMNS`` columns goes through the compiled kernels of ``gram.py``: the block is
-copied once by columns (the linear index summed from the copy while it is in the cache), the
-family's per-row pieces (``index_terms``: l, d, h; logit's in one compiled loop after numpy's
-``exp`` and ``log1p``), then the gradient ``X'(w d)`` and the upper triangle of ``X' diag(w h) X``
-from the copy in register tiles (any sign of ``h``; the meat likewise with weights ``(w d)^2``).
-Wider designs and gradient-only passes use BLAS: ``X'(w d)`` by ``gemv`` and the Hessian by
-``dsyrk`` on ``X * sqrt(w h)``. The cluster score sums only when asked. Ordered logit (not
-single-index) goes through ``family.loglike_chunk`` and ``family.scores``.
+``COMPILED_MAX_COLUMNS`` columns and at least ``COMPILED_MIN_ROWS`` rows goes through the
+compiled kernels of ``gram.py``: the block is copied once by columns (the linear index summed
+from the copy while it is in the cache), the family's per-row pieces (``index_terms``: l, d, h;
+logit's in one compiled loop after numpy's ``exp`` and ``log1p``), then the gradient
+``X'(w d)`` and the upper triangle of ``X' diag(w h) X`` from the copy in register tiles (any
+sign of ``h``; the meat likewise with weights ``(w d)^2``). Other passes use BLAS: ``X'(w d)``
+by ``gemv`` and the Hessian by ``dsyrk`` on ``X * sqrt(w h)``. The cluster score sums only when
+asked. Ordered logit (not single-index) goes through ``family.loglike_chunk`` and
+``family.scores``.
 
 ``blas_threads(n)`` pins the BLAS thread count (threadpoolctl) around small-matrix work: on a
 shared two-core machine two threads make such products several times slower.
@@ -68,6 +69,12 @@ BLOCK_BYTES = 2 * 2**20
 # form a Hessian or a meat; wider ones BLAS dsyrk (measured: compiled 1.3-2.2x faster for 2-128
 # columns, even at 192; docs/speed.md)
 COMPILED_MAX_COLUMNS = 128
+# ... and at least this many rows in the call: a smaller pass takes a few milliseconds either way,
+# and the study's fits (a few thousand firms, or chunks of them on the stream and Dask engines)
+# keep BLAS's rounding, on which separated restricted fits of the wild bootstrap's confidence
+# sets depend (tests/study/test_study_sensitivity.py: a set whose far end is decided by the sign
+# of a statistic that is constant to rounding)
+COMPILED_MIN_ROWS = 100_000
 # bytes of X per row block on the compiled path: its column copy stays in the core's second-level
 # cache between the copy and the tiles (measured on 1,000,000 x 25: 0.8-1.2 MiB fastest)
 COMPILED_BLOCK_BYTES = 2**20
@@ -171,7 +178,7 @@ def block_sums(
             family, beta, X, y, weights, offset, hessian, meat, cluster_codes, n_clusters
         )
     n, p = X.shape
-    if (hessian or meat) and 0 < p <= COMPILED_MAX_COLUMNS and n:
+    if (hessian or meat) and 0 < p <= COMPILED_MAX_COLUMNS and n >= max(COMPILED_MIN_ROWS, 1):
         return _compiled_sums(
             family, beta, X, y, weights, offset, hessian, meat, cluster_codes, n_clusters,
             need_loglike, block_rows,

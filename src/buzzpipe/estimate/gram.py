@@ -49,7 +49,7 @@ _FAST = {"reassoc", "contract"}
 SUB_ROWS = 512
 
 # output tile: 3 rows x 4 columns of the Gram, twelve sums in registers (3 x 4 was faster than
-# 2 x 4, 4 x 4, 2 x 6, 4 x 6, 3 x 8 and 6 x 4 on 1,000,000 x 25 here)
+# 2 x 4, 4 x 4, 2 x 6, 4 x 6, 3 x 8 and 6 x 4 on 1,000,000 x 25 here: docs/speed.md)
 TILE = (3, 4)
 
 

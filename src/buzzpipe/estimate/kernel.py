@@ -197,15 +197,9 @@ def block_sums(
         eta = block @ beta if p else np.zeros(stop - start)
         if offset is not None:
             eta += offset[start:stop]
-        loglike, first, curvature = family.index_terms(eta, y[start:stop], need_loglike)
-        if weights is not None:
-            w = weights[start:stop]
-            first *= w
-            curvature = curvature * w
-            if loglike is not None:
-                loglike *= w
-        if need_loglike:
-            llf += float(loglike.sum())
+        w = None if weights is None else weights[start:stop]
+        part, first, curvature = _weighted_index_terms(family, eta, y[start:stop], w, need_loglike)
+        llf += part
         gradient += block.T @ first
         if hessian and p:
             scaled = buffer[: stop - start]
@@ -234,6 +228,19 @@ def block_sums(
         _mirror(meat_upper) if meat else None,
         sums,
     )
+
+
+def _weighted_index_terms(family, eta, y, w, need_loglike):
+    """A single-index family's per-row pieces on one block, times the weights ``w`` (None: 1):
+    the block's log-likelihood sum (0.0 when not needed), the first and the second derivative
+    of each row's log-likelihood in its linear index."""
+    loglike, first, curvature = family.index_terms(eta, y, need_loglike)
+    if w is not None:
+        first *= w
+        curvature = curvature * w
+        if loglike is not None:
+            loglike *= w
+    return (float(loglike.sum()) if need_loglike else 0.0), first, curvature
 
 
 def _compiled_sums(
@@ -281,14 +288,10 @@ def _compiled_sums(
             first, curvature = first_buffer[:m], curvature_buffer[:m]
             llf += gram.logit_pieces(eta, y[start:stop], small, log_terms, w, first, curvature)
         else:
-            loglike, first, curvature = family.index_terms(eta, y[start:stop], need_loglike)
-            if w is not None:
-                first *= w
-                curvature = curvature * w
-                if loglike is not None:
-                    loglike *= w
-            if need_loglike:
-                llf += float(loglike.sum())
+            part, first, curvature = _weighted_index_terms(
+                family, eta, y[start:stop], w, need_loglike
+            )
+            llf += part
             first, curvature = np.ascontiguousarray(first), np.ascontiguousarray(curvature)
         if hessian:
             gram.gram_update(packed, p, m, curvature, upper, first, gradient)

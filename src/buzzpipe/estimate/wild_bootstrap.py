@@ -1220,11 +1220,25 @@ class WildScoreBootstrap:
         k = self.column(term)
         params = self.restricted_fit(k, null_value)
         cluster_scores = self.partialled_cluster_scores(k, params)
+        return self._score_test(self.names[k], null_value, params, cluster_scores, alternative)
+
+    def _score_test(
+        self,
+        name: str,
+        null_value: float,
+        params: np.ndarray,
+        cluster_scores: np.ndarray,
+        alternative: str,
+        **extra: Any,
+    ) -> WildScoreTest:
+        """The test of one restriction from its partialled cluster scores at the restricted
+        estimate ``params``: t, its distribution over the draws and the p-value under the tie
+        rule (``extra``: further fields of the record, such as ``rounds``)."""
         statistic = float(self.statistics(cluster_scores, np.ones((self.n_clusters, 1)))[0])
         distribution = self.statistics(cluster_scores, self.draws)
         p_value = self.bootstrap_p_value(statistic, distribution, self.tie_rule, alternative)
         return WildScoreTest(
-            term=self.names[k],
+            term=name,
             null_value=float(null_value),
             statistic=statistic,
             p_value=p_value,
@@ -1232,6 +1246,7 @@ class WildScoreBootstrap:
             distribution=distribution,
             restricted_params=params,
             alternative=alternative,
+            **extra,
         )
 
     def linearly_restricted_fit(
@@ -1294,19 +1309,8 @@ class WildScoreBootstrap:
         params, rounds = self.nonlinearly_restricted_fit(restriction)
         gradient = np.asarray(restriction(params)[1], dtype=float)
         cluster_scores = self.partialled_cluster_score_matrix([], params, gradient[:, None])[:, 0]
-        statistic = float(self.statistics(cluster_scores, np.ones((self.n_clusters, 1)))[0])
-        distribution = self.statistics(cluster_scores, self.draws)
-        p_value = self.bootstrap_p_value(statistic, distribution, self.tie_rule, alternative)
-        return WildScoreTest(
-            term=name,
-            null_value=float(null_value),
-            statistic=statistic,
-            p_value=p_value,
-            **self._draw_settings(),
-            distribution=distribution,
-            restricted_params=params,
-            alternative=alternative,
-            rounds=rounds,
+        return self._score_test(
+            name, null_value, params, cluster_scores, alternative, rounds=rounds
         )
 
     @one_blas_thread

@@ -109,6 +109,19 @@ def test_weight_distributions_have_their_moments():
     assert labelled.shape == (2, 3)
 
 
+def test_poisson_weights_are_the_counts_of_the_uniform_bits():
+    """The compiled counts are the search of the 53 uniform bits among the Poisson(1)
+    thresholds, for every count that occurs in 2,000,000 draws (0 to 10) and row ids that are
+    labels."""
+    for ids in (np.arange(2_000), np.array([f"firm {i}" for i in range(500)])):
+        replicates = np.arange(17, 17 + 1_000)
+        bits = random_weights._uniform_bits(5, ids, replicates)
+        expected = np.searchsorted(random_weights._POISSON_THRESHOLDS, bits, side="right")
+        counts = random_weights.poisson_weights(5, ids, replicates)
+        np.testing.assert_array_equal(counts, expected)
+    assert counts.dtype == np.float64 and counts.max() >= 6
+
+
 @pytest.mark.parametrize("seed", [3, 13, 23, 33])
 def test_bootstrap_se_close_to_sandwich_se(seed):
     X, y = logit_sample(seed, n=2000, p=4)

@@ -39,7 +39,7 @@ Binary models only (the changes are in a probability).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -69,6 +69,8 @@ from buzzpipe.study.models import (
 )
 from buzzpipe.study.probability_changes import (
     BINARY_FAMILIES,
+    ChangeDesigns,
+    DataChange,
     ProbabilityChange,
     average_change,
     change_difference,
@@ -110,30 +112,43 @@ def with_categories(frame: pd.DataFrame, scales: Sequence[str]) -> pd.DataFrame:
     return data
 
 
-def set_breadth(scale: str, value: int) -> Callable[[pd.DataFrame], pd.DataFrame]:
+def set_breadth(scale: str, value: int) -> DataChange:
     """A data change: every firm's breadth at scale set to value (the with-group variant moved
     by the same amount, the category column with it)."""
 
-    def change(frame: pd.DataFrame) -> pd.DataFrame:
-        changed = frame.copy()
+    def columns(frame: Any) -> dict[str, pd.Series]:
         column = breadth_column(scale)
-        shift = value - changed[column]
-        changed[column] = changed[column] * 0 + value
+        new = {column: frame[column] * 0 + value}
         grouped = breadth_column(scale, with_group=True)
-        if grouped in changed.columns:
-            changed[grouped] = changed[grouped] + shift
-        if category_column(scale) in changed.columns:
-            changed[category_column(scale)] = changed[column].clip(upper=TOP_CATEGORY)
-        return changed
+        if grouped in frame.columns:
+            new[grouped] = frame[grouped] + (value - frame[column])
+        if category_column(scale) in frame.columns:
+            new[category_column(scale)] = new[column].clip(upper=TOP_CATEGORY)
+        return new
 
-    return change
+    return DataChange(columns, ("set_breadth", scale, value))
 
 
 def step_change(
-    fitted: Any, sample: pd.DataFrame, family: str, scale: str, low: int, high: int
+    fitted: Any,
+    sample: pd.DataFrame,
+    family: str,
+    scale: str,
+    low: int,
+    high: int,
+    *,
+    designs: ChangeDesigns | None = None,
 ) -> ProbabilityChange:
-    """Mean over the sample of F(breadth_scale = high) - F(breadth_scale = low), its gradient."""
-    return average_change(fitted, sample, family, set_breadth(scale, high), set_breadth(scale, low))
+    """Mean over the sample of F(breadth_scale = high) - F(breadth_scale = low), its gradient
+    (``designs``: the fit's :class:`ChangeDesigns` on this sample, shared by its steps)."""
+    return average_change(
+        fitted,
+        sample,
+        family,
+        set_breadth(scale, high),
+        set_breadth(scale, low),
+        designs=designs,
+    )
 
 
 def categories_formula(outcome: str, scales: Sequence[str], controls: Sequence[str]) -> str:
@@ -205,10 +220,11 @@ def _steps(
 ) -> None:
     """Each scale's first- and second-partner changes and the international-minus-local
     differences, from one model (``prefix`` "categories_" for the breadth-categories model)."""
+    designs = ChangeDesigns(fitted, sample)  # the fit's design, edited for every step
     for step, low, high in STEPS:
         changes = {}
         for scale in scales:
-            changes[scale] = step_change(fitted, sample, family, scale, low, high)
+            changes[scale] = step_change(fitted, sample, family, scale, low, high, designs=designs)
             results.add_description(
                 outcome,
                 f"{prefix}{step}_{scale}",
@@ -309,6 +325,7 @@ def first_partner_bootstrap(
     # the difference the pipelines-versus-buzz verdict reads (regional, else national) gets
     # the set of values its test does not reject (each about five fits' worth of the battery)
     verdicts_read = next(iter(chosen))
+    designs = ChangeDesigns(fitted, sample)  # the international steps built once for both
     for scale, name in chosen.items():
         restriction = change_difference(
             fitted,
@@ -316,6 +333,7 @@ def first_partner_bootstrap(
             family,
             (set_breadth(GLOBAL_SCALE, 1), set_breadth(GLOBAL_SCALE, 0)),
             (set_breadth(scale, 1), set_breadth(scale, 0)),
+            designs=designs,
         )
         try:
             test = bootstrap.restriction_test(restriction, name=name)

@@ -50,6 +50,7 @@ from buzzpipe.study.models import (
 from buzzpipe.study.pipelines_vs_buzz import combination_estimate
 from buzzpipe.study.probability_changes import (
     BINARY_FAMILIES,
+    ChangeDesigns,
     average_change,
     change_estimate,
     compose,
@@ -145,14 +146,18 @@ def assess_complementarity(
     estimate.hypothesis = coefficient_hypothesis(interaction_fit, interaction)
     results.add_test(outcome, f"interaction_{local}_international", estimate)
     if family in BINARY_FAMILIES:
+        designs = ChangeDesigns(interaction_fit, sample)  # the +1 of the local scale once
         both = average_change(
             interaction_fit,
             sample,
             family,
             compose(plus_one(local), plus_one("international")),
             base=plus_one(local),
+            designs=designs,
         )
-        one = average_change(interaction_fit, sample, family, plus_one("international"))
+        one = average_change(
+            interaction_fit, sample, family, plus_one("international"), designs=designs
+        )
         double = type(both)(both.value - one.value, both.gradient - one.gradient)
         estimate = change_estimate(
             interaction_fit,

@@ -45,7 +45,12 @@ from buzzpipe.results.vocabulary import Allocation, Family, Programme, Programme
 from buzzpipe.results.vocabulary import Targeting as Whom
 from buzzpipe.study import engine
 from buzzpipe.study.models import local_scale
-from buzzpipe.study.probability_changes import BREADTH_CAP, apply_programme
+from buzzpipe.study.probability_changes import (
+    BREADTH_CAP,
+    ChangeDesigns,
+    apply_programme,
+    plus_one,
+)
 from buzzpipe.survey.schema import (
     WEIGHT,
     breadth_column,
@@ -308,7 +313,7 @@ def counterfactual(
     bootstrap_replications: int = defaults.BOOTSTRAP_REPLICATIONS,
     seed: int = 0,
     level: float = 0.95,
-    designs: dict[tuple, np.ndarray] | None = None,
+    designs: dict[str, Any] | None = None,
 ) -> CounterfactualResult:
     """One programme scenario under a fitted binary model, with bootstrap percentile intervals.
 
@@ -318,7 +323,8 @@ def counterfactual(
     the whole calculation (treatment shares included) is repeated with those counts as weights.
     Replicates that do not converge or lose a design column are dropped and counted in a note.
     ``designs``: a dict kept by the caller across the scenarios of one model on one frame, which
-    then builds the design at the observed data once and under each programme once.
+    then builds the design at the observed data once and edits it under each programme once
+    (:class:`~buzzpipe.study.probability_changes.ChangeDesigns`).
     """
     scale = programme_scale(programme, frame)
     if model.family not in (Family.LOGIT, Family.PROBIT):
@@ -335,12 +341,10 @@ def counterfactual(
         baseline, treated = (np.concatenate([part[i] for part in parts]) for i in (1, 2))
     else:
         designs = {} if designs is None else designs
-        if ("observed",) not in designs:
-            designs["observed",] = np.asarray(model.design_matrix(frame), dtype=float)
-        if ("programme", scale, cap) not in designs:
-            changed = apply_programme(frame, scale, cap)
-            designs["programme", scale, cap] = np.asarray(model.design_matrix(changed), float)
-        x_base, x_treated = designs["observed",], designs["programme", scale, cap]
+        if "changes" not in designs:  # the observed design, edited under each programme
+            designs["changes"] = ChangeDesigns(model, frame)
+        x_base = designs["changes"].of(None)
+        x_treated = designs["changes"].of(plus_one(scale, cap))
         if np.isnan(x_base).any() or np.isnan(x_treated).any():
             raise InputError(MISSING_DESIGN)
         baseline = fitted_probability(x_base @ full_sample, model.family)

@@ -31,6 +31,7 @@ from buzzpipe.results.vocabulary import HypothesisKind, InferenceMethod, StudyPa
 from buzzpipe.study.models import coefficient_terms
 from buzzpipe.study.probability_changes import (
     BINARY_FAMILIES,
+    ChangeDesigns,
     ProbabilityChange,
     average_change,
     change_estimate,
@@ -78,8 +79,11 @@ def compare_pipelines_and_buzz(
     if global_term not in names:
         return
     global_change = None
+    designs = ChangeDesigns(fitted, sample)  # the fit's design, edited for each +1
     if family in BINARY_FAMILIES:
-        global_change = average_change(fitted, sample, family, plus_one(GLOBAL_SCALE))
+        global_change = average_change(
+            fitted, sample, family, plus_one(GLOBAL_SCALE), designs=designs
+        )
         results.add_description(
             outcome,
             f"probability_change_{GLOBAL_SCALE}",
@@ -133,7 +137,7 @@ def compare_pipelines_and_buzz(
                 ),
             )
         if global_change is not None:
-            local_change = average_change(fitted, sample, family, plus_one(scale))
+            local_change = average_change(fitted, sample, family, plus_one(scale), designs=designs)
             results.add_description(
                 outcome,
                 f"probability_change_{scale}",

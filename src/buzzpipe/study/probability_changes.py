@@ -10,7 +10,8 @@ of a ratio of two changes. Binary models only (logit, probit, LPM).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,43 +54,80 @@ def probability_and_density(eta: np.ndarray, family: str) -> tuple[np.ndarray, n
     raise InputError("probability changes need a binary model", value=family)
 
 
+class Edited:
+    """A frame seen with some of its columns replaced (``frame[name]``, ``name in
+    edited.columns``), without copying it: what a later step of a composed change reads."""
+
+    def __init__(self, frame: Any, new: dict[str, pd.Series]) -> None:
+        self.frame, self.new = frame, new
+        added = [name for name in new if name not in frame.columns]
+        self.columns = frame.columns.append(pd.Index(added)) if added else frame.columns
+
+    def __getitem__(self, name: str) -> pd.Series:
+        return self.new[name] if name in self.new else self.frame[name]
+
+
+def with_columns(frame: pd.DataFrame, new: dict[str, pd.Series]) -> pd.DataFrame:
+    """A copy of frame with these columns set."""
+    changed = frame.copy()
+    for name, values in new.items():
+        changed[name] = values
+    return changed
+
+
+@dataclass(frozen=True)
+class DataChange:
+    """A change of some columns of the data, such as one more kind of partner at a scale.
+
+    Called on a frame it gives a changed copy (the formula path, Stata's ``margins``
+    semantics); ``columns(frame)`` gives the changed columns alone, which
+    :class:`ChangeDesigns` writes into the fit's design where the design reads them directly.
+    ``key`` names the change (equal keys, equal changes)."""
+
+    columns: Callable[[Any], dict[str, pd.Series]]
+    key: tuple
+
+    def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return with_columns(frame, self.columns(frame))
+
+
+def programme_columns(frame: Any, scale: str, cap: int = BREADTH_CAP) -> dict[str, pd.Series]:
+    """The columns :func:`apply_programme` changes, with their new values."""
+    column = breadth_column(scale)
+    if column not in frame.columns:
+        raise InputError("the survey has no breadth at this scale", column=column)
+    gains = (frame[column] < cap).to_numpy()
+    new = {column: frame[column] + gains}
+    with_group = breadth_column(scale, with_group=True)
+    if with_group in frame.columns:
+        new[with_group] = frame[with_group] + gains
+    flag = any_column(scale)
+    if flag in frame.columns:
+        new[flag] = (new[column] > 0).astype(frame[flag].dtype)
+    if "regime" in frame.columns:
+        changed = Edited(frame, new)
+        new["regime"] = measures.regime(
+            (changed[breadth_column(local_scale(frame))] > 0).astype(float),
+            (changed[breadth_column("international")] > 0).astype(float),
+        )
+    return new
+
+
 def apply_programme(frame: pd.DataFrame, scale: str, cap: int = BREADTH_CAP) -> pd.DataFrame:
     """A copy of frame in which every firm below the cap has one more kind of partner at scale;
     a firm at the cap (every partner type at that scale) is held there.
 
     This is the one definition of a +1 change: the probability changes, the margins' +1 rows
     (``cap=``) and the policy counterfactuals all use it. The with-group breadth, the any-flag
-    and the regime follow the new breadth.
+    and the regime follow the new breadth (:func:`programme_columns`).
     """
-    column = breadth_column(scale)
-    if column not in frame.columns:
-        raise InputError("the survey has no breadth at this scale", column=column)
-    changed = frame.copy()
-    gains = (frame[column] < cap).to_numpy()
-    changed[column] = frame[column] + gains
-    with_group = breadth_column(scale, with_group=True)
-    if with_group in frame.columns:
-        changed[with_group] = frame[with_group] + gains
-    flag = any_column(scale)
-    if flag in frame.columns:
-        changed[flag] = (changed[column] > 0).astype(frame[flag].dtype)
-    if "regime" in frame.columns:
-        local = local_scale(frame)
-        changed["regime"] = measures.regime(
-            (changed[breadth_column(local)] > 0).astype(float),
-            (changed[breadth_column("international")] > 0).astype(float),
-        )
-    return changed
+    return with_columns(frame, programme_columns(frame, scale, cap))
 
 
-def plus_one(scale: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
-    """A data change: one more kind of partner at scale for every firm below the cap of
-    :data:`BREADTH_CAP`, firms at the cap held there (:func:`apply_programme`)."""
-
-    def change(frame: pd.DataFrame) -> pd.DataFrame:
-        return apply_programme(frame, scale)
-
-    return change
+def plus_one(scale: str, cap: int = BREADTH_CAP) -> DataChange:
+    """A data change: one more kind of partner at scale for every firm below the cap (by
+    default :data:`BREADTH_CAP`), firms at the cap held there (:func:`apply_programme`)."""
+    return DataChange(lambda frame: programme_columns(frame, scale, cap), ("plus_one", scale, cap))
 
 
 def average_change(
@@ -98,11 +136,14 @@ def average_change(
     family: str,
     change: Callable[[pd.DataFrame], pd.DataFrame],
     base: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    *,
+    designs: ChangeDesigns | None = None,
 ) -> ProbabilityChange:
-    """Mean of F(design(change(sample)) b) - F(design(base(sample)) b) with its gradient."""
+    """Mean of F(design(change(sample)) b) - F(design(base(sample)) b) with its gradient.
+    ``designs``: the fit's :class:`ChangeDesigns` on this sample, shared by several changes."""
     params = fitted.params[fitted.x_names].to_numpy(dtype=float)
-    designs = change_designs(fitted, sample, change, base)
-    return change_at(params, *designs, sampling_weights(fitted, sample), family)
+    pair = change_designs(fitted, sample, change, base, designs=designs)
+    return change_at(params, *pair, sampling_weights(fitted, sample), family)
 
 
 def change_designs(
@@ -110,11 +151,139 @@ def change_designs(
     sample: pd.DataFrame,
     change: Callable[[pd.DataFrame], pd.DataFrame],
     base: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    *,
+    designs: ChangeDesigns | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The designs of the changed and the base data, rebuilt through the fit's specification."""
-    reference = sample if base is None else base(sample)
-    x_changed = np.asarray(fitted.design_matrix(change(sample)), dtype=float)
-    return x_changed, np.asarray(fitted.design_matrix(reference), dtype=float)
+    """The designs of the changed and the base data (:class:`ChangeDesigns`)."""
+    designs = ChangeDesigns(fitted, sample) if designs is None else designs
+    return designs.of(change), designs.of(base)
+
+
+_NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
+_CODED = re.compile(r"C\(\s*([A-Za-z_]\w*)\s*\)")
+
+
+class ChangeDesigns:
+    """The designs of one fit on its sample under data changes, each built once.
+
+    A :class:`DataChange` whose changed columns the design reads only as they are (a numeric
+    column, a product of at most two numeric columns, a column or ``C(column)`` coded as a
+    factor) is the fit's design with those terms' columns written in: a numeric term from the
+    changed values, a coded term copied from a row of the design whose values of the columns
+    it reads are the changed ones (a coded term reads nothing else). Anything else (a
+    transformed variable such as ``np.log(x)``, a value no firm has, a plain function) is
+    rebuilt from the changed data through the fit's formula, as before. Either way the numbers
+    are those of the rebuilt design, bit for bit. Memory: the fit's design and one design per
+    distinct change."""
+
+    def __init__(self, fitted: Any, sample: pd.DataFrame) -> None:
+        self.fitted, self.sample = fitted, sample
+        self._built: dict[Any, np.ndarray] = {}
+
+    def of(self, change: Callable[[pd.DataFrame], pd.DataFrame] | None) -> np.ndarray:
+        """The design of the changed sample (of the sample itself for None)."""
+        key = None if change is None else getattr(change, "key", None)
+        if change is not None and key is None:  # a plain function: rebuilt, not kept
+            return self._rebuilt(change(self.sample))
+        if key not in self._built:
+            self._built[key] = self._edited(change) if change is not None else None
+            if self._built[key] is None:
+                data = self.sample if change is None else change(self.sample)
+                self._built[key] = self._rebuilt(data)
+        return self._built[key]
+
+    def _rebuilt(self, data: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.fitted.design_matrix(data), dtype=float)
+
+    def _edited(self, change: DataChange) -> np.ndarray | None:
+        """The fit's design with the changed columns written in; None where the formula must
+        rebuild it."""
+        spec = getattr(self.fitted, "model_spec", None)
+        structure = getattr(spec, "structure", None)
+        x_names = [str(name) for name in getattr(self.fitted, "x_names", None) or []]
+        if not structure or not x_names:
+            return None
+        new = change.columns(self.sample)
+        base = self.of(None)
+        if base.shape != (len(self.sample), len(x_names)):
+            return None
+        position = {name: i for i, name in enumerate(x_names)}
+        design = base.copy(order="K")  # the rebuilt layout, so products round alike
+        for entry in structure:
+            factors = getattr(entry.term, "factors", ())
+            reads = {
+                name
+                for factor in factors
+                for name in _NAME.findall(str(getattr(factor, "expr", "")))
+                if name in self.sample.columns
+            }
+            columns = [position[str(name)] for name in entry.columns if str(name) in position]
+            if not reads & set(new) or not columns:
+                continue
+            values = _term_values(factors, reads, Edited(self.sample, new), self.sample, base)
+            if values is None:
+                return None
+            design[:, columns] = values[:, columns] if values.ndim == 2 else values[:, None]
+        return design
+
+
+def _term_values(
+    factors: Sequence[Any],
+    reads: set[str],
+    changed: Edited,
+    sample: pd.DataFrame,
+    base: np.ndarray,
+) -> np.ndarray | None:
+    """One term's design values under the change: a numeric term's column (1-d), or rows of
+    the base design (2-d, the rows whose values of what the term reads are the changed ones);
+    None where the term is not of those kinds or a changed value is nowhere in the sample."""
+    lookups = [
+        str(factor.expr)
+        for factor in factors
+        if getattr(getattr(factor, "eval_method", None), "value", None) == "lookup"
+    ]
+    if any(name not in sample.columns for name in lookups):
+        return None
+    coded = [_CODED.fullmatch(str(factor.expr)) for factor in factors]
+    if len(lookups) == len(factors) <= 2 and all(_numeric(changed[name]) for name in lookups):
+        values = None
+        for name in lookups:
+            column = changed[name].to_numpy(dtype=float, na_value=np.nan)
+            values = column if values is None else values * column
+        return values if np.all(np.isfinite(values)) else None
+    if not all(
+        str(factor.expr) in lookups or match is not None
+        for factor, match in zip(factors, coded, strict=True)
+    ):
+        return None
+    rows = _rows_with(sorted(reads), changed, sample)
+    return None if rows is None else base[rows]
+
+
+def _numeric(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(
+        column.dtype
+    )
+
+
+def _rows_with(names: list[str], changed: Edited, sample: pd.DataFrame) -> np.ndarray | None:
+    """For each firm, a row of the sample whose values of ``names`` are the firm's changed
+    values (None where some firm's changed values are nowhere in the sample, or missing)."""
+    n = len(sample)
+    original_key = np.zeros(n, dtype=np.int64)
+    changed_key = np.zeros(n, dtype=np.int64)
+    for name in names:
+        both = pd.concat([sample[name], changed[name]], ignore_index=True)
+        codes, uniques = pd.factorize(both)
+        if (codes < 0).any():
+            return None
+        original_key = original_key * len(uniques) + codes[:n]
+        changed_key = changed_key * len(uniques) + codes[n:]
+    keys, first = np.unique(original_key, return_index=True)
+    at = np.minimum(np.searchsorted(keys, changed_key), len(keys) - 1)
+    if not np.array_equal(keys[at], changed_key):
+        return None
+    return first[at]
 
 
 def change_at(
@@ -197,12 +366,15 @@ def change_difference(
     family: str,
     first: tuple[Callable, Callable | None],
     second: tuple[Callable, Callable | None],
+    *,
+    designs: ChangeDesigns | None = None,
 ) -> ChangeDifference:
     """The difference of two average changes, each (change, base) as :func:`average_change`
     takes them, as a function of the coefficients."""
+    designs = ChangeDesigns(fitted, sample) if designs is None else designs
     return ChangeDifference(
-        change_designs(fitted, sample, *first),
-        change_designs(fitted, sample, *second),
+        change_designs(fitted, sample, *first, designs=designs),
+        change_designs(fitted, sample, *second, designs=designs),
         sampling_weights(fitted, sample),
         family,
     )
@@ -227,7 +399,16 @@ def coefficient_covariance(fitted: Any) -> np.ndarray:
 
 
 def compose(*changes: Callable[[pd.DataFrame], pd.DataFrame]) -> Callable:
-    """Apply data changes one after another."""
+    """Apply data changes one after another (a :class:`DataChange` when each is one)."""
+    if all(isinstance(step, DataChange) for step in changes):
+
+        def columns(frame: Any) -> dict[str, pd.Series]:
+            new: dict[str, pd.Series] = {}
+            for step in changes:  # each step reads the data as the steps before left it
+                new.update(step.columns(Edited(frame, new) if new else frame))
+            return new
+
+        return DataChange(columns, ("compose", *(step.key for step in changes)))
 
     def change(frame: pd.DataFrame) -> pd.DataFrame:
         for step in changes:

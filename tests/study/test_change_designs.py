@@ -1,0 +1,96 @@
+"""Probability changes from the fit's design (issue 18, item 4): a data change whose columns
+the design reads as they are is written into the fit's design; the result must be the design
+the formula rebuilds from the changed data, bit for bit, and anything else must take the
+formula path."""
+
+import numpy as np
+import pytest
+
+from buzzpipe.results.vocabulary import Family
+from buzzpipe.study.common_support import set_breadth, with_categories
+from buzzpipe.study.models import PRIMARY_INFERENCE, fit_model, fit_outcome_models
+from buzzpipe.study.probability_changes import (
+    ChangeDesigns,
+    apply_programme,
+    average_change,
+    compose,
+    plus_one,
+)
+
+SCALES = ("regional", "national", "international")
+CONTROLS = "np.log(employees) + foreign_share + C(industry) + C(region) + openness"
+FORMULAS = {  # formula -> whether every change below is a column edit
+    "breadth_regional + breadth_national + breadth_international + " + CONTROLS: True,
+    "breadth_regional * breadth_international + breadth_national + " + CONTROLS: True,
+    " + ".join(f"C(breadth_category_{scale})" for scale in SCALES) + " + " + CONTROLS: True,
+    "C(regime) + np.log(employees)": True,
+    "any_international + breadth_regional_with_group + C(industry)": True,
+    "np.log(breadth_international + 1) + breadth_regional": False,  # transformed: rebuilt
+}
+CHANGES = [
+    *(plus_one(scale) for scale in SCALES),
+    *(set_breadth(scale, value) for scale in SCALES for value in (0, 1, 2)),
+    compose(plus_one("regional"), plus_one("international")),
+]
+
+
+@pytest.fixture(scope="module")
+def sample(synthetic_frame):
+    frame = synthetic_frame("norway2010", 5)
+    found, _ = fit_outcome_models(frame, "product")
+    return with_categories(found, SCALES)
+
+
+@pytest.mark.parametrize("right", list(FORMULAS))
+def test_edited_designs_are_the_rebuilt_designs_bit_for_bit(sample, right):
+    fitted = fit_model(f"product ~ {right}", sample, Family.LOGIT, PRIMARY_INFERENCE)
+    designs = ChangeDesigns(fitted, sample)
+    edited = 0
+    for change in CHANGES:
+        rebuilt = np.asarray(fitted.design_matrix(change(sample)), dtype=float)
+        found = designs.of(change)
+        assert np.array_equal(found, rebuilt), change.key
+        assert found.flags.f_contiguous == rebuilt.flags.f_contiguous  # products round alike
+        edited += designs._edited(change) is not None
+    if FORMULAS[right]:
+        assert edited == len(CHANGES)
+    else:  # the changes of breadth_international go through the formula
+        assert edited < len(CHANGES)
+    assert designs.of(None) is designs.of(None)  # the fit's design built once
+
+
+def test_a_value_no_firm_has_is_rebuilt_through_the_formula(sample):
+    right = " + ".join(f"C(breadth_category_{scale})" for scale in SCALES)
+    data = sample[sample["breadth_category_international"] != 2]
+    fitted = fit_model(f"product ~ {right}", data, Family.LOGIT, PRIMARY_INFERENCE)
+    designs = ChangeDesigns(fitted, data)
+    change = set_breadth("international", 2)
+    assert designs._edited(change) is None  # no firm in category 2 to copy a row from
+    with pytest.warns(Warning):  # the formula meets the unseen level as it did before
+        rebuilt = np.asarray(fitted.design_matrix(change(data)), dtype=float)
+    with pytest.warns(Warning):
+        assert np.array_equal(designs.of(change), rebuilt, equal_nan=True)
+
+
+def test_a_plain_function_still_takes_the_formula_path(sample):
+    fitted = fit_model(f"product ~ breadth_international + {CONTROLS}", sample, Family.LOGIT,
+                       PRIMARY_INFERENCE)  # fmt: skip
+    by_function = average_change(
+        fitted, sample, "logit", lambda frame: apply_programme(frame, "international")
+    )
+    by_change = average_change(fitted, sample, "logit", plus_one("international"))
+    assert by_function.value == by_change.value
+    assert np.array_equal(by_function.gradient, by_change.gradient)
+
+
+def test_a_data_change_called_on_a_frame_changes_only_its_columns(sample):
+    for change in CHANGES:
+        changed = change(sample)
+        new = change.columns(sample)
+        assert list(changed.columns) == list(sample.columns)
+        for name in sample.columns:
+            if name in new:
+                assert changed[name].equals(new[name].rename(name)), (change.key, name)
+                assert changed[name].dtype == sample[name].dtype or name == "regime"
+            else:
+                assert changed[name].equals(sample[name])

@@ -412,3 +412,68 @@ def test_predictions_per_chunk_give_the_in_memory_cells(
             (a.extra_innovators, b.extra_innovators),
         ):
             assert abs(x - y) <= 1e-10 * max(1.0, abs(y))
+
+
+@pytest.mark.parametrize(
+    ("engine_name", "targeting", "allocation", "weighted", "firms_treated"),
+    [
+        ("stream", "random", "per_region", True, 60),
+        ("stream", "smallest", "per_region", True, 60),
+        ("stream", "smallest", "total", False, 5_000),  # more than the eligible firms
+        ("stream", "no_pipeline", "total", True, 150),
+        ("dask", "smallest", "per_region", True, 60),
+        ("dask", "no_pipeline", "per_region", False, 400),
+    ],
+)
+def test_chunked_programmes_bring_no_firm_back(
+    engine_name, targeting, allocation, weighted, firms_treated, monkeypatch, request
+):
+    """The treatment shares are filled from each chunk's fill-order levels and the cells summed
+    where the chunks are: the same cells and notes as in memory, for every targeting and
+    allocation, with sampling weights, and nothing with one entry per firm comes back."""
+    from buzzpipe.study import engine
+
+    if engine_name == "dask":
+        request.getfixturevalue("dask_client")
+    data = _survey(3_000, 5)
+    data.index = data.index * 2 + 1
+    if weighted:
+        data["weight"] = np.random.default_rng(2).uniform(0.5, 3.0, size=len(data))
+    model = fit(FORMULA_CORE, data, "logit", vcov="robust", weights="weight" if weighted else None)
+    options = dict(targeting=targeting, allocation=allocation, bootstrap_replications=0)
+    expected = counterfactual(model, data, "pipeline", firms_treated, **options)
+    returned = []
+    original = engine.StudyEngine.map_chunks
+
+    def spy(self, frame, function, *args):
+        found = original(self, frame, function, *args)
+        returned.append(found)
+        return found
+
+    monkeypatch.setattr(engine.StudyEngine, "map_chunks", spy)
+    with engine.using(engine.StudyEngine(engine_name, partition_rows=1_000)):
+        found = counterfactual(model, data, "pipeline", firms_treated, **options)
+
+    def sizes(value):
+        if isinstance(value, dict):
+            yield len(value)
+            for item in value.values():
+                yield from sizes(item)
+        elif isinstance(value, (tuple, list)):
+            for item in value:
+                yield from sizes(item)
+        elif isinstance(value, np.ndarray):
+            yield value.size
+
+    assert len(returned) == 2 and max(max(sizes(r)) for r in returned) < 500
+    assert found.notes == expected.notes
+    assert len(found.cells) == len(expected.cells)
+    for a, b in zip(found.cells, expected.cells, strict=True):
+        assert a.region == b.region
+        for x, y in (
+            (a.firms, b.firms),
+            (a.baseline_rate, b.baseline_rate),
+            (a.predicted_rate, b.predicted_rate),
+            (a.extra_innovators, b.extra_innovators),
+        ):
+            assert abs(x - y) <= 1e-10 * max(1.0, abs(y))

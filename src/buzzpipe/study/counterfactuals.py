@@ -99,11 +99,31 @@ def fill_in_order(order_keys: np.ndarray, weights: np.ndarray, budget: float) ->
         return shares
     levels, inverse = np.unique(order_keys, return_inverse=True)
     weight_per_level = np.bincount(inverse, weights=weights, minlength=len(levels))
+    return level_shares(weight_per_level, budget)[inverse]
+
+
+def level_shares(weight_per_level: np.ndarray, budget: float) -> np.ndarray:
+    """The share of each level (ascending) that filling ``budget`` in order gives its firms."""
     before = np.concatenate([[0.0], np.cumsum(weight_per_level)[:-1]])
     with np.errstate(divide="ignore", invalid="ignore"):
         level_share = np.clip((budget - before) / weight_per_level, 0.0, 1.0)
     level_share[weight_per_level <= 0] = 0.0
-    return level_share[inverse]
+    return level_share
+
+
+def eligible_and_keys(
+    frame: pd.DataFrame, scale: str, targeting: str, cap: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which firms a programme may choose (below the cap; without a pipeline for
+    ``no_pipeline``) and the order it fills them in (employees for ``smallest``, else all equal)."""
+    eligible = (frame[breadth_column(scale)] < cap).to_numpy(dtype=bool).copy()
+    if targeting == Whom.NO_PIPELINE:
+        eligible &= (frame[breadth_column("international")] == 0).to_numpy(dtype=bool)
+    if targeting == Whom.SMALLEST:
+        keys = frame["employees"].to_numpy(dtype=float)
+    else:
+        keys = np.zeros(len(frame))
+    return eligible, keys
 
 
 @dataclass(frozen=True)
@@ -134,13 +154,7 @@ class Targeting:
             )
         if firms_treated < 0:
             raise InputError("the number of firms treated is negative", value=firms_treated)
-        eligible = (frame[breadth_column(scale)] < cap).to_numpy(dtype=bool).copy()
-        if targeting == Whom.NO_PIPELINE:
-            eligible &= (frame[breadth_column("international")] == 0).to_numpy(dtype=bool)
-        if targeting == Whom.SMALLEST:
-            keys = frame["employees"].to_numpy(dtype=float)
-        else:
-            keys = np.zeros(len(frame))
+        eligible, keys = eligible_and_keys(frame, scale, targeting, cap)
         if allocation == Allocation.TOTAL:
             groups = np.zeros(len(frame), dtype=int)
         else:
@@ -206,15 +220,7 @@ def _cells(
         firms = weights[mask].sum()
         base_total = (weights[mask] * baseline[mask]).sum()
         predicted_total = (weights[mask] * predicted[mask]).sum()
-        rows.append(
-            (
-                str(region),
-                float(firms),
-                float(base_total / firms),
-                float(predicted_total / firms),
-                float(predicted_total - base_total),
-            )
-        )
+        rows.append(_cell_row(region, firms, base_total, predicted_total))
     return rows
 
 
@@ -272,12 +278,9 @@ def expected_innovation(
 MISSING_DESIGN = "the design has missing values: pass the model's estimation sample"
 
 
-def chunk_predictions(
-    frame: pd.DataFrame, where: str, first_row: int, model: Any, scale: str, cap: int
-) -> list:
-    """[(first_row, baseline, treated)]: one chunk's predicted probabilities at the observed
-    data and under the programme (``counterfactual`` on a chunked engine: the designs are built
-    per chunk, on the Dask workers, and only two numbers per firm come back)."""
+def chunk_predictions(frame: pd.DataFrame, where: str, model: Any, scale: str, cap: int):
+    """(baseline, treated): one chunk's predicted probabilities at the observed data and under
+    the programme, its designs built from its rows alone (on the Dask workers for dask)."""
     params = model.params[model.x_names].to_numpy(dtype=float)
     x_base = np.asarray(model.design_matrix(frame), dtype=float)
     x_treated = np.asarray(model.design_matrix(apply_programme(frame, scale, cap)), float)
@@ -285,7 +288,116 @@ def chunk_predictions(
         raise InputError(MISSING_DESIGN, file=where)
     baseline = fitted_probability(x_base @ params, model.family)
     treated = fitted_probability(x_treated @ params, model.family)
-    return [(first_row, baseline, treated)]
+    return baseline, treated
+
+
+@dataclass(frozen=True)
+class ChunkedPlan:
+    """A programme's point figures as sums over the chunks of its sample (``counterfactual`` on
+    a chunked engine, bootstrap off), in two passes where the chunks are (the Dask workers):
+
+    1. per group (the region, or one group for a total K), the eligible weight at each fill-order
+       level, up to the level where the chunk alone reaches K (the programme's last level is at
+       or below it, so the levels it fills are counted whole); the firms eligible per group;
+    2. each firm's share from those levels (``fill_in_order``'s rule), its probabilities at the
+       observed data and under the programme, and per region the sums of w, w p0 and
+       w (p0 + t (p1 - p0)).
+
+    Nothing per firm comes back: the levels (one for random and no_pipeline targeting, at most
+    the firms up to K per chunk and group for smallest) and three sums per region."""
+
+    scale: str
+    budget: float
+    targeting: str
+    allocation: str
+    cap: int
+    weight_column: str | None
+
+    def _firms(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        eligible, keys = eligible_and_keys(frame, self.scale, self.targeting, self.cap)
+        if self.allocation == Allocation.TOTAL:
+            groups = np.zeros(len(frame), dtype=object)
+        else:
+            groups = frame["region"].to_numpy(dtype=object)
+        weights = (
+            np.ones(len(frame))
+            if self.weight_column is None
+            else frame[self.weight_column].to_numpy(float)
+        )
+        return eligible, keys, groups, weights
+
+    def levels(self, frame: pd.DataFrame) -> tuple[dict, dict]:
+        """Pass 1 over one chunk: ({(group, level): eligible weight}, {group: eligible firms})."""
+        eligible, keys, groups, weights = self._firms(frame)
+        found: dict = {}
+        counts: dict = {}
+        for group in pd.unique(groups):
+            members = (groups == group) & eligible
+            counts[group] = int(members.sum())
+            levels, inverse = np.unique(keys[members], return_inverse=True)
+            weight = np.bincount(inverse, weights=weights[members], minlength=len(levels))
+            reached = np.flatnonzero(np.cumsum(weight) >= self.budget)
+            last = reached[0] + 1 if len(reached) else len(levels)
+            kept = zip(levels[:last], weight[:last], strict=True)
+            found.update({(group, float(level)): w for level, w in kept})
+        return found, counts
+
+    def sums(self, frame: pd.DataFrame, where: str, model: Any, table: dict) -> dict:
+        """Pass 2 over one chunk: {region: [w, w p0, w p]} with the shares ``table`` gives."""
+        eligible, keys, groups, weights = self._firms(frame)
+        shares = np.zeros(len(frame))
+        for group, (levels, level_share) in table.items():
+            members = np.flatnonzero((groups == group) & eligible)
+            at = np.minimum(np.searchsorted(levels, keys[members]), len(levels) - 1)
+            known = levels[at] == keys[members]  # a level beyond the table is not filled
+            shares[members[known]] = level_share[at[known]]
+        baseline, treated = chunk_predictions(frame, where, model, self.scale, self.cap)
+        predicted = baseline + shares * (treated - baseline)
+        codes, regions = pd.factorize(frame["region"].to_numpy(dtype=object))
+        columns = (weights, weights * baseline, weights * predicted)
+        totals = np.column_stack(
+            [np.bincount(codes, weights=c, minlength=len(regions)) for c in columns]
+        )
+        return {region: totals[code] for code, region in enumerate(regions)}
+
+    def point(self, chosen: Any, model: Any, sample: pd.DataFrame) -> tuple[list, np.ndarray]:
+        """``_cells``' rows and the eligible firms per group, from two passes over the chunks
+        of ``sample`` on the engine ``chosen``."""
+        weights, counts = chosen.map_chunks(sample, _chunk_levels, self)
+        by_group: dict = {}
+        for (group, level), weight in weights.items():
+            by_group.setdefault(group, []).append((level, weight))
+        table = {}
+        for group, pairs in by_group.items():
+            levels, weight = (np.array(x, dtype=float) for x in zip(*sorted(pairs), strict=True))
+            table[group] = (levels, level_shares(weight, self.budget))
+        light = replace(model, row_ids=pd.RangeIndex(0))  # its one row-sized part stays here
+        totals = chosen.map_chunks(sample, _chunk_sums, self, light, table)
+        rows = []
+        for region in sorted(totals, key=str):
+            firms, base_total, predicted_total = totals[region]
+            rows.append(_cell_row(region, firms, base_total, predicted_total))
+        firms, base_total, predicted_total = np.sum([totals[r] for r in totals], axis=0)
+        rows.append(_cell_row(ALL_REGIONS, firms, base_total, predicted_total))
+        return rows, np.array([counts[group] for group in counts])
+
+
+def _chunk_levels(frame: pd.DataFrame, where: str, first_row: int, plan: ChunkedPlan):
+    return plan.levels(frame)
+
+
+def _chunk_sums(frame: pd.DataFrame, where: str, first_row: int, plan: ChunkedPlan, *args):
+    return plan.sums(frame, where, *args)
+
+
+def _cell_row(region: Any, firms: float, base_total: float, predicted_total: float) -> tuple:
+    return (
+        str(region),
+        float(firms),
+        float(base_total / firms),
+        float(predicted_total / firms),
+        float(predicted_total - base_total),
+    )
 
 
 def stratified_counts(regions: np.ndarray, replications: int, seed: int) -> np.ndarray:
@@ -330,16 +442,15 @@ def counterfactual(
     if model.family not in (Family.LOGIT, Family.PROBIT):
         raise InputError("counterfactuals need a logit or probit model", value=model.family)
     weight_column = WEIGHT if WEIGHT in frame.columns else None
-    sample, frame = frame, frame.reset_index(drop=True)
-    plan = Targeting.of(frame, scale, firms_treated, targeting, allocation, cap)
-    sampling = np.ones(len(frame)) if weight_column is None else frame[WEIGHT].to_numpy(float)
-    full_sample = model.params[model.x_names].to_numpy(dtype=float)
     chosen = engine.current()
-    if chosen.chunked and bootstrap_replications == 0:  # per chunk: no design on the client
-        light = replace(model, row_ids=pd.RangeIndex(0))  # its one row-sized part stays here
-        parts = sorted(chosen.map_chunks(sample, chunk_predictions, light, scale, cap))
-        baseline, treated = (np.concatenate([part[i] for part in parts]) for i in (1, 2))
+    if chosen.chunked and bootstrap_replications == 0:  # per chunk: nothing per firm comes back
+        plan = ChunkedPlan(scale, float(firms_treated), targeting, allocation, cap, weight_column)
+        point, eligible = plan.point(chosen, model, frame)
     else:
+        frame = frame.reset_index(drop=True)
+        targets = Targeting.of(frame, scale, firms_treated, targeting, allocation, cap)
+        sampling = np.ones(len(frame)) if weight_column is None else frame[WEIGHT].to_numpy(float)
+        full_sample = model.params[model.x_names].to_numpy(dtype=float)
         designs = {} if designs is None else designs
         if "changes" not in designs:  # the observed design, edited under each programme
             designs["changes"] = ChangeDesigns(model, frame)
@@ -349,10 +460,12 @@ def counterfactual(
             raise InputError(MISSING_DESIGN)
         baseline = fitted_probability(x_base @ full_sample, model.family)
         treated = fitted_probability(x_treated @ full_sample, model.family)
-    regions = frame["region"].to_numpy()
-    predicted = baseline + plan.shares(sampling) * (treated - baseline)
-    point = _cells(regions, sampling, baseline, predicted)
-    outcome = frame[model.outcome].to_numpy(dtype=float)
+        regions = frame["region"].to_numpy()
+        predicted = baseline + targets.shares(sampling) * (treated - baseline)
+        point = _cells(regions, sampling, baseline, predicted)
+        outcome = frame[model.outcome].to_numpy(dtype=float)
+        groups = targets.groups[targets.eligible]
+        eligible = np.bincount(groups, minlength=targets.groups.max() + 1)
     rate_draws: list = []
     rates = extras = np.zeros((0, 0))
     if bootstrap_replications > 0:  # 0: the firm bootstrap off (no intervals)
@@ -364,7 +477,7 @@ def counterfactual(
         params, replicate_weights = batch.params[:, usable], weights[:, usable]
         baseline = fitted_probability(x_base @ params, model.family)
         treated = fitted_probability(x_treated @ params, model.family)
-        predicted = baseline + plan.shares_many(replicate_weights) * (treated - baseline)
+        predicted = baseline + targets.shares_many(replicate_weights) * (treated - baseline)
         rates, extras = _cells_many(
             regions,
             np.ascontiguousarray(replicate_weights.T),
@@ -384,7 +497,6 @@ def counterfactual(
                 wanted_scale=PROGRAMME_SCALES[programme],
             )
         )
-    eligible = np.bincount(plan.groups[plan.eligible], minlength=plan.groups.max() + 1)
     if (short := int((eligible < firms_treated).sum())) > 0:
         notes.append(
             ProgrammeNote(

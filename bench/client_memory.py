@@ -1,0 +1,161 @@
+"""Where the analyze process's memory goes: ``buzzpipe analyze`` run in this process, its
+resident set sampled every 0.05 s and charged to the part of the run going on (the stages, the
+battery's parts, the engine's sample sources), to see what grows with the firms.
+
+    OPENBLAS_NUM_THREADS=1 python bench/client_memory.py SURVEY_FOLDER --out OUT \
+        [--engine dask] [-- more analyze options]
+
+SURVEY_FOLDER is ``buzzpipe synth --edge-list --out`` output (firms/, links/). Printed per part:
+calls, the resident set when it was first entered, the largest seen inside it (nested parts
+included) and the most it grew inside one call; the Dask workers are other processes and are
+not counted here (``bench/bench_study_engines.py`` measures them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+PARTS = {
+    "buzzpipe.study.battery": [
+        "analysis_frame_of", "fit_outcome_models", "marginal_effects", "add_sensitivity",
+        "partner_type_tests", "compare_pipelines_and_buzz", "compare_on_common_support",
+        "first_partner_bootstrap", "single_term_sensitivity", "assess_complementarity",
+        "assess_spillover", "assess_heterogeneity", "_counterfactuals", "compare_across_outcomes",
+        "dropped_firms_note",
+    ],
+    "buzzpipe.study.counterfactuals": ["counterfactual"],
+}  # fmt: skip
+
+
+class Ledger:
+    def __init__(self) -> None:
+        self.process = psutil.Process()
+        self.active: list[str] = []
+        self.rows: dict[str, dict] = {}
+        self.peak = 0
+        self.timeline: list[tuple[float, int, str]] = []
+        self.start = time.perf_counter()
+        self.lock = threading.Lock()
+
+    def rss(self) -> int:
+        return self.process.memory_info().rss
+
+    def sample(self) -> None:
+        now = self.rss()
+        with self.lock:
+            self.peak = max(self.peak, now)
+            for name in self.active:
+                row = self.rows[name]
+                row["max"] = max(row["max"], now)
+            where = self.active[-1] if self.active else "-"
+        self.timeline.append((time.perf_counter() - self.start, now, where))
+
+    def enter(self, name: str) -> int:
+        now = self.rss()
+        with self.lock:
+            row = self.rows.setdefault(name, {"calls": 0, "first": now, "max": now, "grew": 0})
+            row["calls"] += 1
+            row["max"] = max(row["max"], now)
+            self.active.append(name)
+        return now
+
+    def leave(self, name: str, entered: int) -> None:
+        now = self.rss()
+        with self.lock:
+            row = self.rows[name]
+            row["grew"] = max(row["grew"], row["max"] - entered)
+            row["after"] = now
+            self.active.remove(name)
+
+    def wrap(self, name: str, function):
+        @functools.wraps(function)
+        def wrapped(*args, **kwargs):
+            entered = self.enter(name)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.leave(name, entered)
+
+        return wrapped
+
+
+def install(ledger: Ledger) -> None:
+    import importlib
+    from contextlib import contextmanager
+
+    from buzzpipe import end_to_end
+    from buzzpipe.study.engine import StudyEngine
+
+    for module_name, names in PARTS.items():
+        module = importlib.import_module(module_name)
+        for name in names:
+            setattr(module, name, ledger.wrap(name, getattr(module, name)))
+    StudyEngine._source = ledger.wrap("engine source (a sample to chunks)", StudyEngine._source)
+    original = end_to_end._Stages.stage
+
+    @contextmanager
+    def stage(self, name):
+        entered = ledger.enter(f"stage: {name}")
+        try:
+            with original(self, name):
+                yield
+        finally:
+            ledger.leave(f"stage: {name}", entered)
+
+    end_to_end._Stages.stage = stage
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("survey", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--engine", default="dask")
+    parser.add_argument("--timeline", type=Path, help="write (seconds, MiB, part) rows here")
+    parser.add_argument("rest", nargs="*")
+    args = parser.parse_args(argv)
+    ledger = Ledger()
+    install(ledger)
+    done = threading.Event()
+
+    def sampler() -> None:
+        while not done.is_set():
+            ledger.sample()
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=sampler, daemon=True)
+    thread.start()
+    from buzzpipe.cli import main as cli
+
+    command = ["analyze", str(args.survey / "firms"), "--links", str(args.survey / "links"),
+               "--out", str(args.out), "--replications", "0", "--engine", args.engine,
+               "--progress", "never", *args.rest]  # fmt: skip
+    started = time.perf_counter()
+    code = cli(command)
+    done.set()
+    thread.join()
+    mib = 2**20
+    print(f"analyze --engine {args.engine} {args.survey}: {time.perf_counter() - started:.0f} s, "
+          f"exit {code}, analyze process peak {ledger.peak / mib:.0f} MiB")  # fmt: skip
+    print(f"{'part':<44} {'calls':>5} {'first':>7} {'max':>7} {'grew':>7}  (MiB)")
+    for name, row in sorted(ledger.rows.items(), key=lambda item: -item[1]["max"]):
+        print(
+            f"{name:<44} {row['calls']:>5} {row['first'] / mib:>7.0f} {row['max'] / mib:>7.0f} "
+            f"{row['grew'] / mib:>7.0f}"
+        )
+    if args.timeline:
+        args.timeline.write_text(
+            json.dumps([(round(t, 2), round(r / mib), w) for t, r, w in ledger.timeline])
+        )
+    return code or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -99,6 +99,13 @@ def install(ledger: Ledger) -> None:
         for name in names:
             setattr(module, name, ledger.wrap(name, getattr(module, name)))
     StudyEngine._source = ledger.wrap("engine source (a sample to chunks)", StudyEngine._source)
+    closing = StudyEngine.close
+
+    def close(self):
+        ledger.sent = getattr(self, "sent_columns", None)
+        closing(self)
+
+    StudyEngine.close = close
     original = end_to_end._Stages.stage
 
     @contextmanager
@@ -144,6 +151,8 @@ def main(argv=None) -> int:
     mib = 2**20
     print(f"analyze --engine {args.engine} {args.survey}: {time.perf_counter() - started:.0f} s, "
           f"exit {code}, analyze process peak {ledger.peak / mib:.0f} MiB")  # fmt: skip
+    if getattr(ledger, "sent", None) is not None:
+        print(f"sample columns sent to the cluster (rows x columns): {ledger.sent:,}")
     print(f"{'part':<44} {'calls':>5} {'first':>7} {'max':>7} {'grew':>7}  (MiB)")
     for name, row in sorted(ledger.rows.items(), key=lambda item: -item[1]["max"]):
         print(

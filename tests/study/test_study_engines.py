@@ -71,3 +71,81 @@ def test_a_sample_sent_to_dask_leaves_no_warning_in_the_notes(dask_client):
         warnings.simplefilter("always")
         StudyEngine("dask").source(frame)
     assert not [w for w in caught if "large graph" in str(w.message)]
+
+
+def test_samples_are_selected_from_the_frame_kept_on_dask(dask_client):
+    """The analysis frame goes to the cluster once; a sample of its rows is selected per
+    partition on the workers, with only the columns it changed or added sent: the same frame
+    (values, types, column order) as sending it whole."""
+    import dask.dataframe as dd
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(4)
+    n = 5_000
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "k": rng.integers(0, 9, size=n),
+            "region": pd.Categorical(rng.choice(["b", "a", "c"], size=n)),
+            "name": rng.choice(["p", "q"], size=n).astype(object),
+            "gap": np.where(rng.random(n) < 0.1, np.nan, 1.0),
+        },
+        index=np.arange(n) * 3 + 11,  # labels, not positions
+    )
+    chosen = StudyEngine("dask", _client=dask_client, partition_rows=1_200)
+    with using(chosen):
+        chosen.keep_frame(frame)
+        complete = frame.loc[frame["gap"].notna() & (frame["k"] > 0)]
+        changed = complete.copy()
+        changed["x"] = changed["x"] + 1.0
+        changed["share"] = changed["k"] / 9
+        empty = frame.iloc[:0]
+        mixed = frame.iloc[::-1]  # not the kept frame's order: sent whole
+        for sample, sent in (
+            (frame, 0),
+            (complete, 0),
+            (changed, 2 * len(changed)),
+            (empty, 0),
+            (mixed, 5 * n),
+        ):
+            before = chosen.sent_columns
+            found = dask_client.compute(chosen._sample_on_cluster(sample)).result()
+            whole = dd.from_pandas(sample.reset_index(drop=True), npartitions=1, sort=False)
+            expected = dask_client.compute(whole).result()  # Dask's own string type
+            pd.testing.assert_frame_equal(found.reset_index(drop=True), expected)
+            assert chosen.sent_columns - before == sent
+
+
+@pytest.mark.parametrize("engine_name", ["stream", "dask"])
+def test_across_outcomes_sums_over_the_frames_chunks(survey, engine_name, request, monkeypatch):
+    """suest's meat and the +1 changes compared across outcomes are summed over the chunks of
+    the analysis frame (each model's own sample picked there by its bits): memory's tests."""
+    from buzzpipe.estimate.sources import FrameSource
+
+    original = FrameSource.__init__
+    monkeypatch.setattr(
+        FrameSource, "__init__", lambda self, data, block_rows=300: original(self, data, 300)
+    )
+    from buzzpipe.results import StudyResults
+    from buzzpipe.results.contract import encode
+    from buzzpipe.study.across_outcomes import compare_across_outcomes
+    from buzzpipe.study.models import PRIMARY_INFERENCE, fit_outcome_models, inference_of
+
+    frame = survey.analysis_frame()
+    frame = frame.loc[frame.index % 7 != 3]  # rows left out: the samples are not the frame
+    fits = {}
+    for outcome in ("product", "process"):
+        _sample, models = fit_outcome_models(frame, outcome, PRIMARY_INFERENCE)
+        fits[outcome] = models["controls"][1]
+    inference = inference_of(PRIMARY_INFERENCE)
+    expected, found = StudyResults(), StudyResults()
+    compare_across_outcomes(expected, fits, frame, inference)
+    client = request.getfixturevalue("dask_client") if engine_name == "dask" else None
+    chosen = StudyEngine(engine_name, _client=client, partition_rows=300)
+    with using(chosen):
+        chosen.keep_frame(frame)
+        compare_across_outcomes(found, fits, frame, inference)
+        assert chosen.sent_columns == 0
+    memory, chunked = (encode(r.tests) for r in (expected, found))
+    assert memory["across_outcomes"] and differences(memory, chunked) == []

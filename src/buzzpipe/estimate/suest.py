@@ -12,7 +12,8 @@ Stata; the sample overlap is reported.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -135,6 +136,7 @@ def suest(
     vcov: str | Mapping[str, str] = "robust",
     names: Sequence[str] | None = None,
     sample: str = "union",
+    source: Any = None,
 ) -> SuestResult:
     """Stata's ``suest``: stack several fits with a joint robust or cluster covariance.
 
@@ -152,6 +154,10 @@ def suest(
         Where the samples differ: ``"union"`` keeps each model as fitted (a firm adds zero scores
         to a model it is not in, as Stata's suest); ``"common"`` refits every model on the firms
         common to all, so all coefficients describe the same firms.
+    source : chunk source, optional
+        ``data``'s rows as chunks (row ids their positions; ``estimate/sources.py``, a Dask
+        cluster's partitions): the scores' cross product is summed chunk by chunk where the
+        chunks are, and no per-firm score is held here (robust, ``sample="union"``).
 
     Returns
     -------
@@ -226,37 +232,23 @@ def suest(
         fits = [_refit(fit, data.loc[data.index.isin(common)]) for fit in fits]
         union, refitted = data.index[data.index.isin(common)], True
 
-    blocks, breads, stacked_names = [], [], []
-    for label, fit in zip(labels, fits, strict=True):
-        scores = fit.scores(data)
-        block = np.zeros((len(union), scores.shape[1]))
-        block[union.get_indexer(scores.index)] = scores.to_numpy(dtype=float)
-        blocks.append(block)
-        breads.append(np.asarray(fit.bread, dtype=float))
-        stacked_names.extend(f"{label}:{name}" for name in fit.params.index)
-    stacked_scores = np.hstack(blocks)
+    breads = [np.asarray(fit.bread, dtype=float) for fit in fits]
+    stacked_names = [f"{label}:{name}" for label, fit in zip(labels, fits, strict=True)
+                     for name in fit.params.index]  # fmt: skip
     n_union = len(union)
-    if vcov_type == "cluster":
-        clusters = data.loc[union, cluster_var]
-        if clusters.isna().any():
-            rows = list(union[clusters.isna().to_numpy()])
+    if source is not None:
+        if vcov_type != "robust" or refitted:
             raise InputError(
-                "the cluster column has missing values in the estimation samples",
-                column=cluster_var,
-                rows=rows,
+                "suest over chunks computes a robust covariance of the models as fitted",
+                value=vcov,
+                expected="vcov='robust', sample='union'",
             )
-        codes, uniques = pd.factorize(clusters, sort=True)
-        n_clusters = len(uniques)
-        if n_clusters < 2:
-            raise EstimationError("a cluster covariance needs at least two clusters")
-        sums = np.zeros((n_clusters, stacked_scores.shape[1]))
-        np.add.at(sums, codes, stacked_scores)
-        meat = sums.T @ sums
-        factor = n_clusters / (n_clusters - 1)
+        members = [np.packbits(data.index.isin(pd.Index(fit.row_ids))) for fit in fits]
+        light = [replace(fit, row_ids=pd.RangeIndex(0)) for fit in fits]  # no per-firm part
+        meat = source.map_reduce(chunk_meat, light, members, len(data))
+        n_clusters, factor = None, n_union / (n_union - 1)
     else:
-        n_clusters = None
-        meat = stacked_scores.T @ stacked_scores
-        factor = n_union / (n_union - 1)
+        meat, factor, n_clusters = _meat(fits, data, union, cluster_var)
     bread = _block_diagonal(breads)
     covariance = factor * (bread @ meat @ bread)
     covariance = (covariance + covariance.T) / 2.0
@@ -276,6 +268,60 @@ def suest(
         nobs=n_union,
         overlap=overlap,
     )
+
+
+def _meat(
+    fits: Sequence[Any], data: pd.DataFrame, union: pd.Index, cluster_var: str | None
+) -> tuple[np.ndarray, float, int | None]:
+    """The meat of the stacked scores held here, its small-sample factor and the clusters."""
+    stacked_scores = np.hstack([_scores_block(fit, data, union) for fit in fits])
+    if cluster_var is None:
+        return stacked_scores.T @ stacked_scores, len(union) / (len(union) - 1), None
+    clusters = data.loc[union, cluster_var]
+    if clusters.isna().any():
+        rows = list(union[clusters.isna().to_numpy()])
+        raise InputError(
+            "the cluster column has missing values in the estimation samples",
+            column=cluster_var,
+            rows=rows,
+        )
+    codes, uniques = pd.factorize(clusters, sort=True)
+    n_clusters = len(uniques)
+    if n_clusters < 2:
+        raise EstimationError("a cluster covariance needs at least two clusters")
+    sums = np.zeros((n_clusters, stacked_scores.shape[1]))
+    np.add.at(sums, codes, stacked_scores)
+    return sums.T @ sums, n_clusters / (n_clusters - 1), n_clusters
+
+
+def _scores_block(fit: Any, data: pd.DataFrame, union: pd.Index) -> np.ndarray:
+    """A model's scores on the union's rows (zero where the firm is outside its sample)."""
+    scores = fit.scores(data)
+    block = np.zeros((len(union), scores.shape[1]))
+    block[union.get_indexer(scores.index)] = scores.to_numpy(dtype=float)
+    return block
+
+
+def chunk_meat(
+    chunk: pd.DataFrame,
+    where: str,
+    first_row: int,
+    fits: Sequence[Any],
+    members: Sequence[np.ndarray],
+    rows: int,
+) -> np.ndarray:
+    """One chunk's part of suest's meat: the cross product of its stacked scores (a model's
+    zero outside its sample, ``members`` its packed bits over the data's ``rows``)."""
+    stop = first_row + len(chunk)
+    blocks = []
+    union = np.zeros(len(chunk), dtype=bool)
+    for fit, bits in zip(fits, members, strict=True):
+        inside = np.unpackbits(bits, count=rows)[first_row:stop].astype(bool)
+        own = replace(fit, row_ids=chunk.index[inside])
+        blocks.append(_scores_block(own, chunk, chunk.index))
+        union |= inside
+    stacked = np.hstack(blocks)[union]
+    return stacked.T @ stacked
 
 
 def _refit(model: object, rows: pd.DataFrame) -> object:

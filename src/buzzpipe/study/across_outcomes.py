@@ -15,7 +15,7 @@ so equal coefficients need not mean equal effects. The coefficients' test is kep
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,8 +26,16 @@ from buzzpipe.errors import BuzzpipeError, EstimationError
 from buzzpipe.estimate.suest import suest
 from buzzpipe.results import Estimate, Hypothesis, Inference, StudyResults
 from buzzpipe.results.vocabulary import HypothesisKind, InferenceMethod, StudyPart
+from buzzpipe.study import engine
 from buzzpipe.study.models import coefficient_terms
-from buzzpipe.study.probability_changes import average_change, plus_one
+from buzzpipe.study.probability_changes import (
+    ProbabilityChange,
+    average_change,
+    change_at,
+    change_designs,
+    plus_one,
+    raw_weights,
+)
 from buzzpipe.study.skipped import record_not_assessed
 
 SECTION = "across_outcomes"
@@ -40,8 +48,10 @@ def compare_across_outcomes(
     if len(fits) < 2:
         return
     labels = list(fits)
+    chosen = engine.current()
+    source = chosen.source(data) if chosen.chunked else None  # sums over the frame's chunks
     try:
-        stacked = suest([fits[label] for label in labels], data, names=labels)
+        stacked = suest([fits[label] for label in labels], data, names=labels, source=source)
     except BuzzpipeError as error:
         detail = f"suest across outcomes not run: {error}"
         record_not_assessed(results, "", StudyPart.ACROSS_OUTCOMES, error, detail=detail)
@@ -61,7 +71,7 @@ def compare_across_outcomes(
             ),
             (
                 f"equal_{term}",
-                lambda scale=scale: equal_effects_test(stacked, fits, labels, data, scale),
+                lambda scale=scale: equal_effects_test(stacked, fits, labels, data, scale, source),
                 Hypothesis(
                     HypothesisKind.PLUS_ONE_EQUAL_ACROSS_OUTCOMES,
                     terms=coefficient_terms(fits[labels[0]], [term]),
@@ -108,18 +118,29 @@ class EffectsTest:
 
 
 def equal_effects_test(
-    stacked: Any, fits: Mapping[str, Any], labels: list[str], data: pd.DataFrame, scale: str
+    stacked: Any,
+    fits: Mapping[str, Any],
+    labels: list[str],
+    data: pd.DataFrame,
+    scale: str,
+    source: Any = None,
 ) -> EffectsTest:
     """Wald test that the +1-partner probability change at ``scale`` is equal in every model:
     the changes and their gradients in each model's coefficients (over that model's own
-    estimation sample), placed in suest's stacked order, tested with its joint covariance."""
+    estimation sample), placed in suest's stacked order, tested with its joint covariance.
+    ``source``: ``data``'s chunks, where the changes are summed (a chunked engine)."""
     names = list(map(str, stacked.params.index))
     gradients, effects = [], []
-    for label in labels:
+    if source is not None:
+        changes = chunked_changes([fits[label] for label in labels], data, source, scale)
+    for number, label in enumerate(labels):
         fitted = fits[label]
-        rows = getattr(fitted, "row_ids", None)
-        sample = data if rows is None else data.loc[pd.Index(rows)]
-        change = average_change(fitted, sample, fitted.family, plus_one(scale))
+        if source is not None:
+            change = changes[number]
+        else:
+            rows = getattr(fitted, "row_ids", None)
+            sample = data if rows is None else data.loc[pd.Index(rows)]
+            change = average_change(fitted, sample, fitted.family, plus_one(scale))
         stacked_gradient = np.zeros(len(names))
         for name, value in zip(fitted.x_names, change.gradient, strict=True):
             stacked_gradient[names.index(f"{label}:{name}")] = value
@@ -136,3 +157,32 @@ def equal_effects_test(
     statistic = float(differences @ np.linalg.solve(covariance, differences))
     df = len(differences)
     return EffectsTest(statistic, df, float(stats.chi2.sf(statistic, df)), tuple(effects))
+
+
+def chunked_changes(
+    fits: list[Any], data: pd.DataFrame, source: Any, scale: str
+) -> list[ProbabilityChange]:
+    """Each fit's ``average_change`` of one more kind of partner at ``scale`` over its own
+    estimation sample, summed over the chunks of ``data`` where they are (one pass for all)."""
+    members = [np.packbits(data.index.isin(pd.Index(fit.row_ids))) for fit in fits]
+    light = [replace(fit, row_ids=pd.RangeIndex(0)) for fit in fits]  # no per-firm part
+    sums = source.map_reduce(_chunk_changes, light, members, len(data), scale)
+    return [ProbabilityChange(value / total, gradient / total) for value, gradient, total in sums]
+
+
+def _chunk_changes(chunk, where, first_row, fits, members, rows, scale) -> tuple:
+    """((sum of w times the change, its gradient, sum of w), ...) per fit over one chunk's firms
+    in that fit's sample (tuples, so chunks add entry by entry)."""
+    found = []
+    for fit, bits in zip(fits, members, strict=True):
+        inside = np.unpackbits(bits, count=rows)[first_row : first_row + len(chunk)]
+        sample = chunk.loc[inside.astype(bool)]
+        if len(sample) == 0:
+            found.append((0.0, np.zeros(len(fit.x_names)), 0.0))
+            continue
+        weights = raw_weights(fit, sample)
+        params = fit.params[fit.x_names].to_numpy(dtype=float)
+        change = change_at(params, *change_designs(fit, sample, plus_one(scale)), weights,
+                           fit.family)  # fmt: skip
+        found.append((change.value, change.gradient, float(weights.sum())))
+    return tuple(found)

@@ -27,6 +27,7 @@ from buzzpipe.results.vocabulary import (
     StudyPart,
     Targeting,
 )
+from buzzpipe.study import engine
 from buzzpipe.study.across_outcomes import compare_across_outcomes
 from buzzpipe.study.common_support import compare_on_common_support, first_partner_bootstrap
 from buzzpipe.study.complementarity import assess_complementarity
@@ -152,6 +153,7 @@ def run_study(
     True
     """
     frame = analysis_frame_of(source)
+    engine.current().keep_frame(frame)  # dask: on the workers once, samples selected there
     specification = specification or Specification()
     if outcomes is None and specification.outcomes is not None:
         outcomes = specification.outcomes

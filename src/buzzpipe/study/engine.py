@@ -25,12 +25,14 @@ import dataclasses
 import math
 import threading
 import warnings
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from buzzpipe.errors import InputError
@@ -52,6 +54,8 @@ class StudyEngine:
     kept_samples: int = 3
     _client: Any = dataclasses.field(default=None, repr=False)
     _sources: OrderedDict = dataclasses.field(default_factory=OrderedDict, repr=False)
+    _frame: Any = dataclasses.field(default=None, repr=False)  # (frame, on dask, partition bounds)
+    sent_columns: int = dataclasses.field(default=0, repr=False)  # column-rows sent, not selected
     _lock: Any = dataclasses.field(default_factory=threading.Lock, repr=False)
     merged_rounds: int = dataclasses.field(default=0, repr=False)  # side_by_side's rounds
 
@@ -85,6 +89,22 @@ class StudyEngine:
 
     # --- the chunk source of a sample ---------------------------------------------------------
 
+    def keep_frame(self, frame: pd.DataFrame) -> None:
+        """The study's analysis frame, sent to the cluster once (dask) and kept there in
+        partitions of ``partition_rows``: a sample of its rows is then selected on the workers
+        (only the row positions, and the columns it does not share with the frame, are sent)."""
+        if self.name != "dask":
+            return
+        import dask.dataframe as dd
+
+        parts = max(1, math.ceil(len(frame) / self.partition_rows))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
+            data = dd.from_pandas(frame.reset_index(drop=True), npartitions=parts, sort=False)
+            data = self.client.persist(data)
+        lengths = self.client.compute(data.map_partitions(len)).result().tolist()
+        self._frame = (frame, data, np.cumsum([0, *lengths]))
+
     def source(self, frame: pd.DataFrame) -> Any:
         """The chunk source of ``frame`` (row ids are its row positions), made once per frame;
         inside :meth:`side_by_side`, one whose passes join the merged rounds."""
@@ -95,32 +115,81 @@ class StudyEngine:
 
     def _source(self, frame: pd.DataFrame) -> Any:
         key = id(frame)
-        if key in self._sources and self._sources[key][0] is frame:
+        if key in self._sources and self._sources[key][0]() is frame:
             self._sources.move_to_end(key)
             return self._sources[key][1]
-        positional = frame.reset_index(drop=True)
         if self.name == "dask":
-            import dask.dataframe as dd
-
             from buzzpipe.estimate.dask_engine import DaskSource
 
-            parts = max(1, math.ceil(len(positional) / self.partition_rows))
             with warnings.catch_warnings():
-                # the sample goes to the cluster once, in the graph, and stays persisted there:
-                # distributed's advice on large graphs would land in the models' notes
+                # what the sample does not share with the kept frame goes to the cluster once,
+                # in the graph: distributed's advice on large graphs would land in models' notes
                 warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
-                data = self.client.persist(
-                    dd.from_pandas(positional, npartitions=parts, sort=False)
-                )
+                data = self.client.persist(self._sample_on_cluster(frame))
                 source = DaskSource(data, self.client)
         else:
             from buzzpipe.estimate.sources import FrameSource
 
-            source = FrameSource(positional)
-        self._sources[key] = (frame, source)
+            source = FrameSource(frame.reset_index(drop=True))
+        # held weakly: a sample the study has let go of is not kept alive here
+        self._sources[key] = (weakref.ref(frame), source)
         while len(self._sources) > self.kept_samples:
             self._sources.popitem(last=False)
         return source
+
+    def _sample_on_cluster(self, frame: pd.DataFrame) -> Any:
+        """``frame`` as a dask DataFrame of rows in its order: selected per partition of the kept
+        analysis frame on the workers where its rows are rows of that frame (in their order),
+        with only the positions and the columns it does not share sent; else sent whole."""
+        import dask.dataframe as dd
+        from dask import delayed
+
+        selected = self._selection(frame)
+        if selected is None:
+            self.sent_columns += len(frame) * frame.shape[1]
+            parts = max(1, math.ceil(len(frame) / self.partition_rows))
+            return dd.from_pandas(frame.reset_index(drop=True), npartitions=parts, sort=False)
+        positions, sent = selected
+        self.sent_columns += len(frame) * sent.shape[1]
+        _frame, kept, bounds = self._frame
+        starts = np.searchsorted(positions, bounds)
+        parts = []
+        for number, part in enumerate(kept.to_delayed()):
+            rows = slice(starts[number], starts[number + 1])
+            if rows.start == rows.stop:
+                continue
+            local = (positions[rows] - bounds[number]).astype(np.int32)
+            if len(local) == bounds[number + 1] - bounds[number]:
+                local = None  # every row of the partition
+            columns = sent.iloc[rows].reset_index(drop=True) if len(sent.columns) else None
+            parts.append(delayed(_rows_of)(part, local, columns, list(frame.columns)))
+        if not parts:  # no rows: an empty frame of the sample's columns
+            return dd.from_pandas(frame.reset_index(drop=True), npartitions=1, sort=False)
+        meta = frame.iloc[:0].reset_index(drop=True)
+        return dd.from_delayed(parts, meta=meta, verify_meta=False)
+
+    def _selection(self, frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame] | None:
+        """(positions in the kept frame, the columns to send) when ``frame``'s rows are rows of
+        the kept analysis frame in its order; a column counts as shared when its name, type and
+        values at those rows are the kept frame's. None when there is no kept frame or the rows
+        are not its rows in order."""
+        if self._frame is None:
+            return None
+        kept = self._frame[0]
+        if frame is kept:
+            return np.arange(len(kept)), frame.iloc[:, :0]
+        if not frame.index.is_unique or not kept.index.is_unique:
+            return None
+        positions = kept.index.get_indexer(frame.index)
+        if len(positions) and (positions.min() < 0 or (np.diff(positions) <= 0).any()):
+            return None
+        sent = [
+            column
+            for column in frame.columns
+            if column not in kept.columns
+            or not _same_values(frame[column], kept[column].iloc[positions])
+        ]
+        return positions, frame[sent]
 
     def side_by_side(self, works: Sequence[Callable[[], Any]]) -> list[tuple[Any, Any]]:
         """``(work(), None)``, or ``(None, error)`` where it raised, for each work, as a loop
@@ -154,8 +223,9 @@ class StudyEngine:
         return found
 
     def close(self) -> None:
-        """Let go of the persisted samples (the client stays for other work)."""
+        """Let go of the persisted samples and frame (the client stays for other work)."""
         self._sources.clear()
+        self._frame = None
 
     # --- what the study computes over chunks --------------------------------------------------
 
@@ -198,6 +268,28 @@ class StudyEngine:
 
 _CURRENT: ContextVar[StudyEngine | None] = ContextVar("buzzpipe_study_engine", default=None)
 _MERGED: ContextVar[Any] = ContextVar("buzzpipe_merged_passes", default=None)
+
+
+def _same_values(column: pd.Series, kept: pd.Series) -> bool:
+    """Whether a sample's column holds the kept frame's values (missing where they are
+    missing) and type at its rows."""
+    if column.dtype != kept.dtype:
+        return False
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return np.array_equal(column.cat.codes.to_numpy(), kept.cat.codes.to_numpy())
+    left, right = column.to_numpy(), kept.to_numpy()
+    if left.dtype.kind == "f":
+        return np.array_equal(left, right, equal_nan=True)
+    return bool(pd.Series(left).equals(pd.Series(right)))
+
+
+def _rows_of(part: pd.DataFrame, rows: Any, sent: Any, columns: list[str]) -> pd.DataFrame:
+    """A sample's rows of one partition of the kept frame (on a worker), with its own columns."""
+    part = part if rows is None else part.iloc[rows]
+    part = part.reset_index(drop=True)
+    if sent is not None:
+        part = pd.concat([part.drop(columns=[c for c in sent.columns if c in part]), sent], axis=1)
+    return part[columns]
 
 
 def _outcome(work: Callable[[], Any]) -> tuple[Any, Any]:

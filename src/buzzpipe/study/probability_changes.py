@@ -382,12 +382,16 @@ def change_difference(
 
 def sampling_weights(fitted: Any, sample: pd.DataFrame) -> np.ndarray:
     """Weights of an average over the sample: the fit's sampling weights, normalised to sum 1."""
+    weights = raw_weights(fitted, sample)
+    return weights / weights.sum()
+
+
+def raw_weights(fitted: Any, sample: pd.DataFrame) -> np.ndarray:
+    """The fit's sampling weights on the sample's rows (ones without weights)."""
     column = getattr(fitted, "weights", None)
     if isinstance(column, str) and column in sample.columns:
-        weights = sample[column].to_numpy(dtype=float)
-    else:
-        weights = np.ones(len(sample))
-    return weights / weights.sum()
+        return sample[column].to_numpy(dtype=float)
+    return np.ones(len(sample))
 
 
 def coefficient_covariance(fitted: Any) -> np.ndarray:

@@ -7,13 +7,16 @@ chunks (``estimate/streamed.py``): ``stream`` over row blocks of the sample in t
 $DASK_SCHEDULER_ADDRESS, else a LocalCluster). The numbers are the in-memory ones (tested to
 1e-10 on results.json): only where they are computed changes.
 
-What stays on the client: the firm-level analysis frame (one row per firm; the links, the large
-table of an edge-list survey, are classified on Dask by ``survey/dask_measures.py``) and the
-parts that refit nothing. The policy counterfactuals' predictions are made per chunk (on the
-workers), their designs never built on the client; two probabilities per firm come back for
-the programmes' treatment shares, which rank all firms. The counterfactuals' firm bootstrap
-(pairs, stratified by region) is in memory only: a chunked engine refuses it, naming
-``--replications 0``.
+On ``dask`` the study's analysis frame is sent to the cluster once (:meth:`StudyEngine.keep_frame`)
+and each sample of its rows is selected there, partition by partition: only the row positions
+and the columns the sample changed or added travel. What stays on the client: the firm-level
+analysis frame itself (one row per firm; the links, the large table of an edge-list survey, are
+classified on Dask by ``survey/dask_measures.py``), the samples the study's parts build from it
+in pandas, and the parts that refit nothing. The policy counterfactuals are summed per chunk (on
+the workers): the treatment shares are filled from each chunk's fill-order levels and only three
+sums per region come back. suest's meat and the +1 changes compared across outcomes are sums
+over the frame's chunks. The counterfactuals' firm bootstrap (pairs, stratified by region) is in
+memory only: a chunked engine refuses it, naming ``--replications 0``.
 
 The study's code asks :func:`current` for the engine; ``with using(engine):`` sets it.
 """

@@ -299,3 +299,49 @@ def test_one_owner_imposes_coefficient_and_linear_restrictions():
     assert model.loglike(found) >= model.loglike(best.x) - 1e-9
     with pytest.raises(EstimationError, match="full row rank"):
         wild.constrained_fit(np.array([[0.0, 1.0, 1.0, 0.0], [0.0, 2.0, 2.0, 0.0]]), r, fixed)
+
+
+# The rule for degenerate nulls (wild_bootstrap._rounding_zeroed): at the null equal to the
+# estimate the scores sum to zero up to rounding, so t is a ratio of rounding errors; below
+# ZERO_STATISTIC it counts as zero, with the draws below it at that null, on every path.
+
+
+@pytest.mark.parametrize("tie_rule", ["inclusive", "strict"])
+def test_the_null_at_the_estimate_has_one_p_value_on_every_path(tie_rule):
+    """At c = the estimate every path (the single test, the batched p-values of test
+    inversion, the restriction test and its batched inversion, coefficient and restriction
+    alike) gives t below the tolerance and p = 1 under the inclusive rule, and under the
+    strict rule the share of draws that are not constant (the six constant Webb vectors tie
+    t exactly): 1 - 6 / 6^5 with five clusters, every draw enumerated."""
+    from buzzpipe.estimate.wild_bootstrap import ZERO_STATISTIC
+
+    X, y, clusters = count_sample(3)
+    wild = WildScoreBootstrap(X, y, clusters, tie_rule=tie_rule)
+    assert wild.enumerated and wild.n_draws == 6**5
+    expected = 1.0 if tie_rule == "inclusive" else 1.0 - 6 / 6**5
+    centre = float(wild.estimate[1])
+    single = wild.test(1, centre)
+    assert abs(single.statistic) < ZERO_STATISTIC
+    pvalues, statistics, _ = wild._inversion(1, np.array([centre - 0.1, centre]), "two-sided")
+    assert abs(statistics[1]) < ZERO_STATISTIC and pvalues[0] < 1.0
+    restriction = first_step_difference(X, 1, 2)
+    value = restriction(wild.estimate)[0]
+    general = wild.restriction_test(restriction, null_value=value)
+    batched = wild._restriction_inversion(restriction, np.array([value]), None, "two-sided")
+    line = wild.restriction_test(lambda b: (b[1], np.eye(4)[1]), null_value=centre)
+    assert [single.p_value, pvalues[1], general.p_value, batched[0][0], line.p_value] == [
+        expected
+    ] * 5
+
+
+def test_a_statistic_above_the_tolerance_is_compared_as_it_is():
+    """The rule changes nothing where t is not rounding noise: a null 1e-6 standard errors
+    from the estimate (|t| about 1e-6) is compared draw by draw as computed, and a plain
+    count over the draws gives its p."""
+    X, y, clusters = count_sample(3)
+    wild = WildScoreBootstrap(X, y, clusters)
+    near = float(wild.estimate[1]) + 1e-6 * wild.cluster_robust_se(1)
+    test = wild.test(1, near)
+    assert 1e-7 < abs(test.statistic) < 1e-5
+    plain = np.mean(np.abs(test.distribution) >= abs(test.statistic) * (1 - 1e-10))
+    assert test.p_value == plain

@@ -36,6 +36,9 @@ Algorithm, for H0: b_k = c with clusters g = 1..G, observation weights w_i:
    Under the strict rule the constant vectors never count and p can be 0, but the |t*| take at
    most 2^(G-1) distinct values, so a test rejecting at p <= alpha still rejects a true null
    about 2 / 2^G of the time when that exceeds alpha (under the randomization hypothesis).
+   A statistic below ZERO_STATISTIC (1e-8) in absolute value is rounding noise (the null is
+   the estimate: the scores sum to zero up to rounding) and counts as zero, with every draw
+   below it at that null (``_rounding_zeroed``), on every path that computes p.
 
 Joint tests of q restrictions b_j = c_j (j in K; Roodman et al. 2019, section 3.4): step 1 fixes
 all q coefficients through the offset; step 3 projects each score on the q columns of
@@ -82,6 +85,9 @@ from buzzpipe.estimate.reference import quantile, two_sided_p
 
 WEBB_BELOW_CLUSTERS = 12  # default to Webb's six-point weights below this many clusters
 TIE_TOLERANCE = 1e-10
+# a statistic below this in absolute value is rounding noise and counts as zero, with the draws
+# below it at that null (``_rounding_zeroed``: the null is the estimate, to 1e-8 s.e.)
+ZERO_STATISTIC = 1e-8
 SECTIONS = 8  # a confidence-set bound is narrowed SECTIONS-fold a round of bisection
 # a round of test inversion evaluates bisection's nulls ahead along the predicted path up to the
 # first within PREDICTED_TO ** round of the bracket of the predicted bound: the prediction from
@@ -383,7 +389,8 @@ def _oriented(statistic, distribution: np.ndarray, alternative: str) -> tuple[np
     """The draws and the actual statistic as a p-value compares them: |t| two-sided, t
     ("greater") or -t ("less") one-sided; a failed (NaN) draw is -inf, so it never counts.
     ``statistic`` a number (``distribution`` B draws) or an m-vector (m x B draws, the actual
-    statistic returned as an m x 1 column)."""
+    statistic returned as an m x 1 column). A degenerate null's statistic is zero
+    (``_rounding_zeroed``)."""
     draws = np.asarray(distribution, dtype=float)
     if np.ndim(statistic):
         statistic = np.asarray(statistic, dtype=float)[:, None]
@@ -396,7 +403,33 @@ def _oriented(statistic, distribution: np.ndarray, alternative: str) -> tuple[np
         raise InputError(
             "unknown alternative", value=alternative, expected="two-sided, greater or less"
         )
-    return np.where(np.isnan(draws), -np.inf, draws), actual
+    return _rounding_zeroed(np.where(np.isnan(draws), -np.inf, draws), actual)
+
+
+def _rounding_zeroed(draws: np.ndarray, actual) -> tuple[np.ndarray, Any]:
+    """The rule for degenerate nulls: an actual statistic below ZERO_STATISTIC in absolute
+    value is rounding noise and counts as zero, and so does every draw below it at that null
+    (``draws`` a fresh array: changed in place). Such a null is the estimate itself, to within
+    1e-8 standard errors (t moves about one unit per standard error of the null): there the
+    scores sum to zero up to rounding, so t is a ratio of rounding errors whose value, and
+    whether the constant draws (which tie it exactly: t(c 1) = sign(c) t(1)) compare as ties,
+    depended on the order of the sums. Zeroed, the draws that tie it in exact arithmetic tie
+    it here: p = 1 under the inclusive rule, the share of draws with |t*| >= ZERO_STATISTIC
+    under the strict one. At every other null nothing changes (a draw below ZERO_STATISTIC
+    is below the actual statistic either way). Applied wherever p is computed
+    (``bootstrap_p_value``, ``_p_values``, ``_p_values_halved``, ``_excess``), so one null
+    gives one p-value on every path."""
+    small = np.abs(actual) < ZERO_STATISTIC
+    if not np.any(small):
+        return draws, actual
+    if np.ndim(actual):  # m x 1: the rows of the degenerate nulls
+        rows = np.flatnonzero(small[:, 0])
+        block = draws[rows]
+        block[np.abs(block) < ZERO_STATISTIC] = 0.0
+        draws[rows] = block
+        return draws, np.where(small, 0.0, actual)
+    draws[np.abs(draws) < ZERO_STATISTIC] = 0.0
+    return draws, 0.0
 
 
 def _excess(statistic, distribution: np.ndarray, tie_rule: str, alternative: str) -> np.ndarray:
@@ -458,9 +491,8 @@ def _p_values_halved(
 
     if alternative == "two-sided":
         total = 2 * count(oriented)
-    else:  # the negated half, NaN (a failed draw) kept out as -inf, as ``_oriented`` does
-        negated = np.negative(half) if alternative == "greater" else half
-        total = count(oriented) + count(np.where(np.isnan(negated), -np.inf, negated))
+    else:  # the negated half, oriented as the draws -v are
+        total = count(oriented) + count(_oriented(statistic, np.negative(half), alternative)[0])
     p = total / (2 * half.shape[1])
     p[~np.isfinite(np.asarray(statistic, dtype=float))] = np.nan
     return p
@@ -477,7 +509,12 @@ class _Excesses:
     def __len__(self) -> int:
         return len(self.statistics)
 
-    def __getitem__(self, j: int) -> np.ndarray:
+    def __getitem__(self, j):
+        if not np.isscalar(j):  # the rows of a mask or index array, as another _Excesses
+            return _Excesses(
+                self.statistics[j], self.distributions[j], self.halved, self.tie_rule,
+                self.alternative,
+            )  # fmt: skip
         distribution = self.distributions[j]
         if self.halved:
             distribution = np.concatenate([distribution, -distribution])
@@ -970,14 +1007,22 @@ class WildScoreBootstrap:
         (``partialled_scores_at``, ``statistics`` on a G x m matrix)."""
         params = self.restricted_fits(k, null_values)
         cluster_scores, separated = self.partialled_scores_at(k, params)
-        m = params.shape[1]
+        return self._tests(cluster_scores, np.flatnonzero(~separated), alternative)
+
+    def _tests(
+        self, cluster_scores: np.ndarray, usable: np.ndarray, alternative: str
+    ) -> tuple[np.ndarray, np.ndarray, _Excesses]:
+        """(p, t, excess) of the nulls whose partialled cluster scores are the columns of
+        ``cluster_scores`` (G x m), computed for the columns ``usable`` (NaN elsewhere): the
+        statistics of a block of nulls together (``statistics`` on a G x m matrix), the
+        p-values over half of the enumerated draws where they are enumerated."""
+        m = cluster_scores.shape[1]
         pvalues = np.full(m, np.nan)
         statistics = np.full(m, np.nan)
         half = self._sign_half()  # t(-v) = -t(v) exactly: the other half of the draws by negation
         draws = self.draws if half is None else half
         distributions = np.full((m, draws.shape[1]), np.nan)
         ones = np.ones((self.n_clusters, 1))
-        usable = np.flatnonzero(~separated)
         # nulls a block: the statistics' G x B recentred scores per null within STATISTICS_BLOCK
         step = max(1, STATISTICS_BLOCK // (self.n_clusters * draws.shape[1]))
         for first in range(0, usable.size, step):
@@ -995,23 +1040,6 @@ class WildScoreBootstrap:
             distributions[rows] = distribution
         excess = _Excesses(statistics, distributions, half is not None, self.tie_rule, alternative)
         return pvalues, statistics, excess
-
-    def _tested(
-        self, cluster_scores: np.ndarray, ones: np.ndarray, half: np.ndarray | None, alternative
-    ) -> tuple[float, float, np.ndarray]:
-        """p, t and each draw's excess (``_excess``) of one null's partialled cluster scores."""
-        statistic = float(self.statistics(cluster_scores, ones)[0])
-        if half is None:
-            distribution = self.statistics(cluster_scores, self.draws)
-        else:  # t(-v) = -t(v) exactly: the other half of the draws by negation
-            distribution = self.statistics(cluster_scores, half)
-            distribution = np.concatenate([distribution, -distribution])
-        rule = self.tie_rule
-        return (
-            self.bootstrap_p_value(statistic, distribution, rule, alternative),
-            statistic,
-            _excess(statistic, distribution, rule, alternative),
-        )
 
     def _sign_half(self) -> np.ndarray | None:
         """The enumerated draws whose first cluster weight is positive: with every weight vector
@@ -1398,34 +1426,28 @@ class WildScoreBootstrap:
 
     def _restriction_inversion(
         self, restriction: Any, null_values: np.ndarray, starts: np.ndarray | None, alternative
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, _Excesses, np.ndarray, np.ndarray]:
         """(p, t, excess, settled, params) of the tests of g(b) = c at every c of
-        ``null_values`` (:meth:`restriction_test`'s statistic, the restricted fits batched):
-        NaN where the fit did not settle or is separated."""
+        ``null_values`` (:meth:`restriction_test`'s statistic, the restricted fits batched, the
+        statistics of all nulls together as the coefficient sets' ``_tests``): NaN where the
+        fit did not settle or is separated."""
         params, settled = self.restricted_fits_under(restriction, null_values, starts)
         m = params.shape[1]
-        pvalues, statistics = np.full(m, np.nan), np.full(m, np.nan)
-        excess = np.full((m, self.n_draws), np.nan)
-        ones = np.ones((self.n_clusters, 1))
-        half = self._sign_half()
-        columns = np.flatnonzero(settled)
-        if not columns.size:
-            return pvalues, statistics, excess, settled, params
-        eta = self.X @ params[:, columns] + self.offset[:, None]
-        _, derivative, curvature = binary_terms(eta, self.y[:, None], self.family)
-        information = self._informations(self.weights[:, None] * curvature)
-        _, gradient = _restriction_many(restriction, params[:, columns])
-        directions, finite = _solved(information, gradient.T[:, :, None])
-        partialled = (self.weights[:, None] * derivative) * (self.X @ directions[..., 0].T)
-        for position, j in enumerate(columns):
-            if not finite[position]:
-                continue  # separated: no statistic at this null
-            cluster_scores = np.bincount(
-                self.cluster_codes, weights=partialled[:, position], minlength=self.n_clusters
-            )
-            pvalues[j], statistics[j], excess[j] = self._tested(
-                cluster_scores, ones, half, alternative
-            )
+        cluster_scores = np.full((self.n_clusters, m), np.nan)
+        usable = np.flatnonzero(settled)
+        if usable.size:
+            eta = self.X @ params[:, usable] + self.offset[:, None]
+            _, derivative, curvature = binary_terms(eta, self.y[:, None], self.family)
+            information = self._informations(self.weights[:, None] * curvature)
+            _, gradient = _restriction_many(restriction, params[:, usable])
+            directions, finite = _solved(information, gradient.T[:, :, None])
+            partialled = (self.weights[:, None] * derivative) * (self.X @ directions[..., 0].T)
+            for position in np.flatnonzero(finite):  # a separated fit: no statistic there
+                cluster_scores[:, usable[position]] = np.bincount(
+                    self.cluster_codes, weights=partialled[:, position], minlength=self.n_clusters
+                )
+            usable = usable[finite]
+        pvalues, statistics, excess = self._tests(cluster_scores, usable, alternative)
         return pvalues, statistics, excess, settled, params
 
     @one_blas_thread

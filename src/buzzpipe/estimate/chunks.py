@@ -707,7 +707,9 @@ def build_chunk(
         usable &= ~np.isin(ids, spec.excluded)
     subset = frame.loc[usable] if not usable.all() else frame
     y, X, positions = _fill(spec, frame, subset, where, out)
-    finite = np.isfinite(y) & np.isfinite(X).all(axis=1)
+    finite = np.isfinite(y)
+    for start in range(0, X.shape[0], GATHER_ROWS):  # no chunk-sized mask of every cell
+        finite[start : start + GATHER_ROWS] &= np.isfinite(X[start : start + GATHER_ROWS]).all(1)
     nonfinite = ids[positions[~finite]]
     if not finite.all():
         kept = int(finite.sum())

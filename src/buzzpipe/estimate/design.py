@@ -346,6 +346,18 @@ def _subset_specification(
         return None
 
 
+def _frame_outcome(spec: chunks.ModelSpecification, data: pd.DataFrame) -> np.ndarray | None:
+    """The outcome as the frame holds it, where that is the design's y (a float64 column used as
+    it stands), else ``None``. A view of the data (read-only under pandas' copy-on-write)."""
+    if spec.plan is None or spec.ordinal_values is not None:
+        return None
+    column = data[spec.plan["outcome"]]
+    if column.dtype != np.float64:
+        return None
+    values = column.to_numpy()
+    return values if values.ndim == 1 else None
+
+
 def _build_design_blocked(
     formula: str,
     data: pd.DataFrame,
@@ -420,11 +432,16 @@ def _build_design_blocked(
 
     spec = fix(data, usable)
     rows = int(usable.sum())
-    # X, y and the row positions written block by block into arrays made once: no block's
-    # pieces kept to be joined at the end (a second copy of each beside the joined one)
-    X, y, positions = np.empty((rows, len(spec.names))), np.empty(rows), np.empty(rows, np.int64)
+    # X written block by block into one array made once: no block's pieces kept to be joined at
+    # the end (a second copy of each beside the joined one). While every row so far is kept, the
+    # outcome is the frame's own float column and the row positions are 0..n-1 (nothing made);
+    # the first block that leaves rows out makes the two row-sized arrays (ordered blocks: what
+    # came before is copied in)
+    X = np.empty((rows, len(spec.names)))
     for _attempt in range(2):
         filled, parts = 0, []
+        y = positions = None
+        frame_y = _frame_outcome(spec, data) if rows == len(data) else None
         for start in range(0, len(data), block_rows):
             chunk = chunks.build_chunk(
                 spec,
@@ -434,10 +451,19 @@ def _build_design_blocked(
                 levels=False,
                 usable=usable[start : start + block_rows],
             )
-            y[filled : filled + chunk.nobs] = chunk.y
-            positions[filled : filled + chunk.nobs] = chunk.row_ids
+            every_row = chunk.nobs == min(block_rows, len(data) - start)
+            if y is None and (frame_y is None or not every_row):
+                y, positions = np.empty(rows), np.empty(rows, np.int64)
+                if filled:
+                    y[:filled] = frame_y[:filled]
+                    positions[:filled] = np.arange(filled)
+            if y is not None:
+                y[filled : filled + chunk.nobs] = chunk.y
+                positions[filled : filled + chunk.nobs] = chunk.row_ids
             filled += chunk.nobs
             parts.append(replace(chunk, X=None, y=None, row_ids=None))
+        if y is None:  # every row kept, in order
+            y, positions = frame_y, slice(None)
         if filled == X.shape[0]:
             break
         # rows left out by a transform (log(0), log(-1)): Stata treats them as missing, and the
@@ -449,7 +475,8 @@ def _build_design_blocked(
             break
         spec = replace(refixed, excluded=np.concatenate([part.nonfinite for part in parts]))
         X = np.empty((rows, len(spec.names)))
-    X, y, positions = X[:filled], y[:filled], positions[:filled]
+    if filled < X.shape[0]:
+        X, y, positions = X[:filled], y[:filled], positions[:filled]
     clusters = labels = None
     if cluster is not None:
         clusters, labels = pd.factorize(data[cluster].to_numpy()[positions], sort=True)

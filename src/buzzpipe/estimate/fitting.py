@@ -49,6 +49,8 @@ __all__ = ["fit", "fit_design", "prepare_design", "parse_vcov"]
 
 # the separation linear program runs on designs up to LP_MAX_ROWS (DETERMINED: diagnostics.py)
 LP_MAX_ROWS = 200_000
+# rows of the linear predictor at a time when the completely determined rows are counted
+DETERMINED_BLOCK_ROWS = 65_536
 
 
 def prepare_design(design: Design, family: Family) -> tuple[Design, Family, list[str]]:
@@ -159,8 +161,11 @@ def _start(family: Family, design: Design) -> np.ndarray:
     """Starting values: the constant-only solution for the intercept, zeros elsewhere."""
     start = family.start(design.X, design.y, design.weights)
     if family.name in ("logit", "probit") and "Intercept" in design.names:
-        w = np.ones_like(design.y) if design.weights is None else design.weights
-        share = float(np.clip((w * design.y).sum() / w.sum(), 1e-6, 1 - 1e-6))
+        if design.weights is None:  # the same sums as with unit weights, without a row vector
+            share = design.y.sum() / design.y.shape[0]
+        else:
+            share = (design.weights * design.y).sum() / design.weights.sum()
+        share = float(np.clip(share, 1e-6, 1 - 1e-6))
         link = special.logit if family.name == "logit" else special.ndtri
         start[design.names.index("Intercept")] = link(share)
     return start
@@ -190,8 +195,11 @@ def initial_evaluation(
     """
     if design.gram is None or design.offset is not None:
         return None
-    w = np.ones_like(design.y) if design.weights is None else design.weights
-    weighted_outcome = w * design.y
+    if design.weights is None:  # unit weights: w y is y, without a row vector of ones
+        weighted_outcome, total = design.y, float(design.y.shape[0])
+    else:
+        weighted_outcome = design.weights * design.y
+        total = float(design.weights.sum())
     X_weighted_outcome = design.X.T @ weighted_outcome
     if family.name == "lpm" and not np.any(start):
         return -0.5 * float(weighted_outcome @ design.y), X_weighted_outcome, -design.gram
@@ -202,7 +210,7 @@ def initial_evaluation(
     if np.any(others):
         return None
     share = float(special.expit(start[intercept]))
-    total, successes = float(w.sum()), float(weighted_outcome.sum())
+    successes = float(weighted_outcome.sum())
     llf = successes * np.log(share) + (total - successes) * np.log1p(-share)
     gradient = X_weighted_outcome - share * design.gram[:, intercept]
     return llf, gradient, -share * (1.0 - share) * design.gram
@@ -249,10 +257,14 @@ def _check_determined(family: Family, design: Design, params: np.ndarray, notes:
     bound = (
         special.logit(1 - DETERMINED) if family.name == "logit" else special.ndtri(1 - DETERMINED)
     )
-    eta = design.X @ params
-    if design.offset is not None:
-        eta += design.offset
-    determined = np.where(design.y == 1, eta > bound, eta < -bound)
+    # by blocks of rows: no row-sized linear predictor beside the design
+    determined = np.empty(design.nobs, dtype=bool)
+    for start in range(0, design.nobs, DETERMINED_BLOCK_ROWS):
+        rows = slice(start, start + DETERMINED_BLOCK_ROWS)
+        eta = design.X[rows] @ params
+        if design.offset is not None:
+            eta += design.offset[rows]
+        determined[rows] = np.where(design.y[rows] == 1, eta > bound, eta < -bound)
     if not determined.any():
         return
     error = _separation_error(design, "the model cannot be estimated")
@@ -267,6 +279,11 @@ def _check_determined(family: Family, design: Design, params: np.ndarray, notes:
 
 def _closed_form_null(family: Family, design: Design) -> tuple[float, float] | None:
     """The constant-only model without an offset: fitted shares equal observed shares."""
+    if family.name in ("logit", "probit") and design.weights is None:
+        total = float(design.nobs)  # unit weights' sums, without a row vector of ones
+        share = design.y.sum() / total
+        llf = float(total * (share * np.log(share) + (1 - share) * np.log1p(-share)))
+        return llf, -2.0 * llf
     w = np.ones_like(design.y) if design.weights is None else design.weights
     total = w.sum()
     if family.name in ("logit", "probit"):

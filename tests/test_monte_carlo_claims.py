@@ -133,6 +133,9 @@ NOT_A_RATE = {
     "study/test_study_engines.py::test_the_study_on_dask_gives_the_memory_numbers": (
         "deterministic: one battery on Dask against the same battery in memory, to 1e-10"
     ),
+    "study/test_study_engines.py::test_the_first_partner_bootstrap_on_dask_equals_memory": (
+        "deterministic: the first-partner bootstrap on Dask against memory's, to 1e-10"
+    ),
     "cli/test_replicate.py::test_replicate_norway2010_and_buzz_read_opposite": (
         "one end-to-end run per preset; the verdict rates are test_study_acceptance.py's"
     ),

@@ -149,3 +149,96 @@ def test_across_outcomes_sums_over_the_frames_chunks(survey, engine_name, reques
         assert chosen.sent_columns == 0
     memory, chunked = (encode(r.tests) for r in (expected, found))
     assert memory["across_outcomes"] and differences(memory, chunked) == []
+
+
+class _Captured(BaseException):
+    """Stops the study once the first-partner bootstrap's arguments are captured."""
+
+
+@pytest.fixture(scope="module")
+def first_partner_case(survey):
+    """The product model's first-partner bootstrap as the battery calls it (its results so far,
+    the controls fit, the sample), captured from an in-memory run."""
+    import copy
+
+    import buzzpipe.study.battery as battery
+
+    captured = {}
+
+    def capture(results, outcome, fitted, sample, family, **keywords):
+        captured.update(
+            results=copy.deepcopy(results), outcome=outcome, fitted=fitted, sample=sample,
+            family=family, keywords=keywords,
+        )  # fmt: skip
+        raise _Captured
+
+    original, battery.first_partner_bootstrap = battery.first_partner_bootstrap, capture
+    try:
+        with pytest.raises(_Captured):
+            results(survey, None, outcomes=["product"], heterogeneity=False)
+    finally:
+        battery.first_partner_bootstrap = original
+    return captured
+
+
+def first_partner_tests(case, engine) -> dict:
+    """The first-partner bootstrap's records (tests ending in _wild_bootstrap) on ``engine``."""
+    import copy
+
+    from buzzpipe.study.common_support import BOOTSTRAP_SUFFIX, first_partner_bootstrap
+
+    found = copy.deepcopy(case["results"])
+    with using(engine):
+        first_partner_bootstrap(
+            found, case["outcome"], case["fitted"], case["sample"], case["family"],
+            **case["keywords"],
+        )  # fmt: skip
+    tests = found.tests[case["outcome"]]
+    return {name: test for name, test in tests.items() if name.endswith(BOOTSTRAP_SUFFIX)}
+
+
+def _same_first_partner_tests(memory: dict, chunked: dict) -> None:
+    assert memory and list(memory) == list(chunked)
+    assert any(test.interval is not None for test in memory.values())  # the verdict's set
+    for name, test in memory.items():
+        other = chunked[name]
+        assert other.p_value == test.p_value, name
+        assert abs(other.statistic - test.statistic) <= 1e-10 * max(1.0, abs(test.statistic))
+        assert (test.interval is None) == (other.interval is None)
+        if test.interval is not None:
+            ends = [end for segment in test.interval.segments for end in segment]
+            others = [end for segment in other.interval.segments for end in segment]
+            assert len(ends) == len(others)
+            for a, b in zip(ends, others, strict=True):
+                assert a == b or abs(a - b) <= 1e-10 * max(1.0, abs(a)), name
+        assert other.note == test.note
+
+
+def test_the_first_partner_bootstrap_streams_with_the_memory_numbers(
+    first_partner_case, monkeypatch
+):
+    """The first-partner bootstrap and the verdict's restriction set over chunks of 150 rows:
+    g(b), its gradient and the restricted fits summed over the chunks, no design of the sample
+    built on the client, the p-values identical and the rest to 1e-10."""
+    from buzzpipe.estimate import sources, wild_bootstrap
+    from buzzpipe.study import common_support, probability_changes
+
+    memory = first_partner_tests(first_partner_case, None)
+    blocks = sources.FrameSource
+    monkeypatch.setattr(sources, "FrameSource", lambda data: blocks(data, block_rows=150))
+
+    def in_memory(*args, **kwargs):
+        raise AssertionError("a design of the sample built in memory on a chunked engine")
+
+    monkeypatch.setattr(probability_changes, "change_designs", in_memory)
+    monkeypatch.setattr(common_support, "ChangeDesigns", in_memory)
+    monkeypatch.setattr(wild_bootstrap.WildScoreBootstrap, "__init__", in_memory)
+    streamed = first_partner_tests(first_partner_case, StudyEngine("stream"))
+    _same_first_partner_tests(memory, streamed)
+
+
+@pytest.mark.slow
+def test_the_first_partner_bootstrap_on_dask_equals_memory(first_partner_case, dask_client):
+    memory = first_partner_tests(first_partner_case, None)
+    engine = StudyEngine("dask", partition_rows=250, _client=dask_client)
+    _same_first_partner_tests(memory, first_partner_tests(first_partner_case, engine))

@@ -887,31 +887,14 @@ class WildScoreBootstrap:
         batched Newton solve, then, where it stops short, a line-searched Newton fit
         (``_line_searched_fit``), else an EstimationError.
         """
-        R = np.atleast_2d(np.asarray(restrictions, dtype=float))
-        r = np.broadcast_to(np.asarray(targets, dtype=float), (R.shape[0],))
-        pivots = _pivot_columns(R)
-        keep = np.ones(R.shape[1], dtype=bool)
-        keep[pivots] = False
-        pivot_block = R[:, pivots]
-        if len(pivots) == 1 and pivot_block[0, 0] == 0.0:
-            raise EstimationError("the restriction's gradient is zero: no restriction to impose")
-        if len(pivots) == 1:  # b_j = (r - R_F b_F) / R_j, divided as written
-            shift, slope = r / pivot_block[0, 0], R[:, keep] / pivot_block[0, 0]
-        else:
-            try:
-                shift = np.linalg.solve(pivot_block, r)  # b_J at b_F = 0
-                slope = np.linalg.solve(pivot_block, R[:, keep])  # minus d b_J / d b_F
-            except np.linalg.LinAlgError:
-                raise EstimationError("the restrictions are not of full row rank") from None
-        params = np.empty(R.shape[1])
+        pivots, keep, shift, slope = _reparametrisation(restrictions, targets)
+        params = np.empty(keep.size)
         params[pivots] = shift
         if not keep.any():  # every coefficient is fixed: nothing left to fit
             return params
-        design = self.X[:, keep]
-        if slope.any():
-            design = design - self.X[:, pivots] @ slope
-        offset = self.offset + self.X[:, pivots] @ shift
-        free = self._free_fit(design, offset, np.asarray(start, dtype=float)[keep])
+        free = self._reparametrised_fit(
+            pivots, keep, shift, slope, np.asarray(start, dtype=float)[keep]
+        )
         if free is None:
             fixed = ", ".join(
                 f"{self.names[j]} = {v:g}" for j, v in zip(pivots, shift, strict=True)
@@ -925,6 +908,15 @@ class WildScoreBootstrap:
         params[keep] = free
         params[pivots] = shift - np.array([row @ free for row in slope])
         return params
+
+    def _reparametrised_fit(self, pivots, keep, shift, slope, start) -> np.ndarray | None:
+        """The free coefficients b_F of :meth:`constrained_fit` (``None`` where the fit does not
+        converge): the design X_F - X_J slope, X_J shift added to the offset."""
+        design = self.X[:, keep]
+        if slope.any():
+            design = design - self.X[:, pivots] @ slope
+        offset = self.offset + self.X[:, pivots] @ shift
+        return self._free_fit(design, offset, start)
 
     def _free_fit(self, design: np.ndarray, offset: np.ndarray, start: np.ndarray):
         """The free coefficients of one restricted fit (``design``, the restriction in
@@ -1365,14 +1357,13 @@ class WildScoreBootstrap:
         ``RESTRICTION_CAPPED`` steps were all cut to the reach, has no finite maximum there.
         ``starts``: p x m (default the unrestricted estimate)."""
         values = np.asarray(null_values, dtype=float).ravel()
-        n, p = self.X.shape
+        p = len(self.names)
         params = (
             np.repeat(self.estimate[:, None], values.size, axis=1)
             if starts is None
             else np.array(starts, dtype=float).reshape(p, values.size)
         )
-        if not hasattr(self, "_reach"):
-            self._reach = np.abs(self.X).max(axis=0)
+        reach = self._column_reach()
         active = np.ones(values.size, dtype=bool)
         settled = np.zeros(values.size, dtype=bool)
         capped = np.zeros(values.size, dtype=int)  # consecutive steps cut to the reach
@@ -1380,10 +1371,7 @@ class WildScoreBootstrap:
             columns = np.flatnonzero(active)
             if not columns.size:
                 break
-            eta = self.X @ params[:, columns] + self.offset[:, None]
-            _, derivative, curvature = binary_terms(eta, self.y[:, None], self.family)
-            score = self.X.T @ (self.weights[:, None] * derivative)
-            information = self._informations(self.weights[:, None] * curvature)
+            score, information = self._scores_and_informations(params[:, columns])
             value, gradient = _restriction_many(restriction, params[:, columns])
             right = np.stack([score.T, gradient.T], axis=2)
             solved, finite = _solved(information, right)
@@ -1393,7 +1381,7 @@ class WildScoreBootstrap:
                     np.einsum("kp,kp->k", gradient.T, along_score) + value - values[columns]
                 ) / np.einsum("kp,kp->k", gradient.T, along_gradient)
                 step = along_score - multiplier[:, None] * along_gradient
-                cut = np.minimum(1.0, RESTRICTION_REACH / (np.abs(step) @ self._reach))
+                cut = np.minimum(1.0, RESTRICTION_REACH / (np.abs(step) @ reach))
             step *= cut[:, None]
             capped[columns] = np.where(cut < 1.0, capped[columns] + 1, 0)
             finite &= np.isfinite(step).all(axis=1) & (capped[columns] < RESTRICTION_CAPPED)
@@ -1405,6 +1393,20 @@ class WildScoreBootstrap:
             settled[columns[done]] = True
             active[columns[done]] = False
         return params, settled
+
+    def _column_reach(self) -> np.ndarray:
+        """max_i |x_ij| of every column j (a step's largest move of a linear index)."""
+        if not hasattr(self, "_reach"):
+            self._reach = np.abs(self.X).max(axis=0)
+        return self._reach
+
+    def _scores_and_informations(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The scores (p x m) and information matrices (m x p x p) at every column of
+        ``params``."""
+        eta = self.X @ params + self.offset[:, None]
+        _, derivative, curvature = binary_terms(eta, self.y[:, None], self.family)
+        score = self.X.T @ (self.weights[:, None] * derivative)
+        return score, self._informations(self.weights[:, None] * curvature)
 
     def _informations(self, weighted_curvature: np.ndarray) -> np.ndarray:
         """k x p x p information matrices X' diag(column j of ``weighted_curvature``) X, from
@@ -1436,19 +1438,30 @@ class WildScoreBootstrap:
         cluster_scores = np.full((self.n_clusters, m), np.nan)
         usable = np.flatnonzero(settled)
         if usable.size:
-            eta = self.X @ params[:, usable] + self.offset[:, None]
-            _, derivative, curvature = binary_terms(eta, self.y[:, None], self.family)
-            information = self._informations(self.weights[:, None] * curvature)
-            _, gradient = _restriction_many(restriction, params[:, usable])
-            directions, finite = _solved(information, gradient.T[:, :, None])
-            partialled = (self.weights[:, None] * derivative) * (self.X @ directions[..., 0].T)
-            for position in np.flatnonzero(finite):  # a separated fit: no statistic there
-                cluster_scores[:, usable[position]] = np.bincount(
-                    self.cluster_codes, weights=partialled[:, position], minlength=self.n_clusters
-                )
+            found, finite = self._restricted_cluster_scores(restriction, params[:, usable])
+            cluster_scores[:, usable] = found  # a separated fit: NaN, no statistic there
             usable = usable[finite]
         pvalues, statistics, excess = self._tests(cluster_scores, usable, alternative)
         return pvalues, statistics, excess, settled, params
+
+    def _restricted_cluster_scores(
+        self, restriction: Any, params: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """G x m cluster sums of the scores at every column of ``params`` (restricted
+        estimates) projected on H^{-1} R', R = dg/db there, and which were solvable (a
+        separated fit's information is singular: no statistic, its column NaN)."""
+        eta = self.X @ params + self.offset[:, None]
+        _, derivative, curvature = binary_terms(eta, self.y[:, None], self.family)
+        information = self._informations(self.weights[:, None] * curvature)
+        _, gradient = _restriction_many(restriction, params)
+        directions, finite = _solved(information, gradient.T[:, :, None])
+        partialled = (self.weights[:, None] * derivative) * (self.X @ directions[..., 0].T)
+        sums = np.full((self.n_clusters, params.shape[1]), np.nan)
+        for position in np.flatnonzero(finite):
+            sums[:, position] = np.bincount(
+                self.cluster_codes, weights=partialled[:, position], minlength=self.n_clusters
+            )
+        return sums, finite
 
     @one_blas_thread
     def restriction_confidence_set(
@@ -1763,6 +1776,29 @@ class WildScoreBootstrap:
         return [end for end, is_flat in zip(ends, flat, strict=True) if is_flat]
 
 
+def _reparametrisation(
+    restrictions: np.ndarray, targets: np.ndarray | Sequence[float]
+) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
+    """R b = r solved for the pivot columns J (:meth:`WildScoreBootstrap.constrained_fit`):
+    (J, the free columns' mask, b_J at b_F = 0, the slope S with b_J = shift - S b_F)."""
+    R = np.atleast_2d(np.asarray(restrictions, dtype=float))
+    r = np.broadcast_to(np.asarray(targets, dtype=float), (R.shape[0],))
+    pivots = _pivot_columns(R)
+    keep = np.ones(R.shape[1], dtype=bool)
+    keep[pivots] = False
+    pivot_block = R[:, pivots]
+    if len(pivots) == 1 and pivot_block[0, 0] == 0.0:
+        raise EstimationError("the restriction's gradient is zero: no restriction to impose")
+    if len(pivots) == 1:  # b_j = (r - R_F b_F) / R_j, divided as written
+        return pivots, keep, r / pivot_block[0, 0], R[:, keep] / pivot_block[0, 0]
+    try:
+        shift = np.linalg.solve(pivot_block, r)  # b_J at b_F = 0
+        slope = np.linalg.solve(pivot_block, R[:, keep])  # minus d b_J / d b_F
+    except np.linalg.LinAlgError:
+        raise EstimationError("the restrictions are not of full row rank") from None
+    return pivots, keep, shift, slope
+
+
 def _shifted(restriction: Any, null_value: float) -> Callable:
     """g(b) - c with g's gradient: the restriction g(b) = c as one of the form h(b) = 0."""
 
@@ -1966,6 +2002,40 @@ def restricted_sums_many(chunk, family, batch: dict, keep, k: int) -> dict:
         sums = block_sums(family, params, X, chunk.y, chunk.weights, offset)
         out[j] = (sums.llf, sums.gradient, sums.hessian)
     return out
+
+
+def reparametrised_sums(chunk, family, params, keep, pivots, slope, shift):
+    """``restricted_sums`` of a restriction R b = r reparametrised over the free columns
+    (:meth:`WildScoreBootstrap.constrained_fit`): the design X_F - X_J slope, X_J shift
+    added to the offset."""
+    if chunk.nobs == 0:
+        return None
+    X = chunk.X[:, keep]
+    if slope.any():
+        X = X - chunk.X[:, pivots] @ slope
+    offset = chunk.X[:, pivots] @ shift
+    if chunk.offset is not None:
+        offset = chunk.offset + offset
+    sums = block_sums(family, params, X, chunk.y, chunk.weights, offset)
+    return sums.llf, sums.gradient, sums.hessian
+
+
+def column_reach(chunk) -> list:
+    """[max_i |x_ij| of every column], a list so that the chunks' lists join."""
+    return [np.abs(chunk.X).max(axis=0)] if chunk.nobs else []
+
+
+def scores_and_informations(chunk, family, params: np.ndarray):
+    """The score (p x m) and the information matrices (m x p x p) of the chunk's rows at
+    every column of ``params``."""
+    if chunk.nobs == 0:
+        return None
+    p, m = params.shape
+    scores, informations = np.empty((p, m)), np.empty((m, p, p))
+    for j in range(m):
+        sums = chunk.sums(family, params[:, j], need_loglike=False)
+        scores[:, j], informations[j] = sums.gradient, -sums.hessian
+    return scores, informations
 
 
 def score_pieces_many(chunk, family, batch: dict, n_clusters: int) -> dict:
@@ -2311,19 +2381,65 @@ class StreamedWildScoreBootstrap(WildScoreBootstrap):
                 separated[j] = True
         return sums, separated
 
-    def partialled_cluster_score_matrix(self, columns: Sequence[int], params) -> np.ndarray:
+    def partialled_cluster_score_matrix(
+        self, columns: Sequence[int], params, gradients: np.ndarray | None = None
+    ) -> np.ndarray:
         pieces = self._pieces(params)
-        directions = self._directions(pieces["information"], columns, params)
+        directions = self._directions(pieces["information"], columns, params, gradients)
         return pieces["cluster_sums"] @ directions
 
-    def cluster_robust_se(self, term) -> float:
-        k = self.column(term)
+    def _cluster_robust_vcov(self) -> np.ndarray:
         pieces = self._pieces(self.estimate)
         bread = np.linalg.inv(pieces["information"])
         sums = pieces["cluster_sums"]
         G = self.n_clusters
-        vcov = G / (G - 1) * bread @ (sums.T @ sums) @ bread
-        return float(np.sqrt(vcov[k, k]))
+        return G / (G - 1) * bread @ (sums.T @ sums) @ bread
+
+    # --- smooth restrictions g(b) = c over the chunks (restriction_test and its set) -------------
+
+    def _reparametrised_fit(self, pivots, keep, shift, slope, start) -> np.ndarray | None:
+        """:meth:`constrained_fit`'s free coefficients by Newton steps over the chunks, each
+        chunk's design reparametrised where it lies (``reparametrised_sums``)."""
+        family = self.family_model
+
+        def sums(params):
+            return self.source.map_designs(
+                self.spec, reparametrised_sums, family, params, keep, pivots, slope, shift
+            )
+
+        result = newton(family, [], np.array(start, dtype=float), tol=1e-10, max_iter=100,
+                        sums=sums)  # fmt: skip
+        return result.params if result.converged else None
+
+    def _column_reach(self) -> np.ndarray:
+        if not hasattr(self, "_reach"):
+            found = self.source.map_designs(self.spec, column_reach)
+            self._reach = np.max(np.vstack(found), axis=0)
+        return self._reach
+
+    def _scores_and_informations(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.source.map_designs(
+            self.spec, scores_and_informations, self.family_model, np.asarray(params)
+        )
+
+    def _restricted_cluster_scores(
+        self, restriction: Any, params: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        _, gradient = _restriction_many(restriction, params)
+        batch = {j: params[:, j] for j in range(params.shape[1])}
+        pieces = self.source.map_designs(
+            self.spec, score_pieces_many, self.family_model, batch, self.n_clusters
+        )
+        sums = np.full((self.n_clusters, params.shape[1]), np.nan)
+        finite = np.zeros(params.shape[1], dtype=bool)
+        for j in range(params.shape[1]):
+            try:
+                direction = np.linalg.solve(pieces[j]["information"], gradient[:, j])
+            except np.linalg.LinAlgError:
+                continue  # separated: no statistic at this null
+            sums[:, j] = pieces[j]["cluster_sums"] @ direction
+            finite[j] = True
+        return sums, finite
 
 
 def streamed_wild_bootstrap(

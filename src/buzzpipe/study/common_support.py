@@ -61,6 +61,7 @@ from buzzpipe.results.vocabulary import (
     NotAssessedReason,
     StudyPart,
 )
+from buzzpipe.study import engine
 from buzzpipe.study.models import (
     ModelSpecification,
     coefficient_terms,
@@ -75,6 +76,7 @@ from buzzpipe.study.probability_changes import (
     average_change,
     change_difference,
     change_estimate,
+    chunked_change_difference,
     sampling_weights,
 )
 from buzzpipe.study.sensitivity import (
@@ -313,7 +315,10 @@ def first_partner_bootstrap(
     not-assessed note naming the quantity (the verdict then reads the delta-method p). The
     difference the verdict reads (regional, else national) carries the 95% set of the values
     its test does not reject (the test inverted, ``restriction_confidence_set``), beside the
-    delta-method interval of the test without the suffix."""
+    delta-method interval of the test without the suffix. On the stream and Dask engines the
+    bootstrap, g(b) with its gradient (``ChunkedChangeDifference``: each chunk's four designs
+    built where the chunk lies), the restricted fits and the cluster score sums are sums over
+    the sample's chunks: no design of the sample is built on the client."""
     if family not in BOOTSTRAP_FAMILIES:
         return
     tests = results.tests.get(outcome, {})
@@ -321,19 +326,28 @@ def first_partner_bootstrap(
     chosen = {scale: name for scale, name in names.items() if name in tests}
     if not chosen:
         return
-    bootstrap = memory_wild_bootstrap(fitted, sample, outcome, family, seed, draws, cluster_column)
+    where = engine.current()
+    if where.chunked:  # restricted fits, g(b) and cluster score sums over the sample's chunks
+        bootstrap = where.wild_bootstrap(fitted, sample, cluster_column, draws=draws, seed=seed)
+    else:
+        bootstrap = memory_wild_bootstrap(
+            fitted, sample, outcome, family, seed, draws, cluster_column
+        )
     # the difference the pipelines-versus-buzz verdict reads (regional, else national) gets
     # the set of values its test does not reject (each about five fits' worth of the battery)
     verdicts_read = next(iter(chosen))
-    designs = ChangeDesigns(fitted, sample)  # the international steps built once for both
+    # in memory the international steps are built once for both (on a chunked engine no
+    # design of the sample is built here: each chunk builds its own)
+    designs = None if where.chunked else ChangeDesigns(fitted, sample)
     for scale, name in chosen.items():
-        restriction = change_difference(
-            fitted,
-            sample,
-            family,
+        changes = (
             (set_breadth(GLOBAL_SCALE, 1), set_breadth(GLOBAL_SCALE, 0)),
             (set_breadth(scale, 1), set_breadth(scale, 0)),
-            designs=designs,
+        )
+        restriction = (
+            chunked_change_difference(where.source(sample), fitted, family, *changes)
+            if where.chunked
+            else change_difference(fitted, sample, family, *changes, designs=designs)
         )
         try:
             test = bootstrap.restriction_test(restriction, name=name)

@@ -380,6 +380,75 @@ def change_difference(
     )
 
 
+@dataclass(frozen=True)
+class ChunkedChangeDifference:
+    """:class:`ChangeDifference` over the chunks of the sample (the stream and Dask engines):
+    each chunk's four designs are built from its rows through the fit's specification where the
+    chunk lies (on the workers for Dask), the sums of w F(x'b) and w f(x'b) x added in the
+    source's fixed tree and divided by the total weight. No design of the sample is built on
+    the client."""
+
+    source: Any  # the sample's chunk source (``StudyEngine.source``)
+    model_spec: Any  # the fit's formulaic specification and its columns
+    names: tuple
+    weights: str | None  # the sampling-weight column, or None
+    changes: tuple  # (first change, first base, second change, second base); None: as observed
+    family: str
+
+    def __call__(self, params: np.ndarray) -> tuple[float, np.ndarray]:
+        values, gradients = self.many(np.asarray(params, dtype=float)[:, None])
+        return float(values[0]), gradients[:, 0]
+
+    def many(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        what = (self.model_spec, self.names, self.weights, self.changes, self.family)
+        total, values, gradients = self.source.map_reduce(
+            _chunk_change_sums, what, np.asarray(params, dtype=float)
+        )
+        return values / total, gradients / total
+
+
+def _chunk_change_sums(frame, where, first_row, what, params):
+    """(total weight, sum_i w_i g_i at every column of params, the gradients' sums) of a
+    chunk's rows, g_i the row's term in the difference of the two changes (``what``: the
+    specification, its columns, the weight column, the changes and the family)."""
+    from buzzpipe.estimate.design import rebuild_matrix
+
+    model_spec, names, column, changes, family = what
+    weights = (
+        frame[column].to_numpy(dtype=float)
+        if column is not None and column in frame.columns
+        else np.ones(len(frame))
+    )
+    values = np.zeros(params.shape[1])
+    gradients = np.zeros(params.shape)
+    for level, change in zip(ChangeDifference._levels(), changes, strict=True):
+        data = frame if change is None else change(frame)
+        design = np.asarray(rebuild_matrix(model_spec, names, data), dtype=float)
+        probability, density = probability_and_density(design @ params, family)
+        values += level * (weights @ probability)
+        gradients += level * (design.T @ (weights[:, None] * density))
+    return float(weights.sum()), values, gradients
+
+
+def chunked_change_difference(
+    source: Any,
+    fitted: Any,
+    family: str,
+    first: tuple[Callable, Callable | None],
+    second: tuple[Callable, Callable | None],
+) -> ChunkedChangeDifference:
+    """:func:`change_difference` over the chunks of ``source`` (the sample's)."""
+    column = getattr(fitted, "weights", None)
+    return ChunkedChangeDifference(
+        source,
+        fitted.model_spec,
+        tuple(fitted.x_names),
+        column if isinstance(column, str) else None,
+        (first[0], first[1], second[0], second[1]),
+        family,
+    )
+
+
 def sampling_weights(fitted: Any, sample: pd.DataFrame) -> np.ndarray:
     """Weights of an average over the sample: the fit's sampling weights, normalised to sum 1."""
     weights = raw_weights(fitted, sample)

@@ -2141,9 +2141,11 @@ class _MergedPasses:
                     continue  # made one by one below
                 graphs.setdefault(id(source.client), (source.client, {}))[1][key] = graph
         computed: dict = {}
+        from buzzpipe.estimate.dask_engine import aligned  # see its docstring
+
         for client, passes in graphs.values():
             try:
-                values = client.gather(client.compute(list(passes.values())))
+                values = aligned(client.gather(client.compute(list(passes.values()))))
             except Exception:
                 continue  # made one by one below
             computed.update(zip(passes, values, strict=True))

@@ -10,7 +10,8 @@
    memory stays bounded by one row group) and on Dask (a LocalCluster of 2 single-threaded
    workers, designs persisted on the workers), beside the bound measured in the same run (one
    read of X plus the Hessian's n p(p+1) flops at the one-core dgemm rate). Peak memory of the
-   streamed pass is tracemalloc's peak during the step.
+   streamed pass is tracemalloc's peak during the step; the Dask workers' is their resident
+   sets (and the nannies'), sampled every 0.2 s while its steps run (the designs built too).
 
 Run: nice -n 10 OPENBLAS_NUM_THREADS=1 PYTHONPATH=src python bench/bench_scale.py [--rows N]
 """
@@ -118,6 +119,48 @@ def step_times(source, formula: str, repeats: int, disable_cache: bool) -> tuple
     return times, peak
 
 
+class ChildrenPeak:
+    """The peak resident set of this process's children (the LocalCluster's worker and nanny
+    processes), their sum and each process's, sampled every 0.2 s while the block runs."""
+
+    def __init__(self, every: float = 0.2) -> None:
+        self.every, self.total, self.each = every, 0, {}
+
+    def _sample(self) -> None:
+        import psutil
+
+        while not self._stop.wait(self.every):
+            total = 0
+            for child in psutil.Process().children(recursive=True):
+                try:
+                    rss = child.memory_info().rss
+                except psutil.Error:
+                    continue
+                total += rss
+                name = " ".join(child.cmdline()[-2:])[-40:]
+                self.each[(child.pid, name)] = max(self.each.get((child.pid, name), 0), rss)
+            self.total = max(self.total, total)
+
+    def __enter__(self) -> ChildrenPeak:
+        import threading
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def report(self) -> str:
+        largest = sorted(self.each.values(), reverse=True)
+        return (
+            f"peak resident set of the cluster's processes, summed {self.total / 2**20:,.0f} MiB; "
+            f"largest processes {', '.join(f'{v / 2**20:,.0f}' for v in largest[:4])} MiB"
+        )
+
+
 def steps(frame: pd.DataFrame, X: np.ndarray, repeats: int, workers: int) -> None:
     from buzzpipe.estimate.dask_engine import DaskSource
     from buzzpipe.estimate.kernel import block_sums
@@ -160,12 +203,13 @@ def steps(frame: pd.DataFrame, X: np.ndarray, repeats: int, workers: int) -> Non
                 env={"OPENBLAS_NUM_THREADS": "1"},
             ) as cluster,
             Client(cluster) as client,
+            ChildrenPeak() as sampled,
         ):
             times, _ = step_times(DaskSource(path, client), formula, repeats, False)
-            print(
-                f"  Dask ({workers} workers x 1 thread, designs persisted), one step: "
-                f"{_min_median(times)}"
-            )
+        print(
+            f"  Dask ({workers} workers x 1 thread, designs persisted), one step: "
+            f"{_min_median(times)}; {sampled.report()}"
+        )
 
 
 def main() -> None:

@@ -135,3 +135,35 @@ def test_fits_through_the_compiled_kernels_equal_the_blas_path_and_statsmodels(v
     assert relative_gap(compiled.params.to_numpy(), theirs.params) < 1e-10
     if vcov == "classical":
         assert relative_gap(compiled.vcov.to_numpy(), theirs.cov_params()) < 1e-10
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+@pytest.mark.parametrize("weighted", [True, False])
+def test_compiled_weighted_gram_equals_the_blas_path(layout, weighted, monkeypatch):
+    """weighted_gram through the compiled tiles (forced at this size) against the dsyrk path:
+    blocks of several sizes, both layouts and a strided view, weights of both signs (the BLAS
+    path then takes the general product), and X'X without weights."""
+    X = design(9_001, 26, layout="F" if layout == "F" else "C")
+    if layout == "strided":
+        X = design(9_001, 52)[:, ::2]
+    rng = np.random.default_rng(3)
+    d = rng.uniform(0.1, 2.0, 9_001) if weighted else None
+    if weighted:
+        d[::97] *= -1.0
+    monkeypatch.setattr(kernel, "COMPILED_MIN_ROWS", 0)
+    monkeypatch.setattr(kernel, "COMPILED_BLOCK_BYTES", 8 * 26 * 1_000)  # 1,000-row blocks
+    compiled = kernel.weighted_gram(X, d)
+    monkeypatch.setattr(kernel, "COMPILED_MAX_COLUMNS", 0)
+    blas = kernel.weighted_gram(X, d)
+    assert relative_gap(compiled, blas) < 1e-12
+    np.testing.assert_array_equal(compiled, compiled.T)
+    reference = X.T @ X if d is None else X.T @ (X * d[:, None])
+    assert relative_gap(compiled, reference) < 1e-12
+
+
+def test_small_weighted_grams_keep_the_blas_path(monkeypatch):
+    X = design(5_000, 12)
+    d = np.random.default_rng(4).uniform(size=5_000)
+    small = kernel.weighted_gram(X, d)
+    monkeypatch.setattr(kernel, "COMPILED_MAX_COLUMNS", 0)
+    np.testing.assert_array_equal(small, kernel.weighted_gram(X, d))

@@ -33,6 +33,7 @@ __all__ = [
     "SUB_ROWS",
     "TILE",
     "padded_rows",
+    "pack",
     "pack_index",
     "gradient_update",
     "gram_update",
@@ -119,6 +120,23 @@ def pack_index(X, beta, offset, packed):
         for i in range(m):
             eta[i] += offset[i]
     return eta
+
+
+@njit(cache=True, fastmath=_FAST)
+def pack(X, packed):
+    """Copy the rows of ``X`` (m x p, any layout) into ``packed[:p, :m]`` (no linear index)."""
+    m, p = X.shape
+    column_major = X.strides[0] < X.strides[1]
+    for lo in range(0, m, SUB_ROWS):
+        hi = min(lo + SUB_ROWS, m)
+        if column_major:
+            _pack_columns(X[lo:hi], packed[:, lo:hi])
+        else:
+            target = packed[:, lo:hi]
+            for i in range(hi - lo):
+                row = X[lo + i]
+                for j in range(p):
+                    target[j, i] = row[j]
 
 
 @njit(cache=True, fastmath=_FAST)

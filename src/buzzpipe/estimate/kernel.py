@@ -120,11 +120,20 @@ def _mirror(upper: np.ndarray) -> np.ndarray:
 
 
 def weighted_gram(X: np.ndarray, d: np.ndarray | None = None) -> np.ndarray:
-    """X' diag(d) X (X'X without ``d``) for d >= 0 by blocked symmetric rank-k updates (half a
-    general product's flops); a general product where rounding left some d below zero."""
+    """X' diag(d) X (X'X without ``d``).
+
+    From ``COMPILED_MIN_ROWS`` rows and up to ``COMPILED_MAX_COLUMNS`` columns by the compiled
+    register tiles (``gram.py``, any sign of d; measured, CPU time, min of 5-15: 4.0 against
+    6.4 ms at 100,000 x 25, 38 against 71 ms at 1,000,000 x 25, 3.2 against 4.2 at 200,000 x 8,
+    36 against 39 at 200,000 x 60, parity at 200,000 x 128); otherwise for d >= 0 by blocked
+    symmetric rank-k updates (half a general product's flops), a general product where
+    rounding left some d below zero. The rule is ``block_sums``': smaller Grams keep BLAS's
+    rounding."""
     n, p = X.shape
     if p == 0:
         return np.zeros((0, 0))
+    if p <= COMPILED_MAX_COLUMNS and n >= max(COMPILED_MIN_ROWS, 1):
+        return _compiled_gram(X, d)
     if d is not None and d.min(initial=0.0) < 0:
         return X.T @ (X * d[:, None])
     rows = block_rows_for(p)
@@ -140,6 +149,25 @@ def weighted_gram(X: np.ndarray, d: np.ndarray | None = None) -> np.ndarray:
             np.multiply(X[start:stop], root[start:stop, None], out=scaled)
         upper = _syrk_update(upper, scaled)
     return _mirror(upper)
+
+
+def _compiled_gram(X: np.ndarray, d: np.ndarray | None) -> np.ndarray:
+    """:func:`weighted_gram` by the compiled kernels: each row block copied once by columns,
+    then the upper triangle from the copy in register tiles (as :func:`_compiled_sums`)."""
+    from buzzpipe.estimate import gram
+
+    n, p = X.shape
+    rows = min(max(256, COMPILED_BLOCK_BYTES // (8 * p)), n)
+    padded = gram.padded_rows(p)
+    packed = np.zeros((padded, rows + 8))  # a cache line past the block: see _compiled_sums
+    upper = np.zeros((padded, padded))
+    ones = np.ones(rows) if d is None else None
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        gram.pack(X[start:stop], packed)
+        weight = ones[: stop - start] if d is None else np.ascontiguousarray(d[start:stop], float)
+        gram.gram_update(packed, p, stop - start, weight, upper)
+    return gram.upper_of(upper, p)
 
 
 def _cluster_sums(codes: np.ndarray, scores: np.ndarray, n_clusters: int) -> np.ndarray:

@@ -355,10 +355,12 @@ class ChunkedPlan:
         predicted = baseline + shares * (treated - baseline)
         codes, regions = pd.factorize(frame["region"].to_numpy(dtype=object))
         columns = (weights, weights * baseline, weights * predicted)
-        totals = np.column_stack(
-            [np.bincount(codes, weights=c, minlength=len(regions)) for c in columns]
-        )
-        return {region: totals[code] for code, region in enumerate(regions)}
+        # numpy's pairwise sums per region, as _cells adds (bincount adds one after another,
+        # whose rounding the extra innovators, a difference of two totals, magnify past 1e-10)
+        return {
+            region: np.array([c[codes == code].sum() for c in columns])
+            for code, region in enumerate(regions)
+        }
 
     def point(self, chosen: Any, model: Any, sample: pd.DataFrame) -> tuple[list, np.ndarray]:
         """``_cells``' rows and the eligible firms per group, from two passes over the chunks

@@ -312,6 +312,7 @@ def newton_batch(
     keep_hessian: bool = False,
     want_loglike: bool = False,
     row_block: int | None = None,
+    products: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> NewtonBatch:
     """Maximise B weighted log-likelihoods of one design together by Newton steps.
 
@@ -322,7 +323,8 @@ def newton_batch(
     ``start`` is p or p x B. A replicate stops when its Newton decrement g'H^{-1}g falls below
     ``tol`` (the last step is still taken); a long step that lowers the log-likelihood is halved.
     Replicates whose weighted design is rank deficient (a resample without any firm in some
-    category) are flagged and not iterated.
+    category) are flagged and not iterated. ``products``: ``_column_products(X)`` where the
+    caller keeps it (a caller solving many batches of one design makes it once).
 
     Warm start (one ``start`` vector for many replicates held in memory, the bootstrap's case):
     the first step is at a point common to all replicates, so its gradients X' diag(d) W and
@@ -369,16 +371,21 @@ def newton_batch(
 
     def offset_of(first: int, stop: int, cols: np.ndarray | None = None) -> np.ndarray:
         rows = offset_all[first:stop]
-        return rows[:, cols] if per_fit_offset and cols is not None else rows
+        if not per_fit_offset or cols is None or len(cols) == offset_all.shape[1]:
+            return rows  # every fit's column (the active ones are always in order)
+        return rows[:, cols]
 
     if start is None:
         params = np.zeros((p, n_batch))
     else:
         params = np.broadcast_to(np.asarray(start, dtype=float).reshape(p, -1), (p, n_batch)).copy()
     many = n_batch > p  # many replicates: Hessians from one product with the column products
-    whole_products = _column_products(X) if many and len(blocks) == 1 else None
+    whole_products = products if len(blocks) == 1 else None  # kept by the caller: any batch
+    if whole_products is None and many and len(blocks) == 1:
+        whole_products = _column_products(X)
     warm = (
-        whole_products is not None
+        many
+        and whole_products is not None
         and not per_fit_offset
         and not callable(weights)
         and not keep_hessian
@@ -412,7 +419,7 @@ def newton_batch(
 
     def block_hessians(first: int, stop: int, weight_h: np.ndarray) -> np.ndarray:
         X_block = X[first:stop]
-        if not many:  # a few fits: X' diag(w h) X each
+        if not many and whole_products is None:  # a few fits: X' diag(w h) X each
             return np.stack(
                 [(X_block * weight_h[:, [b]]).T @ X_block for b in range(weight_h.shape[1])]
             )

@@ -966,6 +966,7 @@ class WildScoreBootstrap:
             offset=self.offset[:, None] + self.X[:, [k]] * values[None, :],
             start=start,
             max_iter=100,
+            products=self._free_products(k, keep),
         )
         failed = ~(fitted.converged & fitted.full_rank)
         for j in np.flatnonzero(failed):
@@ -980,6 +981,18 @@ class WildScoreBootstrap:
         self._restricted_starts[k] = (values[usable], fitted.params[:, usable])
         params[keep] = fitted.params
         return params
+
+    def _free_products(self, k: int, keep: np.ndarray):
+        """The column products of the design without column k (``_column_products``), made
+        once per column and kept for every batch of its restricted fits where they take at
+        most PRODUCTS_KEPT numbers (None otherwise: ``newton_batch`` makes them per batch)."""
+        n, free = self.X.shape[0], int(keep.sum())
+        if n * free * (free + 1) // 2 > PRODUCTS_KEPT:
+            return None
+        kept = self.__dict__.setdefault("_kept_products", {})
+        if k not in kept:
+            kept[k] = _column_products(self.X[:, keep])
+        return kept[k]
 
     def p_values(
         self, term: str | int, null_values: Sequence[float], alternative: str = "two-sided"
@@ -1109,7 +1122,9 @@ class WildScoreBootstrap:
             weighted = self.weights[:, None] * curvature
             information = np.stack(
                 [(self.X * weighted[:, [j]]).T @ self.X for j in range(weighted.shape[1])]
-            )
+            )  # one product per null, not the column products: their rounding decides a
+            # separated null's statistic (constant to rounding far out; its sign then
+            # decides a set's far piece, tests/study/test_study_sensitivity.py)
             try:
                 directions = np.linalg.solve(
                     information, np.broadcast_to(unit, (len(information), p, 1))

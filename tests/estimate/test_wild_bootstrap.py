@@ -651,3 +651,29 @@ def test_a_confidence_set_accepts_the_nulls_whose_restricted_fit_is_separated():
     tolerance = 1e-7 * bootstrap.cluster_robust_se(1)
     assert found.intervals[0] == pytest.approx(plain.intervals[0], abs=tolerance)
     assert any("separated at" in note for note in found.notes)
+
+
+def test_the_compiled_statistics_of_many_nulls_are_a_plain_loops():
+    """``statistics`` on a G x m matrix (compiled, wild_kernels.score_statistics) gives, for
+    every null and draw, t(v) = N(v) / sqrt(G/(G-1) sum_g (v_g S_g - pi_g N(v))^2) as a plain
+    Python loop computes it, to rounding; a null whose scores are all zero gives NaN, as
+    numpy's 0 / 0 does."""
+    X, y, clusters = clustered_sample(7, n=300, n_clusters=6)
+    wild = WildScoreBootstrap(X, y, clusters, draws=199, weight_type="webb", seed=3)
+    rng = np.random.default_rng(5)
+    scores = rng.normal(size=(wild.n_clusters, 4))
+    scores[:, 2] = 0.0
+    found = wild.statistics(scores, wild.draws)
+    G, shares = wild.n_clusters, wild.cluster_share
+    for j in range(scores.shape[1]):
+        for b in range(wild.draws.shape[1]):
+            v = wild.draws[:, b]
+            numerator = sum(v[g] * scores[g, j] for g in range(G))
+            squares = sum((v[g] * scores[g, j] - shares[g] * numerator) ** 2 for g in range(G))
+            if j == 2:
+                assert math.isnan(found[j, b])
+            else:
+                expected = numerator / math.sqrt(G / (G - 1) * squares)
+                assert found[j, b] == pytest.approx(expected, rel=1e-12, abs=1e-14)
+    single = wild.statistics(scores[:, 0], wild.draws)
+    np.testing.assert_allclose(found[0], single, rtol=1e-12, atol=1e-14)

@@ -82,6 +82,7 @@ from buzzpipe.estimate.inference_rule import rates_words, why_bootstrap
 from buzzpipe.estimate.kernel import block_sums, one_blas_thread
 from buzzpipe.estimate.newton import newton
 from buzzpipe.estimate.reference import quantile, two_sided_p
+from buzzpipe.estimate.wild_kernels import score_statistics
 
 WEBB_BELOW_CLUSTERS = 12  # default to Webb's six-point weights below this many clusters
 TIE_TOLERANCE = 1e-10
@@ -1153,19 +1154,15 @@ class WildScoreBootstrap:
     def statistics(self, cluster_scores: np.ndarray, draws: np.ndarray) -> np.ndarray:
         """t(v) for each column v of ``draws`` (step 5); ``cluster_scores`` a G-vector (t is a
         B-vector) or a G x m matrix, a column per null (t is m x B)."""
-        if cluster_scores.ndim == 2:  # the sums over clusters in cluster order, m x B each
-            numerator = cluster_scores.T @ draws
-            denominator = np.zeros_like(numerator)
-            for g in range(self.n_clusters):
-                recentred = np.multiply.outer(cluster_scores[g], draws[g])
-                recentred -= self.cluster_share[g] * numerator
-                recentred *= recentred
-                denominator += recentred
-            denominator *= self.variance_factor
-        else:
-            numerator = cluster_scores @ draws
-            recentred = draws * cluster_scores[:, None] - self.cluster_share[:, None] * numerator
-            denominator = self.variance_factor * np.einsum("gb,gb->b", recentred, recentred)
+        if cluster_scores.ndim == 2:  # compiled: the sums over clusters in cluster order
+            scores = np.ascontiguousarray(cluster_scores, dtype=float)
+            draws = np.ascontiguousarray(draws, dtype=float)
+            out = np.empty((scores.shape[1], draws.shape[1]))
+            share = np.ascontiguousarray(self.cluster_share, dtype=float)
+            return score_statistics(scores, draws, share, float(self.variance_factor), out)
+        numerator = cluster_scores @ draws
+        recentred = draws * cluster_scores[:, None] - self.cluster_share[:, None] * numerator
+        denominator = self.variance_factor * np.einsum("gb,gb->b", recentred, recentred)
         with np.errstate(divide="ignore", invalid="ignore"):
             return numerator / np.sqrt(denominator)
 

@@ -443,9 +443,11 @@ def _build_design_blocked(
         y = positions = None
         frame_y = _frame_outcome(spec, data) if rows == len(data) else None
         for start in range(0, len(data), block_rows):
+            # one block of all the data: the frame itself, not a copy of its columns
+            block = data if len(data) <= block_rows else data.iloc[start : start + block_rows]
             chunk = chunks.build_chunk(
                 spec,
-                data.iloc[start : start + block_rows],
+                block,
                 first_row=start,
                 out=X[filled:],
                 levels=False,

@@ -203,3 +203,64 @@ def test_level_codes_of_a_categorical_equal_get_indexer_of_its_values():
     for levels in ([1, 2, 3], [2, 5]):
         expected = pd.Index(levels).get_indexer(numbers.to_numpy())
         np.testing.assert_array_equal(chunks.level_codes(numbers, levels, slice(None)), expected)
+
+
+def test_designs_built_inside_one_reading_equal_those_built_alone():
+    """Inside ``chunks.reading(frame)`` each column is read once and shared by every design
+    built on that frame: the same designs bit for bit as built alone, missing values, a factor
+    of strings and a transform left out (log(0)) included; the shared arrays are read-only."""
+    data = frame()
+    data.loc[3, "x1"] = np.nan
+    data.loc[7, "count"] = pd.NA
+    data.loc[11, "employees"] = 0.0
+    alone = [build_design(formula, data) for formula in FORMULAS]
+    rebuilt_alone = [rebuild_matrix(d.model_spec, d.names, data) for d in alone]
+    reads = []
+    original = pd.DataFrame.__getitem__
+
+    def counting(self, key):
+        if self is data and isinstance(key, str):
+            reads.append(key)
+        return original(self, key)
+
+    pd.DataFrame.__getitem__ = counting
+    try:
+        with chunks.reading(data):
+            shared = [build_design(formula, data) for formula in FORMULAS]
+            rebuilt = [rebuild_matrix(d.model_spec, d.names, data) for d in shared]
+            values = chunks.float_values(data, "count")
+    finally:
+        pd.DataFrame.__getitem__ = original
+    for one, other in zip(alone, shared, strict=True):
+        assert one.names == other.names
+        assert np.array_equal(one.X, other.X) and np.array_equal(one.y, other.y)
+        assert one.row_ids.equals(other.row_ids)
+    for one, other in zip(rebuilt_alone, rebuilt, strict=True):
+        assert np.array_equal(one, other, equal_nan=True)
+    assert not values.flags.writeable and np.isnan(values[7])
+    # formulas planned without formulaic (the others have formulaic read the frame itself):
+    # each column taken from the frame once however many designs read it
+    reads.clear()
+    pd.DataFrame.__getitem__ = counting
+    try:
+        with chunks.reading(data):
+            for formula in (FORMULAS[0], FORMULAS[1], FORMULAS[7], FORMULAS[8]):
+                built = build_design(formula, data)
+                rebuild_matrix(built.model_spec, built.names, data)
+    finally:
+        pd.DataFrame.__getitem__ = original
+    assert sorted(reads) == sorted(set(reads))
+
+
+def test_a_frame_read_inside_a_nested_block_is_let_go_when_it_ends():
+    """A frame registered by a nested block is read afresh after that block: a change made to
+    it then is seen (the outer block's frames stay shared until their block ends)."""
+    data, other = frame(), frame(seed=4)
+    with chunks.reading(data):
+        with chunks.reading(other):
+            before = chunks.float_values(other, "x1")
+        other["x1"] = other["x1"] + 1.0
+        after = chunks.float_values(other, "x1")
+        np.testing.assert_array_equal(after, before + 1.0)
+        assert chunks.float_values(data, "x1") is chunks.float_values(data, "x1")
+    assert chunks._READS.get() is None

@@ -24,7 +24,9 @@ import itertools
 import operator
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -51,6 +53,76 @@ __all__ = [
 
 # functions a formula may call beyond formulaic's own transforms (C, I, center, scale, ...)
 FORMULA_CONTEXT: dict[str, Any] = {"log": np.log, "exp": np.exp, "sqrt": np.sqrt}
+
+
+# Columns read once: inside ``reading(frame)``, each column of ``frame`` is taken from it once
+# (a DataFrame's ``frame[name]`` costs about 10 us, and building a design read each column
+# four to six times), and so are the arrays computed from a column (float values, presence,
+# level codes) on frames of at most READ_MEMO_ROWS rows. The frames must not change in the block.
+# id(frame) -> (frame, {what: value}) of the frames registered by the blocks open now
+_READS: ContextVar[dict[int, tuple[pd.DataFrame, dict]] | None] = ContextVar(
+    "buzzpipe_column_reads", default=None
+)
+READ_MEMO_ROWS = 200_000
+
+
+@contextmanager
+def reading(*frames: pd.DataFrame) -> Iterator[None]:
+    """Read each column of ``frames`` once inside the block (a nested block adds its frames to
+    the open memo and takes them out when it ends). The caller promises not to change the
+    frames inside the block."""
+    reads = _READS.get()
+    token = _READS.set({}) if reads is None else None
+    reads = _READS.get()
+    added = []
+    for frame in frames:
+        if isinstance(frame, pd.DataFrame) and id(frame) not in reads:
+            reads[id(frame)] = (frame, {})
+            added.append(id(frame))
+    try:
+        yield
+    finally:
+        for key in added:
+            del reads[key]
+        if token is not None:
+            _READS.reset(token)
+
+
+def _memo(frame: pd.DataFrame) -> dict | None:
+    reads = _READS.get()
+    entry = None if reads is None else reads.get(id(frame))
+    return None if entry is None or entry[0] is not frame else entry[1]
+
+
+def column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """``frame[name]``, read once inside ``reading(frame)``."""
+    memo = _memo(frame)
+    if memo is None:
+        return frame[name]
+    found = memo.get(name)
+    if found is None:
+        found = memo[name] = frame[name]
+    return found
+
+
+def derived(frame: pd.DataFrame, name: str, what: Any, compute: Callable[[], Any]) -> Any:
+    """``compute()``, an array computed from column ``name`` of ``frame`` (``what`` says which),
+    kept inside ``reading(frame)`` for frames of at most READ_MEMO_ROWS rows."""
+    memo = _memo(frame)
+    if memo is None or len(frame) > READ_MEMO_ROWS:
+        return compute()
+    key = (name, what)
+    if key not in memo:
+        found = memo[key] = compute()
+        if isinstance(found, np.ndarray):
+            found.flags.writeable = False  # shared by every later reader in the block
+    return memo[key]
+
+
+def float_values(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """Column ``name`` as float64 (missing values NaN), read once inside ``reading(frame)``;
+    not to be written to."""
+    return derived(frame, name, "float64", lambda: column(frame, name).to_numpy(dtype=np.float64))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -219,7 +291,7 @@ def parsed_specification(
                     return None
                 if variable not in frame.columns:
                     return None
-                dtype = frame[variable].dtype
+                dtype = column(frame, variable).dtype
                 numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(
                     dtype
                 )
@@ -255,7 +327,7 @@ def subset_terms(formula: str, frame: pd.DataFrame) -> tuple[str, list[str]] | N
             if _CATEGORICAL.match(expr):
                 return None
             if getattr(factor.eval_method, "value", "") == "lookup":
-                dtype = frame[expr].dtype
+                dtype = column(frame, expr).dtype
                 if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
                     return None
     return lhs[0].expr, [term for term in terms if term != "1"]
@@ -310,8 +382,9 @@ def specification_from_specs(
 
 def _taken(columns: dict, frame: pd.DataFrame, variable: str, positions: np.ndarray):
     """The values of ``variable`` at ``positions``, as an array (the column read once)."""
-    column = columns[variable] if variable in columns else frame[variable]
-    return column.array.take(positions)
+    return (columns[variable] if variable in columns else column(frame, variable)).array.take(
+        positions
+    )
 
 
 def specification_key(
@@ -321,8 +394,8 @@ def specification_key(
     and the levels the sample holds (those of ``frame``'s rows at ``positions``)."""
     types, columns = [], {}
     for variable in variables:
-        columns[variable] = column = frame[variable]
-        dtype = column.dtype
+        columns[variable] = read = column(frame, variable)
+        dtype = read.dtype
         categories = tuple(dtype.categories) if isinstance(dtype, pd.CategoricalDtype) else ()
         types.append((variable, str(dtype), categories))
     # the values of the few rows at ``positions`` (present: the rows are usable), not the whole
@@ -367,9 +440,9 @@ def usable_rows(
     """
     usable = np.ones(len(frame), dtype=bool)
     for variable in variables:  # column by column: no copy of the frame's columns
-        usable &= present(frame[variable])
+        usable &= derived(frame, variable, "present", lambda v=variable: present(column(frame, v)))
     if cluster is not None:
-        usable &= present(frame[cluster])
+        usable &= present(column(frame, cluster))
     if offset is not None:
         values = pd.to_numeric(frame[offset], errors="coerce").to_numpy(np.float64)
         usable &= np.isfinite(values)
@@ -406,12 +479,12 @@ def level_positions(
     rows = np.flatnonzero(usable)
     found = []
     for variable in level_variables:
-        column = frame[variable]
-        if isinstance(column.dtype, pd.CategoricalDtype):
+        read = column(frame, variable)
+        if isinstance(read.dtype, pd.CategoricalDtype):
             # one code per category (-1 missing): the same first rows, no object array made
-            codes = np.asarray(column.array.codes)[rows]
+            codes = np.asarray(read.array.codes)[rows]
         else:
-            codes, _ = pd.factorize(column.to_numpy()[rows], use_na_sentinel=False)
+            codes, _ = pd.factorize(read.to_numpy()[rows], use_na_sentinel=False)
         found.append(rows[np.unique(codes, return_index=True)[1]])
     return np.unique(np.concatenate(found)) if found else rows[:0]
 
@@ -588,16 +661,26 @@ def _factor_values(recipe: tuple, j: int, frame: pd.DataFrame, rows, cache: dict
     if recipe[0] == "numeric":
         if recipe not in cache:
             _kind, variable, function = recipe
-            values = frame[variable].to_numpy(dtype=np.float64)[rows]
-            if function is not None:
-                with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                    values = function(values)
-            cache[recipe] = values
+            if function is None:
+                values = float_values(frame, variable)
+            else:
+
+                def transformed(function=function, variable=variable) -> np.ndarray:
+                    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                        return function(float_values(frame, variable))
+
+                values = derived(frame, variable, function.__name__, transformed)
+            cache[recipe] = values[rows]
         return cache[recipe]
     _kind, variable, levels, coding = recipe
     key = ("codes", variable, tuple(levels))
     if key not in cache:
-        codes = level_codes(frame[variable], levels, rows)
+        codes = derived(
+            frame,
+            variable,
+            ("codes", tuple(levels)),
+            lambda: level_codes(column(frame, variable), levels, slice(None)),
+        )[rows]
         if codes.size and codes.min() < 0:
             raise UnknownLevel(variable)
         cache[key] = codes
@@ -655,7 +738,7 @@ def _fill_planned(spec: ModelSpecification, plan: dict, frame, subset, where, ou
     if reduced is not None and n:
         X[:, plan["positions"]] = reduced.to_numpy(dtype=np.float64)
     _fill_direct(plan, subset, rows, X)
-    y = np.array(subset[plan["outcome"]].to_numpy(dtype=np.float64)[rows])
+    y = np.array(float_values(subset, plan["outcome"])[rows])
     if isinstance(rows, slice) and subset is frame:
         return y, X, np.arange(len(frame))
     return y, X, frame.index.get_indexer(subset.index[rows])
@@ -671,7 +754,7 @@ def _fill_direct(plan: dict, frame: pd.DataFrame, rows, X: np.ndarray) -> None:
     # writing a column of a row-major X straight away touches every cache line per column.
     # The block holds GATHER_ROWS rows at most, so the copy needs no design-sized scratch.
     columns = [column for column, _variable in plan["direct"]]
-    values = [frame[variable].to_numpy(dtype=np.float64) for _column, variable in plan["direct"]]
+    values = [float_values(frame, variable) for _column, variable in plan["direct"]]
     if isinstance(rows, slice):
         rows = np.arange(X.shape[0])[rows] if rows != slice(None) else None
     contiguous = columns == list(range(columns[0], columns[0] + len(columns)))

@@ -150,7 +150,8 @@ def rebuild_matrix(model_spec: Any, names: Sequence[str], new_data: pd.DataFrame
     plan = _rebuild_plan(model_spec)
     if plan is not None and all(v in new_data.columns for v in plan["variables"]):
         try:
-            X = chunks.matrix_from_plan(plan, new_data, len(plan["names"]))
+            with chunks.reading(new_data):
+                X = chunks.matrix_from_plan(plan, new_data, len(plan["names"]))
         except chunks.UnknownLevel:
             pass  # a missing or new level: formulaic's answer (or its error)
         else:
@@ -238,7 +239,8 @@ def build_design(
             _require_column(data, column, role)
     if isinstance(offset, str):
         _require_column(data, offset, "offset")
-    blocked = _build_design_blocked(formula, data, weights, cluster, offset, block_rows)
+    with chunks.reading(data):  # each column read from the frame once
+        blocked = _build_design_blocked(formula, data, weights, cluster, offset, block_rows)
     if blocked is not None:
         return blocked
     return _build_design_whole(formula, data, weights=weights, cluster=cluster, offset=offset)

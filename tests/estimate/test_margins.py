@@ -578,3 +578,37 @@ def test_a_factor_in_an_interaction_goes_through_rebuilt_designs(data):
     assert module._own_terms(model, view, variables, ["foreign_share", *variables]) == {
         "region": [view.names.index(n) for n in model.x_names if n.startswith("C(region)")]
     }
+
+
+@pytest.mark.parametrize("family", ["logit", "ologit"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"variables": "*"},
+        {"variables": ["breadth_international"], "kind": "plus_one", "cap": {"x": 2}},
+        {"variables": "*", "by": "exporter"},
+        {"variables": None, "at": {"exporter": [0.0, 1.0]}},
+    ],
+)
+def test_margin_rows_are_the_table_rows(data, family, options):
+    """``margin_rows`` (the study's rows, without the tables) gives each row of the margins
+    table, its label and every column, the same numbers."""
+    from buzzpipe.estimate.margins import margin_rows, table_rows
+
+    model = fit(
+        "product_novelty ~ breadth_international + np.log(employees) + C(industry) + exporter"
+        if family == "ologit"
+        else "product ~ breadth_international + np.log(employees) + C(industry) + exporter",
+        data,
+        family=family,
+        vcov="robust",
+    )
+    options = dict(options)
+    if "cap" in options:
+        options["cap"] = {"breadth_international": 2}
+    variables = options.pop("variables")
+    table = margins(model, data, variables, **options).table
+    rows = margin_rows(model, data, variables, **options)
+    assert rows == table_rows(table)
+    assert [label for label, _ in rows] == list(table.index)
+    assert set(rows[0][1]) == set(table.columns)

@@ -451,6 +451,16 @@ def inference_table(
     index_name: str = "combination",
 ) -> pd.DataFrame:
     """Estimate, standard error, z or t, p-value and confidence interval, Stata's columns."""
+    return pd.DataFrame(
+        inference_columns(estimate, vcov, df, level),
+        index=pd.Index(list(names), name=index_name),
+    )
+
+
+def inference_columns(
+    estimate: np.ndarray, vcov: np.ndarray, df: float | None, level: float = 95.0
+) -> dict[str, np.ndarray]:
+    """:func:`inference_table`'s columns as arrays, by name (``z`` or ``t``), without a table."""
     estimate = np.asarray(estimate, dtype=float)
     se = np.sqrt(np.clip(np.diag(np.atleast_2d(vcov)), 0.0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -458,17 +468,14 @@ def inference_table(
     critical = critical_value(df, level)
     p_value = two_sided_p(statistic, df)
     stat_name = "z" if df is None else "t"
-    return pd.DataFrame(
-        {
-            "estimate": estimate,
-            "se": se,
-            stat_name: statistic,
-            "p": p_value,
-            "ci_lower": estimate - critical * se,
-            "ci_upper": estimate + critical * se,
-        },
-        index=pd.Index(list(names), name=index_name),
-    )
+    return {
+        "estimate": estimate,
+        "se": se,
+        stat_name: statistic,
+        "p": p_value,
+        "ci_lower": estimate - critical * se,
+        "ci_upper": estimate + critical * se,
+    }
 
 
 def lincom(

@@ -22,7 +22,7 @@ from scipy import sparse
 
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate.families import get_family
-from buzzpipe.estimate.hypothesis_tests import inference_table, reference_df
+from buzzpipe.estimate.hypothesis_tests import inference_columns, inference_table, reference_df
 
 # Stata's elasticities: d log P / d log x, dP / d log x, d log P / dx (labels as Stata's).
 ELASTICITIES = {"eyex": "ey/ex", "dyex": "dy/ex", "eydx": "ey/dx"}
@@ -227,9 +227,10 @@ def _factor_variables(fit: object, sample: pd.DataFrame, variables: Sequence[str
 
 
 def _levels(column: pd.Series) -> list[object]:
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        present = set(column.dropna().unique())
-        return [level for level in column.cat.categories if level in present]
+    if isinstance(column.dtype, pd.CategoricalDtype):  # the categories whose codes appear
+        codes = np.asarray(column.array.codes)
+        present = set(np.unique(codes[codes >= 0]).tolist())
+        return [level for code, level in enumerate(column.cat.categories) if code in present]
     return sorted(column.dropna().unique().tolist())
 
 
@@ -418,12 +419,15 @@ class _Averager:
         if np.any(totals <= 0):
             raise EstimationError("a group of by= has no weight in the estimation sample")
         n_rows = weights.size
-        self.row_weights = sparse.csr_matrix(
-            (weights / totals[group_codes], (group_codes, np.arange(n_rows))),
-            shape=(n_groups, n_rows),
-        )
-        # one group (no by=): the weights as a dense vector, products through BLAS
+        # one group (no by=): the weights as a dense vector, products through BLAS (no sparse
+        # matrix made)
         self.dense = weights / totals[0] if n_groups == 1 else None
+        self.row_weights = None
+        if self.dense is None:
+            self.row_weights = sparse.csr_matrix(
+                (weights / totals[group_codes], (group_codes, np.arange(n_rows))),
+                shape=(n_groups, n_rows),
+            )
         self.at_means = at_means
         self.n_groups = n_groups
 
@@ -1090,6 +1094,75 @@ def margins(
             engine=engine,
             cap=cap,  # row by row, so each chunk holds its own rows at the bound
         )
+    return _result(
+        *_in_memory(
+            fit,
+            data,
+            variables,
+            at=at,
+            by=by,
+            at_means=at_means,
+            kind=kind,
+            base=base,
+            outcome_labels=outcome_labels,
+            level=level,
+            design=design,
+            cap=cap,
+        )
+    )
+
+
+def margin_rows(
+    fit: object, data: pd.DataFrame, variables: str | Sequence[str] | None = None, **options
+) -> list[tuple[str, dict[str, object]]]:
+    """The rows of ``margins(fit, data, variables, **options).table`` as (label, {column:
+    value}), the same numbers, without the tables (in memory; ``data`` a DataFrame)."""
+    labels, described, estimate, covariance, _jacobian, _names, df, level = _in_memory(
+        fit, data, variables, **options
+    )
+    columns = {
+        name: values.tolist()
+        for name, values in inference_columns(estimate, covariance, df, level).items()
+    }
+    keys = ("term", "contrast", "at", "group", "outcome")
+    return [
+        (
+            label,
+            {
+                **dict(zip(keys, parts, strict=True)),
+                **{name: values[i] for name, values in columns.items()},
+            },
+        )
+        for i, (label, parts) in enumerate(zip(labels, described, strict=True))
+    ]
+
+
+def table_rows(table: pd.DataFrame) -> list[tuple[str, dict[str, object]]]:
+    """A margins table's rows as (label, {column: value}), without a Series per row."""
+    columns = {name: table[name].tolist() for name in table.columns}
+    return [
+        (str(label), {name: values[i] for name, values in columns.items()})
+        for i, label in enumerate(table.index)
+    ]
+
+
+def _in_memory(
+    fit: object,
+    data: pd.DataFrame,
+    variables: str | Sequence[str] | None = None,
+    at: Mapping[str, object] | Sequence[Mapping[str, object]] | None = None,
+    by: str | Sequence[str] | None = None,
+    at_means: bool = False,
+    kind: str = "ame",
+    base: Mapping[str, object] | None = None,
+    outcome_labels: Sequence[object] | None = None,
+    level: float = 95.0,
+    design: np.ndarray | None = None,
+    cap: Mapping[str, float] | None = None,
+) -> tuple:
+    """:func:`margins` on a DataFrame, before any table: :func:`_result`'s arguments (labels,
+    their descriptions, the estimates, their covariance and Jacobian, the fit's names, the
+    reference df, the level)."""
     if kind not in KINDS:
         raise InputError("unknown margins kind", value=kind, expected=" or ".join(KINDS))
     sample = _estimation_sample(fit, data)
@@ -1231,7 +1304,7 @@ def margins(
 
     jacobian = np.vstack(jacobians)
     covariance = jacobian @ np.asarray(fit.vcov, dtype=float) @ jacobian.T
-    return _result(
+    return (
         labels,
         described,
         np.array(values),

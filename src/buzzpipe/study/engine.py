@@ -244,15 +244,19 @@ class StudyEngine:
             fitted, row_ids=pd.Index(frame.index.get_indexer(fitted.row_ids))
         )
 
-    def margins(self, fitted: Any, frame: pd.DataFrame, variables: Sequence[str], **options):
-        """``margins(fitted, frame, variables, ...)``, sums over chunks on a chunked engine."""
-        from buzzpipe.estimate.margins import margins
+    def margin_rows(
+        self, fitted: Any, frame: pd.DataFrame, variables: Sequence[str], **options
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The rows of ``margins(fitted, frame, variables, ...).table`` as (label, {column:
+        value}): in memory without the table, sums over chunks on a chunked engine."""
+        from buzzpipe.estimate.margins import margin_rows, margins, table_rows
 
         if not self.chunked:
-            return margins(fitted, frame, list(variables), **options)
-        return margins(
+            return margin_rows(fitted, frame, list(variables), **options)
+        found = margins(
             self._positional(fitted, frame), self.source(frame), list(variables), **options
         )
+        return table_rows(found.table)
 
     def map_chunks(self, frame: pd.DataFrame, function: Any, *args) -> Any:
         """``function(chunk, where, first_row, *args)`` over the chunks of ``frame``, results

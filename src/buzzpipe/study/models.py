@@ -466,8 +466,8 @@ def marginal_effects(
     for kind in ("ame", "plus_one"):
         # a +1 change holds a firm at the cap of partner types there (one definition)
         caps = breadth_caps(terms) if kind == "plus_one" else None
-        table = engine.current().margins(fitted, sample, terms, kind=kind, cap=caps, **design).table
-        for label, row in _rows(table):
+        rows = engine.current().margin_rows(fitted, sample, terms, kind=kind, cap=caps, **design)
+        for label, row in rows:
             effects[label] = _effect(
                 row,
                 inference,
@@ -492,15 +492,6 @@ def _sample_design(fitted: Any, sample: pd.DataFrame) -> tuple[pd.DataFrame, dic
         return sample, {}
     rows = _estimation_sample(fitted, sample)
     return rows, {"design": design_of(fitted, rows)}
-
-
-def _rows(table: pd.DataFrame) -> list[tuple[str, dict[str, Any]]]:
-    """A margins table's rows as (label, {column: value}), without a Series per row."""
-    columns = {name: table[name].tolist() for name in table.columns}
-    return [
-        (str(label), {name: values[i] for name, values in columns.items()})
-        for i, label in enumerate(table.index)
-    ]
 
 
 def _effect(row: dict[str, Any], inference: Inference, hypothesis: Hypothesis) -> Estimate:
@@ -539,7 +530,7 @@ def regressor_effects(
         _format_level,
         _levels,
         _model_variables,
-        margins,
+        margin_rows,
     )
     from buzzpipe.study import engine
 
@@ -550,8 +541,8 @@ def regressor_effects(
     continuous = [name for name in variables if name not in factors]
     effects: dict[str, Estimate] = {}
     if continuous:
-        table = engine.current().margins(fitted, sample, continuous, kind="ame", **design).table
-        for label, row in _rows(table):
+        rows = engine.current().margin_rows(fitted, sample, continuous, kind="ame", **design)
+        for label, row in rows:
             hypothesis = Hypothesis(
                 HypothesisKind.MARGINAL_EFFECT,
                 terms=[Term(TermKind.CONTINUOUS, variable=str(row["term"]))],
@@ -561,9 +552,8 @@ def regressor_effects(
     if ordered:
         if design and data is not sample:  # the design is of the sample's rows, in its order
             design = {}
-        table = margins(fitted, data, ordered, kind="ame", **design).table
         named: dict[str, dict[str, Any]] = {}
-        for label, row in _rows(table):
+        for label, row in margin_rows(fitted, data, ordered, kind="ame", **design):
             variable = str(row["term"])
             if variable not in named:  # each factor's levels once
                 levels = _levels(data[variable])
@@ -620,21 +610,25 @@ def fit_outcome_models(
     but the one with controls (which the rest of the study builds on) is left out instead and
     its error kept there under the model's name.
     """
+    from buzzpipe.estimate.chunks import reading
+
     specifications = main_specifications(frame, outcome, controls)
     nested = [spec for spec in specifications if is_nested(spec.name)]
     sample = estimation_sample(frame, nested)
     fits = {}
-    for spec in specifications:
-        data = sample if is_nested(spec.name) else estimation_sample(sample, [spec])
-        try:
-            fits[spec.name] = (spec, fit_model(spec.formula, data, spec.family, vcov))
-        except EstimationError as error:
-            named = type(error)(
-                f"the {spec.name} {spec.family} model of {outcome!r} cannot be estimated: {error}"
-            )
-            if skipped is None or spec.name == ModelName.CONTROLS:
-                raise named from None
-            skipped[spec.name] = named
+    with reading(sample):  # the nested models' columns read from the sample once
+        for spec in specifications:
+            data = sample if is_nested(spec.name) else estimation_sample(sample, [spec])
+            try:
+                fits[spec.name] = (spec, fit_model(spec.formula, data, spec.family, vcov))
+            except EstimationError as error:
+                named = type(error)(
+                    f"the {spec.name} {spec.family} model of {outcome!r} cannot be estimated: "
+                    f"{error}"
+                )
+                if skipped is None or spec.name == ModelName.CONTROLS:
+                    raise named from None
+                skipped[spec.name] = named
     return sample, fits
 
 

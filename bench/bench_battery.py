@@ -67,7 +67,7 @@ def main() -> None:
                 "buzzpipe.estimate.design",
                 ("_SPECIFICATIONS", "_REBUILD_PLANS", "_UNIONS", "_OUTCOMES", "_RIGHT_HANDS"),
             ),
-            ("buzzpipe.study.models", ("_COLUMN_KINDS", "_CODED_LEVELS")),
+            ("buzzpipe.study.models", ("_COLUMN_KINDS", "_CODED_LEVELS", "_expression_variables")),
         ):
             found = __import__(module, fromlist=["_"])
             for name in names:

@@ -17,6 +17,7 @@ them uses), so nested models compare. Inference: firm-level robust errors (Stata
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import warnings
@@ -273,18 +274,25 @@ def term_kinds(fitted: Any) -> dict[str, Term]:
     """What each coefficient of a fit is, read from its formulaic model specification:
     intercept, continuous variable, factor level (with its factor's variable and the level),
     interaction (its parts), or an ordered model's cut point. Fresh records each call."""
-    spec = fitted.model_spec
+    columns = _kept_column_kinds(fitted.model_spec)
+    kinds, cuts = {}, 0
+    for name in map(str, fitted.params.index):
+        if name in columns:
+            kinds[name] = _fresh(columns[name])
+        else:
+            cuts += 1
+            kinds[name] = Term(TermKind.CUT, number=cuts)
+    return kinds
+
+
+def _kept_column_kinds(spec: Any) -> dict[str, Term]:
+    """``_column_kinds(spec)``, kept per specification: shared records, not to be changed."""
     entry = _COLUMN_KINDS.get(id(spec))
     if entry is None or entry[0] is not spec:
         if len(_COLUMN_KINDS) >= _COLUMN_KINDS_KEPT:
             _COLUMN_KINDS.pop(next(iter(_COLUMN_KINDS)))
         entry = _COLUMN_KINDS[id(spec)] = (spec, _column_kinds(spec))
-    kinds = {name: _fresh(term) for name, term in entry[1].items()}
-    for number, name in enumerate(
-        (str(n) for n in fitted.params.index if str(n) not in kinds), start=1
-    ):
-        kinds[name] = Term(TermKind.CUT, number=number)
-    return {str(name): kinds[str(name)] for name in fitted.params.index}
+    return entry[1]
 
 
 def _fresh(term: Term) -> Term:
@@ -296,13 +304,18 @@ def _fresh(term: Term) -> Term:
 def _column_kinds(spec: Any) -> dict[str, Term]:
     """What each column of a formulaic specification is (``term_kinds`` without cut points)."""
     kinds: dict[str, Term] = {}
+    # formulaic computes these anew on each access: read once for every factor of the spec
+    contrasts = spec.factor_contrasts
+    data = {str(v) for v in spec.variables_by_source.get("data", set())}
     for structure in spec.structure:
         combinations: list[tuple[Term, ...]] = []
         for scoped in structure.scoped_terms:
             if not scoped.factors:
                 combinations.append((Term(TermKind.INTERCEPT),))
                 continue
-            per_factor = [_factor_parts(spec, f.factor, f.reduced) for f in scoped.factors]
+            per_factor = [
+                _factor_parts(contrasts, data, f.factor, f.reduced) for f in scoped.factors
+            ]
             # formulaic's column order: the first factor varies fastest
             combinations += [
                 tuple(reversed(parts)) for parts in itertools.product(*reversed(per_factor))
@@ -324,22 +337,32 @@ def coefficient_hypothesis(fitted: Any, term: str, **facts: Any) -> Hypothesis:
 
 def coefficient_terms(fitted: Any, names: Sequence[str]) -> list[Term]:
     """What the named coefficients of a fit are, from its model specification."""
+    columns = _kept_column_kinds(fitted.model_spec)
+    fitted_names = set(map(str, fitted.params.index))
+    if all(name in columns and name in fitted_names for name in names):
+        return [_fresh(columns[name]) for name in names]  # no cut point: the named ones only
     kinds = term_kinds(fitted)
     return [kinds[name] for name in names]
 
 
-def _factor_parts(spec: Any, factor: Any, reduced: bool) -> list[Term]:
-    """The columns one factor contributes: one continuous column, or one dummy per level
-    (treatment coding, reduced rank or full: each coded column stands for the level whose row
-    holds the 1)."""
-    factor = getattr(factor, "factor", factor)  # an evaluated factor wraps the formula's
-    contrasts = spec.factor_contrasts.get(factor)
-    if contrasts is None:
-        return [Term(TermKind.CONTINUOUS, variable=str(factor))]
+@functools.lru_cache(maxsize=1024)
+def _expression_variables(expression: str) -> tuple[str, ...]:
+    """The variables a factor's expression reads (formulaic parses it: 2 ms a time)."""
     from formulaic.utils.variables import get_expression_variables
 
-    data = spec.variables_by_source.get("data", set())
-    variables = sorted(str(v) for v in get_expression_variables(str(factor), {}) if v in data)
+    return tuple(sorted(str(v) for v in get_expression_variables(expression, {})))
+
+
+def _factor_parts(factor_contrasts: dict, data: set[str], factor: Any, reduced: bool) -> list[Term]:
+    """The columns one factor contributes: one continuous column, or one dummy per level
+    (treatment coding, reduced rank or full: each coded column stands for the level whose row
+    holds the 1). ``factor_contrasts`` and ``data`` (the names of the data variables) are the
+    specification's."""
+    factor = getattr(factor, "factor", factor)  # an evaluated factor wraps the formula's
+    contrasts = factor_contrasts.get(factor)
+    if contrasts is None:
+        return [Term(TermKind.CONTINUOUS, variable=str(factor))]
+    variables = [v for v in _expression_variables(str(factor)) if v in data]
     variable = variables[0] if len(variables) == 1 else str(factor)
     key = (repr(contrasts.contrasts), tuple(map(repr, contrasts.levels)), reduced)
     levels = _CODED_LEVELS.get(key)

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from buzzpipe.errors import BuzzpipeError, EstimationError
+from buzzpipe.estimate.reference import chi2_sf
 from buzzpipe.estimate.suest import suest
 from buzzpipe.results import Estimate, Hypothesis, Inference, StudyResults
 from buzzpipe.results.vocabulary import HypothesisKind, InferenceMethod, StudyPart
@@ -156,7 +156,7 @@ def equal_effects_test(
         )
     statistic = float(differences @ np.linalg.solve(covariance, differences))
     df = len(differences)
-    return EffectsTest(statistic, df, float(stats.chi2.sf(statistic, df)), tuple(effects))
+    return EffectsTest(statistic, df, float(chi2_sf(statistic, df)), tuple(effects))
 
 
 def chunked_changes(

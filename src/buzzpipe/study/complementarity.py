@@ -29,9 +29,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from buzzpipe.estimate.hypothesis_tests import reference_df
+from buzzpipe.estimate.reference import quantile
 from buzzpipe.results import Estimate, Hypothesis, Inference, Interval, StudyResults
 from buzzpipe.results.vocabulary import (
     Alternative,
@@ -79,14 +80,13 @@ def supermodularity_estimate(fitted: Any, inference: Inference) -> Estimate:
     require_terms(fitted, [both, local, global_])  # a regime no firm is in: named, not parsed
     two_sided = combination_estimate(fitted, f"{both} - {local} - {global_}", inference)
     df = reference_df(fitted)
-    reference = stats.norm if df is None else stats.t(df)
-    p_greater = float(reference.sf(two_sided.statistic))
+    p_greater = float(upper_tail(two_sided.statistic, df))
     return Estimate(
         estimate=two_sided.estimate,
         std_error=two_sided.std_error,
         p_value=p_greater,
         inference=inference,
-        interval=one_sided_bound(two_sided.estimate, two_sided.std_error, reference),
+        interval=one_sided_bound(two_sided.estimate, two_sided.std_error, df),
         statistic=two_sided.statistic,
         alternative=Alternative.GREATER,
         hypothesis=Hypothesis(
@@ -106,12 +106,21 @@ SELECTION_CAVEAT = (
 ONE_SIDED_LEVEL = 0.95
 
 
-def one_sided_bound(estimate: float, std_error: float, reference: Any) -> Interval:
+def upper_tail(statistic: float, df: float | None) -> float:
+    """P(Z >= statistic) under the normal (``df`` None) or t(df) reference: the functions of
+    ``scipy.special`` that ``scipy.stats`` calls, without a frozen distribution."""
+    if df is None or math.isinf(df):
+        return float(special.ndtr(-statistic))
+    return float(special.stdtr(df, -statistic))
+
+
+def one_sided_bound(estimate: float, std_error: float, df: float | None) -> Interval:
     """The one-sided lower bound [estimate - q_0.95 se, +inf) of a test against 'greater': it
-    excludes 0 exactly when the one-sided p-value is below 0.05 (same reference distribution)."""
+    excludes 0 exactly when the one-sided p-value is below 0.05 (the normal reference for ``df``
+    None, else t(df))."""
     if not (math.isfinite(estimate) and math.isfinite(std_error)):
         return Interval([], level=ONE_SIDED_LEVEL)
-    low = estimate - float(reference.ppf(ONE_SIDED_LEVEL)) * std_error
+    low = estimate - quantile(ONE_SIDED_LEVEL, df) * std_error
     return Interval([(low, math.inf)], level=ONE_SIDED_LEVEL)
 
 

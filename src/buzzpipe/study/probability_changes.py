@@ -22,6 +22,7 @@ from scipy import stats
 from buzzpipe.errors import InputError
 from buzzpipe.estimate.fieller import fieller_set
 from buzzpipe.estimate.hypothesis_tests import critical_value, reference_df
+from buzzpipe.estimate.reference import two_sided_p
 from buzzpipe.results import Estimate, Hypothesis, Inference, Interval
 from buzzpipe.results.vocabulary import Family, InferenceMethod
 from buzzpipe.study.models import BREADTH_CAP, local_scale
@@ -503,11 +504,10 @@ def change_estimate(
     df = reference_df(fitted)
     critical = critical_value(df)
     statistic = change.value / se if se > 0 else math.nan
-    reference = stats.norm if df is None else stats.t(df)
     return Estimate(
         estimate=change.value,
         std_error=se,
-        p_value=float(2.0 * reference.sf(abs(statistic))) if se > 0 else math.nan,
+        p_value=float(two_sided_p(statistic, df)) if se > 0 else math.nan,
         inference=inference.derived(InferenceMethod.DELTA_METHOD),
         interval=Interval.bounded(change.value - critical * se, change.value + critical * se),
         statistic=statistic,

@@ -124,9 +124,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from buzzpipe.errors import BuzzpipeError, EstimationError
+from buzzpipe.estimate.reference import chi2_sf, quantile, two_sided_p
 from buzzpipe.results import Estimate, Hypothesis, Inference, Interval, StudyResults, Term
 from buzzpipe.results.vocabulary import (
     Family,
@@ -451,7 +451,7 @@ def between_cells_test(
     scale = float(residuals @ (weight * residuals)) / df
     std_error = float(np.sqrt(scale * np.linalg.inv(information)[1, 1]))
     estimate = float(coefficients[1])
-    p_value = float(2 * stats.t.sf(abs(estimate / std_error), df)) if std_error > 0 else math.nan
+    p_value = float(two_sided_p(estimate / std_error, df)) if std_error > 0 else math.nan
     return BetweenCellsTest(estimate, std_error, p_value, df, heterogeneity, len(response))
 
 
@@ -510,7 +510,7 @@ def _between_cells(
             detail=f"between cells: {error}",
         )
         return
-    critical = float(stats.t.ppf(0.975, test.df))
+    critical = quantile(0.975, test.df)
     note = [
         measure + ";",
         f"between-cells test: {test.cells} cell effects from a {family} fit with one effect "
@@ -670,7 +670,7 @@ def cell_clustering_test(
     return Estimate(
         estimate=None,
         std_error=None,
-        p_value=float(stats.chi2.sf(statistic, df)),
+        p_value=float(chi2_sf(statistic, df)),
         inference=Inference(InferenceKind.ROBUST, method=InferenceMethod.SCORE_TEST),
         statistic=statistic,
         df=max(1, round(df)),

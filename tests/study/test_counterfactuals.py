@@ -354,7 +354,7 @@ def test_replicate_shares_and_cells_at_once_equal_one_replicate_at_a_time(
     baseline = rng.uniform(size=(len(frame), 12))
     predicted = baseline + shares * rng.uniform(size=(len(frame), 12))
     regions = frame["region"].to_numpy()
-    rates, extras = _cells_many(regions, weights.T.copy(), baseline.T.copy(), predicted.T.copy())
+    rates, extras = _cells_many(regions, weights, baseline, predicted)
     for b in range(weights.shape[1]):
         assert np.array_equal(shares[:, b], plan.shares(weights[:, b]))
         cells = _cells(regions, weights[:, b], baseline[:, b], predicted[:, b])

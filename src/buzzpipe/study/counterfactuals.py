@@ -227,21 +227,18 @@ def _cells(
 def _cells_many(
     regions: np.ndarray, weights: np.ndarray, baseline: np.ndarray, predicted: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``_cells``' predicted rates and extra innovators for B replicates at once (arrays B x n):
-    (rates, extras), each B x cells, the cells in ``_cells``' order."""
-    rates, extras = [], []
-    for region in [*sorted(pd.unique(regions).tolist(), key=str), ALL_REGIONS]:
-        if region == ALL_REGIONS:
-            w, base, pred = weights, baseline, predicted
-        else:
-            mask = regions == region
-            w, base, pred = weights[:, mask], baseline[:, mask], predicted[:, mask]
-        firms = w.sum(axis=1)
-        base_total = (w * base).sum(axis=1)
-        predicted_total = (w * pred).sum(axis=1)
-        rates.append(predicted_total / firms)
-        extras.append(predicted_total - base_total)
-    return np.column_stack(rates), np.column_stack(extras)
+    """``_cells``' predicted rates and extra innovators for B replicates at once (arrays n x B,
+    a replicate per column): (rates, extras), each B x cells, the cells in ``_cells``' order.
+    Each cell's sums are one product with its firms' indicator (every cell in one product)."""
+    names = sorted(pd.unique(regions).tolist(), key=str)
+    members = np.zeros((len(names) + 1, len(regions)))
+    for row, region in enumerate(names):
+        members[row] = regions == region
+    members[-1] = 1.0  # all regions
+    firms = members @ weights
+    base_total = members @ (weights * baseline)
+    predicted_total = members @ (weights * predicted)
+    return (predicted_total / firms).T, (predicted_total - base_total).T
 
 
 def expected_innovation(
@@ -480,12 +477,7 @@ def counterfactual(
         baseline = fitted_probability(x_base @ params, model.family)
         treated = fitted_probability(x_treated @ params, model.family)
         predicted = baseline + targets.shares_many(replicate_weights) * (treated - baseline)
-        rates, extras = _cells_many(
-            regions,
-            np.ascontiguousarray(replicate_weights.T),
-            np.ascontiguousarray(baseline.T),
-            np.ascontiguousarray(predicted.T),
-        )
+        rates, extras = _cells_many(regions, replicate_weights, baseline, predicted)
         rate_draws = list(rates)
     notes = [
         ProgrammeNote(ProgrammeNoteKind.NOT_CAUSED),

@@ -86,7 +86,10 @@ def test_a_plain_function_still_takes_the_formula_path(sample):
 def test_a_data_change_called_on_a_frame_changes_only_its_columns(sample):
     for change in CHANGES:
         changed = change(sample)
-        new = change.columns(sample)
+        new = change.columns(sample, None)
+        some = change.columns(sample, {"breadth_international", "regime"})
+        assert set(some) <= set(new)  # the columns asked for (and the one it sets): the same
+        assert all(some[name].equals(new[name]) for name in some)
         assert list(changed.columns) == list(sample.columns)
         for name in sample.columns:
             if name in new:

@@ -29,6 +29,7 @@ from buzzpipe.results.vocabulary import HypothesisKind, InferenceMethod, StudyPa
 from buzzpipe.study import engine
 from buzzpipe.study.models import coefficient_terms
 from buzzpipe.study.probability_changes import (
+    ChangeDesigns,
     ProbabilityChange,
     average_change,
     change_at,
@@ -57,6 +58,7 @@ def compare_across_outcomes(
         record_not_assessed(results, "", StudyPart.ACROSS_OUTCOMES, error, detail=detail)
         return
     shared = set.intersection(*(set(map(str, fits[label].params.index)) for label in labels))
+    designs: dict[str, ChangeDesigns] = {}  # each model's design on its sample, for every scale
     for term in sorted(name for name in shared if name.startswith("breadth_")):
         scale = term.removeprefix("breadth_")
         tests = (  # (name, test, hypothesis): the effects' test is the study's, last
@@ -71,7 +73,9 @@ def compare_across_outcomes(
             ),
             (
                 f"equal_{term}",
-                lambda scale=scale: equal_effects_test(stacked, fits, labels, data, scale, source),
+                lambda scale=scale: equal_effects_test(
+                    stacked, fits, labels, data, scale, source, designs=designs
+                ),
                 Hypothesis(
                     HypothesisKind.PLUS_ONE_EQUAL_ACROSS_OUTCOMES,
                     terms=coefficient_terms(fits[labels[0]], [term]),
@@ -124,11 +128,16 @@ def equal_effects_test(
     data: pd.DataFrame,
     scale: str,
     source: Any = None,
+    *,
+    designs: dict[str, ChangeDesigns] | None = None,
 ) -> EffectsTest:
     """Wald test that the +1-partner probability change at ``scale`` is equal in every model:
     the changes and their gradients in each model's coefficients (over that model's own
     estimation sample), placed in suest's stacked order, tested with its joint covariance.
-    ``source``: ``data``'s chunks, where the changes are summed (a chunked engine)."""
+    ``source``: ``data``'s chunks, where the changes are summed (a chunked engine).
+    ``designs``: each label's :class:`ChangeDesigns` in memory, kept by the caller across
+    scales (filled here)."""
+    designs = {} if designs is None else designs
     names = list(map(str, stacked.params.index))
     gradients, effects = [], []
     if source is not None:
@@ -138,9 +147,14 @@ def equal_effects_test(
         if source is not None:
             change = changes[number]
         else:
-            rows = getattr(fitted, "row_ids", None)
-            sample = data if rows is None else data.loc[pd.Index(rows)]
-            change = average_change(fitted, sample, fitted.family, plus_one(scale))
+            if label not in designs:
+                rows = getattr(fitted, "row_ids", None)
+                sample = data if rows is None else data.loc[pd.Index(rows)]
+                designs[label] = ChangeDesigns(fitted, sample)
+            found = designs[label]
+            change = average_change(
+                fitted, found.sample, fitted.family, plus_one(scale), designs=found
+            )
         stacked_gradient = np.zeros(len(names))
         for name, value in zip(fitted.x_names, change.gradient, strict=True):
             stacked_gradient[names.index(f"{label}:{name}")] = value

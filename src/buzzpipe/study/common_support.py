@@ -39,7 +39,7 @@ Binary models only (the changes are in a probability).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -118,13 +118,17 @@ def set_breadth(scale: str, value: int) -> DataChange:
     """A data change: every firm's breadth at scale set to value (the with-group variant moved
     by the same amount, the category column with it)."""
 
-    def columns(frame: Any) -> dict[str, pd.Series]:
+    def columns(frame: Any, wanted: Collection[str] | None) -> dict[str, pd.Series]:
         column = breadth_column(scale)
         new = {column: frame[column] * 0 + value}
+
+        def asked(name: str) -> bool:
+            return name in frame.columns and (wanted is None or name in wanted)
+
         grouped = breadth_column(scale, with_group=True)
-        if grouped in frame.columns:
+        if asked(grouped):
             new[grouped] = frame[grouped] + (value - frame[column])
-        if category_column(scale) in frame.columns:
+        if asked(category_column(scale)):
             new[category_column(scale)] = new[column].clip(upper=TOP_CATEGORY)
         return new
 

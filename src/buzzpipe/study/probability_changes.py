@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -81,31 +82,41 @@ class DataChange:
     """A change of some columns of the data, such as one more kind of partner at a scale.
 
     Called on a frame it gives a changed copy (the formula path, Stata's ``margins``
-    semantics); ``columns(frame)`` gives the changed columns alone, which
-    :class:`ChangeDesigns` writes into the fit's design where the design reads them directly.
-    ``key`` names the change (equal keys, equal changes)."""
+    semantics); ``columns(frame, wanted)`` gives the changed columns alone, which
+    :class:`ChangeDesigns` writes into the fit's design where the design reads them directly
+    (``wanted``: the columns asked for, None for all; the column a change sets is always
+    there, the columns that follow it only when asked for). ``key`` names the change (equal
+    keys, equal changes)."""
 
-    columns: Callable[[Any], dict[str, pd.Series]]
+    columns: Callable[[Any, Collection[str] | None], dict[str, pd.Series]]
     key: tuple
 
     def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return with_columns(frame, self.columns(frame))
+        return with_columns(frame, self.columns(frame, None))
 
 
-def programme_columns(frame: Any, scale: str, cap: int = BREADTH_CAP) -> dict[str, pd.Series]:
-    """The columns :func:`apply_programme` changes, with their new values."""
+def programme_columns(
+    frame: Any, scale: str, cap: int = BREADTH_CAP, wanted: Collection[str] | None = None
+) -> dict[str, pd.Series]:
+    """The columns :func:`apply_programme` changes, with their new values (the breadth at
+    scale, and of the with-group breadth, the any-flag and the regime those in ``wanted``,
+    every one for None)."""
     column = breadth_column(scale)
     if column not in frame.columns:
         raise InputError("the survey has no breadth at this scale", column=column)
     gains = (frame[column] < cap).to_numpy()
     new = {column: frame[column] + gains}
+
+    def asked(name: str) -> bool:
+        return name in frame.columns and (wanted is None or name in wanted)
+
     with_group = breadth_column(scale, with_group=True)
-    if with_group in frame.columns:
+    if asked(with_group):
         new[with_group] = frame[with_group] + gains
     flag = any_column(scale)
-    if flag in frame.columns:
+    if asked(flag):
         new[flag] = (new[column] > 0).astype(frame[flag].dtype)
-    if "regime" in frame.columns:
+    if asked("regime"):
         changed = Edited(frame, new)
         new["regime"] = measures.regime(
             (changed[breadth_column(local_scale(frame))] > 0).astype(float),
@@ -128,7 +139,9 @@ def apply_programme(frame: pd.DataFrame, scale: str, cap: int = BREADTH_CAP) -> 
 def plus_one(scale: str, cap: int = BREADTH_CAP) -> DataChange:
     """A data change: one more kind of partner at scale for every firm below the cap (by
     default :data:`BREADTH_CAP`), firms at the cap held there (:func:`apply_programme`)."""
-    return DataChange(lambda frame: programme_columns(frame, scale, cap), ("plus_one", scale, cap))
+    return DataChange(
+        lambda frame, wanted: programme_columns(frame, scale, cap, wanted), ("plus_one", scale, cap)
+    )
 
 
 def average_change(
@@ -142,9 +155,9 @@ def average_change(
 ) -> ProbabilityChange:
     """Mean of F(design(change(sample)) b) - F(design(base(sample)) b) with its gradient.
     ``designs``: the fit's :class:`ChangeDesigns` on this sample, shared by several changes."""
-    params = fitted.params[fitted.x_names].to_numpy(dtype=float)
+    designs = ChangeDesigns(fitted, sample) if designs is None else designs
     pair = change_designs(fitted, sample, change, base, designs=designs)
-    return change_at(params, *pair, sampling_weights(fitted, sample), family)
+    return change_at(designs.params, *pair, designs.weights, family)
 
 
 def change_designs(
@@ -180,6 +193,17 @@ class ChangeDesigns:
     def __init__(self, fitted: Any, sample: pd.DataFrame) -> None:
         self.fitted, self.sample = fitted, sample
         self._built: dict[Any, np.ndarray] = {}
+        self._terms: list | None = None
+
+    @cached_property
+    def params(self) -> np.ndarray:
+        """The fit's coefficients in the design's order."""
+        return self.fitted.params[self.fitted.x_names].to_numpy(dtype=float)
+
+    @cached_property
+    def weights(self) -> np.ndarray:
+        """The weights of an average over the sample (:func:`sampling_weights`)."""
+        return sampling_weights(self.fitted, self.sample)
 
     def of(self, change: Callable[[pd.DataFrame], pd.DataFrame] | None) -> np.ndarray:
         """The design of the changed sample (of the sample itself for None)."""
@@ -199,33 +223,46 @@ class ChangeDesigns:
     def _edited(self, change: DataChange) -> np.ndarray | None:
         """The fit's design with the changed columns written in; None where the formula must
         rebuild it."""
-        spec = getattr(self.fitted, "model_spec", None)
-        structure = getattr(spec, "structure", None)
-        x_names = [str(name) for name in getattr(self.fitted, "x_names", None) or []]
-        if not structure or not x_names:
+        terms = self._design_terms()
+        if terms is None:
             return None
-        new = change.columns(self.sample)
         base = self.of(None)
-        if base.shape != (len(self.sample), len(x_names)):
+        if base.shape != (len(self.sample), len(self.fitted.x_names)):
             return None
-        position = {name: i for i, name in enumerate(x_names)}
+        new = change.columns(self.sample, set().union(*(reads for _, reads, _ in terms)))
         design = base.copy(order="K")  # the rebuilt layout, so products round alike
-        for entry in structure:
-            factors = getattr(entry.term, "factors", ())
-            reads = {
-                name
-                for factor in factors
-                for name in _NAME.findall(str(getattr(factor, "expr", "")))
-                if name in self.sample.columns
-            }
-            columns = [position[str(name)] for name in entry.columns if str(name) in position]
-            if not reads & set(new) or not columns:
+        for factors, reads, columns in terms:
+            if not reads & set(new):
                 continue
             values = _term_values(factors, reads, Edited(self.sample, new), self.sample, base)
             if values is None:
                 return None
             design[:, columns] = values[:, columns] if values.ndim == 2 else values[:, None]
         return design
+
+    def _design_terms(self) -> list | None:
+        """(factors, the sample's columns they read, the design's columns) of each term with
+        columns in the design; None without a formulaic specification."""
+        if self._terms is None:
+            spec = getattr(self.fitted, "model_spec", None)
+            structure = getattr(spec, "structure", None)
+            x_names = [str(name) for name in getattr(self.fitted, "x_names", None) or []]
+            if not structure or not x_names:
+                return None
+            position = {name: i for i, name in enumerate(x_names)}
+            self._terms = []
+            for entry in structure:
+                factors = getattr(entry.term, "factors", ())
+                reads = {
+                    name
+                    for factor in factors
+                    for name in _NAME.findall(str(getattr(factor, "expr", "")))
+                    if name in self.sample.columns
+                }
+                columns = [position[str(name)] for name in entry.columns if str(name) in position]
+                if reads and columns:
+                    self._terms.append((factors, reads, columns))
+        return self._terms
 
 
 def _term_values(
@@ -476,10 +513,11 @@ def compose(*changes: Callable[[pd.DataFrame], pd.DataFrame]) -> Callable:
     """Apply data changes one after another (a :class:`DataChange` when each is one)."""
     if all(isinstance(step, DataChange) for step in changes):
 
-        def columns(frame: Any) -> dict[str, pd.Series]:
+        def columns(frame: Any, wanted: Collection[str] | None) -> dict[str, pd.Series]:
             new: dict[str, pd.Series] = {}
-            for step in changes:  # each step reads the data as the steps before left it
-                new.update(step.columns(Edited(frame, new) if new else frame))
+            for number, step in enumerate(changes, 1):  # each reads what the ones before left
+                asked = wanted if number == len(changes) else None  # all, for the later steps
+                new.update(step.columns(Edited(frame, new) if new else frame, asked))
             return new
 
         return DataChange(columns, ("compose", *(step.key for step in changes)))

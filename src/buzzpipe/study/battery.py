@@ -366,6 +366,7 @@ def run_study(
                 scenarios,
                 bootstrap_replications,
                 controls_spec.formula,
+                primary_fit=controls_fit,
             )
     if not results.models:  # nothing left to report: one line naming why, not an empty study
         reasons = [
@@ -409,10 +410,13 @@ def _counterfactuals(
     scenarios: Sequence[dict[str, Any]],
     bootstrap_replications: int,
     primary_formula: str,
+    *,
+    primary_fit: Any = None,
 ) -> None:
     """The programmes predicted under the primary (controls) model, with bootstrap intervals,
     and, as a sensitivity column, under the model with the local x international interaction
-    (point predictions, so that interactions follow the new breadth)."""
+    (point predictions, so that interactions follow the new breadth). ``primary_fit``: the
+    controls model already fitted on ``sample`` (not fitted again where it is a logit)."""
     interaction_formula = counterfactual_formula(outcome, sample, controls)
     results.meta.counterfactual_model = primary_formula
     results.meta.counterfactual_sensitivity_model = interaction_formula
@@ -423,7 +427,10 @@ def _counterfactuals(
     children = np.random.SeedSequence(seed).spawn(len(scenarios))
     for name, formula, replications in models:
         try:
-            model = fit_model(formula, sample, Family.LOGIT, PRIMARY_INFERENCE)
+            if name == ModelName.CONTROLS and getattr(primary_fit, "family", None) == Family.LOGIT:
+                model = primary_fit
+            else:
+                model = fit_model(formula, sample, Family.LOGIT, PRIMARY_INFERENCE)
         except BuzzpipeError as error:  # the programmes are not assessed; the study goes on
             detail = f"the counterfactual model {formula} cannot be estimated: {error}"
             record_not_assessed(results, outcome, StudyPart.COUNTERFACTUALS, error, detail=detail)

@@ -677,3 +677,67 @@ def test_the_compiled_statistics_of_many_nulls_are_a_plain_loops():
                 assert found[j, b] == pytest.approx(expected, rel=1e-12, abs=1e-14)
     single = wild.statistics(scores[:, 0], wild.draws)
     np.testing.assert_allclose(found[0], single, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+@pytest.mark.parametrize("tie_rule", ["inclusive", "strict"])
+@pytest.mark.parametrize("halved", [True, False])
+def test_the_compiled_counts_are_the_p_values_of_the_statistics(alternative, tie_rule, halved):
+    """``wild_kernels.score_counts`` (each null's draws computed and counted in one pass, no
+    m x B array) gives the p-values that ``_p_values`` / ``_p_values_halved`` give from the
+    whole array of statistics, exactly: on random scores, a null whose statistic is rounding
+    noise (zeroed with the draws below ZERO_STATISTIC), a null with all scores zero (NaN
+    draws), draws tying the statistic (the constant weights) and a scaled copy of a null (the
+    same draws to rounding)."""
+    from buzzpipe.estimate import wild_bootstrap as wb
+    from buzzpipe.estimate.wild_kernels import score_counts
+
+    X, y, clusters = clustered_sample(7, n=300, n_clusters=5)
+    wild = WildScoreBootstrap(X, y, clusters, weight_type="webb", tie_rule=tie_rule)
+    assert wild.enumerated
+    draws = wild._sign_half() if halved else wild.draws
+    rng = np.random.default_rng(11)
+    scores = rng.normal(size=(wild.n_clusters, 9))
+    scores[:, 2] = 0.0
+    scores[:, 3] = scores[:, 6] - scores[:, 6].mean()  # N(1) = 0 to rounding: t is noise
+    scores[:, 4] = 3.0 * scores[:, 0]
+    scores[:, 5] = -scores[:, 1]
+    statistic = wild.statistics(scores, np.ones((wild.n_clusters, 1)))[:, 0]
+    assert abs(statistic[3]) < wb.ZERO_STATISTIC and np.isnan(statistic[2])
+    distribution = wild.statistics(scores, draws)
+    if halved:
+        expected = wb._p_values_halved(statistic, distribution, tie_rule, alternative)
+    else:
+        expected = wb._p_values(statistic, distribution, tie_rule, alternative)
+    counts = score_counts(
+        scores, np.ascontiguousarray(draws), wild.cluster_share, float(wild.variance_factor),
+        statistic, wb._orientation(alternative), tie_rule == "strict", halved,
+        wb.ZERO_STATISTIC, wb.TIE_TOLERANCE, np.empty(scores.shape[1], dtype=np.int64),
+    )  # fmt: skip
+    found = counts / (draws.shape[1] * (2 if halved else 1))
+    found[~np.isfinite(statistic)] = np.nan
+    np.testing.assert_array_equal(found, expected)
+    # and as the plain loop of bootstrap_p_value counts them, null by null
+    for j in np.flatnonzero(np.isfinite(statistic)):
+        row = np.concatenate([distribution[j], -distribution[j]]) if halved else distribution[j]
+        assert found[j] == wild.bootstrap_p_value(statistic[j], row, tie_rule, alternative)
+
+
+def test_the_compiled_cluster_sums_are_bincounts_bit_for_bit():
+    """``wild_kernels.cluster_products`` sums each column's products into its clusters as
+    ``np.bincount`` of the column of products does, bit for bit, for the columns asked (the
+    others untouched)."""
+    from buzzpipe.estimate.wild_kernels import cluster_products
+
+    rng = np.random.default_rng(3)
+    n, m, G = 1000, 6, 7
+    codes = rng.integers(0, G, n).astype(np.int64)
+    left, right = rng.normal(size=(n, m)) * 1e3, rng.normal(size=(n, m)) ** 3
+    out = np.full((G, m), np.nan)
+    cluster_products(codes, left, right, np.array([0, 2, 3, 5], dtype=np.int64), out)
+    for j in range(m):
+        if j in (1, 4):
+            assert np.isnan(out[:, j]).all()
+        else:
+            expected = np.bincount(codes, weights=left[:, j] * right[:, j], minlength=G)
+            np.testing.assert_array_equal(out[:, j], expected)

@@ -82,7 +82,14 @@ from buzzpipe.estimate.inference_rule import rates_words, why_bootstrap
 from buzzpipe.estimate.kernel import block_sums, one_blas_thread
 from buzzpipe.estimate.newton import newton
 from buzzpipe.estimate.reference import quantile, two_sided_p
-from buzzpipe.estimate.wild_kernels import score_statistics
+from buzzpipe.estimate.wild_kernels import (
+    GREATER,
+    LESS,
+    TWO_SIDED,
+    cluster_products,
+    score_counts,
+    score_statistics,
+)
 
 WEBB_BELOW_CLUSTERS = 12  # default to Webb's six-point weights below this many clusters
 TIE_TOLERANCE = 1e-10
@@ -108,11 +115,8 @@ RESTRICTION_CAPPED = 10  # ... or whose last this many steps were all cut to the
 # MiB), else made block by block
 PRODUCTS_KEPT = 1 << 22
 PRODUCTS_BLOCK = 8192
-# test inversion's nulls a block: at most this many entries of the n x m linear indices, and
-# of the m x G x B recentred draws (a block of statistics kept within cache: larger blocks
-# were slower than one null at a time on the 47-null grid)
+# test inversion's nulls a block: at most this many entries of the n x m linear indices
 SCORES_BLOCK = 1 << 21
-STATISTICS_BLOCK = 1 << 18
 TIE_CONVENTION = (
     "p = share of bootstrap draws with |t*| >= |t| (ties, to a relative 1e-10, count as at least "
     "as extreme)"
@@ -433,6 +437,16 @@ def _rounding_zeroed(draws: np.ndarray, actual) -> tuple[np.ndarray, Any]:
     return draws, 0.0
 
 
+def _orientation(alternative: str) -> int:
+    """``wild_kernels``' code of an alternative (the comparison ``_oriented`` makes)."""
+    codes = {"two-sided": TWO_SIDED, "greater": GREATER, "less": LESS}
+    if alternative not in codes:
+        raise InputError(
+            "unknown alternative", value=alternative, expected="two-sided, greater or less"
+        )
+    return codes[alternative]
+
+
 def _excess(statistic, distribution: np.ndarray, tie_rule: str, alternative: str) -> np.ndarray:
     """Each draw's statistic less the actual one as ``bootstrap_p_value`` compares them (|t|
     two-sided, signed one-sided), so that a draw counts towards p exactly where its excess is
@@ -501,11 +515,18 @@ def _p_values_halved(
 
 class _Excesses:
     """Each null's draw excesses over its statistic (``_excess``), a row per null, computed
-    when asked (``excesses[j]``): test inversion reads them at its brackets' ends only."""
+    when asked (``excesses[j]``): test inversion reads them at its brackets' ends only. A row's
+    draws are ``statistics(scores)`` of its null's column of partialled cluster scores, made
+    when the row is asked for (the p-values were counted without them: ``score_counts``)."""
 
-    def __init__(self, statistics, distributions, halved: bool, tie_rule: str, alternative: str):
-        self.statistics, self.distributions, self.halved = statistics, distributions, halved
-        self.tie_rule, self.alternative = tie_rule, alternative
+    def __init__(
+        self, statistics, scores, draws: Callable, size: int, halved: bool, tie_rule: str,
+        alternative: str,
+    ):  # fmt: skip
+        """``statistics`` (m), ``scores`` (G x m: ``draws`` turns a null's column, as a G x 1
+        matrix, into its row of draws), ``size`` draws a row (both halves where ``halved``)."""
+        self.statistics, self.scores, self.draws, self.size = statistics, scores, draws, size
+        self.halved, self.tie_rule, self.alternative = halved, tie_rule, alternative
 
     def __len__(self) -> int:
         return len(self.statistics)
@@ -513,13 +534,16 @@ class _Excesses:
     def __getitem__(self, j):
         if not np.isscalar(j):  # the rows of a mask or index array, as another _Excesses
             return _Excesses(
-                self.statistics[j], self.distributions[j], self.halved, self.tie_rule,
-                self.alternative,
+                self.statistics[j], self.scores[:, j], self.draws, self.size, self.halved,
+                self.tie_rule, self.alternative,
             )  # fmt: skip
-        distribution = self.distributions[j]
+        statistic = float(self.statistics[j])
+        if not math.isfinite(statistic):  # no statistic: no excess (as _excess says)
+            return np.full(self.size, np.nan)
+        distribution = self.draws(self.scores[:, [j]])[0]
         if self.halved:
             distribution = np.concatenate([distribution, -distribution])
-        return _excess(float(self.statistics[j]), distribution, self.tie_rule, self.alternative)
+        return _excess(statistic, distribution, self.tie_rule, self.alternative)
 
 
 def _most_draws(alpha: float, n: int) -> int:
@@ -1027,24 +1051,25 @@ class WildScoreBootstrap:
         statistics = np.full(m, np.nan)
         half = self._sign_half()  # t(-v) = -t(v) exactly: the other half of the draws by negation
         draws = self.draws if half is None else half
-        distributions = np.full((m, draws.shape[1]), np.nan)
-        ones = np.ones((self.n_clusters, 1))
-        # nulls a block: the statistics' G x B recentred scores per null within STATISTICS_BLOCK
-        step = max(1, STATISTICS_BLOCK // (self.n_clusters * draws.shape[1]))
-        for first in range(0, usable.size, step):
-            rows = usable[first : first + step]
-            scores = cluster_scores[:, rows]
-            statistic = self.statistics(scores, ones)[:, 0]
-            distribution = self.statistics(scores, draws)
-            if half is None:
-                pvalues[rows] = _p_values(statistic, distribution, self.tie_rule, alternative)
-            else:
-                pvalues[rows] = _p_values_halved(
-                    statistic, distribution, self.tie_rule, alternative
-                )
-            statistics[rows] = statistic
-            distributions[rows] = distribution
-        excess = _Excesses(statistics, distributions, half is not None, self.tie_rule, alternative)
+        if usable.size:
+            scores = np.ascontiguousarray(cluster_scores[:, usable], dtype=float)
+            statistic = self.statistics(scores, np.ones((self.n_clusters, 1)))[:, 0]
+            counts = score_counts(
+                scores, np.ascontiguousarray(draws, dtype=float),
+                np.ascontiguousarray(self.cluster_share, dtype=float),
+                float(self.variance_factor), statistic, _orientation(alternative),
+                self.tie_rule == "strict", half is not None, ZERO_STATISTIC, TIE_TOLERANCE,
+                np.empty(usable.size, dtype=np.int64),
+            )  # fmt: skip
+            # as _p_values (the share of draws) and _p_values_halved (of twice the half)
+            found = counts / (draws.shape[1] * (1 if half is None else 2))
+            found[~np.isfinite(statistic)] = np.nan
+            pvalues[usable], statistics[usable] = found, statistic
+
+        excess = _Excesses(
+            statistics, cluster_scores, functools.partial(self.statistics, draws=draws),
+            self.draws.shape[1], half is not None, self.tie_rule, alternative,
+        )  # fmt: skip
         return pvalues, statistics, excess
 
     def _sign_half(self) -> np.ndarray | None:
@@ -1137,13 +1162,28 @@ class WildScoreBootstrap:
                         directions[j] = np.linalg.solve(matrix, unit)
                     except np.linalg.LinAlgError:
                         separated[first + j] = True
-            partialled = (self.weights[:, None] * derivative) * (self.X @ directions[:, :, 0].T)
-            for j in range(partialled.shape[1]):
-                if not separated[first + j]:
-                    sums[:, first + j] = np.bincount(
-                        self.cluster_codes, weights=partialled[:, j], minlength=self.n_clusters
-                    )
+            found = np.full((self.n_clusters, information.shape[0]), np.nan)
+            self._cluster_sums(
+                self.weights[:, None] * derivative,
+                self.X @ directions[:, :, 0].T,
+                np.flatnonzero(~separated[block]),
+                found,
+            )
+            sums[:, block] = found
         return sums, separated
+
+    def _cluster_sums(self, left, right, columns, out) -> np.ndarray:
+        """Cluster sums of the products ``left * right`` (n x m each: the weighted score terms
+        and the projections) for ``columns`` into ``out`` (G x m): each product added to its
+        cluster's sum in row order, as ``np.bincount`` of a column of products summed them
+        (``wild_kernels.cluster_products``: the same numbers, one pass)."""
+        codes = self.__dict__.get("_codes")
+        if codes is None:
+            codes = self._codes = np.ascontiguousarray(self.cluster_codes, dtype=np.int64)
+        return cluster_products(
+            codes, np.ascontiguousarray(left), np.ascontiguousarray(right),
+            np.ascontiguousarray(columns, dtype=np.int64), out,
+        )  # fmt: skip
 
     @property
     def variance_factor(self) -> float:
@@ -1416,7 +1456,9 @@ class WildScoreBootstrap:
         """The scores (p x m) and information matrices (m x p x p) at every column of
         ``params``."""
         eta = self.X @ params + self.offset[:, None]
-        _, derivative, curvature = binary_terms(eta, self.y[:, None], self.family)
+        _, derivative, curvature = binary_terms(
+            eta, self.y[:, None], self.family, need_loglike=False
+        )
         score = self.X.T @ (self.weights[:, None] * derivative)
         return score, self._informations(self.weights[:, None] * curvature)
 
@@ -1463,16 +1505,19 @@ class WildScoreBootstrap:
         estimates) projected on H^{-1} R', R = dg/db there, and which were solvable (a
         separated fit's information is singular: no statistic, its column NaN)."""
         eta = self.X @ params + self.offset[:, None]
-        _, derivative, curvature = binary_terms(eta, self.y[:, None], self.family)
+        _, derivative, curvature = binary_terms(
+            eta, self.y[:, None], self.family, need_loglike=False
+        )
         information = self._informations(self.weights[:, None] * curvature)
         _, gradient = _restriction_many(restriction, params)
         directions, finite = _solved(information, gradient.T[:, :, None])
-        partialled = (self.weights[:, None] * derivative) * (self.X @ directions[..., 0].T)
         sums = np.full((self.n_clusters, params.shape[1]), np.nan)
-        for position in np.flatnonzero(finite):
-            sums[:, position] = np.bincount(
-                self.cluster_codes, weights=partialled[:, position], minlength=self.n_clusters
-            )
+        self._cluster_sums(
+            self.weights[:, None] * derivative,
+            self.X @ directions[..., 0].T,
+            np.flatnonzero(finite),
+            sums,
+        )
         return sums, finite
 
     @one_blas_thread
@@ -1500,7 +1545,7 @@ class WildScoreBootstrap:
         crossing to the same tolerance."""
         value, gradient = restriction(self.estimate)
         gradient = np.asarray(gradient, dtype=float)
-        scale = math.sqrt(max(float(gradient @ self._cluster_robust_vcov() @ gradient), 0.0))
+        scale = math.sqrt(max(float(gradient @ self._robust_vcov() @ gradient), 0.0))
         known = {float(value): self.estimate}
 
         def inversion(values):
@@ -1559,17 +1604,27 @@ class WildScoreBootstrap:
     def cluster_robust_se(self, term: str | int) -> float:
         """Cluster-robust standard error of the unrestricted estimate (G/(G-1), Stata's vce)."""
         k = self.column(term)
-        return float(math.sqrt(self._cluster_robust_vcov()[k, k]))
+        return float(math.sqrt(self._robust_vcov()[k, k]))
+
+    def _robust_vcov(self) -> np.ndarray:
+        """``_cluster_robust_vcov``, computed once (the estimate is fixed at construction):
+        every confidence set's scale reads it (a full pass over the data with its cluster
+        sums, about 1.4 ms at 1,604 x 16, was made again for every set)."""
+        found = self.__dict__.get("_robust_vcov_kept")
+        if found is None:
+            found = self._robust_vcov_kept = self._cluster_robust_vcov()
+        return found
 
     def _cluster_robust_vcov(self) -> np.ndarray:
         """The cluster-robust covariance of the unrestricted estimate (G/(G-1), Stata's vce)."""
         eta = self.X @ self.estimate + self.offset
-        _, derivative, curvature = binary_terms(eta, self.y, self.family)
+        _, derivative, curvature = binary_terms(eta, self.y, self.family, need_loglike=False)
         information = (self.X * (self.weights * curvature)[:, None]).T @ self.X
         bread = np.linalg.inv(information)
-        scores = self.X * (self.weights * derivative)[:, None]
-        sums = np.zeros((self.n_clusters, self.X.shape[1]))
-        np.add.at(sums, self.cluster_codes, scores)
+        weighted = np.broadcast_to((self.weights * derivative)[:, None], self.X.shape)
+        sums = np.zeros((self.n_clusters, self.X.shape[1]))  # the rows' scores in row order,
+        # as np.add.at added them
+        self._cluster_sums(self.X, weighted, np.arange(self.X.shape[1]), sums)
         G = self.n_clusters
         return G / (G - 1) * bread @ (sums.T @ sums) @ bread
 

@@ -20,6 +20,8 @@ from buzzpipe.study.counterfactuals import (
     counterfactual,
     expected_innovation,
     fill_in_order,
+    lemire_draws,
+    level_sums,
     stratified_counts,
     treatment_shares,
 )
@@ -477,3 +479,118 @@ def test_chunked_programmes_bring_no_firm_back(
             (a.extra_innovators, b.extra_innovators),
         ):
             assert abs(x - y) <= 1e-10 * max(1.0, abs(y))
+
+
+def _counts_one_replicate_at_a_time(regions, replications, seed):
+    """The bootstrap counts as they are defined: replicate b's own generator
+    ``default_rng(SeedSequence(seed).spawn(B)[b])`` draws ``integers(0, size, size=size)`` for
+    each region in sorted order (its members in their order)."""
+    labels = sorted(set(regions.tolist()))
+    members = [np.flatnonzero(regions == label) for label in labels]
+    counts = np.zeros((len(regions), replications))
+    for b, child in enumerate(np.random.SeedSequence(seed).spawn(replications)):
+        rng = np.random.default_rng(child)
+        for rows in members:
+            np.add.at(counts[:, b], rows[rng.integers(0, len(rows), size=len(rows))], 1.0)
+    return counts
+
+
+@pytest.mark.parametrize("seed", [0, 3, 2010, 2**40 + 17])
+def test_counts_drawn_at_once_are_each_replicates_own_draws(seed):
+    """All replicates' draws at once from the generators' raw output are numpy's own draws,
+    bit for bit: regions of odd and even size, a region of one firm (numpy draws nothing for
+    it) between others, unsorted labels."""
+    rng = np.random.default_rng(seed % 1000)
+    regions = rng.choice(["Oslo", "Bergen", "Tromso", "Alta"], size=301)
+    regions[[5, 200]] = ["Molde", "Aaland"]  # regions of one firm, sorted first and in the middle
+    counts = stratified_counts(regions, 23, seed)
+    assert counts.shape == (301, 23) and counts.flags.c_contiguous
+    assert np.array_equal(counts, _counts_one_replicate_at_a_time(regions, 23, seed))
+
+
+def test_counts_fall_back_to_numpy_where_it_could_reject(monkeypatch):
+    """A replicate whose words numpy's rule could reject is drawn by ``integers`` itself: with
+    every replicate marked so, the counts are still each replicate's own."""
+    import buzzpipe.study.counterfactuals as module
+
+    regions = np.random.default_rng(1).choice(["a", "b", "c"], size=97)
+    exact_draws = module.lemire_draws
+
+    def none_exact(raw, bounds):
+        draws, _ = exact_draws(raw, bounds)
+        return draws, np.zeros(raw.shape[0], dtype=bool)
+
+    monkeypatch.setattr(module, "lemire_draws", none_exact)
+    assert np.array_equal(
+        stratified_counts(regions, 9, 5), _counts_one_replicate_at_a_time(regions, 9, 5)
+    )
+
+
+def test_lemire_draws_are_numpys_where_marked_exact():
+    """Against ``Generator.integers`` with bounds near 2^32, where numpy rejects often: every
+    replicate marked exact has numpy's draws, and the ones numpy drew differently are marked."""
+    bounds = np.array([3_000_000_019, 7, 2_147_483_659, 1_000_003, 5], dtype=np.uint64)
+    marked = differs = 0
+    for seed in range(400):
+        raw = np.random.PCG64(np.random.SeedSequence(seed)).random_raw(3)[None, :]
+        draws, exact = lemire_draws(raw, bounds)
+        generator = np.random.default_rng(np.random.SeedSequence(seed))
+        numpy_draws = np.array([generator.integers(0, int(bound)) for bound in bounds])
+        same = np.array_equal(draws[0].astype(np.int64), numpy_draws)
+        assert same or not exact[0], seed
+        marked += bool(exact[0])
+        differs += not same
+    assert marked > 20 and differs > 20  # both kinds met
+
+
+@pytest.mark.parametrize("levels", [1, 2, 40, 300])
+def test_level_sums_add_as_add_at(levels):
+    """Each level's rows added one after another in the members' order: ``np.add.at``'s
+    numbers bit for bit, with levels of many members, of one, and levels no member has."""
+    rng = np.random.default_rng(levels)
+    weights = rng.exponential(size=(500, 17)) * rng.integers(0, 4, size=(500, 17))
+    members = np.sort(rng.choice(500, size=350, replace=False))
+    inverse = rng.integers(0, levels, size=350) if levels > 2 else rng.integers(0, 2, 350) % levels
+    expected = np.zeros((levels, 17))
+    np.add.at(expected, inverse, weights[members])
+    assert np.array_equal(level_sums(inverse, levels, weights, members), expected)
+
+
+@pytest.mark.parametrize("targeting", ["random", "smallest", "no_pipeline"])
+@pytest.mark.parametrize("allocation", ["total", "per_region"])
+def test_bootstrap_cells_equal_every_firm_predicted_under_the_programme(
+    fitted, targeting, allocation
+):
+    """The bootstrap's intervals (predictions under the programme made only for the firms some
+    replicate may treat, every replicate at once) are those of predicting every firm under it,
+    one replicate at a time (to rounding: the sums run in another order)."""
+    data, _ = fitted
+    frame = data.reset_index(drop=True)
+    model = fit(FORMULA_CORE, frame)
+    result = counterfactual(
+        model,
+        frame,
+        "cluster",
+        30,
+        targeting=targeting,
+        allocation=allocation,
+        bootstrap_replications=25,
+        seed=4,
+    )
+    counts = _counts_one_replicate_at_a_time(frame["region"].to_numpy(), 25, 4)
+    x_base = np.asarray(model.design_matrix(frame), dtype=float)
+    x_treated = np.asarray(model.design_matrix(apply_programme(frame, "regional")), dtype=float)
+    start = model.params[model.x_names].to_numpy()
+    batch = newton_batch(x_base, frame["product"].to_numpy(float), counts, start=start)
+    assert batch.converged.all()
+    plan = Targeting.of(frame, "regional", 30, targeting, allocation)
+    rows = []
+    for b in range(25):
+        baseline = 1 / (1 + np.exp(-(x_base @ batch.params[:, b])))
+        treated = 1 / (1 + np.exp(-(x_treated @ batch.params[:, b])))
+        predicted = baseline + plan.shares(counts[:, b]) * (treated - baseline)
+        rows.append(_cells(frame["region"].to_numpy(), counts[:, b], baseline, predicted))
+    for index, cell in enumerate(result.cells):
+        extras = [row[index][4] for row in rows]
+        interval = cell.extra_innovators_interval.segments[0]
+        assert interval == pytest.approx(tuple(np.quantile(extras, [0.025, 0.975])), rel=1e-9)

@@ -325,3 +325,28 @@ def test_the_links_placebo_holds_its_size_centred_and_flags_full_homophily():
         placebo = spillover(frame, placebo_only=True).tests["product"][PLACEBO]
         flagged += placebo.p_value < 0.05 and placebo.estimate > 0
     LINK_PLACEBO_POWER.band.check(flagged, "links placebo flags, full homophily")
+
+
+@pytest.mark.parametrize("links", [True, False])
+def test_null_design_is_formulaics(links):
+    """The placebo's and the bound's null design (built by the fits' design builder) is
+    formulaic's model matrix of the same terms bit for bit: values, names and column-major
+    layout (so the products computed from it round alike); without the own-pipeline column
+    and with a missing value it is formulaic's own (the missing value its error)."""
+    from buzzpipe.study.spillover import OWN_PIPELINE, _null_design
+
+    frame = frame_of(11, links)
+    controls, _ = control_terms(frame)
+    others = [t for t in breadth_terms(frame) if t != "breadth_international"]
+    data = frame.assign(**{OWN_PIPELINE: (frame["breadth_international"] > 0).astype(float)})
+    expected = model_matrix(" + ".join([*others, *controls]), data, na_action="raise")
+    design, names = _null_design(data, others, controls)
+    assert names == [str(name) for name in expected.columns]
+    assert np.array_equal(design, np.asarray(expected, dtype=float))
+    assert design.flags.f_contiguous
+    plain, plain_names = _null_design(data.drop(columns=OWN_PIPELINE), others, controls)
+    assert plain_names == names and np.array_equal(plain, design)
+    missing = data.copy()
+    missing.loc[missing.index[3], "openness"] = np.nan
+    with pytest.raises(Exception, match="(?i)missing|null|nan"):
+        _null_design(missing, others, controls)

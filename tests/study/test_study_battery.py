@@ -1,5 +1,6 @@
 """The whole battery on synthetic surveys: structure, JSON, verdicts from files without names."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -230,3 +231,37 @@ def test_the_pipelines_difference_carries_the_set_its_region_bootstrap_does_not_
     for inside, outside in ((lower + step, lower - step), (upper - step, upper + step)):
         assert wild.restriction_test(restriction, null_value=inside).p_value > 0.05
         assert wild.restriction_test(restriction, null_value=outside).p_value <= 0.05
+
+
+def test_the_counterfactuals_take_complementaritys_interaction_fit_only_for_the_same_model():
+    """The interaction model complementarity fitted is the counterfactuals' sensitivity model
+    where it is a logit of the same terms on the whole sample (formulaic's parse, however the
+    formula spells them), and its coefficients are those of fitting that formula afresh."""
+    from buzzpipe.study.battery import _fits_formula, counterfactual_formula
+    from buzzpipe.study.complementarity import assess_complementarity
+    from buzzpipe.study.models import PRIMARY_INFERENCE, control_terms, fit_model, inference_of
+    from buzzpipe.synth import synthesize
+
+    frame = synthesize("norway2010", 4, firms=500).analysis_frame()
+    controls, columns = control_terms(frame)
+    sample = frame.dropna(subset=["product", *columns]).reset_index(drop=True)
+    interaction = assess_complementarity(
+        StudyResults(),
+        "product",
+        sample,
+        controls,
+        "logit",
+        PRIMARY_INFERENCE,
+        inference_of(PRIMARY_INFERENCE),
+    )
+    formula = counterfactual_formula("product", sample, controls)
+    assert formula != interaction.formula  # spelt otherwise, the same terms
+    assert _fits_formula(interaction, formula, sample)
+    afresh = fit_model(formula, sample, "logit", PRIMARY_INFERENCE)
+    assert list(afresh.x_names) == list(interaction.x_names)
+    assert np.array_equal(afresh.params.to_numpy(), interaction.params.to_numpy())
+    assert not _fits_formula(interaction, formula.replace(" + openness", ""), sample)
+    assert not _fits_formula(interaction, formula.replace("product ~", "process ~"), sample)
+    assert not _fits_formula(interaction, formula, sample.iloc[:-1])
+    probit = fit_model(interaction.formula, sample, "probit", PRIMARY_INFERENCE)
+    assert not _fits_formula(probit, formula, sample)

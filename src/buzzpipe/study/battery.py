@@ -311,7 +311,7 @@ def run_study(
             )
         if outcome == NOVELTY:
             continue
-        _guarded(
+        interaction_fit = _guarded(
             results,
             outcome,
             StudyPart.COMPLEMENTARITY,
@@ -367,6 +367,7 @@ def run_study(
                 bootstrap_replications,
                 controls_spec.formula,
                 primary_fit=controls_fit,
+                interaction_fit=interaction_fit,
             )
     if not results.models:  # nothing left to report: one line naming why, not an empty study
         reasons = [
@@ -412,11 +413,14 @@ def _counterfactuals(
     primary_formula: str,
     *,
     primary_fit: Any = None,
+    interaction_fit: Any = None,
 ) -> None:
     """The programmes predicted under the primary (controls) model, with bootstrap intervals,
     and, as a sensitivity column, under the model with the local x international interaction
     (point predictions, so that interactions follow the new breadth). ``primary_fit``: the
-    controls model already fitted on ``sample`` (not fitted again where it is a logit)."""
+    controls model already fitted on ``sample`` (not fitted again where it is a logit);
+    ``interaction_fit``: complementarity's interaction model on ``sample`` (with the study's
+    primary inference), not fitted again where it is a logit of the same terms."""
     interaction_formula = counterfactual_formula(outcome, sample, controls)
     results.meta.counterfactual_model = primary_formula
     results.meta.counterfactual_sensitivity_model = interaction_formula
@@ -429,6 +433,8 @@ def _counterfactuals(
         try:
             if name == ModelName.CONTROLS and getattr(primary_fit, "family", None) == Family.LOGIT:
                 model = primary_fit
+            elif name != ModelName.CONTROLS and _fits_formula(interaction_fit, formula, sample):
+                model = interaction_fit
             else:
                 model = fit_model(formula, sample, Family.LOGIT, PRIMARY_INFERENCE)
         except BuzzpipeError as error:  # the programmes are not assessed; the study goes on
@@ -467,6 +473,19 @@ def _counterfactuals(
                 continue
             result.model = name
             results.counterfactuals.append(result)
+
+
+def _fits_formula(fitted: Any, formula: str, sample: pd.DataFrame) -> bool:
+    """Whether ``fitted`` is a logit of ``formula``'s outcome and terms (formulaic's parse:
+    the same terms in the same order, however the formula spells them) on all of ``sample``."""
+    if getattr(fitted, "family", None) != Family.LOGIT or fitted.nobs != len(sample):
+        return False
+    from buzzpipe.estimate.chunks import _parse as parse_formula  # formulaic's, kept per formula
+
+    mine, theirs = parse_formula(formula), parse_formula(fitted.formula)
+    return [str(term) for term in mine.lhs] == [str(term) for term in theirs.lhs] and [
+        str(term) for term in mine.rhs
+    ] == [str(term) for term in theirs.rhs]
 
 
 def _record_dropped_terms(

@@ -132,8 +132,10 @@ def assess_complementarity(
     family: str,
     vcov: Any,
     inference: Inference,
-) -> None:
-    """Fit the regime and interaction models on the outcome's sample and record both tests."""
+) -> Any:
+    """Fit the regime and interaction models on the outcome's sample and record both tests;
+    returns the interaction model's fit (the counterfactuals' sensitivity model where it is
+    the same model: ``battery._counterfactuals``)."""
     local = local_scale(sample)
     sample = with_regime_categories(sample)
     regime_formula = f"{outcome} ~ C(regime) + " + " + ".join(controls)
@@ -188,3 +190,4 @@ def assess_complementarity(
             quantity=f"tests/{outcome}/supermodularity",
             cause=NotAssessedReason.NO_DATA,
         )
+    return interaction_fit

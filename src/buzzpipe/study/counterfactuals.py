@@ -183,8 +183,7 @@ class Targeting:
             if members.size == 0:
                 continue
             levels, inverse = np.unique(self.keys[members], return_inverse=True)
-            weight_per_level = np.zeros((len(levels), weights.shape[1]))
-            np.add.at(weight_per_level, inverse, weights[members])
+            weight_per_level = level_sums(inverse, len(levels), weights, members)
             before = np.zeros_like(weight_per_level)
             before[1:] = np.cumsum(weight_per_level, axis=0)[:-1]
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -192,6 +191,30 @@ class Targeting:
             level_share[weight_per_level <= 0] = 0.0
             shares[members] = level_share[inverse]
         return shares
+
+
+def level_sums(
+    inverse: np.ndarray, levels: int, weights: np.ndarray, members: np.ndarray
+) -> np.ndarray:
+    """levels x B: the rows ``members`` of ``weights`` (n x B) added per level (``inverse``: a
+    member's level), each level's members added one after another in their order, as
+    ``np.add.at`` and ``np.bincount`` add (the same numbers bit for bit). One level: a sum over
+    the rows (numpy adds the rows of a reduction over the first axis one after another); more:
+    in rounds, round r adding every level's r-th member (as many rounds as the largest level
+    has members), not member by member."""
+    if levels == 1:
+        return weights[members].sum(axis=0)[None, :]
+    order = np.argsort(inverse, kind="stable")
+    sorted_levels = inverse[order]
+    first = np.searchsorted(sorted_levels, sorted_levels)  # each level's first sorted position
+    rank = np.arange(len(order)) - first  # a member's place among its level's members
+    sums = np.zeros((levels, weights.shape[1]))
+    by_rank = np.argsort(rank, kind="stable")
+    bounds = np.searchsorted(rank[by_rank], np.arange(rank.max() + 2))
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        chosen = order[by_rank[start:stop]]  # at most one member of each level
+        sums[inverse[chosen]] += weights[members[chosen]]
+    return sums
 
 
 def treatment_shares(
@@ -401,15 +424,64 @@ def _cell_row(region: Any, firms: float, base_total: float, predicted_total: flo
 
 def stratified_counts(regions: np.ndarray, replications: int, seed: int) -> np.ndarray:
     """n x B times each firm is drawn in B bootstrap samples, drawn with replacement within each
-    region (region sizes kept); replicate b uses ``SeedSequence(seed).spawn(B)[b]``."""
+    region (region sizes kept); replicate b uses ``SeedSequence(seed).spawn(B)[b]``: its
+    generator ``default_rng(child)`` draws ``integers(0, size, size=size)`` for each region in
+    the regions' sorted order, the region's members in their order.
+
+    Those draws are made for all replicates at once from the generators' raw output, exactly as
+    numpy's ``integers`` makes them (:func:`lemire_draws`); a replicate where numpy's rule
+    could have rejected a value (a chance of about size / 2^32 per draw) is drawn by
+    ``integers`` itself."""
     codes = pd.factorize(regions, sort=True)[0]
-    members = [np.flatnonzero(codes == code) for code in range(codes.max() + 1)]
-    counts = np.zeros((replications, len(regions)))  # a replicate per row, written whole
-    for b, child in enumerate(np.random.SeedSequence(seed).spawn(replications)):
-        rng = np.random.default_rng(child)
-        drawn = [rows[rng.integers(0, len(rows), size=len(rows))] for rows in members]
-        counts[b] = np.bincount(np.concatenate(drawn), minlength=len(regions))
-    return np.ascontiguousarray(counts.T)
+    n = len(regions)
+    members = np.argsort(codes, kind="stable")  # each region's rows in order, regions sorted
+    sizes = np.bincount(codes)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    children = np.random.SeedSequence(seed).spawn(replications)
+    # numpy draws nothing for a region of one firm (the one value integers(0, 1) can take)
+    drawing = np.repeat(sizes > 1, sizes)
+    bounds = np.repeat(sizes, sizes)[drawing].astype(np.uint64)
+    raw = np.empty((replications, (len(bounds) + 1) // 2), dtype=np.uint64)
+    for b, child in enumerate(children):
+        raw[b] = np.random.PCG64(child).random_raw(raw.shape[1])
+    draws, exact = lemire_draws(raw, bounds)
+    # positions in the regions' sorted order, shifted by n per replicate: one bincount
+    if drawing.all():
+        positions = draws.view(np.int64)
+        positions += np.repeat(starts, sizes)
+    else:
+        positions = np.empty((replications, n), dtype=np.int64)
+        positions[:, drawing] = draws.view(np.int64) + np.repeat(starts, sizes)[drawing]
+        positions[:, ~drawing] = np.flatnonzero(~drawing)
+    positions += np.arange(replications, dtype=np.int64)[:, None] * n
+    in_order = np.bincount(positions.ravel(), minlength=replications * n)
+    counts = np.empty((n, replications))  # a replicate per column, a firm per row
+    counts[members] = in_order.reshape(replications, n).T
+    for b in np.flatnonzero(~exact):  # numpy's rejection rule: drawn by integers
+        rng = np.random.default_rng(children[b])
+        drawn = [
+            members[start + rng.integers(0, size, size=size)]
+            for start, size in zip(starts, sizes, strict=True)
+        ]
+        counts[:, b] = np.bincount(np.concatenate(drawn), minlength=n)
+    return counts
+
+
+def lemire_draws(raw: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform integers in [0, bound) from 64-bit generator output, as numpy's
+    ``Generator.integers`` draws them for bounds below 2^32 (Lemire's method on 32-bit words,
+    each 64-bit output giving its low then its high half: numpy's ``next_uint32`` for PCG64):
+    with u the next word, the draw is (u x bound) >> 32, unless the low 32 bits of the product
+    fall below the bound, where numpy may reject u and take the next word.
+
+    ``raw``: B x ceil(k / 2) outputs of fresh generators; ``bounds``: k bounds (uint64), each
+    above 1. Returns (B x k draws as uint64, per replicate whether no product fell below its
+    bound: only there are the draws numpy's, bit for bit)."""
+    halves = raw.astype("<u8", copy=False).view("<u4")  # low, high, low, high, ...
+    product = halves[:, : len(bounds)] * bounds  # uint32 x uint64: exact in 64 bits
+    exact = (product.astype(np.uint32) >= bounds).all(axis=1)  # the low 32 bits
+    product >>= np.uint64(32)
+    return product, exact
 
 
 def counterfactual(
@@ -475,8 +547,13 @@ def counterfactual(
         # every usable replicate's cells at once: the point calculation with B columns
         params, replicate_weights = batch.params[:, usable], weights[:, usable]
         baseline = fitted_probability(x_base @ params, model.family)
-        treated = fitted_probability(x_treated @ params, model.family)
-        predicted = baseline + targets.shares_many(replicate_weights) * (treated - baseline)
+        shares = targets.shares_many(replicate_weights)
+        # only firms some replicate may treat need their prediction under the programme: for
+        # the others baseline + 0 (treated - baseline) is the baseline itself
+        treatable = np.flatnonzero(shares.any(axis=1))
+        treated = fitted_probability(x_treated[treatable] @ params, model.family)
+        predicted = baseline.copy()
+        predicted[treatable] += shares[treatable] * (treated - baseline[treatable])
         rates, extras = _cells_many(regions, replicate_weights, baseline, predicted)
         rate_draws = list(rates)
     notes = [

@@ -126,6 +126,7 @@ import numpy as np
 import pandas as pd
 
 from buzzpipe.errors import BuzzpipeError, EstimationError
+from buzzpipe.estimate.design import build_design
 from buzzpipe.estimate.reference import chi2_sf, quantile, two_sided_p
 from buzzpipe.results import Estimate, Hypothesis, Inference, Interval, StudyResults, Term
 from buzzpipe.results.vocabulary import (
@@ -595,11 +596,21 @@ def _null_design(
     data: pd.DataFrame, others: Sequence[str], controls: Sequence[str]
 ) -> tuple[np.ndarray, list[str]]:
     """The design of own pipeline status's null model: the local and national breadth and the
-    controls (region and industry main effects among them), as formulaic builds it."""
+    controls (region and industry main effects among them), as formulaic builds it.
+
+    Built by the fits' design builder (``build_design``: the formula's specification kept for
+    the battery's other formulas, the columns filled in blocks), whose matrix is formulaic's bit
+    for bit, column-major as formulaic's frame gives it; formulaic itself where some row has a
+    missing value (its error) or the frame lacks the own-pipeline column the builder's formula
+    needs on its left-hand side."""
+    right = " + ".join([*others, *controls]) or "1"
+    if OWN_PIPELINE in data.columns:
+        built = build_design(f"{OWN_PIPELINE} ~ {right}", data)
+        if built.nobs == len(data):
+            return np.asfortranarray(built.X), list(built.names)
     from formulaic import model_matrix
 
-    formula = " + ".join([*others, *controls]) or "1"
-    matrix = model_matrix(formula, data, na_action="raise")
+    matrix = model_matrix(right, data, na_action="raise")
     return np.asarray(matrix, dtype=float), [str(name) for name in matrix.columns]
 
 

@@ -350,3 +350,26 @@ def test_null_design_is_formulaics(links):
     missing.loc[missing.index[3], "openness"] = np.nan
     with pytest.raises(Exception, match="(?i)missing|null|nan"):
         _null_design(missing, others, controls)
+
+
+def test_regional_pool_share_is_the_grouped_leave_one_out_share():
+    """The region's leave-one-out pipeline share, counted per region with numpy, equals the
+    pandas group computation it replaced bit for bit: firms of unknown status, a firm without
+    a region and a region of one firm included."""
+    frame = frame_of(5, True)
+    frame.loc[frame.index[:40:4], "breadth_international"] = pd.NA
+    frame["region"] = frame["region"].astype(object)
+    frame.loc[frame.index[7], "region"] = None
+    frame.loc[frame.index[9], "region"] = "Alone"
+    international = frame["breadth_international"]
+    pipeline = (international > 0).astype(float).where(international.notna())
+    region = frame["region"].astype(str)
+    total = pipeline.groupby(region).transform("sum")
+    size = pipeline.groupby(region).transform("count").astype(float)
+    expected = (total - pipeline) / (size - 1.0)
+    expected[(size <= 1) | pipeline.isna()] = np.nan
+    share = regional_pool_share(frame)
+    assert share.name == "pipeline_share_of_region_leave_one_out"
+    assert share.index.equals(frame.index)
+    assert np.array_equal(share.to_numpy(), expected.to_numpy(dtype=float), equal_nan=True)
+    assert np.isnan(share.iloc[9]) and np.isnan(share.iloc[0])

@@ -204,14 +204,42 @@ def regional_pool_share(frame: pd.DataFrame) -> pd.Series:
     partners with pipelines if they were drawn at random from the other surveyed firms of its
     region. Missing for a firm of unknown status or alone in its region."""
     international = frame[breadth_column("international")]
-    pipeline = (international > 0).astype(float).where(international.notna())
-    region = frame["region"].astype(str)
-    total = pipeline.groupby(region).transform("sum")
-    size = pipeline.groupby(region).transform("count").astype(float)
+    known = international.notna().to_numpy()
+    pipeline = np.where(known, (international > 0).to_numpy(dtype=float, na_value=0.0), np.nan)
+    # per region (a missing region in none) the firms of known status and those with a
+    # pipeline: counts of whole firms, exact whatever the order they are added in
+    codes = pd.factorize(frame["region"].astype(str))[0]
+    grouped, regions = (codes >= 0) & known, int(codes.max(initial=-1)) + 1
+    total = np.bincount(codes[grouped], weights=pipeline[grouped], minlength=regions)
+    size = np.bincount(codes[grouped], minlength=regions).astype(float)
+    in_region = codes >= 0
+    firm_total = np.full(len(frame), np.nan)
+    firm_size = np.zeros(len(frame))
+    firm_total[in_region], firm_size[in_region] = total[codes[in_region]], size[codes[in_region]]
     with np.errstate(divide="ignore", invalid="ignore"):
-        share = (total - pipeline) / (size - 1.0)
-    share[(size <= 1) | pipeline.isna()] = np.nan
-    return share.rename(REGIONAL_POOL)
+        share = (firm_total - pipeline) / (firm_size - 1.0)
+    share[(firm_size <= 1) | ~known] = np.nan
+    return pd.Series(share, index=frame.index, name=REGIONAL_POOL)
+
+
+def spillover_columns(
+    frame: pd.DataFrame, outcome: str, breadth: Sequence[str], control_columns: Sequence[str]
+) -> list[str]:
+    """The columns of ``frame`` the spill-over parts read: the outcome, breadth, the controls'
+    columns, region and industry (the cells), the link exposure and its unknown share, the
+    sampling weights."""
+    wanted = [
+        outcome,
+        *breadth,
+        breadth_column("international"),
+        *control_columns,
+        "region",
+        "industry",
+        EXPOSURE,
+        UNKNOWN_SHARE,
+        WEIGHT,
+    ]
+    return [name for name in dict.fromkeys(wanted) if name in frame.columns]
 
 
 def varies(values: pd.Series) -> bool:
@@ -242,7 +270,8 @@ def assess_spillover(
     confounding bound (module docstring). ``primary_only``: the all-firms test (between cells
     without links), its placebo and bound only, for simulations of their size; ``placebo_only``:
     the placebo alone (no fit of the outcome, no bound), for simulations of its size."""
-    data = frame.copy()
+    # the columns the parts read, not every column of the survey: each subset below copies them
+    data = frame[spillover_columns(frame, outcome, breadth, control_columns)].copy()
     if has_link_exposure(frame):
         exposure, vcov = EXPOSURE, "robust"
         measure = f"share of {local_scale(frame)} partners with international partners (links)"

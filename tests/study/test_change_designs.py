@@ -97,3 +97,27 @@ def test_a_data_change_called_on_a_frame_changes_only_its_columns(sample):
                 assert changed[name].dtype == sample[name].dtype or name == "regime"
             else:
                 assert changed[name].equals(sample[name])
+
+
+def test_value_codes_group_values_as_pandas_factorize():
+    """The codes the row lookup keys on: numeric columns by numpy, equal values equal codes
+    exactly where pandas' factorize gives equal codes; a missing value gives None; values past
+    2^53 and non-numeric columns go through factorize."""
+    import pandas as pd
+
+    from buzzpipe.study.probability_changes import _value_codes
+
+    cases = [
+        (pd.Series([3, 0, 1, 3], dtype="Int8"), pd.Series([1, 1, 2, 0], dtype="Int8")),
+        (pd.Series([0.5, -0.0, 2.0]), pd.Series([0.0, 2, 7], dtype="Int16")),
+        (pd.Series([2**60, 1]), pd.Series([2**60 + 1, 1])),
+        (pd.Series(["a", "b"], dtype="category"), pd.Series(["b", "b"], dtype="category")),
+    ]
+    for original, changed in cases:
+        codes, count = _value_codes(original, changed)
+        expected, uniques = pd.factorize(pd.concat([original, changed], ignore_index=True))
+        assert count == len(uniques)
+        assert np.array_equal(codes[:, None] == codes[None, :], expected[:, None] == expected)
+    missing = pd.Series([1, None], dtype="Int8")
+    assert _value_codes(missing, missing) is None
+    assert _value_codes(pd.Series([1.0, np.nan]), pd.Series([1.0, 2.0])) is None

@@ -149,3 +149,52 @@ def test_a_concave_return_is_seen_by_the_categories_model_not_the_linear_one(syn
     assert abs(linear[0] - linear[1]) < 0.03
     tests = results.tests["product"]
     assert tests["categories_first_partner_international_minus_regional"].p_value < 0.01
+
+
+def test_the_parts_sharing_the_controls_fits_designs_record_what_each_alone_does(compared):
+    """One ChangeDesigns of the controls fit shared by the pipelines-versus-buzz comparison and
+    the common-support steps (as the battery shares it) records every number each part records
+    with its own designs, and the steps edit no design the shared one already holds."""
+    from buzzpipe.results.contract import encode
+    from buzzpipe.study.pipelines_vs_buzz import compare_pipelines_and_buzz
+    from buzzpipe.study.probability_changes import ChangeDesigns
+
+    sample, controls, fitted, alone = compared
+    shared = ChangeDesigns(fitted, sample)
+    together = StudyResults()
+    compare_pipelines_and_buzz(together, "product", fitted, sample, "logit", ROBUST, designs=shared)
+    built = dict(shared._built)
+    compare_on_common_support(
+        together, "product", fitted, sample, controls, "logit", "robust", ROBUST, designs=shared
+    )
+    assert all(shared._built[key] is design for key, design in built.items())
+    assert len(shared._built) == len(built) + 3 * 3  # breadth set to 0, 1, 2 at three scales
+    separate = StudyResults()
+    compare_pipelines_and_buzz(separate, "product", fitted, sample, "logit", ROBUST)
+    compare_on_common_support(
+        separate, "product", fitted, sample, controls, "logit", "robust", ROBUST
+    )
+    assert encode(together) == encode(separate)
+    assert encode(alone)["tests"]["product"].items() <= encode(together)["tests"]["product"].items()
+
+
+@pytest.mark.parametrize("dtype", ["Int8", "Int16", "UInt8", "Int64", "int64", "int8", "float64"])
+@pytest.mark.parametrize("value", [0, 1, 2, 5])
+def test_breadth_set_to_a_value_is_pandas_arithmetic(dtype, value):
+    """The breadth a step sets, made without pandas' arithmetic, is ``observed * 0 + value``
+    (and its category column that clipped at 3) as pandas computes it: dtype, missing values,
+    index and name; other dtypes go through pandas itself."""
+    from buzzpipe.study.common_support import TOP_CATEGORY, constant_like
+
+    observed = pd.Series([3, 0, 1, 6, 2], dtype=dtype, index=[10, 4, 7, 2, 9], name="breadth_x")
+    if dtype[0] in "IU":
+        observed.iloc[1] = pd.NA
+    if dtype == "float64":
+        observed.iloc[[1, 3]] = [np.nan, np.inf]
+    pd.testing.assert_series_equal(constant_like(observed, value), observed * 0 + value)
+    pd.testing.assert_series_equal(
+        constant_like(observed, min(value, TOP_CATEGORY)),
+        (observed * 0 + value).clip(upper=TOP_CATEGORY),
+    )
+    boolean = pd.Series([True, False], name="flag")
+    pd.testing.assert_series_equal(constant_like(boolean, value), boolean * 0 + value)

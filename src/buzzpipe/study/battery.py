@@ -51,6 +51,7 @@ from buzzpipe.study.models import (
 )
 from buzzpipe.study.partner_types import partner_type_tests
 from buzzpipe.study.pipelines_vs_buzz import compare_pipelines_and_buzz
+from buzzpipe.study.probability_changes import ChangeDesigns
 from buzzpipe.study.sensitivity import (
     add_sensitivity,
     single_term_sensitivity,
@@ -251,6 +252,10 @@ def run_study(
             results.add_model(result)
         controls_spec, controls_fit = fits["controls"]
         family = controls_spec.family
+        # the controls model's designs under the data changes of the parts below (+1 at a scale,
+        # breadth set to 0, 1, 2), each built once for all of them while this outcome's parts
+        # run; on a chunked engine each chunk builds its own
+        designs = None if engine.current().chunked else ChangeDesigns(controls_fit, sample)
         _guarded(
             results,
             outcome,
@@ -262,6 +267,7 @@ def run_study(
             sample,
             family,
             inference,
+            designs=designs,
         )
         _guarded(
             results,
@@ -276,6 +282,7 @@ def run_study(
             family,
             vcov,
             inference,
+            designs=designs,
         )
         record_supermodularity = None
         if sensitivity:
@@ -291,6 +298,7 @@ def run_study(
                 family,
                 seed=seed,
                 draws=wild_bootstrap_draws,
+                designs=designs,
             )
             # the differences' columns recorded now; the supermodularity test's bootstrap runs
             # beside theirs (one Dask graph a round) and is recorded after complementarity
@@ -368,6 +376,7 @@ def run_study(
                 controls_spec.formula,
                 primary_fit=controls_fit,
                 interaction_fit=interaction_fit,
+                primary_designs=designs,
             )
     if not results.models:  # nothing left to report: one line naming why, not an empty study
         reasons = [
@@ -414,13 +423,16 @@ def _counterfactuals(
     *,
     primary_fit: Any = None,
     interaction_fit: Any = None,
+    primary_designs: ChangeDesigns | None = None,
 ) -> None:
     """The programmes predicted under the primary (controls) model, with bootstrap intervals,
     and, as a sensitivity column, under the model with the local x international interaction
     (point predictions, so that interactions follow the new breadth). ``primary_fit``: the
     controls model already fitted on ``sample`` (not fitted again where it is a logit);
     ``interaction_fit``: complementarity's interaction model on ``sample`` (with the study's
-    primary inference), not fitted again where it is a logit of the same terms."""
+    primary inference), not fitted again where it is a logit of the same terms;
+    ``primary_designs``: ``primary_fit``'s designs on ``sample`` under data changes, which the
+    programmes then share with the parts that built them."""
     interaction_formula = counterfactual_formula(outcome, sample, controls)
     results.meta.counterfactual_model = primary_formula
     results.meta.counterfactual_sensitivity_model = interaction_formula
@@ -442,6 +454,8 @@ def _counterfactuals(
             record_not_assessed(results, outcome, StudyPart.COUNTERFACTUALS, error, detail=detail)
             continue
         designs: dict = {}  # the model's designs, each built once for every scenario
+        if model is primary_fit and primary_designs is not None:
+            designs["changes"] = primary_designs
         for child, scenario in zip(children, scenarios, strict=True):
             options = {"allocation": Allocation.TOTAL, "targeting": Targeting.RANDOM, **scenario}
             try:

@@ -120,7 +120,7 @@ def set_breadth(scale: str, value: int) -> DataChange:
 
     def columns(frame: Any, wanted: Collection[str] | None) -> dict[str, pd.Series]:
         column = breadth_column(scale)
-        new = {column: frame[column] * 0 + value}
+        new = {column: constant_like(frame[column], value)}
 
         def asked(name: str) -> bool:
             return name in frame.columns and (wanted is None or name in wanted)
@@ -128,11 +128,31 @@ def set_breadth(scale: str, value: int) -> DataChange:
         grouped = breadth_column(scale, with_group=True)
         if asked(grouped):
             new[grouped] = frame[grouped] + (value - frame[column])
-        if asked(category_column(scale)):
-            new[category_column(scale)] = new[column].clip(upper=TOP_CATEGORY)
+        if asked(category_column(scale)):  # the constant clipped at the top category
+            new[category_column(scale)] = constant_like(frame[column], min(value, TOP_CATEGORY))
         return new
 
     return DataChange(columns, ("set_breadth", scale, value))
+
+
+def constant_like(observed: pd.Series, value: int) -> pd.Series:
+    """``observed * 0 + value``, made without pandas' arithmetic where ``observed`` holds
+    integers (numpy's or pandas' nullable ones) or numpy floats: ``value`` in its dtype,
+    missing where it is missing (a float's NaN and infinities give NaN), its index and name."""
+    dtype = observed.dtype
+    n = len(observed)
+    if isinstance(dtype, np.dtype) and dtype.kind in "iuf" and dtype.type(value) == value:
+        values = np.full(n, value, dtype=dtype)
+        if dtype.kind == "f":
+            values[~np.isfinite(observed.to_numpy())] = np.nan
+        return pd.Series(values, index=observed.index, name=observed.name)
+    if isinstance(observed.array, pd.arrays.IntegerArray):
+        numpy_dtype = dtype.numpy_dtype
+        if numpy_dtype.type(value) == value:
+            values = np.full(n, value, dtype=numpy_dtype)
+            array = pd.arrays.IntegerArray(values, observed.isna().to_numpy())
+            return pd.Series(array, index=observed.index, name=observed.name)
+    return observed * 0 + value
 
 
 def step_change(
@@ -172,9 +192,12 @@ def compare_on_common_support(
     family: str,
     vcov: Any,
     inference: Inference,
+    *,
+    designs: ChangeDesigns | None = None,
 ) -> None:
     """Add the step changes at each scale, their differences between scales (both models),
-    the categories model and the standardised effects for one binary outcome."""
+    the categories model and the standardised effects for one binary outcome (``designs``:
+    the controls fit's :class:`ChangeDesigns` on ``sample``, shared with other parts)."""
     if family not in BINARY_FAMILIES:
         return
     names = set(map(str, controls_fit.params.index))
@@ -183,7 +206,7 @@ def compare_on_common_support(
         return
     for scale in scales:
         _standardised(results, outcome, controls_fit, sample, scale, inference)
-    _steps(results, outcome, controls_fit, sample, family, scales, inference, "")
+    _steps(results, outcome, controls_fit, sample, family, scales, inference, "", designs)
     absent = [
         scale
         for scale in scales
@@ -223,10 +246,13 @@ def _steps(
     scales: Sequence[str],
     inference: Inference,
     prefix: str,
+    designs: ChangeDesigns | None = None,
 ) -> None:
     """Each scale's first- and second-partner changes and the international-minus-local
-    differences, from one model (``prefix`` "categories_" for the breadth-categories model)."""
-    designs = ChangeDesigns(fitted, sample)  # the fit's design, edited for every step
+    differences, from one model (``prefix`` "categories_" for the breadth-categories model;
+    ``designs``: the fit's :class:`ChangeDesigns` on ``sample`` where the caller has one)."""
+    if designs is None:  # the fit's design, edited for every step
+        designs = ChangeDesigns(fitted, sample)
     for step, low, high in STEPS:
         changes = {}
         for scale in scales:
@@ -308,6 +334,7 @@ def first_partner_bootstrap(
     seed: int,
     draws: int = defaults.WILD_BOOTSTRAP_DRAWS,
     cluster_column: str = "region",
+    designs: ChangeDesigns | None = None,
 ) -> None:
     """The first-partner differences (international minus each local scale, the controls
     model) under the headline rule: the wild cluster score bootstrap by region of
@@ -322,7 +349,9 @@ def first_partner_bootstrap(
     delta-method interval of the test without the suffix. On the stream and Dask engines the
     bootstrap, g(b) with its gradient (``ChunkedChangeDifference``: each chunk's four designs
     built where the chunk lies), the restricted fits and the cluster score sums are sums over
-    the sample's chunks: no design of the sample is built on the client."""
+    the sample's chunks: no design of the sample is built on the client. ``designs``: the
+    fit's :class:`ChangeDesigns` on ``sample`` in memory, shared with other parts (not used on
+    a chunked engine)."""
     if family not in BOOTSTRAP_FAMILIES:
         return
     tests = results.tests.get(outcome, {})
@@ -342,7 +371,10 @@ def first_partner_bootstrap(
     verdicts_read = next(iter(chosen))
     # in memory the international steps are built once for both (on a chunked engine no
     # design of the sample is built here: each chunk builds its own)
-    designs = None if where.chunked else ChangeDesigns(fitted, sample)
+    if where.chunked:
+        designs = None
+    elif designs is None:
+        designs = ChangeDesigns(fitted, sample)
     for scale, name in chosen.items():
         changes = (
             (set_breadth(GLOBAL_SCALE, 1), set_breadth(GLOBAL_SCALE, 0)),

@@ -72,14 +72,18 @@ def compare_pipelines_and_buzz(
     sample: pd.DataFrame,
     family: str,
     inference: Inference,
+    *,
+    designs: ChangeDesigns | None = None,
 ) -> None:
-    """Add the Wald tests and the described ratios for one outcome's controls model."""
+    """Add the Wald tests and the described ratios for one outcome's controls model
+    (``designs``: the fit's :class:`ChangeDesigns` on ``sample``, shared with other parts)."""
     names = set(map(str, fitted.params.index))
     global_term = breadth_column(GLOBAL_SCALE)
     if global_term not in names:
         return
     global_change = None
-    designs = ChangeDesigns(fitted, sample)  # the fit's design, edited for each +1
+    if designs is None:  # the fit's design, edited for each +1
+        designs = ChangeDesigns(fitted, sample)
     if family in BINARY_FAMILIES:
         global_change = average_change(
             fitted, sample, family, plus_one(GLOBAL_SCALE), designs=designs

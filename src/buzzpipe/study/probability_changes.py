@@ -311,17 +311,43 @@ def _rows_with(names: list[str], changed: Edited, sample: pd.DataFrame) -> np.nd
     original_key = np.zeros(n, dtype=np.int64)
     changed_key = np.zeros(n, dtype=np.int64)
     for name in names:
-        both = pd.concat([sample[name], changed[name]], ignore_index=True)
-        codes, uniques = pd.factorize(both)
-        if (codes < 0).any():
+        found = _value_codes(sample[name], changed[name])
+        if found is None:
             return None
-        original_key = original_key * len(uniques) + codes[:n]
-        changed_key = changed_key * len(uniques) + codes[n:]
+        codes, count = found
+        original_key = original_key * count + codes[:n]
+        changed_key = changed_key * count + codes[n:]
     keys, first = np.unique(original_key, return_index=True)
     at = np.minimum(np.searchsorted(keys, changed_key), len(keys) - 1)
     if not np.array_equal(keys[at], changed_key):
         return None
     return first[at]
+
+
+_EXACT_FLOAT = 2.0**53  # integers below it are exact as floats
+
+
+def _value_codes(original: pd.Series, changed: pd.Series) -> tuple[np.ndarray, int] | None:
+    """(codes of the values of ``original`` then ``changed``, equal values equal codes; how
+    many values), None where one is missing. Numeric columns by numpy (their values as
+    floats, exact below 2^53), others by pandas' factorize."""
+    if _numeric(original) and _numeric(changed):
+        both = np.concatenate(
+            [
+                original.to_numpy(dtype=float, na_value=np.nan),
+                changed.to_numpy(dtype=float, na_value=np.nan),
+            ]
+        )
+        if not np.all(np.abs(both) < _EXACT_FLOAT):  # a missing value (NaN), or too large
+            if np.isnan(both).any():
+                return None
+        else:
+            uniques, codes = np.unique(both, return_inverse=True)
+            return codes.astype(np.int64), len(uniques)
+    codes, uniques = pd.factorize(pd.concat([original, changed], ignore_index=True))
+    if (codes < 0).any():
+        return None
+    return codes, len(uniques)
 
 
 def change_at(

@@ -543,9 +543,11 @@ def counterfactual(
         counts = stratified_counts(regions, bootstrap_replications, seed)
         weights = counts * sampling[:, None]
         batch = newton_batch(x_base, outcome, weights, family=model.family, start=full_sample)
-        usable = np.flatnonzero(batch.converged & batch.full_rank & ~batch.separated)
+        kept = batch.converged & batch.full_rank & ~batch.separated
         # every usable replicate's cells at once: the point calculation with B columns
-        params, replicate_weights = batch.params[:, usable], weights[:, usable]
+        params, replicate_weights = batch.params, weights
+        if not kept.all():  # (a copy only where some replicate is dropped)
+            params, replicate_weights = params[:, kept], weights[:, kept]
         baseline = fitted_probability(x_base @ params, model.family)
         shares = targets.shares_many(replicate_weights)
         # only firms some replicate may treat need their prediction under the programme: for
@@ -588,15 +590,14 @@ def counterfactual(
         )
     tail = (1.0 - level) / 2.0
     cells = []
+    if len(rate_draws):  # every cell's percentiles at once (each column's own, as np.quantile)
+        rate_ends = np.quantile(rates, [tail, 1 - tail], axis=0)
+        extra_ends = np.quantile(extras, [tail, 1 - tail], axis=0)
     for index, (region, firms, base_rate, rate, extra) in enumerate(point):
         rate_interval = extra_interval = None
         if len(rate_draws):
-            rate_interval = Interval.bounded(
-                *np.quantile(rates[:, index], [tail, 1 - tail]), level=level
-            )
-            extra_interval = Interval.bounded(
-                *np.quantile(extras[:, index], [tail, 1 - tail]), level=level
-            )
+            rate_interval = Interval.bounded(*rate_ends[:, index], level=level)
+            extra_interval = Interval.bounded(*extra_ends[:, index], level=level)
         cells.append(
             CounterfactualCell(region, firms, base_rate, rate, extra, rate_interval, extra_interval)
         )

@@ -741,3 +741,77 @@ def test_the_compiled_cluster_sums_are_bincounts_bit_for_bit():
         else:
             expected = np.bincount(codes, weights=left[:, j] * right[:, j], minlength=G)
             np.testing.assert_array_equal(out[:, j], expected)
+
+
+def test_the_first_batch_of_restricted_fits_started_on_the_tangent_are_the_constrained_maxima():
+    """A column's first batch of restricted fits (a set's grid) starts its inner part on the
+    tangent of the restricted estimates' path at the estimate: each fit is still the
+    constrained maximum, as statsmodels' Newton fit with b_k in the offset finds it, inner
+    and far nulls alike."""
+    X, y, clusters = clustered_sample(21, n=800, n_clusters=6, effect=0.4)
+    bootstrap = WildScoreBootstrap(X, y, clusters)
+    se = bootstrap.cluster_robust_se(1)
+    values = bootstrap.estimate[1] + se * np.array([-20.0, -6.0, -2.5, -0.3, 0.0, 1.0, 4.0, 12.0])
+    gain = bootstrap._tangent_starts(1, np.array([True, False, True, True]), values)
+    assert np.abs(gain[:, 1:-1]).max() > 0 and not gain[:, [0, -1]].any()  # inner part only
+    fits = bootstrap.restricted_fits(1, values)
+    for j, value in enumerate(values):
+        plain = sm.Logit(y, X[:, [0, 2, 3]], offset=value * X[:, 1]).fit(
+            disp=0, method="newton", tol=1e-14, maxiter=100
+        )
+        np.testing.assert_allclose(fits[[0, 2, 3], j], plain.params, rtol=1e-8, atol=1e-9)
+        assert fits[1, j] == value
+
+
+def test_the_nulls_informations_are_each_nulls_own_product_and_the_saturated_ones_exactly():
+    """Test inversion's informations come from the column products (to rounding each null's
+    own X' diag(w h) X), except a null with a row whose curvature is below
+    SATURATED_CURVATURE: its information is its own product, bit for bit (its rounding
+    decides a separated null's statistic)."""
+    from buzzpipe.estimate.families import binary_terms
+    from buzzpipe.estimate.wild_bootstrap import SATURATED_CURVATURE
+
+    X, y, clusters = clustered_sample(3, n=400, n_clusters=5)
+    bootstrap = WildScoreBootstrap(X, y, clusters)
+    params = np.repeat(bootstrap.estimate[:, None], 4, axis=1)
+    params[3] += np.array([-0.5, 0.0, 30.0, 0.5])  # column 3 is a 0/1 dummy: 30 saturates it
+    eta = X @ params
+    _, _, curvature = binary_terms(eta, y[:, None], "logit", need_loglike=False)
+    assert (curvature[:, 2] < SATURATED_CURVATURE).any()
+    assert not (curvature[:, [0, 1, 3]] < SATURATED_CURVATURE).any()
+    weighted = bootstrap.weights[:, None] * curvature
+    found = bootstrap._null_informations(weighted, curvature)
+    for j in range(4):
+        own = (X * weighted[:, [j]]).T @ X
+        if j == 2:
+            np.testing.assert_array_equal(found[j], own)
+        else:
+            np.testing.assert_allclose(found[j], own, rtol=1e-12, atol=1e-12 * np.abs(own).max())
+
+
+def test_a_sets_ends_are_judged_flat_or_not_as_at_the_ends_themselves():
+    """The flat-tail check reads the statistics the inversion already has (the last accepted
+    null, one s.e. beyond a prediction of the end) and evaluates the end itself only where
+    that says it may be flat: on real sets no extra call, and the same verdict as the rule
+    applied at every end itself (the statistic at the end and one s.e. beyond it)."""
+    from buzzpipe.estimate import wild_bootstrap as wb
+
+    X, y, clusters = clustered_sample(51, n=1200, n_clusters=8, effect=0.3)
+    bootstrap = WildScoreBootstrap(X, y, clusters)
+    calls = []
+    original = bootstrap._undetermined_ends
+    bootstrap._undetermined_ends = lambda *a: calls.append(a) or original(*a)
+    found = bootstrap.confidence_set(1)
+    assert not calls and not found.undetermined_ends
+    ends = [(found.intervals[0][0], "below"), (found.intervals[0][1], "above")]
+
+    def inversion(values):
+        p, t, excess = bootstrap._inversion(1, values, "two-sided")
+        return p, t, excess, np.ones(len(values), dtype=bool)
+
+    assert original(inversion, ends, bootstrap.cluster_robust_se(1)) == []
+    # the rule: the statistic or its absolute value (a sign at its limit is rounding's)
+    assert wb._flat_end(-5.159851563525297, 5.159851563525303)
+    assert wb._flat_end(2.0, 2.0 + 1e-7) and not wb._flat_end(2.0, 2.0 + 1e-5)
+    assert not wb._flat_end(1.0, -1.5) and not wb._flat_end(math.nan, 1.0)
+    assert wb._maybe_flat(2.0, 2.0 + 1e-5) and not wb._maybe_flat(2.0, 2.01)

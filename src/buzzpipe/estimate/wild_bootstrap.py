@@ -104,6 +104,12 @@ PREDICTED_TO = 0.01
 # a confidence-set end beyond which the statistic moves by at most this much of itself over a
 # standard error of the null is numerically undetermined (reported as unbounded)
 FLAT_TAIL = 1e-6
+# ... judged one standard error beyond a prediction of the end within FLAT_SHIFT standard
+# errors of it: a round of bisection from a bracket narrower than FLAT_AHEAD standard errors
+# carries that null beside its own (no round of its own after bisection)
+FLAT_SHIFT = 1e-4
+FLAT_AHEAD = 1e-2
+FLAT_MARGIN = 100.0  # ... and an end possibly flat there judged again at the end itself
 # restricted fits under g(b) = c for many c (a restriction's confidence set): a step moves no
 # linear index by more than this (an upper bound from the columns' largest values), and a fit
 # not settled after RESTRICTION_STEPS steps has no finite maximum there (its coefficients
@@ -115,6 +121,12 @@ RESTRICTION_CAPPED = 10  # ... or whose last this many steps were all cut to the
 # MiB), else made block by block
 PRODUCTS_KEPT = 1 << 22
 PRODUCTS_BLOCK = 8192
+# a null with a row whose curvature is below this (a restricted fit at or near separation) has
+# its information summed as its own product (``_null_informations``)
+SATURATED_CURVATURE = 1e-6
+# the first batch of a column's restricted fits (a set's grid) starts on the tangent of the
+# restricted estimates' path within this many cluster-robust standard errors of the estimate
+TANGENT_REACH = 6.0
 # test inversion's nulls a block: at most this many entries of the n x m linear indices
 SCORES_BLOCK = 1 << 21
 TIE_CONVENTION = (
@@ -592,8 +604,9 @@ def _halvings(
     """Bisection between ``low`` (accepted) and ``high`` (rejected) until the bracket is below
     ``tolerance``, in rounds of three halvings over the SECTIONS + 1 points of the round's
     bracket (the points as test inversion always computed them), reading p from ``known``.
-    ("done", bound, p inside, p outside), or ("stopped", low, high, p_low, p_high) at the start
-    of the round that needed a p-value ``known`` does not have (None)."""
+    ("done", bound, p inside, p outside, inside end, outside end), or ("stopped", low, high,
+    p_low, p_high) at the start of the round that needed a p-value ``known`` does not have
+    (None)."""
     while abs(high - low) > tolerance:
         points = low + (high - low) * np.arange(SECTIONS + 1) / SECTIONS
         a, b, p_a, p_b = 0, SECTIONS, p_low, p_high
@@ -607,7 +620,7 @@ def _halvings(
             else:
                 b, p_b = middle, p
         low, high, p_low, p_high = float(points[a]), float(points[b]), p_a, p_b
-    return "done", 0.5 * (low + high), p_low, p_high
+    return "done", 0.5 * (low + high), p_low, p_high, low, high
 
 
 def _interpolated_starts(
@@ -634,11 +647,11 @@ def _interpolated_starts(
     return fits[:, left] * (1.0 - weight) + fits[:, right] * weight
 
 
-def _side_by_side(searches: list, evaluate: Callable, separated: list) -> list:
+def _side_by_side(searches: list, evaluate: Callable) -> list:
     """Run generators that each yield a round of null values and take back their (p-values,
-    excess rows): every round's nulls of all that still run are evaluated together by
-    ``evaluate(points)`` (one batched solve), and each generator is sent its own slice. Their
-    return values, in order; separated nulls (NaN p) are added to ``separated``."""
+    statistics, excess rows): every round's nulls of all that still run are evaluated together
+    by ``evaluate(points)`` (one batched solve: p, t, excess), and each generator is sent its
+    own slice. Their return values, in order."""
     results: list = [None] * len(searches)
     asked: dict[int, np.ndarray] = {}
 
@@ -655,12 +668,11 @@ def _side_by_side(searches: list, evaluate: Callable, separated: list) -> list:
         asked.clear()
         points = np.concatenate([asked_now[index] for index in order])
         sizes = [len(asked_now[index]) for index in order]
-        p_new, _, excess = evaluate(points)
-        separated.extend(points[np.isnan(p_new)])
+        p_new, t_new, excess = evaluate(points)
         first = 0
         for index, size in zip(order, sizes, strict=True):
             rows = functools.partial(_shifted_row, excess, first)
-            advance(index, (p_new[first : first + size], rows))
+            advance(index, (p_new[first : first + size], t_new[first : first + size], rows))
             first += size
     return results
 
@@ -982,9 +994,13 @@ class WildScoreBootstrap:
         params[k] = values
         if not keep.any():
             return params
-        start = _interpolated_starts(self._restricted_starts.get(k), values, self.estimate[keep])
+        kept = self._restricted_starts.get(k)
+        start = _interpolated_starts(kept, values, self.estimate[keep])
+        if kept is None:  # the first batch (the grid): its inner part on the tangent
+            start += self._tangent_starts(k, keep, values)
+        design = self._free_design(k, keep)
         fitted = newton_batch(
-            self.X[:, keep],
+            design,
             self.y,
             self.weights,
             family=self.family,
@@ -996,7 +1012,7 @@ class WildScoreBootstrap:
         failed = ~(fitted.converged & fitted.full_rank)
         for j in np.flatnonzero(failed):
             offset = self.offset + self.X[:, k] * values[j]
-            estimate = self._line_searched_fit(self.X[:, keep], offset, start[:, j])
+            estimate = self._line_searched_fit(design, offset, start[:, j])
             if estimate is None:
                 raise EstimationError(
                     f"the restricted fit with {self.names[k]} = {values[j]:g} did not converge"
@@ -1007,6 +1023,48 @@ class WildScoreBootstrap:
         params[keep] = fitted.params
         return params
 
+    def _tangent_starts(self, k: int, keep: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """What the free coefficients' starts gain on the tangent of the restricted estimates'
+        path at the estimate (free x values): b_F(c) = b^_F - (c - b^_k) H_FF^-1 H_Fk to first
+        order (the restricted fit's score condition differentiated in c, H the information at
+        the estimate), for the values within TANGENT_REACH cluster-robust standard errors of
+        the estimate (the grid's inner part: a start off by the square of the distance, so a
+        Newton step fewer there); zero farther out, where the path bends and a start on the
+        tangent could be a separated one whose vanishing gradient Newton takes for
+        convergence."""
+        distance = values - self.estimate[k]
+        near = np.abs(distance) <= TANGENT_REACH * math.sqrt(self._robust_vcov()[k, k])
+        gain = np.zeros((int(keep.sum()), values.size))
+        if near.any():
+            information = self._estimate_information()
+            try:
+                tangent = -np.linalg.solve(information[np.ix_(keep, keep)], information[keep, k])
+            except np.linalg.LinAlgError:
+                return gain
+            gain[:, near] = tangent[:, None] * distance[near]
+        return gain
+
+    def _estimate_information(self) -> np.ndarray:
+        """The information X' diag(w h) X at the estimate (made once)."""
+        found = self.__dict__.get("_information_kept")
+        if found is None:
+            eta = self.X @ self.estimate + self.offset
+            _, _, curvature = binary_terms(eta, self.y, self.family, need_loglike=False)
+            found = (self.X * (self.weights * curvature)[:, None]).T @ self.X
+            self._information_kept = found
+        return found
+
+    def _free_design(self, k: int, keep: np.ndarray) -> np.ndarray:
+        """The design without column k, copied once per column and kept (every batch of its
+        restricted fits reads it) where the column products are kept too."""
+        n, free = self.X.shape[0], int(keep.sum())
+        if n * free * (free + 1) // 2 > PRODUCTS_KEPT:
+            return self.X[:, keep]
+        kept = self.__dict__.setdefault("_kept_designs", {})
+        if k not in kept:
+            kept[k] = self.X[:, keep]
+        return kept[k]
+
     def _free_products(self, k: int, keep: np.ndarray):
         """The column products of the design without column k (``_column_products``), made
         once per column and kept for every batch of its restricted fits where they take at
@@ -1016,7 +1074,7 @@ class WildScoreBootstrap:
             return None
         kept = self.__dict__.setdefault("_kept_products", {})
         if k not in kept:
-            kept[k] = _column_products(self.X[:, keep])
+            kept[k] = _column_products(self._free_design(k, keep))
         return kept[k]
 
     def p_values(
@@ -1146,11 +1204,7 @@ class WildScoreBootstrap:
                 eta, self.y[:, None], self.family, need_loglike=False
             )
             weighted = self.weights[:, None] * curvature
-            information = np.stack(
-                [(self.X * weighted[:, [j]]).T @ self.X for j in range(weighted.shape[1])]
-            )  # one product per null, not the column products: their rounding decides a
-            # separated null's statistic (constant to rounding far out; its sign then
-            # decides a set's far piece, tests/study/test_study_sensitivity.py)
+            information = self._null_informations(weighted, curvature)
             try:
                 directions = np.linalg.solve(
                     information, np.broadcast_to(unit, (len(information), p, 1))
@@ -1171,6 +1225,29 @@ class WildScoreBootstrap:
             )
             sums[:, block] = found
         return sums, separated
+
+    def _null_informations(self, weighted: np.ndarray, curvature: np.ndarray) -> np.ndarray:
+        """m x p x p informations X' diag(column j of ``weighted``) X of test inversion's nulls:
+        from the column products in one product (``_informations``), except a null with a
+        row of positive weight whose curvature is below ``SATURATED_CURVATURE`` (a fitted
+        probability within about that of 0 or 1: a restricted fit at or near separation, far
+        out on the grid), whose information is its own product X' (X * weighted): there it is
+        near singular, the rounding of the sum decides the statistic (constant to rounding far
+        out; its sign decides a set's far piece, tests/study/test_study_sensitivity.py), and
+        that rounding is kept as it was."""
+        positive = self.weights > 0
+        saturated = np.flatnonzero(
+            (curvature < SATURATED_CURVATURE).any(axis=0, where=positive[:, None])
+        )
+        if not saturated.size:
+            return self._informations(weighted)
+        information = np.empty((weighted.shape[1], *([self.X.shape[1]] * 2)))
+        rest = np.setdiff1d(np.arange(weighted.shape[1]), saturated)
+        if rest.size:
+            information[rest] = self._informations(weighted[:, rest])
+        for j in saturated:
+            information[j] = (self.X * weighted[:, [j]]).T @ self.X
+        return information
 
     def _cluster_sums(self, left, right, columns, out) -> np.ndarray:
         """Cluster sums of the products ``left * right`` (n x m each: the weighted score terms
@@ -1702,7 +1779,7 @@ class WildScoreBootstrap:
         )
         grid = np.sort(centre + scale * offsets)
         # the grid in one batched solve
-        pvalues, _, excess, kept = inversion(grid)
+        pvalues, statistics, excess, kept = inversion(grid)
         if not kept.all():
             left_out = grid[~kept]
             notes.append(
@@ -1713,6 +1790,7 @@ class WildScoreBootstrap:
             grid, pvalues, excess = grid[kept], pvalues[kept], excess[kept]
         # a null whose restricted fit is separated has no statistic: it cannot be rejected
         separated = list(grid[np.isnan(pvalues)])
+        grid_statistics = statistics[kept]
         accepted = ~(pvalues <= alpha)
         tolerance = rtol * scale
 
@@ -1724,18 +1802,30 @@ class WildScoreBootstrap:
             (``_predicted_bound``), as far as the first within PREDICTED_TO ** round of the
             bracket of the prediction. The next round predicts again, from the narrower
             bracket where bisection stopped. The bound is the one bisection finds, whichever
-            crossing it is when there are several. A generator: it yields each round's
-            nulls and is sent back their p-values and draw excesses (``rows(j)``); it
-            returns (bound, p inside, p outside)."""
+            crossing it is when there are several. A round from a bracket narrower than
+            FLAT_AHEAD ``scale`` also evaluates the null one ``scale`` beyond its prediction
+            into the rejected values (the flat-tail check, ``_flat_end``): used where the
+            prediction was within FLAT_SHIFT ``scale`` of the bound, else that null is a
+            round of its own at the bound. A generator: it yields each round's nulls and is
+            sent back their p-values, statistics and draw excesses (``rows(j)``); it returns
+            (bound, p inside, p outside, the statistic at the last null accepted, the
+            statistic one ``scale`` beyond)."""
             low, high = float(grid[inside]), float(grid[outside])
             p_low, p_high = pvalues[inside], pvalues[outside]
             found = {low: p_low, high: p_high}
+            statistic = {low: grid_statistics[inside], high: grid_statistics[outside]}
             draws = {low: lambda: excess[inside], high: lambda: excess[outside]}
+            beyond = (math.nan, math.nan)  # (where, its statistic)
+            outward = scale * np.sign(high - low)  # one scale into the rejected values
             rounds = 0
             while True:
                 result = _halvings(low, high, p_low, p_high, tolerance, alpha, found.get)
                 if result[0] == "done":
-                    return result[1], result[2], result[3]
+                    bound = result[1]
+                    if not abs(beyond[0] - bound - outward) <= FLAT_SHIFT * scale:
+                        _, t_new, _ = yield np.array([bound + outward])  # a round of its own
+                        beyond = (bound + outward, t_new[0])
+                    return (*result[1:4], statistic[result[4]], beyond[1])
                 _, low, high, p_low, p_high = result
                 at_ends = draws[low](), draws[high]()  # each end's draw excesses
                 guess = low + (high - low) * _predicted_bound(*at_ends, alpha)
@@ -1755,10 +1845,19 @@ class WildScoreBootstrap:
                     return 1.0 if (point - guess) * side > 0 else 0.0
 
                 _halvings(low, high, 1.0, 0.0, tolerance, alpha, predicted)
-                p_new, rows = yield np.array(visited)
-                for index, (point, p) in enumerate(zip(visited, p_new, strict=True)):
-                    found[point] = p
+                # a narrow bracket's round carries the flat-tail check's null: a scale beyond
+                # the prediction, which is then close to the bound
+                narrow = abs(high - low) <= FLAT_AHEAD * scale
+                ahead = [guess + outward] if narrow else []
+                p_new, t_new, rows = yield np.array(visited + ahead)
+                separated.extend(
+                    point for point, p in zip(visited, p_new, strict=False) if np.isnan(p)
+                )
+                for index, point in enumerate(visited):
+                    found[point], statistic[point] = p_new[index], t_new[index]
                     draws[point] = functools.partial(rows, index)
+                if ahead:
+                    beyond = (ahead[0], t_new[-1])
 
         # every bound of the set (a pair of neighbouring grid points that disagree, the
         # accepted one first) found side by side: a round of all of them in one batched solve,
@@ -1769,9 +1868,7 @@ class WildScoreBootstrap:
             if accepted[index] != accepted[index - 1]
         ]
         bounds = _side_by_side(
-            [crossing(*pair) for pair in pairs],
-            lambda points: inversion(points)[:3],
-            separated,
+            [crossing(*pair) for pair in pairs], lambda points: inversion(points)[:3]
         )
         bounds_in_order = iter(bounds)
 
@@ -1783,14 +1880,14 @@ class WildScoreBootstrap:
                 if index == 0:
                     start = -math.inf
                 else:
-                    bound, p_in, p_out = next(bounds_in_order)
+                    bound, p_in, p_out, _, _ = next(bounds_in_order)
                     start = bound
                     bound_p.append((bound, p_in, p_out))
             if start is not None and (not is_accepted or index == len(accepted) - 1):
                 if is_accepted:  # accepted up to the last grid point
                     intervals.append((start, math.inf))
                 else:
-                    bound, p_in, p_out = next(bounds_in_order)
+                    bound, p_in, p_out, _, _ = next(bounds_in_order)
                     bound_p.append((bound, p_in, p_out))
                     intervals.append((start, bound))
                 start = None
@@ -1807,7 +1904,13 @@ class WildScoreBootstrap:
                 f"Accepted even {max_width:g} standard errors from the estimate: reported as "
                 "unbounded."
             )
-        undetermined = self._undetermined_ends(inversion, intervals, scale)
+        # the ends the nulls already evaluated say may be flat: judged at the end itself
+        ends = [
+            (bound, "below" if outside < inside else "above")
+            for (inside, outside), (bound, _, _, at, beyond) in zip(pairs, bounds, strict=True)
+            if _maybe_flat(at, beyond)
+        ]
+        undetermined = self._undetermined_ends(inversion, ends, scale) if ends else []
         if undetermined:
             intervals = _extended(intervals, undetermined)
             kept_ends = {v for pair in intervals for v in pair}
@@ -1817,30 +1920,47 @@ class WildScoreBootstrap:
         return found
 
     def _undetermined_ends(
-        self, inversion: Callable, intervals: list, scale: float
+        self, inversion: Callable, ends: list[tuple[float, str]], scale: float
     ) -> list[tuple[float, str]]:
-        """The finite ends of the set found where the statistic no longer moves with the null,
-        each with the way the set is extended past it ("below" for a piece's lower end,
-        "above" for its upper end): one standard error beyond the end (into the values it
-        rejects) the statistic changes by at most ``FLAT_TAIL`` of itself (an end next to a
-        separated null is left as found). There the statistic and its draws are at their limit,
-        and which null is first rejected is decided by rounding (a few ulps of the logistic
-        moved such an end near -25 log-odds by 1e-4)."""
-        ends = [
-            (bound, way)
-            for low, high in intervals
-            for bound, way in ((low, "below"), (high, "above"))
-            if math.isfinite(bound)
-        ]
-        if not ends:
-            return []
+        """Of ``ends`` (each finite end of the set with the way it would be extended past it:
+        "below" a piece's lower end, "above" its upper end), those found where the statistic no
+        longer moves with the null: at the end and one standard error beyond it (into the
+        values it rejects) the statistic differs by at most ``FLAT_TAIL`` of itself
+        (``_flat_end``; an end next to a separated null is left as found). There the statistic
+        and its draws are at their limit, and which null is first rejected is decided by
+        rounding (a few ulps of the logistic moved such an end near -25 log-odds by 1e-4)."""
         step = {"below": -scale, "above": scale}
         points = np.array([v for bound, way in ends for v in (bound, bound + step[way])])
         _, statistics, _, _ = inversion(points)
-        at, beyond = statistics[0::2], statistics[1::2]
-        with np.errstate(invalid="ignore"):  # a separated null (NaN) says nothing of flatness
-            flat = np.abs(beyond - at) <= FLAT_TAIL * np.maximum(1.0, np.abs(at))
-        return [end for end, is_flat in zip(ends, flat, strict=True) if is_flat]
+        return [
+            end
+            for end, at, beyond in zip(ends, statistics[0::2], statistics[1::2], strict=True)
+            if _flat_end(at, beyond)
+        ]
+
+
+def _maybe_flat(at: float, beyond: float) -> bool:
+    """Whether an end may be undetermined (``WildScoreBootstrap._undetermined_ends``), from the
+    statistic at the last null accepted before it (within the inversion's tolerance of it) and
+    one standard error beyond a prediction of it within FLAT_SHIFT standard errors: the flat-tail
+    rule with FLAT_MARGIN times its tolerance. Elsewhere the statistic moves by far more than
+    the two points' distance from the end's own can change (at most FLAT_SHIFT standard errors
+    times the statistic's slope, where an end judged flat at the end itself moves by at most
+    FLAT_TAIL over a whole standard error), so the end is not flat at the end itself either."""
+    return _flat_end(at, beyond, FLAT_MARGIN)
+
+
+def _flat_end(at: float, beyond: float, margin: float = 1.0) -> bool:
+    """The flat-tail rule: the statistic one standard error beyond an end (``beyond``) differs
+    from the statistic at it (``at``), or its absolute value from the absolute value there, by
+    at most ``FLAT_TAIL`` (times ``margin``) of itself. The absolute values: a statistic at its
+    limit far out is constant to rounding, and rounding decides its sign there (it flipped
+    between two nulls of the supermodularity set in tests/study/test_study_sensitivity.py as
+    the restricted fits' starts changed). A separated or unsettled null (NaN) says nothing of
+    flatness."""
+    with np.errstate(invalid="ignore"):
+        change = min(abs(beyond - at), abs(abs(beyond) - abs(at)))
+        return bool(change <= margin * FLAT_TAIL * max(1.0, abs(at)))
 
 
 def _reparametrisation(

@@ -108,7 +108,7 @@ def category_column(scale: str) -> str:
 
 def with_categories(frame: pd.DataFrame, scales: Sequence[str]) -> pd.DataFrame:
     """The frame with each scale's breadth capped at 3 (3 = three or more) as a column."""
-    data = frame.copy()
+    data = frame.copy(deep=False)  # copy on write: the columns it sets are its own
     for scale in scales:
         data[category_column(scale)] = data[breadth_column(scale)].clip(upper=TOP_CATEGORY)
     return data

@@ -65,7 +65,7 @@ REGIME_TERM = "C(regime)[T.{}]"
 
 def with_regime_categories(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with ``regime`` as a categorical whose first level, the base, is 'none'."""
-    frame = frame.copy()
+    frame = frame.copy(deep=False)  # copy on write: the columns it sets are its own
     frame["regime"] = pd.Categorical(frame["regime"].astype(object), categories=list(REGIMES))
     return frame
 

@@ -186,11 +186,14 @@ class StudyEngine:
         positions = kept.index.get_indexer(frame.index)
         if len(positions) and (positions.min() < 0 or (np.diff(positions) <= 0).any()):
             return None
+        whole = len(positions) == len(kept)  # increasing positions: every row, in order
         sent = [
             column
             for column in frame.columns
             if column not in kept.columns
-            or not _same_values(frame[column], kept[column].iloc[positions])
+            or not _same_values(
+                frame[column], kept[column] if whole else kept[column].iloc[positions]
+            )
         ]
         return positions, frame[sent]
 

@@ -70,7 +70,7 @@ def assess_heterogeneity(
     inference: Inference,
 ) -> None:
     """Fit the regional-slopes model (descriptive) and the sector model with its joint test."""
-    data = sample.copy()
+    data = sample.copy(deep=False)  # copy on write: the columns it sets are its own
     breadth_sum = " + ".join(breadth)
     for column, model in (("region", REGION_SLOPES), ("industry", ModelName.BY_SECTOR)):
         if data[column].nunique() < 2:

@@ -177,6 +177,8 @@ def estimation_sample(
     complete = frame[columns].notna().all(axis=1)
     if "employees" in columns:
         complete &= frame["employees"] > 0
+    if complete.all():  # every firm: the frame's columns, not a copy (copy on write)
+        return frame.copy(deep=False)
     return frame.loc[complete]
 
 

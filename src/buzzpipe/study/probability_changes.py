@@ -71,7 +71,7 @@ class Edited:
 
 def with_columns(frame: pd.DataFrame, new: dict[str, pd.Series]) -> pd.DataFrame:
     """A copy of frame with these columns set."""
-    changed = frame.copy()
+    changed = frame.copy(deep=False)  # copy on write: the columns it sets are its own
     for name, values in new.items():
         changed[name] = values
     return changed

@@ -199,7 +199,7 @@ def reparametrised_difference(
         )
     total = difference_term(global_term, local_term)
     terms = [total if term == local_term else term for term in terms]
-    data = sample.copy()
+    data = sample.copy(deep=False)  # copy on write: the columns it sets are its own
     data[total] = sample[global_term] + sample[local_term]
     return f"{outcome.strip()} ~ " + " + ".join(terms), data
 
@@ -412,7 +412,7 @@ def supermodularity_pending(
     waiting to run (None for a model the bootstrap does not cover)."""
     if family not in BOOTSTRAP_FAMILIES:
         return None
-    data = sample[sample["regime"].notna()].copy()
+    data = sample[sample["regime"].notna()]  # a new frame already
     regime = data["regime"].astype(str)
     data[SUPERMODULARITY_TERM] = (regime == "both").astype(float)
     data["regime_local_or_both"] = regime.isin(["local_only", "both"]).astype(float)

@@ -271,7 +271,8 @@ def assess_spillover(
     without links), its placebo and bound only, for simulations of their size; ``placebo_only``:
     the placebo alone (no fit of the outcome, no bound), for simulations of its size."""
     # the columns the parts read, not every column of the survey: each subset below copies them
-    data = frame[spillover_columns(frame, outcome, breadth, control_columns)].copy()
+    # (copy on write: the columns it sets are its own)
+    data = frame[spillover_columns(frame, outcome, breadth, control_columns)].copy(deep=False)
     if has_link_exposure(frame):
         exposure, vcov = EXPOSURE, "robust"
         measure = f"share of {local_scale(frame)} partners with international partners (links)"
@@ -502,7 +503,7 @@ def _between_cells(
     composition S_c / (n_c - 1) with region and industry effects, t(G - K) reference (see the
     module docstring). An exclusion term constant within cells (firms with a pipeline:
     1 / (n_c - 1)) moves from the first step to the second."""
-    data = subset.copy()
+    data = subset.copy(deep=False)
     data[COMPOSITION] = data[exposure] + data[EXCLUSION]
     dropped = 0
     if family in (Family.LOGIT, Family.PROBIT):

@@ -357,7 +357,7 @@ class Survey:
     @property
     def firms(self) -> pd.DataFrame:
         """The validated canonical firm columns (a copy: changing it changes nothing here)."""
-        return self._firms.copy()
+        return self._firms.copy(deep=False)  # copy on write: the caller's own
 
     @property
     def links(self) -> pd.DataFrame | None:
@@ -390,10 +390,10 @@ class Survey:
         """
         if self._analysis is None:
             self._analysis = self._derive()
-        return self._analysis.copy()
+        return self._analysis.copy(deep=False)  # copy on write: the caller's own
 
     def _derive(self) -> pd.DataFrame:
-        frame = self._firms.copy()
+        frame = self._firms.copy(deep=False)
         for scale in self.scales:
             given = breadth_column(scale)
             if given in frame.columns:

@@ -242,3 +242,116 @@ def test_the_first_partner_bootstrap_on_dask_equals_memory(first_partner_case, d
     memory = first_partner_tests(first_partner_case, None)
     engine = StudyEngine("dask", partition_rows=250, _client=dask_client)
     _same_first_partner_tests(memory, first_partner_tests(first_partner_case, engine))
+
+
+def _change_pairs():
+    """The (change, base) pairs the study averages: common support's steps, the +1 of each
+    scale (pipelines versus buzz) and the Ai-Norton pair (complementarity)."""
+    from buzzpipe.study.common_support import set_breadth
+    from buzzpipe.study.probability_changes import compose, plus_one
+
+    scales = ("international", "regional", "national")
+    pairs = {
+        (step, scale): (set_breadth(scale, high), set_breadth(scale, low))
+        for step, low, high in (("first_partner", 0, 1), ("second_partner", 1, 2))
+        for scale in scales
+    }
+    pairs.update({("plus_one", scale): (plus_one(scale), None) for scale in scales})
+    both = compose(plus_one("regional"), plus_one("international"))
+    pairs["both"] = (both, plus_one("regional"))
+    return pairs
+
+
+def _same_changes(memory: dict, chunked: dict) -> None:
+    import numpy as np
+
+    assert list(memory) == list(chunked)
+    for key, change in memory.items():
+        other = chunked[key]
+        assert abs(other.value - change.value) <= 1e-10, key
+        assert np.allclose(other.gradient, change.gradient, rtol=0, atol=1e-10), key
+
+
+@pytest.mark.parametrize("engine_name", ["stream", "dask"])
+def test_average_changes_sum_over_the_samples_chunks(
+    first_partner_case, engine_name, request, monkeypatch
+):
+    """Every probability change the study averages, summed over the sample's chunks (150-row
+    blocks, 250-row partitions on the LocalCluster) in one pass: memory's values and gradients
+    to 1e-10, no design of the whole sample built on the client."""
+    from buzzpipe.estimate.sources import FrameSource
+    from buzzpipe.study import probability_changes
+    from buzzpipe.study.probability_changes import average_changes
+
+    fitted, sample, family = (first_partner_case[k] for k in ("fitted", "sample", "family"))
+    pairs = _change_pairs()
+    memory = average_changes(fitted, sample, family, pairs)
+    original = FrameSource.__init__
+    monkeypatch.setattr(
+        FrameSource, "__init__", lambda self, data, block_rows=150: original(self, data, 150)
+    )
+    built = probability_changes.ChangeDesigns
+
+    def chunk_sized(fitted, data):
+        assert len(data) <= 150, "a design of the sample built on the client"
+        return built(fitted, data)
+
+    monkeypatch.setattr(probability_changes, "ChangeDesigns", chunk_sized)
+    client = request.getfixturevalue("dask_client") if engine_name == "dask" else None
+    chosen = StudyEngine(engine_name, _client=client, partition_rows=250)
+    with using(chosen):
+        chosen.keep_frame(sample)
+        chunked = average_changes(fitted, sample, family, pairs)
+    _same_changes(memory, chunked)
+
+
+def test_common_support_pipelines_and_complementarity_stream_with_the_memory_numbers(
+    first_partner_case, monkeypatch
+):
+    """The parts of the study that average probability changes (pipelines versus buzz, common
+    support's steps and categories model, the Ai-Norton interaction) over 150-row blocks:
+    memory's records to 1e-10, no design of the whole sample built on the client."""
+    import copy
+
+    from buzzpipe.estimate.sources import FrameSource
+    from buzzpipe.results.contract import encode
+    from buzzpipe.study import probability_changes
+    from buzzpipe.study.common_support import compare_on_common_support
+    from buzzpipe.study.complementarity import assess_complementarity
+    from buzzpipe.study.models import PRIMARY_INFERENCE, control_terms, inference_of
+    from buzzpipe.study.pipelines_vs_buzz import compare_pipelines_and_buzz
+
+    case = first_partner_case
+    fitted, sample, family, outcome = (case[k] for k in ("fitted", "sample", "family", "outcome"))
+    inference = inference_of(PRIMARY_INFERENCE)
+    controls = control_terms(sample)[0]
+
+    def parts(engine):
+        found = copy.deepcopy(case["results"])
+        found.tests.pop(outcome, None), found.descriptions.pop(outcome, None)
+        with using(engine):
+            compare_pipelines_and_buzz(found, outcome, fitted, sample, family, inference)
+            compare_on_common_support(
+                found, outcome, fitted, sample, controls, family, PRIMARY_INFERENCE, inference
+            )
+            assess_complementarity(
+                found, outcome, sample, controls, family, PRIMARY_INFERENCE, inference
+            )
+        return {"tests": encode(found.tests), "descriptions": encode(found.descriptions)}
+
+    memory = parts(None)
+    original = FrameSource.__init__
+    monkeypatch.setattr(
+        FrameSource, "__init__", lambda self, data, block_rows=150: original(self, data, 150)
+    )
+    built = probability_changes.ChangeDesigns
+
+    def chunk_sized(fitted, data):
+        assert len(data) <= 150, "a design of the sample built on the client"
+        return built(fitted, data)
+
+    monkeypatch.setattr(probability_changes, "ChangeDesigns", chunk_sized)
+    streamed = parts(StudyEngine("stream"))
+    assert memory["tests"][outcome] and memory["descriptions"][outcome]
+    assert "categories_first_partner_international" in memory["descriptions"][outcome]
+    assert differences(memory, streamed) == []

@@ -73,7 +73,7 @@ from buzzpipe.study.probability_changes import (
     ChangeDesigns,
     DataChange,
     ProbabilityChange,
-    average_change,
+    average_changes,
     change_difference,
     change_estimate,
     chunked_change_difference,
@@ -155,28 +155,6 @@ def constant_like(observed: pd.Series, value: int) -> pd.Series:
     return observed * 0 + value
 
 
-def step_change(
-    fitted: Any,
-    sample: pd.DataFrame,
-    family: str,
-    scale: str,
-    low: int,
-    high: int,
-    *,
-    designs: ChangeDesigns | None = None,
-) -> ProbabilityChange:
-    """Mean over the sample of F(breadth_scale = high) - F(breadth_scale = low), its gradient
-    (``designs``: the fit's :class:`ChangeDesigns` on this sample, shared by its steps)."""
-    return average_change(
-        fitted,
-        sample,
-        family,
-        set_breadth(scale, high),
-        set_breadth(scale, low),
-        designs=designs,
-    )
-
-
 def categories_formula(outcome: str, scales: Sequence[str], controls: Sequence[str]) -> str:
     """The categories model: C(breadth_category_<scale>) for each scale, then the controls."""
     terms = [f"C({category_column(scale)})" for scale in scales]
@@ -251,12 +229,17 @@ def _steps(
     """Each scale's first- and second-partner changes and the international-minus-local
     differences, from one model (``prefix`` "categories_" for the breadth-categories model;
     ``designs``: the fit's :class:`ChangeDesigns` on ``sample`` where the caller has one)."""
-    if designs is None:  # the fit's design, edited for every step
-        designs = ChangeDesigns(fitted, sample)
-    for step, low, high in STEPS:
-        changes = {}
+    # every step at every scale at once: in memory from the fit's design edited for each, on a
+    # chunked engine in one pass over the sample's chunks (no design of it on the client)
+    pairs = {
+        (step, scale): (set_breadth(scale, high), set_breadth(scale, low))
+        for step, low, high in STEPS
+        for scale in scales
+    }
+    found = average_changes(fitted, sample, family, pairs, designs=designs)
+    for step, _low, _high in STEPS:
+        changes = {scale: found[step, scale] for scale in scales}
         for scale in scales:
-            changes[scale] = step_change(fitted, sample, family, scale, low, high, designs=designs)
             results.add_description(
                 outcome,
                 f"{prefix}{step}_{scale}",

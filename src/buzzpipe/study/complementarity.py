@@ -51,8 +51,7 @@ from buzzpipe.study.models import (
 from buzzpipe.study.pipelines_vs_buzz import combination_estimate
 from buzzpipe.study.probability_changes import (
     BINARY_FAMILIES,
-    ChangeDesigns,
-    average_change,
+    average_changes,
     change_estimate,
     compose,
     plus_one,
@@ -157,18 +156,18 @@ def assess_complementarity(
     estimate.hypothesis = coefficient_hypothesis(interaction_fit, interaction)
     results.add_test(outcome, f"interaction_{local}_international", estimate)
     if family in BINARY_FAMILIES:
-        designs = ChangeDesigns(interaction_fit, sample)  # the +1 of the local scale once
-        both = average_change(
+        # in memory the +1 of the local scale built once; on a chunked engine both changes in
+        # one pass over the sample's chunks (no design of it on the client)
+        changes = average_changes(
             interaction_fit,
             sample,
             family,
-            compose(plus_one(local), plus_one("international")),
-            base=plus_one(local),
-            designs=designs,
+            {
+                "both": (compose(plus_one(local), plus_one("international")), plus_one(local)),
+                "one": (plus_one("international"), None),
+            },
         )
-        one = average_change(
-            interaction_fit, sample, family, plus_one("international"), designs=designs
-        )
+        both, one = changes["both"], changes["one"]
         double = type(both)(both.value - one.value, both.gradient - one.gradient)
         estimate = change_estimate(
             interaction_fit,

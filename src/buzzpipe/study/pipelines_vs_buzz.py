@@ -33,7 +33,7 @@ from buzzpipe.study.probability_changes import (
     BINARY_FAMILIES,
     ChangeDesigns,
     ProbabilityChange,
-    average_change,
+    average_changes,
     change_estimate,
     fieller_interval,
     plus_one,
@@ -82,12 +82,18 @@ def compare_pipelines_and_buzz(
     if global_term not in names:
         return
     global_change = None
-    if designs is None:  # the fit's design, edited for each +1
-        designs = ChangeDesigns(fitted, sample)
     if family in BINARY_FAMILIES:
-        global_change = average_change(
-            fitted, sample, family, plus_one(GLOBAL_SCALE), designs=designs
+        # each scale's +1 at once: in memory the fit's design edited for each, on a chunked
+        # engine one pass over the sample's chunks (no design of it on the client)
+        scales = [GLOBAL_SCALE, *(s for s in LOCAL_SCALES if breadth_column(s) in names)]
+        changes = average_changes(
+            fitted,
+            sample,
+            family,
+            {scale: (plus_one(scale), None) for scale in scales},
+            designs=designs,
         )
+        global_change = changes[GLOBAL_SCALE]
         results.add_description(
             outcome,
             f"probability_change_{GLOBAL_SCALE}",
@@ -141,7 +147,7 @@ def compare_pipelines_and_buzz(
                 ),
             )
         if global_change is not None:
-            local_change = average_change(fitted, sample, family, plus_one(scale), designs=designs)
+            local_change = changes[scale]
             results.add_description(
                 outcome,
                 f"probability_change_{scale}",

@@ -9,6 +9,7 @@ of a ratio of two changes. Binary models only (logit, probit, LPM).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Collection, Sequence
@@ -26,6 +27,7 @@ from buzzpipe.estimate.hypothesis_tests import critical_value, reference_df
 from buzzpipe.estimate.reference import two_sided_p
 from buzzpipe.results import Estimate, Hypothesis, Inference, Interval
 from buzzpipe.results.vocabulary import Family, InferenceMethod
+from buzzpipe.study import engine
 from buzzpipe.study.models import BREADTH_CAP, local_scale
 from buzzpipe.survey import measures
 from buzzpipe.survey.schema import (
@@ -158,6 +160,56 @@ def average_change(
     designs = ChangeDesigns(fitted, sample) if designs is None else designs
     pair = change_designs(fitted, sample, change, base, designs=designs)
     return change_at(designs.params, *pair, designs.weights, family)
+
+
+def average_changes(
+    fitted: Any,
+    sample: pd.DataFrame,
+    family: str,
+    pairs: dict[Any, tuple[Callable, Callable | None]],
+    *,
+    designs: ChangeDesigns | None = None,
+) -> dict[Any, ProbabilityChange]:
+    """:func:`average_change` of each (change, base) in ``pairs``, by the same keys: in memory
+    from the fit's :class:`ChangeDesigns` (``designs``, shared); on the stream and Dask engines
+    summed over the sample's chunks where they lie, all pairs in one pass
+    (:func:`chunked_average_changes`): no design of the sample is built on the client."""
+    where = engine.current()
+    if where.chunked:
+        found = chunked_average_changes(where.source(sample), fitted, family, list(pairs.values()))
+        return dict(zip(pairs, found, strict=True))
+    designs = ChangeDesigns(fitted, sample) if designs is None else designs
+    return {
+        key: average_change(fitted, sample, family, change, base, designs=designs)
+        for key, (change, base) in pairs.items()
+    }
+
+
+def chunked_average_changes(
+    source: Any, fitted: Any, family: str, pairs: Sequence[tuple[Callable, Callable | None]]
+) -> list[ProbabilityChange]:
+    """:func:`average_change` of each (change, base) over the chunks of ``source`` (the fit's
+    sample's), one pass for all: each chunk's designs are built from its rows where the chunk
+    lies (on the workers for Dask) and only p + 2 numbers per pair come back from a chunk."""
+    light = dataclasses.replace(fitted, row_ids=pd.RangeIndex(0))  # no per-firm part travels
+    sums = source.map_reduce(_chunk_average_changes, light, family, tuple(pairs))
+    return [ProbabilityChange(value / total, gradient / total) for value, gradient, total in sums]
+
+
+def _chunk_average_changes(chunk, where, first_row, fitted, family, pairs) -> tuple:
+    """((sum of w times the change, its gradient, sum of w), ...) per pair over one chunk's
+    rows (tuples, so chunks add entry by entry)."""
+    if len(chunk) == 0:
+        empty = (0.0, np.zeros(len(fitted.x_names)), 0.0)
+        return tuple(empty for _pair in pairs)
+    designs = ChangeDesigns(fitted, chunk)
+    weights = raw_weights(fitted, chunk)
+    total = float(weights.sum())
+    found = []
+    for change, base in pairs:
+        summed = change_at(designs.params, designs.of(change), designs.of(base), weights, family)
+        found.append((summed.value, summed.gradient, total))
+    return tuple(found)
 
 
 def change_designs(

@@ -181,7 +181,21 @@ def _blas_threads(firms: int) -> Any:
     return threadpool_limits(limits=1) if firms < SMALL_SURVEY_FIRMS else nullcontext()
 
 
-def _study(survey: Any, options: StudyOptions) -> Any:
+def _describe(survey: Any, engine: Any) -> Any:
+    """The survey's descriptive table; on dask its sums by region are made per partition of
+    the analysis frame, kept on the cluster here for the study after it, and only they come
+    back (``DescribeTable.add(chunks=)``)."""
+    if engine is None or engine.name != "dask":
+        return survey.describe()
+    from buzzpipe.survey.describe import DescribeTable
+
+    engine.keep_frame(survey.analysis_frame())
+    table = DescribeTable()
+    table.add(survey, chunks=engine.frame_source())
+    return table.result()
+
+
+def _study(survey: Any, options: StudyOptions, engine: Any = None) -> Any:
     from buzzpipe.study.battery import run_study
     from buzzpipe.study.engine import using
 
@@ -196,7 +210,7 @@ def _study(survey: Any, options: StudyOptions) -> Any:
     scenarios = options.scenarios()
     if scenarios is not None:
         keywords["scenarios"] = scenarios
-    with using(options.study_engine()):
+    with using(engine or options.study_engine()):
         results = run_study(survey, **keywords)
     for chosen, part in (
         (options.sensitivity, "the sensitivity column (region clusters, wild bootstrap)"),
@@ -253,13 +267,14 @@ def _run(
     if scenario is not None:
         names.insert(3, "simulation")
     stages = _Stages(names, show_progress)
+    engine = options.study_engine()  # dask: the analysis frame kept for both stages below
     try:
         with stages.stage("survey"):
             survey = load_survey()
         with stages.stage("description"):
-            descriptives = Descriptives.from_table(survey.describe())
+            descriptives = Descriptives.from_table(_describe(survey, engine))
         with stages.stage("study battery"), _blas_threads(len(survey)):
-            results = _study(survey, options)
+            results = _study(survey, options, engine)
         if scenario is not None:
             from buzzpipe.simulate.evidence import simulation_evidence
 
@@ -281,6 +296,7 @@ def _run(
             style = TableStyle(statistic=options.statistic, eform=options.eform)
             files = write_files(render_report(results, style), out_dir)
     finally:
+        engine.close()  # the kept frame let go, had the study not run
         stages.close()
     verdicts = [encode(verdict) for verdict in results.verdicts]
     return RunSummary(Path(out_dir), files, stages.seconds, verdicts)

@@ -355,3 +355,45 @@ def test_common_support_pipelines_and_complementarity_stream_with_the_memory_num
     assert memory["tests"][outcome] and memory["descriptions"][outcome]
     assert "categories_first_partner_international" in memory["descriptions"][outcome]
     assert differences(memory, streamed) == []
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_descriptives_sum_the_frame_kept_on_dask(dask_client, weighted, monkeypatch):
+    """The descriptive table from sums made per partition of the analysis frame kept on the
+    cluster (300-row partitions): memory's table to 1e-10, its note the same; the study's own
+    copy of the frame is then kept without sending it again."""
+    import numpy as np
+    import pandas as pd
+
+    import buzzpipe as bp
+    from buzzpipe.end_to_end import _describe
+    from buzzpipe.survey import describe
+    from buzzpipe.survey.describe import DescribeTable
+
+    survey = bp.synthesize("norway2010", seed=5, firms=1_000)
+    if weighted:
+        frame = survey.analysis_frame()
+        frame["weight"] = 1.0 + (np.arange(len(frame)) % 7) / 3
+        survey = bp.Survey.from_frame(frame)
+    memory = bp.describe(survey, weighted=weighted)
+
+    def here(*args):
+        raise AssertionError("the descriptives' sums made on the client")
+
+    monkeypatch.setattr(describe, "_region_sums", here)  # the workers' own module is intact
+    chosen = StudyEngine("dask", _client=dask_client, partition_rows=300)
+    with using(chosen):
+        if weighted:
+            chosen.keep_frame(survey.analysis_frame())
+            table = DescribeTable(weighted=True)
+            table.add(survey, chunks=chosen.frame_source())
+            found = table.result()
+        else:
+            found = _describe(survey, chosen)
+        kept = chosen._frame[1]
+        assert kept.npartitions == 4
+        study_copy = survey.analysis_frame()
+        chosen.keep_frame(study_copy)  # run_study's call: the same data, not sent again
+        assert chosen._frame[1] is kept and chosen._frame[0] is study_copy
+    pd.testing.assert_frame_equal(found, memory, rtol=1e-10, atol=1e-10)
+    assert found.attrs["note"] == memory.attrs["note"]

@@ -98,6 +98,11 @@ class StudyEngine:
         (only the row positions, and the columns it does not share with the frame, are sent)."""
         if self.name != "dask":
             return
+        if self._frame is not None and self._frame[0].equals(frame):
+            # the frame already kept (the descriptives sum it first): the study's own copy is
+            # the one its samples are selected from, nothing is sent again
+            self._frame = (frame, *self._frame[1:])
+            return
         import dask.dataframe as dd
 
         parts = max(1, math.ceil(len(frame) / self.partition_rows))
@@ -107,6 +112,15 @@ class StudyEngine:
             data = self.client.persist(data)
         lengths = self.client.compute(data.map_partitions(len)).result().tolist()
         self._frame = (frame, data, np.cumsum([0, *lengths]))
+
+    def frame_source(self) -> Any:
+        """The kept analysis frame's partitions as a chunk source (dask, after
+        :meth:`keep_frame`): summaries of every firm made where the partitions are."""
+        from buzzpipe.estimate.dask_engine import DaskSource
+
+        if self._frame is None:
+            raise RuntimeError("no analysis frame kept on the cluster (keep_frame first)")
+        return DaskSource(self._frame[1], self.client)
 
     def source(self, frame: pd.DataFrame) -> Any:
         """The chunk source of ``frame`` (row ids are its row positions), made once per frame;

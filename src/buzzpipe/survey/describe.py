@@ -17,7 +17,7 @@ summed in steps of rows too, so the per-firm statistics never exist for all firm
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -71,8 +71,12 @@ class DescribeTable:
         # firms of each spelling of a region or industry as the file spells it, over batches
         self._spellings: dict[str, dict[object, float]] = {c: {} for c in CATEGORICAL_CONTROLS}
 
-    def add(self, survey: Survey) -> None:
-        """Add one survey (or one batch of a streamed file)."""
+    def add(self, survey: Survey, *, chunks: Any = None) -> None:
+        """Add one survey (or one batch of a streamed file). ``chunks``: the survey's analysis
+        frame as a chunk source (its partitions kept on a Dask cluster,
+        ``StudyEngine.frame_source``): the sums by region are then made per chunk where it lies
+        and tree-reduced, and only they come back; the firm ids and the spellings are counted
+        here."""
         frame = survey.analysis_frame()
         self._source = self._source or survey.source
         if self.weighted and WEIGHT not in frame.columns:
@@ -96,38 +100,24 @@ class DescribeTable:
             own.update(survey.spellings.get(column, {}))  # a merged category's own spellings
             for name, n in own.items():
                 firms[name] = firms.get(name, 0.0) + n
-        for start in range(0, len(frame), ROWS_PER_STEP):
-            self._add_rows(frame.iloc[start : start + ROWS_PER_STEP], survey, labels)
+        shape = (survey.scales, survey.partner_types, len(labels), self.weighted)
+        if chunks is not None:
+            self._fold(chunks.map_reduce(_chunk_sums, shape), labels)
+        else:
+            for start in range(0, len(frame), ROWS_PER_STEP):
+                self._fold(_region_sums(frame.iloc[start : start + ROWS_PER_STEP], *shape), labels)
         if survey.local_scale == "national" and "international" in survey.scales:
             self._scale_note = "no regional scale: local means own country (national)"
 
-    def _add_rows(self, frame: pd.DataFrame, survey: Survey, labels: list) -> None:
-        statistics = _statistics(frame, survey)
-        if self.weighted:
-            weights = frame[WEIGHT].to_numpy(dtype="float64")
-            firms = next(iter(statistics))  # the count of firms, then the sum of weights
-            statistics = {firms: statistics.pop(firms), SUM_OF_WEIGHTS: weights, **statistics}
-        keys = list(statistics)
-        values = np.column_stack([statistics[key] for key in keys])
-        known = ~np.isnan(values)
-        # sums by region with bincount (no BLAS: small products thrash threads on shared cores)
-        codes = frame["region"].cat.codes.to_numpy()
-        filled = np.where(known, values, 0.0)
-        for column, key in enumerate(keys):
-            # a pweight mean: sum of weight x value over the sum of weights where it is known;
-            # counts stay counts of firms
-            counted = known[:, column].astype("float64")
-            summed = filled[:, column]
-            if self.weighted and key[2] != "count":
-                counted, summed = counted * weights, summed * weights
-            sums = np.bincount(codes, weights=summed, minlength=len(labels))
-            counts = np.bincount(codes, weights=counted, minlength=len(labels))
+    def _fold(self, sums: dict[tuple[str, str, str], tuple], labels: list) -> None:
+        """Add (sums, counts) by region position of each row of the table to the cells."""
+        for key, (summed, counted) in sums.items():
             self._rows.setdefault(key, None)
             totals = self._sums.setdefault(key, {})
             for position, label in enumerate(labels):
                 cell = totals.setdefault(label, [0.0, 0.0])
-                cell[0] += sums[position]
-                cell[1] += counts[position]
+                cell[0] += summed[position]
+                cell[1] += counted[position]
 
     def result(self) -> pd.DataFrame:
         """The table: rows (section, statistic, measure); columns 'all firms' then each region."""
@@ -264,6 +254,46 @@ def describe(survey: Survey, *, weighted: bool = False) -> pd.DataFrame:
     return table.result()
 
 
+def _region_sums(
+    frame: pd.DataFrame,
+    scales: tuple[str, ...],
+    partner_types: tuple[str, ...],
+    regions: int,
+    weighted: bool,
+) -> dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]]:
+    """Per row of the table, (sum of the values, count of known answers) by region code over
+    ``frame``'s firms; weighted: a pweight mean's sums (counts of firms stay counts)."""
+    statistics = _statistics(frame, scales, partner_types)
+    if weighted:
+        weights = frame[WEIGHT].to_numpy(dtype="float64")
+        firms = next(iter(statistics))  # the count of firms, then the sum of weights
+        statistics = {firms: statistics.pop(firms), SUM_OF_WEIGHTS: weights, **statistics}
+    keys = list(statistics)
+    values = np.column_stack([statistics[key] for key in keys])
+    known = ~np.isnan(values)
+    # sums by region with bincount (no BLAS: small products thrash threads on shared cores)
+    codes = frame["region"].cat.codes.to_numpy()
+    filled = np.where(known, values, 0.0)
+    found = {}
+    for column, key in enumerate(keys):
+        # a pweight mean: sum of weight x value over the sum of weights where it is known;
+        # counts stay counts of firms
+        counted = known[:, column].astype("float64")
+        summed = filled[:, column]
+        if weighted and key[2] != "count":
+            counted, summed = counted * weights, summed * weights
+        found[key] = (
+            np.bincount(codes, weights=summed, minlength=regions),
+            np.bincount(codes, weights=counted, minlength=regions),
+        )
+    return found
+
+
+def _chunk_sums(chunk: pd.DataFrame, where: Any, first_row: int, shape: tuple) -> dict:
+    """:func:`_region_sums` of one chunk of the analysis frame (a task on a Dask worker)."""
+    return _region_sums(chunk, *shape)
+
+
 def _id_hashes(ids: pd.Series) -> np.ndarray:
     """8-byte hashes of firm ids as text, so 17 in one batch and "17" in another are one id."""
     if pd.api.types.is_integer_dtype(ids):
@@ -297,7 +327,9 @@ def _ordered(labels: list, declared: list | None, reference: object) -> list:
     return ordered
 
 
-def _statistics(frame: pd.DataFrame, survey: Survey) -> dict[tuple[str, str, str], np.ndarray]:
+def _statistics(
+    frame: pd.DataFrame, scales: tuple[str, ...], partner_types: tuple[str, ...]
+) -> dict[tuple[str, str, str], np.ndarray]:
     """Per firm, the value each row of the table sums (NaN where the answer is unknown)."""
     ones = np.ones(len(frame))
     stats: dict[tuple[str, str, str], np.ndarray] = {("firms", "firms", "count"): ones}
@@ -306,30 +338,30 @@ def _statistics(frame: pd.DataFrame, survey: Survey) -> dict[tuple[str, str, str
         stats[("firms by industry", str(label), "count")] = (industry == label).to_numpy(
             dtype="float64"
         )
-    for scale in survey.scales:
+    for scale in scales:
         flag = any_column(scale)
         if flag in frame.columns:
             stats[("collaboration", f"any partner {_SCALE_WORDS[scale]} ({scale})", "share")] = (
                 measures.as_float(frame[flag])
             )
-    for scale in survey.scales:
+    for scale in scales:
         breadth = breadth_column(scale)
         if breadth in frame.columns:
             stats[("breadth (partner types, group left out)", scale, "mean")] = measures.as_float(
                 frame[breadth]
             )
-    for partner_type in survey.partner_types:
+    for partner_type in partner_types:
         columns = [
             frame[collab_column(s, partner_type)]
-            for s in survey.scales
+            for s in scales
             if collab_column(s, partner_type) in frame.columns
         ]
         if columns:
             stats[("partner type, any scale", partner_type, "share")] = measures.as_float(
                 measures.nullable_any(columns, frame.index)
             )
-    for scale in survey.scales:
-        for partner_type in survey.partner_types:
+    for scale in scales:
+        for partner_type in partner_types:
             column = collab_column(scale, partner_type)
             if column in frame.columns:
                 stats[("partner type by scale", f"{scale}: {partner_type}", "share")] = (

@@ -272,20 +272,12 @@ def _same_changes(memory: dict, chunked: dict) -> None:
         assert np.allclose(other.gradient, change.gradient, rtol=0, atol=1e-10), key
 
 
-@pytest.mark.parametrize("engine_name", ["stream", "dask"])
-def test_average_changes_sum_over_the_samples_chunks(
-    first_partner_case, engine_name, request, monkeypatch
-):
-    """Every probability change the study averages, summed over the sample's chunks (150-row
-    blocks, 250-row partitions on the LocalCluster) in one pass: memory's values and gradients
-    to 1e-10, no design of the whole sample built on the client."""
+def _chunks_of_150_rows(monkeypatch) -> None:
+    """Stream blocks of 150 rows, and fail where a change's designs are built on more rows than
+    a chunk (a design of the whole sample on the client)."""
     from buzzpipe.estimate.sources import FrameSource
     from buzzpipe.study import probability_changes
-    from buzzpipe.study.probability_changes import average_changes
 
-    fitted, sample, family = (first_partner_case[k] for k in ("fitted", "sample", "family"))
-    pairs = _change_pairs()
-    memory = average_changes(fitted, sample, family, pairs)
     original = FrameSource.__init__
     monkeypatch.setattr(
         FrameSource, "__init__", lambda self, data, block_rows=150: original(self, data, 150)
@@ -297,6 +289,21 @@ def test_average_changes_sum_over_the_samples_chunks(
         return built(fitted, data)
 
     monkeypatch.setattr(probability_changes, "ChangeDesigns", chunk_sized)
+
+
+@pytest.mark.parametrize("engine_name", ["stream", "dask"])
+def test_average_changes_sum_over_the_samples_chunks(
+    first_partner_case, engine_name, request, monkeypatch
+):
+    """Every probability change the study averages, summed over the sample's chunks (150-row
+    blocks, 250-row partitions on the LocalCluster) in one pass: memory's values and gradients
+    to 1e-10, no design of the whole sample built on the client."""
+    from buzzpipe.study.probability_changes import average_changes
+
+    fitted, sample, family = (first_partner_case[k] for k in ("fitted", "sample", "family"))
+    pairs = _change_pairs()
+    memory = average_changes(fitted, sample, family, pairs)
+    _chunks_of_150_rows(monkeypatch)
     client = request.getfixturevalue("dask_client") if engine_name == "dask" else None
     chosen = StudyEngine(engine_name, _client=client, partition_rows=250)
     with using(chosen):
@@ -313,9 +320,7 @@ def test_common_support_pipelines_and_complementarity_stream_with_the_memory_num
     memory's records to 1e-10, no design of the whole sample built on the client."""
     import copy
 
-    from buzzpipe.estimate.sources import FrameSource
     from buzzpipe.results.contract import encode
-    from buzzpipe.study import probability_changes
     from buzzpipe.study.common_support import compare_on_common_support
     from buzzpipe.study.complementarity import assess_complementarity
     from buzzpipe.study.models import PRIMARY_INFERENCE, control_terms, inference_of
@@ -340,17 +345,7 @@ def test_common_support_pipelines_and_complementarity_stream_with_the_memory_num
         return {"tests": encode(found.tests), "descriptions": encode(found.descriptions)}
 
     memory = parts(None)
-    original = FrameSource.__init__
-    monkeypatch.setattr(
-        FrameSource, "__init__", lambda self, data, block_rows=150: original(self, data, 150)
-    )
-    built = probability_changes.ChangeDesigns
-
-    def chunk_sized(fitted, data):
-        assert len(data) <= 150, "a design of the sample built on the client"
-        return built(fitted, data)
-
-    monkeypatch.setattr(probability_changes, "ChangeDesigns", chunk_sized)
+    _chunks_of_150_rows(monkeypatch)
     streamed = parts(StudyEngine("stream"))
     assert memory["tests"][outcome] and memory["descriptions"][outcome]
     assert "categories_first_partner_international" in memory["descriptions"][outcome]

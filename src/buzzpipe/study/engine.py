@@ -12,7 +12,10 @@ and each sample of its rows is selected there, partition by partition: only the 
 and the columns the sample changed or added travel. What stays on the client: the firm-level
 analysis frame itself (one row per firm; the links, the large table of an edge-list survey, are
 classified on Dask by ``survey/dask_measures.py``), the samples the study's parts build from it
-in pandas, and the parts that refit nothing. The policy counterfactuals are summed per chunk (on
+in pandas, and the parts that refit nothing. The frame is kept in the description stage, whose
+table's sums are made per partition (:meth:`frame_source`); the probability changes (+1 per
+scale, the common-support steps, the Ai-Norton pair) are summed over a sample's chunks
+(``probability_changes.average_changes``). The policy counterfactuals are summed per chunk (on
 the workers): the treatment shares are filled from each chunk's fill-order levels and only three
 sums per region come back. suest's meat and the +1 changes compared across outcomes are sums
 over the frame's chunks. The counterfactuals' firm bootstrap (pairs, stratified by region) is in

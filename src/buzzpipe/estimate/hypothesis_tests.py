@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate.reference import (  # noqa: F401  critical_value: imported from here
     chi2_sf,
     critical_value,
     f_sf,
+    normal_cdf,
+    normal_pdf,
     two_sided_p,
 )
 
@@ -541,8 +542,8 @@ _FUNCTIONS: dict[str, Callable[..., object]] = {
     "ln": np.log,
     "sqrt": np.sqrt,
     "abs": np.abs,
-    "normal": stats.norm.cdf,
-    "normalden": stats.norm.pdf,
+    "normal": normal_cdf,
+    "normalden": normal_pdf,
     "invlogit": lambda x: 1.0 / (1.0 + np.exp(-x)),
     "logit": lambda p: np.log(p / (1.0 - p)),
 }

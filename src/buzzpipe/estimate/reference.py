@@ -10,7 +10,18 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-__all__ = ["two_sided_p", "quantile", "critical_value", "chi2_sf", "f_sf"]
+__all__ = [
+    "two_sided_p",
+    "quantile",
+    "critical_value",
+    "chi2_sf",
+    "f_sf",
+    "normal_cdf",
+    "normal_pdf",
+]
+
+# scipy.stats' normal density constant, sqrt(2 pi), computed as scipy.stats computes it
+_NORMAL_PDF_C = np.sqrt(2 * np.pi)
 
 
 def two_sided_p(statistic, df: float | None = None):
@@ -41,3 +52,17 @@ def chi2_sf(statistic, df):
 def f_sf(statistic, df_numerator, df_denominator):
     """P(F(df_numerator, df_denominator) >= statistic) (1 below zero, as scipy.stats)."""
     return special.fdtrc(df_numerator, df_denominator, np.maximum(statistic, 0.0))
+
+
+def normal_cdf(x):
+    """The standard normal distribution function: ``scipy.stats.norm.cdf`` bit for bit (it calls
+    ``ndtr``), without importing ``scipy.stats`` (about 0.6 s of CPU in a fresh process)."""
+    return special.ndtr(np.asarray(x, dtype=np.float64))
+
+
+def normal_pdf(x):
+    """The standard normal density: ``scipy.stats.norm.pdf`` bit for bit (its expression,
+    ``exp(-x**2/2) / sqrt(2 pi)``; NaN stays NaN and +-inf gives 0, as there)."""
+    x = np.asarray(x, dtype=np.float64)
+    density = np.exp(-(x**2) / 2.0) / _NORMAL_PDF_C
+    return density if density.ndim else density[()]

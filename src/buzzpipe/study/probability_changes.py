@@ -19,12 +19,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from buzzpipe.errors import InputError
 from buzzpipe.estimate.fieller import fieller_set
 from buzzpipe.estimate.hypothesis_tests import critical_value, reference_df
-from buzzpipe.estimate.reference import two_sided_p
+from buzzpipe.estimate.reference import normal_cdf, normal_pdf, two_sided_p
 from buzzpipe.results import Estimate, Hypothesis, Inference, Interval
 from buzzpipe.results.vocabulary import Family, InferenceMethod
 from buzzpipe.study import engine
@@ -52,7 +51,7 @@ def probability_and_density(eta: np.ndarray, family: str) -> tuple[np.ndarray, n
         probability = 1.0 / (1.0 + np.exp(-eta))
         return probability, probability * (1.0 - probability)
     if family == Family.PROBIT:
-        return stats.norm.cdf(eta), stats.norm.pdf(eta)
+        return normal_cdf(eta), normal_pdf(eta)
     if family == Family.LPM:
         return eta, np.ones_like(eta)
     raise InputError("probability changes need a binary model", value=family)

@@ -19,11 +19,19 @@ bootstrap add (``WildScoreBootstrap.restriction_confidence_set``, issue 16): eac
 battery with them and without them (the method replaced by one returning the whole line at
 once), alternated, and prints both and their difference in ms and fits' worth, with the time
 spent inside the sets in the runs with them.
+
+``--cold``: each battery in a fresh Python process, as ``buzzpipe replicate`` runs it: the
+process builds the survey and its description, then times the first ``_study`` call, the
+modules it imports and numba's cached kernels it loads included (BLAS on one thread there
+too). The peer runs warm in this process between the batteries. Both the cold batteries and,
+in the same rounds, warm ones (a second ``_study`` in that same fresh process) are printed.
 """
 
 import argparse
 import os
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np  # noqa: F401  (the peer's formula says np.log)
@@ -38,8 +46,15 @@ def main() -> None:
     parser.add_argument(
         "--cpu", action="store_true", help="CPU time of the process instead of wall-clock time"
     )
+    parser.add_argument(
+        "--cold", action="store_true", help="each battery in a fresh process (imports included)"
+    )
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     clock = time.process_time if args.cpu else time.perf_counter
+    if args.child:
+        _cold_child(clock)
+        return
 
     import statsmodels.formula.api as smf
 
@@ -92,10 +107,13 @@ def main() -> None:
         inf = float("inf")
         return ConfidenceSet(name, alpha, [(-inf, inf)], [], float("nan"))
 
+    per_round = max(1, args.peer // args.repeat)
     variants = {"with": timed_set, "without": whole_line} if args.restriction_sets else {}
     battery_times, peer_times = [], []
+    if args.cold:
+        _cold_rounds(args, peer, per_round)
+        return
     variant_times: dict[str, list[float]] = {name: [] for name in variants}
-    per_round = max(1, args.peer // args.repeat)
     with threadpool_limits(limits=1):
         _study(survey, options)
         peer()
@@ -148,6 +166,63 @@ def main() -> None:
             f"{1000 * per_run:.0f} ms a run ({len(inside) // len(battery_times)} sets), "
             f"{per_run / peer_median:.1f} fits' worth"
         )
+
+
+def _cold_child(clock) -> None:
+    """One fresh process: the survey and its description as ``replicate`` builds them, then the
+    first ``_study`` timed and a second one (warm) after it; prints both in seconds."""
+    from buzzpipe import defaults
+    from buzzpipe.end_to_end import StudyOptions, _study
+    from buzzpipe.synth import synthesize
+
+    survey = synthesize("norway2010", defaults.REPLICATION_SEED)
+    survey.describe()
+    options = StudyOptions(seed=defaults.REPLICATION_SEED)
+    with threadpool_limits(limits=1):
+        start = clock()
+        _study(survey, options)
+        first = clock() - start
+        start = clock()
+        _study(survey, options)
+        second = clock() - start
+    print(f"{first!r} {second!r}")
+
+
+def _cold_rounds(args, peer, per_round: int) -> None:
+    """``--cold``: a fresh process per battery, the peer in this process between them."""
+    command = [sys.executable, os.path.abspath(__file__), "--child"] + (
+        ["--cpu"] if args.cpu else []
+    )
+    environment = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    clock = time.process_time if args.cpu else time.perf_counter
+    cold, warm, peer_times = [], [], []
+    with threadpool_limits(limits=1):
+        peer()
+        for _ in range(args.repeat):
+            output = subprocess.run(
+                command, env=environment, capture_output=True, text=True, check=True
+            ).stdout.split()
+            cold.append(float(output[-2]))
+            warm.append(float(output[-1]))
+            for _ in range(per_round):
+                start = clock()
+                peer()
+                peer_times.append(clock() - start)
+    peer_median = statistics.median(peer_times)
+    print(
+        f"load average {os.getloadavg()[0]:.1f}; BLAS on one thread; "
+        f"{'CPU' if args.cpu else 'wall-clock'} time; each battery in a fresh process"
+    )
+    for name, times in (("cold (first in its process)", cold), ("warm (second in it)", warm)):
+        print(
+            f"battery {name} ({len(times)} runs): min {min(times):.2f} s, median "
+            f"{statistics.median(times):.2f} s = {min(times) / peer_median:.0f} / "
+            f"{statistics.median(times) / peer_median:.0f} fits' worth"
+        )
+    print(
+        f"peer, statsmodels formula logit of the controls model, HC1 ({len(peer_times)} fits): "
+        f"min {1000 * min(peer_times):.1f} ms, median {1000 * peer_median:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

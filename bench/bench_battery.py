@@ -77,7 +77,7 @@ def main() -> None:
         """Forget what an earlier battery run left in the process (parsed formulas, design
         specifications and plans), so that each timed run does what one ``replicate`` does."""
         for module, names in (
-            ("buzzpipe.estimate.chunks", ("_parse",)),
+            ("buzzpipe.estimate.chunks", ("_parse", "_CODINGS")),
             (
                 "buzzpipe.estimate.design",
                 ("_SPECIFICATIONS", "_REBUILD_PLANS", "_UNIONS", "_OUTCOMES", "_RIGHT_HANDS"),

@@ -401,17 +401,35 @@ def specification_key(
     # the values of the few rows at ``positions`` (present: the rows are usable), not the whole
     # column turned into an object array (0.1 ms a categorical column of 1,604 rows)
     levels = tuple(
-        (
-            variable,
-            tuple(
-                sorted(
-                    map(repr, pd.unique(np.asarray(_taken(columns, frame, variable, positions))))
-                )
-            ),
-        )
+        (variable, _level_reprs(columns, frame, variable, positions))
         for variable in level_variables
     )
     return formula, tuple(sorted(roles.items())), tuple(types), levels
+
+
+def _level_reprs(columns: dict, frame: pd.DataFrame, variable: str, positions: np.ndarray):
+    """The sorted reprs of the distinct values of ``variable`` at ``positions``. A categorical
+    column of string (or object) levels: from its codes and categories, the values numpy's
+    object array of the taken rows would hold (NaN for a missing one), without making that array
+    (0.5-0.8 ms a column); other columns: from the taken values themselves (numpy turns other
+    categories into arrays of their own type, whose reprs differ)."""
+    read = columns[variable] if variable in columns else column(frame, variable)
+    dtype = read.dtype
+    if isinstance(dtype, pd.CategoricalDtype) and _object_levels(dtype.categories.dtype):
+        codes = np.unique(np.asarray(read.array.codes).take(positions))
+        categories = dtype.categories
+        values = [categories[code] for code in codes.tolist() if code >= 0]
+        if codes.size and codes[0] < 0:  # a missing value: NaN in numpy's array
+            values.append(np.nan)
+        return tuple(sorted(map(repr, values)))
+    return tuple(
+        sorted(map(repr, pd.unique(np.asarray(_taken(columns, frame, variable, positions)))))
+    )
+
+
+def _object_levels(dtype: Any) -> bool:
+    """Whether a categorical's categories are strings or Python objects."""
+    return pd.api.types.is_string_dtype(dtype)  # True for object too
 
 
 def present(column: pd.Series) -> np.ndarray | bool:
@@ -566,8 +584,29 @@ def _factor_recipe(rhs, factor, reduced: bool) -> tuple | None:
     if type(getattr(contrasts, "contrasts", None)) is not TreatmentContrasts:
         return None
     levels = list(contrasts.levels)
-    coding = contrasts.contrasts.get_coding_matrix(levels, reduced_rank=reduced)
-    return ("categorical", variable, levels, np.asarray(coding, dtype=np.float64))
+    return ("categorical", variable, levels, _coding(contrasts.contrasts, levels, reduced))
+
+
+# treatment coding matrices by (contrasts, the levels' reprs, reduced rank): formulaic builds
+# each as a DataFrame (about 1 ms with its conversion); a battery asks for a few dozen codings
+# some 200 times. Read-only arrays, shared by every plan that codes the same levels
+_CODINGS: dict[tuple, np.ndarray] = {}
+_CODINGS_KEPT = 256
+
+
+def _coding(contrasts: Any, levels: list, reduced: bool) -> np.ndarray:
+    """``contrasts.get_coding_matrix(levels, reduced_rank=reduced)`` as float64, made once per
+    coding (the contrasts' repr names the treatment's base; the levels' reprs their types)."""
+    key = (repr(contrasts), tuple(map(repr, levels)), bool(reduced))
+    coding = _CODINGS.get(key)
+    if coding is None:
+        matrix = contrasts.get_coding_matrix(levels, reduced_rank=reduced)
+        coding = np.asarray(matrix, dtype=np.float64)
+        coding.flags.writeable = False
+        if len(_CODINGS) >= _CODINGS_KEPT:
+            _CODINGS.pop(next(iter(_CODINGS)))
+        _CODINGS[key] = coding
+    return coding
 
 
 def _term_recipes(rhs, structure) -> list | None:

@@ -482,27 +482,31 @@ def marginal_effects(
     category. With ``every``, also the average
     effect of every other regressor after them (Stata's ``margins, dydx(*)``,
     :func:`regressor_effects`)."""
+    from buzzpipe.estimate.chunks import reading
     from buzzpipe.study import engine
 
     effects: dict[str, Estimate] = {}
     if not terms:  # no breadth term left: margins would give the average prediction instead
         return effects
     sample, design = _sample_design(fitted, sample)
-    for kind in ("ame", "plus_one"):
-        # a +1 change holds a firm at the cap of partner types there (one definition)
-        caps = breadth_caps(terms) if kind == "plus_one" else None
-        rows = engine.current().margin_rows(fitted, sample, terms, kind=kind, cap=caps, **design)
-        for label, row in rows:
-            effects[label] = _effect(
-                row,
-                inference,
-                Hypothesis(
-                    CONTRASTS[str(row["contrast"])],
-                    terms=[Term(TermKind.CONTINUOUS, variable=str(row["term"]))],
-                ),
+    with reading(sample):  # its columns and the formula's columns read once for every call
+        for kind in ("ame", "plus_one"):
+            # a +1 change holds a firm at the cap of partner types there (one definition)
+            caps = breadth_caps(terms) if kind == "plus_one" else None
+            rows = engine.current().margin_rows(
+                fitted, sample, terms, kind=kind, cap=caps, **design
             )
-    if every:
-        effects.update(regressor_effects(fitted, sample, terms, inference, design=design))
+            for label, row in rows:
+                effects[label] = _effect(
+                    row,
+                    inference,
+                    Hypothesis(
+                        CONTRASTS[str(row["contrast"])],
+                        terms=[Term(TermKind.CONTINUOUS, variable=str(row["term"]))],
+                    ),
+                )
+        if every:
+            effects.update(regressor_effects(fitted, sample, terms, inference, design=design))
     return effects
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -81,9 +82,39 @@ def connect(scheduler: str | None = None, *, n_workers: int | None = None, quiet
             env={"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
         )
         _LOCAL["cluster"], _LOCAL["client"] = cluster, Client(cluster)
+        quiet_dashboard_errors()  # the local scheduler, and so its dashboard, runs in this process
         if not quiet:
             print(f"dask: local cluster, dashboard {cluster.dashboard_link}", file=sys.stderr)
     return _LOCAL["client"]
+
+
+class _DashboardErrors(logging.Filter):
+    """A request the dashboard fails on, as one warning line without the traceback.
+
+    The dashboard of a scheduler in this process (a LocalCluster's) logs an uncaught exception
+    in one of its request handlers on ``tornado.application`` with the traceback, and that lands
+    on the user's terminal between the progress bar's lines. One such failure is distributed's:
+    ``GET /json/identity.json`` while a worker's last heartbeat carried task metrics, whose keys
+    are tuples that JSON cannot write (``TypeError: keys must be str, ...``; distributed
+    2026.8.0). The request fails; the scheduler and the analysis do not."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and str(record.msg).startswith("Uncaught exception"):
+            request = record.getMessage().splitlines()[0].removeprefix("Uncaught exception ")
+            error = record.exc_info[1]
+            record.msg = "dask dashboard: %s failed (%s: %s); the computation is not affected"
+            record.args = (request, type(error).__name__, error)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def quiet_dashboard_errors() -> None:
+    """Show the dashboard's failed requests (tornado's uncaught exceptions in this process) as
+    one line each, without a traceback (``_DashboardErrors``). Idempotent."""
+    logger = logging.getLogger("tornado.application")
+    if not any(isinstance(known, _DashboardErrors) for known in logger.filters):
+        logger.addFilter(_DashboardErrors())
 
 
 def close_remote_clients() -> None:

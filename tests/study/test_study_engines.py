@@ -151,50 +151,29 @@ def test_across_outcomes_sums_over_the_frames_chunks(survey, engine_name, reques
     assert memory["across_outcomes"] and differences(memory, chunked) == []
 
 
-class _Captured(BaseException):
-    """Stops the study once the first-partner bootstrap's arguments are captured."""
+def _bench():
+    """bench/bench_first_partner.py as a module (bench/ is not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "bench" / "bench_first_partner.py"
+    spec = importlib.util.spec_from_file_location("bench_first_partner", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
 def first_partner_case(survey):
     """The product model's first-partner bootstrap as the battery calls it (its results so far,
     the controls fit, the sample), captured from an in-memory run."""
-    import copy
-
-    import buzzpipe.study.battery as battery
-
-    captured = {}
-
-    def capture(results, outcome, fitted, sample, family, **keywords):
-        captured.update(
-            results=copy.deepcopy(results), outcome=outcome, fitted=fitted, sample=sample,
-            family=family, keywords=keywords,
-        )  # fmt: skip
-        raise _Captured
-
-    original, battery.first_partner_bootstrap = battery.first_partner_bootstrap, capture
-    try:
-        with pytest.raises(_Captured):
-            results(survey, None, outcomes=["product"], heterogeneity=False)
-    finally:
-        battery.first_partner_bootstrap = original
-    return captured
+    options = {"seed": 1, "wild_bootstrap_draws": 199, "bootstrap_replications": 0}
+    return _bench().capture(survey, outcomes=["product"], heterogeneity=False, **options)
 
 
 def first_partner_tests(case, engine) -> dict:
     """The first-partner bootstrap's records (tests ending in _wild_bootstrap) on ``engine``."""
-    import copy
-
-    from buzzpipe.study.common_support import BOOTSTRAP_SUFFIX, first_partner_bootstrap
-
-    found = copy.deepcopy(case["results"])
-    with using(engine):
-        first_partner_bootstrap(
-            found, case["outcome"], case["fitted"], case["sample"], case["family"],
-            **case["keywords"],
-        )  # fmt: skip
-    tests = found.tests[case["outcome"]]
-    return {name: test for name, test in tests.items() if name.endswith(BOOTSTRAP_SUFFIX)}
+    return _bench().bootstrap_tests(case, engine)
 
 
 def _same_first_partner_tests(memory: dict, chunked: dict) -> None:
@@ -392,3 +371,27 @@ def test_descriptives_sum_the_frame_kept_on_dask(dask_client, weighted, monkeypa
         assert chosen._frame[1] is kept and chosen._frame[0] is study_copy
     pd.testing.assert_frame_equal(found, memory, rtol=1e-10, atol=1e-10)
     assert found.attrs["note"] == memory.attrs["note"]
+
+
+def test_each_chunks_designs_under_the_changes_are_built_once_per_bootstrap(
+    first_partner_case, monkeypatch
+):
+    """The first-partner bootstrap evaluates g(b) tens of times; each chunk's designs under the
+    changes (both scales' tests share the international ones) are built once and kept."""
+    from buzzpipe.estimate import sources
+    from buzzpipe.study.probability_changes import ChangeChunks
+
+    blocks = sources.FrameSource
+    monkeypatch.setattr(sources, "FrameSource", lambda data: blocks(data, block_rows=150))
+    built = []
+    build = ChangeChunks.build_chunk
+
+    def counted(self, frame, where, first_row):
+        built.append((id(self), first_row))
+        return build(self, frame, where, first_row)
+
+    monkeypatch.setattr(ChangeChunks, "build_chunk", counted)
+    found = first_partner_tests(first_partner_case, StudyEngine("stream"))
+    assert len(found) == 2
+    chunks = -(-len(first_partner_case["sample"]) // 150)
+    assert sorted(first for _spec, first in built) == list(range(0, 150 * chunks, 150))

@@ -29,8 +29,7 @@ import numpy as np
 import pandas as pd
 
 from buzzpipe.errors import InputError
-from buzzpipe.estimate.chunks import build_chunk
-from buzzpipe.estimate.sources import combine, parquet_files, read_row_group
+from buzzpipe.estimate.sources import built_chunk, combine, parquet_files, read_row_group
 
 __all__ = ["connect", "DaskSource", "SCHEDULER_VARIABLE"]
 
@@ -198,7 +197,7 @@ def _frame_task(function, frame, fault, where, first_row, *args):
 
 
 def _design(spec, frame, where: str, first_row: int):
-    return build_chunk(spec, frame, where=where, first_row=first_row)
+    return built_chunk(spec, frame, where, first_row)
 
 
 def _select(frame: pd.DataFrame, columns: list[str] | None) -> pd.DataFrame:
@@ -225,7 +224,7 @@ class DaskSource:
         self.client = client if client is not None else connect()
         self.persist = persist
         self.fault = None if fault_at_task is None else (int(fault_at_task), str(fault_folder))
-        self._designs: tuple[Any, list] | None = None
+        self._designs: dict[int, tuple[Any, list]] = {}  # id(spec) -> (spec, designs), by use
         self.parts: list[tuple[Callable[[list[str] | None], Any], str, int]] = []
         if hasattr(data, "to_delayed") and hasattr(data, "npartitions"):
             lengths = self.client.compute(data.map_partitions(len)).result().tolist()
@@ -284,19 +283,26 @@ class DaskSource:
             ]
         )
 
+    # the designs of this many specifications kept on the workers (the least recently used go)
+    kept_specs = 2
+
     def designs(self, spec) -> list:
         """The partitions' designs for ``spec``, built on the workers (and kept there)."""
         from dask import delayed
 
-        if self._designs is not None and self._designs[0] is spec:
-            return self._designs[1]
+        found = self._designs.pop(id(spec), None)
+        if found is not None and found[0] is spec:
+            self._designs[id(spec)] = found  # the most recently used last
+            return found[1]
         built = [
             delayed(_design)(spec, load(spec.columns), where, first)
             for load, where, first in self.parts
         ]
         if self.persist:
             built = list(self.client.persist(built))
-        self._designs = (spec, built)
+        self._designs[id(spec)] = (spec, built)
+        while len(self._designs) > self.kept_specs:
+            del self._designs[next(iter(self._designs))]
         return built
 
     def map_designs(self, spec, function: Callable, *args) -> Any:

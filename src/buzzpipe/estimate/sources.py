@@ -60,6 +60,28 @@ def tree_combine(results: list[Any]) -> Any:
     return results[0]
 
 
+def built_chunk(spec: Any, frame: pd.DataFrame, where: str, first_row: int) -> Any:
+    """A chunk's design for ``spec``: :func:`~buzzpipe.estimate.chunks.build_chunk`'s, or the
+    specification's own kind where it makes one (``spec.build_chunk(frame, where, first_row)``,
+    such as the designs under data changes of ``probability_changes.ChangeChunks``)."""
+    own = getattr(spec, "build_chunk", None)
+    if own is not None:
+        return own(frame, where, first_row)
+    from buzzpipe.estimate.chunks import build_chunk
+
+    return build_chunk(spec, frame, where=where, first_row=first_row)
+
+
+def chunk_bytes(design: Any) -> int:
+    """The bytes of a built chunk's arrays (a DesignChunk's X and about four columns; the
+    arrays of a tuple)."""
+    if isinstance(design, tuple):
+        return sum(chunk_bytes(item) for item in design)
+    if hasattr(design, "nbytes"):
+        return int(design.nbytes)
+    return design.X.nbytes + 4 * design.y.nbytes
+
+
 class _ChunkedSource:
     """Shared by the in-process sources: chunks one at a time, results tree-summed."""
 
@@ -71,29 +93,33 @@ class _ChunkedSource:
             [function(frame, where, first, *args) for frame, where, first in self.frames(columns)]
         )
 
-    # designs kept between passes up to this many bytes (then every pass rebuilds them)
+    # each specification's designs kept between passes up to this many bytes (else every pass
+    # rebuilds them), for the last ``kept_specs`` specifications used
     cache_bytes = 256 * 2**20
-    _cache: tuple[Any, list] | None = None
+    kept_specs = 2
 
     def map_designs(self, spec, function: Callable, *args) -> Any:
-        from buzzpipe.estimate.chunks import build_chunk
-
-        if self._cache is not None and self._cache[0] is spec:
-            return tree_combine([function(design, *args) for design in self._cache[1]])
-        self._cache = None  # another specification: its designs go
+        cache = self.__dict__.setdefault("_kept", {})  # id(spec) -> (spec, designs), by use
+        found = cache.pop(id(spec), None)
+        if found is not None and found[0] is spec:
+            cache[id(spec)] = found  # the most recently used last
+            return tree_combine([function(design, *args) for design in found[1]])
         kept: list | None = []
         size = 0
         results = []
         for frame, where, first in self.frames(spec.columns):
-            design = build_chunk(spec, frame, where=where, first_row=first)
+            design = built_chunk(spec, frame, where, first)
             results.append(function(design, *args))
             if kept is not None:
-                size += design.X.nbytes + 4 * design.y.nbytes
+                size += chunk_bytes(design)
                 if size <= self.cache_bytes:
                     kept.append(design)
                 else:
                     kept = None
-        self._cache = None if kept is None else (spec, kept)
+        if kept is not None:
+            cache[id(spec)] = (spec, kept)
+            while len(cache) > self.kept_specs:
+                del cache[next(iter(cache))]  # the least recently used goes
         return tree_combine(results)
 
     def head(self, rows: int = 256) -> pd.DataFrame:

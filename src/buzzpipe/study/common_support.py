@@ -76,7 +76,7 @@ from buzzpipe.study.probability_changes import (
     average_changes,
     change_difference,
     change_estimate,
-    chunked_change_difference,
+    chunked_change_differences,
     sampling_weights,
 )
 from buzzpipe.study.sensitivity import (
@@ -352,21 +352,30 @@ def first_partner_bootstrap(
     # the difference the pipelines-versus-buzz verdict reads (regional, else national) gets
     # the set of values its test does not reject (each about five fits' worth of the battery)
     verdicts_read = next(iter(chosen))
-    # in memory the international steps are built once for both (on a chunked engine no
-    # design of the sample is built here: each chunk builds its own)
+    # the international steps are built once for both scales: in memory here (or by the
+    # caller's shared designs), on a chunked engine per chunk where it lies (ChangeChunks; no
+    # design of the sample is built here)
     if where.chunked:
         designs = None
     elif designs is None:
         designs = ChangeDesigns(fitted, sample)
-    for scale, name in chosen.items():
-        changes = (
+    changes = {
+        scale: (
             (set_breadth(GLOBAL_SCALE, 1), set_breadth(GLOBAL_SCALE, 0)),
             (set_breadth(scale, 1), set_breadth(scale, 0)),
         )
+        for scale in chosen
+    }
+    if where.chunked:  # each chunk's designs under the changes built once, where it lies
+        chunked = chunked_change_differences(
+            where.source(sample), fitted, family, list(changes.values())
+        )
+        restrictions = dict(zip(changes, chunked, strict=True))
+    for scale, name in chosen.items():
         restriction = (
-            chunked_change_difference(where.source(sample), fitted, family, *changes)
+            restrictions[scale]
             if where.chunked
-            else change_difference(fitted, sample, family, *changes, designs=designs)
+            else change_difference(fitted, sample, family, *changes[scale], designs=designs)
         )
         try:
             test = bootstrap.restriction_test(restriction, name=name)

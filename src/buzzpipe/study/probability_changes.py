@@ -440,20 +440,7 @@ class ChangeDifference:
         breadth), so each index is the first design's plus those columns' difference, and
         the gradient one product with the first design plus the differing columns'."""
         reference, differences = self._shared_designs()
-        shared = reference @ params
-        values = np.zeros(params.shape[1])
-        weighted = np.zeros((reference.shape[0], params.shape[1]))
-        gradients = np.zeros(params.shape)
-        for level, (columns, difference) in zip(self._levels(), differences, strict=True):
-            eta = shared if not columns.size else shared + difference @ params[columns]
-            probability, density = probability_and_density(eta, self.family)
-            values += level * (self.weights @ probability)
-            density *= level * self.weights[:, None]
-            weighted += density
-            if columns.size:
-                gradients[columns] += difference.T @ density
-        gradients += reference.T @ weighted
-        return values, gradients
+        return difference_sums(reference, differences, self.weights, self.family, params)
 
     @staticmethod
     def _levels() -> tuple[float, float, float, float]:
@@ -465,14 +452,47 @@ class ChangeDifference:
         differs from it with those columns' differences (cached)."""
         cached = self.__dict__.get("_shared")
         if cached is None:
-            reference = self.first[0]
-            differences = []
-            for design in (*self.first, *self.second):
-                columns = np.flatnonzero(np.any(design != reference, axis=0))
-                differences.append((columns, design[:, columns] - reference[:, columns]))
-            cached = (reference, differences)
+            cached = shared_designs((*self.first, *self.second))
             object.__setattr__(self, "_shared", cached)  # frozen: a cache, not a field
         return cached
+
+
+def shared_designs(designs: Sequence[np.ndarray]) -> tuple[np.ndarray, list]:
+    """The first design, and for each design the columns where it differs from the first with
+    those columns' differences (what :func:`difference_sums` reads)."""
+    reference = designs[0]
+    differences = []
+    for design in designs:
+        columns = np.flatnonzero(np.any(design != reference, axis=0))
+        differences.append((columns, design[:, columns] - reference[:, columns]))
+    return reference, differences
+
+
+def difference_sums(
+    reference: np.ndarray,
+    differences: Sequence[tuple[np.ndarray, np.ndarray]],
+    weights: np.ndarray,
+    family: str,
+    params: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """sum_i w_i g_i(b) and its gradient at every column b of ``params`` (p x m), g_i the row's
+    term in the difference of two changes: its four designs (first changed, first base, second
+    changed, second base; signs ``ChangeDifference._levels``) given as the reference design
+    plus each one's differing columns (:func:`shared_designs`)."""
+    shared = reference @ params
+    values = np.zeros(params.shape[1])
+    weighted = np.zeros((reference.shape[0], params.shape[1]))
+    gradients = np.zeros(params.shape)
+    for level, (columns, difference) in zip(ChangeDifference._levels(), differences, strict=True):
+        eta = shared if not columns.size else shared + difference @ params[columns]
+        probability, density = probability_and_density(eta, family)
+        values += level * (weights @ probability)
+        density *= level * weights[:, None]
+        weighted += density
+        if columns.size:
+            gradients[columns] += difference.T @ density
+    gradients += reference.T @ weighted
+    return values, gradients
 
 
 def change_difference(
@@ -495,19 +515,52 @@ def change_difference(
     )
 
 
-@dataclass(frozen=True)
-class ChunkedChangeDifference:
-    """:class:`ChangeDifference` over the chunks of the sample (the stream and Dask engines):
-    each chunk's four designs are built from its rows through the fit's specification where the
-    chunk lies (on the workers for Dask), the sums of w F(x'b) and w f(x'b) x added in the
-    source's fixed tree and divided by the total weight. No design of the sample is built on
-    the client."""
+@dataclass(frozen=True, eq=False)
+class ChangeChunks:
+    """The chunk specification of a sample's designs under data changes, for a source's
+    ``map_designs``: each chunk's design under every change (None: as observed) is built once
+    from the chunk's rows through the fit's specification where the chunk lies (on the workers
+    for Dask) and kept there like a fit's designs, as the first design and each design's columns
+    that differ from it (:func:`shared_designs`), with the chunk's sampling weights. One object
+    serves every difference of the same fit and sample, so that the changes they share (the
+    international steps of the first-partner tests) are built and kept once."""
 
-    source: Any  # the sample's chunk source (``StudyEngine.source``)
     model_spec: Any  # the fit's formulaic specification and its columns
     names: tuple
     weights: str | None  # the sampling-weight column, or None
-    changes: tuple  # (first change, first base, second change, second base); None: as observed
+    changes: tuple  # distinct changes (None: as observed)
+    columns = None  # every column of the chunk: a change may read columns the design does not
+
+    def build_chunk(self, frame: pd.DataFrame, where: str, first_row: int) -> tuple:
+        """(the first design, the chunk's weights, (columns, difference) of each change)."""
+        from buzzpipe.estimate.design import rebuild_matrix
+
+        weights = (
+            frame[self.weights].to_numpy(dtype=float)
+            if self.weights is not None and self.weights in frame.columns
+            else np.ones(len(frame))
+        )
+        designs = [
+            np.asarray(
+                rebuild_matrix(self.model_spec, self.names, frame if c is None else c(frame)),
+                dtype=float,
+            )
+            for c in self.changes
+        ]
+        reference, differences = shared_designs(designs)
+        return reference, weights, tuple(differences)
+
+
+@dataclass(frozen=True, eq=False)
+class ChunkedChangeDifference:
+    """:class:`ChangeDifference` over the chunks of the sample (the stream and Dask engines): the
+    sums of w F(x'b) and w f(x'b) x over each chunk's four designs (:class:`ChangeChunks`, built
+    once where the chunk lies and kept), added in the source's fixed tree and divided by the
+    total weight. No design of the sample is built on the client."""
+
+    source: Any  # the sample's chunk source (``StudyEngine.source``)
+    chunks: ChangeChunks
+    picks: tuple  # the four designs' positions in chunks.changes
     family: str
 
     def __call__(self, params: np.ndarray) -> tuple[float, np.ndarray]:
@@ -515,53 +568,53 @@ class ChunkedChangeDifference:
         return float(values[0]), gradients[:, 0]
 
     def many(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        what = (self.model_spec, self.names, self.weights, self.changes, self.family)
-        total, values, gradients = self.source.map_reduce(
-            _chunk_change_sums, what, np.asarray(params, dtype=float)
-        )
+        total, values, gradients = self.source.map_designs(
+            self.chunks, _chunk_change_sums, self.picks, self.family,
+            np.asarray(params, dtype=float),
+        )  # fmt: skip
         return values / total, gradients / total
 
 
-def _chunk_change_sums(frame, where, first_row, what, params):
-    """(total weight, sum_i w_i g_i at every column of params, the gradients' sums) of a
-    chunk's rows, g_i the row's term in the difference of the two changes (``what``: the
-    specification, its columns, the weight column, the changes and the family)."""
-    from buzzpipe.estimate.design import rebuild_matrix
-
-    model_spec, names, column, changes, family = what
-    weights = (
-        frame[column].to_numpy(dtype=float)
-        if column is not None and column in frame.columns
-        else np.ones(len(frame))
+def _chunk_change_sums(chunk: tuple, picks: tuple, family: str, params: np.ndarray) -> tuple:
+    """(total weight, sum_i w_i g_i at every column of params, the gradients' sums) of a kept
+    chunk of :class:`ChangeChunks` (``picks``: the four designs' positions)."""
+    reference, weights, differences = chunk
+    values, gradients = difference_sums(
+        reference, [differences[pick] for pick in picks], weights, family, params
     )
-    values = np.zeros(params.shape[1])
-    gradients = np.zeros(params.shape)
-    for level, change in zip(ChangeDifference._levels(), changes, strict=True):
-        data = frame if change is None else change(frame)
-        design = np.asarray(rebuild_matrix(model_spec, names, data), dtype=float)
-        probability, density = probability_and_density(design @ params, family)
-        values += level * (weights @ probability)
-        gradients += level * (design.T @ (weights[:, None] * density))
     return float(weights.sum()), values, gradients
 
 
-def chunked_change_difference(
+def chunked_change_differences(
     source: Any,
     fitted: Any,
     family: str,
-    first: tuple[Callable, Callable | None],
-    second: tuple[Callable, Callable | None],
-) -> ChunkedChangeDifference:
-    """:func:`change_difference` over the chunks of ``source`` (the sample's)."""
+    pairs: Sequence[tuple[tuple[Callable, Callable | None], tuple[Callable, Callable | None]]],
+) -> list[ChunkedChangeDifference]:
+    """:func:`change_difference` over the chunks of ``source`` (the sample's) for each (first,
+    second) pair, all reading one :class:`ChangeChunks` (a change the pairs share, by its key,
+    built once per chunk)."""
     column = getattr(fitted, "weights", None)
-    return ChunkedChangeDifference(
-        source,
+    distinct: dict = {}
+    for pair in pairs:
+        for change in (*pair[0], *pair[1]):
+            distinct.setdefault(getattr(change, "key", change), change)
+    keys = list(distinct)
+    chunks = ChangeChunks(
         fitted.model_spec,
         tuple(fitted.x_names),
         column if isinstance(column, str) else None,
-        (first[0], first[1], second[0], second[1]),
-        family,
+        tuple(distinct.values()),
     )
+    return [
+        ChunkedChangeDifference(
+            source,
+            chunks,
+            tuple(keys.index(getattr(c, "key", c)) for c in (*first, *second)),
+            family,
+        )
+        for first, second in pairs
+    ]
 
 
 def sampling_weights(fitted: Any, sample: pd.DataFrame) -> np.ndarray:

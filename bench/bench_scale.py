@@ -3,17 +3,19 @@
 1. ``bp.fit`` (formula, whole fit) on an n x 25 DataFrame (24 standard normal regressors and an
    intercept) against scikit-learn's newton-cholesky on the bare arrays, each in its best BLAS
    thread setting (1 thread and the default, interleaved; min and median), and the peak memory
-   the fit allocates beyond the data (numpy reports to tracemalloc), beside the design's size.
+   the fit allocates beyond the data (numpy reports to tracemalloc), beside the design's size;
+   each one's Newton iterations, and its fastest one-thread whole fit per iteration.
 2. One Newton step (log-likelihood, gradient, Hessian over all rows) for each engine: in memory
    (the fused kernel on the design), streamed from a Parquet file (row groups of 131,072 rows read
    and turned into designs through formulaic on every step: the design cache is switched off, so
    memory stays bounded by one row group) and on Dask (a LocalCluster of 2 single-threaded
    workers, designs persisted on the workers), beside the bound measured in the same run (one
    read of X plus the Hessian's n p(p+1) flops at the one-core dgemm rate). Peak memory of the
-   streamed pass is tracemalloc's peak during the step; the Dask workers' is their resident
-   sets (and the nannies'), sampled every 0.2 s while its steps run (the designs built too).
+   in-memory and streamed steps is tracemalloc's peak during the step; the Dask workers' is
+   their resident sets (and the nannies'), sampled every 0.2 s while its steps run (the designs
+   built too), with the CPU per step of the cluster's processes and of this one.
 
-Run: nice -n 10 OPENBLAS_NUM_THREADS=1 PYTHONPATH=src python bench/bench_scale.py [--rows N]
+Run: nice -n 10 OPENBLAS_NUM_THREADS=1 PYTHONPATH=src python bench/bench_scale.py [--rows N] [--cpu]
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.dirname(__file__))
+import bench_fit  # noqa: E402
 from bench_fit import _min_median, measured_bound, simulate, sklearn_newton_cholesky  # noqa: E402
 
 import buzzpipe as bp  # noqa: E402
@@ -87,9 +90,20 @@ def whole_fit(
         )
     tracemalloc.start()
     with threadpool_limits(limits=1):
-        bp.fit(formula, frame)
+        fitted = bp.fit(formula, frame)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
+    with threadpool_limits(limits=1):
+        peer_iterations = sklearn_iterations(X, y)
+    for name, iterations in (
+        ("buzzpipe bp.fit (DataFrame)", fitted.iterations),
+        ("scikit-learn newton-cholesky (arrays)", peer_iterations),
+    ):
+        fastest = min(times[(name, 1)])
+        print(
+            f"  {name}: {iterations} Newton iterations; whole fit (1 thread, min) / iterations "
+            f"= {fastest / iterations * 1e3:.1f} ms"
+        )
     design = frame.shape[0] * X.shape[1] * 8
     print(
         f"  bp.fit peak allocation beyond the data: {peak / 2**20:.0f} MiB "
@@ -98,7 +112,25 @@ def whole_fit(
     )
 
 
-def step_times(source, formula: str, repeats: int, disable_cache: bool) -> tuple[list, float]:
+def sklearn_iterations(X: np.ndarray, y: np.ndarray) -> int:
+    """The Newton iterations scikit-learn's newton-cholesky takes (``sklearn_newton_cholesky``'s
+    settings)."""
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(
+        solver="newton-cholesky", penalty=None, tol=1e-10, max_iter=100, fit_intercept=False
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y)
+    return int(np.max(model.n_iter_))
+
+
+def step_times(
+    source, formula: str, repeats: int, disable_cache: bool, clock=time.perf_counter
+) -> tuple[list, float]:
     family = get_family("logit")
     roles = {"weights": None, "cluster": None, "offset": None}
     spec, summary = streamed._specification(formula, source, roles)
@@ -111,9 +143,9 @@ def step_times(source, formula: str, repeats: int, disable_cache: bool) -> tuple
     times, peak = [], 0
     for _ in range(repeats):
         tracemalloc.start()
-        start = time.perf_counter()
+        start = clock()
         sums(params)
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
         peak = max(peak, tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     return times, peak
@@ -153,6 +185,19 @@ class ChildrenPeak:
         self._stop.set()
         self._thread.join()
 
+    def cpu(self) -> float:
+        """The user + system seconds of this process's children so far."""
+        import psutil
+
+        total = 0.0
+        for child in psutil.Process().children(recursive=True):
+            try:
+                times = child.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+        return total
+
     def report(self) -> str:
         largest = sorted(self.each.values(), reverse=True)
         return (
@@ -161,7 +206,9 @@ class ChildrenPeak:
         )
 
 
-def steps(frame: pd.DataFrame, X: np.ndarray, repeats: int, workers: int) -> None:
+def steps(
+    frame: pd.DataFrame, X: np.ndarray, repeats: int, workers: int, clock=time.perf_counter
+) -> None:
     from buzzpipe.estimate.dask_engine import DaskSource
     from buzzpipe.estimate.kernel import block_sums
     from buzzpipe.estimate.sources import parquet_source
@@ -176,18 +223,26 @@ def steps(frame: pd.DataFrame, X: np.ndarray, repeats: int, workers: int) -> Non
     beta = np.zeros(p)
     y = frame["y"].to_numpy()
     with threadpool_limits(limits=1):
-        memory = []
+        memory, peak = [], 0
         for _ in range(repeats):
-            start = time.perf_counter()
+            tracemalloc.start()
+            start = clock()
             block_sums(family, beta, X, y)
-            memory.append(time.perf_counter() - start)
-    print(f"  in memory, one step (1 thread):           {_min_median(memory)}")
+            memory.append(clock() - start)
+            peak = max(peak, tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+    print(
+        f"  in memory, one step (1 thread):           {_min_median(memory)}; "
+        f"peak allocation {peak / 2**20:.0f} MiB"
+    )
     formula = formula_of(frame)
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "firms.parquet")
         frame.to_parquet(path, row_group_size=131_072)
         with threadpool_limits(limits=1):
-            times, peak = step_times(parquet_source(path), formula, repeats, disable_cache=True)
+            times, peak = step_times(
+                parquet_source(path), formula, repeats, disable_cache=True, clock=clock
+            )
         print(
             f"  streamed Parquet, one step (read + designs + kernel, 1 thread): "
             f"{_min_median(times)}; peak allocation {peak / 2**20:.0f} MiB"
@@ -205,10 +260,16 @@ def steps(frame: pd.DataFrame, X: np.ndarray, repeats: int, workers: int) -> Non
             Client(cluster) as client,
             ChildrenPeak() as sampled,
         ):
-            times, _ = step_times(DaskSource(path, client), formula, repeats, False)
+            source = DaskSource(path, client)
+            step_times(source, formula, 1, False)  # the designs built and persisted
+            before, here = sampled.cpu(), time.process_time()
+            times, _ = step_times(source, formula, repeats, False)
+            on_workers = (sampled.cpu() - before) / repeats
+            here = (time.process_time() - here) / repeats
         print(
-            f"  Dask ({workers} workers x 1 thread, designs persisted), one step: "
-            f"{_min_median(times)}; {sampled.report()}"
+            f"  Dask ({workers} workers x 1 thread, designs persisted), one step (wall): "
+            f"{_min_median(times)}; CPU per step {on_workers * 1e3:.0f} ms on the cluster's "
+            f"processes, {here * 1e3:.0f} ms here; {sampled.report()}"
         )
 
 
@@ -222,18 +283,20 @@ def main() -> None:
     parser.add_argument(
         "--cpu",
         action="store_true",
-        help="time the whole fits in the process's CPU time (steadier on a busy machine; with "
-        "default threads it sums the BLAS threads' time)",
+        help="time the whole fits and the in-memory and streamed steps in the process's CPU "
+        "time (steadier on a busy machine; with default threads it sums the BLAS threads' "
+        "time); Dask's steps are timed by the wall clock, with the cluster's CPU beside",
     )
     args = parser.parse_args()
     X, y = simulate(args.rows, 25, 20260101)
     frame = frame_of(X, y)
     print(f"{args.rows:,} x 25 logit")
+    clock = time.process_time if args.cpu else time.perf_counter
+    bench_fit.CLOCK = clock  # the bound's read and GEMM rate on the same clock
     if not args.skip_fit:
-        clock = time.process_time if args.cpu else time.perf_counter
         whole_fit(frame, X, y, args.repeats, clock)
     if not args.fit_only:
-        steps(frame, X, args.repeats, args.workers)
+        steps(frame, X, args.repeats, args.workers, clock)
 
 
 if __name__ == "__main__":

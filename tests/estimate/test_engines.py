@@ -218,3 +218,18 @@ def test_margins_agree_as_sums_over_chunks(firms, engine, request) -> None:
         np.testing.assert_allclose(b.se, a.se, rtol=0, atol=TOLERANCE)
     with pytest.raises(InputError, match="factor variables"):
         margins(fit, path, engine=engine, variables=["industry"])
+
+
+def test_dask_reads_a_relative_path_in_the_clients_folder(
+    firms, dask_client, tmp_path, monkeypatch
+) -> None:
+    """The workers' folder is not the client's (on a real cluster, another machine's): a
+    relative path given on the client is read there by its absolute path."""
+    frame, path = firms
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    (folder / "firms.parquet").write_bytes(open(path, "rb").read())
+    monkeypatch.chdir(folder)  # the client's folder; the workers stay where they started
+    formula = FORMULA.format("y")
+    on_dask = bp.fit(formula, "firms.parquet", "logit", "robust", engine="dask")
+    _agree(bp.fit(formula, frame, "logit", "robust"), on_dask)

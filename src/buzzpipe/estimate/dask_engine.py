@@ -243,10 +243,13 @@ class DaskSource:
 
             streamed = ParquetSource(parquet_files(data))
             for file, group, first in streamed.parts:
+                # the workers read the file by its absolute path: a relative one would be
+                # resolved in each worker's own folder (on a real cluster, not this one's)
+                read = os.path.abspath(file)
                 self.parts.append(
                     (
-                        lambda columns, file=file, group=group: delayed(read_row_group)(
-                            file, group, columns
+                        lambda columns, read=read, group=group: delayed(read_row_group)(
+                            read, group, columns
                         ),
                         f"{file}, row group {group}",
                         first,

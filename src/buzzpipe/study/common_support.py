@@ -330,9 +330,10 @@ def first_partner_bootstrap(
     difference the verdict reads (regional, else national) carries the 95% set of the values
     its test does not reject (the test inverted, ``restriction_confidence_set``), beside the
     delta-method interval of the test without the suffix. On the stream and Dask engines the
-    bootstrap, g(b) with its gradient (``ChunkedChangeDifference``: each chunk's four designs
-    built where the chunk lies), the restricted fits and the cluster score sums are sums over
-    the sample's chunks: no design of the sample is built on the client. ``designs``: the
+    bootstrap, g(b) with its gradient (``ChunkedChangeDifference``: each chunk's designs under
+    the changes built once where the chunk lies and kept, ``ChangeChunks``), the restricted
+    fits and the cluster score sums are sums over the sample's chunks: no design of the sample
+    is built on the client. ``designs``: the
     fit's :class:`ChangeDesigns` on ``sample`` in memory, shared with other parts (not used on
     a chunked engine)."""
     if family not in BOOTSTRAP_FAMILIES:

@@ -19,6 +19,7 @@ threads contend on a shared machine.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -103,15 +104,27 @@ def _hessians(products, upper_j, upper_k, weight_h: np.ndarray, p: int) -> np.nd
 
 
 def _symmetric(flat: np.ndarray, upper_j, upper_k, p: int) -> np.ndarray:
-    """B x p x p symmetric matrices from their B x p(p+1)/2 upper triangles.
+    """B x p x p symmetric matrices from their B x p(p+1)/2 upper triangles, in the order of
+    ``np.triu_indices(p)`` (``upper_j``, ``upper_k``: the column products' order).
 
     One gather along the rows of ``flat`` (entry (j, k) and (k, j) read the same column), about
-    six times faster than scattering into both triangles.
+    six times faster than scattering into both triangles; the gather's positions made once per
+    p (``_gather_positions``: test inversion gathers hundreds of small batches).
     """
+    return np.take(flat, _gather_positions(p), axis=1).reshape(flat.shape[0], p, p)
+
+
+@functools.lru_cache(maxsize=64)
+def _gather_positions(p: int) -> np.ndarray:
+    """Where entry (j, k) of a p x p symmetric matrix sits among its upper triangle's entries
+    in ``np.triu_indices(p)`` order (read-only, p * p positions)."""
+    upper_j, upper_k = np.triu_indices(p)
     position = np.empty((p, p), dtype=np.intp)
     position[upper_j, upper_k] = np.arange(len(upper_j))
     position[upper_k, upper_j] = np.arange(len(upper_j))
-    return np.take(flat, position.ravel(), axis=1).reshape(flat.shape[0], p, p)
+    position = position.ravel()
+    position.flags.writeable = False
+    return position
 
 
 def _rank_and_inverse(

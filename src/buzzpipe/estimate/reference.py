@@ -12,6 +12,7 @@ from scipy import special
 
 __all__ = [
     "two_sided_p",
+    "upper_tail",
     "quantile",
     "critical_value",
     "chi2_sf",
@@ -26,10 +27,15 @@ _NORMAL_PDF_C = np.sqrt(2 * np.pi)
 
 def two_sided_p(statistic, df: float | None = None):
     """2 P(|Z| >= |statistic|) for the normal (``df`` None or infinite) or t(df) reference."""
-    size = np.abs(statistic)
+    return 2.0 * upper_tail(np.abs(statistic), df)
+
+
+def upper_tail(statistic, df: float | None = None):
+    """P(Z >= statistic) for the normal (``df`` None or infinite) or t(df) reference: the
+    functions of ``scipy.special`` that ``scipy.stats`` calls, without a frozen distribution."""
     if df is None or np.isinf(df):
-        return 2.0 * special.ndtr(-size)
-    return 2.0 * special.stdtr(df, -size)
+        return special.ndtr(-statistic)
+    return special.stdtr(df, -statistic)
 
 
 def quantile(probability: float, df: float | None = None) -> float:

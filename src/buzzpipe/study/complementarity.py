@@ -29,10 +29,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-from scipy import special
 
 from buzzpipe.estimate.hypothesis_tests import reference_df
-from buzzpipe.estimate.reference import quantile
+from buzzpipe.estimate.reference import quantile, upper_tail
 from buzzpipe.results import Estimate, Hypothesis, Inference, Interval, StudyResults
 from buzzpipe.results.vocabulary import (
     Alternative,
@@ -103,14 +102,6 @@ SELECTION_CAVEAT = (
     "not the effect of adding a partner type"
 )
 ONE_SIDED_LEVEL = 0.95
-
-
-def upper_tail(statistic: float, df: float | None) -> float:
-    """P(Z >= statistic) under the normal (``df`` None) or t(df) reference: the functions of
-    ``scipy.special`` that ``scipy.stats`` calls, without a frozen distribution."""
-    if df is None or math.isinf(df):
-        return float(special.ndtr(-statistic))
-    return float(special.stdtr(df, -statistic))
 
 
 def one_sided_bound(estimate: float, std_error: float, df: float | None) -> Interval:

@@ -29,7 +29,13 @@ import numpy as np
 import pandas as pd
 
 from buzzpipe.errors import InputError
-from buzzpipe.estimate.sources import built_chunk, combine, parquet_files, read_row_group
+from buzzpipe.estimate.sources import (
+    KeptDesigns,
+    built_chunk,
+    combine,
+    parquet_files,
+    read_row_group,
+)
 
 __all__ = ["connect", "DaskSource", "SCHEDULER_VARIABLE"]
 
@@ -224,7 +230,7 @@ class DaskSource:
         self.client = client if client is not None else connect()
         self.persist = persist
         self.fault = None if fault_at_task is None else (int(fault_at_task), str(fault_folder))
-        self._designs: dict[int, tuple[Any, list]] = {}  # id(spec) -> (spec, designs), by use
+        self._designs = KeptDesigns()
         self.parts: list[tuple[Callable[[list[str] | None], Any], str, int]] = []
         if hasattr(data, "to_delayed") and hasattr(data, "npartitions"):
             lengths = self.client.compute(data.map_partitions(len)).result().tolist()
@@ -293,19 +299,16 @@ class DaskSource:
         """The partitions' designs for ``spec``, built on the workers (and kept there)."""
         from dask import delayed
 
-        found = self._designs.pop(id(spec), None)
-        if found is not None and found[0] is spec:
-            self._designs[id(spec)] = found  # the most recently used last
-            return found[1]
+        found = self._designs.get(spec)
+        if found is not None:
+            return found
         built = [
             delayed(_design)(spec, load(spec.columns), where, first)
             for load, where, first in self.parts
         ]
         if self.persist:
             built = list(self.client.persist(built))
-        self._designs[id(spec)] = (spec, built)
-        while len(self._designs) > self.kept_specs:
-            del self._designs[next(iter(self._designs))]
+        self._designs.put(spec, built, self.kept_specs)
         return built
 
     def map_designs(self, spec, function: Callable, *args) -> Any:

@@ -82,6 +82,28 @@ def chunk_bytes(design: Any) -> int:
     return design.X.nbytes + 4 * design.y.nbytes
 
 
+class KeptDesigns:
+    """Built designs kept per specification, by its identity, for the last few specifications
+    used (the least recently used go): the in-process sources' and Dask's design caches."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[Any, Any]] = {}  # id(spec) -> (spec, designs), by use
+
+    def get(self, spec: Any) -> Any | None:
+        """The designs kept for ``spec`` (now the most recently used), else None."""
+        found = self._by_id.pop(id(spec), None)
+        if found is None or found[0] is not spec:
+            return None
+        self._by_id[id(spec)] = found
+        return found[1]
+
+    def put(self, spec: Any, designs: Any, specs: int) -> None:
+        """Keep ``designs`` for ``spec``, and those of at most ``specs`` specifications."""
+        self._by_id[id(spec)] = (spec, designs)
+        while len(self._by_id) > specs:
+            del self._by_id[next(iter(self._by_id))]
+
+
 class _ChunkedSource:
     """Shared by the in-process sources: chunks one at a time, results tree-summed."""
 
@@ -99,11 +121,10 @@ class _ChunkedSource:
     kept_specs = 2
 
     def map_designs(self, spec, function: Callable, *args) -> Any:
-        cache = self.__dict__.setdefault("_kept", {})  # id(spec) -> (spec, designs), by use
-        found = cache.pop(id(spec), None)
-        if found is not None and found[0] is spec:
-            cache[id(spec)] = found  # the most recently used last
-            return tree_combine([function(design, *args) for design in found[1]])
+        cache = self.__dict__.setdefault("_kept", KeptDesigns())
+        found = cache.get(spec)
+        if found is not None:
+            return tree_combine([function(design, *args) for design in found])
         kept: list | None = []
         size = 0
         results = []
@@ -117,9 +138,7 @@ class _ChunkedSource:
                 else:
                     kept = None
         if kept is not None:
-            cache[id(spec)] = (spec, kept)
-            while len(cache) > self.kept_specs:
-                del cache[next(iter(cache))]  # the least recently used goes
+            cache.put(spec, kept, self.kept_specs)
         return tree_combine(results)
 
     def head(self, rows: int = 256) -> pd.DataFrame:

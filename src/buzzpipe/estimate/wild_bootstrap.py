@@ -1057,20 +1057,24 @@ class WildScoreBootstrap:
     def _free_design(self, k: int, keep: np.ndarray) -> np.ndarray:
         """The design without column k, copied once per column and kept (every batch of its
         restricted fits reads it) where the column products are kept too."""
-        n, free = self.X.shape[0], int(keep.sum())
-        if n * free * (free + 1) // 2 > PRODUCTS_KEPT:
+        if not self._keeps_free_products(keep):
             return self.X[:, keep]
         kept = self.__dict__.setdefault("_kept_designs", {})
         if k not in kept:
             kept[k] = self.X[:, keep]
         return kept[k]
 
+    def _keeps_free_products(self, keep: np.ndarray) -> bool:
+        """Whether the design without one column (``keep``) and its column products are kept:
+        the products take at most PRODUCTS_KEPT numbers."""
+        free = int(keep.sum())
+        return self.X.shape[0] * free * (free + 1) // 2 <= PRODUCTS_KEPT
+
     def _free_products(self, k: int, keep: np.ndarray):
         """The column products of the design without column k (``_column_products``), made
         once per column and kept for every batch of its restricted fits where they take at
         most PRODUCTS_KEPT numbers (None otherwise: ``newton_batch`` makes them per batch)."""
-        n, free = self.X.shape[0], int(keep.sum())
-        if n * free * (free + 1) // 2 > PRODUCTS_KEPT:
+        if not self._keeps_free_products(keep):
             return None
         kept = self.__dict__.setdefault("_kept_products", {})
         if k not in kept:
@@ -1177,13 +1181,10 @@ class WildScoreBootstrap:
         _, derivative, curvature = binary_terms(eta, self.y, self.family)
         information = (self.X * (self.weights * curvature)[:, None]).T @ self.X
         directions = self._directions(information, columns, params, gradients)
-        partialled = (self.weights * derivative)[:, None] * (self.X @ directions)
+        projections = self.X @ directions
         sums = np.zeros((self.n_clusters, directions.shape[1]))
-        for column in range(directions.shape[1]):
-            sums[:, column] = np.bincount(
-                self.cluster_codes, weights=partialled[:, column], minlength=self.n_clusters
-            )
-        return sums
+        weighted = np.broadcast_to((self.weights * derivative)[:, None], projections.shape)
+        return self._cluster_sums(weighted, projections, np.arange(directions.shape[1]), sums)
 
     def partialled_scores_at(self, k: int, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``partialled_cluster_scores`` at every column of ``params`` (p x m): the G x m cluster

@@ -73,6 +73,7 @@ from buzzpipe.study.probability_changes import (
     ChangeDesigns,
     DataChange,
     ProbabilityChange,
+    asked_column,
     average_changes,
     change_difference,
     change_estimate,
@@ -121,14 +122,11 @@ def set_breadth(scale: str, value: int) -> DataChange:
     def columns(frame: Any, wanted: Collection[str] | None) -> dict[str, pd.Series]:
         column = breadth_column(scale)
         new = {column: constant_like(frame[column], value)}
-
-        def asked(name: str) -> bool:
-            return name in frame.columns and (wanted is None or name in wanted)
-
         grouped = breadth_column(scale, with_group=True)
-        if asked(grouped):
+        if asked_column(frame, grouped, wanted):
             new[grouped] = frame[grouped] + (value - frame[column])
-        if asked(category_column(scale)):  # the constant clipped at the top category
+        # the category column: the constant clipped at the top category
+        if asked_column(frame, category_column(scale), wanted):
             new[category_column(scale)] = constant_like(frame[column], min(value, TOP_CATEGORY))
         return new
 

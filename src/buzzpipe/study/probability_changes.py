@@ -96,6 +96,12 @@ class DataChange:
         return with_columns(frame, self.columns(frame, None))
 
 
+def asked_column(frame: Any, name: str, wanted: Collection[str] | None) -> bool:
+    """Whether a :class:`DataChange` gives column ``name``, one that follows the column it sets:
+    the frame has it and ``wanted`` (the columns asked for, None for all) names it."""
+    return name in frame.columns and (wanted is None or name in wanted)
+
+
 def programme_columns(
     frame: Any, scale: str, cap: int = BREADTH_CAP, wanted: Collection[str] | None = None
 ) -> dict[str, pd.Series]:
@@ -107,17 +113,13 @@ def programme_columns(
         raise InputError("the survey has no breadth at this scale", column=column)
     gains = (frame[column] < cap).to_numpy()
     new = {column: frame[column] + gains}
-
-    def asked(name: str) -> bool:
-        return name in frame.columns and (wanted is None or name in wanted)
-
     with_group = breadth_column(scale, with_group=True)
-    if asked(with_group):
+    if asked_column(frame, with_group, wanted):
         new[with_group] = frame[with_group] + gains
     flag = any_column(scale)
-    if asked(flag):
+    if asked_column(frame, flag, wanted):
         new[flag] = (new[column] > 0).astype(frame[flag].dtype)
-    if asked("regime"):
+    if asked_column(frame, "regime", wanted):
         changed = Edited(frame, new)
         new["regime"] = measures.regime(
             (changed[breadth_column(local_scale(frame))] > 0).astype(float),

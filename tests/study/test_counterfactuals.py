@@ -25,6 +25,7 @@ from buzzpipe.study.counterfactuals import (
     stratified_counts,
     treatment_shares,
 )
+from buzzpipe.study.models import BREADTH_CAP
 
 FORMULA = (
     "product ~ breadth_regional * breadth_international + breadth_national"
@@ -351,14 +352,19 @@ def test_replicate_shares_and_cells_at_once_equal_one_replicate_at_a_time(
     frame = data.reset_index(drop=True)
     plan = Targeting.of(frame, "international", 40, targeting, allocation)
     rng = np.random.default_rng(4)
-    weights = rng.poisson(1.0, size=(len(frame), 12)) * rng.uniform(0.5, 2.0, size=(len(frame), 1))
+    counts = rng.poisson(1.0, size=(len(frame), 12)).astype(float)
+    # whole-number weights (an unweighted survey's replicates): the level sums are exact
+    for b, column in enumerate(plan.shares_many(counts).T):
+        assert np.array_equal(column, plan.shares(counts[:, b]))
+    weights = counts * rng.uniform(0.5, 2.0, size=(len(frame), 1))
     shares = plan.shares_many(weights)
     baseline = rng.uniform(size=(len(frame), 12))
     predicted = baseline + shares * rng.uniform(size=(len(frame), 12))
     regions = frame["region"].to_numpy()
     rates, extras = _cells_many(regions, weights, baseline, predicted)
     for b in range(weights.shape[1]):
-        assert np.array_equal(shares[:, b], plan.shares(weights[:, b]))
+        # sampling weights: the levels' weights added in another order (the last bits)
+        assert shares[:, b] == pytest.approx(plan.shares(weights[:, b]), rel=1e-14, abs=0)
         cells = _cells(regions, weights[:, b], baseline[:, b], predicted[:, b])
         assert rates[b] == pytest.approx([cell[3] for cell in cells], rel=1e-13, abs=0)
         assert extras[b] == pytest.approx([cell[4] for cell in cells], rel=1e-12, abs=1e-12)
@@ -405,15 +411,80 @@ def test_predictions_per_chunk_give_the_in_memory_cells(
         found = counterfactual(model, data, "pipeline", 400, **options)
     # the stream engine's chunks in this process; Dask's on the workers, who see no spy
     assert sizes == ([1_000, 1_000, 1_000] if engine_name == "stream" else [])
-    assert len(found.cells) == len(expected.cells)
-    for a, b in zip(found.cells, expected.cells, strict=True):
-        assert a.region == b.region and a.firms == b.firms
-        for x, y in (
-            (a.baseline_rate, b.baseline_rate),
-            (a.predicted_rate, b.predicted_rate),
-            (a.extra_innovators, b.extra_innovators),
-        ):
-            assert abs(x - y) <= 1e-10 * max(1.0, abs(y))
+    assert found.cells == expected.cells  # exact sums: bit for bit
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_every_chunking_gives_the_in_memory_cells_bit_for_bit(weighted, monkeypatch):
+    """The cells' totals are exact sums, each chunk's added exactly and rounded once: 1, 3 and
+    7 chunks, even or not, give the in-memory cells bit for bit, and those are the correctly
+    rounded sums (math.fsum) of the firms' w, w p0 and w p; the extra innovators the exact
+    difference of the two totals, rounded once."""
+    import math
+
+    from buzzpipe.estimate.batched_newton import fitted_probability
+    from buzzpipe.estimate.sources import FrameSource
+    from buzzpipe.study import engine
+
+    data = _survey(3_000, 6)
+    if weighted:
+        data["weight"] = np.random.default_rng(3).uniform(0.5, 3.0, size=len(data))
+    weights = "weight" if weighted else None
+    model = fit(FORMULA_CORE, data, "logit", vcov="robust", weights=weights)
+    options = dict(targeting="smallest", allocation="per_region", bootstrap_replications=0)
+    expected = counterfactual(model, data, "pipeline", 90, **options)
+    original = FrameSource.__init__
+    for rows in (3_000, 1_000, 429, 777, 2_999):  # 1, 3, 7 (uneven), 4 (uneven), 2 chunks
+
+        def blocks(self, frame, block_rows=None, rows=rows):
+            original(self, frame, rows)
+
+        monkeypatch.setattr(FrameSource, "__init__", blocks)
+        with engine.using(engine.StudyEngine("stream")):
+            found = counterfactual(model, data, "pipeline", 90, **options)
+        assert found.cells == expected.cells, rows
+    # the totals are math.fsum's of the firms' terms (the predictions as memory makes them)
+    params = model.params[model.x_names].to_numpy()
+    baseline = fitted_probability(model.design_matrix(data) @ params, "logit")
+    treated = fitted_probability(
+        model.design_matrix(apply_programme(data, "international", BREADTH_CAP)) @ params, "logit"
+    )
+    shares = treatment_shares(
+        data,
+        "international",
+        90,
+        targeting="smallest",
+        allocation="per_region",
+        weights=data["weight"].to_numpy() if weighted else None,
+    )
+    w = data["weight"].to_numpy() if weighted else np.ones(len(data))
+    predicted = baseline + shares * (treated - baseline)
+    for cell in expected.cells:
+        rows = np.ones(len(data), bool) if cell.region == "all" else data["region"] == cell.region
+        rows = np.asarray(rows)
+        firms = math.fsum(w[rows])
+        assert cell.firms == firms
+        assert cell.baseline_rate == math.fsum(w[rows] * baseline[rows]) / firms
+        assert cell.predicted_rate == math.fsum(w[rows] * predicted[rows]) / firms
+        both = np.concatenate([w[rows] * predicted[rows], -(w[rows] * baseline[rows])])
+        assert cell.extra_innovators == math.fsum(both)
+
+
+@pytest.mark.parametrize("targeting", ["random", "smallest"])
+def test_dask_partitions_give_the_in_memory_cells_bit_for_bit(targeting, request):
+    """20,000 firms in 7 uneven Dask partitions (the session's 2-worker cluster), with sampling
+    weights: the cells are memory's bit for bit (exact sums whatever the partitioning)."""
+    from buzzpipe.study import engine
+
+    request.getfixturevalue("dask_client")
+    data = _survey(20_000, 8)
+    data["weight"] = np.random.default_rng(9).uniform(0.5, 3.0, size=len(data))
+    model = fit(FORMULA_CORE, data, "logit", vcov="robust", weights="weight")
+    options = dict(targeting=targeting, allocation="per_region", bootstrap_replications=0)
+    expected = counterfactual(model, data, "pipeline", 700, **options)
+    with engine.using(engine.StudyEngine("dask", partition_rows=3_001)):
+        found = counterfactual(model, data, "pipeline", 700, **options)
+    assert found.cells == expected.cells
 
 
 @pytest.mark.parametrize(
@@ -469,16 +540,7 @@ def test_chunked_programmes_bring_no_firm_back(
 
     assert len(returned) == 2 and max(max(sizes(r)) for r in returned) < 500
     assert found.notes == expected.notes
-    assert len(found.cells) == len(expected.cells)
-    for a, b in zip(found.cells, expected.cells, strict=True):
-        assert a.region == b.region
-        for x, y in (
-            (a.firms, b.firms),
-            (a.baseline_rate, b.baseline_rate),
-            (a.predicted_rate, b.predicted_rate),
-            (a.extra_innovators, b.extra_innovators),
-        ):
-            assert abs(x - y) <= 1e-10 * max(1.0, abs(y))
+    assert found.cells == expected.cells  # exact sums: bit for bit
 
 
 def _counts_one_replicate_at_a_time(regions, replications, seed):

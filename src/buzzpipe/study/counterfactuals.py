@@ -40,6 +40,7 @@ import pandas as pd
 from buzzpipe import defaults
 from buzzpipe.errors import InputError
 from buzzpipe.estimate.batched_newton import fitted_probability, newton_batch
+from buzzpipe.estimate.exact_sums import ExactSum, group_sums
 from buzzpipe.results import CounterfactualCell, CounterfactualResult, Interval, ProgrammeNote
 from buzzpipe.results.vocabulary import Allocation, Family, Programme, ProgrammeNoteKind
 from buzzpipe.results.vocabulary import Targeting as Whom
@@ -98,8 +99,13 @@ def fill_in_order(order_keys: np.ndarray, weights: np.ndarray, budget: float) ->
     if len(order_keys) == 0 or budget <= 0:
         return shares
     levels, inverse = np.unique(order_keys, return_inverse=True)
-    weight_per_level = np.bincount(inverse, weights=weights, minlength=len(levels))
-    return level_shares(weight_per_level, budget)[inverse]
+    return level_shares(level_weights(weights, inverse, len(levels)), budget)[inverse]
+
+
+def level_weights(weights: np.ndarray, inverse: np.ndarray, levels: int) -> np.ndarray:
+    """The weight at each fill-order level (``inverse``: a firm's level), each the exact sum
+    rounded once: the same whatever the chunks the levels' firms were counted in."""
+    return np.array([float(total) for (total,) in group_sums([weights], inverse, levels)])
 
 
 def level_shares(weight_per_level: np.ndarray, budget: float) -> np.ndarray:
@@ -172,8 +178,11 @@ class Targeting:
         return shares
 
     def shares_many(self, weights: np.ndarray) -> np.ndarray:
-        """``shares`` for each column of ``weights`` (n x B) at once: the same sums in the same
-        order (``fill_in_order`` per column), without a Python loop over the columns."""
+        """``shares`` for each column of ``weights`` (n x B) at once (the bootstrap replicates),
+        without a Python loop over the columns: each level's weight added member by member
+        (``level_sums``), not exactly as ``shares`` adds it. With whole-number weights (the
+        replicates' counts of an unweighted survey) every partial sum is exact and the shares
+        are ``shares``' bit for bit; with sampling weights they may differ in the last bits."""
         shares = np.zeros(weights.shape)
         budget = self.firms_treated
         if budget <= 0:
@@ -236,14 +245,28 @@ def treatment_shares(
 def _cells(
     regions: np.ndarray, weights: np.ndarray, baseline: np.ndarray, predicted: np.ndarray
 ) -> list[tuple[str, float, float, float, float]]:
-    """(region, firms, baseline rate, predicted rate, extra innovators) per region, then all."""
-    rows = []
-    for region in [*sorted(pd.unique(regions).tolist(), key=str), ALL_REGIONS]:
-        mask = np.ones(len(regions), bool) if region == ALL_REGIONS else regions == region
-        firms = weights[mask].sum()
-        base_total = (weights[mask] * baseline[mask]).sum()
-        predicted_total = (weights[mask] * predicted[mask]).sum()
-        rows.append(_cell_row(region, firms, base_total, predicted_total))
+    """(region, firms, baseline rate, predicted rate, extra innovators) per region, then all:
+    from the exact sums per region (:func:`region_totals`), as the chunked engines make them."""
+    return _cell_rows(region_totals(regions, weights, baseline, predicted))
+
+
+def region_totals(
+    regions: np.ndarray, weights: np.ndarray, baseline: np.ndarray, predicted: np.ndarray
+) -> dict[Any, tuple[ExactSum, ExactSum, ExactSum]]:
+    """{region: the exact sums of w, w p0 and w p over its firms}. Exact, so that the totals of
+    chunks add to the whole sample's whatever the chunking (the extra innovators, a difference
+    of two totals, would magnify a chunking-dependent rounding past 1e-10)."""
+    codes, names = pd.factorize(np.asarray(regions, dtype=object))
+    sums = group_sums((weights, weights * baseline, weights * predicted), codes, len(names))
+    return {region: tuple(sums[code]) for code, region in enumerate(names)}
+
+
+def _cell_rows(totals: dict[Any, tuple[ExactSum, ExactSum, ExactSum]]) -> list[tuple]:
+    """``_cells``' rows from the exact totals per region: the regions sorted, then all (the
+    regions' exact totals added); each figure rounded once from the exact sums."""
+    rows = [_cell_row(region, *totals[region]) for region in sorted(totals, key=str)]
+    everywhere = [sum(column, ExactSum()) for column in zip(*totals.values(), strict=True)]
+    rows.append(_cell_row(ALL_REGIONS, *(everywhere or [ExactSum()] * 3)))
     return rows
 
 
@@ -355,11 +378,13 @@ class ChunkedPlan:
             members = (groups == group) & eligible
             counts[group] = int(members.sum())
             levels, inverse = np.unique(keys[members], return_inverse=True)
-            weight = np.bincount(inverse, weights=weights[members], minlength=len(levels))
+            exact = group_sums([weights[members]], inverse, len(levels))
+            weight = np.array([float(total) for (total,) in exact])
             reached = np.flatnonzero(np.cumsum(weight) >= self.budget)
             last = reached[0] + 1 if len(reached) else len(levels)
-            kept = zip(levels[:last], weight[:last], strict=True)
-            found.update({(group, float(level)): w for level, w in kept})
+            kept = zip(levels[:last], exact[:last], strict=True)
+            # exact: the chunks' weights at a level add to the whole sample's bit for bit
+            found.update({(group, float(level)): total for level, (total,) in kept})
         return found, counts
 
     def sums(self, frame: pd.DataFrame, where: str, model: Any, table: dict) -> dict:
@@ -373,14 +398,8 @@ class ChunkedPlan:
             shares[members[known]] = level_share[at[known]]
         baseline, treated = chunk_predictions(frame, where, model, self.scale, self.cap)
         predicted = baseline + shares * (treated - baseline)
-        codes, regions = pd.factorize(frame["region"].to_numpy(dtype=object))
-        columns = (weights, weights * baseline, weights * predicted)
-        # numpy's pairwise sums per region, as _cells adds (bincount adds one after another,
-        # whose rounding the extra innovators, a difference of two totals, magnify past 1e-10)
-        return {
-            region: np.array([c[codes == code].sum() for c in columns])
-            for code, region in enumerate(regions)
-        }
+        # exact sums: the chunks' totals add to the in-memory ones bit for bit
+        return region_totals(frame["region"].to_numpy(), weights, baseline, predicted)
 
     def point(self, chosen: Any, model: Any, sample: pd.DataFrame) -> tuple[list, np.ndarray]:
         """``_cells``' rows and the eligible firms per group, from two passes over the chunks
@@ -388,20 +407,14 @@ class ChunkedPlan:
         weights, counts = chosen.map_chunks(sample, _chunk_levels, self)
         by_group: dict = {}
         for (group, level), weight in weights.items():
-            by_group.setdefault(group, []).append((level, weight))
+            by_group.setdefault(group, []).append((level, float(weight)))
         table = {}
         for group, pairs in by_group.items():
             levels, weight = (np.array(x, dtype=float) for x in zip(*sorted(pairs), strict=True))
             table[group] = (levels, level_shares(weight, self.budget))
         light = replace(model, row_ids=pd.RangeIndex(0))  # its one row-sized part stays here
         totals = chosen.map_chunks(sample, _chunk_sums, self, light, table)
-        rows = []
-        for region in sorted(totals, key=str):
-            firms, base_total, predicted_total = totals[region]
-            rows.append(_cell_row(region, firms, base_total, predicted_total))
-        firms, base_total, predicted_total = np.sum([totals[r] for r in totals], axis=0)
-        rows.append(_cell_row(ALL_REGIONS, firms, base_total, predicted_total))
-        return rows, np.array([counts[group] for group in counts])
+        return _cell_rows(totals), np.array([counts[group] for group in counts])
 
 
 def _chunk_levels(frame: pd.DataFrame, where: str, first_row: int, plan: ChunkedPlan):
@@ -412,13 +425,16 @@ def _chunk_sums(frame: pd.DataFrame, where: str, first_row: int, plan: ChunkedPl
     return plan.sums(frame, where, *args)
 
 
-def _cell_row(region: Any, firms: float, base_total: float, predicted_total: float) -> tuple:
+def _cell_row(region: Any, firms: ExactSum, base_total: ExactSum, predicted: ExactSum) -> tuple:
+    """(region, firms, baseline rate, predicted rate, extra innovators): the totals rounded
+    once, the extra innovators the exact difference of the two totals rounded once."""
+    weight = np.float64(float(firms))  # numpy's division: no firms give nan, not an error
     return (
         str(region),
-        float(firms),
-        float(base_total / firms),
-        float(predicted_total / firms),
-        float(predicted_total - base_total),
+        float(weight),
+        float(float(base_total) / weight),
+        float(float(predicted) / weight),
+        float(predicted - base_total),
     )
 
 

@@ -369,7 +369,7 @@ def test_descriptives_sum_the_frame_kept_on_dask(dask_client, weighted, monkeypa
         study_copy = survey.analysis_frame()
         chosen.keep_frame(study_copy)  # run_study's call: the same data, not sent again
         assert chosen._frame[1] is kept and chosen._frame[0] is study_copy
-    pd.testing.assert_frame_equal(found, memory, rtol=1e-10, atol=1e-10)
+    pd.testing.assert_frame_equal(found, memory, check_exact=True)  # exact sums: bit for bit
     assert found.attrs["note"] == memory.attrs["note"]
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from buzzpipe.errors import InputError
+from buzzpipe.estimate.exact_sums import ExactSum, group_sums
 from buzzpipe.survey import column_types, measures
 from buzzpipe.survey.schema import (
     CATEGORICAL_CONTROLS,
@@ -61,7 +62,7 @@ class DescribeTable:
     def __init__(self, *, weighted: bool = False) -> None:
         self.weighted = weighted
         self._rows: dict[tuple[str, str, str], None] = {}
-        self._sums: dict[tuple[str, str, str], dict[object, list[float]]] = {}
+        self._sums: dict[tuple[str, str, str], dict[object, list[ExactSum]]] = {}
         self._regions: dict[object, None] = {}
         self._industries: dict[object, None] = {}
         self._rules: dict[str, tuple[list | None, object]] = {}
@@ -115,7 +116,7 @@ class DescribeTable:
             self._rows.setdefault(key, None)
             totals = self._sums.setdefault(key, {})
             for position, label in enumerate(labels):
-                cell = totals.setdefault(label, [0.0, 0.0])
+                cell = totals.setdefault(label, [ExactSum(), ExactSum()])
                 cell[0] += summed[position]
                 cell[1] += counted[position]
 
@@ -150,7 +151,7 @@ class DescribeTable:
             count = sum(c[1] for c in sums.values())
             line = [_finish(total, count, measure)]
             for region in regions:
-                region_total, region_count = sums.get(region, [0.0, 0.0])
+                region_total, region_count = sums.get(region, [ExactSum(), ExactSum()])
                 line.append(_finish(region_total, region_count, measure))
             cells.append(line)
         table = pd.DataFrame(
@@ -201,11 +202,11 @@ def _add_cells(totals: dict, merge: dict, extra: dict | None = None) -> None:
     for variant, canonical in merge.items():
         cell = totals.pop(variant, None)
         if cell is not None:
-            target = totals.setdefault(canonical, [0.0, 0.0])
+            target = totals.setdefault(canonical, [ExactSum(), ExactSum()])
             target[0] += cell[0]
             target[1] += cell[1]
     for label, cell in (extra or {}).items():
-        target = totals.setdefault(label, [0.0, 0.0])
+        target = totals.setdefault(label, [ExactSum(), ExactSum()])
         target[0] += cell[0]
         target[1] += cell[1]
 
@@ -260,7 +261,7 @@ def _region_sums(
     partner_types: tuple[str, ...],
     regions: int,
     weighted: bool,
-) -> dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]]:
+) -> dict[tuple[str, str, str], tuple[tuple[ExactSum, ...], tuple[ExactSum, ...]]]:
     """Per row of the table, (sum of the values, count of known answers) by region code over
     ``frame``'s firms; weighted: a pweight mean's sums (counts of firms stay counts)."""
     statistics = _statistics(frame, scales, partner_types)
@@ -271,10 +272,9 @@ def _region_sums(
     keys = list(statistics)
     values = np.column_stack([statistics[key] for key in keys])
     known = ~np.isnan(values)
-    # sums by region with bincount (no BLAS: small products thrash threads on shared cores)
     codes = frame["region"].cat.codes.to_numpy()
     filled = np.where(known, values, 0.0)
-    found = {}
+    columns = []
     for column, key in enumerate(keys):
         # a pweight mean: sum of weight x value over the sum of weights where it is known;
         # counts stay counts of firms
@@ -282,11 +282,19 @@ def _region_sums(
         summed = filled[:, column]
         if weighted and key[2] != "count":
             counted, summed = counted * weights, summed * weights
-        found[key] = (
-            np.bincount(codes, weights=summed, minlength=regions),
-            np.bincount(codes, weights=counted, minlength=regions),
-        )
-    return found
+        columns += [summed, counted]
+    # exact sums by region: the batches' or Dask partitions' sums add to the same cells bit for
+    # bit whatever the chunking (whole-number columns, most of them, in one bincount)
+    stacked = np.array(columns)
+    whole = (stacked == np.trunc(stacked)).all(axis=1)
+    sums: list = [None] * len(columns)
+    for chosen in (np.flatnonzero(whole), np.flatnonzero(~whole)):
+        if chosen.size:
+            by_region = group_sums(stacked[chosen], codes, regions)
+            for place, column in enumerate(chosen.tolist()):
+                # tuples: chunks' results add entry by entry (sources.combine)
+                sums[column] = tuple(by_region[region][place] for region in range(regions))
+    return {key: (sums[2 * k], sums[2 * k + 1]) for k, key in enumerate(keys)}
 
 
 def _chunk_sums(chunk: pd.DataFrame, where: Any, first_row: int, shape: tuple) -> dict:
@@ -303,7 +311,9 @@ def _id_hashes(ids: pd.Series) -> np.ndarray:
     return pd.util.hash_pandas_object(keys, index=False).to_numpy()
 
 
-def _finish(total: float, count: float, measure: str) -> float:
+def _finish(total: ExactSum, count: ExactSum, measure: str) -> float:
+    """A cell of the table from its exact sums, each rounded once: a count, or a mean."""
+    total, count = float(total), float(count)
     if measure == "count":
         return total
     return total / count if count > 0 else np.nan

@@ -1372,6 +1372,14 @@ def _chunk_margin_sums(frame, where, first_row, fit, excluded, options) -> dict:
     return out
 
 
+def _excluded_rows(row_ids: pd.Index, n_rows: int) -> np.ndarray:
+    """The row positions of ``n_rows`` outside a fit's estimation sample (sorted): none, and no
+    per-row array, where the sample is every row (its ids a RangeIndex of them)."""
+    if isinstance(row_ids, pd.RangeIndex) and row_ids.equals(pd.RangeIndex(n_rows)):
+        return np.zeros(0, dtype=np.int64)
+    return np.setdiff1d(np.arange(n_rows, dtype=np.int64), np.asarray(row_ids))
+
+
 def _streamed_margins(
     fit, data, variables=None, *, engine: str | None = None, scheduler=None, **options
 ) -> MarginsResult:
@@ -1400,7 +1408,7 @@ def _streamed_margins(
             expected="continuous variables=, or engine='memory'",
         )
     n_rows = source.map_reduce(_count)
-    excluded = np.setdiff1d(np.arange(n_rows, dtype=np.int64), np.asarray(fit.row_ids))
+    excluded = _excluded_rows(fit.row_ids, n_rows)
     options = dict(options, variables=wanted)
     level = options.get("level", 95.0)
     sums = source.map_reduce(_chunk_margin_sums, fit, excluded, options)

@@ -122,7 +122,7 @@ def loglike(chunk: chunks.DesignChunk, family: Family, params: np.ndarray, null:
 def at_estimate(
     chunk: chunks.DesignChunk, family: Family, params: np.ndarray, vcov_type: str, n_clusters: int
 ) -> dict:
-    result: dict[str, Any] = {"row_ids": [chunk.row_ids]}
+    result: dict[str, Any] = {"row_ids": [row_span(chunk.row_ids)]}
     if chunk.nobs and vcov_type != "classical":
         cluster = vcov_type == "cluster"
         sums = chunk.sums(
@@ -143,6 +143,30 @@ def at_estimate(
     if determined is not None:
         result["determined"] = np.array([determined.sum(), chunk.y[determined].sum()])
     return result
+
+
+def row_span(ids: np.ndarray) -> np.ndarray | range:
+    """A chunk's row ids as ``range(first, last + 1)`` where they are consecutive (every row of
+    the chunk in the estimation sample, the usual case), else as they are: a range travels and
+    is kept on the client in a few bytes, not 8 a row."""
+    if ids.dtype.kind != "i" or not ids.size or int(ids[-1]) - int(ids[0]) != ids.size - 1:
+        return ids
+    return range(int(ids[0]), int(ids[-1]) + 1) if bool((np.diff(ids) == 1).all()) else ids
+
+
+def row_index(pieces: list[np.ndarray | range]) -> pd.Index:
+    """The fit's row ids from its chunks' :func:`row_span` pieces, in chunk order: a RangeIndex
+    where the pieces run on from one to the next (no per-row array on the client), else the
+    ids concatenated (int64, as the chunks hold them)."""
+    filled = [piece for piece in pieces if len(piece)]
+    if filled and all(isinstance(piece, range) for piece in filled):
+        if all(a.stop == b.start for a, b in zip(filled[:-1], filled[1:], strict=True)):
+            return pd.RangeIndex(filled[0].start, filled[-1].stop)
+    arrays = [
+        np.arange(piece.start, piece.stop, dtype=np.int64) if isinstance(piece, range) else piece
+        for piece in pieces
+    ]
+    return pd.Index(np.concatenate(arrays))
 
 
 def _determined(chunk, family, params) -> np.ndarray | None:
@@ -517,7 +541,7 @@ def fit_source(
         notes=notes,
         formula=formula,
         outcome=spec.outcome,
-        row_ids=pd.Index(np.concatenate(final["row_ids"])),
+        row_ids=row_index(final["row_ids"]),
         model_spec=spec.specs.rhs,
         outcome_spec=spec.specs.lhs,
         weights=weights,

@@ -257,9 +257,16 @@ class StudyEngine:
         from buzzpipe.estimate.streamed import fit_source
 
         fitted = fit_source(formula, self.source(frame), family, vcov, weights)
-        return dataclasses.replace(fitted, row_ids=frame.index[fitted.row_ids.to_numpy()])
+        positions = fitted.row_ids
+        if positions.equals(pd.RangeIndex(len(frame))):  # every row: the frame's own labels
+            return dataclasses.replace(fitted, row_ids=frame.index)
+        return dataclasses.replace(fitted, row_ids=frame.index[positions.to_numpy()])
 
     def _positional(self, fitted: Any, frame: pd.DataFrame) -> Any:
+        """``fitted`` with its row ids as positions in ``frame``: a RangeIndex where it was
+        fitted on every row in order (no per-row array, nor the labels' hash table, here)."""
+        if fitted.row_ids is frame.index or fitted.row_ids.equals(frame.index):
+            return dataclasses.replace(fitted, row_ids=pd.RangeIndex(len(frame)))
         return dataclasses.replace(
             fitted, row_ids=pd.Index(frame.index.get_indexer(fitted.row_ids))
         )

@@ -210,14 +210,15 @@ def test_margins_agree_as_sums_over_chunks(firms, engine, request) -> None:
         {"variables": ["x1", "emp"]},
         {"variables": ["x2"], "by": "size", "at": {"x1": [0.0, 1.0]}},
         {"variables": ["emp"], "kind": "plus_one"},
+        {"variables": ["industry", "x1"]},  # a factor: each chunk given the sample's levels
     ):
         a = margins(fit, frame, **options)
         b = margins(fit, path, engine=engine, **options)
         assert list(a.table.index) == list(b.table.index)
         np.testing.assert_allclose(b.estimate, a.estimate, rtol=0, atol=TOLERANCE)
         np.testing.assert_allclose(b.se, a.se, rtol=0, atol=TOLERANCE)
-    with pytest.raises(InputError, match="factor variables"):
-        margins(fit, path, engine=engine, variables=["industry"])
+    with pytest.raises(InputError, match="factor variables by group"):
+        margins(fit, path, engine=engine, variables=["industry"], by="size")
 
 
 def test_dask_reads_a_relative_path_in_the_clients_folder(

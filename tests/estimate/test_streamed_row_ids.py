@@ -67,6 +67,21 @@ def test_chunked_fit_and_margins_equal_memory_with_either_row_ids(dropped, tmp_p
     np.testing.assert_allclose(b.se, a.se, rtol=0, atol=1e-10)
 
 
+def test_factor_margins_over_chunks_where_a_chunk_lacks_a_level() -> None:
+    frame = _complete(n=2_000)
+    rng = np.random.default_rng(5)
+    sector = np.where(np.arange(2_000) < 1_200, rng.choice(["a", "b"], 2_000), "c")
+    frame["sector"] = pd.Categorical(sector, categories=["a", "b", "c", "unused"])
+    frame["y"] = ((frame.x1 + (frame.sector == "c") * 0.5 + rng.logistic(size=2_000)) > 0) * 1.0
+    fit = bp.fit("y ~ x1 + C(sector)", frame, "logit", "robust")
+    a = margins(fit, frame, variables=["sector"])
+    b = margins(fit, FrameSource(frame, block_rows=500), variables=["sector"], engine="stream")
+    assert list(a.table.index) == list(b.table.index)  # "c vs a" though rows 0-1199 lack c
+    assert len(a.table) == 2  # the unused category is no level of the sample
+    np.testing.assert_allclose(b.estimate, a.estimate, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(b.se, a.se, rtol=0, atol=1e-10)
+
+
 def test_study_engine_fit_on_every_row_keeps_the_frames_own_labels() -> None:
     frame = _complete()
     frame.index = frame.index + 1_000  # labels, not positions

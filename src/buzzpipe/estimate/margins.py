@@ -691,11 +691,13 @@ def _plan(
     cap: Mapping[str, float] | None = None,
     own_terms: Mapping[str, list[int]] | None = None,
     view: _ModelView | None = None,
+    given_levels: Mapping[str, Sequence[object]] | None = None,
 ) -> list[_Task]:
     """The margins to compute, scenario by scenario, in Stata's order (``own_columns``: the
     variables computed analytically, see :func:`_own_columns`; ``cap``: upper bounds of +1
     changes, rows at the bound held there; ``own_terms``: factors whose level changes replace
-    their term's columns, see :func:`_own_terms`, with ``view`` to build those columns)."""
+    their term's columns, see :func:`_own_terms`, with ``view`` to build those columns;
+    ``given_levels``: a factor's levels to contrast, else those of the sample)."""
     numeric_model_variables = [v for v in model_variables if v not in factors]
     tasks: list[_Task] = []
     for scenario in scenarios:
@@ -759,7 +761,8 @@ def _plan(
                     column=variable,
                 )
             elif factor or kind == "discrete":
-                levels = _levels(sample[variable])
+                given = (given_levels or {}).get(variable)
+                levels = _levels(sample[variable]) if given is None else list(given)
                 if not factor and len(levels) > MAX_FACTOR_LEVELS:
                     raise InputError(
                         f"has more than {MAX_FACTOR_LEVELS} distinct values for a discrete change",
@@ -1000,6 +1003,7 @@ def margins(
     engine: str | None = None,
     design: np.ndarray | None = None,
     cap: Mapping[str, float] | None = None,
+    levels: Mapping[str, Sequence[object]] | None = None,
 ) -> MarginsResult:
     """Stata's ``margins``: predictive margins and marginal effects with delta-method errors.
 
@@ -1043,6 +1047,10 @@ def margins(
         With ``kind="plus_one"``: an upper bound of a variable's range (``{"breadth": 6}``, a
         count of partner types that cannot exceed six); rows already at it are held there, so
         their change is zero and the average is over every row (their designs are rebuilt).
+    levels : dict, optional
+        A factor's levels whose changes from the base are reported, in order (default: the
+        levels the estimation sample holds); margins over chunks give every chunk the whole
+        sample's levels, so that a chunk lacking one still adds its rows' change to it.
 
     Returns
     -------
@@ -1094,6 +1102,7 @@ def margins(
             level=level,
             engine=engine,
             cap=cap,  # row by row, so each chunk holds its own rows at the bound
+            levels=levels,
         )
     return _result(
         *_in_memory(
@@ -1109,6 +1118,7 @@ def margins(
             level=level,
             design=design,
             cap=cap,
+            levels=levels,
         )
     )
 
@@ -1160,6 +1170,7 @@ def _in_memory(
     level: float = 95.0,
     design: np.ndarray | None = None,
     cap: Mapping[str, float] | None = None,
+    levels: Mapping[str, Sequence[object]] | None = None,
 ) -> tuple:
     """:func:`margins` on a DataFrame, before any table: :func:`_result`'s arguments (labels,
     their descriptions, the estimates, their covariance and Jacobian, the fit's names, the
@@ -1254,6 +1265,7 @@ def _in_memory(
         cap,
         _own_terms(fit, view, [v for v in chosen if v in factors], model_variables),
         view,
+        levels,
     )
     known = None
     if design is not None:
@@ -1341,6 +1353,21 @@ def _count(frame, where, first_row) -> int:
     return len(frame)
 
 
+def _chunk_levels(frame, where, first_row, excluded, variables) -> dict[str, set]:
+    """The levels of each factor ``variables`` the chunk's rows of the estimation sample hold."""
+    ids = first_row + np.arange(len(frame), dtype=np.int64)
+    rows = frame.loc[~np.isin(ids, excluded)] if excluded.size else frame
+    return {variable: set(_levels(rows[variable])) for variable in variables}
+
+
+def _ordered_levels(column: pd.Series, present: set) -> list[object]:
+    """The levels ``present`` somewhere in the sample in :func:`_levels`' order: a
+    categorical's category order, else sorted."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return [level for level in column.cat.categories if level in present]
+    return sorted(present)
+
+
 def _chunk_margin_sums(frame, where, first_row, fit, excluded, options) -> dict:
     ids = first_row + np.arange(len(frame), dtype=np.int64)
     sample = ids[~np.isin(ids, excluded)] if excluded.size else ids
@@ -1401,14 +1428,19 @@ def _streamed_margins(
     )
     found = _factor_variables(fit, head, wanted)
     factors = [v for v in wanted if v in found]
-    if factors:
+    if factors and (options.get("by") is not None or options.get("at")):
         raise InputError(
-            "effects of factor variables are not streamed yet",
+            "effects of factor variables by group or at values are not streamed yet",
             value=factors,
             expected="continuous variables=, or engine='memory'",
         )
     n_rows = source.map_reduce(_count)
     excluded = _excluded_rows(fit.row_ids, n_rows)
+    if factors and options.get("levels") is None:  # every chunk contrasts the sample's levels
+        present = source.map_reduce(_chunk_levels, excluded, factors)
+        options["levels"] = {
+            variable: _ordered_levels(head[variable], present[variable]) for variable in factors
+        }
     options = dict(options, variables=wanted)
     level = options.get("level", 95.0)
     sums = source.map_reduce(_chunk_margin_sums, fit, excluded, options)

@@ -549,8 +549,9 @@ def regressor_effects(
     through the formula (``np.log(employees)`` gives the effect of ``employees``, as Stata's
     ``c.`` with ``log`` inside); for a factor the average change in the probability from its
     base (lowest) level to each other level (Stata's ``i.``), every firm set to the level.
-    Factors are re-predicted in memory on every engine (the streamed margins take continuous
-    variables only); keyed as the margins table labels them (``employees: dy/dx``,
+    On a chunked engine both are sums over the sample's chunks (each chunk given the factor's
+    levels in the whole sample): no design of the sample on the client; keyed as the margins
+    table labels them (``employees: dy/dx``,
     ``region: Bergen vs Oslo``). ``design``: ``{"design": X}``, the estimation sample's design
     when ``sample`` is that sample in the fit's order (:func:`_sample_design`)."""
     from buzzpipe.estimate.margins import (
@@ -581,8 +582,12 @@ def regressor_effects(
     if ordered:
         if design and data is not sample:  # the design is of the sample's rows, in its order
             design = {}
+        if engine.current().chunked:  # sums over the chunks, each chunk given the levels
+            rows = engine.current().margin_rows(fitted, sample, ordered, kind="ame")
+        else:
+            rows = margin_rows(fitted, data, ordered, kind="ame", **design)
         named: dict[str, dict[str, Any]] = {}
-        for label, row in margin_rows(fitted, data, ordered, kind="ame", **design):
+        for label, row in rows:
             variable = str(row["term"])
             if variable not in named:  # each factor's levels once
                 levels = _levels(data[variable])

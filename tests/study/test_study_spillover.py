@@ -454,3 +454,38 @@ def test_with_links_the_exposure_test_holds_its_size_and_detects_a_spillover():
         estimate, p_value = link_spillover_test("buzz", seed)
         detected += p_value < 0.05 and estimate > 0
     LINK_POWER.band.check(detected, "detections on buzz")
+
+
+def test_cell_effects_from_each_cells_first_firm_equal_the_whole_design_bit_for_bit():
+    """cell_effects builds the design of each cell's first firm only; the effects and variances
+    are the per-firm ones of the whole subset's design (grouped, first), bit for bit."""
+    import buzzpipe as bp
+    from buzzpipe.study.spillover import cell_effects
+
+    frame = spillover_survey(seed=3, spillover=0.0)
+    data = frame.copy()
+    data[LEAVE_ONE_OUT], data[EXCLUSION], data[CELL] = leave_one_out_parts(frame)
+    data["own_pipeline"] = (data["breadth_international"] > 0).astype(float)
+    data = data.dropna(subset=[LEAVE_ONE_OUT]).sample(frac=1.0, random_state=4)  # cells mixed
+    formula = f"product ~ C({CELL}) + own_pipeline + breadth_regional + np.log(employees)"
+    fitted = bp.fit(formula, data, "logit", "classical")
+    found = cell_effects(fitted, data)
+    design = np.asarray(fitted.design_matrix(data), dtype=float)
+    names = [str(name) for name in fitted.params.index]
+    keep = np.array([name == "Intercept" or name.startswith(f"C({CELL})") for name in names])
+    rows = design[:, keep]
+    covariance = fitted.vcov.to_numpy(dtype=float)[np.ix_(keep, keep)]
+    whole = (
+        pd.DataFrame(
+            {
+                "effect": rows @ fitted.params.to_numpy(dtype=float)[keep],
+                "variance": np.einsum("ij,jk,ik->i", rows, covariance, rows),
+            },
+            index=data.index,
+        )
+        .groupby(data[CELL].to_numpy())
+        .first()
+    )
+    assert len(found) == data[CELL].nunique() > 20
+    assert list(found.index) == list(whole.index)
+    assert np.array_equal(found.to_numpy(), whole.to_numpy())

@@ -398,21 +398,24 @@ def _wild_bootstrap_by_cell(
 
 def cell_effects(fitted: Any, subset: pd.DataFrame, cell_column: str = CELL) -> pd.DataFrame:
     """The estimated cell effects (intercept plus cell dummy; log-odds for logit) of a fit with
-    one dummy per cell and their sampling variances, one row per cell label."""
-    design = np.asarray(fitted.design_matrix(subset), dtype=float)
+    one dummy per cell and their sampling variances, one row per cell label. A cell's effect is
+    the same on each of its firms, so the design is built for each cell's first firm only (not
+    a firm-by-coefficient matrix of the whole subset, on the client under --engine dask)."""
+    labels = subset[cell_column].to_numpy()
+    first = pd.Series(np.arange(len(subset))).groupby(labels).first()  # sorted by cell label
+    design = np.asarray(fitted.design_matrix(subset.iloc[first.to_numpy()]), dtype=float)
     names = [str(name) for name in fitted.params.index]
     params = fitted.params.to_numpy(dtype=float)
     keep = np.array([name == "Intercept" or name.startswith(f"C({cell_column})") for name in names])
     rows = design[:, keep]
     covariance = fitted.vcov.to_numpy(dtype=float)[np.ix_(keep, keep)]
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "effect": rows @ params[keep],
             "variance": np.einsum("ij,jk,ik->i", rows, covariance, rows),
         },
-        index=subset.index,
+        index=first.index,
     )
-    return frame.groupby(subset[cell_column].to_numpy()).first()
 
 
 def cell_design(

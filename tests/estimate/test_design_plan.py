@@ -1,6 +1,7 @@
 """Designs built without formulaic (plain columns, log/exp/sqrt, treatment-coded factors and
-their products; specifications shared between formulas as subsets of a union) equal formulaic's
-own materialisation bit for bit, and data it cannot plan goes through formulaic as before."""
+their products; specifications written from the column types and levels where they can be)
+equal formulaic's own materialisation bit for bit, and data it cannot plan goes through
+formulaic as before."""
 
 import warnings
 
@@ -52,13 +53,7 @@ def formulaic_design(formula: str, data: pd.DataFrame, names: list[str]) -> np.n
 
 @pytest.fixture(autouse=True)
 def empty_caches():
-    for cache in (
-        design._SPECIFICATIONS,
-        design._UNIONS,
-        design._OUTCOMES,
-        design._REBUILD_PLANS,
-        design._RIGHT_HANDS,
-    ):
+    for cache in (design._SPECIFICATIONS, design._REBUILD_PLANS):
         cache.clear()
     yield
 
@@ -67,8 +62,6 @@ def test_designs_equal_formulaic_bit_for_bit_in_any_order():
     data = frame()
     for order in (FORMULAS, FORMULAS[::-1]):
         design._SPECIFICATIONS.clear()
-        design._UNIONS.clear()
-        design._RIGHT_HANDS.clear()
         for formula in order:
             built = build_design(formula, data)
             expected = formulaic_design(formula, data.loc[built.row_ids], built.names)
@@ -80,9 +73,10 @@ def test_designs_equal_formulaic_bit_for_bit_in_any_order():
             assert set(built.model_spec.encoder_state) == set(fresh.model_spec.encoder_state)
 
 
-def test_plain_columns_formulas_share_one_union_specification():
+def test_a_specification_is_made_once_per_formula_roles_and_levels():
+    """The same formula on a sample of the same types and levels takes the kept specification
+    (formulaic's, for a formula it must learn); other roles or levels make their own."""
     data = frame()
-    build_design("y ~ x1 + C(region)", data)
     materialised = []
     original = chunks.specification
 
@@ -90,51 +84,20 @@ def test_plain_columns_formulas_share_one_union_specification():
         materialised.append(arguments[0])
         return original(*arguments, **keywords)
 
+    formula = "y ~ 0 + C(region) + x1:x2:count + exp(x2)"
     chunks.specification, saved = counting, chunks.specification
     try:
-        second = build_design("y ~ x2 + count + C(region)", data)
-        third = build_design("flag ~ x1 + x2 + C(region)", data)
+        first = build_design(formula, data)
+        again = build_design(formula, data)
+        clustered = build_design(formula, data, cluster="label")
+        fewer = build_design(formula, data[data["region"] != "Agder"])
     finally:
         chunks.specification = saved
-    # the first union held every complete numeric column; the new outcome needs its own only
-    assert materialised == ["flag ~ 1"]
-    for built, formula in (
-        (second, "y ~ x2 + count + C(region)"),
-        (third, "flag ~ x1 + x2 + C(region)"),
-    ):
-        assert np.array_equal(built.X, formulaic_design(formula, data, built.names))
-    assert third.outcome == "flag" and np.array_equal(third.y, data["flag"].to_numpy())
-
-
-def test_a_right_hand_side_is_specified_once_for_every_outcome():
-    """A formula the union cannot serve (a factor in an interaction) is materialised by
-    formulaic once; the same right-hand side of another outcome takes its specification with
-    that outcome's own: the design is formulaic's bit for bit."""
-    data = frame()
-    right = "(x1 + x2) * C(industry) + C(region) + sqrt(employees)"
-    build_design(f"y ~ {right}", data)
-    materialised = []
-    original = chunks.specification
-
-    def counting(*arguments, **keywords):
-        materialised.append(arguments[0])
-        return original(*arguments, **keywords)
-
-    chunks.specification, saved = counting, chunks.specification
-    try:
-        other = build_design(f"flag ~ {right}", data)
-        clustered = build_design(f"flag ~ {right}", data, cluster="label")
-    finally:
-        chunks.specification = saved
-    assert materialised == ["flag ~ 1", f"flag ~ {right}"]  # another role: its own
-    fresh = model_matrix(f"flag ~ {right}", data, context=chunks.FORMULA_CONTEXT)
-    for built in (other, clustered):
-        assert built.names == [str(name) for name in fresh.rhs.columns]
-        assert np.array_equal(built.X, fresh.rhs.to_numpy(dtype=np.float64))
-        assert np.array_equal(built.y, data["flag"].to_numpy())
-        assert set(built.model_spec.encoder_state) == set(fresh.rhs.model_spec.encoder_state)
-    # an outcome named on the right-hand side is not shared
-    assert design._right_hand_key("y ~ x1 + y:x2", ("", (), (), ())) is None
+    assert materialised == [formula] * 3
+    assert again.model_spec is first.model_spec
+    assert clustered.names == first.names and len(fewer.names) == len(first.names) - 1
+    fresh = model_matrix(formula, data, context=chunks.FORMULA_CONTEXT)
+    assert np.array_equal(again.X, fresh.rhs.to_numpy(dtype=np.float64))
 
 
 def test_rebuild_equals_formulaic_with_missing_values_and_new_levels():

@@ -303,53 +303,6 @@ def parsed_specification(
     return sorted(variables), sorted(level_variables), False
 
 
-def subset_terms(formula: str, frame: pd.DataFrame) -> tuple[str, list[str]] | None:
-    """(outcome, right-hand terms) of a formula whose specification is the same whether formulaic
-    builds it alone or as part of a larger formula: an intercept, an outcome column, and terms
-    of simple factors (``parsed_specification``'s) where a factor read as categorical stands
-    alone (its main effect is then reduced rank in any formula with an intercept); ``None``
-    otherwise."""
-    if parsed_specification(formula, frame) is None:
-        return None
-    parsed = _parse(formula)
-    lhs = [factor for term in parsed.lhs for factor in term.factors]
-    if len(lhs) != 1 or getattr(lhs[0].eval_method, "value", "") != "lookup":
-        return None
-    terms = [str(term) for term in parsed.rhs]
-    if "1" not in terms:
-        return None
-    for term in parsed.rhs:
-        factors = list(term.factors)
-        if len(factors) < 2:
-            continue
-        for factor in factors:
-            expr = factor.expr
-            if _CATEGORICAL.match(expr):
-                return None
-            if getattr(factor.eval_method, "value", "") == "lookup":
-                dtype = column(frame, expr).dtype
-                if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
-                    return None
-    return lhs[0].expr, [term for term in terms if term != "1"]
-
-
-def subset_specs(rhs, lhs, formula: str):
-    """formulaic's specs of ``formula``: ``rhs`` (of a larger formula; see ``subset_terms``)
-    restricted to its terms, keeping only the encoder state of the factors they use, and ``lhs``
-    (its outcome's)."""
-    from formulaic.model_spec import ModelSpecs
-
-    rhs = rhs.subset(_parse(formula).rhs)
-    used = {
-        getattr(scoped.factor, "factor", scoped.factor).expr
-        for structure in rhs.structure
-        for term in structure.scoped_terms
-        for scoped in term.factors
-    }
-    rhs = rhs.update(encoder_state={k: v for k, v in rhs.encoder_state.items() if k in used})
-    return ModelSpecs(lhs=lhs, rhs=rhs)
-
-
 def specification_from_specs(
     formula: str,
     specs,

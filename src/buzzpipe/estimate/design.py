@@ -17,8 +17,6 @@ Categorical terms use treatment coding with the lowest level as reference (Stata
 
 from __future__ import annotations
 
-import keyword
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -26,11 +24,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from formulaic import model_matrix
-from formulaic.model_spec import ModelSpecs
 
 from buzzpipe.errors import InputError
 from buzzpipe.estimate import chunks
 from buzzpipe.estimate.chunks import FORMULA_CONTEXT, parse_outcome
+from buzzpipe.estimate.direct_specification import direct_specs
 
 __all__ = ["Design", "build_design", "rebuild_matrix", "FORMULA_CONTEXT"]
 
@@ -252,100 +250,10 @@ _SPECIFICATIONS: dict[tuple, chunks.ModelSpecification] = {}
 _SPECIFICATIONS_KEPT = 256
 
 
-# formulaic specifications of the union of the terms seen, by (roles, the types and levels of
-# the variables read as categorical): a formula whose terms are all there takes its
-# specification as a subset (chunks.subset_terms says when that equals formulaic's own). A union
-# is made with every complete numeric column of the data as a term, so that later formulas of
-# plain columns find their terms; outcomes' specifications are kept apart.
-_UNIONS: dict[tuple, tuple[set[str], dict[str, tuple], Any]] = {}
-_OUTCOMES: dict[tuple, Any] = {}
-
-
-# right-hand specifications of formulas subset_terms refuses (interactions with factors), by
-# (right-hand side, roles, the right-hand variables' types, levels): the same right-hand side
-# of another outcome takes it with its outcome's left-hand specification
-_RIGHT_HANDS: dict[tuple, Any] = {}
-
-
-def _right_hand_key(formula: str, key: tuple) -> tuple | None:
-    """``key`` (``chunks.specification_key``'s) without the outcome: ``None`` where the outcome
-    is read as a level variable or is named on the right-hand side too."""
-    _formula, roles, types, levels = key
-    outcome = parse_outcome(formula)
-    right = formula.split("~", 1)[1].strip()
-    named = set(re.findall(r"(?<![\w.])[A-Za-z_]\w*", right))
-    if any(variable == outcome for variable, _ in levels) or outcome in named:
-        return None
-    return right, roles, tuple(t for t in types if t[0] != outcome), levels
-
-
-def _outcome_specs(outcome: str, types_now: dict, level_frame, options: dict) -> Any:
-    """formulaic's left-hand specification of ``outcome`` (kept per outcome and type)."""
-    lhs = _OUTCOMES.get((outcome, types_now[outcome]))
-    if lhs is None:
-        lhs = chunks.specification(f"{outcome} ~ 1", level_frame(), **options).specs.lhs
-        _OUTCOMES[(outcome, types_now[outcome])] = lhs
-    return lhs
-
-
-def _subset_specification(
-    formula: str, frame: pd.DataFrame, level_frame, key: tuple, options: dict
-) -> chunks.ModelSpecification | None:
-    """The specification of ``formula`` as a subset of the union of terms seen on data of the
-    same kind (one formulaic materialisation per new kind of term, not per formula); ``None``
-    where the formula does not qualify or the union cannot be built on these rows.
-    ``level_frame()`` gives the rows that hold every level (made only when needed)."""
-    found = chunks.subset_terms(formula, frame)
-    if found is None:
-        return None
-    outcome, terms = found
-    _formula, roles, types, levels = key
-    types_now = {t[0]: t for t in types}
-    union_key = (roles, tuple(t for t in types if t[0] in options["level_variables"]), levels)
-    union_terms, union_types, specs = _UNIONS.get(union_key, (set(), {}, None))
-    if any(union_types.get(v, t) != t for v, t in types_now.items()):
-        return None  # a column of another type under the same name
-    if specs is None or not set(terms) <= union_terms:
-        level_frame = level_frame()
-        complete = level_frame.notna().all(axis=0)
-        numeric = [
-            column
-            for column in level_frame.columns
-            if complete[column]
-            and column not in types_now
-            and column not in (roles_value for _, roles_value in roles)
-            and pd.api.types.is_numeric_dtype(level_frame[column].dtype)
-            and not pd.api.types.is_bool_dtype(level_frame[column].dtype)
-            and str(column).isidentifier()
-            and not keyword.iskeyword(str(column))
-        ]
-        known = [term for term in union_terms if term not in terms]
-        new_terms = list(dict.fromkeys([*terms, *known, *numeric]))
-        new_types = {**union_types, **types_now}
-        for column in numeric:
-            new_types.setdefault(column, (column, str(level_frame[column].dtype), ()))
-        variables = [v for v in new_types if v in level_frame.columns]
-        if len(variables) != len(new_types):
-            return None
-        if not level_frame[variables].notna().all(axis=None):
-            return None  # a level could be lost to a missing value: formulaic alone decides
-        try:
-            union_formula = f"{outcome} ~ " + " + ".join(new_terms)
-            union = chunks.specification(union_formula, level_frame, **options)
-        except InputError:
-            return None
-        union_terms, union_types, specs = set(new_terms), new_types, union.specs.rhs
-        if len(_UNIONS) >= _SPECIFICATIONS_KEPT:
-            _UNIONS.pop(next(iter(_UNIONS)))
-        _UNIONS[union_key] = (union_terms, union_types, specs)
-        _OUTCOMES.setdefault((outcome, types_now[outcome]), union.specs.lhs)
-    try:
-        lhs = _outcome_specs(outcome, types_now, level_frame, options)
-        return chunks.specification_from_specs(
-            formula, chunks.subset_specs(specs, lhs, formula), **options
-        )
-    except Exception:  # formulaic refuses the subset: build the formula alone
-        return None
+def _keep_specification(key: tuple, spec: chunks.ModelSpecification) -> None:
+    if len(_SPECIFICATIONS) >= _SPECIFICATIONS_KEPT:
+        _SPECIFICATIONS.pop(next(iter(_SPECIFICATIONS)))
+    _SPECIFICATIONS[key] = replace(spec, notes=[])
 
 
 def _frame_outcome(spec: chunks.ModelSpecification, data: pd.DataFrame) -> np.ndarray | None:
@@ -388,8 +296,10 @@ def _build_design_blocked(
         return None
 
     def fix(frame: pd.DataFrame, rows: np.ndarray) -> chunks.ModelSpecification:
-        head = np.flatnonzero(rows)[:64]
         positions = chunks.level_positions(frame, rows, level_variables)
+        options = dict(
+            variables=variables, level_variables=level_variables, stateful=stateful, **roles
+        )
         key = None
         if quick is not None:  # no learnt state: the levels and types decide the specification
             key = chunks.specification_key(
@@ -397,39 +307,18 @@ def _build_design_blocked(
             )
             if key in _SPECIFICATIONS:
                 return replace(_SPECIFICATIONS[key], notes=[])
-        made: list[pd.DataFrame] = []
-
-        def level_frame() -> pd.DataFrame:  # the rows holding every level, made once if asked
-            if not made:
-                made.append(frame.iloc[np.union1d(head, positions)])
-            return made[0]
-
-        options = dict(
-            variables=variables, level_variables=level_variables, stateful=stateful, **roles
-        )
-        spec = right_key = None
+            # formulaic's specification written from the types and levels, not materialised
+            direct = direct_specs(formula, frame, rows)
+            if direct is not None:
+                specs, names = direct
+                spec = chunks.specification_from_specs(formula, specs, names=names, **options)
+                _keep_specification(key, spec)
+                return spec
+        # formulaic learns it from the rows that hold every level (and a few more)
+        level_frame = frame.iloc[np.union1d(np.flatnonzero(rows)[:64], positions)]
+        spec = chunks.specification(formula, level_frame, **options)
         if key is not None:
-            spec = _subset_specification(formula, frame, level_frame, key, options)
-            right_key = None if spec is not None else _right_hand_key(formula, key)
-        if right_key is not None and right_key in _RIGHT_HANDS:
-            try:
-                types_now = {t[0]: t for t in key[2]}
-                lhs = _outcome_specs(parse_outcome(formula), types_now, level_frame, options)
-                spec = chunks.specification_from_specs(
-                    formula, ModelSpecs(lhs=lhs, rhs=_RIGHT_HANDS[right_key]), **options
-                )
-            except Exception:  # formulaic refuses the pair: build the formula alone
-                spec = None
-        if spec is None:
-            spec = chunks.specification(formula, level_frame(), **options)
-            if right_key is not None:
-                if len(_RIGHT_HANDS) >= _SPECIFICATIONS_KEPT:
-                    _RIGHT_HANDS.pop(next(iter(_RIGHT_HANDS)))
-                _RIGHT_HANDS[right_key] = spec.specs.rhs
-        if key is not None:
-            if len(_SPECIFICATIONS) >= _SPECIFICATIONS_KEPT:
-                _SPECIFICATIONS.pop(next(iter(_SPECIFICATIONS)))
-            _SPECIFICATIONS[key] = replace(spec, notes=[])
+            _keep_specification(key, spec)
         return spec
 
     spec = fix(data, usable)

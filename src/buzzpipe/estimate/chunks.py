@@ -37,6 +37,7 @@ from formulaic.errors import DataMismatchWarning
 from formulaic.transforms.contrasts import TreatmentContrasts
 
 from buzzpipe.errors import InputError
+from buzzpipe.estimate import simple_formula
 
 __all__ = [
     "FORMULA_CONTEXT",
@@ -127,7 +128,9 @@ def float_values(frame: pd.DataFrame, name: str) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1024)
 def _parse(formula: str) -> Formula:
-    return Formula(formula)
+    """formulaic's parse of ``formula`` (a simple one read without its tokenizer)."""
+    parsed = simple_formula.parse(formula)
+    return Formula(formula) if parsed is None else parsed
 
 
 def parse_outcome(formula: str) -> str:

@@ -682,19 +682,60 @@ def _factor_values(recipe: tuple, j: int, frame: pd.DataFrame, rows, cache: dict
     return coding[:, j][cache[key]]
 
 
+def _factor_block(recipe: tuple, frame: pd.DataFrame, rows, cache: dict) -> np.ndarray:
+    """All of a factor's columns over ``frame``'s ``rows``: a numeric factor's one column, or a
+    categorical factor's dummy columns (the coding's rows of the values' levels, copied)."""
+    if recipe[0] == "numeric":
+        return _factor_values(recipe, 0, frame, rows, cache)[:, None]
+    _factor_values(recipe, 0, frame, rows, cache)  # the codes, checked and kept in ``cache``
+    _kind, variable, levels, coding = recipe
+    return coding[cache[("codes", variable, tuple(levels))]]
+
+
+def _product_block(factors: tuple, frame: pd.DataFrame, rows, cache: dict) -> np.ndarray:
+    """The columns of one product of factors in formulaic's order (the first factor varies
+    fastest), each the left-to-right product of its factors' columns: what multiplying column
+    by column gives, element for element."""
+    block = _factor_block(factors[0], frame, rows, cache)
+    for factor in factors[1:]:
+        right = _factor_block(factor, frame, rows, cache)
+        block = (block[:, None, :] * right[:, :, None]).reshape(block.shape[0], -1)
+    return block
+
+
 def fill_computed(plan: dict, frame: pd.DataFrame, rows, X: np.ndarray) -> None:
     """The computed terms of ``plan`` into the columns of ``X`` (one row per ``rows``); raises
-    ``UnknownLevel`` for a value outside a factor's levels (or missing)."""
+    ``UnknownLevel`` for a value outside a factor's levels (or missing). The columns of one
+    product of factors are made together (one gather per factor, one broadcast product)."""
     cache: dict = {}
     for columns, recipes in plan["computed"]:
-        for column, recipe in zip(columns, recipes, strict=True):
+        start = 0
+        while start < len(recipes):
+            recipe = recipes[start]
             if recipe[0] == "intercept":
-                X[:, column] = 1.0
+                X[:, columns[start]] = 1.0
+                start += 1
                 continue
-            parts = []
-            for factor, j in recipe[1]:
-                parts.append(_factor_values(factor, j, frame, rows, cache))
-            X[:, column] = functools.reduce(operator.mul, parts)
+            factors = tuple(factor for factor, _j in recipe[1])
+            widths = [1 if f[0] == "numeric" else f[3].shape[1] for f in factors]
+            width = int(np.prod(widths))
+            group = recipes[start : start + width]
+            order = [tuple(j[::-1]) for j in itertools.product(*map(range, widths[::-1]))]
+            if len(group) == width and all(
+                r[0] == "product"
+                and all(a is b for (a, _j), b in zip(r[1], factors, strict=True))
+                and tuple(j for _f, j in r[1]) == expected
+                for r, expected in zip(group, order, strict=True)
+            ):
+                targets = columns[start : start + width]
+                if targets == list(range(targets[0], targets[0] + width)):
+                    targets = slice(targets[0], targets[0] + width)
+                X[:, targets] = _product_block(factors, frame, rows, cache)
+                start += width
+                continue
+            parts = [_factor_values(factor, j, frame, rows, cache) for factor, j in recipe[1]]
+            X[:, columns[start]] = functools.reduce(operator.mul, parts)
+            start += 1
 
 
 def _fill(spec: ModelSpecification, frame, subset, where, out):

@@ -77,14 +77,18 @@ def main() -> None:
         """Forget what an earlier battery run left in the process (parsed formulas, design
         specifications and plans), so that each timed run does what one ``replicate`` does."""
         for module, names in (
-            ("buzzpipe.estimate.chunks", ("_parse", "_CODINGS")),
+            ("buzzpipe.estimate.chunks", ("_parse", "_CODINGS", "_CATEGORY_VALUES")),
             (
                 "buzzpipe.estimate.design",
                 ("_SPECIFICATIONS", "_REBUILD_PLANS", "_UNIONS", "_OUTCOMES", "_RIGHT_HANDS"),
             ),
+            ("buzzpipe.estimate.direct_specification", ("_RIGHT_HANDS",)),
             ("buzzpipe.study.models", ("_COLUMN_KINDS", "_CODED_LEVELS", "_expression_variables")),
         ):
-            found = __import__(module, fromlist=["_"])
+            try:
+                found = __import__(module, fromlist=["_"])
+            except ImportError:  # a module the version measured does not have
+                continue
             for name in names:
                 cache = getattr(found, name, None)
                 if hasattr(cache, "cache_clear"):

@@ -247,3 +247,19 @@ def test_written_specifications_need_no_materialisation():
     finally:
         chunks.specification = saved
     assert materialised == ["y ~ 0 + a + C(k)"]
+
+
+def test_a_right_hand_side_is_written_once_for_every_outcome():
+    """The same right-hand side on rows of the same kinds and levels takes the specification
+    written for another outcome: formulaic's own for each outcome."""
+    data = survey_frame()
+    rows = np.ones(len(data), dtype=bool)
+    right = "a + C(g) + (b + np.log(e)):C(s)"
+    first, _ = direct_specs(f"y ~ {right}", data, rows)
+    for outcome in ("y_int", "y_nullable"):
+        second, names = direct_specs(f"{outcome} ~ {right}", data, rows)
+        assert second.rhs is first.rhs
+        assert_same_specs(f"{outcome} ~ {right}", data, rows)
+    fewer = direct_specs(f"y_int ~ {right}", data, (data["s"] != "r").to_numpy())[0]
+    assert fewer.rhs is not first.rhs
+    assert_same_specs(f"y_int ~ {right}", data, (data["s"] != "r").to_numpy())

@@ -352,7 +352,7 @@ def specification_key(
     for variable in variables:
         columns[variable] = read = column(frame, variable)
         dtype = read.dtype
-        categories = tuple(dtype.categories) if isinstance(dtype, pd.CategoricalDtype) else ()
+        categories = category_values(dtype) if isinstance(dtype, pd.CategoricalDtype) else ()
         types.append((variable, str(dtype), categories))
     # the values of the few rows at ``positions`` (present: the rows are usable), not the whole
     # column turned into an object array (0.1 ms a categorical column of 1,604 rows)
@@ -373,7 +373,7 @@ def _level_reprs(columns: dict, frame: pd.DataFrame, variable: str, positions: n
     dtype = read.dtype
     if isinstance(dtype, pd.CategoricalDtype) and _object_levels(dtype.categories.dtype):
         codes = np.unique(np.asarray(read.array.codes).take(positions))
-        categories = dtype.categories
+        categories = category_values(dtype)
         values = [categories[code] for code in codes.tolist() if code >= 0]
         if codes.size and codes[0] < 0:  # a missing value: NaN in numpy's array
             values.append(np.nan)
@@ -381,6 +381,23 @@ def _level_reprs(columns: dict, frame: pd.DataFrame, variable: str, positions: n
     return tuple(
         sorted(map(repr, pd.unique(np.asarray(_taken(columns, frame, variable, positions)))))
     )
+
+
+# a categorical type's categories as Python values, by the type's id (the type held so that its
+# id is not reused while the entry lives): the samples of one frame share their columns' types,
+# and iterating text categories (pyarrow strings) costs 10-20 us a time, several times a design
+_CATEGORY_VALUES: dict[int, tuple[pd.CategoricalDtype, tuple]] = {}
+_CATEGORY_VALUES_KEPT = 256
+
+
+def category_values(dtype: pd.CategoricalDtype) -> tuple:
+    """``tuple(dtype.categories)``, made once per categorical type."""
+    entry = _CATEGORY_VALUES.get(id(dtype))
+    if entry is None or entry[0] is not dtype:
+        if len(_CATEGORY_VALUES) >= _CATEGORY_VALUES_KEPT:
+            _CATEGORY_VALUES.pop(next(iter(_CATEGORY_VALUES)))
+        entry = _CATEGORY_VALUES[id(dtype)] = (dtype, tuple(dtype.categories))
+    return entry[1]
 
 
 def _object_levels(dtype: Any) -> bool:
@@ -645,7 +662,7 @@ def level_codes(column: pd.Series, levels, rows) -> np.ndarray:
         categorical = column.array
         position = {level: j for j, level in enumerate(levels)}
         # the last entry answers code -1: a missing value, which is no level
-        mapping = np.array([position.get(c, -1) for c in categorical.categories] + [-1])
+        mapping = np.array([position.get(c, -1) for c in category_values(column.dtype)] + [-1])
         return mapping[np.asarray(categorical.codes)[rows]]
     return pd.Index(levels).get_indexer(column.to_numpy()[rows])
 

@@ -40,6 +40,12 @@ from buzzpipe.estimate import chunks
 
 __all__ = ["direct_specs"]
 
+# right-hand specifications by (right-hand side, its factors' kinds and levels): the battery
+# fits the same right-hand side to several outcomes on one sample. Shared by the designs that
+# take them, as formulaic's specifications kept per design key already are.
+_RIGHT_HANDS: dict[tuple, tuple[Any, list[str]]] = {}
+_RIGHT_HANDS_KEPT = 256
+
 _CATEGORICAL = re.compile(r"^C\((\w+)\)$")
 _TRANSFORM = re.compile(r"^(np\.)?(log|exp|sqrt)\((\w+)\)$")
 # names a formula's functions are looked up by: a data column of that name would shadow them
@@ -78,7 +84,7 @@ def _levels(frame: pd.DataFrame, variable: str, rows: np.ndarray) -> list | None
         if not (_numeric(kinds) or pd.api.types.is_string_dtype(kinds)):
             return None
         # what the conversion gives a categorical whatever its rows: all its categories
-        categories = list(dtype.categories)
+        categories = list(chunks.category_values(dtype))
         return categories if len(categories) >= 2 else None
     positions = chunks.level_positions(frame, rows, [variable])
     values = column.iloc[positions]
@@ -205,9 +211,41 @@ def direct_specs(formula: str, frame: pd.DataFrame, rows: np.ndarray) -> tuple[A
                 if found is None:
                     return None
                 evaluated[factor.expr] = found
+    key = (
+        str(parsed.rhs),
+        tuple(
+            (expr, found.metadata.kind, tuple(map(repr, levels.get(expr, ()))))
+            for expr, found in evaluated.items()
+        ),
+    )
+    right = _RIGHT_HANDS.get(key)
+    if right is None:
+        right = _right_hand(parsed.rhs, evaluated, levels)
+        if right is None:
+            return None
+        if len(_RIGHT_HANDS) >= _RIGHT_HANDS_KEPT:
+            _RIGHT_HANDS.pop(next(iter(_RIGHT_HANDS)))
+        _RIGHT_HANDS[key] = right
+    rhs, names = right
+    lhs_factor = EvaluatedFactor(outcome, None, {_value(outcome.expr)})
+    lhs = _side(
+        parsed.lhs,
+        [
+            EncodedTermStructure(
+                lhs_terms[0], [ScopedTerm([ScopedFactor(lhs_factor)], scale=1)], [outcome.expr]
+            )
+        ],
+        {outcome.expr: (_NUMERICAL, {})},
+    )
+    return ModelSpecs(lhs=lhs, rhs=rhs), list(names)
+
+
+def _right_hand(formula, evaluated: dict, levels: dict) -> tuple[ModelSpec, list[str]] | None:
+    """The right-hand specification and its columns, from the evaluated factors by
+    formulaic's rank rule (``None`` where two columns would share a name)."""
     structure, encoder_state, names = [], {}, []
     spanned: set = set()
-    for term in rhs_terms:
+    for term in formula:
         factors = [evaluated[factor.expr] for factor in term.factors]
         span = FormulaMaterializer._get_scoped_terms_spanned_by_evaled_factors(factors) - spanned
         scoped_terms = FormulaMaterializer._simplify_scoped_terms(span)
@@ -236,15 +274,4 @@ def direct_specs(formula: str, frame: pd.DataFrame, rows: np.ndarray) -> tuple[A
         names += columns
     if len(set(names)) != len(names):
         return None
-    lhs_factor = EvaluatedFactor(outcome, None, {_value(outcome.expr)})
-    lhs = _side(
-        parsed.lhs,
-        [
-            EncodedTermStructure(
-                lhs_terms[0], [ScopedTerm([ScopedFactor(lhs_factor)], scale=1)], [outcome.expr]
-            )
-        ],
-        {outcome.expr: (_NUMERICAL, {})},
-    )
-    rhs = _side(parsed.rhs, structure, encoder_state)
-    return ModelSpecs(lhs=lhs, rhs=rhs), names
+    return _side(formula, structure, encoder_state), names

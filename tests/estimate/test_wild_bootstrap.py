@@ -815,3 +815,100 @@ def test_a_sets_ends_are_judged_flat_or_not_as_at_the_ends_themselves():
     assert wb._flat_end(2.0, 2.0 + 1e-7) and not wb._flat_end(2.0, 2.0 + 1e-5)
     assert not wb._flat_end(1.0, -1.5) and not wb._flat_end(math.nan, 1.0)
     assert wb._maybe_flat(2.0, 2.0 + 1e-5) and not wb._maybe_flat(2.0, 2.01)
+
+
+@pytest.mark.parametrize(
+    ("seed", "family", "n_clusters", "alternative"),
+    [(21, "logit", 5, "two-sided"), (22, "probit", 6, "two-sided"), (23, "logit", 8, "greater")],
+)
+def test_the_nulls_the_draws_decide_leave_every_set_as_bisection_alone_finds_it(
+    seed, family, n_clusters, alternative, monkeypatch
+):
+    """A null of bisection's path whose side of alpha the draws decide (``_Certain``) is not
+    evaluated: the coefficient sets, their bounds' p-values and notes are bit for bit those
+    of bisection evaluating every null of its path (nothing decided), with fewer nulls
+    evaluated. A nonlinear restriction's set decides nothing (its fits may change branch):
+    the same nulls either way."""
+    from buzzpipe.estimate import wild_bootstrap as wb
+
+    X, y, clusters = clustered_sample(seed, n=800, n_clusters=n_clusters, effect=0.4, family=family)
+
+    def product(b):  # a nonlinear restriction g(b) = b1 b2
+        return float(b[1] * b[2]), np.array([0.0, b[2], b[1], 0.0])
+
+    def sets():
+        bootstrap = WildScoreBootstrap(X, y, clusters, family=family, draws=1999, seed=seed)
+        evaluated = []
+        original = bootstrap._inverted_set
+
+        def counted(inversion, *args, **options):
+            evaluated.append(0)
+
+            def inverted(values):
+                evaluated[-1] += len(values)
+                return inversion(values)
+
+            return original(inverted, *args, **options)
+
+        bootstrap._inverted_set = counted
+        found = [bootstrap.confidence_set(term, alternative=alternative) for term in (1, 2, 3)]
+        found.append(bootstrap.restriction_confidence_set(product, name="b1 b2"))
+        return [(s.intervals, s.bound_p_values, s.notes, s.undetermined_ends) for s in found], (
+            evaluated
+        )
+
+    decided, decided_nulls = sets()
+    monkeypatch.setattr(wb._Certain, "status", lambda self, fraction: None)
+    every, every_nulls = sets()
+    assert decided == every
+    assert all(intervals for intervals, *_ in every)
+    assert sum(decided_nulls[:3]) < sum(every_nulls[:3])
+    assert decided_nulls[3] == every_nulls[3]
+
+
+def test_the_draws_decide_a_null_only_where_their_curvature_cannot_move_it():
+    """``_Certain`` on draws whose excess over the statistic is a known smooth function of the
+    null (quadratic, second derivatives within the bound its reach assumes): every side of
+    alpha it decides is the true count's, and it decides most nulls away from where p crosses
+    alpha. A draw that dips below zero between two ends where it counts (a second crossing
+    within its reach) keeps the nulls near the dip undecided."""
+    from buzzpipe.estimate.wild_bootstrap import CERTAIN_CURVATURE, _Certain, _most_draws
+
+    B, alpha, curvature = 4000, 0.05, CERTAIN_CURVATURE
+    most = _most_draws(alpha, B)
+    # a grid cell (0.3 standard errors) and a bracket of a later round
+    for width, fewest in ((0.3, 20), (0.003, 90)):
+        rng = np.random.default_rng(5)
+        slope = -np.abs(rng.normal(size=B)) - 0.1  # every excess falls: p crosses alpha once
+        bend = rng.uniform(-curvature, curvature, size=B) / 2  # e'' = 2 bend, within bounds
+        level = rng.normal(size=B)
+
+        def excess(c, level=level, slope=slope, bend=bend):
+            return level + slope * c + bend * c * c
+
+        level -= np.sort(excess(0.5 * width))[B - most - 1]  # most + 1 draws count halfway
+        decide = _Certain(excess(0.0), excess(width), width, alpha)
+        decided = 0
+        for fraction in np.linspace(0.01, 0.99, 99):
+            truth = np.count_nonzero(excess(fraction * width) >= 0) > most
+            status = decide.status(fraction)
+            if status is not None:
+                decided += 1
+                assert status == float(truth)
+        assert decided >= fewest
+        assert decide.status(0.5) is None  # where p crosses alpha
+
+    # most + 1 draws count at both ends, one of them only just (0.05): p > alpha at both, but
+    # that draw may dip below zero halfway, so there p may be <= alpha
+    ends = np.full(B, -1.0)
+    ends[: most + 1] = 1.0
+    ends[0] = 0.05
+    decide = _Certain(ends, ends.copy(), 0.3, alpha)  # a grid cell: a dip of up to 0.225
+    assert decide.status(0.5) is None
+    assert decide.status(0.0) == 1.0 and decide.status(1.0) == 1.0
+    assert _Certain(ends, ends.copy(), 0.1, alpha).status(0.5) == 1.0  # 0.025 at most
+
+    # a jump (every excess moves by 3 over 1e-3 standard errors): nothing is decided
+    jumped = ends + 3.0
+    assert _Certain(ends, jumped, 1e-3, alpha).status(0.99) is None
+    assert _Certain(ends, ends + 3e-3, 1e-3, alpha).status(0.5) == 1.0

@@ -1956,7 +1956,9 @@ class WildScoreBootstrap:
                 # the nulls evaluated nearest the bracket where bisection stopped, at or beyond
                 # each end (an end may be decided without its own p-value): their draw
                 # excesses predict and decide
-                evaluated_low, evaluated_high = _evaluated_ends(found, inner_low, inner_high)
+                evaluated_low, evaluated_high = low, high  # (nothing decided: both evaluated)
+                if draws_decide:
+                    evaluated_low, evaluated_high = _evaluated_ends(found, inner_low, inner_high)
                 if found[evaluated_low] <= alpha or not found[evaluated_high] <= alpha:
                     # p crosses alpha again beyond an end decided: the ends themselves evaluated
                     missing = [end for end in (low, high) if end not in found]

@@ -104,18 +104,6 @@ PREDICTED_TO = 0.01
 # a confidence-set end beyond which the statistic moves by at most this much of itself over a
 # standard error of the null is numerically undetermined (reported as unbounded)
 FLAT_TAIL = 1e-6
-# a null on bisection's path whose side of alpha the draws decide is not evaluated
-# (``_Certain``): each draw's excess over the statistic interpolated linearly between two nulls
-# evaluated on either side, with an error bound from a bound on its second derivative, this
-# many statistic units per squared standard error of the null (measured on the norway2010
-# battery's sets, 17 nulls across each bound's grid cell: at most 4.5 where the excess is
-# within 0.5 of zero; larger only at a draw whose statistic crosses zero, |t*| kinked there
-# and its excess near -|t|, far from counting)
-CERTAIN_CURVATURE = 20.0
-# ... and nothing is decided between two nulls where some draw's excess changes by more than
-# this many statistic units per standard error (measured as above: at most 7.1 near zero on
-# random samples): a jump, not a smooth change (the restricted fit moved to another branch)
-CERTAIN_SLOPE = 100.0
 # ... judged one standard error beyond a prediction of the end within FLAT_SHIFT standard
 # errors of it: a round of bisection from a bracket narrower than FLAT_AHEAD standard errors
 # carries that null beside its own (no round of its own after bisection)
@@ -604,78 +592,6 @@ def _predicted_bound(inside: np.ndarray, outside: np.ndarray, alpha: float) -> f
     return float(where[order][below[0]]) if below.size else math.nan
 
 
-class _Certain:
-    """Which side of alpha p falls on at a null between two nulls evaluated on either side,
-    where the draws decide it whatever their excesses do in between (None where they do not):
-    each draw's excess over the actual statistic (``_excess``) is interpolated linearly
-    between the two, which is off by at most f (1 - f) d^2 CERTAIN_CURVATURE / 2 (f the
-    null's place between them, d their distance in standard errors: the error of a linear
-    interpolation whose second derivative is at most CERTAIN_CURVATURE); a draw counts for
-    certain where the line is at least that far above zero, for certain not where it is that
-    far below. p > alpha is certain where the draws that count for certain are more than
-    ``_most_draws`` allows, p <= alpha where even the draws that might count are not. A draw
-    tied at both ends (+-inf: a constant weight vector, tied at every null) keeps its status;
-    one tied or failed at one end only is undecided everywhere. Nothing is decided where the
-    excess of a draw not decided at both ends changes by more than CERTAIN_SLOPE d between
-    the two (not smooth there)."""
-
-    def __init__(self, inside: np.ndarray, outside: np.ndarray, distance: float, alpha: float):
-        self.most = _most_draws(alpha, inside.size)
-        self.reach = 0.5 * CERTAIN_CURVATURE * distance**2
-        quarter = 0.25 * self.reach  # the largest error, halfway
-        # (a tie at both ends, +-inf, falls in one of the two; NaN in neither)
-        counts = (inside >= quarter) & (outside >= quarter)
-        variable = np.flatnonzero(~counts & ~((inside < -quarter) & (outside < -quarter)))
-        self.always = int(np.count_nonzero(counts))
-        a, b = inside[variable], outside[variable]  # undecided somewhere between the two
-        finite = np.isfinite(a) & np.isfinite(b)
-        self.open = int(a.size - np.count_nonzero(finite))  # undecided everywhere
-        self.a, self.b = a[finite], b[finite]
-        self.smooth = not np.abs(self.b - self.a).max(initial=0.0) > CERTAIN_SLOPE * distance
-
-    def status(self, fraction: float) -> float | None:
-        """1.0 (p > alpha for certain), 0.0 (p <= alpha for certain) or None at the null a
-        ``fraction`` of the way from the first end to the second."""
-        if not self.smooth:
-            return None
-        line = self.a + fraction * (self.b - self.a)
-        error = fraction * (1.0 - fraction) * self.reach
-        certain = self.always + int(np.count_nonzero(line >= error))
-        if certain > self.most:
-            return 1.0
-        possible = certain + self.open + int(np.count_nonzero((line < error) & (line >= -error)))
-        if possible <= self.most:
-            return 0.0
-        return None
-
-
-def _evaluated_ends(found: dict, low: float, high: float) -> tuple[float, float]:
-    """The nulls of ``found`` (evaluated) nearest a bracket's ends ``low`` (accepted) and
-    ``high`` (rejected), at or beyond each end (away from the other): a bracket end the draws
-    decided (``_Certain``) has no p-value of its own."""
-    points = np.array(sorted(found))
-    if low < high:
-        return float(points[points <= low].max()), float(points[points >= high].min())
-    return float(points[points >= low].min()), float(points[points <= high].max())
-
-
-def _nearest_decided(certain: dict, found: dict, guess: float, alpha: float) -> list[float]:
-    """Of the nulls the draws decided (``certain``: 1.0 accepted, 0.0 rejected) and not
-    evaluated, the one nearest ``guess`` with each status, where it is nearer than every null
-    evaluated (``found``: p-values) with that status."""
-    chosen = []
-    for status in (1.0, 0.0):
-        decided = [point for point, value in certain.items() if value == status]
-        decided = [point for point in decided if point not in found]
-        if not decided:
-            continue
-        nearest = min(decided, key=lambda point: abs(point - guess))
-        same = [abs(point - guess) for point, p in found.items() if (not p <= alpha) == status]
-        if not same or abs(nearest - guess) < min(same):
-            chosen.append(nearest)
-    return chosen
-
-
 def _halvings(
     low: float,
     high: float,
@@ -689,8 +605,8 @@ def _halvings(
     ``tolerance``, in rounds of three halvings over the SECTIONS + 1 points of the round's
     bracket (the points as test inversion always computed them), reading p from ``known``.
     ("done", bound, p inside, p outside, inside end, outside end), or ("stopped", low, high,
-    p_low, p_high, inner low, inner high) at the start of the round that needed a p-value
-    ``known`` does not have (None), with the bracket where it was needed."""
+    p_low, p_high) at the start of the round that needed a p-value ``known`` does not have
+    (None)."""
     while abs(high - low) > tolerance:
         points = low + (high - low) * np.arange(SECTIONS + 1) / SECTIONS
         a, b, p_a, p_b = 0, SECTIONS, p_low, p_high
@@ -698,7 +614,7 @@ def _halvings(
             middle = (a + b) // 2
             p = known(float(points[middle]))
             if p is None:
-                return "stopped", low, high, p_low, p_high, float(points[a]), float(points[b])
+                return "stopped", low, high, p_low, p_high
             if not p <= alpha:
                 a, p_a = middle, p
             else:
@@ -1805,8 +1721,7 @@ class WildScoreBootstrap:
         batched), then bisection between grid points that disagree until the bracket is below
         rtol s.e., its p-values evaluated ahead where the draws predict the crossing (a round
         of them in one batched solve: usually two or three rounds where bisection alone took
-        eight; nulls of the path the draws decide, ``_Certain``, not evaluated); the bound is
-        the last bracket's middle, as bisection alone finds it.
+        eight); the bound is the last bracket's middle, as bisection alone finds it.
 
         With a one-sided ``alternative`` the set inverts the one-sided test: "greater" gives a
         lower bound [L, inf) consistent with the one-sided p-value (p(0) <= alpha exactly when
@@ -1828,7 +1743,6 @@ class WildScoreBootstrap:
             max_width=max_width,
             rtol=rtol,
             alternative=alternative,
-            draws_decide=True,
         )
 
     def _inverted_set(
@@ -1843,18 +1757,12 @@ class WildScoreBootstrap:
         max_width: float,
         rtol: float,
         alternative: str,
-        draws_decide: bool = False,
     ) -> ConfidenceSet:
         """{c : p(c) > alpha} for a batched ``inversion(values)`` giving (p, t, excess, kept) at
         every null value (``_inversion``'s three, and whether a test exists there at all: a
         null with ``kept`` false is left out of the grid and counts as accepted in bisection):
         the grid of ``centre`` +- ``max_width`` ``scale``, the crossings by bisection with
-        p-values evaluated ahead, undetermined ends (``FLAT_TAIL``) reported as unbounded.
-        ``draws_decide``: nulls of bisection's path whose side of alpha the draws decide are
-        not evaluated (``_Certain``), for tests whose restricted fit is a concave problem
-        (a coefficient fixed: one maximum, moving smoothly with the null). Not for a nonlinear
-        restriction: its restricted fit may have several maxima, the one found depends on
-        the start (the fits found before it), and p may jump where the fit changes branch."""
+        p-values evaluated ahead, undetermined ends (``FLAT_TAIL``) reported as unbounded."""
         notes = []
         if alternative != "two-sided":
             notes.append(
@@ -1894,15 +1802,8 @@ class WildScoreBootstrap:
             statistic, moving linearly between the bracket's ends, says it does
             (``_predicted_bound``), as far as the first within PREDICTED_TO ** round of the
             bracket of the prediction. The next round predicts again, from the narrower
-            bracket where bisection stopped. A null of the path whose side of alpha the draws
-            decide, interpolated between the nulls evaluated nearest it on either side with
-            a margin for their curvature (``_Certain``), is not evaluated: bisection reads the
-            side the draws give. The nulls decided nearest the prediction are evaluated with
-            the round (the next round's bracket ends) and so are the last bracket's ends, so
-            that p inside and outside the bound and the statistic at the last null accepted
-            are each null's own. The bound is the one bisection finds, whichever crossing it
-            is when there are several (where the draws cannot rule out another crossing, the
-            null is evaluated). A round from a bracket narrower than
+            bracket where bisection stopped. The bound is the one bisection finds, whichever
+            crossing it is when there are several. A round from a bracket narrower than
             FLAT_AHEAD ``scale`` also evaluates the null one ``scale`` beyond its prediction
             into the rejected values (the flat-tail check, ``_flat_end``): used where the
             prediction was within FLAT_SHIFT ``scale`` of the bound, else that null is a
@@ -1918,102 +1819,44 @@ class WildScoreBootstrap:
             beyond = (math.nan, math.nan)  # (where, its statistic)
             outward = scale * np.sign(high - low)  # one scale into the rejected values
             rounds = 0
-            certain: dict[float, float] = {}  # nulls of the path the draws decide (_Certain)
-            rows_at: dict[float, np.ndarray] = {}
-
-            def record(points, p_new, t_new, rows):
-                """A crossing's evaluated nulls: their p-values, statistics and draw excesses (a
-                null the draws had decided now has its own p-value)."""
-                separated.extend(
-                    point for point, p in zip(points, p_new, strict=False) if np.isnan(p)
-                )
-                for index, point in enumerate(points):
-                    found[point], statistic[point] = p_new[index], t_new[index]
-                    draws[point] = functools.partial(rows, index)
-
-            def known(point):
-                return found[point] if point in found else certain.get(point)
-
-            def excesses(point):
-                if point not in rows_at:
-                    rows_at[point] = draws[point]()
-                return rows_at[point]
-
             while True:
-                result = _halvings(low, high, p_low, p_high, tolerance, alpha, known)
+                result = _halvings(low, high, p_low, p_high, tolerance, alpha, found.get)
                 if result[0] == "done":
-                    missing = [end for end in result[4:6] if end not in found]
-                    if missing:  # the last bracket's ends are evaluated: walked again with them
-                        p_new, t_new, rows = yield np.array(missing)
-                        record(missing, p_new, t_new, rows)
-                        continue
                     bound = result[1]
                     if not abs(beyond[0] - bound - outward) <= FLAT_SHIFT * scale:
                         _, t_new, _ = yield np.array([bound + outward])  # a round of its own
                         beyond = (bound + outward, t_new[0])
                     return (*result[1:4], statistic[result[4]], beyond[1])
-                _, low, high, p_low, p_high, inner_low, inner_high = result
-                # the nulls evaluated nearest the bracket where bisection stopped, at or beyond
-                # each end (an end may be decided without its own p-value): their draw
-                # excesses predict and decide
-                evaluated_low, evaluated_high = low, high  # (nothing decided: both evaluated)
-                if draws_decide:
-                    evaluated_low, evaluated_high = _evaluated_ends(found, inner_low, inner_high)
-                if found[evaluated_low] <= alpha or not found[evaluated_high] <= alpha:
-                    # p crosses alpha again beyond an end decided: the ends themselves evaluated
-                    missing = [end for end in (low, high) if end not in found]
-                    p_new, t_new, rows = yield np.array(missing)
-                    record(missing, p_new, t_new, rows)
-                    continue
-                at_ends = excesses(evaluated_low), excesses(evaluated_high)
-                width = evaluated_high - evaluated_low
-                guess = evaluated_low + width * _predicted_bound(*at_ends, alpha)
+                _, low, high, p_low, p_high = result
+                at_ends = draws[low](), draws[high]()  # each end's draw excesses
+                guess = low + (high - low) * _predicted_bound(*at_ends, alpha)
                 if not math.isfinite(guess):
                     guess = 0.5 * (low + high)
-                decides = None
-                if draws_decide and all(
-                    row is not None and not np.isnan(row).any() for row in at_ends
-                ):
-                    decides = _Certain(*at_ends, abs(width) / scale, alpha)
                 visited: list[float] = []
 
                 rounds += 1  # the guess is not trusted closer in than near
                 near = PREDICTED_TO**rounds * abs(high - low)
 
-                def predicted(
-                    point, guess=guess, side=low - guess, near=near, visited=visited,
-                    decides=decides, first=evaluated_low, width=width,
-                ):  # fmt: skip
+                def predicted(point, guess=guess, side=low - guess, near=near, visited=visited):
                     if point in found:
                         return found[point]
-                    if point in certain:
-                        return certain[point]
                     if visited and abs(visited[-1] - guess) < near:
                         return None  # the rest of the path: the next round predicts it
-                    if decides is not None:
-                        status = decides.status((point - first) / width)
-                        if status is not None:
-                            certain[point] = status
-                            return status
                     visited.append(point)  # accepted on the accepted end's side of the guess
                     return 1.0 if (point - guess) * side > 0 else 0.0
 
-                walked = _halvings(low, high, 1.0, 0.0, tolerance, alpha, predicted)
-                if walked[0] == "done":  # the last bracket's ends are evaluated in this round
-                    visited += [end for end in walked[4:6] if end not in found]
-                if not visited:  # the draws decided the path to its end: its ends evaluated
-                    continue
-                # the nulls decided nearest the guess on either side are evaluated too where
-                # no null evaluated is nearer: the next round's bracket, predicted and decided
-                # from its own ends
-                visited += _nearest_decided(certain, found, guess, alpha)
-                visited = list(dict.fromkeys(visited))
+                _halvings(low, high, 1.0, 0.0, tolerance, alpha, predicted)
                 # a narrow bracket's round carries the flat-tail check's null: a scale beyond
                 # the prediction, which is then close to the bound
                 narrow = abs(high - low) <= FLAT_AHEAD * scale
                 ahead = [guess + outward] if narrow else []
                 p_new, t_new, rows = yield np.array(visited + ahead)
-                record(visited, p_new, t_new, rows)
+                separated.extend(
+                    point for point, p in zip(visited, p_new, strict=False) if np.isnan(p)
+                )
+                for index, point in enumerate(visited):
+                    found[point], statistic[point] = p_new[index], t_new[index]
+                    draws[point] = functools.partial(rows, index)
                 if ahead:
                     beyond = (ahead[0], t_new[-1])
 

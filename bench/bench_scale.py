@@ -15,7 +15,13 @@
    their resident sets (and the nannies'), sampled every 0.2 s while its steps run (the designs
    built too), with the CPU per step of the cluster's processes and of this one.
 
-Run: nice -n 10 OPENBLAS_NUM_THREADS=1 PYTHONPATH=src python bench/bench_scale.py [--rows N] [--cpu]
+glum's binomial GLM (no penalty) runs beside scikit-learn where it is installed. With ``--cpu``
+the whole fits print the wall clock beside the CPU time (a default-threads row's CPU time sums
+its threads). The load average is printed before each part.
+
+Run: nice -n 10 PYTHONPATH=src python bench/bench_scale.py [--rows N] [--cpu]
+(no OPENBLAS_NUM_THREADS=1: the bench sets each contender's BLAS threads itself, and the variable
+would make its "default threads" one thread too)
 """
 
 from __future__ import annotations
@@ -34,7 +40,13 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.dirname(__file__))
 import bench_fit  # noqa: E402
-from bench_fit import _min_median, measured_bound, simulate, sklearn_newton_cholesky  # noqa: E402
+from bench_fit import (  # noqa: E402
+    _min_median,
+    glum_binomial,
+    measured_bound,
+    simulate,
+    sklearn_newton_cholesky,
+)
 
 import buzzpipe as bp  # noqa: E402
 from buzzpipe.estimate import streamed  # noqa: E402
@@ -59,8 +71,11 @@ def whole_fit(
         "buzzpipe bp.fit (DataFrame)": lambda: bp.fit(formula, frame).params.to_numpy(),
         "scikit-learn newton-cholesky (arrays)": lambda: sklearn_newton_cholesky(X, y),
     }
+    if _has_glum():
+        contenders["glum (arrays)"] = lambda: glum_binomial(X, y)
     settings = [(name, threads) for name in contenders for threads in (1, None)]
     times: dict = {s: [] for s in settings}
+    walls: dict = {s: [] for s in settings}  # the wall clock beside, whatever --cpu says
     params = {}
     for setting in settings:
         with threadpool_limits(limits=setting[1]):
@@ -69,25 +84,28 @@ def whole_fit(
         for setting in settings:
             with threadpool_limits(limits=setting[1]):
                 time.sleep(0.02)
-                start = clock()
+                start, wall = clock(), time.perf_counter()
                 contenders[setting[0]]()
                 times[setting].append(clock() - start)
+                walls[setting].append(time.perf_counter() - wall)
     reference = params[settings[0]]
     best: dict = {"min": {}, "median": {}}
     for (name, threads), measured in times.items():
         gap = float(np.max(np.abs(params[(name, threads)] - reference)))
         label = "1 thread" if threads == 1 else "default threads"
-        print(f"  {name:<40} {label:<16} {_min_median(measured)}  max |b - ours| {gap:.1e}")
+        wall = "" if clock is time.perf_counter else f"; wall {_min_median(walls[(name, threads)])}"
+        print(f"  {name:<40} {label:<16} {_min_median(measured)}{wall}  max |b - ours| {gap:.1e}")
         for statistic, value in (("min", min(measured)), ("median", statistics.median(measured))):
             if value < best[statistic].get(name, (np.inf, ""))[0]:
                 best[statistic][name] = (value, label)
     for statistic, chosen in best.items():  # each in its best thread setting
         ours = chosen["buzzpipe bp.fit (DataFrame)"]
-        peer = chosen["scikit-learn newton-cholesky (arrays)"]
-        print(
-            f"  ratio scikit-learn ({peer[1]}) / bp.fit ({ours[1]}), {statistic}s: "
-            f"{peer[0] / ours[0]:.2f}x"
-        )
+        for peer_name in [name for name in contenders if not name.startswith("buzzpipe")]:
+            peer = chosen[peer_name]
+            print(
+                f"  ratio {peer_name.split(' (')[0]} ({peer[1]}) / bp.fit ({ours[1]}), "
+                f"{statistic}s: {peer[0] / ours[0]:.2f}x"
+            )
     tracemalloc.start()
     with threadpool_limits(limits=1):
         fitted = bp.fit(formula, frame)
@@ -110,6 +128,14 @@ def whole_fit(
         f"(one design: {design / 2**20:.0f} MiB; ratio {peak / design:.3f}; tracemalloc's peak "
         "over one bp.fit after the timed ones, 1 thread)"
     )
+
+
+def _has_glum() -> bool:
+    try:
+        import glum  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def sklearn_iterations(X: np.ndarray, y: np.ndarray) -> int:
@@ -140,14 +166,15 @@ def step_times(
     sums = streamed._sums(family, source, spec)
     params = streamed._start(family, spec, summary)
     sums(params)  # warm: Dask persists the designs here
-    times, peak = [], 0
-    for _ in range(repeats):
-        tracemalloc.start()
+    times = []
+    for _ in range(repeats):  # timed without tracemalloc (it slows every allocation)
         start = clock()
         sums(params)
         times.append(clock() - start)
-        peak = max(peak, tracemalloc.get_traced_memory()[1])
-        tracemalloc.stop()
+    tracemalloc.start()  # then one more step for the peak
+    sums(params)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
     return times, peak
 
 
@@ -223,14 +250,15 @@ def steps(
     beta = np.zeros(p)
     y = frame["y"].to_numpy()
     with threadpool_limits(limits=1):
-        memory, peak = [], 0
+        memory = []
         for _ in range(repeats):
-            tracemalloc.start()
             start = clock()
             block_sums(family, beta, X, y)
             memory.append(clock() - start)
-            peak = max(peak, tracemalloc.get_traced_memory()[1])
-            tracemalloc.stop()
+        tracemalloc.start()  # one more step for the peak (not timed)
+        block_sums(family, beta, X, y)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
     print(
         f"  in memory, one step (1 thread):           {_min_median(memory)}; "
         f"peak allocation {peak / 2**20:.0f} MiB"
@@ -294,9 +322,12 @@ def main() -> None:
     clock = time.process_time if args.cpu else time.perf_counter
     bench_fit.CLOCK = clock  # the bound's read and GEMM rate on the same clock
     if not args.skip_fit:
+        print(f"whole fit; load average {os.getloadavg()[0]:.1f}")
         whole_fit(frame, X, y, args.repeats, clock)
     if not args.fit_only:
+        print(f"one Newton step; load average {os.getloadavg()[0]:.1f}")
         steps(frame, X, args.repeats, args.workers, clock)
+    print(f"end; load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -155,8 +155,16 @@ def sklearn_iterations(X: np.ndarray, y: np.ndarray) -> int:
 
 
 def step_times(
-    source, formula: str, repeats: int, disable_cache: bool, clock=time.perf_counter
+    source,
+    formula: str,
+    repeats: int,
+    disable_cache: bool,
+    clock=time.perf_counter,
+    cpu=None,
 ) -> tuple[list, float]:
+    """Times of ``repeats`` Newton steps after the specification's passes and one warm step,
+    then one more step under tracemalloc for the peak. ``cpu``: a list that gets the CPU seconds
+    of ``sampled.cpu``-like callables' readings around the timed steps only (the cluster's)."""
     family = get_family("logit")
     roles = {"weights": None, "cluster": None, "offset": None}
     spec, summary = streamed._specification(formula, source, roles)
@@ -167,10 +175,13 @@ def step_times(
     params = streamed._start(family, spec, summary)
     sums(params)  # warm: Dask persists the designs here
     times = []
+    counted = None if cpu is None else (cpu[0](), time.process_time())
     for _ in range(repeats):  # timed without tracemalloc (it slows every allocation)
         start = clock()
         sums(params)
         times.append(clock() - start)
+    if counted is not None:  # the timed steps' CPU only (not the passes before them)
+        cpu.extend([cpu[0]() - counted[0], time.process_time() - counted[1]])
     tracemalloc.start()  # then one more step for the peak
     sums(params)
     peak = tracemalloc.get_traced_memory()[1]
@@ -290,10 +301,9 @@ def steps(
         ):
             source = DaskSource(path, client)
             step_times(source, formula, 1, False)  # the designs built and persisted
-            before, here = sampled.cpu(), time.process_time()
-            times, _ = step_times(source, formula, repeats, False)
-            on_workers = (sampled.cpu() - before) / repeats
-            here = (time.process_time() - here) / repeats
+            counted = [sampled.cpu]
+            times, _ = step_times(source, formula, repeats, False, cpu=counted)
+            on_workers, here = counted[1] / repeats, counted[2] / repeats
         print(
             f"  Dask ({workers} workers x 1 thread, designs persisted), one step (wall): "
             f"{_min_median(times)}; CPU per step {on_workers * 1e3:.0f} ms on the cluster's "

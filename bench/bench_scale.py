@@ -19,6 +19,11 @@ glum's binomial GLM (no penalty) runs beside scikit-learn where it is installed.
 the whole fits print the wall clock beside the CPU time (a default-threads row's CPU time sums
 its threads). The load average is printed before each part.
 
+Measured (docs/scale.md, "Measured here"): eighth session, 10,000,000 x 25 steps (CPU, load
+8-12): bound 252-275 ms, in memory 416-440 ms, streamed 3.6-3.7 s (peak 57 MiB), Dask 2.7-3.4 s
+wall with 1.16 s of the workers' CPU (their peak 5.5-5.7 GiB); whole fits at 2,000,000 x 25
+(load 24-26, CPU): bp.fit 1,156 ms, scikit-learn 2,094 ms, glum 2,082 ms (1 thread, minima).
+
 Run: nice -n 10 PYTHONPATH=src python bench/bench_scale.py [--rows N] [--cpu]
 (no OPENBLAS_NUM_THREADS=1: the bench sets each contender's BLAS threads itself, and the variable
 would make its "default threads" one thread too)

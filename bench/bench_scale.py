@@ -21,8 +21,10 @@ its threads). The load average is printed before each part.
 
 Measured (docs/scale.md, "Measured here"): eighth session, 10,000,000 x 25 steps (CPU, load
 8-12): bound 252-275 ms, in memory 416-440 ms, streamed 3.6-3.7 s (peak 57 MiB), Dask 2.7-3.4 s
-wall with 1.16 s of the workers' CPU (their peak 5.5-5.7 GiB); whole fits at 2,000,000 x 25
-(load 24-26, CPU): bp.fit 1,156 ms, scikit-learn 2,094 ms, glum 2,082 ms (1 thread, minima).
+wall with 1.16 s of the workers' CPU (their peak 5.5-5.7 GiB); whole fits at 10,000,000 x 25
+(load 10-2, CPU, minima in each one's best setting): bp.fit 5,283 ms (peak 1.011 designs beyond
+the data), scikit-learn 10,447 ms, glum 10,411 ms; at 2,000,000 x 25 (load 24-26): 1,156,
+2,094 and 2,082 ms.
 
 Run: nice -n 10 PYTHONPATH=src python bench/bench_scale.py [--rows N] [--cpu]
 (no OPENBLAS_NUM_THREADS=1: the bench sets each contender's BLAS threads itself, and the variable

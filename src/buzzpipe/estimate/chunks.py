@@ -38,6 +38,7 @@ from formulaic.transforms.contrasts import TreatmentContrasts
 
 from buzzpipe.errors import InputError
 from buzzpipe.estimate import simple_formula
+from buzzpipe.estimate.kept import KeptByIdentity, KeptByKey
 
 __all__ = [
     "FORMULA_CONTEXT",
@@ -383,21 +384,18 @@ def _level_reprs(columns: dict, frame: pd.DataFrame, variable: str, positions: n
     )
 
 
-# a categorical type's categories as Python values, by the type's id (the type held so that its
-# id is not reused while the entry lives): the samples of one frame share their columns' types,
-# and iterating text categories (pyarrow strings) costs 10-20 us a time, several times a design
-_CATEGORY_VALUES: dict[int, tuple[pd.CategoricalDtype, tuple]] = {}
-_CATEGORY_VALUES_KEPT = 256
+# a categorical type's categories as Python values, by the type's identity: the samples of one
+# frame share their columns' types, and iterating text categories (pyarrow strings) costs
+# 10-20 us a time, several times a design
+_CATEGORY_VALUES = KeptByIdentity(256)
 
 
 def category_values(dtype: pd.CategoricalDtype) -> tuple:
     """``tuple(dtype.categories)``, made once per categorical type."""
-    entry = _CATEGORY_VALUES.get(id(dtype))
-    if entry is None or entry[0] is not dtype:
-        if len(_CATEGORY_VALUES) >= _CATEGORY_VALUES_KEPT:
-            _CATEGORY_VALUES.pop(next(iter(_CATEGORY_VALUES)))
-        entry = _CATEGORY_VALUES[id(dtype)] = (dtype, tuple(dtype.categories))
-    return entry[1]
+    values = _CATEGORY_VALUES.get(dtype)
+    if values is None:
+        values = _CATEGORY_VALUES.put(dtype, tuple(dtype.categories))
+    return values
 
 
 def _object_levels(dtype: Any) -> bool:
@@ -563,8 +561,7 @@ def _factor_recipe(rhs, factor, reduced: bool) -> tuple | None:
 # treatment coding matrices by (contrasts, the levels' reprs, reduced rank): formulaic builds
 # each as a DataFrame (about 1 ms with its conversion); a battery asks for a few dozen codings
 # some 200 times. Read-only arrays, shared by every plan that codes the same levels
-_CODINGS: dict[tuple, np.ndarray] = {}
-_CODINGS_KEPT = 256
+_CODINGS = KeptByKey(256)
 
 
 def _coding(contrasts: Any, levels: list, reduced: bool) -> np.ndarray:
@@ -576,9 +573,7 @@ def _coding(contrasts: Any, levels: list, reduced: bool) -> np.ndarray:
         matrix = contrasts.get_coding_matrix(levels, reduced_rank=reduced)
         coding = np.asarray(matrix, dtype=np.float64)
         coding.flags.writeable = False
-        if len(_CODINGS) >= _CODINGS_KEPT:
-            _CODINGS.pop(next(iter(_CODINGS)))
-        _CODINGS[key] = coding
+        _CODINGS.put(key, coding)
     return coding
 
 

@@ -29,6 +29,7 @@ from buzzpipe.errors import InputError
 from buzzpipe.estimate import chunks
 from buzzpipe.estimate.chunks import FORMULA_CONTEXT, parse_outcome
 from buzzpipe.estimate.direct_specification import direct_specs
+from buzzpipe.estimate.kept import MISSING, KeptByIdentity, KeptByKey
 
 __all__ = ["Design", "build_design", "rebuild_matrix", "FORMULA_CONTEXT"]
 
@@ -164,18 +165,16 @@ def rebuild_matrix(model_spec: Any, names: Sequence[str], new_data: pd.DataFrame
     return np.asarray(frame[list(names)], dtype=np.float64)
 
 
-# formulaic specifications seen by rebuild_matrix -> their plans (id -> (spec, plan)); the spec
-# is held so that its id is not reused while the entry lives
-_REBUILD_PLANS: dict[int, tuple[Any, dict | None]] = {}
-_REBUILD_PLANS_KEPT = 256
+# formulaic specifications seen by rebuild_matrix -> their plans (None: formulaic rebuilds)
+_REBUILD_PLANS = KeptByIdentity(256)
 
 
 def _rebuild_plan(model_spec: Any) -> dict | None:
     """The plan that builds ``model_spec``'s columns without formulaic (``chunks.rhs_plan``), or
     ``None`` where some term needs formulaic or a transform learnt state (center, scale)."""
-    entry = _REBUILD_PLANS.get(id(model_spec))
-    if entry is not None and entry[0] is model_spec:
-        return entry[1]
+    kept = _REBUILD_PLANS.get(model_spec, MISSING)
+    if kept is not MISSING:
+        return kept
     plan = None
     try:
         names = [str(name) for name in model_spec.column_names]
@@ -192,10 +191,7 @@ def _rebuild_plan(model_spec: Any) -> dict | None:
                 if recipe[0] == "product":
                     variables += [factor[1] for factor, _ in recipe[1]]
         plan = {**plan, "names": names, "variables": sorted(set(variables))}
-    if len(_REBUILD_PLANS) >= _REBUILD_PLANS_KEPT:
-        _REBUILD_PLANS.pop(next(iter(_REBUILD_PLANS)))
-    _REBUILD_PLANS[id(model_spec)] = (model_spec, plan)
-    return plan
+    return _REBUILD_PLANS.put(model_spec, plan)
 
 
 def _plain(value: object) -> object:
@@ -246,14 +242,7 @@ def build_design(
 
 # specifications of formulas without learnt state, by chunks.specification_key (formula, roles,
 # column types, levels): the battery fits several models of one formula on one sample
-_SPECIFICATIONS: dict[tuple, chunks.ModelSpecification] = {}
-_SPECIFICATIONS_KEPT = 256
-
-
-def _keep_specification(key: tuple, spec: chunks.ModelSpecification) -> None:
-    if len(_SPECIFICATIONS) >= _SPECIFICATIONS_KEPT:
-        _SPECIFICATIONS.pop(next(iter(_SPECIFICATIONS)))
-    _SPECIFICATIONS[key] = replace(spec, notes=[])
+_SPECIFICATIONS = KeptByKey(256)
 
 
 def _frame_outcome(spec: chunks.ModelSpecification, data: pd.DataFrame) -> np.ndarray | None:
@@ -312,13 +301,13 @@ def _build_design_blocked(
             if direct is not None:
                 specs, names = direct
                 spec = chunks.specification_from_specs(formula, specs, names=names, **options)
-                _keep_specification(key, spec)
+                _SPECIFICATIONS.put(key, replace(spec, notes=[]))
                 return spec
         # formulaic learns it from the rows that hold every level (and a few more)
         level_frame = frame.iloc[np.union1d(np.flatnonzero(rows)[:64], positions)]
         spec = chunks.specification(formula, level_frame, **options)
         if key is not None:
-            _keep_specification(key, spec)
+            _SPECIFICATIONS.put(key, replace(spec, notes=[]))
         return spec
 
     spec = fix(data, usable)

@@ -37,14 +37,14 @@ from formulaic.utils.variables import Variable
 from pandas.core.dtypes.dtypes import BaseMaskedDtype  # pandas' nullable numbers
 
 from buzzpipe.estimate import chunks
+from buzzpipe.estimate.kept import KeptByKey
 
 __all__ = ["direct_specs"]
 
 # right-hand specifications by (right-hand side, its factors' kinds and levels): the battery
 # fits the same right-hand side to several outcomes on one sample. Shared by the designs that
 # take them, as formulaic's specifications kept per design key already are.
-_RIGHT_HANDS: dict[tuple, tuple[Any, list[str]]] = {}
-_RIGHT_HANDS_KEPT = 256
+_RIGHT_HANDS = KeptByKey(256)  # -> (right-hand ModelSpec, column names)
 
 _CATEGORICAL = re.compile(r"^C\((\w+)\)$")
 _TRANSFORM = re.compile(r"^(np\.)?(log|exp|sqrt)\((\w+)\)$")
@@ -223,9 +223,7 @@ def direct_specs(formula: str, frame: pd.DataFrame, rows: np.ndarray) -> tuple[A
         right = _right_hand(parsed.rhs, evaluated, levels)
         if right is None:
             return None
-        if len(_RIGHT_HANDS) >= _RIGHT_HANDS_KEPT:
-            _RIGHT_HANDS.pop(next(iter(_RIGHT_HANDS)))
-        _RIGHT_HANDS[key] = right
+        _RIGHT_HANDS.put(key, right)
     rhs, names = right
     lhs_factor = EvaluatedFactor(outcome, None, {_value(outcome.expr)})
     lhs = _side(

@@ -30,6 +30,7 @@ import pandas as pd
 
 from buzzpipe.errors import DroppedTermError, EstimationError, InputError
 from buzzpipe.estimate.hypothesis_tests import critical_value, reference_df
+from buzzpipe.estimate.kept import KeptByIdentity, KeptByKey
 from buzzpipe.results import Estimate, Hypothesis, Inference, Interval, ModelResult, Term
 from buzzpipe.results.vocabulary import (
     Family,
@@ -262,14 +263,13 @@ def fitted_inference(fitted: Any, inference: Inference) -> Inference:
     return inference
 
 
-# formulaic specifications -> what their columns are (id -> (spec, kinds)); the spec is held so
-# that its id is not reused while the entry lives. The battery reads the kinds of one
-# specification many times, and reading factor codings through formulaic costs 10 ms a time.
-_COLUMN_KINDS: dict[int, tuple[Any, dict[str, Term]]] = {}
-_COLUMN_KINDS_KEPT = 256
+# formulaic specifications -> what their columns are, by the specification's identity. The
+# battery reads the kinds of one specification many times, and reading factor codings through
+# formulaic costs 10 ms a time.
+_COLUMN_KINDS = KeptByIdentity(256)
 # the level each coded column stands for, by (contrasts, levels, reduced rank): the coding of a
 # factor is the same in every specification that holds the same levels
-_CODED_LEVELS: dict[tuple, list[str]] = {}
+_CODED_LEVELS = KeptByKey(256)
 
 
 def term_kinds(fitted: Any) -> dict[str, Term]:
@@ -289,12 +289,10 @@ def term_kinds(fitted: Any) -> dict[str, Term]:
 
 def _kept_column_kinds(spec: Any) -> dict[str, Term]:
     """``_column_kinds(spec)``, kept per specification: shared records, not to be changed."""
-    entry = _COLUMN_KINDS.get(id(spec))
-    if entry is None or entry[0] is not spec:
-        if len(_COLUMN_KINDS) >= _COLUMN_KINDS_KEPT:
-            _COLUMN_KINDS.pop(next(iter(_COLUMN_KINDS)))
-        entry = _COLUMN_KINDS[id(spec)] = (spec, _column_kinds(spec))
-    return entry[1]
+    kinds = _COLUMN_KINDS.get(spec)
+    if kinds is None:
+        kinds = _COLUMN_KINDS.put(spec, _column_kinds(spec))
+    return kinds
 
 
 def _fresh(term: Term) -> Term:
@@ -374,9 +372,7 @@ def _factor_parts(factor_contrasts: dict, data: set[str], factor: Any, reduced: 
         for column in coding.columns:
             (level,) = [str(level) for level, value in coding[column].items() if value == 1]
             levels.append(level)
-        if len(_CODED_LEVELS) >= _COLUMN_KINDS_KEPT:
-            _CODED_LEVELS.pop(next(iter(_CODED_LEVELS)))
-        _CODED_LEVELS[key] = levels
+        _CODED_LEVELS.put(key, levels)
     parts = [Term(TermKind.FACTOR_LEVEL, variable=variable, level=level) for level in levels]
     return parts
 

@@ -96,3 +96,20 @@ def test_whole_numbers_take_the_direct_path_and_give_the_same_sums(monkeypatch):
         assert float(direct[group][0]) == math.fsum(counts[codes == group])
     big = np.array([2.0**60, 1.0, -(2.0**60)])  # whole but beyond 2^52: the split path
     assert float(exact_sum(big)) == 1.0
+
+
+def test_columns_of_whole_and_fractional_values_each_take_their_path():
+    rng = np.random.default_rng(7)
+    n, groups = 4000, 5
+    counts = rng.integers(0, 3, n).astype(float)  # whole: the direct path
+    fractions = _values("probabilities", n, 8)  # the split path
+    large = np.full(n, 2.0**60)  # whole, but its sums could pass 2^52: the split path
+    large[::2] *= -1.0
+    codes = rng.integers(0, groups, n)
+    found = group_sums([fractions, counts, large, counts * 0.5], codes, groups)
+    for group in range(groups):
+        rows = codes == group
+        expected = [fractions, counts, large, counts * 0.5]
+        for column, values in enumerate(expected):
+            assert float(found[group][column]) == math.fsum(values[rows]), (group, column)
+            assert found[group][column] == group_sums([values], codes, groups)[group][0]

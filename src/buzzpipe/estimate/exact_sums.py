@@ -101,18 +101,27 @@ def group_sums(
         return found
     if not np.isfinite(values).all():
         raise ValueError("an exact sum of values that are not all finite")
-    if np.abs(values).max() < _WHOLE_LIMIT / rows and np.array_equal(values, np.trunc(values)):
-        # whole numbers (counts, unit weights) whose sums cannot reach 2^52: every partial
-        # sum of bincount is exact, no split needed
-        keys = (np.arange(count)[:, None] * groups + codes[None, :]).ravel()
-        sums = np.bincount(keys, weights=values.ravel(), minlength=count * groups).tolist()
-        for row, total in enumerate(sums):
-            column, group = divmod(row, groups)
-            found[group][column] = ExactSum(int(total))
-        return found
-    for start in range(0, rows, _ROUND_ROWS):
-        part = slice(start, start + _ROUND_ROWS)
-        _add_round(found, values[:, part], codes[part], groups)
+    # columns of whole numbers (counts, unit weights) whose sums cannot reach 2^52: every
+    # partial sum of bincount is exact, no split needed; the other columns by rounds
+    whole = (np.abs(values).max(axis=1) < _WHOLE_LIMIT / rows) & (values == np.trunc(values)).all(
+        axis=1
+    )
+    chosen = np.flatnonzero(whole)
+    if chosen.size:
+        keys = (np.arange(chosen.size)[:, None] * groups + codes[None, :]).ravel()
+        sums = np.bincount(keys, weights=values[chosen].ravel(), minlength=chosen.size * groups)
+        for row, total in enumerate(sums.tolist()):
+            place, group = divmod(row, groups)
+            found[group][int(chosen[place])] = ExactSum(int(total))
+    rest = np.flatnonzero(~whole)
+    if rest.size:
+        rounded = [[ExactSum() for _column in rest] for _group in range(groups)]
+        for start in range(0, rows, _ROUND_ROWS):
+            part = slice(start, start + _ROUND_ROWS)
+            _add_round(rounded, values[rest, part], codes[part], groups)
+        for group in range(groups):
+            for place, column in enumerate(rest.tolist()):
+                found[group][column] = rounded[group][place]
     return found
 
 

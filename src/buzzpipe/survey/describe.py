@@ -285,15 +285,12 @@ def _region_sums(
         columns += [summed, counted]
     # exact sums by region: the batches' or Dask partitions' sums add to the same cells bit for
     # bit whatever the chunking (whole-number columns, most of them, in one bincount)
-    stacked = np.array(columns)
-    whole = (stacked == np.trunc(stacked)).all(axis=1)
-    sums: list = [None] * len(columns)
-    for chosen in (np.flatnonzero(whole), np.flatnonzero(~whole)):
-        if chosen.size:
-            by_region = group_sums(stacked[chosen], codes, regions)
-            for place, column in enumerate(chosen.tolist()):
-                # tuples: chunks' results add entry by entry (sources.combine)
-                sums[column] = tuple(by_region[region][place] for region in range(regions))
+    by_region = group_sums(columns, codes, regions)
+    # tuples: chunks' results add entry by entry (sources.combine)
+    sums = [
+        tuple(by_region[region][column] for region in range(regions))
+        for column in range(len(columns))
+    ]
     return {key: (sums[2 * k], sums[2 * k + 1]) for k, key in enumerate(keys)}
 
 

@@ -60,6 +60,24 @@ def test_parser_handles_formulaic_names_and_stata_spelling():
         linear_restriction("xx = 0", names)
 
 
+def test_parser_follows_each_list_of_names_when_the_patterns_are_kept():
+    """The name patterns are kept per list of names: the same names in another order, one more
+    or one fewer name, each give the positions of their own list, and an unknown _b[] name
+    still fails after its list's patterns were kept."""
+    names = ["x", "x2", "C(industry)[T.2]", "x:z"]
+    for order in (names, names[::-1], [*names, "np.log(x)"], names[1:]):
+        r, q = linear_restriction("x2 - _b[C(industry)[T.2]] + 2*x:z = 3", order)
+        expected = np.zeros(len(order))
+        expected[order.index("x2")] = 1.0
+        expected[order.index("C(industry)[T.2]")] = -1.0
+        expected[order.index("x:z")] = 2.0
+        assert r.tolist() == expected.tolist() and q == 3.0
+    with pytest.raises(InputError, match="unknown coefficient"):
+        linear_restriction("_b[x3] = 0", names)
+    with pytest.raises(InputError, match="unknown coefficient"):
+        linear_restriction("_b[x] = 0", names[1:])
+
+
 def test_joint_wald_equals_statsmodels_chi2(logit_results):
     ours = wald_test(
         as_estimates(logit_results), "breadth_regional = breadth_international; np.log(employees)"

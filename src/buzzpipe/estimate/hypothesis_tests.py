@@ -11,6 +11,7 @@ spelling is accepted too.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -101,11 +102,8 @@ def _substitute_names(expression: str, names: Sequence[str]) -> str:
     matched literally, and only where they are not part of a longer identifier.
     """
 
-    order = sorted(range(len(names)), key=lambda i: -len(names[i]))
-    stata_spelling = re.compile(
-        r"_b\[\s*(?:" + "|".join(f"(?P<n{i}>{re.escape(names[i])})" for i in order) + r")\s*\]"
-    )
-    text = stata_spelling.sub(lambda match: _placeholder(int(match.lastgroup[1:])), expression)
+    stata_spelling, pattern = _name_patterns(tuple(names))
+    text = stata_spelling.sub(_to_placeholder, expression)
     leftover = _STATA_B.search(text)
     if leftover:
         raise InputError(
@@ -113,17 +111,27 @@ def _substitute_names(expression: str, names: Sequence[str]) -> str:
             value=leftover.group(0),
             expected=f"one of {', '.join(names)}",
         )
-    pattern = re.compile(
-        "|".join(
-            rf"(?<![{_NAME_EDGE}])(?P<n{i}>{re.escape(names[i])})(?![{_NAME_EDGE}\[(])"
-            for i in order
-        )
+    return pattern.sub(_to_placeholder, text)
+
+
+def _to_placeholder(match: re.Match[str]) -> str:
+    return _placeholder(int(match.lastgroup[1:]))
+
+
+@functools.lru_cache(maxsize=64)
+def _name_patterns(names: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The two patterns that find a fit's coefficient names (``_b[name]`` and bare), longest
+    first, each name's group called ``n<index>``. Kept per list of names: a battery tests the
+    same fit's names many times, and escaping and joining them cost more than the match."""
+    order = sorted(range(len(names)), key=lambda i: -len(names[i]))
+    escaped = {i: re.escape(names[i]) for i in order}
+    stata_spelling = re.compile(
+        r"_b\[\s*(?:" + "|".join(f"(?P<n{i}>{escaped[i]})" for i in order) + r")\s*\]"
     )
-
-    def replace(match: re.Match[str]) -> str:
-        return _placeholder(int(match.lastgroup[1:]))
-
-    return pattern.sub(replace, text)
+    pattern = re.compile(
+        "|".join(rf"(?<![{_NAME_EDGE}])(?P<n{i}>{escaped[i]})(?![{_NAME_EDGE}\[(])" for i in order)
+    )
+    return stata_spelling, pattern
 
 
 def _parse(expression: str, names: Sequence[str]) -> ast.Expression:

@@ -815,3 +815,21 @@ def test_a_sets_ends_are_judged_flat_or_not_as_at_the_ends_themselves():
     assert wb._flat_end(2.0, 2.0 + 1e-7) and not wb._flat_end(2.0, 2.0 + 1e-5)
     assert not wb._flat_end(1.0, -1.5) and not wb._flat_end(math.nan, 1.0)
     assert wb._maybe_flat(2.0, 2.0 + 1e-5) and not wb._maybe_flat(2.0, 2.01)
+
+
+def test_a_columns_free_products_are_the_whole_designs_without_that_column_bit_for_bit():
+    """The column products behind a column's restricted fits are taken from the whole design's
+    (its pairs that leave the column out): the products of the design without the column, in
+    their order, bit for bit, so the restricted fits' Hessians are the same numbers."""
+    from buzzpipe.estimate.batched_newton import _column_products
+
+    X, y, clusters = clustered_sample(8, n=300, n_clusters=6)
+    X = np.column_stack([X, np.random.default_rng(8).normal(size=(300, 2))])
+    bootstrap = WildScoreBootstrap(X, y, clusters)
+    for k in range(X.shape[1]):
+        keep = np.arange(X.shape[1]) != k
+        found = bootstrap._free_products(k, keep)
+        expected = _column_products(X[:, keep])
+        assert found[0].flags.c_contiguous
+        for got, want in zip(found, expected, strict=True):
+            np.testing.assert_array_equal(got, want)

@@ -1078,8 +1078,27 @@ class WildScoreBootstrap:
             return None
         kept = self.__dict__.setdefault("_kept_products", {})
         if k not in kept:
-            kept[k] = _column_products(self._free_design(k, keep))
+            whole = self._whole_products()
+            if whole is None:
+                kept[k] = _column_products(self._free_design(k, keep))
+            else:  # the whole design's products without those of column k: the same numbers
+                products, upper_j, upper_k = whole
+                free = np.flatnonzero((upper_j != k) & (upper_k != k))
+                kept_j, kept_k = np.triu_indices(int(keep.sum()))
+                kept[k] = (np.take(products, free, axis=1), kept_j, kept_k)
         return kept[k]
+
+    def _whole_products(self):
+        """The n x p(p+1)/2 column products of the whole design (``_column_products``), made
+        once and kept where they take at most PRODUCTS_KEPT numbers; None otherwise. The
+        products of a design without column k are its columns whose pair leaves k out, in the
+        same order (``np.triu_indices`` of the kept columns)."""
+        n, p = self.X.shape
+        if n * (p * (p + 1) // 2) > PRODUCTS_KEPT:
+            return None
+        if not hasattr(self, "_products"):
+            self._products = _column_products(self.X)
+        return self._products
 
     def p_values(
         self, term: str | int, null_values: Sequence[float], alternative: str = "two-sided"
@@ -1546,11 +1565,9 @@ class WildScoreBootstrap:
         take at most ``PRODUCTS_KEPT`` numbers, else made again for each block of
         ``PRODUCTS_BLOCK`` rows (a large sample's products are never held whole)."""
         n, p = self.X.shape
-        size = p * (p + 1) // 2
-        if n * size <= PRODUCTS_KEPT:
-            if not hasattr(self, "_products"):
-                self._products = _column_products(self.X)
-            return _hessians(*self._products, weighted_curvature, p)
+        whole = self._whole_products()
+        if whole is not None:
+            return _hessians(*whole, weighted_curvature, p)
         total = np.zeros((weighted_curvature.shape[1], p, p))
         for first in range(0, n, PRODUCTS_BLOCK):
             stop = min(first + PRODUCTS_BLOCK, n)

@@ -158,3 +158,32 @@ def test_blas_threads_pins_and_restores():
     assert counts() == before
     with blas_threads(None):
         assert counts() == before
+
+
+def test_nested_blas_threads_blocks_keep_the_outer_pin():
+    """A block inside one of the same limit asks nothing of threadpoolctl; one of another
+    limit pins anew and gives the outer limit back when it ends; all restored at the end."""
+    from unittest import mock
+
+    from threadpoolctl import threadpool_info
+
+    from buzzpipe.estimate import kernel
+
+    def counts():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = counts()
+    limit = kernel._controller().limit
+    with mock.patch.object(kernel._controller(), "limit", side_effect=limit) as asked:
+        with blas_threads(1):
+            assert asked.call_count == 1
+            with blas_threads(1), blas_threads(None):
+                assert all(count == 1 for count in counts()) and asked.call_count == 1
+            with blas_threads(2):
+                assert asked.call_count == 2
+                with blas_threads(1):
+                    assert all(count == 1 for count in counts()) and asked.call_count == 3
+            assert all(count == 1 for count in counts())
+            with blas_threads(1):
+                assert asked.call_count == 3  # the outer pin is back: nothing asked
+    assert counts() == before

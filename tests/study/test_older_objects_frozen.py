@@ -1,11 +1,12 @@
-"""The battery leaves the objects made before it to the collector's later passes
-(``older_objects_frozen``): frozen inside, unfrozen after, the caller's own freeze and a
-disabled collector respected, and cycles made inside still collected."""
+"""The battery leaves the objects made before it to the collector's later passes and passes
+over young objects less often (``older_objects_frozen``): frozen and the threshold raised
+inside, both given back after, the caller's own freeze and a disabled collector respected, and
+cycles made inside still collected."""
 
 import gc
 import inspect
 
-from buzzpipe.study.battery import older_objects_frozen, run_study
+from buzzpipe.study.battery import YOUNG_PASS_OBJECTS, older_objects_frozen, run_study
 
 
 class _Cycle:
@@ -15,11 +16,13 @@ class _Cycle:
 
 def test_frozen_inside_and_unfrozen_after():
     assert gc.get_freeze_count() == 0
+    before = gc.get_threshold()
     with older_objects_frozen():
         assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (max(before[0], YOUNG_PASS_OBJECTS), *before[1:])
         _Cycle()  # garbage made inside: a cycle the collector must still find
         assert gc.collect() >= 1
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
 
 
 def test_unfrozen_after_an_error():
@@ -28,15 +31,16 @@ def test_unfrozen_after_an_error():
             raise KeyError("x")
     except KeyError:
         pass
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() == 0 and gc.get_threshold()[0] != YOUNG_PASS_OBJECTS
 
 
 def test_the_callers_freeze_and_a_disabled_collector_are_left_as_they_were():
     gc.freeze()
     try:
         kept = gc.get_freeze_count()
+        thresholds = gc.get_threshold()
         with older_objects_frozen():
-            assert gc.get_freeze_count() == kept
+            assert gc.get_freeze_count() == kept and gc.get_threshold() == thresholds
         assert gc.get_freeze_count() == kept  # not unfrozen by the block
     finally:
         gc.unfreeze()

@@ -5,10 +5,10 @@ battery's parts, the engine's sample sources), to see what grows with the firms.
     OPENBLAS_NUM_THREADS=1 python bench/client_memory.py SURVEY_FOLDER --out OUT \
         [--engine dask] [-- more analyze options]
 
-SURVEY_FOLDER is ``buzzpipe synth --edge-list --out`` output (firms/, links/). Printed per part:
-calls, the resident set when it was first entered, the largest seen inside it (nested parts
-included) and the most it grew inside one call; the Dask workers are other processes and are
-not counted here (``bench/bench_study_engines.py`` measures them).
+SURVEY_FOLDER is ``buzzpipe synth --out`` output (firms/, and links/ with ``--edge-list``).
+Printed per part: calls, the resident set when it was first entered, the largest seen inside it
+(nested parts included) and the most it grew inside one call; the Dask workers are other
+processes and are not counted here (``bench/bench_study_engines.py`` measures them).
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ PARTS = {
         "dropped_firms_note",
     ],
     "buzzpipe.study.counterfactuals": ["counterfactual"],
+    "buzzpipe.study.spillover": [
+        "cell_clustering_test", "partner_sorting_test", "confounding_bound", "_between_cells",
+    ],
 }  # fmt: skip
 
 
@@ -141,7 +144,9 @@ def main(argv=None) -> int:
     thread.start()
     from buzzpipe.cli import main as cli
 
-    command = ["analyze", str(args.survey / "firms"), "--links", str(args.survey / "links"),
+    links = args.survey / "links"  # a survey without links: the firms alone
+    command = ["analyze", str(args.survey / "firms"),
+               *(["--links", str(links)] if links.exists() else []),
                "--out", str(args.out), "--replications", "0", "--engine", args.engine,
                "--progress", "never", *args.rest]  # fmt: skip
     started = time.perf_counter()

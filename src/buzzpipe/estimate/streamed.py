@@ -230,6 +230,16 @@ def _specification(formula, source, roles) -> tuple[chunks.ModelSpecification, d
     return spec, summary
 
 
+def chunked_specification(
+    formula: str, source, *, cluster: str | None = None
+) -> tuple[chunks.ModelSpecification, dict]:
+    """The specification of ``formula`` fixed over ``source``'s chunks (no weights or offset;
+    ``cluster``: the column whose values the chunks carry) and the summaries of its rows:
+    ``fit_source``'s first passes, for other sums over the same designs (``map_designs``),
+    such as the spill-over placebo's and bound's (``study/spillover.py``)."""
+    return _specification(formula, source, {"weights": None, "cluster": cluster, "offset": None})
+
+
 def _columns(variables, roles) -> list[str]:
     return list(dict.fromkeys([*variables, *(c for c in roles.values() if c is not None)]))
 

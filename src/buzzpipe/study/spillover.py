@@ -137,6 +137,7 @@ from buzzpipe.results.vocabulary import (
     StudyPart,
     TermKind,
 )
+from buzzpipe.study import engine
 from buzzpipe.study.models import (
     coefficient_hypothesis,
     fit_model,
@@ -649,17 +650,70 @@ def _null_design(
 
 def _binomial_null(design: np.ndarray, y: np.ndarray, trials: float) -> np.ndarray:
     """Fitted means trials x p of a binomial logit by Newton steps (raises on separation)."""
-    params = np.zeros(design.shape[1])
+    params = _binomial_newton(
+        lambda params: _binomial_sums(design, y, params, trials), design.shape[1]
+    )
+    return trials / (1.0 + np.exp(-(design @ params)))
+
+
+def _binomial_sums(
+    design: np.ndarray, y: np.ndarray, params: np.ndarray, trials: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(X'WX, X'(y - mu)) of the binomial logit at ``params`` over ``design``'s rows: the whole
+    sample's in memory, one chunk's under a chunked engine (the chunks' sums are added)."""
+    p = 1.0 / (1.0 + np.exp(-(design @ params)))
+    hessian = (design * (trials * p * (1.0 - p))[:, None]).T @ design
+    return hessian, design.T @ (y - trials * p)
+
+
+def _binomial_newton(sums: Any, columns: int) -> np.ndarray:
+    """The binomial logit's coefficients by Newton steps from zero, ``sums(params)`` giving
+    (X'WX, X'(y - mu)) (raises on separation)."""
+    params = np.zeros(columns)
     for _ in range(60):
-        p = 1.0 / (1.0 + np.exp(-(design @ params)))
-        hessian = (design * (trials * p * (1.0 - p))[:, None]).T @ design
-        step = np.linalg.lstsq(hessian, design.T @ (y - trials * p), rcond=None)[0]
+        hessian, gradient = sums(params)
+        step = np.linalg.lstsq(hessian, gradient, rcond=None)[0]
         params += step
         if np.max(np.abs(step)) < 1e-10:
             break
     else:
         raise EstimationError("the placebo's null model of international partners did not converge")
-    return trials / (1.0 + np.exp(-(design @ params)))
+    return params
+
+
+def _chunk_binomial_sums(chunk: Any, params: np.ndarray, trials: float) -> tuple:
+    """:func:`_binomial_sums` over one chunk's design (a chunked engine's Newton pass)."""
+    return _binomial_sums(chunk.X, chunk.y, params, trials)
+
+
+def _chunk_cell_sums(chunk: Any, params: np.ndarray, trials: float, cells: int) -> dict:
+    """One chunk's part of the cell placebo's pieces at the null's estimate: with r the
+    residuals, W the binomial weights, Z the cell indicators and X the design, the p x p sums
+    X'WX and X' diag(r^2) X, the cells x p sums Z'WX and Z' diag(r^2) X, and per cell the sums
+    of r and of r^2 (no per-firm array leaves the chunk)."""
+    X, codes = chunk.X, chunk.clusters
+    mean = trials / (1.0 + np.exp(-(X @ params)))
+    residuals = chunk.y - mean
+    squares = residuals * residuals
+    weight = mean * (1.0 - mean / trials)
+
+    def by_cell(values: np.ndarray) -> np.ndarray:
+        return np.bincount(codes, weights=values, minlength=cells)
+
+    def cells_by_columns(values: np.ndarray) -> np.ndarray:
+        found = np.empty((cells, X.shape[1]))
+        for column in range(X.shape[1]):
+            found[:, column] = by_cell(values * X[:, column])
+        return found
+
+    return {
+        "information": (X * weight[:, None]).T @ X,
+        "residual_gram": (X * squares[:, None]).T @ X,
+        "cross": cells_by_columns(weight),
+        "residual_cross": cells_by_columns(squares),
+        "cell_sums": by_cell(residuals),
+        "cell_squares": by_cell(squares),
+    }
 
 
 INTERNATIONAL_KINDS = sum(kind != GROUP_PARTNER_TYPE for kind in PARTNER_TYPES)
@@ -689,6 +743,9 @@ def cell_clustering_test(
     the shifted propensity with less noise than own status (y_i > 0), which the first form of
     this test used: over the same surveys it flagged fewer shocked surveys at the same size
     (docs/synthetic_surveys.md)."""
+    if engine.current().chunked:
+        covariance, sums, trials, cells = _chunked_cell_pieces(data, others, controls)
+        return _cell_score_test(covariance, sums, trials, firms=len(data), cells=cells)
     y = data[breadth_column("international")].to_numpy(dtype=float)
     trials = float(max(INTERNATIONAL_KINDS, np.max(y, initial=0.0)))
     design, _ = _null_design(data, others, controls)
@@ -703,11 +760,56 @@ def cell_clustering_test(
     # the cells' residual sums as linear maps of the outcome's errors: Z' - Z'WX (X'WX)^-1 X'
     maps = dummies.T - cross @ np.linalg.lstsq(information, design.T, rcond=None)[0]
     covariance = (maps * (residuals * residuals)[None, :]) @ maps.T
+    sums = dummies.T @ residuals
+    return _cell_score_test(covariance, sums, trials, firms=len(data), cells=len(labels))
+
+
+def _chunked_cell_pieces(
+    data: pd.DataFrame, others: Sequence[str], controls: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """(C, the cells' residual sums, trials, cells) of :func:`cell_clustering_test` as sums
+    over the chunks of ``data`` on the study's chunked engine: the null's Newton steps are
+    p x p sums, and C = B diag(r^2) B' with B = Z' - Z'WX (X'WX)^-1 X' is
+    Z' diag(r^2) Z - Z' diag(r^2) X K' - K X' diag(r^2) Z + K X' diag(r^2) X K' with
+    K = Z'WX (X'WX)^-1, from p x p and cells x p sums (:func:`_chunk_cell_sums`). The design
+    is the null's (the same terms; its columns may come in another order, which changes
+    neither the fitted means nor C); the cells are in sorted order, which changes neither the
+    statistic nor C's traces."""
+    from buzzpipe.estimate import chunks
+    from buzzpipe.estimate.streamed import chunked_specification
+
+    source = engine.current().source(data)
+    right = " + ".join([*others, *controls]) or "1"
+    formula = f"{breadth_column('international')} ~ {right}"
+    spec, summary = chunked_specification(formula, source, cluster=CELL)
+    if summary["nobs"] != len(data):
+        raise EstimationError(
+            f"the placebo's null model has {summary['nobs']} usable firms of {len(data)}"
+        )
+    trials = float(max([INTERNATIONAL_KINDS, *summary["outcomes"]]))
+    labels = np.array(sorted(summary["clusters"]))
+    spec = chunks.with_estimation(spec, cluster_labels=labels)
+    columns = len(spec.names)
+    params = _binomial_newton(
+        lambda params: source.map_designs(spec, _chunk_binomial_sums, params, trials), columns
+    )
+    found = source.map_designs(spec, _chunk_cell_sums, params, trials, len(labels))
+    inverse = np.linalg.lstsq(found["information"], np.eye(columns), rcond=None)[0]
+    reach = found["cross"] @ inverse  # K: cells x p
+    crossed = found["residual_cross"] @ reach.T  # Z' diag(r^2) X K'
+    covariance = np.diag(found["cell_squares"]) - crossed - crossed.T
+    covariance += reach @ found["residual_gram"] @ reach.T
+    return covariance, found["cell_sums"], trials, len(labels)
+
+
+def _cell_score_test(
+    covariance: np.ndarray, sums: np.ndarray, trials: float, *, firms: int, cells: int
+) -> Estimate:
+    """The cell placebo's scaled chi-squared test from C and the cells' residual sums."""
     trace = float(np.trace(covariance))
     trace_squared = float(np.sum(covariance * covariance))
     if trace <= 1e-12:
         raise EstimationError("no cell variation beyond region and industry to test")
-    sums = dummies.T @ residuals
     scale = trace_squared / trace
     df = trace * trace / trace_squared
     statistic = float(sums @ sums) / scale
@@ -718,9 +820,7 @@ def cell_clustering_test(
         inference=Inference(InferenceKind.ROBUST, method=InferenceMethod.SCORE_TEST),
         statistic=statistic,
         df=max(1, round(df)),
-        hypothesis=Hypothesis(
-            HypothesisKind.PIPELINES_AS_GOOD_AS_RANDOM, firms=len(data), cells=len(labels)
-        ),
+        hypothesis=Hypothesis(HypothesisKind.PIPELINES_AS_GOOD_AS_RANDOM, firms=firms, cells=cells),
         note=(
             "placebo: the number of kinds of international partner (binomial logit of 0-"
             f"{trials:.0f} on local and national breadth and the controls), variance-component "
@@ -782,6 +882,68 @@ def partner_sorting_test(
     return estimate
 
 
+def _chunked_first_of_cells(data: pd.DataFrame, exposure: str) -> pd.DataFrame:
+    """The bound's cells without links on a chunked engine: per cell (sorted by label) its
+    first firm's composition S_c / (n_c - 1), region and industry, as ``groupby().first()``
+    gives them in memory (none of them missing), found chunk by chunk."""
+    columns = [exposure, EXCLUSION, CELL, "region", "industry"]
+    found = (
+        engine.current().source(data).map_reduce(_chunk_first_of_cells, exposure, columns=columns)
+    )
+    firsts = pd.concat(found).sort_values("first_row", kind="stable")
+    firsts = firsts.drop_duplicates(CELL).set_index(CELL).sort_index()
+    firsts.index.name = None
+    return firsts[[COMPOSITION, "region", "industry"]]
+
+
+def _chunk_first_of_cells(frame: pd.DataFrame, _where: str, first_row: int, exposure: str) -> list:
+    """One chunk's first firm of each of its cells: its row, cell, composition, region and
+    industry."""
+    positions = pd.Series(np.arange(len(frame))).groupby(frame[CELL].to_numpy()).first()
+    rows = frame.iloc[positions.to_numpy()]
+    return [
+        pd.DataFrame(
+            {
+                "first_row": first_row + positions.to_numpy(),
+                CELL: rows[CELL].to_numpy(),
+                COMPOSITION: (rows[exposure] + rows[EXCLUSION]).to_numpy(),
+                "region": rows["region"].reset_index(drop=True),
+                "industry": rows["industry"].reset_index(drop=True),
+            }
+        )
+    ]
+
+
+def _chunked_exposure_residuals(
+    data: pd.DataFrame, exposure: str, others: Sequence[str], controls: Sequence[str]
+) -> tuple[float, int, int]:
+    """(residual sum of squares, firms, columns) of the least-squares fit of the exposure on
+    the null design's terms over the chunks of ``data``: X'X and X'y summed, then the squared
+    residuals at the solution in a second pass (not y'y - b'X'y, which cancels)."""
+    from buzzpipe.estimate.streamed import chunked_specification
+
+    source = engine.current().source(data)
+    right = " + ".join([*others, *controls]) or "1"
+    spec, summary = chunked_specification(f"{exposure} ~ {right}", source)
+    if summary["nobs"] != len(data):
+        raise EstimationError(
+            f"the bound's design has {summary['nobs']} usable firms of {len(data)}"
+        )
+    gram, cross = source.map_designs(spec, _chunk_least_squares)
+    coefficients = np.linalg.lstsq(gram, cross, rcond=None)[0]
+    residual_ss = source.map_designs(spec, _chunk_residual_squares, coefficients)
+    return float(residual_ss), int(summary["nobs"]), len(spec.names)
+
+
+def _chunk_least_squares(chunk: Any) -> tuple[np.ndarray, np.ndarray]:
+    return chunk.X.T @ chunk.X, chunk.X.T @ chunk.y
+
+
+def _chunk_residual_squares(chunk: Any, coefficients: np.ndarray) -> float:
+    residual = chunk.y - chunk.X @ coefficients
+    return float(residual @ residual)
+
+
 def confounding_bound(
     primary: Estimate,
     data: pd.DataFrame,
@@ -800,18 +962,26 @@ def confounding_bound(
     SD over cells given region and industry (the between-cells regression's design); with links
     the exposure's residual SD over firms given the other terms. A linear approximation
     (Cinelli and Hazlett 2020 in the simplest form), described, not a test."""
+    chunked = engine.current().chunked
     if cells:  # the cells' composition S_c / (n_c - 1) given region and industry
-        composition = (data[exposure] + data[EXCLUSION]).rename(COMPOSITION)
-        frame = pd.concat([composition, data[["region", "industry"]]], axis=1)
-        cells_frame = frame.groupby(data[CELL].to_numpy()).first()
+        if chunked:  # each cell's first firm, found chunk by chunk
+            cells_frame = _chunked_first_of_cells(data, exposure)
+        else:
+            composition = (data[exposure] + data[EXCLUSION]).rename(COMPOSITION)
+            frame = pd.concat([composition, data[["region", "industry"]]], axis=1)
+            cells_frame = frame.groupby(data[CELL].to_numpy()).first()
         design = cell_design(cells_frame, COMPOSITION, ["region", "industry"])
         others_design = np.delete(design, 1, axis=1)
         target = cells_frame[COMPOSITION].to_numpy(dtype=float)
+    elif chunked:  # over firms, as sums over the chunks
+        residual_ss, rows, columns = _chunked_exposure_residuals(data, exposure, others, controls)
     else:  # the exposure given the model's other terms, over firms
         others_design, _ = _null_design(data, others, controls)
         target = data[exposure].to_numpy(dtype=float)
-    residual = target - others_design @ np.linalg.lstsq(others_design, target, rcond=None)[0]
-    spread = float(np.sqrt(residual @ residual / max(len(residual) - others_design.shape[1], 1)))
+    if cells or not chunked:
+        residual = target - others_design @ np.linalg.lstsq(others_design, target, rcond=None)[0]
+        residual_ss, rows, columns = residual @ residual, len(residual), others_design.shape[1]
+    spread = float(np.sqrt(residual_ss / max(rows - columns, 1)))
     size = abs(float(primary.estimate))
     critical = 1.96  # the test's own critical value where its interval gives it
     if primary.interval is not None and primary.interval.segments and primary.std_error:

@@ -1,0 +1,128 @@
+"""Spill-over's placebo and confounding bound on the chunked engines: sums over the sample's
+chunks (p x p and cells x p tables are all that reach the client), memory's numbers to 1e-10.
+
+20,000 firms of ``norway2010``, with links (the partner-sorting placebo, the bound over firms)
+and without (the cell clustering placebo, the bound over cells): streamed in uneven blocks of
+997 rows, and on the session's 2-worker LocalCluster in 1 and 7 partitions. Neither the null's
+design nor its fitted means over the whole sample are built on the client there.
+"""
+
+import functools
+import math
+
+import pytest
+from test_spillover_placebo import spillover as spillover_of
+
+from buzzpipe.study import spillover
+from buzzpipe.study.engine import StudyEngine, using
+from buzzpipe.synth import synthesize
+
+FIRMS = 20_000
+
+
+@functools.cache
+def _frame(links: bool):
+    return synthesize("norway2010", 2010, firms=FIRMS, edge_list=links).analysis_frame()
+
+
+def _parts(frame) -> dict:
+    """The product outcome's all-firms test, its placebo and bound, as the study runs them."""
+    results = spillover_of(frame, primary_only=True)
+    tests = results.tests["product"]
+    return {
+        "primary": tests["spillover_exposure"],
+        "placebo": tests[spillover.PLACEBO],
+        "bound": results.descriptions["product"][spillover.BOUND],
+    }
+
+
+@functools.cache
+def _memory(links: bool) -> dict:
+    return _parts(_frame(links))
+
+
+def _no_design_on_the_client(monkeypatch) -> None:
+    def refused(*_args, **_kwargs):
+        raise AssertionError("the null's design of the whole sample built on the client")
+
+    monkeypatch.setattr(spillover, "_null_design", refused)
+    monkeypatch.setattr(spillover, "_binomial_null", refused)
+
+
+def _close(a, b) -> bool:
+    if a is None or b is None:
+        return a is b
+    if isinstance(a, float) and math.isnan(a):
+        return isinstance(b, float) and math.isnan(b)
+    return a == b or abs(a - b) <= 1e-10 * max(1.0, abs(a))
+
+
+def _same(memory: dict, chunked: dict) -> None:
+    for part, expected in memory.items():
+        found = chunked[part]
+        for field in ("estimate", "std_error", "p_value", "statistic"):
+            assert _close(getattr(expected, field), getattr(found, field)), (part, field)
+        assert found.df == expected.df, part
+        assert found.note == expected.note, part
+        assert found.hypothesis == expected.hypothesis, part
+        assert (expected.interval is None) == (found.interval is None), part
+        if expected.interval is not None:
+            ends = [end for segment in expected.interval.segments for end in segment]
+            others = [end for segment in found.interval.segments for end in segment]
+            assert len(ends) == len(others) and all(map(_close, ends, others)), part
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["links", "cells"])
+def test_streamed_in_uneven_blocks_the_placebo_and_bound_are_memorys(links, monkeypatch):
+    from buzzpipe.estimate.sources import FrameSource
+
+    memory = _memory(links)
+    assert memory["placebo"].p_value is not None and memory["bound"].estimate > 0
+    original = FrameSource.__init__
+    monkeypatch.setattr(
+        FrameSource, "__init__", lambda self, data, block_rows=997: original(self, data, 997)
+    )
+    _no_design_on_the_client(monkeypatch)
+    with using(StudyEngine("stream")):
+        chunked = _parts(_frame(links))
+    _same(memory, chunked)
+
+
+@pytest.mark.parametrize("partitions", [1, 7])
+@pytest.mark.parametrize("links", [True, False], ids=["links", "cells"])
+def test_on_dask_the_placebo_and_bound_are_memorys(links, partitions, dask_client, monkeypatch):
+    memory = _memory(links)
+    frame = _frame(links)
+    chosen = StudyEngine("dask", _client=dask_client, partition_rows=-(-len(frame) // partitions))
+    _no_design_on_the_client(monkeypatch)
+    with using(chosen):
+        chosen.keep_frame(frame)
+        assert chosen._frame[1].npartitions == partitions
+        chunked = _parts(frame)
+    _same(memory, chunked)
+
+
+def test_a_chunk_cell_sums_are_placed_by_the_cells_labels_not_the_chunks_order():
+    """The cells x p sums of one chunk whose firms are of a few cells only (and not in label
+    order) land in those cells' rows: the chunk's sums equal the whole sample's restricted to
+    its cells, computed directly."""
+    import numpy as np
+
+    from buzzpipe.estimate.chunks import DesignChunk
+
+    rng = np.random.default_rng(5)
+    X = np.column_stack([np.ones(40), rng.normal(size=40)])
+    y = rng.integers(0, 7, size=40).astype(float)
+    codes = rng.choice([4, 1], size=40)
+    chunk = DesignChunk(X, y, None, None, codes, np.arange(40), 40, 40, np.array([], int))
+    params = np.array([-1.0, 0.3])
+    found = spillover._chunk_cell_sums(chunk, params, 6.0, 5)
+    mean = 6.0 / (1.0 + np.exp(-(X @ params)))
+    residuals = y - mean
+    weight = mean * (1.0 - mean / 6.0)
+    dummies = (codes[:, None] == np.arange(5)[None, :]).astype(float)
+    assert np.allclose(found["cross"], dummies.T @ (X * weight[:, None]), rtol=1e-13)
+    assert np.allclose(found["residual_cross"], dummies.T @ (X * residuals[:, None] ** 2))
+    assert np.allclose(found["cell_sums"], dummies.T @ residuals, rtol=1e-13, atol=1e-13)
+    assert np.allclose(found["cell_squares"], dummies.T @ residuals**2, rtol=1e-13)
+    assert not found["cell_sums"][[0, 2, 3]].any()

@@ -74,14 +74,9 @@ def _same(memory: dict, chunked: dict) -> None:
 
 @pytest.mark.parametrize("links", [True, False], ids=["links", "cells"])
 def test_streamed_in_uneven_blocks_the_placebo_and_bound_are_memorys(links, monkeypatch):
-    from buzzpipe.estimate.sources import FrameSource
-
     memory = _memory(links)
     assert memory["placebo"].p_value is not None and memory["bound"].estimate > 0
-    original = FrameSource.__init__
-    monkeypatch.setattr(
-        FrameSource, "__init__", lambda self, data, block_rows=997: original(self, data, 997)
-    )
+    _streamed_in_blocks(monkeypatch, 997)
     _no_design_on_the_client(monkeypatch)
     with using(StudyEngine("stream")):
         chunked = _parts(_frame(links))
@@ -126,3 +121,47 @@ def test_a_chunk_cell_sums_are_placed_by_the_cells_labels_not_the_chunks_order()
     assert np.allclose(found["cell_sums"], dummies.T @ residuals, rtol=1e-13, atol=1e-13)
     assert np.allclose(found["cell_squares"], dummies.T @ residuals**2, rtol=1e-13)
     assert not found["cell_sums"][[0, 2, 3]].any()
+
+
+def _streamed_in_blocks(monkeypatch, rows: int) -> None:
+    from buzzpipe.estimate.sources import FrameSource
+
+    original = FrameSource.__init__
+    monkeypatch.setattr(
+        FrameSource, "__init__", lambda self, data, block_rows=rows: original(self, data, rows)
+    )
+
+
+@pytest.mark.parametrize("case", ["a cell of one outcome", "cells of one size"])
+def test_the_tests_between_cells_stream_with_memorys_cells(case, monkeypatch):
+    """Without links, every spill-over record (the tests between cells of all firms and of
+    each group, the pooled ones, the naive estimate, the placebo and the bound) streamed in
+    97-row blocks: memory's to 1e-10, where a cell whose firms share one outcome leaves the
+    between-cells fit (the cells' ranges summed over the chunks) and where cells of one size
+    move the exclusion term to the cells' level."""
+    from json_differences import differences
+    from test_study_spillover import INDUSTRIES, REGIONS, spillover_results, spillover_survey
+
+    from buzzpipe.results.contract import encode
+
+    if case == "a cell of one outcome":
+        frame = spillover_survey(6, spillover=0.0)
+        first = (frame["region"] == REGIONS[0]) & (frame["industry"] == INDUSTRIES[0])
+        frame.loc[first, "product"] = 0.0
+    else:
+        frame = spillover_survey(5, spillover=0.0, n=400)
+        frame = frame.groupby(["region", "industry"], observed=True).head(4)
+        frame = frame.groupby(["region", "industry"], observed=True).filter(lambda c: len(c) == 4)
+    memory = spillover_results(frame)
+    _streamed_in_blocks(monkeypatch, 97)
+    _no_design_on_the_client(monkeypatch)
+    with using(StudyEngine("stream")):
+        streamed = spillover_results(frame)
+    for records in ("tests", "descriptions"):
+        expected, found = encode(getattr(memory, records)), encode(getattr(streamed, records))
+        assert expected["product"] and differences(expected, found) == []
+    note = memory.tests["product"]["spillover_exposure"].note
+    if case == "a cell of one outcome":
+        assert "1 cell whose firms all share one outcome left out" in note
+    else:
+        assert "spillover_exposure" in memory.tests["product"]

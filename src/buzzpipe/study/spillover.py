@@ -298,22 +298,25 @@ def assess_spillover(
     data[OWN_PIPELINE] = own.astype(float)
     global_term = breadth_column("international")
     exclusion = [] if exposure == EXPOSURE else [EXCLUSION]
+    # each group's rows (None: all), its subset made when its turn comes and let go after:
+    # one copy of a group's rows at a time (the Dask client holds them)
     groups = (
-        ("spillover_exposure", data, [*breadth, OWN_PIPELINE, *exclusion]),
-        ("spillover_exposure_own_pipeline", data.loc[own], [*breadth, *exclusion]),
+        ("spillover_exposure", None, [*breadth, OWN_PIPELINE, *exclusion]),
+        ("spillover_exposure_own_pipeline", own, [*breadth, *exclusion]),
         (
             "spillover_exposure_no_pipeline",
-            data.loc[~own],
+            ~own,
             [term for term in breadth if term != global_term],
         ),
     )
     if exclusion:
-        groups += ((NAIVE, data, []),)
+        groups += ((NAIVE, None, []),)
     if primary_only:  # the verdict's test, its placebo and bound (simulations of their size)
         groups = groups[:1]
     if placebo_only:  # the placebo alone (simulations of its size)
         groups = ()
-    for name, subset, terms in groups:
+    for name, rows, terms in groups:
+        subset = data if rows is None else data.loc[rows]
         if EXCLUSION in terms and not varies(subset.loc[subset[OWN_PIPELINE] == 1, EXCLUSION]):
             terms = [term for term in terms if term != EXCLUSION]  # cells of one size: absorbed
         formula = f"{outcome} ~ {exposure} + " + " + ".join([*terms, *controls])
@@ -362,6 +365,7 @@ def assess_spillover(
             _wild_bootstrap_by_cell(
                 results, outcome, fitted, subset, exposure, family, seed, wild_bootstrap_draws
             )
+    subset = fitted = None  # the last group's rows go before the placebo
     _guarded_placebo(results, outcome, data, exposure, breadth, controls, bool(exclusion))
 
 
@@ -507,25 +511,45 @@ def _between_cells(
     composition S_c / (n_c - 1) with region and industry effects, t(G - K) reference (see the
     module docstring). An exclusion term constant within cells (firms with a pipeline:
     1 / (n_c - 1)) moves from the first step to the second."""
-    data = subset.copy(deep=False)
-    data[COMPOSITION] = data[exposure] + data[EXCLUSION]
+    chunked = engine.current().chunked
+    if chunked:  # the cells' first firms and ranges, chunk by chunk: no firm-level column here
+        firsts, ranges = _chunked_cell_table(subset, exposure, [outcome, EXCLUSION])
+        data = subset
+    else:
+        data = subset.copy(deep=False)
+        data[COMPOSITION] = data[exposure] + data[EXCLUSION]
     dropped = 0
     if family in (Family.LOGIT, Family.PROBIT):
-        varying = data.groupby(CELL)[outcome].transform("nunique") > 1
-        dropped = data.loc[~varying, CELL].nunique()
-        data = data.loc[varying]
+        if chunked:
+            varying_cells = ranges[f"{outcome} low"] < ranges[f"{outcome} high"]
+            dropped = int((~varying_cells).sum())
+            if dropped:
+                data = data.loc[data[CELL].isin(ranges.index[varying_cells])]
+            firsts, ranges = firsts.loc[varying_cells], ranges.loc[varying_cells]
+        else:
+            varying = data.groupby(CELL)[outcome].transform("nunique") > 1
+            dropped = data.loc[~varying, CELL].nunique()
+            data = data.loc[varying]
     firm_controls = [
         term for term in controls if term not in ("C(region)", "C(industry)", "region", "industry")
     ]
     cell_level = []
-    if EXCLUSION in terms and (data.groupby(CELL)[EXCLUSION].nunique() <= 1).all():
+    if chunked:
+        constant = not (ranges[f"{EXCLUSION} low"] < ranges[f"{EXCLUSION} high"]).any()
+    else:
+        constant = EXCLUSION in terms and (data.groupby(CELL)[EXCLUSION].nunique() <= 1).all()
+    if EXCLUSION in terms and constant:
         terms = [term for term in terms if term != EXCLUSION]
         cell_level = [EXCLUSION]
     formula = f"{outcome} ~ C({CELL}) + " + " + ".join([*terms, *firm_controls])
     try:
         fitted = fit_model(formula, data, family, "robust" if WEIGHT in data else "classical")
-        effects = cell_effects(fitted, data)
-        cells = data.groupby(CELL)[[COMPOSITION, *cell_level, "region", "industry"]].first()
+        if chunked:  # one row per cell already
+            effects = cell_effects(fitted, firsts)
+            cells = firsts[[COMPOSITION, *cell_level, "region", "industry"]]
+        else:
+            effects = cell_effects(fitted, data)
+            cells = data.groupby(CELL)[[COMPOSITION, *cell_level, "region", "industry"]].first()
         test = between_cells_test(
             effects["effect"],
             effects["variance"],
@@ -882,36 +906,44 @@ def partner_sorting_test(
     return estimate
 
 
-def _chunked_first_of_cells(data: pd.DataFrame, exposure: str) -> pd.DataFrame:
-    """The bound's cells without links on a chunked engine: per cell (sorted by label) its
-    first firm's composition S_c / (n_c - 1), region and industry, as ``groupby().first()``
-    gives them in memory (none of them missing), found chunk by chunk."""
-    columns = [exposure, EXCLUSION, CELL, "region", "industry"]
-    found = (
-        engine.current().source(data).map_reduce(_chunk_first_of_cells, exposure, columns=columns)
-    )
-    firsts = pd.concat(found).sort_values("first_row", kind="stable")
-    firsts = firsts.drop_duplicates(CELL).set_index(CELL).sort_index()
-    firsts.index.name = None
-    return firsts[[COMPOSITION, "region", "industry"]]
+def _chunked_cell_table(
+    data: pd.DataFrame, exposure: str, ranged: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per region x industry cell of ``data`` (rows sorted by the cell's label), found chunk by
+    chunk on the study's chunked engine: its first firm (``data``'s columns and the cell's
+    composition S_c / (n_c - 1), exposure plus exclusion term, as ``groupby().first()`` gives
+    them in memory where none is missing) and the least and largest values of each ``ranged``
+    column (``"<column> low"``, ``"<column> high"``)."""
+    found = engine.current().source(data).map_reduce(_chunk_cell_table, exposure, list(ranged))
+    firsts = pd.concat([first for first, _ranges in found], ignore_index=True)
+    firsts = firsts.sort_values(_FIRST_ROW, kind="stable").drop_duplicates(CELL)
+    firsts = firsts.set_index(firsts[CELL].to_numpy()).sort_index().drop(columns=_FIRST_ROW)
+    if not ranged:
+        return firsts, pd.DataFrame(index=firsts.index)
+    ranges = pd.concat([ranges for _first, ranges in found]).groupby(level=0)
+    lows = ranges[[f"{name} low" for name in ranged]].min()
+    highs = ranges[[f"{name} high" for name in ranged]].max()
+    return firsts, pd.concat([lows, highs], axis=1).loc[firsts.index]
 
 
-def _chunk_first_of_cells(frame: pd.DataFrame, _where: str, first_row: int, exposure: str) -> list:
-    """One chunk's first firm of each of its cells: its row, cell, composition, region and
-    industry."""
-    positions = pd.Series(np.arange(len(frame))).groupby(frame[CELL].to_numpy()).first()
-    rows = frame.iloc[positions.to_numpy()]
-    return [
-        pd.DataFrame(
-            {
-                "first_row": first_row + positions.to_numpy(),
-                CELL: rows[CELL].to_numpy(),
-                COMPOSITION: (rows[exposure] + rows[EXCLUSION]).to_numpy(),
-                "region": rows["region"].reset_index(drop=True),
-                "industry": rows["industry"].reset_index(drop=True),
-            }
-        )
-    ]
+_FIRST_ROW = "first row of the cell"  # a column of the chunks' cell tables only
+
+
+def _chunk_cell_table(
+    frame: pd.DataFrame, _where: str, first_row: int, exposure: str, ranged: list[str]
+) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """One chunk's part of :func:`_chunked_cell_table`: each of its cells' first firm (with its
+    row in the whole data) and the ranges of the ``ranged`` columns, by cell."""
+    labels = frame[CELL].to_numpy()
+    positions = pd.Series(np.arange(len(frame))).groupby(labels).first()
+    firsts = frame.iloc[positions.to_numpy()].reset_index(drop=True)
+    firsts[COMPOSITION] = firsts[exposure] + firsts[EXCLUSION]
+    firsts[_FIRST_ROW] = first_row + positions.to_numpy()
+    ranges = {}
+    for name in ranged:
+        grouped = pd.Series(frame[name].to_numpy()).groupby(labels)
+        ranges[f"{name} low"], ranges[f"{name} high"] = grouped.min(), grouped.max()
+    return [(firsts, pd.DataFrame(ranges, index=positions.index))]
 
 
 def _chunked_exposure_residuals(
@@ -965,7 +997,7 @@ def confounding_bound(
     chunked = engine.current().chunked
     if cells:  # the cells' composition S_c / (n_c - 1) given region and industry
         if chunked:  # each cell's first firm, found chunk by chunk
-            cells_frame = _chunked_first_of_cells(data, exposure)
+            cells_frame = _chunked_cell_table(data, exposure, [])[0]
         else:
             composition = (data[exposure] + data[EXCLUSION]).rename(COMPOSITION)
             frame = pd.concat([composition, data[["region", "industry"]]], axis=1)

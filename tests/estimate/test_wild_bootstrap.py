@@ -833,3 +833,55 @@ def test_a_columns_free_products_are_the_whole_designs_without_that_column_bit_f
         assert found[0].flags.c_contiguous
         for got, want in zip(found, expected, strict=True):
             np.testing.assert_array_equal(got, want)
+
+
+def test_each_draws_crossing_on_the_cubic_through_four_nulls_is_the_cubics_root():
+    """Test inversion's prediction on the curve: where every draw's excess is a cubic in the
+    null, the crossing found from the bracket's ends and two nulls outside it is the cubic's
+    root in the bracket (the linear crossing is not), and the bound the count gives is the
+    root of the draw that takes p to alpha."""
+    from buzzpipe.estimate.wild_bootstrap import _curved_crossings, _predicted_bound
+
+    rng = np.random.default_rng(5)
+    roots = rng.uniform(0.05, 0.95, 40)
+    bend = rng.uniform(-0.3, 0.3, (40, 2))  # 1 + b0 u + b1 u^2 > 0.4 on [0, 1]
+
+    def excess(u):  # decreasing through each root: counted (>= 0) below it
+        return -(u - roots) * (1.0 + bend[:, 0] * u + bend[:, 1] * u * u)
+
+    places = [-1.0, 2.0]
+    a, b = excess(0.0), excess(1.0)
+    linear = a / (a - b)
+    found = _curved_crossings(linear, a, b, [excess(u) for u in places], places)
+    np.testing.assert_allclose(found, roots, atol=1e-10)
+    assert np.abs(linear - roots).max() > 1e-2
+    # of 80 draws 40 count at the accepted end, none at the rejected one: p <= alpha = 0.25
+    # once 20 have stopped counting, at the 20th smallest root
+    inside = np.concatenate([a, -np.ones(40)])
+    outside = np.concatenate([b, -np.ones(40)])
+    others = [np.concatenate([excess(u), -np.ones(40)]) for u in places]
+    curved, straight = _predicted_bound(inside, outside, 0.25, others, places)
+    assert curved == pytest.approx(np.sort(roots)[19], abs=1e-10)
+    assert straight == np.sort(linear)[19]
+    assert _predicted_bound(inside, outside, 0.25) == (straight, straight)
+
+
+@pytest.mark.parametrize("seed", [51, 52, 53])
+def test_the_sets_bounds_are_bisections_whatever_the_predictions(seed, monkeypatch):
+    """The predictions (lines or cubics through known nulls) only choose which nulls a round
+    evaluates ahead: with every prediction withheld (bisection evaluating its own nulls one
+    round after another from the midpoints) the set, its bounds and their p-values are the
+    same."""
+    import buzzpipe.estimate.wild_bootstrap as wild
+
+    X, y, clusters = clustered_sample(seed, n=900, n_clusters=7, effect=0.3)
+    found = {
+        alternative: WildScoreBootstrap(X, y, clusters).confidence_set(1, alternative=alternative)
+        for alternative in ("two-sided", "less")
+    }
+    monkeypatch.setattr(wild, "_predicted_bound", lambda *_, **__: (math.nan, math.nan))
+    for alternative, cubic in found.items():
+        alone = WildScoreBootstrap(X, y, clusters).confidence_set(1, alternative=alternative)
+        assert alone.intervals == cubic.intervals
+        assert alone.bound_p_values == cubic.bound_p_values
+        assert alone.notes == cubic.notes

@@ -101,6 +101,16 @@ SECTIONS = 8  # a confidence-set bound is narrowed SECTIONS-fold a round of bise
 # first within PREDICTED_TO ** round of the bracket of the predicted bound: the prediction from
 # a grid cell is good to about 0.5% of it, and from a narrower bracket to the square of that
 PREDICTED_TO = 0.01
+# ... and, where nulls outside the bracket are known, from each draw's excess on the cubic
+# through the bracket's ends and the CURVED_NULLS nulls nearest outside it (Newton steps from the
+# linear crossing, CURVED_STEPS of them): then the path goes on to the first within CURVED_TRUST
+# of the two predictions' distance (the linear one's error; the cubic's is far smaller: 1e-5 of
+# the bracket against 1e-3 measured on the battery's second rounds), or to the tolerance where
+# that is less than a round of bisection. Both rules only choose which nulls are evaluated
+# ahead: bisection reads the p-values of its own nulls, so the bounds are bisection's
+CURVED_NULLS = 2
+CURVED_STEPS = 3
+CURVED_TRUST = 0.01
 # a confidence-set end beyond which the statistic moves by at most this much of itself over a
 # standard error of the null is numerically undetermined (reported as unbounded)
 FLAT_TAIL = 1e-6
@@ -568,28 +578,80 @@ def _most_draws(alpha: float, n: int) -> int:
     return most
 
 
-def _predicted_bound(inside: np.ndarray, outside: np.ndarray, alpha: float) -> float:
+def _predicted_bound(
+    inside: np.ndarray,
+    outside: np.ndarray,
+    alpha: float,
+    others: Sequence[np.ndarray] = (),
+    places: Sequence[float] = (),
+) -> tuple[float, float]:
     """Where between a bracket's accepted end (0) and its rejected end (1) p crosses alpha, if
     every draw's excess over the actual statistic (``_excess``) moves linearly in between:
     each draw that counts at one end and not at the other changes the count where its line
     crosses zero, and the bound is where the count first falls to the most that p <= alpha
     allows. A draw's excess is smooth in the null where the count (p) steps, so the guess is
-    good to the square of the bracket's width. NaN where the ends give no guess."""
+    good to the square of the bracket's width. NaN where the ends give no guess. With ``others``
+    (other nulls' excesses, at ``places`` in the same units, outside [0, 1]) each draw's
+    crossing is also found on the polynomial through all of them (``_curved_crossings``): a
+    guess good to a higher power of the width. Returns (the curved guess, the linear one),
+    the linear one twice without ``others``."""
     if inside is None or outside is None or np.isnan(inside).any() or np.isnan(outside).any():
-        return math.nan
+        return math.nan, math.nan
     counted_in, counted_out = inside >= 0, outside >= 0
     count = int(counted_in.sum())
     most = _most_draws(alpha, inside.size)
     if count <= most:
-        return math.nan
+        return math.nan, math.nan
     changed = np.flatnonzero(counted_in != counted_out)
     a, b = inside[changed], outside[changed]
     with np.errstate(divide="ignore", invalid="ignore"):
         where = np.where(np.isfinite(a) & np.isfinite(b), a / (a - b), 0.5)
-    order = np.argsort(where, kind="stable")
-    steps = np.where(counted_in[changed], -1, 1)[order]
-    below = np.flatnonzero(count + np.cumsum(steps) <= most)
-    return float(where[order][below[0]]) if below.size else math.nan
+    steps = np.where(counted_in[changed], -1, 1)
+
+    def first_below(crossings: np.ndarray) -> float:
+        order = np.argsort(crossings, kind="stable")
+        below = np.flatnonzero(count + np.cumsum(steps[order]) <= most)
+        return float(crossings[order][below[0]]) if below.size else math.nan
+
+    linear = first_below(where)
+    if not len(others):
+        return linear, linear
+    curved = _curved_crossings(where, a, b, [row[changed] for row in others], places)
+    return first_below(curved), linear
+
+
+def _curved_crossings(
+    linear: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    others: Sequence[np.ndarray],
+    places: Sequence[float],
+) -> np.ndarray:
+    """Where each draw's excess crosses zero between a bracket's ends (0 and 1, excesses ``a``
+    and ``b``) on the polynomial through those and other nulls' (``others``, their excesses,
+    at ``places`` outside [0, 1]): the linear crossings ``linear`` refined by Newton steps
+    on the polynomial in Newton's form. Only a prediction (which nulls bisection evaluates
+    ahead): a draw whose polynomial gives no crossing in [0, 1] (or a non-finite excess)
+    keeps its linear one."""
+    nodes = [0.0, 1.0, *places]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        table = [a, b, *others]  # divided differences, a column at a time
+        coefficients = [a]
+        for order in range(1, len(nodes)):
+            table = [
+                (table[i + 1] - table[i]) / (nodes[i + order] - nodes[i])
+                for i in range(len(table) - 1)
+            ]
+            coefficients.append(table[0])
+        where = linear.copy()
+        for _ in range(CURVED_STEPS):
+            value, slope = coefficients[-1], np.zeros_like(where)
+            for order in range(len(nodes) - 2, -1, -1):
+                slope = slope * (where - nodes[order]) + value
+                value = value * (where - nodes[order]) + coefficients[order]
+            where = where - value / slope
+        usable = np.isfinite(where) & (where >= 0.0) & (where <= 1.0)
+    return np.where(usable, where, linear)
 
 
 def _halvings(
@@ -675,6 +737,36 @@ def _side_by_side(searches: list, evaluate: Callable) -> list:
             advance(index, (p_new[first : first + size], t_new[first : first + size], rows))
             first += size
     return results
+
+
+def _row(excess, index: int):
+    """Row ``index`` of ``excess`` (made when asked)."""
+    return excess[index]
+
+
+def _known_bracket(found: dict, low: float, high: float, alpha: float) -> tuple[float, float]:
+    """The narrowest bracket inside [low (accepted), high (rejected)] that the p-values
+    ``found`` already give: from the accepted end, the last null accepted before the first
+    rejected one, and that one."""
+    inside = sorted(
+        (point for point in found if min(low, high) <= point <= max(low, high)),
+        key=lambda point: abs(point - low),
+    )
+    inner = low
+    for point in inside:
+        if found[point] <= alpha:
+            return inner, point
+        inner = point
+    return low, high
+
+
+def _nearest_outside(rows: dict, low: float, high: float, count: int) -> list[float]:
+    """The ``count`` nulls nearest to the bracket [low, high] (either order) outside it among
+    ``rows``' keys."""
+    lower, upper = min(low, high), max(low, high)
+    outside = [point for point in rows if point < lower or point > upper]
+    outside.sort(key=lambda point: lower - point if point < lower else point - upper)
+    return outside[:count]
 
 
 def _shifted_row(excess, first: int, index: int):
@@ -1816,12 +1908,15 @@ class WildScoreBootstrap:
             """The bound between neighbouring grid points that disagree: bisection to
             ``tolerance`` (``_halvings``), whose p-values are evaluated ahead a round at a
             time: the nulls bisection would visit if p crossed alpha where every draw's
-            statistic, moving linearly between the bracket's ends, says it does
-            (``_predicted_bound``), as far as the first within PREDICTED_TO ** round of the
-            bracket of the prediction. The next round predicts again, from the narrower
-            bracket where bisection stopped. The bound is the one bisection finds, whichever
-            crossing it is when there are several. A round from a bracket narrower than
-            FLAT_AHEAD ``scale`` also evaluates the null one ``scale`` beyond its prediction
+            statistic says it does (``_predicted_bound``), on the cubic through the
+            narrowest bracket the nulls already evaluated give and the two known nulls
+            nearest outside it (the next grid cells' at first), as far as the first within
+            PREDICTED_TO ** round of the bracket of the prediction or CURVED_TRUST of the
+            cubic's distance from the linear prediction. The next round predicts again, from
+            the narrower bracket where bisection stopped. The bound is the one bisection
+            finds, whichever crossing it is when there are several. A round from a bracket
+            narrower than FLAT_AHEAD ``scale`` (or whose two predictions agree to FLAT_SHIFT
+            ``scale``) also evaluates the null one ``scale`` beyond its prediction
             into the rejected values (the flat-tail check, ``_flat_end``): used where the
             prediction was within FLAT_SHIFT ``scale`` of the bound, else that null is a
             round of its own at the bound. A generator: it yields each round's nulls and is
@@ -1833,6 +1928,9 @@ class WildScoreBootstrap:
             found = {low: p_low, high: p_high}
             statistic = {low: grid_statistics[inside], high: grid_statistics[outside]}
             draws = {low: lambda: excess[inside], high: lambda: excess[outside]}
+            for neighbour in (2 * inside - outside, 2 * outside - inside):  # the next cells'
+                if 0 <= neighbour < len(grid):
+                    draws[float(grid[neighbour])] = functools.partial(_row, excess, neighbour)
             beyond = (math.nan, math.nan)  # (where, its statistic)
             outward = scale * np.sign(high - low)  # one scale into the rejected values
             rounds = 0
@@ -1845,14 +1943,28 @@ class WildScoreBootstrap:
                         beyond = (bound + outward, t_new[0])
                     return (*result[1:4], statistic[result[4]], beyond[1])
                 _, low, high, p_low, p_high = result
-                at_ends = draws[low](), draws[high]()  # each end's draw excesses
-                guess = low + (high - low) * _predicted_bound(*at_ends, alpha)
+                # predicted from the narrowest bracket the nulls already evaluated give
+                inner, outer = _known_bracket(found, low, high, alpha)
+                at_ends = draws[inner](), draws[outer]()  # each end's draw excesses
+                nearest = _nearest_outside(draws, inner, outer, CURVED_NULLS)
+                curved = {
+                    "others": [draws[point]() for point in nearest],
+                    "places": [(point - inner) / (outer - inner) for point in nearest],
+                }
+                guess, linear = (
+                    inner + (outer - inner) * where
+                    for where in _predicted_bound(*at_ends, alpha, **curved)
+                )
                 if not math.isfinite(guess):
                     guess = 0.5 * (low + high)
                 visited: list[float] = []
 
                 rounds += 1  # the guess is not trusted closer in than near
-                near = PREDICTED_TO**rounds * abs(high - low)
+                near = PREDICTED_TO**rounds * abs(outer - inner)
+                if nearest and math.isfinite(linear):  # the cubic's: see CURVED_TRUST
+                    near = min(near, CURVED_TRUST * abs(guess - linear))
+                if near < SECTIONS * tolerance:  # less than a round left: to the tolerance
+                    near = 0.0
 
                 def predicted(point, guess=guess, side=low - guess, near=near, visited=visited):
                     if point in found:
@@ -1864,8 +1976,12 @@ class WildScoreBootstrap:
 
                 _halvings(low, high, 1.0, 0.0, tolerance, alpha, predicted)
                 # a narrow bracket's round carries the flat-tail check's null: a scale beyond
-                # the prediction, which is then close to the bound
-                narrow = abs(high - low) <= FLAT_AHEAD * scale
+                # the prediction, which is then close to the bound (so does a round whose two
+                # predictions agree to FLAT_SHIFT: it usually ends the bisection)
+                narrow = (
+                    abs(high - low) <= FLAT_AHEAD * scale
+                    or abs(guess - linear) <= FLAT_SHIFT * scale
+                )
                 ahead = [guess + outward] if narrow else []
                 p_new, t_new, rows = yield np.array(visited + ahead)
                 separated.extend(

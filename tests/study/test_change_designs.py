@@ -8,14 +8,23 @@ import pytest
 
 from buzzpipe.results.vocabulary import Family
 from buzzpipe.study.common_support import set_breadth, with_categories
-from buzzpipe.study.models import PRIMARY_INFERENCE, fit_model, fit_outcome_models
+from buzzpipe.study.models import (
+    PRIMARY_INFERENCE,
+    design_of,
+    fit_model,
+    fit_outcome_models,
+    inference_of,
+    marginal_effects,
+)
 from buzzpipe.study.probability_changes import (
     ChangeDesigns,
     apply_programme,
     average_change,
     compose,
     plus_one,
+    sample_design,
 )
+from buzzpipe.study.sensitivity import memory_wild_bootstrap
 
 SCALES = ("regional", "national", "international")
 CONTROLS = "np.log(employees) + foreign_share + C(industry) + C(region) + openness"
@@ -70,6 +79,44 @@ def test_a_value_no_firm_has_is_rebuilt_through_the_formula(sample):
         rebuilt = np.asarray(fitted.design_matrix(change(data)), dtype=float)
     with pytest.warns(Warning):
         assert np.array_equal(designs.of(change), rebuilt, equal_nan=True)
+
+
+def test_the_shared_design_of_the_sample_is_the_rebuilt_one(sample):
+    """sample_design takes ChangeDesigns' design of the sample only for that fit on that very
+    frame (else rebuilds it), and the parts given it (margins, the wild bootstrap) give what
+    they give when they rebuild it themselves, bit for bit."""
+    right = f"breadth_regional + breadth_national + breadth_international + {CONTROLS}"
+    fitted = fit_model(f"product ~ {right}", sample, Family.LOGIT, PRIMARY_INFERENCE)
+    other = fit_model(f"product ~ breadth_international + {CONTROLS}", sample, Family.LOGIT,
+                      PRIMARY_INFERENCE)  # fmt: skip
+    designs = ChangeDesigns(fitted, sample)
+    shared = sample_design(fitted, sample, designs)
+    assert shared is designs.of(None)
+    assert np.array_equal(shared, design_of(fitted, sample))
+    assert shared.flags.f_contiguous == design_of(fitted, sample).flags.f_contiguous
+    copy = sample.copy(deep=False)
+    for fit, frame in ((other, sample), (fitted, copy)):  # not this fit, or not this frame
+        found = sample_design(fit, frame, designs)
+        assert found is not shared and np.array_equal(found, design_of(fit, frame))
+    breadth = [f"breadth_{scale}" for scale in SCALES]
+    inference = inference_of(PRIMARY_INFERENCE)
+    given = marginal_effects(fitted, sample, breadth, inference, every=True, sample_design=shared)
+    rebuilt = marginal_effects(fitted, sample, breadth, inference, every=True)
+    assert given.keys() == rebuilt.keys()
+    for key, estimate in given.items():
+        assert (estimate.estimate, estimate.std_error, estimate.p_value) == (
+            rebuilt[key].estimate,
+            rebuilt[key].std_error,
+            rebuilt[key].p_value,
+        ), key
+    with_shared = memory_wild_bootstrap(fitted, sample, "product", "logit", 1, 99, designs=designs)
+    alone = memory_wild_bootstrap(fitted, sample, "product", "logit", 1, 99)
+    assert with_shared.X is shared
+    assert np.array_equal(with_shared.X, alone.X) and np.array_equal(
+        with_shared.estimate, alone.estimate
+    )
+    for term in breadth:
+        assert with_shared.test(term).p_value == alone.test(term).p_value
 
 
 def test_a_plain_function_still_takes_the_formula_path(sample):

@@ -54,7 +54,7 @@ from buzzpipe.study.models import (
 )
 from buzzpipe.study.partner_types import partner_type_tests
 from buzzpipe.study.pipelines_vs_buzz import compare_pipelines_and_buzz
-from buzzpipe.study.probability_changes import ChangeDesigns
+from buzzpipe.study.probability_changes import ChangeDesigns, sample_design
 from buzzpipe.study.sensitivity import (
     add_sensitivity,
     single_term_sensitivity,
@@ -275,19 +275,35 @@ def run_study(
         if fits[ModelName.CONTROLS][0].family != Family.OLOGIT:
             binary_controls_fits[outcome] = fits["controls"][1]
         results.meta.estimation_sample[outcome] = len(sample)
+        controls_spec, controls_fit = fits["controls"]
+        family = controls_spec.family
+        # the controls model's designs under the data changes of the parts below (+1 at a scale,
+        # breadth set to 0, 1, 2), each built once for all of them while this outcome's parts
+        # run, its design of the sample too (margins, the wild bootstraps); on a chunked engine
+        # each chunk builds its own
+        designs = None if engine.current().chunked else ChangeDesigns(controls_fit, sample)
         for name, (model_spec, fitted) in fits.items():
             result = model_result(model_spec, fitted, vcov)
             if name == ModelName.CONTROLS:
                 _record_dropped_terms(results, outcome, fitted, breadth_terms(sample))
             if name in (ModelName.CONTROLS, ModelName.CONTROLS_WITH_GROUP):
                 breadth = [t for t in map(str, fitted.params.index) if t.startswith("breadth_")]
+                built = None
+                if designs is not None and fitted is controls_fit:
+                    built = sample_design(fitted, sample, designs)
                 result.marginal_effects = marginal_effects(
-                    fitted, sample, breadth, inference, every=True
+                    fitted, sample, breadth, inference, every=True, sample_design=built
                 )
             if name == "controls" and sensitivity:
                 breadth = [t for t in breadth_terms(sample) if t in result.terms]
                 add_sensitivity(
-                    result, fitted, sample, breadth, seed=seed, draws=wild_bootstrap_draws
+                    result,
+                    fitted,
+                    sample,
+                    breadth,
+                    seed=seed,
+                    draws=wild_bootstrap_draws,
+                    designs=designs,
                 )
             if name == "partner_types":
                 partner_type_tests(results, outcome, fitted, inference)
@@ -297,12 +313,6 @@ def run_study(
                         "every partner-type question"
                     )
             results.add_model(result)
-        controls_spec, controls_fit = fits["controls"]
-        family = controls_spec.family
-        # the controls model's designs under the data changes of the parts below (+1 at a scale,
-        # breadth set to 0, 1, 2), each built once for all of them while this outcome's parts
-        # run; on a chunked engine each chunk builds its own
-        designs = None if engine.current().chunked else ChangeDesigns(controls_fit, sample)
         _guarded(
             results,
             outcome,

@@ -346,7 +346,7 @@ def first_partner_bootstrap(
         bootstrap = where.wild_bootstrap(fitted, sample, cluster_column, draws=draws, seed=seed)
     else:
         bootstrap = memory_wild_bootstrap(
-            fitted, sample, outcome, family, seed, draws, cluster_column
+            fitted, sample, outcome, family, seed, draws, cluster_column, designs
         )
     # the difference the pipelines-versus-buzz verdict reads (regional, else national) gets
     # the set of values its test does not reject (each about five fits' worth of the battery)

@@ -471,20 +471,22 @@ def marginal_effects(
     inference: Inference,
     *,
     every: bool = False,
+    sample_design: np.ndarray | None = None,
 ) -> dict[str, Estimate]:
     """Average marginal effects (Stata ``margins, dydx()``) and the change from one more kind of
     partner (x to x + 1, a firm at the cap of six held there) of each breadth term, by
     re-prediction with delta-method errors; the ordered novelty model gives one row per outcome
     category. With ``every``, also the average
     effect of every other regressor after them (Stata's ``margins, dydx(*)``,
-    :func:`regressor_effects`)."""
+    :func:`regressor_effects`). ``sample_design``: the fit's design of ``sample`` where the
+    caller has built it (:func:`design_of`), taken where ``sample`` is the estimation sample."""
     from buzzpipe.estimate.chunks import reading
     from buzzpipe.study import engine
 
     effects: dict[str, Estimate] = {}
     if not terms:  # no breadth term left: margins would give the average prediction instead
         return effects
-    sample, design = _sample_design(fitted, sample)
+    sample, design = _sample_design(fitted, sample, sample_design)
     with reading(sample):  # its columns and the formula's columns read once for every call
         for kind in ("ame", "plus_one"):
             # a +1 change holds a firm at the cap of partner types there (one definition)
@@ -506,16 +508,21 @@ def marginal_effects(
     return effects
 
 
-def _sample_design(fitted: Any, sample: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _sample_design(
+    fitted: Any, sample: pd.DataFrame, built: np.ndarray | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """In memory: the fit's estimation sample (its rows, in its order) and its design built
-    once for every margins call on it (``design=``); on a chunked engine the sample as given
-    and no design (the chunks build their own)."""
+    once for every margins call on it (``design=``; ``built``, the design of ``sample``, where
+    that is the estimation sample); on a chunked engine the sample as given and no design (the
+    chunks build their own)."""
     from buzzpipe.estimate.margins import _estimation_sample
     from buzzpipe.study import engine
 
     if engine.current().chunked:
         return sample, {}
     rows = _estimation_sample(fitted, sample)
+    if built is not None and rows is sample:
+        return rows, {"design": built}
     return rows, {"design": design_of(fitted, rows)}
 
 

@@ -27,7 +27,7 @@ from buzzpipe.estimate.reference import normal_cdf, normal_pdf, two_sided_p
 from buzzpipe.results import Estimate, Hypothesis, Inference, Interval
 from buzzpipe.results.vocabulary import Family, InferenceMethod
 from buzzpipe.study import engine
-from buzzpipe.study.models import BREADTH_CAP, local_scale
+from buzzpipe.study.models import BREADTH_CAP, design_of, local_scale
 from buzzpipe.survey import measures
 from buzzpipe.survey.schema import (
     any_column,
@@ -226,6 +226,15 @@ def change_designs(
     return designs.of(change), designs.of(base)
 
 
+def sample_design(fitted: Any, sample: pd.DataFrame, designs: ChangeDesigns | None) -> np.ndarray:
+    """The fit's design of ``sample`` (:func:`~buzzpipe.study.models.design_of`): that of
+    ``designs`` where it is the fit's :class:`ChangeDesigns` on this very sample (built once
+    for every part that shares it, not to be written to), else rebuilt."""
+    if designs is not None and designs.fitted is fitted and designs.sample is sample:
+        return designs.of(None)
+    return design_of(fitted, sample)
+
+
 _NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 _CODED = re.compile(r"C\(\s*([A-Za-z_]\w*)\s*\)")
 
@@ -271,7 +280,7 @@ class ChangeDesigns:
         return self._built[key]
 
     def _rebuilt(self, data: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.fitted.design_matrix(data), dtype=float)
+        return design_of(self.fitted, data)
 
     def _edited(self, change: DataChange) -> np.ndarray | None:
         """The fit's design with the changed columns written in; None where the formula must

@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from buzzpipe import defaults
@@ -49,6 +48,7 @@ from buzzpipe.study.models import (
     inference_of,
     term_estimates,
 )
+from buzzpipe.study.probability_changes import ChangeDesigns, sample_design
 from buzzpipe.study.skipped import record_not_assessed
 from buzzpipe.survey.schema import WEIGHT, breadth_column
 
@@ -79,12 +79,15 @@ def memory_wild_bootstrap(
     seed: int,
     draws: int = defaults.WILD_BOOTSTRAP_DRAWS,
     cluster_column: str = "region",
+    designs: ChangeDesigns | None = None,
 ) -> WildScoreBootstrap:
     """The wild cluster score bootstrap of a fit, its design rebuilt in memory from ``sample``
     (the draws keyed by seed and cluster label, or all enumerated: every test made with the
-    same seed and draws uses the same weight vectors)."""
+    same seed and draws uses the same weight vectors). ``designs``: the fit's
+    :class:`ChangeDesigns` on ``sample``, whose design of the sample is taken (built once for
+    the parts that share it)."""
     return WildScoreBootstrap(
-        np.asarray(fitted.design_matrix(sample), dtype=float),
+        sample_design(fitted, sample, designs),
         sample[outcome].to_numpy(dtype=float),
         sample[cluster_column].to_numpy(),
         family=family,
@@ -117,17 +120,19 @@ def wild_bootstrap_terms(
     confidence_sets: bool = True,
     cluster_column: str = "region",
     alternative: Alternative = Alternative.TWO_SIDED,
+    designs: ChangeDesigns | None = None,
 ) -> dict[str, Estimate]:
     """Wild cluster score bootstrap p-values by region (or another cluster column) for each
     term (logit and probit only), with 95% confidence sets by test inversion (possibly
-    unbounded or disjoint; a one-sided test's set is its one-sided 95% bound)."""
+    unbounded or disjoint; a one-sided test's set is its one-sided 95% bound). ``designs``:
+    as :func:`memory_wild_bootstrap` takes it."""
     names = list(map(str, fitted.params.index))
     chosen = engine.current()
     if chosen.chunked:  # restricted fits and cluster score sums over chunks
         bootstrap = chosen.wild_bootstrap(fitted, sample, cluster_column, draws=draws, seed=seed)
     else:
         bootstrap = memory_wild_bootstrap(
-            fitted, sample, outcome, family, seed, draws, cluster_column
+            fitted, sample, outcome, family, seed, draws, cluster_column, designs
         )
 
     def one_term(term: str) -> Estimate:
@@ -162,8 +167,10 @@ def add_sensitivity(
     terms: Sequence[str],
     seed: int,
     draws: int = defaults.WILD_BOOTSTRAP_DRAWS,
+    designs: ChangeDesigns | None = None,
 ) -> None:
-    """Fill the model's sensitivity column (clustered errors; the bootstrap for binary models)."""
+    """Fill the model's sensitivity column (clustered errors; the bootstrap for binary models).
+    ``designs``: the fit's :class:`ChangeDesigns` on ``sample`` where the caller has one."""
     try:
         result.sensitivity[InferenceKind.CLUSTER] = region_cluster_terms(
             result.formula, sample, result.family, terms
@@ -174,7 +181,7 @@ def add_sensitivity(
         return
     try:
         result.sensitivity[InferenceKind.WILD_SCORE_BOOTSTRAP] = wild_bootstrap_terms(
-            fitted, sample, result.outcome, result.family, terms, seed, draws
+            fitted, sample, result.outcome, result.family, terms, seed, draws, designs=designs
         )
     except BuzzpipeError as error:
         result.notes.append(f"wild score bootstrap not computed: {error}")

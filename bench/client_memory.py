@@ -8,12 +8,16 @@ battery's parts, the engine's sample sources), to see what grows with the firms.
 SURVEY_FOLDER is ``buzzpipe synth --out`` output (firms/, and links/ with ``--edge-list``).
 Printed per part: calls, the resident set when it was first entered, the largest seen inside it
 (nested parts included) and the most it grew inside one call; the Dask workers are other
-processes and are not counted here (``bench/bench_study_engines.py`` measures them).
+processes and are not counted here (``bench/bench_study_engines.py`` measures them). At the
+peak it also prints who holds the resident set: glibc malloc's bytes in use and free but kept
+(``mallinfo2``), its large blocks mapped on their own, and the bytes Arrow's memory pool has
+allocated (Arrow keeps its own pool), the rest being Python's object arenas, libraries and code.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import functools
 import json
 import sys
@@ -38,12 +42,38 @@ PARTS = {
 }  # fmt: skip
 
 
+class _MallocInfo(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+                     "uordblks", "fordblks", "keepcost")
+    ]  # fmt: skip
+
+
+def holders() -> dict[str, int]:
+    """Bytes by holder now: glibc malloc's in use / free but kept / mapped blocks (all arenas)
+    and Arrow's pool (empty where glibc has no mallinfo2)."""
+    found = {}
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallocInfo
+        info = libc.mallinfo2()
+        found = {"malloc in use": info.uordblks, "malloc free, kept": info.fordblks,
+                 "malloc mapped blocks": info.hblkhd}  # fmt: skip
+    except (OSError, AttributeError):
+        pass
+    if "pyarrow" in sys.modules:
+        found["arrow pool"] = sys.modules["pyarrow"].total_allocated_bytes()
+    return found
+
+
 class Ledger:
     def __init__(self) -> None:
         self.process = psutil.Process()
         self.active: list[str] = []
         self.rows: dict[str, dict] = {}
         self.peak = 0
+        self.at_peak: dict[str, int] = {}
         self.timeline: list[tuple[float, int, str]] = []
         self.start = time.perf_counter()
         self.lock = threading.Lock()
@@ -53,6 +83,8 @@ class Ledger:
 
     def sample(self) -> None:
         now = self.rss()
+        if now > self.peak:
+            self.at_peak = holders()
         with self.lock:
             self.peak = max(self.peak, now)
             for name in self.active:
@@ -156,6 +188,9 @@ def main(argv=None) -> int:
     mib = 2**20
     print(f"analyze --engine {args.engine} {args.survey}: {time.perf_counter() - started:.0f} s, "
           f"exit {code}, analyze process peak {ledger.peak / mib:.0f} MiB")  # fmt: skip
+    if ledger.at_peak:
+        print("at the peak: " + ", ".join(
+            f"{name} {size / mib:.0f} MiB" for name, size in ledger.at_peak.items()))  # fmt: skip
     if getattr(ledger, "sent", None) is not None:
         print(f"sample columns sent to the cluster (rows x columns): {ledger.sent:,}")
     print(f"{'part':<44} {'calls':>5} {'first':>7} {'max':>7} {'grew':>7}  (MiB)")

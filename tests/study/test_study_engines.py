@@ -395,3 +395,33 @@ def test_each_chunks_designs_under_the_changes_are_built_once_per_bootstrap(
     assert len(found) == 2
     chunks = -(-len(first_partner_case["sample"]) // 150)
     assert sorted(first for _spec, first in built) == list(range(0, 150 * chunks, 150))
+
+
+def test_a_column_counts_as_shared_by_its_values_and_missing_places_whatever_its_type():
+    """A sample's text (Arrow) and nullable columns are compared as arrays, not as a Python
+    object per firm: equal where values and missing places match, else sent."""
+    import numpy as np
+    import pandas as pd
+
+    from buzzpipe.study.engine import _same_values
+
+    columns = {
+        "text": pd.Series(["NO", None, "SE", "NO"], dtype="str"),
+        "nullable": pd.Series([1, None, 2, 0], dtype="Int8"),
+        "float": pd.Series([1.0, np.nan, 2.0, 0.5]),
+        "category": pd.Series(pd.Categorical(["a", None, "b", "a"])),
+    }
+    changed = {
+        "text": ["NO", "DK", "SE", "NO"],
+        "nullable": [1, 3, 2, 0],
+        "float": [1.0, 4.0, 2.0, 0.5],
+        "category": ["a", "b", "b", "a"],
+    }
+    for name, kept in columns.items():
+        assert _same_values(kept.copy(), kept), name
+        assert _same_values(kept.iloc[[0, 2]].reset_index(drop=True), kept.iloc[[0, 2]]), name
+        other = pd.Series(changed[name], dtype=kept.dtype)
+        assert not _same_values(other, kept), name  # a missing place filled
+        assert not _same_values(kept, other), name  # a value made missing
+        assert not _same_values(other.iloc[[1, 2, 3, 0]].reset_index(drop=True), other), name
+    assert not _same_values(columns["nullable"].astype("Int16"), columns["nullable"])

@@ -311,6 +311,10 @@ def _same_values(column: pd.Series, kept: pd.Series) -> bool:
         return False
     if isinstance(column.dtype, pd.CategoricalDtype):
         return np.array_equal(column.cat.codes.to_numpy(), kept.cat.codes.to_numpy())
+    if not isinstance(column.dtype, np.dtype):
+        # text (Arrow) and nullable columns compared as arrays: to_numpy would make a Python
+        # object per firm of a text column, two such arrays per sample on the client
+        return bool(column.array.equals(kept.array))
     left, right = column.to_numpy(), kept.to_numpy()
     if left.dtype.kind == "f":
         return np.array_equal(left, right, equal_nan=True)

@@ -739,11 +739,6 @@ def _side_by_side(searches: list, evaluate: Callable) -> list:
     return results
 
 
-def _row(excess, index: int):
-    """Row ``index`` of ``excess`` (made when asked)."""
-    return excess[index]
-
-
 def _known_bracket(found: dict, low: float, high: float, alpha: float) -> tuple[float, float]:
     """The narrowest bracket inside [low (accepted), high (rejected)] that the p-values
     ``found`` already give: from the accepted end, the last null accepted before the first
@@ -1930,7 +1925,9 @@ class WildScoreBootstrap:
             draws = {low: lambda: excess[inside], high: lambda: excess[outside]}
             for neighbour in (2 * inside - outside, 2 * outside - inside):  # the next cells'
                 if 0 <= neighbour < len(grid):
-                    draws[float(grid[neighbour])] = functools.partial(_row, excess, neighbour)
+                    draws[float(grid[neighbour])] = functools.partial(
+                        _shifted_row, excess, 0, neighbour
+                    )
             beyond = (math.nan, math.nan)  # (where, its statistic)
             outward = scale * np.sign(high - low)  # one scale into the rejected values
             rounds = 0

@@ -234,3 +234,28 @@ def test_dask_reads_a_relative_path_in_the_clients_folder(
     formula = FORMULA.format("y")
     on_dask = bp.fit(formula, "firms.parquet", "logit", "robust", engine="dask")
     _agree(bp.fit(formula, frame, "logit", "robust"), on_dask)
+
+
+def test_a_dask_sources_head_is_cut_on_the_worker(dask_client, monkeypatch) -> None:
+    """A fit reads the first rows of its data for the specification: only those rows come to
+    the client, not the whole first partition."""
+    import dask.dataframe as dd
+
+    from buzzpipe.estimate.dask_engine import DaskSource
+
+    frame = pd.DataFrame({"y": np.arange(5_000.0) % 2, "x": np.arange(5_000.0), "g": "a"})
+    source = DaskSource(dd.from_pandas(frame, npartitions=2), dask_client)
+    load, _where, _first = source.parts[0]
+    whole = dask_client.compute(load(None)).result()  # the first partition (Dask's dtypes)
+    fetched = []
+    compute = dask_client.compute
+
+    def watched(*args, **kwargs):
+        future = compute(*args, **kwargs)
+        fetched.append(future)
+        return future
+
+    monkeypatch.setattr(dask_client, "compute", watched)
+    head = source.head(7)
+    pd.testing.assert_frame_equal(head, whole.iloc[:7])
+    assert len(whole) == 2_500 and [len(future.result()) for future in fetched] == [7]

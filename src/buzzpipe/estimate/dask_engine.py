@@ -206,6 +206,10 @@ def _design(spec, frame, where: str, first_row: int):
     return built_chunk(spec, frame, where, first_row)
 
 
+def _head(frame: pd.DataFrame, rows: int) -> pd.DataFrame:
+    return frame.iloc[:rows]
+
+
 def _select(frame: pd.DataFrame, columns: list[str] | None) -> pd.DataFrame:
     frame = frame if columns is None else frame[columns]
     return frame.reset_index(drop=True)
@@ -324,5 +328,9 @@ class DaskSource:
         )
 
     def head(self, rows: int = 256) -> pd.DataFrame:
+        """The first partition's first ``rows`` rows, cut on the worker: only they travel to
+        the client (every fit reads a head for its specification)."""
+        from dask import delayed
+
         load, _where, _first = self.parts[0]
-        return self.client.compute(load(None)).result().iloc[:rows]
+        return self.client.compute(delayed(_head)(load(None), rows)).result()

@@ -885,7 +885,9 @@ def partner_sorting_test(
     y = _own_pipeline(data)
     pool = data[REGIONAL_POOL] if REGIONAL_POOL in data else regional_pool_share(data)
     frame = data.assign(**{OWN_PIPELINE: y, BEYOND_POOL: data[exposure] - pool})
-    frame = frame.loc[frame[BEYOND_POOL].notna()]
+    present = frame[BEYOND_POOL].notna()
+    if not present.all():  # no copy of the firms' rows where none leaves (the Dask client's)
+        frame = frame.loc[present]
     formula = f"{OWN_PIPELINE} ~ {BEYOND_POOL} + " + " + ".join([*others, *controls])
     fitted = fit_model(formula, frame, Family.LOGIT, "robust")
     estimate: Estimate = term_estimates(fitted, inference_of("robust"), [BEYOND_POOL])[BEYOND_POOL]

@@ -661,7 +661,7 @@ def _null_design(
     for bit, column-major as formulaic's frame gives it; formulaic itself where some row has a
     missing value (its error) or the frame lacks the own-pipeline column the builder's formula
     needs on its left-hand side."""
-    right = " + ".join([*others, *controls]) or "1"
+    right = _null_terms(others, controls)
     if OWN_PIPELINE in data.columns:
         built = build_design(f"{OWN_PIPELINE} ~ {right}", data)
         if built.nobs == len(data):
@@ -670,6 +670,34 @@ def _null_design(
 
     matrix = model_matrix(right, data, na_action="raise")
     return np.asarray(matrix, dtype=float), [str(name) for name in matrix.columns]
+
+
+def _null_terms(others: Sequence[str], controls: Sequence[str]) -> str:
+    """The right-hand side of the null models (the placebo's and the bound's): the local and
+    national breadth and the controls, or the intercept alone."""
+    return " + ".join([*others, *controls]) or "1"
+
+
+def _chunked_null(
+    data: pd.DataFrame,
+    outcome: str,
+    others: Sequence[str],
+    controls: Sequence[str],
+    what: str,
+    *,
+    cluster: str | None = None,
+) -> tuple[Any, Any, dict]:
+    """(chunk source, specification, row summaries) of ``outcome`` on the null terms over the
+    chunks of ``data`` on the study's chunked engine, the specification fixed as the fits fix
+    theirs (``chunked_specification``); an error naming ``what`` where a firm is not usable."""
+    from buzzpipe.estimate.streamed import chunked_specification
+
+    source = engine.current().source(data)
+    formula = f"{outcome} ~ {_null_terms(others, controls)}"
+    spec, summary = chunked_specification(formula, source, cluster=cluster)
+    if summary["nobs"] != len(data):
+        raise EstimationError(f"{what} has {summary['nobs']} usable firms of {len(data)}")
+    return source, spec, summary
 
 
 def _binomial_null(design: np.ndarray, y: np.ndarray, trials: float) -> np.ndarray:
@@ -800,16 +828,15 @@ def _chunked_cell_pieces(
     neither the fitted means nor C); the cells are in sorted order, which changes neither the
     statistic nor C's traces."""
     from buzzpipe.estimate import chunks
-    from buzzpipe.estimate.streamed import chunked_specification
 
-    source = engine.current().source(data)
-    right = " + ".join([*others, *controls]) or "1"
-    formula = f"{breadth_column('international')} ~ {right}"
-    spec, summary = chunked_specification(formula, source, cluster=CELL)
-    if summary["nobs"] != len(data):
-        raise EstimationError(
-            f"the placebo's null model has {summary['nobs']} usable firms of {len(data)}"
-        )
+    source, spec, summary = _chunked_null(
+        data,
+        breadth_column("international"),
+        others,
+        controls,
+        "the placebo's null model",
+        cluster=CELL,
+    )
     trials = float(max([INTERNATIONAL_KINDS, *summary["outcomes"]]))
     labels = np.array(sorted(summary["clusters"]))
     spec = chunks.with_estimation(spec, cluster_labels=labels)
@@ -954,15 +981,7 @@ def _chunked_exposure_residuals(
     """(residual sum of squares, firms, columns) of the least-squares fit of the exposure on
     the null design's terms over the chunks of ``data``: X'X and X'y summed, then the squared
     residuals at the solution in a second pass (not y'y - b'X'y, which cancels)."""
-    from buzzpipe.estimate.streamed import chunked_specification
-
-    source = engine.current().source(data)
-    right = " + ".join([*others, *controls]) or "1"
-    spec, summary = chunked_specification(f"{exposure} ~ {right}", source)
-    if summary["nobs"] != len(data):
-        raise EstimationError(
-            f"the bound's design has {summary['nobs']} usable firms of {len(data)}"
-        )
+    source, spec, summary = _chunked_null(data, exposure, others, controls, "the bound's design")
     gram, cross = source.map_designs(spec, _chunk_least_squares)
     coefficients = np.linalg.lstsq(gram, cross, rcond=None)[0]
     residual_ss = source.map_designs(spec, _chunk_residual_squares, coefficients)

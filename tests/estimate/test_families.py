@@ -143,3 +143,60 @@ def test_ologit_on_binary_outcome_is_logit_with_negated_intercept():
     assert ordered.params["cut1"] == pytest.approx(-binary.params["Intercept"], rel=1e-9)
     np.testing.assert_allclose(ordered.bse.to_numpy(), binary.bse[["x1", "x2", "Intercept"]], 1e-8)
     assert ordered.llf == pytest.approx(binary.llf, rel=1e-12)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("categories", [2, 3, 5])
+def test_ologit_chunk_sums_equal_the_cell_by_cell_construction(weighted, categories):
+    """The ordered logit's gradient, Hessian and scores, bit for bit as built cell by cell
+    (dense cut-point columns, the cut block by sequential ``np.add.at``): the pieces of each
+    row are computed once for all of them, and the cut block is one ``bincount``."""
+    rng = np.random.default_rng(categories + 10 * weighted)
+    n, p, k = 250, 3, categories - 1
+    X = rng.normal(size=(n, p))
+    y = rng.integers(0, categories, n).astype(float)
+    weights = rng.uniform(0.5, 2.0, n) if weighted else None
+    offset = rng.normal(scale=0.3, size=n)
+    family = get_family("ologit").with_categories(tuple(float(c) for c in range(categories)))
+    beta = np.concatenate([rng.normal(scale=0.5, size=p), np.sort(rng.normal(size=k))])
+    eta = X @ beta[:p] + offset
+    padded = np.concatenate(([-np.inf], beta[p:], [np.inf]))
+    codes = y.astype(np.intp)
+    upper, lower = padded[codes + 1] - eta, padded[codes] - eta
+    # the family's own per-row pieces (their formulas: the finite-difference test above)
+    log_p, g_u, g_l, h_u, h_l = family._derivative_pieces(upper, lower)
+    probability = np.exp(log_p)
+    w = np.ones(n) if weights is None else weights
+
+    def dense(upper_value, lower_value):
+        out = np.zeros((n, k))
+        for i in range(n):
+            if codes[i] < k:
+                out[i, codes[i]] = upper_value[i]
+            if codes[i] > 0:
+                out[i, codes[i] - 1] = lower_value[i]
+        return out
+
+    d_aa, d_bb, d_ab = h_u - g_u * g_u, -h_l - g_l * g_l, g_u * g_l
+    block = np.zeros((k, k))
+    up, low = codes < k, codes > 0
+    both = up & low
+    np.add.at(block, (codes[up], codes[up]), (w * d_aa)[up])
+    np.add.at(block, (codes[low] - 1, codes[low] - 1), (w * d_bb)[low])
+    np.add.at(block, (codes[both], codes[both] - 1), (w * d_ab)[both])
+    np.add.at(block, (codes[both] - 1, codes[both]), (w * d_ab)[both])
+    llf, gradient, hessian = family.loglike_chunk(beta, X, y, weights, offset)
+    np.testing.assert_array_equal(hessian[p:, p:], block)  # the same sums in the same order
+    np.testing.assert_allclose(gradient[p:], dense(g_u, -g_l).T @ w, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        hessian[:p, p:], X.T @ (dense(-(d_aa + d_ab), -(d_ab + d_bb)) * w[:, None]), rtol=1e-10
+    )
+    assert llf == pytest.approx(float((w * np.log(probability)).sum()), rel=1e-12)
+    scores = family.scores(beta, X, y, offset)
+    np.testing.assert_allclose(
+        scores, np.hstack([X * (g_l - g_u)[:, None], dense(g_u, -g_l)]), rtol=1e-10, atol=1e-12
+    )
+    found = family.sums_and_scores(beta, X, y, weights, offset, hessian=False, scores=True)
+    assert found[0] == llf and found[2] is None
+    np.testing.assert_array_equal(found[1], gradient)
+    np.testing.assert_array_equal(found[3], scores)

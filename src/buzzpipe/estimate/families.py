@@ -158,6 +158,13 @@ class Family:
     ) -> np.ndarray:
         raise NotImplementedError
 
+    def sums_and_scores(self, beta, X, y, weights, offset, *, hessian=True, scores=False):
+        """(log-likelihood, gradient, Hessian or None, unweighted scores or None) of the chunk
+        (the fused kernel's path for families that are not single-index)."""
+        llf, gradient, full = self.loglike_chunk(beta, X, y, weights, offset)
+        found = self.scores(beta, X, y, offset) if scores else None
+        return llf, gradient, full if hessian else None, found
+
     def predict(self, beta: np.ndarray, X: np.ndarray, offset: np.ndarray | None) -> np.ndarray:
         raise NotImplementedError
 
@@ -318,59 +325,88 @@ class OrderedLogit(_LogisticLink, Family):
     def _derivative_pieces(self, upper, lower):
         log_p = self._log_probability(upper, lower)
         inv_p = np.exp(-log_p)
-        f_upper, f_lower = logistic_pdf(upper), logistic_pdf(lower)
+        # F and f = F(1 - F) of each index, F computed once for f and f'(z) = f(z)(1 - 2F(z))
+        cdf_upper, cdf_lower = special.expit(upper), special.expit(lower)
+        f_upper, f_lower = cdf_upper * (1.0 - cdf_upper), cdf_lower * (1.0 - cdf_lower)
         g_upper, g_lower = f_upper * inv_p, f_lower * inv_p
-        # f'(z) = f(z)(1 - 2F(z))
-        h_upper = np.where(np.isfinite(upper), f_upper * (1.0 - 2.0 * special.expit(upper)), 0.0)
-        h_lower = np.where(np.isfinite(lower), f_lower * (1.0 - 2.0 * special.expit(lower)), 0.0)
+        h_upper = np.where(np.isfinite(upper), f_upper * (1.0 - 2.0 * cdf_upper), 0.0)
+        h_lower = np.where(np.isfinite(lower), f_lower * (1.0 - 2.0 * cdf_lower), 0.0)
         return log_p, g_upper, g_lower, h_upper * inv_p, h_lower * inv_p
 
-    def _cut_columns(self, codes: np.ndarray, upper_value, lower_value) -> np.ndarray:
-        """(n, J-1) matrix with ``upper_value`` in column code and ``lower_value`` in code-1."""
-        n, cuts = codes.shape[0], self.n_categories - 1
-        out = np.zeros((n, cuts))
-        rows = np.arange(n)
-        has_upper = codes < cuts
-        has_lower = codes > 0
-        out[rows[has_upper], codes[has_upper]] = np.broadcast_to(upper_value, (n,))[has_upper]
-        out[rows[has_lower], codes[has_lower] - 1] = np.broadcast_to(lower_value, (n,))[has_lower]
-        return out
+    def _cut_cells(self, codes: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The rows with an upper and with a lower cut point (masks), and the flat positions
+        of their cells in an (n, J-1) row-major matrix (column code and code - 1)."""
+        cuts = self.n_categories - 1
+        has_upper, has_lower = codes < cuts, codes > 0
+        upper_cells = np.flatnonzero(has_upper) * cuts + codes[has_upper]
+        lower_cells = np.flatnonzero(has_lower) * cuts + (codes[has_lower] - 1)
+        return has_upper, has_lower, upper_cells, lower_cells
+
+    def _cut_columns(self, cells: tuple[np.ndarray, ...], upper_value, lower_value) -> np.ndarray:
+        """(n, J-1) matrix with ``upper_value`` in column code and ``lower_value`` in code-1
+        (``cells``: :meth:`_cut_cells` of the codes)."""
+        has_upper, has_lower, upper_cells, lower_cells = cells
+        n, cuts = has_upper.shape[0], self.n_categories - 1
+        out = np.zeros(n * cuts)
+        out[upper_cells] = np.broadcast_to(upper_value, (n,))[has_upper]
+        out[lower_cells] = np.broadcast_to(lower_value, (n,))[has_lower]
+        return out.reshape(n, cuts)
 
     def loglike_chunk(self, beta, X, y, weights, offset):
+        llf, gradient, hessian, _ = self.sums_and_scores(beta, X, y, weights, offset)
+        return llf, gradient, hessian
+
+    def sums_and_scores(self, beta, X, y, weights, offset, *, hessian=True, scores=False):
+        """(log-likelihood, gradient, Hessian or None, unweighted scores or None) of the chunk,
+        the per-row pieces computed once for all of them."""
         p = X.shape[1]
         codes, upper, lower = self._bounds(beta, X, y, offset)
         log_p, g_u, g_l, h_u, h_l = self._derivative_pieces(upper, lower)
+        cells = self._cut_cells(codes)
+        # unit weights: each product by a weight of 1 is the value itself, so it is left out
         w = np.ones_like(log_p) if weights is None else weights
         k = self.n_categories - 1
         # first derivatives
         d_eta = -(g_u - g_l)
         gradient = np.empty(p + k)
-        gradient[:p] = X.T @ (w * d_eta)
-        gradient[p:] = self._cut_columns(codes, g_u, -g_l).T @ w
+        gradient[:p] = X.T @ (d_eta if weights is None else w * d_eta)
+        cut_scores = self._cut_columns(cells, g_u, -g_l)
+        gradient[p:] = cut_scores.T @ w
+        found_scores = np.hstack([X * d_eta[:, None], cut_scores]) if scores else None
+        llf = float((log_p if weights is None else w * log_p).sum())
+        if not hessian:
+            return llf, gradient, None, found_scores
         # second derivatives (see module notes): with a = upper, b = lower
         d_aa = h_u - g_u * g_u
         d_bb = -h_l - g_l * g_l
         d_ab = g_u * g_l
-        hessian = np.empty((p + k, p + k))
-        hessian[:p, :p] = -weighted_gram(X, -(d_aa + 2.0 * d_ab + d_bb) * w)
-        cross = self._cut_columns(codes, -(d_aa + d_ab), -(d_ab + d_bb))
-        hessian[:p, p:] = X.T @ (cross * w[:, None])
-        hessian[p:, :p] = hessian[:p, p:].T
-        cut_block = np.zeros((k, k))
-        has_upper = codes < k
-        has_lower = codes > 0
+        full = np.empty((p + k, p + k))
+        curvature = -(d_aa + 2.0 * d_ab + d_bb)
+        full[:p, :p] = -weighted_gram(X, curvature if weights is None else curvature * w)
+        cross = self._cut_columns(cells, -(d_aa + d_ab), -(d_ab + d_bb))
+        full[:p, p:] = X.T @ (cross if weights is None else cross * w[:, None])
+        full[p:, :p] = full[:p, p:].T
+        if weights is not None:
+            d_aa, d_bb, d_ab = w * d_aa, w * d_bb, w * d_ab
+        has_upper, has_lower, _, _ = cells
         both = has_upper & has_lower
-        np.add.at(cut_block, (codes[has_upper], codes[has_upper]), (w * d_aa)[has_upper])
-        np.add.at(cut_block, (codes[has_lower] - 1, codes[has_lower] - 1), (w * d_bb)[has_lower])
-        np.add.at(cut_block, (codes[both], codes[both] - 1), (w * d_ab)[both])
-        np.add.at(cut_block, (codes[both] - 1, codes[both]), (w * d_ab)[both])
-        hessian[p:, p:] = cut_block
-        return float((w * log_p).sum()), gradient, hessian
+        upper_codes, lower_codes, both_codes = codes[has_upper], codes[has_lower], codes[both]
+        # the cut points' block: the cells' sums in the order of a sequential np.add.at over
+        # (upper, upper), (lower, lower), (upper, lower), (lower, upper), one bincount
+        cell_index = np.concatenate(
+            [
+                upper_codes * (k + 1),
+                (lower_codes - 1) * (k + 1),
+                both_codes * k + (both_codes - 1),
+                (both_codes - 1) * k + both_codes,
+            ]
+        )
+        values = np.concatenate([d_aa[has_upper], d_bb[has_lower], d_ab[both], d_ab[both]])
+        full[p:, p:] = np.bincount(cell_index, weights=values, minlength=k * k).reshape(k, k)
+        return llf, gradient, full, found_scores
 
     def scores(self, beta, X, y, offset):
-        codes, upper, lower = self._bounds(beta, X, y, offset)
-        _, g_u, g_l, _, _ = self._derivative_pieces(upper, lower)
-        return np.hstack([X * (-(g_u - g_l))[:, None], self._cut_columns(codes, g_u, -g_l)])
+        return self.sums_and_scores(beta, X, y, None, offset, hessian=False, scores=True)[3]
 
     def predict(self, beta, X, offset):
         p = X.shape[1]

@@ -343,10 +343,12 @@ def _generic_sums(
     family, beta, X, y, weights, offset, hessian, meat, cluster_codes, n_clusters
 ) -> BlockSums:
     """Families that are not single-index (ordered logit): their own per-chunk methods."""
-    llf, gradient, full_hessian = family.loglike_chunk(beta, X, y, weights, offset)
+    need_scores = meat or cluster_codes is not None
+    llf, gradient, full_hessian, scores = family.sums_and_scores(
+        beta, X, y, weights, offset, hessian=hessian, scores=need_scores
+    )
     meat_out = sums = None
-    if meat or cluster_codes is not None:
-        scores = family.scores(beta, X, y, offset)
+    if need_scores:
         if weights is not None:
             scores = scores * weights[:, None]
         if meat:

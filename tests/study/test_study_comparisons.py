@@ -561,3 +561,26 @@ def test_partner_type_joint_tests_equal_a_hand_wald_statistic(frame):
     assert test.statistic == pytest.approx(statistic, rel=1e-10)
     assert test.p_value == pytest.approx(stats.chi2.sf(statistic, 6), rel=1e-10)
     assert {"partner_types_regional", "partner_types_national"} <= set(results.tests["product"])
+
+
+@pytest.mark.parametrize("outcome", ["product", "product_novelty"])
+def test_region_clustered_terms_from_the_robust_fit_equal_the_refit(frame, outcome, monkeypatch):
+    """The sensitivity column's clustered errors taken from the robust fit (only the covariance
+    computed, on its design of the sample) are the refit's, every field of every estimate."""
+    from buzzpipe.study import sensitivity
+    from buzzpipe.study.probability_changes import ChangeDesigns
+    from buzzpipe.study.sensitivity import region_cluster_terms
+
+    sample, fits = fit_outcome_models(frame, outcome)
+    specification, fitted = fits["controls"]
+    terms = ["breadth_regional", "breadth_international"]
+    arguments = (specification.formula, sample, specification.family, terms)
+    refitted = region_cluster_terms(*arguments)
+
+    def no_refit(*_arguments, **_options):
+        raise AssertionError("refitted although the robust fit was given")
+
+    monkeypatch.setattr(sensitivity, "fit_model", no_refit)
+    for designs in (None, ChangeDesigns(fitted, sample)):
+        assert region_cluster_terms(*arguments, robust=fitted, designs=designs) == refitted
+    assert "5 clusters" in refitted["breadth_regional"].note

@@ -6,6 +6,9 @@ One helper for every engine: the in-memory fit (``fitting.py``) and the streamed
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import pandas as pd
 
 from buzzpipe.estimate import diagnostics
@@ -20,7 +23,7 @@ from buzzpipe.estimate.families import Family, OrderedLogit
 from buzzpipe.estimate.newton import NewtonResult
 from buzzpipe.estimate.result import Fit
 
-__all__ = ["finish_fit"]
+__all__ = ["finish_fit", "with_covariance"]
 
 
 def finish_fit(
@@ -62,10 +65,6 @@ def finish_fit(
     if isinstance(family, OrderedLogit):
         all_names += [f"cut{j}" for j in range(1, family.n_categories)]
     bread = invert_information(result.hessian, all_names)
-    joint_tests_possible = True
-    if vcov_type == "cluster":
-        notes.extend(diagnostics.cluster_notes(n_clusters, k, cluster_name))
-        joint_tests_possible = n_clusters > k
     residual_variance = None
     r2 = float("nan")
     llf = result.llf
@@ -76,18 +75,18 @@ def finish_fit(
         llf = gaussian_loglike(rss, nobs, weight_total)
         null_llf = gaussian_loglike(null_rss, nobs, weight_total)
         r2 = 1.0 - rss / null_rss
-    factor = stata_factor(
+    covariance, meat, factor, joint_tests_possible = _covariance(
         vcov_type,
+        bread,
+        pieces,
         uses_t=family.uses_t,
         nobs=nobs,
         n_params=k,
         n_clusters=n_clusters,
+        cluster_name=cluster_name,
         residual_variance=residual_variance,
+        notes=notes,
     )
-    covariance = assemble(vcov_type, bread, pieces, factor)
-    meat = pieces.meat  # None for classical fits: no score pass is made for them
-    if vcov_type == "cluster":
-        meat = pieces.cluster_score_sums.T @ pieces.cluster_score_sums
     index = pd.Index(all_names, dtype=object)  # built once: pandas' string inference is slow
     return Fit(
         family=family.name,
@@ -121,5 +120,82 @@ def finish_fit(
         r2=r2,
         category_values=getattr(family, "category_values", ()),
         family_model=family,
+        joint_tests_possible=joint_tests_possible,
+    )
+
+
+def _covariance(
+    vcov_type: str,
+    bread: np.ndarray,
+    pieces: SandwichPieces,
+    *,
+    uses_t: bool,
+    nobs: int,
+    n_params: int,
+    n_clusters: int | None,
+    cluster_name: str | None,
+    residual_variance: float | None,
+    notes: list[str],
+) -> tuple[np.ndarray, np.ndarray | None, float, bool]:
+    """(covariance, meat, Stata's factor, whether joint tests are possible) of ``vcov_type``
+    from the bread and the sums at the estimate; the cluster notes go to ``notes``."""
+    joint_tests_possible = True
+    if vcov_type == "cluster":
+        notes.extend(diagnostics.cluster_notes(n_clusters, n_params, cluster_name))
+        joint_tests_possible = n_clusters > n_params
+    factor = stata_factor(
+        vcov_type,
+        uses_t=uses_t,
+        nobs=nobs,
+        n_params=n_params,
+        n_clusters=n_clusters,
+        residual_variance=residual_variance,
+    )
+    covariance = assemble(vcov_type, bread, pieces, factor)
+    meat = pieces.meat  # None for classical fits: no score pass is made for them
+    if vcov_type == "cluster":
+        meat = pieces.cluster_score_sums.T @ pieces.cluster_score_sums
+    return covariance, meat, factor, joint_tests_possible
+
+
+def with_covariance(
+    fit: Fit,
+    pieces: SandwichPieces,
+    vcov_type: str,
+    n_clusters: int | None = None,
+    cluster_name: str | None = None,
+) -> Fit:
+    """``fit`` under the covariance ``vcov_type``, from its bread and ``pieces`` (the robust
+    meat or the cluster score sums at its estimate, on its rows): what :func:`finish_fit` gives
+    for the same Newton result under that covariance, its notes followed by the cluster notes.
+    Not for the LPM, whose covariances read the residual variance."""
+    family = fit.family_model
+    if family is None or family.uses_t:
+        raise ValueError("with_covariance takes a maximum-likelihood fit (not the LPM)")
+    notes = list(fit.notes)
+    covariance, meat, factor, joint_tests_possible = _covariance(
+        vcov_type,
+        fit.bread,
+        pieces,
+        uses_t=False,
+        nobs=fit.nobs,
+        n_params=len(fit.params),
+        n_clusters=n_clusters,
+        cluster_name=cluster_name,
+        residual_variance=None,
+        notes=notes,
+    )
+    index = fit.params.index
+    clustered = vcov_type == "cluster"
+    return replace(
+        fit,
+        vcov=pd.DataFrame(covariance, index=index, columns=index),
+        vcov_type=vcov_type,
+        cluster_var=cluster_name if clustered else None,
+        n_clusters=n_clusters if clustered else None,
+        meat=meat,
+        cluster_score_sums=pieces.cluster_score_sums if clustered else None,
+        vcov_factor=factor,
+        notes=notes,
         joint_tests_possible=joint_tests_possible,
     )

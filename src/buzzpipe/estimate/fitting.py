@@ -40,12 +40,12 @@ from buzzpipe.estimate.covariance import (
 from buzzpipe.estimate.design import Design, build_design
 from buzzpipe.estimate.diagnostics import DETERMINED
 from buzzpipe.estimate.families import Family, OrderedLogit, get_family
-from buzzpipe.estimate.finish import finish_fit
+from buzzpipe.estimate.finish import finish_fit, with_covariance
 from buzzpipe.estimate.kernel import blas_threads, block_sums
 from buzzpipe.estimate.newton import NewtonResult, newton, row_blocks
 from buzzpipe.estimate.result import Fit
 
-__all__ = ["fit", "fit_design", "prepare_design", "parse_vcov"]
+__all__ = ["fit", "fit_design", "prepare_design", "parse_vcov", "refit_covariance"]
 
 # the separation linear program runs on designs up to LP_MAX_ROWS (DETERMINED: diagnostics.py)
 LP_MAX_ROWS = 200_000
@@ -448,6 +448,71 @@ def _fit_design(
         offset=design.offset_name if design.offset_name is not None else design.offset,
         n_dropped_missing=design.n_dropped_missing,
     )
+
+
+def refit_covariance(
+    fitted: Fit, data: pd.DataFrame, X: np.ndarray, vcov: str | Mapping[str, str]
+) -> Fit | None:
+    """``fitted`` under the covariance ``vcov`` without estimating it again: what
+    ``fit(fitted.formula, data, fitted.family, vcov, fitted.weights)`` gives, where that refit
+    uses the same rows. The same design gives the same Newton steps and so the same estimate and
+    bread; only the covariance's pass over the rows is made (on ``X``, the fit's design of
+    ``data``, e.g. ``fitted.design_matrix(data)``). ``data``: the data ``fitted`` was fitted
+    on. ``None`` where the refit could differ: a row the fit left out (missing values, or
+    ``data`` not the fit's), a missing cluster value (the refit leaves the row out), an offset,
+    or the LPM (its covariances read the residuals); then fit again. The notes: the fit's,
+    then the cluster notes."""
+    vcov_type, cluster = parse_vcov(vcov)
+    family = fitted.family_model
+    if family is None or family.uses_t or fitted.offset is not None or fitted.model_spec is None:
+        return None
+    every_row = fitted.nobs == len(data) and not fitted.n_dropped_missing
+    if not every_row or not fitted.row_ids.equals(data.index):
+        return None
+    if X.shape != (fitted.nobs, len(fitted.x_names)):
+        raise InputError(
+            "X is not the fit's design of the data",
+            value=str(X.shape),
+            expected=f"({fitted.nobs}, {len(fitted.x_names)})",
+        )
+    clusters = labels = None
+    if cluster is not None:
+        if cluster not in data.columns:
+            raise InputError("the cluster column is not in the data", column=cluster)
+        values = data[cluster]
+        if values.isna().any():
+            return None
+        clusters, labels = pd.factorize(values.to_numpy(), sort=True)
+        clusters, labels = clusters.astype(np.intp), np.asarray(labels)
+    # the layout of the fit's own design, so that X @ b sums in the same order: as built
+    # (row-major), or column-major where the fit left out some of the built columns (numpy's
+    # selection of columns, ``Design.subset``, gives a column-major array)
+    every_column = [str(name) for name in fitted.model_spec.column_names] == fitted.x_names
+    X = np.ascontiguousarray(X, np.float64) if every_column else np.asfortranarray(X, np.float64)
+    y = data[fitted.outcome].to_numpy(dtype=np.float64)
+    if fitted.category_values:  # ordered logit: the categories' codes, as estimated
+        y = np.searchsorted(np.asarray(fitted.category_values, dtype=np.float64), y)
+        y = y.astype(np.float64)
+    design = Design(
+        formula=fitted.formula,
+        outcome=fitted.outcome,
+        y=y,
+        X=X,
+        names=list(fitted.x_names),
+        row_ids=fitted.row_ids,
+        n_dropped_missing=fitted.n_dropped_missing,
+        model_spec=fitted.model_spec,
+        weights=None
+        if fitted.weights is None
+        else pd.to_numeric(data[fitted.weights]).to_numpy(np.float64),
+        weights_name=fitted.weights,
+        clusters=clusters,
+        cluster_labels=labels,
+        cluster_name=cluster,
+    )
+    with blas_threads(_thread_limit(design)):
+        pieces = _sandwich_pieces(family, design, fitted.params.to_numpy(), vcov_type)
+    return with_covariance(fitted, pieces, vcov_type, design.n_clusters, cluster)
 
 
 def fit(

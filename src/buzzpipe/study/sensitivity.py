@@ -14,6 +14,7 @@ that coefficient gets both sensitivity columns.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,14 +62,42 @@ BOOTSTRAP_FAMILIES = (Family.LOGIT, Family.PROBIT)
 
 
 def region_cluster_terms(
-    formula: str, sample: pd.DataFrame, family: str, terms: Sequence[str]
+    formula: str,
+    sample: pd.DataFrame,
+    family: str,
+    terms: Sequence[str],
+    robust: Any = None,
+    designs: ChangeDesigns | None = None,
 ) -> dict[str, Estimate]:
-    """The terms refitted with region-clustered errors (G/(G-1), normal reference)."""
-    fitted = fit_model(formula, sample, family, CLUSTER_VCOV)
+    """The terms refitted with region-clustered errors (G/(G-1), normal reference).
+    ``robust``: the fit of ``formula`` on ``sample`` already made (under another covariance),
+    whose estimate the refit would reach again: in memory only its covariance is computed
+    (``refit_covariance``, on its design of the sample from ``designs`` where given)."""
+    fitted = None
+    same_model = robust is not None and (robust.formula, robust.family) == (formula, family)
+    if same_model and not engine.current().chunked:
+        fitted = _clustered(robust, sample, designs)
+    if fitted is None:
+        fitted = fit_model(formula, sample, family, CLUSTER_VCOV)
     estimates = term_estimates(fitted, inference_of(CLUSTER_VCOV), terms)
     for estimate in estimates.values():
         estimate.note = " ".join(fitted.notes)
     return estimates
+
+
+def _clustered(robust: Any, sample: pd.DataFrame, designs: ChangeDesigns | None) -> Any:
+    """The region-clustered twin of a fit on ``sample`` by ``refit_covariance`` (None where a
+    refit must run), its few-clusters warning kept with its notes, not printed, as
+    ``fit_model`` keeps a refit's."""
+    from buzzpipe.estimate.fitting import refit_covariance
+
+    if robust.nobs != len(sample) or robust.n_dropped_missing:
+        return None  # the refit would not use the same rows: no design of them is built
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # what it warns about is in its notes
+        return refit_covariance(
+            robust, sample, sample_design(robust, sample, designs), CLUSTER_VCOV
+        )
 
 
 def memory_wild_bootstrap(
@@ -173,7 +202,7 @@ def add_sensitivity(
     ``designs``: the fit's :class:`ChangeDesigns` on ``sample`` where the caller has one."""
     try:
         result.sensitivity[InferenceKind.CLUSTER] = region_cluster_terms(
-            result.formula, sample, result.family, terms
+            result.formula, sample, result.family, terms, robust=fitted, designs=designs
         )
     except BuzzpipeError as error:
         result.notes.append(f"region-clustered errors not computed: {error}")

@@ -536,6 +536,36 @@ def test_given_design_equals_the_rebuilt_one(data):
 
 @pytest.mark.parametrize("family", ["logit", "ologit"])
 @pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"by": "exporter"},
+        {"at": {"exporter": [0.0, 1.0]}},
+        {"base": {"industry": "services", "region_name": "r7"}},
+        {"levels": {"industry": ["ict", "services"]}},
+    ],
+)
+def test_factor_contrasts_from_the_given_design_equal_the_rebuilt_ones(data, family, options):
+    """Each level's columns of a factor's own term are read from the given design's rows at
+    that level (a categorical and a text factor), and the base level's prediction is evaluated
+    once per factor: the table is the rebuilt designs' bit for bit."""
+    data = data.assign(region_name="r" + data.region.astype(str))
+    outcome = "product_novelty" if family == "ologit" else "product"
+    model = fit(
+        f"{outcome} ~ foreign_share + np.log(employees) + C(industry) + C(region_name)",
+        data,
+        family=family,
+        vcov="robust",
+    )
+    chosen = ["industry", "region_name"]
+    rebuilt = margins(model, data, chosen, **options)
+    given = margins(model, data, chosen, design=model.design_matrix(data), **options)
+    pd.testing.assert_frame_equal(given.table, rebuilt.table, check_exact=True)
+    assert len(rebuilt.table) >= (1 if "levels" in options else 13)
+
+
+@pytest.mark.parametrize("family", ["logit", "ologit"])
+@pytest.mark.parametrize(
     "options", [{}, {"at_means": True}, {"by": "exporter"}, {"at": {"exporter": [0.0, 1.0]}}]
 )
 def test_factor_levels_and_capped_changes_from_the_design_equal_rebuilt_designs(

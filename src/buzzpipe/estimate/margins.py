@@ -692,12 +692,14 @@ def _plan(
     own_terms: Mapping[str, list[int]] | None = None,
     view: _ModelView | None = None,
     given_levels: Mapping[str, Sequence[object]] | None = None,
+    known: tuple[pd.DataFrame, np.ndarray] | None = None,
 ) -> list[_Task]:
     """The margins to compute, scenario by scenario, in Stata's order (``own_columns``: the
     variables computed analytically, see :func:`_own_columns`; ``cap``: upper bounds of +1
     changes, rows at the bound held there; ``own_terms``: factors whose level changes replace
     their term's columns, see :func:`_own_terms`, with ``view`` to build those columns;
-    ``given_levels``: a factor's levels to contrast, else those of the sample)."""
+    ``given_levels``: a factor's levels to contrast, else those of the sample; ``known``: the
+    model frame and its design, where the caller has it)."""
     numeric_model_variables = [v for v in model_variables if v not in factors]
     tasks: list[_Task] = []
     for scenario in scenarios:
@@ -778,7 +780,7 @@ def _plan(
                     )
                 if factor and variable in (own_terms or {}) and view is not None:
                     columns = own_terms[variable]
-                    rows = _level_rows(view, frame, variable, levels, columns)
+                    rows = _level_rows(view, frame, variable, levels, columns, known)
                     at = levels.index(reference)
                     for position, level_value in enumerate(levels):
                         if level_value == reference:
@@ -894,9 +896,16 @@ def _level_rows(
     variable: str,
     levels: list[object],
     columns: list[int],
+    known: tuple[pd.DataFrame, np.ndarray] | None = None,
 ) -> np.ndarray:
     """The values a factor's own term gives its design ``columns`` at each level (one row per
-    level), rebuilt through the formula from one firm's row set to each level in turn."""
+    level), rebuilt through the formula from one firm's row set to each level in turn; read
+    from the rows of ``known`` (a frame and its design) that hold each level, where it has them
+    all (the term reads nothing but the factor, so any firm at a level gives that level's)."""
+    if known is not None:
+        positions = _first_rows(known[0][variable], levels)
+        if positions is not None:
+            return known[1][np.ix_(positions, columns)]
     small = frame.iloc[np.zeros(len(levels), dtype=np.intp)]
     original = frame[variable]
     if isinstance(original.dtype, pd.CategoricalDtype):
@@ -910,6 +919,27 @@ def _level_rows(
             f"rebuilding the design for the levels of {variable} gave missing or non-finite values"
         )
     return design[:, columns]
+
+
+def _first_rows(values: pd.Series, levels: list[object]) -> np.ndarray | None:
+    """The position of the first row holding each of ``levels`` (None where one has none)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        categories = values.cat.categories
+        if any(level not in categories for level in levels):
+            return None
+        codes = np.asarray(values.array.codes)
+        wanted = categories.get_indexer(levels)
+    else:
+        codes, uniques = pd.factorize(values.to_numpy())
+        wanted = pd.Index(uniques).get_indexer(levels)
+        if (wanted < 0).any():
+            return None
+    found, first = np.unique(codes, return_index=True)
+    at = np.searchsorted(found, wanted)
+    at = np.minimum(at, len(found) - 1)
+    if len(found) == 0 or not np.array_equal(found[at], wanted):
+        return None
+    return first[at]
 
 
 def _own_columns(fit: object, view: _ModelView, variables: list[str]) -> dict[str, int]:
@@ -1248,6 +1278,17 @@ def _in_memory(
     model_frame = chunks.derived(
         sample, tuple(model_variables), "model frame", lambda: sample[model_variables]
     )
+    known = None
+    if design is not None:
+        design = np.asarray(design, dtype=float)
+        if design.shape != (len(sample), len(view.slope_positions)):
+            raise InputError(
+                "design= has the wrong shape",
+                value=str(design.shape),
+                expected=f"({len(sample)}, {len(view.slope_positions)}): the estimation sample "
+                "by the fit's columns",
+            )
+        known = (model_frame, design)
     tasks = _plan(
         fit,
         sample,
@@ -1266,19 +1307,12 @@ def _in_memory(
         _own_terms(fit, view, [v for v in chosen if v in factors], model_variables),
         view,
         levels,
+        known,
     )
-    known = None
-    if design is not None:
-        design = np.asarray(design, dtype=float)
-        if design.shape != (len(sample), len(view.slope_positions)):
-            raise InputError(
-                "design= has the wrong shape",
-                value=str(design.shape),
-                expected=f"({len(sample)}, {len(view.slope_positions)}): the estimation sample "
-                "by the fit's columns",
-            )
-        known = (model_frame, design)
     offset = view.offset
+    # the average prediction at a factor's base level, by (frame, the term's columns, the base's
+    # values there): one evaluation for all the factor's contrasts
+    at_reference: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
     for chunk in _chunks(tasks, len(sample)):
         designs = _build_designs(view, chunk, known)
         together = _own_derivatives(view, averager, chunk, designs, offset)
@@ -1300,12 +1334,20 @@ def _in_memory(
                         )
                     built = [changed, built[0]]
                 elif task.kind == "level":  # the factor's term columns at each level
-                    changed, reference = built[0].copy(), built[0].copy()
+                    changed = built[0].copy()
                     changed[:, task.columns] = task.rows[0]
-                    reference[:, task.columns] = task.rows[1]
-                    built = [changed, reference]
+                    key = (id(task.frames[0][1]), tuple(task.columns), task.rows[1].tobytes())
+                    if key not in at_reference:  # every level's contrast has the same base
+                        reference = built[0].copy()
+                        reference[:, task.columns] = task.rows[1]
+                        at_reference[key] = _prediction_terms(view, averager, reference, offset)
+                    built = [changed, at_reference[key]]
                 value_1, jacobian_1 = _prediction_terms(view, averager, built[0], offset)
-                value_0, jacobian_0 = _prediction_terms(view, averager, built[1], offset)
+                value_0, jacobian_0 = (
+                    built[1]
+                    if isinstance(built[1], tuple)
+                    else _prediction_terms(view, averager, built[1], offset)
+                )
                 value, jacobian = value_1 - value_0, jacobian_1 - jacobian_0
             elif task.column is not None:
                 value, jacobian = _derivative_terms(

@@ -17,10 +17,11 @@ from buzzpipe.study.counterfactuals import (
     _cells,
     _cells_many,
     apply_programme,
+    cell_indicators,
     counterfactual,
     expected_innovation,
     fill_in_order,
-    lemire_draws,
+    lemire_counts,
     level_sums,
     stratified_counts,
     treatment_shares,
@@ -359,9 +360,15 @@ def test_replicate_shares_and_cells_at_once_equal_one_replicate_at_a_time(
     weights = counts * rng.uniform(0.5, 2.0, size=(len(frame), 1))
     shares = plan.shares_many(weights)
     baseline = rng.uniform(size=(len(frame), 12))
-    predicted = baseline + shares * rng.uniform(size=(len(frame), 12))
+    rows, row_shares = plan.treatable_shares(weights)
+    assert np.array_equal(rows, np.flatnonzero(shares.any(axis=1)))
+    assert np.array_equal(np.broadcast_to(row_shares, (len(rows), 12)), shares[rows])
+    change = row_shares * rng.uniform(size=(len(rows), 12))
+    predicted = baseline.copy()
+    predicted[rows] += change
     regions = frame["region"].to_numpy()
-    rates, extras = _cells_many(regions, weights, baseline, predicted)
+    members = cell_indicators(regions)
+    rates, extras = _cells_many(members, weights, baseline.copy(), rows, change)
     for b in range(weights.shape[1]):
         # sampling weights: the levels' weights added in another order (the last bits)
         assert shares[:, b] == pytest.approx(plan.shares(weights[:, b]), rel=1e-14, abs=0)
@@ -576,26 +583,37 @@ def test_counts_fall_back_to_numpy_where_it_could_reject(monkeypatch):
     import buzzpipe.study.counterfactuals as module
 
     regions = np.random.default_rng(1).choice(["a", "b", "c"], size=97)
-    exact_draws = module.lemire_draws
+    exact_counts = module.lemire_counts
 
-    def none_exact(raw, bounds):
-        draws, _ = exact_draws(raw, bounds)
-        return draws, np.zeros(raw.shape[0], dtype=bool)
+    def none_exact(raw, sizes, starts, members, out):
+        exact_counts(raw, sizes, starts, members, out)
+        return np.zeros(raw.shape[0], dtype=bool)
 
-    monkeypatch.setattr(module, "lemire_draws", none_exact)
+    monkeypatch.setattr(module, "lemire_counts", none_exact)
     assert np.array_equal(
         stratified_counts(regions, 9, 5), _counts_one_replicate_at_a_time(regions, 9, 5)
     )
 
 
+def _lemire_draws(raw, bounds):
+    """Numpy's ``integers`` draws for bounds below 2^32 from 64-bit outputs (Lemire's method on
+    32-bit words, low half first), all replicates at once: (B x k draws, whether each replicate
+    met no product whose low 32 bits fall below its bound, where numpy may reject)."""
+    halves = raw.astype("<u8", copy=False).view("<u4")
+    product = halves[:, : len(bounds)] * bounds
+    exact = (product.astype(np.uint32) >= bounds).all(axis=1)
+    return product >> np.uint64(32), exact
+
+
 def test_lemire_draws_are_numpys_where_marked_exact():
-    """Against ``Generator.integers`` with bounds near 2^32, where numpy rejects often: every
-    replicate marked exact has numpy's draws, and the ones numpy drew differently are marked."""
+    """The reference draws above against ``Generator.integers`` with bounds near 2^32, where
+    numpy rejects often: every replicate marked exact has numpy's draws, and the ones numpy
+    drew differently are marked."""
     bounds = np.array([3_000_000_019, 7, 2_147_483_659, 1_000_003, 5], dtype=np.uint64)
     marked = differs = 0
     for seed in range(400):
         raw = np.random.PCG64(np.random.SeedSequence(seed)).random_raw(3)[None, :]
-        draws, exact = lemire_draws(raw, bounds)
+        draws, exact = _lemire_draws(raw, bounds)
         generator = np.random.default_rng(np.random.SeedSequence(seed))
         numpy_draws = np.array([generator.integers(0, int(bound)) for bound in bounds])
         same = np.array_equal(draws[0].astype(np.int64), numpy_draws)
@@ -603,6 +621,36 @@ def test_lemire_draws_are_numpys_where_marked_exact():
         marked += bool(exact[0])
         differs += not same
     assert marked > 20 and differs > 20  # both kinds met
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_compiled_counts_are_the_reference_draws_counted(seed):
+    """``lemire_counts`` (one compiled pass) against the reference draws counted by numpy: the
+    same counts and the same replicates marked, with words chosen so that about half the
+    replicates meet a product numpy may reject (words whose low 32 bits times the bound fall
+    below it), regions of one firm (no word) and of odd size (a last half word unused)."""
+    rng = np.random.default_rng(seed)
+    sizes = np.array([3, 1, 5, 2, 1, 4])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    members = rng.permutation(sizes.sum())
+    drawing = np.repeat(sizes > 1, sizes)
+    bounds = np.repeat(sizes, sizes)[drawing].astype(np.uint64)
+    raw = rng.integers(0, 2**64, size=(64, (len(bounds) + 1) // 2), dtype=np.uint64)
+    halves = raw.view("<u4")  # low then high half of each word
+    rejecting = rng.random(64) < 0.5
+    for b in np.flatnonzero(rejecting):  # a word of 0: product 0, below every bound
+        halves[b, rng.integers(0, len(bounds))] = 0
+    draws, exact = _lemire_draws(raw, bounds)
+    expected = np.zeros((len(members), 64))
+    places = np.repeat(starts, sizes)
+    for b in range(64):
+        drawn = np.arange(len(members))  # a region of one firm: its one member
+        drawn[drawing] = places[drawing] + draws[b].astype(np.int64)
+        np.add.at(expected[:, b], members[drawn], 1.0)
+    out = np.full((len(members), 64), np.nan)
+    marked = lemire_counts(raw, sizes, starts, members, out)
+    assert np.array_equal(out, expected)
+    assert np.array_equal(marked, exact) and not marked[rejecting].any() and marked.any()
 
 
 @pytest.mark.parametrize("levels", [1, 2, 40, 300])

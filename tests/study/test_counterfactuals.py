@@ -23,6 +23,7 @@ from buzzpipe.study.counterfactuals import (
     fill_in_order,
     lemire_counts,
     level_sums,
+    replicate_raw,
     stratified_counts,
     treatment_shares,
 )
@@ -593,6 +594,16 @@ def test_counts_fall_back_to_numpy_where_it_could_reject(monkeypatch):
     assert np.array_equal(
         stratified_counts(regions, 9, 5), _counts_one_replicate_at_a_time(regions, 9, 5)
     )
+
+
+@pytest.mark.parametrize("seed", [0, 5, 2513379282, 2**32, 2**40 + 17, 2**64 + 5, 2**130 + 3])
+@pytest.mark.parametrize("replications", [1, 3, 199])
+def test_replicate_raw_is_each_spawned_generators_output(seed, replications):
+    """Every child's generator seeded at once is numpy's ``PCG64(child)``, for seeds of one to
+    five 32-bit words."""
+    children = np.random.SeedSequence(seed).spawn(replications)
+    expected = np.stack([np.random.PCG64(child).random_raw(7) for child in children])
+    assert np.array_equal(replicate_raw(seed, replications, 7), expected)
 
 
 def _lemire_draws(raw, bounds):

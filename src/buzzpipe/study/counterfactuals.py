@@ -593,14 +593,13 @@ def stratified_counts(
     members = np.argsort(codes, kind="stable")  # each region's rows in order, regions sorted
     sizes = np.bincount(codes)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    children = np.random.SeedSequence(seed).spawn(replications)
     # numpy draws nothing for a region of one firm (the one value integers(0, 1) can take)
     words = int(sizes[sizes > 1].sum())
-    raw = np.empty((replications, (words + 1) // 2), dtype=np.uint64)
-    for b, child in enumerate(children):
-        raw[b] = np.random.PCG64(child).random_raw(raw.shape[1])
+    raw = replicate_raw(seed, replications, (words + 1) // 2)
     counts = np.empty((n, replications)) if out is None else out  # a firm per row
     exact = lemire_counts(raw, sizes, starts, members, counts)
+    if not exact.all():
+        children = np.random.SeedSequence(seed).spawn(replications)
     for b in np.flatnonzero(~exact):  # numpy's rejection rule: drawn by integers
         rng = np.random.default_rng(children[b])
         drawn = [
@@ -609,6 +608,89 @@ def stratified_counts(
         ]
         counts[:, b] = np.bincount(np.concatenate(drawn), minlength=n)
     return counts
+
+
+_MASK32 = 0xFFFFFFFF
+_MASK128 = (1 << 128) - 1
+# numpy's SeedSequence (bit_generator.pyx) and PCG64 (pcg64.h) constants
+_INIT_A, _MULT_A = 0x43B0D7E5, 0x931E8875
+_INIT_B, _MULT_B = 0x8B51F9DD, 0x58F38DED
+_MIX_MULT_L, _MIX_MULT_R = 0xCA01F9DD, 0x4973F715
+_XSHIFT = np.uint32(16)
+_PCG_MULTIPLIER = 0x2360ED051FC65DA44385DF649FCCF645
+
+
+def replicate_raw(seed: int, replications: int, words: int) -> np.ndarray:
+    """B x ``words`` outputs of each replicate's generator: row b is
+    ``PCG64(SeedSequence(seed).spawn(B)[b]).random_raw(words)``, bit for bit.
+
+    The children's states come from :func:`spawned_states` (every child at once) and are set
+    on one generator in turn: about a third of the cost of making B seed sequences and B
+    generators (measured: 2.6 against 9.0 ms for 199 replicates of 401 words, load 5)."""
+    raw = np.empty((replications, words), dtype=np.uint64)
+    generator = np.random.PCG64(0)
+    for b, (state, increment) in enumerate(spawned_states(seed, replications)):
+        generator.state = {
+            "bit_generator": "PCG64",
+            "state": {"state": state, "inc": increment},
+            "has_uint32": 0,
+            "uinteger": 0,
+        }
+        raw[b] = generator.random_raw(words)
+    return raw
+
+
+def spawned_states(seed: int, replications: int) -> list[tuple[int, int]]:
+    """(state, increment) of ``PCG64(child)`` for each child of
+    ``SeedSequence(seed).spawn(replications)``, as numpy seeds them: the child's pool of four
+    32-bit words mixed from the seed's words (padded to four) and its spawn key (b), by numpy's
+    hash and mix (data-independent constants, so every child is one vector operation), its
+    first four 64-bit words (``generate_state(4, uint64)``) as the 128-bit initial state and
+    sequence, and PCG64's two seeding steps."""
+    entropy_words, rest = [], int(seed)
+    while True:
+        entropy_words.append(rest & _MASK32)
+        rest >>= 32
+        if not rest:
+            break
+    entropy_words += [0] * (4 - len(entropy_words))
+    entropy = [np.full(replications, word, dtype=np.uint32) for word in entropy_words]
+    entropy.append(np.arange(replications, dtype=np.uint32))  # the spawn key
+    constant = _INIT_A
+
+    def hashmix(value: np.ndarray) -> np.ndarray:
+        nonlocal constant
+        value = value ^ np.uint32(constant)
+        constant = (constant * _MULT_A) & _MASK32
+        value = value * np.uint32(constant)
+        return value ^ (value >> _XSHIFT)
+
+    def mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        result = np.uint32(_MIX_MULT_L) * x - np.uint32(_MIX_MULT_R) * y
+        return result ^ (result >> _XSHIFT)
+
+    pool = [hashmix(entropy[i]) for i in range(4)]
+    for source in range(4):
+        for target in range(4):
+            if source != target:
+                pool[target] = mix(pool[target], hashmix(pool[source]))
+    for source in range(4, len(entropy)):
+        for target in range(4):
+            pool[target] = mix(pool[target], hashmix(entropy[source]))
+    constant = _INIT_B
+    halves = []
+    for k in range(8):  # generate_state(4, uint64): eight 32-bit words, low half first
+        value = pool[k % 4] ^ np.uint32(constant)
+        constant = (constant * _MULT_B) & _MASK32
+        value = value * np.uint32(constant)
+        halves.append((value ^ (value >> _XSHIFT)).astype(np.uint64))
+    seeds = [(halves[2 * k] | (halves[2 * k + 1] << np.uint64(32))).tolist() for k in range(4)]
+    states = []
+    for high, low, sequence_high, sequence_low in zip(*seeds, strict=True):
+        increment = ((((sequence_high << 64) | sequence_low) << 1) | 1) & _MASK128
+        state = (increment + ((high << 64) | low)) & _MASK128  # a step from 0, plus the seed
+        states.append(((state * _PCG_MULTIPLIER + increment) & _MASK128, increment))
+    return states
 
 
 def lemire_counts(
@@ -733,7 +815,8 @@ def counterfactual(
         # the others baseline + 0 (treated - baseline) is the baseline itself
         treatable, shares = targets.treatable_shares(replicate_weights)
         change = fitted_probability(x_treated[treatable] @ params, model.family)
-        change -= np.take(baseline, treatable, axis=0, out=inputs.kept_array("rows", change.shape))
+        rows = inputs.kept_array("rows", baseline.shape)[: len(treatable)]  # kept whole
+        change -= np.take(baseline, treatable, axis=0, out=rows)
         change *= shares  # t (p1 - p0), as baseline + shares * (treated - baseline) rounds it
         rates, extras = inputs.cells_many(replicate_weights, baseline, treatable, change)
         rate_draws = list(rates)

@@ -120,13 +120,31 @@ FLAT_TAIL = 1e-6
 FLAT_SHIFT = 1e-4
 FLAT_AHEAD = 1e-2
 FLAT_MARGIN = 100.0  # ... and an end possibly flat there judged again at the end itself
-# restricted fits under g(b) = c for many c (a restriction's confidence set): a step moves no
-# linear index by more than this (an upper bound from the columns' largest values), and a fit
-# not settled after RESTRICTION_STEPS steps has no finite maximum there (its coefficients
-# diverge: no finite coefficients give that value of g)
+# restricted fits under g(b) = c for many c (a restriction's confidence set), by Newton steps on
+# the Lagrangian (the restriction's curvature included): a step moves no linear index by more
+# than this (an upper bound from the columns' largest values); a fit with a linear index beyond
+# SEPARATED_INDEX (fitted probabilities 0 or 1 to double precision) or a singular information
+# runs into separation: its coefficients diverge (no finite coefficients give that value of g).
+# One not settled after RESTRICTION_STEPS steps otherwise is reported as unsettled, not as
+# diverging (the Newton steps on the Lagrangian settle an existing fit in a few: 3-10 on the
+# battery's grids)
 RESTRICTION_REACH = 4.0
 RESTRICTION_STEPS = 60
-RESTRICTION_CAPPED = 10  # ... or whose last this many steps were all cut to the reach: diverging
+SEPARATED_INDEX = 36.0
+# g's Hessian by forward differences of its gradient where the restriction gives none
+# (``_restriction_second_order``): the step relative to 1 + |b_j|. It shapes the steps only: a
+# fit's end point (g(b) = c, the score a multiple of g's gradient) does not depend on it
+HESSIAN_STEP = 1e-7
+# ... each step kept where it raises the merit l(b) - penalty |g(b) - c| by at least MERIT_RISE
+# of its slope times the share taken (less MERIT_ROUNDING of |l|: rounding), else halved from
+# the same point; the penalty MERIT_MARGIN times the largest |lambda| seen. A fit whose step
+# is halved below SMALLEST_SHARE is unsettled
+MERIT_RISE = 1e-4
+MERIT_ROUNDING = 1e-13
+MERIT_MARGIN = 1.5
+SMALLEST_SHARE = 1e-6
+# why a null of test inversion has no test: ``FIT_FOUND`` where it has one
+FIT_FOUND, FIT_DIVERGES, FIT_UNSETTLED = 0, 1, 2
 # the column products behind those fits' Hessians are kept whole up to this many numbers (32
 # MiB), else made block by block
 PRODUCTS_KEPT = 1 << 22
@@ -1579,56 +1597,128 @@ class WildScoreBootstrap:
         tol: float = 1e-10,
     ) -> tuple[np.ndarray, np.ndarray]:
         """p x m coefficients maximising the likelihood subject to g(b) = c for every c of
-        ``null_values`` at once, and which of them settled (m booleans).
+        ``null_values`` at once, and why any has none (m codes: ``FIT_FOUND``,
+        ``FIT_DIVERGES``, ``FIT_UNSETTLED``).
 
-        Each step is a Newton step of every fit subject to the restriction linearised where the
-        fit stands (sequential quadratic programming: delta = H^{-1}(s - lambda R'), lambda
-        making g(b) + R delta = c), the Hessians of all fits from one product with the column
-        products (``batched_newton._hessians``) and g with its gradient for every fit at once
-        where ``restriction.many`` exists; a step moves no linear index by more than
-        ``RESTRICTION_REACH``. A fit stops when b moves by less than ``tol`` (relative to
-        1 + max |b|): its fixed point has g(b) = c and a score that is a multiple of R(b), the
-        first-order conditions :meth:`nonlinearly_restricted_fit` reaches by whole restricted
-        fits. One not settled after ``RESTRICTION_STEPS`` steps, or whose last
-        ``RESTRICTION_CAPPED`` steps were all cut to the reach, has no finite maximum there.
-        ``starts``: p x m (default the unrestricted estimate)."""
+        Each step is a Newton step of every fit on its Lagrangian l(b) - lambda (g(b) - c)
+        (sequential quadratic programming with the restriction's curvature): with H the
+        information, W = H + lambda G (G g's Hessian, lambda the multiplier of the fit's last
+        step; the first step takes lambda from the same system with W = H),
+        delta = W^{-1}(s - lambda' R') and lambda' making g(b) + R delta = c. Where W is not
+        positive definite the step is the one with H alone (without the curvature). A step
+        moves no linear index by more than ``RESTRICTION_REACH`` and is kept where it raises
+        the exact-penalty merit l(b) - penalty |g(b) - c| enough (Armijo, ``MERIT_RISE``), else
+        halved from the same point: the steps climb from the start towards a maximum, not to
+        any point where the first-order conditions hold. The informations of all fits come
+        from one product with the column products (``batched_newton._hessians``), g with its
+        gradient and Hessian for all fits at once (``_restriction_second_order``). A fit stops
+        when b moves by less than ``tol`` (relative to 1 + max |b|): its fixed point has
+        g(b) = c and a score that is a multiple of R(b), the first-order conditions
+        :meth:`nonlinearly_restricted_fit` reaches by whole restricted fits, whatever the
+        curvature used on the way. Where a fit exists the steps settle it quadratically (far
+        from the estimate the restricted likelihood may have more than one maximum: the one
+        reached is the one the steps climb to from ``starts``). A fit reaching a linear index
+        beyond ``SEPARATED_INDEX`` or a singular information runs into separation
+        (``FIT_DIVERGES``); one still moving after ``RESTRICTION_STEPS`` steps otherwise, or
+        whose step was halved below ``SMALLEST_SHARE``, is ``FIT_UNSETTLED``. ``starts``: p x m
+        (default the unrestricted estimate)."""
         values = np.asarray(null_values, dtype=float).ravel()
-        p = len(self.names)
+        p, m = len(self.names), values.size
         params = (
-            np.repeat(self.estimate[:, None], values.size, axis=1)
+            np.repeat(self.estimate[:, None], m, axis=1)
             if starts is None
-            else np.array(starts, dtype=float).reshape(p, values.size)
+            else np.array(starts, dtype=float).reshape(p, m)
         )
         reach = self._column_reach()
-        active = np.ones(values.size, dtype=bool)
-        settled = np.zeros(values.size, dtype=bool)
-        capped = np.zeros(values.size, dtype=int)  # consecutive steps cut to the reach
+        active = np.ones(m, dtype=bool)
+        outcome = np.full(m, FIT_UNSETTLED, dtype=np.int8)
+        multiplier = np.full(m, np.nan)  # lambda of each fit's last step
+        penalty = np.zeros(m)  # the merit's weight on |g(b) - c|: above every |lambda| seen
+        # the point each step left from, its log-likelihood and |g - c|, the step, the share of
+        # it taken (the point evaluated is base + share step) and the merit's slope along it
+        base = params.copy()
+        base_loglike, base_excess = np.zeros(m), np.zeros(m)
+        direction, share, slope = np.zeros((p, m)), np.zeros(m), np.zeros(m)
         for _ in range(RESTRICTION_STEPS):
             columns = np.flatnonzero(active)
             if not columns.size:
                 break
-            score, information = self._scores_and_informations(params[:, columns])
-            value, gradient = _restriction_many(restriction, params[:, columns])
+            loglike, largest, score, information = self._scores_and_informations(
+                params[:, columns], with_loglike=True
+            )
+            value, gradient, curvature = _restriction_second_order(restriction, params[:, columns])
+            excess = value - values[columns]
+            # a step taken: kept where the merit l - penalty |g - c| rose enough (Armijo),
+            # else halved from the same point (that point's sums are made again next time)
+            tried = share[columns] > 0
+            with np.errstate(invalid="ignore"):
+                rose = (loglike - penalty[columns] * np.abs(excess)) >= (
+                    base_loglike[columns]
+                    - penalty[columns] * base_excess[columns]
+                    + MERIT_RISE * share[columns] * slope[columns]
+                    - MERIT_ROUNDING * (1.0 + np.abs(base_loglike[columns]))
+                )
+            back = tried & ~rose
+            if back.any():
+                halved = columns[back]
+                share[halved] *= 0.5
+                params[:, halved] = base[:, halved] + share[halved] * direction[:, halved]
+                outcome[halved[share[halved] < SMALLEST_SHARE]] = FIT_UNSETTLED
+                active[halved[share[halved] < SMALLEST_SHARE]] = False
+                keep = ~back
+                columns, loglike, score, information = (
+                    columns[keep],
+                    loglike[keep],
+                    score[:, keep],
+                    information[keep],
+                )
+                largest = largest[keep]
+                value, gradient, curvature, excess = (
+                    value[keep],
+                    gradient[:, keep],
+                    curvature[keep],
+                    excess[keep],
+                )
+                if not columns.size:
+                    continue
             right = np.stack([score.T, gradient.T], axis=2)
-            solved, finite = _solved(information, right)
-            along_score, along_gradient = solved[..., 0], solved[..., 1]
+            first = np.isnan(multiplier[columns])
+            if first.any():  # the first step's multiplier: from the information alone
+                multiplier[columns[first]] = _lagrange_step(
+                    information[first], right[first], excess[first]
+                )[1]
+            lagrangian = information + multiplier[columns][:, None, None] * curvature
+            step, multiplier_new, finite = _lagrange_step(lagrangian, right, excess)
+            plain = ~finite
+            if plain.any():  # W not positive definite: the step without curvature
+                step[plain], multiplier_new[plain], finite[plain] = _lagrange_step(
+                    information[plain], right[plain], excess[plain]
+                )
+            multiplier[columns] = multiplier_new
             with np.errstate(divide="ignore", invalid="ignore"):
-                multiplier = (
-                    np.einsum("kp,kp->k", gradient.T, along_score) + value - values[columns]
-                ) / np.einsum("kp,kp->k", gradient.T, along_gradient)
-                step = along_score - multiplier[:, None] * along_gradient
                 cut = np.minimum(1.0, RESTRICTION_REACH / (np.abs(step) @ reach))
-            step *= cut[:, None]
-            capped[columns] = np.where(cut < 1.0, capped[columns] + 1, 0)
-            finite &= np.isfinite(step).all(axis=1) & (capped[columns] < RESTRICTION_CAPPED)
+            finite &= np.isfinite(step).all(axis=1) & (largest <= SEPARATED_INDEX)
+            outcome[columns[~finite]] = FIT_DIVERGES
             active[columns[~finite]] = False
-            columns, step = columns[finite], step[finite]
-            params[:, columns] += step.T
-            moved = np.abs(step).max(axis=1)
+            keep = finite
+            columns, step, cut = columns[keep], step[keep], cut[keep]
+            score, excess, loglike = score[:, keep], excess[keep], loglike[keep]
+            multiplier_new = multiplier_new[keep]
+            # the exact penalty's weight above |lambda|: the step then climbs the merit, its
+            # slope s'delta + penalty |g - c| > 0 where W is positive definite
+            penalty[columns] = np.maximum(penalty[columns], MERIT_MARGIN * np.abs(multiplier_new))
+            base[:, columns] = params[:, columns]
+            base_loglike[columns], base_excess[columns] = loglike, np.abs(excess)
+            direction[:, columns] = step.T
+            slope[columns] = np.einsum("kp,pk->k", step, score) + penalty[columns] * np.abs(excess)
+            share[columns] = cut
+            taken = step * cut[:, None]
+            params[:, columns] += taken.T
+            moved = np.abs(taken).max(axis=1)
             done = moved <= tol * (1.0 + np.abs(params[:, columns]).max(axis=0))
-            settled[columns[done]] = True
+            outcome[columns[done]] = FIT_FOUND
             active[columns[done]] = False
-        return params, settled
+        return params, outcome
 
     def _column_reach(self) -> np.ndarray:
         """max_i |x_ij| of every column j (a step's largest move of a linear index)."""
@@ -1636,15 +1726,18 @@ class WildScoreBootstrap:
             self._reach = np.abs(self.X).max(axis=0)
         return self._reach
 
-    def _scores_and_informations(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _scores_and_informations(self, params: np.ndarray, with_loglike: bool = False) -> tuple:
         """The scores (p x m) and information matrices (m x p x p) at every column of
-        ``params``."""
+        ``params``, after the m log-likelihoods and largest |linear index| where
+        ``with_loglike``."""
         eta = self.X @ params + self.offset[:, None]
-        _, derivative, curvature = binary_terms(
-            eta, self.y[:, None], self.family, need_loglike=False
+        largest = np.abs(eta).max(axis=0) if with_loglike else None
+        loglike, derivative, curvature = binary_terms(
+            eta, self.y[:, None], self.family, need_loglike=with_loglike
         )
         score = self.X.T @ (self.weights[:, None] * derivative)
-        return score, self._informations(self.weights[:, None] * curvature)
+        found = score, self._informations(self.weights[:, None] * curvature)
+        return (self.weights @ loglike, largest, *found) if with_loglike else found
 
     def _informations(self, weighted_curvature: np.ndarray) -> np.ndarray:
         """k x p x p information matrices X' diag(column j of ``weighted_curvature``) X, from
@@ -1665,20 +1758,21 @@ class WildScoreBootstrap:
     def _restriction_inversion(
         self, restriction: Any, null_values: np.ndarray, starts: np.ndarray | None, alternative
     ) -> tuple[np.ndarray, np.ndarray, _Excesses, np.ndarray, np.ndarray]:
-        """(p, t, excess, settled, params) of the tests of g(b) = c at every c of
+        """(p, t, excess, outcome, params) of the tests of g(b) = c at every c of
         ``null_values`` (:meth:`restriction_test`'s statistic, the restricted fits batched, the
-        statistics of all nulls together as the coefficient sets' ``_tests``): NaN where the
-        fit did not settle or is separated."""
-        params, settled = self.restricted_fits_under(restriction, null_values, starts)
+        statistics of all nulls together as the coefficient sets' ``_tests``; ``outcome`` as
+        :meth:`restricted_fits_under` gives it): NaN where the fit was not found or is
+        separated."""
+        params, outcome = self.restricted_fits_under(restriction, null_values, starts)
         m = params.shape[1]
         cluster_scores = np.full((self.n_clusters, m), np.nan)
-        usable = np.flatnonzero(settled)
+        usable = np.flatnonzero(outcome == FIT_FOUND)
         if usable.size:
             found, finite = self._restricted_cluster_scores(restriction, params[:, usable])
             cluster_scores[:, usable] = found  # a separated fit: NaN, no statistic there
             usable = usable[finite]
         pvalues, statistics, excess = self._tests(cluster_scores, usable, alternative)
-        return pvalues, statistics, excess, settled, params
+        return pvalues, statistics, excess, outcome, params
 
     def _restricted_cluster_scores(
         self, restriction: Any, params: np.ndarray
@@ -1721,7 +1815,8 @@ class WildScoreBootstrap:
         the scale. The restricted fits of each batch of nulls are solved together
         (:meth:`restricted_fits_under`), each started where the fits already found put it
         (interpolated in c between the nearest found on either side). A value where no finite
-        coefficients give g(b) = c (the fit diverges) has no test: it is left out of the grid.
+        coefficients give g(b) = c (the fit diverges) has no test: it is left out of the grid
+        (so is one whose fit did not settle, with a note of its own).
         Each null costs a nonlinear restricted fit, so the grid's inner part is 13 points (one
         standard error apart) rather than the coefficients' 41; bisection narrows each
         crossing to the same tolerance."""
@@ -1735,12 +1830,13 @@ class WildScoreBootstrap:
             found = np.array(sorted(known))
             fits = np.column_stack([known[c] for c in found])
             starts = np.vstack([np.interp(values, found, row) for row in fits])
-            pvalues, statistics, excess, settled, params = self._restriction_inversion(
+            pvalues, statistics, excess, outcome, params = self._restriction_inversion(
                 restriction, values, starts, alternative
             )
-            for c, fit in zip(values[settled], params[:, settled].T, strict=True):
+            found = outcome == FIT_FOUND
+            for c, fit in zip(values[found], params[:, found].T, strict=True):
                 known[float(c)] = fit
-            return pvalues, statistics, excess, settled
+            return pvalues, statistics, excess, outcome
 
         return self._inverted_set(
             inversion,
@@ -1835,7 +1931,7 @@ class WildScoreBootstrap:
 
         def inversion(values):
             pvalues, statistics, excess = self._inversion(k, values, alternative)
-            return pvalues, statistics, excess, np.ones(pvalues.shape, dtype=bool)
+            return pvalues, statistics, excess, np.full(pvalues.shape, FIT_FOUND, dtype=np.int8)
 
         return self._inverted_set(
             inversion,
@@ -1862,9 +1958,10 @@ class WildScoreBootstrap:
         rtol: float,
         alternative: str,
     ) -> ConfidenceSet:
-        """{c : p(c) > alpha} for a batched ``inversion(values)`` giving (p, t, excess, kept) at
-        every null value (``_inversion``'s three, and whether a test exists there at all: a
-        null with ``kept`` false is left out of the grid and counts as accepted in bisection):
+        """{c : p(c) > alpha} for a batched ``inversion(values)`` giving (p, t, excess, outcome)
+        at every null value (``_inversion``'s three, and whether a test exists there at all:
+        a null whose ``outcome`` is not ``FIT_FOUND`` is left out of the grid, with a note of
+        why, and counts as accepted in bisection):
         the grid of ``centre`` +- ``max_width`` ``scale``, the crossings by bisection with
         p-values evaluated ahead, undetermined ends (``FLAT_TAIL``) reported as unbounded."""
         notes = []
@@ -1884,14 +1981,10 @@ class WildScoreBootstrap:
         )
         grid = np.sort(centre + scale * offsets)
         # the grid in one batched solve
-        pvalues, statistics, excess, kept = inversion(grid)
+        pvalues, statistics, excess, outcome = inversion(grid)
+        kept = outcome == FIT_FOUND
+        notes.extend(_left_out_notes(grid, outcome))
         if not kept.all():
-            left_out = grid[~kept]
-            notes.append(
-                f"No restricted fit at {left_out.size} of the grid's values ({left_out.min():.4g} "
-                f"to {left_out.max():.4g}): the coefficients diverge there, no finite "
-                "coefficients give these values; they are left out of the grid."
-            )
             grid, pvalues, excess = grid[kept], pvalues[kept], excess[kept]
         # a null whose restricted fit is separated has no statistic: it cannot be rejected
         separated = list(grid[np.isnan(pvalues)])
@@ -2070,6 +2163,32 @@ class WildScoreBootstrap:
         ]
 
 
+def _left_out_notes(grid: np.ndarray, outcome: np.ndarray) -> list[str]:
+    """What a set says of the grid's values left out (``outcome`` not ``FIT_FOUND``): where the
+    restricted fit diverges, and where it did not settle."""
+    notes = []
+    for code, why in (
+        (
+            FIT_DIVERGES,
+            "the coefficients diverge there (the restricted fit runs into separation: a linear "
+            f"index beyond {SEPARATED_INDEX:g} or a singular information), no finite "
+            "coefficients give these values",
+        ),
+        (
+            FIT_UNSETTLED,
+            f"the restricted fit did not settle in {RESTRICTION_STEPS} steps (no maximum was "
+            "found there, nor shown not to exist)",
+        ),
+    ):
+        left_out = grid[outcome == code]
+        if left_out.size:
+            notes.append(
+                f"No restricted fit at {left_out.size} of the grid's values ({left_out.min():.4g} "
+                f"to {left_out.max():.4g}): {why}; they are left out of the grid."
+            )
+    return notes
+
+
 def _maybe_flat(at: float, beyond: float) -> bool:
     """Whether an end may be undetermined (``WildScoreBootstrap._undetermined_ends``), from the
     statistic at the last null accepted before it (within the inversion's tolerance of it) and
@@ -2136,6 +2255,69 @@ def _restriction_many(restriction: Any, params: np.ndarray) -> tuple[np.ndarray,
     pairs = [restriction(params[:, j]) for j in range(params.shape[1])]
     values = np.array([float(value) for value, _ in pairs])
     return values, np.column_stack([np.asarray(g, dtype=float) for _, g in pairs])
+
+
+def _restriction_second_order(
+    restriction: Any, params: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """g, its gradient and its Hessian at every column of ``params`` (p x m): m values, p x m
+    and m x p x p, by ``restriction.many_with_hessians`` where it exists (one pass), else the
+    Hessians by forward differences of the gradient (``_restriction_many`` of the p x m moved
+    columns at once, steps of ``HESSIAN_STEP`` (1 + |b_j|)), symmetrised. The Hessian only
+    shapes a restricted fit's steps (``WildScoreBootstrap.restricted_fits_under``), never the
+    point where they stop."""
+    if hasattr(restriction, "many_with_hessians"):
+        values, gradients, hessians = restriction.many_with_hessians(params)
+        return (
+            np.asarray(values, dtype=float),
+            np.asarray(gradients, dtype=float),
+            np.asarray(hessians, dtype=float),
+        )
+    values, gradients = _restriction_many(restriction, params)
+    p, m = params.shape
+    steps = HESSIAN_STEP * (1.0 + np.abs(params))  # p x m
+    moved = np.tile(params, p)  # column j * m + l: fit l with b_j moved
+    moved[np.repeat(np.arange(p), m), np.arange(p * m)] += steps.ravel()
+    _, moved_gradients = _restriction_many(restriction, moved)
+    columns = (moved_gradients.reshape(p, p, m) - gradients[:, None, :]) / steps[None, :, :]
+    hessians = columns.transpose(2, 0, 1)  # m x p x p: row i, column j
+    return values, gradients, 0.5 * (hessians + hessians.transpose(0, 2, 1))
+
+
+def _lagrange_step(
+    matrices: np.ndarray, right: np.ndarray, excess: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One Newton step on the Lagrangian of each fit under one restriction: with W =
+    ``matrices`` (k x p x p), s and R the columns of ``right`` (k x p x 2) and e = g(b) - c
+    (``excess``), delta = W^{-1}(s - lambda R) with lambda = (R W^{-1} s + e) / R W^{-1} R,
+    so that R delta = -e. Returns (k x p steps, k multipliers, which are usable: W positive
+    definite, the step finite)."""
+    solved, finite = _solved(matrices, right)
+    finite &= _positive_definite(matrices)
+    along_score, along_gradient = solved[..., 0], solved[..., 1]
+    gradient = right[..., 1]
+    curvature = np.einsum("kp,kp->k", gradient, along_gradient)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        multiplier = (np.einsum("kp,kp->k", gradient, along_score) + excess) / curvature
+        step = along_score - multiplier[:, None] * along_gradient
+    finite &= (curvature > 0) & np.isfinite(step).all(axis=1)
+    return step, multiplier, finite
+
+
+def _positive_definite(matrices: np.ndarray) -> np.ndarray:
+    """Which of k p x p symmetric matrices are positive definite (a Cholesky factor exists)."""
+    try:
+        np.linalg.cholesky(matrices)
+        return np.ones(len(matrices), dtype=bool)
+    except np.linalg.LinAlgError:
+        found = np.zeros(len(matrices), dtype=bool)
+        for k, matrix in enumerate(matrices):
+            try:
+                np.linalg.cholesky(matrix)
+                found[k] = True
+            except np.linalg.LinAlgError:
+                pass
+        return found
 
 
 def _solved(matrices: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -2343,17 +2525,19 @@ def column_reach(chunk) -> list:
     return [np.abs(chunk.X).max(axis=0)] if chunk.nobs else []
 
 
-def scores_and_informations(chunk, family, params: np.ndarray):
+def scores_and_informations(chunk, family, params: np.ndarray, with_loglike: bool = False):
     """The score (p x m) and the information matrices (m x p x p) of the chunk's rows at
-    every column of ``params``."""
+    every column of ``params``, after the m log-likelihoods where ``with_loglike``."""
     if chunk.nobs == 0:
         return None
     p, m = params.shape
-    scores, informations = np.empty((p, m)), np.empty((m, p, p))
+    loglike, scores, informations = np.empty(m), np.empty((p, m)), np.empty((m, p, p))
     for j in range(m):
-        sums = chunk.sums(family, params[:, j], need_loglike=False)
+        sums = chunk.sums(family, params[:, j], need_loglike=with_loglike)
         scores[:, j], informations[j] = sums.gradient, -sums.hessian
-    return scores, informations
+        if with_loglike:
+            loglike[j] = sums.llf
+    return (loglike, scores, informations) if with_loglike else (scores, informations)
 
 
 def score_pieces_many(chunk, family, batch: dict, n_clusters: int) -> dict:
@@ -2737,10 +2921,13 @@ class StreamedWildScoreBootstrap(WildScoreBootstrap):
             self._reach = np.max(np.vstack(found), axis=0)
         return self._reach
 
-    def _scores_and_informations(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.source.map_designs(
-            self.spec, scores_and_informations, self.family_model, np.asarray(params)
+    def _scores_and_informations(self, params: np.ndarray, with_loglike: bool = False) -> tuple:
+        """As in memory, over the chunks; the largest |linear index| is not summed over them
+        (reported as zero: separation is then seen only as a singular information)."""
+        found = self.source.map_designs(
+            self.spec, scores_and_informations, self.family_model, np.asarray(params), with_loglike
         )
+        return (found[0], np.zeros(params.shape[1]), *found[1:]) if with_loglike else found
 
     def _restricted_cluster_scores(
         self, restriction: Any, params: np.ndarray

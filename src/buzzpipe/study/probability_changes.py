@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from buzzpipe.errors import InputError
+from buzzpipe.estimate.batched_newton import _column_products, _hessians
 from buzzpipe.estimate.fieller import fieller_set
 from buzzpipe.estimate.hypothesis_tests import critical_value, reference_df
 from buzzpipe.estimate.reference import normal_cdf, normal_pdf, two_sided_p
@@ -453,6 +454,19 @@ class ChangeDifference:
         reference, differences = self._shared_designs()
         return difference_sums(reference, differences, self.weights, self.family, params)
 
+    def many_with_hessians(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`many` and g's Hessian at every column of ``params`` (m x p x p), in the same
+        pass: what a Newton step under the restriction g(b) = c needs for the curvature of
+        the restriction (``WildScoreBootstrap.restricted_fits_under``)."""
+        reference, differences = self._shared_designs()
+        products = self.__dict__.get("_reference_products")
+        if products is None:
+            products = _column_products(reference)
+            object.__setattr__(self, "_reference_products", products)  # a cache, as _shared
+        return difference_sums(
+            reference, differences, self.weights, self.family, params, products=products
+        )
+
     @staticmethod
     def _levels() -> tuple[float, float, float, float]:
         """The sign of each design in g: first changed, first base, second changed, base."""
@@ -485,25 +499,62 @@ def difference_sums(
     weights: np.ndarray,
     family: str,
     params: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+    products: tuple | None = None,
+) -> tuple[np.ndarray, ...]:
     """sum_i w_i g_i(b) and its gradient at every column b of ``params`` (p x m), g_i the row's
     term in the difference of two changes: its four designs (first changed, first base, second
     changed, second base; signs ``ChangeDifference._levels``) given as the reference design
-    plus each one's differing columns (:func:`shared_designs`)."""
+    plus each one's differing columns (:func:`shared_designs`). With ``products`` (the
+    reference design's column products, ``batched_newton._column_products``) also the m x p x p
+    Hessians sum_i w_i f'(x_i'b) x_i x_i' over the four designs: the reference's part from
+    one product with the column products, each design's differing columns added as the
+    reference's cross products with them and their own."""
     shared = reference @ params
-    values = np.zeros(params.shape[1])
-    weighted = np.zeros((reference.shape[0], params.shape[1]))
+    m = params.shape[1]
+    values = np.zeros(m)
+    weighted = np.zeros((reference.shape[0], m))
     gradients = np.zeros(params.shape)
+    curved = None if products is None else np.zeros((reference.shape[0], m))
+    corrections = []  # each design's differing columns: (columns, their differences, slope)
     for level, (columns, difference) in zip(ChangeDifference._levels(), differences, strict=True):
         eta = shared if not columns.size else shared + difference @ params[columns]
         probability, density = probability_and_density(eta, family)
         values += level * (weights @ probability)
+        if curved is not None:
+            slope = level * weights[:, None] * density_slope(eta, probability, density, family)
+            curved += slope
+            if columns.size:
+                corrections.append((columns, difference, slope))
         density *= level * weights[:, None]
         weighted += density
         if columns.size:
             gradients[columns] += difference.T @ density
     gradients += reference.T @ weighted
-    return values, gradients
+    if curved is None:
+        return values, gradients
+    p = reference.shape[1]
+    hessians = _hessians(*products, curved, p)
+    for columns, difference, slope in corrections:
+        # x = r + d (d zero outside ``columns``): x x' = r r' + r d' + d r' + d d'
+        for index, column in enumerate(columns):
+            scaled = slope * difference[:, index, None]  # n x m: f' w d_column
+            cross = (reference.T @ scaled).T  # m x p
+            hessians[:, :, column] += cross
+            hessians[:, column, :] += cross
+            hessians[:, columns, column] += (difference.T @ scaled).T
+    return values, gradients, hessians
+
+
+def density_slope(
+    eta: np.ndarray, probability: np.ndarray, density: np.ndarray, family: str
+) -> np.ndarray:
+    """f'(eta) of a binary model's link, from F(eta) and f(eta) already computed: f (1 - 2F)
+    for the logit, -eta f for the probit, 0 for the linear probability model."""
+    if family == Family.LOGIT:
+        return density * (1.0 - 2.0 * probability)
+    if family == Family.PROBIT:
+        return -eta * density
+    return np.zeros_like(eta)
 
 
 def change_difference(

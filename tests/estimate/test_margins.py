@@ -2,6 +2,7 @@
 hand computation (finite differences of the core's own predictions, numerical Jacobians in the
 parameters) where formulas transform variables, for factors, at(), by() and ordered logit."""
 
+import importlib
 import subprocess
 
 import numpy as np
@@ -15,6 +16,8 @@ from buzzpipe.errors import InputError
 from buzzpipe.estimate import fit
 from buzzpipe.estimate.hypothesis_tests import wald_test
 from buzzpipe.estimate.margins import margins
+
+margins_module = importlib.import_module("buzzpipe.estimate.margins")
 
 
 def firms(seed: int, n: int = 1500) -> pd.DataFrame:
@@ -532,6 +535,43 @@ def test_given_design_equals_the_rebuilt_one(data):
     pd.testing.assert_frame_equal(given.table, rebuilt.table)
     with pytest.raises(InputError, match="wrong shape"):
         margins(model, data, "*", design=np.zeros((3, 3)))
+
+
+@pytest.mark.parametrize("family", ["logit", "ologit"])
+@pytest.mark.parametrize(
+    "terms",
+    [
+        "np.log(employees) + foreign_share + exporter + C(industry)",
+        "np.log(employees) + np.sqrt(foreign_share) + foreign_share + C(industry)",
+        "np.log(employees) + np.log(employees):foreign_share + C(industry)",  # rebuilt
+    ],
+)
+@pytest.mark.parametrize("options", [{}, {"by": "exporter"}, {"at": {"exporter": [0.0, 1.0]}}])
+def test_derivatives_from_the_given_design_equal_the_rebuilt_ones(
+    data, family, terms, options, monkeypatch
+):
+    """The designs at x + h and x - h of a variable that enters only as itself or a log, exp
+    or sqrt of it are the given design with those columns written anew: the same numbers as
+    rebuilding the changed data through the formula, bit for bit."""
+    outcome = "product_novelty" if family == "ologit" else "product"
+    model = fit(f"{outcome} ~ {terms}", data, family=family, vcov="robust")
+    chosen = ["employees", "foreign_share"]
+    rebuilt = margins(model, data, chosen, **options)
+    edited = []
+    original = margins_module._edited_design
+
+    def counted(*arguments):
+        found = original(*arguments)
+        edited.append(found is not None)
+        return found
+
+    monkeypatch.setattr(margins_module, "_edited_design", counted)
+    given = margins(model, data, chosen, design=model.design_matrix(data), **options)
+    pd.testing.assert_frame_equal(given.table, rebuilt.table, check_exact=True)
+    # rebuilt: the interaction's designs, and those of frames at= changed (where the model
+    # reads the variable it sets)
+    changed_by_at = "at" in options and "exporter" in terms
+    assert any(edited) == (":" not in terms and not changed_by_at)
 
 
 @pytest.mark.parametrize("family", ["logit", "ologit"])

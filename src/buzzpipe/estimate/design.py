@@ -31,7 +31,7 @@ from buzzpipe.estimate.chunks import FORMULA_CONTEXT, parse_outcome
 from buzzpipe.estimate.direct_specification import direct_specs
 from buzzpipe.estimate.kept import MISSING, KeptByIdentity, KeptByKey
 
-__all__ = ["Design", "build_design", "rebuild_matrix", "FORMULA_CONTEXT"]
+__all__ = ["Design", "build_design", "rebuild_matrix", "rebuild_plan", "FORMULA_CONTEXT"]
 
 # rows per block when a design is built block by block (formulaic's cost per call is amortised)
 BUILD_BLOCK_ROWS = 65_536
@@ -146,7 +146,7 @@ def rebuild_matrix(model_spec: Any, names: Sequence[str], new_data: pd.DataFrame
     """X for ``new_data`` through a formulaic specification, columns ``names`` in that order."""
     if model_spec is None:
         raise InputError("this design was built from arrays: it has no formula to rebuild")
-    plan = _rebuild_plan(model_spec)
+    plan = rebuild_plan(model_spec)
     if plan is not None and all(v in new_data.columns for v in plan["variables"]):
         try:
             with chunks.reading(new_data):
@@ -169,7 +169,7 @@ def rebuild_matrix(model_spec: Any, names: Sequence[str], new_data: pd.DataFrame
 _REBUILD_PLANS = KeptByIdentity(256)
 
 
-def _rebuild_plan(model_spec: Any) -> dict | None:
+def rebuild_plan(model_spec: Any) -> dict | None:
     """The plan that builds ``model_spec``'s columns without formulaic (``chunks.rhs_plan``), or
     ``None`` where some term needs formulaic or a transform learnt state (center, scale)."""
     kept = _REBUILD_PLANS.get(model_spec, MISSING)

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from os import PathLike
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ from scipy import sparse
 
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate import chunks
+from buzzpipe.estimate.design import rebuild_plan
 from buzzpipe.estimate.families import get_family
 from buzzpipe.estimate.hypothesis_tests import inference_columns, inference_table, reference_df
 
@@ -185,7 +187,8 @@ def _model_variables(fit: object, data: pd.DataFrame) -> list[str]:
     spec = getattr(fit, "model_spec", None)
     required = getattr(spec, "required_variables", None)
     if required:
-        return [name for name in data.columns if name in set(required)]
+        required = set(required)  # made once, not once per column
+        return [name for name in data.columns.tolist() if name in required]
     formula = str(fit.formula)
     right = formula.split("~", 1)[-1]
     tokens = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", right))
@@ -216,15 +219,19 @@ def _estimation_sample(fit: object, data: pd.DataFrame) -> pd.DataFrame:
 
 def _factor_variables(fit: object, sample: pd.DataFrame, variables: Sequence[str]) -> set[str]:
     """Which of ``variables`` are factors: non-numeric or boolean columns, or wrapped in C()."""
-    dtypes = sample.dtypes  # one Series for all, not one per variable
     formula = str(fit.formula)
-    return {
-        variable
-        for variable in variables
-        if not pd.api.types.is_numeric_dtype(dtypes[variable])
-        or pd.api.types.is_bool_dtype(dtypes[variable])
-        or re.search(rf"C\(\s*{re.escape(variable)}\b", formula) is not None
-    }
+    found = set()
+    for variable in variables:
+        # the column's type (read once inside ``chunks.reading(sample)``), not a Series of all
+        # the frame's types
+        dtype = chunks.column(sample, variable).dtype
+        if (
+            not pd.api.types.is_numeric_dtype(dtype)
+            or pd.api.types.is_bool_dtype(dtype)
+            or re.search(rf"C\(\s*{re.escape(variable)}\b", formula) is not None
+        ):
+            found.add(variable)
+    return found
 
 
 def _levels(column: pd.Series) -> list[object]:
@@ -669,9 +676,16 @@ class _Task:
 def _maker(
     frame: pd.DataFrame, variable: str | None = None, value: object = None
 ) -> Callable[[], pd.DataFrame]:
+    """A function making ``frame`` with ``variable`` set to ``value`` (``frame`` itself without
+    a variable); the change is kept on it (``.change``) for :func:`_edited_design`."""
     if variable is None:
         return lambda: frame
-    return lambda: _set_value(frame, variable, value)
+
+    def make() -> pd.DataFrame:
+        return _set_value(frame, variable, value)
+
+    make.change = (frame, variable, value)
+    return make
 
 
 def _plan(
@@ -995,7 +1009,12 @@ def _build_designs(
         for what, make in task.frames:
             makers.setdefault(id(make), (what, make))
     designs: dict[int, np.ndarray] = {}
-    frames = {key: make() for key, (_, make) in makers.items()}
+    if known is not None:  # changes of a numeric variable: the known design, edited
+        for key, (_what, make) in makers.items():
+            edited = _edited_design(view, make, known)
+            if edited is not None:
+                designs[key] = edited
+    frames = {key: make() for key, (_, make) in makers.items() if key not in designs}
     if known is not None:
         for key, frame in frames.items():
             if frame is known[0]:
@@ -1017,6 +1036,61 @@ def _build_designs(
             )
         designs[key] = piece
     return designs
+
+
+def _edited_design(
+    view: _ModelView, make: Callable[[], pd.DataFrame], known: tuple[pd.DataFrame, np.ndarray]
+) -> np.ndarray | None:
+    """The design of ``make()``, a numeric variable of the known frame set to new values, as
+    the known design with the variable's columns written anew, where the variable enters the
+    design only as its own column or a log, exp or sqrt of it (each a term of its own): what
+    rebuilding the changed frame through the formula gives, bit for bit (the same values
+    through the same functions; every other column is the known one). ``None`` otherwise."""
+    change = getattr(make, "change", None)
+    if change is None or change[0] is not known[0]:
+        return None
+    _frame, variable, value = change
+    columns = _numeric_columns(view, variable)
+    if not columns:
+        return None
+    values = np.broadcast_to(np.asarray(value, dtype=np.float64), (len(known[0]),))
+    design = known[1].copy(order="K")  # the known design's layout
+    for position, function in columns:
+        if function is None:
+            design[:, position] = values
+        else:
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                design[:, position] = function(values)
+    return design
+
+
+def _numeric_columns(view: _ModelView, variable: str) -> list[tuple[int, Any]] | None:
+    """(position in the fit's design, function or None) of each column that reads
+    ``variable``, where each is the variable itself or a log, exp or sqrt of it alone (a term
+    of one numeric factor, ``chunks.rhs_plan``'s recipes); ``None`` where some column reads it
+    otherwise (a product, a factor, a term formulaic builds) or the plan is unknown."""
+    spec = getattr(view.fit, "model_spec", None)
+    plan = None if spec is None else rebuild_plan(spec)
+    x_names = [str(name) for name in (getattr(view.fit, "x_names", None) or [])]
+    if plan is None or plan["reduced"] is not None or not x_names:
+        return None
+    position = {name: j for j, name in enumerate(x_names)}
+    found: list[tuple[int, Any]] = []
+    for column, read in plan["direct"]:
+        if read == variable and plan["names"][column] in position:
+            found.append((position[plan["names"][column]], None))
+    for columns, recipes in plan["computed"]:
+        for column, recipe in zip(columns, recipes, strict=True):
+            if recipe[0] != "product":
+                continue
+            factors = [factor for factor, _j in recipe[1]]
+            if not any(factor[1] == variable for factor in factors):
+                continue
+            if len(factors) != 1 or factors[0][0] != "numeric" or factors[0][2] is None:
+                return None  # a product with another factor, or a factor coding of it
+            if plan["names"][column] in position:
+                found.append((position[plan["names"][column]], factors[0][2]))
+    return found
 
 
 def margins(

@@ -634,8 +634,8 @@ def test_a_confidence_set_accepts_the_nulls_whose_restricted_fit_is_separated():
     far = bootstrap.estimate[1] + 15 * bootstrap.cluster_robust_se(1)
     scores_at = bootstrap.partialled_scores_at
 
-    def separated_beyond(k, params):  # as a singular information beyond ``far`` would say
-        sums, separated = scores_at(k, params)
+    def separated_beyond(k, params, slopes=None):  # as a singular information beyond ``far``
+        sums, separated = scores_at(k, params, slopes)
         beyond = params[k] > far
         sums[:, beyond] = np.nan
         return sums, separated | beyond
@@ -885,3 +885,40 @@ def test_the_sets_bounds_are_bisections_whatever_the_predictions(seed, monkeypat
         assert alone.intervals == cubic.intervals
         assert alone.bound_p_values == cubic.bound_p_values
         assert alone.notes == cubic.notes
+
+
+def test_later_batches_start_on_the_cubic_through_the_kept_fits_and_their_slopes():
+    """Test inversion keeps each null's restricted fit with the path's slope db/dc there
+    (H^{-1} e_k / (H^{-1} e_k)_k at the fit): the slopes equal central differences of
+    statsmodels' restricted fits (to 1e-6), a later batch inside the kept nulls starts on the
+    cubic Hermite through them, a thousand times closer than the line, and its fits are still
+    statsmodels' constrained maxima."""
+    X, y, clusters = clustered_sample(21, n=800, n_clusters=6, effect=0.4)
+    bootstrap = WildScoreBootstrap(X, y, clusters)
+    se = bootstrap.cluster_robust_se(1)
+    grid = bootstrap.estimate[1] + se * np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
+    bootstrap.p_values(1, grid)
+    values, _, slopes = bootstrap._restricted_starts[1]
+    free = [0, 2, 3]
+
+    def plain(value):
+        return (
+            sm.Logit(y, X[:, free], offset=value * X[:, 1])
+            .fit(disp=0, method="newton", tol=1e-14, maxiter=100)
+            .params
+        )
+
+    h = 1e-5 * se
+    for j, value in enumerate(values):
+        numeric = (plain(value + h) - plain(value - h)) / (2 * h)
+        np.testing.assert_allclose(slopes[:, j], numeric, rtol=0, atol=1e-6)
+    inside = grid[1] + 0.37 * (grid[2] - grid[1])
+    from buzzpipe.estimate.wild_bootstrap import _interpolated_starts
+
+    kept = bootstrap._restricted_starts[1]
+    cubic = _interpolated_starts(kept, np.array([inside]), bootstrap.estimate[free])[:, 0]
+    line = _interpolated_starts(kept[:2], np.array([inside]), bootstrap.estimate[free])[:, 0]
+    exact = plain(inside)
+    assert np.abs(cubic - exact).max() < 1e-3 * np.abs(line - exact).max()
+    fits = bootstrap.restricted_fits(1, np.array([inside]))
+    np.testing.assert_allclose(fits[free, 0], exact, rtol=1e-8, atol=1e-9)

@@ -140,6 +140,9 @@ HESSIAN_STEP = 1e-7
 # the same point; the penalty MERIT_MARGIN times the largest |lambda| seen. A fit whose step
 # is halved below SMALLEST_SHARE is unsettled
 MERIT_RISE = 1e-4
+# g's Hessian in a step is the one made where the fit's last step longer than this (relative to
+# 1 + max |b|) ended: it shapes the steps only, and near the fit it changes little
+CURVATURE_KEPT_WITHIN = 1e-3
 MERIT_ROUNDING = 1e-13
 MERIT_MARGIN = 1.5
 SMALLEST_SHARE = 1e-6
@@ -704,17 +707,18 @@ def _halvings(
 
 
 def _interpolated_starts(
-    kept: tuple[np.ndarray, np.ndarray] | None, values: np.ndarray, fallback: np.ndarray
+    kept: tuple | None, values: np.ndarray, fallback: np.ndarray
 ) -> np.ndarray:
     """Starts (free coefficients x values) of a batch of restricted fits at ``values``: the
-    last batch's restricted estimates (``kept``: their nulls, their estimates; separated and
-    refitted ones left out) interpolated linearly between the kept nulls on either side of
-    each value (the restricted estimate moves smoothly with the null, so the start is off by
-    the square of the kept nulls' distance: bisection's nulls lie inside brackets the last
-    batch found), the nearest kept estimate outside their range, ``fallback`` (the
-    unrestricted estimate) with none kept. Not extrapolated: beyond the grid's far end,
-    +40 s.e., the fit may be separated, and a start there has a vanishing gradient that
-    Newton takes for convergence."""
+    last batch's restricted estimates (``kept``: their nulls, their estimates, and where known
+    the path's slopes db/dc there; separated and refitted ones left out) interpolated between
+    the kept nulls on either side of each value: by the cubic Hermite polynomial of the two
+    ends' estimates and slopes where both slopes are known (off by the fourth power of the
+    kept nulls' distance), else linearly (off by its square): bisection's nulls lie inside
+    brackets the last batch found. Beyond the kept range the nearest kept estimate,
+    ``fallback`` (the unrestricted estimate) with none kept. Not extrapolated: beyond the
+    grid's far end, +40 s.e., the fit may be separated, and a start there has a vanishing
+    gradient that Newton takes for convergence."""
     if kept is None or kept[0].size == 0:
         return np.repeat(np.asarray(fallback, dtype=float)[:, None], values.size, axis=1)
     known, first = np.unique(kept[0], return_index=True)
@@ -723,8 +727,38 @@ def _interpolated_starts(
         return np.repeat(fits, values.size, axis=1)
     right = np.clip(np.searchsorted(known, values), 1, known.size - 1)
     left = right - 1
-    weight = np.clip((values - known[left]) / (known[right] - known[left]), 0.0, 1.0)
-    return fits[:, left] * (1.0 - weight) + fits[:, right] * weight
+    width = known[right] - known[left]
+    weight = np.clip((values - known[left]) / width, 0.0, 1.0)
+    starts = fits[:, left] * (1.0 - weight) + fits[:, right] * weight
+    if len(kept) > 2:
+        slopes = kept[2][:, first]
+        cubic = np.isfinite(slopes[:, left]).all(axis=0) & np.isfinite(slopes[:, right]).all(axis=0)
+        cubic &= (weight > 0.0) & (weight < 1.0)
+        if cubic.any():
+            t, h = weight[cubic], width[cubic]
+            lo, hi = left[cubic], right[cubic]
+            starts[:, cubic] = (
+                fits[:, lo] * ((1.0 + 2.0 * t) * (1.0 - t) ** 2)
+                + slopes[:, lo] * (h * t * (1.0 - t) ** 2)
+                + fits[:, hi] * (t * t * (3.0 - 2.0 * t))
+                + slopes[:, hi] * (h * t * t * (t - 1.0))
+            )
+    return starts
+
+
+def _joined_starts(new: tuple, kept: tuple | None) -> tuple:
+    """The restricted estimates kept as later batches' starts (``_interpolated_starts``): this
+    batch's (nulls, estimates; slopes unknown until ``_keep_slopes``) first, then the ones
+    kept before (a null found again is read from this batch: ``np.unique`` keeps the first)."""
+    slopes = np.full(new[1].shape, np.nan)
+    if kept is None:
+        return (new[0], new[1], slopes)
+    old_slopes = kept[2] if len(kept) > 2 else np.full(kept[1].shape, np.nan)
+    return (
+        np.concatenate([new[0], kept[0]]),
+        np.concatenate([new[1], kept[1]], axis=1),
+        np.concatenate([slopes, old_slopes], axis=1),
+    )
 
 
 def _side_by_side(searches: list, evaluate: Callable) -> list:
@@ -1124,7 +1158,9 @@ class WildScoreBootstrap:
                 )
             fitted.params[:, j] = estimate
         usable = ~fitted.separated & ~failed  # refitted ones are not kept as starts
-        self._restricted_starts[k] = (values[usable], fitted.params[:, usable])
+        self._restricted_starts[k] = _joined_starts(
+            (values[usable], fitted.params[:, usable]), kept
+        )
         params[keep] = fitted.params
         return params
 
@@ -1222,8 +1258,24 @@ class WildScoreBootstrap:
         solve, the partialled scores and the statistics of every null together
         (``partialled_scores_at``, ``statistics`` on a G x m matrix)."""
         params = self.restricted_fits(k, null_values)
-        cluster_scores, separated = self.partialled_scores_at(k, params)
+        slopes = np.full(params.shape, np.nan)
+        cluster_scores, separated = self.partialled_scores_at(k, params, slopes)
+        self._keep_slopes(k, np.asarray(null_values, dtype=float).ravel(), slopes)
         return self._tests(cluster_scores, np.flatnonzero(~separated), alternative)
+
+    def _keep_slopes(self, k: int, values: np.ndarray, slopes: np.ndarray) -> None:
+        """Beside the restricted estimates kept as later batches' starts, the path's slopes
+        at this batch's nulls (``partialled_scores_at``): starts between two nulls with slopes
+        are interpolated by cubic Hermite. This batch's nulls come first among the kept."""
+        kept = self._restricted_starts.get(k)
+        if kept is None or len(kept) < 3:  # the streamed engines keep no slopes
+            return
+        keep = np.ones(slopes.shape[0], dtype=bool)
+        keep[k] = False
+        fresh = min(values.size, kept[0].size)
+        chosen = np.isin(values, kept[0][:fresh])
+        if int(chosen.sum()) == fresh and np.array_equal(values[chosen], kept[0][:fresh]):
+            kept[2][:, :fresh] = slopes[np.ix_(keep, chosen)]
 
     def _tests(
         self, cluster_scores: np.ndarray, usable: np.ndarray, alternative: str
@@ -1310,11 +1362,16 @@ class WildScoreBootstrap:
         weighted = np.broadcast_to((self.weights * derivative)[:, None], projections.shape)
         return self._cluster_sums(weighted, projections, np.arange(directions.shape[1]), sums)
 
-    def partialled_scores_at(self, k: int, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def partialled_scores_at(
+        self, k: int, params: np.ndarray, slopes: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``partialled_cluster_scores`` at every column of ``params`` (p x m): the G x m cluster
         sums, and which nulls are separated (a singular information; their column is NaN).
         The nulls a block of at most SCORES_BLOCK n x m entries: one product for the linear
-        indices and one for the projections, the informations and their solves batched."""
+        indices and one for the projections, the informations and their solves batched.
+        ``slopes`` (p x m), where given, receives each restricted fit's path slope db/dc at its
+        null c: H^{-1} e_k / (H^{-1} e_k)_k (the restricted fit's score condition
+        H_FF db_F/dc + H_Fk = 0, by the partitioned inverse)."""
         n, p = self.X.shape
         m = params.shape[1]
         sums = np.full((self.n_clusters, m), np.nan)
@@ -1341,6 +1398,8 @@ class WildScoreBootstrap:
                         directions[j] = np.linalg.solve(matrix, unit)
                     except np.linalg.LinAlgError:
                         separated[first + j] = True
+            if slopes is not None:
+                slopes[:, block] = (directions[:, :, 0] / directions[:, k, :]).T
             found = np.full((self.n_clusters, information.shape[0]), np.nan)
             self._cluster_sums(
                 self.weights[:, None] * derivative,
@@ -1633,6 +1692,8 @@ class WildScoreBootstrap:
         active = np.ones(m, dtype=bool)
         outcome = np.full(m, FIT_UNSETTLED, dtype=np.int8)
         multiplier = np.full(m, np.nan)  # lambda of each fit's last step
+        kept_curvature = np.zeros((m, p, p))  # g's Hessian where each fit's last long step ended
+        fresh = np.ones(m, dtype=bool)  # whether it is made again at the next evaluation
         penalty = np.zeros(m)  # the merit's weight on |g(b) - c|: above every |lambda| seen
         # the point each step left from, its log-likelihood and |g - c|, the step, the share of
         # it taken (the point evaluated is base + share step) and the merit's slope along it
@@ -1646,7 +1707,14 @@ class WildScoreBootstrap:
             loglike, largest, score, information = self._scores_and_informations(
                 params[:, columns], with_loglike=True
             )
-            value, gradient, curvature = _restriction_second_order(restriction, params[:, columns])
+            if fresh[columns].any():  # g's Hessian again after a long step (or at the start)
+                value, gradient, curvature = _restriction_second_order(
+                    restriction, params[:, columns]
+                )
+                kept_curvature[columns] = curvature
+            else:  # short steps only: the Hessian of g where the last long step ended
+                value, gradient = _restriction_many(restriction, params[:, columns])
+                curvature = kept_curvature[columns]
             excess = value - values[columns]
             # a step taken: kept where the merit l - penalty |g - c| rose enough (Armijo),
             # else halved from the same point (that point's sums are made again next time)
@@ -1715,7 +1783,9 @@ class WildScoreBootstrap:
             taken = step * cut[:, None]
             params[:, columns] += taken.T
             moved = np.abs(taken).max(axis=1)
-            done = moved <= tol * (1.0 + np.abs(params[:, columns]).max(axis=0))
+            size = 1.0 + np.abs(params[:, columns]).max(axis=0)
+            fresh[columns] = moved > CURVATURE_KEPT_WITHIN * size
+            done = moved <= tol * size
             outcome[columns[done]] = FIT_FOUND
             active[columns[done]] = False
         return params, outcome
@@ -2873,7 +2943,9 @@ class StreamedWildScoreBootstrap(WildScoreBootstrap):
             self.spec, score_pieces, self.family_model, params, self.n_clusters
         )
 
-    def partialled_scores_at(self, k: int, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def partialled_scores_at(
+        self, k: int, params: np.ndarray, slopes: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Each null's ``partialled_cluster_scores`` from its score pieces (kept by
         ``restricted_fits``): the G x m sums, and which nulls are separated (NaN columns)."""
         sums = np.full((self.n_clusters, params.shape[1]), np.nan)

@@ -168,3 +168,40 @@ def test_value_codes_group_values_as_pandas_factorize():
     missing = pd.Series([1, None], dtype="Int8")
     assert _value_codes(missing, missing) is None
     assert _value_codes(pd.Series([1.0, np.nan]), pd.Series([1.0, 2.0])) is None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_rows_with_finds_the_first_row_with_the_changed_values(seed):
+    """For each firm, the first row of the sample whose values of the columns read equal the
+    firm's changed values (-0.0 and 0.0 alike), by brute force; None where some firm's values
+    are nowhere in the sample."""
+    import pandas as pd
+
+    from buzzpipe.study.probability_changes import Edited, _rows_with
+
+    rng = np.random.default_rng(seed)
+    n = 60
+    sample = pd.DataFrame(
+        {
+            "a": pd.array(rng.integers(0, 4, n), dtype="Int16"),
+            "b": rng.choice([-0.0, 0.0, 1.5, 2.0], n),
+            "c": pd.Categorical(rng.choice(["x", "y", "z"], n)),
+        }
+    )
+    new = {
+        "a": pd.Series(pd.array(rng.integers(0, 4, n), dtype="Int16")),
+        "b": pd.Series(rng.choice([0.0, -0.0, 1.5], n)),
+    }
+    changed = Edited(sample, new)
+    names = ["a", "b", "c"]
+    original = list(zip(*(sample[name].tolist() for name in names), strict=True))
+    wanted = list(zip(*(changed[name].tolist() for name in names), strict=True))
+    expected = [next((i for i, row in enumerate(original) if row == w), None) for w in wanted]
+    rows = _rows_with(names, changed, sample)
+    if None in expected:
+        assert rows is None
+    else:
+        assert rows.tolist() == expected
+    assert _rows_with(names, Edited(sample, {}), sample).tolist() == [
+        original.index(row) for row in original
+    ]

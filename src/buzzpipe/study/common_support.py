@@ -124,7 +124,9 @@ def set_breadth(scale: str, value: int) -> DataChange:
         new = {column: constant_like(frame[column], value)}
         grouped = breadth_column(scale, with_group=True)
         if asked_column(frame, grouped, wanted):
-            new[grouped] = frame[grouped] + (value - frame[column])
+            # on the arrays: the Series' sum without aligning the indexes (one index)
+            moved = frame[grouped].array + (value - frame[column].array)
+            new[grouped] = pd.Series(moved, index=frame.index)
         # the category column: the constant clipped at the top category
         if asked_column(frame, category_column(scale), wanted):
             new[category_column(scale)] = constant_like(frame[column], min(value, TOP_CATEGORY))
@@ -148,7 +150,7 @@ def constant_like(observed: pd.Series, value: int) -> pd.Series:
         numpy_dtype = dtype.numpy_dtype
         if numpy_dtype.type(value) == value:
             values = np.full(n, value, dtype=numpy_dtype)
-            array = pd.arrays.IntegerArray(values, observed.isna().to_numpy())
+            array = pd.arrays.IntegerArray(values, observed.array.isna())  # a new mask
             return pd.Series(array, index=observed.index, name=observed.name)
     return observed * 0 + value
 

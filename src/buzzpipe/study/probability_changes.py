@@ -380,9 +380,12 @@ def _rows_with(names: list[str], changed: Edited, sample: pd.DataFrame) -> np.nd
         codes, count = found
         original_key = original_key * count + codes[:n]
         changed_key = changed_key * count + codes[n:]
-    keys, first = np.unique(original_key, return_index=True)
-    at = np.minimum(np.searchsorted(keys, changed_key), len(keys) - 1)
-    if not np.array_equal(keys[at], changed_key):
+    # the keys numbered in order of appearance (hashing, not sorting): key k first appears
+    # where the running largest number reaches k
+    numbers, keys = pd.factorize(original_key)
+    first = np.searchsorted(np.maximum.accumulate(numbers), np.arange(len(keys)))
+    at = pd.Index(keys).get_indexer(changed_key)
+    if (at < 0).any():
         return None
     return first[at]
 
@@ -404,9 +407,9 @@ def _value_codes(original: pd.Series, changed: pd.Series) -> tuple[np.ndarray, i
         if not np.all(np.abs(both) < _EXACT_FLOAT):  # a missing value (NaN), or too large
             if np.isnan(both).any():
                 return None
-        else:
-            uniques, codes = np.unique(both, return_inverse=True)
-            return codes.astype(np.int64), len(uniques)
+        else:  # + 0.0: -0.0 and 0.0 one value
+            codes, uniques = pd.factorize(both + 0.0)
+            return codes.astype(np.int64, copy=False), len(uniques)
     codes, uniques = pd.factorize(pd.concat([original, changed], ignore_index=True))
     if (codes < 0).any():
         return None

@@ -584,3 +584,24 @@ def test_region_clustered_terms_from_the_robust_fit_equal_the_refit(frame, outco
     for designs in (None, ChangeDesigns(fitted, sample)):
         assert region_cluster_terms(*arguments, robust=fitted, designs=designs) == refitted
     assert "5 clusters" in refitted["breadth_regional"].note
+
+
+@pytest.mark.parametrize("kind", ["category", "ordered", "object", "str"])
+def test_regime_categories_recode_a_categorical_as_its_values(kind):
+    """A categorical regime (its own category order, unordered or ordered, a missing value, a
+    category no firm has, a value outside the regimes) is recoded exactly as its values as
+    objects are: the same codes, categories and dtype."""
+    from buzzpipe.survey.schema import REGIMES
+
+    values = ["both", "none", None, "local_only", "both", "elsewhere", "global_only"]
+    order = ["global_only", "both", "elsewhere", "none", "local_only", "unused"]
+    if kind in ("category", "ordered"):
+        regime = pd.Series(pd.Categorical(values, categories=order, ordered=kind == "ordered"))
+    else:
+        regime = pd.Series(values, dtype=kind)
+    frame = pd.DataFrame({"regime": regime, "x": range(len(values))})
+    found = with_regime_categories(frame)["regime"]
+    expected = pd.Categorical(regime.astype(object), categories=list(REGIMES))
+    assert found.dtype == expected.dtype and not found.cat.ordered
+    assert np.array_equal(found.cat.codes.to_numpy(), expected.codes)
+    assert frame["regime"].equals(regime)  # the input left alone

@@ -64,7 +64,10 @@ REGIME_TERM = "C(regime)[T.{}]"
 def with_regime_categories(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with ``regime`` as a categorical whose first level, the base, is 'none'."""
     frame = frame.copy(deep=False)  # copy on write: the columns it sets are its own
-    frame["regime"] = pd.Categorical(frame["regime"].astype(object), categories=list(REGIMES))
+    regime = frame["regime"]
+    if not isinstance(regime.dtype, pd.CategoricalDtype):  # a categorical is recoded as it is
+        regime = regime.astype(object)
+    frame["regime"] = pd.Categorical(regime, categories=list(REGIMES), ordered=False)
     return frame
 
 

@@ -22,7 +22,7 @@ import dataclasses
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -314,15 +314,34 @@ class DaskSource:
     def _reduce(self, tasks: list) -> Any:
         return aligned(self.client.compute(self._tree(tasks)).result())
 
-    def map_reduce(self, function: Callable, *args, columns: list[str] | None = None) -> Any:
+    def _tasks(self, function: Callable, args: tuple, columns: list[str] | None) -> list:
         from dask import delayed
 
-        return self._reduce(
-            [
-                delayed(_frame_task)(function, load(columns), self.fault, where, first, *args)
-                for load, where, first in self.parts
-            ]
-        )
+        return [
+            delayed(_frame_task)(function, load(columns), self.fault, where, first, *args)
+            for load, where, first in self.parts
+        ]
+
+    def map_reduce(self, function: Callable, *args, columns: list[str] | None = None) -> Any:
+        return self._reduce(self._tasks(function, args, columns))
+
+    def map_each(
+        self, function: Callable, *args, columns: list[str] | None = None
+    ) -> Iterator[Any]:
+        """``function``'s answer for each partition, in partition order, each brought here when
+        its turn comes and let go on the cluster then: this process holds one partition's
+        answer at a time, where :meth:`map_reduce` brings their combination (for answers that
+        concatenate, such as the links' cells and local partners, all of them at once)."""
+        futures = list(self.client.compute(self._tasks(function, args, columns)))
+        try:
+            while futures:
+                future = futures.pop(0)
+                answer = future.result()
+                del future  # released on the cluster
+                yield aligned(answer)
+        finally:
+            if futures:  # an error, or the caller stopped early: the rest are not wanted
+                self.client.cancel(futures)
 
     # the designs of this many specifications kept on the workers (the least recently used go)
     kept_specs = 2

@@ -18,6 +18,7 @@ edge-list survey this way.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,12 +79,17 @@ def partition_cells(
 
 def _cells_on_dask(
     links_path, directory, scales, partner_types, client, source, mapping, local, match=False
-):
+) -> Iterator[dict]:
+    """Each partition's cells (:func:`partition_cells`), in partition order, one at a time on
+    the client: all of them at once (a tree-reduced concatenation) were the survey stage's peak
+    at a million firms."""
     from buzzpipe.estimate.dask_engine import DaskSource
 
     links = DaskSource(links_path, client)
-    shipped = links.client.scatter(directory, broadcast=True)
-    return links.map_reduce(
+    # hash=False: hashing the directory would pickle it and unpickle a copy of its id keys (two
+    # Python objects per firm on the client, the survey stage's largest holder at its peak)
+    shipped = links.client.scatter(directory, broadcast=True, hash=False)
+    yield from links.map_each(
         partition_cells, shipped, scales, partner_types, source, mapping, local, match
     )
 
@@ -105,11 +111,13 @@ def collaboration_on_dask(
     source: str = "links",
 ) -> edge_list.CollaborationCounts:
     """The collaboration answers the links imply, computed on the Dask cluster of ``client``."""
-    cells = _cells_on_dask(links_path, directory, scales, partner_types, client, source, None, None)
     counts = edge_list.CollaborationCounts(
         len(directory), scales=scales, partner_types=partner_types
     )
-    _set_cells(counts, cells)
+    for cells in _cells_on_dask(
+        links_path, directory, scales, partner_types, client, source, None, None
+    ):
+        _set_cells(counts, cells)
     return counts
 
 
@@ -137,7 +145,7 @@ class DaskLinks:
         and, with ``matched``, the links whose partner names were spelt as the firms file
         does (as in memory; without it such names are refused)."""
         local = None if exposure is None else exposure.local_scale
-        cells = _cells_on_dask(
+        for cells in _cells_on_dask(
             self.path,
             directory,
             scales,
@@ -147,11 +155,13 @@ class DaskLinks:
             self.mapping,
             local,
             matched is not None,
-        )
-        _set_cells(collaboration, cells)
-        if matched is not None:
-            for key, links in cells["matched"].items():
-                matched[key] = matched.get(key, 0) + links
-        if exposure is not None:
-            for records, (firms, counts) in zip(cells["records"], cells["anonymous"], strict=True):
-                exposure.add_partial(records, firms, counts)
+        ):
+            _set_cells(collaboration, cells)
+            if matched is not None:
+                for key, links in cells["matched"].items():
+                    matched[key] = matched.get(key, 0) + links
+            if exposure is not None:
+                for records, (firms, counts) in zip(
+                    cells["records"], cells["anonymous"], strict=True
+                ):
+                    exposure.add_partial(records, firms, counts)

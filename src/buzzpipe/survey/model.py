@@ -511,7 +511,8 @@ def _add_links(
     international scales to relate).
     """
     if COUNTRY in firms.columns:
-        countries = firms[COUNTRY].astype("object")
+        # one str per country, not per firm (the directory is shipped to every Dask worker)
+        countries = firms[COUNTRY].astype("category").astype("object")
         if home_country is not None:
             countries = countries.where(countries.notna(), str(home_country))
     elif home_country is not None:

@@ -442,7 +442,7 @@ def survey_from_table(
         batches = link_batches
     elif link_batches is not None:
         batches = ((canonical(table), table.first_row) for table in link_batches)
-    return Survey.from_frame(
+    survey = Survey.from_frame(
         firms,
         link_frame,
         reference={**chosen, **(reference or {})},
@@ -454,6 +454,17 @@ def survey_from_table(
         first_row=raw.first_row,
         link_batches=batches,
     )
+    _release_arrow_pages()
+    return survey
+
+
+def _release_arrow_pages() -> None:
+    """Give back the pages Arrow's memory pool keeps after reading and checking a survey (its
+    text columns are Arrow's): it keeps them for reuse unless asked, about 60 bytes a firm of a
+    register's firms file, held for the whole run (``--engine dask``'s client)."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def csv_dialect(mapping: Mapping | None, delimiter: str | None) -> CsvDialect:

@@ -200,3 +200,23 @@ def test_ologit_chunk_sums_equal_the_cell_by_cell_construction(weighted, categor
     assert found[0] == llf and found[2] is None
     np.testing.assert_array_equal(found[1], gradient)
     np.testing.assert_array_equal(found[3], scores)
+
+
+@pytest.mark.parametrize("name", ["logit", "probit", "ologit", "lpm"])
+def test_cdf_into_an_array_equals_a_new_one(name):
+    """F written into ``out`` (a separate array, or the index itself) is the new array's F bit
+    for bit, and the input is left alone unless it is ``out``."""
+    from buzzpipe.estimate.batched_newton import fitted_probability
+
+    index = np.random.default_rng(3).normal(scale=4.0, size=(50, 7))
+    index[0, :3] = [-800.0, 800.0, 0.0]
+    kept = index.copy()
+    family = get_family(name)
+    expected = family.cdf(index)
+    out = np.full_like(index, np.nan)
+    assert family.cdf(index, out=out) is out and np.array_equal(out, expected)
+    assert np.array_equal(index, kept)
+    if name != "ologit":  # the binary models' fitted probability, in place
+        assert np.array_equal(fitted_probability(index, name), expected)
+        assert fitted_probability(index, name, out=index) is index
+        assert np.array_equal(index, expected)

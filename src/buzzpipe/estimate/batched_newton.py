@@ -65,9 +65,10 @@ def _logistic(eta: np.ndarray, out: np.ndarray) -> np.ndarray:
     return np.reciprocal(out, out=out)
 
 
-def fitted_probability(eta: np.ndarray, family: str) -> np.ndarray:
-    """P(y = 1) at the linear index eta (the family's cdf)."""
-    return get_family(family).cdf(eta)
+def fitted_probability(eta: np.ndarray, family: str, out: np.ndarray | None = None) -> np.ndarray:
+    """P(y = 1) at the linear index eta (the family's cdf), into ``out`` where given (which may
+    be ``eta``: a caller making many n x B arrays saves their page faults)."""
+    return get_family(family).cdf(eta, out=out)
 
 
 @dataclass

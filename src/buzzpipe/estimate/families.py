@@ -59,9 +59,9 @@ _SQRT_2PI = np.sqrt(2.0 * np.pi)
 # --------------------------------------------------------------------------------------------
 
 
-def logistic_cdf(u: np.ndarray) -> np.ndarray:
-    """F(u) = 1 / (1 + e^-u)."""
-    return special.expit(u)
+def logistic_cdf(u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """F(u) = 1 / (1 + e^-u) (into ``out`` where given, which may be ``u``)."""
+    return special.expit(u, out=out)
 
 
 def logistic_pdf(u: np.ndarray) -> np.ndarray:
@@ -173,7 +173,8 @@ class Family:
         return np.zeros(self.n_params(X.shape[1]))
 
     # the link: F, f and f' of the index (the latent error's distribution for ordered logit)
-    def cdf(self, u: np.ndarray) -> np.ndarray:
+    def cdf(self, u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """F(u), into ``out`` where given (which may be ``u``)."""
         raise NotImplementedError
 
     def pdf(self, u: np.ndarray) -> np.ndarray:
@@ -212,8 +213,8 @@ class _SingleIndex(Family):
 class _LogisticLink:
     """F, f and f' of the logistic distribution (logit and ordered logit)."""
 
-    def cdf(self, u):
-        return logistic_cdf(u)
+    def cdf(self, u, out=None):
+        return logistic_cdf(u, out)
 
     def pdf(self, u):
         return logistic_pdf(u)
@@ -241,8 +242,8 @@ class Probit(_SingleIndex):
     def predict(self, beta, X, offset):
         return special.ndtr(_linear_predictor(beta, X, offset))
 
-    def cdf(self, u):
-        return special.ndtr(u)
+    def cdf(self, u, out=None):
+        return special.ndtr(u, out=out)
 
     def pdf(self, u):
         return normal_pdf(u)
@@ -267,8 +268,11 @@ class LinearProbability(_SingleIndex):
     def predict(self, beta, X, offset):
         return _linear_predictor(beta, X, offset)
 
-    def cdf(self, u):
-        return u
+    def cdf(self, u, out=None):
+        if out is None:
+            return u
+        out[...] = u
+        return out
 
     def pdf(self, u):
         return np.ones_like(u)

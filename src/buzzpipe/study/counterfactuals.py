@@ -810,12 +810,18 @@ def counterfactual(
         params, replicate_weights = batch.params, weights
         if not kept.all():  # (a copy only where some replicate is dropped)
             params, replicate_weights = params[:, kept], weights[:, kept]
-        baseline = fitted_probability(inputs.x_base @ params, model.family)
+        shape = (len(frame), params.shape[1])
+        index = np.matmul(inputs.x_base, params, out=inputs.kept_array("baseline", shape))
+        baseline = fitted_probability(index, model.family, out=index)
         # only firms some replicate may treat need their prediction under the programme: for
         # the others baseline + 0 (treated - baseline) is the baseline itself
         treatable, shares = targets.treatable_shares(replicate_weights)
-        change = fitted_probability(x_treated[treatable] @ params, model.family)
-        rows = inputs.kept_array("rows", baseline.shape)[: len(treatable)]  # kept whole
+        # the kept arrays are kept whole: a scenario uses their first rows
+        index = np.matmul(
+            x_treated[treatable], params, out=inputs.kept_array("change", shape)[: len(treatable)]
+        )
+        change = fitted_probability(index, model.family, out=index)
+        rows = inputs.kept_array("rows", shape)[: len(treatable)]
         change -= np.take(baseline, treatable, axis=0, out=rows)
         change *= shares  # t (p1 - p0), as baseline + shares * (treated - baseline) rounds it
         rates, extras = inputs.cells_many(replicate_weights, baseline, treatable, change)

@@ -362,7 +362,8 @@ def cluster_notes(n_clusters: int, n_params: int, cluster_name: str) -> list[str
             f"only {n_clusters} clusters in {cluster_name!r}: cluster-robust standard errors are "
             f"unreliable below {FEW_CLUSTERS} clusters (consider the wild cluster bootstrap)"
         )
-        warnings.warn(message, stacklevel=3)
+        # pointing at the estimator's caller of finish_fit (via finish._covariance)
+        warnings.warn(message, stacklevel=4)
         notes.append(message)
     if n_clusters <= n_params:
         notes.append(

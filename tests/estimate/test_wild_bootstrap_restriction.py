@@ -480,3 +480,19 @@ def test_a_grid_value_without_a_fit_is_noted_by_why():
     assert len(notes) == 2
     assert "did not settle" in notes[1] and "diverge" not in notes[1] and "(1 to 1)" in notes[1]
     assert _left_out_notes(grid, np.zeros(5, dtype=np.int8)) == []
+
+
+def test_each_restricted_fit_gives_its_paths_slope(far_nulls):
+    """``restricted_fits_under(slopes=)`` gives db/dc at each fit (W^{-1} R / R W^{-1} R from
+    its last step): central differences of the fits themselves agree to 1e-3 of the slope (W
+    holds g's Hessian where the fit's last long step ended: CURVATURE_KEPT_WITHIN), so a
+    later batch of the restriction's set starts on the cubic Hermite between found fits."""
+    _, _, wild, restriction, nulls = far_nulls
+    inner = nulls[2:6]
+    slopes = np.full((len(wild.estimate), inner.size), np.nan)
+    params, outcome = wild.restricted_fits_under(restriction, inner, slopes=slopes)
+    assert (outcome == FIT_FOUND).all()
+    h = 1e-5 * (nulls[4] - nulls[3])
+    above, _ = wild.restricted_fits_under(restriction, inner + h, params)
+    below, _ = wild.restricted_fits_under(restriction, inner - h, params)
+    np.testing.assert_allclose(slopes, (above - below) / (2 * h), rtol=1e-3, atol=1e-9)

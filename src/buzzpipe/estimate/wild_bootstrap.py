@@ -1654,10 +1654,12 @@ class WildScoreBootstrap:
         starts: np.ndarray | None = None,
         *,
         tol: float = 1e-10,
+        slopes: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """p x m coefficients maximising the likelihood subject to g(b) = c for every c of
         ``null_values`` at once, and why any has none (m codes: ``FIT_FOUND``,
-        ``FIT_DIVERGES``, ``FIT_UNSETTLED``).
+        ``FIT_DIVERGES``, ``FIT_UNSETTLED``). ``slopes`` (p x m), where given, receives each
+        fit's derivative db/dc from its last step (``_lagrange_step``).
 
         Each step is a Newton step of every fit on its Lagrangian l(b) - lambda (g(b) - c)
         (sequential quadratic programming with the restriction's curvature): with H the
@@ -1756,12 +1758,14 @@ class WildScoreBootstrap:
                     information[first], right[first], excess[first]
                 )[1]
             lagrangian = information + multiplier[columns][:, None, None] * curvature
-            step, multiplier_new, finite = _lagrange_step(lagrangian, right, excess)
+            step, multiplier_new, finite, path = _lagrange_step(lagrangian, right, excess)
             plain = ~finite
             if plain.any():  # W not positive definite: the step without curvature
-                step[plain], multiplier_new[plain], finite[plain] = _lagrange_step(
+                step[plain], multiplier_new[plain], finite[plain], path[plain] = _lagrange_step(
                     information[plain], right[plain], excess[plain]
                 )
+            if slopes is not None:
+                slopes[:, columns] = path.T
             multiplier[columns] = multiplier_new
             with np.errstate(divide="ignore", invalid="ignore"):
                 cut = np.minimum(1.0, RESTRICTION_REACH / (np.abs(step) @ reach))
@@ -1826,14 +1830,21 @@ class WildScoreBootstrap:
         return total
 
     def _restriction_inversion(
-        self, restriction: Any, null_values: np.ndarray, starts: np.ndarray | None, alternative
+        self,
+        restriction: Any,
+        null_values: np.ndarray,
+        starts: np.ndarray | None,
+        alternative,
+        slopes: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, _Excesses, np.ndarray, np.ndarray]:
         """(p, t, excess, outcome, params) of the tests of g(b) = c at every c of
         ``null_values`` (:meth:`restriction_test`'s statistic, the restricted fits batched, the
         statistics of all nulls together as the coefficient sets' ``_tests``; ``outcome`` as
         :meth:`restricted_fits_under` gives it): NaN where the fit was not found or is
         separated."""
-        params, outcome = self.restricted_fits_under(restriction, null_values, starts)
+        params, outcome = self.restricted_fits_under(
+            restriction, null_values, starts, slopes=slopes
+        )
         m = params.shape[1]
         cluster_scores = np.full((self.n_clusters, m), np.nan)
         usable = np.flatnonzero(outcome == FIT_FOUND)
@@ -1893,19 +1904,26 @@ class WildScoreBootstrap:
         value, gradient = restriction(self.estimate)
         gradient = np.asarray(gradient, dtype=float)
         scale = math.sqrt(max(float(gradient @ self._robust_vcov() @ gradient), 0.0))
-        known = {float(value): self.estimate}
+        known = {float(value): (self.estimate, np.full(len(self.estimate), np.nan))}
 
         def inversion(values):
             values = np.asarray(values, dtype=float)
             found = np.array(sorted(known))
-            fits = np.column_stack([known[c] for c in found])
-            starts = np.vstack([np.interp(values, found, row) for row in fits])
+            kept = (
+                found,
+                np.column_stack([known[c][0] for c in found]),
+                np.column_stack([known[c][1] for c in found]),
+            )
+            starts = _interpolated_starts(kept, values, self.estimate)
+            slopes = np.full((len(self.estimate), values.size), np.nan)
             pvalues, statistics, excess, outcome, params = self._restriction_inversion(
-                restriction, values, starts, alternative
+                restriction, values, starts, alternative, slopes
             )
             found = outcome == FIT_FOUND
-            for c, fit in zip(values[found], params[:, found].T, strict=True):
-                known[float(c)] = fit
+            for c, fit, slope in zip(
+                values[found], params[:, found].T, slopes[:, found].T, strict=True
+            ):
+                known[float(c)] = (fit, slope)
             return pvalues, statistics, excess, outcome
 
         return self._inverted_set(
@@ -2356,12 +2374,13 @@ def _restriction_second_order(
 
 def _lagrange_step(
     matrices: np.ndarray, right: np.ndarray, excess: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One Newton step on the Lagrangian of each fit under one restriction: with W =
     ``matrices`` (k x p x p), s and R the columns of ``right`` (k x p x 2) and e = g(b) - c
     (``excess``), delta = W^{-1}(s - lambda R) with lambda = (R W^{-1} s + e) / R W^{-1} R,
     so that R delta = -e. Returns (k x p steps, k multipliers, which are usable: W positive
-    definite, the step finite)."""
+    definite, the step finite, and k x p slopes W^{-1} R / R W^{-1} R: the derivative db/dc
+    of the restricted fit in the null c, from W db = -R dlambda and R db = 1)."""
     solved, finite = _solved(matrices, right)
     finite &= _positive_definite(matrices)
     along_score, along_gradient = solved[..., 0], solved[..., 1]
@@ -2370,8 +2389,9 @@ def _lagrange_step(
     with np.errstate(divide="ignore", invalid="ignore"):
         multiplier = (np.einsum("kp,kp->k", gradient, along_score) + excess) / curvature
         step = along_score - multiplier[:, None] * along_gradient
+        path = along_gradient / curvature[:, None]
     finite &= (curvature > 0) & np.isfinite(step).all(axis=1)
-    return step, multiplier, finite
+    return step, multiplier, finite, path
 
 
 def _positive_definite(matrices: np.ndarray) -> np.ndarray:

@@ -121,15 +121,16 @@ def set_breadth(scale: str, value: int) -> DataChange:
 
     def columns(frame: Any, wanted: Collection[str] | None) -> dict[str, pd.Series]:
         column = breadth_column(scale)
-        new = {column: constant_like(frame[column], value)}
+        observed = frame[column]  # once: a frame's column lookup is not free
+        new = {column: constant_like(observed, value)}
         grouped = breadth_column(scale, with_group=True)
         if asked_column(frame, grouped, wanted):
             # on the arrays: the Series' sum without aligning the indexes (one index)
-            moved = frame[grouped].array + (value - frame[column].array)
+            moved = frame[grouped].array + (value - observed.array)
             new[grouped] = pd.Series(moved, index=frame.index)
         # the category column: the constant clipped at the top category
         if asked_column(frame, category_column(scale), wanted):
-            new[category_column(scale)] = constant_like(frame[column], min(value, TOP_CATEGORY))
+            new[category_column(scale)] = constant_like(observed, min(value, TOP_CATEGORY))
         return new
 
     return DataChange(columns, ("set_breadth", scale, value))

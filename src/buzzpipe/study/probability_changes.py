@@ -112,8 +112,9 @@ def programme_columns(
     column = breadth_column(scale)
     if column not in frame.columns:
         raise InputError("the survey has no breadth at this scale", column=column)
-    gains = (frame[column] < cap).to_numpy()
-    new = {column: frame[column] + gains}
+    observed = frame[column]  # once: a frame's column lookup is not free
+    gains = (observed < cap).to_numpy()
+    new = {column: observed + gains}
     with_group = breadth_column(scale, with_group=True)
     if asked_column(frame, with_group, wanted):
         new[with_group] = frame[with_group] + gains

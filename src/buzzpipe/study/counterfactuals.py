@@ -821,7 +821,8 @@ def counterfactual(
             x_treated[treatable], params, out=inputs.kept_array("change", shape)[: len(treatable)]
         )
         change = fitted_probability(index, model.family, out=index)
-        rows = inputs.kept_array("rows", shape)[: len(treatable)]
+        # the baseline's rows gathered into the array the cells' products use after
+        rows = inputs.kept_array("product", shape)[: len(treatable)]
         change -= np.take(baseline, treatable, axis=0, out=rows)
         change *= shares  # t (p1 - p0), as baseline + shares * (treated - baseline) rounds it
         rates, extras = inputs.cells_many(replicate_weights, baseline, treatable, change)

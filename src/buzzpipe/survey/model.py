@@ -573,6 +573,10 @@ def _add_links(
             kept.append(canonical_links)
     if exposure is not None:
         exposure.close()
+    # the links are counted: the directory (a Python str per firm id and their index, about 85
+    # bytes a firm) goes before the answers' columns are made, the survey stage's peak under
+    # --engine dask at a million firms
+    directory = None
     if notes is not None and matched:
         notes.extend(edge_list.matched_notes(matched, links_source))
     matrix = collaboration.matrix()

@@ -47,6 +47,29 @@ def test_nested_models_share_one_sample_complete_on_all_their_variables(frame, p
     assert "breadth_international_with_group" in fits["controls_with_group"][0].formula
 
 
+@pytest.mark.parametrize("employees", ["Int64", "float64"])
+def test_estimation_sample_is_the_frames_rows_complete_on_every_variable(frame, employees):
+    """The rows kept are those pandas' own test keeps (every column not missing, employees
+    positive), whatever the columns' types: nullable, categorical, float, a weight."""
+    data = frame.copy()
+    data["employees"] = data["employees"].astype(employees)
+    data.loc[[5, 6], "employees"] = pd.NA if employees == "Int64" else np.nan
+    data.loc[7, "employees"] = 0
+    data.loc[[11, 12], "region"] = np.nan
+    data["weight"] = 1.0
+    data.loc[13, "weight"] = np.nan
+    specifications = [s for s in main_specifications(data, "product") if is_nested(s.name)]
+    columns = list(dict.fromkeys(v for spec in specifications for v in spec.variables))
+    expected = data[[*columns, "weight"]].notna().all(axis=1) & (data["employees"] > 0)
+    kept = estimation_sample(data, specifications)
+    assert list(kept.index) == list(data.index[expected.to_numpy(dtype=bool)])
+    assert set(kept.index).isdisjoint({3, 5, 6, 7, 9, 11, 12, 13, 50, 80, 700})
+    pd.testing.assert_frame_equal(kept, data.loc[expected.to_numpy(dtype=bool)])
+    every = data.dropna(subset=[*columns, "weight"])
+    every = every[every["employees"] > 0]
+    assert estimation_sample(every, specifications).index.equals(every.index)
+
+
 def test_controls_model_matches_statsmodels_with_statas_robust_factor(product_models):
     sample, fits = product_models
     specification, fitted = fits["controls"]

@@ -173,12 +173,18 @@ def estimation_sample(
     frame: pd.DataFrame, specifications: Sequence[ModelSpecification]
 ) -> pd.DataFrame:
     """Rows complete on every variable of every model given: one sample for nested models."""
+    from buzzpipe.estimate.chunks import present
+
     columns = list(dict.fromkeys(v for spec in specifications for v in spec.variables))
     if WEIGHT in frame.columns:
         columns.append(WEIGHT)
-    complete = frame[columns].notna().all(axis=1)
-    if "employees" in columns:
-        complete &= frame["employees"] > 0
+    # column by column, each column's own missing mask: no frame of the columns and its
+    # frame of booleans (about 1 ms for the battery's thirty columns)
+    complete = np.ones(len(frame), dtype=bool)
+    for column in columns:
+        complete &= present(frame[column])
+    if "employees" in columns:  # a missing count is no row already
+        complete &= frame["employees"].to_numpy(dtype=float, na_value=np.nan) > 0
     if complete.all():  # every firm: the frame's columns, not a copy (copy on write)
         return frame.copy(deep=False)
     return frame.loc[complete]

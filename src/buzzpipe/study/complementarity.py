@@ -65,7 +65,11 @@ def with_regime_categories(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with ``regime`` as a categorical whose first level, the base, is 'none'."""
     frame = frame.copy(deep=False)  # copy on write: the columns it sets are its own
     regime = frame["regime"]
-    if not isinstance(regime.dtype, pd.CategoricalDtype):  # a categorical is recoded as it is
+    # a categorical whose categories are regimes is recoded as it is; anything else as objects
+    # (pandas deprecates recoding a categorical with other categories, used or not)
+    if not (
+        isinstance(regime.dtype, pd.CategoricalDtype) and set(regime.cat.categories) <= set(REGIMES)
+    ):
         regime = regime.astype(object)
     frame["regime"] = pd.Categorical(regime, categories=list(REGIMES), ordered=False)
     return frame

@@ -140,9 +140,15 @@ class Fit:
     @property
     def pvalues(self) -> pd.Series:
         """Two-sided p-values against the normal (t for the LPM) reference."""
-        return pd.Series(
-            two_sided_p(self.zvalues.to_numpy(), self._reference_df()), index=self.params.index
-        )
+        return pd.Series(self.inference_arrays()[2], index=self.params.index)
+
+    def inference_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(coefficients, standard errors, two-sided p-values) as arrays in the order of
+        ``params``: the numbers of ``params``, ``bse`` and ``pvalues``, computed once, without
+        a pandas Series for each (the study reads them for every model it records)."""
+        params = self.params.to_numpy(dtype=float)
+        errors = np.sqrt(np.diag(self.vcov.to_numpy()))
+        return params, errors, two_sided_p(params / errors, self._reference_df())
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
         """Wald confidence intervals, columns ``lower`` and ``upper``."""

@@ -31,7 +31,6 @@ import pandas as pd
 from buzzpipe.errors import DroppedTermError, EstimationError, InputError
 from buzzpipe.estimate.hypothesis_tests import critical_value, reference_df
 from buzzpipe.estimate.kept import KeptByIdentity, KeptByKey
-from buzzpipe.estimate.reference import two_sided_p
 from buzzpipe.results import Estimate, Hypothesis, Inference, Interval, ModelResult, Term
 from buzzpipe.results.vocabulary import (
     Family,
@@ -390,19 +389,11 @@ def term_estimates(fitted: Any, inference: Inference, terms: Sequence[str] | Non
     critical = critical_value(reference_df(fitted))
     names = list(fitted.params.index) if terms is None else list(terms)
     require_terms(fitted, names)
-    # the fit's Fit.bse and Fit.pvalues, computed once from its arrays (each property makes
-    # its pandas Series anew, the p-values through the z statistics' Series again): the same
-    # operations on the same numbers
-    params = fitted.params.to_numpy(dtype=float)
-    standard_errors = np.sqrt(np.diag(fitted.vcov.to_numpy()))
+    # the fit's coefficients, standard errors and p-values as arrays, computed once (each of
+    # Fit.bse and Fit.pvalues makes its pandas Series anew)
     names_of = list(map(str, fitted.params.index))
     values, errors, p_values = (
-        dict(zip(names_of, array.tolist(), strict=True))
-        for array in (
-            params,
-            standard_errors,
-            two_sided_p(params / standard_errors, reference_df(fitted)),
-        )
+        dict(zip(names_of, array.tolist(), strict=True)) for array in fitted.inference_arrays()
     )
     estimates = {}
     for name in names:

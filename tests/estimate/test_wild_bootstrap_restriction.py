@@ -264,8 +264,10 @@ def test_a_large_samples_information_is_summed_in_blocks_to_the_same_set(monkeyp
     whole = WildScoreBootstrap(X, y, clusters)._restriction_inversion(
         restriction, nulls, None, "two-sided"
     )
+    from buzzpipe.estimate import batched_newton
+
     monkeypatch.setattr(module, "PRODUCTS_KEPT", 0)
-    monkeypatch.setattr(module, "PRODUCTS_BLOCK", 128)
+    monkeypatch.setattr(batched_newton, "PRODUCTS_BLOCK", 128)  # hessians_by_blocks' rows
     blocked = WildScoreBootstrap(X, y, clusters)._restriction_inversion(
         restriction, nulls, None, "two-sided"
     )
@@ -462,6 +464,31 @@ def test_the_closed_form_hessian_of_a_change_difference_is_its_gradients_slope()
             )
             np.testing.assert_allclose(hessians[j], differences, rtol=0, atol=1e-7)
             np.testing.assert_allclose(hessians[j], hessians[j].T, rtol=0, atol=1e-15)
+
+
+def test_a_large_samples_change_difference_hessians_are_made_block_by_block(monkeypatch):
+    """Where the reference design's column products would take more than PRODUCTS_KEPT
+    numbers, ``many_with_hessians`` keeps none (their n x p(p+1)/2 numbers at a million firms
+    were 1.2 GiB of the study's peak) and makes the Hessians block by block: g and its gradient
+    the same bits, the Hessians equal to the kept products' to rounding."""
+    import buzzpipe.study.probability_changes as probability_changes
+    from buzzpipe.estimate import batched_newton
+
+    X, _, _ = count_sample(7)
+    rng = np.random.default_rng(5)
+    params = np.array([-0.8, 0.35, 0.2, 0.3])[:, None] + 0.5 * rng.normal(size=(4, 3))
+    kept = first_step_change_difference(X, 1, 2)
+    expected = kept.many_with_hessians(params)
+    assert "_reference_products" in kept.__dict__
+    monkeypatch.setattr(probability_changes, "PRODUCTS_KEPT", 10)
+    monkeypatch.setattr(batched_newton, "PRODUCTS_BLOCK", 64)  # several blocks, one short
+    blocked = first_step_change_difference(X, 1, 2)
+    values, gradients, hessians = blocked.many_with_hessians(params)
+    assert "_reference_products" not in blocked.__dict__
+    np.testing.assert_array_equal(values, expected[0])
+    np.testing.assert_array_equal(gradients, expected[1])
+    np.testing.assert_allclose(hessians, expected[2], rtol=1e-12, atol=1e-14)
+    assert X.shape[0] % 64 != 0
 
 
 def test_a_grid_value_without_a_fit_is_noted_by_why():

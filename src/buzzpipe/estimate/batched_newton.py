@@ -39,6 +39,12 @@ CHORD_BELOW = 1.0
 CHORD_SHRINK = 4.0
 
 
+# the column products behind a batch of Hessians (``_column_products``) are kept whole up to
+# this many numbers (32 MiB), else made block by block (``hessians_by_blocks``)
+PRODUCTS_KEPT = 1 << 22
+PRODUCTS_BLOCK = 8192
+
+
 def _score_terms(eta: np.ndarray, y: np.ndarray, family: str) -> tuple[np.ndarray, np.ndarray]:
     """d and h of :func:`binary_terms` without the log-likelihood, overwriting ``eta``.
 
@@ -102,6 +108,18 @@ def _column_products(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 def _hessians(products, upper_j, upper_k, weight_h: np.ndarray, p: int) -> np.ndarray:
     """B x p x p Hessians sum_i w_ib h_ib x_i x_i' from one (B x n) @ (n x p(p+1)/2) product."""
     return _symmetric(weight_h.T @ products, upper_j, upper_k, p)
+
+
+def hessians_by_blocks(X: np.ndarray, weight_h: np.ndarray) -> np.ndarray:
+    """B x p x p Hessians sum_i w_ib h_ib x_i x_i' (``_hessians``) from the column products of
+    ``PRODUCTS_BLOCK`` rows at a time: for a sample whose n x p(p+1)/2 products would take more
+    than ``PRODUCTS_KEPT`` numbers, which are then never held whole."""
+    n, p = X.shape
+    total = np.zeros((weight_h.shape[1], p, p))
+    for first in range(0, n, PRODUCTS_BLOCK):
+        stop = min(first + PRODUCTS_BLOCK, n)
+        total += _hessians(*_column_products(X[first:stop]), weight_h[first:stop], p)
+    return total
 
 
 def _symmetric(flat: np.ndarray, upper_j, upper_k, p: int) -> np.ndarray:

@@ -75,7 +75,13 @@ import pandas as pd
 from buzzpipe import __version__
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate import random_weights
-from buzzpipe.estimate.batched_newton import _column_products, _hessians, newton_batch
+from buzzpipe.estimate.batched_newton import (
+    PRODUCTS_KEPT,
+    _column_products,
+    _hessians,
+    hessians_by_blocks,
+    newton_batch,
+)
 from buzzpipe.estimate.bootstrap import BINARY_FAMILIES, design_of_fit
 from buzzpipe.estimate.families import binary_terms, get_family
 from buzzpipe.estimate.inference_rule import rates_words, why_bootstrap
@@ -149,10 +155,6 @@ MERIT_MARGIN = 1.5
 SMALLEST_SHARE = 1e-6
 # why a null of test inversion has no test: ``FIT_FOUND`` where it has one
 FIT_FOUND, FIT_DIVERGES, FIT_UNSETTLED = 0, 1, 2
-# the column products behind those fits' Hessians are kept whole up to this many numbers (32
-# MiB), else made block by block
-PRODUCTS_KEPT = 1 << 22
-PRODUCTS_BLOCK = 8192
 # a null with a row whose curvature is below this (a restricted fit at or near separation) has
 # its information summed as its own product (``_null_informations``)
 SATURATED_CURVATURE = 1e-6
@@ -1823,12 +1825,7 @@ class WildScoreBootstrap:
         whole = self._whole_products()
         if whole is not None:
             return _hessians(*whole, weighted_curvature, p)
-        total = np.zeros((weighted_curvature.shape[1], p, p))
-        for first in range(0, n, PRODUCTS_BLOCK):
-            stop = min(first + PRODUCTS_BLOCK, n)
-            products = _column_products(self.X[first:stop])
-            total += _hessians(*products, weighted_curvature[first:stop], p)
-        return total
+        return hessians_by_blocks(self.X, weighted_curvature)
 
     def _restriction_inversion(
         self,

@@ -21,7 +21,12 @@ import numpy as np
 import pandas as pd
 
 from buzzpipe.errors import InputError
-from buzzpipe.estimate.batched_newton import _column_products, _hessians
+from buzzpipe.estimate.batched_newton import (
+    PRODUCTS_KEPT,
+    _column_products,
+    _hessians,
+    hessians_by_blocks,
+)
 from buzzpipe.estimate.fieller import fieller_set
 from buzzpipe.estimate.hypothesis_tests import critical_value, reference_df
 from buzzpipe.estimate.reference import normal_cdf, normal_pdf, two_sided_p
@@ -461,8 +466,16 @@ class ChangeDifference:
     def many_with_hessians(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`many` and g's Hessian at every column of ``params`` (m x p x p), in the same
         pass: what a Newton step under the restriction g(b) = c needs for the curvature of
-        the restriction (``WildScoreBootstrap.restricted_fits_under``)."""
+        the restriction (``WildScoreBootstrap.restricted_fits_under``). The reference
+        design's column products are kept where they take at most ``PRODUCTS_KEPT`` numbers,
+        else the Hessians are made block by block (a large sample's products are never held
+        whole: n x p(p+1)/2 numbers, 13 times the design at p = 25)."""
         reference, differences = self._shared_designs()
+        n, p = reference.shape
+        if n * (p * (p + 1) // 2) > PRODUCTS_KEPT:
+            return difference_sums(
+                reference, differences, self.weights, self.family, params, curvature=True
+            )
         products = self.__dict__.get("_reference_products")
         if products is None:
             products = _column_products(reference)
@@ -504,6 +517,8 @@ def difference_sums(
     family: str,
     params: np.ndarray,
     products: tuple | None = None,
+    *,
+    curvature: bool = False,
 ) -> tuple[np.ndarray, ...]:
     """sum_i w_i g_i(b) and its gradient at every column b of ``params`` (p x m), g_i the row's
     term in the difference of two changes: its four designs (first changed, first base, second
@@ -512,13 +527,15 @@ def difference_sums(
     reference design's column products, ``batched_newton._column_products``) also the m x p x p
     Hessians sum_i w_i f'(x_i'b) x_i x_i' over the four designs: the reference's part from
     one product with the column products, each design's differing columns added as the
-    reference's cross products with them and their own."""
+    reference's cross products with them and their own; with ``curvature`` and no
+    ``products`` the reference's part made block by block (``hessians_by_blocks``)."""
     shared = reference @ params
     m = params.shape[1]
     values = np.zeros(m)
     weighted = np.zeros((reference.shape[0], m))
     gradients = np.zeros(params.shape)
-    curved = None if products is None else np.zeros((reference.shape[0], m))
+    wanted = products is not None or curvature
+    curved = np.zeros((reference.shape[0], m)) if wanted else None
     corrections = []  # each design's differing columns: (columns, their differences, slope)
     for level, (columns, difference) in zip(ChangeDifference._levels(), differences, strict=True):
         eta = shared if not columns.size else shared + difference @ params[columns]
@@ -537,7 +554,10 @@ def difference_sums(
     if curved is None:
         return values, gradients
     p = reference.shape[1]
-    hessians = _hessians(*products, curved, p)
+    if products is None:
+        hessians = hessians_by_blocks(reference, curved)
+    else:
+        hessians = _hessians(*products, curved, p)
     for columns, difference, slope in corrections:
         # x = r + d (d zero outside ``columns``): x x' = r r' + r d' + d r' + d d'
         for index, column in enumerate(columns):

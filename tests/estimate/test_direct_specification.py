@@ -263,3 +263,28 @@ def test_a_right_hand_side_is_written_once_for_every_outcome():
     fewer = direct_specs(f"y_int ~ {right}", data, (data["s"] != "r").to_numpy())[0]
     assert fewer.rhs is not first.rhs
     assert_same_specs(f"y_int ~ {right}", data, (data["s"] != "r").to_numpy())
+
+
+def test_a_stateful_transform_learns_from_the_estimation_sample():
+    """``center(a)`` with a missing ``a`` (and a missing outcome elsewhere) centres on the rows
+    the model is fitted on, as centring the estimation sample by hand gives (statsmodels): one
+    missing value no longer leaves no observation at all."""
+    import statsmodels.api as sm
+
+    import buzzpipe as bp
+
+    rng = np.random.default_rng(4)
+    n = 400
+    frame = pd.DataFrame({"a": rng.normal(1.0, 1.0, n), "b": rng.normal(size=n)})
+    frame["y"] = (rng.random(n) < 1 / (1 + np.exp(-(frame["a"] - 1.0)))).astype(float)
+    frame.loc[3, "a"] = np.nan
+    frame.loc[7, "y"] = np.nan
+    fitted = bp.fit("y ~ center(a) + b", frame)
+    sample = frame.dropna()
+    assert fitted.nobs == len(sample) == n - 2
+    centred = sm.add_constant(
+        pd.DataFrame({"a": sample["a"] - sample["a"].mean(), "b": sample["b"]})
+    )
+    expected = sm.Logit(sample["y"], centred).fit(disp=0)
+    np.testing.assert_allclose(fitted.params.to_numpy(), expected.params.to_numpy(), rtol=1e-9)
+    np.testing.assert_allclose(fitted.bse.to_numpy(), expected.bse.to_numpy(), rtol=1e-7)

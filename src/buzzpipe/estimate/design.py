@@ -428,6 +428,18 @@ def _build_design_whole(
                 expected="a weight >= 0",
             )
         usable &= weight_values > 0  # zero-weight rows do not enter the sample (as Stata)
+    # a row missing a variable of the formula leaves the sample (na_action="drop") before a
+    # stateful transform learns from the rows: center(a) centres on the estimation sample,
+    # not on a mean that one missing value makes NaN (which left no row at all). The variables
+    # as a few rows' specification names them (formulaic's parse alone does not name those
+    # inside a transform's call)
+    try:
+        variables = chunks.head_specification(formula, data.iloc[:256])[0]
+    except InputError:  # the whole data's build below says what is wrong
+        variables = []
+    for variable in variables:
+        if variable in data.columns:
+            usable &= data[variable].notna()
 
     def materialise(frame: pd.DataFrame):
         try:

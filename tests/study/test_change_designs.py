@@ -205,3 +205,32 @@ def test_rows_with_finds_the_first_row_with_the_changed_values(seed):
     assert _rows_with(names, Edited(sample, {}), sample).tolist() == [
         original.index(row) for row in original
     ]
+
+
+def test_chunked_change_differences_make_the_hessians_of_the_memory_one(sample):
+    """A chunked engine's difference of changes (``ChunkedChangeDifference``, chunks of 97
+    rows) gives g, its gradient and, in the same pass, its Hessians as the in-memory
+    ``ChangeDifference`` does (to rounding): the Hessians are made per chunk, so only m x p x p
+    numbers per chunk travel (forward differences of the gradient at p x m moved coefficient
+    vectors held several rows x (p m) arrays per chunk)."""
+    from buzzpipe.estimate.sources import FrameSource
+    from buzzpipe.study.probability_changes import change_difference, chunked_change_differences
+
+    right = "breadth_regional + breadth_national + breadth_international + " + CONTROLS
+    fitted = fit_model(f"product ~ {right}", sample, Family.LOGIT, PRIMARY_INFERENCE)
+    first = (set_breadth("international", 1), set_breadth("international", 0))
+    second = (set_breadth("regional", 1), set_breadth("regional", 0))
+    memory = change_difference(fitted, sample, Family.LOGIT, first, second)
+    (chunked,) = chunked_change_differences(
+        FrameSource(sample, block_rows=97), fitted, Family.LOGIT, [(first, second)]
+    )
+    estimate = fitted.params.loc[list(fitted.x_names)].to_numpy(dtype=float)
+    rng = np.random.default_rng(11)
+    params = estimate[:, None] + 0.05 * rng.normal(size=(len(estimate), 3))
+    expected = memory.many_with_hessians(params)
+    found = chunked.many_with_hessians(params)
+    assert len(sample) % 97 != 0 and found[2].shape == (3, len(estimate), len(estimate))
+    for got, wanted in zip(found, expected, strict=True):
+        np.testing.assert_allclose(got, wanted, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(chunked.many(params)[1], expected[1], rtol=1e-12, atol=1e-15)
+    assert np.abs(expected[2]).max() > 1e-3  # the curvature is there to be matched

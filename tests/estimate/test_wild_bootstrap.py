@@ -922,3 +922,41 @@ def test_later_batches_start_on_the_cubic_through_the_kept_fits_and_their_slopes
     assert np.abs(cubic - exact).max() < 1e-3 * np.abs(line - exact).max()
     fits = bootstrap.restricted_fits(1, np.array([inside]))
     np.testing.assert_allclose(fits[free, 0], exact, rtol=1e-8, atol=1e-9)
+
+
+@pytest.mark.parametrize("family", ["logit", "probit"])
+def test_unit_weights_skipped_give_the_bits_of_weights_multiplied(family, monkeypatch):
+    """Without sampling weights the restricted fits and partialled scores skip multiplying by
+    the weights (all 1): the confidence set, every restricted estimate and cluster score are the
+    same bits as with the multiplication made (the weights given as an n x m matrix of ones,
+    and the bootstrap told its weights are not all 1)."""
+    import buzzpipe.estimate.batched_newton as batched
+
+    X, y, clusters = clustered_sample(23, n=400, effect=0.4, family=family)
+    values = np.linspace(-0.5, 1.2, 9)
+    skipped = WildScoreBootstrap(X, y, clusters, family=family, weight_type="webb")
+    made = WildScoreBootstrap(X, y, clusters, family=family, weight_type="webb")
+    made._unit_weights = False
+    original = batched.newton_batch
+
+    def multiplying(design, outcome, weights, **options):
+        columns = options["offset"].shape[1] if np.ndim(options.get("offset")) == 2 else 1
+        return original(design, outcome, np.ones((len(outcome), columns)), **options)
+
+    expected_set = None
+    for bootstrap, patched in ((skipped, False), (made, True)):
+        with monkeypatch.context() as patch:
+            if patched:
+                patch.setattr("buzzpipe.estimate.wild_bootstrap.newton_batch", multiplying)
+            params = bootstrap.restricted_fits(1, values)
+            scores, separated = bootstrap.partialled_scores_at(1, params)
+            found = bootstrap.confidence_set(2)
+        if expected_set is None:
+            expected = params, scores, separated
+            expected_set = found
+            continue
+        np.testing.assert_array_equal(params, expected[0])
+        np.testing.assert_array_equal(scores, expected[1])
+        np.testing.assert_array_equal(separated, expected[2])
+        assert found.intervals == expected_set.intervals
+        assert found.bound_p_values == expected_set.bound_p_values

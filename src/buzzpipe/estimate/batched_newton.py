@@ -397,6 +397,9 @@ def newton_batch(
     offset_all = offset_all.reshape(n, -1)
     per_fit_offset = offset_all.shape[1] > 1
 
+    # one weight column of ones for every fit (the wild bootstrap's restricted fits without
+    # sampling weights): multiplying the score terms by it changes no bit, so it is skipped
+    unit_weights = not callable(weights) and n_batch == 1 and bool(np.all(weights == 1.0))
     if per_fit_offset and n_batch == 1 and not callable(weights):  # one weight column for all
         weights = np.broadcast_to(weights, (n, offset_all.shape[1]))
         n_batch = offset_all.shape[1]
@@ -465,13 +468,15 @@ def newton_batch(
         for first, stop in blocks:
             eta = X[first:stop] @ beta + offset_of(first, stop, cols)
             derivative, curvature = _score_terms(eta, y[first:stop, None], family)
-            w = draw_weights(first, stop)
-            if len(cols) < n_batch:
-                w = w[:, cols]
-            derivative *= w
+            if not unit_weights:
+                w = draw_weights(first, stop)
+                if len(cols) < n_batch:
+                    w = w[:, cols]
+                derivative *= w
+                if with_hessian:
+                    curvature *= w
             gradient += X[first:stop].T @ derivative
             if with_hessian:
-                curvature *= w
                 hessian += block_hessians(first, stop, curvature)
         return gradient, hessian
 

@@ -1388,7 +1388,7 @@ class WildScoreBootstrap:
             _, derivative, curvature = binary_terms(
                 eta, self.y[:, None], self.family, need_loglike=False
             )
-            weighted = self.weights[:, None] * curvature
+            weighted = self._weighted(curvature)
             information = self._null_informations(weighted, curvature)
             try:
                 directions = np.linalg.solve(
@@ -1405,13 +1405,21 @@ class WildScoreBootstrap:
                 slopes[:, block] = (directions[:, :, 0] / directions[:, k, :]).T
             found = np.full((self.n_clusters, information.shape[0]), np.nan)
             self._cluster_sums(
-                self.weights[:, None] * derivative,
+                self._weighted(derivative),
                 self.X @ directions[:, :, 0].T,
                 np.flatnonzero(~separated[block]),
                 found,
             )
             sums[:, block] = found
         return sums, separated
+
+    def _weighted(self, terms: np.ndarray) -> np.ndarray:
+        """``terms`` (n x m) times the rows' weights: ``terms`` itself where every weight is 1
+        (no sampling weights), whose product would change no bit."""
+        unit = self.__dict__.get("_unit_weights")
+        if unit is None:
+            unit = self._unit_weights = bool(np.all(self.weights == 1.0))
+        return terms if unit else self.weights[:, None] * terms
 
     def _null_informations(self, weighted: np.ndarray, curvature: np.ndarray) -> np.ndarray:
         """m x p x p informations X' diag(column j of ``weighted``) X of test inversion's nulls:

@@ -43,21 +43,22 @@ def frame_of(seed: int, links: bool, overrides=None) -> pd.DataFrame:
     return synthesize("norway2010", seed, edge_list=links, overrides=overrides).analysis_frame()
 
 
-def spillover(frame: pd.DataFrame, **options) -> StudyResults:
-    """The product outcome's spill-over part as the study runs it (``options`` to
-    assess_spillover, such as ``placebo_only``)."""
+def spillover(frame: pd.DataFrame, outcomes=("product",), results=None, **options) -> StudyResults:
+    """The outcomes' spill-over part as the study runs it (``options`` to assess_spillover,
+    such as ``placebo_only``)."""
     controls, control_columns = control_terms(frame)
     results = StudyResults()
-    assess_spillover(
-        results,
-        "product",
-        frame,
-        breadth_terms(frame),
-        controls,
-        control_columns,
-        "logit",
-        **options,
-    )
+    for outcome in outcomes:
+        assess_spillover(
+            results,
+            outcome,
+            frame,
+            breadth_terms(frame),
+            controls,
+            control_columns,
+            "logit",
+            **options,
+        )
     return results
 
 
@@ -373,3 +374,31 @@ def test_regional_pool_share_is_the_grouped_leave_one_out_share():
     assert share.index.equals(frame.index)
     assert np.array_equal(share.to_numpy(), expected.to_numpy(dtype=float), equal_nan=True)
     assert np.isnan(share.iloc[9]) and np.isnan(share.iloc[0])
+
+
+@pytest.mark.parametrize("links", [True, False])
+def test_outcomes_with_the_same_rows_share_one_placebo_and_bound(links, monkeypatch):
+    """The placebo and the bound's residual SD do not read the outcome: outcomes whose rows
+    are the same share them (``placebos``, kept across outcomes), each outcome getting its own
+    copy equal to what it would compute alone; an outcome with other rows (one firm's outcome
+    missing) gets its own."""
+    import buzzpipe.study.spillover as spillover_module
+
+    frame = frame_of(7, links=links)
+    frame.loc[frame.index[3], "new_to_market"] = np.nan  # other rows for this outcome
+    test = "cell_clustering_test" if not links else "partner_sorting_test"
+    calls = []
+    original = getattr(spillover_module, test)
+    monkeypatch.setattr(spillover_module, test, lambda *a: calls.append(1) or original(*a))
+
+    shared = spillover(frame, ("product", "process", "new_to_market"), placebos={})
+    assert len(calls) == 2  # product and process share one; new_to_market has its own rows
+    for outcome in ("product", "process", "new_to_market"):
+        alone = spillover(frame, (outcome,))
+        for kind, name in (("tests", PLACEBO), ("descriptions", BOUND)):
+            mine, theirs = getattr(shared, kind)[outcome][name], getattr(alone, kind)[outcome][name]
+            assert repr(mine) == repr(theirs)
+    assert shared.tests["product"][PLACEBO] is not shared.tests["process"][PLACEBO]
+    assert (
+        shared.tests["product"][PLACEBO].inference is not shared.tests["process"][PLACEBO].inference
+    )

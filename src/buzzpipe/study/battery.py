@@ -258,6 +258,7 @@ def run_study(
     )
     rules = verdict_rules(specification.verdict_inference, specification.verdict_alpha)
     binary_controls_fits: dict[str, Any] = {}
+    placebos: dict = {}  # the spill-over placebos per set of rows, shared by the outcomes
     for outcome in outcomes:
         skipped: dict[str, EstimationError] = {}
         try:
@@ -405,6 +406,7 @@ def run_study(
             family,
             seed=seed,
             wild_bootstrap_draws=wild_bootstrap_draws if sensitivity else 0,
+            placebos=placebos,
         )
         if heterogeneity:
             _guarded(

@@ -117,6 +117,8 @@ without links also the pooled cell-clustered Wald tests
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -262,6 +264,7 @@ def assess_spillover(
     wild_bootstrap_draws: int = 0,
     primary_only: bool = False,
     placebo_only: bool = False,
+    placebos: dict | None = None,
 ) -> None:
     """Fit the exposure models (all firms, own pipeline, no pipeline) and record their terms:
     with links firm-level robust; without links tested between cells, the pooled
@@ -270,7 +273,9 @@ def assess_spillover(
     (``spillover_exposure_wild_bootstrap``, binary models). Then the placebo and the
     confounding bound (module docstring). ``primary_only``: the all-firms test (between cells
     without links), its placebo and bound only, for simulations of their size; ``placebo_only``:
-    the placebo alone (no fit of the outcome, no bound), for simulations of its size."""
+    the placebo alone (no fit of the outcome, no bound), for simulations of its size.
+    ``placebos``: a dict a caller keeps across the outcomes of one frame, where the placebo and
+    the bound's residual SD of each set of rows are kept (:func:`_guarded_placebo`)."""
     # the columns the parts read, not every column of the survey: each subset below copies them
     # (copy on write: the columns it sets are its own)
     data = frame[spillover_columns(frame, outcome, breadth, control_columns)].copy(deep=False)
@@ -366,7 +371,7 @@ def assess_spillover(
                 results, outcome, fitted, subset, exposure, family, seed, wild_bootstrap_draws
             )
     subset = fitted = None  # the last group's rows go before the placebo
-    _guarded_placebo(results, outcome, data, exposure, breadth, controls, bool(exclusion))
+    _guarded_placebo(results, outcome, data, exposure, breadth, controls, bool(exclusion), placebos)
 
 
 def _wild_bootstrap_by_cell(
@@ -618,16 +623,30 @@ def _guarded_placebo(
     breadth: Sequence[str],
     controls: Sequence[str],
     cells: bool,
+    placebos: dict | None = None,
 ) -> None:
     """The placebo and the confounding bound of one outcome's spill-over association; a part
-    that cannot be computed is a not-assessed note."""
+    that cannot be computed is a not-assessed note.
+
+    Neither the placebo nor the bound's residual SD reads the outcome: both are functions of
+    the firms' other columns on the outcome's rows. ``placebos`` (kept by the caller across the
+    outcomes of one frame) keeps them per set of rows (:func:`_rows_key`), so outcomes with the
+    same rows share one placebo fit and one null design (norway2010: three outcomes, one fit);
+    a copy of the placebo goes to each outcome. Nothing per firm is kept."""
     global_term = breadth_column("international")
     others = [term for term in breadth if term != global_term]
+    key = None if placebos is None else _rows_key(data, exposure, others, controls, cells)
+    kept = {} if key is None else placebos.setdefault(key, {})
     try:
-        if cells:
-            test = cell_clustering_test(data, others, controls)
+        if PLACEBO in kept:
+            test = copy.deepcopy(kept[PLACEBO])
         else:
-            test = partner_sorting_test(data, exposure, others, controls)
+            if cells:
+                test = cell_clustering_test(data, others, controls)
+            else:
+                test = partner_sorting_test(data, exposure, others, controls)
+            if key is not None:
+                kept[PLACEBO] = copy.deepcopy(test)
     except BuzzpipeError as error:
         record_not_assessed(
             results,
@@ -641,9 +660,24 @@ def _guarded_placebo(
         results.add_test(outcome, PLACEBO, test)
     primary = results.tests.get(outcome, {}).get("spillover_exposure")
     if primary is not None and primary.estimate is not None and math.isfinite(primary.estimate):
+        if BOUND not in kept:
+            kept[BOUND] = exposure_spread(data, exposure, others, controls, cells)
         results.add_description(
-            outcome, BOUND, confounding_bound(primary, data, exposure, others, controls, cells)
+            outcome, BOUND, confounding_bound(primary, exposure, kept[BOUND], cells)
         )
+
+
+def _rows_key(
+    data: pd.DataFrame, exposure: str, others: Sequence[str], controls: Sequence[str], cells: bool
+) -> tuple | None:
+    """What the placebo and the bound depend on: the rows of ``data`` (their number and a
+    128-bit digest of its index, not the index itself) and the terms; None where ``data`` is
+    not a pandas frame (nothing is then kept)."""
+    if not isinstance(data, pd.DataFrame):
+        return None
+    hashes = pd.util.hash_pandas_object(data.index, index=False).to_numpy()
+    digest = hashlib.blake2b(hashes.tobytes(), digest_size=16).hexdigest()
+    return len(data), digest, exposure, tuple(others), tuple(controls), cells
 
 
 def _own_pipeline(data: pd.DataFrame) -> np.ndarray:
@@ -997,24 +1031,17 @@ def _chunk_residual_squares(chunk: Any, coefficients: np.ndarray) -> float:
     return float(residual @ residual)
 
 
-def confounding_bound(
-    primary: Estimate,
+def exposure_spread(
     data: pd.DataFrame,
     exposure: str,
     others: Sequence[str],
     controls: Sequence[str],
     cells: bool,
-) -> Estimate:
-    """How strong an omitted confounder would have to be to explain the association: by the
-    omitted-variable formula of a linear index, a confounder u of SD 1 that moves the log-odds
-    by delta and has partial correlation rho with the exposure (given the model's other terms)
-    shifts the estimate by delta x rho / SD(exposure | other terms). The association is
-    explained when delta x rho reaches |estimate| x that SD (the estimate), and its 95%
-    interval reaches zero when delta x rho reaches max(0, |estimate| - t x SE) x that SD (the
-    interval's lower end). Without links the exposure is the cell's composition, its residual
-    SD over cells given region and industry (the between-cells regression's design); with links
-    the exposure's residual SD over firms given the other terms. A linear approximation
-    (Cinelli and Hazlett 2020 in the simplest form), described, not a test."""
+) -> float:
+    """SD(exposure | other terms), the scale of :func:`confounding_bound`: without links the
+    cells' composition's residual SD over cells given region and industry (the between-cells
+    regression's design); with links the exposure's residual SD over firms given the other
+    terms (the placebo's null design). It does not read the outcome."""
     chunked = engine.current().chunked
     if cells:  # the cells' composition S_c / (n_c - 1) given region and industry
         if chunked:  # each cell's first firm, found chunk by chunk
@@ -1034,7 +1061,19 @@ def confounding_bound(
     if cells or not chunked:
         residual = target - others_design @ np.linalg.lstsq(others_design, target, rcond=None)[0]
         residual_ss, rows, columns = residual @ residual, len(residual), others_design.shape[1]
-    spread = float(np.sqrt(residual_ss / max(rows - columns, 1)))
+    return float(np.sqrt(residual_ss / max(rows - columns, 1)))
+
+
+def confounding_bound(primary: Estimate, exposure: str, spread: float, cells: bool) -> Estimate:
+    """How strong an omitted confounder would have to be to explain the association: by the
+    omitted-variable formula of a linear index, a confounder u of SD 1 that moves the log-odds
+    by delta and has partial correlation rho with the exposure (given the model's other terms)
+    shifts the estimate by delta x rho / SD(exposure | other terms). The association is
+    explained when delta x rho reaches |estimate| x that SD (the estimate), and its 95%
+    interval reaches zero when delta x rho reaches max(0, |estimate| - t x SE) x that SD (the
+    interval's lower end). ``spread``: that SD (:func:`exposure_spread`; over cells, the cells'
+    composition, where ``cells``). A linear approximation (Cinelli and Hazlett 2020 in the
+    simplest form), described, not a test."""
     size = abs(float(primary.estimate))
     critical = 1.96  # the test's own critical value where its interval gives it
     if primary.interval is not None and primary.interval.segments and primary.std_error:

@@ -523,3 +523,29 @@ def test_each_restricted_fit_gives_its_paths_slope(far_nulls):
     above, _ = wild.restricted_fits_under(restriction, inner + h, params)
     below, _ = wild.restricted_fits_under(restriction, inner - h, params)
     np.testing.assert_allclose(slopes, (above - below) / (2 * h), rtol=1e-3, atol=1e-9)
+
+
+def test_unit_weights_skipped_give_a_restriction_sets_bits():
+    """Without sampling weights the restricted fits' scores and informations and the
+    partialled cluster scores under g(b) = c skip multiplying by the weights (all 1): the
+    restriction set is the same bits as with the multiplication made."""
+    X, y, clusters = count_sample(17, n=500, n_clusters=6)
+    restriction = first_step_difference(X, 1, 2)
+    found, pieces = [], []
+    for unit in (True, False):
+        wild = WildScoreBootstrap(X, y, clusters, weight_type="webb")
+        wild._unit_weights = unit
+        moved = np.random.default_rng(3).normal(scale=0.05, size=(X.shape[1], 4))
+        params = wild.estimate[:, None] + moved
+        pieces.append(
+            (
+                *wild._scores_and_informations(params),
+                *wild._restricted_cluster_scores(restriction, params),
+            )
+        )
+        found.append(wild.restriction_confidence_set(restriction))
+    for mine, theirs in zip(*pieces, strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    assert found[0].intervals == found[1].intervals
+    assert found[0].bound_p_values == found[1].bound_p_values
+    assert found[0].notes == found[1].notes

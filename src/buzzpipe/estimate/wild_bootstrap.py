@@ -1820,8 +1820,8 @@ class WildScoreBootstrap:
         loglike, derivative, curvature = binary_terms(
             eta, self.y[:, None], self.family, need_loglike=with_loglike
         )
-        score = self.X.T @ (self.weights[:, None] * derivative)
-        found = score, self._informations(self.weights[:, None] * curvature)
+        score = self.X.T @ self._weighted(derivative)
+        found = score, self._informations(self._weighted(curvature))
         return (self.weights @ loglike, largest, *found) if with_loglike else found
 
     def _informations(self, weighted_curvature: np.ndarray) -> np.ndarray:
@@ -1871,12 +1871,12 @@ class WildScoreBootstrap:
         _, derivative, curvature = binary_terms(
             eta, self.y[:, None], self.family, need_loglike=False
         )
-        information = self._informations(self.weights[:, None] * curvature)
+        information = self._informations(self._weighted(curvature))
         _, gradient = _restriction_many(restriction, params)
         directions, finite = _solved(information, gradient.T[:, :, None])
         sums = np.full((self.n_clusters, params.shape[1]), np.nan)
         self._cluster_sums(
-            self.weights[:, None] * derivative,
+            self._weighted(derivative),
             self.X @ directions[..., 0].T,
             np.flatnonzero(finite),
             sums,

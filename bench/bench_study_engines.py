@@ -17,14 +17,11 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-import psutil
+from memory_peaks import run_measured
 
 
 def numbers(tree, path="$"):
@@ -53,54 +50,6 @@ def differences(a: dict, b: dict, tol: float = 1e-10) -> tuple[int, list]:
         elif x != y:
             found.append((key, x, y))
     return compared, found
-
-
-def run_measured(command: list[str], log: Path | None = None) -> tuple[float, dict, int]:
-    """(wall seconds, measures, exit code). Measures: ``peak`` the largest resident set summed
-    over the process and its children (the Dask workers), ``client`` the analyze process's own
-    peak, ``children`` the children's summed peak, ``cpu`` the user + system seconds of every
-    process of the tree (each process's last sample), sampled every 0.2 s. With ``log`` the
-    command's output goes to that file as it comes (to follow a long run), else it is kept."""
-    start = time.perf_counter()
-    sink = open(log, "w") if log else subprocess.PIPE  # noqa: SIM115 (closed below)
-    process = psutil.Popen(command, stdout=sink, stderr=subprocess.STDOUT, text=True)
-    seen = {"peak": 0, "client": 0, "children": 0}
-    cpu: dict[int, float] = {}
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            try:
-                children = process.children(recursive=True)
-                sizes = {}
-                for member in [process, *children]:
-                    try:
-                        sizes[member.pid] = member.memory_info().rss
-                        times = member.cpu_times()
-                        cpu[member.pid] = times.user + times.system
-                    except psutil.Error:
-                        pass
-                own = sizes.get(process.pid, 0)
-                seen["client"] = max(seen["client"], own)
-                seen["children"] = max(seen["children"], sum(sizes.values()) - own)
-                seen["peak"] = max(seen["peak"], sum(sizes.values()))
-            except psutil.Error:
-                pass
-            time.sleep(0.2)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    output, _ = process.communicate()
-    if log:
-        sink.close()
-        output = Path(log).read_text()
-    done.set()
-    sampler.join()
-    wall = time.perf_counter() - start
-    seen["cpu"] = sum(cpu.values())
-    if process.returncode:
-        print(output[-3000:], file=sys.stderr)
-    return wall, seen, process.returncode
 
 
 def main(argv=None) -> int:

@@ -960,3 +960,25 @@ def test_unit_weights_skipped_give_the_bits_of_weights_multiplied(family, monkey
         np.testing.assert_array_equal(separated, expected[2])
         assert found.intervals == expected_set.intervals
         assert found.bound_p_values == expected_set.bound_p_values
+
+
+@pytest.mark.parametrize("tie_rule", ["inclusive", "strict"])
+def test_a_halved_two_sided_excess_row_is_the_whole_rows_bits(tie_rule):
+    """With every weight vector enumerated, test inversion's excess rows are made from the half
+    of the draws whose first weight is positive: two-sided, the negated half's excesses are the
+    same numbers (|-t| = |t|) and are copied, not made again. Each row, at the estimate (t is
+    rounding noise, zeroed) and elsewhere, equals the excesses of the half and its negation
+    bit for bit."""
+    from buzzpipe.estimate.wild_bootstrap import _excess
+
+    X, y, clusters = clustered_sample(29, n=300, effect=0.5)
+    wild = WildScoreBootstrap(X, y, clusters, weight_type="webb", tie_rule=tie_rule)
+    assert wild.enumerated
+    values = np.concatenate([[wild.estimate[1]], wild.estimate[1] + np.linspace(-1, 1, 6)])
+    for alternative in ("two-sided", "greater"):
+        _, statistics, excess = wild._inversion(1, values, alternative)
+        for j in range(len(values)):
+            half = wild.statistics(excess.scores[:, [j]], wild._sign_half())[0]
+            whole = np.concatenate([half, -half])
+            expected = _excess(statistics[j], whole, tie_rule, alternative)
+            np.testing.assert_array_equal(excess[j], expected)

@@ -587,6 +587,11 @@ class _Excesses:
         if not math.isfinite(statistic):  # no statistic: no excess (as _excess says)
             return np.full(self.size, np.nan)
         distribution = self.draws(self.scores[:, [j]])[0]
+        if self.halved and self.alternative == "two-sided":
+            # |-t| = |t| and every step of ``_excess`` reads a draw's |t| alone: the negated
+            # half's excesses are the same numbers, not made twice
+            half = _excess(statistic, distribution, self.tie_rule, self.alternative)
+            return np.concatenate([half, half])
         if self.halved:
             distribution = np.concatenate([distribution, -distribution])
         return _excess(statistic, distribution, self.tie_rule, self.alternative)

@@ -422,6 +422,9 @@ class Survey:
             frame[NOVELTY] = measures.product_novelty(frame["product"], frame["new_to_market"])
         if self._exposure is not None:
             exposure = self._exposure.result(frame[any_column("international")])
+            # counted once (its spilled records are gone after result): its per-firm counts and
+            # kept records are let go, the frame being derived once
+            self._exposure = None
             frame[PIPELINE_EXPOSURE] = exposure[PIPELINE_EXPOSURE].to_numpy()
             frame[PIPELINE_EXPOSURE_UNKNOWN_SHARE] = exposure[
                 PIPELINE_EXPOSURE_UNKNOWN_SHARE

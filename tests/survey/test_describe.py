@@ -7,9 +7,10 @@ import pyreadstat
 import pytest
 from survey_builders import LABELS, REGIONS, canonical_frame, cis_frame, network, stata_ready
 
+import buzzpipe.survey.describe as describe_module
 from buzzpipe.cli import main
 from buzzpipe.errors import InputError
-from buzzpipe.survey import Survey, read_survey
+from buzzpipe.survey import Survey, column_types, read_survey
 from buzzpipe.survey.describe import ALL
 from buzzpipe.survey.readers import describe_file
 from buzzpipe.survey.schema import PARTNER_TYPES, SCALES
@@ -121,6 +122,33 @@ def test_duplicate_ids_across_batches_are_found(tmp_path):
     frame.to_parquet(path)
     with pytest.raises(InputError, match="rows 6, 91: duplicate firm id"):
         describe_file(path, batch_rows=20)
+
+
+@pytest.mark.parametrize("kind", ["integers", "nullable integers", "text", "categories"])
+def test_id_hashes_made_step_by_step_equal_the_whole_columns(monkeypatch, kind):
+    # the ids hashed a few at a time (the text of each id a Python object only while its step
+    # is hashed) give the hashes of the whole column's text at once, as before the steps
+    rng = np.random.default_rng(3)
+    numbers = rng.integers(-(10**12), 10**12, size=103)
+    ids = {
+        "integers": pd.Series(numbers),
+        "nullable integers": pd.Series(numbers, dtype="Int64"),
+        "text": pd.Series([f" f{n} " for n in numbers]),
+        "categories": pd.Series([f"f{n % 17}" for n in numbers], dtype="category"),
+    }[kind]
+    whole = (
+        ids.astype("int64").astype(str)
+        if pd.api.types.is_integer_dtype(ids)
+        else column_types.id_keys(ids)
+    )
+    expected = pd.util.hash_pandas_object(whole, index=False).to_numpy()
+    monkeypatch.setattr(describe_module, "ROWS_PER_STEP", 10)
+    found = describe_module._id_hashes(ids)
+    assert found.dtype == expected.dtype and np.array_equal(found, expected)
+    # the same id as an integer and as text hashes alike
+    if kind == "integers":
+        text = describe_module._id_hashes(pd.Series([str(n) for n in numbers]))
+        assert np.array_equal(text, expected)
 
 
 def run(argv, capsys):

@@ -376,6 +376,26 @@ def test_regional_pool_share_is_the_grouped_leave_one_out_share():
     assert np.isnan(share.iloc[9]) and np.isnan(share.iloc[0])
 
 
+def test_regional_pool_share_of_a_categorical_region_groups_its_text():
+    """A categorical region is grouped through its categories' text, with no text column per
+    firm: the same shares bit for bit as the region as text (objects), with a missing region,
+    a category no firm has, and two categories of one text (1 and "1") that are one region."""
+    frame = frame_of(5, True)
+    frame.loc[frame.index[:40:4], "breadth_international"] = pd.NA
+    names = frame["region"].astype(object).to_numpy(copy=True)
+    names[7] = None
+    names[9:60:5] = 1
+    names[10:60:5] = "1"
+    others = [name for name in pd.unique(names) if isinstance(name, str) and name != "1"]
+    categorical = frame.assign(region=pd.Categorical(names, categories=["unused", 1, "1", *others]))
+    assert isinstance(categorical["region"].dtype, pd.CategoricalDtype)
+    as_text = frame.assign(region=pd.Series(names, index=frame.index, dtype=object))
+    expected = regional_pool_share(as_text).to_numpy()
+    found = regional_pool_share(categorical).to_numpy()
+    assert np.array_equal(found, expected, equal_nan=True)
+    assert np.isnan(found[7]) and np.isfinite(found[9]) and found[9] == found[10]
+
+
 @pytest.mark.parametrize("links", [True, False])
 def test_outcomes_with_the_same_rows_share_one_placebo_and_bound(links, monkeypatch):
     """The placebo and the bound's residual SD do not read the outcome: outcomes whose rows

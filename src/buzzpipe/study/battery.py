@@ -392,6 +392,7 @@ def run_study(
         )
         if record_supermodularity is not None:
             _guarded(results, outcome, StudyPart.COMPLEMENTARITY, record_supermodularity)
+            record_supermodularity = None  # its sample of every firm let go before spill-over
         _guarded(
             results,
             outcome,

@@ -184,9 +184,18 @@ def estimation_sample(
         complete &= present(frame[column])
     if "employees" in columns:  # a missing count is no row already
         complete &= frame["employees"].to_numpy(dtype=float, na_value=np.nan) > 0
-    if complete.all():  # every firm: the frame's columns, not a copy (copy on write)
+    return rows_kept(frame, complete)
+
+
+def rows_kept(frame: pd.DataFrame, keep: Any) -> pd.DataFrame:
+    """The rows of ``frame`` where ``keep`` (booleans, one per row in order) is true, as a new
+    frame: a row selection copies every column, so where every row is kept it is the frame's
+    own columns instead (copy on write: the columns the caller sets are its own). On the Dask
+    client a copy of the analysis frame's 44 columns was about 135 bytes a firm."""
+    keep = np.asarray(keep, dtype=bool)
+    if keep.all():
         return frame.copy(deep=False)
-    return frame.loc[complete]
+    return frame.loc[keep]
 
 
 def dropped_firms_note(

@@ -47,6 +47,7 @@ from buzzpipe.study.models import (
     coefficient_hypothesis,
     fit_model,
     inference_of,
+    rows_kept,
     term_estimates,
 )
 from buzzpipe.study.probability_changes import ChangeDesigns, sample_design
@@ -448,7 +449,7 @@ def supermodularity_pending(
     waiting to run (None for a model the bootstrap does not cover)."""
     if family not in BOOTSTRAP_FAMILIES:
         return None
-    data = sample[sample["regime"].notna()]  # a new frame already
+    data = rows_kept(sample, sample["regime"].notna())  # a new frame already
     regime = data["regime"].astype(str)
     data[SUPERMODULARITY_TERM] = (regime == "both").astype(float)
     data["regime_local_or_both"] = regime.isin(["local_only", "both"]).astype(float)

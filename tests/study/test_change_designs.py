@@ -92,12 +92,13 @@ def test_the_shared_design_of_the_sample_is_the_rebuilt_one(sample):
     designs = ChangeDesigns(fitted, sample)
     shared = sample_design(fitted, sample, designs)
     assert shared is designs.of(None)
-    assert np.array_equal(shared, design_of(fitted, sample))
-    assert shared.flags.f_contiguous == design_of(fitted, sample).flags.f_contiguous
+    rebuilt = np.asarray(fitted.design_matrix(sample), dtype=float)
+    assert np.array_equal(shared, rebuilt)
+    assert shared.flags.f_contiguous == rebuilt.flags.f_contiguous
     copy = sample.copy(deep=False)
     for fit, frame in ((other, sample), (fitted, copy)):  # not this fit, or not this frame
         found = sample_design(fit, frame, designs)
-        assert found is not shared and np.array_equal(found, design_of(fit, frame))
+        assert found is not shared and np.array_equal(found, fit.design_matrix(frame))
     breadth = [f"breadth_{scale}" for scale in SCALES]
     inference = inference_of(PRIMARY_INFERENCE)
     given = marginal_effects(fitted, sample, breadth, inference, every=True, sample_design=shared)
@@ -234,3 +235,46 @@ def test_chunked_change_differences_make_the_hessians_of_the_memory_one(sample):
         np.testing.assert_allclose(got, wanted, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(chunked.many(params)[1], expected[1], rtol=1e-12, atol=1e-15)
     assert np.abs(expected[2]).max() > 1e-3  # the curvature is there to be matched
+
+
+@pytest.mark.parametrize("right", [*FORMULAS, "breadth_regional + breadth_regional_copy"])
+@pytest.mark.parametrize("how", ["plain", "weighted", "missing", "ordered", "large"])
+def test_a_fits_kept_design_is_the_rebuilt_design_bit_for_bit(sample, right, how, monkeypatch):
+    """fit_model keeps the design it estimated for design_of on that very frame only where it is
+    the whole design the rebuild gives (every row, every column): the same numbers in the same
+    layout, a fresh copy each time; a fit that left out a row (a missing value), a column (a
+    collinear copy; the ordered logit's intercept) keeps nothing, nor one above ``DESIGN_KEPT``
+    numbers. The entry goes with the fit."""
+    import gc
+
+    from buzzpipe.estimate import fitting
+    from buzzpipe.study import models
+
+    if how == "large":
+        monkeypatch.setattr(fitting, "DESIGN_KEPT", len(sample))  # one column's numbers
+
+    data = sample.assign(breadth_regional_copy=sample["breadth_regional"])
+    if how == "weighted":
+        data["weight"] = np.linspace(0.5, 2.0, len(data))
+    if how == "missing":
+        data.loc[data.index[5], "breadth_regional"] = np.nan
+    outcome, family = (
+        ("product_novelty", Family.OLOGIT) if how == "ordered" else ("product", Family.LOGIT)
+    )
+    fitted = fit_model(f"{outcome} ~ {right}", data, family, PRIMARY_INFERENCE)
+    kept = id(fitted) in models._FIT_DESIGNS
+    dropped = fitted.nobs < len(data) or how in ("ordered", "large") or "copy" in right
+    assert not (kept and dropped)
+    if right.startswith("breadth_regional + breadth_national") and not dropped:
+        assert kept
+    found = design_of(fitted, data)
+    rebuilt = np.asarray(fitted.design_matrix(data), dtype=float)
+    assert np.array_equal(found, rebuilt, equal_nan=True)
+    assert found.flags.f_contiguous == rebuilt.flags.f_contiguous
+    assert found is not design_of(fitted, data)
+    found[:] = 0.0  # a copy: writing to it leaves the kept design alone
+    assert np.array_equal(design_of(fitted, data), rebuilt, equal_nan=True)
+    key = id(fitted)
+    del fitted
+    gc.collect()
+    assert key not in models._FIT_DESIGNS

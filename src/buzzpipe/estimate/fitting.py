@@ -45,8 +45,18 @@ from buzzpipe.estimate.kernel import blas_threads, block_sums
 from buzzpipe.estimate.newton import NewtonResult, newton, row_blocks
 from buzzpipe.estimate.result import Fit
 
-__all__ = ["fit", "fit_design", "prepare_design", "parse_vcov", "refit_covariance"]
+__all__ = [
+    "fit",
+    "fit_design",
+    "fit_with_design",
+    "prepare_design",
+    "parse_vcov",
+    "refit_covariance",
+]
 
+# fit_with_design hands out the fit's design up to this many numbers (2 MiB: a survey's
+# designs, 1,604 x 22 at most in the battery; at 150,000 rows not even two columns)
+DESIGN_KEPT = 1 << 18
 # the separation linear program runs on designs up to LP_MAX_ROWS (DETERMINED: diagnostics.py)
 LP_MAX_ROWS = 200_000
 # rows of the linear predictor at a time when the completely determined rows are counted
@@ -606,7 +616,51 @@ def fit(
             column=weights,
             expected="vcov='robust' or vcov={'cluster': '<column>'}",
         )
-    design = build_design(formula, data, weights=weights, cluster=cluster, offset=offset)
-    with blas_threads(_thread_limit(design)):
-        design, family_model, notes = prepare_design(design, family_model)
-        return fit_design(design, family_model, vcov_type, notes=notes, tol=tol, max_iter=max_iter)
+    return _fit_frame(
+        formula, data, family_model, vcov_type, cluster, weights, offset, tol, max_iter
+    )[0]
+
+
+def _fit_frame(
+    formula: str,
+    data: pd.DataFrame,
+    family_model: Family,
+    vcov_type: str,
+    cluster: str | None,
+    weights: str | None,
+    offset: str | np.ndarray | None,
+    tol: float,
+    max_iter: int,
+) -> tuple[Fit, np.ndarray | None]:
+    """The in-memory :func:`fit` and the design it estimated where that is the whole design of
+    ``data`` (every row and every built column; at most ``DESIGN_KEPT`` numbers), else None."""
+    built = build_design(formula, data, weights=weights, cluster=cluster, offset=offset)
+    with blas_threads(_thread_limit(built)):
+        design, family_model, notes = prepare_design(built, family_model)
+        fitted = fit_design(
+            design, family_model, vcov_type, notes=notes, tol=tol, max_iter=max_iter
+        )
+    whole = design.X is built.X and not built.n_dropped_missing and len(data) == design.nobs
+    return fitted, design.X if whole and design.X.size <= DESIGN_KEPT else None
+
+
+def fit_with_design(
+    formula: str,
+    data: pd.DataFrame,
+    family: str = "logit",
+    vcov: str | Mapping[str, str] = "classical",
+    weights: str | None = None,
+    *,
+    tol: float = 1e-8,
+    max_iter: int = 100,
+) -> tuple[Fit, np.ndarray | None]:
+    """:func:`fit` on a pandas frame in memory, with the design matrix the fit estimated where
+    it is the fit's whole design of ``data`` (``fit.design_matrix(data)``'s numbers, every row
+    of ``data``, row-major) and at most ``DESIGN_KEPT`` numbers; else None. For a caller that
+    would otherwise rebuild that design through the formula (the study, ``models.design_of``)."""
+    vcov_type, cluster = parse_vcov(vcov)
+    if weights is not None and vcov_type == "classical":
+        return fit(formula, data, family, vcov, weights), None  # fit's error
+    return _fit_frame(
+        formula, data, get_family(family), vcov_type, cluster, weights, None, tol, max_iter
+    )

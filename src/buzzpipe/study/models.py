@@ -21,6 +21,7 @@ import functools
 import itertools
 import math
 import warnings
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -224,7 +225,7 @@ def fit_model(
 ) -> Any:
     """Fit through the estimation core (``buzzpipe.fit``), with the survey's sampling weights
     (Stata's pweight) when it has them; imported late to keep the command line light."""
-    from buzzpipe.estimate import fit
+    from buzzpipe.estimate.fitting import fit_with_design
     from buzzpipe.study import engine
 
     weights = WEIGHT if WEIGHT in data.columns else None
@@ -234,7 +235,9 @@ def fit_model(
         if chosen.chunked:  # sums over chunks of the sample (study/engine.py)
             fitted = chosen.fit(formula, data, family, vcov, weights)
         else:
-            fitted = fit(formula, data, family=family, vcov=vcov, weights=weights)
+            fitted, design = fit_with_design(formula, data, family, vcov, weights)
+            if design is not None:
+                _keep_design(fitted, data, design)
     for warning in caught:  # few clusters and the like: kept with the model, not printed
         message = str(warning.message)
         if message not in fitted.notes:
@@ -631,8 +634,37 @@ CONTRASTS = {"dy/dx": HypothesisKind.MARGINAL_EFFECT, "+1": HypothesisKind.PLUS_
 
 
 def design_of(fitted: Any, data: pd.DataFrame) -> np.ndarray:
-    """The fit's design matrix rebuilt for (possibly changed) data, through its specification."""
+    """The fit's design matrix rebuilt for (possibly changed) data, through its specification;
+    for the very frame :func:`fit_model` fitted it on, a copy of the design the fit estimated
+    where that was kept (:func:`_keep_design`)."""
+    kept = _FIT_DESIGNS.get(id(fitted))
+    if kept is not None and kept[0]() is fitted and kept[1]() is data:
+        # the rebuilt design's numbers, in its layout (column-major, as formulaic's frame)
+        return np.array(kept[2], order="F")
     return np.asarray(fitted.design_matrix(data), dtype=float)
+
+
+# id(fit) -> (the fit, its data, its design) for fit_model's in-memory fits whose design the
+# rebuild would give bit for bit (``fitting.fit_with_design``: every row, every column, at most
+# ``DESIGN_KEPT`` numbers); an entry goes with its fit. Parts then read the design of a fit
+# on its own data (margins, the wild bootstraps, the programmes' inputs) without rebuilding it
+_FIT_DESIGNS: dict[int, tuple[weakref.ref, weakref.ref, np.ndarray]] = {}
+
+
+def _keep_design(fitted: Any, data: pd.DataFrame, design: np.ndarray) -> None:
+    """Keep ``design`` for :func:`design_of` while ``fitted`` lives (and ``data``: a weak
+    reference, so a frame that goes is not kept; a new frame never matches). Kept only where
+    the specification rebuilds it without formulaic (``rebuild_plan``, every column in order),
+    whose numbers are the fit's; memory: the design (at most ``DESIGN_KEPT`` numbers) per fit
+    alive."""
+    from buzzpipe.estimate.design import rebuild_plan
+
+    plan = rebuild_plan(fitted.model_spec) if fitted.model_spec is not None else None
+    if plan is None or plan["names"] != list(fitted.x_names):
+        return
+    key = id(fitted)
+    _FIT_DESIGNS[key] = (weakref.ref(fitted), weakref.ref(data), design)
+    weakref.finalize(fitted, _FIT_DESIGNS.pop, key, None)
 
 
 NESTED_MODELS = (ModelName.BREADTH, ModelName.CONTROLS, ModelName.CONTROLS_WITH_GROUP)

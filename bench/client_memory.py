@@ -28,7 +28,9 @@ from memory_peaks import MIB, Ledger, install
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], epilog="Options after -- go to buzzpipe analyze."
+    )
     parser.add_argument("survey", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--engine", default="dask")

@@ -632,16 +632,17 @@ def _fit_frame(
     tol: float,
     max_iter: int,
 ) -> tuple[Fit, np.ndarray | None]:
-    """The in-memory :func:`fit` and the design it estimated where that is the whole design of
-    ``data`` (every row and every built column; at most ``DESIGN_KEPT`` numbers), else None."""
+    """The in-memory :func:`fit` and the design it estimated where that has every row of
+    ``data`` (its columns the fit's, collinear ones left out; at most ``DESIGN_KEPT`` numbers),
+    else None."""
     built = build_design(formula, data, weights=weights, cluster=cluster, offset=offset)
     with blas_threads(_thread_limit(built)):
         design, family_model, notes = prepare_design(built, family_model)
         fitted = fit_design(
             design, family_model, vcov_type, notes=notes, tol=tol, max_iter=max_iter
         )
-    whole = design.X is built.X and not built.n_dropped_missing and len(data) == design.nobs
-    return fitted, design.X if whole and design.X.size <= DESIGN_KEPT else None
+    every_row = not built.n_dropped_missing and len(data) == design.nobs
+    return fitted, design.X if every_row and design.X.size <= DESIGN_KEPT else None
 
 
 def fit_with_design(
@@ -655,9 +656,10 @@ def fit_with_design(
     max_iter: int = 100,
 ) -> tuple[Fit, np.ndarray | None]:
     """:func:`fit` on a pandas frame in memory, with the design matrix the fit estimated where
-    it is the fit's whole design of ``data`` (``fit.design_matrix(data)``'s numbers, every row
-    of ``data``, row-major) and at most ``DESIGN_KEPT`` numbers; else None. For a caller that
-    would otherwise rebuild that design through the formula (the study, ``models.design_of``)."""
+    it is the fit's design of every row of ``data`` (``fit.design_matrix(data)``'s numbers;
+    the fit's columns, row-major as built or column-major where the fit left some out) and at
+    most ``DESIGN_KEPT`` numbers; else None. For a caller that would otherwise rebuild that
+    design through the formula (the study, ``models.design_of``)."""
     vcov_type, cluster = parse_vcov(vcov)
     if weights is not None and vcov_type == "classical":
         return fit(formula, data, family, vcov, weights), None  # fit's error

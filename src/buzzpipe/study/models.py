@@ -645,22 +645,22 @@ def design_of(fitted: Any, data: pd.DataFrame) -> np.ndarray:
 
 
 # id(fit) -> (the fit, its data, its design) for fit_model's in-memory fits whose design the
-# rebuild would give bit for bit (``fitting.fit_with_design``: every row, every column, at most
-# ``DESIGN_KEPT`` numbers); an entry goes with its fit. Parts then read the design of a fit
-# on its own data (margins, the wild bootstraps, the programmes' inputs) without rebuilding it
+# rebuild would give bit for bit (``fitting.fit_with_design``: every row, the fit's columns,
+# at most ``DESIGN_KEPT`` numbers); an entry goes with its fit. Parts then read the design of a
+# fit on its own data (margins, the wild bootstraps, the programmes' inputs) without rebuilding
 _FIT_DESIGNS: dict[int, tuple[weakref.ref, weakref.ref, np.ndarray]] = {}
 
 
 def _keep_design(fitted: Any, data: pd.DataFrame, design: np.ndarray) -> None:
     """Keep ``design`` for :func:`design_of` while ``fitted`` lives (and ``data``: a weak
     reference, so a frame that goes is not kept; a new frame never matches). Kept only where
-    the specification rebuilds it without formulaic (``rebuild_plan``, every column in order),
-    whose numbers are the fit's; memory: the design (at most ``DESIGN_KEPT`` numbers) per fit
-    alive."""
+    the specification rebuilds it without formulaic (``rebuild_plan``, which then picks the
+    fit's columns by name), whose numbers are the fit's; memory: the design (at most
+    ``DESIGN_KEPT`` numbers) per fit alive."""
     from buzzpipe.estimate.design import rebuild_plan
 
     plan = rebuild_plan(fitted.model_spec) if fitted.model_spec is not None else None
-    if plan is None or plan["names"] != list(fitted.x_names):
+    if plan is None or not set(fitted.x_names) <= set(plan["names"]):
         return
     key = id(fitted)
     _FIT_DESIGNS[key] = (weakref.ref(fitted), weakref.ref(data), design)

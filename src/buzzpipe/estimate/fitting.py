@@ -54,9 +54,10 @@ __all__ = [
     "refit_covariance",
 ]
 
-# fit_with_design hands out the fit's design up to this many numbers (2 MiB: a survey's
-# designs, 1,604 x 22 at most in the battery; at 150,000 rows not even two columns)
-DESIGN_KEPT = 1 << 18
+# fit_with_design hands out the fit's design up to this many numbers (512 KiB: a survey's
+# designs, 1,604 x 22 at most in the battery; at 20,000 rows three columns, at 100,000 none,
+# so the study's memory at scale, tests/study/test_memory_at_scale.py, is as before)
+DESIGN_KEPT = 1 << 16
 # the separation linear program runs on designs up to LP_MAX_ROWS (DETERMINED: diagnostics.py)
 LP_MAX_ROWS = 200_000
 # rows of the linear predictor at a time when the completely determined rows are counted

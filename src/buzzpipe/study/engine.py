@@ -106,7 +106,10 @@ class StudyEngine:
             # the one its samples are selected from, nothing is sent again
             self._frame = (frame, *self._frame[1:])
             return
+        from buzzpipe.estimate.dask_engine import return_free_pages
+
         data = self.client.persist(self._scattered(frame))
+        return_free_pages()  # the pieces sent, freed: their heap pages back to the system
         lengths = self.client.compute(data.map_partitions(len)).result().tolist()
         self._frame = (frame, data, np.cumsum([0, *lengths]))
 
@@ -133,7 +136,7 @@ class StudyEngine:
             self._sources.move_to_end(key)
             return self._sources[key][1]
         if self.name == "dask":
-            from buzzpipe.estimate.dask_engine import DaskSource
+            from buzzpipe.estimate.dask_engine import DaskSource, return_free_pages
 
             with warnings.catch_warnings():
                 # what the sample does not share with the kept frame goes to the cluster once,
@@ -141,6 +144,7 @@ class StudyEngine:
                 warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
                 data = self.client.persist(self._sample_on_cluster(frame))
                 source = DaskSource(data, self.client)
+            return_free_pages()  # the sample's sent columns, freed: as for the kept frame
         else:
             from buzzpipe.estimate.sources import FrameSource
 

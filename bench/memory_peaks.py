@@ -35,7 +35,8 @@ PARTS = {
     ],
     "buzzpipe.study.counterfactuals": ["counterfactual"],
     "buzzpipe.study.spillover": [
-        "cell_clustering_test", "partner_sorting_test", "confounding_bound", "_between_cells",
+        "cell_clustering_test", "partner_sorting_test", "exposure_spread", "confounding_bound",
+        "_between_cells",
     ],
 }  # fmt: skip
 SOURCE = "engine source (a sample to chunks)"

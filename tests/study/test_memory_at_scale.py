@@ -89,20 +89,21 @@ class Growth:
 BOUNDS = {
     # main: 4,606 / 4,532 / 4,581 on c1ea49e (peaks 555-562 MiB at 20,000 firms, 906-909 at
     # 100,000), 4,205-4,339 in 5 runs after e8efd5d, 4,309 with numba's cache cold; the
-    # regressions: 5,612 / 5,447 (562-564 and 979-990 MiB). From main's 100,000 firms a million
-    # would peak near 907 MiB + 900,000 x 4,581 bytes = 4,839 MiB (measured, four outcomes:
-    # 5,289). Each part's growth is printed, not bounded: a part's rise above its entry also
-    # depends on the free memory earlier parts left in malloc's heap (reused before the process
-    # grows). main's largest, compare_on_common_support, read 2,847-2,852 on c1ea49e, 3,078
-    # after e8efd5d and d63b285, which do not touch it, and 3,370 with numba's cache cold; the
-    # regressions' first_partner_bootstrap 3,762 / 3,773 against main's 2,413-2,438.
+    # regressions: 5,612 / 5,447 / 5,736 (556-564 and 979-994 MiB). From main's 100,000 firms a
+    # million would peak near 907 MiB + 900,000 x 4,581 bytes = 4,839 MiB (measured, four
+    # outcomes: 5,289). Each part's growth is printed, not bounded: a part's rise above its
+    # entry also depends on the free memory earlier parts left in malloc's heap (reused before
+    # the process grows). main's largest, compare_on_common_support, read 2,847-2,852 on
+    # c1ea49e, 3,078 after e8efd5d and d63b285, which do not touch it, and 3,370 with numba's
+    # cache cold; the regressions' first_partner_bootstrap 3,762 / 3,773 against main's
+    # 2,413-2,438.
     "memory engine, analyze process": Growth(small=20_000, large=100_000, per_firm=5_000),
     # main: 5,209 / 5,186 on c1ea49e, 4,958 / 6,937 / 5,014 / 3,326 after e8efd5d (the largest
     # worker 385-411 MiB at 5,000 firms, 456-486 at 20,000: a worker's peak moves by some 30 MiB
     # between runs, why not measured, and over 15,000 firms that is 2,000 bytes a firm); the
-    # regressions: 38,800 / 36,023 (497-503 MiB at 5,000 firms, 1,012-1,058 at 20,000). So the
-    # bound is loose: 5,000 above main's highest, a third of the regressions'. One more rows x
-    # (p m) array held at p = 16, m = 40 (5,120 bytes a firm) would not fail it alone.
+    # regressions: 38,800 / 36,023 / 37,000 (497-526 MiB at 5,000 firms, 1,012-1,058 at
+    # 20,000). So the bound is loose: 5,000 above main's highest, a third of the regressions'.
+    # One more rows x (p m) array held at p = 16, m = 40 (5,120 bytes a firm) would not fail it.
     "dask, largest worker": Growth(small=5_000, large=20_000, per_firm=12_000),
 }
 

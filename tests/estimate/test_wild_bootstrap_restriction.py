@@ -257,8 +257,6 @@ def test_the_restriction_set_is_a_brute_force_grid_of_plain_tests(nonlinear, res
 def test_a_large_samples_information_is_summed_in_blocks_to_the_same_set(monkeypatch, nonlinear):
     """Where the column products would be large they are made block by block: the same
     restricted fits and p-values as from the products held whole (here forced on 700 rows)."""
-    import buzzpipe.estimate.wild_bootstrap as module
-
     X, y, clusters, _, restriction, _ = nonlinear
     nulls = restriction(WildScoreBootstrap(X, y, clusters).estimate)[0] + np.array([-0.1, 0.05])
     whole = WildScoreBootstrap(X, y, clusters)._restriction_inversion(
@@ -266,7 +264,7 @@ def test_a_large_samples_information_is_summed_in_blocks_to_the_same_set(monkeyp
     )
     from buzzpipe.estimate import batched_newton
 
-    monkeypatch.setattr(module, "PRODUCTS_KEPT", 0)
+    monkeypatch.setattr(batched_newton, "PRODUCTS_KEPT", 0)  # keeps_products' rule
     monkeypatch.setattr(batched_newton, "PRODUCTS_BLOCK", 128)  # hessians_by_blocks' rows
     blocked = WildScoreBootstrap(X, y, clusters)._restriction_inversion(
         restriction, nulls, None, "two-sided"
@@ -471,7 +469,6 @@ def test_a_large_samples_change_difference_hessians_are_made_block_by_block(monk
     numbers, ``many_with_hessians`` keeps none (their n x p(p+1)/2 numbers at a million firms
     were 1.2 GiB of the study's peak) and makes the Hessians block by block: g and its gradient
     the same bits, the Hessians equal to the kept products' to rounding."""
-    import buzzpipe.study.probability_changes as probability_changes
     from buzzpipe.estimate import batched_newton
 
     X, _, _ = count_sample(7)
@@ -480,7 +477,7 @@ def test_a_large_samples_change_difference_hessians_are_made_block_by_block(monk
     kept = first_step_change_difference(X, 1, 2)
     expected = kept.many_with_hessians(params)
     assert "_reference_products" in kept.__dict__
-    monkeypatch.setattr(probability_changes, "PRODUCTS_KEPT", 10)
+    monkeypatch.setattr(batched_newton, "PRODUCTS_KEPT", 10)  # keeps_products' rule
     monkeypatch.setattr(batched_newton, "PRODUCTS_BLOCK", 64)  # several blocks, one short
     blocked = first_step_change_difference(X, 1, 2)
     values, gradients, hessians = blocked.many_with_hessians(params)

@@ -110,6 +110,13 @@ def _hessians(products, upper_j, upper_k, weight_h: np.ndarray, p: int) -> np.nd
     return _symmetric(weight_h.T @ products, upper_j, upper_k, p)
 
 
+def keeps_products(rows: int, columns: int) -> bool:
+    """Whether a design of ``rows`` x ``columns`` has its column products kept whole: their
+    rows x columns(columns + 1)/2 numbers at most ``PRODUCTS_KEPT`` (else they are made block
+    by block, :func:`hessians_by_blocks`)."""
+    return rows * (columns * (columns + 1) // 2) <= PRODUCTS_KEPT
+
+
 def hessians_by_blocks(X: np.ndarray, weight_h: np.ndarray) -> np.ndarray:
     """B x p x p Hessians sum_i w_ib h_ib x_i x_i' (``_hessians``) from the column products of
     ``PRODUCTS_BLOCK`` rows at a time: for a sample whose n x p(p+1)/2 products would take more

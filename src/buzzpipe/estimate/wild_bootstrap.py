@@ -76,10 +76,10 @@ from buzzpipe import __version__
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate import random_weights
 from buzzpipe.estimate.batched_newton import (
-    PRODUCTS_KEPT,
     _column_products,
     _hessians,
     hessians_by_blocks,
+    keeps_products,
     newton_batch,
 )
 from buzzpipe.estimate.bootstrap import BINARY_FAMILIES, design_of_fit
@@ -1216,8 +1216,7 @@ class WildScoreBootstrap:
     def _keeps_free_products(self, keep: np.ndarray) -> bool:
         """Whether the design without one column (``keep``) and its column products are kept:
         the products take at most PRODUCTS_KEPT numbers."""
-        free = int(keep.sum())
-        return self.X.shape[0] * free * (free + 1) // 2 <= PRODUCTS_KEPT
+        return keeps_products(self.X.shape[0], int(keep.sum()))
 
     def _free_products(self, k: int, keep: np.ndarray):
         """The column products of the design without column k (``_column_products``), made
@@ -1242,8 +1241,7 @@ class WildScoreBootstrap:
         once and kept where they take at most PRODUCTS_KEPT numbers; None otherwise. The
         products of a design without column k are its columns whose pair leaves k out, in the
         same order (``np.triu_indices`` of the kept columns)."""
-        n, p = self.X.shape
-        if n * (p * (p + 1) // 2) > PRODUCTS_KEPT:
+        if not keeps_products(*self.X.shape):
             return None
         if not hasattr(self, "_products"):
             self._products = _column_products(self.X)

@@ -22,10 +22,10 @@ import pandas as pd
 
 from buzzpipe.errors import InputError
 from buzzpipe.estimate.batched_newton import (
-    PRODUCTS_KEPT,
     _column_products,
     _hessians,
     hessians_by_blocks,
+    keeps_products,
 )
 from buzzpipe.estimate.fieller import fieller_set
 from buzzpipe.estimate.hypothesis_tests import critical_value, reference_df
@@ -471,8 +471,7 @@ class ChangeDifference:
         else the Hessians are made block by block (a large sample's products are never held
         whole: n x p(p+1)/2 numbers, 13 times the design at p = 25)."""
         reference, differences = self._shared_designs()
-        n, p = reference.shape
-        if n * (p * (p + 1) // 2) > PRODUCTS_KEPT:
+        if not keeps_products(*reference.shape):
             return difference_sums(
                 reference, differences, self.weights, self.family, params, curvature=True
             )
@@ -654,11 +653,7 @@ class ChunkedChangeDifference:
         return float(values[0]), gradients[:, 0]
 
     def many(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        total, values, gradients = self.source.map_designs(
-            self.chunks, _chunk_change_sums, self.picks, self.family,
-            np.asarray(params, dtype=float),
-        )  # fmt: skip
-        return values / total, gradients / total
+        return self._sums(params, curvature=False)
 
     def many_with_hessians(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`many` and g's m x p x p Hessians in the same pass over the chunks, each chunk's
@@ -667,11 +662,16 @@ class ChunkedChangeDifference:
         g's Hessian by forward differences of :meth:`many` at p x m moved coefficient
         vectors: each chunk then holds several rows x (p m) arrays at once (at 20,000 firms
         the Dask workers' peak went from 619 to 1,137 MiB, at a million from 3.2 to 16.7 GiB)."""
-        total, values, gradients, hessians = self.source.map_designs(
+        return self._sums(params, curvature=True)
+
+    def _sums(self, params: np.ndarray, curvature: bool) -> tuple[np.ndarray, ...]:
+        """The chunks' sums of :func:`_chunk_change_sums` (with ``curvature`` the Hessians'
+        too), added in the source's tree, each divided by the total weight."""
+        total, *sums = self.source.map_designs(
             self.chunks, _chunk_change_sums, self.picks, self.family,
-            np.asarray(params, dtype=float), True,
+            np.asarray(params, dtype=float), curvature,
         )  # fmt: skip
-        return values / total, gradients / total, hessians / total
+        return tuple(found / total for found in sums)
 
 
 def _chunk_change_sums(

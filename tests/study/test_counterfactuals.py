@@ -23,6 +23,7 @@ from buzzpipe.study.counterfactuals import (
     fill_in_order,
     lemire_counts,
     level_sums,
+    replicate_probability,
     replicate_raw,
     stratified_counts,
     treatment_shares,
@@ -715,3 +716,20 @@ def test_bootstrap_cells_equal_every_firm_predicted_under_the_programme(
         extras = [row[index][4] for row in rows]
         interval = cell.extra_innovators_interval.segments[0]
         assert interval == pytest.approx(tuple(np.quantile(extras, [0.025, 0.975])), rel=1e-9)
+
+
+def test_replicate_probability_is_the_familys_cdf():
+    """The bootstrap's predictions: the logit's by numpy's exponential within a few units in
+    the last place of ``scipy.special.expit`` (0 and 1 far out, no warning), the probit's its
+    cdf exactly; written into ``out``."""
+    from scipy import special, stats
+
+    index = np.concatenate([np.linspace(-40, 40, 2002), [-800.0, 800.0]]).reshape(-1, 3)
+    expected = special.expit(index)
+    out = np.empty_like(index)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        got = replicate_probability(index.copy(), "logit", out=out)
+    assert got is out
+    np.testing.assert_allclose(got, expected, rtol=4e-16, atol=0)
+    probit = replicate_probability(index.copy(), "probit", out=np.empty_like(index))
+    assert np.array_equal(probit, stats.norm.cdf(index))

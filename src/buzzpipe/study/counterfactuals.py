@@ -42,7 +42,7 @@ from numba import njit
 from buzzpipe import defaults
 from buzzpipe.errors import InputError
 from buzzpipe.estimate.batched_newton import _column_products as column_products
-from buzzpipe.estimate.batched_newton import fitted_probability, newton_batch
+from buzzpipe.estimate.batched_newton import _logistic, fitted_probability, newton_batch
 from buzzpipe.estimate.exact_sums import ExactSum, group_sums
 from buzzpipe.results import CounterfactualCell, CounterfactualResult, Interval, ProgrammeNote
 from buzzpipe.results.vocabulary import Allocation, Family, Programme, ProgrammeNoteKind
@@ -812,7 +812,7 @@ def counterfactual(
             params, replicate_weights = params[:, kept], weights[:, kept]
         shape = (len(frame), params.shape[1])
         index = np.matmul(inputs.x_base, params, out=inputs.kept_array("baseline", shape))
-        baseline = fitted_probability(index, model.family, out=index)
+        baseline = replicate_probability(index, model.family, out=index)
         # only firms some replicate may treat need their prediction under the programme: for
         # the others baseline + 0 (treated - baseline) is the baseline itself
         treatable, shares = targets.treatable_shares(replicate_weights)
@@ -820,7 +820,7 @@ def counterfactual(
         index = np.matmul(
             x_treated[treatable], params, out=inputs.kept_array("change", shape)[: len(treatable)]
         )
-        change = fitted_probability(index, model.family, out=index)
+        change = replicate_probability(index, model.family, out=index)
         # the baseline's rows gathered into the array the cells' products use after
         rows = inputs.kept_array("product", shape)[: len(treatable)]
         change -= np.take(baseline, treatable, axis=0, out=rows)
@@ -883,6 +883,17 @@ def counterfactual(
         notes=notes,
         scale=scale,
     )
+
+
+def replicate_probability(index: np.ndarray, family: str, out: np.ndarray) -> np.ndarray:
+    """The bootstrap replicates' predictions (n x B) at the linear index ``index``, into
+    ``out``: for the logit by numpy's vectorised exponential (the batched Newton steps' own
+    logistic, about six times faster than ``scipy.special.expit`` on 1,604 x 199, the same to a
+    few units in the last place); other families by their cdf. The point predictions keep the
+    family's cdf."""
+    if family == Family.LOGIT:
+        return _logistic(index, out=out)
+    return fitted_probability(index, family, out=out)
 
 
 def programme_grid(

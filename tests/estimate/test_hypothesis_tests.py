@@ -1,5 +1,7 @@
 """Wald tests, lincom and nlcom against statsmodels' own tests on the same estimates."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,7 @@ from scipy import stats
 from buzzpipe.errors import EstimationError, InputError
 from buzzpipe.estimate.hypothesis_tests import (
     Estimates,
+    _substitute_names,
     lincom,
     linear_restriction,
     nlcom,
@@ -58,6 +61,55 @@ def test_parser_handles_formulaic_names_and_stata_spelling():
         linear_restriction("x * x2 = 0", names)
     with pytest.raises(InputError, match="unknown"):
         linear_restriction("xx = 0", names)
+
+
+def _substituted_by_one_pattern(expression, names):
+    """The names' placeholders as one regular expression of every name finds them (longest
+    first, the parser's rule before it scanned for the names that occur): the reference."""
+    order = sorted(range(len(names)), key=lambda i: -len(names[i]))
+    escaped = {i: re.escape(names[i]) for i in order}
+    stata = re.compile(
+        r"_b\[\s*(?:" + "|".join(f"(?P<n{i}>{escaped[i]})" for i in order) + r")\s*\]"
+    )
+    edge = r"A-Za-z0-9_."
+    bare = re.compile(
+        "|".join(rf"(?<![{edge}])(?P<n{i}>{escaped[i]})(?![{edge}\[(])" for i in order)
+    )
+
+    def placeholder(match):
+        return f"__coef_{int(match.lastgroup[1:])}__"
+
+    text = stata.sub(placeholder, expression)
+    if re.search(r"_b\[\s*([^\]]+?)\s*\]", text):
+        return None  # an unknown _b[] name: the parser refuses it
+    return bare.sub(placeholder, text)
+
+
+def test_names_are_found_as_one_pattern_of_all_names_finds_them():
+    """Random lists of names that are prefixes, suffixes and parts of one another (brackets,
+    dots, colons, parentheses) and random expressions over them, with Stata's spelling, names
+    run together and unknown names: the placeholders are those of the reference, and an
+    unknown _b[] name is refused where the reference refuses it."""
+    rng = np.random.default_rng(18)
+    pieces = ["x", "x2", "a.b", "b", "C(s)[T.1]", "C(s)", "x:z", "z", "np.log(x)", "_x", "2"]
+    glue = [" + ", "-", "*", " = ", "(", ")", "", " ", "[", "_b[", "]", ".", "__"]
+    refused = found = 0
+    for _ in range(3000):
+        names = list(dict.fromkeys(rng.choice(pieces, size=rng.integers(1, 7)).tolist()))
+        parts = []
+        for _ in range(rng.integers(1, 8)):
+            parts.append(str(rng.choice(glue)))
+            parts.append(str(rng.choice(pieces + names)))
+        expression = "".join(parts)
+        expected = _substituted_by_one_pattern(expression, names)
+        if expected is None:
+            refused += 1
+            with pytest.raises(InputError, match="unknown coefficient in _b"):
+                _substitute_names(expression, names)
+        else:
+            found += expected != expression
+            assert _substitute_names(expression, names) == expected, (expression, names)
+    assert refused > 100 and found > 1000
 
 
 def test_parser_follows_each_list_of_names_when_the_patterns_are_kept():

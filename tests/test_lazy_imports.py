@@ -34,6 +34,27 @@ def test_the_study_path_does_not_import_scipy_stats_or_optimize():
     assert found == "[]"
 
 
+# what the study commands import to parse their options (``cli._engine`` and ``_specification``
+# read the study file's rules: ``study.specification`` and, through it, ``study.verdicts``)
+OPTIONS_PATH = ("buzzpipe.cli", "buzzpipe.end_to_end", "buzzpipe.study.specification")
+
+
+def test_parsing_the_options_imports_no_estimation_machinery():
+    """A command that stops at a bad option or input (``replicate --firms 10``) answers before
+    numba, scipy and formulaic load (0.5-0.7 s of CPU in a fresh process): the battery imports
+    them when it runs."""
+    code = (
+        "import importlib, sys\n"
+        f"for name in {OPTIONS_PATH!r}: importlib.import_module(name)\n"
+        "heavy = ('numba', 'scipy', 'formulaic', 'buzzpipe.estimate.wild_bootstrap')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert found == "[]"
+
+
 def test_normal_functions_are_scipy_stats_bit_for_bit():
     x = np.concatenate([np.linspace(-40, 40, 20_001), [np.inf, -np.inf, np.nan, 0.0, -0.0]])
     for ours, theirs in ((normal_cdf, stats.norm.cdf), (normal_pdf, stats.norm.pdf)):

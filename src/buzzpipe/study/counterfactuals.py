@@ -315,23 +315,28 @@ def _cells_many(
     members: np.ndarray,
     weights: np.ndarray,
     baseline: np.ndarray,
-    rows: np.ndarray,
+    rows: np.ndarray | None,
     change: np.ndarray,
     product: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``_cells``' predicted rates and extra innovators for B replicates at once (arrays n x B,
     a replicate per column): (rates, extras), each B x cells, the cells in ``_cells``' order
     (``members``: :func:`cell_indicators`). The predictions are ``baseline`` at the observed
-    data and ``baseline`` plus ``change`` in ``rows`` under the programme: ``baseline`` is
-    changed in place into the latter. Each cell's sums are one product with its firms'
-    indicator (every cell in one product); ``product``: an n x B array to hold the weighted
-    predictions (reused by a caller making many)."""
+    data and ``baseline`` plus ``change`` (t (p1 - p0)) in ``rows`` under the programme
+    (``rows`` None: ``change`` has every row). Each cell's sums are one product with its firms'
+    indicator (every cell in one product): the extra innovators the weighted changes' sums
+    (``change`` is overwritten by its weighted values), the predicted total the baseline's plus
+    those; ``product``: an n x B array to hold the weighted predictions (reused by a caller
+    making many)."""
     product = np.empty(weights.shape) if product is None else product
     firms = members @ weights
     base_total = members @ np.multiply(weights, baseline, out=product)
-    baseline[rows] += change  # now the predictions under the programme
-    predicted_total = members @ np.multiply(weights, baseline, out=product)
-    return (predicted_total / firms).T, (predicted_total - base_total).T
+    if rows is None:
+        extra = members @ np.multiply(weights, change, out=change)
+    else:
+        row_weights = np.take(weights, rows, axis=0, out=product[: len(rows)])
+        extra = members[:, rows] @ np.multiply(row_weights, change, out=change)
+    return ((base_total + extra) / firms).T, extra.T
 
 
 def expected_innovation(
@@ -567,7 +572,11 @@ class ProgrammeInputs:
         return array
 
     def cells_many(
-        self, weights: np.ndarray, baseline: np.ndarray, rows: np.ndarray, change: np.ndarray
+        self,
+        weights: np.ndarray,
+        baseline: np.ndarray,
+        rows: np.ndarray | None,
+        change: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
         """:func:`_cells_many` with the cells' indicators and the product's array kept."""
         product = self.kept_array("product", weights.shape)
@@ -816,16 +825,10 @@ def counterfactual(
         # only firms some replicate may treat need their prediction under the programme: for
         # the others baseline + 0 (treated - baseline) is the baseline itself
         treatable, shares = targets.treatable_shares(replicate_weights)
-        # the kept arrays are kept whole: a scenario uses their first rows
-        index = np.matmul(
-            x_treated[treatable], params, out=inputs.kept_array("change", shape)[: len(treatable)]
+        rows, change = _programme_changes(
+            inputs, x_treated, params, baseline, treatable, shares, model.family
         )
-        change = replicate_probability(index, model.family, out=index)
-        # the baseline's rows gathered into the array the cells' products use after
-        rows = inputs.kept_array("product", shape)[: len(treatable)]
-        change -= np.take(baseline, treatable, axis=0, out=rows)
-        change *= shares  # t (p1 - p0), as baseline + shares * (treated - baseline) rounds it
-        rates, extras = inputs.cells_many(replicate_weights, baseline, treatable, change)
+        rates, extras = inputs.cells_many(replicate_weights, baseline, rows, change)
         rate_draws = list(rates)
     notes = [
         ProgrammeNote(ProgrammeNoteKind.NOT_CAUSED),
@@ -883,6 +886,45 @@ def counterfactual(
         notes=notes,
         scale=scale,
     )
+
+
+def _programme_changes(
+    inputs: ProgrammeInputs,
+    x_treated: np.ndarray,
+    params: np.ndarray,
+    baseline: np.ndarray,
+    treatable: np.ndarray,
+    shares: np.ndarray,
+    family: str,
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """(rows, t (p1 - p0)): the replicates' changes of prediction under the programme (the
+    coefficients ``params``, p x B; ``baseline``: p0, n x B) in the firms ``treatable`` with
+    their ``shares`` (rows x B, or 1 x B for all), as ``baseline + shares * (treated -
+    baseline)`` rounds it. Where most firms are treatable and the shares need no gathering (one
+    row for all, or every firm treatable) the change is made for every firm and is zero outside
+    ``treatable`` (rows None): no gathered copies of rows x B. Otherwise only the treatable
+    rows are made. The arrays are ``inputs``' kept ones (their first rows)."""
+    n, replicates = baseline.shape
+    shape = (n, replicates)
+    whole = 2 * len(treatable) > n and (shares.shape[0] == 1 or len(treatable) == n)
+    if whole:
+        index = np.matmul(x_treated, params, out=inputs.kept_array("change", shape))
+        change = replicate_probability(index, family, out=index)
+        change -= baseline
+        change *= shares
+        outside = np.ones(n, dtype=bool)
+        outside[treatable] = False
+        change[outside] = 0.0  # firms no replicate treats
+        return None, change
+    index = np.matmul(
+        x_treated[treatable], params, out=inputs.kept_array("change", shape)[: len(treatable)]
+    )
+    change = replicate_probability(index, family, out=index)
+    change -= np.take(
+        baseline, treatable, axis=0, out=inputs.kept_array("product", shape)[: len(treatable)]
+    )
+    change *= shares
+    return treatable, change
 
 
 def replicate_probability(index: np.ndarray, family: str, out: np.ndarray) -> np.ndarray:

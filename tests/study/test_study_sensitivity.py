@@ -178,3 +178,90 @@ def test_single_term_bootstraps_of_two_samples_run_side_by_side_with_the_same_nu
         a, b = one["wild_score_bootstrap"], other["wild_score_bootstrap"]
         assert a.p_value is not None and a.interval is not None
         assert a == b  # p-value, statistic, interval, notes, hypothesis: every field
+
+
+def _relative(a, b) -> float:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return float(np.max(np.abs(a - b) / np.maximum(1.0, np.abs(a))))
+
+
+@pytest.mark.parametrize(
+    ("family", "outcome", "local"),
+    [
+        ("logit", "product", "breadth_regional"),
+        ("logit", "product", "breadth_national"),
+        ("ologit", "novelty", "breadth_regional"),
+    ],
+)
+def test_the_derived_reparametrised_fit_is_the_refit(family, outcome, local):
+    """The clustered fit of the reparametrised model derived from the original's robust fit
+    (no Newton steps) equals fit_model's refit of it to 1e-12: coefficients, covariance, bread,
+    cluster score sums, notes, names, and the design kept for the wild bootstrap; and the
+    difference's columns built from it equal the refit's."""
+    from buzzpipe.study import sensitivity
+    from buzzpipe.study.models import design_of
+
+    frame = survey(3, international=0.3, regional=0.05)
+    frame["novelty"] = np.digitize(
+        frame["product"] + np.random.default_rng(3).random(1604), [0.6, 1.2]
+    )
+    formula = FORMULA.replace("product ~", f"{outcome} ~")
+    original = fit_model(formula, frame, family, "robust")
+    reformulated, data = reparametrised_difference(formula, frame, GLOBAL, local)
+    refit = fit_model(reformulated, data, family, CLUSTER_VCOV)
+    derived = sensitivity.derived_difference_fit(original, frame, reformulated, data, GLOBAL, local)
+    assert derived is not None
+    assert list(derived.params.index) == list(refit.params.index)
+    assert derived.x_names == refit.x_names and derived.notes == refit.notes
+    assert (derived.formula, derived.nobs, derived.n_clusters) == (
+        refit.formula,
+        refit.nobs,
+        refit.n_clusters,
+    )
+    for field in ("params", "vcov", "bread", "cluster_score_sums", "bse"):
+        assert _relative(getattr(refit, field), getattr(derived, field)) < 1e-12, field
+    assert _relative(design_of(refit, data), design_of(derived, data)) == 0.0
+    if family != "logit":
+        return
+    # the study's columns: the derived path (the original fit given) against the refit
+    kwargs = dict(seed=5, draws=99)
+    by_refit = difference_sensitivity(formula, frame, family, GLOBAL, local, **kwargs)
+    by_derived = difference_sensitivity(
+        formula, frame, family, GLOBAL, local, **kwargs, fitted=original
+    )
+    for kind, estimate in by_refit.items():
+        other = by_derived[kind]
+        assert other.note == estimate.note
+        assert abs(other.estimate - estimate.estimate) < 1e-12
+        assert abs(other.p_value - estimate.p_value) < 1e-10
+        if estimate.std_error is not None:
+            assert _relative(estimate.std_error, other.std_error) < 1e-12
+
+
+def test_a_derived_fit_is_refused_where_the_refit_could_differ():
+    """No derivation where the original fit left rows out or has notes, or the sum column is a
+    0/1 indicator: difference_sensitivity then fits the reparametrised model itself."""
+    from buzzpipe.study import sensitivity
+
+    frame = survey(4, international=0.3, regional=0.05)
+    frame.loc[frame.index[:5], "employees"] = np.nan
+    original = fit_model(FORMULA, frame, "logit", "robust")
+    reformulated, data = reparametrised_difference(FORMULA, frame, GLOBAL, LOCAL)
+    assert (
+        sensitivity.derived_difference_fit(original, frame, reformulated, data, GLOBAL, LOCAL)
+        is None
+    )
+    frame = survey(5, international=0.3, regional=0.05)
+    frame["breadth_international"] = (frame["breadth_international"] > 0).astype(float)
+    frame["breadth_regional"] = 0.0
+    frame.loc[frame["breadth_international"] == 0, "breadth_regional"] = (
+        np.random.default_rng(5).random(int((frame["breadth_international"] == 0).sum())) < 0.3
+    ).astype(float)
+    formula = FORMULA.replace(" + C(industry)", "")
+    original = fit_model(formula, frame, "logit", "robust")
+    reformulated, data = reparametrised_difference(formula, frame, GLOBAL, LOCAL)
+    assert set(np.unique(data[difference_term(GLOBAL, LOCAL)])) <= {0.0, 1.0}
+    assert (
+        sensitivity.derived_difference_fit(original, frame, reformulated, data, GLOBAL, LOCAL)
+        is None
+    )

@@ -52,6 +52,7 @@ __all__ = [
     "prepare_design",
     "parse_vcov",
     "refit_covariance",
+    "reparametrised_fit",
 ]
 
 # fit_with_design hands out the fit's design up to this many numbers (512 KiB: a survey's
@@ -524,6 +525,35 @@ def refit_covariance(
     with blas_threads(_thread_limit(design)):
         pieces = _sandwich_pieces(family, design, fitted.params.to_numpy(), vcov_type)
     return with_covariance(fitted, pieces, vcov_type, design.n_clusters, cluster)
+
+
+def reparametrised_fit(fitted: Fit, transform: np.ndarray, names: list[str], design: Design) -> Fit:
+    """``fitted`` in the parameters b' = T b of the same model, whose design of the same rows is
+    X' = X T^{-1} (``design``: built for the reparametrised formula, whose specification and
+    columns, ``names`` without cut points, the result carries). Newton's iterates move with
+    the parameters (its steps are affine invariant, the start here too), so the fit of the
+    reparametrised formula reaches T b with the bread T B T' up to rounding: what the refit
+    gives without its Newton steps. The covariance is carried the same way (T V T'); a caller
+    that needs another covariance takes it from :func:`refit_covariance` on ``design``'s X."""
+    index = pd.Index([*names, *map(str, fitted.params.index[len(fitted.x_names) :])], dtype=object)
+    inverse = np.linalg.inv(transform)  # the design's map, X' = X inverse
+    meat = None if fitted.meat is None else inverse.T @ fitted.meat @ inverse
+    sums = fitted.cluster_score_sums
+    return replace(
+        fitted,
+        formula=design.formula,
+        params=pd.Series(transform @ fitted.params.to_numpy(), index=index, name="coef"),
+        vcov=pd.DataFrame(
+            transform @ fitted.vcov.to_numpy() @ transform.T, index=index, columns=index
+        ),
+        bread=transform @ fitted.bread @ transform.T,
+        meat=meat,
+        cluster_score_sums=None if sums is None else sums @ inverse,
+        model_spec=design.model_spec,
+        outcome_spec=design.outcome_spec,
+        x_names=list(names),
+        notes=list(fitted.notes),
+    )
 
 
 def fit(

@@ -374,6 +374,7 @@ def run_study(
                 seed,
                 wild_bootstrap_draws,
                 supermodularity=outcome != NOVELTY,
+                fitted=controls_fit,
             )
         if outcome == NOVELTY:
             continue

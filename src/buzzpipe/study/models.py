@@ -237,7 +237,7 @@ def fit_model(
         else:
             fitted, design = fit_with_design(formula, data, family, vcov, weights)
             if design is not None:
-                _keep_design(fitted, data, design)
+                keep_design(fitted, data, design)
     for warning in caught:  # few clusters and the like: kept with the model, not printed
         message = str(warning.message)
         if message not in fitted.notes:
@@ -636,7 +636,7 @@ CONTRASTS = {"dy/dx": HypothesisKind.MARGINAL_EFFECT, "+1": HypothesisKind.PLUS_
 def design_of(fitted: Any, data: pd.DataFrame) -> np.ndarray:
     """The fit's design matrix rebuilt for (possibly changed) data, through its specification;
     for the very frame :func:`fit_model` fitted it on, a copy of the design the fit estimated
-    where that was kept (:func:`_keep_design`)."""
+    where that was kept (:func:`keep_design`)."""
     kept = _FIT_DESIGNS.get(id(fitted))
     if kept is not None and kept[0]() is fitted and kept[1]() is data:
         # the rebuilt design's numbers, in its layout (column-major, as formulaic's frame)
@@ -651,7 +651,7 @@ def design_of(fitted: Any, data: pd.DataFrame) -> np.ndarray:
 _FIT_DESIGNS: dict[int, tuple[weakref.ref, weakref.ref, np.ndarray]] = {}
 
 
-def _keep_design(fitted: Any, data: pd.DataFrame, design: np.ndarray) -> None:
+def keep_design(fitted: Any, data: pd.DataFrame, design: np.ndarray) -> None:
     """Keep ``design`` for :func:`design_of` while ``fitted`` lives (and ``data``: a weak
     reference, so a frame that goes is not kept; a new frame never matches). Kept only where
     the specification rebuilds it without formulaic (``rebuild_plan``, which then picks the

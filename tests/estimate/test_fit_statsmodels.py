@@ -177,6 +177,29 @@ def test_predict_and_scores_on_new_data(data):
     assert ours.design_matrix(one_industry).shape == (5, len(ours.x_names))
 
 
+def test_scores_read_the_frame_in_every_order_and_outcome_type(data):
+    """Scores on the fitted frame itself (every row, in order: no copy made), on a shuffled
+    frame with extra rows (the estimation rows selected by label) and with the outcome held
+    as an integer or boolean column are the same numbers."""
+    from buzzpipe.estimate.design import FORMULA_CONTEXT
+
+    ours = fit(FORMULA, data, vcov="robust")
+    direct = ours.scores(data)
+    shuffled = pd.concat([data, data.iloc[:3].set_axis([-1, -2, -3])]).sample(
+        frac=1.0, random_state=7
+    )
+    assert np.array_equal(ours.scores(shuffled).to_numpy(), direct.to_numpy())
+    for kind in ("Int8", "int64", "bool"):
+        typed = data.assign(y=data["y"].astype(kind))
+        rows = typed.loc[ours.row_ids]
+        spec = np.asarray(
+            ours.outcome_spec.get_model_matrix(rows, na_action="ignore", context=FORMULA_CONTEXT),
+            dtype=np.float64,
+        )[:, 0]
+        assert np.array_equal(ours._outcome_values(rows), spec), kind
+        assert np.array_equal(ours.scores(typed).to_numpy(), direct.to_numpy()), kind
+
+
 def test_odds_ratios_are_statas_eform(data):
     ours = fit(FORMULA, data, vcov="robust")
     table = ours.odds_ratios()

@@ -263,15 +263,17 @@ class Fit:
 
         Their cross product is ``meat``; their cluster sums are ``cluster_score_sums``.
         """
-        missing = self.row_ids.difference(data.index)
-        if len(missing):
-            raise InputError("the data lack rows of the estimation sample", rows=list(missing)[:5])
-        rows = data.loc[self.row_ids]
+        if self.row_ids.equals(data.index):  # every row, in order: the frame as it stands
+            rows = data
+        else:
+            missing = self.row_ids.difference(data.index)
+            if len(missing):
+                raise InputError(
+                    "the data lack rows of the estimation sample", rows=list(missing)[:5]
+                )
+            rows = data.loc[self.row_ids]
         X = self.design_matrix(rows)
-        y = np.asarray(
-            self.outcome_spec.get_model_matrix(rows, na_action="ignore", context=FORMULA_CONTEXT),
-            dtype=np.float64,
-        )[:, 0]
+        y = self._outcome_values(rows)
         if self.category_values:
             y = np.searchsorted(np.asarray(self.category_values, dtype=np.float64), y).astype(
                 np.float64
@@ -285,6 +287,20 @@ class Fit:
         if self.weights is not None:
             scores = scores * pd.to_numeric(rows[self.weights]).to_numpy(np.float64)[:, None]
         return pd.DataFrame(scores, index=self.row_ids, columns=self.params.index)
+
+    def _outcome_values(self, rows: pd.DataFrame) -> np.ndarray:
+        """The outcome on the estimation rows as float64: the column itself where the outcome's
+        specification is that one column (formulaic's matrix holds its values as they are),
+        else through the specification."""
+        names = [str(name) for name in getattr(self.outcome_spec, "column_names", ())]
+        column = rows.get(self.outcome) if names == [self.outcome] else None
+        if column is not None and pd.api.types.is_numeric_dtype(column.dtype):
+            if not pd.api.types.is_bool_dtype(column.dtype):
+                return column.to_numpy(dtype=np.float64)
+        return np.asarray(
+            self.outcome_spec.get_model_matrix(rows, na_action="ignore", context=FORMULA_CONTEXT),
+            dtype=np.float64,
+        )[:, 0]
 
     # ---- presentation ----------------------------------------------------------------------
     def odds_ratios(self, alpha: float = 0.05) -> pd.DataFrame:

@@ -21,10 +21,16 @@ once), alternated, and prints both and their difference in ms and fits' worth, w
 spent inside the sets in the runs with them.
 
 ``--cold``: each battery in a fresh Python process, as ``buzzpipe replicate`` runs it: the
-process builds the survey and its description, then times the first ``_study`` call, the
-modules it imports and numba's cached kernels it loads included (BLAS on one thread there
-too). The peer runs warm in this process between the batteries. Both the cold batteries and,
-in the same rounds, warm ones (a second ``_study`` in that same fresh process) are printed.
+process imports ``buzzpipe.end_to_end`` and ``buzzpipe.synth`` (numpy, pandas, pyarrow with
+them) and builds the survey and its description before its timer starts; the timer covers the
+first ``_study`` call, so the modules it imports (the study's and estimation's own, formulaic,
+scipy, numba) and numba's cached kernels it loads are included (BLAS on one thread there too).
+The peer runs warm in this process between the batteries. Both the cold batteries and, in the
+same rounds, warm ones (a second ``_study`` in that same fresh process) are printed. The fresh
+processes read and write Python's bytecode cache (``__pycache__``) as an installed package
+does, whatever PYTHONDONTWRITEBYTECODE says here, after one untimed process that fills it;
+``--no-bytecode`` makes them compile buzzpipe's modules from source each time instead (what
+runs under PYTHONDONTWRITEBYTECODE=1 paid: about 0.1 s of CPU more on norway2010).
 """
 
 import argparse
@@ -48,6 +54,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--cold", action="store_true", help="each battery in a fresh process (imports included)"
+    )
+    parser.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="--cold: the fresh processes compile buzzpipe's modules from source each time",
     )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -199,6 +210,11 @@ def _cold_rounds(args, peer, per_round: int) -> None:
         ["--cpu"] if args.cpu else []
     )
     environment = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    if args.no_bytecode:
+        environment["PYTHONDONTWRITEBYTECODE"] = "1"
+    else:
+        environment.pop("PYTHONDONTWRITEBYTECODE", None)
+        subprocess.run(command, env=environment, capture_output=True, check=True)  # fills caches
     clock = time.process_time if args.cpu else time.perf_counter
     cold, warm, peer_times = [], [], []
     with threadpool_limits(limits=1):
@@ -216,7 +232,8 @@ def _cold_rounds(args, peer, per_round: int) -> None:
     peer_median = statistics.median(peer_times)
     print(
         f"load average {os.getloadavg()[0]:.1f}; BLAS on one thread; "
-        f"{'CPU' if args.cpu else 'wall-clock'} time; each battery in a fresh process"
+        f"{'CPU' if args.cpu else 'wall-clock'} time; each battery in a fresh process, "
+        + ("modules compiled from source" if args.no_bytecode else "bytecode cache on")
     )
     for name, times in (("cold (first in its process)", cold), ("warm (second in it)", warm)):
         print(

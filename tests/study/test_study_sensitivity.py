@@ -265,3 +265,20 @@ def test_a_derived_fit_is_refused_where_the_refit_could_differ():
         sensitivity.derived_difference_fit(original, frame, reformulated, data, GLOBAL, LOCAL)
         is None
     )
+
+
+def test_a_derived_fit_keeps_its_design_only_where_fit_model_would(monkeypatch):
+    """The derived fit's design is kept for the wild bootstrap as fit_model keeps a fit's: at
+    most DESIGN_KEPT numbers, so nothing firm-level outlives the call on a large sample."""
+    from buzzpipe.estimate import fitting
+    from buzzpipe.study import models, sensitivity
+
+    frame = survey(6, international=0.3, regional=0.05)
+    original = fit_model(FORMULA, frame, "logit", "robust")
+    reformulated, data = reparametrised_difference(FORMULA, frame, GLOBAL, LOCAL)
+    kept = sensitivity.derived_difference_fit(original, frame, reformulated, data, GLOBAL, LOCAL)
+    assert id(kept) in models._FIT_DESIGNS
+    monkeypatch.setattr(fitting, "DESIGN_KEPT", 100)
+    small = sensitivity.derived_difference_fit(original, frame, reformulated, data, GLOBAL, LOCAL)
+    assert small is not None and id(small) not in models._FIT_DESIGNS
+    assert np.array_equal(models.design_of(small, data), models.design_of(kept, data))

@@ -256,14 +256,15 @@ def derived_difference_fit(
     ``sample`` (any covariance), instead of estimated again: the coefficients and bread carried
     through the reparametrisation (``fitting.reparametrised_fit``), the cluster score sums
     computed at the estimate on the reparametrised design (``fitting.refit_covariance``), the
-    design kept for the wild bootstrap as ``fit_model`` keeps it. Newton's steps are affine
-    invariant and so is its start, so this is the refit's answer up to rounding (measured: the
-    three preset worlds' 24 fits within 1.4e-13 relative; tests/study/test_study_sensitivity).
+    design kept for the wild bootstrap as ``fit_model`` keeps it (at most ``DESIGN_KEPT``
+    numbers: nothing at 100,000 firms). Newton's steps are affine invariant and so is its
+    start, so this is the refit's answer up to rounding (measured: the three preset worlds' 24
+    fits within 1.4e-13 relative; tests/study/test_study_sensitivity).
     ``None`` where the refit could see something else: the original fit has notes (dropped
     terms or rows, separation) or lost rows, the sum column is a 0/1 indicator (Stata's
     separation checks read those), or the reparametrised design differs in its rows or terms."""
     from buzzpipe.estimate.design import build_design
-    from buzzpipe.estimate.fitting import refit_covariance, reparametrised_fit
+    from buzzpipe.estimate.fitting import DESIGN_KEPT, refit_covariance, reparametrised_fit
 
     total = difference_term(global_term, local_term)
     names = [total if name == local_term else name for name in fitted.x_names]
@@ -291,7 +292,7 @@ def derived_difference_fit(
         clustered = refit_covariance(
             reparametrised_fit(fitted, transform, names, built), data, X, CLUSTER_VCOV
         )
-    if clustered is not None:
+    if clustered is not None and X.size <= DESIGN_KEPT:  # as fit_with_design hands it out
         keep_design(clustered, data, X)
     return clustered
 

@@ -813,6 +813,7 @@ def counterfactual(
             family=model.family,
             start=inputs.full_sample,
             products=inputs.column_products,
+            single_in_blocks=True,
         )
         kept = batch.converged & batch.full_rank & ~batch.separated
         # every usable replicate's cells at once: the point calculation with B columns

@@ -609,3 +609,24 @@ def test_regime_categories_recode_a_categorical_as_its_values(kind):
     assert found.dtype == expected.dtype and not found.cat.ordered
     assert np.array_equal(found.cat.codes.to_numpy(), expected.codes)
     assert frame["regime"].equals(regime)  # the input left alone
+
+
+def test_equal_effects_across_outcomes_read_the_frame_or_a_reordered_copy_alike(frame):
+    """The across-outcomes +1 test on the very frame the models were fitted on (every row in
+    order: no copy of the frame made) gives the numbers of a reordered copy with the estimation
+    rows selected by label."""
+    from buzzpipe.estimate.suest import suest
+    from buzzpipe.study.across_outcomes import equal_effects_test
+
+    fits = {}
+    for outcome in ("product", "process"):
+        _sample, models = fit_outcome_models(frame, outcome)
+        fits[outcome] = models["controls"][1]
+    labels = list(fits)
+    assert all(fitted.row_ids.equals(frame.index) for fitted in fits.values())
+    stacked = suest([fits[label] for label in labels], frame, names=labels)
+    direct = equal_effects_test(stacked, fits, labels, frame, "regional")
+    reordered = frame.iloc[::-1]
+    other = equal_effects_test(stacked, fits, labels, reordered, "regional")
+    assert direct.effects == pytest.approx(other.effects, rel=1e-14, abs=0)
+    assert direct.statistic == pytest.approx(other.statistic, rel=1e-12)

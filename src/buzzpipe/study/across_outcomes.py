@@ -149,7 +149,8 @@ def equal_effects_test(
         else:
             if label not in designs:
                 rows = getattr(fitted, "row_ids", None)
-                sample = data if rows is None else data.loc[pd.Index(rows)]
+                every = rows is None or pd.Index(rows).equals(data.index)  # no copy of the frame
+                sample = data if every else data.loc[pd.Index(rows)]
                 designs[label] = ChangeDesigns(fitted, sample)
             found = designs[label]
             change = average_change(

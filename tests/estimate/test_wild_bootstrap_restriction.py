@@ -546,3 +546,37 @@ def test_unit_weights_skipped_give_a_restriction_sets_bits():
     assert found[0].intervals == found[1].intervals
     assert found[0].bound_p_values == found[1].bound_p_values
     assert found[0].notes == found[1].notes
+
+
+@pytest.mark.parametrize("seed", [7, 8, 9])
+def test_the_stop_rule_of_the_lagrangian_steps_moves_no_bound_beyond_the_tolerance(
+    seed, monkeypatch
+):
+    """Test inversion's Lagrangian steps stop where a step moves b by at most
+    ``INVERSION_STEP`` (the p-values, counts of draws, do not read further): the restriction's
+    set is the one the steps iterated to 1e-10 give, each bound within the inversion's
+    tolerance (1e-7 of g's standard error), on several samples."""
+    import math
+
+    from test_wild_bootstrap import _exhaustive_fits, assert_same_set_within_tolerance
+
+    X, y, clusters = count_sample(seed)
+    restriction = first_step_difference(X, 1, 2)
+    fast = WildScoreBootstrap(X, y, clusters, weight_type="webb").restriction_confidence_set(
+        restriction, name="difference"
+    )
+    _exhaustive_fits(monkeypatch)
+    wild = WildScoreBootstrap(X, y, clusters, weight_type="webb")
+    exhaustive = wild.restriction_confidence_set(restriction, name="difference")
+    value, gradient = restriction(wild.estimate)
+    scale = math.sqrt(float(gradient @ wild._robust_vcov() @ gradient))
+    assert_same_set_within_tolerance(fast, exhaustive, scale)
+    # the grid's statistics (a bound moves by about their change, in standard errors): 8e-11
+    # at most measured; steps stopped at 1e-4 instead of 1e-7 moved them by 2e-8
+    grid = value + scale * np.concatenate([np.linspace(-6, 6, 13), [-40, -20, -12, 12, 20, 40]])
+    exhaustive_statistics = wild._restriction_inversion(restriction, grid, None, "two-sided")[1]
+    monkeypatch.undo()
+    statistics = WildScoreBootstrap(X, y, clusters, weight_type="webb")._restriction_inversion(
+        restriction, grid, None, "two-sided"
+    )[1]
+    np.testing.assert_allclose(statistics, exhaustive_statistics, rtol=0, atol=1e-9)

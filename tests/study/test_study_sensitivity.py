@@ -209,25 +209,31 @@ def test_the_derived_reparametrised_fit_is_the_refit(family, outcome, local):
     original = fit_model(formula, frame, family, "robust")
     reformulated, data = reparametrised_difference(formula, frame, GLOBAL, local)
     refit = fit_model(reformulated, data, family, CLUSTER_VCOV)
-    derived = sensitivity.derived_difference_fit(original, frame, reformulated, data, GLOBAL, local)
-    assert derived is not None
-    assert list(derived.params.index) == list(refit.params.index)
-    assert derived.x_names == refit.x_names and derived.notes == refit.notes
-    assert (derived.formula, derived.nobs, derived.n_clusters) == (
-        refit.formula,
-        refit.nobs,
-        refit.n_clusters,
-    )
-    for field in ("params", "vcov", "bread", "cluster_score_sums", "bse"):
-        assert _relative(getattr(refit, field), getattr(derived, field)) < 1e-12, field
-    assert _relative(design_of(refit, data), design_of(derived, data)) == 0.0
+    twin = sensitivity._clustered(original, frame, None)
+    assert twin is not None
+    for given in (None, twin):  # the cluster sums by a pass, or carried from the twin's
+        derived = sensitivity.derived_difference_fit(
+            original, frame, reformulated, data, GLOBAL, local, given
+        )
+        assert derived is not None
+        assert list(derived.params.index) == list(refit.params.index)
+        assert derived.x_names == refit.x_names and derived.notes == refit.notes
+        assert (derived.formula, derived.nobs, derived.n_clusters, derived.cluster_var) == (
+            refit.formula,
+            refit.nobs,
+            refit.n_clusters,
+            refit.cluster_var,
+        )
+        for field in ("params", "vcov", "bread", "cluster_score_sums", "bse"):
+            assert _relative(getattr(refit, field), getattr(derived, field)) < 1e-12, field
+        assert _relative(design_of(refit, data), design_of(derived, data)) == 0.0
     if family != "logit":
         return
     # the study's columns: the derived path (the original fit given) against the refit
     kwargs = dict(seed=5, draws=99)
     by_refit = difference_sensitivity(formula, frame, family, GLOBAL, local, **kwargs)
     by_derived = difference_sensitivity(
-        formula, frame, family, GLOBAL, local, **kwargs, fitted=original
+        formula, frame, family, GLOBAL, local, **kwargs, fitted=original, twin=twin
     )
     for kind, estimate in by_refit.items():
         other = by_derived[kind]

@@ -250,6 +250,7 @@ def derived_difference_fit(
     data: pd.DataFrame,
     global_term: str,
     local_term: str,
+    twin: Any = None,
 ) -> Any:
     """The region-clustered fit of the reparametrised model (``formula`` on ``data``, from
     :func:`reparametrised_difference`) derived from ``fitted``, the original model's fit on
@@ -262,8 +263,13 @@ def derived_difference_fit(
     fits within 1.4e-13 relative; tests/study/test_study_sensitivity).
     ``None`` where the refit could see something else: the original fit has notes (dropped
     terms or rows, separation) or lost rows, the sum column is a 0/1 indicator (Stata's
-    separation checks read those), or the reparametrised design differs in its rows or terms."""
+    separation checks read those), or the reparametrised design differs in its rows or terms.
+    ``twin``: ``fitted``'s own region-clustered twin on ``sample`` (:func:`_clustered`), whose
+    cluster score sums, carried through the reparametrisation (S' = S T^{-1}), stand in for the
+    pass over the reparametrised design: one pass for both differences of an outcome."""
+    from buzzpipe.estimate.covariance import SandwichPieces
     from buzzpipe.estimate.design import build_design
+    from buzzpipe.estimate.finish import with_covariance
     from buzzpipe.estimate.fitting import DESIGN_KEPT, refit_covariance, reparametrised_fit
 
     total = difference_term(global_term, local_term)
@@ -287,11 +293,17 @@ def derived_difference_fit(
     # b' = T b: the global term's coefficient becomes b_global - b_local, the sum's b_local
     transform = np.eye(len(fitted.params))
     transform[names.index(global_term), fitted.x_names.index(local_term)] = -1.0
+    derived = reparametrised_fit(fitted, transform, names, built)
+    sums = None if twin is None else twin.cluster_score_sums
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # what it warns about is in its notes
-        clustered = refit_covariance(
-            reparametrised_fit(fitted, transform, names, built), data, X, CLUSTER_VCOV
-        )
+        if sums is not None and twin.nobs == fitted.nobs and sums.shape[1] == len(transform):
+            pieces = SandwichPieces(meat=None, cluster_score_sums=sums @ np.linalg.inv(transform))
+            clustered = with_covariance(
+                derived, pieces, "cluster", twin.n_clusters, twin.cluster_var
+            )
+        else:
+            clustered = refit_covariance(derived, data, X, CLUSTER_VCOV)
     if clustered is not None and X.size <= DESIGN_KEPT:  # as fit_with_design hands it out
         keep_design(clustered, data, X)
     return clustered
@@ -349,12 +361,14 @@ def difference_sensitivity(
     draws: int = defaults.WILD_BOOTSTRAP_DRAWS,
     pending: list[PendingBootstrap] | None = None,
     fitted: Any = None,
+    twin: Any = None,
 ) -> dict[InferenceKind, Estimate]:
     """The Wald difference b_global - b_local as one coefficient of the reparametrised model,
     with region-clustered errors and (binary models) the wild score bootstrap by region.
     ``pending``: the bootstrap is not run but put there; run, it adds its column.
     ``fitted``: the fit of ``formula`` on ``sample`` (any covariance), from which the
-    reparametrised fit is derived where it can be (:func:`derived_difference_fit`)."""
+    reparametrised fit is derived where it can be (:func:`derived_difference_fit`, with
+    ``twin``, its region-clustered twin)."""
     outcome = formula.partition("~")[0].strip()
     reformulated, data = reparametrised_difference(formula, sample, global_term, local_term)
     # the difference of the original model's two breadth terms (continuous variables)
@@ -366,7 +380,7 @@ def difference_sensitivity(
     clustered_fit = None
     if fitted is not None and not engine.current().chunked:
         clustered_fit = derived_difference_fit(
-            fitted, sample, reformulated, data, global_term, local_term
+            fitted, sample, reformulated, data, global_term, local_term, twin
         )
     if clustered_fit is None:
         clustered_fit = fit_model(reformulated, data, family, CLUSTER_VCOV)
@@ -430,6 +444,12 @@ def single_term_sensitivity(
     global_term = breadth_column("international")
     if fitted is not None and (fitted.formula, fitted.family) != (formula, family):
         fitted = None
+    twin = None  # the fit's clustered twin: one pass over the sample for both differences
+    if fitted is not None and not engine.current().chunked:
+        try:
+            twin = _clustered(fitted, sample, None)
+        except BuzzpipeError:
+            twin = None
     differences: list[tuple[str, Any, Any, list[PendingBootstrap]]] = []
     pending: list[PendingBootstrap] = []
     for scale in ("regional", "national"):
@@ -448,6 +468,7 @@ def single_term_sensitivity(
                 draws,
                 jobs,
                 fitted=fitted,
+                twin=twin,
             )
         except BuzzpipeError as error:
             differences.append((primary, None, error, []))

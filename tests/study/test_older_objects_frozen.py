@@ -62,3 +62,40 @@ def test_the_callers_freeze_and_a_disabled_collector_are_left_as_they_were():
 def test_run_study_keeps_its_signature_and_documentation():
     assert "source" in inspect.signature(run_study).parameters
     assert run_study.__doc__.startswith("Run the clusters-versus-pipelines battery")
+
+
+def test_the_report_stage_runs_with_the_older_objects_frozen(tmp_path, monkeypatch):
+    """``end_to_end._run`` renders the report inside ``older_objects_frozen`` too (the full pass
+    it set off read every object of the process), and gives the collector back after it."""
+    import buzzpipe.end_to_end as end_to_end
+    from buzzpipe.results import Descriptives
+    from buzzpipe.results.records import Source
+    from buzzpipe.results.vocabulary import SourceKind
+
+    class Rendered(Exception):
+        pass
+
+    seen = []
+
+    def render_report(results, style):
+        seen.append((gc.get_freeze_count() > 0, gc.get_threshold()[0]))
+        raise Rendered
+
+    monkeypatch.setattr("buzzpipe.report.write_report.render_report", render_report)
+    monkeypatch.setattr(end_to_end, "_study", lambda *arguments: mock.MagicMock())
+    monkeypatch.setattr(end_to_end, "_describe", lambda *arguments: None)
+    monkeypatch.setattr(Descriptives, "from_table", classmethod(lambda cls, table: None))
+    before = gc.get_threshold()
+    try:
+        end_to_end._run(
+            lambda: [0] * 60,
+            Source(SourceKind.FILE, "survey.csv", 1),
+            "title",
+            tmp_path / "out",
+            end_to_end.StudyOptions(),
+            False,
+        )
+    except Rendered:
+        pass
+    assert seen == [(True, max(before[0], YOUNG_PASS_OBJECTS))]
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == before

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from os import PathLike
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -527,21 +528,28 @@ def refit_covariance(
     return with_covariance(fitted, pieces, vcov_type, design.n_clusters, cluster)
 
 
-def reparametrised_fit(fitted: Fit, transform: np.ndarray, names: list[str], design: Design) -> Fit:
+def reparametrised_fit(
+    fitted: Fit,
+    transform: np.ndarray,
+    names: list[str],
+    formula: str,
+    model_spec: Any,
+    outcome_spec: Any,
+) -> Fit:
     """``fitted`` in the parameters b' = T b of the same model, whose design of the same rows is
-    X' = X T^{-1} (``design``: built for the reparametrised formula, whose specification and
-    columns, ``names`` without cut points, the result carries). Newton's iterates move with
+    X' = X T^{-1}: the reparametrised ``formula`` with its specifications (as its design's
+    build gives them) and columns (``names``, without cut points). Newton's iterates move with
     the parameters (its steps are affine invariant, the start here too), so the fit of the
     reparametrised formula reaches T b with the bread T B T' up to rounding: what the refit
     gives without its Newton steps. The covariance is carried the same way (T V T'); a caller
-    that needs another covariance takes it from :func:`refit_covariance` on ``design``'s X."""
+    that needs another covariance takes it from :func:`refit_covariance` on the design X'."""
     index = pd.Index([*names, *map(str, fitted.params.index[len(fitted.x_names) :])], dtype=object)
     inverse = np.linalg.inv(transform)  # the design's map, X' = X inverse
     meat = None if fitted.meat is None else inverse.T @ fitted.meat @ inverse
     sums = fitted.cluster_score_sums
     return replace(
         fitted,
-        formula=design.formula,
+        formula=formula,
         params=pd.Series(transform @ fitted.params.to_numpy(), index=index, name="coef"),
         vcov=pd.DataFrame(
             transform @ fitted.vcov.to_numpy() @ transform.T, index=index, columns=index
@@ -549,8 +557,8 @@ def reparametrised_fit(fitted: Fit, transform: np.ndarray, names: list[str], des
         bread=transform @ fitted.bread @ transform.T,
         meat=meat,
         cluster_score_sums=None if sums is None else sums @ inverse,
-        model_spec=design.model_spec,
-        outcome_spec=design.outcome_spec,
+        model_spec=model_spec,
+        outcome_spec=outcome_spec,
         x_names=list(names),
         notes=list(fitted.notes),
     )

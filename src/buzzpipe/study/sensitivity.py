@@ -24,6 +24,7 @@ import pandas as pd
 
 from buzzpipe import defaults
 from buzzpipe.errors import BuzzpipeError, InputError
+from buzzpipe.estimate.kept import KeptByIdentity
 from buzzpipe.estimate.wild_bootstrap import WildScoreBootstrap, for_each_term
 from buzzpipe.results import (
     Estimate,
@@ -46,6 +47,7 @@ from buzzpipe.results.vocabulary import (
 from buzzpipe.study import engine
 from buzzpipe.study.models import (
     coefficient_hypothesis,
+    design_of,
     fit_model,
     inference_of,
     keep_design,
@@ -243,6 +245,14 @@ def reparametrised_difference(
     return f"{outcome.strip()} ~ " + " + ".join(terms), data
 
 
+# the reparametrised model's specifications (formulaic's, for its terms and its outcome) by the
+# original fit's specification, then by (formula, the sum column's type): its build on the
+# original's sample reads the same levels and types, so it gives the same specification
+# (``design._SPECIFICATIONS`` keys it so); later fits of that model take the original fit's
+# design with the sum's column written in, not a build through the formula
+_REPARAMETRISED = KeptByIdentity(64)
+
+
 def derived_difference_fit(
     fitted: Any,
     sample: pd.DataFrame,
@@ -281,19 +291,28 @@ def derived_difference_fit(
     values = data[total].to_numpy(dtype=np.float64)
     if np.all((values == 0.0) | (values == 1.0)):
         return None
-    built = build_design(formula, data, weights=fitted.weights)
-    if built.n_dropped_missing or built.y.shape[0] != fitted.nobs:
-        return None
-    if built.names == names:
-        X = built.X
-    elif [name for name in built.names if name != "Intercept"] == names:  # ordered logit
-        X = built.X[:, [built.names.index(name) for name in names]]
+    known = _REPARAMETRISED.get(fitted.model_spec, {})
+    key = (formula, str(data[total].dtype))
+    if key in known:  # the fit's design with the sum's column written in, as the build's
+        specification = known[key]
+        X = np.array(design_of(fitted, sample), dtype=np.float64, order="F")
+        X[:, names.index(total)] = values
     else:
-        return None
+        built = build_design(formula, data, weights=fitted.weights)
+        if built.n_dropped_missing or built.y.shape[0] != fitted.nobs:
+            return None
+        if built.names == names:
+            X = built.X
+        elif [name for name in built.names if name != "Intercept"] == names:  # ordered logit
+            X = built.X[:, [built.names.index(name) for name in names]]
+        else:
+            return None
+        specification = (built.model_spec, built.outcome_spec)
+        _REPARAMETRISED.put(fitted.model_spec, {**known, key: specification})
     # b' = T b: the global term's coefficient becomes b_global - b_local, the sum's b_local
     transform = np.eye(len(fitted.params))
     transform[names.index(global_term), fitted.x_names.index(local_term)] = -1.0
-    derived = reparametrised_fit(fitted, transform, names, built)
+    derived = reparametrised_fit(fitted, transform, names, formula, *specification)
     sums = None if twin is None else twin.cluster_score_sums
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # what it warns about is in its notes

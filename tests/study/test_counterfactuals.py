@@ -16,6 +16,7 @@ from buzzpipe.study.counterfactuals import (
     Targeting,
     _cells,
     _cells_many,
+    _programme_changes,
     apply_programme,
     cell_indicators,
     counterfactual,
@@ -733,3 +734,46 @@ def test_replicate_probability_is_the_familys_cdf():
     np.testing.assert_allclose(got, expected, rtol=4e-16, atol=0)
     probit = replicate_probability(index.copy(), "probit", out=np.empty_like(index))
     assert np.array_equal(probit, stats.norm.cdf(index))
+
+
+class _KeptArrays:
+    """``ProgrammeInputs.kept_array`` alone: a fresh array each time."""
+
+    def kept_array(self, name, shape):
+        return np.full(shape, np.nan)
+
+
+@pytest.mark.parametrize("treatable_firms", [60, 59, 20])
+@pytest.mark.parametrize("one_row", [True, False])
+def test_programme_changes_for_every_firm_equal_the_treatable_rows(treatable_firms, one_row):
+    """The changes t (p1 - p0) made for every firm (most firms treatable, shares needing no
+    gathering: rows None, zero outside) or for the treatable rows alone: each the changes of
+    the direct formula in those rows, and the cells of either the same to rounding."""
+    rng = np.random.default_rng(treatable_firms)
+    n, p, replicates = 60, 4, 9
+    x_base, x_treated = rng.normal(size=(n, p)), rng.normal(size=(n, p))
+    params = rng.normal(scale=0.5, size=(p, replicates))
+    baseline = 1 / (1 + np.exp(-(x_base @ params)))
+    treatable = np.sort(rng.choice(n, size=treatable_firms, replace=False))
+    shares = rng.uniform(size=(1 if one_row else treatable_firms, replicates))
+    rows, change = _programme_changes(
+        _KeptArrays(), x_treated, params, baseline, treatable, shares, "logit"
+    )
+    expected = shares * (1 / (1 + np.exp(-(x_treated[treatable] @ params))) - baseline[treatable])
+    whole = treatable_firms > n / 2 and (one_row or treatable_firms == n)
+    if whole:
+        assert rows is None and change.shape == (n, replicates)
+        outside = np.setdiff1d(np.arange(n), treatable)
+        assert (change[outside] == 0.0).all()
+        within = change[treatable]
+    else:
+        assert np.array_equal(rows, treatable)
+        within = change
+    np.testing.assert_allclose(within, expected, rtol=1e-13, atol=1e-16)
+    regions = rng.choice(["a", "b", "c"], size=n)
+    members = cell_indicators(regions)
+    weights = rng.poisson(1.0, size=(n, replicates)).astype(float)
+    rates, extras = _cells_many(members, weights, baseline, rows, change.copy())
+    rates_rows, extras_rows = _cells_many(members, weights, baseline, treatable, within.copy())
+    np.testing.assert_allclose(rates, rates_rows, rtol=1e-14, atol=0)
+    np.testing.assert_allclose(extras, extras_rows, rtol=1e-13, atol=1e-15)

@@ -292,3 +292,27 @@ def test_a_derived_fit_keeps_its_design_only_where_fit_model_would(monkeypatch):
     small = sensitivity.derived_difference_fit(original, frame, reformulated, data, GLOBAL, LOCAL)
     assert small is not None and id(small) not in models._FIT_DESIGNS
     assert np.array_equal(models.design_of(small, data), models.design_of(kept, data))
+
+
+def test_a_fits_clustered_twin_is_made_once_and_goes_with_the_fit():
+    """The sensitivity column and the differences read one clustered twin of the controls
+    fit on its sample (the same object twice); another sample gets its own; the entry goes
+    when the fit goes, so no firm-level state outlives the fit."""
+    import gc
+
+    from buzzpipe.study import sensitivity
+
+    frame = survey(7, international=0.3, regional=0.05)
+    original = fit_model(FORMULA, frame, "logit", "robust")
+    twin = sensitivity._clustered(original, frame, None)
+    assert twin is not None and sensitivity._clustered(original, frame, None) is twin
+    refit = fit_model(FORMULA, frame, "logit", CLUSTER_VCOV)
+    assert _relative(refit.vcov, twin.vcov) < 1e-12 and twin.notes == refit.notes
+    copy = frame.copy()
+    other = sensitivity._clustered(original, copy, None)
+    assert other is not twin and np.array_equal(other.vcov.to_numpy(), twin.vcov.to_numpy())
+    key = id(original)
+    assert key in sensitivity._TWINS
+    del original, twin, other
+    gc.collect()
+    assert key not in sensitivity._TWINS

@@ -15,6 +15,7 @@ that coefficient gets both sensitivity columns.
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,19 +91,33 @@ def region_cluster_terms(
     return estimates
 
 
+# id(fit) -> (the fit, its sample, its region-clustered twin), all but the twin by weak
+# reference: the controls model's sensitivity column and its differences' derived fits read
+# one twin (one pass over the sample); an entry goes with its fit
+_TWINS: dict[int, tuple[weakref.ref, weakref.ref, Any]] = {}
+
+
 def _clustered(robust: Any, sample: pd.DataFrame, designs: ChangeDesigns | None) -> Any:
     """The region-clustered twin of a fit on ``sample`` by ``refit_covariance`` (None where a
     refit must run), its few-clusters warning kept with its notes, not printed, as
-    ``fit_model`` keeps a refit's."""
+    ``fit_model`` keeps a refit's. Made once per fit and sample while the fit lives (shared,
+    not to be changed); nothing per firm beyond what the fit holds."""
     from buzzpipe.estimate.fitting import refit_covariance
 
+    kept = _TWINS.get(id(robust))
+    if kept is not None and kept[0]() is robust and kept[1]() is sample:
+        return kept[2]
     if robust.nobs != len(sample) or robust.n_dropped_missing:
         return None  # the refit would not use the same rows: no design of them is built
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # what it warns about is in its notes
-        return refit_covariance(
+        twin = refit_covariance(
             robust, sample, sample_design(robust, sample, designs), CLUSTER_VCOV
         )
+    if twin is not None:
+        _TWINS[id(robust)] = (weakref.ref(robust), weakref.ref(sample), twin)
+        weakref.finalize(robust, _TWINS.pop, id(robust), None)
+    return twin
 
 
 def memory_wild_bootstrap(

@@ -310,7 +310,9 @@ def derived_difference_fit(
     key = (formula, str(data[total].dtype))
     if key in known:  # the fit's design with the sum's column written in, as the build's
         specification = known[key]
-        X = np.array(design_of(fitted, sample), dtype=np.float64, order="F")
+        # design_of gives a fresh array (the kept design's copy, or a rebuild): written in
+        # place, no further copy (a million firms' design is 176 MB)
+        X = np.require(design_of(fitted, sample), np.float64, ["W"])
         X[:, names.index(total)] = values
     else:
         built = build_design(formula, data, weights=fitted.weights)

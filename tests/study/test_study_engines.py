@@ -117,6 +117,49 @@ def test_samples_are_selected_from_the_frame_kept_on_dask(dask_client):
             assert chosen.sent_columns - before == sent
 
 
+def test_the_frame_goes_to_the_workers_one_partition_at_a_time(dask_client):
+    """Sending the analysis frame makes each partition (Dask's types, then its serialised
+    bytes) only when its turn to be sent comes: this process allocates about one partition's
+    worth on the way, not the frame's. Before, ``dd.from_pandas`` of the whole frame copied
+    every column and every partition was serialised before any was sent: at a million firms
+    the Dask client's resident set rose by 321 MiB for a 135 MiB frame, its peak of the run.
+    The partitions are those ``dd.from_pandas`` makes, with its types."""
+    import tracemalloc
+
+    import dask.dataframe as dd
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(5)
+    n = 200_000
+    columns = {f"x{k}": rng.normal(size=n) for k in range(6)}
+    for k in range(16):
+        answers = rng.integers(0, 2, size=n).astype(np.int8)
+        columns[f"c{k}"] = pd.arrays.IntegerArray(answers, rng.random(n) < 0.05)
+    columns["name"] = rng.choice(["p", "q"], size=n).astype(object)
+    frame = pd.DataFrame(columns)
+    size = frame.memory_usage().sum()  # the text column counted as 8-byte references
+    warm = StudyEngine("dask", _client=dask_client, partition_rows=n // 8)
+    warm.keep_frame(frame.iloc[:1_000])  # the imports and one-off set-up, not measured
+    warm.close()
+    chosen = StudyEngine("dask", _client=dask_client, partition_rows=n // 8)
+    with using(chosen):
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            chosen.keep_frame(frame)
+            peak = tracemalloc.get_traced_memory()[1] - before
+        finally:
+            tracemalloc.stop()
+        whole = dd.from_pandas(frame, npartitions=8, sort=False)
+        _kept, kept, bounds = chosen._frame
+        assert list(bounds) == [*whole.divisions[:-1], n]
+        found = dask_client.compute(kept).result()
+        pd.testing.assert_frame_equal(found, whole.compute(scheduler="sync"))
+    # 565b95c: 2.07 times the frame (3.23 in a process's first call); now 0.18
+    assert peak < size / 2, (peak, size)
+
+
 @pytest.mark.parametrize("engine_name", ["stream", "dask"])
 def test_across_outcomes_sums_over_the_frames_chunks(survey, engine_name, request, monkeypatch):
     """suest's meat and the +1 changes compared across outcomes are summed over the chunks of

@@ -682,3 +682,31 @@ def test_margin_rows_are_the_table_rows(data, family, options):
     assert rows == table_rows(table)
     assert [label for label, _ in rows] == list(table.index)
     assert set(rows[0][1]) == set(table.columns)
+
+
+@pytest.mark.parametrize("family", ["logit", "ologit"])
+def test_plus_one_changes_share_the_observed_prediction(data, family, monkeypatch):
+    """+1 changes of several own columns take the observed data's average prediction once
+    (one prediction for it, one per shifted design) and give what each variable alone gives,
+    and what the designs rebuilt through the formula give."""
+    import buzzpipe.estimate.margins as module
+
+    outcome = "product_novelty" if family == "ologit" else "product"
+    model = fit(f"{outcome} ~ {PLAIN.split('~', 1)[1]}", data, family=family)
+    variables = ["breadth_regional", "breadth_international", "foreign_share"]
+    cap = {"breadth_regional": 2}
+    calls = []
+    original = module._prediction_terms
+    monkeypatch.setattr(
+        module, "_prediction_terms", lambda *args: calls.append(1) or original(*args)
+    )
+    together = margins(model, data, variables, kind="plus_one", cap=cap)
+    assert len(calls) == 1 + len(variables)
+    for variable in variables:
+        alone = margins(model, data, variable, kind="plus_one", cap=cap)
+        rows = together.table[together.table["term"] == variable]
+        np.testing.assert_array_equal(rows.estimate.to_numpy(), alone.estimate.to_numpy())
+        np.testing.assert_allclose(rows.se.to_numpy(), alone.se.to_numpy(), rtol=1e-14)
+    monkeypatch.setattr(module, "_own_columns", lambda *args: {})
+    rebuilt = margins(model, data, variables, kind="plus_one", cap=cap)
+    pd.testing.assert_frame_equal(together.table, rebuilt.table, rtol=1e-12, atol=1e-14)

@@ -1390,6 +1390,9 @@ def _in_memory(
     for chunk in _chunks(tasks, len(sample)):
         designs = _build_designs(view, chunk, known)
         together = _own_derivatives(view, averager, chunk, designs, offset)
+        # the average prediction at a frame's design, by the frame: every +1 change of an own
+        # column is taken from the same observed data (its designs live as long as the chunk)
+        at_frame: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for task in chunk:
             built = [designs[id(make)] for _, make in task.frames]
             if id(task) in together:
@@ -1398,6 +1401,9 @@ def _in_memory(
                 value, jacobian = _prediction_terms(view, averager, built[0], offset)
             elif task.kind in ("change", "shift", "level"):
                 if task.kind == "shift":  # x + 1 in the variable's own column
+                    observed = id(task.frames[0][1])
+                    if observed not in at_frame:
+                        at_frame[observed] = _prediction_terms(view, averager, built[0], offset)
                     changed = built[0].copy()
                     if task.bound is None:
                         changed[:, task.column] += 1.0
@@ -1406,7 +1412,7 @@ def _in_memory(
                         changed[:, task.column] = np.where(
                             column < task.bound, column + 1.0, column
                         )
-                    built = [changed, built[0]]
+                    built = [changed, at_frame[observed]]
                 elif task.kind == "level":  # the factor's term columns at each level
                     changed = built[0].copy()
                     changed[:, task.columns] = task.rows[0]

@@ -10,7 +10,7 @@ from bands import Claim, at_least, states
 
 from buzzpipe.errors import InputError
 from buzzpipe.estimate import fit
-from buzzpipe.estimate.batched_newton import newton_batch
+from buzzpipe.estimate.batched_newton import newton_batch, replicate_probability
 from buzzpipe.results.contract import encode
 from buzzpipe.study.counterfactuals import (
     Targeting,
@@ -24,7 +24,6 @@ from buzzpipe.study.counterfactuals import (
     fill_in_order,
     lemire_counts,
     level_sums,
-    replicate_probability,
     replicate_raw,
     stratified_counts,
     treatment_shares,

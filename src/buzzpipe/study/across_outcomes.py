@@ -137,6 +137,8 @@ def equal_effects_test(
     ``source``: ``data``'s chunks, where the changes are summed (a chunked engine).
     ``designs``: each label's :class:`ChangeDesigns` in memory, kept by the caller across
     scales (filled here)."""
+    from buzzpipe.estimate.margins import _estimation_sample
+
     designs = {} if designs is None else designs
     names = list(map(str, stacked.params.index))
     gradients, effects = [], []
@@ -148,10 +150,8 @@ def equal_effects_test(
             change = changes[number]
         else:
             if label not in designs:
-                rows = getattr(fitted, "row_ids", None)
-                every = rows is None or pd.Index(rows).equals(data.index)  # no copy of the frame
-                sample = data if every else data.loc[pd.Index(rows)]
-                designs[label] = ChangeDesigns(fitted, sample)
+                # the frame itself where it is the estimation sample in order: no copy
+                designs[label] = ChangeDesigns(fitted, _estimation_sample(fitted, data))
             found = designs[label]
             change = average_change(
                 fitted, found.sample, fitted.family, plus_one(scale), designs=found

@@ -42,7 +42,11 @@ from numba import njit
 from buzzpipe import defaults
 from buzzpipe.errors import InputError
 from buzzpipe.estimate.batched_newton import _column_products as column_products
-from buzzpipe.estimate.batched_newton import _logistic, fitted_probability, newton_batch
+from buzzpipe.estimate.batched_newton import (
+    fitted_probability,
+    newton_batch,
+    replicate_probability,
+)
 from buzzpipe.estimate.exact_sums import ExactSum, group_sums
 from buzzpipe.results import CounterfactualCell, CounterfactualResult, Interval, ProgrammeNote
 from buzzpipe.results.vocabulary import Allocation, Family, Programme, ProgrammeNoteKind
@@ -926,17 +930,6 @@ def _programme_changes(
     )
     change *= shares
     return treatable, change
-
-
-def replicate_probability(index: np.ndarray, family: str, out: np.ndarray) -> np.ndarray:
-    """The bootstrap replicates' predictions (n x B) at the linear index ``index``, into
-    ``out``: for the logit by numpy's vectorised exponential (the batched Newton steps' own
-    logistic, about six times faster than ``scipy.special.expit`` on 1,604 x 199, the same to a
-    few units in the last place); other families by their cdf. The point predictions keep the
-    family's cdf."""
-    if family == Family.LOGIT:
-        return _logistic(index, out=out)
-    return fitted_probability(index, family, out=out)
 
 
 def programme_grid(

@@ -199,10 +199,20 @@ def test_rows_with_finds_the_first_row_with_the_changed_values(seed):
     wanted = list(zip(*(changed[name].tolist() for name in names), strict=True))
     expected = [next((i for i, row in enumerate(original) if row == w), None) for w in wanted]
     rows = _rows_with(names, changed, sample)
+    known: dict = {}  # the sample's codes kept for every change, as ChangeDesigns keeps them
+    for _ in range(2):  # made, then read back
+        kept = _rows_with(names, changed, sample, known)
+        assert (kept is None) == (rows is None)
+        assert rows is None or np.array_equal(kept, rows)
+    assert set(known) == {"a", "b", "c"} and known["c"] is None  # not numeric: factorized
     if None in expected:
         assert rows is None
     else:
         assert rows.tolist() == expected
+    missing = Edited(sample, {"a": pd.Series(pd.array([None] * n, dtype="Int16"))})
+    assert _rows_with(names, missing, sample, known) is None
+    absent = Edited(sample, {"b": pd.Series(np.full(n, 7.25))})
+    assert _rows_with(names, absent, sample, known) is None
     assert _rows_with(names, Edited(sample, {}), sample).tolist() == [
         original.index(row) for row in original
     ]

@@ -111,8 +111,26 @@ def with_categories(frame: pd.DataFrame, scales: Sequence[str]) -> pd.DataFrame:
     """The frame with each scale's breadth capped at 3 (3 = three or more) as a column."""
     data = frame.copy(deep=False)  # copy on write: the columns it sets are its own
     for scale in scales:
-        data[category_column(scale)] = data[breadth_column(scale)].clip(upper=TOP_CATEGORY)
+        data[category_column(scale)] = capped(data[breadth_column(scale)], TOP_CATEGORY)
     return data
+
+
+def capped(observed: pd.Series, top: int) -> pd.Series:
+    """``observed.clip(upper=top)``, made on the arrays where ``observed`` holds numpy integers
+    or floats or pandas' nullable integers (pandas' clip goes through ``where``, about 2 ms on
+    1,604 firms): the same values, type, missing values, index and name."""
+    dtype = observed.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iuf":
+        values = np.minimum(observed.to_numpy(), dtype.type(top))
+        return pd.Series(values, index=observed.index, name=observed.name)
+    array = observed.array
+    if isinstance(array, pd.arrays.IntegerArray) and dtype.numpy_dtype.type(top) == top:
+        numbers = array.to_numpy(dtype=dtype.numpy_dtype, na_value=0)  # 0: missing, masked
+        values = np.minimum(numbers, dtype.numpy_dtype.type(top))
+        return pd.Series(
+            pd.arrays.IntegerArray(values, array.isna()), index=observed.index, name=observed.name
+        )
+    return observed.clip(upper=top)
 
 
 def set_breadth(scale: str, value: int) -> DataChange:

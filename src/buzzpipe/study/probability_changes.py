@@ -263,11 +263,15 @@ class ChangeDesigns:
         self.fitted, self.sample = fitted, sample
         self._built: dict[Any, np.ndarray] = {}
         self._terms: list | None = None
+        self._codes: dict = {}  # the sample's columns' codes for the rows of coded terms
 
     @cached_property
     def params(self) -> np.ndarray:
         """The fit's coefficients in the design's order."""
-        return self.fitted.params[self.fitted.x_names].to_numpy(dtype=float)
+        params, names = self.fitted.params, list(self.fitted.x_names)
+        if params.index.tolist() == names:  # already in that order: no lookup by label
+            return params.to_numpy(dtype=float)
+        return params[names].to_numpy(dtype=float)
 
     @cached_property
     def weights(self) -> np.ndarray:
@@ -303,7 +307,9 @@ class ChangeDesigns:
         for factors, reads, columns in terms:
             if not reads & set(new):
                 continue
-            values = _term_values(factors, reads, Edited(self.sample, new), self.sample, base)
+            values = _term_values(
+                factors, reads, Edited(self.sample, new), self.sample, base, self._codes
+            )
             if values is None:
                 return None
             design[:, columns] = values[:, columns] if values.ndim == 2 else values[:, None]
@@ -340,6 +346,7 @@ def _term_values(
     changed: Edited,
     sample: pd.DataFrame,
     base: np.ndarray,
+    known: dict | None = None,
 ) -> np.ndarray | None:
     """One term's design values under the change: a numeric term's column (1-d), or rows of
     the base design (2-d, the rows whose values of what the term reads are the changed ones);
@@ -363,7 +370,7 @@ def _term_values(
         for factor, match in zip(factors, coded, strict=True)
     ):
         return None
-    rows = _rows_with(sorted(reads), changed, sample)
+    rows = _rows_with(sorted(reads), changed, sample, known)
     return None if rows is None else base[rows]
 
 
@@ -373,14 +380,22 @@ def _numeric(column: pd.Series) -> bool:
     )
 
 
-def _rows_with(names: list[str], changed: Edited, sample: pd.DataFrame) -> np.ndarray | None:
+def _rows_with(
+    names: list[str], changed: Edited, sample: pd.DataFrame, known: dict | None = None
+) -> np.ndarray | None:
     """For each firm, a row of the sample whose values of ``names`` are the firm's changed
-    values (None where some firm's changed values are nowhere in the sample, or missing)."""
+    values (None where some firm's changed values are nowhere in the sample, or missing).
+    ``known``: the sample's numeric columns' codes by name (:func:`_sample_codes`), kept by the
+    caller for every change of the same sample."""
     n = len(sample)
     original_key = np.zeros(n, dtype=np.int64)
     changed_key = np.zeros(n, dtype=np.int64)
     for name in names:
-        found = _value_codes(sample[name], changed[name])
+        found = _known_codes(name, changed, sample, known)
+        if found is None:
+            found = _value_codes(sample[name], changed[name])
+        elif found is False:
+            return None
         if found is None:
             return None
         codes, count = found
@@ -394,6 +409,45 @@ def _rows_with(names: list[str], changed: Edited, sample: pd.DataFrame) -> np.nd
     if (at < 0).any():
         return None
     return first[at]
+
+
+def _known_codes(
+    name: str, changed: Edited, sample: pd.DataFrame, known: dict | None
+) -> tuple[np.ndarray, int] | bool | None:
+    """:func:`_value_codes` of a numeric column of the sample and its changed values from the
+    sample's codes kept in ``known`` (the changed values looked up among the sample's, not
+    factorized again with them): the same grouping of values. False where some changed value
+    is nowhere in the sample or missing (no row has it), None where ``known`` cannot serve
+    (no ``known``, a column not numeric or with values past 2^53)."""
+    if known is None:
+        return None
+    if name not in known:
+        known[name] = _sample_codes(sample[name])
+    kept = known[name]
+    new = changed[name]
+    if kept is None or not _numeric(new):
+        return None
+    codes, uniques = kept
+    values = new.to_numpy(dtype=float, na_value=np.nan)
+    if not np.all(np.abs(values) < _EXACT_FLOAT):
+        return None if not np.isnan(values).any() else False
+    found = uniques.get_indexer(values + 0.0)
+    if (found < 0).any():
+        return False
+    return np.concatenate([codes, found.astype(np.int64, copy=False)]), len(uniques)
+
+
+def _sample_codes(original: pd.Series) -> tuple[np.ndarray, pd.Index] | None:
+    """A numeric column's codes (equal values equal codes, -0.0 and 0.0 one value) and its
+    distinct values, as :func:`_value_codes` numbers them; None where it is not numeric, has a
+    missing value or values past 2^53."""
+    if not _numeric(original):
+        return None
+    values = original.to_numpy(dtype=float, na_value=np.nan)
+    if not np.all(np.abs(values) < _EXACT_FLOAT):
+        return None
+    codes, uniques = pd.factorize(values + 0.0)
+    return codes.astype(np.int64, copy=False), pd.Index(uniques)
 
 
 _EXACT_FLOAT = 2.0**53  # integers below it are exact as floats

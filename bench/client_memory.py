@@ -5,9 +5,12 @@ kernel's high-water mark, read and reset as each part is entered and left; ``mem
 else sampled every 0.05 s.
 
     OPENBLAS_NUM_THREADS=1 python bench/client_memory.py SURVEY_FOLDER --out OUT \
-        [--engine dask] [--json LEDGER] [-- more analyze options]
+        [--engine dask] [--json LEDGER] [--survey-only] [-- more analyze options]
 
 SURVEY_FOLDER is ``buzzpipe synth --out`` output (firms/, and links/ with ``--edge-list``).
+``--survey-only`` runs the survey and description stages alone (read and classify the survey,
+make the analysis frame and, on dask, send it to the cluster), without the study and the report:
+seconds at the sizes where the whole run takes minutes.
 Printed per part: calls, the resident set when it was first entered, the largest seen inside it
 (nested parts included) and the most it grew inside one call; the Dask workers are other
 processes and are not counted here (``bench/bench_study_engines.py`` measures them). At the
@@ -36,6 +39,8 @@ def main(argv=None) -> int:
     parser.add_argument("--engine", default="dask")
     parser.add_argument("--timeline", type=Path, help="write (seconds, MiB, part) rows here")
     parser.add_argument("--json", type=Path, help="write the ledger here (bytes)")
+    parser.add_argument("--survey-only", action="store_true",
+                        help="the survey and description stages alone")  # fmt: skip
     argv = sys.argv[1:] if argv is None else list(argv)
     split = argv.index("--") if "--" in argv else len(argv)
     args = parser.parse_args(argv[:split])
@@ -52,7 +57,7 @@ def main(argv=None) -> int:
     baseline = ledger.rss()  # the libraries imported, nothing read
     done = ledger.sampling()
     started = time.perf_counter()
-    code = cli(command)
+    code = _survey_stages(args) if args.survey_only else cli(command)
     seconds = time.perf_counter() - started
     done.set()
     ledger.finish()
@@ -79,6 +84,27 @@ def main(argv=None) -> int:
         report = {**ledger.report(), "baseline": baseline, "seconds": seconds, "exit": code}
         args.json.write_text(json.dumps(report, indent=1))
     return code or 0
+
+
+def _survey_stages(args) -> int:
+    """The survey and description stages of ``buzzpipe analyze``, as it runs them."""
+    from buzzpipe import end_to_end
+
+    links = args.survey / "links"
+    options = end_to_end.StudyOptions(engine=args.engine, replications=0)
+    stages = end_to_end._Stages(["survey", "description"], False)
+    engine = options.study_engine()
+    try:
+        with stages.stage("survey"):
+            survey = end_to_end._load_for(
+                options, args.survey / "firms", links if links.exists() else None, None, None
+            )
+        with stages.stage("description"):
+            end_to_end._describe(survey, engine)
+    finally:
+        engine.close()
+    print("stages: " + ", ".join(f"{name} {s:.1f} s" for name, s in stages.seconds.items()))
+    return 0
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ import psutil
 
 MIB = 2**20
 
-# The parts of a run the ledger charges memory to: module -> functions wrapped in it.
+# The parts of a run the ledger charges memory to: module -> functions wrapped in it (a
+# "Class.method" name wraps that method of the module's class).
 PARTS = {
     "buzzpipe.study.battery": [
         "analysis_frame_of", "fit_outcome_models", "marginal_effects", "add_sensitivity",
@@ -38,6 +39,17 @@ PARTS = {
         "cell_clustering_test", "partner_sorting_test", "exposure_spread", "confounding_bound",
         "_between_cells",
     ],
+    # the survey stage (read, validate, classify the links) and the analysis frame
+    "buzzpipe.survey.readers": ["read_table", "survey_from_table"],
+    "buzzpipe.survey.column_types": [
+        "to_firm_id", "to_category", "to_number_in_range", "to_binary", "id_keys",
+    ],
+    "buzzpipe.survey.model": ["_add_links", "Survey._derive"],
+    "buzzpipe.survey.edge_list": [
+        "FirmDirectory.__init__", "CollaborationCounts.matrix", "ExposureCounts.result",
+    ],
+    "buzzpipe.survey.dask_measures": ["DaskLinks.count_links"],
+    "buzzpipe.study.engine": ["StudyEngine.keep_frame"],
 }  # fmt: skip
 SOURCE = "engine source (a sample to chunks)"
 
@@ -200,7 +212,11 @@ def install(ledger: Ledger) -> None:
     for module_name, names in PARTS.items():
         module = importlib.import_module(module_name)
         for name in names:
-            setattr(module, name, ledger.wrap(name, getattr(module, name)))
+            *owners, attribute = name.split(".")
+            owner = module
+            for part in owners:
+                owner = getattr(owner, part)
+            setattr(owner, attribute, ledger.wrap(name, getattr(owner, attribute)))
     StudyEngine._source = ledger.wrap(SOURCE, StudyEngine._source)
     closing = StudyEngine.close
 

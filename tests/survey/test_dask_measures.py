@@ -83,11 +83,42 @@ def test_the_directory_pickles_its_id_keys_as_one_text_array() -> None:
     assert len(pickled) < 6 * firms and out_of_band
     back = pickle.loads(pickled, buffers=out_of_band)
     pd.testing.assert_series_equal(back.keys, directory.keys)
-    assert back._index.equals(directory._index) and back._index.dtype == object
     asked = np.array(["F000001", "F009999", "nobody", None, *id_keys(ids).iloc[:100]], object)
     np.testing.assert_array_equal(back.positions(asked), directory.positions(asked))
     assert list(back.regions) == list(directory.regions)
     assert list(back.countries) == list(directory.countries)
+
+
+def test_a_directory_of_integer_ids_makes_no_keys_until_links_are_looked_up() -> None:
+    """Under --engine dask the client only ships the directory: made from the validated integer
+    ids, categorical regions and countries, it holds no Python str per firm before a lookup,
+    pickles them as their own buffers (the pickle itself under a byte a firm), and unpickled it
+    finds the same firms, regions and countries as a directory of the ids' keys."""
+    import pickle
+
+    import numpy as np
+
+    firms = 10_000
+    rng = np.random.default_rng(20)
+    ids = pd.Series(rng.permutation(10 * firms)[:firms].astype("int64"), index=np.arange(firms) + 3)
+    regions = pd.Series(pd.Categorical(rng.choice([" Oslo", "Bergen", None], firms)))
+    countries = pd.Series(rng.choice(["NO", "SE"], firms)).astype("category")
+    directory = edge_list.FirmDirectory(ids, regions, countries)
+    out_of_band: list = []
+    pickled = pickle.dumps(directory, protocol=5, buffer_callback=out_of_band.append)
+    assert directory._keys is None and directory._index is None  # nothing per firm made here
+    assert len(pickled) < firms and out_of_band
+    back = pickle.loads(pickled, buffers=out_of_band)
+    eager = edge_list.FirmDirectory(
+        id_keys(ids), regions, countries.astype("object")
+    )  # as the directory was made before: the keys first
+    pd.testing.assert_series_equal(back.keys, eager.keys)
+    asked = np.array([str(ids.iloc[5]), "nobody", None, *id_keys(ids).iloc[::97]], object)
+    np.testing.assert_array_equal(back.positions(asked), eager.positions(asked))
+    np.testing.assert_array_equal(directory.positions(asked), eager.positions(asked))
+    assert list(back.regions) == list(eager.regions)
+    assert None in list(back.regions) and "Oslo" in list(back.regions)  # stripped as keys
+    assert list(back.countries) == list(eager.countries)
 
 
 def test_the_collaboration_matrix_is_the_answers_as_nullable_integers() -> None:

@@ -40,43 +40,77 @@ from buzzpipe.survey.schema import (
 
 
 class FirmDirectory:
-    """The surveyed firms as links see them: id key to position, each firm's region and country."""
+    """The surveyed firms as links see them: id key to position, each firm's region and country.
 
-    def __init__(self, firm_keys: pd.Series, regions: pd.Series, countries: pd.Series) -> None:
-        self.keys = firm_keys
-        self._index = pd.Index(firm_keys.to_numpy(dtype="object"), dtype="object")
-        self.regions = id_keys(regions.astype("object")).to_numpy(dtype="object")
-        self.countries = countries.to_numpy(dtype="object")
+    Built from the firms' id, region and country columns as validated (``firm_ids`` may be raw
+    ids: their keys are :func:`~buzzpipe.survey.column_types.id_keys`). The keys (a Python str
+    per firm), their index and the regions' and countries' object arrays are made when links are
+    first looked up, not before: under ``--engine dask`` the client only ships the directory to
+    the workers, which look the links up, so the client never holds them (about 100 bytes a
+    firm at its survey stage's peak).
+    """
+
+    def __init__(self, firm_ids: pd.Series, regions: pd.Series, countries: pd.Series) -> None:
+        self._ids = firm_ids
+        self._regions, self._countries = regions, countries
+        self._keys: pd.Series | None = None
+        self._index: pd.Index | None = None
+        self._region_values: np.ndarray | None = None
+        self._country_values: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return len(self._ids)
+
+    @property
+    def keys(self) -> pd.Series:
+        """Each firm's id key (object dtype), in the firms' order."""
+        if self._keys is None:
+            self._keys = id_keys(self._ids)
+        return self._keys
+
+    @property
+    def regions(self) -> np.ndarray:
+        """Each firm's region as a key (object array; None where missing)."""
+        if self._region_values is None:
+            regions = id_keys(self._regions.astype("object"))
+            self._region_values = regions.to_numpy(dtype="object")
+        return self._region_values
+
+    @property
+    def countries(self) -> np.ndarray:
+        """Each firm's country (object array)."""
+        if self._country_values is None:
+            self._country_values = self._countries.to_numpy(dtype="object")
+        return self._country_values
 
     def positions(self, keys: pd.Series | np.ndarray) -> np.ndarray:
         """Each key's firm position, -1 where the key is no surveyed firm (or missing)."""
+        if self._index is None:
+            self._index = pd.Index(self.keys.to_numpy(dtype="object"), dtype="object")
         return self._index.get_indexer(np.asarray(keys, dtype="object"))
 
     def __reduce__(self) -> tuple:
-        """Pickled compactly: the directory goes to every Dask worker (``dask_measures``). The id
-        keys travel as one Arrow text array, sent beside the pickle without a copy, not as a
-        Python str per firm pickled twice (for the keys and again for their index); the index
-        is rebuilt where it is unpickled. Serialising the old way held about 90 bytes a firm
-        on the client, the survey stage's peak at a million firms."""
-        import pyarrow as pa
+        """Pickled compactly: the directory goes to every Dask worker (``dask_measures``). The
+        columns travel as they were given (integer ids, categorical regions and countries: their
+        buffers sent beside the pickle without a copy), the keys and the index made where the
+        directory is unpickled. Ids held as Python objects travel as their keys in one Arrow text
+        array, not as a Python str per firm pickled twice (for the keys and their index): that
+        held about 90 bytes a firm on the client, once its survey stage's peak."""
+        ids = self._ids
+        if ids.dtype == object:
+            import pyarrow as pa
 
-        keys = pa.array(self.keys.to_numpy(dtype="object"), type=pa.large_string())
-        return (_unpickled_directory, (keys, self.keys.index, self.regions, self.countries))
+            keys = pa.array(self.keys.to_numpy(dtype="object"), type=pa.large_string())
+            ids = (keys, ids.index)
+        return (_unpickled_directory, (ids, self._regions, self._countries))
 
 
-def _unpickled_directory(
-    keys: Any, index: pd.Index, regions: np.ndarray, countries: np.ndarray
-) -> FirmDirectory:
+def _unpickled_directory(ids: Any, regions: pd.Series, countries: pd.Series) -> FirmDirectory:
     """A :class:`FirmDirectory` from its pickled parts (``FirmDirectory.__reduce__``)."""
-    directory = FirmDirectory.__new__(FirmDirectory)
-    values = keys.to_numpy(zero_copy_only=False)  # str, None where a key is missing
-    directory.keys = pd.Series(values, index=index, dtype="object")
-    directory._index = pd.Index(values, dtype="object")
-    directory.regions, directory.countries = regions, countries
-    return directory
+    if isinstance(ids, tuple):  # keys as Arrow text: str, None where a key is missing
+        keys, index = ids
+        ids = pd.Series(keys.to_numpy(zero_copy_only=False), index=index, dtype="object")
+    return FirmDirectory(ids, regions, countries)
 
 
 def validate_links(

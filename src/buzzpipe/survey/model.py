@@ -513,13 +513,18 @@ def _add_links(
     the local partners counted for pipeline exposure (None when the survey has no local and
     international scales to relate).
     """
+    # categorical: one str per country, a code per firm (the directory is shipped to every Dask
+    # worker, and under --engine dask the client only ships it)
     if COUNTRY in firms.columns:
-        # one str per country, not per firm (the directory is shipped to every Dask worker)
-        countries = firms[COUNTRY].astype("category").astype("object")
+        countries = firms[COUNTRY].astype("category")
         if home_country is not None:
-            countries = countries.where(countries.notna(), str(home_country))
+            if str(home_country) not in countries.cat.categories:
+                countries = countries.cat.add_categories([str(home_country)])
+            countries = countries.fillna(str(home_country))
     elif home_country is not None:
-        countries = pd.Series(str(home_country), index=firms.index, dtype="object")
+        codes = np.zeros(len(firms), dtype="int8")
+        home = pd.Categorical.from_codes(codes, [str(home_country)])
+        countries = pd.Series(home, index=firms.index)
     else:
         raise InputError(
             "links need each firm's own country to tell national from international partners",
@@ -535,9 +540,7 @@ def _add_links(
         first_row=1,
         expected="each firm's country (or home_country in the mapping)",
     )
-    directory = edge_list.FirmDirectory(
-        column_types.id_keys(firms[FIRM_ID]), firms["region"], countries
-    )
+    directory = edge_list.FirmDirectory(firms[FIRM_ID], firms["region"], countries)
     collaboration = edge_list.CollaborationCounts(
         len(firms), scales=scales, partner_types=partner_types
     )

@@ -6,6 +6,8 @@ must come out exactly as from the links held whole, and errors must still name t
 and the row of the whole file.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -107,6 +109,44 @@ def test_an_error_in_a_late_batch_names_the_links_file_and_the_row_of_the_file(t
     links.to_csv(tmp_path / "links.csv", index=False)
     with pytest.raises(InputError, match=r"links\.csv.*row 11.*unknown partner type"):
         read_edge_list(tmp_path / "firms.csv", tmp_path / "links.csv", batch_rows=4)
+
+
+def test_partitions_partial_counts_spilled_in_blocks_equal_the_whole_count():
+    """Dask partitions' partial counts (sorted by firm) are cut into blocks of firms where the
+    blocks start, batches added here (unsorted) are sorted by block: either way the spilled
+    files give the numbers of the links counted whole."""
+    rng = np.random.default_rng(12)
+    n_firms, n_links = 500, 6000
+    firm_keys = pd.Series([str(i) for i in range(n_firms)], dtype="object")
+    partner = rng.integers(0, 2 * n_firms, n_links).astype("object")
+    partner[rng.random(n_links) < 0.05] = None
+    links = pd.DataFrame(
+        {
+            "firm_id": rng.integers(0, n_firms, n_links),
+            "partner_id": partner,
+            "partner_type": rng.choice(["suppliers", "customers", "group"], n_links),
+            "scale": rng.choice(["regional", "national", None], n_links),
+        }
+    )
+    has_pipeline = pd.Series(rng.integers(0, 2, n_firms), dtype="Int8")
+    whole = edge_list.pipeline_exposure(links, firm_keys, has_pipeline, local_scale="regional")
+    none = pd.Series([None] * n_firms, dtype="object")
+    directory = edge_list.FirmDirectory(firm_keys, none, none)
+    counts = edge_list.ExposureCounts(directory, local_scale="regional", spill_records=300)
+    counts._block_firms = 37  # many blocks, a partition's records across several
+    for number, start in enumerate(range(0, n_links, 700)):
+        batch = links.iloc[start : start + 700]
+        if number % 2:  # a batch counted here: its records in the links' order
+            counts.add(batch)
+            continue
+        partition = edge_list.ExposureCounts(directory, local_scale="regional")
+        partition.add(batch)
+        records, anonymous = partition.partial()  # as a Dask partition returns them
+        assert (np.diff(records["firm"]) >= 0).all()
+        counts.add_partial(records, np.flatnonzero(anonymous), anonymous[anonymous > 0])
+    assert counts._spill is not None
+    assert len(list(Path(counts._spill.name).iterdir())) > 10
+    pd.testing.assert_frame_equal(counts.result(has_pipeline), whole, check_exact=True)
 
 
 def test_exposure_counts_spilled_to_files_equal_counts_held_in_memory():

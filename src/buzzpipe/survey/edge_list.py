@@ -405,15 +405,30 @@ class ExposureCounts:
             self._spill = tempfile.TemporaryDirectory(prefix="buzzpipe_exposure_")
         if not self._buffer:
             return
-        records = np.concatenate(self._buffer)
-        self._buffer, self._buffered = [], 0
-        block = records["firm"] // self._block_firms
-        order = np.argsort(block, kind="stable")
-        records, block = records[order], block[order]
-        starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]]) if len(block) else []
-        for start, stop in zip(starts, [*starts[1:], len(block)], strict=True):
-            with open(Path(self._spill.name) / f"block_{block[start]}.bin", "ab") as handle:
-                handle.write(records[start:stop].tobytes())
+        buffer, self._buffer, self._buffered = self._buffer, [], 0
+        while buffer:  # each batch's records in turn, let go once written
+            self._spill_block_files(buffer.pop(0))
+
+    def _spill_block_files(self, records: np.ndarray) -> None:
+        """Append one batch's records to their blocks' files, in the batch's order within a
+        block (the files are as if the buffer had been concatenated and stably sorted by block).
+        A batch sorted by firm (a Dask partition's ``partial``) is cut where its blocks start,
+        not sorted or copied: at a million firms that copy was the survey stage's peak."""
+        if not len(records):
+            return
+        firm = records["firm"]
+        if bool(np.all(firm[1:] >= firm[:-1])):
+            ordered, size = firm, self._block_firms  # blocks start at multiples of the size
+        else:
+            block = firm // self._block_firms
+            order = np.argsort(block, kind="stable")
+            records, ordered, size = records[order], block[order], 1
+        first, last = int(ordered[0]) // size, int(ordered[-1]) // size
+        edges = np.searchsorted(ordered, np.arange(first, last + 2) * size)
+        for block, start, stop in zip(range(first, last + 1), edges[:-1], edges[1:], strict=True):
+            if stop > start:
+                with open(Path(self._spill.name) / f"block_{block}.bin", "ab") as handle:
+                    handle.write(records[start:stop].data)
 
     def _blocks(self) -> Iterator[np.ndarray]:
         """The records, one block of firms at a time (all in one when nothing was spilled)."""

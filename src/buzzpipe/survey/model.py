@@ -317,7 +317,10 @@ class Survey:
             types_here = [t for t in partner_types if with_group or t != GROUP_PARTNER_TYPE]
             most = len(types_here) if any(s == scale for s, _ in parsed.values()) else None
             checked[name] = column_types.to_count(raw[name], column=name, most=most, **where)
-        canonical = pd.DataFrame(checked)
+        # the checked columns themselves, not a copy of them all (copy on write keeps the
+        # caller's frame as it is): at scale the copy was a validated table's worth at once
+        canonical = pd.DataFrame(checked, copy=False)
+        del checked
         _check_breadth_agrees(canonical, given_breadth, partner_types, source, first_row)
 
         for column in CATEGORICAL_CONTROLS:

@@ -273,12 +273,34 @@ def parsed_specification(
     data column, ``C(column)`` or log/exp/sqrt of a column (no stateful transform); ``None``
     otherwise (then formulaic decides on a few rows). A column enters categorical terms when it
     is wrapped in ``C()`` or its type is not numeric."""
+    factors = _formula_factors(formula)
+    if factors is None:
+        return None
+    variables, level_variables = set(), set()
+    for variable, categorical in factors:
+        if variable not in frame.columns:
+            return None
+        numeric = _numeric_type(column(frame, variable).dtype)
+        if categorical is False and not numeric:
+            return None
+        variables.add(variable)
+        if categorical or not numeric:
+            level_variables.add(variable)
+    return sorted(variables), sorted(level_variables), False
+
+
+@functools.lru_cache(maxsize=1024)
+def _formula_factors(formula: str) -> tuple[tuple[str, bool | None], ...] | None:
+    """(variable, categorical) of each factor of ``formula``'s two sides, in order: True for
+    ``C(column)``, False for log/exp/sqrt of a column, None for a plain column (its type
+    decides); ``None`` where some factor is none of these. The formula alone decides, so it is
+    read once per formula (``parsed_specification`` then looks at the columns' types)."""
     try:
         parsed = _parse(formula)
         sides = [parsed.lhs, parsed.rhs]
     except Exception:
         return None
-    variables, level_variables = set(), set()
+    found = []
     for side in sides:
         for term in side:
             for factor in term.factors:
@@ -286,25 +308,73 @@ def parsed_specification(
                 if method == "literal":
                     continue
                 if method == "lookup":
-                    variable, categorical = factor.expr, None
+                    found.append((factor.expr, None))
                 elif method == "python" and (matched := _CATEGORICAL.match(factor.expr)):
-                    variable, categorical = matched.group(1), True
+                    found.append((matched.group(1), True))
                 elif method == "python" and (matched := _TRANSFORM.match(factor.expr)):
-                    variable, categorical = matched.group(2), False
+                    found.append((matched.group(2), False))
                 else:
                     return None
-                if variable not in frame.columns:
-                    return None
-                dtype = column(frame, variable).dtype
-                numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(
-                    dtype
-                )
-                if categorical is False and not numeric:
-                    return None
-                variables.add(variable)
-                if categorical or not numeric:
-                    level_variables.add(variable)
-    return sorted(variables), sorted(level_variables), False
+    return tuple(found)
+
+
+def right_hand_variables(formula: str) -> list[str] | None:
+    """The data columns the right-hand side of ``formula`` reads, where its outcome is one plain
+    column and every factor is one :func:`parsed_specification` reads (else ``None``)."""
+    factors = _formula_factors(formula)
+    if not factors or factors[0][1] is not None:
+        return None
+    parsed = _parse(formula)
+    if len(parsed.lhs) != 1 or len(parsed.lhs[0].factors) != 1:
+        return None
+    return list(dict.fromkeys(variable for variable, _ in factors[1:]))
+
+
+def column_storage(values: pd.Series) -> tuple | None:
+    """Where a column's values live in memory: equal for two columns that share it (a frame's
+    shallow copies, its samples of every row), different for columns that do not; ``None`` for
+    a type whose memory this does not read (then nothing is shared by it). Under pandas' copy
+    on write, memory that a column still refers to is not changed in place."""
+    dtype = values.dtype
+    array = values.array
+    if isinstance(dtype, np.dtype):
+        buffers = [values.to_numpy()]
+    elif isinstance(dtype, pd.CategoricalDtype):
+        buffers = [np.asarray(array.codes)]
+    elif isinstance(getattr(array, "_data", None), np.ndarray) and isinstance(
+        getattr(array, "_mask", None), np.ndarray
+    ):  # pandas' nullable integers, floats and booleans: values and mask
+        buffers = [array._data, array._mask]
+    else:
+        return None
+    return (
+        dtype,
+        len(values),
+        tuple(
+            (buffer.__array_interface__["data"][0], buffer.shape, buffer.strides, buffer.dtype.str)
+            for buffer in buffers
+        ),
+    )
+
+
+# whether a column type is numeric and not boolean, by the type (pandas' checks of a type
+# cost a few microseconds each, and a design asks for every factor of its formula)
+_NUMERIC_TYPES: dict[Any, bool] = {}
+
+
+def _numeric_type(dtype: Any) -> bool:
+    """Numeric and not boolean: what ``parsed_specification`` reads as a continuous column."""
+    try:
+        return _NUMERIC_TYPES[dtype]
+    except (KeyError, TypeError):  # a new type, or one that cannot be a key
+        pass
+    numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+    try:
+        if len(_NUMERIC_TYPES) < 256:
+            _NUMERIC_TYPES[dtype] = numeric
+    except TypeError:
+        pass
+    return numeric
 
 
 def specification_from_specs(

@@ -38,7 +38,7 @@ from buzzpipe.estimate.covariance import (
     SandwichPieces,
     parse_vcov,
 )
-from buzzpipe.estimate.design import Design, build_design
+from buzzpipe.estimate.design import Design, build_design, cluster_codes, shared_derived
 from buzzpipe.estimate.diagnostics import DETERMINED
 from buzzpipe.estimate.families import Family, OrderedLogit, get_family
 from buzzpipe.estimate.finish import finish_fit, with_covariance
@@ -84,10 +84,19 @@ def prepare_design(design: Design, family: Family) -> tuple[Design, Family, list
         raise TooFewError(f"no observations left to estimate the model of {design.outcome!r}")
 
     def drop_collinear(current: Design) -> Design:
+        # X'WX and the collinear columns depend on X and the weights alone: made once for a
+        # design shared by several fits (design.designs_shared)
         if current.gram is None:
-            current = replace(current, gram=diagnostics.cross_products(current.X, current.weights))
-        dropped = diagnostics.collinear_columns(
-            current.X, current.names, current.weights, current.gram
+            gram = shared_derived(
+                current, "gram", lambda: diagnostics.cross_products(current.X, current.weights)
+            )
+            current = replace(current, gram=gram)
+        dropped = shared_derived(
+            current,
+            "collinear",
+            lambda: diagnostics.collinear_columns(
+                current.X, current.names, current.weights, current.gram
+            ),
         )
         if not dropped:
             return current
@@ -495,8 +504,7 @@ def refit_covariance(
         values = data[cluster]
         if values.isna().any():
             return None
-        clusters, labels = pd.factorize(values.to_numpy(), sort=True)
-        clusters, labels = clusters.astype(np.intp), np.asarray(labels)
+        clusters, labels = cluster_codes(values)
     # the layout of the fit's own design, so that X @ b sums in the same order: as built
     # (row-major), or column-major where the fit left out some of the built columns (numpy's
     # selection of columns, ``Design.subset``, gives a column-major array)

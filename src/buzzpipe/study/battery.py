@@ -19,6 +19,7 @@ import pandas as pd
 
 from buzzpipe import __version__, defaults
 from buzzpipe.errors import BuzzpipeError, EstimationError, InputError
+from buzzpipe.estimate.design import designs_shared
 from buzzpipe.results import Meta, RunSpecification, StudyResults
 from buzzpipe.results.vocabulary import (
     Allocation,
@@ -133,6 +134,7 @@ def _older_objects_left_alone(function: Callable) -> Callable:
 
 
 @_older_objects_left_alone
+@designs_shared()  # a right-hand side's design of the same rows built once for every outcome
 def run_study(
     source: Any,
     *,

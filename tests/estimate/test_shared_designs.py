@@ -1,0 +1,120 @@
+"""Designs shared by the fits of one right-hand side on the same rows (``design.designs_shared``):
+the fits are those of the plain build, bit for bit, and sharing stops where rows or columns
+differ."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from buzzpipe.estimate.design import build_design, cluster_codes, designs_shared
+from buzzpipe.estimate.fitting import fit_with_design
+
+pytestmark = pytest.mark.filterwarnings("ignore:only 3 clusters")
+
+RIGHT = "x1 + np.log(employees) + share + C(industry) + C(region)"
+
+
+def firms(seed: int = 11, n: int = 600) -> pd.DataFrame:
+    """Columns of the analysis frame's kinds: float, nullable integer, categorical, weights."""
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(size=n)
+    industry = rng.choice(["ict", "manufacturing", "services", "trade"], n)
+    index = x1 + 0.4 * (industry == "ict")
+    data = pd.DataFrame(
+        {
+            "x1": x1,
+            "employees": np.exp(rng.normal(3, 1, n)),
+            "share": rng.uniform(size=n),
+            "industry": pd.Categorical(industry),
+            "region": pd.Categorical(rng.choice(["Agder", "Bergen", "Oslo"], n)),
+            "weight": rng.uniform(0.5, 2.0, n),
+            "product": pd.array(rng.uniform(size=n) < 1 / (1 + np.exp(-index)), dtype="Int8"),
+            "process": (rng.uniform(size=n) < 1 / (1 + np.exp(-0.5 * index))).astype(float),
+            "novelty": pd.array(
+                np.digitize(index + rng.logistic(size=n), [-1.0, 0.5, 1.5]), dtype="Int8"
+            ),
+        },
+        index=pd.Index([f"firm{i}" for i in range(n)], name="firm_id"),
+    )
+    data["lpm"] = data["process"]
+    return data
+
+
+def fits(data: pd.DataFrame, models, vcov="robust", weights=None):
+    """(fit, design) of each (outcome, family) on a shallow copy of ``data`` each, as the
+    battery's samples of every row are."""
+    return [
+        fit_with_design(f"{outcome} ~ {RIGHT}", data.copy(deep=False), family, vcov, weights)
+        for outcome, family in models
+    ]
+
+
+MODELS = [("product", "logit"), ("process", "probit"), ("novelty", "ologit"), ("lpm", "lpm")]
+
+
+@pytest.mark.parametrize("weights", [None, "weight"])
+@pytest.mark.parametrize("vcov", ["robust", {"cluster": "region"}])
+def test_shared_designs_give_the_plain_fits_bit_for_bit(weights, vcov):
+    data = firms()
+    plain = fits(data, MODELS, vcov, weights)
+    with designs_shared():
+        shared = fits(data, MODELS, vcov, weights)
+    for (expected, expected_X), (found, found_X) in zip(plain, shared, strict=True):
+        assert found.family == expected.family and found.outcome == expected.outcome
+        assert list(found.params.index) == list(expected.params.index)
+        np.testing.assert_array_equal(found.params.to_numpy(), expected.params.to_numpy())
+        np.testing.assert_array_equal(found.vcov.to_numpy(), expected.vcov.to_numpy())
+        np.testing.assert_array_equal(found.bread, expected.bread)
+        assert found.llf == expected.llf and found.llnull == expected.llnull
+        assert found.notes == expected.notes and found.row_ids.equals(expected.row_ids)
+        if expected_X is not None:
+            np.testing.assert_array_equal(found_X, expected_X)
+    # the binary models' designs are one array (read-only); the ordered logit's drops the
+    # intercept from it
+    binary = [design for (fit, design), (_, family) in zip(shared, MODELS, strict=True)
+              if family != "ologit"]  # fmt: skip
+    assert all(design is binary[0] for design in binary)
+    assert not binary[0].flags.writeable
+
+
+def test_a_design_is_shared_only_where_rows_and_columns_are_the_same():
+    data = firms()
+    formula = f"product ~ {RIGHT}"
+    with designs_shared():
+        first = build_design(formula, data.copy(deep=False))
+        assert build_design(f"process ~ {RIGHT}", data.copy(deep=False)).X is first.X
+        # a different right-hand side, a copy of the columns, a changed column: built anew
+        assert build_design("product ~ x1 + share", data).X is not first.X
+        assert build_design(formula, data.copy(deep=True)).X is not first.X
+        changed = data.copy(deep=False)
+        changed.loc[changed.index[0], "x1"] = 5.0  # copy on write: the shared memory stays
+        rebuilt = build_design(formula, changed)
+        assert rebuilt.X is not first.X and rebuilt.X[0, 1] == 5.0 and first.X[0, 1] != 5.0
+        # an outcome missing on a row: that row leaves the sample, so the design is its own
+        missing = data.copy(deep=False)
+        missing["process"] = missing["process"].where(np.arange(len(data)) != 3)
+        own = build_design(f"process ~ {RIGHT}", missing)
+        assert own.X is not first.X and own.nobs == len(data) - 1
+    # outside the block nothing is shared
+    assert build_design(formula, data).X is not build_design(formula, data).X
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pd.Series(pd.Categorical(["Oslo", "Agder", "Oslo", "Bergen"], ["Oslo", "Bergen", "Agder"])),
+        pd.Series(pd.Categorical(["b", "a", "b"], ["c", "b", "a", "d"])),  # unused categories
+        pd.Series(pd.Categorical([3, 1, 3, 2], [3, 2, 1])),
+        pd.Series(pd.Categorical(["b", None, "a"])),  # a missing value: pandas' answer
+        pd.Series(["Oslo", "Agder", "Oslo"], dtype="str"),
+        pd.Series([2.0, 1.0, 2.0, 5.0]),
+    ],
+)
+def test_cluster_codes_are_pandas_factorize_of_the_values(values):
+    for positions in (slice(None), np.array([2, 0, 1])):
+        codes, labels = cluster_codes(values, positions)
+        expected_codes, expected_labels = pd.factorize(values.to_numpy()[positions], sort=True)
+        assert codes.dtype == np.intp
+        np.testing.assert_array_equal(codes, expected_codes)
+        np.testing.assert_array_equal(labels, np.asarray(expected_labels))
+        assert labels.dtype == np.asarray(expected_labels).dtype

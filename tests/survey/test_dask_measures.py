@@ -147,6 +147,12 @@ def test_the_collaboration_matrix_is_the_answers_as_nullable_integers() -> None:
     found = counts.matrix()
     pd.testing.assert_frame_equal(found, expected)
     assert found.isna().to_numpy().any() and found.eq(1).fillna(False).to_numpy().any()
+    # the counts' own arrays, not copies; made again, the same answers
+    first = found.iloc[:, 0].array
+    assert np.shares_memory(first._data, counts._yes) and np.shares_memory(
+        first._mask, counts._maybe
+    )
+    pd.testing.assert_frame_equal(counts.matrix(), expected)
 
 
 def test_partitions_answers_come_one_at_a_time_in_order(dask_client) -> None:

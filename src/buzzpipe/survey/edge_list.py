@@ -311,17 +311,25 @@ class CollaborationCounts:
                 self._maybe[t, s, rows[of_type & classified[f"possible_{name}"].to_numpy()]] = True
 
     def matrix(self) -> pd.DataFrame:
-        """The answers as Int8 columns, one row per firm in the directory's order."""
+        """The answers as Int8 columns, one row per firm in the directory's order.
+
+        Made once the links are counted: the columns are the counts' own arrays (yes read as
+        0/1 bytes, maybe narrowed to "maybe and not yes" in place), not copies, so a register's
+        answers are held once (2 bytes a firm each) and not twice while they are made (the
+        survey stage's peak at a million firms under --engine dask). Links added afterwards
+        would change the answers made here.
+        """
         index = pd.RangeIndex(self._yes.shape[2])
         columns = {}
         for t, partner_type in enumerate(self.partner_types):
             for s, scale in enumerate(self.scales):
                 yes, maybe = self._yes[t, s], self._maybe[t, s]
                 # 1 where yes, missing where only maybe, else 0: built as Int8 straight away
-                # (no float column per answer) and not copied again into the frame, so a
-                # register's answers are made once (2 bytes a firm each)
-                answer = pd.arrays.IntegerArray(yes.astype(np.int8), maybe & ~yes)
-                columns[collab_column(scale, partner_type)] = pd.Series(answer, index=index)
+                # (no float column per answer) and not copied again into the frame
+                np.greater(maybe, yes, out=maybe)  # maybe and not yes (booleans)
+                answer = pd.arrays.IntegerArray(yes.view(np.int8), maybe)
+                column = pd.Series(answer, index=index, copy=False)  # pandas 3 copies by default
+                columns[collab_column(scale, partner_type)] = column
         return pd.DataFrame(columns, index=index, copy=False)
 
 

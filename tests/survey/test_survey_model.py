@@ -225,3 +225,48 @@ def test_sampling_weight_must_be_positive():
     assert "sampling weight > 0" in error_message(frame)
     frame.loc[1, "weight"] = np.nan
     assert "missing value" in error_message(frame)
+
+
+def test_breadth_and_its_counts_summed_column_by_column_equal_the_answer_matrix() -> None:
+    """Breadth per scale (and the yes / don't-know counts the breadth check reads) summed one
+    answer column at a time equal the firms x partner types matrix they were read from before:
+    the count of yes answers, missing where every answer is missing."""
+    from buzzpipe.survey import measures
+
+    rng = np.random.default_rng(21)
+    n = 2_000
+    columns = {}
+    for position, kind in enumerate(PARTNER_TYPES):
+        values = rng.choice([0.0, 1.0, np.nan], n, p=[0.5, 0.3, 0.2])
+        values[: n // 10] = np.nan  # firms that answered nothing at the scale
+        name = collab_column("regional", kind)
+        if position % 2:  # nullable integers and floats with NaN
+            columns[name] = pd.array(pd.Series(values).astype("Int8").to_numpy(), dtype="Int8")
+        else:
+            columns[name] = values
+    firms = pd.DataFrame(columns, index=pd.RangeIndex(n) + 5)
+    for with_group in (False, True):
+        kinds = [t for t in PARTNER_TYPES if with_group or t != "group"]
+        matrix = np.column_stack(
+            [firms[collab_column("regional", t)].to_numpy("float64", na_value=np.nan)
+             for t in kinds]
+        )  # fmt: skip
+        yes = (matrix == 1).sum(axis=1)
+        unknown = np.isnan(matrix).sum(axis=1)
+        expected = pd.Series(
+            pd.array(np.where(np.isnan(matrix).all(axis=1), None, yes), dtype="Int16"),
+            index=firms.index,
+        )
+        breadth = measures.breadth_from_collaboration(
+            firms, "regional", PARTNER_TYPES, with_group=with_group
+        )
+        pd.testing.assert_series_equal(breadth, expected)
+        counted = measures.yes_and_unknown(firms, "regional", PARTNER_TYPES, with_group=with_group)
+        np.testing.assert_array_equal(counted[0], yes)
+        np.testing.assert_array_equal(counted[1], unknown)
+        assert counted[0].dtype == yes.dtype and counted[1].dtype == unknown.dtype
+        assert breadth.isna().sum() >= n // 10 and breadth.max() >= 2
+    assert (
+        measures.breadth_from_collaboration(firms, "national", PARTNER_TYPES, with_group=False)
+        is None
+    )

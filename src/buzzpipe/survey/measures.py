@@ -25,7 +25,7 @@ def nullable_integers(values: np.ndarray, index: pd.Index, dtype: str = "int8") 
     """Whole numbers held as floats (NaN = missing) as a pandas nullable integer column."""
     missing = np.isnan(values)
     data = np.where(missing, 0, values).astype(dtype)
-    return pd.Series(pd.arrays.IntegerArray(data, missing), index=index)
+    return pd.Series(pd.arrays.IntegerArray(data, missing), index=index, copy=False)
 
 
 def nullable_any(columns: list[pd.Series], index: pd.Index) -> pd.Series:
@@ -43,12 +43,13 @@ def breadth_from_collaboration(
     firms: pd.DataFrame, scale: str, partner_types: tuple[str, ...], *, with_group: bool
 ) -> pd.Series | None:
     """Number of partner types collaborated with at a scale (None when no column exists)."""
-    values = _answers(firms, scale, partner_types, with_group)
-    if values is None:
+    counts = _answer_counts(firms, scale, partner_types, with_group)
+    if counts is None:
         return None
-    yes = (values == 1).sum(axis=1).astype("float64")
-    yes[np.isnan(values).all(axis=1)] = np.nan
-    return nullable_integers(yes, firms.index, "int16")
+    yes, unknown, answers = counts
+    breadth = yes.astype("float64")
+    breadth[unknown == answers] = np.nan  # every answer at the scale missing
+    return nullable_integers(breadth, firms.index, "int16")
 
 
 def yes_and_unknown(
@@ -56,16 +57,17 @@ def yes_and_unknown(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Per firm: partner types answered yes at a scale, and those answered don't know (the
     group left out unless ``with_group``); None when the survey has no such column."""
-    values = _answers(firms, scale, partner_types, with_group)
-    if values is None:
-        return None
-    return (values == 1).sum(axis=1), np.isnan(values).sum(axis=1)
+    counts = _answer_counts(firms, scale, partner_types, with_group)
+    return None if counts is None else counts[:2]
 
 
-def _answers(
+def _answer_counts(
     firms: pd.DataFrame, scale: str, partner_types: tuple[str, ...], with_group: bool
-) -> np.ndarray | None:
-    """The collaboration answers at a scale as a firms x partner types float matrix."""
+) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """Per firm, the collaboration answers at a scale that are yes and that are missing (int64),
+    and the number of answers; None when the survey has no such column. Summed one answer
+    column at a time, not from a firms x partner types float matrix: at a million firms that
+    matrix (and its comparisons) was the description stage's peak."""
     counted = [
         collab_column(scale, t)
         for t in partner_types
@@ -73,7 +75,13 @@ def _answers(
     ]
     if not counted:
         return None
-    return np.column_stack([as_float(firms[c]) for c in counted])
+    yes = np.zeros(len(firms), dtype="int64")
+    unknown = np.zeros(len(firms), dtype="int64")
+    for column in counted:
+        values = as_float(firms[column])
+        yes += values == 1
+        unknown += np.isnan(values)
+    return yes, unknown, len(counted)
 
 
 def any_partner(breadth: pd.Series) -> pd.Series:

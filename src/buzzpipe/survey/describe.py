@@ -123,9 +123,16 @@ class DescribeTable:
     def result(self) -> pd.DataFrame:
         """The table: rows (section, statistic, measure); columns 'all firms' then each region."""
         if self._id_hashes:
-            hashes = np.concatenate(self._id_hashes)
-            unique, first, counts = np.unique(hashes, return_index=True, return_counts=True)
-            if (counts > 1).any():
+            parts = self._id_hashes
+            hashes = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            # a sorted copy and its neighbours compared (9 bytes a firm), not np.unique's
+            # index and counts (about 60 bytes a firm at once: the Dask client's peak in its
+            # description stage at a million firms); they are made only to name the rows
+            ordered = np.sort(hashes)
+            repeated = bool((ordered[1:] == ordered[:-1]).any())
+            del ordered
+            if repeated:
+                unique, counts = np.unique(hashes, return_counts=True)
                 duplicated = np.flatnonzero(np.isin(hashes, unique[counts > 1]))
                 raise InputError(
                     "duplicate firm id",

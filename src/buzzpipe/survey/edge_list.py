@@ -450,31 +450,50 @@ class ExposureCounts:
 
     def result(self, has_pipeline: pd.Series) -> pd.DataFrame:
         """pipeline_exposure and its unknown share per firm (see ``pipeline_exposure``)."""
+        exposure, unknown_share = self.shares(has_pipeline)
+        return pd.DataFrame(
+            {PIPELINE_EXPOSURE: exposure, PIPELINE_EXPOSURE_UNKNOWN_SHARE: unknown_share},
+            copy=False,
+        )
+
+    def shares(self, has_pipeline: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`result`'s two columns as arrays of their own (float64, NaN for missing)."""
         status = has_pipeline.to_numpy(dtype="float64", na_value=np.nan)
         n = self._n_firms
         partners = self._anonymous.astype("float64")
         known = np.zeros(n)
         pipeline = np.zeros(n)
         for records in self._blocks():
-            distinct = np.unique(records)
+            distinct = np.unique(records)  # sorted: by firm first
+            if not len(distinct):
+                continue
             surveyed = distinct["partner"] >= 0
             partner_status = np.full(len(distinct), np.nan)
             partner_status[surveyed] = status[distinct["partner"][surveyed]]
-            firm = distinct["firm"]
-            partners += np.bincount(firm, minlength=n)
-            known += np.bincount(firm, weights=~np.isnan(partner_status), minlength=n)
-            pipeline += np.bincount(firm, weights=partner_status == 1, minlength=n)
+            # counted over the block's own firms (a spilled block's span), not over every firm
+            # once per block: the same sums, added to the same firms
+            low, high = int(distinct["firm"][0]), int(distinct["firm"][-1]) + 1
+            firm, span = distinct["firm"] - low, slice(low, high)
+            partners[span] += np.bincount(firm, minlength=high - low)
+            known[span] += np.bincount(
+                firm, weights=~np.isnan(partner_status), minlength=high - low
+            )
+            pipeline[span] += np.bincount(firm, weights=partner_status == 1, minlength=high - low)
         if self._spill is not None:
             self._spill.cleanup()
             self._spill = None
+        # the shares made in place of the sums (each the same division as np.where's, missing
+        # where its denominator is none): at a million firms the temporaries were the Dask
+        # client's peak in its description stage
         with np.errstate(invalid="ignore", divide="ignore"):
-            exposure = np.where(known > 0, pipeline / np.maximum(known, 1), np.nan)
-            unknown_share = np.where(
-                partners > 0, (partners - known) / np.maximum(partners, 1), np.nan
-            )
-        return pd.DataFrame(
-            {PIPELINE_EXPOSURE: exposure, PIPELINE_EXPOSURE_UNKNOWN_SHARE: unknown_share}
-        )
+            denominator = np.maximum(known, 1)
+            exposure = np.divide(pipeline, denominator, out=pipeline)
+            exposure[known <= 0] = np.nan
+            np.maximum(partners, 1, out=denominator)
+            unknown_share = np.subtract(partners, known, out=known)
+            np.divide(unknown_share, denominator, out=unknown_share)
+            unknown_share[partners <= 0] = np.nan
+        return exposure, unknown_share
 
 
 def pipeline_exposure(

@@ -424,14 +424,15 @@ class Survey:
         if "new_to_market" in frame.columns:
             frame[NOVELTY] = measures.product_novelty(frame["product"], frame["new_to_market"])
         if self._exposure is not None:
-            exposure = self._exposure.result(frame[any_column("international")])
+            shares = self._exposure.shares(frame[any_column("international")])
             # counted once (its spilled records are gone after result): its per-firm counts and
             # kept records are let go, the frame being derived once
             self._exposure = None
-            frame[PIPELINE_EXPOSURE] = exposure[PIPELINE_EXPOSURE].to_numpy()
-            frame[PIPELINE_EXPOSURE_UNKNOWN_SHARE] = exposure[
-                PIPELINE_EXPOSURE_UNKNOWN_SHARE
-            ].to_numpy()
+            for column, values in zip(
+                (PIPELINE_EXPOSURE, PIPELINE_EXPOSURE_UNKNOWN_SHARE), shares, strict=True
+            ):
+                # by position, and not copied again (pandas 3 copies an array set as a column)
+                frame[column] = pd.Series(values, index=frame.index, copy=False)
         return frame
 
     def describe(self, *, weighted: bool = False) -> pd.DataFrame:

@@ -46,9 +46,11 @@ PARTS = {
     ],
     "buzzpipe.survey.model": ["_add_links", "Survey._derive"],
     "buzzpipe.survey.edge_list": [
-        "FirmDirectory.__init__", "CollaborationCounts.matrix", "ExposureCounts.result",
+        "FirmDirectory.__init__", "CollaborationCounts.matrix", "ExposureCounts.shares",
     ],
     "buzzpipe.survey.dask_measures": ["DaskLinks.count_links"],
+    "buzzpipe.survey.measures": ["breadth_from_collaboration"],
+    "buzzpipe.survey.describe": ["DescribeTable.add", "DescribeTable.result", "_id_hashes"],
     "buzzpipe.study.engine": ["StudyEngine.keep_frame"],
 }  # fmt: skip
 SOURCE = "engine source (a sample to chunks)"

@@ -265,3 +265,38 @@ def test_the_counterfactuals_take_complementaritys_interaction_fit_only_for_the_
     assert not _fits_formula(interaction, formula, sample.iloc[:-1])
     probit = fit_model(interaction.formula, sample, "probit", PRIMARY_INFERENCE)
     assert not _fits_formula(probit, formula, sample)
+
+
+@pytest.mark.parametrize("firms, limit", [(400, 1), (300_000, None)])
+def test_a_survey_sized_battery_runs_with_blas_pinned_once(monkeypatch, firms, limit):
+    """Below fitting.PIN_THREADS_BELOW_ROWS firms the battery runs inside one
+    kernel.blas_threads(1) (its fits' own pins then cost nothing); above, the threads are left
+    to each kernel; the pin ends with the battery."""
+    from buzzpipe.estimate import kernel
+    from buzzpipe.study import battery
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def first_models(*arguments, **keywords):
+        seen.append(getattr(kernel._PINNED, "limit", None))
+        raise Stop
+
+    class Source:  # a survey of ``firms`` firms whose frame is a small one
+        def __init__(self, frame):
+            self.frame = frame
+
+        def analysis_frame(self):
+            return self.frame
+
+        def __len__(self):
+            return firms
+
+    frame = pd.DataFrame({"product": [0, 1], "breadth_regional": [0, 1]})
+    monkeypatch.setattr(battery, "fit_outcome_models", first_models)
+    with pytest.raises(Stop):
+        battery.run_study(Source(frame), outcomes=["product"])
+    assert seen == [limit]
+    assert getattr(kernel._PINNED, "limit", None) is None

@@ -118,3 +118,26 @@ def test_cluster_codes_are_pandas_factorize_of_the_values(values):
         np.testing.assert_array_equal(codes, expected_codes)
         np.testing.assert_array_equal(labels, np.asarray(expected_labels))
         assert labels.dtype == np.asarray(expected_labels).dtype
+
+
+def test_the_separation_checks_of_shared_designs_are_each_outcomes_own():
+    """One right-hand side, three outcomes: one with an industry's firms all failures (the
+    indicator and its rows go), one with the reference region's firms all failures (its rows
+    go), one with neither; each fit inside the block is its plain fit, notes and all."""
+    data = firms(seed=3)
+    trade = (data["industry"] == "trade").to_numpy()
+    agder = (data["region"] == "Agder").to_numpy()
+    data["cell"] = data["process"].where(~trade, 0.0)
+    data["reference"] = data["process"].where(~agder, 0.0)
+    models = [("cell", "logit"), ("reference", "logit"), ("process", "logit")]
+    plain = fits(data, models)
+    with designs_shared():
+        shared = fits(data, models)
+    for (expected, _), (found, _) in zip(plain, shared, strict=True):
+        assert found.notes == expected.notes
+        np.testing.assert_array_equal(found.params.to_numpy(), expected.params.to_numpy())
+        np.testing.assert_array_equal(found.vcov.to_numpy(), expected.vcov.to_numpy())
+        assert found.row_ids.equals(expected.row_ids)
+    assert any("trade" in note for note in plain[0][0].notes)
+    assert any("reference level" in note for note in plain[1][0].notes)
+    assert not plain[2][0].notes

@@ -142,23 +142,35 @@ def column_ranges(X: np.ndarray, y: np.ndarray, block_rows: int = 65_536) -> dic
     return ranges
 
 
+def indicator_columns(X: np.ndarray, block_rows: int = 8_192) -> np.ndarray:
+    """Which columns of ``X`` are 0/1 indicators (booleans, one per column). A column leaves the
+    candidates at its first block holding another value."""
+    indicator = np.ones(X.shape[1], dtype=bool)
+    for start in range(0, X.shape[0], block_rows):
+        candidates = np.flatnonzero(indicator)
+        if candidates.size == 0:
+            break
+        block = X[start : start + block_rows, candidates]
+        indicator[candidates] = ((block == 0.0) | (block == 1.0)).all(axis=0)
+    return indicator
+
+
 def indicator_cells(
-    X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None, block_rows: int = 8_192
+    X: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray | None = None,
+    block_rows: int = 8_192,
+    indicator: np.ndarray | None = None,
 ) -> dict[str, np.ndarray | float]:
     """Which columns are 0/1 indicators, and their cells' weighted success and failure counts.
 
     Continuous columns drop out at their first value other than 0 or 1, so the comparisons and
     the two-column product X'[w y, w (1 - y)] touch mostly the indicators. Sums of non-negative
     terms are exactly zero only when every term is, so an empty cell is found exactly.
+    ``indicator``: :func:`indicator_columns` of ``X`` where the caller has it.
     """
     k = X.shape[1]
-    indicator = np.ones(k, dtype=bool)
-    for start in range(0, X.shape[0], block_rows):
-        candidates = np.flatnonzero(indicator)  # a column leaves at its first other value
-        if candidates.size == 0:
-            break
-        block = X[start : start + block_rows, candidates]
-        indicator[candidates] = ((block == 0.0) | (block == 1.0)).all(axis=0)
+    indicator = indicator_columns(X, block_rows) if indicator is None else indicator
     ones = np.zeros((k, 2))
     totals = np.zeros(2)
     columns = np.flatnonzero(indicator)
@@ -186,19 +198,21 @@ def indicator_separation(
     weights: np.ndarray | None = None,
     *,
     labels: dict[str, str] | None = None,
+    indicator: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[str], list[str]]:
     """Indicators whose 1 (or 0) cell has only successes or only failures, as Stata's logit finds.
 
     Returns a row mask to keep, the names to omit and Stata-style notes. Repeats until no cell is
     perfectly predicted, because dropping rows can empty another indicator's cell. ``labels``
     names the outcomes in the notes and, when it lacks "success" or "failure", leaves cells of
-    that outcome alone (the ordered logit checks only its extreme categories).
+    that outcome alone (the ordered logit checks only its extreme categories). ``indicator``:
+    :func:`indicator_columns` of ``X`` where the caller has it.
     """
     labels = {"success": "success", "failure": "failure"} if labels is None else labels
     keep = np.ones(y.shape[0], dtype=bool)
     omitted: list[str] = []
     notes: list[str] = []
-    cells = indicator_cells(X, y, weights)
+    cells = indicator_cells(X, y, weights, indicator=indicator)
     while True:
         found = separated_cell(cells, names, omitted, labels)
         if found is None:
@@ -220,6 +234,7 @@ def reference_separation(
     names: list[str],
     model_spec: object,
     labels: dict[float, str] | None = None,
+    cells: list[tuple[str, str, np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """A factor's reference level whose firms all fail (or all succeed): as for any other level
     (Stata's rule), its rows leave the estimation sample with a note naming it; the factor's
@@ -228,12 +243,15 @@ def reference_separation(
     Returns the rows to keep and the notes. The reference level is the one of the factor's
     levels (from the formulaic ``model_spec``) that has no indicator column. ``labels``: the
     outcome values that count (an ordered outcome's lowest and highest) and their names.
+    ``cells``: :func:`reference_cell_rows` of ``X`` where the caller has them.
     """
     labels = {0.0: "failure", 1.0: "success"} if labels is None else labels
     keep = np.ones(y.shape[0], dtype=bool)
     notes: list[str] = []
-    for factor, level, columns in reference_cells(names, model_spec):
-        cell = keep & (X[:, columns].sum(axis=1) == 0)
+    if cells is None:
+        cells = reference_cell_rows(X, names, model_spec)
+    for factor, level, rows in cells:
+        cell = keep & rows
         values, counts = np.unique(y[cell], return_counts=True)
         note = reference_note(
             factor, level, dict(zip(values, counts, strict=True)), int(keep.sum()), labels
@@ -242,6 +260,17 @@ def reference_separation(
             notes.append(note)
             keep &= ~cell
     return keep, notes
+
+
+def reference_cell_rows(
+    X: np.ndarray, names: list[str], model_spec: object
+) -> list[tuple[str, str, np.ndarray]]:
+    """(factor, reference level, its rows: where the factor's indicators are all 0) for each
+    factor of :func:`reference_cells`."""
+    return [
+        (factor, level, X[:, columns].sum(axis=1) == 0)
+        for factor, level, columns in reference_cells(names, model_spec)
+    ]
 
 
 def reference_cells(names: list[str], model_spec: object) -> list[tuple[str, str, list[int]]]:

@@ -106,14 +106,14 @@ def prepare_design(design: Design, family: Family) -> tuple[Design, Family, list
     design = drop_collinear(design)
     if family.name in ("logit", "probit"):
         keep, reference_notes = diagnostics.reference_separation(
-            design.X, design.y, design.names, design.model_spec
+            design.X, design.y, design.names, design.model_spec, cells=_reference_rows(design)
         )
         if reference_notes:
             notes.extend(reference_notes)
             design = drop_collinear(design.subset(keep_rows=keep))
             diagnostics.check_binary_outcome(design.y, design.row_ids, design.outcome)
         keep, omitted, separation_notes = diagnostics.indicator_separation(
-            design.X, design.y, design.names, design.weights
+            design.X, design.y, design.names, design.weights, indicator=_indicators(design)
         )
         if omitted:
             notes.extend(separation_notes)
@@ -142,6 +142,21 @@ def prepare_design(design: Design, family: Family) -> tuple[Design, Family, list
     return design, family, notes
 
 
+def _reference_rows(design: Design) -> list[tuple[str, str, np.ndarray]]:
+    """The reference cells' rows of the design's factors (they depend on X alone: made once
+    for a shared design, ``design.shared_derived``)."""
+    return shared_derived(
+        design,
+        "reference cells",
+        lambda: diagnostics.reference_cell_rows(design.X, design.names, design.model_spec),
+    )
+
+
+def _indicators(design: Design) -> np.ndarray:
+    """Which columns of the design are 0/1 indicators (made once for a shared design)."""
+    return shared_derived(design, "indicators", lambda: diagnostics.indicator_columns(design.X))
+
+
 def _ordinal_separation(design: Design, values: np.ndarray) -> tuple[Design, list[str]]:
     """Indicators whose cell lies wholly in the lowest or the highest category (the slope would
     be infinite): drop the rows and the term, as for the binary models."""
@@ -153,6 +168,7 @@ def _ordinal_separation(design: Design, values: np.ndarray) -> tuple[Design, lis
         design.names,
         design.model_spec,
         labels={values[0]: f"{outcome} = {values[0]:g}", values[-1]: f"{outcome} = {values[-1]:g}"},
+        cells=_reference_rows(design),
     )
     if found:  # a factor's reference level wholly in the lowest or highest category
         notes.extend(found)
@@ -167,7 +183,12 @@ def _ordinal_separation(design: Design, values: np.ndarray) -> tuple[Design, lis
     ):
         binary = design.y > values[0] if above_lowest else design.y == values[-1]
         keep, omitted, found = diagnostics.indicator_separation(
-            design.X, binary.astype(np.float64), design.names, design.weights, labels=labels
+            design.X,
+            binary.astype(np.float64),
+            design.names,
+            design.weights,
+            labels=labels,
+            indicator=_indicators(design),
         )
         if omitted:
             notes.extend(found)

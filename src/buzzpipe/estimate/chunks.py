@@ -136,17 +136,27 @@ def _parse(formula: str) -> Formula:
 
 def parse_outcome(formula: str) -> str:
     """The outcome of ``formula``; a clear error unless it is 'outcome ~ regressors'."""
+    outcome, problem = _outcome_of(formula)
+    if problem is not None:
+        message, facts = problem
+        raise InputError(message, **facts)
+    return outcome
+
+
+@functools.lru_cache(maxsize=1024)
+def _outcome_of(formula: str) -> tuple[str | None, tuple[str, dict] | None]:
+    """(outcome, None), or (None, (message, facts)) of the error: read once per formula (a
+    parsed formula's sides are made anew by formulaic at each access, some 20 us)."""
     try:
         parsed = _parse(formula)
     except Exception as error:
-        raise InputError(f"cannot parse the formula: {error}", value=formula) from None
+        return None, (f"cannot parse the formula: {error}", {"value": formula})
     if not hasattr(parsed, "lhs") or len(parsed.lhs) != 1:
-        raise InputError(
+        return None, (
             "the formula needs exactly one outcome left of '~'",
-            value=formula,
-            expected="'outcome ~ regressors'",
+            {"value": formula, "expected": "'outcome ~ regressors'"},
         )
-    return str(parsed.lhs[0])
+    return str(parsed.lhs[0]), None
 
 
 @dataclass
@@ -289,45 +299,49 @@ def parsed_specification(
     return sorted(variables), sorted(level_variables), False
 
 
-@functools.lru_cache(maxsize=1024)
 def _formula_factors(formula: str) -> tuple[tuple[str, bool | None], ...] | None:
-    """(variable, categorical) of each factor of ``formula``'s two sides, in order: True for
-    ``C(column)``, False for log/exp/sqrt of a column, None for a plain column (its type
-    decides); ``None`` where some factor is none of these. The formula alone decides, so it is
-    read once per formula (``parsed_specification`` then looks at the columns' types)."""
+    """(variable, categorical) of each factor of ``formula``'s two sides, in order (see
+    :func:`_formula_sides`); ``None`` where some factor is none of those it reads."""
+    sides = _formula_sides(formula)
+    return None if sides is None else sides[0] + sides[1]
+
+
+@functools.lru_cache(maxsize=1024)
+def _formula_sides(formula: str) -> tuple[tuple[tuple[str, bool | None], ...], ...] | None:
+    """(left, right): (variable, categorical) of each factor of each side of ``formula``, in
+    order: True for ``C(column)``, False for log/exp/sqrt of a column, None for a plain column
+    (its type decides); ``None`` where some factor is none of these. The formula alone decides,
+    so it is read once per formula (``parsed_specification`` then looks at the columns' types)."""
     try:
         parsed = _parse(formula)
         sides = [parsed.lhs, parsed.rhs]
     except Exception:
         return None
-    found = []
-    for side in sides:
+    found: list[list[tuple[str, bool | None]]] = [[], []]
+    for side, into in zip(sides, found, strict=True):
         for term in side:
             for factor in term.factors:
                 method = getattr(factor.eval_method, "value", "")
                 if method == "literal":
                     continue
                 if method == "lookup":
-                    found.append((factor.expr, None))
+                    into.append((factor.expr, None))
                 elif method == "python" and (matched := _CATEGORICAL.match(factor.expr)):
-                    found.append((matched.group(1), True))
+                    into.append((matched.group(1), True))
                 elif method == "python" and (matched := _TRANSFORM.match(factor.expr)):
-                    found.append((matched.group(2), False))
+                    into.append((matched.group(2), False))
                 else:
                     return None
-    return tuple(found)
+    return tuple(found[0]), tuple(found[1])
 
 
 def right_hand_variables(formula: str) -> list[str] | None:
     """The data columns the right-hand side of ``formula`` reads, where its outcome is one plain
     column and every factor is one :func:`parsed_specification` reads (else ``None``)."""
-    factors = _formula_factors(formula)
-    if not factors or factors[0][1] is not None:
+    sides = _formula_sides(formula)
+    if sides is None or len(sides[0]) != 1 or sides[0][0][1] is not None:
         return None
-    parsed = _parse(formula)
-    if len(parsed.lhs) != 1 or len(parsed.lhs[0].factors) != 1:
-        return None
-    return list(dict.fromkeys(variable for variable, _ in factors[1:]))
+    return list(dict.fromkeys(variable for variable, _ in sides[1]))
 
 
 def column_storage(values: pd.Series) -> tuple | None:

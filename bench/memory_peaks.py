@@ -218,7 +218,8 @@ def install(ledger: Ledger) -> None:
             owner = module
             for part in owners:
                 owner = getattr(owner, part)
-            setattr(owner, attribute, ledger.wrap(name, getattr(owner, attribute)))
+            if hasattr(owner, attribute):  # an older version may lack a part: not charged
+                setattr(owner, attribute, ledger.wrap(name, getattr(owner, attribute)))
     StudyEngine._source = ledger.wrap(SOURCE, StudyEngine._source)
     closing = StudyEngine.close
 

@@ -1,6 +1,7 @@
 """Edge-list classification on Dask: the same collaboration answers as reading the links whole."""
 
 import pandas as pd
+import pytest
 
 from buzzpipe.survey import edge_list
 from buzzpipe.survey.column_types import id_keys
@@ -175,3 +176,44 @@ def test_partitions_answers_come_one_at_a_time_in_order(dask_client) -> None:
     np.testing.assert_array_equal(np.concatenate([a[0][2] for a in each]), frame["x"])
     first = next(iter(source.map_each(rows)))
     assert first[0][1] == 0
+
+
+def test_bad_links_in_a_later_partition_are_refused_as_a_whole_read_refuses_them(
+    tmp_path, dask_client
+) -> None:
+    """An unknown partner type in the second partition: the same one-line error as reading the
+    links whole (the file, column, rows of the whole file and value), returned by the partition
+    as an answer rather than a failed task (which the worker would log with a traceback)."""
+    from buzzpipe.errors import InputError
+    from buzzpipe.survey import read_edge_list
+    from buzzpipe.survey.dask_measures import _cells_or_refusal
+
+    write_survey(
+        load_preset("norway2010"),
+        8,
+        tmp_path / "firms.parquet",
+        links_path=tmp_path / "links.parquet",
+        firms=2_000,
+        block_firms=1_000,
+    )
+    links = pd.read_parquet(tmp_path / "links.parquet")
+    links["partner_type"] = links["partner_type"].astype("object")
+    half = len(links) // 2
+    links.loc[half + 7, "partner_type"] = "friends"
+    folder = tmp_path / "links"
+    folder.mkdir()
+    links.iloc[:half].to_parquet(folder / "part-0.parquet", index=False)
+    links.iloc[half:].to_parquet(folder / "part-1.parquet", index=False)
+    whole = tmp_path / "links-whole.parquet"
+    links.to_parquet(whole, index=False)
+    with pytest.raises(InputError) as read_whole:
+        read_edge_list(tmp_path / "firms.parquet", whole)
+    with pytest.raises(InputError) as on_dask:
+        read_edge_list(tmp_path / "firms.parquet", folder, client=dask_client)
+    expected = str(read_whole.value).replace(str(whole), str(folder))
+    assert str(on_dask.value) == expected and f"row {half + 8}" in expected
+    firms = pd.read_parquet(tmp_path / "firms.parquet")
+    directory = edge_list.FirmDirectory(firms["firm_id"], firms["region"], firms["country"])
+    later = links.iloc[half:].reset_index(drop=True)
+    refused = _cells_or_refusal(later, None, half, directory, SCALES, TYPES, "links")
+    assert set(refused) == {"refused"} and "friends" in str(refused["refused"])

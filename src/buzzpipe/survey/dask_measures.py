@@ -89,9 +89,24 @@ def _cells_on_dask(
     # hash=False: hashing the directory would pickle it and unpickle a copy of its id keys (two
     # Python objects per firm on the client, the survey stage's largest holder at its peak)
     shipped = links.client.scatter(directory, broadcast=True, hash=False)
-    yield from links.map_each(
-        partition_cells, shipped, scales, partner_types, source, mapping, local, match
-    )
+    for cells in links.map_each(
+        _cells_or_refusal, shipped, scales, partner_types, source, mapping, local, match
+    ):
+        if "refused" in cells:  # the partition's bad input, raised here as a read would
+            raise cells["refused"]
+        yield cells
+
+
+def _cells_or_refusal(links, where, first_row, *args) -> dict:
+    """:func:`partition_cells`, or ``{"refused": error}`` where the partition's links are bad
+    input: the refusal is an answer, not a failed task, so the worker does not log it with a
+    traceback beside the one-line error (the rest of the partitions are then cancelled)."""
+    from buzzpipe.errors import InputError
+
+    try:
+        return partition_cells(links, where, first_row, *args)
+    except InputError as error:
+        return {"refused": error}
 
 
 def _set_cells(counts: edge_list.CollaborationCounts, cells: dict) -> None:

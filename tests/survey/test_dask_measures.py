@@ -12,15 +12,20 @@ from buzzpipe.synth.preset import load_preset
 from buzzpipe.synth.write import write_survey
 
 
-def test_links_classified_on_dask_give_the_in_memory_answers(tmp_path, dask_client) -> None:
+def _draw(folder, seed: int, firms: int, block_firms: int) -> None:
+    """A norway2010 edge-list survey drawn to folder/firms.parquet and folder/links.parquet."""
     write_survey(
         load_preset("norway2010"),
-        5,
-        tmp_path / "firms.parquet",
-        links_path=tmp_path / "links.parquet",
-        firms=20_000,
-        block_firms=5_000,
+        seed,
+        folder / "firms.parquet",
+        links_path=folder / "links.parquet",
+        firms=firms,
+        block_firms=block_firms,
     )
+
+
+def test_links_classified_on_dask_give_the_in_memory_answers(tmp_path, dask_client) -> None:
+    _draw(tmp_path, 5, 20_000, 5_000)
     firms = pd.read_parquet(tmp_path / "firms.parquet")
     links = pd.read_parquet(tmp_path / "links.parquet")
     directory = edge_list.FirmDirectory(
@@ -46,14 +51,7 @@ def test_an_edge_list_survey_read_on_dask_is_the_survey_read_whole(tmp_path, das
     the links classified partition by partition on the cluster give the same analysis frame."""
     from buzzpipe.survey import read_edge_list
 
-    write_survey(
-        load_preset("norway2010"),
-        6,
-        tmp_path / "firms.parquet",
-        links_path=tmp_path / "links.parquet",
-        firms=3_000,
-        block_firms=1_000,
-    )
+    _draw(tmp_path, 6, 3_000, 1_000)
     whole = read_edge_list(tmp_path / "firms.parquet", tmp_path / "links.parquet")
     on_dask = read_edge_list(
         tmp_path / "firms.parquet", tmp_path / "links.parquet", client=dask_client
@@ -188,14 +186,7 @@ def test_bad_links_in_a_later_partition_are_refused_as_a_whole_read_refuses_them
     from buzzpipe.survey import read_edge_list
     from buzzpipe.survey.dask_measures import _cells_or_refusal
 
-    write_survey(
-        load_preset("norway2010"),
-        8,
-        tmp_path / "firms.parquet",
-        links_path=tmp_path / "links.parquet",
-        firms=2_000,
-        block_firms=1_000,
-    )
+    _draw(tmp_path, 8, 2_000, 1_000)
     links = pd.read_parquet(tmp_path / "links.parquet")
     links["partner_type"] = links["partner_type"].astype("object")
     half = len(links) // 2

@@ -634,8 +634,8 @@ def test_a_confidence_set_accepts_the_nulls_whose_restricted_fit_is_separated():
     far = bootstrap.estimate[1] + 15 * bootstrap.cluster_robust_se(1)
     scores_at = bootstrap.partialled_scores_at
 
-    def separated_beyond(k, params, slopes=None):  # as a singular information beyond ``far``
-        sums, separated = scores_at(k, params, slopes)
+    def separated_beyond(k, params, slopes=None, **options):  # singular beyond ``far``
+        sums, separated = scores_at(k, params, slopes, **options)
         beyond = params[k] > far
         sums[:, beyond] = np.nan
         return sums, separated | beyond
@@ -902,11 +902,7 @@ def test_later_batches_start_on_the_cubic_through_the_kept_fits_and_their_slopes
     free = [0, 2, 3]
 
     def plain(value):
-        return (
-            sm.Logit(y, X[:, free], offset=value * X[:, 1])
-            .fit(disp=0, method="newton", tol=1e-14, maxiter=100)
-            .params
-        )
+        return constrained_logit(X, y, 1, value)
 
     h = 1e-5 * se
     for j, value in enumerate(values):
@@ -1051,3 +1047,158 @@ def test_an_unbounded_set_stays_unbounded_under_the_stop_rules(monkeypatch):
     )
     assert not exhaustive.bounded
     assert_same_set_within_tolerance(fast, exhaustive, wild.cluster_robust_se(2))
+
+
+def _plain_inversion(wild):
+    """Every null of test inversion fitted by the batched solve, none taken settled at its
+    start (``_fitted_scores``' reference path)."""
+    wild._settles_starts = False
+    return wild
+
+
+@pytest.mark.parametrize("seed", [51, 52, 53])
+def test_settled_starts_give_the_sets_of_every_null_fitted(seed):
+    """Bisection's nulls whose start already has a restricted decrement below
+    SETTLED_DECREMENT are taken as their estimates (``_fitted_scores``): every set (two-sided
+    and one-sided, on several samples) has the same pieces, notes and ends as with every null
+    fitted, each bound within the inversion's tolerance (1e-7 of the set's standard error),
+    and many of bisection's nulls settled."""
+    import buzzpipe.estimate.wild_bootstrap as wild_module
+
+    X, y, clusters = clustered_sample(seed, n=700, n_clusters=6, effect=0.25)
+    fitted_counts = []
+    original = wild_module.WildScoreBootstrap._fitted_from
+
+    def counting(self, k, keep, values, start):
+        fitted_counts.append(values.size)
+        return original(self, k, keep, values, start)
+
+    for alternative in ("two-sided", "greater", "less"):
+        wild = WildScoreBootstrap(X, y, clusters, weight_type="webb")
+        settled_asked = []
+        fitted_from = wild._fitted_scores
+
+        def asked(k, values, slopes, fitted_from=fitted_from, settled_asked=settled_asked):
+            settled_asked.append(values.size)
+            return fitted_from(k, values, slopes)
+
+        wild._fitted_scores = asked
+        fitted_counts.clear()
+        wild_module.WildScoreBootstrap._fitted_from = counting
+        try:
+            found = wild.confidence_set(1, alternative=alternative)
+        finally:
+            wild_module.WildScoreBootstrap._fitted_from = original
+        plain = _plain_inversion(WildScoreBootstrap(X, y, clusters, weight_type="webb"))
+        expected = plain.confidence_set(1, alternative=alternative)
+        assert_same_set_within_tolerance(found, expected, wild.cluster_robust_se(1))
+        same_p = [row[1:] for row in expected.bound_p_values]  # p inside and outside
+        assert [row[1:] for row in found.bound_p_values] == same_p
+        grid, later = settled_asked[0], sum(settled_asked[1:])
+        assert later > 0 and fitted_counts[0] == grid  # the grid is always fitted
+        assert sum(fitted_counts[1:]) < 0.8 * later  # many of bisection's nulls settled
+
+
+def test_settled_starts_are_the_restricted_maxima_and_their_scores():
+    """A later batch's nulls taken at their starts are statsmodels' constrained maxima (to
+    1e-8: the decrement's bound puts them within about 1e-9 of it in the information's norm),
+    and their partialled cluster scores and statistics are those of the nulls fitted (to
+    1e-8 relative); with SETTLED_DECREMENT = 0 nothing settles, each null takes the one
+    Newton step the batched solve would (its decrement below INVERSION_DECREMENT), and its
+    numbers are the fitted path's to rounding."""
+    import buzzpipe.estimate.wild_bootstrap as wild_module
+
+    X, y, clusters = clustered_sample(21, n=800, n_clusters=6, effect=0.4)
+
+    def later_batch(settle):
+        wild = WildScoreBootstrap(X, y, clusters, weight_type="webb")
+        se = wild.cluster_robust_se(1)
+        wild.p_values(1, wild.estimate[1] + se * np.linspace(-3.0, 3.0, 13))  # the "grid"
+        values = wild.estimate[1] + se * np.array([-1.9, -0.77, 0.31, 1.42, 2.63])
+        slopes = np.full((4, values.size), np.nan)
+        if not settle:
+            wild._settles_starts = False
+        sums, separated = wild._fitted_scores(1, values, slopes)
+        statistics = wild._tests(sums, np.flatnonzero(~separated), "two-sided")[1]
+        kept_values, kept_fits = wild._restricted_starts[1][:2]
+        return values, sums, statistics, kept_values[: values.size], kept_fits[:, : values.size]
+
+    values, sums, statistics, kept_values, kept_fits = later_batch(settle=True)
+    np.testing.assert_array_equal(kept_values, values)
+    for j, value in enumerate(values):
+        np.testing.assert_allclose(
+            kept_fits[:, j], constrained_logit(X, y, 1, value), rtol=0, atol=1e-8
+        )
+    _, fitted_sums, fitted_statistics, _, _ = later_batch(settle=False)
+    np.testing.assert_allclose(sums, fitted_sums, rtol=1e-8, atol=1e-8 * np.abs(sums).max())
+    np.testing.assert_allclose(statistics, fitted_statistics, rtol=1e-8)
+
+    original = wild_module.SETTLED_DECREMENT
+    try:
+        wild_module.SETTLED_DECREMENT = 0.0
+        _, none_settled, none_statistics, _, _ = later_batch(settle=True)
+    finally:
+        wild_module.SETTLED_DECREMENT = original
+    # the one Newton step the batched solve takes from each start, rounding apart
+    scale = np.abs(fitted_sums).max()
+    np.testing.assert_allclose(none_settled, fitted_sums, rtol=1e-12, atol=1e-13 * scale)
+    np.testing.assert_allclose(none_statistics, fitted_statistics, rtol=1e-12)
+
+
+def test_a_start_far_from_its_maximum_is_fitted_not_settled():
+    """A start whose restricted decrement is above SETTLED_DECREMENT (here a kept fit moved
+    off its path) is fitted by the batched solve: its estimate is the constrained maximum,
+    and the decrement at the start says how far off it was."""
+    X, y, clusters = clustered_sample(22, n=600, n_clusters=6, effect=0.3)
+    wild = WildScoreBootstrap(X, y, clusters, weight_type="webb")
+    se = wild.cluster_robust_se(1)
+    grid = wild.estimate[1] + se * np.linspace(-2.0, 2.0, 9)
+    wild.p_values(1, grid)
+    values, fits, slopes = wild._restricted_starts[1]
+    wild._restricted_starts[1] = (values, fits + 0.05, slopes)  # every start off its path
+    params = np.repeat(wild.estimate[:, None], 2, axis=1)
+    inside = grid[[3, 6]] + 0.4 * se
+    params[1] = inside
+    params[[0, 2, 3]] = column_one_starts(wild, inside)
+    decrements = np.full(2, np.nan)
+    wild.partialled_scores_at(1, params, decrements=decrements)
+    assert (decrements > 1e-6).all()
+    wild._fitted_scores(1, inside, np.full((4, 2), np.nan))
+    fitted = wild._restricted_starts[1][1][:, :2]
+    for j, value in enumerate(inside):
+        np.testing.assert_allclose(
+            fitted[:, j], constrained_logit(X, y, 1, value), rtol=0, atol=1e-7
+        )
+
+
+def constrained_logit(X, y, column, value):
+    """statsmodels' logit of the other columns with ``column``'s coefficient fixed at ``value``
+    (through the offset), iterated to 1e-14."""
+    free = [j for j in range(X.shape[1]) if j != column]
+    fitted = sm.Logit(y, X[:, free], offset=value * X[:, column])
+    return fitted.fit(disp=0, method="newton", tol=1e-14, maxiter=100).params
+
+
+def column_one_starts(wild, values):
+    """The starts test inversion gives a later batch of column 1's nulls."""
+    from buzzpipe.estimate.wild_bootstrap import _interpolated_starts
+
+    return _interpolated_starts(wild._restricted_starts[1], values, wild.estimate[[0, 2, 3]])
+
+
+def test_an_unbounded_set_with_settled_starts_is_the_fitted_ones():
+    """The hard cases: a one-sided set accepted out to the grid's far end (unbounded) and a
+    set whose far nulls are separated are the same with settled starts as with every null
+    fitted."""
+    X, y, clusters = clustered_sample(7, n=500, n_clusters=7, effect=0.0)
+    found = WildScoreBootstrap(X, y, clusters, weight_type="webb").confidence_set(
+        2, alpha=0.01, alternative="greater"
+    )
+    plain = _plain_inversion(WildScoreBootstrap(X, y, clusters, weight_type="webb"))
+    expected = plain.confidence_set(2, alpha=0.01, alternative="greater")
+    assert not found.bounded
+    assert_same_set_within_tolerance(found, expected, plain.cluster_robust_se(2))
+    X, y, clusters = clustered_sample(3, n=400, n_clusters=5)
+    found = WildScoreBootstrap(X, y, clusters).confidence_set(3)
+    plain = _plain_inversion(WildScoreBootstrap(X, y, clusters))
+    assert_same_set_within_tolerance(found, plain.confidence_set(3), plain.cluster_robust_se(3))

@@ -220,3 +220,23 @@ def test_cdf_into_an_array_equals_a_new_one(name):
         assert np.array_equal(fitted_probability(index, name), expected)
         assert fitted_probability(index, name, out=index) is index
         assert np.array_equal(index, expected)
+
+
+def test_logistic_values_are_the_three_functions_bit_for_bit():
+    """F, f and f' from one evaluation of F (margins' link values) are the numbers of
+    logistic_cdf, logistic_pdf and logistic_pdf_slope exactly, tails and infinities included."""
+    from buzzpipe.estimate.families import (
+        logistic_cdf,
+        logistic_pdf,
+        logistic_pdf_slope,
+        logistic_values,
+    )
+
+    u = np.concatenate(
+        [np.random.default_rng(3).normal(0, 6, 2000), [0.0, -0.0, 800.0, -800.0, np.inf, -np.inf]]
+    )
+    for values in (u, u.reshape(-1, 2)):
+        cdf, pdf, slope = logistic_values(values)
+        np.testing.assert_array_equal(cdf, logistic_cdf(values))
+        np.testing.assert_array_equal(pdf, logistic_pdf(values))
+        np.testing.assert_array_equal(slope, logistic_pdf_slope(values))

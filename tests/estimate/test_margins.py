@@ -710,3 +710,38 @@ def test_plus_one_changes_share_the_observed_prediction(data, family, monkeypatc
     monkeypatch.setattr(module, "_own_columns", lambda *args: {})
     rebuilt = margins(model, data, variables, kind="plus_one", cap=cap)
     pd.testing.assert_frame_equal(together.table, rebuilt.table, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("family", ["logit", "ologit"])
+def test_margins_calls_inside_reading_share_one_preparation(data, family, monkeypatch):
+    """Several margins calls on one fit and sample inside ``chunks.reading`` (the study's dy/dx,
+    +1 and other regressors' calls) prepare the fit on the sample once and give the rows of
+    separate calls, bit for bit; another fit, or another design, gets its own preparation."""
+    import buzzpipe.estimate.margins as module
+    from buzzpipe.estimate.chunks import reading
+    from buzzpipe.estimate.margins import margin_rows
+
+    outcome = "product_novelty" if family == "ologit" else "product"
+    right = "breadth_international + np.log(employees) + C(industry) + exporter"
+    model = fit(f"{outcome} ~ {right}", data, family=family, vcov="robust")
+    other = fit(f"{outcome} ~ breadth_international + exporter", data, family=family)
+    design = np.asarray(model.design_matrix(data), dtype=float)
+    requests = [
+        (["breadth_international"], {}),
+        (["breadth_international"], {"kind": "plus_one", "cap": {"breadth_international": 2}}),
+        (["employees", "exporter"], {}),
+        (["industry"], {}),
+    ]
+    alone = [margin_rows(model, data, chosen, design=design, **o) for chosen, o in requests]
+    made = []
+    original = module._Prepared
+    monkeypatch.setattr(module, "_Prepared", lambda *args: made.append(1) or original(*args))
+    with reading(data):
+        together = [margin_rows(model, data, chosen, design=design, **o) for chosen, o in requests]
+        assert len(made) == 1
+        other_rows = margin_rows(other, data, ["exporter"])
+        rebuilt = margin_rows(model, data, ["industry"])  # no design: a preparation of its own
+        assert len(made) == 3
+    assert together == alone
+    assert other_rows == margin_rows(other, data, ["exporter"])
+    assert rebuilt == margin_rows(model, data, ["industry"])

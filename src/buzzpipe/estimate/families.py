@@ -45,6 +45,7 @@ __all__ = [
     "logistic_cdf",
     "logistic_pdf",
     "logistic_pdf_slope",
+    "logistic_values",
     "normal_pdf",
     "normal_pdf_slope",
 ]
@@ -74,6 +75,14 @@ def logistic_pdf_slope(u: np.ndarray) -> np.ndarray:
     """f'(u) = f(u)(1 - 2F(u))."""
     p = special.expit(u)
     return p * (1.0 - p) * (1.0 - 2.0 * p)
+
+
+def logistic_values(u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """F(u), f(u) and f'(u) from one evaluation of F: the numbers of :func:`logistic_cdf`,
+    :func:`logistic_pdf` and :func:`logistic_pdf_slope`, bit for bit (the same products)."""
+    p = special.expit(u)
+    density = p * (1.0 - p)
+    return p, density, density * (1.0 - 2.0 * p)
 
 
 def normal_pdf_slope(u: np.ndarray) -> np.ndarray:
@@ -221,6 +230,10 @@ class _LogisticLink:
 
     def pdf_slope(self, u):
         return logistic_pdf_slope(u)
+
+    def link_values(self, u):
+        """(F, f, f') of ``u`` from one evaluation of F (:func:`logistic_values`)."""
+        return logistic_values(u)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from os import PathLike
 from typing import Any
 
@@ -70,20 +71,24 @@ class _Outcomes:
         self.cuts = cuts
         self.n_outcomes = len(cuts) + 1 if self.ordered else 1
 
+    def _values(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """F, f and f' of the link at ``u`` (the logistic's from one evaluation of F)."""
+        values = getattr(self.link, "link_values", None)
+        if values is not None:
+            return values(u)
+        return self.link.cdf(u), self.link.pdf(u), self.link.pdf_slope(u)
+
     def evaluate(self, index: np.ndarray, cuts: np.ndarray | None = None) -> _Evaluation:
         cuts = self.cuts if cuts is None else cuts
         n = index.shape[0]
         if not self.ordered:
-            value = self.link.cdf(index)[:, None]
-            d_index = self.link.pdf(index)[:, None]
-            d_index2 = self.link.pdf_slope(index)[:, None]
+            value, d_index, d_index2 = self._values(index)
             empty = np.zeros((n, 1, 0))
-            return _Evaluation(value, d_index, d_index2, empty, empty)
+            return _Evaluation(value[:, None], d_index[:, None], d_index2[:, None], empty, empty)
         distance = cuts[None, :] - index[:, None]  # (N, C)
         n_cuts = cuts.size
-        padded_cdf = np.hstack([np.zeros((n, 1)), self.link.cdf(distance), np.ones((n, 1))])
-        density = self.link.pdf(distance)
-        slope = self.link.pdf_slope(distance)
+        cdf, density, slope = self._values(distance)
+        padded_cdf = np.hstack([np.zeros((n, 1)), cdf, np.ones((n, 1))])
         padded_density = np.hstack([np.zeros((n, 1)), density, np.zeros((n, 1))])
         padded_slope = np.hstack([np.zeros((n, 1)), slope, np.zeros((n, 1))])
         value = padded_cdf[:, 1:] - padded_cdf[:, :-1]
@@ -132,12 +137,15 @@ class _ModelView:
             if isinstance(probe, pd.DataFrame):
                 x_names = [str(column) for column in probe.columns]
         if x_names is not None:
-            missing = [name for name in x_names if name not in self.names]
+            position: dict[str, int] = {}
+            for i, name in enumerate(self.names):
+                position.setdefault(name, i)  # the first, as list.index finds it
+            missing = [name for name in x_names if str(name) not in position]
             if missing:
                 raise EstimationError(
                     f"the design has columns the fit has no coefficient for: {missing}"
                 )
-            self.slope_positions = [self.names.index(str(name)) for name in x_names]
+            self.slope_positions = [position[str(name)] for name in x_names]
         else:
             cut_set = set(self.cut_positions)
             self.slope_positions = [i for i in range(len(self.names)) if i not in cut_set]
@@ -541,6 +549,15 @@ def _derivative_terms(
     return value, jacobian
 
 
+def _scratch(scratches: dict[int, np.ndarray], design: np.ndarray) -> np.ndarray:
+    """A copy of ``design`` to write changed columns into, made once (kept in ``scratches``
+    by the design's id while the design lives); the caller sets the columns back."""
+    found = scratches.get(id(design))
+    if found is None:
+        found = scratches[id(design)] = design.copy()
+    return found
+
+
 def _own_derivatives(
     view: _ModelView,
     averager: _Averager,
@@ -833,8 +850,13 @@ def _plan(
                         )
                     )
             else:
-                current = frame[variable].to_numpy(dtype=float)
                 elasticity = kind if kind in ELASTICITIES else "dydx"
+                # x per row: for the steps of central differences and the elasticities' scale
+                current = (
+                    None
+                    if variable in own_columns and elasticity == "dydx"
+                    else frame[variable].to_numpy(dtype=float)
+                )
                 frames = [("the observed data", observed)]
                 step = None
                 if variable not in own_columns:  # dX/dx by central differences of designs
@@ -1261,6 +1283,83 @@ def table_rows(table: pd.DataFrame) -> list[tuple[str, dict[str, object]]]:
     ]
 
 
+class _Prepared:
+    """What margins read of a fit and its estimation sample whatever they are asked for: the
+    sample, its model variables and factors, the fit's view, the averager, the model frame and
+    the known design, the variables computed from their own columns or terms. Made once for
+    every margins call on the same data inside ``chunks.reading(data)`` (:func:`_prepared`):
+    the margins of a model are usually several calls (dy/dx, +1, the other regressors)."""
+
+    def __init__(
+        self, fit: object, data: pd.DataFrame, by: Any, at_means: bool, design: Any
+    ) -> None:
+        self.fit, self.data, self.by, self.at_means, self.given = fit, data, by, at_means, design
+        self.sample = _estimation_sample(fit, data)
+        self.model_variables = _model_variables(fit, self.sample)
+        self.factors = _factor_variables(fit, self.sample, self.model_variables)
+
+    @cached_property
+    def view(self) -> _ModelView:
+        return _ModelView(self.fit, self.sample)
+
+    @cached_property
+    def groups(self) -> tuple[np.ndarray, list[str]]:
+        return _groups(self.sample, self.by)
+
+    @cached_property
+    def averager(self) -> _Averager:
+        codes, labels = self.groups
+        weights = _sample_weights(self.fit, self.sample)
+        return _Averager(weights, codes, len(labels), self.at_means)
+
+    @cached_property
+    def model_frame(self) -> pd.DataFrame:
+        """The sample's columns the formula reads (copies carry only those); inside
+        ``chunks.reading(sample)`` the selection is made once for every fit on the sample."""
+        sample, names = self.sample, self.model_variables
+        return chunks.derived(sample, tuple(names), "model frame", lambda: sample[names])
+
+    @cached_property
+    def known(self) -> tuple[pd.DataFrame, np.ndarray] | None:
+        """(the model frame, the given design of the sample), None without one."""
+        if self.given is None:
+            return None
+        design = np.asarray(self.given, dtype=float)
+        positions = self.view.slope_positions
+        if design.shape != (len(self.sample), len(positions)):
+            raise InputError(
+                "design= has the wrong shape",
+                value=str(design.shape),
+                expected=f"({len(self.sample)}, {len(positions)}): the estimation sample "
+                "by the fit's columns",
+            )
+        return self.model_frame, design
+
+    @cached_property
+    def own_columns(self) -> dict[str, int]:
+        numeric = [v for v in self.model_variables if v not in self.factors]
+        return _own_columns(self.fit, self.view, numeric)
+
+    @cached_property
+    def own_terms(self) -> dict[str, list[int]]:
+        coded = [v for v in self.model_variables if v in self.factors]
+        return _own_terms(self.fit, self.view, coded, self.model_variables)
+
+
+def _prepared(fit: object, data: pd.DataFrame, by: Any, at_means: bool, design: Any) -> _Prepared:
+    """The fit's :class:`_Prepared` on ``data``: kept inside ``chunks.reading(data)`` for the
+    same fit, ``by``, ``at_means`` and design object (it holds them, so their ids stay theirs),
+    else made anew."""
+    grouping = tuple(by) if isinstance(by, list | tuple) else by
+    key = ("margins of a fit", id(fit), grouping, bool(at_means), id(design))
+    found = chunks.derived(
+        data, key, "prepared", lambda: _Prepared(fit, data, by, at_means, design)
+    )
+    if found.fit is fit and found.data is data and found.given is design:
+        return found
+    return _Prepared(fit, data, by, at_means, design)
+
+
 def _in_memory(
     fit: object,
     data: pd.DataFrame,
@@ -1281,9 +1380,8 @@ def _in_memory(
     reference df, the level)."""
     if kind not in KINDS:
         raise InputError("unknown margins kind", value=kind, expected=" or ".join(KINDS))
-    sample = _estimation_sample(fit, data)
-    model_variables = _model_variables(fit, sample)
-    factors = _factor_variables(fit, sample, model_variables)
+    prepared = _prepared(fit, data, by, at_means, design)
+    sample, model_variables, factors = prepared.sample, prepared.model_variables, prepared.factors
     if variables == "*":  # Stata's dydx(*): every variable on the right-hand side
         numeric_only = kind == "plus_one" or kind in ELASTICITIES  # factors have neither
         chosen = [v for v in model_variables if not (numeric_only and v in factors)]
@@ -1311,10 +1409,8 @@ def _in_memory(
                     value=value,
                     expected=", ".join(map(str, column.cat.categories)),
                 )
-    view = _ModelView(fit, sample)
-    weights = _sample_weights(fit, sample)
-    codes, group_labels = _groups(sample, by)
-    averager = _Averager(weights, codes, len(group_labels), at_means)
+    view, averager = prepared.view, prepared.averager
+    codes, group_labels = prepared.groups
     n_outcomes = view.outcomes.n_outcomes
     if view.outcomes.ordered:
         outcome_names = [
@@ -1347,22 +1443,7 @@ def _in_memory(
                 values.append(value[r, k])
                 jacobians.append(jacobian[r, k])
 
-    # copies carry only what the formula reads; inside ``chunks.reading(sample)`` the selection
-    # is made once for every margins call on the sample (a frame of a dozen columns: 0.5 ms)
-    model_frame = chunks.derived(
-        sample, tuple(model_variables), "model frame", lambda: sample[model_variables]
-    )
-    known = None
-    if design is not None:
-        design = np.asarray(design, dtype=float)
-        if design.shape != (len(sample), len(view.slope_positions)):
-            raise InputError(
-                "design= has the wrong shape",
-                value=str(design.shape),
-                expected=f"({len(sample)}, {len(view.slope_positions)}): the estimation sample "
-                "by the fit's columns",
-            )
-        known = (model_frame, design)
+    model_frame, known = prepared.model_frame, prepared.known
     tasks = _plan(
         fit,
         sample,
@@ -1374,11 +1455,11 @@ def _in_memory(
         averager,
         codes,
         model_variables,
-        _own_columns(fit, view, [v for v in chosen if v not in factors]),
+        {v: prepared.own_columns[v] for v in chosen if v in prepared.own_columns},
         model_frame,
         factors,
         cap,
-        _own_terms(fit, view, [v for v in chosen if v in factors], model_variables),
+        {v: prepared.own_terms[v] for v in chosen if v in prepared.own_terms},
         view,
         levels,
         known,
@@ -1393,6 +1474,9 @@ def _in_memory(
         # the average prediction at a frame's design, by the frame: every +1 change of an own
         # column is taken from the same observed data (its designs live as long as the chunk)
         at_frame: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # one writable copy of a design for all its +1 and level changes, each task's columns
+        # written and set back (a copy of the design per task before: the same numbers)
+        scratches: dict[int, np.ndarray] = {}
         for task in chunk:
             built = [designs[id(make)] for _, make in task.frames]
             if id(task) in together:
@@ -1400,29 +1484,34 @@ def _in_memory(
             elif task.kind == "prediction":
                 value, jacobian = _prediction_terms(view, averager, built[0], offset)
             elif task.kind in ("change", "shift", "level"):
+                put_back = None  # the columns of a scratch copy to set back after this task
                 if task.kind == "shift":  # x + 1 in the variable's own column
                     observed = id(task.frames[0][1])
                     if observed not in at_frame:
                         at_frame[observed] = _prediction_terms(view, averager, built[0], offset)
-                    changed = built[0].copy()
+                    column = built[0][:, task.column]
+                    changed = _scratch(scratches, built[0])
                     if task.bound is None:
-                        changed[:, task.column] += 1.0
+                        changed[:, task.column] = column + 1.0
                     else:  # rows at the bound held there
-                        column = changed[:, task.column]
                         changed[:, task.column] = np.where(
                             column < task.bound, column + 1.0, column
                         )
+                    put_back = [task.column]
                     built = [changed, at_frame[observed]]
                 elif task.kind == "level":  # the factor's term columns at each level
-                    changed = built[0].copy()
-                    changed[:, task.columns] = task.rows[0]
+                    changed = _scratch(scratches, built[0])
                     key = (id(task.frames[0][1]), tuple(task.columns), task.rows[1].tobytes())
                     if key not in at_reference:  # every level's contrast has the same base
-                        reference = built[0].copy()
-                        reference[:, task.columns] = task.rows[1]
-                        at_reference[key] = _prediction_terms(view, averager, reference, offset)
+                        changed[:, task.columns] = task.rows[1]
+                        at_reference[key] = _prediction_terms(view, averager, changed, offset)
+                    changed[:, task.columns] = task.rows[0]
+                    put_back = task.columns
                     built = [changed, at_reference[key]]
                 value_1, jacobian_1 = _prediction_terms(view, averager, built[0], offset)
+                if put_back is not None:  # the scratch copy is its design again
+                    original = designs[id(task.frames[0][1])]
+                    built[0][:, put_back] = original[:, put_back]
                 value_0, jacobian_0 = (
                     built[1]
                     if isinstance(built[1], tuple)

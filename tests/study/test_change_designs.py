@@ -204,7 +204,16 @@ def test_rows_with_finds_the_first_row_with_the_changed_values(seed):
         kept = _rows_with(names, changed, sample, known)
         assert (kept is None) == (rows is None)
         assert rows is None or np.array_equal(kept, rows)
-    assert set(known) == {"a", "b", "c"} and known["c"] is None  # not numeric: factorized
+    named = {key for key in known if isinstance(key, str)}
+    assert named == {"a", "b", "c"} and known["c"] is None  # not numeric: factorized
+    assert ("rows", *names) not in known  # "c" factorized with the changed values: not kept
+    numeric = ["a", "b"]
+    kept = _rows_with(numeric, changed, sample, known)
+    assert ("rows", *numeric) in known
+    again = _rows_with(numeric, changed, sample, known)
+    fresh = _rows_with(numeric, changed, sample)
+    assert (kept is None) == (fresh is None) == (again is None)
+    assert fresh is None or (np.array_equal(kept, fresh) and np.array_equal(again, fresh))
     if None in expected:
         assert rows is None
     else:

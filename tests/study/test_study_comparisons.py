@@ -630,3 +630,42 @@ def test_equal_effects_across_outcomes_read_the_frame_or_a_reordered_copy_alike(
     other = equal_effects_test(stacked, fits, labels, reordered, "regional")
     assert direct.effects == pytest.approx(other.effects, rel=1e-14, abs=0)
     assert direct.statistic == pytest.approx(other.statistic, rel=1e-12)
+
+
+@pytest.mark.parametrize("family", ["logit", "lpm"])
+def test_combination_estimate_gives_lincoms_numbers_without_its_table(frame, family):
+    """The parts' combinations (``combination_estimate``: lincom's numbers read without its
+    tables) are lincom's estimate, standard error, statistic, p-value and interval bit for
+    bit, under the normal reference (logit) and the t reference (the linear probability
+    model); an equation is refused as lincom refuses it."""
+    from buzzpipe.errors import InputError
+    from buzzpipe.estimate import fit
+    from buzzpipe.estimate.hypothesis_tests import lincom
+    from buzzpipe.study.pipelines_vs_buzz import combination_estimate
+
+    sample, _ = fit_outcome_models(frame, "product")
+    controls, _ = control_terms(sample)
+    fitted = fit(
+        "product ~ breadth_regional + breadth_national + breadth_international + "
+        + " + ".join(controls),
+        sample,
+        family=family,
+        vcov="robust",
+    )
+    for expression in (
+        "breadth_international - breadth_regional",
+        "2*breadth_international - breadth_regional/3 + 0.5",
+        "_b[breadth_national]",
+    ):
+        found = combination_estimate(fitted, expression, ROBUST)
+        expected = lincom(fitted, expression)
+        statistic = expected.table["t" if family == "lpm" else "z"].iloc[0]
+        assert (found.estimate, found.std_error, found.p_value, found.statistic) == (
+            expected.estimate,
+            expected.se,
+            expected.p_value,
+            float(statistic),
+        )
+        assert found.interval.segments == [expected.ci]
+    with pytest.raises(InputError, match="not an equation"):
+        combination_estimate(fitted, "breadth_regional = 0", ROBUST)

@@ -169,6 +169,14 @@ def _stata_spelling(present: tuple[tuple[int, str], ...]) -> re.Pattern[str]:
 
 
 def _parse(expression: str, names: Sequence[str]) -> ast.Expression:
+    """The expression's tree over the coefficients' placeholders, parsed once per expression
+    and names (the battery asks the same few dozen about 270 times): shared, not to be
+    changed."""
+    return _parsed(expression, tuple(names))
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed(expression: str, names: tuple[str, ...]) -> ast.Expression:
     text = _substitute_names(expression, names)
     try:
         return ast.parse(text.strip(), mode="eval")
@@ -560,22 +568,37 @@ def lincom(
     >>> [round(bound, 4) for bound in difference.ci]
     [0.0932, 0.544]
     """
-    estimates = as_estimates(source, df)
+    value, variance, reference = linear_combination(source, expression, df)
+    table = inference_table(
+        [expression], np.array([value]), np.array([[variance]]), reference, level
+    )
+    vcov = pd.DataFrame([[variance]], index=[expression], columns=[expression])
+    return Combination(table, vcov, reference, level)
+
+
+def linear_combination(
+    source: object, expression: str, df: float | None | str = "fit"
+) -> tuple[float, float, float | None]:
+    """:func:`lincom`'s numbers before its table: the combination's value, its variance
+    w' V w and the reference df. A source whose ``params`` and ``vcov`` are a Series and a
+    DataFrame (a fit) is read as it is, without :func:`as_estimates`' float copies."""
     if "=" in expression:
         raise InputError(
             "lincom takes an expression, not an equation",
             value=expression,
             expected="e.g. 'breadth_international - breadth_regional' (use wald_test for '=')",
         )
-    names = list(estimates.params.index.astype(str))
+    params, vcov = getattr(source, "params", None), getattr(source, "vcov", None)
+    if isinstance(params, pd.Series) and isinstance(vcov, pd.DataFrame):
+        reference = reference_df(source) if df == "fit" else df
+    else:
+        estimates = as_estimates(source, df)
+        params, vcov, reference = estimates.params, estimates.vcov, estimates.df
+    names = [str(name) for name in params.index]
     weights, constant = _linear_form(_parse(expression, names).body, len(names), expression)
-    value = float(weights @ estimates.params.to_numpy() + constant)
-    variance = float(weights @ estimates.vcov.to_numpy() @ weights)
-    table = inference_table(
-        [expression], np.array([value]), np.array([[variance]]), estimates.df, level
-    )
-    vcov = pd.DataFrame([[variance]], index=[expression], columns=[expression])
-    return Combination(table, vcov, estimates.df, level)
+    value = float(weights @ params.to_numpy(dtype=float) + constant)
+    variance = float(weights @ vcov.to_numpy(dtype=float) @ weights)
+    return value, variance, reference
 
 
 _FUNCTIONS: dict[str, Callable[..., object]] = {

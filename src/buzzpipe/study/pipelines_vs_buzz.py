@@ -21,11 +21,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from buzzpipe.errors import BuzzpipeError
 from buzzpipe.estimate.fieller import fieller_ratio
-from buzzpipe.estimate.hypothesis_tests import lincom
+from buzzpipe.estimate.hypothesis_tests import inference_columns, linear_combination
 from buzzpipe.results import Estimate, Hypothesis, Inference, Interval, StudyResults
 from buzzpipe.results.vocabulary import HypothesisKind, InferenceMethod, StudyPart
 from buzzpipe.study.models import coefficient_terms
@@ -51,16 +52,15 @@ def combination_estimate(
 ) -> Estimate:
     """Stata's ``lincom`` of an expression, as an Estimate with a two-sided p-value;
     ``hypothesis`` is the record of what the expression says."""
-    combination = lincom(fitted, expression)
-    table = combination.table.iloc[0]
-    statistic = table["z"] if "z" in table.index else table["t"]
+    value, variance, df = linear_combination(fitted, expression)  # lincom's, without tables
+    columns = inference_columns(np.array([value]), np.array([[variance]]), df)
     return Estimate(
-        estimate=combination.estimate,
-        std_error=combination.se,
-        p_value=combination.p_value,
+        estimate=value,
+        std_error=float(columns["se"][0]),
+        p_value=float(columns["p"][0]),
         inference=inference,
-        interval=Interval.bounded(*combination.ci),
-        statistic=float(statistic),
+        interval=Interval.bounded(float(columns["ci_lower"][0]), float(columns["ci_upper"][0])),
+        statistic=float(columns["z" if df is None else "t"][0]),
         hypothesis=hypothesis,
     )
 

@@ -308,11 +308,11 @@ class ChangeDesigns:
             if not reads & set(new):
                 continue
             values = _term_values(
-                factors, reads, Edited(self.sample, new), self.sample, base, self._codes
+                factors, reads, Edited(self.sample, new), self.sample, base, self._codes, columns
             )
             if values is None:
                 return None
-            design[:, columns] = values[:, columns] if values.ndim == 2 else values[:, None]
+            design[:, columns] = values if values.ndim == 2 else values[:, None]
         return design
 
     def _design_terms(self) -> list | None:
@@ -347,10 +347,12 @@ def _term_values(
     sample: pd.DataFrame,
     base: np.ndarray,
     known: dict | None = None,
+    columns: list[int] | None = None,
 ) -> np.ndarray | None:
     """One term's design values under the change: a numeric term's column (1-d), or rows of
-    the base design (2-d, the rows whose values of what the term reads are the changed ones);
-    None where the term is not of those kinds or a changed value is nowhere in the sample."""
+    the base design (2-d, the rows whose values of what the term reads are the changed ones;
+    only the term's ``columns`` where given); None where the term is not of those kinds or a
+    changed value is nowhere in the sample. ``known``: kept codes (:func:`_rows_with`)."""
     lookups = [
         str(factor.expr)
         for factor in factors
@@ -371,7 +373,9 @@ def _term_values(
     ):
         return None
     rows = _rows_with(sorted(reads), changed, sample, known)
-    return None if rows is None else base[rows]
+    if rows is None:
+        return None
+    return base[rows] if columns is None else base[rows[:, None], columns]
 
 
 def _numeric(column: pd.Series) -> bool:
@@ -385,27 +389,37 @@ def _rows_with(
 ) -> np.ndarray | None:
     """For each firm, a row of the sample whose values of ``names`` are the firm's changed
     values (None where some firm's changed values are nowhere in the sample, or missing).
-    ``known``: the sample's numeric columns' codes by name (:func:`_sample_codes`), kept by the
-    caller for every change of the same sample."""
+    ``known``: the sample's numeric columns' codes by name (:func:`_sample_codes`) and the
+    sample's keys of ``names`` numbered, kept by the caller for every change of the sample."""
     n = len(sample)
-    original_key = np.zeros(n, dtype=np.int64)
-    changed_key = np.zeros(n, dtype=np.int64)
+    codes_of = []
+    kept = known is not None  # every column's codes from the sample's kept ones
     for name in names:
         found = _known_codes(name, changed, sample, known)
+        if found is False:
+            return None
         if found is None:
+            kept = False
             found = _value_codes(sample[name], changed[name])
-        elif found is False:
-            return None
-        if found is None:
-            return None
-        codes, count = found
+            if found is None:
+                return None
+        codes_of.append(found)
+    original_key = np.zeros(n, dtype=np.int64)
+    changed_key = np.zeros(n, dtype=np.int64)
+    for codes, count in codes_of:
         original_key = original_key * count + codes[:n]
         changed_key = changed_key * count + codes[n:]
-    # the keys numbered in order of appearance (hashing, not sorting): key k first appears
-    # where the running largest number reaches k
-    numbers, keys = pd.factorize(original_key)
-    first = np.searchsorted(np.maximum.accumulate(numbers), np.arange(len(keys)))
-    at = pd.Index(keys).get_indexer(changed_key)
+    numbered = known.get(("rows", *names)) if kept else None
+    if numbered is None:
+        # the keys numbered in order of appearance (hashing, not sorting): key k first appears
+        # where the running largest number reaches k
+        numbers, keys = pd.factorize(original_key)
+        first = np.searchsorted(np.maximum.accumulate(numbers), np.arange(len(keys)))
+        numbered = (first, pd.Index(keys))
+        if kept:  # the sample's keys alone: the same for every change
+            known["rows", *names] = numbered
+    first, keys = numbered
+    at = keys.get_indexer(changed_key)
     if (at < 0).any():
         return None
     return first[at]

@@ -165,3 +165,35 @@ def test_the_tests_between_cells_stream_with_memorys_cells(case, monkeypatch):
         assert "1 cell whose firms all share one outcome left out" in note
     else:
         assert "spillover_exposure" in memory.tests["product"]
+
+
+def test_with_links_the_groups_rows_stay_on_the_workers_with_memorys_numbers(
+    dask_client, monkeypatch
+):
+    """With links, the own-pipeline and no-pipeline groups are only fitted: on dask their rows
+    are selected from the kept frame on the workers, the client holding their positions and no
+    column of theirs (they were copies of the spill-over columns). Every record is memory's."""
+    frame = _frame(True)
+
+    def records(results) -> dict:
+        return {**results.tests["product"], **results.descriptions["product"]}
+
+    memory = records(spillover_of(frame))
+    chosen = StudyEngine("dask", _client=dask_client, partition_rows=-(-len(frame) // 3))
+    made = []
+    original = StudyEngine.rows_on_workers
+
+    def recorded(self, data, keep, reads):
+        found = original(self, data, keep, reads)
+        made.append(None if found is None else list(found.columns))
+        return found
+
+    monkeypatch.setattr(StudyEngine, "rows_on_workers", recorded)
+    with using(chosen):
+        chosen.keep_frame(frame)
+        on_dask = records(spillover_of(frame))
+    assert made == [[], []]  # the two groups: no column here (the survey has no weights)
+    assert "spillover_exposure_own_pipeline" in memory
+    assert "spillover_exposure_no_pipeline" in memory
+    assert memory.keys() == on_dask.keys()
+    _same(memory, on_dask)

@@ -73,6 +73,21 @@ def test_a_sample_sent_to_dask_leaves_no_warning_in_the_notes(dask_client):
     assert not [w for w in caught if "large graph" in str(w.message)]
 
 
+def _labelled_frame(rng, n: int, name: str, values):
+    """A frame of number, integer, category and text columns and ``name``, labelled not by
+    position."""
+    import numpy as np
+    import pandas as pd
+
+    columns = {
+        "x": rng.normal(size=n),
+        "k": rng.integers(0, 9, size=n),
+        "region": pd.Categorical(rng.choice(["b", "a", "c"], size=n)),
+        "name": rng.choice(["p", "q"], size=n).astype(object),
+    }
+    return pd.DataFrame({**columns, name: values}, index=np.arange(n) * 3 + 11)
+
+
 def test_samples_are_selected_from_the_frame_kept_on_dask(dask_client):
     """The analysis frame goes to the cluster once; a sample of its rows is selected per
     partition on the workers, with only the columns it changed or added sent: the same frame
@@ -83,16 +98,7 @@ def test_samples_are_selected_from_the_frame_kept_on_dask(dask_client):
 
     rng = np.random.default_rng(4)
     n = 5_000
-    frame = pd.DataFrame(
-        {
-            "x": rng.normal(size=n),
-            "k": rng.integers(0, 9, size=n),
-            "region": pd.Categorical(rng.choice(["b", "a", "c"], size=n)),
-            "name": rng.choice(["p", "q"], size=n).astype(object),
-            "gap": np.where(rng.random(n) < 0.1, np.nan, 1.0),
-        },
-        index=np.arange(n) * 3 + 11,  # labels, not positions
-    )
+    frame = _labelled_frame(rng, n, "gap", np.where(rng.random(n) < 0.1, np.nan, 1.0))
     chosen = StudyEngine("dask", _client=dask_client, partition_rows=1_200)
     with using(chosen):
         chosen.keep_frame(frame)
@@ -468,3 +474,104 @@ def test_a_column_counts_as_shared_by_its_values_and_missing_places_whatever_its
         assert not _same_values(kept, other), name  # a value made missing
         assert not _same_values(other.iloc[[1, 2, 3, 0]].reset_index(drop=True), other), name
     assert not _same_values(columns["nullable"].astype("Int16"), columns["nullable"])
+
+
+def test_rows_left_on_the_workers_are_the_rows_a_copy_gives(dask_client):
+    """``rows_kept(..., reads=...)`` on dask: the rows' frame here holds only the columns read
+    (and the weights), the rest selected from the kept frame on the workers by position; the
+    sample there is the copy's (values, types, column order), with the columns its parent
+    changed or added and those set on it afterwards, and a sample of such a sample too. Before,
+    ``frame.loc[keep]`` copied every column on the client (spill-over's subsets)."""
+    import dask.dataframe as dd
+    import numpy as np
+    import pandas as pd
+
+    from buzzpipe.study.models import rows_kept
+    from buzzpipe.survey.schema import WEIGHT
+
+    rng = np.random.default_rng(6)
+    n = 5_000
+    frame = _labelled_frame(rng, n, WEIGHT, rng.random(n) + 0.5)
+    chosen = StudyEngine("dask", _client=dask_client, partition_rows=1_200)
+    with using(chosen):
+        chosen.keep_frame(frame)
+        parent = frame.loc[frame["k"] > 0].copy(deep=False)
+        parent["x"] = parent["x"] * 2.0  # changed: sent
+        parent["pool"] = parent["k"] / 9  # added: sent
+        keep = (parent["k"] % 2 == 0).to_numpy()
+        sample = rows_kept(parent, keep, reads=["k"])
+        assert list(sample.columns) == ["k", WEIGHT]  # the weights: fit_model reads them
+        sample["own"] = sample["k"] / 2  # set afterwards: sent
+        copied = parent.loc[keep]
+        copied["own"] = copied["k"] / 2
+        inner = rows_kept(sample, (sample["k"] > 2).to_numpy(), reads=[])
+        for found, expected in ((sample, copied), (inner, copied.loc[copied["k"] > 2])):
+            assert found.index.equals(expected.index)
+            on_workers = dask_client.compute(chosen._sample_on_cluster(found)).result()
+            whole = dd.from_pandas(expected.reset_index(drop=True), npartitions=1, sort=False)
+            pd.testing.assert_frame_equal(
+                on_workers.reset_index(drop=True), dask_client.compute(whole).result()
+            )
+        with using(StudyEngine()):  # in memory: the copy
+            pd.testing.assert_frame_equal(rows_kept(parent, keep, reads=["k"]), parent.loc[keep])
+    with pytest.raises(RuntimeError, match="outlived"):  # the kept frame let go
+        chosen._selection(sample)
+
+
+def test_rows_left_on_the_workers_hold_no_copy_of_the_columns_here(dask_client):
+    """The rows of a sample whose columns stay on the workers cost their positions here, not
+    a copy of every column: spill-over's own-pipeline and no-pipeline subsets were copies of
+    the columns its parts read on the Dask client (at a million firms part of its 88 MiB)."""
+    import tracemalloc
+
+    import numpy as np
+    import pandas as pd
+
+    from buzzpipe.study.models import rows_kept
+
+    rng = np.random.default_rng(7)
+    n = 200_000
+    frame = pd.DataFrame({f"x{k}": rng.normal(size=n) for k in range(20)})
+    keep = rng.random(n) < 0.5
+    chosen = StudyEngine("dask", _client=dask_client, partition_rows=n // 4)
+    with using(chosen):
+        chosen.keep_frame(frame)
+        rows_kept(frame.iloc[:1_000], keep[:1_000], reads=[])  # one-off set-up, not measured
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            sample = rows_kept(frame, keep, reads=["x0"])
+            peak = tracemalloc.get_traced_memory()[1] - before
+        finally:
+            tracemalloc.stop()
+        assert list(sample.columns) == ["x0"] and len(sample) == keep.sum()
+    # 5e5dcf2 copied the 20 columns (and the labels): more than the copy; now 0.33 of it,
+    # the positions and labels of the rows (a few 8-byte arrays of them, whatever the columns)
+    copy = frame.loc[keep].memory_usage().sum()
+    assert peak < copy / 2, (peak, copy)
+
+
+@pytest.mark.slow
+def test_separate_estimates_by_sector_on_dask_give_the_memory_numbers(survey, dask_client):
+    """Heterogeneity's fallback fits the controls model within each sector: on dask each
+    sector's rows are selected on the workers (no copy of their columns here), same numbers."""
+    from buzzpipe.results import StudyResults
+    from buzzpipe.study.heterogeneity import separate_estimates
+    from buzzpipe.study.models import breadth_terms, control_terms
+
+    frame = survey.analysis_frame()
+    controls, _ = control_terms(frame)
+
+    def run(chosen):
+        results = StudyResults()
+        with using(chosen) as engine:
+            engine.keep_frame(frame)
+            separate_estimates(
+                results, "product", frame, breadth_terms(frame), controls, "logit", "robust",
+                "industry",
+            )  # fmt: skip
+        return json.loads(results.to_json())
+
+    memory = run(None)
+    assert sum(name.startswith("industry=") for name in memory["models"]["product"]) > 1
+    assert differences(memory, run(StudyEngine("dask", _client=dask_client))) == []

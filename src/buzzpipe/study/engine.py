@@ -62,6 +62,9 @@ class StudyEngine:
     _client: Any = dataclasses.field(default=None, repr=False)
     _sources: OrderedDict = dataclasses.field(default_factory=OrderedDict, repr=False)
     _frame: Any = dataclasses.field(default=None, repr=False)  # (frame, on dask, partition bounds)
+    # samples whose columns are on the workers (:meth:`rows_on_workers`): id -> _RowsElsewhere
+    _elsewhere: dict = dataclasses.field(default_factory=dict, repr=False)
+    _kept: int = dataclasses.field(default=0, repr=False)  # frames kept on the workers so far
     sent_columns: int = dataclasses.field(default=0, repr=False)  # column-rows sent, not selected
     _lock: Any = dataclasses.field(default_factory=threading.Lock, repr=False)
     merged_rounds: int = dataclasses.field(default=0, repr=False)  # side_by_side's rounds
@@ -113,6 +116,7 @@ class StudyEngine:
         return_free_pages()  # the pieces sent, freed: their heap pages back to the system
         lengths = self.client.compute(data.map_partitions(len)).result().tolist()
         self._frame = (frame, data, np.cumsum([0, *lengths]))
+        self._kept += 1
 
     def frame_source(self) -> Any:
         """The kept analysis frame's partitions as a chunk source (dask, after
@@ -122,6 +126,32 @@ class StudyEngine:
         if self._frame is None:
             raise RuntimeError("no analysis frame kept on the cluster (keep_frame first)")
         return DaskSource(self._frame[1], self.client)
+
+    def rows_on_workers(
+        self, frame: pd.DataFrame, keep: np.ndarray, reads: Sequence[str]
+    ) -> pd.DataFrame | None:
+        """The rows of ``frame`` where ``keep`` (booleans, one per row in order) with only the
+        columns ``reads`` here, the ones the caller reads on the client; its other columns stay
+        on the workers, where the sample is selected from the kept analysis frame by row
+        positions when it is fitted (:meth:`source`). The sample counts every column of
+        ``frame`` as its own there, and a column set on it later is sent as a sample's changed
+        column is. ``frame.loc[keep]`` copied every column here: spill-over's own-pipeline and
+        no-pipeline subsets on the Dask client. None where the rows cannot be selected on the
+        workers (not dask, no kept frame, ``frame``'s rows not the kept frame's in order): the
+        caller copies them."""
+        if self.name != "dask":
+            return None
+        selected = self._selection(frame)
+        if selected is None:
+            return None
+        positions, sent, meta = selected
+        rows = np.flatnonzero(keep)
+        sample = frame[list(dict.fromkeys(reads))].iloc[rows]
+        self._elsewhere[id(sample)] = _RowsElsewhere(
+            weakref.ref(sample), self._kept, positions[rows], sent.iloc[rows], meta
+        )
+        weakref.finalize(sample, self._elsewhere.pop, id(sample), None)
+        return sample
 
     def source(self, frame: pd.DataFrame) -> Any:
         """The chunk source of ``frame`` (row ids are its row positions), made once per frame;
@@ -167,7 +197,7 @@ class StudyEngine:
         if selected is None:
             self.sent_columns += len(frame) * frame.shape[1]
             return self._scattered(frame)
-        positions, sent = selected
+        positions, sent, meta = selected
         self.sent_columns += len(frame) * sent.shape[1]
         _frame, kept, bounds = self._frame
         starts = np.searchsorted(positions, bounds)
@@ -184,12 +214,11 @@ class StudyEngine:
         if len(sent.columns) and parts:
             columns = self._to_workers(columns)  # to the workers, not into the graph
         parts = [
-            delayed(_rows_of)(part, local, sent_here, list(frame.columns))
+            delayed(_rows_of)(part, local, sent_here, list(meta.columns))
             for (part, local), sent_here in zip(parts, columns, strict=True)
         ]
         if not parts:  # no rows: an empty frame of the sample's columns
-            return dd.from_pandas(frame.reset_index(drop=True), npartitions=1, sort=False)
-        meta = frame.iloc[:0].reset_index(drop=True)
+            return dd.from_pandas(meta, npartitions=1, sort=False)
         return dd.from_delayed(parts, meta=meta, verify_meta=False)
 
     def _scattered(self, frame: pd.DataFrame) -> Any:
@@ -235,31 +264,41 @@ class StudyEngine:
             self.client.replicate(futures, n=2)
         return futures
 
-    def _selection(self, frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame] | None:
-        """(positions in the kept frame, the columns to send) when ``frame``'s rows are rows of
-        the kept analysis frame in its order; a column counts as shared when its name, type and
-        values at those rows are the kept frame's. None when there is no kept frame or the rows
-        are not its rows in order."""
+    def _selection(
+        self, frame: pd.DataFrame
+    ) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame] | None:
+        """(positions in the kept frame, the columns to send, the sample's columns and types
+        with no rows) when ``frame``'s rows are rows of the kept analysis frame in its order; a
+        column counts as shared when its name, type and values at those rows are the kept
+        frame's. None when there is no kept frame or the rows are not its rows in order. A
+        sample of :meth:`rows_on_workers` has its positions and the columns it does not share
+        kept from when it was made; its own columns count as any sample's do."""
+        elsewhere = self._elsewhere.get(id(frame))
+        if elsewhere is not None and elsewhere.sample() is not frame:
+            elsewhere = None
+        if elsewhere is not None and (self._frame is None or elsewhere.kept != self._kept):
+            raise RuntimeError("a sample of rows left on the workers outlived their kept frame")
         if self._frame is None:
             return None
         kept = self._frame[0]
+        if elsewhere is not None:
+            positions = elsewhere.positions
+            own = _not_shared(frame, kept, positions)
+            sent = elsewhere.sent.drop(columns=[c for c in own if c in elsewhere.sent])
+            sent = pd.concat([sent, frame[own]], axis=1) if own else sent
+            meta = elsewhere.meta.copy()
+            for column in frame.columns:  # a column set on the sample: its type
+                meta[column] = frame[column].iloc[:0].reset_index(drop=True)
+            return positions, sent, meta
+        meta = frame.iloc[:0].reset_index(drop=True)
         if frame is kept:
-            return np.arange(len(kept)), frame.iloc[:, :0]
+            return np.arange(len(kept)), frame.iloc[:, :0], meta
         if not frame.index.is_unique or not kept.index.is_unique:
             return None
         positions = kept.index.get_indexer(frame.index)
         if len(positions) and (positions.min() < 0 or (np.diff(positions) <= 0).any()):
             return None
-        whole = len(positions) == len(kept)  # increasing positions: every row, in order
-        sent = [
-            column
-            for column in frame.columns
-            if column not in kept.columns
-            or not _same_values(
-                frame[column], kept[column] if whole else kept[column].iloc[positions]
-            )
-        ]
-        return positions, frame[sent]
+        return positions, frame[_not_shared(frame, kept, positions)], meta
 
     def side_by_side(self, works: Sequence[Callable[[], Any]]) -> list[tuple[Any, Any]]:
         """``(work(), None)``, or ``(None, error)`` where it raised, for each work, as a loop
@@ -349,6 +388,29 @@ class StudyEngine:
 
 _CURRENT: ContextVar[StudyEngine | None] = ContextVar("buzzpipe_study_engine", default=None)
 _MERGED: ContextVar[Any] = ContextVar("buzzpipe_merged_passes", default=None)
+
+
+@dataclasses.dataclass
+class _RowsElsewhere:
+    """A sample of :meth:`StudyEngine.rows_on_workers`: what selects it on the workers."""
+
+    sample: Any  # a weak reference to the sample on the client (its columns read here)
+    kept: int  # which frame kept on the workers (StudyEngine._kept) its positions are in
+    positions: np.ndarray  # its rows' positions in the kept analysis frame
+    sent: pd.DataFrame  # the columns its frame did not share with the kept one, at its rows
+    meta: pd.DataFrame  # every column of the sample and its type, no rows
+
+
+def _not_shared(frame: pd.DataFrame, kept: pd.DataFrame, positions: np.ndarray) -> list[str]:
+    """The columns of ``frame`` (rows at ``positions`` of ``kept``, increasing) that the kept
+    frame does not hold with the same type and values there: the ones to send."""
+    whole = len(positions) == len(kept)  # increasing positions: every row, in order
+    return [
+        column
+        for column in frame.columns
+        if column not in kept.columns
+        or not _same_values(frame[column], kept[column] if whole else kept[column].iloc[positions])
+    ]
 
 
 def _same_values(column: pd.Series, kept: pd.Series) -> bool:

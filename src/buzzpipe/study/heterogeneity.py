@@ -40,6 +40,7 @@ from buzzpipe.study.models import (
     coefficient_terms,
     fit_model,
     model_result,
+    rows_kept,
 )
 from buzzpipe.study.skipped import record_not_assessed
 
@@ -145,7 +146,8 @@ def separate_estimates(
     formula = f"{outcome} ~ " + " + ".join(terms)
     for level in data[group_column].dropna().unique():
         name = f"{group_column}={level}"
-        subset = data.loc[data[group_column] == level]
+        # only fitted: on --engine dask the group's columns stay on the workers
+        subset = rows_kept(data, data[group_column] == level, reads=[])
         _fit_and_record(results, name, outcome, formula, subset, family, vcov)
 
 

@@ -188,14 +188,24 @@ def estimation_sample(
     return rows_kept(frame, complete)
 
 
-def rows_kept(frame: pd.DataFrame, keep: Any) -> pd.DataFrame:
+def rows_kept(frame: pd.DataFrame, keep: Any, reads: Sequence[str] | None = None) -> pd.DataFrame:
     """The rows of ``frame`` where ``keep`` (booleans, one per row in order) is true, as a new
     frame: a row selection copies every column, so where every row is kept it is the frame's
     own columns instead (copy on write: the columns the caller sets are its own). On the Dask
-    client a copy of the analysis frame's 44 columns was about 135 bytes a firm."""
+    client a copy of the analysis frame's 44 columns was about 135 bytes a firm. ``reads``: the
+    only columns the caller reads itself (besides fitting the rows): on ``--engine dask`` the
+    rows then hold those columns alone here (and the weights, which :func:`fit_model` reads),
+    the others selected on the workers (``StudyEngine.rows_on_workers``)."""
     keep = np.asarray(keep, dtype=bool)
     if keep.all():
         return frame.copy(deep=False)
+    if reads is not None:
+        from buzzpipe.study import engine
+
+        reads = [*reads, *([WEIGHT] if WEIGHT in frame.columns else [])]
+        found = engine.current().rows_on_workers(frame, keep, reads)
+        if found is not None:
+            return found
     return frame.loc[keep]
 
 

@@ -335,8 +335,11 @@ def assess_spillover(
         groups = groups[:1]
     if placebo_only:  # the placebo alone (simulations of its size)
         groups = ()
+    # with links a group's rows are only fitted here: on --engine dask their columns stay on
+    # the workers (the cells' parts without links read them on the client)
+    reads = None if exclusion else []
     for name, rows, terms in groups:
-        subset = data if rows is None else data.loc[rows]
+        subset = data if rows is None else rows_kept(data, rows, reads)
         if EXCLUSION in terms and not varies(subset.loc[subset[OWN_PIPELINE] == 1, EXCLUSION]):
             terms = [term for term in terms if term != EXCLUSION]  # cells of one size: absorbed
         formula = f"{outcome} ~ {exposure} + " + " + ".join([*terms, *controls])

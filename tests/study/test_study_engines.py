@@ -575,3 +575,48 @@ def test_separate_estimates_by_sector_on_dask_give_the_memory_numbers(survey, da
     memory = run(None)
     assert sum(name.startswith("industry=") for name in memory["models"]["product"]) > 1
     assert differences(memory, run(StudyEngine("dask", _client=dask_client))) == []
+
+
+def _share_and_flag(rows):
+    """A module-level function of each row alone (the workers unpickle it by name)."""
+    return {"share": rows["k"] / 9, "flag": (rows["x"] > 0).astype(float)}
+
+
+def test_columns_computed_on_the_workers_are_the_columns_computed_here(dask_client):
+    """``with_computed`` on dask: the frame here lacks the computed columns, which each
+    partition of the sample makes from its rows on the workers; the sample there is the one
+    computed here (values, types, column order), also for rows of it selected later, and a
+    column of that name set here afterwards is sent, not computed. Before, they were computed
+    here and sent (the sensitivity part's sum columns and regime indicators)."""
+    import dask.dataframe as dd
+    import numpy as np
+    import pandas as pd
+
+    from buzzpipe.study.models import rows_kept, with_computed
+
+    rng = np.random.default_rng(8)
+    n = 4_000
+    frame = pd.DataFrame(
+        {"x": rng.normal(size=n), "k": pd.array(rng.integers(0, 9, size=n), dtype="Int16")},
+        index=np.arange(n) * 2 + 5,
+    )
+    chosen = StudyEngine("dask", _client=dask_client, partition_rows=900)
+    with using(StudyEngine()):
+        here = with_computed(frame, _share_and_flag)
+    assert list(here.columns) == ["x", "k", "share", "flag"]
+    with using(chosen):
+        chosen.keep_frame(frame)
+        sample = with_computed(frame, _share_and_flag)
+        assert list(sample.columns) == ["x", "k"]
+        keep = (frame["k"] > 3).to_numpy()
+        rows = rows_kept(sample, keep, reads=[])
+        later = with_computed(frame, _share_and_flag)
+        later["flag"] = 2.0  # set here: sent, not computed again
+        expected_later = here.copy()
+        expected_later["flag"] = 2.0
+        for found, expected in ((sample, here), (rows, here.loc[keep]), (later, expected_later)):
+            on_workers = dask_client.compute(chosen._sample_on_cluster(found)).result()
+            whole = dd.from_pandas(expected.reset_index(drop=True), npartitions=1, sort=False)
+            pd.testing.assert_frame_equal(
+                on_workers.reset_index(drop=True), dask_client.compute(whole).result()
+            )

@@ -139,17 +139,41 @@ class StudyEngine:
         no-pipeline subsets on the Dask client. None where the rows cannot be selected on the
         workers (not dask, no kept frame, ``frame``'s rows not the kept frame's in order): the
         caller copies them."""
-        if self.name != "dask":
+        if (selected := self._selectable(frame)) is None:
             return None
-        selected = self._selection(frame)
-        if selected is None:
-            return None
-        positions, sent, meta = selected
+        positions, sent, meta, computed = selected
         rows = np.flatnonzero(keep)
         sample = frame[list(dict.fromkeys(reads))].iloc[rows]
-        self._elsewhere[id(sample)] = _RowsElsewhere(
-            weakref.ref(sample), self._kept, positions[rows], sent.iloc[rows], meta
-        )
+        return self._elsewhere_kept(sample, positions[rows], sent.iloc[rows], meta, computed)
+
+    def computed_on_workers(
+        self, frame: pd.DataFrame, compute: Callable[[pd.DataFrame], dict[str, pd.Series]]
+    ) -> pd.DataFrame | None:
+        """``frame`` with the columns ``compute`` gives counted as its own, computed on the
+        workers from each partition of the sample when it is fitted (:meth:`source`), not here:
+        ``compute(rows)`` makes each row's values from that row alone (a module-level function,
+        sent in the graph). The frame returned shares ``frame``'s columns and lacks the computed
+        ones: the caller does not read them on the client. Computed here, they were columns
+        sent from the client (the differences' sum columns and the regime indicators of the
+        sensitivity part: 8 bytes a firm each, held while their bootstraps ran). None where
+        the sample cannot be selected on the workers: the caller computes them."""
+        if (selected := self._selectable(frame)) is None:
+            return None
+        positions, sent, meta, computed = selected
+        meta = meta.copy()
+        for name, values in compute(meta).items():  # the columns' types, from no rows
+            meta[name] = values
+        sample = frame.copy(deep=False)  # copy on write: no column copied
+        return self._elsewhere_kept(sample, positions, sent, meta, (*computed, compute))
+
+    def _selectable(self, frame: pd.DataFrame) -> tuple | None:
+        """:meth:`_selection` of ``frame`` on dask; None elsewhere."""
+        return self._selection(frame) if self.name == "dask" else None
+
+    def _elsewhere_kept(self, sample: pd.DataFrame, *selection: Any) -> pd.DataFrame:
+        """``sample`` recorded as selected on the workers by ``selection`` (positions, sent
+        columns, types, computed columns) for as long as it lives."""
+        self._elsewhere[id(sample)] = _RowsElsewhere(weakref.ref(sample), self._kept, *selection)
         weakref.finalize(sample, self._elsewhere.pop, id(sample), None)
         return sample
 
@@ -197,7 +221,7 @@ class StudyEngine:
         if selected is None:
             self.sent_columns += len(frame) * frame.shape[1]
             return self._scattered(frame)
-        positions, sent, meta = selected
+        positions, sent, meta, computed = selected
         self.sent_columns += len(frame) * sent.shape[1]
         _frame, kept, bounds = self._frame
         starts = np.searchsorted(positions, bounds)
@@ -214,7 +238,7 @@ class StudyEngine:
         if len(sent.columns) and parts:
             columns = self._to_workers(columns)  # to the workers, not into the graph
         parts = [
-            delayed(_rows_of)(part, local, sent_here, list(meta.columns))
+            delayed(_rows_of)(part, local, sent_here, list(meta.columns), computed)
             for (part, local), sent_here in zip(parts, columns, strict=True)
         ]
         if not parts:  # no rows: an empty frame of the sample's columns
@@ -264,15 +288,15 @@ class StudyEngine:
             self.client.replicate(futures, n=2)
         return futures
 
-    def _selection(
-        self, frame: pd.DataFrame
-    ) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame] | None:
+    def _selection(self, frame: pd.DataFrame) -> tuple | None:
         """(positions in the kept frame, the columns to send, the sample's columns and types
-        with no rows) when ``frame``'s rows are rows of the kept analysis frame in its order; a
-        column counts as shared when its name, type and values at those rows are the kept
-        frame's. None when there is no kept frame or the rows are not its rows in order. A
-        sample of :meth:`rows_on_workers` has its positions and the columns it does not share
-        kept from when it was made; its own columns count as any sample's do."""
+        with no rows, the functions computing columns on the workers) when ``frame``'s rows
+        are rows of the kept analysis frame in its order; a column counts as shared when its
+        name, type and values at those rows are the kept frame's. None when there is no kept
+        frame or the rows are not its rows in order. A sample of :meth:`rows_on_workers` or
+        :meth:`computed_on_workers` has its positions, the columns it does not share and its
+        computed columns kept from when it was made; its own columns count as any sample's
+        do (sent where they are not the kept frame's, not computed again)."""
         elsewhere = self._elsewhere.get(id(frame))
         if elsewhere is not None and elsewhere.sample() is not frame:
             elsewhere = None
@@ -289,16 +313,16 @@ class StudyEngine:
             meta = elsewhere.meta.copy()
             for column in frame.columns:  # a column set on the sample: its type
                 meta[column] = frame[column].iloc[:0].reset_index(drop=True)
-            return positions, sent, meta
+            return positions, sent, meta, elsewhere.computed
         meta = frame.iloc[:0].reset_index(drop=True)
         if frame is kept:
-            return np.arange(len(kept)), frame.iloc[:, :0], meta
+            return np.arange(len(kept)), frame.iloc[:, :0], meta, ()
         if not frame.index.is_unique or not kept.index.is_unique:
             return None
         positions = kept.index.get_indexer(frame.index)
         if len(positions) and (positions.min() < 0 or (np.diff(positions) <= 0).any()):
             return None
-        return positions, frame[_not_shared(frame, kept, positions)], meta
+        return positions, frame[_not_shared(frame, kept, positions)], meta, ()
 
     def side_by_side(self, works: Sequence[Callable[[], Any]]) -> list[tuple[Any, Any]]:
         """``(work(), None)``, or ``(None, error)`` where it raised, for each work, as a loop
@@ -392,13 +416,15 @@ _MERGED: ContextVar[Any] = ContextVar("buzzpipe_merged_passes", default=None)
 
 @dataclasses.dataclass
 class _RowsElsewhere:
-    """A sample of :meth:`StudyEngine.rows_on_workers`: what selects it on the workers."""
+    """A sample of :meth:`StudyEngine.rows_on_workers` or :meth:`~StudyEngine.computed_on_workers`:
+    what selects it on the workers."""
 
     sample: Any  # a weak reference to the sample on the client (its columns read here)
     kept: int  # which frame kept on the workers (StudyEngine._kept) its positions are in
     positions: np.ndarray  # its rows' positions in the kept analysis frame
     sent: pd.DataFrame  # the columns its frame did not share with the kept one, at its rows
     meta: pd.DataFrame  # every column of the sample and its type, no rows
+    computed: tuple = ()  # functions of a partition's rows giving columns of the sample
 
 
 def _not_shared(frame: pd.DataFrame, kept: pd.DataFrame, positions: np.ndarray) -> list[str]:
@@ -430,12 +456,18 @@ def _same_values(column: pd.Series, kept: pd.Series) -> bool:
     return bool(pd.Series(left).equals(pd.Series(right)))
 
 
-def _rows_of(part: pd.DataFrame, rows: Any, sent: Any, columns: list[str]) -> pd.DataFrame:
-    """A sample's rows of one partition of the kept frame (on a worker), with its own columns."""
+def _rows_of(
+    part: pd.DataFrame, rows: Any, sent: Any, columns: list[str], computed: tuple = ()
+) -> pd.DataFrame:
+    """A sample's rows of one partition of the kept frame (on a worker), with its own columns:
+    those sent, then those computed from its rows (where none of that name was sent)."""
     part = part if rows is None else part.iloc[rows]
     part = part.reset_index(drop=True)
     if sent is not None:
         part = pd.concat([part.drop(columns=[c for c in sent.columns if c in part]), sent], axis=1)
+    for compute in computed:
+        made = compute(part)
+        part = part.assign(**{n: v for n, v in made.items() if sent is None or n not in sent})
     return part[columns]
 
 

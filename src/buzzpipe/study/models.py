@@ -22,7 +22,7 @@ import itertools
 import math
 import warnings
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,6 +207,25 @@ def rows_kept(frame: pd.DataFrame, keep: Any, reads: Sequence[str] | None = None
         if found is not None:
             return found
     return frame.loc[keep]
+
+
+def with_computed(
+    frame: pd.DataFrame, compute: Callable[[pd.DataFrame], dict[str, pd.Series]]
+) -> pd.DataFrame:
+    """``frame`` with the columns ``compute(frame)`` gives (name -> values) added, as a new
+    frame sharing ``frame``'s columns (copy on write). ``compute`` makes each row's values from
+    that row alone (a module-level function): on ``--engine dask`` the columns are then
+    computed on the workers from the sample's partitions and the frame returned lacks them,
+    for a caller that only fits it (``StudyEngine.computed_on_workers``); elsewhere here."""
+    from buzzpipe.study import engine
+
+    found = engine.current().computed_on_workers(frame, compute)
+    if found is not None:
+        return found
+    data = frame.copy(deep=False)
+    for name, values in compute(frame).items():
+        data[name] = values
+    return data
 
 
 def dropped_firms_note(

@@ -14,6 +14,7 @@ that coefficient gets both sensitivity columns.
 
 from __future__ import annotations
 
+import functools
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
@@ -54,6 +55,7 @@ from buzzpipe.study.models import (
     keep_design,
     rows_kept,
     term_estimates,
+    with_computed,
 )
 from buzzpipe.study.probability_changes import ChangeDesigns, sample_design
 from buzzpipe.study.skipped import record_not_assessed
@@ -255,9 +257,14 @@ def reparametrised_difference(
         )
     total = difference_term(global_term, local_term)
     terms = [total if term == local_term else term for term in terms]
-    data = sample.copy(deep=False)  # copy on write: the columns it sets are its own
-    data[total] = sample[global_term] + sample[local_term]
+    # copy on write: the sum its own column (on --engine dask made on the workers: only fitted)
+    data = with_computed(sample, functools.partial(_sum_column, total, global_term, local_term))
     return f"{outcome.strip()} ~ " + " + ".join(terms), data
+
+
+def _sum_column(total: str, first: str, second: str, rows: pd.DataFrame) -> dict:
+    """The reparametrised model's sum column of ``rows``."""
+    return {total: rows[first] + rows[second]}
 
 
 # the reparametrised model's specifications (formulaic's, for its terms and its outcome) by the
@@ -584,11 +591,8 @@ def supermodularity_pending(
     waiting to run (None for a model the bootstrap does not cover)."""
     if family not in BOOTSTRAP_FAMILIES:
         return None
-    data = rows_kept(sample, sample["regime"].notna())  # a new frame already
-    regime = data["regime"].astype(str)
-    data[SUPERMODULARITY_TERM] = (regime == "both").astype(float)
-    data["regime_local_or_both"] = regime.isin(["local_only", "both"]).astype(float)
-    data["regime_global_or_both"] = regime.isin(["global_only", "both"]).astype(float)
+    # the indicators only fitted: on --engine dask made on the workers
+    data = with_computed(rows_kept(sample, sample["regime"].notna()), _regime_indicators)
     formula = (
         f"{outcome} ~ {SUPERMODULARITY_TERM} + regime_local_or_both + regime_global_or_both + "
         + " + ".join(controls)
@@ -597,6 +601,16 @@ def supermodularity_pending(
     return PendingBootstrap(
         fitted, data, outcome, family, SUPERMODULARITY_TERM, seed, draws, Alternative.GREATER
     )
+
+
+def _regime_indicators(rows: pd.DataFrame) -> dict[str, pd.Series]:
+    """The reparametrised regime model's indicators of ``rows``."""
+    regime = rows["regime"].astype(str)
+    return {
+        SUPERMODULARITY_TERM: (regime == "both").astype(float),
+        "regime_local_or_both": regime.isin(["local_only", "both"]).astype(float),
+        "regime_global_or_both": regime.isin(["global_only", "both"]).astype(float),
+    }
 
 
 def record_supermodularity_bootstrap(results: StudyResults, outcome: str, wild: Estimate) -> None:

@@ -144,6 +144,10 @@ NOT_A_RATE = {
     "study/test_study_engines.py::test_the_first_partner_bootstrap_on_dask_equals_memory": (
         "deterministic: the first-partner bootstrap on Dask against memory's, to 1e-10"
     ),
+    "study/test_study_engines.py::"
+    "test_separate_estimates_by_sector_on_dask_give_the_memory_numbers": (
+        "deterministic: the per-sector fallback's subsets selected on Dask against memory's"
+    ),
     "cli/test_replicate.py::test_replicate_norway2010_and_buzz_read_opposite": (
         "one end-to-end run per preset; the verdict rates are test_study_acceptance.py's"
     ),

@@ -44,10 +44,47 @@ import pandas as pd
 
 from buzzpipe.errors import InputError
 
-__all__ = ["ENGINES", "StudyEngine", "current", "using", "PAIRS_BOOTSTRAP_OFF"]
+__all__ = [
+    "ENGINES",
+    "StudyEngine",
+    "client_columns",
+    "current",
+    "using",
+    "PAIRS_BOOTSTRAP_OFF",
+]
 
 ENGINES = ("memory", "stream", "dask")
 PAIRS_BOOTSTRAP_OFF = "--replications 0"
+
+
+def client_columns(columns: Iterable[str], named: Iterable[str] = ()) -> list[str]:
+    """The analysis frame's columns (of ``columns``, in their order) that the study reads on
+    the client under ``--engine dask``: the one list of them. The others are read on the
+    workers only, from the frame kept there (:meth:`StudyEngine.keep_frame`), so the client
+    needs no copy of them. ``named``: the columns a user's specification reads (its outcomes,
+    its controls' and fixed effects' columns, as ``specification.resolve_controls`` gives
+    them), read as the published study's are.
+
+    What reads them here (a part whose reading moves to the workers takes its columns off):
+    the outcomes, breadth, the controls' columns and the weights (the estimation samples'
+    masks, the dropped firms' note, the margins' factor levels, the parts' subsets); the
+    partner-type indicators (the partner-type model's sample); the regime (complementarity,
+    the sensitivity part); the link exposure and its unknown share (spill-over). Not read:
+    the firm id, the country, the any-partner flags (a data change sets them on the workers,
+    per chunk)."""
+    from buzzpipe.survey.schema import (
+        NOVELTY,
+        OPTIONAL_CONTROLS,
+        OUTCOMES,
+        PIPELINE_EXPOSURE,
+        PIPELINE_EXPOSURE_UNKNOWN_SHARE,
+        REQUIRED_CONTROLS,
+        WEIGHT,
+    )
+
+    wanted = {*OUTCOMES, NOVELTY, *REQUIRED_CONTROLS, "foreign_share", *OPTIONAL_CONTROLS}
+    wanted |= {WEIGHT, "regime", PIPELINE_EXPOSURE, PIPELINE_EXPOSURE_UNKNOWN_SHARE, *named}
+    return [name for name in columns if name in wanted or name.startswith(("breadth_", "collab_"))]
 
 
 @dataclasses.dataclass
@@ -283,7 +320,10 @@ class StudyEngine:
         150,000 firms the frame alone held 28 MiB of malloc'd memory, 40 MiB resident). Each
         piece is kept on two workers where there are two or more, so that one lost worker loses
         no data: its tasks are recomputed from the other copy, as they were from the graph."""
-        futures = [self.client.scatter(piece) for piece in pieces]
+        # hash=False: a key of their own each time. Keyed by their content, a piece sent again
+        # soon after the same piece was let go (a sample's changed column, reduced twice) came
+        # back as the cancelled future of the first
+        futures = [self.client.scatter(piece, hash=False) for piece in pieces]
         if len(self.client.nthreads()) > 1:
             self.client.replicate(futures, n=2)
         return futures
@@ -359,6 +399,69 @@ class StudyEngine:
         """Let go of the persisted samples and frame (the client stays for other work)."""
         self._sources.clear()
         self._frame = None
+
+    # --- the study's reductions over a frame's rows -------------------------------------------
+
+    def reduced(
+        self, frame: pd.DataFrame, partial: Callable[..., Any], *args: Any, columns=None
+    ) -> Any:
+        """``partial(rows, *args)`` of ``frame``'s rows, the partials of its chunks combined
+        (``sources.combine``: numbers add, sets unite, dicts entry by entry). In memory (and on
+        ``stream``) one partial of the whole frame, computed as it always was here; on dask one
+        per partition of the sample on the workers (selected there from the kept frame, with
+        only ``columns`` read), and only the partials come here: the study's reductions of its
+        samples (counts, value sets, per-region totals, weighted moments) read no column of
+        every firm on the client. ``partial`` is a module-level function (sent in the graph)."""
+        if self._selectable(frame) is None:
+            return partial(frame if columns is None else frame[list(columns)], *args)
+        from dask import delayed
+
+        from buzzpipe.estimate.dask_engine import DaskSource, aligned
+
+        data = self._sample_on_cluster(frame)
+        listed = None if columns is None else list(columns)
+        tasks = [delayed(_partial_of)(part, listed, partial, args) for part in data.to_delayed()]
+        return aligned(self.client.compute(DaskSource._tree(tasks)).result())
+
+    def any_present(self, frame: pd.DataFrame, column: str) -> bool:
+        """Whether ``frame[column]`` has any value that is not missing."""
+        return bool(self.reduced(frame, _present_count, column, columns=[column]))
+
+    def value_counts(self, frame: pd.DataFrame, column: str) -> dict[Any, int]:
+        """``{value: rows holding it}`` of ``frame[column]``'s values present (missing left
+        out), in the values' order; its keys are the column's value set."""
+        found = self.reduced(frame, _value_counts, column, columns=[column]) or {}
+        return dict(sorted(found.items()))
+
+    def nunique(self, frame: pd.DataFrame, column: str) -> int:
+        """``frame[column].nunique()``: how many distinct values present it holds."""
+        return len(self.reduced(frame, _value_counts, column, columns=[column]) or {})
+
+    def totals_by(
+        self, frame: pd.DataFrame, by: str, values: Callable[[pd.DataFrame], dict[str, Any]]
+    ) -> dict[str, dict[Any, float]]:
+        """``{name: {group: total}}`` of the columns ``values(rows)`` makes (name -> one number
+        a row; a module-level function), summed over the rows of each value of ``frame[by]``
+        (a missing ``by`` in no group), with ``"rows"``: the rows of each group. Sums of whole
+        numbers are exact whatever the order they are added in (the regional pool's counts)."""
+        return self.reduced(frame, _totals_by, by, values) or {}
+
+    def weighted_moments(
+        self, frame: pd.DataFrame, column: str, weights: str | None = None
+    ) -> tuple[float, float]:
+        """(mean, standard deviation) of ``frame[column]`` weighted by ``frame[weights]`` (equal
+        weights where None), the weights normalised to sum 1: ``m = w @ x``, ``sd = sqrt(w @
+        (x - m) ** 2)``. In memory those very products; on dask each of the three sums (the
+        weights, ``w @ x``, ``w @ (x - m) ** 2``) is summed over the partitions."""
+        read = [column] if weights is None else [column, weights]
+        total = float(self.reduced(frame, _weight_total, weights, columns=read))
+        mean = float(
+            self.reduced(frame, _weighted_power, column, weights, total, 0.0, 1, columns=read)
+        )
+        spread = float(
+            self.reduced(frame, _weighted_power, column, weights, total, mean, 2, columns=read)
+        )
+        return mean, math.sqrt(spread)
 
     # --- what the study computes over chunks --------------------------------------------------
 
@@ -469,6 +572,63 @@ def _rows_of(
         made = compute(part)
         part = part.assign(**{n: v for n, v in made.items() if sent is None or n not in sent})
     return part[columns]
+
+
+def _partial_of(part: pd.DataFrame, columns: Any, partial: Callable, args: tuple) -> Any:
+    """One partition's partial of :meth:`StudyEngine.reduced` (on a worker)."""
+    return partial(part if columns is None else part[columns], *args)
+
+
+def _present_count(rows: pd.DataFrame, column: str) -> int:
+    """How many of ``rows[column]``'s values are present."""
+    return int(rows[column].notna().sum())
+
+
+def _value_counts(rows: pd.DataFrame, column: str) -> dict[Any, int]:
+    """``{value: rows}`` of ``rows[column]``'s values present (Python numbers and text)."""
+    counts = rows[column].value_counts(dropna=True, sort=False)
+    counts = counts[counts.to_numpy() > 0]  # a categorical's unused categories
+    return dict(zip(counts.index.tolist(), counts.to_numpy().tolist(), strict=True))
+
+
+def _totals_by(
+    rows: pd.DataFrame, by: str, values: Callable[[pd.DataFrame], dict[str, Any]]
+) -> dict[str, dict[Any, float]]:
+    """One chunk's part of :meth:`StudyEngine.totals_by`."""
+    codes, groups = pd.factorize(rows[by], sort=False)
+    grouped = codes >= 0
+    groups = list(groups.tolist())
+    sizes = np.bincount(codes[grouped], minlength=len(groups))
+    found = {"rows": dict(zip(groups, sizes.astype(float).tolist(), strict=True))}
+    for name, made in values(rows).items():
+        made = np.asarray(made, dtype=float)[grouped]
+        sums = np.bincount(codes[grouped], weights=made, minlength=len(groups))
+        found[name] = dict(zip(groups, sums.tolist(), strict=True))
+    return found
+
+
+def _raw_weights(rows: pd.DataFrame, weights: str | None) -> np.ndarray:
+    """``rows``' sampling weights (ones without weights)."""
+    if weights is None:
+        return np.ones(len(rows))
+    return rows[weights].to_numpy(dtype=float)
+
+
+def _weight_total(rows: pd.DataFrame, weights: str | None) -> float:
+    """The sum of ``rows``' weights (their number without weights)."""
+    return float(_raw_weights(rows, weights).sum())
+
+
+def _weighted_power(
+    rows: pd.DataFrame, column: str, weights: str | None, total: float, centre: float, power: int
+) -> float:
+    """``w @ (x - centre) ** power`` over ``rows`` (``w``: the weights over ``total``); the
+    mean's product (power 1) is ``w @ x``, with no subtraction."""
+    values = rows[column].to_numpy(dtype=float)
+    normalised = _raw_weights(rows, weights) / total
+    if power == 1:
+        return float(normalised @ values)
+    return float(normalised @ (values - centre) ** power)
 
 
 def _outcome(work: Callable[[], Any]) -> tuple[Any, Any]:

@@ -580,3 +580,99 @@ def test_the_stop_rule_of_the_lagrangian_steps_moves_no_bound_beyond_the_toleran
         restriction, grid, None, "two-sided"
     )[1]
     np.testing.assert_allclose(statistics, exhaustive_statistics, rtol=0, atol=1e-9)
+
+
+# Test inversion under g(b) = c (``restriction_confidence_set``): the grid's nulls start on the
+# tangent of the restricted estimates' path at the estimate (``_restriction_tangent``), and a
+# later batch's null whose first Lagrangian step from its start is below SETTLED_RESTRICTION is
+# taken as found there, its scores read from that step's information
+# (``restricted_fits_under(settled=)``). The reference: neither (``_old_restriction_path``).
+
+
+def _old_restriction_path(wild):
+    """Every null fitted by the Lagrangian steps from starts interpolated between the fits
+    found, the grid's from the estimate (no tangent), none taken where it starts."""
+    wild._settles_starts = False
+    wild._restriction_tangent = lambda gradient: np.full(len(wild.estimate), np.nan)
+    return wild
+
+
+@pytest.mark.parametrize(("seed", "n"), [(7, 700), (8, 700), (9, 700), (12, 700), (3, 250)])
+def test_settled_restriction_nulls_give_the_sets_of_every_null_fitted(seed, n):
+    """The restriction's set (two-sided, on several samples, a small one among them; each has
+    two to four grid values whose fits diverge, noted and left out) has the same pieces,
+    notes, ends and p-values at its bounds as with every null fitted from the estimate's
+    starts, each bound within the inversion's tolerance (1e-7 of g's standard error), and
+    some of bisection's nulls were found at their starts."""
+    import math
+
+    from test_wild_bootstrap import assert_same_set_within_tolerance
+
+    X, y, clusters = count_sample(seed, n=n)
+    restriction = first_step_change_difference(X, 1, 2)
+    wild = WildScoreBootstrap(X, y, clusters, weight_type="webb")
+    found_at_start = []
+    fits = wild.restricted_fits_under
+
+    def counting(*args, settled=None, **kwargs):
+        found = fits(*args, settled=settled, **kwargs)
+        found_at_start.append(settled["columns"].size if settled else 0)
+        return found
+
+    wild.restricted_fits_under = counting
+    fast = wild.restriction_confidence_set(restriction, name="difference")
+    old = _old_restriction_path(WildScoreBootstrap(X, y, clusters, weight_type="webb"))
+    expected = old.restriction_confidence_set(restriction, name="difference")
+    value, gradient = restriction(wild.estimate)
+    scale = math.sqrt(float(gradient @ wild._robust_vcov() @ gradient))
+    assert_same_set_within_tolerance(fast, expected, scale)
+    assert [row[1:] for row in fast.bound_p_values] == [row[1:] for row in expected.bound_p_values]
+    assert sum(found_at_start[1:]) > 0
+
+
+def test_restriction_nulls_settled_at_their_starts_are_the_restricted_maxima():
+    """Starts at the restricted maxima (fits iterated to 1e-12) are found there, not moved, and
+    their statistics and p-values are those of the nulls fitted (1e-9 relative); a start moved
+    off its path (by 0.05) is fitted, to the maximum (1e-8), not taken."""
+    from buzzpipe.estimate.wild_bootstrap import INVERSION_STEP
+
+    X, y, clusters = count_sample(7)
+    restriction = first_step_change_difference(X, 1, 2)
+    wild = WildScoreBootstrap(X, y, clusters, weight_type="webb")
+    value, gradient = restriction(wild.estimate)
+    scale = float(np.sqrt(gradient @ wild._robust_vcov() @ gradient))
+    nulls = value + scale * np.array([-2.1, -0.6, 0.9, 2.4])
+    exact, outcome = wild.restricted_fits_under(restriction, nulls, tol=1e-12)
+    assert (outcome == FIT_FOUND).all()
+    starts = exact.copy()
+    starts[:, -1] += 0.05
+    settled = {}
+    params, outcome = wild.restricted_fits_under(
+        restriction, nulls, starts, tol=INVERSION_STEP, settled=settled
+    )
+    assert (outcome == FIT_FOUND).all()
+    assert settled["columns"].tolist() == [0, 1, 2]
+    np.testing.assert_array_equal(params[:, :3], starts[:, :3])
+    np.testing.assert_allclose(params[:, 3], exact[:, 3], rtol=0, atol=1e-8)
+    fast = wild._restriction_inversion(restriction, nulls, starts, "two-sided")
+    old = _old_restriction_path(WildScoreBootstrap(X, y, clusters, weight_type="webb"))
+    fitted = old._restriction_inversion(restriction, nulls, starts, "two-sided")
+    np.testing.assert_allclose(fast[1], fitted[1], rtol=1e-9)
+    np.testing.assert_array_equal(fast[0], fitted[0])
+
+
+def test_the_restricted_paths_tangent_at_the_estimate_is_its_slope():
+    """``_restriction_tangent``: db/dc of the restricted fits at c = g(b^), by central
+    differences of fits iterated to 1e-12 (1e-5 of the slope): the grid's inner nulls start on
+    it."""
+    X, y, clusters = count_sample(8)
+    restriction = first_step_change_difference(X, 1, 2)
+    wild = WildScoreBootstrap(X, y, clusters, weight_type="webb")
+    value, gradient = restriction(wild.estimate)
+    scale = float(np.sqrt(gradient @ wild._robust_vcov() @ gradient))
+    h = 1e-3 * scale
+    fits, outcome = wild.restricted_fits_under(restriction, [value - h, value + h], tol=1e-12)
+    assert (outcome == FIT_FOUND).all()
+    tangent = wild._restriction_tangent(gradient)
+    difference = (fits[:, 1] - fits[:, 0]) / (2 * h)
+    np.testing.assert_allclose(tangent, difference, rtol=1e-5, atol=1e-5 * np.abs(tangent).max())

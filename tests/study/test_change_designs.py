@@ -299,3 +299,106 @@ def test_a_fits_kept_design_is_the_rebuilt_design_bit_for_bit(sample, right, how
     del fitted
     gc.collect()
     assert key not in models._FIT_DESIGNS
+
+
+def _plain_difference_sums(designs, weights, family, params):
+    """g, its gradient and Hessians at every column of ``params`` from the four whole designs,
+    one design and one fit at a time (the definition ``difference_sums`` shortens)."""
+    from buzzpipe.study.probability_changes import ChangeDifference, probability_and_density
+
+    p, m = params.shape
+    values, gradients, hessians = np.zeros(m), np.zeros((p, m)), np.zeros((m, p, p))
+    for level, design in zip(ChangeDifference._levels(), designs, strict=True):
+        for j in range(m):
+            index = design @ params[:, j]
+            probability, density = probability_and_density(index, family)
+            slope = {
+                Family.LOGIT: density * (1.0 - 2.0 * probability),
+                Family.PROBIT: -index * density,
+                Family.LPM: np.zeros_like(index),
+            }[family]
+            values[j] += level * (weights @ probability)
+            gradients[:, j] += level * ((weights * density) @ design)
+            hessians[j] += level * (design.T @ ((weights * slope)[:, None] * design))
+    return values, gradients, hessians
+
+
+@pytest.mark.parametrize("family", [Family.LOGIT, Family.PROBIT, Family.LPM])
+@pytest.mark.parametrize("stepped", [True, False])
+def test_difference_sums_are_the_four_designs_own_sums(family, stepped):
+    """``difference_sums`` (every design's terms added row by row, the logit's exponential of a
+    design that is another plus a constant step taken from that one) gives g, its gradient and
+    its Hessians as the four designs' own sums do, fit by fit, to rounding; with the column
+    products or block by block, and without the Hessians the same g and gradient bits."""
+    from buzzpipe.estimate.batched_newton import _column_products
+    from buzzpipe.study.probability_changes import (
+        constant_steps,
+        difference_sums,
+        shared_designs,
+    )
+
+    rng = np.random.default_rng(23)
+    n, p, m = 301, 6, 4
+    reference = np.column_stack([np.ones(n), rng.normal(size=(n, p - 1))])
+    observed = rng.integers(0, 4, size=(n, 2)).astype(float)  # two breadths as observed
+    reference[:, 2], reference[:, 3] = 1.0, observed[:, 1]  # the first change: column 2 to 1 ...
+    base = reference.copy()
+    base[:, 2] = 0.0  # ... and its base to 0: a constant step
+    second = reference.copy()
+    second[:, 2], second[:, 3] = observed[:, 0], 1.0
+    second_base = second.copy()
+    second_base[:, 3] = 0.0 if stepped else observed[:, 0]  # a step, or not one
+    designs = [reference, base, second, second_base]
+    weights = rng.uniform(0.5, 1.5, size=n)
+    weights /= weights.sum()
+    params = 0.3 * rng.normal(size=(p, m))
+    shared, differences = shared_designs(designs)
+    union, steps = constant_steps(differences)
+    assert union.tolist() == [2, 3]
+    assert steps[0] is None and steps[2] is None
+    assert steps[1][0] == 0 and steps[1][1].tolist() == [-1.0, 0.0]
+    assert (steps[3] is not None) == stepped
+    expected = _plain_difference_sums(designs, weights, family, params)
+    products = _column_products(shared)
+    kept = difference_sums(shared, differences, weights, family, params, products)
+    blocked = difference_sums(shared, differences, weights, family, params, curvature=True)
+    plain = difference_sums(shared, differences, weights, family, params)
+    for found in (kept, blocked):
+        for got, wanted in zip(found, expected, strict=True):
+            np.testing.assert_allclose(got, wanted, rtol=1e-13, atol=1e-15)
+        np.testing.assert_array_equal(found[0], plain[0])
+        np.testing.assert_array_equal(found[1], plain[1])
+    if family != Family.LPM:
+        assert np.abs(expected[2]).max() > 1e-3  # the curvature is there to be matched
+
+
+def test_a_step_too_large_for_its_exponential_takes_the_designs_own():
+    """Where exp(-r b) of a constant step is not a positive finite number, the logit's
+    exponential of that design is made from its own index (the same sums as without steps)."""
+    from buzzpipe.study.probability_changes import (
+        constant_steps,
+        difference_sums,
+        shared_designs,
+    )
+
+    rng = np.random.default_rng(5)
+    n = 50
+    reference = np.column_stack([np.ones(n), rng.normal(size=n), np.full(n, 1.0)])
+    base = reference.copy()
+    base[:, 2] = 0.0
+    designs = [reference, base, reference.copy(), base.copy()]
+    designs[2][:, 1] += 1.0  # the second change: a non-constant difference
+    designs[2][:, 1] *= rng.uniform(0.5, 1.5, size=n)
+    weights = np.full(n, 1.0 / n)
+    shared, differences = shared_designs(designs)
+    params = np.array([[0.1, 0.1], [0.2, 0.2], [0.3, -800.0]])  # exp(800) overflows
+    with np.errstate(over="ignore"):  # the design's own exp(-x'b) overflows too: F = 0
+        found = difference_sums(shared, differences, weights, Family.LOGIT, params)
+    unstepped = (np.array([2]), [None, None, None, None])
+    assert constant_steps(differences)[1][1] is not None
+    with np.errstate(over="ignore"):
+        plain = difference_sums(shared, differences, weights, Family.LOGIT, params, steps=unstepped)
+    assert np.all(np.isfinite(found[0])) and np.all(np.isfinite(found[1]))
+    np.testing.assert_array_equal(found[0][1], plain[0][1])
+    np.testing.assert_array_equal(found[1][:, 1], plain[1][:, 1])
+    np.testing.assert_allclose(found[0][0], plain[0][0], rtol=1e-14, atol=1e-16)

@@ -529,7 +529,9 @@ class ChangeDifference:
         breadth), so each index is the first design's plus those columns' difference, and
         the gradient one product with the first design plus the differing columns'."""
         reference, differences = self._shared_designs()
-        return difference_sums(reference, differences, self.weights, self.family, params)
+        return difference_sums(
+            reference, differences, self.weights, self.family, params, steps=self._steps()
+        )
 
     def many_with_hessians(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`many` and g's Hessian at every column of ``params`` (m x p x p), in the same
@@ -539,22 +541,35 @@ class ChangeDifference:
         else the Hessians are made block by block (a large sample's products are never held
         whole: n x p(p+1)/2 numbers, 13 times the design at p = 25)."""
         reference, differences = self._shared_designs()
-        if not keeps_products(*reference.shape):
-            return difference_sums(
-                reference, differences, self.weights, self.family, params, curvature=True
-            )
-        products = self.__dict__.get("_reference_products")
-        if products is None:
-            products = _column_products(reference)
-            object.__setattr__(self, "_reference_products", products)  # a cache, as _shared
+        products = None  # made block by block where not kept
+        if keeps_products(*reference.shape):
+            products = self.__dict__.get("_reference_products")
+            if products is None:
+                products = _column_products(reference)
+                object.__setattr__(self, "_reference_products", products)  # a cache
         return difference_sums(
-            reference, differences, self.weights, self.family, params, products=products
+            reference,
+            differences,
+            self.weights,
+            self.family,
+            params,
+            products=products,
+            curvature=True,
+            steps=self._steps(),
         )
 
     @staticmethod
     def _levels() -> tuple[float, float, float, float]:
         """The sign of each design in g: first changed, first base, second changed, base."""
         return 1.0, -1.0, -1.0, 1.0
+
+    def _steps(self) -> tuple:
+        """:func:`constant_steps` of the shared designs' differences (cached)."""
+        cached = self.__dict__.get("_constant_steps")
+        if cached is None:
+            cached = constant_steps(self._shared_designs()[1])
+            object.__setattr__(self, "_constant_steps", cached)  # a cache, as _shared
+        return cached
 
     def _shared_designs(self) -> tuple[np.ndarray, list]:
         """The first changed design, and for each of the four designs the columns where it
@@ -577,6 +592,33 @@ def shared_designs(designs: Sequence[np.ndarray]) -> tuple[np.ndarray, list]:
     return reference, differences
 
 
+def constant_steps(differences: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple:
+    """(the columns where some design differs from the first, and for each design either None
+    or (an earlier design j, the row r)) where the design is design j plus the same numbers r
+    in every row (over those columns), design j itself not such a step: its linear index is
+    then design j's plus r b, a constant per coefficient vector (the first-partner changes:
+    breadth set to 0 rather than 1 at a scale is the design with 1 minus one, everywhere).
+    ``differences``: :func:`shared_designs`' second part."""
+    union = np.unique(np.concatenate([columns for columns, _ in differences])).astype(np.intp)
+    spread = []
+    for columns, difference in differences:  # each design's differences over ``union``
+        full = np.zeros((difference.shape[0], union.size))
+        full[:, np.searchsorted(union, columns)] = difference
+        spread.append(full)
+    steps: list = []
+    for k, design in enumerate(spread):
+        found = None
+        for j in range(k):
+            if steps[j] is not None:
+                continue
+            step = design - spread[j]
+            if len(step) and np.array_equal(step, np.broadcast_to(step[0], step.shape)):
+                found = (j, step[0])
+                break
+        steps.append(found)
+    return union, steps
+
+
 def difference_sums(
     reference: np.ndarray,
     differences: Sequence[tuple[np.ndarray, np.ndarray]],
@@ -586,6 +628,7 @@ def difference_sums(
     products: tuple | None = None,
     *,
     curvature: bool = False,
+    steps: tuple | None = None,
 ) -> tuple[np.ndarray, ...]:
     """sum_i w_i g_i(b) and its gradient at every column b of ``params`` (p x m), g_i the row's
     term in the difference of two changes: its four designs (first changed, first base, second
@@ -594,46 +637,126 @@ def difference_sums(
     reference design's column products, ``batched_newton._column_products``) also the m x p x p
     Hessians sum_i w_i f'(x_i'b) x_i x_i' over the four designs: the reference's part from
     one product with the column products, each design's differing columns added as the
-    reference's cross products with them and their own; with ``curvature`` and no
-    ``products`` the reference's part made block by block (``hessians_by_blocks``)."""
-    shared = reference @ params
+    reference's cross products with them (one product for all designs) and their own; with
+    ``curvature`` and no ``products`` the reference's part made block by block
+    (``hessians_by_blocks``).
+
+    The sums over the designs are taken row by row before the weights and the design enter
+    (f and f' of the four designs added with their signs, then one product with the reference
+    design), each array a fit per row (m x n: a row's weight is contiguous). For the logit a
+    design that is another plus a constant step (``steps``, :func:`constant_steps`, made here
+    where not given) takes exp(-x'b) from that one times exp(-r b): two exponentials for the
+    first-partner differences, not four. The sums agree with the designs' own sums to
+    rounding (about 1e-16 relative; measured at most 3.1e-15 on the battery's calls)."""
+    n, p = reference.shape
     m = params.shape[1]
-    values = np.zeros(m)
-    weighted = np.zeros((reference.shape[0], m))
-    gradients = np.zeros(params.shape)
+    union, steps_of = constant_steps(differences) if steps is None else steps
+    logit = family == Family.LOGIT
+    shared = params.T @ reference.T  # m x n: the reference's linear index, a fit per row
     wanted = products is not None or curvature
-    curved = np.zeros((reference.shape[0], m)) if wanted else None
-    corrections = []  # each design's differing columns: (columns, their differences, slope)
-    for level, (columns, difference) in zip(ChangeDifference._levels(), differences, strict=True):
-        eta = shared if not columns.size else shared + difference @ params[columns]
-        probability, density = probability_and_density(eta, family)
-        values += level * (weights @ probability)
-        if curved is not None:
-            slope = level * weights[:, None] * density_slope(eta, probability, density, family)
-            curved += slope
-            if columns.size:
-                corrections.append((columns, difference, slope))
-        density *= level * weights[:, None]
-        weighted += density
+    values = np.zeros(m)
+    gradients = np.zeros((p, m))
+    densities = slopes = None  # sum over the designs of level f, of level f' (m x n)
+    moved: dict[int, np.ndarray] = {}  # a differing column: sum of level w d f' (m x n)
+    squares = []  # (columns, column, sum_i level w f' d_column d_columns: m x columns)
+    bases = {step[0] for step in steps_of if step is not None}
+    kept: dict[int, np.ndarray] = {}  # exp(-x'b) of a design another one steps from
+    for k, (level, (columns, difference)) in enumerate(
+        zip(ChangeDifference._levels(), differences, strict=True)
+    ):
+        if logit:
+            exponential = _stepped_exponential(steps_of[k], kept, params, union)
+            if exponential is None:
+                exponential = _index(shared, columns, difference, params)
+                np.negative(exponential, out=exponential)
+                np.exp(exponential, out=exponential)
+                if k in bases:
+                    kept[k] = exponential.copy()
+            exponential += 1.0
+            probability = np.divide(1.0, exponential, out=exponential)
+            other = np.subtract(1.0, probability)
+            density = other * probability
+            slope = None
+            if wanted:  # f' = f (1 - 2F), made in 1 - F's array
+                other -= probability
+                other *= density
+                slope = other
+        else:
+            index = _index(shared, columns, difference, params)
+            probability, density = probability_and_density(index, family)
+            density = np.array(density)  # its own: added to in place below
+            slope = density_slope(index, probability, density, family) if wanted else None
+        values += level * (probability @ weights)
         if columns.size:
-            gradients[columns] += difference.T @ density
-    gradients += reference.T @ weighted
-    if curved is None:
+            scaled = difference.T * (level * weights)  # columns x n: level w d
+            gradients[columns] += scaled @ density.T
+            if slope is not None:
+                for place, column in enumerate(columns):
+                    term = slope * scaled[place]
+                    squares.append((columns, column, term @ difference))
+                    if column in moved:
+                        moved[column] += term
+                    else:
+                        moved[column] = term
+        if slope is not None:
+            slopes = _signed_sum(slopes, slope, level)
+        densities = _signed_sum(densities, density, level)
+    densities *= weights
+    gradients += (densities @ reference).T
+    if not wanted:
         return values, gradients
-    p = reference.shape[1]
+    slopes *= weights
     if products is None:
-        hessians = hessians_by_blocks(reference, curved)
+        hessians = hessians_by_blocks(reference, slopes.T)
     else:
-        hessians = _hessians(*products, curved, p)
-    for columns, difference, slope in corrections:
-        # x = r + d (d zero outside ``columns``): x x' = r r' + r d' + d r' + d d'
-        for index, column in enumerate(columns):
-            scaled = slope * difference[:, index, None]  # n x m: f' w d_column
-            cross = (reference.T @ scaled).T  # m x p
-            hessians[:, :, column] += cross
-            hessians[:, column, :] += cross
-            hessians[:, columns, column] += (difference.T @ scaled).T
+        hessians = _hessians(*products, slopes.T, p)
+    if moved:
+        # x = r + d (d zero outside the differing columns): x x' = r r' + r d' + d r' + d d'
+        order = list(moved)
+        cross = np.concatenate([moved[column] for column in order]) @ reference  # (c m) x p
+        for place, column in enumerate(order):
+            part = cross[place * m : (place + 1) * m]
+            hessians[:, :, column] += part
+            hessians[:, column, :] += part
+        for columns, column, square in squares:
+            hessians[:, columns, column] += square
     return values, gradients, hessians
+
+
+def _index(
+    shared: np.ndarray, columns: np.ndarray, difference: np.ndarray, params: np.ndarray
+) -> np.ndarray:
+    """A design's linear index (m x n, its own array): the reference's plus its columns'."""
+    if not columns.size:
+        return shared.copy()
+    index = params[columns].T @ difference.T
+    index += shared
+    return index
+
+
+def _stepped_exponential(
+    step: tuple | None, kept: dict, params: np.ndarray, union: np.ndarray
+) -> np.ndarray | None:
+    """exp(-x'b) of a design that is design j plus the row r (``step``), as design j's
+    (``kept``) times exp(-r b); None where it is no step or exp(-r b) is not a positive finite
+    number (then made from the design's own index)."""
+    if step is None:
+        return None
+    factor = np.exp(-(step[1] @ params[union]))
+    if not np.all(np.isfinite(factor) & (factor > 0)):
+        return None
+    return kept[step[0]] * factor[:, None]
+
+
+def _signed_sum(total: np.ndarray | None, term: np.ndarray, level: float) -> np.ndarray:
+    """total + level term (level 1 or -1), in total's array (the first term's, signed)."""
+    if total is None:
+        return term if level > 0 else np.negative(term, out=term)
+    if level > 0:
+        total += term
+    else:
+        total -= term
+    return total
 
 
 def density_slope(

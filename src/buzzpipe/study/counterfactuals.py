@@ -637,20 +637,60 @@ def replicate_raw(seed: int, replications: int, words: int) -> np.ndarray:
     """B x ``words`` outputs of each replicate's generator: row b is
     ``PCG64(SeedSequence(seed).spawn(B)[b]).random_raw(words)``, bit for bit.
 
-    The children's states come from :func:`spawned_states` (every child at once) and are set
-    on one generator in turn: about a third of the cost of making B seed sequences and B
-    generators (measured: 2.6 against 9.0 ms for 199 replicates of 401 words, load 5)."""
+    The children's states come from :func:`spawned_states` (every child at once) and every
+    child's generator is stepped in one compiled pass (:func:`_pcg64_outputs`: PCG64's 128-bit
+    step and its XSL-RR output on two 64-bit halves). Setting each child's state on one numpy
+    generator in turn cost about twice as much (1.3-1.5 against 0.64-0.66 ms for 199 replicates
+    of 802 words, load 30); making B seed sequences and B generators about seven times."""
+    states = spawned_states(seed, replications)
+    low = (1 << 64) - 1
+    halves = np.array(
+        [(state >> 64, state & low, step >> 64, step & low) for state, step in states],
+        dtype=np.uint64,
+    ).reshape(replications, 4)
     raw = np.empty((replications, words), dtype=np.uint64)
-    generator = np.random.PCG64(0)
-    for b, (state, increment) in enumerate(spawned_states(seed, replications)):
-        generator.state = {
-            "bit_generator": "PCG64",
-            "state": {"state": state, "inc": increment},
-            "has_uint32": 0,
-            "uinteger": 0,
-        }
-        raw[b] = generator.random_raw(words)
+    _pcg64_outputs(np.ascontiguousarray(halves.T), _PCG_HIGH, _PCG_LOW, raw)
     return raw
+
+
+_PCG_HIGH = np.uint64(_PCG_MULTIPLIER >> 64)
+_PCG_LOW = np.uint64(_PCG_MULTIPLIER & ((1 << 64) - 1))
+
+
+@njit(cache=True)
+def _high_product(a, b):  # pragma: no cover - compiled
+    """The high 64 bits of the 128-bit product of two 64-bit words (from 32-bit halves)."""
+    half, bits = np.uint64(0xFFFFFFFF), np.uint64(32)
+    a_low, a_high, b_low, b_high = a & half, a >> bits, b & half, b >> bits
+    low_low, high_low = a_low * b_low, a_high * b_low
+    middle = (low_low >> bits) + (high_low & half) + a_low * b_high
+    return a_high * b_high + (high_low >> bits) + (middle >> bits)
+
+
+@njit(cache=True)
+def _pcg64_outputs(states, multiplier_high, multiplier_low, out):  # pragma: no cover - compiled
+    """Row b of ``out``: the next outputs of PCG64 from state (states[0, b], states[1, b])
+    (high, low 64 bits) and increment (states[2, b], states[3, b]), as numpy's pcg64.h makes
+    them: the state stepped (state x multiplier + increment, mod 2^128), then the output the
+    new state's halves XORed and rotated right by its top 6 bits."""
+    rotation, width = np.uint64(58), np.uint64(63)
+    for b in range(out.shape[0]):
+        high, low = states[0, b], states[1, b]
+        increment_high, increment_low = states[2, b], states[3, b]
+        for word in range(out.shape[1]):
+            product_low = low * multiplier_low
+            high = (
+                high * multiplier_low
+                + low * multiplier_high
+                + _high_product(low, multiplier_low)
+                + increment_high
+            )
+            low = product_low + increment_low
+            if low < product_low:  # the carry into the high half
+                high += np.uint64(1)
+            mixed = high ^ low
+            turn = high >> rotation
+            out[b, word] = (mixed >> turn) | (mixed << ((np.uint64(64) - turn) & width))
 
 
 def spawned_states(seed: int, replications: int) -> list[tuple[int, int]]:

@@ -242,23 +242,26 @@ def level_sums(
 ) -> np.ndarray:
     """levels x B: the rows ``members`` of ``weights`` (n x B) added per level (``inverse``: a
     member's level), each level's members added one after another in their order, as
-    ``np.add.at`` and ``np.bincount`` add (the same numbers bit for bit). One level: a sum over
-    the rows (numpy adds the rows of a reduction over the first axis one after another); more:
-    in rounds, round r adding every level's r-th member (as many rounds as the largest level
-    has members), not member by member."""
-    if levels == 1:
-        return weights[members].sum(axis=0)[None, :]
-    order = np.argsort(inverse, kind="stable")
-    sorted_levels = inverse[order]
-    first = np.searchsorted(sorted_levels, sorted_levels)  # each level's first sorted position
-    rank = np.arange(len(order)) - first  # a member's place among its level's members
+    ``np.add.at`` and ``np.bincount`` add (the same numbers bit for bit). One compiled pass over
+    the members (:func:`_add_member_rows`), reading each member's row where it lies: no gathered
+    copy of the members' rows (a round per place within a level gathered each round's rows
+    before: 0.3-0.7 against 1.3-2.5 ms for 1,604 firms and 199 replicates, load 28)."""
     sums = np.zeros((levels, weights.shape[1]))
-    by_rank = np.argsort(rank, kind="stable")
-    bounds = np.searchsorted(rank[by_rank], np.arange(rank.max() + 2))
-    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
-        chosen = order[by_rank[start:stop]]  # at most one member of each level
-        sums[inverse[chosen]] += weights[members[chosen]]
+    _add_member_rows(
+        np.asarray(inverse, dtype=np.int64),
+        np.ascontiguousarray(weights, dtype=float),
+        np.asarray(members, dtype=np.int64),
+        sums,
+    )
     return sums
+
+
+@njit(cache=True)
+def _add_member_rows(inverse, weights, members, sums):  # pragma: no cover - compiled
+    for place in range(members.shape[0]):
+        row, level = members[place], inverse[place]
+        for column in range(weights.shape[1]):
+            sums[level, column] += weights[row, column]
 
 
 def treatment_shares(

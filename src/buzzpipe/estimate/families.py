@@ -91,7 +91,11 @@ def normal_pdf_slope(u: np.ndarray) -> np.ndarray:
 
 
 def binary_terms(
-    eta: np.ndarray, y: np.ndarray, family: str, need_loglike: bool = True
+    eta: np.ndarray,
+    y: np.ndarray,
+    family: str,
+    need_loglike: bool = True,
+    out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Per-observation log-likelihood, first derivative and minus second derivative in eta.
 
@@ -99,8 +103,24 @@ def binary_terms(
     l = log Phi(q eta), d = q phi(eta) / Phi(q eta), h = d (d + eta): the observed, not the
     expected, information (Stata's choice). LPM (the Newton objective -r^2/2): d = r = y - eta,
     h = 1. Arrays broadcast (n x B works); ``eta`` is left unchanged. Without ``need_loglike``
-    the log-likelihood is skipped (returned as None).
+    the log-likelihood is skipped (returned as None). ``out``: for the logit without the
+    log-likelihood, three arrays of eta's shape that receive d, h and a scratch (the same
+    numbers, no fresh n x B arrays: a caller evaluating many batches keeps them, and saves
+    their page faults); ignored otherwise.
     """
+    if family == "logit" and out is not None and not need_loglike:
+        derivative, curvature, inverse = out
+        small = np.abs(eta, out=curvature)
+        np.negative(small, out=small)
+        np.exp(small, out=small)
+        np.add(small, 1.0, out=inverse)
+        np.reciprocal(inverse, out=inverse)
+        np.multiply(small, inverse, out=curvature)
+        np.copyto(derivative, curvature)  # P(y = 1): e^eta / (1 + e^eta) below 0, else ...
+        np.copyto(derivative, inverse, where=eta >= 0)  # ... 1 / (1 + e^-eta)
+        np.subtract(y, derivative, out=derivative)
+        curvature *= inverse
+        return None, derivative, curvature
     if family == "logit":
         small = np.abs(eta)
         np.negative(small, out=small)

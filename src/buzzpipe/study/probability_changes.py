@@ -659,19 +659,17 @@ def difference_sums(
     densities = slopes = None  # sum over the designs of level f, of level f' (m x n)
     moved: dict[int, np.ndarray] = {}  # a differing column: sum of level w d f' (m x n)
     squares = []  # (columns, column, sum_i level w f' d_column d_columns: m x columns)
-    bases = {step[0] for step in steps_of if step is not None}
-    kept: dict[int, np.ndarray] = {}  # exp(-x'b) of a design another one steps from
+    stepped: dict[int, np.ndarray] = {}  # exp(-x'b) of a design made from the one it steps from
     for k, (level, (columns, difference)) in enumerate(
         zip(ChangeDifference._levels(), differences, strict=True)
     ):
         if logit:
-            exponential = _stepped_exponential(steps_of[k], kept, params, union)
+            exponential = stepped.pop(k, None)
             if exponential is None:
-                exponential = _index(shared, columns, difference, params)
-                np.negative(exponential, out=exponential)
+                exponential = _negative_index(shared, columns, difference, params)
                 np.exp(exponential, out=exponential)
-                if k in bases:
-                    kept[k] = exponential.copy()
+                # the designs that step from this one: their exp(-x'b) from it, now
+                stepped.update(_stepped_exponentials(k, exponential, steps_of, params, union))
             exponential += 1.0
             probability = np.divide(1.0, exponential, out=exponential)
             other = np.subtract(1.0, probability)
@@ -734,18 +732,32 @@ def _index(
     return index
 
 
-def _stepped_exponential(
-    step: tuple | None, kept: dict, params: np.ndarray, union: np.ndarray
-) -> np.ndarray | None:
-    """exp(-x'b) of a design that is design j plus the row r (``step``), as design j's
-    (``kept``) times exp(-r b); None where it is no step or exp(-r b) is not a positive finite
-    number (then made from the design's own index)."""
-    if step is None:
-        return None
-    factor = np.exp(-(step[1] @ params[union]))
-    if not np.all(np.isfinite(factor) & (factor > 0)):
-        return None
-    return kept[step[0]] * factor[:, None]
+def _negative_index(
+    shared: np.ndarray, columns: np.ndarray, difference: np.ndarray, params: np.ndarray
+) -> np.ndarray:
+    """Minus a design's linear index (m x n, its own array): minus the reference's and its
+    columns' (negating the coefficients negates each product and sum exactly)."""
+    if not columns.size:
+        return np.negative(shared)
+    negative = np.negative(params[columns]).T @ difference.T
+    negative -= shared
+    return negative
+
+
+def _stepped_exponentials(
+    base: int, exponential: np.ndarray, steps_of: list, params: np.ndarray, union: np.ndarray
+) -> dict[int, np.ndarray]:
+    """exp(-x'b) of each design that is design ``base`` plus a row r (:func:`constant_steps`),
+    as ``exponential`` (design base's) times exp(-r b), by the design's place; a design whose
+    exp(-r b) is not a positive finite number is left out (it is made from its own index)."""
+    found = {}
+    for place, step in enumerate(steps_of):
+        if step is None or step[0] != base:
+            continue
+        factor = np.exp(-(step[1] @ params[union]))
+        if np.all(np.isfinite(factor) & (factor > 0)):
+            found[place] = exponential * factor[:, None]
+    return found
 
 
 def _signed_sum(total: np.ndarray | None, term: np.ndarray, level: float) -> np.ndarray:

@@ -101,10 +101,54 @@ def _survey_stages(args) -> int:
             )
         with stages.stage("description"):
             end_to_end._describe(survey, engine)
+        _print_held(survey, engine)
     finally:
         engine.close()
     print("stages: " + ", ".join(f"{name} {s:.1f} s" for name, s in stages.seconds.items()))
     return 0
+
+
+def _print_held(survey, engine) -> None:
+    """Bytes a firm the client holds at the study's start, per holder (the survey's firm table
+    and analysis frame, the engine's copy of the kept frame), each array counted once however
+    many holders share it (columns shared by copy on write)."""
+    holders = {
+        "Survey._firms": getattr(survey, "_firms", None),
+        "Survey._analysis": getattr(survey, "_analysis", None),
+        "engine's kept frame (client copy)": None if engine._frame is None else engine._frame[0],
+    }
+    seen: dict[int, int] = {}
+    firms = len(survey)
+    for name, frame in holders.items():
+        if frame is None:
+            print(f"held at the study's start: {name} none")
+            continue
+        arrays = [a for column in frame.columns for a in _arrays(frame[column])]
+        total = sum(size for _, size in arrays)
+        new = sum(size for address, size in arrays if address not in seen)
+        seen.update(arrays)
+        print(f"held at the study's start: {name} {frame.shape[1]} columns, {total / firms:.1f} "
+              f"bytes a firm ({new / firms:.1f} not held above)")  # fmt: skip
+    print(f"held at the study's start, every holder: {sum(seen.values()) / firms:.1f} bytes a "
+          f"firm ({firms:,} firms)")  # fmt: skip
+
+
+def _arrays(column) -> list[tuple[int, int]]:
+    """(address, bytes) of the arrays behind one column: values, mask, codes, Arrow buffers."""
+    import numpy as np
+    import pandas as pd
+
+    values = column.array
+    if hasattr(values, "_pa_array"):
+        return [(b.address, b.size) for chunk in values._pa_array.chunks
+                for b in chunk.buffers() if b is not None]  # fmt: skip
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        parts = [values.codes]
+    elif hasattr(values, "_data") and hasattr(values, "_mask"):
+        parts = [values._data, values._mask]
+    else:
+        parts = [np.asarray(values)]
+    return [(part.__array_interface__["data"][0], part.nbytes) for part in parts]
 
 
 if __name__ == "__main__":

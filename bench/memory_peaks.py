@@ -44,14 +44,16 @@ PARTS = {
     "buzzpipe.survey.column_types": [
         "to_firm_id", "to_category", "to_number_in_range", "to_binary", "id_keys",
     ],
-    "buzzpipe.survey.model": ["_add_links", "Survey._derive"],
+    "buzzpipe.survey.model": [
+        "_add_links", "Survey._derive", "Survey.keep_on", "Survey._table_to_send",
+    ],
     "buzzpipe.survey.edge_list": [
         "FirmDirectory.__init__", "CollaborationCounts.matrix", "ExposureCounts.shares",
     ],
     "buzzpipe.survey.dask_measures": ["DaskLinks.count_links"],
     "buzzpipe.survey.measures": ["breadth_from_collaboration"],
     "buzzpipe.survey.describe": ["DescribeTable.add", "DescribeTable.result", "_id_hashes"],
-    "buzzpipe.study.engine": ["StudyEngine.keep_frame"],
+    "buzzpipe.study.engine": ["StudyEngine.keep_frame", "StudyEngine.keep_derived"],
 }  # fmt: skip
 SOURCE = "engine source (a sample to chunks)"
 

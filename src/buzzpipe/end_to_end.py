@@ -76,8 +76,10 @@ class StudyOptions:
     def study_engine(self) -> Any:
         """The engine the study's fits, margins and wild bootstraps run on."""
         from buzzpipe.study.engine import StudyEngine
+        from buzzpipe.study.specification import named_columns
 
-        return StudyEngine(self.engine, self.scheduler)
+        named = named_columns(self.specification) if self.engine == "dask" else ()
+        return StudyEngine(self.engine, self.scheduler, named_columns=named)
 
     def scenarios(self) -> Sequence[dict[str, Any]] | None:
         """The programmes to run: None for the study's defaults, () for none."""
@@ -190,7 +192,7 @@ def _describe(survey: Any, engine: Any) -> Any:
         return survey.describe()
     from buzzpipe.survey.describe import DescribeTable
 
-    engine.keep_frame(survey.analysis_frame())
+    survey.keep_on(engine)  # derived on the workers; the survey's firm-level data let go here
     table = DescribeTable()
     table.add(survey, chunks=engine.frame_source())
     return table.result()

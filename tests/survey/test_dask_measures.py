@@ -208,3 +208,87 @@ def test_bad_links_in_a_later_partition_are_refused_as_a_whole_read_refuses_them
     later = links.iloc[half:].reset_index(drop=True)
     refused = _cells_or_refusal(later, None, half, directory, SCALES, TYPES, "links")
     assert set(refused) == {"refused"} and "friends" in str(refused["refused"])
+
+
+def test_the_analysis_frame_derived_on_the_workers_is_the_frame_derived_here(
+    tmp_path, dask_client
+) -> None:
+    """``Survey.keep_on``: the firm table sent in partitions (500 rows) and each partition's
+    measures made on a worker, pipeline exposure's shares sent beside it, give on the workers
+    the frame ``analysis_frame`` derives here, column for column (types, categories, values);
+    the client keeps the columns the study reads there (``client_columns``), equal to the
+    frame's, and no firm table."""
+    import dask.dataframe as dd
+
+    from buzzpipe.study.engine import StudyEngine, client_columns
+    from buzzpipe.survey import read_edge_list
+
+    _draw(tmp_path, 6, 3_000, 1_000)
+    expected = read_edge_list(tmp_path / "firms.parquet", tmp_path / "links.parquet")
+    expected = expected.analysis_frame()
+    survey = read_edge_list(
+        tmp_path / "firms.parquet", tmp_path / "links.parquet", client=dask_client
+    )
+    engine = StudyEngine("dask", _client=dask_client, partition_rows=500)
+    survey.keep_on(engine)
+    try:
+        _client_copy, kept, bounds = engine._frame
+        assert kept.npartitions == 6 and list(bounds) == list(range(0, 3_001, 500))
+        on_workers = dask_client.compute(kept).result()
+        # the frame sent whole (keep_frame): Dask's own types (text as Arrow strings)
+        sent = dd.from_pandas(expected, npartitions=1, sort=False).compute(scheduler="sync")
+        pd.testing.assert_frame_equal(on_workers, sent, check_exact=True)
+        assert expected["pipeline_exposure"].notna().sum() > 100
+        here = survey.analysis_frame()
+        reads = client_columns(expected.columns)
+        assert list(here.columns) == reads and len(reads) < expected.shape[1]
+        assert "firm_id" not in reads and "breadth_international" in reads
+        pd.testing.assert_frame_equal(here, expected[reads], check_exact=True)
+        # before, the survey held the whole frame here (and its firm table, sharing columns)
+        held = here.memory_usage(deep=True).sum()
+        assert held < 0.85 * expected.memory_usage(deep=True).sum()
+        assert engine._frame[0] is survey._analysis and survey._firms is None
+        assert len(survey) == 3_000
+        with pytest.raises(RuntimeError, match="keep_on"):
+            survey.firms  # noqa: B018
+    finally:
+        engine.close()
+
+
+def test_a_column_a_specification_names_stays_on_the_client(dask_client) -> None:
+    """A control the user names (here the country) is read on the client whatever
+    ``client_columns`` leaves on the workers: the study would otherwise leave it out."""
+    from buzzpipe.end_to_end import StudyOptions
+    from buzzpipe.study.specification import Specification
+
+    named = Specification(controls=("np.log(employees)", "C(country)"), fixed_effects=("sector",))
+    engine = StudyOptions(engine="dask", replications=0, specification=named).study_engine()
+    assert engine.named_columns == ("sector", "employees", "country")
+    from buzzpipe.study.engine import client_columns
+
+    assert client_columns(["firm_id", "country", "region"], engine.named_columns) == [
+        "country",
+        "region",
+    ]
+
+
+def test_a_frame_derived_here_before_it_is_kept_is_kept_the_same(dask_client) -> None:
+    """``keep_on`` after ``analysis_frame`` (the exposure counts then spent): the frame derived
+    here is sent, its measures made again on the workers, the same frame."""
+    import dask.dataframe as dd
+
+    import buzzpipe as bp
+    from buzzpipe.study.engine import StudyEngine
+
+    survey = bp.synthesize("norway2010", seed=2, firms=600)
+    here = survey.analysis_frame()
+    expected = dd.from_pandas(here, npartitions=1, sort=False).compute(scheduler="sync")
+    engine = StudyEngine("dask", _client=dask_client, partition_rows=250)
+    survey.keep_on(engine)
+    try:
+        found = dask_client.compute(engine._frame[1]).result()
+        pd.testing.assert_frame_equal(found, expected, check_exact=True)
+        with pytest.raises(RuntimeError, match="kept on the workers already"):
+            survey.keep_on(engine)
+    finally:
+        engine.close()

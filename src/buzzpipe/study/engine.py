@@ -9,10 +9,13 @@ $DASK_SCHEDULER_ADDRESS, else a LocalCluster). The numbers are the in-memory one
 
 On ``dask`` the study's analysis frame is sent to the cluster once (:meth:`StudyEngine.keep_frame`)
 and each sample of its rows is selected there, partition by partition: only the row positions
-and the columns the sample changed or added travel. What stays on the client: the firm-level
-analysis frame itself (one row per firm; the links, the large table of an edge-list survey, are
-classified on Dask by ``survey/dask_measures.py``), the samples the study's parts build from it
-in pandas, and the parts that refit nothing. The frame is kept in the description stage, whose
+and the columns the sample changed or added travel. ``buzzpipe analyze`` makes the frame on the
+workers instead (``Survey.keep_on``, :meth:`StudyEngine.keep_derived`: the firm table sent in
+partitions, each partition's measures made where it lies). What stays on the client: the
+frame's columns the study reads there (:func:`client_columns`, one row per firm; the links, the
+large table of an edge-list survey, are classified on Dask by ``survey/dask_measures.py``), the
+samples the study's parts build from them in pandas, and the parts that refit nothing. The frame
+is kept in the description stage, whose
 table's sums are made per partition (:meth:`frame_source`); the probability changes (+1 per
 scale, the common-support steps, the Ai-Norton pair) are summed over a sample's chunks
 (``probability_changes.average_changes``). The policy counterfactuals are summed per chunk (on
@@ -105,6 +108,9 @@ class StudyEngine:
     sent_columns: int = dataclasses.field(default=0, repr=False)  # column-rows sent, not selected
     _lock: Any = dataclasses.field(default_factory=threading.Lock, repr=False)
     merged_rounds: int = dataclasses.field(default=0, repr=False)  # side_by_side's rounds
+    # the columns a user's specification names (outcomes, controls, fixed effects): read on the
+    # client whatever :func:`client_columns` leaves on the workers
+    named_columns: tuple[str, ...] = dataclasses.field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         if self.name not in ENGINES:
@@ -154,6 +160,44 @@ class StudyEngine:
         lengths = self.client.compute(data.map_partitions(len)).result().tolist()
         self._frame = (frame, data, np.cumsum([0, *lengths]))
         self._kept += 1
+
+    def keep_derived(
+        self, table: pd.DataFrame, derive: Callable[[pd.DataFrame], pd.DataFrame]
+    ) -> pd.DataFrame:
+        """The analysis frame made on the workers and kept there, as :meth:`keep_frame` keeps
+        one: ``table`` (the firm table, one row per firm, index 0..n-1) is sent in partitions
+        and ``derive(part)`` (a module-level function making each row's measures from that row
+        alone) makes each partition of the frame where it lies. Returns the frame's columns the
+        study reads on the client (:func:`client_columns`), gathered a column at a time: the
+        copy the study's samples are selected from. The table is let go once sent (the caller
+        passes its last reference)."""
+        import dask.dataframe as dd
+
+        from buzzpipe.estimate.dask_engine import return_free_pages
+
+        meta = dd.from_pandas(derive(table.iloc[:0]), npartitions=1, sort=False)._meta
+        scattered = self._scattered(table)
+        del table  # the pieces are on the workers: the table goes with its last reference
+        data = self.client.persist(scattered.map_partitions(derive, meta=meta))
+        del scattered  # the firm table's pieces let go on the workers once the frame is made
+        futures = _futures(data)
+        _wait(futures)
+        if len(self.client.nthreads()) > 1:  # as for sent pieces: one lost worker loses nothing
+            self.client.replicate(futures, n=2)
+        return_free_pages()
+        parts = data.to_delayed()
+        lengths = self.client.compute(data.map_partitions(len)).result().tolist()
+        columns = {}
+        for column in client_columns(meta.columns, self.named_columns):
+            pieces = self.client.gather(self.client.compute([part[column] for part in parts]))
+            columns[column] = pd.concat(pieces, ignore_index=True) if pieces else meta[column]
+            del pieces
+        frame = pd.DataFrame(columns, copy=False)
+        if not columns:
+            frame.index = pd.RangeIndex(int(sum(lengths)))
+        self._frame = (frame, data, np.cumsum([0, *lengths]))
+        self._kept += 1
+        return frame
 
     def frame_source(self) -> Any:
         """The kept analysis frame's partitions as a chunk source (dask, after
@@ -511,6 +555,18 @@ class StudyEngine:
         return streamed_wild_bootstrap(
             self._positional(fitted, frame), self.source(frame), cluster=cluster, **options
         )
+
+
+def _futures(data: Any) -> list[Any]:
+    from distributed import futures_of
+
+    return futures_of(data)
+
+
+def _wait(futures: list[Any]) -> None:
+    from distributed import wait
+
+    wait(futures)
 
 
 _CURRENT: ContextVar[StudyEngine | None] = ContextVar("buzzpipe_study_engine", default=None)

@@ -89,15 +89,25 @@ class DescribeTable:
             )
         for column in CATEGORICAL_CONTROLS:
             self._rules.setdefault(column, survey.category_rules.get(column, (None, None)))
-        self._id_hashes.append(_id_hashes(frame[FIRM_ID]))
+        if chunks is None:
+            self._id_hashes.append(_id_hashes(frame[FIRM_ID]))
+            counted = {column: _category_counts(frame, column) for column in self._spellings}
+        else:  # made per chunk where it lies: the client's frame may lack the ids
+            found = chunks.map_reduce(
+                _chunk_ids_and_counts,
+                tuple(self._spellings),
+                columns=[FIRM_ID, *self._spellings],
+            )
+            hashes = found["ids"]
+            self._id_hashes.append(hashes[0] if len(hashes) == 1 else np.concatenate(hashes))
+            counted = found["counts"]
         labels = list(frame["region"].cat.categories)
         for label in labels:
             self._regions.setdefault(label, None)
         for label in frame["industry"].cat.categories:
             self._industries.setdefault(label, None)
         for column, firms in self._spellings.items():
-            counts = frame[column].value_counts(sort=False)
-            own = {label: float(n) for label, n in counts.items() if n > 0}
+            own = {label: float(n) for label, n in counted[column].items() if n > 0}
             own.update(survey.spellings.get(column, {}))  # a merged category's own spellings
             for name, n in own.items():
                 firms[name] = firms.get(name, 0.0) + n
@@ -304,6 +314,19 @@ def _region_sums(
 def _chunk_sums(chunk: pd.DataFrame, where: Any, first_row: int, shape: tuple) -> dict:
     """:func:`_region_sums` of one chunk of the analysis frame (a task on a Dask worker)."""
     return _region_sums(chunk, *shape)
+
+
+def _category_counts(frame: pd.DataFrame, column: str) -> dict[object, int]:
+    """Firms of each category of ``column`` (every category, in their order)."""
+    counts = frame[column].value_counts(sort=False)
+    return {label: int(n) for label, n in counts.items()}
+
+
+def _chunk_ids_and_counts(chunk: pd.DataFrame, where: Any, first_row: int, columns: tuple) -> dict:
+    """The firm ids' hashes and the firms of each category of ``columns`` in one chunk of the
+    analysis frame (a task on a Dask worker): lists concatenate and counts add over chunks."""
+    counts = {column: _category_counts(chunk, column) for column in columns}
+    return {"ids": [_id_hashes(chunk[FIRM_ID])], "counts": counts}
 
 
 def _id_hashes(ids: pd.Series) -> np.ndarray:

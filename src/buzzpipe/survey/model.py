@@ -5,8 +5,10 @@ simulations): it checks the columns against the model in DESIGN.md, raising an I
 names the file, column, rows, value and expectation, and never modifies the caller's frame.
 """
 
+import functools
 from collections.abc import Callable, Iterable
 from collections.abc import Mapping as MappingType
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -116,7 +118,8 @@ class Survey:
         spellings: dict[str, dict[object, int]] | None = None,
     ) -> None:
         # use Survey.from_frame: this constructor trusts its arguments
-        self._firms = firms
+        self._firms: pd.DataFrame | None = firms  # None once kept on Dask workers (keep_on)
+        self._firm_count = len(firms)
         self._exposure = exposure  # local partners counted from the links, for pipeline exposure
         # per categorical column: (declared category order or None, reference asked for or None),
         # so that batches of one streamed file can be put back in one order
@@ -360,6 +363,10 @@ class Survey:
     @property
     def firms(self) -> pd.DataFrame:
         """The validated canonical firm columns (a copy: changing it changes nothing here)."""
+        if self._firms is None:
+            raise RuntimeError(
+                "the firm table is on the Dask workers (Survey.keep_on): read analysis_frame()"
+            )
         return self._firms.copy(deep=False)  # copy on write: the caller's own
 
     @property
@@ -374,7 +381,7 @@ class Survey:
         return _local_scale(self.scales)
 
     def __len__(self) -> int:
-        return len(self._firms)
+        return self._firm_count
 
     def __repr__(self) -> str:
         return (
@@ -396,44 +403,54 @@ class Survey:
         return self._analysis.copy(deep=False)  # copy on write: the caller's own
 
     def _derive(self) -> pd.DataFrame:
-        frame = self._firms.copy(deep=False)
-        for scale in self.scales:
-            given = breadth_column(scale)
-            if given in frame.columns:
-                breadth = frame[given]
-            else:
-                breadth = measures.breadth_from_collaboration(
-                    frame, scale, self.partner_types, with_group=False
-                )
-                if breadth is None:
-                    continue
-                frame[given] = breadth
-            with_group = breadth_column(scale, with_group=True)
-            if with_group not in frame.columns:
-                counted = measures.breadth_from_collaboration(
-                    frame, scale, self.partner_types, with_group=True
-                )
-                if counted is not None:
-                    frame[with_group] = counted
-            frame[any_column(scale)] = measures.any_partner(breadth)
-        local = self.local_scale
-        if local is not None and "international" in self.scales and local != "international":
-            local_flag, global_flag = any_column(local), any_column("international")
-            if local_flag in frame.columns and global_flag in frame.columns:
-                frame[REGIME] = measures.regime(frame[local_flag], frame[global_flag])
-        if "new_to_market" in frame.columns:
-            frame[NOVELTY] = measures.product_novelty(frame["product"], frame["new_to_market"])
+        frame = derived_measures(self._firms, self.scales, self.partner_types)
         if self._exposure is not None:
             shares = self._exposure.shares(frame[any_column("international")])
             # counted once (its spilled records are gone after result): its per-firm counts and
             # kept records are let go, the frame being derived once
             self._exposure = None
-            for column, values in zip(
-                (PIPELINE_EXPOSURE, PIPELINE_EXPOSURE_UNKNOWN_SHARE), shares, strict=True
-            ):
+            for column, values in zip(EXPOSURE_COLUMNS, shares, strict=True):
                 # by position, and not copied again (pandas 3 copies an array set as a column)
                 frame[column] = pd.Series(values, index=frame.index, copy=False)
         return frame
+
+    def keep_on(self, engine: Any) -> None:
+        """The analysis frame derived on the Dask workers of ``engine`` (a ``StudyEngine`` on
+        dask) and kept there (``StudyEngine.keep_derived``), and this survey's firm-level data
+        let go here: the firm table goes to the workers in partitions, each partition's
+        measures are made there (:func:`derived_partition`, row by row as :meth:`_derive` makes
+        them), and only the columns the study reads on the client
+        (``StudyEngine.client_columns``) come back, the frame :meth:`analysis_frame` returns
+        from then on. Pipeline exposure reads every firm's international partners, so its
+        shares are made here from the exposure counts and sent with the firm table.
+
+        Why: derived here and held by the survey for the whole run, the 44-column frame (135
+        bytes a firm, with the firm table's columns it shares) was the Dask client's largest
+        firm-level holder from the survey stage to the end."""
+        derive = functools.partial(
+            derived_partition, scales=self.scales, partner_types=self.partner_types
+        )
+        # the table passed as the engine's only reference to it: let go there once it is sent
+        self._analysis = engine.keep_derived(self._table_to_send(), derive)
+
+    def _table_to_send(self) -> pd.DataFrame:
+        """The firm table, with pipeline exposure's shares where the links gave local partners,
+        taken from this survey (which holds it no more). A frame derived here already is sent
+        as it is (its measures are made again, the same, on the workers)."""
+        if self._firms is None:
+            raise RuntimeError("the analysis frame is kept on the workers already")
+        if self._analysis is not None:
+            table, self._analysis, self._firms = self._analysis, None, None
+            return table
+        table, self._firms = self._firms, None
+        if self._exposure is not None:
+            status = _international_partners(table, self.partner_types)
+            shares = self._exposure.shares(status)
+            self._exposure = None  # counted once, as in _derive
+            table = table.copy(deep=False)  # copy on write: the firm table's columns not copied
+            for column, values in zip(EXPOSURE_COLUMNS, shares, strict=True):
+                table[column] = pd.Series(values, index=table.index, copy=False)
+        return table
 
     def describe(self, *, weighted: bool = False) -> pd.DataFrame:
         """The descriptive table of this survey: :func:`buzzpipe.describe` (see it)."""
@@ -497,6 +514,72 @@ def _check_named(
 
 def _local_scale(scales: tuple[str, ...]) -> str | None:
     return next((s for s in ("regional", "national") if s in scales), None)
+
+
+# the columns pipeline exposure adds, last in the analysis frame
+EXPOSURE_COLUMNS = (PIPELINE_EXPOSURE, PIPELINE_EXPOSURE_UNKNOWN_SHARE)
+
+
+def derived_measures(
+    firms: pd.DataFrame, scales: tuple[str, ...], partner_types: tuple[str, ...]
+) -> pd.DataFrame:
+    """``firms`` (the validated firm table, or rows of it) plus the measures each firm's own
+    answers give (``Survey.analysis_frame``'s documentation: breadth per scale, any partner,
+    regime, product novelty; not pipeline exposure, which reads other firms' answers). Row by
+    row: the measures of rows are those of the whole table at those rows, with the same types
+    (categories fixed, not read from the rows), so the Dask workers make them per partition."""
+    frame = firms.copy(deep=False)
+    for scale in scales:
+        given = breadth_column(scale)
+        breadth = _breadth(frame, scale, partner_types)
+        if breadth is None:
+            continue
+        if given not in frame.columns:
+            frame[given] = breadth
+        with_group = breadth_column(scale, with_group=True)
+        if with_group not in frame.columns:
+            counted = measures.breadth_from_collaboration(
+                frame, scale, partner_types, with_group=True
+            )
+            if counted is not None:
+                frame[with_group] = counted
+        frame[any_column(scale)] = measures.any_partner(breadth)
+    local = _local_scale(scales)
+    if local is not None and "international" in scales and local != "international":
+        local_flag, global_flag = any_column(local), any_column("international")
+        if local_flag in frame.columns and global_flag in frame.columns:
+            frame[REGIME] = measures.regime(frame[local_flag], frame[global_flag])
+    if "new_to_market" in frame.columns:
+        frame[NOVELTY] = measures.product_novelty(frame["product"], frame["new_to_market"])
+    return frame
+
+
+def derived_partition(
+    part: pd.DataFrame, *, scales: tuple[str, ...], partner_types: tuple[str, ...]
+) -> pd.DataFrame:
+    """:func:`derived_measures` of one partition of the firm table (a task on a Dask worker),
+    with the pipeline exposure shares sent beside it (``Survey.keep_on``) moved last, where
+    ``Survey.analysis_frame`` has them."""
+    sent = [column for column in EXPOSURE_COLUMNS if column in part.columns]
+    frame = derived_measures(part.drop(columns=sent) if sent else part, scales, partner_types)
+    for column in sent:
+        frame[column] = part[column]
+    return frame
+
+
+def _breadth(firms: pd.DataFrame, scale: str, partner_types: tuple[str, ...]) -> pd.Series | None:
+    """Breadth at ``scale`` (group left out): the given column, else counted from the
+    collaboration answers (None where there are none)."""
+    given = breadth_column(scale)
+    if given in firms.columns:
+        return firms[given]
+    return measures.breadth_from_collaboration(firms, scale, partner_types, with_group=False)
+
+
+def _international_partners(firms: pd.DataFrame, partner_types: tuple[str, ...]) -> pd.Series:
+    """``any_international`` of :func:`derived_measures`, made alone: the status of each firm
+    as a partner, which pipeline exposure reads."""
+    return measures.any_partner(_breadth(firms, "international", partner_types))
 
 
 def _add_links(

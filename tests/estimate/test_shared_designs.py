@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from buzzpipe.estimate import chunks
 from buzzpipe.estimate.design import build_design, cluster_codes, designs_shared
 from buzzpipe.estimate.fitting import fit_with_design
 
@@ -40,11 +41,12 @@ def firms(seed: int = 11, n: int = 600) -> pd.DataFrame:
     return data
 
 
-def fits(data: pd.DataFrame, models, vcov="robust", weights=None):
+def fits(data: pd.DataFrame, models, vcov="robust", weights=None, deep=False):
     """(fit, design) of each (outcome, family) on a shallow copy of ``data`` each, as the
-    battery's samples of every row are."""
+    battery's samples of every row are (``deep``: a copy of the columns each, as the parts'
+    columns remade per outcome are)."""
     return [
-        fit_with_design(f"{outcome} ~ {RIGHT}", data.copy(deep=False), family, vcov, weights)
+        fit_with_design(f"{outcome} ~ {RIGHT}", data.copy(deep=deep), family, vcov, weights)
         for outcome, family in models
     ]
 
@@ -52,13 +54,14 @@ def fits(data: pd.DataFrame, models, vcov="robust", weights=None):
 MODELS = [("product", "logit"), ("process", "probit"), ("novelty", "ologit"), ("lpm", "lpm")]
 
 
+@pytest.mark.parametrize("deep", [False, True])
 @pytest.mark.parametrize("weights", [None, "weight"])
 @pytest.mark.parametrize("vcov", ["robust", {"cluster": "region"}])
-def test_shared_designs_give_the_plain_fits_bit_for_bit(weights, vcov):
+def test_shared_designs_give_the_plain_fits_bit_for_bit(weights, vcov, deep):
     data = firms()
     plain = fits(data, MODELS, vcov, weights)
     with designs_shared():
-        shared = fits(data, MODELS, vcov, weights)
+        shared = fits(data, MODELS, vcov, weights, deep)
     for (expected, expected_X), (found, found_X) in zip(plain, shared, strict=True):
         assert found.family == expected.family and found.outcome == expected.outcome
         assert list(found.params.index) == list(expected.params.index)
@@ -83,9 +86,11 @@ def test_a_design_is_shared_only_where_rows_and_columns_are_the_same():
     with designs_shared():
         first = build_design(formula, data.copy(deep=False))
         assert build_design(f"process ~ {RIGHT}", data.copy(deep=False)).X is first.X
-        # a different right-hand side, a copy of the columns, a changed column: built anew
+        # a copy of the columns, the same rows selected anew: the same values, shared
+        assert build_design(formula, data.copy(deep=True)).X is first.X
+        assert build_design(formula, data.loc[data["x1"].notna()]).X is first.X
+        # a different right-hand side, a changed column: built anew
         assert build_design("product ~ x1 + share", data).X is not first.X
-        assert build_design(formula, data.copy(deep=True)).X is not first.X
         changed = data.copy(deep=False)
         changed.loc[changed.index[0], "x1"] = 5.0  # copy on write: the shared memory stays
         rebuilt = build_design(formula, changed)
@@ -97,6 +102,57 @@ def test_a_design_is_shared_only_where_rows_and_columns_are_the_same():
         assert own.X is not first.X and own.nobs == len(data) - 1
     # outside the block nothing is shared
     assert build_design(formula, data).X is not build_design(formula, data).X
+
+
+def test_columns_of_other_values_or_types_do_not_share_a_design():
+    """Remade columns share a design only where their values are the same bit for bit: a sign
+    of zero, the order of a categorical's levels, a nullable type or a missing value apart
+    each give a design of their own (what a plain build gives)."""
+    data = firms()
+    data["zero"] = 0.0
+    formula = "product ~ x1 + zero + C(industry)"
+    changes = {
+        "negative zero": lambda frame: frame.assign(zero=-0.0),
+        "levels reordered": lambda frame: frame.assign(
+            industry=frame["industry"].cat.reorder_categories(
+                ["trade", "services", "manufacturing", "ict"]
+            )
+        ),
+        "levels as text": lambda frame: frame.assign(industry=frame["industry"].astype(str)),
+        "nullable floats": lambda frame: frame.assign(x1=frame["x1"].astype("Float64")),
+        "one value": lambda frame: frame.assign(x1=frame["x1"].where(frame.index != "firm7", 9.0)),
+    }
+    with designs_shared():
+        first = build_design(formula, data.copy(deep=True))
+        for name, change in changes.items():
+            changed = change(data.copy(deep=True))
+            built = build_design(formula, changed)
+            assert built.X is not first.X, name
+            np.testing.assert_array_equal(built.X, build_design(formula, changed.copy()).X)
+        assert build_design(formula, data.copy(deep=True)).X is first.X
+
+
+@pytest.mark.parametrize(
+    "first, second, same",
+    [
+        (pd.Series([0.0, 1.5]), pd.Series([0.0, 1.5]), True),
+        (pd.Series([0.0, 1.5]), pd.Series([-0.0, 1.5]), False),
+        (pd.Series([1.0, 2.0]), pd.Series([1, 2]), False),
+        (pd.Series([1.0, 2.0]), pd.Series([1.0, 2.0, 3.0]), False),
+        (pd.Series(pd.array([1, None], "Int8")), pd.Series(pd.array([1, None], "Int8")), True),
+        (pd.Series(pd.array([1, 2], "Int8")), pd.Series(pd.array([1, None], "Int8")), False),
+        (pd.Series(pd.Categorical(["a", "b"])), pd.Series(pd.Categorical(["a", "b"])), True),
+        (
+            pd.Series(pd.Categorical(["a", "b"], ["a", "b"])),
+            pd.Series(pd.Categorical(["b", "a"], ["b", "a"])),  # the same codes, other values
+            False,
+        ),
+        (pd.Series(["a", "b"], dtype=object), pd.Series(["a", "b"], dtype=object), False),
+    ],
+)
+def test_same_values_compares_the_bits_of_columns(first, second, same):
+    assert chunks.same_values(first, second) is same
+    assert chunks.same_values(second, first) is same
 
 
 @pytest.mark.parametrize(

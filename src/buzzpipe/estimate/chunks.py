@@ -349,26 +349,67 @@ def column_storage(values: pd.Series) -> tuple | None:
     shallow copies, its samples of every row), different for columns that do not; ``None`` for
     a type whose memory this does not read (then nothing is shared by it). Under pandas' copy
     on write, memory that a column still refers to is not changed in place."""
-    dtype = values.dtype
-    array = values.array
-    if isinstance(dtype, np.dtype):
-        buffers = [values.to_numpy()]
-    elif isinstance(dtype, pd.CategoricalDtype):
-        buffers = [np.asarray(array.codes)]
-    elif isinstance(getattr(array, "_data", None), np.ndarray) and isinstance(
-        getattr(array, "_mask", None), np.ndarray
-    ):  # pandas' nullable integers, floats and booleans: values and mask
-        buffers = [array._data, array._mask]
-    else:
+    buffers = _value_buffers(values)
+    if buffers is None:
         return None
     return (
-        dtype,
+        values.dtype,
         len(values),
         tuple(
             (buffer.__array_interface__["data"][0], buffer.shape, buffer.strides, buffer.dtype.str)
             for buffer in buffers
         ),
     )
+
+
+def _value_buffers(values: pd.Series) -> list[np.ndarray] | None:
+    """The arrays that hold a column's values (:func:`column_storage`'s types), else None."""
+    dtype = values.dtype
+    array = values.array
+    if isinstance(dtype, np.dtype):
+        return [values.to_numpy()]
+    if isinstance(dtype, pd.CategoricalDtype):
+        return [np.asarray(array.codes)]
+    if isinstance(getattr(array, "_data", None), np.ndarray) and isinstance(
+        getattr(array, "_mask", None), np.ndarray
+    ):  # pandas' nullable integers, floats and booleans: values and mask
+        return [array._data, array._mask]
+    return None
+
+
+def same_values(first: pd.Series, second: pd.Series) -> bool:
+    """Whether two columns of :func:`column_storage`'s types hold the same values bit for bit,
+    wherever they live: the same type (a categorical's categories in the same order, of the
+    same type) and equal bits in the arrays that hold the values (the codes; a nullable
+    array's values and mask). About 2 us a column of a few thousand rows: what a caller pays
+    to find a copy of columns it has seen (the battery's parts remake columns per outcome)."""
+    if len(first) != len(second) or first.dtype != second.dtype:
+        return False
+    if isinstance(first.dtype, pd.CategoricalDtype):  # equal types may order their levels apart
+        mine, theirs = first.dtype, second.dtype
+        if mine is not theirs and (
+            mine.categories.dtype != theirs.categories.dtype
+            or not mine.categories.equals(theirs.categories)
+        ):
+            return False
+    found, other = _value_buffers(first), _value_buffers(second)
+    if found is None or other is None or len(found) != len(other):
+        return False
+    return all(_equal_bits(a, b) for a, b in zip(found, other, strict=True))
+
+
+def _equal_bits(first: np.ndarray, second: np.ndarray) -> bool:
+    """Whether two arrays of one type hold the same bits (floats compared as their bits: -0.0
+    is not 0.0); False for types compared otherwise (objects)."""
+    if first.dtype != second.dtype or first.shape != second.shape:
+        return False
+    kind = first.dtype.kind
+    if kind in "fc" and first.dtype.itemsize in (2, 4, 8):
+        bits = np.dtype(f"u{first.dtype.itemsize}")
+        return bool(np.array_equal(first.view(bits), second.view(bits)))
+    if kind in "iub":
+        return bool(np.array_equal(first, second))
+    return False
 
 
 # whether a column type is numeric and not boolean, by the type (pandas' checks of a type

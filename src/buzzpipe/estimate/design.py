@@ -429,19 +429,22 @@ def _build_design_blocked(
 # from it alone (X'WX, the collinear columns). A design is shared where every row of the data
 # is used, the builder needs no formulaic (the specification's plan), there is no offset and it
 # has at most SHARED_DESIGN_NUMBERS numbers; two builds share it where their right-hand sides,
-# columns and roles agree and the columns they read are the same memory (pandas' copy on write:
-# a frame's shallow copies share their columns, and a change to any of them copies first; the
-# entry holds the columns it read, so their memory is not reused while it lives). The shared X
-# (and X'WX) is read-only.
-_SHARED: ContextVar[dict | None] = ContextVar("buzzpipe_shared_designs", default=None)
+# columns and roles agree and the columns they read hold the same values: the same memory
+# (pandas' copy on write: a frame's shallow copies share their columns, and a change to any of
+# them copies first), or columns remade with the same values (the parts remake their columns
+# and select their rows once per outcome), compared bit for bit (``chunks.same_values``). An
+# entry holds the columns it was found by, so their memory is not reused while it lives. The
+# shared X (and X'WX) is read-only.
+_SHARED: ContextVar[_SharedDesigns | None] = ContextVar("buzzpipe_shared_designs", default=None)
 SHARED_DESIGN_NUMBERS = 1 << 16
 
 
 @contextmanager
 def designs_shared() -> Iterator[None]:
     """Inside the block, :func:`build_design` builds each right-hand side's design of the same
-    rows of the same columns once (see ``_SHARED``); they go when the outermost block ends."""
-    token = _SHARED.set({}) if _SHARED.get() is None else None
+    rows of the same column values once (see ``_SHARED``); they go when the outermost block
+    ends."""
+    token = _SHARED.set(_SharedDesigns()) if _SHARED.get() is None else None
     try:
         yield
     finally:
@@ -452,8 +455,25 @@ def designs_shared() -> Iterator[None]:
 @dataclass
 class _SharedDesign:
     design: Design
-    columns: list[pd.Series]  # held: their memory is not reused while the entry lives
+    columns: list[pd.Series]  # the columns it was built from, compared with a later build's
     derived: dict = field(default_factory=dict)
+    # columns found to hold the same values: held, so their memory is not reused while the
+    # entry is found by it
+    aliases: list[list[pd.Series]] = field(default_factory=list)
+
+
+@dataclass
+class _SharedDesigns:
+    """The designs kept inside one ``designs_shared`` block: by the memory of the columns a
+    build read (a lookup), and by what a build's design depends on besides the columns' values
+    (right-hand side, columns, roles, rows), where the values are then compared."""
+
+    by_storage: dict = field(default_factory=dict)
+    by_model: dict = field(default_factory=dict)
+
+    def entries(self) -> Iterator[_SharedDesign]:
+        for entries in self.by_model.values():
+            yield from entries
 
 
 def _sharing_key(
@@ -466,7 +486,8 @@ def _sharing_key(
     offset: str | None,
     block_rows: int,
 ) -> tuple | None:
-    """What a shared design is found by (``_SHARED``), or None where it is not shared."""
+    """What a shared design is found by (``_SHARED``): (the model's key, the key with the
+    columns' memory, the columns), or None where it is not shared."""
     if _SHARED.get() is None or offset is not None or spec.plan is None:
         return None
     if rows != len(data) or len(data) > block_rows or spec.drop_cells:
@@ -482,7 +503,27 @@ def _sharing_key(
     if any(where is None for where in storage):
         return None
     right_side = formula.split("~", 1)[1].strip()
-    return (right_side, tuple(spec.names), weights, cluster, tuple(read), storage), columns
+    model = (right_side, tuple(spec.names), weights, cluster, tuple(read), rows)
+    return model, (model, storage), columns
+
+
+def _shared_entry(sharing: tuple) -> _SharedDesign | None:
+    """The shared design of a build's ``sharing`` key: found by its columns' memory, else by an
+    entry of the same model whose columns hold the same values (then found by this memory too)."""
+    shared = _SHARED.get()
+    model, storage, columns = sharing
+    entry = shared.by_storage.get(storage)
+    if entry is not None:
+        return entry
+    for entry in shared.by_model.get(model, ()):
+        if all(
+            chunks.same_values(mine, theirs)
+            for mine, theirs in zip(columns, entry.columns, strict=True)
+        ):
+            entry.aliases.append(columns)
+            shared.by_storage[storage] = entry
+            return entry
+    return None
 
 
 def _shared_design(
@@ -496,7 +537,7 @@ def _shared_design(
     """The design of ``formula`` on ``data`` from a shared one of the same right-hand side and
     rows, with this formula's outcome and specifications; None where none is kept (or the
     outcome is not finite on every row: the build leaves those rows out)."""
-    entry = _SHARED.get().get(sharing[0])
+    entry = _shared_entry(sharing)
     if entry is None:
         return None
     # the outcome as the build takes it: the frame's own float column, else a float copy
@@ -528,7 +569,11 @@ def _share(sharing: tuple, design: Design) -> None:
     """Keep ``design`` (its X read-only) for the builds of the same right-hand side."""
     design.X.flags.writeable = False
     kept = replace(design, y=None, row_ids=None, model_spec=None, outcome_spec=None, notes=[])
-    _SHARED.get()[sharing[0]] = _SharedDesign(kept, sharing[1])
+    model, storage, columns = sharing
+    entry = _SharedDesign(kept, columns)
+    shared = _SHARED.get()
+    shared.by_storage[storage] = entry
+    shared.by_model.setdefault(model, []).append(entry)
 
 
 def shared_derived(design: Design, what: str, compute: Callable[[], Any]) -> Any:
@@ -536,9 +581,9 @@ def shared_derived(design: Design, what: str, compute: Callable[[], Any]) -> Any
     which), made once per shared design (``designs_shared``); computed each time for any other
     design. Read-only where it is an array; the caller copies before changing it."""
     shared = _SHARED.get()
-    if not shared:
+    if shared is None:
         return compute()
-    for entry in shared.values():
+    for entry in shared.entries():
         kept = entry.design
         if kept.X is design.X and kept.weights is design.weights and kept.names == design.names:
             if what not in entry.derived:

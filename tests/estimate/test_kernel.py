@@ -8,6 +8,7 @@ from scipy import special
 from buzzpipe.estimate.families import get_family
 from buzzpipe.estimate.kernel import (
     BlockSums,
+    _mirror,
     blas_threads,
     block_sums,
     chunk_sums,
@@ -187,3 +188,49 @@ def test_nested_blas_threads_blocks_keep_the_outer_pin():
             with blas_threads(1):
                 assert asked.call_count == 3  # the outer pin is back: nothing asked
     assert counts() == before
+
+
+def _bits(values) -> bytes:
+    return np.ascontiguousarray(values, dtype=np.float64).view(np.uint64).tobytes()
+
+
+def test_the_mirrored_triangle_is_the_sum_of_triangles_bit_for_bit():
+    """``_mirror`` gives ``triu(u) + triu(u, 1).T``'s bits (0.0 for -0.0, what lies below the
+    diagonal ignored) in C order, from either memory order."""
+    rng = np.random.default_rng(8)
+    for size in (1, 2, 5, 16):
+        upper = rng.normal(size=(size, size))
+        upper[np.triu_indices(size)[0][::3], np.triu_indices(size)[1][::3]] = -0.0
+        upper[np.tril_indices(size, -1)] = np.nan  # not read
+        for layout in (np.ascontiguousarray, np.asfortranarray):
+            given = layout(upper)
+            expected = np.triu(given) + np.triu(np.triu(given), 1).T
+            found = _mirror(given)
+            assert found.flags.c_contiguous
+            assert _bits(found) == _bits(expected)
+
+
+@pytest.mark.parametrize("name", ["logit", "probit", "lpm", "ologit"])
+@pytest.mark.parametrize("weights", [False, True])
+@pytest.mark.parametrize("fields", [(True, False, True), (False, True, False)])
+def test_one_chunk_sums_are_the_loops_bit_for_bit(name, weights, fields):
+    """A source of one chunk (an in-memory design) takes a shortcut past the loop over chunks;
+    its sums are the loop's (a callable source goes through the loop) bit for bit."""
+    hessian, meat, need_loglike = fields
+    family, X, y, w, offset, beta, _codes = problem("logit" if name == "ologit" else name)
+    if name == "ologit":
+        family = get_family("ologit").with_categories((0.0, 1.0, 2.0))
+        X = X[:, 1:]
+        y = np.random.default_rng(9).integers(0, 3, y.size).astype(float)
+        beta = np.array([0.3, -0.2, 0.1, 0.4, -0.5, 0.7])
+        offset = None
+    chunk = (X, y, w if weights else None, offset)
+    options = dict(hessian=hessian, meat=meat, need_loglike=need_loglike)
+    one = chunk_sums(family, beta, [chunk], **options)
+    looped = chunk_sums(family, beta, lambda: iter([chunk]), **options)
+    assert _bits(one.llf) == _bits(looped.llf)
+    for field in ("gradient", "hessian", "meat"):
+        found, expected = getattr(one, field), getattr(looped, field)
+        assert (found is None) == (expected is None)
+        if expected is not None:
+            assert _bits(found) == _bits(expected) and found.flags.c_contiguous

@@ -197,3 +197,28 @@ def test_the_separation_checks_of_shared_designs_are_each_outcomes_own():
     assert any("trade" in note for note in plain[0][0].notes)
     assert any("reference level" in note for note in plain[1][0].notes)
     assert not plain[2][0].notes
+
+
+def test_a_specification_fixed_from_a_shared_designs_levels_is_the_plain_one():
+    """A build that finds a shared design before its specification is fixed takes the shared
+    build's levels (no pass over the rows for them): its specification, design and outcome are
+    the plain build's, with factors of a categorical, of an integer column in ``C()`` and of
+    text, for every outcome of the right-hand side."""
+    data = firms(seed=5)
+    data["size_class"] = np.random.default_rng(5).integers(1, 4, len(data))
+    data["sector"] = data["industry"].astype(object)
+    right = "x1 + C(industry) + C(size_class) + C(sector) + C(region)"
+    outcomes = ["product", "process", "lpm", "novelty"]
+    plain = {outcome: build_design(f"{outcome} ~ {right}", data) for outcome in outcomes}
+    with designs_shared():
+        first = build_design(f"{outcomes[0]} ~ {right}", data.copy(deep=False)).X
+        for outcome in outcomes * 2:
+            built = build_design(f"{outcome} ~ {right}", data.copy(deep=False))
+            assert built.X is first  # found before its specification was fixed
+            expected = plain[outcome]
+            assert built.names == expected.names
+            assert list(built.model_spec.column_names) == list(expected.model_spec.column_names)
+            assert built.model_spec.structure == expected.model_spec.structure
+            np.testing.assert_array_equal(built.X, expected.X)
+            np.testing.assert_array_equal(built.y, expected.y)
+            assert built.row_ids.equals(expected.row_ids)

@@ -317,16 +317,30 @@ def _build_design_blocked(
     if not usable.any():
         return None
 
-    def fix(frame: pd.DataFrame, rows: np.ndarray) -> chunks.ModelSpecification:
-        positions = chunks.level_positions(frame, rows, level_variables)
+    # a design shared already (the same right-hand side, rows and column values) is found
+    # before the specification is fixed: its levels are the shared build's, not read again
+    early = entry = None
+    if usable.all():
+        early = _sharing_columns(formula, data, len(data), weights, cluster, offset, block_rows)
+    if early is not None and quick is not None:
+        entry = _shared_entry(early)
+    keys: list[tuple] = []  # the specification's key, where fix made one
+
+    def fix(
+        frame: pd.DataFrame, rows: np.ndarray, known_levels: dict | None = None
+    ) -> chunks.ModelSpecification:
+        positions = None
+        if known_levels is None or any(v not in known_levels for v in level_variables):
+            positions = chunks.level_positions(frame, rows, level_variables)
         options = dict(
             variables=variables, level_variables=level_variables, stateful=stateful, **roles
         )
         key = None
         if quick is not None:  # no learnt state: the levels and types decide the specification
             key = chunks.specification_key(
-                formula, frame, positions, variables, level_variables, roles
+                formula, frame, positions, variables, level_variables, roles, known_levels
             )
+            keys.append(key)
             if key in _SPECIFICATIONS:
                 return replace(_SPECIFICATIONS[key], notes=[])
             # formulaic's specification written from the types and levels, not materialised
@@ -336,6 +350,8 @@ def _build_design_blocked(
                 spec = chunks.specification_from_specs(formula, specs, names=names, **options)
                 _SPECIFICATIONS.put(key, replace(spec, notes=[]))
                 return spec
+        if positions is None:
+            positions = chunks.level_positions(frame, rows, level_variables)
         # formulaic learns it from the rows that hold every level (and a few more)
         level_frame = frame.iloc[np.union1d(np.flatnonzero(rows)[:64], positions)]
         spec = chunks.specification(formula, level_frame, **options)
@@ -343,9 +359,9 @@ def _build_design_blocked(
             _SPECIFICATIONS.put(key, replace(spec, notes=[]))
         return spec
 
-    spec = fix(data, usable)
+    spec = fix(data, usable, None if entry is None else entry.levels)
     rows = int(usable.sum())
-    sharing = _sharing_key(formula, spec, data, rows, weights, cluster, offset, block_rows)
+    sharing = _sharing_key(spec, data, rows, offset, early)
     if sharing is not None:
         shared = _shared_design(sharing, formula, spec, data, weights, cluster)
         if shared is not None:
@@ -419,7 +435,7 @@ def _build_design_blocked(
         offset_name=offset,
     )
     if sharing is not None and filled == len(data) and spec.excluded is None:
-        _share(sharing, design)
+        _share(sharing, design, keys[0] if len(keys) == 1 else None)
     return design
 
 
@@ -429,7 +445,7 @@ def _build_design_blocked(
 # from it alone (X'WX, the collinear columns). A design is shared where every row of the data
 # is used, the builder needs no formulaic (the specification's plan), there is no offset and it
 # has at most SHARED_DESIGN_NUMBERS numbers; two builds share it where their right-hand sides,
-# columns and roles agree and the columns they read hold the same values: the same memory
+# roles and rows agree and the columns they read hold the same values: the same memory
 # (pandas' copy on write: a frame's shallow copies share their columns, and a change to any of
 # them copies first), or columns remade with the same values (the parts remake their columns
 # and select their rows once per outcome), compared bit for bit (``chunks.same_values``). An
@@ -456,6 +472,9 @@ def designs_shared() -> Iterator[None]:
 class _SharedDesign:
     design: Design
     columns: list[pd.Series]  # the columns it was built from, compared with a later build's
+    # the levels of its specification's key by variable (its right-hand side's level
+    # variables): a later build of the same column values fixes its specification from them
+    levels: dict | None = None
     derived: dict = field(default_factory=dict)
     # columns found to hold the same values: held, so their memory is not reused while the
     # entry is found by it
@@ -466,7 +485,7 @@ class _SharedDesign:
 class _SharedDesigns:
     """The designs kept inside one ``designs_shared`` block: by the memory of the columns a
     build read (a lookup), and by what a build's design depends on besides the columns' values
-    (right-hand side, columns, roles, rows), where the values are then compared."""
+    (right-hand side, roles, rows), where the values are then compared."""
 
     by_storage: dict = field(default_factory=dict)
     by_model: dict = field(default_factory=dict)
@@ -476,9 +495,8 @@ class _SharedDesigns:
             yield from entries
 
 
-def _sharing_key(
+def _sharing_columns(
     formula: str,
-    spec: chunks.ModelSpecification,
     data: pd.DataFrame,
     rows: int,
     weights: str | None,
@@ -486,13 +504,12 @@ def _sharing_key(
     offset: str | None,
     block_rows: int,
 ) -> tuple | None:
-    """What a shared design is found by (``_SHARED``): (the model's key, the key with the
-    columns' memory, the columns), or None where it is not shared."""
-    if _SHARED.get() is None or offset is not None or spec.plan is None:
+    """What a shared design is found by (``_SHARED``), before the specification is known: (the
+    model's key: right-hand side, roles, columns read, rows; that key with the columns' memory;
+    the columns), or None where the build cannot share (see ``_sharing_key``)."""
+    if _SHARED.get() is None or offset is not None:
         return None
-    if rows != len(data) or len(data) > block_rows or spec.drop_cells:
-        return None
-    if spec.ordinal_values is not None or rows * len(spec.names) > SHARED_DESIGN_NUMBERS:
+    if rows != len(data) or len(data) > block_rows:
         return None
     right = chunks.right_hand_variables(formula)
     if right is None:
@@ -503,8 +520,27 @@ def _sharing_key(
     if any(where is None for where in storage):
         return None
     right_side = formula.split("~", 1)[1].strip()
-    model = (right_side, tuple(spec.names), weights, cluster, tuple(read), rows)
+    model = (right_side, weights, cluster, tuple(read), rows)
     return model, (model, storage), columns
+
+
+def _sharing_key(
+    spec: chunks.ModelSpecification,
+    data: pd.DataFrame,
+    rows: int,
+    offset: str | None,
+    found: tuple | None,
+) -> tuple | None:
+    """``found`` (:func:`_sharing_columns` of the build) where the design may be shared: every
+    row used, no offset, the builder needs no formulaic (the specification's plan) and the
+    design has at most SHARED_DESIGN_NUMBERS numbers; else None."""
+    if found is None or offset is not None or spec.plan is None or spec.drop_cells:
+        return None
+    if rows != len(data) or spec.ordinal_values is not None:
+        return None
+    if rows * len(spec.names) > SHARED_DESIGN_NUMBERS:
+        return None
+    return found
 
 
 def _shared_entry(sharing: tuple) -> _SharedDesign | None:
@@ -538,7 +574,7 @@ def _shared_design(
     rows, with this formula's outcome and specifications; None where none is kept (or the
     outcome is not finite on every row: the build leaves those rows out)."""
     entry = _shared_entry(sharing)
-    if entry is None:
+    if entry is None or entry.design.names != spec.names:
         return None
     # the outcome as the build takes it: the frame's own float column, else a float copy
     y = _frame_outcome(spec, data)
@@ -565,12 +601,18 @@ def _shared_design(
     )
 
 
-def _share(sharing: tuple, design: Design) -> None:
-    """Keep ``design`` (its X read-only) for the builds of the same right-hand side."""
+def _share(sharing: tuple, design: Design, key: tuple | None) -> None:
+    """Keep ``design`` (its X read-only) for the builds of the same right-hand side, with the
+    levels of its specification's ``key`` (where it has one) of the right-hand side's
+    variables."""
     design.X.flags.writeable = False
     kept = replace(design, y=None, row_ids=None, model_spec=None, outcome_spec=None, notes=[])
     model, storage, columns = sharing
-    entry = _SharedDesign(kept, columns)
+    levels = None
+    if key is not None:
+        right = set(model[3])
+        levels = {variable: found for variable, found in key[3] if variable in right}
+    entry = _SharedDesign(kept, columns, levels)
     shared = _SHARED.get()
     shared.by_storage[storage] = entry
     shared.by_model.setdefault(model, []).append(entry)

@@ -88,7 +88,7 @@ def main() -> None:
         """Forget what an earlier battery run left in the process (parsed formulas, design
         specifications and plans), so that each timed run does what one ``replicate`` does."""
         for module, names in (
-            ("buzzpipe.estimate.chunks", ("_parse", "_CODINGS", "_CATEGORY_VALUES")),
+            ("buzzpipe.estimate.chunks", ("_parse", "_CODINGS", "_CATEGORY_VALUES", "_RHS_PLANS")),
             (
                 "buzzpipe.estimate.design",
                 ("_SPECIFICATIONS", "_REBUILD_PLANS", "_UNIONS", "_OUTCOMES", "_RIGHT_HANDS"),

@@ -199,17 +199,37 @@ def test_the_separation_checks_of_shared_designs_are_each_outcomes_own():
     assert not plain[2][0].notes
 
 
-def test_a_specification_fixed_from_a_shared_designs_levels_is_the_plain_one():
+@pytest.mark.parametrize("kept", [True, False])
+def test_a_specification_fixed_from_a_shared_designs_levels_is_the_plain_one(kept, monkeypatch):
     """A build that finds a shared design before its specification is fixed takes the shared
-    build's levels (no pass over the rows for them): its specification, design and outcome are
-    the plain build's, with factors of a categorical, of an integer column in ``C()`` and of
-    text, for every outcome of the right-hand side."""
+    build's levels (no pass over the rows for them) and, where no specification is kept
+    (``kept`` False: a battery's first fits of a formula), the right-hand specification
+    written for the shared build: its specification, design and outcome are the plain build's,
+    with factors of a categorical, of an integer column in ``C()`` and of text, for every
+    outcome of the right-hand side."""
+    from buzzpipe.estimate import design as design_module
+    from buzzpipe.estimate import direct_specification
+
+    written = []
+    direct_specs = direct_specification.direct_specs
+
+    def spied(formula, frame, rows, right=None):
+        found = direct_specs(formula, frame, rows, right)
+        written.append((right is not None, found))
+        return found
+
+    monkeypatch.setattr(design_module, "direct_specs", spied)
     data = firms(seed=5)
     data["size_class"] = np.random.default_rng(5).integers(1, 4, len(data))
     data["sector"] = data["industry"].astype(object)
     right = "x1 + C(industry) + C(size_class) + C(sector) + C(region)"
     outcomes = ["product", "process", "lpm", "novelty"]
     plain = {outcome: build_design(f"{outcome} ~ {right}", data) for outcome in outcomes}
+    if not kept:
+        design_module._SPECIFICATIONS.clear()
+        direct_specification._RIGHT_HANDS.clear()
+        chunks._RHS_PLANS.clear()
+    written.clear()
     with designs_shared():
         first = build_design(f"{outcomes[0]} ~ {right}", data.copy(deep=False)).X
         for outcome in outcomes * 2:
@@ -222,3 +242,10 @@ def test_a_specification_fixed_from_a_shared_designs_levels_is_the_plain_one():
             np.testing.assert_array_equal(built.X, expected.X)
             np.testing.assert_array_equal(built.y, expected.y)
             assert built.row_ids.equals(expected.row_ids)
+            assert built.outcome_spec.structure == expected.outcome_spec.structure
+    # kept: every specification found by its key; else the first written whole, the other
+    # outcomes' beside the shared right-hand side (the same object)
+    assert [from_shared for from_shared, _ in written] == (
+        [] if kept else [False, True, True, True]
+    )
+    assert all(found[0].rhs is written[0][1][0].rhs for _, found in written)

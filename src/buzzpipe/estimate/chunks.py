@@ -776,12 +776,22 @@ def rhs_plan(rhs, names: list[str]) -> dict | None:
     }
 
 
+# right-hand plans by their specification (its identity) and column names: the battery's
+# specifications of one right-hand side for several outcomes share that side's specification
+# (``direct_specification._RIGHT_HANDS``), so its plan is made once; plans are read, not changed
+_RHS_PLANS = KeptByIdentity(256)
+
+
 def _direct_plan(specs, names: list[str]) -> dict | None:
     """``rhs_plan`` plus the outcome column (``None`` where the outcome is not a plain column)."""
     lhs_factors = [f for term in specs.lhs.formula for f in term.factors]
     if len(lhs_factors) != 1 or getattr(lhs_factors[0].eval_method, "value", "") != "lookup":
         return None
-    plan = rhs_plan(specs.rhs, names)
+    kept = _RHS_PLANS.get(specs.rhs)
+    if kept is not None and kept[0] == names:
+        plan = kept[1]
+    else:
+        plan = _RHS_PLANS.put(specs.rhs, (list(names), rhs_plan(specs.rhs, names)))[1]
     if plan is None:
         return None
     return {**plan, "outcome": lhs_factors[0].expr}

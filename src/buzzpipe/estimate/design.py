@@ -325,10 +325,12 @@ def _build_design_blocked(
     if early is not None and quick is not None:
         entry = _shared_entry(early)
     keys: list[tuple] = []  # the specification's key, where fix made one
+    written: list[tuple] = []  # the right-hand (specification, names) direct_specs wrote
 
     def fix(
-        frame: pd.DataFrame, rows: np.ndarray, known_levels: dict | None = None
+        frame: pd.DataFrame, rows: np.ndarray, shared: _SharedDesign | None = None
     ) -> chunks.ModelSpecification:
+        known_levels = None if shared is None else shared.levels
         positions = None
         if known_levels is None or any(v not in known_levels for v in level_variables):
             positions = chunks.level_positions(frame, rows, level_variables)
@@ -344,9 +346,11 @@ def _build_design_blocked(
             if key in _SPECIFICATIONS:
                 return replace(_SPECIFICATIONS[key], notes=[])
             # formulaic's specification written from the types and levels, not materialised
-            direct = direct_specs(formula, frame, rows)
+            # (the right-hand side's as the shared design's build wrote it, where it did)
+            direct = direct_specs(formula, frame, rows, None if shared is None else shared.right)
             if direct is not None:
                 specs, names = direct
+                written.append((specs.rhs, names))
                 spec = chunks.specification_from_specs(formula, specs, names=names, **options)
                 _SPECIFICATIONS.put(key, replace(spec, notes=[]))
                 return spec
@@ -359,7 +363,7 @@ def _build_design_blocked(
             _SPECIFICATIONS.put(key, replace(spec, notes=[]))
         return spec
 
-    spec = fix(data, usable, None if entry is None else entry.levels)
+    spec = fix(data, usable, entry)
     rows = int(usable.sum())
     sharing = _sharing_key(spec, data, rows, offset, early)
     if sharing is not None:
@@ -435,7 +439,12 @@ def _build_design_blocked(
         offset_name=offset,
     )
     if sharing is not None and filled == len(data) and spec.excluded is None:
-        _share(sharing, design, keys[0] if len(keys) == 1 else None)
+        _share(
+            sharing,
+            design,
+            keys[0] if len(keys) == 1 else None,
+            written[0] if len(written) == 1 and written[0][1] == spec.names else None,
+        )
     return design
 
 
@@ -473,8 +482,10 @@ class _SharedDesign:
     design: Design
     columns: list[pd.Series]  # the columns it was built from, compared with a later build's
     # the levels of its specification's key by variable (its right-hand side's level
-    # variables): a later build of the same column values fixes its specification from them
+    # variables) and the right-hand (specification, names) direct_specs wrote for it: a later
+    # build of the same column values fixes its specification from them
     levels: dict | None = None
+    right: tuple | None = None
     derived: dict = field(default_factory=dict)
     # columns found to hold the same values: held, so their memory is not reused while the
     # entry is found by it
@@ -601,18 +612,18 @@ def _shared_design(
     )
 
 
-def _share(sharing: tuple, design: Design, key: tuple | None) -> None:
+def _share(sharing: tuple, design: Design, key: tuple | None, right: tuple | None) -> None:
     """Keep ``design`` (its X read-only) for the builds of the same right-hand side, with the
     levels of its specification's ``key`` (where it has one) of the right-hand side's
-    variables."""
+    variables, and the right-hand (specification, names) ``direct_specs`` wrote (or None)."""
     design.X.flags.writeable = False
     kept = replace(design, y=None, row_ids=None, model_spec=None, outcome_spec=None, notes=[])
     model, storage, columns = sharing
     levels = None
     if key is not None:
-        right = set(model[3])
-        levels = {variable: found for variable, found in key[3] if variable in right}
-    entry = _SharedDesign(kept, columns, levels)
+        read = set(model[3])
+        levels = {variable: found for variable, found in key[3] if variable in read}
+    entry = _SharedDesign(kept, columns, levels, right)
     shared = _SHARED.get()
     shared.by_storage[storage] = entry
     shared.by_model.setdefault(model, []).append(entry)

@@ -180,10 +180,15 @@ def _side(formula, structure, encoder_state) -> ModelSpec:
     )
 
 
-def direct_specs(formula: str, frame: pd.DataFrame, rows: np.ndarray) -> tuple[Any, list] | None:
+def direct_specs(
+    formula: str, frame: pd.DataFrame, rows: np.ndarray, right: tuple | None = None
+) -> tuple[Any, list] | None:
     """(formulaic's ``ModelSpecs`` of ``formula``, the design's column names) as formulaic
     learns them from ``frame``'s usable ``rows`` (``na_action="drop"``), or ``None`` where the
-    formula or a column is not one this module writes (see the module's docstring)."""
+    formula or a column is not one this module writes (see the module's docstring).
+    ``right``: the (right-hand specification, column names) this function gave a formula of the
+    same right-hand side on the same rows of columns of the same values (a shared design's:
+    ``design.designs_shared``), taken instead of reading the right-hand side's columns again."""
     try:
         parsed = chunks._parse(formula)
         lhs_terms, rhs_terms = list(parsed.lhs), list(parsed.rhs)
@@ -200,6 +205,10 @@ def direct_specs(formula: str, frame: pd.DataFrame, rows: np.ndarray) -> tuple[A
         return None
     if not rhs_terms or str(rhs_terms[0]) != "1":
         return None  # no intercept: formulaic's full-rank rule then differs
+    if right is not None:
+        if any(factor.expr == outcome.expr for term in rhs_terms for factor in term.factors):
+            return None  # the outcome on the right: formulaic shares its encoding
+        return _with_outcome(parsed, lhs_terms, outcome, *right)
     levels: dict[str, list] = {}
     evaluated: dict[str, EvaluatedFactor] = {}
     for term in rhs_terms:
@@ -224,7 +233,11 @@ def direct_specs(formula: str, frame: pd.DataFrame, rows: np.ndarray) -> tuple[A
         if right is None:
             return None
         _RIGHT_HANDS.put(key, right)
-    rhs, names = right
+    return _with_outcome(parsed, lhs_terms, outcome, *right)
+
+
+def _with_outcome(parsed, lhs_terms, outcome, rhs, names) -> tuple[Any, list]:
+    """The ``ModelSpecs`` of the outcome's side written beside the right-hand ``rhs``."""
     lhs_factor = EvaluatedFactor(outcome, None, {_value(outcome.expr)})
     lhs = _side(
         parsed.lhs,

@@ -94,6 +94,7 @@ def main() -> None:
                 ("_SPECIFICATIONS", "_REBUILD_PLANS", "_UNIONS", "_OUTCOMES", "_RIGHT_HANDS"),
             ),
             ("buzzpipe.estimate.direct_specification", ("_RIGHT_HANDS",)),
+            ("buzzpipe.estimate.simple_formula", ("_right_terms",)),
             ("buzzpipe.estimate.hypothesis_tests", ("_name_patterns", "_stata_spelling")),
             ("buzzpipe.study.models", ("_COLUMN_KINDS", "_CODED_LEVELS", "_expression_variables")),
         ):

@@ -112,3 +112,16 @@ def test_the_kept_parse_is_formulaics_for_refused_formulas():
     chunks._parse.cache_clear()
     assert described(chunks._parse("y ~ a*b*c")) == described(Formula("y ~ a*b*c"))
     assert described(chunks._parse("y ~ 0 + a")) == described(Formula("y ~ 0 + a"))
+
+
+def test_formulas_of_one_right_hand_side_share_its_terms_and_parse_as_formulaic():
+    """The right-hand side's terms are kept per right-hand side: each outcome's formula still
+    parses as formulaic parses it, and a refused right-hand side stays refused."""
+    right = "breadth_regional * breadth_international + np.log(employees) + C(region)"
+    parsed = [parse(f"{outcome} ~ {right}") for outcome in ("product", "process", "product")]
+    for outcome, found in zip(("product", "process", "product"), parsed, strict=True):
+        expected = Formula(f"{outcome} ~ {right}")
+        assert described(found) == described(expected)
+        assert found == expected and str(found) == str(expected)
+    assert all(a is b for a, b in zip(parsed[0].rhs, parsed[1].rhs, strict=True))
+    assert parse("y ~ a*b*c") is None and parse("z ~ a*b*c") is None

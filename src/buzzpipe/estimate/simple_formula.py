@@ -19,6 +19,7 @@ formulas.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from formulaic.formula import Formula, SimpleFormula
@@ -113,15 +114,24 @@ def parse(formula: str) -> Formula | None:
     left, right = tokens[:split], tokens[split + 1 :]
     if len(left) != 1 or left[0][0] not in ("name", "quoted") or not right:
         return None
+    rhs = _right_terms(tuple(right))
+    if rhs is None:
+        return None
+    return Formula(
+        lhs=SimpleFormula([_factor_term(*left[0])]),
+        rhs=SimpleFormula(list(rhs)),
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _right_terms(right: tuple[tuple[str, str], ...]) -> tuple[Term, ...] | None:
+    """The right-hand side's terms, the intercept first, from its tokens; ``None`` where this
+    parser refuses them. Kept per right-hand side: a battery fits one right-hand side to
+    several outcomes (formulaic's terms are not changed once made, so formulas share them)."""
     try:
-        terms, position, _top = _expression(right, 0, 0)
+        terms, position, _top = _expression(list(right), 0, 0)
     except _Refused:
         return None
     if position != len(right):
         return None
-    intercept = _factor_term("one", "1")
-    rhs = _unique([intercept, *terms])
-    return Formula(
-        lhs=SimpleFormula([_factor_term(*left[0])]),
-        rhs=SimpleFormula(rhs),
-    )
+    return tuple(_unique([_factor_term("one", "1"), *terms]))

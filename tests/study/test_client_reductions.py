@@ -24,9 +24,9 @@ def test_the_client_columns_are_the_ones_the_study_reads_here(synthetic_frame):
     listed = client_columns(frame.columns)
     assert listed == [c for c in frame.columns if c in listed]  # the frame's order
     for name in ("region", "industry", "employees", "product", "breadth_international",
-                 "breadth_regional_with_group", "regime", "pipeline_exposure"):  # fmt: skip
+                 "breadth_regional_with_group", "pipeline_exposure"):  # fmt: skip
         assert name in listed, name
-    for name in ("firm_id", "country", "any_regional", "any_international"):
+    for name in ("firm_id", "country", "any_regional", "regime", "collab_regional_customers"):
         assert name not in listed, name
     named = ["size_class", "district"]  # a user's specification's columns
     assert client_columns(["other", "district", "size_class"], named) == ["district", "size_class"]
@@ -128,3 +128,154 @@ def test_on_dask_the_reductions_are_made_per_partition_with_memorys_numbers(dask
             wanted = expected.pop("moments")
             assert found == expected
             np.testing.assert_allclose(moments, wanted, rtol=1e-12, atol=0)
+
+
+def _narrowed(chosen: StudyEngine, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` kept on the workers whole, the client holding only ``client_columns`` of it
+    (as the survey stage keeps it on dask): the narrow frame is the kept frame here."""
+    chosen.keep_frame(frame)
+    narrow = frame[client_columns(frame.columns)]
+    chosen._frame = (narrow, *chosen._frame[1:])
+    return narrow
+
+
+def test_the_outcomes_samples_are_defined_on_the_workers_with_memorys_fits(dask_client):
+    """fit_outcome_models on dask, the client's frame holding only the client columns: the
+    masks (every model variable, the partner-type answers the client lacks) are made on the
+    workers, the sample here holds only the client columns, and every model (the partner-type
+    model too) is memory's. Before, the masks read the partner-type answers here: without them
+    the partner-type model was left out."""
+    import buzzpipe as bp
+    from buzzpipe.study.models import fit_outcome_models, partner_type_columns
+
+    frame = bp.synthesize("norway2010", seed=5, firms=700).analysis_frame()
+    frame.loc[frame.index[::37], "collab_national_customers"] = pd.NA  # partner answers missing
+    frame.loc[frame.index[::53], "foreign_share"] = np.nan  # rows left out of every model
+    with using(StudyEngine()):
+        memory_sample, memory = fit_outcome_models(frame, "product")
+    assert "partner_types" in memory and memory["partner_types"][1].nobs < len(memory_sample)
+    chosen = StudyEngine("dask", _client=dask_client, partition_rows=200)
+    with using(chosen):
+        narrow = _narrowed(chosen, frame)
+        assert not [c for c in narrow.columns if c.startswith("collab_")]
+        assert partner_type_columns(narrow) == partner_type_columns(frame)
+        sample, fits = fit_outcome_models(narrow, "product")
+        assert sample.index.equals(memory_sample.index)
+        assert set(sample.columns) <= set(narrow.columns)
+        assert list(fits) == list(memory)
+        for name, (_spec, fitted) in fits.items():
+            expected = memory[name][1]
+            assert fitted.nobs == expected.nobs, name
+            np.testing.assert_allclose(fitted.params, expected.params, rtol=1e-10, atol=1e-10)
+            np.testing.assert_allclose(fitted.bse, expected.bse, rtol=1e-10, atol=1e-10)
+
+
+def test_the_dropped_firms_note_is_counted_on_the_workers_as_in_memory(dask_client):
+    import buzzpipe as bp
+    from buzzpipe.study.models import dropped_firms_note, estimation_sample, main_specifications
+
+    frame = bp.synthesize("norway2010", seed=6, firms=500).analysis_frame()
+    frame.loc[frame.index[::29], "product"] = pd.NA
+    frame.loc[frame.index[::31], "employees"] = 0
+    nested = [s for s in main_specifications(frame, "product") if s.name != "partner_types"]
+    with using(StudyEngine()):
+        expected = dropped_firms_note(frame, estimation_sample(frame, nested), nested)
+    assert "product missing" in expected and "employees not positive" in expected
+    chosen = StudyEngine("dask", _client=dask_client, partition_rows=150)
+    with using(chosen):
+        narrow = _narrowed(chosen, frame)
+        sample = estimation_sample(narrow, nested, list(narrow.columns))
+        assert dropped_firms_note(narrow, sample, nested) == expected
+
+
+def _parts_of_the_sample(chosen, frame, outcome: str = "product") -> dict:
+    """Common support (its value sets, categories model and standardised effects) and
+    complementarity (its regime categorical) on ``outcome``'s sample, as results records."""
+    from buzzpipe.results import StudyResults
+    from buzzpipe.results.contract import encode
+    from buzzpipe.study.common_support import compare_on_common_support
+    from buzzpipe.study.complementarity import assess_complementarity
+    from buzzpipe.study.models import (
+        PRIMARY_INFERENCE,
+        control_terms,
+        fit_outcome_models,
+        inference_of,
+    )
+    from buzzpipe.study.sensitivity import supermodularity_pending
+
+    inference = inference_of(PRIMARY_INFERENCE)
+    found = StudyResults()
+    with using(chosen):
+        if chosen.name == "dask":
+            frame = _narrowed(chosen, frame)
+        controls = control_terms(frame)
+        sample, fits = fit_outcome_models(frame, outcome, controls=controls)
+        fitted = fits["controls"][1]
+        compare_on_common_support(
+            found, outcome, fitted, sample, controls[0], "logit", PRIMARY_INFERENCE, inference
+        )
+        assess_complementarity(
+            found, outcome, sample, controls[0], "logit", PRIMARY_INFERENCE, inference
+        )
+        # the sensitivity part's regime indicators, of the rows whose regime is known
+        regimes = supermodularity_pending(outcome, sample, controls[0], "logit", 1, 9).fitted
+        if chosen.name == "dask":
+            assert "regime" not in sample.columns
+    return {
+        "tests": encode(found.tests),
+        "descriptions": encode(found.descriptions),
+        "models": encode(found.models),
+        "regimes": regimes.params.to_dict(),
+    }
+
+
+def test_common_support_and_complementarity_on_dask_read_no_regime_here(dask_client):
+    """The categories model's capped breadth, complementarity's regime categorical and the
+    sensitivity part's regime indicators made on the workers, breadth's value sets and
+    weighted SD summed over partitions: memory's records to 1e-10 with a client frame that has
+    no regime. Before, they read the regime or breadth here (complementarity and the
+    indicators failed without the regime)."""
+    from json_differences import differences
+
+    import buzzpipe as bp
+
+    frame = bp.synthesize("norway2010", seed=7, firms=700).analysis_frame()
+    memory = _parts_of_the_sample(StudyEngine(), frame)
+    assert "categories_first_partner_international" in memory["descriptions"]["product"]
+    assert "standardised_international" in memory["descriptions"]["product"]
+    assert "supermodularity" in memory["tests"]["product"]
+    chosen = StudyEngine("dask", _client=dask_client, partition_rows=200)
+    on_dask = _parts_of_the_sample(chosen, frame)
+    assert differences(memory, on_dask) == []
+
+
+@pytest.mark.slow
+def test_the_battery_on_dask_with_the_client_columns_alone_gives_the_memory_numbers(
+    dask_client,
+):
+    """The whole battery (one outcome, sensitivity, heterogeneity, spill-over with links, the
+    counterfactuals) on dask, the client's frame holding only ``client_columns`` as the survey
+    stage keeps it: results.json's numbers are memory's (1e-10)."""
+    import json
+
+    from json_differences import differences
+
+    import buzzpipe as bp
+    from buzzpipe.study.battery import run_study
+
+    frame = bp.synthesize("norway2010", seed=8, firms=700, edge_list=True).analysis_frame()
+    options = {
+        "seed": 1,
+        "wild_bootstrap_draws": 199,
+        "bootstrap_replications": 0,
+        "outcomes": ["product"],
+    }
+    with using(StudyEngine()):
+        memory = json.loads(run_study(frame, **options).to_json())
+    chosen = StudyEngine("dask", _client=dask_client, partition_rows=250)
+    with using(chosen):
+        narrow = _narrowed(chosen, frame)
+        on_dask = json.loads(run_study(narrow, **options).to_json())
+    assert memory["models"]["product"]["partner_types"]
+    assert "spillover_placebo" in memory["tests"]["product"]
+    assert differences(memory, on_dask) == []

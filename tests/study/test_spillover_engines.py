@@ -170,9 +170,14 @@ def test_the_tests_between_cells_stream_with_memorys_cells(case, monkeypatch):
 def test_with_links_the_groups_rows_stay_on_the_workers_with_memorys_numbers(
     dask_client, monkeypatch
 ):
-    """With links, the own-pipeline and no-pipeline groups are only fitted: on dask their rows
-    are selected from the kept frame on the workers, the client holding their positions and no
-    column of theirs (they were copies of the spill-over columns). Every record is memory's."""
+    """With links, the rows are only fitted: on dask the complete rows, the own-pipeline and
+    no-pipeline groups and the placebo's rows are selected from the kept frame on the workers,
+    the client holding their positions and no column of theirs (they were copies of the
+    spill-over columns), and the regional pool, own pipeline status and the placebo's exposure
+    beyond the pool are made there too (they were firm-level columns made here), with a client
+    frame of the client columns alone. Every record is memory's."""
+    from buzzpipe.study.engine import client_columns
+
     frame = _frame(True)
 
     def records(results) -> dict:
@@ -189,10 +194,19 @@ def test_with_links_the_groups_rows_stay_on_the_workers_with_memorys_numbers(
         return found
 
     monkeypatch.setattr(StudyEngine, "rows_on_workers", recorded)
+
+    def refused(*_args, **_kwargs):
+        raise AssertionError("a firm-level column of the regional pool made on the client")
+
+    monkeypatch.setattr(spillover, "regional_pool_share", refused)
     with using(chosen):
         chosen.keep_frame(frame)
-        on_dask = records(spillover_of(frame))
-    assert made == [[], []]  # the two groups: no column here (the survey has no weights)
+        narrow = frame[client_columns(frame.columns)]  # as the survey stage keeps it on dask
+        chosen._frame = (narrow, *chosen._frame[1:])
+        on_dask = records(spillover_of(narrow))
+    # the complete rows and the two groups (and the placebo's rows where some lack the pool):
+    # no column here (the survey has no weights)
+    assert len(made) >= 3 and all(columns == [] for columns in made), made
     assert "spillover_exposure_own_pipeline" in memory
     assert "spillover_exposure_no_pipeline" in memory
     assert memory.keys() == on_dask.keys()

@@ -38,7 +38,7 @@ Binary models only (the changes are in a probability).
 
 from __future__ import annotations
 
-import math
+import functools
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -67,6 +67,7 @@ from buzzpipe.study.models import (
     coefficient_terms,
     fit_model,
     model_result,
+    with_computed,
 )
 from buzzpipe.study.probability_changes import (
     BINARY_FAMILIES,
@@ -78,7 +79,6 @@ from buzzpipe.study.probability_changes import (
     change_difference,
     change_estimate,
     chunked_change_differences,
-    sampling_weights,
 )
 from buzzpipe.study.sensitivity import (
     BOOTSTRAP_FAMILIES,
@@ -108,11 +108,17 @@ def category_column(scale: str) -> str:
 
 
 def with_categories(frame: pd.DataFrame, scales: Sequence[str]) -> pd.DataFrame:
-    """The frame with each scale's breadth capped at 3 (3 = three or more) as a column."""
-    data = frame.copy(deep=False)  # copy on write: the columns it sets are its own
-    for scale in scales:
-        data[category_column(scale)] = capped(data[breadth_column(scale)], TOP_CATEGORY)
-    return data
+    """The frame with each scale's breadth capped at 3 (3 = three or more) as a column: on
+    ``--engine dask`` made on the workers, the frame returned lacking them (only fitted)."""
+    return with_computed(frame, functools.partial(_categories, tuple(scales)))
+
+
+def _categories(scales: tuple[str, ...], rows: pd.DataFrame) -> dict[str, pd.Series]:
+    """Each scale's breadth of ``rows`` capped at 3, by its category column's name."""
+    return {
+        category_column(scale): capped(rows[breadth_column(scale)], TOP_CATEGORY)
+        for scale in scales
+    }
 
 
 def capped(observed: pd.Series, top: int) -> pd.Series:
@@ -204,10 +210,12 @@ def compare_on_common_support(
     for scale in scales:
         _standardised(results, outcome, controls_fit, sample, scale, inference)
     _steps(results, outcome, controls_fit, sample, family, scales, inference, "", designs)
+    # each scale's values present (on dask per partition on the workers)
     absent = [
         scale
         for scale in scales
-        if not {0, 1, 2} <= set(sample[breadth_column(scale)].dropna().astype(int))
+        if not {0, 1, 2}
+        <= set(map(int, engine.current().value_counts(sample, breadth_column(scale))))
     ]
     if absent:
         record_not_assessed(
@@ -299,9 +307,10 @@ def _standardised(
     """The coefficient times the (weighted) standard deviation of breadth at the scale, with
     its delta-method error (the coefficient's, times the standard deviation)."""
     term = breadth_column(scale)
-    values = sample[term].to_numpy(dtype=float)
-    weights = sampling_weights(fitted, sample)
-    deviation = math.sqrt(float(weights @ (values - float(weights @ values)) ** 2))
+    # the weighted SD (sampling_weights' weights): on dask its sums made per partition
+    weights = getattr(fitted, "weights", None)
+    weights = weights if isinstance(weights, str) and weights in sample.columns else None
+    deviation = engine.current().weighted_moments(sample, term, weights)[1]
     gradient = np.zeros(len(fitted.x_names))
     gradient[list(fitted.x_names).index(term)] = deviation
     standardised = ProbabilityChange(float(fitted.params[term]) * deviation, gradient)

@@ -46,6 +46,7 @@ from buzzpipe.study.models import (
     local_scale,
     require_terms,
     term_estimates,
+    with_computed,
 )
 from buzzpipe.study.pipelines_vs_buzz import combination_estimate
 from buzzpipe.study.probability_changes import (
@@ -62,17 +63,21 @@ REGIME_TERM = "C(regime)[T.{}]"
 
 
 def with_regime_categories(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with ``regime`` as a categorical whose first level, the base, is 'none'."""
-    frame = frame.copy(deep=False)  # copy on write: the columns it sets are its own
-    regime = frame["regime"]
+    """The frame with ``regime`` as a categorical whose first level, the base, is 'none': on
+    ``--engine dask`` made on the workers, the frame returned lacking it (only fitted)."""
+    return with_computed(frame, _regime_categories)
+
+
+def _regime_categories(rows: pd.DataFrame) -> dict[str, pd.Categorical]:
+    """``rows``' regime as a categorical of the regimes, in their order."""
+    regime = rows["regime"]
     # a categorical whose categories are regimes is recoded as it is; anything else as objects
     # (pandas deprecates recoding a categorical with other categories, used or not)
     if not (
         isinstance(regime.dtype, pd.CategoricalDtype) and set(regime.cat.categories) <= set(REGIMES)
     ):
         regime = regime.astype(object)
-    frame["regime"] = pd.Categorical(regime, categories=list(REGIMES), ordered=False)
-    return frame
+    return {"regime": pd.Categorical(regime, categories=list(REGIMES), ordered=False)}
 
 
 def supermodularity_estimate(fitted: Any, inference: Inference) -> Estimate:

@@ -24,6 +24,14 @@ sums per region come back. suest's meat and the +1 changes compared across outco
 over the frame's chunks. The counterfactuals' firm bootstrap (pairs, stratified by region) is in
 memory only: a chunked engine refuses it, naming ``--replications 0``.
 
+What the study reads on the client is one list, :func:`client_columns`: the survey stage keeps
+only those columns of the analysis frame there, the others on the workers alone. The samples'
+masks (:meth:`StudyEngine.mask`) and the parts' reductions of their rows (value sets and counts,
+nunique, per-group totals, a weighted mean and SD: :meth:`StudyEngine.reduced`) are made per
+partition on the workers and combined here; in memory the same functions run once on the whole
+frame, the numbers as before bit for bit. A sample selected from the kept frame on the workers
+holds the kept frame's columns there, the client's and those on the workers only.
+
 The study's code asks :func:`current` for the engine; ``with using(engine):`` sets it.
 """
 
@@ -71,10 +79,11 @@ def client_columns(columns: Iterable[str], named: Iterable[str] = ()) -> list[st
     What reads them here (a part whose reading moves to the workers takes its columns off):
     the outcomes, breadth, the controls' columns and the weights (the estimation samples'
     masks, the dropped firms' note, the margins' factor levels, the parts' subsets); the
-    partner-type indicators (the partner-type model's sample); the regime (complementarity,
-    the sensitivity part); the link exposure and its unknown share (spill-over). Not read:
-    the firm id, the country, the any-partner flags (a data change sets them on the workers,
-    per chunk)."""
+    link exposure and its unknown share (spill-over). Not read: the partner-type indicators
+    (the samples' masks are made on the workers, :meth:`StudyEngine.mask`), the regime
+    (complementarity's categorical and the sensitivity part's indicators are made on the
+    workers, ``models.with_computed``), the firm id, the country, the any-partner flags (a
+    data change sets them on the workers, per chunk)."""
     from buzzpipe.survey.schema import (
         NOVELTY,
         OPTIONAL_CONTROLS,
@@ -86,8 +95,8 @@ def client_columns(columns: Iterable[str], named: Iterable[str] = ()) -> list[st
     )
 
     wanted = {*OUTCOMES, NOVELTY, *REQUIRED_CONTROLS, "foreign_share", *OPTIONAL_CONTROLS}
-    wanted |= {WEIGHT, "regime", PIPELINE_EXPOSURE, PIPELINE_EXPOSURE_UNKNOWN_SHARE, *named}
-    return [name for name in columns if name in wanted or name.startswith(("breadth_", "collab_"))]
+    wanted |= {WEIGHT, PIPELINE_EXPOSURE, PIPELINE_EXPOSURE_UNKNOWN_SHARE, *named}
+    return [name for name in columns if name in wanted or name.startswith("breadth_")]
 
 
 @dataclasses.dataclass
@@ -223,8 +232,12 @@ class StudyEngine:
         if (selected := self._selectable(frame)) is None:
             return None
         positions, sent, meta, computed = selected
+        keep = np.asarray(keep, dtype=bool)
+        read = frame[list(dict.fromkeys(reads))]  # copy on write: no column copied
+        if keep.all():  # every row: the frame's own columns
+            return self._elsewhere_kept(read, positions, sent, meta, computed)
         rows = np.flatnonzero(keep)
-        sample = frame[list(dict.fromkeys(reads))].iloc[rows]
+        sample = read.iloc[rows]
         return self._elsewhere_kept(sample, positions[rows], sent.iloc[rows], meta, computed)
 
     def computed_on_workers(
@@ -242,9 +255,18 @@ class StudyEngine:
             return None
         positions, sent, meta, computed = selected
         meta = meta.copy()
-        for name, values in compute(meta).items():  # the columns' types, from no rows
+        # the columns' types, from no rows of every column on the workers: a row's computed
+        # values may read columns the client does not hold (the kept frame's own)
+        made = compute(self._with_worker_columns(meta))
+        for name, values in made.items():
             meta[name] = values
-        sample = frame.copy(deep=False)  # copy on write: no column copied
+        # a column of ``frame`` a computed one replaces (complementarity's regime) is computed
+        # from the kept frame's: where the frame's own differs (sent), it is computed here
+        replaced = [name for name in made if name in frame.columns]
+        if any(name in sent.columns for name in replaced):
+            return None
+        # copy on write: no column copied; the replaced columns are not read here
+        sample = frame.drop(columns=replaced) if replaced else frame.copy(deep=False)
         return self._elsewhere_kept(sample, positions, sent, meta, (*computed, compute))
 
     def _selectable(self, frame: pd.DataFrame) -> tuple | None:
@@ -399,7 +421,8 @@ class StudyEngine:
                 meta[column] = frame[column].iloc[:0].reset_index(drop=True)
             return positions, sent, meta, elsewhere.computed
         meta = frame.iloc[:0].reset_index(drop=True)
-        if frame is kept:
+        if frame is kept:  # the rows of every column on the workers, the client's own or not
+            meta = self._with_worker_columns(meta)
             return np.arange(len(kept)), frame.iloc[:, :0], meta, ()
         if not frame.index.is_unique or not kept.index.is_unique:
             return None
@@ -407,6 +430,18 @@ class StudyEngine:
         if len(positions) and (positions.min() < 0 or (np.diff(positions) <= 0).any()):
             return None
         return positions, frame[_not_shared(frame, kept, positions)], meta, ()
+
+    def _with_worker_columns(self, meta: pd.DataFrame) -> pd.DataFrame:
+        """``meta`` (a frame of no rows) with the columns the kept analysis frame holds on the
+        workers only (those :func:`client_columns` leaves off the client's copy), in the kept
+        frame's order: the columns of a sample selected there from the frame's rows."""
+        workers = self._frame[1]._meta
+        if all(column in meta.columns for column in workers.columns):
+            return meta
+        whole = workers.iloc[:0].reset_index(drop=True)
+        for column in meta.columns:  # the client's columns as the client holds them
+            whole[column] = meta[column]
+        return whole
 
     def side_by_side(self, works: Sequence[Callable[[], Any]]) -> list[tuple[Any, Any]]:
         """``(work(), None)``, or ``(None, error)`` where it raised, for each work, as a loop
@@ -457,7 +492,7 @@ class StudyEngine:
         samples (counts, value sets, per-region totals, weighted moments) read no column of
         every firm on the client. ``partial`` is a module-level function (sent in the graph)."""
         if self._selectable(frame) is None:
-            return partial(frame if columns is None else frame[list(columns)], *args)
+            return partial(frame, *args)
         from dask import delayed
 
         from buzzpipe.estimate.dask_engine import DaskSource, aligned
@@ -466,6 +501,30 @@ class StudyEngine:
         listed = None if columns is None else list(columns)
         tasks = [delayed(_partial_of)(part, listed, partial, args) for part in data.to_delayed()]
         return aligned(self.client.compute(DaskSource._tree(tasks)).result())
+
+    def mask(
+        self, frame: pd.DataFrame, partial: Callable[..., Any], *args: Any, columns=None
+    ) -> np.ndarray:
+        """``partial(rows, *args)``: one boolean a row of ``frame``, in its order. In memory of
+        the whole frame; on dask made per partition of the sample on the workers (reading
+        ``columns`` there, which the client need not hold) and only the booleans come here: the
+        estimation samples' masks over every model variable."""
+        if self._selectable(frame) is None:
+            return partial(frame, *args)
+        found = self.reduced(frame, _as_list, partial, args, columns=columns)
+        return np.concatenate(found) if found else np.zeros(0, dtype=bool)
+
+    def columns(self, frame: pd.DataFrame) -> list[str]:
+        """The columns of ``frame``, with those it holds on the workers only where it is the
+        kept analysis frame or a sample of :meth:`rows_on_workers` (dask): which columns the
+        survey has, for a frame whose client copy holds only :func:`client_columns`."""
+        if self.name == "dask" and self._frame is not None:
+            if frame is self._frame[0]:
+                return list(self._with_worker_columns(frame.iloc[:0]).columns)
+            elsewhere = self._elsewhere.get(id(frame))
+            if elsewhere is not None and elsewhere.sample() is frame:
+                return list(dict.fromkeys([*elsewhere.meta.columns, *frame.columns]))
+        return list(frame.columns)
 
     def any_present(self, frame: pd.DataFrame, column: str) -> bool:
         """Whether ``frame[column]`` has any value that is not missing."""
@@ -478,7 +537,10 @@ class StudyEngine:
         return dict(sorted(found.items()))
 
     def nunique(self, frame: pd.DataFrame, column: str) -> int:
-        """``frame[column].nunique()``: how many distinct values present it holds."""
+        """``frame[column].nunique()``: how many distinct values present it holds (on dask the
+        partitions' value sets united)."""
+        if self._selectable(frame) is None:
+            return int(frame[column].nunique())
         return len(self.reduced(frame, _value_counts, column, columns=[column]) or {})
 
     def totals_by(
@@ -633,6 +695,11 @@ def _rows_of(
 def _partial_of(part: pd.DataFrame, columns: Any, partial: Callable, args: tuple) -> Any:
     """One partition's partial of :meth:`StudyEngine.reduced` (on a worker)."""
     return partial(part if columns is None else part[columns], *args)
+
+
+def _as_list(rows: pd.DataFrame, partial: Callable, args: tuple) -> list[np.ndarray]:
+    """One partition's mask of :meth:`StudyEngine.mask`, as a list (lists concatenate)."""
+    return [np.asarray(partial(rows, *args), dtype=bool)]
 
 
 def _present_count(rows: pd.DataFrame, column: str) -> int:

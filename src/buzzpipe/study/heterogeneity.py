@@ -35,6 +35,7 @@ from buzzpipe.results.vocabulary import (
     NotAssessedReason,
     StudyPart,
 )
+from buzzpipe.study import engine
 from buzzpipe.study.models import (
     ModelSpecification,
     coefficient_terms,
@@ -73,8 +74,10 @@ def assess_heterogeneity(
     """Fit the regional-slopes model (descriptive) and the sector model with its joint test."""
     data = sample.copy(deep=False)  # copy on write: the columns it sets are its own
     breadth_sum = " + ".join(breadth)
+    # on dask counted per partition on the workers
+    groups = {column: engine.current().nunique(sample, column) for column in ("region", "industry")}
     for column, model in (("region", REGION_SLOPES), ("industry", ModelName.BY_SECTOR)):
-        if data[column].nunique() < 2:
+        if groups[column] < 2:
             record_not_assessed(
                 results,
                 outcome,
@@ -84,11 +87,11 @@ def assess_heterogeneity(
                 model=model,
                 cause=NotAssessedReason.NO_VARIATION,
             )
-    if data["region"].nunique() >= 2:
+    if groups["region"] >= 2:
         formula = f"{outcome} ~ ({breadth_sum}):C(region) + " + " + ".join(controls)
         if _fit_and_record(results, REGION_SLOPES, outcome, formula, data, family, vcov):
             results.models[outcome][REGION_SLOPES].notes.append(REGION_SLOPES_NOTE)
-    if data["industry"].nunique() < 2:
+    if groups["industry"] < 2:
         return
     formula = f"{outcome} ~ ({breadth_sum}) * C(industry) + " + " + ".join(controls)
     fitted = _fit_and_record(results, ModelName.BY_SECTOR, outcome, formula, data, family, vcov)

@@ -92,13 +92,15 @@ def breadth_terms(frame: pd.DataFrame, *, with_group: bool = False) -> list[str]
 
 def control_terms(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
     """(formula terms, underlying columns) of the controls the survey has."""
+    from buzzpipe.study import engine
+
     terms = [LOG_EMPLOYEES, "C(industry)", "C(region)"]
     columns = ["employees", "industry", "region"]
     if "foreign_share" in frame.columns:  # optional: a survey may not have asked about it
         terms.insert(1, "foreign_share")
         columns.insert(1, "foreign_share")
     for name in OPTIONAL_CONTROLS:
-        if name in frame.columns and frame[name].notna().any():
+        if name in frame.columns and engine.current().any_present(frame, name):
             terms.append(name)
             columns.append(name)
     return terms, columns
@@ -106,11 +108,14 @@ def control_terms(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
 
 def partner_type_columns(frame: pd.DataFrame) -> list[str]:
     """Collaboration indicators present, by scale then partner type, without the own group."""
+    from buzzpipe.study import engine
+
+    present = set(engine.current().columns(frame))  # on dask: on the workers only
     return [
         collab_column(scale, partner_type)
         for scale in scales_present(frame)
         for partner_type in PARTNER_TYPES
-        if partner_type != GROUP_PARTNER_TYPE and collab_column(scale, partner_type) in frame
+        if partner_type != GROUP_PARTNER_TYPE and collab_column(scale, partner_type) in present
     ]
 
 
@@ -170,22 +175,35 @@ def main_specifications(
 
 
 def estimation_sample(
-    frame: pd.DataFrame, specifications: Sequence[ModelSpecification]
+    frame: pd.DataFrame,
+    specifications: Sequence[ModelSpecification],
+    reads: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Rows complete on every variable of every model given: one sample for nested models."""
-    from buzzpipe.estimate.chunks import present
+    """Rows complete on every variable of every model given: one sample for nested models.
+    The mask is made where the rows are (``StudyEngine.mask``: on dask per partition on the
+    workers, from columns the client need not hold); ``reads``: as :func:`rows_kept`'s."""
+    from buzzpipe.study import engine
 
     columns = list(dict.fromkeys(v for spec in specifications for v in spec.variables))
     if WEIGHT in frame.columns:
         columns.append(WEIGHT)
+    complete = engine.current().mask(frame, complete_rows, columns, columns=columns)
+    return rows_kept(frame, complete, reads)
+
+
+def complete_rows(rows: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """Whether each row holds every one of ``columns`` (and, where they are among them,
+    employees above 0): :func:`estimation_sample`'s mask of ``rows``."""
+    from buzzpipe.estimate.chunks import present
+
     # column by column, each column's own missing mask: no frame of the columns and its
     # frame of booleans (about 1 ms for the battery's thirty columns)
-    complete = np.ones(len(frame), dtype=bool)
+    complete = np.ones(len(rows), dtype=bool)
     for column in columns:
-        complete &= present(frame[column])
+        complete &= present(rows[column])
     if "employees" in columns:  # a missing count is no row already
-        complete &= frame["employees"].to_numpy(dtype=float, na_value=np.nan) > 0
-    return rows_kept(frame, complete)
+        complete &= rows["employees"].to_numpy(dtype=float, na_value=np.nan) > 0
+    return complete
 
 
 def rows_kept(frame: pd.DataFrame, keep: Any, reads: Sequence[str] | None = None) -> pd.DataFrame:
@@ -197,15 +215,15 @@ def rows_kept(frame: pd.DataFrame, keep: Any, reads: Sequence[str] | None = None
     rows then hold those columns alone here (and the weights, which :func:`fit_model` reads),
     the others selected on the workers (``StudyEngine.rows_on_workers``)."""
     keep = np.asarray(keep, dtype=bool)
-    if keep.all():
-        return frame.copy(deep=False)
-    if reads is not None:
+    if reads is not None:  # on dask every row too: the sample's other columns on the workers
         from buzzpipe.study import engine
 
         reads = [*reads, *([WEIGHT] if WEIGHT in frame.columns else [])]
         found = engine.current().rows_on_workers(frame, keep, reads)
         if found is not None:
             return found
+    if keep.all():
+        return frame.copy(deep=False)
     return frame.loc[keep]
 
 
@@ -233,20 +251,45 @@ def dropped_firms_note(
 ) -> str | None:
     """Which firms the estimation sample left out and why (a firm missing several answers is
     counted under each), or None when it kept them all."""
-    left = frame.index.difference(sample.index)
-    if len(left) == 0:
-        return None
+    from buzzpipe.study import engine
+
     columns = list(dict.fromkeys(v for spec in specifications for v in spec.variables))
     if WEIGHT in frame.columns:
         columns.append(WEIGHT)
-    rows = frame.loc[left]
-    reasons = [f"{column} missing ({n})" for column in columns
-               if (n := int(rows[column].isna().sum()))]  # fmt: skip
-    if "employees" in columns and (n := int((rows["employees"] <= 0).sum())):
+    chosen = engine.current()
+    if chosen.name == "dask":  # counted per partition on the workers
+        counts = chosen.reduced(frame, left_out_counts, columns, columns=columns)
+        left = counts.pop(_LEFT)
+    else:
+        rows = frame.index.difference(sample.index)
+        if len(rows) == 0:
+            return None
+        left, counts = len(rows), _missing_counts(frame.loc[rows], columns)
+    if left == 0:
+        return None
+    reasons = [f"{column} missing ({n})" for column in columns if (n := counts[column])]
+    if n := counts.get(_NOT_POSITIVE, 0):
         reasons.append(f"employees not positive ({n})")
-    return f"{len(left)} of {len(frame)} firms left out of the estimation sample: " + ", ".join(
-        reasons
-    )
+    return f"{left} of {len(frame)} firms left out of the estimation sample: " + ", ".join(reasons)
+
+
+_LEFT, _NOT_POSITIVE = "firms left out", "employees not positive"
+
+
+def left_out_counts(rows: pd.DataFrame, columns: Sequence[str]) -> dict[str, int]:
+    """The rows :func:`complete_rows` leaves out (``"firms left out"``), and of them those
+    missing each column and those whose employees are not positive: one chunk's counts of
+    :func:`dropped_firms_note`."""
+    left = ~complete_rows(rows, columns)
+    return {_LEFT: int(left.sum()), **_missing_counts(rows.loc[left], columns)}
+
+
+def _missing_counts(rows: pd.DataFrame, columns: Sequence[str]) -> dict[str, int]:
+    """Of ``rows``, those missing each column (and whose employees are not positive)."""
+    counts = {column: int(rows[column].isna().sum()) for column in columns}
+    if "employees" in columns:
+        counts[_NOT_POSITIVE] = int((rows["employees"] <= 0).sum())
+    return counts
 
 
 def fit_model(
@@ -725,14 +768,21 @@ def fit_outcome_models(
     its error kept there under the model's name.
     """
     from buzzpipe.estimate.chunks import reading
+    from buzzpipe.study import engine
 
     specifications = main_specifications(frame, outcome, controls)
     nested = [spec for spec in specifications if is_nested(spec.name)]
-    sample = estimation_sample(frame, nested)
+    # on dask the samples are defined on the workers: their masks made there, and only the
+    # columns the study reads on the client (engine.client_columns) held here
+    reads = None
+    if engine.current().name == "dask":
+        named = [outcome, *(control_terms(frame)[1] if controls is None else controls[1])]
+        reads = engine.client_columns(frame.columns, named)
+    sample = estimation_sample(frame, nested, reads)
     fits = {}
     with reading(sample):  # the nested models' columns read from the sample once
         for spec in specifications:
-            data = sample if is_nested(spec.name) else estimation_sample(sample, [spec])
+            data = sample if is_nested(spec.name) else estimation_sample(sample, [spec], [])
             try:
                 fits[spec.name] = (spec, fit_model(spec.formula, data, spec.family, vcov))
             except EstimationError as error:

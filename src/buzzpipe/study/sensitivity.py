@@ -592,7 +592,8 @@ def supermodularity_pending(
     if family not in BOOTSTRAP_FAMILIES:
         return None
     # the indicators only fitted: on --engine dask made on the workers
-    data = with_computed(rows_kept(sample, sample["regime"].notna()), _regime_indicators)
+    known = engine.current().mask(sample, _regime_known, columns=["regime"])  # dask: there
+    data = with_computed(rows_kept(sample, known, reads=[]), _regime_indicators)
     formula = (
         f"{outcome} ~ {SUPERMODULARITY_TERM} + regime_local_or_both + regime_global_or_both + "
         + " + ".join(controls)
@@ -601,6 +602,11 @@ def supermodularity_pending(
     return PendingBootstrap(
         fitted, data, outcome, family, SUPERMODULARITY_TERM, seed, draws, Alternative.GREATER
     )
+
+
+def _regime_known(rows: pd.DataFrame) -> np.ndarray:
+    """Whether each row's regime is known."""
+    return rows["regime"].notna().to_numpy()
 
 
 def _regime_indicators(rows: pd.DataFrame) -> dict[str, pd.Series]:

@@ -118,6 +118,7 @@ without links also the pooled cell-clustered Wald tests
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import math
 from collections.abc import Sequence
@@ -147,6 +148,7 @@ from buzzpipe.study.models import (
     local_scale,
     rows_kept,
     term_estimates,
+    with_computed,
 )
 from buzzpipe.study.sensitivity import wild_bootstrap_terms
 from buzzpipe.study.skipped import record_not_assessed
@@ -170,7 +172,7 @@ BOUND = "spillover_confounding_bound"  # how strong a confounder would have to b
 
 def has_link_exposure(frame: pd.DataFrame) -> bool:
     """Whether the survey came with firm-to-firm links (an exposure measure per firm)."""
-    return EXPOSURE in frame.columns and frame[EXPOSURE].notna().any()
+    return EXPOSURE in frame.columns and engine.current().any_present(frame, EXPOSURE)
 
 
 def leave_one_out_share(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -216,14 +218,87 @@ def regional_pool_share(frame: pd.DataFrame) -> pd.Series:
     grouped, regions = (codes >= 0) & known, int(codes.max(initial=-1)) + 1
     total = np.bincount(codes[grouped], weights=pipeline[grouped], minlength=regions)
     size = np.bincount(codes[grouped], minlength=regions).astype(float)
+    return _firm_pool_shares(codes, known, pipeline, size, total, frame.index)
+
+
+def _firm_pool_shares(
+    codes: np.ndarray,
+    known: np.ndarray,
+    pipeline: np.ndarray,
+    size: np.ndarray,
+    total: np.ndarray,
+    index: pd.Index,
+) -> pd.Series:
+    """Each firm's (S_r - x_i) / (n_r - 1) from its region's code (-1: none), whether its
+    status is known, its pipeline (missing where unknown) and each region's firms of known
+    status ``size`` and pipelines ``total``: :func:`regional_pool_share`'s shares."""
     in_region = codes >= 0
-    firm_total = np.full(len(frame), np.nan)
-    firm_size = np.zeros(len(frame))
+    firm_total = np.full(len(codes), np.nan)
+    firm_size = np.zeros(len(codes))
     firm_total[in_region], firm_size[in_region] = total[codes[in_region]], size[codes[in_region]]
     with np.errstate(divide="ignore", invalid="ignore"):
         share = (firm_total - pipeline) / (firm_size - 1.0)
     share[(firm_size <= 1) | ~known] = np.nan
-    return pd.Series(share, index=frame.index, name=REGIONAL_POOL)
+    return pd.Series(share, index=index, name=REGIONAL_POOL)
+
+
+def _regional_pool_on_workers(frame: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame | None:
+    """``data`` with :func:`regional_pool_share` of ``frame``'s firms (the frame ``data``'s rows
+    are rows of, in order) made on the Dask workers: the pool's per-region counts summed over
+    ``frame``'s partitions there, then each firm's share computed from its row and them
+    (``with_computed``), the same numbers; None off dask (the caller computes it here)."""
+    chosen = engine.current()
+    if chosen.name != "dask":
+        return None
+    counts = chosen.reduced(
+        frame, _region_pipelines, columns=[breadth_column("international"), "region"]
+    )
+    return with_computed(data, functools.partial(_pool_column, counts or {}))
+
+
+def _region_pipelines(rows: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """{region as text: (firms of known pipeline status, those with a pipeline)} of ``rows``
+    (a partition's counts: whole numbers, summed exactly in any order)."""
+    known, pipeline = _pipeline_status(rows)
+    codes, labels = _region_text_codes(rows["region"])
+    grouped = (codes >= 0) & known
+    size = np.bincount(codes[grouped], minlength=len(labels))
+    total = np.bincount(codes[grouped], weights=pipeline[grouped], minlength=len(labels))
+    return {
+        label: (int(n), int(t))
+        for label, n, t in zip(labels, size.tolist(), total.tolist(), strict=True)
+    }
+
+
+def _pool_column(counts: dict[str, tuple[int, int]], rows: pd.DataFrame) -> dict[str, pd.Series]:
+    """:func:`regional_pool_share` of ``rows`` from every firm's per-region ``counts``
+    (:func:`_region_pipelines` summed): the same arithmetic on the same whole numbers."""
+    known, pipeline = _pipeline_status(rows)
+    pipeline = np.where(known, pipeline, np.nan)
+    codes, labels = _region_text_codes(rows["region"])
+    sizes = np.array([counts.get(label, (0, 0))[0] for label in labels], dtype=float)
+    totals = np.array([counts.get(label, (0, 0))[1] for label in labels], dtype=float)
+    return {REGIONAL_POOL: _firm_pool_shares(codes, known, pipeline, sizes, totals, rows.index)}
+
+
+def _pipeline_status(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(known status, 1.0 for a pipeline and 0.0 otherwise) of each firm of ``rows``."""
+    international = rows[breadth_column("international")]
+    known = international.notna().to_numpy()
+    return known, (international > 0).to_numpy(dtype=float, na_value=0.0)
+
+
+def _region_text_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """(codes, labels) of ``column``'s values as text, the groups of :func:`_text_codes`,
+    labelled by their text so that partitions' groups add up."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        named, labels = pd.factorize(column.cat.categories.astype(str))
+        codes = column.cat.codes.to_numpy()
+        if not len(named):  # no category: no firm in a region
+            return np.full(len(codes), -1), []
+        return np.where(codes >= 0, named[np.maximum(codes, 0)], -1), list(labels)
+    codes, labels = pd.factorize(column.astype(str))
+    return codes, list(labels)
 
 
 def _text_codes(column: pd.Series) -> np.ndarray:
@@ -300,7 +375,12 @@ def assess_spillover(
         if UNKNOWN_SHARE in frame.columns:
             unknown = float(frame[UNKNOWN_SHARE].mean())
             measure += f"; mean share of partners of unknown status {unknown:.3f}"
-        data[REGIONAL_POOL] = regional_pool_share(frame)  # the placebo's null (all surveyed)
+        # the placebo's null (all surveyed): on dask made on the workers
+        found = _regional_pool_on_workers(frame, data)
+        if found is None:
+            data[REGIONAL_POOL] = regional_pool_share(frame)
+        else:
+            data = found
     else:
         data[LEAVE_ONE_OUT], data[EXCLUSION], data[CELL] = leave_one_out_parts(frame)
         exposure, vcov = LEAVE_ONE_OUT, {"cluster": CELL}
@@ -315,12 +395,18 @@ def assess_spillover(
         columns.append(CELL)
     # column by column: ``data[columns].notna()`` copied the columns first (with the frame of
     # booleans, at 150,000 firms the peak of this part on the Dask client)
-    complete = np.ones(len(data), dtype=bool)
-    for column in dict.fromkeys(columns):
-        complete &= data[column].notna().to_numpy()
-    data = rows_kept(data, complete)
-    own = data[breadth_column("international")] > 0
-    data[OWN_PIPELINE] = own.astype(float)
+    chosen, columns = engine.current(), list(dict.fromkeys(columns))
+    if exposure == EXPOSURE:
+        # with links the rows are only fitted below (the placebo's columns made where they
+        # are): on dask their masks and columns are made on the workers, none kept here
+        complete = chosen.mask(data, _complete_on, columns, columns=columns)
+        data = rows_kept(data, complete, [])
+        own = chosen.mask(data, _has_pipeline, columns=[breadth_column("international")])
+        data = with_computed(data, _own_pipeline_column)
+    else:  # the cells' parts without links read the rows here
+        data = rows_kept(data, _complete_on(data, columns))
+        own = _has_pipeline(data)
+        data[OWN_PIPELINE] = _own_pipeline_column(data)[OWN_PIPELINE]
     global_term = breadth_column("international")
     exclusion = [] if exposure == EXPOSURE else [EXCLUSION]
     # each group's rows (None: all), its subset made when its turn comes and let go after:
@@ -707,6 +793,34 @@ def _own_pipeline(data: pd.DataFrame) -> np.ndarray:
     return (data[breadth_column("international")] > 0).to_numpy(dtype=float)
 
 
+def _has_pipeline(rows: pd.DataFrame) -> np.ndarray:
+    """Whether each firm of ``rows`` has a pipeline (international partners)."""
+    return (rows[breadth_column("international")] > 0).to_numpy(dtype=bool)
+
+
+def _own_pipeline_column(rows: pd.DataFrame) -> dict[str, pd.Series]:
+    """Own pipeline status (1.0 or 0.0), the spill-over models' term, of each firm of ``rows``."""
+    return {OWN_PIPELINE: (rows[breadth_column("international")] > 0).astype(float)}
+
+
+def _complete_on(rows: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """Whether each row of ``rows`` holds every one of ``columns``."""
+    complete = np.ones(len(rows), dtype=bool)
+    for column in columns:
+        complete &= rows[column].notna().to_numpy()
+    return complete
+
+
+def _placebo_columns(exposure: str, rows: pd.DataFrame) -> dict[str, Any]:
+    """The placebo's own pipeline status and exposure beyond the regional pool, of ``rows``
+    (which hold the pool's column): :func:`partner_sorting_test`'s columns."""
+    return {OWN_PIPELINE: _own_pipeline(rows), BEYOND_POOL: rows[exposure] - rows[REGIONAL_POOL]}
+
+
+def _beyond_known(rows: pd.DataFrame) -> np.ndarray:
+    return rows[BEYOND_POOL].notna().to_numpy()
+
+
 def _null_design(
     data: pd.DataFrame, others: Sequence[str], controls: Sequence[str]
 ) -> tuple[np.ndarray, list[str]]:
@@ -966,12 +1080,21 @@ def partner_sorting_test(
     capability that also drives pipelines (homophily) do, and the same choice would make the
     exposure's association with innovation a matter of the firm's own capability. A spill-over
     of pipeline knowledge to innovation does not make partners' pipelines predict one's own."""
-    y = _own_pipeline(data)
-    pool = data[REGIONAL_POOL] if REGIONAL_POOL in data else regional_pool_share(data)
-    frame = data.assign(**{OWN_PIPELINE: y, BEYOND_POOL: data[exposure] - pool})
-    present = frame[BEYOND_POOL].notna()
-    if not present.all():  # no copy of the firms' rows where none leaves (the Dask client's)
-        frame = frame.loc[present]
+    chosen = engine.current()
+    if REGIONAL_POOL not in data and REGIONAL_POOL in chosen.columns(data):
+        # the pool made on the Dask workers (assess_spillover): the placebo's columns and rows
+        # made there too, nothing per firm here
+        frame = with_computed(data, functools.partial(_placebo_columns, exposure))
+        present = chosen.mask(frame, _beyond_known, columns=[BEYOND_POOL])
+        if not present.all():
+            frame = rows_kept(frame, present, reads=[])
+    else:
+        y = _own_pipeline(data)
+        pool = data[REGIONAL_POOL] if REGIONAL_POOL in data else regional_pool_share(data)
+        frame = data.assign(**{OWN_PIPELINE: y, BEYOND_POOL: data[exposure] - pool})
+        present = frame[BEYOND_POOL].notna()
+        if not present.all():  # no copy of the firms' rows where none leaves
+            frame = frame.loc[present]
     formula = f"{OWN_PIPELINE} ~ {BEYOND_POOL} + " + " + ".join([*others, *controls])
     fitted = fit_model(formula, frame, Family.LOGIT, "robust")
     estimate: Estimate = term_estimates(fitted, inference_of("robust"), [BEYOND_POOL])[BEYOND_POOL]

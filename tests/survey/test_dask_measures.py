@@ -292,3 +292,20 @@ def test_a_frame_derived_here_before_it_is_kept_is_kept_the_same(dask_client) ->
             survey.keep_on(engine)
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("name", ["memory", "stream"])
+def test_keep_on_another_engine_keeps_the_survey_whole(name) -> None:
+    """``keep_on`` on an engine that is not dask connects to nothing and lets nothing go: the
+    survey keeps its firm table and derives the whole frame here when asked."""
+    import buzzpipe as bp
+    from buzzpipe.study.engine import StudyEngine
+
+    survey = bp.synthesize("norway2010", seed=2, firms=300)
+    engine = StudyEngine(name)
+    survey.keep_on(engine)
+    assert engine._client is None and engine._frame is None
+    pd.testing.assert_frame_equal(
+        survey.firms, bp.synthesize("norway2010", seed=2, firms=300).firms
+    )
+    assert survey.analysis_frame().shape[1] > len(survey.firms.columns)

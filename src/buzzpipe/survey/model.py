@@ -426,7 +426,11 @@ class Survey:
 
         Why: derived here and held by the survey for the whole run, the 44-column frame (135
         bytes a firm, with the firm table's columns it shares) was the Dask client's largest
-        firm-level holder from the survey stage to the end."""
+        firm-level holder from the survey stage to the end. On any other engine (memory,
+        stream) nothing is kept elsewhere and the survey keeps its data: the frame is derived
+        here when asked, as before."""
+        if getattr(engine, "name", None) != "dask":
+            return
         derive = functools.partial(
             derived_partition, scales=self.scales, partner_types=self.partner_types
         )

@@ -402,3 +402,52 @@ def test_a_step_too_large_for_its_exponential_takes_the_designs_own():
     np.testing.assert_array_equal(found[0][1], plain[0][1])
     np.testing.assert_array_equal(found[1][:, 1], plain[1][:, 1])
     np.testing.assert_allclose(found[0][0], plain[0][0], rtol=1e-14, atol=1e-16)
+
+
+@pytest.mark.parametrize("family", [Family.LOGIT, Family.PROBIT])
+def test_difference_sums_of_a_large_sample_are_made_in_row_blocks(family, monkeypatch):
+    """A sample of more than ``DIFFERENCE_BLOCK`` rows whose column products are not kept has
+    its sums made block by block (its m x n arrays never whole: each block's are, and no more
+    rows than a block), to rounding the whole sample's sums; up to one block the same bits."""
+    from buzzpipe.study import probability_changes
+    from buzzpipe.study.probability_changes import difference_sums, shared_designs
+
+    rng = np.random.default_rng(41)
+    n, p, m = 301, 5, 3
+    reference = np.column_stack([np.ones(n), rng.normal(size=(n, p - 1))])
+    reference[:, 2] = 1.0
+    base = reference.copy()
+    base[:, 2] = 0.0
+    second = reference.copy()
+    second[:, 3] = 1.0
+    second_base = second.copy()
+    second_base[:, 3] = 0.0
+    shared, differences = shared_designs([reference, base, second, second_base])
+    weights = rng.uniform(0.5, 1.5, size=n)
+    weights /= weights.sum()
+    params = 0.3 * rng.normal(size=(p, m))
+    whole = difference_sums(shared, differences, weights, family, params, curvature=True)
+    expected = _plain_difference_sums(
+        [reference, base, second, second_base], weights, family, params
+    )
+    widest = []
+    original = probability_changes._difference_sums
+
+    def recorded(reference, *arguments):
+        widest.append(reference.shape[0])
+        return original(reference, *arguments)
+
+    monkeypatch.setattr(probability_changes, "_difference_sums", recorded)
+    monkeypatch.setattr(probability_changes, "DIFFERENCE_BLOCK", 64)
+    blocked = difference_sums(shared, differences, weights, family, params, curvature=True)
+    plain = difference_sums(shared, differences, weights, family, params)
+    assert widest[:5] == [64, 64, 64, 64, 45] and max(widest) == 64
+    for got, whole_sums, wanted in zip(blocked, whole, expected, strict=True):
+        np.testing.assert_allclose(got, whole_sums, rtol=1e-13, atol=1e-16)
+        np.testing.assert_allclose(got, wanted, rtol=1e-13, atol=1e-15)
+    np.testing.assert_array_equal(blocked[0], plain[0])
+    np.testing.assert_array_equal(blocked[1], plain[1])
+    monkeypatch.setattr(probability_changes, "DIFFERENCE_BLOCK", n)
+    one_block = difference_sums(shared, differences, weights, family, params, curvature=True)
+    for got, whole_sums in zip(one_block, whole, strict=True):
+        np.testing.assert_array_equal(got, whole_sums)

@@ -406,7 +406,7 @@ def assess_spillover(
     else:  # the cells' parts without links read the rows here
         data = rows_kept(data, _complete_on(data, columns))
         own = _has_pipeline(data)
-        data[OWN_PIPELINE] = _own_pipeline_column(data)[OWN_PIPELINE]
+        data[OWN_PIPELINE] = _own_pipeline(data)
     global_term = breadth_column("international")
     exclusion = [] if exposure == EXPOSURE else [EXCLUSION]
     # each group's rows (None: all), its subset made when its turn comes and let go after:
@@ -798,9 +798,10 @@ def _has_pipeline(rows: pd.DataFrame) -> np.ndarray:
     return (rows[breadth_column("international")] > 0).to_numpy(dtype=bool)
 
 
-def _own_pipeline_column(rows: pd.DataFrame) -> dict[str, pd.Series]:
-    """Own pipeline status (1.0 or 0.0), the spill-over models' term, of each firm of ``rows``."""
-    return {OWN_PIPELINE: (rows[breadth_column("international")] > 0).astype(float)}
+def _own_pipeline_column(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Own pipeline status (1.0 or 0.0), the spill-over models' term, of each firm of ``rows``
+    (:func:`_own_pipeline`, as a computed column)."""
+    return {OWN_PIPELINE: _own_pipeline(rows)}
 
 
 def _complete_on(rows: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:

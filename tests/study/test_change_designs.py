@@ -323,6 +323,23 @@ def _plain_difference_sums(designs, weights, family, params):
     return values, gradients, hessians
 
 
+def _first_partner_designs(rng, n: int, p: int, stepped: bool) -> tuple[list, np.ndarray]:
+    """Four designs as the first-partner differences make them (first changed, its base, second
+    changed, its base: column 2 set to 1 then 0, column 3 to 1 then 0 or back to as observed,
+    ``stepped``), and weights summing to 1."""
+    reference = np.column_stack([np.ones(n), rng.normal(size=(n, p - 1))])
+    observed = rng.integers(0, 4, size=(n, 2)).astype(float)  # two breadths as observed
+    reference[:, 2], reference[:, 3] = 1.0, observed[:, 1]  # the first change: column 2 to 1 ...
+    base = reference.copy()
+    base[:, 2] = 0.0  # ... and its base to 0: a constant step
+    second = reference.copy()
+    second[:, 2], second[:, 3] = observed[:, 0], 1.0
+    second_base = second.copy()
+    second_base[:, 3] = 0.0 if stepped else observed[:, 0]  # a step, or not one
+    weights = rng.uniform(0.5, 1.5, size=n)
+    return [reference, base, second, second_base], weights / weights.sum()
+
+
 @pytest.mark.parametrize("family", [Family.LOGIT, Family.PROBIT, Family.LPM])
 @pytest.mark.parametrize("stepped", [True, False])
 def test_difference_sums_are_the_four_designs_own_sums(family, stepped):
@@ -339,18 +356,7 @@ def test_difference_sums_are_the_four_designs_own_sums(family, stepped):
 
     rng = np.random.default_rng(23)
     n, p, m = 301, 6, 4
-    reference = np.column_stack([np.ones(n), rng.normal(size=(n, p - 1))])
-    observed = rng.integers(0, 4, size=(n, 2)).astype(float)  # two breadths as observed
-    reference[:, 2], reference[:, 3] = 1.0, observed[:, 1]  # the first change: column 2 to 1 ...
-    base = reference.copy()
-    base[:, 2] = 0.0  # ... and its base to 0: a constant step
-    second = reference.copy()
-    second[:, 2], second[:, 3] = observed[:, 0], 1.0
-    second_base = second.copy()
-    second_base[:, 3] = 0.0 if stepped else observed[:, 0]  # a step, or not one
-    designs = [reference, base, second, second_base]
-    weights = rng.uniform(0.5, 1.5, size=n)
-    weights /= weights.sum()
+    designs, weights = _first_partner_designs(rng, n, p, stepped)
     params = 0.3 * rng.normal(size=(p, m))
     shared, differences = shared_designs(designs)
     union, steps = constant_steps(differences)
@@ -370,6 +376,48 @@ def test_difference_sums_are_the_four_designs_own_sums(family, stepped):
         np.testing.assert_array_equal(found[1], plain[1])
     if family != Family.LPM:
         assert np.abs(expected[2]).max() > 1e-3  # the curvature is there to be matched
+
+
+@pytest.mark.parametrize("family", [Family.LOGIT, Family.PROBIT, Family.LPM])
+@pytest.mark.parametrize("stepped", [True, False])
+def test_difference_sums_in_kept_arrays_are_the_fresh_arrays_bits(family, stepped, monkeypatch):
+    """``difference_sums(scratch=)``: the m x n arrays kept in the caller's dict and reused by
+    its later calls (more fits, then fewer, then more again; with the column products, block
+    by block and without the Hessians) give the fresh arrays' numbers bit for bit, and none of
+    the results is a kept array; where the arrays would take more than ``DIFFERENCE_KEPT``
+    numbers nothing is kept."""
+    from buzzpipe.estimate.batched_newton import _column_products
+    from buzzpipe.study import probability_changes
+    from buzzpipe.study.probability_changes import difference_sums, shared_designs
+
+    rng = np.random.default_rng(29)
+    n, p = 301, 6
+    designs, weights = _first_partner_designs(rng, n, p, stepped)
+    shared, differences = shared_designs(designs)
+    products = _column_products(shared)
+    scratch: dict = {}
+    kept = None
+    for m in (3, 9, 1, 9, 5):
+        params = 0.4 * rng.normal(size=(p, m))
+        for extra in ({"products": products}, {"curvature": True}, {}):
+            fresh = difference_sums(shared, differences, weights, family, params, **extra)
+            found = difference_sums(
+                shared, differences, weights, family, params, scratch=scratch, **extra
+            )
+            assert len(found) == len(fresh)
+            for got, wanted in zip(found, fresh, strict=True):
+                np.testing.assert_array_equal(got, wanted)
+                assert not np.shares_memory(got, scratch["flat"])
+            kept = scratch["flat"] if kept is None else kept
+            assert scratch["flat"] is kept  # one array, reused by every call
+    monkeypatch.setattr(probability_changes, "DIFFERENCE_KEPT", 3 * n)  # below one array
+    params = 0.4 * rng.normal(size=(p, 3))
+    small: dict = {}
+    found = difference_sums(shared, differences, weights, family, params, scratch=small)
+    assert small == {}
+    fresh = difference_sums(shared, differences, weights, family, params)
+    for got, wanted in zip(found, fresh, strict=True):
+        np.testing.assert_array_equal(got, wanted)
 
 
 def test_a_step_too_large_for_its_exponential_takes_the_designs_own():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -44,6 +45,9 @@ BINARY_FAMILIES = (Family.LOGIT, Family.PROBIT, Family.LPM)
 # rows a time of :func:`difference_sums` where the reference's column products are not kept:
 # its m x n arrays then take at most 8 m numbers a row of the block (2.6 MB each at m = 10)
 DIFFERENCE_BLOCK = 1 << 15
+# a ChangeDifference keeps the m x n arrays of its sums (:func:`difference_sums`) for its later
+# calls where all of them hold at most DIFFERENCE_KEPT numbers (8 MiB), else makes them afresh
+DIFFERENCE_KEPT = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -533,7 +537,13 @@ class ChangeDifference:
         the gradient one product with the first design plus the differing columns'."""
         reference, differences = self._shared_designs()
         return difference_sums(
-            reference, differences, self.weights, self.family, params, steps=self._steps()
+            reference,
+            differences,
+            self.weights,
+            self.family,
+            params,
+            steps=self._steps(),
+            scratch=self._scratch(),
         )
 
     def many_with_hessians(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -559,6 +569,7 @@ class ChangeDifference:
             products=products,
             curvature=True,
             steps=self._steps(),
+            scratch=self._scratch(),
         )
 
     @staticmethod
@@ -573,6 +584,15 @@ class ChangeDifference:
             cached = constant_steps(self._shared_designs()[1])
             object.__setattr__(self, "_constant_steps", cached)  # a cache, as _shared
         return cached
+
+    def _scratch(self) -> dict:
+        """The arrays :func:`difference_sums` keeps between this difference's calls (per
+        thread: a user's threads may share one difference), a cache as ``_shared``."""
+        kept = self.__dict__.get("_kept_arrays")
+        if kept is None:
+            kept = {}
+            object.__setattr__(self, "_kept_arrays", kept)
+        return kept.setdefault(threading.get_ident(), {})
 
     def _shared_designs(self) -> tuple[np.ndarray, list]:
         """The first changed design, and for each of the four designs the columns where it
@@ -632,6 +652,7 @@ def difference_sums(
     *,
     curvature: bool = False,
     steps: tuple | None = None,
+    scratch: dict | None = None,
 ) -> tuple[np.ndarray, ...]:
     """sum_i w_i g_i(b) and its gradient at every column b of ``params`` (p x m), g_i the row's
     term in the difference of two changes: its four designs (first changed, first base, second
@@ -659,12 +680,18 @@ def difference_sums(
     100,000 firms (``tests/study/test_memory_at_scale``, its bound nearly reached); in blocks,
     by about 850. At a million firms and 39 nulls each whole array took 312 MB. Up to
     ``DIFFERENCE_BLOCK`` rows (every survey-sized sample) the sums are one block's, bit for
-    bit."""
+    bit.
+
+    ``scratch``: a dict the caller keeps between calls (``ChangeDifference``'s), where the
+    m x n arrays are kept and reused when all of them hold at most ``DIFFERENCE_KEPT``
+    numbers: the same operations into the same kind of arrays, so the same numbers bit for
+    bit, without a fresh array's page faults each call (norway2010's 46 calls in a battery:
+    about 4,500 page faults, half the sums' time)."""
     steps = constant_steps(differences) if steps is None else steps
     rows = reference.shape[0]
     if products is not None or rows <= DIFFERENCE_BLOCK:
         return _difference_sums(
-            reference, differences, weights, family, params, products, curvature, steps
+            reference, differences, weights, family, params, products, curvature, steps, scratch
         )
     totals: list[np.ndarray] = []
     for start in range(0, rows, DIFFERENCE_BLOCK):
@@ -696,6 +723,7 @@ def _difference_sums(
     products: tuple | None,
     curvature: bool,
     steps: tuple,
+    scratch: dict | None = None,
 ) -> tuple[np.ndarray, ...]:
     """:func:`difference_sums` of one block of rows (all of them where not blocked)."""
 
@@ -703,12 +731,17 @@ def _difference_sums(
     m = params.shape[1]
     union, steps_of = steps
     logit = family == Family.LOGIT
-    shared = params.T @ reference.T  # m x n: the reference's linear index, a fit per row
     wanted = products is not None or curvature
+    # the differing columns in order of first appearance: each one's sum of level w d f' is a
+    # block of ``moved`` (m x n), the blocks read as one (c m) x n matrix below
+    order = list(dict.fromkeys(int(c) for columns, _ in differences for c in columns))
+    arrays = _Arrays(scratch, m, n, 8 + len(order) + len(steps_of))
+    moved_all = arrays.get("moved", len(order)) if wanted and order else None
+    moved: dict[int, np.ndarray] = {}  # a differing column: sum of level w d f' (m x n)
+    shared = np.matmul(params.T, reference.T, out=arrays.get("shared"))  # m x n, a fit per row
     values = np.zeros(m)
     gradients = np.zeros((p, m))
     densities = slopes = None  # sum over the designs of level f, of level f' (m x n)
-    moved: dict[int, np.ndarray] = {}  # a differing column: sum of level w d f' (m x n)
     squares = []  # (columns, column, sum_i level w f' d_column d_columns: m x columns)
     stepped: dict[int, np.ndarray] = {}  # exp(-x'b) of a design made from the one it steps from
     for k, (level, (columns, difference)) in enumerate(
@@ -717,14 +750,21 @@ def _difference_sums(
         if logit:
             exponential = stepped.pop(k, None)
             if exponential is None:
-                exponential = _negative_index(shared, columns, difference, params)
+                exponential = _negative_index(
+                    shared, columns, difference, params, out=arrays.get("exponential")
+                )
                 np.exp(exponential, out=exponential)
                 # the designs that step from this one: their exp(-x'b) from it, now
-                stepped.update(_stepped_exponentials(k, exponential, steps_of, params, union))
+                stepped.update(
+                    _stepped_exponentials(k, exponential, steps_of, params, union, arrays)
+                )
             exponential += 1.0
             probability = np.divide(1.0, exponential, out=exponential)
-            other = np.subtract(1.0, probability)
-            density = other * probability
+            # the first design's f and f' are the sums' first terms: made in their arrays
+            other = np.subtract(1.0, probability, out=arrays.get("slopes" if k == 0 else "other"))
+            density = np.multiply(
+                other, probability, out=arrays.get("densities" if k == 0 else "density")
+            )
             slope = None
             if wanted:  # f' = f (1 - 2F), made in 1 - F's array
                 other -= probability
@@ -741,12 +781,14 @@ def _difference_sums(
             gradients[columns] += scaled @ density.T
             if slope is not None:
                 for place, column in enumerate(columns):
-                    term = slope * scaled[place]
-                    squares.append((columns, column, term @ difference))
                     if column in moved:
+                        term = np.multiply(slope, scaled[place], out=arrays.get("term"))
                         moved[column] += term
                     else:
-                        moved[column] = term
+                        term = moved[column] = np.multiply(
+                            slope, scaled[place], out=moved_all[order.index(column)]
+                        )
+                    squares.append((columns, column, term @ difference))
         if slope is not None:
             slopes = _signed_sum(slopes, slope, level)
         densities = _signed_sum(densities, density, level)
@@ -761,8 +803,7 @@ def _difference_sums(
         hessians = _hessians(*products, slopes.T, p)
     if moved:
         # x = r + d (d zero outside the differing columns): x x' = r r' + r d' + d r' + d d'
-        order = list(moved)
-        cross = np.concatenate([moved[column] for column in order]) @ reference  # (c m) x p
+        cross = moved_all.reshape(len(order) * m, n) @ reference  # (c m) x p
         for place, column in enumerate(order):
             part = cross[place * m : (place + 1) * m]
             hessians[:, :, column] += part
@@ -770,6 +811,34 @@ def _difference_sums(
         for columns, column, square in squares:
             hessians[:, columns, column] += square
     return values, gradients, hessians
+
+
+class _Arrays:
+    """The m x n arrays of one call of :func:`_difference_sums` by name: views of one flat
+    array kept in ``scratch`` (the caller's dict, reused by its later calls) where ``count``
+    of them hold at most ``DIFFERENCE_KEPT`` numbers, else fresh ones."""
+
+    def __init__(self, scratch: dict | None, m: int, n: int, count: int) -> None:
+        self.shape, self.given, self.flat = (m, n), {}, None
+        if scratch is not None and count * m * n <= DIFFERENCE_KEPT:
+            flat = scratch.get("flat")
+            if flat is None:  # its pages are touched only as far as the calls use it
+                flat = scratch["flat"] = np.empty(DIFFERENCE_KEPT)
+            self.flat = flat
+
+    def get(self, name: str, blocks: int = 0) -> np.ndarray:
+        """The array ``name`` (m x n; with ``blocks``, blocks x m x n), the same on each call."""
+        found = self.given.get(name)
+        if found is None:
+            shape = (blocks, *self.shape) if blocks else self.shape
+            size = int(np.prod(shape))
+            if self.flat is None:
+                found = np.empty(shape)
+            else:
+                used = sum(array.size for array in self.given.values())
+                found = self.flat[used : used + size].reshape(shape)
+            self.given[name] = found
+        return found
 
 
 def _index(
@@ -784,30 +853,42 @@ def _index(
 
 
 def _negative_index(
-    shared: np.ndarray, columns: np.ndarray, difference: np.ndarray, params: np.ndarray
+    shared: np.ndarray,
+    columns: np.ndarray,
+    difference: np.ndarray,
+    params: np.ndarray,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Minus a design's linear index (m x n, its own array): minus the reference's and its
-    columns' (negating the coefficients negates each product and sum exactly)."""
+    """Minus a design's linear index (m x n, its own array, ``out`` where given): minus the
+    reference's and its columns' (negating the coefficients negates each product and sum
+    exactly)."""
     if not columns.size:
-        return np.negative(shared)
-    negative = np.negative(params[columns]).T @ difference.T
+        return np.negative(shared, out=out)
+    negative = np.matmul(np.negative(params[columns]).T, difference.T, out=out)
     negative -= shared
     return negative
 
 
 def _stepped_exponentials(
-    base: int, exponential: np.ndarray, steps_of: list, params: np.ndarray, union: np.ndarray
+    base: int,
+    exponential: np.ndarray,
+    steps_of: list,
+    params: np.ndarray,
+    union: np.ndarray,
+    arrays: _Arrays | None = None,
 ) -> dict[int, np.ndarray]:
     """exp(-x'b) of each design that is design ``base`` plus a row r (:func:`constant_steps`),
     as ``exponential`` (design base's) times exp(-r b), by the design's place; a design whose
-    exp(-r b) is not a positive finite number is left out (it is made from its own index)."""
+    exp(-r b) is not a positive finite number is left out (it is made from its own index).
+    ``arrays``: where each one is made (its own by the design's place), else fresh."""
     found = {}
     for place, step in enumerate(steps_of):
         if step is None or step[0] != base:
             continue
         factor = np.exp(-(step[1] @ params[union]))
         if np.all(np.isfinite(factor) & (factor > 0)):
-            found[place] = exponential * factor[:, None]
+            out = None if arrays is None else arrays.get(f"stepped {place}")
+            found[place] = np.multiply(exponential, factor[:, None], out=out)
     return found
 
 

@@ -1336,6 +1336,12 @@ class _Prepared:
         return self.model_frame, design
 
     @cached_property
+    def vcov(self) -> np.ndarray:
+        """The fit's covariance as an array, for every call's delta method (a DataFrame's
+        conversion is not free: 32 calls a norway2010 battery)."""
+        return np.asarray(self.fit.vcov, dtype=float)
+
+    @cached_property
     def own_columns(self) -> dict[str, int]:
         numeric = [v for v in self.model_variables if v not in self.factors]
         return _own_columns(self.fit, self.view, numeric)
@@ -1531,7 +1537,7 @@ def _in_memory(
         del designs
 
     jacobian = np.vstack(jacobians)
-    covariance = jacobian @ np.asarray(fit.vcov, dtype=float) @ jacobian.T
+    covariance = jacobian @ prepared.vcov @ jacobian.T
     return (
         labels,
         described,

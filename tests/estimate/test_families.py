@@ -9,6 +9,7 @@ from scipy import optimize, special
 
 from buzzpipe.estimate import fit
 from buzzpipe.estimate.families import get_family
+from buzzpipe.estimate.kernel import weighted_gram
 from buzzpipe.estimate.newton import accumulate, row_blocks
 
 
@@ -164,7 +165,7 @@ def test_ologit_chunk_sums_equal_the_cell_by_cell_construction(weighted, categor
     codes = y.astype(np.intp)
     upper, lower = padded[codes + 1] - eta, padded[codes] - eta
     # the family's own per-row pieces (their formulas: the finite-difference test above)
-    log_p, g_u, g_l, h_u, h_l = family._derivative_pieces(upper, lower)
+    log_p, g_u, g_l, h_u, h_l = _plain_derivative_pieces(upper, lower)
     probability = np.exp(log_p)
     w = np.ones(n) if weights is None else weights
 
@@ -240,3 +241,105 @@ def test_logistic_values_are_the_three_functions_bit_for_bit():
         np.testing.assert_array_equal(cdf, logistic_cdf(values))
         np.testing.assert_array_equal(pdf, logistic_pdf(values))
         np.testing.assert_array_equal(slope, logistic_pdf_slope(values))
+
+
+def _plain_derivative_pieces(upper, lower):
+    """The ordered logit's per-row pieces by numpy's and scipy's element-wise functions (what
+    ``OrderedLogit.sums_and_scores`` computed before its compiled loops): log P, g and h of the
+    upper and lower index (h times 1 / P)."""
+    flip = lower > 0  # F(u) - F(l) = F(-l) - F(-u): the upper tail where both are positive
+    u, l_ = np.where(flip, -lower, upper), np.where(flip, -upper, lower)
+    log_fu, log_fl = special.log_expit(u), special.log_expit(l_)
+    log_p = log_fu + np.log1p(-np.exp(log_fl - log_fu))
+    inv_p = np.exp(-log_p)
+    cdf_upper, cdf_lower = special.expit(upper), special.expit(lower)
+    f_upper, f_lower = cdf_upper * (1.0 - cdf_upper), cdf_lower * (1.0 - cdf_lower)
+    g_upper, g_lower = f_upper * inv_p, f_lower * inv_p
+    h_upper = np.where(np.isfinite(upper), f_upper * (1.0 - 2.0 * cdf_upper), 0.0)
+    h_lower = np.where(np.isfinite(lower), f_lower * (1.0 - 2.0 * cdf_lower), 0.0)
+    return log_p, g_upper, g_lower, h_upper * inv_p, h_lower * inv_p
+
+
+def _plain_ologit_sums(family, beta, X, y, weights, offset, hessian, scores):
+    """``OrderedLogit.sums_and_scores`` as numpy array operations (its code before the compiled
+    loops of ``gram.ordered_tails`` and ``gram.ordered_pieces``)."""
+    p, k = X.shape[1], family.n_categories - 1
+    eta = X @ beta[:p] if offset is None else X @ beta[:p] + offset
+    codes = y.astype(np.intp)
+    padded = np.concatenate(([-np.inf], beta[p:], [np.inf]))
+    upper, lower = padded[codes + 1] - eta, padded[codes] - eta
+    log_p, g_u, g_l, h_u, h_l = _plain_derivative_pieces(upper, lower)
+    has_upper, has_lower = codes < k, codes > 0
+    n = codes.shape[0]
+
+    def columns(upper_value, lower_value):
+        out = np.zeros(n * k)
+        out[np.flatnonzero(has_upper) * k + codes[has_upper]] = upper_value[has_upper]
+        out[np.flatnonzero(has_lower) * k + codes[has_lower] - 1] = lower_value[has_lower]
+        return out.reshape(n, k)
+
+    w = np.ones_like(log_p) if weights is None else weights
+    d_eta = -(g_u - g_l)
+    gradient = np.empty(p + k)
+    gradient[:p] = X.T @ (d_eta if weights is None else w * d_eta)
+    cut_scores = columns(g_u, -g_l)
+    gradient[p:] = cut_scores.T @ w
+    found = np.hstack([X * d_eta[:, None], cut_scores]) if scores else None
+    llf = float((log_p if weights is None else w * log_p).sum())
+    if not hessian:
+        return llf, gradient, None, found
+    d_aa, d_bb, d_ab = h_u - g_u * g_u, -h_l - g_l * g_l, g_u * g_l
+    full = np.empty((p + k, p + k))
+    curvature = -(d_aa + 2.0 * d_ab + d_bb)
+    full[:p, :p] = -weighted_gram(X, curvature if weights is None else curvature * w)
+    cross = columns(-(d_aa + d_ab), -(d_ab + d_bb))
+    full[:p, p:] = X.T @ (cross if weights is None else cross * w[:, None])
+    full[p:, :p] = full[:p, p:].T
+    if weights is not None:
+        d_aa, d_bb, d_ab = w * d_aa, w * d_bb, w * d_ab
+    both = has_upper & has_lower
+    cells = np.concatenate(
+        [
+            codes[has_upper] * (k + 1),
+            (codes[has_lower] - 1) * (k + 1),
+            codes[both] * k + (codes[both] - 1),
+            (codes[both] - 1) * k + codes[both],
+        ]
+    )
+    values = np.concatenate([d_aa[has_upper], d_bb[has_lower], d_ab[both], d_ab[both]])
+    full[p:, p:] = np.bincount(cells, weights=values, minlength=k * k).reshape(k, k)
+    return llf, gradient, full, found
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("categories", [2, 3, 5])
+@pytest.mark.parametrize("scale", [0.5, 8.0, 60.0])
+def test_ologit_compiled_pieces_are_the_element_wise_numbers_bit_for_bit(
+    weighted, categories, scale
+):
+    """``OrderedLogit.sums_and_scores`` (its per-row pieces in two compiled loops) gives the
+    numbers of numpy's and scipy's element-wise steps bit for bit: log-likelihood, gradient,
+    Hessian and scores, with and without weights, offset and Hessian, on indices in the middle,
+    in both tails (``scale``: where the upper tail is taken and where P rounds to 0 or 1) and
+    with categories that nobody holds."""
+    rng = np.random.default_rng(categories + 10 * weighted + int(scale))
+    n, p, k = 400, 4, categories - 1
+    X = rng.normal(size=(n, p))
+    X[:, 0] = rng.integers(0, 2, n)
+    y = rng.integers(0, categories, n).astype(float)
+    y[: n // 10] = 0.0
+    weights = rng.uniform(0.5, 2.0, n) if weighted else None
+    family = get_family("ologit").with_categories(tuple(float(c) for c in range(categories)))
+    beta = np.concatenate([rng.normal(scale=scale, size=p), np.sort(rng.normal(size=k) * 2)])
+    for offset in (None, rng.normal(scale=0.3, size=n)):
+        for hessian, scores in ((True, False), (False, True), (True, True)):
+            found = family.sums_and_scores(
+                beta, X, y, weights, offset, hessian=hessian, scores=scores
+            )
+            plain = _plain_ologit_sums(family, beta, X, y, weights, offset, hessian, scores)
+            assert found[0] == plain[0] or (np.isnan(found[0]) and np.isnan(plain[0]))
+            for mine, theirs in zip(found[1:], plain[1:], strict=True):
+                if theirs is None:
+                    assert mine is None
+                else:
+                    np.testing.assert_array_equal(mine, theirs)

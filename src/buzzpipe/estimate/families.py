@@ -336,110 +336,58 @@ class OrderedLogit(_LogisticLink, Family):
     def _split(self, beta: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
         return beta[:p], beta[p:]
 
-    def _bounds(self, params, X, y, offset):
-        """Upper and lower indices (cut_j - eta, cut_{j-1} - eta) per row (+-inf at the ends)."""
-        p = X.shape[1]
-        slopes, cuts = self._split(params, p)
-        eta = _linear_predictor(slopes, X, offset)
-        codes = y.astype(np.intp)
-        padded = np.concatenate(([-np.inf], cuts, [np.inf]))
-        upper = padded[codes + 1] - eta
-        lower = padded[codes] - eta
-        return codes, upper, lower
-
-    @staticmethod
-    def _log_probability(upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
-        """log(F(upper) - F(lower)) computed on whichever tail keeps precision."""
-        # F(u) - F(l) = F(-l) - F(-u); use the upper tail where both indices are positive
-        flip = lower > 0
-        u = np.where(flip, -lower, upper)
-        l_ = np.where(flip, -upper, lower)
-        # log(F(u) - F(l)) = log F(u) + log(1 - exp(log F(l) - log F(u)))
-        log_fu = special.log_expit(u)
-        log_fl = special.log_expit(l_)
-        return log_fu + np.log1p(-np.exp(log_fl - log_fu))
-
-    def _derivative_pieces(self, upper, lower):
-        log_p = self._log_probability(upper, lower)
-        inv_p = np.exp(-log_p)
-        # F and f = F(1 - F) of each index, F computed once for f and f'(z) = f(z)(1 - 2F(z))
-        cdf_upper, cdf_lower = special.expit(upper), special.expit(lower)
-        f_upper, f_lower = cdf_upper * (1.0 - cdf_upper), cdf_lower * (1.0 - cdf_lower)
-        g_upper, g_lower = f_upper * inv_p, f_lower * inv_p
-        h_upper = np.where(np.isfinite(upper), f_upper * (1.0 - 2.0 * cdf_upper), 0.0)
-        h_lower = np.where(np.isfinite(lower), f_lower * (1.0 - 2.0 * cdf_lower), 0.0)
-        return log_p, g_upper, g_lower, h_upper * inv_p, h_lower * inv_p
-
-    def _cut_cells(self, codes: np.ndarray) -> tuple[np.ndarray, ...]:
-        """The rows with an upper and with a lower cut point (masks), and the flat positions
-        of their cells in an (n, J-1) row-major matrix (column code and code - 1)."""
-        cuts = self.n_categories - 1
-        has_upper, has_lower = codes < cuts, codes > 0
-        upper_cells = np.flatnonzero(has_upper) * cuts + codes[has_upper]
-        lower_cells = np.flatnonzero(has_lower) * cuts + (codes[has_lower] - 1)
-        return has_upper, has_lower, upper_cells, lower_cells
-
-    def _cut_columns(self, cells: tuple[np.ndarray, ...], upper_value, lower_value) -> np.ndarray:
-        """(n, J-1) matrix with ``upper_value`` in column code and ``lower_value`` in code-1
-        (``cells``: :meth:`_cut_cells` of the codes)."""
-        has_upper, has_lower, upper_cells, lower_cells = cells
-        n, cuts = has_upper.shape[0], self.n_categories - 1
-        out = np.zeros(n * cuts)
-        out[upper_cells] = np.broadcast_to(upper_value, (n,))[has_upper]
-        out[lower_cells] = np.broadcast_to(lower_value, (n,))[has_lower]
-        return out.reshape(n, cuts)
-
     def loglike_chunk(self, beta, X, y, weights, offset):
         llf, gradient, hessian, _ = self.sums_and_scores(beta, X, y, weights, offset)
         return llf, gradient, hessian
 
     def sums_and_scores(self, beta, X, y, weights, offset, *, hessian=True, scores=False):
         """(log-likelihood, gradient, Hessian or None, unweighted scores or None) of the chunk,
-        the per-row pieces computed once for all of them."""
+        the per-row pieces computed once for all of them, in two compiled loops
+        (``gram.ordered_tails``, ``gram.ordered_pieces``) around numpy's exp and log1p, then the
+        products with X by BLAS. Each row's upper and lower index is cut_j - eta and
+        cut_{j-1} - eta (+-inf at the ends); log P = log(F(upper) - F(lower)) is taken on
+        whichever tail keeps precision. The loops give the numbers of numpy's element-wise
+        steps bit for bit (tests/estimate/test_families.py builds them so): on the fits' few
+        thousand rows some forty array operations, each with its temporary, cost more than the
+        arithmetic."""
+        from buzzpipe.estimate import gram  # numba: loaded with the first ordered fit
+
         p = X.shape[1]
-        codes, upper, lower = self._bounds(beta, X, y, offset)
-        log_p, g_u, g_l, h_u, h_l = self._derivative_pieces(upper, lower)
-        cells = self._cut_cells(codes)
+        slopes, cuts = self._split(beta, p)
+        eta = _linear_predictor(slopes, X, offset)
+        codes = y.astype(np.intp)
+        padded = np.concatenate(([-np.inf], cuts, [np.inf]))
+        n, k = eta.shape[0], self.n_categories - 1
+        upper, lower, log_p, difference = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+        gram.ordered_tails(eta, codes, padded, upper, lower, log_p, difference)
+        # log P = log F(u) + log1p(-exp(log F(l) - log F(u))), and 1 / P: numpy's functions
+        np.exp(difference, out=difference)
+        np.negative(difference, out=difference)
+        np.log1p(difference, out=difference)
+        log_p += difference
+        inverse = np.exp(-log_p)
+        d_eta, cut_scores = np.empty(n), np.zeros((n, k))
+        curvature = cross = None
+        if hessian:
+            curvature, cross = np.empty(n), np.zeros((n, k))
+        block = gram.ordered_pieces(
+            upper, lower, inverse, codes, weights, d_eta, cut_scores, curvature, cross
+        )
         # unit weights: each product by a weight of 1 is the value itself, so it is left out
         w = np.ones_like(log_p) if weights is None else weights
-        k = self.n_categories - 1
-        # first derivatives
-        d_eta = -(g_u - g_l)
         gradient = np.empty(p + k)
         gradient[:p] = X.T @ (d_eta if weights is None else w * d_eta)
-        cut_scores = self._cut_columns(cells, g_u, -g_l)
         gradient[p:] = cut_scores.T @ w
         found_scores = np.hstack([X * d_eta[:, None], cut_scores]) if scores else None
         llf = float((log_p if weights is None else w * log_p).sum())
         if not hessian:
             return llf, gradient, None, found_scores
-        # second derivatives (see module notes): with a = upper, b = lower
-        d_aa = h_u - g_u * g_u
-        d_bb = -h_l - g_l * g_l
-        d_ab = g_u * g_l
+        # second derivatives (see module notes), the weights already in curvature and cross
         full = np.empty((p + k, p + k))
-        curvature = -(d_aa + 2.0 * d_ab + d_bb)
-        full[:p, :p] = -weighted_gram(X, curvature if weights is None else curvature * w)
-        cross = self._cut_columns(cells, -(d_aa + d_ab), -(d_ab + d_bb))
-        full[:p, p:] = X.T @ (cross if weights is None else cross * w[:, None])
+        full[:p, :p] = -weighted_gram(X, curvature)
+        full[:p, p:] = X.T @ cross
         full[p:, :p] = full[:p, p:].T
-        if weights is not None:
-            d_aa, d_bb, d_ab = w * d_aa, w * d_bb, w * d_ab
-        has_upper, has_lower, _, _ = cells
-        both = has_upper & has_lower
-        upper_codes, lower_codes, both_codes = codes[has_upper], codes[has_lower], codes[both]
-        # the cut points' block: the cells' sums in the order of a sequential np.add.at over
-        # (upper, upper), (lower, lower), (upper, lower), (lower, upper), one bincount
-        cell_index = np.concatenate(
-            [
-                upper_codes * (k + 1),
-                (lower_codes - 1) * (k + 1),
-                both_codes * k + (both_codes - 1),
-                (both_codes - 1) * k + both_codes,
-            ]
-        )
-        values = np.concatenate([d_aa[has_upper], d_bb[has_lower], d_ab[both], d_ab[both]])
-        full[p:, p:] = np.bincount(cell_index, weights=values, minlength=k * k).reshape(k, k)
+        full[p:, p:] = block.reshape(k, k)
         return llf, gradient, full, found_scores
 
     def scores(self, beta, X, y, offset):

@@ -84,16 +84,18 @@ def solve_newton_step(gradient: np.ndarray, hessian: np.ndarray) -> np.ndarray:
         return gradient.copy()
     # equilibrate first: columns on very different scales (employees vs shares) would
     # otherwise cost digits in the factorisation
-    scale = np.sqrt(np.abs(np.diag(hessian)))
+    # (array methods rather than numpy's module functions: the same numbers, without their
+    # dispatch, which cost as much as the arithmetic on the fits' small matrices)
+    scale = np.sqrt(np.abs(hessian.diagonal()))
     scale[~(scale > 0)] = 1.0
-    information = -hessian / np.outer(scale, scale)
-    if not (np.all(np.isfinite(information)) and np.all(np.isfinite(gradient))):
+    information = -hessian / np.multiply.outer(scale, scale)
+    if not (np.isfinite(information).all() and np.isfinite(gradient).all()):
         return np.full_like(gradient, np.nan)
     try:
         # -H is positive definite for these log-concave families: one LU solve (numpy's wrapper
         # costs less per call than scipy's at these sizes), checked to be an ascent direction
         step = np.linalg.solve(information, gradient / scale) / scale
-        if np.all(np.isfinite(step)) and gradient @ step > 0:
+        if np.isfinite(step).all() and gradient @ step > 0:
             return step
         raise np.linalg.LinAlgError
     except np.linalg.LinAlgError:
@@ -147,12 +149,12 @@ def newton(
         return NewtonResult(params, llf, gradient, hessian, 0, False, "log-likelihood not finite")
     for iteration in range(1, max_iter + 1):
         step = solve_newton_step(gradient, hessian)
-        if not np.all(np.isfinite(step)):
+        if not np.isfinite(step).all():
             return NewtonResult(params, llf, gradient, hessian, iteration, False, "singular")
         decrement = float(gradient @ step)
         if decrement < tol * tol:
             return NewtonResult(params, llf, gradient, hessian, iteration - 1, True)
-        if np.max(np.abs(step) / (1.0 + np.abs(params + step)), initial=0.0) < tol:
+        if (np.abs(step) / (1.0 + np.abs(params + step))).max(initial=0.0) < tol:
             # the remaining step is below tol: take it without another pass over the data (the
             # Hessian kept is from one step back, a relative difference of order tol)
             return NewtonResult(params + step, llf, gradient, hessian, iteration, True)
@@ -168,7 +170,7 @@ def newton(
             return NewtonResult(
                 params, llf, gradient, hessian, iteration, False, "step halving failed"
             )
-        moved = np.max(np.abs(trial - params) / (1.0 + np.abs(trial)), initial=0.0)
+        moved = (np.abs(trial - params) / (1.0 + np.abs(trial))).max(initial=0.0)
         params, llf, gradient, hessian = trial, trial_llf, trial_gradient, trial_hessian
         if moved < tol:
             # a full step that moved nothing is convergence; a halved one is so only where the

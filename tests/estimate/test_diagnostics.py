@@ -203,3 +203,53 @@ def test_a_reference_level_that_predicts_perfectly_is_treated_like_any_other_lev
     assert as_reference.nobs == as_other.nobs == int((region != "A").sum())
     assert as_reference.llf == pytest.approx(as_other.llf, rel=1e-9)
     assert as_reference.params["x"] == pytest.approx(as_other.params["x"], rel=1e-7)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_reference_separation_matches_counting_each_cells_outcome_values(seed):
+    """``reference_separation`` reads whether a reference cell holds one outcome value by its
+    minimum and maximum: the same rows kept and notes as counting the cell's values
+    (``np.unique``), for empty cells, cells of one value (of the labels or not) and mixed
+    cells, binary and ordered outcomes."""
+    from buzzpipe.estimate import diagnostics
+
+    rng = np.random.default_rng(seed)
+    n = 200
+    values = np.array([0.0, 1.0]) if seed % 2 == 0 else np.array([1.0, 2.0, 3.0])
+    y = rng.choice(values, n)
+    labels = None if seed % 2 == 0 else {1.0: "y = 1", 3.0: "y = 3"}
+    cells, order = [], rng.permutation(n)
+    for j, kind in enumerate(["empty", "one", "mixed", "one", "middle"]):
+        rows = np.zeros(n, dtype=bool)
+        if kind != "empty":  # the cells apart, so that each keeps its kind
+            rows[order[15 * j : 15 * j + 15]] = True
+        if kind == "one":
+            y[rows] = values[j % len(values)]
+        if kind == "middle":
+            y[rows] = values[len(values) // 2]
+        cells.append((f"f{j}", "a", rows))
+
+    def counted(cells_):
+        keep, notes = np.ones(n, dtype=bool), []
+        for factor, level, rows in cells_:
+            cell = keep & rows
+            found, counts = np.unique(y[cell], return_counts=True)
+            note = diagnostics.reference_note(
+                factor,
+                level,
+                dict(zip(found, counts, strict=True)),
+                int(keep.sum()),
+                {0.0: "failure", 1.0: "success"} if labels is None else labels,
+            )
+            if note:
+                notes.append(note)
+                keep &= ~cell
+        return keep, notes
+
+    keep, notes = diagnostics.reference_separation(
+        np.zeros((n, 1)), y, ["x"], None, labels=labels, cells=cells
+    )
+    expected_keep, expected_notes = counted(cells)
+    np.testing.assert_array_equal(keep, expected_keep)
+    assert notes == expected_notes
+    assert notes  # some cell of one value was found

@@ -252,10 +252,15 @@ def reference_separation(
         cells = reference_cell_rows(X, names, model_spec)
     for factor, level, rows in cells:
         cell = keep & rows
-        values, counts = np.unique(y[cell], return_counts=True)
-        note = reference_note(
-            factor, level, dict(zip(values, counts, strict=True)), int(keep.sum()), labels
-        )
+        held = y[cell]
+        # the note reads whether the cell holds one outcome value: its counts by value where it
+        # does (min equals max; np.unique's sort of the cell is not needed), else any two
+        # values' (no note either way)
+        if held.size == 0 or held.min() == held.max():
+            counts = {held[0]: held.size} if held.size else {}
+        else:
+            counts = {held.min(): 1, held.max(): 1}
+        note = reference_note(factor, level, counts, int(keep.sum()), labels)
         if note:
             notes.append(note)
             keep &= ~cell

@@ -1327,3 +1327,22 @@ def test_partialled_scores_into_kept_arrays_are_the_fresh_arrays_bits(monkeypatc
     for mine, theirs in zip(found[True], found[False], strict=True):
         for a, b in zip(mine, theirs, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(("seed", "family"), [(61, "logit"), (62, "probit"), (63, "logit")])
+def test_a_start_at_the_fits_estimate_gives_the_estimate_and_tests_from_zero(seed, family):
+    """The unrestricted fit started at a fit's own estimate (``start``, as the study's
+    bootstrap is) stops at the estimate found from zero to 1e-10, and so does a test's
+    statistic; a start that is no start (NaN, the wrong length) or one so far off that Newton
+    does not converge from it is replaced by zero."""
+    X, y, clusters = clustered_sample(seed, n=700, n_clusters=6, effect=0.2, family=family)
+    model = (sm.Logit if family == "logit" else sm.Probit)(y, X)
+    estimate = model.fit(disp=0, method="newton", tol=1e-14).params
+    plain = WildScoreBootstrap(X, y, clusters, family=family)
+    started = WildScoreBootstrap(X, y, clusters, family=family, start=estimate)
+    np.testing.assert_allclose(started.estimate, plain.estimate, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(started.estimate, estimate, rtol=1e-10, atol=1e-12)
+    assert started.test(1).statistic == pytest.approx(plain.test(1).statistic, rel=1e-10)
+    for no_start in ([np.nan] * X.shape[1], estimate[:-1], np.full(X.shape[1], 1e3)):
+        refitted = WildScoreBootstrap(X, y, clusters, family=family, start=no_start)
+        np.testing.assert_allclose(refitted.estimate, plain.estimate, rtol=1e-10, atol=1e-12)

@@ -146,6 +146,7 @@ def memory_wild_bootstrap(
         weights=sample[WEIGHT].to_numpy(dtype=float) if WEIGHT in sample.columns else None,
         draws=draws,
         seed=seed,
+        start=fitted.params.to_numpy(dtype=float),
     )
 
 

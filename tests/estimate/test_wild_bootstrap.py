@@ -745,15 +745,21 @@ def test_the_compiled_cluster_sums_are_bincounts_bit_for_bit():
 
 def test_the_first_batch_of_restricted_fits_started_on_the_tangent_are_the_constrained_maxima():
     """A column's first batch of restricted fits (a set's grid) starts its inner part on the
-    tangent of the restricted estimates' path at the estimate: each fit is still the
-    constrained maximum, as statsmodels' Newton fit with b_k in the offset finds it, inner
-    and far nulls alike."""
+    polynomial of the restricted estimates' path at the estimate, its far part on the
+    tangent: each fit is still the constrained maximum, as statsmodels' Newton fit with b_k
+    in the offset finds it, inner and far nulls alike."""
     X, y, clusters = clustered_sample(21, n=800, n_clusters=6, effect=0.4)
     bootstrap = WildScoreBootstrap(X, y, clusters)
     se = bootstrap.cluster_robust_se(1)
     values = bootstrap.estimate[1] + se * np.array([-20.0, -6.0, -2.5, -0.3, 0.0, 1.0, 4.0, 12.0])
-    gain = bootstrap._tangent_starts(1, np.array([True, False, True, True]), values)
-    assert np.abs(gain[:, 1:-1]).max() > 0 and not gain[:, [0, -1]].any()  # inner part only
+    keep = np.array([True, False, True, True])
+    gain, far = bootstrap._tangent_starts(1, keep, values)
+    assert far.tolist() == [True] + [False] * 6 + [True]
+    tangent = bootstrap._path_terms(1, keep)[0]
+    distance = values - bootstrap.estimate[1]
+    np.testing.assert_array_equal(gain[:, far], tangent[:, None] * distance[far])
+    inner = ~far & (distance != 0)
+    assert np.all(np.abs(gain[:, inner] - tangent[:, None] * distance[inner]) > 0)
     fits = bootstrap.restricted_fits(1, values)
     for j, value in enumerate(values):
         plain = sm.Logit(y, X[:, [0, 2, 3]], offset=value * X[:, 1]).fit(
@@ -830,7 +836,7 @@ def test_a_columns_free_products_are_the_whole_designs_without_that_column_bit_f
         keep = np.arange(X.shape[1]) != k
         found = bootstrap._free_products(k, keep)
         expected = _column_products(X[:, keep])
-        assert found[0].flags.c_contiguous
+        assert found[0].flags.f_contiguous  # each product a contiguous column, as kept
         for got, want in zip(found, expected, strict=True):
             np.testing.assert_array_equal(got, want)
 
@@ -1002,6 +1008,17 @@ def assert_same_set_within_tolerance(found, exhaustive, scale, rtol=1e-7):
                 assert bound == reference
             else:
                 assert abs(bound - reference) <= rtol * scale
+
+
+def assert_same_sets_and_bound_p_values(found: dict, expected: dict, scale) -> None:
+    """Each set of ``found`` (by alternative) the same as ``expected``'s within rtol 1e-7
+    scales (``assert_same_set_within_tolerance``), with the same p-values inside and outside
+    each bound."""
+    for alternative, fast in found.items():
+        assert_same_set_within_tolerance(fast, expected[alternative], scale)
+        assert [row[1:] for row in fast.bound_p_values] == [
+            row[1:] for row in expected[alternative].bound_p_values
+        ]
 
 
 @pytest.mark.parametrize("seed", [41, 42, 43, 44])
@@ -1274,11 +1291,7 @@ def test_grid_starts_on_the_paths_polynomial_give_the_sets_of_the_tangents(seed,
         exact = grid_tests()
     _tangent_only(monkeypatch)
     expected = sets()
-    for alternative, fast in found.items():
-        assert_same_set_within_tolerance(fast, expected[alternative], se)
-        assert [row[1:] for row in fast.bound_p_values] == [
-            row[1:] for row in expected[alternative].bound_p_values
-        ]
+    assert_same_sets_and_bound_p_values(found, expected, se)
     np.testing.assert_array_equal(grid[0], exact[0])
     np.testing.assert_allclose(grid[1], exact[1], rtol=0, atol=1e-9)
 
@@ -1346,3 +1359,84 @@ def test_a_start_at_the_fits_estimate_gives_the_estimate_and_tests_from_zero(see
     for no_start in ([np.nan] * X.shape[1], estimate[:-1], np.full(X.shape[1], 1e3)):
         refitted = WildScoreBootstrap(X, y, clusters, family=family, start=no_start)
         np.testing.assert_allclose(refitted.estimate, plain.estimate, rtol=1e-10, atol=1e-12)
+
+
+def _far_at_the_estimate(monkeypatch):
+    """The grid's far nulls (beyond TANGENT_REACH) started at the estimate, as before the
+    tangent: the plain path's starts."""
+    original = WildScoreBootstrap._tangent_starts
+
+    def at_estimate(self, k, keep, values):
+        gain, far = original(self, k, keep, values)
+        gain[:, far] = 0.0
+        return gain, far
+
+    monkeypatch.setattr(WildScoreBootstrap, "_tangent_starts", at_estimate)
+
+
+@pytest.mark.parametrize("seed", [71, 72, 73])
+def test_far_grid_nulls_on_the_tangent_give_the_sets_started_at_the_estimate(seed, monkeypatch):
+    """The grid's far nulls (+-12, 20, 40 s.e.) started on the path's tangent: every set
+    (two-sided and one-sided, on several samples, one small with a strong effect) has the same
+    pieces, notes, ends and p-values at its bounds as with them started at the estimate, each
+    bound within the inversion's tolerance (1e-7 of the set's standard error); the far nulls'
+    restricted estimates are within 1e-9 of fits iterated to a decrement of 1e-24 and their
+    statistics within 1e-9 (the stop rule's own error), with the same p-values."""
+    import buzzpipe.estimate.wild_bootstrap as wild_module
+
+    n, effect = (250, 1.2) if seed == 73 else (700, 0.25)
+    X, y, clusters = clustered_sample(seed, n=n, n_clusters=6, effect=effect)
+    se = WildScoreBootstrap(X, y, clusters, weight_type="webb").cluster_robust_se(1)
+    offsets = np.array([-40.0, -20.0, -12.0, 0.0, 12.0, 20.0, 40.0])
+
+    def far_fits():  # each a column's first batch: the grid's starts
+        wild, other = (WildScoreBootstrap(X, y, clusters, weight_type="webb") for _ in range(2))
+        values = wild.estimate[1] + se * offsets
+        return wild.restricted_fits(1, values), other._inversion(1, values, "greater")[:2]
+
+    def sets():
+        return {
+            alternative: WildScoreBootstrap(X, y, clusters, weight_type="webb").confidence_set(
+                1, alternative=alternative
+            )
+            for alternative in ("two-sided", "greater", "less")
+        }
+
+    found, (fits, tests) = sets(), far_fits()
+    with monkeypatch.context() as patched:
+        patched.setattr(wild_module, "INVERSION_DECREMENT", 1e-24)
+        exact_fits, exact_tests = far_fits()
+    np.testing.assert_allclose(fits, exact_fits, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(tests[0], exact_tests[0])
+    np.testing.assert_allclose(tests[1], exact_tests[1], rtol=0, atol=1e-9)
+    _far_at_the_estimate(monkeypatch)
+    expected = sets()
+    assert_same_sets_and_bound_p_values(found, expected, se)
+
+
+def test_a_grid_whose_far_null_is_not_fitted_from_the_tangent_is_the_plain_grid(monkeypatch):
+    """Where a far null of the grid is separated or stops short from its tangent start, the
+    whole batch is fitted again with the far nulls at the estimate: the restricted estimates
+    are then those of the plain path bit for bit (a set's far piece can be decided by their
+    rounding: tests/study/test_study_sensitivity.py's supermodularity case)."""
+    X, y, clusters = clustered_sample(74, n=400, n_clusters=6, effect=0.5)
+    wild = WildScoreBootstrap(X, y, clusters, weight_type="webb")
+    values = wild.estimate[1] + wild.cluster_robust_se(1) * np.linspace(-40.0, 40.0, 9)
+    original = WildScoreBootstrap._fitted_from
+    calls = []
+
+    def first_far_unusable(self, k, keep, nulls, start):
+        params, usable = original(self, k, keep, nulls, start)
+        calls.append(start.copy())
+        if len(calls) == 1:
+            usable = usable.copy()
+            usable[0] = False  # -40 s.e.: as if separated from the tangent
+        return params, usable
+
+    with monkeypatch.context() as patched:
+        patched.setattr(WildScoreBootstrap, "_fitted_from", first_far_unusable)
+        found = wild.restricted_fits(1, values)
+    assert len(calls) == 2 and not np.array_equal(calls[0], calls[1])
+    _far_at_the_estimate(monkeypatch)
+    plain = WildScoreBootstrap(X, y, clusters, weight_type="webb").restricted_fits(1, values)
+    np.testing.assert_array_equal(found, plain)

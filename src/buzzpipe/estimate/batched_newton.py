@@ -100,13 +100,29 @@ class NewtonBatch:
     hessian: np.ndarray | None = None  # B x p x p (minus the second derivative), if asked
 
 
-def _column_products(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _column_products(
+    X: np.ndarray, by_columns: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The n x p(p+1)/2 matrix of products X_j X_k (j <= k) that turns Hessians into one matmul.
 
     Column j times the columns j.. in one broadcast product each (the same products as
-    gathering ``X[:, upper_j] * X[:, upper_k]``, without the two gathered copies)."""
+    gathering ``X[:, upper_j] * X[:, upper_k]``, without the two gathered copies).
+    ``by_columns``: the same numbers stored column by column (Fortran order), each product a
+    contiguous row of the transposed array (measured on a 1,604 x 16 design: 0.13 against
+    0.50 ms, the row-major writes being strided), for a caller that keeps them and takes
+    whole products out of them (the wild bootstrap); a matmul with them gives the same bits
+    as with the row-major ones for two or more rows on the left (OpenBLAS, checked), and
+    within rounding for one."""
     n, p = X.shape
     upper_j, upper_k = np.triu_indices(p)
+    if by_columns:
+        columns = np.ascontiguousarray(X.T)
+        transposed = np.empty((len(upper_j), n))
+        position = 0
+        for j in range(p):
+            np.multiply(columns[j], columns[j:], out=transposed[position : position + p - j])
+            position += p - j
+        return transposed.T, upper_j, upper_k
     products = np.empty((n, len(upper_j)))
     position = 0
     for j in range(p):

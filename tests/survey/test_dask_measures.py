@@ -154,6 +154,72 @@ def test_the_collaboration_matrix_is_the_answers_as_nullable_integers() -> None:
     pd.testing.assert_frame_equal(counts.matrix(), expected)
 
 
+def test_the_answers_of_rows_are_the_whole_counts_rows() -> None:
+    """``answers_of_rows``: from the flat cells of several links partitions, each block of
+    firms' answers are the whole count's rows there (types and values), an empty block too."""
+    import numpy as np
+
+    rng = np.random.default_rng(19)
+    firms = 1_003
+    whole = edge_list.CollaborationCounts(firms, scales=SCALES, partner_types=TYPES)
+    cells = []
+    for _ in range(3):  # three partitions' cells, overlapping
+        part = edge_list.CollaborationCounts(firms, scales=SCALES, partner_types=TYPES)
+        part._yes[...] = rng.random(part._yes.shape) < 0.05
+        part._maybe[...] = rng.random(part._maybe.shape) < 0.05
+        cells.append({"yes": np.flatnonzero(part._yes), "maybe": np.flatnonzero(part._maybe)})
+        whole._yes |= part._yes
+        whole._maybe |= part._maybe
+    expected = whole.matrix()
+    for start, stop in [(0, firms), (0, 250), (250, 500), (1_000, 1_003), (7, 7)]:
+        rows = pd.RangeIndex(start, stop)
+        found = edge_list.answers_of_rows(cells, firms, rows, scales=SCALES, partner_types=TYPES)
+        pd.testing.assert_frame_equal(found, expected.iloc[start:stop], check_exact=True)
+    assert expected.isna().to_numpy().any() and expected.eq(1).fillna(False).to_numpy().any()
+
+
+def test_an_edge_list_survey_kept_on_dask_never_gathers_its_answers(
+    tmp_path, dask_client, monkeypatch
+) -> None:
+    """Read on Dask, the survey's collaboration answers stay on the workers (its firm table
+    has none of them), and ``keep_on`` makes each partition's on its worker: the client never
+    gathers them (their whole count, 42 bytes a firm, was held here from the survey stage
+    until the table was sent), and the frame kept is the one derived here. Asked for here
+    (``Survey.firms``), they are gathered: the same table as reading the links whole."""
+    import dask.dataframe as dd
+
+    from buzzpipe.study.engine import StudyEngine
+    from buzzpipe.survey import dask_measures, read_edge_list
+
+    _draw(tmp_path, 7, 3_000, 1_000)
+    whole = read_edge_list(tmp_path / "firms.parquet", tmp_path / "links.parquet")
+    expected = whole.analysis_frame()
+    on_dask = read_edge_list(
+        tmp_path / "firms.parquet", tmp_path / "links.parquet", client=dask_client
+    )
+    assert not any(name.startswith("collab_") for name in on_dask._firms.columns)
+    pd.testing.assert_frame_equal(on_dask.firms, whole.firms, check_exact=True)
+
+    survey = read_edge_list(
+        tmp_path / "firms.parquet", tmp_path / "links.parquet", client=dask_client
+    )
+
+    def gathered(self):
+        raise AssertionError("the answers were gathered on the client")
+
+    monkeypatch.setattr(dask_measures.CellsOnWorkers, "counts", gathered)
+    engine = StudyEngine("dask", _client=dask_client, partition_rows=700)
+    survey.keep_on(engine)
+    try:
+        found = dask_client.compute(engine._frame[1]).result()
+        sent = dd.from_pandas(expected, npartitions=1, sort=False).compute(scheduler="sync")
+        pd.testing.assert_frame_equal(found, sent, check_exact=True)
+        assert expected["pipeline_exposure"].notna().sum() > 100
+        assert survey._collaboration is None and not survey._analysis.filter(like="collab_").size
+    finally:
+        engine.close()
+
+
 def test_partitions_answers_come_one_at_a_time_in_order(dask_client) -> None:
     """``DaskSource.map_each``: each partition's answer in partition order, as ``map_reduce``
     concatenates them; a caller that stops early leaves nothing computing."""

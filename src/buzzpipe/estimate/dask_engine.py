@@ -250,6 +250,14 @@ def _design(spec, frame, where: str, first_row: int):
     return built_chunk(spec, frame, where, first_row)
 
 
+def _without(answer: dict, key: str) -> dict:
+    return {name: value for name, value in answer.items() if name != key}
+
+
+def _entry(answer: dict, key: str) -> Any:
+    return answer.get(key)  # None where the answer has none (a partition's refusal)
+
+
 def _head(frame: pd.DataFrame, rows: int) -> pd.DataFrame:
     return frame.iloc[:rows]
 
@@ -355,6 +363,25 @@ class DaskSource:
                 answer = future.result()
                 del future  # released on the cluster
                 yield aligned(answer)
+        finally:
+            if futures:  # an error, or the caller stopped early: the rest are not wanted
+                self.client.cancel(futures)
+
+    def map_each_kept(self, function: Callable, kept: str, *args) -> Iterator[tuple[Any, Any]]:
+        """:meth:`map_each` where each answer is a dict whose ``kept`` entry stays on the
+        cluster: for each partition in order, (the answer without that entry, brought here,
+        and a future of the entry, held on the workers until the caller lets it go). The
+        collaboration cells of an edge-list survey's links stay so on the workers, each
+        partition of the firm table taking its own there (``survey/dask_measures.py``)."""
+        futures = list(self.client.compute(self._tasks(function, args, None)))
+        try:
+            while futures:
+                future = futures.pop(0)
+                rest = self.client.submit(_without, future, kept)
+                entry = self.client.submit(_entry, future, kept)
+                answer = rest.result()
+                del future, rest  # the whole answer released on the cluster once both ran
+                yield aligned(answer), entry
         finally:
             if futures:  # an error, or the caller stopped early: the rest are not wanted
                 self.client.cancel(futures)

@@ -171,24 +171,40 @@ class StudyEngine:
         self._kept += 1
 
     def keep_derived(
-        self, table: pd.DataFrame, derive: Callable[[pd.DataFrame], pd.DataFrame]
+        self,
+        table: pd.DataFrame,
+        derive: Callable[..., pd.DataFrame],
+        inputs: Sequence[Any] = (),
     ) -> pd.DataFrame:
         """The analysis frame made on the workers and kept there, as :meth:`keep_frame` keeps
         one: ``table`` (the firm table, one row per firm, index 0..n-1) is sent in partitions
-        and ``derive(part)`` (a module-level function making each row's measures from that row
-        alone) makes each partition of the frame where it lies. Returns the frame's columns the
-        study reads on the client (:func:`client_columns`), gathered a column at a time: the
-        copy the study's samples are selected from. The table is let go once sent (the caller
-        passes its last reference)."""
+        and ``derive(part, *inputs)`` (a module-level function making each row's measures from
+        that row alone; a partition's index is its rows' positions in ``table``) makes each
+        partition of the frame where it lies. ``inputs``: futures of data on the cluster every
+        partition reads (an edge-list survey's collaboration cells); ``derive(rows)`` without
+        them gives the frame's columns and types. Returns the frame's columns the study reads
+        on the client (:func:`client_columns`), gathered a column at a time: the copy the
+        study's samples are selected from. The table is let go once sent (the caller passes
+        its last reference)."""
         import dask.dataframe as dd
+        from dask import delayed
 
         from buzzpipe.estimate.dask_engine import return_free_pages
 
         meta = dd.from_pandas(derive(table.iloc[:0]), npartitions=1, sort=False)._meta
         scattered = self._scattered(table)
         del table  # the pieces are on the workers: the table goes with its last reference
-        data = self.client.persist(scattered.map_partitions(derive, meta=meta))
-        del scattered  # the firm table's pieces let go on the workers once the frame is made
+        if inputs:  # the partitions' graphs hold the pieces: let go with them below
+            derived = dd.from_delayed(
+                [delayed(derive)(part, *inputs) for part in scattered.to_delayed()],
+                meta=meta,
+                verify_meta=False,
+            )
+        else:
+            derived = scattered.map_partitions(derive, meta=meta)
+        data = self.client.persist(derived)
+        # the firm table's pieces let go on the workers once the frame is made
+        del scattered, derived
         futures = _futures(data)
         _wait(futures)
         if len(self.client.nthreads()) > 1:  # as for sent pieces: one lost worker loses nothing

@@ -5,9 +5,12 @@ puts its links in canonical names (the mapping), validates and classifies them a
 directory (a join of links with the firms' regions and countries, the directory shipped to every
 worker once) and returns the positions of the (partner type, scale, firm) cells its links make
 1 or "don't know", plus its distinct local partners (16 bytes each) for pipeline exposure. The
-positions are united pairwise and set in one :class:`~buzzpipe.survey.edge_list.CollaborationCounts`
-on the client; links themselves never travel. Breadth and regimes follow from those answers as
-for any survey. Same answers as reading the links whole::
+positions stay on the workers (:class:`CellsOnWorkers`): under ``buzzpipe analyze --engine dask``
+each partition of the firm table takes its own rows' answers there (``Survey.keep_on``), and
+only a survey read here sets them in one
+:class:`~buzzpipe.survey.edge_list.CollaborationCounts` on the client; links themselves never
+travel. Breadth and regimes follow from those answers as for any survey. Same answers as
+reading the links whole::
 
     counts = collaboration_on_dask("links/", directory, scales=..., partner_types=..., client=c)
     counts.matrix()        # the collab_<scale>_<partner_type> columns, one row per firm
@@ -28,7 +31,7 @@ import pandas as pd
 from buzzpipe.survey import edge_list
 from buzzpipe.survey.schema import LINK_SCALE
 
-__all__ = ["DaskLinks", "collaboration_on_dask", "partition_cells"]
+__all__ = ["CellsOnWorkers", "DaskLinks", "collaboration_on_dask", "partition_cells"]
 
 
 def partition_cells(
@@ -62,8 +65,7 @@ def partition_cells(
     )
     counts.add(canonical, classified)
     cells = {
-        "yes": [np.flatnonzero(counts._yes)],
-        "maybe": [np.flatnonzero(counts._maybe)],
+        "cells": {"yes": np.flatnonzero(counts._yes), "maybe": np.flatnonzero(counts._maybe)},
         "links": len(canonical),
         "matched": matched or {},
     }
@@ -79,22 +81,23 @@ def partition_cells(
 
 def _cells_on_dask(
     links_path, directory, scales, partner_types, client, source, mapping, local, match=False
-) -> Iterator[dict]:
-    """Each partition's cells (:func:`partition_cells`), in partition order, one at a time on
-    the client: all of them at once (a tree-reduced concatenation) were the survey stage's peak
-    at a million firms."""
+) -> Iterator[tuple[dict, Any]]:
+    """Each partition's answer (:func:`partition_cells`), in partition order, one at a time on
+    the client (all of them at once, a tree-reduced concatenation, were the survey stage's
+    peak at a million firms), beside a future of its collaboration cells, which stay on the
+    workers until asked for."""
     from buzzpipe.estimate.dask_engine import DaskSource
 
     links = DaskSource(links_path, client)
     # hash=False: hashing the directory would pickle it and unpickle a copy of its id keys (two
     # Python objects per firm on the client, the survey stage's largest holder at its peak)
     shipped = links.client.scatter(directory, broadcast=True, hash=False)
-    for cells in links.map_each(
-        _cells_or_refusal, shipped, scales, partner_types, source, mapping, local, match
+    for answer, cells in links.map_each_kept(
+        _cells_or_refusal, "cells", shipped, scales, partner_types, source, mapping, local, match
     ):
-        if "refused" in cells:  # the partition's bad input, raised here as a read would
-            raise cells["refused"]
-        yield cells
+        if "refused" in answer:  # the partition's bad input, raised here as a read would
+            raise answer["refused"]
+        yield answer, cells
 
 
 def _cells_or_refusal(links, where, first_row, *args) -> dict:
@@ -111,9 +114,61 @@ def _cells_or_refusal(links, where, first_row, *args) -> dict:
 
 def _set_cells(counts: edge_list.CollaborationCounts, cells: dict) -> None:
     for name in ("yes", "maybe"):
-        target = getattr(counts, f"_{name}").reshape(-1)
-        for positions in cells[name]:
-            target[positions] = True
+        getattr(counts, f"_{name}").reshape(-1)[cells[name]] = True
+
+
+@dataclass
+class CellsOnWorkers:
+    """The collaboration cells an edge-list survey's links set, kept on the Dask workers: one
+    future per links partition of its flat "yes" and "maybe" positions in a count of the
+    ``firms`` firms' answers (:class:`~buzzpipe.survey.edge_list.CollaborationCounts`' order).
+
+    Why: set in one count on the client, the answers (21 Int8 columns, 42 bytes a firm) were
+    held there from the survey stage until the firm table was sent to the workers. Kept here,
+    each partition of the firm table takes its own rows' answers on its worker
+    (:func:`~buzzpipe.survey.edge_list.answers_of_rows`, ``Survey.keep_on``); a survey used
+    on the client (``Survey.firms``) gathers them, one partition's cells at a time
+    (:meth:`counts`), the same answers."""
+
+    futures: list
+    firms: int
+    scales: tuple[str, ...]
+    partner_types: tuple[str, ...]
+    client: Any
+
+    def counts(self) -> edge_list.CollaborationCounts:
+        """The whole count, made here: every partition's cells set in it in turn."""
+        counts = edge_list.CollaborationCounts(
+            self.firms, scales=self.scales, partner_types=self.partner_types
+        )
+        for future in self.futures:
+            _set_cells(counts, future.result())
+        return counts
+
+    def map_rows(self, function, rows: int, *args) -> Iterator[Any]:
+        """``function(answers, *args)`` of each block of ``rows`` firms in order, made on the
+        workers from the blocks' answers (:func:`~buzzpipe.survey.edge_list.answers_of_rows`)
+        and brought here one at a time."""
+        blocks = [
+            self.client.submit(
+                _of_rows, function, start, min(start + rows, self.firms), self.firms,
+                self.scales, self.partner_types, args, *self.futures, pure=False,
+            )
+            for start in range(0, self.firms, max(1, rows))
+        ]  # fmt: skip
+        while blocks:
+            yield blocks.pop(0).result()
+
+    def release(self) -> None:
+        """Let the cells go on the workers."""
+        self.futures = []
+
+
+def _of_rows(function, start, stop, firms, scales, partner_types, args, *cells) -> Any:
+    answers = edge_list.answers_of_rows(
+        cells, firms, pd.RangeIndex(start, stop), scales=scales, partner_types=partner_types
+    )
+    return function(answers, *args)
 
 
 def collaboration_on_dask(
@@ -126,14 +181,14 @@ def collaboration_on_dask(
     source: str = "links",
 ) -> edge_list.CollaborationCounts:
     """The collaboration answers the links imply, computed on the Dask cluster of ``client``."""
-    counts = edge_list.CollaborationCounts(
-        len(directory), scales=scales, partner_types=partner_types
-    )
-    for cells in _cells_on_dask(
-        links_path, directory, scales, partner_types, client, source, None, None
-    ):
-        _set_cells(counts, cells)
-    return counts
+    kept = [
+        cells
+        for _answer, cells in _cells_on_dask(
+            links_path, directory, scales, partner_types, client, source, None, None
+        )
+    ]
+    client = kept[0].client if kept else client
+    return CellsOnWorkers(kept, len(directory), scales, partner_types, client).counts()
 
 
 @dataclass
@@ -148,19 +203,19 @@ class DaskLinks:
     def count_links(
         self,
         directory: edge_list.FirmDirectory,
-        collaboration: edge_list.CollaborationCounts,
         exposure: edge_list.ExposureCounts | None,
         *,
         scales: tuple[str, ...],
         partner_types: tuple[str, ...],
         source: str,
         matched: edge_list.Matched | None = None,
-    ) -> None:
-        """Add every partition's answers to ``collaboration``, local partners to ``exposure``
-        and, with ``matched``, the links whose partner names were spelt as the firms file
-        does (as in memory; without it such names are refused)."""
+    ) -> CellsOnWorkers:
+        """Every partition's collaboration cells, kept on the workers (returned), its local
+        partners added to ``exposure`` and, with ``matched``, the links whose partner names
+        were spelt as the firms file does (as in memory; without it such names are refused)."""
         local = None if exposure is None else exposure.local_scale
-        for cells in _cells_on_dask(
+        kept = []
+        for answer, cells in _cells_on_dask(
             self.path,
             directory,
             scales,
@@ -171,12 +226,14 @@ class DaskLinks:
             local,
             matched is not None,
         ):
-            _set_cells(collaboration, cells)
+            kept.append(cells)
             if matched is not None:
-                for key, links in cells["matched"].items():
+                for key, links in answer["matched"].items():
                     matched[key] = matched.get(key, 0) + links
             if exposure is not None:
                 for records, (firms, counts) in zip(
-                    cells["records"], cells["anonymous"], strict=True
+                    answer["records"], answer["anonymous"], strict=True
                 ):
                     exposure.add_partial(records, firms, counts)
+        client = kept[0].client if kept else None
+        return CellsOnWorkers(kept, len(directory), scales, partner_types, client)

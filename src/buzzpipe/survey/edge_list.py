@@ -13,7 +13,7 @@ of rows is read in bounded memory and gives the same numbers as reading it whole
 """
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -331,6 +331,36 @@ class CollaborationCounts:
                 column = pd.Series(answer, index=index, copy=False)  # pandas 3 copies by default
                 columns[collab_column(scale, partner_type)] = column
         return pd.DataFrame(columns, index=index, copy=False)
+
+
+def answers_of_rows(
+    cells: Iterable[dict],
+    firms: int,
+    rows: pd.Index,
+    *,
+    scales: tuple[str, ...],
+    partner_types: tuple[str, ...],
+) -> pd.DataFrame:
+    """:meth:`CollaborationCounts.matrix` at ``rows`` (consecutive positions of the ``firms``
+    firms, as a frame's index), from the cells links set: each of ``cells`` holds the flat
+    positions its links made "yes" and "maybe" in a count of every firm's answers
+    (``partition_cells``). The same answers as the whole count's rows there, so each partition
+    of the firm table takes its own on the Dask worker that holds it, and the client never
+    holds the whole count (``Survey.keep_on``)."""
+    start = int(rows[0]) if len(rows) else 0
+    if len(rows) and not np.array_equal(np.asarray(rows), np.arange(start, start + len(rows))):
+        raise ValueError("the rows of a partition are not consecutive firm positions")
+    counts = CollaborationCounts(len(rows), scales=scales, partner_types=partner_types)
+    for found in cells if len(rows) else ():
+        for name in ("yes", "maybe"):
+            target = getattr(counts, f"_{name}").reshape(-1, len(rows))
+            positions = found[name]
+            firm = positions % firms - start
+            here = (firm >= 0) & (firm < len(rows))
+            target[positions[here] // firms, firm[here]] = True
+    matrix = counts.matrix()
+    matrix.index = rows
+    return matrix
 
 
 # named local partners held in memory before they go to temporary files (16 bytes each)

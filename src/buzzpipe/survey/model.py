@@ -116,9 +116,13 @@ class Survey:
         exposure: edge_list.ExposureCounts | None = None,
         notes: list[str] | None = None,
         spellings: dict[str, dict[object, int]] | None = None,
+        collaboration: Any = None,
     ) -> None:
         # use Survey.from_frame: this constructor trusts its arguments
         self._firms: pd.DataFrame | None = firms  # None once kept on Dask workers (keep_on)
+        # an edge-list survey's collaboration answers on the Dask workers (survey/dask_measures'
+        # CellsOnWorkers), not yet columns of the firm table: added to it when it is read here
+        self._collaboration = collaboration
         self._firm_count = len(firms)
         self._exposure = exposure  # local partners counted from the links, for pipeline exposure
         # per categorical column: (declared category order or None, reference asked for or None),
@@ -332,9 +336,9 @@ class Survey:
                 first = categories[0]
                 reference[column] = first.item() if isinstance(first, np.generic) else first
 
-        canonical_links, exposure = None, None
+        canonical_links, exposure, collaboration = None, None, None
         if link_batches is not None:
-            canonical, canonical_links, exposure = _add_links(
+            canonical, canonical_links, exposure, collaboration = _add_links(
                 canonical,
                 link_batches,
                 keep=keep_links,
@@ -356,6 +360,7 @@ class Survey:
             exposure=exposure,
             notes=notes,
             spellings={column: found for column, found in spellings.items() if found},
+            collaboration=collaboration,
         )
 
     # --- views --------------------------------------------------------------------------------
@@ -367,7 +372,17 @@ class Survey:
             raise RuntimeError(
                 "the firm table is on the Dask workers (Survey.keep_on): read analysis_frame()"
             )
-        return self._firms.copy(deep=False)  # copy on write: the caller's own
+        return self._firm_table().copy(deep=False)  # copy on write: the caller's own
+
+    def _firm_table(self) -> pd.DataFrame:
+        """The firm table with its collaboration answers: those kept on the Dask workers
+        (``read_edge_list(client=)``) are gathered and added to it here, once."""
+        if self._collaboration is not None:
+            matrix = self._collaboration.counts().matrix()
+            matrix.index = self._firms.index
+            self._firms = pd.concat([self._firms, matrix], axis=1)
+            self._collaboration = None
+        return self._firms
 
     @property
     def links(self) -> pd.DataFrame | None:
@@ -403,7 +418,7 @@ class Survey:
         return self._analysis.copy(deep=False)  # copy on write: the caller's own
 
     def _derive(self) -> pd.DataFrame:
-        frame = derived_measures(self._firms, self.scales, self.partner_types)
+        frame = derived_measures(self._firm_table(), self.scales, self.partner_types)
         if self._exposure is not None:
             shares = self._exposure.shares(frame[any_column("international")])
             # counted once (its spilled records are gone after result): its per-firm counts and
@@ -431,11 +446,18 @@ class Survey:
         here when asked, as before."""
         if getattr(engine, "name", None) != "dask":
             return
+        collaboration, cells = self._collaboration, ()
         derive = functools.partial(
             derived_partition, scales=self.scales, partner_types=self.partner_types
         )
+        if collaboration is not None:  # each partition's answers made on its worker
+            cells = tuple(collaboration.futures)
+            derive = functools.partial(derive, firms=collaboration.firms)
         # the table passed as the engine's only reference to it: let go there once it is sent
-        self._analysis = engine.keep_derived(self._table_to_send(), derive)
+        self._analysis = engine.keep_derived(self._table_to_send(), derive, inputs=cells)
+        if collaboration is not None:  # the answers are the kept frame's now
+            collaboration.release()
+            self._collaboration = None
 
     def _table_to_send(self) -> pd.DataFrame:
         """The firm table, with pipeline exposure's shares where the links gave local partners,
@@ -448,7 +470,13 @@ class Survey:
             return table
         table, self._firms = self._firms, None
         if self._exposure is not None:
-            status = _international_partners(table, self.partner_types)
+            if self._collaboration is None:
+                status = _international_partners(table, self.partner_types)
+            else:  # made on the workers from the answers kept there, a block of firms at a time
+                blocks = self._collaboration.map_rows(
+                    _international_partners, STATUS_BLOCK, self.partner_types
+                )
+                status = pd.Series(pd.concat(list(blocks)).array, index=table.index)
             shares = self._exposure.shares(status)
             self._exposure = None  # counted once, as in _derive
             table = table.copy(deep=False)  # copy on write: the firm table's columns not copied
@@ -523,6 +551,10 @@ def _local_scale(scales: tuple[str, ...]) -> str | None:
 # the columns pipeline exposure adds, last in the analysis frame
 EXPOSURE_COLUMNS = (PIPELINE_EXPOSURE, PIPELINE_EXPOSURE_UNKNOWN_SHARE)
 
+# firms per block whose status as a partner (any international partner) is made on a Dask
+# worker from the answers kept there (Survey._table_to_send)
+STATUS_BLOCK = 262_144
+
 
 def derived_measures(
     firms: pd.DataFrame, scales: tuple[str, ...], partner_types: tuple[str, ...]
@@ -559,13 +591,26 @@ def derived_measures(
 
 
 def derived_partition(
-    part: pd.DataFrame, *, scales: tuple[str, ...], partner_types: tuple[str, ...]
+    part: pd.DataFrame,
+    *cells: dict,
+    scales: tuple[str, ...],
+    partner_types: tuple[str, ...],
+    firms: int | None = None,
 ) -> pd.DataFrame:
     """:func:`derived_measures` of one partition of the firm table (a task on a Dask worker),
     with the pipeline exposure shares sent beside it (``Survey.keep_on``) moved last, where
-    ``Survey.analysis_frame`` has them."""
+    ``Survey.analysis_frame`` has them. With ``firms`` (the survey's number of firms), the
+    partition's collaboration answers are made first from the ``cells`` an edge-list survey's
+    links set (``edge_list.answers_of_rows``; its rows are firm positions), after the firm
+    table's columns as ``Survey.from_frame`` adds them."""
     sent = [column for column in EXPOSURE_COLUMNS if column in part.columns]
-    frame = derived_measures(part.drop(columns=sent) if sent else part, scales, partner_types)
+    table = part.drop(columns=sent) if sent else part
+    if firms is not None:
+        answers = edge_list.answers_of_rows(
+            cells, firms, part.index, scales=scales, partner_types=partner_types
+        )
+        table = pd.concat([table, answers], axis=1)
+    frame = derived_measures(table, scales, partner_types)
     for column in sent:
         frame[column] = part[column]
     return frame
@@ -597,12 +642,13 @@ def _add_links(
     source: str,
     links_source: str,
     notes: list[str] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame | None, "edge_list.ExposureCounts | None"]:
+) -> tuple[pd.DataFrame, pd.DataFrame | None, "edge_list.ExposureCounts | None", Any]:
     """Classify links batch by batch; add the collaboration matrix they imply to the firms.
 
-    Returns the firms with that matrix, the canonical links with their scale (when ``keep``) and
+    Returns the firms with that matrix, the canonical links with their scale (when ``keep``),
     the local partners counted for pipeline exposure (None when the survey has no local and
-    international scales to relate).
+    international scales to relate) and None; links on a Dask cluster (``DaskLinks``) leave
+    the matrix on the workers: the firms without it and, last, the cells kept there.
     """
     # categorical: one str per country, a code per firm (the directory is shipped to every Dask
     # worker, and under --engine dask the client only ships it)
@@ -632,9 +678,6 @@ def _add_links(
         expected="each firm's country (or home_country in the mapping)",
     )
     directory = edge_list.FirmDirectory(firms[FIRM_ID], firms["region"], countries)
-    collaboration = edge_list.CollaborationCounts(
-        len(firms), scales=scales, partner_types=partner_types
-    )
     local = _local_scale(scales)
     exposure = None
     if local is not None and local != "international" and "international" in scales:
@@ -643,16 +686,23 @@ def _add_links(
     # names the links spell unlike the firms file, matched over every batch or partition
     matched: edge_list.Matched | None = None if notes is None else {}
     if hasattr(batches, "count_links"):  # links on a Dask cluster (survey/dask_measures.DaskLinks)
-        batches.count_links(
+        cells = batches.count_links(
             directory,
-            collaboration,
             exposure,
             scales=scales,
             partner_types=partner_types,
             source=links_source,
             matched=matched,
         )
-        batches = ()
+        if exposure is not None:
+            exposure.close()
+        del directory
+        if notes is not None and matched:
+            notes.extend(edge_list.matched_notes(matched, links_source))
+        return firms, None, exposure, cells
+    collaboration = edge_list.CollaborationCounts(
+        len(firms), scales=scales, partner_types=partner_types
+    )
     for frame, first_row in batches:
         canonical_links = edge_list.validate_links(
             frame, directory, partner_types, source=links_source, first_row=first_row
@@ -681,4 +731,4 @@ def _add_links(
     all_links = None
     if keep:
         all_links = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0]
-    return pd.concat([firms, matrix], axis=1), all_links, exposure
+    return pd.concat([firms, matrix], axis=1), all_links, exposure, None

@@ -469,13 +469,22 @@ def study_file(
     delimiter: str | None = None,
 ) -> Any:
     """``buzzpipe study``: read a user's survey, run the battery on ``options``' engine and write
-    ``results.json`` to ``out`` (no report); returns the study's results."""
+    ``results.json`` to ``out`` (no report); returns the study's results. On dask the survey
+    (its own, read here) goes to the workers as ``buzzpipe analyze``'s does
+    (``Survey.keep_on``): the analysis frame derived there, only the columns the study reads
+    on the client kept here, not the whole frame sent from here."""
     from buzzpipe.atomic_write import write_text
 
     options = options or StudyOptions()
     options.check()
-    survey = _load_for(options, file, links, mapping, delimiter)
-    with _blas_threads(len(survey)):
-        results = _study(survey, options)
+    engine = options.study_engine()
+    try:
+        survey = _load_for(options, file, links, mapping, delimiter)
+        firms = len(survey)
+        survey.keep_on(engine)  # dask only: the survey's firm-level data let go here
+        with _blas_threads(firms):
+            results = _study(survey, options, engine)
+    finally:
+        engine.close()
     write_text(out, results.to_json())
     return results

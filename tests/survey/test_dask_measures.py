@@ -375,3 +375,45 @@ def test_keep_on_another_engine_keeps_the_survey_whole(name) -> None:
         survey.firms, bp.synthesize("norway2010", seed=2, firms=300).firms
     )
     assert survey.analysis_frame().shape[1] > len(survey.firms.columns)
+
+
+@pytest.mark.slow
+def test_the_study_command_on_dask_derives_its_frame_on_the_workers(
+    tmp_path, dask_client, monkeypatch
+) -> None:
+    """``buzzpipe study --engine dask`` (``study_file``) sends its survey's firm table to the
+    workers as ``analyze`` does (``Survey.keep_on``): the analysis frame is derived there and
+    never sent whole from the client (``keep_frame`` finds it kept), and results.json has the
+    memory engine's numbers (1e-10)."""
+    import json
+
+    from json_differences import differences
+
+    from buzzpipe.end_to_end import StudyOptions, study_file
+    from buzzpipe.study.engine import StudyEngine
+    from buzzpipe.study.specification import Specification
+
+    _draw(tmp_path, 9, 1_500, 500)
+    chosen = {
+        "replications": 0,
+        "sensitivity": False,
+        "heterogeneity": False,
+        "counterfactuals": False,
+        "specification": Specification(outcomes=("product",)),
+    }
+    files = (tmp_path / "firms.parquet", tmp_path / "links.parquet")
+    memory = study_file(files[0], tmp_path / "memory.json", links=files[1],
+                        options=StudyOptions(**chosen))  # fmt: skip
+    sent_whole = []
+    keep_frame = StudyEngine.keep_frame
+
+    def recorded(self, frame):
+        sent_whole.append(self._frame is None)
+        return keep_frame(self, frame)
+
+    monkeypatch.setattr(StudyEngine, "keep_frame", recorded)
+    on_dask = study_file(files[0], tmp_path / "dask.json", links=files[1],
+                         options=StudyOptions(engine="dask", **chosen))  # fmt: skip
+    assert sent_whole == [False]
+    expected, found = (json.loads(r.to_json()) for r in (memory, on_dask))
+    assert expected["models"] and differences(expected, found) == []

@@ -977,13 +977,54 @@ def test_a_halved_two_sided_excess_row_is_the_whole_rows_bits(tie_rule):
     wild = WildScoreBootstrap(X, y, clusters, weight_type="webb", tie_rule=tie_rule)
     assert wild.enumerated
     values = np.concatenate([[wild.estimate[1]], wild.estimate[1] + np.linspace(-1, 1, 6)])
-    for alternative in ("two-sided", "greater"):
+    for alternative in ("two-sided", "greater", "less"):
         _, statistics, excess = wild._inversion(1, values, alternative)
         for j in range(len(values)):
             half = wild.statistics(excess.scores[:, [j]], wild._sign_half())[0]
             whole = np.concatenate([half, -half])
             expected = _excess(statistics[j], whole, tie_rule, alternative)
             np.testing.assert_array_equal(excess[j], expected)
+
+
+@pytest.mark.parametrize("tie_rule", ["inclusive", "strict"])
+def test_the_compiled_excess_rows_are_excess_bits(tie_rule):
+    """``wild_kernels.draw_excesses`` gives ``_excess``'s numbers bit for bit: drawn (not
+    enumerated) weights, every alternative, a null at the estimate (t zeroed), failed (NaN)
+    draws, draws tying the actual statistic and draws below the zero threshold."""
+    from buzzpipe.estimate.wild_bootstrap import (
+        TIE_TOLERANCE,
+        ZERO_STATISTIC,
+        _excess,
+        _orientation,
+    )
+    from buzzpipe.estimate.wild_kernels import draw_excesses
+
+    X, y, clusters = clustered_sample(30, n=400, n_clusters=14, effect=0.3)
+    wild = WildScoreBootstrap(X, y, clusters, draws=499, seed=3)
+    assert not wild.enumerated
+    values = np.concatenate([[wild.estimate[1]], wild.estimate[1] + np.linspace(-1, 1, 5)])
+    rng = np.random.default_rng(4)
+    for alternative in ("two-sided", "greater", "less"):
+        _, statistics, excess = wild._inversion(1, values, alternative)
+        for j in range(len(values)):
+            draws = wild.statistics(excess.scores[:, [j]], wild.draws)[0]
+            np.testing.assert_array_equal(
+                excess[j], _excess(statistics[j], draws, tie_rule, alternative)
+            )
+        for actual in (statistics[1], -statistics[1], 3e-9, -0.0):
+            draws = rng.normal(size=300)
+            draws[:40] = np.nan
+            draws[40:60] = actual * (1.0 + rng.uniform(-2e-10, 2e-10, 20))
+            draws[60:70] = -actual
+            draws[70:80] = rng.uniform(-1e-8, 1e-8, 10)
+            draws[80:85] = [0.0, -0.0, np.inf, -np.inf, 5e-9]
+            found = draw_excesses(
+                draws, actual, _orientation(alternative), tie_rule == "strict",
+                ZERO_STATISTIC, TIE_TOLERANCE, np.empty(300),
+            )  # fmt: skip
+            expected = _excess(actual, draws, tie_rule, alternative)
+            np.testing.assert_array_equal(found, expected)
+            assert np.array_equal(np.signbit(found), np.signbit(expected))
 
 
 def _exhaustive_fits(monkeypatch):

@@ -99,6 +99,7 @@ from buzzpipe.estimate.wild_kernels import (
     LESS,
     TWO_SIDED,
     cluster_products,
+    draw_excesses,
     score_counts,
     score_statistics,
 )
@@ -609,7 +610,8 @@ class _Excesses:
     """Each null's draw excesses over its statistic (``_excess``), a row per null, computed
     when asked (``excesses[j]``): test inversion reads them at its brackets' ends only. A row's
     draws are ``statistics(scores)`` of its null's column of partialled cluster scores, made
-    when the row is asked for (the p-values were counted without them: ``score_counts``)."""
+    when the row is asked for (the p-values were counted without them: ``score_counts``), its
+    excesses in one compiled pass (``wild_kernels.draw_excesses``: ``_excess``'s numbers)."""
 
     def __init__(
         self, statistics, scores, draws: Callable, size: int, halved: bool, tie_rule: str,
@@ -633,14 +635,22 @@ class _Excesses:
         if not math.isfinite(statistic):  # no statistic: no excess (as _excess says)
             return np.full(self.size, np.nan)
         distribution = self.draws(self.scores[:, [j]])[0]
-        if self.halved and self.alternative == "two-sided":
+        excess = np.empty(self.size)
+        rule = (
+            statistic, _orientation(self.alternative), self.tie_rule == "strict",
+            ZERO_STATISTIC, TIE_TOLERANCE,
+        )  # fmt: skip
+        if not self.halved:
+            return draw_excesses(distribution, *rule, excess)
+        half = distribution.size
+        draw_excesses(distribution, *rule, excess[:half])
+        if self.alternative == "two-sided":
             # |-t| = |t| and every step of ``_excess`` reads a draw's |t| alone: the negated
             # half's excesses are the same numbers, not made twice
-            half = _excess(statistic, distribution, self.tie_rule, self.alternative)
-            return np.concatenate([half, half])
-        if self.halved:
-            distribution = np.concatenate([distribution, -distribution])
-        return _excess(statistic, distribution, self.tie_rule, self.alternative)
+            excess[half:] = excess[:half]
+        else:
+            draw_excesses(np.negative(distribution), *rule, excess[half:])
+        return excess
 
 
 def _most_draws(alpha: float, n: int) -> int:
@@ -1663,6 +1673,13 @@ class WildScoreBootstrap:
             unit = self._unit_weights = bool(np.all(self.weights == 1.0))
         return terms if unit else self.weights[:, None] * terms
 
+    def _every_weight_positive(self) -> bool:
+        """Whether every row has a positive weight (checked once)."""
+        found = self.__dict__.get("_all_positive")
+        if found is None:
+            found = self._all_positive = bool(np.all(self.weights > 0))
+        return found
+
     def _null_informations(self, weighted: np.ndarray, curvature: np.ndarray) -> np.ndarray:
         """m x p x p informations X' diag(column j of ``weighted``) X of test inversion's nulls:
         from the column products in one product (``_informations``), except a null with a
@@ -1672,10 +1689,11 @@ class WildScoreBootstrap:
         near singular, the rounding of the sum decides the statistic (constant to rounding far
         out; its sign decides a set's far piece, tests/study/test_study_sensitivity.py), and
         that rounding is kept as it was."""
-        positive = self.weights > 0
-        saturated = np.flatnonzero(
-            (curvature < SATURATED_CURVATURE).any(axis=0, where=positive[:, None])
-        )
+        low = curvature < SATURATED_CURVATURE
+        if self._every_weight_positive():  # every row counts: no mask (half the time)
+            saturated = np.flatnonzero(low.any(axis=0))
+        else:
+            saturated = np.flatnonzero(low.any(axis=0, where=(self.weights > 0)[:, None]))
         if not saturated.size:
             return self._informations(weighted)
         information = np.empty((weighted.shape[1], *([self.X.shape[1]] * 2)))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["cluster_products", "score_counts", "score_statistics"]
+__all__ = ["cluster_products", "draw_excesses", "score_counts", "score_statistics"]
 
 # the orientation of a p-value's comparison (``wild_bootstrap._oriented``)
 TWO_SIDED, GREATER, LESS = 0, 1, 2
@@ -108,6 +108,33 @@ def score_counts(
                     total += _counts(sign * -value, threshold, zeroed, zero, strict)
         counts[j] = total
     return counts
+
+
+@njit(cache=True, error_model="numpy")
+def draw_excesses(row, actual, orientation, strict, zero, tie, out):  # pragma: no cover
+    """Each draw's excess over the actual statistic into ``out`` (as ``row``), one pass, as
+    ``wild_bootstrap._excess`` makes it from the draws ``row`` (t(v), B) and the actual
+    statistic: oriented (|t| two-sided, t "greater", -t "less"; a NaN draw -inf), an actual
+    statistic below ``zero`` in absolute value zeroed with every draw below ``zero`` then,
+    the draw's oriented value less the actual one, and a tie (within ``tie`` of the actual's
+    absolute value) +inf (inclusive) or -inf (``strict``). The same operations on the same
+    numbers: the same bits, without numpy's eight passes and their arrays."""
+    sign = -1.0 if orientation == LESS else 1.0
+    level = abs(actual) if orientation == TWO_SIDED else sign * actual
+    zeroed = abs(level) < zero
+    if zeroed:
+        level = 0.0
+    slack = tie * abs(level)
+    tied = -np.inf if strict else np.inf
+    for b in range(row.shape[0]):
+        value = abs(row[b]) if orientation == TWO_SIDED else sign * row[b]
+        if np.isnan(value):
+            value = -np.inf
+        elif zeroed and abs(value) < zero:
+            value = 0.0
+        excess = value - level
+        out[b] = tied if abs(excess) <= slack else excess
+    return out
 
 
 @njit(cache=True, inline="always")

@@ -1481,3 +1481,32 @@ def test_a_grid_whose_far_null_is_not_fitted_from_the_tangent_is_the_plain_grid(
     _far_at_the_estimate(monkeypatch)
     plain = WildScoreBootstrap(X, y, clusters, weight_type="webb").restricted_fits(1, values)
     np.testing.assert_array_equal(found, plain)
+
+
+def test_informations_from_the_products_not_all_zero_are_all_the_products():
+    """The informations of test inversion's nulls come from one product with the column
+    products that are not all zero (two levels of one factor never meet), the others' entries
+    zeros: the numbers of ``_hessians`` with every product to rounding (OpenBLAS may sum a
+    product of another width in another order), and a column's free products are still its
+    design's own, bit for bit."""
+    from buzzpipe.estimate.batched_newton import _column_products, _hessians
+
+    X, y, clusters = clustered_sample(75, n=500, n_clusters=6, effect=0.3)
+    level = np.random.default_rng(75).integers(0, 3, 500)
+    X = np.column_stack([X, level == 1, level == 2]).astype(float)  # one factor's two levels
+    wild = WildScoreBootstrap(X, y, clusters)
+    kept, where = wild._whole_products()
+    p = X.shape[1]
+    assert kept.shape[1] == p * (p + 1) // 2 and not kept[:, -1].any()  # one pair never meets
+    every = _column_products(X)
+    weights = np.random.default_rng(76).random((500, 9))
+    for m in (1, 2, 3, 5, 9):
+        expected = _hessians(*every, weights[:, :m], p)
+        found = wild._informations(weights[:, :m])
+        np.testing.assert_allclose(found, expected, rtol=1e-14, atol=0)
+        assert (found[expected == 0.0] == 0.0).all()
+    for k in range(p):
+        keep = np.arange(p) != k
+        free, own = wild._free_products(k, keep), _column_products(X[:, keep])
+        for got, want in zip(free, own, strict=True):
+            np.testing.assert_array_equal(got, want)

@@ -178,6 +178,37 @@ def test_the_answers_of_rows_are_the_whole_counts_rows() -> None:
     assert expected.isna().to_numpy().any() and expected.eq(1).fillna(False).to_numpy().any()
 
 
+def test_the_exposure_of_rows_is_the_whole_counts_shares() -> None:
+    """``exposure_of_rows``: from the local partners of several links partitions (records and
+    partners without an id, as ``ExposureCounts.partial`` gives them), each block of firms'
+    pipeline exposure and unknown share are the whole count's there, bit for bit."""
+    import numpy as np
+
+    rng = np.random.default_rng(23)
+    firms, links = 2_001, 1_500
+    status = pd.Series(pd.array(rng.choice([0, 1, None], firms, p=[0.5, 0.3, 0.2]), dtype="Int8"))
+    whole = edge_list.ExposureCounts(firms, local_scale="regional")
+    parts = []
+    for _ in range(3):
+        records = np.zeros(links, dtype=edge_list._PAIR)
+        records["firm"] = rng.integers(0, firms, links)
+        records["partner"] = np.where(rng.random(links) < 0.8, rng.integers(0, firms, links), -1)
+        records["partner_hash"] = np.where(records["partner"] < 0, rng.integers(1, 50, links), 0)
+        records = np.unique(records[records["firm"] != records["partner"]])
+        anonymous = np.zeros(firms, dtype="int64")
+        np.add.at(anonymous, rng.integers(0, firms, 300), 1)
+        at = np.flatnonzero(anonymous)
+        parts.append({"records": records, "firms": at, "anonymous": anonymous[at]})
+        whole.add_partial(records, at, anonymous[at])
+    exposure, unknown = whole.shares(status)
+    assert np.isnan(exposure).any() and (exposure > 0).any() and (unknown > 0).any()
+    for start, stop in [(0, firms), (0, 700), (700, 1_400), (2_000, 2_001), (9, 9)]:
+        rows = pd.RangeIndex(start, stop)
+        found = edge_list.exposure_of_rows(parts, status, rows, local_scale="regional")
+        np.testing.assert_array_equal(found[0], exposure[start:stop])
+        np.testing.assert_array_equal(found[1], unknown[start:stop])
+
+
 def test_an_edge_list_survey_kept_on_dask_never_gathers_its_answers(
     tmp_path, dask_client, monkeypatch
 ) -> None:
@@ -207,7 +238,9 @@ def test_an_edge_list_survey_kept_on_dask_never_gathers_its_answers(
     def gathered(self):
         raise AssertionError("the answers were gathered on the client")
 
+    assert survey._exposure is None  # the local partners are counted on the workers too
     monkeypatch.setattr(dask_measures.CellsOnWorkers, "counts", gathered)
+    monkeypatch.setattr(dask_measures.CellsOnWorkers, "exposure_counts", gathered)
     engine = StudyEngine("dask", _client=dask_client, partition_rows=700)
     survey.keep_on(engine)
     try:

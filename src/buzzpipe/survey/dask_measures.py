@@ -69,13 +69,14 @@ def partition_cells(
         "links": len(canonical),
         "matched": matched or {},
     }
-    if local is not None:
+    if local is not None:  # kept with the cells, on the worker
         canonical[LINK_SCALE] = pd.Categorical(classified[LINK_SCALE], categories=list(scales))
         exposure = edge_list.ExposureCounts(directory, local_scale=local, spill_records=2**62)
         exposure.add(canonical, classified["firm_position"].to_numpy())
         records, anonymous = exposure.partial()
-        cells["records"] = [records]
-        cells["anonymous"] = [(np.flatnonzero(anonymous), anonymous[anonymous > 0])]
+        firms = np.flatnonzero(anonymous)
+        kept = {"records": records, "firms": firms, "anonymous": anonymous[firms]}
+        cells["cells"].update(kept)
     return cells
 
 
@@ -135,6 +136,29 @@ class CellsOnWorkers:
     scales: tuple[str, ...]
     partner_types: tuple[str, ...]
     client: Any
+    # with a local scale, each future also holds its links' local partners for pipeline
+    # exposure (``ExposureCounts.partial``: records, and the firms with partners without an id)
+    local_scale: str | None = None
+
+    def exposure_counts(self) -> edge_list.ExposureCounts:
+        """The local partners counted for pipeline exposure, made here from every partition's
+        (as the links counted here add them)."""
+        counts = edge_list.ExposureCounts(self.firms, local_scale=self.local_scale)
+        for future in self.futures:
+            part = future.result()
+            counts.add_partial(part["records"], part["firms"], part["anonymous"])
+        return counts
+
+    def status_blocks(self, rows: int, function, *args) -> list:
+        """Futures of ``function(answers, *args)`` of each block of ``rows`` firms in order,
+        made and kept on the workers (:func:`~buzzpipe.survey.edge_list.answers_of_rows`)."""
+        return [
+            self.client.submit(
+                _of_rows, function, start, min(start + rows, self.firms), self.firms,
+                self.scales, self.partner_types, args, *self.futures, pure=False,
+            )
+            for start in range(0, self.firms, max(1, rows))
+        ]  # fmt: skip
 
     def counts(self) -> edge_list.CollaborationCounts:
         """The whole count, made here: every partition's cells set in it in turn."""
@@ -144,20 +168,6 @@ class CellsOnWorkers:
         for future in self.futures:
             _set_cells(counts, future.result())
         return counts
-
-    def map_rows(self, function, rows: int, *args) -> Iterator[Any]:
-        """``function(answers, *args)`` of each block of ``rows`` firms in order, made on the
-        workers from the blocks' answers (:func:`~buzzpipe.survey.edge_list.answers_of_rows`)
-        and brought here one at a time."""
-        blocks = [
-            self.client.submit(
-                _of_rows, function, start, min(start + rows, self.firms), self.firms,
-                self.scales, self.partner_types, args, *self.futures, pure=False,
-            )
-            for start in range(0, self.firms, max(1, rows))
-        ]  # fmt: skip
-        while blocks:
-            yield blocks.pop(0).result()
 
     def release(self) -> None:
         """Let the cells go on the workers."""
@@ -203,17 +213,17 @@ class DaskLinks:
     def count_links(
         self,
         directory: edge_list.FirmDirectory,
-        exposure: edge_list.ExposureCounts | None,
+        local: str | None,
         *,
         scales: tuple[str, ...],
         partner_types: tuple[str, ...],
         source: str,
         matched: edge_list.Matched | None = None,
     ) -> CellsOnWorkers:
-        """Every partition's collaboration cells, kept on the workers (returned), its local
-        partners added to ``exposure`` and, with ``matched``, the links whose partner names
-        were spelt as the firms file does (as in memory; without it such names are refused)."""
-        local = None if exposure is None else exposure.local_scale
+        """Every partition's collaboration cells and (with the ``local`` scale) its local
+        partners for pipeline exposure, kept on the workers (returned), and, with ``matched``,
+        the links whose partner names were spelt as the firms file does (as in memory; without
+        it such names are refused)."""
         kept = []
         for answer, cells in _cells_on_dask(
             self.path,
@@ -230,10 +240,5 @@ class DaskLinks:
             if matched is not None:
                 for key, links in answer["matched"].items():
                     matched[key] = matched.get(key, 0) + links
-            if exposure is not None:
-                for records, (firms, counts) in zip(
-                    answer["records"], answer["anonymous"], strict=True
-                ):
-                    exposure.add_partial(records, firms, counts)
         client = kept[0].client if kept else None
-        return CellsOnWorkers(kept, len(directory), scales, partner_types, client)
+        return CellsOnWorkers(kept, len(directory), scales, partner_types, client, local)

@@ -379,12 +379,13 @@ class ExposureCounts:
     """
 
     def __init__(
-        self, firms: FirmDirectory, *, local_scale: str, spill_records: int | None = None
+        self, firms: FirmDirectory | int, *, local_scale: str, spill_records: int | None = None
     ) -> None:
-        self._firms: FirmDirectory | None = firms
-        self._n_firms = len(firms)
+        # a number of firms where links are only added counted already (``add_partial``)
+        self._firms: FirmDirectory | None = None if isinstance(firms, int) else firms
+        self._n_firms = firms if isinstance(firms, int) else len(firms)
         self._local_scale = local_scale
-        self._anonymous = np.zeros(len(firms), dtype="int64")
+        self._anonymous = np.zeros(self._n_firms, dtype="int64")
         self._buffer: list[np.ndarray] = []
         self._buffered = 0
         self._spill_records = spill_records or SPILL_RECORDS
@@ -524,6 +525,29 @@ class ExposureCounts:
             np.divide(unknown_share, denominator, out=unknown_share)
             unknown_share[partners <= 0] = np.nan
         return exposure, unknown_share
+
+
+def exposure_of_rows(
+    parts: Iterable[dict], status: pd.Series, rows: pd.Index, *, local_scale: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`ExposureCounts.shares` of the firms at ``rows`` (consecutive positions, as a
+    frame's index) from the parts of the count that links partitions made (each a dict of its
+    ``records`` and its partners without an id, ``firms`` and ``anonymous``, as
+    :meth:`ExposureCounts.partial` gives them), ``status`` being every firm's status as a
+    partner. The same shares as the whole count's at those firms (the same integer sums, the
+    same divisions), so each partition of the firm table makes its own on its Dask worker."""
+    start = int(rows[0]) if len(rows) else 0
+    counts = ExposureCounts(len(rows), local_scale=local_scale, spill_records=2**62)
+    stop = start + len(rows)
+    for part in parts if len(rows) else ():
+        records = part["records"]
+        here = (records["firm"] >= start) & (records["firm"] < stop)
+        records = records[here]
+        records["firm"] -= start  # a copy (selected): positions within the rows
+        firms = part["firms"]
+        anonymous = (firms >= start) & (firms < stop)
+        counts.add_partial(records, firms[anonymous] - start, part["anonymous"][anonymous])
+    return counts.shares(status)
 
 
 def pipeline_exposure(

@@ -381,6 +381,8 @@ class Survey:
             matrix = self._collaboration.counts().matrix()
             matrix.index = self._firms.index
             self._firms = pd.concat([self._firms, matrix], axis=1)
+            if self._collaboration.local_scale is not None:
+                self._exposure = self._collaboration.exposure_counts()
             self._collaboration = None
         return self._firms
 
@@ -452,7 +454,13 @@ class Survey:
         )
         if collaboration is not None:  # each partition's answers made on its worker
             cells = tuple(collaboration.futures)
-            derive = functools.partial(derive, firms=collaboration.firms)
+            derive = functools.partial(derive, firms=collaboration.firms, cells=len(cells))
+            if collaboration.local_scale is not None:  # and its pipeline exposure, there too
+                status = collaboration.status_blocks(
+                    STATUS_BLOCK, _international_partners, self.partner_types
+                )
+                cells = (*cells, *status)
+                derive = functools.partial(derive, local_scale=collaboration.local_scale)
         # the table passed as the engine's only reference to it: let go there once it is sent
         self._analysis = engine.keep_derived(self._table_to_send(), derive, inputs=cells)
         if collaboration is not None:  # the answers are the kept frame's now
@@ -469,14 +477,8 @@ class Survey:
             table, self._analysis, self._firms = self._analysis, None, None
             return table
         table, self._firms = self._firms, None
-        if self._exposure is not None:
-            if self._collaboration is None:
-                status = _international_partners(table, self.partner_types)
-            else:  # made on the workers from the answers kept there, a block of firms at a time
-                blocks = self._collaboration.map_rows(
-                    _international_partners, STATUS_BLOCK, self.partner_types
-                )
-                status = pd.Series(pd.concat(list(blocks)).array, index=table.index)
+        if self._exposure is not None:  # counted here (with answers kept on the workers: none)
+            status = _international_partners(table, self.partner_types)
             shares = self._exposure.shares(status)
             self._exposure = None  # counted once, as in _derive
             table = table.copy(deep=False)  # copy on write: the firm table's columns not copied
@@ -552,7 +554,7 @@ def _local_scale(scales: tuple[str, ...]) -> str | None:
 EXPOSURE_COLUMNS = (PIPELINE_EXPOSURE, PIPELINE_EXPOSURE_UNKNOWN_SHARE)
 
 # firms per block whose status as a partner (any international partner) is made on a Dask
-# worker from the answers kept there (Survey._table_to_send)
+# worker from the answers kept there, for pipeline exposure (Survey.keep_on)
 STATUS_BLOCK = 262_144
 
 
@@ -592,25 +594,37 @@ def derived_measures(
 
 def derived_partition(
     part: pd.DataFrame,
-    *cells: dict,
+    *inputs: Any,
     scales: tuple[str, ...],
     partner_types: tuple[str, ...],
     firms: int | None = None,
+    cells: int = 0,
+    local_scale: str | None = None,
 ) -> pd.DataFrame:
     """:func:`derived_measures` of one partition of the firm table (a task on a Dask worker),
     with the pipeline exposure shares sent beside it (``Survey.keep_on``) moved last, where
     ``Survey.analysis_frame`` has them. With ``firms`` (the survey's number of firms), the
-    partition's collaboration answers are made first from the ``cells`` an edge-list survey's
-    links set (``edge_list.answers_of_rows``; its rows are firm positions), after the firm
-    table's columns as ``Survey.from_frame`` adds them."""
+    partition's collaboration answers are made first from the first ``cells`` of ``inputs``,
+    the cells an edge-list survey's links set (``edge_list.answers_of_rows``; its rows are firm
+    positions), after the firm table's columns as ``Survey.from_frame`` adds them; with
+    ``local_scale``, its pipeline exposure last, from the local partners kept with the cells
+    and every firm's status as a partner (the rest of ``inputs``, blocks of firms in order:
+    ``edge_list.exposure_of_rows``)."""
     sent = [column for column in EXPOSURE_COLUMNS if column in part.columns]
     table = part.drop(columns=sent) if sent else part
+    found = inputs[:cells]
     if firms is not None:
         answers = edge_list.answers_of_rows(
-            cells, firms, part.index, scales=scales, partner_types=partner_types
+            found, firms, part.index, scales=scales, partner_types=partner_types
         )
         table = pd.concat([table, answers], axis=1)
     frame = derived_measures(table, scales, partner_types)
+    if local_scale is not None:
+        blocks = inputs[cells:]
+        status = pd.concat(blocks) if blocks else pd.Series([], dtype="Int8")
+        shares = edge_list.exposure_of_rows(found, status, part.index, local_scale=local_scale)
+        for column, values in zip(EXPOSURE_COLUMNS, shares, strict=True):
+            frame[column] = pd.Series(values, index=part.index, copy=False)
     for column in sent:
         frame[column] = part[column]
     return frame
@@ -679,8 +693,10 @@ def _add_links(
     )
     directory = edge_list.FirmDirectory(firms[FIRM_ID], firms["region"], countries)
     local = _local_scale(scales)
+    if local is None or local == "international" or "international" not in scales:
+        local = None  # no pipeline exposure: no local and international scales to relate
     exposure = None
-    if local is not None and local != "international" and "international" in scales:
+    if local is not None and not hasattr(batches, "count_links"):
         exposure = edge_list.ExposureCounts(directory, local_scale=local)
     kept = []
     # names the links spell unlike the firms file, matched over every batch or partition
@@ -688,18 +704,16 @@ def _add_links(
     if hasattr(batches, "count_links"):  # links on a Dask cluster (survey/dask_measures.DaskLinks)
         cells = batches.count_links(
             directory,
-            exposure,
+            local,
             scales=scales,
             partner_types=partner_types,
             source=links_source,
             matched=matched,
         )
-        if exposure is not None:
-            exposure.close()
         del directory
         if notes is not None and matched:
             notes.extend(edge_list.matched_notes(matched, links_source))
-        return firms, None, exposure, cells
+        return firms, None, None, cells
     collaboration = edge_list.CollaborationCounts(
         len(firms), scales=scales, partner_types=partner_types
     )

@@ -249,6 +249,19 @@ def test_an_edge_list_survey_kept_on_dask_never_gathers_its_answers(
         pd.testing.assert_frame_equal(found, sent, check_exact=True)
         assert expected["pipeline_exposure"].notna().sum() > 100
         assert survey._collaboration is None and not survey._analysis.filter(like="collab_").size
+        # the cells, local partners and partner status are let go on the workers once the
+        # frame is made: kept in the frame's graph, they stayed there as long as the frame
+        import time
+
+        def inputs_held() -> set:
+            held = {str(key) for keys in dask_client.has_what().values() for key in keys}
+            return {key for key in held if key.startswith(("_entry", "_of_rows"))}
+
+        for _ in range(100):
+            if not inputs_held():
+                break
+            time.sleep(0.05)
+        assert inputs_held() == set()
     finally:
         engine.close()
 

@@ -187,24 +187,25 @@ class StudyEngine:
         study's samples are selected from. The table is let go once sent (the caller passes
         its last reference)."""
         import dask.dataframe as dd
-        from dask import delayed
 
         from buzzpipe.estimate.dask_engine import return_free_pages
 
         meta = dd.from_pandas(derive(table.iloc[:0]), npartitions=1, sort=False)._meta
-        scattered = self._scattered(table)
-        del table  # the pieces are on the workers: the table goes with its last reference
-        if inputs:  # the partitions' graphs hold the pieces: let go with them below
-            derived = dd.from_delayed(
-                [delayed(derive)(part, *inputs) for part in scattered.to_delayed()],
-                meta=meta,
-                verify_meta=False,
-            )
+        if inputs:
+            # tasks of their own, not a graph of delayed calls: the persisted collection kept
+            # that graph, and with it the futures of ``inputs`` (an edge-list survey's cells
+            # and local partners) on the workers for as long as the frame was kept
+            pieces, _types = self._pieces(table)
+            del table  # the pieces are on the workers: the table goes with its last reference
+            made = [self.client.submit(derive, piece, *inputs, pure=False) for piece in pieces]
+            del pieces  # let go on the workers once the frame is made
+            data = dd.from_delayed(made, meta=meta, verify_meta=False)
+            del made
         else:
-            derived = scattered.map_partitions(derive, meta=meta)
-        data = self.client.persist(derived)
-        # the firm table's pieces let go on the workers once the frame is made
-        del scattered, derived
+            scattered = self._scattered(table)
+            del table  # the pieces are on the workers: the table goes with its last reference
+            data = self.client.persist(scattered.map_partitions(derive, meta=meta))
+            del scattered  # the firm table's pieces let go on the workers once the frame is made
         futures = _futures(data)
         _wait(futures)
         if len(self.client.nthreads()) > 1:  # as for sent pieces: one lost worker loses nothing
@@ -375,6 +376,13 @@ class StudyEngine:
         row (about 100 bytes a row)."""
         import dask.dataframe as dd
 
+        pieces, meta = self._pieces(frame)
+        return dd.from_delayed(pieces, meta=meta, verify_meta=False)
+
+    def _pieces(self, frame: pd.DataFrame) -> tuple[list[Any], pd.DataFrame]:
+        """:meth:`_scattered`'s pieces (futures, in order) and their types (no rows)."""
+        import dask.dataframe as dd
+
         frame = frame.reset_index(drop=True)  # copy on write: no column copied
         meta = dd.from_pandas(frame.iloc[:0], npartitions=1, sort=False)._meta
         converted = {
@@ -389,7 +397,7 @@ class StudyEngine:
             frame.iloc[start:stop].astype(converted) if converted else frame.iloc[start:stop]
             for start, stop in itertools.pairwise(bounds)
         )
-        return dd.from_delayed(self._to_workers(pieces), meta=meta, verify_meta=False)
+        return self._to_workers(pieces), meta
 
     def _to_workers(self, pieces: Iterable[Any]) -> list[Any]:
         """``pieces`` sent straight to the workers (futures), one piece at a time: scattered

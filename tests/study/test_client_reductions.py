@@ -24,9 +24,10 @@ def test_the_client_columns_are_the_ones_the_study_reads_here(synthetic_frame):
     listed = client_columns(frame.columns)
     assert listed == [c for c in frame.columns if c in listed]  # the frame's order
     for name in ("region", "industry", "employees", "product", "breadth_international",
-                 "breadth_regional_with_group", "pipeline_exposure"):  # fmt: skip
+                 "breadth_regional_with_group"):  # fmt: skip
         assert name in listed, name
-    for name in ("firm_id", "country", "any_regional", "regime", "collab_regional_customers"):
+    for name in ("firm_id", "country", "any_regional", "regime", "collab_regional_customers",
+                 "pipeline_exposure", "pipeline_exposure_unknown_share"):  # fmt: skip
         assert name not in listed, name
     named = ["size_class", "district"]  # a user's specification's columns
     assert client_columns(["other", "district", "size_class"], named) == ["district", "size_class"]
@@ -128,6 +129,26 @@ def test_on_dask_the_reductions_are_made_per_partition_with_memorys_numbers(dask
             wanted = expected.pop("moments")
             assert found == expected
             np.testing.assert_allclose(moments, wanted, rtol=1e-12, atol=0)
+
+
+def test_a_columns_mean_is_pandas_in_memory_and_the_partitions_sums_on_dask(dask_client):
+    """StudyEngine.mean: in memory pandas' own mean bit for bit; on dask the partitions' sums
+    and counts of the values present (missing left out), the same mean to rounding, for the
+    frame and a sample of its rows selected on the workers whose column the client lacks."""
+    frame = _frame(5_000, 3)
+    frame.loc[frame.index[::7], "x"] = np.nan
+    with using(StudyEngine()) as chosen:
+        assert chosen.mean(frame, "x") == float(frame["x"].mean())
+        assert math.isnan(chosen.mean(frame, "empty"))
+    chosen = StudyEngine("dask", _client=dask_client, partition_rows=900)
+    with using(chosen):
+        chosen.keep_frame(frame)
+        keep = (frame["breadth"] > 1).to_numpy(dtype=bool, na_value=False)
+        sample = rows_kept(frame, keep, reads=[])
+        assert "x" not in sample.columns
+        for rows, expected in ((frame, frame["x"]), (sample, frame.loc[keep, "x"])):
+            assert math.isclose(chosen.mean(rows, "x"), float(expected.mean()), rel_tol=1e-13)
+        assert math.isnan(chosen.mean(frame, "empty"))
 
 
 def _narrowed(chosen: StudyEngine, frame: pd.DataFrame) -> pd.DataFrame:

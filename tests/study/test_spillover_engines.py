@@ -175,7 +175,9 @@ def test_with_links_the_groups_rows_stay_on_the_workers_with_memorys_numbers(
     the client holding their positions and no column of theirs (they were copies of the
     spill-over columns), and the regional pool, own pipeline status and the placebo's exposure
     beyond the pool are made there too (they were firm-level columns made here), with a client
-    frame of the client columns alone. Every record is memory's."""
+    frame of the client columns alone. Every record is memory's. The client's frame lacks the
+    link exposure and its unknown share: before, spill-over read them here (without them it
+    took the cells path)."""
     from buzzpipe.study.engine import client_columns
 
     frame = _frame(True)
@@ -201,7 +203,10 @@ def test_with_links_the_groups_rows_stay_on_the_workers_with_memorys_numbers(
     monkeypatch.setattr(spillover, "regional_pool_share", refused)
     with using(chosen):
         chosen.keep_frame(frame)
-        narrow = frame[client_columns(frame.columns)]  # as the survey stage keeps it on dask
+        # as the survey stage keeps it on dask: the link exposure and its unknown share on
+        # the workers alone (read there: the rows with links, the unknown share's mean)
+        narrow = frame[client_columns(frame.columns)]
+        narrow = narrow.drop(columns=[spillover.EXPOSURE, spillover.UNKNOWN_SHARE], errors="ignore")
         chosen._frame = (narrow, *chosen._frame[1:])
         on_dask = records(spillover_of(narrow))
     # the complete rows and the two groups (and the placebo's rows where some lack the pool):
@@ -209,5 +214,6 @@ def test_with_links_the_groups_rows_stay_on_the_workers_with_memorys_numbers(
     assert len(made) >= 3 and all(columns == [] for columns in made), made
     assert "spillover_exposure_own_pipeline" in memory
     assert "spillover_exposure_no_pipeline" in memory
+    assert "mean share of partners of unknown status" in memory["spillover_exposure"].note
     assert memory.keys() == on_dask.keys()
     _same(memory, on_dask)

@@ -78,8 +78,10 @@ def client_columns(columns: Iterable[str], named: Iterable[str] = ()) -> list[st
 
     What reads them here (a part whose reading moves to the workers takes its columns off):
     the outcomes, breadth, the controls' columns and the weights (the estimation samples'
-    masks, the dropped firms' note, the margins' factor levels, the parts' subsets); the
-    link exposure and its unknown share (spill-over). Not read: the partner-type indicators
+    masks, the dropped firms' note, the margins' factor levels, the parts' subsets). Not
+    read: the link exposure and its unknown share (spill-over selects its rows with links on
+    the workers, with every column there, and reduces the share's mean there), the
+    partner-type indicators
     (the samples' masks are made on the workers, :meth:`StudyEngine.mask`), the regime
     (complementarity's categorical and the sensitivity part's indicators are made on the
     workers, ``models.with_computed``), the firm id, the country, the any-partner flags (a
@@ -88,14 +90,12 @@ def client_columns(columns: Iterable[str], named: Iterable[str] = ()) -> list[st
         NOVELTY,
         OPTIONAL_CONTROLS,
         OUTCOMES,
-        PIPELINE_EXPOSURE,
-        PIPELINE_EXPOSURE_UNKNOWN_SHARE,
         REQUIRED_CONTROLS,
         WEIGHT,
     )
 
     wanted = {*OUTCOMES, NOVELTY, *REQUIRED_CONTROLS, "foreign_share", *OPTIONAL_CONTROLS}
-    wanted |= {WEIGHT, PIPELINE_EXPOSURE, PIPELINE_EXPOSURE_UNKNOWN_SHARE, *named}
+    wanted |= {WEIGHT, *named}
     return [name for name in columns if name in wanted or name.startswith("breadth_")]
 
 
@@ -576,6 +576,16 @@ class StudyEngine:
         numbers are exact whatever the order they are added in (the regional pool's counts)."""
         return self.reduced(frame, _totals_by, by, values) or {}
 
+    def mean(self, frame: pd.DataFrame, column: str) -> float:
+        """``frame[column].mean()`` (missing values left out). In memory pandas' own; on dask
+        the partitions' sums and counts of the values present added (the same mean to
+        rounding: the order of the additions differs)."""
+        if self._selectable(frame) is None:
+            return float(frame[column].mean())
+        found = self.reduced(frame, _sum_and_count, column, columns=[column]) or {}
+        count = found.get("count", 0)
+        return found["sum"] / count if count else math.nan
+
     def weighted_moments(
         self, frame: pd.DataFrame, column: str, weights: str | None = None
     ) -> tuple[float, float]:
@@ -752,6 +762,13 @@ def _totals_by(
         sums = np.bincount(codes[grouped], weights=made, minlength=len(groups))
         found[name] = dict(zip(groups, sums.tolist(), strict=True))
     return found
+
+
+def _sum_and_count(rows: pd.DataFrame, column: str) -> dict[str, float]:
+    """The sum and the number of ``rows[column]``'s values present (:meth:`StudyEngine.mean`)."""
+    values = rows[column].to_numpy(dtype=float, na_value=np.nan)
+    present = ~np.isnan(values)
+    return {"sum": float(values[present].sum()), "count": int(present.sum())}
 
 
 def _raw_weights(rows: pd.DataFrame, weights: str | None) -> np.ndarray:

@@ -172,7 +172,8 @@ BOUND = "spillover_confounding_bound"  # how strong a confounder would have to b
 
 def has_link_exposure(frame: pd.DataFrame) -> bool:
     """Whether the survey came with firm-to-firm links (an exposure measure per firm)."""
-    return EXPOSURE in frame.columns and engine.current().any_present(frame, EXPOSURE)
+    chosen = engine.current()  # on dask the exposure may be held on the workers alone
+    return EXPOSURE in chosen.columns(frame) and chosen.any_present(frame, EXPOSURE)
 
 
 def leave_one_out_share(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -240,6 +241,15 @@ def _firm_pool_shares(
         share = (firm_total - pipeline) / (firm_size - 1.0)
     share[(firm_size <= 1) | ~known] = np.nan
     return pd.Series(share, index=index, name=REGIONAL_POOL)
+
+
+def _link_rows_on_workers(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """Every row of ``frame`` selected on the Dask workers with every column of the kept frame
+    there and none here (``rows_kept`` with no reads): the link exposure and its unknown share
+    are not held on the client (the weights are, :func:`fit_model` reads them). None where the
+    rows cannot be selected there (off dask): the caller takes the spill-over columns."""
+    reads = [WEIGHT] if WEIGHT in frame.columns else []
+    return engine.current().rows_on_workers(frame, np.ones(len(frame), dtype=bool), reads)
 
 
 def _regional_pool_on_workers(frame: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame | None:
@@ -366,14 +376,18 @@ def assess_spillover(
     the placebo alone (no fit of the outcome, no bound), for simulations of its size.
     ``placebos``: a dict a caller keeps across the outcomes of one frame, where the placebo and
     the bound's residual SD of each set of rows are kept (:func:`_guarded_placebo`)."""
+    links = has_link_exposure(frame)
     # the columns the parts read, not every column of the survey: each subset below copies them
-    # (copy on write: the columns it sets are its own)
-    data = frame[spillover_columns(frame, outcome, breadth, control_columns)].copy(deep=False)
-    if has_link_exposure(frame):
+    # (copy on write: the columns it sets are its own); with links on dask, the frame's rows
+    # with every column on the workers and none here (the rows are only fitted and reduced)
+    data = _link_rows_on_workers(frame) if links else None
+    if data is None:
+        data = frame[spillover_columns(frame, outcome, breadth, control_columns)].copy(deep=False)
+    if links:
         exposure, vcov = EXPOSURE, "robust"
         measure = f"share of {local_scale(frame)} partners with international partners (links)"
-        if UNKNOWN_SHARE in frame.columns:
-            unknown = float(frame[UNKNOWN_SHARE].mean())
+        if UNKNOWN_SHARE in engine.current().columns(frame):
+            unknown = engine.current().mean(frame, UNKNOWN_SHARE)
             measure += f"; mean share of partners of unknown status {unknown:.3f}"
         # the placebo's null (all surveyed): on dask made on the workers
         found = _regional_pool_on_workers(frame, data)

@@ -23,11 +23,12 @@ def test_the_client_columns_are_the_ones_the_study_reads_here(synthetic_frame):
     frame = synthetic_frame("norway2010", 1, 300)
     listed = client_columns(frame.columns)
     assert listed == [c for c in frame.columns if c in listed]  # the frame's order
-    for name in ("region", "industry", "employees", "product", "breadth_international",
+    for name in ("region", "industry", "product", "breadth_international",
                  "breadth_regional_with_group"):  # fmt: skip
         assert name in listed, name
     for name in ("firm_id", "country", "any_regional", "regime", "collab_regional_customers",
-                 "pipeline_exposure", "pipeline_exposure_unknown_share"):  # fmt: skip
+                 "pipeline_exposure", "pipeline_exposure_unknown_share", "employees",
+                 "foreign_share", "openness"):  # fmt: skip
         assert name not in listed, name
     named = ["size_class", "district"]  # a user's specification's columns
     assert client_columns(["other", "district", "size_class"], named) == ["district", "size_class"]
@@ -189,6 +190,56 @@ def test_the_outcomes_samples_are_defined_on_the_workers_with_memorys_fits(dask_
             assert fitted.nobs == expected.nobs, name
             np.testing.assert_allclose(fitted.params, expected.params, rtol=1e-10, atol=1e-10)
             np.testing.assert_allclose(fitted.bse, expected.bse, rtol=1e-10, atol=1e-10)
+
+
+def test_the_controls_columns_on_the_workers_alone_give_memorys_models_and_margins(
+    dask_client,
+):
+    """A client frame without the numeric controls (employees, foreign_share, openness: on
+    the workers alone): the controls the survey has are asked of the engine, the margins'
+    continuous variables and their types read from the workers' columns, and every model and
+    average marginal effect is memory's (1e-10). Before, such a frame was modelled without
+    foreign_share and openness, and the margins left employees out."""
+    import buzzpipe as bp
+    from buzzpipe.study.models import (
+        PRIMARY_INFERENCE,
+        breadth_terms,
+        control_terms,
+        fit_outcome_models,
+        inference_of,
+        marginal_effects,
+    )
+    from buzzpipe.survey.schema import NUMERIC_CONTROLS
+
+    frame = bp.synthesize("norway2010", seed=9, firms=600).analysis_frame()
+    inference = inference_of(PRIMARY_INFERENCE)
+
+    def effects(data) -> tuple[list, dict]:
+        sample, fits = fit_outcome_models(data, "product")
+        fitted = fits["controls"][1]
+        made = marginal_effects(fitted, sample, breadth_terms(data), inference, every=True)
+        return control_terms(data), fits, made
+
+    with using(StudyEngine()):
+        memory = effects(frame)
+    assert "employees: dy/dx" in memory[2] and "foreign_share" in memory[0][1]
+    chosen = StudyEngine("dask", _client=dask_client, partition_rows=170)
+    with using(chosen):
+        narrow = _narrowed(chosen, frame)
+        narrow = narrow.drop(columns=[c for c in NUMERIC_CONTROLS if c in narrow.columns])
+        chosen._frame = (narrow, *chosen._frame[1:])
+        on_dask = effects(narrow)
+    assert on_dask[0] == memory[0]
+    assert list(on_dask[1]) == list(memory[1])
+    for name, (_spec, fitted) in on_dask[1].items():
+        np.testing.assert_allclose(fitted.params, memory[1][name][1].params, rtol=1e-10, atol=1e-10)
+    assert list(on_dask[2]) == list(memory[2])
+    for label, found in on_dask[2].items():
+        expected = memory[2][label]
+        for field in ("estimate", "std_error", "p_value"):
+            assert math.isclose(
+                getattr(found, field), getattr(expected, field), rel_tol=1e-10, abs_tol=1e-10
+            ), (label, field)
 
 
 def test_the_dropped_firms_note_is_counted_on_the_workers_as_in_memory(dask_client):

@@ -257,7 +257,7 @@ def run_study(
             NoteKind.DATA,
             "The survey has no regional scale: local buzz is measured at the national scale.",
         )
-    if "foreign_share" not in frame.columns and specification.controls is None:
+    if "foreign_share" not in engine.current().columns(frame) and specification.controls is None:
         results.note(
             NoteKind.DATA,
             "The survey has no foreign_share: the models leave foreign ownership out of the "

@@ -77,25 +77,20 @@ def client_columns(columns: Iterable[str], named: Iterable[str] = ()) -> list[st
     them), read as the published study's are.
 
     What reads them here (a part whose reading moves to the workers takes its columns off):
-    the outcomes, breadth, the controls' columns and the weights (the estimation samples'
-    masks, the dropped firms' note, the margins' factor levels, the parts' subsets). Not
-    read: the link exposure and its unknown share (spill-over selects its rows with links on
-    the workers, with every column there, and reduces the share's mean there), the
-    partner-type indicators
-    (the samples' masks are made on the workers, :meth:`StudyEngine.mask`), the regime
-    (complementarity's categorical and the sensitivity part's indicators are made on the
-    workers, ``models.with_computed``), the firm id, the country, the any-partner flags (a
-    data change sets them on the workers, per chunk)."""
-    from buzzpipe.survey.schema import (
-        NOVELTY,
-        OPTIONAL_CONTROLS,
-        OUTCOMES,
-        REQUIRED_CONTROLS,
-        WEIGHT,
-    )
+    the outcomes and breadth (which the survey has, the parts' subsets, the cells' parts
+    without links), region and industry (the margins' factor levels, the cells, the
+    per-sector fallback's level order) and the weights (:func:`fit_model`). Not read: the
+    numeric controls (their presence is asked of the engine, :meth:`StudyEngine.columns`, and
+    their types for the margins, :meth:`StudyEngine.meta`; the samples' masks are made on the
+    workers), the link exposure and its unknown share (spill-over selects its rows with links
+    on the workers, with every column there, and reduces the share's mean there), the
+    partner-type indicators (the samples' masks are made on the workers,
+    :meth:`StudyEngine.mask`), the regime (complementarity's categorical and the sensitivity
+    part's indicators are made on the workers, ``models.with_computed``), the firm id, the
+    country, the any-partner flags (a data change sets them on the workers, per chunk)."""
+    from buzzpipe.survey.schema import CATEGORICAL_CONTROLS, NOVELTY, OUTCOMES, WEIGHT
 
-    wanted = {*OUTCOMES, NOVELTY, *REQUIRED_CONTROLS, "foreign_share", *OPTIONAL_CONTROLS}
-    wanted |= {WEIGHT, *named}
+    wanted = {*OUTCOMES, NOVELTY, *CATEGORICAL_CONTROLS, WEIGHT, *named}
     return [name for name in columns if name in wanted or name.startswith("breadth_")]
 
 
@@ -453,6 +448,9 @@ class StudyEngine:
         positions = kept.index.get_indexer(frame.index)
         if len(positions) and (positions.min() < 0 or (np.diff(positions) <= 0).any()):
             return None
+        # the kept frame's columns on the workers only come with its rows: the client's
+        # pandas made ``frame`` from rows of the client's copy, which never held them
+        meta = self._with_worker_columns(meta)
         return positions, frame[_not_shared(frame, kept, positions)], meta, ()
 
     def _with_worker_columns(self, meta: pd.DataFrame) -> pd.DataFrame:
@@ -549,6 +547,24 @@ class StudyEngine:
             if elsewhere is not None and elsewhere.sample() is frame:
                 return list(dict.fromkeys([*elsewhere.meta.columns, *frame.columns]))
         return list(frame.columns)
+
+    def meta(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame``'s columns and their types, no rows, with those its rows hold on the workers
+        only on dask (:meth:`columns`; a frame of the kept frame's rows made here with pandas
+        holds them there too, :meth:`_selection`): the types of the columns a part reads on
+        the workers alone (the margins' factors and continuous variables)."""
+        own = frame.iloc[:0].reset_index(drop=True)
+        if self.name != "dask" or self._frame is None:
+            return own
+        elsewhere = self._elsewhere.get(id(frame))
+        if elsewhere is not None and elsewhere.sample() is frame:
+            whole = elsewhere.meta.copy()
+            for column in frame.columns:  # a column set on the sample: its type
+                whole[column] = own[column]
+            return whole
+        if frame is self._frame[0] or (selected := self._selection(frame)) is None:
+            return self._with_worker_columns(own) if frame is self._frame[0] else own
+        return selected[2]
 
     def any_present(self, frame: pd.DataFrame, column: str) -> bool:
         """Whether ``frame[column]`` has any value that is not missing."""

@@ -96,11 +96,12 @@ def control_terms(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
 
     terms = [LOG_EMPLOYEES, "C(industry)", "C(region)"]
     columns = ["employees", "industry", "region"]
-    if "foreign_share" in frame.columns:  # optional: a survey may not have asked about it
+    present = set(engine.current().columns(frame))  # on dask: on the workers only too
+    if "foreign_share" in present:  # optional: a survey may not have asked about it
         terms.insert(1, "foreign_share")
         columns.insert(1, "foreign_share")
     for name in OPTIONAL_CONTROLS:
-        if name in frame.columns and engine.current().any_present(frame, name):
+        if name in present and engine.current().any_present(frame, name):
             terms.append(name)
             columns.append(name)
     return terms, columns
@@ -660,8 +661,11 @@ def regressor_effects(
 
     design = design or {}
     data = _estimation_sample(fitted, sample)
-    variables = [name for name in _model_variables(fitted, data) if name not in terms]
-    factors = _factor_variables(fitted, data, variables)
+    # on a chunked engine the columns and types of the sample's rows where they are (on dask
+    # the workers may hold columns the client lacks): only the factors' levels are read here
+    typed = engine.current().meta(sample) if engine.current().chunked else data
+    variables = [name for name in _model_variables(fitted, typed) if name not in terms]
+    factors = _factor_variables(fitted, typed, variables)
     continuous = [name for name in variables if name not in factors]
     effects: dict[str, Estimate] = {}
     if continuous:

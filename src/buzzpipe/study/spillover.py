@@ -417,8 +417,9 @@ def assess_spillover(
         data = rows_kept(data, complete, [])
         own = chosen.mask(data, _has_pipeline, columns=[breadth_column("international")])
         data = with_computed(data, _own_pipeline_column)
-    else:  # the cells' parts without links read the rows here
-        data = rows_kept(data, _complete_on(data, columns))
+    else:  # the cells' parts without links read the rows here (on dask the controls' columns
+        # are on the workers only: the complete rows found there)
+        data = rows_kept(data, chosen.mask(data, _complete_on, columns, columns=columns))
         own = _has_pipeline(data)
         data[OWN_PIPELINE] = _own_pipeline(data)
     global_term = breadth_column("international")

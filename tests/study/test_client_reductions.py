@@ -229,6 +229,10 @@ def test_the_controls_columns_on_the_workers_alone_give_memorys_models_and_margi
         narrow = narrow.drop(columns=[c for c in NUMERIC_CONTROLS if c in narrow.columns])
         chosen._frame = (narrow, *chosen._frame[1:])
         on_dask = effects(narrow)
+        # a frame of the kept rows made here with pandas: its rows hold them on the workers
+        subset = narrow.loc[narrow.index[::3]]
+        assert "employees" in chosen.columns(subset) and "employees" not in subset.columns
+        assert control_terms(subset) == memory[0]
     assert on_dask[0] == memory[0]
     assert list(on_dask[1]) == list(memory[1])
     for name, (_spec, fitted) in on_dask[1].items():

@@ -443,15 +443,23 @@ class StudyEngine:
         if frame is kept:  # the rows of every column on the workers, the client's own or not
             meta = self._with_worker_columns(meta)
             return np.arange(len(kept)), frame.iloc[:, :0], meta, ()
-        if not frame.index.is_unique or not kept.index.is_unique:
-            return None
-        positions = kept.index.get_indexer(frame.index)
-        if len(positions) and (positions.min() < 0 or (np.diff(positions) <= 0).any()):
+        if (positions := self._kept_positions(frame)) is None:
             return None
         # the kept frame's columns on the workers only come with its rows: the client's
         # pandas made ``frame`` from rows of the client's copy, which never held them
         meta = self._with_worker_columns(meta)
         return positions, frame[_not_shared(frame, kept, positions)], meta, ()
+
+    def _kept_positions(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """The positions in the kept analysis frame of ``frame``'s rows (by their labels) where
+        they are rows of it in its order; None where they are not (or nothing is kept)."""
+        kept = self._frame[0]
+        if not frame.index.is_unique or not kept.index.is_unique:
+            return None
+        positions = kept.index.get_indexer(frame.index)
+        if len(positions) and (positions.min() < 0 or (np.diff(positions) <= 0).any()):
+            return None
+        return positions
 
     def _with_worker_columns(self, meta: pd.DataFrame) -> pd.DataFrame:
         """``meta`` (a frame of no rows) with the columns the kept analysis frame holds on the
@@ -537,22 +545,17 @@ class StudyEngine:
         return np.concatenate(found) if found else np.zeros(0, dtype=bool)
 
     def columns(self, frame: pd.DataFrame) -> list[str]:
-        """The columns of ``frame``, with those it holds on the workers only where it is the
-        kept analysis frame or a sample of :meth:`rows_on_workers` (dask): which columns the
-        survey has, for a frame whose client copy holds only :func:`client_columns`."""
-        if self.name == "dask" and self._frame is not None:
-            if frame is self._frame[0]:
-                return list(self._with_worker_columns(frame.iloc[:0]).columns)
-            elsewhere = self._elsewhere.get(id(frame))
-            if elsewhere is not None and elsewhere.sample() is frame:
-                return list(dict.fromkeys([*elsewhere.meta.columns, *frame.columns]))
-        return list(frame.columns)
+        """The columns of ``frame``, with those its rows hold on the workers only (dask: the
+        kept analysis frame, a sample of :meth:`rows_on_workers`, or any frame of the kept
+        frame's rows made here with pandas, :meth:`meta`): which columns the survey has, for a
+        frame whose client copy holds only :func:`client_columns`."""
+        return list(self.meta(frame).columns)
 
     def meta(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame``'s columns and their types, no rows, with those its rows hold on the workers
-        only on dask (:meth:`columns`; a frame of the kept frame's rows made here with pandas
-        holds them there too, :meth:`_selection`): the types of the columns a part reads on
-        the workers alone (the margins' factors and continuous variables)."""
+        only on dask (a frame of the kept frame's rows made here with pandas holds them there
+        too, :meth:`_selection`): the columns and types of a frame whose client copy holds
+        only :func:`client_columns` (the controls the survey has, the margins' variables)."""
         own = frame.iloc[:0].reset_index(drop=True)
         if self.name != "dask" or self._frame is None:
             return own
@@ -562,9 +565,9 @@ class StudyEngine:
             for column in frame.columns:  # a column set on the sample: its type
                 whole[column] = own[column]
             return whole
-        if frame is self._frame[0] or (selected := self._selection(frame)) is None:
-            return self._with_worker_columns(own) if frame is self._frame[0] else own
-        return selected[2]
+        if frame is self._frame[0] or self._kept_positions(frame) is not None:
+            return self._with_worker_columns(own)
+        return own
 
     def any_present(self, frame: pd.DataFrame, column: str) -> bool:
         """Whether ``frame[column]`` has any value that is not missing."""

@@ -549,6 +549,8 @@ class StudyEngine:
         kept analysis frame, a sample of :meth:`rows_on_workers`, or any frame of the kept
         frame's rows made here with pandas, :meth:`meta`): which columns the survey has, for a
         frame whose client copy holds only :func:`client_columns`."""
+        if self.name != "dask" or self._frame is None:  # the frame's own, no frame made
+            return list(frame.columns)
         return list(self.meta(frame).columns)
 
     def meta(self, frame: pd.DataFrame) -> pd.DataFrame:

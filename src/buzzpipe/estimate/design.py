@@ -471,7 +471,8 @@ def designs_shared() -> Iterator[None]:
     ends."""
     token = _SHARED.set(_SharedDesigns()) if _SHARED.get() is None else None
     try:
-        yield
+        with chunks.values_kept():  # and the arrays made from their columns' values
+            yield
     finally:
         if token is not None:
             _SHARED.reset(token)

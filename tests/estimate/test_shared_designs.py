@@ -249,38 +249,3 @@ def test_a_specification_fixed_from_a_shared_designs_levels_is_the_plain_one(kep
         [] if kept else [False, True, True, True]
     )
     assert all(found[0].rhs is written[0][1][0].rhs for _, found in written)
-
-
-def test_arrays_made_from_a_columns_values_are_kept_across_frames_that_share_its_memory():
-    """Inside ``values_kept()`` (``designs_shared``) the float values, presence and level codes
-    of a column are made once for every frame holding the same column memory (a shallow copy,
-    a frame with a computed column added), and made again where the values changed (a write to
-    a shallow copy copies first, under copy on write), or the column is another of the same
-    values; the designs built are the plain builds' bit for bit."""
-    data = firms()
-    formula = f"process ~ {RIGHT}"
-    plain = build_design(formula, data)
-    with chunks.values_kept():
-        with chunks.reading(data):
-            first = chunks.float_values(data, "employees")
-            codes = chunks.column_derived(data, "industry", "kind", lambda: object())
-        copy = data.copy(deep=False)
-        copy["added"] = 1.0  # a computed column beside the shared ones
-        with chunks.reading(copy):
-            assert chunks.float_values(copy, "employees") is first
-            assert chunks.column_derived(copy, "industry", "kind", lambda: object()) is codes
-        changed = data.copy(deep=False)
-        changed.loc[changed.index[0], "employees"] = 1.0
-        with chunks.reading(changed):
-            found = chunks.float_values(changed, "employees")
-        assert found is not first and found[0] == 1.0 and first[0] != 1.0
-        assert np.array_equal(found[1:], first[1:])
-        remade = data.assign(employees=data["employees"].to_numpy().copy())
-        with chunks.reading(remade):
-            assert chunks.float_values(remade, "employees") is not first
-        for frame in (data, copy, remade):
-            built = build_design(formula, frame)
-            np.testing.assert_array_equal(built.X, plain.X)
-            np.testing.assert_array_equal(built.y, plain.y)
-    with chunks.reading(copy):  # outside the block: made for the frame alone
-        assert chunks.float_values(copy, "employees") is not first

@@ -121,58 +121,10 @@ def derived(frame: pd.DataFrame, name: str, what: Any, compute: Callable[[], Any
     return memo[key]
 
 
-# Arrays computed from a column's values alone (its float values, presence, level codes, a
-# transform of it), kept across frames inside ``values_kept()`` (the study's battery:
-# ``design.designs_shared``): the parts make their own frames of the sample (shallow copies,
-# computed columns added) whose columns share their memory, so an array one part's design
-# made from a column is not made again by the next part's. Found by where the column's values
-# live (``column_storage``) and what was computed; an entry holds the column, so its memory is
-# not reused while the entry lives (and, under pandas' copy on write, not changed). Columns of
-# at most VALUES_MEMO_ROWS rows (survey-sized samples): larger ones only inside
-# ``reading(frame)``, as before.
-_BY_VALUES: ContextVar[dict | None] = ContextVar("buzzpipe_values_memo", default=None)
-VALUES_MEMO_ROWS = 16_384
-
-
-@contextmanager
-def values_kept() -> Iterator[None]:
-    """Inside the block, :func:`column_derived` keeps what it computes from a column's values
-    for every frame that holds the same column memory; the entries go when the outermost
-    block ends."""
-    token = _BY_VALUES.set({}) if _BY_VALUES.get() is None else None
-    try:
-        yield
-    finally:
-        if token is not None:
-            _BY_VALUES.reset(token)
-
-
-def column_derived(frame: pd.DataFrame, name: str, what: Any, compute: Callable[[], Any]) -> Any:
-    """:func:`derived` of an array that ``compute()`` makes from the values of column ``name``
-    alone (``what`` says which, hashable): inside ``values_kept()`` also taken from, and kept
-    for, any other frame whose column holds the same memory (see ``_BY_VALUES``)."""
-    kept = _BY_VALUES.get()
-    memo = _memo(frame)
-    if kept is None or memo is None or len(frame) > VALUES_MEMO_ROWS or (name, what) in memo:
-        return derived(frame, name, what, compute)
-    values = column(frame, name)
-    storage = derived(frame, name, "storage", lambda: column_storage(values))
-    if storage is None:
-        return derived(frame, name, what, compute)
-    entry = kept.get((storage, what))
-    if entry is None:
-        entry = kept[(storage, what)] = (values, derived(frame, name, what, compute))
-    else:
-        memo[(name, what)] = entry[1]
-    return entry[1]
-
-
 def float_values(frame: pd.DataFrame, name: str) -> np.ndarray:
-    """Column ``name`` as float64 (missing values NaN), read once inside ``reading(frame)``
-    (and kept by its values inside ``values_kept()``); not to be written to."""
-    return column_derived(
-        frame, name, "float64", lambda: column(frame, name).to_numpy(dtype=np.float64)
-    )
+    """Column ``name`` as float64 (missing values NaN), read once inside ``reading(frame)``;
+    not to be written to."""
+    return derived(frame, name, "float64", lambda: column(frame, name).to_numpy(dtype=np.float64))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -616,9 +568,7 @@ def usable_rows(
     """
     usable = np.ones(len(frame), dtype=bool)
     for variable in variables:  # column by column: no copy of the frame's columns
-        usable &= column_derived(
-            frame, variable, "present", lambda v=variable: present(column(frame, v))
-        )
+        usable &= derived(frame, variable, "present", lambda v=variable: present(column(frame, v)))
     if cluster is not None:
         usable &= present(column(frame, cluster))
     if offset is not None:
@@ -875,13 +825,13 @@ def _factor_values(recipe: tuple, j: int, frame: pd.DataFrame, rows, cache: dict
                     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                         return function(float_values(frame, variable))
 
-                values = column_derived(frame, variable, ("transform", function), transformed)
+                values = derived(frame, variable, function.__name__, transformed)
             cache[recipe] = values[rows]
         return cache[recipe]
     _kind, variable, levels, coding = recipe
     key = ("codes", variable, tuple(levels))
     if key not in cache:
-        codes = column_derived(
+        codes = derived(
             frame,
             variable,
             ("codes", tuple(levels)),

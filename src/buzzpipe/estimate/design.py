@@ -471,8 +471,7 @@ def designs_shared() -> Iterator[None]:
     ends."""
     token = _SHARED.set(_SharedDesigns()) if _SHARED.get() is None else None
     try:
-        with chunks.values_kept():  # and the arrays made from their columns' values
-            yield
+        yield
     finally:
         if token is not None:
             _SHARED.reset(token)

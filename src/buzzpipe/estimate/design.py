@@ -527,13 +527,7 @@ def _sharing_columns(
         return None
     read = [*right, *(role for role in (weights, cluster) if role is not None)]
     columns = [chunks.column(data, name) for name in read]
-    # where each column lives, kept with the frame's reads (``chunks.reading``): a caller that
-    # builds several designs of one frame inside its block (``models.fit_outcome_models``)
-    # reads it once, not once per design
-    storage = tuple(
-        chunks.derived(data, name, "storage", lambda values=values: chunks.column_storage(values))
-        for name, values in zip(read, columns, strict=True)
-    )
+    storage = tuple(chunks.column_storage(values) for values in columns)
     if any(where is None for where in storage):
         return None
     right_side = formula.split("~", 1)[1].strip()

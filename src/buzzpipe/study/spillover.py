@@ -210,13 +210,12 @@ def regional_pool_share(frame: pd.DataFrame) -> pd.Series:
     (those of known status), (S_r - x_i) / (n_r - 1): the expected share of a firm's local
     partners with pipelines if they were drawn at random from the other surveyed firms of its
     region. Missing for a firm of unknown status or alone in its region."""
-    international = frame[breadth_column("international")]
-    known = international.notna().to_numpy()
-    pipeline = np.where(known, (international > 0).to_numpy(dtype=float, na_value=0.0), np.nan)
+    known, pipeline = _pipeline_status(frame)
+    pipeline = np.where(known, pipeline, np.nan)
     # per region (a missing region in none) the firms of known status and those with a
     # pipeline: counts of whole firms, exact whatever the order they are added in
-    codes = _text_codes(frame["region"])
-    grouped, regions = (codes >= 0) & known, int(codes.max(initial=-1)) + 1
+    codes, labels = _region_text_codes(frame["region"])
+    grouped, regions = (codes >= 0) & known, len(labels)
     total = np.bincount(codes[grouped], weights=pipeline[grouped], minlength=regions)
     size = np.bincount(codes[grouped], minlength=regions).astype(float)
     return _firm_pool_shares(codes, known, pipeline, size, total, frame.index)
@@ -299,8 +298,12 @@ def _pipeline_status(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _region_text_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """(codes, labels) of ``column``'s values as text, the groups of :func:`_text_codes`,
-    labelled by their text so that partitions' groups add up."""
+    """(codes, labels) of ``column``'s values as text (-1 where missing): the groups of
+    ``pd.factorize(column.astype(str))``, labelled by their text so that partitions' groups add
+    up. A categorical's categories are put as text and each firm's code read through its
+    category, with no text column of every firm (Arrow's, whose pool keeps the pages it frees):
+    at 1,000,000 firms, with the Dask client's malloc settings, :func:`regional_pool_share` rose
+    92 MiB at its peak and kept 32 MiB after it, now 49 and 8 (its result)."""
     if isinstance(column.dtype, pd.CategoricalDtype):
         named, labels = pd.factorize(column.cat.categories.astype(str))
         codes = column.cat.codes.to_numpy()
@@ -309,20 +312,6 @@ def _region_text_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
         return np.where(codes >= 0, named[np.maximum(codes, 0)], -1), list(labels)
     codes, labels = pd.factorize(column.astype(str))
     return codes, list(labels)
-
-
-def _text_codes(column: pd.Series) -> np.ndarray:
-    """Group codes of ``column``'s values as text (-1 where missing): the groups of
-    ``pd.factorize(column.astype(str))``. A categorical's categories are put as text and each
-    firm's code read through its category, with no text column of every firm (Arrow's, whose
-    pool keeps the pages it frees): at 1,000,000 firms, with the Dask client's malloc settings,
-    :func:`regional_pool_share` rose 92 MiB at its peak and kept 32 MiB after it, now 49 and 8
-    (its result). Only the grouping is the same, not the codes' numbering."""
-    if not isinstance(column.dtype, pd.CategoricalDtype):
-        return pd.factorize(column.astype(str))[0]
-    categories = pd.factorize(column.cat.categories.astype(str))[0]
-    codes = column.cat.codes.to_numpy()
-    return np.where(codes >= 0, categories[codes], -1)
 
 
 def spillover_columns(

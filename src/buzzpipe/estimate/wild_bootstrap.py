@@ -515,7 +515,7 @@ def _rounding_zeroed(draws: np.ndarray, actual) -> tuple[np.ndarray, Any]:
     it here: p = 1 under the inclusive rule, the share of draws with |t*| >= ZERO_STATISTIC
     under the strict one. At every other null nothing changes (a draw below ZERO_STATISTIC
     is below the actual statistic either way). Applied wherever p is computed
-    (``bootstrap_p_value``, ``_p_values``, ``_p_values_halved``, ``_excess``), so one null
+    (``bootstrap_p_value``, ``_p_values``, ``_p_values_halved``, ``draw_excesses``), so one null
     gives one p-value on every path."""
     small = np.abs(actual) < ZERO_STATISTIC
     if not np.any(small):
@@ -538,31 +538,6 @@ def _orientation(alternative: str) -> int:
             "unknown alternative", value=alternative, expected="two-sided, greater or less"
         )
     return codes[alternative]
-
-
-def _excess(statistic, distribution: np.ndarray, tie_rule: str, alternative: str) -> np.ndarray:
-    """Each draw's statistic less the actual one as ``bootstrap_p_value`` compares them (|t|
-    two-sided, signed one-sided), so that a draw counts towards p exactly where its excess is
-    >= 0; a draw tying the actual statistic (within the tie slack: the constant weight vectors
-    always do, whatever the null) is +inf under the inclusive rule and -inf under the strict
-    one, a failed draw -inf. NaN everywhere when there is no statistic. ``statistic`` may be
-    an m-vector with m x B draws (a row per null, NaN rows where it is not finite)."""
-    if np.ndim(statistic):
-        excess = _excess_of(statistic, distribution, tie_rule, alternative)
-        excess[~np.isfinite(statistic)] = np.nan
-        return excess
-    if not math.isfinite(statistic):
-        return np.full(np.shape(distribution), np.nan)
-    return _excess_of(statistic, distribution, tie_rule, alternative)
-
-
-def _excess_of(statistic, distribution: np.ndarray, tie_rule: str, alternative: str) -> np.ndarray:
-    draws, actual = _oriented(statistic, distribution, alternative)
-    with np.errstate(invalid="ignore"):
-        excess = draws - actual
-        tied = np.abs(excess) <= TIE_TOLERANCE * np.abs(actual)
-    excess[tied] = -np.inf if tie_rule == "strict" else np.inf
-    return excess
 
 
 def _p_values(
@@ -607,11 +582,11 @@ def _p_values_halved(
 
 
 class _Excesses:
-    """Each null's draw excesses over its statistic (``_excess``), a row per null, computed
-    when asked (``excesses[j]``): test inversion reads them at its brackets' ends only. A row's
-    draws are ``statistics(scores)`` of its null's column of partialled cluster scores, made
-    when the row is asked for (the p-values were counted without them: ``score_counts``), its
-    excesses in one compiled pass (``wild_kernels.draw_excesses``: ``_excess``'s numbers)."""
+    """Each null's draw excesses over its statistic, a row per null, computed when asked
+    (``excesses[j]``): test inversion reads them at its brackets' ends only. A row's draws are
+    ``statistics(scores)`` of its null's column of partialled cluster scores, made when the row
+    is asked for (the p-values were counted without them: ``score_counts``), its excesses in one
+    compiled pass (``wild_kernels.draw_excesses``, which says how a draw's excess is made)."""
 
     def __init__(
         self, statistics, scores, draws: Callable, size: int, halved: bool, tie_rule: str,
@@ -632,7 +607,7 @@ class _Excesses:
                 self.tie_rule, self.alternative,
             )  # fmt: skip
         statistic = float(self.statistics[j])
-        if not math.isfinite(statistic):  # no statistic: no excess (as _excess says)
+        if not math.isfinite(statistic):  # no statistic: no excess (NaN)
             return np.full(self.size, np.nan)
         distribution = self.draws(self.scores[:, [j]])[0]
         excess = np.empty(self.size)
@@ -645,7 +620,7 @@ class _Excesses:
         half = distribution.size
         draw_excesses(distribution, *rule, excess[:half])
         if self.alternative == "two-sided":
-            # |-t| = |t| and every step of ``_excess`` reads a draw's |t| alone: the negated
+            # |-t| = |t| and every step of ``draw_excesses`` reads a draw's |t| alone: the negated
             # half's excesses are the same numbers, not made twice
             excess[half:] = excess[:half]
         else:
@@ -671,7 +646,7 @@ def _predicted_bound(
     places: Sequence[float] = (),
 ) -> tuple[float, float]:
     """Where between a bracket's accepted end (0) and its rejected end (1) p crosses alpha, if
-    every draw's excess over the actual statistic (``_excess``) moves linearly in between:
+    every draw's excess over the actual statistic (``draw_excesses``) moves linearly in between:
     each draw that counts at one end and not at the other changes the count where its line
     crosses zero, and the bound is where the count first falls to the most that p <= alpha
     allows. A draw's excess is smooth in the null where the count (p) steps, so the guess is
@@ -1474,7 +1449,7 @@ class WildScoreBootstrap:
         self, k: int, null_values: Sequence[float], alternative: str
     ) -> tuple[np.ndarray, np.ndarray, _Excesses]:
         """(p, t, excess) at every null value: the p-value, the statistic, and each draw's
-        excess over it as the p-value counts them (``_excess``; ``excess[j]`` a row per null,
+        excess over it as the p-value counts them (``draw_excesses``; ``excess[j]`` a row per null,
         computed when asked: test inversion interpolates it between a bracket's two ends
         only); NaN where the restricted fit is separated. The restricted fits in one batched
         solve, the partialled scores and the statistics of every null together

@@ -112,13 +112,15 @@ def score_counts(
 
 @njit(cache=True, error_model="numpy")
 def draw_excesses(row, actual, orientation, strict, zero, tie, out):  # pragma: no cover
-    """Each draw's excess over the actual statistic into ``out`` (as ``row``), one pass, as
-    ``wild_bootstrap._excess`` makes it from the draws ``row`` (t(v), B) and the actual
-    statistic: oriented (|t| two-sided, t "greater", -t "less"; a NaN draw -inf), an actual
-    statistic below ``zero`` in absolute value zeroed with every draw below ``zero`` then,
-    the draw's oriented value less the actual one, and a tie (within ``tie`` of the actual's
-    absolute value) +inf (inclusive) or -inf (``strict``). The same operations on the same
-    numbers: the same bits, without numpy's eight passes and their arrays."""
+    """Each draw's excess over the actual statistic into ``out`` (as ``row``), one pass, from
+    the draws ``row`` (t(v), B) and the actual statistic, so that a draw counts towards p
+    exactly where its excess is >= 0 (as ``bootstrap_p_value`` compares them): oriented (|t|
+    two-sided, t "greater", -t "less"; a NaN draw -inf), an actual statistic below ``zero`` in
+    absolute value zeroed with every draw below ``zero`` then, the draw's oriented value less
+    the actual one, and a tie (within ``tie`` of the actual's absolute value) +inf (inclusive)
+    or -inf (``strict``). The same operations on the same numbers as the numpy construction it
+    replaced (kept as the tests' reference): the same bits, without numpy's eight passes and
+    their arrays."""
     sign = -1.0 if orientation == LESS else 1.0
     level = abs(actual) if orientation == TWO_SIDED else sign * actual
     zeroed = abs(level) < zero

@@ -182,12 +182,16 @@ def test_the_outcomes_samples_are_defined_on_the_workers_with_memorys_fits(dask_
         assert not [c for c in narrow.columns if c.startswith("collab_")]
         assert partner_type_columns(narrow) == partner_type_columns(frame)
         sample, fits = fit_outcome_models(narrow, "product")
-        assert sample.index.equals(memory_sample.index)
+        # its rows on the workers, its labels a range of its own: the fits' rows as the
+        # frame's labels are asked of the engine, and are memory's (the partner-type model's
+        # rows a sample of the sample's)
+        assert len(sample) == len(memory_sample) and sample.index.max() < 0
         assert set(sample.columns) <= set(narrow.columns)
         assert list(fits) == list(memory)
         for name, (_spec, fitted) in fits.items():
             expected = memory[name][1]
             assert fitted.nobs == expected.nobs, name
+            assert chosen.labelled(fitted, narrow).row_ids.equals(expected.row_ids), name
             np.testing.assert_allclose(fitted.params, expected.params, rtol=1e-10, atol=1e-10)
             np.testing.assert_allclose(fitted.bse, expected.bse, rtol=1e-10, atol=1e-10)
 

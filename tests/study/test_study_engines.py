@@ -506,7 +506,10 @@ def test_rows_left_on_the_workers_are_the_rows_a_copy_gives(dask_client):
         copied["own"] = copied["k"] / 2
         inner = rows_kept(sample, (sample["k"] > 2).to_numpy(), reads=[])
         for found, expected in ((sample, copied), (inner, copied.loc[copied["k"] > 2])):
-            assert found.index.equals(expected.index)
+            # labels of its own (none of the kept frame's), its rows on the workers only
+            assert len(found) == len(expected) and found.index.max() < 0
+            parts = chosen._elsewhere[id(found)].parts
+            assert not any(isinstance(local, np.ndarray) for _n, local, _r in parts)
             on_workers = dask_client.compute(chosen._sample_on_cluster(found)).result()
             whole = dd.from_pandas(expected.reset_index(drop=True), npartitions=1, sort=False)
             pd.testing.assert_frame_equal(
@@ -516,6 +519,64 @@ def test_rows_left_on_the_workers_are_the_rows_a_copy_gives(dask_client):
             pd.testing.assert_frame_equal(rows_kept(parent, keep, reads=["k"]), parent.loc[keep])
     with pytest.raises(RuntimeError, match="outlived"):  # the kept frame let go
         chosen._selection(sample)
+
+
+def test_a_samples_rows_and_its_fits_row_ids_stay_on_the_workers(dask_client):
+    """On dask a sample of ``rows_kept`` (and a sample of that sample) holds here its length,
+    the columns read and their types: which rows it holds are futures on the workers, per
+    partition of the kept frame, its labels a range of its own, and a fit's row ids on it that
+    range. The kept frame's labels of a fit's rows are asked of the engine (``labelled``) and
+    are the copy's; the fit is memory's. The rows go with the sample, the fit's with the fit.
+    On 5a2eb40 the client held the rows' positions and labels (16 bytes a row, 24 with the
+    columns sent) and each fit its row ids (8 bytes a row)."""
+    import gc
+
+    import numpy as np
+    import pandas as pd
+
+    from buzzpipe.study.models import complete_rows, fit_model, rows_kept
+
+    rng = np.random.default_rng(11)
+    n = 6_000
+    frame = _labelled_frame(rng, n, "y", (rng.random(n) < 0.4).astype(float))
+    frame["z"] = np.where(rng.random(n) < 0.2, np.nan, 1.0)
+    keep = (frame["x"] > -0.6).to_numpy()
+    copied = frame.loc[keep]
+    inner_keep = (copied["k"] % 3 != 0).to_numpy()
+    expected = copied.loc[inner_keep]
+    with using(StudyEngine()):
+        memory = fit_model("y ~ x + k", expected)
+    chosen = StudyEngine("dask", _client=dask_client, partition_rows=1_500)
+    with using(chosen):
+        chosen.keep_frame(frame)
+        sample = rows_kept(frame, keep, reads=[])
+        inner = rows_kept(sample, inner_keep, reads=[])
+        for found, rows in ((sample, copied), (inner, expected)):
+            assert isinstance(found.index, pd.RangeIndex) and found.shape == (len(rows), 0)
+            held = chosen._elsewhere[id(found)]
+            assert held.sent is None and len(held.parts) == 4
+            assert not any(isinstance(local, np.ndarray) for _n, local, _r in held.parts)
+        fitted = fit_model("y ~ x + k", inner)
+        assert isinstance(fitted.row_ids, pd.RangeIndex) and fitted.row_ids.equals(inner.index)
+        assert chosen.labelled(fitted, frame).row_ids.equals(memory.row_ids)
+        np.testing.assert_allclose(fitted.params, memory.params, rtol=1e-10, atol=1e-12)
+        assert chosen.labelled(memory, frame) is memory  # not a fit of a sample kept there
+        # a mask made and used on the workers (rows_where): only the rows' number comes here
+        where = chosen.rows_where(sample, complete_rows, ["z"], columns=["z"])
+        present = copied.loc[copied["z"].notna()]
+        assert isinstance(where.index, pd.RangeIndex) and where.shape == (len(present), 0)
+        parts = chosen._elsewhere[id(where)].parts
+        assert not any(isinstance(local, np.ndarray) for _n, local, _r in parts)
+        on_workers = chosen.labelled(fit_model("y ~ x + k", where), frame)
+        assert on_workers.row_ids.equals(present.index)
+        samples = {id(sample), id(inner)}
+        del sample, inner, held, found
+        gc.collect()
+        assert not samples & set(chosen._elsewhere)
+        assert id(fitted) in chosen._fitted_rows  # its rows kept while it lives
+        del fitted
+        gc.collect()
+        assert not chosen._fitted_rows
 
 
 def test_rows_left_on_the_workers_hold_no_copy_of_the_columns_here(dask_client):

@@ -51,6 +51,9 @@ def compare_across_outcomes(
     labels = list(fits)
     chosen = engine.current()
     source = chosen.source(data) if chosen.chunked else None  # sums over the frame's chunks
+    # the fits' rows as labels of ``data`` (on dask a sample's rows are on the workers, its fit's
+    # row ids a range of its own): held while the outcomes are compared, let go after
+    fits = {label: chosen.labelled(fits[label], data) for label in labels}
     try:
         stacked = suest([fits[label] for label in labels], data, names=labels, source=source)
     except BuzzpipeError as error:

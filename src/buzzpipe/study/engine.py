@@ -8,8 +8,10 @@ $DASK_SCHEDULER_ADDRESS, else a LocalCluster). The numbers are the in-memory one
 1e-10 on results.json): only where they are computed changes.
 
 On ``dask`` the study's analysis frame is sent to the cluster once (:meth:`StudyEngine.keep_frame`)
-and each sample of its rows is selected there, partition by partition: only the row positions
-and the columns the sample changed or added travel. ``buzzpipe analyze`` makes the frame on the
+and each sample of its rows is selected there, partition by partition, its rows kept there
+(:meth:`StudyEngine.rows_on_workers`): only the columns the sample changed or added travel, and
+a fit's row ids on it come back as a range (:meth:`StudyEngine.labelled` gives their labels).
+``buzzpipe analyze`` makes the frame on the
 workers instead (``Survey.keep_on``, :meth:`StudyEngine.keep_derived`: the firm table sent in
 partitions, each partition's measures made where it lies). What stays on the client: the
 frame's columns the study reads there (:func:`client_columns`, one row per firm; the links, the
@@ -109,6 +111,9 @@ class StudyEngine:
     # samples whose columns are on the workers (:meth:`rows_on_workers`): id -> _RowsElsewhere
     _elsewhere: dict = dataclasses.field(default_factory=dict, repr=False)
     _kept: int = dataclasses.field(default=0, repr=False)  # frames kept on the workers so far
+    _labelled_samples: int = dataclasses.field(default=0, repr=False)  # rows_on_workers' ranges
+    # fits on samples of rows_on_workers: id -> (the fit, weakly; the sample's labels; its rows)
+    _fitted_rows: dict = dataclasses.field(default_factory=dict, repr=False)
     sent_columns: int = dataclasses.field(default=0, repr=False)  # column-rows sent, not selected
     _lock: Any = dataclasses.field(default_factory=threading.Lock, repr=False)
     merged_rounds: int = dataclasses.field(default=0, repr=False)  # side_by_side's rounds
@@ -234,23 +239,83 @@ class StudyEngine:
     ) -> pd.DataFrame | None:
         """The rows of ``frame`` where ``keep`` (booleans, one per row in order) with only the
         columns ``reads`` here, the ones the caller reads on the client; its other columns stay
-        on the workers, where the sample is selected from the kept analysis frame by row
-        positions when it is fitted (:meth:`source`). The sample counts every column of
-        ``frame`` as its own there, and a column set on it later is sent as a sample's changed
-        column is. ``frame.loc[keep]`` copied every column here: spill-over's own-pipeline and
-        no-pipeline subsets on the Dask client. None where the rows cannot be selected on the
-        workers (not dask, no kept frame, ``frame``'s rows not the kept frame's in order): the
-        caller copies them."""
+        on the workers, where the sample is selected from the kept analysis frame when it is
+        fitted (:meth:`source`). Which rows it holds is kept on the workers too: per partition
+        of the kept frame, its rows' positions there (futures made from ``frame``'s own
+        selection and ``keep``'s bits, :meth:`_composed`), let go with the sample; the client
+        holds the sample's length, the columns read and their types. Its row labels are a
+        range of its own (negative: no label of the kept frame), not the kept frame's labels
+        (8 bytes a row): a fit on it gives its row ids as that range, and the study asks the
+        engine for their labels in the kept frame where it compares samples
+        (:meth:`labelled`). Where every row is kept the sample keeps ``frame``'s labels. The
+        sample counts every column of ``frame`` as its own there, and a column set on it later
+        is sent as a sample's changed column is. ``frame.loc[keep]`` copied every column here:
+        spill-over's own-pipeline and no-pipeline subsets on the Dask client. None where the
+        rows cannot be selected on the workers (not dask, no kept frame, ``frame``'s rows not
+        the kept frame's in order): the caller copies them."""
         if (selected := self._selectable(frame)) is None:
             return None
-        positions, sent, meta, computed = selected
+        parts, sent, meta, computed = selected
         keep = np.asarray(keep, dtype=bool)
         read = frame[list(dict.fromkeys(reads))]  # copy on write: no column copied
         if keep.all():  # every row: the frame's own columns
-            return self._elsewhere_kept(read, positions, sent, meta, computed)
+            return self._elsewhere_kept(read, parts, sent, meta, computed)
         rows = np.flatnonzero(keep)
-        sample = read.iloc[rows]
-        return self._elsewhere_kept(sample, positions[rows], sent.iloc[rows], meta, computed)
+        self._labelled_samples += 1
+        start = -self._labelled_samples * _LABELS_APART
+        labels = pd.RangeIndex(start, start + len(rows))
+        if len(read.columns):
+            sample = read.iloc[rows]
+            sample.index = labels
+        else:  # no column read here: no row either
+            sample = pd.DataFrame(index=labels)
+        if sent is not None:
+            sent = sent.iloc[rows].reset_index(drop=True)
+        del rows
+        return self._elsewhere_kept(sample, self._composed(parts, keep), sent, meta, computed)
+
+    def rows_where(
+        self, frame: pd.DataFrame, partial: Callable[..., Any], *args: Any, columns=None
+    ) -> pd.DataFrame | None:
+        """``rows_on_workers(frame, mask(frame, partial, *args), [])`` with the mask made and
+        used on the workers: per partition of the sample its rows where ``partial(rows,
+        *args)`` (reading ``columns``) are kept there, and only their number comes here (the
+        mask was a byte a row here, its bits sent back). None where that cannot be (not dask,
+        no kept frame, ``frame``'s rows not the kept frame's in order, or columns set on
+        ``frame`` here, which its rows' mask would select here): the caller asks for the mask."""
+        if (selected := self._selectable(frame)) is None:
+            return None
+        parts, sent, meta, computed = selected
+        if (sent is not None and len(sent.columns)) or not parts:
+            return None
+        from dask import delayed
+
+        pieces = self._sample_on_cluster(frame).to_delayed()
+        listed = None if columns is None else list(columns)
+        tasks = [
+            delayed(_rows_where)(piece, local, rows, partial, args, listed)
+            for piece, (_number, local, rows) in zip(pieces, parts, strict=True)
+        ]
+        made = self.client.compute(tasks)
+        counts = self.client.gather(self.client.map(len, made, pure=False))
+        found, kept = [], []
+        for (number, local, rows), future, count in zip(parts, made, counts, strict=True):
+            if count == rows:  # every row of the frame's there: its own
+                found.append((number, local, rows))
+            elif count:
+                found.append((number, future, count))
+                kept.append(future)
+        del made
+        if kept and len(self.client.nthreads()) > 1:
+            self.client.replicate(kept, n=2)  # as sent pieces are: one lost worker loses none
+        if len(found) == len(parts) and all(
+            local is mine[1] for mine, (_n, local, _r) in zip(parts, found, strict=True)
+        ):
+            return self._elsewhere_kept(frame[[]], parts, None, meta, computed)
+        self._labelled_samples += 1
+        start = -self._labelled_samples * _LABELS_APART
+        sample = pd.DataFrame(index=pd.RangeIndex(start, start + sum(counts)))
+        return self._elsewhere_kept(sample, tuple(found), None, meta, computed)
 
     def computed_on_workers(
         self, frame: pd.DataFrame, compute: Callable[[pd.DataFrame], dict[str, pd.Series]]
@@ -265,7 +330,7 @@ class StudyEngine:
         the sample cannot be selected on the workers: the caller computes them."""
         if (selected := self._selectable(frame)) is None:
             return None
-        positions, sent, meta, computed = selected
+        parts, sent, meta, computed = selected
         meta = meta.copy()
         # the columns' types, from no rows of every column on the workers: a row's computed
         # values may read columns the client does not hold (the kept frame's own)
@@ -275,22 +340,58 @@ class StudyEngine:
         # a column of ``frame`` a computed one replaces (complementarity's regime) is computed
         # from the kept frame's: where the frame's own differs (sent), it is computed here
         replaced = [name for name in made if name in frame.columns]
-        if any(name in sent.columns for name in replaced):
+        if sent is not None and any(name in sent.columns for name in replaced):
             return None
         # copy on write: no column copied; the replaced columns are not read here
         sample = frame.drop(columns=replaced) if replaced else frame.copy(deep=False)
-        return self._elsewhere_kept(sample, positions, sent, meta, (*computed, compute))
+        return self._elsewhere_kept(sample, parts, sent, meta, (*computed, compute))
 
     def _selectable(self, frame: pd.DataFrame) -> tuple | None:
         """:meth:`_selection` of ``frame`` on dask; None elsewhere."""
         return self._selection(frame) if self.name == "dask" else None
 
     def _elsewhere_kept(self, sample: pd.DataFrame, *selection: Any) -> pd.DataFrame:
-        """``sample`` recorded as selected on the workers by ``selection`` (positions, sent
-        columns, types, computed columns) for as long as it lives."""
-        self._elsewhere[id(sample)] = _RowsElsewhere(weakref.ref(sample), self._kept, *selection)
+        """``sample`` recorded as selected on the workers by ``selection`` (its rows per
+        partition, sent columns, types, computed columns) for as long as it lives; its columns
+        as they are now are those the selection accounts for (``shared``)."""
+        shared = sample.copy(deep=False)  # copy on write: no column copied
+        self._elsewhere[id(sample)] = _RowsElsewhere(
+            weakref.ref(sample), self._kept, *selection, shared=shared
+        )
         weakref.finalize(sample, self._elsewhere.pop, id(sample), None)
         return sample
+
+    def _composed(self, parts: tuple, keep: np.ndarray) -> tuple:
+        """The rows of a sample selected by ``parts`` (per partition of the kept frame: its
+        number, the sample's rows there, how many) where ``keep`` (one boolean a row of the
+        sample, in order): per partition, the rows kept where none or all are not sent, the
+        others made on the workers from their parent's rows and ``keep``'s bits there (an
+        eighth of a byte a row sent, nothing per row kept here)."""
+        from buzzpipe.estimate.dask_engine import return_free_pages
+
+        composed, start, made = [], 0, []
+        for number, local, rows in parts:
+            here = keep[start : start + rows]
+            start += rows
+            count = int(here.sum())
+            if count == 0:
+                continue
+            if count == rows:  # every row of the parent's there: its own
+                composed.append((number, local, rows))
+                continue
+            if isinstance(local, np.ndarray):  # a frame of the kept frame's labels: sent
+                (local,) = self._to_workers([local])
+            bits = self.client.scatter(np.packbits(here), hash=False)  # gone once used
+            local = self.client.submit(_composed_rows, local, bits, rows, pure=False)
+            made.append(local)
+            composed.append((number, local, count))
+        if made:
+            # kept on two workers, as sent pieces are: the bits they were made from go
+            _wait(made)
+            if len(self.client.nthreads()) > 1:
+                self.client.replicate(made, n=2)
+            return_free_pages()
+        return tuple(composed)
 
     def source(self, frame: pd.DataFrame) -> Any:
         """The chunk source of ``frame`` (row ids are its row positions), made once per frame;
@@ -328,7 +429,8 @@ class StudyEngine:
     def _sample_on_cluster(self, frame: pd.DataFrame) -> Any:
         """``frame`` as a dask DataFrame of rows in its order: selected per partition of the kept
         analysis frame on the workers where its rows are rows of that frame (in their order),
-        with only the positions and the columns it does not share sent; else sent whole."""
+        with only the columns it does not share sent (its rows there: futures on the workers,
+        or the positions of a frame made here with pandas); else sent whole."""
         import dask.dataframe as dd
         from dask import delayed
 
@@ -336,29 +438,28 @@ class StudyEngine:
         if selected is None:
             self.sent_columns += len(frame) * frame.shape[1]
             return self._scattered(frame)
-        positions, sent, meta, computed = selected
-        self.sent_columns += len(frame) * sent.shape[1]
-        _frame, kept, bounds = self._frame
-        starts = np.searchsorted(positions, bounds)
-        parts, columns = [], []
-        for number, part in enumerate(kept.to_delayed()):
-            rows = slice(starts[number], starts[number + 1])
-            if rows.start == rows.stop:
-                continue
-            local = (positions[rows] - bounds[number]).astype(np.int32)
-            if len(local) == bounds[number + 1] - bounds[number]:
-                local = None  # every row of the partition
-            parts.append((part, local))
-            columns.append(sent.iloc[rows].reset_index(drop=True) if len(sent.columns) else None)
-        if len(sent.columns) and parts:
+        parts, sent, meta, computed = selected
+        sending = sent is not None and len(sent.columns) > 0
+        if sending:
+            self.sent_columns += len(frame) * sent.shape[1]
+        kept = self._frame[1].to_delayed()
+        pieces, columns, start = [], [], 0
+        for number, local, rows in parts:
+            pieces.append((kept[number], local))
+            if sending:
+                columns.append(sent.iloc[start : start + rows].reset_index(drop=True))
+            start += rows
+        if sending:
             columns = self._to_workers(columns)  # to the workers, not into the graph
-        parts = [
+        else:
+            columns = [None] * len(pieces)
+        made = [
             delayed(_rows_of)(part, local, sent_here, list(meta.columns), computed)
-            for (part, local), sent_here in zip(parts, columns, strict=True)
+            for (part, local), sent_here in zip(pieces, columns, strict=True)
         ]
-        if not parts:  # no rows: an empty frame of the sample's columns
+        if not made:  # no rows: an empty frame of the sample's columns
             return dd.from_pandas(meta, npartitions=1, sort=False)
-        return dd.from_delayed(parts, meta=meta, verify_meta=False)
+        return dd.from_delayed(made, meta=meta, verify_meta=False)
 
     def _scattered(self, frame: pd.DataFrame) -> Any:
         """``frame`` (its rows in order, index reset) as a dask DataFrame of the partitions
@@ -414,14 +515,16 @@ class StudyEngine:
         return futures
 
     def _selection(self, frame: pd.DataFrame) -> tuple | None:
-        """(positions in the kept frame, the columns to send, the sample's columns and types
-        with no rows, the functions computing columns on the workers) when ``frame``'s rows
-        are rows of the kept analysis frame in its order; a column counts as shared when its
-        name, type and values at those rows are the kept frame's. None when there is no kept
-        frame or the rows are not its rows in order. A sample of :meth:`rows_on_workers` or
-        :meth:`computed_on_workers` has its positions, the columns it does not share and its
-        computed columns kept from when it was made; its own columns count as any sample's
-        do (sent where they are not the kept frame's, not computed again)."""
+        """(its rows per partition of the kept frame, the columns to send or None, the sample's
+        columns and types with no rows, the functions computing columns on the workers) when
+        ``frame``'s rows are rows of the kept analysis frame in its order; a column counts as
+        shared when its name, type and values at those rows are the kept frame's. None when
+        there is no kept frame or the rows are not its rows in order. The rows, per partition:
+        (its number, the rows there: None for every row, else their positions in the
+        partition, a future on the workers or an array here, how many). A sample of
+        :meth:`rows_on_workers` or :meth:`computed_on_workers` has its rows, the columns it does
+        not share and its computed columns kept from when it was made; a column set on it since
+        (or changed) is sent, as any sample's own column is (not computed again)."""
         elsewhere = self._elsewhere.get(id(frame))
         if elsewhere is not None and elsewhere.sample() is not frame:
             elsewhere = None
@@ -429,26 +532,50 @@ class StudyEngine:
             raise RuntimeError("a sample of rows left on the workers outlived their kept frame")
         if self._frame is None:
             return None
-        kept = self._frame[0]
+        kept, bounds = self._frame[0], self._frame[2]
         if elsewhere is not None:
-            positions = elsewhere.positions
-            own = _not_shared(frame, kept, positions)
-            sent = elsewhere.sent.drop(columns=[c for c in own if c in elsewhere.sent])
-            sent = pd.concat([sent, frame[own]], axis=1) if own else sent
+            shared = elsewhere.shared
+            own = [
+                column
+                for column in frame.columns
+                if column not in shared.columns or not _same_values(frame[column], shared[column])
+            ]
+            sent = elsewhere.sent
+            if own:
+                if sent is not None:
+                    sent = sent.drop(columns=[c for c in own if c in sent])
+                mine = frame[own].reset_index(drop=True)
+                sent = mine if sent is None else pd.concat([sent, mine], axis=1)
             meta = elsewhere.meta.copy()
             for column in frame.columns:  # a column set on the sample: its type
                 meta[column] = frame[column].iloc[:0].reset_index(drop=True)
-            return positions, sent, meta, elsewhere.computed
+            return elsewhere.parts, sent, meta, elsewhere.computed
         meta = frame.iloc[:0].reset_index(drop=True)
         if frame is kept:  # the rows of every column on the workers, the client's own or not
             meta = self._with_worker_columns(meta)
-            return np.arange(len(kept)), frame.iloc[:, :0], meta, ()
+            every = tuple(
+                (number, None, int(stop - start))
+                for number, (start, stop) in enumerate(itertools.pairwise(bounds))
+            )
+            return every, None, meta, ()
         if (positions := self._kept_positions(frame)) is None:
             return None
         # the kept frame's columns on the workers only come with its rows: the client's
         # pandas made ``frame`` from rows of the client's copy, which never held them
         meta = self._with_worker_columns(meta)
-        return positions, frame[_not_shared(frame, kept, positions)], meta, ()
+        own = _not_shared(frame, kept, positions)
+        starts = np.searchsorted(positions, bounds)
+        parts = []
+        for number in range(len(bounds) - 1):
+            start, stop = starts[number], starts[number + 1]
+            if start == stop:
+                continue
+            local = (positions[start:stop] - bounds[number]).astype(np.int32)
+            if stop - start == bounds[number + 1] - bounds[number]:
+                local = None  # every row of the partition
+            parts.append((number, local, int(stop - start)))
+        sent = frame[own].reset_index(drop=True) if own else None
+        return tuple(parts), sent, meta, ()
 
     def _kept_positions(self, frame: pd.DataFrame) -> np.ndarray | None:
         """The positions in the kept analysis frame of ``frame``'s rows (by their labels) where
@@ -507,6 +634,7 @@ class StudyEngine:
     def close(self) -> None:
         """Let go of the persisted samples and frame (the client stays for other work)."""
         self._sources.clear()
+        self._fitted_rows.clear()
         self._frame = None
 
     # --- the study's reductions over a frame's rows -------------------------------------------
@@ -627,14 +755,52 @@ class StudyEngine:
     # --- what the study computes over chunks --------------------------------------------------
 
     def fit(self, formula: str, frame: pd.DataFrame, family: str, vcov: Any, weights) -> Any:
-        """``buzzpipe.fit`` over the chunks of ``frame``; row ids are ``frame``'s labels."""
+        """``buzzpipe.fit`` over the chunks of ``frame``; row ids are ``frame``'s labels (a
+        sample of :meth:`rows_on_workers`: its range; :meth:`labelled` gives them as the kept
+        frame's)."""
         from buzzpipe.estimate.streamed import fit_source
 
         fitted = fit_source(formula, self.source(frame), family, vcov, weights)
         positions = fitted.row_ids
         if positions.equals(pd.RangeIndex(len(frame))):  # every row: the frame's own labels
-            return dataclasses.replace(fitted, row_ids=frame.index)
-        return dataclasses.replace(fitted, row_ids=frame.index[positions.to_numpy()])
+            fitted = dataclasses.replace(fitted, row_ids=frame.index)
+        else:
+            fitted = dataclasses.replace(fitted, row_ids=frame.index[positions.to_numpy()])
+        elsewhere = self._elsewhere.get(id(frame))
+        if elsewhere is not None and elsewhere.sample() is frame:
+            # its rows on the workers, kept while the fit lives: the study may ask for them
+            key = id(fitted)
+            self._fitted_rows[key] = (weakref.ref(fitted), frame.index, elsewhere.parts)
+            weakref.finalize(fitted, self._fitted_rows.pop, key, None)
+        return fitted
+
+    def labelled(self, fitted: Any, frame: pd.DataFrame) -> Any:
+        """``fitted`` with its row ids as labels of ``frame``, the kept analysis frame (or a
+        frame of its labels): a fit on a sample of :meth:`rows_on_workers` gives its rows as
+        the sample's own range, here their labels in the kept frame, their positions there
+        gathered from the workers (8 bytes a row, for as long as the caller holds the fit
+        returned: the comparisons across samples, ``suest``). Any other fit as it is."""
+        found = self._fitted_rows.get(id(fitted))
+        if found is None or found[0]() is not fitted or self._frame is None:
+            return fitted
+        _fit, labels, parts = found
+        kept, bounds = self._frame[0], self._frame[2]
+        if labels is kept.index:  # the kept frame's own labels already
+            return fitted
+        futures = [local for _number, local, _rows in parts if not _is_here(local)]
+        gathered = iter(self.client.gather(futures)) if futures else iter(())
+        pieces = []
+        for number, local, rows in parts:
+            if local is None:
+                local = np.arange(rows, dtype=np.int64)
+            elif not isinstance(local, np.ndarray):
+                local = next(gathered)
+            pieces.append(local.astype(np.int64) + int(bounds[number]))
+        positions = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+        del pieces
+        if not fitted.row_ids.equals(labels):  # some of the sample's rows
+            positions = positions[labels.get_indexer(fitted.row_ids)]
+        return dataclasses.replace(fitted, row_ids=kept.index[positions])
 
     def _positional(self, fitted: Any, frame: pd.DataFrame) -> Any:
         """``fitted`` with its row ids as positions in ``frame``: a RangeIndex where it was
@@ -674,6 +840,12 @@ class StudyEngine:
         )
 
 
+def _is_here(local: Any) -> bool:
+    """Whether a sample's rows in a partition are here (None: every row; an array), not a
+    future on the workers."""
+    return local is None or isinstance(local, np.ndarray)
+
+
 def _futures(data: Any) -> list[Any]:
     from distributed import futures_of
 
@@ -690,17 +862,29 @@ _CURRENT: ContextVar[StudyEngine | None] = ContextVar("buzzpipe_study_engine", d
 _MERGED: ContextVar[Any] = ContextVar("buzzpipe_merged_passes", default=None)
 
 
+# how far apart the row labels of two samples of rows_on_workers are (each a range of its own,
+# below zero): more rows than any kept frame holds
+_LABELS_APART = 2**40
+
+
 @dataclasses.dataclass
 class _RowsElsewhere:
     """A sample of :meth:`StudyEngine.rows_on_workers` or :meth:`~StudyEngine.computed_on_workers`:
-    what selects it on the workers."""
+    what selects it on the workers. Nothing here has a row per firm but ``sent`` (the columns
+    the study set on the client, which it holds there anyway)."""
 
     sample: Any  # a weak reference to the sample on the client (its columns read here)
-    kept: int  # which frame kept on the workers (StudyEngine._kept) its positions are in
-    positions: np.ndarray  # its rows' positions in the kept analysis frame
-    sent: pd.DataFrame  # the columns its frame did not share with the kept one, at its rows
+    kept: int  # which frame kept on the workers (StudyEngine._kept) its rows are of
+    # per partition of the kept frame holding any of its rows: (its number, the rows there:
+    # None for every row, else their positions in the partition, on the workers (a future)
+    # or here (an array), how many)
+    parts: tuple
+    sent: pd.DataFrame | None  # the columns its frame did not share with the kept one, its rows
     meta: pd.DataFrame  # every column of the sample and its type, no rows
     computed: tuple = ()  # functions of a partition's rows giving columns of the sample
+    # the sample's columns when it was made (copy on write: no column copied), which ``sent``
+    # and the kept frame give on the workers: a column set on it since is sent
+    shared: pd.DataFrame | None = None
 
 
 def _not_shared(frame: pd.DataFrame, kept: pd.DataFrame, positions: np.ndarray) -> list[str]:
@@ -730,6 +914,29 @@ def _same_values(column: pd.Series, kept: pd.Series) -> bool:
     if left.dtype.kind == "f":
         return np.array_equal(left, right, equal_nan=True)
     return bool(pd.Series(left).equals(pd.Series(right)))
+
+
+def _composed_rows(parent: np.ndarray | None, bits: np.ndarray, rows: int) -> np.ndarray:
+    """A sample's rows in one partition of the kept frame (on a worker): those of its parent
+    there (None: every row) where ``bits`` (one a parent's row, packed) are set."""
+    keep = np.unpackbits(bits, count=rows).astype(bool)
+    if parent is None:
+        return np.flatnonzero(keep).astype(np.int32)
+    return parent[keep]
+
+
+def _rows_where(
+    part: pd.DataFrame,
+    local: np.ndarray | None,
+    rows: int,
+    partial: Callable[..., Any],
+    args: tuple,
+    columns: list[str] | None,
+) -> np.ndarray:
+    """A sample's rows of one partition of the kept frame where ``partial`` holds (on a worker):
+    their positions there, of the sample's rows ``local`` (None: every row, ``rows`` of them)."""
+    keep = np.asarray(_partial_of(part, columns, partial, args), dtype=bool)
+    return (np.arange(rows, dtype=np.int32) if local is None else local)[keep]
 
 
 def _rows_of(

@@ -188,6 +188,11 @@ def estimation_sample(
     columns = list(dict.fromkeys(v for spec in specifications for v in spec.variables))
     if WEIGHT in frame.columns:
         columns.append(WEIGHT)
+    if reads is not None and not _client_reads(frame, reads):
+        # nothing read here: on dask the mask made and used on the workers, none here
+        found = engine.current().rows_where(frame, complete_rows, columns, columns=columns)
+        if found is not None:
+            return found
     complete = engine.current().mask(frame, complete_rows, columns, columns=columns)
     return rows_kept(frame, complete, reads)
 
@@ -214,18 +219,24 @@ def rows_kept(frame: pd.DataFrame, keep: Any, reads: Sequence[str] | None = None
     client a copy of the analysis frame's 44 columns was about 135 bytes a firm. ``reads``: the
     only columns the caller reads itself (besides fitting the rows): on ``--engine dask`` the
     rows then hold those columns alone here (and the weights, which :func:`fit_model` reads),
-    the others selected on the workers (``StudyEngine.rows_on_workers``)."""
+    the others selected on the workers, which rows too (``StudyEngine.rows_on_workers``: the
+    frame's row labels then a range of its own where some rows are left out)."""
     keep = np.asarray(keep, dtype=bool)
     if reads is not None:  # on dask every row too: the sample's other columns on the workers
         from buzzpipe.study import engine
 
-        reads = [*reads, *([WEIGHT] if WEIGHT in frame.columns else [])]
-        found = engine.current().rows_on_workers(frame, keep, reads)
+        found = engine.current().rows_on_workers(frame, keep, _client_reads(frame, reads))
         if found is not None:
             return found
     if keep.all():
         return frame.copy(deep=False)
     return frame.loc[keep]
+
+
+def _client_reads(frame: pd.DataFrame, reads: Sequence[str]) -> list[str]:
+    """The columns of a sample of ``frame`` read on the client: ``reads`` and the weights
+    (:func:`fit_model` reads them)."""
+    return [*reads, *([WEIGHT] if WEIGHT in frame.columns else [])]
 
 
 def with_computed(

@@ -561,6 +561,20 @@ def test_a_samples_rows_and_its_fits_row_ids_stay_on_the_workers(dask_client):
         assert chosen.labelled(fitted, frame).row_ids.equals(memory.row_ids)
         np.testing.assert_allclose(fitted.params, memory.params, rtol=1e-10, atol=1e-12)
         assert chosen.labelled(memory, frame) is memory  # not a fit of a sample kept there
+        # frames made here with pandas from the sample (heterogeneity's copy, some of its rows,
+        # a column set on them) are selected from its rows on the workers too
+        copy = inner.copy(deep=False)
+        copy["w"] = np.linspace(0.0, 1.0, len(copy))
+        half = copy.loc[np.arange(len(copy)) % 2 == 0]
+        with using(StudyEngine()):
+            with_w = expected.assign(w=copy["w"].to_numpy())
+            whole, halved = fit_model("y ~ x + w", with_w), fit_model("y ~ x + w", with_w[::2])
+        for made, alike in ((copy, whole), (half, halved)):
+            assert "k" in chosen.columns(made)  # a column on the workers only
+            fit = fit_model("y ~ x + w", made)
+            np.testing.assert_allclose(fit.params, alike.params, rtol=1e-10, atol=1e-12)
+            assert chosen.labelled(fit, frame).row_ids.equals(alike.row_ids)
+        del fit, made, copy, half
         # a mask made and used on the workers (rows_where): only the rows' number comes here
         where = chosen.rows_where(sample, complete_rows, ["z"], columns=["z"])
         present = copied.loc[copied["z"].notna()]

@@ -112,6 +112,9 @@ class StudyEngine:
     _elsewhere: dict = dataclasses.field(default_factory=dict, repr=False)
     _kept: int = dataclasses.field(default=0, repr=False)  # frames kept on the workers so far
     _labelled_samples: int = dataclasses.field(default=0, repr=False)  # rows_on_workers' ranges
+    # the first label of each such range -> the sample's _RowsElsewhere, weakly: a frame made
+    # here with pandas from the sample (a copy, some of its rows) is selected from its rows
+    _ranges: dict = dataclasses.field(default_factory=dict, repr=False)
     # fits on samples of rows_on_workers: id -> (the fit, weakly; the sample's labels; its rows)
     _fitted_rows: dict = dataclasses.field(default_factory=dict, repr=False)
     sent_columns: int = dataclasses.field(default=0, repr=False)  # column-rows sent, not selected
@@ -272,7 +275,8 @@ class StudyEngine:
         if sent is not None:
             sent = sent.iloc[rows].reset_index(drop=True)
         del rows
-        return self._elsewhere_kept(sample, self._composed(parts, keep), sent, meta, computed)
+        sample = self._elsewhere_kept(sample, self._composed(parts, keep), sent, meta, computed)
+        return self._ranged(sample)
 
     def rows_where(
         self, frame: pd.DataFrame, partial: Callable[..., Any], *args: Any, columns=None
@@ -315,7 +319,58 @@ class StudyEngine:
         self._labelled_samples += 1
         start = -self._labelled_samples * _LABELS_APART
         sample = pd.DataFrame(index=pd.RangeIndex(start, start + sum(counts)))
-        return self._elsewhere_kept(sample, tuple(found), None, meta, computed)
+        return self._ranged(self._elsewhere_kept(sample, tuple(found), None, meta, computed))
+
+    def _ranged(self, sample: pd.DataFrame) -> pd.DataFrame:
+        """``sample`` (its labels a range of its own) found by its labels (:meth:`_labelled`)."""
+        held = self._elsewhere[id(sample)]
+        self._ranges[sample.index.start] = weakref.ref(held)
+        weakref.finalize(held, self._ranges.pop, sample.index.start, None)
+        return sample
+
+    def _labelled(self, frame: pd.DataFrame) -> tuple | None:
+        """:meth:`_selection` of a frame made here with pandas from a sample of
+        :meth:`rows_on_workers` (a copy, some of its rows in order: its labels are of that
+        sample's range), recorded as that sample's are (its rows composed on the workers from
+        the sample's); None where its labels are not such."""
+        index = frame.index
+        if not len(index) or index.dtype.kind != "i" or int(index[0]) >= 0:
+            return None
+        start = (int(index[0]) // _LABELS_APART) * _LABELS_APART  # its range's first label
+        held = self._ranges.get(start)
+        origin = None if held is None else held()
+        if origin is None or origin.kept != self._kept or origin.sample() is None:
+            return None
+        labels = origin.sample().index
+        rows = labels.get_indexer(index)
+        if rows.min() < 0 or (len(rows) > 1 and (np.diff(rows) <= 0).any()):
+            return None
+        whole = len(rows) == len(labels)
+        parts = origin.parts
+        if not whole:
+            keep = np.zeros(len(labels), dtype=bool)
+            keep[rows] = True
+            parts = self._composed(parts, keep)
+            del keep
+        shared = origin.shared if whole else origin.shared.iloc[rows]
+        own = [
+            column
+            for column in frame.columns
+            if column not in shared.columns or not _same_values(frame[column], shared[column])
+        ]
+        sent = origin.sent
+        if sent is not None:
+            sent = sent if whole else sent.iloc[rows].reset_index(drop=True)
+            sent = sent.drop(columns=[c for c in own if c in sent])
+        if own:
+            mine = frame[own].reset_index(drop=True)
+            sent = mine if sent is None else pd.concat([sent, mine], axis=1)
+        meta = origin.meta.copy()
+        for column in frame.columns:  # a column set on the frame: its type
+            meta[column] = frame[column].iloc[:0].reset_index(drop=True)
+        self._elsewhere_kept(frame, parts, sent, meta, origin.computed)
+        self._elsewhere[id(frame)].origin = origin  # the sample's rows kept while it lives
+        return parts, sent, meta, origin.computed
 
     def computed_on_workers(
         self, frame: pd.DataFrame, compute: Callable[[pd.DataFrame], dict[str, pd.Series]]
@@ -551,15 +606,20 @@ class StudyEngine:
                 meta[column] = frame[column].iloc[:0].reset_index(drop=True)
             return elsewhere.parts, sent, meta, elsewhere.computed
         meta = frame.iloc[:0].reset_index(drop=True)
+        every = tuple(
+            (number, None, int(stop - start))
+            for number, (start, stop) in enumerate(itertools.pairwise(bounds))
+        )
         if frame is kept:  # the rows of every column on the workers, the client's own or not
-            meta = self._with_worker_columns(meta)
-            every = tuple(
-                (number, None, int(stop - start))
-                for number, (start, stop) in enumerate(itertools.pairwise(bounds))
-            )
-            return every, None, meta, ()
+            return every, None, self._with_worker_columns(meta), ()
+        if isinstance(frame.index, pd.RangeIndex) and frame.index.equals(kept.index):
+            # a frame of every row of the kept one in order (a copy of it or of a sample of
+            # every row, heterogeneity's): no positions, nor the labels' lookup, here
+            own = _not_shared(frame, kept, range(len(kept)))
+            sent = frame[own].reset_index(drop=True) if own else None
+            return every, sent, self._with_worker_columns(meta), ()
         if (positions := self._kept_positions(frame)) is None:
-            return None
+            return self._labelled(frame)
         # the kept frame's columns on the workers only come with its rows: the client's
         # pandas made ``frame`` from rows of the client's copy, which never held them
         meta = self._with_worker_columns(meta)
@@ -697,7 +757,8 @@ class StudyEngine:
             return whole
         if frame is self._frame[0] or self._kept_positions(frame) is not None:
             return self._with_worker_columns(own)
-        return own
+        selected = self._labelled(frame)  # a frame made here from a sample of its own labels
+        return own if selected is None else selected[2]
 
     def any_present(self, frame: pd.DataFrame, column: str) -> bool:
         """Whether ``frame[column]`` has any value that is not missing."""
@@ -885,9 +946,10 @@ class _RowsElsewhere:
     # the sample's columns when it was made (copy on write: no column copied), which ``sent``
     # and the kept frame give on the workers: a column set on it since is sent
     shared: pd.DataFrame | None = None
+    origin: Any = None  # a frame made with pandas from a sample: that sample's (kept alive)
 
 
-def _not_shared(frame: pd.DataFrame, kept: pd.DataFrame, positions: np.ndarray) -> list[str]:
+def _not_shared(frame: pd.DataFrame, kept: pd.DataFrame, positions: Sequence[int]) -> list[str]:
     """The columns of ``frame`` (rows at ``positions`` of ``kept``, increasing) that the kept
     frame does not hold with the same type and values there: the ones to send."""
     whole = len(positions) == len(kept)  # increasing positions: every row, in order

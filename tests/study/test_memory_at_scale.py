@@ -27,6 +27,15 @@ at 20,000 firms both keep them and at 100,000 only the regression does. The Dask
 sample is one Dask partition (``StudyEngine.partition_rows``), held by one worker, so the
 largest worker's peak does not depend on how many workers the machine runs.
 
+The Dask client (the analyze process under ``--engine dask``, a LocalCluster's scheduler in it)
+at 20,000 and 220,000 firms, the sensitivity column off and 99 wild draws (so that both runs
+take about four minutes here): what the client holds of every firm (the firms file read and
+checked, the study's columns, the samples' rows, the fits' row ids) shows in the peak of the
+stage holding it, while the process's peak over the whole run sits in the report stage, whose
+own rise (13-21 MiB, figures and tables) hides a few tens of bytes a firm at these sizes: each
+stage's peak is bounded, and the whole run's, and each part of the study's rise above its
+start (what its samples, masks and fits hold).
+
 Not covered: what later outcomes keep beside the first (the memory engine's peak at 100,000
 firms is 906 MiB for one outcome, 1,294 MiB for all four; the time would be four times as
 long), the pairs bootstrap, and the stream engine. The bounds and why they are where they are:
@@ -105,7 +114,41 @@ BOUNDS = {
     # 20,000). So the bound is loose: 5,000 above main's highest, a third of the regressions'.
     # One more rows x (p m) array held at p = 16, m = 40 (5,120 bytes a firm) would not fail it.
     "dask, largest worker": Growth(small=5_000, large=20_000, per_firm=12_000),
+    # The analyze process under --engine dask (DASK_CLIENT_OPTIONS): the peak within each stage
+    # (survey, description, study battery, report) and the whole run's. Measured at 20,000 and
+    # 220,000 firms (one BLAS thread, load 0.2-6), bytes a firm: 5a2eb40, 4 runs: survey
+    # 158-162, description 125-138, battery 130-152, whole run 79-100; cb3af74 (the samples'
+    # rows and fits' row ids on the workers), 2 runs: survey 159-160, description 125-129,
+    # battery 86-98, whole run 57-71. The survey stage's peak is the firms file read and
+    # checked on the client (read_table alone 95), the description's and battery's carry what
+    # the client holds after it (the study's columns, 28 bytes a firm, and the heap the survey
+    # stage left). The bound is what main meets while the survey stage reads on the client:
+    # 200, some 40 above its highest (a stage's peak moves by 5-8 MiB between runs, 25-40 bytes
+    # a firm here). Once the firms file is read on the workers and the study's columns leave
+    # the client it should come down to about 60.
+    "dask, analyze process": Growth(small=20_000, large=220_000, per_firm=200),
+    # The same runs: each part of the study's own rise (its peak above the resident set it
+    # started at: what its samples, masks and fits hold beyond what the process held). 5a2eb40,
+    # the largest: assess_spillover 39-44 (its link rows' and groups' positions and labels and
+    # the fits' row ids, 8 bytes a row each), assess_heterogeneity 20-22 (its copy of the
+    # sample found by its labels: positions and their differences), dropped_firms_note 18;
+    # cb3af74, 2 runs: the largest 9 / 11 (assess_spillover 9 / 11, fit_outcome_models -2 /
+    # 11), every other part 4 or less (981a3a9 alone: heterogeneity's 21-22 the largest). The
+    # bound sits between them, 14 from each: two 8-byte numbers a row held in one part fail it.
+    "dask, each study part's rise": Growth(small=20_000, large=220_000, per_firm=25),
 }
+
+# the Dask client's runs: the product outcome, the sensitivity column (region-clustered errors
+# and the controls model's wild bootstrap) off, 99 wild draws. Still run: the survey read and
+# checked, the analysis frame made on the workers, every model's sample and fit, the margins,
+# spill-over's subsets (the link rows and the own- and no-pipeline groups), complementarity's
+# regimes, the common support, heterogeneity, the counterfactuals. Not run: the first-partner
+# bootstrap and the difference and regime tests of the sensitivity column, and the comparisons
+# across outcomes (one outcome)
+DASK_CLIENT_OPTIONS = ("--outcomes", "product", "--no-sensitivity", "--wild-draws", "99")
+STAGES = ("stage: survey", "stage: description", "stage: study battery", "stage: report")
+STUDY_MODULES = ("buzzpipe.study.battery", "buzzpipe.study.counterfactuals",
+                 "buzzpipe.study.spillover")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -127,15 +170,16 @@ def survey(tmp_path_factory):
     return of
 
 
-def _analyze(survey: Path, engine: str, out: Path) -> dict:
-    """``buzzpipe analyze`` of ``survey`` on ``engine`` (the product outcome, the firm bootstrap
-    off, one BLAS thread) in a process of its own: its parts charged by
+def _analyze(
+    survey: Path, engine: str, out: Path, options: tuple[str, ...] = ("--outcomes", "product")
+) -> dict:
+    """``buzzpipe analyze`` of ``survey`` on ``engine`` (the firm bootstrap off, one BLAS
+    thread, ``options``: the product outcome) in a process of its own: its parts charged by
     ``bench/client_memory.py``'s ledger (bytes; ``peak``, ``baseline``, ``parts``), its
     children (the Dask workers) measured by ``run_measured`` (``children``)."""
     ledger = out.with_name(out.name + ".json")
     command = [sys.executable, str(BENCH / "client_memory.py"), str(survey), "--out", str(out),
-               "--engine", engine, "--json", str(ledger),
-               "--", "--outcomes", "product"]  # fmt: skip
+               "--engine", engine, "--json", str(ledger), "--", *options]  # fmt: skip
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OPENBLAS_NUM_THREADS", "1")
         wall, measures, code = PEAKS.run_measured(command)
@@ -195,3 +239,38 @@ def test_the_dask_workers_grow_by_a_bounded_number_of_bytes_a_firm(survey, tmp_p
     )
     print(found)
     assert grown <= bound.per_firm, found
+
+
+def test_the_dask_client_grows_by_a_bounded_number_of_bytes_a_firm(survey, tmp_path):
+    """Under --engine dask the analyze process is to hold nothing a firm: the survey read and
+    checked on the workers, the study's columns read there, the samples' rows and the fits'
+    row ids kept there. Each stage's peak and the whole run's grow by at most one bound, each
+    part of the study's rise above its start by at most another (``BOUNDS``)."""
+    bound = BOUNDS["dask, analyze process"]
+    rise = BOUNDS["dask, each study part's rise"]
+    assert (rise.small, rise.large) == (bound.small, bound.large)  # the same two runs
+    small = _analyze(survey(bound.small), "dask", tmp_path / "small", DASK_CLIENT_OPTIONS)
+    large = _analyze(survey(bound.large), "dask", tmp_path / "large", DASK_CLIENT_OPTIONS)
+    if not (small["exact"] and large["exact"]):
+        pytest.skip("the kernel lets no process reset its high-water mark: peaks only sampled")
+    ran = {"fit_outcome_models", "marginal_effects", "assess_spillover", "assess_heterogeneity",
+           "assess_complementarity", "compare_on_common_support", "_counterfactuals",
+           "StudyEngine.keep_derived"}  # fmt: skip
+    assert ran <= set(small["parts"]) and ran <= set(large["parts"])
+    grown = {"whole run": bound.per_firm_of(small["peak"], large["peak"])}
+    for stage in STAGES:
+        grown[stage] = bound.per_firm_of(small["parts"][stage]["max"], large["parts"][stage]["max"])
+    # the battery's parts (the analysis frame made and kept, study/engine.py's, is the
+    # description stage's: its columns gathered to the client)
+    study = [name for module in STUDY_MODULES for name in PEAKS.PARTS[module]]
+    risen = {name: grew for name, grew in _study_parts(small, large, rise).items() if name in study}
+    found = (
+        f"analyze process peak {small['peak'] / MIB:,.0f} MiB at {bound.small:,} firms, "
+        f"{large['peak'] / MIB:,.0f} MiB at {bound.large:,}; each stage's peak and the whole "
+        f"run's, bytes a firm (bound {bound.per_firm:,}):\n{_table(grown)}\n"
+        f"each part's growth within a call, bytes a firm (the study's bounded by "
+        f"{rise.per_firm:,}):\n{_table(_study_parts(small, large, bound))}"
+    )
+    print(found)
+    assert max(grown.values()) <= bound.per_firm, found
+    assert len(risen) >= 10 and max(risen.values()) <= rise.per_firm, found

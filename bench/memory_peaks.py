@@ -46,7 +46,9 @@ PARTS = {
     ],
     "buzzpipe.survey.model": [
         "_add_links", "Survey._derive", "Survey.keep_on", "Survey._table_to_send",
+        "Survey.on_workers",
     ],
+    "buzzpipe.survey.dask_firms": ["read_firms_on_dask", "FirmsOnWorkers.directory"],
     "buzzpipe.survey.edge_list": [
         "FirmDirectory.__init__", "CollaborationCounts.matrix", "ExposureCounts.shares",
     ],

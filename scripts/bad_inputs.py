@@ -290,6 +290,25 @@ def generate(folder: Path) -> list[Case]:
     broken("no-collaboration.csv", lambda f: f.drop(columns=[c for c in f if "collab" in c]))
     broken("three-firms.csv", lambda f: f.head(3))
     broken("empty-region-names.csv", lambda f: f.assign(region=""))
+
+    # a bad value in the second of three Parquet files (the firms read and checked on the Dask
+    # workers under --engine dask, partition by partition): refused in the memory engine's line
+    def parts(name: str, change) -> None:
+        frame = change(survey.copy())
+        (folder / name).mkdir(exist_ok=True)
+        for number, rows in enumerate(np.array_split(np.arange(len(frame)), 3)):
+            frame.iloc[rows].to_parquet(folder / name / f"part-{number}.parquet", index=False)
+        for engine in ("memory", "dask"):
+            add(f"analyze-{name}-{engine}", "bad values", ["analyze", f"{d}/{name}", "--out",
+                "{o}", "--engine", engine, "--replications", "0", *FAST])  # fmt: skip
+
+    second = survey.index[len(survey) // 2]
+    parts("parts-negative-employees", lambda f: f.assign(
+        employees=f["employees"].where(f.index != second, -4.0)))  # fmt: skip
+    parts("parts-duplicate-id", lambda f: f.assign(
+        firm_id=f["firm_id"].where(f.index != second, f["firm_id"].iloc[0])))  # fmt: skip
+    parts("parts-collab-code-7", lambda f: f.assign(collab_regional_suppliers=f[
+        "collab_regional_suppliers"].where(f.index < second, 7)))  # fmt: skip
     text("duplicate-columns.csv", "firm_id,firm_id,region\n1,2,Oslo\n")
     add("analyze-duplicate-columns", "bad values", ["analyze", f"{d}/duplicate-columns.csv",
                                                    "--out", "{o}", *FAST])  # fmt: skip

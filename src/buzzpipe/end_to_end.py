@@ -426,9 +426,10 @@ def _load_for(
     delimiter: str | None,
 ) -> Any:
     """The survey as ``options``' engine reads it: on ``dask``, Parquet links are classified on
-    the cluster (only the firm-level cells come back)."""
+    the cluster (only the firm-level cells come back), and a Parquet firms file is read and
+    checked there and kept there (``survey/dask_firms.py``)."""
     client = None
-    if options.engine == "dask" and links is not None and _parquet(links):
+    if options.engine == "dask" and (_parquet(links) if links is not None else _parquet(file)):
         client = options.study_engine().client
     return load_survey(file, links=links, mapping=mapping, delimiter=delimiter, client=client)
 
@@ -451,12 +452,13 @@ def load_survey(
 ) -> Any:
     """A user's survey: one firm-level file, or firms plus links (an edge-list survey); the
     mapping is a TOML file or a shipped one by short name ("norway", "cis"); ``delimiter`` of a
-    CSV file (default: detected); ``client``: classify Parquet links on that Dask cluster."""
+    CSV file (default: detected); ``client``: classify Parquet links on that Dask cluster, and
+    read a Parquet firms file there."""
     from buzzpipe.survey import read_edge_list, read_survey
 
     if links:
         return read_edge_list(file, links, mapping=mapping, delimiter=delimiter, client=client)
-    return read_survey(file, mapping=mapping, delimiter=delimiter)
+    return read_survey(file, mapping=mapping, delimiter=delimiter, client=client)
 
 
 def study_file(

@@ -20,7 +20,7 @@ class InputError(BuzzpipeError):
         value: object = None,
         expected: str | None = None,
     ) -> None:
-        self.key = key
+        self.problem, self.key = problem, key
         self.file, self.column, self.rows, self.value, self.expected = (
             file,
             column,

@@ -228,7 +228,7 @@ def test_an_edge_list_survey_kept_on_dask_never_gathers_its_answers(
     on_dask = read_edge_list(
         tmp_path / "firms.parquet", tmp_path / "links.parquet", client=dask_client
     )
-    assert not any(name.startswith("collab_") for name in on_dask._firms.columns)
+    assert not any(name.startswith("collab_") for name in on_dask._parts.meta.columns)
     pd.testing.assert_frame_equal(on_dask.firms, whole.firms, check_exact=True)
 
     survey = read_edge_list(

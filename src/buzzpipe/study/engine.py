@@ -175,7 +175,7 @@ class StudyEngine:
 
     def keep_derived(
         self,
-        table: pd.DataFrame,
+        table: Any,
         derive: Callable[..., pd.DataFrame],
         inputs: Sequence[Any] = (),
     ) -> pd.DataFrame:
@@ -188,25 +188,35 @@ class StudyEngine:
         them gives the frame's columns and types. Returns the frame's columns the study reads
         on the client (:func:`client_columns`), gathered a column at a time: the copy the
         study's samples are selected from. The table is let go once sent (the caller passes
-        its last reference)."""
+        its last reference).
+
+        ``table`` may instead be the firm table already on the workers, in partitions of its
+        own (``survey.dask_firms.FirmsOnWorkers``: futures, their lengths, the columns and
+        types with no rows; a Parquet firms file read and checked there): the pieces of
+        ``partition_rows`` are then cut from them there (:meth:`_pieces_kept`), the same pieces
+        as the table sent from here, and the table is never here."""
         import dask.dataframe as dd
 
         from buzzpipe.estimate.dask_engine import return_free_pages
 
-        meta = dd.from_pandas(derive(table.iloc[:0]), npartitions=1, sort=False)._meta
+        empty = table.iloc[:0] if isinstance(table, pd.DataFrame) else table.meta
+        meta = dd.from_pandas(derive(empty), npartitions=1, sort=False)._meta
+        if isinstance(table, pd.DataFrame):
+            pieces, types = self._pieces(table)
+        else:
+            pieces, types = self._pieces_kept(table)
+        del table  # the pieces are on the workers: the table goes with its last reference
         if inputs:
             # tasks of their own, not a graph of delayed calls: the persisted collection kept
             # that graph, and with it the futures of ``inputs`` (an edge-list survey's cells
             # and local partners) on the workers for as long as the frame was kept
-            pieces, _types = self._pieces(table)
-            del table  # the pieces are on the workers: the table goes with its last reference
             made = [self.client.submit(derive, piece, *inputs, pure=False) for piece in pieces]
             del pieces  # let go on the workers once the frame is made
             data = dd.from_delayed(made, meta=meta, verify_meta=False)
             del made
         else:
-            scattered = self._scattered(table)
-            del table  # the pieces are on the workers: the table goes with its last reference
+            scattered = dd.from_delayed(pieces, meta=types, verify_meta=False)
+            del pieces
             data = self.client.persist(scattered.map_partitions(derive, meta=meta))
             del scattered  # the firm table's pieces let go on the workers once the frame is made
         futures = _futures(data)
@@ -227,6 +237,44 @@ class StudyEngine:
         self._frame = (frame, data, np.cumsum([0, *lengths]))
         self._kept += 1
         return frame
+
+    def _pieces_kept(self, kept: Any) -> tuple[list[Any], pd.DataFrame]:
+        """:meth:`_pieces` of a table kept on the workers in partitions of its own (``kept``:
+        ``futures``, their ``lengths`` and ``meta``, no rows): each piece of ``partition_rows``
+        cut there from the partitions it spans (:func:`_rows_between`), the same rows, index
+        and types as the piece sent from a table here, each kept on two workers."""
+        import dask.dataframe as dd
+
+        meta = dd.from_pandas(kept.meta.iloc[:0], npartitions=1, sort=False)._meta
+        converted = {
+            name: wanted
+            for name, given, wanted in zip(kept.meta.columns, kept.meta.dtypes, meta.dtypes,
+                                           strict=True)
+            if given != wanted
+        }  # fmt: skip
+        rows = int(sum(kept.lengths))
+        parts = max(1, math.ceil(rows / self.partition_rows))
+        size, more = divmod(rows, parts)
+        bounds = np.cumsum([0, *(size + (part < more) for part in range(parts))])
+        starts = np.cumsum([0, *kept.lengths])
+        pieces = []
+        for start, stop in itertools.pairwise(bounds):
+            spanned = [
+                number
+                for number in range(len(kept.futures))
+                if starts[number] < stop and starts[number + 1] > start and kept.lengths[number]
+            ] or [0]
+            pieces.append(
+                self.client.submit(
+                    _rows_between, int(start), int(stop), converted,
+                    [int(starts[number]) for number in spanned],
+                    *[kept.futures[number] for number in spanned], pure=False,
+                )
+            )  # fmt: skip
+        _wait(pieces)
+        if len(self.client.nthreads()) > 1:
+            self.client.replicate(pieces, n=2)
+        return pieces, meta
 
     def frame_source(self) -> Any:
         """The kept analysis frame's partitions as a chunk source (dask, after
@@ -911,6 +959,20 @@ def _futures(data: Any) -> list[Any]:
     from distributed import futures_of
 
     return futures_of(data)
+
+
+def _rows_between(
+    start: int, stop: int, converted: dict, firsts: list[int], *parts: pd.DataFrame
+) -> pd.DataFrame:
+    """Rows ``start`` to ``stop`` of a table kept in partitions (``parts``, whose first rows
+    are ``firsts``) as one piece (a task on a worker): :meth:`StudyEngine._pieces_kept`."""
+    pieces = [
+        part.iloc[max(start - first, 0) : max(stop - first, 0)]
+        for first, part in zip(firsts, parts, strict=True)
+    ]
+    piece = pd.concat(pieces) if len(pieces) > 1 else pieces[0]
+    piece.index = pd.RangeIndex(start, stop)
+    return piece.astype(converted) if converted else piece
 
 
 def _wait(futures: list[Any]) -> None:

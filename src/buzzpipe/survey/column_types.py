@@ -289,6 +289,20 @@ def _id_key_array(series: pd.Series) -> np.ndarray:
 
 def to_firm_id(series: pd.Series, *, file: str, first_row: int) -> pd.Series:
     """Firm ids: present and unique. Whole-number floats become integers."""
+    check_firm_ids_present(series, file=file, first_row=first_row)
+    series = firm_ids_as_integers(series, integral_float_ids(series))
+    if pd_types.is_integer_dtype(series) and not isinstance(series.dtype, pd.CategoricalDtype):
+        duplicated = series.duplicated(keep=False).to_numpy()
+    else:
+        duplicated = id_keys(series).duplicated(keep=False).to_numpy()
+    if duplicated.any():
+        rows = bad_rows(duplicated, first_row)
+        raise duplicate_ids_error(rows, first_value(series, duplicated), file=file)
+    return series
+
+
+def check_firm_ids_present(series: pd.Series, *, file: str, first_row: int) -> None:
+    """Every firm has an id (a blank cell is missing)."""
     check_present(
         _blank(series),
         "missing firm id",
@@ -297,27 +311,36 @@ def to_firm_id(series: pd.Series, *, file: str, first_row: int) -> pd.Series:
         first_row=first_row,
         expected="every firm to have an id",
     )
-    if pd_types.is_float_dtype(series):
+
+
+def integral_float_ids(series: pd.Series) -> bool:
+    """Float ids that are all whole numbers within float precision (made integers)."""
+    if not pd_types.is_float_dtype(series):
+        return False
+    array = series.to_numpy(dtype="float64")
+    return bool(
+        np.all(np.isfinite(array) & (array == np.round(array))) and np.all(np.abs(array) < 2**53)
+    )
+
+
+def firm_ids_as_integers(series: pd.Series, integral: bool) -> pd.Series:
+    """Float ids as int64 where ``integral`` (:func:`integral_float_ids` of the whole column)."""
+    if integral and pd_types.is_float_dtype(series):
         array = series.to_numpy(dtype="float64")
-        if np.all(np.isfinite(array) & (array == np.round(array))) and np.all(
-            np.abs(array) < 2**53
-        ):
-            series = pd.Series(array.astype("int64"), index=series.index, name=series.name)
-    if pd_types.is_integer_dtype(series) and not isinstance(series.dtype, pd.CategoricalDtype):
-        duplicated = series.duplicated(keep=False).to_numpy()
-    else:
-        duplicated = id_keys(series).duplicated(keep=False).to_numpy()
-    if duplicated.any():
-        raise row_error(
-            "duplicate firm id",
-            series,
-            duplicated,
-            file=file,
-            column="firm_id",
-            first_row=first_row,
-            expected="each firm id once",
-        )
+        return pd.Series(array.astype("int64"), index=series.index, name=series.name)
     return series
+
+
+def duplicate_ids_error(rows: list[int], value: object, *, file: str) -> InputError:
+    """The error naming the rows whose firm id occurs more than once (``value``: the first's)."""
+    return InputError(
+        "duplicate firm id",
+        file=file,
+        column="firm_id",
+        rows=rows,
+        value=value,
+        expected="each firm id once",
+    )
 
 
 def fold(value: object) -> str:
@@ -362,13 +385,36 @@ def merge_spelling_variants(
     in two, and never silently merged either. ``spellings`` gets each merged spelling's own
     firms, so that batches of one file can be merged as the whole file would be."""
     counts = values.dropna().value_counts(sort=False)
-    renames = spelling_renames({value: int(counts[value]) for value in counts.index})
+    renames, note = spelling_merge(
+        {value: int(counts[value]) for value in counts.index}, column=column, file=file,
+        spellings=spellings,
+    )  # fmt: skip
     if not renames:
         return values, None
+    return renamed(values, renames), note
+
+
+def renamed(values: pd.Series, renames: Mapping[object, object]) -> pd.Series:
+    """``values`` with each spelling variant read as its category (:func:`spelling_renames`)."""
+    return values.map(lambda v: renames.get(v, v) if isinstance(v, str) else v)
+
+
+def spelling_merge(
+    firms: Mapping[object, int],
+    *,
+    column: str,
+    file: str | None,
+    spellings: dict[object, int] | None = None,
+) -> tuple[dict[object, object], str | None]:
+    """:func:`merge_spelling_variants` decided from the firms of each value (``firms``; the
+    value counts of a whole column, or summed over its partitions): the renames and the note,
+    each merged spelling's own firms added to ``spellings``."""
+    renames = spelling_renames(firms)
+    if not renames:
+        return renames, None
     if spellings is not None:
-        spellings.update({name: int(counts[name]) for pair in renames.items() for name in pair})
-    note = spelling_note(renames, dict(counts.items()), column=column, file=file)
-    return values.map(lambda v: renames.get(v, v) if isinstance(v, str) else v), note
+        spellings.update({name: int(firms[name]) for pair in renames.items() for name in pair})
+    return renames, spelling_note(renames, dict(firms.items()), column=column, file=file)
 
 
 def spelling_renames(firms: Mapping[object, float]) -> dict[object, object]:
@@ -440,50 +486,82 @@ def to_category(
     Declared categories (a pandas Categorical, value labels) keep their order; other values are
     sorted by Stata's rule (lowest code first). Categories no firm has are dropped, so the reference
     is always a category that occurs. A given reference must be one of the values.
+
+    The steps apart (a file read in partitions on Dask workers, ``survey/dask_firms.py``):
+    :func:`category_values` row by row, :func:`declared_categories` or the value counts merged
+    by :func:`spelling_merge`, :func:`category_order` once for the column, then
+    :func:`as_category`.
     """
-    missing = _blank(series)
-    if required:
-        expected = f"every firm to have a {column}"
-        check_present(missing, column=column, file=file, first_row=first_row, expected=expected)
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        if series.cat.categories.dtype == object or pd_types.is_string_dtype(series.cat.categories):
-            refuse_spelling_variants(series.cat.categories, column=column, file=file)
-            series = series.cat.rename_categories(
-                [c.strip() if isinstance(c, str) else c for c in series.cat.categories]
-            )
-        present = set(series.dropna().unique().tolist())
-        categories = [
-            c.item() if isinstance(c, np.generic) else c
-            for c in series.cat.categories.tolist()
-            if c in present
-        ]
-        values = series.astype("object").where(~missing, None)
+    values, declared = category_values(
+        series, column=column, file=file, first_row=first_row, required=required
+    )
+    if declared is not None:
+        categories = declared_categories([declared], [set(values.dropna().unique().tolist())])
+        refuse_spelling_variants(declared, column=column, file=file)
     else:
-        values = series.astype("object").where(~missing, None)
-        values = values.map(lambda v: v.strip() if isinstance(v, str) else v)
         if notes is not None:
             values, note = merge_spelling_variants(
                 values, column=column, file=file, spellings=spellings
             )
             notes.extend([note] if note else [])
-        if pd_types.is_float_dtype(series):
-            values = pd.Series(
-                [
-                    int(v) if isinstance(v, float) and math.isfinite(v) and v.is_integer() else v
-                    for v in values.to_numpy()
-                ],
-                index=series.index,
-                dtype="object",
-            )
-        unique = [v.item() if isinstance(v, np.generic) else v for v in values.dropna().unique()]
-        check_finite(
-            values,
-            column=column,
-            file=file,
-            first_row=first_row,
-            expected="a category code or label",
+        categories = sorted_categories(
+            [v.item() if isinstance(v, np.generic) else v for v in values.dropna().unique()]
         )
-        categories = sorted_categories(unique)
+    categories = category_order(categories, reference, column=column, file=file)
+    return as_category(values, categories, series)
+
+
+def category_values(
+    series: pd.Series, *, column: str, file: str, first_row: int, required: bool
+) -> tuple[pd.Series, list | None]:
+    """:func:`to_category`'s checks of each row (a required value present, no infinite code)
+    and its values: text trimmed, blanks missing, whole-number float codes as integers (object
+    dtype); with the column's declared categories (a Categorical's, as declared: None for
+    other columns)."""
+    missing = _blank(series)
+    if required:
+        expected = f"every firm to have a {column}"
+        check_present(missing, column=column, file=file, first_row=first_row, expected=expected)
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        declared = series.cat.categories.tolist()
+        if series.cat.categories.dtype == object or pd_types.is_string_dtype(series.cat.categories):
+            series = series.cat.rename_categories(
+                [c.strip() if isinstance(c, str) else c for c in series.cat.categories]
+            )
+        return series.astype("object").where(~missing, None), declared
+    values = series.astype("object").where(~missing, None)
+    values = values.map(lambda v: v.strip() if isinstance(v, str) else v)
+    if pd_types.is_float_dtype(series):
+        values = pd.Series(
+            [
+                int(v) if isinstance(v, float) and math.isfinite(v) and v.is_integer() else v
+                for v in values.to_numpy()
+            ],
+            index=series.index,
+            dtype="object",
+        )
+    check_finite(
+        values,
+        column=column,
+        file=file,
+        first_row=first_row,
+        expected="a category code or label",
+    )
+    return values, None
+
+
+def declared_categories(declared: list[list], present: list[set]) -> list:
+    """The declared categories (of each partition, in their order: the first's, then what each
+    next adds) that some firm has (``present``, each partition's values), trimmed."""
+    categories = dict.fromkeys(c for part in declared for c in part)
+    found = set().union(*present)
+    trimmed = [c.strip() if isinstance(c, str) else c for c in categories]
+    return [c.item() if isinstance(c, np.generic) else c for c in trimmed if c in found]
+
+
+def category_order(categories: list, reference: object, *, column: str, file: str) -> list:
+    """The column's categories with the reference first; names that differ only in case,
+    accents or spaces refused, and a reference no firm has."""
     refuse_spelling_variants(categories, column=column, file=file)
     if reference is not None and categories:
         match = [c for c in categories if c == reference or id_key(c) == id_key(reference)]
@@ -499,6 +577,12 @@ def to_category(
                 expected=f"one of the categories present: {shown}",
             )
         categories = [match[0]] + [c for c in categories if c != match[0]]
+    return categories
+
+
+def as_category(values: pd.Series, categories: list, series: pd.Series) -> pd.Series:
+    """``values`` (:func:`category_values`) as the column's Categorical, as ``series`` is
+    indexed and named."""
     return pd.Series(
         pd.Categorical(values, categories=categories), index=series.index, name=series.name
     )

@@ -92,7 +92,10 @@ def _cells_on_dask(
     links = DaskSource(links_path, client)
     # hash=False: hashing the directory would pickle it and unpickle a copy of its id keys (two
     # Python objects per firm on the client, the survey stage's largest holder at its peak)
-    shipped = links.client.scatter(directory, broadcast=True, hash=False)
+    if hasattr(directory, "future"):  # made on the workers from the firm table kept there
+        shipped = directory.future
+    else:
+        shipped = links.client.scatter(directory, broadcast=True, hash=False)
     for answer, cells in links.map_each_kept(
         _cells_or_refusal, "cells", shipped, scales, partner_types, source, mapping, local, match
     ):

@@ -5,6 +5,7 @@ simulations): it checks the columns against the model in DESIGN.md, raising an I
 names the file, column, rows, value and expectation, and never modifies the caller's frame.
 """
 
+import dataclasses
 import functools
 from collections.abc import Callable, Iterable
 from collections.abc import Mapping as MappingType
@@ -105,7 +106,7 @@ class Survey:
 
     def __init__(
         self,
-        firms: pd.DataFrame,
+        firms: pd.DataFrame | None,
         links: pd.DataFrame | None,
         *,
         scales: tuple[str, ...],
@@ -117,13 +118,17 @@ class Survey:
         notes: list[str] | None = None,
         spellings: dict[str, dict[object, int]] | None = None,
         collaboration: Any = None,
+        parts: Any = None,
     ) -> None:
         # use Survey.from_frame: this constructor trusts its arguments
         self._firms: pd.DataFrame | None = firms  # None once kept on Dask workers (keep_on)
+        # or the firm table's checked partitions on the Dask workers, as a Parquet file was read
+        # there (survey/dask_firms.FirmsOnWorkers; ``firms`` is then None)
+        self._parts = parts
         # an edge-list survey's collaboration answers on the Dask workers (survey/dask_measures'
         # CellsOnWorkers), not yet columns of the firm table: added to it when it is read here
         self._collaboration = collaboration
-        self._firm_count = len(firms)
+        self._firm_count = len(firms) if firms is not None else len(parts)
         self._exposure = exposure  # local partners counted from the links, for pipeline exposure
         # per categorical column: (declared category order or None, reference asked for or None),
         # so that batches of one streamed file can be put back in one order
@@ -170,94 +175,23 @@ class Survey:
             raise InputError("firms are not a table", file=source, expected="a data frame")
         if len(firms) == 0:
             raise InputError("no firms", file=source, expected="at least one row of firm data")
-        names = [str(c) for c in firms.columns]
-        duplicated = sorted({n for n in names if names.count(n) > 1})
-        if duplicated:
-            raise InputError(
-                "duplicate column name", file=source, column=duplicated[0], expected="unique names"
-            )
-        raw = firms.set_axis(names, axis=1).reset_index(drop=True)
+        raw = firms.set_axis([str(c) for c in firms.columns], axis=1).reset_index(drop=True)
         reference = dict(reference or {})
         links_source = links_source or source
-
-        for column in (FIRM_ID, *REQUIRED_CONTROLS, *REQUIRED_OUTCOMES):
-            if column not in raw.columns:
-                raise InputError(
-                    "missing column",
-                    file=source,
-                    column=column,
-                    expected="the survey's required columns: "
-                    + ", ".join((FIRM_ID, *REQUIRED_CONTROLS, *REQUIRED_OUTCOMES))
-                    + " (a mapping file can name your own columns)",
-                )
-
-        collab_names = [n for n in names if n.startswith("collab_")]
-        breadth_names = [n for n in names if n.startswith("breadth_")]
-        parsed: dict[str, tuple[str, str]] = _parse_names(
-            collab_names,
-            parse_collab_column,
-            "cannot read scale and partner type from column name",
-            "collab_<scale>_<partner_type>",
-            source,
-        )
-        given_breadth: dict[str, tuple[str, bool]] = _parse_names(
-            breadth_names,
-            breadth_scale,
-            "cannot read the scale from column name",
-            "breadth_<scale> or breadth_<scale>_with_group",
-            source,
-        )
-
         if links is not None and link_batches is not None:
             raise InputError("links given twice", file=source, expected="a frame or batches")
         if links is not None:
             link_batches, keep_links = [(links, 1)], True
         else:
             keep_links = False
-        if link_batches is not None and (collab_names or breadth_names):
-            raise InputError(
-                "an edge-list survey takes collaboration from its links, not from the firms file",
-                file=source,
-                column=(collab_names or breadth_names)[0],
-                expected="no collab_ or breadth_ columns beside a links file",
-            )
-        found_scales = {s for s, _ in parsed.values()} | {s for s, _ in given_breadth.values()}
-        if scales is None:
-            scales = _order_scales(found_scales) if link_batches is None else SCALES
-        scales = tuple(scales)
-        _check_named(
-            [(n, s) for n, (s, _) in [*parsed.items(), *given_breadth.items()]],
-            scales,
-            "unknown scale in column name",
-            "one of the survey's scales: ",
-            source,
+        header = Header.of(
+            list(raw.columns),
+            source=source,
+            scales=scales,
+            partner_types=partner_types,
+            edge_list=link_batches is not None,
         )
-        bad_scales = [s for s in scales if s not in SCALES]
-        if bad_scales:
-            raise InputError(
-                "unknown scale", file=source, value=bad_scales[0], expected=", ".join(SCALES)
-            )
-        if partner_types is None:
-            partner_types = (
-                _order_partner_types([t for _, t in parsed.values()])
-                if link_batches is None
-                else PARTNER_TYPES
-            )
-        partner_types = tuple(partner_types)
-        _check_named(
-            [(n, t) for n, (_, t) in parsed.items()],
-            partner_types,
-            "unknown partner type in column name",
-            "one of ",
-            source,
-        )
-        if link_batches is None and not scales:
-            raise InputError(
-                "no collaboration columns",
-                file=source,
-                expected="collab_<scale>_<partner_type> or breadth_<scale> columns, "
-                "or a links file",
-            )
+        scales, partner_types = header.scales, header.partner_types
 
         checked: dict[str, pd.Series] = {}
         where = {"file": source, "first_row": first_row}
@@ -270,65 +204,28 @@ class Survey:
             )
             for column in CATEGORICAL_CONTROLS
         }
-        checked[FIRM_ID] = column_types.to_firm_id(raw[FIRM_ID], **where)
         notes: list[str] = []
         spellings: dict[str, dict[object, int]] = {}
-        for column in CATEGORICAL_CONTROLS:
-            checked[column] = column_types.to_category(
-                raw[column],
-                column=column,
-                reference=reference.get(column),
-                required=column == "region",
-                notes=notes,
-                spellings=spellings.setdefault(column, {}),
-                **where,
-            )
-        for column in ("employees", "foreign_share", *OPTIONAL_CONTROLS, WEIGHT):
-            if column not in raw.columns:
-                continue
-            low, high, inclusive, expected = _NUMERIC_RULES[column]
-            checked[column] = column_types.to_number_in_range(
-                raw[column],
-                column=column,
-                low=low,
-                high=high,
-                low_inclusive=inclusive,
-                required=column == WEIGHT,
-                expected=expected,
-                **where,
-            )
-        if COUNTRY in raw.columns:
-            country = column_types.id_keys(raw[COUNTRY])
-            checked[COUNTRY] = pd.Series(country.to_numpy(), dtype="str").where(
-                country.notna().to_numpy(), None
-            )
-        for column in OUTCOMES:
-            if column in raw.columns:
-                checked[column] = column_types.to_binary(raw[column], column=column, **where)
-        if "new_to_market" in checked:
-            impossible = (checked["new_to_market"] == 1).fillna(False).to_numpy() & (
-                checked["product"] == 0
-            ).fillna(False).to_numpy()
-            if impossible.any():
-                raise column_types.row_error(
-                    "new to the market without a product innovation",
-                    checked["new_to_market"],
-                    impossible,
-                    column="new_to_market",
-                    expected="new_to_market = 1 only where product = 1",
+        for column, kind in header.steps(raw.columns):
+            if kind == "id":
+                checked[column] = column_types.to_firm_id(raw[column], **where)
+            elif kind == "category":
+                checked[column] = column_types.to_category(
+                    raw[column],
+                    column=column,
+                    reference=reference.get(column),
+                    required=column == "region",
+                    notes=notes,
+                    spellings=spellings.setdefault(column, {}),
                     **where,
                 )
-        for name in collab_names:
-            checked[name] = column_types.to_binary(raw[name], column=name, **where)
-        for name, (scale, with_group) in given_breadth.items():
-            types_here = [t for t in partner_types if with_group or t != GROUP_PARTNER_TYPE]
-            most = len(types_here) if any(s == scale for s, _ in parsed.values()) else None
-            checked[name] = column_types.to_count(raw[name], column=name, most=most, **where)
+            elif kind != "agrees":
+                checked[column] = header.check(raw, checked, column, kind, where)
         # the checked columns themselves, not a copy of them all (copy on write keeps the
         # caller's frame as it is): at scale the copy was a validated table's worth at once
         canonical = pd.DataFrame(checked, copy=False)
         del checked
-        _check_breadth_agrees(canonical, given_breadth, partner_types, source, first_row)
+        header.check_agreement(canonical, where)
 
         for column in CATEGORICAL_CONTROLS:
             categories = canonical[column].cat.categories
@@ -363,12 +260,55 @@ class Survey:
             collaboration=collaboration,
         )
 
+    @classmethod
+    def on_workers(
+        cls,
+        read: Any,
+        *,
+        link_batches: Any = None,
+        links_source: str | None = None,
+        home_country: str | None = None,
+    ) -> "Survey":
+        """The Survey of a firms file read and checked on Dask workers, its table kept there in
+        partitions (``survey/dask_firms.read_firms_on_dask``: ``read``), with the links of
+        ``link_batches`` (``DaskLinks``) classified there against a firm directory made there
+        from those partitions: the survey :meth:`from_frame` makes of the file read whole, no
+        firm table held here."""
+        header, notes, collaboration = read.header, list(read.notes), None
+        if link_batches is not None:
+            directory = read.parts.directory(home_country, read.source)
+            matched: edge_list.Matched = {}
+            collaboration = link_batches.count_links(
+                directory,
+                _exposure_scale(header.scales),
+                scales=header.scales,
+                partner_types=header.partner_types,
+                source=links_source,
+                matched=matched,
+            )
+            directory.release()
+            if matched:
+                notes.extend(edge_list.matched_notes(matched, links_source))
+        return cls(
+            None,
+            None,
+            scales=header.scales,
+            partner_types=header.partner_types,
+            reference=read.reference,
+            source=read.source,
+            category_rules=read.category_rules,
+            notes=notes,
+            spellings={column: found for column, found in read.spellings.items() if found},
+            collaboration=collaboration,
+            parts=read.parts,
+        )
+
     # --- views --------------------------------------------------------------------------------
 
     @property
     def firms(self) -> pd.DataFrame:
         """The validated canonical firm columns (a copy: changing it changes nothing here)."""
-        if self._firms is None:
+        if self._firms is None and self._parts is None:
             raise RuntimeError(
                 "the firm table is on the Dask workers (Survey.keep_on): read analysis_frame()"
             )
@@ -376,7 +316,10 @@ class Survey:
 
     def _firm_table(self) -> pd.DataFrame:
         """The firm table with its collaboration answers: those kept on the Dask workers
-        (``read_edge_list(client=)``) are gathered and added to it here, once."""
+        (``read_edge_list(client=)``) are gathered and added to it here, once, as is a table
+        whose partitions were read and kept there (asked for here: gathered)."""
+        if self._parts is not None:
+            self._firms, self._parts = self._parts.gather(), None
         if self._collaboration is not None:
             matrix = self._collaboration.counts().matrix()
             matrix.index = self._firms.index
@@ -467,10 +410,14 @@ class Survey:
             collaboration.release()
             self._collaboration = None
 
-    def _table_to_send(self) -> pd.DataFrame:
+    def _table_to_send(self) -> Any:
         """The firm table, with pipeline exposure's shares where the links gave local partners,
         taken from this survey (which holds it no more). A frame derived here already is sent
-        as it is (its measures are made again, the same, on the workers)."""
+        as it is (its measures are made again, the same, on the workers); a table read on the
+        workers is sent as its partitions there (``FirmsOnWorkers``), never a table here."""
+        if self._parts is not None and self._analysis is None:
+            parts, self._parts = self._parts, None
+            return parts
         if self._firms is None:
             raise RuntimeError("the analysis frame is kept on the workers already")
         if self._analysis is not None:
@@ -493,33 +440,201 @@ class Survey:
         return describe(self, weighted=weighted)
 
 
-def _check_breadth_agrees(
-    canonical: pd.DataFrame,
-    given_breadth: dict[str, tuple[str, bool]],
-    partner_types: tuple[str, ...],
-    source: str,
-    first_row: int,
-) -> None:
-    """A given breadth must be a count the collaboration answers allow (don't know = either)."""
-    for name, (scale, with_group) in given_breadth.items():
-        counts = measures.yes_and_unknown(canonical, scale, partner_types, with_group=with_group)
-        if counts is None:
-            continue
-        yes, unknown = counts
-        given = measures.as_float(canonical[name])
-        disagree = ~np.isnan(given) & ((given < yes) | (given > yes + unknown))
-        if disagree.any():
-            row = int(np.flatnonzero(disagree)[0])
+@dataclasses.dataclass(frozen=True)
+class Header:
+    """What a firm table's column names say (``Survey.from_frame`` checks them first): the
+    collaboration and breadth columns, the scales and partner types, and the order in which
+    its columns are checked row by row (:meth:`steps`), the same for a table read whole and
+    for each partition of a file read on Dask workers (``survey/dask_firms.py``)."""
+
+    collab_names: tuple[str, ...]
+    parsed: dict[str, tuple[str, str]]
+    given_breadth: dict[str, tuple[str, bool]]
+    scales: tuple[str, ...]
+    partner_types: tuple[str, ...]
+
+    @classmethod
+    def of(
+        cls,
+        names: list[str],
+        *,
+        source: str,
+        scales: tuple[str, ...] | None,
+        partner_types: tuple[str, ...] | None,
+        edge_list: bool,
+    ) -> "Header":
+        """The header of a table with columns ``names``: problems with them are refused."""
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
             raise InputError(
-                "breadth disagrees with the collaboration columns",
-                file=source,
-                column=name,
-                rows=column_types.bad_rows(disagree, first_row),
-                value=int(given[row]),
-                expected=f"the number of collab_{scale}_* answers that are 1 "
-                f"({int(yes[row])} in the first such row"
-                + (", group left out)" if not with_group else ")"),
+                "duplicate column name", file=source, column=duplicated[0], expected="unique names"
             )
+        for column in (FIRM_ID, *REQUIRED_CONTROLS, *REQUIRED_OUTCOMES):
+            if column not in names:
+                raise InputError(
+                    "missing column",
+                    file=source,
+                    column=column,
+                    expected="the survey's required columns: "
+                    + ", ".join((FIRM_ID, *REQUIRED_CONTROLS, *REQUIRED_OUTCOMES))
+                    + " (a mapping file can name your own columns)",
+                )
+        collab_names = [n for n in names if n.startswith("collab_")]
+        breadth_names = [n for n in names if n.startswith("breadth_")]
+        parsed: dict[str, tuple[str, str]] = _parse_names(
+            collab_names,
+            parse_collab_column,
+            "cannot read scale and partner type from column name",
+            "collab_<scale>_<partner_type>",
+            source,
+        )
+        given_breadth: dict[str, tuple[str, bool]] = _parse_names(
+            breadth_names,
+            breadth_scale,
+            "cannot read the scale from column name",
+            "breadth_<scale> or breadth_<scale>_with_group",
+            source,
+        )
+        if edge_list and (collab_names or breadth_names):
+            raise InputError(
+                "an edge-list survey takes collaboration from its links, not from the firms file",
+                file=source,
+                column=(collab_names or breadth_names)[0],
+                expected="no collab_ or breadth_ columns beside a links file",
+            )
+        found_scales = {s for s, _ in parsed.values()} | {s for s, _ in given_breadth.values()}
+        if scales is None:
+            scales = _order_scales(found_scales) if not edge_list else SCALES
+        scales = tuple(scales)
+        _check_named(
+            [(n, s) for n, (s, _) in [*parsed.items(), *given_breadth.items()]],
+            scales,
+            "unknown scale in column name",
+            "one of the survey's scales: ",
+            source,
+        )
+        bad_scales = [s for s in scales if s not in SCALES]
+        if bad_scales:
+            raise InputError(
+                "unknown scale", file=source, value=bad_scales[0], expected=", ".join(SCALES)
+            )
+        if partner_types is None:
+            partner_types = (
+                _order_partner_types([t for _, t in parsed.values()])
+                if not edge_list
+                else PARTNER_TYPES
+            )
+        partner_types = tuple(partner_types)
+        _check_named(
+            [(n, t) for n, (_, t) in parsed.items()],
+            partner_types,
+            "unknown partner type in column name",
+            "one of ",
+            source,
+        )
+        if not edge_list and not scales:
+            raise InputError(
+                "no collaboration columns",
+                file=source,
+                expected="collab_<scale>_<partner_type> or breadth_<scale> columns, "
+                "or a links file",
+            )
+        return cls(tuple(collab_names), parsed, given_breadth, scales, partner_types)
+
+    def steps(self, columns: Iterable[str]) -> list[tuple[str, str]]:
+        """(column, kind of check) in the order the columns are checked: the firm id, the
+        categories, the numbers, the country, the outcomes, new to the market, the
+        collaboration answers, the breadth counts, and last each breadth's agreement with the
+        answers (made from the checked columns, :meth:`check_agreement`)."""
+        present = set(columns)
+        numbers = ("employees", "foreign_share", *OPTIONAL_CONTROLS, WEIGHT)
+        return [
+            (FIRM_ID, "id"),
+            *((column, "category") for column in CATEGORICAL_CONTROLS),
+            *((column, "number") for column in numbers if column in present),
+            *([(COUNTRY, "country")] if COUNTRY in present else []),
+            *((column, "binary") for column in OUTCOMES if column in present),
+            *([("new_to_market", "novelty")] if "new_to_market" in present else []),
+            *((name, "binary") for name in self.collab_names),
+            *((name, "count") for name in self.given_breadth),
+            *((name, "agrees") for name in self.given_breadth),
+        ]
+
+    def check(
+        self,
+        raw: pd.DataFrame,
+        checked: dict[str, pd.Series],
+        column: str,
+        kind: str,
+        where: dict[str, Any],
+    ) -> pd.Series:
+        """One column checked row by row (not the id, categories or breadth's agreement): the
+        column in the model's type; ``checked``, the columns checked before it."""
+        if kind == "number":
+            low, high, inclusive, expected = _NUMERIC_RULES[column]
+            return column_types.to_number_in_range(
+                raw[column],
+                column=column,
+                low=low,
+                high=high,
+                low_inclusive=inclusive,
+                required=column == WEIGHT,
+                expected=expected,
+                **where,
+            )
+        if kind == "country":
+            country = column_types.id_keys(raw[COUNTRY])
+            return pd.Series(country.to_numpy(), dtype="str").where(
+                country.notna().to_numpy(), None
+            )
+        if kind == "binary":
+            return column_types.to_binary(raw[column], column=column, **where)
+        if kind == "novelty":
+            answers = column_types.to_binary(raw[column], column=column, **where)
+            impossible = (answers == 1).fillna(False).to_numpy() & (checked["product"] == 0).fillna(
+                False
+            ).to_numpy()
+            if impossible.any():
+                raise column_types.row_error(
+                    "new to the market without a product innovation",
+                    answers,
+                    impossible,
+                    column="new_to_market",
+                    expected="new_to_market = 1 only where product = 1",
+                    **where,
+                )
+            return answers
+        if kind == "count":
+            scale, with_group = self.given_breadth[column]
+            types_here = [t for t in self.partner_types if with_group or t != GROUP_PARTNER_TYPE]
+            most = len(types_here) if any(s == scale for s, _ in self.parsed.values()) else None
+            return column_types.to_count(raw[column], column=column, most=most, **where)
+        raise ValueError(f"no row check of kind {kind!r}")
+
+    def check_agreement(self, canonical: pd.DataFrame, where: dict[str, Any]) -> None:
+        """A given breadth must be a count the collaboration answers allow (don't know =
+        either)."""
+        for name, (scale, with_group) in self.given_breadth.items():
+            counts = measures.yes_and_unknown(
+                canonical, scale, self.partner_types, with_group=with_group
+            )
+            if counts is None:
+                continue
+            yes, unknown = counts
+            given = measures.as_float(canonical[name])
+            disagree = ~np.isnan(given) & ((given < yes) | (given > yes + unknown))
+            if disagree.any():
+                row = int(np.flatnonzero(disagree)[0])
+                raise InputError(
+                    "breadth disagrees with the collaboration columns",
+                    file=where["file"],
+                    column=name,
+                    rows=column_types.bad_rows(disagree, where["first_row"]),
+                    value=int(given[row]),
+                    expected=f"the number of collab_{scale}_* answers that are 1 "
+                    f"({int(yes[row])} in the first such row"
+                    + (", group left out)" if not with_group else ")"),
+                )
 
 
 def _parse_names(
@@ -548,6 +663,15 @@ def _check_named(
 
 def _local_scale(scales: tuple[str, ...]) -> str | None:
     return next((s for s in ("regional", "national") if s in scales), None)
+
+
+def _exposure_scale(scales: tuple[str, ...]) -> str | None:
+    """The local scale pipeline exposure counts partners at; None where the survey has no local
+    and international scales to relate (no pipeline exposure)."""
+    local = _local_scale(scales)
+    if local is None or local == "international" or "international" not in scales:
+        return None
+    return local
 
 
 # the columns pipeline exposure adds, last in the analysis frame
@@ -645,25 +769,12 @@ def _international_partners(firms: pd.DataFrame, partner_types: tuple[str, ...])
     return measures.any_partner(_breadth(firms, "international", partner_types))
 
 
-def _add_links(
-    firms: pd.DataFrame,
-    batches: Iterable[tuple[pd.DataFrame, int]],
-    *,
-    keep: bool,
-    scales: tuple[str, ...],
-    partner_types: tuple[str, ...],
-    home_country: str | None,
-    source: str,
-    links_source: str,
-    notes: list[str] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame | None, "edge_list.ExposureCounts | None", Any]:
-    """Classify links batch by batch; add the collaboration matrix they imply to the firms.
-
-    Returns the firms with that matrix, the canonical links with their scale (when ``keep``),
-    the local partners counted for pipeline exposure (None when the survey has no local and
-    international scales to relate) and None; links on a Dask cluster (``DaskLinks``) leave
-    the matrix on the workers: the firms without it and, last, the cells kept there.
-    """
+def firm_countries(
+    firms: pd.DataFrame, home_country: str | None, source: str, first_row: int = 1
+) -> pd.Series:
+    """Each firm's own country, which links are classified against: the ``country`` column,
+    ``home_country`` where it is missing (or for every firm without the column); a firm
+    without one is refused (its row numbered from ``first_row``)."""
     # categorical: one str per country, a code per firm (the directory is shipped to every Dask
     # worker, and under --engine dask the client only ships it)
     if COUNTRY in firms.columns:
@@ -688,13 +799,34 @@ def _add_links(
         "missing country",
         file=source,
         column=COUNTRY,
-        first_row=1,
+        first_row=first_row,
         expected="each firm's country (or home_country in the mapping)",
     )
+    return countries
+
+
+def _add_links(
+    firms: pd.DataFrame,
+    batches: Iterable[tuple[pd.DataFrame, int]],
+    *,
+    keep: bool,
+    scales: tuple[str, ...],
+    partner_types: tuple[str, ...],
+    home_country: str | None,
+    source: str,
+    links_source: str,
+    notes: list[str] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, "edge_list.ExposureCounts | None", Any]:
+    """Classify links batch by batch; add the collaboration matrix they imply to the firms.
+
+    Returns the firms with that matrix, the canonical links with their scale (when ``keep``),
+    the local partners counted for pipeline exposure (None when the survey has no local and
+    international scales to relate) and None; links on a Dask cluster (``DaskLinks``) leave
+    the matrix on the workers: the firms without it and, last, the cells kept there.
+    """
+    countries = firm_countries(firms, home_country, source)
     directory = edge_list.FirmDirectory(firms[FIRM_ID], firms["region"], countries)
-    local = _local_scale(scales)
-    if local is None or local == "international" or "international" not in scales:
-        local = None  # no pipeline exposure: no local and international scales to relate
+    local = _exposure_scale(scales)
     exposure = None
     if local is not None and not hasattr(batches, "count_links"):
         exposure = edge_list.ExposureCounts(directory, local_scale=local)

@@ -480,6 +480,7 @@ def read_survey(
     *,
     mapping: Mapping | str | Path | None = None,
     delimiter: str | None = None,
+    client: Any = None,
 ) -> Survey:
     """Read a firm-level survey file into a validated :class:`Survey`.
 
@@ -495,6 +496,10 @@ def read_survey(
     delimiter : str, optional
         A CSV file's delimiter (``,`` ``;`` ``|`` or ``tab``); default: the mapping's
         ``[survey] delimiter``, else the one that splits the header into the most columns.
+    client : distributed.Client, optional
+        Read and check a Parquet file (a file, a folder of them or a glob) on this Dask
+        cluster, partition by partition, and keep its table there (``survey/dask_firms.py``):
+        the same survey and the same errors, the firm table never held here.
 
     Returns
     -------
@@ -520,7 +525,30 @@ def read_survey(
     (300, ('regional', 'national', 'international'))
     """
     mapping = _as_mapping(mapping)
+    if client is not None and parquet_firms(path):
+        read = read_firms_on_dask(path, client, mapping, edge_list=False)
+        if read is not None:
+            return Survey.on_workers(read)
     return survey_from_table(read_table(path, csv_dialect(mapping, delimiter)), mapping)
+
+
+def parquet_firms(path: str | Path) -> bool:
+    """A Parquet firms file, a folder of them or a glob of them: read and checked on Dask
+    workers under ``--engine dask`` (``survey/dask_firms.py``); other formats are read here."""
+    text = str(path)
+    if any(character in text for character in "*?["):
+        return text.lower().endswith((".parquet", ".pq"))
+    try:
+        return file_format(path) == "Parquet"
+    except InputError:
+        return False
+
+
+def read_firms_on_dask(path: str | Path, client: Any, mapping: Mapping | None, **options: Any):
+    """``dask_firms.read_firms_on_dask`` (imported when a file is read so)."""
+    from buzzpipe.survey.dask_firms import read_firms_on_dask as read
+
+    return read(path, client, mapping, **options)
 
 
 def read_edge_list(
@@ -550,7 +578,8 @@ def read_edge_list(
     client : distributed.Client, optional
         Classify the links on this Dask cluster, partition by partition (a Parquet file, a
         folder of them or a glob; ``survey/dask_measures.py``): the same survey, the links
-        never held here.
+        never held here. A Parquet firms file is read, checked and kept there too
+        (``survey/dask_firms.py``), its firm directory made there.
 
     Returns
     -------
@@ -579,12 +608,22 @@ def read_edge_list(
     """
     mapping = _as_mapping(mapping)
     dialect = csv_dialect(mapping, delimiter)
-    firms = read_table(firms_path, dialect)
     if client is not None:
         from buzzpipe.survey.dask_measures import DaskLinks
 
         links = DaskLinks(links_path, client, mapping)
+        if parquet_firms(firms_path):  # the firms read and checked on the workers too
+            home = mapping.home_country if mapping else None
+            read = read_firms_on_dask(
+                firms_path, client, mapping, edge_list=True, home_country=home
+            )
+            if read is not None:
+                return Survey.on_workers(
+                    read, link_batches=links, links_source=str(links_path), home_country=home
+                )
+        firms = read_table(firms_path, dialect)
         return survey_from_table(firms, mapping, link_batches=links, links_source=str(links_path))
+    firms = read_table(firms_path, dialect)
     if batch_rows is None:
         return survey_from_table(firms, mapping, links=read_table(links_path, dialect))
     batches = iter_tables(links_path, batch_rows=batch_rows, dialect=dialect)

@@ -229,3 +229,24 @@ def test_the_study_of_firms_files_read_on_the_workers_has_the_memory_numbers(
     )
     expected, found = (json.loads(r.to_json()) for r in (memory, on_dask))
     assert expected["models"] and differences(expected, found) == []
+
+
+def test_a_survey_described_from_its_chunks_brings_no_ids_here(dask_client) -> None:
+    """``DescribeTable.add(chunks=)``: the survey's ids were checked unique when it was read
+    (whole, or bucket by bucket on the workers): no hash of them comes to the client (8 bytes
+    a firm), and such a table describes that one survey alone."""
+    from buzzpipe.survey.describe import DescribeTable
+
+    survey = bp.synthesize("norway2010", seed=5, firms=800)
+    expected = bp.describe(survey)
+    engine = StudyEngine("dask", _client=dask_client, partition_rows=300)
+    survey.keep_on(engine)
+    try:
+        table = DescribeTable()
+        table.add(survey, chunks=engine.frame_source())
+        assert table._id_hashes == []
+        pd.testing.assert_frame_equal(table.result(), expected, check_exact=True)
+        with pytest.raises(RuntimeError, match="described alone"):
+            table.add(survey, chunks=engine.frame_source())
+    finally:
+        engine.close()

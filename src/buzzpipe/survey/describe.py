@@ -67,6 +67,8 @@ class DescribeTable:
         self._industries: dict[object, None] = {}
         self._rules: dict[str, tuple[list | None, object]] = {}
         self._id_hashes: list[np.ndarray] = []
+        self._chunked = False  # a whole survey described from its chunks (``add(chunks=)``)
+        self._added = 0  # surveys (or batches) added
         self._source: str | None = None
         self._scale_note: str | None = None
         # firms of each spelling of a region or industry as the file spells it, over batches
@@ -76,8 +78,10 @@ class DescribeTable:
         """Add one survey (or one batch of a streamed file). ``chunks``: the survey's analysis
         frame as a chunk source (its partitions kept on a Dask cluster,
         ``StudyEngine.frame_source``): the sums by region are then made per chunk where it lies
-        and tree-reduced, and only they come back; the firm ids and the spellings are counted
-        here."""
+        and tree-reduced, and only they come back, with the spellings' counts. The survey is
+        then whole (its firm ids checked unique when it was read: ``Survey.from_frame``, or
+        bucket by bucket on the workers, ``survey/dask_firms.py``): its ids are not hashed and
+        brought here to be checked again (8 bytes a firm), and it is the table's one survey."""
         frame = survey.analysis_frame()
         self._source = self._source or survey.source
         if self.weighted and WEIGHT not in frame.columns:
@@ -87,20 +91,18 @@ class DescribeTable:
                 column=WEIGHT,
                 expected="a weight column (> 0), or shares without weights",
             )
+        if self._chunked or (chunks is not None and self._added):
+            raise RuntimeError("a survey kept on a cluster is described alone, not with others")
+        self._chunked, self._added = chunks is not None, self._added + 1
         for column in CATEGORICAL_CONTROLS:
             self._rules.setdefault(column, survey.category_rules.get(column, (None, None)))
         if chunks is None:
             self._id_hashes.append(_id_hashes(frame[FIRM_ID]))
             counted = {column: _category_counts(frame, column) for column in self._spellings}
         else:  # made per chunk where it lies: the client's frame may lack the ids
-            found = chunks.map_reduce(
-                _chunk_ids_and_counts,
-                tuple(self._spellings),
-                columns=[FIRM_ID, *self._spellings],
+            counted = chunks.map_reduce(
+                _chunk_counts, tuple(self._spellings), columns=list(self._spellings)
             )
-            hashes = found["ids"]
-            self._id_hashes.append(hashes[0] if len(hashes) == 1 else np.concatenate(hashes))
-            counted = found["counts"]
         labels = list(frame["region"].cat.categories)
         for label in labels:
             self._regions.setdefault(label, None)
@@ -322,11 +324,10 @@ def _category_counts(frame: pd.DataFrame, column: str) -> dict[object, int]:
     return {label: int(n) for label, n in counts.items()}
 
 
-def _chunk_ids_and_counts(chunk: pd.DataFrame, where: Any, first_row: int, columns: tuple) -> dict:
-    """The firm ids' hashes and the firms of each category of ``columns`` in one chunk of the
-    analysis frame (a task on a Dask worker): lists concatenate and counts add over chunks."""
-    counts = {column: _category_counts(chunk, column) for column in columns}
-    return {"ids": [_id_hashes(chunk[FIRM_ID])], "counts": counts}
+def _chunk_counts(chunk: pd.DataFrame, where: Any, first_row: int, columns: tuple) -> dict:
+    """The firms of each category of ``columns`` in one chunk of the analysis frame (a task on
+    a Dask worker): counts add over chunks."""
+    return {column: _category_counts(chunk, column) for column in columns}
 
 
 def _id_hashes(ids: pd.Series) -> np.ndarray:

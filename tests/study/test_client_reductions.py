@@ -39,6 +39,11 @@ def _frame(n: int, seed: int) -> pd.DataFrame:
     counts = pd.array(rng.integers(0, 6, size=n), dtype="Int16")
     counts[rng.random(n) < 0.1] = pd.NA
     region = pd.Categorical(rng.choice(["Oslo", "Bergen", "Trondheim", "Bodø"], size=n))
+    # values that first appear late in the rows (in later partitions on dask), some missing
+    at = np.arange(n)
+    sector = np.where(at < 0.6 * n, np.where(at % 2, "x", "y"), np.where(at % 3, "x", "z"))
+    sector = np.where(at >= 0.9 * n, np.where(at % 2, "w", "y"), sector).astype(object)
+    sector[at % 13 == 5] = None
     return pd.DataFrame(
         {
             "breadth": counts,
@@ -47,6 +52,7 @@ def _frame(n: int, seed: int) -> pd.DataFrame:
             "industry": pd.array(rng.choice(["a", "b", "c"], size=n), dtype="str"),
             "empty": np.full(n, np.nan),
             WEIGHT: rng.random(n) + 0.5,
+            "sector": pd.array(sector, dtype="str"),
         },
         index=np.arange(n) * 3 + 11,
     )
@@ -72,6 +78,7 @@ def _expected(sample: pd.DataFrame, weights: str | None) -> dict:
     grouped = pd.DataFrame(made, index=sample.index).groupby(sample["region"], observed=True)
     return {
         "nunique": {c: sample[c].nunique() for c in ("breadth", "region", "industry", "empty")},
+        "first seen": {c: list(sample[c].dropna().unique()) for c in ("breadth", "sector")},
         "values": set(sample["breadth"].dropna().astype(int)),
         "counts": sample["region"].value_counts().loc[lambda c: c > 0].to_dict(),
         "present": {c: bool(sample[c].notna().any()) for c in ("breadth", "empty")},
@@ -87,6 +94,7 @@ def _found(chosen: StudyEngine, sample: pd.DataFrame, weights: str | None) -> di
         "nunique": {
             c: chosen.nunique(sample, c) for c in ("breadth", "region", "industry", "empty")
         },
+        "first seen": {c: chosen.unique(sample, c) for c in ("breadth", "sector")},
         "values": set(chosen.value_counts(sample, "breadth")),
         "counts": chosen.value_counts(sample, "region"),
         "present": {c: chosen.any_present(sample, c) for c in ("breadth", "empty")},
@@ -115,8 +123,8 @@ def test_on_dask_the_reductions_are_made_per_partition_with_memorys_numbers(dask
     with using(chosen):
         chosen.keep_frame(frame)
         keep = (frame["x"] > -1).to_numpy()
-        on_workers = rows_kept(frame, keep, reads=[])  # no column here but the weights
-        assert list(on_workers.columns) == [WEIGHT]
+        on_workers = rows_kept(frame, keep, reads=[])  # no column here, the weights neither
+        assert list(on_workers.columns) == []
         changed = frame.copy(deep=False)
         changed["x"] = changed["x"] * 2.0
         for sample, expected_rows in (

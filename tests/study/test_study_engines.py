@@ -500,7 +500,7 @@ def test_rows_left_on_the_workers_are_the_rows_a_copy_gives(dask_client):
         parent["pool"] = parent["k"] / 9  # added: sent
         keep = (parent["k"] % 2 == 0).to_numpy()
         sample = rows_kept(parent, keep, reads=["k"])
-        assert list(sample.columns) == ["k", WEIGHT]  # the weights: fit_model reads them
+        assert list(sample.columns) == ["k"]  # the weights too on the workers alone
         sample["own"] = sample["k"] / 2  # set afterwards: sent
         copied = parent.loc[keep]
         copied["own"] = copied["k"] / 2

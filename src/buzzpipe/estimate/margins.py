@@ -1624,6 +1624,20 @@ def _excluded_rows(row_ids: pd.Index, n_rows: int) -> np.ndarray:
     return np.setdiff1d(np.arange(n_rows, dtype=np.int64), np.asarray(row_ids))
 
 
+def streamed_levels(fit, source, variables: Sequence[str]) -> dict[str, list[object]]:
+    """The levels of each factor ``variables`` in ``fit``'s estimation sample of the chunk
+    source ``source`` (its rows' ids are their positions), in :func:`_levels`' order: the
+    levels the streamed margins contrast (``levels=`` passes them), found where the chunks
+    are."""
+    excluded = _excluded_rows(fit.row_ids, source.map_reduce(_count))
+    return _sample_levels(source, source.head(256), excluded, list(variables))
+
+
+def _sample_levels(source, head, excluded, factors) -> dict[str, list[object]]:
+    present = source.map_reduce(_chunk_levels, excluded, factors)
+    return {variable: _ordered_levels(head[variable], present[variable]) for variable in factors}
+
+
 def _streamed_margins(
     fit, data, variables=None, *, engine: str | None = None, scheduler=None, **options
 ) -> MarginsResult:
@@ -1654,10 +1668,7 @@ def _streamed_margins(
     n_rows = source.map_reduce(_count)
     excluded = _excluded_rows(fit.row_ids, n_rows)
     if factors and options.get("levels") is None:  # every chunk contrasts the sample's levels
-        present = source.map_reduce(_chunk_levels, excluded, factors)
-        options["levels"] = {
-            variable: _ordered_levels(head[variable], present[variable]) for variable in factors
-        }
+        options["levels"] = _sample_levels(source, head, excluded, factors)
     options = dict(options, variables=wanted)
     level = options.get("level", 95.0)
     sums = source.map_reduce(_chunk_margin_sums, fit, excluded, options)

@@ -309,7 +309,8 @@ def _standardised(
     term = breadth_column(scale)
     # the weighted SD (sampling_weights' weights): on dask its sums made per partition
     weights = getattr(fitted, "weights", None)
-    weights = weights if isinstance(weights, str) and weights in sample.columns else None
+    present = engine.current().columns(sample)  # on dask: the columns its rows have there
+    weights = weights if isinstance(weights, str) and weights in present else None
     deviation = engine.current().weighted_moments(sample, term, weights)[1]
     gradient = np.zeros(len(fitted.x_names))
     gradient[list(fitted.x_names).index(term)] = deviation

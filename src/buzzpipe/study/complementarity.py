@@ -42,6 +42,7 @@ from buzzpipe.results.vocabulary import (
 from buzzpipe.study.models import (
     coefficient_hypothesis,
     coefficient_terms,
+    columns_of,
     fit_model,
     local_scale,
     require_terms,
@@ -145,10 +146,11 @@ def assess_complementarity(
     results.add_test(outcome, "supermodularity", supermodularity_estimate(regime_fit, inference))
 
     local_term, global_term = breadth_column(local), breadth_column("international")
+    present = columns_of(sample)  # on dask: the columns its rows have on the workers
     others = [
         breadth_column(scale)
         for scale in ("regional", "national")
-        if scale != local and breadth_column(scale) in sample.columns
+        if scale != local and breadth_column(scale) in present
     ]
     interaction_formula = f"{outcome} ~ {local_term} * {global_term} + " + " + ".join(
         [*others, *controls]

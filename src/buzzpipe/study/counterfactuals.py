@@ -52,7 +52,7 @@ from buzzpipe.results import CounterfactualCell, CounterfactualResult, Interval,
 from buzzpipe.results.vocabulary import Allocation, Family, Programme, ProgrammeNoteKind
 from buzzpipe.results.vocabulary import Targeting as Whom
 from buzzpipe.study import engine
-from buzzpipe.study.models import local_scale
+from buzzpipe.study.models import columns_of, local_scale
 from buzzpipe.study.probability_changes import (
     BREADTH_CAP,
     ChangeDesigns,
@@ -88,7 +88,7 @@ def programme_scale(programme: str, frame: pd.DataFrame | None = None) -> str:
     scale = PROGRAMME_SCALES[programme]
     if frame is not None and programme == Programme.CLUSTER:
         scale = local_scale(frame)
-    if frame is not None and breadth_column(scale) not in frame.columns:
+    if frame is not None and breadth_column(scale) not in columns_of(frame):
         raise InputError(
             f"the {programme} programme needs breadth at the {scale} scale",
             column=breadth_column(scale),
@@ -826,7 +826,7 @@ def counterfactual(
     scale = programme_scale(programme, frame)
     if model.family not in (Family.LOGIT, Family.PROBIT):
         raise InputError("counterfactuals need a logit or probit model", value=model.family)
-    weight_column = WEIGHT if WEIGHT in frame.columns else None
+    weight_column = WEIGHT if WEIGHT in columns_of(frame) else None
     chosen = engine.current()
     if chosen.chunked and bootstrap_replications == 0:  # per chunk: nothing per firm comes back
         plan = ChunkedPlan(scale, float(firms_treated), targeting, allocation, cap, weight_column)

@@ -825,6 +825,12 @@ class StudyEngine:
             return int(frame[column].nunique())
         return len(self.reduced(frame, _value_counts, column, columns=[column]) or {})
 
+    def unique(self, frame: pd.DataFrame, column: str) -> list[Any]:
+        """``frame[column].dropna().unique()``'s values, in the order they first appear in
+        ``frame``'s rows (on dask each partition's, in partition order, the first of each kept):
+        a part's groups in the order it meets them (heterogeneity's sectors)."""
+        return list(dict.fromkeys(self.reduced(frame, _first_seen, column, columns=[column]) or []))
+
     def totals_by(
         self, frame: pd.DataFrame, by: str, values: Callable[[pd.DataFrame], dict[str, Any]]
     ) -> dict[str, dict[Any, float]]:
@@ -933,6 +939,16 @@ class StudyEngine:
             self._positional(fitted, frame), self.source(frame), list(variables), **options
         )
         return table_rows(found.table)
+
+    def factor_levels(
+        self, fitted: Any, frame: pd.DataFrame, variables: Sequence[str]
+    ) -> dict[str, list[Any]]:
+        """The levels of each factor ``variables`` in ``fitted``'s estimation sample of
+        ``frame``'s rows (chunked: found over its chunks, where they are), in the margins'
+        order: what :meth:`margin_rows` contrasts given them as ``levels=``."""
+        from buzzpipe.estimate.margins import streamed_levels
+
+        return streamed_levels(self._positional(fitted, frame), self.source(frame), variables)
 
     def map_chunks(self, frame: pd.DataFrame, function: Any, *args) -> Any:
         """``function(chunk, where, first_row, *args)`` over the chunks of ``frame``, results
@@ -1098,6 +1114,11 @@ def _value_counts(rows: pd.DataFrame, column: str) -> dict[Any, int]:
     counts = rows[column].value_counts(dropna=True, sort=False)
     counts = counts[counts.to_numpy() > 0]  # a categorical's unused categories
     return dict(zip(counts.index.tolist(), counts.to_numpy().tolist(), strict=True))
+
+
+def _first_seen(rows: pd.DataFrame, column: str) -> list[Any]:
+    """``rows[column]``'s values present, each once, in the order they first appear."""
+    return rows[column].dropna().unique().tolist()
 
 
 def _totals_by(

@@ -147,11 +147,18 @@ def separate_estimates(
     own_term = f"C({group_column})"
     terms = [*breadth, *[term for term in controls if term != own_term]]
     formula = f"{outcome} ~ " + " + ".join(terms)
-    for level in data[group_column].dropna().unique():
+    chosen = engine.current()  # on dask the levels and each level's rows found on the workers
+    for level in chosen.unique(data, group_column):
         name = f"{group_column}={level}"
         # only fitted: on --engine dask the group's columns stay on the workers
-        subset = rows_kept(data, data[group_column] == level, reads=[])
+        in_group = chosen.mask(data, level_rows, group_column, level, columns=[group_column])
+        subset = rows_kept(data, in_group, reads=[])
         _fit_and_record(results, name, outcome, formula, subset, family, vcov)
+
+
+def level_rows(rows: pd.DataFrame, column: str, level: Any) -> pd.Series:
+    """Whether each of ``rows`` holds ``level`` in ``column``: a group's mask."""
+    return rows[column] == level
 
 
 def _fit_and_record(

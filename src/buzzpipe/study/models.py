@@ -74,15 +74,24 @@ class ModelSpecification:
     variables: tuple[str, ...]
 
 
+def columns_of(frame: pd.DataFrame) -> set[str]:
+    """The columns ``frame``'s rows have, those held on the Dask workers only included
+    (``StudyEngine.columns``): which columns the survey has, whatever the client holds."""
+    from buzzpipe.study import engine
+
+    return set(engine.current().columns(frame))
+
+
 def scales_present(frame: pd.DataFrame) -> tuple[str, ...]:
     """The scales with a breadth column, in the schema's order (a CIS-style survey lacks one)."""
-    return tuple(scale for scale in SCALES if breadth_column(scale) in frame.columns)
+    present = columns_of(frame)
+    return tuple(scale for scale in SCALES if breadth_column(scale) in present)
 
 
 def local_scale(frame: pd.DataFrame) -> str:
     """The scale that stands for local buzz: regional, or national where the survey lacks it
     (as the data layer's regimes define it)."""
-    return "regional" if breadth_column("regional") in frame.columns else "national"
+    return "regional" if breadth_column("regional") in columns_of(frame) else "national"
 
 
 def breadth_terms(frame: pd.DataFrame, *, with_group: bool = False) -> list[str]:
@@ -131,7 +140,8 @@ def main_specifications(
 ) -> list[ModelSpecification]:
     """The models of one outcome: breadth alone, with controls, with group, partner types;
     ``controls`` (formula terms, the columns they read) the user's, else :func:`control_terms`."""
-    if outcome not in frame.columns:
+    present = columns_of(frame)
+    if outcome not in present:
         raise InputError("the survey has no such outcome", column=outcome)
     family = "ologit" if outcome == NOVELTY else "logit"
     breadth = breadth_terms(frame)
@@ -159,7 +169,7 @@ def main_specifications(
         specification("controls", breadth + controls, breadth + control_columns),
     ]
     with_group = breadth_terms(frame, with_group=True)
-    if all(column in frame.columns for column in with_group):
+    if all(column in present for column in with_group):
         specifications.append(
             specification(
                 "controls_with_group", with_group + controls, with_group + control_columns
@@ -186,9 +196,9 @@ def estimation_sample(
     from buzzpipe.study import engine
 
     columns = list(dict.fromkeys(v for spec in specifications for v in spec.variables))
-    if WEIGHT in frame.columns:
+    if WEIGHT in columns_of(frame):
         columns.append(WEIGHT)
-    if reads is not None and not _client_reads(frame, reads):
+    if reads is not None and not reads:
         # nothing read here: on dask the mask made and used on the workers, none here
         found = engine.current().rows_where(frame, complete_rows, columns, columns=columns)
         if found is not None:
@@ -218,25 +228,19 @@ def rows_kept(frame: pd.DataFrame, keep: Any, reads: Sequence[str] | None = None
     own columns instead (copy on write: the columns the caller sets are its own). On the Dask
     client a copy of the analysis frame's 44 columns was about 135 bytes a firm. ``reads``: the
     only columns the caller reads itself (besides fitting the rows): on ``--engine dask`` the
-    rows then hold those columns alone here (and the weights, which :func:`fit_model` reads),
-    the others selected on the workers, which rows too (``StudyEngine.rows_on_workers``: the
-    frame's row labels then a range of its own where some rows are left out)."""
+    rows then hold those columns alone here, the others selected on the workers, which rows
+    too (``StudyEngine.rows_on_workers``: the frame's row labels then a range of its own where
+    some rows are left out)."""
     keep = np.asarray(keep, dtype=bool)
     if reads is not None:  # on dask every row too: the sample's other columns on the workers
         from buzzpipe.study import engine
 
-        found = engine.current().rows_on_workers(frame, keep, _client_reads(frame, reads))
+        found = engine.current().rows_on_workers(frame, keep, reads)
         if found is not None:
             return found
     if keep.all():
         return frame.copy(deep=False)
     return frame.loc[keep]
-
-
-def _client_reads(frame: pd.DataFrame, reads: Sequence[str]) -> list[str]:
-    """The columns of a sample of ``frame`` read on the client: ``reads`` and the weights
-    (:func:`fit_model` reads them)."""
-    return [*reads, *([WEIGHT] if WEIGHT in frame.columns else [])]
 
 
 def with_computed(
@@ -266,7 +270,7 @@ def dropped_firms_note(
     from buzzpipe.study import engine
 
     columns = list(dict.fromkeys(v for spec in specifications for v in spec.variables))
-    if WEIGHT in frame.columns:
+    if WEIGHT in columns_of(frame):
         columns.append(WEIGHT)
     chosen = engine.current()
     if chosen.name == "dask":  # counted per partition on the workers
@@ -312,7 +316,7 @@ def fit_model(
     from buzzpipe.estimate.fitting import fit_with_design
     from buzzpipe.study import engine
 
-    weights = WEIGHT if WEIGHT in data.columns else None
+    weights = WEIGHT if WEIGHT in columns_of(data) else None
     chosen = engine.current()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -691,15 +695,18 @@ def regressor_effects(
     if ordered:
         if design and data is not sample:  # the design is of the sample's rows, in its order
             design = {}
-        if engine.current().chunked:  # sums over the chunks, each chunk given the levels
-            rows = engine.current().margin_rows(fitted, sample, ordered, kind="ame")
+        chosen = engine.current()
+        if chosen.chunked:  # sums over the chunks, each chunk given the levels found there
+            found = chosen.factor_levels(fitted, sample, ordered)
+            rows = chosen.margin_rows(fitted, sample, ordered, kind="ame", levels=found)
         else:
+            found = {}
             rows = margin_rows(fitted, data, ordered, kind="ame", **design)
         named: dict[str, dict[str, Any]] = {}
         for label, row in rows:
             variable = str(row["term"])
             if variable not in named:  # each factor's levels once
-                levels = _levels(data[variable])
+                levels = found[variable] if chosen.chunked else _levels(data[variable])
                 named[variable] = {
                     f"{_format_level(level)} vs {_format_level(levels[0])}": (level, levels[0])
                     for level in levels[1:]
@@ -783,17 +790,12 @@ def fit_outcome_models(
     its error kept there under the model's name.
     """
     from buzzpipe.estimate.chunks import reading
-    from buzzpipe.study import engine
 
     specifications = main_specifications(frame, outcome, controls)
     nested = [spec for spec in specifications if is_nested(spec.name)]
-    # on dask the samples are defined on the workers: their masks made there, and only the
-    # columns the study reads on the client (engine.client_columns) held here
-    reads = None
-    if engine.current().name == "dask":
-        named = [outcome, *(control_terms(frame)[1] if controls is None else controls[1])]
-        reads = engine.client_columns(frame.columns, named)
-    sample = estimation_sample(frame, nested, reads)
+    # on dask the samples are defined on the workers: their masks made there, and no column
+    # held here (the study's reads of their rows are reductions on the workers)
+    sample = estimation_sample(frame, nested, [])
     fits = {}
     with reading(sample):  # the nested models' columns read from the sample once
         for spec in specifications:
@@ -813,4 +815,5 @@ def fit_outcome_models(
 
 def default_outcomes(frame: pd.DataFrame) -> list[str]:
     """The outcomes the survey has: the three binary ones, then the ordered novelty ladder."""
-    return [outcome for outcome in (*OUTCOMES, NOVELTY) if outcome in frame.columns]
+    present = columns_of(frame)
+    return [outcome for outcome in (*OUTCOMES, NOVELTY) if outcome in present]

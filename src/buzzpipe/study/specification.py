@@ -316,16 +316,19 @@ def resolve_controls(
     if specification.controls is not None:
         requested = list(specification.controls)
     requested += [f"C({name})" for name in specification.fixed_effects]
+    from buzzpipe.study import engine
+
     terms: list[str] = []
     columns: list[str] = []
     notes: list[str] = []
+    typed = engine.current().meta(frame)  # on dask: the columns its rows have on the workers
     for term in dict.fromkeys(requested):
         needed = term_columns(term)
-        missing = [column for column in needed if column not in frame.columns]
+        missing = [column for column in needed if column not in typed.columns]
         if missing:
             notes.append(f"Control {term} left out: the survey has no column {', '.join(missing)}.")
             continue
-        if term in frame.columns and _is_text(frame[term]):
+        if term in typed.columns and _is_text(typed[term]):
             term = f"C({term})"  # a column of text is a factor, as Stata's i.industry
         terms.append(term)
         columns.extend(needed)

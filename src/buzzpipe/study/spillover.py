@@ -143,6 +143,7 @@ from buzzpipe.results.vocabulary import (
 from buzzpipe.study import engine
 from buzzpipe.study.models import (
     coefficient_hypothesis,
+    columns_of,
     fit_model,
     inference_of,
     local_scale,
@@ -191,9 +192,7 @@ def leave_one_out_parts(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.S
     Counts use the firms whose pipeline status is known; firms alone in their cell (or of
     unknown status) have no share.
     """
-    international = frame[breadth_column("international")]
-    pipeline = (international > 0).astype(float).where(international.notna())
-    cell = frame["region"].astype(str) + " | " + frame["industry"].astype(str)
+    pipeline, cell = _cell_status(frame)
     total = pipeline.groupby(cell).transform("sum")
     size = pipeline.groupby(cell).transform("count").astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -242,13 +241,73 @@ def _firm_pool_shares(
     return pd.Series(share, index=index, name=REGIONAL_POOL)
 
 
-def _link_rows_on_workers(frame: pd.DataFrame) -> pd.DataFrame | None:
+def _rows_on_workers(frame: pd.DataFrame) -> pd.DataFrame | None:
     """Every row of ``frame`` selected on the Dask workers with every column of the kept frame
-    there and none here (``rows_kept`` with no reads): the link exposure and its unknown share
-    are not held on the client (the weights are, :func:`fit_model` reads them). None where the
-    rows cannot be selected there (off dask): the caller takes the spill-over columns."""
-    reads = [WEIGHT] if WEIGHT in frame.columns else []
-    return engine.current().rows_on_workers(frame, np.ones(len(frame), dtype=bool), reads)
+    there and none here (``rows_kept`` with no reads): the spill-over parts' columns (the
+    outcome, breadth, the cells, the link exposure and its unknown share, the weights) are not
+    held on the client. None where the rows cannot be selected there (off dask): the caller
+    takes the spill-over columns."""
+    return engine.current().rows_on_workers(frame, np.ones(len(frame), dtype=bool), [])
+
+
+def _leave_one_out_on_workers(frame: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame | None:
+    """``data`` with :func:`leave_one_out_parts` of ``frame``'s firms (the frame ``data``'s rows
+    are rows of, in order) made on the Dask workers: each cell's firms of known status and
+    pipelines counted per partition there and added (whole numbers: exact in any order), then
+    each firm's parts computed from its row and them (``with_computed``), the same numbers;
+    None off dask (the caller computes them here)."""
+    chosen = engine.current()
+    if chosen.name != "dask":
+        return None
+    reads = [breadth_column("international"), "region", "industry"]
+    counts = chosen.reduced(frame, _cell_pipelines, columns=reads)
+    return with_computed(data, functools.partial(_leave_one_out_columns, counts or {}))
+
+
+def _cell_status(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(pipeline status: 1.0, 0.0 or missing where unknown; the region x industry cell's
+    label) of each firm of ``rows``, as :func:`leave_one_out_parts` makes them."""
+    international = rows[breadth_column("international")]
+    pipeline = (international > 0).astype(float).where(international.notna())
+    return pipeline, rows["region"].astype(str) + " | " + rows["industry"].astype(str)
+
+
+def _cell_pipelines(rows: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """{cell label: (firms of known pipeline status, those with a pipeline)} of ``rows`` (a
+    partition's counts of :func:`_leave_one_out_on_workers`)."""
+    pipeline, cell = _cell_status(rows)
+    grouped = pipeline.groupby(cell)
+    size, total = grouped.count(), grouped.sum()
+    return {
+        label: (int(n), int(t))
+        for label, n, t in zip(size.index, size.tolist(), total.tolist(), strict=True)
+    }
+
+
+def _leave_one_out_columns(
+    counts: dict[str, tuple[int, int]], rows: pd.DataFrame
+) -> dict[str, pd.Series]:
+    """:func:`leave_one_out_parts` of ``rows`` from every firm's per-cell ``counts``
+    (:func:`_cell_pipelines` summed): the same arithmetic on the same whole numbers."""
+    pipeline, cell = _cell_status(rows)
+    codes, labels = pd.factorize(cell)
+    sizes = np.array([counts.get(label, (0, 0))[0] for label in labels], dtype=float)
+    totals = np.array([counts.get(label, (0, 0))[1] for label in labels], dtype=float)
+    grouped = codes >= 0
+    size, total = np.full(len(codes), np.nan), np.full(len(codes), np.nan)
+    size[grouped], total[grouped] = sizes[codes[grouped]], totals[codes[grouped]]
+    values = pipeline.to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = (total - values) / (size - 1.0)
+        exclusion = values / (size - 1.0)
+    alone = (size <= 1) | np.isnan(values)
+    share[alone] = np.nan
+    exclusion[alone] = np.nan
+    return {
+        LEAVE_ONE_OUT: pd.Series(share, index=rows.index, name=LEAVE_ONE_OUT),
+        EXCLUSION: pd.Series(exclusion, index=rows.index, name=EXCLUSION),
+        CELL: cell.rename(CELL),
+    }
 
 
 def _regional_pool_on_workers(frame: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame | None:
@@ -340,6 +399,21 @@ def varies(values: pd.Series) -> bool:
     return len(values) > 1 and float(values.max() - values.min()) > 1e-12
 
 
+def _exclusion_varies(subset: pd.DataFrame) -> bool:
+    """:func:`varies` of the exclusion term over ``subset``'s firms with a pipeline, from its
+    values' count and ends (on dask each partition's, made there)."""
+    found = engine.current().reduced(subset, _pipeline_exclusion_ends)
+    ends = found["ends"] if found else []
+    return found["firms"] > 1 and float(max(ends) - min(ends)) > 1e-12 if ends else False
+
+
+def _pipeline_exclusion_ends(rows: pd.DataFrame) -> dict[str, Any]:
+    """How many of ``rows``' firms with a pipeline have an exclusion term, and its least and
+    largest value among them (none where no firm has)."""
+    values = rows.loc[rows[OWN_PIPELINE] == 1, EXCLUSION].dropna()
+    return {"firms": len(values), "ends": [values.min(), values.max()] if len(values) else []}
+
+
 def assess_spillover(
     results: StudyResults,
     outcome: str,
@@ -369,7 +443,7 @@ def assess_spillover(
     # the columns the parts read, not every column of the survey: each subset below copies them
     # (copy on write: the columns it sets are its own); with links on dask, the frame's rows
     # with every column on the workers and none here (the rows are only fitted and reduced)
-    data = _link_rows_on_workers(frame) if links else None
+    data = _rows_on_workers(frame)
     if data is None:
         data = frame[spillover_columns(frame, outcome, breadth, control_columns)].copy(deep=False)
     if links:
@@ -385,7 +459,11 @@ def assess_spillover(
         else:
             data = found
     else:
-        data[LEAVE_ONE_OUT], data[EXCLUSION], data[CELL] = leave_one_out_parts(frame)
+        found = _leave_one_out_on_workers(frame, data)  # on dask made on the workers
+        if found is None:
+            data[LEAVE_ONE_OUT], data[EXCLUSION], data[CELL] = leave_one_out_parts(frame)
+        else:
+            data = found
         exposure, vcov = LEAVE_ONE_OUT, {"cluster": CELL}
         measure = (
             "leave-one-out share of pipeline firms in the region x industry cell, corrected "
@@ -399,18 +477,12 @@ def assess_spillover(
     # column by column: ``data[columns].notna()`` copied the columns first (with the frame of
     # booleans, at 150,000 firms the peak of this part on the Dask client)
     chosen, columns = engine.current(), list(dict.fromkeys(columns))
-    if exposure == EXPOSURE:
-        # with links the rows are only fitted below (the placebo's columns made where they
-        # are): on dask their masks and columns are made on the workers, none kept here
-        complete = chosen.mask(data, _complete_on, columns, columns=columns)
-        data = rows_kept(data, complete, [])
-        own = chosen.mask(data, _has_pipeline, columns=[breadth_column("international")])
-        data = with_computed(data, _own_pipeline_column)
-    else:  # the cells' parts without links read the rows here (on dask the controls' columns
-        # are on the workers only: the complete rows found there)
-        data = rows_kept(data, chosen.mask(data, _complete_on, columns, columns=columns))
-        own = _has_pipeline(data)
-        data[OWN_PIPELINE] = _own_pipeline(data)
+    # the rows are only fitted and reduced below (the placebo's and the cells' columns made
+    # where they are): on dask their masks and columns are made on the workers, none kept here
+    complete = chosen.mask(data, _complete_on, columns, columns=columns)
+    data = rows_kept(data, complete, [])
+    own = chosen.mask(data, _has_pipeline, columns=[breadth_column("international")])
+    data = with_computed(data, _own_pipeline_column)
     global_term = breadth_column("international")
     exclusion = [] if exposure == EXPOSURE else [EXCLUSION]
     # each group's rows (None: all), its subset made when its turn comes and let go after:
@@ -430,12 +502,11 @@ def assess_spillover(
         groups = groups[:1]
     if placebo_only:  # the placebo alone (simulations of its size)
         groups = ()
-    # with links a group's rows are only fitted here: on --engine dask their columns stay on
-    # the workers (the cells' parts without links read them on the client)
-    reads = None if exclusion else []
+    # a group's rows are only fitted and reduced here: on --engine dask their columns stay on
+    # the workers
     for name, rows, terms in groups:
-        subset = data if rows is None else rows_kept(data, rows, reads)
-        if EXCLUSION in terms and not varies(subset.loc[subset[OWN_PIPELINE] == 1, EXCLUSION]):
+        subset = data if rows is None else rows_kept(data, rows, [])
+        if EXCLUSION in terms and not _exclusion_varies(subset):
             terms = [term for term in terms if term != EXCLUSION]  # cells of one size: absorbed
         formula = f"{outcome} ~ {exposure} + " + " + ".join([*terms, *controls])
         try:
@@ -641,8 +712,10 @@ def _between_cells(
         if chunked:
             varying_cells = ranges[f"{outcome} low"] < ranges[f"{outcome} high"]
             dropped = int((~varying_cells).sum())
-            if dropped:
-                data = data.loc[data[CELL].isin(ranges.index[varying_cells])]
+            if dropped:  # on dask the cells' rows found on the workers
+                kept_cells = list(ranges.index[varying_cells])
+                inside = engine.current().mask(data, _in_cells, kept_cells, columns=[CELL])
+                data = rows_kept(data, inside, [])
             firsts, ranges = firsts.loc[varying_cells], ranges.loc[varying_cells]
         else:
             varying = data.groupby(CELL)[outcome].transform("nunique") > 1
@@ -661,7 +734,8 @@ def _between_cells(
         cell_level = [EXCLUSION]
     formula = f"{outcome} ~ C({CELL}) + " + " + ".join([*terms, *firm_controls])
     try:
-        fitted = fit_model(formula, data, family, "robust" if WEIGHT in data else "classical")
+        weighted = WEIGHT in columns_of(data)  # on dask: the columns its rows have there
+        fitted = fit_model(formula, data, family, "robust" if weighted else "classical")
         if chunked:  # one row per cell already
             effects = cell_effects(fitted, firsts)
             cells = firsts[[COMPOSITION, *cell_level, "region", "industry"]]
@@ -791,6 +865,11 @@ def _rows_key(
     hashes = pd.util.hash_pandas_object(data.index, index=False).to_numpy()
     digest = hashlib.blake2b(hashes.tobytes(), digest_size=16).hexdigest()
     return len(data), digest, exposure, tuple(others), tuple(controls), cells
+
+
+def _in_cells(rows: pd.DataFrame, cells: list[str]) -> np.ndarray:
+    """Whether each firm of ``rows`` is in one of ``cells``."""
+    return rows[CELL].isin(cells).to_numpy()
 
 
 def _own_pipeline(data: pd.DataFrame) -> np.ndarray:

@@ -83,8 +83,11 @@ class DescribeTable:
         bucket by bucket on the workers, ``survey/dask_firms.py``): its ids are not hashed and
         brought here to be checked again (8 bytes a firm), and it is the table's one survey."""
         frame = survey.analysis_frame()
+        # the frame's columns and types (no rows): on dask those of the partitions, the
+        # client's frame holding no column
+        typed = frame.iloc[:0] if chunks is None else chunks.head(0)
         self._source = self._source or survey.source
-        if self.weighted and WEIGHT not in frame.columns:
+        if self.weighted and WEIGHT not in typed.columns:
             raise InputError(
                 "no sampling weights for weighted shares",
                 file=survey.source,
@@ -103,10 +106,10 @@ class DescribeTable:
             counted = chunks.map_reduce(
                 _chunk_counts, tuple(self._spellings), columns=list(self._spellings)
             )
-        labels = list(frame["region"].cat.categories)
+        labels = list(typed["region"].cat.categories)
         for label in labels:
             self._regions.setdefault(label, None)
-        for label in frame["industry"].cat.categories:
+        for label in typed["industry"].cat.categories:
             self._industries.setdefault(label, None)
         for column, firms in self._spellings.items():
             own = {label: float(n) for label, n in counted[column].items() if n > 0}

@@ -135,8 +135,16 @@ NOT_A_RATE = {
         "deterministic: one fixed-seed survey's results.json from `study` on dask against memory's"
     ),
     "study/test_client_reductions.py::"
-    "test_the_battery_on_dask_with_the_client_columns_alone_gives_the_memory_numbers": (
+    "test_the_battery_on_dask_with_no_column_on_the_client_gives_the_memory_numbers": (
         "deterministic: one fixed-seed survey's results.json on dask against memory's, 1e-10"
+    ),
+    "study/test_client_holds_no_column.py::"
+    "test_the_study_of_a_survey_kept_on_dask_gives_the_memory_numbers": (
+        "deterministic: fixed-seed surveys' results.json on dask against memory's, 1e-10"
+    ),
+    "study/test_client_holds_no_column.py::"
+    "test_separate_estimates_by_sector_read_no_column_on_the_client": (
+        "deterministic: the per-sector fallback on Dask against memory's, 1e-10"
     ),
     "study/test_memory_at_scale.py::"
     "test_the_memory_engines_study_grows_by_a_bounded_number_of_bytes_a_firm": (

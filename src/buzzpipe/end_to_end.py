@@ -76,10 +76,8 @@ class StudyOptions:
     def study_engine(self) -> Any:
         """The engine the study's fits, margins and wild bootstraps run on."""
         from buzzpipe.study.engine import StudyEngine
-        from buzzpipe.study.specification import named_columns
 
-        named = named_columns(self.specification) if self.engine == "dask" else ()
-        return StudyEngine(self.engine, self.scheduler, named_columns=named)
+        return StudyEngine(self.engine, self.scheduler)
 
     def scenarios(self) -> Sequence[dict[str, Any]] | None:
         """The programmes to run: None for the study's defaults, () for none."""
@@ -473,8 +471,8 @@ def study_file(
     """``buzzpipe study``: read a user's survey, run the battery on ``options``' engine and write
     ``results.json`` to ``out`` (no report); returns the study's results. On dask the survey
     (its own, read here) goes to the workers as ``buzzpipe analyze``'s does
-    (``Survey.keep_on``): the analysis frame derived there, only the columns the study reads
-    on the client kept here, not the whole frame sent from here."""
+    (``Survey.keep_on``): the analysis frame derived there, no column of it kept here, not
+    the whole frame sent from here."""
     from buzzpipe.atomic_write import write_text
 
     options = options or StudyOptions()

@@ -1,11 +1,11 @@
-"""What the study reads on the Dask client: one list of the columns, and its reductions of a
-sample made per partition on the workers with memory's numbers.
+"""What the study reads on the Dask client: no column of the analysis frame, and its
+reductions of a sample made per partition on the workers with memory's numbers.
 
-``engine.client_columns`` owns the list of the analysis frame's columns the study reads on the
-client under ``--engine dask``; ``StudyEngine.reduced`` and its named reductions (a column's
-values present, value counts and sets, nunique, per-group totals, a weighted mean and SD) are
-computed in memory from the whole frame as the parts computed them, and on dask per partition
-of the sample, the partials summed here.
+Under ``--engine dask`` the client's copy of the analysis frame has no column (the survey stage
+keeps it so); ``StudyEngine.reduced`` and its named reductions (a column's values present,
+value counts and sets, the values in the order the rows show them, nunique, per-group totals,
+a weighted mean and SD) are computed in memory from the whole frame as the parts computed
+them, and on dask per partition of the sample, the partials summed here.
 """
 
 import math
@@ -14,24 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from buzzpipe.study.engine import StudyEngine, client_columns, using
+from buzzpipe.study.engine import StudyEngine, using
 from buzzpipe.study.models import rows_kept
 from buzzpipe.survey.schema import WEIGHT
-
-
-def test_the_client_columns_are_the_ones_the_study_reads_here(synthetic_frame):
-    frame = synthetic_frame("norway2010", 1, 300)
-    listed = client_columns(frame.columns)
-    assert listed == [c for c in frame.columns if c in listed]  # the frame's order
-    for name in ("region", "industry", "product", "breadth_international",
-                 "breadth_regional_with_group"):  # fmt: skip
-        assert name in listed, name
-    for name in ("firm_id", "country", "any_regional", "regime", "collab_regional_customers",
-                 "pipeline_exposure", "pipeline_exposure_unknown_share", "employees",
-                 "foreign_share", "openness"):  # fmt: skip
-        assert name not in listed, name
-    named = ["size_class", "district"]  # a user's specification's columns
-    assert client_columns(["other", "district", "size_class"], named) == ["district", "size_class"]
 
 
 def _frame(n: int, seed: int) -> pd.DataFrame:
@@ -161,18 +146,18 @@ def test_a_columns_mean_is_pandas_in_memory_and_the_partitions_sums_on_dask(dask
 
 
 def _narrowed(chosen: StudyEngine, frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` kept on the workers whole, the client holding only ``client_columns`` of it
-    (as the survey stage keeps it on dask): the narrow frame is the kept frame here."""
+    """``frame`` kept on the workers whole, the client holding no column of it (as the survey
+    stage keeps it on dask): the narrow frame is the kept frame here."""
     chosen.keep_frame(frame)
-    narrow = frame[client_columns(frame.columns)]
+    narrow = frame.iloc[:, :0]
     chosen._frame = (narrow, *chosen._frame[1:])
     return narrow
 
 
 def test_the_outcomes_samples_are_defined_on_the_workers_with_memorys_fits(dask_client):
-    """fit_outcome_models on dask, the client's frame holding only the client columns: the
-    masks (every model variable, the partner-type answers the client lacks) are made on the
-    workers, the sample here holds only the client columns, and every model (the partner-type
+    """fit_outcome_models on dask, the client's frame holding no column: the masks (every
+    model variable, the partner-type answers the client lacks) are made on the workers, the
+    sample here holds no column, and every model (the partner-type
     model too) is memory's. Before, the masks read the partner-type answers here: without them
     the partner-type model was left out."""
     import buzzpipe as bp
@@ -338,12 +323,12 @@ def test_common_support_and_complementarity_on_dask_read_no_regime_here(dask_cli
 
 
 @pytest.mark.slow
-def test_the_battery_on_dask_with_the_client_columns_alone_gives_the_memory_numbers(
+def test_the_battery_on_dask_with_no_column_on_the_client_gives_the_memory_numbers(
     dask_client,
 ):
     """The whole battery (one outcome, sensitivity, heterogeneity, spill-over with links, the
-    counterfactuals) on dask, the client's frame holding only ``client_columns`` as the survey
-    stage keeps it: results.json's numbers are memory's (1e-10)."""
+    counterfactuals) on dask, the client's frame holding no column as the survey stage keeps
+    it: results.json's numbers are memory's (1e-10)."""
     import json
 
     from json_differences import differences

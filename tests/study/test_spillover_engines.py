@@ -132,6 +132,21 @@ def _streamed_in_blocks(monkeypatch, rows: int) -> None:
     )
 
 
+def _between_cells_case(case: str):
+    """A survey without links where a cell's firms share one outcome, or whose cells are all
+    of one size (the exclusion term then constant within cells)."""
+    from test_study_spillover import INDUSTRIES, REGIONS, spillover_survey
+
+    if case == "a cell of one outcome":
+        frame = spillover_survey(6, spillover=0.0)
+        first = (frame["region"] == REGIONS[0]) & (frame["industry"] == INDUSTRIES[0])
+        frame.loc[first, "product"] = 0.0
+        return frame
+    frame = spillover_survey(5, spillover=0.0, n=400)
+    frame = frame.groupby(["region", "industry"], observed=True).head(4)
+    return frame.groupby(["region", "industry"], observed=True).filter(lambda c: len(c) == 4)
+
+
 @pytest.mark.parametrize("case", ["a cell of one outcome", "cells of one size"])
 def test_the_tests_between_cells_stream_with_memorys_cells(case, monkeypatch):
     """Without links, every spill-over record (the tests between cells of all firms and of
@@ -140,18 +155,11 @@ def test_the_tests_between_cells_stream_with_memorys_cells(case, monkeypatch):
     between-cells fit (the cells' ranges summed over the chunks) and where cells of one size
     move the exclusion term to the cells' level."""
     from json_differences import differences
-    from test_study_spillover import INDUSTRIES, REGIONS, spillover_results, spillover_survey
+    from test_study_spillover import spillover_results
 
     from buzzpipe.results.contract import encode
 
-    if case == "a cell of one outcome":
-        frame = spillover_survey(6, spillover=0.0)
-        first = (frame["region"] == REGIONS[0]) & (frame["industry"] == INDUSTRIES[0])
-        frame.loc[first, "product"] = 0.0
-    else:
-        frame = spillover_survey(5, spillover=0.0, n=400)
-        frame = frame.groupby(["region", "industry"], observed=True).head(4)
-        frame = frame.groupby(["region", "industry"], observed=True).filter(lambda c: len(c) == 4)
+    frame = _between_cells_case(case)
     memory = spillover_results(frame)
     _streamed_in_blocks(monkeypatch, 97)
     _no_design_on_the_client(monkeypatch)
@@ -167,6 +175,40 @@ def test_the_tests_between_cells_stream_with_memorys_cells(case, monkeypatch):
         assert "spillover_exposure" in memory.tests["product"]
 
 
+@pytest.mark.parametrize("case", ["a cell of one outcome", "cells of one size"])
+def test_the_tests_between_cells_on_dask_read_no_column_on_the_client(
+    case, dask_client, monkeypatch
+):
+    """Without links on dask, the client's frame holding no column: the cells' leave-one-out
+    parts are made on the workers from the cells' counts summed over partitions, the complete
+    rows, own pipeline status and the groups selected there, whether the exclusion term varies
+    and the cells whose firms share one outcome found there: every record memory's (1e-10).
+    Before, spill-over without links read the outcome, breadth, region and industry here."""
+    from json_differences import differences
+    from test_study_spillover import spillover_results
+
+    from buzzpipe.results.contract import encode
+
+    frame = _between_cells_case(case)
+    frame = frame.reset_index(drop=True)
+    memory = spillover_results(frame)
+
+    def refused(*_args, **_kwargs):
+        raise AssertionError("the leave-one-out parts made on the client")
+
+    monkeypatch.setattr(spillover, "leave_one_out_parts", refused)
+    _no_design_on_the_client(monkeypatch)
+    chosen = StudyEngine("dask", _client=dask_client, partition_rows=-(-len(frame) // 3))
+    with using(chosen):
+        chosen.keep_frame(frame)
+        narrow = frame.iloc[:, :0]
+        chosen._frame = (narrow, *chosen._frame[1:])
+        on_dask = spillover_results(narrow)
+    for records in ("tests", "descriptions"):
+        expected, found = encode(getattr(memory, records)), encode(getattr(on_dask, records))
+        assert expected["product"] and differences(expected, found) == []
+
+
 def test_with_links_the_groups_rows_stay_on_the_workers_with_memorys_numbers(
     dask_client, monkeypatch
 ):
@@ -175,11 +217,9 @@ def test_with_links_the_groups_rows_stay_on_the_workers_with_memorys_numbers(
     the client holding their positions and no column of theirs (they were copies of the
     spill-over columns), and the regional pool, own pipeline status and the placebo's exposure
     beyond the pool are made there too (they were firm-level columns made here), with a client
-    frame of the client columns alone. Every record is memory's. The client's frame lacks the
+    frame of no column. Every record is memory's. The client's frame lacks the
     link exposure and its unknown share: before, spill-over read them here (without them it
     took the cells path)."""
-    from buzzpipe.study.engine import client_columns
-
     frame = _frame(True)
 
     def records(results) -> dict:
@@ -203,14 +243,13 @@ def test_with_links_the_groups_rows_stay_on_the_workers_with_memorys_numbers(
     monkeypatch.setattr(spillover, "regional_pool_share", refused)
     with using(chosen):
         chosen.keep_frame(frame)
-        # as the survey stage keeps it on dask: the link exposure and its unknown share on
-        # the workers alone (read there: the rows with links, the unknown share's mean)
-        narrow = frame[client_columns(frame.columns)]
-        narrow = narrow.drop(columns=[spillover.EXPOSURE, spillover.UNKNOWN_SHARE], errors="ignore")
+        # as the survey stage keeps it on dask: no column here, the link exposure and its
+        # unknown share on the workers alone (read there: the rows with links, the share's mean)
+        narrow = frame.iloc[:, :0]
         chosen._frame = (narrow, *chosen._frame[1:])
         on_dask = records(spillover_of(narrow))
     # the complete rows and the two groups (and the placebo's rows where some lack the pool):
-    # no column here (the survey has no weights)
+    # no column here
     assert len(made) >= 3 and all(columns == [] for columns in made), made
     assert "spillover_exposure_own_pipeline" in memory
     assert "spillover_exposure_no_pipeline" in memory

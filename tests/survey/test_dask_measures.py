@@ -328,11 +328,10 @@ def test_the_analysis_frame_derived_on_the_workers_is_the_frame_derived_here(
     """``Survey.keep_on``: the firm table sent in partitions (500 rows) and each partition's
     measures made on a worker, pipeline exposure's shares sent beside it, give on the workers
     the frame ``analysis_frame`` derives here, column for column (types, categories, values);
-    the client keeps the columns the study reads there (``client_columns``), equal to the
-    frame's, and no firm table."""
+    the client keeps the frame's length and no column of it, and no firm table."""
     import dask.dataframe as dd
 
-    from buzzpipe.study.engine import StudyEngine, client_columns
+    from buzzpipe.study.engine import StudyEngine
     from buzzpipe.survey import read_edge_list
 
     _draw(tmp_path, 6, 3_000, 1_000)
@@ -352,36 +351,16 @@ def test_the_analysis_frame_derived_on_the_workers_is_the_frame_derived_here(
         pd.testing.assert_frame_equal(on_workers, sent, check_exact=True)
         assert expected["pipeline_exposure"].notna().sum() > 100
         here = survey.analysis_frame()
-        reads = client_columns(expected.columns)
-        assert list(here.columns) == reads and len(reads) < expected.shape[1]
-        assert "firm_id" not in reads and "breadth_international" in reads
-        pd.testing.assert_frame_equal(here, expected[reads], check_exact=True)
-        # before, the survey held the whole frame here (and its firm table, sharing columns)
-        held = here.memory_usage(deep=True).sum()
-        assert held < 0.85 * expected.memory_usage(deep=True).sum()
+        # before, the survey held the whole frame here (and its firm table, sharing columns),
+        # then the columns the study read here (28 bytes a firm)
+        assert here.shape == (3_000, 0) and isinstance(here.index, pd.RangeIndex)
+        assert here.memory_usage(deep=True).sum() < 1_000
         assert engine._frame[0] is survey._analysis and survey._firms is None
         assert len(survey) == 3_000
         with pytest.raises(RuntimeError, match="keep_on"):
             survey.firms  # noqa: B018
     finally:
         engine.close()
-
-
-def test_a_column_a_specification_names_stays_on_the_client(dask_client) -> None:
-    """A control the user names (here the country) is read on the client whatever
-    ``client_columns`` leaves on the workers: the study would otherwise leave it out."""
-    from buzzpipe.end_to_end import StudyOptions
-    from buzzpipe.study.specification import Specification
-
-    named = Specification(controls=("np.log(employees)", "C(country)"), fixed_effects=("sector",))
-    engine = StudyOptions(engine="dask", replications=0, specification=named).study_engine()
-    assert engine.named_columns == ("sector", "employees", "country")
-    from buzzpipe.study.engine import client_columns
-
-    assert client_columns(["firm_id", "country", "region"], engine.named_columns) == [
-        "country",
-        "region",
-    ]
 
 
 def test_a_frame_derived_here_before_it_is_kept_is_kept_the_same(dask_client) -> None:

@@ -13,11 +13,11 @@ and each sample of its rows is selected there, partition by partition, its rows 
 a fit's row ids on it come back as a range (:meth:`StudyEngine.labelled` gives their labels).
 ``buzzpipe analyze`` makes the frame on the
 workers instead (``Survey.keep_on``, :meth:`StudyEngine.keep_derived`: the firm table sent in
-partitions, each partition's measures made where it lies). What stays on the client: the
-frame's columns the study reads there (:func:`client_columns`, one row per firm; the links, the
-large table of an edge-list survey, are classified on Dask by ``survey/dask_measures.py``), the
-samples the study's parts build from them in pandas, and the parts that refit nothing. The frame
-is kept in the description stage, whose
+partitions, each partition's measures made where it lies; the links, the large table of an
+edge-list survey, are classified on Dask by ``survey/dask_measures.py``). The client then keeps
+no column of the frame: its copy has the frame's length and no column (:meth:`keep_derived`),
+and every part reads the rows through the engine (below). The frame is kept in the description
+stage, whose
 table's sums are made per partition (:meth:`frame_source`); the probability changes (+1 per
 scale, the common-support steps, the Ai-Norton pair) are summed over a sample's chunks
 (``probability_changes.average_changes``). The policy counterfactuals are summed per chunk (on
@@ -26,13 +26,14 @@ sums per region come back. suest's meat and the +1 changes compared across outco
 over the frame's chunks. The counterfactuals' firm bootstrap (pairs, stratified by region) is in
 memory only: a chunked engine refuses it, naming ``--replications 0``.
 
-What the study reads on the client is one list, :func:`client_columns`: the survey stage keeps
-only those columns of the analysis frame there, the others on the workers alone. The samples'
-masks (:meth:`StudyEngine.mask`) and the parts' reductions of their rows (value sets and counts,
-nunique, per-group totals, a weighted mean and SD: :meth:`StudyEngine.reduced`) are made per
-partition on the workers and combined here; in memory the same functions run once on the whole
-frame, the numbers as before bit for bit. A sample selected from the kept frame on the workers
-holds the kept frame's columns there, the client's and those on the workers only.
+The study reads no column of the analysis frame on the client. Which columns the survey has
+and their types are asked of the engine (:meth:`StudyEngine.columns`, :meth:`~StudyEngine.meta`);
+the samples' masks (:meth:`StudyEngine.mask`) and the parts' reductions of their rows (value
+sets and counts, the values in the order the rows show them, nunique, per-group totals, a
+weighted mean and SD, the margins' factor levels: :meth:`StudyEngine.reduced`,
+:meth:`~StudyEngine.factor_levels`) are made per partition on the workers and combined here; in
+memory the same functions run once on the whole frame, the numbers as before bit for bit. A
+sample selected from the kept frame on the workers holds the kept frame's columns there.
 
 The study's code asks :func:`current` for the engine; ``with using(engine):`` sets it.
 """
@@ -60,7 +61,6 @@ from buzzpipe.errors import InputError
 __all__ = [
     "ENGINES",
     "StudyEngine",
-    "client_columns",
     "current",
     "using",
     "PAIRS_BOOTSTRAP_OFF",
@@ -68,32 +68,6 @@ __all__ = [
 
 ENGINES = ("memory", "stream", "dask")
 PAIRS_BOOTSTRAP_OFF = "--replications 0"
-
-
-def client_columns(columns: Iterable[str], named: Iterable[str] = ()) -> list[str]:
-    """The analysis frame's columns (of ``columns``, in their order) that the study reads on
-    the client under ``--engine dask``: the one list of them. The others are read on the
-    workers only, from the frame kept there (:meth:`StudyEngine.keep_frame`), so the client
-    needs no copy of them. ``named``: the columns a user's specification reads (its outcomes,
-    its controls' and fixed effects' columns, as ``specification.resolve_controls`` gives
-    them), read as the published study's are.
-
-    What reads them here (a part whose reading moves to the workers takes its columns off):
-    the outcomes and breadth (which the survey has, the parts' subsets, the cells' parts
-    without links), region and industry (the margins' factor levels, the cells, the
-    per-sector fallback's level order) and the weights (:func:`fit_model`). Not read: the
-    numeric controls (their presence is asked of the engine, :meth:`StudyEngine.columns`, and
-    their types for the margins, :meth:`StudyEngine.meta`; the samples' masks are made on the
-    workers), the link exposure and its unknown share (spill-over selects its rows with links
-    on the workers, with every column there, and reduces the share's mean there), the
-    partner-type indicators (the samples' masks are made on the workers,
-    :meth:`StudyEngine.mask`), the regime (complementarity's categorical and the sensitivity
-    part's indicators are made on the workers, ``models.with_computed``), the firm id, the
-    country, the any-partner flags (a data change sets them on the workers, per chunk)."""
-    from buzzpipe.survey.schema import CATEGORICAL_CONTROLS, NOVELTY, OUTCOMES, WEIGHT
-
-    wanted = {*OUTCOMES, NOVELTY, *CATEGORICAL_CONTROLS, WEIGHT, *named}
-    return [name for name in columns if name in wanted or name.startswith("breadth_")]
 
 
 @dataclasses.dataclass
@@ -120,9 +94,6 @@ class StudyEngine:
     sent_columns: int = dataclasses.field(default=0, repr=False)  # column-rows sent, not selected
     _lock: Any = dataclasses.field(default_factory=threading.Lock, repr=False)
     merged_rounds: int = dataclasses.field(default=0, repr=False)  # side_by_side's rounds
-    # the columns a user's specification names (outcomes, controls, fixed effects): read on the
-    # client whatever :func:`client_columns` leaves on the workers
-    named_columns: tuple[str, ...] = dataclasses.field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         if self.name not in ENGINES:
@@ -185,8 +156,8 @@ class StudyEngine:
         that row alone; a partition's index is its rows' positions in ``table``) makes each
         partition of the frame where it lies. ``inputs``: futures of data on the cluster every
         partition reads (an edge-list survey's collaboration cells); ``derive(rows)`` without
-        them gives the frame's columns and types. Returns the frame's columns the study reads
-        on the client (:func:`client_columns`), gathered a column at a time: the copy the
+        them gives the frame's columns and types. Returns the client's copy of the frame: its
+        length and no column (the study reads none here, module docstring), the frame the
         study's samples are selected from. The table is let go once sent (the caller passes
         its last reference).
 
@@ -224,16 +195,8 @@ class StudyEngine:
         if len(self.client.nthreads()) > 1:  # as for sent pieces: one lost worker loses nothing
             self.client.replicate(futures, n=2)
         return_free_pages()
-        parts = data.to_delayed()
         lengths = self.client.compute(data.map_partitions(len)).result().tolist()
-        columns = {}
-        for column in client_columns(meta.columns, self.named_columns):
-            pieces = self.client.gather(self.client.compute([part[column] for part in parts]))
-            columns[column] = pd.concat(pieces, ignore_index=True) if pieces else meta[column]
-            del pieces
-        frame = pd.DataFrame(columns, copy=False)
-        if not columns:
-            frame.index = pd.RangeIndex(int(sum(lengths)))
+        frame = pd.DataFrame(index=pd.RangeIndex(int(sum(lengths))))
         self._frame = (frame, data, np.cumsum([0, *lengths]))
         self._kept += 1
         return frame
@@ -698,8 +661,8 @@ class StudyEngine:
 
     def _with_worker_columns(self, meta: pd.DataFrame) -> pd.DataFrame:
         """``meta`` (a frame of no rows) with the columns the kept analysis frame holds on the
-        workers only (those :func:`client_columns` leaves off the client's copy), in the kept
-        frame's order: the columns of a sample selected there from the frame's rows."""
+        workers only (on ``analyze``'s path every column: the client's copy holds none), in the
+        kept frame's order: the columns of a sample selected there from the frame's rows."""
         workers = self._frame[1]._meta
         if all(column in meta.columns for column in workers.columns):
             return meta
@@ -784,7 +747,7 @@ class StudyEngine:
         """The columns of ``frame``, with those its rows hold on the workers only (dask: the
         kept analysis frame, a sample of :meth:`rows_on_workers`, or any frame of the kept
         frame's rows made here with pandas, :meth:`meta`): which columns the survey has, for a
-        frame whose client copy holds only :func:`client_columns`."""
+        frame whose client copy holds none of them."""
         if self.name != "dask" or self._frame is None:  # the frame's own, no frame made
             return list(frame.columns)
         return list(self.meta(frame).columns)
@@ -792,8 +755,8 @@ class StudyEngine:
     def meta(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame``'s columns and their types, no rows, with those its rows hold on the workers
         only on dask (a frame of the kept frame's rows made here with pandas holds them there
-        too, :meth:`_selection`): the columns and types of a frame whose client copy holds
-        only :func:`client_columns` (the controls the survey has, the margins' variables)."""
+        too, :meth:`_selection`): the columns and types of a frame whose client copy holds none
+        of them (the controls the survey has, the margins' variables)."""
         own = frame.iloc[:0].reset_index(drop=True)
         if self.name != "dask" or self._frame is None:
             return own

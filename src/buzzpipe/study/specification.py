@@ -124,21 +124,6 @@ def _split_terms(text: str, separators: str = "+") -> list[str]:
     return terms
 
 
-def named_columns(specification: Specification | None) -> tuple[str, ...]:
-    """The survey columns a specification names: its outcomes and the columns its controls
-    and fixed effects read (none for the published study's). A term that is not an expression
-    of columns names none here: the study refuses it when it reads the controls."""
-    if specification is None:
-        return ()
-    named = [*(specification.outcomes or ()), *specification.fixed_effects]
-    for term in specification.controls or ():
-        try:
-            named.extend(term_columns(term))
-        except InputError:
-            continue
-    return tuple(dict.fromkeys(named))
-
-
 def term_columns(term: str) -> list[str]:
     """The survey columns a control term reads (``np.log(employees)`` -> ``employees``);
     a term that is not an expression of columns (a typo, an operator left over) is one line."""

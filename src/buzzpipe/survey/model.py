@@ -379,9 +379,9 @@ class Survey:
         dask) and kept there (``StudyEngine.keep_derived``), and this survey's firm-level data
         let go here: the firm table goes to the workers in partitions, each partition's
         measures are made there (:func:`derived_partition`, row by row as :meth:`_derive` makes
-        them), and only the columns the study reads on the client
-        (``StudyEngine.client_columns``) come back, the frame :meth:`analysis_frame` returns
-        from then on. Pipeline exposure reads every firm's international partners, so its
+        them), and only the frame's length comes back: :meth:`analysis_frame` returns a frame
+        of no column from then on (the study reads the columns through the engine, on the
+        workers). Pipeline exposure reads every firm's international partners, so its
         shares are made here from the exposure counts and sent with the firm table.
 
         Why: derived here and held by the survey for the whole run, the 44-column frame (135

@@ -39,7 +39,7 @@ from pandas.api import types as pd_types
 
 from buzzpipe.errors import InputError
 from buzzpipe.survey import column_types
-from buzzpipe.survey.mapping import Mapping, RawTable, apply_value_labels
+from buzzpipe.survey.mapping import Mapping, RawTable, apply_value_labels, checked_columns
 from buzzpipe.survey.model import Header, firm_countries
 from buzzpipe.survey.schema import CATEGORICAL_CONTROLS, COUNTRY, FIRM_ID
 
@@ -178,14 +178,12 @@ def read_firms_on_dask(
     module's documentation): the checked table kept there, the same survey's description
     (header, references, notes, spellings) made here, and the same one-line error as reading
     the file whole for bad input. None where the file is not read so (``parquet_parts``)."""
-    from buzzpipe.survey.readers import _checked_columns
-
     found = parquet_parts(path)
     if found is None:
         return None
     parts, schema = found
     source = str(path)
-    empty = RawTable(_checked_columns(schema.empty_table().to_pandas(), source, "Parquet"), source)
+    empty = RawTable(checked_columns(schema.empty_table().to_pandas(), source, "Parquet"), source)
     names, reference = _apply(empty, mapping, edge_list)
     names = [str(name) for name in names.columns]
     rows = sum(_row_counts(parts))

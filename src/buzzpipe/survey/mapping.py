@@ -83,6 +83,29 @@ class RawTable:
     first_row: int = 1  # number of the frame's first data row (a streamed batch's offset)
 
 
+def checked_columns(frame: pd.DataFrame, source: str, kind: str) -> pd.DataFrame:
+    """A file's columns as read (``kind``: CSV, Excel, Parquet, ...), for every reader of one
+    (``readers``, ``dask_firms``): column names trimmed of whitespace; no columns, or one that
+    looks like a whole row of another delimiter, is refused with what to do."""
+    if frame.shape[1] == 0:
+        raise InputError("no columns", file=source, expected="a header and rows of data")
+    if kind in ("CSV", "Excel"):
+        frame = frame.set_axis([str(c).strip() for c in frame.columns], axis=1)
+    if frame.shape[1] == 1:
+        name = str(frame.columns[0])
+        for sign, word in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars"), (",", "commas")):
+            if sign in name:
+                raise InputError(
+                    f"the file reads as one column whose name holds {word}: it looks "
+                    f"delimited by {sign!r}",
+                    file=source,
+                    value=name[:60],
+                    expected=f"--delimiter {sign!r} or [survey] delimiter = {sign!r} in the "
+                    "mapping",
+                )
+    return frame
+
+
 @dataclass(frozen=True)
 class Mapping:
     """A parsed mapping file; ``apply_firms`` and ``apply_links`` turn raw tables canonical."""

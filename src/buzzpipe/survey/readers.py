@@ -33,7 +33,13 @@ import pandas as pd
 
 from buzzpipe.errors import InputError
 from buzzpipe.survey.describe import DescribeTable, describe
-from buzzpipe.survey.mapping import Mapping, RawTable, apply_value_labels, load_mapping
+from buzzpipe.survey.mapping import (
+    Mapping,
+    RawTable,
+    apply_value_labels,
+    checked_columns,
+    load_mapping,
+)
 from buzzpipe.survey.model import Survey
 
 FORMATS = {
@@ -218,30 +224,8 @@ def read_table(path: str | Path, dialect: CsvDialect | None = None) -> RawTable:
             file=source,
             expected=f"a complete, readable {kind} file",
         ) from None
-    frame = _checked_columns(frame, source, kind)
+    frame = checked_columns(frame, source, kind)
     return RawTable(frame=frame, source=source, value_labels=labels)
-
-
-def _checked_columns(frame: pd.DataFrame, source: str, kind: str) -> pd.DataFrame:
-    """Column names trimmed of whitespace; no columns, or one that looks like a whole row of
-    another delimiter, is refused with what to do."""
-    if frame.shape[1] == 0:
-        raise InputError("no columns", file=source, expected="a header and rows of data")
-    if kind in ("CSV", "Excel"):
-        frame = frame.set_axis([str(c).strip() for c in frame.columns], axis=1)
-    if frame.shape[1] == 1:
-        name = str(frame.columns[0])
-        for sign, word in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars"), (",", "commas")):
-            if sign in name:
-                raise InputError(
-                    f"the file reads as one column whose name holds {word}: it looks "
-                    f"delimited by {sign!r}",
-                    file=source,
-                    value=name[:60],
-                    expected=f"--delimiter {sign!r} or [survey] delimiter = {sign!r} in the "
-                    "mapping",
-                )
-    return frame
 
 
 def iter_tables(
@@ -283,7 +267,7 @@ def iter_tables(
         if chunk is None:
             break
         frame, labels = chunk
-        frame = _checked_columns(frame, source, kind)
+        frame = checked_columns(frame, source, kind)
         yield RawTable(frame=frame, source=source, value_labels=labels, first_row=first_row)
         first_row += len(frame)
 

@@ -44,8 +44,16 @@ def make_data() -> pd.DataFrame:
 
 
 def test_the_stored_data_are_the_documented_draw():
-    stored = pd.read_csv(DATA)
-    pd.testing.assert_frame_equal(stored, make_data(), check_exact=True)
+    """The same draw: integers and labels exactly, numbers to a few ulps. ``employees`` is
+    ``np.exp`` of the normals, and numpy's exp differs in its last bit between CPUs (its SIMD
+    kernel on this AMD EPYC gave 46 of 900 values one ulp from the stored ones, written on
+    another machine): a draw is the same draw when its numbers agree to rounding."""
+    stored, drawn = pd.read_csv(DATA), make_data()
+    numbers = [name for name in drawn.columns if drawn[name].dtype.kind == "f"]
+    pd.testing.assert_frame_equal(stored.drop(columns=numbers), drawn.drop(columns=numbers))
+    pd.testing.assert_frame_equal(
+        stored[numbers], drawn[numbers], check_exact=False, rtol=4 * np.finfo(float).eps, atol=0
+    )
 
 
 def test_logit_cluster_and_polr_match_r():
